@@ -1,0 +1,1 @@
+"""The analyzer: from a trace directory to DataFrames, reports and exports."""

@@ -1,0 +1,115 @@
+/* The header map at the start of every log: who this process is and how to read the rest. */
+#include <fcntl.h>
+#include <limits.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+static void key(msgpack_packer *pk, const char *k)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+}
+
+static void str(msgpack_packer *pk, const char *s)
+{
+    if (s)
+        msgpack_pack_str_with_body(pk, s, strlen(s));
+    else
+        msgpack_pack_nil(pk);
+}
+
+/* The first of these set in the environment is the MPI rank (or world size). */
+static const char *const RANK_VARS[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",
+                                        "SLURM_PROCID", NULL};
+static const char *const SIZE_VARS[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS",
+                                        NULL};
+
+static void first_int(msgpack_packer *pk, const char *const *vars)
+{
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        if (v && *v) {
+            long n = strtol(v, &end, 10);
+            if (*end == '\0') {
+                msgpack_pack_long(pk, n);
+                return;
+            }
+        }
+    }
+    msgpack_pack_nil(pk);
+}
+
+static void argv_list(msgpack_packer *pk)
+{
+    char buf[64 * 1024];
+    size_t n = 0;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t r;
+        while (n < sizeof buf && (r = syscall(SYS_read, fd, buf + n, sizeof buf - n)) > 0)
+            n += (size_t)r;
+        syscall(SYS_close, fd);
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += buf[i] == '\0';
+    msgpack_pack_array(pk, count);
+    for (size_t i = 0, s = 0; i < n; i++)
+        if (buf[i] == '\0') {
+            msgpack_pack_str_with_body(pk, buf + s, i - s);
+            s = i + 1;
+        }
+}
+
+static uint64_t ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void iot_header_build(struct msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    char exe[PATH_MAX] = "";
+    long n = syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char cwd[PATH_MAX] = "";
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = '\0';
+    uint64_t mono = ns(CLOCK_MONOTONIC), real = ns(CLOCK_REALTIME);
+
+    msgpack_pack_map(&pk, 16);
+    key(&pk, "format"), str(&pk, IOT_FORMAT_NAME);
+    key(&pk, "version"), msgpack_pack_int(&pk, IOT_FORMAT_VERSION);
+    key(&pk, "host"), str(&pk, host);
+    key(&pk, "pid"), msgpack_pack_int(&pk, (int)iot_p.pid);
+    key(&pk, "ppid"), msgpack_pack_int(&pk, (int)getppid());
+    key(&pk, "rank"), first_int(&pk, RANK_VARS);
+    key(&pk, "size"), first_int(&pk, SIZE_VARS);
+    key(&pk, "job"), str(&pk, getenv("IOTRACE_JOB"));
+    key(&pk, "argv"), argv_list(&pk);
+    key(&pk, "exe"), str(&pk, exe);
+    key(&pk, "cwd"), str(&pk, cwd);
+    /* a (monotonic, realtime) pair read back to back: aligns processes and hosts */
+    key(&pk, "clock");
+    msgpack_pack_map(&pk, 2);
+    key(&pk, "mono"), msgpack_pack_uint64(&pk, mono);
+    key(&pk, "real"), msgpack_pack_uint64(&pk, real);
+    key(&pk, "forked"), iot_p.gen > 1 ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+    key(&pk, "stack_depth"), msgpack_pack_int(&pk, iot_p.stack_depth);
+    key(&pk, "chunk_size"), msgpack_pack_int(&pk, IOT_CHUNK_SIZE);
+    key(&pk, "functions");
+    msgpack_pack_array(&pk, IOT_FN_COUNT);
+    for (int i = 0; i < IOT_FN_COUNT; i++)
+        str(&pk, iot_fn_names[i]);
+}

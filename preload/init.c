@@ -1,0 +1,216 @@
+/* Process life of the shim: start-up, fork, thread start and exit, process exit, and the
+ * environment every descendant must inherit. */
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+iot_proc iot_p;
+
+static pthread_key_t thread_key;
+
+/* LD_PRELOAD and every IOTRACE_* variable as they were at start-up, "NAME=value". */
+#define MAX_ENV 16
+static char *kept_env[MAX_ENV];
+static size_t nkept;
+
+pid_t iot_gettid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+void *iot_dlsym(const char *name)
+{
+    void *f = dlsym(RTLD_NEXT, name);
+    if (!f) /* symbols glibc keeps only for old binaries (__xstat...) */
+        f = dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5");
+    if (!f) {
+        char msg[256];
+        int n = snprintf(msg, sizeof msg, "iotrace: no libc function '%s' to wrap\n", name);
+        syscall(SYS_write, 2, msg, (size_t)n);
+        abort();
+    }
+    return f;
+}
+
+static void thread_exit(void *unused)
+{
+    (void)unused;
+    if (iot_t.gen == iot_p.gen) {
+        int busy = iot_t.busy;
+        iot_t.busy = 1;
+        iot_log_close_chunk();
+        iot_t.busy = busy;
+    }
+}
+
+void iot_thread_reset(void)
+{
+    iot_t.tid = iot_gettid();
+    iot_t.gen = iot_p.gen;
+    iot_t.chunk = NULL;
+    iot_t.used = 0;
+    iot_t.in_wrapper = 0;
+    memset(iot_t.stack_cache_id, 0, sizeof iot_t.stack_cache_id);
+    pthread_setspecific(thread_key, (void *)1); /* so thread_exit runs */
+}
+
+static void keep_env(void)
+{
+    extern char **environ;
+    for (char **e = environ; e && *e && nkept < MAX_ENV; e++)
+        if (!strncmp(*e, "LD_PRELOAD=", 11) || !strncmp(*e, "IOTRACE_", 8))
+            kept_env[nkept++] = strdup(*e);
+}
+
+size_t iot_env_extra(void)
+{
+    return nkept;
+}
+
+static const char *lookup(char *const envp[], const char *kv)
+{
+    size_t n = (size_t)(strchr(kv, '=') - kv) + 1;
+    for (char *const *e = envp; e && *e; e++)
+        if (!strncmp(*e, kv, n))
+            return *e;
+    return NULL;
+}
+
+/* envp with what the shim needs put back: `scratch` holds count(envp) + iot_env_extra() + 1
+ * pointers.  An LD_PRELOAD the app set is kept, with the shim in front of it. */
+char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *buf, size_t nbuf)
+{
+    size_t n = 0, missing = 0;
+    for (size_t i = 0; i < nkept; i++) {
+        const char *have = lookup(envp, kept_env[i]);
+        if (!have || (!strncmp(have, "LD_PRELOAD=", 11) && !strstr(have, iot_p.self_path)))
+            missing++;
+    }
+    if (!missing)
+        return (char **)envp;
+    for (char *const *e = envp; e && *e && n + nkept + 1 < nscratch; e++) {
+        if (!strncmp(*e, "LD_PRELOAD=", 11) && !strstr(*e, iot_p.self_path)) {
+            int k = snprintf(buf, nbuf, "LD_PRELOAD=%s:%s", iot_p.self_path, *e + 11);
+            if (k > 0 && (size_t)k < nbuf) {
+                scratch[n++] = buf;
+                continue;
+            }
+        }
+        scratch[n++] = *e;
+    }
+    scratch[n] = NULL;
+    for (size_t i = 0; i < nkept; i++)
+        if (!lookup(scratch, kept_env[i])) {
+            scratch[n++] = kept_env[i];
+            scratch[n] = NULL;
+        }
+    return scratch;
+}
+
+static void find_self(void)
+{
+    Dl_info di;
+    struct link_map *lm = NULL;
+    if (dladdr1((void *)iot_init, &di, (void **)&lm, RTLD_DL_LINKMAP) && di.dli_fname) {
+        snprintf(iot_p.self_path, sizeof iot_p.self_path, "%s", di.dli_fname);
+        const ElfW(Ehdr) *eh = di.dli_fbase;
+        const ElfW(Phdr) *ph = (const void *)((const char *)eh + eh->e_phoff);
+        uintptr_t base = lm ? lm->l_addr : 0;
+        iot_p.self_lo = UINTPTR_MAX;
+        for (int i = 0; i < eh->e_phnum; i++)
+            if (ph[i].p_type == PT_LOAD) {
+                uintptr_t a = base + ph[i].p_vaddr;
+                if (a < iot_p.self_lo)
+                    iot_p.self_lo = a;
+                if (a + ph[i].p_memsz > iot_p.self_hi)
+                    iot_p.self_hi = a + ph[i].p_memsz;
+            }
+    }
+}
+
+static void on_exit_status(int status, void *unused)
+{
+    (void)unused;
+    iot_emit_exit(status);
+}
+
+/* A forked child writes a log of its own, with its own string and stack ids. */
+static void after_fork_child(void)
+{
+    if (iot_p.state != IOT_READY)
+        return;
+    iot_p.pid = (pid_t)syscall(SYS_getpid);
+    iot_p.gen++;
+    iot_t.busy = 1;
+    iot_intern_reset();
+    iot_modules_reset();
+    iot_thread_reset();
+    if (iot_log_create() < 0) {
+        iot_p.state = IOT_OFF;
+    } else {
+        iot_modules_emit();
+    }
+    iot_t.busy = 0;
+}
+
+void iot_init(void)
+{
+    int expect = IOT_UNINIT;
+    if (!__atomic_compare_exchange_n(&iot_p.state, &expect, IOT_INITIALIZING, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return;
+    int saved = errno;
+    const char *dir = getenv("IOTRACE_DIR");
+    if (!dir || !*dir) { /* preloaded without `iotrace run`: stay out of the way */
+        iot_p.state = IOT_OFF;
+        errno = saved;
+        return;
+    }
+    const char *depth = getenv("IOTRACE_STACK");
+    iot_p.stack_depth = depth && *depth ? atoi(depth) : 8;
+    if (iot_p.stack_depth < 0)
+        iot_p.stack_depth = 0;
+    if (iot_p.stack_depth > IOT_MAX_STACK)
+        iot_p.stack_depth = IOT_MAX_STACK;
+    iot_p.pid = (pid_t)syscall(SYS_getpid);
+    iot_p.gen = 1;
+    find_self();
+    keep_env();
+    if (iot_p.stack_depth)
+        iot_stack_init();
+    pthread_key_create(&thread_key, thread_exit);
+    iot_t.busy = 1;
+    iot_thread_reset();
+    if (iot_log_create() < 0) {
+        iot_p.state = IOT_OFF;
+    } else {
+        iot_p.state = IOT_READY;
+        iot_modules_emit();
+        pthread_atfork(NULL, NULL, after_fork_child);
+        on_exit(on_exit_status, NULL);
+    }
+    iot_t.busy = 0;
+    errno = saved;
+}
+
+__attribute__((constructor(101))) static void shim_start(void)
+{
+    iot_init();
+}
+
+__attribute__((destructor(101))) static void shim_stop(void)
+{
+    if (iot_p.state == IOT_READY && iot_t.gen == iot_p.gen) {
+        int busy = iot_t.busy;
+        iot_t.busy = 1;
+        iot_log_finish();
+        iot_t.busy = busy;
+    }
+}

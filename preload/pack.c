@@ -1,0 +1,106 @@
+/* msgpack encoding of every record type (msgpack-c's inline packers, writing straight into the
+ * space writer.c reserved in the mapped log).  Layouts are documented in docs/format.md. */
+#include <msgpack.h>
+#include <string.h>
+
+#include "shim.h"
+
+static int put(void *data, const char *buf, size_t len)
+{
+    char **p = data;
+    memcpy(*p, buf, len);
+    *p += len;
+    return 0;
+}
+
+#define PACKER(pk, cursor) msgpack_packer pk; msgpack_packer_init(&pk, &cursor, put)
+
+static void opt_int(msgpack_packer *pk, int present, int64_t v)
+{
+    if (present)
+        msgpack_pack_int64(pk, v);
+    else
+        msgpack_pack_nil(pk);
+}
+
+char *iot_pack_event(char *p, const iot_ev *ev)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, IOT_EVENT_NFIELDS);
+    msgpack_pack_uint8(&pk, IOT_REC_EVENT);
+    msgpack_pack_uint16(&pk, ev->fn);
+    msgpack_pack_uint64(&pk, ev->t0);
+    msgpack_pack_uint64(&pk, ev->t1 - ev->t0);
+    opt_int(&pk, ev->has & IOT_HAS_FD, ev->fd);
+    opt_int(&pk, ev->path, ev->path);
+    opt_int(&pk, ev->has & IOT_HAS_REQ, ev->req);
+    msgpack_pack_int64(&pk, ev->ret);
+    msgpack_pack_int(&pk, ev->err);
+    opt_int(&pk, ev->has & IOT_HAS_OFF, ev->off);
+    opt_int(&pk, ev->has & IOT_HAS_FLAGS, ev->flags);
+    opt_int(&pk, ev->has & IOT_HAS_MODE, ev->mode);
+    opt_int(&pk, ev->stack, ev->stack);
+    if (ev->naux == 0) {
+        msgpack_pack_nil(&pk);
+    } else if (ev->naux == 1) {
+        msgpack_pack_int64(&pk, ev->aux[0]);
+    } else {
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_int64(&pk, ev->aux[0]);
+        msgpack_pack_int64(&pk, ev->aux[1]);
+    }
+    return p;
+}
+
+char *iot_pack_string(char *p, uint32_t id, const char *s, size_t n)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, IOT_REC_STRING);
+    msgpack_pack_uint32(&pk, id);
+    msgpack_pack_str_with_body(&pk, s, n);
+    return p;
+}
+
+char *iot_pack_stack(char *p, uint32_t id, const uintptr_t *pcs, int n)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, IOT_REC_STACK);
+    msgpack_pack_uint32(&pk, id);
+    msgpack_pack_array(&pk, (size_t)n);
+    for (int i = 0; i < n; i++)
+        msgpack_pack_uint64(&pk, pcs[i]);
+    return p;
+}
+
+char *iot_pack_thread(char *p, pid_t tid)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint8(&pk, IOT_REC_THREAD);
+    msgpack_pack_int32(&pk, tid);
+    return p;
+}
+
+char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_uint8(&pk, IOT_REC_MODULE);
+    msgpack_pack_uint64(&pk, base);
+    msgpack_pack_uint64(&pk, lo);
+    msgpack_pack_uint64(&pk, hi);
+    msgpack_pack_str_with_body(&pk, path, strlen(path));
+    return p;
+}
+
+char *iot_pack_exit(char *p, uint64_t t, int status)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, IOT_REC_EXIT);
+    msgpack_pack_uint64(&pk, t);
+    msgpack_pack_int(&pk, status);
+    return p;
+}

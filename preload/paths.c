@@ -1,0 +1,91 @@
+/* Paths are recorded absolute, made so lexically against the cwd (tracked through chdir) or the
+ * directory fd of an *at call.  Symlinks are kept as written: that is the name the app used. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+static char cwd[PATH_MAX];
+static size_t cwd_len;
+
+void iot_cwd_changed(void)
+{
+    long n = syscall(SYS_getcwd, cwd, sizeof cwd);
+    cwd_len = n > 0 ? strlen(cwd) : 0;
+}
+
+/* The directory `dirfd` names, into out; 0 if unknown. */
+static size_t dir_of(int dirfd, char *out, size_t cap)
+{
+    if (dirfd == AT_FDCWD) {
+        if (!cwd_len)
+            iot_cwd_changed();
+        if (cwd_len >= cap)
+            return 0;
+        memcpy(out, cwd, cwd_len + 1);
+        return cwd_len;
+    }
+    const char *s = iot_string(iot_fd_path(dirfd));
+    if (s && *s == '/' && strlen(s) < cap) {
+        strcpy(out, s);
+        return strlen(s);
+    }
+    return 0;
+}
+
+/* Lexically remove "." and ".." components and duplicate slashes, in place. */
+static size_t clean(char *p)
+{
+    char *out = p, *in = p;
+    while (*in) {
+        while (*in == '/')
+            in++;
+        char *seg = in;
+        while (*in && *in != '/')
+            in++;
+        size_t n = (size_t)(in - seg);
+        if (n == 0 || (n == 1 && seg[0] == '.'))
+            continue;
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > p && *--out != '/')
+                ;
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, n);
+        out += n;
+    }
+    if (out == p)
+        *out++ = '/';
+    *out = '\0';
+    return (size_t)(out - p);
+}
+
+size_t iot_abspath(int dirfd, const char *path, char *out, size_t cap)
+{
+    size_t len = 0;
+    if (!path)
+        return 0;
+    if (path[0] != '/') {
+        len = dir_of(dirfd, out, cap);
+        if (!len) { /* unknown directory: keep the name as given */
+            snprintf(out, cap, "%s", path);
+            return strlen(out);
+        }
+    }
+    int n = snprintf(out + len, cap - len, "/%s", path);
+    if (n < 0 || (size_t)n >= cap - len)
+        return 0;
+    return clean(out);
+}
+
+uint32_t iot_path_id_at(int dirfd, const char *path)
+{
+    char buf[PATH_MAX * 2];
+    size_t n = iot_abspath(dirfd, path, buf, sizeof buf);
+    return n ? iot_intern_string(buf, n) : 0;
+}

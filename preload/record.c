@@ -1,0 +1,73 @@
+/* The wrapper prologue and epilogue: time, stack, and the event record. */
+#include <string.h>
+#include <time.h>
+
+#include "shim.h"
+
+__thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
+
+#define EVENT_MAX 160 /* 14 fields of at most 9 bytes, and a 2-element aux */
+
+uint64_t iot_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void iot_begin(iot_ev *ev, unsigned fn)
+{
+    ev->fn = (uint16_t)fn;
+    ev->has = 0;
+    ev->naux = 0;
+    ev->path = 0;
+    ev->stack = 0;
+    if (iot_p.stack_depth) {
+        iot_t.busy = 1;
+        ev->stack = iot_capture_stack();
+        iot_t.busy = 0;
+    }
+    iot_t.in_wrapper++;
+    ev->t0 = iot_now();
+}
+
+/* Not ready, busy, a new thread, or a forked child's first call. */
+int iot_enter_slow(iot_ev *ev, unsigned fn)
+{
+    if (iot_t.busy)
+        return 0;
+    if (iot_p.state == IOT_UNINIT)
+        iot_init();
+    if (iot_p.state != IOT_READY)
+        return 0;
+    if (iot_t.gen != iot_p.gen)
+        iot_thread_reset();
+    iot_begin(ev, fn);
+    return 1;
+}
+
+void iot_leave(iot_ev *ev)
+{
+    char *p = iot_log_reserve(EVENT_MAX);
+    if (p)
+        iot_log_commit(iot_pack_event(p, ev));
+    iot_t.busy = 0;
+    errno = ev->saved_errno;
+}
+
+void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path)
+{
+    ev->path = iot_path_id_at(dirfd, path);
+}
+
+void iot_emit_exit(int status)
+{
+    if (iot_p.state != IOT_READY || iot_t.gen != iot_p.gen)
+        return;
+    int busy = iot_t.busy;
+    iot_t.busy = 1;
+    char *p = iot_log_reserve(32);
+    if (p)
+        iot_log_commit(iot_pack_exit(p, iot_now(), status));
+    iot_t.busy = busy;
+}

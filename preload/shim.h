@@ -1,0 +1,220 @@
+/* Internal API of the iotrace shim.  Every wrapper has the same shape:
+ *
+ *     ssize_t write(int fd, const void *buf, size_t n)
+ *     {
+ *         IOT_REAL(write);
+ *         iot_ev ev;
+ *         if (!iot_enter(&ev, IOT_FN_write))
+ *             return real_write(fd, buf, n);      // shim busy, disabled or not ready
+ *         int64_t off = iot_fd_pos(fd);
+ *         ssize_t r = real_write(fd, buf, n);
+ *         iot_done(&ev, r, r < 0);                 // end time, return value, errno
+ *         iot_ev_fd(&ev, fd); iot_ev_req(&ev, n); iot_ev_off(&ev, iot_fd_advance(fd, off, r));
+ *         iot_leave(&ev);                          // pack the record, restore errno
+ *         return r;
+ *     }
+ */
+#ifndef IOT_SHIM_H
+#define IOT_SHIM_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "calls.h"
+
+#define IOT_API __attribute__((visibility("default")))
+#define IOT_HIDDEN __attribute__((visibility("hidden")))
+#define IOT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define IOT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define IOT_MAX_STACK 64
+#define IOT_NO_OFFSET INT64_MIN
+
+/* Which optional fields of an event are present (absent ones are written as nil). */
+enum {
+    IOT_HAS_FD = 1 << 0,
+    IOT_HAS_PATH = 1 << 1,
+    IOT_HAS_REQ = 1 << 2,
+    IOT_HAS_OFF = 1 << 3,
+    IOT_HAS_FLAGS = 1 << 4,
+    IOT_HAS_MODE = 1 << 5,
+};
+
+/* One event under construction, on the wrapper's stack. */
+typedef struct iot_ev {
+    uint16_t fn;
+    uint16_t has;
+    uint8_t naux;       /* 0: aux nil, 1: aux = aux[0], 2: aux = [aux[0], aux[1]] */
+    int err;            /* errno of the failing call, else 0 */
+    int saved_errno;    /* errno as the real call left it, restored by iot_leave */
+    int fd;
+    uint32_t path;      /* interned string id */
+    uint32_t stack;     /* interned stack id, 0 = none */
+    uint64_t t0, t1;
+    int64_t req, ret, off, flags, mode;
+    int64_t aux[2];
+} iot_ev;
+
+/* Per-thread state.  initial-exec TLS: no allocation, no lock, one %fs-relative load. */
+typedef struct iot_thread {
+    int busy;           /* inside the shim's own work: wrappers pass straight through */
+    int in_wrapper;     /* a wrapper is running in this thread (read by the stracer) */
+    int unwinding;      /* inside libunwind: its pipe2/read/close go to stack.c */
+    pid_t tid;
+    unsigned gen;       /* process generation this state belongs to (changes on fork) */
+    char *chunk;        /* current chunk in the mapped log, NULL if none */
+    uint32_t used;      /* bytes of records in the chunk after its 5-byte bin header */
+    uint32_t stack_cache_hash[64];
+    uint32_t stack_cache_id[64];
+} iot_thread;
+
+extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
+
+/* Process-wide state. */
+typedef struct iot_proc {
+    volatile int state;         /* IOT_UNINIT, IOT_READY, IOT_OFF */
+    unsigned gen;
+    pid_t pid;
+    int stack_depth;
+    uintptr_t self_lo, self_hi; /* the shim's own text, skipped in stacks */
+    char self_path[4096];       /* the shim's file, as LD_PRELOAD named it */
+} iot_proc;
+
+enum { IOT_UNINIT = 0, IOT_INITIALIZING, IOT_READY, IOT_OFF };
+extern iot_proc iot_p IOT_HIDDEN;
+
+/* ---- init.c ---- */
+void iot_init(void) IOT_HIDDEN;
+void *iot_dlsym(const char *name) IOT_HIDDEN;
+pid_t iot_gettid(void) IOT_HIDDEN;
+/* The environment the shim needs in every descendant (LD_PRELOAD, IOTRACE_*), as captured at
+ * start-up: exec wrappers put back what an app dropped. */
+char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *buf,
+                    size_t nbuf) IOT_HIDDEN;
+size_t iot_env_extra(void) IOT_HIDDEN;
+
+/* ---- record.c: wrapper prologue/epilogue and event packing ---- */
+int iot_enter_slow(iot_ev *ev, unsigned fn) IOT_HIDDEN;
+void iot_leave(iot_ev *ev) IOT_HIDDEN;
+uint64_t iot_now(void) IOT_HIDDEN;
+void iot_emit_exit(int status) IOT_HIDDEN;
+void iot_thread_reset(void) IOT_HIDDEN;
+
+void iot_begin(iot_ev *ev, unsigned fn) IOT_HIDDEN;
+
+/* 1: trace this call (the start time is taken); 0: call the real function untraced. */
+static inline int iot_enter(iot_ev *ev, unsigned fn)
+{
+    if (IOT_UNLIKELY(iot_p.state != IOT_READY || iot_t.busy || iot_t.gen != iot_p.gen))
+        return iot_enter_slow(ev, fn);
+    iot_begin(ev, fn);
+    return 1;
+}
+
+static inline void iot_done(iot_ev *ev, int64_t ret, int failed)
+{
+    int e = errno;
+    ev->t1 = iot_now();
+    ev->saved_errno = e;
+    ev->ret = ret;
+    ev->err = failed ? e : 0;
+    iot_t.in_wrapper--;
+    iot_t.busy = 1; /* from here to iot_leave the shim works for itself */
+}
+static inline void iot_ev_fd(iot_ev *ev, int fd) { ev->fd = fd; ev->has |= IOT_HAS_FD; }
+static inline void iot_ev_req(iot_ev *ev, int64_t n) { ev->req = n; ev->has |= IOT_HAS_REQ; }
+static inline void iot_ev_flags(iot_ev *ev, int64_t f) { ev->flags = f; ev->has |= IOT_HAS_FLAGS; }
+static inline void iot_ev_mode(iot_ev *ev, int64_t m) { ev->mode = m; ev->has |= IOT_HAS_MODE; }
+static inline void iot_ev_off(iot_ev *ev, int64_t off)
+{
+    if (off != IOT_NO_OFFSET) { ev->off = off; ev->has |= IOT_HAS_OFF; }
+}
+static inline void iot_ev_aux(iot_ev *ev, int64_t a) { ev->aux[0] = a; ev->naux = 1; }
+static inline void iot_ev_aux2(iot_ev *ev, int64_t a, int64_t b)
+{
+    ev->aux[0] = a; ev->aux[1] = b; ev->naux = 2;
+}
+/* The path of an fd event: the one that fd was opened with. */
+void iot_ev_fdpath(iot_ev *ev, int fd) IOT_HIDDEN;
+/* A path argument, made absolute against dirfd (AT_FDCWD for the cwd). */
+void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path) IOT_HIDDEN;
+static inline void iot_ev_path(iot_ev *ev, const char *path) { iot_ev_path_at(ev, -100, path); }
+uint32_t iot_path_id_at(int dirfd, const char *path) IOT_HIDDEN;
+
+/* ---- header.c: the self-describing first object of every log ---- */
+struct msgpack_sbuffer;
+void iot_header_build(struct msgpack_sbuffer *sb) IOT_HIDDEN;
+
+/* ---- writer.c: the mapped log file ---- */
+int iot_log_create(void) IOT_HIDDEN;
+/* Space for a record of at most `max` bytes in this thread's chunk; NULL if tracing stopped. */
+char *iot_log_reserve(size_t max) IOT_HIDDEN;
+void iot_log_commit(char *end) IOT_HIDDEN;
+void iot_log_close_chunk(void) IOT_HIDDEN;
+void iot_log_finish(void) IOT_HIDDEN;
+
+/* ---- pack.c: msgpack encoding of records into reserved space ---- */
+char *iot_pack_event(char *p, const iot_ev *ev) IOT_HIDDEN;
+char *iot_pack_string(char *p, uint32_t id, const char *s, size_t n) IOT_HIDDEN;
+char *iot_pack_stack(char *p, uint32_t id, const uintptr_t *pcs, int n) IOT_HIDDEN;
+char *iot_pack_thread(char *p, pid_t tid) IOT_HIDDEN;
+char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path) IOT_HIDDEN;
+char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
+
+/* ---- intern.c: strings and stacks, written once per process, referred to by id ---- */
+uint32_t iot_intern_string(const char *s, size_t n) IOT_HIDDEN;
+uint32_t iot_intern_stack(const uintptr_t *pcs, int n) IOT_HIDDEN;
+void iot_intern_reset(void) IOT_HIDDEN;
+const char *iot_string(uint32_t id) IOT_HIDDEN;
+
+/* ---- stack.c ---- */
+uint32_t iot_capture_stack(void) IOT_HIDDEN;
+void iot_stack_init(void) IOT_HIDDEN;
+/* libunwind's private pipe (see stack.c) */
+int iot_unwind_fd(int fd) IOT_HIDDEN;
+int iot_unwind_pipe2(int fds[2], int flags) IOT_HIDDEN;
+int iot_unwind_close(int fd) IOT_HIDDEN;
+ssize_t iot_unwind_read(int fd, void *buf, size_t n) IOT_HIDDEN;
+void iot_unwind_forget(unsigned lo, unsigned hi) IOT_HIDDEN;
+
+/* ---- modules.c ---- */
+void iot_modules_emit(void) IOT_HIDDEN;
+void iot_modules_reset(void) IOT_HIDDEN;
+
+/* ---- fdtable.c: what the shim knows of each descriptor ---- */
+int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino) IOT_HIDDEN;
+void iot_fd_closed(int fd) IOT_HIDDEN;
+void iot_fd_close_range(unsigned lo, unsigned hi) IOT_HIDDEN;
+void iot_fd_dup(int oldfd, int newfd) IOT_HIDDEN;
+uint32_t iot_fd_path(int fd) IOT_HIDDEN;
+int64_t iot_fd_pos(int fd) IOT_HIDDEN;
+int64_t iot_fd_advance(int fd, int64_t before, int64_t done) IOT_HIDDEN;
+void iot_fd_seek(int fd, int64_t pos) IOT_HIDDEN;
+void iot_fd_set_append(int fd, int on) IOT_HIDDEN;
+/* stdio keeps a position of its own: what the FILE's reader/writer sees */
+int64_t iot_stdio_pos(int fd) IOT_HIDDEN;
+int64_t iot_stdio_advance(int fd, int64_t before, int64_t done) IOT_HIDDEN;
+void iot_stdio_seek(int fd, int64_t pos) IOT_HIDDEN;
+
+/* ---- paths.c ---- */
+/* Writes the absolute form of `path` (relative to dirfd) into out; returns its length. */
+size_t iot_abspath(int dirfd, const char *path, char *out, size_t cap) IOT_HIDDEN;
+void iot_cwd_changed(void) IOT_HIDDEN;
+
+/* Resolve the next definition of a libc function, once, on first use. */
+#define IOT_REAL_AS(var, sym, proto)                                          \
+    static __typeof__(proto) *var;                                            \
+    if (IOT_UNLIKELY(!var))                                                   \
+        var = (__typeof__(proto) *)iot_dlsym(sym)
+#define IOT_REAL(name) IOT_REAL_AS(real_##name, #name, name)
+
+/* Another exported name for the same wrapper (open64 for open, ...). */
+#define IOT_ALIAS(name, other) \
+    extern __typeof__(name) other __attribute__((alias(#name), visibility("default")))
+
+#endif

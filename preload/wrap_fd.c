@@ -1,0 +1,596 @@
+/* Wrappers: descriptor I/O.  Every wrapper has the shape shown in shim.h. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+static int has_mode(int flags)
+{
+    return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE;
+}
+
+static void opened(iot_ev *ev, int fd, int flags)
+{
+    if (fd < 0)
+        return;
+    int64_t dev, ino;
+    if (iot_fd_opened(fd, ev->path, flags, &dev, &ino) == 0)
+        iot_ev_aux2(ev, dev, ino);
+}
+
+static int64_t iov_total(const struct iovec *iov, int n)
+{
+    int64_t t = 0;
+    for (int i = 0; i < n; i++)
+        t += (int64_t)iov[i].iov_len;
+    return t;
+}
+
+static int do_openat(unsigned fn, int dirfd, const char *path, int flags, mode_t mode,
+                     int (*real)(int, const char *, int, ...))
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, fn))
+        return real(dirfd, path, flags, mode);
+    int r = real(dirfd, path, flags, mode);
+    iot_done(&ev, r, r < 0);
+    iot_ev_path_at(&ev, dirfd, path);
+    iot_ev_flags(&ev, flags);
+    if (has_mode(flags))
+        iot_ev_mode(&ev, mode);
+    if (r >= 0)
+        iot_ev_fd(&ev, r);
+    opened(&ev, r, flags);
+    iot_leave(&ev);
+    return r;
+}
+
+/* open(path, ...) through openat's real function keeps one code path for the open family. */
+#define OPEN_MODE(flags, mode)            \
+    mode_t mode = 0;                      \
+    if (has_mode(flags)) {                \
+        va_list ap;                       \
+        va_start(ap, flags);              \
+        mode = (mode_t)va_arg(ap, int);   \
+        va_end(ap);                       \
+    }
+
+IOT_API int openat(int dirfd, const char *path, int flags, ...)
+{
+    IOT_REAL(openat);
+    OPEN_MODE(flags, mode);
+    return do_openat(IOT_FN_openat, dirfd, path, flags, mode, real_openat);
+}
+IOT_ALIAS(openat, openat64);
+
+IOT_API int open(const char *path, int flags, ...)
+{
+    IOT_REAL(openat);
+    OPEN_MODE(flags, mode);
+    return do_openat(IOT_FN_open, AT_FDCWD, path, flags, mode, real_openat);
+}
+IOT_ALIAS(open, open64);
+
+/* _FORTIFY_SOURCE builds call these when the flags are not a compile-time constant. */
+IOT_API int __open_2(const char *path, int flags)
+{
+    IOT_REAL(openat);
+    return do_openat(IOT_FN_open, AT_FDCWD, path, flags, 0, real_openat);
+}
+IOT_ALIAS(__open_2, __open64_2);
+
+IOT_API int __openat_2(int dirfd, const char *path, int flags)
+{
+    IOT_REAL(openat);
+    return do_openat(IOT_FN_openat, dirfd, path, flags, 0, real_openat);
+}
+IOT_ALIAS(__openat_2, __openat64_2);
+
+IOT_API int creat(const char *path, mode_t mode)
+{
+    IOT_REAL(openat);
+    return do_openat(IOT_FN_creat, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode,
+                     real_openat);
+}
+IOT_ALIAS(creat, creat64);
+
+IOT_API int close(int fd)
+{
+    if (IOT_UNLIKELY(iot_t.unwinding))
+        return iot_unwind_close(fd);
+    if (IOT_UNLIKELY(iot_unwind_fd(fd))) { /* not the app's: closing it fails as untraced */
+        errno = EBADF;
+        return -1;
+    }
+    IOT_REAL(close);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_close))
+        return real_close(fd);
+    uint32_t path = iot_fd_path(fd);
+    int r = real_close(fd);
+    iot_done(&ev, r, r < 0);
+    iot_ev_fd(&ev, fd);
+    ev.path = path;
+    iot_fd_closed(fd);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int close_range(unsigned lo, unsigned hi, int flags)
+{
+    IOT_REAL(close_range);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_close_range))
+        return real_close_range(lo, hi, flags);
+    int r = real_close_range(lo, hi, flags);
+    iot_done(&ev, r, r < 0);
+    iot_ev_fd(&ev, (int)lo);
+    iot_ev_aux(&ev, hi);
+    iot_ev_flags(&ev, flags);
+    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+        iot_fd_close_range(lo, hi);
+        iot_unwind_forget(lo, hi);
+    }
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API void closefrom(int lo)
+{
+    IOT_REAL(closefrom);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_close_range))
+        return real_closefrom(lo);
+    real_closefrom(lo);
+    iot_done(&ev, 0, 0);
+    iot_ev_fd(&ev, lo);
+    iot_ev_aux(&ev, ~0u);
+    iot_fd_close_range((unsigned)lo, ~0u);
+    iot_unwind_forget((unsigned)lo, ~0u);
+    iot_leave(&ev);
+}
+
+/* read/write family: the offset recorded is the file position the call used. */
+#define RW_BODY(FN, real_call, nbytes)                                  \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    int64_t pos = iot_fd_pos(fd);                                       \
+    ssize_t r = real_call;                                              \
+    iot_done(&ev, r, r < 0);                                            \
+    iot_ev_fd(&ev, fd);                                                 \
+    iot_ev_fdpath(&ev, fd);                                             \
+    iot_ev_req(&ev, nbytes);                                            \
+    iot_ev_off(&ev, iot_fd_advance(fd, pos, r));                        \
+    iot_leave(&ev);                                                     \
+    return r
+
+/* positioned family: the offset is the argument, the descriptor's position is untouched. */
+#define PRW_BODY(FN, real_call, nbytes, offset)                         \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    ssize_t r = real_call;                                              \
+    iot_done(&ev, r, r < 0);                                            \
+    iot_ev_fd(&ev, fd);                                                 \
+    iot_ev_fdpath(&ev, fd);                                             \
+    iot_ev_req(&ev, nbytes);                                            \
+    iot_ev_off(&ev, offset);                                            \
+    iot_leave(&ev);                                                     \
+    return r
+
+IOT_API ssize_t read(int fd, void *buf, size_t n)
+{
+    if (IOT_UNLIKELY(iot_t.unwinding))
+        return iot_unwind_read(fd, buf, n);
+    IOT_REAL(read);
+    RW_BODY(IOT_FN_read, real_read(fd, buf, n), (int64_t)n);
+}
+
+IOT_API ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    IOT_REAL(__read_chk);
+    RW_BODY(IOT_FN_read, real___read_chk(fd, buf, n, buflen), (int64_t)n);
+}
+
+IOT_API ssize_t write(int fd, const void *buf, size_t n)
+{
+    IOT_REAL(write);
+    RW_BODY(IOT_FN_write, real_write(fd, buf, n), (int64_t)n);
+}
+
+IOT_API ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    IOT_REAL(readv);
+    RW_BODY(IOT_FN_readv, real_readv(fd, iov, cnt), iov_total(iov, cnt));
+}
+
+IOT_API ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    IOT_REAL(writev);
+    RW_BODY(IOT_FN_writev, real_writev(fd, iov, cnt), iov_total(iov, cnt));
+}
+
+IOT_API ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+    IOT_REAL(pread);
+    PRW_BODY(IOT_FN_pread, real_pread(fd, buf, n, off), (int64_t)n, off);
+}
+IOT_ALIAS(pread, pread64);
+
+IOT_API ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+    IOT_REAL(__pread_chk);
+    PRW_BODY(IOT_FN_pread, real___pread_chk(fd, buf, n, off, buflen), (int64_t)n, off);
+}
+IOT_ALIAS(__pread_chk, __pread64_chk);
+
+IOT_API ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    IOT_REAL(pwrite);
+    PRW_BODY(IOT_FN_pwrite, real_pwrite(fd, buf, n, off), (int64_t)n, off);
+}
+IOT_ALIAS(pwrite, pwrite64);
+
+IOT_API ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+    IOT_REAL(preadv);
+    PRW_BODY(IOT_FN_preadv, real_preadv(fd, iov, cnt, off), iov_total(iov, cnt), off);
+}
+IOT_ALIAS(preadv, preadv64);
+
+IOT_API ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+    IOT_REAL(pwritev);
+    PRW_BODY(IOT_FN_pwritev, real_pwritev(fd, iov, cnt, off), iov_total(iov, cnt), off);
+}
+IOT_ALIAS(pwritev, pwritev64);
+
+/* preadv2/pwritev2 with offset -1 use and move the descriptor's position. */
+#define RWV2_BODY(FN, real_call)                                        \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    int64_t pos = off == -1 ? iot_fd_pos(fd) : off;                     \
+    ssize_t r = real_call;                                              \
+    iot_done(&ev, r, r < 0);                                            \
+    iot_ev_fd(&ev, fd);                                                 \
+    iot_ev_fdpath(&ev, fd);                                             \
+    iot_ev_req(&ev, iov_total(iov, cnt));                               \
+    iot_ev_flags(&ev, flags);                                           \
+    iot_ev_off(&ev, off == -1 ? iot_fd_advance(fd, pos, r) : pos);      \
+    iot_leave(&ev);                                                     \
+    return r
+
+IOT_API ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+    IOT_REAL(preadv2);
+    RWV2_BODY(IOT_FN_preadv2, real_preadv2(fd, iov, cnt, off, flags));
+}
+IOT_ALIAS(preadv2, preadv64v2);
+
+IOT_API ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+    IOT_REAL(pwritev2);
+    RWV2_BODY(IOT_FN_pwritev2, real_pwritev2(fd, iov, cnt, off, flags));
+}
+IOT_ALIAS(pwritev2, pwritev64v2);
+
+IOT_API off_t lseek(int fd, off_t off, int whence)
+{
+    IOT_REAL(lseek);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_lseek))
+        return real_lseek(fd, off, whence);
+    off_t r = real_lseek(fd, off, whence);
+    iot_done(&ev, r, r < 0);
+    iot_ev_fd(&ev, fd);
+    iot_ev_fdpath(&ev, fd);
+    iot_ev_off(&ev, off);
+    iot_ev_aux(&ev, whence);
+    if (r >= 0)
+        iot_fd_seek(fd, r);
+    iot_leave(&ev);
+    return r;
+}
+IOT_ALIAS(lseek, lseek64);
+
+
+IOT_API int dup(int fd)
+{
+    IOT_REAL(dup);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_dup))
+        return real_dup(fd);
+    int r = real_dup(fd);
+    iot_done(&ev, r, r < 0);
+    iot_ev_fd(&ev, fd);
+    iot_ev_fdpath(&ev, fd);
+    if (r >= 0)
+        iot_fd_dup(fd, r);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int dup2(int fd, int newfd)
+{
+    IOT_REAL(dup2);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_dup2))
+        return real_dup2(fd, newfd);
+    int r = real_dup2(fd, newfd);
+    iot_done(&ev, r, r < 0);
+    if (r >= 0)
+        iot_unwind_forget((unsigned)newfd, (unsigned)newfd);
+    iot_ev_fd(&ev, fd);
+    iot_ev_fdpath(&ev, fd);
+    iot_ev_aux(&ev, newfd);
+    if (r >= 0)
+        iot_fd_dup(fd, r);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int dup3(int fd, int newfd, int flags)
+{
+    IOT_REAL(dup3);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_dup3))
+        return real_dup3(fd, newfd, flags);
+    int r = real_dup3(fd, newfd, flags);
+    iot_done(&ev, r, r < 0);
+    if (r >= 0)
+        iot_unwind_forget((unsigned)newfd, (unsigned)newfd);
+    iot_ev_fd(&ev, fd);
+    iot_ev_fdpath(&ev, fd);
+    iot_ev_aux(&ev, newfd);
+    iot_ev_flags(&ev, flags);
+    if (r >= 0)
+        iot_fd_dup(fd, r);
+    iot_leave(&ev);
+    return r;
+}
+
+/* fcntl: the argument is an int or a pointer depending on cmd; an integer-sized read of the
+ * va_list is what glibc itself does. */
+IOT_API int fcntl(int fd, int cmd, ...)
+{
+    IOT_REAL(fcntl);
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fcntl))
+        return real_fcntl(fd, cmd, arg);
+    int r = real_fcntl(fd, cmd, arg);
+    iot_done(&ev, r, r < 0);
+    iot_ev_fd(&ev, fd);
+    iot_ev_fdpath(&ev, fd);
+    iot_ev_flags(&ev, cmd);
+    long iarg = (long)arg;
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC || cmd == F_SETFL || cmd == F_SETFD)
+        iot_ev_mode(&ev, iarg);
+    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0)
+        iot_fd_dup(fd, r);
+    if (cmd == F_SETFL && r == 0)
+        iot_fd_set_append(fd, (iarg & O_APPEND) != 0);
+    iot_leave(&ev);
+    return r;
+}
+IOT_ALIAS(fcntl, fcntl64);
+
+#define FD_ONLY(FN, real_call)                                          \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    int r = real_call;                                                  \
+    iot_done(&ev, r, r < 0);                                            \
+    iot_ev_fd(&ev, fd);                                                 \
+    iot_ev_fdpath(&ev, fd)
+
+IOT_API int fsync(int fd)
+{
+    IOT_REAL(fsync);
+    FD_ONLY(IOT_FN_fsync, real_fsync(fd));
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int fdatasync(int fd)
+{
+    IOT_REAL(fdatasync);
+    FD_ONLY(IOT_FN_fdatasync, real_fdatasync(fd));
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int ftruncate(int fd, off_t len)
+{
+    IOT_REAL(ftruncate);
+    FD_ONLY(IOT_FN_ftruncate, real_ftruncate(fd, len));
+    iot_ev_off(&ev, len);
+    iot_leave(&ev);
+    return r;
+}
+IOT_ALIAS(ftruncate, ftruncate64);
+
+IOT_API int fallocate(int fd, int mode, off_t off, off_t len)
+{
+    IOT_REAL(fallocate);
+    FD_ONLY(IOT_FN_fallocate, real_fallocate(fd, mode, off, len));
+    iot_ev_mode(&ev, mode);
+    iot_ev_off(&ev, off);
+    iot_ev_req(&ev, len);
+    iot_leave(&ev);
+    return r;
+}
+IOT_ALIAS(fallocate, fallocate64);
+
+IOT_API int posix_fadvise(int fd, off_t off, off_t len, int advice)
+{
+    IOT_REAL(posix_fadvise);
+    FD_ONLY(IOT_FN_posix_fadvise, real_posix_fadvise(fd, off, len, advice));
+    iot_ev_off(&ev, off);
+    iot_ev_req(&ev, len);
+    iot_ev_flags(&ev, advice);
+    iot_leave(&ev);
+    return r;
+}
+IOT_ALIAS(posix_fadvise, posix_fadvise64);
+
+/* sendfile(out, in, *off, n): fd is the destination, aux the source. */
+IOT_API ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+    IOT_REAL(sendfile);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_sendfile))
+        return real_sendfile(out, in, off, n);
+    int64_t at = off ? *off : iot_fd_pos(in);
+    ssize_t r = real_sendfile(out, in, off, n);
+    iot_done(&ev, r, r < 0);
+    iot_ev_fd(&ev, out);
+    iot_ev_fdpath(&ev, out);
+    iot_ev_aux(&ev, in);
+    iot_ev_req(&ev, (int64_t)n);
+    iot_ev_off(&ev, off ? at : iot_fd_advance(in, at, r));
+    iot_fd_advance(out, iot_fd_pos(out), r);
+    iot_leave(&ev);
+    return r;
+}
+IOT_ALIAS(sendfile, sendfile64);
+
+IOT_API ssize_t copy_file_range(int in, off_t *inoff, int out, off_t *outoff, size_t n,
+                                unsigned flags)
+{
+    IOT_REAL(copy_file_range);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_copy_file_range))
+        return real_copy_file_range(in, inoff, out, outoff, n, flags);
+    int64_t at = inoff ? *inoff : iot_fd_pos(in);
+    int64_t outat = outoff ? *outoff : iot_fd_pos(out);
+    ssize_t r = real_copy_file_range(in, inoff, out, outoff, n, flags);
+    iot_done(&ev, r, r < 0);
+    iot_ev_fd(&ev, out);
+    iot_ev_fdpath(&ev, out);
+    iot_ev_aux(&ev, in);
+    iot_ev_req(&ev, (int64_t)n);
+    iot_ev_off(&ev, outoff ? outat : iot_fd_advance(out, outat, r));
+    if (!inoff)
+        iot_fd_advance(in, at, r);
+    iot_leave(&ev);
+    return r;
+}
+
+static void pipe_ends(iot_ev *ev, int r, const int fds[2])
+{
+    if (r != 0)
+        return;
+    iot_ev_fd(ev, fds[0]);
+    iot_ev_aux(ev, fds[1]);
+    iot_fd_closed(fds[0]); /* learnt lazily from /proc: "pipe:[inode]" */
+    iot_fd_closed(fds[1]);
+}
+
+IOT_API int pipe(int fds[2])
+{
+    if (IOT_UNLIKELY(iot_t.unwinding))
+        return iot_unwind_pipe2(fds, 0);
+    IOT_REAL(pipe);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_pipe))
+        return real_pipe(fds);
+    int r = real_pipe(fds);
+    iot_done(&ev, r, r < 0);
+    pipe_ends(&ev, r, fds);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int pipe2(int fds[2], int flags)
+{
+    if (IOT_UNLIKELY(iot_t.unwinding))
+        return iot_unwind_pipe2(fds, flags);
+    IOT_REAL(pipe2);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_pipe2))
+        return real_pipe2(fds, flags);
+    int r = real_pipe2(fds, flags);
+    iot_done(&ev, r, r < 0);
+    iot_ev_flags(&ev, flags);
+    pipe_ends(&ev, r, fds);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int socket(int domain, int type, int proto)
+{
+    IOT_REAL(socket);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_socket))
+        return real_socket(domain, type, proto);
+    int r = real_socket(domain, type, proto);
+    iot_done(&ev, r, r < 0);
+    iot_ev_flags(&ev, domain);
+    iot_ev_mode(&ev, type);
+    if (r >= 0) {
+        iot_ev_fd(&ev, r);
+        iot_fd_closed(r); /* "socket:[inode]" on first use */
+    }
+    iot_leave(&ev);
+    return r;
+}
+
+static void accepted(iot_ev *ev, int fd, int flags, int r)
+{
+    iot_ev_fd(ev, fd);
+    iot_ev_fdpath(ev, fd);
+    if (flags)
+        iot_ev_flags(ev, flags);
+    if (r >= 0)
+        iot_fd_closed(r);
+}
+
+IOT_API int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    IOT_REAL(accept);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_accept))
+        return real_accept(fd, addr, len);
+    int r = real_accept(fd, addr, len);
+    iot_done(&ev, r, r < 0);
+    accepted(&ev, fd, 0, r);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    IOT_REAL(accept4);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_accept4))
+        return real_accept4(fd, addr, len, flags);
+    int r = real_accept4(fd, addr, len, flags);
+    iot_done(&ev, r, r < 0);
+    accepted(&ev, fd, flags, r);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    IOT_REAL(connect);
+    FD_ONLY(IOT_FN_connect, real_connect(fd, addr, len));
+    if (addr && addr->sa_family == AF_UNIX && len > sizeof(sa_family_t)) {
+        const char *p = ((const char *)addr) + sizeof(sa_family_t);
+        if (*p)
+            iot_ev_path(&ev, p);
+    }
+    iot_leave(&ev);
+    return r;
+}

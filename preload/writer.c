@@ -1,0 +1,222 @@
+/* The log file: one per process, mapped MAP_SHARED so that every committed record is in the page
+ * cache the moment it is written -- a SIGKILL loses nothing that completed, and there is no
+ * flush at exit.  Layout (docs/format.md): a header map, padded to a chunk boundary, then chunks
+ * of IOT_CHUNK_SIZE bytes.  Each chunk belongs to one thread and is a msgpack bin32 whose length
+ * is the committed size: the writer bumps it after each whole record, so a reader never sees a
+ * torn one.  The shim keeps no descriptor open (apps close all fds): it reopens the file by name
+ * in the rare moments it must grow. */
+#include <fcntl.h>
+#include <limits.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define SEG_SHIFT 28 /* each mapping window is 256 MiB of the file */
+#define SEG_SIZE (1ull << SEG_SHIFT)
+#define MAX_SEGS 4096
+#define GROW_MIN (4ull << 20)
+#define BIN_HDR 5
+#define PAD_HDR 6
+
+static struct {
+    char path[PATH_MAX];
+    char *seg[MAX_SEGS];
+    uint64_t cap;   /* bytes allocated in the file */
+    uint64_t next;  /* offset of the next free chunk */
+    pthread_mutex_t grow;
+    int dead;       /* the file system refused space: tracing stopped for this process */
+} L = {.grow = PTHREAD_MUTEX_INITIALIZER};
+
+static void say(const char *what)
+{
+    char msg[PATH_MAX + 128];
+    int n = snprintf(msg, sizeof msg, "iotrace: %s: %s (tracing stopped for pid %d)\n", what,
+                     L.path, (int)iot_p.pid);
+    if (n > 0)
+        syscall(SYS_write, 2, msg, (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1));
+}
+
+/* Make sure [0, need) is allocated in the file and mapped.  Called under L.grow. */
+static int ensure(uint64_t need)
+{
+    if (need <= L.cap)
+        return 0;
+    uint64_t want = L.cap + (L.cap / 4 > GROW_MIN ? L.cap / 4 : GROW_MIN);
+    if (want < need)
+        want = need;
+    if ((want >> SEG_SHIFT) >= MAX_SEGS)
+        return -1;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    /* Allocate blocks now: a sparse file on a full disk would SIGBUS the app later. */
+    long r = syscall(SYS_fallocate, fd, 0, (off_t)L.cap, (off_t)(want - L.cap));
+    if (r < 0 && errno == EOPNOTSUPP)
+        r = syscall(SYS_ftruncate, fd, (off_t)want);
+    int ok = r == 0;
+    for (uint64_t s = 0; ok && s <= ((want - 1) >> SEG_SHIFT); s++) {
+        if (L.seg[s])
+            continue;
+        void *m = (void *)syscall(SYS_mmap, NULL, SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                  fd, (off_t)(s << SEG_SHIFT));
+        if (m == MAP_FAILED)
+            ok = 0;
+        else
+            L.seg[s] = m;
+    }
+    syscall(SYS_close, fd);
+    if (!ok)
+        return -1;
+    L.cap = want;
+    return 0;
+}
+
+static char *at(uint64_t off)
+{
+    return L.seg[off >> SEG_SHIFT] + (off & (SEG_SIZE - 1));
+}
+
+/* Fill the unused tail of the thread's chunk with one padding ext object, so that a plain
+ * msgpack reader of a cleanly finished log meets only whole objects. */
+void iot_log_close_chunk(void)
+{
+    char *c = iot_t.chunk;
+    if (!c)
+        return;
+    size_t end = BIN_HDR + iot_t.used;
+    size_t left = IOT_CHUNK_SIZE - end;
+    if (left >= PAD_HDR) {
+        uint32_t be = __builtin_bswap32((uint32_t)(left - PAD_HDR));
+        c[end] = (char)0xc9;
+        memcpy(c + end + 1, &be, 4);
+        c[end + 5] = IOT_PAD_EXT_TYPE;
+    }
+    iot_t.chunk = NULL;
+}
+
+static char *new_chunk(void)
+{
+    uint64_t off = __atomic_fetch_add(&L.next, IOT_CHUNK_SIZE, __ATOMIC_RELAXED);
+    if (off + IOT_CHUNK_SIZE > __atomic_load_n(&L.cap, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&L.grow);
+        int r = L.dead ? -1 : ensure(off + IOT_CHUNK_SIZE);
+        if (r < 0 && !L.dead) {
+            L.dead = 1;
+            say("cannot grow the log");
+        }
+        pthread_mutex_unlock(&L.grow);
+        if (r < 0)
+            return NULL;
+    }
+    char *c = at(off);
+    c[0] = (char)0xc6; /* bin32, length committed below */
+    memset(c + 1, 0, 4);
+    iot_t.chunk = c;
+    iot_t.used = 0;
+    char *p = iot_pack_thread(c + BIN_HDR, iot_t.tid);
+    iot_log_commit(p);
+    return c;
+}
+
+char *iot_log_reserve(size_t max)
+{
+    if (IOT_UNLIKELY(L.dead))
+        return NULL;
+    if (IOT_UNLIKELY(!iot_t.chunk || BIN_HDR + iot_t.used + max > IOT_CHUNK_SIZE)) {
+        iot_log_close_chunk();
+        if (!new_chunk())
+            return NULL;
+    }
+    return iot_t.chunk + BIN_HDR + iot_t.used;
+}
+
+void iot_log_commit(char *end)
+{
+    iot_t.used = (uint32_t)(end - (iot_t.chunk + BIN_HDR));
+    uint32_t be = __builtin_bswap32(iot_t.used);
+    /* The record's bytes are stored before its length: a kill between the two loses only it. */
+    __atomic_signal_fence(__ATOMIC_RELEASE);
+    memcpy(iot_t.chunk + 1, &be, 4);
+}
+
+/* Create this process's log in $IOTRACE_DIR and write its header. */
+int iot_log_create(void)
+{
+    const char *dir = getenv("IOTRACE_DIR");
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    for (char *h = host; *h; h++)
+        if (*h == '/')
+            *h = '_';
+    for (unsigned i = 0; i < MAX_SEGS; i++)
+        if (L.seg[i]) { /* after fork: the parent's windows are not ours to write */
+            syscall(SYS_munmap, L.seg[i], SEG_SIZE);
+            L.seg[i] = NULL;
+        }
+    L.cap = L.next = 0;
+    L.dead = 0;
+    pthread_mutex_init(&L.grow, NULL);
+
+    int fd = -1;
+    for (int n = 0; n < 1000 && fd < 0; n++) { /* an exec'd image keeps the pid: add a suffix */
+        if (n == 0)
+            snprintf(L.path, sizeof L.path, "%s/%s.%d.iot", dir, host, (int)iot_p.pid);
+        else
+            snprintf(L.path, sizeof L.path, "%s/%s.%d.%d.iot", dir, host, (int)iot_p.pid, n);
+        fd = (int)syscall(SYS_openat, AT_FDCWD, L.path,
+                          O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        say("cannot create the log");
+        return -1;
+    }
+    syscall(SYS_close, fd);
+
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    iot_header_build(&sb);
+    /* header, then a padding object up to the first chunk boundary */
+    uint64_t area = ((sb.size + PAD_HDR + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE) * IOT_CHUNK_SIZE;
+    int r = ensure(area);
+    if (r == 0) {
+        char *p = at(0);
+        memcpy(p, sb.data, sb.size);
+        uint32_t be = __builtin_bswap32((uint32_t)(area - sb.size - PAD_HDR));
+        p[sb.size] = (char)0xc9;
+        memcpy(p + sb.size + 1, &be, 4);
+        p[sb.size + 5] = IOT_PAD_EXT_TYPE;
+        L.next = area;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    if (r < 0) {
+        L.dead = 1;
+        say("cannot write the log");
+        return -1;
+    }
+    return 0;
+}
+
+/* At exit: give back the space allocated past the last chunk.  Threads still running keep
+ * their chunks (all below L.next); a later chunk grows the file again. */
+void iot_log_finish(void)
+{
+    iot_log_close_chunk();
+    pthread_mutex_lock(&L.grow);
+    if (!L.dead && L.cap > L.next) {
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC);
+        if (fd >= 0) {
+            if (syscall(SYS_ftruncate, fd, (off_t)L.next) == 0)
+                __atomic_store_n(&L.cap, L.next, __ATOMIC_RELEASE);
+            syscall(SYS_close, fd);
+        }
+    }
+    pthread_mutex_unlock(&L.grow);
+}

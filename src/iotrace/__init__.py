@@ -1,0 +1,3 @@
+"""iotrace: an I/O tracer for HPC jobs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from iotrace.cli import main
+
+sys.exit(main())

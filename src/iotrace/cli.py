@@ -1,0 +1,79 @@
+"""The `iotrace` command line.  Bad input gets one line on stderr and status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from iotrace import __version__
+from iotrace.run import RunError, RunOptions, run
+from iotrace.shim import ShimNotFound
+from iotrace.tracefile import TraceFormatError, log_paths, read_log
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"iotrace: {message} (see '{self.prog} --help')\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="iotrace", description="I/O tracer for HPC jobs")
+    p.add_argument("--version", action="version", version=f"iotrace {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run a command traced",
+                       usage="iotrace run [-o DIR] [--stack N] -- CMD [ARGS...]")
+    r.add_argument("-o", "--output", metavar="DIR", help="trace directory (default: printed)")
+    r.add_argument("--stack", type=int, default=8, metavar="N",
+                   help="call-stack depth per event (default 8, 0 = off)")
+    r.add_argument("command", nargs=argparse.REMAINDER, help="the command to trace")
+
+    s = sub.add_parser("show", help="print every event, one a line")
+    s.add_argument("trace", metavar="DIR")
+    return p
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise RunError("iotrace: run: no command given (iotrace run -- CMD [ARGS...])", 2)
+    if not 0 <= args.stack <= 64:
+        raise RunError("iotrace: run: --stack must be between 0 and 64", 2)
+    return run(RunOptions(command=command, out=args.output, stack=args.stack))
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from iotrace.show import show
+
+    logs = [read_log(p) for p in log_paths(args.trace)]
+    for log in logs:
+        if log.truncated:
+            print(f"iotrace: warning: {log.path} was cut short; read up to its last whole "
+                  "record", file=sys.stderr)
+    try:
+        show(logs, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `iotrace show DIR | head`
+        sys.stderr.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "run":
+            return _cmd_run(args)
+        if args.cmd == "show":
+            return _cmd_show(args)
+    except RunError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.status
+    except (TraceFormatError, ShimNotFound) as exc:
+        print(f"iotrace: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2

@@ -1,0 +1,111 @@
+"""`iotrace show`: every event, one a line, strace-like, in time order across processes."""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import heapq
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+from iotrace.calls import FUNCTIONS, EVENT_FIELDS
+from iotrace.tracefile import Log
+
+F = {name: i - 1 for i, name in enumerate(EVENT_FIELDS)}  # positions after the leading tid
+TID, FN, T0, DUR, FD, PATH, REQ, RET, ERR, OFF, FLAGS, MODE, STACK, AUX = (
+    0, F["fn"] + 1, F["t_start"] + 1, F["dur"] + 1, F["fd"] + 1, F["path"] + 1, F["req"] + 1,
+    F["ret"] + 1, F["errno"] + 1, F["offset"] + 1, F["flags"] + 1, F["mode"] + 1,
+    F["stack"] + 1, F["aux"] + 1,
+)
+
+_OPEN_FLAGS = [(getattr(os, n), n) for n in (
+    "O_APPEND", "O_CREAT", "O_EXCL", "O_TRUNC", "O_NONBLOCK", "O_DSYNC", "O_SYNC", "O_DIRECTORY",
+    "O_NOFOLLOW", "O_CLOEXEC", "O_DIRECT", "O_NOATIME", "O_PATH", "O_TMPFILE", "O_NOCTTY",
+) if hasattr(os, n)]
+_WHENCE = {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"}
+_OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen"}
+
+
+def open_flags(flags: int) -> str:
+    acc = flags & 3
+    parts = [("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[acc]]
+    rest = flags & ~3
+    for bit, name in _OPEN_FLAGS:
+        if bit and rest & bit == bit:
+            parts.append(name)
+            rest &= ~bit
+    if rest:
+        parts.append(hex(rest))
+    return "|".join(parts)
+
+
+def _arg(kind: str, fname: str, ev: tuple[Any, ...], strings: dict[int, str]) -> str | None:
+    def path(pid: Any) -> str:
+        return f'"{strings.get(pid, "?")}"' if pid is not None else "NULL"
+
+    fd, aux = ev[FD], ev[AUX]
+    if kind == "fd":
+        if fd is None:
+            return None
+        p = strings.get(ev[PATH]) if ev[PATH] is not None else None
+        return f"{fd}<{p}>" if p else str(fd)
+    if kind == "path":
+        return path(ev[PATH]) if ev[PATH] is not None else None
+    if kind == "path2":
+        return path(aux) if isinstance(aux, int) else None
+    if kind == "fd2":
+        return str(aux) if isinstance(aux, int) else None
+    if kind == "whence":
+        return _WHENCE.get(aux, str(aux)) if isinstance(aux, int) else None
+    if kind == "addr":
+        return hex(ev[RET]) if isinstance(ev[RET], int) and ev[RET] > 0 else None
+    value = ev[{"req": REQ, "off": OFF, "flags": FLAGS, "mode": MODE}[kind]]
+    if value is None:
+        return None
+    if kind == "flags" and fname in _OPENERS:
+        return open_flags(value)
+    if kind == "mode" and fname in _OPENERS | {"mkdir", "mkdirat"}:
+        return oct(value)
+    return str(value)
+
+
+def format_event(log: Log, ev: tuple[Any, ...], t_origin: int) -> str:
+    h = log.header
+    who = f"pid {h['pid']} tid {ev[TID]}"
+    if h.get("rank") is not None:
+        who = f"rank {h['rank']} " + who
+    names = log.functions
+    fname = names[ev[FN]] if ev[FN] < len(names) else f"fn{ev[FN]}"
+    shows = FUNCTIONS[ev[FN]].shows if ev[FN] < len(FUNCTIONS) else ()
+    args = [a for k in shows if (a := _arg(k, fname, ev, log.strings)) is not None]
+    ret = ev[RET]
+    if ev[ERR]:
+        name = errno_mod.errorcode.get(ev[ERR], str(ev[ERR]))
+        result = f"{ret} {name} ({os.strerror(ev[ERR])})"
+    else:
+        result = hex(ret) if "addr" in shows and ret > 0 else str(ret)
+    t = (ev[T0] - t_origin) / 1e9
+    return f"[{who}] +{t:.6f} {fname}({', '.join(args)}) = {result} <{ev[DUR] / 1e9:.6f}>"
+
+
+def merged(logs: list[Log]) -> Iterator[tuple[Log, tuple[Any, ...]]]:
+    """All events of all logs in start-time order."""
+
+    def stream(i: int, log: Log) -> Iterator[tuple[int, int, Log, tuple[Any, ...]]]:
+        log.events.sort(key=lambda e: e[T0])
+        for e in log.events:
+            yield e[T0], i, log, e
+
+    streams = [stream(i, log) for i, log in enumerate(logs)]
+    for _t, _i, log, ev in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+        yield log, ev
+
+
+def show(logs: list[Log], out: IO[str]) -> int:
+    starts = [lg.header["clock"]["mono"] for lg in logs if "clock" in lg.header]
+    origin = min(starts) if starts else 0
+    n = 0
+    for log, ev in merged(logs):
+        out.write(format_event(log, ev, origin) + "\n")
+        n += 1
+    return n

@@ -1,0 +1,148 @@
+"""Reading one process log (layout in docs/format.md).
+
+A log is a header map, then fixed-size chunks, one thread's each: a msgpack bin32 whose length
+counts only whole records.  A chunk slot of zeros was reserved but never written (the process
+died first); padding objects (ext type 127) fill the rest.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from iotrace.calls import CHUNK_SIZE, FORMAT_NAME, FORMAT_VERSION, PAD_EXT_TYPE, Rec
+
+LOG_SUFFIX = ".iot"
+
+
+class TraceFormatError(Exception):
+    """A file or directory that is not a readable iotrace trace; the message is one line."""
+
+
+@dataclass
+class Log:
+    path: Path
+    header: dict[str, Any]
+    strings: dict[int, str] = field(default_factory=dict)
+    stacks: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    modules: list[tuple[int, int, int, str]] = field(default_factory=list)
+    exit_status: int | None = None
+    exit_time: int | None = None
+    truncated: bool = False
+    # (tid, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @property
+    def functions(self) -> list[str]:
+        return list(self.header.get("functions", []))
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    return msgpack.ExtType(code, b"") if code == PAD_EXT_TYPE else msgpack.ExtType(code, data)
+
+
+def _read_header(buf: bytes | mmap.mmap, path: Path) -> tuple[dict[str, Any], int]:
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, ext_hook=_ext_hook)
+    unpacker.feed(buf[: min(len(buf), 1 << 20)])
+    try:
+        header = unpacker.unpack()
+        end = unpacker.tell()
+    except (msgpack.OutOfData, ValueError, msgpack.ExtraData, msgpack.FormatError,
+            msgpack.StackError) as exc:
+        raise TraceFormatError(f"{path}: not an iotrace log ({exc.__class__.__name__})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise TraceFormatError(f"{path}: not an iotrace log (no iotrace header)")
+    if header.get("version") != FORMAT_VERSION:
+        raise TraceFormatError(
+            f"{path}: log format version {header.get('version')} is not supported "
+            f"(this iotrace reads version {FORMAT_VERSION})"
+        )
+    return header, end
+
+
+def chunk_payloads(path: Path) -> tuple[dict[str, Any], Iterator[bytes], list[bool]]:
+    """The header, and the committed bytes of each chunk in file order."""
+    size = path.stat().st_size
+    if size == 0:
+        raise TraceFormatError(f"{path}: empty file, not an iotrace log")
+    with open(path, "rb") as f:
+        data: bytes = f.read()
+    header, hdr_end = _read_header(data, path)
+    chunk = int(header.get("chunk_size", CHUNK_SIZE))
+    first = -(-hdr_end // chunk) * chunk
+    truncated = [False]
+
+    def payloads() -> Iterator[bytes]:
+        for off in range(first, len(data), chunk):
+            if data[off] != 0xC6:
+                if data[off] != 0:
+                    raise TraceFormatError(f"{path}: corrupt log (bad chunk at byte {off})")
+                continue  # reserved, never written
+            if off + 5 > len(data):
+                truncated[0] = True
+                return
+            (length,) = struct.unpack_from(">I", data, off + 1)
+            if length > chunk - 5:
+                raise TraceFormatError(f"{path}: corrupt log (chunk at byte {off} too long)")
+            end = off + 5 + length
+            if end > len(data):
+                truncated[0] = True
+                end = len(data)
+            yield data[off + 5 : end]
+
+    return header, payloads(), truncated
+
+
+def read_log(path: str | os.PathLike[str]) -> Log:
+    """Parse a whole log.  A log cut short (a crash, a copy) is read up to its last whole record
+    and flagged `truncated`; anything that is not an iotrace log raises TraceFormatError."""
+    p = Path(path)
+    header, payloads, truncated = chunk_payloads(p)
+    log = Log(p, header)
+    events = log.events
+    for payload in payloads:
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=False,
+                                    ext_hook=_ext_hook)
+        unpacker.feed(payload)
+        tid = None
+        try:
+            for rec in unpacker:
+                kind = rec[0]
+                if kind == Rec.EVENT:
+                    events.append((tid, *rec[1:]))
+                elif kind == Rec.THREAD:
+                    tid = rec[1]
+                elif kind == Rec.STRING:
+                    log.strings[rec[1]] = rec[2]
+                elif kind == Rec.STACK:
+                    log.stacks[rec[1]] = tuple(rec[2])
+                elif kind == Rec.MODULE:
+                    log.modules.append((rec[1], rec[2], rec[3], rec[4]))
+                elif kind == Rec.EXIT:
+                    log.exit_time, log.exit_status = rec[1], rec[2]
+        except (ValueError, TypeError, IndexError, msgpack.FormatError, msgpack.StackError):
+            if truncated[0]:
+                break
+            raise TraceFormatError(f"{p}: corrupt log (bad record)") from None
+    log.truncated = truncated[0]
+    return log
+
+
+def log_paths(trace_dir: str | os.PathLike[str]) -> list[Path]:
+    """The process logs of a trace directory; TraceFormatError if it is not one."""
+    d = Path(trace_dir)
+    if not d.exists():
+        raise TraceFormatError(f"{d}: no such trace directory")
+    if not d.is_dir():
+        raise TraceFormatError(f"{d}: not a directory (give the trace directory)")
+    logs = sorted(d.glob(f"*{LOG_SUFFIX}"))
+    if not logs and not any(d.glob("iotrace-run.*.json")):
+        raise TraceFormatError(f"{d}: not an iotrace trace directory (no *{LOG_SUFFIX} logs)")
+    return logs

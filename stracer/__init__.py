@@ -1,0 +1,1 @@
+"""The stracer: ptrace recording of the syscalls the shim did not cover."""

@@ -1,0 +1,84 @@
+"""Shared helpers: compile the C programs under tests/progs, run them under `iotrace run`, and
+read their traces back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iotrace.calls import EVENT_FIELDS
+from iotrace.tracefile import Log, log_paths, read_log
+
+HERE = Path(__file__).resolve().parent
+PROGS = HERE / "progs"
+BUILD = HERE / ".build"
+
+
+def build(name: str, *flags: str) -> Path:
+    """Compile tests/progs/NAME.c (once per source change) and return the binary."""
+    src = PROGS / f"{name}.c"
+    suffix = "".join(f.replace("-", "_") for f in flags)
+    out = BUILD / f"{name}{suffix}"
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        BUILD.mkdir(exist_ok=True)
+        subprocess.run(["gcc", "-O1", "-g", "-Wall", "-pthread", "-o", str(out), str(src),
+                        *flags], check=True)
+    return out
+
+
+@dataclass
+class Traced:
+    proc: subprocess.CompletedProcess[str]
+    dir: Path
+
+    @property
+    def logs(self) -> list[Log]:
+        return [read_log(p) for p in log_paths(self.dir)]
+
+    def events(self, *names: str) -> list[dict[str, Any]]:
+        """Every event of every process as a dict, time-ordered; only `names` if given."""
+        out = []
+        for log in self.logs:
+            fns = log.functions
+            for ev in log.events:
+                d = dict(zip(("tid", *EVENT_FIELDS[1:]), ev, strict=True))
+                d["fn"] = fns[d["fn"]]
+                d["path"] = log.strings.get(d["path"]) if d["path"] is not None else None
+                d["pid"] = log.header["pid"]
+                d["stack"] = log.stacks.get(d["stack"]) if d["stack"] is not None else None
+                if not names or d["fn"] in names:
+                    out.append(d)
+        out.sort(key=lambda d: d["t_start"])
+        return out
+
+
+def iotrace(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the iotrace command line (the installed package, as a user would)."""
+    return subprocess.run([sys.executable, "-m", "iotrace", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout, input=stdin)
+
+
+@pytest.fixture
+def trace(tmp_path: Path):  # noqa: ANN201
+    """trace(cmd..., stack=N) -> Traced: runs cmd under `iotrace run` in tmp_path/work."""
+    work = tmp_path / "work"
+    work.mkdir()
+    count = [0]
+
+    def run(*cmd: str | os.PathLike[str], stack: int = 8, env: dict[str, str] | None = None,
+            extra: tuple[str, ...] = (), stdin: str | None = None) -> Traced:
+        count[0] += 1
+        out = tmp_path / f"trace{count[0]}"
+        proc = iotrace("run", "-o", str(out), "--stack", str(stack), *extra, "--",
+                       *map(str, cmd), cwd=work, env=env, stdin=stdin)
+        return Traced(proc, out)
+
+    run.work = work  # type: ignore[attr-defined]
+    return run
