@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 SHIM_NAME = "libiotrace.so"
@@ -18,7 +19,8 @@ def shim_path() -> Path:
     if override:
         p = Path(override).resolve()
     else:
-        p = Path(__file__).resolve().parent / SHIM_NAME
+        # installed next to this module; an editable install keeps it in site-packages
+        p = Path(str(resources.files("iotrace").joinpath(SHIM_NAME))).resolve()
     if not p.is_file():
         raise ShimNotFound(f"the preload shim {p} is missing: reinstall iotrace (pip install .)")
     return p
