@@ -22,11 +22,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"iotrace {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
-    r = sub.add_parser("run", help="run a command traced",
-                       usage="iotrace run [-o DIR] [--stack N] -- CMD [ARGS...]")
+    r = sub.add_parser(
+        "run",
+        help="run a command traced",
+        usage="iotrace run [-o DIR] [--stack N] -- CMD [ARGS...]",
+    )
     r.add_argument("-o", "--output", metavar="DIR", help="trace directory (default: printed)")
-    r.add_argument("--stack", type=int, default=8, metavar="N",
-                   help="call-stack depth per event (default 8, 0 = off)")
+    r.add_argument(
+        "--stack",
+        type=int,
+        default=8,
+        metavar="N",
+        help="call-stack depth per event (default 8, 0 = off)",
+    )
     r.add_argument("command", nargs=argparse.REMAINDER, help="the command to trace")
 
     s = sub.add_parser("show", help="print every event, one a line")
@@ -51,8 +59,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     logs = [read_log(p) for p in log_paths(args.trace)]
     for log in logs:
         if log.truncated:
-            print(f"iotrace: warning: {log.path} was cut short; read up to its last whole "
-                  "record", file=sys.stderr)
+            print(
+                f"iotrace: warning: {log.path} was cut short; read up to its last whole record",
+                file=sys.stderr,
+            )
     try:
         show(logs, sys.stdout)
         sys.stdout.flush()

@@ -38,8 +38,12 @@ class RunOptions:
 
 def default_dir(command: list[str], env: dict[str, str]) -> Path:
     """Ranks of one job must agree on one directory without talking: use the job's id."""
-    for var, prefix in (("SLURM_JOB_ID", "slurm"), ("PBS_JOBID", "pbs"),
-                        ("PMIX_NAMESPACE", "pmix"), ("OMPI_MCA_ess_base_jobid", "ompi")):
+    for var, prefix in (
+        ("SLURM_JOB_ID", "slurm"),
+        ("PBS_JOBID", "pbs"),
+        ("PMIX_NAMESPACE", "pmix"),
+        ("OMPI_MCA_ess_base_jobid", "ompi"),
+    ):
         job = env.get(var)
         if job:
             step = env.get("SLURM_STEP_ID", "") if var == "SLURM_JOB_ID" else ""
@@ -81,8 +85,9 @@ def run(opts: RunOptions) -> int:
     try:
         trace_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunError(f"iotrace: cannot create trace directory {trace_dir}: {exc.strerror}",
-                       2) from None
+        raise RunError(
+            f"iotrace: cannot create trace directory {trace_dir}: {exc.strerror}", 2
+        ) from None
     env = traced_env(trace_dir, opts.stack)
     started = time.time_ns()
     mono = time.monotonic_ns()
@@ -91,9 +96,13 @@ def run(opts: RunOptions) -> int:
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     child_int = signal.SIG_IGN if old_int == signal.SIG_IGN else signal.SIG_DFL
     try:
-        proc = subprocess.Popen([exe, *opts.command[1:]], executable=exe, env=env,
-                                restore_signals=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, child_int))
+        proc = subprocess.Popen(
+            [exe, *opts.command[1:]],
+            executable=exe,
+            env=env,
+            restore_signals=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, child_int),
+        )
     except OSError as exc:
         signal.signal(signal.SIGINT, old_int)
         raise RunError(f"iotrace: {opts.command[0]}: {exc.strerror}", 126) from None

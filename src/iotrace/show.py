@@ -8,20 +8,48 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
-from iotrace.calls import FUNCTIONS, EVENT_FIELDS
+from iotrace.calls import EVENT_FIELDS, FUNCTIONS
 from iotrace.tracefile import Log
 
 F = {name: i - 1 for i, name in enumerate(EVENT_FIELDS)}  # positions after the leading tid
 TID, FN, T0, DUR, FD, PATH, REQ, RET, ERR, OFF, FLAGS, MODE, STACK, AUX = (
-    0, F["fn"] + 1, F["t_start"] + 1, F["dur"] + 1, F["fd"] + 1, F["path"] + 1, F["req"] + 1,
-    F["ret"] + 1, F["errno"] + 1, F["offset"] + 1, F["flags"] + 1, F["mode"] + 1,
-    F["stack"] + 1, F["aux"] + 1,
+    0,
+    F["fn"] + 1,
+    F["t_start"] + 1,
+    F["dur"] + 1,
+    F["fd"] + 1,
+    F["path"] + 1,
+    F["req"] + 1,
+    F["ret"] + 1,
+    F["errno"] + 1,
+    F["offset"] + 1,
+    F["flags"] + 1,
+    F["mode"] + 1,
+    F["stack"] + 1,
+    F["aux"] + 1,
 )
 
-_OPEN_FLAGS = [(getattr(os, n), n) for n in (
-    "O_APPEND", "O_CREAT", "O_EXCL", "O_TRUNC", "O_NONBLOCK", "O_DSYNC", "O_SYNC", "O_DIRECTORY",
-    "O_NOFOLLOW", "O_CLOEXEC", "O_DIRECT", "O_NOATIME", "O_PATH", "O_TMPFILE", "O_NOCTTY",
-) if hasattr(os, n)]
+_OPEN_FLAGS = [
+    (getattr(os, n), n)
+    for n in (
+        "O_APPEND",
+        "O_CREAT",
+        "O_EXCL",
+        "O_TRUNC",
+        "O_NONBLOCK",
+        "O_DSYNC",
+        "O_SYNC",
+        "O_DIRECTORY",
+        "O_NOFOLLOW",
+        "O_CLOEXEC",
+        "O_DIRECT",
+        "O_NOATIME",
+        "O_PATH",
+        "O_TMPFILE",
+        "O_NOCTTY",
+    )
+    if hasattr(os, n)
+]
 _WHENCE = {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"}
 _OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen"}
 

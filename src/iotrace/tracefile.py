@@ -54,8 +54,13 @@ def _read_header(buf: bytes | mmap.mmap, path: Path) -> tuple[dict[str, Any], in
     try:
         header = unpacker.unpack()
         end = unpacker.tell()
-    except (msgpack.OutOfData, ValueError, msgpack.ExtraData, msgpack.FormatError,
-            msgpack.StackError) as exc:
+    except (
+        msgpack.OutOfData,
+        ValueError,
+        msgpack.ExtraData,
+        msgpack.FormatError,
+        msgpack.StackError,
+    ) as exc:
         raise TraceFormatError(f"{path}: not an iotrace log ({exc.__class__.__name__})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise TraceFormatError(f"{path}: not an iotrace log (no iotrace header)")
@@ -108,8 +113,9 @@ def read_log(path: str | os.PathLike[str]) -> Log:
     log = Log(p, header)
     events = log.events
     for payload in payloads:
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=False,
-                                    ext_hook=_ext_hook)
+        unpacker = msgpack.Unpacker(
+            raw=False, strict_map_key=False, use_list=False, ext_hook=_ext_hook
+        )
         unpacker.feed(payload)
         tid = None
         try:
