@@ -1,8 +1,12 @@
 /* What the shim knows of each descriptor: the path it was opened with, and the file position
- * the next read or write will use (tracked, so an offset costs no lseek).  Process-wide, as
- * descriptors are.  An fd the shim never saw open (inherited, or opened behind its back) is
- * learnt once from /proc/self/fd and lseek. */
+ * the next read or write will use (tracked, so an offset costs no lseek).
+ *
+ * Positions and O_APPEND belong to the open file description, which dup/dup2/fcntl(F_DUPFD)
+ * share between descriptors: an fd points to a shared `ofd` slot, reference-counted.  An fd the
+ * shim never saw open (inherited, or opened behind its back) is learnt once from /proc/self/fd
+ * and lseek. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,61 +16,112 @@
 #include "shim.h"
 
 #define MAX_FDS (1 << 16)
-enum { UNKNOWN = 0, KNOWN = 1 };
-enum { SEEK_UNKNOWN = 0, SEEKABLE = 1, UNSEEKABLE = 2 };
+enum { SEEKABLE = 1, UNSEEKABLE = 2 };
 
 typedef struct {
     uint32_t path;
-    uint8_t state, seek, append, pad;
+    uint32_t refs;
+    uint8_t seek, append;
     int64_t pos;  /* descriptor position */
     int64_t spos; /* stdio stream position */
-} fdent;
+    uint32_t next_free;
+} ofd;
 
-static fdent *tab;
+static uint32_t *fds;   /* fd -> ofd index + 1; 0 = unknown */
+static ofd *pool;       /* index 0 unused */
+static uint32_t pool_top = 1, free_head;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static fdent *ent(int fd)
+static void *zeroed(size_t n)
 {
-    if (fd < 0 || fd >= MAX_FDS)
-        return NULL;
-    if (IOT_UNLIKELY(!tab)) {
-        void *m = (void *)syscall(SYS_mmap, NULL, MAX_FDS * sizeof(fdent), PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return NULL;
-        if (!__atomic_compare_exchange_n(&tab, &(fdent *){NULL}, (fdent *)m, 0, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_ACQUIRE))
-            syscall(SYS_munmap, m, MAX_FDS * sizeof(fdent));
+    void *m = (void *)syscall(SYS_mmap, NULL, n, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static int ready(void)
+{
+    if (IOT_LIKELY(fds))
+        return 1;
+    pthread_mutex_lock(&lock);
+    if (!fds) {
+        pool = zeroed((MAX_FDS + 1) * sizeof(ofd));
+        uint32_t *f = pool ? zeroed(MAX_FDS * sizeof(uint32_t)) : NULL;
+        __atomic_store_n(&fds, f, __ATOMIC_RELEASE);
     }
-    return &tab[fd];
+    pthread_mutex_unlock(&lock);
+    return fds != NULL;
 }
 
-static void learn_seek(fdent *e, int fd)
+static ofd *of(int fd)
 {
-    long p = syscall(SYS_lseek, fd, 0, SEEK_CUR);
-    e->seek = p < 0 ? UNSEEKABLE : SEEKABLE;
-    e->pos = p < 0 ? 0 : p;
-    long fl = syscall(SYS_fcntl, fd, F_GETFL);
-    e->append = fl >= 0 && (fl & O_APPEND);
+    if (fd < 0 || fd >= MAX_FDS || !ready())
+        return NULL;
+    uint32_t i = __atomic_load_n(&fds[fd], __ATOMIC_ACQUIRE);
+    return i ? &pool[i] : NULL;
 }
 
-static fdent *known(int fd)
+/* Point fd at slot i (0: unknown), dropping its previous description.  Under `lock`. */
+static void bind(int fd, uint32_t i)
 {
-    fdent *e = ent(fd);
-    if (!e || e->state == KNOWN)
-        return e;
+    uint32_t old = fds[fd];
+    if (i)
+        pool[i].refs++;
+    __atomic_store_n(&fds[fd], i, __ATOMIC_RELEASE);
+    if (old && --pool[old].refs == 0) {
+        pool[old].next_free = free_head;
+        free_head = old;
+    }
+}
+
+static uint32_t new_slot(void)
+{
+    uint32_t i = free_head;
+    if (i)
+        free_head = pool[i].next_free;
+    else if (pool_top <= MAX_FDS)
+        i = pool_top++;
+    if (i)
+        pool[i] = (ofd){0};
+    return i;
+}
+
+/* A new description for fd; returns it (NULL if the table is full). */
+static ofd *fresh(int fd, uint32_t path, uint8_t seek, uint8_t append, int64_t pos)
+{
+    if (fd < 0 || fd >= MAX_FDS || !ready())
+        return NULL;
+    pthread_mutex_lock(&lock);
+    uint32_t i = new_slot();
+    if (i) {
+        pool[i].path = path;
+        pool[i].seek = seek;
+        pool[i].append = append;
+        pool[i].pos = pool[i].spos = pos;
+    }
+    bind(fd, i);
+    pthread_mutex_unlock(&lock);
+    return i ? &pool[i] : NULL;
+}
+
+static ofd *known(int fd)
+{
+    ofd *o = of(fd);
+    if (o || fd < 0 || fd >= MAX_FDS)
+        return o;
     int busy = iot_t.busy;
     iot_t.busy = 1;
     char link[64], target[4096];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     long n = syscall(SYS_readlinkat, AT_FDCWD, link, target, sizeof target - 1);
     if (n > 0) {
-        e->path = iot_intern_string(target, (size_t)n);
-        learn_seek(e, fd);
-        e->spos = e->pos;
-        e->state = KNOWN;
+        long p = syscall(SYS_lseek, fd, 0, SEEK_CUR);
+        long fl = syscall(SYS_fcntl, fd, F_GETFL);
+        o = fresh(fd, iot_intern_string(target, (size_t)n), p < 0 ? UNSEEKABLE : SEEKABLE,
+                  fl >= 0 && (fl & O_APPEND), p < 0 ? 0 : p);
     }
     iot_t.busy = busy;
-    return n > 0 ? e : NULL;
+    return o;
 }
 
 /* Records a new descriptor; gives its (dev, inode), 0 on success. */
@@ -75,10 +130,7 @@ int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
     struct stat st;
     int ok = syscall(SYS_fstat, fd, &st) == 0;
     int seekable = ok && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-    fdent *e = ent(fd);
-    if (e)
-        *e = (fdent){.path = path, .state = KNOWN, .seek = seekable ? SEEKABLE : UNSEEKABLE,
-                     .append = (oflags & O_APPEND) != 0};
+    fresh(fd, path, seekable ? SEEKABLE : UNSEEKABLE, (oflags & O_APPEND) != 0, 0);
     *dev = ok ? (int64_t)st.st_dev : 0;
     *ino = ok ? (int64_t)st.st_ino : 0;
     return ok ? 0 : -1;
@@ -86,28 +138,49 @@ int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
 
 void iot_fd_closed(int fd)
 {
-    fdent *e = ent(fd);
-    if (e)
-        e->state = UNKNOWN;
+    if (fd < 0 || fd >= MAX_FDS || !ready())
+        return;
+    pthread_mutex_lock(&lock);
+    bind(fd, 0);
+    pthread_mutex_unlock(&lock);
 }
 
 void iot_fd_close_range(unsigned lo, unsigned hi)
 {
+    if (!ready())
+        return;
+    pthread_mutex_lock(&lock);
     for (unsigned fd = lo; fd <= hi && fd < MAX_FDS; fd++)
-        iot_fd_closed((int)fd);
+        if (fds[fd])
+            bind((int)fd, 0);
+    pthread_mutex_unlock(&lock);
+}
+
+/* In a forked child: string ids restart, and the parent may move shared positions at any
+ * time; every descriptor is relearnt from /proc/self/fd and lseek on first use. */
+void iot_fd_forget_all(void)
+{
+    pthread_mutex_init(&lock, NULL);
+    if (!fds)
+        return;
+    for (int fd = 0; fd < MAX_FDS; fd++)
+        if (fds[fd])
+            bind(fd, 0);
 }
 
 void iot_fd_dup(int oldfd, int newfd)
 {
-    fdent *o = known(oldfd), *n = ent(newfd);
-    if (o && n && o != n)
-        *n = *o;
+    if (!known(oldfd) || newfd < 0 || newfd >= MAX_FDS || oldfd == newfd)
+        return;
+    pthread_mutex_lock(&lock);
+    bind(newfd, fds[oldfd]);
+    pthread_mutex_unlock(&lock);
 }
 
 uint32_t iot_fd_path(int fd)
 {
-    fdent *e = known(fd);
-    return e ? e->path : 0;
+    ofd *o = known(fd);
+    return o ? o->path : 0;
 }
 
 void iot_ev_fdpath(iot_ev *ev, int fd)
@@ -115,21 +188,21 @@ void iot_ev_fdpath(iot_ev *ev, int fd)
     ev->path = iot_fd_path(fd);
 }
 
-/* Sentinel: the descriptor appends, the offset is known only after the write. */
+/* Sentinel: the description appends, the offset is known only after the write. */
 #define APPEND_OFFSET (IOT_NO_OFFSET + 1)
 
 int64_t iot_fd_pos(int fd)
 {
-    fdent *e = known(fd);
-    if (!e || e->seek == UNSEEKABLE)
+    ofd *o = known(fd);
+    if (!o || o->seek == UNSEEKABLE)
         return IOT_NO_OFFSET;
-    return e->append ? APPEND_OFFSET : e->pos;
+    return o->append ? APPEND_OFFSET : o->pos;
 }
 
 int64_t iot_fd_advance(int fd, int64_t before, int64_t done)
 {
-    fdent *e = ent(fd);
-    if (before == IOT_NO_OFFSET || !e)
+    ofd *o = of(fd);
+    if (before == IOT_NO_OFFSET || !o)
         return IOT_NO_OFFSET;
     if (before == APPEND_OFFSET) {
         if (done <= 0)
@@ -137,49 +210,49 @@ int64_t iot_fd_advance(int fd, int64_t before, int64_t done)
         long end = syscall(SYS_lseek, fd, 0, SEEK_CUR);
         if (end < 0)
             return IOT_NO_OFFSET;
-        e->pos = end;
+        o->pos = end;
         return end - done;
     }
     if (done > 0)
-        e->pos = before + done;
+        o->pos = before + done;
     return before;
 }
 
 void iot_fd_seek(int fd, int64_t pos)
 {
-    fdent *e = ent(fd);
-    if (e && e->state == KNOWN && pos >= 0)
-        e->pos = e->spos = pos;
+    ofd *o = of(fd);
+    if (o && pos >= 0)
+        o->pos = o->spos = pos;
 }
 
 void iot_fd_set_append(int fd, int on)
 {
-    fdent *e = known(fd);
-    if (e)
-        e->append = on != 0;
+    ofd *o = known(fd);
+    if (o)
+        o->append = on != 0;
 }
 
 int64_t iot_stdio_pos(int fd)
 {
-    fdent *e = known(fd);
-    if (!e || e->seek == UNSEEKABLE || e->append) /* appends: the position is the end */
+    ofd *o = known(fd);
+    if (!o || o->seek == UNSEEKABLE || o->append) /* appends: the position is the end */
         return IOT_NO_OFFSET;
-    return e->spos;
+    return o->spos;
 }
 
 int64_t iot_stdio_advance(int fd, int64_t before, int64_t done)
 {
-    fdent *e = ent(fd);
-    if (before == IOT_NO_OFFSET || !e)
+    ofd *o = of(fd);
+    if (before == IOT_NO_OFFSET || !o)
         return IOT_NO_OFFSET;
     if (done > 0)
-        e->spos = before + done;
+        o->spos = before + done;
     return before;
 }
 
 void iot_stdio_seek(int fd, int64_t pos)
 {
-    fdent *e = ent(fd);
-    if (e && e->state == KNOWN && pos >= 0)
-        e->spos = pos;
+    ofd *o = of(fd);
+    if (o && pos >= 0)
+        o->spos = pos;
 }

@@ -135,10 +135,23 @@ static void find_self(void)
     }
 }
 
+/* Registered at start-up, before libc registers the loader's destructor pass, so it runs last
+ * of all exit handlers: after every destructor, before stdio's final flush. */
 static void on_exit_status(int status, void *unused)
 {
     (void)unused;
     iot_emit_exit(status);
+    iot_finish();
+}
+
+void iot_finish(void)
+{
+    if (iot_p.state == IOT_READY && iot_t.gen == iot_p.gen) {
+        int busy = iot_t.busy;
+        iot_t.busy = 1;
+        iot_log_finish();
+        iot_t.busy = busy;
+    }
 }
 
 /* A forked child writes a log of its own, with its own string and stack ids. */
@@ -150,6 +163,7 @@ static void after_fork_child(void)
     iot_p.gen++;
     iot_t.busy = 1;
     iot_intern_reset();
+    iot_fd_forget_all();
     iot_modules_reset();
     iot_thread_reset();
     if (iot_log_create() < 0) {
@@ -203,14 +217,4 @@ void iot_init(void)
 __attribute__((constructor(101))) static void shim_start(void)
 {
     iot_init();
-}
-
-__attribute__((destructor(101))) static void shim_stop(void)
-{
-    if (iot_p.state == IOT_READY && iot_t.gen == iot_p.gen) {
-        int busy = iot_t.busy;
-        iot_t.busy = 1;
-        iot_log_finish();
-        iot_t.busy = busy;
-    }
 }

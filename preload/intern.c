@@ -23,6 +23,8 @@ typedef struct {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static table strings, stacks;
 static uint32_t next_string = 1, next_stack = 1;
+static char **by_id; /* string id -> text */
+static uint32_t by_id_cap;
 
 static uint64_t hash_bytes(const void *p, size_t n)
 {
@@ -77,11 +79,20 @@ uint32_t iot_intern_string(const char *s, size_t n)
             id = e->id;
         } else {
             char *copy = malloc(n + 1);
-            char *p = copy ? iot_log_reserve(n + 16) : NULL;
+            if (copy && next_string >= by_id_cap) {
+                uint32_t cap = by_id_cap ? by_id_cap * 2 : 1024;
+                char **b = realloc(by_id, cap * sizeof *b);
+                if (b) {
+                    by_id = b;
+                    by_id_cap = cap;
+                }
+            }
+            char *p = copy && next_string < by_id_cap ? iot_log_reserve(n + 16) : NULL;
             if (p) {
                 memcpy(copy, s, n);
                 copy[n] = '\0';
                 iot_log_commit(iot_pack_string(p, next_string, s, n));
+                by_id[next_string] = copy;
                 *e = (slot){h, next_string++, (uint32_t)n, copy};
                 strings.count++;
                 id = e->id;
@@ -96,11 +107,8 @@ uint32_t iot_intern_string(const char *s, size_t n)
 
 const char *iot_string(uint32_t id)
 {
-    const char *r = NULL;
     pthread_mutex_lock(&lock);
-    for (uint32_t i = 0; i < strings.cap && !r; i++)
-        if (strings.slots[i].hash && strings.slots[i].id == id)
-            r = strings.slots[i].s;
+    const char *r = id && id < next_string ? by_id[id] : NULL;
     pthread_mutex_unlock(&lock);
     return r;
 }
@@ -142,6 +150,9 @@ void iot_intern_reset(void)
         free(strings.slots[i].s);
     free(strings.slots);
     free(stacks.slots);
+    free(by_id);
+    by_id = NULL;
+    by_id_cap = 0;
     strings = (table){0};
     stacks = (table){0};
     next_string = next_stack = 1;

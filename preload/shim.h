@@ -90,6 +90,8 @@ extern iot_proc iot_p IOT_HIDDEN;
 
 /* ---- init.c ---- */
 void iot_init(void) IOT_HIDDEN;
+/* Trim the log: at exit, _exit and exec. */
+void iot_finish(void) IOT_HIDDEN;
 void *iot_dlsym(const char *name) IOT_HIDDEN;
 pid_t iot_gettid(void) IOT_HIDDEN;
 /* The environment the shim needs in every descendant (LD_PRELOAD, IOTRACE_*), as captured at
@@ -190,6 +192,7 @@ void iot_modules_reset(void) IOT_HIDDEN;
 int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino) IOT_HIDDEN;
 void iot_fd_closed(int fd) IOT_HIDDEN;
 void iot_fd_close_range(unsigned lo, unsigned hi) IOT_HIDDEN;
+void iot_fd_forget_all(void) IOT_HIDDEN;
 void iot_fd_dup(int oldfd, int newfd) IOT_HIDDEN;
 uint32_t iot_fd_path(int fd) IOT_HIDDEN;
 int64_t iot_fd_pos(int fd) IOT_HIDDEN;

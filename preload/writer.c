@@ -31,6 +31,7 @@ static struct {
     uint64_t next;  /* offset of the next free chunk */
     pthread_mutex_t grow;
     int dead;       /* the file system refused space: tracing stopped for this process */
+    int finished;   /* past exit: grow by single chunks, for the odd late destructor */
 } L = {.grow = PTHREAD_MUTEX_INITIALIZER};
 
 static void say(const char *what)
@@ -48,7 +49,7 @@ static int ensure(uint64_t need)
     if (need <= L.cap)
         return 0;
     uint64_t want = L.cap + (L.cap / 4 > GROW_MIN ? L.cap / 4 : GROW_MIN);
-    if (want < need)
+    if (L.finished || want < need)
         want = need;
     if ((want >> SEG_SHIFT) >= MAX_SEGS)
         return -1;
@@ -160,7 +161,7 @@ int iot_log_create(void)
             L.seg[i] = NULL;
         }
     L.cap = L.next = 0;
-    L.dead = 0;
+    L.dead = L.finished = 0;
     pthread_mutex_init(&L.grow, NULL);
 
     int fd = -1;
@@ -204,12 +205,12 @@ int iot_log_create(void)
     return 0;
 }
 
-/* At exit: give back the space allocated past the last chunk.  Threads still running keep
- * their chunks (all below L.next); a later chunk grows the file again. */
+/* At exit or exec: give back the space allocated past the last chunk.  Threads still running
+ * keep their chunks (all below L.next); a later chunk grows the file again, by one chunk. */
 void iot_log_finish(void)
 {
-    iot_log_close_chunk();
     pthread_mutex_lock(&L.grow);
+    L.finished = 1;
     if (!L.dead && L.cap > L.next) {
         int fd = (int)syscall(SYS_openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC);
         if (fd >= 0) {

@@ -27,8 +27,9 @@ def build(name: str, *flags: str) -> Path:
     out = BUILD / f"{name}{suffix}"
     if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
         BUILD.mkdir(exist_ok=True)
-        subprocess.run(["gcc", "-O1", "-g", "-Wall", "-pthread", "-o", str(out), str(src),
-                        *flags], check=True)
+        subprocess.run(
+            ["gcc", "-O1", "-g", "-Wall", "-pthread", "-o", str(out), str(src), *flags], check=True
+        )
     return out
 
 
@@ -58,11 +59,23 @@ class Traced:
         return out
 
 
-def iotrace(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def iotrace(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the iotrace command line (the installed package, as a user would)."""
-    return subprocess.run([sys.executable, "-m", "iotrace", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "iotrace", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
+    )
 
 
 @pytest.fixture
@@ -72,12 +85,28 @@ def trace(tmp_path: Path):  # noqa: ANN201
     work.mkdir()
     count = [0]
 
-    def run(*cmd: str | os.PathLike[str], stack: int = 8, env: dict[str, str] | None = None,
-            extra: tuple[str, ...] = (), stdin: str | None = None) -> Traced:
+    def run(
+        *cmd: str | os.PathLike[str],
+        stack: int = 8,
+        env: dict[str, str] | None = None,
+        extra: tuple[str, ...] = (),
+        stdin: str | None = None,
+    ) -> Traced:
         count[0] += 1
         out = tmp_path / f"trace{count[0]}"
-        proc = iotrace("run", "-o", str(out), "--stack", str(stack), *extra, "--",
-                       *map(str, cmd), cwd=work, env=env, stdin=stdin)
+        proc = iotrace(
+            "run",
+            "-o",
+            str(out),
+            "--stack",
+            str(stack),
+            *extra,
+            "--",
+            *map(str, cmd),
+            cwd=work,
+            env=env,
+            stdin=stdin,
+        )
         return Traced(proc, out)
 
     run.work = work  # type: ignore[attr-defined]

@@ -174,8 +174,8 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("getchar", "stdio", RD, "fd"),
     # memory
     _f("mmap", "mmap", Op.MMAP, "fd req off flags mode addr"),
-    _f("munmap", "mmap", Op.MMAP, "req"),
-    _f("msync", "mmap", SYN, "req flags"),
+    _f("munmap", "mmap", Op.MMAP, "path req off"),
+    _f("msync", "mmap", SYN, "path req off flags"),
     # process
     _f("fork", "proc", PRC, ""),
     _f("execve", "proc", PRC, "path"),
@@ -192,6 +192,8 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("exit", "proc", PRC, "req"),
     _f("_exit", "proc", PRC, "req"),
     _f("dlopen", "proc", PRC, "path flags"),
+    _f("euidaccess", "meta", MET, "path mode"),
+    _f("mremap", "mmap", Op.MMAP, "path req off flags addr"),
 )
 # fmt: on
 

@@ -1,0 +1,262 @@
+/* Wrappers: process life.  fork gives the child a log of its own (init.c's atfork handler); the
+ * exec family puts LD_PRELOAD and IOTRACE_* back into an environment the app stripped, so every
+ * descendant stays traced; exit records the status. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+extern char **environ;
+
+static size_t env_count(char *const envp[])
+{
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    return n;
+}
+
+/* Room for iot_fix_envp: the app's variables, the ones the shim puts back, and NULL. */
+#define FIXED_ENV(var, envp)                                              \
+    size_t var##_n = env_count(envp) + iot_env_extra() + 1;               \
+    char *var##_slots[var##_n];                                           \
+    char var##_buf[8192];                                                 \
+    char **var = iot_fix_envp(envp, var##_slots, var##_n, var##_buf, sizeof var##_buf)
+
+/* An exec that succeeds never returns, so the attempt is recorded before the call (ret 0);
+ * a failure adds a second event with its errno.  In a vfork child (another pid sharing the
+ * parent's memory) nothing is recorded: the parent's log is not the child's. */
+static int in_vfork_child(void)
+{
+    return iot_p.state == IOT_READY && syscall(SYS_getpid) != iot_p.pid;
+}
+
+static int exec_begin(iot_ev *ev, unsigned fn, int dirfd, const char *path, int fd)
+{
+    if (in_vfork_child() || !iot_enter(ev, fn))
+        return 0;
+    iot_done(ev, 0, 0);
+    if (path)
+        iot_ev_path_at(ev, dirfd, path);
+    if (fd >= 0) {
+        iot_ev_fd(ev, fd);
+        iot_ev_fdpath(ev, fd);
+    }
+    iot_leave(ev);
+    iot_finish(); /* the image is about to go: trim its log */
+    return 1;
+}
+
+static int exec_failed(unsigned fn, int dirfd, const char *path, int fd, int r)
+{
+    int e = errno;
+    iot_ev ev;
+    if (!in_vfork_child() && iot_enter(&ev, fn)) {
+        errno = e;
+        iot_done(&ev, r, 1);
+        if (path)
+            iot_ev_path_at(&ev, dirfd, path);
+        if (fd >= 0) {
+            iot_ev_fd(&ev, fd);
+            iot_ev_fdpath(&ev, fd);
+        }
+        iot_leave(&ev);
+    }
+    errno = e;
+    return r;
+}
+
+
+static int do_execve(unsigned fn, const char *path, char *const argv[], char *const envp[])
+{
+    IOT_REAL(execve);
+    FIXED_ENV(env, envp);
+    iot_ev ev;
+    exec_begin(&ev, fn, -100, path, -1);
+    int r = real_execve(path, argv, env);
+    return exec_failed(fn, -100, path, -1, r);
+}
+
+static int do_execvpe(unsigned fn, const char *file, char *const argv[], char *const envp[])
+{
+    IOT_REAL(execvpe);
+    FIXED_ENV(env, envp);
+    iot_ev ev;
+    exec_begin(&ev, fn, -100, file, -1);
+    int r = real_execvpe(file, argv, env);
+    return exec_failed(fn, -100, file, -1, r);
+}
+
+IOT_API int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return do_execve(IOT_FN_execve, path, argv, envp);
+}
+
+IOT_API int execv(const char *path, char *const argv[])
+{
+    return do_execve(IOT_FN_execv, path, argv, environ);
+}
+
+IOT_API int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    return do_execvpe(IOT_FN_execvpe, file, argv, envp);
+}
+
+IOT_API int execvp(const char *file, char *const argv[])
+{
+    return do_execvpe(IOT_FN_execvp, file, argv, environ);
+}
+
+IOT_API int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    IOT_REAL(fexecve);
+    FIXED_ENV(env, envp);
+    iot_ev ev;
+    exec_begin(&ev, IOT_FN_fexecve, -100, NULL, fd);
+    int r = real_fexecve(fd, argv, env);
+    return exec_failed(IOT_FN_fexecve, -100, NULL, fd, r);
+}
+
+/* execl*: collect the variadic arguments into an argv on the stack. */
+#define ARGV_FROM_VA(arg0, argv, envp_out)                                \
+    va_list ap;                                                           \
+    size_t argc = 1;                                                      \
+    va_start(ap, arg0);                                                   \
+    while (va_arg(ap, const char *))                                      \
+        argc++;                                                           \
+    va_end(ap);                                                           \
+    const char *argv[argc + 1];                                           \
+    argv[0] = arg0;                                                       \
+    va_start(ap, arg0);                                                   \
+    for (size_t i = 1; i <= argc; i++)                                    \
+        argv[i] = va_arg(ap, const char *);                               \
+    envp_out;                                                             \
+    va_end(ap)
+
+IOT_API int execl(const char *path, const char *arg0, ...)
+{
+    ARGV_FROM_VA(arg0, argv, (void)0);
+    return do_execve(IOT_FN_execl, path, (char *const *)argv, environ);
+}
+
+IOT_API int execlp(const char *file, const char *arg0, ...)
+{
+    ARGV_FROM_VA(arg0, argv, (void)0);
+    return do_execvpe(IOT_FN_execlp, file, (char *const *)argv, environ);
+}
+
+IOT_API int execle(const char *path, const char *arg0, ...)
+{
+    char *const *envp;
+    ARGV_FROM_VA(arg0, argv, envp = va_arg(ap, char *const *));
+    return do_execve(IOT_FN_execle, path, (char *const *)argv, envp);
+}
+
+/* posix_spawn returns the error number instead of setting errno. */
+#define SPAWN_BODY(FN, real_fn, name)                                     \
+    FIXED_ENV(env, envp);                                                 \
+    iot_ev ev;                                                            \
+    if (!iot_enter(&ev, FN))                                              \
+        return real_fn(pid, name, fa, attr, argv, env);                   \
+    int r = real_fn(pid, name, fa, attr, argv, env);                      \
+    errno = r ? r : errno;                                                \
+    iot_done(&ev, r, r != 0);                                             \
+    iot_ev_path(&ev, name);                                               \
+    if (r == 0 && pid)                                                    \
+        iot_ev_aux(&ev, *pid);                                            \
+    iot_leave(&ev);                                                       \
+    return r
+
+IOT_API int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    IOT_REAL(posix_spawn);
+    SPAWN_BODY(IOT_FN_posix_spawn, real_posix_spawn, path);
+}
+
+IOT_API int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    IOT_REAL(posix_spawnp);
+    SPAWN_BODY(IOT_FN_posix_spawnp, real_posix_spawnp, file);
+}
+
+IOT_API pid_t fork(void)
+{
+    IOT_REAL(fork);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fork))
+        return real_fork();
+    pid_t r = real_fork(); /* the child's log is started by the atfork handler, in there */
+    iot_done(&ev, r, r < 0);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+                           void *arg)
+{
+    IOT_REAL(pthread_create);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_pthread_create))
+        return real_pthread_create(t, attr, fn, arg);
+    int r = real_pthread_create(t, attr, fn, arg);
+    errno = r ? r : errno;
+    iot_done(&ev, r, r != 0);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API void exit(int status)
+{
+    IOT_REAL(exit);
+    iot_ev ev;
+    if (iot_enter(&ev, IOT_FN_exit)) {
+        iot_done(&ev, 0, 0);
+        iot_ev_req(&ev, status);
+        iot_leave(&ev);
+    }
+    real_exit(status); /* on_exit (init.c) records the EXIT status */
+    __builtin_unreachable();
+}
+
+/* _exit skips on_exit handlers: the EXIT record is written here. */
+#define UNDERSCORE_EXIT(name)                                             \
+    IOT_API void name(int status)                                         \
+    {                                                                     \
+        IOT_REAL(name);                                                   \
+        iot_ev ev;                                                        \
+        if (iot_enter(&ev, IOT_FN__exit)) {                               \
+            iot_done(&ev, 0, 0);                                          \
+            iot_ev_req(&ev, status);                                      \
+            iot_leave(&ev);                                               \
+            iot_emit_exit(status);                                        \
+            iot_finish();                                                 \
+        }                                                                 \
+        real_##name(status);                                              \
+        __builtin_unreachable();                                          \
+    }
+UNDERSCORE_EXIT(_exit)
+UNDERSCORE_EXIT(_Exit)
+
+IOT_API void *dlopen(const char *file, int flags)
+{
+    IOT_REAL(dlopen);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_dlopen))
+        return real_dlopen(file, flags);
+    void *h = real_dlopen(file, flags);
+    iot_done(&ev, h != NULL, 0); /* dlerror(), not errno, says why */
+    iot_ev_flags(&ev, flags);
+    if (file)
+        ev.path = iot_intern_string(file, __builtin_strlen(file)); /* a name the loader searches */
+    if (h)
+        iot_modules_emit(); /* what this dlopen mapped */
+    iot_leave(&ev);
+    return h;
+}

@@ -1,0 +1,140 @@
+"""Processes and threads: fork without exec, exec with a stripped environment, threads, shell
+pipelines, Python, and the stacks the shim records."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import build
+
+
+def test_fork_without_exec_gives_child_its_own_log(trace):
+    t = trace(build("proc_fork"))
+    assert t.proc.returncode == 0 and "child status 3" in t.proc.stdout
+    logs = {lg.header["pid"]: lg for lg in t.logs}
+    assert len(logs) == 2
+    parent = next(lg for lg in logs.values() if not lg.header["forked"])
+    child = next(lg for lg in logs.values() if lg.header["forked"])
+    assert child.header["ppid"] == parent.header["pid"]
+    assert child.exit_status == 3 and parent.exit_status == 0
+    evs = t.events("write", "open")
+    by_pid: dict[int, list[tuple[str, str, int]]] = {}
+    for e in evs:
+        by_pid.setdefault(e["pid"], []).append((e["fn"], os.path.basename(e["path"]), e["ret"]))
+    assert by_pid[parent.header["pid"]] == [
+        ("open", "parent.txt", 3), ("write", "parent.txt", 7), ("write", "parent.txt", 6),
+    ]  # fmt: skip
+    # the child inherited fd 3 and knows its path without having opened it
+    assert by_pid[child.header["pid"]] == [
+        ("open", "child.txt", 4), ("write", "child.txt", 7), ("write", "parent.txt", 11),
+    ]  # fmt: skip
+    forks = t.events("fork")
+    assert sorted(e["ret"] for e in forks) == [0, child.header["pid"]]
+    assert (t.dir.parent / "work" / "parent.txt").read_text() == "before\nfrom child\nafter\n"
+
+
+def test_threads_each_get_their_tid(trace):
+    t = trace(build("proc_threads"))
+    assert t.proc.returncode == 0
+    printed = {}
+    for line in t.proc.stdout.splitlines():
+        _, i, _, tid = line.split()
+        printed[int(i)] = int(tid)
+    writes = t.events("write")
+    assert len(writes) == 40
+    for i, tid in printed.items():
+        mine = [e for e in writes if e["tid"] == tid]
+        assert len(mine) == 10
+        assert {e["req"] for e in mine} == {(i + 1) * 100}
+        assert [e["offset"] for e in mine] == [k * (i + 1) * 100 for k in range(10)]
+        assert {os.path.basename(e["path"]) for e in mine} == {f"t{i}.dat"}
+    assert len(t.events("pthread_create")) == 4
+
+
+def test_exec_with_empty_environment_stays_traced(trace):
+    prog = build("proc_exec")
+    t = trace(prog)
+    assert "child env LD_PRELOAD=set" in t.proc.stdout
+    child = [e for e in t.events("open") if e["path"].endswith("from_child.txt")]
+    assert len(child) == 1
+    execs = t.events("execve", "execl")
+    assert [(e["fn"], e["ret"], e["errno"]) for e in execs] == [
+        ("execve", 0, 0),  # attempted (an exec that succeeds does not return)
+        ("execl", 0, 0),
+        ("execl", -1, 2),  # ENOENT
+    ]
+    assert execs[0]["path"] == str(prog)
+
+
+def test_shell_pipeline(trace):
+    t = trace("sh", "-c", "echo a > f; cat f | wc -c")
+    assert t.proc.returncode == 0 and t.proc.stdout.strip() == "2"
+    f = str(trace.work / "f")
+    exes = {os.path.basename(lg.header["exe"]) for lg in t.logs}
+    assert {"dash", "cat", "wc"} <= exes or {"sh", "cat", "wc"} <= exes
+    writes_f = [e for e in t.events("write") if e["path"] == f]
+    assert [(e["req"], e["ret"], e["offset"]) for e in writes_f] == [(2, 2, 0)]  # "a\n" by echo
+    reads_f = [e for e in t.events("read") if e["path"] == f]
+    assert sum(max(e["ret"], 0) for e in reads_f) == 2
+    pipe_writes = [e for e in t.events("write") if (e["path"] or "").startswith("pipe:")]
+    assert sum(e["ret"] for e in pipe_writes) == 2  # cat -> wc
+
+
+def test_python_program(trace):
+    code = "open('p.txt', 'w').write('x' * 100); print(len(open('p.txt').read()))"
+    t = trace(sys.executable, "-c", code)
+    assert t.proc.returncode == 0 and t.proc.stdout.strip() == "100"
+    p = str(trace.work / "p.txt")
+    writes = [e for e in t.events("write") if e["path"] == p]
+    assert sum(e["ret"] for e in writes) == 100
+    reads = [e for e in t.events("read") if e["path"] == p]
+    assert sum(e["ret"] for e in reads) == 100
+
+
+def test_stacks_point_into_the_program(trace):
+    prog = build("fd_basic")
+    t = trace(prog, stack=8)
+    (log,) = t.logs
+    main_mod = [m for m in log.modules if m[3] == str(prog)]
+    assert len(main_mod) == 1
+    _base, lo, hi, _path = main_mod[0]
+    writes = t.events("write")
+    assert all(e["stack"] for e in writes)
+    # the innermost frame is the call site in the program, not inside the shim
+    assert all(lo <= e["stack"][0] < hi for e in writes)
+    assert len({e["stack"] for e in writes[:4]}) == 1  # one loop, one call site: interned once
+    t0 = trace(prog, stack=0)
+    assert all(e["stack"] is None for e in t0.events("write"))
+
+
+def test_plain_msgpack_reads_a_log(trace):
+    """docs/format.md promises a plain msgpack reader is enough."""
+    import msgpack
+
+    t = trace(build("fd_basic"))
+    (path,) = t.dir.glob("*.iot")
+    n = 0
+    with open(path, "rb") as f:
+        outer = msgpack.Unpacker(f, raw=False, strict_map_key=False)
+        header = next(outer)
+        for obj in outer:
+            if not isinstance(obj, bytes):
+                continue
+            inner = msgpack.Unpacker(raw=False)
+            inner.feed(obj)
+            recs = list(inner)
+            assert recs[0][0] == 3  # THREAD first
+            n += sum(1 for r in recs if r[0] == 0 and header["functions"][r[1]] == "write")
+    assert n == 7
+
+
+def test_preloaded_without_iotrace_run_stays_out_of_the_way(tmp_path):
+    from iotrace.shim import shim_path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTRACE_")}
+    env["LD_PRELOAD"] = str(shim_path())
+    r = subprocess.run([str(build("fd_basic"))], cwd=tmp_path, env=env, capture_output=True,
+                       text=True)  # fmt: skip
+    assert r.returncode == 7 and not list(tmp_path.glob("*.iot"))
