@@ -79,7 +79,7 @@ def iotrace(
 
 
 @pytest.fixture
-def trace(tmp_path: Path):  # noqa: ANN201
+def trace(tmp_path: Path):
     """trace(cmd..., stack=N) -> Traced: runs cmd under `iotrace run` in tmp_path/work."""
     work = tmp_path / "work"
     work.mkdir()
