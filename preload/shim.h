@@ -179,6 +179,7 @@ uint32_t iot_capture_stack(void) IOT_HIDDEN;
 void iot_stack_init(void) IOT_HIDDEN;
 /* libunwind's private pipe (see stack.c) */
 int iot_unwind_fd(int fd) IOT_HIDDEN;
+int iot_from_unwind(const void *caller) IOT_HIDDEN;
 int iot_unwind_pipe2(int fds[2], int flags) IOT_HIDDEN;
 int iot_unwind_close(int fd) IOT_HIDDEN;
 ssize_t iot_unwind_read(int fd, void *buf, size_t n) IOT_HIDDEN;

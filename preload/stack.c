@@ -6,9 +6,12 @@
  * the app would see other fd numbers than untraced -- and it closes and reopens that pipe by its
  * remembered numbers, which by then may be the app's files.  libunwind is loaded after the shim,
  * so its pipe2/read/close bind to the shim's wrappers: while unwinding they come here, the pipe
- * lives at the top of the descriptor range, and libunwind can touch no other descriptor. */
+ * lives at the top of the descriptor range, and libunwind can touch no other descriptor.  Only
+ * calls made from libunwind's own code are diverted: a signal handler running meanwhile does
+ * its I/O as usual. */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,6 +20,30 @@
 
 static int (*backtrace_fn)(void **, int);
 static int ufd[2] = {-1, -1};
+static uintptr_t unw_lo, unw_hi; /* libunwind's text: only its own calls are diverted */
+
+int iot_from_unwind(const void *caller)
+{
+    return (uintptr_t)caller >= unw_lo && (uintptr_t)caller < unw_hi;
+}
+
+static int find_unwind(struct dl_phdr_info *info, size_t size, void *fn)
+{
+    (void)size;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_LOAD) {
+            uintptr_t a = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+            lo = a < lo ? a : lo;
+            hi = a + info->dlpi_phdr[i].p_memsz > hi ? a + info->dlpi_phdr[i].p_memsz : hi;
+        }
+    if ((uintptr_t)fn >= lo && (uintptr_t)fn < hi) {
+        unw_lo = lo;
+        unw_hi = hi;
+        return 1;
+    }
+    return 0;
+}
 
 int iot_unwind_fd(int fd)
 {
@@ -83,7 +110,9 @@ void iot_stack_init(void)
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (!h)
         return;
-    backtrace_fn = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+    void *fn = dlsym(h, "unw_backtrace");
+    if (fn && dl_iterate_phdr(find_unwind, fn))
+        backtrace_fn = (int (*)(void **, int))fn;
 }
 
 uint32_t iot_capture_stack(void)

@@ -101,7 +101,7 @@ IOT_ALIAS(creat, creat64);
 
 IOT_API int close(int fd)
 {
-    if (IOT_UNLIKELY(iot_t.unwinding))
+    if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_close(fd);
     if (IOT_UNLIKELY(iot_unwind_fd(fd))) { /* not the app's: closing it fails as untraced */
         errno = EBADF;
@@ -186,7 +186,7 @@ IOT_API void closefrom(int lo)
 
 IOT_API ssize_t read(int fd, void *buf, size_t n)
 {
-    if (IOT_UNLIKELY(iot_t.unwinding))
+    if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_read(fd, buf, n);
     IOT_REAL(read);
     RW_BODY(IOT_FN_read, real_read(fd, buf, n), (int64_t)n);
@@ -499,7 +499,7 @@ static void pipe_ends(iot_ev *ev, int r, const int fds[2])
 
 IOT_API int pipe(int fds[2])
 {
-    if (IOT_UNLIKELY(iot_t.unwinding))
+    if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_pipe2(fds, 0);
     IOT_REAL(pipe);
     iot_ev ev;
@@ -514,7 +514,7 @@ IOT_API int pipe(int fds[2])
 
 IOT_API int pipe2(int fds[2], int flags)
 {
-    if (IOT_UNLIKELY(iot_t.unwinding))
+    if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_pipe2(fds, flags);
     IOT_REAL(pipe2);
     iot_ev ev;

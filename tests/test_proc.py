@@ -138,3 +138,21 @@ def test_preloaded_without_iotrace_run_stays_out_of_the_way(tmp_path):
     r = subprocess.run([str(build("fd_basic"))], cwd=tmp_path, env=env, capture_output=True,
                        text=True)  # fmt: skip
     assert r.returncode == 7 and not list(tmp_path.glob("*.iot"))
+
+
+def test_signal_handler_io_while_shim_is_busy(trace):
+    """Signals land at any instant, also inside the shim or libunwind: the handler's own I/O must
+    behave exactly as untraced, and its events are recorded unless the signal interrupted the
+    shim's own bookkeeping (then that one handler call passes through unrecorded)."""
+    t = trace(build("sig_handler"), stack=8)
+    assert t.proc.returncode == 0, t.proc.stdout
+    handled = int(t.proc.stdout.split()[0].split("=")[1])
+    assert handled > 0
+    assert (trace.work / "handler.dat").stat().st_size == handled
+    main_size = (trace.work / "main.dat").stat().st_size
+    writes = t.events("write")
+    main_w = [e for e in writes if e["path"].endswith("main.dat")]
+    handler_w = [e for e in writes if e["path"].endswith("handler.dat")]
+    assert len(main_w) == main_size  # every main-loop write recorded
+    assert all(e["ret"] == 1 for e in writes if e["fd"] is not None and e["fd"] >= 3)
+    assert 0.5 * handled <= len(handler_w) <= handled
