@@ -23,9 +23,11 @@ void iot_begin(iot_ev *ev, unsigned fn)
     ev->path = 0;
     ev->stack = 0;
     if (iot_p.stack_depth) {
+        int e = errno; /* libunwind's first unwind leaves EAGAIN: a call that succeeds must not */
         iot_t.busy = 1;
         ev->stack = iot_capture_stack();
         iot_t.busy = 0;
+        errno = e;
     }
     iot_t.in_wrapper++;
     ev->t0 = iot_now();

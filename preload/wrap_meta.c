@@ -1,0 +1,342 @@
+/* Wrappers: metadata and directories.  Every wrapper has the shape shown in shim.h.
+ *
+ * The stat family is wrapped under every name a binary may bind to: binaries built against
+ * glibc >= 2.33 call stat/fstat/lstat/fstatat themselves (the symbols Darshan misses), older
+ * ones call __xstat & co. with a version argument.  The 64 names take struct stat64, a distinct
+ * type in C even where its layout is struct stat's, so they are thin wrappers, not aliases. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* The pre-2.33 entry points: no longer declared by glibc's headers, still exported. */
+int __xstat(int ver, const char *path, struct stat *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+
+/* The path of an *at call.  With AT_EMPTY_PATH and "" (or NULL) the call acts on dirfd itself:
+ * the event is that descriptor's.  A plain "" (fails with ENOENT) is kept as "", not made the
+ * directory. */
+static void at_path(iot_ev *ev, int dirfd, const char *path, int atflags)
+{
+    if (path && *path) {
+        iot_ev_path_at(ev, dirfd, path);
+    } else if (!(atflags & AT_EMPTY_PATH)) {
+        if (path)
+            ev->path = iot_intern_string("", 0);
+    } else if (dirfd == AT_FDCWD) {
+        iot_ev_path(ev, ".");
+    } else {
+        iot_ev_fd(ev, dirfd);
+        iot_ev_fdpath(ev, dirfd);
+    }
+}
+
+/* A call naming a path relative to dirfd; the caller adds its fields and leaves. */
+#define PATH_BODY(FN, real_call, dirfd, path, atflags)                  \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    int r = real_call;                                                  \
+    iot_done(&ev, r, r < 0);                                            \
+    at_path(&ev, dirfd, path, atflags)
+
+#define FD_BODY(FN, real_call, fd)                                      \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    int r = real_call;                                                  \
+    iot_done(&ev, r, r < 0);                                            \
+    iot_ev_fd(&ev, fd);                                                 \
+    iot_ev_fdpath(&ev, fd)
+
+#define LEAVE \
+    iot_leave(&ev); \
+    return r
+
+/* ---- stat family ---- */
+
+#define STAT_PATH(name, FN, args, call)                                 \
+    IOT_API int name args                                               \
+    {                                                                   \
+        IOT_REAL(name);                                                 \
+        PATH_BODY(FN, real_##name call, AT_FDCWD, path, 0);             \
+        LEAVE;                                                          \
+    }
+#define STAT_FD(name, args, call)                                       \
+    IOT_API int name args                                               \
+    {                                                                   \
+        IOT_REAL(name);                                                 \
+        FD_BODY(IOT_FN_fstat, real_##name call, fd);                    \
+        LEAVE;                                                          \
+    }
+#define STAT_AT(name, args, call)                                       \
+    IOT_API int name args                                               \
+    {                                                                   \
+        IOT_REAL(name);                                                 \
+        PATH_BODY(IOT_FN_fstatat, real_##name call, dirfd, path, flags); \
+        iot_ev_flags(&ev, flags);                                       \
+        LEAVE;                                                          \
+    }
+
+STAT_PATH(stat, IOT_FN_stat, (const char *path, struct stat *st), (path, st))
+STAT_PATH(stat64, IOT_FN_stat, (const char *path, struct stat64 *st), (path, st))
+STAT_PATH(lstat, IOT_FN_lstat, (const char *path, struct stat *st), (path, st))
+STAT_PATH(lstat64, IOT_FN_lstat, (const char *path, struct stat64 *st), (path, st))
+STAT_FD(fstat, (int fd, struct stat *st), (fd, st))
+STAT_FD(fstat64, (int fd, struct stat64 *st), (fd, st))
+STAT_AT(fstatat, (int dirfd, const char *path, struct stat *st, int flags),
+        (dirfd, path, st, flags))
+STAT_AT(fstatat64, (int dirfd, const char *path, struct stat64 *st, int flags),
+        (dirfd, path, st, flags))
+
+STAT_PATH(__xstat, IOT_FN_stat, (int ver, const char *path, struct stat *st),
+          (ver, path, st))
+STAT_PATH(__xstat64, IOT_FN_stat, (int ver, const char *path, struct stat64 *st),
+          (ver, path, st))
+STAT_PATH(__lxstat, IOT_FN_lstat, (int ver, const char *path, struct stat *st),
+          (ver, path, st))
+STAT_PATH(__lxstat64, IOT_FN_lstat, (int ver, const char *path, struct stat64 *st),
+          (ver, path, st))
+STAT_FD(__fxstat, (int ver, int fd, struct stat *st), (ver, fd, st))
+STAT_FD(__fxstat64, (int ver, int fd, struct stat64 *st), (ver, fd, st))
+STAT_AT(__fxstatat,
+        (int ver, int dirfd, const char *path, struct stat *st, int flags),
+        (ver, dirfd, path, st, flags))
+STAT_AT(__fxstatat64,
+        (int ver, int dirfd, const char *path, struct stat64 *st, int flags),
+        (ver, dirfd, path, st, flags))
+
+/* mode = the mask of fields asked for. */
+IOT_API int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
+{
+    IOT_REAL(statx);
+    PATH_BODY(IOT_FN_statx, real_statx(dirfd, path, flags, mask, stx), dirfd, path, flags);
+    iot_ev_flags(&ev, flags);
+    iot_ev_mode(&ev, mask);
+    LEAVE;
+}
+
+/* ---- access ---- */
+
+IOT_API int access(const char *path, int mode)
+{
+    IOT_REAL(access);
+    PATH_BODY(IOT_FN_access, real_access(path, mode), AT_FDCWD, path, 0);
+    iot_ev_mode(&ev, mode);
+    LEAVE;
+}
+
+IOT_API int faccessat(int dirfd, const char *path, int mode, int flags)
+{
+    IOT_REAL(faccessat);
+    PATH_BODY(IOT_FN_faccessat, real_faccessat(dirfd, path, mode, flags), dirfd, path, flags);
+    iot_ev_mode(&ev, mode);
+    iot_ev_flags(&ev, flags);
+    LEAVE;
+}
+
+IOT_API int euidaccess(const char *path, int mode)
+{
+    IOT_REAL(euidaccess);
+    PATH_BODY(IOT_FN_euidaccess, real_euidaccess(path, mode), AT_FDCWD, path, 0);
+    iot_ev_mode(&ev, mode);
+    LEAVE;
+}
+IOT_ALIAS(euidaccess, eaccess);
+
+/* ---- names ---- */
+
+IOT_API int unlink(const char *path)
+{
+    IOT_REAL(unlink);
+    PATH_BODY(IOT_FN_unlink, real_unlink(path), AT_FDCWD, path, 0);
+    LEAVE;
+}
+
+IOT_API int unlinkat(int dirfd, const char *path, int flags)
+{
+    IOT_REAL(unlinkat);
+    PATH_BODY(IOT_FN_unlinkat, real_unlinkat(dirfd, path, flags), dirfd, path, 0);
+    iot_ev_flags(&ev, flags);
+    LEAVE;
+}
+
+/* rename family: path = the old name, aux = the string id of the new one. */
+IOT_API int rename(const char *old, const char *new)
+{
+    IOT_REAL(rename);
+    PATH_BODY(IOT_FN_rename, real_rename(old, new), AT_FDCWD, old, 0);
+    iot_ev_aux(&ev, iot_path_id_at(AT_FDCWD, new));
+    LEAVE;
+}
+
+IOT_API int renameat(int olddir, const char *old, int newdir, const char *new)
+{
+    IOT_REAL(renameat);
+    PATH_BODY(IOT_FN_renameat, real_renameat(olddir, old, newdir, new), olddir, old, 0);
+    iot_ev_aux(&ev, iot_path_id_at(newdir, new));
+    LEAVE;
+}
+
+IOT_API int renameat2(int olddir, const char *old, int newdir, const char *new, unsigned flags)
+{
+    IOT_REAL(renameat2);
+    PATH_BODY(IOT_FN_renameat2, real_renameat2(olddir, old, newdir, new, flags), olddir, old, 0);
+    iot_ev_aux(&ev, iot_path_id_at(newdir, new));
+    iot_ev_flags(&ev, flags);
+    LEAVE;
+}
+
+IOT_API int mkdir(const char *path, mode_t mode)
+{
+    IOT_REAL(mkdir);
+    PATH_BODY(IOT_FN_mkdir, real_mkdir(path, mode), AT_FDCWD, path, 0);
+    iot_ev_mode(&ev, mode);
+    LEAVE;
+}
+
+IOT_API int mkdirat(int dirfd, const char *path, mode_t mode)
+{
+    IOT_REAL(mkdirat);
+    PATH_BODY(IOT_FN_mkdirat, real_mkdirat(dirfd, path, mode), dirfd, path, 0);
+    iot_ev_mode(&ev, mode);
+    LEAVE;
+}
+
+IOT_API int rmdir(const char *path)
+{
+    IOT_REAL(rmdir);
+    PATH_BODY(IOT_FN_rmdir, real_rmdir(path), AT_FDCWD, path, 0);
+    LEAVE;
+}
+
+/* offset = the new length, as for ftruncate. */
+IOT_API int truncate(const char *path, off_t len)
+{
+    IOT_REAL(truncate);
+    PATH_BODY(IOT_FN_truncate, real_truncate(path, len), AT_FDCWD, path, 0);
+    iot_ev_off(&ev, len);
+    LEAVE;
+}
+IOT_ALIAS(truncate, truncate64);
+
+/* ---- working directory: relative paths of later calls are resolved against it ---- */
+
+IOT_API int chdir(const char *path)
+{
+    IOT_REAL(chdir);
+    PATH_BODY(IOT_FN_chdir, real_chdir(path), AT_FDCWD, path, 0); /* against the old cwd */
+    if (r == 0)
+        iot_cwd_changed();
+    LEAVE;
+}
+
+IOT_API int fchdir(int fd)
+{
+    IOT_REAL(fchdir);
+    FD_BODY(IOT_FN_fchdir, real_fchdir(fd), fd);
+    if (r == 0)
+        iot_cwd_changed();
+    LEAVE;
+}
+
+/* ---- directory streams: ret is 1 for a DIR or an entry returned, 0 for NULL ----
+ * glibc's own opendir/readdir/closedir reach the kernel through internal calls, never through
+ * the open/close wrappers, so a directory stream shows up only here. */
+
+/* The stream's descriptor is registered like an open()'s, so fd events on it (fstat, fchdir,
+ * openat relative to it) carry the directory's path. */
+static void dir_opened(iot_ev *ev, DIR *d)
+{
+    int fd = d ? dirfd(d) : -1;
+    if (fd < 0)
+        return;
+    iot_ev_fd(ev, fd);
+    int64_t dev, ino;
+    if (iot_fd_opened(fd, ev->path, O_RDONLY | O_DIRECTORY, &dev, &ino) == 0)
+        iot_ev_aux2(ev, dev, ino);
+}
+
+IOT_API DIR *opendir(const char *path)
+{
+    IOT_REAL(opendir);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_opendir))
+        return real_opendir(path);
+    DIR *d = real_opendir(path);
+    iot_done(&ev, d != NULL, d == NULL);
+    iot_ev_path(&ev, path);
+    dir_opened(&ev, d);
+    iot_leave(&ev);
+    return d;
+}
+
+IOT_API DIR *fdopendir(int fd)
+{
+    IOT_REAL(fdopendir);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fdopendir))
+        return real_fdopendir(fd);
+    DIR *d = real_fdopendir(fd);
+    iot_done(&ev, d != NULL, d == NULL);
+    iot_ev_fd(&ev, fd);
+    iot_ev_fdpath(&ev, fd);
+    iot_leave(&ev);
+    return d;
+}
+
+/* NULL is both the end of the stream and an error: the idiom is errno = 0 before the call.  The
+ * wrapper clears errno itself to tell them apart, and puts back the app's value when readdir
+ * left it alone, so the app sees errno exactly as untraced. */
+#define READDIR_BODY(real_call)                                         \
+    int app_errno = errno;                                              \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, IOT_FN_readdir))                                \
+        return real_call;                                               \
+    errno = 0;                                                          \
+    __auto_type r = real_call;                                          \
+    int failed = !r && errno != 0;                                      \
+    if (errno == 0)                                                     \
+        errno = app_errno;                                              \
+    iot_done(&ev, r != NULL, failed);                                   \
+    int fd = dirfd(d);                                                  \
+    iot_ev_fd(&ev, fd);                                                 \
+    iot_ev_fdpath(&ev, fd);                                             \
+    LEAVE
+
+IOT_API struct dirent *readdir(DIR *d)
+{
+    IOT_REAL(readdir);
+    READDIR_BODY(real_readdir(d));
+}
+
+IOT_API struct dirent64 *readdir64(DIR *d)
+{
+    IOT_REAL(readdir64);
+    READDIR_BODY(real_readdir64(d));
+}
+
+IOT_API int closedir(DIR *d)
+{
+    IOT_REAL(closedir);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_closedir))
+        return real_closedir(d);
+    int fd = dirfd(d);
+    uint32_t path = iot_fd_path(fd);
+    int r = real_closedir(d);
+    iot_done(&ev, r, r < 0);
+    iot_ev_fd(&ev, fd);
+    ev.path = path;
+    iot_fd_closed(fd); /* closedir frees the stream and its descriptor even when it fails */
+    LEAVE;
+}

@@ -1,0 +1,194 @@
+"""Metadata and directory wrappers: every call of deterministic programs checked exactly (paths
+absolute against the cwd, a dirfd, after chdir/fchdir; errno of failures), both stat ABIs
+(glibc >= 2.33 `stat` and the old `__xstat`), and the app seeing the same results traced and
+untraced."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import build, iotrace
+
+META = (
+    "stat", "lstat", "fstat", "fstatat", "statx", "access", "faccessat", "euidaccess", "unlink",
+    "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "truncate",
+    "opendir", "fdopendir", "readdir", "closedir", "chdir", "fchdir",
+)  # fmt: skip
+
+# -D_FILE_OFFSET_BITS=64 binds stat64, fstatat64, readdir64, truncate64, ... instead
+ABIS = pytest.mark.parametrize("flags", [(), ("-D_FILE_OFFSET_BITS=64",)], ids=["plain", "fob64"])
+
+
+def untraced(exe: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    cwd.mkdir(exist_ok=True)
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def aux_path(t, ev) -> str:
+    """The path whose string id is in an event's aux (rename*)."""
+    (log,) = t.logs
+    return log.strings[ev["aux"]]
+
+
+@ABIS
+def test_meta_basic_events_exact(trace, tmp_path, flags):
+    exe = build("meta_basic", *flags)
+    t = trace(exe)
+    assert t.proc.returncode == 3, t.proc.stderr
+    plain = untraced(exe, cwd=tmp_path / "plain")
+    assert (t.proc.stdout, t.proc.returncode) == (plain.stdout, plain.returncode)
+    assert "mkdir-again=-1 errno=17" in t.proc.stdout and "size=100" in t.proc.stdout
+
+    w = str(trace.work)
+    d, f = f"{w}/d", f"{w}/d/f"
+    evs = t.events(*META)
+    got = [(e["fn"], e["path"], e["ret"], e["errno"]) for e in evs]
+    assert got == [
+        ("mkdir", d, 0, 0),
+        ("mkdir", d, -1, errno.EEXIST),
+        ("stat", f, 0, 0),
+        ("stat", f"{w}/missing", -1, errno.ENOENT),
+        ("lstat", f, 0, 0),  # "./d/../d/f" made absolute and clean
+        ("fstat", f, 0, 0),
+        ("fstatat", f, 0, 0),  # relative to the dirfd
+        ("fstatat", d, 0, 0),  # AT_EMPTY_PATH: the dirfd itself
+        ("fstatat", f, 0, 0),
+        ("statx", f, 0, 0),
+        ("access", f, 0, 0),
+        ("access", f"{w}/nope", -1, errno.ENOENT),
+        ("faccessat", f, 0, 0),
+        ("euidaccess", f, 0, 0),
+        ("rename", f, 0, 0),
+        ("renameat", f"{d}/g", 0, 0),
+        ("renameat2", f"{w}/h", 0, 0),
+        ("rename", f"{d}/nothing", -1, errno.ENOENT),
+        ("truncate", f, 0, 0),
+        ("stat", f, 0, 0),
+        ("chdir", d, 0, 0),
+        ("stat", f, 0, 0),  # "f" after chdir("d")
+        ("chdir", w, 0, 0),  # ".." against d
+        ("fchdir", d, 0, 0),
+        ("access", f, 0, 0),  # "f" after fchdir(dfd)
+        ("chdir", w, 0, 0),
+        ("mkdirat", f"{d}/sub", 0, 0),
+        ("rmdir", d, -1, errno.ENOTEMPTY),
+        ("unlinkat", f"{d}/sub", 0, 0),
+        ("unlinkat", f"{d}/zzz", -1, errno.ENOENT),
+        ("unlink", f, 0, 0),
+        ("rmdir", d, 0, 0),
+        ("stat", "", -1, errno.ENOENT),  # kept as given, not made the cwd
+        ("fstatat", w, 0, 0),  # AT_FDCWD with AT_EMPTY_PATH: the cwd
+    ]
+    assert evs[0]["mode"] == 0o750 and evs[26]["mode"] == 0o700
+    assert evs[5]["fd"] == 3 and evs[7]["fd"] == evs[23]["fd"] == 3  # fstat, AT_EMPTY_PATH, fchdir
+    assert evs[6]["fd"] is None and evs[6]["flags"] == 0
+    assert evs[7]["flags"] == 0x1000 and evs[8]["flags"] == 0x100  # AT_EMPTY/AT_SYMLINK_NOFOLLOW
+    assert evs[9]["flags"] == 0 and evs[9]["mode"] == 0x200  # statx mask STATX_SIZE
+    assert evs[10]["mode"] == os.R_OK and evs[12]["mode"] == os.W_OK and evs[12]["flags"] == 0
+    assert evs[18]["offset"] == 10  # truncate's length
+    assert evs[28]["flags"] == 0x200  # AT_REMOVEDIR
+    assert evs[16]["flags"] == 1  # RENAME_NOREPLACE
+    renames = [aux_path(t, evs[i]) for i in (14, 15, 16, 17)]
+    assert renames == [f"{d}/g", f"{w}/h", f, f"{d}/other"]
+    # the metadata calls themselves open nothing: only the program's own two opens
+    opens = t.events("open", "openat")
+    assert [e["path"] for e in opens] == [f, d]
+
+
+@ABIS
+def test_old_and_new_stat_abis_both_traced(trace, tmp_path, flags):
+    exe = build("meta_old", *flags)
+    undefined = subprocess.run(["nm", "-u", str(exe)], capture_output=True, text=True).stdout
+    for sym in ("__xstat@", "__lxstat@", "__fxstat@", "__fxstatat@", "__xstat64@"):
+        assert sym in undefined
+    t = trace(exe)
+    assert t.proc.returncode == 0, t.proc.stderr
+    plain = untraced(exe, cwd=tmp_path / "plain")
+    assert t.proc.stdout == plain.stdout
+    assert "stat: new 0 13, old 0 13, old64 0 13" in t.proc.stdout
+    f = str(trace.work / "f.txt")
+    got = [(e["fn"], e["path"], e["ret"], e["errno"]) for e in t.events(*META)]
+    assert got == [
+        *[("stat", f, 0, 0)] * 3,
+        *[("lstat", f, 0, 0)] * 3,
+        *[("fstat", f, 0, 0)] * 3,
+        *[("fstatat", f, 0, 0)] * 3,
+        ("stat", str(trace.work / "missing.txt"), -1, errno.ENOENT),
+    ]
+    # each comes from its own call site: three distinct stacks per kind
+    stacks = [tuple(e["stack"]) for e in t.events("stat")[:3]]
+    assert len(set(stacks)) == 3
+
+
+@ABIS
+@pytest.mark.parametrize("n", [0, 5, 40])
+def test_readdir_counts_and_dir_descriptor(trace, tmp_path, flags, n):
+    exe = build("meta_dir", *flags)
+    t = trace(exe, str(n))
+    assert t.proc.returncode == 0, t.proc.stderr
+    plain = untraced(exe, str(n), cwd=tmp_path / "plain")
+    assert t.proc.stdout == plain.stdout
+    entries = n + 2  # with . and ..
+    assert f"entries={entries} errno_at_end=0\nagain=0 errno=42\n" in t.proc.stdout
+    dd = str(trace.work / "dd")
+    evs = t.events("opendir", "fdopendir", "readdir", "closedir", "fstat", "openat")
+    got = [(e["fn"], e["fd"], e["path"], e["ret"], e["errno"]) for e in evs]
+    first = [("readdir", 3, dd, 1, 0)] * entries + [("readdir", 3, dd, 0, 0)] * 2
+    second = [("readdir", 3, dd, 1, 0)] * entries + [("readdir", 3, dd, 0, 0)]
+    assert got == [
+        ("opendir", 3, dd, 1, 0),
+        *first,
+        ("fstat", 3, dd, 0, 0),  # the stream's descriptor carries the directory's path
+        ("openat", 4, f"{dd}/f0", 4, 0) if n else ("openat", None, f"{dd}/f0", -1, errno.ENOENT),
+        ("closedir", 3, dd, 0, 0),
+        ("opendir", None, str(trace.work / "no-such-dir"), 0, errno.ENOENT),
+        ("fdopendir", 3, dd, 1, 0),
+        *second,
+        ("closedir", 3, dd, 0, 0),
+    ]
+    dev, ino = evs[0]["aux"]  # [dev, inode] as for open (the directory is gone by now)
+    assert dev == os.stat(trace.work).st_dev and ino > 0
+    # glibc's opendir opens the directory internally: no open event of its own
+    assert [e["path"] for e in t.events("open")] == [f"{dd}/f{i}" for i in range(n)] + [dd]
+
+
+def test_stat_result_used_same_traced_and_untraced(trace, tmp_path):
+    exe = build("meta_size")
+    for where in (trace.work, tmp_path / "plain"):
+        where.mkdir(exist_ok=True)
+        (where / "blob").write_bytes(b"z" * 12345)
+        (where / "blob").chmod(0o604)
+        (where / "sub").mkdir()
+    args = ("blob", "sub", "missing")
+    t = trace(exe, *args)
+    plain = untraced(exe, *args, cwd=tmp_path / "plain")
+    assert (t.proc.stdout, t.proc.returncode) == (plain.stdout, plain.returncode)
+    assert t.proc.stdout.splitlines()[0] == "blob 12345 604"
+    assert t.proc.returncode == 1
+    got = [(e["path"], e["ret"], e["errno"]) for e in t.events("stat")]
+    w = trace.work
+    assert got == [(f"{w}/blob", 0, 0), (f"{w}/sub", 0, 0), (f"{w}/missing", -1, errno.ENOENT)]
+
+
+def test_errno_of_successful_calls_untouched(trace, tmp_path):
+    exe = build("meta_errno")
+    t = trace(exe)
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert t.proc.stdout == untraced(exe, cwd=tmp_path / "plain").stdout
+    assert t.proc.stdout.split() == ["1234"] * 11
+    assert len(t.events(*META)) == 9
+
+
+def test_show_prints_meta_events(trace):
+    t = trace(build("meta_basic"))
+    r = iotrace("show", str(t.dir))
+    assert r.returncode == 0, r.stderr
+    w = trace.work
+    lines = r.stdout.splitlines()
+    assert any(f'rename("{w}/d/f", "{w}/d/g") = 0' in ln for ln in lines)
+    assert any(f'mkdir("{w}/d", 0o750) = -1 EEXIST' in ln for ln in lines)
+    assert any(f"fchdir(3<{w}/d>) = 0" in ln for ln in lines)
