@@ -2,32 +2,43 @@
  * directory fd of an *at call.  Symlinks are kept as written: that is the name the app used. */
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim.h"
 
+/* A thread may resolve a relative path while another changes directory: one lock. */
+static pthread_mutex_t cwd_lock = PTHREAD_MUTEX_INITIALIZER;
 static char cwd[PATH_MAX];
 static size_t cwd_len;
 
-void iot_cwd_changed(void)
+static void cwd_load(void)
 {
     long n = syscall(SYS_getcwd, cwd, sizeof cwd);
     cwd_len = n > 0 ? strlen(cwd) : 0;
+}
+
+void iot_cwd_changed(void)
+{
+    pthread_mutex_lock(&cwd_lock);
+    cwd_load();
+    pthread_mutex_unlock(&cwd_lock);
 }
 
 /* The directory `dirfd` names, into out; 0 if unknown. */
 static size_t dir_of(int dirfd, char *out, size_t cap)
 {
     if (dirfd == AT_FDCWD) {
+        pthread_mutex_lock(&cwd_lock);
         if (!cwd_len)
-            iot_cwd_changed();
-        if (cwd_len >= cap)
-            return 0;
-        memcpy(out, cwd, cwd_len + 1);
-        return cwd_len;
+            cwd_load();
+        size_t n = cwd_len < cap ? cwd_len : 0;
+        memcpy(out, cwd, n);
+        out[n] = '\0';
+        pthread_mutex_unlock(&cwd_lock);
+        return n;
     }
     const char *s = iot_string(iot_fd_path(dirfd));
     if (s && *s == '/' && strlen(s) < cap) {
@@ -70,16 +81,20 @@ size_t iot_abspath(int dirfd, const char *path, char *out, size_t cap)
     size_t len = 0;
     if (!path)
         return 0;
+    size_t plen = strlen(path);
     if (path[0] != '/') {
         len = dir_of(dirfd, out, cap);
         if (!len) { /* unknown directory: keep the name as given */
-            snprintf(out, cap, "%s", path);
-            return strlen(out);
+            if (plen >= cap)
+                return 0;
+            memcpy(out, path, plen + 1);
+            return plen;
         }
     }
-    int n = snprintf(out + len, cap - len, "/%s", path);
-    if (n < 0 || (size_t)n >= cap - len)
+    if (len + 1 + plen >= cap)
         return 0;
+    out[len] = '/';
+    memcpy(out + len + 1, path, plen + 1);
     return clean(out);
 }
 
