@@ -194,6 +194,8 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("dlopen", "proc", PRC, "path flags"),
     _f("euidaccess", "meta", MET, "path mode"),
     _f("mremap", "mmap", Op.MMAP, "path req off flags addr"),
+    _f("fgetpos", "stdio", SK, "fd off"),
+    _f("fsetpos", "stdio", SK, "fd off"),
 )
 # fmt: on
 

@@ -1,0 +1,910 @@
+/* Wrappers: stdio streams.  The shape is wrap_fd.c's (see shim.h); what differs:
+ *
+ * - fd is the stream's descriptor (fileno); streams without one (fmemopen, open_memstream,
+ *   fopencookie) have fd and path nil.
+ * - offset is the *stream* position, what the FILE's reader or writer sees, tracked apart from
+ *   the descriptor's (fdtable.c, iot_stdio_*) because stdio buffers.
+ * - ret is the bytes the call moved, for every call that moves bytes, so the analyzer sums one
+ *   field for read and write alike; docs/format.md ("stdio") has the rule per function.
+ *
+ * glibc's stdio reaches read/write/lseek through internal aliases, not the PLT, so the bytes a
+ * stream moves are recorded once, here.  The real functions come from dlsym and never come back
+ * into these wrappers; variadic calls go through the v* real function. */
+#undef _FORTIFY_SOURCE /* the header's inline printf/fread would clash with the definitions */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#if __GLIBC_PREREQ(2, 32)
+#include <sys/single_threaded.h>
+#endif
+
+#include "shim.h"
+
+#undef fread_unlocked /* the header's small-constant-size macros */
+#undef fwrite_unlocked
+
+/* Fortified entry points: declared by the headers only under _FORTIFY_SOURCE. */
+extern int __fprintf_chk(FILE *, int, const char *, ...);
+extern int __vfprintf_chk(FILE *, int, const char *, va_list);
+extern int __printf_chk(int, const char *, ...);
+extern int __vprintf_chk(int, const char *, va_list);
+extern size_t __fread_chk(void *, size_t, size_t, size_t, FILE *);
+extern size_t __fread_unlocked_chk(void *, size_t, size_t, size_t, FILE *);
+extern char *__fgets_chk(char *, size_t, int, FILE *);
+extern char *__fgets_unlocked_chk(char *, size_t, int, FILE *);
+
+/* The stream's descriptor, -1 if it has none.  fileno sets errno (EBADF) for such streams: the
+ * app must not see that. */
+static int sfd(FILE *f)
+{
+    if (!f)
+        return -1;
+    int e = errno;
+    int fd = fileno_unlocked(f);
+    errno = e;
+    return fd;
+}
+
+static void stream_ev(iot_ev *ev, int fd)
+{
+    if (fd >= 0) {
+        iot_ev_fd(ev, fd);
+        iot_ev_fdpath(ev, fd);
+    }
+}
+
+/* The position stdio itself reports, for what counting cannot know: a short fread's partial
+ * item, what fscanf consumed.  Only called with the shim busy, for seekable streams. */
+static int64_t tell(FILE *f)
+{
+    IOT_REAL(ftello);
+    return real_ftello(f);
+}
+
+/* Threads sharing a stream: reading the tracked position before the call and moving it after
+ * must be one step with the call, which stdio runs under the stream's lock.  So the wrapper
+ * holds that (recursive) lock when a position is tracked (a regular file) and other threads
+ * exist.  Cancellation is held off meanwhile, so that a thread cancelled inside the call cannot
+ * leave the stream locked: stdio functions are only optional cancellation points in POSIX, and
+ * reads of regular files do not block for long. */
+typedef struct {
+    FILE *f;
+    int cancel;
+} held;
+
+static int threaded(void)
+{
+#if __GLIBC_PREREQ(2, 32)
+    return !__libc_single_threaded;
+#else
+    return 1;
+#endif
+}
+
+/* The stream position the call will use; the stream held if it is tracked and shared.  Not
+ * for the _unlocked calls (`locked` 0): their caller already keeps other threads off the
+ * stream, maybe by a lock of its own this one must not wait behind. */
+static int64_t hold(held *h, FILE *f, int fd, int locked)
+{
+    h->f = NULL;
+    int64_t pos = iot_stdio_pos(fd);
+    if (pos == IOT_NO_OFFSET || !locked || !threaded())
+        return pos;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &h->cancel);
+    flockfile(f);
+    h->f = f;
+    return iot_stdio_pos(fd); /* another thread may have moved it while we waited */
+}
+
+static void release(held *h)
+{
+    if (h->f) {
+        int unused;
+        funlockfile(h->f);
+        pthread_setcancelstate(h->cancel, &unused);
+    }
+}
+
+/* fd, path, and the stream position the call used, which moves on by `done` bytes; then
+ * the stream is let go. */
+static void stream_io(iot_ev *ev, held *h, int fd, int64_t pos, int64_t done)
+{
+    stream_ev(ev, fd);
+    iot_ev_off(ev, iot_stdio_advance(fd, pos, done));
+    release(h);
+}
+
+/* fopen's mode string as the open(2) flags glibc uses for it. */
+static int mode_flags(const char *m)
+{
+    if (!m)
+        return 0;
+    int fl;
+    switch (*m) {
+    case 'r': fl = O_RDONLY; break;
+    case 'w': fl = O_WRONLY | O_CREAT | O_TRUNC; break;
+    case 'a': fl = O_WRONLY | O_CREAT | O_APPEND; break;
+    default: return 0;
+    }
+    for (m++; *m && *m != ','; m++) { /* ",ccs=..." ends the flags */
+        if (*m == '+')
+            fl = (fl & ~O_ACCMODE) | O_RDWR;
+        else if (*m == 'x')
+            fl |= O_EXCL;
+        else if (*m == 'e')
+            fl |= O_CLOEXEC;
+    }
+    return fl;
+}
+
+/* A stream opened on a new descriptor: register it, aux = [dev, inode]. */
+static void stream_opened(iot_ev *ev, FILE *r, int flags)
+{
+    int fd = sfd(r);
+    if (fd < 0)
+        return;
+    iot_ev_fd(ev, fd);
+    int64_t dev, ino;
+    if (iot_fd_opened(fd, ev->path, flags, &dev, &ino) == 0)
+        iot_ev_aux2(ev, dev, ino);
+}
+
+/* ---- open and close ---- */
+
+static FILE *do_fopen(const char *path, const char *mode,
+                      FILE *(*real)(const char *, const char *))
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fopen))
+        return real(path, mode);
+    FILE *r = real(path, mode);
+    iot_done(&ev, r != NULL, r == NULL);
+    iot_ev_path(&ev, path);
+    int fl = mode_flags(mode);
+    iot_ev_flags(&ev, fl);
+    if (fl & O_CREAT)
+        iot_ev_mode(&ev, 0666); /* what fopen passes to open, before the umask */
+    stream_opened(&ev, r, fl);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API FILE *fopen(const char *path, const char *mode)
+{
+    IOT_REAL(fopen);
+    return do_fopen(path, mode, real_fopen);
+}
+IOT_ALIAS(fopen, fopen64);
+
+IOT_API FILE *fdopen(int fd, const char *mode)
+{
+    IOT_REAL(fdopen);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fdopen))
+        return real_fdopen(fd, mode);
+    FILE *r = real_fdopen(fd, mode);
+    iot_done(&ev, r != NULL, r == NULL);
+    iot_ev_fd(&ev, fd);
+    iot_ev_fdpath(&ev, fd);
+    /* fdopen neither creates nor truncates: only the access mode and append mean anything */
+    int fl = mode_flags(mode) & (O_ACCMODE | O_APPEND | O_CLOEXEC);
+    iot_ev_flags(&ev, fl);
+    if (r) {
+        if (fl & O_APPEND) /* glibc sets O_APPEND on the descriptor behind fcntl's wrapper */
+            iot_fd_set_append(fd, 1);
+        iot_stdio_seek(fd, iot_fd_pos(fd)); /* the stream starts where the descriptor is */
+    }
+    iot_leave(&ev);
+    return r;
+}
+
+/* freopen closes the stream's descriptor and opens `path` (NULL: the same file) on the same
+ * FILE; glibc keeps the descriptor number. */
+static FILE *do_freopen(const char *path, const char *mode, FILE *f,
+                        FILE *(*real)(const char *, const char *, FILE *))
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_freopen))
+        return real(path, mode, f);
+    int old = sfd(f);
+    uint32_t oldpath = path || old < 0 ? 0 : iot_fd_path(old);
+    FILE *r = real(path, mode, f);
+    iot_done(&ev, r != NULL, r == NULL);
+    if (path)
+        iot_ev_path(&ev, path);
+    else
+        ev.path = oldpath;
+    int fl = mode_flags(mode);
+    iot_ev_flags(&ev, fl);
+    if (old >= 0)
+        iot_fd_closed(old);
+    stream_opened(&ev, r, fl);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API FILE *freopen(const char *path, const char *mode, FILE *f)
+{
+    IOT_REAL(freopen);
+    return do_freopen(path, mode, f, real_freopen);
+}
+IOT_ALIAS(freopen, freopen64);
+
+IOT_API int fclose(FILE *f)
+{
+    IOT_REAL(fclose);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fclose))
+        return real_fclose(f);
+    int fd = sfd(f);
+    uint32_t path = fd >= 0 ? iot_fd_path(fd) : 0; /* the table forgets it below */
+    int r = real_fclose(f);
+    iot_done(&ev, r, r != 0);
+    if (fd >= 0) {
+        iot_ev_fd(&ev, fd);
+        ev.path = path;
+        iot_fd_closed(fd); /* closed even when the final flush failed */
+    }
+    iot_leave(&ev);
+    return r;
+}
+
+/* ---- reads: ret = bytes consumed, 0 at end of file, -1 (or short) with errno on error ---- */
+
+/* A short read with the stream's error flag set failed; without it, it hit end of file. */
+#define READ_FAILED(f) ferror_unlocked(f)
+
+#define FREAD_BODY(LK, real_call)                                       \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, IOT_FN_fread))                                  \
+        return real_call;                                               \
+    int fd = sfd(f);                                                    \
+    held h;                                                             \
+    int64_t pos = hold(&h, f, fd, LK);                                  \
+    size_t r = real_call;                                               \
+    int64_t want = (int64_t)(size * n), done = want;                    \
+    int short_ = want && r < n;                                         \
+    iot_done(&ev, 0, short_ && READ_FAILED(f));                         \
+    if (short_) {                                                       \
+        int64_t now = pos == IOT_NO_OFFSET ? -1 : tell(f);              \
+        done = pos >= 0 && now >= pos ? now - pos : (int64_t)(r * size); \
+    }                                                                   \
+    ev.ret = done;                                                      \
+    iot_ev_req(&ev, want);                                              \
+    iot_ev_aux(&ev, (int64_t)size);                                     \
+    stream_io(&ev, &h, fd, pos, done);                                  \
+    iot_leave(&ev);                                                     \
+    return r
+
+IOT_API size_t fread(void *buf, size_t size, size_t n, FILE *f)
+{
+    IOT_REAL(fread);
+    FREAD_BODY(1, real_fread(buf, size, n, f));
+}
+
+IOT_API size_t fread_unlocked(void *buf, size_t size, size_t n, FILE *f)
+{
+    IOT_REAL(fread_unlocked);
+    FREAD_BODY(0, real_fread_unlocked(buf, size, n, f));
+}
+
+IOT_API size_t __fread_chk(void *buf, size_t buflen, size_t size, size_t n, FILE *f)
+{
+    IOT_REAL(__fread_chk);
+    FREAD_BODY(1, real___fread_chk(buf, buflen, size, n, f));
+}
+
+IOT_API size_t __fread_unlocked_chk(void *buf, size_t buflen, size_t size, size_t n, FILE *f)
+{
+    IOT_REAL(__fread_unlocked_chk);
+    FREAD_BODY(0, real___fread_unlocked_chk(buf, buflen, size, n, f));
+}
+
+/* fgets: ret = length of the string stored (bytes consumed), 0 when it returned NULL. */
+#define FGETS_BODY(LK, real_call)                                       \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, IOT_FN_fgets))                                  \
+        return real_call;                                               \
+    int fd = sfd(f);                                                    \
+    held h;                                                             \
+    int64_t pos = hold(&h, f, fd, LK);                                  \
+    char *r = real_call;                                                \
+    iot_done(&ev, 0, !r && READ_FAILED(f));                             \
+    ev.ret = r ? (int64_t)strlen(r) : 0;                                \
+    iot_ev_req(&ev, n);                                                 \
+    stream_io(&ev, &h, fd, pos, ev.ret);                                \
+    iot_leave(&ev);                                                     \
+    return r
+
+IOT_API char *fgets(char *buf, int n, FILE *f)
+{
+    IOT_REAL(fgets);
+    FGETS_BODY(1, real_fgets(buf, n, f));
+}
+
+IOT_API char *fgets_unlocked(char *buf, int n, FILE *f)
+{
+    IOT_REAL(fgets_unlocked);
+    FGETS_BODY(0, real_fgets_unlocked(buf, n, f));
+}
+
+IOT_API char *__fgets_chk(char *buf, size_t buflen, int n, FILE *f)
+{
+    IOT_REAL(__fgets_chk);
+    FGETS_BODY(1, real___fgets_chk(buf, buflen, n, f));
+}
+
+IOT_API char *__fgets_unlocked_chk(char *buf, size_t buflen, int n, FILE *f)
+{
+    IOT_REAL(__fgets_unlocked_chk);
+    FGETS_BODY(0, real___fgets_unlocked_chk(buf, buflen, n, f));
+}
+
+/* fgetc and friends: ret 1 for a character, 0 at end of file, -1 on error. */
+#define GETC_BODY(FN, LK, stream, real_call)                            \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    FILE *s_ = (stream);                                                \
+    int fd = sfd(s_);                                                   \
+    held h;                                                             \
+    int64_t pos = hold(&h, s_, fd, LK);                                 \
+    int r = real_call;                                                  \
+    int bad = r == EOF && READ_FAILED(s_);                              \
+    iot_done(&ev, r != EOF ? 1 : bad ? -1 : 0, bad);                    \
+    iot_ev_req(&ev, 1);                                                 \
+    stream_io(&ev, &h, fd, pos, r != EOF);                              \
+    iot_leave(&ev);                                                     \
+    return r
+
+IOT_API int fgetc(FILE *f)
+{
+    IOT_REAL(fgetc);
+    GETC_BODY(IOT_FN_fgetc, 1, f, real_fgetc(f));
+}
+IOT_ALIAS(fgetc, getc);
+IOT_ALIAS(fgetc, _IO_getc);
+
+IOT_API int fgetc_unlocked(FILE *f)
+{
+    IOT_REAL(fgetc_unlocked);
+    GETC_BODY(IOT_FN_fgetc, 0, f, real_fgetc_unlocked(f));
+}
+
+/* Reached only through a pointer or -O0: the header inlines it over the buffer. */
+IOT_API int getc_unlocked(FILE *f)
+{
+    IOT_REAL(getc_unlocked);
+    GETC_BODY(IOT_FN_fgetc, 0, f, real_getc_unlocked(f));
+}
+
+IOT_API int getchar(void)
+{
+    IOT_REAL(getchar);
+    GETC_BODY(IOT_FN_getchar, 1, stdin, real_getchar());
+}
+
+IOT_API int getchar_unlocked(void)
+{
+    IOT_REAL(getchar_unlocked);
+    GETC_BODY(IOT_FN_getchar, 0, stdin, real_getchar_unlocked());
+}
+
+/* ungetc moves no bytes and records nothing, but it moves the stream position back by one:
+ * without it a parser's peek (getc + ungetc, as C++'s cin does) would shift every later
+ * offset. */
+IOT_API int ungetc(int c, FILE *f)
+{
+    IOT_REAL(ungetc);
+    if (iot_p.state != IOT_READY || iot_t.busy || iot_t.gen != iot_p.gen)
+        return real_ungetc(c, f);
+    int e = errno;
+    iot_t.busy = 1;
+    int fd = sfd(f);
+    held h;
+    int64_t pos = hold(&h, f, fd, 1);
+    errno = e;
+    int r = real_ungetc(c, f);
+    e = errno;
+    if (r != EOF && pos > 0)
+        iot_stdio_seek(fd, pos - 1);
+    release(&h);
+    iot_t.busy = 0;
+    errno = e;
+    return r;
+}
+IOT_ALIAS(ungetc, _IO_ungetc);
+
+/* getline/getdelim: ret = bytes read, 0 at end of file (the C value is -1 there too). */
+static ssize_t do_getdelim(unsigned fn, char **line, size_t *n, int delim, FILE *f,
+                           ssize_t (*real)(char **, size_t *, int, FILE *))
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, fn))
+        return real(line, n, delim, f);
+    int fd = sfd(f);
+    held h;
+    int64_t pos = hold(&h, f, fd, 1);
+    ssize_t r = real(line, n, delim, f);
+    int bad = r < 0 && !(f && feof_unlocked(f)); /* EINVAL, ENOMEM, or a read error */
+    iot_done(&ev, r >= 0 ? r : bad ? -1 : 0, bad);
+    stream_io(&ev, &h, fd, pos, r);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API ssize_t getdelim(char **line, size_t *n, int delim, FILE *f)
+{
+    IOT_REAL(getdelim);
+    return do_getdelim(IOT_FN_getdelim, line, n, delim, f, real_getdelim);
+}
+
+/* The header's inline getline() calls __getdelim(..., '\n', ...): that is a getline. */
+IOT_API ssize_t __getdelim(char **line, size_t *n, int delim, FILE *f)
+{
+    IOT_REAL(__getdelim);
+    return do_getdelim(delim == '\n' ? IOT_FN_getline : IOT_FN_getdelim, line, n, delim, f,
+                       real___getdelim);
+}
+
+IOT_API ssize_t getline(char **line, size_t *n, FILE *f)
+{
+    IOT_REAL(__getdelim);
+    return do_getdelim(IOT_FN_getline, line, n, '\n', f, real___getdelim);
+}
+
+/* ---- scanf: ret = items assigned (the C value); aux = bytes consumed, known for seekable
+ * streams only (from stdio's own position). ---- */
+
+typedef int vscan_fn(FILE *, const char *, va_list);
+
+static int do_scan(FILE *f, const char *fmt, va_list ap, vscan_fn *real)
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fscanf))
+        return real(f, fmt, ap);
+    int fd = sfd(f);
+    held h;
+    int64_t pos = hold(&h, f, fd, 1);
+    int r = real(f, fmt, ap);
+    iot_done(&ev, r, r == EOF && READ_FAILED(f));
+    stream_ev(&ev, fd);
+    if (pos != IOT_NO_OFFSET) {
+        iot_ev_off(&ev, pos);
+        int64_t now = tell(f);
+        if (now >= pos) {
+            iot_ev_aux(&ev, now - pos);
+            iot_stdio_seek(fd, now);
+        }
+    }
+    release(&h);
+    iot_leave(&ev);
+    return r;
+}
+
+/* The headers redirect fscanf to __isoc99_fscanf (C99 %a): the GNU-semantics names get their
+ * symbol through an asm label, the real one by name. */
+#define SCAN_REAL(sym)                                                  \
+    static vscan_fn *real;                                              \
+    if (IOT_UNLIKELY(!real))                                            \
+        real = (vscan_fn *)iot_dlsym(sym)
+
+#define SCANF_VARIADIC(cname, sym, vsym)                                \
+    IOT_API int cname(FILE *f, const char *fmt, ...) __asm__(sym);      \
+    IOT_API int cname(FILE *f, const char *fmt, ...)                    \
+    {                                                                   \
+        SCAN_REAL(vsym);                                                \
+        va_list ap;                                                     \
+        va_start(ap, fmt);                                              \
+        int r = do_scan(f, fmt, ap, real);                              \
+        va_end(ap);                                                     \
+        return r;                                                       \
+    }
+
+#define SCANF_V(cname, sym)                                             \
+    IOT_API int cname(FILE *f, const char *fmt, va_list ap) __asm__(sym); \
+    IOT_API int cname(FILE *f, const char *fmt, va_list ap)             \
+    {                                                                   \
+        SCAN_REAL(sym);                                                 \
+        return do_scan(f, fmt, ap, real);                               \
+    }
+
+/* scanf(...) is vfscanf(stdin, ...) in glibc: recorded as fscanf on stdin. */
+#define SCANF_STDIN(cname, sym, vsym)                                   \
+    IOT_API int cname(const char *fmt, ...) __asm__(sym);               \
+    IOT_API int cname(const char *fmt, ...)                             \
+    {                                                                   \
+        SCAN_REAL(vsym);                                                \
+        va_list ap;                                                     \
+        va_start(ap, fmt);                                              \
+        int r = do_scan(stdin, fmt, ap, real);                          \
+        va_end(ap);                                                     \
+        return r;                                                       \
+    }
+
+#define SCANF_VSTDIN(cname, sym, vsym)                                  \
+    IOT_API int cname(const char *fmt, va_list ap) __asm__(sym);        \
+    IOT_API int cname(const char *fmt, va_list ap)                      \
+    {                                                                   \
+        SCAN_REAL(vsym);                                                \
+        return do_scan(stdin, fmt, ap, real);                           \
+    }
+
+SCANF_VARIADIC(iot_fscanf, "fscanf", "vfscanf")
+SCANF_VARIADIC(iot_isoc99_fscanf, "__isoc99_fscanf", "__isoc99_vfscanf")
+SCANF_VARIADIC(iot_isoc23_fscanf, "__isoc23_fscanf", "__isoc23_vfscanf") /* glibc >= 2.38 */
+SCANF_V(iot_vfscanf, "vfscanf")
+SCANF_V(iot_isoc99_vfscanf, "__isoc99_vfscanf")
+SCANF_V(iot_isoc23_vfscanf, "__isoc23_vfscanf")
+SCANF_STDIN(iot_scanf, "scanf", "vfscanf")
+SCANF_STDIN(iot_isoc99_scanf, "__isoc99_scanf", "__isoc99_vfscanf")
+SCANF_STDIN(iot_isoc23_scanf, "__isoc23_scanf", "__isoc23_vfscanf")
+SCANF_VSTDIN(iot_vscanf, "vscanf", "vfscanf")
+SCANF_VSTDIN(iot_isoc99_vscanf, "__isoc99_vscanf", "__isoc99_vfscanf")
+SCANF_VSTDIN(iot_isoc23_vscanf, "__isoc23_vscanf", "__isoc23_vfscanf")
+
+/* ---- writes: ret = bytes accepted by the stream, -1 with errno on error ---- */
+
+/* fwrite: ret = items * size (items = ret / aux). */
+#define FWRITE_BODY(LK, real_call)                                      \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, IOT_FN_fwrite))                                 \
+        return real_call;                                               \
+    int fd = sfd(f);                                                    \
+    held h;                                                             \
+    int64_t pos = hold(&h, f, fd, LK);                                  \
+    size_t r = real_call;                                               \
+    int64_t want = (int64_t)(size * n), done = (int64_t)(r * size);     \
+    iot_done(&ev, done, want && r < n);                                 \
+    iot_ev_req(&ev, want);                                              \
+    iot_ev_aux(&ev, (int64_t)size);                                     \
+    stream_io(&ev, &h, fd, pos, done);                                  \
+    iot_leave(&ev);                                                     \
+    return r
+
+IOT_API size_t fwrite(const void *buf, size_t size, size_t n, FILE *f)
+{
+    IOT_REAL(fwrite);
+    FWRITE_BODY(1, real_fwrite(buf, size, n, f));
+}
+
+IOT_API size_t fwrite_unlocked(const void *buf, size_t size, size_t n, FILE *f)
+{
+    IOT_REAL(fwrite_unlocked);
+    FWRITE_BODY(0, real_fwrite_unlocked(buf, size, n, f));
+}
+
+/* fputs/puts: ret = strlen (+1 for puts' newline) rather than glibc's "non-negative". */
+#define PUTS_BODY(FN, LK, stream, extra, real_call)                     \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    FILE *s_ = (stream);                                                \
+    int fd = sfd(s_);                                                   \
+    held h;                                                             \
+    int64_t pos = hold(&h, s_, fd, LK);                                 \
+    int r = real_call;                                                  \
+    iot_done(&ev, -1, r == EOF);                                        \
+    int64_t len = (int64_t)strlen(s) + (extra);                         \
+    if (r != EOF)                                                       \
+        ev.ret = len;                                                   \
+    iot_ev_req(&ev, len);                                               \
+    stream_io(&ev, &h, fd, pos, ev.ret);                                \
+    iot_leave(&ev);                                                     \
+    return r
+
+IOT_API int fputs(const char *s, FILE *f)
+{
+    IOT_REAL(fputs);
+    PUTS_BODY(IOT_FN_fputs, 1, f, 0, real_fputs(s, f));
+}
+
+IOT_API int fputs_unlocked(const char *s, FILE *f)
+{
+    IOT_REAL(fputs_unlocked);
+    PUTS_BODY(IOT_FN_fputs, 0, f, 0, real_fputs_unlocked(s, f));
+}
+
+IOT_API int puts(const char *s)
+{
+    IOT_REAL(puts);
+    PUTS_BODY(IOT_FN_puts, 1, stdout, 1, real_puts(s));
+}
+
+/* fputc and friends: ret 1, or -1 on error. */
+#define PUTC_BODY(FN, LK, stream, real_call)                            \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    FILE *s_ = (stream);                                                \
+    int fd = sfd(s_);                                                   \
+    held h;                                                             \
+    int64_t pos = hold(&h, s_, fd, LK);                                 \
+    int r = real_call;                                                  \
+    iot_done(&ev, r == EOF ? -1 : 1, r == EOF);                         \
+    iot_ev_req(&ev, 1);                                                 \
+    stream_io(&ev, &h, fd, pos, ev.ret);                                \
+    iot_leave(&ev);                                                     \
+    return r
+
+IOT_API int fputc(int c, FILE *f)
+{
+    IOT_REAL(fputc);
+    PUTC_BODY(IOT_FN_fputc, 1, f, real_fputc(c, f));
+}
+IOT_ALIAS(fputc, putc);
+IOT_ALIAS(fputc, _IO_putc);
+
+IOT_API int fputc_unlocked(int c, FILE *f)
+{
+    IOT_REAL(fputc_unlocked);
+    PUTC_BODY(IOT_FN_fputc, 0, f, real_fputc_unlocked(c, f));
+}
+
+IOT_API int putc_unlocked(int c, FILE *f)
+{
+    IOT_REAL(putc_unlocked);
+    PUTC_BODY(IOT_FN_fputc, 0, f, real_putc_unlocked(c, f));
+}
+
+IOT_API int putchar(int c)
+{
+    IOT_REAL(putchar);
+    PUTC_BODY(IOT_FN_putchar, 1, stdout, real_putchar(c));
+}
+
+IOT_API int putchar_unlocked(int c)
+{
+    IOT_REAL(putchar_unlocked);
+    PUTC_BODY(IOT_FN_putchar, 0, stdout, real_putchar_unlocked(c));
+}
+
+/* printf family: ret = the C value, bytes written.  `flag` >= 0: the fortified entry. */
+static int do_print(unsigned fn, FILE *f, int flag, const char *fmt, va_list ap)
+{
+    IOT_REAL(vfprintf);
+    IOT_REAL(__vfprintf_chk);
+#define VPRINT_REAL                                                     \
+    (flag < 0 ? real_vfprintf(f, fmt, ap) : real___vfprintf_chk(f, flag, fmt, ap))
+    iot_ev ev;
+    if (!iot_enter(&ev, fn))
+        return VPRINT_REAL;
+    int fd = sfd(f);
+    held h;
+    int64_t pos = hold(&h, f, fd, 1);
+    int r = VPRINT_REAL;
+    iot_done(&ev, r < 0 ? -1 : r, r < 0);
+    stream_io(&ev, &h, fd, pos, r);
+    iot_leave(&ev);
+    return r;
+#undef VPRINT_REAL
+}
+
+/* printf(...) is vfprintf(stdout, ...) in glibc, and __printf_chk __vfprintf_chk(stdout). */
+#define PRINT_VARIADIC(FN, f, flag, last)                               \
+    va_list ap;                                                         \
+    va_start(ap, last);                                                 \
+    int r = do_print(FN, f, flag, fmt, ap);                             \
+    va_end(ap);                                                         \
+    return r
+
+IOT_API int fprintf(FILE *f, const char *fmt, ...)
+{
+    PRINT_VARIADIC(IOT_FN_fprintf, f, -1, fmt);
+}
+
+IOT_API int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
+{
+    PRINT_VARIADIC(IOT_FN_fprintf, f, flag, fmt);
+}
+
+IOT_API int vfprintf(FILE *f, const char *fmt, va_list ap)
+{
+    return do_print(IOT_FN_fprintf, f, -1, fmt, ap);
+}
+
+IOT_API int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap)
+{
+    return do_print(IOT_FN_fprintf, f, flag, fmt, ap);
+}
+
+IOT_API int printf(const char *fmt, ...)
+{
+    PRINT_VARIADIC(IOT_FN_printf, stdout, -1, fmt);
+}
+
+IOT_API int __printf_chk(int flag, const char *fmt, ...)
+{
+    PRINT_VARIADIC(IOT_FN_printf, stdout, flag, fmt);
+}
+
+IOT_API int vprintf(const char *fmt, va_list ap)
+{
+    return do_print(IOT_FN_printf, stdout, -1, fmt, ap);
+}
+
+IOT_API int __vprintf_chk(int flag, const char *fmt, va_list ap)
+{
+    return do_print(IOT_FN_printf, stdout, flag, fmt, ap);
+}
+
+/* ---- positioning: fseek's offset is its argument (aux = whence); ftell's is its result ---- */
+
+static int do_fseek(FILE *f, int64_t off, int whence, int (*real)(FILE *, off_t, int))
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fseek))
+        return real(f, off, whence);
+    int fd = sfd(f);
+    held h;
+    hold(&h, f, fd, 1); /* the position it sets must not race other threads' moves */
+    int r = real(f, off, whence);
+    iot_done(&ev, r, r != 0);
+    stream_ev(&ev, fd);
+    iot_ev_off(&ev, off);
+    iot_ev_aux(&ev, whence);
+    if (r == 0 && fd >= 0) /* after a seek stdio knows its offset: tell costs no syscall */
+        iot_stdio_seek(fd, whence == SEEK_SET ? off : tell(f));
+    release(&h);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int fseek(FILE *f, long off, int whence)
+{
+    IOT_REAL(fseek);
+    return do_fseek(f, off, whence, (int (*)(FILE *, off_t, int))real_fseek);
+}
+
+IOT_API int fseeko(FILE *f, off_t off, int whence)
+{
+    IOT_REAL(fseeko);
+    return do_fseek(f, off, whence, real_fseeko);
+}
+IOT_ALIAS(fseeko, fseeko64);
+
+static int64_t do_ftell(FILE *f, off_t (*real)(FILE *))
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_ftell))
+        return real(f);
+    int fd = sfd(f);
+    held h;
+    hold(&h, f, fd, 1);
+    int64_t r = real(f);
+    iot_done(&ev, r, r < 0);
+    stream_ev(&ev, fd);
+    if (r >= 0) {
+        iot_ev_off(&ev, r);
+        iot_stdio_seek(fd, r); /* the truth, whatever counting missed (ungetc...) */
+    }
+    release(&h);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API long ftell(FILE *f)
+{
+    IOT_REAL(ftell);
+    return do_ftell(f, (off_t (*)(FILE *))real_ftell);
+}
+
+IOT_API off_t ftello(FILE *f)
+{
+    IOT_REAL(ftello);
+    return do_ftell(f, real_ftello);
+}
+IOT_ALIAS(ftello, ftello64);
+
+IOT_API void rewind(FILE *f)
+{
+    IOT_REAL(rewind);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_rewind))
+        return real_rewind(f);
+    int fd = sfd(f);
+    held h;
+    hold(&h, f, fd, 1);
+    real_rewind(f);
+    iot_done(&ev, 0, 0); /* void: a failure cannot be told */
+    stream_ev(&ev, fd);
+    iot_ev_off(&ev, 0);
+    iot_stdio_seek(fd, 0);
+    release(&h);
+    iot_leave(&ev);
+}
+
+/* fgetpos/fsetpos: offset = the position read or set. */
+static int do_fgetpos(FILE *f, fpos_t *p, int (*real)(FILE *, fpos_t *))
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fgetpos))
+        return real(f, p);
+    int fd = sfd(f);
+    held h;
+    hold(&h, f, fd, 1);
+    int r = real(f, p);
+    iot_done(&ev, r, r != 0);
+    stream_ev(&ev, fd);
+    if (r == 0) {
+        iot_ev_off(&ev, p->__pos);
+        iot_stdio_seek(fd, p->__pos);
+    }
+    release(&h);
+    iot_leave(&ev);
+    return r;
+}
+
+static int do_fsetpos(FILE *f, const fpos_t *p, int (*real)(FILE *, const fpos_t *))
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fsetpos))
+        return real(f, p);
+    int fd = sfd(f);
+    held h;
+    hold(&h, f, fd, 1);
+    int64_t off = p->__pos;
+    int r = real(f, p);
+    iot_done(&ev, r, r != 0);
+    stream_ev(&ev, fd);
+    iot_ev_off(&ev, off);
+    if (r == 0)
+        iot_stdio_seek(fd, off);
+    release(&h);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int fgetpos(FILE *f, fpos_t *p)
+{
+    IOT_REAL(fgetpos);
+    return do_fgetpos(f, p, real_fgetpos);
+}
+
+/* fpos64_t has fpos_t's layout on LP64; separate definitions since the types differ. */
+IOT_API int fgetpos64(FILE *f, fpos64_t *p)
+{
+    IOT_REAL(fgetpos64);
+    return do_fgetpos(f, (fpos_t *)p, (int (*)(FILE *, fpos_t *))real_fgetpos64);
+}
+
+IOT_API int fsetpos(FILE *f, const fpos_t *p)
+{
+    IOT_REAL(fsetpos);
+    return do_fsetpos(f, p, real_fsetpos);
+}
+
+IOT_API int fsetpos64(FILE *f, const fpos64_t *p)
+{
+    IOT_REAL(fsetpos64);
+    return do_fsetpos(f, (const fpos_t *)p, (int (*)(FILE *, const fpos_t *))real_fsetpos64);
+}
+
+/* ---- flush: the bytes were counted when written; fflush(NULL) has fd nil ---- */
+
+static int do_fflush(FILE *f, int (*real)(FILE *))
+{
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_fflush))
+        return real(f);
+    int fd = sfd(f);
+    int r = real(f);
+    iot_done(&ev, r, r != 0);
+    stream_ev(&ev, fd);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int fflush(FILE *f)
+{
+    IOT_REAL(fflush);
+    return do_fflush(f, real_fflush);
+}
+
+IOT_API int fflush_unlocked(FILE *f)
+{
+    IOT_REAL(fflush_unlocked);
+    return do_fflush(f, real_fflush_unlocked);
+}
