@@ -113,9 +113,25 @@ const char *iot_string(uint32_t id)
     return r;
 }
 
+/* Return addresses are whole words: mix a word at a time (byte-wise FNV over 64 bytes cost
+ * ~70 ns per event at --stack 8, measured with bench/). */
+static uint64_t hash_words(const uintptr_t *w, int n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+    for (int i = 0; i < n; i++) {
+        h ^= (uint64_t)w[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
 uint32_t iot_intern_stack(const uintptr_t *pcs, int n)
 {
-    uint64_t h = hash_bytes(pcs, (size_t)n * sizeof *pcs);
+    uint64_t h = hash_words(pcs, n);
     /* 64-bit hashes of return-address lists: a collision would need ~2^32 distinct stacks. */
     unsigned c = (unsigned)(h >> 7) & 63;
     if (iot_t.stack_cache_hash[c] == (uint32_t)h && iot_t.stack_cache_id[c])
