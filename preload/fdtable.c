@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -22,6 +24,7 @@ typedef struct {
     uint32_t path;
     uint32_t refs;
     uint8_t seek, append;
+    uint8_t stale; /* stdio (or another process) moved the kernel offset: relearn it */
     int64_t pos;  /* descriptor position */
     int64_t spos; /* stdio stream position */
     uint32_t next_free;
@@ -156,16 +159,38 @@ void iot_fd_close_range(unsigned lo, unsigned hi)
     pthread_mutex_unlock(&lock);
 }
 
-/* In a forked child: string ids restart, and the parent may move shared positions at any
- * time; every descriptor is relearnt from /proc/self/fd and lseek on first use. */
-void iot_fd_forget_all(void)
+/* In a forked child the string ids restart: before the reset, keep each description's path
+ * text; after it, intern them again in the child's log.  Stream positions carry over (the
+ * child has the parent's stdio buffers); descriptor offsets are shared with the parent, which
+ * may move them at any time: relearnt on first use. */
+static char **fork_paths;
+
+void iot_fd_fork_prepare(void)
 {
     pthread_mutex_init(&lock, NULL);
     if (!fds)
         return;
-    for (int fd = 0; fd < MAX_FDS; fd++)
-        if (fds[fd])
-            bind(fd, 0);
+    fork_paths = calloc(pool_top, sizeof *fork_paths);
+    for (uint32_t i = 1; i < pool_top; i++) {
+        const char *p = pool[i].refs ? iot_string(pool[i].path) : NULL;
+        if (fork_paths && p)
+            fork_paths[i] = strdup(p);
+        pool[i].path = 0;
+        pool[i].stale = 1;
+    }
+}
+
+void iot_fd_fork_commit(void)
+{
+    if (!fork_paths)
+        return;
+    for (uint32_t i = 1; i < pool_top; i++)
+        if (fork_paths[i]) {
+            pool[i].path = iot_intern_string(fork_paths[i], strlen(fork_paths[i]));
+            free(fork_paths[i]);
+        }
+    free(fork_paths);
+    fork_paths = NULL;
 }
 
 void iot_fd_dup(int oldfd, int newfd)
@@ -196,7 +221,22 @@ int64_t iot_fd_pos(int fd)
     ofd *o = known(fd);
     if (!o || o->seek == UNSEEKABLE)
         return IOT_NO_OFFSET;
+    if (IOT_UNLIKELY(o->stale)) {
+        long p = syscall(SYS_lseek, fd, 0, SEEK_CUR);
+        if (p >= 0)
+            o->pos = p;
+        o->stale = 0;
+    }
     return o->append ? APPEND_OFFSET : o->pos;
+}
+
+/* stdio reads, writes and seeks its descriptor through libc-internal calls the shim never sees:
+ * the next descriptor-level call asks the kernel where the offset is. */
+void iot_fd_pos_stale(int fd)
+{
+    ofd *o = of(fd);
+    if (o)
+        o->stale = 1;
 }
 
 int64_t iot_fd_advance(int fd, int64_t before, int64_t done)
@@ -221,8 +261,10 @@ int64_t iot_fd_advance(int fd, int64_t before, int64_t done)
 void iot_fd_seek(int fd, int64_t pos)
 {
     ofd *o = of(fd);
-    if (o && pos >= 0)
-        o->pos = o->spos = pos;
+    if (o && pos >= 0) {
+        o->pos = pos;
+        o->stale = 0;
+    }
 }
 
 void iot_fd_set_append(int fd, int on)

@@ -162,13 +162,14 @@ static void after_fork_child(void)
     iot_p.pid = (pid_t)syscall(SYS_getpid);
     iot_p.gen++;
     iot_t.busy = 1;
+    iot_fd_fork_prepare();
     iot_intern_reset();
-    iot_fd_forget_all();
     iot_modules_reset();
     iot_thread_reset();
     if (iot_log_create() < 0) {
         iot_p.state = IOT_OFF;
     } else {
+        iot_fd_fork_commit();
         iot_modules_emit();
     }
     iot_t.busy = 0;

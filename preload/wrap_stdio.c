@@ -52,6 +52,7 @@ static void stream_ev(iot_ev *ev, int fd)
     if (fd >= 0) {
         iot_ev_fd(ev, fd);
         iot_ev_fdpath(ev, fd);
+        iot_fd_pos_stale(fd);
     }
 }
 

@@ -117,3 +117,18 @@ def test_shim_agrees_with_strace(trace):
     ]
     assert len(seen) == 22, seen
     assert seen == shim
+
+
+def test_descriptor_offsets_after_stdio_and_fork(trace):
+    """stdio moves the kernel offset through calls the shim never sees; a forked child inherits
+    stream buffers: both must leave the recorded offsets right."""
+    t = trace(build("fd_mixed"))
+    assert t.proc.returncode == 0 and "read 0" in t.proc.stdout
+    evs = t.events("write", "read")
+    assert [(e["fn"], e["offset"]) for e in evs] == [("write", 12), ("read", 16)]
+    forked = [e for e in t.events("fwrite") if e["path"].endswith("fork.txt")]
+    pids = {e["pid"] for e in forked}
+    assert len(pids) == 2
+    child_pid = next(lg.header["pid"] for lg in t.logs if lg.header["forked"])
+    child = [e for e in forked if e["pid"] == child_pid]
+    assert [(e["req"], e["offset"]) for e in child] == [(5, 10)]
