@@ -1,1 +1,16 @@
-"""The analyzer: from a trace directory to DataFrames, reports and exports."""
+"""The analyzer: from a trace directory to DataFrames, reports and exports.
+
+    from iotrace.analyzer import load
+    trace = load("iotrace-job-dir")
+    trace.events, trace.files, trace.processes, trace.stacks, trace.missed
+
+See docs/analyzer.md for the columns and the rules behind every number.
+"""
+
+from __future__ import annotations
+
+from .load import TruncatedLogWarning, load
+from .summary import Summary, summarise
+from .trace import Trace
+
+__all__ = ["Summary", "Trace", "TruncatedLogWarning", "load", "summarise"]

@@ -11,6 +11,8 @@ from iotrace.run import RunError, RunOptions, run
 from iotrace.shim import ShimNotFound
 from iotrace.tracefile import TraceFormatError, log_paths, read_log
 
+EXPORT_FORMATS = ("parquet", "csv", "chrome")
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
@@ -39,6 +41,30 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("show", help="print every event, one a line")
     s.add_argument("trace", metavar="DIR")
+
+    rp = sub.add_parser(
+        "report",
+        help="summarise a trace: time, files, ranks, sizes, call sites, insights",
+        usage="iotrace report DIR [--json] [--html OUT.html]",
+    )
+    rp.add_argument("trace", metavar="DIR")
+    rp.add_argument("--json", action="store_true", help="print the report as JSON")
+    rp.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML report")
+
+    ex = sub.add_parser(
+        "export",
+        help="write the trace as Parquet, CSV or Chrome trace-event JSON (Perfetto)",
+        usage="iotrace export DIR --format parquet|csv|chrome -o OUT",
+    )
+    ex.add_argument("trace", metavar="DIR")
+    ex.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="output format")
+    ex.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output directory (parquet, csv) or file (chrome)",
+    )
     return p
 
 
@@ -71,6 +97,63 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_trace(trace_dir: str):  # noqa: ANN202 -- the analyzer imports pandas: only when used
+    """The trace, with each load warning (a log cut short) as one line on stderr."""
+    import warnings
+
+    from iotrace.analyzer import load
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trace = load(trace_dir)
+    for w in caught:
+        print(f"iotrace: warning: {w.message}", file=sys.stderr)
+    return trace
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from iotrace.analyzer.summary import summarise
+
+    trace = _load_trace(args.trace)
+    summary = summarise(trace)
+    try:
+        if args.html:
+            from iotrace.analyzer.html import write_html
+
+            write_html(trace, summary, args.html)
+            print(f"iotrace: HTML report written to {args.html}", file=sys.stderr)
+        if args.json:
+            from iotrace.analyzer.report import report_json
+
+            sys.stdout.write(report_json(summary) + "\n")
+        elif not args.html:
+            from rich.console import Console
+
+            from iotrace.analyzer.report import print_report
+
+            print_report(summary, Console(soft_wrap=False))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        sys.stderr.close()
+    except OSError as exc:
+        print(f"iotrace: report: {exc.filename or args.html}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from iotrace.analyzer.export import export
+
+    trace = _load_trace(args.trace)
+    try:
+        what = export(trace, args.format, args.output)
+    except OSError as exc:
+        print(f"iotrace: export: {exc.filename or args.output}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"iotrace: {what}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -78,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_run(args)
         if args.cmd == "show":
             return _cmd_show(args)
+        if args.cmd == "report":
+            return _cmd_report(args)
+        if args.cmd == "export":
+            return _cmd_export(args)
     except RunError as exc:
         print(str(exc), file=sys.stderr)
         return exc.status

@@ -7,7 +7,6 @@ died first); padding objects (ext type 127) fill the rest.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -48,19 +47,14 @@ def _ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, b"") if code == PAD_EXT_TYPE else msgpack.ExtType(code, data)
 
 
-def _read_header(buf: bytes | mmap.mmap, path: Path) -> tuple[dict[str, Any], int]:
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, ext_hook=_ext_hook)
+def read_header(buf: Any, path: Path) -> tuple[dict[str, Any], int, int]:
+    """The header of a log, the offset of its first chunk, and its chunk size."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="backslashreplace")
     unpacker.feed(buf[: min(len(buf), 1 << 20)])
     try:
         header = unpacker.unpack()
         end = unpacker.tell()
-    except (
-        msgpack.OutOfData,
-        ValueError,
-        msgpack.ExtraData,
-        msgpack.FormatError,
-        msgpack.StackError,
-    ) as exc:
+    except Exception as exc:  # msgpack raises several kinds on garbage
         raise TraceFormatError(f"{path}: not an iotrace log ({exc.__class__.__name__})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise TraceFormatError(f"{path}: not an iotrace log (no iotrace header)")
@@ -69,7 +63,15 @@ def _read_header(buf: bytes | mmap.mmap, path: Path) -> tuple[dict[str, Any], in
             f"{path}: log format version {header.get('version')} is not supported "
             f"(this iotrace reads version {FORMAT_VERSION})"
         )
-    return header, end
+    chunk = header.get("chunk_size", CHUNK_SIZE)
+    if not isinstance(chunk, int) or chunk < 64:
+        raise TraceFormatError(f"{path}: corrupt log (chunk_size {chunk!r})")
+    first = -(-end // chunk) * chunk
+    if end + 6 <= len(buf) and buf[end] == 0xC9 and buf[end + 5] == PAD_EXT_TYPE:
+        pad_end = end + 6 + int.from_bytes(buf[end + 1 : end + 5], "big")
+        if pad_end % chunk == 0:
+            first = pad_end  # the header's padding object ends at the first chunk
+    return header, first, chunk
 
 
 def chunk_payloads(path: Path) -> tuple[dict[str, Any], Iterator[bytes], list[bool]]:
@@ -79,9 +81,7 @@ def chunk_payloads(path: Path) -> tuple[dict[str, Any], Iterator[bytes], list[bo
         raise TraceFormatError(f"{path}: empty file, not an iotrace log")
     with open(path, "rb") as f:
         data: bytes = f.read()
-    header, hdr_end = _read_header(data, path)
-    chunk = int(header.get("chunk_size", CHUNK_SIZE))
-    first = -(-hdr_end // chunk) * chunk
+    header, first, chunk = read_header(data, path)
     truncated = [False]
 
     def payloads() -> Iterator[bytes]:

@@ -1,0 +1,243 @@
+"""Access patterns: access sizes, sequential vs random, alignment; the per-file table.
+
+Rules (docs/analyzer.md):
+
+- A *data access* is a successful read or write (op READ/WRITE, `bytes` not null).
+- Access-size buckets are Darshan's, upper bound included: 0-100, 100-1K, 1K-10K, 10K-100K,
+  100K-1M, 1M-4M, 4M-10M, 10M-100M, 100M-1G, 1G+ (K = 1024, M = 1024², G = 1024³).
+- A *stream* is one process's reads (or writes) of one path, in time order.  An access with a
+  known offset is *consecutive* if it starts where the previous access of its stream ended (the
+  first of a stream: at offset 0), *sequential* if it starts there or further on (consecutive
+  included), else *random* (it goes back).  Shares are of the accesses with a known offset.
+- An access is *unaligned* if its offset is not a multiple of 4096 (ALIGN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from iotrace.calls import Op
+
+from . import schema
+from .kernels import dense, prev_in_group
+
+ALIGN = 4096
+BUCKET_EDGES = np.array(
+    [100, 1 << 10, 10 << 10, 100 << 10, 1 << 20, 4 << 20, 10 << 20, 100 << 20, 1 << 30],
+    dtype=np.int64,
+)
+BUCKETS = [
+    "0-100",
+    "100-1K",
+    "1K-10K",
+    "10K-100K",
+    "100K-1M",
+    "1M-4M",
+    "4M-10M",
+    "10M-100M",
+    "100M-1G",
+    "1G+",
+]
+SMALL = 4096  # "small" accesses: fewer bytes than this
+
+OP_CODE = {name: i for i, name in enumerate(schema.OP_NAMES)}
+READ, WRITE = OP_CODE[Op.READ.value], OP_CODE[Op.WRITE.value]
+
+
+@dataclass
+class Arrays:
+    """The events' columns as plain numpy arrays (nulls as -1 codes or masks), for fast maths."""
+
+    n: int
+    proc: np.ndarray
+    rank: np.ndarray  # -1 = none
+    path: np.ndarray  # code, -1 = none
+    paths: list[str]
+    op: np.ndarray  # code into schema.OP_NAMES
+    fn: np.ndarray  # code into functions
+    functions: list[str]
+    bytes: np.ndarray  # 0 where null
+    has_bytes: np.ndarray
+    offset: np.ndarray
+    has_offset: np.ndarray
+    t_start: np.ndarray
+    t_end: np.ndarray
+    errno: np.ndarray
+    stack: np.ndarray  # -1 = none
+
+    @property
+    def dur(self) -> np.ndarray:
+        return self.t_end - self.t_start
+
+    @property
+    def data(self) -> np.ndarray:
+        """Mask of data accesses."""
+        return ((self.op == READ) | (self.op == WRITE)) & self.has_bytes
+
+    @property
+    def io(self) -> np.ndarray:
+        """Mask of events counted as time in I/O (all but process control)."""
+        return self.op != OP_CODE[Op.PROC.value]
+
+
+def arrays(ev: pd.DataFrame) -> Arrays:
+    def ints(col: str, fill: int) -> tuple[np.ndarray, np.ndarray]:
+        s = ev[col]
+        return s.to_numpy(dtype=np.int64, na_value=fill), s.notna().to_numpy()
+
+    b, hb = ints("bytes", 0)
+    o, ho = ints("offset", 0)
+    rank, _ = ints("rank", -1)
+    stack, _ = ints("stack_id", -1)
+    return Arrays(
+        n=len(ev),
+        proc=ev["proc"].to_numpy(),
+        rank=rank,
+        path=ev["path"].cat.codes.to_numpy(),
+        paths=list(ev["path"].cat.categories),
+        op=ev["op"].cat.codes.to_numpy(),
+        fn=ev["function"].cat.codes.to_numpy(),
+        functions=list(ev["function"].cat.categories),
+        bytes=b,
+        has_bytes=hb,
+        offset=o,
+        has_offset=ho,
+        t_start=ev["t_start"].to_numpy(),
+        t_end=ev["t_end"].to_numpy(),
+        errno=ev["errno"].to_numpy(),
+        stack=stack,
+    )
+
+
+def bucket_of(nbytes: np.ndarray) -> np.ndarray:
+    return np.searchsorted(BUCKET_EDGES, nbytes, side="left")
+
+
+@dataclass
+class Classified:
+    """Per data access with a known offset (in `idx`, indices into the events)."""
+
+    idx: np.ndarray
+    consecutive: np.ndarray
+    sequential: np.ndarray
+
+
+def classify(a: Arrays) -> Classified:
+    sel = np.flatnonzero(a.data & a.has_offset & (a.path >= 0))
+    npaths = len(a.paths) + 1
+    direction = (a.op[sel] == WRITE).astype(np.int64)
+    stream, k = dense((a.proc[sel].astype(np.int64) * npaths + a.path[sel]) * 2 + direction)
+    off = a.offset[sel]
+    end = off + a.bytes[sel]
+    prev_end = prev_in_group(stream, end, k, 0)  # the events are in time order
+    return Classified(sel, off == prev_end, off >= prev_end)
+
+
+def _count(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    if len(codes) == 0:
+        return np.zeros(n, dtype=np.int64)
+    out = np.bincount(codes, weights=weights, minlength=n)
+    return out.astype(np.int64) if weights is None or weights.dtype.kind != "f" else out
+
+
+def _distinct_per_path(path: np.ndarray, other: np.ndarray, n: int) -> np.ndarray:
+    """Per path: how many distinct values of `other` (>= 0) occur with it."""
+    ok = (path >= 0) & (other >= 0)
+    if not ok.any():
+        return np.zeros(n, dtype=np.int64)
+    width = int(other[ok].max()) + 1
+    pairs = pd.unique(path[ok].astype(np.int64) * width + other[ok])
+    return _count(pairs // width, n)
+
+
+def files_table(
+    ev: pd.DataFrame, a: Arrays | None = None, c: Classified | None = None
+) -> pd.DataFrame:
+    a = a if a is not None else arrays(ev)
+    c = c if c is not None else classify(a)
+    n = len(a.paths)
+    has = a.path >= 0
+    p = a.path[has].astype(np.int64)
+    op = a.op[has].astype(np.int64)
+    nb = a.bytes[has]
+    data = a.data[has]
+    # One key per (path, kind of call): a read/write that moved nothing known (failed) is a
+    # kind of its own.  Three bincounts then give every count, byte and time sum per path.
+    nk = len(schema.OP_NAMES) + 1
+    failed = nk - 1
+    kind = np.where(((op == READ) | (op == WRITE)) & ~data, failed, op)
+    key = p * nk + kind
+    counts = np.bincount(key, minlength=n * nk).reshape(n, nk)
+    moved = np.bincount(key, weights=nb, minlength=n * nk).reshape(n, nk)
+    spent = np.bincount(key, weights=a.dur[has], minlength=n * nk).reshape(n, nk)
+    del key, kind
+    io_kinds = [k for k in range(nk) if k != OP_CODE[Op.PROC.value]]
+    meta = [OP_CODE[Op.META.value], OP_CODE[Op.OPEN.value]]
+
+    def i64(x: np.ndarray) -> np.ndarray:
+        return np.rint(x).astype(np.int64)
+
+    cols: dict[str, object] = {"path": a.paths}
+    cols["bytes_read"] = i64(moved[:, READ])
+    cols["bytes_written"] = i64(moved[:, WRITE])
+    cols["reads"] = counts[:, READ]
+    cols["writes"] = counts[:, WRITE]
+    cols["opens"] = counts[:, OP_CODE[Op.OPEN.value]]
+    cols["meta_ops"] = counts[:, OP_CODE[Op.META.value]]
+    cols["seeks"] = counts[:, OP_CODE[Op.SEEK.value]]
+    cols["syncs"] = counts[:, OP_CODE[Op.SYNC.value]]
+    cols["ops"] = counts.sum(axis=1)
+    cols["errors"] = _count(p[a.errno[has] != 0], n)
+    cols["io_time"] = i64(spent[:, io_kinds].sum(axis=1))
+    cols["read_time"] = i64(spent[:, READ])
+    cols["write_time"] = i64(spent[:, WRITE])
+    cols["meta_time"] = i64(spent[:, meta].sum(axis=1))
+    cols["max_offset"] = _max_end(a, n)
+    cols["ranks"] = _distinct_per_path(a.path, a.rank, n)
+    wmask = a.data & (a.op == WRITE)
+    cols["write_ranks"] = _distinct_per_path(np.where(wmask, a.path, -1), a.rank, n)
+    cols["processes"] = _distinct_per_path(a.path, a.proc.astype(np.int64), n)
+    nbk = len(BUCKETS)
+    dsel = data & ((op == READ) | (op == WRITE))
+    flat = (p[dsel] * 2 + (op[dsel] == WRITE)) * nbk + bucket_of(nb[dsel])
+    hist = np.bincount(flat, minlength=n * 2 * nbk).reshape(n, 2, nbk)
+    for d, name in enumerate(("read", "write")):
+        for j, label in enumerate(BUCKETS):
+            cols[f"{name}_{label}"] = hist[:, d, j]
+    cp = a.path[c.idx].astype(np.int64)
+    classified = _count(cp, n)
+    consec = _count(cp[c.consecutive], n)
+    seq = _count(cp[c.sequential], n)
+    aligned_sel = a.data & a.has_offset & (a.path >= 0)
+    cols["classified"] = classified
+    cols["consecutive"] = consec
+    cols["sequential"] = seq
+    cols["random"] = classified - seq
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cols["seq_share"] = np.where(classified > 0, seq / np.maximum(classified, 1), np.nan)
+        cols["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
+    cols["unaligned"] = _count(a.path[aligned_sel & (a.offset % ALIGN != 0)].astype(np.int64), n)
+    df = pd.DataFrame(cols)
+    df = df[df["ops"] > 0].sort_values(["bytes_read", "bytes_written", "ops"], ascending=False)
+    return df.reset_index(drop=True)
+
+
+def _max_end(a: Arrays, n: int) -> np.ndarray:
+    sel = a.data & a.has_offset & (a.path >= 0)
+    out = np.zeros(n, dtype=np.int64)
+    if sel.any():
+        np.maximum.at(out, a.path[sel], a.offset[sel] + a.bytes[sel])
+    return out
+
+
+def size_histogram(a: Arrays) -> pd.DataFrame:
+    """Access-size buckets over all files: bucket, reads, writes."""
+    d = a.data
+    out = {"bucket": BUCKETS}
+    for name, code in (("reads", READ), ("writes", WRITE)):
+        m = d & (a.op == code)
+        out[name] = np.bincount(bucket_of(a.bytes[m]), minlength=len(BUCKETS))[: len(BUCKETS)]
+    return pd.DataFrame(out)

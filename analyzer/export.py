@@ -1,0 +1,225 @@
+"""`iotrace export DIR --format parquet|csv|chrome -o OUT`.
+
+- parquet: OUT/ holds `events/` (a Hive-partitioned dataset, `source=.../host=.../*.parquet`, in
+  time order within each file) and `processes.parquet`, `files.parquet`, `stacks.parquet`,
+  `missed.parquet`.  DuckDB: `read_parquet('OUT/events/**/*.parquet', hive_partitioning=true)`;
+  Spark: `spark.read.parquet('OUT/events')`; Dask/pandas: `read_parquet('OUT/events')`.
+- csv: OUT/ holds `events.csv`, `processes.csv`, `files.csv`, `stacks.csv`, `missed.csv`.
+- chrome: OUT is one JSON file in the Chrome trace-event format (Perfetto UI, chrome://tracing):
+  a process track per traced process ("rank R: command (pid P @host)"), a thread track per thread,
+  every call a complete ('X') slice, missed syscalls in category `missed`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from iotrace import __version__
+
+if TYPE_CHECKING:
+    from .trace import Trace
+
+FORMATS = ("parquet", "csv", "chrome")
+ROWS_PER_GROUP = 1 << 20
+CHROME_BATCH = 100_000
+
+
+def _tables(trace: Trace) -> dict[str, pd.DataFrame]:
+    return {
+        "processes": trace.processes,
+        "files": trace.files,
+        "stacks": trace.stacks,
+        "missed": trace.missed,
+    }
+
+
+def _arrow(df: pd.DataFrame, meta: dict[str, str] | None = None) -> pa.Table:
+    t = pa.Table.from_pandas(df, preserve_index=False)
+    if meta:
+        t = t.replace_schema_metadata(
+            {**(t.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}}
+        )
+    return t
+
+
+def _meta(trace: Trace) -> dict[str, str]:
+    return {
+        "iotrace.version": __version__,
+        "iotrace.t0_real_ns": str(trace.t0),
+        "iotrace.time_unit": "ns since t0",
+    }
+
+
+def _plain(t: pa.Table) -> pa.Table:
+    """Dictionary columns as plain strings (CSV, partition keys)."""
+    cols = []
+    for f, col in zip(t.schema, t.columns, strict=True):
+        cols.append(col.cast(pa.string()) if pa.types.is_dictionary(f.type) else col)
+    return pa.table(cols, names=t.column_names)
+
+
+def to_parquet(trace: Trace, out: Path) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    ev = _arrow(trace.events, _meta(trace))
+    for key in ("source", "host"):
+        i = ev.schema.get_field_index(key)
+        ev = ev.set_column(i, key, ev.column(key).cast(pa.string()))
+    ds.write_dataset(
+        ev,
+        out / "events",
+        format="parquet",
+        partitioning=ds.partitioning(
+            pa.schema([("source", pa.string()), ("host", pa.string())]), flavor="hive"
+        ),
+        existing_data_behavior="delete_matching",
+        max_rows_per_group=ROWS_PER_GROUP,
+        min_rows_per_group=min(ROWS_PER_GROUP, max(len(ev), 1)),
+        basename_template="part-{i}.parquet",
+    )
+    for name, df in _tables(trace).items():
+        pq.write_table(_arrow(df, _meta(trace)), out / f"{name}.parquet")
+    return f"wrote {len(ev):,} events to {out}/events (Parquet, partitioned by source and host)"
+
+
+def to_csv(trace: Trace, out: Path) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(_plain(_arrow(trace.events)), out / "events.csv")
+    for name, df in _tables(trace).items():
+        pacsv.write_csv(_plain(_arrow(df)), out / f"{name}.csv")
+    return f"wrote {len(trace.events):,} events to {out}/events.csv (and the other tables)"
+
+
+def _chrome_pids(procs: pd.DataFrame) -> dict[int, int]:
+    """proc -> the pid shown: the real one, unless two hosts share it."""
+    clash = procs.groupby("pid")["host"].nunique()
+    out = {}
+    hosts = {h: i for i, h in enumerate(sorted(set(procs["host"])))}
+    for r in procs.itertuples():
+        pid = int(r.pid)
+        out[int(r.proc)] = pid if clash.get(pid, 1) <= 1 else (hosts[r.host] + 1) * 10_000_000 + pid
+    return out
+
+
+def to_chrome(trace: Trace, out: Path) -> str:
+    ev = trace.events
+    procs = trace.processes
+    pid_of = _chrome_pids(procs)
+    meta: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for r in procs.itertuples():
+        pid = pid_of[int(r.proc)]
+        if pid in seen:
+            continue  # an exec'd image of the same process: one track
+        seen.add(pid)
+        who = f"rank {int(r.rank)}: " if pd.notna(r.rank) else ""
+        meta.append(
+            {
+                "name": "process_name",
+                "ph": "M",
+                "pid": pid,
+                "tid": 0,
+                "args": {"name": f"{who}{r.command} (pid {int(r.pid)} @{r.host})"},
+            }
+        )
+        if pd.notna(r.rank):
+            meta.append(
+                {
+                    "name": "process_sort_index",
+                    "ph": "M",
+                    "pid": pid,
+                    "tid": 0,
+                    "args": {"sort_index": int(r.rank)},
+                }
+            )
+    threads = ev[["proc", "tid"]].drop_duplicates()
+    for r in threads.itertuples():
+        pid = pid_of[int(r.proc)]
+        meta.append(
+            {
+                "name": "thread_name",
+                "ph": "M",
+                "pid": pid,
+                "tid": int(r.tid),
+                "args": {"name": f"tid {int(r.tid)}"},
+            }
+        )
+    fn_json = [json.dumps(f) for f in ev["function"].cat.categories]
+    op_json = [json.dumps(o) for o in ev["op"].cat.categories]
+    path_json = [json.dumps(p) for p in ev["path"].cat.categories]
+    proc_pid = np.array([pid_of.get(i, 0) for i in range(len(procs))] or [0], dtype=np.int64)
+    tmp = Path(f"{out}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write('{"displayTimeUnit":"ms","otherData":')
+        f.write(
+            json.dumps({"iotrace": __version__, "trace": str(trace.dir), "t0_real_ns": trace.t0})
+        )
+        f.write(',"traceEvents":[\n')
+        f.write(",\n".join(json.dumps(m) for m in meta))
+        first = not meta
+        for lo in range(0, len(ev), CHROME_BATCH):
+            b = ev.iloc[lo : lo + CHROME_BATCH]
+            cols = [
+                b["function"].cat.codes.tolist(),
+                b["op"].cat.codes.tolist(),
+                b["t_start"].tolist(),
+                (b["t_end"] - b["t_start"]).tolist(),
+                proc_pid[b["proc"].to_numpy()].tolist(),
+                b["tid"].tolist(),
+                b["path"].cat.codes.tolist(),
+                b["fd"].astype(object).where(b["fd"].notna(), None).tolist(),
+                b["bytes"].astype(object).where(b["bytes"].notna(), None).tolist(),
+                b["offset"].astype(object).where(b["offset"].notna(), None).tolist(),
+                b["ret"].tolist(),
+                b["errno"].tolist(),
+                b["missed"].tolist(),
+            ]
+            lines = []
+            for fn, op, t0, dur, pid, tid, path, fd, nb, off, ret, err, missed in zip(
+                *cols, strict=True
+            ):
+                args = [f'"ret":{ret}']
+                if path >= 0:
+                    args.append(f'"path":{path_json[path]}')
+                if fd is not None:
+                    args.append(f'"fd":{fd}')
+                if nb is not None:
+                    args.append(f'"bytes":{nb}')
+                if off is not None:
+                    args.append(f'"offset":{off}')
+                if err:
+                    args.append(f'"errno":{err}')
+                cat = op_json[op] if not missed else '"missed"'
+                if missed:
+                    args.append('"missed":true')
+                lines.append(
+                    f'{{"name":{fn_json[fn]},"cat":{cat},"ph":"X","ts":{t0 / 1000:.3f},'
+                    f'"dur":{dur / 1000:.3f},"pid":{pid},"tid":{tid},"args":{{{",".join(args)}}}}}'
+                )
+            if lines:
+                f.write(("" if first else ",\n") + ",\n".join(lines))
+                first = False
+        f.write("\n]}\n")
+    os.replace(tmp, out)
+    return f"wrote {len(ev):,} events to {out} (Chrome trace-event JSON: open it in Perfetto)"
+
+
+def export(trace: Trace, fmt: str, out: str | os.PathLike[str]) -> str:
+    """Write the trace in `fmt` to `out`; returns a one-line description of what was written."""
+    p = Path(out)
+    if fmt == "parquet":
+        return to_parquet(trace, p)
+    if fmt == "csv":
+        return to_csv(trace, p)
+    if fmt == "chrome":
+        return to_chrome(trace, p)
+    raise ValueError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")

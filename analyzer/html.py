@@ -1,0 +1,337 @@
+"""`iotrace report DIR --html OUT.html`: one self-contained page (no script, no external file:
+the plots are inline SVG, see plots.py), with the console report's tables."""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from . import plots
+from .access import arrays
+from .fmt import fmt_bytes, fmt_pct, fmt_time
+
+if TYPE_CHECKING:
+    from .summary import Summary
+    from .trace import Trace
+
+TOP_FILES = 50
+TOP_PROCS = 64
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;
+max-width:1100px;padding:0 1em;color:#222}
+h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid
+#ddd;padding-bottom:.2em} .sub{color:#666}
+table{border-collapse:collapse;margin:.5em 0;font-size:13px} th,td{padding:3px 8px;
+border-bottom:1px solid #eee;text-align:right;vertical-align:top}
+th{background:#f6f6f6} td.t,th.t{text-align:left} td.path{word-break:break-all;max-width:36em}
+.ov td{text-align:left} .ov td:first-child{color:#666}
+.ins{border-left:4px solid #999;padding:.3em .8em;margin:.6em 0;background:#fafafa}
+.ins.high{border-color:#d62728} .ins.warn{border-color:#ff7f0e} .ins.info{border-color:#1f77b4}
+.ins b{display:block} .lvl{font-size:11px;text-transform:uppercase;color:#666}
+figure{margin:1em 0} figure svg{max-width:100%;height:auto} .note{color:#666;font-size:12px}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _num(x: Any) -> str:
+    if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{int(x):,}"
+
+
+def _table(headers: list[str], rows: list[list[str]], text_cols: set[int]) -> str:
+    th = "".join(
+        f'<th class="{"t" if i in text_cols else ""}">{_e(h)}</th>' for i, h in enumerate(headers)
+    )
+    body = []
+    for r in rows:
+        cells = []
+        for i, c in enumerate(r):
+            cls = ("t" if i in text_cols else "") + (
+                " path" if headers[i] in ("path", "site") else ""
+            )
+            cells.append(f'<td class="{cls.strip()}">{c}</td>')
+        tds = "".join(cells)
+        body.append(f"<tr>{tds}</tr>")
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render(trace: Trace, s: Summary) -> str:
+    ov = s.overview
+    a = arrays(trace.events)
+    span = max(int(trace.duration), int(a.t_end.max()) if a.n else 0, 1)
+    parts: list[str] = []
+    add = parts.append
+    add(
+        f"<h1>iotrace report</h1><div class='sub'>{_e(ov['trace'])}"
+        f"{' — ' + _e(ov['command']) if ov['command'] else ''}</div>"
+    )
+    ovrows = [
+        ("run time", fmt_time(ov["run_time"])),
+        (
+            "processes / threads / ranks / hosts",
+            f"{ov['processes']} / {ov['threads']} / {ov['ranks']} / {ov['hosts']}",
+        ),
+        ("events", f"{ov['events']:,}"),
+        (
+            "time in I/O",
+            f"{fmt_time(ov['io_time'])} = {fmt_pct(ov['io_share'])} of the "
+            f"processes' time ({fmt_time(ov['process_time'])})",
+        ),
+        (
+            "read",
+            f"{fmt_bytes(ov['bytes_read'])} in {ov['reads']:,} calls, "
+            f"{fmt_bytes(ov['read_bandwidth'])}/s inside the calls",
+        ),
+        (
+            "written",
+            f"{fmt_bytes(ov['bytes_written'])} in {ov['writes']:,} calls, "
+            f"{fmt_bytes(ov['write_bandwidth'])}/s inside the calls",
+        ),
+        ("metadata operations", f"{ov['metadata_ops']:,}"),
+        ("failed calls", f"{ov['errors']:,}"),
+        ("files", f"{ov['files']:,}"),
+        (
+            "sequential accesses",
+            fmt_pct(ov["sequential"] / ov["classified"]) if ov["classified"] else "-",
+        ),
+        ("missed I/O (stracer)", f"{ov['missed']:,}"),
+    ]
+    add(
+        "<table class='ov'>"
+        + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in ovrows)
+        + "</table>"
+    )
+    if ov["events"] == 0:
+        add("<p><b>The trace holds no events.</b></p>")
+
+    add("<h2>Insights</h2>")
+    if not s.insights:
+        add("<p>Nothing to flag.</p>")
+    for i in s.insights:
+        add(
+            f"<div class='ins {i.level}'><span class='lvl'>{_e(i.level)}</span>"
+            f"<b>{_e(i.title)}</b>{_e(i.detail)}</div>"
+        )
+
+    add("<h2>Plots</h2>")
+    tl, left_out = plots.timeline(a, trace.processes, span)
+    for fig in (tl, plots.bandwidth(a, span), plots.sizes(s.sizes), plots.files(s.files)):
+        if fig:
+            add(f"<figure>{fig}</figure>")
+    if left_out:
+        add(
+            f"<p class='note'>The timeline shows the {plots.MAX_ROWS} processes with the most I/O "
+            f"time; {left_out} more are left out.</p>"
+        )
+
+    add("<h2>Functions</h2>")
+    add(
+        _table(
+            ["function", "op", "calls", "errors", "bytes", "time", "mean"],
+            [
+                [
+                    _e(r.function),
+                    _e(r.op),
+                    _num(r.calls),
+                    _num(r.errors),
+                    fmt_bytes(r.bytes),
+                    fmt_time(r.time),
+                    fmt_time(r.mean_time),
+                ]
+                for r in s.functions.itertuples()
+            ],
+            {0, 1},
+        )
+    )
+
+    top = f", top {TOP_FILES}" if len(s.files) > TOP_FILES else ""
+    add(f"<h2>Files ({len(s.files):,}{top})</h2>")
+    add(
+        _table(
+            [
+                "path",
+                "read",
+                "written",
+                "reads",
+                "writes",
+                "opens",
+                "meta",
+                "I/O time",
+                "sequential",
+                "random",
+                "unaligned",
+                "ranks",
+            ],
+            [
+                [
+                    _e(r.path),
+                    fmt_bytes(r.bytes_read),
+                    fmt_bytes(r.bytes_written),
+                    _num(r.reads),
+                    _num(r.writes),
+                    _num(r.opens),
+                    _num(r.meta_ops),
+                    fmt_time(r.io_time),
+                    fmt_pct(r.seq_share),
+                    _num(r.random),
+                    _num(r.unaligned),
+                    _num(r.ranks),
+                ]
+                for r in s.files.head(TOP_FILES).itertuples()
+            ],
+            {0},
+        )
+    )
+
+    if len(s.ranks):
+        add("<h2>Ranks</h2>")
+        add(
+            _table(
+                [
+                    "rank",
+                    "processes",
+                    "read",
+                    "written",
+                    "reads",
+                    "writes",
+                    "meta",
+                    "I/O time",
+                    "run time",
+                ],
+                [
+                    [
+                        _num(r.rank),
+                        _num(r.processes),
+                        fmt_bytes(r.bytes_read),
+                        fmt_bytes(r.bytes_written),
+                        _num(r.reads),
+                        _num(r.writes),
+                        _num(r.meta_ops),
+                        fmt_time(r.io_time),
+                        fmt_time(r.run_time),
+                    ]
+                    for r in s.ranks.head(TOP_PROCS).itertuples()
+                ],
+                set(),
+            )
+        )
+    add("<h2>Processes</h2>")
+    pp = s.processes.sort_values("io_time", ascending=False).head(TOP_PROCS)
+    add(
+        _table(
+            [
+                "pid",
+                "rank",
+                "host",
+                "command",
+                "read",
+                "written",
+                "I/O time",
+                "run time",
+                "I/O share",
+                "exit",
+            ],
+            [
+                [
+                    _num(r.pid),
+                    _num(r.rank),
+                    _e(r.host),
+                    _e(r.command),
+                    fmt_bytes(r.bytes_read),
+                    fmt_bytes(r.bytes_written),
+                    fmt_time(r.io_time),
+                    fmt_time(r.run_time),
+                    fmt_pct(r.io_share),
+                    _e(f"exit {_num(r.exit_status)}" if r.ended == "exit" else r.ended),
+                ]
+                for r in pp.itertuples()
+            ],
+            {2, 3, 9},
+        )
+    )
+
+    if len(s.metadata):
+        add("<h2>Metadata operations</h2>")
+        add(
+            _table(
+                ["function", "calls", "errors", "time"],
+                [
+                    [_e(r.function), _num(r.calls), _num(r.errors), fmt_time(r.time)]
+                    for r in s.metadata.itertuples()
+                ],
+                {0},
+            )
+        )
+    add("<h2>Access sizes</h2>")
+    add(
+        _table(
+            ["bucket", "reads", "writes"],
+            [[_e(r.bucket), _num(r.reads), _num(r.writes)] for r in s.sizes.itertuples()],
+            {0},
+        )
+    )
+    if len(s.call_sites):
+        add("<h2>Call sites with the most I/O</h2>")
+        add(
+            _table(
+                ["site", "functions", "calls", "bytes", "time"],
+                [
+                    [
+                        _e(r.site),
+                        _e(r.functions),
+                        _num(r.calls),
+                        fmt_bytes(r.bytes),
+                        fmt_time(r.time),
+                    ]
+                    for r in s.call_sites.itertuples()
+                ],
+                {0, 1},
+            )
+        )
+    add("<h2>Missed I/O</h2>")
+    if len(s.missed):
+        add(
+            _table(
+                ["host", "pid", "function", "count", "bytes", "paths"],
+                [
+                    [
+                        _e(r.host),
+                        _num(r.pid),
+                        _e(r.function),
+                        _num(r.count),
+                        fmt_bytes(r.bytes),
+                        _e(r.paths),
+                    ]
+                    for r in s.missed.itertuples()
+                ],
+                {0, 2, 5},
+            )
+        )
+    else:
+        add("<p>None recorded (no stracer log in this trace).</p>")
+    title = f"iotrace report: {Path(str(ov['trace'])).name}"
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n<p class='note'>Made by iotrace. Times are in the traced calls; sizes in bytes "
+        "(KiB = 1024 B).</p></body></html>\n"
+    )
+
+
+def write_html(trace: Trace, s: Summary, out: str | os.PathLike[str]) -> None:
+    text = render(trace, s)
+    tmp = Path(f"{out}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)

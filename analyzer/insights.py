@@ -1,0 +1,335 @@
+"""What a performance engineer would flag, each with the numbers behind it.
+
+The rules and thresholds are module constants, documented in docs/analyzer.md.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .access import ALIGN, READ, SMALL, WRITE, Arrays, Classified
+from .fmt import fmt_bytes, fmt_pct, fmt_time
+
+if TYPE_CHECKING:
+    from .summary import Summary
+    from .trace import Trace
+
+SMALL_SHARE = 0.5  # more than this share of a direction's accesses below SMALL bytes...
+SMALL_MIN_OPS = 100  # ...out of at least this many
+RANDOM_SHARE = 0.2  # a file whose accesses go backwards more often than this...
+RANDOM_MIN_OPS = 50  # ...out of at least this many with a known offset
+UNALIGNED_SHARE = 0.1  # more than this share of accesses at offsets not a multiple of ALIGN...
+UNALIGNED_MIN_OPS = 100  # ...out of at least this many
+META_STORM_OPS = 1000  # at least this many opens/closes/stats/... in the run
+SLOW_RANK_RATIO = 2.0  # a rank's I/O time at least this times the median of the others...
+SLOW_RANK_MIN_NS = 10_000_000  # ...and at least this much more (10 ms)
+SHARED_MIN_RANKS = 2  # a file written by at least this many ranks
+IO_SHARE_WARN = 0.3  # time in I/O above this share of the processes' time
+LEVELS = ("high", "warn", "info")
+
+
+@dataclass
+class Insight:
+    key: str
+    level: str  # high | warn | info
+    title: str
+    detail: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def _pct(x: float) -> str:
+    return fmt_pct(x)
+
+
+def _size(n: float) -> str:
+    return fmt_bytes(n)
+
+
+def _secs(ns: float) -> str:
+    return fmt_time(ns)
+
+
+def _small(a: Arrays) -> list[Insight]:
+    out = []
+    for name, code in (("write", WRITE), ("read", READ)):
+        m = a.data & (a.op == code)
+        total = int(m.sum())
+        small = int((m & (a.bytes < SMALL)).sum())
+        if total >= SMALL_MIN_OPS and small / total > SMALL_SHARE:
+            mean = float(a.bytes[m].mean())
+            out.append(
+                Insight(
+                    f"small-{name}s",
+                    "high" if small / total > 0.9 else "warn",
+                    f"Many small {name}s: {small:,} of {total:,} {name}s "
+                    f"({_pct(small / total)}) moved less than {_size(SMALL)}",
+                    f"Mean {name} size {_size(mean)}. Small requests pay the per-call and "
+                    f"per-RPC cost each time; buffer them (stdio with a large buffer, aggregation, "
+                    f"collective MPI-IO) into requests of at least a file-system block.",
+                    {
+                        "ops": total,
+                        "small_ops": small,
+                        "share": small / total,
+                        "threshold_bytes": SMALL,
+                        "mean_bytes": mean,
+                    },
+                )
+            )
+    return out
+
+
+def _random(s: Summary) -> list[Insight]:
+    f = s.files
+    bad = f[(f["classified"] >= RANDOM_MIN_OPS) & (f["random_share"] > RANDOM_SHARE)]
+    if bad.empty:
+        return []
+    bad = bad.sort_values("random", ascending=False)
+    top = bad.head(5)
+    lines = "; ".join(
+        f"{r.path}: {int(r.random):,} of {int(r.classified):,} ({_pct(r.random_share)}) random"
+        for r in top.itertuples()
+    )
+    total_random = int(bad["random"].sum())
+    return [
+        Insight(
+            "random-access",
+            "warn",
+            f"Random access in {len(bad)} file(s): {total_random:,} accesses went backwards",
+            f"{lines}. Random small accesses defeat read-ahead and write-behind; sort or batch "
+            f"requests by offset, or read whole blocks.",
+            {
+                "files": [
+                    {
+                        "path": r.path,
+                        "accesses": int(r.classified),
+                        "random": int(r.random),
+                        "random_share": float(r.random_share),
+                        "sequential_share": float(r.seq_share),
+                    }
+                    for r in top.itertuples()
+                ]
+            },
+        )
+    ]
+
+
+def _unaligned(a: Arrays) -> list[Insight]:
+    m = a.data & a.has_offset
+    total = int(m.sum())
+    bad = int((m & (a.offset % ALIGN != 0)).sum())
+    if total < UNALIGNED_MIN_OPS or bad / total <= UNALIGNED_SHARE:
+        return []
+    return [
+        Insight(
+            "unaligned-access",
+            "warn",
+            f"Unaligned access: {bad:,} of {total:,} accesses ({_pct(bad / total)}) start at "
+            f"offsets that are not a multiple of {_size(ALIGN)}",
+            "Unaligned requests straddle file-system blocks (and Lustre/GPFS stripes): "
+            "read-modify-write and lock contention. Align offsets and sizes to the block or "
+            "stripe size.",
+            {"accesses": total, "unaligned": bad, "share": bad / total, "alignment": ALIGN},
+        )
+    ]
+
+
+def _meta_storm(trace: Trace, s: Summary) -> list[Insight]:
+    n = int(s.overview["metadata_ops"])
+    if n < META_STORM_OPS:
+        return []
+    md = s.metadata
+    run = max(int(s.overview["run_time"]), 1)
+    meta_time = int(md["time"].sum())
+    io_time = max(int(s.overview["io_time"]), 1)
+    top = ", ".join(f"{r.function} {int(r.calls):,}" for r in md.head(4).itertuples())
+    f = s.files.sort_values(["meta_ops", "opens"], ascending=False).head(3)
+    paths = "; ".join(f"{r.path}: {int(r.opens + r.meta_ops):,}" for r in f.itertuples())
+    return [
+        Insight(
+            "metadata-storm",
+            "high" if n >= 10 * META_STORM_OPS else "warn",
+            f"Metadata storm: {n:,} metadata operations ({n / (run / 1e9):,.0f}/s over the run)",
+            f"{top}. Time in them {_secs(meta_time)} ({_pct(meta_time / io_time)} of I/O time). "
+            f"Most: {paths}. Parallel file systems serve metadata from few servers: open "
+            f"once, stat once, cache the answer.",
+            {
+                "ops": n,
+                "per_second": n / (run / 1e9),
+                "time": meta_time,
+                "share_of_io_time": meta_time / io_time,
+                "by_function": {r.function: int(r.calls) for r in md.itertuples()},
+            },
+        )
+    ]
+
+
+def _slow_rank(s: Summary) -> list[Insight]:
+    r = s.ranks
+    if len(r) < 2:
+        return []
+    t = r["io_time"].to_numpy(dtype=np.int64)
+    i = int(np.argmax(t))
+    others = np.delete(t, i)
+    med = float(np.median(others))
+    if t[i] < SLOW_RANK_RATIO * med or t[i] - med < SLOW_RANK_MIN_NS:
+        return []
+    rank = int(r["rank"].iloc[i])
+    ratio = t[i] / med if med > 0 else float("inf")
+    return [
+        Insight(
+            "slow-rank",
+            "high",
+            f"Rank {rank} is much slower: {_secs(t[i])} in I/O, the other ranks' median "
+            f"{_secs(med)} ({ratio:.1f}x)",
+            f"Rank {rank} moved {_size(int(r['bytes_read'].iloc[i]))} read / "
+            f"{_size(int(r['bytes_written'].iloc[i]))} written in "
+            f"{int(r['reads'].iloc[i] + r['writes'].iloc[i]):,} accesses. A straggler holds "
+            "every rank at the next barrier: balance its I/O or look at its node and files.",
+            {
+                "rank": rank,
+                "io_time": int(t[i]),
+                "median_others": med,
+                "ratio": ratio,
+                "ranks": len(r),
+            },
+        )
+    ]
+
+
+def _shared(s: Summary) -> list[Insight]:
+    f = s.files[s.files["write_ranks"] >= SHARED_MIN_RANKS]
+    if f.empty:
+        return []
+    f = f.sort_values(["write_ranks", "bytes_written"], ascending=False)
+    top = f.head(5)
+    lines = "; ".join(
+        f"{r.path}: {int(r.write_ranks)} ranks, {_size(int(r.bytes_written))}, "
+        f"{_pct(r.random_share) if r.random_share == r.random_share else 'n/a'} random"
+        for r in top.itertuples()
+    )
+    most = int(top["write_ranks"].iloc[0])
+    return [
+        Insight(
+            "shared-file",
+            "warn" if most >= 8 else "info",
+            f"Shared file written by {most} ranks"
+            + (f" (and {len(f) - 1} more such files)" if len(f) > 1 else ""),
+            f"{lines}. Many ranks writing one file contend for its locks and stripes: use "
+            "collective MPI-IO (or a library on it), align each rank's part to the stripe size, "
+            "or write a file per rank or node.",
+            {
+                "files": [
+                    {
+                        "path": r.path,
+                        "ranks": int(r.write_ranks),
+                        "bytes_written": int(r.bytes_written),
+                    }
+                    for r in top.itertuples()
+                ]
+            },
+        )
+    ]
+
+
+def _io_share(s: Summary) -> list[Insight]:
+    ov = s.overview
+    share = ov.get("io_share")
+    if share is None or ov["events"] == 0:
+        return []
+    return [
+        Insight(
+            "io-time-share",
+            "warn" if share >= IO_SHARE_WARN else "info",
+            f"I/O took {_pct(share)} of the processes' time ({_secs(ov['io_time'])} of "
+            f"{_secs(ov['process_time'])})",
+            f"Time inside traced calls (all threads of a process together), over the "
+            f"processes' lifetimes; the run took {_secs(ov['run_time'])}. Read "
+            f"{_size(ov['bytes_read'])}, wrote {_size(ov['bytes_written'])}.",
+            {
+                "share": share,
+                "io_time": ov["io_time"],
+                "process_time": ov["process_time"],
+                "run_time": ov["run_time"],
+            },
+        )
+    ]
+
+
+def _errors(a: Arrays) -> list[Insight]:
+    bad = a.errno != 0
+    n = int(bad.sum())
+    if n == 0:
+        return []
+    keys, counts = np.unique(a.fn[bad].astype(np.int64) * 4096 + a.errno[bad], return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:4]
+    parts = []
+    by: dict[str, int] = {}
+    for k, c in zip(keys[order], counts[order], strict=True):
+        fn, err = a.functions[int(k) // 4096], int(k) % 4096
+        name = errno_mod.errorcode.get(err, str(err))
+        parts.append(f"{fn} {name} {int(c):,}")
+        by[f"{fn} {name}"] = int(c)
+    return [
+        Insight(
+            "failed-calls",
+            "warn" if n >= 100 else "info",
+            f"{n:,} calls failed",
+            f"{', '.join(parts)}. Failed opens and stats of missing files often mean a search "
+            "path is probed: each probe is a metadata round trip.",
+            {"failed": n, "by_call": by},
+        )
+    ]
+
+
+def _missed(s: Summary) -> list[Insight]:
+    n = int(s.overview["missed"])
+    if n == 0:
+        return []
+    return [
+        Insight(
+            "missed-io",
+            "warn",
+            f"{n:,} syscalls were I/O the shim did not see",
+            "They came from code that bypasses libc (static binaries, raw syscall(), io_uring, "
+            "Go). See the missed I/O table for their call sites.",
+            {"missed": n},
+        )
+    ]
+
+
+def _truncated(s: Summary) -> list[Insight]:
+    n = int(s.overview["truncated_logs"])
+    if n == 0:
+        return []
+    return [
+        Insight(
+            "truncated-logs",
+            "info",
+            f"{n} log(s) were cut short",
+            "Read up to the last whole record: the events of those processes after that point "
+            "are missing.",
+            {"logs": n},
+        )
+    ]
+
+
+def find_insights(trace: Trace, s: Summary, a: Arrays, c: Classified) -> list[Insight]:
+    del c
+    found = [
+        *_slow_rank(s),
+        *_small(a),
+        *_random(s),
+        *_unaligned(a),
+        *_meta_storm(trace, s),
+        *_shared(s),
+        *_missed(s),
+        *_errors(a),
+        *_io_share(s),
+        *_truncated(s),
+    ]
+    found.sort(key=lambda i: LEVELS.index(i.level))
+    return found

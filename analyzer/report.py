@@ -1,0 +1,304 @@
+"""`iotrace report`: the summary as rich console tables, or as JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .access import BUCKETS
+from .fmt import fmt_bytes, fmt_pct, fmt_time
+from .summary import Summary
+
+TOP_FILES = 10
+TOP_PROCS = 16
+JSON_TOP_FILES = 100
+LEVEL_STYLE = {"high": "bold red", "warn": "yellow", "info": "cyan"}
+
+
+def _n(x: Any) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(x):,}"
+
+
+TEXT_COLUMNS = {
+    "function",
+    "path",
+    "command",
+    "site",
+    "bucket",
+    "op",
+    "host",
+    "functions",
+    "finding",
+    "level",
+    "exit",
+    "paths",
+    "",
+}
+WIDE_COLUMNS = {"path", "site", "finding", "command", "paths"}
+
+
+def _table(title: str, *cols: str) -> Table:
+    t = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
+    for c in cols:
+        if c in WIDE_COLUMNS:
+            t.add_column(c, justify="left", overflow="fold", ratio=1, min_width=20)
+        else:
+            t.add_column(c, justify="left" if c in TEXT_COLUMNS else "right", no_wrap=True)
+    return t
+
+
+def print_report(s: Summary, console: Console | None = None) -> None:
+    c = console or Console()
+    ov = s.overview
+    c.print(Text(f"iotrace report: {ov['trace']}", style="bold"))
+    if ov["command"]:
+        c.print(f"command: {ov['command']}")
+    c.print(
+        f"run time {fmt_time(ov['run_time'])}; {ov['processes']} process(es), {ov['threads']} "
+        f"thread(s), {ov['ranks']} rank(s) on {ov['hosts']} host(s); {ov['events']:,} events"
+    )
+    if ov["events"] == 0:
+        c.print(
+            "[yellow]The trace holds no events: the command made no traced call (a static "
+            "binary, or no I/O through libc?).[/]"
+        )
+    c.print(
+        f"I/O time {fmt_time(ov['io_time'])} = {fmt_pct(ov['io_share'])} of the processes' time "
+        f"({fmt_time(ov['process_time'])}); read {fmt_bytes(ov['bytes_read'])} in "
+        f"{ov['reads']:,} calls ({fmt_bytes(ov['read_bandwidth'])}/s in the calls), wrote "
+        f"{fmt_bytes(ov['bytes_written'])} in {ov['writes']:,} calls "
+        f"({fmt_bytes(ov['write_bandwidth'])}/s); {ov['metadata_ops']:,} metadata ops; "
+        f"{ov['errors']:,} failed calls; {ov['files']:,} files"
+    )
+    if ov["classified"]:
+        c.print(
+            f"access pattern: {fmt_pct(ov['sequential'] / ov['classified'])} sequential "
+            f"({fmt_pct(ov['consecutive'] / ov['classified'])} consecutive) of "
+            f"{ov['classified']:,} accesses with a known offset"
+        )
+    c.print()
+    if s.insights:
+        t = _table("Insights", "level", "finding")
+        for i in s.insights:
+            t.add_row(
+                Text(i.level, style=LEVEL_STYLE.get(i.level, "")),
+                Text(f"{i.title}\n", style="bold") + Text(i.detail),
+            )
+        c.print(t)
+    else:
+        c.print("Insights: nothing to flag.")
+
+    t = _table("Functions", "function", "op", "calls", "errors", "bytes", "time", "mean")
+    for r in s.functions.itertuples():
+        t.add_row(
+            r.function,
+            r.op,
+            _n(r.calls),
+            _n(r.errors),
+            fmt_bytes(r.bytes),
+            fmt_time(r.time),
+            fmt_time(r.mean_time),
+        )
+    c.print(t)
+
+    f = s.files.head(TOP_FILES)
+    t = _table(
+        f"Top files (of {len(s.files):,}, by bytes)",
+        "path",
+        "read",
+        "written",
+        "reads",
+        "writes",
+        "opens",
+        "meta",
+        "I/O time",
+        "sequential",
+        "ranks",
+    )
+    for r in f.itertuples():
+        t.add_row(
+            r.path,
+            fmt_bytes(r.bytes_read),
+            fmt_bytes(r.bytes_written),
+            _n(r.reads),
+            _n(r.writes),
+            _n(r.opens),
+            _n(r.meta_ops),
+            fmt_time(r.io_time),
+            fmt_pct(r.seq_share),
+            _n(r.ranks),
+        )
+    c.print(t)
+
+    if len(s.ranks):
+        r_df = s.ranks.sort_values("io_time", ascending=False).head(TOP_PROCS)
+        more = f", slowest {len(r_df)} of {len(s.ranks)}" if len(s.ranks) > TOP_PROCS else ""
+        t = _table(
+            f"Ranks (by I/O time{more})",
+            "rank",
+            "processes",
+            "read",
+            "written",
+            "reads",
+            "writes",
+            "meta",
+            "I/O time",
+            "run time",
+        )
+        for r in r_df.itertuples():
+            t.add_row(
+                _n(r.rank),
+                _n(r.processes),
+                fmt_bytes(r.bytes_read),
+                fmt_bytes(r.bytes_written),
+                _n(r.reads),
+                _n(r.writes),
+                _n(r.meta_ops),
+                fmt_time(r.io_time),
+                fmt_time(r.run_time),
+            )
+        c.print(t)
+    p_df = s.processes.sort_values("io_time", ascending=False).head(TOP_PROCS)
+    more = f", top {len(p_df)} of {len(s.processes)}" if len(s.processes) > TOP_PROCS else ""
+    t = _table(
+        f"Processes (by I/O time{more})",
+        "pid",
+        "rank",
+        "host",
+        "command",
+        "read",
+        "written",
+        "I/O time",
+        "run time",
+        "I/O share",
+        "exit",
+    )
+    for r in p_df.itertuples():
+        ex = r.ended if r.ended != "exit" else f"exit {_n(r.exit_status)}"
+        t.add_row(
+            _n(r.pid),
+            _n(None if pd.isna(r.rank) else r.rank),
+            r.host,
+            _short(r.command, 40),
+            fmt_bytes(r.bytes_read),
+            fmt_bytes(r.bytes_written),
+            fmt_time(r.io_time),
+            fmt_time(r.run_time),
+            fmt_pct(r.io_share),
+            ex,
+        )
+    c.print(t)
+
+    if len(s.metadata):
+        t = _table("Metadata operations", "function", "calls", "errors", "time")
+        for r in s.metadata.itertuples():
+            t.add_row(r.function, _n(r.calls), _n(r.errors), fmt_time(r.time))
+        c.print(t)
+
+    t = _table("Access sizes (bytes per read/write)", "bucket", "reads", "", "writes", "")
+    rmax = max(int(s.sizes["reads"].max()), 1) if len(s.sizes) else 1
+    wmax = max(int(s.sizes["writes"].max()), 1) if len(s.sizes) else 1
+    for r in s.sizes.itertuples():
+        t.add_row(r.bucket, _n(r.reads), _bar(r.reads, rmax), _n(r.writes), _bar(r.writes, wmax))
+    c.print(t)
+
+    if len(s.call_sites):
+        t = _table("Call sites with the most I/O", "site", "functions", "calls", "bytes", "time")
+        for r in s.call_sites.itertuples():
+            t.add_row(r.site, r.functions, _n(r.calls), fmt_bytes(r.bytes), fmt_time(r.time))
+        c.print(t)
+
+    if len(s.missed):
+        t = _table(
+            "Missed I/O (syscalls the shim did not see)",
+            "host",
+            "pid",
+            "function",
+            "stack",
+            "count",
+            "bytes",
+            "paths",
+        )
+        for r in s.missed.itertuples():
+            t.add_row(
+                r.host,
+                _n(r.pid),
+                r.function,
+                _n(None if pd.isna(r.stack_id) else r.stack_id),
+                _n(r.count),
+                fmt_bytes(r.bytes),
+                r.paths,
+            )
+        c.print(t)
+    else:
+        c.print("Missed I/O: none recorded (no stracer log in this trace).")
+
+
+def _short(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _bar(v: int, vmax: int, width: int = 20) -> str:
+    return "█" * round(width * v / vmax) if v else ""
+
+
+def _clean(v: Any) -> Any:
+    """JSON-able: numpy scalars to Python, NaN/NA to null."""
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating | float):
+        f = float(v)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_clean(r) for r in df.astype(object).to_dict(orient="records")]
+
+
+def report_dict(s: Summary) -> dict[str, Any]:
+    return {
+        "overview": _clean(s.overview),
+        "insights": [
+            {
+                "key": i.key,
+                "level": i.level,
+                "title": i.title,
+                "detail": i.detail,
+                "numbers": _clean(i.numbers),
+            }
+            for i in s.insights
+        ],
+        "functions": _records(s.functions),
+        "files": _records(s.files.head(JSON_TOP_FILES)),
+        "files_total": len(s.files),
+        "ranks": _records(s.ranks),
+        "processes": _records(s.processes),
+        "metadata": _records(s.metadata),
+        "access_sizes": {
+            "buckets": BUCKETS,
+            **{k: s.sizes[k].astype(int).tolist() for k in ("reads", "writes")},
+        },
+        "call_sites": _records(s.call_sites),
+        "missed": _records(s.missed),
+        "units": {"time": "ns", "bytes": "bytes", "share": "fraction 0-1"},
+    }
+
+
+def report_json(s: Summary) -> str:
+    return json.dumps(report_dict(s), indent=1, ensure_ascii=False)

@@ -1,0 +1,119 @@
+"""The tables' columns and types, and the rules that derive columns from the raw records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from iotrace.calls import FUNCTIONS, Op
+
+from .sources import SOURCE_NAMES
+
+OP_NAMES: list[str] = [o.value for o in Op]
+UNKNOWN_FUNCTION = "unknown"
+
+# `bytes` is what a call actually moved: for the READ and WRITE ops the log's `ret` is bytes done
+# (docs/format.md: stdio included, fgetc/fputc 1 or 0), except for these, whose `ret` is
+# something else (readdir: 1 = an entry; fscanf: items assigned).
+BYTES_NONE = frozenset({"readdir", "fscanf"})
+DATA_OPS = frozenset({Op.READ.value, Op.WRITE.value})
+# Ops that are not I/O time (process control): everything else counts as time in I/O.
+NOT_IO_OPS = frozenset({Op.PROC.value})
+
+EVENT_COLUMNS: dict[str, object] = {
+    "source": pd.CategoricalDtype(SOURCE_NAMES),
+    "host": pd.CategoricalDtype([]),
+    "rank": pd.Int32Dtype(),
+    "pid": np.dtype(np.int32),
+    "tid": np.dtype(np.int32),
+    "proc": np.dtype(np.int32),
+    "function": pd.CategoricalDtype([]),
+    "op": pd.CategoricalDtype(OP_NAMES),
+    "fd": pd.Int32Dtype(),
+    "path": pd.CategoricalDtype([]),
+    "offset": pd.Int64Dtype(),
+    "req": pd.Int64Dtype(),
+    "bytes": pd.Int64Dtype(),
+    "ret": np.dtype(np.int64),
+    "errno": np.dtype(np.int32),
+    "t_start": np.dtype(np.int64),
+    "t_end": np.dtype(np.int64),
+    "missed": np.dtype(bool),
+    "stack_id": pd.Int32Dtype(),
+    "flags": pd.Int32Dtype(),
+}
+
+PROCESS_COLUMNS: dict[str, object] = {
+    "proc": np.dtype(np.int32),
+    "source": pd.CategoricalDtype(SOURCE_NAMES),
+    "host": "object",
+    "rank": pd.Int32Dtype(),
+    "pid": np.dtype(np.int32),
+    "ppid": pd.Int32Dtype(),
+    "command": "object",
+    "exe": "object",
+    "cwd": "object",
+    "forked": np.dtype(bool),
+    "start": np.dtype(np.int64),
+    "end": np.dtype(np.int64),
+    "exit_status": pd.Int32Dtype(),
+    "ended": "object",
+    "events": np.dtype(np.int64),
+    "truncated": np.dtype(bool),
+    "log": "object",
+}
+
+# The missed syscalls, grouped by call site (filled from the stracer's events).
+MISSED_COLUMNS: dict[str, object] = {
+    "host": "object",
+    "pid": np.dtype(np.int32),
+    "function": "object",
+    "stack_id": pd.Int32Dtype(),
+    "count": np.dtype(np.int64),
+    "bytes": np.dtype(np.int64),
+    "time": np.dtype(np.int64),
+    "first": np.dtype(np.int64),
+    "paths": "object",
+}
+
+STACK_COLUMNS: dict[str, object] = {
+    "stack_id": np.dtype(np.int32),
+    "level": np.dtype(np.int16),
+    "pc": np.dtype(np.uint64),
+    "module": "object",
+    "module_offset": np.dtype(np.uint64),
+    "function": "object",
+    "file": "object",
+    "line": pd.Int32Dtype(),
+}
+
+
+def empty_frame(columns: dict[str, object]) -> pd.DataFrame:
+    return pd.DataFrame({k: pd.Series([], dtype=v) for k, v in columns.items()})  # type: ignore[call-overload]
+
+
+def function_names(header_lists: list[list[str]]) -> list[str]:
+    """The function categories: the table's names in id order, then any a log adds."""
+    names = [f.name for f in FUNCTIONS]
+    seen = set(names)
+    for lst in header_lists:
+        for n in lst:
+            if n not in seen:
+                seen.add(n)
+                names.append(n)
+    names.append(UNKNOWN_FUNCTION)
+    return names
+
+
+def op_of(name: str) -> str:
+    for f in FUNCTIONS:
+        if f.name == name:
+            return f.op.value
+    return Op.OTHER.value
+
+
+def bytes_rule(name: str) -> int:
+    """0: no bytes (null); 1: bytes = ret (null when ret < 0)."""
+    if name in BYTES_NONE or op_of(name) not in DATA_OPS:
+        return 0
+    return 1

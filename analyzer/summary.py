@@ -1,0 +1,262 @@
+"""From a loaded trace to the numbers of the report: overview, per function / file / process /
+rank, metadata, access sizes, call sites, missed I/O, and the insights (insights.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from iotrace.calls import Op
+
+from . import schema
+from .access import OP_CODE, READ, WRITE, Arrays, arrays, classify, files_table, size_histogram
+from .kernels import union_length
+
+if TYPE_CHECKING:
+    from .insights import Insight
+    from .trace import Trace
+
+METADATA_OPS = (Op.OPEN.value, Op.CLOSE.value, Op.META.value)
+TOP_SITES = 10
+
+
+@dataclass
+class Summary:
+    overview: dict[str, Any]
+    functions: pd.DataFrame
+    files: pd.DataFrame
+    processes: pd.DataFrame
+    ranks: pd.DataFrame
+    metadata: pd.DataFrame
+    sizes: pd.DataFrame
+    call_sites: pd.DataFrame
+    missed: pd.DataFrame
+    insights: list[Insight] = field(default_factory=list)
+
+
+def io_union(a: Arrays, nproc: int) -> np.ndarray:
+    """Per process: ns during which at least one of its threads was inside an I/O call."""
+    m = a.io
+    return union_length(a.proc[m], a.t_start[m], a.t_end[m], nproc)
+
+
+def _functions(a: Arrays) -> pd.DataFrame:
+    k = len(a.functions)
+    calls = np.bincount(a.fn, minlength=k)
+    errors = np.bincount(a.fn[a.errno != 0], minlength=k)
+    nbytes = np.bincount(a.fn[a.has_bytes], weights=a.bytes[a.has_bytes], minlength=k)
+    time = np.bincount(a.fn, weights=a.dur, minlength=k)
+    df = pd.DataFrame(
+        {
+            "function": a.functions,
+            "op": [schema.op_of(f) for f in a.functions],
+            "calls": calls.astype(np.int64),
+            "errors": errors.astype(np.int64),
+            "bytes": nbytes.astype(np.int64),
+            "time": time.astype(np.int64),
+        }
+    )
+    df = df[df["calls"] > 0].copy()
+    df["mean_time"] = (df["time"] // df["calls"]).astype(np.int64)
+    return df.sort_values(["time", "calls"], ascending=False).reset_index(drop=True)
+
+
+def _per_proc(a: Arrays, procs: pd.DataFrame, union: np.ndarray) -> pd.DataFrame:
+    n = len(procs)
+    rd = a.data & (a.op == READ)
+    wr = a.data & (a.op == WRITE)
+    meta = np.isin(a.op, [OP_CODE[o] for o in METADATA_OPS])
+
+    def cnt(mask: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(
+            a.proc[mask], weights=None if w is None else w[mask], minlength=n
+        ).astype(np.int64)
+
+    df = procs[
+        ["proc", "host", "rank", "pid", "command", "start", "end", "ended", "exit_status", "events"]
+    ].copy()
+    df["bytes_read"] = cnt(rd, a.bytes)
+    df["bytes_written"] = cnt(wr, a.bytes)
+    df["reads"] = cnt(rd)
+    df["writes"] = cnt(wr)
+    df["meta_ops"] = cnt(meta)
+    df["io_time"] = union
+    df["run_time"] = (df["end"] - df["start"]).clip(lower=0)
+    df["io_share"] = np.where(
+        df["run_time"] > 0, df["io_time"] / df["run_time"].clip(lower=1), np.nan
+    )
+    return df
+
+
+def _per_rank(pp: pd.DataFrame) -> pd.DataFrame:
+    r = pp[pp["rank"].notna()]
+    cols = [
+        "rank",
+        "processes",
+        "bytes_read",
+        "bytes_written",
+        "reads",
+        "writes",
+        "meta_ops",
+        "io_time",
+        "run_time",
+    ]
+    if r.empty:
+        return pd.DataFrame({c: pd.Series([], dtype="int64") for c in cols})
+    g = r.groupby("rank", observed=True)
+    df = g.agg(
+        processes=("proc", "count"),
+        bytes_read=("bytes_read", "sum"),
+        bytes_written=("bytes_written", "sum"),
+        reads=("reads", "sum"),
+        writes=("writes", "sum"),
+        meta_ops=("meta_ops", "sum"),
+        io_time=("io_time", "sum"),
+        start=("start", "min"),
+        end=("end", "max"),
+    ).reset_index()
+    df["run_time"] = df["end"] - df["start"]
+    return df[cols].astype({"rank": "int64"})
+
+
+def _metadata(a: Arrays) -> pd.DataFrame:
+    codes = [OP_CODE[o] for o in METADATA_OPS]
+    m = np.isin(a.op, codes)
+    k = len(a.functions)
+    calls = np.bincount(a.fn[m], minlength=k)
+    errors = np.bincount(a.fn[m & (a.errno != 0)], minlength=k)
+    time = np.bincount(a.fn[m], weights=a.dur[m], minlength=k)
+    df = pd.DataFrame(
+        {
+            "function": a.functions,
+            "calls": calls.astype(np.int64),
+            "errors": errors.astype(np.int64),
+            "time": time.astype(np.int64),
+        }
+    )
+    return df[df["calls"] > 0].sort_values("calls", ascending=False).reset_index(drop=True)
+
+
+def _call_sites(trace: Trace, a: Arrays) -> pd.DataFrame:
+    cols = ["site", "calls", "bytes", "time", "functions", "stacks"]
+    m = (a.stack >= 0) & a.io
+    if not m.any():
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
+    from .symbols import site_labels, symbolise
+
+    st = a.stack[m]
+    k = int(st.max()) + 1
+    calls = np.bincount(st, minlength=k)
+    nbytes = np.bincount(st, weights=np.where(a.has_bytes[m], a.bytes[m], 0), minlength=k)
+    time = np.bincount(st, weights=a.dur[m], minlength=k)
+    used = np.flatnonzero(calls)
+    # the stacks that matter: most bytes, most time; symbolise only those
+    top = set(used[np.argsort(-nbytes[used], kind="stable")][: 5 * TOP_SITES].tolist())
+    top |= set(used[np.argsort(-time[used], kind="stable")][: 5 * TOP_SITES].tolist())
+    labels = site_labels(symbolise(trace, top))
+    pairs = pd.unique(st.astype(np.int64) * 65536 + a.fn[m])  # (stack, function) seen
+    fn_of: dict[int, set[str]] = {}
+    for pr in pairs[np.isin(pairs // 65536, list(top))].tolist():
+        fn_of.setdefault(pr // 65536, set()).add(a.functions[pr % 65536])
+    rows: dict[str, dict[str, Any]] = {}
+    for sid in sorted(top):
+        label = labels.get(sid, f"stack {sid} (no frames)")
+        r = rows.setdefault(
+            label,
+            {"site": label, "calls": 0, "bytes": 0, "time": 0, "functions": set(), "stacks": 0},
+        )
+        r["calls"] += int(calls[sid])
+        r["bytes"] += int(nbytes[sid])
+        r["time"] += int(time[sid])
+        r["functions"] |= fn_of.get(sid, set())
+        r["stacks"] += 1
+    df = pd.DataFrame(list(rows.values()), columns=cols)
+    df["functions"] = df["functions"].map(lambda s: ", ".join(sorted(s)))
+    df = df.sort_values(["bytes", "time"], ascending=False).head(TOP_SITES)
+    return df.reset_index(drop=True)
+
+
+def missed_table(ev: pd.DataFrame) -> pd.DataFrame:
+    """The missed syscalls grouped by process and call site."""
+    m = ev[ev["missed"]]
+    if m.empty:
+        return schema.empty_frame(schema.MISSED_COLUMNS)
+    m = m.assign(dur=m["t_end"] - m["t_start"], site=m["stack_id"].fillna(-1))
+    g = m.groupby(["host", "pid", "function", "site"], observed=True, dropna=False)
+    df = g.agg(
+        count=("t_start", "size"),
+        bytes=("bytes", "sum"),
+        time=("dur", "sum"),
+        first=("t_start", "min"),
+        paths=("path", lambda s: ", ".join(sorted({str(p) for p in s.dropna()})[:5])),
+    ).reset_index()
+    df["stack_id"] = df["site"].where(df["site"] >= 0)
+    df = df.drop(columns="site").sort_values("count", ascending=False)
+    return df[list(schema.MISSED_COLUMNS)].astype(schema.MISSED_COLUMNS).reset_index(drop=True)  # type: ignore[arg-type]
+
+
+def summarise(trace: Trace) -> Summary:
+    from .insights import find_insights
+
+    ev = trace.events
+    a = arrays(ev)
+    c = classify(a)
+    files = files_table(ev, a, c)
+    trace._cache.setdefault("files", files)
+    procs = trace.processes
+    union = io_union(a, len(procs))
+    pp = _per_proc(a, procs, union)
+    ranks = _per_rank(pp)
+    proc_time = int(pp["run_time"].sum()) if len(pp) else 0
+    io_time = int(union.sum())
+    rd = a.data & (a.op == READ)
+    wr = a.data & (a.op == WRITE)
+    read_time = int(a.dur[rd].sum())
+    write_time = int(a.dur[wr].sum())
+    bytes_read = int(a.bytes[rd].sum())
+    bytes_written = int(a.bytes[wr].sum())
+    ov: dict[str, Any] = {
+        "trace": str(trace.dir),
+        "command": " ".join(str(x) for x in trace.runs[0].get("argv", [])) if trace.runs else "",
+        "hosts": int(ev["host"].nunique()) if len(ev) else len(set(procs["host"])),
+        "processes": len(procs),
+        "ranks": int(procs["rank"].nunique()),
+        "threads": len(pd.unique(a.proc.astype(np.int64) << 32 | ev["tid"].to_numpy())),
+        "events": a.n,
+        "run_time": int(trace.duration),
+        "process_time": proc_time,
+        "io_time": io_time,
+        "io_share": io_time / proc_time if proc_time > 0 else None,
+        "bytes_read": bytes_read,
+        "bytes_written": bytes_written,
+        "reads": int(rd.sum()),
+        "writes": int(wr.sum()),
+        "read_time": read_time,
+        "write_time": write_time,
+        "read_bandwidth": bytes_read / (read_time / 1e9) if read_time > 0 else None,
+        "write_bandwidth": bytes_written / (write_time / 1e9) if write_time > 0 else None,
+        "metadata_ops": int(np.isin(a.op, [OP_CODE[o] for o in METADATA_OPS]).sum()),
+        "errors": int((a.errno != 0).sum()),
+        "files": len(files),
+        "truncated_logs": int(procs["truncated"].sum()) if len(procs) else 0,
+        "missed": int(ev["missed"].sum()),
+        "classified": len(c.idx),
+        "consecutive": int(c.consecutive.sum()),
+        "sequential": int(c.sequential.sum()),
+    }
+    s = Summary(
+        overview=ov,
+        functions=_functions(a),
+        files=files,
+        processes=pp,
+        ranks=ranks,
+        metadata=_metadata(a),
+        sizes=size_histogram(a),
+        call_sites=_call_sites(trace, a),
+        missed=trace.missed,
+    )
+    s.insights = find_insights(trace, s, a, c)
+    return s

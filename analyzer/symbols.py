@@ -1,0 +1,169 @@
+"""Symbolising stacks after the run, from the MODULE records the shim wrote.
+
+A return address `pc` of a process lies in the module whose [lo, hi) holds it (the last one
+recorded, as a dlopen may reuse a range); it is at `pc - base` in that file.  All the addresses
+of one module, from every process and stack, go to ONE `addr2line -f -C -a` run on its stdin.
+
+Why addr2line (binutils) and not pyelftools: it is C and reads DWARF 2-5, compressed debug
+sections, split debug files (.gnu_debuglink, /usr/lib/debug/.build-id) and demangles C++/Rust;
+one batched run per module costs milliseconds where a pure-Python DWARF line-table walk of a
+large HPC binary or libc's debug file takes seconds to minutes.  It is there wherever the
+program was built (binutils comes with the compiler).  Without it, or for a module file that is
+gone, frames keep their module and offset and no names.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from . import schema
+
+if TYPE_CHECKING:
+    from .trace import Trace
+
+_DISCRIMINATOR = re.compile(r"\s*\(discriminator \d+\)$")
+
+
+def _module_of(mods: list[tuple[int, int, int, str]], pc: int) -> tuple[int, int, int, str] | None:
+    for m in reversed(mods):
+        if m[1] <= pc < m[2]:
+            return m
+    return None
+
+
+def addr2line(
+    module: str, offsets: Iterable[int]
+) -> dict[int, tuple[str | None, str | None, int | None]]:
+    """offset -> (function, file, line) for addresses in `module` (None where unknown)."""
+    offs = sorted(set(offsets))
+    tool = shutil.which("addr2line")
+    if not offs or tool is None or not Path(module).is_file():
+        return {}
+    try:
+        proc = subprocess.run(
+            [tool, "-e", module, "-f", "-C", "-a"],
+            input="".join(f"{o:#x}\n" for o in offs),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=120,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    lines = proc.stdout.splitlines()
+    out: dict[int, tuple[str | None, str | None, int | None]] = {}
+    # -a: each address answers with three lines: 0xADDR, function, file:line
+    for i in range(0, len(lines) - 2, 3):
+        try:
+            off = int(lines[i], 16)
+        except ValueError:
+            break  # not the shape we asked for: give up on this module
+        func = lines[i + 1].strip()
+        loc = _DISCRIMINATOR.sub("", lines[i + 2].strip())
+        file, _, line = loc.rpartition(":")
+        out[off] = (
+            None if func in ("", "??") else func,
+            None if file in ("", "??") else file,
+            int(line) if line.isdigit() and line != "0" else None,
+        )
+    return out
+
+
+def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """The frames of the given stacks (all by default), one row per frame."""
+    ids = sorted(trace.raw_stacks) if stack_ids is None else sorted(set(stack_ids))
+    rows: list[tuple[int, int, int, str | None, int]] = []
+    wanted: dict[str, set[int]] = defaultdict(set)
+    sorted_mods: dict[int, list[tuple[int, int, int, str]]] = {}
+    for sid in ids:
+        if sid not in trace.raw_stacks:
+            continue
+        proc, pcs = trace.raw_stacks[sid]
+        mods = sorted_mods.setdefault(proc, trace.modules.get(proc, []))
+        for level, pc in enumerate(pcs):
+            m = _module_of(mods, pc)
+            if m is None:
+                rows.append((sid, level, pc, None, pc))
+                continue
+            off = pc - m[0]
+            rows.append((sid, level, pc, m[3], off))
+            # a return address: the call is the instruction before it
+            wanted[m[3]].add(max(off - 1, 0))
+    resolved = {mod: addr2line(mod, offs) for mod, offs in wanted.items()}
+    if not rows:
+        return schema.empty_frame(schema.STACK_COLUMNS)
+    funcs, files, lines = [], [], []
+    for _sid, _level, _pc, mod, off in rows:
+        f, fl, ln = resolved.get(mod or "", {}).get(max(off - 1, 0), (None, None, None))
+        funcs.append(f)
+        files.append(fl)
+        lines.append(ln)
+    df = pd.DataFrame(
+        {
+            "stack_id": [r[0] for r in rows],
+            "level": [r[1] for r in rows],
+            "pc": [r[2] for r in rows],
+            "module": pd.Series([r[3] for r in rows], dtype=object),
+            "module_offset": [r[4] for r in rows],
+            "function": pd.Series(funcs, dtype=object),
+            "file": pd.Series(files, dtype=object),
+            "line": pd.array(lines, dtype="Int32"),
+        }
+    )
+    return df.astype(schema.STACK_COLUMNS)  # type: ignore[arg-type]
+
+
+def _str(x: object) -> str | None:
+    return None if x is None or (isinstance(x, float) and x != x) else str(x)
+
+
+def frame_label(
+    function: str | None, file: str | None, line: int | None, module: str | None, offset: int
+) -> str:
+    """`func (file.c:12)`, or `libfoo.so+0x1234` without names."""
+    function, file, module = _str(function), _str(file), _str(module)
+    where = f"{Path(file).name}:{line}" if file and line else (Path(file).name if file else "")
+    if function:
+        return f"{function} ({where})" if where else function
+    base = Path(module).name if module else "?"
+    return f"{base}+{offset:#x}" + (f" ({where})" if where else "")
+
+
+# The C runtime's start-up frames under main(): in every stack, telling nothing.
+STARTUP = frozenset(
+    {"__libc_start_call_main", "__libc_start_main", "__libc_start_main_impl", "_start"}
+)
+
+
+def site_labels(stacks: pd.DataFrame, depth: int = 3) -> dict[int, str]:
+    """stack_id -> a one-line call site: the innermost `depth` frames, innermost first (the C
+    start-up frames left out)."""
+    out: dict[int, str] = {}
+    if stacks.empty:
+        return out
+    for sid, g in stacks.sort_values(["stack_id", "level"]).groupby("stack_id", sort=False):
+        frames = [r for r in g.itertuples() if _str(r.function) not in STARTUP]
+        frames = frames or list(g.itertuples())
+        parts = [
+            frame_label(
+                r.function,
+                r.file,
+                None if pd.isna(r.line) else int(r.line),
+                r.module,
+                int(r.module_offset),
+            )
+            for r in frames[:depth]
+        ]
+        out[int(sid)] = " ← ".join(parts)  # type: ignore[arg-type]
+    return out
+
+
+__all__ = ["addr2line", "frame_label", "site_labels", "symbolise"]

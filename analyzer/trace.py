@@ -1,0 +1,63 @@
+"""The loaded trace: its tables, the derived ones computed on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class Trace:
+    """What `iotrace.analyzer.load` returns.
+
+    `events` and `processes` are built by load; `files`, `stacks` and `missed` are computed from
+    them on first access (stacks are symbolised then, with the module maps the shim recorded).
+    Times are ns since the job's start (`t0`, CLOCK_REALTIME ns since the epoch).
+    """
+
+    dir: Path
+    events: pd.DataFrame
+    processes: pd.DataFrame
+    t0: int
+    duration: int  # ns from the job's start to its end (last run record, exit or event)
+    runs: list[dict[str, Any]]
+    # stack_id -> (proc, return addresses); proc -> [(base, lo, hi, path)]
+    raw_stacks: dict[int, tuple[int, tuple[int, ...]]]
+    modules: dict[int, list[tuple[int, int, int, str]]]
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def files(self) -> pd.DataFrame:
+        """One row per path: bytes, ops, time, access sizes, sequential share, ranks."""
+        if "files" not in self._cache:
+            from .access import files_table
+
+            self._cache["files"] = files_table(self.events)
+        return self._cache["files"]
+
+    @property
+    def stacks(self) -> pd.DataFrame:
+        """stack_id, level (0 = innermost) -> pc, module, function, file, line."""
+        if "stacks" not in self._cache:
+            from .symbols import symbolise
+
+            self._cache["stacks"] = symbolise(self)
+        return self._cache["stacks"]
+
+    @property
+    def missed(self) -> pd.DataFrame:
+        """The syscalls the shim missed (the stracer's events), grouped by call site."""
+        if "missed" not in self._cache:
+            from .summary import missed_table
+
+            self._cache["missed"] = missed_table(self.events)
+        return self._cache["missed"]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Trace {self.dir}: {len(self.events):,} events, {len(self.processes)} processes, "
+            f"{self.duration / 1e9:.3f} s>"
+        )
