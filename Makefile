@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh Debian machine: `make demo` and `make test`.
 PYTHON ?= python3
 APT_PACKAGES = build-essential cmake pkg-config libunwind-dev libzmq3-dev libmsgpack-dev \
-               strace python3-dev chromium
+               strace python3-dev chromium openmpi-bin libopenmpi-dev golang-go liburing-dev
 STAMP = .deps.stamp
 
 .PHONY: deps install demo test bench lint clean

@@ -58,6 +58,7 @@ static int ready(void)
 
 static ofd *of(int fd)
 {
+    iot_link_check(); /* the stracer's news of raw opens and closes come first */
     if (fd < 0 || fd >= MAX_FDS || !ready())
         return NULL;
     uint32_t i = __atomic_load_n(&fds[fd], __ATOMIC_ACQUIRE);
@@ -297,4 +298,31 @@ void iot_stdio_seek(int fd, int64_t pos)
     ofd *o = of(fd);
     if (o && pos >= 0)
         o->spos = pos;
+}
+
+/* A descriptor change the stracer saw behind the shim's back (stracer_link.c). */
+void iot_fd_remote(int op, int a, int b, const char *path, size_t n)
+{
+    if (a < 0 || a >= MAX_FDS || !ready())
+        return;
+    if (op == 1) { /* a was opened as path */
+        long p = syscall(SYS_lseek, a, 0, SEEK_CUR);
+        long fl = syscall(SYS_fcntl, a, F_GETFL);
+        fresh(a, iot_intern_string(path, n), p < 0 ? UNSEEKABLE : SEEKABLE,
+              fl >= 0 && (fl & O_APPEND), p < 0 ? 0 : p);
+        return;
+    }
+    if (op == 2 && (b < 0 || b >= MAX_FDS || a == b))
+        return;
+    unsigned hi = op == 4 ? (unsigned)b : op == 2 ? (unsigned)b : (unsigned)a;
+    unsigned lo = op == 2 ? (unsigned)b : (unsigned)a;
+    pthread_mutex_lock(&lock);
+    if (op == 2) /* b is a dup of a */
+        bind(b, fds[a]);
+    else /* 3: a closed; 4: a..b closed */
+        for (unsigned fd = lo; fd <= hi && fd < MAX_FDS; fd++)
+            if (fds[fd])
+                bind((int)fd, 0);
+    pthread_mutex_unlock(&lock);
+    iot_unwind_forget(lo, hi);
 }

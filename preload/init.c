@@ -141,6 +141,7 @@ static void on_exit_status(int status, void *unused)
 {
     (void)unused;
     iot_emit_exit(status);
+    iot_stracer_exiting();
     iot_finish();
 }
 
@@ -165,7 +166,9 @@ static void after_fork_child(void)
     iot_fd_fork_prepare();
     iot_intern_reset();
     iot_modules_reset();
-    iot_thread_reset();
+    int in_wrapper = iot_t.in_wrapper; /* the fork wrapper is still running: its iot_done */
+    iot_thread_reset();                 /* decrements the marker the stracer reads */
+    iot_t.in_wrapper = in_wrapper;
     if (iot_log_create() < 0) {
         iot_p.state = IOT_OFF;
     } else {
@@ -185,9 +188,12 @@ void iot_init(void)
     const char *dir = getenv("IOTRACE_DIR");
     if (!dir || !*dir) { /* preloaded without `iotrace run`: stay out of the way */
         iot_p.state = IOT_OFF;
+        iot_stracer_hello(IOT_OFF);
         errno = saved;
         return;
     }
+    iot_t.busy = 1; /* from the hello on, the stracer counts init's I/O as the shim's own */
+    iot_stracer_hello(IOT_INITIALIZING);
     const char *depth = getenv("IOTRACE_STACK");
     iot_p.stack_depth = depth && *depth ? atoi(depth) : 8;
     if (iot_p.stack_depth < 0)

@@ -207,6 +207,28 @@ int64_t iot_stdio_pos(int fd) IOT_HIDDEN;
 int64_t iot_stdio_advance(int fd, int64_t before, int64_t done) IOT_HIDDEN;
 void iot_stdio_seek(int fd, int64_t pos) IOT_HIDDEN;
 
+/* ---- stracer_link.c: what the stracer reads and writes in this process (docs/stracer.md) ---- */
+#define IOT_LINK_MAGIC 0x696f74726163654cL /* "iotraceL": the hello's first argument */
+typedef struct iot_link {
+    uint32_t magic, version;
+    int32_t tls_off;            /* &iot_t - thread pointer: the markers are at fs_base + tls_off */
+    int32_t state;              /* iot_p.state at the hello */
+    volatile uint64_t posted;   /* fd messages sent: raised by the stracer (process_vm_writev) */
+    uint64_t seen;              /* fd messages applied */
+} iot_link_t;
+extern iot_link_t iot_link IOT_HIDDEN;
+void iot_stracer_hello(int state) IOT_HIDDEN;
+void iot_stracer_exiting(void) IOT_HIDDEN;
+void iot_link_drain(void) IOT_HIDDEN;
+/* One load on every fd lookup: did the stracer post descriptor changes we have not applied? */
+static inline void iot_link_check(void)
+{
+    if (IOT_UNLIKELY(iot_link.posted != iot_link.seen))
+        iot_link_drain();
+}
+/* fdtable.c: apply one message (op: 1 open, 2 dup a->b, 3 close a, 4 close a..b) */
+void iot_fd_remote(int op, int a, int b, const char *path, size_t n) IOT_HIDDEN;
+
 /* ---- paths.c ---- */
 /* Writes the absolute form of `path` (relative to dirfd) into out; returns its length. */
 size_t iot_abspath(int dirfd, const char *path, char *out, size_t cap) IOT_HIDDEN;

@@ -254,8 +254,118 @@ def c_header() -> str:
     out += [f"    IOT_FN_COUNT = {len(FUNCTIONS)}", "};"]
     out.append("static const char *const iot_fn_names[IOT_FN_COUNT] = {")
     out += [f'    "{f.name}",' for f in FUNCTIONS]
-    out += ["};", "#endif", ""]
+    out += ["};"]
+    # the cookie slot of each stracer syscall (preload/sysraw.h)
+    out += [f"#define IOT_SYSRAW_SLOT_{s.name} {s.cookie_slot}" for s in SYSCALLS
+            if s.cookie_slot is not None]  # fmt: skip
+    out += ["#endif", ""]
     return "\n".join(out)
+
+
+# ---- the stracer's syscall table (x86_64) --------------------------------------------------
+#
+# The stracer decodes, and its seccomp-bpf filter stops, exactly these syscalls: nothing about
+# a syscall is kept anywhere else.  Argument kinds (decoding in iotrace.stracer.decode):
+#   fd dirfd path str buf size off whence oflags mode amode atflags fcntlcmd int ptr iov iovcnt
+#   prot mflags domain socktype fds2 (int[2] out)
+# `fdop` says how a successful call changes the descriptor table (the stracer tracks it and
+# tells the shim): open (result is a new fd), dup (args[0] -> result), dup2 (args[0] ->
+# args[1]), close, close_range, pipe (two fds written to args[0]).
+# `trap` narrows when the filter stops: "always", "file" (mmap: not MAP_ANONYMOUS), "dupfd"
+# (fcntl: F_DUPFD / F_DUPFD_CLOEXEC only).
+# The shim's cookie (see preload/sysraw.h) goes into the first unused argument slot,
+# len(args); a syscall with six arguments has none and always stops.
+
+
+@dataclass(frozen=True)
+class Syscall:
+    name: str
+    nr: int
+    args: tuple[str, ...]
+    fdop: str = ""
+    trap: str = "always"
+
+    @property
+    def cookie_slot(self) -> int | None:
+        return len(self.args) if len(self.args) < 6 else None
+
+
+def _s(name: str, nr: int, args: str, fdop: str = "", trap: str = "always") -> Syscall:
+    return Syscall(name, nr, tuple(args.split()), fdop, trap)
+
+
+# fmt: off
+SYSCALLS: tuple[Syscall, ...] = (
+    _s("read", 0, "fd buf size"),
+    _s("write", 1, "fd buf size"),
+    _s("open", 2, "path oflags mode", "open"),
+    _s("close", 3, "fd", "close"),
+    _s("stat", 4, "path ptr"),
+    _s("fstat", 5, "fd ptr"),
+    _s("lstat", 6, "path ptr"),
+    _s("lseek", 8, "fd off whence"),
+    _s("mmap", 9, "ptr size prot mflags fd off", trap="file"),
+    _s("pread64", 17, "fd buf size off"),
+    _s("pwrite64", 18, "fd buf size off"),
+    _s("readv", 19, "fd iov iovcnt"),
+    _s("writev", 20, "fd iov iovcnt"),
+    _s("access", 21, "path amode"),
+    _s("pipe", 22, "fds2", "pipe"),
+    _s("dup", 32, "fd", "dup"),
+    _s("dup2", 33, "fd fd", "dup2"),
+    _s("sendfile", 40, "fd fd ptr size"),
+    _s("socket", 41, "domain socktype int", "open"),
+    _s("connect", 42, "fd ptr size"),
+    _s("accept", 43, "fd ptr ptr", "open"),
+    _s("fcntl", 72, "fd fcntlcmd int", "dup", trap="dupfd"),
+    _s("fsync", 74, "fd"),
+    _s("fdatasync", 75, "fd"),
+    _s("truncate", 76, "path off"),
+    _s("ftruncate", 77, "fd off"),
+    _s("rename", 82, "path path"),
+    _s("mkdir", 83, "path mode"),
+    _s("rmdir", 84, "path"),
+    _s("creat", 85, "path mode", "open"),
+    _s("link", 86, "path path"),
+    _s("unlink", 87, "path"),
+    _s("symlink", 88, "str path"),
+    _s("readlink", 89, "path buf size"),
+    _s("chmod", 90, "path mode"),
+    _s("getdents64", 217, "fd buf size"),
+    _s("openat", 257, "dirfd path oflags mode", "open"),
+    _s("mkdirat", 258, "dirfd path mode"),
+    _s("newfstatat", 262, "dirfd path ptr atflags"),
+    _s("unlinkat", 263, "dirfd path atflags"),
+    _s("renameat", 264, "dirfd path dirfd path"),
+    _s("linkat", 265, "dirfd path dirfd path atflags"),
+    _s("readlinkat", 267, "dirfd path buf size"),
+    _s("faccessat", 269, "dirfd path amode"),
+    _s("splice", 275, "fd ptr fd ptr size int"),
+    _s("eventfd", 284, "int", "open"),
+    _s("fallocate", 285, "fd int off size"),
+    _s("accept4", 288, "fd ptr ptr int", "open"),
+    _s("eventfd2", 290, "int int", "open"),
+    _s("dup3", 292, "fd fd oflags", "dup2"),
+    _s("pipe2", 293, "fds2 oflags", "pipe"),
+    _s("preadv", 295, "fd iov iovcnt off int"),
+    _s("pwritev", 296, "fd iov iovcnt off int"),
+    _s("renameat2", 316, "dirfd path dirfd path int"),
+    _s("memfd_create", 319, "str int", "open"),
+    _s("copy_file_range", 326, "fd ptr fd ptr size int"),
+    _s("preadv2", 327, "fd iov iovcnt off int int"),
+    _s("pwritev2", 328, "fd iov iovcnt off int int"),
+    _s("statx", 332, "dirfd path atflags int ptr"),
+    _s("io_uring_setup", 425, "int ptr", "open"),
+    _s("io_uring_enter", 426, "fd int int int ptr size"),
+    _s("io_uring_register", 427, "fd int ptr int"),
+    _s("close_range", 436, "fd fd int", "close_range"),
+    _s("openat2", 437, "dirfd path ptr size", "open"),
+    _s("faccessat2", 439, "dirfd path amode atflags"),
+)
+# fmt: on
+
+SYSCALL_BY_NR: dict[int, Syscall] = {s.nr: s for s in SYSCALLS}
+SYSCALL_BY_NAME: dict[str, Syscall] = {s.name: s for s in SYSCALLS}
 
 
 def main() -> int:

@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="call-stack depth per event (default 8, 0 = off)",
     )
+    r.add_argument(
+        "--no-stracer",
+        dest="stracer",
+        action="store_false",
+        help="run the shim alone (no ptrace: missed I/O goes unseen)",
+    )
     r.add_argument("command", nargs=argparse.REMAINDER, help="the command to trace")
 
     s = sub.add_parser("show", help="print every event, one a line")
@@ -65,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output directory (parquet, csv) or file (chrome)",
     )
+
+    m = sub.add_parser("missed", help="I/O syscalls the shim did not see, by call site")
+    m.add_argument("trace", metavar="DIR")
+    m.add_argument("--json", action="store_true", help="a JSON list of groups")
     return p
 
 
@@ -76,7 +86,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RunError("iotrace: run: no command given (iotrace run -- CMD [ARGS...])", 2)
     if not 0 <= args.stack <= 64:
         raise RunError("iotrace: run: --stack must be between 0 and 64", 2)
-    return run(RunOptions(command=command, out=args.output, stack=args.stack))
+    return run(RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer))
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -165,6 +175,14 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_report(args)
         if args.cmd == "export":
             return _cmd_export(args)
+        if args.cmd == "missed":
+            from iotrace.stracer.missed import NoStracerLog, missed
+
+            try:
+                return missed(args.trace, args.json)
+            except NoStracerLog as exc:
+                print(f"iotrace: {exc}", file=sys.stderr)
+                return 2
     except RunError as exc:
         print(str(exc), file=sys.stderr)
         return exc.status

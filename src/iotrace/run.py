@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -34,6 +35,7 @@ class RunOptions:
     command: list[str]
     out: str | None = None
     stack: int = 8
+    stracer: bool = True
 
 
 def default_dir(command: list[str], env: dict[str, str]) -> Path:
@@ -95,6 +97,12 @@ def run(opts: RunOptions) -> int:
     # waits for the command to finish, as a shell does.
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     child_int = signal.SIG_IGN if old_int == signal.SIG_IGN else signal.SIG_DFL
+    if opts.stracer:
+        traced = _run_stracer(exe, opts, env, trace_dir, child_int)
+        if traced is not None:
+            signal.signal(signal.SIGINT, old_int)
+            pid, returncode = traced
+            return _finish(opts, trace_dir, pid, returncode, started, mono)
     try:
         proc = subprocess.Popen(
             [exe, *opts.command[1:]],
@@ -110,11 +118,52 @@ def run(opts: RunOptions) -> int:
         signal.signal(sig, lambda s, _f: proc.send_signal(s))
     returncode = proc.wait()
     signal.signal(signal.SIGINT, old_int)
+    return _finish(opts, trace_dir, proc.pid, returncode, started, mono)
+
+
+def _run_stracer(
+    exe: str, opts: RunOptions, env: dict[str, str], trace_dir: Path, child_int: signal.Handlers
+) -> tuple[int, int] | None:
+    """(pid, returncode) of the command run under the stracer; None: the stracer cannot run
+    here (said in one line), run the shim alone."""
+    from iotrace.stracer.launch import run_traced
+
+    app: list[int] = []
+
+    def forward(sig: int, _frame: object) -> None:
+        if app:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(app[0], sig)
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    out = run_traced(
+        exe,
+        [exe, *opts.command[1:]],
+        env,
+        trace_dir,
+        env["LD_PRELOAD"].split(":")[0],
+        child_int,
+        app.append,
+    )
+    if out.unavailable is not None:
+        print(f"iotrace: no stracer: {out.unavailable}; tracing with the shim alone",
+              file=sys.stderr)  # fmt: skip
+        return None
+    if out.exec_errno is not None:
+        raise RunError(f"iotrace: {opts.command[0]}: {os.strerror(out.exec_errno)}", 126)
+    assert out.returncode is not None
+    return (out.app_pid or 0), out.returncode
+
+
+def _finish(
+    opts: RunOptions, trace_dir: Path, pid: int, returncode: int, started: int, mono: int
+) -> int:
     status = exit_status(returncode)
     record = {
         "iotrace": __version__,
         "host": socket.gethostname(),
-        "pid": proc.pid,
+        "pid": pid,
         "argv": opts.command,
         "start_real_ns": started,
         "start_mono_ns": mono,
@@ -122,7 +171,7 @@ def run(opts: RunOptions) -> int:
         "returncode": returncode,
         "status": status,
     }
-    run_file = trace_dir / f"iotrace-run.{record['host']}.{proc.pid}.json"
+    run_file = trace_dir / f"iotrace-run.{record['host']}.{pid}.json"
     run_file.write_text(json.dumps(record, indent=1) + "\n")
     print(f"iotrace: trace written to {trace_dir}", file=sys.stderr)
     return status

@@ -1,0 +1,76 @@
+/* The cookie fast path (docs/stracer.md): a wrapper issues its real syscall itself, with the
+ * run's cookie in the first argument slot that syscall does not use.  The stracer's seccomp
+ * filter lets syscalls carrying the cookie through without a ptrace stop, so a covered call
+ * costs ~40 ns more than native instead of a ~10-50 us stop.  Without a stracer (iot_cookie == 0)
+ * wrappers keep calling the real libc function: nothing changes for a shim-only run.
+ *
+ *     ssize_t r = iot_cookie ? IOT_SYSRAW_CANCEL(write, fd, buf, n) : real_write(fd, buf, n);
+ *
+ * IOT_SYSRAW(name, args...) is syscall(SYS_name, args..., cookie): -1 and errno on failure,
+ * as the libc function.  The argument count is checked at compile time against the SYSCALLS
+ * table (src/iotrace/calls.py, generated into calls.h as IOT_SYSRAW_SLOT_name): a syscall with
+ * six arguments (mmap, splice, copy_file_range, preadv2...) has no slot and no macro, and keeps
+ * its stop (the stracer then reads the in_wrapper marker).
+ *
+ * IOT_SYSRAW_CANCEL is for the libc functions that are cancellation points (read, write, open,
+ * close, pread, pwrite, readv, writev, fsync, fdatasync, fcntl(F_SETLKW), accept, connect...):
+ * a pending cancellation acts before the call and a cancellation during a blocking call
+ * interrupts it, as in libc (asynchronous cancel type for the duration of the syscall).
+ *
+ * What the raw syscall skips that libc's function does, and what a wrapper must do instead:
+ *   - the x86_64 kernel ABI is libc's for every syscall of the table (struct stat, off_t,
+ *     O_LARGEFILE == 0), except:
+ *   - stat/lstat/fstat: glibc >= 2.33 issues newfstatat(AT_FDCWD, path, buf, 0 /
+ *     AT_SYMLINK_NOFOLLOW) and newfstatat(fd, "", buf, AT_EMPTY_PATH): use those numbers;
+ *   - preadv/pwritev: the offset goes in two registers, IOT_SYSRAW(preadv, fd, iov, cnt, off, 0);
+ *   - open/creat: openat(AT_FDCWD, path, flags, mode); creat = O_CREAT|O_WRONLY|O_TRUNC;
+ *   - dup2(fd, fd): the kernel returns fd after checking it, as libc does;
+ *   - nothing else: errno is set by syscall(), and the shim's iot_leave restores it anyway.
+ * The shim's own raw syscalls (fdtable.c, writer.c, paths.c...) should use IOT_SYSRAW too: today
+ * each of them stops the tracee once (counted as "the shim's own"). */
+#ifndef IOT_SYSRAW_H
+#define IOT_SYSRAW_H
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* The run's cookie (IOTRACE_COOKIE, read at the shim's hello); 0: no stracer. */
+extern long iot_cookie IOT_HIDDEN;
+
+static inline long iot_sysraw6(long nr, int slot, long a0, long a1, long a2, long a3, long a4,
+                               long a5)
+{
+    long a[6] = {a0, a1, a2, a3, a4, a5};
+    a[slot] = iot_cookie; /* slot is a constant: this folds into one register move */
+    return syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+static inline long iot_sysraw_cancel6(long nr, int slot, long a0, long a1, long a2, long a3,
+                                      long a4, long a5)
+{
+    int old;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+    long r = iot_sysraw6(nr, slot, a0, a1, a2, a3, a4, a5);
+    pthread_setcanceltype(old, &old);
+    return r;
+}
+
+#define IOT_NARGS_(_1, _2, _3, _4, _5, N, ...) N
+#define IOT_NARGS(...) IOT_NARGS_(__VA_ARGS__, 5, 4, 3, 2, 1)
+#define IOT_L6_(a0, a1, a2, a3, a4, a5, ...) (long)(a0), (long)(a1), (long)(a2), (long)(a3), \
+                                             (long)(a4), (long)(a5)
+#define IOT_L6(...) IOT_L6_(__VA_ARGS__, 0, 0, 0, 0, 0, 0)
+
+#define IOT_SYSRAW_(fn, name, ...)                                                      \
+    (__extension__({                                                                    \
+        _Static_assert(IOT_NARGS(__VA_ARGS__) == IOT_SYSRAW_SLOT_##name,                \
+                       "argument count differs from the SYSCALLS table");               \
+        fn(SYS_##name, IOT_SYSRAW_SLOT_##name, IOT_L6(__VA_ARGS__));                    \
+    }))
+#define IOT_SYSRAW(name, ...) IOT_SYSRAW_(iot_sysraw6, name, __VA_ARGS__)
+#define IOT_SYSRAW_CANCEL(name, ...) IOT_SYSRAW_(iot_sysraw_cancel6, name, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,125 @@
+"""Missed-I/O messages on stderr: grouped by call site, the first occurrence at once, then
+counts at most every few seconds, and a summary at the end.  Never one line per syscall."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from iotrace.stracer.unwind import Frame
+
+EVERY = 5.0  # seconds between count updates of one group
+MAX_SUMMARY = 10
+
+
+def site_label(frames: list[Frame], depth: int = 3) -> str:
+    """`raw_open (app.c:12) <- main (app.c:40)`: libc's own syscall stubs are skipped."""
+    app = [f for f in frames if not (f.module and os.path.basename(f.module).startswith("libc."))]
+    shown = (app or frames)[:depth]
+    return " <- ".join(f.label() for f in shown) if shown else "an unknown call site"
+
+
+def _group_key(frames: list[Frame]) -> tuple[str | None, ...]:
+    app = [f for f in frames if not (f.module and os.path.basename(f.module).startswith("libc."))]
+    return tuple(f.function or hex(f.pc) for f in (app or frames)[:3])
+
+
+@dataclass
+class Group:
+    pid: int
+    label: str
+    count: int = 0
+    reported: int = 1
+    last: float = 0.0
+    syscalls: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+
+    def what(self) -> str:
+        s = ", ".join(self.syscalls)
+        if self.paths:
+            more = f" and {len(self.paths) - 1} more" if len(self.paths) > 1 else ""
+            s += f" on {self.paths[0]}{more}"
+        return s
+
+
+class Console:
+    def __init__(self, out: TextIO = sys.stderr) -> None:
+        self.out = out
+        self.groups: dict[tuple[object, ...], Group] = {}
+        self.by_site: dict[tuple[int, int], Group] = {}
+        self.batch = 64
+
+    def _say(self, line: str) -> None:
+        try:
+            self.out.write(line + "\n")
+            self.out.flush()
+        except (OSError, ValueError):
+            pass
+
+    def missed(
+        self, pid: int, site: int, frames: list[Frame], syscall: str, path: str | None
+    ) -> None:
+        g = self.by_site.get((pid, site))
+        if g is None:
+            g = self._group(pid, frames, syscall, path)
+            self.by_site[(pid, site)] = g
+        g.count += 1
+        if syscall not in g.syscalls:
+            g.syscalls.append(syscall)
+        if path and len(g.paths) < 100 and path not in g.paths:
+            g.paths.append(path)
+        if g.count - g.reported >= self.batch:  # a hot loop: look at the clock now and then
+            now = time.monotonic()
+            if now - g.last >= EVERY:
+                self._say(
+                    f"iotrace: missed I/O: {g.count - g.reported} more ({g.count} in all) "
+                    f"at {g.label} [pid {pid}]"
+                )
+                g.reported, g.last = g.count, now
+
+    def _group(self, pid: int, frames: list[Frame], syscall: str, path: str | None) -> Group:
+        key = (pid, *_group_key(frames))
+        g = self.groups.get(key)
+        now = time.monotonic()
+        if g is None:
+            g = self.groups[key] = Group(pid, site_label(frames))
+            g.last = now
+            where = f" on {path}" if path else ""
+            self._say(f"iotrace: missed I/O: {syscall}{where} at {g.label} [pid {pid}]")
+        return g
+
+    def ptrace_used(self, pid: int, exe: str) -> None:
+        self._say(
+            f"iotrace: {exe or 'a process'} [pid {pid}] uses ptrace (a debugger or tracer "
+            "inside the job): it cannot, the stracer holds every process's ptrace slot; run "
+            "with --no-stracer"
+        )
+
+    def internal(self, what: str) -> None:
+        self._say(f"iotrace: stracer: internal error ({what}); the command goes on, some "
+                  "missed I/O may be unrecorded")  # fmt: skip
+
+    def summary(self, counts: dict[str, int]) -> None:
+        total = sum(g.count for g in self.groups.values())
+        if total:
+            groups = sorted(self.groups.values(), key=lambda g: -g.count)
+            for g in groups[:MAX_SUMMARY]:
+                n = "1 syscall" if g.count == 1 else f"{g.count} syscalls"
+                self._say(
+                    f"iotrace: missed I/O: {n} not seen by the shim — {g.what()} "
+                    f"at {g.label} [pid {g.pid}]"
+                )
+            if len(groups) > MAX_SUMMARY:
+                self._say(
+                    f"iotrace: missed I/O: {len(groups) - MAX_SUMMARY} more call sites "
+                    "(iotrace missed DIR lists them all)"
+                )
+        checked = sum(counts.values())
+        self._say(
+            f"iotrace: stracer: {checked} I/O syscalls checked: {counts.get('covered', 0)} "
+            f"covered by the shim, {counts.get('loader', 0)} by the loader before the shim, "
+            f"{counts.get('shim', 0)} by the shim itself, {counts.get('missed', 0)} missed"
+        )

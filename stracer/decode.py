@@ -1,0 +1,160 @@
+"""Decoding a syscall's arguments by the kinds the SYSCALLS table gives them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from iotrace.calls import Syscall
+
+AT_FDCWD = -100
+
+
+def _flag_names(value: int, table: list[tuple[int, str]], zero: str = "") -> list[str]:
+    names, rest = [], value
+    for bit, name in table:
+        if bit and value & bit == bit:
+            names.append(name)
+            rest &= ~bit
+    if rest:
+        names.append(hex(rest))
+    return names or ([zero] if zero else [])
+
+
+_ACC = {os.O_RDONLY: "O_RDONLY", os.O_WRONLY: "O_WRONLY", os.O_RDWR: "O_RDWR"}
+_OFLAGS = [
+    (getattr(os, n), n)
+    for n in (
+        "O_CREAT",
+        "O_EXCL",
+        "O_NOCTTY",
+        "O_TRUNC",
+        "O_APPEND",
+        "O_NONBLOCK",
+        "O_DSYNC",
+        "O_DIRECT",
+        "O_LARGEFILE",
+        "O_DIRECTORY",
+        "O_NOFOLLOW",
+        "O_NOATIME",
+        "O_CLOEXEC",
+        "O_SYNC",
+        "O_PATH",
+        "O_TMPFILE",
+    )
+    if hasattr(os, n)
+]
+_OFLAGS.sort(key=lambda t: -bin(t[0]).count("1"))  # O_SYNC/O_TMPFILE before their parts
+
+
+def oflags(v: int) -> list[str]:
+    return [_ACC.get(v & 3, hex(v & 3)), *_flag_names(v & ~3, _OFLAGS)]
+
+
+_AT = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"), (0x400, "AT_SYMLINK_FOLLOW"),
+       (0x800, "AT_NO_AUTOMOUNT"), (0x1000, "AT_EMPTY_PATH"), (0x200, "AT_EACCESS")]  # fmt: skip
+_PROT = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
+_MAP = [(1, "MAP_SHARED"), (2, "MAP_PRIVATE"), (0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"),
+        (0x100, "MAP_GROWSDOWN"), (0x800, "MAP_DENYWRITE"), (0x2000, "MAP_LOCKED"),
+        (0x4000, "MAP_NORESERVE"), (0x8000, "MAP_POPULATE"),
+        (0x100000, "MAP_FIXED_NOREPLACE")]  # fmt: skip
+_AMODE = [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")]
+_FCNTL = {
+    0: "F_DUPFD",
+    1: "F_GETFD",
+    2: "F_SETFD",
+    3: "F_GETFL",
+    4: "F_SETFL",
+    1030: "F_DUPFD_CLOEXEC",
+}
+_WHENCE = {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"}
+_DOMAIN = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK"}
+_SOCKTYPE = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
+
+
+def _signed32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _signed64(v: int) -> int:
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+def _socktype(v: int) -> list[str]:
+    out = [_SOCKTYPE.get(v & 0xF, str(v & 0xF))]
+    out += _flag_names(v & ~0xF, [(os.O_NONBLOCK, "SOCK_NONBLOCK"), (os.O_CLOEXEC, "SOCK_CLOEXEC")])
+    return out
+
+
+SIMPLE: dict[str, Callable[[int], Any]] = {
+    "fd": _signed32,
+    "dirfd": lambda v: "AT_FDCWD" if _signed32(v) == AT_FDCWD else _signed32(v),
+    "size": int,
+    "off": _signed64,
+    "int": _signed64,
+    "whence": lambda v: _WHENCE.get(v, v),
+    "oflags": oflags,
+    "mode": lambda v: oct(v & 0o7777),
+    "amode": lambda v: _flag_names(v, _AMODE, "F_OK"),
+    "atflags": lambda v: _flag_names(v, _AT),
+    "fcntlcmd": lambda v: _FCNTL.get(_signed32(v), v),
+    "prot": lambda v: _flag_names(v, _PROT, "PROT_NONE"),
+    "mflags": lambda v: _flag_names(v, _MAP),
+    "domain": lambda v: _DOMAIN.get(v, v),
+    "socktype": _socktype,
+    "iovcnt": int,
+}
+
+
+def decode_args(
+    sc: Syscall, raw: tuple[int, ...], read_str: Callable[[int], str | None]
+) -> list[Any]:
+    """One value per argument: ints, flag-name lists, strings (paths read from the tracee);
+    buffers and other pointers are given as addresses."""
+    out: list[Any] = []
+    for kind, v in zip(sc.args, raw, strict=False):
+        if kind in ("path", "str"):
+            out.append(read_str(v))
+        elif kind in SIMPLE:
+            out.append(SIMPLE[kind](v))
+        else:  # buf, ptr, iov, fds2: addresses
+            out.append(v)
+    return out
+
+
+def abs_path(path: str, dirfd: int, pid: int) -> str:
+    """A path argument made absolute against dirfd (or the tracee's cwd), as the shim does."""
+    if path.startswith("/"):
+        return os.path.normpath(path)
+    base = f"/proc/{pid}/cwd" if dirfd == AT_FDCWD else f"/proc/{pid}/fd/{dirfd}"
+    try:
+        base = os.readlink(base)
+    except OSError:
+        return path
+    return os.path.normpath(os.path.join(base, path))
+
+
+def _ident(v: int) -> int:
+    return v
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to decode one syscall, worked out once: per argument a converter (None: a string
+    read from the tracee), and where its path, dirfd and descriptor arguments are."""
+
+    convert: tuple[Callable[[int], Any] | None, ...]
+    path: int  # index of the path argument, -1 if none
+    dirfd: int  # index of the dirfd the path is relative to, -1 if none
+    fd: int  # index of the descriptor argument the syscall uses, -1 if none
+
+
+def plan(sc: Syscall) -> Plan:
+    conv = tuple(None if k in ("path", "str") else SIMPLE.get(k, _ident) for k in sc.args)
+    path = sc.args.index("path") if "path" in sc.args else -1
+    dirfd = path - 1 if path > 0 and sc.args[path - 1] == "dirfd" else -1
+    fd = 4 if sc.name == "mmap" else 0 if sc.args and sc.args[0] == "fd" and path < 0 else -1
+    return Plan(conv, path, dirfd, fd)

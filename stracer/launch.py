@@ -1,0 +1,220 @@
+"""Starting a command under the stracer.
+
+`iotrace run` (the parent) forks the stracer; the stracer forks the command, which installs the
+seccomp filter, stops itself, and is seized (PTRACE_SEIZE, so group-stops can be told apart and
+job control works) before its execve.  The parent is a child subreaper: if the stracer dies,
+PTRACE_O_EXITKILL kills the command at once (its I/O would otherwise fail with ENOSYS where the
+filter says "trace") and the parent reaps it and says so loudly.
+
+The stracer tells the parent, one line each on a pipe: `started PID`, `unavailable REASON`,
+`execfail ERRNO`, `done RETURNCODE`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as errno_mod
+import os
+import secrets
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from iotrace.stracer import _ffi as F
+from iotrace.stracer.bpf import build_filter
+from iotrace.stracer.console import Console
+from iotrace.stracer.slog import Writer
+from iotrace.stracer.tracer import Tracer
+
+# signals meant for the command: the stracer must outlive it, so it ignores them
+IGNORED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass
+class Outcome:
+    returncode: int | None  # None: unknown (the stracer died before the command ended)
+    app_pid: int | None
+    unavailable: str | None = None  # why the stracer could not run (run the shim alone)
+    exec_errno: int | None = None
+
+
+def _report(fd: int, line: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(fd, (line + "\n").encode())
+
+
+def _child(
+    exe: str, argv: list[str], env: dict[str, str], prog: list[tuple[int, int, int, int]],
+    child_int: signal.Handlers, errw: int,
+) -> None:  # fmt: skip
+    """In the command's process, before its execve: never returns."""
+    try:
+        for s in IGNORED:
+            signal.signal(s, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, child_int)
+        bargv = [os.fsencode(a) for a in argv]
+        benv = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+        err = F.install_filter(prog, no_new_privs=os.geteuid() != 0)
+        if err:
+            os.write(errw, f"seccomp filter not permitted ({os.strerror(err)})".encode())
+            os._exit(1)
+        os.kill(os.getpid(), signal.SIGSTOP)  # the stracer seizes us here
+        try:
+            os.execve(exe, bargv, benv)
+        except OSError as exc:
+            os.write(errw, f"exec {exc.errno}".encode())
+        os._exit(127)
+    except BaseException:
+        os._exit(127)
+
+
+def stracer_main(
+    exe: str, argv: list[str], env: dict[str, str], trace_dir: Path, shim: str, report: int,
+    child_int: signal.Handlers,
+) -> int:  # fmt: skip
+    """The stracer process: returns its exit code (the command's status goes on the pipe)."""
+    for s in IGNORED:
+        signal.signal(s, signal.SIG_IGN)
+    run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+    cookie = secrets.randbits(64) | 1
+    env = dict(env, IOTRACE_STRACER=run_id, IOTRACE_COOKIE=f"{cookie:#x}")
+    prog = build_filter(cookie)
+    errr, errw = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(errr)
+        _child(exe, argv, env, prog, child_int, errw)
+    os.close(errw)
+    _, st = os.waitpid(pid, os.WUNTRACED)
+    if not os.WIFSTOPPED(st):
+        why = os.read(errr, 512).decode(errors="replace") or "the command did not start"
+        _report(report, f"unavailable {why}")
+        return 0
+    log = Writer(trace_dir, argv)
+    console = Console()
+    tracer = Tracer(log, shim, run_id, console)
+    try:
+        tracer.attach_root(pid)
+    except OSError as exc:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        log.close()
+        with contextlib.suppress(OSError):
+            log.path.unlink()
+        _report(report, f"unavailable ptrace not permitted ({os.strerror(exc.errno or 1)})")
+        return 0
+    _report(report, f"started {pid}")
+    try:
+        rc = tracer.loop()
+    finally:
+        tracer.finish()
+        log.close()
+    os.set_blocking(errr, False)
+    try:
+        why = os.read(errr, 512).decode(errors="replace")
+    except BlockingIOError:
+        why = ""
+    if why.startswith("exec "):
+        _report(report, f"execfail {why.split()[1]}")
+    console.summary(dict(tracer.counts))
+    _report(report, f"done {rc}")
+    return 0
+
+
+def run_traced(
+    exe: str, argv: list[str], env: dict[str, str], trace_dir: Path, shim: str,
+    child_int: signal.Handlers, on_start: Callable[[int], None],
+) -> Outcome:  # fmt: skip
+    """In `iotrace run`: fork the stracer, wait for it, report what happened."""
+    F.libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    r, w = os.pipe()
+    spid = os.fork()
+    if spid == 0:
+        os.close(r)
+        code = 70
+        try:
+            code = stracer_main(exe, argv, env, trace_dir, shim, w, child_int)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(w)
+    out = Outcome(None, None)
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(r, 4096)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            word, _, rest = line.decode().partition(" ")
+            if word == "started":
+                out.app_pid = int(rest)
+                on_start(out.app_pid)
+            elif word == "unavailable":
+                out.unavailable = rest
+            elif word == "execfail":
+                out.exec_errno = int(rest)
+            elif word == "done":
+                out.returncode = int(rest)
+    os.close(r)
+    _, st = _wait(spid)
+    if out.returncode is None and out.unavailable is None:
+        how = (
+            f"was killed by {signal.Signals(os.WTERMSIG(st)).name}"
+            if os.WIFSIGNALED(st)
+            else f"exited with status {os.waitstatus_to_exitcode(st)}"
+        )
+        print(
+            f"iotrace: ERROR: the stracer (pid {spid}) {how}; the traced command was killed "
+            "with it (PTRACE_O_EXITKILL) rather than let its I/O fail unseen. The trace "
+            "holds everything recorded up to then.",
+            file=sys.stderr,
+        )
+        if out.app_pid is not None:
+            _, ast = _wait(out.app_pid)
+            out.returncode = os.waitstatus_to_exitcode(ast) if ast is not None else -9
+        else:
+            out.returncode = -signal.SIGKILL
+    _reap_orphans()
+    return out
+
+
+def _wait(pid: int) -> tuple[int, int]:
+    while True:
+        try:
+            return os.waitpid(pid, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return pid, signal.SIGKILL  # already reaped: report a kill
+
+
+def _reap_orphans() -> None:
+    """Descendants orphaned during the run were reparented to us (subreaper): reap them."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def exec_error(errno: int) -> str:
+    return errno_mod.errorcode.get(errno, str(errno))

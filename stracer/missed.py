@@ -1,0 +1,111 @@
+"""`iotrace missed DIR`: the syscalls the shim did not see, grouped by call site."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from iotrace.stracer import slog
+
+FRAME = ("pc", "module", "offset", "function", "file", "line")
+
+
+class NoStracerLog(Exception):
+    pass
+
+
+def collect(trace_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Groups (one per call site, process, syscall, path and fd) and warnings."""
+    d = Path(trace_dir)
+    if not d.is_dir():
+        raise NoStracerLog(f"{d}: no such trace directory")
+    files = slog.log_files(d)
+    if not files:
+        raise NoStracerLog(
+            f"{d}: no stracer log (*{slog.SUFFIX}): the run used --no-stracer, or the stracer "
+            "could not run there"
+        )
+    warnings: list[str] = []
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for f in files:
+        try:
+            log = slog.read(f)
+        except slog.StracerLogError as exc:
+            warnings.append(str(exc))
+            continue
+        if not log.complete:
+            warnings.append(
+                f"{f.name}: the stracer did not finish (killed?): missed syscalls are listed "
+                "up to its last whole record"
+            )
+        for rec in log.missed:
+            _, t, pid, tid, name, args, ret, err, site, fd, path = rec[:11]
+            key = (f.name, site, pid, name, path, fd)
+            g = groups.get(key)
+            if g is None:
+                frames = [dict(zip(FRAME, fr, strict=False)) for fr in log.sites.get(site, [])]
+                g = groups[key] = {
+                    "pid": pid, "tid": tid, "tids": [], "syscall": name, "count": 0,
+                    "path": path, "fd": fd, "site": site, "frames": frames, "first_ns": t,
+                    "args": args, "ret": ret, "errno": err, "errors": 0,
+                }  # fmt: skip
+            g["count"] += 1
+            g["errors"] += 1 if err else 0
+            if tid not in g["tids"]:
+                g["tids"].append(tid)
+    out = sorted(groups.values(), key=lambda g: g["first_ns"])
+    return out, warnings
+
+
+def _frame_label(fr: dict[str, Any]) -> str:
+    fn = fr.get("function") or (
+        f"{os.path.basename(fr['module'])}+{fr['offset']:#x}" if fr.get("module") else hex(fr["pc"])
+    )
+    if fr.get("file") and fr.get("line"):
+        return f"{fn} ({os.path.basename(fr['file'])}:{fr['line']})"
+    return fn
+
+
+def _app_frames(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Without libc's own frames (its syscall() stub, its start-up code)."""
+    app = [f for f in frames if not os.path.basename(f.get("module") or "").startswith("libc.")]
+    return app or frames
+
+
+def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
+    if not groups:
+        out.write("no missed I/O: the shim saw every I/O syscall the stracer stopped\n")
+        return
+    by_site: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for g in groups:  # one call site: the same functions (lines may differ)
+        app = _app_frames(g["frames"])
+        by_site.setdefault((g["pid"], *(fr.get("function") for fr in app[:3])), []).append(g)
+    for (pid, *_), gs in by_site.items():
+        total = sum(g["count"] for g in gs)
+        frames = _app_frames(gs[0]["frames"])
+        where = " <- ".join(_frame_label(fr) for fr in frames[:4]) or "an unknown call site"
+        out.write(f"{total} missed at {where} [pid {pid}]\n")
+        for g in gs:
+            fd = f" fd {g['fd']}" if g["fd"] is not None else ""
+            path = f" {g['path']}" if g["path"] else ""
+            err = f" ({g['errors']} failed)" if g["errors"] else ""
+            out.write(f"  {g['count']:>8}  {g['syscall']}{fd}{path}{err}\n")
+
+
+def missed(trace_dir: str, as_json: bool, out: TextIO = sys.stdout) -> int:
+    groups, warnings = collect(trace_dir)
+    for w in warnings:
+        print(f"iotrace: warning: {w}", file=sys.stderr)
+    try:
+        if as_json:
+            json.dump(groups, out, indent=1)
+            out.write("\n")
+        else:
+            print_text(groups, out)
+        out.flush()
+    except BrokenPipeError:  # `iotrace missed DIR | head`
+        sys.stderr.close()
+    return 0

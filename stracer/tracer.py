@@ -1,0 +1,596 @@
+"""The ptrace loop: start the command under a seccomp filter, follow the process tree, and tell
+covered I/O syscalls from missed ones (docs/stracer.md).
+
+Per stop the hot path is: waitpid, PTRACE_GETREGS, one process_vm_readv of the thread's shim
+markers (busy, in_wrapper at fs_base + tls_off), PTRACE_CONT.  Only a missed syscall gets an exit
+stop, an unwind (once per call site) and a record.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from iotrace.stracer import _ffi as F
+from iotrace.stracer.console import Console
+from iotrace.stracer.decode import AT_FDCWD, Plan, abs_path, plan
+from iotrace.stracer.fdlink import FdLink
+from iotrace.stracer.slog import SRec, Writer
+from iotrace.stracer.unwind import AddressSpace, Frame, symbolise
+
+from iotrace.calls import SYSCALL_BY_NR, Syscall
+
+WALL = 0x40000000
+OPTIONS = (
+    F.O_TRACESYSGOOD
+    | F.O_TRACESECCOMP
+    | F.O_TRACEFORK
+    | F.O_TRACEVFORK
+    | F.O_TRACECLONE
+    | F.O_TRACEEXEC
+    | F.O_EXITKILL
+)
+SYS_GETPID = 39
+SYS_PTRACE = 101
+IOT_OFF = 3  # iot_p.state values (preload/shim.h)
+LINK = struct.Struct("<IIiiQQ")  # iot_link_t
+LINK_POSTED = 16
+CLONE_THREAD = 0x10000
+CLONE_VM = 0x100
+GROUP_STOP_SIGS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
+OP_OPEN, OP_DUP, OP_CLOSE, OP_CLOSE_RANGE = 1, 2, 3, 4
+
+
+@dataclass
+class Image:
+    """A process image (from an exec; shared by fork children until they exec)."""
+
+    exe: str
+    phase: str  # launch | preinit | ready | noshim
+    link: int = 0
+    tls_off: int = 0
+    ld: tuple[int, int] = (0, 0)  # the dynamic loader's text: its syscalls are loader I/O
+    aspace: AddressSpace | None = None
+    sites: dict[tuple[int, int], int] = field(default_factory=dict)
+
+
+@dataclass
+class Proc:
+    pid: int
+    image: Image
+    shared_vm: bool = False  # vfork / CLONE_VM child: its memory is its parent's
+    posted: int = 0
+    recent: collections.deque[bytes] = field(default_factory=lambda: collections.deque(maxlen=4096))
+    threads: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Thread:
+    tid: int
+    proc: Proc
+    shim_thread: bool = False  # started by the shim (libzmq's): its syscalls are the shim's
+    pending: list[Any] | None = None  # a missed syscall waiting for its exit stop
+    top: int = 0  # the word at the stack pointer at the last stop
+
+
+class Tracer:
+    def __init__(self, log: Writer, shim: str, run_id: str, console: Console) -> None:
+        self.log = log
+        self.shim = shim
+        self.console = console
+        self.fdlink = FdLink(run_id)
+        self.regs = F.Regs()
+        self.r = self.regs.r
+        self.mem = F.Mem()
+        self.threads: dict[int, Thread] = {}
+        self.procs: dict[int, Proc] = {}
+        self.parked: set[int] = set()  # new tids whose parent's event has not come yet
+        self.pcounts: dict[int, collections.Counter[str]] = {}
+        self.site_frames: dict[int, list[Frame]] = {}
+        self.root = 0
+        self.returncode: int | None = None
+        self.elf_cache: dict[str, bool] = {}
+        self.failed = False
+        self.plans: dict[int, Plan] = {}
+        self.warned_ptrace = False
+
+    # ---- set-up -----------------------------------------------------------------------------
+
+    def attach_root(self, pid: int) -> None:
+        """pid has stopped itself (SIGSTOP) before its execve: seize it and let it go on."""
+        F.ptrace(F.PTRACE_SEIZE, pid, F.ffi.NULL, F.ffi.cast("void *", OPTIONS))
+        self.root = pid
+        proc = Proc(pid, Image(exe="", phase="launch"))
+        self._add_proc(proc, 0)
+        self.threads[pid] = Thread(pid, proc)
+        proc.threads.add(pid)
+        os.kill(pid, signal.SIGCONT)
+
+    def _add_proc(self, proc: Proc, ppid: int) -> None:
+        self.procs[proc.pid] = proc
+        self.pcounts.setdefault(proc.pid, collections.Counter())
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    def loop(self) -> int:
+        waitpid = os.waitpid
+        while self.threads or self.parked:
+            try:
+                tid, status = waitpid(-1, WALL)
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            try:
+                self._stop(tid, status)
+            except Exception as exc:
+                if not self.failed:
+                    self.failed = True
+                    self.console.internal(f"{exc.__class__.__name__}: {exc}")
+                F.libc.ptrace(F.PTRACE_CONT, tid, F.ffi.NULL, F.ffi.NULL)
+        return self.returncode if self.returncode is not None else 0
+
+    def _stop(self, tid: int, status: int) -> None:
+        libc, cont, null = F.libc, F.PTRACE_CONT, F.ffi.NULL
+        if not os.WIFSTOPPED(status):
+            self._gone(tid, status)
+            return
+        sig = (status >> 8) & 0xFF
+        event = status >> 16
+        if sig == F.SIGTRAP and event == F.EVENT_SECCOMP:
+            if self._seccomp(tid):
+                libc.ptrace(cont, tid, null, null)
+        elif sig == F.SIGTRAP | 0x80:
+            self._sysexit(tid)
+            libc.ptrace(cont, tid, null, null)
+        elif sig == F.SIGTRAP and event in (F.EVENT_FORK, F.EVENT_VFORK, F.EVENT_CLONE):
+            self._new_child(tid, event)
+            self._resume(tid, 0)
+        elif sig == F.SIGTRAP and event == F.EVENT_EXEC:
+            self._exec(tid)
+            self._resume(tid, 0)
+        elif event == F.EVENT_STOP:
+            if sig in GROUP_STOP_SIGS:  # job control: stay stopped until SIGCONT
+                libc.ptrace(F.PTRACE_LISTEN, tid, null, null)
+            elif tid not in self.threads:
+                self.parked.add(tid)  # a new child: resumed by its parent's event
+            else:
+                self._resume(tid, 0)
+        else:  # a signal for the app: deliver it unchanged
+            if tid not in self.threads:
+                self._adopt(tid)
+            self._resume(tid, sig)
+
+    def _resume(self, tid: int, sig: int) -> None:
+        th = self.threads.get(tid)
+        req = F.PTRACE_SYSCALL if th is not None and th.pending else F.PTRACE_CONT
+        F.libc.ptrace(req, tid, F.ffi.NULL, F.ffi.cast("void *", sig))
+
+    # ---- seccomp stops ----------------------------------------------------------------------
+
+    def _seccomp(self, tid: int) -> bool:
+        """Classify the syscall; True: resume with PTRACE_CONT (done with it)."""
+        if not self.regs.fetch(tid):
+            return False
+        r = self.r
+        th = self.threads.get(tid) or self._adopt(tid)
+        proc = th.proc
+        img = proc.image
+        nr = r.orig_rax
+        if nr == SYS_GETPID:
+            self._hello(th, r.rsi, r.rdx)
+            return True
+        if nr == SYS_PTRACE:
+            if not self.warned_ptrace:
+                self.warned_ptrace = True
+                self.console.ptrace_used(proc.pid, img.exe)
+            return True
+        phase = img.phase
+        if phase == "ready":
+            if th.shim_thread:
+                self._count(proc, "shim")
+                return True
+            # the markers, and the word at the stack pointer (the call site's key if missed)
+            m = self.mem.read_pair(tid, r.fs_base + img.tls_off, r.rsp)
+            th.top = 0
+            if m is not None:
+                th.top = m[1]
+                busy, inw = m[0] & 0xFFFFFFFF, m[0] >> 32
+                if busy:  # the shim's own work (also inside a wrapper, before the real call)
+                    self._count(proc, "shim")
+                    return True
+                if inw:
+                    self._count(proc, "covered")
+                    return True
+        elif phase == "launch":
+            return True
+        else:
+            if img.ld[0] <= r.rip < img.ld[1]:
+                self._count(proc, "loader")
+                return True
+            top = self.mem.read(tid, r.rsp, 8)
+            th.top = struct.unpack("<Q", top)[0] if top else 0
+        sc = SYSCALL_BY_NR.get(nr)
+        if sc is None:
+            return True
+        # ld.so itself (start-up, dlopen): loader I/O.  Before the shim's hello ("preinit")
+        # anything else (a constructor that ran before the shim's) is missed like after it.
+        if img.ld[0] <= r.rip < img.ld[1]:
+            self._count(proc, "loader")
+            return True
+        self._count(proc, "missed")
+        self._missed_entry(th, sc)
+        F.libc.ptrace(F.PTRACE_SYSCALL, tid, F.ffi.NULL, F.ffi.NULL)
+        return False
+
+    def _count(self, proc: Proc, what: str) -> None:
+        self.pcounts[proc.pid][what] += 1
+
+    @property
+    def counts(self) -> collections.Counter[str]:
+        total: collections.Counter[str] = collections.Counter()
+        for c in self.pcounts.values():
+            total.update(c)
+        return total
+
+    def _hello(self, th: Thread, link: int, state: int) -> None:
+        img = th.proc.image
+        raw = self.mem.read(th.tid, link, LINK.size)
+        if raw is None:
+            return
+        magic, _version, tls_off, _state, _posted, _seen = LINK.unpack(raw)
+        if magic != 0x6C746F69:
+            return
+        img.link, img.tls_off = link, tls_off
+        img.phase = "noshim" if state == IOT_OFF else "ready"
+        self.log.rec(SRec.PROC, time.monotonic_ns(), th.proc.pid, 0, "shim", img.phase)
+
+    def _missed_entry(self, th: Thread, sc: Syscall) -> None:
+        r, tid, pid = self.r, th.tid, th.proc.pid
+        raw = (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9)
+        pl = self.plans.get(sc.nr)
+        if pl is None:
+            pl = self.plans[sc.nr] = plan(sc)
+        read_str = self.mem.read_str
+        args = [
+            read_str(tid, v) if f is None else f(v) for f, v in zip(pl.convert, raw, strict=False)
+        ]
+        path = fd = None
+        if pl.path >= 0:
+            p = args[pl.path]
+            dirfd = args[pl.dirfd] if pl.dirfd >= 0 else AT_FDCWD
+            if isinstance(p, str):
+                path = abs_path(p, dirfd if isinstance(dirfd, int) else AT_FDCWD, pid)
+        elif pl.fd >= 0:
+            fd = args[pl.fd]
+            path = self._fd_path(pid, fd)
+        site = self._site(th)
+        th.pending = [time.monotonic_ns(), pid, tid, sc, args, site, fd, path, raw]
+
+    def _fd_path(self, pid: int, fd: int) -> str | None:
+        if fd < 0:
+            return None
+        try:
+            return os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            return None
+
+    def _site(self, th: Thread) -> int:
+        """The call site's id: unwound and symbolised the first time only."""
+        r, img = self.r, th.proc.image
+        key = (r.rip, th.top)
+        site = img.sites.get(key)
+        if site is not None:
+            return site
+        if img.aspace is None:
+            img.aspace = AddressSpace(th.proc.pid)
+        img.aspace.pid = th.proc.pid
+        frames = symbolise(img.aspace.unwind(th.tid))
+        if not frames:
+            frames = [Frame(r.rip, *(img.aspace.module_of(r.rip) or (None, None)), None)]
+            frames = symbolise(frames)
+        # the same frames from another key (a varying word at rsp): one site
+        sig = tuple((f.module, f.offset) for f in frames)
+        for sid, fr in self.site_frames.items():
+            if tuple((f.module, f.offset) for f in fr) == sig:
+                img.sites[key] = sid
+                return sid
+        site = len(self.site_frames) + 1
+        self.site_frames[site] = frames
+        img.sites[key] = site
+        self.log.rec(
+            SRec.SITE,
+            site,
+            [[f.pc, f.module, f.offset, f.function, f.file, f.line] for f in frames],
+        )
+        return site
+
+    def _sysexit(self, tid: int) -> None:
+        th = self.threads.get(tid)
+        if th is None or th.pending is None or not self.regs.fetch(tid):
+            return
+        ret = self.r.rax
+        ret = ret - (1 << 64) if ret >> 63 else ret
+        self._finish(th, ret)
+
+    def _finish(self, th: Thread, ret: int | None) -> None:
+        assert th.pending is not None
+        t, pid, tid, sc, args, site, fd, path, raw = th.pending
+        th.pending = None
+        err = 0
+        if ret is not None and -4096 < ret < 0:
+            err, ret = -ret, -1
+        if ret is not None and ret >= 0 and sc.fdop in ("open", "pipe"):
+            fd = ret if sc.fdop == "open" else None
+            if fd is not None:
+                path = self._fd_path(pid, fd) or path
+            self._fd_news(th, sc, raw, ret, path)
+        elif ret is not None and ret >= 0 and sc.fdop:
+            self._fd_news(th, sc, raw, ret, path)
+        self.log.rec(SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path)
+        self.console.missed(pid, site, self.site_frames.get(site, []), sc.name, path)
+
+    # ---- descriptor news for the shim -------------------------------------------------------
+
+    def _fd_news(self, th: Thread, sc: Syscall, raw: tuple[int, ...], ret: int, path: str | None):  # noqa: ANN202
+        proc = th.proc
+        if proc.image.phase != "ready" or proc.shared_vm:
+            return
+        msgs: list[bytes] = []
+        op = sc.fdop
+        if op == "open":
+            msgs.append(_msg(OP_OPEN, ret, 0, path or ""))
+        elif op == "pipe":
+            fds = self.mem.read(th.tid, raw[0], 8)
+            if fds:
+                for fd in struct.unpack("<ii", fds):
+                    msgs.append(_msg(OP_OPEN, fd, 0, self._fd_path(proc.pid, fd) or ""))
+        elif op == "dup":
+            msgs.append(_msg(OP_DUP, _s32(raw[0]), ret, ""))
+        elif op == "dup2":
+            msgs.append(_msg(OP_DUP, _s32(raw[0]), _s32(raw[1]), ""))
+        elif op == "close":
+            msgs.append(_msg(OP_CLOSE, _s32(raw[0]), 0, ""))
+        elif op == "close_range":
+            hi = min(raw[1], 0x7FFFFFFF)
+            msgs.append(_msg(OP_CLOSE_RANGE, _s32(raw[0]), hi, ""))
+        for m in msgs:
+            self._post(th, m)
+
+    def _post(self, th: Thread, m: bytes) -> None:
+        """Send, then raise the counter the shim checks on every fd lookup: the tracee is
+        stopped, so its next lookup sees both."""
+        proc = th.proc
+        if not self.fdlink.send(proc.pid, m):
+            return
+        proc.posted += 1
+        proc.recent.append(m)
+        self.mem.write(th.tid, proc.image.link + LINK_POSTED, struct.pack("<Q", proc.posted))
+
+    # ---- process tree -----------------------------------------------------------------------
+
+    def _new_child(self, tid: int, event: int) -> None:
+        msg = F.ffi.new("unsigned long *")
+        if F.libc.ptrace(F.PTRACE_GETEVENTMSG, tid, F.ffi.NULL, msg) != 0:
+            return
+        new = int(msg[0])
+        parent = self.threads.get(tid) or self._adopt(tid)
+        tgid = _tgid(new)
+        if event == F.EVENT_CLONE and tgid == parent.proc.pid:
+            th = Thread(new, parent.proc)
+            # libzmq's threads, started from the shim while it is busy, are the shim's
+            th.shim_thread = parent.shim_thread or self._busy(parent)
+        else:
+            vm = event == F.EVENT_VFORK or (event == F.EVENT_CLONE and self._clone_vm(tid))
+            proc = Proc(new, parent.proc.image, shared_vm=vm or parent.proc.shared_vm)
+            proc.posted = parent.proc.posted
+            self._add_proc(proc, parent.proc.pid)
+            self.log.rec(SRec.PROC, time.monotonic_ns(), new, parent.proc.pid, "fork", None)
+            th = Thread(new, proc)
+            self._resend(parent.proc, proc, th)
+        self.threads[new] = th
+        th.proc.threads.add(new)
+        if new in self.parked:
+            self.parked.discard(new)
+            self._resume(new, 0)
+
+    def _resend(self, parent: Proc, child: Proc, th: Thread) -> None:
+        """A fork child inherits its parent's fds and counters: it must get the fd messages
+        its parent had not applied yet, on its own endpoint."""
+        img = child.image
+        if img.phase != "ready" or not parent.posted or child.shared_vm:
+            return
+        raw = self.mem.read(th.tid, img.link, LINK.size)
+        if raw is None:
+            return
+        seen = LINK.unpack(raw)[5]
+        missing = parent.posted - seen
+        if missing <= 0:
+            return
+        for m in list(parent.recent)[-missing:]:
+            self.fdlink.send(child.pid, m)
+
+    def _busy(self, th: Thread) -> bool:
+        img = th.proc.image
+        if img.phase != "ready" or not self.regs.fetch(th.tid):
+            return False
+        m = self.mem.read(th.tid, self.r.fs_base + img.tls_off, 4)
+        return bool(m and struct.unpack("<i", m)[0])
+
+    def _clone_vm(self, tid: int) -> bool:
+        if not self.regs.fetch(tid):
+            return False
+        r = self.r
+        if r.orig_rax == 56:  # clone(flags, ...)
+            return bool(r.rdi & CLONE_VM)
+        if r.orig_rax == 435:  # clone3(struct clone_args *)
+            m = self.mem.read(tid, r.rdi, 8)
+            return bool(m and struct.unpack("<Q", m)[0] & CLONE_VM)
+        return False
+
+    def _adopt(self, tid: int) -> Thread:
+        """A tracee seen before its parent's event (or never announced)."""
+        tgid = _tgid(tid) or tid
+        proc = self.procs.get(tgid)
+        if proc is None:
+            proc = Proc(tgid, Image(exe=_exe(tgid), phase="noshim"))
+            self._add_proc(proc, 0)
+        th = Thread(tid, proc)
+        self.threads[tid] = th
+        proc.threads.add(tid)
+        return th
+
+    def _exec(self, tid: int) -> None:
+        msg = F.ffi.new("unsigned long *")
+        F.libc.ptrace(F.PTRACE_GETEVENTMSG, tid, F.ffi.NULL, msg)
+        former = int(msg[0])
+        th = self.threads.get(former) or self.threads.get(tid) or self._adopt(tid)
+        proc = th.proc
+        # every other thread of the old image is gone; their deaths, if reported, are ignored
+        for other in list(proc.threads):
+            if other != th.tid:
+                self.threads.pop(other, None)
+        self.threads.pop(th.tid, None)
+        th.tid = tid
+        th.pending = None
+        th.shim_thread = False
+        self.threads[tid] = th
+        proc.threads = {tid}
+        exe = _exe(proc.pid)
+        old = proc.image
+        if old.aspace is not None and all(
+            p.image is not old for p in self.procs.values() if p is not proc
+        ):
+            old.aspace.close()
+        proc.image = Image(exe=exe, phase=self._phase_after_exec(proc.pid, exe))
+        proc.image.ld = _loader_text(proc.pid)
+        proc.shared_vm = False
+        proc.posted = 0
+        proc.recent.clear()
+        self.fdlink.forget(proc.pid)
+        self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exec",
+                     {"exe": exe, "shim": proc.image.phase == "preinit"})  # fmt: skip
+
+    def _phase_after_exec(self, pid: int, exe: str) -> str:
+        """preinit: the shim will load (dynamic executable, LD_PRELOAD names it): what happens
+        before its hello is the loader's.  noshim: nothing it does is seen by a shim."""
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            return "noshim"
+        shim = self.shim.encode()
+        preload = any(e.startswith(b"LD_PRELOAD=") and shim in e for e in env)
+        if not preload:
+            return "noshim"
+        dyn = self.elf_cache.get(exe)
+        if dyn is None:
+            dyn = self.elf_cache[exe] = _has_interp(f"/proc/{pid}/exe")
+        return "preinit" if dyn else "noshim"
+
+    def _gone(self, tid: int, status: int) -> None:
+        self.parked.discard(tid)
+        th = self.threads.pop(tid, None)
+        if th is None:
+            return
+        if th.pending is not None:
+            self._finish(th, None)  # never returned (killed in the syscall)
+        proc = th.proc
+        proc.threads.discard(tid)
+        if tid == proc.pid:
+            rc = os.waitstatus_to_exitcode(status)
+            self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exit", rc)
+            if tid == self.root:
+                self.returncode = rc
+        if not proc.threads:
+            self.procs.pop(proc.pid, None)
+            self.fdlink.forget(proc.pid)
+
+    def finish(self) -> None:
+        for pid, c in self.pcounts.items():
+            if c:
+                self.log.rec(SRec.COUNTS, pid, dict(c))
+        self.log.rec(SRec.END, time.monotonic_ns(), self.returncode, flush=True)
+        self.fdlink.close()
+
+
+def _msg(op: int, a: int, b: int, path: str) -> bytes:
+    return struct.pack("<iiii", op, a, b, 0) + path.encode(errors="surrogateescape")
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
+
+
+def _tgid(tid: int) -> int:
+    try:
+        with open(f"/proc/{tid}/status") as f:
+            for line in f:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
+def _has_interp(path: str) -> bool:
+    """A dynamically linked ELF (has PT_INTERP): the dynamic loader honours LD_PRELOAD."""
+    try:
+        with open(path, "rb") as f:
+            h = f.read(64)
+            if h[:4] != b"\x7fELF" or h[4] != 2:
+                return False
+            (phoff,) = struct.unpack_from("<Q", h, 32)
+            phentsize, phnum = struct.unpack_from("<HH", h, 54)
+            f.seek(phoff)
+            ph = f.read(phentsize * phnum)
+        return any(struct.unpack_from("<I", ph, i * phentsize)[0] == 3 for i in range(phnum))
+    except (OSError, struct.error):
+        return False
+
+
+def _loader_text(pid: int) -> tuple[int, int]:
+    """The executable mapping of the program interpreter (ld.so), mapped by the kernel at exec."""
+    try:
+        with open(f"/proc/{pid}/exe", "rb") as f:
+            interp = _interp(f.read(1 << 16))
+        if not interp:
+            return (0, 0)
+        real = os.path.realpath(interp)
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                parts = line.split(maxsplit=5)
+                if len(parts) == 6 and "x" in parts[1] and parts[5].strip() in (real, interp):
+                    lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                    return (lo, hi)
+    except (OSError, ValueError):
+        pass
+    return (0, 0)
+
+
+def _interp(head: bytes) -> str | None:
+    if head[:4] != b"\x7fELF" or head[4] != 2:
+        return None
+    (phoff,) = struct.unpack_from("<Q", head, 32)
+    phentsize, phnum = struct.unpack_from("<HH", head, 54)
+    for i in range(phnum):
+        o = phoff + i * phentsize
+        if o + 56 > len(head):
+            return None
+        ptype, _flags, off, _va, _pa, size = struct.unpack_from("<IIQQQQ", head, o)
+        if ptype == 3 and off + size <= len(head):
+            return head[off : off + size].rstrip(b"\0").decode(errors="replace")
+    return None

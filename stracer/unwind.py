@@ -1,0 +1,180 @@
+"""Call sites of missed syscalls: unwound with libunwind-ptrace, symbolised with addr2line.
+
+Unwinding is done once per call site.  A site is keyed by the instruction pointer and the word
+at the stack pointer: for a syscall made through a leaf function (libc's syscall(), Go's
+Syscall6) that word is the return address into the caller, so callers stay apart; for an inline
+`syscall` instruction the ip alone already names the site (the word may then vary, which only
+costs an extra unwind that finds the same frames).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+
+from iotrace.stracer import _ffi
+
+MAX_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class Frame:
+    pc: int
+    module: str | None
+    offset: int | None  # address inside the module's ELF file (link-time vaddr)
+    function: str | None
+    file: str | None = None
+    line: int | None = None
+
+    def label(self) -> str:
+        fn = self.function
+        if not fn:
+            known = self.module and self.offset is not None
+            fn = (
+                f"{os.path.basename(self.module or '')}+{self.offset:#x}" if known else hex(self.pc)
+            )
+        if self.file and self.line:
+            return f"{fn} ({os.path.basename(self.file)}:{self.line})"
+        return fn
+
+
+class AddressSpace:
+    """One process image: its libunwind address space and its module map."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.maps: list[tuple[int, int, int, str]] = []  # start, end, load bias, path
+        libs = _ffi.unwind_libs()
+        self.uas = None
+        if libs:
+            upt, ux = libs
+            acc = _ffi.uffi.cast("void *", _ffi.uffi.addressof(upt, "_UPT_accessors"))
+            self.uas = ux._Ux86_64_create_addr_space(acc, 0)
+            ux._Ux86_64_set_caching_policy(self.uas, _ffi.UNW_CACHE_GLOBAL)
+
+    def close(self) -> None:
+        libs = _ffi.unwind_libs()
+        if libs and self.uas:
+            libs[1]._Ux86_64_destroy_addr_space(self.uas)
+            self.uas = None
+
+    def _read_maps(self) -> None:
+        maps, first = [], {}
+        try:
+            with open(f"/proc/{self.pid}/maps") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return
+        for ln in lines:
+            parts = ln.split(maxsplit=5)
+            if len(parts) < 6 or not parts[5].startswith("/"):
+                continue
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            off, path = int(parts[2], 16), parts[5]
+            if off == 0 and path not in first:
+                first[path] = lo
+            maps.append((lo, hi, path))
+        self.maps = [(lo, hi, _bias(path, first.get(path, lo)), path) for lo, hi, path in maps]
+
+    def module_of(self, pc: int) -> tuple[str, int] | None:
+        for attempt in range(2):
+            for lo, hi, bias, path in self.maps:
+                if lo <= pc < hi:
+                    return path, pc - bias
+            if attempt == 0:
+                self._read_maps()
+        return None
+
+    def unwind(self, tid: int) -> list[Frame]:
+        libs = _ffi.unwind_libs()
+        if not libs or not self.uas:
+            return []
+        upt, ux = libs
+        ffi = _ffi.uffi
+        ctx = upt._UPT_create(tid)
+        if ctx == ffi.NULL:
+            return []
+        frames: list[Frame] = []
+        try:
+            cur = ffi.new("unw_cursor_t *")
+            if ux._Ux86_64_init_remote(cur, self.uas, ctx) < 0:
+                return []
+            ip = ffi.new("unw_word_t *")
+            off = ffi.new("unw_word_t *")
+            name = ffi.new("char[]", 256)
+            while len(frames) < MAX_FRAMES:
+                if ux._Ux86_64_get_reg(cur, _ffi.UNW_REG_IP, ip) < 0 or ip[0] == 0:
+                    break
+                pc = int(ip[0])
+                fn = None
+                if ux._Ux86_64_get_proc_name(cur, name, 256, off) == 0:
+                    fn = ffi.string(name).decode(errors="replace")
+                mod = self.module_of(pc if not frames else pc - 1)
+                if frames and mod is None:  # outside every mapped file: unwinding went astray
+                    break
+                frames.append(Frame(pc, mod[0] if mod else None, mod[1] if mod else None, fn))
+                if ux._Ux86_64_step(cur) <= 0:
+                    break
+        finally:
+            upt._UPT_destroy(ctx)
+        return frames
+
+
+def _bias(path: str, first_map: int) -> int:
+    """Load bias: 0 for a fixed-address executable (ET_EXEC), else where it was mapped."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(18)
+        if head[:4] == b"\x7fELF" and int.from_bytes(head[16:18], "little") == 2:
+            return 0
+    except OSError:
+        pass
+    return first_map
+
+
+# (module, offset, is a return address) -> (function, file, line): addr2line runs once per
+# address (libc's frames are in every call site, and its debug info is slow to load)
+_SYMBOLS: dict[tuple[str, int, bool], tuple[str | None, str | None, int | None]] = {}
+
+
+def symbolise(frames: list[Frame]) -> list[Frame]:
+    """file:line (and a function name where libunwind had none) from debug info, via addr2line,
+    one run per module."""
+    by_mod: dict[str, list[int]] = {}
+    out = list(frames)
+    for i, fr in enumerate(frames):
+        if fr.module and fr.offset is not None:
+            hit = _SYMBOLS.get((fr.module, fr.offset, i > 0))
+            if hit is not None:
+                out[i] = Frame(fr.pc, fr.module, fr.offset, fr.function or hit[0], hit[1], hit[2])
+            else:
+                by_mod.setdefault(fr.module, []).append(i)
+    for mod, idx in by_mod.items():
+        # return addresses point after the call: ask for the call's own line
+        addrs = [hex(frames[i].offset - (1 if i else 0)) for i in idx]  # type: ignore[operator]
+        try:
+            res = subprocess.run(["addr2line", "-f", "-C", "-e", mod, *addrs],
+                                 capture_output=True, text=True, timeout=10)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        lines = res.stdout.splitlines()
+        for k, i in enumerate(idx):
+            if 2 * k + 1 >= len(lines):
+                break
+            fn, loc = lines[2 * k], lines[2 * k + 1]
+            file, _, ln = loc.rpartition(":")
+            ln = ln.split(" ")[0]
+            fr = frames[i]
+            _SYMBOLS[(fr.module, fr.offset, i > 0)] = (
+                fn if fn != "??" else None,
+                file if file and file != "??" else None,
+                int(ln) if ln.isdigit() and ln != "0" else None,
+            )
+            out[i] = Frame(
+                fr.pc, fr.module, fr.offset,
+                fr.function or (fn if fn != "??" else None),
+                file if file and file != "??" else None,
+                int(ln) if ln.isdigit() and ln != "0" else None,
+            )  # fmt: skip
+    return out

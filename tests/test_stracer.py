@@ -1,0 +1,353 @@
+"""The stracer: missed I/O found exactly, covered I/O not reported, fd mappings to the shim, and
+the command behaving under ptrace as it does without."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import BUILD, PROGS, build, iotrace
+from iotrace.stracer import bpf
+
+from iotrace.calls import SYSCALLS
+
+
+def missed(trace_dir: Path) -> list[dict]:
+    r = iotrace("missed", str(trace_dir), "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def pairs(groups: list[dict]) -> Counter:
+    """(syscall, path) -> count."""
+    c: Counter = Counter()
+    for g in groups:
+        c[(g["syscall"], g["path"])] += g["count"]
+    return c
+
+
+def functions(g: dict) -> list[str]:
+    return [f["function"] for f in g["frames"] if f["function"]]
+
+
+# ---- the filter ---------------------------------------------------------------------------
+
+
+def test_filter_stops_exactly_the_table():
+    cookie = 0x1234_5678_9ABC_DEF1
+    prog = bpf.build_filter(cookie)
+    io = {s.nr for s in SYSCALLS}
+    for s in SYSCALLS:
+        args = [0] * 6
+        assert bpf.run_filter(prog, s.nr, tuple(args)) == bpf.RET_TRACE, s.name
+        if s.cookie_slot is not None:  # the shim's own real calls carry the cookie
+            args[s.cookie_slot] = cookie
+            assert bpf.run_filter(prog, s.nr, tuple(args)) == bpf.RET_ALLOW, s.name
+    for nr in range(460):
+        if nr not in io and nr not in (bpf.SYS_GETPID, bpf.SYS_PTRACE):
+            assert bpf.run_filter(prog, nr) == bpf.RET_ALLOW, nr
+    anon = (0, 4096, 3, 0x22, (1 << 64) - 1, 0)
+    assert bpf.run_filter(prog, 9, anon) == bpf.RET_ALLOW  # anonymous mmap: not I/O
+    assert bpf.run_filter(prog, 72, (3, 4, 0)) == bpf.RET_ALLOW  # fcntl F_SETFL
+    assert bpf.run_filter(prog, 72, (3, 1030, 0)) == bpf.RET_TRACE  # F_DUPFD_CLOEXEC
+    assert bpf.run_filter(prog, 39, (bpf.HELLO_MAGIC,)) == bpf.RET_TRACE  # the shim's hello
+    assert bpf.run_filter(prog, 39) == bpf.RET_ALLOW
+    assert bpf.run_filter(prog, 101, (0,)) == bpf.RET_TRACE  # ptrace(TRACEME): said why
+    assert bpf.run_filter(prog, 101, (2,)) == bpf.RET_ALLOW  # PEEKDATA: not ours to see
+
+
+# ---- missed sets --------------------------------------------------------------------------
+
+
+def test_raw_syscalls(trace):
+    t = trace(build("st_raw"), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    out = str(trace.work / "out")
+    groups = missed(t.dir)
+    assert pairs(groups) == Counter({("openat", out): 1, ("write", out): 1, ("close", out): 1})
+    for g in groups:
+        assert "raw_open" in functions(g) and "main" in functions(g)
+        assert g["fd"] == 3 and g["pid"] == g["tid"]
+    opened = next(g for g in groups if g["syscall"] == "openat")
+    assert "O_CREAT" in opened["args"][2] and opened["ret"] == 3
+    err = t.proc.stderr
+    assert (
+        f"iotrace: missed I/O: 3 syscalls not seen by the shim — openat, write, close on {out} "
+        "at raw_open (st_raw.c:12) <- main (st_raw.c:19)"
+    ) in err
+    assert f"openat on {out} at raw_open (st_raw.c:12)" in err  # at once, while it runs
+
+
+def test_inline_asm_write(trace):
+    t = trace(build("st_asm"), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    groups = missed(t.dir)
+    assert pairs(groups) == Counter({("write", str(trace.work / "out")): 1})
+    assert "asm_write" in functions(groups[0])
+
+
+def test_static_binary(trace):
+    t = trace(build("st_static", "-static"), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    out = str(trace.work / "out")
+    # static glibc's start-up looks its own path up: not the app's code, but not the shim's
+    # either (there is none), so it is missed too
+    assert pairs(missed(t.dir)) == Counter(
+        {("readlink", "/proc/self/exe"): 1, ("openat", out): 1, ("write", out): 1,
+         ("close", out): 1}
+    )  # fmt: skip
+
+
+def _go_binary() -> Path:
+    go = shutil.which("go")
+    if not go:
+        pytest.skip("go is not installed (Debian package golang-go)")
+    out = BUILD / "st_go"
+    src = PROGS / "st_go.go"
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        BUILD.mkdir(exist_ok=True)
+        env = dict(os.environ, GOCACHE=str(BUILD / "gocache"), GO111MODULE="off")
+        subprocess.run([go, "build", "-o", str(out), str(src)], check=True, env=env, timeout=300)
+    return out
+
+
+def test_go_program(trace):
+    t = trace(_go_binary(), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    out = str(trace.work / "out")
+    groups = missed(t.dir)
+    app = Counter({k: v for k, v in pairs(groups).items() if k[1] == out})
+    assert app == Counter({("openat", out): 1, ("write", out): 1, ("close", out): 1})
+    for g in groups:  # everything else is the Go runtime's own start-up
+        if g["path"] != out:
+            assert any(f.startswith("runtime.") for f in functions(g)), g
+
+
+def test_io_uring(trace):
+    t = trace(build("st_uring", "-luring"), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    c = Counter()
+    for g in missed(t.dir):
+        assert g["path"] == "anon_inode:[io_uring]"
+        c[g["syscall"]] += g["count"]
+    # io_uring_wait_cqe enters the kernel again only if the completion is not there yet
+    assert c.pop("io_uring_enter") in (1, 2)
+    assert c == Counter({"io_uring_setup": 1, "mmap": 2, "close": 1})
+
+
+def test_mmap_io(trace):
+    t = trace(build("st_mmap"), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert pairs(missed(t.dir)) == Counter({("mmap", str(trace.work / "out")): 1})
+    assert (trace.work / "out").read_bytes()[:5] == b"mmap\n"
+
+
+def test_child_exec_with_empty_environment(trace):
+    t = trace(build("st_exec"), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    out = str(trace.work / "out")
+    groups = missed(t.dir)
+    assert pairs(groups) == Counter({("openat", out): 1, ("write", out): 1, ("close", out): 1})
+    run = json.loads(next(t.dir.glob("iotrace-run.*.json")).read_text())
+    assert {g["pid"] for g in groups} != {run["pid"]}  # the exec'd child, not the parent
+
+
+def test_four_threads(trace):
+    t = trace(build("st_threads"), trace.work)
+    assert t.proc.returncode == 0, t.proc.stderr
+    groups = missed(t.dir)
+    expect = Counter()
+    for i in range(4):
+        p = str(trace.work / f"t{i}.out")
+        expect.update({("openat", p): 1, ("write", p): 1, ("close", p): 1})
+    assert pairs(groups) == expect
+    tids = {g["tid"] for g in groups}
+    assert len(tids) == 4 and all(g["pid"] not in tids for g in groups)
+    # one call site per syscall, whatever the thread; the console says it once
+    assert t.proc.stderr.count("syscalls not seen by the shim") == 1
+
+
+def test_fork_without_exec(trace):
+    t = trace(build("st_fork"), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    groups = missed(t.dir)
+    out = str(trace.work / "out")
+    assert pairs(groups) == Counter({("write", out): 2})
+    assert len({g["pid"] for g in groups}) == 2
+    child_writes = [e for e in t.events("write") if e["path"] == out]
+    assert len(child_writes) == 1  # the child's libc write: covered, logged by the shim
+
+
+def test_write_from_signal_handler(trace):
+    t = trace(build("st_signal"), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    groups = missed(t.dir)
+    assert pairs(groups) == Counter({("write", str(trace.work / "out")): 1})
+    assert "handler" in functions(groups[0])
+
+
+def test_printf_without_newline_is_not_missed(trace):
+    t = trace(build("st_printf"))
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert t.proc.stdout == "no newline"
+    assert missed(t.dir) == []
+    assert "missed I/O" not in t.proc.stderr
+
+
+def test_hot_loop_is_one_console_line(trace):
+    t = trace(build("st_loop"), "3000")
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert pairs(missed(t.dir)) == Counter({("write", "/dev/null"): 3000})
+    lines = [ln for ln in t.proc.stderr.splitlines() if "missed I/O" in ln]
+    assert len(lines) <= 3, lines  # first occurrence, maybe one count, the summary
+    assert "3000 syscalls not seen by the shim" in lines[-1]
+
+
+def test_missed_json_and_text(trace):
+    t = trace(build("st_raw"), "out")
+    groups = missed(t.dir)
+    for g in groups:
+        assert {"pid", "tid", "syscall", "count", "path", "fd", "frames"} <= g.keys()
+    r = iotrace("missed", str(t.dir))
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[0].startswith("3 missed at raw_open (st_raw.c:12) <- main")
+
+
+# ---- fd mappings ----------------------------------------------------------------------------
+
+
+def test_wrapped_calls_on_raw_descriptors_carry_paths(trace):
+    t = trace(build("st_fdpath"), trace.work)
+    assert t.proc.returncode == 0, t.proc.stderr
+    a, b, c = (str(trace.work / f"{x}.out") for x in "abc")
+    writes = [(e["fd"], e["path"]) for e in t.events("write") if e["fd"] not in (1, 2)]
+    assert writes == [(3, a), (4, a), (5, a), (6, b), (6, c)]
+
+
+def test_no_stracer(trace):
+    t = trace(build("st_raw"), "out", extra=("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert "missed I/O" not in t.proc.stderr
+    r = iotrace("missed", str(t.dir))
+    assert r.returncode == 2 and "no stracer log" in r.stderr
+
+
+# ---- the command under ptrace ---------------------------------------------------------------
+
+
+def test_exit_status_and_signal_death(trace):
+    prog = build("st_sleep")
+    assert trace(prog, "exit", "3").proc.returncode == 3
+    t = trace(prog, "kill", str(int(signal.SIGTERM)))
+    assert t.proc.returncode == 128 + signal.SIGTERM
+
+
+def test_nonexistent_command(trace):
+    t = trace("/nonexistent/prog")
+    assert t.proc.returncode == 127
+    assert t.proc.stderr.strip().count("\n") == 0 and "not found" in t.proc.stderr
+
+
+def test_thread_exec_does_not_hang(trace):
+    t = trace(build("st_execthr"))
+    assert t.proc.returncode == 0, t.proc.stderr
+
+
+def _start(tmp_path: Path, *cmd: str, session: bool = False) -> tuple[subprocess.Popen, Path]:
+    out = tmp_path / "tr"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "iotrace", "run", "-o", str(out), "--", *cmd],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        start_new_session=session,
+    )  # fmt: skip
+    return p, out
+
+
+def _wait_for(pred, timeout: float = 15) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def _app_pid(out: Path) -> int:
+    _wait_for(lambda: out.exists() and any(out.glob("*.iot")))
+    return int(next(out.glob("*.iot")).name.split(".")[-2])
+
+
+def test_job_control(tmp_path):
+    p, out = _start(tmp_path, str(build("st_sleep")), "stop")
+    pid = _app_pid(out)
+
+    def state() -> str:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+    # stopped by its own SIGSTOP, and stays stopped (a traced group-stop shows as "t")
+    _wait_for(lambda: state() in "Tt")
+    time.sleep(0.2)
+    assert state() in "Tt"
+    os.kill(pid, signal.SIGCONT)
+    stdout, stderr = p.communicate(timeout=30)
+    assert p.returncode == 0, stderr
+    assert stdout == "done\n"
+
+
+def test_sigterm_and_ctrl_c_reach_the_command(tmp_path):
+    p, out = _start(tmp_path / "a" if (tmp_path / "a").mkdir() is None else tmp_path,
+                    str(build("st_sleep")), "wait", "30")  # fmt: skip
+    _app_pid(out)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert p.returncode == 128 + signal.SIGTERM
+    (tmp_path / "b").mkdir()
+    p, out = _start(tmp_path / "b", str(build("st_sleep")), "wait", "30", session=True)
+    _app_pid(out)
+    os.killpg(p.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    p.communicate(timeout=30)
+    assert p.returncode == 128 + signal.SIGINT
+
+
+def test_stracer_killed(tmp_path):
+    p, out = _start(tmp_path, str(build("st_sleep")), "wait", "30")
+    _app_pid(out)
+    log = next(out.glob("*.stracer"))
+    stracer = int(log.name.split(".")[-2])
+    os.kill(stracer, signal.SIGKILL)
+    _, stderr = p.communicate(timeout=30)
+    assert "ERROR: the stracer" in stderr and "killed" in stderr
+    assert p.returncode == 128 + signal.SIGKILL
+    r = iotrace("missed", str(out))
+    assert r.returncode == 0
+    assert "did not finish" in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace to hold the ptrace slot")
+def test_no_ptrace_falls_back_to_the_shim(tmp_path):
+    # under strace -f the command already has a tracer: the stracer cannot seize it
+    out = tmp_path / "tr"
+    r = subprocess.run(
+        ["strace", "-f", "-o", os.devnull, "-e", "trace=none", sys.executable, "-m", "iotrace",
+         "run", "-o", str(out), "--", str(build("st_raw")), str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    notes = [ln for ln in r.stderr.splitlines() if "no stracer" in ln]
+    assert len(notes) == 1 and "shim alone" in notes[0]
+    assert any(out.glob("*.iot")) and not any(out.glob("*.stracer"))
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
+def test_tracer_inside_the_job_is_told_why(trace):
+    t = trace("strace", "-o", os.devnull, "true")
+    assert t.proc.returncode != 0
+    lines = [ln for ln in t.proc.stderr.splitlines() if "uses ptrace" in ln]
+    assert len(lines) == 1 and "--no-stracer" in lines[0]
+    assert trace("strace", "-o", os.devnull, "true", extra=("--no-stracer",)).proc.returncode == 0
