@@ -2,7 +2,10 @@
 
 Rules (docs/analyzer.md):
 
-- A *data access* is a successful read or write (op READ/WRITE, `bytes` not null).
+- A *data access* is a successful read or write (op READ/WRITE, `bytes` not null) below the
+  MPI-IO layer: POSIX and stdio calls, and the stracer's syscalls.  MPI-IO reads and writes are
+  *MPI data accesses*, counted apart (their bytes also went through the POSIX calls inside them:
+  counting both would count them twice).
 - Access-size buckets are Darshan's, upper bound included: 0-100, 100-1K, 1K-10K, 10K-100K,
   100K-1M, 1M-4M, 4M-10M, 10M-100M, 100M-1G, 1G+ (K = 1024, M = 1024², G = 1024³).
 - A *stream* is one process's reads (or writes) of one path, in time order.  An access with a
@@ -67,15 +70,28 @@ class Arrays:
     t_end: np.ndarray
     errno: np.ndarray
     stack: np.ndarray  # -1 = none
+    mpi: np.ndarray  # the event is an MPI-IO call (family "mpi")
+    missed: np.ndarray  # the event is a syscall the shim missed (the stracer's)
+    tid: np.ndarray
 
     @property
     def dur(self) -> np.ndarray:
         return self.t_end - self.t_start
 
     @property
-    def data(self) -> np.ndarray:
-        """Mask of data accesses."""
+    def moved(self) -> np.ndarray:
+        """Mask of reads and writes that moved a known number of bytes (either layer)."""
         return ((self.op == READ) | (self.op == WRITE)) & self.has_bytes
+
+    @property
+    def data(self) -> np.ndarray:
+        """Mask of data accesses (the POSIX layer: what reached the kernel)."""
+        return self.moved & ~self.mpi
+
+    @property
+    def mpi_data(self) -> np.ndarray:
+        """Mask of MPI-IO data accesses (the MPI layer)."""
+        return self.moved & self.mpi
 
     @property
     def io(self) -> np.ndarray:
@@ -92,6 +108,9 @@ def arrays(ev: pd.DataFrame) -> Arrays:
     o, ho = ints("offset", 0)
     rank, _ = ints("rank", -1)
     stack, _ = ints("stack_id", -1)
+    functions = list(ev["function"].cat.categories)
+    fn = ev["function"].cat.codes.to_numpy()
+    mpi_lut = np.array([schema.is_mpi(f) for f in functions] + [False], dtype=bool)
     return Arrays(
         n=len(ev),
         proc=ev["proc"].to_numpy(),
@@ -99,8 +118,8 @@ def arrays(ev: pd.DataFrame) -> Arrays:
         path=ev["path"].cat.codes.to_numpy(),
         paths=list(ev["path"].cat.categories),
         op=ev["op"].cat.codes.to_numpy(),
-        fn=ev["function"].cat.codes.to_numpy(),
-        functions=list(ev["function"].cat.categories),
+        fn=fn,
+        functions=functions,
         bytes=b,
         has_bytes=hb,
         offset=o,
@@ -109,6 +128,9 @@ def arrays(ev: pd.DataFrame) -> Arrays:
         t_end=ev["t_end"].to_numpy(),
         errno=ev["errno"].to_numpy(),
         stack=stack,
+        mpi=mpi_lut[fn] if mpi_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
+        missed=ev["missed"].to_numpy(),
+        tid=ev["tid"].to_numpy(),
     )
 
 
@@ -197,8 +219,28 @@ def files_table(
     cols["meta_time"] = i64(spent[:, meta].sum(axis=1))
     cols["max_offset"] = _max_end(a, n)
     cols["ranks"] = _distinct_per_path(a.path, a.rank, n)
-    wmask = a.data & (a.op == WRITE)
+    moved = a.moved
+    wmask = moved & (a.op == WRITE)
     cols["write_ranks"] = _distinct_per_path(np.where(wmask, a.path, -1), a.rank, n)
+    cols["data_ranks"] = _distinct_per_path(np.where(moved, a.path, -1), a.rank, n)
+    cols["rank_list"] = _rank_lists(a, n)
+    md = a.mpi_data
+    if md.any():
+        mp = a.path[md & (a.path >= 0)].astype(np.int64)
+        mop = a.op[md & (a.path >= 0)]
+        mb = a.bytes[md & (a.path >= 0)]
+        cols["mpi_reads"] = _count(mp[mop == READ], n)
+        cols["mpi_writes"] = _count(mp[mop == WRITE], n)
+        cols["mpi_bytes_read"] = np.rint(_count(mp[mop == READ], n, mb[mop == READ].astype(float)))
+        cols["mpi_bytes_written"] = np.rint(
+            _count(mp[mop == WRITE], n, mb[mop == WRITE].astype(float))
+        )
+    else:
+        for name in ("mpi_reads", "mpi_writes", "mpi_bytes_read", "mpi_bytes_written"):
+            cols[name] = np.zeros(n, dtype=np.int64)
+    for name in ("mpi_bytes_read", "mpi_bytes_written"):
+        cols[name] = np.asarray(cols[name]).astype(np.int64)
+    cols["missed"] = _count(a.path[a.missed & has].astype(np.int64), n)
     cols["processes"] = _distinct_per_path(a.path, a.proc.astype(np.int64), n)
     nbk = len(BUCKETS)
     dsel = data & ((op == READ) | (op == WRITE))
@@ -223,6 +265,35 @@ def files_table(
     df = pd.DataFrame(cols)
     df = df[df["ops"] > 0].sort_values(["bytes_read", "bytes_written", "ops"], ascending=False)
     return df.reset_index(drop=True)
+
+
+def compact_ranks(ranks: list[int]) -> str:
+    """[0, 1, 2, 3, 5] -> "0-3,5"."""
+    out: list[str] = []
+    rs = sorted(set(ranks))
+    i = 0
+    while i < len(rs):
+        j = i
+        while j + 1 < len(rs) and rs[j + 1] == rs[j] + 1:
+            j += 1
+        out.append(str(rs[i]) if i == j else f"{rs[i]}-{rs[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def _rank_lists(a: Arrays, n: int) -> list[str]:
+    """Per path: the ranks that touched it ("" for none), compacted ("0-3,5")."""
+    ok = (a.path >= 0) & (a.rank >= 0)
+    out = [""] * n
+    if not ok.any():
+        return out
+    width = int(a.rank[ok].max()) + 1
+    pairs = np.sort(pd.unique(a.path[ok].astype(np.int64) * width + a.rank[ok]))
+    paths, ranks = pairs // width, pairs % width
+    bounds = np.flatnonzero(np.diff(paths)) + 1
+    for grp_p, grp_r in zip(np.split(paths, bounds), np.split(ranks, bounds), strict=True):
+        out[int(grp_p[0])] = compact_ranks(grp_r.tolist())
+    return out
 
 
 def _max_end(a: Arrays, n: int) -> np.ndarray:

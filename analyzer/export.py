@@ -7,7 +7,9 @@
 - csv: OUT/ holds `events.csv`, `processes.csv`, `files.csv`, `stacks.csv`, `missed.csv`.
 - chrome: OUT is one JSON file in the Chrome trace-event format (Perfetto UI, chrome://tracing):
   a process track per traced process ("rank R: command (pid P @host)"), a thread track per thread,
-  every call a complete ('X') slice, missed syscalls in category `missed`.
+  every call a complete ('X') slice; the stracer's missed syscalls in category `missed`, coloured
+  apart (`cname`), with `args.missed`, `args.source` and their call site (`args.site`); their
+  duration is not known (0).
 """
 
 from __future__ import annotations
@@ -157,6 +159,13 @@ def to_chrome(trace: Trace, out: Path) -> str:
     op_json = [json.dumps(o) for o in ev["op"].cat.categories]
     path_json = [json.dumps(p) for p in ev["path"].cat.categories]
     proc_pid = np.array([pid_of.get(i, 0) for i in range(len(procs))] or [0], dtype=np.int64)
+    any_missed = bool(ev["missed"].any())
+    site_json: dict[int, str] = {}
+    if any_missed:
+        ms = trace.missed
+        for sid, site in zip(ms["stack_id"], ms["site"], strict=True):
+            if pd.notna(sid):
+                site_json[int(sid)] = json.dumps(site)
     tmp = Path(f"{out}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write('{"displayTimeUnit":"ms","otherData":')
@@ -182,9 +191,10 @@ def to_chrome(trace: Trace, out: Path) -> str:
                 b["ret"].tolist(),
                 b["errno"].tolist(),
                 b["missed"].tolist(),
+                b["stack_id"].fillna(-1).tolist() if any_missed else [-1] * len(b),
             ]
             lines = []
-            for fn, op, t0, dur, pid, tid, path, fd, nb, off, ret, err, missed in zip(
+            for fn, op, t0, dur, pid, tid, path, fd, nb, off, ret, err, missed, sid in zip(
                 *cols, strict=True
             ):
                 args = [f'"ret":{ret}']
@@ -199,11 +209,16 @@ def to_chrome(trace: Trace, out: Path) -> str:
                 if err:
                     args.append(f'"errno":{err}')
                 cat = op_json[op] if not missed else '"missed"'
+                extra = ""
                 if missed:
-                    args.append('"missed":true')
+                    args.append('"missed":true,"source":"stracer"')
+                    if sid >= 0 and int(sid) in site_json:
+                        args.append(f'"site":{site_json[int(sid)]}')
+                    extra = ',"cname":"terrible"'
                 lines.append(
                     f'{{"name":{fn_json[fn]},"cat":{cat},"ph":"X","ts":{t0 / 1000:.3f},'
-                    f'"dur":{dur / 1000:.3f},"pid":{pid},"tid":{tid},"args":{{{",".join(args)}}}}}'
+                    f'"dur":{dur / 1000:.3f},"pid":{pid},"tid":{tid}{extra},'
+                    f'"args":{{{",".join(args)}}}}}'
                 )
             if lines:
                 f.write(("" if first else ",\n") + ",\n".join(lines))

@@ -106,6 +106,15 @@ def render(trace: Trace, s: Summary) -> str:
         ),
         ("missed I/O (stracer)", f"{ov['missed']:,}"),
     ]
+    if ov["mpi_reads"] or ov["mpi_writes"]:
+        ovrows.append(
+            (
+                "MPI-IO (not added to the totals)",
+                f"read {fmt_bytes(ov['mpi_bytes_read'])} in {ov['mpi_reads']:,} calls, wrote "
+                f"{fmt_bytes(ov['mpi_bytes_written'])} in {ov['mpi_writes']:,} calls; "
+                f"{fmt_bytes(ov['posix_bytes_in_mpi'])} of the POSIX bytes moved inside them",
+            )
+        )
     add(
         "<table class='ov'>"
         + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in ovrows)
@@ -125,7 +134,7 @@ def render(trace: Trace, s: Summary) -> str:
 
     add("<h2>Plots</h2>")
     tl, left_out = plots.timeline(a, trace.processes, span)
-    for fig in (tl, plots.bandwidth(a, span), plots.sizes(s.sizes), plots.files(s.files)):
+    for fig in (tl, plots.bandwidth(s.bandwidth), plots.sizes(s.sizes), plots.files(s.files)):
         if fig:
             add(f"<figure>{fig}</figure>")
     if left_out:
@@ -185,7 +194,7 @@ def render(trace: Trace, s: Summary) -> str:
                     fmt_pct(r.seq_share),
                     _num(r.random),
                     _num(r.unaligned),
-                    _num(r.ranks),
+                    _e(r.rank_list) if r.rank_list else _num(r.ranks),
                 ]
                 for r in s.files.head(TOP_FILES).itertuples()
             ],
@@ -193,6 +202,7 @@ def render(trace: Trace, s: Summary) -> str:
         )
     )
 
+    _job(s, add)
     if len(s.ranks):
         add("<h2>Ranks</h2>")
         add(
@@ -205,6 +215,9 @@ def render(trace: Trace, s: Summary) -> str:
                     "reads",
                     "writes",
                     "meta",
+                    "MPI read",
+                    "MPI written",
+                    "missed",
                     "I/O time",
                     "run time",
                 ],
@@ -217,6 +230,9 @@ def render(trace: Trace, s: Summary) -> str:
                         _num(r.reads),
                         _num(r.writes),
                         _num(r.meta_ops),
+                        fmt_bytes(r.mpi_bytes_read),
+                        fmt_bytes(r.mpi_bytes_written),
+                        _num(r.missed),
                         fmt_time(r.io_time),
                         fmt_time(r.run_time),
                     ]
@@ -298,27 +314,28 @@ def render(trace: Trace, s: Summary) -> str:
                 {0, 1},
             )
         )
-    add("<h2>Missed I/O</h2>")
-    if len(s.missed):
+    add("<h2>Missed I/O by call site</h2>")
+    if len(s.missed_sites):
         add(
             _table(
-                ["host", "pid", "function", "count", "bytes", "paths"],
+                ["site", "functions", "count", "bytes", "ranks", "pids", "paths"],
                 [
                     [
-                        _e(r.host),
-                        _num(r.pid),
-                        _e(r.function),
+                        _e(r.site),
+                        _e(r.functions),
                         _num(r.count),
                         fmt_bytes(r.bytes),
+                        _e(r.ranks or "-"),
+                        _e(r.pids),
                         _e(r.paths),
                     ]
-                    for r in s.missed.itertuples()
+                    for r in s.missed_sites.itertuples()
                 ],
-                {0, 2, 5},
+                {0, 1, 4, 5, 6},
             )
         )
     else:
-        add("<p>None recorded (no stracer log in this trace).</p>")
+        add("<p>None recorded (no stracer log in this trace, or nothing missed).</p>")
     title = f"iotrace report: {Path(str(ov['trace'])).name}"
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -328,6 +345,85 @@ def render(trace: Trace, s: Summary) -> str:
         + "\n<p class='note'>Made by iotrace. Times are in the traced calls; sizes in bytes "
         "(KiB = 1024 B).</p></body></html>\n"
     )
+
+
+def _job(s: Summary, add: Any) -> None:
+    jb = s.job
+    if jb.get("ranks"):
+        sl, fa, lay, nr = jb["slowest"], jb["fastest"], jb["layout"], jb["non_rank"]
+        add("<h2>Job</h2>")
+        rows = [
+            ("ranks", f"{jb['ranks']}"),
+            (
+                "slowest rank",
+                f"rank {sl['rank']}: {fmt_time(sl['io_time'])} in I/O, {fmt_bytes(sl['bytes'])}",
+            ),
+            (
+                "fastest rank",
+                f"rank {fa['rank']}: {fmt_time(fa['io_time'])} in I/O, {fmt_bytes(fa['bytes'])}",
+            ),
+            ("bytes per rank", f"{fmt_bytes(jb['bytes_min'])} to {fmt_bytes(jb['bytes_max'])}"),
+            (
+                "file layout",
+                f"{lay['kind']} ({lay['basis']} files: {lay['shared_files']} shared, "
+                f"{fmt_bytes(lay['shared_bytes'])}; {lay['fpp_files']} per process, "
+                f"{fmt_bytes(lay['fpp_bytes'])})",
+            ),
+        ]
+        if nr["processes"]:
+            rows.append(
+                (
+                    "not ranks (launcher)",
+                    f"{nr['processes']} process(es) ({', '.join(nr['commands'])}): read "
+                    f"{fmt_bytes(nr['bytes_read'])}, wrote {fmt_bytes(nr['bytes_written'])}, "
+                    f"{fmt_time(nr['io_time'])} in I/O",
+                )
+            )
+        add(
+            "<table class='ov'>"
+            + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+    if len(s.mpi_modes):
+        add("<h2>MPI-IO: collective vs independent</h2>")
+        add(
+            _table(
+                ["mode", "kind", "calls", "bytes (MPI)", "POSIX calls", "POSIX bytes", "functions"],
+                [
+                    [
+                        _e(r.mode),
+                        _e(r.kind),
+                        _num(r.calls),
+                        fmt_bytes(r.bytes),
+                        _num(r.posix_calls),
+                        fmt_bytes(r.posix_bytes),
+                        _e(r.functions),
+                    ]
+                    for r in s.mpi_modes.itertuples()
+                ],
+                {0, 1, 6},
+            )
+        )
+    if len(s.mpi):
+        add("<h2>MPI-IO calls and the POSIX calls inside them</h2>")
+        add(
+            _table(
+                ["function", "mode", "calls", "ranks", "bytes (MPI)", "time", "POSIX inside"],
+                [
+                    [
+                        _e(r.function),
+                        _e(r.mode),
+                        _num(r.calls),
+                        _e(r.ranks),
+                        fmt_bytes(r.bytes),
+                        fmt_time(r.time),
+                        _e(r.posix or "-"),
+                    ]
+                    for r in s.mpi.itertuples()
+                ],
+                {0, 1, 3, 6},
+            )
+        )
 
 
 def write_html(trace: Trace, s: Summary, out: str | os.PathLike[str]) -> None:

@@ -28,6 +28,10 @@ META_STORM_OPS = 1000  # at least this many opens/closes/stats/... in the run
 SLOW_RANK_RATIO = 2.0  # a rank's I/O time at least this times the median of the others...
 SLOW_RANK_MIN_NS = 10_000_000  # ...and at least this much more (10 ms)
 SHARED_MIN_RANKS = 2  # a file written by at least this many ranks
+IMBALANCE_RATIO = 2.0  # a rank moving at least this times the median of the ranks' bytes...
+IMBALANCE_MIN_BYTES = 1 << 20  # ...and at least this much more (1 MiB)
+INDEPENDENT_MIN_CALLS = 16  # independent MPI-IO data calls on shared files: at least this many...
+INDEPENDENT_SHARE = 0.5  # ...and more than this share of the MPI-IO data calls on them
 IO_SHARE_WARN = 0.3  # time in I/O above this share of the processes' time
 LEVELS = ("high", "warn", "info")
 
@@ -61,13 +65,24 @@ def _small(a: Arrays) -> list[Insight]:
         small = int((m & (a.bytes < SMALL)).sum())
         if total >= SMALL_MIN_OPS and small / total > SMALL_SHARE:
             mean = float(a.bytes[m].mean())
+            ranked = m & (a.rank >= 0)
+            where = ""
+            by_rank: dict[int, float] = {}
+            if ranked.any():  # across ranks: which ranks make them
+                k = int(a.rank[ranked].max()) + 1
+                tot_r = np.bincount(a.rank[ranked], minlength=k)
+                small_r = np.bincount(a.rank[ranked & (a.bytes < SMALL)], minlength=k)
+                has = np.flatnonzero(tot_r)
+                bad = [int(r) for r in has if small_r[r] / tot_r[r] > SMALL_SHARE]
+                by_rank = {int(r): float(small_r[r] / tot_r[r]) for r in has}
+                where = f" On {len(bad)} of {len(has)} ranks most {name}s are small."
             out.append(
                 Insight(
                     f"small-{name}s",
                     "high" if small / total > 0.9 else "warn",
                     f"Many small {name}s: {small:,} of {total:,} {name}s "
                     f"({_pct(small / total)}) moved less than {_size(SMALL)}",
-                    f"Mean {name} size {_size(mean)}. Small requests pay the per-call and "
+                    f"Mean {name} size {_size(mean)}.{where} Small requests pay the per-call and "
                     f"per-RPC cost each time; buffer them (stdio with a large buffer, aggregation, "
                     f"collective MPI-IO) into requests of at least a file-system block.",
                     {
@@ -76,6 +91,7 @@ def _small(a: Arrays) -> list[Insight]:
                         "share": small / total,
                         "threshold_bytes": SMALL,
                         "mean_bytes": mean,
+                        "small_share_by_rank": by_rank,
                     },
                 )
             )
@@ -201,7 +217,9 @@ def _slow_rank(s: Summary) -> list[Insight]:
 
 
 def _shared(s: Summary) -> list[Insight]:
-    f = s.files[s.files["write_ranks"] >= SHARED_MIN_RANKS]
+    from .job import is_data_file
+
+    f = s.files[(s.files["write_ranks"] >= SHARED_MIN_RANKS) & s.files["path"].map(is_data_file)]
     if f.empty:
         return []
     f = f.sort_values(["write_ranks", "bytes_written"], ascending=False)
@@ -289,14 +307,77 @@ def _missed(s: Summary) -> list[Insight]:
     n = int(s.overview["missed"])
     if n == 0:
         return []
+    ms = s.missed_sites
+    top = "; ".join(
+        f"{r.site}: {r.functions}" + (f" (ranks {r.ranks})" if r.ranks else "")
+        for r in ms.head(3).itertuples()
+    )
+    nbytes = int(ms["bytes"].sum()) if len(ms) else 0
     return [
         Insight(
             "missed-io",
             "warn",
-            f"{n:,} syscalls were I/O the shim did not see",
-            "They came from code that bypasses libc (static binaries, raw syscall(), io_uring, "
-            "Go). See the missed I/O table for their call sites.",
-            {"missed": n},
+            f"{n:,} syscalls were I/O the shim did not see ({_size(nbytes)} moved), "
+            f"from {len(ms)} call site(s)",
+            f"Most: {top}. They came from code that bypasses libc (static binaries, raw "
+            "syscall(), io_uring, Go, threads of libraries): their bytes are in the totals, "
+            "their durations are not known. See the missed I/O table.",
+            {
+                "missed": n,
+                "bytes": nbytes,
+                "sites": [
+                    {"site": r.site, "count": int(r.count), "ranks": r.ranks}
+                    for r in ms.head(10).itertuples()
+                ],
+            },
+        )
+    ]
+
+
+def _imbalance(s: Summary) -> list[Insight]:
+    r = s.ranks
+    if len(r) < 2:
+        return []
+    b = (r["bytes_read"] + r["bytes_written"]).to_numpy(dtype=np.int64)
+    i = int(np.argmax(b))
+    med = float(np.median(b))
+    if b[i] < IMBALANCE_RATIO * med or b[i] - med < IMBALANCE_MIN_BYTES:
+        return []
+    rank = int(r["rank"].iloc[i])
+    share = b[i] / max(int(b.sum()), 1)
+    return [
+        Insight(
+            "rank-imbalance",
+            "warn",
+            f"Rank {rank} moves {_pct(share)} of the ranks' bytes: {_size(int(b[i]))}, the "
+            f"median rank {_size(med)}",
+            "One rank doing most of the I/O (often rank 0 reading input or writing results for "
+            "all) serialises the job on it: spread the I/O over the ranks, or use collective "
+            "MPI-IO with several aggregators.",
+            {"rank": rank, "bytes": int(b[i]), "median": med, "share": share, "ranks": len(r)},
+        )
+    ]
+
+
+def _independent_mpiio(s: Summary) -> list[Insight]:
+    """Independent MPI-IO data calls on files several ranks use."""
+    ev_files = s.files[(s.files["data_ranks"] >= 2)]
+    if s.mpi.empty or ev_files.empty:
+        return []
+    data = s.mpi[s.mpi["kind"] != "other"]
+    ind = int(data[data["mode"] == "independent"]["calls"].sum())
+    total = int(data["calls"].sum())
+    if ind < INDEPENDENT_MIN_CALLS or total == 0 or ind / total <= INDEPENDENT_SHARE:
+        return []
+    return [
+        Insight(
+            "independent-mpiio",
+            "info",
+            f"Independent MPI-IO: {ind:,} of {total:,} MPI-IO reads and writes "
+            f"({_pct(ind / total)}) are independent calls",
+            "On a file shared by ranks, collective calls (MPI_File_write_all, read_all, ...) let "
+            "the MPI-IO layer merge the ranks' requests into few large ones (two-phase I/O).",
+            {"independent_calls": ind, "calls": total, "share": ind / total},
         )
     ]
 
@@ -321,11 +402,13 @@ def find_insights(trace: Trace, s: Summary, a: Arrays, c: Classified) -> list[In
     del c
     found = [
         *_slow_rank(s),
+        *_imbalance(s),
         *_small(a),
         *_random(s),
         *_unaligned(a),
         *_meta_storm(trace, s),
         *_shared(s),
+        *_independent_mpiio(s),
         *_missed(s),
         *_errors(a),
         *_io_share(s),

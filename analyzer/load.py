@@ -26,9 +26,9 @@ import pandas as pd
 from iotrace.calls import CHUNK_SIZE, Rec
 from iotrace.tracefile import TraceFormatError, log_paths, read_header
 
-from . import schema
+from . import schema, stracer_src
 from .decode import ERRORS, NULL_BITS, RawColumns, decoder
-from .sources import SOURCE_NAMES, SOURCES, Source
+from .sources import SHIM, SOURCE_NAMES, SOURCES, STRACER, Source
 from .trace import Trace
 
 WINDOW = 64 << 20  # bytes of chunks decoded per call (progress granularity)
@@ -225,27 +225,34 @@ def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
     Raises TraceFormatError (one-line message) for anything that is not a readable trace; warns
     once (TruncatedLogWarning) when logs were cut short."""
     d = Path(trace_dir)
-    log_paths(d)  # the directory checks and their messages
-    logs = [_Log(0, src, p, p.stat().st_size) for src in SOURCES for p in src.find(d)]
+    slog_paths = STRACER.find(d) if d.is_dir() else []
+    if not slog_paths:
+        log_paths(d)  # the directory checks and their messages
+    logs = [_Log(0, SHIM, p, p.stat().st_size) for p in SHIM.find(d)]
     for i, lg in enumerate(logs):
         lg.proc = i
         _open(lg)
+    slogs = stracer_src.read_logs(slog_paths)
     runs = _run_records(d)
-    raw, proc = _decode_all(logs, progress)
-    _warn_truncated(logs)
-    return _assemble(d, logs, runs, raw, proc)
+    n_missed = sum(s.n_missed for s in slogs)
+    raw, proc = _decode_all(logs, progress, n_missed)
+    _warn_truncated(logs, slogs)
+    return _assemble(d, logs, slogs, runs, raw, proc)
 
 
-def _decode_all(logs: list[_Log], progress: bool | None) -> tuple[RawColumns, np.ndarray]:
+def _decode_all(
+    logs: list[_Log], progress: bool | None, extra: int = 0
+) -> tuple[RawColumns, np.ndarray]:
     """One pass: every log decoded back to back into columns sized by an upper bound.  Pages
     past the events are never touched, so they cost address space, not memory.  Where even
-    the address space is refused (strict overcommit), count first and allocate exactly."""
+    the address space is refused (strict overcommit), count first and allocate exactly.
+    `extra` rows are left at the end (the stracer's events, filled by _assemble)."""
     total_bytes = sum(lg.size for lg in logs)
     try:
-        cap = sum(_bound(lg) for lg in logs)
+        cap = sum(_bound(lg) for lg in logs) + extra
         raw = RawColumns.empty(cap)
     except MemoryError:
-        cap = sum(_count(lg) for lg in logs)
+        cap = sum(_count(lg) for lg in logs) + extra
         raw = RawColumns.empty(cap)
     proc = np.empty(cap, dtype=np.int32)
     pos = 0
@@ -255,11 +262,12 @@ def _decode_all(logs: list[_Log], progress: bool | None) -> tuple[RawColumns, np
                 _fill(lg, raw.view(pos, cap), advance)
             proc[pos : pos + lg.n_events] = lg.proc
             pos += lg.n_events
-    return raw.view(0, pos), proc[:pos]
+    return raw.view(0, pos + extra), proc[: pos + extra]
 
 
-def _warn_truncated(logs: list[_Log]) -> None:
-    cut = [lg for lg in logs if lg.truncated]
+def _warn_truncated(logs: list[_Log], slogs: list[stracer_src.SLog]) -> None:
+    cut: list[Any] = [lg for lg in logs if lg.truncated]
+    cut += [s for s in slogs if s.truncated]  # the stracer did not finish (killed?)
     if not cut:
         return
     names = ", ".join(lg.path.name + (" (empty)" if lg.size == 0 else "") for lg in cut[:5])
@@ -272,16 +280,21 @@ def _warn_truncated(logs: list[_Log]) -> None:
     )
 
 
-def _job_start(logs: list[_Log], runs: list[dict[str, Any]]) -> int:
+def _job_start(logs: list[Any], runs: list[dict[str, Any]]) -> int:
     starts = [int(r["start_real_ns"]) for r in runs if isinstance(r.get("start_real_ns"), int)]
     starts += [int(lg.header["clock"]["real"]) for lg in logs if "clock" in lg.header]
     return min(starts) if starts else 0
 
 
 def _assemble(
-    d: Path, logs: list[_Log], runs: list[dict[str, Any]], raw: RawColumns, proc: np.ndarray
+    d: Path,
+    logs: list[_Log],
+    slogs: list[stracer_src.SLog],
+    runs: list[dict[str, Any]],
+    raw: RawColumns,
+    proc: np.ndarray,
 ) -> Trace:
-    t0 = _job_start(logs, runs)
+    t0 = _job_start([*logs, *slogs], runs)
     fnames = schema.function_names([list(lg.header.get("functions", [])) for lg in logs])
     fdict = _Dict(fnames)
     paths = _Dict()
@@ -315,6 +328,33 @@ def _assemble(
         if lg.n_events:
             top = int(raw["stack"][sl].max(initial=-1))
             stack_base = max(stack_base, top + 1)
+    # the stracer's events, at the end of the columns (room was left for them)
+    shims = [
+        stracer_src.ShimProc(
+            lg.proc,
+            str(lg.header.get("host", "?")),
+            _int_or(lg.header.get("pid"), 0),
+            int(lg.header["clock"]["real"]) - t0 if "clock" in lg.header else 0,
+            lg.header.get("rank") if isinstance(lg.header.get("rank"), int) else None,
+        )
+        for lg in logs
+    ]
+    n_st = len(raw) - pos
+    st_res = stracer_src.fill(
+        slogs,
+        shims,
+        t0,
+        len(logs),
+        stack_base,
+        raw.view(pos, pos + n_st),
+        proc[pos:],
+        fdict.code,
+        paths.code,
+    )
+    src = None
+    if n_st or st_res.processes:
+        src = np.zeros(len(raw), dtype=np.int8)
+        src[pos:] = SOURCE_NAMES.index(STRACER.name)
     t_end = raw.arrays.pop("dur")
     t_end += raw["t_start"]
     t_start = raw["t_start"]
@@ -324,19 +364,30 @@ def _assemble(
         order = np.argsort(t_start, kind="stable")
         raw.arrays["t_end"] = t_end
         raw.arrays["proc"] = proc
+        if src is not None:
+            raw.arrays["src"] = src
         _permute(raw.arrays, order)
         t_end = raw.arrays.pop("t_end")
         proc = raw.arrays.pop("proc")
+        src = raw.arrays.pop("src", None)
         del order
-    processes = _processes(logs, runs, t0, raw, t_end, proc, hosts)
-    events = _events(logs, raw, t_end, proc, fdict, paths, hosts)
+    processes = _processes(logs, runs, t0, raw, t_end, proc, hosts, st_res)
+    metas = [
+        _ProcMeta(
+            str(lg.header.get("host", "?")),
+            lg.header.get("rank") if isinstance(lg.header.get("rank"), int) else None,
+            _int_or(lg.header.get("pid"), 0),
+        )
+        for lg in logs
+    ] + [_ProcMeta(r["host"], r["rank"], r["pid"]) for r in st_res.processes]
+    events = _events(metas, raw, t_end, proc, src, fdict, paths, hosts)
     modules = {lg.proc: lg.modules for lg in logs}
     ends = [int(processes["end"].max())] if len(processes) else []
     for r in runs:
         if isinstance(r.get("end_mono_ns"), int) and isinstance(r.get("start_mono_ns"), int):
             ends.append(int(r["start_real_ns"]) + r["end_mono_ns"] - r["start_mono_ns"] - t0)
     duration = max([0, *ends])
-    return Trace(d, events, processes, t0, duration, runs, raw_stacks, modules)
+    return Trace(d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames)
 
 
 def _permute(arrays: dict[str, np.ndarray], order: np.ndarray) -> None:
@@ -365,27 +416,36 @@ def _masked(values: np.ndarray, null: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(values, null)
 
 
+@dataclass
+class _ProcMeta:
+    host: str
+    rank: int | None
+    pid: int
+
+
 def _events(
-    logs: list[_Log],
+    metas: list[_ProcMeta],
     raw: RawColumns,
     t_end: np.ndarray,
     proc: np.ndarray,
+    src: np.ndarray | None,
     fdict: _Dict,
     paths: _Dict,
     hosts: _Dict,
 ) -> pd.DataFrame:
+    """The events table.  `src`: per event, the index of its source in SOURCE_NAMES (None: all
+    from the shim)."""
     nulls = raw.arrays.pop("nulls")
-    src_code = np.array([SOURCE_NAMES.index(lg.source.name) for lg in logs] or [0], np.int8)
     host_code = _codes(
-        np.array(
-            [hosts.code(str(lg.header.get("host", "?"))) for lg in logs] or [0], dtype=np.int32
-        ),
+        np.array([hosts.code(m.host) for m in metas] or [0], dtype=np.int32),
         len(hosts.items) + 1,
     )
-    rank_val = np.array([_int_or(lg.header.get("rank"), 0) for lg in logs] or [0], np.int32)
-    rank_null = np.array([not isinstance(lg.header.get("rank"), int) for lg in logs] or [True])
-    pid_val = np.array([_int_or(lg.header.get("pid"), 0) for lg in logs] or [0], np.int32)
-    missed = np.array([lg.source.missed for lg in logs] or [False])
+    rank_val = np.array([m.rank if m.rank is not None else 0 for m in metas] or [0], np.int32)
+    rank_null = np.array([m.rank is None for m in metas] or [True])
+    pid_val = np.array([m.pid for m in metas] or [0], np.int32)
+    if src is None:
+        src = np.zeros(len(proc), dtype=np.int8)
+    missed_lut = np.array([s.missed for s in SOURCES])
 
     fn = raw.arrays.pop("fn")
     stack = raw.arrays.pop("stack")
@@ -407,7 +467,7 @@ def _events(
         return (nulls & NULL_BITS[name]) != 0
 
     cols: dict[str, Any] = {
-        "source": cat(src_code[proc], SOURCE_NAMES),
+        "source": cat(src, SOURCE_NAMES),
         "host": cat(host_code[proc], hosts.items),
         "rank": _masked(rank_val[proc], rank_null[proc]),
         "pid": pid_val[proc],
@@ -424,7 +484,7 @@ def _events(
         "errno": raw.arrays.pop("errno"),
         "t_start": raw.arrays.pop("t_start"),
         "t_end": t_end,
-        "missed": missed[proc],
+        "missed": missed_lut[src],
         "stack_id": _masked(stack, stack < 0),
         "flags": _masked(raw.arrays.pop("flags"), bit("flags")),
     }
@@ -443,14 +503,23 @@ def _processes(
     t_end: np.ndarray,
     proc: np.ndarray,
     hosts: _Dict,
+    st: stracer_src.Result,
 ) -> pd.DataFrame:
-    if not logs:
+    nproc = len(logs) + len(st.processes)
+    if not nproc:
         return schema.empty_frame(schema.PROCESS_COLUMNS)
-    last = np.full(len(logs), np.iinfo(np.int64).min, dtype=np.int64)
+    last = np.full(nproc, np.iinfo(np.int64).min, dtype=np.int64)
     if len(proc):
         np.maximum.at(last, proc, t_end)
-    counts = np.bincount(proc, minlength=len(logs))
+    counts = np.bincount(proc, minlength=nproc)
     by_pid = {(r.get("host"), r.get("pid")): r for r in runs}
+    # a log followed by another of the same process (an exec'd image) ended with an exec
+    starts: dict[tuple[Any, Any], list[int]] = {}
+    for lg in logs:
+        key = (lg.header.get("host"), lg.header.get("pid"))
+        starts.setdefault(key, []).append(int(lg.header.get("clock", {}).get("real", 0)))
+    for r in st.processes:
+        starts.setdefault((r["host"], r["pid"]), []).append(r["start"] + t0)
     rows = []
     for lg in logs:
         h = lg.header
@@ -462,10 +531,19 @@ def _processes(
             end = max(end, lg.exit[0] + lg.shift - t0)
             status, ended = lg.exit[1], "exit"
         else:
-            run = by_pid.get((h.get("host"), h.get("pid")))
+            key = (h.get("host"), h.get("pid"))
+            run = by_pid.get(key)
             rc = run.get("returncode") if run else None
-            if isinstance(rc, int):
+            ex = st.exits.get((str(h.get("host", "?")), _int_or(h.get("pid"), 0)))
+            mine = int(h.get("clock", {}).get("real", 0))
+            if any(t > mine for t in starts.get(key, [])):
+                ended = "exec"
+            elif isinstance(rc, int):
                 status, ended = (rc, "exit") if rc >= 0 else (None, f"signal {-rc}")
+            elif ex is not None and ex[1] is not None and not ex[2]:
+                # the stracer saw the process end
+                end = max(end, ex[0])
+                status, ended = (ex[1], "exit") if ex[1] >= 0 else (None, f"signal {-ex[1]}")
         hosts.code(str(h.get("host", "?")))
         argv = h.get("argv") or []
         rows.append(
@@ -489,5 +567,9 @@ def _processes(
                 "log": lg.path.name,
             }
         )
-    df = pd.DataFrame(rows)
+    for r in st.processes:
+        hosts.code(r["host"])
+        i = r["proc"]
+        rows.append({**r, "end": max(r["end"], int(last[i])), "events": int(counts[i])})
+    df = pd.DataFrame(rows)[list(schema.PROCESS_COLUMNS)]
     return df.astype(schema.PROCESS_COLUMNS)  # type: ignore[arg-type]

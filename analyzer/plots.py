@@ -113,6 +113,18 @@ def timeline(a: Arrays, procs: pd.DataFrame, span: int) -> tuple[str, int]:
             rasterized=raster,
         )
         seen.add(c)
+    # the stracer's missed syscalls: red ticks (their duration is not known)
+    mm = a.missed & (row >= 0)
+    if mm.any():
+        ax.scatter(
+            a.t_start[mm] / 1e9,
+            row[mm] + 0.45,
+            marker="|",
+            s=30,
+            color="#d62728",
+            label="missed (stracer)",
+            rasterized=raster or int(mm.sum()) > RASTER_ABOVE,
+        )
     labels = [
         (f"rank {int(x.rank)} " if pd.notna(x.rank) else "") + f"pid {int(x.pid)}"
         for x in shown.itertuples()
@@ -126,29 +138,28 @@ def timeline(a: Arrays, procs: pd.DataFrame, span: int) -> tuple[str, int]:
     return svg(fig), max(0, len(procs) - len(shown))
 
 
-def bandwidth(a: Arrays, span: int, bins: int = 200) -> str:
-    d = a.data
-    if not d.any():
+def bandwidth(bw: pd.DataFrame) -> str:
+    """The job's aggregate bandwidth (summary.bandwidth: POSIX level, all processes)."""
+    if bw.empty or int(bw["bytes_read"].sum() + bw["bytes_written"].sum()) == 0:
         return ""
-    width = max(span / bins, 1.0)
-    edges = np.arange(bins + 1) * width
+    width = float(bw["t_end"].iloc[0] - bw["t_start"].iloc[0])
     fig, ax = plt.subplots(figsize=(10, 2.8))
-    for name, code in (("read", READ), ("write", WRITE)):
-        m = d & (a.op == code)
-        if not m.any():
+    for name, col in (("read", "bytes_read"), ("write", "bytes_written")):
+        if int(bw[col].sum()) == 0:
             continue
-        mid = (a.t_start[m] + a.t_end[m]) / 2
-        hist, _ = np.histogram(mid, bins=edges, weights=a.bytes[m].astype(np.float64))
         ax.plot(
-            edges[:-1] / 1e9,
-            hist / (width / 1e9) / 2**20,
+            bw["t_start"] / 1e9,
+            bw[f"{name}_bw"] / 2**20,
             color=COLORS[name],
             label=name,
             drawstyle="steps-post",
         )
     ax.set_xlabel("seconds since the job started")
     ax.set_ylabel("MiB/s")
-    ax.set_title(f"Bandwidth over time (all processes, {width / 1e6:.3g} ms bins)", loc="left")
+    ax.set_title(
+        f"Bandwidth over time (the job's aggregate, POSIX level, {width / 1e6:.3g} ms bins)",
+        loc="left",
+    )
     ax.legend(frameon=False)
     ax.set_ylim(bottom=0)
     return svg(fig)

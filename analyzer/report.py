@@ -39,9 +39,13 @@ TEXT_COLUMNS = {
     "level",
     "exit",
     "paths",
+    "mode",
+    "kind",
+    "posix",
+    "ranks list",
     "",
 }
-WIDE_COLUMNS = {"path", "site", "finding", "command", "paths"}
+WIDE_COLUMNS = {"path", "site", "finding", "command", "paths", "posix", "summary"}
 
 
 def _table(title: str, *cols: str) -> Table:
@@ -77,6 +81,13 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         f"({fmt_bytes(ov['write_bandwidth'])}/s); {ov['metadata_ops']:,} metadata ops; "
         f"{ov['errors']:,} failed calls; {ov['files']:,} files"
     )
+    if ov["mpi_reads"] or ov["mpi_writes"]:
+        c.print(
+            f"MPI-IO: read {fmt_bytes(ov['mpi_bytes_read'])} in {ov['mpi_reads']:,} calls, wrote "
+            f"{fmt_bytes(ov['mpi_bytes_written'])} in {ov['mpi_writes']:,} calls (the MPI layer: "
+            f"not added to the POSIX-level totals above, of which "
+            f"{fmt_bytes(ov['posix_bytes_in_mpi'])} moved inside MPI-IO calls)"
+        )
     if ov["classified"]:
         c.print(
             f"access pattern: {fmt_pct(ov['sequential'] / ov['classified'])} sequential "
@@ -137,6 +148,7 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         )
     c.print(t)
 
+    _print_job(c, s)
     if len(s.ranks):
         r_df = s.ranks.sort_values("io_time", ascending=False).head(TOP_PROCS)
         more = f", slowest {len(r_df)} of {len(s.ranks)}" if len(s.ranks) > TOP_PROCS else ""
@@ -149,6 +161,9 @@ def print_report(s: Summary, console: Console | None = None) -> None:
             "reads",
             "writes",
             "meta",
+            "MPI read",
+            "MPI written",
+            "missed",
             "I/O time",
             "run time",
         )
@@ -161,6 +176,9 @@ def print_report(s: Summary, console: Console | None = None) -> None:
                 _n(r.reads),
                 _n(r.writes),
                 _n(r.meta_ops),
+                fmt_bytes(r.mpi_bytes_read),
+                fmt_bytes(r.mpi_bytes_written),
+                _n(r.missed),
                 fmt_time(r.io_time),
                 fmt_time(r.run_time),
             )
@@ -215,30 +233,85 @@ def print_report(s: Summary, console: Console | None = None) -> None:
             t.add_row(r.site, r.functions, _n(r.calls), fmt_bytes(r.bytes), fmt_time(r.time))
         c.print(t)
 
-    if len(s.missed):
+    if len(s.missed_sites):
         t = _table(
-            "Missed I/O (syscalls the shim did not see)",
-            "host",
-            "pid",
-            "function",
-            "stack",
+            "Missed I/O by call site (syscalls the shim did not see, from the stracer)",
+            "site",
+            "functions",
             "count",
             "bytes",
+            "ranks",
+            "pids",
             "paths",
         )
-        for r in s.missed.itertuples():
+        for r in s.missed_sites.itertuples():
             t.add_row(
-                r.host,
-                _n(r.pid),
-                r.function,
-                _n(None if pd.isna(r.stack_id) else r.stack_id),
+                r.site,
+                r.functions,
                 _n(r.count),
                 fmt_bytes(r.bytes),
+                r.ranks or "-",
+                r.pids,
                 r.paths,
             )
         c.print(t)
     else:
-        c.print("Missed I/O: none recorded (no stracer log in this trace).")
+        c.print("Missed I/O: none recorded (no stracer log in this trace, or nothing missed).")
+
+
+def _print_job(c: Console, s: Summary) -> None:
+    """The job's view: ranks, the launcher, file layout, MPI-IO."""
+    jb = s.job
+    if jb.get("ranks"):
+        sl, fa = jb["slowest"], jb["fastest"]
+        c.print(Text("Job", style="bold"))
+        c.print(
+            f"{jb['ranks']} ranks; slowest rank {sl['rank']}: {fmt_time(sl['io_time'])} in I/O, "
+            f"{fmt_bytes(sl['bytes'])} moved; fastest rank {fa['rank']}: "
+            f"{fmt_time(fa['io_time'])}, {fmt_bytes(fa['bytes'])}; bytes per rank "
+            f"{fmt_bytes(jb['bytes_min'])} to {fmt_bytes(jb['bytes_max'])}"
+        )
+        nr = jb["non_rank"]
+        if nr["processes"]:
+            c.print(
+                f"not ranks (launcher and helpers: {', '.join(nr['commands']) or '?'}): "
+                f"{nr['processes']} process(es), read {fmt_bytes(nr['bytes_read'])}, wrote "
+                f"{fmt_bytes(nr['bytes_written'])}, {fmt_time(nr['io_time'])} in I/O (kept out of "
+                "the per-rank numbers)"
+            )
+        lay = jb["layout"]
+        c.print(
+            f"file layout: {lay['kind']} ({lay['basis']} files: {lay['shared_files']} shared, "
+            f"{fmt_bytes(lay['shared_bytes'])}; {lay['fpp_files']} per process, "
+            f"{fmt_bytes(lay['fpp_bytes'])})"
+        )
+    if len(s.mpi_modes):
+        t = _table(
+            "MPI-IO: collective vs independent (MPI-level bytes)",
+            "mode",
+            "kind",
+            "calls",
+            "bytes",
+            "posix calls",
+            "posix bytes",
+            "functions",
+        )
+        for r in s.mpi_modes.itertuples():
+            t.add_row(
+                r.mode,
+                r.kind,
+                _n(r.calls),
+                fmt_bytes(r.bytes),
+                _n(r.posix_calls),
+                fmt_bytes(r.posix_bytes),
+                r.functions,
+            )
+        c.print(t)
+    if len(s.mpi):
+        t = _table("MPI-IO calls and the POSIX calls inside them", "summary", "ranks", "time")
+        for r in s.mpi.itertuples():
+            t.add_row(r.summary, r.ranks, fmt_time(r.time))
+        c.print(t)
 
 
 def _short(s: str, n: int) -> str:
@@ -288,6 +361,18 @@ def report_dict(s: Summary) -> dict[str, Any]:
         "files": _records(s.files.head(JSON_TOP_FILES)),
         "files_total": len(s.files),
         "ranks": _records(s.ranks),
+        "job": _clean(s.job),
+        "mpi": _records(s.mpi),
+        "mpi_modes": _records(s.mpi_modes),
+        "bandwidth": {
+            "bin_ns": int(s.bandwidth["t_end"].iloc[0] - s.bandwidth["t_start"].iloc[0])
+            if len(s.bandwidth)
+            else 0,
+            **{
+                k: s.bandwidth[k].astype(int).tolist()
+                for k in ("t_start", "bytes_read", "bytes_written")
+            },
+        },
         "processes": _records(s.processes),
         "metadata": _records(s.metadata),
         "access_sizes": {
@@ -296,6 +381,7 @@ def report_dict(s: Summary) -> dict[str, Any]:
         },
         "call_sites": _records(s.call_sites),
         "missed": _records(s.missed),
+        "missed_sites": _records(s.missed_sites),
         "units": {"time": "ns", "bytes": "bytes", "share": "fraction 0-1"},
     }
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 import numpy as np
 import pandas as pd
 
-from iotrace.calls import FUNCTIONS, Op
+from iotrace.calls import FUNC_IDS, FUNCTIONS, SYSCALL_BY_NAME, Op, Syscall
 
 from .sources import SOURCE_NAMES
 
@@ -63,13 +66,17 @@ PROCESS_COLUMNS: dict[str, object] = {
     "log": "object",
 }
 
-# The missed syscalls, grouped by call site (filled from the stracer's events).
+# The missed syscalls (the stracer's events), one row per process, syscall and call site.
 MISSED_COLUMNS: dict[str, object] = {
     "host": "object",
     "pid": np.dtype(np.int32),
     "function": "object",
+    "rank": pd.Int32Dtype(),
+    "proc": np.dtype(np.int32),
     "stack_id": pd.Int32Dtype(),
+    "site": "object",
     "count": np.dtype(np.int64),
+    "errors": np.dtype(np.int64),
     "bytes": np.dtype(np.int64),
     "time": np.dtype(np.int64),
     "first": np.dtype(np.int64),
@@ -105,11 +112,53 @@ def function_names(header_lists: list[list[str]]) -> list[str]:
     return names
 
 
+def _libc_names(name: str) -> list[str]:
+    """A syscall's name, then the libc function names it goes by: pread64 -> pread,
+    newfstatat -> fstatat, faccessat2 -> faccessat, openat2 -> openat."""
+    out = [name]
+    base = name.removeprefix("new")
+    out += [base, re.sub(r"(64|2)$", "", base)]
+    return out
+
+
+def syscall_op(sc: Syscall) -> Op:
+    """A syscall's kind, derived from the one table (calls.py) and nothing kept here: the op of
+    the shim function it is (under libc's name), else by what it does to the descriptor table
+    (`fdop`), else metadata if it takes a path, else other."""
+    for n in _libc_names(sc.name):
+        if n in FUNC_IDS:
+            return FUNCTIONS[FUNC_IDS[n]].op
+    if sc.fdop in ("open", "pipe"):
+        return Op.OPEN
+    if sc.fdop in ("close", "close_range"):
+        return Op.CLOSE
+    if sc.fdop in ("dup", "dup2"):
+        return Op.DUP
+    if "path" in sc.args:
+        return Op.META
+    return Op.OTHER
+
+
+@functools.lru_cache(maxsize=4096)
 def op_of(name: str) -> str:
-    for f in FUNCTIONS:
-        if f.name == name:
-            return f.op.value
+    """The op of a function name: a shim function's (calls.FUNCTIONS), else a syscall's."""
+    if name in FUNC_IDS:
+        return FUNCTIONS[FUNC_IDS[name]].op.value
+    sc = SYSCALL_BY_NAME.get(name)
+    if sc is not None:
+        return syscall_op(sc).value
     return Op.OTHER.value
+
+
+def family_of(name: str) -> str:
+    """A shim function's family (fd, meta, stdio, mmap, proc, mpi); syscalls: "syscall"."""
+    if name in FUNC_IDS:
+        return FUNCTIONS[FUNC_IDS[name]].family
+    return "syscall" if name in SYSCALL_BY_NAME else ""
+
+
+def is_mpi(name: str) -> bool:
+    return family_of(name) == "mpi"
 
 
 def bytes_rule(name: str) -> int:

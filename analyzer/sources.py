@@ -1,18 +1,9 @@
 """Where events come from: the kinds of log in a trace directory.
 
-Today one source writes logs: the shim (`HOST.PID[.N].iot`, docs/format.md).  The stracer (issue
-3) will write its own log of the syscalls the shim did not see; its format is not defined yet, so
-its hook below finds nothing and the `missed` table stays empty (but correctly typed).
-
-To plug the stracer in once its format exists:
-
-1. make `find_stracer_logs` return its log files;
-2. if its logs use the shim's chunk/record layout (EVENT records whose `fn` indexes a
-   `functions` list of syscall names in its header), nothing else is needed: `load` decodes them
-   with the same decoder and marks their rows `source='stracer'`, `missed=True`;
-3. if not, give the source its own `read` (see `Source.read`): it must fill a
-   `decode.RawColumns` slice and say which process each event belongs to (the `proc` column:
-   index into the processes table; a stracer traces many processes from one log).
+- the shim: `HOST.PID[.N].iot` (docs/format.md), decoded in C into the event columns (load.py);
+- the stracer: `HOST.PID.stracer` (docs/format.md, "The stracer log"), the syscalls the shim did
+  not see, read with the stracer's own reader and turned into rows by `stracer_src.py`: its events
+  carry `source='stracer'` and `missed=True`.
 """
 
 from __future__ import annotations
@@ -36,9 +27,10 @@ def find_shim_logs(trace_dir: Path) -> list[Path]:
 
 
 def find_stracer_logs(trace_dir: Path) -> list[Path]:
-    """HOOK (issue 3): the stracer's logs in `trace_dir`.  None until its format is defined."""
-    del trace_dir
-    return []
+    """The stracer's logs in `trace_dir` (one per `iotrace run` that ran it)."""
+    from iotrace.stracer.slog import SUFFIX
+
+    return sorted(p for p in trace_dir.glob(f"*{SUFFIX}") if p.is_file())
 
 
 SHIM = Source("shim", missed=False, find=find_shim_logs)

@@ -1,5 +1,9 @@
 """From a loaded trace to the numbers of the report: overview, per function / file / process /
-rank, metadata, access sizes, call sites, missed I/O, and the insights (insights.py)."""
+rank, metadata, access sizes, call sites, missed I/O, the job's view (job.py: ranks, file
+layout, MPI-IO, bandwidth), and the insights (insights.py).
+
+Layers: `bytes_read`/`bytes_written` everywhere are POSIX-level (POSIX and stdio calls and the
+stracer's syscalls); MPI-IO bytes are the `mpi_*` numbers, never added to them."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pandas as pd
 
 from iotrace.calls import Op
 
-from . import schema
+from . import job, schema
 from .access import OP_CODE, READ, WRITE, Arrays, arrays, classify, files_table, size_histogram
 from .kernels import union_length
 
@@ -34,6 +38,11 @@ class Summary:
     sizes: pd.DataFrame
     call_sites: pd.DataFrame
     missed: pd.DataFrame
+    missed_sites: pd.DataFrame = field(default_factory=pd.DataFrame)
+    job: dict[str, Any] = field(default_factory=dict)
+    mpi: pd.DataFrame = field(default_factory=pd.DataFrame)
+    mpi_modes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    bandwidth: pd.DataFrame = field(default_factory=pd.DataFrame)
     insights: list[Insight] = field(default_factory=list)
 
 
@@ -68,6 +77,8 @@ def _per_proc(a: Arrays, procs: pd.DataFrame, union: np.ndarray) -> pd.DataFrame
     n = len(procs)
     rd = a.data & (a.op == READ)
     wr = a.data & (a.op == WRITE)
+    mrd = a.mpi_data & (a.op == READ)
+    mwr = a.mpi_data & (a.op == WRITE)
     meta = np.isin(a.op, [OP_CODE[o] for o in METADATA_OPS])
 
     def cnt(mask: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
@@ -83,6 +94,9 @@ def _per_proc(a: Arrays, procs: pd.DataFrame, union: np.ndarray) -> pd.DataFrame
     df["reads"] = cnt(rd)
     df["writes"] = cnt(wr)
     df["meta_ops"] = cnt(meta)
+    df["mpi_bytes_read"] = cnt(mrd, a.bytes)
+    df["mpi_bytes_written"] = cnt(mwr, a.bytes)
+    df["missed"] = cnt(a.missed)
     df["io_time"] = union
     df["run_time"] = (df["end"] - df["start"]).clip(lower=0)
     df["io_share"] = np.where(
@@ -92,6 +106,7 @@ def _per_proc(a: Arrays, procs: pd.DataFrame, union: np.ndarray) -> pd.DataFrame
 
 
 def _per_rank(pp: pd.DataFrame) -> pd.DataFrame:
+    """One row per rank (the processes with no rank, e.g. the launcher, left out)."""
     r = pp[pp["rank"].notna()]
     cols = [
         "rank",
@@ -101,6 +116,9 @@ def _per_rank(pp: pd.DataFrame) -> pd.DataFrame:
         "reads",
         "writes",
         "meta_ops",
+        "mpi_bytes_read",
+        "mpi_bytes_written",
+        "missed",
         "io_time",
         "run_time",
     ]
@@ -114,6 +132,9 @@ def _per_rank(pp: pd.DataFrame) -> pd.DataFrame:
         reads=("reads", "sum"),
         writes=("writes", "sum"),
         meta_ops=("meta_ops", "sum"),
+        mpi_bytes_read=("mpi_bytes_read", "sum"),
+        mpi_bytes_written=("mpi_bytes_written", "sum"),
+        missed=("missed", "sum"),
         io_time=("io_time", "sum"),
         start=("start", "min"),
         end=("end", "max"),
@@ -179,23 +200,82 @@ def _call_sites(trace: Trace, a: Arrays) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def missed_table(ev: pd.DataFrame) -> pd.DataFrame:
-    """The missed syscalls grouped by process and call site."""
+def missed_table(trace: Trace) -> pd.DataFrame:
+    """The missed syscalls (the stracer's events) grouped by process, syscall and call site."""
+    ev = trace.events
     m = ev[ev["missed"]]
     if m.empty:
         return schema.empty_frame(schema.MISSED_COLUMNS)
-    m = m.assign(dur=m["t_end"] - m["t_start"], site=m["stack_id"].fillna(-1))
-    g = m.groupby(["host", "pid", "function", "site"], observed=True, dropna=False)
+    m = m.assign(
+        dur=m["t_end"] - m["t_start"],
+        site=m["stack_id"].fillna(-1).astype(np.int64),
+        failed=(m["errno"] != 0).astype(np.int64),
+        nbytes=m["bytes"].fillna(0),
+    )
+    g = m.groupby(["host", "pid", "proc", "function", "site"], observed=True, dropna=False)
     df = g.agg(
+        rank=("rank", "first"),
         count=("t_start", "size"),
-        bytes=("bytes", "sum"),
+        errors=("failed", "sum"),
+        bytes=("nbytes", "sum"),
         time=("dur", "sum"),
         first=("t_start", "min"),
         paths=("path", lambda s: ", ".join(sorted({str(p) for p in s.dropna()})[:5])),
     ).reset_index()
     df["stack_id"] = df["site"].where(df["site"] >= 0)
-    df = df.drop(columns="site").sort_values("count", ascending=False)
+    # a call site: its innermost frames outside libc, by function and file (lines differ
+    # between the calls of one function)
+    labels = _labels(trace, [int(x) for x in df["site"] if x >= 0], skip_libc=True)
+    df["site"] = [labels.get(int(x), "an unknown call site") for x in df["site"]]
+    df["host"] = df["host"].astype(str)
+    df["function"] = df["function"].astype(str)
+    df = df.sort_values(["count", "first"], ascending=[False, True])
     return df[list(schema.MISSED_COLUMNS)].astype(schema.MISSED_COLUMNS).reset_index(drop=True)  # type: ignore[arg-type]
+
+
+def _labels(trace: Trace, ids: list[int], skip_libc: bool = False) -> dict[int, str]:
+    """Call-site labels without line numbers."""
+    from .symbols import site_labels, symbolise
+
+    if not ids:
+        return {}
+    st = symbolise(trace, ids)
+    st["line"] = pd.array([None] * len(st), dtype="Int32")
+    return site_labels(st, skip_libc=skip_libc)
+
+
+MISSED_SITE_COLUMNS = ["site", "functions", "count", "errors", "bytes", "ranks", "pids", "paths"]
+
+
+def missed_sites(missed: pd.DataFrame) -> pd.DataFrame:
+    """The missed syscalls by call site (the same code in several processes: one row)."""
+    if missed.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in MISSED_SITE_COLUMNS})
+    from .access import compact_ranks
+
+    rows = []
+    for site, g in missed.groupby("site", sort=False):
+        paths = sorted({p for ps in g["paths"] for p in ps.split(", ") if p})
+        rows.append(
+            {
+                "site": site,
+                "functions": ", ".join(
+                    f"{fn} {int(c):,}"
+                    for fn, c in g.groupby("function")["count"]
+                    .sum()
+                    .sort_values(ascending=False)
+                    .items()
+                ),
+                "count": int(g["count"].sum()),
+                "errors": int(g["errors"].sum()),
+                "bytes": int(g["bytes"].sum()),
+                "ranks": compact_ranks([int(r) for r in g["rank"].dropna()]),
+                "pids": ", ".join(str(p) for p in sorted(set(g["pid"].tolist()))[:8]),
+                "paths": ", ".join(paths[:5]) + (f" (+{len(paths) - 5})" if len(paths) > 5 else ""),
+            }
+        )
+    df = pd.DataFrame(rows, columns=MISSED_SITE_COLUMNS)
+    return df.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def summarise(trace: Trace) -> Summary:
@@ -214,6 +294,10 @@ def summarise(trace: Trace) -> Summary:
     io_time = int(union.sum())
     rd = a.data & (a.op == READ)
     wr = a.data & (a.op == WRITE)
+    mrd = a.mpi_data & (a.op == READ)
+    mwr = a.mpi_data & (a.op == WRITE)
+    parent = job.mpi_ties(a)
+    tied = parent >= 0
     read_time = int(a.dur[rd].sum())
     write_time = int(a.dur[wr].sum())
     bytes_read = int(a.bytes[rd].sum())
@@ -242,11 +326,43 @@ def summarise(trace: Trace) -> Summary:
         "errors": int((a.errno != 0).sum()),
         "files": len(files),
         "truncated_logs": int(procs["truncated"].sum()) if len(procs) else 0,
-        "missed": int(ev["missed"].sum()),
+        "missed": int(a.missed.sum()),
+        "mpi_reads": int(mrd.sum()),
+        "mpi_writes": int(mwr.sum()),
+        "mpi_bytes_read": int(a.bytes[mrd].sum()),
+        "mpi_bytes_written": int(a.bytes[mwr].sum()),
+        "posix_bytes_in_mpi": int(a.bytes[a.data & tied].sum()),
         "classified": len(c.idx),
         "consecutive": int(c.consecutive.sum()),
         "sequential": int(c.sequential.sum()),
     }
+    missed = trace.missed
+    span = max(int(trace.duration), int(a.t_end.max()) if a.n else 0, 1)
+    mpi = job.mpi_table(a, ev, parent)
+    bw = job.bandwidth(a, span)
+    ov["peak_read_bandwidth"] = float(bw["read_bw"].max()) if len(bw) else 0.0
+    ov["peak_write_bandwidth"] = float(bw["write_bw"].max()) if len(bw) else 0.0
+    nranks = len(ranks)
+    jb: dict[str, Any] = {"ranks": nranks}
+    if nranks:
+        jb.update(job.rank_extremes(ranks))
+        jb["non_rank"] = job.non_rank(pp)
+    jb["layout"] = job.layout(files, nranks)
+    modes = job.mpi_modes(mpi)
+    if len(modes):
+        by = {
+            m: modes[modes["mode"] == m][["calls", "bytes"]].sum().astype(int).to_dict()
+            for m in ("collective", "independent")
+        }
+        jb["mpi"] = {
+            "collective_calls": by["collective"]["calls"],
+            "collective_bytes": by["collective"]["bytes"],
+            "independent_calls": by["independent"]["calls"],
+            "independent_bytes": by["independent"]["bytes"],
+            "bytes_read": ov["mpi_bytes_read"],
+            "bytes_written": ov["mpi_bytes_written"],
+            "posix_bytes_inside": ov["posix_bytes_in_mpi"],
+        }
     s = Summary(
         overview=ov,
         functions=_functions(a),
@@ -256,7 +372,12 @@ def summarise(trace: Trace) -> Summary:
         metadata=_metadata(a),
         sizes=size_histogram(a),
         call_sites=_call_sites(trace, a),
-        missed=trace.missed,
+        missed=missed,
+        missed_sites=missed_sites(missed),
+        job=jb,
+        mpi=mpi,
+        mpi_modes=modes,
+        bandwidth=bw,
     )
     s.insights = find_insights(trace, s, a, c)
     return s

@@ -78,12 +78,34 @@ def addr2line(
 
 
 def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFrame:
-    """The frames of the given stacks (all by default), one row per frame."""
-    ids = sorted(trace.raw_stacks) if stack_ids is None else sorted(set(stack_ids))
+    """The frames of the given stacks (all by default), one row per frame.  The stracer's call
+    sites come symbolised already (`trace.site_frames`): taken as they are."""
+    ids = (
+        sorted({*trace.raw_stacks, *trace.site_frames})
+        if stack_ids is None
+        else sorted(set(stack_ids))
+    )
     rows: list[tuple[int, int, int, str | None, int]] = []
+    given: dict[int, tuple[str | None, str | None, int | None]] = {}  # row -> symbols
     wanted: dict[str, set[int]] = defaultdict(set)
     sorted_mods: dict[int, list[tuple[int, int, int, str]]] = {}
     for sid in ids:
+        for level, fr in enumerate(trace.site_frames.get(sid, [])):
+            pc, module, offset, function, file, line = fr
+            given[len(rows)] = (
+                function if isinstance(function, str) else None,
+                file if isinstance(file, str) else None,
+                line if isinstance(line, int) and line > 0 else None,
+            )
+            rows.append(
+                (
+                    sid,
+                    level,
+                    int(pc or 0),
+                    module if isinstance(module, str) else None,
+                    int(offset) if isinstance(offset, int) else 0,
+                )
+            )
         if sid not in trace.raw_stacks:
             continue
         proc, pcs = trace.raw_stacks[sid]
@@ -101,8 +123,11 @@ def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFr
     if not rows:
         return schema.empty_frame(schema.STACK_COLUMNS)
     funcs, files, lines = [], [], []
-    for _sid, _level, _pc, mod, off in rows:
-        f, fl, ln = resolved.get(mod or "", {}).get(max(off - 1, 0), (None, None, None))
+    for i, (_sid, _level, _pc, mod, off) in enumerate(rows):
+        if i in given:
+            f, fl, ln = given[i]
+        else:
+            f, fl, ln = resolved.get(mod or "", {}).get(max(off - 1, 0), (None, None, None))
         funcs.append(f)
         files.append(fl)
         lines.append(ln)
@@ -143,14 +168,22 @@ STARTUP = frozenset(
 )
 
 
-def site_labels(stacks: pd.DataFrame, depth: int = 3) -> dict[int, str]:
+def _in_libc(module: object) -> bool:
+    m = _str(module)
+    return bool(m) and Path(str(m)).name.startswith("libc.")
+
+
+def site_labels(stacks: pd.DataFrame, depth: int = 3, skip_libc: bool = False) -> dict[int, str]:
     """stack_id -> a one-line call site: the innermost `depth` frames, innermost first (the C
-    start-up frames left out)."""
+    start-up frames left out; with `skip_libc`, libc's own frames too: a missed syscall's stack
+    starts in libc's syscall() stub)."""
     out: dict[int, str] = {}
     if stacks.empty:
         return out
     for sid, g in stacks.sort_values(["stack_id", "level"]).groupby("stack_id", sort=False):
         frames = [r for r in g.itertuples() if _str(r.function) not in STARTUP]
+        if skip_libc:
+            frames = [r for r in frames if not _in_libc(r.module)] or frames
         frames = frames or list(g.itertuples())
         parts = [
             frame_label(

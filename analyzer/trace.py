@@ -27,6 +27,8 @@ class Trace:
     # stack_id -> (proc, return addresses); proc -> [(base, lo, hi, path)]
     raw_stacks: dict[int, tuple[int, tuple[int, ...]]]
     modules: dict[int, list[tuple[int, int, int, str]]]
+    # stack_id -> frames the stracer symbolised already: (pc, module, offset, function, file, line)
+    site_frames: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -53,7 +55,7 @@ class Trace:
         if "missed" not in self._cache:
             from .summary import missed_table
 
-            self._cache["missed"] = missed_table(self.events)
+            self._cache["missed"] = missed_table(self)
         return self._cache["missed"]
 
     def __repr__(self) -> str:

@@ -60,13 +60,15 @@ class Console:
             pass
 
     def missed(
-        self, pid: int, site: int, frames: list[Frame], syscall: str, path: str | None
-    ) -> None:
+        self, pid: int, site: int, frames: list[Frame], syscall: str, path: str | None,
+        n: int = 1,
+    ) -> None:  # fmt: skip
+        """n missed syscalls (n > 1: a batch from the C loop) of one call site."""
         g = self.by_site.get((pid, site))
         if g is None:
             g = self._group(pid, frames, syscall, path)
             self.by_site[(pid, site)] = g
-        g.count += 1
+        g.count += n
         if syscall not in g.syscalls:
             g.syscalls.append(syscall)
         if path and len(g.paths) < 100 and path not in g.paths:

@@ -59,6 +59,15 @@ class Writer:
                 self.f.flush()
                 self.last_flush = now
 
+    def raw(self, data: bytes, n: int) -> None:
+        """n records already encoded (by the C loop, as the Packer would)."""
+        self.f.write(data)
+        self.n += n
+        now = time.monotonic()
+        if now - self.last_flush > 0.2:
+            self.f.flush()
+            self.last_flush = now
+
     def close(self) -> None:
         self.f.flush()
         self.f.close()

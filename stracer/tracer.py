@@ -9,6 +9,7 @@ stop, an unwind (once per call site) and a record.
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import signal
 import struct
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iotrace.stracer import _ffi as F
+from iotrace.stracer import loop as L
 from iotrace.stracer.console import Console
 from iotrace.stracer.decode import AT_FDCWD, Plan, abs_path, plan
 from iotrace.stracer.fdlink import FdLink
@@ -25,6 +27,7 @@ from iotrace.stracer.unwind import AddressSpace, Frame, symbolise
 
 from iotrace.calls import SYSCALL_BY_NR, Syscall
 
+_image_ids = itertools.count()
 WALL = 0x40000000
 OPTIONS = (
     F.O_TRACESYSGOOD
@@ -57,6 +60,7 @@ class Image:
     ld: tuple[int, int] = (0, 0)  # the dynamic loader's text: its syscalls are loader I/O
     aspace: AddressSpace | None = None
     sites: dict[tuple[int, int], int] = field(default_factory=dict)
+    id: int = field(default_factory=lambda: next(_image_ids))  # the C loop's name for it
 
 
 @dataclass
@@ -98,6 +102,7 @@ class Tracer:
         self.failed = False
         self.plans: dict[int, Plan] = {}
         self.warned_ptrace = False
+        self.fast = L.load()  # the C hot loop, or None: everything in Python
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -107,17 +112,77 @@ class Tracer:
         self.root = pid
         proc = Proc(pid, Image(exe="", phase="launch"))
         self._add_proc(proc, 0)
-        self.threads[pid] = Thread(pid, proc)
+        self._sync_image(proc.image)
+        self.threads[pid] = th = Thread(pid, proc)
         proc.threads.add(pid)
+        self._sync_thread(th)
         os.kill(pid, signal.SIGCONT)
 
     def _add_proc(self, proc: Proc, ppid: int) -> None:
         self.procs[proc.pid] = proc
         self.pcounts.setdefault(proc.pid, collections.Counter())
 
+    # ---- what the C loop knows -------------------------------------------------------------
+
+    def _sync_image(self, img: Image) -> None:
+        if self.fast is not None:
+            self.fast.lib.iotl_image(img.id, L.PHASES[img.phase], img.tls_off, *img.ld)
+
+    def _sync_thread(self, th: Thread) -> None:
+        if self.fast is not None:
+            self.fast.lib.iotl_thread(th.tid, th.proc.pid, th.proc.image.id, th.shim_thread)
+
+    def _forget(self, tid: int, pid: int) -> None:
+        """A thread dropped: the C loop's counts for it join the process's."""
+        if self.fast is not None:
+            c = self.fast.forget(tid)
+            if c:
+                self.pcounts.setdefault(pid, collections.Counter()).update(c)
+
+    def _drain(self) -> None:
+        """The C loop's records into the log (they come before anything Python writes next),
+        its tallies to the console."""
+        assert self.fast is not None
+        b = self.fast.batch
+        if not b.nrec:
+            return
+        buf = self.fast.ffi.buffer(b.buf, b.len)
+        self.log.raw(buf[:], b.nrec)
+        frames, missed = self.site_frames, self.console.missed
+        for i in range(b.ntally):
+            t = b.tally[i]
+            path = None
+            if t.path_len >= 0:
+                path = buf[t.path_off : t.path_off + t.path_len].decode(errors="surrogateescape")
+            sc = SYSCALL_BY_NR[t.nr]
+            missed(t.pid, t.site, frames.get(t.site, []), sc.name, path, t.count)
+        self.fast.lib.iotl_batch_reset()
+
     # ---- the loop ---------------------------------------------------------------------------
 
     def loop(self) -> int:
+        if self.fast is None:
+            return self._loop_py()
+        lib, ev = self.fast.lib, self.fast.ev
+        run, batch = lib.iotl_run, self.fast.batch
+        while self.threads or self.parked:
+            kind = run(ev)
+            if batch.nrec:
+                self._drain()
+            if kind == L.EV_STOP:
+                tid, status = ev.tid, ev.status
+                try:
+                    self._stop(tid, status)
+                except Exception as exc:
+                    if not self.failed:
+                        self.failed = True
+                        self.console.internal(f"{exc.__class__.__name__}: {exc}")
+                    F.libc.ptrace(F.PTRACE_CONT, tid, F.ffi.NULL, F.ffi.NULL)
+            elif kind == L.EV_ECHILD:
+                break
+        return self.returncode if self.returncode is not None else 0
+
+    def _loop_py(self) -> int:
         waitpid = os.waitpid
         while self.threads or self.parked:
             try:
@@ -168,7 +233,10 @@ class Tracer:
 
     def _resume(self, tid: int, sig: int) -> None:
         th = self.threads.get(tid)
-        req = F.PTRACE_SYSCALL if th is not None and th.pending else F.PTRACE_CONT
+        pending = th is not None and (
+            th.pending or (self.fast is not None and self.fast.lib.iotl_pending(tid))
+        )
+        req = F.PTRACE_SYSCALL if pending else F.PTRACE_CONT
         F.libc.ptrace(req, tid, F.ffi.NULL, F.ffi.cast("void *", sig))
 
     # ---- seccomp stops ----------------------------------------------------------------------
@@ -248,6 +316,7 @@ class Tracer:
             return
         img.link, img.tls_off = link, tls_off
         img.phase = "noshim" if state == IOT_OFF else "ready"
+        self._sync_image(img)
         self.log.rec(SRec.PROC, time.monotonic_ns(), th.proc.pid, 0, "shim", img.phase)
 
     def _missed_entry(self, th: Thread, sc: Syscall) -> None:
@@ -285,8 +354,14 @@ class Tracer:
         r, img = self.r, th.proc.image
         key = (r.rip, th.top)
         site = img.sites.get(key)
-        if site is not None:
-            return site
+        if site is None:
+            site = img.sites[key] = self._new_site(th)
+        if self.fast is not None:
+            self.fast.lib.iotl_site(img.id, r.rip, th.top, site)
+        return site
+
+    def _new_site(self, th: Thread) -> int:
+        r, img = self.r, th.proc.image
         if img.aspace is None:
             img.aspace = AddressSpace(th.proc.pid)
         img.aspace.pid = th.proc.pid
@@ -298,11 +373,9 @@ class Tracer:
         sig = tuple((f.module, f.offset) for f in frames)
         for sid, fr in self.site_frames.items():
             if tuple((f.module, f.offset) for f in fr) == sig:
-                img.sites[key] = sid
                 return sid
         site = len(self.site_frames) + 1
         self.site_frames[site] = frames
-        img.sites[key] = site
         self.log.rec(
             SRec.SITE,
             site,
@@ -395,6 +468,7 @@ class Tracer:
             self._resend(parent.proc, proc, th)
         self.threads[new] = th
         th.proc.threads.add(new)
+        self._sync_thread(th)
         if new in self.parked:
             self.parked.discard(new)
             self._resume(new, 0)
@@ -440,9 +514,11 @@ class Tracer:
         if proc is None:
             proc = Proc(tgid, Image(exe=_exe(tgid), phase="noshim"))
             self._add_proc(proc, 0)
+            self._sync_image(proc.image)
         th = Thread(tid, proc)
         self.threads[tid] = th
         proc.threads.add(tid)
+        self._sync_thread(th)
         return th
 
     def _exec(self, tid: int) -> None:
@@ -455,7 +531,9 @@ class Tracer:
         for other in list(proc.threads):
             if other != th.tid:
                 self.threads.pop(other, None)
+                self._forget(other, proc.pid)
         self.threads.pop(th.tid, None)
+        self._forget(th.tid, proc.pid)
         th.tid = tid
         th.pending = None
         th.shim_thread = False
@@ -469,6 +547,8 @@ class Tracer:
             old.aspace.close()
         proc.image = Image(exe=exe, phase=self._phase_after_exec(proc.pid, exe))
         proc.image.ld = _loader_text(proc.pid)
+        self._sync_image(proc.image)
+        self._sync_thread(th)
         proc.shared_vm = False
         proc.posted = 0
         proc.recent.clear()
@@ -500,7 +580,10 @@ class Tracer:
             return
         if th.pending is not None:
             self._finish(th, None)  # never returned (killed in the syscall)
+        elif self.fast is not None and self.fast.lib.iotl_abandon(tid):
+            self._drain()  # the same, for a syscall the C loop was following
         proc = th.proc
+        self._forget(tid, proc.pid)
         proc.threads.discard(tid)
         if tid == proc.pid:
             rc = os.waitstatus_to_exitcode(status)
@@ -512,6 +595,8 @@ class Tracer:
             self.fdlink.forget(proc.pid)
 
     def finish(self) -> None:
+        for tid, th in list(self.threads.items()):
+            self._forget(tid, th.proc.pid)
         for pid, c in self.pcounts.items():
             if c:
                 self.log.rec(SRec.COUNTS, pid, dict(c))

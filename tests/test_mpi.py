@@ -338,9 +338,31 @@ def test_mpiio_with_stracer(tmp_path: Path) -> None:
     check_mpiio(job, "romio321")
 
 
-def test_rank_raw_syscalls_missed() -> None:
-    pytest.skip("a rank's raw-syscall I/O reported with its rank: waits for the stracer's "
-                "missed-I/O records")  # fmt: skip
+def test_rank_raw_syscalls_missed(tmp_path: Path) -> None:
+    """A rank that also writes with raw syscalls (one iotrace and stracer per rank): its missed
+    I/O is in the analyzer's events and `missed` with its rank."""
+    if not stracer_flag():
+        pytest.skip("iotrace run has no stracer")
+    from iotrace.analyzer import load
+
+    n, bs = 4, 4096
+    prog = build_mpi("mpi_raw")
+    job = run_job(tmp_path, "ranks", 2, prog, str(n), str(bs), stracer=True)
+    check_job_shape(job, prog)
+    assert len(list(job.dir.glob("*.stracer"))) == 2  # one stracer per rank
+    tr = load(job.dir)
+    ev = tr.events
+    for r in range(2):
+        path = str(job.work / f"raw.{r}.dat")
+        raw = ev[(ev["path"] == path) & ev["missed"]]
+        assert raw["function"].astype(str).tolist() == ["openat", *["pwrite64"] * n, "close"]
+        assert (raw["rank"] == r).all()
+        assert raw["bytes"].sum() == n * bs
+        libc = ev[(ev["path"] == path) & ~ev["missed"] & (ev["function"] == "write")]
+        assert libc["bytes"].tolist() == [bs] and (libc["rank"] == r).all()  # the shim's
+        m = tr.missed[tr.missed["paths"] == path]
+        assert set(m["rank"]) == {r} and m["count"].sum() == n + 2
+        assert (m["site"] == "raw_blocks (mpi_raw.c) ← main (mpi_raw.c)").all()
 
 
 def test_non_mpi_program_does_not_load_libmpi(trace) -> None:

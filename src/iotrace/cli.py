@@ -141,7 +141,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
             from iotrace.analyzer.report import print_report
 
-            print_report(summary, Console(soft_wrap=False))
+            # a pipe or a file is not an 80-column terminal: keep paths whole
+            width = None if sys.stdout.isatty() else 160
+            print_report(summary, Console(soft_wrap=False, width=width))
         sys.stdout.flush()
     except BrokenPipeError:
         sys.stderr.close()

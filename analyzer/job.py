@@ -1,0 +1,343 @@
+"""What an HPC engineer asks of a job: per-rank time and bytes (slowest, fastest), the launcher
+kept apart, shared file vs file per process, collective vs independent MPI-IO, the MPI-IO calls
+tied to the POSIX calls they made, and the job's aggregate bandwidth over time.
+
+The layer rule (docs/analyzer.md): totals are POSIX-level bytes (what reached the kernel: POSIX
+and stdio calls, and the stracer's syscalls); MPI-IO bytes are reported apart, never added to
+them.  A POSIX event is *tied* to an MPI-IO call when it is in the same process and thread and
+its time span lies inside the call's (the outermost call, if MPI-IO calls nest).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .access import READ, WRITE, Arrays, compact_ranks
+from .fmt import fmt_bytes
+
+# MPI-IO calls that are collective by the MPI standard, besides the *_all / *_ordered data calls
+COLLECTIVE_CALLS = frozenset(
+    {"MPI_File_open", "MPI_File_close", "MPI_File_set_view", "MPI_File_set_size",
+     "MPI_File_sync", "MPI_File_preallocate"}
+)  # fmt: skip
+BANDWIDTH_BINS = 200
+# Paths that are not files of the job's data: kernel pseudo-files and devices, and descriptors
+# without a path (pipes, sockets, anon inodes).
+PSEUDO_PREFIXES = ("/proc/", "/sys/", "/dev/")
+
+
+def mpi_mode(name: str) -> str:
+    """collective | independent, by the MPI-IO function's name."""
+    base = name.removesuffix("_done")
+    if base.endswith(("_all", "_ordered")) or base in COLLECTIVE_CALLS:
+        return "collective"
+    return "independent"
+
+
+def _group(a: Arrays, idx: np.ndarray) -> np.ndarray:
+    """A thread key: proc and tid."""
+    return (a.proc[idx].astype(np.int64) << 32) | (a.tid[idx].astype(np.int64) & 0xFFFFFFFF)
+
+
+def mpi_ties(a: Arrays) -> np.ndarray:
+    """Per event: the row of the MPI-IO call it ran inside (same process and thread, its span
+    inside the call's; the outermost call when they nest), else -1.  MPI-IO events: -1."""
+    parent = np.full(a.n, -1, dtype=np.int64)
+    if a.n == 0 or not a.mpi.any():
+        return parent
+    mi = np.flatnonzero(a.mpi)
+    m = pd.DataFrame({"g": _group(a, mi), "t": a.t_start[mi], "e": a.t_end[mi], "row": mi})
+    # drop MPI calls inside an earlier MPI call of the same thread
+    reach = m.groupby("g", sort=False)["e"].cummax()
+    prev = reach.groupby(m["g"], sort=False).shift(1)
+    m = m[~(prev.notna() & (prev >= m["e"]))]
+    pi = np.flatnonzero(~a.mpi)
+    if len(pi) == 0:
+        return parent
+    p = pd.DataFrame({"g": _group(a, pi), "t": a.t_start[pi], "pe": a.t_end[pi], "prow": pi})
+    # only threads that made MPI-IO calls
+    p = p[p["g"].isin(m["g"].unique())]
+    if p.empty:
+        return parent
+    j = pd.merge_asof(p, m, on="t", by="g", direction="backward", allow_exact_matches=True)
+    ok = j["row"].notna() & (j["pe"] <= j["e"])
+    parent[j.loc[ok, "prow"].to_numpy()] = j.loc[ok, "row"].to_numpy(dtype=np.int64)
+    return parent
+
+
+def _posts_of_done(a: Arrays, ev: pd.DataFrame) -> dict[int, int]:
+    """MPI_File_i*_done event row -> the row of the nonblocking call that posted it: the latest
+    post before it in the same process with the same file, offset, size and direction."""
+    fns = a.functions
+    is_post = np.array([f.startswith("MPI_File_i") and not f.endswith("_done") for f in fns]
+                       + [False])  # fmt: skip
+    is_done = np.array([f.startswith("MPI_File_i") and f.endswith("_done") for f in fns] + [False])
+    reads = np.array(["read" in f for f in fns] + [False])
+    posts, dones = np.flatnonzero(is_post[a.fn]), np.flatnonzero(is_done[a.fn])
+    if len(posts) == 0 or len(dones) == 0:
+        return {}
+    off = ev["offset"].to_numpy(dtype=np.int64, na_value=-1)
+    req = ev["req"].to_numpy(dtype=np.int64, na_value=-1)
+
+    def frame(rows: np.ndarray, name: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "t": a.t_start[rows],
+                "proc": a.proc[rows],
+                "path": a.path[rows],
+                "off": off[rows],
+                "req": req[rows],
+                "rd": reads[a.fn[rows]],
+                name: rows,
+            }
+        )
+
+    j = pd.merge_asof(
+        frame(dones, "done"),
+        frame(posts, "post"),
+        on="t",
+        by=["proc", "path", "off", "req", "rd"],
+        direction="backward",
+    )
+    j = j[j["post"].notna()]
+    return dict(zip(j["done"].tolist(), j["post"].astype(np.int64).tolist(), strict=True))
+
+
+def _posix_text(sub: pd.DataFrame) -> str:
+    """'512 pwrite of 128 KiB, 2 write of 4.0 KiB-8.0 KiB' for the tied data events."""
+    parts = []
+    for fn, g in sorted(sub.groupby("fn", observed=True), key=lambda kv: -len(kv[1])):
+        lo, hi = int(g["bytes"].min()), int(g["bytes"].max())
+        size = fmt_bytes(lo) if lo == hi else f"{fmt_bytes(lo)}-{fmt_bytes(hi)}"
+        parts.append(f"{len(g):,} {fn} of {size}")
+    return ", ".join(parts)
+
+
+MPI_COLUMNS = [
+    "function", "mode", "kind", "calls", "ranks", "bytes", "time", "posix_calls", "posix_bytes",
+    "posix_other", "posix", "summary",
+]  # fmt: skip
+
+
+def mpi_table(a: Arrays, ev: pd.DataFrame, parent: np.ndarray) -> pd.DataFrame:
+    """One row per MPI-IO function (a nonblocking call's completion folded into the call that
+    posted it): calls, ranks, MPI-level bytes and time, the POSIX calls tied to them."""
+    if not a.mpi.any():
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in MPI_COLUMNS})
+    fns = a.functions
+    rows = np.flatnonzero(a.mpi)
+    owner = a.fn[rows].astype(np.int64)  # the function a row counts under
+    post_of = _posts_of_done(a, ev)
+    if post_of:
+        pos = {int(r): i for i, r in enumerate(rows.tolist())}
+        for d, p in post_of.items():
+            owner[pos[d]] = a.fn[p]
+    is_done = np.array([fns[f].endswith("_done") for f in a.fn[rows]])
+    mpi_data = a.mpi_data[rows]
+    df = pd.DataFrame(
+        {
+            "owner": owner,
+            "row": rows,
+            "call": ~is_done | ~np.isin(rows, list(post_of)),
+            "bytes": np.where(mpi_data, a.bytes[rows], 0),
+            "dur": a.dur[rows],
+            "rank": a.rank[rows],
+        }
+    )
+    # tied POSIX events
+    tied = np.flatnonzero(parent >= 0)
+    row_owner = pd.Series(owner, index=rows)
+    t = pd.DataFrame(
+        {
+            "owner": row_owner.reindex(parent[tied]).to_numpy(),
+            "data": a.data[tied],
+            "bytes": a.bytes[tied],
+            "fn": pd.Categorical.from_codes(a.fn[tied], fns) if len(tied) else [],
+        }
+    )
+    out = []
+    for own, g in df.groupby("owner", sort=False):
+        name = fns[int(own)]
+        mine = t[t["owner"] == own]
+        dat = mine[mine["data"]]
+        calls = int(g["call"].sum())
+        nbytes = int(g["bytes"].sum())
+        ranks = sorted(int(r) for r in pd.unique(g["rank"]) if r >= 0)
+        posix = _posix_text(dat) if len(dat) else ""
+        kind = "read" if "read" in name else "write" if "write" in name else "other"
+        summary = f"{name}: {calls:,} calls"
+        if kind != "other":
+            summary += f", {fmt_bytes(nbytes)}"
+        if posix:
+            summary += f" → {posix}"
+        out.append(
+            {
+                "function": name,
+                "mode": mpi_mode(name),
+                "kind": kind,
+                "calls": calls,
+                "ranks": compact_ranks(ranks),
+                "bytes": nbytes,
+                "time": int(g["dur"].sum()),
+                "posix_calls": len(dat),
+                "posix_bytes": int(dat["bytes"].sum()) if len(dat) else 0,
+                "posix_other": len(mine) - len(dat),
+                "posix": posix,
+                "summary": summary,
+            }
+        )
+    res = pd.DataFrame(out, columns=MPI_COLUMNS)
+    order = {"write": 0, "read": 1, "other": 2}
+    res = res.sort_values(
+        ["kind", "bytes", "calls"], key=lambda c: c.map(order) if c.name == "kind" else -c
+    )
+    return res.reset_index(drop=True)
+
+
+def mpi_modes(mpi: pd.DataFrame) -> pd.DataFrame:
+    """Collective vs independent data calls: calls and MPI-level bytes by mode and direction."""
+    d = mpi[mpi["kind"] != "other"]
+    cols = ["mode", "kind", "calls", "bytes", "posix_calls", "posix_bytes", "functions"]
+    if d.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+    g = d.groupby(["mode", "kind"], sort=True).agg(
+        calls=("calls", "sum"),
+        bytes=("bytes", "sum"),
+        posix_calls=("posix_calls", "sum"),
+        posix_bytes=("posix_bytes", "sum"),
+        functions=("function", lambda s: ", ".join(sorted(s))),
+    )
+    return g.reset_index()[cols]
+
+
+def bandwidth(a: Arrays, span: int, bins: int = BANDWIDTH_BINS) -> pd.DataFrame:
+    """The job's aggregate POSIX-level bandwidth over time: each call's bytes spread evenly over
+    its duration (a call with no duration, such as a stracer syscall, at its start), summed over
+    all processes, in `bins` equal bins from the job's start."""
+    span = max(int(span), 1)
+    w = span / bins
+    edges = np.arange(bins + 1) * w
+    out: dict[str, Any] = {
+        "t_start": edges[:-1].astype(np.int64),
+        "t_end": edges[1:].astype(np.int64),
+    }
+    for name, col, code in (("read", "bytes_read", READ), ("write", "bytes_written", WRITE)):
+        m = a.data & (a.op == code)
+        acc = np.zeros(bins + 1, dtype=np.float64)
+        diff = np.zeros(bins + 1, dtype=np.float64)
+        s, e = a.t_start[m].astype(np.float64), a.t_end[m].astype(np.float64)
+        b = a.bytes[m].astype(np.float64)
+        b0 = np.clip((s // w).astype(np.int64), 0, bins - 1)
+        b1 = np.clip((np.maximum(e - 1, s) // w).astype(np.int64), 0, bins - 1)
+        one = b0 == b1
+        np.add.at(acc, b0[one], b[one])
+        many = ~one
+        if many.any():
+            s, e, b, b0, b1 = s[many], e[many], b[many], b0[many], b1[many]
+            rate = b / (e - s)
+            np.add.at(acc, b0, rate * (edges[b0 + 1] - s))
+            np.add.at(acc, b1, rate * (e - edges[b1]))
+            np.add.at(diff, b0 + 1, rate * w)
+            np.add.at(diff, b1, -rate * w)
+            acc += np.cumsum(diff)
+        out[col] = np.rint(acc[:bins]).astype(np.int64)
+        out[f"{name}_bw"] = acc[:bins] / (w / 1e9)
+    return pd.DataFrame(out)
+
+
+def is_data_file(path: str) -> bool:
+    return path.startswith("/") and not path.startswith(PSEUDO_PREFIXES)
+
+
+def layout(files: pd.DataFrame, nranks: int) -> dict[str, Any]:
+    """Shared file vs file per process, over the regular files the ranks wrote (or, if they
+    wrote none, read): a file is shared when >= 2 ranks moved data in it, else per process."""
+    f = files[files["path"].map(is_data_file) & (files["data_ranks"] >= 1)]
+    written = f[f["write_ranks"] >= 1]
+    basis = "written" if len(written) else "read"
+    use = written if len(written) else f
+    col = "write_ranks" if basis == "written" else "data_ranks"
+    nbytes = (
+        use["bytes_written"] + use["bytes_read"] + use["mpi_bytes_written"] + use["mpi_bytes_read"]
+    )
+    shared = use[use[col] >= 2]
+    fpp = use[use[col] == 1]
+    own_ranks = {r for lst in fpp["rank_list"] for r in _expand(lst)}
+    if nranks < 2:
+        kind = "single rank" if nranks == 1 else "no ranks"
+    elif use.empty:
+        kind = "none"
+    elif shared.empty:
+        kind = "file-per-process"
+    elif fpp.empty:
+        kind = "shared-file"
+    else:
+        kind = "mixed"
+    return {
+        "kind": kind,
+        "basis": basis,
+        "files": len(use),
+        "shared_files": len(shared),
+        "shared_bytes": int(nbytes[shared.index].sum()),
+        "max_ranks_per_file": int(use[col].max()) if len(use) else 0,
+        "fpp_files": len(fpp),
+        "fpp_bytes": int(nbytes[fpp.index].sum()),
+        "ranks_with_own_files": len(own_ranks),
+        "shared": [
+            {"path": r.path, "ranks": r.rank_list, "nranks": int(getattr(r, col))}
+            for r in shared.head(10).itertuples()
+        ],
+    }
+
+
+def _expand(lst: str) -> list[int]:
+    out: list[int] = []
+    for part in lst.split(",") if lst else []:
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def rank_extremes(ranks: pd.DataFrame) -> dict[str, Any]:
+    """The slowest and fastest rank by I/O time (ties: the lower rank), and the spread."""
+    if ranks.empty:
+        return {}
+    t = ranks["io_time"].to_numpy(dtype=np.int64)
+    total = (ranks["bytes_read"] + ranks["bytes_written"]).to_numpy(dtype=np.int64)
+
+    def one(i: int) -> dict[str, Any]:
+        return {
+            "rank": int(ranks["rank"].iloc[i]),
+            "io_time": int(t[i]),
+            "bytes": int(total[i]),
+            "bytes_read": int(ranks["bytes_read"].iloc[i]),
+            "bytes_written": int(ranks["bytes_written"].iloc[i]),
+        }
+
+    slow, fast = int(np.argmax(t)), int(np.argmin(t))
+    return {
+        "slowest": one(slow),
+        "fastest": one(fast),
+        "io_time_ratio": float(t[slow] / t[fast]) if t[fast] > 0 else None,
+        "io_time_median": float(np.median(t)),
+        "bytes_min": int(total.min()),
+        "bytes_max": int(total.max()),
+        "bytes_median": float(np.median(total)),
+    }
+
+
+def non_rank(pp: pd.DataFrame) -> dict[str, Any]:
+    """The processes with no rank (the launcher, its helpers), when the job has ranks."""
+    r = pp[pp["rank"].isna()]
+    cmds = sorted({str(c).split(" ")[0].rsplit("/", 1)[-1] for c in r["command"] if c})
+    return {
+        "processes": len(r),
+        "commands": cmds[:10],
+        "events": int(r["events"].sum()),
+        "bytes_read": int(r["bytes_read"].sum()),
+        "bytes_written": int(r["bytes_written"].sum()),
+        "io_time": int(r["io_time"].sum()),
+    }

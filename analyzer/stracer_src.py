@@ -1,0 +1,390 @@
+"""The stracer's logs as a source of events: its MISSED records become rows of `events`
+(`source='stracer'`, `missed=True`), its call sites rows of `stacks` (already symbolised by the
+stracer: reused as they are), and the process images it saw without a shim (static binaries, Go,
+children that lost LD_PRELOAD) rows of `processes`.
+
+The log (`HOST.PID.stracer`, docs/format.md) is read with the stracer's own reader,
+`iotrace.stracer.slog.read`: one reader per format.  That reader holds the whole log in memory as
+Python lists (it is not streaming); the stracer writes at most a few tens of thousands of
+records a second (every missed syscall is a ptrace stop), so a log is small next to the shim's,
+and turning its records into columns costs ~2 µs each (see docs/analyzer.md).
+
+Which process a missed syscall belongs to: the stracer's PROC records (fork, exec, shim ready,
+exit) cut each pid's life into images.  An image in which the shim said hello has a shim log; an
+image without one is a process of its own (source 'stracer').  A missed syscall at time t of pid
+P goes to the image of P that started last at or before t.  Rank: the shim log's of the same pid
+if there is one, else the parent's (ranks inherit the launcher's environment), else none.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from iotrace.stracer import slog
+
+from iotrace.calls import SYSCALL_BY_NAME
+from iotrace.tracefile import TraceFormatError
+
+from .decode import NULL_BITS, RawColumns
+
+
+@dataclass
+class SLog:
+    """One stracer log, read."""
+
+    path: Path
+    size: int
+    log: slog.StracerLog | None  # None: empty file (killed before its header)
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.log.header if self.log is not None else {}
+
+    @property
+    def host(self) -> str:
+        return str(self.header.get("host", "?"))
+
+    @property
+    def shift(self) -> int:
+        c = self.header.get("clock") or {}
+        return int(c.get("real", 0)) - int(c.get("mono", 0))
+
+    @property
+    def truncated(self) -> bool:
+        return self.log is None or not self.log.complete
+
+    @property
+    def n_missed(self) -> int:
+        return len(self.log.missed) if self.log is not None else 0
+
+
+def read_logs(paths: list[Path]) -> list[SLog]:
+    out = []
+    for p in paths:
+        size = p.stat().st_size
+        if size == 0:
+            out.append(SLog(p, 0, None))
+            continue
+        try:
+            out.append(SLog(p, size, slog.read(p)))
+        except slog.StracerLogError as exc:
+            raise TraceFormatError(str(exc)) from None
+    return out
+
+
+@dataclass
+class Image:
+    """A process image the stracer saw (between fork/exec and the next exec or exit)."""
+
+    host: str
+    pid: int
+    start: int  # ns since the job's start
+    forked: bool
+    exe: str
+    ppid: int | None = None
+    shim: bool = False  # the shim said hello in it
+    end: int | None = None
+    rc: int | None = None  # exit record: returncode (-N: signal N)
+    execd: bool = False  # ended by an exec
+    log: str = ""
+    truncated: bool = False
+    proc: int = -1  # row of processes, when it is a stracer-only process
+
+
+@dataclass
+class ShimProc:
+    """What the stracer source needs to know of a shim log."""
+
+    proc: int
+    host: str
+    pid: int
+    start: int
+    rank: int | None
+
+
+@dataclass
+class Result:
+    processes: list[dict[str, Any]]  # rows of the stracer-only processes
+    site_frames: dict[int, list[tuple[Any, ...]]]  # stack_id -> frames
+    exits: dict[tuple[str, int], tuple[int, int | None, bool]]  # (host, pid) -> (t, rc, execd)
+    images: list[Image] = field(default_factory=list)
+
+
+def _images(sl: SLog, t0: int) -> list[Image]:
+    """The images of every pid of one log, in order."""
+    assert sl.log is not None
+    shift = sl.shift - t0
+    cur: dict[int, Image] = {}
+    out: list[Image] = []
+    for rec in sl.log.procs:
+        try:
+            _, t, pid, ppid, what, detail = rec[:6]
+            t = int(t) + shift
+        except (ValueError, TypeError):
+            continue
+        img = cur.get(pid)
+        if what == "fork":
+            parent = cur.get(ppid)
+            new = Image(sl.host, pid, t, True, parent.exe if parent else "", ppid,
+                        shim=parent.shim if parent else False)  # fmt: skip
+        elif what == "exec":
+            exe = str(detail.get("exe", "")) if isinstance(detail, dict) else ""
+            new = Image(sl.host, pid, t, False, exe, img.ppid if img else None)
+            if img is not None:
+                img.end, img.execd = t, True
+        elif what == "shim":
+            if img is None:
+                img = cur[pid] = Image(sl.host, pid, t, False, "")
+                out.append(img)
+            img.shim = detail == "ready"
+            continue
+        elif what == "exit":
+            if img is not None:
+                img.end = t
+                img.rc = detail if isinstance(detail, int) else None
+            continue
+        else:
+            continue
+        cur[pid] = new
+        out.append(new)
+    for img in out:
+        img.log = sl.path.name
+        img.truncated = sl.truncated
+    return out
+
+
+def _frames(raw: Any) -> list[tuple[Any, ...]]:
+    out = []
+    for fr in raw if isinstance(raw, list) else []:
+        fr = list(fr)[:6] + [None] * max(0, 6 - len(fr))
+        out.append(tuple(fr))
+    return out
+
+
+_OFLAG_BITS = {n: getattr(os, n) for n in dir(os) if n.startswith("O_")}
+
+
+def _oflags(v: Any) -> int | None:
+    """Open flags given as names (["O_WRONLY", "O_CREAT"]) back to the number."""
+    if isinstance(v, int):
+        return v
+    if not isinstance(v, list):
+        return None
+    n = 0
+    for name in v:
+        if isinstance(name, str):
+            if name in _OFLAG_BITS:
+                n |= _OFLAG_BITS[name]
+            elif name.startswith("0x"):
+                try:
+                    n |= int(name, 16)
+                except ValueError:
+                    pass
+    return n
+
+
+def _positions(header: dict[str, Any], name: str) -> tuple[int, int, int]:
+    """Argument positions of (size, off, oflags) of a syscall, -1 if none: from the log's header
+    (how its args are to be read), else from calls.SYSCALLS."""
+    kinds = (header.get("syscalls") or {}).get(name)
+    if kinds is None:
+        sc = SYSCALL_BY_NAME.get(name)
+        kinds = list(sc.args) if sc else []
+
+    def at(kind: str) -> int:
+        return kinds.index(kind) if kind in kinds else -1
+
+    return at("size"), at("off"), at("oflags")
+
+
+def fill(
+    slogs: list[SLog],
+    shims: list[ShimProc],
+    t0: int,
+    first_proc: int,
+    stack_base: int,
+    out: RawColumns,
+    proc_out: np.ndarray,
+    fn_code: Any,
+    path_code: Any,
+) -> Result:
+    """Write every MISSED record into `out` (room for all) and `proc_out`; codes for function
+    names and paths come from `fn_code(name)` and `path_code(path)` (the trace-wide dictionaries).
+    Returns the stracer-only processes (numbered from `first_proc`) and the sites' frames (stack
+    ids from `stack_base`)."""
+    images: list[Image] = []
+    for sl in slogs:
+        if sl.log is not None:
+            images += _images(sl, t0)
+    by_pid: dict[tuple[str, int], list[ShimProc]] = {}
+    for s in shims:
+        by_pid.setdefault((s.host, s.pid), []).append(s)
+    imgs_of: dict[tuple[str, int], list[Image]] = {}
+    for img in images:
+        imgs_of.setdefault((img.host, img.pid), []).append(img)
+
+    # Candidates per (host, pid): (boundary, proc).  A shim log's boundary is the start of the
+    # stracer image it belongs to (its header is written a little after the exec/fork).
+    cands: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    extra: list[Image] = []
+    for key, imgs in imgs_of.items():
+        logs = sorted(by_pid.get(key, []), key=lambda s: s.start)
+        for img in imgs:
+            end = img.end if img.end is not None else np.iinfo(np.int64).max
+            mine = [s for s in logs if img.start <= s.start <= end] if img.shim else []
+            if not mine:
+                img.proc = first_proc + len(extra)
+                extra.append(img)
+                cands.setdefault(key, []).append((img.start, img.proc))
+            else:
+                cands.setdefault(key, []).append((img.start, mine[0].proc))
+                cands[key] += [(s.start, s.proc) for s in mine[1:]]
+    for key, logs in by_pid.items():
+        if key not in imgs_of:
+            cands[key] = [(s.start, s.proc) for s in logs]
+
+    # the events
+    pos = 0
+    site_frames: dict[int, list[tuple[Any, ...]]] = {}
+    base = stack_base
+    cols = {k: out[k] for k in ("tid", "fn", "t_start", "dur", "fd", "path", "req", "ret",
+                                "errno", "offset", "flags", "stack", "nulls")}  # fmt: skip
+    pos_cache: dict[tuple[int, str], tuple[int, int, int]] = {}
+    no_proc: dict[tuple[str, int], Image] = {}
+    for li, sl in enumerate(slogs):
+        if sl.log is None:
+            continue
+        shift = sl.shift - t0
+        header = sl.header
+        for sid, frames in sl.log.sites.items():
+            if isinstance(sid, int) and sid >= 0:
+                site_frames[base + sid] = _frames(frames)
+        sorted_cands = {k: sorted(v) for k, v in cands.items() if k[0] == sl.host}
+        for rec in sl.log.missed:
+            try:
+                _, t, pid, tid, name, args, ret, err, site, fd, path = rec[:11]
+                t = int(t) + shift
+            except (ValueError, TypeError):
+                continue
+            key = (sl.host, int(pid))
+            cs = sorted_cands.get(key)
+            if cs is None:
+                img = no_proc.get(key)
+                if img is None:
+                    img = no_proc[key] = Image(sl.host, int(pid), t, False, "", log=sl.path.name,
+                                               truncated=sl.truncated)  # fmt: skip
+                    img.proc = first_proc + len(extra)
+                    extra.append(img)
+                proc = img.proc
+            else:
+                i = bisect_right(cs, (t, np.iinfo(np.int64).max)) - 1
+                proc = cs[max(i, 0)][1]
+            name = str(name)
+            pk = (li, name)
+            p = pos_cache.get(pk)
+            if p is None:
+                p = pos_cache[pk] = _positions(header, name)
+            i_size, i_off, i_ofl = p
+            args = args if isinstance(args, list) else []
+            nulls = 0
+            size = args[i_size] if 0 <= i_size < len(args) else None
+            off = args[i_off] if 0 <= i_off < len(args) else None
+            if name == "lseek" and isinstance(ret, int) and ret >= 0:
+                off = ret  # the offset reached
+            flags = _oflags(args[i_ofl]) if 0 <= i_ofl < len(args) else None
+            if not isinstance(size, int):
+                nulls |= NULL_BITS["req"]
+                size = 0
+            if not isinstance(off, int):
+                nulls |= NULL_BITS["offset"]
+                off = 0
+            if flags is None:
+                nulls |= NULL_BITS["flags"]
+                flags = 0
+            if not isinstance(fd, int):
+                nulls |= NULL_BITS["fd"]
+                fd = 0
+            pc = path_code(path) if isinstance(path, str) and path else -1
+            if not isinstance(site, int) or site < 0:
+                st = -1
+            else:
+                st = base + site
+            cols["tid"][pos] = tid if isinstance(tid, int) else pid
+            cols["fn"][pos] = fn_code(name)
+            cols["t_start"][pos] = t
+            cols["dur"][pos] = 0  # the record has the entry time only
+            cols["fd"][pos] = fd
+            cols["path"][pos] = pc
+            cols["req"][pos] = size
+            cols["ret"][pos] = ret if isinstance(ret, int) else -1  # nil: never returned
+            cols["errno"][pos] = err if isinstance(err, int) else 0
+            cols["offset"][pos] = off
+            cols["flags"][pos] = flags
+            cols["stack"][pos] = st
+            cols["nulls"][pos] = nulls
+            proc_out[pos] = proc
+            pos += 1
+        base += max((s for s in sl.log.sites if isinstance(s, int)), default=0) + 1
+
+    # ranks: the shim log's of the same pid, else the parent's
+    rank_of_pid: dict[tuple[str, int], int | None] = {}
+    for key, logs in by_pid.items():
+        ranks = [s.rank for s in logs if s.rank is not None]
+        rank_of_pid[key] = ranks[-1] if ranks else None
+    parent: dict[tuple[str, int], int] = {}
+    for img in images:
+        if img.ppid:
+            parent.setdefault((img.host, img.pid), img.ppid)
+
+    def rank_of(host: str, pid: int) -> int | None:
+        seen = set()
+        key = (host, pid)
+        while key not in seen:
+            seen.add(key)
+            r = rank_of_pid.get(key)
+            if r is not None:
+                return r
+            pp = parent.get(key)
+            if pp is None:
+                return None
+            key = (host, pp)
+        return None
+
+    rows = []
+    for img in extra:
+        status: int | None = None
+        ended = "unknown"
+        if img.execd:
+            ended = "exec"
+        elif img.rc is not None:
+            status, ended = (img.rc, "exit") if img.rc >= 0 else (None, f"signal {-img.rc}")
+        rows.append(
+            {
+                "proc": img.proc,
+                "source": "stracer",
+                "host": img.host,
+                "rank": rank_of(img.host, img.pid),
+                "pid": img.pid,
+                "ppid": img.ppid,
+                "command": img.exe,
+                "exe": img.exe,
+                "cwd": "",
+                "forked": img.forked,
+                "start": img.start,
+                "end": img.end if img.end is not None else img.start,
+                "exit_status": status,
+                "ended": ended,
+                "truncated": img.truncated,
+                "log": img.log,
+            }
+        )
+    exits: dict[tuple[str, int], tuple[int, int | None, bool]] = {}
+    for img in images:
+        if img.end is not None:
+            exits[(img.host, img.pid)] = (img.end, img.rc, img.execd)
+    return Result(rows, site_frames, exits, images)

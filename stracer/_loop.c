@@ -1,0 +1,683 @@
+/* The stracer's hot loop (stracer/loop.py loads it with cffi in ABI mode; docs/stracer.md,
+ * "Performance").
+ *
+ * iotl_run() waits for the next stop and handles, without returning to Python:
+ *   - seccomp stops that are covered, loader I/O, the shim's own, or not in the table: counted,
+ *     PTRACE_CONT;
+ *   - missed syscalls of the "fast" kinds (no path argument, no descriptor effect, arguments that
+ *     are plain integers: read, write, pread64, fstat, ...) at a call site Python has already
+ *     unwound: time, arguments and the descriptor's path (/proc/PID/fd/N) taken at the entry,
+ *     PTRACE_SYSCALL, and at the exit stop the record, msgpack-encoded exactly as the Python
+ *     Packer would, appended to a batch, plus a tally per (pid, site, syscall, path) for the
+ *     console;
+ * and returns for everything else (unknown threads, the shim's hello, new call sites, missed
+ * syscalls of the other kinds, exit stops Python asked for, process events, signals, exits), or
+ * when the batch should be written.  Python stays the owner of the process tree: it tells this
+ * file about threads (iotl_thread, iotl_forget), images (iotl_image), call sites (iotl_site) and
+ * syscalls (iotl_nr).  The decisions are exactly tracer.py's _seccomp, in the same order.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NR_MAX 512
+#define SYS_GETPID_ 39
+#define SYS_PTRACE_ 101
+#define PATH_CAP 4096
+#define BATCH_CAP (1u << 20)
+#define BATCH_ROOM (PATH_CAP + 1024) /* the largest record, with room to spare */
+#define TALLY_MAX 64
+#define BATCH_AGE_NS 100000000LL /* a batch older than this is handed over at the next stop */
+
+enum { PH_LAUNCH, PH_PREINIT, PH_READY, PH_NOSHIM };
+enum { C_COVERED, C_LOADER, C_SHIM, C_MISSED };
+enum { EV_STOP = 1, EV_BATCH = 2, EV_ECHILD = 3, EV_EINTR = 4 };
+
+typedef struct {
+    int tid, status;
+} iotl_ev;
+
+typedef struct {
+    int pid, site, nr, count;
+    int32_t path_off, path_len; /* in the batch buffer; path_len -1: no path */
+} iotl_tally;
+
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+    int nrec, ntally;
+    iotl_tally *tally;
+} iotl_batch;
+
+typedef struct {
+    uint8_t in_table, fast, nargs;
+    int8_t fdarg;
+    uint8_t conv[6]; /* 0 unsigned, 1 signed 32-bit, 2 signed 64-bit */
+    uint8_t namelen;
+    char name[31];
+} nr_info;
+
+typedef struct {
+    int phase;
+    long tls_off;
+    uint64_t ld_lo, ld_hi;
+} image;
+
+typedef struct {
+    int tid, pid, img, shim_thread;
+    int pending; /* a fast missed syscall waits here for its exit stop */
+    long long counts[4];
+    uint64_t t, args[6];
+    int nr, site, fd, plen;
+    char path[PATH_CAP];
+} thread;
+
+static nr_info nrs[NR_MAX];
+static image *images;
+static int nimages;
+
+/* tid -> thread: open addressing, linear probing, backward-shift deletion */
+static thread **tslot;
+static size_t tcap, tused;
+
+/* (image, ip, word at sp) -> site */
+typedef struct {
+    uint64_t ip, top;
+    int img, site; /* site 0: empty slot */
+} site_ent;
+static site_ent *sslot;
+static size_t scap, sused;
+
+static uint8_t batch_buf[BATCH_CAP];
+static iotl_tally tallies[TALLY_MAX];
+static iotl_batch batch = {batch_buf, 0, 0, 0, tallies};
+static long long batch_t0;
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static size_t hash_u64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+/* ---- threads ----------------------------------------------------------------------------- */
+
+static thread *th_find(int tid)
+{
+    if (!tcap)
+        return NULL;
+    for (size_t i = hash_u64((uint64_t)tid) & (tcap - 1);; i = (i + 1) & (tcap - 1)) {
+        thread *t = tslot[i];
+        if (!t)
+            return NULL;
+        if (t->tid == tid)
+            return t;
+    }
+}
+
+static int th_grow(void)
+{
+    size_t ncap = tcap ? tcap * 2 : 256;
+    thread **n = calloc(ncap, sizeof *n);
+    if (!n)
+        return -1;
+    for (size_t i = 0; i < tcap; i++) {
+        thread *t = tslot[i];
+        if (!t)
+            continue;
+        size_t j = hash_u64((uint64_t)t->tid) & (ncap - 1);
+        while (n[j])
+            j = (j + 1) & (ncap - 1);
+        n[j] = t;
+    }
+    free(tslot);
+    tslot = n;
+    tcap = ncap;
+    return 0;
+}
+
+static void th_remove(int tid)
+{
+    if (!tcap)
+        return;
+    size_t mask = tcap - 1, i = hash_u64((uint64_t)tid) & mask;
+    while (tslot[i] && tslot[i]->tid != tid)
+        i = (i + 1) & mask;
+    if (!tslot[i])
+        return;
+    free(tslot[i]);
+    tslot[i] = NULL;
+    tused--;
+    for (size_t j = (i + 1) & mask; tslot[j]; j = (j + 1) & mask) {
+        size_t home = hash_u64((uint64_t)tslot[j]->tid) & mask;
+        /* move back unless its home lies cyclically in (i, j] */
+        int keep = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!keep) {
+            tslot[i] = tslot[j];
+            tslot[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+/* A thread, new or changed: its process, image and whether the shim started it. */
+int iotl_thread(int tid, int pid, int img, int shim_thread)
+{
+    thread *t = th_find(tid);
+    if (!t) {
+        if ((tused + 1) * 2 > tcap && th_grow() != 0)
+            return -1;
+        t = calloc(1, sizeof *t);
+        if (!t)
+            return -1;
+        t->tid = tid;
+        size_t i = hash_u64((uint64_t)tid) & (tcap - 1);
+        while (tslot[i])
+            i = (i + 1) & (tcap - 1);
+        tslot[i] = t;
+        tused++;
+    }
+    t->pid = pid;
+    t->img = img;
+    t->shim_thread = shim_thread;
+    return 0;
+}
+
+/* Drop a thread (its pending syscall, if any, unrecorded); its counts go to out[4]. */
+int iotl_forget(int tid, long long *out)
+{
+    thread *t = th_find(tid);
+    if (!t)
+        return 0;
+    memcpy(out, t->counts, sizeof t->counts);
+    th_remove(tid);
+    return 1;
+}
+
+int iotl_pending(int tid)
+{
+    thread *t = th_find(tid);
+    return t && t->pending;
+}
+
+/* ---- images, sites, syscalls ------------------------------------------------------------- */
+
+int iotl_image(int id, int phase, long tls_off, uint64_t ld_lo, uint64_t ld_hi)
+{
+    if (id < 0)
+        return -1;
+    if (id >= nimages) {
+        int n = nimages ? nimages : 16;
+        while (n <= id)
+            n *= 2;
+        image *m = realloc(images, (size_t)n * sizeof *m);
+        if (!m)
+            return -1;
+        memset(m + nimages, 0, (size_t)(n - nimages) * sizeof *m);
+        images = m;
+        nimages = n;
+    }
+    images[id] = (image){phase, tls_off, ld_lo, ld_hi};
+    return 0;
+}
+
+static size_t site_hash(int img, uint64_t ip, uint64_t top)
+{
+    return hash_u64(ip * 31 + top * 0x9e3779b97f4a7c15ULL + (uint64_t)img);
+}
+
+static int site_get(int img, uint64_t ip, uint64_t top)
+{
+    if (!scap)
+        return 0;
+    for (size_t i = site_hash(img, ip, top) & (scap - 1);; i = (i + 1) & (scap - 1)) {
+        site_ent *e = &sslot[i];
+        if (!e->site)
+            return 0;
+        if (e->ip == ip && e->top == top && e->img == img)
+            return e->site;
+    }
+}
+
+int iotl_site(int img, uint64_t ip, uint64_t top, int site)
+{
+    if (site <= 0)
+        return -1;
+    if ((sused + 1) * 2 > scap) {
+        size_t ncap = scap ? scap * 2 : 1024;
+        site_ent *n = calloc(ncap, sizeof *n);
+        if (!n)
+            return -1;
+        for (size_t i = 0; i < scap; i++) {
+            if (!sslot[i].site)
+                continue;
+            size_t j = site_hash(sslot[i].img, sslot[i].ip, sslot[i].top) & (ncap - 1);
+            while (n[j].site)
+                j = (j + 1) & (ncap - 1);
+            n[j] = sslot[i];
+        }
+        free(sslot);
+        sslot = n;
+        scap = ncap;
+    }
+    size_t i = site_hash(img, ip, top) & (scap - 1);
+    while (sslot[i].site) {
+        if (sslot[i].ip == ip && sslot[i].top == top && sslot[i].img == img) {
+            sslot[i].site = site;
+            return 0;
+        }
+        i = (i + 1) & (scap - 1);
+    }
+    sslot[i] = (site_ent){ip, top, img, site};
+    sused++;
+    return 0;
+}
+
+int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, const char *name)
+{
+    if (nr < 0 || nr >= NR_MAX || nargs < 0 || nargs > 6)
+        return -1;
+    nr_info *n = &nrs[nr];
+    n->in_table = 1;
+    n->fast = (uint8_t)fast;
+    n->nargs = (uint8_t)nargs;
+    n->fdarg = (int8_t)fdarg;
+    memcpy(n->conv, conv, 6);
+    size_t len = strlen(name);
+    if (len >= sizeof n->name)
+        return -1;
+    memcpy(n->name, name, len);
+    n->namelen = (uint8_t)len;
+    return 0;
+}
+
+iotl_batch *iotl_batch_state(void)
+{
+    return &batch;
+}
+
+void iotl_batch_reset(void)
+{
+    batch.len = 0;
+    batch.nrec = 0;
+    batch.ntally = 0;
+}
+
+/* ---- msgpack, as msgpack-python's Packer writes it (smallest forms, str8 allowed) -------- */
+
+static uint8_t *put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static uint8_t *pk_int(uint8_t *p, int64_t v)
+{
+    if (v >= 0) {
+        uint64_t u = (uint64_t)v;
+        if (u < 128) {
+            *p++ = (uint8_t)u;
+        } else if (u < 256) {
+            *p++ = 0xcc;
+            *p++ = (uint8_t)u;
+        } else if (u < 65536) {
+            *p++ = 0xcd;
+            p = put_be(p, u, 2);
+        } else if (u < 4294967296ULL) {
+            *p++ = 0xce;
+            p = put_be(p, u, 4);
+        } else {
+            *p++ = 0xcf;
+            p = put_be(p, u, 8);
+        }
+    } else if (v >= -32) {
+        *p++ = (uint8_t)(int8_t)v;
+    } else if (v >= -128) {
+        *p++ = 0xd0;
+        *p++ = (uint8_t)(int8_t)v;
+    } else if (v >= -32768) {
+        *p++ = 0xd1;
+        p = put_be(p, (uint64_t)v, 2);
+    } else if (v >= -2147483648LL) {
+        *p++ = 0xd2;
+        p = put_be(p, (uint64_t)v, 4);
+    } else {
+        *p++ = 0xd3;
+        p = put_be(p, (uint64_t)v, 8);
+    }
+    return p;
+}
+
+static uint8_t *pk_uint(uint8_t *p, uint64_t u)
+{
+    if (u >> 63) {
+        *p++ = 0xcf;
+        return put_be(p, u, 8);
+    }
+    return pk_int(p, (int64_t)u);
+}
+
+static uint8_t *pk_str(uint8_t *p, const char *s, size_t n)
+{
+    if (n < 32) {
+        *p++ = (uint8_t)(0xa0 | n);
+    } else if (n < 256) {
+        *p++ = 0xd9;
+        *p++ = (uint8_t)n;
+    } else if (n < 65536) {
+        *p++ = 0xda;
+        p = put_be(p, n, 2);
+    } else {
+        *p++ = 0xdb;
+        p = put_be(p, n, 4);
+    }
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* [0, t, pid, tid, syscall, args, ret, errno, site, fd, path] (slog.py SRec.MISSED) */
+static void emit(thread *t, int has_ret, int64_t ret)
+{
+    const nr_info *n = &nrs[t->nr];
+    uint8_t *p = batch.buf + batch.len;
+    *p++ = 0x9b;
+    *p++ = 0x00;
+    p = pk_uint(p, t->t);
+    p = pk_int(p, t->pid);
+    p = pk_int(p, t->tid);
+    p = pk_str(p, n->name, n->namelen);
+    *p++ = (uint8_t)(0x90 | n->nargs);
+    for (int i = 0; i < n->nargs; i++) {
+        uint64_t v = t->args[i];
+        if (n->conv[i] == 1)
+            p = pk_int(p, (int32_t)(uint32_t)v);
+        else if (n->conv[i] == 2)
+            p = pk_int(p, (int64_t)v);
+        else
+            p = pk_uint(p, v);
+    }
+    int64_t err = 0;
+    if (has_ret) {
+        if (ret > -4096 && ret < 0) {
+            err = -ret;
+            ret = -1;
+        }
+        p = pk_int(p, ret);
+    } else {
+        *p++ = 0xc0;
+    }
+    p = pk_int(p, err);
+    p = pk_int(p, t->site);
+    if (n->fdarg >= 0)
+        p = pk_int(p, t->fd);
+    else
+        *p++ = 0xc0;
+    int32_t path_off = -1;
+    if (t->plen >= 0) {
+        uint8_t *s = pk_str(p, t->path, (size_t)t->plen);
+        path_off = (int32_t)(s - t->plen - batch.buf);
+        p = s;
+    } else {
+        *p++ = 0xc0;
+    }
+    if (!batch.nrec)
+        batch_t0 = now_ns();
+    batch.len = (size_t)(p - batch.buf);
+    batch.nrec++;
+
+    /* the console's tally: the same (pid, site, syscall, path) as a recent one is counted */
+    for (int i = batch.ntally - 1; i >= 0; i--) {
+        iotl_tally *g = &batch.tally[i];
+        if (g->pid == t->pid && g->site == t->site && g->nr == t->nr && g->path_len == t->plen &&
+            (t->plen < 0 || !memcmp(batch.buf + g->path_off, t->path, (size_t)t->plen))) {
+            g->count++;
+            return;
+        }
+    }
+    batch.tally[batch.ntally++] = (iotl_tally){t->pid, t->site, t->nr, 1, path_off, t->plen};
+}
+
+/* A thread gone in the middle of a fast missed syscall: recorded without a result. */
+int iotl_abandon(int tid)
+{
+    thread *t = th_find(tid);
+    if (!t || !t->pending || batch.len > BATCH_CAP - BATCH_ROOM || batch.ntally >= TALLY_MAX)
+        return 0; /* Python hands the batch over before */
+    t->pending = 0;
+    emit(t, 0, 0);
+    return 1;
+}
+
+/* ---- the stops --------------------------------------------------------------------------- */
+
+static void cont(int tid)
+{
+    ptrace(PTRACE_CONT, tid, NULL, NULL);
+}
+
+/* 1: handled (the tracee resumed); 0: Python's (nothing changed) */
+static int on_seccomp(thread *t)
+{
+    struct user_regs_struct r;
+    if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) != 0)
+        return 0;
+    uint64_t nr = r.orig_rax;
+    if (nr == SYS_GETPID_ || nr == SYS_PTRACE_ || t->img < 0 || t->img >= nimages)
+        return 0;
+    const image *img = &images[t->img];
+    uint64_t top = 0;
+    if (img->phase == PH_READY) {
+        if (t->shim_thread) {
+            t->counts[C_SHIM]++;
+            cont(t->tid);
+            return 1;
+        }
+        uint64_t w[2] = {0, 0};
+        struct iovec local = {w, 16};
+        struct iovec remote[2] = {{(void *)(r.fs_base + (uint64_t)img->tls_off), 8},
+                                  {(void *)r.rsp, 8}};
+        ssize_t got = process_vm_readv(t->tid, &local, 1, remote, 2, 0);
+        if (got >= 8) {
+            top = got >= 16 ? w[1] : 0;
+            uint32_t busy = (uint32_t)w[0], inw = (uint32_t)(w[0] >> 32);
+            if (busy || inw) {
+                t->counts[busy ? C_SHIM : C_COVERED]++;
+                cont(t->tid);
+                return 1;
+            }
+        }
+    } else if (img->phase == PH_LAUNCH) {
+        cont(t->tid);
+        return 1;
+    } else {
+        if (img->ld_lo <= r.rip && r.rip < img->ld_hi) {
+            t->counts[C_LOADER]++;
+            cont(t->tid);
+            return 1;
+        }
+        struct iovec local = {&top, 8}, remote = {(void *)r.rsp, 8};
+        if (process_vm_readv(t->tid, &local, 1, &remote, 1, 0) != 8)
+            top = 0;
+    }
+    if (nr >= NR_MAX || !nrs[nr].in_table) {
+        cont(t->tid);
+        return 1;
+    }
+    if (img->ld_lo <= r.rip && r.rip < img->ld_hi) {
+        t->counts[C_LOADER]++;
+        cont(t->tid);
+        return 1;
+    }
+    const nr_info *n = &nrs[nr];
+    if (!n->fast)
+        return 0;
+    int site = site_get(t->img, r.rip, top);
+    if (!site)
+        return 0; /* a new call site: Python unwinds it */
+    t->counts[C_MISSED]++;
+    t->nr = (int)nr;
+    t->site = site;
+    uint64_t a[6] = {r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9};
+    memcpy(t->args, a, sizeof a);
+    t->plen = -1;
+    t->fd = -1;
+    if (n->fdarg >= 0) {
+        t->fd = (int32_t)(uint32_t)a[n->fdarg];
+        if (t->fd >= 0) {
+            char link[64];
+            snprintf(link, sizeof link, "/proc/%d/fd/%d", t->pid, t->fd);
+            ssize_t len = readlink(link, t->path, sizeof t->path);
+            if (len >= 0 && len < (ssize_t)sizeof t->path)
+                t->plen = (int)len;
+        }
+    }
+    t->t = (uint64_t)now_ns();
+    t->pending = 1;
+    ptrace(PTRACE_SYSCALL, t->tid, NULL, NULL);
+    return 1;
+}
+
+static int on_sysexit(thread *t)
+{
+    struct user_regs_struct r;
+    if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) != 0)
+        return 0;
+    t->pending = 0;
+    emit(t, 1, (int64_t)r.rax);
+    cont(t->tid);
+    return 1;
+}
+
+/* ---- CPU placement ---------------------------------------------------------------------- */
+
+/* A stop costs ~8 us when the stracer runs on the tracee's CPU and ~50 us from the other one
+ * (docs/stracer.md, "Performance"): every FOLLOW_EVERY stops the stracer moves itself to the
+ * CPU the stopped thread last ran on, within the CPUs it was allowed at the start.  The tracee's
+ * affinity is never touched. */
+#define FOLLOW_EVERY 64
+static cpu_set_t allowed;
+static int follow_on, cur_cpu = -1;
+static unsigned follow_n;
+
+static long long spin_ns;
+static int spinning = 1;
+
+void iotl_spin(long long ns)
+{
+    spin_ns = ns;
+}
+
+int iotl_follow(int on)
+{
+    follow_on = 0;
+    if (!on)
+        return 0;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+        return 0;
+    follow_on = 1;
+    return 1;
+}
+
+/* the "processor" field (39th) of /proc/TID/stat */
+static int last_cpu(int tid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    for (int field = 2; field < 39; field++) { /* ")" ends field 2 */
+        p = strchr(p + 1, ' ');
+        if (!p)
+            return -1;
+    }
+    return atoi(p + 1);
+}
+
+static void follow(int tid)
+{
+    if (!follow_on || (++follow_n % FOLLOW_EVERY) != 0)
+        return;
+    int cpu = last_cpu(tid);
+    if (cpu < 0 || cpu == cur_cpu || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed))
+        return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) == 0)
+        cur_cpu = cpu;
+}
+
+/* Wait for the next stop Python must see (EV_STOP, ev filled), a batch to write (EV_BATCH),
+ * no tracee left (EV_ECHILD) or a signal for the stracer (EV_EINTR). */
+int iotl_run(iotl_ev *ev)
+{
+    for (;;) {
+        if (batch.nrec && (batch.len > BATCH_CAP - BATCH_ROOM || batch.ntally >= TALLY_MAX ||
+                           now_ns() - batch_t0 > BATCH_AGE_NS))
+            return EV_BATCH;
+        /* A hot loop's next stop comes within microseconds: poll for it (no sleep, no wake-up
+         * of an idle vCPU).  A poll that times out stops the polling until a blocking wait is
+         * again answered within spin_ns: a tracee that pauses costs one window, not one each
+         * stop. */
+        int st, tid = 0;
+        long long t0 = spin_ns ? now_ns() : 0;
+        if (spin_ns && spinning) {
+            while ((tid = waitpid(-1, &st, __WALL | WNOHANG)) == 0 && now_ns() - t0 < spin_ns)
+                ;
+            if (tid == 0)
+                spinning = 0;
+        }
+        if (tid == 0) {
+            tid = waitpid(-1, &st, __WALL);
+            if (spin_ns && tid > 0 && now_ns() - t0 < spin_ns)
+                spinning = 1;
+        }
+        if (tid < 0)
+            return errno == EINTR ? EV_EINTR : EV_ECHILD;
+        if (WIFSTOPPED(st)) {
+            thread *t = th_find(tid);
+            int sig = (st >> 8) & 0xff, event = st >> 16;
+            if (t && sig == SIGTRAP && event == PTRACE_EVENT_SECCOMP && !t->pending) {
+                follow(tid);
+                if (on_seccomp(t))
+                    continue;
+            } else if (t && sig == (SIGTRAP | 0x80) && t->pending) {
+                if (on_sysexit(t))
+                    continue;
+            }
+        }
+        ev->tid = tid;
+        ev->status = st;
+        return EV_STOP;
+    }
+}

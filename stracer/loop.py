@@ -1,0 +1,149 @@
+"""The C hot loop (_loop.c), loaded with cffi in ABI mode (docs/stracer.md, "Performance").
+
+Built by CMake at install time next to this module (`_loop.so`); a source edited since then,
+or an install without it, is compiled once per machine into a cache directory; without a C
+compiler, or with ``IOTRACE_STRACER_LOOP=python``, the tracer runs its pure-Python loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cffi import FFI
+
+from iotrace.calls import SYSCALLS, Syscall
+
+EV_STOP, EV_BATCH, EV_ECHILD, EV_EINTR = 1, 2, 3, 4
+PHASES = {"launch": 0, "preinit": 1, "ready": 2, "noshim": 3}
+COUNT_NAMES = ("covered", "loader", "shim", "missed")
+
+_CDEF = """
+typedef struct { int tid, status; } iotl_ev;
+typedef struct { int pid, site, nr, count; int32_t path_off, path_len; } iotl_tally;
+typedef struct { uint8_t *buf; size_t len; int nrec, ntally; iotl_tally *tally; } iotl_batch;
+int iotl_thread(int tid, int pid, int img, int shim_thread);
+int iotl_forget(int tid, long long *out);
+int iotl_pending(int tid);
+int iotl_image(int id, int phase, long tls_off, uint64_t ld_lo, uint64_t ld_hi);
+int iotl_site(int img, uint64_t ip, uint64_t top, int site);
+int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, const char *name);
+iotl_batch *iotl_batch_state(void);
+void iotl_batch_reset(void);
+int iotl_abandon(int tid);
+int iotl_run(iotl_ev *ev);
+int iotl_follow(int on);
+void iotl_spin(long long ns);
+"""
+
+# argument kinds the C loop encodes itself: 0 unsigned, 1 signed 32-bit, 2 signed 64-bit
+# (decode.py's SIMPLE converters for these are exactly int, _signed32, _signed64)
+_CONV = {"fd": 1, "off": 2, "int": 2, "size": 0, "iovcnt": 0, "buf": 0, "ptr": 0, "iov": 0}
+
+
+def fast_kind(sc: Syscall) -> tuple[bytes, int] | None:
+    """(conversions, descriptor argument) when the C loop can record sc by itself: no path or
+    string argument, no effect on the descriptor table, every argument a plain integer."""
+    if sc.fdop or sc.name == "mmap" or any(k not in _CONV for k in sc.args):
+        return None
+    conv = bytes(_CONV[k] for k in sc.args).ljust(6, b"\0")
+    fdarg = 0 if sc.args and sc.args[0] == "fd" else -1
+    return conv, fdarg
+
+
+class Loop:
+    """The loaded library, its event struct and batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.ffi = FFI()
+        self.ffi.cdef(_CDEF)
+        self.lib: Any = self.ffi.dlopen(str(path))
+        self.ev = self.ffi.new("iotl_ev *")
+        self.batch = self.lib.iotl_batch_state()
+        self.counts = self.ffi.new("long long[4]")
+        # placement (docs/stracer.md, "Performance"): poll up to SPIN_US for the next stop
+        # before sleeping; following the tracee's CPU only with IOTRACE_STRACER_FOLLOW=1
+        self.lib.iotl_follow(os.environ.get("IOTRACE_STRACER_FOLLOW", "") == "1")
+        self.lib.iotl_spin(_spin_us() * 1000)
+        for sc in SYSCALLS:
+            fk = fast_kind(sc)
+            conv, fdarg = fk if fk else (b"\0" * 6, -1)
+            self.lib.iotl_nr(sc.nr, fk is not None, len(sc.args), conv, fdarg, sc.name.encode())
+
+    def forget(self, tid: int) -> dict[str, int] | None:
+        """Drop a thread; its counts of stops handled here."""
+        if not self.lib.iotl_forget(tid, self.counts):
+            return None
+        return {n: int(self.counts[i]) for i, n in enumerate(COUNT_NAMES) if self.counts[i]}
+
+
+SPIN_US = 100
+
+
+def _spin_us() -> int:
+    try:
+        return max(0, int(os.environ.get("IOTRACE_STRACER_SPIN_US", SPIN_US)))
+    except ValueError:
+        return SPIN_US
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("IOTRACE_CACHE"):
+        return Path(os.environ["IOTRACE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "iotrace"
+
+
+def _build() -> Path | None:
+    here = Path(__file__).resolve().parent
+    src = here / "_loop.c"
+    # built by CMake at install time (an editable install keeps it in site-packages)
+    prebuilt = Path(str(resources.files("iotrace.stracer").joinpath("_loop.so")))
+    if prebuilt.exists() and (not src.exists() or prebuilt.stat().st_mtime >= src.stat().st_mtime):
+        return prebuilt
+    if not src.exists():
+        return None
+    tag = hashlib.sha256(src.read_bytes() + platform.machine().encode()).hexdigest()[:16]
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    for cache in (_cache_dir(), Path(tempfile.gettempdir()) / f"iotrace-{os.getuid()}"):
+        lib = cache / f"stloop-{tag}.so"
+        if lib.exists():
+            return lib
+        if cc is None:
+            continue
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = cache / f"stloop-{tag}.{os.getpid()}.tmp.so"
+            subprocess.run([cc, "-O2", "-fPIC", "-shared", "-o", str(tmp), str(src)],
+                           check=True, capture_output=True, timeout=120)  # fmt: skip
+            os.replace(tmp, lib)  # atomic: concurrent builders agree
+            return lib
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def library() -> Path | None:
+    if os.environ.get("IOTRACE_STRACER_LOOP", "").lower() == "python":
+        return None
+    return _build()
+
+
+def load() -> Loop | None:
+    """A fresh Loop (its state is the process's: one tracer per process), or None."""
+    path = library()
+    if path is None:
+        return None
+    try:
+        return Loop(path)
+    except OSError:
+        return None
