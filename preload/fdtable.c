@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 #define MAX_FDS (1 << 16)
 enum { SEEKABLE = 1, UNSEEKABLE = 2 };
@@ -117,10 +118,10 @@ static ofd *known(int fd)
     iot_t.busy = 1;
     char link[64], target[4096];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    long n = syscall(SYS_readlinkat, AT_FDCWD, link, target, sizeof target - 1);
+    long n = IOT_SYSRAW(readlinkat, AT_FDCWD, link, target, sizeof target - 1);
     if (n > 0) {
-        long p = syscall(SYS_lseek, fd, 0, SEEK_CUR);
-        long fl = syscall(SYS_fcntl, fd, F_GETFL);
+        long p = IOT_SYSRAW(lseek, fd, 0, SEEK_CUR);
+        long fl = IOT_SYSRAW(fcntl, fd, F_GETFL, 0);
         o = fresh(fd, iot_intern_string(target, (size_t)n), p < 0 ? UNSEEKABLE : SEEKABLE,
                   fl >= 0 && (fl & O_APPEND), p < 0 ? 0 : p);
     }
@@ -132,7 +133,7 @@ static ofd *known(int fd)
 int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
 {
     struct stat st;
-    int ok = syscall(SYS_fstat, fd, &st) == 0;
+    int ok = IOT_SYSRAW(fstat, fd, &st) == 0;
     int seekable = ok && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
     fresh(fd, path, seekable ? SEEKABLE : UNSEEKABLE, (oflags & O_APPEND) != 0, 0);
     *dev = ok ? (int64_t)st.st_dev : 0;
@@ -223,7 +224,7 @@ int64_t iot_fd_pos(int fd)
     if (!o || o->seek == UNSEEKABLE)
         return IOT_NO_OFFSET;
     if (IOT_UNLIKELY(o->stale)) {
-        long p = syscall(SYS_lseek, fd, 0, SEEK_CUR);
+        long p = IOT_SYSRAW(lseek, fd, 0, SEEK_CUR);
         if (p >= 0)
             o->pos = p;
         o->stale = 0;
@@ -248,7 +249,7 @@ int64_t iot_fd_advance(int fd, int64_t before, int64_t done)
     if (before == APPEND_OFFSET) {
         if (done <= 0)
             return IOT_NO_OFFSET;
-        long end = syscall(SYS_lseek, fd, 0, SEEK_CUR);
+        long end = IOT_SYSRAW(lseek, fd, 0, SEEK_CUR);
         if (end < 0)
             return IOT_NO_OFFSET;
         o->pos = end;
@@ -306,8 +307,8 @@ void iot_fd_remote(int op, int a, int b, const char *path, size_t n)
     if (a < 0 || a >= MAX_FDS || !ready())
         return;
     if (op == 1) { /* a was opened as path */
-        long p = syscall(SYS_lseek, a, 0, SEEK_CUR);
-        long fl = syscall(SYS_fcntl, a, F_GETFL);
+        long p = IOT_SYSRAW(lseek, a, 0, SEEK_CUR);
+        long fl = IOT_SYSRAW(fcntl, a, F_GETFL, 0);
         fresh(a, iot_intern_string(path, n), p < 0 ? UNSEEKABLE : SEEKABLE,
               fl >= 0 && (fl & O_APPEND), p < 0 ? 0 : p);
         return;

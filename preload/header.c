@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 static void key(msgpack_packer *pk, const char *k)
 {
@@ -49,12 +50,16 @@ static void argv_list(msgpack_packer *pk)
 {
     char buf[64 * 1024];
     size_t n = 0;
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
     if (fd >= 0) {
+        /* the kernel copies as much of the command line as asked: a short read is its end */
         ssize_t r;
-        while (n < sizeof buf && (r = syscall(SYS_read, fd, buf + n, sizeof buf - n)) > 0)
+        while (n < sizeof buf && (r = IOT_SYSRAW(read, fd, buf + n, sizeof buf - n)) > 0) {
             n += (size_t)r;
-        syscall(SYS_close, fd);
+            if ((size_t)r < sizeof buf - (n - (size_t)r))
+                break;
+        }
+        IOT_SYSRAW(close, fd);
     }
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
@@ -81,7 +86,7 @@ void iot_header_build(struct msgpack_sbuffer *sb)
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     char exe[PATH_MAX] = "";
-    long n = syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof exe - 1);
+    long n = IOT_SYSRAW(readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
     char cwd[PATH_MAX] = "";
     if (!getcwd(cwd, sizeof cwd))

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 iot_proc iot_p;
 
@@ -33,7 +34,7 @@ void *iot_dlsym(const char *name)
     if (!f) {
         char msg[256];
         int n = snprintf(msg, sizeof msg, "iotrace: no libc function '%s' to wrap\n", name);
-        syscall(SYS_write, 2, msg, (size_t)n);
+        IOT_SYSRAW(write, 2, msg, (size_t)n);
         abort();
     }
     return f;
@@ -158,11 +159,16 @@ void iot_finish(void)
 /* A forked child writes a log of its own, with its own string and stack ids. */
 static void after_fork_child(void)
 {
+    iot_stack_fork_child();
     if (iot_p.state != IOT_READY)
         return;
     iot_p.pid = (pid_t)syscall(SYS_getpid);
     iot_p.gen++;
     iot_t.busy = 1;
+    /* the child's only thread: locks other parent threads held at the fork are free */
+    iot_intern_fork_child();
+    iot_cwd_fork_child();
+    iot_link_fork_child();
     iot_fd_fork_prepare();
     iot_intern_reset();
     iot_modules_reset();
@@ -214,7 +220,7 @@ void iot_init(void)
     } else {
         iot_p.state = IOT_READY;
         iot_modules_emit();
-        pthread_atfork(NULL, NULL, after_fork_child);
+        pthread_atfork(iot_stack_fork_prepare, iot_stack_fork_parent, after_fork_child);
         on_exit(on_exit_status, NULL);
     }
     iot_t.busy = 0;

@@ -158,6 +158,13 @@ uint32_t iot_intern_stack(const uintptr_t *pcs, int n)
     return id;
 }
 
+/* In a forked child, first of all: a parent thread may have held the lock at the fork, and
+ * iot_fd_fork_prepare reads the old strings (seen: an mpirun child waiting forever). */
+void iot_intern_fork_child(void)
+{
+    pthread_mutex_init(&lock, NULL);
+}
+
 /* In a forked child: the new log starts with no definitions. */
 void iot_intern_reset(void)
 {

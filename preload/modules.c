@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 #define MAX_KNOWN 4096
 static uintptr_t known[MAX_KNOWN];
@@ -36,7 +37,7 @@ static int one(struct dl_phdr_info *info, size_t size, void *data)
     const char *name = info->dlpi_name;
     char exe[PATH_MAX];
     if (!name || !*name) { /* the main program */
-        long n = syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof exe - 1);
+        long n = IOT_SYSRAW(readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof exe - 1);
         exe[n > 0 ? n : 0] = '\0';
         name = exe;
     }

@@ -20,6 +20,12 @@ static void cwd_load(void)
     cwd_len = n > 0 ? strlen(cwd) : 0;
 }
 
+/* In a forked child: a parent thread may have held the lock at the fork. */
+void iot_cwd_fork_child(void)
+{
+    pthread_mutex_init(&cwd_lock, NULL);
+}
+
 void iot_cwd_changed(void)
 {
     pthread_mutex_lock(&cwd_lock);

@@ -59,6 +59,8 @@ void iot_leave(iot_ev *ev)
 
 void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path)
 {
+    if (ev->err == EFAULT) /* maybe a bad path pointer: the kernel could not read it, nor can we */
+        return;
     ev->path = iot_path_id_at(dirfd, path);
 }
 

@@ -172,11 +172,15 @@ char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
 uint32_t iot_intern_string(const char *s, size_t n) IOT_HIDDEN;
 uint32_t iot_intern_stack(const uintptr_t *pcs, int n) IOT_HIDDEN;
 void iot_intern_reset(void) IOT_HIDDEN;
+void iot_intern_fork_child(void) IOT_HIDDEN;
 const char *iot_string(uint32_t id) IOT_HIDDEN;
 
 /* ---- stack.c ---- */
 uint32_t iot_capture_stack(void) IOT_HIDDEN;
 void iot_stack_init(void) IOT_HIDDEN;
+void iot_stack_fork_prepare(void) IOT_HIDDEN;
+void iot_stack_fork_parent(void) IOT_HIDDEN;
+void iot_stack_fork_child(void) IOT_HIDDEN;
 /* libunwind's private pipe (see stack.c) */
 int iot_unwind_fd(int fd) IOT_HIDDEN;
 int iot_from_unwind(const void *caller) IOT_HIDDEN;
@@ -220,6 +224,7 @@ extern iot_link_t iot_link IOT_HIDDEN;
 void iot_stracer_hello(int state) IOT_HIDDEN;
 void iot_stracer_exiting(void) IOT_HIDDEN;
 void iot_link_drain(void) IOT_HIDDEN;
+void iot_link_fork_child(void) IOT_HIDDEN;
 /* One load on every fd lookup: did the stracer post descriptor changes we have not applied? */
 static inline void iot_link_check(void)
 {
@@ -233,6 +238,7 @@ void iot_fd_remote(int op, int a, int b, const char *path, size_t n) IOT_HIDDEN;
 /* Writes the absolute form of `path` (relative to dirfd) into out; returns its length. */
 size_t iot_abspath(int dirfd, const char *path, char *out, size_t cap) IOT_HIDDEN;
 void iot_cwd_changed(void) IOT_HIDDEN;
+void iot_cwd_fork_child(void) IOT_HIDDEN;
 
 /* Resolve the next definition of a libc function, once, on first use. */
 #define IOT_REAL_AS(var, sym, proto)                                          \

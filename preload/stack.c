@@ -12,11 +12,13 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 static int (*backtrace_fn)(void **, int);
 static int ufd[2] = {-1, -1};
@@ -62,17 +64,17 @@ static int high_base(void)
 int iot_unwind_pipe2(int fds[2], int flags)
 {
     int p[2];
-    if (syscall(SYS_pipe2, p, flags | O_CLOEXEC) < 0)
+    if (IOT_SYSRAW(pipe2, p, flags | O_CLOEXEC) < 0)
         return -1;
     int base = high_base();
     for (int i = 0; i < 2; i++) {
-        int h = (int)syscall(SYS_fcntl, p[i], F_DUPFD_CLOEXEC, base);
+        int h = (int)IOT_SYSRAW(fcntl, p[i], F_DUPFD_CLOEXEC, base);
         if (h >= 0) {
-            syscall(SYS_close, p[i]);
+            IOT_SYSRAW(close, p[i]);
             p[i] = h;
         }
         if (flags & O_NONBLOCK)
-            syscall(SYS_fcntl, p[i], F_SETFL, O_NONBLOCK);
+            IOT_SYSRAW(fcntl, p[i], F_SETFL, O_NONBLOCK);
     }
     fds[0] = ufd[0] = p[0];
     fds[1] = ufd[1] = p[1];
@@ -82,7 +84,7 @@ int iot_unwind_pipe2(int fds[2], int flags)
 int iot_unwind_close(int fd)
 {
     if (iot_unwind_fd(fd)) {
-        syscall(SYS_close, fd);
+        IOT_SYSRAW(close, fd);
         ufd[fd == ufd[1]] = -1;
     }
     return 0;
@@ -94,7 +96,7 @@ ssize_t iot_unwind_read(int fd, void *buf, size_t n)
         errno = EBADF;
         return -1;
     }
-    return syscall(SYS_read, fd, buf, n);
+    return IOT_SYSRAW(read, fd, buf, n);
 }
 
 /* The app closed or replaced descriptors lo..hi: libunwind's pipe may be among them. */
@@ -115,15 +117,48 @@ void iot_stack_init(void)
         backtrace_fn = (int (*)(void **, int))fn;
 }
 
+/* fork while another thread unwinds: libunwind holds the loader's dl_iterate_phdr lock, which
+ * glibc does not reset in the child, so the child's first dl_iterate_phdr (its module map, its
+ * first unwind) would wait forever (seen: an mpirun child that never exec'd).  The prepare
+ * handler lets the unwinds in progress finish and holds new ones off (their events get no
+ * stack) until the fork is done. */
+static int unwinders, forking;
+
+void iot_stack_fork_prepare(void)
+{
+    __atomic_store_n(&forking, 1, __ATOMIC_SEQ_CST);
+    int self = iot_t.unwinding != 0; /* fork from a signal handler inside an unwind */
+    while (__atomic_load_n(&unwinders, __ATOMIC_SEQ_CST) > self)
+        sched_yield();
+}
+
+void iot_stack_fork_parent(void)
+{
+    __atomic_store_n(&forking, 0, __ATOMIC_SEQ_CST);
+}
+
+/* The child's count is its only thread's: another's backing off at the fork does not exist. */
+void iot_stack_fork_child(void)
+{
+    unwinders = iot_t.unwinding != 0;
+    forking = 0;
+}
+
 uint32_t iot_capture_stack(void)
 {
     if (!backtrace_fn)
         return 0;
     void *pcs[IOT_MAX_STACK + 8];
     int want = iot_p.stack_depth + 6;
+    __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+    if (IOT_UNLIKELY(__atomic_load_n(&forking, __ATOMIC_SEQ_CST))) {
+        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+        return 0;
+    }
     iot_t.unwinding = 1;
     int n = backtrace_fn(pcs, want < IOT_MAX_STACK + 8 ? want : IOT_MAX_STACK + 8);
     iot_t.unwinding = 0;
+    __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     int i = 0; /* drop the shim's own frames: the stack starts at the wrapper's caller */
     while (i < n && (uintptr_t)pcs[i] >= iot_p.self_lo && (uintptr_t)pcs[i] < iot_p.self_hi)
         i++;

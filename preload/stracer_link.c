@@ -111,7 +111,7 @@ static void *link_main(void *unused)
     iot_t.busy = 1; /* never traced: its syscalls are the shim's */
     void *sock = NULL;
     /* a descriptor table of our own, holding none of the app's files */
-    if (syscall(SYS_unshare, CLONE_FILES) == 0 && syscall(SYS_close_range, 0, ~0U, 0) == 0)
+    if (syscall(SYS_unshare, CLONE_FILES) == 0 && IOT_SYSRAW(close_range, 0, ~0U, 0) == 0)
         sock = zmq_bound();
     pthread_mutex_lock(&L.mu);
     L.state = sock ? 1 : -1;
@@ -159,6 +159,12 @@ static int link_up(void)
         pthread_cond_wait(&L.cv, &L.mu);
     pthread_mutex_unlock(&L.mu);
     return L.state == 1;
+}
+
+/* In a forked child: a parent thread may have been draining at the fork. */
+void iot_link_fork_child(void)
+{
+    pthread_mutex_init(&drain_lock, NULL);
 }
 
 void iot_link_drain(void)

@@ -4,7 +4,7 @@
  * costs ~40 ns more than native instead of a ~10-50 us stop.  Without a stracer (iot_cookie == 0)
  * wrappers keep calling the real libc function: nothing changes for a shim-only run.
  *
- *     ssize_t r = iot_cookie ? IOT_SYSRAW_CANCEL(write, fd, buf, n) : real_write(fd, buf, n);
+ *     ssize_t r = IOT_FAST(IOT_SYSRAW_CANCEL(write, fd, buf, n), real_write(fd, buf, n));
  *
  * IOT_SYSRAW(name, args...) is syscall(SYS_name, args..., cookie): -1 and errno on failure,
  * as the libc function.  The argument count is checked at compile time against the SYSCALLS
@@ -13,27 +13,41 @@
  * its stop (the stracer then reads the in_wrapper marker).
  *
  * IOT_SYSRAW_CANCEL is for the libc functions that are cancellation points (read, write, open,
- * close, pread, pwrite, readv, writev, fsync, fdatasync, fcntl(F_SETLKW), accept, connect...):
- * a pending cancellation acts before the call and a cancellation during a blocking call
- * interrupts it, as in libc (asynchronous cancel type for the duration of the syscall).
+ * close, pread, pwrite, readv, writev, fsync, fdatasync, fallocate, accept, connect...), done as
+ * glibc (2.36) does it: while the process is single-threaded (__libc_single_threaded, which
+ * glibc's pthread_cancel also clears for a self-cancel) a plain syscall; otherwise the
+ * asynchronous cancel type for the duration of the syscall, so a pending cancellation acts
+ * before it and one arriving during a blocking call interrupts it.
  *
  * What the raw syscall skips that libc's function does, and what a wrapper must do instead:
  *   - the x86_64 kernel ABI is libc's for every syscall of the table (struct stat, off_t,
  *     O_LARGEFILE == 0), except:
- *   - stat/lstat/fstat: glibc >= 2.33 issues newfstatat(AT_FDCWD, path, buf, 0 /
- *     AT_SYMLINK_NOFOLLOW) and newfstatat(fd, "", buf, AT_EMPTY_PATH): use those numbers;
+ *   - stat/lstat/fstatat: glibc >= 2.33 issues newfstatat(AT_FDCWD, path, buf, 0 /
+ *     AT_SYMLINK_NOFOLLOW); fstat is newfstatat(fd, "", buf, AT_EMPTY_PATH) after glibc's own
+ *     EBADF for fd < 0 (AT_FDCWD is negative: the kernel would stat the cwd);
+ *   - __xstat & co.: version 0 or 1 only (else EINVAL), then stat/lstat/fstat/newfstatat;
  *   - preadv/pwritev: the offset goes in two registers, IOT_SYSRAW(preadv, fd, iov, cnt, off, 0);
  *   - open/creat: openat(AT_FDCWD, path, flags, mode); creat = O_CREAT|O_WRONLY|O_TRUNC;
+ *   - the fortified entry points keep their checks (__read_chk: __chk_fail when n > buflen);
+ *   - faccessat: faccessat2, and libc's function where the kernel says ENOSYS;
  *   - dup2(fd, fd): the kernel returns fd after checking it, as libc does;
  *   - nothing else: errno is set by syscall(), and the shim's iot_leave restores it anyway.
- * The shim's own raw syscalls (fdtable.c, writer.c, paths.c...) should use IOT_SYSRAW too: today
- * each of them stops the tracee once (counted as "the shim's own"). */
+ *   Restarting (SA_RESTART) or EINTR is the kernel's doing, the same for syscall() as for libc.
+ *
+ * The shim's own syscalls use IOT_SYSRAW unconditionally: without a stracer the slot holds 0,
+ * an argument the kernel never reads. */
 #ifndef IOT_SYSRAW_H
 #define IOT_SYSRAW_H
 
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#if __GLIBC_PREREQ(2, 32)
+#include <sys/single_threaded.h>
+#define IOT_SINGLE_THREADED() __libc_single_threaded
+#else
+#define IOT_SINGLE_THREADED() 0 /* unknown: always the cancellable way */
+#endif
 
 #include "shim.h"
 
@@ -51,6 +65,8 @@ static inline long iot_sysraw6(long nr, int slot, long a0, long a1, long a2, lon
 static inline long iot_sysraw_cancel6(long nr, int slot, long a0, long a1, long a2, long a3,
                                       long a4, long a5)
 {
+    if (IOT_LIKELY(IOT_SINGLE_THREADED()))
+        return iot_sysraw6(nr, slot, a0, a1, a2, a3, a4, a5);
     int old;
     pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
     long r = iot_sysraw6(nr, slot, a0, a1, a2, a3, a4, a5);
@@ -72,5 +88,12 @@ static inline long iot_sysraw_cancel6(long nr, int slot, long a0, long a1, long 
     }))
 #define IOT_SYSRAW(name, ...) IOT_SYSRAW_(iot_sysraw6, name, __VA_ARGS__)
 #define IOT_SYSRAW_CANCEL(name, ...) IOT_SYSRAW_(iot_sysraw_cancel6, name, __VA_ARGS__)
+
+/* A traced wrapper's real call: `raw` (an IOT_SYSRAW expression) under a stracer, `real` (the
+ * libc function) otherwise.  Without a stracer this is one predictable branch. */
+#define IOT_FAST(raw, real) (IOT_UNLIKELY(iot_cookie != 0) ? (long)(raw) : (long)(real))
+
+/* glibc's fortify check, for the _chk entry points handled here */
+void __chk_fail(void) __attribute__((noreturn));
 
 #endif

@@ -1,4 +1,5 @@
-/* Wrappers: descriptor I/O.  Every wrapper has the shape shown in shim.h. */
+/* Wrappers: descriptor I/O.  Every wrapper has the shape shown in shim.h; under a stracer the
+ * real call is the raw syscall carrying the cookie (IOT_FAST, sysraw.h): no ptrace stop. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/sendfile.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 static int has_mode(int flags)
 {
@@ -37,7 +39,8 @@ static int do_openat(unsigned fn, int dirfd, const char *path, int flags, mode_t
     iot_ev ev;
     if (!iot_enter(&ev, fn))
         return real(dirfd, path, flags, mode);
-    int r = real(dirfd, path, flags, mode);
+    int r = IOT_FAST(IOT_SYSRAW_CANCEL(openat, dirfd, path, flags, mode),
+                     real(dirfd, path, flags, mode));
     iot_done(&ev, r, r < 0);
     iot_ev_path_at(&ev, dirfd, path);
     iot_ev_flags(&ev, flags);
@@ -76,10 +79,14 @@ IOT_API int open(const char *path, int flags, ...)
 }
 IOT_ALIAS(open, open64);
 
-/* _FORTIFY_SOURCE builds call these when the flags are not a compile-time constant. */
+/* _FORTIFY_SOURCE builds call these when the flags are not a compile-time constant.  Flags
+ * that need a mode are a fortify failure: libc's own function aborts with its message. */
 IOT_API int __open_2(const char *path, int flags)
 {
     IOT_REAL(openat);
+    IOT_REAL(__open_2);
+    if (has_mode(flags))
+        return real___open_2(path, flags);
     return do_openat(IOT_FN_open, AT_FDCWD, path, flags, 0, real_openat);
 }
 IOT_ALIAS(__open_2, __open64_2);
@@ -87,6 +94,9 @@ IOT_ALIAS(__open_2, __open64_2);
 IOT_API int __openat_2(int dirfd, const char *path, int flags)
 {
     IOT_REAL(openat);
+    IOT_REAL(__openat_2);
+    if (has_mode(flags))
+        return real___openat_2(dirfd, path, flags);
     return do_openat(IOT_FN_openat, dirfd, path, flags, 0, real_openat);
 }
 IOT_ALIAS(__openat_2, __openat64_2);
@@ -112,7 +122,7 @@ IOT_API int close(int fd)
     if (!iot_enter(&ev, IOT_FN_close))
         return real_close(fd);
     uint32_t path = iot_fd_path(fd);
-    int r = real_close(fd);
+    int r = IOT_FAST(IOT_SYSRAW_CANCEL(close, fd), real_close(fd));
     iot_done(&ev, r, r < 0);
     iot_ev_fd(&ev, fd);
     ev.path = path;
@@ -127,7 +137,7 @@ IOT_API int close_range(unsigned lo, unsigned hi, int flags)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_close_range))
         return real_close_range(lo, hi, flags);
-    int r = real_close_range(lo, hi, flags);
+    int r = IOT_FAST(IOT_SYSRAW(close_range, lo, hi, flags), real_close_range(lo, hi, flags));
     iot_done(&ev, r, r < 0);
     iot_ev_fd(&ev, (int)lo);
     iot_ev_aux(&ev, hi);
@@ -146,7 +156,9 @@ IOT_API void closefrom(int lo)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_close_range))
         return real_closefrom(lo);
-    real_closefrom(lo);
+    /* glibc: close_range(max(lo, 0), ~0U, 0), its fallback (and fortify failure) if refused */
+    if (!iot_cookie || IOT_SYSRAW(close_range, lo < 0 ? 0 : lo, ~0U, 0) != 0)
+        real_closefrom(lo);
     iot_done(&ev, 0, 0);
     iot_ev_fd(&ev, lo);
     iot_ev_aux(&ev, ~0u);
@@ -156,12 +168,12 @@ IOT_API void closefrom(int lo)
 }
 
 /* read/write family: the offset recorded is the file position the call used. */
-#define RW_BODY(FN, real_call, nbytes)                                  \
+#define RW_BODY(FN, real_call, raw_call, nbytes)                        \
     iot_ev ev;                                                          \
     if (!iot_enter(&ev, FN))                                            \
         return real_call;                                               \
     int64_t pos = iot_fd_pos(fd);                                       \
-    ssize_t r = real_call;                                              \
+    ssize_t r = IOT_FAST(raw_call, real_call);                          \
     iot_done(&ev, r, r < 0);                                            \
     iot_ev_fd(&ev, fd);                                                 \
     iot_ev_fdpath(&ev, fd);                                             \
@@ -171,11 +183,11 @@ IOT_API void closefrom(int lo)
     return r
 
 /* positioned family: the offset is the argument, the descriptor's position is untouched. */
-#define PRW_BODY(FN, real_call, nbytes, offset)                         \
+#define PRW_BODY(FN, real_call, raw_call, nbytes, offset)               \
     iot_ev ev;                                                          \
     if (!iot_enter(&ev, FN))                                            \
         return real_call;                                               \
-    ssize_t r = real_call;                                              \
+    ssize_t r = IOT_FAST(raw_call, real_call);                          \
     iot_done(&ev, r, r < 0);                                            \
     iot_ev_fd(&ev, fd);                                                 \
     iot_ev_fdpath(&ev, fd);                                             \
@@ -189,65 +201,79 @@ IOT_API ssize_t read(int fd, void *buf, size_t n)
     if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_read(fd, buf, n);
     IOT_REAL(read);
-    RW_BODY(IOT_FN_read, real_read(fd, buf, n), (int64_t)n);
+    RW_BODY(IOT_FN_read, real_read(fd, buf, n), IOT_SYSRAW_CANCEL(read, fd, buf, n), (int64_t)n);
 }
 
+/* The fortified entry points check the buffer size first, as glibc's do. */
 IOT_API ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
+    if (n > buflen)
+        __chk_fail();
     IOT_REAL(__read_chk);
-    RW_BODY(IOT_FN_read, real___read_chk(fd, buf, n, buflen), (int64_t)n);
+    RW_BODY(IOT_FN_read, real___read_chk(fd, buf, n, buflen),
+            IOT_SYSRAW_CANCEL(read, fd, buf, n), (int64_t)n);
 }
 
 IOT_API ssize_t write(int fd, const void *buf, size_t n)
 {
     IOT_REAL(write);
-    RW_BODY(IOT_FN_write, real_write(fd, buf, n), (int64_t)n);
+    RW_BODY(IOT_FN_write, real_write(fd, buf, n), IOT_SYSRAW_CANCEL(write, fd, buf, n),
+            (int64_t)n);
 }
 
 IOT_API ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     IOT_REAL(readv);
-    RW_BODY(IOT_FN_readv, real_readv(fd, iov, cnt), iov_total(iov, cnt));
+    RW_BODY(IOT_FN_readv, real_readv(fd, iov, cnt), IOT_SYSRAW_CANCEL(readv, fd, iov, cnt),
+            iov_total(iov, cnt));
 }
 
 IOT_API ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
     IOT_REAL(writev);
-    RW_BODY(IOT_FN_writev, real_writev(fd, iov, cnt), iov_total(iov, cnt));
+    RW_BODY(IOT_FN_writev, real_writev(fd, iov, cnt), IOT_SYSRAW_CANCEL(writev, fd, iov, cnt),
+            iov_total(iov, cnt));
 }
 
 IOT_API ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
     IOT_REAL(pread);
-    PRW_BODY(IOT_FN_pread, real_pread(fd, buf, n, off), (int64_t)n, off);
+    PRW_BODY(IOT_FN_pread, real_pread(fd, buf, n, off),
+             IOT_SYSRAW_CANCEL(pread64, fd, buf, n, off), (int64_t)n, off);
 }
 IOT_ALIAS(pread, pread64);
 
 IOT_API ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
+    if (n > buflen)
+        __chk_fail();
     IOT_REAL(__pread_chk);
-    PRW_BODY(IOT_FN_pread, real___pread_chk(fd, buf, n, off, buflen), (int64_t)n, off);
+    PRW_BODY(IOT_FN_pread, real___pread_chk(fd, buf, n, off, buflen),
+             IOT_SYSRAW_CANCEL(pread64, fd, buf, n, off), (int64_t)n, off);
 }
 IOT_ALIAS(__pread_chk, __pread64_chk);
 
 IOT_API ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     IOT_REAL(pwrite);
-    PRW_BODY(IOT_FN_pwrite, real_pwrite(fd, buf, n, off), (int64_t)n, off);
+    PRW_BODY(IOT_FN_pwrite, real_pwrite(fd, buf, n, off),
+             IOT_SYSRAW_CANCEL(pwrite64, fd, buf, n, off), (int64_t)n, off);
 }
 IOT_ALIAS(pwrite, pwrite64);
 
 IOT_API ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
     IOT_REAL(preadv);
-    PRW_BODY(IOT_FN_preadv, real_preadv(fd, iov, cnt, off), iov_total(iov, cnt), off);
+    PRW_BODY(IOT_FN_preadv, real_preadv(fd, iov, cnt, off),
+             IOT_SYSRAW_CANCEL(preadv, fd, iov, cnt, off, 0), iov_total(iov, cnt), off);
 }
 IOT_ALIAS(preadv, preadv64);
 
 IOT_API ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
     IOT_REAL(pwritev);
-    PRW_BODY(IOT_FN_pwritev, real_pwritev(fd, iov, cnt, off), iov_total(iov, cnt), off);
+    PRW_BODY(IOT_FN_pwritev, real_pwritev(fd, iov, cnt, off),
+             IOT_SYSRAW_CANCEL(pwritev, fd, iov, cnt, off, 0), iov_total(iov, cnt), off);
 }
 IOT_ALIAS(pwritev, pwritev64);
 
@@ -287,7 +313,7 @@ IOT_API off_t lseek(int fd, off_t off, int whence)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_lseek))
         return real_lseek(fd, off, whence);
-    off_t r = real_lseek(fd, off, whence);
+    off_t r = IOT_FAST(IOT_SYSRAW(lseek, fd, off, whence), real_lseek(fd, off, whence));
     iot_done(&ev, r, r < 0);
     iot_ev_fd(&ev, fd);
     iot_ev_fdpath(&ev, fd);
@@ -307,7 +333,7 @@ IOT_API int dup(int fd)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_dup))
         return real_dup(fd);
-    int r = real_dup(fd);
+    int r = IOT_FAST(IOT_SYSRAW(dup, fd), real_dup(fd));
     iot_done(&ev, r, r < 0);
     iot_ev_fd(&ev, fd);
     iot_ev_fdpath(&ev, fd);
@@ -323,7 +349,7 @@ IOT_API int dup2(int fd, int newfd)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_dup2))
         return real_dup2(fd, newfd);
-    int r = real_dup2(fd, newfd);
+    int r = IOT_FAST(IOT_SYSRAW(dup2, fd, newfd), real_dup2(fd, newfd));
     iot_done(&ev, r, r < 0);
     if (r >= 0)
         iot_unwind_forget((unsigned)newfd, (unsigned)newfd);
@@ -342,7 +368,7 @@ IOT_API int dup3(int fd, int newfd, int flags)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_dup3))
         return real_dup3(fd, newfd, flags);
-    int r = real_dup3(fd, newfd, flags);
+    int r = IOT_FAST(IOT_SYSRAW(dup3, fd, newfd, flags), real_dup3(fd, newfd, flags));
     iot_done(&ev, r, r < 0);
     if (r >= 0)
         iot_unwind_forget((unsigned)newfd, (unsigned)newfd);
@@ -368,7 +394,11 @@ IOT_API int fcntl(int fd, int cmd, ...)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_fcntl))
         return real_fcntl(fd, cmd, arg);
-    int r = real_fcntl(fd, cmd, arg);
+    /* only the F_DUPFD commands stop (the filter's "dupfd"); F_SETLKW's cancellation and
+     * F_GETOWN's conversion stay libc's */
+    int dupfd = cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC;
+    int r = dupfd ? IOT_FAST(IOT_SYSRAW(fcntl, fd, cmd, arg), real_fcntl(fd, cmd, arg))
+                  : real_fcntl(fd, cmd, arg);
     iot_done(&ev, r, r < 0);
     iot_ev_fd(&ev, fd);
     iot_ev_fdpath(&ev, fd);
@@ -385,11 +415,11 @@ IOT_API int fcntl(int fd, int cmd, ...)
 }
 IOT_ALIAS(fcntl, fcntl64);
 
-#define FD_ONLY(FN, real_call)                                          \
+#define FD_ONLY(FN, real_call, raw_call)                                \
     iot_ev ev;                                                          \
     if (!iot_enter(&ev, FN))                                            \
         return real_call;                                               \
-    int r = real_call;                                                  \
+    int r = IOT_FAST(raw_call, real_call);                              \
     iot_done(&ev, r, r < 0);                                            \
     iot_ev_fd(&ev, fd);                                                 \
     iot_ev_fdpath(&ev, fd)
@@ -397,7 +427,7 @@ IOT_ALIAS(fcntl, fcntl64);
 IOT_API int fsync(int fd)
 {
     IOT_REAL(fsync);
-    FD_ONLY(IOT_FN_fsync, real_fsync(fd));
+    FD_ONLY(IOT_FN_fsync, real_fsync(fd), IOT_SYSRAW_CANCEL(fsync, fd));
     iot_leave(&ev);
     return r;
 }
@@ -405,7 +435,7 @@ IOT_API int fsync(int fd)
 IOT_API int fdatasync(int fd)
 {
     IOT_REAL(fdatasync);
-    FD_ONLY(IOT_FN_fdatasync, real_fdatasync(fd));
+    FD_ONLY(IOT_FN_fdatasync, real_fdatasync(fd), IOT_SYSRAW_CANCEL(fdatasync, fd));
     iot_leave(&ev);
     return r;
 }
@@ -413,7 +443,7 @@ IOT_API int fdatasync(int fd)
 IOT_API int ftruncate(int fd, off_t len)
 {
     IOT_REAL(ftruncate);
-    FD_ONLY(IOT_FN_ftruncate, real_ftruncate(fd, len));
+    FD_ONLY(IOT_FN_ftruncate, real_ftruncate(fd, len), IOT_SYSRAW(ftruncate, fd, len));
     iot_ev_off(&ev, len);
     iot_leave(&ev);
     return r;
@@ -423,7 +453,8 @@ IOT_ALIAS(ftruncate, ftruncate64);
 IOT_API int fallocate(int fd, int mode, off_t off, off_t len)
 {
     IOT_REAL(fallocate);
-    FD_ONLY(IOT_FN_fallocate, real_fallocate(fd, mode, off, len));
+    FD_ONLY(IOT_FN_fallocate, real_fallocate(fd, mode, off, len),
+            IOT_SYSRAW_CANCEL(fallocate, fd, mode, off, len)); /* a cancellation point in glibc */
     iot_ev_mode(&ev, mode);
     iot_ev_off(&ev, off);
     iot_ev_req(&ev, len);
@@ -435,7 +466,9 @@ IOT_ALIAS(fallocate, fallocate64);
 IOT_API int posix_fadvise(int fd, off_t off, off_t len, int advice)
 {
     IOT_REAL(posix_fadvise);
-    FD_ONLY(IOT_FN_posix_fadvise, real_posix_fadvise(fd, off, len, advice));
+    /* fadvise64 does not stop (not in the table) and returns the error number: libc's */
+    FD_ONLY(IOT_FN_posix_fadvise, real_posix_fadvise(fd, off, len, advice),
+            real_posix_fadvise(fd, off, len, advice));
     iot_ev_off(&ev, off);
     iot_ev_req(&ev, len);
     iot_ev_flags(&ev, advice);
@@ -452,7 +485,7 @@ IOT_API ssize_t sendfile(int out, int in, off_t *off, size_t n)
     if (!iot_enter(&ev, IOT_FN_sendfile))
         return real_sendfile(out, in, off, n);
     int64_t at = off ? *off : iot_fd_pos(in);
-    ssize_t r = real_sendfile(out, in, off, n);
+    ssize_t r = IOT_FAST(IOT_SYSRAW(sendfile, out, in, off, n), real_sendfile(out, in, off, n));
     iot_done(&ev, r, r < 0);
     iot_ev_fd(&ev, out);
     iot_ev_fdpath(&ev, out);
@@ -505,7 +538,7 @@ IOT_API int pipe(int fds[2])
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_pipe))
         return real_pipe(fds);
-    int r = real_pipe(fds);
+    int r = IOT_FAST(IOT_SYSRAW(pipe, fds), real_pipe(fds));
     iot_done(&ev, r, r < 0);
     pipe_ends(&ev, r, fds);
     iot_leave(&ev);
@@ -520,7 +553,7 @@ IOT_API int pipe2(int fds[2], int flags)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_pipe2))
         return real_pipe2(fds, flags);
-    int r = real_pipe2(fds, flags);
+    int r = IOT_FAST(IOT_SYSRAW(pipe2, fds, flags), real_pipe2(fds, flags));
     iot_done(&ev, r, r < 0);
     iot_ev_flags(&ev, flags);
     pipe_ends(&ev, r, fds);
@@ -534,7 +567,7 @@ IOT_API int socket(int domain, int type, int proto)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_socket))
         return real_socket(domain, type, proto);
-    int r = real_socket(domain, type, proto);
+    int r = IOT_FAST(IOT_SYSRAW(socket, domain, type, proto), real_socket(domain, type, proto));
     iot_done(&ev, r, r < 0);
     iot_ev_flags(&ev, domain);
     iot_ev_mode(&ev, type);
@@ -562,7 +595,7 @@ IOT_API int accept(int fd, struct sockaddr *addr, socklen_t *len)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_accept))
         return real_accept(fd, addr, len);
-    int r = real_accept(fd, addr, len);
+    int r = IOT_FAST(IOT_SYSRAW_CANCEL(accept, fd, addr, len), real_accept(fd, addr, len));
     iot_done(&ev, r, r < 0);
     accepted(&ev, fd, 0, r);
     iot_leave(&ev);
@@ -575,7 +608,8 @@ IOT_API int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_accept4))
         return real_accept4(fd, addr, len, flags);
-    int r = real_accept4(fd, addr, len, flags);
+    int r = IOT_FAST(IOT_SYSRAW_CANCEL(accept4, fd, addr, len, flags),
+                     real_accept4(fd, addr, len, flags));
     iot_done(&ev, r, r < 0);
     accepted(&ev, fd, flags, r);
     iot_leave(&ev);
@@ -585,7 +619,8 @@ IOT_API int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 IOT_API int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     IOT_REAL(connect);
-    FD_ONLY(IOT_FN_connect, real_connect(fd, addr, len));
+    FD_ONLY(IOT_FN_connect, real_connect(fd, addr, len),
+            IOT_SYSRAW_CANCEL(connect, fd, addr, len));
     if (addr && addr->sa_family == AF_UNIX && len > sizeof(sa_family_t)) {
         const char *p = ((const char *)addr) + sizeof(sa_family_t);
         if (*p)

@@ -3,7 +3,10 @@
  * The stat family is wrapped under every name a binary may bind to: binaries built against
  * glibc >= 2.33 call stat/fstat/lstat/fstatat themselves (the symbols Darshan misses), older
  * ones call __xstat & co. with a version argument.  The 64 names take struct stat64, a distinct
- * type in C even where its layout is struct stat's, so they are thin wrappers, not aliases. */
+ * type in C even where its layout is struct stat's, so they are thin wrappers, not aliases.
+ *
+ * Under a stracer the real call is the raw syscall carrying the cookie (IOT_FAST, sysraw.h),
+ * made as glibc 2.36 makes it on x86_64, whose struct stat is the kernel's. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 /* The pre-2.33 entry points: no longer declared by glibc's headers, still exported. */
 int __xstat(int ver, const char *path, struct stat *st);
@@ -27,6 +31,8 @@ int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int fl
  * directory. */
 static void at_path(iot_ev *ev, int dirfd, const char *path, int atflags)
 {
+    if (ev->err == EFAULT) /* maybe a bad path pointer: not read (iot_ev_path_at) */
+        return;
     if (path && *path) {
         iot_ev_path_at(ev, dirfd, path);
     } else if (!(atflags & AT_EMPTY_PATH)) {
@@ -41,19 +47,19 @@ static void at_path(iot_ev *ev, int dirfd, const char *path, int atflags)
 }
 
 /* A call naming a path relative to dirfd; the caller adds its fields and leaves. */
-#define PATH_BODY(FN, real_call, dirfd, path, atflags)                  \
+#define PATH_BODY(FN, real_call, raw_call, dirfd, path, atflags)        \
     iot_ev ev;                                                          \
     if (!iot_enter(&ev, FN))                                            \
         return real_call;                                               \
-    int r = real_call;                                                  \
+    int r = IOT_FAST(raw_call, real_call);                              \
     iot_done(&ev, r, r < 0);                                            \
     at_path(&ev, dirfd, path, atflags)
 
-#define FD_BODY(FN, real_call, fd)                                      \
+#define FD_BODY(FN, real_call, raw_call, fd)                            \
     iot_ev ev;                                                          \
     if (!iot_enter(&ev, FN))                                            \
         return real_call;                                               \
-    int r = real_call;                                                  \
+    int r = IOT_FAST(raw_call, real_call);                              \
     iot_done(&ev, r, r < 0);                                            \
     iot_ev_fd(&ev, fd);                                                 \
     iot_ev_fdpath(&ev, fd)
@@ -64,62 +70,89 @@ static void at_path(iot_ev *ev, int dirfd, const char *path, int atflags)
 
 /* ---- stat family ---- */
 
-#define STAT_PATH(name, FN, args, call)                                 \
+/* Under a stracer, the syscall each libc entry point makes (glibc 2.36, x86_64). */
+#define RAW_STAT(path, st) IOT_SYSRAW(newfstatat, AT_FDCWD, path, st, 0)
+#define RAW_LSTAT(path, st) IOT_SYSRAW(newfstatat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
+/* glibc's fstat refuses fd < 0 itself: newfstatat(AT_FDCWD, "", AT_EMPTY_PATH) is the cwd */
+#define RAW_FSTAT(fd, st) \
+    ((fd) < 0 ? (errno = EBADF, -1L) : IOT_SYSRAW(newfstatat, fd, "", st, AT_EMPTY_PATH))
+#define RAW_FSTATAT(dirfd, path, st, flags) IOT_SYSRAW(newfstatat, dirfd, path, st, flags)
+/* __xstat & co. take _STAT_VER_KERNEL (0) or _STAT_VER_LINUX (1), else EINVAL; then the old
+ * syscalls, whose struct is struct stat on x86_64 */
+#define RAW_XVER(ver, call) ((unsigned)(ver) > 1 ? (errno = EINVAL, -1L) : (call))
+
+#define STAT_PATH(name, FN, args, call, raw)                            \
     IOT_API int name args                                               \
     {                                                                   \
         IOT_REAL(name);                                                 \
-        PATH_BODY(FN, real_##name call, AT_FDCWD, path, 0);             \
+        PATH_BODY(FN, real_##name call, raw, AT_FDCWD, path, 0);        \
         LEAVE;                                                          \
     }
-#define STAT_FD(name, args, call)                                       \
+#define STAT_FD(name, args, call, raw)                                  \
     IOT_API int name args                                               \
     {                                                                   \
         IOT_REAL(name);                                                 \
-        FD_BODY(IOT_FN_fstat, real_##name call, fd);                    \
+        FD_BODY(IOT_FN_fstat, real_##name call, raw, fd);               \
         LEAVE;                                                          \
     }
-#define STAT_AT(name, args, call)                                       \
+#define STAT_AT(name, args, call, raw)                                  \
     IOT_API int name args                                               \
     {                                                                   \
         IOT_REAL(name);                                                 \
-        PATH_BODY(IOT_FN_fstatat, real_##name call, dirfd, path, flags); \
+        PATH_BODY(IOT_FN_fstatat, real_##name call, raw, dirfd, path, flags); \
         iot_ev_flags(&ev, flags);                                       \
         LEAVE;                                                          \
     }
 
-STAT_PATH(stat, IOT_FN_stat, (const char *path, struct stat *st), (path, st))
-STAT_PATH(stat64, IOT_FN_stat, (const char *path, struct stat64 *st), (path, st))
-STAT_PATH(lstat, IOT_FN_lstat, (const char *path, struct stat *st), (path, st))
-STAT_PATH(lstat64, IOT_FN_lstat, (const char *path, struct stat64 *st), (path, st))
-STAT_FD(fstat, (int fd, struct stat *st), (fd, st))
-STAT_FD(fstat64, (int fd, struct stat64 *st), (fd, st))
+STAT_PATH(stat, IOT_FN_stat, (const char *path, struct stat *st), (path, st),
+          RAW_STAT(path, st))
+STAT_PATH(stat64, IOT_FN_stat, (const char *path, struct stat64 *st), (path, st),
+          RAW_STAT(path, st))
+STAT_PATH(lstat, IOT_FN_lstat, (const char *path, struct stat *st), (path, st),
+          RAW_LSTAT(path, st))
+STAT_PATH(lstat64, IOT_FN_lstat, (const char *path, struct stat64 *st), (path, st),
+          RAW_LSTAT(path, st))
+STAT_FD(fstat, (int fd, struct stat *st), (fd, st), RAW_FSTAT(fd, st))
+STAT_FD(fstat64, (int fd, struct stat64 *st), (fd, st), RAW_FSTAT(fd, st))
 STAT_AT(fstatat, (int dirfd, const char *path, struct stat *st, int flags),
-        (dirfd, path, st, flags))
+        (dirfd, path, st, flags), RAW_FSTATAT(dirfd, path, st, flags))
 STAT_AT(fstatat64, (int dirfd, const char *path, struct stat64 *st, int flags),
-        (dirfd, path, st, flags))
+        (dirfd, path, st, flags), RAW_FSTATAT(dirfd, path, st, flags))
 
 STAT_PATH(__xstat, IOT_FN_stat, (int ver, const char *path, struct stat *st),
-          (ver, path, st))
+          (ver, path, st), RAW_XVER(ver, IOT_SYSRAW(stat, path, st)))
 STAT_PATH(__xstat64, IOT_FN_stat, (int ver, const char *path, struct stat64 *st),
-          (ver, path, st))
+          (ver, path, st), RAW_XVER(ver, IOT_SYSRAW(stat, path, st)))
 STAT_PATH(__lxstat, IOT_FN_lstat, (int ver, const char *path, struct stat *st),
-          (ver, path, st))
+          (ver, path, st), RAW_XVER(ver, IOT_SYSRAW(lstat, path, st)))
 STAT_PATH(__lxstat64, IOT_FN_lstat, (int ver, const char *path, struct stat64 *st),
-          (ver, path, st))
-STAT_FD(__fxstat, (int ver, int fd, struct stat *st), (ver, fd, st))
-STAT_FD(__fxstat64, (int ver, int fd, struct stat64 *st), (ver, fd, st))
+          (ver, path, st), RAW_XVER(ver, IOT_SYSRAW(lstat, path, st)))
+STAT_FD(__fxstat, (int ver, int fd, struct stat *st), (ver, fd, st),
+        RAW_XVER(ver, IOT_SYSRAW(fstat, fd, st)))
+STAT_FD(__fxstat64, (int ver, int fd, struct stat64 *st), (ver, fd, st),
+        RAW_XVER(ver, IOT_SYSRAW(fstat, fd, st)))
 STAT_AT(__fxstatat,
         (int ver, int dirfd, const char *path, struct stat *st, int flags),
-        (ver, dirfd, path, st, flags))
+        (ver, dirfd, path, st, flags), RAW_XVER(ver, RAW_FSTATAT(dirfd, path, st, flags)))
 STAT_AT(__fxstatat64,
         (int ver, int dirfd, const char *path, struct stat64 *st, int flags),
-        (ver, dirfd, path, st, flags))
+        (ver, dirfd, path, st, flags), RAW_XVER(ver, RAW_FSTATAT(dirfd, path, st, flags)))
+
+/* raw, or libc's function (its emulation) where the kernel lacks the syscall */
+#define RAW_OR_LIBC(raw, real)                                          \
+    (__extension__({                                                    \
+        long r_ = (raw);                                                \
+        r_ == -1 && errno == ENOSYS ? (long)(real) : r_;                \
+    }))
 
 /* mode = the mask of fields asked for. */
 IOT_API int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 {
     IOT_REAL(statx);
-    PATH_BODY(IOT_FN_statx, real_statx(dirfd, path, flags, mask, stx), dirfd, path, flags);
+    PATH_BODY(IOT_FN_statx, real_statx(dirfd, path, flags, mask, stx),
+              RAW_OR_LIBC(IOT_SYSRAW(statx, dirfd, path, flags, mask, stx),
+                          real_statx(dirfd, path, flags, mask, stx)),
+              dirfd, path, flags);
     iot_ev_flags(&ev, flags);
     iot_ev_mode(&ev, mask);
     LEAVE;
@@ -130,7 +163,8 @@ IOT_API int statx(int dirfd, const char *path, int flags, unsigned mask, struct 
 IOT_API int access(const char *path, int mode)
 {
     IOT_REAL(access);
-    PATH_BODY(IOT_FN_access, real_access(path, mode), AT_FDCWD, path, 0);
+    PATH_BODY(IOT_FN_access, real_access(path, mode), IOT_SYSRAW(access, path, mode), AT_FDCWD,
+              path, 0);
     iot_ev_mode(&ev, mode);
     LEAVE;
 }
@@ -138,7 +172,11 @@ IOT_API int access(const char *path, int mode)
 IOT_API int faccessat(int dirfd, const char *path, int mode, int flags)
 {
     IOT_REAL(faccessat);
-    PATH_BODY(IOT_FN_faccessat, real_faccessat(dirfd, path, mode, flags), dirfd, path, flags);
+    /* glibc: faccessat2, its own emulation where the kernel has none */
+    PATH_BODY(IOT_FN_faccessat, real_faccessat(dirfd, path, mode, flags),
+              RAW_OR_LIBC(IOT_SYSRAW(faccessat2, dirfd, path, mode, flags),
+                          real_faccessat(dirfd, path, mode, flags)),
+              dirfd, path, flags);
     iot_ev_mode(&ev, mode);
     iot_ev_flags(&ev, flags);
     LEAVE;
@@ -147,7 +185,9 @@ IOT_API int faccessat(int dirfd, const char *path, int mode, int flags)
 IOT_API int euidaccess(const char *path, int mode)
 {
     IOT_REAL(euidaccess);
-    PATH_BODY(IOT_FN_euidaccess, real_euidaccess(path, mode), AT_FDCWD, path, 0);
+    /* glibc's euidaccess has user-space logic of its own: it keeps its stop */
+    PATH_BODY(IOT_FN_euidaccess, real_euidaccess(path, mode), real_euidaccess(path, mode),
+              AT_FDCWD, path, 0);
     iot_ev_mode(&ev, mode);
     LEAVE;
 }
@@ -158,40 +198,50 @@ IOT_ALIAS(euidaccess, eaccess);
 IOT_API int unlink(const char *path)
 {
     IOT_REAL(unlink);
-    PATH_BODY(IOT_FN_unlink, real_unlink(path), AT_FDCWD, path, 0);
+    PATH_BODY(IOT_FN_unlink, real_unlink(path), IOT_SYSRAW(unlink, path), AT_FDCWD, path, 0);
     LEAVE;
 }
 
 IOT_API int unlinkat(int dirfd, const char *path, int flags)
 {
     IOT_REAL(unlinkat);
-    PATH_BODY(IOT_FN_unlinkat, real_unlinkat(dirfd, path, flags), dirfd, path, 0);
+    PATH_BODY(IOT_FN_unlinkat, real_unlinkat(dirfd, path, flags),
+              IOT_SYSRAW(unlinkat, dirfd, path, flags), dirfd, path, 0);
     iot_ev_flags(&ev, flags);
     LEAVE;
 }
 
 /* rename family: path = the old name, aux = the string id of the new one. */
+static void new_name(iot_ev *ev, int newdir, const char *new)
+{
+    if (ev->err != EFAULT)
+        iot_ev_aux(ev, iot_path_id_at(newdir, new));
+}
+
 IOT_API int rename(const char *old, const char *new)
 {
     IOT_REAL(rename);
-    PATH_BODY(IOT_FN_rename, real_rename(old, new), AT_FDCWD, old, 0);
-    iot_ev_aux(&ev, iot_path_id_at(AT_FDCWD, new));
+    PATH_BODY(IOT_FN_rename, real_rename(old, new), IOT_SYSRAW(rename, old, new), AT_FDCWD,
+              old, 0);
+    new_name(&ev, AT_FDCWD, new);
     LEAVE;
 }
 
 IOT_API int renameat(int olddir, const char *old, int newdir, const char *new)
 {
     IOT_REAL(renameat);
-    PATH_BODY(IOT_FN_renameat, real_renameat(olddir, old, newdir, new), olddir, old, 0);
-    iot_ev_aux(&ev, iot_path_id_at(newdir, new));
+    PATH_BODY(IOT_FN_renameat, real_renameat(olddir, old, newdir, new),
+              IOT_SYSRAW(renameat, olddir, old, newdir, new), olddir, old, 0);
+    new_name(&ev, newdir, new);
     LEAVE;
 }
 
 IOT_API int renameat2(int olddir, const char *old, int newdir, const char *new, unsigned flags)
 {
     IOT_REAL(renameat2);
-    PATH_BODY(IOT_FN_renameat2, real_renameat2(olddir, old, newdir, new, flags), olddir, old, 0);
-    iot_ev_aux(&ev, iot_path_id_at(newdir, new));
+    PATH_BODY(IOT_FN_renameat2, real_renameat2(olddir, old, newdir, new, flags),
+              IOT_SYSRAW(renameat2, olddir, old, newdir, new, flags), olddir, old, 0);
+    new_name(&ev, newdir, new);
     iot_ev_flags(&ev, flags);
     LEAVE;
 }
@@ -199,7 +249,8 @@ IOT_API int renameat2(int olddir, const char *old, int newdir, const char *new, 
 IOT_API int mkdir(const char *path, mode_t mode)
 {
     IOT_REAL(mkdir);
-    PATH_BODY(IOT_FN_mkdir, real_mkdir(path, mode), AT_FDCWD, path, 0);
+    PATH_BODY(IOT_FN_mkdir, real_mkdir(path, mode), IOT_SYSRAW(mkdir, path, mode), AT_FDCWD,
+              path, 0);
     iot_ev_mode(&ev, mode);
     LEAVE;
 }
@@ -207,7 +258,8 @@ IOT_API int mkdir(const char *path, mode_t mode)
 IOT_API int mkdirat(int dirfd, const char *path, mode_t mode)
 {
     IOT_REAL(mkdirat);
-    PATH_BODY(IOT_FN_mkdirat, real_mkdirat(dirfd, path, mode), dirfd, path, 0);
+    PATH_BODY(IOT_FN_mkdirat, real_mkdirat(dirfd, path, mode),
+              IOT_SYSRAW(mkdirat, dirfd, path, mode), dirfd, path, 0);
     iot_ev_mode(&ev, mode);
     LEAVE;
 }
@@ -215,7 +267,7 @@ IOT_API int mkdirat(int dirfd, const char *path, mode_t mode)
 IOT_API int rmdir(const char *path)
 {
     IOT_REAL(rmdir);
-    PATH_BODY(IOT_FN_rmdir, real_rmdir(path), AT_FDCWD, path, 0);
+    PATH_BODY(IOT_FN_rmdir, real_rmdir(path), IOT_SYSRAW(rmdir, path), AT_FDCWD, path, 0);
     LEAVE;
 }
 
@@ -223,7 +275,8 @@ IOT_API int rmdir(const char *path)
 IOT_API int truncate(const char *path, off_t len)
 {
     IOT_REAL(truncate);
-    PATH_BODY(IOT_FN_truncate, real_truncate(path, len), AT_FDCWD, path, 0);
+    PATH_BODY(IOT_FN_truncate, real_truncate(path, len), IOT_SYSRAW(truncate, path, len),
+              AT_FDCWD, path, 0);
     iot_ev_off(&ev, len);
     LEAVE;
 }
@@ -234,7 +287,9 @@ IOT_ALIAS(truncate, truncate64);
 IOT_API int chdir(const char *path)
 {
     IOT_REAL(chdir);
-    PATH_BODY(IOT_FN_chdir, real_chdir(path), AT_FDCWD, path, 0); /* against the old cwd */
+    /* chdir and fchdir do not stop (not in the table) */
+    PATH_BODY(IOT_FN_chdir, real_chdir(path), real_chdir(path), AT_FDCWD, path,
+              0); /* against the old cwd */
     if (r == 0)
         iot_cwd_changed();
     LEAVE;
@@ -243,7 +298,7 @@ IOT_API int chdir(const char *path)
 IOT_API int fchdir(int fd)
 {
     IOT_REAL(fchdir);
-    FD_BODY(IOT_FN_fchdir, real_fchdir(fd), fd);
+    FD_BODY(IOT_FN_fchdir, real_fchdir(fd), real_fchdir(fd), fd);
     if (r == 0)
         iot_cwd_changed();
     LEAVE;

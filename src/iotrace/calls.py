@@ -226,6 +226,9 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("MPI_File_sync", "mpi", SYN, "path"),
     _f("MPI_File_set_size", "mpi", MET, "path off"),
     _f("MPI_File_delete", "mpi", MET, "path"),
+    # locales (preload/wrap_locale.c): glibc reads the locale files inside; path = the name
+    _f("setlocale", "other", OTH, "path"),
+    _f("newlocale", "other", OTH, "path"),
 )
 # fmt: on
 
