@@ -28,7 +28,7 @@ install: deps
 	$(PYTHON) -m pip install -q ".[test]"
 
 demo: install
-	@bash examples/demo.sh
+	@PYTHON=$(PYTHON) bash examples/demo.sh
 
 test: install
 	$(PYTHON) -m pytest -q

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from typing import NoReturn
 
@@ -142,7 +143,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             from iotrace.analyzer.report import print_report
 
             # a pipe or a file is not an 80-column terminal: keep paths whole
-            width = None if sys.stdout.isatty() else 160
+            width = None if sys.stdout.isatty() else shutil.get_terminal_size((160, 24)).columns
             print_report(summary, Console(soft_wrap=False, width=width))
         sys.stdout.flush()
     except BrokenPipeError:
