@@ -18,19 +18,16 @@ back as (offset, length) for msgpack to unpack.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgpack
 import numpy as np
+
+from iotrace.native import library as native_library
+from iotrace.tracefile import BadChunk, chunks
 
 # Column arrays of the raw events, in the C struct's order.  Not kept: `mode` and `aux`, whose
 # meaning is per function (`iotrace show` prints them); every byte per event kept costs 10 MB of
@@ -222,30 +219,19 @@ class PyDecoder:
         out: RawColumns | None,
         n_other: int,
     ) -> ScanResult:
-        size = len(buf)
-        stop = min(stop, size)
         n = 0
         others: list[tuple[int, int]] = []
         truncated = False
         rows: list[tuple[Any, ...]] = []
-        for off in range(first, stop, chunk):
-            mark = buf[off]
-            if mark == 0:
-                continue
-            if mark != 0xC6:
-                return self._error(1, off)
-            if size - off < 5:
-                truncated = True
+        walk = chunks(buf, first, stop, chunk)
+        while True:
+            try:
+                start, end, torn = next(walk)
+            except StopIteration:
                 break
-            length = int.from_bytes(buf[off + 1 : off + 5], "big")
-            if length > chunk - 5:
-                return self._error(2, off)
-            start = off + 5
-            end = start + length
-            torn = end > size
-            if torn:
-                truncated = True
-                end = size
+            except BadChunk as exc:
+                return self._error(exc.code, exc.off)
+            truncated = truncated or torn
             unpacker = msgpack.Unpacker(raw=True, use_list=True, strict_map_key=False)
             unpacker.feed(buf[start:end])
             tid = 0
@@ -334,66 +320,12 @@ def _store(rows: list[tuple[Any, ...]], out: RawColumns) -> None:
         out[name][: len(col)] = np.array(col, dtype=dtype)
 
 
-def _cache_dir() -> Path:
-    env = os.environ.get("IOTRACE_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg) / "iotrace" if xdg else Path.home() / ".cache" / "iotrace"
-
-
-def _compiler() -> str | None:
-    cc = os.environ.get("CC")
-    if cc and shutil.which(cc):
-        return cc
-    for name in ("cc", "gcc", "clang"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def _build_c() -> Path | None:
-    """The compiled C decoder: prebuilt next to this module, cached, or compiled now."""
-    here = Path(__file__).resolve().parent
-    src = here / "_decode.c"
-    # built by CMake at install time (an editable install keeps it in site-packages); a source
-    # edited since then is compiled below instead
-    prebuilt = Path(str(resources.files("iotrace.analyzer").joinpath("_decode.so")))
-    if prebuilt.exists() and (not src.exists() or prebuilt.stat().st_mtime >= src.stat().st_mtime):
-        return prebuilt
-    if not src.exists():
-        return None
-    tag = hashlib.sha256(src.read_bytes() + platform.machine().encode()).hexdigest()[:16]
-    cc = _compiler()
-    for cache in (_cache_dir(), Path(tempfile.gettempdir()) / f"iotrace-{os.getuid()}"):
-        lib = cache / f"decode-{tag}.so"
-        if lib.exists():
-            return lib
-        if cc is None:
-            continue
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = cache / f"decode-{tag}.{os.getpid()}.tmp.so"
-            subprocess.run(
-                [cc, "-O2", "-fPIC", "-shared", "-o", str(tmp), str(src)],
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
-            os.replace(tmp, lib)  # atomic: concurrent loaders agree
-            return lib
-        except (OSError, subprocess.SubprocessError):
-            continue
-    return None
-
-
 @functools.lru_cache(maxsize=1)
 def native() -> Native | None:
     """The compiled C code, or None (no compiler; or ``IOTRACE_DECODER=python``)."""
     if os.environ.get("IOTRACE_DECODER", "").lower() == "python":
         return None
-    lib = _build_c()
+    lib = native_library("iotrace.analyzer", "_decode", "decode")
     if lib is None:
         return None
     try:

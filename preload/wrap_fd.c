@@ -415,19 +415,10 @@ IOT_API int fcntl(int fd, int cmd, ...)
 }
 IOT_ALIAS(fcntl, fcntl64);
 
-#define FD_ONLY(FN, real_call, raw_call)                                \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    int r = IOT_FAST(raw_call, real_call);                              \
-    iot_done(&ev, r, r < 0);                                            \
-    iot_ev_fd(&ev, fd);                                                 \
-    iot_ev_fdpath(&ev, fd)
-
 IOT_API int fsync(int fd)
 {
     IOT_REAL(fsync);
-    FD_ONLY(IOT_FN_fsync, real_fsync(fd), IOT_SYSRAW_CANCEL(fsync, fd));
+    IOT_FD_BODY(IOT_FN_fsync, real_fsync(fd), IOT_SYSRAW_CANCEL(fsync, fd), fd);
     iot_leave(&ev);
     return r;
 }
@@ -435,7 +426,7 @@ IOT_API int fsync(int fd)
 IOT_API int fdatasync(int fd)
 {
     IOT_REAL(fdatasync);
-    FD_ONLY(IOT_FN_fdatasync, real_fdatasync(fd), IOT_SYSRAW_CANCEL(fdatasync, fd));
+    IOT_FD_BODY(IOT_FN_fdatasync, real_fdatasync(fd), IOT_SYSRAW_CANCEL(fdatasync, fd), fd);
     iot_leave(&ev);
     return r;
 }
@@ -443,7 +434,7 @@ IOT_API int fdatasync(int fd)
 IOT_API int ftruncate(int fd, off_t len)
 {
     IOT_REAL(ftruncate);
-    FD_ONLY(IOT_FN_ftruncate, real_ftruncate(fd, len), IOT_SYSRAW(ftruncate, fd, len));
+    IOT_FD_BODY(IOT_FN_ftruncate, real_ftruncate(fd, len), IOT_SYSRAW(ftruncate, fd, len), fd);
     iot_ev_off(&ev, len);
     iot_leave(&ev);
     return r;
@@ -453,8 +444,8 @@ IOT_ALIAS(ftruncate, ftruncate64);
 IOT_API int fallocate(int fd, int mode, off_t off, off_t len)
 {
     IOT_REAL(fallocate);
-    FD_ONLY(IOT_FN_fallocate, real_fallocate(fd, mode, off, len),
-            IOT_SYSRAW_CANCEL(fallocate, fd, mode, off, len)); /* a cancellation point in glibc */
+    IOT_FD_BODY(IOT_FN_fallocate, real_fallocate(fd, mode, off, len),
+            IOT_SYSRAW_CANCEL(fallocate, fd, mode, off, len), fd); /* a cancellation point in glibc */
     iot_ev_mode(&ev, mode);
     iot_ev_off(&ev, off);
     iot_ev_req(&ev, len);
@@ -467,8 +458,8 @@ IOT_API int posix_fadvise(int fd, off_t off, off_t len, int advice)
 {
     IOT_REAL(posix_fadvise);
     /* fadvise64 does not stop (not in the table) and returns the error number: libc's */
-    FD_ONLY(IOT_FN_posix_fadvise, real_posix_fadvise(fd, off, len, advice),
-            real_posix_fadvise(fd, off, len, advice));
+    IOT_FD_BODY(IOT_FN_posix_fadvise, real_posix_fadvise(fd, off, len, advice),
+            real_posix_fadvise(fd, off, len, advice), fd);
     iot_ev_off(&ev, off);
     iot_ev_req(&ev, len);
     iot_ev_flags(&ev, advice);
@@ -619,8 +610,8 @@ IOT_API int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 IOT_API int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     IOT_REAL(connect);
-    FD_ONLY(IOT_FN_connect, real_connect(fd, addr, len),
-            IOT_SYSRAW_CANCEL(connect, fd, addr, len));
+    IOT_FD_BODY(IOT_FN_connect, real_connect(fd, addr, len),
+            IOT_SYSRAW_CANCEL(connect, fd, addr, len), fd);
     if (addr && addr->sa_family == AF_UNIX && len > sizeof(sa_family_t)) {
         const char *p = ((const char *)addr) + sizeof(sa_family_t);
         if (*p)

@@ -55,15 +55,6 @@ static void at_path(iot_ev *ev, int dirfd, const char *path, int atflags)
     iot_done(&ev, r, r < 0);                                            \
     at_path(&ev, dirfd, path, atflags)
 
-#define FD_BODY(FN, real_call, raw_call, fd)                            \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    int r = IOT_FAST(raw_call, real_call);                              \
-    iot_done(&ev, r, r < 0);                                            \
-    iot_ev_fd(&ev, fd);                                                 \
-    iot_ev_fdpath(&ev, fd)
-
 #define LEAVE \
     iot_leave(&ev); \
     return r
@@ -92,7 +83,7 @@ static void at_path(iot_ev *ev, int dirfd, const char *path, int atflags)
     IOT_API int name args                                               \
     {                                                                   \
         IOT_REAL(name);                                                 \
-        FD_BODY(IOT_FN_fstat, real_##name call, raw, fd);               \
+        IOT_FD_BODY(IOT_FN_fstat, real_##name call, raw, fd);               \
         LEAVE;                                                          \
     }
 #define STAT_AT(name, args, call, raw)                                  \
@@ -298,7 +289,7 @@ IOT_API int chdir(const char *path)
 IOT_API int fchdir(int fd)
 {
     IOT_REAL(fchdir);
-    FD_BODY(IOT_FN_fchdir, real_fchdir(fd), real_fchdir(fd), fd);
+    IOT_FD_BODY(IOT_FN_fchdir, real_fchdir(fd), real_fchdir(fd), fd);
     if (r == 0)
         iot_cwd_changed();
     LEAVE;

@@ -8,49 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from iotrace.calls import Syscall
+from iotrace.flags import WHENCE, flag_names, oflags
 
 AT_FDCWD = -100
-
-
-def _flag_names(value: int, table: list[tuple[int, str]], zero: str = "") -> list[str]:
-    names, rest = [], value
-    for bit, name in table:
-        if bit and value & bit == bit:
-            names.append(name)
-            rest &= ~bit
-    if rest:
-        names.append(hex(rest))
-    return names or ([zero] if zero else [])
-
-
-_ACC = {os.O_RDONLY: "O_RDONLY", os.O_WRONLY: "O_WRONLY", os.O_RDWR: "O_RDWR"}
-_OFLAGS = [
-    (getattr(os, n), n)
-    for n in (
-        "O_CREAT",
-        "O_EXCL",
-        "O_NOCTTY",
-        "O_TRUNC",
-        "O_APPEND",
-        "O_NONBLOCK",
-        "O_DSYNC",
-        "O_DIRECT",
-        "O_LARGEFILE",
-        "O_DIRECTORY",
-        "O_NOFOLLOW",
-        "O_NOATIME",
-        "O_CLOEXEC",
-        "O_SYNC",
-        "O_PATH",
-        "O_TMPFILE",
-    )
-    if hasattr(os, n)
-]
-_OFLAGS.sort(key=lambda t: -bin(t[0]).count("1"))  # O_SYNC/O_TMPFILE before their parts
-
-
-def oflags(v: int) -> list[str]:
-    return [_ACC.get(v & 3, hex(v & 3)), *_flag_names(v & ~3, _OFLAGS)]
 
 
 _AT = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"), (0x400, "AT_SYMLINK_FOLLOW"),
@@ -69,7 +29,6 @@ _FCNTL = {
     4: "F_SETFL",
     1030: "F_DUPFD_CLOEXEC",
 }
-_WHENCE = {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"}
 _DOMAIN = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK"}
 _SOCKTYPE = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
 
@@ -85,7 +44,7 @@ def _signed64(v: int) -> int:
 
 def _socktype(v: int) -> list[str]:
     out = [_SOCKTYPE.get(v & 0xF, str(v & 0xF))]
-    out += _flag_names(v & ~0xF, [(os.O_NONBLOCK, "SOCK_NONBLOCK"), (os.O_CLOEXEC, "SOCK_CLOEXEC")])
+    out += flag_names(v & ~0xF, [(os.O_NONBLOCK, "SOCK_NONBLOCK"), (os.O_CLOEXEC, "SOCK_CLOEXEC")])
     return out
 
 
@@ -95,14 +54,14 @@ SIMPLE: dict[str, Callable[[int], Any]] = {
     "size": int,
     "off": _signed64,
     "int": _signed64,
-    "whence": lambda v: _WHENCE.get(v, v),
+    "whence": lambda v: WHENCE.get(v, v),
     "oflags": oflags,
     "mode": lambda v: oct(v & 0o7777),
-    "amode": lambda v: _flag_names(v, _AMODE, "F_OK"),
-    "atflags": lambda v: _flag_names(v, _AT),
+    "amode": lambda v: flag_names(v, _AMODE, "F_OK"),
+    "atflags": lambda v: flag_names(v, _AT),
     "fcntlcmd": lambda v: _FCNTL.get(_signed32(v), v),
-    "prot": lambda v: _flag_names(v, _PROT, "PROT_NONE"),
-    "mflags": lambda v: _flag_names(v, _MAP),
+    "prot": lambda v: flag_names(v, _PROT, "PROT_NONE"),
+    "mflags": lambda v: flag_names(v, _MAP),
     "domain": lambda v: _DOMAIN.get(v, v),
     "socktype": _socktype,
     "iovcnt": int,

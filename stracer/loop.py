@@ -8,19 +8,14 @@ compiler, or with ``IOTRACE_STRACER_LOOP=python``, the tracer runs its pure-Pyth
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from cffi import FFI
 
 from iotrace.calls import SYSCALLS, Syscall
+from iotrace.native import library as native_library
 
 EV_STOP, EV_BATCH, EV_ECHILD, EV_EINTR = 1, 2, 3, 4
 PHASES = {"launch": 0, "preinit": 1, "ready": 2, "noshim": 3}
@@ -95,47 +90,11 @@ def _spin_us() -> int:
         return SPIN_US
 
 
-def _cache_dir() -> Path:
-    if os.environ.get("IOTRACE_CACHE"):
-        return Path(os.environ["IOTRACE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "iotrace"
-
-
-def _build() -> Path | None:
-    here = Path(__file__).resolve().parent
-    src = here / "_loop.c"
-    # built by CMake at install time (an editable install keeps it in site-packages)
-    prebuilt = Path(str(resources.files("iotrace.stracer").joinpath("_loop.so")))
-    if prebuilt.exists() and (not src.exists() or prebuilt.stat().st_mtime >= src.stat().st_mtime):
-        return prebuilt
-    if not src.exists():
-        return None
-    tag = hashlib.sha256(src.read_bytes() + platform.machine().encode()).hexdigest()[:16]
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    for cache in (_cache_dir(), Path(tempfile.gettempdir()) / f"iotrace-{os.getuid()}"):
-        lib = cache / f"stloop-{tag}.so"
-        if lib.exists():
-            return lib
-        if cc is None:
-            continue
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = cache / f"stloop-{tag}.{os.getpid()}.tmp.so"
-            subprocess.run([cc, "-O2", "-fPIC", "-shared", "-o", str(tmp), str(src)],
-                           check=True, capture_output=True, timeout=120)  # fmt: skip
-            os.replace(tmp, lib)  # atomic: concurrent builders agree
-            return lib
-        except (OSError, subprocess.SubprocessError):
-            continue
-    return None
-
-
 @functools.lru_cache(maxsize=1)
 def library() -> Path | None:
     if os.environ.get("IOTRACE_STRACER_LOOP", "").lower() == "python":
         return None
-    return _build()
+    return native_library("iotrace.stracer", "_loop", "stloop")
 
 
 def load() -> Loop | None:

@@ -170,17 +170,20 @@ class Tracer:
             if batch.nrec:
                 self._drain()
             if kind == L.EV_STOP:
-                tid, status = ev.tid, ev.status
-                try:
-                    self._stop(tid, status)
-                except Exception as exc:
-                    if not self.failed:
-                        self.failed = True
-                        self.console.internal(f"{exc.__class__.__name__}: {exc}")
-                    F.libc.ptrace(F.PTRACE_CONT, tid, F.ffi.NULL, F.ffi.NULL)
+                self._handle(ev.tid, ev.status)
             elif kind == L.EV_ECHILD:
                 break
         return self.returncode if self.returncode is not None else 0
+
+    def _handle(self, tid: int, status: int) -> None:
+        """One stop; a bug in handling it is said once and the thread goes on, never hangs."""
+        try:
+            self._stop(tid, status)
+        except Exception as exc:
+            if not self.failed:
+                self.failed = True
+                self.console.internal(f"{exc.__class__.__name__}: {exc}")
+            F.libc.ptrace(F.PTRACE_CONT, tid, F.ffi.NULL, F.ffi.NULL)
 
     def _loop_py(self) -> int:
         waitpid = os.waitpid
@@ -191,13 +194,7 @@ class Tracer:
                 break
             except InterruptedError:
                 continue
-            try:
-                self._stop(tid, status)
-            except Exception as exc:
-                if not self.failed:
-                    self.failed = True
-                    self.console.internal(f"{exc.__class__.__name__}: {exc}")
-                F.libc.ptrace(F.PTRACE_CONT, tid, F.ffi.NULL, F.ffi.NULL)
+            self._handle(tid, status)
         return self.returncode if self.returncode is not None else 0
 
     def _stop(self, tid: int, status: int) -> None:

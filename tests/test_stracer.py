@@ -351,3 +351,13 @@ def test_tracer_inside_the_job_is_told_why(trace):
     lines = [ln for ln in t.proc.stderr.splitlines() if "uses ptrace" in ln]
     assert len(lines) == 1 and "--no-stracer" in lines[0]
     assert trace("strace", "-o", os.devnull, "true", extra=("--no-stracer",)).proc.returncode == 0
+
+
+def test_python_loop_records_what_the_c_loop_does(trace):
+    """Without the C loop (no compiler, or IOTRACE_STRACER_LOOP=python) the same stops are
+    handled in Python: the missed groups must be the same."""
+    prog = build("st_raw")
+    fast = trace(prog, "out")
+    slow = trace(prog, "out", env=dict(os.environ, IOTRACE_STRACER_LOOP="python"))
+    assert fast.proc.returncode == slow.proc.returncode == 0, slow.proc.stderr
+    assert pairs(missed(slow.dir)) == pairs(missed(fast.dir))

@@ -9,62 +9,13 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from iotrace.calls import EVENT_FIELDS, FUNCTIONS
+from iotrace.flags import WHENCE, oflags
 from iotrace.tracefile import Log
 
-F = {name: i - 1 for i, name in enumerate(EVENT_FIELDS)}  # positions after the leading tid
-TID, FN, T0, DUR, FD, PATH, REQ, RET, ERR, OFF, FLAGS, MODE, STACK, AUX = (
-    0,
-    F["fn"] + 1,
-    F["t_start"] + 1,
-    F["dur"] + 1,
-    F["fd"] + 1,
-    F["path"] + 1,
-    F["req"] + 1,
-    F["ret"] + 1,
-    F["errno"] + 1,
-    F["offset"] + 1,
-    F["flags"] + 1,
-    F["mode"] + 1,
-    F["stack"] + 1,
-    F["aux"] + 1,
-)
+# Log.events rows are (tid, *record[1:]): the record's type slot holds the thread.
+TID, FN, T0, DUR, FD, PATH, REQ, RET, ERR, OFF, FLAGS, MODE, STACK, AUX = range(len(EVENT_FIELDS))
 
-_OPEN_FLAGS = [
-    (getattr(os, n), n)
-    for n in (
-        "O_APPEND",
-        "O_CREAT",
-        "O_EXCL",
-        "O_TRUNC",
-        "O_NONBLOCK",
-        "O_DSYNC",
-        "O_SYNC",
-        "O_DIRECTORY",
-        "O_NOFOLLOW",
-        "O_CLOEXEC",
-        "O_DIRECT",
-        "O_NOATIME",
-        "O_PATH",
-        "O_TMPFILE",
-        "O_NOCTTY",
-    )
-    if hasattr(os, n)
-]
-_WHENCE = {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"}
 _OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen"}
-
-
-def open_flags(flags: int) -> str:
-    acc = flags & 3
-    parts = [("O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE")[acc]]
-    rest = flags & ~3
-    for bit, name in _OPEN_FLAGS:
-        if bit and rest & bit == bit:
-            parts.append(name)
-            rest &= ~bit
-    if rest:
-        parts.append(hex(rest))
-    return "|".join(parts)
 
 
 def _arg(kind: str, fname: str, ev: tuple[Any, ...], strings: dict[int, str]) -> str | None:
@@ -84,14 +35,14 @@ def _arg(kind: str, fname: str, ev: tuple[Any, ...], strings: dict[int, str]) ->
     if kind == "fd2":
         return str(aux) if isinstance(aux, int) else None
     if kind == "whence":
-        return _WHENCE.get(aux, str(aux)) if isinstance(aux, int) else None
+        return WHENCE.get(aux, str(aux)) if isinstance(aux, int) else None
     if kind == "addr":
         return hex(ev[RET]) if isinstance(ev[RET], int) and ev[RET] > 0 else None
     value = ev[{"req": REQ, "off": OFF, "flags": FLAGS, "mode": MODE}[kind]]
     if value is None:
         return None
     if kind == "flags" and fname in _OPENERS:
-        return open_flags(value)
+        return "|".join(oflags(value))
     if kind == "mode" and fname in _OPENERS | {"mkdir", "mkdirat"}:
         return oct(value)
     return str(value)

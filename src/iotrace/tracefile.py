@@ -8,7 +8,6 @@ died first); padding objects (ext type 127) fill the rest.
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +73,36 @@ def read_header(buf: Any, path: Path) -> tuple[dict[str, Any], int, int]:
     return header, first, chunk
 
 
+class BadChunk(Exception):
+    """A chunk slot that is neither written nor empty (code 1), or a chunk longer than its slot
+    (code 2), at byte `off`."""
+
+    def __init__(self, code: int, off: int) -> None:
+        super().__init__(code, off)
+        self.code, self.off = code, off
+
+
+def chunks(buf: Any, first: int, stop: int, chunk: int) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, torn) of the committed records of each written chunk that starts in
+    [first, stop).  torn: the file ends before the chunk does (cut short); the records are read up
+    to the end of the file.  Slots of zeros were reserved but never written: skipped."""
+    size = len(buf)
+    for off in range(first, min(stop, size), chunk):
+        mark = buf[off]
+        if mark == 0:
+            continue
+        if mark != 0xC6:
+            raise BadChunk(1, off)
+        if size - off < 5:
+            yield size, size, True
+            return
+        length = int.from_bytes(buf[off + 1 : off + 5], "big")
+        if length > chunk - 5:
+            raise BadChunk(2, off)
+        end = off + 5 + length
+        yield off + 5, min(end, size), end > size
+
+
 def chunk_payloads(path: Path) -> tuple[dict[str, Any], Iterator[bytes], list[bool]]:
     """The header, and the committed bytes of each chunk in file order."""
     size = path.stat().st_size
@@ -85,22 +114,17 @@ def chunk_payloads(path: Path) -> tuple[dict[str, Any], Iterator[bytes], list[bo
     truncated = [False]
 
     def payloads() -> Iterator[bytes]:
-        for off in range(first, len(data), chunk):
-            if data[off] != 0xC6:
-                if data[off] != 0:
-                    raise TraceFormatError(f"{path}: corrupt log (bad chunk at byte {off})")
-                continue  # reserved, never written
-            if off + 5 > len(data):
-                truncated[0] = True
-                return
-            (length,) = struct.unpack_from(">I", data, off + 1)
-            if length > chunk - 5:
-                raise TraceFormatError(f"{path}: corrupt log (chunk at byte {off} too long)")
-            end = off + 5 + length
-            if end > len(data):
-                truncated[0] = True
-                end = len(data)
-            yield data[off + 5 : end]
+        try:
+            for start, end, torn in chunks(data, first, len(data), chunk):
+                truncated[0] = truncated[0] or torn
+                yield data[start:end]
+        except BadChunk as exc:
+            what = (
+                f"bad chunk at byte {exc.off}"
+                if exc.code == 1
+                else f"chunk at byte {exc.off} too long"
+            )
+            raise TraceFormatError(f"{path}: corrupt log ({what})") from None
 
     return header, payloads(), truncated
 
