@@ -9,7 +9,7 @@
   a process track per traced process ("rank R: command (pid P @host)"), a thread track per thread,
   every call a complete ('X') slice; the stracer's missed syscalls in category `missed`, coloured
   apart (`cname`), with `args.missed`, `args.source` and their call site (`args.site`); their
-  duration is not known (0).
+  duration is the stracer's, entry stop to exit stop.
 """
 
 from __future__ import annotations

@@ -268,6 +268,8 @@ def fill(
         for rec in sl.log.missed:
             try:
                 _, t, pid, tid, name, args, ret, err, site, fd, path = rec[:11]
+                t_exit = rec[11] if len(rec) > 11 else None  # log version 2
+                dur = int(t_exit) - int(t) if isinstance(t_exit, int) and t_exit >= t else 0
                 t = int(t) + shift
             except (ValueError, TypeError):
                 continue
@@ -317,7 +319,7 @@ def fill(
             cols["tid"][pos] = tid if isinstance(tid, int) else pid
             cols["fn"][pos] = fn_code(name)
             cols["t_start"][pos] = t
-            cols["dur"][pos] = 0  # the record has the entry time only
+            cols["dur"][pos] = dur  # entry stop to exit stop (0: never returned, or a v1 log)
             cols["fd"][pos] = fd
             cols["path"][pos] = pc
             cols["req"][pos] = size

@@ -26,6 +26,7 @@ typedef struct {
     uint32_t refs;
     uint8_t seek, append;
     uint8_t stale; /* stdio (or another process) moved the kernel offset: relearn it */
+    uint8_t inl;   /* a stream on it is written by the headers' inline putc (wrap_stdio.c) */
     int64_t pos;  /* descriptor position */
     int64_t spos; /* stdio stream position */
     uint32_t next_free;
@@ -69,6 +70,7 @@ static ofd *of(int fd)
 /* Point fd at slot i (0: unknown), dropping its previous description.  Under `lock`. */
 static void bind(int fd, uint32_t i)
 {
+    iot_fdgen_bump(); /* the stracer's cached path of this fd is stale (stracer_link.c) */
     uint32_t old = fds[fd];
     if (i)
         pool[i].refs++;
@@ -103,6 +105,7 @@ static ofd *fresh(int fd, uint32_t path, uint8_t seek, uint8_t append, int64_t p
         pool[i].seek = seek;
         pool[i].append = append;
         pool[i].pos = pool[i].spos = pos;
+        pool[i].inl = 0;
     }
     bind(fd, i);
     pthread_mutex_unlock(&lock);
@@ -292,6 +295,19 @@ int64_t iot_stdio_advance(int fd, int64_t before, int64_t done)
     if (done > 0)
         o->spos = before + done;
     return before;
+}
+
+void iot_stdio_set_inline(int fd)
+{
+    ofd *o = known(fd);
+    if (o)
+        o->inl = 1;
+}
+
+int iot_stdio_inline(int fd)
+{
+    ofd *o = known(fd);
+    return o && o->inl;
 }
 
 void iot_stdio_seek(int fd, int64_t pos)

@@ -167,6 +167,7 @@ static void after_fork_child(void)
     iot_t.busy = 1;
     /* the child's only thread: locks other parent threads held at the fork are free */
     iot_intern_fork_child();
+    iot_arena_fork_child();
     iot_cwd_fork_child();
     iot_link_fork_child();
     iot_fd_fork_prepare();
@@ -220,6 +221,9 @@ void iot_init(void)
     } else {
         iot_p.state = IOT_READY;
         iot_modules_emit();
+        iot_arena_init();
+        iot_arena_adopt(stdin);
+        iot_arena_adopt(stdout);
         pthread_atfork(iot_stack_fork_prepare, iot_stack_fork_parent, after_fork_child);
         on_exit(on_exit_status, NULL);
     }

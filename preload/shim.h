@@ -210,6 +210,8 @@ void iot_fd_set_append(int fd, int on) IOT_HIDDEN;
 int64_t iot_stdio_pos(int fd) IOT_HIDDEN;
 int64_t iot_stdio_advance(int fd, int64_t before, int64_t done) IOT_HIDDEN;
 void iot_stdio_seek(int fd, int64_t pos) IOT_HIDDEN;
+void iot_stdio_set_inline(int fd) IOT_HIDDEN; /* __overflow was called for a stream on fd */
+int iot_stdio_inline(int fd) IOT_HIDDEN;
 
 /* ---- stracer_link.c: what the stracer reads and writes in this process (docs/stracer.md) ---- */
 #define IOT_LINK_MAGIC 0x696f74726163654cL /* "iotraceL": the hello's first argument */
@@ -219,11 +221,22 @@ typedef struct iot_link {
     int32_t state;              /* iot_p.state at the hello */
     volatile uint64_t posted;   /* fd messages sent: raised by the stracer (process_vm_writev) */
     uint64_t seen;              /* fd messages applied */
+    volatile uint64_t fdgen;    /* raised around every descriptor change the stracer does not
+                                 * stop for: its fd -> path cache of this process is valid while
+                                 * this stays the same (stracer/_loop.c) */
 } iot_link_t;
 extern iot_link_t iot_link IOT_HIDDEN;
 void iot_stracer_hello(int state) IOT_HIDDEN;
 void iot_stracer_exiting(void) IOT_HIDDEN;
 void iot_link_drain(void) IOT_HIDDEN;
+/* 1: a stracer traces this process (its filter knows the cookie, sysraw.h); tested instead of
+ * the cookie itself so that the cookie is never in a register outside sysraw.h's asm. */
+extern int iot_stracing IOT_HIDDEN;
+static inline void iot_fdgen_bump(void)
+{
+    if (iot_stracing)
+        __atomic_add_fetch(&iot_link.fdgen, 1, __ATOMIC_RELAXED);
+}
 void iot_link_fork_child(void) IOT_HIDDEN;
 /* One load on every fd lookup: did the stracer post descriptor changes we have not applied? */
 static inline void iot_link_check(void)
@@ -233,6 +246,13 @@ static inline void iot_link_check(void)
 }
 /* fdtable.c: apply one message (op: 1 open, 2 dup a->b, 3 close a, 4 close a..b) */
 void iot_fd_remote(int op, int a, int b, const char *path, size_t n) IOT_HIDDEN;
+
+/* ---- stdio_arena.c: stdio buffers the stracer's filter lets through ---- */
+#include <stdio.h>
+void iot_arena_init(void) IOT_HIDDEN;
+void iot_arena_fork_child(void) IOT_HIDDEN;
+void iot_arena_adopt(FILE *f) IOT_HIDDEN;   /* a new stream: a buffer in the window */
+void iot_arena_release(char *buf) IOT_HIDDEN; /* a stream's old buffer (no-op if not ours) */
 
 /* ---- paths.c ---- */
 /* Writes the absolute form of `path` (relative to dirfd) into out; returns its length. */

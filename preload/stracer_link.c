@@ -33,7 +33,8 @@
 #include "sysraw.h"
 
 long iot_cookie;
-iot_link_t iot_link = {.magic = 0x6c746f69u /* "iotl" */, .version = 1};
+int iot_stracing;
+iot_link_t iot_link = {.magic = 0x6c746f69u /* "iotl" */, .version = 2};
 
 static char run_id[64];
 static pthread_mutex_t drain_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -71,6 +72,7 @@ void iot_stracer_hello(int state)
     snprintf(run_id, sizeof run_id, "%s", id);
     const char *c = getenv("IOTRACE_COOKIE");
     iot_cookie = c ? (long)strtoul(c, NULL, 0) : 0;
+    iot_stracing = iot_cookie != 0;
     iot_link.tls_off = (int32_t)((char *)&iot_t - (char *)__builtin_thread_pointer());
     iot_link.state = state;
     syscall(SYS_getpid, IOT_LINK_MAGIC, &iot_link, (long)state);

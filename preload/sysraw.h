@@ -1,12 +1,12 @@
 /* The cookie fast path (docs/stracer.md): a wrapper issues its real syscall itself, with the
  * run's cookie in the first argument slot that syscall does not use.  The stracer's seccomp
  * filter lets syscalls carrying the cookie through without a ptrace stop, so a covered call
- * costs ~40 ns more than native instead of a ~10-50 us stop.  Without a stracer (iot_cookie == 0)
+ * costs ~40 ns more than native instead of a ~10-50 us stop.  Without a stracer (iot_stracing == 0)
  * wrappers keep calling the real libc function: nothing changes for a shim-only run.
  *
  *     ssize_t r = IOT_FAST(IOT_SYSRAW_CANCEL(write, fd, buf, n), real_write(fd, buf, n));
  *
- * IOT_SYSRAW(name, args...) is syscall(SYS_name, args..., cookie): -1 and errno on failure,
+ * IOT_SYSRAW(name, args...) is the syscall SYS_name(args..., cookie): -1 and errno on failure,
  * as the libc function.  The argument count is checked at compile time against the SYSCALLS
  * table (src/iotrace/calls.py, generated into calls.h as IOT_SYSRAW_SLOT_name): a syscall with
  * six arguments (mmap, splice, copy_file_range, preadv2...) has no slot and no macro, and keeps
@@ -31,8 +31,8 @@
  *   - the fortified entry points keep their checks (__read_chk: __chk_fail when n > buflen);
  *   - faccessat: faccessat2, and libc's function where the kernel says ENOSYS;
  *   - dup2(fd, fd): the kernel returns fd after checking it, as libc does;
- *   - nothing else: errno is set by syscall(), and the shim's iot_leave restores it anyway.
- *   Restarting (SA_RESTART) or EINTR is the kernel's doing, the same for syscall() as for libc.
+ *   - nothing else: errno is set by iot_sysraw6, and the shim's iot_leave restores it anyway.
+ *   Restarting (SA_RESTART) or EINTR is the kernel's doing, the same for a raw syscall as for libc.
  *
  * The shim's own syscalls use IOT_SYSRAW unconditionally: without a stracer the slot holds 0,
  * an argument the kernel never reads. */
@@ -51,15 +51,49 @@
 
 #include "shim.h"
 
-/* The run's cookie (IOTRACE_COOKIE, read at the shim's hello); 0: no stracer. */
+/* The run's cookie (IOTRACE_COOKIE, read at the hello): read by the asm below only. */
 extern long iot_cookie IOT_HIDDEN;
+
+/* One syscall instruction, with the cookie loaded from memory into its argument's register
+ * inside the asm and that register cleared right after.  So no register holds the cookie when
+ * the wrapper returns, and a raw syscall the app makes next, whose unused argument registers
+ * hold whatever they held, cannot pass the filter by accident (glibc's syscall() leaves its
+ * arguments in rdx/r10/r8/r9: a raw write right after a traced fopen went unseen). */
+#define IOT_SYSCALL_ASM(load, clear)                                                          \
+    __asm__ volatile(load "\n\tsyscall\n\t" clear                                           \
+                     : "+a"(r), "+D"(a0), "+S"(a1), "+d"(a2), "+r"(r10), "+r"(r8), "+r"(r9) \
+                     : [ck] "m"(iot_cookie)                                                   \
+                     : "rcx", "r11", "memory")
 
 static inline long iot_sysraw6(long nr, int slot, long a0, long a1, long a2, long a3, long a4,
                                long a5)
 {
-    long a[6] = {a0, a1, a2, a3, a4, a5};
-    a[slot] = iot_cookie; /* slot is a constant: this folds into one register move */
-    return syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    register long r10 __asm__("r10") = a3;
+    register long r8 __asm__("r8") = a4;
+    register long r9 __asm__("r9") = a5;
+    long r = nr;
+    switch (slot) { /* a constant: one case is compiled */
+    case 1:
+        IOT_SYSCALL_ASM("mov %[ck], %%rsi", "xor %%esi, %%esi");
+        break;
+    case 2:
+        IOT_SYSCALL_ASM("mov %[ck], %%rdx", "xor %%edx, %%edx");
+        break;
+    case 3:
+        IOT_SYSCALL_ASM("mov %[ck], %%r10", "xor %%r10d, %%r10d");
+        break;
+    case 4:
+        IOT_SYSCALL_ASM("mov %[ck], %%r8", "xor %%r8d, %%r8d");
+        break;
+    default:
+        IOT_SYSCALL_ASM("mov %[ck], %%r9", "xor %%r9d, %%r9d");
+        break;
+    }
+    if ((unsigned long)r > -4096UL) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
 }
 
 static inline long iot_sysraw_cancel6(long nr, int slot, long a0, long a1, long a2, long a3,
@@ -80,10 +114,17 @@ static inline long iot_sysraw_cancel6(long nr, int slot, long a0, long a1, long 
                                              (long)(a4), (long)(a5)
 #define IOT_L6(...) IOT_L6_(__VA_ARGS__, 0, 0, 0, 0, 0, 0)
 
+/* A descriptor-changing syscall raises iot_link.fdgen first: the stracer, which does not see
+ * it, then no longer trusts the paths it cached for this process's fds (fdtable.c raises it
+ * again once the change is done). */
 #define IOT_SYSRAW_(fn, name, ...)                                                      \
     (__extension__({                                                                    \
         _Static_assert(IOT_NARGS(__VA_ARGS__) == IOT_SYSRAW_SLOT_##name,                \
                        "argument count differs from the SYSCALLS table");               \
+        _Static_assert(IOT_SYSRAW_SLOT_##name >= 1 && IOT_SYSRAW_SLOT_##name <= 5,      \
+                       "the cookie goes in rsi, rdx, r10, r8 or r9");                   \
+        if (IOT_SYSRAW_FDOP_##name)                                                     \
+            iot_fdgen_bump();                                                           \
         fn(SYS_##name, IOT_SYSRAW_SLOT_##name, IOT_L6(__VA_ARGS__));                    \
     }))
 #define IOT_SYSRAW(name, ...) IOT_SYSRAW_(iot_sysraw6, name, __VA_ARGS__)
@@ -91,7 +132,7 @@ static inline long iot_sysraw_cancel6(long nr, int slot, long a0, long a1, long 
 
 /* A traced wrapper's real call: `raw` (an IOT_SYSRAW expression) under a stracer, `real` (the
  * libc function) otherwise.  Without a stracer this is one predictable branch. */
-#define IOT_FAST(raw, real) (IOT_UNLIKELY(iot_cookie != 0) ? (long)(raw) : (long)(real))
+#define IOT_FAST(raw, real) (IOT_UNLIKELY(iot_stracing) ? (long)(raw) : (long)(real))
 
 /* The body of a wrapper that takes a descriptor and returns int (fsync, ftruncate, fstat...):
  * the call made and the event given its fd and that fd's path; the wrapper adds its own fields,

@@ -157,7 +157,7 @@ IOT_API void closefrom(int lo)
     if (!iot_enter(&ev, IOT_FN_close_range))
         return real_closefrom(lo);
     /* glibc: close_range(max(lo, 0), ~0U, 0), its fallback (and fortify failure) if refused */
-    if (!iot_cookie || IOT_SYSRAW(close_range, lo < 0 ? 0 : lo, ~0U, 0) != 0)
+    if (!iot_stracing || IOT_SYSRAW(close_range, lo < 0 ? 0 : lo, ~0U, 0) != 0)
         real_closefrom(lo);
     iot_done(&ev, 0, 0);
     iot_ev_fd(&ev, lo);

@@ -117,6 +117,8 @@ static void stream_io(iot_ev *ev, held *h, int fd, int64_t pos, int64_t done)
     release(h);
 }
 
+static void inline_rest(FILE *f, int fd); /* the headers' inline putc: see __overflow */
+
 /* fopen's mode string as the open(2) flags glibc uses for it. */
 static int mode_flags(const char *m)
 {
@@ -168,6 +170,7 @@ static FILE *do_fopen(const char *path, const char *mode,
     if (fl & O_CREAT)
         iot_ev_mode(&ev, 0666); /* what fopen passes to open, before the umask */
     stream_opened(&ev, r, fl);
+    iot_arena_adopt(r);
     iot_leave(&ev);
     return r;
 }
@@ -196,6 +199,7 @@ IOT_API FILE *fdopen(int fd, const char *mode)
         if (fl & O_APPEND) /* glibc sets O_APPEND on the descriptor behind fcntl's wrapper */
             iot_fd_set_append(fd, 1);
         iot_stdio_seek(fd, iot_fd_pos(fd)); /* the stream starts where the descriptor is */
+        iot_arena_adopt(r);
     }
     iot_leave(&ev);
     return r;
@@ -206,13 +210,20 @@ IOT_API FILE *fdopen(int fd, const char *mode)
 static FILE *do_freopen(const char *path, const char *mode, FILE *f,
                         FILE *(*real)(const char *, const char *, FILE *))
 {
+    char *oldbuf = f ? f->_IO_buf_base : NULL;
     iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_freopen))
-        return real(path, mode, f);
+    if (!iot_enter(&ev, IOT_FN_freopen)) {
+        FILE *r = real(path, mode, f);
+        if (f->_IO_buf_base != oldbuf) /* closed: the old buffer is free (glibc keeps f) */
+            iot_arena_release(oldbuf);
+        return r;
+    }
     int old = sfd(f);
     uint32_t oldpath = path || old < 0 ? 0 : iot_fd_path(old);
     FILE *r = real(path, mode, f);
     iot_done(&ev, r != NULL, r == NULL);
+    if (f->_IO_buf_base != oldbuf)
+        iot_arena_release(oldbuf);
     if (path)
         iot_ev_path(&ev, path);
     else
@@ -222,6 +233,7 @@ static FILE *do_freopen(const char *path, const char *mode, FILE *f,
     if (old >= 0)
         iot_fd_closed(old);
     stream_opened(&ev, r, fl);
+    iot_arena_adopt(r);
     iot_leave(&ev);
     return r;
 }
@@ -236,13 +248,20 @@ IOT_ALIAS(freopen, freopen64);
 IOT_API int fclose(FILE *f)
 {
     IOT_REAL(fclose);
+    char *buf = f ? f->_IO_buf_base : NULL; /* a buffer of the stdio window goes back after */
+    if (f)
+        inline_rest(f, sfd(f));
     iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fclose))
-        return real_fclose(f);
+    if (!iot_enter(&ev, IOT_FN_fclose)) {
+        int r = real_fclose(f);
+        iot_arena_release(buf);
+        return r;
+    }
     int fd = sfd(f);
     uint32_t path = fd >= 0 ? iot_fd_path(fd) : 0; /* the table forgets it below */
     int r = real_fclose(f);
     iot_done(&ev, r, r != 0);
+    iot_arena_release(buf);
     if (fd >= 0) {
         iot_ev_fd(&ev, fd);
         ev.path = path;
@@ -662,6 +681,72 @@ IOT_API int putchar_unlocked(int c)
     PUTC_BODY(IOT_FN_putchar, 0, stdout, real_putchar_unlocked(c));
 }
 
+/* ---- the inline getc/putc of glibc's headers ----
+ * Under -O, getc_unlocked, putc_unlocked, getchar_unlocked and putchar_unlocked are inline
+ * code over the stream's buffer that calls __uflow when it is empty and __overflow when it is
+ * full: the only calls the shim can see.  Their events count the bytes by buffer: __overflow's
+ * ret is what it flushed (c goes into the emptied buffer, counted when that is flushed), and
+ * what inline putc left in a buffer that fclose or fflush then flushes is recorded as one more
+ * __overflow event just before theirs (inline_rest); __uflow's ret is the character it returns
+ * plus what the refill left in the buffer.  Bytes that wrapped calls left in the same buffer
+ * are counted again (docs/format.md).  Without these wrappers the buffer's write or read would
+ * pass the stracer unseen, the buffer being in the stdio window (stdio_arena.c). */
+static int64_t pending(FILE *f)
+{
+    return f->_IO_write_base && f->_IO_write_ptr > f->_IO_write_base
+               ? f->_IO_write_ptr - f->_IO_write_base
+               : 0;
+}
+
+IOT_API int __overflow(FILE *f, int c)
+{
+    IOT_REAL(__overflow);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN___overflow))
+        return real___overflow(f, c);
+    int fd = sfd(f);
+    held h;
+    int64_t pos = hold(&h, f, fd, 0);
+    int64_t before = pending(f) + (c != EOF);
+    int r = real___overflow(f, c);
+    iot_done(&ev, r == EOF ? -1 : before - pending(f), r == EOF);
+    if (fd >= 0)
+        iot_stdio_set_inline(fd);
+    stream_io(&ev, &h, fd, pos, ev.ret);
+    iot_leave(&ev);
+    return r;
+}
+
+/* Before fclose or fflush of a stream written by inline putc: the bytes it left in the buffer. */
+static void inline_rest(FILE *f, int fd)
+{
+    int64_t n = fd >= 0 && iot_stdio_inline(fd) ? pending(f) : 0;
+    iot_ev ev;
+    if (!n || !iot_enter(&ev, IOT_FN___overflow))
+        return;
+    iot_done(&ev, n, 0);
+    stream_ev(&ev, fd);
+    iot_ev_off(&ev, iot_stdio_advance(fd, iot_stdio_pos(fd), n));
+    iot_leave(&ev);
+}
+
+IOT_API int __uflow(FILE *f)
+{
+    IOT_REAL(__uflow);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN___uflow))
+        return real___uflow(f);
+    int fd = sfd(f);
+    held h;
+    int64_t pos = hold(&h, f, fd, 0);
+    int r = real___uflow(f);
+    int bad = r == EOF && READ_FAILED(f);
+    iot_done(&ev, r != EOF ? 1 + (f->_IO_read_end - f->_IO_read_ptr) : bad ? -1 : 0, bad);
+    stream_io(&ev, &h, fd, pos, ev.ret > 0 ? ev.ret : 0);
+    iot_leave(&ev);
+    return r;
+}
+
 /* printf family: ret = the C value, bytes written.  `flag` >= 0: the fortified entry. */
 static int do_print(unsigned fn, FILE *f, int flag, const char *fmt, va_list ap)
 {
@@ -887,6 +972,8 @@ IOT_API int fsetpos64(FILE *f, const fpos64_t *p)
 
 static int do_fflush(FILE *f, int (*real)(FILE *))
 {
+    if (f)
+        inline_rest(f, sfd(f));
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_fflush))
         return real(f);

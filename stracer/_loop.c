@@ -6,7 +6,8 @@
  *     PTRACE_CONT;
  *   - missed syscalls of the "fast" kinds (no path argument, no descriptor effect, arguments that
  *     are plain integers: read, write, pread64, fstat, ...) at a call site Python has already
- *     unwound: time, arguments and the descriptor's path (/proc/PID/fd/N) taken at the entry,
+ *     unwound: time, arguments and the descriptor's path (/proc/PID/fd/N, cached: see
+ *     fd_path) taken at the entry,
  *     PTRACE_SYSCALL, and at the exit stop the record, msgpack-encoded exactly as the Python
  *     Packer would, appended to a batch, plus a tally per (pid, site, syscall, path) for the
  *     console;
@@ -62,7 +63,7 @@ typedef struct {
 } iotl_batch;
 
 typedef struct {
-    uint8_t in_table, fast, nargs;
+    uint8_t in_table, fast, nargs, fdchg;
     int8_t fdarg;
     uint8_t conv[6]; /* 0 unsigned, 1 signed 32-bit, 2 signed 64-bit */
     uint8_t namelen;
@@ -72,6 +73,7 @@ typedef struct {
 typedef struct {
     int phase;
     long tls_off;
+    uint64_t link; /* the shim's iot_link_t (0: none yet) */
     uint64_t ld_lo, ld_hi;
 } image;
 
@@ -99,6 +101,25 @@ typedef struct {
 } site_ent;
 static site_ent *sslot;
 static size_t scap, sused;
+
+/* fd -> path: a readlink of /proc/PID/fd/N costs more than the rest of a fast missed syscall's
+ * handling, so the path is cached per (pid, fd), valid while nothing may have changed that
+ * process's descriptors since: `lgen` counts every change the stracer could learn of (a stop
+ * for a descriptor-changing syscall, whatever its verdict; any stop Python handles; any news
+ * about threads and images: fork, exec, exit), and the shim's iot_link.fdgen, read with the
+ * marker, counts those made without a stop (the wrappers' and the shim's own, sysraw.h).  Not
+ * seen by either: descriptors changed by io_uring operations. */
+#define PCACHE 512
+#define PCACHE_PATH 256
+#define LINK_FDGEN 32 /* offsetof(iot_link_t, fdgen) */
+#define NO_SGEN UINT64_MAX /* the shim's counter could not be read: no caching */
+typedef struct {
+    int pid, fd, plen;
+    uint64_t lgen, sgen;
+    char path[PCACHE_PATH];
+} pc_ent;
+static pc_ent pcache[PCACHE];
+static uint64_t lgen = 1;
 
 static uint8_t batch_buf[BATCH_CAP];
 static iotl_tally tallies[TALLY_MAX];
@@ -200,6 +221,7 @@ int iotl_thread(int tid, int pid, int img, int shim_thread)
     t->pid = pid;
     t->img = img;
     t->shim_thread = shim_thread;
+    lgen++;
     return 0;
 }
 
@@ -209,6 +231,7 @@ int iotl_forget(int tid, long long *out)
     thread *t = th_find(tid);
     if (!t)
         return 0;
+    lgen++;
     memcpy(out, t->counts, sizeof t->counts);
     th_remove(tid);
     return 1;
@@ -222,8 +245,9 @@ int iotl_pending(int tid)
 
 /* ---- images, sites, syscalls ------------------------------------------------------------- */
 
-int iotl_image(int id, int phase, long tls_off, uint64_t ld_lo, uint64_t ld_hi)
+int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, uint64_t ld_hi)
 {
+    lgen++;
     if (id < 0)
         return -1;
     if (id >= nimages) {
@@ -237,7 +261,7 @@ int iotl_image(int id, int phase, long tls_off, uint64_t ld_lo, uint64_t ld_hi)
         images = m;
         nimages = n;
     }
-    images[id] = (image){phase, tls_off, ld_lo, ld_hi};
+    images[id] = (image){phase, tls_off, link, ld_lo, ld_hi};
     return 0;
 }
 
@@ -293,13 +317,15 @@ int iotl_site(int img, uint64_t ip, uint64_t top, int site)
     return 0;
 }
 
-int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, const char *name)
+int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, int fdchg,
+            const char *name)
 {
     if (nr < 0 || nr >= NR_MAX || nargs < 0 || nargs > 6)
         return -1;
     nr_info *n = &nrs[nr];
     n->in_table = 1;
     n->fast = (uint8_t)fast;
+    n->fdchg = (uint8_t)(fdchg != 0);
     n->nargs = (uint8_t)nargs;
     n->fdarg = (int8_t)fdarg;
     memcpy(n->conv, conv, 6);
@@ -396,12 +422,13 @@ static uint8_t *pk_str(uint8_t *p, const char *s, size_t n)
     return p + n;
 }
 
-/* [0, t, pid, tid, syscall, args, ret, errno, site, fd, path] (slog.py SRec.MISSED) */
-static void emit(thread *t, int has_ret, int64_t ret)
+/* [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit] (slog.py SRec.MISSED);
+ * t_exit 0: the syscall never returned (nil) */
+static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
 {
     const nr_info *n = &nrs[t->nr];
     uint8_t *p = batch.buf + batch.len;
-    *p++ = 0x9b;
+    *p++ = 0x9c;
     *p++ = 0x00;
     p = pk_uint(p, t->t);
     p = pk_int(p, t->pid);
@@ -441,6 +468,10 @@ static void emit(thread *t, int has_ret, int64_t ret)
     } else {
         *p++ = 0xc0;
     }
+    if (t_exit)
+        p = pk_uint(p, t_exit);
+    else
+        *p++ = 0xc0;
     if (!batch.nrec)
         batch_t0 = now_ns();
     batch.len = (size_t)(p - batch.buf);
@@ -465,7 +496,7 @@ int iotl_abandon(int tid)
     if (!t || !t->pending || batch.len > BATCH_CAP - BATCH_ROOM || batch.ntally >= TALLY_MAX)
         return 0; /* Python hands the batch over before */
     t->pending = 0;
-    emit(t, 0, 0);
+    emit(t, 0, 0, 0);
     return 1;
 }
 
@@ -476,6 +507,29 @@ static void cont(int tid)
     ptrace(PTRACE_CONT, tid, NULL, NULL);
 }
 
+/* The file t->fd refers to, into t->path (t->plen stays -1 when it cannot be known). */
+static void fd_path(thread *t, uint64_t sgen)
+{
+    size_t h = hash_u64(((uint64_t)(uint32_t)t->pid << 32) | (uint32_t)t->fd) & (PCACHE - 1);
+    pc_ent *e = &pcache[h];
+    if (sgen != NO_SGEN && e->pid == t->pid && e->fd == t->fd && e->lgen == lgen &&
+        e->sgen == sgen) {
+        memcpy(t->path, e->path, (size_t)e->plen);
+        t->plen = e->plen;
+        return;
+    }
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/fd/%d", t->pid, t->fd);
+    ssize_t len = readlink(link, t->path, sizeof t->path);
+    if (len < 0 || len >= (ssize_t)sizeof t->path)
+        return;
+    t->plen = (int)len;
+    if (sgen != NO_SGEN && len < PCACHE_PATH) {
+        *e = (pc_ent){.pid = t->pid, .fd = t->fd, .plen = (int)len, .lgen = lgen, .sgen = sgen};
+        memcpy(e->path, t->path, (size_t)len);
+    }
+}
+
 /* 1: handled (the tracee resumed); 0: Python's (nothing changed) */
 static int on_seccomp(thread *t)
 {
@@ -483,21 +537,27 @@ static int on_seccomp(thread *t)
     if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) != 0)
         return 0;
     uint64_t nr = r.orig_rax;
+    if (nr < NR_MAX && nrs[nr].fdchg)
+        lgen++; /* whatever the verdict, this process's descriptors may change */
     if (nr == SYS_GETPID_ || nr == SYS_PTRACE_ || t->img < 0 || t->img >= nimages)
         return 0;
     const image *img = &images[t->img];
-    uint64_t top = 0;
+    uint64_t top = 0, sgen = 0;
     if (img->phase == PH_READY) {
         if (t->shim_thread) {
             t->counts[C_SHIM]++;
             cont(t->tid);
             return 1;
         }
-        uint64_t w[2] = {0, 0};
-        struct iovec local = {w, 16};
-        struct iovec remote[2] = {{(void *)(r.fs_base + (uint64_t)img->tls_off), 8},
-                                  {(void *)r.rsp, 8}};
-        ssize_t got = process_vm_readv(t->tid, &local, 1, remote, 2, 0);
+        /* one read: the thread's marker, the word at the stack top (the call site's key) and
+         * the shim's descriptor counter */
+        uint64_t w[3] = {0, 0, 0};
+        struct iovec local = {w, sizeof w};
+        struct iovec remote[3] = {{(void *)(r.fs_base + (uint64_t)img->tls_off), 8},
+                                  {(void *)r.rsp, 8},
+                                  {(void *)(img->link + LINK_FDGEN), 8}};
+        ssize_t got = process_vm_readv(t->tid, &local, 1, remote, img->link ? 3 : 2, 0);
+        sgen = got >= 24 ? w[2] : NO_SGEN;
         if (got >= 8) {
             top = got >= 16 ? w[1] : 0;
             uint32_t busy = (uint32_t)w[0], inw = (uint32_t)(w[0] >> 32);
@@ -544,13 +604,8 @@ static int on_seccomp(thread *t)
     t->fd = -1;
     if (n->fdarg >= 0) {
         t->fd = (int32_t)(uint32_t)a[n->fdarg];
-        if (t->fd >= 0) {
-            char link[64];
-            snprintf(link, sizeof link, "/proc/%d/fd/%d", t->pid, t->fd);
-            ssize_t len = readlink(link, t->path, sizeof t->path);
-            if (len >= 0 && len < (ssize_t)sizeof t->path)
-                t->plen = (int)len;
-        }
+        if (t->fd >= 0)
+            fd_path(t, sgen);
     }
     t->t = (uint64_t)now_ns();
     t->pending = 1;
@@ -560,11 +615,12 @@ static int on_seccomp(thread *t)
 
 static int on_sysexit(thread *t)
 {
+    uint64_t t_exit = (uint64_t)now_ns();
     struct user_regs_struct r;
     if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) != 0)
         return 0;
     t->pending = 0;
-    emit(t, 1, (int64_t)r.rax);
+    emit(t, 1, (int64_t)r.rax, t_exit);
     cont(t->tid);
     return 1;
 }
@@ -653,7 +709,7 @@ int iotl_run(iotl_ev *ev)
         long long t0 = spin_ns ? now_ns() : 0;
         if (spin_ns && spinning) {
             while ((tid = waitpid(-1, &st, __WALL | WNOHANG)) == 0 && now_ns() - t0 < spin_ns)
-                ;
+                sched_yield(); /* a tracee runnable on this CPU runs now, not at preemption */
             if (tid == 0)
                 spinning = 0;
         }
@@ -676,6 +732,7 @@ int iotl_run(iotl_ev *ev)
                     continue;
             }
         }
+        lgen++; /* Python may see descriptors change (a missed open's exit, fork, exec...) */
         ev->tid = tid;
         ev->status = st;
         return EV_STOP;

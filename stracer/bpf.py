@@ -2,15 +2,17 @@
 
 Only the syscalls of the table stop the tracee (SECCOMP_RET_TRACE); everything else, and any of
 them carrying the run's cookie in its first unused argument slot (the shim's own real calls,
-preload/sysraw.h), runs without a stop.  The syscall number is found by a binary search, so a
-non-I/O syscall costs ~7 BPF instructions, not one per table entry.  Besides the table, the
+preload/sysraw.h), runs without a stop; so do read and write on a buffer in the stdio window
+(STDIO_ARENA: stdio's own flushes and refills of the buffers the shim gave its streams).  The
+syscall number is found by a binary search, so a non-I/O syscall costs ~7 BPF instructions, not
+one per table entry.  Besides the table, the
 filter stops the shim's hello (getpid with a magic first argument, preload/stracer_link.c).
 Other ABIs (i386 `int 0x80`, x32) are let through: documented as not covered.
 """
 
 from __future__ import annotations
 
-from iotrace.calls import SYSCALLS, Syscall
+from iotrace.calls import STDIO_ARENA, SYSCALLS, Syscall
 
 LD_W_ABS = 0x20
 JEQ = 0x15
@@ -58,6 +60,8 @@ def _block(s: Syscall, cookie: int | None) -> list[Insn]:
     )
     if s.trap == "file":  # mmap: only file-backed mappings are I/O
         return [(LD_W_ABS, 0, 0, _arg(3)), (JSET, 0, 1, MAP_ANONYMOUS), *allow, *stop]
+    if s.trap == "stdio":  # read/write: not on a buffer in the shim's 4 GiB-aligned window
+        return [(LD_W_ABS, 0, 0, _arg(1, True)), (JEQ, 0, 1, STDIO_ARENA >> 32), *allow, *stop]
     if s.trap == "dupfd":  # fcntl: only the descriptor-creating commands
         return [
             (LD_W_ABS, 0, 0, _arg(1)),

@@ -28,9 +28,10 @@ typedef struct { uint8_t *buf; size_t len; int nrec, ntally; iotl_tally *tally; 
 int iotl_thread(int tid, int pid, int img, int shim_thread);
 int iotl_forget(int tid, long long *out);
 int iotl_pending(int tid);
-int iotl_image(int id, int phase, long tls_off, uint64_t ld_lo, uint64_t ld_hi);
+int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, uint64_t ld_hi);
 int iotl_site(int img, uint64_t ip, uint64_t top, int site);
-int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, const char *name);
+int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, int fdchg,
+            const char *name);
 iotl_batch *iotl_batch_state(void);
 void iotl_batch_reset(void);
 int iotl_abandon(int tid);
@@ -71,7 +72,9 @@ class Loop:
         for sc in SYSCALLS:
             fk = fast_kind(sc)
             conv, fdarg = fk if fk else (b"\0" * 6, -1)
-            self.lib.iotl_nr(sc.nr, fk is not None, len(sc.args), conv, fdarg, sc.name.encode())
+            self.lib.iotl_nr(
+                sc.nr, fk is not None, len(sc.args), conv, fdarg, bool(sc.fdop), sc.name.encode()
+            )
 
     def forget(self, tid: int) -> dict[str, int] | None:
         """Drop a thread; its counts of stops handled here."""

@@ -17,12 +17,13 @@ import msgpack
 from iotrace.calls import SYSCALLS
 
 FORMAT = "iotrace-stracer"
-VERSION = 1
+VERSION = 2  # 2: MISSED gained t_exit
+READABLE = (1, 2)
 SUFFIX = ".stracer"
 
 
 class SRec(IntEnum):
-    MISSED = 0  # [0, t, pid, tid, syscall, args, ret, errno, site, fd, path]
+    MISSED = 0  # [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit]
     SITE = 1  # [1, site, [[pc, module, offset, function, file, line], ...]]
     PROC = 2  # [2, t, pid, ppid, what, detail]
     COUNTS = 3  # [3, pid, {"covered": n, "loader": n, "shim": n, "missed": n}]
@@ -100,7 +101,7 @@ def read(path: Path) -> StracerLog:
         raise StracerLogError(f"{path}: not a stracer log") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise StracerLogError(f"{path}: not a stracer log")
-    if header.get("version") != VERSION:
+    if header.get("version") not in READABLE:
         raise StracerLogError(f"{path}: stracer log version {header.get('version')} unsupported")
     log = StracerLog(path, header)
     try:

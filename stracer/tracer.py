@@ -126,7 +126,7 @@ class Tracer:
 
     def _sync_image(self, img: Image) -> None:
         if self.fast is not None:
-            self.fast.lib.iotl_image(img.id, L.PHASES[img.phase], img.tls_off, *img.ld)
+            self.fast.lib.iotl_image(img.id, L.PHASES[img.phase], img.tls_off, img.link, *img.ld)
 
     def _sync_thread(self, th: Thread) -> None:
         if self.fast is not None:
@@ -381,14 +381,15 @@ class Tracer:
         return site
 
     def _sysexit(self, tid: int) -> None:
+        t_exit = time.monotonic_ns()
         th = self.threads.get(tid)
         if th is None or th.pending is None or not self.regs.fetch(tid):
             return
         ret = self.r.rax
         ret = ret - (1 << 64) if ret >> 63 else ret
-        self._finish(th, ret)
+        self._finish(th, ret, t_exit)
 
-    def _finish(self, th: Thread, ret: int | None) -> None:
+    def _finish(self, th: Thread, ret: int | None, t_exit: int | None = None) -> None:
         assert th.pending is not None
         t, pid, tid, sc, args, site, fd, path, raw = th.pending
         th.pending = None
@@ -402,7 +403,7 @@ class Tracer:
             self._fd_news(th, sc, raw, ret, path)
         elif ret is not None and ret >= 0 and sc.fdop:
             self._fd_news(th, sc, raw, ret, path)
-        self.log.rec(SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path)
+        self.log.rec(SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path, t_exit)
         self.console.missed(pid, site, self.site_frames.get(site, []), sc.name, path)
 
     # ---- descriptor news for the shim -------------------------------------------------------

@@ -41,7 +41,7 @@ def test_raw_syscalls_in_every_output(trace, tmp_path):
     assert pd.isna(m["bytes"].iloc[0]) and m["bytes"].iloc[1] == 4 and pd.isna(m["bytes"].iloc[2])
     assert m["req"].iloc[1] == 4
     assert m["flags"].iloc[0] == os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    assert (m["t_end"] == m["t_start"]).all()  # the stracer records the entry time only
+    assert (m["t_end"] > m["t_start"]).all()  # entry stop to exit stop
     assert (m["pid"] == m["tid"]).all() and m["rank"].isna().all()
     # aligned with the shim's events: the raw calls come before the libc write of "ok"
     shim_write = ev[(ev["function"] == "write") & ~ev["missed"] & (ev["fd"] == 1)]

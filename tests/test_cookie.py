@@ -157,3 +157,28 @@ def test_setlocale_covers_the_locale_files(tmp_path):
     i = EVENT_FIELDS.index
     first = next(e for e in log.events if log.functions[e[i("fn")]] == "setlocale")
     assert log.strings[first[i("path")]] == ""  # setlocale(LC_ALL, ""): from the environment
+
+
+def test_stdio_buffers_in_the_window(tmp_path):
+    """Streams the shim opens get their buffers in the filter's window (preload/stdio_arena.c):
+    the buffering glibc chose is unchanged, output and files are the same, and stdio's own
+    flushes and refills (~300 of them here) no longer stop.  What stops is what happens inside
+    glibc's fopen/freopen/fclose: 107 openat, 108 close.  The headers' inline putc/getc are
+    seen at their buffer boundaries (__overflow, __uflow), whose events count every byte."""
+    exe = build("ck_stdiobuf")
+    r = {}
+    for mode in MODES:
+        r[mode] = run(mode, exe, cwd=tmp_path / mode, out=tmp_path / f"trace-{mode}", stack=0)
+        assert r[mode].returncode == 0, (mode, r[mode].stderr)
+    plain = r["plain"].stdout
+    assert "file-w   size 4096 line 0" in plain and "stdout   size 4096 line 0" in plain
+    assert "read back 320016" in plain and "inline getc 20000" in plain
+    assert r["stracer"].stdout == plain and r["shim"].stdout == plain
+    assert files(tmp_path / "stracer") == files(tmp_path / "plain") == files(tmp_path / "shim")
+    c = counts(r["stracer"].stderr)
+    assert c["missed"] == 0, c
+    assert 215 <= c["covered"] <= 219, c
+    for mode in ("stracer", "shim"):
+        evs = events(tmp_path / f"trace-{mode}")
+        for fn in ("__overflow", "__uflow"):
+            assert sum(e[1] for e in evs if e[0] == fn) == 20000, (mode, fn)

@@ -17,7 +17,7 @@ import pytest
 from conftest import BUILD, PROGS, build, iotrace
 from iotrace.stracer import bpf
 
-from iotrace.calls import SYSCALLS
+from iotrace.calls import STDIO_ARENA, SYSCALLS
 
 
 def missed(trace_dir: Path) -> list[dict]:
@@ -62,6 +62,16 @@ def test_filter_stops_exactly_the_table():
     assert bpf.run_filter(prog, 39) == bpf.RET_ALLOW
     assert bpf.run_filter(prog, 101, (0,)) == bpf.RET_TRACE  # ptrace(TRACEME): said why
     assert bpf.run_filter(prog, 101, (2,)) == bpf.RET_ALLOW  # PEEKDATA: not ours to see
+    # read/write on a buffer in the stdio window: stdio's own flush or refill
+    for nr in (0, 1):
+        for buf, want in (
+            (STDIO_ARENA, bpf.RET_ALLOW),
+            (STDIO_ARENA + (1 << 32) - 1, bpf.RET_ALLOW),
+            (STDIO_ARENA - 1, bpf.RET_TRACE),
+            (STDIO_ARENA + (1 << 32), bpf.RET_TRACE),
+        ):
+            assert bpf.run_filter(prog, nr, (1, buf, 16)) == want, (nr, hex(buf))
+    assert bpf.run_filter(prog, 18, (1, STDIO_ARENA, 16, 0)) == bpf.RET_TRACE  # pwrite: no
 
 
 # ---- missed sets --------------------------------------------------------------------------
@@ -361,3 +371,19 @@ def test_python_loop_records_what_the_c_loop_does(trace):
     slow = trace(prog, "out", env=dict(os.environ, IOTRACE_STRACER_LOOP="python"))
     assert fast.proc.returncode == slow.proc.returncode == 0, slow.proc.stderr
     assert pairs(missed(slow.dir)) == pairs(missed(fast.dir))
+
+
+def test_fd_path_cache_follows_every_change(trace):
+    """The C loop caches fd -> path; every way a descriptor's file can change between two raw
+    writes on the same number must show in the next write's path (st_fdcache.c)."""
+    from iotrace.analyzer import load
+
+    t = trace(build("st_fdcache"))
+    assert t.proc.returncode == 0, t.proc.stderr
+    ev = load(t.dir).events
+    w = ev[(ev["source"] == "stracer") & (ev["function"] == "write")]
+    got = [Path(p).name for p in w["path"]]
+    want = ["one"] * 3 + ["two"] * 3 + ["three", "four", "five", "six", "seven", "eight"]
+    assert got == want
+    for name, data in zip(("one", "two", "three", "eight"), ("111", "222", "3", "8"), strict=True):
+        assert (trace.work / name).read_text() == data

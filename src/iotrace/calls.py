@@ -49,6 +49,12 @@ EVENT_FIELDS = (
 )
 
 CHUNK_SIZE = 32 * 1024  # per-thread chunk of the log file
+# Under a stracer the shim gives each stdio stream a buffer inside this 4 GiB-aligned window of
+# address space (preload/stdio_arena.c), and the seccomp filter lets read and write whose buffer
+# lies in it through without a stop: they are stdio's own flushes and refills, made inside libc
+# where no cookie can be added.  Chosen between the usual PIE/heap (0x55..-0x56..) and mmap
+# (0x7f..) ranges, far from both.
+STDIO_ARENA = 0x6B7A_0000_0000
 PAD_EXT_TYPE = 127  # ext type of padding objects between chunks
 
 
@@ -229,6 +235,9 @@ FUNCTIONS: tuple[Func, ...] = (
     # locales (preload/wrap_locale.c): glibc reads the locale files inside; path = the name
     _f("setlocale", "other", OTH, "path"),
     _f("newlocale", "other", OTH, "path"),
+    # the inline getc/putc of glibc's headers reach the shim only here (wrap_stdio.c)
+    _f("__overflow", "stdio", WR, "fd req"),
+    _f("__uflow", "stdio", RD, "fd"),
 )
 # fmt: on
 
@@ -250,6 +259,7 @@ def c_header() -> str:
         f"#define IOT_CHUNK_SIZE {CHUNK_SIZE}",
         f"#define IOT_PAD_EXT_TYPE {PAD_EXT_TYPE}",
         f"#define IOT_EVENT_NFIELDS {len(EVENT_FIELDS)}",
+        f"#define IOT_STDIO_ARENA {STDIO_ARENA:#x}ULL",
     ]
     out += [f"#define IOT_REC_{r.name} {r.value}" for r in Rec]
     out.append("enum iot_fn {")
@@ -260,6 +270,9 @@ def c_header() -> str:
     out += ["};"]
     # the cookie slot of each stracer syscall (preload/sysraw.h)
     out += [f"#define IOT_SYSRAW_SLOT_{s.name} {s.cookie_slot}" for s in SYSCALLS
+            if s.cookie_slot is not None]  # fmt: skip
+    # 1: the syscall changes the descriptor table (sysraw.h raises iot_link.fdgen before it)
+    out += [f"#define IOT_SYSRAW_FDOP_{s.name} {int(bool(s.fdop))}" for s in SYSCALLS
             if s.cookie_slot is not None]  # fmt: skip
     out += ["#endif", ""]
     return "\n".join(out)
@@ -275,7 +288,8 @@ def c_header() -> str:
 # tells the shim): open (result is a new fd), dup (args[0] -> result), dup2 (args[0] ->
 # args[1]), close, close_range, pipe (two fds written to args[0]).
 # `trap` narrows when the filter stops: "always", "file" (mmap: not MAP_ANONYMOUS), "dupfd"
-# (fcntl: F_DUPFD / F_DUPFD_CLOEXEC only).
+# (fcntl: F_DUPFD / F_DUPFD_CLOEXEC only), "stdio" (read/write: not on a buffer in the
+# STDIO_ARENA window).
 # The shim's cookie (see preload/sysraw.h) goes into the first unused argument slot,
 # len(args); a syscall with six arguments has none and always stops.
 
@@ -299,8 +313,8 @@ def _s(name: str, nr: int, args: str, fdop: str = "", trap: str = "always") -> S
 
 # fmt: off
 SYSCALLS: tuple[Syscall, ...] = (
-    _s("read", 0, "fd buf size"),
-    _s("write", 1, "fd buf size"),
+    _s("read", 0, "fd buf size", trap="stdio"),
+    _s("write", 1, "fd buf size", trap="stdio"),
     _s("open", 2, "path oflags mode", "open"),
     _s("close", 3, "fd", "close"),
     _s("stat", 4, "path ptr"),

@@ -1,0 +1,141 @@
+/* stdio buffers the stracer's filter lets through (docs/stracer.md, "stdio buffers").
+ *
+ * glibc's stdio flushes and refills a stream's buffer with read/write calls made inside libc,
+ * where no cookie can be added (sysraw.h): under a stracer each one was a ptrace stop, covered
+ * but costing ~10-50 us — for fwrite(16 bytes) one stop per 256 calls, more than the calls.
+ * So, under a stracer only, the shim reserves a 4 GiB-aligned window of address space
+ * (IOT_STDIO_ARENA, from src/iotrace/calls.py; the filter allows read and write whose buffer
+ * lies in it) and gives each stream it opens — fopen, fdopen, freopen, and stdin/stdout at
+ * start — a buffer there, with setvbuf before the stream's first I/O, of the size and mode
+ * glibc's _IO_file_doallocate would have chosen:
+ *
+ *     size = BUFSIZ; if fstat works: a terminal (isatty, or a pty major) is left to glibc
+ *     (line-buffered); st_blksize in (0, BUFSIZ) gives the size.
+ *
+ * (glibc >= 2.27; older ones took st_blksize unbounded, so the window stays off there.)  What
+ * the app sees is unchanged: the same buffering, sizes and output.  What still stops: stdio's
+ * direct transfers of large requests (glibc reads or writes whole blocks straight from the
+ * caller's memory), terminals, streams glibc opens internally, and a stream whose buffer the
+ * app replaced with setvbuf.  Buffers go back to a free list at fclose and freopen.
+ *
+ * Slots are BUFSIZ bytes, the largest size glibc picks; the window is reserved PROT_NONE and
+ * made read-write 1 MiB at a time, so an idle window costs address space only. */
+#include <fcntl.h>
+#include <gnu/libc-version.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "shim.h"
+#include "sysraw.h"
+
+#define WINDOW (1ULL << 32) /* the filter compares the high 32 bits of the buffer address */
+#define SLOT ((size_t)BUFSIZ)
+#define COMMIT ((size_t)1 << 20)
+#define TTY_MAJOR_LO 136 /* glibc's DEV_TTY_P: Unix98 pty slaves */
+#define TTY_MAJOR_HI 143
+
+static struct {
+    char *base; /* NULL: no window (no stracer, taken, or an old glibc) */
+    size_t used, committed;
+    void *free; /* returned slots, linked through their first word */
+    char lock;
+} A;
+
+static void lock(void)
+{
+    while (__atomic_test_and_set(&A.lock, __ATOMIC_ACQUIRE))
+        sched_yield();
+}
+
+static void unlock(void)
+{
+    __atomic_clear(&A.lock, __ATOMIC_RELEASE);
+}
+
+static int new_glibc(void)
+{
+    const char *v = gnu_get_libc_version();
+    char *end;
+    long major = strtol(v, &end, 10), minor = *end == '.' ? strtol(end + 1, NULL, 10) : 0;
+    return major > 2 || (major == 2 && minor >= 27);
+}
+
+void iot_arena_init(void)
+{
+    if (!iot_stracing || !new_glibc())
+        return;
+    void *want = (void *)IOT_STDIO_ARENA;
+    void *m = (void *)syscall(SYS_mmap, want, WINDOW, PROT_NONE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                              -1, 0);
+    if (m == MAP_FAILED)
+        return; /* the window is taken (a sanitizer's shadow, the app's own mapping) */
+    if (m != want) { /* a kernel before 4.17 took the address as a hint */
+        syscall(SYS_munmap, m, WINDOW);
+        return;
+    }
+    A.base = m;
+}
+
+void iot_arena_fork_child(void)
+{
+    A.lock = 0; /* the child's only thread: a holder at the fork is gone */
+}
+
+static char *slot_get(void)
+{
+    lock();
+    char *s = A.free;
+    if (s) {
+        A.free = *(void **)s;
+    } else if (A.used + SLOT <= WINDOW) {
+        if (A.used + SLOT > A.committed &&
+            syscall(SYS_mprotect, A.base + A.committed, COMMIT, PROT_READ | PROT_WRITE) == 0)
+            A.committed += COMMIT;
+        if (A.used + SLOT <= A.committed) {
+            s = A.base + A.used;
+            A.used += SLOT;
+        }
+    }
+    unlock();
+    return s;
+}
+
+static int owned(const char *p)
+{
+    return A.base && p && (uintptr_t)(p - A.base) < WINDOW;
+}
+
+void iot_arena_release(char *buf)
+{
+    if (!owned(buf))
+        return;
+    lock();
+    *(void **)buf = A.free;
+    A.free = buf;
+    unlock();
+}
+
+void iot_arena_adopt(FILE *f)
+{
+    if (!A.base || !f || f->_IO_buf_base || f->_fileno < 0)
+        return; /* off, or the stream already has a buffer (its I/O has begun) */
+    size_t size = BUFSIZ;
+    struct stat st;
+    if (IOT_SYSRAW(newfstatat, f->_fileno, "", &st, AT_EMPTY_PATH) == 0) {
+        unsigned maj = major(st.st_rdev);
+        if (S_ISCHR(st.st_mode) &&
+            ((maj >= TTY_MAJOR_LO && maj <= TTY_MAJOR_HI) || isatty(f->_fileno)))
+            return; /* a terminal: glibc makes it line-buffered, and it is no hot path */
+        if (st.st_blksize > 0 && st.st_blksize < BUFSIZ)
+            size = (size_t)st.st_blksize;
+    }
+    char *b = slot_get();
+    if (b && setvbuf(f, b, _IOFBF, size) != 0)
+        iot_arena_release(b);
+}
