@@ -2,21 +2,13 @@
 
 A return address `pc` of a process lies in the module whose [lo, hi) holds it (the last one
 recorded, as a dlopen may reuse a range); it is at `pc - base` in that file.  All the addresses
-of one module, from every process and stack, go to ONE `addr2line -f -C -a` run on its stdin.
-
-Why addr2line (binutils) and not pyelftools: it is C and reads DWARF 2-5, compressed debug
-sections, split debug files (.gnu_debuglink, /usr/lib/debug/.build-id) and demangles C++/Rust;
-one batched run per module costs milliseconds where a pure-Python DWARF line-table walk of a
-large HPC binary or libc's debug file takes seconds to minutes.  It is there wherever the
-program was built (binutils comes with the compiler).  Without it, or for a module file that is
-gone, frames keep their module and offset and no names.
+of one module, from every process and stack, go to ONE addr2line run on its stdin
+(iotrace.addr2line.resolve, which says why addr2line).  Without it, or for a module file that
+is gone, frames keep their module and offset and no names.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from iotrace.addr2line import resolve
+
 from . import schema
 
 if TYPE_CHECKING:
     from .trace import Trace
-
-_DISCRIMINATOR = re.compile(r"\s*\(discriminator \d+\)$")
 
 
 def _module_of(mods: list[tuple[int, int, int, str]], pc: int) -> tuple[int, int, int, str] | None:
@@ -37,44 +29,6 @@ def _module_of(mods: list[tuple[int, int, int, str]], pc: int) -> tuple[int, int
         if m[1] <= pc < m[2]:
             return m
     return None
-
-
-def addr2line(
-    module: str, offsets: Iterable[int]
-) -> dict[int, tuple[str | None, str | None, int | None]]:
-    """offset -> (function, file, line) for addresses in `module` (None where unknown)."""
-    offs = sorted(set(offsets))
-    tool = shutil.which("addr2line")
-    if not offs or tool is None or not Path(module).is_file():
-        return {}
-    try:
-        proc = subprocess.run(
-            [tool, "-e", module, "-f", "-C", "-a"],
-            input="".join(f"{o:#x}\n" for o in offs),
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=120,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    lines = proc.stdout.splitlines()
-    out: dict[int, tuple[str | None, str | None, int | None]] = {}
-    # -a: each address answers with three lines: 0xADDR, function, file:line
-    for i in range(0, len(lines) - 2, 3):
-        try:
-            off = int(lines[i], 16)
-        except ValueError:
-            break  # not the shape we asked for: give up on this module
-        func = lines[i + 1].strip()
-        loc = _DISCRIMINATOR.sub("", lines[i + 2].strip())
-        file, _, line = loc.rpartition(":")
-        out[off] = (
-            None if func in ("", "??") else func,
-            None if file in ("", "??") else file,
-            int(line) if line.isdigit() and line != "0" else None,
-        )
-    return out
 
 
 def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -119,7 +73,7 @@ def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFr
             rows.append((sid, level, pc, m[3], off))
             # a return address: the call is the instruction before it
             wanted[m[3]].add(max(off - 1, 0))
-    resolved = {mod: addr2line(mod, offs) for mod, offs in wanted.items()}
+    resolved = {mod: resolve(mod, offs) for mod, offs in wanted.items()}
     if not rows:
         return schema.empty_frame(schema.STACK_COLUMNS)
     funcs, files, lines = [], [], []
@@ -199,4 +153,4 @@ def site_labels(stacks: pd.DataFrame, depth: int = 3, skip_libc: bool = False) -
     return out
 
 
-__all__ = ["addr2line", "frame_label", "site_labels", "symbolise"]
+__all__ = ["frame_label", "site_labels", "symbolise"]

@@ -23,7 +23,7 @@ from iotrace.stracer.console import Console
 from iotrace.stracer.decode import AT_FDCWD, Plan, abs_path, plan
 from iotrace.stracer.fdlink import FdLink
 from iotrace.stracer.slog import SRec, Writer
-from iotrace.stracer.unwind import AddressSpace, Frame, symbolise
+from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, symbolise
 
 from iotrace.calls import SYSCALL_BY_NR, Syscall
 
@@ -600,6 +600,7 @@ class Tracer:
                 self.log.rec(SRec.COUNTS, pid, dict(c))
         self.log.rec(SRec.END, time.monotonic_ns(), self.returncode, flush=True)
         self.fdlink.close()
+        close_symbolisers()
 
 
 def _msg(op: int, a: int, b: int, path: str) -> bytes:

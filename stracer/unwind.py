@@ -10,10 +10,11 @@ costs an extra unwind that finds the same frames).
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 
 from iotrace.stracer import _ffi
+
+from iotrace.addr2line import Server, Symbol
 
 MAX_FRAMES = 16
 
@@ -133,48 +134,43 @@ def _bias(path: str, first_map: int) -> int:
     return first_map
 
 
-# (module, offset, is a return address) -> (function, file, line): addr2line runs once per
-# address (libc's frames are in every call site, and its debug info is slow to load)
-_SYMBOLS: dict[tuple[str, int, bool], tuple[str | None, str | None, int | None]] = {}
+# (module, offset, is a return address) -> (function, file, line): each address is looked up
+# once (libc's frames are in every call site), by one addr2line kept running per module
+_SYMBOLS: dict[tuple[str, int, bool], Symbol] = {}
+_SERVERS: dict[str, Server] = {}
 
 
 def symbolise(frames: list[Frame]) -> list[Frame]:
-    """file:line (and a function name where libunwind had none) from debug info, via addr2line,
-    one run per module."""
+    """file:line (and a function name where libunwind had none) from debug info."""
     by_mod: dict[str, list[int]] = {}
-    out = list(frames)
     for i, fr in enumerate(frames):
-        if fr.module and fr.offset is not None:
-            hit = _SYMBOLS.get((fr.module, fr.offset, i > 0))
-            if hit is not None:
-                out[i] = Frame(fr.pc, fr.module, fr.offset, fr.function or hit[0], hit[1], hit[2])
-            else:
-                by_mod.setdefault(fr.module, []).append(i)
+        if fr.module and fr.offset is not None and (fr.module, fr.offset, i > 0) not in _SYMBOLS:
+            by_mod.setdefault(fr.module, []).append(i)
     for mod, idx in by_mod.items():
         # return addresses point after the call: ask for the call's own line
-        addrs = [hex(frames[i].offset - (1 if i else 0)) for i in idx]  # type: ignore[operator]
-        try:
-            res = subprocess.run(["addr2line", "-f", "-C", "-e", mod, *addrs],
-                                 capture_output=True, text=True, timeout=10)  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        lines = res.stdout.splitlines()
-        for k, i in enumerate(idx):
-            if 2 * k + 1 >= len(lines):
-                break
-            fn, loc = lines[2 * k], lines[2 * k + 1]
-            file, _, ln = loc.rpartition(":")
-            ln = ln.split(" ")[0]
-            fr = frames[i]
-            _SYMBOLS[(fr.module, fr.offset, i > 0)] = (
-                fn if fn != "??" else None,
-                file if file and file != "??" else None,
-                int(ln) if ln.isdigit() and ln != "0" else None,
-            )
-            out[i] = Frame(
-                fr.pc, fr.module, fr.offset,
-                fr.function or (fn if fn != "??" else None),
-                file if file and file != "??" else None,
-                int(ln) if ln.isdigit() and ln != "0" else None,
-            )  # fmt: skip
+        want = {i: frames[i].offset - (1 if i else 0) for i in idx}  # type: ignore[operator]
+        server = _SERVERS.get(mod)
+        if server is None:
+            server = _SERVERS[mod] = Server(mod)
+        got = server.lookup(want.values())
+        for i, addr in want.items():
+            _SYMBOLS[(mod, frames[i].offset, i > 0)] = got.get(addr, (None, None, None))  # type: ignore[index]
+    out = []
+    for i, fr in enumerate(frames):
+        hit = (
+            _SYMBOLS.get((fr.module, fr.offset, i > 0))
+            if fr.module and fr.offset is not None
+            else None
+        )
+        if hit is None:
+            out.append(fr)
+        else:
+            out.append(Frame(fr.pc, fr.module, fr.offset, fr.function or hit[0], hit[1], hit[2]))
     return out
+
+
+def close_symbolisers() -> None:
+    """The addr2line processes, at the stracer's end."""
+    for server in _SERVERS.values():
+        server.close()
+    _SERVERS.clear()

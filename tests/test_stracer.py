@@ -387,3 +387,25 @@ def test_fd_path_cache_follows_every_change(trace):
     assert got == want
     for name, data in zip(("one", "two", "three", "eight"), ("111", "222", "3", "8"), strict=True):
         assert (trace.work / name).read_text() == data
+
+
+def test_addr2line_server_answers_as_one_run():
+    """The stracer's kept-running addr2line gives what a one-shot run gives, address by address,
+    and an unusable module gives nothing instead of waiting."""
+    from iotrace.addr2line import Server, resolve
+
+    exe = build("st_fdcache")
+    nm = subprocess.run(["nm", str(exe)], capture_output=True, text=True, check=True).stdout
+    addrs = {ln.split()[2]: int(ln.split()[0], 16) for ln in nm.splitlines()
+             if ln.split()[-1] in ("main", "raw", "other")}  # fmt: skip
+    assert set(addrs) == {"main", "raw", "other"}
+    once = resolve(str(exe), addrs.values())
+    server = Server(str(exe))
+    try:
+        for name, addr in addrs.items():
+            got = server.lookup([addr])
+            assert got == {addr: once[addr]} and got[addr][0] == name
+            assert got[addr][1].endswith("st_fdcache.c") and got[addr][2] > 0
+    finally:
+        server.close()
+    assert Server("/nonexistent").lookup([0x1000]) == {}

@@ -1,0 +1,133 @@
+"""Symbols from binutils' addr2line: function, file and line of addresses in an ELF file.
+
+Why addr2line and not pyelftools: it is C and reads DWARF 2-5, compressed debug sections, split
+debug files (.gnu_debuglink, /usr/lib/debug/.build-id) and demangles C++/Rust; loading libc's
+debug file takes it ~70 ms where a pure-Python line-table walk takes seconds.  Two ways to run
+it, one parser:
+
+- `resolve(module, offsets)`: one run with every address on stdin (the analyzer, after the run);
+- `Server(module)`: one process kept running per module (the stracer, a few addresses per new
+  call site while the job runs).  addr2line flushes its answer to each address it reads, so
+  the module's debug info is loaded once, not once per call site (an MPI job's start-up spent
+  ~3 s in addr2line before).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+Symbol = tuple[str | None, str | None, int | None]  # function, file, line
+
+_DISCRIMINATOR = re.compile(r"\s*\(discriminator \d+\)$")
+
+
+def _command(module: str) -> list[str] | None:
+    tool = shutil.which("addr2line")
+    if tool is None or not Path(module).is_file():
+        return None
+    # -a: each answer starts with the address asked, which keeps reader and tool in step
+    return [tool, "-e", module, "-f", "-C", "-a"]
+
+
+def _parse(lines: list[str]) -> dict[int, Symbol]:
+    """Answers of `addr2line -f -C -a`: three lines per address (0xADDR, function, file:line)."""
+    out: dict[int, Symbol] = {}
+    for i in range(0, len(lines) - 2, 3):
+        try:
+            off = int(lines[i], 16)
+        except ValueError:
+            break  # not the shape asked for: give up on the rest
+        func = lines[i + 1].strip()
+        loc = _DISCRIMINATOR.sub("", lines[i + 2].strip())
+        file, _, line = loc.rpartition(":")
+        out[off] = (
+            None if func in ("", "??") else func,
+            None if file in ("", "??") else file,
+            int(line) if line.isdigit() and line != "0" else None,
+        )
+    return out
+
+
+def resolve(module: str, offsets: Iterable[int], timeout: float = 120) -> dict[int, Symbol]:
+    """offset -> (function, file, line) for addresses in `module`; {} where it cannot run."""
+    offs = sorted(set(offsets))
+    cmd = _command(module)
+    if not offs or cmd is None:
+        return {}
+    try:
+        proc = subprocess.run(
+            cmd,
+            input="".join(f"{o:#x}\n" for o in offs),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return _parse(proc.stdout.splitlines())
+
+
+class Server:
+    """`addr2line` for one module, kept running; `lookup` answers within `timeout` or gives up
+    on the module (a stracer must never wait on a tool that does not answer)."""
+
+    def __init__(self, module: str) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        cmd = _command(module)
+        if cmd is None:
+            return
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            )
+        except OSError:
+            self.proc = None
+
+    def lookup(self, offsets: Iterable[int], timeout: float = 10) -> dict[int, Symbol]:
+        offs = sorted(set(offsets))
+        proc = self.proc
+        if not offs or proc is None or proc.stdin is None or proc.stdout is None:
+            return {}
+        try:  # a few addresses: their answers fit the pipe, so write all, then read
+            proc.stdin.write("".join(f"{o:#x}\n" for o in offs).encode())
+            proc.stdin.flush()
+        except OSError:
+            self.close()
+            return {}
+        fd, buf, want = proc.stdout.fileno(), b"", 3 * len(offs)
+        deadline = time.monotonic() + timeout
+        while buf.count(b"\n") < want:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.close()
+                return {}
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.close()
+                return {}
+            buf += chunk
+        return _parse(buf.decode(errors="replace").splitlines())
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        for f in (proc.stdin, proc.stdout):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
