@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import re
 
 import numpy as np
 import pandas as pd
 
-from iotrace.calls import FUNC_IDS, FUNCTIONS, SYSCALL_BY_NAME, Op, Syscall
+from iotrace.calls import FUNC_IDS, FUNCTIONS, SYSCALL_BY_NAME, Op, syscall_op
 
 from .sources import SOURCE_NAMES
 
@@ -110,33 +109,6 @@ def function_names(header_lists: list[list[str]]) -> list[str]:
                 names.append(n)
     names.append(UNKNOWN_FUNCTION)
     return names
-
-
-def _libc_names(name: str) -> list[str]:
-    """A syscall's name, then the libc function names it goes by: pread64 -> pread,
-    newfstatat -> fstatat, faccessat2 -> faccessat, openat2 -> openat."""
-    out = [name]
-    base = name.removeprefix("new")
-    out += [base, re.sub(r"(64|2)$", "", base)]
-    return out
-
-
-def syscall_op(sc: Syscall) -> Op:
-    """A syscall's kind, derived from the one table (calls.py) and nothing kept here: the op of
-    the shim function it is (under libc's name), else by what it does to the descriptor table
-    (`fdop`), else metadata if it takes a path, else other."""
-    for n in _libc_names(sc.name):
-        if n in FUNC_IDS:
-            return FUNCTIONS[FUNC_IDS[n]].op
-    if sc.fdop in ("open", "pipe"):
-        return Op.OPEN
-    if sc.fdop in ("close", "close_range"):
-        return Op.CLOSE
-    if sc.fdop in ("dup", "dup2"):
-        return Op.DUP
-    if "path" in sc.args:
-        return Op.META
-    return Op.OTHER
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,5 +1,13 @@
 """Missed-I/O messages on stderr: grouped by call site, the first occurrence at once, then
-counts at most every few seconds, and a summary at the end.  Never one line per syscall."""
+counts at most every few seconds, and a summary at the end.  Never one line per syscall.
+
+Libraries do I/O of their own that no wrapper sees (hwloc reading /sys, libevent's eventfds,
+glibc's NSS reading /etc/hosts, PMIx's sockets): an MPI job's start-up has ~300 such syscalls
+at ~50 call sites.  They are logged like any missed syscall, but a call site whose syscalls
+all touch system files (/proc, /sys, /dev, /etc, /run) or only create and close sockets,
+eventfds and pipes is not announced: the summary counts those sites in one line.  The first
+syscall of a site that touches anything else (a file of the job, /dev/null, data through a
+pipe or socket) announces the site."""
 
 from __future__ import annotations
 
@@ -11,8 +19,24 @@ from typing import TextIO
 
 from iotrace.stracer.unwind import Frame
 
+from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
+
 EVERY = 5.0  # seconds between count updates of one group
 MAX_SUMMARY = 10
+SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/etc", "/run", "/var/run")
+DATA_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts/", "/dev/std")
+
+
+def is_system(syscall: str, path: str | None) -> bool:
+    """A system file, or a socket/eventfd/pipe made or closed (not data through it)."""
+    if not path:
+        return False
+    if not path.startswith("/"):  # socket:[N], pipe:[N], anon_inode:[eventfd]
+        sc = SYSCALL_BY_NAME.get(syscall)
+        return sc is None or syscall_op(sc) not in (Op.READ, Op.WRITE)
+    if path.startswith(DATA_DEVICES):
+        return False
+    return any(path == d or path.startswith(d + "/") for d in SYSTEM_DIRS)
 
 
 def site_label(frames: list[Frame], depth: int = 3) -> str:
@@ -31,6 +55,7 @@ def _group_key(frames: list[Frame]) -> tuple[str | None, ...]:
 class Group:
     pid: int
     label: str
+    shown: bool = False  # announced: it touched more than system files
     count: int = 0
     reported: int = 1
     last: float = 0.0
@@ -66,14 +91,18 @@ class Console:
         """n missed syscalls (n > 1: a batch from the C loop) of one call site."""
         g = self.by_site.get((pid, site))
         if g is None:
-            g = self._group(pid, frames, syscall, path)
+            g = self._group(pid, frames)
             self.by_site[(pid, site)] = g
+        if not g.shown and not is_system(syscall, path):
+            g.shown, g.last, g.reported = True, time.monotonic(), g.count + 1
+            where = f" on {path}" if path else ""
+            self._say(f"iotrace: missed I/O: {syscall}{where} at {g.label} [pid {pid}]")
         g.count += n
         if syscall not in g.syscalls:
             g.syscalls.append(syscall)
         if path and len(g.paths) < 100 and path not in g.paths:
             g.paths.append(path)
-        if g.count - g.reported >= self.batch:  # a hot loop: look at the clock now and then
+        if g.shown and g.count - g.reported >= self.batch:  # a hot loop: look now and then
             now = time.monotonic()
             if now - g.last >= EVERY:
                 self._say(
@@ -82,15 +111,11 @@ class Console:
                 )
                 g.reported, g.last = g.count, now
 
-    def _group(self, pid: int, frames: list[Frame], syscall: str, path: str | None) -> Group:
+    def _group(self, pid: int, frames: list[Frame]) -> Group:
         key = (pid, *_group_key(frames))
         g = self.groups.get(key)
-        now = time.monotonic()
         if g is None:
             g = self.groups[key] = Group(pid, site_label(frames))
-            g.last = now
-            where = f" on {path}" if path else ""
-            self._say(f"iotrace: missed I/O: {syscall}{where} at {g.label} [pid {pid}]")
         return g
 
     def ptrace_used(self, pid: int, exe: str) -> None:
@@ -105,9 +130,10 @@ class Console:
                   "missed I/O may be unrecorded")  # fmt: skip
 
     def summary(self, counts: dict[str, int]) -> None:
-        total = sum(g.count for g in self.groups.values())
-        if total:
-            groups = sorted(self.groups.values(), key=lambda g: -g.count)
+        shown = [g for g in self.groups.values() if g.shown]
+        quiet = [g for g in self.groups.values() if not g.shown]
+        if shown:
+            groups = sorted(shown, key=lambda g: -g.count)
             for g in groups[:MAX_SUMMARY]:
                 n = "1 syscall" if g.count == 1 else f"{g.count} syscalls"
                 self._say(
@@ -119,6 +145,14 @@ class Console:
                     f"iotrace: missed I/O: {len(groups) - MAX_SUMMARY} more call sites "
                     "(iotrace missed DIR lists them all)"
                 )
+        if quiet:
+            n = sum(g.count for g in quiet)
+            sites = "1 call site" if len(quiet) == 1 else f"{len(quiet)} call sites"
+            self._say(
+                f"iotrace: missed I/O: {n} more syscall{'s' if n > 1 else ''} on system files, "
+                f"sockets and eventfds (/proc, /sys, /dev, /etc, /run) at {sites}, libraries' "
+                "own work (iotrace missed DIR lists them)"
+            )
         checked = sum(counts.values())
         self._say(
             f"iotrace: stracer: {checked} I/O syscalls checked: {counts.get('covered', 0)} "

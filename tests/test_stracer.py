@@ -409,3 +409,39 @@ def test_addr2line_server_answers_as_one_run():
     finally:
         server.close()
     assert Server("/nonexistent").lookup([0x1000]) == {}
+
+
+def test_console_folds_libraries_system_io():
+    """Call sites that only touch system files or make sockets/eventfds are counted in one
+    summary line, not announced; the first data syscall of a site announces it."""
+    import io
+
+    from iotrace.stracer.console import Console, is_system
+    from iotrace.stracer.unwind import Frame
+
+    assert is_system("openat", "/sys/devices/system/cpu/online")
+    assert is_system("newfstatat", "/etc/hosts") and is_system("openat", "/dev")
+    assert is_system("eventfd2", "anon_inode:[eventfd]") and is_system("socket", "socket:[12]")
+    assert not is_system("write", "socket:[12]") and not is_system("read", "pipe:[7]")
+    assert not is_system("write", "/dev/null") and not is_system("write", "/dev/pts/3")
+    assert not is_system("pwrite64", "/scratch/out") and not is_system("write", None)
+    assert not is_system("openat", "/devices/x")  # only whole directory names
+
+    out = io.StringIO()
+    con = Console(out)
+    hw = [Frame(0x10, "/lib/libhwloc.so", 0x10, "hwloc_read")]
+    app = [Frame(0x20, "/bin/app", 0x20, "dump")]
+    con.missed(1, 1, hw, "openat", "/sys/devices/system/cpu/online")
+    con.missed(1, 1, hw, "read", "/sys/devices/system/cpu/online", n=3)
+    assert out.getvalue() == ""
+    con.missed(1, 2, app, "openat", "/dev/shm/x")
+    con.missed(1, 2, app, "write", "/scratch/out")
+    assert out.getvalue() == "iotrace: missed I/O: write on /scratch/out at dump [pid 1]\n"
+    con.summary({"missed": 6})
+    lines = out.getvalue().splitlines()
+    assert (
+        "2 syscalls not seen by the shim — openat, write on /dev/shm/x and 1 more at dump"
+        in lines[1]
+    )
+    assert lines[2].startswith("iotrace: missed I/O: 4 more syscalls on system files")
+    assert "at 1 call site," in lines[2]

@@ -11,6 +11,7 @@ This module must import nothing outside the standard library: CMake runs it as a
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -383,6 +384,33 @@ SYSCALLS: tuple[Syscall, ...] = (
 
 SYSCALL_BY_NR: dict[int, Syscall] = {s.nr: s for s in SYSCALLS}
 SYSCALL_BY_NAME: dict[str, Syscall] = {s.name: s for s in SYSCALLS}
+
+
+def _libc_names(name: str) -> list[str]:
+    """A syscall's name, then the libc function names it goes by: pread64 -> pread,
+    newfstatat -> fstatat, faccessat2 -> faccessat, openat2 -> openat."""
+    out = [name]
+    base = name.removeprefix("new")
+    out += [base, re.sub(r"(64|2)$", "", base)]
+    return out
+
+
+def syscall_op(sc: Syscall) -> Op:
+    """A syscall's kind, derived from the one table (calls.py) and nothing kept here: the op of
+    the shim function it is (under libc's name), else by what it does to the descriptor table
+    (`fdop`), else metadata if it takes a path, else other."""
+    for n in _libc_names(sc.name):
+        if n in FUNC_IDS:
+            return FUNCTIONS[FUNC_IDS[n]].op
+    if sc.fdop in ("open", "pipe"):
+        return Op.OPEN
+    if sc.fdop in ("close", "close_range"):
+        return Op.CLOSE
+    if sc.fdop in ("dup", "dup2"):
+        return Op.DUP
+    if "path" in sc.args:
+        return Op.META
+    return Op.OTHER
 
 
 def main() -> int:
