@@ -168,6 +168,7 @@ static void after_fork_child(void)
     /* the child's only thread: locks other parent threads held at the fork are free */
     iot_intern_fork_child();
     iot_arena_fork_child();
+    iot_pend_fork_child();
     iot_cwd_fork_child();
     iot_link_fork_child();
     iot_fd_fork_prepare();

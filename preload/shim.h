@@ -60,10 +60,14 @@ typedef struct iot_ev {
     int64_t aux[2];
 } iot_ev;
 
+#define IOT_SPAWNS_HELPERS (1 << 16)
+
 /* Per-thread state.  initial-exec TLS: no allocation, no lock, one %fs-relative load. */
 typedef struct iot_thread {
     int busy;           /* inside the shim's own work: wrappers pass straight through */
-    int in_wrapper;     /* a wrapper is running in this thread (read by the stracer) */
+    int in_wrapper;     /* a wrapper is running in this thread (read by the stracer);
+                         * + IOT_SPAWNS_HELPERS while a call that may start libc helper
+                         * threads runs (aio: the stracer counts their I/O as covered) */
     int unwinding;      /* inside libunwind: its pipe2/read/close go to stack.c */
     pid_t tid;
     unsigned gen;       /* process generation this state belongs to (changes on fork) */
@@ -246,6 +250,24 @@ static inline void iot_link_check(void)
 }
 /* fdtable.c: apply one message (op: 1 open, 2 dup a->b, 3 close a, 4 close a..b) */
 void iot_fd_remote(int op, int a, int b, const char *path, size_t n) IOT_HIDDEN;
+
+/* ---- pending.c: asynchronous requests, from their posting call to their completing one ---- */
+enum { IOT_PEND_MPI, IOT_PEND_AIO, IOT_PEND_KINDS };
+typedef struct {
+    uintptr_t key;            /* the request's handle (MPI_Request, struct aiocb *) */
+    uint8_t kind;             /* IOT_PEND_* */
+    uint16_t post_fn, done_fn;
+    unsigned gen;             /* iot_p.gen at posting: a forked child's are not its own */
+    int fd;
+    uint32_t path;
+    int64_t asked, off;       /* bytes asked (-1: unknown), offset */
+    uint64_t t_post;          /* t_start of the posting event */
+} iot_pend;
+void iot_pend_add(const iot_pend *e) IOT_HIDDEN;
+int iot_pend_take(int kind, uintptr_t key, iot_pend *out) IOT_HIDDEN; /* out may be NULL */
+int iot_pend_peek(int kind, uintptr_t key, iot_pend *out) IOT_HIDDEN;
+int iot_pend_none(int kind) IOT_HIDDEN;
+void iot_pend_fork_child(void) IOT_HIDDEN;
 
 /* ---- stdio_arena.c: stdio buffers the stracer's filter lets through ---- */
 #include <stdio.h>

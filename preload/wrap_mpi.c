@@ -141,70 +141,8 @@ static uint32_t file_path(MPI_File fh, int forget)
 
 /* ---- outstanding nonblocking requests, completed in MPI_Wait/MPI_Test & co. ---- */
 
-typedef struct {
-    MPI_Request req;
-    uint32_t path;
-    unsigned gen;
-    uint16_t post_fn, done_fn;
-    int64_t asked, off;
-    uint64_t t_post;
-} pend_ent;
-
-static pthread_mutex_t pend_lock = PTHREAD_MUTEX_INITIALIZER;
-static pend_ent *pend;
-static int npend, cappend;
-/* Read without the lock by every MPI_Wait/MPI_Test: 0 (no traced I/O request outstanding) makes
- * them plain calls.  A request is added before its handle reaches the app, so a completion call
- * on it always sees npend > 0. */
-static volatile int npend_hint;
-
-static void pend_add(const pend_ent *e)
-{
-    pthread_mutex_lock(&pend_lock);
-    if (npend == cappend) {
-        int cap = cappend ? 2 * cappend : 16;
-        pend_ent *p = realloc(pend, (size_t)cap * sizeof *p);
-        if (!p) { /* not tracked: its bytes go unrecorded */
-            pthread_mutex_unlock(&pend_lock);
-            return;
-        }
-        pend = p;
-        cappend = cap;
-    }
-    pend[npend++] = *e;
-    __atomic_store_n(&npend_hint, npend, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&pend_lock);
-}
-
-static int pend_find_locked(MPI_Request r)
-{
-    for (int i = 0; i < npend; i++)
-        if (pend[i].req == r)
-            return i;
-    return -1;
-}
-
-/* Takes request `r` out of the table into *out; 0 if it is not a traced one. */
-static int pend_take(MPI_Request r, pend_ent *out)
-{
-    int found = 0;
-    pthread_mutex_lock(&pend_lock);
-    int i = pend_find_locked(r);
-    if (i >= 0) {
-        found = pend[i].gen == iot_p.gen;
-        if (found && out)
-            *out = pend[i];
-        pend[i] = pend[--npend];
-        __atomic_store_n(&npend_hint, npend, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&pend_lock);
-    return found;
-}
-
-static inline int pend_none(void)
-{
-    return IOT_LIKELY(__atomic_load_n(&npend_hint, __ATOMIC_ACQUIRE) == 0);
-}
+/* MPI_Request is a pointer (Open MPI) or an int (MPICH): either way a key for pending.c */
+#define REQ_KEY(r) ((uintptr_t)(r))
 
 /* ---- the wrapper shape, for calls whose real work is done by libc calls of their own ---- */
 
@@ -390,9 +328,16 @@ IOT_API int MPI_File_write_ordered(MPI_File fh, CV buf, int count, MPI_Datatype 
     int64_t at = OFF_AFTER;                                             \
     iot_ev_off(&ev, at);                                                \
     if (r == MPI_SUCCESS)                                               \
-        pend_add(&(pend_ent){*request, ev.path, iot_p.gen, FN, DONE_FN, \
-                             (ev.has & IOT_HAS_REQ) ? ev.req : -1, at,  \
-                             ev.t0});                                   \
+        iot_pend_add(&(iot_pend){.key = REQ_KEY(*request),              \
+                                 .kind = IOT_PEND_MPI,                  \
+                                 .post_fn = FN,                         \
+                                 .done_fn = DONE_FN,                    \
+                                 .gen = iot_p.gen,                      \
+                                 .fd = -1,                              \
+                                 .path = ev.path,                       \
+                                 .asked = (ev.has & IOT_HAS_REQ) ? ev.req : -1, \
+                                 .off = at,                             \
+                                 .t_post = ev.t0});                     \
     iot_leave(&ev);                                                     \
     return r
 
@@ -473,9 +418,9 @@ IOT_API int MPI_File_iwrite_at_all(MPI_File fh, MPI_Offset offset, CV buf, int c
 typedef struct {
     int n;
     int *idx;           /* their positions in the call's array */
-    pend_ent *ent;
+    iot_pend *ent;
     int small_idx[8];
-    pend_ent small_ent[8];
+    iot_pend small_ent[8];
 } saved_t;
 
 static void saved_free(saved_t *s)
@@ -500,15 +445,9 @@ static int save_pending(saved_t *s, const MPI_Request *reqs, int count)
             return 0;
         }
     }
-    pthread_mutex_lock(&pend_lock);
-    for (int i = 0; i < count; i++) {
-        int k = pend_find_locked(reqs[i]);
-        if (k >= 0 && pend[k].gen == iot_p.gen) {
-            s->idx[s->n] = i;
-            s->ent[s->n++] = pend[k];
-        }
-    }
-    pthread_mutex_unlock(&pend_lock);
+    for (int i = 0; i < count; i++)
+        if (iot_pend_peek(IOT_PEND_MPI, REQ_KEY(reqs[i]), &s->ent[s->n]))
+            s->idx[s->n++] = i;
     if (!s->n)
         saved_free(s);
     return s->n;
@@ -525,12 +464,12 @@ static void emit_done(const iot_ev *call, const saved_t *s, int i, int rc,
         k++;
     if (k == s->n)
         return;
-    const pend_ent *e = &s->ent[k];
+    const iot_pend *e = &s->ent[k];
     /* MPI_ERR_IN_STATUS: each request's own error is in its status */
     int err = rc == MPI_ERR_IN_STATUS ? st->MPI_ERROR : rc;
     if (err == MPI_ERR_PENDING)
         return; /* not completed by this call */
-    if (!pend_take(e->req, NULL))
+    if (!iot_pend_take(IOT_PEND_MPI, e->key, NULL))
         return; /* freed or completed by another thread meanwhile */
     iot_ev ev = *call;
     ev.fn = e->done_fn;
@@ -574,7 +513,7 @@ static MPI_Status *statuses(MPI_Status *app, int count, MPI_Status *small, int n
  * then untraced unless one of this call's requests is one.  STATUS_SETUP points the call at
  * statuses we can read; EMIT emits the *_done events once the call returned r. */
 #define DONE_BODY(COUNT, REQS, real_call, STATUS_SETUP, EMIT, STATUS_FREE)          \
-    if (pend_none())                                                                \
+    if (iot_pend_none(IOT_PEND_MPI))                                                \
         return real_call;                                                           \
     saved_t s;                                                                      \
     iot_ev ev;                                                                      \
@@ -695,8 +634,8 @@ IOT_API int MPI_Testsome(int count, MPI_Request reqs[], int *outcount, int indic
 IOT_API int MPI_Request_free(MPI_Request *request)
 {
     IOT_PMPI(MPI_Request_free);
-    if (!pend_none())
-        pend_take(*request, NULL);
+    if (!iot_pend_none(IOT_PEND_MPI))
+        iot_pend_take(IOT_PEND_MPI, REQ_KEY(*request), NULL);
     return real_MPI_Request_free(request);
 }
 

@@ -77,8 +77,10 @@ typedef struct {
     uint64_t ld_lo, ld_hi;
 } image;
 
+enum { T_APP, T_SHIM, T_HELPER }; /* loop.py: who started the thread (tracer.py, _new_child) */
+
 typedef struct {
-    int tid, pid, img, shim_thread;
+    int tid, pid, img, kind;
     int pending; /* a fast missed syscall waits here for its exit stop */
     long long counts[4];
     uint64_t t, args[6];
@@ -201,8 +203,8 @@ static void th_remove(int tid)
     }
 }
 
-/* A thread, new or changed: its process, image and whether the shim started it. */
-int iotl_thread(int tid, int pid, int img, int shim_thread)
+/* A thread, new or changed: its process, image and who started it (T_*). */
+int iotl_thread(int tid, int pid, int img, int kind)
 {
     thread *t = th_find(tid);
     if (!t) {
@@ -220,7 +222,7 @@ int iotl_thread(int tid, int pid, int img, int shim_thread)
     }
     t->pid = pid;
     t->img = img;
-    t->shim_thread = shim_thread;
+    t->kind = kind;
     lgen++;
     return 0;
 }
@@ -544,8 +546,8 @@ static int on_seccomp(thread *t)
     const image *img = &images[t->img];
     uint64_t top = 0, sgen = 0;
     if (img->phase == PH_READY) {
-        if (t->shim_thread) {
-            t->counts[C_SHIM]++;
+        if (t->kind != T_APP) {
+            t->counts[t->kind == T_SHIM ? C_SHIM : C_COVERED]++;
             cont(t->tid);
             return 1;
         }

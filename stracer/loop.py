@@ -20,12 +20,13 @@ from iotrace.native import library as native_library
 EV_STOP, EV_BATCH, EV_ECHILD, EV_EINTR = 1, 2, 3, 4
 PHASES = {"launch": 0, "preinit": 1, "ready": 2, "noshim": 3}
 COUNT_NAMES = ("covered", "loader", "shim", "missed")
+T_APP, T_SHIM, T_HELPER = 0, 1, 2  # iotl_thread's kind
 
 _CDEF = """
 typedef struct { int tid, status; } iotl_ev;
 typedef struct { int pid, site, nr, count; int32_t path_off, path_len; } iotl_tally;
 typedef struct { uint8_t *buf; size_t len; int nrec, ntally; iotl_tally *tally; } iotl_batch;
-int iotl_thread(int tid, int pid, int img, int shim_thread);
+int iotl_thread(int tid, int pid, int img, int kind);
 int iotl_forget(int tid, long long *out);
 int iotl_pending(int tid);
 int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, uint64_t ld_hi);

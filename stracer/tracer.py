@@ -43,6 +43,7 @@ SYS_PTRACE = 101
 IOT_OFF = 3  # iot_p.state values (preload/shim.h)
 LINK = struct.Struct("<IIiiQQ")  # iot_link_t
 LINK_POSTED = 16
+SPAWNS_HELPERS = 0xFF << 16  # the bits of iot_t.in_wrapper counting IOT_SPAWNS_HELPERS
 CLONE_THREAD = 0x10000
 CLONE_VM = 0x100
 GROUP_STOP_SIGS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
@@ -78,6 +79,8 @@ class Thread:
     tid: int
     proc: Proc
     shim_thread: bool = False  # started by the shim (libzmq's): its syscalls are the shim's
+    # started by libc inside a wrapped call (glibc's AIO threads): its syscalls are that call's
+    helper: bool = False
     pending: list[Any] | None = None  # a missed syscall waiting for its exit stop
     top: int = 0  # the word at the stack pointer at the last stop
 
@@ -130,7 +133,8 @@ class Tracer:
 
     def _sync_thread(self, th: Thread) -> None:
         if self.fast is not None:
-            self.fast.lib.iotl_thread(th.tid, th.proc.pid, th.proc.image.id, th.shim_thread)
+            kind = L.T_SHIM if th.shim_thread else L.T_HELPER if th.helper else L.T_APP
+            self.fast.lib.iotl_thread(th.tid, th.proc.pid, th.proc.image.id, kind)
 
     def _forget(self, tid: int, pid: int) -> None:
         """A thread dropped: the C loop's counts for it join the process's."""
@@ -259,6 +263,9 @@ class Tracer:
         if phase == "ready":
             if th.shim_thread:
                 self._count(proc, "shim")
+                return True
+            if th.helper:
+                self._count(proc, "covered")
                 return True
             # the markers, and the word at the stack pointer (the call site's key if missed)
             m = self.mem.read_pair(tid, r.fs_base + img.tls_off, r.rsp)
@@ -454,8 +461,12 @@ class Tracer:
         tgid = _tgid(new)
         if event == F.EVENT_CLONE and tgid == parent.proc.pid:
             th = Thread(new, parent.proc)
-            # libzmq's threads, started from the shim while it is busy, are the shim's
-            th.shim_thread = parent.shim_thread or self._busy(parent)
+            # libzmq's threads, started from the shim while it is busy, are the shim's; threads
+            # libc starts inside a wrapped call marked IOT_SPAWNS_HELPERS (glibc's AIO workers,
+            # inside aio_write) do that call's work, as do the threads they start
+            busy, inw = self._marker(parent)
+            th.shim_thread = parent.shim_thread or bool(busy)
+            th.helper = not th.shim_thread and (parent.helper or bool(inw & SPAWNS_HELPERS))
         else:
             vm = event == F.EVENT_VFORK or (event == F.EVENT_CLONE and self._clone_vm(tid))
             proc = Proc(new, parent.proc.image, shared_vm=vm or parent.proc.shared_vm)
@@ -487,12 +498,16 @@ class Tracer:
         for m in list(parent.recent)[-missing:]:
             self.fdlink.send(child.pid, m)
 
-    def _busy(self, th: Thread) -> bool:
+    def _marker(self, th: Thread) -> tuple[int, int]:
+        """The thread's iot_t.busy and iot_t.in_wrapper, as they are now."""
         img = th.proc.image
         if img.phase != "ready" or not self.regs.fetch(th.tid):
-            return False
-        m = self.mem.read(th.tid, self.r.fs_base + img.tls_off, 4)
-        return bool(m and struct.unpack("<i", m)[0])
+            return 0, 0
+        m = self.mem.read(th.tid, self.r.fs_base + img.tls_off, 8)
+        if not m:
+            return 0, 0
+        busy, inw = struct.unpack("<ii", m)
+        return busy, inw
 
     def _clone_vm(self, tid: int) -> bool:
         if not self.regs.fetch(tid):
@@ -534,7 +549,7 @@ class Tracer:
         self._forget(th.tid, proc.pid)
         th.tid = tid
         th.pending = None
-        th.shim_thread = False
+        th.shim_thread = th.helper = False
         self.threads[tid] = th
         proc.threads = {tid}
         exe = _exe(proc.pid)

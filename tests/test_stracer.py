@@ -445,3 +445,28 @@ def test_console_folds_libraries_system_io():
     )
     assert lines[2].startswith("iotrace: missed I/O: 4 more syscalls on system files")
     assert "at 1 call site," in lines[2]
+
+
+@pytest.mark.parametrize("extra", [(), ("--no-stracer",)])
+def test_posix_aio(trace, extra):
+    """aio_write/aio_read/lio_listio are recorded when posted and when aio_return collects them;
+    glibc's helper threads, started inside the wrapped call, do covered I/O, not missed."""
+    t = trace(build("st_aio"), extra=extra)
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert t.proc.stdout == f"{10 * 4096} 1\n"
+    out = str(trace.work / "aio.out")
+    ev = t.events("aio_write", "aio_read", "lio_listio", "aio_write_done", "aio_read_done")
+    posted = [
+        (e["fn"], e["offset"], e["req"], e["ret"]) for e in ev if not e["fn"].endswith("done")
+    ]
+    assert posted == [("aio_write", i * 4096, 4096, 0) for i in range(4)] + [
+        ("aio_read", i * 4096, 4096, 0) for i in range(4)
+    ] + [("lio_listio", i * 4096, 4096, 0) for i in (4, 5)]
+    done = [(e["fn"], e["offset"], e["ret"], e["path"]) for e in ev if e["fn"].endswith("done")]
+    assert sorted(done) == sorted(
+        [("aio_write_done", i * 4096, 4096, out) for i in (0, 1, 2, 3, 4, 5)]
+        + [("aio_read_done", i * 4096, 4096, out) for i in range(4)]
+    )
+    if not extra:
+        assert missed(t.dir) == []
+        assert "missed I/O" not in t.proc.stderr

@@ -239,6 +239,12 @@ FUNCTIONS: tuple[Func, ...] = (
     # the inline getc/putc of glibc's headers reach the shim only here (wrap_stdio.c)
     _f("__overflow", "stdio", WR, "fd req"),
     _f("__uflow", "stdio", RD, "fd"),
+    # POSIX AIO (preload/wrap_aio.c): posted, then completed in aio_return
+    _f("aio_read", "fd", OTH, "fd req off"),
+    _f("aio_write", "fd", OTH, "fd req off"),
+    _f("lio_listio", "fd", OTH, "fd req off flags"),
+    _f("aio_read_done", "fd", RD, "fd req off"),
+    _f("aio_write_done", "fd", WR, "fd req off"),
 )
 # fmt: on
 
