@@ -44,6 +44,7 @@ static struct {
     size_t used, committed;
     void *free; /* returned slots, linked through their first word */
     char lock;
+    int noclose; /* glibc's fclose honours IOT_GLIBC_NOCLOSE */
 } A;
 
 static void lock(void)
@@ -55,6 +56,33 @@ static void lock(void)
 static void unlock(void)
 {
     __atomic_clear(&A.lock, __ATOMIC_RELEASE);
+}
+
+/* fclose of a stream the shim opened leaves the close to the wrapper (wrap_stdio.c) by setting
+ * glibc's internal _IO_FLAGS2_NOCLOSE; tried once on a pipe, so that a glibc where the flag
+ * means something else keeps its own close. */
+static int noclose_works(void)
+{
+    int p[2];
+    if (IOT_SYSRAW(pipe2, p, O_CLOEXEC) != 0)
+        return 0;
+    IOT_REAL(fdopen);
+    IOT_REAL(fclose);
+    FILE *t = real_fdopen(p[0], "r");
+    int ok = 0;
+    if (t) {
+        t->_flags2 |= IOT_GLIBC_NOCLOSE;
+        ok = real_fclose(t) == 0 && fcntl(p[0], F_GETFD) >= 0;
+    }
+    if (ok || !t)
+        IOT_SYSRAW(close, p[0]);
+    IOT_SYSRAW(close, p[1]);
+    return ok;
+}
+
+int iot_arena_noclose(void)
+{
+    return A.noclose;
 }
 
 static int new_glibc(void)
@@ -80,6 +108,7 @@ void iot_arena_init(void)
         return;
     }
     A.base = m;
+    A.noclose = noclose_works();
 }
 
 void iot_arena_fork_child(void)
@@ -106,14 +135,14 @@ static char *slot_get(void)
     return s;
 }
 
-static int owned(const char *p)
+int iot_arena_owns(const char *p)
 {
     return A.base && p && (uintptr_t)(p - A.base) < WINDOW;
 }
 
 void iot_arena_release(char *buf)
 {
-    if (!owned(buf))
+    if (!iot_arena_owns(buf))
         return;
     lock();
     *(void **)buf = A.free;

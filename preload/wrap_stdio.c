@@ -21,6 +21,7 @@
 #endif
 
 #include "shim.h"
+#include "sysraw.h"
 
 #undef fread_unlocked /* the header's small-constant-size macros */
 #undef fwrite_unlocked
@@ -119,6 +120,7 @@ static void stream_io(iot_ev *ev, held *h, int fd, int64_t pos, int64_t done)
 
 static void inline_rest(FILE *f, int fd); /* the headers' inline putc: see __overflow */
 
+
 /* fopen's mode string as the open(2) flags glibc uses for it. */
 static int mode_flags(const char *m)
 {
@@ -156,13 +158,42 @@ static void stream_opened(iot_ev *ev, FILE *r, int flags)
 
 /* ---- open and close ---- */
 
+/* Under a stracer, the open glibc's fopen makes inside is a ptrace stop (~8-50 us, fopen +
+ * fclose cost 5-6x the shim alone).  For modes both glibc's fopen and fdopen read alike (r, w
+ * or a, then only '+', 'b', 'x', at most 4 characters) the wrapper opens the file itself with
+ * the cookie, as fopen would (mode 0666), puts an append-only stream at the end of the file as
+ * fopen does, and hands the descriptor to fdopen.  Other modes ('e': fdopen would not mark the
+ * stream close-on-exec for freopen; 'm', 'c', ",ccs=") go to glibc's fopen. */
+static FILE *fopen_raw(const char *path, const char *mode,
+                       FILE *(*real)(const char *, const char *))
+{
+    if (!iot_stracing || !path || !mode || !strchr("rwa", mode[0]) || !mode[0] ||
+        strlen(mode) > 4 || strspn(mode + 1, "+bx") != strlen(mode + 1))
+        return real(path, mode);
+    IOT_REAL(fdopen);
+    int fl = mode_flags(mode);
+    int fd = (int)IOT_SYSRAW_CANCEL(openat, AT_FDCWD, path, fl, 0666);
+    if (fd < 0)
+        return NULL;
+    FILE *f = NULL;
+    if (!(fl & O_APPEND) || (fl & O_ACCMODE) != O_WRONLY ||
+        IOT_SYSRAW(lseek, fd, 0, SEEK_END) >= 0 || errno == ESPIPE)
+        f = real_fdopen(fd, mode);
+    if (!f) {
+        int e = errno;
+        IOT_SYSRAW(close, fd);
+        errno = e;
+    }
+    return f;
+}
+
 static FILE *do_fopen(const char *path, const char *mode,
                       FILE *(*real)(const char *, const char *))
 {
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_fopen))
         return real(path, mode);
-    FILE *r = real(path, mode);
+    FILE *r = fopen_raw(path, mode, real);
     iot_done(&ev, r != NULL, r == NULL);
     iot_ev_path(&ev, path);
     int fl = mode_flags(mode);
@@ -259,7 +290,18 @@ IOT_API int fclose(FILE *f)
     }
     int fd = sfd(f);
     uint32_t path = fd >= 0 ? iot_fd_path(fd) : 0; /* the table forgets it below */
+    /* Under a stracer the close inside glibc's fclose would be a ptrace stop.  For a stream the
+     * shim opened (its buffer is in the stdio window: not a popen stream, whose close must
+     * wait for its child) the wrapper sets glibc's own _IO_FLAGS2_NOCLOSE (checked to work at
+     * start-up, stdio_arena.c), so fclose flushes, unlinks and frees the stream but leaves the
+     * descriptor, and closes that itself with the cookie; a failed close makes the result EOF
+     * with close's errno, as in glibc's fclose. */
+    int own_close = fd >= 0 && iot_arena_owns(buf) && iot_arena_noclose();
+    if (own_close)
+        f->_flags2 |= IOT_GLIBC_NOCLOSE;
     int r = real_fclose(f);
+    if (own_close && IOT_SYSRAW(close, fd) != 0)
+        r = EOF;
     iot_done(&ev, r, r != 0);
     iot_arena_release(buf);
     if (fd >= 0) {
