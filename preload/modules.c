@@ -15,6 +15,31 @@ static uintptr_t known[MAX_KNOWN];
 static unsigned nknown;
 static unsigned long long seen_adds;
 
+/* The GNU build-id note of a loaded object, read from its PT_NOTE segments in memory: the
+ * analyzer symbolises a module only with the file that has the same id (docs/format.md). */
+static const void *build_id(const struct dl_phdr_info *info, size_t *len)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+            const char *name = p + sizeof *n;
+            const char *desc = name + ((n->n_namesz + 3) & ~3u);
+            if (desc + n->n_descsz > end)
+                break;
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+                *len = n->n_descsz;
+                return desc;
+            }
+            p = desc + ((n->n_descsz + 3) & ~3u);
+        }
+    }
+    return NULL;
+}
+
 static int one(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size, (void)data;
@@ -41,9 +66,13 @@ static int one(struct dl_phdr_info *info, size_t size, void *data)
         exe[n > 0 ? n : 0] = '\0';
         name = exe;
     }
-    char *p = iot_log_reserve(64 + strlen(name));
+    size_t id_len = 0;
+    const void *id = build_id(info, &id_len);
+    if (id_len > 64) /* no build-id is that long: not one */
+        id = NULL;
+    char *p = iot_log_reserve(64 + strlen(name) + 72);
     if (p)
-        iot_log_commit(iot_pack_module(p, info->dlpi_addr, lo, hi, name));
+        iot_log_commit(iot_pack_module(p, info->dlpi_addr, lo, hi, name, id, id_len));
     if (nknown < MAX_KNOWN)
         known[nknown++] = info->dlpi_addr + 1; /* +1: the main program's base may be 0 */
     seen_adds = info->dlpi_adds;

@@ -87,15 +87,20 @@ char *iot_pack_thread(char *p, pid_t tid)
     return p;
 }
 
-char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path)
+char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path,
+                      const void *build_id, size_t id_len)
 {
     PACKER(pk, p);
-    msgpack_pack_array(&pk, 5);
+    msgpack_pack_array(&pk, 6);
     msgpack_pack_uint8(&pk, IOT_REC_MODULE);
     msgpack_pack_uint64(&pk, base);
     msgpack_pack_uint64(&pk, lo);
     msgpack_pack_uint64(&pk, hi);
     msgpack_pack_str_with_body(&pk, path, strlen(path));
+    if (build_id)
+        msgpack_pack_bin_with_body(&pk, build_id, id_len);
+    else
+        msgpack_pack_nil(&pk);
     return p;
 }
 

@@ -169,7 +169,8 @@ char *iot_pack_event(char *p, const iot_ev *ev) IOT_HIDDEN;
 char *iot_pack_string(char *p, uint32_t id, const char *s, size_t n) IOT_HIDDEN;
 char *iot_pack_stack(char *p, uint32_t id, const uintptr_t *pcs, int n) IOT_HIDDEN;
 char *iot_pack_thread(char *p, pid_t tid) IOT_HIDDEN;
-char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path) IOT_HIDDEN;
+char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path,
+                      const void *build_id, size_t id_len) IOT_HIDDEN;
 char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
 
 /* ---- intern.c: strings and stacks, written once per process, referred to by id ---- */

@@ -9,6 +9,8 @@ import sys
 
 from conftest import build
 
+from iotrace.elf import build_id
+
 
 def test_fork_without_exec_gives_child_its_own_log(trace):
     t = trace(build("proc_fork"))
@@ -99,7 +101,8 @@ def test_stacks_point_into_the_program(trace):
     (log,) = t.logs
     main_mod = [m for m in log.modules if m[3] == str(prog)]
     assert len(main_mod) == 1
-    _base, lo, hi, _path = main_mod[0]
+    _base, lo, hi, _path, bid = main_mod[0]
+    assert bid is not None and bid == build_id(str(prog))  # read from memory, as on disk
     writes = t.events("write")
     assert all(e["stack"] for e in writes)
     # the innermost frame is the call site in the program, not inside the shim

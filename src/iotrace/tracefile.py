@@ -30,7 +30,8 @@ class Log:
     header: dict[str, Any]
     strings: dict[int, str] = field(default_factory=dict)
     stacks: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    modules: list[tuple[int, int, int, str]] = field(default_factory=list)
+    # (base, lo, hi, path, build_id or None)
+    modules: list[tuple[int, int, int, str, bytes | None]] = field(default_factory=list)
     exit_status: int | None = None
     exit_time: int | None = None
     truncated: bool = False
@@ -154,7 +155,8 @@ def read_log(path: str | os.PathLike[str]) -> Log:
                 elif kind == Rec.STACK:
                     log.stacks[rec[1]] = tuple(rec[2])
                 elif kind == Rec.MODULE:
-                    log.modules.append((rec[1], rec[2], rec[3], rec[4]))
+                    bid = rec[5] if len(rec) > 5 and isinstance(rec[5], bytes) else None
+                    log.modules.append((rec[1], rec[2], rec[3], rec[4], bid))
                 elif kind == Rec.EXIT:
                     log.exit_time, log.exit_status = rec[1], rec[2]
         except (ValueError, TypeError, IndexError, msgpack.FormatError, msgpack.StackError):

@@ -1,0 +1,53 @@
+"""The GNU build-id of an ELF file on disk, to tell whether a module the shim saw loaded (its
+MODULE record carries the id read from memory) is still the file at that path."""
+
+from __future__ import annotations
+
+import functools
+import struct
+
+PT_NOTE = 4
+NT_GNU_BUILD_ID = 3
+
+
+@functools.lru_cache(maxsize=1024)
+def build_id(path: str) -> bytes | None:
+    """The id of a 64-bit little-endian ELF file (x86_64), None if it has none or is not one."""
+    try:
+        with open(path, "rb") as f:
+            ident = f.read(64)
+            if len(ident) < 64 or ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
+                return None
+            phoff, phentsize, phnum = (
+                struct.unpack_from("<Q", ident, 32)[0],
+                *struct.unpack_from("<HH", ident, 54),
+            )
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+            for i in range(phnum):
+                p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(
+                    "<IIQQQQ", table, i * phentsize
+                )
+                if p_type != PT_NOTE or p_filesz > 1 << 20:
+                    continue
+                f.seek(p_offset)
+                found = _gnu_build_id(f.read(p_filesz))
+                if found is not None:
+                    return found
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _gnu_build_id(notes: bytes) -> bytes | None:
+    pos = 0
+    while pos + 12 <= len(notes):
+        namesz, descsz, ntype = struct.unpack_from("<III", notes, pos)
+        name = pos + 12
+        desc = name + ((namesz + 3) & ~3)
+        if desc + descsz > len(notes):
+            return None
+        if ntype == NT_GNU_BUILD_ID and notes[name : name + namesz] == b"GNU\0":
+            return notes[desc : desc + descsz]
+        pos = desc + ((descsz + 3) & ~3)
+    return None
