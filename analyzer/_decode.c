@@ -6,6 +6,7 @@
  * per machine into a cache directory).  Every read is bounds-checked: a torn tail stops the scan
  * (`truncated`), anything malformed is reported (`error`), nothing is trusted. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -367,4 +368,184 @@ void iot_union_length(const int64_t *group, const int64_t *start, const int64_t 
         if (e > reach[g])
             reach[g] = e;
     }
+}
+
+/* Gathers for building the time-ordered events table (load.py): dst[i] = src[idx[i]], the items
+ * signed integers of 1, 2, 4 or 8 bytes (`ssize`, `dsize`: a narrower destination keeps the low
+ * bytes, as numpy's astype), the index of `isize` bytes (0: no index, dst[i] = src[i]).  Every
+ * index is checked against `slen`: returns 0, or -1 at the first one out of range. */
+#define TAKE_BY(I, D)                                                                              \
+    {                                                                                              \
+        const I *x = ix;                                                                           \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            uint64_t k = (uint64_t)(int64_t)x[i];                                                  \
+            if (k >= (uint64_t)slen)                                                               \
+                return -1;                                                                         \
+            d[i] = (D)s[k];                                                                        \
+        }                                                                                          \
+        return 0;                                                                                  \
+    }
+#define TAKE(S, D)                                                                                 \
+    static int take_##S##_##D(const S *s, int64_t slen, const void *ix, int isize, int64_t n,     \
+                              D *d)                                                                \
+    {                                                                                              \
+        switch (isize) {                                                                           \
+        case 0:                                                                                    \
+            if (n > slen)                                                                          \
+                return -1;                                                                         \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                d[i] = (D)s[i];                                                                    \
+            return 0;                                                                              \
+        case 1: TAKE_BY(int8_t, D)                                                                 \
+        case 2: TAKE_BY(int16_t, D)                                                                \
+        case 4: TAKE_BY(int32_t, D)                                                                \
+        case 8: TAKE_BY(int64_t, D)                                                                \
+        default: return -1;                                                                        \
+        }                                                                                          \
+    }
+#define TAKE_TO(S) TAKE(S, int8_t) TAKE(S, int16_t) TAKE(S, int32_t) TAKE(S, int64_t)
+TAKE_TO(int8_t)
+TAKE_TO(int16_t)
+TAKE_TO(int32_t)
+TAKE_TO(int64_t)
+
+#define TAKE_CALL(S)                                                                               \
+    switch (dsize) {                                                                               \
+    case 1: return take_##S##_int8_t(src, slen, idx, isize, n, dst);                               \
+    case 2: return take_##S##_int16_t(src, slen, idx, isize, n, dst);                              \
+    case 4: return take_##S##_int32_t(src, slen, idx, isize, n, dst);                              \
+    case 8: return take_##S##_int64_t(src, slen, idx, isize, n, dst);                              \
+    default: return -1;                                                                            \
+    }
+
+int iot_take(const void *src, int32_t ssize, int64_t slen, const void *idx, int32_t isize,
+             int64_t n, void *dst, int32_t dsize)
+{
+    switch (ssize) {
+    case 1: TAKE_CALL(int8_t)
+    case 2: TAKE_CALL(int16_t)
+    case 4: TAKE_CALL(int32_t)
+    case 8: TAKE_CALL(int64_t)
+    default: return -1;
+    }
+}
+
+/* masks[j][i] = (nulls[idx[i]] & bits[j]) != 0, k masks in one pass (idx int32, else none:
+ * nulls[i]).  Returns 0, or -1 at an index out of range (`len`: nulls' length). */
+int iot_null_masks(const uint16_t *nulls, int64_t len, const int32_t *idx, int64_t n,
+                   const uint16_t *bits, int32_t k, uint8_t **masks)
+{
+    if (!idx && n > len)
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t x = idx ? (uint64_t)(int64_t)idx[i] : (uint64_t)i;
+        if (x >= (uint64_t)len)
+            return -1;
+        uint16_t v = nulls[x];
+        for (int32_t j = 0; j < k; j++)
+            masks[j][i] = (v & bits[j]) != 0;
+    }
+    return 0;
+}
+
+/* The stable ascending order of `key` (n values), for keys made of sorted runs (each thread's
+ * events are in time order already): the runs are merged through a binary heap of their heads,
+ * ties going to the earlier run, so that equal keys keep their order.  Writes order[0..n) and
+ * returns the number of runs; returns -1, writing nothing, when there are more than `max_runs`
+ * runs (the caller sorts another way) or on allocation failure. */
+typedef struct {
+    int64_t key;
+    int64_t run;
+} iot_head;
+
+static inline int head_lt(const iot_head *a, const iot_head *b)
+{
+    return a->key < b->key || (a->key == b->key && a->run < b->run);
+}
+
+static void sift_down(iot_head *h, int64_t size, int64_t i)
+{
+    iot_head x = h[i];
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= size)
+            break;
+        if (c + 1 < size && head_lt(&h[c + 1], &h[c]))
+            c++;
+        if (!head_lt(&h[c], &x))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+int64_t iot_merge_order(const int64_t *key, int64_t n, int64_t max_runs, int32_t *order)
+{
+    int64_t runs = n > 0;
+    for (int64_t i = 1; i < n; i++)
+        runs += key[i] < key[i - 1];
+    if (runs > max_runs)
+        return -1;
+    int64_t *pos = malloc(sizeof(int64_t) * 2 * (size_t)(runs + 1));
+    iot_head *heap = malloc(sizeof(iot_head) * (size_t)(runs + 1));
+    if (!pos || !heap) {
+        free(pos);
+        free(heap);
+        return -1;
+    }
+    int64_t *end = pos + runs + 1;
+    int64_t r = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (i == 0 || key[i] < key[i - 1]) {
+            if (r)
+                end[r - 1] = i;
+            pos[r++] = i;
+        }
+    }
+    if (r)
+        end[r - 1] = n;
+    for (int64_t j = 0; j < runs; j++)
+        heap[j] = (iot_head){key[pos[j]], j};
+    for (int64_t j = runs / 2 - 1; j >= 0; j--)
+        sift_down(heap, runs, j);
+    int64_t size = runs;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t j = heap[0].run;
+        order[i] = (int32_t)pos[j];
+        if (++pos[j] < end[j])
+            heap[0].key = key[pos[j]];
+        else
+            heap[0] = heap[--size];
+        if (size)
+            sift_down(heap, size, 0);
+    }
+    free(pos);
+    free(heap);
+    return runs;
+}
+
+/* One log's events (n, in place): times shifted by `shift` (to the job's clock), function ids
+ * mapped through fn_lut (fn_n entries, the last for ids out of range), path ids through path_lut
+ * (-1 where nil, out of range or without a string), stack ids moved by `stack_base` (-1 where nil
+ * or negative).  As load.py's numpy version: two's-complement wrapping, no overflow checks.
+ * Returns the largest stack id written, or -1. */
+int64_t iot_map_ids(int64_t n, int64_t *t_start, int64_t shift, int16_t *fn, const int16_t *fn_lut,
+                    int64_t fn_n, int32_t *path, const int32_t *path_lut, int64_t path_n,
+                    int32_t *stack, int32_t stack_base, const uint16_t *nulls, uint16_t path_bit,
+                    uint16_t stack_bit)
+{
+    int32_t top = -1;
+    for (int64_t i = 0; i < n; i++) {
+        t_start[i] = (int64_t)((uint64_t)t_start[i] + (uint64_t)shift);
+        int64_t f = fn[i];
+        fn[i] = fn_lut[(f < 0 || f >= fn_n - 1) ? fn_n - 1 : f];
+        int64_t p = path[i];
+        path[i] = ((nulls[i] & path_bit) || p < 0 || p >= path_n) ? -1 : path_lut[p];
+        int32_t s = stack[i];
+        s = ((nulls[i] & stack_bit) || s < 0) ? -1 : (int32_t)((uint32_t)s + (uint32_t)stack_base);
+        stack[i] = s;
+        top = s > top ? s : top;
+    }
+    return top;
 }

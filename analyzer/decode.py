@@ -18,7 +18,9 @@ back as (offset, length) for msgpack to unpack.
 from __future__ import annotations
 
 import functools
+import mmap
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,7 +86,38 @@ void iot_prev_in_group(const int64_t *group, const int64_t *val, int64_t n, int6
                        int64_t ngroups, int64_t first, int64_t *out);
 void iot_union_length(const int64_t *group, const int64_t *start, const int64_t *end, int64_t n,
                       int64_t *reach, int64_t *total, int64_t ngroups);
+int iot_take(const void *src, int32_t ssize, int64_t slen, const void *idx, int32_t isize,
+             int64_t n, void *dst, int32_t dsize);
+int iot_null_masks(const uint16_t *nulls, int64_t len, const int32_t *idx, int64_t n,
+                   const uint16_t *bits, int32_t k, uint8_t **masks);
+int64_t iot_merge_order(const int64_t *key, int64_t n, int64_t max_runs, int32_t *order);
+int64_t iot_map_ids(int64_t n, int64_t *t_start, int64_t shift, int16_t *fn, const int16_t *fn_lut,
+                    int64_t fn_n, int32_t *path, const int32_t *path_lut, int64_t path_n,
+                    int32_t *stack, int32_t stack_base, const uint16_t *nulls, uint16_t path_bit,
+                    uint16_t stack_bit);
 """
+
+
+SMALL_PAGES_FROM = 4 << 20  # bytes: larger arrays of a load are mapped in 4 KiB pages
+
+
+def empty(n: int, dtype: Any) -> np.ndarray:
+    """np.empty(n, dtype), but from SMALL_PAGES_FROM bytes on in a private anonymous mapping of
+    4 KiB pages (madvise NOHUGEPAGE) instead of numpy's transparent huge pages.  The load touches
+    ~1 GB of new memory per 10 million events and on a VM that returns free memory to its host
+    (virtio free page reporting, in 2 MiB blocks) first touching a huge page costs a host fault
+    per 4 KiB inside it, while 4 KiB pages are first taken from the free fragments below 2 MiB,
+    which the guest never gives back: measured in docs/analyzer.md."""
+    dt = np.dtype(dtype)
+    size = n * dt.itemsize
+    if size < SMALL_PAGES_FROM or not hasattr(mmap, "MADV_NOHUGEPAGE"):
+        return np.empty(n, dt)
+    try:
+        m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+    except OSError as exc:  # ENOMEM: strict overcommit refused the address space
+        raise MemoryError(str(exc)) from None
+    m.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(m, dtype=dt, count=n)
 
 
 class RawColumns:
@@ -95,7 +128,7 @@ class RawColumns:
 
     @classmethod
     def empty(cls, n: int) -> RawColumns:
-        return cls({k: np.empty(n, dtype=t) for k, t in RAW_DTYPES.items()})
+        return cls({k: empty(n, t) for k, t in RAW_DTYPES.items()})
 
     def __len__(self) -> int:
         return len(self.arrays["t_start"])
@@ -146,6 +179,8 @@ class Native:
         self.ffi = FFI()
         self.ffi.cdef(_CDEF)
         self.lib: Any = self.ffi.dlopen(str(lib_path))
+        for name in re.findall(r"\b(iot_\w+)\(", _CDEF):
+            getattr(self.lib, name)  # a library older than _CDEF: AttributeError, not used
 
     def ptr(self, ctype: str, a: np.ndarray) -> Any:
         assert a.flags.c_contiguous
@@ -330,7 +365,7 @@ def native() -> Native | None:
         return None
     try:
         return Native(lib)
-    except (OSError, ImportError):
+    except (OSError, ImportError, AttributeError):
         return None
 
 

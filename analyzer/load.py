@@ -1,10 +1,11 @@
 """`load(DIR)`: every log of a trace directory, streamed into one time-ordered events table.
 
-Two passes over each log, both in the C decoder (decode.py) and never one Python object per
-event: the first counts the events so that every column is allocated once at its final size; the
-second decodes each log straight into its slice of those columns.  Then per log, vectorised:
-times aligned to the job's start with the header's clock pair, function/path/stack ids mapped to
-the trace-wide dictionaries.  Then one stable sort by start time.
+In C (decode.py, _decode.c) and never one Python object per event: each log is decoded straight
+into its slice of columns allocated once for an upper bound of the events; per log, times are
+aligned to the job's start with the header's clock pair and function/path/stack ids mapped to the
+trace-wide dictionaries; the per-thread runs of start times are merged into the time order, and
+every column is taken through it into memory the previous column freed.  What a load costs is
+mostly the memory it first touches: see docs/analyzer.md, "How loading works".
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from iotrace.calls import CHUNK_SIZE, Rec
 from iotrace.tracefile import TraceFormatError, log_paths, read_header
 
 from . import schema, stracer_src
-from .decode import ERRORS, NULL_BITS, RawColumns, decoder
+from .decode import ERRORS, NULL_BITS, RawColumns, decoder, empty, native
 from .sources import SHIM, SOURCE_NAMES, SOURCES, STRACER, Source
 from .trace import Trace
 
@@ -55,7 +56,7 @@ class _Log:
     truncated: bool = False
     strings: dict[int, str] = field(default_factory=dict)
     stacks: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    modules: list[tuple[int, int, int, str]] = field(default_factory=list)
+    modules: list[tuple[int, int, int, str, bytes | None]] = field(default_factory=list)
     exit: tuple[int, int] | None = None
 
     @property
@@ -127,7 +128,8 @@ def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray) -> N
             elif kind == Rec.STACK:
                 log.stacks[int(rec[1])] = tuple(int(x) for x in rec[2])
             elif kind == Rec.MODULE:
-                log.modules.append((int(rec[1]), int(rec[2]), int(rec[3]), str(rec[4])))
+                bid = rec[5] if len(rec) > 5 and isinstance(rec[5], bytes) else None
+                log.modules.append((int(rec[1]), int(rec[2]), int(rec[3]), str(rec[4]), bid))
             elif kind == Rec.EXIT:
                 log.exit = (int(rec[1]), int(rec[2]))
         except (ValueError, TypeError, IndexError, msgpack.UnpackException):
@@ -235,18 +237,17 @@ def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
     slogs = stracer_src.read_logs(slog_paths)
     runs = _run_records(d)
     n_missed = sum(s.n_missed for s in slogs)
-    raw, proc = _decode_all(logs, progress, n_missed)
+    raw = _decode_all(logs, progress, n_missed)
     _warn_truncated(logs, slogs)
-    return _assemble(d, logs, slogs, runs, raw, proc)
+    return _assemble(d, logs, slogs, runs, raw)
 
 
-def _decode_all(
-    logs: list[_Log], progress: bool | None, extra: int = 0
-) -> tuple[RawColumns, np.ndarray]:
+def _decode_all(logs: list[_Log], progress: bool | None, extra: int = 0) -> RawColumns:
     """One pass: every log decoded back to back into columns sized by an upper bound.  Pages
     past the events are never touched, so they cost address space, not memory.  Where even
     the address space is refused (strict overcommit), count first and allocate exactly.
-    `extra` rows are left at the end (the stracer's events, filled by _assemble)."""
+    `extra` rows are left at the end (the stracer's events, filled by _assemble).  The columns
+    come back with one more, `proc` (the log's index of each event)."""
     total_bytes = sum(lg.size for lg in logs)
     try:
         cap = sum(_bound(lg) for lg in logs) + extra
@@ -254,7 +255,7 @@ def _decode_all(
     except MemoryError:
         cap = sum(_count(lg) for lg in logs) + extra
         raw = RawColumns.empty(cap)
-    proc = np.empty(cap, dtype=np.int32)
+    proc = empty(cap, np.int32)
     pos = 0
     with _progress(total_bytes, progress) as advance:
         for lg in logs:
@@ -262,7 +263,8 @@ def _decode_all(
                 _fill(lg, raw.view(pos, cap), advance)
             proc[pos : pos + lg.n_events] = lg.proc
             pos += lg.n_events
-    return raw.view(0, pos + extra), proc[: pos + extra]
+    raw.arrays["proc"] = proc
+    return raw.view(0, pos + extra)
 
 
 def _warn_truncated(logs: list[_Log], slogs: list[stracer_src.SLog]) -> None:
@@ -292,42 +294,17 @@ def _assemble(
     slogs: list[stracer_src.SLog],
     runs: list[dict[str, Any]],
     raw: RawColumns,
-    proc: np.ndarray,
 ) -> Trace:
+    """The tables from the decoded columns.  `raw` is consumed: its columns are dropped as soon
+    as the events table no longer needs them (every column is ~10-80 MB per 10 million events,
+    and memory first touched is what a load pays most for: docs/analyzer.md)."""
     t0 = _job_start([*logs, *slogs], runs)
     fnames = schema.function_names([list(lg.header.get("functions", [])) for lg in logs])
     fdict = _Dict(fnames)
     paths = _Dict()
     hosts = _Dict()
-    nulls = raw["nulls"]
-    stack_base = 0
-    raw_stacks: dict[int, tuple[int, tuple[int, ...]]] = {}
-    pos = 0
-    for lg in logs:
-        sl = slice(pos, pos + lg.n_events)
-        pos += lg.n_events
-        raw["t_start"][sl] += lg.shift - t0
-        fn_lut = np.array(
-            [fdict.code(str(f)) for f in lg.header.get("functions", [])]
-            + [fdict.code(schema.UNKNOWN_FUNCTION)],
-            dtype=np.int16,
-        )
-        fn = raw["fn"][sl]
-        fn[(fn < 0) | (fn >= len(fn_lut) - 1)] = len(fn_lut) - 1
-        raw["fn"][sl] = fn_lut[fn]
-        nl = nulls[sl]
-        raw["path"][sl] = _lookup(
-            paths.lut(lg.strings), raw["path"][sl], (nl & NULL_BITS["path"]) != 0
-        )
-        st = raw["stack"][sl]
-        st_null = ((nl & NULL_BITS["stack"]) != 0) | (st < 0)
-        raw["stack"][sl] = np.where(st_null, -1, st + stack_base)
-        for sid, pcs in lg.stacks.items():
-            raw_stacks[stack_base + sid] = (lg.proc, pcs)
-        stack_base += max(lg.stacks, default=0) + 1
-        if lg.n_events:
-            top = int(raw["stack"][sl].max(initial=-1))
-            stack_base = max(stack_base, top + 1)
+    stack_base, raw_stacks = _map_ids(logs, raw, t0, fdict, paths)
+    pos = sum(lg.n_events for lg in logs)
     # the stracer's events, at the end of the columns (room was left for them)
     shims = [
         stracer_src.ShimProc(
@@ -347,31 +324,21 @@ def _assemble(
         len(logs),
         stack_base,
         raw.view(pos, pos + n_st),
-        proc[pos:],
+        raw["proc"][pos:],
         fdict.code,
         paths.code,
     )
-    src = None
     if n_st or st_res.processes:
         src = np.zeros(len(raw), dtype=np.int8)
         src[pos:] = SOURCE_NAMES.index(STRACER.name)
+        raw.arrays["src"] = src
+        del src
     t_end = raw.arrays.pop("dur")
     t_end += raw["t_start"]
-    t_start = raw["t_start"]
-
-    # one stable sort by start time (each thread's events are in order already: timsort runs)
-    if len(t_start) > 1 and not bool(np.all(t_start[1:] >= t_start[:-1])):
-        order = np.argsort(t_start, kind="stable")
-        raw.arrays["t_end"] = t_end
-        raw.arrays["proc"] = proc
-        if src is not None:
-            raw.arrays["src"] = src
-        _permute(raw.arrays, order)
-        t_end = raw.arrays.pop("t_end")
-        proc = raw.arrays.pop("proc")
-        src = raw.arrays.pop("src", None)
-        del order
-    processes = _processes(logs, runs, t0, raw, t_end, proc, hosts, st_res)
+    raw.arrays["t_end"] = t_end
+    del t_end
+    last, counts = _per_process(logs, raw["t_end"], raw["proc"], len(logs) + len(st_res.processes))
+    processes = _processes(logs, runs, t0, last, counts, hosts, st_res)
     metas = [
         _ProcMeta(
             str(lg.header.get("host", "?")),
@@ -380,7 +347,7 @@ def _assemble(
         )
         for lg in logs
     ] + [_ProcMeta(r["host"], r["rank"], r["pid"]) for r in st_res.processes]
-    events = _events(metas, raw, t_end, proc, src, fdict, paths, hosts)
+    events = _events(metas, raw, fdict, paths, hosts)
     modules = {lg.proc: lg.modules for lg in logs}
     ends = [int(processes["end"].max())] if len(processes) else []
     for r in runs:
@@ -390,24 +357,215 @@ def _assemble(
     return Trace(d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames)
 
 
-def _permute(arrays: dict[str, np.ndarray], order: np.ndarray) -> None:
-    """arrays[k] = arrays[k][order] for all k, reusing one spare buffer per dtype (the column just
-    replaced becomes the next one's destination): fresh pages cost more than the copy here."""
-    n = len(order)
-    spare: dict[np.dtype[Any], np.ndarray] = {}
-    for k, a in arrays.items():
-        dst = spare.pop(a.dtype, None)
-        if dst is None:
-            dst = np.empty(n, dtype=a.dtype)
-        np.take(a, order, out=dst[:n])
-        arrays[k] = dst[:n]
-        spare[a.dtype] = a
-    spare.clear()
+def _map_ids(
+    logs: list[_Log], raw: RawColumns, t0: int, fdict: _Dict, paths: _Dict
+) -> tuple[int, dict[int, tuple[int, tuple[int, ...]]]]:
+    """Per log, in place: times aligned to the job's start, function/path/stack ids mapped to
+    the trace-wide ones.  Returns the next free stack id and the stacks by trace-wide id."""
+    nat = native()
+    stack_base = 0
+    raw_stacks: dict[int, tuple[int, tuple[int, ...]]] = {}
+    pos = 0
+    for lg in logs:
+        sl = slice(pos, pos + lg.n_events)
+        pos += lg.n_events
+        fn_lut = np.array(
+            [fdict.code(str(f)) for f in lg.header.get("functions", [])]
+            + [fdict.code(schema.UNKNOWN_FUNCTION)],
+            dtype=np.int16,
+        )
+        path_lut = paths.lut(lg.strings)
+        cols = {k: raw[k][sl] for k in ("t_start", "fn", "path", "stack", "nulls")}
+        if not lg.n_events:
+            top = -1
+        elif nat is not None:
+            top = nat.lib.iot_map_ids(
+                lg.n_events,
+                nat.ptr("int64_t *", cols["t_start"]),
+                lg.shift - t0,
+                nat.ptr("int16_t *", cols["fn"]),
+                nat.ptr("int16_t *", fn_lut),
+                len(fn_lut),
+                nat.ptr("int32_t *", cols["path"]),
+                nat.ptr("int32_t *", path_lut),
+                len(path_lut),
+                nat.ptr("int32_t *", cols["stack"]),
+                stack_base,
+                nat.ptr("uint16_t *", cols["nulls"]),
+                NULL_BITS["path"],
+                NULL_BITS["stack"],
+            )
+        else:
+            top = _map_ids_numpy(cols, lg.shift - t0, fn_lut, path_lut, stack_base)
+        for sid, pcs in lg.stacks.items():
+            raw_stacks[stack_base + sid] = (lg.proc, pcs)
+        stack_base += max(lg.stacks, default=0) + 1
+        if lg.n_events:
+            stack_base = max(stack_base, int(top) + 1)
+    return stack_base, raw_stacks
+
+
+def _map_ids_numpy(
+    cols: dict[str, np.ndarray], shift: int, fn_lut: np.ndarray, path_lut: np.ndarray, base: int
+) -> int:
+    """iot_map_ids (_decode.c) in numpy: one log's columns mapped in place; the top stack id."""
+    cols["t_start"] += shift
+    fn = cols["fn"]
+    fn[(fn < 0) | (fn >= len(fn_lut) - 1)] = len(fn_lut) - 1
+    fn[:] = fn_lut[fn]
+    nl = cols["nulls"]
+    cols["path"][:] = _lookup(path_lut, cols["path"], (nl & NULL_BITS["path"]) != 0)
+    st = cols["stack"]
+    st_null = ((nl & NULL_BITS["stack"]) != 0) | (st < 0)
+    st[:] = np.where(st_null, -1, st + base)
+    return int(st.max(initial=-1))
+
+
+def _sort_order(t_start: np.ndarray) -> np.ndarray | None:
+    """The stable order by start time, None if the events are in order already.  Each thread's
+    events are in order already, so the times are runs: in C they are merged through a heap of
+    their heads into an int32 order, in 4 KiB pages (numpy's argsort makes an int64 order and a
+    scratch buffer, in huge pages; it is no faster with 16 runs, slower with runs shorter than
+    ~64 events: then it is used instead)."""
+    n = len(t_start)
+    if n < 2:
+        return None
+    nat = native()
+    if nat is not None and n < 2**31:
+        order = empty(n, np.int32)
+        runs = nat.lib.iot_merge_order(
+            nat.ptr("int64_t *", t_start), n, max(64, n >> 6), nat.ptr("int32_t *", order)
+        )
+        if runs == 1:
+            return None
+        if runs > 1:
+            return order
+        del order
+    if bool(np.all(t_start[1:] >= t_start[:-1])):
+        return None
+    return np.argsort(t_start, kind="stable")
+
+
+class _Take:
+    """Gathers through the sort's order (None: the events are in order), in C when compiled:
+    there the order is int32 and no index array is ever widened to intp, as numpy's take and
+    fancy indexing do.  A column taken through the order is written into a buffer of the same
+    size that is no longer needed (the previous column taken, the order once done): memory
+    already faulted in costs nothing, new memory costs a page fault per 4 KiB, and on a VM more
+    (docs/analyzer.md)."""
+
+    def __init__(self, order: np.ndarray | None) -> None:
+        self.nat = native()
+        if (
+            order is not None
+            and order.dtype != np.int32
+            and self.nat is not None
+            and len(order) < 2**31
+        ):
+            narrow = empty(len(order), np.int32)
+            np.copyto(narrow, order, casting="unsafe")
+            order = narrow
+        self.order = order
+        self.spare: dict[int, list[np.ndarray]] = {}  # by size in bytes
+
+    def give(self, a: np.ndarray) -> None:
+        """`a` is no longer needed (nothing else refers to it): its memory may be reused."""
+        if a.ndim == 1 and a.flags.c_contiguous and a.flags.writeable:
+            self.spare.setdefault(a.nbytes, []).append(a)
+
+    def new(self, n: int, dtype: Any) -> np.ndarray:
+        """An uninitialised array: a spare buffer of that size (else half of one twice as large,
+        the other half a spare), else new memory."""
+        dt = np.dtype(dtype)
+        size = n * dt.itemsize
+        free = self.spare.get(size)
+        if free:
+            return free.pop().view(dt)
+        twice = self.spare.get(2 * size)
+        if twice and size:
+            buf = twice.pop().view(np.uint8)
+            self.give(buf[size:])
+            return buf[:size].view(dt)
+        return empty(n, dt)
+
+    def done(self) -> None:
+        """The order is no longer needed: its memory becomes a spare."""
+        if self.order is not None:
+            self.give(self.order)
+        self.order = None
+
+    def _c(
+        self, src: np.ndarray, idx: np.ndarray | None, dtype: np.dtype[Any], n: int
+    ) -> np.ndarray:
+        nat = self.nat
+        out = self.new(n, dtype)
+        sp = nat.ffi.from_buffer(src)
+        ip = nat.ffi.NULL if idx is None else nat.ffi.from_buffer(idx)
+        isize = 0 if idx is None else idx.dtype.itemsize
+        dp = nat.ffi.from_buffer(out, require_writable=True)
+        if nat.lib.iot_take(sp, src.itemsize, len(src), ip, isize, n, dp, out.itemsize):
+            raise IndexError("index out of range")
+        return out
+
+    def __call__(self, a: np.ndarray, dtype: Any = None) -> np.ndarray:
+        """a[order] as `dtype` (an integer type; default: a's); `a` is given up (its memory may
+        be reused: the caller must hold no other reference to it)."""
+        dt = a.dtype if dtype is None else np.dtype(dtype)
+        if self.order is None:
+            return a if a.dtype == dt else a.astype(dt)
+        if self.nat is not None and a.dtype.kind in "iub" and dt.kind in "iub":
+            out = self._c(a, self.order, dt, len(self.order))
+        elif a.dtype == dt:
+            out = np.take(a, self.order, out=self.new(len(self.order), dt))
+        else:
+            out = np.take(a, self.order).astype(dt)
+        self.give(a)
+        return out
+
+    def lut(self, table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """table[idx] for small integer codes `idx` (not through the order)."""
+        if self.nat is not None and table.dtype.kind in "iub" and idx.dtype.kind in "iu":
+            return self._c(table, idx, table.dtype, len(idx))
+        return table[idx]
+
+    def null_masks(self, nulls: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """(nulls[order] & NULL_BITS[name]) != 0 for each name, in one pass in C; `nulls` is given
+        up."""
+        n = len(nulls) if self.order is None else len(self.order)
+        out = {k: self.new(n, bool) for k in names}
+        nat = self.nat
+        if nat is None:
+            ordered = nulls if self.order is None else np.take(nulls, self.order)
+            for k, m in out.items():
+                np.not_equal(ordered & NULL_BITS[k], 0, out=m)
+        else:
+            bits = np.array([NULL_BITS[k] for k in names], dtype=np.uint16)
+            keep = [nat.ffi.from_buffer(m, require_writable=True) for m in out.values()]
+            ptrs = nat.ffi.new("uint8_t *[]", [nat.ffi.cast("uint8_t *", p) for p in keep])
+            idx = nat.ffi.NULL if self.order is None else nat.ptr("int32_t *", self.order)
+            if nat.lib.iot_null_masks(
+                nat.ffi.from_buffer("uint16_t[]", nulls),
+                len(nulls),
+                idx,
+                n,
+                nat.ffi.from_buffer("uint16_t[]", bits),
+                len(names),
+                ptrs,
+            ):
+                raise IndexError("index out of range")
+        if self.order is not None:
+            self.give(nulls)
+        return out
+
+
+def _code_dtype(ncats: int) -> np.dtype[Any]:
+    """The dtype pandas keeps the codes of `ncats` categories in."""
+    return np.dtype(np.int8 if ncats < 127 else np.int16 if ncats < 32767 else np.int32)
 
 
 def _codes(a: np.ndarray, ncats: int) -> np.ndarray:
     """Category codes in the dtype pandas keeps them in (so from_codes does not copy)."""
-    dt = np.int8 if ncats < 127 else np.int16 if ncats < 32767 else np.int32
+    dt = _code_dtype(ncats)
     return a if a.dtype == dt else a.astype(dt)
 
 
@@ -426,92 +584,125 @@ class _ProcMeta:
 def _events(
     metas: list[_ProcMeta],
     raw: RawColumns,
-    t_end: np.ndarray,
-    proc: np.ndarray,
-    src: np.ndarray | None,
     fdict: _Dict,
     paths: _Dict,
     hosts: _Dict,
 ) -> pd.DataFrame:
-    """The events table.  `src`: per event, the index of its source in SOURCE_NAMES (None: all
-    from the shim)."""
-    nulls = raw.arrays.pop("nulls")
-    host_code = _codes(
-        np.array([hosts.code(m.host) for m in metas] or [0], dtype=np.int32),
-        len(hosts.items) + 1,
-    )
+    """The events table, in time order, from `raw` (consumed: each column is given up once
+    taken through the order, and its memory holds the next one).  raw["src"]: per event, the
+    index of its source in SOURCE_NAMES (absent: all from the shim)."""
+    a = raw.arrays
+    n = len(raw)
+    take = _Take(_sort_order(a["t_start"]))
+    # in an order where each column taken finds the previous one's memory free (the int32 path
+    # ids become int8 codes: their buffer holds the first int32 column; the order, the last)
+    path = take(a.pop("path"), _code_dtype(len(paths.items)))
+    cols: dict[str, Any] = {}
+    for k in ("tid", "errno", "fd", "flags", "stack", "proc"):
+        cols[k] = take(a.pop(k))
+    for k in ("t_start", "t_end", "ret", "offset", "req"):
+        cols[k] = take(a.pop(k))
+    fn = take(a.pop("fn"), _code_dtype(len(fdict.items)))
+    masks = take.null_masks(a.pop("nulls"), ("fd", "offset", "req", "flags"))
+    src = take(a.pop("src")) if "src" in a else None
+    take.done()
+    proc = cols.pop("proc")
+
+    host_code = np.array([hosts.code(m.host) for m in metas] or [0], dtype=np.int32)
+    host_code = host_code.astype(_code_dtype(len(hosts.items)))
     rank_val = np.array([m.rank if m.rank is not None else 0 for m in metas] or [0], np.int32)
     rank_null = np.array([m.rank is None for m in metas] or [True])
     pid_val = np.array([m.pid for m in metas] or [0], np.int32)
-    if src is None:
-        src = np.zeros(len(proc), dtype=np.int8)
     missed_lut = np.array([s.missed for s in SOURCES])
+    if src is None:  # zero pages: memory only if written to
+        src = np.zeros(n, dtype=np.int8)
+        missed = np.zeros(n, dtype=bool)
+    else:
+        missed = take.lut(missed_lut, src)
 
-    fn = raw.arrays.pop("fn")
-    stack = raw.arrays.pop("stack")
     op_lut = np.array([schema.OP_NAMES.index(schema.op_of(f)) for f in fdict.items], np.int8)
-    fn = _codes(fn, len(fdict.items))
     rule_lut = np.array([schema.bytes_rule(f) for f in fdict.items], np.int8)
-    ret = raw["ret"]
-    rule = rule_lut[fn]
-    bytes_null = (rule == 0) | (ret < 0)  # a failed stdio read may still have moved bytes
-    bytes_val = np.where(bytes_null, 0, ret)
-    del rule
+    ret = cols["ret"]
+    rule = take.lut(rule_lut, fn)
+    bytes_null = np.equal(rule, 0, out=take.new(n, bool))
+    neg = np.less(ret, 0, out=rule.view(bool))
+    bytes_null |= neg  # a failed stdio read may still have moved bytes
+    take.give(rule)
+    del rule, neg
+    bytes_val = take.new(n, np.int64)
+    np.copyto(bytes_val, ret)
+    np.copyto(bytes_val, 0, where=bytes_null)
 
     def cat(codes: np.ndarray, cats: list[str]) -> pd.Categorical:
         return pd.Categorical.from_codes(
             _codes(codes, len(cats)), categories=pd.Index(cats, dtype=object), validate=False
         )
 
-    def bit(name: str) -> np.ndarray:
-        return (nulls & NULL_BITS[name]) != 0
-
-    cols: dict[str, Any] = {
+    stack = cols.pop("stack")
+    out: dict[str, Any] = {
         "source": cat(src, SOURCE_NAMES),
-        "host": cat(host_code[proc], hosts.items),
-        "rank": _masked(rank_val[proc], rank_null[proc]),
-        "pid": pid_val[proc],
-        "tid": raw.arrays.pop("tid"),
+        "host": cat(take.lut(host_code, proc), hosts.items),
+        "rank": _masked(
+            take.lut(rank_val, proc),
+            take.lut(rank_null, proc) if rank_null.any() else np.zeros(n, dtype=bool),
+        ),
+        "pid": take.lut(pid_val, proc),
+        "tid": cols.pop("tid"),
         "proc": proc,
         "function": cat(fn, fdict.items),
-        "op": cat(op_lut[fn], schema.OP_NAMES),
-        "fd": _masked(raw.arrays.pop("fd"), bit("fd")),
-        "path": cat(raw.arrays.pop("path"), paths.items),
-        "offset": _masked(raw.arrays.pop("offset"), bit("offset")),
-        "req": _masked(raw.arrays.pop("req"), bit("req")),
+        "op": cat(take.lut(op_lut, fn), schema.OP_NAMES),
+        "fd": _masked(cols.pop("fd"), masks["fd"]),
+        "path": cat(path, paths.items),
+        "offset": _masked(cols.pop("offset"), masks["offset"]),
+        "req": _masked(cols.pop("req"), masks["req"]),
         "bytes": _masked(bytes_val, bytes_null),
-        "ret": raw.arrays.pop("ret"),
-        "errno": raw.arrays.pop("errno"),
-        "t_start": raw.arrays.pop("t_start"),
-        "t_end": t_end,
-        "missed": missed_lut[src],
-        "stack_id": _masked(stack, stack < 0),
-        "flags": _masked(raw.arrays.pop("flags"), bit("flags")),
+        "ret": cols.pop("ret"),
+        "errno": cols.pop("errno"),
+        "t_start": cols.pop("t_start"),
+        "t_end": cols.pop("t_end"),
+        "missed": missed,
+        "stack_id": _masked(stack, np.less(stack, 0, out=take.new(n, bool))),
+        "flags": _masked(cols.pop("flags"), masks["flags"]),
     }
-    return pd.DataFrame(cols, copy=False)
+    return pd.DataFrame(out, copy=False)
 
 
 def _int_or(v: Any, default: int) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) else default
 
 
+def _per_process(
+    logs: list[_Log], t_end: np.ndarray, proc: np.ndarray, nproc: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per process: the last end of its events and their number.  A log's events are one slice
+    of the columns (before the sort): no pass over `proc` but for the stracer's rows after them."""
+    last = np.full(nproc, np.iinfo(np.int64).min, dtype=np.int64)
+    counts = np.zeros(nproc, dtype=np.intp)
+    pos = 0
+    for lg in logs:
+        if lg.n_events:
+            top = int(t_end[pos : pos + lg.n_events].max())
+            last[lg.proc] = max(int(last[lg.proc]), top)
+            counts[lg.proc] += lg.n_events
+        pos += lg.n_events
+    if len(proc) > pos:
+        np.maximum.at(last, proc[pos:], t_end[pos:])
+        counts += np.bincount(proc[pos:], minlength=nproc)
+    return last, counts
+
+
 def _processes(
     logs: list[_Log],
     runs: list[dict[str, Any]],
     t0: int,
-    raw: RawColumns,
-    t_end: np.ndarray,
-    proc: np.ndarray,
+    last: np.ndarray,
+    counts: np.ndarray,
     hosts: _Dict,
     st: stracer_src.Result,
 ) -> pd.DataFrame:
     nproc = len(logs) + len(st.processes)
     if not nproc:
         return schema.empty_frame(schema.PROCESS_COLUMNS)
-    last = np.full(nproc, np.iinfo(np.int64).min, dtype=np.int64)
-    if len(proc):
-        np.maximum.at(last, proc, t_end)
-    counts = np.bincount(proc, minlength=nproc)
     by_pid = {(r.get("host"), r.get("pid")): r for r in runs}
     # a log followed by another of the same process (an exec'd image) ended with an exec
     starts: dict[tuple[Any, Any], list[int]] = {}

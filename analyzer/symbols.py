@@ -9,6 +9,7 @@ is gone, frames keep their module and offset and no names.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from iotrace.addr2line import resolve
+from iotrace.elf import build_id
 
 from . import schema
 
@@ -24,7 +26,21 @@ if TYPE_CHECKING:
     from .trace import Trace
 
 
-def _module_of(mods: list[tuple[int, int, int, str]], pc: int) -> tuple[int, int, int, str] | None:
+def _same_file(module: str, ran: dict[str, set[bytes]]) -> bool:
+    """The file at `module` is what the job ran: same build-id (or nothing to compare)."""
+    ids = ran.get(module)
+    if not ids or not Path(module).is_file() or build_id(module) in ids:
+        return True  # the same file, or nothing to compare (no file: no symbols either)
+    warnings.warn(
+        f"{module} is not the file the job ran (its build-id differs: rebuilt or replaced "
+        "since): its frames are left as module+offset",
+        stacklevel=2,
+    )
+    return False
+
+
+def _module_of(mods: list[tuple], pc: int) -> tuple | None:
+    """(base, lo, hi, path[, build_id]) of the module holding pc: the last one recorded."""
     for m in reversed(mods):
         if m[1] <= pc < m[2]:
             return m
@@ -42,7 +58,8 @@ def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFr
     rows: list[tuple[int, int, int, str | None, int]] = []
     given: dict[int, tuple[str | None, str | None, int | None]] = {}  # row -> symbols
     wanted: dict[str, set[int]] = defaultdict(set)
-    sorted_mods: dict[int, list[tuple[int, int, int, str]]] = {}
+    ran: dict[str, set[bytes]] = defaultdict(set)  # module -> the build-ids the job ran
+    sorted_mods: dict[int, list[tuple]] = {}
     for sid in ids:
         for level, fr in enumerate(trace.site_frames.get(sid, [])):
             pc, module, offset, function, file, line = fr
@@ -73,7 +90,9 @@ def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFr
             rows.append((sid, level, pc, m[3], off))
             # a return address: the call is the instruction before it
             wanted[m[3]].add(max(off - 1, 0))
-    resolved = {mod: resolve(mod, offs) for mod, offs in wanted.items()}
+            if len(m) > 4 and m[4]:
+                ran[m[3]].add(m[4])
+    resolved = {mod: resolve(mod, offs) for mod, offs in wanted.items() if _same_file(mod, ran)}
     if not rows:
         return schema.empty_frame(schema.STACK_COLUMNS)
     funcs, files, lines = [], [], []

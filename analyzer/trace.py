@@ -26,7 +26,7 @@ class Trace:
     runs: list[dict[str, Any]]
     # stack_id -> (proc, return addresses); proc -> [(base, lo, hi, path)]
     raw_stacks: dict[int, tuple[int, tuple[int, ...]]]
-    modules: dict[int, list[tuple[int, int, int, str]]]
+    modules: dict[int, list[tuple[int, int, int, str, bytes | None]]]  # + build-id
     # stack_id -> frames the stracer symbolised already: (pc, module, offset, function, file, line)
     site_frames: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)

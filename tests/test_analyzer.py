@@ -454,3 +454,32 @@ def test_html_report_in_headless_chromium(pattern, tmp_path):
     )
     assert shot.exists() and shot.stat().st_size > 20_000  # a page with plots, not a blank one
     assert np.frombuffer(shot.read_bytes()[:8], dtype=np.uint8).tolist()[1:4] == [80, 78, 71]
+
+
+def test_rebuilt_binary_is_not_symbolised(tmp_path):
+    """A module rebuilt after the run (another build-id than the MODULE record's) gives no
+    symbols, and a warning says why; the binary the job ran gives them."""
+    src = tmp_path / "prog.c"
+    src.write_text(
+        "#include <fcntl.h>\n#include <unistd.h>\n"
+        'int main(void) { int fd = open("out", O_WRONLY | O_CREAT, 0644);\n'
+        '  return write(fd, "x", 1) != 1 || close(fd) != 0; }\n'
+    )
+    exe = tmp_path / "prog"
+    subprocess.run(["gcc", "-O1", "-g", "-o", str(exe), str(src)], check=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    r = iotrace("run", "-o", str(tmp_path / "t"), "--no-stracer", "--", str(exe), cwd=work)
+    assert r.returncode == 0, r.stderr
+
+    def own_functions() -> set[str]:
+        st = load(tmp_path / "t").stacks
+        return set(st[st["module"] == str(exe)]["function"].dropna())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "main" in own_functions()
+    src.write_text(src.read_text() + '\n__attribute__((used)) static const char again[] = "v2";\n')
+    subprocess.run(["gcc", "-O1", "-g", "-o", str(exe), str(src)], check=True)
+    with pytest.warns(UserWarning, match="not the file the job ran"):
+        assert own_functions() == set()

@@ -4,15 +4,25 @@ MODULE record carries the id read from memory) is still the file at that path.""
 from __future__ import annotations
 
 import functools
+import os
 import struct
 
 PT_NOTE = 4
 NT_GNU_BUILD_ID = 3
 
 
-@functools.lru_cache(maxsize=1024)
 def build_id(path: str) -> bytes | None:
     """The id of a 64-bit little-endian ELF file (x86_64), None if it has none or is not one."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _build_id(path, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _build_id(path: str, _ino: int, _mtime: int, _size: int) -> bytes | None:
+    """Read once per version of the file (its inode, mtime and size are in the key)."""
     try:
         with open(path, "rb") as f:
             ident = f.read(64)
