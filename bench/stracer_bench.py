@@ -9,7 +9,12 @@
    free argument slot, as a wrapper using sysraw.h would issue it: the filter lets it through
    without a stop.
 
-    python3 bench/stracer_bench.py [--scale 1.0] [--rounds 3]
+Every command runs pinned to one CPU (`taskset -c N`, the last one allowed unless `--cpu N`):
+the stracer, the traced program and strace share it, as they do for an MPI rank bound to a core.
+`--cpu -1` leaves placement to the kernel; on this VM that mostly measures how long waking the
+other, halted vCPU takes (9-60 us per stop, changing from minute to minute; docs/stracer.md).
+
+    python3 bench/stracer_bench.py [--scale 1.0] [--rounds 3] [--cpu N]
 """
 
 from __future__ import annotations
@@ -74,6 +79,9 @@ int main(int argc, char **argv)
 """
 
 
+PIN: list[str] = []  # taskset -c N, set by --cpu
+
+
 def compile_progs(tmp: Path) -> tuple[Path, Path]:
     bench = tmp / "shim_bench"
     subprocess.run(["gcc", "-O2", "-o", str(bench), str(SHIM_BENCH)], check=True)
@@ -92,7 +100,7 @@ def shim_case(tmp: Path, bench: Path, data: Path, case: str, iters: int, rounds:
               stracer: bool) -> float:  # fmt: skip
     cmd = iotrace_cmd(tmp, *(() if stracer else ("--no-stracer",)))
     r = subprocess.run(
-        [*cmd, str(bench), "-n", str(iters), "-r", str(rounds), "-w", str(iters // 10),
+        [*PIN, *cmd, str(bench), "-n", str(iters), "-r", str(rounds), "-w", str(iters // 10),
          case, str(data)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -103,7 +111,7 @@ def shim_case(tmp: Path, bench: Path, data: Path, case: str, iters: int, rounds:
 
 
 def raw_run(cmd: list[str]) -> float | None:
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    r = subprocess.run([*PIN, *cmd], capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         return None
     for ln in reversed(r.stderr.splitlines()):
@@ -118,7 +126,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cpu", type=int, default=None, help="CPU to pin to; -1: none")
     args = ap.parse_args()
+    allowed = sorted(os.sched_getaffinity(0))
+    cpu = allowed[-1] if args.cpu is None else args.cpu
+    if cpu >= 0 and shutil.which("taskset"):
+        if cpu not in allowed:
+            sys.exit(f"stracer_bench: CPU {cpu} is not available (allowed: {allowed})")
+        PIN[:] = ["taskset", "-c", str(cpu)]
+        print(f"pinned: taskset -c {cpu} (stracer, program and strace on one CPU)")
+    else:
+        print("not pinned: placement left to the kernel")
     with tempfile.TemporaryDirectory(prefix="iotrace-stbench-") as t:
         tmp = Path(t)
         bench, raw = compile_progs(tmp)
