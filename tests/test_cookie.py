@@ -68,6 +68,20 @@ def three(tmp_path: Path, *args: str, link: bool = False) -> dict:
     return res
 
 
+def same_everywhere(tmp_path: Path, prog: str) -> tuple[dict, str]:
+    """PROG untraced, with the stracer and with the shim alone (--stack 0): each exits 0 and
+    they print the same and leave the same files.  The runs, and the untraced output."""
+    exe = build(prog)
+    r = {}
+    for mode in MODES:
+        r[mode] = run(mode, exe, cwd=tmp_path / mode, out=tmp_path / f"trace-{mode}", stack=0)
+        assert r[mode].returncode == 0, (mode, r[mode].stderr)
+    plain = r["plain"].stdout
+    assert r["stracer"].stdout == plain and r["shim"].stdout == plain
+    assert files(tmp_path / "stracer") == files(tmp_path / "plain") == files(tmp_path / "shim")
+    return r, plain
+
+
 def test_calls_same_results_without_stops(tmp_path):
     r = three(tmp_path, link=True)
     for mode in MODES:
@@ -166,16 +180,9 @@ def test_stdio_buffers_in_the_window(tmp_path):
     (the wrappers open and close with the cookie).  What stops is freopen's close and open,
     glibc's own.  The headers' inline putc/getc are seen at their buffer boundaries
     (__overflow, __uflow), whose events count every byte."""
-    exe = build("ck_stdiobuf")
-    r = {}
-    for mode in MODES:
-        r[mode] = run(mode, exe, cwd=tmp_path / mode, out=tmp_path / f"trace-{mode}", stack=0)
-        assert r[mode].returncode == 0, (mode, r[mode].stderr)
-    plain = r["plain"].stdout
+    r, plain = same_everywhere(tmp_path, "ck_stdiobuf")
     assert "file-w   size 4096 line 0" in plain and "stdout   size 4096 line 0" in plain
     assert "read back 320016" in plain and "inline getc 20000" in plain
-    assert r["stracer"].stdout == plain and r["shim"].stdout == plain
-    assert files(tmp_path / "stracer") == files(tmp_path / "plain") == files(tmp_path / "shim")
     c = counts(r["stracer"].stderr)
     assert c["missed"] == 0, c
     assert 2 <= c["covered"] <= 3, c
@@ -190,19 +197,12 @@ def test_fopen_fclose_without_stops(tmp_path):
     fclose closes it itself (glibc's NOCLOSE flag): the app sees what glibc's own fopen/fclose
     give — positions of append streams, EEXIST/ENOENT/EINVAL/EISDIR, close-on-exec, errors
     of the final flush and of the close — and the files are the same."""
-    exe = build("ck_fopen")
-    r = {}
-    for mode in MODES:
-        r[mode] = run(mode, exe, cwd=tmp_path / mode, out=tmp_path / f"trace-{mode}", stack=0)
-        assert r[mode].returncode == 0, (mode, r[mode].stderr)
-    plain = r["plain"].stdout
+    r, plain = same_everywhere(tmp_path, "ck_fopen")
     for line in ("ftell a                10 -", "fopen wx again         -1 EEXIST",
                  "fopen dir w            -1 EISDIR", "cloexec re             1 -",
                  "fclose closed fd       -1 EBADF", "fclose full            -1 ENOSPC",
                  "content 01234XY789abc"):  # fmt: skip
         assert line in plain
-    assert r["stracer"].stdout == plain and r["shim"].stdout == plain
-    assert files(tmp_path / "stracer") == files(tmp_path / "plain") == files(tmp_path / "shim")
     c = counts(r["stracer"].stderr)
     # what stops: the "re" fopen (glibc's), and ftell/fseek's lseek inside glibc
     assert c["missed"] == 0 and c["covered"] <= 6, c
