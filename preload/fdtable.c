@@ -306,7 +306,7 @@ void iot_stdio_set_inline(int fd)
 
 int iot_stdio_inline(int fd)
 {
-    ofd *o = known(fd);
+    ofd *o = of(fd); /* only a stream __overflow saw: known to the table already */
     return o && o->inl;
 }
 

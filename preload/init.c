@@ -222,9 +222,7 @@ void iot_init(void)
     } else {
         iot_p.state = IOT_READY;
         iot_modules_emit();
-        iot_arena_init();
-        iot_arena_adopt(stdin);
-        iot_arena_adopt(stdout);
+        iot_arena_init(); /* stdin/stdout get theirs at their first I/O (wrap_stdio.c, hold) */
         pthread_atfork(iot_stack_fork_prepare, iot_stack_fork_parent, after_fork_child);
         on_exit(on_exit_status, NULL);
     }

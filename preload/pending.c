@@ -7,6 +7,8 @@
 
 #include "shim.h"
 
+#define MAX_PENDING 65536
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static iot_pend *ents;
 static int n, cap;
@@ -20,9 +22,23 @@ static void count(int kind, int d)
     __atomic_add_fetch(&outstanding[kind], d, __ATOMIC_RELEASE);
 }
 
+static int find_locked(int kind, uintptr_t key);
+
 void iot_pend_add(const iot_pend *e)
 {
     pthread_mutex_lock(&lock);
+    /* the same handle again: the earlier request was completed and never collected (aio_return
+     * is optional), so this one replaces it */
+    int i = find_locked(e->kind, e->key);
+    if (i >= 0) {
+        ents[i] = *e;
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    if (n >= MAX_PENDING) { /* requests nobody collects: one of them goes */
+        count(ents[0].kind, -1);
+        ents[0] = ents[--n];
+    }
     if (n == cap) {
         int ncap = cap ? 2 * cap : 16;
         iot_pend *p = realloc(ents, (size_t)ncap * sizeof *p);

@@ -6,8 +6,8 @@
  * So, under a stracer only, the shim reserves a 4 GiB-aligned window of address space
  * (IOT_STDIO_ARENA, from src/iotrace/calls.py; the filter allows read and write whose buffer
  * lies in it) and gives each stream it opens — fopen, fdopen, freopen, and stdin/stdout at
- * start — a buffer there, with setvbuf before the stream's first I/O, of the size and mode
- * glibc's _IO_file_doallocate would have chosen:
+ * their first I/O — a buffer there, with setvbuf before the stream's first I/O, of the size and
+ * mode glibc's _IO_file_doallocate would have chosen:
  *
  *     size = BUFSIZ; if fstat works: a terminal (isatty, or a pty major) is left to glibc
  *     (line-buffered); st_blksize in (0, BUFSIZ) gives the size.
@@ -19,13 +19,18 @@
  * app replaced with setvbuf.  Buffers go back to a free list at fclose and freopen.
  *
  * Slots are BUFSIZ bytes, the largest size glibc picks; the window is reserved PROT_NONE and
- * made read-write 1 MiB at a time, so an idle window costs address space only. */
+ * made read-write 1 MiB at a time, so an idle window costs address space only — and is not
+ * made at all under a finite RLIMIT_AS, which it would count against.  stdin and stdout get
+ * theirs at their first I/O, when glibc would choose (wrap_stdio.c, hold); a buffer the app
+ * replaces with setvbuf/setbuf/setbuffer goes back to the free list then. */
 #include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -38,6 +43,7 @@
 #define COMMIT ((size_t)1 << 20)
 #define TTY_MAJOR_LO 136 /* glibc's DEV_TTY_P: Unix98 pty slaves */
 #define TTY_MAJOR_HI 143
+#define GLIBC_IO_UNBUFFERED 0x0002 /* libio.h: stderr, or setvbuf(_IONBF) before any I/O */
 
 static struct {
     char *base; /* NULL: no window (no stracer, taken, or an old glibc) */
@@ -95,7 +101,11 @@ static int new_glibc(void)
 
 void iot_arena_init(void)
 {
+    struct rlimit as;
     if (!iot_stracing || !new_glibc())
+        return;
+    /* 4 GiB of address space would count against a batch system's virtual-memory limit */
+    if (getrlimit(RLIMIT_AS, &as) != 0 || as.rlim_cur != RLIM_INFINITY)
         return;
     void *want = (void *)IOT_STDIO_ARENA;
     void *m = (void *)syscall(SYS_mmap, want, WINDOW, PROT_NONE,
@@ -152,8 +162,8 @@ void iot_arena_release(char *buf)
 
 void iot_arena_adopt(FILE *f)
 {
-    if (!A.base || !f || f->_IO_buf_base || f->_fileno < 0)
-        return; /* off, or the stream already has a buffer (its I/O has begun) */
+    if (!A.base || !f || f->_IO_buf_base || f->_fileno < 0 || (f->_flags & GLIBC_IO_UNBUFFERED))
+        return; /* off, the stream has a buffer (its I/O has begun), or is unbuffered (stderr) */
     size_t size = BUFSIZ;
     struct stat st;
     if (IOT_SYSRAW(newfstatat, f->_fileno, "", &st, AT_EMPTY_PATH) == 0) {
@@ -165,6 +175,8 @@ void iot_arena_adopt(FILE *f)
             size = (size_t)st.st_blksize;
     }
     char *b = slot_get();
-    if (b && setvbuf(f, b, _IOFBF, size) != 0)
+    /* line buffering asked for before the first I/O (stdbuf -oL's setvbuf(f, NULL, _IOLBF, 0)
+     * leaves the buffer to glibc and only the flag set) stays */
+    if (b && setvbuf(f, b, __flbf(f) ? _IOLBF : _IOFBF, size) != 0)
         iot_arena_release(b);
 }

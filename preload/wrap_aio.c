@@ -68,8 +68,9 @@ IOT_API int aio_write(struct aiocb *cb)
 IOT_API int lio_listio(int mode, struct aiocb *const list[], int nent, struct sigevent *sev)
 {
     IOT_REAL(lio_listio);
-    iot_ev ev[64];
-    if (nent <= 0 || nent > 64 || !iot_enter(&ev[0], IOT_FN_lio_listio))
+    iot_ev ev[32];
+    const struct aiocb *cbs[32];
+    if (nent <= 0 || nent > 32 || !iot_enter(&ev[0], IOT_FN_lio_listio))
         return real_lio_listio(mode, list, nent, sev); /* long lists: not recorded */
     iot_t.busy = 1;
     int k = 0;
@@ -83,7 +84,7 @@ IOT_API int lio_listio(int mode, struct aiocb *const list[], int nent, struct si
         iot_ev_flags(&ev[k], cb->aio_lio_opcode);
         post(&ev[k], cb, cb->aio_lio_opcode == LIO_READ ? IOT_FN_aio_read_done
                                                           : IOT_FN_aio_write_done);
-        k++;
+        cbs[k++] = cb;
     }
     iot_t.busy = 0;
     iot_t.in_wrapper += IOT_SPAWNS_HELPERS;
@@ -100,7 +101,7 @@ IOT_API int lio_listio(int mode, struct aiocb *const list[], int nent, struct si
     for (int j = 0; j < k; j++) {
         /* EAGAIN/EINVAL/ENOMEM: none queued; EIO: each element's own aio_error says */
         if (r != 0 && ev[j].err != EIO)
-            iot_pend_take(IOT_PEND_AIO, (uintptr_t)list[j], NULL);
+            iot_pend_take(IOT_PEND_AIO, (uintptr_t)cbs[j], NULL);
     }
     for (int j = 0; j < (k ? k : 1); j++) { /* only LIO_NOPs: the call's own event */
         iot_t.busy = 1; /* iot_leave ends the shim's work: each of them */

@@ -91,6 +91,8 @@ static int threaded(void)
 static int64_t hold(held *h, FILE *f, int fd, int locked)
 {
     h->f = NULL;
+    if (f && IOT_UNLIKELY(!f->_IO_buf_base)) /* its first I/O: glibc would choose a buffer now */
+        iot_arena_adopt(f);
     int64_t pos = iot_stdio_pos(fd);
     if (pos == IOT_NO_OFFSET || !locked || !threaded())
         return pos;
@@ -723,6 +725,32 @@ IOT_API int putchar_unlocked(int c)
     PUTC_BODY(IOT_FN_putchar, 0, stdout, real_putchar_unlocked(c));
 }
 
+/* ---- buffers the app sets: not recorded; a window buffer they replace goes back ---- */
+
+IOT_API int setvbuf(FILE *f, char *buf, int mode, size_t size)
+{
+    IOT_REAL(setvbuf);
+    char *old = f ? f->_IO_buf_base : NULL;
+    int r = real_setvbuf(f, buf, mode, size);
+    if (old && f->_IO_buf_base != old)
+        iot_arena_release(old);
+    return r;
+}
+
+IOT_API void setbuffer(FILE *f, char *buf, size_t size)
+{
+    IOT_REAL(setbuffer);
+    char *old = f ? f->_IO_buf_base : NULL;
+    real_setbuffer(f, buf, size);
+    if (old && f->_IO_buf_base != old)
+        iot_arena_release(old);
+}
+
+IOT_API void setbuf(FILE *f, char *buf)
+{
+    setbuffer(f, buf, BUFSIZ); /* as glibc's setbuf */
+}
+
 /* ---- the inline getc/putc of glibc's headers ----
  * Under -O, getc_unlocked, putc_unlocked, getchar_unlocked and putchar_unlocked are inline
  * code over the stream's buffer that calls __uflow when it is empty and __overflow when it is
@@ -762,7 +790,9 @@ IOT_API int __overflow(FILE *f, int c)
 /* Before fclose or fflush of a stream written by inline putc: the bytes it left in the buffer. */
 static void inline_rest(FILE *f, int fd)
 {
-    int64_t n = fd >= 0 && iot_stdio_inline(fd) ? pending(f) : 0;
+    if (iot_p.state != IOT_READY || iot_t.busy || fd < 0 || !iot_stdio_inline(fd))
+        return;
+    int64_t n = pending(f);
     iot_ev ev;
     if (!n || !iot_enter(&ev, IOT_FN___overflow))
         return;

@@ -57,6 +57,7 @@ class Image:
     exe: str
     phase: str  # launch | preinit | ready | noshim
     link: int = 0
+    fdgen: bool = False  # its iot_link has fdgen (version >= 2)
     tls_off: int = 0
     ld: tuple[int, int] = (0, 0)  # the dynamic loader's text: its syscalls are loader I/O
     aspace: AddressSpace | None = None
@@ -129,7 +130,8 @@ class Tracer:
 
     def _sync_image(self, img: Image) -> None:
         if self.fast is not None:
-            self.fast.lib.iotl_image(img.id, L.PHASES[img.phase], img.tls_off, img.link, *img.ld)
+            link = img.link if img.fdgen else 0  # 0: no fdgen to read, no fd path cache
+            self.fast.lib.iotl_image(img.id, L.PHASES[img.phase], img.tls_off, link, *img.ld)
 
     def _sync_thread(self, th: Thread) -> None:
         if self.fast is not None:
@@ -315,10 +317,11 @@ class Tracer:
         raw = self.mem.read(th.tid, link, LINK.size)
         if raw is None:
             return
-        magic, _version, tls_off, _state, _posted, _seen = LINK.unpack(raw)
+        magic, version, tls_off, _state, _posted, _seen = LINK.unpack(raw)
         if magic != 0x6C746F69:
             return
         img.link, img.tls_off = link, tls_off
+        img.fdgen = version >= 2  # iot_link.fdgen exists: the C loop may cache fd paths
         img.phase = "noshim" if state == IOT_OFF else "ready"
         self._sync_image(img)
         self.log.rec(SRec.PROC, time.monotonic_ns(), th.proc.pid, 0, "shim", img.phase)
@@ -463,10 +466,11 @@ class Tracer:
             th = Thread(new, parent.proc)
             # libzmq's threads, started from the shim while it is busy, are the shim's; threads
             # libc starts inside a wrapped call marked IOT_SPAWNS_HELPERS (glibc's AIO workers,
-            # inside aio_write) do that call's work, as do the threads they start
+            # inside aio_write) do that call's work.  Not the threads those start: a worker's
+            # SIGEV_THREAD notification runs the app's own callback.
             busy, inw = self._marker(parent)
             th.shim_thread = parent.shim_thread or bool(busy)
-            th.helper = not th.shim_thread and (parent.helper or bool(inw & SPAWNS_HELPERS))
+            th.helper = not th.shim_thread and bool(inw & SPAWNS_HELPERS)
         else:
             vm = event == F.EVENT_VFORK or (event == F.EVENT_CLONE and self._clone_vm(tid))
             proc = Proc(new, parent.proc.image, shared_vm=vm or parent.proc.shared_vm)

@@ -206,3 +206,40 @@ def test_fopen_fclose_without_stops(tmp_path):
     c = counts(r["stracer"].stderr)
     # what stops: the "re" fopen (glibc's), and ftell/fseek's lseek inside glibc
     assert c["missed"] == 0 and c["covered"] <= 6, c
+
+
+@pytest.mark.parametrize("how", ["stdbuf", "pty"])
+def test_stdout_buffering_decided_at_first_io(tmp_path, how):
+    """The stdio window adopts stdout at its first I/O, as glibc decides its buffering then:
+    `stdbuf -oL` (line buffering asked before the shim started) and a terminal put on fd 1
+    before the first printf give what they give untraced; stderr stays unbuffered."""
+    exe = build("ck_stdiomode")
+    cmd = ["stdbuf", "-oL", str(exe)] if how == "stdbuf" else [str(exe), "pty"]
+    results = {}
+    for mode in MODES:
+        work = tmp_path / mode
+        work.mkdir()
+        if mode == "plain":
+            r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=60)
+        else:
+            extra = ("--no-stracer",) if mode == "shim" else ()
+            r = iotrace("run", "-o", str(tmp_path / f"t-{mode}"), "--stack", "0", *extra, "--",
+                        *cmd, cwd=work, timeout=60)  # fmt: skip
+        assert r.returncode == 0, (mode, r.stderr)
+        results[mode] = (work / "result").read_text()
+    size = 4096 if how == "stdbuf" else 1024
+    assert results["plain"] == f"line 1 size {size} stderr 1\n"
+    assert results["stracer"] == results["plain"] == results["shim"], results
+
+
+def test_shim_preloaded_without_a_run_stays_silent(tmp_path):
+    """LD_PRELOAD of the shim without `iotrace run`: a program's fflush/fclose write nothing of
+    the shim's to its stderr (the inline-putc accounting must not start the shim)."""
+    from iotrace.shim import shim_path
+
+    exe = build("ck_stdiomode")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTRACE")}
+    env["LD_PRELOAD"] = str(shim_path())
+    r = subprocess.run([str(exe)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)  # fmt: skip
+    assert r.returncode == 0 and r.stderr == "e\n" and r.stdout == "x\n", r

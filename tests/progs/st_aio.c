@@ -8,10 +8,19 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define N 4
 #define SZ 4096
+
+static int notes;
+
+static void notified(union sigval v)
+{
+    syscall(SYS_pwrite64, v.sival_int, "n", 1, (long)(N + 2) * SZ);
+    __atomic_store_n(&notes, 1, __ATOMIC_RELEASE);
+}
 
 static void wait_all(struct aiocb *cbs, int n)
 {
@@ -62,7 +71,39 @@ int main(void)
         return 3;
     for (int i = 0; i < 2; i++)
         total += aio_return(&l[i]);
+    /* a list the call refuses (bad mode): nothing queued, nothing left pending */
+    struct aiocb bad[2], *badlist[2] = {&bad[0], &bad[1]};
+    memset(bad, 0, sizeof bad);
+    bad[0].aio_lio_opcode = LIO_NOP;
+    bad[1] = l[0];
+    bad[1].aio_nbytes = 111;
+    bad[1].aio_offset = 7777;
+    int refused = lio_listio(99, badlist, 2, NULL) == -1 && errno == EINVAL;
+    /* the same aiocb posted twice, the first never collected (aio_return is optional) */
+    cbs[0].aio_buf = out[0];
+    cbs[0].aio_nbytes = 5;
+    aio_write(&cbs[0]);
+    wait_all(cbs, 1);
+    cbs[0].aio_nbytes = 7;
+    aio_write(&cbs[0]);
+    wait_all(cbs, 1);
+    total += aio_return(&cbs[0]);
+    /* a SIGEV_THREAD notification runs the app's callback: its raw write is the app's */
+    struct aiocb n;
+    memset(&n, 0, sizeof n);
+    n.aio_fildes = fd;
+    n.aio_buf = out[1];
+    n.aio_nbytes = 3;
+    n.aio_offset = 3 * SZ;
+    n.aio_sigevent.sigev_notify = SIGEV_THREAD;
+    n.aio_sigevent.sigev_notify_function = notified;
+    n.aio_sigevent.sigev_value.sival_int = fd;
+    aio_write(&n);
+    wait_all(&n, 1);
+    total += aio_return(&n);
+    while (!__atomic_load_n(&notes, __ATOMIC_ACQUIRE))
+        usleep(1000);
     close(fd);
-    printf("%ld %d\n", total, memcmp(out, back, sizeof out) == 0);
+    printf("%ld %d %d\n", total, memcmp(out, back, sizeof out) == 0, refused);
     return 0;
 }
