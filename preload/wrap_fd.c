@@ -454,6 +454,26 @@ IOT_API int fallocate(int fd, int mode, off_t off, off_t len)
 }
 IOT_ALIAS(fallocate, fallocate64);
 
+/* posix_fallocate returns the error number.  libc's own call, even under a stracer: where the
+ * file system refuses fallocate, glibc writes the range itself (its syscalls are covered). */
+IOT_API int posix_fallocate(int fd, off_t off, off_t len)
+{
+    IOT_REAL(posix_fallocate);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_posix_fallocate))
+        return real_posix_fallocate(fd, off, len);
+    int r = real_posix_fallocate(fd, off, len);
+    iot_done(&ev, r, 0);
+    ev.err = r;
+    iot_ev_fd(&ev, fd);
+    iot_ev_fdpath(&ev, fd);
+    iot_ev_off(&ev, off);
+    iot_ev_req(&ev, len);
+    iot_leave(&ev);
+    return r;
+}
+IOT_ALIAS(posix_fallocate, posix_fallocate64);
+
 IOT_API int posix_fadvise(int fd, off_t off, off_t len, int advice)
 {
     IOT_REAL(posix_fadvise);

@@ -202,6 +202,54 @@ IOT_API int unlinkat(int dirfd, const char *path, int flags)
     LEAVE;
 }
 
+/* readlink family: path = the link, req = the buffer's size, ret = the target's length (what
+ * was stored).  glibc 2.36 makes readlink's syscall readlink; readlinkat(AT_FDCWD) is the same. */
+#define READLINK_BODY(FN, real_call, raw_call, dirfd, path, n)          \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    ssize_t r = IOT_FAST(raw_call, real_call);                          \
+    iot_done(&ev, r, r < 0);                                            \
+    at_path(&ev, dirfd, path, 0);                                       \
+    iot_ev_req(&ev, (int64_t)(n));                                      \
+    LEAVE
+
+IOT_API ssize_t readlink(const char *path, char *buf, size_t n)
+{
+    IOT_REAL(readlink);
+    READLINK_BODY(IOT_FN_readlink, real_readlink(path, buf, n),
+                  IOT_SYSRAW(readlinkat, AT_FDCWD, path, buf, n), AT_FDCWD, path, n);
+}
+
+IOT_API ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t n)
+{
+    IOT_REAL(readlinkat);
+    READLINK_BODY(IOT_FN_readlinkat, real_readlinkat(dirfd, path, buf, n),
+                  IOT_SYSRAW(readlinkat, dirfd, path, buf, n), dirfd, path, n);
+}
+
+/* The fortified entry points check the buffer size first, as glibc's do. */
+extern ssize_t __readlink_chk(const char *, char *, size_t, size_t);
+extern ssize_t __readlinkat_chk(int, const char *, char *, size_t, size_t);
+
+IOT_API ssize_t __readlink_chk(const char *path, char *buf, size_t n, size_t buflen)
+{
+    if (n > buflen)
+        __chk_fail();
+    IOT_REAL(__readlink_chk);
+    READLINK_BODY(IOT_FN_readlink, real___readlink_chk(path, buf, n, buflen),
+                  IOT_SYSRAW(readlinkat, AT_FDCWD, path, buf, n), AT_FDCWD, path, n);
+}
+
+IOT_API ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t n, size_t buflen)
+{
+    if (n > buflen)
+        __chk_fail();
+    IOT_REAL(__readlinkat_chk);
+    READLINK_BODY(IOT_FN_readlinkat, real___readlinkat_chk(dirfd, path, buf, n, buflen),
+                  IOT_SYSRAW(readlinkat, dirfd, path, buf, n), dirfd, path, n);
+}
+
 /* rename family: path = the old name, aux = the string id of the new one. */
 static void new_name(iot_ev *ev, int newdir, const char *new)
 {

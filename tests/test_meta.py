@@ -192,3 +192,29 @@ def test_show_prints_meta_events(trace):
     assert any(f'rename("{w}/d/f", "{w}/d/g") = 0' in ln for ln in lines)
     assert any(f'mkdir("{w}/d", 0o750) = -1 EEXIST' in ln for ln in lines)
     assert any(f"fchdir(3<{w}/d>) = 0" in ln for ln in lines)
+
+
+@pytest.mark.parametrize("flags", [(), ("-O2", "-D_FORTIFY_SOURCE=2")], ids=["plain", "fortify"])
+def test_readlink_and_posix_fallocate(trace, tmp_path, flags):
+    """readlink/readlinkat (and their fortified entries) and posix_fallocate are recorded, and
+    under the stracer not missed."""
+    exe = build("meta_link", *flags)
+    for d in (tmp_path / "plain", trace.work):
+        d.mkdir(exist_ok=True)
+        (d / "l").symlink_to("target-file")
+    plain = untraced(exe, cwd=tmp_path / "plain")
+    t = trace(exe)
+    assert t.proc.returncode == 0 == plain.returncode, t.proc.stderr
+    assert t.proc.stdout == plain.stdout
+    assert "readlink 11 target-file" in plain.stdout and "posix_fallocate bad EBADF" in plain.stdout
+    w = str(trace.work)
+    got = [(e["fn"], e["path"], e["req"], e["ret"], e["errno"])
+           for e in t.events("readlink", "readlinkat", "posix_fallocate")]  # fmt: skip
+    assert got == [
+        ("readlink", f"{w}/l", 64, 11, 0),
+        ("readlinkat", f"{w}/l", 3, 3, 0),
+        ("readlink", f"{w}/missing", 64, -1, errno.ENOENT),
+        ("posix_fallocate", f"{w}/f", 8192, 0, 0),
+        ("posix_fallocate", None, 1, errno.EBADF, errno.EBADF),
+    ]
+    assert "missed I/O" not in t.proc.stderr

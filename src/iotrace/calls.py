@@ -245,6 +245,9 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("lio_listio", "fd", OTH, "fd req off flags"),
     _f("aio_read_done", "fd", RD, "fd req off"),
     _f("aio_write_done", "fd", WR, "fd req off"),
+    _f("readlink", "meta", MET, "path req"),
+    _f("readlinkat", "meta", MET, "path req"),
+    _f("posix_fallocate", "fd", MET, "fd off req"),
 )
 # fmt: on
 
