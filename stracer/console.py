@@ -4,7 +4,8 @@ counts at most every few seconds, and a summary at the end.  Never one line per 
 Libraries do I/O of their own that no wrapper sees (hwloc reading /sys, libevent's eventfds,
 glibc's NSS reading /etc/hosts, PMIx's sockets): an MPI job's start-up has ~300 such syscalls
 at ~50 call sites.  They are logged like any missed syscall, but a call site whose syscalls
-all touch system files (/proc, /sys, /dev, /etc, /run) or only create and close sockets,
+all touch system files (/proc, /sys, /dev, /etc, /run, libc's time zone, locale and message
+catalog files) or only create and close sockets,
 eventfds and pipes is not announced: the summary counts those sites in one line.  The first
 syscall of a site that touches anything else (a file of the job, /dev/null, data through a
 pipe or socket) announces the site."""
@@ -23,7 +24,12 @@ from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 
 EVERY = 5.0  # seconds between count updates of one group
 MAX_SUMMARY = 10
-SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/etc", "/run", "/var/run")
+# and libc's own data: time zones, locales, message catalogs, iconv modules
+SYSTEM_DIRS = (
+    "/proc", "/sys", "/dev", "/etc", "/run", "/var/run",
+    "/usr/share/zoneinfo", "/usr/share/locale", "/usr/lib/locale",
+    "/usr/lib/x86_64-linux-gnu/gconv",
+)  # fmt: skip
 DATA_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts/", "/dev/std")
 
 
@@ -150,8 +156,8 @@ class Console:
             sites = "1 call site" if len(quiet) == 1 else f"{len(quiet)} call sites"
             self._say(
                 f"iotrace: missed I/O: {n} more syscall{'s' if n > 1 else ''} on system files, "
-                f"sockets and eventfds (/proc, /sys, /dev, /etc, /run) at {sites}, libraries' "
-                "own work (iotrace missed DIR lists them)"
+                f"sockets and eventfds (/proc, /sys, /dev, /etc, /run, time zones, locales) at "
+                f"{sites}, libraries' own work (iotrace missed DIR lists them)"
             )
         checked = sum(counts.values())
         self._say(

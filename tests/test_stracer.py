@@ -421,6 +421,7 @@ def test_console_folds_libraries_system_io():
 
     assert is_system("openat", "/sys/devices/system/cpu/online")
     assert is_system("newfstatat", "/etc/hosts") and is_system("openat", "/dev")
+    assert is_system("openat", "/usr/share/zoneinfo/Etc/UTC")
     assert is_system("eventfd2", "anon_inode:[eventfd]") and is_system("socket", "socket:[12]")
     assert not is_system("write", "socket:[12]") and not is_system("read", "pipe:[7]")
     assert not is_system("write", "/dev/null") and not is_system("write", "/dev/pts/3")
