@@ -4,16 +4,13 @@ the plots are inline SVG, see plots.py), with the console report's tables."""
 from __future__ import annotations
 
 import html
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from . import plots
 from .access import arrays
-from .fmt import fmt_bytes, fmt_pct, fmt_time
+from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
 
 if TYPE_CHECKING:
     from .summary import Summary
@@ -40,12 +37,6 @@ figure{margin:1em 0} figure svg{max-width:100%;height:auto} .note{color:#666;fon
 
 def _e(x: Any) -> str:
     return html.escape(str(x))
-
-
-def _num(x: Any) -> str:
-    if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{int(x):,}"
 
 
 def _table(headers: list[str], rows: list[list[str]], text_cols: set[int]) -> str:
@@ -151,8 +142,8 @@ def render(trace: Trace, s: Summary) -> str:
                 [
                     _e(r.function),
                     _e(r.op),
-                    _num(r.calls),
-                    _num(r.errors),
+                    fmt_int(r.calls),
+                    fmt_int(r.errors),
                     fmt_bytes(r.bytes),
                     fmt_time(r.time),
                     fmt_time(r.mean_time),
@@ -186,15 +177,15 @@ def render(trace: Trace, s: Summary) -> str:
                     _e(r.path),
                     fmt_bytes(r.bytes_read),
                     fmt_bytes(r.bytes_written),
-                    _num(r.reads),
-                    _num(r.writes),
-                    _num(r.opens),
-                    _num(r.meta_ops),
+                    fmt_int(r.reads),
+                    fmt_int(r.writes),
+                    fmt_int(r.opens),
+                    fmt_int(r.meta_ops),
                     fmt_time(r.io_time),
                     fmt_pct(r.seq_share),
-                    _num(r.random),
-                    _num(r.unaligned),
-                    _e(r.rank_list) if r.rank_list else _num(r.ranks),
+                    fmt_int(r.random),
+                    fmt_int(r.unaligned),
+                    _e(r.rank_list) if r.rank_list else fmt_int(r.ranks),
                 ]
                 for r in s.files.head(TOP_FILES).itertuples()
             ],
@@ -207,38 +198,7 @@ def render(trace: Trace, s: Summary) -> str:
         add("<h2>Ranks</h2>")
         add(
             _table(
-                [
-                    "rank",
-                    "processes",
-                    "read",
-                    "written",
-                    "reads",
-                    "writes",
-                    "meta",
-                    "MPI read",
-                    "MPI written",
-                    "missed",
-                    "I/O time",
-                    "run time",
-                ],
-                [
-                    [
-                        _num(r.rank),
-                        _num(r.processes),
-                        fmt_bytes(r.bytes_read),
-                        fmt_bytes(r.bytes_written),
-                        _num(r.reads),
-                        _num(r.writes),
-                        _num(r.meta_ops),
-                        fmt_bytes(r.mpi_bytes_read),
-                        fmt_bytes(r.mpi_bytes_written),
-                        _num(r.missed),
-                        fmt_time(r.io_time),
-                        fmt_time(r.run_time),
-                    ]
-                    for r in s.ranks.head(TOP_PROCS).itertuples()
-                ],
-                set(),
+                RANK_COLUMNS, [rank_cells(r) for r in s.ranks.head(TOP_PROCS).itertuples()], set()
             )
         )
     add("<h2>Processes</h2>")
@@ -259,8 +219,8 @@ def render(trace: Trace, s: Summary) -> str:
             ],
             [
                 [
-                    _num(r.pid),
-                    _num(r.rank),
+                    fmt_int(r.pid),
+                    fmt_int(r.rank),
                     _e(r.host),
                     _e(r.command),
                     fmt_bytes(r.bytes_read),
@@ -268,7 +228,7 @@ def render(trace: Trace, s: Summary) -> str:
                     fmt_time(r.io_time),
                     fmt_time(r.run_time),
                     fmt_pct(r.io_share),
-                    _e(f"exit {_num(r.exit_status)}" if r.ended == "exit" else r.ended),
+                    _e(f"exit {fmt_int(r.exit_status)}" if r.ended == "exit" else r.ended),
                 ]
                 for r in pp.itertuples()
             ],
@@ -282,7 +242,7 @@ def render(trace: Trace, s: Summary) -> str:
             _table(
                 ["function", "calls", "errors", "time"],
                 [
-                    [_e(r.function), _num(r.calls), _num(r.errors), fmt_time(r.time)]
+                    [_e(r.function), fmt_int(r.calls), fmt_int(r.errors), fmt_time(r.time)]
                     for r in s.metadata.itertuples()
                 ],
                 {0},
@@ -292,7 +252,7 @@ def render(trace: Trace, s: Summary) -> str:
     add(
         _table(
             ["bucket", "reads", "writes"],
-            [[_e(r.bucket), _num(r.reads), _num(r.writes)] for r in s.sizes.itertuples()],
+            [[_e(r.bucket), fmt_int(r.reads), fmt_int(r.writes)] for r in s.sizes.itertuples()],
             {0},
         )
     )
@@ -305,7 +265,7 @@ def render(trace: Trace, s: Summary) -> str:
                     [
                         _e(r.site),
                         _e(r.functions),
-                        _num(r.calls),
+                        fmt_int(r.calls),
                         fmt_bytes(r.bytes),
                         fmt_time(r.time),
                     ]
@@ -323,7 +283,7 @@ def render(trace: Trace, s: Summary) -> str:
                     [
                         _e(r.site),
                         _e(r.functions),
-                        _num(r.count),
+                        fmt_int(r.count),
                         fmt_bytes(r.bytes),
                         _e(r.ranks or "-"),
                         _e(r.pids),
@@ -393,9 +353,9 @@ def _job(s: Summary, add: Any) -> None:
                     [
                         _e(r.mode),
                         _e(r.kind),
-                        _num(r.calls),
+                        fmt_int(r.calls),
                         fmt_bytes(r.bytes),
-                        _num(r.posix_calls),
+                        fmt_int(r.posix_calls),
                         fmt_bytes(r.posix_bytes),
                         _e(r.functions),
                     ]
@@ -413,7 +373,7 @@ def _job(s: Summary, add: Any) -> None:
                     [
                         _e(r.function),
                         _e(r.mode),
-                        _num(r.calls),
+                        fmt_int(r.calls),
                         _e(r.ranks),
                         fmt_bytes(r.bytes),
                         fmt_time(r.time),

@@ -13,17 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from .access import BUCKETS
-from .fmt import fmt_bytes, fmt_pct, fmt_time
+from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
 from .summary import Summary
 
 TOP_FILES = 10
 TOP_PROCS = 16
 JSON_TOP_FILES = 100
 LEVEL_STYLE = {"high": "bold red", "warn": "yellow", "info": "cyan"}
-
-
-def _n(x: Any) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(x):,}"
 
 
 TEXT_COLUMNS = {
@@ -111,8 +107,8 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         t.add_row(
             r.function,
             r.op,
-            _n(r.calls),
-            _n(r.errors),
+            fmt_int(r.calls),
+            fmt_int(r.errors),
             fmt_bytes(r.bytes),
             fmt_time(r.time),
             fmt_time(r.mean_time),
@@ -138,13 +134,13 @@ def print_report(s: Summary, console: Console | None = None) -> None:
             r.path,
             fmt_bytes(r.bytes_read),
             fmt_bytes(r.bytes_written),
-            _n(r.reads),
-            _n(r.writes),
-            _n(r.opens),
-            _n(r.meta_ops),
+            fmt_int(r.reads),
+            fmt_int(r.writes),
+            fmt_int(r.opens),
+            fmt_int(r.meta_ops),
             fmt_time(r.io_time),
             fmt_pct(r.seq_share),
-            _n(r.ranks),
+            fmt_int(r.ranks),
         )
     c.print(t)
 
@@ -152,36 +148,9 @@ def print_report(s: Summary, console: Console | None = None) -> None:
     if len(s.ranks):
         r_df = s.ranks.sort_values("io_time", ascending=False).head(TOP_PROCS)
         more = f", slowest {len(r_df)} of {len(s.ranks)}" if len(s.ranks) > TOP_PROCS else ""
-        t = _table(
-            f"Ranks (by I/O time{more})",
-            "rank",
-            "processes",
-            "read",
-            "written",
-            "reads",
-            "writes",
-            "meta",
-            "MPI read",
-            "MPI written",
-            "missed",
-            "I/O time",
-            "run time",
-        )
+        t = _table(f"Ranks (by I/O time{more})", *RANK_COLUMNS)
         for r in r_df.itertuples():
-            t.add_row(
-                _n(r.rank),
-                _n(r.processes),
-                fmt_bytes(r.bytes_read),
-                fmt_bytes(r.bytes_written),
-                _n(r.reads),
-                _n(r.writes),
-                _n(r.meta_ops),
-                fmt_bytes(r.mpi_bytes_read),
-                fmt_bytes(r.mpi_bytes_written),
-                _n(r.missed),
-                fmt_time(r.io_time),
-                fmt_time(r.run_time),
-            )
+            t.add_row(*rank_cells(r))
         c.print(t)
     p_df = s.processes.sort_values("io_time", ascending=False).head(TOP_PROCS)
     more = f", top {len(p_df)} of {len(s.processes)}" if len(s.processes) > TOP_PROCS else ""
@@ -199,10 +168,10 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         "exit",
     )
     for r in p_df.itertuples():
-        ex = r.ended if r.ended != "exit" else f"exit {_n(r.exit_status)}"
+        ex = r.ended if r.ended != "exit" else f"exit {fmt_int(r.exit_status)}"
         t.add_row(
-            _n(r.pid),
-            _n(None if pd.isna(r.rank) else r.rank),
+            fmt_int(r.pid),
+            fmt_int(None if pd.isna(r.rank) else r.rank),
             r.host,
             _short(r.command, 40),
             fmt_bytes(r.bytes_read),
@@ -217,20 +186,21 @@ def print_report(s: Summary, console: Console | None = None) -> None:
     if len(s.metadata):
         t = _table("Metadata operations", "function", "calls", "errors", "time")
         for r in s.metadata.itertuples():
-            t.add_row(r.function, _n(r.calls), _n(r.errors), fmt_time(r.time))
+            t.add_row(r.function, fmt_int(r.calls), fmt_int(r.errors), fmt_time(r.time))
         c.print(t)
 
     t = _table("Access sizes (bytes per read/write)", "bucket", "reads", "", "writes", "")
     rmax = max(int(s.sizes["reads"].max()), 1) if len(s.sizes) else 1
     wmax = max(int(s.sizes["writes"].max()), 1) if len(s.sizes) else 1
     for r in s.sizes.itertuples():
-        t.add_row(r.bucket, _n(r.reads), _bar(r.reads, rmax), _n(r.writes), _bar(r.writes, wmax))
+        rd, wr = fmt_int(r.reads), fmt_int(r.writes)
+        t.add_row(r.bucket, rd, _bar(r.reads, rmax), wr, _bar(r.writes, wmax))
     c.print(t)
 
     if len(s.call_sites):
         t = _table("Call sites with the most I/O", "site", "functions", "calls", "bytes", "time")
         for r in s.call_sites.itertuples():
-            t.add_row(r.site, r.functions, _n(r.calls), fmt_bytes(r.bytes), fmt_time(r.time))
+            t.add_row(r.site, r.functions, fmt_int(r.calls), fmt_bytes(r.bytes), fmt_time(r.time))
         c.print(t)
 
     if len(s.missed_sites):
@@ -248,7 +218,7 @@ def print_report(s: Summary, console: Console | None = None) -> None:
             t.add_row(
                 r.site,
                 r.functions,
-                _n(r.count),
+                fmt_int(r.count),
                 fmt_bytes(r.bytes),
                 r.ranks or "-",
                 r.pids,
@@ -300,9 +270,9 @@ def _print_job(c: Console, s: Summary) -> None:
             t.add_row(
                 r.mode,
                 r.kind,
-                _n(r.calls),
+                fmt_int(r.calls),
                 fmt_bytes(r.bytes),
-                _n(r.posix_calls),
+                fmt_int(r.posix_calls),
                 fmt_bytes(r.posix_bytes),
                 r.functions,
             )

@@ -12,7 +12,8 @@
 Every command runs pinned to one CPU (`taskset -c N`, the last one allowed unless `--cpu N`):
 the stracer, the traced program and strace share it, as they do for an MPI rank bound to a core.
 `--cpu -1` leaves placement to the kernel; on this VM that mostly measures how long waking the
-other, halted vCPU takes (9-60 us per stop, changing from minute to minute; docs/stracer.md).
+other, halted vCPU takes (9-62 us per stop in the runs of 2026-11-23, changing from minute to
+minute; docs/stracer.md).
 
     python3 bench/stracer_bench.py [--scale 1.0] [--rounds 3] [--cpu N]
 """

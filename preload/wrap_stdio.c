@@ -102,6 +102,17 @@ static int64_t hold(held *h, FILE *f, int fd, int locked)
     return iot_stdio_pos(fd); /* another thread may have moved it while we waited */
 }
 
+/* A stream wrapper's first half: the event begun (else the real call, untraced), the stream's
+ * descriptor `fd`, and `pos`, the stream position the call will use, the stream held (hold). */
+#define STREAM_ENTER(FN, stream, locked, real_call)                     \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, FN))                                            \
+        return real_call;                                               \
+    int fd = sfd(stream);                                               \
+    held h;                                                             \
+    int64_t pos = hold(&h, stream, fd, locked);                         \
+    (void)pos
+
 static void release(held *h)
 {
     if (h->f) {
@@ -282,15 +293,14 @@ IOT_API int fclose(FILE *f)
 {
     IOT_REAL(fclose);
     char *buf = f ? f->_IO_buf_base : NULL; /* a buffer of the stdio window goes back after */
-    if (f)
-        inline_rest(f, sfd(f));
+    int fd = sfd(f);
+    inline_rest(f, fd);
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_fclose)) {
         int r = real_fclose(f);
         iot_arena_release(buf);
         return r;
     }
-    int fd = sfd(f);
     uint32_t path = fd >= 0 ? iot_fd_path(fd) : 0; /* the table forgets it below */
     /* Under a stracer the close inside glibc's fclose would be a ptrace stop.  For a stream the
      * shim opened (its buffer is in the stdio window: not a popen stream, whose close must
@@ -321,12 +331,7 @@ IOT_API int fclose(FILE *f)
 #define READ_FAILED(f) ferror_unlocked(f)
 
 #define FREAD_BODY(LK, real_call)                                       \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, IOT_FN_fread))                                  \
-        return real_call;                                               \
-    int fd = sfd(f);                                                    \
-    held h;                                                             \
-    int64_t pos = hold(&h, f, fd, LK);                                  \
+    STREAM_ENTER(IOT_FN_fread, f, LK, real_call);                       \
     size_t r = real_call;                                               \
     int64_t want = (int64_t)(size * n), done = want;                    \
     int short_ = want && r < n;                                         \
@@ -368,12 +373,7 @@ IOT_API size_t __fread_unlocked_chk(void *buf, size_t buflen, size_t size, size_
 
 /* fgets: ret = length of the string stored (bytes consumed), 0 when it returned NULL. */
 #define FGETS_BODY(LK, real_call)                                       \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, IOT_FN_fgets))                                  \
-        return real_call;                                               \
-    int fd = sfd(f);                                                    \
-    held h;                                                             \
-    int64_t pos = hold(&h, f, fd, LK);                                  \
+    STREAM_ENTER(IOT_FN_fgets, f, LK, real_call);                       \
     char *r = real_call;                                                \
     iot_done(&ev, 0, !r && READ_FAILED(f));                             \
     ev.ret = r ? (int64_t)strlen(r) : 0;                                \
@@ -408,15 +408,9 @@ IOT_API char *__fgets_unlocked_chk(char *buf, size_t buflen, int n, FILE *f)
 
 /* fgetc and friends: ret 1 for a character, 0 at end of file, -1 on error. */
 #define GETC_BODY(FN, LK, stream, real_call)                            \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    FILE *s_ = (stream);                                                \
-    int fd = sfd(s_);                                                   \
-    held h;                                                             \
-    int64_t pos = hold(&h, s_, fd, LK);                                 \
+    STREAM_ENTER(FN, stream, LK, real_call);                            \
     int r = real_call;                                                  \
-    int bad = r == EOF && READ_FAILED(s_);                              \
+    int bad = r == EOF && READ_FAILED(stream);                          \
     iot_done(&ev, r != EOF ? 1 : bad ? -1 : 0, bad);                    \
     iot_ev_req(&ev, 1);                                                 \
     stream_io(&ev, &h, fd, pos, r != EOF);                              \
@@ -485,12 +479,7 @@ IOT_ALIAS(ungetc, _IO_ungetc);
 static ssize_t do_getdelim(unsigned fn, char **line, size_t *n, int delim, FILE *f,
                            ssize_t (*real)(char **, size_t *, int, FILE *))
 {
-    iot_ev ev;
-    if (!iot_enter(&ev, fn))
-        return real(line, n, delim, f);
-    int fd = sfd(f);
-    held h;
-    int64_t pos = hold(&h, f, fd, 1);
+    STREAM_ENTER(fn, f, 1, real(line, n, delim, f));
     ssize_t r = real(line, n, delim, f);
     int bad = r < 0 && !(f && feof_unlocked(f)); /* EINVAL, ENOMEM, or a read error */
     iot_done(&ev, r >= 0 ? r : bad ? -1 : 0, bad);
@@ -526,12 +515,7 @@ typedef int vscan_fn(FILE *, const char *, va_list);
 
 static int do_scan(FILE *f, const char *fmt, va_list ap, vscan_fn *real)
 {
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fscanf))
-        return real(f, fmt, ap);
-    int fd = sfd(f);
-    held h;
-    int64_t pos = hold(&h, f, fd, 1);
+    STREAM_ENTER(IOT_FN_fscanf, f, 1, real(f, fmt, ap));
     int r = real(f, fmt, ap);
     iot_done(&ev, r, r == EOF && READ_FAILED(f));
     stream_ev(&ev, fd);
@@ -613,12 +597,7 @@ SCANF_VSTDIN(iot_isoc23_vscanf, "__isoc23_vscanf", "__isoc23_vfscanf")
 
 /* fwrite: ret = items * size (items = ret / aux). */
 #define FWRITE_BODY(LK, real_call)                                      \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, IOT_FN_fwrite))                                 \
-        return real_call;                                               \
-    int fd = sfd(f);                                                    \
-    held h;                                                             \
-    int64_t pos = hold(&h, f, fd, LK);                                  \
+    STREAM_ENTER(IOT_FN_fwrite, f, LK, real_call);                      \
     size_t r = real_call;                                               \
     int64_t want = (int64_t)(size * n), done = (int64_t)(r * size);     \
     iot_done(&ev, done, want && r < n);                                 \
@@ -642,13 +621,7 @@ IOT_API size_t fwrite_unlocked(const void *buf, size_t size, size_t n, FILE *f)
 
 /* fputs/puts: ret = strlen (+1 for puts' newline) rather than glibc's "non-negative". */
 #define PUTS_BODY(FN, LK, stream, extra, real_call)                     \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    FILE *s_ = (stream);                                                \
-    int fd = sfd(s_);                                                   \
-    held h;                                                             \
-    int64_t pos = hold(&h, s_, fd, LK);                                 \
+    STREAM_ENTER(FN, stream, LK, real_call);                            \
     int r = real_call;                                                  \
     iot_done(&ev, -1, r == EOF);                                        \
     int64_t len = (int64_t)strlen(s) + (extra);                         \
@@ -679,13 +652,7 @@ IOT_API int puts(const char *s)
 
 /* fputc and friends: ret 1, or -1 on error. */
 #define PUTC_BODY(FN, LK, stream, real_call)                            \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    FILE *s_ = (stream);                                                \
-    int fd = sfd(s_);                                                   \
-    held h;                                                             \
-    int64_t pos = hold(&h, s_, fd, LK);                                 \
+    STREAM_ENTER(FN, stream, LK, real_call);                            \
     int r = real_call;                                                  \
     iot_done(&ev, r == EOF ? -1 : 1, r == EOF);                         \
     iot_ev_req(&ev, 1);                                                 \
@@ -771,12 +738,7 @@ static int64_t pending(FILE *f)
 IOT_API int __overflow(FILE *f, int c)
 {
     IOT_REAL(__overflow);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN___overflow))
-        return real___overflow(f, c);
-    int fd = sfd(f);
-    held h;
-    int64_t pos = hold(&h, f, fd, 0);
+    STREAM_ENTER(IOT_FN___overflow, f, 0, real___overflow(f, c));
     int64_t before = pending(f) + (c != EOF);
     int r = real___overflow(f, c);
     iot_done(&ev, r == EOF ? -1 : before - pending(f), r == EOF);
@@ -787,7 +749,8 @@ IOT_API int __overflow(FILE *f, int c)
     return r;
 }
 
-/* Before fclose or fflush of a stream written by inline putc: the bytes it left in the buffer. */
+/* Before fclose or fflush of a stream written by inline putc: the bytes it left in the buffer
+ * (fd < 0: no stream, or one without a descriptor). */
 static void inline_rest(FILE *f, int fd)
 {
     if (iot_p.state != IOT_READY || iot_t.busy || fd < 0 || !iot_stdio_inline(fd))
@@ -805,12 +768,7 @@ static void inline_rest(FILE *f, int fd)
 IOT_API int __uflow(FILE *f)
 {
     IOT_REAL(__uflow);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN___uflow))
-        return real___uflow(f);
-    int fd = sfd(f);
-    held h;
-    int64_t pos = hold(&h, f, fd, 0);
+    STREAM_ENTER(IOT_FN___uflow, f, 0, real___uflow(f));
     int r = real___uflow(f);
     int bad = r == EOF && READ_FAILED(f);
     iot_done(&ev, r != EOF ? 1 + (f->_IO_read_end - f->_IO_read_ptr) : bad ? -1 : 0, bad);
@@ -826,12 +784,7 @@ static int do_print(unsigned fn, FILE *f, int flag, const char *fmt, va_list ap)
     IOT_REAL(__vfprintf_chk);
 #define VPRINT_REAL                                                     \
     (flag < 0 ? real_vfprintf(f, fmt, ap) : real___vfprintf_chk(f, flag, fmt, ap))
-    iot_ev ev;
-    if (!iot_enter(&ev, fn))
-        return VPRINT_REAL;
-    int fd = sfd(f);
-    held h;
-    int64_t pos = hold(&h, f, fd, 1);
+    STREAM_ENTER(fn, f, 1, VPRINT_REAL);
     int r = VPRINT_REAL;
     iot_done(&ev, r < 0 ? -1 : r, r < 0);
     stream_io(&ev, &h, fd, pos, r);
@@ -892,12 +845,7 @@ IOT_API int __vprintf_chk(int flag, const char *fmt, va_list ap)
 
 static int do_fseek(FILE *f, int64_t off, int whence, int (*real)(FILE *, off_t, int))
 {
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fseek))
-        return real(f, off, whence);
-    int fd = sfd(f);
-    held h;
-    hold(&h, f, fd, 1); /* the position it sets must not race other threads' moves */
+    STREAM_ENTER(IOT_FN_fseek, f, 1, real(f, off, whence)); /* the position it sets must not race other threads' moves */
     int r = real(f, off, whence);
     iot_done(&ev, r, r != 0);
     stream_ev(&ev, fd);
@@ -925,12 +873,7 @@ IOT_ALIAS(fseeko, fseeko64);
 
 static int64_t do_ftell(FILE *f, off_t (*real)(FILE *))
 {
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_ftell))
-        return real(f);
-    int fd = sfd(f);
-    held h;
-    hold(&h, f, fd, 1);
+    STREAM_ENTER(IOT_FN_ftell, f, 1, real(f));
     int64_t r = real(f);
     iot_done(&ev, r, r < 0);
     stream_ev(&ev, fd);
@@ -959,12 +902,7 @@ IOT_ALIAS(ftello, ftello64);
 IOT_API void rewind(FILE *f)
 {
     IOT_REAL(rewind);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_rewind))
-        return real_rewind(f);
-    int fd = sfd(f);
-    held h;
-    hold(&h, f, fd, 1);
+    STREAM_ENTER(IOT_FN_rewind, f, 1, real_rewind(f));
     real_rewind(f);
     iot_done(&ev, 0, 0); /* void: a failure cannot be told */
     stream_ev(&ev, fd);
@@ -977,12 +915,7 @@ IOT_API void rewind(FILE *f)
 /* fgetpos/fsetpos: offset = the position read or set. */
 static int do_fgetpos(FILE *f, fpos_t *p, int (*real)(FILE *, fpos_t *))
 {
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fgetpos))
-        return real(f, p);
-    int fd = sfd(f);
-    held h;
-    hold(&h, f, fd, 1);
+    STREAM_ENTER(IOT_FN_fgetpos, f, 1, real(f, p));
     int r = real(f, p);
     iot_done(&ev, r, r != 0);
     stream_ev(&ev, fd);
@@ -997,12 +930,7 @@ static int do_fgetpos(FILE *f, fpos_t *p, int (*real)(FILE *, fpos_t *))
 
 static int do_fsetpos(FILE *f, const fpos_t *p, int (*real)(FILE *, const fpos_t *))
 {
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fsetpos))
-        return real(f, p);
-    int fd = sfd(f);
-    held h;
-    hold(&h, f, fd, 1);
+    STREAM_ENTER(IOT_FN_fsetpos, f, 1, real(f, p));
     int64_t off = p->__pos;
     int r = real(f, p);
     iot_done(&ev, r, r != 0);
@@ -1044,12 +972,11 @@ IOT_API int fsetpos64(FILE *f, const fpos64_t *p)
 
 static int do_fflush(FILE *f, int (*real)(FILE *))
 {
-    if (f)
-        inline_rest(f, sfd(f));
+    int fd = sfd(f);
+    inline_rest(f, fd);
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_fflush))
         return real(f);
-    int fd = sfd(f);
     int r = real(f);
     iot_done(&ev, r, r != 0);
     stream_ev(&ev, fd);
