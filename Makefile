@@ -1,44 +1,73 @@
 # Two commands do all the set-up on a fresh Debian machine: `make demo` and `make test`.
+#
+# PYTHON is only the interpreter that creates the virtual environment (.venv in this checkout);
+# iotrace and its Python dependencies are installed there, never over the system's python3
+# (Debian's refuses that: PEP 668).  Debian's own /usr/bin/python3 works, and so does any other
+# python3 first on PATH.
 PYTHON ?= python3
-APT_PACKAGES = build-essential cmake pkg-config libunwind-dev libzmq3-dev libmsgpack-dev \
-               strace python3-dev chromium openmpi-bin libopenmpi-dev golang-go liburing-dev
-STAMP = .deps.stamp
+VENV ?= .venv
+VPY = $(VENV)/bin/python
 
-.PHONY: deps install demo test bench lint clean
+# What the demo needs (a C compiler and the shim's build dependencies, a venv-capable Python);
+# the tests add the programs and libraries they run under iotrace.
+DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libzmq3-dev libmsgpack-dev \
+                python3-dev python3-venv
+TEST_PACKAGES = $(DEMO_PACKAGES) strace chromium openmpi-bin libopenmpi-dev golang-go \
+                liburing-dev
+
+.PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean
 
 # System packages: installed with apt when root, else named in one clear message.
-deps: $(STAMP)
-$(STAMP): Makefile
-	@missing=$$(for p in $(APT_PACKAGES); do \
+define apt_ensure
+	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	  done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing: $$missing"; \
+	    echo "installing: "$$missing; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
-	      || { echo "apt-get install failed for: $$missing" >&2; exit 1; }; \
+	      || { echo "apt-get install failed for: "$$missing >&2; exit 1; }; \
 	  else \
-	    echo "missing system packages: $$missing -- install them (as root: apt-get install $$missing)" >&2; \
+	    echo "missing system packages: "$$missing" -- install them (as root: apt-get install "$$missing")" >&2; \
 	    exit 1; \
 	  fi; \
 	fi
-	@touch $@
+endef
 
-install: deps
-	$(PYTHON) -m pip install -q ".[test]"
+deps-demo:
+	$(call apt_ensure,$(DEMO_PACKAGES))
 
-demo: install
-	@PYTHON=$(PYTHON) bash examples/demo.sh
+deps-test:
+	$(call apt_ensure,$(TEST_PACKAGES))
 
-test: install
-	$(PYTHON) -m pytest -q
+# The virtual environment, made once by $(PYTHON); a broken or half-made one is made again.
+$(VPY):
+	@rm -rf $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { echo "cannot create a virtual environment with $(PYTHON)" \
+	  "(on Debian: apt-get install python3-venv)" >&2; rm -rf $(VENV); exit 1; }
+	@$(VPY) -m pip install -q --upgrade pip
 
-bench: install
-	$(PYTHON) bench/run.py
+venv: $(VPY)
 
-lint:
-	ruff check src stracer analyzer tests bench
-	ruff format --check src stracer analyzer tests bench
+# `pip install .` builds the C parts (shim, decoder, stracer loop) with CMake into the venv.
+install-demo: deps-demo $(VPY)
+	@$(VPY) -m pip install -q .
+
+install-test: deps-test $(VPY)
+	@$(VPY) -m pip install -q ".[test]"
+
+demo: install-demo
+	@PYTHON=$(abspath $(VPY)) bash examples/demo.sh
+
+test: install-test
+	$(VPY) -m pytest -q
+
+bench: install-test
+	$(VPY) bench/run.py
+
+lint: install-test
+	$(VENV)/bin/ruff check src stracer analyzer tests bench
+	$(VENV)/bin/ruff format --check src stracer analyzer tests bench
 
 clean:
-	rm -rf build tests/.build $(STAMP)
+	rm -rf build tests/.build $(VENV)

@@ -1,10 +1,13 @@
 #!/bin/bash
 # `make demo`: trace the bundled example and show what iotrace saw.
 set -euo pipefail
-# the iotrace that `make` installed, whether or not its bin directory is on PATH
-iotrace() { "${PYTHON:-python3}" -m iotrace "$@"; }
 here="$(cd "$(dirname "$0")" && pwd)"
-out="${DEMO_DIR:-$here/../build/demo}"
+top="$(cd "$here/.." && pwd)"
+# the iotrace that `make` installed into the checkout's virtual environment
+py="${PYTHON:-$top/.venv/bin/python}"
+case "$py" in /*) ;; *) py="$top/$py" ;; esac
+iotrace() { "$py" -m iotrace "$@"; }
+out="${DEMO_DIR:-$top/build/demo}"
 rm -rf "$out" && mkdir -p "$out"
 cc -O1 -g -o "$out/checkpoint" "$here/checkpoint.c"
 cd "$out"
@@ -13,8 +16,15 @@ iotrace run -o trace -- ./checkpoint
 echo
 echo "\$ iotrace show trace   (first 25 events)"
 iotrace show trace | head -25
-if iotrace report --help >/dev/null 2>&1; then
-  echo
-  echo "\$ iotrace report trace"
-  iotrace report trace
-fi
+echo
+echo "\$ iotrace report trace"
+iotrace report trace
+iotrace report trace --html report.html >/dev/null
+bin="$(dirname "$py")"
+cat <<TXT
+
+The trace is in $out/trace
+The HTML report (iotrace report $out/trace --html $out/report.html) is $out/report.html
+Run iotrace yourself with $bin/iotrace, or put it on PATH: source $bin/activate
+(or install it for your user: pip install --user $top, or pipx install $top)
+TXT
