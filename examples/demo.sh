@@ -19,12 +19,12 @@ iotrace show trace | head -25
 echo
 echo "\$ iotrace report trace"
 iotrace report trace
-iotrace report trace --html report.html >/dev/null
+iotrace report trace --html report.html >/dev/null 2>&1
 bin="$(dirname "$py")"
 cat <<TXT
 
 The trace is in $out/trace
 The HTML report (iotrace report $out/trace --html $out/report.html) is $out/report.html
 Run iotrace yourself with $bin/iotrace, or put it on PATH: source $bin/activate
-(or install it for your user: pip install --user $top, or pipx install $top)
+(or, for your user, outside this checkout: pipx install $top)
 TXT
