@@ -54,7 +54,7 @@ static int ensure(uint64_t need)
         want = need;
     if ((want >> SEG_SHIFT) >= MAX_SEGS)
         return -1;
-    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC, 0);
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0)
         return -1;
     /* Allocate blocks now: a sparse file on a full disk would SIGBUS the app later. */
@@ -153,10 +153,15 @@ void iot_log_commit(char *end)
     memcpy(iot_t.chunk + 1, &be, 4);
 }
 
-/* Create this process's log in $IOTRACE_DIR and write its header. */
+/* Create this process's log in $IOTRACE_DIR and write its header.  The log is private (0600)
+ * unless `iotrace run --share-with-group` set IOTRACE_SHARE=group (0640): a job's paths and
+ * command lines are its own.  O_EXCL|O_NOFOLLOW: a name planted in the directory is skipped,
+ * never followed. */
 int iot_log_create(void)
 {
     const char *dir = getenv("IOTRACE_DIR");
+    const char *share = getenv("IOTRACE_SHARE");
+    mode_t mode = share && !strcmp(share, "group") ? 0640 : 0600;
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
     for (char *h = host; *h; h++)
@@ -178,7 +183,7 @@ int iot_log_create(void)
         else
             snprintf(L.path, sizeof L.path, "%s/%s.%d.%d.iot", dir, host, (int)iot_p.pid, n);
         fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path,
-                          O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                             O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0 && errno != EEXIST)
             break;
     }
@@ -219,7 +224,7 @@ void iot_log_finish(void)
     pthread_mutex_lock(&L.grow);
     L.finished = 1;
     if (!L.dead && L.cap > L.next) {
-        int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC, 0);
+        int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
         if (fd >= 0) {
             if (IOT_SYSRAW(ftruncate, fd, (off_t)L.next) == 0)
                 __atomic_store_n(&L.cap, L.next, __ATOMIC_RELEASE);
