@@ -13,7 +13,7 @@ VPY = $(VENV)/bin/python
 DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libzmq3-dev libmsgpack-dev \
                 python3-dev python3-venv
 TEST_PACKAGES = $(DEMO_PACKAGES) strace chromium openmpi-bin libopenmpi-dev golang-go \
-                liburing-dev
+                liburing-dev gcc-multilib
 
 .PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean
 

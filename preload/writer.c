@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,13 +37,42 @@ static struct {
     int finished;   /* past exit: grow by single chunks, for the odd late destructor */
 } L = {.grow = PTHREAD_MUTEX_INITIALIZER};
 
-static void say(const char *what)
+/* A fault (full disk, RLIMIT_FSIZE, the trace dir gone) stops this process's log; the app goes
+ * on untouched.  The shim never writes to the app's stderr: it appends one line to the run's
+ * fault file ($IOTRACE_FAULTS, created by `iotrace run`, which sums them up in one line at the
+ * end).  Its size is checked against RLIMIT_FSIZE first: the append must not raise SIGXFSZ in
+ * the app.  No fault file (the directory is gone): `iotrace run` sees that itself. */
+static void say(const char *what, int err)
 {
-    char msg[PATH_MAX + 128];
-    int n = snprintf(msg, sizeof msg, "iotrace: %s: %s (tracing stopped for pid %d)\n", what,
-                     L.path, (int)iot_p.pid);
-    if (n > 0)
-        IOT_SYSRAW(write, 2, msg, (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1));
+    const char *faults = getenv("IOTRACE_FAULTS");
+    if (!faults || !*faults)
+        return;
+    char msg[128];
+    int n = snprintf(msg, sizeof msg, "%d %d %s\n", (int)iot_p.pid, err, what);
+    if (n <= 0 || n >= (int)sizeof msg)
+        return;
+    int e = errno;
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, faults, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+                             0);
+    if (fd >= 0) {
+        struct stat st;
+        struct rlimit rl;
+        if (IOT_SYSRAW(fstat, fd, &st) == 0 && S_ISREG(st.st_mode) &&
+            (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl) != 0 ||
+             rl.rlim_cur == RLIM_INFINITY || (uint64_t)st.st_size + (uint64_t)n <= rl.rlim_cur))
+            IOT_SYSRAW(write, fd, msg, (size_t)n);
+        IOT_SYSRAW(close, fd);
+    }
+    errno = e;
+}
+
+/* Growing a file past RLIMIT_FSIZE would raise SIGXFSZ in the app: stay below it. */
+static uint64_t fsize_limit(void)
+{
+    struct rlimit rl;
+    if (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX;
+    return rl.rlim_cur;
 }
 
 /* Make sure [0, need) is allocated in the file and mapped.  Called under L.grow. */
@@ -50,31 +81,49 @@ static int ensure(uint64_t need)
     if (need <= L.cap)
         return 0;
     uint64_t want = L.cap + (L.cap / 4 > GROW_MIN ? L.cap / 4 : GROW_MIN);
-    if (L.finished || want < need)
+    uint64_t limit = fsize_limit();
+    if (L.finished || want < need || want > limit)
         want = need;
-    if ((want >> SEG_SHIFT) >= MAX_SEGS)
+    if (want > limit) {
+        errno = EFBIG;
         return -1;
+    }
+    if ((want >> SEG_SHIFT) >= MAX_SEGS) {
+        errno = EFBIG;
+        return -1;
+    }
     int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0)
         return -1;
-    /* Allocate blocks now: a sparse file on a full disk would SIGBUS the app later. */
+    /* Allocate blocks now: a sparse file on a full disk would SIGBUS the app later.  Ahead of
+     * need if there is room, else only what is needed (a nearly full disk still gets a log). */
     long r = IOT_SYSRAW(fallocate, fd, 0, (off_t)L.cap, (off_t)(want - L.cap));
     if (r < 0 && errno == EOPNOTSUPP)
         r = IOT_SYSRAW(ftruncate, fd, (off_t)want);
-    int ok = r == 0;
+    if (r < 0 && want > need) {
+        want = need;
+        r = IOT_SYSRAW(fallocate, fd, 0, (off_t)L.cap, (off_t)(want - L.cap));
+        if (r < 0 && errno == EOPNOTSUPP)
+            r = IOT_SYSRAW(ftruncate, fd, (off_t)want);
+    }
+    int ok = r == 0, err = errno;
     for (uint64_t s = 0; ok && s <= ((want - 1) >> SEG_SHIFT); s++) {
         if (L.seg[s])
             continue;
         void *m = (void *)syscall(SYS_mmap, NULL, SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
                                   fd, (off_t)(s << SEG_SHIFT));
-        if (m == MAP_FAILED)
+        if (m == MAP_FAILED) {
             ok = 0;
-        else
+            err = errno;
+        } else {
             L.seg[s] = m;
+        }
     }
     IOT_SYSRAW(close, fd);
-    if (!ok)
+    if (!ok) {
+        errno = err;
         return -1;
+    }
     L.cap = want;
     return 0;
 }
@@ -110,7 +159,7 @@ static char *new_chunk(void)
         int r = L.dead ? -1 : ensure(off + IOT_CHUNK_SIZE);
         if (r < 0 && !L.dead) {
             L.dead = 1;
-            say("cannot grow the log");
+            say("grow", errno);
         }
         pthread_mutex_unlock(&L.grow);
         if (r < 0)
@@ -156,7 +205,8 @@ void iot_log_commit(char *end)
 /* Create this process's log in $IOTRACE_DIR and write its header.  The log is private (0600)
  * unless `iotrace run --share-with-group` set IOTRACE_SHARE=group (0640): a job's paths and
  * command lines are its own.  O_EXCL|O_NOFOLLOW: a name planted in the directory is skipped,
- * never followed. */
+ * never followed.  -1: no log (a fault, said in the fault file); the shim goes on with its
+ * wrappers, which record nothing. */
 int iot_log_create(void)
 {
     const char *dir = getenv("IOTRACE_DIR");
@@ -178,17 +228,21 @@ int iot_log_create(void)
 
     int fd = -1;
     for (int n = 0; n < 1000 && fd < 0; n++) { /* an exec'd image keeps the pid: add a suffix */
-        if (n == 0)
-            snprintf(L.path, sizeof L.path, "%s/%s.%d.iot", dir, host, (int)iot_p.pid);
-        else
-            snprintf(L.path, sizeof L.path, "%s/%s.%d.%d.iot", dir, host, (int)iot_p.pid, n);
+        int k = n == 0 ? snprintf(L.path, sizeof L.path, "%s/%s.%d.iot", dir, host, (int)iot_p.pid)
+                       : snprintf(L.path, sizeof L.path, "%s/%s.%d.%d.iot", dir, host,
+                                  (int)iot_p.pid, n);
+        if (k < 0 || k >= (int)sizeof L.path) {
+            errno = ENAMETOOLONG;
+            break;
+        }
         fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path,
                              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0 && errno != EEXIST)
             break;
     }
     if (fd < 0) {
-        say("cannot create the log");
+        L.dead = 1;
+        say("create", errno);
         return -1;
     }
     IOT_SYSRAW(close, fd);
@@ -208,10 +262,12 @@ int iot_log_create(void)
         p[sb.size + 5] = IOT_PAD_EXT_TYPE;
         L.next = area;
     }
+    int err = errno;
     msgpack_sbuffer_destroy(&sb);
     if (r < 0) {
         L.dead = 1;
-        say("cannot write the log");
+        IOT_SYSRAW(unlink, L.path); /* an empty file is no log: leave none */
+        say("create", err);
         return -1;
     }
     return 0;

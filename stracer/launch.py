@@ -7,7 +7,7 @@ PTRACE_O_EXITKILL kills the command at once (its I/O would otherwise fail with E
 filter says "trace") and the parent reaps it and says so loudly.
 
 The stracer tells the parent, one line each on a pipe: `started PID`, `unavailable REASON`,
-`execfail ERRNO`, `done RETURNCODE`.
+`execfail ERRNO`, `lost ERRNO` (its log stopped: full disk, RLIMIT_FSIZE...), `done RETURNCODE`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Outcome:
     app_pid: int | None
     unavailable: str | None = None  # why the stracer could not run (run the shim alone)
     exec_errno: int | None = None
+    log_errno: int | None = None  # the stracer's log stopped early (errno of the fault)
 
 
 def _report(fd: int, line: str) -> None:
@@ -94,6 +95,7 @@ def stracer_main(
     pid = os.fork()
     if pid == 0:
         os.close(errr)
+        os.close(report)  # a stopped child left behind must not keep `iotrace run` waiting
         _child(exe, argv, env, prog, child_int, errw)
     os.close(errw)
     _, st = os.waitpid(pid, os.WUNTRACED)
@@ -128,6 +130,8 @@ def stracer_main(
     if why.startswith("exec "):
         _report(report, f"execfail {why.split()[1]}")
     console.summary(dict(tracer.counts))
+    if log.error is not None:
+        _report(report, f"lost {log.error}")
     _report(report, f"done {rc}")
     return 0
 
@@ -170,6 +174,8 @@ def run_traced(
                 out.unavailable = rest
             elif word == "execfail":
                 out.exec_errno = int(rest)
+            elif word == "lost":
+                out.log_errno = int(rest)
             elif word == "done":
                 out.returncode = int(rest)
     os.close(r)

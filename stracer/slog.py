@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -31,10 +32,14 @@ class SRec(IntEnum):
 
 
 class Writer:
+    """A fault (full disk, RLIMIT_FSIZE, the trace dir gone) stops the log, never the stracer:
+    the command runs on, `error` says why, and what was written stays readable (a torn tail)."""
+
     def __init__(self, trace_dir: Path, argv: list[str]) -> None:
         host = socket.gethostname()
         self.path = trace_dir / f"{host}.{os.getpid()}{SUFFIX}"
-        self.f: IO[bytes] = open(self.path, "wb")
+        self.f: IO[bytes] | None = None
+        self.error: int | None = None  # errno of the fault that stopped the log
         self.pk = msgpack.Packer()
         self.last_flush = time.monotonic()
         self.n = 0
@@ -48,30 +53,48 @@ class Writer:
             "syscalls": {s.name: list(s.args) for s in SYSCALLS},
             "site_frame": ["pc", "module", "offset", "function", "file", "line"],
         }
-        self.f.write(self.pk.pack(header))
-        self.f.flush()
+        try:
+            self.f = open(self.path, "wb")
+        except OSError as exc:
+            self.error = exc.errno or 0
+            return
+        self._write(self.pk.pack(header), True)
+
+    def _write(self, data: bytes, flush: bool) -> None:
+        if self.f is None:
+            return
+        try:
+            self.f.write(data)
+            if flush:
+                self.f.flush()
+                self.last_flush = time.monotonic()
+        except OSError as exc:
+            self.error = exc.errno or 0
+            f, self.f = self.f, None
+            with contextlib.suppress(OSError):
+                f.close()  # may flush a little more; the rest is dropped
+            with contextlib.suppress(OSError, ValueError):
+                os.close(f.fileno())
 
     def rec(self, *fields: Any, flush: bool = False) -> None:
-        self.f.write(self.pk.pack(fields))
         self.n += 1
-        if flush or self.n & 31 == 0:  # a hot loop looks at the clock every 32 records
-            now = time.monotonic()
-            if flush or now - self.last_flush > 0.2:
-                self.f.flush()
-                self.last_flush = now
+        if not flush and self.n & 31 == 0:  # a hot loop looks at the clock every 32 records
+            flush = time.monotonic() - self.last_flush > 0.2
+        self._write(self.pk.pack(fields), flush)
 
     def raw(self, data: bytes, n: int) -> None:
         """n records already encoded (by the C loop, as the Packer would)."""
-        self.f.write(data)
         self.n += n
-        now = time.monotonic()
-        if now - self.last_flush > 0.2:
-            self.f.flush()
-            self.last_flush = now
+        self._write(data, time.monotonic() - self.last_flush > 0.2)
 
     def close(self) -> None:
-        self.f.flush()
-        self.f.close()
+        self._write(b"", True)
+        if self.f is not None:
+            f, self.f = self.f, None
+            try:
+                f.close()
+            except OSError as exc:
+                self.error = exc.errno or 0
 
 
 @dataclass

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
 import re
@@ -65,13 +67,14 @@ def resolve_command(command: list[str]) -> str:
     return found
 
 
-def traced_env(trace_dir: Path, stack: int) -> dict[str, str]:
+def traced_env(trace_dir: Path, stack: int, faults: Path) -> dict[str, str]:
     env = dict(os.environ)
     shim = str(shim_path())
     preload = env.get("LD_PRELOAD", "")
     env["LD_PRELOAD"] = shim + (":" + preload if preload and shim not in preload else "")
     env["IOTRACE_DIR"] = str(trace_dir.resolve())
     env["IOTRACE_STACK"] = str(stack)
+    env["IOTRACE_FAULTS"] = str(faults)
     env.setdefault("IOTRACE_JOB", trace_dir.resolve().name)
     return env
 
@@ -81,28 +84,90 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+FAULTS = "iotrace-faults"
+FALLOC_FL_KEEP_SIZE = 1
+# a log's name in the trace dir: HOST.PID.N.iot (HOST up to 64 bytes)
+LOG_NAME_MAX = 96
+
+
+def prepare_dir(trace_dir: Path) -> Path:
+    """Create the trace dir and, in it, the run's fault file (preload/writer.c: where the shim
+    says which logs it could not write).  Creating that file proves the dir writable and its
+    absolute paths short enough for the shim; space is reserved for the shim's lines so that
+    they still fit on a full disk.  OSError: the trace cannot be written there."""
+    trace_dir.mkdir(parents=True, exist_ok=True)
+    path = trace_dir.resolve() / f"{FAULTS}.{socket.gethostname()}.{os.getpid()}"
+    if len(os.fsencode(path)) + LOG_NAME_MAX >= os.pathconf("/", "PC_PATH_MAX"):
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fallocate(fd, FALLOC_FL_KEEP_SIZE, ctypes.c_long(0), ctypes.c_long(1 << 16))
+    finally:
+        os.close(fd)
+    return path
+
+
+def fault_line(
+    trace_dir: Path, faults: Path, stracer_errno: int | None, record_errno: int | None
+) -> str | None:
+    """The one line that says what could not be recorded, or None."""
+    if not trace_dir.is_dir():
+        return (
+            f"iotrace: the trace directory {trace_dir} was removed during the run: "
+            "no trace was kept"
+        )
+    lines: list[str] = []
+    try:
+        lines = faults.read_text(errors="replace").splitlines()
+        if not lines:
+            faults.unlink()
+    except OSError:
+        pass
+    why: dict[int, set[int]] = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            why.setdefault(int(parts[1]), set()).add(int(parts[0]))
+    what = [
+        f"{len(pids)} process log{'s' if len(pids) > 1 else ''} ({os.strerror(e)})"
+        for e, pids in sorted(why.items())
+    ]
+    if stracer_errno is not None:
+        what.append(f"the stracer's log ({os.strerror(stracer_errno)})")
+    if record_errno is not None:
+        what.append(f"the run record ({os.strerror(record_errno)})")
+    if not what:
+        return None
+    return (
+        f"iotrace: could not record everything in {trace_dir}: {', '.join(what)} stopped early; "
+        "the trace keeps what was written before"
+    )
+
+
 def run(opts: RunOptions) -> int:
     exe = resolve_command(opts.command)
     trace_dir = Path(opts.out) if opts.out else default_dir(opts.command, dict(os.environ))
     try:
-        trace_dir.mkdir(parents=True, exist_ok=True)
+        faults: Path | None = prepare_dir(trace_dir)
     except OSError as exc:
-        raise RunError(
-            f"iotrace: cannot create trace directory {trace_dir}: {exc.strerror}", 2
-        ) from None
-    env = traced_env(trace_dir, opts.stack)
+        # the job matters more than its trace: run it as if iotrace were not there
+        print(f"iotrace: cannot write a trace in {trace_dir} ({exc.strerror}): "
+              "the command runs untraced", file=sys.stderr)  # fmt: skip
+        faults = None
+    env = traced_env(trace_dir, opts.stack, faults) if faults else dict(os.environ)
     started = time.time_ns()
     mono = time.monotonic_ns()
     # Ctrl-C reaches the whole foreground process group, the command included: iotrace itself
     # waits for the command to finish, as a shell does.
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     child_int = signal.SIG_IGN if old_int == signal.SIG_IGN else signal.SIG_DFL
-    if opts.stracer:
+    if opts.stracer and faults:
         traced = _run_stracer(exe, opts, env, trace_dir, child_int)
         if traced is not None:
             signal.signal(signal.SIGINT, old_int)
-            pid, returncode = traced
-            return _finish(opts, trace_dir, pid, returncode, started, mono)
+            pid, returncode, lost = traced
+            return _finish(opts, trace_dir, faults, lost, pid, returncode, started, mono)
     try:
         proc = subprocess.Popen(
             [exe, *opts.command[1:]],
@@ -118,14 +183,16 @@ def run(opts: RunOptions) -> int:
         signal.signal(sig, lambda s, _f: proc.send_signal(s))
     returncode = proc.wait()
     signal.signal(signal.SIGINT, old_int)
-    return _finish(opts, trace_dir, proc.pid, returncode, started, mono)
+    if faults is None:
+        return exit_status(returncode)
+    return _finish(opts, trace_dir, faults, None, proc.pid, returncode, started, mono)
 
 
 def _run_stracer(
     exe: str, opts: RunOptions, env: dict[str, str], trace_dir: Path, child_int: signal.Handlers
-) -> tuple[int, int] | None:
-    """(pid, returncode) of the command run under the stracer; None: the stracer cannot run
-    here (said in one line), run the shim alone."""
+) -> tuple[int, int, int | None] | None:
+    """(pid, returncode, errno that stopped the stracer's log) of the command run under the
+    stracer; None: the stracer cannot run here (said in one line), run the shim alone."""
     from iotrace.stracer.launch import run_traced
 
     app: list[int] = []
@@ -153,12 +220,13 @@ def _run_stracer(
     if out.exec_errno is not None:
         raise RunError(f"iotrace: {opts.command[0]}: {os.strerror(out.exec_errno)}", 126)
     assert out.returncode is not None
-    return (out.app_pid or 0), out.returncode
+    return (out.app_pid or 0), out.returncode, out.log_errno
 
 
 def _finish(
-    opts: RunOptions, trace_dir: Path, pid: int, returncode: int, started: int, mono: int
-) -> int:
+    opts: RunOptions, trace_dir: Path, faults: Path, stracer_errno: int | None, pid: int,
+    returncode: int, started: int, mono: int,
+) -> int:  # fmt: skip
     status = exit_status(returncode)
     record = {
         "iotrace": __version__,
@@ -172,6 +240,17 @@ def _finish(
         "status": status,
     }
     run_file = trace_dir / f"iotrace-run.{record['host']}.{pid}.json"
-    run_file.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"iotrace: trace written to {trace_dir}", file=sys.stderr)
+    record_errno = None
+    if trace_dir.is_dir():
+        try:
+            run_file.write_text(json.dumps(record, indent=1) + "\n")
+        except OSError as exc:
+            record_errno = exc.errno or 0
+            with contextlib.suppress(OSError):
+                run_file.unlink()
+    fault = fault_line(trace_dir, faults, stracer_errno, record_errno)
+    if fault:
+        print(fault, file=sys.stderr)
+    if trace_dir.is_dir():
+        print(f"iotrace: trace written to {trace_dir}", file=sys.stderr)
     return status

@@ -1,0 +1,167 @@
+"""Faults never cost the app its data or its exit status (issue 10), and the app meets its own
+RLIMIT_FSIZE exactly as untraced (issue 11).  Each case runs the command untraced, under
+`iotrace run --no-stracer` and under `iotrace run`, and compares what the app did."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import build, iotrace
+from iotrace.stracer import slog
+
+from iotrace.tracefile import log_paths, read_log
+
+MODES = (("--no-stracer",), ())
+FAULT = "could not record everything"
+
+
+def untraced(*cmd: str | os.PathLike[str], **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=120, **kw)
+
+
+def lines(stderr: str, what: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith("iotrace:") and what in ln]
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, size: str) -> Iterator[Path]:
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                   check=True, timeout=30)  # fmt: skip
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False, timeout=30)
+
+
+def test_trace_disk_full_keeps_the_app_and_what_was_written(tmp_path: Path) -> None:
+    prog = build("ft_fill")
+    want = untraced(prog, 200000, 20000, tmp_path / "out")
+    assert want.returncode == 7 and want.stdout == "wrote 220000\n"
+    for mode in MODES:
+        with tmpfs(tmp_path / f"disk{len(mode)}", "320k") as disk:
+            out = tmp_path / "out"
+            out.unlink()
+            p = iotrace("run", "-o", str(disk / "t"), *mode, "--",
+                        str(prog), "200000", "20000", str(out), timeout=300)  # fmt: skip
+            assert (p.returncode, p.stdout) == (want.returncode, want.stdout), p.stderr
+            assert out.stat().st_size == 220000
+            assert "Traceback" not in p.stderr
+            said = lines(p.stderr, FAULT)
+            assert len(said) == 1, p.stderr
+            assert "No space left on device" in said[0]
+            if not mode:
+                assert "the stracer's log" in said[0]
+                (sl,) = slog.log_files(disk / "t")
+                assert slog.read(sl).missed  # what the stracer wrote before the disk filled
+            (log,) = log_paths(disk / "t")
+            assert len(read_log(log).events) > 1000  # the shim's log, up to the full disk
+
+
+def test_little_free_space_still_gets_a_log(tmp_path: Path) -> None:
+    """The shim used to need 4 MiB free to start."""
+    for mode in MODES:
+        with tmpfs(tmp_path / f"disk{len(mode)}", "1m") as disk:
+            p = iotrace("run", "-o", str(disk / "t"), *mode, "--", "cat", "/etc/hostname")
+            assert p.returncode == 0 and p.stdout == Path("/etc/hostname").read_text()
+            assert not lines(p.stderr, FAULT), p.stderr
+            (log,) = log_paths(disk / "t")
+            assert any(read_log(log).events)
+
+
+def test_trace_dir_removed_mid_run(tmp_path: Path) -> None:
+    script = 'echo one; rm -rf "$1"; cat /etc/hostname; echo two; exit 5'
+    want = untraced("sh", "-c", script, "sh", tmp_path / "nothing")
+    for mode in MODES:
+        t = tmp_path / f"t{len(mode)}"
+        p = iotrace("run", "-o", str(t), *mode, "--", "sh", "-c", script, "sh", str(t))
+        assert (p.returncode, p.stdout) == (5, want.stdout), p.stderr
+        assert "Traceback" not in p.stderr
+        assert len(lines(p.stderr, "was removed during the run")) == 1, p.stderr
+        assert len(lines(p.stderr, "")) <= 3, p.stderr  # and the stracer's summary
+
+
+def test_trace_path_longer_than_path_max(tmp_path: Path) -> None:
+    deep = "/".join(["d" * 200] * 22)  # 4,400 bytes
+    want = untraced("sh", "-c", "echo hi; exit 4")
+    for mode in MODES:
+        p = iotrace("run", "-o", deep, *mode, "--", "sh", "-c", "echo hi; exit 4", cwd=tmp_path)
+        assert (p.returncode, p.stdout) == (want.returncode, want.stdout), p.stderr
+        assert len(lines(p.stderr, "the command runs untraced")) == 1, p.stderr
+        assert "Traceback" not in p.stderr
+
+
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def as_nobody(
+    *cmd: str | os.PathLike[str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """iotrace run by user nobody (with this interpreter's packages on its path)."""
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": ":".join(site)}
+    return subprocess.run(
+        [*NOBODY, sys.executable, "-m", "iotrace", *map(str, cmd)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory user nobody can use (pytest's tmp_path is root's alone)."""
+    d = Path(tempfile.mkdtemp(prefix="iotrace-faults-"))
+    d.chmod(0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_unwritable_trace_dir_runs_the_app_untraced(public_dir: Path) -> None:
+    if not shutil.which("setpriv") or not os.access(sys.executable, os.X_OK):
+        pytest.skip("needs setpriv")
+    ro = public_dir / "ro"
+    ro.mkdir()
+    os.chown(ro, 65534, 65534)
+    ro.chmod(0o555)
+    for mode in MODES:
+        p = as_nobody("run", "-o", ro, *mode, "--", "sh", "-c", "echo hi; exit 6", cwd=public_dir)
+        assert (p.returncode, p.stdout) == (6, "hi\n"), p.stderr
+        assert len(lines(p.stderr, "the command runs untraced")) == 1, p.stderr
+        assert "Traceback" not in p.stderr
+
+
+def test_file_size_limit_small_writer_runs(tmp_path: Path) -> None:
+    """The shim's own log growth used to raise SIGXFSZ in the app (under ~4 MiB)."""
+    script = "ulimit -f 2048; cat /etc/hostname > copy; ls -l copy | wc -l; exit 3"
+    want = untraced("sh", "-c", script, cwd=tmp_path)
+    for mode in MODES:
+        t = tmp_path / f"t{len(mode)}"
+        p = iotrace("run", "-o", str(t), *mode, "--", "sh", "-c", script, cwd=tmp_path)
+        assert (p.returncode, p.stdout) == (want.returncode, want.stdout), p.stderr
+        assert not lines(p.stderr, FAULT), p.stderr
+        assert any(read_log(log).events for log in log_paths(t))
+
+
+def test_iotrace_under_a_file_size_limit(tmp_path: Path) -> None:
+    """iotrace itself under `ulimit -f 8`: its logs cannot be written; one line says so, and the
+    app runs as untraced (the stracer used to die with a traceback)."""
+    prog = build("ft_fill")
+    cmd = f"{prog} 100 100 {tmp_path / 'out'}"
+    want = untraced("sh", "-c", f"ulimit -f 8; {cmd}")
+    assert want.returncode == 7
+    for mode in MODES:
+        run = f"{sys.executable} -m iotrace run -o {tmp_path / f't{len(mode)}'} {' '.join(mode)}"
+        p = untraced("sh", "-c", f"ulimit -f 8; {run} -- {cmd}")
+        assert (p.returncode, p.stdout) == (want.returncode, want.stdout), p.stderr
+        assert "Traceback" not in p.stderr
+        said = lines(p.stderr, FAULT)
+        assert len(said) == 1 and "File too large" in said[0], p.stderr
