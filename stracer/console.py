@@ -82,6 +82,7 @@ class Console:
         self.groups: dict[tuple[object, ...], Group] = {}
         self.by_site: dict[tuple[int, int], Group] = {}
         self.batch = 64
+        self.noted: set[tuple[str, str]] = set()  # (what, exe) said once
 
     def _say(self, line: str) -> None:
         try:
@@ -130,6 +131,22 @@ class Console:
             "inside the job): it cannot, the stracer holds every process's ptrace slot; run "
             "with --no-stracer"
         )
+
+    def untraced(self, pid: int, exe: str, abi: str) -> None:
+        if ("abi", exe) not in self.noted:
+            self.noted.add(("abi", exe))
+            self._say(
+                f"iotrace: {exe or 'a program'} [pid {pid}] runs {abi} code: its I/O is not "
+                "traced (neither the shim nor the stracer sees other ABIs than x86_64)"
+            )
+
+    def setid_lost(self, pid: int, exe: str, who: str) -> None:
+        if ("setid", exe) not in self.noted:
+            self.noted.add(("setid", exe))
+            self._say(
+                f"iotrace: {exe or 'a program'} [pid {pid}] is set-{who}-ID: traced by a "
+                "non-root user (ptrace) it runs without its privileges; --no-stracer keeps them"
+            )
 
     def internal(self, what: str) -> None:
         self._say(f"iotrace: stracer: internal error ({what}); the command goes on, some "

@@ -41,6 +41,10 @@ def collect(trace_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], li
                 f"{f.name}: the stracer did not finish (killed?): missed syscalls are listed "
                 "up to its last whole record"
             )
+        for rec in log.procs:  # processes nothing could trace (stracer/tracer.py)
+            if len(rec) >= 6 and rec[4] == "untraced":
+                warnings.append(f"pid {rec[2]} was not traced ({rec[5]} code): its I/O is "
+                                "unknown, missed or not")  # fmt: skip
         for rec in log.missed:
             _, t, pid, tid, name, args, ret, err, site, fd, path = rec[:11]
             key = (f.name, site, pid, name, path, fd)

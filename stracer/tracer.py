@@ -12,6 +12,7 @@ import collections
 import itertools
 import os
 import signal
+import stat
 import struct
 import time
 from dataclasses import dataclass, field
@@ -572,6 +573,23 @@ class Tracer:
         self.fdlink.forget(proc.pid)
         self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exec",
                      {"exe": exe, "shim": proc.image.phase == "preinit"})  # fmt: skip
+        self._exec_notes(proc.pid, exe)
+
+    def _exec_notes(self, pid: int, exe: str) -> None:
+        """What the trace cannot show of this image, said once per program: another ABI (the
+        filter lets it through, the 64-bit shim does not load), or set-user/group-ID bits the
+        kernel ignored because a non-root tracer traces the exec."""
+        abi = _other_abi(f"/proc/{pid}/exe")
+        if abi:
+            self.log.rec(SRec.PROC, time.monotonic_ns(), pid, 0, "untraced", abi)
+            self.console.untraced(pid, exe, abi)
+        if os.geteuid() != 0:
+            try:
+                mode = os.stat(f"/proc/{pid}/exe").st_mode
+            except OSError:
+                return
+            if mode & (stat.S_ISUID | stat.S_ISGID):
+                self.console.setid_lost(pid, exe, "user" if mode & stat.S_ISUID else "group")
 
     def _phase_after_exec(self, pid: int, exe: str) -> str:
         """preinit: the shim will load (dynamic executable, LD_PRELOAD names it): what happens
@@ -647,6 +665,19 @@ def _exe(pid: int) -> str:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return ""
+
+
+def _other_abi(path: str) -> str | None:
+    """The ABI of an ELF the x86_64 filter and shim do not cover ("i386", "x32"), else None."""
+    try:
+        with open(path, "rb") as f:
+            h = f.read(20)
+    except OSError:
+        return None
+    if len(h) < 20 or h[:4] != b"\x7fELF" or h[4] != 1:
+        return None
+    machine = struct.unpack_from("<H", h, 18)[0]
+    return "i386" if machine == 3 else "x32" if machine == 62 else f"32-bit machine {machine}"
 
 
 def _has_interp(path: str) -> bool:

@@ -165,3 +165,43 @@ def test_iotrace_under_a_file_size_limit(tmp_path: Path) -> None:
         assert "Traceback" not in p.stderr
         said = lines(p.stderr, FAULT)
         assert len(said) == 1 and "File too large" in said[0], p.stderr
+
+
+def test_i386_child_is_named_as_untraced(tmp_path: Path) -> None:
+    prog = build("ft_id", "-m32")
+    script = f"{prog} {tmp_path / 'out'}; echo $?"
+    want = untraced("sh", "-c", script)
+    assert want.stdout == f"euid {os.geteuid()}\n9\n"
+    for mode in MODES:
+        t = tmp_path / f"t{len(mode)}"
+        p = iotrace("run", "-o", str(t), *mode, "--", "sh", "-c", script)
+        assert (p.returncode, p.stdout) == (0, want.stdout), p.stderr
+        if mode:
+            continue  # the shim alone: ld.so says it cannot preload a 64-bit shim into it
+        said = lines(p.stderr, "runs i386 code")
+        assert len(said) == 1 and str(prog) in said[0], p.stderr
+        m = iotrace("missed", str(t))
+        assert m.returncode == 0
+        assert len(lines(m.stderr, "(i386 code)")) == 1, m.stderr
+
+
+def test_setuid_program_as_nobody_says_it_loses_privileges(public_dir: Path) -> None:
+    if not shutil.which("setpriv"):
+        pytest.skip("needs setpriv")
+    prog = public_dir / "ft_id"
+    shutil.copy(build("ft_id"), prog)
+    os.chown(prog, 0, 0)
+    prog.chmod(0o4755)
+    work = public_dir / "work"
+    work.mkdir()
+    os.chown(work, 65534, 65534)
+    want = untraced(*NOBODY, prog, cwd=work)
+    if want.stdout != "euid 0\n":
+        pytest.skip("set-user-ID bits ignored here (nosuid mount?)")
+    p = as_nobody("run", "-o", "t0", "--no-stracer", "--", prog, cwd=work)
+    assert (p.returncode, p.stdout) == (9, "euid 0\n"), p.stderr
+    assert not lines(p.stderr, "set-user-ID"), p.stderr
+    p = as_nobody("run", "-o", "t1", "--", prog, cwd=work)
+    assert p.returncode == 9, p.stderr
+    said = lines(p.stderr, "set-user-ID")
+    assert len(said) == 1 and "--no-stracer keeps them" in said[0], p.stderr
