@@ -11,8 +11,8 @@ VPY = $(VENV)/bin/python
 # What the demo needs (a C compiler and the shim's build dependencies, a venv-capable Python);
 # the tests add the programs and libraries they run under iotrace.
 DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libzmq3-dev libmsgpack-dev \
-                python3-dev python3-venv
-TEST_PACKAGES = $(DEMO_PACKAGES) strace chromium openmpi-bin libopenmpi-dev golang-go \
+                python3-venv
+TEST_PACKAGES = $(DEMO_PACKAGES) python3-dev strace chromium openmpi-bin libopenmpi-dev golang-go \
                 liburing-dev gcc-multilib
 
 .PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean

@@ -24,7 +24,7 @@ import msgpack
 import numpy as np
 import pandas as pd
 
-from iotrace.calls import CHUNK_SIZE, Rec
+from iotrace.calls import CHUNK_SIZE, KIO_FIELDS, KIO_OWN_FIELDS, KIO_WHEN, Rec
 from iotrace.tracefile import TraceFormatError, log_paths, read_header
 
 from . import schema, stracer_src
@@ -58,6 +58,7 @@ class _Log:
     stacks: dict[int, tuple[int, ...]] = field(default_factory=dict)
     modules: list[tuple[int, int, int, str, bytes | None]] = field(default_factory=list)
     exit: tuple[int, int] | None = None
+    kio: list[tuple[int, int, list[int], list[int], list[int]]] = field(default_factory=list)
 
     @property
     def shift(self) -> int:
@@ -132,6 +133,9 @@ def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray) -> N
                 log.modules.append((int(rec[1]), int(rec[2]), int(rec[3]), str(rec[4]), bid))
             elif kind == Rec.EXIT:
                 log.exit = (int(rec[1]), int(rec[2]))
+            elif kind == Rec.KIO:
+                log.kio.append((int(rec[1]), int(rec[2]), [int(x) for x in rec[3]],
+                                [int(x) for x in rec[4]], [int(x) for x in rec[5]]))  # fmt: skip
         except (ValueError, TypeError, IndexError, msgpack.UnpackException):
             raise _corrupt(log, 3, off) from None
 
@@ -354,7 +358,42 @@ def _assemble(
         if isinstance(r.get("end_mono_ns"), int) and isinstance(r.get("start_mono_ns"), int):
             ends.append(int(r["start_real_ns"]) + r["end_mono_ns"] - r["start_mono_ns"] - t0)
     duration = max([0, *ends])
-    return Trace(d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames)
+    kio = _kio(logs, slogs, t0)
+    return Trace(
+        d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio
+    )
+
+
+def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFrame:
+    """The kernel's I/O counters as the shim and the stracer read them (KIO records)."""
+    rows: list[dict[str, Any]] = []
+    for lg in logs:
+        host, pid = str(lg.header.get("host", "?")), _int_or(lg.header.get("pid"), 0)
+        for when, t, values, own, pending in lg.kio:
+            if len(values) != len(KIO_FIELDS) or len(own) != len(KIO_OWN_FIELDS):
+                continue
+            if len(pending) != 2:
+                continue
+            rows.append({"host": host, "pid": pid, "proc": lg.proc, "source": SHIM.name,
+                         "when": KIO_WHEN[when] if 0 <= when < len(KIO_WHEN) else "?",
+                         "t": t + lg.shift - t0, **dict(zip(KIO_FIELDS, values, strict=True)),
+                         **{f"own_{k}": v for k, v in zip(KIO_OWN_FIELDS, own, strict=True)},
+                         "stdio_pending": pending[0], "stdio_pending_streams": pending[1]})  # fmt: skip
+    for sl in slogs:
+        if sl.log is None:
+            continue
+        for rec in sl.log.kio:
+            try:
+                _, t, pid, values = rec[:4]
+                counters = dict(zip(KIO_FIELDS, (int(v) for v in values), strict=True))
+            except (ValueError, TypeError):
+                continue
+            rows.append({"host": sl.host, "pid": int(pid), "proc": -1, "source": STRACER.name,
+                         "when": "end", "t": int(t) + sl.shift - t0, **counters,
+                         **{f"own_{k}": 0 for k in KIO_OWN_FIELDS},
+                         "stdio_pending": 0, "stdio_pending_streams": 0})  # fmt: skip
+    df = pd.DataFrame(rows, columns=list(schema.KIO_COLUMNS))
+    return df.astype(schema.KIO_COLUMNS)  # type: ignore[arg-type]
 
 
 def _map_ids(

@@ -7,7 +7,15 @@ import functools
 import numpy as np
 import pandas as pd
 
-from iotrace.calls import FUNC_IDS, FUNCTIONS, SYSCALL_BY_NAME, Op, syscall_op
+from iotrace.calls import (
+    FUNC_IDS,
+    FUNCTIONS,
+    KIO_FIELDS,
+    KIO_OWN_FIELDS,
+    SYSCALL_BY_NAME,
+    Op,
+    syscall_op,
+)
 
 from .sources import SOURCE_NAMES
 
@@ -63,6 +71,23 @@ PROCESS_COLUMNS: dict[str, object] = {
     "events": np.dtype(np.int64),
     "truncated": np.dtype(bool),
     "log": "object",
+}
+
+# The kernel's I/O counters of a process (/proc/PID/io) as the shim (at its start, before an
+# exec, at exit) and the stracer (at the process's last exit stop: `when` "end") read them;
+# own_*: the shim's own read/write syscalls before the reading; stdio_pending: output bytes in
+# stdio buffers then, in stdio_pending_streams streams (docs/format.md, KIO).
+KIO_COLUMNS: dict[str, object] = {
+    "host": "object",
+    "pid": np.dtype(np.int32),
+    "proc": np.dtype(np.int32),  # the shim log's row of processes; -1 for the stracer's
+    "source": pd.CategoricalDtype(SOURCE_NAMES),
+    "when": "object",
+    "t": np.dtype(np.int64),
+    **{k: np.dtype(np.int64) for k in KIO_FIELDS},
+    **{f"own_{k}": np.dtype(np.int64) for k in KIO_OWN_FIELDS},
+    "stdio_pending": np.dtype(np.int64),
+    "stdio_pending_streams": np.dtype(np.int64),
 }
 
 # The missed syscalls (the stracer's events), one row per process, syscall and call site.

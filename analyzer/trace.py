@@ -29,6 +29,8 @@ class Trace:
     modules: dict[int, list[tuple[int, int, int, str, bytes | None]]]  # + build-id
     # stack_id -> frames the stracer symbolised already: (pc, module, offset, function, file, line)
     site_frames: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
+    # the kernel's I/O counters read during the run (schema.KIO_COLUMNS)
+    kio: pd.DataFrame = field(default_factory=pd.DataFrame)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -57,6 +59,16 @@ class Trace:
 
             self._cache["missed"] = missed_table(self)
         return self._cache["missed"]
+
+    @property
+    def completeness(self) -> pd.DataFrame:
+        """Per process: the kernel's read/write counters at its end against what the trace
+        explains of them (analyzer/completeness.py)."""
+        if "completeness" not in self._cache:
+            from .completeness import completeness_table
+
+            self._cache["completeness"] = completeness_table(self)
+        return self._cache["completeness"]
 
     def __repr__(self) -> str:
         return (

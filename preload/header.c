@@ -55,6 +55,7 @@ static void argv_list(msgpack_packer *pk)
         /* the kernel copies as much of the command line as asked: a short read is its end */
         ssize_t r;
         while (n < sizeof buf && (r = IOT_SYSRAW(read, fd, buf + n, sizeof buf - n)) > 0) {
+            iot_own_io(0, r);
             n += (size_t)r;
             if ((size_t)r < sizeof buf - (n - (size_t)r))
                 break;

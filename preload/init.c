@@ -142,6 +142,7 @@ static void on_exit_status(int status, void *unused)
 {
     (void)unused;
     iot_emit_exit(status);
+    iot_emit_kio(IOT_KIO_EXIT);
     iot_stracer_exiting();
     iot_finish();
 }
@@ -165,6 +166,7 @@ static void after_fork_child(void)
     iot_p.pid = (pid_t)syscall(SYS_getpid);
     iot_p.gen++;
     iot_t.busy = 1;
+    iot_kio_fork_child();
     /* the child's only thread: locks other parent threads held at the fork are free */
     iot_intern_fork_child();
     iot_arena_fork_child();
@@ -181,6 +183,7 @@ static void after_fork_child(void)
     iot_log_create();
     iot_fd_fork_commit();
     iot_modules_emit();
+    iot_emit_kio(IOT_KIO_START);
     iot_t.busy = 0;
 }
 
@@ -220,6 +223,7 @@ void iot_init(void)
     iot_log_create();
     iot_p.state = IOT_READY;
     iot_modules_emit();
+    iot_emit_kio(IOT_KIO_START); /* what the kernel and the loader did before the shim */
     iot_arena_init(); /* stdin/stdout get theirs at their first I/O (wrap_stdio.c, hold) */
     pthread_atfork(iot_stack_fork_prepare, iot_stack_fork_parent, after_fork_child);
     on_exit(on_exit_status, NULL);

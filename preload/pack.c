@@ -104,6 +104,28 @@ char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const
     return p;
 }
 
+/* [6, when, t, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes],
+ *  [own rchar, wchar, syscr, syscw], [stdio bytes pending, streams with some]] */
+char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
+                   const uint64_t own[4], const uint64_t pending[2])
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, 6);
+    msgpack_pack_uint8(&pk, IOT_REC_KIO);
+    msgpack_pack_uint8(&pk, (uint8_t)when);
+    msgpack_pack_uint64(&pk, t);
+    msgpack_pack_array(&pk, IOT_KIO_N);
+    for (int i = 0; i < IOT_KIO_N; i++)
+        msgpack_pack_uint64(&pk, v[i]);
+    msgpack_pack_array(&pk, 4);
+    for (int i = 0; i < 4; i++)
+        msgpack_pack_uint64(&pk, own[i]);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint64(&pk, pending[0]);
+    msgpack_pack_uint64(&pk, pending[1]);
+    return p;
+}
+
 char *iot_pack_exit(char *p, uint64_t t, int status)
 {
     PACKER(pk, p);

@@ -172,6 +172,14 @@ char *iot_pack_thread(char *p, pid_t tid) IOT_HIDDEN;
 char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path,
                       const void *build_id, size_t id_len) IOT_HIDDEN;
 char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
+char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
+                   const uint64_t own[4], const uint64_t pending[2]) IOT_HIDDEN;
+
+/* ---- kio.c: the kernel's I/O counters of the process (KIO records) ---- */
+void iot_emit_kio(int when) IOT_HIDDEN;
+/* One read (is_write 0) or write syscall of the shim's own, returning ret. */
+void iot_own_io(int is_write, long ret) IOT_HIDDEN;
+void iot_kio_fork_child(void) IOT_HIDDEN;
 
 /* ---- intern.c: strings and stacks, written once per process, referred to by id ---- */
 uint32_t iot_intern_string(const char *s, size_t n) IOT_HIDDEN;

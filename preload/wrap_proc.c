@@ -48,6 +48,7 @@ static int exec_begin(iot_ev *ev, unsigned fn, int dirfd, const char *path, int 
         iot_ev_fdpath(ev, fd);
     }
     iot_leave(ev);
+    iot_emit_kio(IOT_KIO_EXEC);
     iot_finish(); /* the image is about to go: trim its log */
     return 1;
 }
@@ -236,6 +237,7 @@ IOT_API void exit(int status)
             iot_ev_req(&ev, status);                                      \
             iot_leave(&ev);                                               \
             iot_emit_exit(status);                                        \
+            iot_emit_kio(IOT_KIO_EXIT);                                   \
             iot_finish();                                                 \
         }                                                                 \
         real_##name(status);                                              \

@@ -29,6 +29,7 @@ class SRec(IntEnum):
     PROC = 2  # [2, t, pid, ppid, what, detail]
     COUNTS = 3  # [3, pid, {"covered": n, "loader": n, "shim": n, "missed": n}]
     END = 4  # [4, t, returncode]
+    KIO = 5  # [5, t, pid, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled]]
 
 
 class Writer:
@@ -105,6 +106,7 @@ class StracerLog:
     sites: dict[int, list[list[Any]]] = field(default_factory=dict)
     procs: list[list[Any]] = field(default_factory=list)
     counts: dict[int, dict[str, int]] = field(default_factory=dict)
+    kio: list[list[Any]] = field(default_factory=list)  # KIO records
     returncode: int | None = None
     complete: bool = False  # an END record: the stracer finished
 
@@ -138,6 +140,8 @@ def read(path: Path) -> StracerLog:
                 log.procs.append(rec)
             elif kind == SRec.COUNTS:
                 log.counts[rec[1]] = rec[2]
+            elif kind == SRec.KIO:
+                log.kio.append(rec)
             elif kind == SRec.END:
                 log.returncode = rec[2]
                 log.complete = True

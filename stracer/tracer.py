@@ -26,7 +26,7 @@ from iotrace.stracer.fdlink import FdLink
 from iotrace.stracer.slog import SRec, Writer
 from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, symbolise
 
-from iotrace.calls import SYSCALL_BY_NR, Syscall
+from iotrace.calls import KIO_FIELDS, SYSCALL_BY_NR, Syscall
 
 _image_ids = itertools.count()
 WALL = 0x40000000
@@ -37,6 +37,7 @@ OPTIONS = (
     | F.O_TRACEVFORK
     | F.O_TRACECLONE
     | F.O_TRACEEXEC
+    | F.O_TRACEEXIT
     | F.O_EXITKILL
 )
 SYS_GETPID = 39
@@ -74,6 +75,7 @@ class Proc:
     posted: int = 0
     recent: collections.deque[bytes] = field(default_factory=lambda: collections.deque(maxlen=4096))
     threads: set[int] = field(default_factory=set)
+    kio: tuple[int, list[int]] | None = None  # the kernel's counters at the last exit stop
 
 
 @dataclass
@@ -223,6 +225,9 @@ class Tracer:
         elif sig == F.SIGTRAP and event == F.EVENT_EXEC:
             self._exec(tid)
             self._resume(tid, 0)
+        elif sig == F.SIGTRAP and event == F.EVENT_EXIT:
+            self._exit_stop(tid)
+            libc.ptrace(cont, tid, null, null)
         elif event == F.EVENT_STOP:
             if sig in GROUP_STOP_SIGS:  # job control: stay stopped until SIGCONT
                 libc.ptrace(F.PTRACE_LISTEN, tid, null, null)
@@ -608,6 +613,16 @@ class Tracer:
             dyn = self.elf_cache[exe] = _has_interp(f"/proc/{pid}/exe")
         return "preinit" if dyn else "noshim"
 
+    def _exit_stop(self, tid: int) -> None:
+        """A thread is about to exit: the process's I/O counters as the kernel has them now (the
+        last thread's reading holds them all; a SIGKILL'd process may never stop here)."""
+        th = self.threads.get(tid)
+        pid = th.proc.pid if th is not None else (_tgid(tid) or tid)
+        counters = read_kio(pid)
+        proc = self.procs.get(pid)
+        if counters is not None and proc is not None:
+            proc.kio = (time.monotonic_ns(), counters)
+
     def _gone(self, tid: int, status: int) -> None:
         self.parked.discard(tid)
         th = self.threads.pop(tid, None)
@@ -628,6 +643,8 @@ class Tracer:
         if not proc.threads:
             self.procs.pop(proc.pid, None)
             self.fdlink.forget(proc.pid)
+            if proc.kio is not None:
+                self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1])
 
     def finish(self) -> None:
         for tid, th in list(self.threads.items()):
@@ -647,6 +664,17 @@ def _msg(op: int, a: int, b: int, path: str) -> bytes:
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >> 31 else v
+
+
+def read_kio(pid: int) -> list[int] | None:
+    """/proc/PID/io's counters in KIO_FIELDS order, or None."""
+    try:
+        with open(f"/proc/{pid}/io", "rb") as f:
+            lines = f.read().split(b"\n")
+        values = [int(line.split(b":")[1]) for line in lines if b":" in line]
+    except (OSError, ValueError, IndexError):
+        return None
+    return values if len(values) == len(KIO_FIELDS) else None
 
 
 def _tgid(tid: int) -> int:

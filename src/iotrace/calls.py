@@ -29,6 +29,7 @@ class Rec(int, Enum):
     THREAD = 3  # [3, tid] -- first record of every chunk
     MODULE = 4  # [4, base, lo, hi, path]
     EXIT = 5  # [5, t, status]  -- exit()/_exit() called with status
+    KIO = 6  # [6, when, t, [kernel counters...], [own r/w chars, calls], [stdio pending]]
 
 
 # Positions inside an EVENT record.
@@ -253,6 +254,37 @@ FUNCTIONS: tuple[Func, ...] = (
 
 FUNC_IDS: dict[str, int] = {f.name: i for i, f in enumerate(FUNCTIONS)}
 
+# ---- the kernel's I/O accounting (/proc/PID/io) ----------------------------------------------
+#
+# KIO records (the shim's and the stracer's) carry these counters in this order.
+KIO_FIELDS = (
+    "rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes",
+)  # fmt: skip
+KIO_OWN_FIELDS = ("rchar", "wchar", "syscr", "syscw")  # the shim's own syscalls, in KIO records
+KIO_WHEN = ("start", "exec", "exit")  # when the shim read them: `when` of its KIO records
+# How the kernel counts a call in rchar/wchar/syscr/syscw (fs/read_write.c, measured on this
+# kernel by tests/test_completeness.py): a read-type (r) or write-type (w) syscall adds one to
+# syscr (syscw) once past the descriptor lookup -- failures count, EBADF does not -- and its bytes
+# when it moved any; sendfile and copy_file_range count on both sides (rw); splice, tee, mmap,
+# Linux AIO and io_uring not at all.  Stdio calls (sr, sw) move bytes through a buffer: their
+# bytes reach the kernel by stdio's own read/write syscalls, not one by one.
+KERNEL_IO_FUNCS: dict[str, str] = {
+    "read": "r", "pread": "r", "readv": "r", "preadv": "r", "preadv2": "r",
+    "aio_read_done": "r",  # glibc's AIO threads: one pread each
+    "write": "w", "pwrite": "w", "writev": "w", "pwritev": "w", "pwritev2": "w",
+    "aio_write_done": "w",
+    "sendfile": "rw", "copy_file_range": "rw",
+    "fread": "sr", "fgets": "sr", "fgetc": "sr", "fscanf": "sr", "getline": "sr",
+    "getdelim": "sr", "getchar": "sr", "__uflow": "sr",
+    "fwrite": "sw", "fputs": "sw", "fputc": "sw", "fprintf": "sw", "printf": "sw", "puts": "sw",
+    "putchar": "sw", "__overflow": "sw",
+}  # fmt: skip
+KERNEL_IO_SYSCALLS: dict[str, str] = {
+    "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",
+    "write": "w", "pwrite64": "w", "writev": "w", "pwritev": "w", "pwritev2": "w",
+    "sendfile": "rw", "copy_file_range": "rw",
+}  # fmt: skip
+
 
 def func(name: str) -> Func:
     return FUNCTIONS[FUNC_IDS[name]]
@@ -272,6 +304,8 @@ def c_header() -> str:
         f"#define IOT_STDIO_ARENA {STDIO_ARENA:#x}ULL",
     ]
     out += [f"#define IOT_REC_{r.name} {r.value}" for r in Rec]
+    out.append(f"#define IOT_KIO_N {len(KIO_FIELDS)}")
+    out += [f"#define IOT_KIO_{w.upper()} {i}" for i, w in enumerate(KIO_WHEN)]
     out.append("enum iot_fn {")
     out += [f"    IOT_FN_{f.name} = {i}," for i, f in enumerate(FUNCTIONS)]
     out += [f"    IOT_FN_COUNT = {len(FUNCTIONS)}", "};"]

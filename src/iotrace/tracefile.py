@@ -34,6 +34,8 @@ class Log:
     modules: list[tuple[int, int, int, str, bytes | None]] = field(default_factory=list)
     exit_status: int | None = None
     exit_time: int | None = None
+    # KIO records: (when, t, [kernel counters], [own counters], [stdio pending bytes, streams])
+    kio: list[tuple[int, int, list[int], list[int], list[int]]] = field(default_factory=list)
     truncated: bool = False
     # (tid, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux)
     events: list[tuple[Any, ...]] = field(default_factory=list)
@@ -159,6 +161,8 @@ def read_log(path: str | os.PathLike[str]) -> Log:
                     log.modules.append((rec[1], rec[2], rec[3], rec[4], bid))
                 elif kind == Rec.EXIT:
                     log.exit_time, log.exit_status = rec[1], rec[2]
+                elif kind == Rec.KIO:
+                    log.kio.append((rec[1], rec[2], list(rec[3]), list(rec[4]), list(rec[5])))
         except (ValueError, TypeError, IndexError, msgpack.FormatError, msgpack.StackError):
             if truncated[0]:
                 break
