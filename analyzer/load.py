@@ -29,7 +29,7 @@ from iotrace.tracefile import TraceFormatError, log_paths, read_header
 
 from . import schema, stracer_src
 from .decode import ERRORS, NULL_BITS, RawColumns, decoder, empty, native
-from .sources import SHIM, SOURCE_NAMES, SOURCES, STRACER, Source
+from .sources import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, Source
 from .trace import Trace
 
 WINDOW = 64 << 20  # bytes of chunks decoded per call (progress granularity)
@@ -321,6 +321,7 @@ def _assemble(
         for lg in logs
     ]
     n_st = len(raw) - pos
+    cls = np.zeros(len(raw) if n_st else 0, dtype=np.int8)
     st_res = stracer_src.fill(
         slogs,
         shims,
@@ -329,6 +330,7 @@ def _assemble(
         stack_base,
         raw.view(pos, pos + n_st),
         raw["proc"][pos:],
+        cls[pos:],
         fdict.code,
         paths.code,
     )
@@ -337,6 +339,9 @@ def _assemble(
         src[pos:] = SOURCE_NAMES.index(STRACER.name)
         raw.arrays["src"] = src
         del src
+    if n_st:
+        raw.arrays["cls"] = cls
+    del cls
     t_end = raw.arrays.pop("dur")
     t_end += raw["t_start"]
     raw.arrays["t_end"] = t_end
@@ -644,6 +649,7 @@ def _events(
     fn = take(a.pop("fn"), _code_dtype(len(fdict.items)))
     masks = take.null_masks(a.pop("nulls"), ("fd", "offset", "req", "flags"))
     src = take(a.pop("src")) if "src" in a else None
+    cls = take(a.pop("cls")) if "cls" in a else None
     take.done()
     proc = cols.pop("proc")
 
@@ -652,12 +658,13 @@ def _events(
     rank_val = np.array([m.rank if m.rank is not None else 0 for m in metas] or [0], np.int32)
     rank_null = np.array([m.rank is None for m in metas] or [True])
     pid_val = np.array([m.pid for m in metas] or [0], np.int32)
-    missed_lut = np.array([s.missed for s in SOURCES])
     if src is None:  # zero pages: memory only if written to
         src = np.zeros(n, dtype=np.int8)
+    if cls is None:
+        cls = np.zeros(n, dtype=np.int8)
         missed = np.zeros(n, dtype=bool)
     else:
-        missed = take.lut(missed_lut, src)
+        missed = np.equal(cls, CLASS_NAMES.index("bypass"), out=take.new(n, bool))
 
     op_lut = np.array([schema.OP_NAMES.index(schema.op_of(f)) for f in fdict.items], np.int8)
     rule_lut = np.array([schema.bytes_rule(f) for f in fdict.items], np.int8)
@@ -699,6 +706,7 @@ def _events(
         "errno": cols.pop("errno"),
         "t_start": cols.pop("t_start"),
         "t_end": cols.pop("t_end"),
+        "class": cat(cls, CLASS_NAMES),
         "missed": missed,
         "stack_id": _masked(stack, np.less(stack, 0, out=take.new(n, bool))),
         "flags": _masked(cols.pop("flags"), masks["flags"]),

@@ -17,7 +17,7 @@ from iotrace.calls import (
     syscall_op,
 )
 
-from .sources import SOURCE_NAMES
+from .sources import CLASS_NAMES, SOURCE_NAMES
 
 OP_NAMES: list[str] = [o.value for o in Op]
 UNKNOWN_FUNCTION = "unknown"
@@ -48,6 +48,7 @@ EVENT_COLUMNS: dict[str, object] = {
     "errno": np.dtype(np.int32),
     "t_start": np.dtype(np.int64),
     "t_end": np.dtype(np.int64),
+    "class": pd.CategoricalDtype(CLASS_NAMES),
     "missed": np.dtype(bool),
     "stack_id": pd.Int32Dtype(),
     "flags": pd.Int32Dtype(),

@@ -3,7 +3,8 @@
 - the shim: `HOST.PID[.N].iot` (docs/format.md), decoded in C into the event columns (load.py);
 - the stracer: `HOST.PID.stracer` (docs/format.md, "The stracer log"), the syscalls the shim did
   not see, read with the stracer's own reader and turned into rows by `stracer_src.py`: its events
-  carry `source='stracer'` and `missed=True`.
+  carry `source='stracer'` and their class (`libc`: inside a libc function the shim does not
+  wrap; `bypass`: missed I/O, `missed=True`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from iotrace.tracefile import LOG_SUFFIX
 @dataclass(frozen=True)
 class Source:
     name: str  # the value of the events' `source` column
-    missed: bool  # its events are I/O the shim missed
     find: Callable[[Path], list[Path]]  # its logs in a trace directory
 
 
@@ -33,7 +33,10 @@ def find_stracer_logs(trace_dir: Path) -> list[Path]:
     return sorted(p for p in trace_dir.glob(f"*{SUFFIX}") if p.is_file())
 
 
-SHIM = Source("shim", missed=False, find=find_shim_logs)
-STRACER = Source("stracer", missed=True, find=find_stracer_logs)
+SHIM = Source("shim", find=find_shim_logs)
+STRACER = Source("stracer", find=find_stracer_logs)
+# the events' `class` (docs/stracer.md, "Classification"): a wrapper's call, a syscall inside a
+# libc function the shim does not wrap, one that bypassed libc's wrapped functions (missed I/O)
+CLASS_NAMES: list[str] = ["covered", "libc", "bypass"]
 SOURCES: tuple[Source, ...] = (SHIM, STRACER)
 SOURCE_NAMES: list[str] = [s.name for s in SOURCES]

@@ -1,7 +1,7 @@
 """The stracer's logs as a source of events: its MISSED records become rows of `events`
-(`source='stracer'`, `missed=True`), its call sites rows of `stacks` (already symbolised by the
-stracer: reused as they are), and the process images it saw without a shim (static binaries, Go,
-children that lost LD_PRELOAD) rows of `processes`.
+(`source='stracer'`, `class` libc or bypass, `missed=True` for a bypass), its call sites rows of
+`stacks` (already symbolised by the stracer: reused as they are), and the process images it saw
+without a shim (static binaries, Go, children that lost LD_PRELOAD) rows of `processes`.
 
 The log (`HOST.PID.stracer`, docs/format.md) is read with the stracer's own reader,
 `iotrace.stracer.slog.read`: one reader per format.  That reader holds the whole log in memory as
@@ -31,6 +31,7 @@ from iotrace.calls import SYSCALL_BY_NAME
 from iotrace.tracefile import TraceFormatError
 
 from .decode import NULL_BITS, RawColumns
+from .sources import CLASS_NAMES
 
 
 @dataclass
@@ -210,10 +211,12 @@ def fill(
     stack_base: int,
     out: RawColumns,
     proc_out: np.ndarray,
+    cls_out: np.ndarray,
     fn_code: Any,
     path_code: Any,
 ) -> Result:
-    """Write every MISSED record into `out` (room for all) and `proc_out`; codes for function
+    """Write every MISSED record into `out` (room for all), `proc_out` and `cls_out` (its
+    class's index in sources.CLASS_NAMES); codes for function
     names and paths come from `fn_code(name)` and `path_code(path)` (the trace-wide dictionaries).
     Returns the stracer-only processes (numbered from `first_proc`) and the sites' frames (stack
     ids from `stack_base`)."""
@@ -330,6 +333,7 @@ def fill(
             cols["stack"][pos] = st
             cols["nulls"][pos] = nulls
             proc_out[pos] = proc
+            cls_out[pos] = CLASS_NAMES.index(slog.missed_class(rec))
             pos += 1
         base += max((s for s in sl.log.sites if isinstance(s, int)), default=0) + 1
 

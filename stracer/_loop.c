@@ -43,15 +43,25 @@
 #define BATCH_AGE_NS 100000000LL /* a batch older than this is handed over at the next stop */
 
 enum { PH_LAUNCH, PH_PREINIT, PH_READY, PH_NOSHIM };
-enum { C_COVERED, C_LOADER, C_SHIM, C_MISSED };
+/* The classes of an I/O syscall the stracer stops (docs/stracer.md, "Classification"): the
+ * decision is made here and nowhere else; Python only learns it (iotl_ev) and, once per call
+ * site, says from the unwound frames whether a site is libc-internal or a bypass (iotl_site). */
+enum { C_COVERED, C_LOADER, C_SHIM, C_LIBC, C_BYPASS, C_N };
 enum { EV_STOP = 1, EV_BATCH = 2, EV_ECHILD = 3, EV_EINTR = 4 };
+/* what a stop handed to Python is: V_PY anything Python handles itself (not a seccomp stop,
+ * the shim's hello, ptrace, registers unreadable); V_NEW a missed syscall at a call site not
+ * yet unwound (Python unwinds it, says its class with iotl_site, and records it); V_REC a
+ * missed syscall of a known site and class that Python records (path or descriptor work) */
+enum { V_PY = 0, V_NEW = 1, V_REC = 2 };
 
 typedef struct {
     int tid, status;
+    int verdict, site, cls; /* a seccomp stop's verdict (V_*), its site and class (C_*) */
+    uint64_t top;           /* the word at the stack pointer: with the ip, the site's key */
 } iotl_ev;
 
 typedef struct {
-    int pid, site, nr, count;
+    int pid, site, nr, count, cls;
     int32_t path_off, path_len; /* in the batch buffer; path_len -1: no path */
 } iotl_tally;
 
@@ -82,9 +92,9 @@ enum { T_APP, T_SHIM, T_HELPER }; /* loop.py: who started the thread (tracer.py,
 typedef struct {
     int tid, pid, img, kind;
     int pending; /* a fast missed syscall waits here for its exit stop */
-    long long counts[4];
+    long long counts[C_N];
     uint64_t t, args[6];
-    int nr, site, fd, plen;
+    int nr, site, cls, fd, plen;
     char path[PATH_CAP];
 } thread;
 
@@ -100,6 +110,7 @@ static size_t tcap, tused;
 typedef struct {
     uint64_t ip, top;
     int img, site; /* site 0: empty slot */
+    int cls;       /* C_LIBC or C_BYPASS */
 } site_ent;
 static site_ent *sslot;
 static size_t scap, sused;
@@ -227,7 +238,7 @@ int iotl_thread(int tid, int pid, int img, int kind)
     return 0;
 }
 
-/* Drop a thread (its pending syscall, if any, unrecorded); its counts go to out[4]. */
+/* Drop a thread (its pending syscall, if any, unrecorded); its counts go to out[C_N]. */
 int iotl_forget(int tid, long long *out)
 {
     thread *t = th_find(tid);
@@ -272,22 +283,24 @@ static size_t site_hash(int img, uint64_t ip, uint64_t top)
     return hash_u64(ip * 31 + top * 0x9e3779b97f4a7c15ULL + (uint64_t)img);
 }
 
-static int site_get(int img, uint64_t ip, uint64_t top)
+static const site_ent *site_get(int img, uint64_t ip, uint64_t top)
 {
     if (!scap)
-        return 0;
+        return NULL;
     for (size_t i = site_hash(img, ip, top) & (scap - 1);; i = (i + 1) & (scap - 1)) {
-        site_ent *e = &sslot[i];
+        const site_ent *e = &sslot[i];
         if (!e->site)
-            return 0;
+            return NULL;
         if (e->ip == ip && e->top == top && e->img == img)
-            return e->site;
+            return e;
     }
 }
 
-int iotl_site(int img, uint64_t ip, uint64_t top, int site)
+/* A call site unwound by Python: its id and its class (C_LIBC: inside a libc function the shim
+ * does not wrap, called from outside libc; C_BYPASS: everything else). */
+int iotl_site(int img, uint64_t ip, uint64_t top, int site, int cls)
 {
-    if (site <= 0)
+    if (site <= 0 || (cls != C_LIBC && cls != C_BYPASS))
         return -1;
     if ((sused + 1) * 2 > scap) {
         size_t ncap = scap ? scap * 2 : 1024;
@@ -310,11 +323,12 @@ int iotl_site(int img, uint64_t ip, uint64_t top, int site)
     while (sslot[i].site) {
         if (sslot[i].ip == ip && sslot[i].top == top && sslot[i].img == img) {
             sslot[i].site = site;
+            sslot[i].cls = cls;
             return 0;
         }
         i = (i + 1) & (scap - 1);
     }
-    sslot[i] = (site_ent){ip, top, img, site};
+    sslot[i] = (site_ent){ip, top, img, site, cls};
     sused++;
     return 0;
 }
@@ -424,13 +438,13 @@ static uint8_t *pk_str(uint8_t *p, const char *s, size_t n)
     return p + n;
 }
 
-/* [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit] (slog.py SRec.MISSED);
- * t_exit 0: the syscall never returned (nil) */
+/* [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit, class] (slog.py
+ * SRec.MISSED); t_exit 0: the syscall never returned (nil) */
 static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
 {
     const nr_info *n = &nrs[t->nr];
     uint8_t *p = batch.buf + batch.len;
-    *p++ = 0x9c;
+    *p++ = 0x9d;
     *p++ = 0x00;
     p = pk_uint(p, t->t);
     p = pk_int(p, t->pid);
@@ -474,6 +488,7 @@ static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
         p = pk_uint(p, t_exit);
     else
         *p++ = 0xc0;
+    p = t->cls == C_LIBC ? pk_str(p, "libc", 4) : pk_str(p, "bypass", 6);
     if (!batch.nrec)
         batch_t0 = now_ns();
     batch.len = (size_t)(p - batch.buf);
@@ -482,13 +497,15 @@ static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
     /* the console's tally: the same (pid, site, syscall, path) as a recent one is counted */
     for (int i = batch.ntally - 1; i >= 0; i--) {
         iotl_tally *g = &batch.tally[i];
-        if (g->pid == t->pid && g->site == t->site && g->nr == t->nr && g->path_len == t->plen &&
+        if (g->pid == t->pid && g->site == t->site && g->nr == t->nr && g->cls == t->cls &&
+            g->path_len == t->plen &&
             (t->plen < 0 || !memcmp(batch.buf + g->path_off, t->path, (size_t)t->plen))) {
             g->count++;
             return;
         }
     }
-    batch.tally[batch.ntally++] = (iotl_tally){t->pid, t->site, t->nr, 1, path_off, t->plen};
+    batch.tally[batch.ntally++] =
+        (iotl_tally){t->pid, t->site, t->nr, 1, t->cls, path_off, t->plen};
 }
 
 /* A thread gone in the middle of a fast missed syscall: recorded without a result. */
@@ -532,10 +549,12 @@ static void fd_path(thread *t, uint64_t sgen)
     }
 }
 
-/* 1: handled (the tracee resumed); 0: Python's (nothing changed) */
-static int on_seccomp(thread *t)
+/* The verdict on a seccomp stop.  1: handled (the tracee resumed); 0: handed to Python with
+ * ev->verdict (V_*) and, for a missed syscall, ev->site (0: not unwound yet), ev->cls, ev->top */
+static int on_seccomp(thread *t, iotl_ev *ev)
 {
     struct user_regs_struct r;
+    ev->verdict = V_PY;
     if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) != 0)
         return 0;
     uint64_t nr = r.orig_rax;
@@ -592,14 +611,24 @@ static int on_seccomp(thread *t)
         return 1;
     }
     const nr_info *n = &nrs[nr];
-    if (!n->fast)
+    const site_ent *site = site_get(t->img, r.rip, top);
+    ev->top = top;
+    if (!site) {
+        ev->verdict = V_NEW; /* a new call site: Python unwinds it, then records the syscall */
+        ev->site = 0;
+        ev->cls = C_BYPASS;
         return 0;
-    int site = site_get(t->img, r.rip, top);
-    if (!site)
-        return 0; /* a new call site: Python unwinds it */
-    t->counts[C_MISSED]++;
+    }
+    t->counts[site->cls]++;
+    if (!n->fast) {
+        ev->verdict = V_REC;
+        ev->site = site->site;
+        ev->cls = site->cls;
+        return 0;
+    }
     t->nr = (int)nr;
-    t->site = site;
+    t->site = site->site;
+    t->cls = site->cls;
     uint64_t a[6] = {r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9};
     memcpy(t->args, a, sizeof a);
     t->plen = -1;
@@ -695,6 +724,18 @@ static void follow(int tid)
         cur_cpu = cpu;
 }
 
+/* The verdict on the seccomp stop thread tid is in, for a thread Python has just made known
+ * (iotl_thread): as iotl_run would have given it.  1: handled (resumed); 0: see ev. */
+int iotl_seccomp(int tid, iotl_ev *ev)
+{
+    thread *t = th_find(tid);
+    ev->verdict = V_PY;
+    ev->tid = tid;
+    if (!t || t->pending)
+        return 0;
+    return on_seccomp(t, ev);
+}
+
 /* Wait for the next stop Python must see (EV_STOP, ev filled), a batch to write (EV_BATCH),
  * no tracee left (EV_ECHILD) or a signal for the stracer (EV_EINTR). */
 int iotl_run(iotl_ev *ev)
@@ -725,9 +766,10 @@ int iotl_run(iotl_ev *ev)
         if (WIFSTOPPED(st)) {
             thread *t = th_find(tid);
             int sig = (st >> 8) & 0xff, event = st >> 16;
+            ev->verdict = V_PY;
             if (t && sig == SIGTRAP && event == PTRACE_EVENT_SECCOMP && !t->pending) {
                 follow(tid);
-                if (on_seccomp(t))
+                if (on_seccomp(t, ev))
                     continue;
             } else if (t && sig == (SIGTRAP | 0x80) && t->pending) {
                 if (on_sysexit(t))

@@ -1,6 +1,9 @@
 """Missed-I/O messages on stderr: grouped by call site, the first occurrence at once, then
 counts at most every few seconds, and a summary at the end.  Never one line per syscall.
 
+Only a bypass is missed I/O (docs/stracer.md, "Classification"); libc-internal syscalls (inside
+a libc function the shim does not wrap) are recorded, and counted in the summary's last line.
+
 Libraries do I/O of their own that no wrapper sees (hwloc reading /sys, libevent's eventfds,
 glibc's NSS reading /etc/hosts, PMIx's sockets): an MPI job's start-up has ~300 such syscalls
 at ~50 call sites.  They are logged like any missed syscall, but a call site whose syscalls
@@ -93,9 +96,12 @@ class Console:
 
     def missed(
         self, pid: int, site: int, frames: list[Frame], syscall: str, path: str | None,
-        n: int = 1,
+        n: int = 1, cls: str = "bypass",
     ) -> None:  # fmt: skip
-        """n missed syscalls (n > 1: a batch from the C loop) of one call site."""
+        """n syscalls (n > 1: a batch from the C loop) of one call site the shim did not
+        cover; only a bypass is said."""
+        if cls != "bypass":
+            return
         g = self.by_site.get((pid, site))
         if g is None:
             g = self._group(pid, frames)
@@ -180,5 +186,6 @@ class Console:
         self._say(
             f"iotrace: stracer: {checked} I/O syscalls checked: {counts.get('covered', 0)} "
             f"covered by the shim, {counts.get('loader', 0)} by the loader before the shim, "
-            f"{counts.get('shim', 0)} by the shim itself, {counts.get('missed', 0)} missed"
+            f"{counts.get('shim', 0)} by the shim itself, {counts.get('bypass', 0)} missed, "
+            f"{counts.get('libc', 0)} inside libc functions the shim does not wrap (recorded)"
         )

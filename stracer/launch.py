@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iotrace.stracer import _ffi as F
+from iotrace.stracer import loop
 from iotrace.stracer.bpf import build_filter
 from iotrace.stracer.console import Console
 from iotrace.stracer.slog import Writer
@@ -87,6 +88,10 @@ def stracer_main(
     """The stracer process: returns its exit code (the command's status goes on the pipe)."""
     for s in IGNORED:
         signal.signal(s, signal.SIG_IGN)
+    if loop.library() is None:
+        _report(report, "unavailable its C loop (stracer/_loop.c) was not built and no C "
+                        "compiler was found to build it")  # fmt: skip
+        return 0
     run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
     cookie = secrets.randbits(64) | 1
     env = dict(env, IOTRACE_STRACER=run_id, IOTRACE_COOKIE=f"{cookie:#x}")

@@ -1,8 +1,9 @@
 """The C hot loop (_loop.c), loaded with cffi in ABI mode (docs/stracer.md, "Performance").
 
 Built by CMake at install time next to this module (`_loop.so`); a source edited since then,
-or an install without it, is compiled once per machine into a cache directory; without a C
-compiler, or with ``IOTRACE_STRACER_LOOP=python``, the tracer runs its pure-Python loop.
+or an install without it, is compiled once per machine into a cache directory.  It makes every
+verdict on a stop (covered, loader, shim's own, libc-internal, bypass): without it there is no
+stracer (`iotrace run` says so and traces with the shim alone).
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ from iotrace.native import library as native_library
 
 EV_STOP, EV_BATCH, EV_ECHILD, EV_EINTR = 1, 2, 3, 4
 PHASES = {"launch": 0, "preinit": 1, "ready": 2, "noshim": 3}
-COUNT_NAMES = ("covered", "loader", "shim", "missed")
+# the classes (C_* in _loop.c); "libc": libc-internal, "bypass": missed I/O
+COUNT_NAMES = ("covered", "loader", "shim", "libc", "bypass")
+C_LIBC, C_BYPASS = 3, 4
+V_PY, V_NEW, V_REC = 0, 1, 2  # a stop handed to Python (_loop.c)
 T_APP, T_SHIM, T_HELPER = 0, 1, 2  # iotl_thread's kind
 
 _CDEF = """
-typedef struct { int tid, status; } iotl_ev;
-typedef struct { int pid, site, nr, count; int32_t path_off, path_len; } iotl_tally;
+typedef struct { int tid, status; int verdict, site, cls; uint64_t top; } iotl_ev;
+typedef struct { int pid, site, nr, count, cls; int32_t path_off, path_len; } iotl_tally;
 typedef struct { uint8_t *buf; size_t len; int nrec, ntally; iotl_tally *tally; } iotl_batch;
 int iotl_thread(int tid, int pid, int img, int kind);
 int iotl_forget(int tid, long long *out);
 int iotl_pending(int tid);
 int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, uint64_t ld_hi);
-int iotl_site(int img, uint64_t ip, uint64_t top, int site);
+int iotl_site(int img, uint64_t ip, uint64_t top, int site, int cls);
+int iotl_seccomp(int tid, iotl_ev *ev);
 int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, int fdchg,
             const char *name);
 iotl_batch *iotl_batch_state(void);
@@ -65,7 +70,7 @@ class Loop:
         self.lib: Any = self.ffi.dlopen(str(path))
         self.ev = self.ffi.new("iotl_ev *")
         self.batch = self.lib.iotl_batch_state()
-        self.counts = self.ffi.new("long long[4]")
+        self.counts = self.ffi.new("long long[]", len(COUNT_NAMES))
         # placement (docs/stracer.md, "Performance"): poll up to SPIN_US for the next stop
         # before sleeping; following the tracee's CPU only with IOTRACE_STRACER_FOLLOW=1
         self.lib.iotl_follow(os.environ.get("IOTRACE_STRACER_FOLLOW", "") == "1")
@@ -96,8 +101,6 @@ def _spin_us() -> int:
 
 @functools.lru_cache(maxsize=1)
 def library() -> Path | None:
-    if os.environ.get("IOTRACE_STRACER_LOOP", "").lower() == "python":
-        return None
     return native_library("iotrace.stracer", "_loop", "stloop")
 
 

@@ -1,4 +1,6 @@
-"""`iotrace missed DIR`: the syscalls the shim did not see, grouped by call site."""
+"""`iotrace missed DIR`: the I/O syscalls that bypassed the shim (class "bypass"), grouped by
+call site; with `--all` also the libc-internal ones (class "libc": inside a libc function the
+shim does not wrap, recorded as events).  docs/stracer.md, "Classification"."""
 
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ class NoStracerLog(Exception):
     pass
 
 
-def collect(trace_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Groups (one per call site, process, syscall, path and fd) and warnings."""
+def collect(
+    trace_dir: str | os.PathLike[str], everything: bool = False
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Groups (one per call site, process, syscall, path, fd and class) and warnings: the
+    bypasses, or with `everything` the libc-internal syscalls too."""
     d = Path(trace_dir)
     if not d.is_dir():
         raise NoStracerLog(f"{d}: no such trace directory")
@@ -47,14 +52,18 @@ def collect(trace_dir: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], li
                                 "unknown, missed or not")  # fmt: skip
         for rec in log.missed:
             _, t, pid, tid, name, args, ret, err, site, fd, path = rec[:11]
-            key = (f.name, site, pid, name, path, fd)
+            cls = slog.missed_class(rec)
+            if cls != "bypass" and not everything:
+                continue
+            key = (f.name, site, pid, name, path, fd, cls)
             g = groups.get(key)
             if g is None:
                 frames = [dict(zip(FRAME, fr, strict=False)) for fr in log.sites.get(site, [])]
                 g = groups[key] = {
                     "pid": pid, "tid": tid, "tids": [], "syscall": name, "count": 0,
                     "path": path, "fd": fd, "site": site, "frames": frames, "first_ns": t,
-                    "args": args, "ret": ret, "errno": err, "errors": 0,
+                    "args": args, "ret": ret, "errno": err, "errors": 0, "class": cls,
+                    "libc_function": log.site_fn.get(site) if cls == "libc" else None,
                 }  # fmt: skip
             g["count"] += 1
             g["errors"] += 1 if err else 0
@@ -81,17 +90,19 @@ def _app_frames(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
     if not groups:
-        out.write("no missed I/O: the shim saw every I/O syscall the stracer stopped\n")
+        out.write("no missed I/O: nothing bypassed the shim\n")
         return
     by_site: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for g in groups:  # one call site: the same functions (lines may differ)
         app = _app_frames(g["frames"])
-        by_site.setdefault((g["pid"], *(fr.get("function") for fr in app[:3])), []).append(g)
-    for (pid, *_), gs in by_site.items():
+        key = (g["pid"], g["class"], *(fr.get("function") for fr in app[:3]))
+        by_site.setdefault(key, []).append(g)
+    for (pid, cls, *_), gs in by_site.items():
         total = sum(g["count"] for g in gs)
         frames = _app_frames(gs[0]["frames"])
         where = " <- ".join(_frame_label(fr) for fr in frames[:4]) or "an unknown call site"
-        out.write(f"{total} missed at {where} [pid {pid}]\n")
+        what = "missed" if cls == "bypass" else f"inside libc's {gs[0]['libc_function']}"
+        out.write(f"{total} {what} at {where} [pid {pid}]\n")
         for g in gs:
             fd = f" fd {g['fd']}" if g["fd"] is not None else ""
             path = f" {g['path']}" if g["path"] else ""
@@ -99,8 +110,10 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
             out.write(f"  {g['count']:>8}  {g['syscall']}{fd}{path}{err}\n")
 
 
-def missed(trace_dir: str, as_json: bool, out: TextIO = sys.stdout) -> int:
-    groups, warnings = collect(trace_dir)
+def missed(
+    trace_dir: str, as_json: bool, out: TextIO = sys.stdout, everything: bool = False
+) -> int:
+    groups, warnings = collect(trace_dir, everything)
     for w in warnings:
         print(f"iotrace: warning: {w}", file=sys.stderr)
     try:

@@ -18,16 +18,16 @@ import msgpack
 from iotrace.calls import SYSCALLS
 
 FORMAT = "iotrace-stracer"
-VERSION = 2  # 2: MISSED gained t_exit
-READABLE = (1, 2)
+VERSION = 3  # 2: MISSED gained t_exit; 3: MISSED gained class, SITE the libc function
+READABLE = (1, 2, 3)
 SUFFIX = ".stracer"
 
 
 class SRec(IntEnum):
-    MISSED = 0  # [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit]
-    SITE = 1  # [1, site, [[pc, module, offset, function, file, line], ...]]
+    MISSED = 0  # [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit, class]
+    SITE = 1  # [1, site, [[pc, module, offset, function, file, line], ...], libc_function]
     PROC = 2  # [2, t, pid, ppid, what, detail]
-    COUNTS = 3  # [3, pid, {"covered": n, "loader": n, "shim": n, "missed": n}]
+    COUNTS = 3  # [3, pid, {"covered": n, "loader": n, "shim": n, "libc": n, "bypass": n}]
     END = 4  # [4, t, returncode]
     KIO = 5  # [5, t, pid, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled]]
 
@@ -104,6 +104,7 @@ class StracerLog:
     header: dict[str, Any]
     missed: list[list[Any]] = field(default_factory=list)
     sites: dict[int, list[list[Any]]] = field(default_factory=dict)
+    site_fn: dict[int, str | None] = field(default_factory=dict)  # the libc function, if any
     procs: list[list[Any]] = field(default_factory=list)
     counts: dict[int, dict[str, int]] = field(default_factory=dict)
     kio: list[list[Any]] = field(default_factory=list)  # KIO records
@@ -136,6 +137,7 @@ def read(path: Path) -> StracerLog:
                 log.missed.append(rec)
             elif kind == SRec.SITE:
                 log.sites[rec[1]] = rec[2]
+                log.site_fn[rec[1]] = rec[3] if len(rec) > 3 else None
             elif kind == SRec.PROC:
                 log.procs.append(rec)
             elif kind == SRec.COUNTS:
@@ -148,6 +150,12 @@ def read(path: Path) -> StracerLog:
     except (ValueError, msgpack.FormatError, msgpack.StackError, IndexError, TypeError):
         print(f"iotrace: warning: {path}: unreadable record; read up to it", file=sys.stderr)
     return log
+
+
+def missed_class(rec: list[Any]) -> str:
+    """A MISSED record's class: "libc" (libc-internal) or "bypass" (missed I/O).  Logs before
+    version 3 did not tell: every record counted as missed I/O."""
+    return str(rec[12]) if len(rec) > 12 else "bypass"
 
 
 def log_files(trace_dir: Path) -> list[Path]:

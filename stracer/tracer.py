@@ -1,9 +1,10 @@
-"""The ptrace loop: start the command under a seccomp filter, follow the process tree, and tell
-covered I/O syscalls from missed ones (docs/stracer.md).
+"""The ptrace loop: start the command under a seccomp filter, follow the process tree, and record
+the I/O syscalls no wrapper covered (docs/stracer.md).
 
-Per stop the hot path is: waitpid, PTRACE_GETREGS, one process_vm_readv of the thread's shim
-markers (busy, in_wrapper at fs_base + tls_off), PTRACE_CONT.  Only a missed syscall gets an exit
-stop, an unwind (once per call site) and a record.
+Every stop is classified by the C loop (_loop.c: covered, loader, shim's own, libc-internal,
+bypass); this file learns its verdict and does what needs Python: the shim's hello, process
+events, unwinding a new call site (and saying, from its frames, whether the site is
+libc-internal or a bypass), records with paths and descriptor news.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from iotrace.stracer.console import Console
 from iotrace.stracer.decode import AT_FDCWD, Plan, abs_path, plan
 from iotrace.stracer.fdlink import FdLink
 from iotrace.stracer.slog import SRec, Writer
-from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, symbolise
+from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, libc_entry, symbolise
 
 from iotrace.calls import KIO_FIELDS, SYSCALL_BY_NR, Syscall
 
 _image_ids = itertools.count()
-WALL = 0x40000000
 OPTIONS = (
     F.O_TRACESYSGOOD
     | F.O_TRACESECCOMP
@@ -63,7 +63,7 @@ class Image:
     tls_off: int = 0
     ld: tuple[int, int] = (0, 0)  # the dynamic loader's text: its syscalls are loader I/O
     aspace: AddressSpace | None = None
-    sites: dict[tuple[int, int], int] = field(default_factory=dict)
+    sites: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # -> site, class
     id: int = field(default_factory=lambda: next(_image_ids))  # the C loop's name for it
 
 
@@ -109,7 +109,11 @@ class Tracer:
         self.failed = False
         self.plans: dict[int, Plan] = {}
         self.warned_ptrace = False
-        self.fast = L.load()  # the C hot loop, or None: everything in Python
+        fast = L.load()
+        if fast is None:
+            raise RuntimeError("the stracer's C loop is not available")
+        self.fast = fast
+        self.site_fn: dict[int, str | None] = {}  # site -> the libc function it is inside
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -132,26 +136,22 @@ class Tracer:
     # ---- what the C loop knows -------------------------------------------------------------
 
     def _sync_image(self, img: Image) -> None:
-        if self.fast is not None:
-            link = img.link if img.fdgen else 0  # 0: no fdgen to read, no fd path cache
-            self.fast.lib.iotl_image(img.id, L.PHASES[img.phase], img.tls_off, link, *img.ld)
+        link = img.link if img.fdgen else 0  # 0: no fdgen to read, no fd path cache
+        self.fast.lib.iotl_image(img.id, L.PHASES[img.phase], img.tls_off, link, *img.ld)
 
     def _sync_thread(self, th: Thread) -> None:
-        if self.fast is not None:
-            kind = L.T_SHIM if th.shim_thread else L.T_HELPER if th.helper else L.T_APP
-            self.fast.lib.iotl_thread(th.tid, th.proc.pid, th.proc.image.id, kind)
+        kind = L.T_SHIM if th.shim_thread else L.T_HELPER if th.helper else L.T_APP
+        self.fast.lib.iotl_thread(th.tid, th.proc.pid, th.proc.image.id, kind)
 
     def _forget(self, tid: int, pid: int) -> None:
         """A thread dropped: the C loop's counts for it join the process's."""
-        if self.fast is not None:
-            c = self.fast.forget(tid)
-            if c:
-                self.pcounts.setdefault(pid, collections.Counter()).update(c)
+        c = self.fast.forget(tid)
+        if c:
+            self.pcounts.setdefault(pid, collections.Counter()).update(c)
 
     def _drain(self) -> None:
         """The C loop's records into the log (they come before anything Python writes next),
         its tallies to the console."""
-        assert self.fast is not None
         b = self.fast.batch
         if not b.nrec:
             return
@@ -164,14 +164,13 @@ class Tracer:
             if t.path_len >= 0:
                 path = buf[t.path_off : t.path_off + t.path_len].decode(errors="surrogateescape")
             sc = SYSCALL_BY_NR[t.nr]
-            missed(t.pid, t.site, frames.get(t.site, []), sc.name, path, t.count)
+            cls = L.COUNT_NAMES[t.cls]
+            missed(t.pid, t.site, frames.get(t.site, []), sc.name, path, t.count, cls)
         self.fast.lib.iotl_batch_reset()
 
     # ---- the loop ---------------------------------------------------------------------------
 
     def loop(self) -> int:
-        if self.fast is None:
-            return self._loop_py()
         lib, ev = self.fast.lib, self.fast.ev
         run, batch = lib.iotl_run, self.fast.batch
         while self.threads or self.parked:
@@ -194,18 +193,6 @@ class Tracer:
                 self.console.internal(f"{exc.__class__.__name__}: {exc}")
             F.libc.ptrace(F.PTRACE_CONT, tid, F.ffi.NULL, F.ffi.NULL)
 
-    def _loop_py(self) -> int:
-        waitpid = os.waitpid
-        while self.threads or self.parked:
-            try:
-                tid, status = waitpid(-1, WALL)
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
-            self._handle(tid, status)
-        return self.returncode if self.returncode is not None else 0
-
     def _stop(self, tid: int, status: int) -> None:
         libc, cont, null = F.libc, F.PTRACE_CONT, F.ffi.NULL
         if not os.WIFSTOPPED(status):
@@ -214,7 +201,12 @@ class Tracer:
         sig = (status >> 8) & 0xFF
         event = status >> 16
         if sig == F.SIGTRAP and event == F.EVENT_SECCOMP:
-            if self._seccomp(tid):
+            ev = self.fast.ev
+            if tid not in self.threads:  # made known first, then judged like any other
+                self._adopt(tid)
+                if self.fast.lib.iotl_seccomp(tid, ev):
+                    return
+            if self._seccomp(tid, ev.verdict, ev.site, ev.cls, ev.top):
                 libc.ptrace(cont, tid, null, null)
         elif sig == F.SIGTRAP | 0x80:
             self._sysexit(tid)
@@ -242,69 +234,33 @@ class Tracer:
 
     def _resume(self, tid: int, sig: int) -> None:
         th = self.threads.get(tid)
-        pending = th is not None and (
-            th.pending or (self.fast is not None and self.fast.lib.iotl_pending(tid))
-        )
+        pending = th is not None and (th.pending or self.fast.lib.iotl_pending(tid))
         req = F.PTRACE_SYSCALL if pending else F.PTRACE_CONT
         F.libc.ptrace(req, tid, F.ffi.NULL, F.ffi.cast("void *", sig))
 
     # ---- seccomp stops ----------------------------------------------------------------------
 
-    def _seccomp(self, tid: int) -> bool:
-        """Classify the syscall; True: resume with PTRACE_CONT (done with it)."""
+    def _seccomp(self, tid: int, verdict: int, site: int, cls: int, top: int) -> bool:
+        """Act on the C loop's verdict on a seccomp stop; True: resume with PTRACE_CONT."""
         if not self.regs.fetch(tid):
-            return False
+            return True
         r = self.r
-        th = self.threads.get(tid) or self._adopt(tid)
+        th = self.threads[tid]
         proc = th.proc
-        img = proc.image
         nr = r.orig_rax
-        if nr == SYS_GETPID:
-            self._hello(th, r.rsi, r.rdx)
-            return True
-        if nr == SYS_PTRACE:
-            if not self.warned_ptrace:
+        if verdict == L.V_PY:
+            if nr == SYS_GETPID:
+                self._hello(th, r.rsi, r.rdx)
+            elif nr == SYS_PTRACE and not self.warned_ptrace:
                 self.warned_ptrace = True
-                self.console.ptrace_used(proc.pid, img.exe)
+                self.console.ptrace_used(proc.pid, proc.image.exe)
             return True
-        phase = img.phase
-        if phase == "ready":
-            if th.shim_thread:
-                self._count(proc, "shim")
-                return True
-            if th.helper:
-                self._count(proc, "covered")
-                return True
-            # the markers, and the word at the stack pointer (the call site's key if missed)
-            m = self.mem.read_pair(tid, r.fs_base + img.tls_off, r.rsp)
-            th.top = 0
-            if m is not None:
-                th.top = m[1]
-                busy, inw = m[0] & 0xFFFFFFFF, m[0] >> 32
-                if busy:  # the shim's own work (also inside a wrapper, before the real call)
-                    self._count(proc, "shim")
-                    return True
-                if inw:
-                    self._count(proc, "covered")
-                    return True
-        elif phase == "launch":
-            return True
-        else:
-            if img.ld[0] <= r.rip < img.ld[1]:
-                self._count(proc, "loader")
-                return True
-            top = self.mem.read(tid, r.rsp, 8)
-            th.top = struct.unpack("<Q", top)[0] if top else 0
-        sc = SYSCALL_BY_NR.get(nr)
-        if sc is None:
-            return True
-        # ld.so itself (start-up, dlopen): loader I/O.  Before the shim's hello ("preinit")
-        # anything else (a constructor that ran before the shim's) is missed like after it.
-        if img.ld[0] <= r.rip < img.ld[1]:
-            self._count(proc, "loader")
-            return True
-        self._count(proc, "missed")
-        self._missed_entry(th, sc)
+        sc = SYSCALL_BY_NR[nr]
+        th.top = top
+        if verdict == L.V_NEW:
+            site, cls = self._site(th)
+            self._count(proc, L.COUNT_NAMES[cls])
+        self._missed_entry(th, sc, site, cls)
         F.libc.ptrace(F.PTRACE_SYSCALL, tid, F.ffi.NULL, F.ffi.NULL)
         return False
 
@@ -332,7 +288,7 @@ class Tracer:
         self._sync_image(img)
         self.log.rec(SRec.PROC, time.monotonic_ns(), th.proc.pid, 0, "shim", img.phase)
 
-    def _missed_entry(self, th: Thread, sc: Syscall) -> None:
+    def _missed_entry(self, th: Thread, sc: Syscall, site: int, cls: int) -> None:
         r, tid, pid = self.r, th.tid, th.proc.pid
         raw = (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9)
         pl = self.plans.get(sc.nr)
@@ -351,8 +307,7 @@ class Tracer:
         elif pl.fd >= 0:
             fd = args[pl.fd]
             path = self._fd_path(pid, fd)
-        site = self._site(th)
-        th.pending = [time.monotonic_ns(), pid, tid, sc, args, site, fd, path, raw]
+        th.pending = [time.monotonic_ns(), pid, tid, sc, args, site, fd, path, raw, cls]
 
     def _fd_path(self, pid: int, fd: int) -> str | None:
         if fd < 0:
@@ -362,16 +317,19 @@ class Tracer:
         except OSError:
             return None
 
-    def _site(self, th: Thread) -> int:
-        """The call site's id: unwound and symbolised the first time only."""
+    def _site(self, th: Thread) -> tuple[int, int]:
+        """A new call site key: unwound and symbolised (once per distinct frames), and its
+        class: a bypass in an image without a shim, else libc-internal when its innermost
+        frames are a libc function other than syscall(2) called from outside libc."""
         r, img = self.r, th.proc.image
         key = (r.rip, th.top)
-        site = img.sites.get(key)
-        if site is None:
-            site = img.sites[key] = self._new_site(th)
-        if self.fast is not None:
-            self.fast.lib.iotl_site(img.id, r.rip, th.top, site)
-        return site
+        got = img.sites.get(key)
+        if got is None:
+            site = self._new_site(th)
+            inside = img.phase != "noshim" and self.site_fn.get(site) is not None
+            got = img.sites[key] = (site, L.C_LIBC if inside else L.C_BYPASS)
+        self.fast.lib.iotl_site(img.id, r.rip, th.top, *got)
+        return got
 
     def _new_site(self, th: Thread) -> int:
         r, img = self.r, th.proc.image
@@ -389,10 +347,12 @@ class Tracer:
                 return sid
         site = len(self.site_frames) + 1
         self.site_frames[site] = frames
+        self.site_fn[site] = fn = libc_entry(frames)
         self.log.rec(
             SRec.SITE,
             site,
             [[f.pc, f.module, f.offset, f.function, f.file, f.line] for f in frames],
+            fn,
         )
         return site
 
@@ -407,7 +367,7 @@ class Tracer:
 
     def _finish(self, th: Thread, ret: int | None, t_exit: int | None = None) -> None:
         assert th.pending is not None
-        t, pid, tid, sc, args, site, fd, path, raw = th.pending
+        t, pid, tid, sc, args, site, fd, path, raw, cls = th.pending
         th.pending = None
         err = 0
         if ret is not None and -4096 < ret < 0:
@@ -419,8 +379,11 @@ class Tracer:
             self._fd_news(th, sc, raw, ret, path)
         elif ret is not None and ret >= 0 and sc.fdop:
             self._fd_news(th, sc, raw, ret, path)
-        self.log.rec(SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path, t_exit)
-        self.console.missed(pid, site, self.site_frames.get(site, []), sc.name, path)
+        name = L.COUNT_NAMES[cls]
+        self.log.rec(
+            SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path, t_exit, name
+        )
+        self.console.missed(pid, site, self.site_frames.get(site, []), sc.name, path, 1, name)
 
     # ---- descriptor news for the shim -------------------------------------------------------
 
@@ -630,7 +593,7 @@ class Tracer:
             return
         if th.pending is not None:
             self._finish(th, None)  # never returned (killed in the syscall)
-        elif self.fast is not None and self.fast.lib.iotl_abandon(tid):
+        elif self.fast.lib.iotl_abandon(tid):
             self._drain()  # the same, for a syscall the C loop was following
         proc = th.proc
         self._forget(tid, proc.pid)

@@ -17,6 +17,9 @@ from iotrace.stracer import _ffi
 from iotrace.addr2line import Server, Symbol
 
 MAX_FRAMES = 16
+# libc's own way to make any syscall: I/O through it bypasses every wrapper, like an inline
+# `syscall` instruction
+RAW_SYSCALL = frozenset({"syscall"})
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,29 @@ class AddressSpace:
         finally:
             upt._UPT_destroy(ctx)
         return frames
+
+
+def is_libc(module: str | None) -> bool:
+    """glibc's libc.so.6 (libc-2.xx.so before 2.34)."""
+    name = os.path.basename(module or "")
+    return name.startswith(("libc.so", "libc-"))
+
+
+def libc_entry(frames: list[Frame]) -> str | None:
+    """The libc function a missed syscall was issued inside (docs/stracer.md,
+    "Classification"): the outermost of the innermost frames that are in libc.so, i.e. the
+    function code outside libc called.  None (a bypass) when the innermost frame is not in
+    libc.so (an inline `syscall`, a static or Go binary, liburing, libaio) or the function is
+    libc's syscall(2)."""
+    if not frames or not is_libc(frames[0].module):
+        return None
+    i = 0
+    while i + 1 < len(frames) and is_libc(frames[i + 1].module):
+        i += 1
+    fr = frames[i]
+    if fr.function in RAW_SYSCALL:
+        return None
+    return fr.function or fr.label()
 
 
 def _bias(path: str, first_map: int) -> int:

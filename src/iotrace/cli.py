@@ -73,9 +73,13 @@ def _parser() -> argparse.ArgumentParser:
         help="output directory (parquet, csv) or file (chrome)",
     )
 
-    m = sub.add_parser("missed", help="I/O syscalls the shim did not see, by call site")
+    m = sub.add_parser("missed", help="I/O that bypassed the shim (missed), by call site")
     m.add_argument("trace", metavar="DIR")
     m.add_argument("--json", action="store_true", help="a JSON list of groups")
+    m.add_argument(
+        "--all", action="store_true",
+        help="also the libc-internal syscalls (inside libc functions the shim does not wrap)",
+    )  # fmt: skip
     return p
 
 
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             from iotrace.stracer.missed import NoStracerLog, missed
 
             try:
-                return missed(args.trace, args.json)
+                return missed(args.trace, args.json, everything=args.all)
             except NoStracerLog as exc:
                 print(f"iotrace: {exc}", file=sys.stderr)
                 return 2
