@@ -2,6 +2,7 @@
  * real call is the raw syscall carrying the cookie (IOT_FAST, sysraw.h): no ptrace stop. */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -585,6 +586,25 @@ IOT_API int socket(int domain, int type, int proto)
     if (r >= 0) {
         iot_ev_fd(&ev, r);
         iot_fd_closed(r); /* "socket:[inode]" on first use */
+    }
+    iot_leave(&ev);
+    return r;
+}
+
+/* glibc 2.36: the eventfd2 syscall; the descriptor's name is learnt on first use
+ * ("anon_inode:[eventfd]") */
+IOT_API int eventfd(unsigned int initval, int flags)
+{
+    IOT_REAL(eventfd);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_eventfd))
+        return real_eventfd(initval, flags);
+    int r = IOT_FAST(IOT_SYSRAW(eventfd2, initval, flags), real_eventfd(initval, flags));
+    iot_done(&ev, r, r < 0);
+    iot_ev_flags(&ev, flags);
+    if (r >= 0) {
+        iot_ev_fd(&ev, r);
+        iot_fd_closed(r);
     }
     iot_leave(&ev);
     return r;

@@ -9,8 +9,12 @@
  * made as glibc 2.36 makes it on x86_64, whose struct stat is the kernel's. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -433,4 +437,172 @@ IOT_API int closedir(DIR *d)
     ev.path = path;
     iot_fd_closed(fd); /* closedir frees the stream and its descriptor even when it fails */
     LEAVE;
+}
+
+/* ---- permissions, owners, links, times: what real programs call (tar, rsync, make, git) ---- */
+
+IOT_API int chmod(const char *path, mode_t mode)
+{
+    IOT_REAL(chmod);
+    PATH_BODY(IOT_FN_chmod, real_chmod(path, mode), IOT_SYSRAW(chmod, path, mode), AT_FDCWD,
+              path, 0);
+    iot_ev_mode(&ev, mode);
+    LEAVE;
+}
+
+IOT_API int fchmod(int fd, mode_t mode)
+{
+    IOT_REAL(fchmod);
+    IOT_FD_BODY(IOT_FN_fchmod, real_fchmod(fd, mode), IOT_SYSRAW(fchmod, fd, mode), fd);
+    iot_ev_mode(&ev, mode);
+    LEAVE;
+}
+
+/* glibc: the fchmodat syscall for flags 0; AT_SYMLINK_NOFOLLOW is its own emulation (O_PATH,
+ * /proc/self/fd) and other flags EINVAL: both left to libc, inside the wrapper */
+IOT_API int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+    IOT_REAL(fchmodat);
+    PATH_BODY(IOT_FN_fchmodat, real_fchmodat(dirfd, path, mode, flags),
+              flags ? real_fchmodat(dirfd, path, mode, flags)
+                    : IOT_SYSRAW(fchmodat, dirfd, path, mode),
+              dirfd, path, flags);
+    iot_ev_mode(&ev, mode);
+    iot_ev_flags(&ev, flags);
+    LEAVE;
+}
+
+/* chown family: owner and group are not kept (ret and errno are) */
+IOT_API int chown(const char *path, uid_t owner, gid_t group)
+{
+    IOT_REAL(chown);
+    PATH_BODY(IOT_FN_chown, real_chown(path, owner, group),
+              IOT_SYSRAW(chown, path, owner, group), AT_FDCWD, path, 0);
+    LEAVE;
+}
+
+IOT_API int lchown(const char *path, uid_t owner, gid_t group)
+{
+    IOT_REAL(lchown);
+    PATH_BODY(IOT_FN_lchown, real_lchown(path, owner, group),
+              IOT_SYSRAW(lchown, path, owner, group), AT_FDCWD, path, 0);
+    LEAVE;
+}
+
+IOT_API int fchown(int fd, uid_t owner, gid_t group)
+{
+    IOT_REAL(fchown);
+    IOT_FD_BODY(IOT_FN_fchown, real_fchown(fd, owner, group),
+                IOT_SYSRAW(fchown, fd, owner, group), fd);
+    LEAVE;
+}
+
+IOT_API int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags)
+{
+    IOT_REAL(fchownat);
+    PATH_BODY(IOT_FN_fchownat, real_fchownat(dirfd, path, owner, group, flags),
+              IOT_SYSRAW(fchownat, dirfd, path, owner, group, flags), dirfd, path, flags);
+    iot_ev_flags(&ev, flags);
+    LEAVE;
+}
+
+/* link family: path = the existing file, aux = the string id of the new name (as rename) */
+IOT_API int link(const char *old, const char *new)
+{
+    IOT_REAL(link);
+    PATH_BODY(IOT_FN_link, real_link(old, new), IOT_SYSRAW(link, old, new), AT_FDCWD, old, 0);
+    new_name(&ev, AT_FDCWD, new);
+    LEAVE;
+}
+
+IOT_API int linkat(int olddir, const char *old, int newdir, const char *new, int flags)
+{
+    IOT_REAL(linkat);
+    PATH_BODY(IOT_FN_linkat, real_linkat(olddir, old, newdir, new, flags),
+              IOT_SYSRAW(linkat, olddir, old, newdir, new, flags), olddir, old, flags);
+    new_name(&ev, newdir, new);
+    iot_ev_flags(&ev, flags);
+    LEAVE;
+}
+
+/* symlink family: path = the link made, aux = the string id of its target, as given */
+static void target(iot_ev *ev, const char *to)
+{
+    if (ev->err != EFAULT && to)
+        iot_ev_aux(ev, iot_intern_string(to, strlen(to)));
+}
+
+IOT_API int symlink(const char *to, const char *path)
+{
+    IOT_REAL(symlink);
+    PATH_BODY(IOT_FN_symlink, real_symlink(to, path), IOT_SYSRAW(symlink, to, path), AT_FDCWD,
+              path, 0);
+    target(&ev, to);
+    LEAVE;
+}
+
+IOT_API int symlinkat(const char *to, int dirfd, const char *path)
+{
+    IOT_REAL(symlinkat);
+    PATH_BODY(IOT_FN_symlinkat, real_symlinkat(to, dirfd, path),
+              IOT_SYSRAW(symlinkat, to, dirfd, path), dirfd, path, 0);
+    target(&ev, to);
+    LEAVE;
+}
+
+/* times: glibc's own checks and conversions (a NULL path, fd < 0, timevals) stay libc's */
+IOT_API int utimensat(int dirfd, const char *path, const struct timespec t[2], int flags)
+{
+    IOT_REAL(utimensat);
+    PATH_BODY(IOT_FN_utimensat, real_utimensat(dirfd, path, t, flags),
+              real_utimensat(dirfd, path, t, flags), dirfd, path, flags);
+    iot_ev_flags(&ev, flags);
+    LEAVE;
+}
+
+IOT_API int futimens(int fd, const struct timespec t[2])
+{
+    IOT_REAL(futimens);
+    IOT_FD_BODY(IOT_FN_futimens, real_futimens(fd, t), real_futimens(fd, t), fd);
+    LEAVE;
+}
+
+IOT_API int utimes(const char *path, const struct timeval t[2])
+{
+    IOT_REAL(utimes);
+    PATH_BODY(IOT_FN_utimes, real_utimes(path, t), real_utimes(path, t), AT_FDCWD, path, 0);
+    LEAVE;
+}
+
+/* ---- realpath: glibc's lstat/readlink walk, inside; ret 1 (resolved) or 0 (NULL) ---- */
+
+#define REALPATH_BODY(real_call)                                        \
+    iot_ev ev;                                                          \
+    if (!iot_enter(&ev, IOT_FN_realpath))                               \
+        return real_call;                                               \
+    char *r = real_call;                                                \
+    iot_done(&ev, r != NULL, r == NULL);                                \
+    at_path(&ev, AT_FDCWD, path, 0);                                    \
+    LEAVE
+
+IOT_API char *realpath(const char *path, char *resolved)
+{
+    IOT_REAL(realpath);
+    REALPATH_BODY(real_realpath(path, resolved));
+}
+
+IOT_API char *canonicalize_file_name(const char *path)
+{
+    IOT_REAL(canonicalize_file_name);
+    REALPATH_BODY(real_canonicalize_file_name(path));
+}
+
+extern char *__realpath_chk(const char *, char *, size_t);
+
+IOT_API char *__realpath_chk(const char *path, char *resolved, size_t resolvedlen)
+{
+    if (resolvedlen < PATH_MAX)
+        __chk_fail();
+    IOT_REAL(__realpath_chk);
+    REALPATH_BODY(real___realpath_chk(path, resolved, resolvedlen));
 }

@@ -2,9 +2,11 @@
  * exec family puts LD_PRELOAD and IOTRACE_* back into an environment the app stripped, so every
  * descendant stays traced; exit records the status. */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -261,4 +263,46 @@ IOT_API void *dlopen(const char *file, int flags)
         iot_modules_emit(); /* what this dlopen mapped */
     iot_leave(&ev);
     return h;
+}
+
+/* popen: fd = the stream's end of the pipe (its name learnt on first use), flags = O_RDONLY or
+ * O_WRONLY as the mode says; glibc's pipe2, posix_spawn of the shell (a CLONE_VM child that
+ * runs inside this call until its exec) and the closes are inside, covered.  pclose: ret = the
+ * command's wait status. */
+IOT_API FILE *popen(const char *cmd, const char *mode)
+{
+    IOT_REAL(popen);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_popen))
+        return real_popen(cmd, mode);
+    FILE *r = real_popen(cmd, mode);
+    iot_done(&ev, r != NULL, r == NULL);
+    if (ev.err != EFAULT && mode)
+        iot_ev_flags(&ev, mode[0] == 'w' ? O_WRONLY : O_RDONLY);
+    if (r) {
+        int fd = fileno(r);
+        iot_fd_closed(fd);
+        iot_ev_fd(&ev, fd);
+    }
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API int pclose(FILE *f)
+{
+    IOT_REAL(pclose);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_pclose))
+        return real_pclose(f);
+    int fd = f ? fileno(f) : -1;
+    uint32_t path = fd >= 0 ? iot_fd_path(fd) : 0;
+    int r = real_pclose(f);
+    iot_done(&ev, r, r == -1);
+    if (fd >= 0) {
+        iot_ev_fd(&ev, fd);
+        ev.path = path;
+        iot_fd_closed(fd);
+    }
+    iot_leave(&ev);
+    return r;
 }

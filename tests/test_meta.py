@@ -6,6 +6,7 @@ untraced."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -218,3 +219,62 @@ def test_readlink_and_posix_fallocate(trace, tmp_path, flags):
         ("posix_fallocate", None, 1, errno.EBADF, errno.EBADF),
     ]
     assert "missed I/O" not in t.proc.stderr
+
+
+MORE = (
+    "chmod", "fchmod", "fchmodat", "chown", "lchown", "fchown", "fchownat", "link", "linkat",
+    "symlink", "symlinkat", "utimensat", "futimens", "utimes", "realpath", "mkstemp", "mkdtemp",
+    "tmpfile", "eventfd", "popen", "pclose",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("extra", [(), ("--no-stracer",)], ids=["stracer", "shim"])
+def test_more_wrappers_exact_and_unchanged(trace, tmp_path, extra):
+    """What real programs call next (issue 13): each call recorded once with its path, result
+    and errno; the program's output the same untraced, with the stracer and with the shim
+    alone; nothing missed and no syscall left libc-internal inside these functions."""
+    exe = build("meta_more")
+    plain = untraced(exe, cwd=tmp_path / "plain")
+    t = trace(exe, extra=extra)
+    assert t.proc.returncode == 0 == plain.returncode, t.proc.stderr
+    assert t.proc.stdout == plain.stdout
+    assert "pclose exit 768" in plain.stdout and "eventfd bad -1 EINVAL" in plain.stdout
+    pid = next(e["pid"] for e in t.events("chmod"))
+    evs = [e for e in t.events(*MORE) if e["pid"] == pid]
+    got = [(e["fn"], e["path"] and os.path.basename(e["path"]), e["ret"], e["errno"])
+           for e in evs]  # fmt: skip
+    made = ("mkstemp", "mkdtemp", "tmpfile")  # random names
+    tmp = [g[1] for g in got if g[0] in made]
+    got = [(fn, "T" if fn in made else p and p.split("[")[0], r, err) for fn, p, r, err in got]
+    E = errno
+    assert got == [
+        ("chmod", "f", 0, 0), ("chmod", "missing", -1, E.ENOENT), ("fchmod", "f", 0, 0),
+        ("fchmod", None, -1, E.EBADF), ("fchmodat", "f", 0, 0), ("fchmodat", "f", 0, 0),
+        ("fchmodat", "f", -1, E.EINVAL), ("chown", "f", 0, 0), ("chown", "missing", -1, E.ENOENT),
+        ("lchown", "f", 0, 0), ("fchown", "f", 0, 0), ("fchown", None, -1, E.EBADF),
+        ("fchownat", "f", 0, 0), ("link", "f", 0, 0), ("link", "f", -1, E.EEXIST),
+        ("linkat", "f", 0, 0), ("symlink", "s", 0, 0), ("symlink", "s", -1, E.EEXIST),
+        ("symlinkat", "s2", 0, 0), ("utimensat", "f", 0, 0),
+        ("utimensat", "missing", -1, E.ENOENT), ("futimens", "f", 0, 0),
+        ("futimens", None, -1, E.EBADF), ("utimes", "f", 0, 0), ("realpath", "s", 1, 0),
+        ("realpath", "missing", 0, E.ENOENT), ("realpath", "g", 1, 0), ("mkstemp", "T", 4, 0),
+        ("mkstemp", "T", 4, 0), ("mkstemp", "T", 4, 0), ("mkstemp", "T", -1, E.EINVAL),
+        ("mkdtemp", "T", 1, 0), ("tmpfile", "T", 1, 0), ("eventfd", None, 4, 0),
+        ("eventfd", None, -1, E.EINVAL), ("popen", None, 1, 0), ("pclose", "pipe:", 0, 0),
+        ("popen", None, 1, 0), ("pclose", "pipe:", 768, 0),
+    ]  # fmt: skip
+    assert [p[:3] for p in tmp[:4]] == ["tmp", "tmp", "tmp", "bad"]
+    assert tmp[4].startswith("d") and len(tmp[4]) == 7
+    assert tmp[2].endswith(".c") and tmp[5].endswith(" (deleted)")  # an O_TMPFILE file
+    # the descriptor mkstemp made carries its name into the write on it
+    w = next(e for e in t.events("write") if e["pid"] == pid and e["req"] == 5)
+    assert w["path"] == str(trace.work / tmp[0])
+    link = next(e for e in evs if e["fn"] == "link")
+    (log,) = [lg for lg in t.logs if lg.header["pid"] == pid]
+    assert log.strings[link["aux"]] == str(trace.work / "g")
+    assert "missed I/O" not in t.proc.stderr
+    if not extra:
+        assert ", 0 missed," in t.proc.stderr
+        r = iotrace("missed", str(t.dir), "--all", "--json")
+        inside = {g["libc_function"] for g in json.loads(r.stdout)}
+        assert not inside & {*MORE, "mkostemp", "mkstemps", "canonicalize_file_name"}, inside
