@@ -11,21 +11,28 @@ all touch system files (/proc, /sys, /dev, /etc, /run, libc's time zone, locale 
 catalog files) or only create and close sockets,
 eventfds and pipes is not announced: the summary counts those sites in one line.  The first
 syscall of a site that touches anything else (a file of the job, /dev/null, data through a
-pipe or socket) announces the site."""
+pipe or socket) announces the site.
+
+Each line is one write(2) (iotrace.say).  A missed write to the file the console writes to (the
+command's stderr is often iotrace's) may be the start of a line the command finishes next
+(glibc's error() writes `prog: `, the message, `: strerror` and `\n` apart): what it would
+announce waits for the next line iotrace prints, the end, or HOLD seconds (checked at the next
+missed syscall), so it lands after the command's line rather than inside it."""
 
 from __future__ import annotations
 
 import os
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from iotrace.stracer.unwind import Frame
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
+from iotrace.say import console_fd, say
 
 EVERY = 5.0  # seconds between count updates of one group
+HOLD = 1.0  # seconds a line may wait for the command to end its own line
 MAX_SUMMARY = 10
 # and libc's own data: time zones, locales, message catalogs, iconv modules
 SYSTEM_DIRS = (
@@ -79,20 +86,44 @@ class Group:
         return s
 
 
+def _console_path() -> str | None:
+    try:
+        return os.readlink(f"/proc/self/fd/{console_fd()}")
+    except OSError:
+        return None
+
+
 class Console:
-    def __init__(self, out: TextIO = sys.stderr) -> None:
-        self.out = out
+    def __init__(self, write: Callable[[str], None] = say, path: str | None = None) -> None:
+        self.write = write
+        self.path = path if path is not None else _console_path()  # where the lines go
+        self.held: list[str] = []  # lines waiting for the command to end its line
+        self.held_since = 0.0
         self.groups: dict[tuple[object, ...], Group] = {}
         self.by_site: dict[tuple[int, int], Group] = {}
         self.batch = 64
         self.noted: set[tuple[str, str]] = set()  # (what, exe) said once
 
-    def _say(self, line: str) -> None:
-        try:
-            self.out.write(line + "\n")
-            self.out.flush()
-        except (OSError, ValueError):
-            pass
+    def _say(self, line: str, hold: bool = False) -> None:
+        if hold:
+            if not self.held:
+                self.held_since = time.monotonic()
+            self.held.append(line)
+            return
+        self._release()
+        self.write(line)
+
+    def _release(self) -> None:
+        for h in self.held:
+            self.write(h)
+        self.held.clear()
+
+    def _on_console(self, syscall: str, path: str | None) -> bool:
+        """A write to the console's own file (its bytes may have begun a line)."""
+        if path is None or path != self.path:
+            return False
+        sc = SYSCALL_BY_NAME.get(syscall)
+        return sc is not None and syscall_op(sc) == Op.WRITE
 
     def missed(
         self, pid: int, site: int, frames: list[Frame], syscall: str, path: str | None,
@@ -102,6 +133,9 @@ class Console:
         cover; only a bypass is said."""
         if cls != "bypass":
             return
+        hold = self._on_console(syscall, path)
+        if self.held and time.monotonic() - self.held_since > HOLD:
+            self._release()
         g = self.by_site.get((pid, site))
         if g is None:
             g = self._group(pid, frames)
@@ -109,7 +143,7 @@ class Console:
         if not g.shown and not is_system(syscall, path):
             g.shown, g.last, g.reported = True, time.monotonic(), g.count + 1
             where = f" on {path}" if path else ""
-            self._say(f"iotrace: missed I/O: {syscall}{where} at {g.label} [pid {pid}]")
+            self._say(f"iotrace: missed I/O: {syscall}{where} at {g.label} [pid {pid}]", hold)
         g.count += n
         if syscall not in g.syscalls:
             g.syscalls.append(syscall)
@@ -120,7 +154,8 @@ class Console:
             if now - g.last >= EVERY:
                 self._say(
                     f"iotrace: missed I/O: {g.count - g.reported} more ({g.count} in all) "
-                    f"at {g.label} [pid {pid}]"
+                    f"at {g.label} [pid {pid}]",
+                    hold,
                 )
                 g.reported, g.last = g.count, now
 
@@ -153,6 +188,21 @@ class Console:
                 f"iotrace: {exe or 'a program'} [pid {pid}] is set-{who}-ID: traced by a "
                 "non-root user (ptrace) it runs without its privileges; --no-stracer keeps them"
             )
+
+    def left_behind(self, exe: str, rc: int, rest: list[tuple[int, str]]) -> None:
+        """The command exited; traced processes it started still run (one line)."""
+        how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+        shown = ", ".join(f"{pid} ({cmd})" for pid, cmd in rest[:5])
+        more = f" and {len(rest) - 5} more" if len(rest) > 5 else ""
+        if len(rest) == 1:
+            what, them = f"1 traced process it started still runs: pid {shown}", "it"
+        else:
+            what, them = f"{len(rest)} traced processes it started still run: pids {shown}", "them"
+        self._say(
+            f"iotrace: {exe} {how}; {what}{more}. iotrace waits for {them} (a traced process "
+            f"cannot be let go: its I/O would fail); Ctrl-C ends {them} (SIGTERM, a second "
+            "Ctrl-C SIGKILL)"
+        )
 
     def internal(self, what: str) -> None:
         self._say(f"iotrace: stracer: internal error ({what}); the command goes on, some "

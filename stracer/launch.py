@@ -7,7 +7,9 @@ PTRACE_O_EXITKILL kills the command at once (its I/O would otherwise fail with E
 filter says "trace") and the parent reaps it and says so loudly.
 
 The stracer tells the parent, one line each on a pipe: `started PID`, `unavailable REASON`,
-`execfail ERRNO`, `lost ERRNO` (its log stopped: full disk, RLIMIT_FSIZE...), `done RETURNCODE`.
+`execfail ERRNO`, `lost ERRNO` (its log stopped: full disk, RLIMIT_FSIZE...), `exited RETURNCODE`
+(the command exited, traced processes it left behind still run: the stracer waits for them, and
+ends them on END_REST), `done RETURNCODE`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import errno as errno_mod
 import os
 import secrets
 import signal
-import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from iotrace.stracer.console import Console
 from iotrace.stracer.slog import Writer
 from iotrace.stracer.tracer import Tracer
 
+from iotrace.say import say
+
 # signals meant for the command: the stracer must outlive it, so it ignores them
 IGNORED = (
     signal.SIGINT,
@@ -40,6 +43,10 @@ IGNORED = (
     signal.SIGUSR2,
 )
 PR_SET_CHILD_SUBREAPER = 36
+# from the parent, once the command has exited: end the traced processes it left behind
+# (SIGTERM; from the second on, SIGKILL).  One the stracer ignores until then.
+END_REST = signal.SIGUSR1
+ANNOUNCE_AFTER = 0.2  # seconds after the command's exit: who is left behind
 
 
 @dataclass
@@ -58,13 +65,11 @@ def _report(fd: int, line: str) -> None:
 
 def _child(
     exe: str, argv: list[str], env: dict[str, str], prog: list[tuple[int, int, int, int]],
-    child_int: signal.Handlers, errw: int,
+    restore_signals: Callable[[], None], errw: int,
 ) -> None:  # fmt: skip
     """In the command's process, before its execve: never returns."""
     try:
-        for s in IGNORED:
-            signal.signal(s, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, child_int)
+        restore_signals()
         bargv = [os.fsencode(a) for a in argv]
         benv = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
         err = F.install_filter(prog, no_new_privs=os.geteuid() != 0)
@@ -83,11 +88,12 @@ def _child(
 
 def stracer_main(
     exe: str, argv: list[str], env: dict[str, str], trace_dir: Path, shim: str, report: int,
-    child_int: signal.Handlers,
+    restore_signals: Callable[[], None],
 ) -> int:  # fmt: skip
     """The stracer process: returns its exit code (the command's status goes on the pipe)."""
     for s in IGNORED:
         signal.signal(s, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM, END_REST})  # its own (below)
     if loop.library() is None:
         _report(report, "unavailable its C loop (stracer/_loop.c) was not built and no C "
                         "compiler was found to build it")  # fmt: skip
@@ -101,7 +107,7 @@ def stracer_main(
     if pid == 0:
         os.close(errr)
         os.close(report)  # a stopped child left behind must not keep `iotrace run` waiting
-        _child(exe, argv, env, prog, child_int, errw)
+        _child(exe, argv, env, prog, restore_signals, errw)
     os.close(errw)
     _, st = os.waitpid(pid, os.WUNTRACED)
     if not os.WIFSTOPPED(st):
@@ -122,9 +128,11 @@ def stracer_main(
         _report(report, f"unavailable ptrace not permitted ({os.strerror(exc.errno or 1)})")
         return 0
     _report(report, f"started {pid}")
+    tracer.on_root_exit = lambda rc: _left_behind(tracer, console, report, argv[0], rc)
     try:
         rc = tracer.loop()
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         tracer.finish()
         log.close()
     os.set_blocking(errr, False)
@@ -141,9 +149,45 @@ def stracer_main(
     return 0
 
 
+def _left_behind(tracer: Tracer, console: Console, report: int, exe: str, rc: int) -> None:
+    """The command exited: if traced processes it started still run, name them (a moment
+    later: a shell that forks and exits leaves a child not yet exec'd) and end them when the
+    parent says so."""
+    if not tracer.remaining():
+        return
+    ends = [0]
+
+    def end(_sig: int, _frame: object) -> None:
+        ends[0] += 1
+        for pid in tracer.remaining():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM if ends[0] == 1 else signal.SIGKILL)
+
+    def announce(_sig: int, _frame: object) -> None:
+        rest = tracer.remaining()
+        if rest:
+            signal.signal(END_REST, end)
+            console.left_behind(os.path.basename(exe), rc, [(p, _cmdline(p)) for p in rest])
+            _report(report, f"exited {rc}")
+
+    signal.signal(signal.SIGALRM, announce)
+    signal.setitimer(signal.ITIMER_REAL, ANNOUNCE_AFTER)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return "?"
+    line = " ".join(a.decode(errors="backslashreplace") for a in args)
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
 def run_traced(
     exe: str, argv: list[str], env: dict[str, str], trace_dir: Path, shim: str,
-    child_int: signal.Handlers, on_start: Callable[[int], None],
+    restore_signals: Callable[[], None], on_start: Callable[[int], None],
+    on_exited: Callable[[Callable[[], None]], None],
 ) -> Outcome:  # fmt: skip
     """In `iotrace run`: fork the stracer, wait for it, report what happened."""
     F.libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -153,13 +197,19 @@ def run_traced(
         os.close(r)
         code = 70
         try:
-            code = stracer_main(exe, argv, env, trace_dir, shim, w, child_int)
+            code = stracer_main(exe, argv, env, trace_dir, shim, w, restore_signals)
         except BaseException:
-            traceback.print_exc()
+            say(traceback.format_exc())
         finally:
             os._exit(code)
     os.close(w)
     out = Outcome(None, None)
+    stracer_alive = [True]
+
+    def end_rest() -> None:
+        if stracer_alive[0]:
+            os.kill(spid, END_REST)
+
     buf = b""
     while True:
         try:
@@ -181,21 +231,23 @@ def run_traced(
                 out.exec_errno = int(rest)
             elif word == "lost":
                 out.log_errno = int(rest)
+            elif word == "exited":
+                on_exited(end_rest)
             elif word == "done":
                 out.returncode = int(rest)
     os.close(r)
     _, st = _wait(spid)
+    stracer_alive[0] = False
     if out.returncode is None and out.unavailable is None:
         how = (
             f"was killed by {signal.Signals(os.WTERMSIG(st)).name}"
             if os.WIFSIGNALED(st)
             else f"exited with status {os.waitstatus_to_exitcode(st)}"
         )
-        print(
+        say(
             f"iotrace: ERROR: the stracer (pid {spid}) {how}; the traced command was killed "
             "with it (PTRACE_O_EXITKILL) rather than let its I/O fail unseen. The trace "
-            "holds everything recorded up to then.",
-            file=sys.stderr,
+            "holds everything recorded up to then."
         )
         if out.app_pid is not None:
             _, ast = _wait(out.app_pid)

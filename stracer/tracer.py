@@ -16,6 +16,7 @@ import signal
 import stat
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +115,7 @@ class Tracer:
             raise RuntimeError("the stracer's C loop is not available")
         self.fast = fast
         self.site_fn: dict[int, str | None] = {}  # site -> the libc function it is inside
+        self.on_root_exit: Callable[[int], None] | None = None  # called with its returncode
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -603,11 +605,17 @@ class Tracer:
             self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exit", rc)
             if tid == self.root:
                 self.returncode = rc
+                if self.on_root_exit is not None:
+                    self.on_root_exit(rc)
         if not proc.threads:
             self.procs.pop(proc.pid, None)
             self.fdlink.forget(proc.pid)
             if proc.kio is not None:
                 self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1])
+
+    def remaining(self) -> list[int]:
+        """The traced processes still alive, the command's own process aside."""
+        return [p for p in self.procs if p != self.root and _alive(p)]
 
     def finish(self) -> None:
         for tid, th in list(self.threads.items()):
@@ -649,6 +657,16 @@ def _tgid(tid: int) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _alive(pid: int) -> bool:
+    """Not gone nor a zombie (its exit not yet seen)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
 
 
 def _exe(pid: int) -> str:

@@ -455,7 +455,7 @@ def test_console_folds_libraries_system_io():
     assert not is_system("openat", "/devices/x")  # only whole directory names
 
     out = io.StringIO()
-    con = Console(out)
+    con = Console(lambda line: out.write(line + "\n"))
     hw = [Frame(0x10, "/lib/libhwloc.so", 0x10, "hwloc_read")]
     app = [Frame(0x20, "/bin/app", 0x20, "dump")]
     con.missed(1, 1, hw, "openat", "/sys/devices/system/cpu/online")

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from iotrace import __version__
 from iotrace.run import RunError, RunOptions, run
+from iotrace.say import open_console, say
 from iotrace.shim import ShimNotFound
 from iotrace.tracefile import TraceFormatError, log_paths, read_log
 
@@ -28,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run",
         help="run a command traced",
-        usage="iotrace run [-o DIR] [--stack N] -- CMD [ARGS...]",
+        usage="iotrace run [-o DIR] [--stack N] [--no-stracer] [--console FILE] -- CMD [ARGS...]",
     )
     r.add_argument("-o", "--output", metavar="DIR", help="trace directory (default: printed)")
     r.add_argument(
@@ -43,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         dest="stracer",
         action="store_false",
         help="run the shim alone (no ptrace: missed I/O goes unseen)",
+    )
+    r.add_argument(
+        "--console",
+        metavar="FILE",
+        help="append iotrace's own messages to FILE instead of stderr (the command's stderr "
+        "stays its own)",
     )
     r.add_argument("command", nargs=argparse.REMAINDER, help="the command to trace")
 
@@ -91,7 +98,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RunError("iotrace: run: no command given (iotrace run -- CMD [ARGS...])", 2)
     if not 0 <= args.stack <= 64:
         raise RunError("iotrace: run: --stack must be between 0 and 64", 2)
-    return run(RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer))
+    if args.console is not None:
+        try:
+            open_console(args.console)
+        except OSError as exc:
+            raise RunError(f"iotrace: run: --console {args.console}: {exc.strerror}", 2) from None
+    opts = RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer)
+    return run(opts)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -191,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"iotrace: {exc}", file=sys.stderr)
                 return 2
     except RunError as exc:
-        print(str(exc), file=sys.stderr)
+        say(str(exc))
         return exc.status
     except (TraceFormatError, ShimNotFound) as exc:
         print(f"iotrace: {exc}", file=sys.stderr)

@@ -12,12 +12,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from iotrace import __version__
+from iotrace.say import say
 from iotrace.shim import shim_path
 
 # Signals a batch system or a user sends to the job: passed on to the traced command.
@@ -38,6 +39,43 @@ class RunOptions:
     out: str | None = None
     stack: int = 8
     stracer: bool = True
+
+
+@dataclass(frozen=True)
+class SignalState:
+    """The signal dispositions and mask `iotrace run` was given: the command starts with the
+    same, in every mode (an ignored signal stays ignored across execve; handlers do not)."""
+
+    ignored: frozenset[int]
+    blocked: frozenset[int]
+
+    @classmethod
+    def at_start(cls) -> SignalState:
+        ignored = _status_mask("SigIgn")
+        # Python sets SIGPIPE and SIGXFSZ to SIG_IGN before any of its code runs, so what
+        # iotrace was given for those two is lost: SIG_DFL, what shells, Python's subprocess and
+        # MPI launchers give a command (and what subprocess's restore_signals assumes).
+        ignored -= {signal.SIGPIPE, signal.SIGXFSZ}
+        return cls(frozenset(ignored), frozenset(signal.pthread_sigmask(signal.SIG_BLOCK, ())))
+
+    def restore(self) -> None:
+        """In the command's process, just before its execve."""
+        for sig in signal.valid_signals():
+            if sig in (signal.SIGKILL, signal.SIGSTOP):
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(sig, signal.SIG_IGN if sig in self.ignored else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.blocked)
+
+
+def _status_mask(field: str) -> set[int]:
+    """A signal set of /proc/self/status (SigIgn, SigBlk: hex, bit N-1 for signal N)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                bits = int(line.split()[1], 16)
+                return {n + 1 for n in range(64) if bits >> n & 1}
+    return set()
 
 
 def default_dir(command: list[str], env: dict[str, str]) -> Path:
@@ -146,24 +184,27 @@ def fault_line(
 
 
 def run(opts: RunOptions) -> int:
+    sigs = SignalState.at_start()
     exe = resolve_command(opts.command)
     trace_dir = Path(opts.out) if opts.out else default_dir(opts.command, dict(os.environ))
     try:
         faults: Path | None = prepare_dir(trace_dir)
     except OSError as exc:
         # the job matters more than its trace: run it as if iotrace were not there
-        print(f"iotrace: cannot write a trace in {trace_dir} ({exc.strerror}): "
-              "the command runs untraced", file=sys.stderr)  # fmt: skip
+        say(f"iotrace: cannot write a trace in {trace_dir} ({exc.strerror}): "
+            "the command runs untraced")  # fmt: skip
         faults = None
     env = traced_env(trace_dir, opts.stack, faults) if faults else dict(os.environ)
     started = time.time_ns()
     mono = time.monotonic_ns()
+    # iotrace waits for its children, whatever it was given (the command gets it back)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # Ctrl-C reaches the whole foreground process group, the command included: iotrace itself
     # waits for the command to finish, as a shell does.
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    child_int = signal.SIG_IGN if old_int == signal.SIG_IGN else signal.SIG_DFL
+    forwarded = [s for s in FORWARDED if s not in sigs.ignored]
     if opts.stracer and faults:
-        traced = _run_stracer(exe, opts, env, trace_dir, child_int)
+        traced = _run_stracer(exe, opts, env, trace_dir, sigs, forwarded)
         if traced is not None:
             signal.signal(signal.SIGINT, old_int)
             pid, returncode, lost = traced
@@ -173,13 +214,13 @@ def run(opts: RunOptions) -> int:
             [exe, *opts.command[1:]],
             executable=exe,
             env=env,
-            restore_signals=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, child_int),
+            restore_signals=False,
+            preexec_fn=sigs.restore,
         )
     except OSError as exc:
         signal.signal(signal.SIGINT, old_int)
         raise RunError(f"iotrace: {opts.command[0]}: {exc.strerror}", 126) from None
-    for sig in FORWARDED:
+    for sig in forwarded:
         signal.signal(sig, lambda s, _f: proc.send_signal(s))
     returncode = proc.wait()
     signal.signal(signal.SIGINT, old_int)
@@ -189,20 +230,29 @@ def run(opts: RunOptions) -> int:
 
 
 def _run_stracer(
-    exe: str, opts: RunOptions, env: dict[str, str], trace_dir: Path, child_int: signal.Handlers
-) -> tuple[int, int, int | None] | None:
+    exe: str, opts: RunOptions, env: dict[str, str], trace_dir: Path, sigs: SignalState,
+    forwarded: list[int],
+) -> tuple[int, int, int | None] | None:  # fmt: skip
     """(pid, returncode, errno that stopped the stracer's log) of the command run under the
     stracer; None: the stracer cannot run here (said in one line), run the shim alone."""
     from iotrace.stracer.launch import run_traced
 
     app: list[int] = []
+    end_rest: list[Callable[[], None]] = []
 
     def forward(sig: int, _frame: object) -> None:
-        if app:
+        if end_rest:  # the command has exited: end the processes it left behind
+            end_rest[0]()
+        elif app:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(app[0], sig)
 
-    for sig in FORWARDED:
+    def exited(end: Callable[[], None]) -> None:
+        """The command exited and left traced processes running (the stracer said so)."""
+        end_rest.append(end)
+        signal.signal(signal.SIGINT, forward)
+
+    for sig in forwarded:
         signal.signal(sig, forward)
     out = run_traced(
         exe,
@@ -210,12 +260,12 @@ def _run_stracer(
         env,
         trace_dir,
         env["LD_PRELOAD"].split(":")[0],
-        child_int,
+        sigs.restore,
         app.append,
+        exited,
     )
     if out.unavailable is not None:
-        print(f"iotrace: no stracer: {out.unavailable}; tracing with the shim alone",
-              file=sys.stderr)  # fmt: skip
+        say(f"iotrace: no stracer: {out.unavailable}; tracing with the shim alone")
         return None
     if out.exec_errno is not None:
         raise RunError(f"iotrace: {opts.command[0]}: {os.strerror(out.exec_errno)}", 126)
@@ -250,7 +300,7 @@ def _finish(
                 run_file.unlink()
     fault = fault_line(trace_dir, faults, stracer_errno, record_errno)
     if fault:
-        print(fault, file=sys.stderr)
+        say(fault)
     if trace_dir.is_dir():
-        print(f"iotrace: trace written to {trace_dir}", file=sys.stderr)
+        say(f"iotrace: trace written to {trace_dir}")
     return status

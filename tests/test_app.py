@@ -1,0 +1,206 @@
+"""The traced command sees what it would untraced: the signal dispositions and mask iotrace was
+given, SIGPIPE deaths, a stderr on which iotrace's lines never land inside the command's, and
+iotrace's lines elsewhere with --console; background children left by the command are named, and
+Ctrl-C ends them.  Every check compares the default run, --no-stracer and the untraced command."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import build
+
+MODES = [(), ("--no-stracer",)]
+MODE_IDS = ["stracer", "no-stracer"]
+STATUS = ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]
+# what a launcher may give a command: nohup's SIGHUP, a background job's SIGINT/SIGQUIT, a
+# daemon's SIGCHLD, and a blocked mask
+IGNORED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR2, signal.SIGCHLD)
+BLOCKED = {signal.SIGUSR1, signal.SIGWINCH, signal.SIGALRM, signal.SIGTERM}
+
+
+def iotrace_cmd(tmp: Path, mode: tuple[str, ...], *cmd: str, name: str = "t") -> list[str]:
+    return [sys.executable, "-m", "iotrace", "run", "-o", str(tmp / name), *mode, "--", *cmd]
+
+
+def given() -> None:
+    """A launcher's settings, in the child before it execs iotrace (or the command)."""
+    for s in IGNORED:
+        signal.signal(s, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED)
+
+
+def run(cmd: list[str], launcher: bool = False, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, preexec_fn=given if launcher else None,
+        **kw,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("launcher", [False, True], ids=["plain", "ignored+blocked"])
+def test_signal_dispositions_and_mask_pass_through(tmp_path, mode, launcher):
+    """SigIgn and SigBlk of the command are those iotrace was given (SIGPIPE and SIGXFSZ were
+    left ignored by the stracer's Python)."""
+    untraced = run(STATUS, launcher)
+    traced = run(iotrace_cmd(tmp_path, mode, *STATUS), launcher)
+    assert traced.returncode == 0, traced.stderr
+    assert traced.stdout == untraced.stdout
+    if launcher:
+        assert "SigIgn:\t0000000000010807" in untraced.stdout  # the test sets what it means to
+        assert "SigBlk:\t0000000008006200" in untraced.stdout
+    else:
+        assert "SigIgn:\t0000000000000000" in untraced.stdout
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_sigpipe_pipelines(tmp_path, mode):
+    """A writer whose reader is gone dies of SIGPIPE, in the command and as iotrace's status."""
+    # never returned under the stracer (bash's builtin echo ignored EPIPE forever)
+    loop = ["bash", "-c", "while :; do echo x; done | head -1"]
+    traced = run(iotrace_cmd(tmp_path, mode, *loop, name="t1"))
+    assert (traced.returncode, traced.stdout) == (0, "x\n"), traced.stderr
+    # yes exited 1 with "Broken pipe" instead of dying of SIGPIPE
+    yes = ["bash", "-c", "yes | head -1; echo ${PIPESTATUS[0]}"]
+    assert run(yes).stdout == "y\n141\n"
+    traced = run(iotrace_cmd(tmp_path, mode, *yes, name="t2"))
+    assert traced.stdout == "y\n141\n", traced.stderr
+    assert "Broken pipe" not in traced.stderr
+    # iotrace's own status: 141, as yes's would be
+    iot = " ".join(iotrace_cmd(tmp_path, mode, "yes", name="t3"))
+    traced = run(["bash", "-c", f"{iot} | head -1; echo ${{PIPESTATUS[0]}}"])
+    assert traced.stdout == "y\n141\n", traced.stderr
+
+
+MPIRUN = shutil.which("mpirun")
+
+
+def mpirun(np: int) -> list[str]:
+    root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
+    return [str(MPIRUN), *root, "--oversubscribe", "-np", str(np)]
+
+
+@pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (Open MPI)")
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_signals_under_mpirun(tmp_path, mode):
+    """`mpirun ... iotrace run` and `iotrace run -- mpirun ...`: each rank starts with the
+    dispositions and mask it gets untraced, and a rank's SIGPIPE death is mpirun's to see."""
+    env = dict(os.environ, OMPI_MCA_btl="self,vader")
+    untraced = run([*mpirun(2), *STATUS], True, env=env)
+    assert untraced.returncode == 0, untraced.stderr
+    inside = run([*mpirun(2), *iotrace_cmd(tmp_path, mode, *STATUS, name="in")], True, env=env)
+    outside = run(iotrace_cmd(tmp_path, mode, *mpirun(2), *STATUS, name="out"), True, env=env)
+    for traced in (inside, outside):
+        assert traced.returncode == 0, traced.stderr
+        assert sorted(traced.stdout.splitlines()) == sorted(untraced.stdout.splitlines())
+    yes = "yes | head -1; echo ${PIPESTATUS[0]}"
+    inside = run([*mpirun(1), *iotrace_cmd(tmp_path, mode, "bash", "-c", yes, name="yin")], env=env)
+    outside = run(iotrace_cmd(tmp_path, mode, *mpirun(1), "bash", "-c", yes, name="yout"), env=env)
+    assert (inside.stdout, outside.stdout) == ("y\n141\n", "y\n141\n"), (inside, outside)
+
+
+def _seqpacket_run(cmd: list[str], cwd: Path) -> tuple[int, list[bytes]]:
+    """Run cmd with stderr on a SOCK_SEQPACKET socket: every write(2) to it, from iotrace, its
+    stracer or the command, arrives as one message, in order."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with a, b:
+        p = subprocess.Popen(cmd, cwd=cwd, stderr=b, stdout=subprocess.DEVNULL)
+        b.close()
+        msgs = []
+        while m := a.recv(1 << 16):
+            msgs.append(m)
+        return p.wait(timeout=60), msgs
+
+
+def test_console_lines_whole_and_around_the_commands(tmp_path):
+    """Each console line of iotrace is one write(2), and none lands inside a line the command
+    writes in pieces (raw syscalls the stracer announces) on the same stderr."""
+    prog = build("app_partial")
+    rc, msgs = _seqpacket_run(iotrace_cmd(tmp_path, (), str(prog)), tmp_path)
+    assert rc == 0
+    ours = [m for m in msgs if m.startswith(b"iotrace:")]
+    assert any(b"missed I/O: write on socket:" in m for m in ours), msgs
+    assert any(m.startswith(b"iotrace: trace written to") for m in ours), msgs
+    for m in ours:
+        assert m.endswith(b"\n") and m.count(b"\n") == 1, m
+    text = b"".join(msgs).decode()
+    assert text.count("app: part one, part two, part three\n") == 3, text
+    # a real program: glibc's error() writes `cat: `, the name, `: ` + strerror, `\n` apart
+    rc, msgs = _seqpacket_run(iotrace_cmd(tmp_path, (), "cat", "/nonexistent", name="c"), tmp_path)
+    text = b"".join(msgs).decode()
+    assert rc == 1 and "cat: /nonexistent: No such file or directory\n" in text, text
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_console_file(tmp_path, mode):
+    """--console FILE: iotrace's lines go to FILE (appended), the command's stderr is exactly
+    what it is untraced."""
+    prog = build("app_partial")
+    console = tmp_path / "console.txt"
+    console.write_text("before\n")
+    untraced = run([str(prog)])
+    cmd = iotrace_cmd(tmp_path, mode, str(prog))
+    traced = run([*cmd[:4], "--console", str(console), *cmd[4:]])
+    assert traced.returncode == 0
+    assert traced.stderr == untraced.stderr
+    lines = console.read_text().splitlines()
+    assert lines[0] == "before" and lines[-1] == f"iotrace: trace written to {tmp_path / 't'}"
+    assert all(ln.startswith("iotrace: ") for ln in lines[1:]), lines
+    if not mode:
+        assert any("missed I/O: write on" in ln for ln in lines), lines
+    # errors of the run itself go there too; a console that cannot be opened is one line
+    traced = run([*cmd[:4], "--console", str(console), "--", "no-such-command-xyz"])
+    assert traced.returncode == 127 and traced.stderr == ""
+    assert console.read_text().splitlines()[-1] == "iotrace: no-such-command-xyz: command not found"
+    traced = run([*cmd[:4], "--console", str(tmp_path / "no" / "such"), *cmd[4:]])
+    assert traced.returncode == 2
+    assert traced.stderr.strip().startswith("iotrace: run: --console ")
+    assert traced.stderr.count("\n") == 1
+
+
+def test_background_child_named_and_ctrl_c_ends_it(tmp_path):
+    """The command exits and leaves a traced child running: one line names it (pid and
+    command) and says what Ctrl-C does; Ctrl-C (SIGINT to iotrace) ends it; iotrace exits with
+    the command's status."""
+    p = subprocess.Popen(
+        iotrace_cmd(tmp_path, (), "sh", "-c", "sleep 300 & exit 5"),
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _ctrl_c_ends_it(p)
+    finally:
+        if p.poll() is None:  # never leave it (nor its sleep) behind
+            for _ in range(2):
+                p.send_signal(signal.SIGINT)
+                time.sleep(0.5)
+            p.kill()
+            p.wait()
+
+
+def _ctrl_c_ends_it(p: subprocess.Popen[str]) -> None:
+    assert p.stderr is not None
+    line = p.stderr.readline()
+    m = re.match(
+        r"iotrace: sh exited with status 5; 1 traced process it started still runs: "
+        r"pid (\d+) \(sleep 300\)\. iotrace waits for it .*; Ctrl-C ends it \(SIGTERM",
+        line,
+    )
+    assert m, line
+    pid = int(m.group(1))
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f.read() == b"sleep\x00300\x00"
+    time.sleep(0.5)
+    assert p.poll() is None  # still waiting for it
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=30) == 5
+    rest = p.stderr.read()
+    assert "iotrace: trace written to" in rest
+    assert not os.path.exists(f"/proc/{pid}")  # ended (and reaped by iotrace)
