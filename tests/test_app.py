@@ -139,6 +139,24 @@ def test_console_lines_whole_and_around_the_commands(tmp_path):
     assert rc == 1 and "cat: /nonexistent: No such file or directory\n" in text, text
 
 
+@pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (Open MPI)")
+def test_console_file_shared_by_ranks(tmp_path):
+    """`mpirun -np 2 iotrace run --console FILE`: both ranks' lines in FILE, each whole; the
+    ranks' stderr untouched."""
+    prog = build("app_partial")
+    console = tmp_path / "console.txt"
+    env = dict(os.environ, OMPI_MCA_btl="self,vader")
+    cmd = iotrace_cmd(tmp_path, (), str(prog))
+    r = run([*mpirun(2), *cmd[:4], "--console", str(console), *cmd[4:]], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("app: part one, part two, part three\n") == 6, r.stderr
+    assert "iotrace" not in r.stderr
+    lines = console.read_text().splitlines()
+    assert all(ln.startswith("iotrace: ") for ln in lines), lines
+    assert sum(ln.startswith("iotrace: trace written to") for ln in lines) == 2, lines
+    assert sum(ln.startswith("iotrace: missed I/O: write on") for ln in lines) == 2, lines
+
+
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_console_file(tmp_path, mode):
     """--console FILE: iotrace's lines go to FILE (appended), the command's stderr is exactly
@@ -166,16 +184,19 @@ def test_console_file(tmp_path, mode):
     assert traced.stderr.count("\n") == 1
 
 
-def test_background_child_named_and_ctrl_c_ends_it(tmp_path):
+@pytest.mark.parametrize("deaf", [False, True], ids=["sleep", "sleep-ignoring-SIGTERM"])
+def test_background_child_named_and_ctrl_c_ends_it(tmp_path, deaf):
     """The command exits and leaves a traced child running: one line names it (pid and
-    command) and says what Ctrl-C does; Ctrl-C (SIGINT to iotrace) ends it; iotrace exits with
-    the command's status."""
+    command) and says what Ctrl-C does; Ctrl-C (SIGINT to iotrace) ends it (SIGTERM; a child
+    that ignores SIGTERM: the second Ctrl-C, SIGKILL); iotrace exits with the command's
+    status."""
+    child = "(trap '' TERM; exec sleep 300)" if deaf else "sleep 300"
     p = subprocess.Popen(
-        iotrace_cmd(tmp_path, (), "sh", "-c", "sleep 300 & exit 5"),
+        iotrace_cmd(tmp_path, (), "sh", "-c", f"{child} & exit 5"),
         cwd=tmp_path, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        _ctrl_c_ends_it(p)
+        _ctrl_c_ends_it(p, deaf)
     finally:
         if p.poll() is None:  # never leave it (nor its sleep) behind
             for _ in range(2):
@@ -185,12 +206,13 @@ def test_background_child_named_and_ctrl_c_ends_it(tmp_path):
             p.wait()
 
 
-def _ctrl_c_ends_it(p: subprocess.Popen[str]) -> None:
+def _ctrl_c_ends_it(p: subprocess.Popen[str], deaf: bool) -> None:
     assert p.stderr is not None
     line = p.stderr.readline()
     m = re.match(
         r"iotrace: sh exited with status 5; 1 traced process it started still runs: "
-        r"pid (\d+) \(sleep 300\)\. iotrace waits for it .*; Ctrl-C ends it \(SIGTERM",
+        r"pid (\d+) \(sleep 300\)\. iotrace waits for it .*; Ctrl-C ends it \(SIGTERM, a "
+        r"second Ctrl-C SIGKILL\)$",
         line,
     )
     assert m, line
@@ -200,6 +222,10 @@ def _ctrl_c_ends_it(p: subprocess.Popen[str]) -> None:
     time.sleep(0.5)
     assert p.poll() is None  # still waiting for it
     p.send_signal(signal.SIGINT)
+    if deaf:
+        time.sleep(1)
+        assert p.poll() is None and os.path.exists(f"/proc/{pid}")  # SIGTERM ignored
+        p.send_signal(signal.SIGINT)
     assert p.wait(timeout=30) == 5
     rest = p.stderr.read()
     assert "iotrace: trace written to" in rest
