@@ -227,16 +227,18 @@ void iot_stdio_set_inline(int fd) IOT_HIDDEN; /* __overflow was called for a str
 int iot_stdio_inline(int fd) IOT_HIDDEN;
 
 /* ---- stracer_link.c: what the stracer reads and writes in this process (docs/stracer.md) ---- */
-#define IOT_LINK_MAGIC 0x696f74726163654cL /* "iotraceL": the hello's first argument */
+#define IOT_LINK_MAGIC 0x696f74726163654cL /* "iotraceL": first argument of a hello and a fetch */
+#define IOT_LINK_FETCH 0x6663746cL         /* the fetch's third argument (the hello's is a state) */
 typedef struct iot_link {
     uint32_t magic, version;
     int32_t tls_off;            /* &iot_t - thread pointer: the markers are at fs_base + tls_off */
     int32_t state;              /* iot_p.state at the hello */
-    volatile uint64_t posted;   /* fd messages sent: raised by the stracer (process_vm_writev) */
+    volatile uint64_t posted;   /* fd messages queued: raised by the stracer (process_vm_writev) */
     uint64_t seen;              /* fd messages applied */
     volatile uint64_t fdgen;    /* raised around every descriptor change the stracer does not
                                  * stop for: its fd -> path cache of this process is valid while
                                  * this stays the same (stracer/_loop.c) */
+    uint64_t bad;               /* malformed fd messages dropped (read by the stracer) */
 } iot_link_t;
 extern iot_link_t iot_link IOT_HIDDEN;
 void iot_stracer_hello(int state) IOT_HIDDEN;
@@ -257,7 +259,7 @@ static inline void iot_link_check(void)
     if (IOT_UNLIKELY(iot_link.posted != iot_link.seen))
         iot_link_drain();
 }
-/* fdtable.c: apply one message (op: 1 open, 2 dup a->b, 3 close a, 4 close a..b) */
+/* fdtable.c: apply one checked message (op: 1 open, 2 dup a->b, 3 close a, 4 close a..b) */
 void iot_fd_remote(int op, int a, int b, const char *path, size_t n) IOT_HIDDEN;
 
 /* ---- pending.c: asynchronous requests, from their posting call to their completing one ---- */

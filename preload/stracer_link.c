@@ -6,24 +6,22 @@
  * (iot_t.busy, iot_t.in_wrapper at fs_base + tls_off) and where the fd-message counter is.
  *
  * fd messages: when a syscall the shim missed changes the descriptor table (a raw openat, close,
- * dup...), the stracer sends a message over ZeroMQ and, before it resumes the tracee, raises
- * iot_link.posted with process_vm_writev.  Every fd lookup compares posted with seen (one load,
- * fdtable.c) and drains exactly the difference with blocking receives, so a wrapped call on an
- * fd from a raw openat the line before always sees the mapping.
+ * dup...), the stracer queues a message for this process and, before it resumes the tracee,
+ * raises iot_link.posted with process_vm_writev.  Every fd lookup compares posted with seen (one
+ * load, fdtable.c); when they differ the shim fetches: a getpid with the same magic and
+ * IOT_LINK_FETCH, which the filter stops too; at that stop the stracer writes the messages after
+ * `seen` into `box` and resumes.  A wrapped call on an fd from a raw openat the line before
+ * always sees the mapping.
  *
- * libzmq is dlopen'ed on the first message only: a process that never gets one never has a
- * context (nor its I/O thread).  All of ZeroMQ lives in one "link" thread with a descriptor
- * table of its own (unshare(CLONE_FILES), then its copies of the app's fds closed): libzmq's
- * eventfds, epoll fds and sockets never take a descriptor number the app would get, and the
- * app's dup2 cannot hit them.  RTLD_DEEPBIND binds libzmq's libc calls to libc, not to the
- * shim's wrappers, so its threads produce no events; the stracer counts their syscalls as the
- * shim's own (it sees them created while a shim thread was busy).  All signals are blocked in
- * it.  After fork the child starts a link thread of its own; the parent's is not touched. */
-#include <dlfcn.h>
+ * The channel is the ptrace relation itself: no socket, no name, no descriptor, no thread.  Only
+ * the process's tracer sees its syscalls stop, and only a process allowed to ptrace it (its own
+ * user or root, who could rewrite its memory anyway) can write into it; another user has nothing
+ * to connect to, read or squat.  The box is still checked field by field before anything in it
+ * is used: a malformed message is dropped (with every one after it in its box: the framing is
+ * lost) and counted in iot_link.bad, which the stracer puts in the trace; nothing is copied
+ * beyond a length that was checked. */
+#include <errno.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -34,42 +32,35 @@
 
 long iot_cookie;
 int iot_stracing;
-iot_link_t iot_link = {.magic = 0x6c746f69u /* "iotl" */, .version = 2};
+iot_link_t iot_link = {.magic = 0x6c746f69u /* "iotl" */, .version = 3};
 
-static char run_id[64];
+/* What the stracer writes at a fetch (stracer/tracer.py, _fetch): a header, then `count`
+ * messages, each its size (u32, written by the stracer's framing) and that many bytes: the fixed
+ * part and the path (no NUL, only for op 1).  Packed, little-endian. */
+#define BOX_MAGIC 0x62746f69u /* "iotb" */
+#define BOX_SIZE 65536
+#define PATH_MAX_ 4096
+typedef struct {
+    uint32_t magic, count;
+    uint64_t upto; /* iot_link.seen once these are applied */
+    uint32_t bytes, pad;
+} box_head;
+typedef struct {
+    int32_t op, a, b, pad;
+} box_msg;
+static union {
+    box_head h;
+    char raw[BOX_SIZE];
+} box __attribute__((aligned(64)));
+
 static pthread_mutex_t drain_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int draining __attribute__((tls_model("initial-exec")));
-
-/* The link thread and the draining thread hand one message at a time over: */
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned gen;     /* iot_p.gen the link thread was started in; 0: none */
-    int state;        /* 0 starting, 1 ready, -1 failed */
-    int want, have;   /* a message is asked for / has arrived */
-    int len;
-    struct {
-        int32_t op, a, b, pad;
-        char path[4096];
-    } m;
-} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static struct {
-    void *(*ctx_new)(void);
-    void *(*socket)(void *, int);
-    int (*bind)(void *, const char *);
-    int (*recv)(void *, void *, size_t, int);
-    int (*setsockopt)(void *, int, const void *, size_t);
-} z;
-
-enum { ZMQ_PULL_ = 7, ZMQ_LINGER_ = 17 };
 
 void iot_stracer_hello(int state)
 {
     const char *id = getenv("IOTRACE_STRACER");
     if (!id || !*id)
         return; /* no stracer: its filter is not there to stop the hello */
-    snprintf(run_id, sizeof run_id, "%s", id);
     const char *c = getenv("IOTRACE_COOKIE");
     iot_cookie = c ? (long)strtoul(c, NULL, 0) : 0;
     iot_stracing = iot_cookie != 0;
@@ -85,88 +76,74 @@ void iot_stracer_exiting(void)
     iot_t.in_wrapper = 1 << 24;
 }
 
-static void *zmq_bound(void)
-{
-    void *h = dlopen("libzmq.so.5", RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-    if (!h)
-        return NULL;
-    z.ctx_new = (void *(*)(void))dlsym(h, "zmq_ctx_new");
-    z.socket = (void *(*)(void *, int))dlsym(h, "zmq_socket");
-    z.bind = (int (*)(void *, const char *))dlsym(h, "zmq_bind");
-    z.recv = (int (*)(void *, void *, size_t, int))dlsym(h, "zmq_recv");
-    z.setsockopt = (int (*)(void *, int, const void *, size_t))dlsym(h, "zmq_setsockopt");
-    if (!z.ctx_new || !z.socket || !z.bind || !z.recv || !z.setsockopt)
-        return NULL;
-    char ep[128];
-    snprintf(ep, sizeof ep, "ipc://@iotrace-%s-%d", run_id, (int)iot_p.pid);
-    void *ctx = z.ctx_new();
-    void *sock = ctx ? z.socket(ctx, ZMQ_PULL_) : NULL;
-    int zero = 0;
-    if (!sock || z.setsockopt(sock, ZMQ_LINGER_, &zero, sizeof zero) || z.bind(sock, ep))
-        return NULL;
-    return sock;
-}
-
-static void *link_main(void *unused)
-{
-    (void)unused;
-    iot_t.busy = 1; /* never traced: its syscalls are the shim's */
-    void *sock = NULL;
-    /* a descriptor table of our own, holding none of the app's files */
-    if (syscall(SYS_unshare, CLONE_FILES) == 0 && IOT_SYSRAW(close_range, 0, ~0U, 0) == 0)
-        sock = zmq_bound();
-    pthread_mutex_lock(&L.mu);
-    L.state = sock ? 1 : -1;
-    pthread_cond_broadcast(&L.cv);
-    while (sock) {
-        while (!L.want)
-            pthread_cond_wait(&L.cv, &L.mu);
-        pthread_mutex_unlock(&L.mu);
-        int n;
-        do
-            n = z.recv(sock, &L.m, sizeof L.m - 1, 0);
-        while (n < 0 && errno == EINTR);
-        pthread_mutex_lock(&L.mu);
-        L.len = n;
-        L.want = 0;
-        L.have = 1;
-        pthread_cond_broadcast(&L.cv);
-    }
-    pthread_mutex_unlock(&L.mu);
-    return NULL;
-}
-
-/* 1: the link thread of this process is up. */
-static int link_up(void)
-{
-    if (L.gen != iot_p.gen) { /* first message, or a forked child: start our own */
-        pthread_mutex_init(&L.mu, NULL);
-        pthread_cond_init(&L.cv, NULL);
-        L.state = 0, L.want = 0, L.have = 0;
-        L.gen = iot_p.gen;
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old); /* the app's signals are not for it */
-        pthread_t t;
-        int bad = pthread_create(&t, NULL, link_main, NULL);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (bad) {
-            L.state = -1;
-            return 0;
-        }
-        pthread_detach(t);
-    }
-    pthread_mutex_lock(&L.mu);
-    while (L.state == 0)
-        pthread_cond_wait(&L.cv, &L.mu);
-    pthread_mutex_unlock(&L.mu);
-    return L.state == 1;
-}
-
 /* In a forked child: a parent thread may have been draining at the fork. */
 void iot_link_fork_child(void)
 {
     pthread_mutex_init(&drain_lock, NULL);
+    iot_link.bad = 0; /* the parent's drops are counted in the parent */
+}
+
+/* 1: a well-formed message (op 1 open a as path, 2 dup a -> b, 3 close a, 4 close a..b). */
+static int valid(const box_msg *m, const char *path, uint32_t n)
+{
+    if (m->pad)
+        return 0;
+    if (m->op == 1)
+        return n > 0 && n < PATH_MAX_ && !memchr(path, 0, n);
+    return m->op >= 2 && m->op <= 4 && n == 0;
+}
+
+/* Apply the messages of a box the stracer answered; returns how many were dropped: each
+ * malformed one, and all that follow a size running past the box (their framing is lost). */
+static uint64_t apply_box(uint32_t count, uint32_t bytes)
+{
+    const char *p = box.raw + sizeof(box_head), *end = p + bytes;
+    uint64_t dropped = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t size;
+        if ((size_t)(end - p) < sizeof size)
+            return dropped + (count - i); /* truncated box */
+        memcpy(&size, p, sizeof size);
+        p += sizeof size;
+        if (size > (size_t)(end - p))
+            return dropped + (count - i); /* a size past the end: nothing after it is framed */
+        box_msg m;
+        if (size < sizeof m) { /* truncated message */
+            dropped++;
+            p += size;
+            continue;
+        }
+        memcpy(&m, p, sizeof m);
+        const char *path = p + sizeof m;
+        uint32_t n = size - (uint32_t)sizeof m;
+        if (valid(&m, path, n))
+            iot_fd_remote(m.op, m.a, m.b, path, n);
+        else
+            dropped++; /* oversize path, unknown op, stray bytes, NUL inside */
+        p += size;
+    }
+    return dropped + (p != end); /* bytes the header counted that no message held */
+}
+
+/* One fetch: 1 if seen advanced (more may follow). */
+static int fetch(void)
+{
+    uint64_t seen = iot_link.seen;
+    box.h = (box_head){0};
+    syscall(SYS_getpid, IOT_LINK_MAGIC, &iot_link, IOT_LINK_FETCH, &box, (long)sizeof box);
+    uint64_t posted = iot_link.posted; /* raised meanwhile, maybe, by another thread's news */
+    box_head h = box.h;
+    int ok = h.magic == BOX_MAGIC && h.bytes <= BOX_SIZE - sizeof h && seen < h.upto &&
+             h.upto <= posted && h.count > 0;
+    if (!ok) {
+        if (h.magic != BOX_MAGIC || h.count || h.bytes || h.upto > posted)
+            iot_link.bad++; /* an answer that is none of the stracer's */
+        iot_link.seen = posted; /* nothing more to learn: fds are learnt from /proc/self/fd */
+        return 0;
+    }
+    iot_link.bad += apply_box(h.count, h.bytes);
+    iot_link.seen = h.upto;
+    return 1;
 }
 
 void iot_link_drain(void)
@@ -177,26 +154,13 @@ void iot_link_drain(void)
     iot_t.busy = 1;
     draining = 1;
     pthread_mutex_lock(&drain_lock);
-    if (!link_up())
-        iot_link.seen = iot_link.posted; /* no mappings: fds stay learnt from /proc/self/fd */
-    while (iot_link.seen != iot_link.posted) {
-        pthread_mutex_lock(&L.mu);
-        L.want = 1;
-        L.have = 0;
-        pthread_cond_broadcast(&L.cv);
-        while (!L.have)
-            pthread_cond_wait(&L.cv, &L.mu);
-        int n = L.len;
-        size_t off = offsetof(__typeof__(L.m), path);
-        if (n >= (int)off)
-            iot_fd_remote(L.m.op, L.m.a, L.m.b, L.m.path, (size_t)n - off);
-        pthread_mutex_unlock(&L.mu);
-        if (n < 0) {
-            iot_link.seen = iot_link.posted;
-            break;
-        }
-        iot_link.seen++;
-    }
+    uint64_t bad = iot_link.bad;
+    if (!iot_stracing)
+        iot_link.seen = iot_link.posted; /* no stracer wrote that */
+    while (iot_link.seen != iot_link.posted && fetch())
+        ;
+    if (iot_link.bad != bad && iot_stracing) /* let the stracer count them now (box size 0) */
+        syscall(SYS_getpid, IOT_LINK_MAGIC, &iot_link, IOT_LINK_FETCH, &box, 0L);
     pthread_mutex_unlock(&drain_lock);
     draining = 0;
     iot_t.busy = busy;

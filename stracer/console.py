@@ -232,10 +232,15 @@ class Console:
                 f"sockets and eventfds (/proc, /sys, /dev, /etc, /run, time zones, locales) at "
                 f"{sites}, libraries' own work (iotrace missed DIR lists them)"
             )
-        checked = sum(counts.values())
+        checked = sum(n for k, n in counts.items() if k != "link_bad")
         self._say(
             f"iotrace: stracer: {checked} I/O syscalls checked: {counts.get('covered', 0)} "
             f"covered by the shim, {counts.get('loader', 0)} by the loader before the shim, "
             f"{counts.get('shim', 0)} by the shim itself, {counts.get('bypass', 0)} missed, "
             f"{counts.get('libc', 0)} inside libc functions the shim does not wrap (recorded)"
         )
+        if counts.get("link_bad"):
+            self._say(
+                f"iotrace: stracer: {counts['link_bad']} malformed shim-stracer link messages "
+                "dropped (fd news or hellos that were not well-formed)"
+            )

@@ -98,9 +98,9 @@ def stracer_main(
         _report(report, "unavailable its C loop (stracer/_loop.c) was not built and no C "
                         "compiler was found to build it")  # fmt: skip
         return 0
-    run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
     cookie = secrets.randbits(64) | 1
-    env = dict(env, IOTRACE_STRACER=run_id, IOTRACE_COOKIE=f"{cookie:#x}")
+    # IOTRACE_STRACER: a stracer is here (its filter stops the shim's hello)
+    env = dict(env, IOTRACE_STRACER=str(os.getpid()), IOTRACE_COOKIE=f"{cookie:#x}")
     prog = build_filter(cookie)
     errr, errw = os.pipe()
     pid = os.fork()
@@ -116,7 +116,7 @@ def stracer_main(
         return 0
     log = Writer(trace_dir, argv)
     console = Console()
-    tracer = Tracer(log, shim, run_id, console)
+    tracer = Tracer(log, shim, console)
     try:
         tracer.attach_root(pid)
     except OSError as exc:

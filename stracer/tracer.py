@@ -24,7 +24,6 @@ from iotrace.stracer import _ffi as F
 from iotrace.stracer import loop as L
 from iotrace.stracer.console import Console
 from iotrace.stracer.decode import AT_FDCWD, Plan, abs_path, plan
-from iotrace.stracer.fdlink import FdLink
 from iotrace.stracer.slog import SRec, Writer
 from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, libc_entry, symbolise
 
@@ -44,8 +43,15 @@ OPTIONS = (
 SYS_GETPID = 39
 SYS_PTRACE = 101
 IOT_OFF = 3  # iot_p.state values (preload/shim.h)
-LINK = struct.Struct("<IIiiQQ")  # iot_link_t
+# iot_link_t (preload/shim.h): magic, version, tls_off, state, posted, seen, fdgen, bad
+LINK = struct.Struct("<IIiiQQQQ")
 LINK_POSTED = 16
+LINK_MAGIC = 0x6C746F69
+LINK_FETCH = 0x6663746C  # IOT_LINK_FETCH: the fetch's third argument (the hello's is a state)
+BOX_HEAD = struct.Struct("<IIQII")  # magic, count, upto, bytes, pad (preload/stracer_link.c)
+BOX_MAGIC = 0x62746F69
+BOX_MAX = 1 << 20  # a larger box asked for is not the shim's (it asks for 64 KiB)
+NEWS_KEPT = 65536  # fd messages kept per process until its shim fetches them
 SPAWNS_HELPERS = 0xFF << 16  # the bits of iot_t.in_wrapper counting IOT_SPAWNS_HELPERS
 CLONE_THREAD = 0x10000
 CLONE_VM = 0x100
@@ -61,6 +67,7 @@ class Image:
     phase: str  # launch | preinit | ready | noshim
     link: int = 0
     fdgen: bool = False  # its iot_link has fdgen (version >= 2)
+    news: bool = False  # its shim fetches fd news (version >= 3)
     tls_off: int = 0
     ld: tuple[int, int] = (0, 0)  # the dynamic loader's text: its syscalls are loader I/O
     aspace: AddressSpace | None = None
@@ -73,8 +80,11 @@ class Proc:
     pid: int
     image: Image
     shared_vm: bool = False  # vfork / CLONE_VM child: its memory is its parent's
-    posted: int = 0
-    recent: collections.deque[bytes] = field(default_factory=lambda: collections.deque(maxlen=4096))
+    posted: int = 0  # fd messages queued for its shim; news holds the last ones not yet fetched
+    news: collections.deque[bytes] = field(
+        default_factory=lambda: collections.deque(maxlen=NEWS_KEPT)
+    )
+    shim_bad: int = 0  # iot_link.bad as last read: malformed messages its shim dropped
     threads: set[int] = field(default_factory=set)
     kio: tuple[int, list[int]] | None = None  # the kernel's counters at the last exit stop
 
@@ -83,7 +93,7 @@ class Proc:
 class Thread:
     tid: int
     proc: Proc
-    shim_thread: bool = False  # started by the shim (libzmq's): its syscalls are the shim's
+    shim_thread: bool = False  # started by the shim while busy: its syscalls are the shim's
     # started by libc inside a wrapped call (glibc's AIO threads): its syscalls are that call's
     helper: bool = False
     pending: list[Any] | None = None  # a missed syscall waiting for its exit stop
@@ -91,11 +101,10 @@ class Thread:
 
 
 class Tracer:
-    def __init__(self, log: Writer, shim: str, run_id: str, console: Console) -> None:
+    def __init__(self, log: Writer, shim: str, console: Console) -> None:
         self.log = log
         self.shim = shim
         self.console = console
-        self.fdlink = FdLink(run_id)
         self.regs = F.Regs()
         self.r = self.regs.r
         self.mem = F.Mem()
@@ -251,8 +260,11 @@ class Tracer:
         proc = th.proc
         nr = r.orig_rax
         if verdict == L.V_PY:
-            if nr == SYS_GETPID:
-                self._hello(th, r.rsi, r.rdx)
+            if nr == SYS_GETPID:  # the filter stops it only with bpf.HELLO_MAGIC first
+                if r.rdx == LINK_FETCH:
+                    self._fetch(th, r.rsi, r.r10, r.r8)
+                else:
+                    self._hello(th, r.rsi, r.rdx)
             elif nr == SYS_PTRACE and not self.warned_ptrace:
                 self.warned_ptrace = True
                 self.console.ptrace_used(proc.pid, proc.image.exe)
@@ -277,15 +289,18 @@ class Tracer:
         return total
 
     def _hello(self, th: Thread, link: int, state: int) -> None:
+        """Once per image, from its shim; anything else (a second hello, a struct that is not
+        an iot_link) is dropped and counted, never believed."""
         img = th.proc.image
-        raw = self.mem.read(th.tid, link, LINK.size)
-        if raw is None:
-            return
-        magic, version, tls_off, _state, _posted, _seen = LINK.unpack(raw)
-        if magic != 0x6C746F69:
+        first = not img.link and img.phase in ("preinit", "noshim")  # noshim: not foreseen
+        raw = self.mem.read(th.tid, link, 16) if first and link else None
+        magic, version, tls_off, _state = struct.unpack("<IIii", raw) if raw else (0, 0, 0, 0)
+        if magic != LINK_MAGIC or not 1 <= version < 256 or not -(1 << 24) < tls_off < 1 << 24:
+            self._count(th.proc, "link_bad")
             return
         img.link, img.tls_off = link, tls_off
         img.fdgen = version >= 2  # iot_link.fdgen exists: the C loop may cache fd paths
+        img.news = version >= 3  # it fetches fd news (older shims listened on ZeroMQ)
         img.phase = "noshim" if state == IOT_OFF else "ready"
         self._sync_image(img)
         self.log.rec(SRec.PROC, time.monotonic_ns(), th.proc.pid, 0, "shim", img.phase)
@@ -415,14 +430,56 @@ class Tracer:
             self._post(th, m)
 
     def _post(self, th: Thread, m: bytes) -> None:
-        """Send, then raise the counter the shim checks on every fd lookup: the tracee is
-        stopped, so its next lookup sees both."""
+        """Queue m, then raise the counter the shim checks on every fd lookup: the tracee is
+        stopped, so its next lookup fetches it (_fetch)."""
         proc = th.proc
-        if not self.fdlink.send(proc.pid, m):
+        if not proc.image.news:
             return
         proc.posted += 1
-        proc.recent.append(m)
+        proc.news.append(m)
         self.mem.write(th.tid, proc.image.link + LINK_POSTED, struct.pack("<Q", proc.posted))
+
+    def _fetch(self, th: Thread, link: int, box: int, size: int) -> None:
+        """The shim asks for the fd messages after its iot_link.seen (preload/stracer_link.c):
+        write as many as fit into its box, framed.  A request that is not its shim's (another
+        address, an odd size) is dropped and counted; so are the drops the shim reports."""
+        proc, img = th.proc, th.proc.image
+        raw = None
+        if img.phase == "ready" and img.news and link == img.link and 0 <= size <= BOX_MAX:
+            raw = self.mem.read(th.tid, link, LINK.size)
+        if raw is None or (size and size < BOX_HEAD.size + 64):
+            self._count(proc, "link_bad")
+            return
+        *_, seen, _fdgen, bad = LINK.unpack(raw)
+        if bad > proc.shim_bad:
+            self.pcounts[proc.pid]["link_bad"] += bad - proc.shim_bad
+        proc.shim_bad = bad
+        if not size:  # the shim only reports its drops
+            return
+        base = proc.posted - len(proc.news)
+        while base < seen and proc.news:  # applied: no fork child can need them any more
+            proc.news.popleft()
+            base += 1
+        msgs: list[bytes] = []
+        upto = start = max(seen, base)
+        if seen < base:  # more were queued than kept: the shim forgets all, learns from /proc
+            msgs.append(_msg(OP_CLOSE_RANGE, 0, 0x7FFFFFFF, ""))
+        room = size - BOX_HEAD.size - sum(4 + len(m) for m in msgs)
+        if seen > proc.posted:  # not a count this stracer wrote
+            self._count(proc, "link_bad")
+        else:
+            for m in itertools.islice(proc.news, start - base, None):
+                if 4 + len(m) > size - BOX_HEAD.size:  # can never fit in its box: dropped
+                    self._count(proc, "link_bad")
+                elif 4 + len(m) > room:
+                    break
+                else:
+                    msgs.append(m)
+                    room -= 4 + len(m)
+                upto += 1
+        body = b"".join(struct.pack("<I", len(m)) + m for m in msgs)
+        head = BOX_HEAD.pack(BOX_MAGIC, len(msgs), upto, len(body), 0)
+        self.mem.write(th.tid, box, head + body)
 
     # ---- process tree -----------------------------------------------------------------------
 
@@ -435,7 +492,7 @@ class Tracer:
         tgid = _tgid(new)
         if event == F.EVENT_CLONE and tgid == parent.proc.pid:
             th = Thread(new, parent.proc)
-            # libzmq's threads, started from the shim while it is busy, are the shim's; threads
+            # threads started from the shim while it is busy are the shim's; threads
             # libc starts inside a wrapped call marked IOT_SPAWNS_HELPERS (glibc's AIO workers,
             # inside aio_write) do that call's work.  Not the threads those start: a worker's
             # SIGEV_THREAD notification runs the app's own callback.
@@ -445,33 +502,18 @@ class Tracer:
         else:
             vm = event == F.EVENT_VFORK or (event == F.EVENT_CLONE and self._clone_vm(tid))
             proc = Proc(new, parent.proc.image, shared_vm=vm or parent.proc.shared_vm)
-            proc.posted = parent.proc.posted
+            # its memory is its parent's at the fork: the same counters, the same news to fetch
+            proc.posted, proc.shim_bad = parent.proc.posted, 0
+            proc.news.extend(parent.proc.news)
             self._add_proc(proc, parent.proc.pid)
             self.log.rec(SRec.PROC, time.monotonic_ns(), new, parent.proc.pid, "fork", None)
             th = Thread(new, proc)
-            self._resend(parent.proc, proc, th)
         self.threads[new] = th
         th.proc.threads.add(new)
         self._sync_thread(th)
         if new in self.parked:
             self.parked.discard(new)
             self._resume(new, 0)
-
-    def _resend(self, parent: Proc, child: Proc, th: Thread) -> None:
-        """A fork child inherits its parent's fds and counters: it must get the fd messages
-        its parent had not applied yet, on its own endpoint."""
-        img = child.image
-        if img.phase != "ready" or not parent.posted or child.shared_vm:
-            return
-        raw = self.mem.read(th.tid, img.link, LINK.size)
-        if raw is None:
-            return
-        seen = LINK.unpack(raw)[5]
-        missing = parent.posted - seen
-        if missing <= 0:
-            return
-        for m in list(parent.recent)[-missing:]:
-            self.fdlink.send(child.pid, m)
 
     def _marker(self, th: Thread) -> tuple[int, int]:
         """The thread's iot_t.busy and iot_t.in_wrapper, as they are now."""
@@ -538,9 +580,8 @@ class Tracer:
         self._sync_image(proc.image)
         self._sync_thread(th)
         proc.shared_vm = False
-        proc.posted = 0
-        proc.recent.clear()
-        self.fdlink.forget(proc.pid)
+        proc.posted = proc.shim_bad = 0
+        proc.news.clear()
         self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exec",
                      {"exe": exe, "shim": proc.image.phase == "preinit"})  # fmt: skip
         self._exec_notes(proc.pid, exe)
@@ -609,7 +650,6 @@ class Tracer:
                     self.on_root_exit(rc)
         if not proc.threads:
             self.procs.pop(proc.pid, None)
-            self.fdlink.forget(proc.pid)
             if proc.kio is not None:
                 self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1])
 
@@ -624,7 +664,6 @@ class Tracer:
             if c:
                 self.log.rec(SRec.COUNTS, pid, dict(c))
         self.log.rec(SRec.END, time.monotonic_ns(), self.returncode, flush=True)
-        self.fdlink.close()
         close_symbolisers()
 
 
