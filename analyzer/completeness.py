@@ -1,121 +1,57 @@
-"""How much of each process's I/O the trace explains, checked against the kernel's own counters.
-
-The kernel counts, per process, the bytes and the calls of every read- and write-type syscall:
-/proc/PID/io's rchar, wchar, syscr and syscw (which calls count, and how: calls.KERNEL_IO_*).
-The shim reads them at its start, just before an exec and at exit; the stracer at the process's
-last exit stop (schema.KIO_COLUMNS).  What the trace explains of a process's counters at its end:
-
-- its events, counted the kernel's way: the shim's, and the stracer's (syscalls no wrapper
-  covered); stdio calls by their bytes only (their syscalls, stdio's buffer flushes and refills,
-  are not traced one by one);
-- what happened in each image before its shim started: the kernel's own reads of the program at
-  exec and the dynamic loader's, measured by the shim's first reading less the reading the image
-  before it took just before the exec (nothing for a fork: a child starts at zero);
-- the shim's own syscalls (it counts them) and its readings of /proc/self/io (each one read of
-  the text of the values it shows, counted by the kernel after them).
-
-The end is the stracer's reading, or without a stracer the shim's at exit, before stdio's final
-flush: the output then still in stdio buffers (which the shim also reads) is not yet in the
-kernel's counters.  docs/analyzer.md, "Completeness".
-"""
+"""Per process, what the trace explains of the kernel's read/write counters (iotrace.kio has the
+rules; this turns the trace's tables into its inputs and its answers into a table)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from iotrace.calls import KERNEL_IO_FUNCS, KERNEL_IO_SYSCALLS, KIO_FIELDS
+from iotrace import kio
+from iotrace.calls import KIO_FIELDS, KIO_OWN_FIELDS
 
+from . import schema
 from .trace import Trace
 
-COUNTERS = ("rchar", "wchar", "syscr", "syscw")
-EBADF = 9  # the kernel counts no call that fails its descriptor lookup
+COLUMNS = [
+    "host", "pid", "command", "end",
+    "kernel_rchar", "kernel_wchar", "kernel_syscr", "kernel_syscw",
+    "explained_rchar", "explained_wchar", "explained_syscr", "explained_syscw",
+    "events_bytes", "stdio_bytes", "before_shim_bytes", "own_bytes",
+    "bytes_pct", "calls_pct", "cause",
+]  # fmt: skip
 
 
-def reading_cost(row: Any) -> np.ndarray:
-    """The kernel's count of one read of /proc/self/io that returned `row`'s values."""
-    text = "".join(f"{k}: {int(getattr(row, k))}\n" for k in KIO_FIELDS)
-    return np.array([len(text), 0, 1, 0], dtype=np.int64)
+def _readings(rows: pd.DataFrame) -> list[kio.Reading]:
+    out = []
+    for r in rows.itertuples(index=False):
+        d = r._asdict()
+        out.append(
+            kio.Reading(
+                str(d["source"]),
+                str(d["when"]),
+                int(d["t"]),
+                int(d["proc"]),
+                [int(d[k]) for k in KIO_FIELDS],
+                [int(d[f"own_{k}"]) for k in KIO_OWN_FIELDS],
+                int(d["stdio_pending"]),
+                int(d["stdio_pending_streams"]),
+                [int(d[f"events_{k}"]) for k in schema.KIO_SUMS],
+            )
+        )
+    return out
 
 
-def _vec(row: Any, prefix: str = "") -> np.ndarray:
-    return np.array([int(getattr(row, prefix + k)) for k in COUNTERS], dtype=np.int64)
-
-
-@dataclass
-class Explained:
-    events: np.ndarray = field(default_factory=lambda: np.zeros(4, np.int64))
-    stdio: np.ndarray = field(default_factory=lambda: np.zeros(4, np.int64))
-    before_shim: np.ndarray = field(default_factory=lambda: np.zeros(4, np.int64))
-    own: np.ndarray = field(default_factory=lambda: np.zeros(4, np.int64))
-
-    @property
-    def total(self) -> np.ndarray:
-        return self.events + self.stdio + self.before_shim + self.own
-
-
-def _event_counts(ev: pd.DataFrame) -> pd.DataFrame:
-    """Per (host, pid): the events' rchar, wchar, syscr, syscw counted the kernel's way, and the
-    bytes of stdio calls apart (stdio_r, stdio_w); with the time of each event for the cut at a
-    process's end reading."""
-    fn = ev["function"].astype(str)
-    stracer = (ev["source"].astype(str) == "stracer").to_numpy()
-    mode = np.where(stracer, fn.map(KERNEL_IO_SYSCALLS), fn.map(KERNEL_IO_FUNCS))
-    mode = pd.Series(mode, index=ev.index).fillna("")
-    ret = ev["ret"].to_numpy()
-    moved = np.where(ret > 0, ret, 0)
-    counted = (ev["errno"].to_numpy() != EBADF).astype(np.int64)
-    is_r = mode.isin(["r", "rw"]).to_numpy()
-    is_w = mode.isin(["w", "rw"]).to_numpy()
-    nbytes = ev["bytes"].fillna(0).to_numpy(dtype=np.int64)
-    return pd.DataFrame(
-        {
-            "host": ev["host"].astype(str).to_numpy(),
-            "pid": ev["pid"].to_numpy(),
-            "t": ev["t_start"].to_numpy(),
-            "rchar": np.where(is_r, moved, 0),
-            "wchar": np.where(is_w, moved, 0),
-            "syscr": np.where(is_r, counted, 0),
-            "syscw": np.where(is_w, counted, 0),
-            "stdio_r": np.where((mode == "sr").to_numpy(), nbytes, 0),
-            "stdio_w": np.where((mode == "sw").to_numpy(), nbytes, 0),
-        }
-    )
-
-
-def _explain(rows: pd.DataFrame, end: Any, evs: pd.DataFrame | None) -> Explained:
-    out = Explained()
-    if evs is not None:
-        mine = evs[evs["t"] <= end.t]
-        out.events = mine[list(COUNTERS)].sum().to_numpy(dtype=np.int64)
-        out.stdio = np.array([mine["stdio_r"].sum(), mine["stdio_w"].sum(), 0, 0], np.int64)
-    shim = rows[(rows["source"].astype(str) == "shim") & (rows["t"] <= end.t)]
-    prev: Any = None
-    for r in shim.itertuples():
-        # stdio output in buffers: a forked child inherits it and writes it again; an exec
-        # loses it; at the shim's end reading it is yet to be written by the final flush
-        if r.when == "start":
-            out.stdio[1] += r.stdio_pending
-        elif r.when == "exec" or (r.t == end.t and end.source == "shim"):
-            out.stdio[1] -= r.stdio_pending
-        if r.when == "start":
-            if prev is None:  # a fork child, or the first image: the process started at zero
-                base = np.zeros(4, np.int64)
-            elif prev.when == "exec":
-                base = _vec(prev) + reading_cost(prev)
-            else:  # the image before had no reading at its exec: not known
-                base = None
-            if base is not None:
-                out.before_shim += _vec(r) - _vec(r, "own_") - base
-        prev = r
-    for _, image in shim.groupby("proc"):
-        last = image.iloc[-1]
-        out.own += _vec(last, "own_")
-        if not (last["source"] == end.source and last["t"] == end.t):
-            out.own += reading_cost(last)
+def _stracer_events(trace: Trace) -> dict[tuple[str, int], list[tuple[int, kio.Vec]]]:
+    ev = trace.events
+    st = ev[ev["source"].astype(str) == "stracer"]
+    out: dict[tuple[str, int], list[tuple[int, kio.Vec]]] = {}
+    cols = zip(st["host"].astype(str), st["pid"], st["t_start"], st["function"].astype(str),
+               st["ret"], st["errno"], strict=True)  # fmt: skip
+    for host, pid, t, fn, ret, err in cols:
+        sums = kio.syscall_sums([(fn, int(ret), int(err))])
+        if any(sums):
+            out.setdefault((host, int(pid)), []).append((int(t), sums))
     return out
 
 
@@ -123,103 +59,52 @@ def _pct(part: int, whole: int) -> float | None:
     return 100.0 * part / whole if whole else None
 
 
+def processes(trace: Trace) -> list[tuple[tuple[str, int], kio.Process]]:
+    """(host, pid) -> what the trace explains, for every process with readings."""
+    k = trace.kio
+    if k is None or k.empty:
+        return []
+    readings = {(str(h), int(p)): _readings(rows) for (h, p), rows in k.groupby(["host", "pid"])}
+    pr = trace.processes
+    parent = {
+        (str(h), int(p)): (str(h), int(pp))
+        for h, p, pp in zip(pr["host"], pr["pid"], pr["ppid"], strict=True)
+        if not pd.isna(pp)
+    }
+    return sorted(kio.explain_all(readings, parent, _stracer_events(trace)).items())
+
+
 def completeness_table(trace: Trace) -> pd.DataFrame:
-    """One row per process (host, pid) the kernel's counters were read for."""
-    kio = trace.kio
-    cols = [
-        "host", "pid", "command", "end", *(f"kernel_{k}" for k in COUNTERS),
-        *(f"explained_{k}" for k in COUNTERS), "events_bytes", "stdio_bytes",
-        "before_shim_bytes", "own_bytes", "bytes_pct", "calls_pct", "cause",
-    ]  # fmt: skip
-    if kio is None or kio.empty:
-        return pd.DataFrame(columns=cols)
-    ev = _event_counts(trace.events) if len(trace.events) else None
-    by_proc = dict(iter(ev.groupby(["host", "pid"]))) if ev is not None else {}
+    """One row per process the kernel's counters were read for."""
     procs = trace.processes
-    commands = {
-        (str(h), int(p)): c for h, p, c in zip(procs["host"], procs["pid"], procs["command"], strict=True)
-    }  # fmt: skip
-    stracer_ran = bool((kio["source"].astype(str) == "stracer").any())
-    out = []
-    for (host, pid), rows in kio.sort_values("t").groupby(["host", "pid"], sort=False):
-        key = (str(host), int(pid))
-        st = rows[rows["source"].astype(str) == "stracer"]
-        last = rows.iloc[-1]
-        end: Any = None
-        if len(st):
-            end = st.iloc[-1]
-        elif last["when"] == "exit":
-            end = last
-        row: dict[str, Any] = {"host": key[0], "pid": key[1], "command": commands.get(key, "")}
-        if end is None:
-            row.update(end=None, cause="no counters at its end: killed, or still running")
-            out.append(row)
-            continue
-        ex = _explain(rows, end, by_proc.get(key))
-        kernel = _vec(end)
-        total = ex.total
-        row["end"] = "stracer" if end["source"] == "stracer" else "shim at exit"
-        row.update({f"kernel_{k}": int(v) for k, v in zip(COUNTERS, kernel, strict=True)})
-        row.update({f"explained_{k}": int(v) for k, v in zip(COUNTERS, total, strict=True)})
-        row["events_bytes"] = int(ex.events[0] + ex.events[1])
-        row["stdio_bytes"] = int(ex.stdio[0] + ex.stdio[1])
-        row["before_shim_bytes"] = int(ex.before_shim[0] + ex.before_shim[1])
-        row["own_bytes"] = int(ex.own[0] + ex.own[1])
-        kb, tb = int(kernel[0] + kernel[1]), int(total[0] + total[1])
-        kc, tc = int(kernel[2] + kernel[3]), int(total[2] + total[3])
-        row["bytes_pct"] = _pct(tb, kb)
-        row["calls_pct"] = _pct(tc, kc)
-        row["cause"] = _cause(tb, kb, tc, kc, ex, end, stracer_ran)
-        out.append(row)
-    return pd.DataFrame(out, columns=cols)
+    cols = zip(procs["host"], procs["pid"], procs["command"], strict=True)
+    commands = {(str(h), int(p)): c for h, p, c in cols}
+    stracer = bool(len(trace.kio)) and bool((trace.kio["source"].astype(str) == "stracer").any())
+    rows: list[dict[str, Any]] = []
+    for key, p in processes(trace):
+        e = p.explained
+        rows.append(
+            {
+                "host": key[0],
+                "pid": key[1],
+                "command": commands.get(key, ""),
+                "end": p.end,
+                **{f"kernel_{k}": v for k, v in zip(kio.COUNTERS, p.kernel, strict=True)},
+                **{f"explained_{k}": v for k, v in zip(kio.COUNTERS, e, strict=True)},
+                "events_bytes": p.events[0] + p.events[1],
+                "stdio_bytes": p.stdio[0] + p.stdio[1],
+                "before_shim_bytes": p.before_shim[0] + p.before_shim[1],
+                "own_bytes": p.own[0] + p.own[1],
+                "bytes_pct": _pct(p.bytes, p.kernel_bytes) if p.end else None,
+                "calls_pct": _pct(p.calls, p.kernel_calls) if p.end else None,
+                "cause": p.cause(stracer),
+            }
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _cause(tb: int, kb: int, tc: int, kc: int, ex: Explained, end: Any, stracer: bool) -> str:
-    if tb < kb:
-        if not stracer:
-            return (f"{kb - tb:,} bytes in {kc - tc:,} calls the shim did not see (raw syscalls, "
-                    "a static or Go program, a library's own I/O): run with the stracer")  # fmt: skip
-        return f"{kb - tb:,} bytes in {kc - tc:,} calls unexplained"
-    if tb > kb:
-        return f"{tb - kb:,} bytes more than the kernel counted"
-    if tc < kc and (ex.stdio[0] or ex.stdio[1]):
-        return f"{kc - tc:,} calls are stdio's buffer transfers (their bytes are traced)"
-    if tc != kc:
-        return f"{abs(kc - tc):,} calls {'unexplained' if tc < kc else 'more than counted'}"
-    return ""
-
-
-@dataclass
-class JobCompleteness:
-    kernel_bytes: int
-    explained_bytes: int
-    kernel_calls: int
-    explained_calls: int
-    processes: int  # with counters at their end
-    without_end: int  # processes whose counters could not be read at their end
-
-    @property
-    def bytes_pct(self) -> float | None:
-        return _pct(self.explained_bytes, self.kernel_bytes)
-
-    @property
-    def calls_pct(self) -> float | None:
-        return _pct(self.explained_calls, self.kernel_calls)
-
-
-def job_completeness(table: pd.DataFrame) -> JobCompleteness | None:
-    if table.empty:
-        return None
-    done = table[table["end"].notna()]
-
-    def s(col: str) -> int:
-        return int(done[col].sum()) if len(done) else 0
-
-    return JobCompleteness(
-        kernel_bytes=s("kernel_rchar") + s("kernel_wchar"),
-        explained_bytes=s("explained_rchar") + s("explained_wchar"),
-        kernel_calls=s("kernel_syscr") + s("kernel_syscw"),
-        explained_calls=s("explained_syscr") + s("explained_syscw"),
-        processes=len(done),
-        without_end=len(table) - len(done),
-    )
+def job(trace: Trace) -> kio.Job:
+    j = kio.Job()
+    for _, p in processes(trace):
+        j.add(p)
+    return j

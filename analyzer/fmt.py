@@ -8,21 +8,13 @@ from typing import Any
 
 import pandas as pd
 
+from iotrace.units import fmt_bytes as fmt_bytes  # re-exported: the one byte formatter
+
 
 def fmt_int(x: Any) -> str:
     if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return f"{int(x):,}"
-
-
-def fmt_bytes(n: float | None) -> str:
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def fmt_time(ns: float | None) -> str:

@@ -16,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ import msgpack
 import numpy as np
 import pandas as pd
 
-from iotrace.calls import CHUNK_SIZE, KIO_FIELDS, KIO_OWN_FIELDS, KIO_WHEN, Rec
+from iotrace import kio as kio_core
+from iotrace.calls import CHUNK_SIZE, KIO_FIELDS, KIO_OWN_FIELDS, Rec
 from iotrace.tracefile import TraceFormatError, log_paths, read_header
 
 from . import schema, stracer_src
@@ -58,7 +59,7 @@ class _Log:
     stacks: dict[int, tuple[int, ...]] = field(default_factory=dict)
     modules: list[tuple[int, int, int, str, bytes | None]] = field(default_factory=list)
     exit: tuple[int, int] | None = None
-    kio: list[tuple[int, int, list[int], list[int], list[int]]] = field(default_factory=list)
+    kio: list[kio_core.Reading] = field(default_factory=list)  # its KIO records
 
     @property
     def shift(self) -> int:
@@ -134,8 +135,9 @@ def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray) -> N
             elif kind == Rec.EXIT:
                 log.exit = (int(rec[1]), int(rec[2]))
             elif kind == Rec.KIO:
-                log.kio.append((int(rec[1]), int(rec[2]), [int(x) for x in rec[3]],
-                                [int(x) for x in rec[4]], [int(x) for x in rec[5]]))  # fmt: skip
+                reading = kio_core.shim_reading(rec, log.proc)
+                if reading is not None:
+                    log.kio.append(reading)
         except (ValueError, TypeError, IndexError, msgpack.UnpackException):
             raise _corrupt(log, 3, off) from None
 
@@ -372,31 +374,24 @@ def _assemble(
 def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFrame:
     """The kernel's I/O counters as the shim and the stracer read them (KIO records)."""
     rows: list[dict[str, Any]] = []
+
+    def row(host: str, pid: int, r: kio_core.Reading) -> dict[str, Any]:
+        return {"host": host, "pid": pid, "proc": r.image, "source": r.source, "when": r.when,
+                "t": r.t, **dict(zip(KIO_FIELDS, r.counters, strict=True)),
+                **{f"own_{k}": v for k, v in zip(KIO_OWN_FIELDS, r.own, strict=True)},
+                "stdio_pending": r.pending, "stdio_pending_streams": r.pending_streams,
+                **{f"events_{k}": v for k, v in zip(schema.KIO_SUMS, r.sums, strict=True)},
+                }  # fmt: skip
+
     for lg in logs:
         host, pid = str(lg.header.get("host", "?")), _int_or(lg.header.get("pid"), 0)
-        for when, t, values, own, pending in lg.kio:
-            if len(values) != len(KIO_FIELDS) or len(own) != len(KIO_OWN_FIELDS):
-                continue
-            if len(pending) != 2:
-                continue
-            rows.append({"host": host, "pid": pid, "proc": lg.proc, "source": SHIM.name,
-                         "when": KIO_WHEN[when] if 0 <= when < len(KIO_WHEN) else "?",
-                         "t": t + lg.shift - t0, **dict(zip(KIO_FIELDS, values, strict=True)),
-                         **{f"own_{k}": v for k, v in zip(KIO_OWN_FIELDS, own, strict=True)},
-                         "stdio_pending": pending[0], "stdio_pending_streams": pending[1]})  # fmt: skip
+        for r in lg.kio:
+            rows.append(row(host, pid, replace(r, t=r.t + lg.shift - t0)))
     for sl in slogs:
-        if sl.log is None:
-            continue
-        for rec in sl.log.kio:
-            try:
-                _, t, pid, values = rec[:4]
-                counters = dict(zip(KIO_FIELDS, (int(v) for v in values), strict=True))
-            except (ValueError, TypeError):
-                continue
-            rows.append({"host": sl.host, "pid": int(pid), "proc": -1, "source": STRACER.name,
-                         "when": "end", "t": int(t) + sl.shift - t0, **counters,
-                         **{f"own_{k}": 0 for k in KIO_OWN_FIELDS},
-                         "stdio_pending": 0, "stdio_pending_streams": 0})  # fmt: skip
+        for rec in sl.log.kio if sl.log is not None else []:
+            got = kio_core.stracer_reading(rec, sl.shift - t0)
+            if got is not None:
+                rows.append(row(sl.host, got[0], got[1]))
     df = pd.DataFrame(rows, columns=list(schema.KIO_COLUMNS))
     return df.astype(schema.KIO_COLUMNS)  # type: ignore[arg-type]
 

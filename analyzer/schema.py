@@ -77,7 +77,9 @@ PROCESS_COLUMNS: dict[str, object] = {
 # The kernel's I/O counters of a process (/proc/PID/io) as the shim (at its start, before an
 # exec, at exit) and the stracer (at the process's last exit stop: `when` "end") read them;
 # own_*: the shim's own read/write syscalls before the reading; stdio_pending: output bytes in
-# stdio buffers then, in stdio_pending_streams streams (docs/format.md, KIO).
+# stdio buffers then; events_*: the shim's events until then, counted the kernel's way (stdio
+# calls by bytes); docs/format.md, KIO.
+KIO_SUMS = ("rchar", "wchar", "syscr", "syscw", "stdio_read", "stdio_written")
 KIO_COLUMNS: dict[str, object] = {
     "host": "object",
     "pid": np.dtype(np.int32),
@@ -89,6 +91,7 @@ KIO_COLUMNS: dict[str, object] = {
     **{f"own_{k}": np.dtype(np.int64) for k in KIO_OWN_FIELDS},
     "stdio_pending": np.dtype(np.int64),
     "stdio_pending_streams": np.dtype(np.int64),
+    **{f"events_{k}": np.dtype(np.int64) for k in KIO_SUMS},
 }
 
 # The missed syscalls (the stracer's events), one row per process, syscall and call site.

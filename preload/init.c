@@ -47,6 +47,7 @@ static void thread_exit(void *unused)
         int busy = iot_t.busy;
         iot_t.busy = 1;
         iot_log_close_chunk();
+        iot_kio_thread_exit();
         iot_t.busy = busy;
     }
 }
@@ -59,6 +60,8 @@ void iot_thread_reset(void)
     iot_t.used = 0;
     iot_t.in_wrapper = 0;
     memset(iot_t.stack_cache_id, 0, sizeof iot_t.stack_cache_id);
+    memset(iot_t.kio, 0, sizeof iot_t.kio);
+    iot_t.kio_slot = 0;
     pthread_setspecific(thread_key, (void *)1); /* so thread_exit runs */
 }
 

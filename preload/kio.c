@@ -5,6 +5,7 @@
  * write-type syscall of the process, the shim's own among them: those are counted here, so that
  * they are not taken for the app's. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 
@@ -13,6 +14,105 @@
 
 /* The shim's own read/write syscalls in this image: rchar, wchar, syscr, syscw. */
 static uint64_t own[4];
+
+/* The events' sums (iot_t.kio: rchar, wchar, syscr, syscw, stdio bytes read, written) are kept
+ * per thread, without atomics; a reading adds up the live threads' (a table of pointers to
+ * their iot_t.kio) and those of the threads gone.  A thread leaves the table at its exit, before
+ * its TLS is freed; one not in it (the table full, or I/O in a later key destructor) adds to
+ * `gone` directly. */
+#define LIVE_MAX 1024
+static uint64_t *live[LIVE_MAX];
+static uint64_t gone[6];
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int read_counters(const char *file, uint64_t v[IOT_KIO_N]);
+
+void iot_kio_in_begin(void)
+{
+    uint64_t v[IOT_KIO_N];
+    int busy = iot_t.busy;
+    iot_t.busy = 1;
+    iot_t.kio_in_ok = read_counters("/proc/thread-self/io", v);
+    for (int i = 0; i < 4; i++)
+        iot_t.kio_in[i] = v[i];
+    iot_t.busy = busy;
+}
+
+/* The thread's read/write I/O since iot_kio_in_begin, less the shim's own (the reading that
+ * began it), into sums. */
+void iot_kio_in_end(uint64_t sums[6])
+{
+    uint64_t v[IOT_KIO_N];
+    if (!iot_t.kio_in_ok)
+        return;
+    iot_t.kio_in_ok = 0;
+    uint64_t last = iot_t.kio_in_cost;
+    if (!read_counters("/proc/thread-self/io", v))
+        return;
+    sums[0] += v[0] - iot_t.kio_in[0] - last;
+    sums[1] += v[1] - iot_t.kio_in[1];
+    sums[2] += v[2] - iot_t.kio_in[2] - 1;
+    sums[3] += v[3] - iot_t.kio_in[3];
+}
+
+void iot_kio_count_slow(const iot_ev *ev, unsigned mode)
+{
+    if (mode == 6) {
+        if (iot_t.kio_slot > 0) {
+            iot_kio_in_end(iot_t.kio);
+            return;
+        }
+        uint64_t d[6] = {0};
+        iot_kio_in_end(d);
+        for (int i = 0; i < 4; i++)
+            __atomic_fetch_add(&gone[i], d[i], __ATOMIC_RELAXED);
+        return;
+    }
+    if (iot_t.kio_slot == 0) {
+        pthread_mutex_lock(&live_lock);
+        for (int i = 0; i < LIVE_MAX; i++)
+            if (!live[i]) {
+                live[i] = iot_t.kio;
+                iot_t.kio_slot = i + 1;
+                break;
+            }
+        pthread_mutex_unlock(&live_lock);
+        if (iot_t.kio_slot > 0) {
+            iot_kio_add(iot_t.kio, ev, mode);
+            return;
+        }
+        iot_t.kio_slot = -1;
+    }
+    uint64_t d[6] = {0};
+    iot_kio_add(d, ev, mode);
+    for (int i = 0; i < 6; i++)
+        if (d[i])
+            __atomic_fetch_add(&gone[i], d[i], __ATOMIC_RELAXED);
+}
+
+void iot_kio_thread_exit(void)
+{
+    if (iot_t.kio_slot <= 0)
+        return;
+    pthread_mutex_lock(&live_lock);
+    live[iot_t.kio_slot - 1] = NULL;
+    for (int i = 0; i < 6; i++)
+        __atomic_fetch_add(&gone[i], iot_t.kio[i], __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&live_lock);
+    iot_t.kio_slot = -1;
+}
+
+static void event_sums(uint64_t out[6])
+{
+    pthread_mutex_lock(&live_lock);
+    for (int k = 0; k < 6; k++)
+        out[k] = __atomic_load_n(&gone[k], __ATOMIC_RELAXED);
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (live[i])
+            for (int k = 0; k < 6; k++)
+                out[k] += __atomic_load_n(&live[i][k], __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&live_lock);
+}
 
 void iot_own_io(int is_write, long ret)
 {
@@ -23,15 +123,23 @@ void iot_own_io(int is_write, long ret)
 
 void iot_kio_fork_child(void)
 {
+    /* a forked child's counters start at zero in the kernel too; its only thread is this one,
+     * whose iot_t is reset next (iot_thread_reset) */
+    pthread_mutex_init(&live_lock, NULL);
     for (int i = 0; i < 4; i++)
-        own[i] = 0; /* a forked child's counters start at zero in the kernel too */
+        own[i] = 0;
+    for (int i = 0; i < 6; i++)
+        gone[i] = 0;
+    for (int i = 0; i < LIVE_MAX; i++)
+        live[i] = NULL;
 }
 
-/* The seven counters of /proc/self/io in the kernel's order; 0 if it cannot be read. */
-static int read_counters(uint64_t v[IOT_KIO_N])
+/* The seven counters of FILE (/proc/self/io, /proc/thread-self/io) in the kernel's order; 0 if
+ * it cannot be read.  iot_t.kio_in_cost: the bytes of that read (counted after the values). */
+static int read_counters(const char *file, uint64_t v[IOT_KIO_N])
 {
     char buf[512];
-    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/io", O_RDONLY | O_CLOEXEC, 0);
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, file, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return 0;
     long n = IOT_SYSRAW(read, fd, buf, sizeof buf - 1);
@@ -39,6 +147,7 @@ static int read_counters(uint64_t v[IOT_KIO_N])
     if (n <= 0)
         return 0;
     iot_own_io(0, n); /* counted by the kernel after the values it returned */
+    iot_t.kio_in_cost = (uint64_t)n;
     int k = 0;
     for (long i = 0; i < n && k < IOT_KIO_N; i++) {
         if (buf[i] != ':')
@@ -80,15 +189,16 @@ void iot_emit_kio(int when)
         return;
     int busy = iot_t.busy;
     iot_t.busy = 1;
-    uint64_t v[IOT_KIO_N], o[4], pending[2];
+    uint64_t v[IOT_KIO_N], o[4], pending[2], sums[6];
     uint64_t t = iot_now();
     stdio_pending(pending);
+    event_sums(sums);
     for (int i = 0; i < 4; i++) /* before the reading: the kernel counts its read after it */
         o[i] = __atomic_load_n(&own[i], __ATOMIC_RELAXED);
-    if (read_counters(v)) {
-        char *p = iot_log_reserve(160);
+    if (read_counters("/proc/self/io", v)) {
+        char *p = iot_log_reserve(240);
         if (p)
-            iot_log_commit(iot_pack_kio(p, when, t, v, o, pending));
+            iot_log_commit(iot_pack_kio(p, when, t, v, o, pending, sums));
     }
     iot_t.busy = busy;
 }

@@ -105,12 +105,13 @@ char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const
 }
 
 /* [6, when, t, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes],
- *  [own rchar, wchar, syscr, syscw], [stdio bytes pending, streams with some]] */
+ *  [own rchar, wchar, syscr, syscw], [stdio bytes pending, streams with some],
+ *  [events' rchar, wchar, syscr, syscw, stdio bytes read, written]] */
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
-                   const uint64_t own[4], const uint64_t pending[2])
+                   const uint64_t own[4], const uint64_t pending[2], const uint64_t sums[6])
 {
     PACKER(pk, p);
-    msgpack_pack_array(&pk, 6);
+    msgpack_pack_array(&pk, 7);
     msgpack_pack_uint8(&pk, IOT_REC_KIO);
     msgpack_pack_uint8(&pk, (uint8_t)when);
     msgpack_pack_uint64(&pk, t);
@@ -123,6 +124,9 @@ char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint64(&pk, pending[0]);
     msgpack_pack_uint64(&pk, pending[1]);
+    msgpack_pack_array(&pk, 6);
+    for (int i = 0; i < 6; i++)
+        msgpack_pack_uint64(&pk, sums[i]);
     return p;
 }
 

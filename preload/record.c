@@ -30,6 +30,8 @@ void iot_begin(iot_ev *ev, unsigned fn)
         errno = e;
     }
     iot_t.in_wrapper++;
+    if (IOT_UNLIKELY(iot_kernel_io[fn] == 6)) /* its inner I/O: measured around the call */
+        iot_kio_in_begin();
     ev->t0 = iot_now();
 }
 
@@ -53,6 +55,7 @@ void iot_leave(iot_ev *ev)
     char *p = iot_log_reserve(EVENT_MAX);
     if (p)
         iot_log_commit(iot_pack_event(p, ev));
+    iot_kio_count(ev);
     iot_t.busy = 0;
     errno = ev->saved_errno;
 }

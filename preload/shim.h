@@ -75,6 +75,12 @@ typedef struct iot_thread {
     uint32_t used;      /* bytes of records in the chunk after its 5-byte bin header */
     uint32_t stack_cache_hash[64];
     uint32_t stack_cache_id[64];
+    uint64_t kio[6];    /* this thread's events counted the kernel's way (kio.c) */
+    uint64_t kio_in[4]; /* the thread's counters when a call of mode "in" began (kio.c) */
+    uint64_t kio_in_cost; /* bytes of the last reading's read */
+    int kio_in_ok;
+    int kio_slot;       /* its place in kio.c's table of live threads + 1; 0: not yet in it,
+                         * -1: not in it (exited, or the table was full) */
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -173,13 +179,45 @@ char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const
                       const void *build_id, size_t id_len) IOT_HIDDEN;
 char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
-                   const uint64_t own[4], const uint64_t pending[2]) IOT_HIDDEN;
+                   const uint64_t own[4], const uint64_t pending[2], const uint64_t sums[6]) IOT_HIDDEN;
 
 /* ---- kio.c: the kernel's I/O counters of the process (KIO records) ---- */
 void iot_emit_kio(int when) IOT_HIDDEN;
 /* One read (is_write 0) or write syscall of the shim's own, returning ret. */
 void iot_own_io(int is_write, long ret) IOT_HIDDEN;
 void iot_kio_fork_child(void) IOT_HIDDEN;
+void iot_kio_thread_exit(void) IOT_HIDDEN;
+void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
+void iot_kio_in_begin(void) IOT_HIDDEN;
+void iot_kio_in_end(uint64_t sums[6]) IOT_HIDDEN;
+/* A finished event counted the kernel's way (calls.py KERNEL_IO_FUNCS: mode 1 r, 2 w, 3 rw,
+ * 4 stdio read, 5 stdio write) into sums[rchar, wchar, syscr, syscw, stdio read, stdio write]. */
+static inline void iot_kio_add(uint64_t *sums, const iot_ev *ev, unsigned mode)
+{
+    uint64_t moved = ev->ret > 0 ? (uint64_t)ev->ret : 0, counted = ev->err != EBADF;
+    if (mode == 1 || mode == 3) {
+        sums[0] += moved;
+        sums[2] += counted;
+    }
+    if (mode == 2 || mode == 3) {
+        sums[1] += moved;
+        sums[3] += counted;
+    }
+    if (mode == 4 || mode == 5)
+        sums[mode] += moved;
+}
+
+/* Hot: every event's epilogue. */
+static inline void iot_kio_count(const iot_ev *ev)
+{
+    unsigned m = iot_kernel_io[ev->fn];
+    if (!m)
+        return;
+    if (IOT_UNLIKELY(m == 6 || iot_t.kio_slot <= 0))
+        iot_kio_count_slow(ev, m);
+    else
+        iot_kio_add(iot_t.kio, ev, m);
+}
 
 /* ---- intern.c: strings and stacks, written once per process, referred to by id ---- */
 uint32_t iot_intern_string(const char *s, size_t n) IOT_HIDDEN;

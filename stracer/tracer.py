@@ -87,6 +87,7 @@ class Proc:
     shim_bad: int = 0  # iot_link.bad as last read: malformed messages its shim dropped
     threads: set[int] = field(default_factory=set)
     kio: tuple[int, list[int]] | None = None  # the kernel's counters at the last exit stop
+    kio_own: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # the shim's threads'
 
 
 @dataclass
@@ -584,6 +585,11 @@ class Tracer:
         proc.news.clear()
         self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exec",
                      {"exe": exe, "shim": proc.image.phase == "preinit"})  # fmt: skip
+        if proc.image.phase != "preinit":  # no shim to read the counters at its start
+            counters = read_kio(str(proc.pid))
+            if counters is not None:
+                self.log.rec(SRec.KIO, time.monotonic_ns(), proc.pid, counters, [0, 0, 0, 0],
+                             "exec")  # fmt: skip
         self._exec_notes(proc.pid, exe)
 
     def _exec_notes(self, pid: int, exe: str) -> None:
@@ -624,9 +630,15 @@ class Tracer:
         last thread's reading holds them all; a SIGKILL'd process may never stop here)."""
         th = self.threads.get(tid)
         pid = th.proc.pid if th is not None else (_tgid(tid) or tid)
-        counters = read_kio(pid)
         proc = self.procs.get(pid)
-        if counters is not None and proc is not None:
+        if proc is None:
+            return
+        if th is not None and th.shim_thread:  # its I/O is the shim's own, not the app's
+            mine = read_kio(f"{pid}/task/{tid}")
+            if mine is not None:
+                proc.kio_own = [a + b for a, b in zip(proc.kio_own, mine[:4], strict=True)]
+        counters = read_kio(str(pid))
+        if counters is not None:
             proc.kio = (time.monotonic_ns(), counters)
 
     def _gone(self, tid: int, status: int) -> None:
@@ -651,7 +663,7 @@ class Tracer:
         if not proc.threads:
             self.procs.pop(proc.pid, None)
             if proc.kio is not None:
-                self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1])
+                self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1], proc.kio_own, "end")
 
     def remaining(self) -> list[int]:
         """The traced processes still alive, the command's own process aside."""
@@ -676,10 +688,10 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v >> 31 else v
 
 
-def read_kio(pid: int) -> list[int] | None:
-    """/proc/PID/io's counters in KIO_FIELDS order, or None."""
+def read_kio(task: str) -> list[int] | None:
+    """/proc/TASK/io's counters in KIO_FIELDS order (TASK: a pid, or PID/task/TID), or None."""
     try:
-        with open(f"/proc/{pid}/io", "rb") as f:
+        with open(f"/proc/{task}/io", "rb") as f:
             lines = f.read().split(b"\n")
         values = [int(line.split(b":")[1]) for line in lines if b":" in line]
     except (OSError, ValueError, IndexError):

@@ -29,7 +29,7 @@ class Rec(int, Enum):
     THREAD = 3  # [3, tid] -- first record of every chunk
     MODULE = 4  # [4, base, lo, hi, path]
     EXIT = 5  # [5, t, status]  -- exit()/_exit() called with status
-    KIO = 6  # [6, when, t, [kernel counters...], [own r/w chars, calls], [stdio pending]]
+    KIO = 6  # [6, when, t, [kernel counters], [own], [stdio pending], [event sums]]
 
 
 # Positions inside an EVENT record.
@@ -291,17 +291,22 @@ KIO_WHEN = ("start", "exec", "exit")  # when the shim read them: `when` of its K
 # syscr (syscw) once past the descriptor lookup -- failures count, EBADF does not -- and its bytes
 # when it moved any; sendfile and copy_file_range count on both sides (rw); splice, tee, mmap,
 # Linux AIO and io_uring not at all.  Stdio calls (sr, sw) move bytes through a buffer: their
-# bytes reach the kernel by stdio's own read/write syscalls, not one by one.
+# bytes reach the kernel by stdio's own read/write syscalls, not one by one (fscanf: its `ret`
+# is items, not bytes).  The shim sums its events by these rules too (KIO records).
+# "in": a call whose own reads and writes inside libc (locale files, a library dlopen loads) are
+# no event of their own: the shim measures them with the thread's counters around the call.
+KERNEL_IO_MODES = ("", "r", "w", "rw", "sr", "sw", "in")  # the shim's codes: the index
 KERNEL_IO_FUNCS: dict[str, str] = {
     "read": "r", "pread": "r", "readv": "r", "preadv": "r", "preadv2": "r",
     "aio_read_done": "r",  # glibc's AIO threads: one pread each
     "write": "w", "pwrite": "w", "writev": "w", "pwritev": "w", "pwritev2": "w",
     "aio_write_done": "w",
     "sendfile": "rw", "copy_file_range": "rw",
-    "fread": "sr", "fgets": "sr", "fgetc": "sr", "fscanf": "sr", "getline": "sr",
+    "fread": "sr", "fgets": "sr", "fgetc": "sr", "getline": "sr",
     "getdelim": "sr", "getchar": "sr", "__uflow": "sr",
     "fwrite": "sw", "fputs": "sw", "fputc": "sw", "fprintf": "sw", "printf": "sw", "puts": "sw",
     "putchar": "sw", "__overflow": "sw",
+    "setlocale": "in", "newlocale": "in", "dlopen": "in",
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {
     "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",
@@ -335,6 +340,11 @@ def c_header() -> str:
     out += [f"    IOT_FN_COUNT = {len(FUNCTIONS)}", "};"]
     out.append("static const char *const iot_fn_names[IOT_FN_COUNT] = {")
     out += [f'    "{f.name}",' for f in FUNCTIONS]
+    out += ["};"]
+    # how the kernel counts each function's calls (KERNEL_IO_FUNCS), for the shim's KIO sums
+    out.append("static const unsigned char iot_kernel_io[IOT_FN_COUNT] = {")
+    out += [f"    {KERNEL_IO_MODES.index(KERNEL_IO_FUNCS.get(f.name, ''))}, /* {f.name} */"
+            for f in FUNCTIONS]  # fmt: skip
     out += ["};"]
     # the cookie slot of each stracer syscall (preload/sysraw.h)
     out += [f"#define IOT_SYSRAW_SLOT_{s.name} {s.cookie_slot}" for s in SYSCALLS

@@ -302,5 +302,16 @@ def _finish(
     if fault:
         say(fault)
     if trace_dir.is_dir():
+        say(f"iotrace: {completeness_line(trace_dir, record['host'], pid)}")
         say(f"iotrace: trace written to {trace_dir}")
     return status
+
+
+def completeness_line(trace_dir: Path, host: str, pid: int) -> str:
+    """What the trace explains of the kernel's count of the run's I/O (iotrace.kio)."""
+    from iotrace.kio import run_job
+
+    try:
+        return run_job(trace_dir, host, pid).line()
+    except Exception as exc:  # the run's own status matters more than this line
+        return f"completeness not computed ({exc.__class__.__name__}: {exc})"

@@ -34,8 +34,8 @@ class Log:
     modules: list[tuple[int, int, int, str, bytes | None]] = field(default_factory=list)
     exit_status: int | None = None
     exit_time: int | None = None
-    # KIO records: (when, t, [kernel counters], [own counters], [stdio pending bytes, streams])
-    kio: list[tuple[int, int, list[int], list[int], list[int]]] = field(default_factory=list)
+    # KIO records as they are: [6, when, t, counters, own, stdio pending, event sums]
+    kio: list[list[Any]] = field(default_factory=list)
     truncated: bool = False
     # (tid, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux)
     events: list[tuple[Any, ...]] = field(default_factory=list)
@@ -132,6 +132,45 @@ def chunk_payloads(path: Path) -> tuple[dict[str, Any], Iterator[bytes], list[bo
     return header, payloads(), truncated
 
 
+def kio_records(path: Path, limit: int = 256) -> tuple[dict[str, Any], list[list[Any]]]:
+    """The header and the KIO records of a log without reading its events: those of the first
+    chunk that has any, from the start (the shim's start reading), and of the last, from the end
+    (its exec or exit reading), each looked for in at most `limit` chunks.  For `iotrace run`'s
+    closing line; the analyzer reads every record."""
+    import mmap
+
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise TraceFormatError(f"{path}: empty file, not an iotrace log")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            header, first, chunk = read_header(buf, path)
+            n = max(0, -(-(size - first) // chunk))
+
+            def found(k: int) -> list[list[Any]]:
+                out = []
+                off = first + k * chunk
+                try:
+                    for start, end, _torn in chunks(buf, off, off + 1, chunk):
+                        up = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True)
+                        up.feed(buf[start:end])
+                        out += [r for r in up if isinstance(r, list) and r and r[0] == Rec.KIO]
+                except (BadChunk, ValueError, msgpack.UnpackException):
+                    return []
+                return out
+
+            head: list[list[Any]] = []
+            for k in range(min(n, limit)):
+                if head := found(k):
+                    break
+            tail: list[list[Any]] = []
+            for k in range(n - 1, max(-1, n - 1 - limit), -1):
+                if tail := found(k):
+                    break
+    records = {(r[1], r[2]): r for r in head + tail}  # one chunk may be both
+    return header, sorted(records.values(), key=lambda r: r[2])
+
+
 def read_log(path: str | os.PathLike[str]) -> Log:
     """Parse a whole log.  A log cut short (a crash, a copy) is read up to its last whole record
     and flagged `truncated`; anything that is not an iotrace log raises TraceFormatError."""
@@ -162,7 +201,7 @@ def read_log(path: str | os.PathLike[str]) -> Log:
                 elif kind == Rec.EXIT:
                     log.exit_time, log.exit_status = rec[1], rec[2]
                 elif kind == Rec.KIO:
-                    log.kio.append((rec[1], rec[2], list(rec[3]), list(rec[4]), list(rec[5])))
+                    log.kio.append(list(rec))
         except (ValueError, TypeError, IndexError, msgpack.FormatError, msgpack.StackError):
             if truncated[0]:
                 break

@@ -1,0 +1,362 @@
+"""How much of each process's I/O a trace explains, checked against the kernel's own counters.
+
+The kernel counts, per process, the bytes and the calls of every read- and write-type syscall:
+/proc/PID/io's rchar, wchar, syscr and syscw (which calls count, and how: calls.KERNEL_IO_*).
+The shim reads them at its start, just before an exec and at exit, with its events' sums counted
+the kernel's way; the stracer at the process's last exit stop (KIO records, docs/format.md).
+What the trace explains of a process's counters at its end:
+
+- its events: the shim's (stdio calls by their bytes only: their syscalls, stdio's buffer
+  flushes and refills, are not traced one by one) and the stracer's (the syscalls no wrapper
+  covered: libc-internal and bypass);
+- what happened in each image before its shim started: the kernel's own reads of the program at
+  exec and the dynamic loader's, measured by the shim's first reading less the reading the image
+  before it took just before the exec (nothing for a fork: a child starts at zero);
+- the shim's own syscalls (it counts them) and its readings of /proc/self/io (each one read of
+  the text of the values it shows, counted by the kernel after them);
+- stdio output in buffers: a forked child inherits it and writes it again, an exec loses it, and
+  at the shim's reading at exit it is not written yet (stdio's final flush comes after).
+
+The end is the stracer's reading, or without a stracer the shim's at exit.  Used by the analyzer
+(analyzer/completeness.py) and by `iotrace run`'s closing line; docs/analyzer.md, "Completeness".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
+from .units import fmt_bytes
+
+EBADF = 9  # the kernel counts no call that fails its descriptor lookup
+COUNTERS = ("rchar", "wchar", "syscr", "syscw")
+Vec = list[int]  # rchar, wchar, syscr, syscw
+
+
+@dataclass
+class Reading:
+    """One KIO record."""
+
+    source: str  # "shim" or "stracer"
+    when: str  # start, exec, exit (shim); end (stracer)
+    t: int  # ns, on one clock for all readings of a process
+    image: int  # the shim log it is from (-1: the stracer)
+    counters: list[int]  # KIO_FIELDS
+    own: Vec = field(default_factory=lambda: [0, 0, 0, 0])  # the shim's: before the reading
+    pending: int = 0  # stdio output bytes in buffers
+    pending_streams: int = 0  # the streams holding them: one write each at the final flush
+    sums: list[int] = field(default_factory=lambda: [0] * 6)  # events: Vec + stdio read, write
+
+    @property
+    def vec(self) -> Vec:
+        return list(self.counters[:4])
+
+    @property
+    def cost(self) -> Vec:
+        """The kernel's count of the read of /proc/self/io that returned these values."""
+        text = "".join(f"{k}: {v}\n" for k, v in zip(KIO_FIELDS, self.counters, strict=True))
+        return [len(text), 0, 1, 0]
+
+
+def shim_reading(rec: list[Any], image: int, shift: int = 0) -> Reading | None:
+    """A shim KIO record [6, when, t, counters, own, [pending, streams], sums]; None if
+    malformed.  `shift` is added to its time."""
+    try:
+        _, when, t, counters, own, pending, sums = rec[:7]
+        r = Reading("shim", KIO_WHEN[when], int(t) + shift, image, [int(x) for x in counters],
+                    [int(x) for x in own], int(pending[0]), int(pending[1]),
+                    sums=[int(x) for x in sums])  # fmt: skip
+    except (ValueError, TypeError, IndexError):
+        return None
+    ok = len(r.counters) == len(KIO_FIELDS) and len(r.own) == 4 and len(r.sums) == 6
+    return r if ok else None
+
+
+def stracer_reading(rec: list[Any], shift: int = 0) -> tuple[int, Reading] | None:
+    """(pid, reading) of a stracer KIO record [5, t, pid, counters, own, when]; None if
+    malformed.  own: the I/O of the threads the shim started (the link's), the shim's own.
+    when: "end" (the process's last exit stop) or "exec" (an exec into a program no shim
+    starts in: the kernel's reads of it are done, the program's own I/O not begun)."""
+    try:
+        _, t, pid, counters, own, when = rec[:6]
+        if when not in ("end", "exec"):
+            return None
+        r = Reading("stracer", when, int(t) + shift, -1, [int(x) for x in counters],
+                    [int(x) for x in own])  # fmt: skip
+    except (ValueError, TypeError, IndexError):
+        return None
+    return (int(pid), r) if len(r.counters) == len(KIO_FIELDS) else None
+
+
+def _add(a: Vec, b: Vec, sign: int = 1) -> Vec:
+    return [x + sign * y for x, y in zip(a, b, strict=True)]
+
+
+def syscall_sums(records: Iterable[tuple[str, int | None, int]]) -> Vec:
+    """rchar, wchar, syscr, syscw of the stracer's records: (syscall, ret, errno)."""
+    out = [0, 0, 0, 0]
+    for name, ret, err in records:
+        mode = KERNEL_IO_SYSCALLS.get(name)
+        if not mode:
+            continue
+        moved = ret if isinstance(ret, int) and ret > 0 else 0
+        counted = int(err != EBADF)
+        if "r" in mode:
+            out[0] += moved
+            out[2] += counted
+        if "w" in mode:
+            out[1] += moved
+            out[3] += counted
+    return out
+
+
+@dataclass
+class Process:
+    """What the trace explains of one process's counters at its end (None: no end reading)."""
+
+    end: str | None  # "stracer", "shim at exit", or None
+    kernel: Vec = field(default_factory=lambda: [0, 0, 0, 0])
+    events: Vec = field(default_factory=lambda: [0, 0, 0, 0])  # shim and stracer events
+    stdio: Vec = field(default_factory=lambda: [0, 0, 0, 0])  # stdio bytes read, written
+    before_shim: Vec = field(default_factory=lambda: [0, 0, 0, 0])
+    own: Vec = field(default_factory=lambda: [0, 0, 0, 0])
+    children: Vec = field(default_factory=lambda: [0, 0, 0, 0])  # reaped: in `kernel` no more
+    end_t: int = 0
+    final: Vec = field(default_factory=lambda: [0, 0, 0, 0])  # what the kernel adds to the parent
+
+    @property
+    def explained(self) -> Vec:
+        return [
+            sum(v) for v in zip(self.events, self.stdio, self.before_shim, self.own, strict=True)
+        ]
+
+    @property
+    def kernel_bytes(self) -> int:
+        return self.kernel[0] + self.kernel[1]
+
+    @property
+    def kernel_calls(self) -> int:
+        return self.kernel[2] + self.kernel[3]
+
+    @property
+    def bytes(self) -> int:
+        e = self.explained
+        return e[0] + e[1]
+
+    @property
+    def calls(self) -> int:
+        e = self.explained
+        return e[2] + e[3]
+
+    def cause(self, stracer: bool) -> str:
+        """Why the trace explains less (or more) than the kernel counted; "" when it all adds up."""
+        if self.end is None:
+            return "no counters at its end: killed (SIGKILL), or still running"
+        kb, tb, kc, tc = self.kernel_bytes, self.bytes, self.kernel_calls, self.calls
+        if tb < kb:
+            what = f"{kb - tb:,} bytes in {max(kc - tc, 0):,} calls"
+            if not stracer:
+                return (f"{what} the shim did not see (raw syscalls, a static or Go program, "
+                        "a library's own I/O): run with the stracer to see them")  # fmt: skip
+            if self.stdio[0]:
+                return f"{what} unexplained: stdio read ahead of what the program consumed?"
+            return f"{what} unexplained"
+        if tb > kb:
+            return f"{tb - kb:,} bytes more than the kernel counted"
+        if tc < kc and (self.stdio[0] or self.stdio[1]):
+            return f"{kc - tc:,} calls are stdio's buffer transfers (their bytes are traced)"
+        if tc != kc:
+            return f"{abs(kc - tc):,} calls {'unexplained' if tc < kc else 'more than counted'}"
+        return ""
+
+
+def explain(readings: list[Reading], stracer_events: list[tuple[int, Vec]]) -> Process:
+    """One process: its readings (any order) and its stracer events as (t, sums of one event)."""
+    readings = sorted(readings, key=lambda r: r.t)
+    ends = [r for r in readings if r.source == "stracer" and r.when == "end"]
+    end = ends[-1] if ends else None
+    if end is None and readings and readings[-1].when == "exit":
+        end = readings[-1]
+    if end is None:
+        return Process(None)
+    p = Process("stracer" if end.source == "stracer" else "shim at exit", kernel=end.vec,
+                end_t=end.t, final=end.vec)  # fmt: skip
+    if end.source == "shim":  # its stdio's final flush comes after the reading
+        p.final = _add(end.vec, [0, end.pending, 0, end.pending_streams])
+    for t, sums in stracer_events:
+        if t <= end.t:
+            p.events = _add(p.events, sums)
+    shim = [r for r in readings if r.source == "shim" and r.t <= end.t]
+    starts = [r for r in readings if r.t <= end.t and (r.source == "shim" or r.when == "exec")]
+    prev: Reading | None = None
+    for r in starts:
+        # where this image began: zero for a fork child or the first image; the reading the
+        # shim of the image before took just before its exec; else not known
+        base: Vec | None = None
+        if prev is None:
+            base = [0, 0, 0, 0]
+        elif prev.source == "shim" and prev.when == "exec":
+            base = _add(prev.vec, prev.cost)
+        if r.source == "stracer":  # an image without a shim: before it, the exec's own reads
+            if base is not None:
+                p.before_shim = _add(p.before_shim, _add(r.vec, base, -1))
+            prev = r
+            continue
+        if r.when == "start":
+            p.stdio[1] += r.pending  # inherited from the parent at a fork: written again here
+            if base is not None:
+                p.before_shim = _add(p.before_shim, _add(_add(r.vec, r.own, -1), base, -1))
+        elif r.when == "exec" or r is end:
+            p.stdio[1] -= r.pending  # lost at the exec; not yet flushed at the end reading
+        prev = r
+    last: dict[int, Reading] = {}
+    for r in shim:
+        last[r.image] = r
+    for r in last.values():  # each image's sums and own I/O up to its last reading
+        p.events = _add(p.events, r.sums[:4])
+        p.stdio = _add(p.stdio, [r.sums[4], r.sums[5], 0, 0])
+        p.own = _add(p.own, r.own if r is end else _add(r.own, r.cost))
+    if end.source == "stracer":
+        p.own = _add(p.own, end.own)
+    return p
+
+
+def explain_all(
+    readings: dict[Any, list[Reading]],
+    parent: dict[Any, Any],
+    stracer_events: dict[Any, list[tuple[int, Vec]]],
+) -> dict[Any, Process]:
+    """Every process (by key: pid, or (host, pid)).  A process's counters include those of the
+    children it reaped (the kernel adds them at the wait): a child that ended before its parent's
+    end reading is taken for reaped by it, and its final counters are taken off the parent's."""
+    procs = {k: explain(rs, stracer_events.get(k, [])) for k, rs in readings.items()}
+    for k, p in procs.items():
+        par = procs.get(parent.get(k))
+        if par is None or par.end is None or p.end is None or p.end_t > par.end_t:
+            continue
+        par.children = _add(par.children, p.final)
+    for p in procs.values():
+        p.kernel = _add(p.kernel, p.children, -1)
+    return procs
+
+
+@dataclass
+class Job:
+    kernel_bytes: int = 0
+    bytes: int = 0
+    kernel_calls: int = 0
+    calls: int = 0
+    stdio_calls: int = 0  # calls not traced one by one: stdio's buffer transfers
+    processes: int = 0  # with counters at their end
+    without_end: int = 0
+    short: int = 0  # processes whose bytes the trace explains less than all of
+    stracer: bool = False
+
+    def add(self, p: Process) -> None:
+        if p.end is None:
+            self.without_end += 1
+            return
+        self.processes += 1
+        self.kernel_bytes += p.kernel_bytes
+        self.bytes += p.bytes
+        self.kernel_calls += p.kernel_calls
+        self.calls += p.calls
+        self.short += p.bytes < p.kernel_bytes
+        if p.bytes == p.kernel_bytes and p.calls < p.kernel_calls and (p.stdio[0] or p.stdio[1]):
+            self.stdio_calls += p.kernel_calls - p.calls
+
+    def line(self) -> str:
+        """The job's completeness in one line (`iotrace run`'s last, `report`'s first)."""
+        if not self.processes:
+            if self.without_end:
+                return (f"completeness: no counters at the end of the {self.without_end:,} "
+                        "processes traced (killed?)")  # fmt: skip
+            return (
+                "completeness: no shim and no stracer read the kernel's counters (a static or "
+                "Go program under --no-stracer?): this trace cannot check itself"
+            )
+        out = (f"the trace explains {_pct(self.bytes, self.kernel_bytes)} of the "
+               f"{fmt_bytes(self.kernel_bytes)} and {_pct(self.calls, self.kernel_calls)} of the "
+               f"{self.kernel_calls:,} read/write syscalls the kernel counted")  # fmt: skip
+        if self.processes > 1:
+            out += f" in {self.processes:,} processes"
+        if self.stdio_calls:
+            out += (f" (the other {self.stdio_calls:,}: stdio's buffer transfers, whose bytes "
+                    "are traced)")  # fmt: skip
+        if self.short:
+            gap = self.kernel_bytes - self.bytes
+            out += f"; {fmt_bytes(gap)} not in the trace"
+            if not self.stracer:
+                out += " (the shim alone does not see raw syscalls: run with the stracer)"
+            out += ", by process: iotrace report"
+        if self.without_end:
+            out += f"; {self.without_end:,} without counters at their end (killed?)"
+        return out
+
+
+def _pct(part: int, whole: int) -> str:
+    if not whole:
+        return "100.0%" if not part else "more than"
+    return f"{100.0 * part / whole:.1f}%"
+
+
+def run_job(trace_dir: Path, host: str, root: int) -> Job:
+    """The completeness of the process tree one `iotrace run` traced (root: its command's pid),
+    from the KIO records alone: the shim logs' first and last ones and the stracer's."""
+    from .stracer import slog
+    from .tracefile import TraceFormatError, kio_records, log_paths
+
+    readings: dict[int, list[Reading]] = {}
+    parent: dict[int, int] = {}
+    stracer_events: dict[int, list[tuple[int, Vec]]] = {}
+    stracer = False
+    for path in slog.log_files(trace_dir):
+        try:
+            log = slog.read(path)
+        except slog.StracerLogError:
+            continue
+        if log.header.get("host") != host or not any(r[2] == root for r in log.procs):
+            continue
+        stracer = True
+        for rec in log.procs:
+            if rec[4] == "fork" and isinstance(rec[3], int):
+                parent[rec[2]] = rec[3]
+        for rec in log.kio:
+            got = stracer_reading(rec)
+            if got is not None:
+                readings.setdefault(got[0], []).append(got[1])
+        for rec in log.missed:
+            sums = syscall_sums([(rec[4], rec[6], rec[7])])
+            if any(sums):
+                stracer_events.setdefault(rec[2], []).append((rec[1], sums))
+    try:
+        paths = log_paths(trace_dir)
+    except TraceFormatError:
+        paths = []
+    for image, path in enumerate(paths):
+        try:
+            header, records = kio_records(path)
+        except (OSError, TraceFormatError):
+            continue
+        pid = header.get("pid")
+        if header.get("host") != host or not isinstance(pid, int):
+            continue
+        if isinstance(header.get("ppid"), int) and pid != root:
+            parent.setdefault(pid, header["ppid"])
+        for rec in records:
+            r = shim_reading(rec, image)
+            if r is not None:
+                readings.setdefault(pid, []).append(r)
+    job = Job()
+    for pid, proc in explain_all(readings, parent, stracer_events).items():
+        p, seen = pid, set()
+        while p != root and p in parent and p not in seen:  # in the tree of this run?
+            seen.add(p)
+            p = parent[p]
+        if p == root:
+            job.add(proc)
+    job.stracer = stracer
+    return job
