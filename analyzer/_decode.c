@@ -33,12 +33,14 @@ typedef struct {
     int64_t error_off; /* byte offset of the first malformed thing, or -1 */
     int32_t error;     /* 0 ok, 1 bad chunk marker, 2 chunk length too long, 3 bad record,
                           4 output arrays too small */
+    int64_t n_ends;    /* rows of n_events that are the end read of a call with two ends */
 } iot_result;
 
 enum { N_FD = 1, N_PATH = 2, N_REQ = 4, N_OFF = 8, N_FLAGS = 16, N_MODE = 32, N_STACK = 64,
-       N_AUX = 128, N_AUXPAIR = 256 };
+       N_AUX = 128, N_AUXPAIR = 256, N_END2 = 512 };
 
-enum { OK = 0, SHORT = 1, BAD = 2 }; /* SHORT: ran out of bytes; BAD: malformed */
+enum { OK = 0, SHORT = 1, BAD = 2, FULL = 3 }; /* SHORT: ran out of bytes; BAD: malformed;
+                                                 FULL: no room for the rows */
 
 static inline uint64_t be(const uint8_t *p, int n)
 {
@@ -185,9 +187,11 @@ static int skip(const uint8_t **pp, const uint8_t *end, int depth)
     return OK;
 }
 
-/* The rest of an EVENT record (after its array header and type). */
+/* The rest of an EVENT record (after its array header and type).  A call with two ends
+ * (fd2 path2 offset2 after aux, docs/format.md) is two rows: the end written, then the end read
+ * (N_END2 set, fd/path/offset its own, the rest the same); *rows says how many. */
 static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_cols *c,
-                 int64_t i, int32_t tid)
+                 int64_t i, int64_t cap, int32_t tid, int *rows)
 {
     /* fn t_start dur fd path req ret errno offset flags mode stack, then aux */
     static const uint16_t bit[12] = {0, 0, 0, N_FD, N_PATH, N_REQ, 0, 0, N_OFF, N_FLAGS, N_MODE,
@@ -219,11 +223,24 @@ static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_c
     }
     if (r != OK)
         return r;
-    for (uint32_t k = 13; k < nfields; k++) { /* fields a later format version appends */
+    int64_t e2[3] = {0, 0, 0};
+    uint16_t nulls2 = 0;
+    int ends = nfields >= 16;
+    for (uint32_t k = 13; k < 16 && ends; k++) { /* fd2 path2 offset2 */
+        r = get_int(&p, end, &e2[k - 13], &nil);
+        if (r != OK)
+            return r;
+        if (nil)
+            nulls2 |= k == 13 ? N_FD : k == 14 ? N_PATH : N_OFF;
+    }
+    for (uint32_t k = ends ? 16 : 13; k < nfields; k++) { /* fields a later version appends */
         r = skip(&p, end, 0);
         if (r != OK)
             return r;
     }
+    *rows = 1 + ends;
+    if (c && i + *rows > cap)
+        return FULL;
     if (c) {
         c->tid[i] = tid;
         c->fn[i] = (int16_t)(v[0] < 0 || v[0] > 32767 ? -1 : v[0]);
@@ -238,6 +255,22 @@ static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_c
         c->flags[i] = (int32_t)v[9];
         c->stack[i] = (int32_t)v[11];
         c->nulls[i] = nulls;
+        if (ends) {
+            int64_t j = i + 1;
+            c->tid[j] = tid;
+            c->fn[j] = c->fn[i];
+            c->t_start[j] = v[1];
+            c->dur[j] = v[2];
+            c->fd[j] = (int32_t)e2[0];
+            c->path[j] = (int32_t)e2[1];
+            c->req[j] = v[5];
+            c->ret[j] = v[6];
+            c->err[j] = (int32_t)v[7];
+            c->offset[j] = e2[2];
+            c->flags[j] = (int32_t)v[9];
+            c->stack[j] = (int32_t)v[11];
+            c->nulls[j] = (uint16_t)((nulls & ~(N_FD | N_PATH | N_OFF)) | nulls2 | N_END2);
+        }
     }
     *pp = p;
     return OK;
@@ -298,13 +331,16 @@ int iot_scan(const uint8_t *buf, int64_t len, int64_t first, int64_t stop, int64
                 r = BAD;
             if (r == OK) {
                 if (kind == 0) {
-                    if (cols && res->n_events >= cap) {
+                    int rows = 1;
+                    r = event(&p, end, nf - 1, cols, res->n_events, cap, tid, &rows);
+                    if (r == FULL) {
                         res->error = 4;
                         return -1;
                     }
-                    r = event(&p, end, nf - 1, cols, res->n_events, tid);
-                    if (r == OK)
-                        res->n_events++;
+                    if (r == OK) {
+                        res->n_events += rows;
+                        res->n_ends += rows - 1;
+                    }
                 } else if (kind == 3 && nf >= 2) {
                     int64_t t;
                     r = get_int(&p, end, &t, &nil);

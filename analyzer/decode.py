@@ -49,7 +49,9 @@ RAW_DTYPES: dict[str, type[np.generic]] = {
     "stack": np.int32,
     "nulls": np.uint16,
 }
-# Bits of `nulls`: the field was nil.  AUXPAIR: aux was an array ([dev, inode]).
+# Bits of `nulls`: the field was nil.  AUXPAIR: aux was an array ([dev, inode]).  END2: the row
+# is the end read of a call with two ends (the record's fd2/path2/offset2 in fd/path/offset; the
+# row before it is the end written, from the same record).
 NULL_BITS: dict[str, int] = {
     "fd": 1,
     "path": 2,
@@ -60,6 +62,7 @@ NULL_BITS: dict[str, int] = {
     "stack": 64,
     "aux": 128,
     "auxpair": 256,
+    "end2": 512,
 }
 _NULLABLE_AT = {4: "fd", 5: "path", 6: "req", 9: "offset", 10: "flags", 11: "mode", 12: "stack"}
 
@@ -78,6 +81,7 @@ typedef struct {
 } iot_cols;
 typedef struct {
     int64_t n_events; int64_t n_other; int64_t truncated; int64_t error_off; int32_t error;
+    int64_t n_ends;
 } iot_result;
 int iot_scan(const uint8_t *buf, int64_t len, int64_t first, int64_t stop, int64_t chunk,
              iot_cols *cols, int64_t cap, int64_t *other_off, int64_t *other_len,
@@ -149,6 +153,7 @@ class ScanResult:
     error_off: int
     other_off: np.ndarray  # int64 byte offsets of the other records (fill pass only)
     other_len: np.ndarray
+    n_ends: int = 0  # rows of n_events that are the end read of a call with two ends
 
 
 class Decoder(Protocol):
@@ -233,6 +238,7 @@ class CDecoder:
             int(res.error_off),
             other_off[:kept],
             other_len[:kept],
+            int(res.n_ends),
         )
 
 
@@ -254,7 +260,7 @@ class PyDecoder:
         out: RawColumns | None,
         n_other: int,
     ) -> ScanResult:
-        n = 0
+        n = n_ends = 0
         others: list[tuple[int, int]] = []
         truncated = False
         rows: list[tuple[Any, ...]] = []
@@ -281,8 +287,10 @@ class PyDecoder:
                     if kind == 0:
                         if len(rec) < 14:
                             raise _Bad(here)
-                        rows.append(_event_row(rec, tid, here))
-                        n += 1
+                        new = _event_rows(rec, tid, here)
+                        rows += new
+                        n += len(new)
+                        n_ends += len(new) - 1
                     elif kind == 3 and len(rec) >= 2:
                         if not _is_int(rec[1]):
                             raise _Bad(here)
@@ -301,7 +309,7 @@ class PyDecoder:
             _store(rows, out)
         other_off = np.array([o for o, _ in others], dtype=np.int64)
         other_len = np.array([ln for _, ln in others], dtype=np.int64)
-        return ScanResult(n, len(others), truncated, 0, -1, other_off, other_len)
+        return ScanResult(n, len(others), truncated, 0, -1, other_off, other_len, n_ends)
 
     @staticmethod
     def _error(code: int, off: int) -> ScanResult:
@@ -313,8 +321,29 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _event_rows(rec: list[Any], tid: int, here: int) -> list[tuple[Any, ...]]:
+    """One event as the raw columns' values (RAW_DTYPES order): one row, two for a call with
+    two ends (the end read after the end written, as the C decoder does)."""
+    row = _event_row(rec, tid, here)
+    if len(rec) < 17:
+        return [row]
+    fd2, path2, off2 = rec[14:17]
+    nulls = row[-1] & ~(NULL_BITS["fd"] | NULL_BITS["path"] | NULL_BITS["offset"])
+    nulls |= NULL_BITS["end2"]
+    vals = list(row)
+    for name, v in (("fd", fd2), ("path", path2), ("offset", off2)):
+        if v is None:
+            nulls |= NULL_BITS[name]
+            v = 0
+        elif not _is_int(v):
+            raise _Bad(here)
+        vals[list(RAW_DTYPES).index(name)] = v
+    vals[-1] = nulls
+    return [row, tuple(vals)]
+
+
 def _event_row(rec: list[Any], tid: int, here: int) -> tuple[Any, ...]:
-    """One event as the raw columns' values (RAW_DTYPES order)."""
+    """One event's first 14 fields as the raw columns' values (RAW_DTYPES order)."""
     nulls = 0
     vals: list[int] = [tid]
     for i in range(1, 14):

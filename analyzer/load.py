@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from iotrace import kio as kio_core
-from iotrace.calls import CHUNK_SIZE, KIO_FIELDS, KIO_OWN_FIELDS, Rec
+from iotrace.calls import CHUNK_SIZE, END2_SUFFIX, EVENT_ENDS, KIO_FIELDS, KIO_OWN_FIELDS, Rec
 from iotrace.tracefile import TraceFormatError, log_paths, read_header
 
 from . import schema, stracer_src
@@ -34,7 +34,9 @@ from .sources import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, Source
 from .trace import Trace
 
 WINDOW = 64 << 20  # bytes of chunks decoded per call (progress granularity)
-MIN_EVENT_BYTES = 14  # the smallest EVENT record: a fixarray of 14 one-byte fields
+# the fewest bytes per row of events: a record is a fixarray of 14 one-byte fields (15 bytes, one
+# row) or of 17 (18 bytes, two rows: a call with two ends)
+MIN_EVENT_BYTES = 9
 PROGRESS_MIN_BYTES = 32 << 20  # show a progress bar from this much log data on (on a tty)
 
 
@@ -54,6 +56,7 @@ class _Log:
     chunk: int = CHUNK_SIZE
     windows: list[list[int]] = field(default_factory=list)  # [start, stop, n_events, n_other]
     n_events: int = 0
+    n_ends: int = 0  # rows that are the end read of a call with two ends
     truncated: bool = False
     strings: dict[int, str] = field(default_factory=dict)
     stacks: dict[int, tuple[int, ...]] = field(default_factory=dict)
@@ -159,6 +162,7 @@ def _fill(log: _Log, out: RawColumns, advance: Callable[[int], None]) -> None:
                 raise _corrupt(log, res.error, res.error_off)
             _other_records(log, buf, res.other_off, res.other_len)
             pos += res.n_events
+            log.n_ends += res.n_ends
             advance(min(step, log.size - start))
             if res.truncated:
                 log.truncated = True
@@ -242,7 +246,7 @@ def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
         _open(lg)
     slogs = stracer_src.read_logs(slog_paths)
     runs = _run_records(d)
-    n_missed = sum(s.n_missed for s in slogs)
+    n_missed = sum(s.n_rows for s in slogs)
     raw = _decode_all(logs, progress, n_missed)
     _warn_truncated(logs, slogs)
     return _assemble(d, logs, slogs, runs, raw)
@@ -408,11 +412,14 @@ def _map_ids(
     for lg in logs:
         sl = slice(pos, pos + lg.n_events)
         pos += lg.n_events
-        fn_lut = np.array(
-            [fdict.code(str(f)) for f in lg.header.get("functions", [])]
-            + [fdict.code(schema.UNKNOWN_FUNCTION)],
-            dtype=np.int16,
-        )
+        names = [str(f) for f in lg.header.get("functions", [])]
+        unknown = fdict.code(schema.UNKNOWN_FUNCTION)
+        codes = [fdict.code(f) for f in names]
+        if lg.n_ends:  # the end read of a call with two ends: function name + END2_SUFFIX
+            fn = raw["fn"][sl]
+            fn[(raw["nulls"][sl] & NULL_BITS["end2"]) != 0] += len(names)
+            codes += [fdict.code(f + END2_SUFFIX) if f in EVENT_ENDS else unknown for f in names]
+        fn_lut = np.array([*codes, unknown], dtype=np.int16)
         path_lut = paths.lut(lg.strings)
         cols = {k: raw[k][sl] for k in ("t_start", "fn", "path", "stack", "nulls")}
         if not lg.n_events:

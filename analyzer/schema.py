@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 
 from iotrace.calls import (
+    END2_SUFFIX,
+    EVENT_ENDS,
     FUNC_IDS,
     FUNCTIONS,
     KIO_FIELDS,
@@ -140,9 +142,19 @@ def function_names(header_lists: list[list[str]]) -> list[str]:
     return names
 
 
+def end2_base(name: str) -> str | None:
+    """The call of a row of the end read of a call with two ends ("sendfile:in": "sendfile"), else
+    None."""
+    base = name.removesuffix(END2_SUFFIX)
+    return base if base != name and base in EVENT_ENDS else None
+
+
 @functools.lru_cache(maxsize=4096)
 def op_of(name: str) -> str:
-    """The op of a function name: a shim function's (calls.FUNCTIONS), else a syscall's."""
+    """The op of a function name: a shim function's (calls.FUNCTIONS), else a syscall's; the end
+    read of a call with two ends is a read."""
+    if end2_base(name) is not None:
+        return Op.READ.value
     if name in FUNC_IDS:
         return FUNCTIONS[FUNC_IDS[name]].op.value
     sc = SYSCALL_BY_NAME.get(name)
@@ -153,6 +165,7 @@ def op_of(name: str) -> str:
 
 def family_of(name: str) -> str:
     """A shim function's family (fd, meta, stdio, mmap, proc, mpi); syscalls: "syscall"."""
+    name = end2_base(name) or name
     if name in FUNC_IDS:
         return FUNCTIONS[FUNC_IDS[name]].family
     return "syscall" if name in SYSCALL_BY_NAME else ""

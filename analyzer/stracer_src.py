@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from iotrace.stracer import slog
 
-from iotrace.calls import SYSCALL_BY_NAME
+from iotrace.calls import END2_SUFFIX, SYSCALL_BY_NAME
 from iotrace.tracefile import TraceFormatError
 
 from .decode import NULL_BITS, RawColumns
@@ -62,6 +62,13 @@ class SLog:
     @property
     def n_missed(self) -> int:
         return len(self.log.missed) if self.log is not None else 0
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of events: one per MISSED record, two for a call with two ends."""
+        if self.log is None:
+            return 0
+        return sum(1 + (len(r) > 14 and isinstance(r[14], int)) for r in self.log.missed)
 
 
 def read_logs(paths: list[Path]) -> list[SLog]:
@@ -301,6 +308,9 @@ def fill(
             off = args[i_off] if 0 <= i_off < len(args) else None
             if name == "lseek" and isinstance(ret, int) and ret >= 0:
                 off = ret  # the offset reached
+            ends = rec[13:17] if len(rec) >= 17 else None  # a call with two ends (version 4)
+            if ends is not None:
+                off = ends[0]
             flags = _oflags(args[i_ofl]) if 0 <= i_ofl < len(args) else None
             if not isinstance(size, int):
                 nulls |= NULL_BITS["req"]
@@ -335,6 +345,20 @@ def fill(
             proc_out[pos] = proc
             cls_out[pos] = CLASS_NAMES.index(slog.missed_class(rec))
             pos += 1
+            if ends is not None and isinstance(ends[1], int):  # the end read: a row of its own
+                for k in cols:
+                    cols[k][pos] = cols[k][pos - 1]
+                _, fd2, path2, off2 = ends
+                nulls &= ~(NULL_BITS["offset"] | NULL_BITS["fd"])
+                nulls |= NULL_BITS["end2"] | (0 if isinstance(off2, int) else NULL_BITS["offset"])
+                cols["fn"][pos] = fn_code(name + END2_SUFFIX)
+                cols["fd"][pos] = fd2
+                cols["path"][pos] = path_code(path2) if isinstance(path2, str) and path2 else -1
+                cols["offset"][pos] = off2 if isinstance(off2, int) else 0
+                cols["nulls"][pos] = nulls
+                proc_out[pos] = proc
+                cls_out[pos] = cls_out[pos - 1]
+                pos += 1
         base += max((s for s in sl.log.sites if isinstance(s, int)), default=0) + 1
 
     # ranks: the shim log's of the same pid, else the parent's

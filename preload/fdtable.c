@@ -218,6 +218,14 @@ void iot_ev_fdpath(iot_ev *ev, int fd)
     ev->path = iot_fd_path(fd);
 }
 
+void iot_ev_end2(iot_ev *ev, int fd, int64_t off)
+{
+    ev->fd2 = fd;
+    ev->path2 = iot_fd_path(fd);
+    ev->off2 = off;
+    ev->has |= IOT_HAS_END2 | (off != IOT_NO_OFFSET ? IOT_HAS_OFF2 : 0);
+}
+
 /* Sentinel: the description appends, the offset is known only after the write. */
 #define APPEND_OFFSET (IOT_NO_OFFSET + 1)
 

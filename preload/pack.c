@@ -30,7 +30,8 @@ static void opt_int(msgpack_packer *pk, int present, int64_t v)
 __attribute__((flatten)) char *iot_pack_event(char *p, const iot_ev *ev)
 {
     PACKER(pk, p);
-    msgpack_pack_array(&pk, IOT_EVENT_NFIELDS);
+    int ends = ev->has & IOT_HAS_END2; /* fd2 path2 offset2 only on calls with two ends */
+    msgpack_pack_array(&pk, ends ? IOT_EVENT_NFIELDS : IOT_EVENT_BASE_FIELDS);
     msgpack_pack_uint8(&pk, IOT_REC_EVENT);
     msgpack_pack_uint16(&pk, ev->fn);
     msgpack_pack_uint64(&pk, ev->t0);
@@ -52,6 +53,11 @@ __attribute__((flatten)) char *iot_pack_event(char *p, const iot_ev *ev)
         msgpack_pack_array(&pk, 2);
         msgpack_pack_int64(&pk, ev->aux[0]);
         msgpack_pack_int64(&pk, ev->aux[1]);
+    }
+    if (ends) {
+        msgpack_pack_int64(&pk, ev->fd2);
+        opt_int(&pk, ev->path2, ev->path2);
+        opt_int(&pk, ev->has & IOT_HAS_OFF2, ev->off2);
     }
     return p;
 }

@@ -43,6 +43,8 @@ enum {
     IOT_HAS_OFF = 1 << 3,
     IOT_HAS_FLAGS = 1 << 4,
     IOT_HAS_MODE = 1 << 5,
+    IOT_HAS_END2 = 1 << 6,  /* fd2, path2, offset2 written (a call with two ends) */
+    IOT_HAS_OFF2 = 1 << 7,
 };
 
 /* One event under construction, on the wrapper's stack. */
@@ -58,6 +60,9 @@ typedef struct iot_ev {
     uint64_t t0, t1;
     int64_t req, ret, off, flags, mode;
     int64_t aux[2];
+    int fd2;            /* the end read of a call with two ends (calls.py EVENT_ENDS) */
+    uint32_t path2;
+    int64_t off2;
 } iot_ev;
 
 #define IOT_SPAWNS_HELPERS (1 << 16)
@@ -151,6 +156,8 @@ static inline void iot_ev_aux2(iot_ev *ev, int64_t a, int64_t b)
 {
     ev->aux[0] = a; ev->aux[1] = b; ev->naux = 2;
 }
+/* The end read of a call with two ends: its descriptor, path and offset (IOT_NO_OFFSET: none). */
+void iot_ev_end2(iot_ev *ev, int fd, int64_t off) IOT_HIDDEN;
 /* The path of an fd event: the one that fd was opened with. */
 void iot_ev_fdpath(iot_ev *ev, int fd) IOT_HIDDEN;
 /* A path argument, made absolute against dirfd (AT_FDCWD for the cwd). */

@@ -489,22 +489,35 @@ IOT_API int posix_fadvise(int fd, off_t off, off_t len, int advice)
 }
 IOT_ALIAS(posix_fadvise, posix_fadvise64);
 
-/* sendfile(out, in, *off, n): fd is the destination, aux the source. */
+/* The calls with two ends (docs/format.md): fd, path, offset are the end written; fd2, path2,
+ * offset2 the end read.  An offset given by pointer is the one used and the descriptor's
+ * position does not move; else the position is used and advances. */
+static int64_t end_at(int fd, const off_t *off) { return off ? *off : iot_fd_pos(fd); }
+static int64_t end_used(int fd, const off_t *off, int64_t at, ssize_t r)
+{
+    return off ? at : iot_fd_advance(fd, at, r);
+}
+
+static void two_ends(iot_ev *ev, int in, const off_t *inoff, int64_t inat, int out,
+                     const off_t *outoff, int64_t outat, size_t n, ssize_t r)
+{
+    iot_ev_fd(ev, out);
+    iot_ev_fdpath(ev, out);
+    iot_ev_req(ev, (int64_t)n);
+    iot_ev_off(ev, end_used(out, outoff, outat, r));
+    iot_ev_end2(ev, in, end_used(in, inoff, inat, r));
+}
+
 IOT_API ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
     IOT_REAL(sendfile);
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_sendfile))
         return real_sendfile(out, in, off, n);
-    int64_t at = off ? *off : iot_fd_pos(in);
+    int64_t inat = end_at(in, off), outat = iot_fd_pos(out);
     ssize_t r = IOT_FAST(IOT_SYSRAW(sendfile, out, in, off, n), real_sendfile(out, in, off, n));
     iot_done(&ev, r, r < 0);
-    iot_ev_fd(&ev, out);
-    iot_ev_fdpath(&ev, out);
-    iot_ev_aux(&ev, in);
-    iot_ev_req(&ev, (int64_t)n);
-    iot_ev_off(&ev, off ? at : iot_fd_advance(in, at, r));
-    iot_fd_advance(out, iot_fd_pos(out), r);
+    two_ends(&ev, in, off, inat, out, NULL, outat, n, r);
     iot_leave(&ev);
     return r;
 }
@@ -517,17 +530,41 @@ IOT_API ssize_t copy_file_range(int in, off_t *inoff, int out, off_t *outoff, si
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_copy_file_range))
         return real_copy_file_range(in, inoff, out, outoff, n, flags);
-    int64_t at = inoff ? *inoff : iot_fd_pos(in);
-    int64_t outat = outoff ? *outoff : iot_fd_pos(out);
-    ssize_t r = real_copy_file_range(in, inoff, out, outoff, n, flags);
+    int64_t inat = end_at(in, inoff), outat = end_at(out, outoff);
+    ssize_t r = real_copy_file_range(in, inoff, out, outoff, n, flags); /* six arguments */
     iot_done(&ev, r, r < 0);
-    iot_ev_fd(&ev, out);
-    iot_ev_fdpath(&ev, out);
-    iot_ev_aux(&ev, in);
-    iot_ev_req(&ev, (int64_t)n);
-    iot_ev_off(&ev, outoff ? outat : iot_fd_advance(out, outat, r));
-    if (!inoff)
-        iot_fd_advance(in, at, r);
+    two_ends(&ev, in, inoff, inat, out, outoff, outat, n, r);
+    iot_ev_flags(&ev, flags);
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API ssize_t splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t n, unsigned flags)
+{
+    IOT_REAL(splice);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_splice))
+        return real_splice(in, inoff, out, outoff, n, flags);
+    int64_t inat = end_at(in, inoff), outat = end_at(out, outoff);
+    ssize_t r = real_splice(in, inoff, out, outoff, n, flags); /* six arguments */
+    iot_done(&ev, r, r < 0);
+    two_ends(&ev, in, inoff, inat, out, outoff, outat, n, r);
+    iot_ev_flags(&ev, flags);
+    iot_leave(&ev);
+    return r;
+}
+
+/* tee(in, out, n): both pipes; the bytes stay in `in` as well (read without being consumed). */
+IOT_API ssize_t tee(int in, int out, size_t n, unsigned flags)
+{
+    IOT_REAL(tee);
+    iot_ev ev;
+    if (!iot_enter(&ev, IOT_FN_tee))
+        return real_tee(in, out, n, flags);
+    ssize_t r = IOT_FAST(IOT_SYSRAW_CANCEL(tee, in, out, n, flags), real_tee(in, out, n, flags));
+    iot_done(&ev, r, r < 0);
+    two_ends(&ev, in, NULL, IOT_NO_OFFSET, out, NULL, IOT_NO_OFFSET, n, r);
+    iot_ev_flags(&ev, flags);
     iot_leave(&ev);
     return r;
 }

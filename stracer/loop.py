@@ -53,8 +53,9 @@ _CONV = {"fd": 1, "off": 2, "int": 2, "size": 0, "iovcnt": 0, "buf": 0, "ptr": 0
 
 def fast_kind(sc: Syscall) -> tuple[bytes, int] | None:
     """(conversions, descriptor argument) when the C loop can record sc by itself: no path or
-    string argument, no effect on the descriptor table, every argument a plain integer."""
-    if sc.fdop or sc.name == "mmap" or any(k not in _CONV for k in sc.args):
+    string argument, no effect on the descriptor table, one descriptor (not a call with two ends:
+    tracer.py records both), every argument a plain integer."""
+    if sc.fdop or sc.ends or sc.name == "mmap" or any(k not in _CONV for k in sc.args):
         return None
     conv = bytes(_CONV[k] for k in sc.args).ljust(6, b"\0")
     fdarg = 0 if sc.args and sc.args[0] == "fd" else -1

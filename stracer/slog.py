@@ -18,13 +18,15 @@ import msgpack
 from iotrace.calls import SYSCALLS
 
 FORMAT = "iotrace-stracer"
-VERSION = 3  # 2: MISSED gained t_exit; 3: MISSED gained class, SITE the libc function
-READABLE = (1, 2, 3)
+VERSION = 4  # 2: MISSED gained t_exit; 3: class, SITE the libc function; 4: the other end
+READABLE = (1, 2, 3, 4)
 SUFFIX = ".stracer"
 
 
 class SRec(IntEnum):
-    MISSED = 0  # [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit, class]
+    # [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit, class
+    #  (, offset, fd2, path2, offset2: a call with two ends, version 4)]
+    MISSED = 0
     SITE = 1  # [1, site, [[pc, module, offset, function, file, line], ...], libc_function]
     PROC = 2  # [2, t, pid, ppid, what, detail]
     COUNTS = 3  # [3, pid, {"covered": n, "loader": n, "shim": n, "libc": n, "bypass": n}]

@@ -325,7 +325,32 @@ class Tracer:
         elif pl.fd >= 0:
             fd = args[pl.fd]
             path = self._fd_path(pid, fd)
-        th.pending = [time.monotonic_ns(), pid, tid, sc, args, site, fd, path, raw, cls]
+        if sc.ends is not None:  # two ends: fd, path are the end written; ends the rest
+            fd, path, ends = self._ends(pid, tid, sc.ends, raw)
+        else:
+            ends = None
+        th.pending = [time.monotonic_ns(), pid, tid, sc, args, site, fd, path, raw, cls, ends]
+
+    def _ends(
+        self, pid: int, tid: int, at: tuple[int, int, int, int], raw: tuple[int, ...]
+    ) -> tuple[int, str | None, list[Any]]:
+        """A call with two ends, at its entry: the descriptor written and its path, and [offset
+        written, descriptor read, its path, offset read] (offsets: the value behind the
+        offset pointer, else the descriptor's position; nil for pipes and sockets)."""
+        out: list[Any] = []
+        for fd_at, off_at in ((at[0], at[1]), (at[2], at[3])):
+            fd = raw[fd_at] & 0xFFFFFFFF
+            fd = fd - (1 << 32) if fd >> 31 else fd
+            path = self._fd_path(pid, fd)
+            off = None
+            ptr = raw[off_at] if off_at >= 0 else 0
+            if ptr:
+                b = self.mem.read(tid, ptr, 8)
+                off = int.from_bytes(b, "little", signed=True) if b and len(b) == 8 else None
+            elif path is not None and path.startswith("/"):
+                off = _fd_pos(pid, fd)
+            out += [fd, path, off]
+        return out[0], out[1], [out[2], *out[3:]]
 
     def _fd_path(self, pid: int, fd: int) -> str | None:
         if fd < 0:
@@ -385,7 +410,7 @@ class Tracer:
 
     def _finish(self, th: Thread, ret: int | None, t_exit: int | None = None) -> None:
         assert th.pending is not None
-        t, pid, tid, sc, args, site, fd, path, raw, cls = th.pending
+        t, pid, tid, sc, args, site, fd, path, raw, cls, ends = th.pending
         th.pending = None
         err = 0
         if ret is not None and -4096 < ret < 0:
@@ -398,9 +423,8 @@ class Tracer:
         elif ret is not None and ret >= 0 and sc.fdop:
             self._fd_news(th, sc, raw, ret, path)
         name = L.COUNT_NAMES[cls]
-        self.log.rec(
-            SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path, t_exit, name
-        )
+        rec = [SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path, t_exit, name]
+        self.log.rec(*rec, *(ends or ()))  # a call with two ends: offset, fd2, path2, offset2
         self.console.missed(pid, site, self.site_frames.get(site, []), sc.name, path, 1, name)
 
     # ---- descriptor news for the shim -------------------------------------------------------
@@ -677,6 +701,16 @@ class Tracer:
                 self.log.rec(SRec.COUNTS, pid, dict(c))
         self.log.rec(SRec.END, time.monotonic_ns(), self.returncode, flush=True)
         close_symbolisers()
+
+
+def _fd_pos(pid: int, fd: int) -> int | None:
+    """A descriptor's file position (/proc/PID/fdinfo/FD), None if unknown."""
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as f:
+            head = f.readline()
+    except OSError:
+        return None
+    return int(head.split()[1]) if head.startswith(b"pos:") else None
 
 
 def _msg(op: int, a: int, b: int, path: str) -> bytes:

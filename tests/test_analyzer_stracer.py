@@ -18,7 +18,8 @@ from iotrace.calls import SYSCALLS
 def test_syscall_kinds_come_from_the_table():
     ops = {s.name: schema.op_of(s.name) for s in SYSCALLS}
     reads = {"read", "pread64", "readv", "preadv", "preadv2"}
-    writes = {"write", "pwrite64", "writev", "pwritev", "pwritev2", "sendfile", "copy_file_range"}
+    writes = {"write", "pwrite64", "writev", "pwritev", "pwritev2"}
+    writes |= {"sendfile", "copy_file_range", "splice", "tee"}  # and their end read: name:in
     assert {n for n, o in ops.items() if o == "read"} == reads
     assert {n for n, o in ops.items() if o == "write"} == writes
     assert ops["openat"] == ops["openat2"] == ops["socket"] == ops["eventfd2"] == "open"

@@ -23,7 +23,9 @@ FORMAT_VERSION = 1
 class Rec(int, Enum):
     """Record types: the first element of every record array inside a chunk."""
 
-    EVENT = 0  # [0, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux]
+    # [0, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux
+    #  (, fd2, path2, offset2: only on calls with two ends, EVENT_ENDS)]
+    EVENT = 0
     STRING = 1  # [1, id, text]
     STACK = 2  # [2, id, [return addresses...]]
     THREAD = 3  # [3, tid] -- first record of every chunk
@@ -48,7 +50,13 @@ EVENT_FIELDS = (
     "mode",
     "stack",
     "aux",
+    # the other end of a call that moves bytes between two descriptors (EVENT_ENDS); an event
+    # of any other call stops at `aux`
+    "fd2",
+    "path2",
+    "offset2",
 )
+EVENT_BASE_FIELDS = EVENT_FIELDS.index("aux") + 1  # fields every EVENT has
 
 CHUNK_SIZE = 32 * 1024  # per-thread chunk of the log file
 # Under a stracer the shim gives each stdio stream a buffer inside this 4 GiB-aligned window of
@@ -82,7 +90,7 @@ class Func:
 
     `shows` names the event fields `iotrace show` prints as arguments, in order: fd, path, path2
     (aux as an interned path), fd2 (aux as a descriptor), req, off, flags, mode, whence (aux),
-    addr (ret shown in hex).
+    addr (ret shown in hex), end2 (fd2, path2, offset2: the end read of a call with two ends).
     """
 
     name: str
@@ -125,8 +133,8 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("ftruncate", "fd", MET, "fd off"),
     _f("fallocate", "fd", MET, "fd mode off req"),
     _f("posix_fadvise", "fd", OTH, "fd off req flags"),
-    _f("sendfile", "fd", WR, "fd fd2 off req"),
-    _f("copy_file_range", "fd", WR, "fd fd2 off req"),
+    _f("sendfile", "fd", WR, "fd off end2 req"),
+    _f("copy_file_range", "fd", WR, "fd off end2 req flags"),
     _f("pipe", "fd", OPN, ""),
     _f("pipe2", "fd", OPN, "flags"),
     _f("socket", "fd", OPN, "flags mode"),
@@ -273,10 +281,19 @@ FUNCTIONS: tuple[Func, ...] = (
     # popen: fd = the stream's pipe; pclose: ret = the command's wait status (wrap_proc.c)
     _f("popen", "proc", OPN, "fd flags"),
     _f("pclose", "proc", CLS, "fd"),
+    _f("splice", "fd", WR, "fd off end2 req flags"),
+    _f("tee", "fd", WR, "fd end2 req flags"),
 )
 # fmt: on
 
 FUNC_IDS: dict[str, int] = {f.name: i for i, f in enumerate(FUNCTIONS)}
+
+# Calls with two ends: bytes read from one descriptor and written to another in the kernel.  The
+# event's fd/path/offset are the end written (op WRITE), fd2/path2/offset2 the end read; `ret`
+# bytes moved is both the bytes read and the bytes written.  The analyzer counts the read end
+# as a row of its own, function name + END2_SUFFIX (op READ): docs/format.md, docs/analyzer.md.
+EVENT_ENDS = frozenset({"sendfile", "copy_file_range", "splice", "tee"})
+END2_SUFFIX = ":in"
 
 # ---- the kernel's I/O accounting (/proc/PID/io) ----------------------------------------------
 #
@@ -330,6 +347,7 @@ def c_header() -> str:
         f"#define IOT_CHUNK_SIZE {CHUNK_SIZE}",
         f"#define IOT_PAD_EXT_TYPE {PAD_EXT_TYPE}",
         f"#define IOT_EVENT_NFIELDS {len(EVENT_FIELDS)}",
+        f"#define IOT_EVENT_BASE_FIELDS {EVENT_BASE_FIELDS}",
         f"#define IOT_STDIO_ARENA {STDIO_ARENA:#x}ULL",
     ]
     out += [f"#define IOT_REC_{r.name} {r.value}" for r in Rec]
@@ -379,14 +397,24 @@ class Syscall:
     args: tuple[str, ...]
     fdop: str = ""
     trap: str = "always"
+    # a call with two ends (EVENT_ENDS): argument positions of (the descriptor written, the
+    # pointer to its offset, the descriptor read, the pointer to its offset); -1: none
+    ends: tuple[int, int, int, int] | None = None
 
     @property
     def cookie_slot(self) -> int | None:
         return len(self.args) if len(self.args) < 6 else None
 
 
-def _s(name: str, nr: int, args: str, fdop: str = "", trap: str = "always") -> Syscall:
-    return Syscall(name, nr, tuple(args.split()), fdop, trap)
+def _s(
+    name: str,
+    nr: int,
+    args: str,
+    fdop: str = "",
+    trap: str = "always",
+    ends: tuple[int, int, int, int] | None = None,
+) -> Syscall:
+    return Syscall(name, nr, tuple(args.split()), fdop, trap, ends)
 
 
 # fmt: off
@@ -408,7 +436,7 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("pipe", 22, "fds2", "pipe"),
     _s("dup", 32, "fd", "dup"),
     _s("dup2", 33, "fd fd", "dup2"),
-    _s("sendfile", 40, "fd fd ptr size"),
+    _s("sendfile", 40, "fd fd ptr size", ends=(0, -1, 1, 2)),
     _s("socket", 41, "domain socktype int", "open"),
     _s("connect", 42, "fd ptr size"),
     _s("accept", 43, "fd ptr ptr", "open"),
@@ -445,7 +473,8 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("readlinkat", 267, "dirfd path buf size"),
     _s("fchmodat", 268, "dirfd path mode"),
     _s("faccessat", 269, "dirfd path amode"),
-    _s("splice", 275, "fd ptr fd ptr size int"),
+    _s("splice", 275, "fd ptr fd ptr size int", ends=(2, 3, 0, 1)),
+    _s("tee", 276, "fd fd size int", ends=(1, -1, 0, -1)),
     _s("utimensat", 280, "dirfd path ptr atflags"),
     _s("eventfd", 284, "int", "open"),
     _s("fallocate", 285, "fd int off size"),
@@ -457,7 +486,7 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("pwritev", 296, "fd iov iovcnt off int"),
     _s("renameat2", 316, "dirfd path dirfd path int"),
     _s("memfd_create", 319, "str int", "open"),
-    _s("copy_file_range", 326, "fd ptr fd ptr size int"),
+    _s("copy_file_range", 326, "fd ptr fd ptr size int", ends=(2, 3, 0, 1)),
     _s("preadv2", 327, "fd iov iovcnt off int int"),
     _s("pwritev2", 328, "fd iov iovcnt off int int"),
     _s("statx", 332, "dirfd path atflags int ptr"),

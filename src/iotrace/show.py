@@ -12,8 +12,10 @@ from iotrace.calls import EVENT_FIELDS, FUNCTIONS
 from iotrace.flags import WHENCE, oflags
 from iotrace.tracefile import Log
 
-# Log.events rows are (tid, *record[1:]): the record's type slot holds the thread.
-TID, FN, T0, DUR, FD, PATH, REQ, RET, ERR, OFF, FLAGS, MODE, STACK, AUX = range(len(EVENT_FIELDS))
+# Log.events rows are (tid, *record[1:]): the record's type slot holds the thread.  Only calls
+# with two ends have the last three.
+(TID, FN, T0, DUR, FD, PATH, REQ, RET, ERR, OFF, FLAGS, MODE, STACK, AUX,
+ FD2, PATH2, OFF2) = range(len(EVENT_FIELDS))  # fmt: skip
 
 _OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen"}
 
@@ -34,6 +36,12 @@ def _arg(kind: str, fname: str, ev: tuple[Any, ...], strings: dict[int, str]) ->
         return path(aux) if isinstance(aux, int) else None
     if kind == "fd2":
         return str(aux) if isinstance(aux, int) else None
+    if kind == "end2":  # the end read: from fd2<path2>@offset2
+        if len(ev) <= OFF2 or ev[FD2] is None:
+            return None
+        p = strings.get(ev[PATH2]) if ev[PATH2] is not None else None
+        at = f"@{ev[OFF2]}" if ev[OFF2] is not None else ""
+        return f"from {ev[FD2]}<{p}>{at}" if p else f"from {ev[FD2]}{at}"
     if kind == "whence":
         return WHENCE.get(aux, str(aux)) if isinstance(aux, int) else None
     if kind == "addr":

@@ -15,7 +15,14 @@ from typing import Any
 
 import msgpack
 
-from iotrace.calls import CHUNK_SIZE, FORMAT_NAME, FORMAT_VERSION, PAD_EXT_TYPE, Rec
+from iotrace.calls import (
+    CHUNK_SIZE,
+    EVENT_FIELDS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    PAD_EXT_TYPE,
+    Rec,
+)
 
 LOG_SUFFIX = ".iot"
 
@@ -37,7 +44,9 @@ class Log:
     # KIO records as they are: [6, when, t, counters, own, stdio pending, event sums]
     kio: list[list[Any]] = field(default_factory=list)
     truncated: bool = False
-    # (tid, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux)
+    # (tid, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux, fd2,
+    # path2, offset2): EVENT_FIELDS, the record's type slot holding the thread; the fields a
+    # record leaves off (fd2.. on calls with one end) are None
     events: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
@@ -184,11 +193,12 @@ def read_log(path: str | os.PathLike[str]) -> Log:
         )
         unpacker.feed(payload)
         tid = None
+        nf = len(EVENT_FIELDS)
         try:
             for rec in unpacker:
                 kind = rec[0]
                 if kind == Rec.EVENT:
-                    events.append((tid, *rec[1:]))
+                    events.append((tid, *rec[1:nf], *(None,) * (nf - len(rec))))
                 elif kind == Rec.THREAD:
                     tid = rec[1]
                 elif kind == Rec.STRING:
