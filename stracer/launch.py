@@ -167,8 +167,8 @@ def _left_behind(tracer: Tracer, console: Console, report: int, exe: str, rc: in
         rest = tracer.remaining()
         if rest:
             signal.signal(END_REST, end)
+            _report(report, f"exited {rc}")  # first: the parent knows, whatever comes next
             console.left_behind(os.path.basename(exe), rc, [(p, _cmdline(p)) for p in rest])
-            _report(report, f"exited {rc}")
 
     signal.signal(signal.SIGALRM, announce)
     signal.setitimer(signal.ITIMER_REAL, ANNOUNCE_AFTER)
@@ -205,6 +205,7 @@ def run_traced(
     os.close(w)
     out = Outcome(None, None)
     stracer_alive = [True]
+    exited: list[int] = []  # the command's returncode, when it exited before the stracer
 
     def end_rest() -> None:
         if stracer_alive[0]:
@@ -232,6 +233,7 @@ def run_traced(
             elif word == "lost":
                 out.log_errno = int(rest)
             elif word == "exited":
+                exited.append(int(rest))
                 on_exited(end_rest)
             elif word == "done":
                 out.returncode = int(rest)
@@ -244,12 +246,15 @@ def run_traced(
             if os.WIFSIGNALED(st)
             else f"exited with status {os.waitstatus_to_exitcode(st)}"
         )
+        who = "the processes the command left behind were" if exited else "the traced command was"
         say(
-            f"iotrace: ERROR: the stracer (pid {spid}) {how}; the traced command was killed "
+            f"iotrace: ERROR: the stracer (pid {spid}) {how}; {who} killed "
             "with it (PTRACE_O_EXITKILL) rather than let its I/O fail unseen. The trace "
             "holds everything recorded up to then."
         )
-        if out.app_pid is not None:
+        if exited:
+            out.returncode = exited[0]
+        elif out.app_pid is not None:
             _, ast = _wait(out.app_pid)
             out.returncode = os.waitstatus_to_exitcode(ast) if ast is not None else -9
         else:

@@ -230,3 +230,41 @@ def _ctrl_c_ends_it(p: subprocess.Popen[str], deaf: bool) -> None:
     rest = p.stderr.read()
     assert "iotrace: trace written to" in rest
     assert not os.path.exists(f"/proc/{pid}")  # ended (and reaped by iotrace)
+
+
+def test_stracer_killed_after_the_command_exited(tmp_path):
+    """The stracer dies while it waits for a child the command left behind: the child dies
+    with it (PTRACE_O_EXITKILL), the line says so, and the status is still the command's."""
+    p = subprocess.Popen(
+        iotrace_cmd(tmp_path, (), "sh", "-c", "sleep 300 & exit 5"),
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert p.stderr is not None
+        line = p.stderr.readline()
+        pid = int(re.search(r"still runs: pid (\d+) ", line).group(1))  # type: ignore[union-attr]
+        stracer = int(next((tmp_path / "t").glob("*.stracer")).name.split(".")[-2])
+        os.kill(stracer, signal.SIGKILL)
+        assert p.wait(timeout=30) == 5
+        rest = p.stderr.read()
+        assert f"ERROR: the stracer (pid {stracer}) was killed by SIGKILL; the processes the " \
+               "command left behind were killed with it" in rest  # fmt: skip
+        assert _dies(pid)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def _dies(pid: int, timeout: float = 10) -> bool:
+    """pid is gone or a zombie (killed; reaped by whoever inherits it) within timeout."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                if f.read().rpartition(b")")[2].split()[0] in (b"Z", b"X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
