@@ -6,7 +6,8 @@
  * the app would see other fd numbers than untraced -- and it closes and reopens that pipe by its
  * remembered numbers, which by then may be the app's files.  libunwind is loaded after the shim,
  * so its pipe2/read/close bind to the shim's wrappers: while unwinding they come here, the pipe
- * lives at the top of the descriptor range, and libunwind can touch no other descriptor.  Only
+ * lives at the top of the descriptor range (closed after the unwind under a low limit), and
+ * libunwind can touch no other descriptor.  Only
  * calls made from libunwind's own code are diverted: a signal handler running meanwhile does
  * its I/O as usual. */
 #include <dlfcn.h>
@@ -52,11 +53,18 @@ int iot_unwind_fd(int fd)
     return fd >= 0 && (fd == ufd[0] || fd == ufd[1]);
 }
 
+/* Below this RLIMIT_NOFILE the pipe is closed after each unwind (release_pipe). */
+#define TRANSIENT_BELOW 1024
+static int transient;
+
 static int high_base(void)
 {
     struct rlimit rl;
-    if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
+    if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64) {
+        transient = 1;
         return 3;
+    }
+    transient = rl.rlim_cur < TRANSIENT_BELOW;
     rlim_t top = rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur;
     return (int)top - 8;
 }
@@ -149,14 +157,38 @@ void iot_stack_fork_child(void)
     forking = 0;
 }
 
+/* libunwind opens its pipe at its first unwind and uses it to validate addresses (signal
+ * frames, the frame-chain fallback), reopening it when a read says EBADF.  Under a low
+ * RLIMIT_NOFILE (< TRANSIENT_BELOW) it is closed after each unwind, so the shim holds no
+ * descriptor between calls: the app's descriptor numbers and its EMFILE are those of an
+ * untraced run.  Above, it stays at limit-8 (reopening costs ~5 us, and some call sites
+ * validate at every unwind).  Closed only while no other thread unwinds (unwinders 0 ->
+ * CLOSING): one might be between libunwind's read and its raw write to the pipe, and that
+ * number could be the app's file by then. */
+#define CLOSING (1 << 30)
+
+static void release_pipe(void)
+{
+    int idle = 0;
+    if (!__atomic_compare_exchange_n(&unwinders, &idle, CLOSING, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_RELAXED))
+        return; /* the last one out closes it */
+    for (int i = 0; i < 2; i++)
+        if (ufd[i] >= 0) {
+            IOT_SYSRAW(close, ufd[i]);
+            ufd[i] = -1;
+        }
+    __atomic_sub_fetch(&unwinders, CLOSING, __ATOMIC_SEQ_CST);
+}
+
 uint32_t iot_capture_stack(void)
 {
     if (!backtrace_fn)
         return 0;
     void *pcs[IOT_MAX_STACK + 8];
     int want = iot_p.stack_depth + 6;
-    __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
-    if (IOT_UNLIKELY(__atomic_load_n(&forking, __ATOMIC_SEQ_CST))) {
+    int before = __atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST);
+    if (IOT_UNLIKELY(before >= CLOSING || __atomic_load_n(&forking, __ATOMIC_SEQ_CST))) {
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
         return 0;
     }
@@ -164,6 +196,8 @@ uint32_t iot_capture_stack(void)
     int n = backtrace_fn(pcs, want < IOT_MAX_STACK + 8 ? want : IOT_MAX_STACK + 8);
     iot_t.unwinding = 0;
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+    if (IOT_UNLIKELY(transient) && (ufd[0] >= 0 || ufd[1] >= 0))
+        release_pipe();
     int i = 0; /* drop the shim's own frames: the stack starts at the wrapper's caller */
     while (i < n && (uintptr_t)pcs[i] >= iot_p.self_lo && (uintptr_t)pcs[i] < iot_p.self_hi)
         i++;

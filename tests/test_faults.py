@@ -205,3 +205,26 @@ def test_setuid_program_as_nobody_says_it_loses_privileges(public_dir: Path) -> 
     assert p.returncode == 9, p.stderr
     said = lines(p.stderr, "set-user-ID")
     assert len(said) == 1 and "--no-stracer keeps them" in said[0], p.stderr
+
+
+@pytest.mark.parametrize("limit", [5, 6, 8, 16, 64, 512])
+def test_low_nofile_limit_same_fds_and_emfile(tmp_path: Path, limit: int) -> None:
+    """libunwind's pipe used to take fds 4-5 (below a limit of 64), shifting every fd the app
+    got and bringing EMFILE early; at 5 the app's opendir failed."""
+    prog = build("ft_nofile")
+    want = untraced(prog, limit)
+    assert want.returncode == 0 and "Too many open files" in want.stdout
+    for mode in MODES:
+        p = iotrace("run", "-o", str(tmp_path / f"t{len(mode)}"), *mode, "--", prog, str(limit))
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == want.stdout
+
+
+def test_inherited_descriptors_reach_the_app(tmp_path: Path) -> None:
+    """`iotrace run -- app 3<file`: fd 3 is the app's (--no-stracer used to close it)."""
+    src = tmp_path / "in"
+    src.write_text("hello\n")
+    for mode in MODES:
+        run = f"{sys.executable} -m iotrace run -o {tmp_path / f't{len(mode)}'} {' '.join(mode)}"
+        p = untraced("sh", "-c", f"{run} -- sh -c 'cat <&3' 3<{src}")
+        assert (p.returncode, p.stdout) == (0, "hello\n"), p.stderr

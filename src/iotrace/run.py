@@ -214,6 +214,7 @@ def run(opts: RunOptions) -> int:
             [exe, *opts.command[1:]],
             executable=exe,
             env=env,
+            close_fds=False,  # the descriptors iotrace was given are the command's
             restore_signals=False,
             preexec_fn=sigs.restore,
         )
