@@ -59,6 +59,7 @@ void iot_thread_reset(void)
     iot_t.chunk = NULL;
     iot_t.used = 0;
     iot_t.in_wrapper = 0;
+    iot_t.vm_wait = 0; /* a forked child's memory is its own */
     memset(iot_t.stack_cache_id, 0, sizeof iot_t.stack_cache_id);
     memset(iot_t.kio, 0, sizeof iot_t.kio);
     iot_t.kio_slot = 0;
@@ -161,7 +162,7 @@ void iot_finish(void)
 }
 
 /* A forked child writes a log of its own, with its own string and stack ids. */
-static void after_fork_child(void)
+void iot_fork_child(void)
 {
     iot_stack_fork_child();
     if (iot_p.state != IOT_READY)
@@ -228,7 +229,7 @@ void iot_init(void)
     iot_modules_emit();
     iot_emit_kio(IOT_KIO_START); /* what the kernel and the loader did before the shim */
     iot_arena_init(); /* stdin/stdout get theirs at their first I/O (wrap_stdio.c, hold) */
-    pthread_atfork(iot_stack_fork_prepare, iot_stack_fork_parent, after_fork_child);
+    pthread_atfork(iot_stack_fork_prepare, iot_stack_fork_parent, iot_fork_child);
     on_exit(on_exit_status, NULL);
     iot_t.busy = 0;
     errno = saved;

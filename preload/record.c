@@ -40,6 +40,8 @@ int iot_enter_slow(iot_ev *ev, unsigned fn)
 {
     if (iot_t.busy)
         return 0;
+    if (IOT_UNLIKELY(iot_t.vm_wait) && iot_vm_shared())
+        return 0;
     if (iot_p.state == IOT_UNINIT)
         iot_init();
     if (iot_p.state != IOT_READY)

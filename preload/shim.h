@@ -86,6 +86,10 @@ typedef struct iot_thread {
     int kio_in_ok;
     int kio_slot;       /* its place in kio.c's table of live threads + 1; 0: not yet in it,
                          * -1: not in it (exited, or the table was full) */
+    /* clone(CLONE_VM) children that are not threads share this TLS (wrap_proc.c): while any
+     * lives, gen is 0 (every call takes the slow path) and this thread and they run untraced */
+    uint64_t vm_wait;   /* their watch slots; bit 63: one that cannot be watched (for good) */
+    unsigned vm_gen;    /* gen to put back when they are gone */
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -108,6 +112,10 @@ void iot_init(void) IOT_HIDDEN;
 /* Trim the log: at exit, _exit and exec. */
 void iot_finish(void) IOT_HIDDEN;
 void *iot_dlsym(const char *name) IOT_HIDDEN;
+/* A forked child's start: its own log (pthread_atfork's child handler; clone without CLONE_VM) */
+void iot_fork_child(void) IOT_HIDDEN;
+/* wrap_proc.c: 1 while a CLONE_VM child shares this thread's TLS (then the call is untraced) */
+int iot_vm_shared(void) IOT_HIDDEN;
 pid_t iot_gettid(void) IOT_HIDDEN;
 /* The environment the shim needs in every descendant (LD_PRELOAD, IOTRACE_*), as captured at
  * start-up: exec wrappers put back what an app dropped. */

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -198,6 +199,96 @@ IOT_API pid_t fork(void)
     pid_t r = real_fork(); /* the child's log is started by the atfork handler, in there */
     iot_done(&ev, r, r < 0);
     iot_leave(&ev);
+    return r;
+}
+
+/* clone() children that are not threads.  Without CLONE_VM the child is a fork that runs no
+ * atfork handler: it starts its own log before fn (its copy of the parent's log mapping is
+ * MAP_SHARED: writing it would corrupt the parent's chunks).  With CLONE_VM (and no
+ * CLONE_SETTLS) the child runs on the calling thread's TLS -- its chunk, its markers -- so that
+ * thread and its child run untraced (the stracer, if any, logs their I/O as missed) until the
+ * kernel clears the child's tid word at its exit or exec (CLONE_CHILD_CLEARTID on a word of
+ * ours).  A child whose tid word the app uses itself cannot be watched: that thread stays
+ * untraced.  No event: clone is not I/O, and the stracer logs the process tree. */
+#define VM_SLOTS 63
+#define VM_FOREVER (1ull << 63)
+static int vm_word[VM_SLOTS]; /* 1 while the child lives: the kernel zeroes it */
+static int vm_used[VM_SLOTS];
+
+int iot_vm_shared(void)
+{
+    for (int i = 0; i < VM_SLOTS; i++) {
+        uint64_t bit = 1ull << i;
+        if ((iot_t.vm_wait & bit) && !__atomic_load_n(&vm_word[i], __ATOMIC_ACQUIRE) &&
+            (__atomic_fetch_and(&iot_t.vm_wait, ~bit, __ATOMIC_ACQ_REL) & bit))
+            __atomic_store_n(&vm_used[i], 0, __ATOMIC_RELEASE);
+    }
+    if (__atomic_load_n(&iot_t.vm_wait, __ATOMIC_ACQUIRE))
+        return 1;
+    iot_t.gen = iot_t.vm_gen;
+    return 0;
+}
+
+struct clone_start {
+    int (*fn)(void *);
+    void *arg;
+};
+
+static int forked_start(void *p)
+{
+    struct clone_start s = *(struct clone_start *)p; /* the child's copy of the parent's */
+    iot_fork_child();
+    return s.fn(s.arg);
+}
+
+IOT_API int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+    IOT_REAL(clone);
+    va_list ap; /* as glibc's clone, read whether the flags use them or not */
+    va_start(ap, arg);
+    pid_t *ptid = va_arg(ap, pid_t *);
+    void *tls = va_arg(ap, void *);
+    pid_t *ctid = va_arg(ap, pid_t *);
+    va_end(ap);
+    if (iot_p.state != IOT_READY || (flags & CLONE_THREAD) ||
+        (flags & (CLONE_VM | CLONE_SETTLS)) == (CLONE_VM | CLONE_SETTLS))
+        return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
+    if (!(flags & CLONE_VM)) {
+        struct clone_start s = {fn, arg};
+        iot_stack_fork_prepare();
+        int r = real_clone(forked_start, stack, flags, &s, ptid, tls, ctid);
+        int e = errno;
+        iot_stack_fork_parent();
+        errno = e;
+        return r;
+    }
+    int slot = -1;
+    if (!(flags & (CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID)))
+        for (int i = 0; i < VM_SLOTS && slot < 0; i++) {
+            int idle = 0;
+            if (__atomic_compare_exchange_n(&vm_used[i], &idle, 1, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_RELAXED))
+                slot = i;
+        }
+    if (slot >= 0) {
+        __atomic_store_n(&vm_word[slot], 1, __ATOMIC_RELEASE);
+        flags |= CLONE_CHILD_CLEARTID;
+        ctid = &vm_word[slot];
+    }
+    if (!iot_t.vm_wait && iot_t.gen)
+        iot_t.vm_gen = iot_t.gen;
+    uint64_t had = iot_t.vm_wait;
+    __atomic_fetch_or(&iot_t.vm_wait, slot >= 0 ? 1ull << slot : VM_FOREVER, __ATOMIC_ACQ_REL);
+    iot_t.gen = 0;
+    int r = real_clone(fn, stack, flags, arg, ptid, tls, ctid);
+    if (r < 0) { /* no child: nothing to wait for */
+        int e = errno;
+        if (slot >= 0)
+            __atomic_store_n(&vm_word[slot], 0, __ATOMIC_RELEASE);
+        else if (!(had & VM_FOREVER))
+            __atomic_fetch_and(&iot_t.vm_wait, ~VM_FOREVER, __ATOMIC_ACQ_REL);
+        errno = e;
+    }
     return r;
 }
 

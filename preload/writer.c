@@ -29,6 +29,7 @@
 
 static struct {
     char path[PATH_MAX];
+    char faults[PATH_MAX]; /* $IOTRACE_FAULTS at start-up: the app may clear its environment */
     char *seg[MAX_SEGS];
     uint64_t cap;   /* bytes allocated in the file */
     uint64_t next;  /* offset of the next free chunk */
@@ -44,8 +45,8 @@ static struct {
  * the app.  No fault file (the directory is gone): `iotrace run` sees that itself. */
 static void say(const char *what, int err)
 {
-    const char *faults = getenv("IOTRACE_FAULTS");
-    if (!faults || !*faults)
+    const char *faults = L.faults;
+    if (!*faults)
         return;
     char msg[128];
     int n = snprintf(msg, sizeof msg, "%d %d %s\n", (int)iot_p.pid, err, what);
@@ -210,6 +211,9 @@ void iot_log_commit(char *end)
 int iot_log_create(void)
 {
     const char *dir = getenv("IOTRACE_DIR");
+    const char *faults = getenv("IOTRACE_FAULTS");
+    if (faults && strlen(faults) < sizeof L.faults)
+        strcpy(L.faults, faults);
     const char *share = getenv("IOTRACE_SHARE");
     mode_t mode = share && !strcmp(share, "group") ? 0640 : 0600;
     char host[256] = "localhost";

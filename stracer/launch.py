@@ -114,9 +114,13 @@ def stracer_main(
         why = os.read(errr, 512).decode(errors="replace") or "the command did not start"
         _report(report, f"unavailable {why}")
         return 0
-    log = Writer(trace_dir, argv)
-    console = Console()
-    tracer = Tracer(log, shim, console)
+    try:
+        log = Writer(trace_dir, argv)
+        console = Console()
+        tracer = Tracer(log, shim, console)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # stopped, not yet seized: it would stay stopped for good
+        raise
     try:
         tracer.attach_root(pid)
     except OSError as exc:

@@ -228,3 +228,29 @@ def test_inherited_descriptors_reach_the_app(tmp_path: Path) -> None:
         run = f"{sys.executable} -m iotrace run -o {tmp_path / f't{len(mode)}'} {' '.join(mode)}"
         p = untraced("sh", "-c", f"{run} -- sh -c 'cat <&3' 3<{src}")
         assert (p.returncode, p.stdout) == (0, "hello\n"), p.stderr
+
+
+@pytest.mark.parametrize("how", ["vm", "vfork", "fork"])
+def test_clone_children_that_are_not_threads(tmp_path: Path, how: str) -> None:
+    """clone(CLONE_VM) children share the parent thread's TLS (seen: hangs on a shim lock,
+    SIGSEGV, unreadable logs); clone without CLONE_VM runs no atfork handler (its writes went
+    into the parent's mapped log).  The app runs as untraced and every log reads back."""
+    prog = build("ft_clonevm")
+    (tmp_path / "u").mkdir()
+    want = untraced(prog, how, tmp_path / "u")
+    assert want.returncode == 0 and "bad 0" in want.stdout
+    for mode in MODES:
+        out = tmp_path / f"o{len(mode)}"
+        out.mkdir()
+        t = tmp_path / f"t{len(mode)}"
+        p = iotrace("run", "-o", str(t), *mode, "--", prog, how, str(out), timeout=240)
+        assert (p.returncode, p.stdout) == (0, want.stdout), p.stderr
+        shown = iotrace("show", str(t))
+        assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+        writes = [ln for ln in shown.stdout.splitlines() if " write(" in ln]
+        # fork: every child's writes, in logs of their own; vfork: the parent's (it waits while
+        # a child runs); vm: at most the parent's (none while children share its memory)
+        if how == "vm":
+            assert len(writes) <= 2000
+        else:
+            assert len(writes) == {"fork": 5 * 2000, "vfork": 2000}[how]
