@@ -139,6 +139,21 @@ def test_unwritable_trace_dir_runs_the_app_untraced(public_dir: Path) -> None:
         assert "Traceback" not in p.stderr
 
 
+def test_file_size_limit_kills_dd_as_untraced(tmp_path: Path) -> None:
+    """dd past `ulimit -f` dies of SIGXFSZ (153), traced or not."""
+    out = tmp_path / "out"
+    script = f"ulimit -f 400; dd if=/dev/zero of={out} bs=1k count=1000 2>/dev/null"
+    want = untraced("sh", "-c", script)
+    assert want.returncode == 128 + 25
+    size = out.stat().st_size  # dash counts 512-byte blocks
+    for mode in MODES:
+        out.unlink()
+        p = iotrace("run", "-o", str(tmp_path / f"t{len(mode)}"), *mode, "--", "sh", "-c", script)
+        assert p.returncode == want.returncode, p.stderr
+        assert out.stat().st_size == size
+        assert "Traceback" not in p.stderr
+
+
 def test_file_size_limit_small_writer_runs(tmp_path: Path) -> None:
     """The shim's own log growth used to raise SIGXFSZ in the app (under ~4 MiB)."""
     script = "ulimit -f 2048; cat /etc/hostname > copy; ls -l copy | wc -l; exit 3"
