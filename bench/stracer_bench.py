@@ -8,6 +8,8 @@
 3. The cookie fast path (preload/sysraw.h): the same raw write carrying the run's cookie in its
    free argument slot, as a wrapper using sysraw.h would issue it: the filter lets it through
    without a stop.
+4. fd news (docs/stracer.md): a raw openat, a wrapped write on it (the shim fetches the news of
+   the raw openat before it answers) and a raw close, per round: native and under iotrace.
 
 Every command runs pinned to one CPU (`taskset -c N`, the last one allowed unless `--cpu N`):
 the stracer, the traced program and strace share it, as they do for an MPI rank bound to a core.
@@ -61,9 +63,29 @@ __attribute__((noinline)) static void loop(int fd, long n, long cookie)
         syscall(SYS_write, fd, "x", 1, cookie);
 }
 
+/* a raw open and close behind the shim's back; the wrapped write in between looks the fd up */
+__attribute__((noinline)) static void news(const char *path, long n)
+{
+    for (long i = 0; i < n; i++) {
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT, 0644);
+        if (write(fd, "x", 1) != 1)
+            exit(1);
+        syscall(SYS_close, fd);
+    }
+}
+
 int main(int argc, char **argv)
 {
     long n = atol(argv[1]);
+    if (argc > 3 && !strcmp(argv[2], "news")) {
+        news(argv[3], 10);
+        long t0 = now();
+        news(argv[3], n);
+        char out[64];
+        int len = snprintf(out, sizeof out, "%.1f\n", (double)(now() - t0) / n);
+        syscall(SYS_write, 2, out, len);
+        return 0;
+    }
     int cookie_mode = argc > 2 && !strcmp(argv[2], "cookie");
     const char *c = getenv("IOTRACE_COOKIE");
     long cookie = c && cookie_mode ? strtoul(c, NULL, 0) : 0;
@@ -167,11 +189,20 @@ def main() -> int:
             "iotrace, cookie in slot 3",
             raw_run([*iotrace_cmd(tmp), str(raw), str(int(n) * 10), "cookie"]),
         ))  # fmt: skip
-        base = rows[0][1] or 1.0
-        for name, v in rows:
-            shown = f"{v:>10.0f}  x{v / base:>6.1f}" if v else f"{'did not run':>10}"
-            print(f"  {name:<26} {shown}")
+        show_rows(rows)
+
+        n = str(max(100, int(2_000 * args.scale)))
+        news = [str(raw), n, "news", str(tmp / "news.out")]
+        print("\nstracer: fd news: raw openat + wrapped write + raw close, ns per round")
+        show_rows([("native", raw_run(news)), ("iotrace run", raw_run([*iotrace_cmd(tmp), *news]))])
     return 0
+
+
+def show_rows(rows: list[tuple[str, float | None]]) -> None:
+    base = rows[0][1] or 1.0
+    for name, v in rows:
+        shown = f"{v:>10.0f}  x{v / base:>6.1f}" if v else f"{'did not run':>10}"
+        print(f"  {name:<26} {shown}")
 
 
 if __name__ == "__main__":
