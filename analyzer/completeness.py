@@ -104,7 +104,9 @@ def completeness_table(trace: Trace) -> pd.DataFrame:
 
 
 def job(trace: Trace) -> kio.Job:
-    j = kio.Job()
+    j = kio.Job(
+        stracer=bool(len(trace.kio)) and (trace.kio["source"].astype(str) == "stracer").any()
+    )
     for _, p in processes(trace):
         j.add(p)
     return j

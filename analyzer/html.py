@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from . import plots
 from .access import arrays
 from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
@@ -113,6 +115,29 @@ def render(trace: Trace, s: Summary) -> str:
     )
     if ov["events"] == 0:
         add("<p><b>The trace holds no events.</b></p>")
+    comp = s.completeness
+    if comp:
+        add("<h2>Completeness</h2>")
+        add(f"<p>{_e(comp['line'])} (the kernel's /proc/PID/io of every process).</p>")
+        ct = comp["processes"]
+        short = ct[ct["cause"] != ""]
+        if len(short):
+            add(
+                _table(
+                    ["pid", "command", "bytes", "calls", "why"],
+                    [
+                        [
+                            str(r.pid),
+                            _e(r.command),
+                            fmt_pct(None if pd.isna(r.bytes_pct) else r.bytes_pct / 100),
+                            fmt_pct(None if pd.isna(r.calls_pct) else r.calls_pct / 100),
+                            _e(r.cause),
+                        ]
+                        for r in short.itertuples()
+                    ],
+                    {1, 4},
+                )
+            )
 
     add("<h2>Insights</h2>")
     if not s.insights:

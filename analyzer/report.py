@@ -19,6 +19,7 @@ from .summary import Summary
 TOP_FILES = 10
 TOP_PROCS = 16
 JSON_TOP_FILES = 100
+COMPLETENESS_ROWS = 10  # processes the console names where the trace falls short
 LEVEL_STYLE = {"high": "bold red", "warn": "yellow", "info": "cyan"}
 
 
@@ -64,6 +65,7 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         f"run time {fmt_time(ov['run_time'])}; {ov['processes']} process(es), {ov['threads']} "
         f"thread(s), {ov['ranks']} rank(s) on {ov['hosts']} host(s); {ov['events']:,} events"
     )
+    _print_completeness(c, s)
     if ov["events"] == 0:
         c.print(
             "[yellow]The trace holds no events: the command made no traced call (a static "
@@ -229,6 +231,30 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         c.print("Missed I/O: none recorded (no stracer log in this trace, or nothing missed).")
 
 
+def _print_completeness(c: Console, s: Summary) -> None:
+    """The job's line, and the processes whose I/O the trace does not explain to the byte."""
+    comp = s.completeness
+    if not comp:
+        return
+    c.print(Text(comp["line"]))
+    table = comp["processes"]
+    short = table[(table["cause"] != "") & ~table["cause"].str.contains("stdio's buffer")]
+    if short.empty:
+        return
+    t = _table("Completeness: processes the trace does not explain to the byte",
+               "pid", "command", "bytes", "calls", "why")  # fmt: skip
+    for r in short.head(COMPLETENESS_ROWS).itertuples():
+        t.add_row(str(r.pid), _short(r.command, 40), fmt_pct(_frac(r.bytes_pct)),
+                  fmt_pct(_frac(r.calls_pct)), r.cause)  # fmt: skip
+    c.print(t)
+    if len(short) > COMPLETENESS_ROWS:
+        c.print(f"... and {len(short) - COMPLETENESS_ROWS:,} more (iotrace report --json)")
+
+
+def _frac(pct: Any) -> float | None:
+    return None if pct is None or pd.isna(pct) else float(pct) / 100
+
+
 def _print_job(c: Console, s: Summary) -> None:
     """The job's view: ranks, the launcher, file layout, MPI-IO."""
     jb = s.job
@@ -352,6 +378,13 @@ def report_dict(s: Summary) -> dict[str, Any]:
         "call_sites": _records(s.call_sites),
         "missed": _records(s.missed),
         "missed_sites": _records(s.missed_sites),
+        "completeness": {
+            "line": s.completeness.get("line"),
+            "job": _clean(s.completeness.get("job", {})),
+            "processes": _records(s.completeness["processes"])
+            if "processes" in s.completeness
+            else [],
+        },
         "units": {"time": "ns", "bytes": "bytes", "share": "fraction 0-1"},
     }
 

@@ -44,6 +44,9 @@ class Summary:
     mpi_modes: pd.DataFrame = field(default_factory=pd.DataFrame)
     bandwidth: pd.DataFrame = field(default_factory=pd.DataFrame)
     insights: list[Insight] = field(default_factory=list)
+    # what the trace explains of the kernel's I/O counters: "line", "job" (iotrace.kio.Job's
+    # fields), "processes" (analyzer/completeness.py's table)
+    completeness: dict[str, Any] = field(default_factory=dict)
 
 
 def io_union(a: Arrays, nproc: int) -> np.ndarray:
@@ -380,4 +383,14 @@ def summarise(trace: Trace) -> Summary:
         bandwidth=bw,
     )
     s.insights = find_insights(trace, s, a, c)
+    s.completeness = _completeness(trace)
     return s
+
+
+def _completeness(trace: Trace) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from .completeness import job
+
+    j = job(trace)
+    return {"line": j.line(), "job": asdict(j), "processes": trace.completeness}

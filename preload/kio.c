@@ -121,6 +121,11 @@ void iot_own_io(int is_write, long ret)
     __atomic_fetch_add(&own[is_write ? 3 : 2], 1, __ATOMIC_RELAXED);
 }
 
+void iot_own_bytes(int is_write, long n)
+{
+    __atomic_fetch_add(&own[is_write ? 1 : 0], (uint64_t)n, __ATOMIC_RELAXED);
+}
+
 void iot_kio_fork_child(void)
 {
     /* a forked child's counters start at zero in the kernel too; its only thread is this one,
@@ -195,6 +200,7 @@ void iot_emit_kio(int when)
     event_sums(sums);
     for (int i = 0; i < 4; i++) /* before the reading: the kernel counts its read after it */
         o[i] = __atomic_load_n(&own[i], __ATOMIC_RELAXED);
+    o[1] += (uint64_t)iot_unwind_held(); /* a check's byte still in libunwind's pipe */
     if (read_counters("/proc/self/io", v)) {
         char *p = iot_log_reserve(240);
         if (p)

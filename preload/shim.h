@@ -200,6 +200,8 @@ char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
 void iot_emit_kio(int when) IOT_HIDDEN;
 /* One read (is_write 0) or write syscall of the shim's own, returning ret. */
 void iot_own_io(int is_write, long ret) IOT_HIDDEN;
+/* Bytes of a syscall of the shim's own already counted by iot_own_io. */
+void iot_own_bytes(int is_write, long n) IOT_HIDDEN;
 void iot_kio_fork_child(void) IOT_HIDDEN;
 void iot_kio_thread_exit(void) IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
@@ -253,6 +255,7 @@ int iot_from_unwind(const void *caller) IOT_HIDDEN;
 int iot_unwind_pipe2(int fds[2], int flags) IOT_HIDDEN;
 int iot_unwind_close(int fd) IOT_HIDDEN;
 ssize_t iot_unwind_read(int fd, void *buf, size_t n) IOT_HIDDEN;
+int iot_unwind_held(void) IOT_HIDDEN;
 void iot_unwind_forget(unsigned lo, unsigned hi) IOT_HIDDEN;
 
 /* ---- modules.c ---- */

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -100,16 +101,28 @@ int iot_unwind_close(int fd)
 
 ssize_t iot_unwind_read(int fd, void *buf, size_t n)
 {
+    /* libunwind drains its pipe before each address check, then checks the address by writing
+     * one byte from it with a raw syscall(SYS_write) the shim cannot see: that write is counted
+     * here, its byte when it is drained (a valid address) -- the last one by iot_unwind_held */
+    iot_own_io(1, 0);
     if (!iot_unwind_fd(fd)) { /* gone (the app closed or reused it): libunwind reopens */
         errno = EBADF;
         return -1;
     }
     long r = IOT_SYSRAW(read, fd, buf, n);
-    /* libunwind drains its pipe before each address check, then checks the address by writing
-     * one byte from it with a raw syscall(SYS_write) the shim cannot see: count both here */
     iot_own_io(0, r);
-    iot_own_io(1, 1);
+    if (r == 1)
+        iot_own_bytes(1, 1);
     return r;
+}
+
+/* Bytes libunwind's last address check left in its pipe (written, not yet drained). */
+int iot_unwind_held(void)
+{
+    int n = 0;
+    if (ufd[0] < 0 || syscall(SYS_ioctl, ufd[0], FIONREAD, &n) < 0) /* not a stopped syscall */
+        return 0;
+    return n;
 }
 
 /* The app closed or replaced descriptors lo..hi: libunwind's pipe may be among them. */
@@ -155,6 +168,13 @@ void iot_stack_fork_child(void)
 {
     unwinders = iot_t.unwinding != 0;
     forking = 0;
+    /* the pipe is the parent's too: its bytes would be drained by either; libunwind opens
+     * another at its next check (it finds this one gone) */
+    for (int i = 0; i < 2; i++)
+        if (ufd[i] >= 0) {
+            IOT_SYSRAW(close, ufd[i]);
+            ufd[i] = -1;
+        }
 }
 
 /* libunwind opens its pipe at its first unwind and uses it to validate addresses (signal

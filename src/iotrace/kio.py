@@ -184,8 +184,8 @@ def explain(readings: list[Reading], stracer_events: list[tuple[int, Vec]]) -> P
         return Process(None)
     p = Process("stracer" if end.source == "stracer" else "shim at exit", kernel=end.vec,
                 end_t=end.t, final=end.vec)  # fmt: skip
-    if end.source == "shim":  # its stdio's final flush comes after the reading
-        p.final = _add(end.vec, [0, end.pending, 0, end.pending_streams])
+    if end.source == "shim":  # the reading's own read, and stdio's final flush, come after it
+        p.final = _add(_add(end.vec, end.cost), [0, end.pending, 0, end.pending_streams])
     for t, sums in stracer_events:
         if t <= end.t:
             p.events = _add(p.events, sums)
@@ -246,9 +246,9 @@ def explain_all(
 @dataclass
 class Job:
     kernel_bytes: int = 0
-    bytes: int = 0
+    explained_bytes: int = 0
     kernel_calls: int = 0
-    calls: int = 0
+    explained_calls: int = 0
     stdio_calls: int = 0  # calls not traced one by one: stdio's buffer transfers
     processes: int = 0  # with counters at their end
     without_end: int = 0
@@ -261,9 +261,9 @@ class Job:
             return
         self.processes += 1
         self.kernel_bytes += p.kernel_bytes
-        self.bytes += p.bytes
+        self.explained_bytes += p.bytes
         self.kernel_calls += p.kernel_calls
-        self.calls += p.calls
+        self.explained_calls += p.calls
         self.short += p.bytes < p.kernel_bytes
         if p.bytes == p.kernel_bytes and p.calls < p.kernel_calls and (p.stdio[0] or p.stdio[1]):
             self.stdio_calls += p.kernel_calls - p.calls
@@ -278,8 +278,9 @@ class Job:
                 "completeness: no shim and no stracer read the kernel's counters (a static or "
                 "Go program under --no-stracer?): this trace cannot check itself"
             )
-        out = (f"the trace explains {_pct(self.bytes, self.kernel_bytes)} of the "
-               f"{fmt_bytes(self.kernel_bytes)} and {_pct(self.calls, self.kernel_calls)} of the "
+        b = _pct(self.explained_bytes, self.kernel_bytes)
+        c = _pct(self.explained_calls, self.kernel_calls)
+        out = (f"the trace explains {b} of the {fmt_bytes(self.kernel_bytes)} and {c} of the "
                f"{self.kernel_calls:,} read/write syscalls the kernel counted")  # fmt: skip
         if self.processes > 1:
             out += f" in {self.processes:,} processes"
@@ -287,7 +288,7 @@ class Job:
             out += (f" (the other {self.stdio_calls:,}: stdio's buffer transfers, whose bytes "
                     "are traced)")  # fmt: skip
         if self.short:
-            gap = self.kernel_bytes - self.bytes
+            gap = self.kernel_bytes - self.explained_bytes
             out += f"; {fmt_bytes(gap)} not in the trace"
             if not self.stracer:
                 out += " (the shim alone does not see raw syscalls: run with the stracer)"

@@ -1,0 +1,26 @@
+/* kio_raw N SIZE [sleep]: N raw write syscalls of SIZE bytes (no wrapper sees them), one
+ * write(2) through libc, then exits -- or, with "sleep", waits to be killed. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 1;
+    size_t size = argc > 2 ? (size_t)atol(argv[2]) : 4096;
+    char *buf = calloc(1, size);
+    int fd = open("kio_raw.out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || !buf)
+        return 1;
+    for (int i = 0; i < n; i++)
+        syscall(SYS_write, fd, buf, size);
+    if (write(fd, "end\n", 4) != 4)
+        return 1;
+    close(fd);
+    if (argc > 3 && !strcmp(argv[3], "sleep"))
+        pause();
+    return 0;
+}

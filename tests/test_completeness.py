@@ -1,0 +1,160 @@
+"""Completeness: what a trace explains of the kernel's own I/O counters (/proc/PID/io), per
+process and per job (iotrace.kio, analyzer/completeness.py, docs/analyzer.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import build, iotrace
+from iotrace.analyzer import load
+
+from iotrace import kio
+
+LINE = re.compile(
+    r"the trace explains (?P<bytes>[\d.]+)% of the (?P<size>[^ ]+ [^ ]+) and "
+    r"(?P<calls>[\d.]+)% of the (?P<n>[\d,]+) read/write syscalls the kernel counted"
+)
+
+
+def job_line(stderr: str) -> re.Match[str]:
+    m = LINE.search(stderr)
+    assert m, stderr
+    return m
+
+
+def test_kernel_counts_calls_as_the_table_says(tmp_path):
+    """The rules the trace is counted by (calls.KERNEL_IO_SYSCALLS, used by the shim's sums too)
+    are the running kernel's: each call's deltas of rchar, wchar, syscr, syscw."""
+    out = subprocess.run([build("kio_rules")], cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    seen = set()
+    for line in out.splitlines():
+        name, ret, err, *delta = line.split()
+        want = kio.syscall_sums([(name, int(ret), int(err))])
+        assert [int(x) for x in delta] == want, line
+        seen.add(name)
+    assert {"read", "write", "sendfile", "copy_file_range", "splice", "preadv"} <= seen
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_a_c_program_is_explained_exactly(trace, tmp_path, mode):
+    """Descriptor I/O, stdio (with output still buffered at exit), setlocale and dlopen (their
+    inner reads): every byte the kernel counted is explained; the calls the trace does not
+    have one by one are stdio's buffer transfers."""
+    prog = build("kio_mix")
+    extra = () if mode == "stracer" else ("--no-stracer",)
+    t = trace(prog, extra=extra, stdin="")
+    assert t.proc.returncode == 0, t.proc.stderr
+    m = job_line(t.proc.stderr)
+    assert m["bytes"] == "100.0", t.proc.stderr
+    table = load(t.dir).completeness
+    assert (table["kernel_rchar"] == table["explained_rchar"]).all(), table.T
+    assert (table["kernel_wchar"] == table["explained_wchar"]).all(), table.T
+
+
+def _real(trace, *cmd: str) -> tuple[re.Match[str], object]:
+    t = trace(*cmd)
+    assert t.proc.returncode == 0, t.proc.stderr
+    return job_line(t.proc.stderr), load(t.dir).completeness
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        ("cp", "/etc/services", "copy"),
+        ("dd", "if=/etc/services", "of=dd.out", "bs=512"),
+        ("sh", "-c", "cat /etc/services | sort | gzip -c > s.gz && gzip -dc s.gz | wc -c"),
+        ("tar", "-cf", "x.tar", "/etc/services", "/etc/passwd"),
+        (
+            sys.executable,
+            "-c",
+            "import json; open('p.json','w').write(json.dumps(list(range(9999))))",
+        ),
+    ],
+    ids=["cp", "dd", "pipeline", "tar", "python3"],
+)
+def test_real_programs_are_explained(trace, cmd):
+    """Real programs, every process traced by the shim and the stracer: 100.0% of the bytes,
+    the processes each at 100% (a parent without the children it reaped)."""
+    m, table = _real(trace, *cmd)
+    assert m["bytes"] == "100.0", m.string
+    done = table[table["end"].notna()]
+    assert len(done) >= 1
+    short = done[done["explained_rchar"] + done["explained_wchar"]
+                 != done["kernel_rchar"] + done["kernel_wchar"]]  # fmt: skip
+    assert short.empty, short[["pid", "command", "cause"]].to_string()
+
+
+def test_bypass_under_the_shim_alone_is_the_exact_shortfall(trace):
+    """Raw write syscalls the shim cannot see: with the shim alone the trace says exactly how
+    much it is missing; with the stracer nothing is."""
+    prog = build("kio_raw")
+    t = trace(prog, "10", "4096", extra=("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    table = load(t.dir).completeness
+    row = table.iloc[0]
+    assert row["kernel_wchar"] - row["explained_wchar"] == 10 * 4096
+    assert row["kernel_syscw"] - row["explained_syscw"] == 10
+    assert "run with the stracer" in row["cause"]
+    assert "40.0 KiB not in the trace" in t.proc.stderr
+    full = trace(prog, "10", "4096")
+    assert job_line(full.proc.stderr)["bytes"] == "100.0", full.proc.stderr
+
+
+def test_static_program_under_the_stracer(trace):
+    """No shim: the stracer's readings (at the exec, at the end) and its events explain it."""
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc")
+    prog = build("kio_raw", "-static")
+    t = trace(prog, "3", "1000")
+    assert job_line(t.proc.stderr)["bytes"] == "100.0", t.proc.stderr
+    shim_only = trace(prog, "3", "1000", extra=("--no-stracer",))
+    assert "this trace cannot check itself" in shim_only.proc.stderr
+
+
+def test_killed_process_has_no_end_counters(tmp_path):
+    """SIGKILL: no reading at the end, said as such, never guessed."""
+    prog = build("kio_raw")
+    out = tmp_path / "t"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "iotrace", "run", "--no-stracer", "-o", str(out), "--",
+         str(prog), "1", "1", "sleep"],
+        stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    child = None
+    while time.monotonic() < deadline and child is None:
+        kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True)
+        child = int(kids.stdout.split()[0]) if kids.stdout.split() else None
+        time.sleep(0.05)
+    assert child is not None
+    time.sleep(0.5)
+    os.kill(child, signal.SIGKILL)
+    _, err = p.communicate(timeout=60)
+    table = load(out).completeness
+    assert table["end"].isna().all(), table.T
+    assert "killed" in table["cause"].iloc[0]
+    assert "without counters at their end" in err or "no counters at the end" in err, err
+
+
+def test_report_shows_completeness(trace):
+    prog = build("kio_raw")
+    t = trace(prog, "4", "512", extra=("--no-stracer",))
+    rep = iotrace("report", str(t.dir))
+    assert rep.returncode == 0, rep.stderr
+    assert "the trace explains" in rep.stdout
+    assert "run with the stracer" in rep.stdout
+    js = iotrace("report", "--json", str(t.dir))
+    data = json.loads(js.stdout)
+    c = data["completeness"]
+    assert c["job"]["kernel_bytes"] - c["job"]["explained_bytes"] == 4 * 512
+    assert "the trace explains" in c["line"]
+    assert c["processes"][0]["cause"]
