@@ -189,8 +189,10 @@ class Console:
                 "non-root user (ptrace) it runs without its privileges; --no-stracer keeps them"
             )
 
-    def left_behind(self, exe: str, rc: int, rest: list[tuple[int, str]]) -> None:
-        """The command exited; traced processes it started still run (one line)."""
+    def left_behind(self, exe: str, rc: int, rest: list[tuple[int, str]], ender: str) -> None:
+        """The command exited; traced processes it started still run (one line).  ender: what
+        ends them ("Ctrl-C", "SIGTERM to iotrace run (pid N)"; "": nothing iotrace was not
+        started ignoring)."""
         how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
         shown = ", ".join(f"{pid} ({cmd})" for pid, cmd in rest[:5])
         more = f" and {len(rest) - 5} more" if len(rest) > 5 else ""
@@ -198,10 +200,14 @@ class Console:
             what, them = f"1 traced process it started still runs: pid {shown}", "it"
         else:
             what, them = f"{len(rest)} traced processes it started still run: pids {shown}", "them"
+        if ender:
+            again = ender.split()[0]
+            end = f"{ender} ends {them} (SIGTERM, a second {again} SIGKILL)"
+        else:
+            end = f"iotrace run was started with SIGINT and SIGTERM ignored: kill {them} to end it"
         self._say(
             f"iotrace: {exe} {how}; {what}{more}. iotrace waits for {them} (a traced process "
-            f"cannot be let go: its I/O would fail); Ctrl-C ends {them} (SIGTERM, a second "
-            "Ctrl-C SIGKILL)"
+            f"cannot be let go: its I/O would fail); {end}"
         )
 
     def internal(self, what: str) -> None:

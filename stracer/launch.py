@@ -88,7 +88,7 @@ def _child(
 
 def stracer_main(
     exe: str, argv: list[str], env: dict[str, str], trace_dir: Path, shim: str, report: int,
-    restore_signals: Callable[[], None],
+    restore_signals: Callable[[], None], ender: str,
 ) -> int:  # fmt: skip
     """The stracer process: returns its exit code (the command's status goes on the pipe)."""
     for s in IGNORED:
@@ -132,7 +132,7 @@ def stracer_main(
         _report(report, f"unavailable ptrace not permitted ({os.strerror(exc.errno or 1)})")
         return 0
     _report(report, f"started {pid}")
-    tracer.on_root_exit = lambda rc: _left_behind(tracer, console, report, argv[0], rc)
+    tracer.on_root_exit = lambda rc: _left_behind(tracer, console, report, argv[0], rc, ender)
     try:
         rc = tracer.loop()
     finally:
@@ -153,7 +153,9 @@ def stracer_main(
     return 0
 
 
-def _left_behind(tracer: Tracer, console: Console, report: int, exe: str, rc: int) -> None:
+def _left_behind(
+    tracer: Tracer, console: Console, report: int, exe: str, rc: int, ender: str
+) -> None:
     """The command exited: if traced processes it started still run, name them (a moment
     later: a shell that forks and exits leaves a child not yet exec'd) and end them when the
     parent says so."""
@@ -172,7 +174,8 @@ def _left_behind(tracer: Tracer, console: Console, report: int, exe: str, rc: in
         if rest:
             signal.signal(END_REST, end)
             _report(report, f"exited {rc}")  # first: the parent knows, whatever comes next
-            console.left_behind(os.path.basename(exe), rc, [(p, _cmdline(p)) for p in rest])
+            left = [(p, _cmdline(p)) for p in rest]
+            console.left_behind(os.path.basename(exe), rc, left, ender)
 
     signal.signal(signal.SIGALRM, announce)
     signal.setitimer(signal.ITIMER_REAL, ANNOUNCE_AFTER)
@@ -191,7 +194,7 @@ def _cmdline(pid: int) -> str:
 def run_traced(
     exe: str, argv: list[str], env: dict[str, str], trace_dir: Path, shim: str,
     restore_signals: Callable[[], None], on_start: Callable[[int], None],
-    on_exited: Callable[[Callable[[], None]], None],
+    on_exited: Callable[[Callable[[], None]], None], ender: str,
 ) -> Outcome:  # fmt: skip
     """In `iotrace run`: fork the stracer, wait for it, report what happened."""
     F.libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -201,7 +204,7 @@ def run_traced(
         os.close(r)
         code = 70
         try:
-            code = stracer_main(exe, argv, env, trace_dir, shim, w, restore_signals)
+            code = stracer_main(exe, argv, env, trace_dir, shim, w, restore_signals, ender)
         except BaseException:
             say(traceback.format_exc())
         finally:

@@ -268,3 +268,32 @@ def _dies(pid: int, timeout: float = 10) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_background_child_when_iotrace_ignores_sigint(tmp_path):
+    """iotrace started with SIGINT ignored (a background job of a script) keeps ignoring it
+    after the command exits; the line says what ends the child instead: SIGTERM to iotrace."""
+    p = subprocess.Popen(
+        iotrace_cmd(tmp_path, (), "sh", "-c", "sleep 300 & exit 5"),
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    try:
+        assert p.stderr is not None
+        line = p.stderr.readline()
+        assert line.endswith(
+            f"; SIGTERM to iotrace run (pid {p.pid}) ends it (SIGTERM, a second SIGTERM SIGKILL)\n"
+        ), line
+        pid = int(re.search(r"still runs: pid (\d+) ", line).group(1))  # type: ignore[union-attr]
+        p.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert p.poll() is None and os.path.exists(f"/proc/{pid}")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 5
+        assert _dies(pid)
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            p.send_signal(signal.SIGTERM)
+            p.wait()

@@ -251,7 +251,15 @@ def _run_stracer(
     def exited(end: Callable[[], None]) -> None:
         """The command exited and left traced processes running (the stracer said so)."""
         end_rest.append(end)
-        signal.signal(signal.SIGINT, forward)
+        if signal.SIGINT not in sigs.ignored:
+            signal.signal(signal.SIGINT, forward)
+
+    # what ends them then, as the stracer's line will say
+    ender = (
+        "Ctrl-C" if signal.SIGINT not in sigs.ignored
+        else f"SIGTERM to iotrace run (pid {os.getpid()})" if signal.SIGTERM in forwarded
+        else ""
+    )  # fmt: skip
 
     for sig in forwarded:
         signal.signal(sig, forward)
@@ -264,6 +272,7 @@ def _run_stracer(
         sigs.restore,
         app.append,
         exited,
+        ender,
     )
     if out.unavailable is not None:
         say(f"iotrace: no stracer: {out.unavailable}; tracing with the shim alone")
