@@ -348,3 +348,14 @@ def test_forged_link_requests_from_the_app_are_dropped(trace):
     missed = [r[4] for f in log_files(t.dir) for r in read_slog(f).missed]
     assert missed == ["write"]
     assert _counts(t).get("link_bad") == 2
+
+
+def test_news_waiting_at_a_fork_reach_the_child(trace):
+    """The child of a fork has its parent's counters in its memory: it fetches the news its
+    parent had not applied from the stracer's copy of the parent's queue."""
+    t = trace(build("link_fork"), trace.work)
+    assert t.proc.returncode == 0, t.proc.stderr
+    c = str(trace.work / "c.out")
+    assert (trace.work / "d.out").read_text() == "child\nparent\n"
+    writes = [(e["pid"], e["path"]) for e in t.events("write") if e["fd"] not in (1, 2)]
+    assert len({pid for pid, _ in writes}) == 2 and [p for _, p in writes] == [c, c]
