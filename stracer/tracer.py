@@ -85,6 +85,7 @@ class Proc:
         default_factory=lambda: collections.deque(maxlen=NEWS_KEPT)
     )
     shim_bad: int = 0  # iot_link.bad as last read: malformed messages its shim dropped
+    untold: set[int] = field(default_factory=set)  # fds libc opened that the shim was not told of
     threads: set[int] = field(default_factory=set)
     kio: tuple[int, list[int]] | None = None  # the kernel's counters at the last exit stop
     kio_own: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # the shim's threads'
@@ -419,9 +420,9 @@ class Tracer:
             fd = ret if sc.fdop == "open" else None
             if fd is not None:
                 path = self._fd_path(pid, fd) or path
-            self._fd_news(th, sc, raw, ret, path)
+            self._fd_news(th, sc, raw, ret, path, cls)
         elif ret is not None and ret >= 0 and sc.fdop:
-            self._fd_news(th, sc, raw, ret, path)
+            self._fd_news(th, sc, raw, ret, path, cls)
         name = L.COUNT_NAMES[cls]
         rec = [SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path, t_exit, name]
         self.log.rec(*rec, *(ends or ()))  # a call with two ends: offset, fd2, path2, offset2
@@ -429,28 +430,48 @@ class Tracer:
 
     # ---- descriptor news for the shim -------------------------------------------------------
 
-    def _fd_news(self, th: Thread, sc: Syscall, raw: tuple[int, ...], ret: int, path: str | None):  # noqa: ANN202
+    def _fd_news(  # noqa: ANN202
+        self, th: Thread, sc: Syscall, raw: tuple[int, ...], ret: int, path: str | None, cls: int
+    ):
+        """Tell the shim.  Not about descriptors libc opens and closes for itself inside a
+        function (setlocale's /etc/locale.alias, NSS's /etc/passwd): the shim has no entry for
+        a number the kernel just gave out (it learns one from /proc if a wrapper ever meets it),
+        so it needs no news of their open, nor of their close while it was not told of them
+        (each would cost the process a fetch stop)."""
         proc = th.proc
         if proc.image.phase != "ready" or proc.shared_vm:
             return
-        msgs: list[bytes] = []
         op = sc.fdop
+        quiet = cls == L.C_LIBC
+        if quiet and op in ("open", "pipe"):
+            fds = self.mem.read(th.tid, raw[0], 8) if op == "pipe" else None
+            proc.untold.update(struct.unpack("<ii", fds) if fds else (ret,) if op == "open" else ())
+            return
+        if quiet and op == "close" and _s32(raw[0]) in proc.untold:
+            proc.untold.discard(_s32(raw[0]))
+            return
+        msgs: list[bytes] = []
         if op == "open":
             msgs.append(_msg(OP_OPEN, ret, 0, path or ""))
+            proc.untold.discard(ret)
         elif op == "pipe":
             fds = self.mem.read(th.tid, raw[0], 8)
             if fds:
                 for fd in struct.unpack("<ii", fds):
                     msgs.append(_msg(OP_OPEN, fd, 0, self._fd_path(proc.pid, fd) or ""))
+                    proc.untold.discard(fd)
         elif op == "dup":
             msgs.append(_msg(OP_DUP, _s32(raw[0]), ret, ""))
         elif op == "dup2":
             msgs.append(_msg(OP_DUP, _s32(raw[0]), _s32(raw[1]), ""))
+            proc.untold.discard(_s32(raw[1]))
         elif op == "close":
             msgs.append(_msg(OP_CLOSE, _s32(raw[0]), 0, ""))
+            proc.untold.discard(_s32(raw[0]))
         elif op == "close_range":
             hi = min(raw[1], 0x7FFFFFFF)
             msgs.append(_msg(OP_CLOSE_RANGE, _s32(raw[0]), hi, ""))
+            proc.untold = {fd for fd in proc.untold if not _s32(raw[0]) <= fd <= hi}
         for m in msgs:
             self._post(th, m)
 
@@ -530,6 +551,7 @@ class Tracer:
             # its memory is its parent's at the fork: the same counters, the same news to fetch
             proc.posted, proc.shim_bad = parent.proc.posted, 0
             proc.news.extend(parent.proc.news)
+            proc.untold = set(parent.proc.untold)
             self._add_proc(proc, parent.proc.pid)
             self.log.rec(SRec.PROC, time.monotonic_ns(), new, parent.proc.pid, "fork", None)
             th = Thread(new, proc)
@@ -607,6 +629,7 @@ class Tracer:
         proc.shared_vm = False
         proc.posted = proc.shim_bad = 0
         proc.news.clear()
+        proc.untold.clear()
         self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exec",
                      {"exe": exe, "shim": proc.image.phase == "preinit"})  # fmt: skip
         if proc.image.phase != "preinit":  # no shim to read the counters at its start

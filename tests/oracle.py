@@ -1,4 +1,7 @@
-"""strace as the oracle of bytes per file: what a program read and wrote, file by file."""
+"""strace as the oracle of bytes per file: what a program read and wrote, file by file.
+
+Regular files only (not /dev, /proc), and not shared objects: the dynamic loader's reads of
+libraries are loader I/O, counted but not recorded (docs/stracer.md, "Classification")."""
 
 from __future__ import annotations
 
@@ -11,9 +14,20 @@ from pathlib import Path
 DATA = "read,write,pread64,pwrite64,readv,writev,preadv,pwritev,preadv2,pwritev2"
 # `PID  read(3</path>, ...) = N` (strace -f -y); a call another thread's cut in two ends in
 # `PID  <... read resumed>...) = N`
-LINE = re.compile(r"^(\d+)\s+(\w+)\(\d+<([^>]*)>.*\) = (\d+)")
+LINE = re.compile(r"^(\d+)\s+(\w+)\(\d+<([^>]*)>.*\)\s+= (\d+)")
 START = re.compile(r"^(\d+)\s+(\w+)\(\d+<([^>]*)>.*<unfinished \.\.\.>$")
-RESUMED = re.compile(r"^(\d+)\s+<\.\.\. (\w+) resumed>.*\) = (\d+)")
+RESUMED = re.compile(r"^(\d+)\s+<\.\.\. (\w+) resumed>.*\)\s+= (\d+)")
+
+
+SHARED_OBJECT = re.compile(r"\.so(\.\d+)*$")
+
+
+def _regular(path: str) -> bool:
+    return (
+        path.startswith("/")
+        and not path.startswith(("/dev/", "/proc/"))
+        and not SHARED_OBJECT.search(path)
+    )
 
 
 def strace_bytes(
@@ -41,7 +55,7 @@ def strace_bytes(
             name, path, n = m.group(2), m.group(3), m.group(4)
         else:
             continue
-        if path.startswith("/") and not path.startswith(("/dev/", "/proc/")):
+        if _regular(path) and int(n):
             out[("read" if "read" in name else "write", path)] += int(n)
     log.unlink()
     return out, proc
@@ -52,7 +66,6 @@ def trace_bytes(events) -> Counter[tuple[str, str]]:
     out: Counter[tuple[str, str]] = Counter()
     ev = events[events["op"].isin(["read", "write"]) & events["bytes"].notna()]
     for (op, path), b in ev.groupby(["op", "path"], observed=True)["bytes"].sum().items():
-        p = str(path)
-        if p.startswith("/") and not p.startswith(("/dev/", "/proc/")) and b:
-            out[(str(op), p)] += int(b)
+        if _regular(str(path)) and b:
+            out[(str(op), str(path))] += int(b)
     return out
