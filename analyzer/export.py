@@ -14,10 +14,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from iotrace import __version__
+from iotrace.tracedir import open_dir, write_atomic
 
 if TYPE_CHECKING:
     from .trace import Trace
@@ -70,8 +72,13 @@ def _plain(t: pa.Table) -> pa.Table:
     return pa.table(cols, names=t.column_names)
 
 
+def _out_dir(out: Path) -> None:
+    """OUT made 0700, or an existing one that is ours alone (no symlink, no other writer)."""
+    open_dir(out).close()
+
+
 def to_parquet(trace: Trace, out: Path) -> str:
-    out.mkdir(parents=True, exist_ok=True)
+    _out_dir(out)
     ev = _arrow(trace.events, _meta(trace))
     for key in ("source", "host"):
         i = ev.schema.get_field_index(key)
@@ -89,15 +96,17 @@ def to_parquet(trace: Trace, out: Path) -> str:
         basename_template="part-{i}.parquet",
     )
     for name, df in _tables(trace).items():
-        pq.write_table(_arrow(df, _meta(trace)), out / f"{name}.parquet")
+        table = _arrow(df, _meta(trace))
+        write_atomic(out / f"{name}.parquet", lambda f, t=table: pq.write_table(t, f))
     return f"wrote {len(ev):,} events to {out}/events (Parquet, partitioned by source and host)"
 
 
 def to_csv(trace: Trace, out: Path) -> str:
-    out.mkdir(parents=True, exist_ok=True)
-    pacsv.write_csv(_plain(_arrow(trace.events)), out / "events.csv")
-    for name, df in _tables(trace).items():
-        pacsv.write_csv(_plain(_arrow(df)), out / f"{name}.csv")
+    _out_dir(out)
+    tables = {"events": trace.events, **_tables(trace)}
+    for name, df in tables.items():
+        table = _plain(_arrow(df))
+        write_atomic(out / f"{name}.csv", lambda f, t=table: pacsv.write_csv(t, f))
     return f"wrote {len(trace.events):,} events to {out}/events.csv (and the other tables)"
 
 
@@ -166,8 +175,9 @@ def to_chrome(trace: Trace, out: Path) -> str:
         for sid, site in zip(ms["stack_id"], ms["site"], strict=True):
             if pd.notna(sid):
                 site_json[int(sid)] = json.dumps(site)
-    tmp = Path(f"{out}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+
+    def write(raw: IO[bytes]) -> None:
+        f = io.TextIOWrapper(raw, encoding="utf-8")
         f.write('{"displayTimeUnit":"ms","otherData":')
         f.write(
             json.dumps({"iotrace": __version__, "trace": str(trace.dir), "t0_real_ns": trace.t0})
@@ -224,7 +234,10 @@ def to_chrome(trace: Trace, out: Path) -> str:
                 f.write(("" if first else ",\n") + ",\n".join(lines))
                 first = False
         f.write("\n]}\n")
-    os.replace(tmp, out)
+        f.flush()
+        f.detach()
+
+    write_atomic(out, write)
     return f"wrote {len(ev):,} events to {out} (Chrome trace-event JSON: open it in Perfetto)"
 
 

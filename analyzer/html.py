@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from iotrace.tracedir import write_atomic
+
 from . import plots
 from .access import arrays
 from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
@@ -412,7 +414,5 @@ def _job(s: Summary, add: Any) -> None:
 
 
 def write_html(trace: Trace, s: Summary, out: str | os.PathLike[str]) -> None:
-    text = render(trace, s)
-    tmp = Path(f"{out}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    data = render(trace, s).encode("utf-8")
+    write_atomic(out, lambda f: f.write(data))

@@ -22,7 +22,6 @@ import signal
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from iotrace.stracer import _ffi as F
 from iotrace.stracer import loop
@@ -31,7 +30,9 @@ from iotrace.stracer.console import Console
 from iotrace.stracer.slog import Writer
 from iotrace.stracer.tracer import Tracer
 
+from iotrace.native import WHY_NOT
 from iotrace.say import say
+from iotrace.tracedir import TraceDir
 
 # signals meant for the command: the stracer must outlive it, so it ignores them
 IGNORED = (
@@ -87,7 +88,7 @@ def _child(
 
 
 def stracer_main(
-    exe: str, argv: list[str], env: dict[str, str], trace_dir: Path, shim: str, report: int,
+    exe: str, argv: list[str], env: dict[str, str], trace_dir: TraceDir, shim: str, report: int,
     restore_signals: Callable[[], None], ender: str,
 ) -> int:  # fmt: skip
     """The stracer process: returns its exit code (the command's status goes on the pipe)."""
@@ -95,8 +96,8 @@ def stracer_main(
         signal.signal(s, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM, END_REST})  # its own (below)
     if loop.library() is None:
-        _report(report, "unavailable its C loop (stracer/_loop.c) was not built and no C "
-                        "compiler was found to build it")  # fmt: skip
+        why = WHY_NOT.get("_loop", "its C loop (stracer/_loop.c) cannot be loaded")
+        _report(report, f"unavailable {why}")
         return 0
     cookie = secrets.randbits(64) | 1
     # IOTRACE_STRACER: a stracer is here (its filter stops the shim's hello)
@@ -192,7 +193,7 @@ def _cmdline(pid: int) -> str:
 
 
 def run_traced(
-    exe: str, argv: list[str], env: dict[str, str], trace_dir: Path, shim: str,
+    exe: str, argv: list[str], env: dict[str, str], trace_dir: TraceDir, shim: str,
     restore_signals: Callable[[], None], on_start: Callable[[int], None],
     on_exited: Callable[[Callable[[], None]], None], ender: str,
 ) -> Outcome:  # fmt: skip

@@ -102,7 +102,7 @@ def _spin_us() -> int:
 
 @functools.lru_cache(maxsize=1)
 def library() -> Path | None:
-    return native_library("iotrace.stracer", "_loop", "stloop")
+    return native_library("iotrace.stracer", "_loop", "stloop", say=False)
 
 
 def load() -> Loop | None:

@@ -16,6 +16,7 @@ from typing import IO, Any
 import msgpack
 
 from iotrace.calls import SYSCALLS
+from iotrace.tracedir import TraceDir
 
 FORMAT = "iotrace-stracer"
 VERSION = 4  # 2: MISSED gained t_exit; 3: class, SITE the libc function; 4: the other end
@@ -39,9 +40,9 @@ class Writer:
     """A fault (full disk, RLIMIT_FSIZE, the trace dir gone) stops the log, never the stracer:
     the command runs on, `error` says why, and what was written stays readable (a torn tail)."""
 
-    def __init__(self, trace_dir: Path, argv: list[str]) -> None:
+    def __init__(self, trace_dir: TraceDir, argv: list[str]) -> None:
         host = socket.gethostname()
-        self.path = trace_dir / f"{host}.{os.getpid()}{SUFFIX}"
+        self.path = trace_dir.path / f"{host}.{os.getpid()}{SUFFIX}"
         self.f: IO[bytes] | None = None
         self.error: int | None = None  # errno of the fault that stopped the log
         self.pk = msgpack.Packer()
@@ -57,8 +58,9 @@ class Writer:
             "syscalls": {s.name: list(s.args) for s in SYSCALLS},
             "site_frame": ["pc", "module", "offset", "function", "file", "line"],
         }
-        try:
-            self.f = open(self.path, "wb")
+        try:  # in the checked directory, O_EXCL|O_NOFOLLOW (tracedir)
+            name, self.f = trace_dir.create_unique(f"{host}.{os.getpid()}", SUFFIX)
+            self.path = trace_dir.path / name
         except OSError as exc:
             self.error = exc.errno or 0
             return

@@ -11,6 +11,7 @@ from iotrace import __version__
 from iotrace.run import RunError, RunOptions, run
 from iotrace.say import open_console, say
 from iotrace.shim import ShimNotFound
+from iotrace.tracedir import TraceDirError
 from iotrace.tracefile import TraceFormatError, log_paths, read_log
 
 EXPORT_FORMATS = ("parquet", "csv", "chrome")
@@ -29,9 +30,31 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run",
         help="run a command traced",
-        usage="iotrace run [-o DIR] [--stack N] [--no-stracer] [--console FILE] -- CMD [ARGS...]",
+        usage="iotrace run [-o DIR] [--force | --append] [--share-with-group] [--stack N] "
+        "[--no-stracer] [--console FILE] -- CMD [ARGS...]",
     )
     r.add_argument("-o", "--output", metavar="DIR", help="trace directory (default: printed)")
+    again = r.add_mutually_exclusive_group()
+    again.add_argument(
+        "--force",
+        dest="reuse",
+        action="store_const",
+        const="force",
+        help="DIR holds a trace of another run: remove that trace first",
+    )
+    again.add_argument(
+        "--append",
+        dest="reuse",
+        action="store_const",
+        const="append",
+        help="DIR holds a trace of another run: add this run to it",
+    )
+    r.add_argument(
+        "--share-with-group",
+        dest="share",
+        action="store_true",
+        help="let the directory's group read the trace (dir 0750, logs 0640; default 0700/0600)",
+    )
     r.add_argument(
         "--stack",
         type=int,
@@ -103,7 +126,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             open_console(args.console)
         except OSError as exc:
             raise RunError(f"iotrace: run: --console {args.console}: {exc.strerror}", 2) from None
-    opts = RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer)
+    opts = RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer,
+                      share=args.share, reuse=args.reuse)  # fmt: skip
     return run(opts)
 
 
@@ -206,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as exc:
         say(str(exc))
         return exc.status
-    except (TraceFormatError, ShimNotFound) as exc:
+    except (TraceFormatError, ShimNotFound, TraceDirError) as exc:
         print(f"iotrace: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,17 +1,28 @@
 """The project's small C helpers loaded with cffi in ABI mode (the analyzer's decoder, the
-stracer's loop): the library CMake built at install time, else one compiled from the source into
-a cache directory, else None (the caller falls back to Python)."""
+stracer's loop): the library CMake built at install time, else (an editable install whose C
+source was edited since) one compiled from the source into the user's private cache, else None:
+the caller falls back to Python, and one line says why.
+
+Native code runs with the caller's privileges (often root): it is loaded only from the package
+itself or from a cache directory that is the caller's alone (owned by them, mode 0700, no other
+writer), never from a shared place such as /tmp."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import os
 import platform
 import shutil
 import subprocess
-import tempfile
+import sys
 from pathlib import Path
+
+from iotrace.tracedir import TraceDirError, open_dir
+
+# why a library is not available, by stem: said once on stderr, or by the caller (say=False)
+WHY_NOT: dict[str, str] = {}
 
 
 def cache_dir() -> Path:
@@ -33,8 +44,21 @@ def compiler() -> str | None:
     return None
 
 
-def library(package: str, stem: str, cache_name: str) -> Path | None:
-    """`stem`.so of `package`, else one built from its `stem`.c, else None.
+def library(package: str, stem: str, cache_name: str, say: bool = True) -> Path | None:
+    """See _library; when it gives None, one line says why (`say`: here, on stderr, naming
+    the slower Python code used instead; else the caller says it, from WHY_NOT)."""
+    lib = _library(package, stem, cache_name)
+    if lib is None and say and stem in WHY_NOT:
+        print(f"iotrace: {WHY_NOT.pop(stem)}: using the slower Python code", file=sys.stderr)
+    return lib
+
+
+def _say(stem: str, why: str) -> None:
+    WHY_NOT[stem] = f"{stem}.so {why}"
+
+
+def _library(package: str, stem: str, cache_name: str) -> Path | None:
+    """`stem`.so of `package`, else one built from its `stem`.c in the private cache, else None.
 
     The installed library wins unless the source was edited since (an editable install keeps the
     library in site-packages and the source in the tree: both are on the package's __path__); a
@@ -45,22 +69,39 @@ def library(package: str, stem: str, cache_name: str) -> Path | None:
     if prebuilt and (src is None or prebuilt.stat().st_mtime >= src.stat().st_mtime):
         return prebuilt
     if src is None:
+        _say(stem, "is missing (reinstall iotrace)")
         return None
     tag = hashlib.sha256(src.read_bytes() + platform.machine().encode()).hexdigest()[:16]
+    what = "is older than its source" if prebuilt else "is missing"
+    cache = cache_dir()
+    try:
+        # created 0700 or checked: ours, no symlink, no other writer (the trace dir's rules)
+        open_dir(cache).close()
+    except (TraceDirError, OSError) as exc:
+        why = exc if isinstance(exc, TraceDirError) else f"{cache}: {exc.strerror}"
+        _say(stem, f"{what} and the cache is unusable ({why})")
+        return None
+    lib = cache / f"{cache_name}-{tag}.so"
+    try:
+        st = lib.lstat()
+        if st.st_uid == os.geteuid() and not st.st_mode & 0o022 and lib.is_file():
+            return lib
+        _say(stem, f"{what} and {lib} is not yours alone")
+        return None
+    except FileNotFoundError:
+        pass
     cc = compiler()
-    for cache in (cache_dir(), Path(tempfile.gettempdir()) / f"iotrace-{os.getuid()}"):
-        lib = cache / f"{cache_name}-{tag}.so"
-        if lib.exists():
-            return lib
-        if cc is None:
-            continue
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = cache / f"{cache_name}-{tag}.{os.getpid()}.tmp.so"
-            subprocess.run([cc, "-O2", "-fPIC", "-shared", "-o", str(tmp), str(src)],
-                           check=True, capture_output=True, timeout=120)  # fmt: skip
-            os.replace(tmp, lib)  # atomic: concurrent builders agree
-            return lib
-        except (OSError, subprocess.SubprocessError):
-            continue
-    return None
+    if cc is None:
+        _say(stem, f"{what} and there is no C compiler to build it")
+        return None
+    tmp = cache / f"{cache_name}-{tag}.{os.getpid()}.tmp.so"
+    try:
+        subprocess.run([cc, "-O2", "-fPIC", "-shared", "-o", str(tmp), str(src)],
+                       check=True, capture_output=True, timeout=120)  # fmt: skip
+        os.replace(tmp, lib)  # atomic: concurrent builders agree
+        return lib
+    except (OSError, subprocess.SubprocessError) as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        _say(stem, f"{what} and building it failed ({exc})")
+        return None

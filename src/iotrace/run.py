@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +21,16 @@ from pathlib import Path
 from iotrace import __version__
 from iotrace.say import say
 from iotrace.shim import shim_path
+from iotrace.tracedir import (
+    FAULTS,
+    RUN_PREFIX,
+    TraceDir,
+    TraceDirError,
+    claim,
+    job_id,
+    open_dir,
+    run_key,
+)
 
 # Signals a batch system or a user sends to the job: passed on to the traced command.
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -39,6 +50,8 @@ class RunOptions:
     out: str | None = None
     stack: int = 8
     stracer: bool = True
+    share: bool = False  # --share-with-group: dir 0750, files 0640
+    reuse: str | None = None  # "force" (replace an existing trace) or "append" (add to it)
 
 
 @dataclass(frozen=True)
@@ -78,21 +91,40 @@ def _status_mask(field: str) -> set[int]:
     return set()
 
 
-def default_dir(command: list[str], env: dict[str, str]) -> Path:
-    """Ranks of one job must agree on one directory without talking: use the job's id."""
-    for var, prefix in (
-        ("SLURM_JOB_ID", "slurm"),
-        ("PBS_JOBID", "pbs"),
-        ("PMIX_NAMESPACE", "pmix"),
-        ("OMPI_MCA_ess_base_jobid", "ompi"),
-    ):
-        job = env.get(var)
-        if job:
-            step = env.get("SLURM_STEP_ID", "") if var == "SLURM_JOB_ID" else ""
-            name = f"iotrace-{prefix}-{job}" + (f".{step}" if step else "")
-            return Path(re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+def default_dir(command: list[str], env: dict[str, str]) -> tuple[Path, bool]:
+    """(directory, whether it must be new).  Ranks of one job must agree on one directory
+    without talking: the job's id names it (an existing one must be ours: see tracedir).
+    Otherwise the name ends in a random part, so that no other user can create it first."""
+    job = job_id(env)
+    if job and job[0] != "pmi":
+        return Path(re.sub(r"[^A-Za-z0-9_.-]", "_", f"iotrace-{job[0]}-{job[1]}")), False
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(f"iotrace-{Path(command[0]).name}-{stamp}-{os.getpid()}")
+    return Path(f"iotrace-{Path(command[0]).name}-{stamp}-{secrets.token_hex(4)}"), True
+
+
+def trace_dir(opts: RunOptions) -> TraceDir:
+    """The checked trace directory of this run, claimed for it (tracedir.claim).  RunError:
+    iotrace refuses it (the command does not run); OSError: it cannot be written."""
+    for _ in range(100):
+        path, new = (
+            (Path(opts.out), False) if opts.out else default_dir(opts.command, dict(os.environ))
+        )
+        try:
+            d = open_dir(path, opts.share, exclusive=new)
+        except FileExistsError:
+            continue  # a random name taken: draw another
+        except TraceDirError as exc:
+            raise RunError(f"iotrace: {exc}", 2) from None
+        try:
+            claim(d, run_key(dict(os.environ)), opts.reuse)
+        except TraceDirError as exc:
+            d.close()
+            raise RunError(f"iotrace: {exc}", 2) from None
+        except OSError:
+            d.close()
+            raise
+        return d
+    raise RunError("iotrace: cannot create a trace directory here", 2)
 
 
 def resolve_command(command: list[str]) -> str:
@@ -105,7 +137,7 @@ def resolve_command(command: list[str]) -> str:
     return found
 
 
-def traced_env(trace_dir: Path, stack: int, faults: Path) -> dict[str, str]:
+def traced_env(trace_dir: Path, stack: int, faults: Path, share: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     shim = str(shim_path())
     preload = env.get("LD_PRELOAD", "")
@@ -114,6 +146,10 @@ def traced_env(trace_dir: Path, stack: int, faults: Path) -> dict[str, str]:
     env["IOTRACE_STACK"] = str(stack)
     env["IOTRACE_FAULTS"] = str(faults)
     env.setdefault("IOTRACE_JOB", trace_dir.resolve().name)
+    if share:
+        env["IOTRACE_SHARE"] = "group"
+    else:
+        env.pop("IOTRACE_SHARE", None)
     return env
 
 
@@ -122,27 +158,23 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-FAULTS = "iotrace-faults"
 FALLOC_FL_KEEP_SIZE = 1
 # a log's name in the trace dir: HOST.PID.N.iot (HOST up to 64 bytes)
 LOG_NAME_MAX = 96
 
 
-def prepare_dir(trace_dir: Path) -> Path:
-    """Create the trace dir and, in it, the run's fault file (preload/writer.c: where the shim
+def prepare_dir(trace: TraceDir) -> Path:
+    """Create, in the trace dir, the run's fault file (preload/writer.c: where the shim
     says which logs it could not write).  Creating that file proves the dir writable and its
     absolute paths short enough for the shim; space is reserved for the shim's lines so that
     they still fit on a full disk.  OSError: the trace cannot be written there."""
-    trace_dir.mkdir(parents=True, exist_ok=True)
-    path = trace_dir.resolve() / f"{FAULTS}.{socket.gethostname()}.{os.getpid()}"
+    name = f"{FAULTS}.{socket.gethostname()}.{os.getpid()}"
+    path = trace.path.resolve() / name
     if len(os.fsencode(path)) + LOG_NAME_MAX >= os.pathconf("/", "PC_PATH_MAX"):
         raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
+    with trace.create(name) as f:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.fallocate(fd, FALLOC_FL_KEEP_SIZE, ctypes.c_long(0), ctypes.c_long(1 << 16))
-    finally:
-        os.close(fd)
+        libc.fallocate(f.fileno(), FALLOC_FL_KEEP_SIZE, ctypes.c_long(0), ctypes.c_long(1 << 16))
     return path
 
 
@@ -183,18 +215,29 @@ def fault_line(
     )
 
 
+def _prepare(opts: RunOptions) -> tuple[TraceDir, Path] | None:
+    """The trace dir and the run's fault file; None: the command runs untraced (said in one
+    line).  RunError: iotrace refuses the directory."""
+    trace = None
+    try:
+        trace = trace_dir(opts)
+        return trace, prepare_dir(trace)
+    except OSError as exc:
+        if trace is not None:
+            trace.close()
+        # the job matters more than its trace: run it as if iotrace were not there
+        where = opts.out or "the current directory"
+        say(f"iotrace: cannot write a trace in {where} ({exc.strerror}): "
+            "the command runs untraced")  # fmt: skip
+        return None
+
+
 def run(opts: RunOptions) -> int:
     sigs = SignalState.at_start()
     exe = resolve_command(opts.command)
-    trace_dir = Path(opts.out) if opts.out else default_dir(opts.command, dict(os.environ))
-    try:
-        faults: Path | None = prepare_dir(trace_dir)
-    except OSError as exc:
-        # the job matters more than its trace: run it as if iotrace were not there
-        say(f"iotrace: cannot write a trace in {trace_dir} ({exc.strerror}): "
-            "the command runs untraced")  # fmt: skip
-        faults = None
-    env = traced_env(trace_dir, opts.stack, faults) if faults else dict(os.environ)
+    prepared = _prepare(opts)
+    trace, faults = prepared if prepared else (None, None)
+    env = traced_env(trace.path, opts.stack, faults, opts.share) if prepared else dict(os.environ)
     started = time.time_ns()
     mono = time.monotonic_ns()
     # iotrace waits for its children, whatever it was given (the command gets it back)
@@ -203,12 +246,12 @@ def run(opts: RunOptions) -> int:
     # waits for the command to finish, as a shell does.
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     forwarded = [s for s in FORWARDED if s not in sigs.ignored]
-    if opts.stracer and faults:
-        traced = _run_stracer(exe, opts, env, trace_dir, sigs, forwarded)
+    if opts.stracer and trace and faults:
+        traced = _run_stracer(exe, opts, env, trace, sigs, forwarded)
         if traced is not None:
             signal.signal(signal.SIGINT, old_int)
             pid, returncode, lost = traced
-            return _finish(opts, trace_dir, faults, lost, pid, returncode, started, mono)
+            return _finish(opts, trace, faults, lost, pid, returncode, started, mono)
     try:
         proc = subprocess.Popen(
             [exe, *opts.command[1:]],
@@ -225,13 +268,13 @@ def run(opts: RunOptions) -> int:
         signal.signal(sig, lambda s, _f: proc.send_signal(s))
     returncode = proc.wait()
     signal.signal(signal.SIGINT, old_int)
-    if faults is None:
+    if trace is None or faults is None:
         return exit_status(returncode)
-    return _finish(opts, trace_dir, faults, None, proc.pid, returncode, started, mono)
+    return _finish(opts, trace, faults, None, proc.pid, returncode, started, mono)
 
 
 def _run_stracer(
-    exe: str, opts: RunOptions, env: dict[str, str], trace_dir: Path, sigs: SignalState,
+    exe: str, opts: RunOptions, env: dict[str, str], trace: TraceDir, sigs: SignalState,
     forwarded: list[int],
 ) -> tuple[int, int, int | None] | None:  # fmt: skip
     """(pid, returncode, errno that stopped the stracer's log) of the command run under the
@@ -267,7 +310,7 @@ def _run_stracer(
         exe,
         [exe, *opts.command[1:]],
         env,
-        trace_dir,
+        trace,
         env["LD_PRELOAD"].split(":")[0],
         sigs.restore,
         app.append,
@@ -284,7 +327,7 @@ def _run_stracer(
 
 
 def _finish(
-    opts: RunOptions, trace_dir: Path, faults: Path, stracer_errno: int | None, pid: int,
+    opts: RunOptions, trace: TraceDir, faults: Path, stracer_errno: int | None, pid: int,
     returncode: int, started: int, mono: int,
 ) -> int:  # fmt: skip
     status = exit_status(returncode)
@@ -299,21 +342,26 @@ def _finish(
         "returncode": returncode,
         "status": status,
     }
-    run_file = trace_dir / f"iotrace-run.{record['host']}.{pid}.json"
+    path = trace.path
     record_errno = None
-    if trace_dir.is_dir():
+    if path.is_dir():
+        name = None
         try:
-            run_file.write_text(json.dumps(record, indent=1) + "\n")
+            name, f = trace.create_unique(f"{RUN_PREFIX}{record['host']}.{pid}", ".json")
+            with f:
+                f.write((json.dumps(record, indent=1) + "\n").encode())
         except OSError as exc:
             record_errno = exc.errno or 0
-            with contextlib.suppress(OSError):
-                run_file.unlink()
-    fault = fault_line(trace_dir, faults, stracer_errno, record_errno)
+            if name:
+                with contextlib.suppress(OSError):
+                    trace.unlink(name)
+    trace.close()
+    fault = fault_line(path, faults, stracer_errno, record_errno)
     if fault:
         say(fault)
-    if trace_dir.is_dir():
-        say(f"iotrace: {completeness_line(trace_dir, record['host'], pid)}")
-        say(f"iotrace: trace written to {trace_dir}")
+    if path.is_dir():
+        say(f"iotrace: {completeness_line(path, record['host'], pid)}")
+        say(f"iotrace: trace written to {path}")
     return status
 
 

@@ -1,0 +1,308 @@
+"""Files iotrace writes, as root in a directory other users can reach: no planted symlink is
+followed, a directory another user owns or can write is refused, logs are private by default,
+a directory holding another run's trace is not silently merged into, and native code is never
+loaded from a shared place.  Symlinks are planted owned by `nobody`, pointing at a root-owned
+file that must stay unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import iotrace
+
+NOBODY = 65534
+VICTIM_TEXT = "root's own file: must stay as it is\n"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="plants files as another user: root")
+
+
+def _victim(tmp_path: Path, name: str = "victim") -> Path:
+    v = tmp_path / name
+    v.write_text(VICTIM_TEXT)
+    v.chmod(0o644)
+    return v
+
+
+def _plant(link: Path, target: Path) -> None:
+    link.symlink_to(target)
+    os.lchown(link, NOBODY, NOBODY)
+
+
+def _mode(p: Path) -> int:
+    return stat.S_IMODE(p.lstat().st_mode)
+
+
+def _own_files(d: Path) -> list[Path]:
+    return [p for p in d.iterdir() if not p.is_symlink()]
+
+
+def test_planted_symlinks_in_trace_dir_not_followed(tmp_path: Path) -> None:
+    """In a PID namespace the pids of iotrace, its stracer and the command are small and known:
+    every name iotrace could create for them (shim log, stracer log, run record) is planted."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux)")
+    victim = _victim(tmp_path)
+    out = tmp_path / "trace"
+    out.mkdir(mode=0o700)
+    host = socket.gethostname().replace("/", "_")
+    for pid in range(1, 60):
+        for name in (
+            f"{host}.{pid}.iot",
+            f"{host}.{pid}.stracer",
+            f"iotrace-run.{host}.{pid}.json",
+        ):
+            _plant(out / name, victim)
+    data = tmp_path / "data.txt"
+    cmd = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "iotrace",
+           "run", "-o", str(out), "--", "sh", "-c", f"echo hello > {data}"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert data.read_text() == "hello\n"
+    assert victim.read_text() == VICTIM_TEXT
+    assert _mode(victim) == 0o644
+    mine = {p.name for p in _own_files(out)}
+    assert any(n.endswith(".iot") for n in mine), mine
+    assert any(n.endswith(".stracer") for n in mine), mine
+    assert any(n.startswith("iotrace-run.") for n in mine), mine
+    for p in _own_files(out):
+        assert p.stat().st_uid == 0 and _mode(p) == 0o600, (p, oct(_mode(p)))
+
+
+@pytest.fixture
+def small_trace(tmp_path: Path) -> Path:
+    out = tmp_path / "t"
+    r = iotrace("run", "-o", str(out), "--no-stracer", "--", "cat", "/etc/hostname")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_report_html_temporary_not_followed(tmp_path: Path, small_trace: Path) -> None:
+    victim, victim2 = _victim(tmp_path), _victim(tmp_path, "victim2")
+    outdir = tmp_path / "shared"
+    outdir.mkdir(mode=0o1777)
+    html = outdir / "report.html"
+    _plant(outdir / "report.html.tmp", victim)  # the old temporary's fixed name
+    _plant(html, victim2)
+    r = iotrace("report", str(small_trace), "--html", str(html))
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == VICTIM_TEXT and victim2.read_text() == VICTIM_TEXT
+    assert not html.is_symlink() and "<html" in html.read_text()
+    assert html.stat().st_uid == 0 and _mode(html) == 0o600
+    assert {p.name for p in outdir.iterdir()} == {"report.html", "report.html.tmp"}
+
+
+def test_chrome_export_temporary_not_followed(tmp_path: Path, small_trace: Path) -> None:
+    victim = _victim(tmp_path)
+    outdir = tmp_path / "shared"
+    outdir.mkdir(mode=0o1777)
+    out = outdir / "trace.json"
+    _plant(outdir / "trace.json.tmp", victim)
+    r = iotrace("export", str(small_trace), "--format", "chrome", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == VICTIM_TEXT
+    assert out.read_text().startswith('{"displayTimeUnit"')
+    assert _mode(out) == 0o600
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_dir_symlink_refused(tmp_path: Path, small_trace: Path, fmt: str) -> None:
+    target = tmp_path / "roots-dir"
+    target.mkdir()
+    _victim(target, f"events.{fmt}")
+    link = tmp_path / "out"
+    _plant(link, target)
+    r = iotrace("export", str(small_trace), "--format", fmt, "-o", str(link))
+    assert r.returncode == 2
+    assert len(r.stderr.splitlines()) == 1 and "symbolic link" in r.stderr, r.stderr
+    assert sorted(p.name for p in target.iterdir()) == [f"events.{fmt}"]
+    assert (target / f"events.{fmt}").read_text() == VICTIM_TEXT
+
+
+@pytest.mark.parametrize("how", ["owner", "mode"])
+def test_trace_dir_of_others_refused(tmp_path: Path, how: str) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    if how == "owner":
+        os.chown(d, NOBODY, NOBODY)
+        d.chmod(0o755)
+    else:
+        d.chmod(0o777)
+    ran = tmp_path / "ran"
+    r = iotrace("run", "-o", str(d), "--", "touch", str(ran))
+    assert r.returncode == 2
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+    assert ("owned by uid 65534" if how == "owner" else "writable by other users") in r.stderr
+    assert not ran.exists() and list(d.iterdir()) == []
+
+
+def test_trace_dir_symlink_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    _plant(link, real)
+    r = iotrace("run", "-o", str(link), "--no-stracer", "--", "true")
+    assert r.returncode == 2 and "symbolic link" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert list(real.iterdir()) == []
+
+
+def test_squatted_job_dir_refused(tmp_path: Path) -> None:
+    """The ranks of a job name the directory after the job: someone who creates it first gets
+    a refusal, not the job's trace."""
+    work = tmp_path / "work"
+    work.mkdir()
+    squat = work / "iotrace-pmix-4242"
+    squat.mkdir()
+    os.chown(squat, NOBODY, NOBODY)
+    env = dict(os.environ, PMIX_NAMESPACE="4242")
+    r = iotrace("run", "--no-stracer", "--", "true", cwd=work, env=env)
+    assert r.returncode == 2 and "owned by uid 65534" in r.stderr
+    assert list(squat.iterdir()) == []
+
+
+def test_default_dir_not_predictable(tmp_path: Path) -> None:
+    names = []
+    for _ in range(2):
+        r = iotrace("run", "--no-stracer", "--", "true", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        names.append(r.stderr.strip().splitlines()[-1].rsplit(" ", 1)[1])
+    for n in names:
+        assert re.fullmatch(r"iotrace-true-\d{8}-\d{6}-[0-9a-f]{8}", n), n
+        assert _mode(tmp_path / n) == 0o700
+    assert names[0] != names[1]
+
+
+def test_modes_private_by_default_and_shared_with_group(tmp_path: Path) -> None:
+    old = os.umask(0)  # the modes are iotrace's choice, not the umask's
+    try:
+        for extra, dmode, fmode in (([], 0o700, 0o600), (["--share-with-group"], 0o750, 0o640)):
+            out = tmp_path / f"t{len(extra)}"
+            r = iotrace("run", "-o", str(out), *extra, "--", "sh", "-c", "cat /etc/hostname")
+            assert r.returncode == 0, r.stderr
+            assert _mode(out) == dmode
+            files = list(out.iterdir())
+            kinds = {p.suffix for p in files}
+            assert {".iot", ".stracer", ".json"} <= kinds, files
+            for p in files:
+                assert _mode(p) == fmode, (p, oct(_mode(p)))
+    finally:
+        os.umask(old)
+
+
+def _logs(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir() if p.suffix == ".iot")
+
+
+def test_reuse_refused_force_replaces_append_adds(tmp_path: Path) -> None:
+    out = tmp_path / "t"
+    r = iotrace("run", "-o", str(out), "--no-stracer", "--", "true")
+    assert r.returncode == 0, r.stderr
+    first = _logs(out)
+    assert len(first) == 1
+    ran = tmp_path / "ran"
+    r = iotrace("run", "-o", str(out), "--no-stracer", "--", "touch", str(ran))
+    assert r.returncode == 2 and not ran.exists()
+    assert len(r.stderr.splitlines()) == 1 and "already holds a trace" in r.stderr, r.stderr
+    assert _logs(out) == first
+    r = iotrace("run", "-o", str(out), "--append", "--no-stracer", "--", "true")
+    assert r.returncode == 0, r.stderr
+    both = _logs(out)
+    assert len(both) == 2 and first[0] in both
+    r = iotrace("run", "-o", str(out), "--force", "--no-stracer", "--", "touch", str(ran))
+    assert r.returncode == 0, r.stderr
+    assert ran.exists()
+    now = _logs(out)
+    assert len(now) == 1 and now[0] not in both
+    assert len(list(out.glob("iotrace-run.*.json"))) == 1
+
+
+MPIRUN = shutil.which("mpirun")
+
+
+@pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (Open MPI)")
+def test_mpi_ranks_share_one_dir_a_second_job_refuses(tmp_path: Path) -> None:
+    """`mpirun -np 3 iotrace run -o job`: three iotrace processes claim one directory at once
+    and all join (one job id); a second job into it refuses, or replaces with --force."""
+    out = tmp_path / "job"
+    env = dict(os.environ, OMPI_MCA_btl="self,vader")
+    base = [str(MPIRUN), "--allow-run-as-root", "--oversubscribe", "-np", "3",
+            sys.executable, "-m", "iotrace", "run", "-o", str(out), "--no-stracer"]  # fmt: skip
+
+    def job(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *extra, "--", "true"], capture_output=True, text=True,
+                              env=env, timeout=180)  # fmt: skip
+
+    r = job()
+    assert r.returncode == 0, r.stderr
+    first = _logs(out)
+    assert len(first) == 3 and len(list(out.glob("iotrace-run.*.json"))) == 3
+    r = job()
+    assert r.returncode != 0
+    assert r.stderr.count("already holds a trace") >= 1, r.stderr
+    assert _logs(out) == first
+    r = job("--force")
+    assert r.returncode == 0, r.stderr
+    now = _logs(out)
+    assert len(now) == 3 and not set(now) & set(first)
+
+
+def test_planted_native_library_not_loaded(tmp_path: Path) -> None:
+    """A stale installed decoder used to send iotrace looking in /tmp/iotrace-UID for a built
+    one: a library planted there by another user ran as root.  Now only the user's own 0700
+    cache is used, and an unusable one is one line and the Python decoder."""
+    import iotrace.analyzer as an
+
+    pkg = tmp_path / "site" / "iotrace"
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(Path(an.__file__).parent.parent, pkg, ignore=skip)
+    src = pkg / "analyzer" / "_decode.c"
+    os.utime(pkg / "analyzer" / "_decode.so", (1, 1))  # older than its source: stale
+    tag = hashlib.sha256(src.read_bytes() + platform.machine().encode()).hexdigest()[:16]
+    shared_tmp = tmp_path / "tmp"
+    planted_dir = shared_tmp / f"iotrace-{os.getuid()}"
+    planted_dir.mkdir(parents=True)
+    os.chown(planted_dir, NOBODY, NOBODY)
+    ran = tmp_path / "planted-code-ran"
+    evil = tmp_path / "evil.c"
+    evil.write_text(
+        "#include <fcntl.h>\n"
+        f'__attribute__((constructor)) static void pwn(void) {{ creat("{ran}", 0644); }}\n'
+    )
+    planted = planted_dir / f"decode-{tag}.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(planted), str(evil)], check=True)
+    os.chown(planted, NOBODY, NOBODY)
+    code = "from iotrace.analyzer.decode import native; print(native() is not None)"
+    nobodys = tmp_path / "nobodys-cache"  # root could write there: another user's all the same
+    nobodys.mkdir()
+    shutil.copy(planted, nobodys / planted.name)
+    os.chown(nobodys, NOBODY, NOBODY)
+    os.chown(nobodys / planted.name, NOBODY, NOBODY)
+    (tmp_path / "a-file").write_text("")
+    cases = (
+        (nobodys, "False", "owned by uid 65534"),
+        (tmp_path / "a-file" / "cache", "False", "the cache is unusable"),  # old code: went to /tmp
+        (tmp_path / "my-cache", "True", ""),
+    )
+    for cache, expect, why in cases:
+        env = dict(os.environ, PYTHONPATH=str(pkg.parent), TMPDIR=str(shared_tmp),
+                   IOTRACE_CACHE=str(cache))  # fmt: skip
+        env.pop("IOTRACE_DECODER", None)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                           cwd=tmp_path, timeout=180)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert not ran.exists(), f"the planted library was loaded (cache {cache})"
+        assert r.stdout.strip() == expect, (r.stdout, r.stderr)
+        if why:
+            assert len(r.stderr.splitlines()) == 1 and why in r.stderr, r.stderr
+        else:
+            # an editable install's developer: built once into the private cache, 0700
+            assert _mode(cache) == 0o700 and list(cache.glob("decode-*.so")), r.stderr
