@@ -13,7 +13,7 @@ VPY = $(VENV)/bin/python
 DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libmsgpack-dev \
                 python3-venv
 TEST_PACKAGES = $(DEMO_PACKAGES) python3-dev strace chromium openmpi-bin libopenmpi-dev golang-go \
-                liburing-dev gcc-multilib rsync sqlite3
+                liburing-dev gcc-multilib rsync sqlite3 libaio-dev fio
 
 .PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean
 

@@ -334,6 +334,36 @@ def _missed(s: Summary) -> list[Insight]:
     ]
 
 
+IO_URING_PATH = "anon_inode:[io_uring]"
+
+
+def _io_uring_unseen(trace: Trace) -> list[Insight]:
+    """io_uring rings the shim saw mapped in a run without the stracer: the kernel moves their
+    bytes with no libc call, so what went through them is in no log."""
+    from iotrace.stracer import slog
+
+    ev = trace.events
+    if not len(ev) or slog.log_files(trace.dir):
+        return []
+    m = ev[(ev["function"].astype(str) == "mmap") & (ev["path"].astype(str) == IO_URING_PATH)]
+    if m.empty:
+        return []
+    pids = sorted({int(p) for p in m["pid"]})
+    rings = len(m[m["offset"] == 0])
+    return [
+        Insight(
+            "io-uring-unseen",
+            "high",
+            f"io_uring: {rings or len(m)} ring(s) mapped (pid {', '.join(map(str, pids))}) and "
+            "no stracer ran: the I/O submitted through them is not in this trace",
+            "io_uring operations are read from a ring in memory by the kernel, with no libc call "
+            "the shim could wrap: their files, offsets and bytes are missing from every total "
+            "here. Run without --no-stracer: the stracer decodes each operation from the ring.",
+            {"rings": rings, "pids": pids},
+        )
+    ]
+
+
 def _imbalance(s: Summary) -> list[Insight]:
     r = s.ranks
     if len(r) < 2:
@@ -410,6 +440,7 @@ def find_insights(trace: Trace, s: Summary, a: Arrays, c: Classified) -> list[In
         *_shared(s),
         *_independent_mpiio(s),
         *_missed(s),
+        *_io_uring_unseen(trace),
         *_errors(a),
         *_io_share(s),
         *_truncated(s),

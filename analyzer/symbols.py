@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from iotrace.stracer.unwind import syscall_stub
 
 from iotrace.addr2line import resolve
 from iotrace.elf import build_id
@@ -141,22 +142,18 @@ STARTUP = frozenset(
 )
 
 
-def _in_libc(module: object) -> bool:
-    m = _str(module)
-    return bool(m) and Path(str(m)).name.startswith("libc.")
-
-
 def site_labels(stacks: pd.DataFrame, depth: int = 3, skip_libc: bool = False) -> dict[int, str]:
     """stack_id -> a one-line call site: the innermost `depth` frames, innermost first (the C
-    start-up frames left out; with `skip_libc`, libc's own frames too: a missed syscall's stack
-    starts in libc's syscall() stub)."""
+    start-up frames left out; with `skip_libc`, libc's own frames and Go's syscall stubs too: a
+    missed syscall's stack starts in such a stub)."""
     out: dict[int, str] = {}
     if stacks.empty:
         return out
     for sid, g in stacks.sort_values(["stack_id", "level"]).groupby("stack_id", sort=False):
         frames = [r for r in g.itertuples() if _str(r.function) not in STARTUP]
         if skip_libc:
-            frames = [r for r in frames if not _in_libc(r.module)] or frames
+            frames = [r for r in frames
+                      if not syscall_stub(_str(r.module), _str(r.function))] or frames  # fmt: skip
         frames = frames or list(g.itertuples())
         parts = [
             frame_label(

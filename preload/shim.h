@@ -319,9 +319,9 @@ static inline void iot_link_check(void)
 void iot_fd_remote(int op, int a, int b, const char *path, size_t n) IOT_HIDDEN;
 
 /* ---- pending.c: asynchronous requests, from their posting call to their completing one ---- */
-enum { IOT_PEND_MPI, IOT_PEND_AIO, IOT_PEND_KINDS };
+enum { IOT_PEND_MPI, IOT_PEND_AIO, IOT_PEND_LIBAIO, IOT_PEND_KINDS };
 typedef struct {
-    uintptr_t key;            /* the request's handle (MPI_Request, struct aiocb *) */
+    uintptr_t key;            /* the request's handle (MPI_Request, struct aiocb *, struct iocb *) */
     uint8_t kind;             /* IOT_PEND_* */
     uint16_t post_fn, done_fn;
     unsigned gen;             /* iot_p.gen at posting: a forked child's are not its own */

@@ -38,6 +38,8 @@ ffi.cdef(
     long process_vm_writev(pid_t pid, const struct iovec *local, unsigned long liovcnt,
                            const struct iovec *remote, unsigned long riovcnt,
                            unsigned long flags);
+    void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
+    int munmap(void *addr, size_t length);
     """
 )
 libc: Any = ffi.dlopen(None)

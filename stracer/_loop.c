@@ -63,6 +63,7 @@ typedef struct {
 typedef struct {
     int pid, site, nr, count, cls;
     int32_t path_off, path_len; /* in the batch buffer; path_len -1: no path */
+    long long bytes;            /* the positive results' sum (bytes, for reads and writes) */
 } iotl_tally;
 
 typedef struct {
@@ -501,11 +502,13 @@ static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
             g->path_len == t->plen &&
             (t->plen < 0 || !memcmp(batch.buf + g->path_off, t->path, (size_t)t->plen))) {
             g->count++;
+            g->bytes += has_ret && ret > 0 ? ret : 0;
             return;
         }
     }
-    batch.tally[batch.ntally++] =
-        (iotl_tally){t->pid, t->site, t->nr, 1, t->cls, path_off, t->plen};
+    batch.tally[batch.ntally++] = (iotl_tally){t->pid,    t->site, t->nr,
+                                               1,         t->cls,  path_off,
+                                               t->plen,   has_ret && ret > 0 ? ret : 0};
 }
 
 /* A thread gone in the middle of a fast missed syscall: recorded without a result. */

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from iotrace.stracer.unwind import Frame
+from iotrace.stracer.unwind import Frame, syscall_stub
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 from iotrace.say import console_fd, say
@@ -56,14 +56,14 @@ def is_system(syscall: str, path: str | None) -> bool:
 
 
 def site_label(frames: list[Frame], depth: int = 3) -> str:
-    """`raw_open (app.c:12) <- main (app.c:40)`: libc's own syscall stubs are skipped."""
-    app = [f for f in frames if not (f.module and os.path.basename(f.module).startswith("libc."))]
+    """`raw_open (app.c:12) <- main (app.c:40)`: libc's and Go's syscall stubs are skipped."""
+    app = [f for f in frames if not syscall_stub(f.module, f.function)]
     shown = (app or frames)[:depth]
     return " <- ".join(f.label() for f in shown) if shown else "an unknown call site"
 
 
 def _group_key(frames: list[Frame]) -> tuple[str | None, ...]:
-    app = [f for f in frames if not (f.module and os.path.basename(f.module).startswith("libc."))]
+    app = [f for f in frames if not syscall_stub(f.module, f.function)]
     return tuple(f.function or hex(f.pc) for f in (app or frames)[:3])
 
 
@@ -77,6 +77,7 @@ class Group:
     last: float = 0.0
     syscalls: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    nbytes: int = 0  # read or written by the group's syscalls
 
     def what(self) -> str:
         s = ", ".join(self.syscalls)
@@ -84,6 +85,18 @@ class Group:
             more = f" and {len(self.paths) - 1} more" if len(self.paths) > 1 else ""
             s += f" on {self.paths[0]}{more}"
         return s
+
+    def moved(self) -> str:
+        """What the group read and wrote, after its line: `; 1.0 MiB moved (1048576 B)`."""
+        return f"; {_size(self.nbytes)} moved" if self.nbytes else ""
+
+
+def _size(n: int) -> str:
+    """1234567 -> '1.2 MiB (1234567 B)': the exact figure, to compare with the program's own."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit} ({n} B)"
+    return f"{n} B"
 
 
 def _console_path() -> str | None:
@@ -127,10 +140,11 @@ class Console:
 
     def missed(
         self, pid: int, site: int, frames: list[Frame], syscall: str, path: str | None,
-        n: int = 1, cls: str = "bypass",
+        n: int = 1, cls: str = "bypass", nbytes: int = 0, via: str = "",
     ) -> None:  # fmt: skip
         """n syscalls (n > 1: a batch from the C loop) of one call site the shim did not
-        cover; only a bypass is said."""
+        cover, moving nbytes (reads and writes); only a bypass is said.  via: the asynchronous
+        engine that carried them (io_uring, aio)."""
         if cls != "bypass":
             return
         hold = self._on_console(syscall, path)
@@ -140,13 +154,16 @@ class Console:
         if g is None:
             g = self._group(pid, frames)
             self.by_site[(pid, site)] = g
+        name = f"{syscall} via {via}" if via else syscall
         if not g.shown and not is_system(syscall, path):
             g.shown, g.last, g.reported = True, time.monotonic(), g.count + 1
             where = f" on {path}" if path else ""
-            self._say(f"iotrace: missed I/O: {syscall}{where} at {g.label} [pid {pid}]", hold)
+            moved = f"; {_size(nbytes)} moved" if nbytes else ""
+            self._say(f"iotrace: missed I/O: {name}{where} at {g.label} [pid {pid}]{moved}", hold)
         g.count += n
-        if syscall not in g.syscalls:
-            g.syscalls.append(syscall)
+        g.nbytes += nbytes
+        if name not in g.syscalls:
+            g.syscalls.append(name)
         if path and len(g.paths) < 100 and path not in g.paths:
             g.paths.append(path)
         if g.shown and g.count - g.reported >= self.batch:  # a hot loop: look now and then
@@ -210,6 +227,9 @@ class Console:
             f"cannot be let go: its I/O would fail); {end}"
         )
 
+    def note(self, what: str) -> None:
+        self._say(f"iotrace: {what}")
+
     def internal(self, what: str) -> None:
         self._say(f"iotrace: stracer: internal error ({what}); the command goes on, some "
                   "missed I/O may be unrecorded")  # fmt: skip
@@ -223,7 +243,7 @@ class Console:
                 n = "1 syscall" if g.count == 1 else f"{g.count} syscalls"
                 self._say(
                     f"iotrace: missed I/O: {n} not seen by the shim — {g.what()} "
-                    f"at {g.label} [pid {g.pid}]"
+                    f"at {g.label} [pid {g.pid}]{g.moved()}"
                 )
             if len(groups) > MAX_SUMMARY:
                 self._say(

@@ -28,7 +28,8 @@ T_APP, T_SHIM, T_HELPER = 0, 1, 2  # iotl_thread's kind
 
 _CDEF = """
 typedef struct { int tid, status; int verdict, site, cls; uint64_t top; } iotl_ev;
-typedef struct { int pid, site, nr, count, cls; int32_t path_off, path_len; } iotl_tally;
+typedef struct { int pid, site, nr, count, cls; int32_t path_off, path_len; long long bytes; }
+    iotl_tally;
 typedef struct { uint8_t *buf; size_t len; int nrec, ntally; iotl_tally *tally; } iotl_batch;
 int iotl_thread(int tid, int pid, int img, int kind);
 int iotl_forget(int tid, long long *out);
@@ -54,8 +55,9 @@ _CONV = {"fd": 1, "off": 2, "int": 2, "size": 0, "iovcnt": 0, "buf": 0, "ptr": 0
 def fast_kind(sc: Syscall) -> tuple[bytes, int] | None:
     """(conversions, descriptor argument) when the C loop can record sc by itself: no path or
     string argument, no effect on the descriptor table, one descriptor (not a call with two ends:
-    tracer.py records both), every argument a plain integer."""
-    if sc.fdop or sc.ends or sc.name == "mmap" or any(k not in _CONV for k in sc.args):
+    tracer.py records both), every argument a plain integer, not an asynchronous engine's (its
+    operations are decoded in Python: engines.py)."""
+    if sc.fdop or sc.ends or sc.engine or sc.name == "mmap" or any(k not in _CONV for k in sc.args):
         return None
     conv = bytes(_CONV[k] for k in sc.args).ljust(6, b"\0")
     fdarg = 0 if sc.args and sc.args[0] == "fd" else -1

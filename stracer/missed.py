@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from iotrace.stracer import slog
+from iotrace.stracer.unwind import syscall_stub
+
+from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 
 FRAME = ("pc", "module", "offset", "function", "file", "line")
 
@@ -55,7 +58,8 @@ def collect(
             cls = slog.missed_class(rec)
             if cls != "bypass" and not everything:
                 continue
-            key = (f.name, site, pid, name, path, fd, cls)
+            via = slog.missed_via(rec)  # an io_uring or AIO operation
+            key = (f.name, site, pid, name, path, fd, cls, via)
             g = groups.get(key)
             if g is None:
                 frames = [dict(zip(FRAME, fr, strict=False)) for fr in log.sites.get(site, [])]
@@ -64,9 +68,13 @@ def collect(
                     "path": path, "fd": fd, "site": site, "frames": frames, "first_ns": t,
                     "args": args, "ret": ret, "errno": err, "errors": 0, "class": cls,
                     "libc_function": log.site_fn.get(site) if cls == "libc" else None,
+                    "via": via, "bytes": 0,
                 }  # fmt: skip
             g["count"] += 1
             g["errors"] += 1 if err else 0
+            sc = SYSCALL_BY_NAME.get(name)
+            if isinstance(ret, int) and ret > 0 and sc and syscall_op(sc) in (Op.READ, Op.WRITE):
+                g["bytes"] += ret
             if tid not in g["tids"]:
                 g["tids"].append(tid)
     out = sorted(groups.values(), key=lambda g: g["first_ns"])
@@ -83,8 +91,8 @@ def _frame_label(fr: dict[str, Any]) -> str:
 
 
 def _app_frames(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Without libc's own frames (its syscall() stub, its start-up code)."""
-    app = [f for f in frames if not os.path.basename(f.get("module") or "").startswith("libc.")]
+    """Without libc's own frames (its syscall() stub, its start-up code) and Go's stubs."""
+    app = [f for f in frames if not syscall_stub(f.get("module"), f.get("function"))]
     return app or frames
 
 
@@ -107,7 +115,9 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
             fd = f" fd {g['fd']}" if g["fd"] is not None else ""
             path = f" {g['path']}" if g["path"] else ""
             err = f" ({g['errors']} failed)" if g["errors"] else ""
-            out.write(f"  {g['count']:>8}  {g['syscall']}{fd}{path}{err}\n")
+            via = f" via {g['via']}" if g.get("via") else ""
+            moved = f", {g['bytes']} B" if g.get("bytes") else ""
+            out.write(f"  {g['count']:>8}  {g['syscall']}{via}{fd}{path}{moved}{err}\n")
 
 
 def missed(

@@ -19,14 +19,15 @@ from iotrace.calls import SYSCALLS
 from iotrace.tracedir import TraceDir
 
 FORMAT = "iotrace-stracer"
-VERSION = 4  # 2: MISSED gained t_exit; 3: class, SITE the libc function; 4: the other end
-READABLE = (1, 2, 3, 4)
+VERSION = 5  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via
+READABLE = (1, 2, 3, 4, 5)
 SUFFIX = ".stracer"
 
 
 class SRec(IntEnum):
     # [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit, class
-    #  (, offset, fd2, path2, offset2: a call with two ends, version 4)]
+    #  (, offset, fd2, path2, offset2: a call with two ends, version 4)
+    #  (, via: an operation of an asynchronous engine, after nil ends, version 5)]
     MISSED = 0
     SITE = 1  # [1, site, [[pc, module, offset, function, file, line], ...], libc_function]
     PROC = 2  # [2, t, pid, ppid, what, detail]
@@ -161,6 +162,12 @@ def missed_class(rec: list[Any]) -> str:
     """A MISSED record's class: "libc" (libc-internal) or "bypass" (missed I/O).  Logs before
     version 3 did not tell: every record counted as missed I/O."""
     return str(rec[12]) if len(rec) > 12 else "bypass"
+
+
+def missed_via(rec: list[Any]) -> str | None:
+    """The asynchronous engine ("io_uring", "aio") that carried a MISSED record's operation, or
+    a note on an io_uring_setup record (version 5); None for a syscall of the app's own."""
+    return str(rec[17]) if len(rec) > 17 and rec[17] is not None else None
 
 
 def log_files(trace_dir: Path) -> list[Path]:

@@ -24,10 +24,12 @@ from iotrace.stracer import _ffi as F
 from iotrace.stracer import loop as L
 from iotrace.stracer.console import Console
 from iotrace.stracer.decode import AT_FDCWD, Plan, abs_path, plan
+from iotrace.stracer.engines import Engines
 from iotrace.stracer.slog import SRec, Writer
 from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, libc_entry, symbolise
 
-from iotrace.calls import KIO_FIELDS, SYSCALL_BY_NR, Syscall
+from iotrace.calls import KIO_FIELDS, SYSCALL_BY_NR, Op, Syscall, syscall_op
+from iotrace.elf import is_go
 
 _image_ids = itertools.count()
 OPTIONS = (
@@ -57,6 +59,7 @@ CLONE_THREAD = 0x10000
 CLONE_VM = 0x100
 GROUP_STOP_SIGS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
 OP_OPEN, OP_DUP, OP_CLOSE, OP_CLOSE_RANGE = 1, 2, 3, 4
+GO_FRAMES = 16  # frames of a Go call site
 
 
 @dataclass
@@ -71,7 +74,8 @@ class Image:
     tls_off: int = 0
     ld: tuple[int, int] = (0, 0)  # the dynamic loader's text: its syscalls are loader I/O
     aspace: AddressSpace | None = None
-    sites: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # -> site, class
+    sites: dict[tuple[int, ...], tuple[int, int]] = field(default_factory=dict)  # -> site, class
+    go: bool = False  # a Go executable: call sites from its frame pointers (_go_pcs)
     id: int = field(default_factory=lambda: next(_image_ids))  # the C loop's name for it
 
 
@@ -127,6 +131,7 @@ class Tracer:
         self.fast = fast
         self.site_fn: dict[int, str | None] = {}  # site -> the libc function it is inside
         self.on_root_exit: Callable[[int], None] | None = None  # called with its returncode
+        self.engines = Engines(self)  # io_uring and Linux AIO operations
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -178,7 +183,8 @@ class Tracer:
                 path = buf[t.path_off : t.path_off + t.path_len].decode(errors="surrogateescape")
             sc = SYSCALL_BY_NR[t.nr]
             cls = L.COUNT_NAMES[t.cls]
-            missed(t.pid, t.site, frames.get(t.site, []), sc.name, path, t.count, cls)
+            moved = t.bytes if syscall_op(sc) in (Op.READ, Op.WRITE) else 0
+            missed(t.pid, t.site, frames.get(t.site, []), sc.name, path, t.count, cls, moved)
         self.fast.lib.iotl_batch_reset()
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -276,6 +282,7 @@ class Tracer:
         if verdict == L.V_NEW:
             site, cls = self._site(th)
             self._count(proc, L.COUNT_NAMES[cls])
+        self.engines.look(proc.pid, tid)  # a SQPOLL ring's submissions, at any chance
         self._missed_entry(th, sc, site, cls)
         F.libc.ptrace(F.PTRACE_SYSCALL, tid, F.ffi.NULL, F.ffi.NULL)
         return False
@@ -330,7 +337,10 @@ class Tracer:
             fd, path, ends = self._ends(pid, tid, sc.ends, raw)
         else:
             ends = None
-        th.pending = [time.monotonic_ns(), pid, tid, sc, args, site, fd, path, raw, cls, ends]
+        t = time.monotonic_ns()
+        th.pending = [t, pid, tid, sc, args, site, fd, path, raw, cls, ends]
+        if sc.engine:
+            self.engines.entry(th, sc.name, raw, site, t)
 
     def _ends(
         self, pid: int, tid: int, at: tuple[int, int, int, int], raw: tuple[int, ...]
@@ -366,6 +376,15 @@ class Tracer:
         class: a bypass in an image without a shim, else libc-internal when its innermost
         frames are a libc function other than syscall(2) called from outside libc."""
         r, img = self.r, th.proc.image
+        if img.go:
+            # Go makes every syscall through one leaf stub called from one function: ip and the
+            # word at the stack pointer are the same for all; the frame-pointer chain is not.
+            # Not given to the C loop, whose key is those two words: every Go syscall comes here.
+            pcs = self._go_pcs(th)
+            got = img.sites.get(tuple(pcs))
+            if got is None:
+                got = img.sites[tuple(pcs)] = (self._new_site(th, pcs), L.C_BYPASS)
+            return got
         key = (r.rip, th.top)
         got = img.sites.get(key)
         if got is None:
@@ -375,12 +394,40 @@ class Tracer:
         self.fast.lib.iotl_site(img.id, r.rip, th.top, *got)
         return got
 
-    def _new_site(self, th: Thread) -> int:
+    def _go_pcs(self, th: Thread) -> list[int]:
+        """ip, the return address at the stack pointer (Go's syscall stubs have no frame), then
+        the return addresses of the frame-pointer chain (Go keeps rbp on amd64)."""
+        r = self.r
+        pcs = [r.rip]
+        if th.top:
+            pcs.append(th.top)
+        bp = r.rbp
+        while len(pcs) < GO_FRAMES and bp and not bp & 7:
+            m = self.mem.read(th.tid, bp, 16)
+            if not m or len(m) < 16:
+                break
+            up, ret = struct.unpack("<QQ", m)
+            if not ret:
+                break
+            if ret != pcs[-1]:  # a stub with a frame: its return address was at rsp too
+                pcs.append(ret)
+            if up <= bp:
+                break
+            bp = up
+        return pcs
+
+    def _new_site(self, th: Thread, pcs: list[int] | None = None) -> int:
         r, img = self.r, th.proc.image
         if img.aspace is None:
             img.aspace = AddressSpace(th.proc.pid)
         img.aspace.pid = th.proc.pid
-        frames = symbolise(img.aspace.unwind(th.tid))
+        if pcs is not None:  # a Go program: its frames from the pcs, named by its DWARF
+            mods = [img.aspace.module_of(pc - (1 if i else 0)) for i, pc in enumerate(pcs)]
+            frames = [Frame(pc, m[0] if m else None, (m[1] + (1 if i else 0)) if m else None, None)
+                      for i, (pc, m) in enumerate(zip(pcs, mods, strict=True))]  # fmt: skip
+            frames = symbolise(frames, inline=True)
+        else:
+            frames = symbolise(img.aspace.unwind(th.tid))
         if not frames:
             frames = [Frame(r.rip, *(img.aspace.module_of(r.rip) or (None, None)), None)]
             frames = symbolise(frames)
@@ -424,9 +471,14 @@ class Tracer:
         elif ret is not None and ret >= 0 and sc.fdop:
             self._fd_news(th, sc, raw, ret, path, cls)
         name = L.COUNT_NAMES[cls]
+        via = self.engines.exit(th, sc.name, raw, ret, site) if sc.engine else None
+        if via is not None:  # via follows the two ends' places (nil here)
+            ends = ends or [None, None, None, None]
         rec = [SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path, t_exit, name]
-        self.log.rec(*rec, *(ends or ()))  # a call with two ends: offset, fd2, path2, offset2
-        self.console.missed(pid, site, self.site_frames.get(site, []), sc.name, path, 1, name)
+        self.log.rec(*rec, *(ends or ()), *([via] if via else []))  # offset, fd2, path2, offset2
+        moved = ret if ret and ret > 0 and syscall_op(sc) in (Op.READ, Op.WRITE) else 0
+        frames = self.site_frames.get(site, [])
+        self.console.missed(pid, site, frames, sc.name, path, 1, name, moved)
 
     # ---- descriptor news for the shim -------------------------------------------------------
 
@@ -616,6 +668,7 @@ class Tracer:
         th.shim_thread = th.helper = False
         self.threads[tid] = th
         proc.threads = {tid}
+        self.engines.gone(proc.pid)  # its rings and AIO contexts went with the old image
         exe = _exe(proc.pid)
         old = proc.image
         if old.aspace is not None and all(
@@ -624,6 +677,7 @@ class Tracer:
             old.aspace.close()
         proc.image = Image(exe=exe, phase=self._phase_after_exec(proc.pid, exe))
         proc.image.ld = _loader_text(proc.pid)
+        proc.image.go = is_go(f"/proc/{proc.pid}/exe")
         self._sync_image(proc.image)
         self._sync_thread(th)
         proc.shared_vm = False
@@ -677,6 +731,7 @@ class Tracer:
         last thread's reading holds them all; a SIGKILL'd process may never stop here)."""
         th = self.threads.get(tid)
         pid = th.proc.pid if th is not None else (_tgid(tid) or tid)
+        self.engines.look(pid, tid, every=True)  # completions, while its fds still have paths
         proc = self.procs.get(pid)
         if proc is None:
             return
@@ -708,6 +763,7 @@ class Tracer:
                 if self.on_root_exit is not None:
                     self.on_root_exit(rc)
         if not proc.threads:
+            self.engines.gone(proc.pid)
             self.procs.pop(proc.pid, None)
             if proc.kio is not None:
                 self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1], proc.kio_own, "end")
@@ -717,6 +773,7 @@ class Tracer:
         return [p for p in self.procs if p != self.root and _alive(p)]
 
     def finish(self) -> None:
+        self.engines.close()
         for tid, th in list(self.threads.items()):
             self._forget(tid, th.proc.pid)
         for pid, c in self.pcounts.items():

@@ -21,6 +21,17 @@ MAX_FRAMES = 16
 # `syscall` instruction
 RAW_SYSCALL = frozenset({"syscall"})
 
+# Go's syscall stubs (every Go syscall goes through them): left out of call-site labels as
+# libc's own frames are
+GO_STUBS = ("syscall.", "runtime/internal/syscall.", "internal/syscall/")
+
+
+def syscall_stub(module: str | None, function: str | None) -> bool:
+    """A frame of libc or of Go's syscall package: where a syscall is made, not who made it."""
+    if module and os.path.basename(module).startswith("libc."):
+        return True
+    return bool(function) and function.startswith(GO_STUBS)  # type: ignore[union-attr]
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -166,8 +177,9 @@ _SYMBOLS: dict[tuple[str, int, bool], Symbol] = {}
 _SERVERS: dict[str, Server] = {}
 
 
-def symbolise(frames: list[Frame]) -> list[Frame]:
-    """file:line (and a function name where libunwind had none) from debug info."""
+def symbolise(frames: list[Frame], inline: bool = False) -> list[Frame]:
+    """file:line (and a function name where libunwind had none) from debug info; `inline`:
+    the outermost of inlined functions (a Go program's frames, see addr2line.Server)."""
     by_mod: dict[str, list[int]] = {}
     for i, fr in enumerate(frames):
         if fr.module and fr.offset is not None and (fr.module, fr.offset, i > 0) not in _SYMBOLS:
@@ -177,7 +189,7 @@ def symbolise(frames: list[Frame]) -> list[Frame]:
         want = {i: frames[i].offset - (1 if i else 0) for i in idx}  # type: ignore[operator]
         server = _SERVERS.get(mod)
         if server is None:
-            server = _SERVERS[mod] = Server(mod)
+            server = _SERVERS[mod] = Server(mod, inline)
         got = server.lookup(want.values())
         for i, addr in want.items():
             _SYMBOLS[(mod, frames[i].offset, i > 0)] = got.get(addr, (None, None, None))  # type: ignore[index]

@@ -94,6 +94,7 @@ def test_raw_syscalls(trace):
         f"iotrace: missed I/O: 3 syscalls not seen by the shim — openat, write, close on {out} "
         "at raw_open (st_raw.c:12) <- main (st_raw.c:19)"
     ) in err
+    assert any(ln.endswith("; 4 B moved") for ln in err.splitlines() if "not seen" in ln), err
     assert f"openat on {out} at raw_open (st_raw.c:12)" in err  # at once, while it runs
 
 
@@ -146,12 +147,19 @@ def test_io_uring(trace):
     t = trace(build("st_uring", "-luring"), "out")
     assert t.proc.returncode == 0, t.proc.stderr
     c = Counter()
-    for g in missed(t.dir):
-        assert g["path"] == "anon_inode:[io_uring]"
-        c[g["syscall"]] += g["count"]
+    groups = missed(t.dir)
+    for g in groups:
+        if g["via"] is None:  # the ring's own syscalls
+            assert g["path"] == "anon_inode:[io_uring]"
+            c[g["syscall"]] += g["count"]
     # io_uring_wait_cqe enters the kernel again only if the completion is not there yet
     assert c.pop("io_uring_enter") in (1, 2)
     assert c == Counter({"io_uring_setup": 1, "mmap": 2, "close": 1})
+    # and the write it submitted, decoded from the ring (tests/test_engines.py: fio)
+    ops = [g for g in groups if g["via"] == "io_uring"]
+    assert [(g["syscall"], g["path"], g["fd"], g["args"][2:], g["ret"]) for g in ops] == [
+        ("pwrite64", str(trace.work / "out"), 3, [6, 0], 6)
+    ]
 
 
 def test_mmap_io(trace):
@@ -504,3 +512,24 @@ def test_posix_aio(trace, extra):
     if not extra:
         # the workers' pwrite are covered; the notification callback's raw pwrite64 is the app's
         assert pairs(missed(t.dir)) == Counter({("pwrite64", out): 1})
+
+
+def test_go_call_sites_are_the_go_functions_and_lines(trace):
+    """Every Go syscall goes through one stub called from one function: the call site comes
+    from the frame-pointer chain, named by the binary's DWARF, one site per caller."""
+    t = trace(_go_binary(), "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    out = str(trace.work / "out")
+    app = {g["syscall"]: g for g in missed(t.dir) if g["path"] == out}
+    lines = {}
+    for name, g in app.items():
+        main = [f for f in g["frames"] if f["function"] == "main.main"]
+        assert main and main[0]["file"].endswith("st_go.go"), (name, g["frames"])
+        lines[name] = main[0]["line"]
+    assert lines == {"openat": 11, "write": 15, "close": 16}
+    assert len({g["site"] for g in app.values()}) == 3
+    assert "os.(*File).Write" in functions(app["write"])
+    # the console names the Go functions and lines, not the syscall stubs
+    assert f"missed I/O: write on {out} at internal/poll.(*FD).Write (fd_unix.go:" in t.proc.stderr
+    assert "os.(*File).Write (file.go:" in t.proc.stderr
+    assert "main.main (st_go.go:15)" in t.proc.stderr

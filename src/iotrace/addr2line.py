@@ -28,12 +28,26 @@ Symbol = tuple[str | None, str | None, int | None]  # function, file, line
 _DISCRIMINATOR = re.compile(r"\s*\(discriminator \d+\)$")
 
 
-def _command(module: str) -> list[str] | None:
+def _command(module: str, inline: bool = False) -> list[str] | None:
     tool = shutil.which("addr2line")
     if tool is None or not Path(module).is_file():
         return None
     # -a: each answer starts with the address asked, which keeps reader and tool in step
-    return [tool, "-e", module, "-f", "-C", "-a"]
+    return [tool, "-e", module, "-f", "-C", "-a", *(["-i"] if inline else [])]
+
+
+def _parse_inline(lines: list[str]) -> dict[int, Symbol]:
+    """Answers of `addr2line -f -C -a -i`: the address, then (function, file:line) per level of
+    inlining, innermost first; the outermost is kept: the function the address is in and the
+    line of the call the inlined code came from (Go inlines small callers' callees: os.Create
+    into main.main gives main.main at the line of the os.Create call)."""
+    out: dict[int, Symbol] = {}
+    start = [i for i, ln in enumerate(lines) if ln.startswith("0x")]
+    for k, i in enumerate(start):
+        end = start[k + 1] if k + 1 < len(start) else len(lines)
+        if end - i >= 3:
+            out.update(_parse([lines[i], *lines[end - 2 : end]]))
+    return out
 
 
 def _parse(lines: list[str]) -> dict[int, Symbol]:
@@ -79,9 +93,10 @@ class Server:
     """`addr2line` for one module, kept running; `lookup` answers within `timeout` or gives up
     on the module (a stracer must never wait on a tool that does not answer)."""
 
-    def __init__(self, module: str) -> None:
+    def __init__(self, module: str, inline: bool = False) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
-        cmd = _command(module)
+        self.inline = inline  # the outermost of the inlined levels (_parse_inline)
+        cmd = _command(module, inline)
         if cmd is None:
             return
         try:
@@ -96,15 +111,18 @@ class Server:
         proc = self.proc
         if not offs or proc is None or proc.stdin is None or proc.stdout is None:
             return {}
+        # with -i an answer has 1 + 2n lines: address 0 (never a frame's) follows the real ones
+        # and its answer, 3 lines, ends the reply
+        ask = [*offs, 0] if self.inline else offs
         try:  # a few addresses: their answers fit the pipe, so write all, then read
-            proc.stdin.write("".join(f"{o:#x}\n" for o in offs).encode())
+            proc.stdin.write("".join(f"{o:#x}\n" for o in ask).encode())
             proc.stdin.flush()
         except OSError:
             self.close()
             return {}
         fd, buf, want = proc.stdout.fileno(), b"", 3 * len(offs)
         deadline = time.monotonic() + timeout
-        while buf.count(b"\n") < want:
+        while not self._complete(buf, want):
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 self.close()
@@ -114,7 +132,19 @@ class Server:
                 self.close()
                 return {}
             buf += chunk
-        return _parse(buf.decode(errors="replace").splitlines())
+        lines = buf.decode(errors="replace").splitlines()
+        if self.inline:
+            got = _parse_inline(lines)
+            got.pop(0, None)
+            return got
+        return _parse(lines)
+
+    def _complete(self, buf: bytes, want: int) -> bool:
+        if not self.inline:
+            return buf.count(b"\n") >= want
+        lines = buf.split(b"\n")
+        return any(ln.startswith(b"0x") and int(ln, 16) == 0 and len(lines) - i > 3
+                   for i, ln in enumerate(lines))  # fmt: skip
 
     def close(self) -> None:
         proc, self.proc = self.proc, None

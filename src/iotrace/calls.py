@@ -283,6 +283,12 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("pclose", "proc", CLS, "fd"),
     _f("splice", "fd", WR, "fd off end2 req flags"),
     _f("tee", "fd", WR, "fd end2 req flags"),
+    # Linux AIO through libaio (preload/wrap_libaio.c): io_submit posts one event per iocb,
+    # io_getevents completes them as aio_read_done / aio_write_done (aux: io_submit's id)
+    _f("io_setup", "fd", OTH, "req"),
+    _f("io_submit", "fd", OTH, "fd req off flags"),
+    _f("io_cancel", "fd", OTH, "fd req off flags"),
+    _f("io_destroy", "fd", OTH, ""),
 )
 # fmt: on
 
@@ -383,6 +389,10 @@ def c_header() -> str:
 # `fdop` says how a successful call changes the descriptor table (the stracer tracks it and
 # tells the shim): open (result is a new fd), dup (args[0] -> result), dup2 (args[0] ->
 # args[1]), close, close_range, pipe (two fds written to args[0]).
+# `engine`: an asynchronous I/O interface whose operations are in the tracee's memory, not in
+# the syscall's arguments: "aio" (Linux AIO: iocbs, io_events) and "io_uring" (the SQ/CQ
+# rings); the stracer decodes each operation (stracer/engines.py) and never takes these on
+# the C loop's fast path.
 # `trap` narrows when the filter stops: "always", "file" (mmap: not MAP_ANONYMOUS), "dupfd"
 # (fcntl: F_DUPFD / F_DUPFD_CLOEXEC only), "stdio" (read/write: not on a buffer in the
 # STDIO_ARENA window).
@@ -400,6 +410,7 @@ class Syscall:
     # a call with two ends (EVENT_ENDS): argument positions of (the descriptor written, the
     # pointer to its offset, the descriptor read, the pointer to its offset); -1: none
     ends: tuple[int, int, int, int] | None = None
+    engine: str = ""
 
     @property
     def cookie_slot(self) -> int | None:
@@ -413,8 +424,9 @@ def _s(
     fdop: str = "",
     trap: str = "always",
     ends: tuple[int, int, int, int] | None = None,
+    engine: str = "",
 ) -> Syscall:
-    return Syscall(name, nr, tuple(args.split()), fdop, trap, ends)
+    return Syscall(name, nr, tuple(args.split()), fdop, trap, ends, engine)
 
 
 # fmt: off
@@ -459,6 +471,11 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("fchown", 93, "fd int int"),
     _s("lchown", 94, "path int int"),
     _s("utime", 132, "path ptr"),
+    _s("io_setup", 206, "int ptr", engine="aio"),
+    _s("io_destroy", 207, "int", engine="aio"),
+    _s("io_getevents", 208, "int int int ptr ptr", engine="aio"),
+    _s("io_submit", 209, "int int ptr", engine="aio"),
+    _s("io_cancel", 210, "int ptr ptr", engine="aio"),
     _s("getdents64", 217, "fd buf size"),
     _s("utimes", 235, "path ptr"),
     _s("openat", 257, "dirfd path oflags mode", "open"),
@@ -490,9 +507,10 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("preadv2", 327, "fd iov iovcnt off int int"),
     _s("pwritev2", 328, "fd iov iovcnt off int int"),
     _s("statx", 332, "dirfd path atflags int ptr"),
-    _s("io_uring_setup", 425, "int ptr", "open"),
-    _s("io_uring_enter", 426, "fd int int int ptr size"),
-    _s("io_uring_register", 427, "fd int ptr int"),
+    _s("io_pgetevents", 333, "int int int ptr ptr ptr", engine="aio"),
+    _s("io_uring_setup", 425, "int ptr", "open", engine="io_uring"),
+    _s("io_uring_enter", 426, "fd int int int ptr size", engine="io_uring"),
+    _s("io_uring_register", 427, "fd int ptr int", engine="io_uring"),
     _s("close_range", 436, "fd fd int", "close_range"),
     _s("openat2", 437, "dirfd path ptr size", "open"),
     _s("faccessat2", 439, "dirfd path amode atflags"),

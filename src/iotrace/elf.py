@@ -11,17 +11,29 @@ PT_NOTE = 4
 NT_GNU_BUILD_ID = 3
 
 
+NT_GO_BUILDID = 4  # the Go linker's note ("Go\0\0"): every Go executable has it
+
+
 def build_id(path: str) -> bytes | None:
     """The id of a 64-bit little-endian ELF file (x86_64), None if it has none or is not one."""
+    return _note_of(path, b"GNU\0", NT_GNU_BUILD_ID)
+
+
+def is_go(path: str) -> bool:
+    """A Go executable (its syscalls never go through libc; frame pointers on amd64)."""
+    return _note_of(path, b"Go\0\0", NT_GO_BUILDID) is not None
+
+
+def _note_of(path: str, name: bytes, ntype: int) -> bytes | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return _build_id(path, st.st_ino, st.st_mtime_ns, st.st_size)
+    return _note(path, st.st_ino, st.st_mtime_ns, st.st_size, name, ntype)
 
 
 @functools.lru_cache(maxsize=1024)
-def _build_id(path: str, _ino: int, _mtime: int, _size: int) -> bytes | None:
+def _note(path: str, _ino: int, _mtime: int, _size: int, name: bytes, ntype: int) -> bytes | None:
     """Read once per version of the file (its inode, mtime and size are in the key)."""
     try:
         with open(path, "rb") as f:
@@ -41,7 +53,7 @@ def _build_id(path: str, _ino: int, _mtime: int, _size: int) -> bytes | None:
                 if p_type != PT_NOTE or p_filesz > 1 << 20:
                     continue
                 f.seek(p_offset)
-                found = _gnu_build_id(f.read(p_filesz))
+                found = _find(f.read(p_filesz), name, ntype)
                 if found is not None:
                     return found
     except (OSError, struct.error):
@@ -49,7 +61,7 @@ def _build_id(path: str, _ino: int, _mtime: int, _size: int) -> bytes | None:
     return None
 
 
-def _gnu_build_id(notes: bytes) -> bytes | None:
+def _find(notes: bytes, want: bytes, want_type: int) -> bytes | None:
     pos = 0
     while pos + 12 <= len(notes):
         namesz, descsz, ntype = struct.unpack_from("<III", notes, pos)
@@ -57,7 +69,7 @@ def _gnu_build_id(notes: bytes) -> bytes | None:
         desc = name + ((namesz + 3) & ~3)
         if desc + descsz > len(notes):
             return None
-        if ntype == NT_GNU_BUILD_ID and notes[name : name + namesz] == b"GNU\0":
+        if ntype == want_type and notes[name : name + namesz] == want:
             return notes[desc : desc + descsz]
         pos = desc + ((descsz + 3) & ~3)
     return None
