@@ -330,7 +330,7 @@ IOT_API void exit(int status)
             iot_ev_req(&ev, status);                                      \
             iot_leave(&ev);                                               \
             iot_emit_exit(status);                                        \
-            iot_emit_kio(IOT_KIO_EXIT);                                   \
+            iot_emit_kio(IOT_KIO__EXIT);                                  \
             iot_finish();                                                 \
         }                                                                 \
         real_##name(status);                                              \

@@ -308,7 +308,9 @@ KIO_FIELDS = (
     "rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes",
 )  # fmt: skip
 KIO_OWN_FIELDS = ("rchar", "wchar", "syscr", "syscw")  # the shim's own syscalls, in KIO records
-KIO_WHEN = ("start", "exec", "exit")  # when the shim read them: `when` of its KIO records
+# when the shim read them (`when` of its KIO records): at its start, before an exec, in exit()'s
+# last handler (stdio's final flush comes after), in _exit() (stdio's buffers are discarded)
+KIO_WHEN = ("start", "exec", "exit", "_exit")
 # How the kernel counts a call in rchar/wchar/syscr/syscw (fs/read_write.c, measured on this
 # kernel by tests/test_completeness.py): a read-type (r) or write-type (w) syscall adds one to
 # syscr (syscw) once past the descriptor lookup -- failures count, EBADF does not -- and its bytes

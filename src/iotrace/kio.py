@@ -178,14 +178,16 @@ def explain(readings: list[Reading], stracer_events: list[tuple[int, Vec]]) -> P
     readings = sorted(readings, key=lambda r: r.t)
     ends = [r for r in readings if r.source == "stracer" and r.when == "end"]
     end = ends[-1] if ends else None
-    if end is None and readings and readings[-1].when == "exit":
+    if end is None and readings and readings[-1].when in ("exit", "_exit"):
         end = readings[-1]
     if end is None:
         return Process(None)
     p = Process("stracer" if end.source == "stracer" else "shim at exit", kernel=end.vec,
                 end_t=end.t, final=end.vec)  # fmt: skip
     if end.source == "shim":  # the reading's own read, and stdio's final flush, come after it
-        p.final = _add(_add(end.vec, end.cost), [0, end.pending, 0, end.pending_streams])
+        p.final = _add(end.vec, end.cost)
+        if end.when == "exit":
+            p.final = _add(p.final, [0, end.pending, 0, end.pending_streams])
     for t, sums in stracer_events:
         if t <= end.t:
             p.events = _add(p.events, sums)
@@ -209,8 +211,9 @@ def explain(readings: list[Reading], stracer_events: list[tuple[int, Vec]]) -> P
             p.stdio[1] += r.pending  # inherited from the parent at a fork: written again here
             if base is not None:
                 p.before_shim = _add(p.before_shim, _add(_add(r.vec, r.own, -1), base, -1))
-        elif r.when == "exec" or r is end:
-            p.stdio[1] -= r.pending  # lost at the exec; not yet flushed at the end reading
+        elif r.when in ("exec", "_exit") or r is end:
+            # lost at an exec or _exit; not yet flushed at exit()'s reading if it is the end
+            p.stdio[1] -= r.pending
         prev = r
     last: dict[int, Reading] = {}
     for r in shim:
@@ -253,6 +256,7 @@ class Job:
     processes: int = 0  # with counters at their end
     without_end: int = 0
     short: int = 0  # processes whose bytes the trace explains less than all of
+    short_bytes: int = 0  # the bytes those are short of
     stracer: bool = False
 
     def add(self, p: Process) -> None:
@@ -264,7 +268,9 @@ class Job:
         self.explained_bytes += p.bytes
         self.kernel_calls += p.kernel_calls
         self.explained_calls += p.calls
-        self.short += p.bytes < p.kernel_bytes
+        if p.bytes < p.kernel_bytes:
+            self.short += 1
+            self.short_bytes += p.kernel_bytes - p.bytes
         if p.bytes == p.kernel_bytes and p.calls < p.kernel_calls and (p.stdio[0] or p.stdio[1]):
             self.stdio_calls += p.kernel_calls - p.calls
 
@@ -288,8 +294,7 @@ class Job:
             out += (f" (the other {self.stdio_calls:,}: stdio's buffer transfers, whose bytes "
                     "are traced)")  # fmt: skip
         if self.short:
-            gap = self.kernel_bytes - self.explained_bytes
-            out += f"; {fmt_bytes(gap)} not in the trace"
+            out += f"; {fmt_bytes(self.short_bytes)} not in the trace"
             if not self.stracer:
                 out += " (the shim alone does not see raw syscalls: run with the stracer)"
             out += ", by process: iotrace report"
@@ -337,6 +342,10 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
         paths = log_paths(trace_dir)
     except TraceFormatError:
         paths = []
+    # logs are named HOST.PID[.N].iot: under the stracer the run's pids are known, and the ranks
+    # of a job sharing the directory read only their own logs
+    tree = {root, *parent} if stracer else None
+    paths = [p for p in paths if _log_host_pid(p.name, host, tree)]
     for image, path in enumerate(paths):
         try:
             header, records = kio_records(path)
@@ -361,3 +370,10 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
             job.add(proc)
     job.stracer = stracer
     return job
+
+
+def _log_host_pid(name: str, host: str, pids: set[int] | None) -> bool:
+    if not name.startswith(host + "."):
+        return False
+    pid = name[len(host) + 1 :].split(".", 1)[0]
+    return pids is None or (pid.isdigit() and int(pid) in pids)
