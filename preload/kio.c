@@ -27,9 +27,13 @@ static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int read_counters(const char *file, uint64_t v[IOT_KIO_N]);
 
-void iot_kio_in_begin(void)
+void iot_kio_in_begin(unsigned mode)
 {
     uint64_t v[IOT_KIO_N];
+    if (mode == 7 && iot_stracing) { /* its I/O is libc-internal events of the stracer's */
+        iot_t.kio_in_ok = 0;
+        return;
+    }
     int busy = iot_t.busy;
     iot_t.busy = 1;
     iot_t.kio_in_ok = read_counters("/proc/thread-self/io", v);
@@ -57,7 +61,7 @@ void iot_kio_in_end(uint64_t sums[6])
 
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode)
 {
-    if (mode == 6) {
+    if (mode >= 6) {
         if (iot_t.kio_slot > 0) {
             iot_kio_in_end(iot_t.kio);
             return;

@@ -30,8 +30,8 @@ void iot_begin(iot_ev *ev, unsigned fn)
         errno = e;
     }
     iot_t.in_wrapper++;
-    if (IOT_UNLIKELY(iot_kernel_io[fn] == 6)) /* its inner I/O: measured around the call */
-        iot_kio_in_begin();
+    if (IOT_UNLIKELY(iot_kernel_io[fn] >= 6)) /* its inner I/O: measured around the call */
+        iot_kio_in_begin(iot_kernel_io[fn]);
     ev->t0 = iot_now();
 }
 

@@ -205,10 +205,11 @@ void iot_own_bytes(int is_write, long n) IOT_HIDDEN;
 void iot_kio_fork_child(void) IOT_HIDDEN;
 void iot_kio_thread_exit(void) IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
-void iot_kio_in_begin(void) IOT_HIDDEN;
+void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;
 void iot_kio_in_end(uint64_t sums[6]) IOT_HIDDEN;
 /* A finished event counted the kernel's way (calls.py KERNEL_IO_FUNCS: mode 1 r, 2 w, 3 rw,
- * 4 stdio read, 5 stdio write) into sums[rchar, wchar, syscr, syscw, stdio read, stdio write]. */
+ * 4 stdio read, 5 stdio write; 6, 7 "in": kio.c) into sums[rchar, wchar, syscr, syscw, stdio
+ * read, stdio write]. */
 static inline void iot_kio_add(uint64_t *sums, const iot_ev *ev, unsigned mode)
 {
     uint64_t moved = ev->ret > 0 ? (uint64_t)ev->ret : 0, counted = ev->err != EBADF;
@@ -230,7 +231,7 @@ static inline void iot_kio_count(const iot_ev *ev)
     unsigned m = iot_kernel_io[ev->fn];
     if (!m)
         return;
-    if (IOT_UNLIKELY(m == 6 || iot_t.kio_slot <= 0))
+    if (IOT_UNLIKELY(m >= 6 || iot_t.kio_slot <= 0))
         iot_kio_count_slow(ev, m);
     else
         iot_kio_add(iot_t.kio, ev, m);

@@ -318,9 +318,11 @@ KIO_WHEN = ("start", "exec", "exit", "_exit")
 # Linux AIO and io_uring not at all.  Stdio calls (sr, sw) move bytes through a buffer: their
 # bytes reach the kernel by stdio's own read/write syscalls, not one by one (fscanf: its `ret`
 # is items, not bytes).  The shim sums its events by these rules too (KIO records).
-# "in": a call whose own reads and writes inside libc (locale files, a library dlopen loads) are
-# no event of their own: the shim measures them with the thread's counters around the call.
-KERNEL_IO_MODES = ("", "r", "w", "rw", "sr", "sw", "in")  # the shim's codes: the index
+# "in": a call whose own reads and writes inside libc (the libraries dlopen loads) are no event
+# of their own: the shim measures them with the thread's counters around the call.  "in-shim":
+# the same with the shim alone; under the stracer they are libc-internal events of their own
+# (setlocale's locale files: docs/stracer.md, "Classification").
+KERNEL_IO_MODES = ("", "r", "w", "rw", "sr", "sw", "in", "in-shim")  # the shim's codes
 KERNEL_IO_FUNCS: dict[str, str] = {
     "read": "r", "pread": "r", "readv": "r", "preadv": "r", "preadv2": "r",
     "aio_read_done": "r",  # glibc's AIO threads: one pread each
@@ -331,7 +333,7 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "getdelim": "sr", "getchar": "sr", "__uflow": "sr",
     "fwrite": "sw", "fputs": "sw", "fputc": "sw", "fprintf": "sw", "printf": "sw", "puts": "sw",
     "putchar": "sw", "__overflow": "sw",
-    "setlocale": "in", "newlocale": "in", "dlopen": "in",
+    "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in",
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {
     "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",
