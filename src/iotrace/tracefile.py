@@ -141,41 +141,59 @@ def chunk_payloads(path: Path) -> tuple[dict[str, Any], Iterator[bytes], list[bo
     return header, payloads(), truncated
 
 
+class _Pread:
+    """A log read with pread(2), not mapped: `iotrace run` reads the logs of a job's other
+    ranks while they run, and a shim trims its log at exit (preload/writer.c iot_log_finish):
+    a page of a mapping past the new end would kill the reader with SIGBUS.  Past the end,
+    reads come back short, as from a log cut short."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, k: int | slice) -> Any:
+        if isinstance(k, slice):
+            start, stop, _ = k.indices(self.size)
+            return os.pread(self.fd, max(0, stop - start), start)
+        b = os.pread(self.fd, 1, k)
+        return b[0] if b else 0  # past the end: as a slot never written
+
+
 def kio_records(path: Path, limit: int = 256) -> tuple[dict[str, Any], list[list[Any]]]:
     """The header and the KIO records of a log without reading its events: those of the first
     chunk that has any, from the start (the shim's start reading), and of the last, from the end
     (its exec or exit reading), each looked for in at most `limit` chunks.  For `iotrace run`'s
     closing line; the analyzer reads every record."""
-    import mmap
-
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise TraceFormatError(f"{path}: empty file, not an iotrace log")
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            header, first, chunk = read_header(buf, path)
-            n = max(0, -(-(size - first) // chunk))
+        buf = _Pread(f.fileno(), size)
+        header, first, chunk = read_header(buf, path)
+        n = max(0, -(-(size - first) // chunk))
 
-            def found(k: int) -> list[list[Any]]:
-                out = []
-                off = first + k * chunk
-                try:
-                    for start, end, _torn in chunks(buf, off, off + 1, chunk):
-                        up = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True)
-                        up.feed(buf[start:end])
-                        out += [r for r in up if isinstance(r, list) and r and r[0] == Rec.KIO]
-                except (BadChunk, ValueError, msgpack.UnpackException):
-                    return []
-                return out
+        def found(k: int) -> list[list[Any]]:
+            out = []
+            off = first + k * chunk
+            try:
+                for start, end, _torn in chunks(buf, off, off + 1, chunk):
+                    up = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True)
+                    up.feed(buf[start:end])
+                    out += [r for r in up if isinstance(r, list) and r and r[0] == Rec.KIO]
+            except (BadChunk, ValueError, msgpack.UnpackException):
+                return []
+            return out
 
-            head: list[list[Any]] = []
-            for k in range(min(n, limit)):
-                if head := found(k):
-                    break
-            tail: list[list[Any]] = []
-            for k in range(n - 1, max(-1, n - 1 - limit), -1):
-                if tail := found(k):
-                    break
+        head: list[list[Any]] = []
+        for k in range(min(n, limit)):
+            if head := found(k):
+                break
+        tail: list[list[Any]] = []
+        for k in range(n - 1, max(-1, n - 1 - limit), -1):
+            if tail := found(k):
+                break
     records = {(r[1], r[2]): r for r in head + tail}  # one chunk may be both
     return header, sorted(records.values(), key=lambda r: r[2])
 
