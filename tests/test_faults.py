@@ -58,6 +58,7 @@ def test_trace_disk_full_keeps_the_app_and_what_was_written(tmp_path: Path) -> N
             said = lines(p.stderr, FAULT)
             assert len(said) == 1, p.stderr
             assert "No space left on device" in said[0]
+            assert "killed?" not in p.stderr  # said once: no other line guesses at it
             if not mode:
                 assert "the stracer's log" in said[0]
                 (sl,) = slog.log_files(disk / "t")

@@ -360,7 +360,8 @@ def _finish(
     if fault:
         say(fault)
     if path.is_dir():
-        say(f"iotrace: {completeness_line(path, record['host'], pid)}")
+        if not fault:  # with logs cut short, it would only say that again, less clearly
+            say(f"iotrace: {completeness_line(path, record['host'], pid)}")
         say(f"iotrace: trace written to {path}")
     return status
 
