@@ -30,6 +30,8 @@
 static struct {
     char path[PATH_MAX];
     char faults[PATH_MAX]; /* $IOTRACE_FAULTS at start-up: the app may clear its environment */
+    const char *unsaid;    /* a fault not yet in the fault file (no descriptor free): at exit */
+    int unsaid_err;
     char *seg[MAX_SEGS];
     uint64_t cap;   /* bytes allocated in the file */
     uint64_t next;  /* offset of the next free chunk */
@@ -63,6 +65,10 @@ static void say(const char *what, int err)
              rl.rlim_cur == RLIM_INFINITY || (uint64_t)st.st_size + (uint64_t)n <= rl.rlim_cur))
             IOT_SYSRAW(write, fd, msg, (size_t)n);
         IOT_SYSRAW(close, fd);
+        L.unsaid = NULL;
+    } else if (errno == EMFILE || errno == ENFILE) {
+        L.unsaid = what;
+        L.unsaid_err = err;
     }
     errno = e;
 }
@@ -77,13 +83,13 @@ static uint64_t fsize_limit(void)
 }
 
 /* Make sure [0, need) is allocated in the file and mapped.  Called under L.grow. */
-static int ensure(uint64_t need)
+static int ensure(uint64_t need, int ahead)
 {
     if (need <= L.cap)
         return 0;
     uint64_t want = L.cap + (L.cap / 4 > GROW_MIN ? L.cap / 4 : GROW_MIN);
     uint64_t limit = fsize_limit();
-    if (L.finished || want < need || want > limit)
+    if (!ahead || L.finished || want < need || want > limit)
         want = need;
     if (want > limit) {
         errno = EFBIG;
@@ -157,7 +163,7 @@ static char *new_chunk(void)
     uint64_t off = __atomic_fetch_add(&L.next, IOT_CHUNK_SIZE, __ATOMIC_RELAXED);
     if (off + IOT_CHUNK_SIZE > __atomic_load_n(&L.cap, __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&L.grow);
-        int r = L.dead ? -1 : ensure(off + IOT_CHUNK_SIZE);
+        int r = L.dead ? -1 : ensure(off + IOT_CHUNK_SIZE, 1);
         if (r < 0 && !L.dead) {
             L.dead = 1;
             say("grow", errno);
@@ -228,8 +234,12 @@ int iot_log_create(void)
         }
     L.cap = L.next = 0;
     L.dead = L.finished = 0;
+    L.unsaid = NULL;
     pthread_mutex_init(&L.grow, NULL);
 
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    iot_header_build(&sb);
     int fd = -1;
     for (int n = 0; n < 1000 && fd < 0; n++) { /* an exec'd image keeps the pid: add a suffix */
         int k = n == 0 ? snprintf(L.path, sizeof L.path, "%s/%s.%d.iot", dir, host, (int)iot_p.pid)
@@ -245,18 +255,21 @@ int iot_log_create(void)
             break;
     }
     if (fd < 0) {
+        int err = errno;
+        msgpack_sbuffer_destroy(&sb);
         L.dead = 1;
-        say("create", errno);
+        say("create", err);
         return -1;
     }
     IOT_SYSRAW(close, fd);
 
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    iot_header_build(&sb);
     /* header, then a padding object up to the first chunk boundary */
     uint64_t area = ((sb.size + PAD_HDR + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE) * IOT_CHUNK_SIZE;
-    int r = ensure(area);
+    /* Only the header's area for now: written at once, before the slow 4 MiB allocation (at
+     * the first chunk), so a process killed meanwhile (a tracer's test child, an OOM kill)
+     * leaves a log that says whose it was, not zeros.  (Through the mapping, not write(2):
+     * the kernel's I/O counters of the process must not count the shim's log.) */
+    int r = ensure(area, 0);
     if (r == 0) {
         char *p = at(0);
         memcpy(p, sb.data, sb.size);
@@ -283,6 +296,8 @@ void iot_log_finish(void)
 {
     pthread_mutex_lock(&L.grow);
     L.finished = 1;
+    if (L.unsaid)
+        say(L.unsaid, L.unsaid_err);
     if (!L.dead && L.cap > L.next) {
         int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
         if (fd >= 0) {

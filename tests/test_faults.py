@@ -78,6 +78,22 @@ def test_little_free_space_still_gets_a_log(tmp_path: Path) -> None:
             assert any(read_log(log).events)
 
 
+def test_no_descriptor_free_to_grow_the_log(tmp_path: Path) -> None:
+    """Every descriptor in use when the log must grow: it stops there, and the fault is said
+    at exit (when the shim can open the fault file again), not lost."""
+    prog = build("ft_fill")
+    want = untraced(prog, 300000, 0, "/dev/null", 4)
+    assert want.returncode == 7
+    for mode in MODES:
+        t = tmp_path / f"t{len(mode)}"
+        p = iotrace("run", "-o", str(t), *mode, "--", prog, "300000", "0", "/dev/null", "4")
+        assert (p.returncode, p.stdout) == (want.returncode, want.stdout), p.stderr
+        said = lines(p.stderr, FAULT)
+        assert len(said) == 1 and "Too many open files" in said[0], p.stderr
+        (log,) = log_paths(t)
+        assert len(read_log(log).events) > 1000
+
+
 def test_trace_dir_removed_mid_run(tmp_path: Path) -> None:
     script = 'echo one; rm -rf "$1"; cat /etc/hostname; echo two; exit 5'
     want = untraced("sh", "-c", script, "sh", tmp_path / "nothing")
