@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "shim.h"
 #include "sysraw.h"
@@ -571,6 +572,30 @@ IOT_API int utimes(const char *path, const struct timeval t[2])
 {
     IOT_REAL(utimes);
     PATH_BODY(IOT_FN_utimes, real_utimes(path, t), real_utimes(path, t), AT_FDCWD, path, 0);
+    LEAVE;
+}
+
+/* the older names: utime and lutimes are recorded as utimes (lutimes with flags
+ * AT_SYMLINK_NOFOLLOW), futimes as futimens */
+IOT_API int utime(const char *path, const struct utimbuf *t)
+{
+    IOT_REAL(utime);
+    PATH_BODY(IOT_FN_utimes, real_utime(path, t), real_utime(path, t), AT_FDCWD, path, 0);
+    LEAVE;
+}
+
+IOT_API int lutimes(const char *path, const struct timeval t[2])
+{
+    IOT_REAL(lutimes);
+    PATH_BODY(IOT_FN_utimes, real_lutimes(path, t), real_lutimes(path, t), AT_FDCWD, path, 0);
+    iot_ev_flags(&ev, AT_SYMLINK_NOFOLLOW);
+    LEAVE;
+}
+
+IOT_API int futimes(int fd, const struct timeval t[2])
+{
+    IOT_REAL(futimes);
+    IOT_FD_BODY(IOT_FN_futimens, real_futimes(fd, t), real_futimes(fd, t), fd);
     LEAVE;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #define SHOW(name, expr)                                                                     \
     do {                                                                                     \
@@ -57,6 +58,12 @@ int main(void)
     SHOW("futimens bad", futimens(-1, NULL));
     struct timeval tv[2] = {{1000000000, 0}, {1000000000, 0}};
     SHOW("utimes", utimes("f", tv));
+    struct utimbuf ub = {1000000000, 1000000000};
+    SHOW("utime", utime("f", &ub));
+    SHOW("utime missing", utime("missing", &ub));
+    SHOW("lutimes", lutimes("s", tv));
+    SHOW("futimes", futimes(fd, tv));
+    SHOW("futimes bad", futimes(-1, tv));
     struct stat st;
     stat("f", &st);
     printf("mtime %ld mode %o\n", (long)st.st_mtime, st.st_mode & 07777);
