@@ -78,6 +78,21 @@ def test_planted_symlinks_in_trace_dir_not_followed(tmp_path: Path) -> None:
         assert p.stat().st_uid == 0 and _mode(p) == 0o600, (p, oct(_mode(p)))
 
 
+def test_console_file_symlink_not_followed(tmp_path: Path) -> None:
+    victim = _victim(tmp_path)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o1777)
+    _plant(shared / "console.txt", victim)
+    r = iotrace("run", "-o", str(tmp_path / "t"), "--console", str(shared / "console.txt"),
+                "--", "true")  # fmt: skip
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert victim.read_text() == VICTIM_TEXT
+    fresh = shared / "mine.txt"
+    r = iotrace("run", "-o", str(tmp_path / "t2"), "--console", str(fresh), "--", "true")
+    assert r.returncode == 0 and "trace written" in fresh.read_text()
+    assert _mode(fresh) == 0o600
+
+
 @pytest.fixture
 def small_trace(tmp_path: Path) -> Path:
     out = tmp_path / "t"

@@ -15,8 +15,9 @@ _console = {"fd": 2}  # stderr, or the --console file (close-on-exec: the comman
 
 def open_console(path: str) -> None:
     """From now on, iotrace's lines go to path (OSError if it cannot be opened)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-    _console["fd"] = os.open(path, flags, 0o644)
+    # never through a planted symlink; 0600: the lines name the job's files
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+    _console["fd"] = os.open(path, flags, 0o600)
 
 
 def console_fd() -> int:
