@@ -11,12 +11,9 @@
 #include "shim.h"
 
 /* The real call, with this wrapper's in_wrapper count taken off for its duration.  Its reads
- * are then the stracer's events: the shim does not also measure them for its KIO sums (kio.c's
- * "in" mode, which stays for a run without a stracer, where nothing else sees them). */
+ * are then the stracer's events (kio.c does not also measure them under a stracer). */
 #define LIBC_OWN(call)                                                  \
     (__extension__({                                                    \
-        if (iot_stracing)                                               \
-            iot_t.kio_in_ok = 0;                                        \
         iot_t.in_wrapper--;                                             \
         __auto_type r_ = (call);                                        \
         iot_t.in_wrapper++;                                             \
