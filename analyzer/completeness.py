@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from iotrace import kio
-from iotrace.calls import KIO_FIELDS, KIO_OWN_FIELDS
+from iotrace.calls import KERNEL_IO_FUNCS, KIO_FIELDS, KIO_OWN_FIELDS
 
 from . import schema
 from .trace import Trace
@@ -37,8 +37,36 @@ def _readings(rows: pd.DataFrame) -> list[kio.Reading]:
                 int(d["stdio_pending"]),
                 int(d["stdio_pending_streams"]),
                 [int(d[f"events_{k}"]) for k in schema.KIO_SUMS],
+                None
+                if pd.isna(d["threads_rchar"])
+                else [int(d[f"threads_{k}"]) for k in kio.COUNTERS],
             )
         )
+    return out
+
+
+def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
+    """proc -> (t, [rchar, wchar, syscr, syscw, stdio read, stdio written]) of each shim event
+    that counts, by calls.KERNEL_IO_FUNCS: for the images that ended without a reading."""
+    ev = trace.events
+    ev = ev[ev["source"].astype(str) == "shim"]
+    mode = ev["function"].astype(str).map(KERNEL_IO_FUNCS).fillna("")
+    ev, mode = ev[mode != ""], mode[mode != ""]
+    out: dict[int, list[tuple[int, list[int]]]] = {}
+    cols = zip(ev["proc"], ev["t_start"], mode, ev["ret"], ev["errno"], ev["bytes"].fillna(0),
+               strict=True)  # fmt: skip
+    for proc, t, m, ret, err, nbytes in cols:
+        moved, counted = max(int(ret), 0), int(int(err) != kio.EBADF)
+        d = [0] * 6
+        if m in ("r", "rw"):
+            d[0], d[2] = moved, counted
+        if m in ("w", "rw"):
+            d[1], d[3] = moved, counted
+        if m == "sr":
+            d[4] = int(nbytes)
+        if m == "sw":
+            d[5] = int(nbytes)
+        out.setdefault(int(proc), []).append((int(t), d))
     return out
 
 
@@ -71,7 +99,8 @@ def processes(trace: Trace) -> list[tuple[tuple[str, int], kio.Process]]:
         for h, p, pp in zip(pr["host"], pr["pid"], pr["ppid"], strict=True)
         if not pd.isna(pp)
     }
-    return sorted(kio.explain_all(readings, parent, _stracer_events(trace)).items())
+    st = _stracer_events(trace)
+    return sorted(kio.explain_all(readings, parent, st, _shim_events(trace)).items())
 
 
 def completeness_table(trace: Trace) -> pd.DataFrame:

@@ -385,6 +385,8 @@ def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFra
                 **{f"own_{k}": v for k, v in zip(KIO_OWN_FIELDS, r.own, strict=True)},
                 "stdio_pending": r.pending, "stdio_pending_streams": r.pending_streams,
                 **{f"events_{k}": v for k, v in zip(schema.KIO_SUMS, r.sums, strict=True)},
+                **{f"threads_{k}": (r.threads[i] if r.threads is not None else None)
+                   for i, k in enumerate(("rchar", "wchar", "syscr", "syscw"))},
                 }  # fmt: skip
 
     for lg in logs:

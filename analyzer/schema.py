@@ -94,6 +94,8 @@ KIO_COLUMNS: dict[str, object] = {
     "stdio_pending": np.dtype(np.int64),
     "stdio_pending_streams": np.dtype(np.int64),
     **{f"events_{k}": np.dtype(np.int64) for k in KIO_SUMS},
+    # the stracer's end reading: the sum of the process's threads' own counters (no children)
+    **{f"threads_{k}": pd.Int64Dtype() for k in ("rchar", "wchar", "syscr", "syscw")},
 }
 
 # The missed syscalls (the stracer's events), one row per process, syscall and call site.

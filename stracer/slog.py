@@ -33,7 +33,8 @@ class SRec(IntEnum):
     PROC = 2  # [2, t, pid, ppid, what, detail]
     COUNTS = 3  # [3, pid, {"covered": n, "loader": n, "shim": n, "libc": n, "bypass": n}]
     END = 4  # [4, t, returncode]
-    # [5, t, pid, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled], own, when]
+    # [5, t, pid, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled], own, when,
+    #  threads]
     KIO = 5
 
 

@@ -93,6 +93,9 @@ class Proc:
     threads: set[int] = field(default_factory=set)
     kio: tuple[int, list[int]] | None = None  # the kernel's counters at the last exit stop
     kio_own: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # the shim's threads'
+    # each thread's own counters at its exit stop: their sum is the process's own I/O, without
+    # the children it reaped (which the process's counters include)
+    thread_io: dict[int, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -735,9 +738,10 @@ class Tracer:
         proc = self.procs.get(pid)
         if proc is None:
             return
-        if th is not None and th.shim_thread:  # its I/O is the shim's own, not the app's
-            mine = read_kio(f"{pid}/task/{tid}")
-            if mine is not None:
+        mine = read_kio(f"{pid}/task/{tid}")
+        if mine is not None:
+            proc.thread_io[tid] = mine[:4]
+            if th is not None and th.shim_thread:  # its I/O is the shim's own, not the app's
                 proc.kio_own = [a + b for a, b in zip(proc.kio_own, mine[:4], strict=True)]
         counters = read_kio(str(pid))
         if counters is not None:
@@ -766,7 +770,9 @@ class Tracer:
             self.engines.gone(proc.pid)
             self.procs.pop(proc.pid, None)
             if proc.kio is not None:
-                self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1], proc.kio_own, "end")
+                own_io = [sum(v) for v in zip(*proc.thread_io.values(), strict=True)]
+                self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1], proc.kio_own, "end",
+                             own_io or None)  # fmt: skip
 
     def remaining(self) -> list[int]:
         """The traced processes still alive, the command's own process aside."""

@@ -49,6 +49,7 @@ class Reading:
     pending: int = 0  # stdio output bytes in buffers
     pending_streams: int = 0  # the streams holding them: one write each at the final flush
     sums: list[int] = field(default_factory=lambda: [0] * 6)  # events: Vec + stdio read, write
+    threads: Vec | None = None  # the stracer's: the sum of every thread's own counters
 
     @property
     def vec(self) -> Vec:
@@ -76,16 +77,21 @@ def shim_reading(rec: list[Any], image: int, shift: int = 0) -> Reading | None:
 
 
 def stracer_reading(rec: list[Any], shift: int = 0) -> tuple[int, Reading] | None:
-    """(pid, reading) of a stracer KIO record [5, t, pid, counters, own, when]; None if
-    malformed.  own: the I/O of the threads the shim started (the link's), the shim's own.
+    """(pid, reading) of a stracer KIO record [5, t, pid, counters, own, when, threads]; None if
+    malformed.  own: the I/O of the threads the shim started, the shim's own.  threads (at the
+    end): the sum of each thread's own counters -- the process's I/O without its children's.
     when: "end" (the process's last exit stop) or "exec" (an exec into a program no shim
     starts in: the kernel's reads of it are done, the program's own I/O not begun)."""
     try:
         _, t, pid, counters, own, when = rec[:6]
         if when not in ("end", "exec"):
             return None
+        threads = rec[6] if len(rec) > 6 and rec[6] is not None else None
         r = Reading("stracer", when, int(t) + shift, -1, [int(x) for x in counters],
-                    [int(x) for x in own])  # fmt: skip
+                    [int(x) for x in own],
+                    threads=[int(x) for x in threads] if threads is not None else None)  # fmt: skip
+        if r.threads is not None and len(r.threads) != 4:
+            return None
     except (ValueError, TypeError, IndexError):
         return None
     return (int(pid), r) if len(r.counters) == len(KIO_FIELDS) else None
@@ -125,6 +131,8 @@ class Process:
     own: Vec = field(default_factory=lambda: [0, 0, 0, 0])
     children: Vec = field(default_factory=lambda: [0, 0, 0, 0])  # reaped: in `kernel` no more
     end_t: int = 0
+    alone: bool = False  # `kernel` is the process's own (its threads'), no children's in it
+    unfinished: bool = False  # an image ended without a reading: its last events not summed
     final: Vec = field(default_factory=lambda: [0, 0, 0, 0])  # what the kernel adds to the parent
 
     @property
@@ -155,6 +163,9 @@ class Process:
         """Why the trace explains less (or more) than the kernel counted; "" when it all adds up."""
         if self.end is None:
             return "no counters at its end: killed (SIGKILL), or still running"
+        if self.unfinished:
+            return ("ended without the shim's last reading (a signal?): its events after it are "
+                    "counted by iotrace report")  # fmt: skip
         kb, tb, kc, tc = self.kernel_bytes, self.bytes, self.kernel_calls, self.calls
         if tb < kb:
             what = f"{kb - tb:,} bytes in {max(kc - tc, 0):,} calls"
@@ -173,8 +184,15 @@ class Process:
         return ""
 
 
-def explain(readings: list[Reading], stracer_events: list[tuple[int, Vec]]) -> Process:
-    """One process: its readings (any order) and its stracer events as (t, sums of one event)."""
+def explain(
+    readings: list[Reading],
+    stracer_events: list[tuple[int, Vec]],
+    shim_events: dict[int, list[tuple[int, list[int]]]] | None = None,
+) -> Process:
+    """One process: its readings (any order), its stracer events as (t, sums of one event), and
+    if known its shim events by image as (t, sums of one event: Vec + stdio read, written), for
+    an image whose shim had no reading at its end (killed by a signal): its events after its
+    last reading count from them (the inner I/O of "in" calls there excepted)."""
     readings = sorted(readings, key=lambda r: r.t)
     ends = [r for r in readings if r.source == "stracer" and r.when == "end"]
     end = ends[-1] if ends else None
@@ -184,6 +202,8 @@ def explain(readings: list[Reading], stracer_events: list[tuple[int, Vec]]) -> P
         return Process(None)
     p = Process("stracer" if end.source == "stracer" else "shim at exit", kernel=end.vec,
                 end_t=end.t, final=end.vec)  # fmt: skip
+    if end.threads is not None:
+        p.kernel, p.alone = list(end.threads), True
     if end.source == "shim":  # the reading's own read, and stdio's final flush, come after it
         p.final = _add(end.vec, end.cost)
         if end.when == "exit":
@@ -219,8 +239,16 @@ def explain(readings: list[Reading], stracer_events: list[tuple[int, Vec]]) -> P
     for r in shim:
         last[r.image] = r
     for r in last.values():  # each image's sums and own I/O up to its last reading
-        p.events = _add(p.events, r.sums[:4])
-        p.stdio = _add(p.stdio, [r.sums[4], r.sums[5], 0, 0])
+        sums = list(r.sums)
+        if r.when == "start" and r is not end:  # the image ended without a reading
+            if shim_events is None:
+                p.unfinished = True
+            else:
+                for t, d in shim_events.get(r.image, []):
+                    if r.t < t <= end.t:
+                        sums = [a + b for a, b in zip(sums, d, strict=True)]
+        p.events = _add(p.events, sums[:4])
+        p.stdio = _add(p.stdio, [sums[4], sums[5], 0, 0])
         p.own = _add(p.own, r.own if r is end else _add(r.own, r.cost))
     if end.source == "stracer":
         p.own = _add(p.own, end.own)
@@ -231,14 +259,19 @@ def explain_all(
     readings: dict[Any, list[Reading]],
     parent: dict[Any, Any],
     stracer_events: dict[Any, list[tuple[int, Vec]]],
+    shim_events: dict[int, list[tuple[int, list[int]]]] | None = None,
 ) -> dict[Any, Process]:
     """Every process (by key: pid, or (host, pid)).  A process's counters include those of the
-    children it reaped (the kernel adds them at the wait): a child that ended before its parent's
-    end reading is taken for reaped by it, and its final counters are taken off the parent's."""
-    procs = {k: explain(rs, stracer_events.get(k, [])) for k, rs in readings.items()}
+    children it reaped (the kernel adds them at the wait).  The stracer's end reading has the
+    process's own, its threads' sum; without it a child that ended before its parent's end
+    reading is taken for reaped by it, and its final counters are taken off the parent's."""
+    procs = {
+        k: explain(rs, stracer_events.get(k, []), None if shim_events is None else shim_events)
+        for k, rs in readings.items()
+    }
     for k, p in procs.items():
         par = procs.get(parent.get(k))
-        if par is None or par.end is None or p.end is None or p.end_t > par.end_t:
+        if par is None or par.alone or par.end is None or p.end is None or p.end_t > par.end_t:
             continue
         par.children = _add(par.children, p.final)
     for p in procs.values():
@@ -257,6 +290,7 @@ class Job:
     without_end: int = 0
     short: int = 0  # processes whose bytes the trace explains less than all of
     short_bytes: int = 0  # the bytes those are short of
+    unfinished: int = 0  # processes whose last events only the report counts
     stracer: bool = False
 
     def add(self, p: Process) -> None:
@@ -264,6 +298,7 @@ class Job:
             self.without_end += 1
             return
         self.processes += 1
+        self.unfinished += p.unfinished
         self.kernel_bytes += p.kernel_bytes
         self.explained_bytes += p.bytes
         self.kernel_calls += p.kernel_calls
@@ -298,6 +333,9 @@ class Job:
             if not self.stracer:
                 out += " (the shim alone does not see raw syscalls: run with the stracer)"
             out += ", by process: iotrace report"
+        if self.unfinished:
+            out += (f"; {self.unfinished:,} ended by a signal before the shim's last reading "
+                    "(iotrace report counts their last events)")  # fmt: skip
         if self.without_end:
             out += f"; {self.without_end:,} without counters at their end (killed?)"
         return out
