@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from iotrace.stracer import slog
 
 from iotrace import kio
 from iotrace.calls import KERNEL_IO_FUNCS, KIO_FIELDS, KIO_OWN_FIELDS
@@ -71,15 +72,19 @@ def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
 
 
 def _stracer_events(trace: Trace) -> dict[tuple[str, int], list[tuple[int, kio.Vec]]]:
-    ev = trace.events
-    st = ev[ev["source"].astype(str) == "stracer"]
+    """The stracer's events that the kernel counts, from its logs (as `iotrace run` reads them),
+    on the trace's clock."""
     out: dict[tuple[str, int], list[tuple[int, kio.Vec]]] = {}
-    cols = zip(st["host"].astype(str), st["pid"], st["t_start"], st["function"].astype(str),
-               st["ret"], st["errno"], strict=True)  # fmt: skip
-    for host, pid, t, fn, ret, err in cols:
-        sums = kio.syscall_sums([(fn, int(ret), int(err))])
-        if any(sums):
-            out.setdefault((host, int(pid)), []).append((int(t), sums))
+    for path in slog.log_files(trace.dir):
+        try:
+            log = slog.read(path)
+        except slog.StracerLogError:
+            continue
+        clock = log.header.get("clock") or {}
+        shift = int(clock.get("real", 0)) - int(clock.get("mono", 0)) - trace.t0
+        host = str(log.header.get("host", "?"))
+        for pid, evs in kio.stracer_sums(log.missed, shift).items():
+            out.setdefault((host, pid), []).extend(evs)
     return out
 
 

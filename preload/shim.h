@@ -231,6 +231,8 @@ static inline void iot_kio_count(const iot_ev *ev)
     unsigned m = iot_kernel_io[ev->fn];
     if (!m)
         return;
+    if (IOT_UNLIKELY(ev->naux == 2 && ev->aux[0] == IOT_FN_io_submit))
+        return; /* a Linux AIO completion: the kernel counts none of its bytes in these */
     if (IOT_UNLIKELY(m >= 6 || iot_t.kio_slot <= 0))
         iot_kio_count_slow(ev, m);
     else

@@ -119,6 +119,22 @@ def syscall_sums(records: Iterable[tuple[str, int | None, int]]) -> Vec:
     return out
 
 
+def stracer_sums(missed: Iterable[list[Any]], shift: int = 0) -> dict[int, list[tuple[int, Vec]]]:
+    """pid -> (t + shift, sums) of the stracer's MISSED records that the kernel counts: not the
+    operations an asynchronous engine carried out (`via`: io_uring, aio), which are no syscall."""
+    out: dict[int, list[tuple[int, Vec]]] = {}
+    for rec in missed:
+        try:
+            if len(rec) > 17 and rec[17] is not None:
+                continue
+            sums = syscall_sums([(rec[4], rec[6], rec[7])])
+            if any(sums):
+                out.setdefault(int(rec[2]), []).append((int(rec[1]) + shift, sums))
+        except (ValueError, TypeError, IndexError):
+            continue
+    return out
+
+
 @dataclass
 class Process:
     """What the trace explains of one process's counters at its end (None: no end reading)."""
@@ -372,10 +388,8 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
             got = stracer_reading(rec)
             if got is not None:
                 readings.setdefault(got[0], []).append(got[1])
-        for rec in log.missed:
-            sums = syscall_sums([(rec[4], rec[6], rec[7])])
-            if any(sums):
-                stracer_events.setdefault(rec[2], []).append((rec[1], sums))
+        for pid, evs in stracer_sums(log.missed).items():
+            stracer_events.setdefault(pid, []).extend(evs)
     try:
         paths = log_paths(trace_dir)
     except TraceFormatError:
