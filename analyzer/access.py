@@ -3,7 +3,9 @@
 Rules (docs/analyzer.md):
 
 - A *data access* is a successful read or write (op READ/WRITE, `bytes` not null) below the
-  MPI-IO layer: POSIX and stdio calls, and the stracer's syscalls.  MPI-IO reads and writes are
+  MPI-IO layer: POSIX calls, stdio streams' refills and flushes (stdio_refill, stdio_flush: the
+  app's stdio calls are the layer above, in the functions table only), and the stracer's
+  syscalls.  MPI-IO reads and writes are
   *MPI data accesses*, counted apart (their bytes also went through the POSIX calls inside them:
   counting both would count them twice).
 - Access-size buckets are Darshan's, upper bound included: 0-100, 100-1K, 1K-10K, 10K-100K,
@@ -71,6 +73,7 @@ class Arrays:
     errno: np.ndarray
     stack: np.ndarray  # -1 = none
     mpi: np.ndarray  # the event is an MPI-IO call (family "mpi")
+    stdio: np.ndarray  # an app's stdio call (its bytes reached the kernel as refills/flushes)
     missed: np.ndarray  # the event is a syscall the shim missed (the stracer's)
     tid: np.ndarray
 
@@ -85,8 +88,9 @@ class Arrays:
 
     @property
     def data(self) -> np.ndarray:
-        """Mask of data accesses (the POSIX layer: what reached the kernel)."""
-        return self.moved & ~self.mpi
+        """Mask of data accesses (the POSIX layer: what reached the kernel; for stdio streams
+        their refills and flushes, not the app's calls)."""
+        return self.moved & ~self.mpi & ~self.stdio
 
     @property
     def mpi_data(self) -> np.ndarray:
@@ -129,6 +133,7 @@ def arrays(ev: pd.DataFrame) -> Arrays:
         errno=ev["errno"].to_numpy(),
         stack=stack,
         mpi=mpi_lut[fn] if mpi_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
+        stdio=np.array([schema.is_stdio_call(f) for f in functions] + [False], dtype=bool)[fn],
         missed=ev["missed"].to_numpy(),
         tid=ev["tid"].to_numpy(),
     )

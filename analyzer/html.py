@@ -73,8 +73,8 @@ def render(trace: Trace, s: Summary) -> str:
     ovrows = [
         ("run time", fmt_time(ov["run_time"])),
         (
-            "processes / threads / ranks / hosts",
-            f"{ov['processes']} / {ov['threads']} / {ov['ranks']} / {ov['hosts']}",
+            "processes / images / threads / ranks / hosts",
+            f"{ov['processes']} / {ov['images']} / {ov['threads']} / {ov['ranks']} / {ov['hosts']}",
         ),
         ("events", f"{ov['events']:,}"),
         (

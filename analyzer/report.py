@@ -62,8 +62,9 @@ def print_report(s: Summary, console: Console | None = None) -> None:
     if ov["command"]:
         c.print(f"command: {ov['command']}")
     c.print(
-        f"run time {fmt_time(ov['run_time'])}; {ov['processes']} process(es), {ov['threads']} "
-        f"thread(s), {ov['ranks']} rank(s) on {ov['hosts']} host(s); {ov['events']:,} events"
+        f"run time {fmt_time(ov['run_time'])}; {ov['processes']} process(es) "
+        f"({ov['images']} program image(s): exec starts a new one), {ov['threads']} thread(s), "
+        f"{ov['ranks']} rank(s) on {ov['hosts']} host(s); {ov['events']:,} events"
     )
     _print_completeness(c, s)
     if ov["events"] == 0:

@@ -14,6 +14,7 @@ from iotrace.calls import (
     FUNCTIONS,
     KIO_FIELDS,
     KIO_OWN_FIELDS,
+    STDIO_UNDER,
     SYSCALL_BY_NAME,
     Op,
     syscall_op,
@@ -175,6 +176,12 @@ def family_of(name: str) -> str:
 
 def is_mpi(name: str) -> bool:
     return family_of(name) == "mpi"
+
+
+def is_stdio_call(name: str) -> bool:
+    """An app's stdio call: its bytes entered or left a stream's buffer; what reached the file
+    is in the stream's refills and flushes (calls.STDIO_UNDER), counted in totals instead."""
+    return family_of(name) == "stdio" and name not in STDIO_UNDER
 
 
 def bytes_rule(name: str) -> int:

@@ -49,6 +49,14 @@ class Summary:
     completeness: dict[str, Any] = field(default_factory=dict)
 
 
+def _threads(ev: pd.DataFrame) -> int:
+    """Distinct threads: (host, tid), so that a thread keeps its count across an exec."""
+    if not len(ev):
+        return 0
+    host = ev["host"].cat.codes.to_numpy().astype(np.int64)
+    return len(pd.unique(host << 32 | ev["tid"].to_numpy().astype(np.int64)))
+
+
 def io_union(a: Arrays, nproc: int) -> np.ndarray:
     """Per process: ns during which at least one of its threads was inside an I/O call."""
     m = a.io
@@ -309,9 +317,11 @@ def summarise(trace: Trace) -> Summary:
         "trace": str(trace.dir),
         "command": " ".join(str(x) for x in trace.runs[0].get("argv", [])) if trace.runs else "",
         "hosts": int(ev["host"].nunique()) if len(ev) else len(set(procs["host"])),
-        "processes": len(procs),
+        # a process that exec'd is one process with several images (rows of `processes`)
+        "processes": len(procs) - int((procs["ended"] == "exec").sum()) if len(procs) else 0,
+        "images": len(procs),
         "ranks": int(procs["rank"].nunique()),
-        "threads": len(pd.unique(a.proc.astype(np.int64) << 32 | ev["tid"].to_numpy())),
+        "threads": _threads(ev),
         "events": a.n,
         "run_time": int(trace.duration),
         "process_time": proc_time,

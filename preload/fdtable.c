@@ -26,8 +26,8 @@ typedef struct {
     uint32_t refs;
     uint8_t seek, append;
     uint8_t stale; /* stdio (or another process) moved the kernel offset: relearn it */
-    uint8_t inl;   /* a stream on it is written by the headers' inline putc (wrap_stdio.c) */
     int64_t pos;  /* descriptor position */
+    int64_t seen; /* bytes in its stream's write buffer already counted (wrap_stdio.c) */
     int64_t spos; /* stdio stream position */
     uint32_t next_free;
 } ofd;
@@ -105,7 +105,7 @@ static ofd *fresh(int fd, uint32_t path, uint8_t seek, uint8_t append, int64_t p
         pool[i].seek = seek;
         pool[i].append = append;
         pool[i].pos = pool[i].spos = pos;
-        pool[i].inl = 0;
+        pool[i].seen = 0;
     }
     bind(fd, i);
     pthread_mutex_unlock(&lock);
@@ -305,17 +305,17 @@ int64_t iot_stdio_advance(int fd, int64_t before, int64_t done)
     return before;
 }
 
-void iot_stdio_set_inline(int fd)
+void iot_stdio_set_seen(int fd, int64_t n)
 {
-    ofd *o = known(fd);
+    ofd *o = of(fd);
     if (o)
-        o->inl = 1;
+        o->seen = n;
 }
 
-int iot_stdio_inline(int fd)
+int64_t iot_stdio_seen(int fd)
 {
-    ofd *o = of(fd); /* only a stream __overflow saw: known to the table already */
-    return o && o->inl;
+    ofd *o = of(fd);
+    return o ? o->seen : 0;
 }
 
 void iot_stdio_seek(int fd, int64_t pos)

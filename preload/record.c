@@ -62,6 +62,13 @@ void iot_leave(iot_ev *ev)
     errno = ev->saved_errno;
 }
 
+void iot_emit_event(const iot_ev *ev)
+{
+    char *p = iot_log_reserve(EVENT_MAX);
+    if (p)
+        iot_log_commit(iot_pack_event(p, ev));
+}
+
 void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path)
 {
     if (ev->err == EFAULT) /* maybe a bad path pointer: the kernel could not read it, nor can we */

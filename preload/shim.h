@@ -131,6 +131,8 @@ void iot_emit_exit(int status) IOT_HIDDEN;
 void iot_thread_reset(void) IOT_HIDDEN;
 
 void iot_begin(iot_ev *ev, unsigned fn) IOT_HIDDEN;
+/* One more event, written as it is (the shim busy: inside a wrapper, after iot_done). */
+void iot_emit_event(const iot_ev *ev) IOT_HIDDEN;
 
 /* 1: trace this call (the start time is taken); 0: call the real function untraced. */
 static inline int iot_enter(iot_ev *ev, unsigned fn)
@@ -282,8 +284,11 @@ void iot_fd_set_append(int fd, int on) IOT_HIDDEN;
 int64_t iot_stdio_pos(int fd) IOT_HIDDEN;
 int64_t iot_stdio_advance(int fd, int64_t before, int64_t done) IOT_HIDDEN;
 void iot_stdio_seek(int fd, int64_t pos) IOT_HIDDEN;
-void iot_stdio_set_inline(int fd) IOT_HIDDEN; /* __overflow was called for a stream on fd */
-int iot_stdio_inline(int fd) IOT_HIDDEN;
+/* Bytes in the write buffer of the stream on fd that are counted already (wrap_stdio.c). */
+void iot_stdio_set_seen(int fd, int64_t n) IOT_HIDDEN;
+int64_t iot_stdio_seen(int fd) IOT_HIDDEN;
+/* At exit, before stdio's final flush: the bytes it will flush that no call counted. */
+void iot_stdio_exit(void) IOT_HIDDEN;
 
 /* ---- stracer_link.c: what the stracer reads and writes in this process (docs/stracer.md) ---- */
 #define IOT_LINK_MAGIC 0x696f74726163654cL /* "iotraceL": first argument of a hello and a fetch */

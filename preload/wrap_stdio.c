@@ -102,6 +102,92 @@ static int64_t hold(held *h, FILE *f, int fd, int locked)
     return iot_stdio_pos(fd); /* another thread may have moved it while we waited */
 }
 
+/* ---- what moves underneath a stream: its refills and flushes ----
+ * The kernel's view of a stream's bytes (docs/format.md, stdio_refill and stdio_flush): from the
+ * buffer's state before and after a call, what stdio read into it or wrote out of it meanwhile.
+ * A call that handed `got` bytes to the app read `got` + (buffered after - buffered before)
+ * from the file; one that put `put` bytes in wrote (pending before + `put` - pending after). */
+typedef struct {
+    int64_t avail, pend; /* bytes buffered for reading, waiting to be written */
+} sbuf;
+
+static int64_t pending(FILE *f);
+
+static sbuf snap(FILE *f)
+{
+    sbuf b = {0, 0};
+    if (f) {
+        b.avail = f->_IO_read_end > f->_IO_read_ptr ? f->_IO_read_end - f->_IO_read_ptr : 0;
+        b.pend = pending(f);
+    }
+    return b;
+}
+
+/* One stdio_refill or stdio_flush event of `n` bytes at `off`, beside the call's event `ev`
+ * (fd and path set): same thread, times and stack. */
+static void under(const iot_ev *ev, unsigned fn, int64_t n, int64_t off)
+{
+    if (n <= 0)
+        return;
+    iot_ev e = *ev;
+    e.fn = (uint16_t)fn;
+    e.ret = n;
+    e.err = 0;
+    e.has &= IOT_HAS_FD;
+    e.naux = 0;
+    iot_ev_off(&e, off);
+    iot_emit_event(&e);
+}
+
+static int64_t minus(int64_t pos, int64_t n) { return pos == IOT_NO_OFFSET ? pos : pos - n; }
+
+/* After a call that got or put bytes (`pos` the stream position it started at). */
+static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int64_t got,
+                    int64_t put)
+{
+    if (fd < 0)
+        return;
+    sbuf a = snap(f);
+    int64_t rd = (got > 0 ? got : 0) + a.avail - b.avail, wr = b.pend + put - a.pend;
+    under(ev, IOT_FN_stdio_refill, rd, pos == IOT_NO_OFFSET ? pos : pos + b.avail);
+    under(ev, IOT_FN_stdio_flush, wr, minus(pos, b.pend));
+}
+
+/* A seek flushes what is pending, and reads the block it lands in unless it stays in the
+ * buffer: glibc's _IO_new_file_seekoff moves inside the buffer only when it knows the file
+ * offset (`_offset`, lost after some reads) and the target lies in [_offset - what the buffer
+ * was filled with, _offset); otherwise it seeks and, on a readable stream, reads from the
+ * block boundary below the target, leaving the buffer [block, block + count).  So the state
+ * before the call tells which path it took, with no syscall. */
+typedef struct {
+    int64_t offset; /* the file offset stdio knew, -1 if lost */
+    char *rbase, *rend;
+} seekst;
+
+#define IOT_GLIBC_NO_READS 4 /* _IO_NO_READS of glibc's libio.h */
+
+static seekst seek_snap(FILE *f)
+{
+    return (seekst){f ? (int64_t)f->_offset : -1, f ? f->_IO_read_base : NULL,
+                    f ? f->_IO_read_end : NULL};
+}
+
+/* After a seek of the stream to `target` (its new position, -1 if unknown). */
+static void seek_beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, seekst s,
+                         int64_t target)
+{
+    if (fd < 0)
+        return;
+    under(ev, IOT_FN_stdio_flush, b.pend - pending(f), minus(pos, b.pend));
+    if (target < 0 || (f->_flags & IOT_GLIBC_NO_READS) || f->_IO_read_end <= f->_IO_read_base)
+        return;
+    int inside = s.offset >= 0 && s.rbase && target >= s.offset - (s.rend - f->_IO_buf_base) &&
+                 target < s.offset;
+    if (!inside)
+        under(ev, IOT_FN_stdio_refill, f->_IO_read_end - f->_IO_read_base,
+              target - (f->_IO_read_ptr - f->_IO_read_base));
+}
+
 /* A stream wrapper's first half: the event begun (else the real call, untraced), the stream's
  * descriptor `fd`, and `pos`, the stream position the call will use, the stream held (hold). */
 #define STREAM_ENTER(FN, stream, locked, real_call)                     \
@@ -111,7 +197,14 @@ static int64_t hold(held *h, FILE *f, int fd, int locked)
     int fd = sfd(stream);                                               \
     held h;                                                             \
     int64_t pos = hold(&h, stream, fd, locked);                         \
-    (void)pos
+    sbuf sb = snap(stream);                                             \
+    (void)pos, (void)sb
+
+/* The same for a call that writes: first the bytes inline putc left in the buffer since the
+ * stream was last seen (uncounted), counted apart. */
+#define WRITE_ENTER(FN, stream, locked, real_call)                      \
+    uncounted(stream, sfd(stream));                                     \
+    STREAM_ENTER(FN, stream, locked, real_call)
 
 static void release(held *h)
 {
@@ -122,16 +215,21 @@ static void release(held *h)
     }
 }
 
-/* fd, path, and the stream position the call used, which moves on by `done` bytes; then
- * the stream is let go. */
-static void stream_io(iot_ev *ev, held *h, int fd, int64_t pos, int64_t done)
+/* fd, path, and the stream position the call used, which moves on by `done` bytes (read if
+ * `dir` is 'r', written if 'w'), with what moved underneath meanwhile; then the stream is let
+ * go. */
+static void stream_io(iot_ev *ev, held *h, int fd, int64_t pos, int64_t done, FILE *f, sbuf b,
+                      char dir)
 {
     stream_ev(ev, fd);
+    if (dir)
+        beneath(ev, f, fd, b, pos, dir == 'r' ? done : 0, dir == 'w' ? done : 0);
     iot_ev_off(ev, iot_stdio_advance(fd, pos, done));
     release(h);
 }
 
-static void inline_rest(FILE *f, int fd); /* the headers' inline putc: see __overflow */
+static void uncounted(FILE *f, int fd); /* the headers' inline putc: see __overflow */
+static void counted(FILE *f, int fd);
 
 
 /* fopen's mode string as the open(2) flags glibc uses for it. */
@@ -294,7 +392,7 @@ IOT_API int fclose(FILE *f)
     IOT_REAL(fclose);
     char *buf = f ? f->_IO_buf_base : NULL; /* a buffer of the stdio window goes back after */
     int fd = sfd(f);
-    inline_rest(f, fd);
+    uncounted(f, fd);
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_fclose)) {
         int r = real_fclose(f);
@@ -302,6 +400,7 @@ IOT_API int fclose(FILE *f)
         return r;
     }
     uint32_t path = fd >= 0 ? iot_fd_path(fd) : 0; /* the table forgets it below */
+    int64_t pend = f ? pending(f) : 0, spos = iot_stdio_pos(fd); /* flushed by fclose */
     /* Under a stracer the close inside glibc's fclose would be a ptrace stop.  For a stream the
      * shim opened (its buffer is in the stdio window: not a popen stream, whose close must
      * wait for its child) the wrapper sets glibc's own _IO_FLAGS2_NOCLOSE (checked to work at
@@ -319,6 +418,8 @@ IOT_API int fclose(FILE *f)
     if (fd >= 0) {
         iot_ev_fd(&ev, fd);
         ev.path = path;
+        if (r == 0)
+            under(&ev, IOT_FN_stdio_flush, pend, minus(spos, pend));
         iot_fd_closed(fd); /* closed even when the final flush failed */
     }
     iot_leave(&ev);
@@ -343,7 +444,7 @@ IOT_API int fclose(FILE *f)
     ev.ret = done;                                                      \
     iot_ev_req(&ev, want);                                              \
     iot_ev_aux(&ev, (int64_t)size);                                     \
-    stream_io(&ev, &h, fd, pos, done);                                  \
+    stream_io(&ev, &h, fd, pos, done, f, sb, 'r');                     \
     iot_leave(&ev);                                                     \
     return r
 
@@ -378,7 +479,7 @@ IOT_API size_t __fread_unlocked_chk(void *buf, size_t buflen, size_t size, size_
     iot_done(&ev, 0, !r && READ_FAILED(f));                             \
     ev.ret = r ? (int64_t)strlen(r) : 0;                                \
     iot_ev_req(&ev, n);                                                 \
-    stream_io(&ev, &h, fd, pos, ev.ret);                                \
+    stream_io(&ev, &h, fd, pos, ev.ret, f, sb, 'r');                   \
     iot_leave(&ev);                                                     \
     return r
 
@@ -413,7 +514,7 @@ IOT_API char *__fgets_unlocked_chk(char *buf, size_t buflen, int n, FILE *f)
     int bad = r == EOF && READ_FAILED(stream);                          \
     iot_done(&ev, r != EOF ? 1 : bad ? -1 : 0, bad);                    \
     iot_ev_req(&ev, 1);                                                 \
-    stream_io(&ev, &h, fd, pos, r != EOF);                              \
+    stream_io(&ev, &h, fd, pos, r != EOF, stream, sb, 'r');             \
     iot_leave(&ev);                                                     \
     return r
 
@@ -483,7 +584,7 @@ static ssize_t do_getdelim(unsigned fn, char **line, size_t *n, int delim, FILE 
     ssize_t r = real(line, n, delim, f);
     int bad = r < 0 && !(f && feof_unlocked(f)); /* EINVAL, ENOMEM, or a read error */
     iot_done(&ev, r >= 0 ? r : bad ? -1 : 0, bad);
-    stream_io(&ev, &h, fd, pos, r);
+    stream_io(&ev, &h, fd, pos, r, f, sb, 'r');
     iot_leave(&ev);
     return r;
 }
@@ -597,13 +698,14 @@ SCANF_VSTDIN(iot_isoc23_vscanf, "__isoc23_vscanf", "__isoc23_vfscanf")
 
 /* fwrite: ret = items * size (items = ret / aux). */
 #define FWRITE_BODY(LK, real_call)                                      \
-    STREAM_ENTER(IOT_FN_fwrite, f, LK, real_call);                      \
+    WRITE_ENTER(IOT_FN_fwrite, f, LK, real_call);                       \
     size_t r = real_call;                                               \
     int64_t want = (int64_t)(size * n), done = (int64_t)(r * size);     \
     iot_done(&ev, done, want && r < n);                                 \
     iot_ev_req(&ev, want);                                              \
     iot_ev_aux(&ev, (int64_t)size);                                     \
-    stream_io(&ev, &h, fd, pos, done);                                  \
+    counted(f, fd);                                                     \
+    stream_io(&ev, &h, fd, pos, done, f, sb, 'w');                                  \
     iot_leave(&ev);                                                     \
     return r
 
@@ -621,14 +723,15 @@ IOT_API size_t fwrite_unlocked(const void *buf, size_t size, size_t n, FILE *f)
 
 /* fputs/puts: ret = strlen (+1 for puts' newline) rather than glibc's "non-negative". */
 #define PUTS_BODY(FN, LK, stream, extra, real_call)                     \
-    STREAM_ENTER(FN, stream, LK, real_call);                            \
+    WRITE_ENTER(FN, stream, LK, real_call);                             \
     int r = real_call;                                                  \
     iot_done(&ev, -1, r == EOF);                                        \
     int64_t len = (int64_t)strlen(s) + (extra);                         \
     if (r != EOF)                                                       \
         ev.ret = len;                                                   \
     iot_ev_req(&ev, len);                                               \
-    stream_io(&ev, &h, fd, pos, ev.ret);                                \
+    counted(stream, fd);                                                \
+    stream_io(&ev, &h, fd, pos, ev.ret, stream, sb, 'w');               \
     iot_leave(&ev);                                                     \
     return r
 
@@ -652,11 +755,12 @@ IOT_API int puts(const char *s)
 
 /* fputc and friends: ret 1, or -1 on error. */
 #define PUTC_BODY(FN, LK, stream, real_call)                            \
-    STREAM_ENTER(FN, stream, LK, real_call);                            \
+    WRITE_ENTER(FN, stream, LK, real_call);                             \
     int r = real_call;                                                  \
     iot_done(&ev, r == EOF ? -1 : 1, r == EOF);                         \
     iot_ev_req(&ev, 1);                                                 \
-    stream_io(&ev, &h, fd, pos, ev.ret);                                \
+    counted(stream, fd);                                                \
+    stream_io(&ev, &h, fd, pos, ev.ret, stream, sb, 'w');               \
     iot_leave(&ev);                                                     \
     return r
 
@@ -721,13 +825,15 @@ IOT_API void setbuf(FILE *f, char *buf)
 /* ---- the inline getc/putc of glibc's headers ----
  * Under -O, getc_unlocked, putc_unlocked, getchar_unlocked and putchar_unlocked are inline
  * code over the stream's buffer that calls __uflow when it is empty and __overflow when it is
- * full: the only calls the shim can see.  Their events count the bytes by buffer: __overflow's
- * ret is what it flushed (c goes into the emptied buffer, counted when that is flushed), and
- * what inline putc left in a buffer that fclose or fflush then flushes is recorded as one more
- * __overflow event just before theirs (inline_rest); __uflow's ret is the character it returns
- * plus what the refill left in the buffer.  Bytes that wrapped calls left in the same buffer
- * are counted again (docs/format.md).  Without these wrappers the buffer's write or read would
- * pass the stracer unseen, the buffer being in the stdio window (stdio_arena.c). */
+ * full: the only calls the shim can see.  A stream's write buffer is counted once per byte:
+ * the bytes a wrapped call puts in it are that call's, and the shim remembers (fdtable's
+ * `seen`) how many bytes the buffer held, all counted, when a call left it.  What the buffer
+ * holds beyond that when the stream is seen again was put there by inline putc: __overflow
+ * counts it (and `c`), and before any other write call, fflush, fclose, and at exit (stdio's
+ * final flush) it is one more __overflow event (uncounted).  __uflow's ret is the character it
+ * returns plus what the refill left in the buffer (docs/format.md).  Without these wrappers
+ * the buffer's write or read would pass the stracer unseen, the buffer being in the stdio
+ * window (stdio_arena.c). */
 static int64_t pending(FILE *f)
 {
     return f->_IO_write_base && f->_IO_write_ptr > f->_IO_write_base
@@ -735,34 +841,80 @@ static int64_t pending(FILE *f)
                : 0;
 }
 
+/* Bytes in the buffer no call counted: beyond what it held when last seen; all of them if it
+ * holds less (a flush the shim did not see, e.g. stdio's flush of line-buffered streams before
+ * a read, emptied it since). */
+static int64_t fresh(FILE *f, int fd)
+{
+    int64_t p = pending(f), s = iot_stdio_seen(fd);
+    return p >= s ? p - s : p;
+}
+
+static void counted(FILE *f, int fd)
+{
+    if (fd >= 0)
+        iot_stdio_set_seen(fd, pending(f));
+}
+
 IOT_API int __overflow(FILE *f, int c)
 {
     IOT_REAL(__overflow);
+    if (iot_t.in_wrapper & (IOT_SPAWNS_HELPERS - 1)) /* inside a traced stdio call: its bytes */
+        return real___overflow(f, c);
     STREAM_ENTER(IOT_FN___overflow, f, 0, real___overflow(f, c));
-    int64_t before = pending(f) + (c != EOF);
+    int64_t n = (fd >= 0 ? fresh(f, fd) : 0) + (c != EOF);
     int r = real___overflow(f, c);
-    iot_done(&ev, r == EOF ? -1 : before - pending(f), r == EOF);
-    if (fd >= 0)
-        iot_stdio_set_inline(fd);
-    stream_io(&ev, &h, fd, pos, ev.ret);
+    iot_done(&ev, r == EOF ? -1 : n, r == EOF);
+    counted(f, fd);
+    stream_ev(&ev, fd);
+    beneath(&ev, f, fd, sb, pos, 0, c != EOF); /* the inline bytes were in the buffer before */
+    stream_io(&ev, &h, fd, pos, ev.ret, f, sb, 0);
     iot_leave(&ev);
     return r;
 }
 
-/* Before fclose or fflush of a stream written by inline putc: the bytes it left in the buffer
- * (fd < 0: no stream, or one without a descriptor). */
-static void inline_rest(FILE *f, int fd)
+/* The bytes inline putc left in the buffer since the stream was last seen, as an __overflow
+ * event (fd < 0: no stream, or one without a descriptor: not tracked). */
+static void uncounted(FILE *f, int fd)
 {
-    if (iot_p.state != IOT_READY || iot_t.busy || fd < 0 || !iot_stdio_inline(fd))
+    if (iot_p.state != IOT_READY || iot_t.busy || fd < 0)
         return;
-    int64_t n = pending(f);
+    int64_t n = fresh(f, fd);
     iot_ev ev;
     if (!n || !iot_enter(&ev, IOT_FN___overflow))
         return;
     iot_done(&ev, n, 0);
     stream_ev(&ev, fd);
     iot_ev_off(&ev, iot_stdio_advance(fd, iot_stdio_pos(fd), n));
+    counted(f, fd);
     iot_leave(&ev);
+}
+
+/* glibc's list of every open stream and its lock (as kio.c reads them). */
+extern FILE *_IO_list_all;
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+
+/* Called last of the exit handlers (init.c), before stdio's final flush writes what the
+ * streams still hold: what inline putc left there is counted now. */
+void iot_stdio_exit(void)
+{
+    _IO_list_lock();
+    for (FILE *f = _IO_list_all; f; f = f->_chain) {
+        int fd = f->_fileno;
+        int64_t n = fd >= 0 ? pending(f) : 0;
+        iot_ev ev;
+        if (!n || iot_t.busy)
+            continue;
+        uncounted(f, fd);
+        if (!iot_enter(&ev, IOT_FN_stdio_flush))
+            continue;
+        iot_done(&ev, n, 0); /* what the final flush will write */
+        stream_ev(&ev, fd);
+        iot_ev_off(&ev, minus(iot_stdio_pos(fd), n));
+        iot_leave(&ev);
+    }
+    _IO_list_unlock();
 }
 
 IOT_API int __uflow(FILE *f)
@@ -772,7 +924,9 @@ IOT_API int __uflow(FILE *f)
     int r = real___uflow(f);
     int bad = r == EOF && READ_FAILED(f);
     iot_done(&ev, r != EOF ? 1 + (f->_IO_read_end - f->_IO_read_ptr) : bad ? -1 : 0, bad);
-    stream_io(&ev, &h, fd, pos, ev.ret > 0 ? ev.ret : 0);
+    stream_ev(&ev, fd);
+    beneath(&ev, f, fd, sb, pos, r != EOF, 0); /* the app got one character */
+    stream_io(&ev, &h, fd, pos, ev.ret > 0 ? ev.ret : 0, f, sb, 0);
     iot_leave(&ev);
     return r;
 }
@@ -784,10 +938,11 @@ static int do_print(unsigned fn, FILE *f, int flag, const char *fmt, va_list ap)
     IOT_REAL(__vfprintf_chk);
 #define VPRINT_REAL                                                     \
     (flag < 0 ? real_vfprintf(f, fmt, ap) : real___vfprintf_chk(f, flag, fmt, ap))
-    STREAM_ENTER(fn, f, 1, VPRINT_REAL);
+    WRITE_ENTER(fn, f, 1, VPRINT_REAL);
     int r = VPRINT_REAL;
     iot_done(&ev, r < 0 ? -1 : r, r < 0);
-    stream_io(&ev, &h, fd, pos, r);
+    counted(f, fd);
+    stream_io(&ev, &h, fd, pos, r, f, sb, 'w');
     iot_leave(&ev);
     return r;
 #undef VPRINT_REAL
@@ -846,13 +1001,16 @@ IOT_API int __vprintf_chk(int flag, const char *fmt, va_list ap)
 static int do_fseek(FILE *f, int64_t off, int whence, int (*real)(FILE *, off_t, int))
 {
     STREAM_ENTER(IOT_FN_fseek, f, 1, real(f, off, whence)); /* the position it sets must not race other threads' moves */
+    seekst ss = seek_snap(f);
     int r = real(f, off, whence);
     iot_done(&ev, r, r != 0);
     stream_ev(&ev, fd);
     iot_ev_off(&ev, off);
     iot_ev_aux(&ev, whence);
-    if (r == 0 && fd >= 0) /* after a seek stdio knows its offset: tell costs no syscall */
-        iot_stdio_seek(fd, whence == SEEK_SET ? off : tell(f));
+    int64_t now = r == 0 && fd >= 0 ? (whence == SEEK_SET ? off : tell(f)) : -1;
+    if (now >= 0) /* after a seek stdio knows its offset: tell costs no syscall */
+        iot_stdio_seek(fd, now);
+    seek_beneath(&ev, f, fd, sb, pos, ss, now);
     release(&h);
     iot_leave(&ev);
     return r;
@@ -903,9 +1061,11 @@ IOT_API void rewind(FILE *f)
 {
     IOT_REAL(rewind);
     STREAM_ENTER(IOT_FN_rewind, f, 1, real_rewind(f));
+    seekst ss = seek_snap(f);
     real_rewind(f);
     iot_done(&ev, 0, 0); /* void: a failure cannot be told */
     stream_ev(&ev, fd);
+    seek_beneath(&ev, f, fd, sb, pos, ss, 0);
     iot_ev_off(&ev, 0);
     iot_stdio_seek(fd, 0);
     release(&h);
@@ -932,9 +1092,11 @@ static int do_fsetpos(FILE *f, const fpos_t *p, int (*real)(FILE *, const fpos_t
 {
     STREAM_ENTER(IOT_FN_fsetpos, f, 1, real(f, p));
     int64_t off = p->__pos;
+    seekst ss = seek_snap(f);
     int r = real(f, p);
     iot_done(&ev, r, r != 0);
     stream_ev(&ev, fd);
+    seek_beneath(&ev, f, fd, sb, pos, ss, r == 0 ? off : -1);
     iot_ev_off(&ev, off);
     if (r == 0)
         iot_stdio_seek(fd, off);
@@ -973,13 +1135,17 @@ IOT_API int fsetpos64(FILE *f, const fpos64_t *p)
 static int do_fflush(FILE *f, int (*real)(FILE *))
 {
     int fd = sfd(f);
-    inline_rest(f, fd);
+    uncounted(f, fd);
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_fflush))
         return real(f);
+    int64_t pend = f ? pending(f) : 0, spos = iot_stdio_pos(fd);
     int r = real(f);
     iot_done(&ev, r, r != 0);
     stream_ev(&ev, fd);
+    if (fd >= 0 && r == 0) /* fflush(NULL): the streams' flushes are not recorded */
+        under(&ev, IOT_FN_stdio_flush, pend, minus(spos, pend));
+    counted(f, fd);
     iot_leave(&ev);
     return r;
 }

@@ -12,6 +12,10 @@ from collections import Counter
 from pathlib import Path
 
 DATA = "read,write,pread64,pwrite64,readv,writev,preadv,pwritev,preadv2,pwritev2"
+# calls with two ends: argument positions of the descriptor read and the descriptor written
+ENDS = {"sendfile": (1, 0), "copy_file_range": (0, 2), "splice": (0, 2), "tee": (0, 1)}
+ENDS_LINE = re.compile(r"^(\d+)\s+(sendfile|copy_file_range|splice|tee)\((.*)\) = (\d+)")
+FD_ARG = re.compile(r"-?\d+<([^>]*)>")
 # `PID  read(3</path>, ...) = N` (strace -f -y); a call another thread's cut in two ends in
 # `PID  <... read resumed>...) = N`
 LINE = re.compile(r"^(\d+)\s+(\w+)\(\d+<([^>]*)>.*\)\s+= (\d+)")
@@ -37,13 +41,20 @@ def strace_bytes(
     children on a regular file (strace -f -y), and the run itself."""
     log = cwd.parent / f"strace.{os.getpid()}.log"
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-y", "-e", f"trace={DATA}", "-e", "signal=none", "-o",
-         str(log), *cmd],
+        ["strace", "-f", "-qq", "-y", "-e", f"trace={DATA},{','.join(ENDS)}", "-e",
+         "signal=none", "-o", str(log), *cmd],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     out: Counter[tuple[str, str]] = Counter()
     pending: dict[str, tuple[str, str]] = {}
     for ln in log.read_text(errors="replace").splitlines():
+        if m := ENDS_LINE.match(ln):  # both ends (a call cut in two by another is not read)
+            fds = [f.group(1) if f else None for f in map(FD_ARG.fullmatch, _args(m.group(3)))]
+            for op, i in zip(("read", "write"), ENDS[m.group(2)], strict=True):
+                p = fds[i] if i < len(fds) else None
+                if p and p.startswith("/") and not p.startswith(("/dev/", "/proc/")):
+                    out[(op, p)] += int(m.group(4))
+            continue
         if m := START.match(ln):
             pending[m.group(1)] = (m.group(2), m.group(3))
             continue
@@ -61,10 +72,35 @@ def strace_bytes(
     return out, proc
 
 
+def _args(text: str) -> list[str]:
+    """The top-level arguments of a strace call (commas inside [], {}, <> and quotes kept)."""
+    out, cur, depth, quote = [], [], 0, False
+    for i, ch in enumerate(text):
+        if quote:
+            quote = not (ch == '"' and text[i - 1] != "\\")
+        elif ch == '"':
+            quote = True
+        elif ch in "[{(<":
+            depth += 1
+        elif ch in "]})>":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur).strip())
+    return out
+
+
 def trace_bytes(events) -> Counter[tuple[str, str]]:
-    """The same from a trace's events (shim and stracer alike), regular files only."""
+    """The same from a trace's events (shim and stracer alike), regular files only: the data
+    accesses of the analyzer's totals (stdio streams by their refills and flushes)."""
+    from iotrace.analyzer.schema import is_stdio_call
+
     out: Counter[tuple[str, str]] = Counter()
-    ev = events[events["op"].isin(["read", "write"]) & events["bytes"].notna()]
+    calls = events["function"].astype(str).map(is_stdio_call).to_numpy(dtype=bool)
+    ev = events[events["op"].isin(["read", "write"]) & events["bytes"].notna() & ~calls]
     for (op, path), b in ev.groupby(["op", "path"], observed=True)["bytes"].sum().items():
         if _regular(str(path)) and b:
             out[(str(op), str(path))] += int(b)

@@ -121,3 +121,79 @@ def test_cp_and_shutil_read_the_input(tmp_path: Path, src: Path) -> None:
             files = per_file(out)
             assert files[str(src)][0] == SRC_SIZE, (name, mode, files)
             assert files[str(work / "copy.bin")] == (0, SRC_SIZE), (name, mode, files)
+
+
+STDIO_CMDS = {
+    # coreutils echo: fputs, then putchar('\n') inline: the newline is flushed at exit
+    "echo": "for i in $(seq 40); do /bin/echo line$i > echo$i.out; done",
+    # wc: printf, then inline putc through __overflow
+    "wc": "wc -l < in.txt > wc.out",
+    # a pipeline whose last writers are echo children of xargs
+    "pipeline": "cat in.txt | sort | uniq -c > uniq.out; seq 30 | xargs -n1 /bin/echo > xargs.out",
+}
+
+
+@pytest.mark.parametrize("name", list(STDIO_CMDS))
+def test_stdio_bytes_counted_once(tmp_path: Path, name: str) -> None:
+    """Every byte that reaches a file through stdio is counted once, the exit-time flush
+    included: bytes written per file (analyzer) = the file's size, in both modes, and the
+    outputs are the untraced ones."""
+    made = {}
+    for mode in MODES:
+        work = tmp_path / mode
+        work.mkdir()
+        (work / "in.txt").write_text("".join(f"w{i % 7}\n" for i in range(7)))
+        p = run(mode, ["bash", "-c", STDIO_CMDS[name]], work, tmp_path / f"t_{mode}")
+        assert p.returncode == 0, p.stderr
+        made[mode] = {k: v for k, v in outputs(work).items() if k.endswith(".out")}
+        assert made[mode]
+        if mode == "plain":
+            continue
+        files = per_file(tmp_path / f"t_{mode}")
+        for fname, data in made[mode].items():
+            assert files.get(str(work / fname), (0, 0))[1] == len(data), (mode, fname, files)
+    assert made["plain"] == made["shim"] == made["stracer"]
+
+
+@pytest.mark.parametrize("mode", ["shim", "stracer"])
+def test_fork_exec_is_one_process(tmp_path: Path, mode: str) -> None:
+    """bash forking and exec'ing 20 programs: 21 processes, 41 images (each child is bash's
+    fork, then the program), and the report says so."""
+    out = tmp_path / "t"
+    p = run(mode, ["bash", "-c", "for i in {1..20}; do /bin/true; done"], tmp_path / "w", out)
+    assert p.returncode == 0, p.stderr
+    from iotrace.analyzer import summarise
+
+    ov = summarise(load(out)).overview
+    assert (ov["processes"], ov["images"]) == (21, 41), ov
+    rep = iotrace("report", str(out))
+    assert "21 process(es) (41 program image(s)" in rep.stdout, rep.stdout
+
+
+def test_stdio_totals_are_what_moved_underneath(tmp_path: Path, src: Path) -> None:
+    """fseek + fread of 100 bytes makes stdio read a whole block: the file totals count the
+    blocks read (stdio_refill), as strace does, and the functions table keeps the 1,000 bytes
+    the program got; the writes, patched by an fseek back, are the flushes strace sees."""
+    from oracle import strace_bytes
+
+    exe = build("stdio_seek")
+    big = tmp_path / "big.bin"
+    big.write_bytes(src.read_bytes() * 5)  # 80 KiB
+    work = tmp_path / "w"
+    work.mkdir()
+    got, p = strace_bytes([str(exe), str(big), "out.bin"], work)
+    assert p.returncode == 0, p.stderr
+    want = {str(big): [got[("read", str(big))], 0],
+            str(work / "out.bin"): [0, got[("write", str(work / "out.bin"))]]}  # fmt: skip
+    for mode in ("shim", "stracer"):
+        out = tmp_path / f"t_{mode}"
+        p = run(mode, [str(exe), str(big), "out.bin"], work, out)
+        assert p.returncode == 0, p.stderr
+        files = per_file(out)
+        assert files[str(big)] == tuple(want[str(big)]), (mode, files, dict(want))
+        assert files[str(work / "out.bin")] == tuple(want[str(work / "out.bin")])
+        from iotrace.analyzer import summarise
+
+        fn = summarise(load(out)).functions.set_index("function")
+        assert int(fn.loc["fread", "bytes"]) == 1000
+        assert int(fn.loc["stdio_refill", "bytes"]) == want[str(big)][0]

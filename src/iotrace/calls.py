@@ -289,7 +289,12 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("io_submit", "fd", OTH, "fd req off flags"),
     _f("io_cancel", "fd", OTH, "fd req off flags"),
     _f("io_destroy", "fd", OTH, ""),
+    # what moved underneath a stream in a stdio call: its refills and flushes (wrap_stdio.c)
+    _f("stdio_refill", "stdio", RD, "fd off"),
+    _f("stdio_flush", "stdio", WR, "fd off"),
 )
+# the stdio calls of the app, whose bytes are counted in totals by the two above instead
+STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})
 # fmt: on
 
 FUNC_IDS: dict[str, int] = {f.name: i for i, f in enumerate(FUNCTIONS)}
