@@ -145,6 +145,7 @@ static void find_self(void)
 static void on_exit_status(int status, void *unused)
 {
     (void)unused;
+    iot_vfork_settle();
     iot_stdio_exit();
     iot_emit_exit(status);
     iot_emit_kio(IOT_KIO_EXIT);

@@ -38,7 +38,7 @@ void iot_begin(iot_ev *ev, unsigned fn)
 /* Not ready, busy, a new thread, or a forked child's first call. */
 int iot_enter_slow(iot_ev *ev, unsigned fn)
 {
-    if (iot_t.busy)
+    if (iot_t.busy && (!iot_t.vforked || iot_vfork_settle()))
         return 0;
     if (IOT_UNLIKELY(iot_t.vm_wait) && iot_vm_shared())
         return 0;

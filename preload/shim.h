@@ -90,6 +90,8 @@ typedef struct iot_thread {
      * lives, gen is 0 (every call takes the slow path) and this thread and they run untraced */
     uint64_t vm_wait;   /* their watch slots; bit 63: one that cannot be watched (for good) */
     unsigned vm_gen;    /* gen to put back when they are gone */
+    int vforked;        /* vfork was called: busy until this thread is seen again in the
+                         * parent (a vfork child borrows the parent's thread and memory) */
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -122,6 +124,10 @@ pid_t iot_gettid(void) IOT_HIDDEN;
 char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *buf,
                     size_t nbuf) IOT_HIDDEN;
 size_t iot_env_extra(void) IOT_HIDDEN;
+
+/* ---- wrap_proc.c ---- */
+/* After vfork: in the parent, the thread is traced again; in the child, nothing is (1). */
+int iot_vfork_settle(void) IOT_HIDDEN;
 
 /* ---- record.c: wrapper prologue/epilogue and event packing ---- */
 int iot_enter_slow(iot_ev *ev, unsigned fn) IOT_HIDDEN;

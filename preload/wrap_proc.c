@@ -31,6 +31,46 @@ static size_t env_count(char *const envp[])
     char var##_buf[8192];                                                 \
     char **var = iot_fix_envp(envp, var##_slots, var##_n, var##_buf, sizeof var##_buf)
 
+/* vfork: the child runs on the parent's thread and memory until it execs or _exits, so
+ * whatever the shim did for it (fd table, log) would be the parent's.  vfork cannot be wrapped
+ * by a C function (the child would return through the wrapper's frame, which the parent then
+ * returns through again): `vfork` is a stub that marks the thread busy (iot_vfork_begin) and
+ * jumps to libc's, which returns straight to the app.  The next wrapper call on that thread
+ * (or exit) settles it: in the parent, a getpid that is the shim's pid clears the mark; in the
+ * child every call goes straight to libc, unrecorded (under the stracer, its syscalls are the
+ * child's own). */
+static void *real_vfork;
+
+IOT_HIDDEN void *iot_vfork_begin(void)
+{
+    if (!real_vfork)
+        real_vfork = iot_dlsym("vfork");
+    if (iot_p.state == IOT_READY && !iot_t.busy) {
+        iot_t.busy = 1;
+        iot_t.vforked = 1;
+    }
+    return real_vfork;
+}
+
+int iot_vfork_settle(void)
+{
+    if (!iot_t.vforked || syscall(SYS_getpid) != iot_p.pid)
+        return iot_t.vforked;
+    iot_t.vforked = 0;
+    iot_t.busy = 0;
+    return 0;
+}
+
+__asm__(".text\n"
+        ".globl vfork\n"
+        ".type vfork, @function\n"
+        "vfork:\n"
+        "    subq $8, %rsp\n" /* the stack 16-byte aligned for the call */
+        "    call iot_vfork_begin\n"
+        "    addq $8, %rsp\n"
+        "    jmp *%rax\n"
+        ".size vfork, .-vfork\n");
+
 /* An exec that succeeds never returns, so the attempt is recorded before the call (ret 0);
  * a failure adds a second event with its errno.  In a vfork child (another pid sharing the
  * parent's memory) nothing is recorded: the parent's log is not the child's. */

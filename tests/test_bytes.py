@@ -197,3 +197,37 @@ def test_stdio_totals_are_what_moved_underneath(tmp_path: Path, src: Path) -> No
         fn = summarise(load(out)).functions.set_index("function")
         assert int(fn.loc["fread", "bytes"]) == 1000
         assert int(fn.loc["stdio_refill", "bytes"]) == want[str(big)][0]
+
+
+VFORK_PY = (
+    "import subprocess\n"
+    "f = open('py.out', 'w')\n"
+    "subprocess.run(['true'], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, check=True)\n"
+    "f.write('x' * 10)\n"
+    "f.close()\n"
+)
+
+
+@pytest.mark.parametrize("mode", ["shim", "stracer"])
+def test_vfork_child_acts_for_itself(tmp_path: Path, mode: str) -> None:
+    """A vfork child's dup2 and close (a C program; python3's subprocess, which vforks) leave the
+    parent's descriptor table in the trace alone: the parent's later writes are on its file, not
+    the child's pipe, and the child's calls are not logged under the parent's pid."""
+    exe = build("vfork_dup")
+    cases = {"c": ([str(exe), "c.out"], "c.out", 7), "py": ([sys.executable, "-c", VFORK_PY],
+             "py.out", 10)}  # fmt: skip
+    for name, (cmd, fname, size) in cases.items():
+        work = tmp_path / name
+        out = tmp_path / f"t_{name}"
+        p = run(mode, cmd, work, out)
+        assert p.returncode == 0, p.stderr
+        assert (work / fname).stat().st_size == size
+        files = per_file(out)
+        assert files.get(str(work / fname)) == (0, size), (name, files)
+        ev = load(out).events
+        procs = load(out).processes
+        top = int(
+            procs.loc[procs["ppid"].isna() | ~procs["pid"].isin(procs["ppid"]), "pid"].iloc[0]
+        )
+        shim = ev[(ev["source"] == "shim") & (ev["pid"] == top)]
+        assert not shim["function"].astype(str).isin(["dup2", "execl", "execve"]).any(), name
