@@ -52,7 +52,7 @@ def strace_bytes(
             fds = [f.group(1) if f else None for f in map(FD_ARG.fullmatch, _args(m.group(3)))]
             for op, i in zip(("read", "write"), ENDS[m.group(2)], strict=True):
                 p = fds[i] if i < len(fds) else None
-                if p and p.startswith("/") and not p.startswith(("/dev/", "/proc/")):
+                if p and _regular(p):
                     out[(op, p)] += int(m.group(4))
             continue
         if m := START.match(ln):
