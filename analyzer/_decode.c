@@ -238,12 +238,18 @@ static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_c
         if (r != OK)
             return r;
     }
+    /* values the columns could not hold are damage, not wrapped into other values */
+    if (v[0] < 0 || v[0] > 32767 || v[1] < 0 || v[2] < 0 || v[7] < 0 || v[7] > 65535 ||
+        v[3] != (int32_t)v[3] || v[9] != (int32_t)v[9] || v[4] < 0 || v[4] > INT32_MAX ||
+        v[11] < 0 || v[11] > INT32_MAX ||
+        (ends && (e2[0] != (int32_t)e2[0] || e2[1] < 0 || e2[1] > INT32_MAX)))
+        return BAD;
     *rows = 1 + ends;
     if (c && i + *rows > cap)
         return FULL;
     if (c) {
         c->tid[i] = tid;
-        c->fn[i] = (int16_t)(v[0] < 0 || v[0] > 32767 ? -1 : v[0]);
+        c->fn[i] = (int16_t)v[0];
         c->t_start[i] = v[1];
         c->dur[i] = v[2];
         c->fd[i] = (int32_t)v[3];
@@ -316,7 +322,7 @@ int iot_scan(const uint8_t *buf, int64_t len, int64_t first, int64_t stop, int64
             torn = 1;
             res->truncated = 1;
         }
-        int32_t tid = 0;
+        int64_t tid = -1; /* every chunk starts with its THREAD record */
         while (p < end) {
             const uint8_t *rec = p;
             uint32_t nf;
@@ -330,9 +336,11 @@ int iot_scan(const uint8_t *buf, int64_t len, int64_t first, int64_t stop, int64
             if (r == OK && nil)
                 r = BAD;
             if (r == OK) {
-                if (kind == 0) {
+                if (tid < 0 && kind != 3) {
+                    r = BAD;
+                } else if (kind == 0) {
                     int rows = 1;
-                    r = event(&p, end, nf - 1, cols, res->n_events, cap, tid, &rows);
+                    r = event(&p, end, nf - 1, cols, res->n_events, cap, (int32_t)tid, &rows);
                     if (r == FULL) {
                         res->error = 4;
                         return -1;
@@ -341,10 +349,12 @@ int iot_scan(const uint8_t *buf, int64_t len, int64_t first, int64_t stop, int64
                         res->n_events += rows;
                         res->n_ends += rows - 1;
                     }
-                } else if (kind == 3 && nf >= 2) {
-                    int64_t t;
-                    r = get_int(&p, end, &t, &nil);
-                    tid = (int32_t)t;
+                } else if (kind == 3) {
+                    int64_t t = -1;
+                    r = tid >= 0 || nf != 2 ? BAD : get_int(&p, end, &t, &nil);
+                    if (r == OK && (nil || t < 0 || t > INT32_MAX))
+                        r = BAD;
+                    tid = t;
                     for (uint32_t k = 2; r == OK && k < nf; k++)
                         r = skip(&p, end, 0);
                 } else {

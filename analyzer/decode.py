@@ -29,7 +29,7 @@ import msgpack
 import numpy as np
 
 from iotrace.native import library as native_library
-from iotrace.tracefile import BadChunk, chunks
+from iotrace.tracefile import ERRORS, BadChunk, chunks  # noqa: F401 -- ERRORS: the C codes too
 
 # Column arrays of the raw events, in the C struct's order.  Not kept: `mode` and `aux`, whose
 # meaning is per function (`iotrace show` prints them); every byte per event kept costs 10 MB of
@@ -65,13 +65,6 @@ NULL_BITS: dict[str, int] = {
     "end2": 512,
 }
 _NULLABLE_AT = {4: "fd", 5: "path", 6: "req", 9: "offset", 10: "flags", 11: "mode", 12: "stack"}
-
-ERRORS = {
-    1: "bad chunk",
-    2: "chunk too long",
-    3: "bad record",
-    4: "decoder output overflow",
-}
 
 _CDEF = """
 typedef struct {

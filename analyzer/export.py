@@ -5,6 +5,12 @@
   `missed.parquet`.  DuckDB: `read_parquet('OUT/events/**/*.parquet', hive_partitioning=true)`;
   Spark: `spark.read.parquet('OUT/events')`; Dask/pandas: `read_parquet('OUT/events')`.
 - csv: OUT/ holds `events.csv`, `processes.csv`, `files.csv`, `stacks.csv`, `missed.csv`.
+- File names that are not UTF-8 (Linux allows any bytes): Parquet and CSV hold text, so such a
+  name is written with its bytes that are not UTF-8 spelled `\\xNN` (as `show` prints them), and
+  the table gets a column `<column>_bytes` with its exact bytes (Parquet: binary; CSV: hex), null
+  for the other rows; the column exists only when such a name does.  Chrome JSON keeps the name
+  exactly: its stray bytes are `\\udcNN` escapes (Python's `surrogateescape`: `json.load` then
+  `os.fsencode` give the bytes back).
 - chrome: OUT is one JSON file in the Chrome trace-event format (Perfetto UI, chrome://tracing):
   a process track per traced process ("rank R: command (pid P @host)"), a thread track per thread,
   every call a complete ('X') slice; the stracer's missed syscalls in category `missed`, coloured
@@ -47,8 +53,56 @@ def _tables(trace: Trace) -> dict[str, pd.DataFrame]:
     }
 
 
-def _arrow(df: pd.DataFrame, meta: dict[str, str] | None = None) -> pa.Table:
-    t = pa.Table.from_pandas(df, preserve_index=False)
+def _utf8(v: object) -> bool:
+    if not isinstance(v, str) or v.isascii():
+        return True
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _spelled(v: str) -> str:
+    return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _exact_names(df: pd.DataFrame, hex_bytes: bool) -> pd.DataFrame:
+    """Every text column with a name that is not UTF-8: the name spelled, its bytes in
+    `<column>_bytes` (module docstring)."""
+    out = df
+    for col in df.columns:
+        s = df[col]
+        cat = isinstance(s.dtype, pd.CategoricalDtype)
+        values = list(s.cat.categories) if cat else list(s) if s.dtype == object else []
+        if all(map(_utf8, values)):
+            continue
+
+        def raw(v: object) -> object:
+            if _utf8(v):
+                return None
+            b = str(v).encode("utf-8", "surrogateescape")
+            return b.hex() if hex_bytes else b
+
+        if out is df:
+            out = df.copy()
+        if cat:
+            codes = s.cat.codes.to_numpy()
+            names = np.array([_spelled(v) if isinstance(v, str) else v for v in values] + [None],
+                             dtype=object)  # fmt: skip
+            exact = np.array([raw(v) for v in values] + [None], dtype=object)
+            out[col] = pd.Categorical(names[codes])
+            out[f"{col}_bytes"] = exact[codes]
+        else:
+            out[col] = [_spelled(v) if isinstance(v, str) else v for v in values]
+            out[f"{col}_bytes"] = [raw(v) for v in values]
+    return out
+
+
+def _arrow(
+    df: pd.DataFrame, meta: dict[str, str] | None = None, hex_bytes: bool = False
+) -> pa.Table:
+    t = pa.Table.from_pandas(_exact_names(df, hex_bytes), preserve_index=False)
     if meta:
         t = t.replace_schema_metadata(
             {**(t.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}}
@@ -105,7 +159,7 @@ def to_csv(trace: Trace, out: Path) -> str:
     _out_dir(out)
     tables = {"events": trace.events, **_tables(trace)}
     for name, df in tables.items():
-        table = _plain(_arrow(df))
+        table = _plain(_arrow(df, hex_bytes=True))
         write_atomic(out / f"{name}.csv", lambda f, t=table: pacsv.write_csv(t, f))
     return f"wrote {len(trace.events):,} events to {out}/events.csv (and the other tables)"
 

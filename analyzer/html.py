@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from iotrace.tracedir import write_atomic
+from iotrace.text import escape
 
 from . import plots
 from .access import arrays
@@ -40,7 +41,9 @@ figure{margin:1em 0} figure svg{max-width:100%;height:auto} .note{color:#666;fon
 
 
 def _e(x: Any) -> str:
-    return html.escape(str(x))
+    """Text from the trace in HTML: control characters and bytes that are not UTF-8 as \\xNN
+    (as on the console), then HTML's own escapes."""
+    return html.escape(escape(x, quote=False))
 
 
 def _table(headers: list[str], rows: list[list[str]], text_cols: set[int]) -> str:

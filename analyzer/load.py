@@ -26,7 +26,19 @@ import pandas as pd
 
 from iotrace import kio as kio_core
 from iotrace.calls import CHUNK_SIZE, END2_SUFFIX, EVENT_ENDS, KIO_FIELDS, KIO_OWN_FIELDS, Rec
-from iotrace.tracefile import TraceFormatError, log_paths, read_header
+from iotrace.tracefile import (
+    BadChunk,
+    BadRecord,
+    TraceFormatError,
+    id_limit,
+    log_paths,
+    open_regular,
+    other_record,
+    read_header,
+    read_regular,
+    regular_size,
+    verify,
+)
 
 from . import schema, stracer_src
 from .decode import ERRORS, NULL_BITS, RawColumns, decoder, empty, native
@@ -76,7 +88,7 @@ def _mapped(path: Path, size: int) -> Iterator[Any]:
     if size == 0:
         yield b""
         return
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+    with open_regular(path) as fd, mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m:
         yield m
 
 
@@ -119,29 +131,32 @@ def _step(log: _Log) -> int:
 
 
 def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray) -> None:
+    limit = id_limit(log.size)
     for off, ln in zip(offs.tolist(), lens.tolist(), strict=True):
         try:
-            rec = msgpack.unpackb(
-                buf[off : off + ln],
-                raw=False,
-                strict_map_key=False,
-                unicode_errors="backslashreplace",
+            rec = other_record(
+                msgpack.unpackb(
+                    buf[off : off + ln],
+                    raw=False,
+                    strict_map_key=False,
+                    unicode_errors="surrogateescape",
+                ),
+                limit,
             )
             kind = rec[0]
             if kind == Rec.STRING:
-                log.strings[int(rec[1])] = str(rec[2])
+                log.strings[rec[1]] = rec[2]
             elif kind == Rec.STACK:
-                log.stacks[int(rec[1])] = tuple(int(x) for x in rec[2])
+                log.stacks[rec[1]] = tuple(rec[2])
             elif kind == Rec.MODULE:
-                bid = rec[5] if len(rec) > 5 and isinstance(rec[5], bytes) else None
-                log.modules.append((int(rec[1]), int(rec[2]), int(rec[3]), str(rec[4]), bid))
+                log.modules.append((rec[1], rec[2], rec[3], rec[4], rec[5]))
             elif kind == Rec.EXIT:
-                log.exit = (int(rec[1]), int(rec[2]))
+                log.exit = (rec[1], rec[2])
             elif kind == Rec.KIO:
                 reading = kio_core.shim_reading(rec, log.proc)
                 if reading is not None:
                     log.kio.append(reading)
-        except (ValueError, TypeError, IndexError, msgpack.UnpackException):
+        except (BadRecord, ValueError, TypeError, IndexError, msgpack.UnpackException):
             raise _corrupt(log, 3, off) from None
 
 
@@ -153,6 +168,10 @@ def _fill(log: _Log, out: RawColumns, advance: Callable[[int], None]) -> None:
     room_other = 256
     with _mapped(log.path, log.size) as buf:
         for start in range(log.first, log.size, step):
+            try:
+                verify(buf, start, start + step, log.chunk)
+            except BadChunk as exc:
+                raise _corrupt(log, exc.code, exc.off) from None
             view = out.view(pos, len(out))
             res = dec.scan(buf, start, start + step, log.chunk, view, room_other)
             if not res.error and len(res.other_off) < res.n_other:
@@ -223,8 +242,8 @@ def _run_records(trace_dir: Path) -> list[dict[str, Any]]:
     runs = []
     for p in sorted(trace_dir.glob("iotrace-run.*.json")):
         try:
-            rec = json.loads(p.read_text())
-        except (OSError, ValueError):
+            rec = json.loads(read_regular(p, 1 << 20))
+        except (OSError, ValueError, TraceFormatError):
             continue
         if isinstance(rec, dict):
             runs.append(rec)
@@ -240,7 +259,7 @@ def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
     slog_paths = STRACER.find(d) if d.is_dir() else []
     if not slog_paths:
         log_paths(d)  # the directory checks and their messages
-    logs = [_Log(0, SHIM, p, p.stat().st_size) for p in SHIM.find(d)]
+    logs = [_Log(0, SHIM, p, regular_size(p)) for p in SHIM.find(d)]
     for i, lg in enumerate(logs):
         lg.proc = i
         _open(lg)

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from iotrace.text import escape
+
 from .access import BUCKETS
 from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
 from .summary import Summary
@@ -45,8 +47,28 @@ TEXT_COLUMNS = {
 WIDE_COLUMNS = {"path", "site", "finding", "command", "paths", "posix", "summary"}
 
 
+def _text(x: Any, style: str = "") -> Any:
+    """A cell or line of text from the trace as it is: no markup, controls escaped."""
+    return Text(escape(x, quote=False), style=style) if isinstance(x, str) else x
+
+
+class _Table(Table):
+    def add_row(self, *cells: Any, **kw: Any) -> None:
+        super().add_row(*map(_text, cells), **kw)
+
+
+class _Console:
+    """The console, every str printed as plain text (names in a trace are not markup)."""
+
+    def __init__(self, c: Console) -> None:
+        self.c = c
+
+    def print(self, *objs: Any, **kw: Any) -> None:
+        self.c.print(*map(_text, objs), **kw)
+
+
 def _table(title: str, *cols: str) -> Table:
-    t = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
+    t = _Table(title=title, title_justify="left", title_style="bold", header_style="bold")
     for c in cols:
         if c in WIDE_COLUMNS:
             t.add_column(c, justify="left", overflow="fold", ratio=1, min_width=20)
@@ -56,9 +78,9 @@ def _table(title: str, *cols: str) -> Table:
 
 
 def print_report(s: Summary, console: Console | None = None) -> None:
-    c = console or Console()
+    c = _Console(console or Console())
     ov = s.overview
-    c.print(Text(f"iotrace report: {ov['trace']}", style="bold"))
+    c.print(_text(f"iotrace report: {ov['trace']}", style="bold"))
     if ov["command"]:
         c.print(f"command: {ov['command']}")
     c.print(
@@ -69,8 +91,11 @@ def print_report(s: Summary, console: Console | None = None) -> None:
     _print_completeness(c, s)
     if ov["events"] == 0:
         c.print(
-            "[yellow]The trace holds no events: the command made no traced call (a static "
-            "binary, or no I/O through libc?).[/]"
+            Text(
+                "The trace holds no events: the command made no traced call (a static "
+                "binary, or no I/O through libc?).",
+                style="yellow",
+            )
         )
     c.print(
         f"I/O time {fmt_time(ov['io_time'])} = {fmt_pct(ov['io_share'])} of the processes' time "
@@ -99,7 +124,7 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         for i in s.insights:
             t.add_row(
                 Text(i.level, style=LEVEL_STYLE.get(i.level, "")),
-                Text(f"{i.title}\n", style="bold") + Text(i.detail),
+                _text(f"{i.title}\n", style="bold") + _text(i.detail),
             )
         c.print(t)
     else:
@@ -232,7 +257,7 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         c.print("Missed I/O: none recorded (no stracer log in this trace, or nothing missed).")
 
 
-def _print_completeness(c: Console, s: Summary) -> None:
+def _print_completeness(c: _Console, s: Summary) -> None:
     """The job's line, and the processes whose I/O the trace does not explain to the byte."""
     comp = s.completeness
     if not comp:
@@ -256,7 +281,7 @@ def _frac(pct: Any) -> float | None:
     return None if pct is None or pd.isna(pct) else float(pct) / 100
 
 
-def _print_job(c: Console, s: Summary) -> None:
+def _print_job(c: _Console, s: Summary) -> None:
     """The job's view: ranks, the launcher, file layout, MPI-IO."""
     jb = s.job
     if jb.get("ranks"):

@@ -23,14 +23,14 @@ class Source:
 
 
 def find_shim_logs(trace_dir: Path) -> list[Path]:
-    return sorted(p for p in trace_dir.glob(f"*{LOG_SUFFIX}") if p.is_file())
+    return sorted(trace_dir.glob(f"*{LOG_SUFFIX}"))  # not a regular file: refused by the reader
 
 
 def find_stracer_logs(trace_dir: Path) -> list[Path]:
     """The stracer's logs in `trace_dir` (one per `iotrace run` that ran it)."""
     from iotrace.stracer.slog import SUFFIX
 
-    return sorted(p for p in trace_dir.glob(f"*{SUFFIX}") if p.is_file())
+    return sorted(trace_dir.glob(f"*{SUFFIX}"))
 
 
 SHIM = Source("shim", find=find_shim_logs)

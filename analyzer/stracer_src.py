@@ -28,7 +28,7 @@ import numpy as np
 from iotrace.stracer import slog
 
 from iotrace.calls import END2_SUFFIX, SYSCALL_BY_NAME
-from iotrace.tracefile import TraceFormatError
+from iotrace.tracefile import TraceFormatError, regular_size
 
 from .decode import NULL_BITS, RawColumns
 from .sources import CLASS_NAMES
@@ -74,7 +74,7 @@ class SLog:
 def read_logs(paths: list[Path]) -> list[SLog]:
     out = []
     for p in paths:
-        size = p.stat().st_size
+        size = regular_size(p)
         if size == 0:
             out.append(SLog(p, 0, None))
             continue

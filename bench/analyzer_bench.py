@@ -36,7 +36,15 @@ from pathlib import Path
 
 import msgpack
 
-from iotrace.calls import CHUNK_SIZE, FORMAT_NAME, FORMAT_VERSION, FUNCTIONS, PAD_EXT_TYPE
+from iotrace.calls import (
+    CHUNK_SIZE,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FUNCTIONS,
+    SEAL_EXT_TYPE,
+    SEAL_SIZE,
+)
+from iotrace.tracefile import xxh3
 
 FN = {f.name: i for i, f in enumerate(FUNCTIONS)}
 HOST = "node01"
@@ -53,17 +61,17 @@ class LogWriter:
         self.f = open(path, "wb")
         self.packer = msgpack.Packer()
         hdr = self.packer.pack(header)
-        area = -(-(len(hdr) + 6) // CHUNK_SIZE) * CHUNK_SIZE
-        self.f.write(hdr + self._pad(area - len(hdr)))
+        area = -(-(len(hdr) + SEAL_SIZE) // CHUNK_SIZE) * CHUNK_SIZE
+        self.f.write(hdr + self._seal(hdr, area - len(hdr)))
         self.tid = 0
         self.buf: list[bytes] = []
         self.used = 0
 
     @staticmethod
-    def _pad(left: int) -> bytes:
-        if left < 6:
-            return b"\0" * left
-        return b"\xc9" + (left - 6).to_bytes(4, "big") + bytes([PAD_EXT_TYPE]) + b"\0" * (left - 6)
+    def _seal(sealed: bytes, left: int) -> bytes:
+        """The seal after `sealed`, filling `left` bytes (docs/format.md)."""
+        head = b"\xc9" + (left - 6).to_bytes(4, "big") + bytes([SEAL_EXT_TYPE])
+        return head + xxh3(sealed).to_bytes(8, "big") + b"\0" * (left - SEAL_SIZE)
 
     def thread(self, tid: int) -> None:
         if tid != self.tid:
@@ -76,7 +84,7 @@ class LogWriter:
             first = self.packer.pack([3, self.tid])
             self.buf.append(first)
             self.used = len(first)
-        if 5 + self.used + len(b) > CHUNK_SIZE:
+        if 5 + self.used + len(b) > CHUNK_SIZE - SEAL_SIZE:
             self.flush()
             self.add(rec)
             return
@@ -87,8 +95,8 @@ class LogWriter:
         if not self.buf:
             return
         payload = b"".join(self.buf)
-        self.f.write(b"\xc6" + len(payload).to_bytes(4, "big") + payload)
-        self.f.write(self._pad(CHUNK_SIZE - 5 - len(payload)))
+        body = b"\xc6" + len(payload).to_bytes(4, "big") + payload
+        self.f.write(body + self._seal(body, CHUNK_SIZE - len(body)))
         self.buf, self.used = [], 0
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ import msgpack
 
 from iotrace.calls import Rec
 from iotrace.shim import ShimNotFound, shim_path
-from iotrace.tracefile import chunk_payloads, log_paths, read_log
+from iotrace.tracefile import chunks, log_paths, read_header, read_log
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "shim_bench.c"
@@ -120,8 +120,10 @@ def measure_log(trace: Path, case_fns: set[str]) -> LogStats:
         st.events += len(log.events)
         for ev in log.events:
             st.fns[names[ev[1]]] += 1
-        _header, payloads, _trunc = chunk_payloads(path)
-        for payload in payloads:
+        data = path.read_bytes()
+        _header, first, chunk = read_header(data, path)
+        for start, end, _torn in chunks(data, first, len(data), chunk):
+            payload = data[start:end]
             st.committed_bytes += len(payload)
             unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=False)
             unpacker.feed(payload)

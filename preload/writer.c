@@ -3,7 +3,8 @@
  * flush at exit.  Layout (docs/format.md): a header map, padded to a chunk boundary, then chunks
  * of IOT_CHUNK_SIZE bytes.  Each chunk belongs to one thread and is a msgpack bin32 whose length
  * is the committed size: the writer bumps it after each whole record, so a reader never sees a
- * torn one.  The shim keeps no descriptor open (apps close all fds): it reopens the file by name
+ * torn one.  A chunk the thread leaves (full, thread end, exit) is sealed with the XXH3-64 of
+ * its bytes, once: the hot path only keeps room for the seal.  The shim keeps no descriptor open (apps close all fds): it reopens the file by name
  * in the rare moments it must grow. */
 #include <fcntl.h>
 #include <limits.h>
@@ -20,12 +21,16 @@
 #include "shim.h"
 #include "sysraw.h"
 
+/* xxHash, header-only and private to the shim (no library to link, no symbol exported) */
+#define XXH_INLINE_ALL
+#include "xxhash.h"
+
 #define SEG_SHIFT 28 /* each mapping window is 256 MiB of the file */
 #define SEG_SIZE (1ull << SEG_SHIFT)
 #define MAX_SEGS 4096
 #define GROW_MIN (4ull << 20)
 #define BIN_HDR 5
-#define PAD_HDR 6
+#define EXT_HDR 6
 
 static struct {
     char path[PATH_MAX];
@@ -140,21 +145,28 @@ static char *at(uint64_t off)
     return L.seg[off >> SEG_SHIFT] + (off & (SEG_SIZE - 1));
 }
 
-/* Fill the unused tail of the thread's chunk with one padding ext object, so that a plain
- * msgpack reader of a cleanly finished log meets only whole objects. */
+/* Seal [c, c + len) with the ext object that fills [c + len, c + room): the XXH3-64 of the
+ * sealed bytes, then meaningless padding (docs/format.md).  The checksum goes in before the
+ * object's first byte: a seal cut short by a kill reads as no seal at all. */
+static void seal(char *c, size_t len, size_t room)
+{
+    char *s = c + len;
+    uint64_t h = __builtin_bswap64(XXH3_64bits(c, len));
+    uint32_t be = __builtin_bswap32((uint32_t)(room - len - EXT_HDR));
+    memcpy(s + EXT_HDR, &h, 8);
+    memcpy(s + 1, &be, 4);
+    s[5] = IOT_SEAL_EXT_TYPE;
+    __atomic_signal_fence(__ATOMIC_RELEASE);
+    s[0] = (char)0xc9;
+}
+
+/* Seal the thread's chunk: it holds whole records only, and no more will come. */
 void iot_log_close_chunk(void)
 {
     char *c = iot_t.chunk;
     if (!c)
         return;
-    size_t end = BIN_HDR + iot_t.used;
-    size_t left = IOT_CHUNK_SIZE - end;
-    if (left >= PAD_HDR) {
-        uint32_t be = __builtin_bswap32((uint32_t)(left - PAD_HDR));
-        c[end] = (char)0xc9;
-        memcpy(c + end + 1, &be, 4);
-        c[end + 5] = IOT_PAD_EXT_TYPE;
-    }
+    seal(c, BIN_HDR + iot_t.used, IOT_CHUNK_SIZE);
     iot_t.chunk = NULL;
 }
 
@@ -192,7 +204,7 @@ char *iot_log_reserve(size_t max)
 {
     if (IOT_UNLIKELY(L.dead))
         return NULL;
-    if (IOT_UNLIKELY(!iot_t.chunk || BIN_HDR + iot_t.used + max > IOT_CHUNK_SIZE)) {
+    if (IOT_UNLIKELY(!iot_t.chunk || BIN_HDR + iot_t.used + max > IOT_CHUNK_SIZE - IOT_SEAL_SIZE)) {
         iot_log_close_chunk();
         if (!new_chunk())
             return NULL;
@@ -263,20 +275,17 @@ int iot_log_create(void)
     }
     IOT_SYSRAW(close, fd);
 
-    /* header, then a padding object up to the first chunk boundary */
-    uint64_t area = ((sb.size + PAD_HDR + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE) * IOT_CHUNK_SIZE;
+    /* header, then its seal up to the first chunk boundary */
+    uint64_t area = ((sb.size + IOT_SEAL_SIZE + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE) *
+                    IOT_CHUNK_SIZE;
     /* Only the header's area for now: written at once, before the slow 4 MiB allocation (at
      * the first chunk), so a process killed meanwhile (a tracer's test child, an OOM kill)
      * leaves a log that says whose it was, not zeros.  (Through the mapping, not write(2):
      * the kernel's I/O counters of the process must not count the shim's log.) */
-    int r = ensure(area, 0);
+    int r = area >> SEG_SHIFT ? -1 : ensure(area, 0);
     if (r == 0) {
-        char *p = at(0);
-        memcpy(p, sb.data, sb.size);
-        uint32_t be = __builtin_bswap32((uint32_t)(area - sb.size - PAD_HDR));
-        p[sb.size] = (char)0xc9;
-        memcpy(p + sb.size + 1, &be, 4);
-        p[sb.size + 5] = IOT_PAD_EXT_TYPE;
+        memcpy(at(0), sb.data, sb.size);
+        seal(at(0), sb.size, area);
         L.next = area;
     }
     int err = errno;
@@ -294,6 +303,7 @@ int iot_log_create(void)
  * keep their chunks (all below L.next); a later chunk grows the file again, by one chunk. */
 void iot_log_finish(void)
 {
+    iot_log_close_chunk(); /* the exiting thread's records are sealed */
     pthread_mutex_lock(&L.grow);
     L.finished = 1;
     if (L.unsaid)

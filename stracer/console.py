@@ -30,6 +30,7 @@ from iotrace.stracer.unwind import Frame, syscall_stub
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 from iotrace.say import console_fd, say
+from iotrace.text import escape
 
 EVERY = 5.0  # seconds between count updates of one group
 HOLD = 1.0  # seconds a line may wait for the command to end its own line
@@ -118,6 +119,7 @@ class Console:
         self.noted: set[tuple[str, str]] = set()  # (what, exe) said once
 
     def _say(self, line: str, hold: bool = False) -> None:
+        line = escape(line, quote=False)  # names from the app: no controls
         if hold:
             if not self.held:
                 self.held_since = time.monotonic()

@@ -15,6 +15,8 @@ from iotrace.stracer.unwind import syscall_stub
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 
+from iotrace.text import escape
+
 FRAME = ("pc", "module", "offset", "function", "file", "line")
 
 
@@ -42,8 +44,7 @@ def collect(
         try:
             log = slog.read(f)
         except slog.StracerLogError as exc:
-            warnings.append(str(exc))
-            continue
+            raise NoStracerLog(str(exc)) from None
         if not log.complete:
             warnings.append(
                 f"{f.name}: the stracer did not finish (killed?): missed syscalls are listed "
@@ -82,6 +83,10 @@ def collect(
 
 
 def _frame_label(fr: dict[str, Any]) -> str:
+    return escape(_label(fr), quote=False)
+
+
+def _label(fr: dict[str, Any]) -> str:
     fn = fr.get("function") or (
         f"{os.path.basename(fr['module'])}+{fr['offset']:#x}" if fr.get("module") else hex(fr["pc"])
     )
@@ -113,11 +118,11 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
         out.write(f"{total} {what} at {where} [pid {pid}]\n")
         for g in gs:
             fd = f" fd {g['fd']}" if g["fd"] is not None else ""
-            path = f" {g['path']}" if g["path"] else ""
+            path = f" {escape(g['path'], quote=False)}" if g["path"] else ""
             err = f" ({g['errors']} failed)" if g["errors"] else ""
             via = f" via {g['via']}" if g.get("via") else ""
             moved = f", {g['bytes']} B" if g.get("bytes") else ""
-            out.write(f"  {g['count']:>8}  {g['syscall']}{via}{fd}{path}{moved}{err}\n")
+            out.write(f"  {g['count']:>8}  {escape(g['syscall'])}{escape(via)}{fd}{path}{moved}{err}\n")
 
 
 def missed(

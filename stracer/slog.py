@@ -1,12 +1,12 @@
 """The stracer's own log: one msgpack file per `iotrace run`, in the trace directory
-(docs/format.md, "The stracer log").  A header map, then records, appended as they happen."""
+(docs/format.md, "The stracer log").  A header map, then records, appended as they happen; each
+flush ends with a SEAL record, the checksum of every byte since the previous seal."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import IO, Any
 
 import msgpack
+import xxhash
 
 from iotrace.calls import SYSCALLS
 from iotrace.tracedir import TraceDir
+from iotrace.tracefile import TraceFormatError, read_regular
 
 FORMAT = "iotrace-stracer"
-VERSION = 5  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via
-READABLE = (1, 2, 3, 4, 5)
+VERSION = 6  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via; 6: SEAL
+READABLE = (6,)
 SUFFIX = ".stracer"
+MAX_TORN = 1 << 20  # bytes: a record cut short by a kill is no longer than this
+MAX_LOG = 1 << 32  # bytes: read whole into memory (a few tens of thousands of records a second)
 
 
 class SRec(IntEnum):
@@ -36,6 +40,7 @@ class SRec(IntEnum):
     # [5, t, pid, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled], own, when,
     #  threads]
     KIO = 5
+    SEAL = 6  # [6, xxh3_64 of the bytes since the previous seal (the first: since the start)]
 
 
 class Writer:
@@ -47,7 +52,9 @@ class Writer:
         self.path = trace_dir.path / f"{host}.{os.getpid()}{SUFFIX}"
         self.f: IO[bytes] | None = None
         self.error: int | None = None  # errno of the fault that stopped the log
-        self.pk = msgpack.Packer()
+        # paths read from a tracee are bytes: kept as they are (str with surrogates)
+        self.pk = msgpack.Packer(unicode_errors="surrogateescape")
+        self.hash = xxhash.xxh3_64()
         self.last_flush = time.monotonic()
         self.n = 0
         header = {
@@ -73,7 +80,10 @@ class Writer:
             return
         try:
             self.f.write(data)
-            if flush:
+            self.hash.update(data)
+            if flush:  # seal what was written since the last seal, and hand it to the kernel
+                self.f.write(self.pk.pack((SRec.SEAL, self.hash.intdigest())))
+                self.hash.reset()
                 self.f.flush()
                 self.last_flush = time.monotonic()
         except OSError as exc:
@@ -119,27 +129,122 @@ class StracerLog:
     complete: bool = False  # an END record: the stracer finished
 
 
-class StracerLogError(Exception):
+class StracerLogError(TraceFormatError):
     pass
 
 
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _opt(v: Any, t: type) -> bool:
+    return v is None or (_int(v) if t is int else isinstance(v, t))
+
+
+def _frame_ok(fr: Any) -> bool:
+    """[pc, module, offset, function, file, line]"""
+    return (
+        isinstance(fr, list) and len(fr) == 6 and _int(fr[0]) and _opt(fr[1], str)
+        and _opt(fr[2], int) and _opt(fr[3], str) and _opt(fr[4], str) and _opt(fr[5], int)
+    )  # fmt: skip
+
+
+def _record_ok(rec: Any) -> bool:
+    """A record as docs/format.md has it ("The stracer log")."""
+    if not isinstance(rec, list) or not rec or not _int(rec[0]):
+        return False
+    kind, n = rec[0], len(rec)
+    if kind == SRec.MISSED:
+        return (
+            n in (13, 17) and _int(rec[1]) and _int(rec[2]) and _int(rec[3])
+            and isinstance(rec[4], str) and isinstance(rec[5], list) and _opt(rec[6], int)
+            and _int(rec[7]) and _int(rec[8]) and _opt(rec[9], int) and _opt(rec[10], str)
+            and _opt(rec[11], int) and isinstance(rec[12], str)
+            and (n == 13 or (_opt(rec[13], int) and _opt(rec[14], int) and _opt(rec[15], str)
+                             and _opt(rec[16], int)))  # offset, fd2, path2, offset2
+        )  # fmt: skip
+    if kind == SRec.SITE:
+        return (
+            n == 4 and _int(rec[1]) and isinstance(rec[2], list) and all(map(_frame_ok, rec[2]))
+            and _opt(rec[3], str)
+        )  # fmt: skip
+    if kind == SRec.KIO:  # [5, t, pid, [counters], [own], when]
+        return (
+            n == 6 and _int(rec[1]) and _int(rec[2]) and isinstance(rec[5], str)
+            and all(isinstance(v, list) and all(map(_int, v)) for v in rec[3:5])
+        )  # fmt: skip
+    if kind == SRec.PROC:
+        return (
+            n == 6 and _int(rec[1]) and _int(rec[2]) and _opt(rec[3], int)
+            and rec[4] in ("fork", "exec", "shim", "exit")
+            and (not isinstance(rec[5], dict) or _opt(rec[5].get("exe"), str))
+        )  # fmt: skip
+    if kind == SRec.COUNTS:
+        return (
+            n == 3
+            and _int(rec[1])
+            and isinstance(rec[2], dict)
+            and all(isinstance(k, str) and _int(v) for k, v in rec[2].items())
+        )
+    if kind == SRec.END:
+        return n == 3 and _int(rec[1]) and _opt(rec[2], int)
+    return kind == SRec.SEAL and n == 2 and _int(rec[1])
+
+
 def read(path: Path) -> StracerLog:
-    with open(path, "rb") as f:
-        data = f.read()
-    up = msgpack.Unpacker(raw=False, strict_map_key=False)
+    """The whole log, every record checked.  Only sealed bytes are trusted as they are: the
+    unsealed tail of a stracer that was killed is read up to its last whole record.  A checksum
+    that does not match, a record of the wrong shape: StracerLogError (one line)."""
+    data = read_regular(path, MAX_LOG)
+    up = msgpack.Unpacker(
+        raw=False,
+        strict_map_key=False,
+        unicode_errors="surrogateescape",
+        max_buffer_size=max(len(data), 1),
+    )
     up.feed(data)
     try:
         header = up.unpack()
-    except (msgpack.OutOfData, ValueError, msgpack.FormatError, msgpack.StackError):
+    except (msgpack.OutOfData, ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
         raise StracerLogError(f"{path}: not a stracer log") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise StracerLogError(f"{path}: not a stracer log")
     if header.get("version") not in READABLE:
-        raise StracerLogError(f"{path}: stracer log version {header.get('version')} unsupported")
+        raise StracerLogError(
+            f"{path}: stracer log version {header.get('version')!r} unsupported "
+            f"(this iotrace reads version {VERSION})"
+        )
+    clock = header.get("clock", {})
+    if not isinstance(clock, dict) or not all(_int(clock.get(k, 0)) for k in ("mono", "real")):
+        raise StracerLogError(f"{path}: corrupt stracer log (header field 'clock')")
+    if not isinstance(header.get("host", ""), str) or not isinstance(
+        header.get("syscalls", {}), dict
+    ):
+        raise StracerLogError(f"{path}: corrupt stracer log (header)")
     log = StracerLog(path, header)
+    sealed = 0  # bytes up to the end of the last seal
+    ended = False
+    pos = 0
     try:
-        for rec in up:  # a torn tail (the stracer was killed) ends the loop quietly
+        while True:
+            pos = up.tell()
+            try:
+                rec = up.unpack()
+            except msgpack.OutOfData:  # a torn tail (the stracer was killed): one record
+                if len(data) - pos > MAX_TORN:  # a length field gone wrong, not a tail
+                    raise ValueError from None
+                break
+            if not _record_ok(rec):
+                raise ValueError
             kind = rec[0]
+            if kind == SRec.SEAL:
+                if xxhash.xxh3_64_intdigest(data[sealed:pos]) != rec[1]:
+                    raise StracerLogError(f"{path}: corrupt stracer log (checksum mismatch "
+                                          f"before byte {pos})")  # fmt: skip
+                sealed = up.tell()
+                continue
+            if ended:
+                raise ValueError  # nothing but a seal after END
             if kind == SRec.MISSED:
                 log.missed.append(rec)
             elif kind == SRec.SITE:
@@ -153,16 +258,16 @@ def read(path: Path) -> StracerLog:
                 log.kio.append(rec)
             elif kind == SRec.END:
                 log.returncode = rec[2]
-                log.complete = True
-    except (ValueError, msgpack.FormatError, msgpack.StackError, IndexError, TypeError):
-        print(f"iotrace: warning: {path}: unreadable record; read up to it", file=sys.stderr)
+                ended = True
+    except (ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
+        raise StracerLogError(f"{path}: corrupt stracer log (bad record at byte {pos})") from None
+    log.complete = ended and sealed == len(data)  # a finished log is sealed to its end
     return log
 
 
 def missed_class(rec: list[Any]) -> str:
-    """A MISSED record's class: "libc" (libc-internal) or "bypass" (missed I/O).  Logs before
-    version 3 did not tell: every record counted as missed I/O."""
-    return str(rec[12]) if len(rec) > 12 else "bypass"
+    """A MISSED record's class: "libc" (libc-internal) or "bypass" (missed I/O)."""
+    return str(rec[12])
 
 
 def missed_via(rec: list[Any]) -> str | None:

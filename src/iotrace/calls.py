@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 FORMAT_NAME = "iotrace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunks and the header sealed with a checksum (SEAL_EXT_TYPE)
 
 
 class Rec(int, Enum):
@@ -65,7 +65,11 @@ CHUNK_SIZE = 32 * 1024  # per-thread chunk of the log file
 # where no cookie can be added.  Chosen between the usual PIE/heap (0x55..-0x56..) and mmap
 # (0x7f..) ranges, far from both.
 STDIO_ARENA = 0x6B7A_0000_0000
-PAD_EXT_TYPE = 127  # ext type of padding objects between chunks
+# A chunk (and the header) the writer finished ends in a seal: an ext32 object of this type whose
+# first 8 bytes are the XXH3-64 (seed 0, big-endian) of everything before it in the chunk (the
+# header: in the file), the rest meaningless padding up to the next chunk boundary.
+SEAL_EXT_TYPE = 126
+SEAL_SIZE = 14  # the smallest seal: ext32 header (6 bytes) and the 8-byte checksum
 
 
 class Op(str, Enum):
@@ -360,7 +364,8 @@ def c_header() -> str:
         f'#define IOT_FORMAT_NAME "{FORMAT_NAME}"',
         f"#define IOT_FORMAT_VERSION {FORMAT_VERSION}",
         f"#define IOT_CHUNK_SIZE {CHUNK_SIZE}",
-        f"#define IOT_PAD_EXT_TYPE {PAD_EXT_TYPE}",
+        f"#define IOT_SEAL_EXT_TYPE {SEAL_EXT_TYPE}",
+        f"#define IOT_SEAL_SIZE {SEAL_SIZE}",
         f"#define IOT_EVENT_NFIELDS {len(EVENT_FIELDS)}",
         f"#define IOT_EVENT_BASE_FIELDS {EVENT_BASE_FIELDS}",
         f"#define IOT_STDIO_ARENA {STDIO_ARENA:#x}ULL",

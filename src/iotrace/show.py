@@ -10,6 +10,7 @@ from typing import IO, Any
 
 from iotrace.calls import EVENT_FIELDS, FUNCTIONS
 from iotrace.flags import WHENCE, oflags
+from iotrace.text import escape
 from iotrace.tracefile import Log
 
 # Log.events rows are (tid, *record[1:]): the record's type slot holds the thread.  Only calls
@@ -22,14 +23,14 @@ _OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen"}
 
 def _arg(kind: str, fname: str, ev: tuple[Any, ...], strings: dict[int, str]) -> str | None:
     def path(pid: Any) -> str:
-        return f'"{strings.get(pid, "?")}"' if pid is not None else "NULL"
+        return f'"{escape(strings[pid])}"' if pid in strings else "?" if pid is not None else "NULL"
 
     fd, aux = ev[FD], ev[AUX]
     if kind == "fd":
         if fd is None:
             return None
         p = strings.get(ev[PATH]) if ev[PATH] is not None else None
-        return f"{fd}<{p}>" if p else str(fd)
+        return f"{fd}<{escape(p)}>" if p else str(fd)
     if kind == "path":
         return path(ev[PATH]) if ev[PATH] is not None else None
     if kind == "path2":
@@ -62,7 +63,7 @@ def format_event(log: Log, ev: tuple[Any, ...], t_origin: int) -> str:
     if h.get("rank") is not None:
         who = f"rank {h['rank']} " + who
     names = log.functions
-    fname = names[ev[FN]] if ev[FN] < len(names) else f"fn{ev[FN]}"
+    fname = escape(names[ev[FN]]) if ev[FN] < len(names) else f"fn{ev[FN]}"
     shows = FUNCTIONS[ev[FN]].shows if ev[FN] < len(FUNCTIONS) else ()
     args = [a for k in shows if (a := _arg(k, fname, ev, log.strings)) is not None]
     ret = ev[RET]

@@ -1,34 +1,233 @@
 """Reading one process log (layout in docs/format.md).
 
-A log is a header map, then fixed-size chunks, one thread's each: a msgpack bin32 whose length
-counts only whole records.  A chunk slot of zeros was reserved but never written (the process
-died first); padding objects (ext type 127) fill the rest.
+A log is a header map sealed with its checksum, then fixed-size chunks, one thread's each: a
+msgpack bin32 whose length counts only whole records, sealed with the checksum of the chunk when
+the thread left it.  A chunk slot of zeros was reserved but never written (the process died
+first).  Nothing read is trusted: every length, id and type is checked before it is used, and
+anything that does not fit is a TraceFormatError (one line).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgpack
+import xxhash
 
 from iotrace.calls import (
     CHUNK_SIZE,
+    EVENT_BASE_FIELDS,
     EVENT_FIELDS,
     FORMAT_NAME,
     FORMAT_VERSION,
-    PAD_EXT_TYPE,
+    SEAL_EXT_TYPE,
+    SEAL_SIZE,
     Rec,
 )
 
 LOG_SUFFIX = ".iot"
+MAX_HEADER = 1 << 24  # bytes: a header is a few KiB (the function names, the command line)
+MAX_STACK = 256  # frames in a STACK record (the shim records at most 64)
+# The unsealed chunk of a thread still writing (or killed) may hold one record written but not
+# yet committed after its committed length: at most this long (a STRING of PATH_MAX and more).
+MAX_UNCOMMITTED = 2 * 4096 + 64
 
 
 class TraceFormatError(Exception):
     """A file or directory that is not a readable iotrace trace; the message is one line."""
+
+
+@contextmanager
+def open_regular(path: str | os.PathLike[str]) -> Iterator[int]:
+    """A descriptor of `path` if it is a regular file, else TraceFormatError: a FIFO, a device
+    (/dev/zero) or a directory named like a log is refused, not read (O_NONBLOCK: opening a FIFO
+    does not wait for a writer)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise TraceFormatError(f"{path}: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TraceFormatError(f"{path}: not a regular file")
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def regular_size(path: str | os.PathLike[str]) -> int:
+    """The size of a regular file (TraceFormatError for anything else)."""
+    with open_regular(path) as fd:
+        return os.fstat(fd).st_size
+
+
+def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
+    """The bytes of a regular file (TraceFormatError for anything else, or past `limit` bytes)."""
+    with open_regular(path) as fd:
+        size = os.fstat(fd).st_size
+        if limit is not None and size > limit:
+            raise TraceFormatError(f"{path}: too large ({size} bytes) for what it should be")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(size)
+
+
+def xxh3(data: Any) -> int:
+    return xxhash.xxh3_64_intdigest(data)
+
+
+def seal_at(buf: Any, pos: int, end: int) -> int | None:
+    """The checksum of the seal object filling buf[pos:end] exactly, None if there is none."""
+    if end - pos < SEAL_SIZE or end > len(buf):
+        return None
+    if buf[pos] != 0xC9 or buf[pos + 5] != SEAL_EXT_TYPE:
+        return None
+    if int.from_bytes(buf[pos + 1 : pos + 5], "big") != end - pos - 6:
+        return None
+    return int.from_bytes(buf[pos + 6 : pos + 14], "big")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_header(h: Any, path: Path) -> None:
+    """The header's fields have the types docs/format.md gives them."""
+    ints = ("version", "pid", "ppid", "stack_depth", "chunk_size")
+    bad = [k for k in ints if k in h and not _is_int(h[k])]
+    bad += [k for k in ("rank", "size") if h.get(k) is not None and not _is_int(h[k])]
+    bad += [k for k in ("host", "exe", "cwd", "job") if h.get(k) is not None
+            and not isinstance(h[k], str)]  # fmt: skip
+    for k in ("argv", "functions"):
+        v = h.get(k, [])
+        if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+            bad.append(k)
+    clock = h.get("clock", {})
+    if not isinstance(clock, dict) or not all(_is_int(clock.get(k, 0)) for k in ("mono", "real")):
+        bad.append("clock")
+    if bad:
+        raise TraceFormatError(f"{path}: corrupt log (header field {bad[0]!r})")
+
+
+def read_header(buf: Any, path: Path) -> tuple[dict[str, Any], int, int]:
+    """The header of a log, the offset of its first chunk, and its chunk size."""
+    unpacker = msgpack.Unpacker(
+        raw=False,
+        strict_map_key=False,
+        unicode_errors="surrogateescape",
+        max_buffer_size=MAX_HEADER,
+    )
+    unpacker.feed(buf[: min(len(buf), MAX_HEADER)])
+    try:
+        header = unpacker.unpack()
+        end = unpacker.tell()
+    except Exception as exc:  # msgpack raises several kinds on garbage
+        raise TraceFormatError(f"{path}: not an iotrace log ({exc.__class__.__name__})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise TraceFormatError(f"{path}: not an iotrace log (no iotrace header)")
+    if header.get("version") != FORMAT_VERSION:
+        raise TraceFormatError(
+            f"{path}: log format version {header.get('version')!r} is not supported "
+            f"(this iotrace reads version {FORMAT_VERSION})"
+        )
+    chunk = header.get("chunk_size", CHUNK_SIZE)
+    if not _is_int(chunk) or not 64 <= chunk <= 1 << 26:
+        raise TraceFormatError(f"{path}: corrupt log (chunk_size {chunk!r})")
+    first = -(-(end + SEAL_SIZE) // chunk) * chunk
+    if first > len(buf):
+        raise TraceFormatError(f"{path}: log cut short in its header")
+    want = seal_at(buf, end, first)
+    if want is None:
+        raise TraceFormatError(f"{path}: corrupt log (no seal after the header)")
+    if xxh3(buf[:end]) != want:
+        raise TraceFormatError(f"{path}: corrupt log (header checksum mismatch)")
+    _check_header(header, path)
+    return header, first, chunk
+
+
+# What is wrong at a byte offset of a log (BadChunk, and the C decoder's error codes).
+ERRORS = {
+    1: "bad chunk",
+    2: "chunk too long",
+    3: "bad record",
+    4: "decoder output overflow",
+    5: "checksum mismatch",
+    6: "data after the committed records",
+}
+
+
+class BadChunk(Exception):
+    """What is wrong (a key of ERRORS) with the chunk at byte `off`."""
+
+    def __init__(self, code: int, off: int) -> None:
+        super().__init__(code, off)
+        self.code, self.off = code, off
+
+
+def _unsealed_tail_ok(tail: bytes) -> bool:
+    """After the committed records of a chunk without a seal: at most one record written but
+    not committed (a kill between the two), then zeros.  Anything else is damage (a length that
+    lost a bit would leave whole records after it)."""
+    nz = len(tail.rstrip(b"\0"))
+    if nz == 0:
+        return True
+    if nz > MAX_UNCOMMITTED:
+        return False
+    up = msgpack.Unpacker(max_buffer_size=len(tail) + 1)
+    up.feed(tail)
+    try:
+        up.skip()
+    except msgpack.OutOfData:
+        return True  # a record cut short by the kill
+    except (ValueError, msgpack.FormatError, msgpack.StackError):
+        return False
+    return up.tell() >= nz
+
+
+def chunks(buf: Any, first: int, stop: int, chunk: int) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, torn) of the committed records of each written chunk that starts in
+    [first, stop), its checksum verified if sealed, its tail if not.  torn: the file ends before
+    the chunk does (cut short); the records are read up to the end of the file.  Slots of zeros
+    were reserved but never written: skipped.  BadChunk for anything else."""
+    size = len(buf)
+    for off in range(first, min(stop, size), chunk):
+        mark = buf[off]
+        slot_end = min(off + chunk, size)
+        if mark == 0:
+            if buf[off:slot_end].count(0) != slot_end - off:
+                raise BadChunk(1, off)
+            continue
+        if mark != 0xC6:
+            raise BadChunk(1, off)
+        if size - off < 5:
+            yield size, size, True
+            return
+        length = int.from_bytes(buf[off + 1 : off + 5], "big")
+        if length > chunk - 5:
+            raise BadChunk(2, off)
+        end = off + 5 + length
+        if end > size or off + chunk > size:
+            yield off + 5, min(end, size), True  # cut short: no seal to check
+            return
+        want = seal_at(buf, end, off + chunk)
+        if want is not None:
+            if xxh3(buf[off:end]) != want:
+                raise BadChunk(5, off)
+        elif not _unsealed_tail_ok(buf[end : off + chunk]):
+            raise BadChunk(6, off)
+        yield off + 5, end, False
+
+
+def verify(buf: Any, first: int, stop: int, chunk: int) -> bool:
+    """Check the chunks starting in [first, stop) (BadChunk); True if the file was cut short."""
+    torn = False
+    for _s, _e, t in chunks(buf, first, stop, chunk):
+        torn = torn or t
+    return torn
 
 
 @dataclass
@@ -55,90 +254,94 @@ class Log:
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
-    return msgpack.ExtType(code, b"") if code == PAD_EXT_TYPE else msgpack.ExtType(code, data)
+    return msgpack.ExtType(code, b"")
 
 
-def read_header(buf: Any, path: Path) -> tuple[dict[str, Any], int, int]:
-    """The header of a log, the offset of its first chunk, and its chunk size."""
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="backslashreplace")
-    unpacker.feed(buf[: min(len(buf), 1 << 20)])
-    try:
-        header = unpacker.unpack()
-        end = unpacker.tell()
-    except Exception as exc:  # msgpack raises several kinds on garbage
-        raise TraceFormatError(f"{path}: not an iotrace log ({exc.__class__.__name__})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise TraceFormatError(f"{path}: not an iotrace log (no iotrace header)")
-    if header.get("version") != FORMAT_VERSION:
-        raise TraceFormatError(
-            f"{path}: log format version {header.get('version')} is not supported "
-            f"(this iotrace reads version {FORMAT_VERSION})"
-        )
-    chunk = header.get("chunk_size", CHUNK_SIZE)
-    if not isinstance(chunk, int) or chunk < 64:
-        raise TraceFormatError(f"{path}: corrupt log (chunk_size {chunk!r})")
-    first = -(-end // chunk) * chunk
-    if end + 6 <= len(buf) and buf[end] == 0xC9 and buf[end + 5] == PAD_EXT_TYPE:
-        pad_end = end + 6 + int.from_bytes(buf[end + 1 : end + 5], "big")
-        if pad_end % chunk == 0:
-            first = pad_end  # the header's padding object ends at the first chunk
-    return header, first, chunk
+# fd path req offset flags mode stack, fd2 path2 offset2
+_INT_OR_NIL = frozenset(range(4, 13)) - {7, 8} | {14, 15, 16}
+_NFIELDS = len(EVENT_FIELDS)
 
 
-class BadChunk(Exception):
-    """A chunk slot that is neither written nor empty (code 1), or a chunk longer than its slot
-    (code 2), at byte `off`."""
-
-    def __init__(self, code: int, off: int) -> None:
-        super().__init__(code, off)
-        self.code, self.off = code, off
+class BadRecord(ValueError):
+    pass
 
 
-def chunks(buf: Any, first: int, stop: int, chunk: int) -> Iterator[tuple[int, int, bool]]:
-    """(start, end, torn) of the committed records of each written chunk that starts in
-    [first, stop).  torn: the file ends before the chunk does (cut short); the records are read up
-    to the end of the file.  Slots of zeros were reserved but never written: skipped."""
-    size = len(buf)
-    for off in range(first, min(stop, size), chunk):
-        mark = buf[off]
-        if mark == 0:
-            continue
-        if mark != 0xC6:
-            raise BadChunk(1, off)
-        if size - off < 5:
-            yield size, size, True
-            return
-        length = int.from_bytes(buf[off + 1 : off + 5], "big")
-        if length > chunk - 5:
-            raise BadChunk(2, off)
-        end = off + 5 + length
-        yield off + 5, min(end, size), end > size
+def check_event(rec: Any, n_functions: int) -> None:
+    """An EVENT record as docs/format.md has it (BadRecord otherwise)."""
+    if len(rec) not in (EVENT_BASE_FIELDS, _NFIELDS):  # fd2, path2, offset2: two ends only
+        raise BadRecord
+    if not (_is_int(rec[1]) and 0 <= rec[1] < n_functions):
+        raise BadRecord
+    for i in (*range(2, EVENT_BASE_FIELDS - 1), *range(EVENT_BASE_FIELDS, len(rec))):
+        v = rec[i]
+        if v is None:
+            if i not in _INT_OR_NIL:
+                raise BadRecord
+        elif not _is_int(v):
+            raise BadRecord
+    # as the C decoder (analyzer/_decode.c): t_start, dur, errno; fd, flags; path, stack ids
+    if not (0 <= rec[2] < 1 << 63 and 0 <= rec[3] < 1 << 63 and 0 <= rec[8] < 1 << 16):
+        raise BadRecord
+    two = len(rec) > EVENT_BASE_FIELDS
+    if any(
+        rec[i] is not None and not -(1 << 31) <= rec[i] < 1 << 31 for i in (4, 10, 14)[: 2 + two]
+    ):
+        raise BadRecord
+    if any(rec[i] is not None and not 0 <= rec[i] < 1 << 31 for i in (5, 12, 15)[: 2 + two]):
+        raise BadRecord
+    if any(
+        rec[i] is not None and not -(1 << 63) <= rec[i] < 1 << 64
+        for i in (6, 7, 9, 11, 16)[: 4 + two]
+    ):
+        raise BadRecord
+    aux = rec[13]
+    if aux is not None and not _is_int(aux):
+        if not (isinstance(aux, tuple | list) and len(aux) == 2 and all(map(_is_int, aux))):
+            raise BadRecord
 
 
-def chunk_payloads(path: Path) -> tuple[dict[str, Any], Iterator[bytes], list[bool]]:
-    """The header, and the committed bytes of each chunk in file order."""
-    size = path.stat().st_size
-    if size == 0:
-        raise TraceFormatError(f"{path}: empty file, not an iotrace log")
-    with open(path, "rb") as f:
-        data: bytes = f.read()
-    header, first, chunk = read_header(data, path)
-    truncated = [False]
+def id_limit(size: int) -> int:
+    """The largest string or stack id a log of `size` bytes can hold (every definition takes at
+    least 4 bytes): ids beyond are damage, and memory indexed by id stays within the file's."""
+    return size // 4 + 1
 
-    def payloads() -> Iterator[bytes]:
-        try:
-            for start, end, torn in chunks(data, first, len(data), chunk):
-                truncated[0] = truncated[0] or torn
-                yield data[start:end]
-        except BadChunk as exc:
-            what = (
-                f"bad chunk at byte {exc.off}"
-                if exc.code == 1
-                else f"chunk at byte {exc.off} too long"
-            )
-            raise TraceFormatError(f"{path}: corrupt log ({what})") from None
 
-    return header, payloads(), truncated
+def other_record(rec: Any, limit: int) -> tuple[Any, ...]:
+    """A STRING, STACK, MODULE or EXIT record, checked (BadRecord); other types as they are."""
+    kind = rec[0]
+    if kind == Rec.STRING:
+        if len(rec) != 3 or not _is_int(rec[1]) or not 1 <= rec[1] <= limit:
+            raise BadRecord
+        if not isinstance(rec[2], str):
+            raise BadRecord
+    elif kind == Rec.STACK:
+        if len(rec) != 3 or not _is_int(rec[1]) or not 1 <= rec[1] <= limit:
+            raise BadRecord
+        pcs = rec[2]
+        if not isinstance(pcs, tuple | list) or len(pcs) > MAX_STACK:
+            raise BadRecord
+        if not all(_is_int(pc) and 0 <= pc < 1 << 64 for pc in pcs):
+            raise BadRecord
+    elif kind == Rec.MODULE:
+        if len(rec) < 5 or not all(_is_int(v) and 0 <= v < 1 << 64 for v in rec[1:4]):
+            raise BadRecord
+        bid = rec[5] if len(rec) > 5 else None  # a build-id since the records had one
+        if not isinstance(rec[4], str) or not (bid is None or isinstance(bid, bytes)):
+            raise BadRecord
+        return (*rec[:5], bid)
+    elif kind == Rec.EXIT:
+        if len(rec) != 3 or not (_is_int(rec[1]) and _is_int(rec[2])):
+            raise BadRecord
+    elif kind == Rec.KIO:  # [6, when, t, [counters], [own], [stdio pending], ...]: int lists
+        if not 6 <= len(rec) <= 16 or not (_is_int(rec[1]) and _is_int(rec[2])):
+            raise BadRecord
+        for v in rec[3:]:
+            if not isinstance(v, tuple | list) or len(v) > 64 or not all(map(_is_int, v)):
+                raise BadRecord
+    elif kind == Rec.THREAD:
+        if len(rec) != 2 or not _is_int(rec[1]) or not 0 <= rec[1] < 1 << 31:
+            raise BadRecord
+    return tuple(rec)
 
 
 class _Pread:
@@ -166,11 +369,11 @@ def kio_records(path: Path, limit: int = 256) -> tuple[dict[str, Any], list[list
     chunk that has any, from the start (the shim's start reading), and of the last, from the end
     (its exec or exit reading), each looked for in at most `limit` chunks.  For `iotrace run`'s
     closing line; the analyzer reads every record."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+    with open_regular(path) as fd:
+        size = os.fstat(fd).st_size
         if size == 0:
             raise TraceFormatError(f"{path}: empty file, not an iotrace log")
-        buf = _Pread(f.fileno(), size)
+        buf = _Pread(fd, size)
         header, first, chunk = read_header(buf, path)
         n = max(0, -(-(size - first) // chunk))
 
@@ -179,9 +382,11 @@ def kio_records(path: Path, limit: int = 256) -> tuple[dict[str, Any], list[list
             off = first + k * chunk
             try:
                 for start, end, _torn in chunks(buf, off, off + 1, chunk):
-                    up = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True)
+                    up = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True,
+                                          max_buffer_size=chunk)  # fmt: skip
                     up.feed(buf[start:end])
-                    out += [r for r in up if isinstance(r, list) and r and r[0] == Rec.KIO]
+                    out += [r for r in up if isinstance(r, list) and r and r[0] == Rec.KIO
+                            and other_record(r, 0)]  # fmt: skip
             except (BadChunk, ValueError, msgpack.UnpackException):
                 return []
             return out
@@ -202,39 +407,59 @@ def read_log(path: str | os.PathLike[str]) -> Log:
     """Parse a whole log.  A log cut short (a crash, a copy) is read up to its last whole record
     and flagged `truncated`; anything that is not an iotrace log raises TraceFormatError."""
     p = Path(path)
-    header, payloads, truncated = chunk_payloads(p)
+    data = read_regular(p)
+    if not data:
+        raise TraceFormatError(f"{p}: empty file, not an iotrace log")
+    header, first, chunk = read_header(data, p)
     log = Log(p, header)
     events = log.events
-    for payload in payloads:
-        unpacker = msgpack.Unpacker(
-            raw=False, strict_map_key=False, use_list=False, ext_hook=_ext_hook
-        )
-        unpacker.feed(payload)
-        tid = None
-        nf = len(EVENT_FIELDS)
-        try:
-            for rec in unpacker:
+    nfn = len(log.functions)
+    limit = id_limit(len(data))
+    pos = first
+    try:
+        for start, end, torn in chunks(data, first, len(data), chunk):
+            pos = start
+            log.truncated = log.truncated or torn
+            unpacker = msgpack.Unpacker(
+                raw=False,
+                strict_map_key=False,
+                use_list=False,
+                ext_hook=_ext_hook,
+                unicode_errors="surrogateescape",
+                max_buffer_size=chunk,
+            )
+            unpacker.feed(data[start:end])
+            tid = None
+            for i, rec in enumerate(unpacker):
+                pos = start + unpacker.tell()
+                if not isinstance(rec, tuple) or not rec or not _is_int(rec[0]):
+                    raise BadRecord
                 kind = rec[0]
+                if (i == 0) != (kind == Rec.THREAD):  # a chunk starts with its THREAD, once
+                    raise BadRecord
                 if kind == Rec.EVENT:
-                    events.append((tid, *rec[1:nf], *(None,) * (nf - len(rec))))
-                elif kind == Rec.THREAD:
+                    check_event(rec, nfn)
+                    events.append((tid, *rec[1:_NFIELDS], *(None,) * (_NFIELDS - len(rec))))
+                    continue
+                rec = other_record(rec, limit)
+                if kind == Rec.THREAD:
                     tid = rec[1]
                 elif kind == Rec.STRING:
                     log.strings[rec[1]] = rec[2]
                 elif kind == Rec.STACK:
                     log.stacks[rec[1]] = tuple(rec[2])
                 elif kind == Rec.MODULE:
-                    bid = rec[5] if len(rec) > 5 and isinstance(rec[5], bytes) else None
-                    log.modules.append((rec[1], rec[2], rec[3], rec[4], bid))
+                    log.modules.append((rec[1], rec[2], rec[3], rec[4], rec[5]))
                 elif kind == Rec.EXIT:
                     log.exit_time, log.exit_status = rec[1], rec[2]
                 elif kind == Rec.KIO:
                     log.kio.append(list(rec))
-        except (ValueError, TypeError, IndexError, msgpack.FormatError, msgpack.StackError):
-            if truncated[0]:
-                break
-            raise TraceFormatError(f"{p}: corrupt log (bad record)") from None
-    log.truncated = truncated[0]
+            if start + unpacker.tell() != end and not torn:
+                raise BadRecord  # a record cut short inside a whole chunk
+    except BadChunk as exc:
+        raise TraceFormatError(f"{p}: corrupt log ({ERRORS[exc.code]} at byte {exc.off})") from None
+    except (BadRecord, ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
+        raise TraceFormatError(f"{p}: corrupt log (bad record at byte {pos})") from None
     return log
 
 

@@ -1,0 +1,42 @@
+"""Names from a trace made safe to print.
+
+A file name on Linux is any bytes but '/' and NUL: not always UTF-8 (the readers keep such bytes
+as surrogates, `surrogateescape`), and it may hold newlines, terminal escapes or bidi controls.
+Every text output (show, report, missed, the stracer's console lines, HTML) prints names through
+`escape`, as strace does: a name can neither forge a line nor reach the terminal as a control.
+Exports keep the exact bytes instead (`os.fsencode` of the name gives them back)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", '"': '\\"'}
+
+
+def _escape_char(c: str, quote: bool = True) -> str:
+    named = _NAMED.get(c) if quote or c not in '\\"' else None
+    if named is not None:
+        return named
+    o = ord(c)
+    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8
+        return f"\\x{o - 0xDC00:02x}"
+    if o < 0x80:
+        return c if 0x20 <= o < 0x7F else f"\\x{o:02x}"
+    if unicodedata.category(c)[0] in "CZ" and c != " ":  # controls, format, separators
+        return "".join(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogatepass"))
+    return c
+
+
+def escape(s: object, quote: bool = True) -> str:
+    """`s` with every byte that is not printable text as \\xNN (newline \\n, tab \\t, CR \\r),
+    and (`quote`) backslash and double quote escaped, so that the result reads back
+    unambiguously."""
+    s = str(s)
+    if s.isascii() and s.isprintable() and (("\\" not in s and '"' not in s) or not quote):
+        return s  # the common case, fast
+    return "".join(_escape_char(c, quote) for c in s)
+
+
+def to_bytes(s: str) -> bytes:
+    """The exact bytes of a name read with surrogateescape."""
+    return s.encode("utf-8", "surrogateescape")
