@@ -1,11 +1,12 @@
 /* The log file: one per process, mapped MAP_SHARED so that every committed record is in the page
  * cache the moment it is written -- a SIGKILL loses nothing that completed, and there is no
- * flush at exit.  Layout (docs/format.md): a header map, padded to a chunk boundary, then chunks
- * of IOT_CHUNK_SIZE bytes.  Each chunk belongs to one thread and is a msgpack bin32 whose length
- * is the committed size: the writer bumps it after each whole record, so a reader never sees a
- * torn one.  A chunk the thread leaves (full, thread end, exit) is sealed with the XXH3-64 of
- * its bytes, once: the hot path only keeps room for the seal.  The shim keeps no descriptor open (apps close all fds): it reopens the file by name
- * in the rare moments it must grow. */
+ * flush at exit.  Layout (docs/format.md): a header map and its seal up to a chunk boundary,
+ * then chunks of IOT_CHUNK_SIZE bytes.  Each chunk belongs to one thread and is a msgpack bin32
+ * whose length is the committed size: the writer bumps it after each whole record, so a reader
+ * never sees a torn one.  A chunk the thread leaves (full, thread end, exit) is sealed with the
+ * XXH3-64 of its bytes, once: the hot path only keeps room for the seal.  The shim keeps no
+ * descriptor open (apps close all fds): it reopens the file by name in the rare moments it must
+ * grow. */
 #include <fcntl.h>
 #include <limits.h>
 #include <msgpack.h>

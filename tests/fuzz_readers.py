@@ -141,11 +141,12 @@ def main_fuzz(trace: Path, work: Path, seed: int, seconds: float) -> dict:
             status, stdout, stderr, tb = run_cli(args)
             tried += 1
             why = None
+            lines = stderr.strip().splitlines()
             if tb is not None:
                 why = tb
             elif status not in (0, 2):
                 why = f"status {status}"
-            elif status == 2 and (len(stderr.strip().splitlines()) != 1 or "iotrace:" not in stderr):
+            elif status == 2 and (len(lines) != 1 or not lines[0].startswith("iotrace")):
                 why = f"error not one line: {stderr!r}"
             elif time.monotonic() - t > HANG:
                 why = "slow"
