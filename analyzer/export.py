@@ -5,12 +5,11 @@
   `missed.parquet`.  DuckDB: `read_parquet('OUT/events/**/*.parquet', hive_partitioning=true)`;
   Spark: `spark.read.parquet('OUT/events')`; Dask/pandas: `read_parquet('OUT/events')`.
 - csv: OUT/ holds `events.csv`, `processes.csv`, `files.csv`, `stacks.csv`, `missed.csv`.
-- File names that are not UTF-8 (Linux allows any bytes): Parquet and CSV hold text, so such a
-  name is written with its bytes that are not UTF-8 spelled `\\xNN` (as `show` prints them), and
-  the table gets a column `<column>_bytes` with its exact bytes (Parquet: binary; CSV: hex), null
-  for the other rows; the column exists only when such a name does.  Chrome JSON keeps the name
-  exactly: its stray bytes are `\\udcNN` escapes (Python's `surrogateescape`: `json.load` then
-  `os.fsencode` give the bytes back).
+- File names that are not UTF-8 (Linux allows any bytes): the tables hold text, so such a name
+  is spelled with its bytes that are not UTF-8 as `\\xNN` (as `show` prints them), and in Parquet
+  and CSV the table gets a column `<column>_bytes` with its exact bytes (Parquet: binary; CSV:
+  hex), null for the other rows; the column exists only when such a name does.  Chrome JSON has
+  the spelled name and `args.path_bytes` (hex).
 - chrome: OUT is one JSON file in the Chrome trace-event format (Perfetto UI, chrome://tracing):
   a process track per traced process ("rank R: command (pid P @host)"), a thread track per thread,
   every call a complete ('X') slice; the stracer's missed syscalls in category `missed`, coloured
@@ -53,56 +52,37 @@ def _tables(trace: Trace) -> dict[str, pd.DataFrame]:
     }
 
 
-def _utf8(v: object) -> bool:
-    if not isinstance(v, str) or v.isascii():
-        return True
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _spelled(v: str) -> str:
-    return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _exact_names(df: pd.DataFrame, hex_bytes: bool) -> pd.DataFrame:
-    """Every text column with a name that is not UTF-8: the name spelled, its bytes in
-    `<column>_bytes` (module docstring)."""
+def _exact_names(df: pd.DataFrame, exact: dict[str, bytes], hex_bytes: bool) -> pd.DataFrame:
+    """Every text column holding a name that is not UTF-8 gets `<column>_bytes` (module
+    docstring)."""
+    if not exact:
+        return df
     out = df
     for col in df.columns:
         s = df[col]
         cat = isinstance(s.dtype, pd.CategoricalDtype)
-        values = list(s.cat.categories) if cat else list(s) if s.dtype == object else []
-        if all(map(_utf8, values)):
+        values = s.cat.categories if cat else s if pd.api.types.is_string_dtype(s.dtype) else None
+        if values is None or not any(isinstance(v, str) and v in exact for v in values):
             continue
-
-        def raw(v: object) -> object:
-            if _utf8(v):
-                return None
-            b = str(v).encode("utf-8", "surrogateescape")
-            return b.hex() if hex_bytes else b
-
+        col_exact = [exact.get(v) if isinstance(v, str) else None for v in values]
+        if hex_bytes:
+            col_exact = [b.hex() if b is not None else None for b in col_exact]
         if out is df:
             out = df.copy()
         if cat:
-            codes = s.cat.codes.to_numpy()
-            names = np.array([_spelled(v) if isinstance(v, str) else v for v in values] + [None],
-                             dtype=object)  # fmt: skip
-            exact = np.array([raw(v) for v in values] + [None], dtype=object)
-            out[col] = pd.Categorical(names[codes])
-            out[f"{col}_bytes"] = exact[codes]
+            out[f"{col}_bytes"] = np.array([*col_exact, None], dtype=object)[s.cat.codes.to_numpy()]
         else:
-            out[col] = [_spelled(v) if isinstance(v, str) else v for v in values]
-            out[f"{col}_bytes"] = [raw(v) for v in values]
+            out[f"{col}_bytes"] = col_exact
     return out
 
 
 def _arrow(
-    df: pd.DataFrame, meta: dict[str, str] | None = None, hex_bytes: bool = False
+    df: pd.DataFrame,
+    meta: dict[str, str] | None = None,
+    exact: dict[str, bytes] | None = None,
+    hex_bytes: bool = False,
 ) -> pa.Table:
-    t = pa.Table.from_pandas(_exact_names(df, hex_bytes), preserve_index=False)
+    t = pa.Table.from_pandas(_exact_names(df, exact or {}, hex_bytes), preserve_index=False)
     if meta:
         t = t.replace_schema_metadata(
             {**(t.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}}
@@ -133,7 +113,7 @@ def _out_dir(out: Path) -> None:
 
 def to_parquet(trace: Trace, out: Path) -> str:
     _out_dir(out)
-    ev = _arrow(trace.events, _meta(trace))
+    ev = _arrow(trace.events, _meta(trace), trace.exact_names)
     for key in ("source", "host"):
         i = ev.schema.get_field_index(key)
         ev = ev.set_column(i, key, ev.column(key).cast(pa.string()))
@@ -150,7 +130,7 @@ def to_parquet(trace: Trace, out: Path) -> str:
         basename_template="part-{i}.parquet",
     )
     for name, df in _tables(trace).items():
-        table = _arrow(df, _meta(trace))
+        table = _arrow(df, _meta(trace), trace.exact_names)
         write_atomic(out / f"{name}.parquet", lambda f, t=table: pq.write_table(t, f))
     return f"wrote {len(ev):,} events to {out}/events (Parquet, partitioned by source and host)"
 
@@ -159,7 +139,7 @@ def to_csv(trace: Trace, out: Path) -> str:
     _out_dir(out)
     tables = {"events": trace.events, **_tables(trace)}
     for name, df in tables.items():
-        table = _plain(_arrow(df, hex_bytes=True))
+        table = _plain(_arrow(df, None, trace.exact_names, True))
         write_atomic(out / f"{name}.csv", lambda f, t=table: pacsv.write_csv(t, f))
     return f"wrote {len(trace.events):,} events to {out}/events.csv (and the other tables)"
 
@@ -220,7 +200,11 @@ def to_chrome(trace: Trace, out: Path) -> str:
         )
     fn_json = [json.dumps(f) for f in ev["function"].cat.categories]
     op_json = [json.dumps(o) for o in ev["op"].cat.categories]
-    path_json = [json.dumps(p) for p in ev["path"].cat.categories]
+    path_json = [
+        json.dumps(p)
+        + (f',"path_bytes":"{trace.exact_names[p].hex()}"' if p in trace.exact_names else "")
+        for p in ev["path"].cat.categories
+    ]
     proc_pid = np.array([pid_of.get(i, 0) for i in range(len(procs))] or [0], dtype=np.int64)
     any_missed = bool(ev["missed"].any())
     site_json: dict[int, str] = {}

@@ -268,7 +268,45 @@ def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
     n_missed = sum(s.n_rows for s in slogs)
     raw = _decode_all(logs, progress, n_missed)
     _warn_truncated(logs, slogs)
-    return _assemble(d, logs, slogs, runs, raw)
+    names = _Names()
+    for lg in logs:
+        lg.header, lg.strings, lg.modules = names(lg.header), names(lg.strings), names(lg.modules)
+    for sl in slogs:
+        if sl.log is not None:
+            for k in ("header", "missed", "sites", "procs"):
+                setattr(sl.log, k, names(getattr(sl.log, k)))
+    trace = _assemble(d, logs, slogs, names(runs), raw)
+    trace.exact_names = names.exact
+    return trace
+
+
+class _Names:
+    """Text for the tables, whose strings are UTF-8 (pandas, Arrow): a name that is not (Linux
+    allows any bytes; the readers keep them as surrogates) is spelled with \\xNN for those
+    bytes, as `show` prints it, and its exact bytes are kept in `exact` for the exports."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, bytes] = {}
+
+    def __call__(self, v: Any) -> Any:
+        if isinstance(v, str):
+            if v.isascii():
+                return v
+            try:
+                v.encode("utf-8")
+                return v
+            except UnicodeEncodeError:
+                b = v.encode("utf-8", "surrogateescape")
+                spelled = b.decode("utf-8", "backslashreplace")
+                self.exact[spelled] = b
+                return spelled
+        if isinstance(v, list):
+            return [self(x) for x in v]
+        if isinstance(v, tuple):
+            return tuple(self(x) for x in v)
+        if isinstance(v, dict):
+            return {self(k): self(x) for k, x in v.items()}
+        return v
 
 
 def _decode_all(logs: list[_Log], progress: bool | None, extra: int = 0) -> RawColumns:

@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from iotrace.calls import Op
+from iotrace.text import escape
 
 from .access import BUCKETS, OP_CODE, READ, WRITE, Arrays
 
@@ -186,7 +187,9 @@ def files(df: pd.DataFrame, top: int = 15) -> str:
         return ""
     fig, ax = plt.subplots(figsize=(10, 0.8 + 0.3 * len(f)))
     y = np.arange(len(f))
-    labels = [p if len(p) <= 60 else "…" + p[-59:] for p in f["path"]]
+    # names as text: controls escaped, and no '$' starting matplotlib's mathtext
+    names = [escape(p, quote=False).replace("$", r"\$") for p in f["path"]]
+    labels = [p if len(p) <= 60 else "…" + p[-59:] for p in names]
     ax.barh(y, f["bytes_read"] / 2**20, color=COLORS["read"], label="read")
     ax.barh(
         y,

@@ -31,6 +31,8 @@ class Trace:
     site_frames: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
     # the kernel's I/O counters read during the run (schema.KIO_COLUMNS)
     kio: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # names that are not UTF-8, as the tables spell them (\xNN) -> their exact bytes
+    exact_names: dict[str, bytes] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

@@ -126,11 +126,12 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
 
 
 def missed(
-    trace_dir: str, as_json: bool, out: TextIO = sys.stdout, everything: bool = False
+    trace_dir: str, as_json: bool, out: TextIO | None = None, everything: bool = False
 ) -> int:
+    out = out or sys.stdout  # the stdout of the call, not of the import
     groups, warnings = collect(trace_dir, everything)
     for w in warnings:
-        print(f"iotrace: warning: {w}", file=sys.stderr)
+        print(f"iotrace: warning: {escape(w, quote=False)}", file=sys.stderr)
     try:
         if as_json:
             json.dump(groups, out, indent=1)

@@ -18,7 +18,7 @@ import xxhash
 
 from iotrace.calls import SYSCALLS
 from iotrace.tracedir import TraceDir
-from iotrace.tracefile import TraceFormatError, read_regular
+from iotrace.tracefile import TraceFormatError, read_regular, torn_tail
 
 FORMAT = "iotrace-stracer"
 VERSION = 6  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via; 6: SEAL
@@ -176,7 +176,7 @@ def _record_ok(rec: Any) -> bool:
     if kind == SRec.PROC:
         return (
             n == 6 and _int(rec[1]) and _int(rec[2]) and _opt(rec[3], int)
-            and rec[4] in ("fork", "exec", "shim", "exit")
+            and isinstance(rec[4], str)  # fork, exec, shim, exit, untraced; others skipped
             and (not isinstance(rec[5], dict) or _opt(rec[5].get("exe"), str))
         )  # fmt: skip
     if kind == SRec.COUNTS:
@@ -230,8 +230,8 @@ def read(path: Path) -> StracerLog:
             pos = up.tell()
             try:
                 rec = up.unpack()
-            except msgpack.OutOfData:  # a torn tail (the stracer was killed): one record
-                if len(data) - pos > MAX_TORN:  # a length field gone wrong, not a tail
+            except msgpack.OutOfData:  # a torn tail (the stracer was killed)
+                if not torn_tail(data[pos:], MAX_TORN):  # a length gone wrong, not a tail
                     raise ValueError from None
                 break
             if not _record_ok(rec):

@@ -1,6 +1,7 @@
 """The readers' fuzzer, run by tests/test_readers.py in a child process under RLIMIT_AS:
 
-    python fuzz_readers.py TRACE_DIR WORK_DIR SEED SECONDS
+    python fuzz_readers.py fuzz TRACE_DIR WORK_DIR SEED SECONDS
+    python fuzz_readers.py check WORK_DIR TRACE_DIR...   (every command once on each trace)
 
 Damages one file of a copy of TRACE_DIR at a time (bit flips, bytes overwritten, large length
 fields, cuts, runs of random bytes, chunks moved), runs every reader on it in this process
@@ -151,8 +152,9 @@ def main_fuzz(trace: Path, work: Path, seed: int, seconds: float) -> dict:
             elif time.monotonic() - t > HANG:
                 why = "slow"
             elif flip and status == 0 and _key(args) in ref:
-                if stdout.replace(str(d), "DIR") != ref[_key(args)]:
-                    why = "a flipped bit read as different data"
+                got = stdout.replace(str(d), "DIR")
+                if got != ref[_key(args)]:
+                    why = f"a flipped bit read as different data: {got[:300]!r}"
             if flip and args[0] == ("show" if name.endswith(".iot") else "missed"):
                 flips += 1
                 flips_refused += status == 2
@@ -160,7 +162,9 @@ def main_fuzz(trace: Path, work: Path, seed: int, seconds: float) -> dict:
                 failures.append({"variant": what, "args": args[:1] + args[2:], "why": why})
         shutil.rmtree(d)
         shutil.rmtree(out)
+    vm = Path("/proc/self/status").read_text().split("VmPeak:")[1].split()[0]
     return {
+        "vm_peak_kib": int(vm),
         "variants": i,
         "runs": tried,
         "flips": flips,
@@ -170,6 +174,24 @@ def main_fuzz(trace: Path, work: Path, seed: int, seconds: float) -> dict:
     }
 
 
+def main_check(work: Path, traces: list[Path]) -> list[dict]:
+    """Every command on each trace: its status, stderr and any traceback."""
+    signal.signal(signal.SIGALRM, _alarm)
+    out = []
+    for i, d in enumerate(traces):
+        o = work / f"c{i}"
+        o.mkdir()
+        for args in commands(d, o, html=True):
+            status, _stdout, stderr, tb = run_cli(args)
+            out.append({"trace": d.name, "cmd": _key(args).split(" -o ")[0],
+                        "status": status, "stderr": stderr, "tb": tb})  # fmt: skip
+    return out
+
+
 if __name__ == "__main__":
-    res = main_fuzz(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    if sys.argv[1] == "fuzz":
+        a = sys.argv[2:]
+        res = main_fuzz(Path(a[0]), Path(a[1]), int(a[2]), float(a[3]))
+    else:
+        res = main_check(Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]])
     sys.stdout.write(json.dumps(res) + "\n")

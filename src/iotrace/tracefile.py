@@ -182,10 +182,22 @@ def _unsealed_tail_ok(tail: bytes) -> bool:
     try:
         up.skip()
     except msgpack.OutOfData:
-        return True  # a record cut short by the kill
+        return torn_tail(tail[:nz], MAX_UNCOMMITTED)  # a record cut short by the kill
     except (ValueError, msgpack.FormatError, msgpack.StackError):
         return False
     return up.tell() >= nz
+
+
+def torn_tail(tail: bytes, most: int) -> bool:
+    """Whether `tail`, which ends inside a msgpack object, is the start of an object at most
+    `most` bytes longer (a record cut short), rather than one whose length field lost a bit."""
+    up = msgpack.Unpacker(max_buffer_size=len(tail) + most + 1)
+    up.feed(tail + bytes(most))  # zero bytes complete any object that needs fewer
+    try:
+        up.skip()
+    except (msgpack.OutOfData, ValueError, msgpack.FormatError, msgpack.StackError):
+        return False
+    return True
 
 
 def chunks(buf: Any, first: int, stop: int, chunk: int) -> Iterator[tuple[int, int, bool]]:
@@ -430,6 +442,7 @@ def read_log(path: str | os.PathLike[str]) -> Log:
             )
             unpacker.feed(data[start:end])
             tid = None
+            pos = start  # after the last whole record (tell() after the loop counts a torn one)
             for i, rec in enumerate(unpacker):
                 pos = start + unpacker.tell()
                 if not isinstance(rec, tuple) or not rec or not _is_int(rec[0]):
@@ -454,7 +467,7 @@ def read_log(path: str | os.PathLike[str]) -> Log:
                     log.exit_time, log.exit_status = rec[1], rec[2]
                 elif kind == Rec.KIO:
                     log.kio.append(list(rec))
-            if start + unpacker.tell() != end and not torn:
+            if pos != end and not torn:
                 raise BadRecord  # a record cut short inside a whole chunk
     except BadChunk as exc:
         raise TraceFormatError(f"{p}: corrupt log ({ERRORS[exc.code]} at byte {exc.off})") from None

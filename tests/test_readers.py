@@ -1,0 +1,216 @@
+"""Readers never crash, never lie, never exhaust memory (docs/format.md): every command on
+damaged, hostile and odd input is status 0 or one line and status 2; a flipped bit is refused,
+not read as another event; names that are not UTF-8 or hold controls are kept and escaped."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest import HERE, build
+
+from iotrace.tracefile import read_log
+
+DATA = HERE / "data"
+# bytes of address space: a reader of a small trace (pandas, pyarrow, matplotlib) needs ~1 GiB,
+# the fuzzer, all of them in one process, ~2 GiB; the bugs of issue 10 took 8.5-11 GB
+AS_LIMIT = 1536 << 20
+FUZZ_AS_LIMIT = 3 << 30
+
+
+def _limit_memory(limit: int = AS_LIMIT) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def run_limited(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`iotrace ARGS` under RLIMIT_AS, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "iotrace", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=_limit_memory,
+    )
+
+
+@pytest.fixture(scope="module")
+def names_trace(tmp_path_factory) -> Path:
+    """A real trace of rd_names: shim log and stracer log, odd file names in both."""
+    base = tmp_path_factory.mktemp("names")
+    work = base / "work"
+    work.mkdir()
+    out = base / "trace"
+    proc = subprocess.run(
+        [sys.executable, "-m", "iotrace", "run", "-o", str(out), "--", str(build("rd_names"))],
+        cwd=work, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert list(out.glob("*.stracer")) and list(out.glob("*.iot"))
+    return out
+
+
+BAD = "bad\\xff\\xfe.dat"  # as printed
+FORGED = 'two\\n[pid 1 tid 1] +0.000000 unlink(\\"precious\\") = 0 <0.000001>'
+ESC = "esc\\x1b]0;owned\\x07\\x1b[31m.dat"
+RAW = "raw\\xff\\n\\x1b[2J.dat"
+
+
+def _no_controls(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text and "\udcff" not in text
+    assert "precious" not in text or all(
+        not ln.startswith("[pid 1 tid 1]") for ln in text.splitlines()
+    )
+
+
+def test_odd_names_are_recorded_and_escaped_everywhere(names_trace, tmp_path):
+    # recorded: the exact bytes are in the shim's log and in the stracer's
+    names = {os.fsencode(s) for lg in [read_log(p) for p in names_trace.glob("*.iot")]
+             for s in lg.strings.values()}  # fmt: skip
+    work = names_trace.parent / "work"
+    assert os.fsencode(str(work)) + b"/bad\xff\xfe.dat" in names
+    show = run_limited("show", str(names_trace))
+    assert show.returncode == 0, show.stderr
+    for name in (BAD, FORGED, ESC):
+        assert sum(name in ln for ln in show.stdout.splitlines()) == 3, name  # open, write, close
+    _no_controls(show.stdout)
+    missed = run_limited("missed", str(names_trace))
+    assert missed.returncode == 0, missed.stderr
+    assert RAW.replace('\\"', '"') in missed.stdout
+    _no_controls(missed.stdout)
+    report = run_limited("report", str(names_trace))
+    assert report.returncode == 0, report.stderr
+    _no_controls(report.stdout)
+    html = tmp_path / "r.html"
+    assert run_limited("report", str(names_trace), "--html", str(html)).returncode == 0
+    _no_controls(html.read_text())
+    assert "bad\\xff\\xfe.dat" in html.read_text()
+
+
+def test_odd_names_are_exported_without_loss(names_trace, tmp_path):
+    work = os.fsencode(str(names_trace.parent / "work"))
+    want = {work + b"/bad\xff\xfe.dat", work + b"/raw\xff\n\x1b[2J.dat"}
+    assert run_limited("export", str(names_trace), "--format", "parquet",
+                       "-o", str(tmp_path / "pq")).returncode == 0  # fmt: skip
+    ev = pq.read_table(tmp_path / "pq" / "events").to_pandas()
+    assert want <= set(ev["path_bytes"].dropna())
+    files = pd.read_parquet(tmp_path / "pq" / "files.parquet")
+    assert work + b"/bad\xff\xfe.dat" in set(files["path_bytes"].dropna())
+    assert run_limited("export", str(names_trace), "--format", "csv",
+                       "-o", str(tmp_path / "csv")).returncode == 0  # fmt: skip
+    csv = pd.read_csv(tmp_path / "csv" / "events.csv")
+    assert want <= {bytes.fromhex(h) for h in csv["path_bytes"].dropna()}
+    assert run_limited("export", str(names_trace), "--format", "chrome",
+                       "-o", str(tmp_path / "t.json")).returncode == 0  # fmt: skip
+    events = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    got = {
+        bytes.fromhex(e["args"]["path_bytes"]) for e in events if "path_bytes" in e.get("args", {})
+    }
+    assert want <= got
+
+
+# tests/data/readers/CASE: made by make_cases.py there (a synthetic trace, one damage each).
+# case -> (the log damaged, status, what stderr says)
+CASES = {
+    "valid": ("", 0, ""),
+    "huge_string_id": ("iot", 2, "corrupt log (bad record"),
+    "huge_stack_id": ("iot", 2, "corrupt log (bad record"),
+    "huge_length": ("iot", 2, "corrupt log (bad record"),
+    "huge_array": ("iot", 2, "corrupt log (bad record"),
+    "huge_chunk_length": ("iot", 2, "corrupt log (chunk too long"),
+    "bit_flip": ("iot", 2, "corrupt log (checksum mismatch"),
+    "header_bit_flip": ("iot", 2, "corrupt log (header checksum mismatch"),
+    "unsealed_records_after_length": ("iot", 2, "data after the committed records"),
+    "truncated_chunk": ("iot", 0, "cut short"),
+    "stracer_bit_flip": ("stracer", 2, "corrupt stracer log (checksum mismatch"),
+    "stracer_huge_length": ("stracer", 2, "corrupt stracer log (bad record"),
+}
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory) -> dict[tuple[str, str], dict]:
+    """Every command once on every case, and on a trace whose log is a FIFO, /dev/zero or a
+    directory: (trace, command) -> status, stderr, traceback.  In one child (fuzz_readers.py
+    check) under RLIMIT_AS: a crash signal, a hang or a MemoryError fails every test."""
+    base = tmp_path_factory.mktemp("cases")
+    dirs = [DATA / "readers" / c for c in CASES]
+    for kind in ("fifo", "dev_zero", "directory"):
+        for suffix in (".iot", ".stracer"):
+            d = base / f"{kind}{suffix}"
+            shutil.copytree(DATA / "readers" / "valid", d)
+            victim = d / f"node01.7{suffix}"
+            if kind == "fifo":
+                os.mkfifo(victim)
+            elif kind == "dev_zero":
+                victim.symlink_to("/dev/zero")
+            else:
+                victim.mkdir()
+            dirs.append(d)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "fuzz_readers.py"), "check", str(base), *map(str, dirs)],
+        capture_output=True, text=True, timeout=600,
+        preexec_fn=lambda: _limit_memory(FUZZ_AS_LIMIT),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {(r["trace"], r["cmd"]): r for r in json.loads(proc.stdout.strip().splitlines()[-1])}
+
+
+def _refused(r: dict, what: str) -> None:
+    assert r["tb"] is None, r["tb"]
+    assert r["status"] == 2, r
+    lines = r["stderr"].strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("iotrace: "), r
+    assert what in lines[0], r
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_regression_cases(checked, case):
+    log, status, what = CASES[case]
+    runs = [r for (t, _c), r in checked.items() if t == case]
+    assert len(runs) == 9
+    for r in runs:
+        assert r["tb"] is None, r["tb"]
+        reads = {"show": "iot", "missed": "stracer"}.get(r["cmd"].split()[0], log)  # load: both
+        if reads != log:
+            assert r["status"] == 0, r
+        elif status == 0:
+            assert r["status"] == 0, r
+            warned = [ln for ln in r["stderr"].splitlines() if "warning" in ln]
+            assert (what in warned[0] and len(warned) == 1) if what else not warned, r
+        else:
+            _refused(r, what)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "directory"])
+@pytest.mark.parametrize("suffix", [".iot", ".stracer"])
+def test_only_regular_files_are_read(checked, kind, suffix):
+    runs = [r for (t, _c), r in checked.items() if t == f"{kind}{suffix}"]
+    assert len(runs) == 9
+    for r in runs:
+        cmd = r["cmd"].split()[0]
+        if (cmd, suffix) in (("show", ".stracer"), ("missed", ".iot")):
+            assert r["status"] == 0, r  # that command reads the other kind of log only
+        else:
+            _refused(r, "not a regular file")
+
+
+def test_fuzz_every_reader(names_trace, tmp_path):
+    """Seeded and bounded: about 40 s of damaged variants through every command in one child
+    under RLIMIT_AS (a crash signal, a hang or a MemoryError fails it)."""
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "fuzz_readers.py"), "fuzz", str(names_trace), str(tmp_path),
+         "1009", "40"],
+        capture_output=True, text=True, timeout=400,
+        preexec_fn=lambda: _limit_memory(FUZZ_AS_LIMIT),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["n_failures"] == 0, json.dumps(res["failures"][:5], indent=1)
+    assert res["variants"] >= 10 and res["flips"] >= 3, res
