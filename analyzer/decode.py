@@ -29,7 +29,7 @@ import msgpack
 import numpy as np
 
 from iotrace.native import library as native_library
-from iotrace.tracefile import ERRORS, BadChunk, chunks  # noqa: F401 -- ERRORS: the C codes too
+from iotrace.tracefile import ERRORS, BadChunk, BadRecord, check_event, chunks  # noqa: F401
 
 # Column arrays of the raw events, in the C struct's order.  Not kept: `mode` and `aux`, whose
 # meaning is per function (`iotrace show` prints them); every byte per event kept costs 10 MB of
@@ -278,8 +278,10 @@ class PyDecoder:
                         raise _Bad(here)
                     kind = rec[0]
                     if kind == 0:
-                        if len(rec) < 14:
-                            raise _Bad(here)
+                        try:
+                            check_event(rec, 32768)  # the C decoder's checks (fn: int16)
+                        except BadRecord:
+                            raise _Bad(here) from None
                         new = _event_rows(rec, tid, here)
                         rows += new
                         n += len(new)

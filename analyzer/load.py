@@ -273,7 +273,7 @@ def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
         lg.header, lg.strings, lg.modules = names(lg.header), names(lg.strings), names(lg.modules)
     for sl in slogs:
         if sl.log is not None:
-            for k in ("header", "missed", "sites", "procs"):
+            for k in ("header", "missed", "sites", "site_fn", "procs"):
                 setattr(sl.log, k, names(getattr(sl.log, k)))
     trace = _assemble(d, logs, slogs, names(runs), raw)
     trace.exact_names = names.exact

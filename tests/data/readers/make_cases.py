@@ -14,6 +14,7 @@ from pathlib import Path
 import msgpack
 from iotrace.stracer.slog import FORMAT as SFORMAT
 from iotrace.stracer.slog import VERSION as SVERSION
+from iotrace.stracer.slog import SRec
 
 from iotrace.calls import (
     FORMAT_NAME,
@@ -70,18 +71,19 @@ def stracer_log() -> bytes:
     recs = [
         [2, MONO + 1, 100, 99, "exec", {"exe": "/opt/app/solver", "shim": True}],
         [2, MONO + 2, 100, 0, "shim", "ready"],
-        [1, 0, site],
+        [1, 0, site, None],
         [0, MONO + 500, 100, 100, "openat", ["AT_FDCWD", "/scratch/job/raw.dat", ["O_WRONLY"], 0],
-         4, 0, 0, 4, "/scratch/job/raw.dat", MONO + 600],
+         4, 0, 0, 4, "/scratch/job/raw.dat", MONO + 600, "bypass"],
         [0, MONO + 700, 100, 100, "write", [4, 0x1000, 4], 4, 0, 0, 4, "/scratch/job/raw.dat",
-         MONO + 800],
-        [0, MONO + 850, 100, 100, "close", [4], 0, 0, 0, 4, "/scratch/job/raw.dat", MONO + 860],
+         MONO + 800, "bypass"],
+        [0, MONO + 850, 100, 100, "close", [4], 0, 0, 0, 4, "/scratch/job/raw.dat", MONO + 860,
+         "bypass"],
         [2, MONO + 2000, 100, 0, "exit", 0],
-        [3, 100, {"covered": 50, "loader": 20, "shim": 10, "missed": 3}],
+        [3, 100, {"covered": 50, "loader": 20, "shim": 10, "libc": 0, "bypass": 3}],
         [4, MONO + 2100, 0],
     ]  # fmt: skip
     data = msgpack.packb(header) + b"".join(msgpack.packb(r) for r in recs)
-    return data + msgpack.packb([5, xxh3(data)])
+    return data + msgpack.packb([SRec.SEAL, xxh3(data)])
 
 
 def base(d: Path) -> None:
