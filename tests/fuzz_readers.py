@@ -27,7 +27,7 @@ from pathlib import Path
 
 from iotrace.cli import main
 
-HANG = 30  # seconds per variant and command
+HANG = 60  # seconds per variant and command: more is a hang (a busy machine is slow, not hung)
 
 
 class Hang(Exception):
@@ -138,7 +138,6 @@ def main_fuzz(trace: Path, work: Path, seed: int, seconds: float) -> dict:
         out = work / f"o{i}"
         out.mkdir()
         for args in commands(d, out, html=i % 8 == 1):
-            t = time.monotonic()
             status, stdout, stderr, tb = run_cli(args)
             tried += 1
             why = None
@@ -149,8 +148,6 @@ def main_fuzz(trace: Path, work: Path, seed: int, seconds: float) -> dict:
                 why = f"status {status}"
             elif status == 2 and (len(lines) != 1 or not lines[0].startswith("iotrace")):
                 why = f"error not one line: {stderr!r}"
-            elif time.monotonic() - t > HANG:
-                why = "slow"
             elif flip and status == 0 and _key(args) in ref:
                 got = stdout.replace(str(d), "DIR")
                 if got != ref[_key(args)]:
