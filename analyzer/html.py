@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from iotrace.tracedir import write_atomic
 from iotrace.text import escape
+from iotrace.tracedir import write_atomic
 
 from . import plots
 from .access import arrays

@@ -14,7 +14,6 @@ from iotrace.stracer import slog
 from iotrace.stracer.unwind import syscall_stub
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
-
 from iotrace.text import escape
 
 FRAME = ("pc", "module", "offset", "function", "file", "line")
@@ -120,9 +119,9 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
             fd = f" fd {g['fd']}" if g["fd"] is not None else ""
             path = f" {escape(g['path'], quote=False)}" if g["path"] else ""
             err = f" ({g['errors']} failed)" if g["errors"] else ""
-            via = f" via {g['via']}" if g.get("via") else ""
+            via = f" via {escape(g['via'])}" if g.get("via") else ""
             moved = f", {g['bytes']} B" if g.get("bytes") else ""
-            out.write(f"  {g['count']:>8}  {escape(g['syscall'])}{escape(via)}{fd}{path}{moved}{err}\n")
+            out.write(f"  {g['count']:>8}  {escape(g['syscall'])}{via}{fd}{path}{moved}{err}\n")
 
 
 def missed(

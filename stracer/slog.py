@@ -156,12 +156,13 @@ def _record_ok(rec: Any) -> bool:
     kind, n = rec[0], len(rec)
     if kind == SRec.MISSED:
         return (
-            n in (13, 17) and _int(rec[1]) and _int(rec[2]) and _int(rec[3])
+            n in (13, 17, 18) and _int(rec[1]) and _int(rec[2]) and _int(rec[3])
             and isinstance(rec[4], str) and isinstance(rec[5], list) and _opt(rec[6], int)
             and _int(rec[7]) and _int(rec[8]) and _opt(rec[9], int) and _opt(rec[10], str)
             and _opt(rec[11], int) and isinstance(rec[12], str)
             and (n == 13 or (_opt(rec[13], int) and _opt(rec[14], int) and _opt(rec[15], str)
                              and _opt(rec[16], int)))  # offset, fd2, path2, offset2
+            and (n < 18 or isinstance(rec[17], str))  # via
         )  # fmt: skip
     if kind == SRec.SITE:
         return (
