@@ -169,10 +169,11 @@ def _record_ok(rec: Any) -> bool:
             n == 4 and _int(rec[1]) and isinstance(rec[2], list) and all(map(_frame_ok, rec[2]))
             and _opt(rec[3], str)
         )  # fmt: skip
-    if kind == SRec.KIO:  # [5, t, pid, [counters], [own], when]
+    if kind == SRec.KIO:  # [5, t, pid, [counters], [own], when(, [threads' own])]
         return (
-            n == 6 and _int(rec[1]) and _int(rec[2]) and isinstance(rec[5], str)
+            n in (6, 7) and _int(rec[1]) and _int(rec[2]) and isinstance(rec[5], str)
             and all(isinstance(v, list) and all(map(_int, v)) for v in rec[3:5])
+            and (n == 6 or rec[6] is None or isinstance(rec[6], list))
         )  # fmt: skip
     if kind == SRec.PROC:
         return (
