@@ -75,6 +75,8 @@ static void iocb_fields(iot_ev *ev, const struct iocb *cb)
 IOT_API int io_submit(iot_aio_ctx ctx, long nr, struct iocb **ios)
 {
     IOT_REAL_AS(real_io_submit, "io_submit", int(iot_aio_ctx, long, struct iocb **));
+    if (IOT_UNLIKELY(!real_io_submit))
+        return -ENOSYS; /* no libaio behind this name: its convention, -errno */
     iot_ev ev;
     if (nr <= 0 || !ios || !iot_enter(&ev, IOT_FN_io_submit))
         return real_io_submit(ctx, nr, ios);
@@ -157,6 +159,8 @@ IOT_API int io_getevents(iot_aio_ctx ctx, long min_nr, long nr, struct io_event 
 {
     IOT_REAL_AS(real_io_getevents, "io_getevents",
                 int(iot_aio_ctx, long, long, struct io_event *, struct timespec *));
+    if (IOT_UNLIKELY(!real_io_getevents))
+        return -ENOSYS; /* no libaio behind this name: its convention, -errno */
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_io_submit))
         return real_io_getevents(ctx, min_nr, nr, events, timeout);
@@ -176,6 +180,8 @@ IOT_API int io_pgetevents(iot_aio_ctx ctx, long min_nr, long nr, struct io_event
 {
     IOT_REAL_AS(real_io_pgetevents, "io_pgetevents",
                 int(iot_aio_ctx, long, long, struct io_event *, struct timespec *, sigset_t *));
+    if (IOT_UNLIKELY(!real_io_pgetevents))
+        return -ENOSYS; /* no libaio behind this name: its convention, -errno */
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_io_submit))
         return real_io_pgetevents(ctx, min_nr, nr, events, timeout, sigmask);
@@ -190,6 +196,8 @@ IOT_API int io_pgetevents(iot_aio_ctx ctx, long min_nr, long nr, struct io_event
 IOT_API int io_cancel(iot_aio_ctx ctx, struct iocb *cb, struct io_event *result)
 {
     IOT_REAL_AS(real_io_cancel, "io_cancel", int(iot_aio_ctx, struct iocb *, struct io_event *));
+    if (IOT_UNLIKELY(!real_io_cancel))
+        return -ENOSYS; /* no libaio behind this name: its convention, -errno */
     iot_ev ev;
     if (!cb || !iot_enter(&ev, IOT_FN_io_cancel))
         return real_io_cancel(ctx, cb, result);
@@ -207,6 +215,8 @@ IOT_API int io_cancel(iot_aio_ctx ctx, struct iocb *cb, struct io_event *result)
 IOT_API int io_setup(int nr_events, iot_aio_ctx *ctxp)
 {
     IOT_REAL_AS(real_io_setup, "io_setup", int(int, iot_aio_ctx *));
+    if (IOT_UNLIKELY(!real_io_setup))
+        return -ENOSYS; /* no libaio behind this name: its convention, -errno */
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_io_setup))
         return real_io_setup(nr_events, ctxp);
@@ -222,6 +232,8 @@ IOT_API int io_setup(int nr_events, iot_aio_ctx *ctxp)
 IOT_API int io_destroy(iot_aio_ctx ctx)
 {
     IOT_REAL_AS(real_io_destroy, "io_destroy", int(iot_aio_ctx));
+    if (IOT_UNLIKELY(!real_io_destroy))
+        return -ENOSYS; /* no libaio behind this name: its convention, -errno */
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_io_destroy))
         return real_io_destroy(ctx);
