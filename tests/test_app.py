@@ -54,11 +54,19 @@ def test_signal_dispositions_and_mask_pass_through(tmp_path, mode, launcher):
     traced = run(iotrace_cmd(tmp_path, mode, *STATUS), launcher)
     assert traced.returncode == 0, traced.stderr
     assert traced.stdout == untraced.stdout
+    # the classic signals (1-31) are the test's to set; real-time ones (32+) may come ignored
+    # from whatever started the suite (a CI runner), and pass through unchanged all the same
+    ign, blk = _mask(untraced.stdout, "SigIgn"), _mask(untraced.stdout, "SigBlk")
     if launcher:
-        assert "SigIgn:\t0000000000010807" in untraced.stdout  # the test sets what it means to
-        assert "SigBlk:\t0000000008006200" in untraced.stdout
+        assert (ign, blk) == (0x10807, 0x8006200)  # the test sets what it means to
     else:
-        assert "SigIgn:\t0000000000000000" in untraced.stdout
+        assert ign == 0
+
+
+def _mask(status: str, field: str) -> int:
+    """A signal set of /proc/PID/status, signals 1-31 only."""
+    line = next(x for x in status.splitlines() if x.startswith(field + ":"))
+    return int(line.split()[1], 16) & 0x7FFFFFFF
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
@@ -149,7 +157,10 @@ def test_console_file_shared_by_ranks(tmp_path):
     cmd = iotrace_cmd(tmp_path, (), str(prog))
     r = run([*mpirun(2), *cmd[:4], "--console", str(console), *cmd[4:]], env=env)
     assert r.returncode == 0, r.stderr
-    assert r.stderr.count("app: part one, part two, part three\n") == 6, r.stderr
+    # two ranks write their lines in pieces: they may interleave (as untraced), but each piece
+    # is whole and nothing of iotrace's is among them
+    for piece in ("app: part one, ", "part two, ", "part three\n"):
+        assert r.stderr.count(piece) == 6, r.stderr
     assert "iotrace" not in r.stderr
     lines = console.read_text().splitlines()
     assert all(ln.startswith("iotrace: ") for ln in lines), lines
