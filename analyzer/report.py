@@ -124,7 +124,7 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         for i in s.insights:
             t.add_row(
                 Text(i.level, style=LEVEL_STYLE.get(i.level, "")),
-                _text(f"{i.title}\n", style="bold") + _text(i.detail),
+                _text(i.title, style="bold") + Text("\n") + _text(i.detail),
             )
         c.print(t)
     else:

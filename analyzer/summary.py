@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from iotrace.calls import Op
+from iotrace.calls import STDIO_UNDER, Op
 
 from . import job, schema
 from .access import OP_CODE, READ, WRITE, Arrays, arrays, classify, files_table, size_histogram
@@ -174,7 +174,9 @@ def _metadata(a: Arrays) -> pd.DataFrame:
 
 def _call_sites(trace: Trace, a: Arrays) -> pd.DataFrame:
     cols = ["site", "calls", "bytes", "time", "functions", "stacks"]
-    m = (a.stack >= 0) & a.io
+    # the app's calls: stdio's refills and flushes under them share their stacks and bytes
+    under = np.array([f in STDIO_UNDER for f in a.functions], dtype=bool)
+    m = (a.stack >= 0) & a.io & ~under[a.fn]
     if not m.any():
         return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
     from .symbols import site_labels, symbolise
