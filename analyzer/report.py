@@ -42,9 +42,10 @@ TEXT_COLUMNS = {
     "kind",
     "posix",
     "ranks list",
+    "why",
     "",
 }
-WIDE_COLUMNS = {"path", "site", "finding", "command", "paths", "posix", "summary"}
+WIDE_COLUMNS = {"path", "site", "finding", "command", "paths", "posix", "summary", "why"}
 
 
 def _text(x: Any, style: str = "") -> Any:
