@@ -203,7 +203,7 @@ static void seek_beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos,
 /* The same for a call that writes: first the bytes inline putc left in the buffer since the
  * stream was last seen (uncounted), counted apart. */
 #define WRITE_ENTER(FN, stream, locked, real_call)                      \
-    uncounted(stream, sfd(stream));                                     \
+    uncounted(stream, sfd(stream), locked);                             \
     STREAM_ENTER(FN, stream, locked, real_call)
 
 static void release(held *h)
@@ -228,7 +228,7 @@ static void stream_io(iot_ev *ev, held *h, int fd, int64_t pos, int64_t done, FI
     release(h);
 }
 
-static void uncounted(FILE *f, int fd); /* the headers' inline putc: see __overflow */
+static void uncounted(FILE *f, int fd, int locked); /* the headers' inline putc: __overflow */
 static void counted(FILE *f, int fd);
 
 
@@ -392,7 +392,7 @@ IOT_API int fclose(FILE *f)
     IOT_REAL(fclose);
     char *buf = f ? f->_IO_buf_base : NULL; /* a buffer of the stdio window goes back after */
     int fd = sfd(f);
-    uncounted(f, fd);
+    uncounted(f, fd, 1); /* fclose takes the stream's lock itself: the same wait */
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_fclose)) {
         int r = real_fclose(f);
@@ -875,19 +875,28 @@ IOT_API int __overflow(FILE *f, int c)
 
 /* The bytes inline putc left in the buffer since the stream was last seen, as an __overflow
  * event (fd < 0: no stream, or one without a descriptor: not tracked). */
-static void uncounted(FILE *f, int fd)
+static void uncounted(FILE *f, int fd, int locked)
 {
     if (iot_p.state != IOT_READY || iot_t.busy || fd < 0)
         return;
+    /* the buffer's level is read with the stream held: another thread's call in progress has
+     * bytes in it that are its own, not inline putc's */
+    held h = {NULL, 0};
+    if (locked && threaded()) {
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &h.cancel);
+        flockfile(f);
+        h.f = f;
+    }
     int64_t n = fresh(f, fd);
     iot_ev ev;
-    if (!n || !iot_enter(&ev, IOT_FN___overflow))
-        return;
-    iot_done(&ev, n, 0);
-    stream_ev(&ev, fd);
-    iot_ev_off(&ev, iot_stdio_advance(fd, iot_stdio_pos(fd), n));
-    counted(f, fd);
-    iot_leave(&ev);
+    if (n && iot_enter(&ev, IOT_FN___overflow)) {
+        iot_done(&ev, n, 0);
+        stream_ev(&ev, fd);
+        iot_ev_off(&ev, iot_stdio_advance(fd, iot_stdio_pos(fd), n));
+        counted(f, fd);
+        iot_leave(&ev);
+    }
+    release(&h);
 }
 
 /* glibc's list of every open stream and its lock (as kio.c reads them). */
@@ -906,7 +915,7 @@ void iot_stdio_exit(void)
         iot_ev ev;
         if (!n || iot_t.busy)
             continue;
-        uncounted(f, fd);
+        uncounted(f, fd, 0); /* at exit: a thread still in a call may hold the stream */
         if (!iot_enter(&ev, IOT_FN_stdio_flush))
             continue;
         iot_done(&ev, n, 0); /* what the final flush will write */
@@ -1132,10 +1141,10 @@ IOT_API int fsetpos64(FILE *f, const fpos64_t *p)
 
 /* ---- flush: the bytes were counted when written; fflush(NULL) has fd nil ---- */
 
-static int do_fflush(FILE *f, int (*real)(FILE *))
+static int do_fflush(FILE *f, int (*real)(FILE *), int locked)
 {
     int fd = sfd(f);
-    uncounted(f, fd);
+    uncounted(f, fd, locked);
     iot_ev ev;
     if (!iot_enter(&ev, IOT_FN_fflush))
         return real(f);
@@ -1153,11 +1162,11 @@ static int do_fflush(FILE *f, int (*real)(FILE *))
 IOT_API int fflush(FILE *f)
 {
     IOT_REAL(fflush);
-    return do_fflush(f, real_fflush);
+    return do_fflush(f, real_fflush, 1);
 }
 
 IOT_API int fflush_unlocked(FILE *f)
 {
     IOT_REAL(fflush_unlocked);
-    return do_fflush(f, real_fflush_unlocked);
+    return do_fflush(f, real_fflush_unlocked, 0);
 }
