@@ -10,7 +10,7 @@ VPY = $(VENV)/bin/python
 
 # What the demo needs (a C compiler and the shim's build dependencies, a venv-capable Python);
 # the tests add the programs and libraries they run under iotrace.
-DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libmsgpack-dev \
+DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libmsgpack-dev libxxhash-dev \
                 python3-venv
 TEST_PACKAGES = $(DEMO_PACKAGES) python3-dev strace chromium openmpi-bin libopenmpi-dev golang-go \
                 liburing-dev gcc-multilib rsync sqlite3 libaio-dev fio

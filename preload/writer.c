@@ -22,9 +22,10 @@
 #include "shim.h"
 #include "sysraw.h"
 
-/* xxHash, header-only and private to the shim (no library to link, no symbol exported) */
+/* xxHash (Debian's libxxhash-dev), used header-only: inlined and private to the shim, no
+ * library to link, no symbol exported */
 #define XXH_INLINE_ALL
-#include "xxhash.h"
+#include <xxhash.h>
 
 #define SEG_SHIFT 28 /* each mapping window is 256 MiB of the file */
 #define SEG_SIZE (1ull << SEG_SHIFT)
