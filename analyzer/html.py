@@ -16,6 +16,7 @@ from iotrace.tracedir import write_atomic
 from . import plots
 from .access import arrays
 from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
+from .summary import no_missed_text
 
 if TYPE_CHECKING:
     from .summary import Summary
@@ -325,7 +326,7 @@ def render(trace: Trace, s: Summary) -> str:
             )
         )
     else:
-        add("<p>None recorded (no stracer log in this trace, or nothing missed).</p>")
+        add(f"<p>{_e(no_missed_text(s).capitalize())}.</p>")
     title = f"iotrace report: {Path(str(ov['trace'])).name}"
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"

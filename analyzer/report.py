@@ -16,7 +16,7 @@ from iotrace.text import escape
 
 from .access import BUCKETS
 from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
-from .summary import Summary
+from .summary import Summary, no_missed_text
 
 TOP_FILES = 10
 TOP_PROCS = 16
@@ -255,7 +255,7 @@ def print_report(s: Summary, console: Console | None = None) -> None:
             )
         c.print(t)
     else:
-        c.print("Missed I/O: none recorded (no stracer log in this trace, or nothing missed).")
+        c.print(f"Missed I/O: {no_missed_text(s)}.")
 
 
 def _print_completeness(c: _Console, s: Summary) -> None:

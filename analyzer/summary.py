@@ -399,6 +399,13 @@ def summarise(trace: Trace) -> Summary:
     return s
 
 
+def no_missed_text(s: Summary) -> str:
+    """The report's words for no missed I/O: that a stracer checked, or that none did."""
+    if s.completeness.get("job", {}).get("stracer"):
+        return "none: the stracer checked every I/O syscall, and no wrapper was bypassed"
+    return "not checked: no stracer ran (--no-stracer), so I/O that bypassed the shim is not known"
+
+
 def _completeness(trace: Trace) -> dict[str, Any]:
     from dataclasses import asdict
 
