@@ -57,16 +57,7 @@ def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
     cols = zip(ev["proc"], ev["t_start"], mode, ev["ret"], ev["errno"], ev["bytes"].fillna(0),
                strict=True)  # fmt: skip
     for proc, t, m, ret, err, nbytes in cols:
-        moved, counted = max(int(ret), 0), int(int(err) != kio.EBADF)
-        d = [0] * 6
-        if m in ("r", "rw"):
-            d[0], d[2] = moved, counted
-        if m in ("w", "rw"):
-            d[1], d[3] = moved, counted
-        if m == "sr":
-            d[4] = int(nbytes)
-        if m == "sw":
-            d[5] = int(nbytes)
+        d = kio.event_sums(m, int(ret), int(err), int(nbytes))
         out.setdefault(int(proc), []).append((int(t), d))
     return out
 

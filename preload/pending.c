@@ -99,3 +99,13 @@ void iot_pend_fork_child(void)
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     lock = fresh; /* the child's only thread: a holder at the fork is gone */
 }
+
+void iot_pend_fill(iot_ev *ev, const iot_pend *e)
+{
+    iot_ev_fd(ev, e->fd);
+    ev->path = e->path;
+    if (e->asked >= 0)
+        iot_ev_req(ev, e->asked);
+    iot_ev_off(ev, e->off);
+    iot_ev_aux2(ev, e->post_fn, (int64_t)e->t_post);
+}

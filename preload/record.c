@@ -76,6 +76,18 @@ void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path)
     ev->path = iot_path_id_at(dirfd, path);
 }
 
+/* A call that made descriptor `fd` (open, fopen, opendir, mkstemp...): the event's fd, the fd
+ * registered with the event's path, aux = [dev, inode]. */
+void iot_ev_opened(iot_ev *ev, int fd, int flags)
+{
+    if (fd < 0)
+        return;
+    iot_ev_fd(ev, fd);
+    int64_t dev, ino;
+    if (iot_fd_opened(fd, ev->path, flags, &dev, &ino) == 0)
+        iot_ev_aux2(ev, dev, ino);
+}
+
 void iot_emit_exit(int status)
 {
     if (iot_p.state != IOT_READY || iot_t.gen != iot_p.gen)

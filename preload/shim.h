@@ -134,6 +134,7 @@ int iot_enter_slow(iot_ev *ev, unsigned fn) IOT_HIDDEN;
 void iot_leave(iot_ev *ev) IOT_HIDDEN;
 uint64_t iot_now(void) IOT_HIDDEN;
 void iot_emit_exit(int status) IOT_HIDDEN;
+void iot_ev_opened(iot_ev *ev, int fd, int flags) IOT_HIDDEN;
 void iot_thread_reset(void) IOT_HIDDEN;
 
 void iot_begin(iot_ev *ev, unsigned fn) IOT_HIDDEN;
@@ -349,6 +350,8 @@ int iot_pend_take(int kind, uintptr_t key, iot_pend *out) IOT_HIDDEN; /* out may
 int iot_pend_peek(int kind, uintptr_t key, iot_pend *out) IOT_HIDDEN;
 int iot_pend_none(int kind) IOT_HIDDEN;
 void iot_pend_fork_child(void) IOT_HIDDEN;
+/* A completion event's fd, path, bytes asked, offset and aux = [posting function, its t_start]. */
+void iot_pend_fill(iot_ev *ev, const iot_pend *e) IOT_HIDDEN;
 
 /* ---- stdio_arena.c: stdio buffers the stracer's filter lets through ---- */
 #include <stdio.h>

@@ -130,12 +130,7 @@ IOT_API ssize_t aio_return(struct aiocb *cb)
     iot_done(&ev, r, 0);
     if (r < 0)
         ev.err = err;
-    iot_ev_fd(&ev, e.fd);
-    ev.path = e.path;
-    if (e.asked >= 0)
-        iot_ev_req(&ev, e.asked);
-    iot_ev_off(&ev, e.off);
-    iot_ev_aux2(&ev, e.post_fn, (int64_t)e.t_post);
+    iot_pend_fill(&ev, &e);
     iot_leave(&ev);
     return r;
 }

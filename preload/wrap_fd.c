@@ -17,15 +17,6 @@ static int has_mode(int flags)
     return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE;
 }
 
-static void opened(iot_ev *ev, int fd, int flags)
-{
-    if (fd < 0)
-        return;
-    int64_t dev, ino;
-    if (iot_fd_opened(fd, ev->path, flags, &dev, &ino) == 0)
-        iot_ev_aux2(ev, dev, ino);
-}
-
 static int64_t iov_total(const struct iovec *iov, int n)
 {
     int64_t t = 0;
@@ -47,9 +38,7 @@ static int do_openat(unsigned fn, int dirfd, const char *path, int flags, mode_t
     iot_ev_flags(&ev, flags);
     if (has_mode(flags))
         iot_ev_mode(&ev, mode);
-    if (r >= 0)
-        iot_ev_fd(&ev, r);
-    opened(&ev, r, flags);
+    iot_ev_opened(&ev, r, flags);
     iot_leave(&ev);
     return r;
 }

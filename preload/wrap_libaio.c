@@ -143,12 +143,7 @@ static void completions(const iot_ev *call, const struct io_event *events, long 
         int64_t res = events[i].res;
         ev.ret = res < 0 ? -1 : res;
         ev.err = res < 0 ? (int)-res : 0;
-        iot_ev_fd(&ev, e.fd);
-        ev.path = e.path;
-        if (e.asked >= 0)
-            iot_ev_req(&ev, e.asked);
-        iot_ev_off(&ev, e.off);
-        iot_ev_aux2(&ev, e.post_fn, (int64_t)e.t_post);
+        iot_pend_fill(&ev, &e);
         iot_t.busy = 1;
         iot_leave(&ev);
     }

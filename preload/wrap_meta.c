@@ -356,13 +356,7 @@ IOT_API int fchdir(int fd)
  * openat relative to it) carry the directory's path. */
 static void dir_opened(iot_ev *ev, DIR *d)
 {
-    int fd = d ? dirfd(d) : -1;
-    if (fd < 0)
-        return;
-    iot_ev_fd(ev, fd);
-    int64_t dev, ino;
-    if (iot_fd_opened(fd, ev->path, O_RDONLY | O_DIRECTORY, &dev, &ino) == 0)
-        iot_ev_aux2(ev, dev, ino);
+    iot_ev_opened(ev, d ? dirfd(d) : -1, O_RDONLY | O_DIRECTORY);
 }
 
 IOT_API DIR *opendir(const char *path)

@@ -258,13 +258,7 @@ static int mode_flags(const char *m)
 /* A stream opened on a new descriptor: register it, aux = [dev, inode]. */
 static void stream_opened(iot_ev *ev, FILE *r, int flags)
 {
-    int fd = sfd(r);
-    if (fd < 0)
-        return;
-    iot_ev_fd(ev, fd);
-    int64_t dev, ino;
-    if (iot_fd_opened(fd, ev->path, flags, &dev, &ino) == 0)
-        iot_ev_aux2(ev, dev, ino);
+    iot_ev_opened(ev, sfd(r), flags);
 }
 
 /* ---- open and close ---- */

@@ -25,7 +25,7 @@
     tmp_name(&ev, tmpl);                                                \
     iot_ev_flags(&ev, TMP_FLAGS | (oflags));                            \
     iot_ev_mode(&ev, S_IRUSR | S_IWUSR);                                \
-    tmp_opened(&ev, r, TMP_FLAGS | (oflags));                           \
+    iot_ev_opened(&ev, r, TMP_FLAGS | (oflags));                           \
     iot_leave(&ev);                                                     \
     return r
 
@@ -34,16 +34,6 @@ static void tmp_name(iot_ev *ev, const char *tmpl)
 {
     if (tmpl && ev->err != EFAULT)
         iot_ev_path(ev, tmpl);
-}
-
-static void tmp_opened(iot_ev *ev, int fd, int flags)
-{
-    if (fd < 0)
-        return;
-    iot_ev_fd(ev, fd);
-    int64_t dev, ino;
-    if (iot_fd_opened(fd, ev->path, flags, &dev, &ino) == 0)
-        iot_ev_aux2(ev, dev, ino);
 }
 
 IOT_API int mkstemp(char *tmpl)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from iotrace.stracer import _ffi as F
-from iotrace.stracer.decode import AT_FDCWD, abs_path, plan
+from iotrace.stracer.decode import plan
 from iotrace.stracer.slog import SRec
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
@@ -188,15 +188,7 @@ class Engines:
         pl = plan(sc)
         args = [v if f is None or isinstance(v, str) else f(v)
                 for f, v in zip(pl.convert, vals, strict=False)]  # fmt: skip
-        fd = path = None
-        if pl.path >= 0:
-            p = args[pl.path]
-            dirfd = args[pl.dirfd] if pl.dirfd >= 0 else AT_FDCWD
-            if isinstance(p, str):
-                path = abs_path(p, dirfd if isinstance(dirfd, int) else AT_FDCWD, pid)
-        elif pl.fd >= 0:
-            fd = args[pl.fd]
-            path = self.t._fd_path(pid, fd)
+        fd, path = self.t._target(pid, pl, args)
         return AsyncOp(t, pid, tid, name, args, fd, path, site, via)
 
     def _emit(self, op: AsyncOp, ret: int | None, t_exit: int | None) -> None:

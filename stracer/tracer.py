@@ -327,15 +327,7 @@ class Tracer:
         args = [
             read_str(tid, v) if f is None else f(v) for f, v in zip(pl.convert, raw, strict=False)
         ]
-        path = fd = None
-        if pl.path >= 0:
-            p = args[pl.path]
-            dirfd = args[pl.dirfd] if pl.dirfd >= 0 else AT_FDCWD
-            if isinstance(p, str):
-                path = abs_path(p, dirfd if isinstance(dirfd, int) else AT_FDCWD, pid)
-        elif pl.fd >= 0:
-            fd = args[pl.fd]
-            path = self._fd_path(pid, fd)
+        fd, path = self._target(pid, pl, args)
         if sc.ends is not None:  # two ends: fd, path are the end written; ends the rest
             fd, path, ends = self._ends(pid, tid, sc.ends, raw)
         else:
@@ -365,6 +357,19 @@ class Tracer:
                 off = _fd_pos(pid, fd)
             out += [fd, path, off]
         return out[0], out[1], [out[2], *out[3:]]
+
+    def _target(self, pid: int, pl: Plan, args: list[Any]) -> tuple[int | None, str | None]:
+        """The descriptor and the file a syscall's decoded arguments name: its path argument
+        made absolute, or its descriptor's file."""
+        if pl.path >= 0:
+            p = args[pl.path]
+            dirfd = args[pl.dirfd] if pl.dirfd >= 0 else AT_FDCWD
+            if isinstance(p, str):
+                return None, abs_path(p, dirfd if isinstance(dirfd, int) else AT_FDCWD, pid)
+            return None, None
+        if pl.fd >= 0:
+            return args[pl.fd], self._fd_path(pid, args[pl.fd])
+        return None, None
 
     def _fd_path(self, pid: int, fd: int) -> str | None:
         if fd < 0:

@@ -101,21 +101,30 @@ def _add(a: Vec, b: Vec, sign: int = 1) -> Vec:
     return [x + sign * y for x, y in zip(a, b, strict=True)]
 
 
+def event_sums(mode: str, ret: int | None, err: int, nbytes: int = 0) -> list[int]:
+    """One call counted the kernel's way (a KERNEL_IO_* mode): [rchar, wchar, syscr, syscw,
+    stdio bytes read, stdio bytes written] -- as the shim's iot_kio_add counts its events."""
+    moved = ret if isinstance(ret, int) and ret > 0 else 0
+    counted = int(err != EBADF)
+    out = [0] * 6
+    if mode in ("r", "rw"):
+        out[0], out[2] = moved, counted
+    if mode in ("w", "rw"):
+        out[1], out[3] = moved, counted
+    if mode == "sr":
+        out[4] = nbytes
+    if mode == "sw":
+        out[5] = nbytes
+    return out
+
+
 def syscall_sums(records: Iterable[tuple[str, int | None, int]]) -> Vec:
     """rchar, wchar, syscr, syscw of the stracer's records: (syscall, ret, errno)."""
     out = [0, 0, 0, 0]
     for name, ret, err in records:
         mode = KERNEL_IO_SYSCALLS.get(name)
-        if not mode:
-            continue
-        moved = ret if isinstance(ret, int) and ret > 0 else 0
-        counted = int(err != EBADF)
-        if "r" in mode:
-            out[0] += moved
-            out[2] += counted
-        if "w" in mode:
-            out[1] += moved
-            out[3] += counted
+        if mode:
+            out = _add(out, event_sums(mode, ret, err)[:4])
     return out
 
 
