@@ -13,7 +13,7 @@ VPY = $(VENV)/bin/python
 DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libmsgpack-dev libxxhash-dev \
                 python3-venv
 TEST_PACKAGES = $(DEMO_PACKAGES) python3-dev strace chromium openmpi-bin libopenmpi-dev golang-go \
-                liburing-dev gcc-multilib rsync sqlite3 libaio-dev fio
+                liburing-dev gcc-multilib rsync sqlite3 libaio-dev fio mpich libmpich-dev
 
 .PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean
 
@@ -37,8 +37,16 @@ endef
 deps-demo:
 	$(call apt_ensure,$(DEMO_PACKAGES))
 
+# MPICH is installed beside Open MPI, which stays the default mpicc/mpirun (the tests call
+# MPICH's by their .mpich names): Debian's alternatives prefer Open MPI; set them back if
+# something made MPICH's the default.
 deps-test:
 	$(call apt_ensure,$(TEST_PACKAGES))
+	@if [ "$$(id -u)" = 0 ] && command -v mpirun.openmpi >/dev/null \
+	    && ! mpirun --version 2>/dev/null | grep -q "Open MPI"; then \
+	  update-alternatives --quiet --set mpi /usr/bin/mpicc.openmpi; \
+	  update-alternatives --quiet --set mpirun /usr/bin/mpirun.openmpi; \
+	fi
 
 # The virtual environment, made once by $(PYTHON); a broken or half-made one is made again.
 $(VPY):

@@ -9,6 +9,7 @@
  * is what ties the two.  So while the real MPI call runs the shim is neither busy nor "in a
  * wrapper" (the stracer's marker): inner calls are recorded, and inner syscalls that bypass libc
  * still count as missed. */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,9 +147,26 @@ static uint32_t file_path(MPI_File fh, int forget)
 
 /* ---- the wrapper shape, for calls whose real work is done by libc calls of their own ---- */
 
+/* 1: the MPI in the process is the family this file was compiled for (a symbol only that
+ * family's libmpi exports).  The other family's shim passes every call through untraced: its
+ * handles and constants would be wrong (`iotrace run` preloads the matching shim). */
+static int mpi_is_ours(void)
+{
+    static int ours; /* 0: not asked yet, 1 yes, -1 no */
+    if (IOT_UNLIKELY(!ours)) {
+#ifdef OPEN_MPI
+        const char *probe = "ompi_mpi_comm_world";
+#else
+        const char *probe = "MPIR_Err_return_comm";
+#endif
+        ours = dlsym(RTLD_DEFAULT, probe) ? 1 : -1;
+    }
+    return ours > 0;
+}
+
 static inline int mpi_enter(iot_ev *ev, unsigned fn)
 {
-    if (!iot_enter(ev, fn))
+    if (!mpi_is_ours() || !iot_enter(ev, fn))
         return 0;
     iot_t.in_wrapper--; /* see the top of this file */
     return 1;

@@ -31,6 +31,8 @@ from iotrace.tracefile import Log, log_paths, read_log
 
 MPIRUN = shutil.which("mpirun")
 MPICC = shutil.which("mpicc")
+# Debian's MPICH beside Open MPI (the default mpicc/mpirun): its own compiler and launcher
+MPICH = (shutil.which("mpicc.mpich"), shutil.which("mpirun.mpich"))
 
 
 def _shim_has_mpi() -> bool:
@@ -58,16 +60,24 @@ def stracer_flag() -> list[str]:
     return ["--no-stracer"] if "--no-stracer" in _help[0] else []
 
 
-def build_mpi(name: str) -> Path:
+def needs_mpich() -> None:
+    if not all(MPICH):
+        pytest.skip("needs mpicc.mpich and mpirun.mpich (Debian's mpich, libmpich-dev)")
+
+
+def build_mpi(name: str, mpi: str = "openmpi") -> Path:
     src = PROGS / f"{name}.c"
-    out = BUILD / name
+    out = BUILD / (name if mpi == "openmpi" else f"{name}.{mpi}")
+    cc = MPICC if mpi == "openmpi" else MPICH[0]
     if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
         BUILD.mkdir(exist_ok=True)
-        subprocess.run([MPICC, "-O1", "-g", "-Wall", "-o", str(out), str(src)], check=True)
+        subprocess.run([str(cc), "-O1", "-g", "-Wall", "-o", str(out), str(src)], check=True)
     return out
 
 
-def mpirun(np: int) -> list[str]:
+def mpirun(np: int, mpi: str = "openmpi") -> list[str]:
+    if mpi == "mpich":
+        return [str(MPICH[1]), "-np", str(np)]
     root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
     return [str(MPIRUN), *root, "--oversubscribe", "-np", str(np)]
 
@@ -79,6 +89,7 @@ class Job:
     work: Path
     np: int
     way: str
+    mpi: str = "openmpi"
 
     @property
     def logs(self) -> list[Log]:
@@ -102,20 +113,23 @@ class Job:
 
 def run_job(
     tmp_path: Path, way: str, np: int, prog: Path, *args: str, io: str = "romio321",
-    stracer: bool = False,
+    stracer: bool = False, mpi: str = "openmpi", opts: tuple[str, ...] = (),
 ) -> Job:  # fmt: skip
-    """way "ranks": mpirun starts one iotrace per rank; "launcher": iotrace runs mpirun."""
+    """way "ranks": mpirun starts one iotrace per rank; "launcher": iotrace runs mpirun.
+    `mpi`: whose launcher (the program must be built with its compiler); `iotrace run` finds
+    the family by itself, `opts` are more of its options."""
     work = tmp_path / "work"
     work.mkdir()
     out = tmp_path / "job"
     env = dict(os.environ, OMPI_MCA_btl="self,vader", OMPI_MCA_io=io)
-    tracer = ["run", "-o", str(out), *([] if stracer else stracer_flag()), "--"]
+    tracer = ["run", "-o", str(out), *([] if stracer else stracer_flag()), *opts, "--"]
     iot = [sys.executable, "-m", "iotrace", *tracer]
     app = [str(prog), *args]
-    cmd = [*mpirun(np), *iot, *app] if way == "ranks" else [*iot, *mpirun(np), *app]
+    launch = mpirun(np, mpi)
+    cmd = [*launch, *iot, *app] if way == "ranks" else [*iot, *launch, *app]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    return Job(proc, out, work, np, way)
+    return Job(proc, out, work, np, way, mpi)
 
 
 def check_job_shape(job: Job, prog: Path) -> dict[int, Log]:
@@ -130,10 +144,14 @@ def check_job_shape(job: Job, prog: Path) -> dict[int, Log]:
     if job.way == "ranks":
         assert launcher == [] and len(runs) == job.np
     else:
-        # mpirun (orterun), and its forks before they exec the app
+        # mpirun (orterun; MPICH: mpiexec.hydra and its proxy), and their forks before they
+        # exec the app
         assert launcher and len(runs) == 1
-        assert {Path(lg.header["exe"]).name for lg in launcher} <= {"orterun", "mpirun"}
-        assert sum(not lg.header["forked"] for lg in launcher) == 1
+        exes = {"orterun", "mpirun"} if job.mpi == "openmpi" else LAUNCHERS_MPICH
+        assert {Path(lg.header["exe"]).name for lg in launcher} <= exes
+        started = [Path(lg.header["exe"]).name for lg in launcher if not lg.header["forked"]]
+        # Open MPI: mpirun alone; MPICH: mpiexec.hydra, and the proxy it starts
+        assert len(started) == len(set(started)) == (1 if job.mpi == "openmpi" else 2)
     return {lg.header["rank"]: lg for lg in ranked}
 
 
@@ -226,18 +244,23 @@ def expected_mpi(r: int, np: int) -> list[tuple[Any, ...]]:
     ]
 
 
-def nested(outer: dict[str, Any], evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+AIO_DONE = {"aio_read_done", "aio_write_done"}
+
+
+def nested(
+    outer: dict[str, Any], evs: list[dict[str, Any]], fns: set[str] = DATA_FNS
+) -> list[dict[str, Any]]:
     """POSIX data events the MPI call `outer` made: same thread, inside its time span."""
     return [
         e for e in evs
-        if e["fn"] in DATA_FNS and e["pid"] == outer["pid"] and e["tid"] == outer["tid"]
+        if e["fn"] in fns and e["pid"] == outer["pid"] and e["tid"] == outer["tid"]
         and outer["t_start"] <= e["t_start"] and e["t_end"] <= outer["t_end"]
         and e["path"] == outer["path"]
     ]  # fmt: skip
 
 
 def check_mpiio(job: Job, io: str) -> None:
-    prog = build_mpi("mpi_io")
+    prog = build_mpi("mpi_io", job.mpi)
     check_job_shape(job, prog)
     out = job.proc.stdout
     for r in range(job.np):
@@ -297,36 +320,72 @@ def check_mpiio(job: Job, io: str) -> None:
             assert sum(x["ret"] for x in inner) == e["ret"], e
             kind = "write" if "write" in e["fn"] else "read"
             assert all(kind in x["fn"] for x in inner)
-    if io != "romio321":
+    if not io.startswith("romio"):
         return
     # ROMIO: nonblocking calls do their I/O in the calling thread, inside the post or the
-    # completion; and no byte of the file moves outside an MPI-IO call.
+    # completion (MPICH's through POSIX AIO: aio_write posted in the post, completed by
+    # aio_return in the completion); and no byte of the file moves outside an MPI-IO call.
+    fns = DATA_FNS | AIO_DONE
     for d in (e for e in on_file if e["fn"].endswith("_done")):
         post = next(p for p in on_file if p["t_start"] == d["aux"][1] and p["pid"] == d["pid"])
-        assert sum(x["ret"] for x in nested(post, evs) + nested(d, evs)) == d["ret"] == B
-    inside = {id(x) for e in on_file for x in nested(e, evs)}
-    outside = [x for x in evs if x["path"] == data and x["fn"] in DATA_FNS
+        # one MPI_Waitall completes two requests: its first event spans the call (the
+        # second has no duration), each request's I/O is that of its own region
+        call = min((e for e in on_file if e["pid"] == d["pid"] and e["t_end"] == d["t_end"]),
+                   key=lambda e: e["t_start"])  # fmt: skip
+        inner = [x for x in nested(post, evs, fns) + nested(call, evs, fns)
+                 if x["offset"] == d["offset"]]  # fmt: skip
+        assert sum(x["ret"] for x in inner) == d["ret"] == B
+        assert {x["fn"] in AIO_DONE for x in inner} == {job.mpi == "mpich"}
+    inside = {id(x) for e in on_file for x in nested(e, evs, fns)}
+    outside = [x for x in evs if x["path"] == data and x["fn"] in fns
                and id(x) not in inside]  # fmt: skip
     assert outside == []
 
 
+LAUNCHERS_MPICH = {"mpiexec.hydra", "hydra_pmi_proxy"}
 MPI_WRITES = {"MPI_File_write_at_all", "MPI_File_write_all", "MPI_File_write_at",
               "MPI_File_write", "MPI_File_iwrite_done"}  # fmt: skip
 MPI_READS = {"MPI_File_read_at_all", "MPI_File_read_at", "MPI_File_iread_done"}
 
 
 @pytest.mark.parametrize(
-    ("way", "np", "io", "name"),
+    ("mpi", "way", "np", "io", "name"),
     [
-        ("ranks", 2, "romio321", "ufs:mio.dat"),  # ROMIO's file-system prefix is no path
-        ("launcher", 4, "romio321", "mio.dat"),
-        ("ranks", 4, "ompio", "mio.dat"),
-        ("launcher", 2, "ompio", "mio.dat"),
+        ("openmpi", "ranks", 2, "romio321", "ufs:mio.dat"),  # ROMIO's prefix is no path
+        ("openmpi", "launcher", 4, "romio321", "mio.dat"),
+        ("openmpi", "ranks", 4, "ompio", "mio.dat"),
+        ("openmpi", "launcher", 2, "ompio", "mio.dat"),
+        # MPICH's ROMIO: the same calls through the MPICH-built shim, which `iotrace run`
+        # picks by itself (the program links libmpich; mpirun.mpich links none)
+        ("mpich", "ranks", 4, "romio", "ufs:mio.dat"),
+        ("mpich", "launcher", 2, "romio", "mio.dat"),
     ],
 )
-def test_mpiio(tmp_path: Path, way: str, np: int, io: str, name: str) -> None:
-    job = run_job(tmp_path, way, np, build_mpi("mpi_io"), name, str(B), str(C), io=io)
+def test_mpiio(tmp_path: Path, mpi: str, way: str, np: int, io: str, name: str) -> None:
+    if mpi == "mpich":
+        needs_mpich()
+    prog = build_mpi("mpi_io", mpi)
+    job = run_job(tmp_path, way, np, prog, name, str(B), str(C), io=io, mpi=mpi)
     check_mpiio(job, io)
+
+
+def test_mpich_program_with_open_mpi_shim_runs_untraced_at_mpi_level(tmp_path: Path) -> None:
+    """`--mpi openmpi` forces the Open MPI-built shim into MPICH ranks: their MPI-IO calls pass
+    through untraced (wrong handle types would break them), the job and its POSIX I/O are as
+    before."""
+    needs_mpich()
+    prog = build_mpi("mpi_io", "mpich")
+    job = run_job(tmp_path, "launcher", 2, prog, "mio.dat", str(B), str(C), mpi="mpich",
+                  opts=("--mpi", "openmpi"))  # fmt: skip
+    check_job_shape(job, prog)
+    for r in range(2):
+        assert f"rank {r} of 2 amode 9 seek_set {SEEK_SET_OMPI} ok" in job.proc.stdout
+    evs = job.events()
+    assert not [e for e in evs if e["fn"].startswith("MPI_")]
+    data = data_events(job, job.work / "mio.dat")
+    aio = [e for e in job.events() if e["path"] == str(job.work / "mio.dat")
+           and e["fn"] == "aio_write_done"]  # fmt: skip
+    assert sum(e["ret"] for e in data + aio if "write" in e["fn"]) == 6 * 2 * B
 
 
 def test_mpiio_with_stracer(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 from typing import NoReturn
 
 from iotrace import __version__
+from iotrace.mpi import FAMILIES as MPI_FAMILIES
 from iotrace.run import RunError, RunOptions, run
 from iotrace.say import open_console, say
 from iotrace.shim import ShimNotFound
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="run a command traced",
         usage="iotrace run [-o DIR] [--force | --append] [--share-with-group] [--stack N] "
-        "[--no-stracer] [--console FILE] -- CMD [ARGS...]",
+        "[--no-stracer] [--console FILE] [--mpi FAMILY] -- CMD [ARGS...]",
     )
     r.add_argument("-o", "--output", metavar="DIR", help="trace directory (default: printed)")
     again = r.add_mutually_exclusive_group()
@@ -73,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="append iotrace's own messages to FILE instead of stderr (the command's stderr "
         "stays its own)",
+    )
+    r.add_argument(
+        "--mpi",
+        choices=("auto", *MPI_FAMILIES),
+        default="auto",
+        help="the MPI whose MPI-IO calls are traced (default auto: the one the command's "
+        "program, or the program an MPI launcher starts, links)",
     )
     r.add_argument("command", nargs=argparse.REMAINDER, help="the command to trace")
 
@@ -127,7 +135,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise RunError(f"iotrace: run: --console {args.console}: {exc.strerror}", 2) from None
     opts = RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer,
-                      share=args.share, reuse=args.reuse)  # fmt: skip
+                      share=args.share, reuse=args.reuse, mpi=args.mpi)  # fmt: skip
     return run(opts)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iotrace import __version__
+from iotrace.mpi import command_family
 from iotrace.say import say
 from iotrace.shim import shim_path
 from iotrace.tracedir import (
@@ -52,6 +53,7 @@ class RunOptions:
     stracer: bool = True
     share: bool = False  # --share-with-group: dir 0750, files 0640
     reuse: str | None = None  # "force" (replace an existing trace) or "append" (add to it)
+    mpi: str = "auto"  # the MPI family whose shim is preloaded (iotrace.mpi), auto: detected
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,11 @@ def resolve_command(command: list[str]) -> str:
     return found
 
 
-def traced_env(trace_dir: Path, stack: int, faults: Path, share: bool = False) -> dict[str, str]:
+def traced_env(
+    trace_dir: Path, stack: int, faults: Path, share: bool = False, mpi: str | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
-    shim = str(shim_path())
+    shim = str(shim_path(mpi))
     preload = env.get("LD_PRELOAD", "")
     env["LD_PRELOAD"] = shim + (":" + preload if preload and shim not in preload else "")
     env["IOTRACE_DIR"] = str(trace_dir.resolve())
@@ -237,7 +241,12 @@ def run(opts: RunOptions) -> int:
     exe = resolve_command(opts.command)
     prepared = _prepare(opts)
     trace, faults = prepared if prepared else (None, None)
-    env = traced_env(trace.path, opts.stack, faults, opts.share) if prepared else dict(os.environ)
+    mpi = command_family(opts.command, os.environ) if opts.mpi == "auto" else opts.mpi
+    env = (
+        traced_env(trace.path, opts.stack, faults, opts.share, mpi)
+        if prepared
+        else dict(os.environ)
+    )
     started = time.time_ns()
     mono = time.monotonic_ns()
     # iotrace waits for its children, whatever it was given (the command gets it back)

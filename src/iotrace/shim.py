@@ -13,14 +13,20 @@ class ShimNotFound(Exception):
     pass
 
 
-def shim_path() -> Path:
-    """The shim's absolute path.  IOTRACE_SHIM overrides it (for a build tree)."""
+def shim_path(mpi: str | None = None) -> Path:
+    """The shim's absolute path: the one whose MPI-IO wrappers serve the MPI family `mpi`
+    (iotrace.mpi.FAMILIES) when one was built for it, else the default (built for the MPI the
+    build found first).  IOTRACE_SHIM overrides it (for a build tree)."""
     override = os.environ.get("IOTRACE_SHIM")
     if override:
         p = Path(override).resolve()
     else:
         # installed next to this module; an editable install keeps it in site-packages
-        p = Path(str(resources.files("iotrace").joinpath(SHIM_NAME))).resolve()
+        here = resources.files("iotrace")
+        p = Path(str(here.joinpath(SHIM_NAME))).resolve()
+        variant = p.with_name(f"libiotrace-{mpi}.so") if mpi else None
+        if variant and variant.is_file():
+            p = variant
     if not p.is_file():
         raise ShimNotFound(f"the preload shim {p} is missing: reinstall iotrace (pip install .)")
     return p
