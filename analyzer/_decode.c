@@ -9,21 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iot_format.h" /* the EVENT's fields and the raw columns: src/iotrace/format.py */
+
+/* The raw columns (format.py RAW_COLUMNS): tid, the EVENT fields with a dtype, and `nulls`
+ * (NULL_BITS: the field was nil).  Not kept: mode, aux (per-function meanings; `iotrace show`
+ * prints them). */
+#define COLUMN(type, name) type *name;
 typedef struct {
-    int32_t *tid;
-    int16_t *fn;
-    int64_t *t_start;
-    int64_t *dur;
-    int32_t *fd;
-    int32_t *path;
-    int64_t *req;
-    int64_t *ret;
-    int32_t *err;
-    int64_t *offset;
-    int32_t *flags;
-    int32_t *stack;
-    uint16_t *nulls; /* bit i set: field NULL_BITS[i] was nil (see decode.py) */
-    /* not kept: mode, aux (per-function meanings; `iotrace show` prints them) */
+    IOT_RAW_COLUMNS(COLUMN)
 } iot_cols;
 
 typedef struct {
@@ -36,8 +29,8 @@ typedef struct {
     int64_t n_ends;    /* rows of n_events that are the end read of a call with two ends */
 } iot_result;
 
-enum { N_FD = 1, N_PATH = 2, N_REQ = 4, N_OFF = 8, N_FLAGS = 16, N_MODE = 32, N_STACK = 64,
-       N_AUX = 128, N_AUXPAIR = 256, N_END2 = 512 };
+enum { N_FD = IOT_NULL_fd, N_PATH = IOT_NULL_path, N_OFF = IOT_NULL_offset, N_AUX = IOT_NULL_aux,
+       N_AUXPAIR = IOT_NULL_auxpair, N_END2 = IOT_NULL_end2 };
 
 enum { OK = 0, SHORT = 1, BAD = 2, FULL = 3 }; /* SHORT: ran out of bytes; BAD: malformed;
                                                  FULL: no room for the rows */
@@ -193,16 +186,17 @@ static int skip(const uint8_t **pp, const uint8_t *end, int depth)
 static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_cols *c,
                  int64_t i, int64_t cap, int32_t tid, int *rows)
 {
-    /* fn t_start dur fd path req ret errno offset flags mode stack, then aux */
-    static const uint16_t bit[12] = {0, 0, 0, N_FD, N_PATH, N_REQ, 0, 0, N_OFF, N_FLAGS, N_MODE,
-                                     N_STACK};
+    /* v[k]: the field at position k (format.py EVENT; 0, the record type, is read already) */
+#define NULL_BIT(name, pos, bit) [pos] = bit,
+    static const uint16_t bit[IOT_EVENT_BASE_FIELDS] = {IOT_EVENT_NULLABLE(NULL_BIT)};
+#define V(name) v[IOT_EV_##name]
     const uint8_t *p = *pp;
-    int64_t v[13];
+    int64_t v[IOT_EVENT_NFIELDS];
     int nil, r;
     uint16_t nulls = 0;
-    if (nfields < 13) /* 14 fields with the record type */
+    if (nfields + 1 < IOT_EVENT_BASE_FIELDS)
         return BAD;
-    for (int k = 0; k < 12; k++) {
+    for (int k = 1; k < IOT_EV_aux; k++) {
         r = get_int(&p, end, &v[k], &nil);
         if (r != OK)
             return r;
@@ -214,72 +208,57 @@ static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_c
         return SHORT;
     if ((*p & 0xf0) == 0x90 || *p == 0xdc || *p == 0xdd) {
         r = skip(&p, end, 0);
-        v[12] = 0;
+        V(aux) = 0;
         nulls |= N_AUX | N_AUXPAIR;
     } else {
-        r = get_int(&p, end, &v[12], &nil);
+        r = get_int(&p, end, &V(aux), &nil);
         if (nil)
             nulls |= N_AUX;
     }
     if (r != OK)
         return r;
-    int64_t e2[3] = {0, 0, 0};
     uint16_t nulls2 = 0;
-    int ends = nfields >= 16;
-    for (uint32_t k = 13; k < 16 && ends; k++) { /* fd2 path2 offset2 */
-        r = get_int(&p, end, &e2[k - 13], &nil);
+    int ends = nfields + 1 >= IOT_EVENT_NFIELDS;
+    for (uint32_t k = IOT_EVENT_BASE_FIELDS; k < IOT_EVENT_NFIELDS && ends; k++) {
+        r = get_int(&p, end, &v[k], &nil);
         if (r != OK)
             return r;
-        if (nil)
-            nulls2 |= k == 13 ? N_FD : k == 14 ? N_PATH : N_OFF;
+        if (nil) /* fd2 path2 offset2: the end read's row has them in fd path offset */
+            nulls2 |= k == IOT_EV_fd2 ? N_FD : k == IOT_EV_path2 ? N_PATH : N_OFF;
     }
-    for (uint32_t k = ends ? 16 : 13; k < nfields; k++) { /* fields a later version appends */
-        r = skip(&p, end, 0);
+    for (uint32_t k = ends ? IOT_EVENT_NFIELDS : IOT_EVENT_BASE_FIELDS; k <= nfields; k++) {
+        r = skip(&p, end, 0); /* fields a later version appends */
         if (r != OK)
             return r;
     }
     /* values the columns could not hold are damage, not wrapped into other values */
-    if (v[0] < 0 || v[0] > 32767 || v[1] < 0 || v[2] < 0 || v[7] < 0 || v[7] > 65535 ||
-        v[3] != (int32_t)v[3] || v[9] != (int32_t)v[9] || v[4] < 0 || v[4] > INT32_MAX ||
-        v[11] < 0 || v[11] > INT32_MAX ||
-        (ends && (e2[0] != (int32_t)e2[0] || e2[1] < 0 || e2[1] > INT32_MAX)))
+    if (V(fn) < 0 || V(fn) > 32767 || V(t_start) < 0 || V(dur) < 0 || V(err) < 0 ||
+        V(err) > 65535 || V(fd) != (int32_t)V(fd) || V(flags) != (int32_t)V(flags) ||
+        V(path) < 0 || V(path) > INT32_MAX || V(stack) < 0 || V(stack) > INT32_MAX ||
+        (ends && (V(fd2) != (int32_t)V(fd2) || V(path2) < 0 || V(path2) > INT32_MAX)))
         return BAD;
     *rows = 1 + ends;
     if (c && i + *rows > cap)
         return FULL;
     if (c) {
+#define STORE(type, name, pos) c->name[i] = (type)v[pos];
         c->tid[i] = tid;
-        c->fn[i] = (int16_t)v[0];
-        c->t_start[i] = v[1];
-        c->dur[i] = v[2];
-        c->fd[i] = (int32_t)v[3];
-        c->path[i] = (int32_t)v[4];
-        c->req[i] = v[5];
-        c->ret[i] = v[6];
-        c->err[i] = (int32_t)v[7];
-        c->offset[i] = v[8];
-        c->flags[i] = (int32_t)v[9];
-        c->stack[i] = (int32_t)v[11];
+        IOT_EVENT_COLUMNS(STORE)
         c->nulls[i] = nulls;
-        if (ends) {
-            int64_t j = i + 1;
-            c->tid[j] = tid;
-            c->fn[j] = c->fn[i];
-            c->t_start[j] = v[1];
-            c->dur[j] = v[2];
-            c->fd[j] = (int32_t)e2[0];
-            c->path[j] = (int32_t)e2[1];
-            c->req[j] = v[5];
-            c->ret[j] = v[6];
-            c->err[j] = (int32_t)v[7];
-            c->offset[j] = e2[2];
-            c->flags[j] = (int32_t)v[9];
-            c->stack[j] = (int32_t)v[11];
-            c->nulls[j] = (uint16_t)((nulls & ~(N_FD | N_PATH | N_OFF)) | nulls2 | N_END2);
+        if (ends) { /* the end read: the same, but for its own fd path offset */
+            i++;
+            c->tid[i] = tid;
+            IOT_EVENT_COLUMNS(STORE)
+            c->fd[i] = (int32_t)V(fd2);
+            c->path[i] = (int32_t)V(path2);
+            c->offset[i] = V(offset2);
+            c->nulls[i] = (uint16_t)((nulls & ~(N_FD | N_PATH | N_OFF)) | nulls2 | N_END2);
         }
+#undef STORE
     }
     *pp = p;
     return OK;
+#undef V
 }
 
 /* Scan the chunks of one log that start in [first, stop) (`len` is the whole file's length, `chunk`

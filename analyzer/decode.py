@@ -28,50 +28,32 @@ from typing import Any, Protocol
 import msgpack
 import numpy as np
 
+from iotrace import format as fmt
 from iotrace.native import library as native_library
 from iotrace.tracefile import ERRORS, BadChunk, BadRecord, check_event, chunks  # noqa: F401
 
-# Column arrays of the raw events, in the C struct's order.  Not kept: `mode` and `aux`, whose
-# meaning is per function (`iotrace show` prints them); every byte per event kept costs 10 MB of
-# memory per 10 million events, twice (decode, then the sort).
+# Column arrays of the raw events (format.py RAW_COLUMNS, the C struct's order).  Not kept: `mode`
+# and `aux`, whose meaning is per function (`iotrace show` prints them); every byte per event
+# kept costs 10 MB of memory per 10 million events, twice (decode, then the sort).
 RAW_DTYPES: dict[str, type[np.generic]] = {
-    "tid": np.int32,
-    "fn": np.int16,
-    "t_start": np.int64,
-    "dur": np.int64,
-    "fd": np.int32,
-    "path": np.int32,
-    "req": np.int64,
-    "ret": np.int64,
-    "errno": np.int32,
-    "offset": np.int64,
-    "flags": np.int32,
-    "stack": np.int32,
-    "nulls": np.uint16,
+    name: np.dtype(dtype).type for name, dtype in fmt.RAW_COLUMNS
 }
-# Bits of `nulls`: the field was nil.  AUXPAIR: aux was an array ([dev, inode]).  END2: the row
-# is the end read of a call with two ends (the record's fd2/path2/offset2 in fd/path/offset; the
-# row before it is the end written, from the same record).
-NULL_BITS: dict[str, int] = {
-    "fd": 1,
-    "path": 2,
-    "req": 4,
-    "offset": 8,
-    "flags": 16,
-    "mode": 32,
-    "stack": 64,
-    "aux": 128,
-    "auxpair": 256,
-    "end2": 512,
-}
-_NULLABLE_AT = {4: "fd", 5: "path", 6: "req", 9: "offset", 10: "flags", 11: "mode", 12: "stack"}
+NULL_BITS = fmt.NULL_BITS  # bits of `nulls`: the field was nil, AUXPAIR, END2 (format.py)
+# An EVENT's base fields after the type: (position, null bit, kept as a column, is aux)
+_BASE = tuple(
+    (i, NULL_BITS.get(f.name, 0) if f.nullable else 0, bool(f.dtype), f.kind == "aux")
+    for i, f in enumerate(fmt.EVENT[: fmt.EVENT_BASE_FIELDS])
+    if i
+)
+_ENDS = tuple(fmt.EVENT_FIELDS[fmt.EVENT_BASE_FIELDS :])  # fd2 path2 offset2
 
-_CDEF = """
-typedef struct {
-    int32_t *tid; int16_t *fn; int64_t *t_start; int64_t *dur; int32_t *fd; int32_t *path;
-    int64_t *req; int64_t *ret; int32_t *err; int64_t *offset; int32_t *flags;
-    int32_t *stack; uint16_t *nulls;
-} iot_cols;
+_CDEF = (
+    "typedef struct {\n"
+    + "".join(
+        f"    {np.dtype(t).name}_t *{'err' if n == 'errno' else n};\n" for n, t in fmt.RAW_COLUMNS
+    )
+    + "} iot_cols;\n"
+    + """
 typedef struct {
     int64_t n_events; int64_t n_other; int64_t truncated; int64_t error_off; int32_t error;
     int64_t n_ends;
@@ -93,6 +75,7 @@ int64_t iot_map_ids(int64_t n, int64_t *t_start, int64_t shift, int16_t *fn, con
                     int32_t *stack, int32_t stack_base, const uint16_t *nulls, uint16_t path_bit,
                     uint16_t stack_bit);
 """
+)
 
 
 SMALL_PAGES_FROM = 4 << 20  # bytes: larger arrays of a load are mapped in 4 KiB pages
@@ -320,13 +303,13 @@ def _event_rows(rec: list[Any], tid: int, here: int) -> list[tuple[Any, ...]]:
     """One event as the raw columns' values (RAW_DTYPES order): one row, two for a call with
     two ends (the end read after the end written, as the C decoder does)."""
     row = _event_row(rec, tid, here)
-    if len(rec) < 17:
+    if len(rec) < len(fmt.EVENT):
         return [row]
-    fd2, path2, off2 = rec[14:17]
     nulls = row[-1] & ~(NULL_BITS["fd"] | NULL_BITS["path"] | NULL_BITS["offset"])
     nulls |= NULL_BITS["end2"]
     vals = list(row)
-    for name, v in (("fd", fd2), ("path", path2), ("offset", off2)):
+    for end2, v in zip(_ENDS, rec[fmt.EVENT_BASE_FIELDS :], strict=False):
+        name = fmt.END2_COLUMNS[end2]
         if v is None:
             nulls |= NULL_BITS[name]
             v = 0
@@ -338,21 +321,25 @@ def _event_rows(rec: list[Any], tid: int, here: int) -> list[tuple[Any, ...]]:
 
 
 def _event_row(rec: list[Any], tid: int, here: int) -> tuple[Any, ...]:
-    """One event's first 14 fields as the raw columns' values (RAW_DTYPES order)."""
+    """One event's base fields as the raw columns' values (RAW_DTYPES order)."""
     nulls = 0
     vals: list[int] = [tid]
-    for i in range(1, 14):
+    for i, bit, kept, aux in _BASE:
         v = rec[i]
-        if i == 13:  # aux: nil, an integer or an array; not kept
-            if not (v is None or isinstance(v, list) or _is_int(v)):
+        if aux:  # nil, an integer or an array ([dev, inode]); not kept
+            if isinstance(v, list):
+                nulls |= bit | NULL_BITS["auxpair"]
+            elif v is None:
+                nulls |= bit
+            elif not _is_int(v):
                 raise _Bad(here)
             continue
         if v is None:
-            nulls |= NULL_BITS[_NULLABLE_AT[i]] if i in _NULLABLE_AT else 0
+            nulls |= bit
             v = 0
         elif not _is_int(v):
             raise _Bad(here)
-        if i != 11:  # mode: not kept
+        if kept:
             vals.append(v)
     vals.append(nulls)
     return tuple(vals)

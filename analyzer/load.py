@@ -24,6 +24,7 @@ import msgpack
 import numpy as np
 import pandas as pd
 
+from iotrace import format as fmt
 from iotrace import kio as kio_core
 from iotrace.calls import CHUNK_SIZE, END2_SUFFIX, EVENT_ENDS, KIO_FIELDS, KIO_OWN_FIELDS, Rec
 from iotrace.tracefile import (
@@ -46,9 +47,7 @@ from .sources import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, Source
 from .trace import Trace
 
 WINDOW = 64 << 20  # bytes of chunks decoded per call (progress granularity)
-# the fewest bytes per row of events: a record is a fixarray of 14 one-byte fields (15 bytes, one
-# row) or of 17 (18 bytes, two rows: a call with two ends)
-MIN_EVENT_BYTES = 9
+MIN_EVENT_BYTES = fmt.MIN_EVENT_BYTES  # the fewest bytes per row of events
 PROGRESS_MIN_BYTES = 32 << 20  # show a progress bar from this much log data on (on a tty)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from iotrace.stracer import slog
 
 from iotrace.calls import END2_SUFFIX, SYSCALL_BY_NAME
+from iotrace.format import MS
 from iotrace.tracefile import TraceFormatError, regular_size
 
 from .decode import NULL_BITS, RawColumns
@@ -68,7 +69,7 @@ class SLog:
         """Rows of events: one per MISSED record, two for a call with two ends."""
         if self.log is None:
             return 0
-        return sum(1 + (len(r) > 14 and isinstance(r[14], int)) for r in self.log.missed)
+        return sum(1 + (len(r) > MS.fd2 and isinstance(r[MS.fd2], int)) for r in self.log.missed)
 
 
 def read_logs(paths: list[Path]) -> list[SLog]:
@@ -278,7 +279,7 @@ def fill(
         for rec in sl.log.missed:
             try:
                 _, t, pid, tid, name, args, ret, err, site, fd, path = rec[:11]
-                t_exit = rec[11] if len(rec) > 11 else None  # log version 2
+                t_exit = rec[MS.t_exit] if len(rec) > MS.t_exit else None  # log version 2
                 dur = int(t_exit) - int(t) if isinstance(t_exit, int) and t_exit >= t else 0
                 t = int(t) + shift
             except (ValueError, TypeError):
@@ -308,7 +309,7 @@ def fill(
             off = args[i_off] if 0 <= i_off < len(args) else None
             if name == "lseek" and isinstance(ret, int) and ret >= 0:
                 off = ret  # the offset reached
-            ends = rec[13:17] if len(rec) >= 17 else None  # a call with two ends (version 4)
+            ends = rec[MS.offset : MS.via] if len(rec) >= MS.via else None  # a call with two ends
             if ends is not None:
                 off = ends[0]
             flags = _oflags(args[i_ofl]) if 0 <= i_ofl < len(args) else None

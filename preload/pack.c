@@ -23,6 +23,41 @@ static void opt_int(msgpack_packer *pk, int present, int64_t v)
         msgpack_pack_nil(pk);
 }
 
+static inline void pack_aux(msgpack_packer *pk, const iot_ev *ev)
+{
+    if (ev->naux == 0) {
+        msgpack_pack_nil(pk);
+    } else if (ev->naux == 1) {
+        msgpack_pack_int64(pk, ev->aux[0]);
+    } else {
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_int64(pk, ev->aux[0]);
+        msgpack_pack_int64(pk, ev->aux[1]);
+    }
+}
+
+/* Each EVENT field from the iot_ev, by its name in src/iotrace/format.py; the order is the
+ * table's (IOT_EVENT_BASE, IOT_EVENT_ENDS): a field added there without a line here does not
+ * compile. */
+#define PACK_rec msgpack_pack_uint8(&pk, IOT_REC_EVENT)
+#define PACK_fn msgpack_pack_uint16(&pk, ev->fn)
+#define PACK_t_start msgpack_pack_uint64(&pk, ev->t0)
+#define PACK_dur msgpack_pack_uint64(&pk, ev->t1 - ev->t0)
+#define PACK_fd opt_int(&pk, ev->has & IOT_HAS_FD, ev->fd)
+#define PACK_path opt_int(&pk, ev->path, ev->path)
+#define PACK_req opt_int(&pk, ev->has & IOT_HAS_REQ, ev->req)
+#define PACK_ret msgpack_pack_int64(&pk, ev->ret)
+#define PACK_err msgpack_pack_int(&pk, ev->err)
+#define PACK_offset opt_int(&pk, ev->has & IOT_HAS_OFF, ev->off)
+#define PACK_flags opt_int(&pk, ev->has & IOT_HAS_FLAGS, ev->flags)
+#define PACK_mode opt_int(&pk, ev->has & IOT_HAS_MODE, ev->mode)
+#define PACK_stack opt_int(&pk, ev->stack, ev->stack)
+#define PACK_aux pack_aux(&pk, ev)
+#define PACK_fd2 msgpack_pack_int64(&pk, ev->fd2)
+#define PACK_path2 opt_int(&pk, ev->path2, ev->path2)
+#define PACK_offset2 opt_int(&pk, ev->has & IOT_HAS_OFF2, ev->off2)
+#define PACK_FIELD(name, pos) PACK_##name;
+
 /* The one record of the hot path.  `flatten` inlines msgpack-c's packers and the `put`
  * callback into straight-line code (each field's memcpy has a constant size): the bytes are
  * msgpack-c's own, the per-field calls through the callback are gone.  Measured (bench/): the
@@ -32,32 +67,9 @@ __attribute__((flatten)) char *iot_pack_event(char *p, const iot_ev *ev)
     PACKER(pk, p);
     int ends = ev->has & IOT_HAS_END2; /* fd2 path2 offset2 only on calls with two ends */
     msgpack_pack_array(&pk, ends ? IOT_EVENT_NFIELDS : IOT_EVENT_BASE_FIELDS);
-    msgpack_pack_uint8(&pk, IOT_REC_EVENT);
-    msgpack_pack_uint16(&pk, ev->fn);
-    msgpack_pack_uint64(&pk, ev->t0);
-    msgpack_pack_uint64(&pk, ev->t1 - ev->t0);
-    opt_int(&pk, ev->has & IOT_HAS_FD, ev->fd);
-    opt_int(&pk, ev->path, ev->path);
-    opt_int(&pk, ev->has & IOT_HAS_REQ, ev->req);
-    msgpack_pack_int64(&pk, ev->ret);
-    msgpack_pack_int(&pk, ev->err);
-    opt_int(&pk, ev->has & IOT_HAS_OFF, ev->off);
-    opt_int(&pk, ev->has & IOT_HAS_FLAGS, ev->flags);
-    opt_int(&pk, ev->has & IOT_HAS_MODE, ev->mode);
-    opt_int(&pk, ev->stack, ev->stack);
-    if (ev->naux == 0) {
-        msgpack_pack_nil(&pk);
-    } else if (ev->naux == 1) {
-        msgpack_pack_int64(&pk, ev->aux[0]);
-    } else {
-        msgpack_pack_array(&pk, 2);
-        msgpack_pack_int64(&pk, ev->aux[0]);
-        msgpack_pack_int64(&pk, ev->aux[1]);
-    }
+    IOT_EVENT_BASE(PACK_FIELD)
     if (ends) {
-        msgpack_pack_int64(&pk, ev->fd2);
-        opt_int(&pk, ev->path2, ev->path2);
-        opt_int(&pk, ev->has & IOT_HAS_OFF2, ev->off2);
+        IOT_EVENT_ENDS(PACK_FIELD)
     }
     return p;
 }
@@ -65,7 +77,7 @@ __attribute__((flatten)) char *iot_pack_event(char *p, const iot_ev *ev)
 char *iot_pack_string(char *p, uint32_t id, const char *s, size_t n)
 {
     PACKER(pk, p);
-    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, IOT_REC_STRING_NFIELDS);
     msgpack_pack_uint8(&pk, IOT_REC_STRING);
     msgpack_pack_uint32(&pk, id);
     msgpack_pack_str_with_body(&pk, s, n);
@@ -75,7 +87,7 @@ char *iot_pack_string(char *p, uint32_t id, const char *s, size_t n)
 char *iot_pack_stack(char *p, uint32_t id, const uintptr_t *pcs, int n)
 {
     PACKER(pk, p);
-    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, IOT_REC_STACK_NFIELDS);
     msgpack_pack_uint8(&pk, IOT_REC_STACK);
     msgpack_pack_uint32(&pk, id);
     msgpack_pack_array(&pk, (size_t)n);
@@ -87,7 +99,7 @@ char *iot_pack_stack(char *p, uint32_t id, const uintptr_t *pcs, int n)
 char *iot_pack_thread(char *p, pid_t tid)
 {
     PACKER(pk, p);
-    msgpack_pack_array(&pk, 2);
+    msgpack_pack_array(&pk, IOT_REC_THREAD_NFIELDS);
     msgpack_pack_uint8(&pk, IOT_REC_THREAD);
     msgpack_pack_int32(&pk, tid);
     return p;
@@ -97,7 +109,7 @@ char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const
                       const void *build_id, size_t id_len)
 {
     PACKER(pk, p);
-    msgpack_pack_array(&pk, 6);
+    msgpack_pack_array(&pk, IOT_REC_MODULE_NFIELDS);
     msgpack_pack_uint8(&pk, IOT_REC_MODULE);
     msgpack_pack_uint64(&pk, base);
     msgpack_pack_uint64(&pk, lo);
@@ -114,24 +126,25 @@ char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const
  *  [own rchar, wchar, syscr, syscw], [stdio bytes pending, streams with some],
  *  [events' rchar, wchar, syscr, syscw, stdio bytes read, written]] */
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
-                   const uint64_t own[4], const uint64_t pending[2], const uint64_t sums[6])
+                   const uint64_t own[IOT_KIO_OWN_N], const uint64_t pending[2],
+                   const uint64_t sums[IOT_KIO_SUMS_N])
 {
     PACKER(pk, p);
-    msgpack_pack_array(&pk, 7);
+    msgpack_pack_array(&pk, IOT_REC_KIO_NFIELDS);
     msgpack_pack_uint8(&pk, IOT_REC_KIO);
     msgpack_pack_uint8(&pk, (uint8_t)when);
     msgpack_pack_uint64(&pk, t);
     msgpack_pack_array(&pk, IOT_KIO_N);
     for (int i = 0; i < IOT_KIO_N; i++)
         msgpack_pack_uint64(&pk, v[i]);
-    msgpack_pack_array(&pk, 4);
-    for (int i = 0; i < 4; i++)
+    msgpack_pack_array(&pk, IOT_KIO_OWN_N);
+    for (int i = 0; i < IOT_KIO_OWN_N; i++)
         msgpack_pack_uint64(&pk, own[i]);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint64(&pk, pending[0]);
     msgpack_pack_uint64(&pk, pending[1]);
-    msgpack_pack_array(&pk, 6);
-    for (int i = 0; i < 6; i++)
+    msgpack_pack_array(&pk, IOT_KIO_SUMS_N);
+    for (int i = 0; i < IOT_KIO_SUMS_N; i++)
         msgpack_pack_uint64(&pk, sums[i]);
     return p;
 }
@@ -139,7 +152,7 @@ char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
 char *iot_pack_exit(char *p, uint64_t t, int status)
 {
     PACKER(pk, p);
-    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, IOT_REC_EXIT_NFIELDS);
     msgpack_pack_uint8(&pk, IOT_REC_EXIT);
     msgpack_pack_uint64(&pk, t);
     msgpack_pack_int(&pk, status);

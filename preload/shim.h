@@ -203,7 +203,8 @@ char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const
                       const void *build_id, size_t id_len) IOT_HIDDEN;
 char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
-                   const uint64_t own[4], const uint64_t pending[2], const uint64_t sums[6]) IOT_HIDDEN;
+                   const uint64_t own[IOT_KIO_OWN_N], const uint64_t pending[2],
+                   const uint64_t sums[IOT_KIO_SUMS_N]) IOT_HIDDEN;
 
 /* ---- kio.c: the kernel's I/O counters of the process (KIO records) ---- */
 void iot_emit_kio(int when) IOT_HIDDEN;
@@ -298,19 +299,13 @@ int64_t iot_stdio_seen(int fd) IOT_HIDDEN;
 void iot_stdio_exit(void) IOT_HIDDEN;
 
 /* ---- stracer_link.c: what the stracer reads and writes in this process (docs/stracer.md) ---- */
-#define IOT_LINK_MAGIC 0x696f74726163654cL /* "iotraceL": first argument of a hello and a fetch */
-#define IOT_LINK_FETCH 0x6663746cL         /* the fetch's third argument (the hello's is a state) */
+/* The layout (and the hello's IOT_HELLO_MAGIC, IOT_LINK_FETCH) is format.py's LINK: the stracer
+ * reads and writes these fields by the offsets generated from it (iot_format.h). */
+#define IOT_LINK_DECL(type, name) type name;
 typedef struct iot_link {
-    uint32_t magic, version;
-    int32_t tls_off;            /* &iot_t - thread pointer: the markers are at fs_base + tls_off */
-    int32_t state;              /* iot_p.state at the hello */
-    volatile uint64_t posted;   /* fd messages queued: raised by the stracer (process_vm_writev) */
-    uint64_t seen;              /* fd messages applied */
-    volatile uint64_t fdgen;    /* raised around every descriptor change the stracer does not
-                                 * stop for: its fd -> path cache of this process is valid while
-                                 * this stays the same (stracer/_loop.c) */
-    uint64_t bad;               /* malformed fd messages dropped (read by the stracer) */
+    IOT_LINK_FIELDS(IOT_LINK_DECL)
 } iot_link_t;
+_Static_assert(sizeof(iot_link_t) == IOT_LINK_SIZE, "iot_link_t is format.py's LINK");
 extern iot_link_t iot_link IOT_HIDDEN;
 void iot_stracer_hello(int state) IOT_HIDDEN;
 void iot_stracer_exiting(void) IOT_HIDDEN;

@@ -22,6 +22,7 @@
  * beyond a length that was checked. */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -32,22 +33,30 @@
 
 long iot_cookie;
 int iot_stracing;
-iot_link_t iot_link = {.magic = 0x6c746f69u /* "iotl" */, .version = 3};
+iot_link_t iot_link = {.magic = IOT_LINK_MAGIC, .version = IOT_LINK_VERSION};
 
 /* What the stracer writes at a fetch (stracer/tracer.py, _fetch): a header, then `count`
  * messages, each its size (u32, written by the stracer's framing) and that many bytes: the fixed
  * part and the path (no NUL, only for op 1).  Packed, little-endian. */
-#define BOX_MAGIC 0x62746f69u /* "iotb" */
-#define BOX_SIZE 65536
+#define BOX_MAGIC IOT_BOX_MAGIC
+#define BOX_SIZE IOT_BOX_SIZE
 #define PATH_MAX_ 4096
+/* format.py's BOX_HEAD and BOX_MSG */
 typedef struct {
-    uint32_t magic, count;
-    uint64_t upto; /* iot_link.seen once these are applied */
-    uint32_t bytes, pad;
+    IOT_BOX_HEAD_FIELDS(IOT_LINK_DECL)
 } box_head;
 typedef struct {
-    int32_t op, a, b, pad;
+    IOT_BOX_MSG_FIELDS(IOT_LINK_DECL)
 } box_msg;
+/* the stracer reads and writes them at format.py's offsets: C's layout must be the same */
+#define LINK_AT(type, name) _Static_assert(offsetof(iot_link_t, name) == IOT_LINK_OFF_##name, #name);
+#define HEAD_AT(type, name) _Static_assert(offsetof(box_head, name) == IOT_BOX_HEAD_OFF_##name, #name);
+#define MSG_AT(type, name) _Static_assert(offsetof(box_msg, name) == IOT_BOX_MSG_OFF_##name, #name);
+IOT_LINK_FIELDS(LINK_AT)
+IOT_BOX_HEAD_FIELDS(HEAD_AT)
+IOT_BOX_MSG_FIELDS(MSG_AT)
+_Static_assert(sizeof(box_head) == IOT_BOX_HEAD_SIZE && sizeof(box_msg) == IOT_BOX_MSG_SIZE,
+               "the box is format.py's BOX_HEAD, BOX_MSG");
 static union {
     box_head h;
     char raw[BOX_SIZE];
@@ -66,7 +75,7 @@ void iot_stracer_hello(int state)
     iot_stracing = iot_cookie != 0;
     iot_link.tls_off = (int32_t)((char *)&iot_t - (char *)__builtin_thread_pointer());
     iot_link.state = state;
-    syscall(SYS_getpid, IOT_LINK_MAGIC, &iot_link, (long)state);
+    syscall(SYS_getpid, IOT_HELLO_MAGIC, &iot_link, (long)state);
 }
 
 void iot_stracer_exiting(void)
@@ -130,7 +139,7 @@ static int fetch(void)
 {
     uint64_t seen = iot_link.seen;
     box.h = (box_head){0};
-    syscall(SYS_getpid, IOT_LINK_MAGIC, &iot_link, IOT_LINK_FETCH, &box, (long)sizeof box);
+    syscall(SYS_getpid, IOT_HELLO_MAGIC, &iot_link, IOT_LINK_FETCH, &box, (long)sizeof box);
     uint64_t posted = iot_link.posted; /* raised meanwhile, maybe, by another thread's news */
     box_head h = box.h;
     int ok = h.magic == BOX_MAGIC && h.bytes <= BOX_SIZE - sizeof h && seen < h.upto &&
@@ -160,7 +169,7 @@ void iot_link_drain(void)
     while (iot_link.seen != iot_link.posted && fetch())
         ;
     if (iot_link.bad != bad && iot_stracing) /* let the stracer count them now (box size 0) */
-        syscall(SYS_getpid, IOT_LINK_MAGIC, &iot_link, IOT_LINK_FETCH, &box, 0L);
+        syscall(SYS_getpid, IOT_HELLO_MAGIC, &iot_link, IOT_LINK_FETCH, &box, 0L);
     pthread_mutex_unlock(&drain_lock);
     draining = 0;
     iot_t.busy = busy;

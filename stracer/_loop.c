@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "iot_format.h" /* the records' and the link's layouts: src/iotrace/format.py */
+
 #define NR_MAX 512
 #define SYS_GETPID_ 39
 #define SYS_PTRACE_ 101
@@ -125,7 +127,6 @@ static size_t scap, sused;
  * seen by either: descriptors changed by io_uring operations. */
 #define PCACHE 512
 #define PCACHE_PATH 256
-#define LINK_FDGEN 32 /* offsetof(iot_link_t, fdgen) */
 #define NO_SGEN UINT64_MAX /* the shim's counter could not be read: no caching */
 typedef struct {
     int pid, fd, plen;
@@ -439,21 +440,11 @@ static uint8_t *pk_str(uint8_t *p, const char *s, size_t n)
     return p + n;
 }
 
-/* [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit, class] (slog.py
- * SRec.MISSED); t_exit 0: the syscall never returned (nil) */
-static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
+static uint8_t *pk_args(uint8_t *p, const nr_info *n, const uint64_t *args)
 {
-    const nr_info *n = &nrs[t->nr];
-    uint8_t *p = batch.buf + batch.len;
-    *p++ = 0x9d;
-    *p++ = 0x00;
-    p = pk_uint(p, t->t);
-    p = pk_int(p, t->pid);
-    p = pk_int(p, t->tid);
-    p = pk_str(p, n->name, n->namelen);
     *p++ = (uint8_t)(0x90 | n->nargs);
     for (int i = 0; i < n->nargs; i++) {
-        uint64_t v = t->args[i];
+        uint64_t v = args[i];
         if (n->conv[i] == 1)
             p = pk_int(p, (int32_t)(uint32_t)v);
         else if (n->conv[i] == 2)
@@ -461,35 +452,46 @@ static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
         else
             p = pk_uint(p, v);
     }
+    return p;
+}
+
+/* Each field of a MISSED record (format.py MISSED, the stracer log's SRec.MISSED), by its name
+ * there; the order is the table's (IOT_MISSED_BASE): a field added there without a line here
+ * does not compile.  t_exit 0: the syscall never returned (nil). */
+#define NIL (*p++ = 0xc0, p)
+#define EMIT_rec *p++ = IOT_SREC_MISSED
+#define EMIT_t p = pk_uint(p, t->t)
+#define EMIT_pid p = pk_int(p, t->pid)
+#define EMIT_tid p = pk_int(p, t->tid)
+#define EMIT_syscall p = pk_str(p, n->name, n->namelen)
+#define EMIT_args p = pk_args(p, n, t->args)
+#define EMIT_ret p = has_ret ? pk_int(p, ret) : NIL
+#define EMIT_err p = pk_int(p, err)
+#define EMIT_site p = pk_int(p, t->site)
+#define EMIT_fd p = n->fdarg >= 0 ? pk_int(p, t->fd) : NIL
+#define EMIT_path                                                                                  \
+    if (t->plen >= 0) {                                                                            \
+        p = pk_str(p, t->path, (size_t)t->plen);                                                   \
+        path_off = (int32_t)(p - t->plen - batch.buf);                                             \
+    } else {                                                                                       \
+        *p++ = 0xc0;                                                                               \
+    }
+#define EMIT_t_exit p = t_exit ? pk_uint(p, t_exit) : NIL
+#define EMIT_cls p = t->cls == C_LIBC ? pk_str(p, "libc", 4) : pk_str(p, "bypass", 6)
+#define EMIT_FIELD(name, pos) EMIT_##name;
+
+static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
+{
+    const nr_info *n = &nrs[t->nr];
+    uint8_t *p = batch.buf + batch.len;
     int64_t err = 0;
-    if (has_ret) {
-        if (ret > -4096 && ret < 0) {
-            err = -ret;
-            ret = -1;
-        }
-        p = pk_int(p, ret);
-    } else {
-        *p++ = 0xc0;
+    if (has_ret && ret > -4096 && ret < 0) {
+        err = -ret;
+        ret = -1;
     }
-    p = pk_int(p, err);
-    p = pk_int(p, t->site);
-    if (n->fdarg >= 0)
-        p = pk_int(p, t->fd);
-    else
-        *p++ = 0xc0;
     int32_t path_off = -1;
-    if (t->plen >= 0) {
-        uint8_t *s = pk_str(p, t->path, (size_t)t->plen);
-        path_off = (int32_t)(s - t->plen - batch.buf);
-        p = s;
-    } else {
-        *p++ = 0xc0;
-    }
-    if (t_exit)
-        p = pk_uint(p, t_exit);
-    else
-        *p++ = 0xc0;
-    p = t->cls == C_LIBC ? pk_str(p, "libc", 4) : pk_str(p, "bypass", 6);
+    *p++ = (uint8_t)(0x90 | IOT_MISSED_BASE_FIELDS);
+    IOT_MISSED_BASE(EMIT_FIELD)
     if (!batch.nrec)
         batch_t0 = now_ns();
     batch.len = (size_t)(p - batch.buf);
@@ -579,7 +581,7 @@ static int on_seccomp(thread *t, iotl_ev *ev)
         struct iovec local = {w, sizeof w};
         struct iovec remote[3] = {{(void *)(r.fs_base + (uint64_t)img->tls_off), 8},
                                   {(void *)r.rsp, 8},
-                                  {(void *)(img->link + LINK_FDGEN), 8}};
+                                  {(void *)(img->link + IOT_LINK_OFF_fdgen), 8}};
         ssize_t got = process_vm_readv(t->tid, &local, 1, remote, img->link ? 3 : 2, 0);
         sgen = got >= 24 ? w[2] : NO_SGEN;
         if (got >= 8) {

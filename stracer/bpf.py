@@ -13,6 +13,7 @@ Other ABIs (i386 `int 0x80`, x32) are let through: documented as not covered.
 from __future__ import annotations
 
 from iotrace.calls import STDIO_ARENA, SYSCALLS, Syscall
+from iotrace.format import HELLO_MAGIC
 
 LD_W_ABS = 0x20
 JEQ = 0x15
@@ -30,7 +31,6 @@ F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
 SYS_GETPID = 39
 SYS_PTRACE = 101
 PTRACE_TRACEME, PTRACE_ATTACH, PTRACE_SEIZE = 0, 16, 0x4206
-HELLO_MAGIC = 0x696F74726163654C  # IOT_LINK_MAGIC in preload/shim.h
 
 Insn = tuple[int, int, int, int]
 

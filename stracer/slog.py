@@ -9,7 +9,6 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,6 +16,7 @@ import msgpack
 import xxhash
 
 from iotrace.calls import SYSCALLS
+from iotrace.format import MISSED, MISSED_SIZES, MS, SRec, fits
 from iotrace.tracedir import TraceDir
 from iotrace.tracefile import TraceFormatError, read_regular, torn_tail
 
@@ -26,21 +26,6 @@ READABLE = (6,)
 SUFFIX = ".stracer"
 MAX_TORN = 1 << 20  # bytes: a record cut short by a kill is no longer than this
 MAX_LOG = 1 << 32  # bytes: read whole into memory (a few tens of thousands of records a second)
-
-
-class SRec(IntEnum):
-    # [0, t, pid, tid, syscall, args, ret, errno, site, fd, path, t_exit, class
-    #  (, offset, fd2, path2, offset2: a call with two ends, version 4)
-    #  (, via: an operation of an asynchronous engine, after nil ends, version 5)]
-    MISSED = 0
-    SITE = 1  # [1, site, [[pc, module, offset, function, file, line], ...], libc_function]
-    PROC = 2  # [2, t, pid, ppid, what, detail]
-    COUNTS = 3  # [3, pid, {"covered": n, "loader": n, "shim": n, "libc": n, "bypass": n}]
-    END = 4  # [4, t, returncode]
-    # [5, t, pid, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled], own, when,
-    #  threads]
-    KIO = 5
-    SEAL = 6  # [6, xxh3_64 of the bytes since the previous seal (the first: since the start)]
 
 
 class Writer:
@@ -154,16 +139,8 @@ def _record_ok(rec: Any) -> bool:
     if not isinstance(rec, list) or not rec or not _int(rec[0]):
         return False
     kind, n = rec[0], len(rec)
-    if kind == SRec.MISSED:
-        return (
-            n in (13, 17, 18) and _int(rec[1]) and _int(rec[2]) and _int(rec[3])
-            and isinstance(rec[4], str) and isinstance(rec[5], list) and _opt(rec[6], int)
-            and _int(rec[7]) and _int(rec[8]) and _opt(rec[9], int) and _opt(rec[10], str)
-            and _opt(rec[11], int) and isinstance(rec[12], str)
-            and (n == 13 or (_opt(rec[13], int) and _opt(rec[14], int) and _opt(rec[15], str)
-                             and _opt(rec[16], int)))  # offset, fd2, path2, offset2
-            and (n < 18 or isinstance(rec[17], str))  # via
-        )  # fmt: skip
+    if kind == SRec.MISSED:  # the fields of format.py's MISSED
+        return n in MISSED_SIZES and all(map(fits, MISSED[1:n], rec[1:]))
     if kind == SRec.SITE:
         return (
             n == 4 and _int(rec[1]) and isinstance(rec[2], list) and all(map(_frame_ok, rec[2]))
@@ -269,13 +246,13 @@ def read(path: Path) -> StracerLog:
 
 def missed_class(rec: list[Any]) -> str:
     """A MISSED record's class: "libc" (libc-internal) or "bypass" (missed I/O)."""
-    return str(rec[12])
+    return str(rec[MS["class"]])
 
 
 def missed_via(rec: list[Any]) -> str | None:
     """The asynchronous engine ("io_uring", "aio") that carried a MISSED record's operation, or
     a note on an io_uring_setup record (version 5); None for a syscall of the app's own."""
-    return str(rec[17]) if len(rec) > 17 and rec[17] is not None else None
+    return str(rec[MS.via]) if len(rec) > MS.via and rec[MS.via] is not None else None
 
 
 def log_files(trace_dir: Path) -> list[Path]:

@@ -28,6 +28,7 @@ from iotrace.stracer.engines import Engines
 from iotrace.stracer.slog import SRec, Writer
 from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, libc_entry, symbolise
 
+from iotrace import format as fmt
 from iotrace.calls import KIO_FIELDS, SYSCALL_BY_NR, Op, Syscall, syscall_op
 from iotrace.elf import is_go
 
@@ -45,13 +46,11 @@ OPTIONS = (
 SYS_GETPID = 39
 SYS_PTRACE = 101
 IOT_OFF = 3  # iot_p.state values (preload/shim.h)
-# iot_link_t (preload/shim.h): magic, version, tls_off, state, posted, seen, fdgen, bad
-LINK = struct.Struct("<IIiiQQQQ")
-LINK_POSTED = 16
-LINK_MAGIC = 0x6C746F69
-LINK_FETCH = 0x6663746C  # IOT_LINK_FETCH: the fetch's third argument (the hello's is a state)
-BOX_HEAD = struct.Struct("<IIQII")  # magic, count, upto, bytes, pad (preload/stracer_link.c)
-BOX_MAGIC = 0x62746F69
+# the shim's iot_link_t and its box (preload/stracer_link.c): format.py's layouts
+LINK = fmt.LINK.struct
+LINK_POSTED = fmt.LINK.offset("posted")
+BOX_HEAD = fmt.BOX_HEAD.struct
+BOX_MSG = fmt.BOX_MSG.struct
 BOX_MAX = 1 << 20  # a larger box asked for is not the shim's (it asks for 64 KiB)
 NEWS_KEPT = 65536  # fd messages kept per process until its shim fetches them
 SPAWNS_HELPERS = 0xFF << 16  # the bits of iot_t.in_wrapper counting IOT_SPAWNS_HELPERS
@@ -272,7 +271,7 @@ class Tracer:
         nr = r.orig_rax
         if verdict == L.V_PY:
             if nr == SYS_GETPID:  # the filter stops it only with bpf.HELLO_MAGIC first
-                if r.rdx == LINK_FETCH:
+                if r.rdx == fmt.LINK_FETCH:
                     self._fetch(th, r.rsi, r.r10, r.r8)
                 else:
                     self._hello(th, r.rsi, r.rdx)
@@ -305,9 +304,10 @@ class Tracer:
         an iot_link) is dropped and counted, never believed."""
         img = th.proc.image
         first = not img.link and img.phase in ("preinit", "noshim")  # noshim: not foreseen
-        raw = self.mem.read(th.tid, link, 16) if first and link else None
-        magic, version, tls_off, _state = struct.unpack("<IIii", raw) if raw else (0, 0, 0, 0)
-        if magic != LINK_MAGIC or not 1 <= version < 256 or not -(1 << 24) < tls_off < 1 << 24:
+        hello = fmt.LINK.prefix("posted")  # magic, version, tls_off, state
+        raw = self.mem.read(th.tid, link, hello.size) if first and link else None
+        magic, version, tls_off, _state = hello.unpack(raw) if raw else (0, 0, 0, 0)
+        if magic != fmt.LINK_MAGIC or not 1 <= version < 256 or not -(1 << 24) < tls_off < 1 << 24:
             self._count(th.proc, "link_bad")
             return
         img.link, img.tls_off = link, tls_off
@@ -556,7 +556,8 @@ class Tracer:
         if raw is None or (size and size < BOX_HEAD.size + 64):
             self._count(proc, "link_bad")
             return
-        *_, seen, _fdgen, bad = LINK.unpack(raw)
+        now = fmt.LINK.unpack(raw)
+        seen, bad = now["seen"], now["bad"]
         if bad > proc.shim_bad:
             self.pcounts[proc.pid]["link_bad"] += bad - proc.shim_bad
         proc.shim_bad = bad
@@ -584,7 +585,7 @@ class Tracer:
                     room -= 4 + len(m)
                 upto += 1
         body = b"".join(struct.pack("<I", len(m)) + m for m in msgs)
-        head = BOX_HEAD.pack(BOX_MAGIC, len(msgs), upto, len(body), 0)
+        head = BOX_HEAD.pack(fmt.BOX_MAGIC, len(msgs), upto, len(body), 0)
         self.mem.write(th.tid, box, head + body)
 
     # ---- process tree -----------------------------------------------------------------------
@@ -805,7 +806,7 @@ def _fd_pos(pid: int, fd: int) -> int | None:
 
 
 def _msg(op: int, a: int, b: int, path: str) -> bytes:
-    return struct.pack("<iiii", op, a, b, 0) + path.encode(errors="surrogateescape")
+    return BOX_MSG.pack(op, a, b, 0) + path.encode(errors="surrogateescape")
 
 
 def _s32(v: int) -> int:

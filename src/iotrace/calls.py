@@ -1,11 +1,13 @@
-"""The one table of what iotrace traces, and the constants of the log format.
+"""The one table of what iotrace traces: the shim's functions, the stracer's syscalls.
 
-The shim's C header (function ids and names, record types, field positions) is generated from
-this module at build time (`python calls.py --c-header OUT`), the log reader and the analyzer
-import it, and every log's header carries the function names too, so a log stays readable by a
-plain msgpack reader.  Ids are list positions: only ever append to FUNCTIONS.
+The shim's C header (function ids and names, kernel counting, cookie slots) is generated from
+this module at build time (`python -m iotrace.calls --c-header OUT --format-header OUT2`, which
+also writes format.py's record layouts), the log reader and the analyzer import it, and every
+log's header carries the function names too, so a log stays readable by a plain msgpack reader.
+Ids are list positions: only ever append to FUNCTIONS.  Every record's fields: format.py.
 
-This module must import nothing outside the standard library: CMake runs it as a script.
+This module must import nothing outside the standard library and iotrace.format: CMake runs it
+at build time.
 """
 
 from __future__ import annotations
@@ -16,60 +18,29 @@ import sys
 from dataclasses import dataclass
 from enum import Enum
 
-FORMAT_NAME = "iotrace"
-FORMAT_VERSION = 2  # 2: chunks and the header sealed with a checksum (SEAL_EXT_TYPE)
-
-
-class Rec(int, Enum):
-    """Record types: the first element of every record array inside a chunk."""
-
-    # [0, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux
-    #  (, fd2, path2, offset2: only on calls with two ends, EVENT_ENDS)]
-    EVENT = 0
-    STRING = 1  # [1, id, text]
-    STACK = 2  # [2, id, [return addresses...]]
-    THREAD = 3  # [3, tid] -- first record of every chunk
-    MODULE = 4  # [4, base, lo, hi, path]
-    EXIT = 5  # [5, t, status]  -- exit()/_exit() called with status
-    KIO = 6  # [6, when, t, [kernel counters], [own], [stdio pending], [event sums]]
-
-
-# Positions inside an EVENT record.
-EVENT_FIELDS = (
-    "rec",
-    "fn",
-    "t_start",
-    "dur",
-    "fd",
-    "path",
-    "req",
-    "ret",
-    "errno",
-    "offset",
-    "flags",
-    "mode",
-    "stack",
-    "aux",
-    # the other end of a call that moves bytes between two descriptors (EVENT_ENDS); an event
-    # of any other call stops at `aux`
-    "fd2",
-    "path2",
-    "offset2",
+# Layouts of records (the shim's, the stracer's, the link's) live in format.py, the one table
+# of fields; re-exported here for the readers that import them from calls.
+from iotrace.format import (  # noqa: F401
+    CHUNK_SIZE,
+    EVENT_BASE_FIELDS,
+    EVENT_FIELDS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    KIO_FIELDS,
+    KIO_OWN_FIELDS,
+    KIO_WHEN,
+    SEAL_EXT_TYPE,
+    SEAL_SIZE,
+    Rec,
 )
-EVENT_BASE_FIELDS = EVENT_FIELDS.index("aux") + 1  # fields every EVENT has
+from iotrace.format import c_header as format_c_header
 
-CHUNK_SIZE = 32 * 1024  # per-thread chunk of the log file
 # Under a stracer the shim gives each stdio stream a buffer inside this 4 GiB-aligned window of
 # address space (preload/stdio_arena.c), and the seccomp filter lets read and write whose buffer
 # lies in it through without a stop: they are stdio's own flushes and refills, made inside libc
 # where no cookie can be added.  Chosen between the usual PIE/heap (0x55..-0x56..) and mmap
 # (0x7f..) ranges, far from both.
 STDIO_ARENA = 0x6B7A_0000_0000
-# A chunk (and the header) the writer finished ends in a seal: an ext32 object of this type whose
-# first 8 bytes are the XXH3-64 (seed 0, big-endian) of everything before it in the chunk (the
-# header: in the file), the rest meaningless padding up to the next chunk boundary.
-SEAL_EXT_TYPE = 126
-SEAL_SIZE = 14  # the smallest seal: ext32 header (6 bytes) and the 8-byte checksum
 
 
 class Op(str, Enum):
@@ -312,14 +283,7 @@ END2_SUFFIX = ":in"
 
 # ---- the kernel's I/O accounting (/proc/PID/io) ----------------------------------------------
 #
-# KIO records (the shim's and the stracer's) carry these counters in this order.
-KIO_FIELDS = (
-    "rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes",
-)  # fmt: skip
-KIO_OWN_FIELDS = ("rchar", "wchar", "syscr", "syscw")  # the shim's own syscalls, in KIO records
-# when the shim read them (`when` of its KIO records): at its start, before an exec, in exit()'s
-# last handler (stdio's final flush comes after), in _exit() (stdio's buffers are discarded)
-KIO_WHEN = ("start", "exec", "exit", "_exit")
+# KIO records (the shim's and the stracer's) carry KIO_FIELDS (format.py) in this order.
 # How the kernel counts a call in rchar/wchar/syscr/syscw (fs/read_write.c, measured on this
 # kernel by tests/test_completeness.py): a read-type (r) or write-type (w) syscall adds one to
 # syscr (syscw) once past the descriptor lookup -- failures count, EBADF does not -- and its bytes
@@ -361,18 +325,9 @@ def c_header() -> str:
         "/* Generated from src/iotrace/calls.py -- do not edit. */",
         "#ifndef IOT_CALLS_H",
         "#define IOT_CALLS_H",
-        f'#define IOT_FORMAT_NAME "{FORMAT_NAME}"',
-        f"#define IOT_FORMAT_VERSION {FORMAT_VERSION}",
-        f"#define IOT_CHUNK_SIZE {CHUNK_SIZE}",
-        f"#define IOT_SEAL_EXT_TYPE {SEAL_EXT_TYPE}",
-        f"#define IOT_SEAL_SIZE {SEAL_SIZE}",
-        f"#define IOT_EVENT_NFIELDS {len(EVENT_FIELDS)}",
-        f"#define IOT_EVENT_BASE_FIELDS {EVENT_BASE_FIELDS}",
+        '#include "iot_format.h" /* every record\'s layout: src/iotrace/format.py */',
         f"#define IOT_STDIO_ARENA {STDIO_ARENA:#x}ULL",
     ]
-    out += [f"#define IOT_REC_{r.name} {r.value}" for r in Rec]
-    out.append(f"#define IOT_KIO_N {len(KIO_FIELDS)}")
-    out += [f"#define IOT_KIO_{w.upper()} {i}" for i, w in enumerate(KIO_WHEN)]
     out.append("enum iot_fn {")
     out += [f"    IOT_FN_{f.name} = {i}," for i, f in enumerate(FUNCTIONS)]
     out += [f"    IOT_FN_COUNT = {len(FUNCTIONS)}", "};"]
@@ -563,12 +518,13 @@ def syscall_op(sc: Syscall) -> Op:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description="emit the shim's generated C header")
-    ap.add_argument("--c-header", required=True, help="output path")
+    ap = argparse.ArgumentParser(description="emit the generated C headers")
+    ap.add_argument("--c-header", required=True, help="calls.h: the shim's tables")
+    ap.add_argument("--format-header", required=True, help="iot_format.h: format.py's layouts")
     args = ap.parse_args()
-    text = c_header()
-    with open(args.c_header, "w", encoding="ascii") as f:
-        f.write(text)
+    for path, text in ((args.c_header, c_header()), (args.format_header, format_c_header())):
+        with open(path, "w", encoding="ascii") as f:
+            f.write(text)
     return 0
 
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from iotrace.format import c_header as format_c_header
 from iotrace.tracedir import TraceDirError, open_dir
 
 # why a library is not available, by stem: said once on stderr, or by the caller (say=False)
@@ -71,7 +72,8 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
     if src is None:
         _say(stem, "is missing (reinstall iotrace)")
         return None
-    tag = hashlib.sha256(src.read_bytes() + platform.machine().encode()).hexdigest()[:16]
+    header = format_c_header().encode()  # the generated iot_format.h the sources include
+    tag = hashlib.sha256(src.read_bytes() + header + platform.machine().encode()).hexdigest()[:16]
     what = "is older than its source" if prebuilt else "is missing"
     cache = cache_dir()
     try:
@@ -95,8 +97,11 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
         _say(stem, f"{what} and there is no C compiler to build it")
         return None
     tmp = cache / f"{cache_name}-{tag}.{os.getpid()}.tmp.so"
+    inc = cache / f"{cache_name}-{tag}.{os.getpid()}.include"
     try:
-        subprocess.run([cc, "-O2", "-fPIC", "-shared", "-o", str(tmp), str(src)],
+        inc.mkdir(mode=0o700)
+        (inc / "iot_format.h").write_bytes(header)
+        subprocess.run([cc, "-O2", "-fPIC", "-shared", "-I", str(inc), "-o", str(tmp), str(src)],
                        check=True, capture_output=True, timeout=120)  # fmt: skip
         os.replace(tmp, lib)  # atomic: concurrent builders agree
         return lib
@@ -105,3 +110,5 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
             tmp.unlink()
         _say(stem, f"{what} and building it failed ({exc})")
         return None
+    finally:
+        shutil.rmtree(inc, ignore_errors=True)

@@ -30,6 +30,7 @@ from iotrace.calls import (
     SEAL_SIZE,
     Rec,
 )
+from iotrace.format import EV, EVENT
 
 LOG_SUFFIX = ".iot"
 MAX_HEADER = 1 << 24  # bytes: a header is a few KiB (the function names, the command line)
@@ -269,9 +270,12 @@ def _ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, b"")
 
 
-# fd path req offset flags mode stack, fd2 path2 offset2
-_INT_OR_NIL = frozenset(range(4, 13)) - {7, 8} | {14, 15, 16}
 _NFIELDS = len(EVENT_FIELDS)
+_NULLABLE = frozenset(i for i, f in enumerate(EVENT) if f.nullable)
+# ranges as the C decoder's columns (analyzer/_decode.c): int32; ids (0 <= id < 2**31); 64 bits
+_INT32 = (EV.fd, EV.flags, EV.fd2)
+_IDS = (EV.path, EV.stack, EV.path2)
+_INT64 = (EV.req, EV.ret, EV.offset, EV.mode, EV.offset2)
 
 
 class BadRecord(ValueError):
@@ -280,33 +284,28 @@ class BadRecord(ValueError):
 
 def check_event(rec: Any, n_functions: int) -> None:
     """An EVENT record as docs/format.md has it (BadRecord otherwise)."""
-    if len(rec) not in (EVENT_BASE_FIELDS, _NFIELDS):  # fd2, path2, offset2: two ends only
+    n = len(rec)
+    if n not in (EVENT_BASE_FIELDS, _NFIELDS):  # fd2, path2, offset2: two ends only
         raise BadRecord
-    if not (_is_int(rec[1]) and 0 <= rec[1] < n_functions):
+    if not (_is_int(rec[EV.fn]) and 0 <= rec[EV.fn] < n_functions):
         raise BadRecord
-    for i in (*range(2, EVENT_BASE_FIELDS - 1), *range(EVENT_BASE_FIELDS, len(rec))):
+    for i in (*range(EV.t_start, EV.aux), *range(EVENT_BASE_FIELDS, n)):
         v = rec[i]
         if v is None:
-            if i not in _INT_OR_NIL:
+            if i not in _NULLABLE:
                 raise BadRecord
         elif not _is_int(v):
             raise BadRecord
-    # as the C decoder (analyzer/_decode.c): t_start, dur, errno; fd, flags; path, stack ids
-    if not (0 <= rec[2] < 1 << 63 and 0 <= rec[3] < 1 << 63 and 0 <= rec[8] < 1 << 16):
+    t_start, dur, err = rec[EV.t_start], rec[EV.dur], rec[EV.errno]
+    if not (0 <= t_start < 1 << 63 and 0 <= dur < 1 << 63 and 0 <= err < 1 << 16):
         raise BadRecord
-    two = len(rec) > EVENT_BASE_FIELDS
-    if any(
-        rec[i] is not None and not -(1 << 31) <= rec[i] < 1 << 31 for i in (4, 10, 14)[: 2 + two]
-    ):
+    if any(i < n and rec[i] is not None and not -(1 << 31) <= rec[i] < 1 << 31 for i in _INT32):
         raise BadRecord
-    if any(rec[i] is not None and not 0 <= rec[i] < 1 << 31 for i in (5, 12, 15)[: 2 + two]):
+    if any(i < n and rec[i] is not None and not 0 <= rec[i] < 1 << 31 for i in _IDS):
         raise BadRecord
-    if any(
-        rec[i] is not None and not -(1 << 63) <= rec[i] < 1 << 64
-        for i in (6, 7, 9, 11, 16)[: 4 + two]
-    ):
+    if any(i < n and rec[i] is not None and not -(1 << 63) <= rec[i] < 1 << 64 for i in _INT64):
         raise BadRecord
-    aux = rec[13]
+    aux = rec[EV.aux]
     if aux is not None and not _is_int(aux):
         if not (isinstance(aux, tuple | list) and len(aux) == 2 and all(map(_is_int, aux))):
             raise BadRecord
