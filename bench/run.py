@@ -35,7 +35,13 @@ from iotrace.tracefile import chunks, log_paths, read_header, read_log
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "shim_bench.c"
-OTHER_BENCHES = ("analyzer_bench.py", "stracer_bench.py", "mpi_bench.py", "aio_bench.py")
+OTHER_BENCHES = (
+    "analyzer_bench.py",
+    "stracer_bench.py",
+    "mpi_bench.py",
+    "aio_bench.py",
+    "cost_bench.py",
+)
 
 # case -> (what it does, iterations per round at --scale 1)
 CASES: dict[str, tuple[str, int]] = {

@@ -267,6 +267,11 @@ FUNCTIONS: tuple[Func, ...] = (
     # what moved underneath a stream in a stdio call: its refills and flushes (wrap_stdio.c)
     _f("stdio_refill", "stdio", RD, "fd off"),
     _f("stdio_flush", "stdio", WR, "fd off"),
+    # POSIX semaphores and shared memory by name (wrap_shm.c): path = the file under /dev/shm
+    _f("sem_open", "meta", MET, "path flags mode"),
+    _f("sem_unlink", "meta", MET, "path"),
+    _f("shm_open", "fd", OPN, "fd path flags mode"),
+    _f("shm_unlink", "meta", MET, "path"),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})
@@ -306,7 +311,7 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "getdelim": "sr", "getchar": "sr", "__uflow": "sr",
     "fwrite": "sw", "fputs": "sw", "fputc": "sw", "fprintf": "sw", "printf": "sw", "puts": "sw",
     "putchar": "sw", "__overflow": "sw",
-    "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in",
+    "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in",
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {
     "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",

@@ -1,0 +1,202 @@
+"""The costs of issue 19, untraced and traced side by side from one run (bench/README.md).
+
+Each case runs its program untraced, under `iotrace run --no-stracer` (the shim alone), under
+`iotrace run` (full: shim + stracer) and, where it says so, under `strace -f`; the modes are
+interleaved round by round; every figure is the median of --rounds runs.  Everything is pinned
+to one CPU (--cpu; -1: unpinned) except the MPI cases, whose ranks get the two last CPUs.
+
+    python3 bench/cost_bench.py [--rounds 5] [--cases sem,mpi_fopen,...] [--cpu N]
+
+Cases:
+  sem        sem_open(O_CREAT) + sem_close + sem_unlink (bench/progs/semloop.c), us per iteration;
+             full vs shim alone, and strace's cost for the same syscalls
+  mpi_fopen  MPI_File_open + MPI_File_close, 2 ranks, ms per pair (bench/progs/mpi_fopen.c);
+             target: full <= 1.2x the shim alone
+  mpi_init   the same program with no open: the CPU seconds of the whole job (mpirun, iotrace,
+             stracers, ranks) per rank; target: full adds <= 0.1 s per rank to untraced
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROGS = HERE / "progs"
+MODES = ("untraced", "shim", "full")
+
+
+def has_stracer() -> bool:
+    out = subprocess.run([sys.executable, "-m", "iotrace", "run", "--help"],
+                         capture_output=True, text=True)  # fmt: skip
+    return "--no-stracer" in out.stdout
+
+
+def prefix(mode: str, trace: Path) -> list[str]:
+    """The command in front of the program for one mode."""
+    if mode == "untraced":
+        return []
+    if mode == "strace":
+        return ["strace", "-f", "-qq", "-o", "/dev/null", "--seccomp-bpf",
+                "-e", "trace=%file,%desc,%memory"]  # fmt: skip
+    extra = ["--no-stracer"] if mode == "shim" else []
+    return [sys.executable, "-m", "iotrace", "run", "-o", str(trace), *extra, "--"]
+
+
+def run_timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float, float]:
+    """(stdout, wall s, CPU s of the whole process tree) of one run."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"cost_bench: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+    return proc.stdout, wall, cpu
+
+
+def field(out: str, name: str) -> float:
+    return float(out.split(name + " ")[1].split()[0])
+
+
+def compile_c(src: Path, out: Path, mpi: bool = False) -> Path:
+    cc = shutil.which("mpicc") if mpi else "gcc"
+    subprocess.run([cc, "-O2", "-o", str(out), str(src)], check=True)
+    return out
+
+
+def rounds(
+    modes: tuple[str, ...], n: int, one: Callable[[str, int], dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Medians per mode and metric; modes interleaved, in a rotating order."""
+    got: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
+    for i in range(n):
+        for m in modes[i % len(modes) :] + modes[: i % len(modes)]:
+            for k, v in one(m, i).items():
+                got[m].setdefault(k, []).append(v)
+    return {m: {k: statistics.median(v) for k, v in d.items()} for m, d in got.items()}
+
+
+def pin(cpu: int) -> list[str]:
+    return [] if cpu < 0 else ["taskset", "-c", str(cpu)]
+
+
+def case_sem(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> None:
+    prog = compile_c(PROGS / "semloop.c", work / "semloop")
+    n = str(int(300 * args.scale))
+    env = dict(os.environ)
+    ms = modes + (("strace",) if shutil.which("strace") else ())
+
+    def one(mode: str, i: int) -> dict[str, float]:
+        trace = work / f"t-sem-{mode}-{i}"
+        out, _, _ = run_timed([*pin(args.cpu), *prefix(mode, trace), str(prog), n], work, env)
+        shutil.rmtree(trace, ignore_errors=True)
+        return {"us": field(out, "ns") / 1e3}
+
+    med = rounds(ms, args.rounds, one)
+    base = med["untraced"]["us"]
+    print(f"sem: sem_open(O_CREAT)+sem_close+sem_unlink, {n} per run, us per iteration "
+          f"(wall, pinned), median of {args.rounds}")  # fmt: skip
+    print(f"  {'mode':<10} {'us':>9} {'x untraced':>11}")
+    for m in ms:
+        print(f"  {m:<10} {med[m]['us']:>9.1f} {med[m]['us'] / base:>11.2f}")
+    if "full" in med and "strace" in med:
+        print(f"  full / shim {med['full']['us'] / med['shim']['us']:.2f}; added: full "
+              f"{med['full']['us'] - base:+.1f} us, strace {med['strace']['us'] - base:+.1f} us "
+              f"(target: full adds no more than strace)")  # fmt: skip
+
+
+def mpirun(np: int) -> list[str]:
+    root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
+    return [shutil.which("mpirun") or "mpirun", *root, "--oversubscribe", "-np", str(np)]
+
+
+def mpi_env() -> dict[str, str]:
+    return dict(os.environ, OMPI_MCA_btl="self,vader", OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def case_mpi(work: Path, args: argparse.Namespace, modes: tuple[str, ...], opens: int) -> None:
+    if not (shutil.which("mpicc") and shutil.which("mpirun")):
+        print("(skipped: needs mpicc and mpirun)")
+        return
+    prog = compile_c(PROGS / "mpi_fopen.c", work / "mpi_fopen", mpi=True)
+    env = mpi_env()
+    data = Path(tempfile.gettempdir()) / f"iotrace-cost-{os.getpid()}.dat"
+    if os.access("/dev/shm", os.W_OK):
+        data = Path("/dev/shm") / data.name
+
+    def one(mode: str, i: int) -> dict[str, float]:
+        trace = work / f"t-mpi-{mode}-{i}"
+        cmd = [*mpirun(2), *prefix(mode, trace), str(prog), str(data), str(opens)]
+        out, wall, cpu = run_timed(cmd, work, env)
+        shutil.rmtree(trace, ignore_errors=True)
+        data.unlink(missing_ok=True)
+        return {"open_ms": field(out, "open_ms"), "init_cpu": field(out, "init_cpu"),
+                "fin_cpu": field(out, "fin_cpu"), "wall": wall, "cpu": cpu / 2}  # fmt: skip
+
+    med = rounds(modes, args.rounds, one)
+    base = med["untraced"]
+    if opens:
+        print(f"mpi_fopen: MPI_File_open+MPI_File_close x {opens}, 2 ranks (OMPIO), ms per pair "
+              f"(slowest rank), median of {args.rounds}")  # fmt: skip
+        print(f"  {'mode':<10} {'ms':>8} {'x untraced':>11}")
+        for m in modes:
+            ms = med[m]["open_ms"]
+            print(f"  {m:<10} {ms:>8.3f} {ms / base['open_ms']:>11.2f}")
+        if "full" in med:
+            r = med["full"]["open_ms"] / med["shim"]["open_ms"]
+            print(f"  full / shim {r:.2f} (target <= 1.20: {'ok' if r <= 1.2 else 'OVER'})")
+    else:
+        print(f"mpi_init: MPI_Init + MPI_Finalize, 2 ranks: CPU s per rank of the whole job "
+              f"(mpirun, iotrace, stracer, rank), and the rank's own CPU in MPI_Init/Finalize; "
+              f"median of {args.rounds}")  # fmt: skip
+        print(f"  {'mode':<10} {'job cpu s':>10} {'added':>7} {'init cpu':>9} {'fin cpu':>8} "
+              f"{'wall s':>7}")  # fmt: skip
+        for m in modes:
+            d = med[m]
+            print(f"  {m:<10} {d['cpu']:>10.3f} {d['cpu'] - base['cpu']:>+7.3f} "
+                  f"{d['init_cpu']:>9.3f} {d['fin_cpu']:>8.3f} {d['wall']:>7.3f}")  # fmt: skip
+        if "full" in med:
+            a = med["full"]["cpu"] - base["cpu"]
+            print(f"  full adds {a:+.3f} s CPU per rank (target <= 0.1: "
+                  f"{'ok' if a <= 0.1 else 'OVER'})")  # fmt: skip
+
+
+CASES: dict[str, Callable[[Path, argparse.Namespace, tuple[str, ...]], None]] = {
+    "sem": case_sem,
+    "mpi_fopen": lambda w, a, m: case_mpi(w, a, m, 20),
+    "mpi_init": lambda w, a, m: case_mpi(w, a, m, 0),
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiplies iterations per run")
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--cpu", type=int, default=(sorted(os.sched_getaffinity(0)) or [0])[-1])
+    args = ap.parse_args()
+    modes = MODES if has_stracer() else MODES[:2]
+    with tempfile.TemporaryDirectory(prefix="iotrace-costbench-") as tmp:
+        for name in args.cases.split(","):
+            if name not in CASES:
+                print(f"cost_bench: no case {name!r} (cases: {', '.join(CASES)})", file=sys.stderr)
+                return 2
+            print(f"\n-- {name} --", flush=True)
+            CASES[name](Path(tmp), args, modes)
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The stracer's cost where libc does I/O inside functions (issue 19): named semaphores and
+shared memory (preload/wrap_shm.c) run inside a wrapper, so glibc's syscalls there are covered
+stops the C loop resumes at once, not libc-internal ones recorded through Python."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from conftest import build
+
+
+def test_sem_and_shm_by_name_are_wrapped_and_cost_no_libc_stop(trace):
+    prog = build("shm_names")
+    name = f"iotrace-cost-{os.getpid()}"
+    plain = subprocess.run([str(prog), name + "-u"], capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    for extra in ((), ("--no-stracer",)):
+        t = trace(prog, name, extra=extra)
+        assert t.proc.returncode == 0, t.proc.stderr
+        assert t.proc.stdout == plain.stdout  # results, errno, FD_CLOEXEC, contents
+        if not extra:
+            # glibc's open/lstat/write/link/unlink/close inside them: covered, none libc-internal
+            assert ", 0 missed, 0 inside libc functions" in t.proc.stderr, t.proc.stderr
+        sem, shm = f"/dev/shm/sem.{name}", f"/dev/shm/{name}"
+        ev = t.events("sem_open", "sem_unlink", "shm_open", "shm_unlink", "write", "read")
+        got = [(e["fn"], e["path"], e["ret"]) for e in ev]
+        assert got == [
+            ("sem_open", sem, 1), ("sem_open", sem, 1), ("sem_open", sem, 1),
+            ("sem_open", sem, 0), ("sem_unlink", sem, 0), ("sem_unlink", sem, -1),
+            ("sem_open", "a/b", 0), ("sem_open", sem, 0),
+            ("shm_open", shm, 3), ("write", shm, 7), ("shm_open", shm, 3), ("read", shm, 7),
+            ("shm_unlink", shm, 0), ("shm_unlink", shm, -1), ("shm_open", "/", -1),
+        ]  # fmt: skip
