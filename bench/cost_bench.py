@@ -12,6 +12,9 @@ Cases:
              full vs shim alone, and strace's cost for the same syscalls
   mpi_fopen  MPI_File_open + MPI_File_close, 2 ranks, ms per pair (bench/progs/mpi_fopen.c);
              target: full <= 1.2x the shim alone
+  fixed      a program that does nothing (bench/progs/noop.c): wall and CPU (the whole process
+             tree) added per run, alone and per rank under `mpirun -np 2 iotrace run`; targets:
+             shim alone <= +20 ms, full <= +100 ms
   mpi_init   the same program with no open: the CPU seconds of the whole job (mpirun, iotrace,
              stracers, ranks) per rank; target: full adds <= 0.1 s per rank to untraced
 """
@@ -172,8 +175,46 @@ def case_mpi(work: Path, args: argparse.Namespace, modes: tuple[str, ...], opens
                   f"{'ok' if a <= 0.1 else 'OVER'})")  # fmt: skip
 
 
+def case_fixed(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> None:
+    prog = compile_c(PROGS / "noop.c", work / "noop")
+    mpi = shutil.which("mpirun") is not None
+    env = mpi_env()
+
+    def one(mode: str, i: int) -> dict[str, float]:
+        trace = work / f"t-fixed-{mode}-{i}"
+        _, wall, cpu = run_timed([*pin(args.cpu), *prefix(mode, trace), str(prog)], work, env)
+        shutil.rmtree(trace, ignore_errors=True)
+        got = {"wall": wall * 1e3, "cpu": cpu * 1e3}
+        if mpi:
+            _, wall, cpu = run_timed([*mpirun(2), *prefix(mode, trace), str(prog)], work, env)
+            shutil.rmtree(trace, ignore_errors=True)
+            got |= {"mwall": wall * 1e3, "mcpu": cpu / 2 * 1e3}
+        return got
+
+    med = rounds(modes, args.rounds, one)
+    base = med["untraced"]
+    print(f"fixed: a program that does nothing, ms per run (CPU: the whole process tree), "
+          f"median of {args.rounds}; alone pinned, and per rank under mpirun -np 2")  # fmt: skip
+    print(f"  {'mode':<10} {'wall':>7} {'added':>7} {'cpu':>7} {'added':>7} | "
+          f"{'mpi wall':>8} {'added':>7} {'cpu/rank':>8} {'added':>7}")  # fmt: skip
+    for m in modes:
+        d = med[m]
+        row = (f"  {m:<10} {d['wall']:>7.1f} {d['wall'] - base['wall']:>+7.1f} "
+               f"{d['cpu']:>7.1f} {d['cpu'] - base['cpu']:>+7.1f} |")  # fmt: skip
+        if mpi:
+            row += (f" {d['mwall']:>8.1f} {d['mwall'] - base['mwall']:>+7.1f} "
+                    f"{d['mcpu']:>8.1f} {d['mcpu'] - base['mcpu']:>+7.1f}")  # fmt: skip
+        print(row)
+    for m, target in (("shim", 20), ("full", 100)):
+        if m in med:
+            a = med[m]["wall"] - base["wall"]
+            print(f"  {m} adds {a:+.1f} ms wall (target <= {target}: "
+                  f"{'ok' if a <= target else 'OVER'})")  # fmt: skip
+
+
 CASES: dict[str, Callable[[Path, argparse.Namespace, tuple[str, ...]], None]] = {
     "sem": case_sem,
+    "fixed": case_fixed,
     "mpi_fopen": lambda w, a, m: case_mpi(w, a, m, 20),
     "mpi_init": lambda w, a, m: case_mpi(w, a, m, 0),
 }

@@ -13,10 +13,10 @@ import errno
 import functools
 from typing import Any
 
-from cffi import FFI
+from iotrace.native import ffi as _cached_ffi
 
-ffi = FFI()
-ffi.cdef(
+ffi = _cached_ffi(
+    "sys",
     """
     typedef int pid_t;
     struct user_regs_struct {
@@ -40,7 +40,7 @@ ffi.cdef(
                            unsigned long flags);
     void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
     int munmap(void *addr, size_t length);
-    """
+    """,
 )
 libc: Any = ffi.dlopen(None)
 
@@ -207,8 +207,8 @@ def install_filter(prog: list[tuple[int, int, int, int]], no_new_privs: bool) ->
 
 # ---- libunwind-ptrace ------------------------------------------------------------------------
 
-uffi = FFI()
-uffi.cdef(
+uffi = _cached_ffi(
+    "unwind",
     """
     typedef unsigned long unw_word_t;
     typedef struct { unw_word_t opaque[127]; } unw_cursor_t;
@@ -223,7 +223,7 @@ uffi.cdef(
     int _Ux86_64_step(unw_cursor_t *c);
     int _Ux86_64_get_reg(unw_cursor_t *c, int reg, unw_word_t *val);
     int _Ux86_64_get_proc_name(unw_cursor_t *c, char *buf, size_t len, unw_word_t *off);
-    """
+    """,
 )
 UNW_REG_IP = 16
 UNW_CACHE_GLOBAL = 1

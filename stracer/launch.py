@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno as errno_mod
 import os
-import secrets
 import signal
 import traceback
 from collections.abc import Callable
@@ -99,7 +98,7 @@ def stracer_main(
         why = WHY_NOT.get("_loop", "its C loop (stracer/_loop.c) cannot be loaded")
         _report(report, f"unavailable {why}")
         return 0
-    cookie = secrets.randbits(64) | 1
+    cookie = int.from_bytes(os.urandom(8), "little") | 1
     # IOTRACE_STRACER: a stracer is here (its filter stops the shim's hello)
     env = dict(env, IOTRACE_STRACER=str(os.getpid()), IOTRACE_COOKIE=f"{cookie:#x}")
     prog = build_filter(cookie)

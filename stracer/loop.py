@@ -13,9 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cffi import FFI
-
 from iotrace.calls import SYSCALLS, Syscall
+from iotrace.native import ffi as native_ffi
 from iotrace.native import library as native_library
 
 EV_STOP, EV_BATCH, EV_ECHILD, EV_EINTR = 1, 2, 3, 4
@@ -68,8 +67,7 @@ class Loop:
     """The loaded library, its event struct and batch."""
 
     def __init__(self, path: Path) -> None:
-        self.ffi = FFI()
-        self.ffi.cdef(_CDEF)
+        self.ffi = native_ffi("loop", _CDEF)
         self.lib: Any = self.ffi.dlopen(str(path))
         self.ev = self.ffi.new("iotl_ev *")
         self.batch = self.lib.iotl_batch_state()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ class Writer:
     the command runs on, `error` says why, and what was written stays readable (a torn tail)."""
 
     def __init__(self, trace_dir: TraceDir, argv: list[str]) -> None:
-        host = socket.gethostname()
+        host = os.uname().nodename
         self.path = trace_dir.path / f"{host}.{os.getpid()}{SUFFIX}"
         self.f: IO[bytes] | None = None
         self.error: int | None = None  # errno of the fault that stopped the log

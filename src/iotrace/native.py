@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from iotrace.format import c_header as format_c_header
 from iotrace.tracedir import TraceDirError, open_dir
@@ -112,3 +113,45 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
         return None
     finally:
         shutil.rmtree(inc, ignore_errors=True)
+
+
+def ffi(name: str, cdef: str) -> Any:
+    """A cffi FFI for `cdef` (ABI mode).  Parsing a cdef runs pycparser: ~50 ms of CPU in every
+    process that does it (the stracer parsed three at each `iotrace run`, per rank under
+    mpirun).  So the first parse emits cffi's out-of-line ABI module (pure Python: the parsed
+    types as data) into the private cache, under the libraries' rules above, and later processes
+    import that instead (~1 ms).  Without a usable cache: parsed every time."""
+    import _cffi_backend  # cffi itself (and pycparser) only when a cdef must be parsed
+
+    tag = hashlib.sha256((_cffi_backend.__version__ + "\0" + cdef).encode()).hexdigest()[:16]
+    mod = f"_iotrace_ffi_{name}_{tag}"
+    cache = cache_dir()
+    path = cache / f"{mod}.py"
+    try:
+        st = path.lstat()
+        if st.st_uid == os.geteuid() and not st.st_mode & 0o022 and path.is_file():
+            open_dir(cache).close()  # ours, no symlink, no other writer
+            import importlib.util
+
+            spec = importlib.util.spec_from_file_location(mod, path)
+            if spec is not None and spec.loader is not None:
+                m = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(m)
+                return m.ffi
+    except Exception:  # none there, not ours, or unreadable: parse it
+        pass
+    from cffi import FFI
+
+    f = FFI()
+    f.cdef(cdef)
+    tmp = cache / f"{mod}.{os.getpid()}.tmp"
+    try:
+        open_dir(cache).close()
+        f.set_source(mod, None)
+        f.emit_python_code(str(tmp))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)  # atomic: concurrent writers agree
+    except Exception:  # the cache is an optimisation, never a failure
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return f

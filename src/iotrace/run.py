@@ -8,10 +8,8 @@ import errno
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -101,7 +99,7 @@ def default_dir(command: list[str], env: dict[str, str]) -> tuple[Path, bool]:
     if job and job[0] != "pmi":
         return Path(re.sub(r"[^A-Za-z0-9_.-]", "_", f"iotrace-{job[0]}-{job[1]}")), False
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(f"iotrace-{Path(command[0]).name}-{stamp}-{secrets.token_hex(4)}"), True
+    return Path(f"iotrace-{Path(command[0]).name}-{stamp}-{os.urandom(4).hex()}"), True
 
 
 def trace_dir(opts: RunOptions) -> TraceDir:
@@ -172,7 +170,7 @@ def prepare_dir(trace: TraceDir) -> Path:
     says which logs it could not write).  Creating that file proves the dir writable and its
     absolute paths short enough for the shim; space is reserved for the shim's lines so that
     they still fit on a full disk.  OSError: the trace cannot be written there."""
-    name = f"{FAULTS}.{socket.gethostname()}.{os.getpid()}"
+    name = f"{FAULTS}.{os.uname().nodename}.{os.getpid()}"
     path = trace.path.resolve() / name
     if len(os.fsencode(path)) + LOG_NAME_MAX >= os.pathconf("/", "PC_PATH_MAX"):
         raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
@@ -342,7 +340,7 @@ def _finish(
     status = exit_status(returncode)
     record = {
         "iotrace": __version__,
-        "host": socket.gethostname(),
+        "host": os.uname().nodename,
         "pid": pid,
         "argv": opts.command,
         "start_real_ns": started,

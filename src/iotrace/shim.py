@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 SHIM_NAME = "libiotrace.so"
@@ -22,8 +21,11 @@ def shim_path(mpi: str | None = None) -> Path:
         p = Path(override).resolve()
     else:
         # installed next to this module; an editable install keeps it in site-packages
-        here = resources.files("iotrace")
-        p = Path(str(here.joinpath(SHIM_NAME))).resolve()
+        p = Path(__file__).with_name(SHIM_NAME).resolve()
+        if not p.is_file():
+            from importlib import resources  # ~40 ms of imports: only when needed
+
+            p = Path(str(resources.files("iotrace").joinpath(SHIM_NAME))).resolve()
         variant = p.with_name(f"libiotrace-{mpi}.so") if mpi else None
         if variant and variant.is_file():
             p = variant

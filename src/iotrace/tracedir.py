@@ -19,8 +19,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import secrets
-import socket
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,7 +55,7 @@ def job_id(env: dict[str, str]) -> tuple[str, str] | None:
         # MPICH's Hydra exports no job id; its ranks on one host are children of one
         # hydra_pmi_proxy: that process (pid + start time, against pid reuse) names the job here.
         ppid = os.getppid()
-        return "pmi", f"{socket.gethostname()}.{ppid}.{_start_time(ppid)}"
+        return "pmi", f"{os.uname().nodename}.{ppid}.{_start_time(ppid)}"
     return None
 
 
@@ -81,7 +79,7 @@ def run_key(env: dict[str, str]) -> str:
     job = job_id(env) if any(v in env for v in RANK_VARS) else None
     if job:
         return f"job {job[0]} {job[1]}"
-    return f"run {socket.gethostname()} {os.getpid()} {secrets.token_hex(8)}"
+    return f"run {os.uname().nodename} {os.getpid()} {os.urandom(8).hex()}"
 
 
 def is_trace_file(name: str) -> bool:
@@ -209,7 +207,7 @@ def _regular(d: TraceDir, name: str) -> bool:
 
 def _write_mark(d: TraceDir, key: str, replace: bool) -> bool:
     """Install the marker; False if another process (of another run) installed one first."""
-    tmp = f".{MARK}.{secrets.token_hex(8)}"
+    tmp = f".{MARK}.{os.urandom(8).hex()}"
     with d.create(tmp) as f:
         f.write(key.encode() + b"\n")
     try:
@@ -262,7 +260,7 @@ def write_atomic(out: str | os.PathLike[str], write: Callable[[IO[bytes]], None]
     parent = target.parent
     dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        tmp = f".{target.name}.{secrets.token_hex(8)}.tmp"
+        tmp = f".{target.name}.{os.urandom(8).hex()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | NEW, 0o600, dir_fd=dfd)
         try:
             with os.fdopen(fd, "wb") as f:

@@ -1,0 +1,5 @@
+/* A program that does nothing: what `iotrace run` costs a run by itself (bench/cost_bench.py). */
+int main(void)
+{
+    return 0;
+}
