@@ -32,3 +32,26 @@ def test_sem_and_shm_by_name_are_wrapped_and_cost_no_libc_stop(trace):
             ("shm_open", shm, 3), ("write", shm, 7), ("shm_open", shm, 3), ("read", shm, 7),
             ("shm_unlink", shm, 0), ("shm_unlink", shm, -1), ("shm_open", "/", -1),
         ]  # fmt: skip
+
+
+def test_stracer_cffi_declarations_are_parsed_once_per_machine(tmp_path):
+    """pycparser costs ~50 ms of CPU per process: the first process parses the stracer's cdefs
+    and keeps cffi's out-of-line modules in the private cache; the next imports them."""
+    import sys
+
+    env = dict(os.environ, IOTRACE_CACHE=str(tmp_path / "cache"))
+    code = ("import sys; from iotrace.stracer import _ffi, loop; assert loop.load() is not None; "
+            "_ffi.unwind_libs(); print('pycparser' in sys.modules)")  # fmt: skip
+
+    def run() -> str:
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    assert run() == "True"
+    kept = sorted(p.name.split("_")[3] for p in (tmp_path / "cache").glob("_iotrace_ffi_*.py"))
+    assert kept == ["loop", "sys", "unwind"]
+    assert run() == "False"
+    for p in (tmp_path / "cache").glob("_iotrace_ffi_*.py"):  # another writer: not trusted
+        p.chmod(0o620)
+    assert run() == "True"

@@ -146,9 +146,10 @@ def ffi(name: str, cdef: str) -> Any:
     f.cdef(cdef)
     tmp = cache / f"{mod}.{os.getpid()}.tmp"
     try:
+        from cffi.recompiler import make_py_source  # emit_python_code prints a line
+
         open_dir(cache).close()
-        f.set_source(mod, None)
-        f.emit_python_code(str(tmp))
+        make_py_source(f, mod, str(tmp))
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)  # atomic: concurrent writers agree
     except Exception:  # the cache is an optimisation, never a failure
