@@ -62,7 +62,7 @@ install-demo: deps-demo $(VPY)
 	@$(VPY) -m pip install -q .
 
 install-test: deps-test $(VPY)
-	@$(VPY) -m pip install -q ".[test]"
+	@$(VPY) -m pip install -q ".[test,darshan]"
 
 demo: install-demo
 	@PYTHON=$(abspath $(VPY)) bash examples/demo.sh

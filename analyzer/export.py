@@ -10,6 +10,7 @@
   and CSV the table gets a column `<column>_bytes` with its exact bytes (Parquet: binary; CSV:
   hex), null for the other rows; the column exists only when such a name does.  Chrome JSON has
   the spelled name and `args.path_bytes` (hex).
+- darshan: OUT is one Darshan log, written by libdarshan-util (analyzer/darshan.py).
 - chrome: OUT is one JSON file in the Chrome trace-event format (Perfetto UI, chrome://tracing):
   a process track per traced process ("rank R: command (pid P @host)"), a thread track per thread,
   every call a complete ('X') slice; the stracer's missed syscalls in category `missed`, coloured
@@ -38,7 +39,7 @@ from iotrace.tracedir import open_dir, write_atomic
 if TYPE_CHECKING:
     from .trace import Trace
 
-FORMATS = ("parquet", "csv", "chrome")
+FORMATS = ("parquet", "csv", "chrome", "darshan")
 ROWS_PER_GROUP = 1 << 20
 CHROME_BATCH = 100_000
 
@@ -288,4 +289,8 @@ def export(trace: Trace, fmt: str, out: str | os.PathLike[str]) -> str:
         return to_csv(trace, p)
     if fmt == "chrome":
         return to_chrome(trace, p)
+    if fmt == "darshan":
+        from .darshan import write_darshan
+
+        return write_darshan(trace, p)
     raise ValueError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")

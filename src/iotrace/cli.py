@@ -15,7 +15,7 @@ from iotrace.shim import ShimNotFound
 from iotrace.tracedir import TraceDirError
 from iotrace.tracefile import TraceFormatError, log_paths, read_log
 
-EXPORT_FORMATS = ("parquet", "csv", "chrome")
+EXPORT_FORMATS = ("parquet", "csv", "chrome", "darshan")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser(
         "export",
-        help="write the trace as Parquet, CSV or Chrome trace-event JSON (Perfetto)",
-        usage="iotrace export DIR --format parquet|csv|chrome -o OUT",
+        help="write the trace as Parquet, CSV, Chrome trace-event JSON (Perfetto) or a Darshan log",
+        usage="iotrace export DIR --format parquet|csv|chrome|darshan -o OUT",
     )
     ex.add_argument("trace", metavar="DIR")
     ex.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="output format")
@@ -108,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         metavar="OUT",
-        help="output directory (parquet, csv) or file (chrome)",
+        help="output directory (parquet, csv) or file (chrome, darshan)",
     )
 
     m = sub.add_parser("missed", help="I/O that bypassed the shim (missed), by call site")
@@ -206,6 +206,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from iotrace.analyzer.export import export
 
+    if args.format == "darshan":
+        from iotrace.analyzer.darshan import DarshanUnavailable, library
+
+        try:
+            library()  # before loading the trace: say at once what is missing
+        except DarshanUnavailable as exc:
+            print(f"iotrace: {exc}", file=sys.stderr)
+            return 2
     trace = _load_trace(args.trace)
     try:
         what = export(trace, args.format, args.output)

@@ -1,0 +1,181 @@
+"""`iotrace export --format darshan`: a real Darshan log, written by libdarshan-util, read back
+by PyDarshan with counters equal to iotrace's own totals (per file and rank), rendered by
+`python -m darshan summary`, and read by Drishti."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import darshan
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import build, iotrace
+from iotrace.analyzer import load
+from test_mpi import MPICC, MPIRUN, _shim_has_mpi, build_mpi, run_job
+
+N, B = 8, 3000  # dar_mix's calls per file and bytes per call
+
+
+def read_back(log: Path) -> dict[str, pd.DataFrame]:
+    """Module -> one row per record: path, rank and every counter and fcounter, by name."""
+    rep = darshan.DarshanReport(str(log), read_all=True)
+    out = {}
+    for mod in ("POSIX", "STDIO", "MPI-IO"):
+        if mod not in rep.records:
+            continue
+        df = rep.records[mod].to_df()
+        both = df["counters"].merge(df["fcounters"], on=["id", "rank"])
+        both.insert(0, "path", both["id"].map(rep.name_records))
+        out[mod] = both
+    for mod in ("DXT_POSIX", "DXT_MPIIO"):
+        if mod in rep.records:
+            out[mod] = pd.DataFrame(
+                [dict(r, path=rep.name_records[r["id"]]) for r in rep.records[mod].to_df()]
+            )
+    return out
+
+
+def one(df: pd.DataFrame, path: Path | str, rank: int = 0) -> pd.Series:
+    rows = df[(df["path"] == str(path)) & (df["rank"] == rank)]
+    assert len(rows) == 1, (path, rank, df["path"].tolist())
+    return rows.iloc[0]
+
+
+def export(trace_dir: Path, out: Path) -> None:
+    p = iotrace("export", str(trace_dir), "--format", "darshan", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "wrote a Darshan log" in p.stderr
+
+
+def test_posix_and_stdio_counters_equal_the_trace(trace, tmp_path: Path) -> None:
+    t = trace(build("dar_mix"), ".", str(N), str(B))
+    assert t.proc.returncode == 0, t.proc.stderr
+    log = tmp_path / "run.darshan"
+    export(t.dir, log)
+    got = read_back(log)
+    pdat, stxt = trace.work / "posix.dat", trace.work / "stdio.txt"
+
+    # what the program did, by its source
+    px = one(got["POSIX"], pdat)
+    want = {"POSIX_OPENS": 1, "POSIX_READS": N, "POSIX_WRITES": N, "POSIX_SEEKS": 1,
+            "POSIX_STATS": 1, "POSIX_FSYNCS": 1, "POSIX_BYTES_READ": N * B,
+            "POSIX_BYTES_WRITTEN": N * B, "POSIX_MAX_BYTE_READ": N * B - 1,
+            "POSIX_MAX_BYTE_WRITTEN": N * B - 1, "POSIX_CONSEC_WRITES": N,
+            "POSIX_RW_SWITCHES": 1, "POSIX_SIZE_WRITE_1K_10K": N, "POSIX_SIZE_READ_1K_10K": N,
+            "POSIX_ACCESS1_ACCESS": B, "POSIX_ACCESS1_COUNT": 2 * N,
+            "POSIX_FILE_NOT_ALIGNED": 2 * (N - 1)}  # fmt: skip
+    assert {k: int(px[k]) for k in want} == want
+    st = one(got["STDIO"], stxt)
+    want = {"STDIO_OPENS": 2, "STDIO_READS": N, "STDIO_WRITES": N, "STDIO_SEEKS": 1,
+            "STDIO_FLUSHES": 1, "STDIO_BYTES_READ": N * B, "STDIO_BYTES_WRITTEN": N * B,
+            "STDIO_MAX_BYTE_WRITTEN": N * B - 1}  # fmt: skip
+    assert {k: int(st[k]) for k in want} == want
+    assert str(stxt) not in set(got["STDIO"]["path"]) - {str(stxt)}
+    assert str(pdat) not in set(got["STDIO"]["path"])  # no stdio call touched it
+
+    # iotrace's own totals, per file: the POSIX layer of its files table (stdio's refills and
+    # flushes included) and its events
+    tr = load(t.dir)
+    files = tr.files.set_index("path")
+    for path in (pdat, stxt):
+        f = files.loc[str(path)]
+        px = one(got["POSIX"], path)
+        assert (int(px["POSIX_READS"]), int(px["POSIX_WRITES"])) == (f["reads"], f["writes"])
+        assert int(px["POSIX_BYTES_READ"]) == f["bytes_read"]
+        assert int(px["POSIX_BYTES_WRITTEN"]) == f["bytes_written"]
+        assert int(px["POSIX_CONSEC_READS"] + px["POSIX_CONSEC_WRITES"]) == f["consecutive"]
+        assert int(px["POSIX_SEQ_READS"] + px["POSIX_SEQ_WRITES"]) == f["sequential"]
+        assert int(px["POSIX_FILE_NOT_ALIGNED"]) == f["unaligned"]
+        for d in ("read", "write"):
+            assert int(px[f"POSIX_SIZE_{d.upper()}_1K_10K"]) == f[f"{d}_1K-10K"]
+        ev = tr.events[tr.events["path"] == str(path)]
+        data = ev[ev["function"].isin(["pwrite", "read", "stdio_flush", "stdio_refill"])]
+        w = data[data["op"] == "write"]
+        assert px["POSIX_F_WRITE_TIME"] == pytest.approx((w["t_end"] - w["t_start"]).sum() / 1e9)
+        assert px["POSIX_F_WRITE_START_TIMESTAMP"] == pytest.approx(w["t_start"].min() / 1e9)
+        assert px["POSIX_F_WRITE_END_TIMESTAMP"] == pytest.approx(w["t_end"].max() / 1e9)
+    # stdio.txt reached the kernel as the stream's refills and flushes, 4 KiB at a time
+    assert int(one(got["POSIX"], stxt)["POSIX_OPENS"]) == 0
+    assert int(one(got["POSIX"], stxt)["POSIX_WRITES"]) == -(-N * B // 4096)
+    ev = tr.events[tr.events["path"] == str(stxt)]
+    for d, fns in (("WRITE", ["fwrite"]), ("READ", ["fread"])):
+        calls = ev[ev["function"].isin(fns)]
+        assert int(st[f"STDIO_{d}S"]) == len(calls)
+        assert (
+            int(st[f"STDIO_BYTES_{'WRITTEN' if d == 'WRITE' else 'READ'}"]) == calls["bytes"].sum()
+        )
+
+    # DXT: one segment per access, in order, offsets and lengths exact
+    dx = got["DXT_POSIX"].set_index("path").loc[str(pdat)]
+    assert (dx["write_count"], dx["read_count"]) == (N, N)
+    assert dx["write_segments"]["offset"].tolist() == [k * B for k in range(N)]
+    assert dx["read_segments"]["length"].tolist() == [B] * N
+    assert (dx["write_segments"]["end_time"] >= dx["write_segments"]["start_time"]).all()
+
+
+def test_summary_and_drishti_read_it(trace, tmp_path: Path) -> None:
+    t = trace(build("dar_mix"), ".", str(N), str(B))
+    log = tmp_path / "run.darshan"
+    export(t.dir, log)
+    p = subprocess.run([sys.executable, "-m", "darshan", "summary", str(log)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    html = (tmp_path / "run_report.html").read_text()
+    assert "dar_mix" in html and "POSIX" in html and "STDIO" in html
+    drishti = shutil.which("drishti") or str(Path(sys.executable).with_name("drishti"))
+    if not Path(drishti).exists():
+        pytest.fail("drishti (drishti-io) is not installed: make install-test installs it")
+    p = subprocess.run([drishti, str(log)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "2 files (1 use STDIO, 2 use POSIX, 0 use MPI-IO)" in p.stdout
+    assert "PROCESSES       1" in p.stdout
+
+
+def test_bad_output_is_one_line(trace, tmp_path: Path) -> None:
+    t = trace(build("dar_mix"), ".", "1", "10")
+    p = iotrace("export", str(t.dir), "--format", "darshan", "-o", str(tmp_path / "no/x.darshan"))
+    assert p.returncode == 2
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+@pytest.mark.skipif(not (MPIRUN and MPICC and _shim_has_mpi()), reason="needs Open MPI")
+def test_mpiio_counters_per_rank(tmp_path: Path) -> None:
+    # mpi_io FILE 4096 512: per rank 2 collective, 2 independent, 2 nonblocking writes of 4 KiB
+    # and 1 collective, 1 independent, 2 nonblocking reads (tests/progs/mpi_io.c)
+    job = run_job(tmp_path, "ranks", 2, build_mpi("mpi_io"), "data.bin", "4096", "512")
+    log = tmp_path / "job.darshan"
+    export(job.dir, log)
+    got = read_back(log)
+    data = job.work / "data.bin"
+    tr = load(job.dir)
+    for r in range(2):
+        m = one(got["MPI-IO"], data, r)
+        want = {"MPIIO_COLL_WRITES": 2, "MPIIO_INDEP_WRITES": 2, "MPIIO_NB_WRITES": 2,
+                "MPIIO_COLL_READS": 1, "MPIIO_INDEP_READS": 1, "MPIIO_NB_READS": 2,
+                "MPIIO_COLL_OPENS": 1, "MPIIO_SYNCS": 1, "MPIIO_VIEWS": 2,
+                "MPIIO_BYTES_WRITTEN": 6 * 4096, "MPIIO_BYTES_READ": 4 * 4096,
+                "MPIIO_SIZE_WRITE_AGG_1K_10K": 6, "MPIIO_SIZE_READ_AGG_1K_10K": 4}  # fmt: skip
+        assert {k: int(m[k]) for k in want} == want
+        # iotrace's totals for this rank: the MPI layer, and the POSIX calls inside it
+        ev = tr.events[(tr.events["path"] == str(data)) & (tr.events["rank"] == r)]
+        mpi = ev[ev["function"].str.startswith("MPI_File") & ev["bytes"].notna()]
+        assert int(m["MPIIO_BYTES_WRITTEN"]) == mpi.loc[mpi["op"] == "write", "bytes"].sum()
+        px = one(got["POSIX"], data, r)
+        posix = ev[~ev["function"].str.startswith("MPI_File") & ev["bytes"].notna()]
+        assert int(px["POSIX_BYTES_WRITTEN"]) == posix.loc[posix["op"] == "write", "bytes"].sum()
+        assert int(px["POSIX_WRITES"]) == int((posix["op"] == "write").sum())
+        assert int(px["POSIX_READS"]) == int((posix["op"] == "read").sum())
+        dx = got["DXT_MPIIO"]
+        dx = dx[(dx["path"] == str(data)) & (dx["rank"] == r)].iloc[0]
+        assert (dx["write_count"], dx["read_count"]) == (6, 4)
+        assert sorted(dx["write_segments"]["length"]) == [4096] * 6
+    # the per-file files table sums the ranks
+    f = tr.files.set_index("path").loc[str(data)]
+    m = got["MPI-IO"][got["MPI-IO"]["path"] == str(data)]
+    assert int(m["MPIIO_BYTES_WRITTEN"].sum()) == f["mpi_bytes_written"]
+    assert int(m["MPIIO_BYTES_READ"].sum()) == f["mpi_bytes_read"]
+    assert np.all(m["rank"].sort_values().to_numpy() == [0, 1])
