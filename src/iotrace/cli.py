@@ -111,6 +111,22 @@ def _parser() -> argparse.ArgumentParser:
         help="output directory (parquet, csv) or file (chrome, darshan)",
     )
 
+    d = sub.add_parser(
+        "diff",
+        help="compare two traces: time, bytes and calls per function, file, rank and call site",
+        usage="iotrace diff A B [--json] [--map OLD=NEW ...]",
+    )
+    d.add_argument("a", metavar="A", help="the trace before (the baseline)")
+    d.add_argument("b", metavar="B", help="the trace after")
+    d.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    d.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="match A's files under the path prefix OLD with B's under NEW (repeatable)",
+    )
+
     m = sub.add_parser("missed", help="I/O that bypassed the shim (missed), by call site")
     m.add_argument("trace", metavar="DIR")
     m.add_argument("--json", action="store_true", help="a JSON list of groups")
@@ -224,6 +240,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from iotrace.analyzer.diff import DiffError, diff, diff_json, parse_maps, print_diff
+    from iotrace.analyzer.summary import summarise
+
+    try:
+        maps = parse_maps(args.map)
+    except DiffError as exc:
+        print(f"iotrace: diff: {exc}", file=sys.stderr)
+        return 2
+    sa = summarise(_load_trace(args.a))
+    sb = summarise(_load_trace(args.b))
+    d = diff(sa, sb, args.a, args.b, maps)
+    try:
+        if args.json:
+            sys.stdout.write(diff_json(d) + "\n")
+        else:
+            from rich.console import Console
+
+            width = None if sys.stdout.isatty() else shutil.get_terminal_size((160, 24)).columns
+            print_diff(d, Console(soft_wrap=False, width=width))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        sys.stderr.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -235,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_report(args)
         if args.cmd == "export":
             return _cmd_export(args)
+        if args.cmd == "diff":
+            return _cmd_diff(args)
         if args.cmd == "missed":
             from iotrace.stracer.missed import NoStracerLog, missed
 
