@@ -357,6 +357,10 @@ void iot_arena_release(char *buf) IOT_HIDDEN; /* a stream's old buffer (no-op if
 int iot_arena_owns(const char *p) IOT_HIDDEN;   /* a buffer the window gave: a stream we opened */
 #define IOT_GLIBC_NOCLOSE 32 /* glibc's _IO_FLAGS2_NOCLOSE (libio/libioP.h) */
 int iot_arena_noclose(void) IOT_HIDDEN;         /* fclose may leave the close to the wrapper */
+/* wrap_stdio.c: a stream's bytes waiting to be written; a flush of `n` of them ending at stream
+ * position `end` that the call of `ev` made (its fd and path the stream's): pclose's */
+int64_t iot_stdio_pending(FILE *f) IOT_HIDDEN;
+void iot_stdio_flushed(const iot_ev *ev, int64_t n, int64_t end) IOT_HIDDEN;
 
 /* ---- paths.c ---- */
 /* Writes the absolute form of `path` (relative to dirfd) into out; returns its length. */

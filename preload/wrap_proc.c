@@ -427,11 +427,13 @@ IOT_API int pclose(FILE *f)
         return real_pclose(f);
     int fd = f ? fileno(f) : -1;
     uint32_t path = fd >= 0 ? iot_fd_path(fd) : 0;
+    int64_t pend = iot_stdio_pending(f), spos = fd >= 0 ? iot_stdio_pos(fd) : IOT_NO_OFFSET;
     int r = real_pclose(f);
     iot_done(&ev, r, r == -1);
     if (fd >= 0) {
         iot_ev_fd(&ev, fd);
         ev.path = path;
+        iot_stdio_flushed(&ev, pend, spos); /* what was waiting went to the pipe */
         iot_fd_closed(fd);
     }
     iot_leave(&ev);

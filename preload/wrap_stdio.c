@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #if __GLIBC_PREREQ(2, 32)
 #include <sys/single_threaded.h>
 #endif
@@ -109,16 +110,35 @@ static int64_t hold(held *h, FILE *f, int fd, int locked)
  * from the file; one that put `put` bytes in wrote (pending before + `put` - pending after). */
 typedef struct {
     int64_t avail, pend; /* bytes buffered for reading, waiting to be written */
+    int64_t out;         /* stdout's waiting bytes if a refill of this stream flushes it, or 0 */
 } sbuf;
 
 static int64_t pending(FILE *f);
 
+#define IOT_GLIBC_UNBUFFERED 2    /* glibc's libio.h: _IO_UNBUFFERED */
+#define IOT_GLIBC_NO_WRITES 8     /* _IO_NO_WRITES */
+#define IOT_GLIBC_LINE_BUF 0x200  /* _IO_LINE_BUF */
+#define IOT_GLIBC_LINKED 0x80     /* _IO_LINKED */
+
+/* glibc's refill of a line-buffered or unbuffered stream first flushes stdout when that is
+ * line-buffered (_IO_new_file_underflow: the prompt printed before reading a terminal). */
+static int64_t stdout_flushed_by(FILE *f)
+{
+    FILE *o = stdout;
+    if (f == o || !o || !(f->_flags & (IOT_GLIBC_LINE_BUF | IOT_GLIBC_UNBUFFERED)) ||
+        (o->_flags & (IOT_GLIBC_LINKED | IOT_GLIBC_NO_WRITES | IOT_GLIBC_LINE_BUF)) !=
+            (IOT_GLIBC_LINKED | IOT_GLIBC_LINE_BUF) || sfd(o) < 0)
+        return 0;
+    return pending(o);
+}
+
 static sbuf snap(FILE *f)
 {
-    sbuf b = {0, 0};
+    sbuf b = {0, 0, 0};
     if (f) {
         b.avail = f->_IO_read_end > f->_IO_read_ptr ? f->_IO_read_end - f->_IO_read_ptr : 0;
         b.pend = pending(f);
+        b.out = stdout_flushed_by(f);
     }
     return b;
 }
@@ -141,6 +161,23 @@ static void under(const iot_ev *ev, unsigned fn, int64_t n, int64_t off)
 
 static int64_t minus(int64_t pos, int64_t n) { return pos == IOT_NO_OFFSET ? pos : pos - n; }
 
+static void counted(FILE *f, int fd);
+
+/* A flush of the stream `f` on `fd` (not the stream of `ev`) that `ev`'s call made: `before`
+ * bytes were waiting, what is waiting now stays. */
+static void flushed_other(const iot_ev *ev, FILE *f, int fd, int64_t before)
+{
+    int64_t n = before - pending(f);
+    if (n <= 0)
+        return;
+    iot_ev e = *ev;
+    iot_ev_fd(&e, fd);
+    iot_ev_fdpath(&e, fd);
+    int64_t pos = iot_stdio_pos(fd);
+    under(&e, IOT_FN_stdio_flush, n, minus(pos, pending(f) + n));
+    counted(f, fd);
+}
+
 /* After a call that got or put bytes (`pos` the stream position it started at). */
 static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int64_t got,
                     int64_t put)
@@ -149,6 +186,8 @@ static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int6
         return;
     sbuf a = snap(f);
     int64_t rd = (got > 0 ? got : 0) + a.avail - b.avail, wr = b.pend + put - a.pend;
+    if (b.out > 0 && rd > 0)
+        flushed_other(ev, stdout, sfd(stdout), b.out);
     under(ev, IOT_FN_stdio_refill, rd, pos == IOT_NO_OFFSET ? pos : pos + b.avail);
     under(ev, IOT_FN_stdio_flush, wr, minus(pos, b.pend));
 }
@@ -157,35 +196,58 @@ static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int6
  * buffer: glibc's _IO_new_file_seekoff moves inside the buffer only when it knows the file
  * offset (`_offset`, lost after some reads) and the target lies in [_offset - what the buffer
  * was filled with, _offset); otherwise it seeks and, on a readable stream, reads from the
- * block boundary below the target, leaving the buffer [block, block + count).  So the state
- * before the call tells which path it took, with no syscall. */
+ * block boundary below the target, leaving the buffer [block, block + count).  A stream that
+ * was writing first switches to reading: a flush leaves it nothing buffered, so that seek reads
+ * again; with nothing to flush the buffer's read part grows to where writing stopped.  So the
+ * state before the call tells which path it took, with no syscall. */
 typedef struct {
     int64_t offset; /* the file offset stdio knew, -1 if lost */
-    char *rbase, *rend;
+    char *rbase, *rend, *wptr;
+    int putting;
 } seekst;
 
-#define IOT_GLIBC_NO_READS 4 /* _IO_NO_READS of glibc's libio.h */
+#define IOT_GLIBC_NO_READS 4           /* _IO_NO_READS of glibc's libio.h */
+#define IOT_GLIBC_CURRENTLY_PUTTING 0x800 /* _IO_CURRENTLY_PUTTING */
 
 static seekst seek_snap(FILE *f)
 {
-    return (seekst){f ? (int64_t)f->_offset : -1, f ? f->_IO_read_base : NULL,
-                    f ? f->_IO_read_end : NULL};
+    if (!f)
+        return (seekst){-1, NULL, NULL, NULL, 0};
+    return (seekst){(int64_t)f->_offset, f->_IO_read_base, f->_IO_read_end, f->_IO_write_ptr,
+                    !!(f->_flags & IOT_GLIBC_CURRENTLY_PUTTING)};
 }
 
-/* After a seek of the stream to `target` (its new position, -1 if unknown). */
+/* After a seek of the stream to `target` (its new position, -1 if unknown) by `whence`. */
 static void seek_beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, seekst s,
-                         int64_t target)
+                         int64_t target, int whence)
 {
     if (fd < 0)
         return;
     under(ev, IOT_FN_stdio_flush, b.pend - pending(f), minus(pos, b.pend));
-    if (target < 0 || (f->_flags & IOT_GLIBC_NO_READS) || f->_IO_read_end <= f->_IO_read_base)
+    if (target < 0 || (f->_flags & IOT_GLIBC_NO_READS))
         return;
-    int inside = s.offset >= 0 && s.rbase && target >= s.offset - (s.rend - f->_IO_buf_base) &&
-                 target < s.offset;
-    if (!inside)
-        under(ev, IOT_FN_stdio_refill, f->_IO_read_end - f->_IO_read_base,
-              target - (f->_IO_read_ptr - f->_IO_read_base));
+    char *rend = s.rend; /* the end of what the buffer holds when glibc looks (see above) */
+    if (b.pend)
+        rend = f->_IO_buf_base;
+    else if (s.putting && s.wptr > rend)
+        rend = s.wptr;
+    int inside = s.offset >= 0 && (s.rbase || s.putting) &&
+                 target >= s.offset - (rend - f->_IO_buf_base) && target < s.offset;
+    int64_t size = f->_IO_buf_end - f->_IO_buf_base;
+    int64_t block = size > 0 ? target & ~(size - 1) : target, delta = target - block;
+    if (inside || delta == 0 || delta > size)
+        return; /* no read: in the buffer, or a seek to the target itself */
+    if (f->_IO_read_end > f->_IO_read_base) {
+        under(ev, IOT_FN_stdio_refill, f->_IO_read_end - f->_IO_read_base, block);
+        return;
+    }
+    /* Nothing buffered: a relative seek from an offset stdio did not know went straight to
+     * lseek; else the read got less than `delta` (the file ends before the target), and glibc
+     * seeked on, leaving the buffer empty: it read what the file holds past the block. */
+    struct stat st;
+    if ((whence != SEEK_CUR || s.offset >= 0) && IOT_SYSRAW(fstat, fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > block)
+        under(ev, IOT_FN_stdio_refill, st.st_size - block < delta ? st.st_size - block : delta,
+              block);
 }
 
 /* A stream wrapper's first half: the event begun (else the real call, untraced), the stream's
@@ -229,7 +291,6 @@ static void stream_io(iot_ev *ev, held *h, int fd, int64_t pos, int64_t done, FI
 }
 
 static void uncounted(FILE *f, int fd, int locked); /* the headers' inline putc: __overflow */
-static void counted(FILE *f, int fd);
 
 
 /* fopen's mode string as the open(2) flags glibc uses for it. */
@@ -355,9 +416,16 @@ static FILE *do_freopen(const char *path, const char *mode, FILE *f,
         return r;
     }
     int old = sfd(f);
-    uint32_t oldpath = path || old < 0 ? 0 : iot_fd_path(old);
+    uint32_t oldpath = old < 0 ? 0 : iot_fd_path(old);
+    int64_t pend = old >= 0 ? pending(f) : 0, spos = iot_stdio_pos(old); /* flushed: closed */
     FILE *r = real(path, mode, f);
     iot_done(&ev, r != NULL, r == NULL);
+    if (pend > 0) {
+        iot_ev e = ev;
+        iot_ev_fd(&e, old);
+        e.path = oldpath;
+        under(&e, IOT_FN_stdio_flush, pend, minus(spos, pend));
+    }
     if (f->_IO_buf_base != oldbuf)
         iot_arena_release(oldbuf);
     if (path)
@@ -418,6 +486,17 @@ IOT_API int fclose(FILE *f)
     }
     iot_leave(&ev);
     return r;
+}
+
+/* pclose (wrap_proc.c) flushes the stream before it closes the pipe. */
+int64_t iot_stdio_pending(FILE *f)
+{
+    return sfd(f) >= 0 ? pending(f) : 0;
+}
+
+void iot_stdio_flushed(const iot_ev *ev, int64_t n, int64_t end)
+{
+    under(ev, IOT_FN_stdio_flush, n, minus(end, n));
 }
 
 /* ---- reads: ret = bytes consumed, 0 at end of file, -1 (or short) with errno on error ---- */
@@ -1013,7 +1092,7 @@ static int do_fseek(FILE *f, int64_t off, int whence, int (*real)(FILE *, off_t,
     int64_t now = r == 0 && fd >= 0 ? (whence == SEEK_SET ? off : tell(f)) : -1;
     if (now >= 0) /* after a seek stdio knows its offset: tell costs no syscall */
         iot_stdio_seek(fd, now);
-    seek_beneath(&ev, f, fd, sb, pos, ss, now);
+    seek_beneath(&ev, f, fd, sb, pos, ss, now, whence);
     release(&h);
     iot_leave(&ev);
     return r;
@@ -1068,7 +1147,7 @@ IOT_API void rewind(FILE *f)
     real_rewind(f);
     iot_done(&ev, 0, 0); /* void: a failure cannot be told */
     stream_ev(&ev, fd);
-    seek_beneath(&ev, f, fd, sb, pos, ss, 0);
+    seek_beneath(&ev, f, fd, sb, pos, ss, 0, SEEK_SET);
     iot_ev_off(&ev, 0);
     iot_stdio_seek(fd, 0);
     release(&h);
@@ -1099,7 +1178,7 @@ static int do_fsetpos(FILE *f, const fpos_t *p, int (*real)(FILE *, const fpos_t
     int r = real(f, p);
     iot_done(&ev, r, r != 0);
     stream_ev(&ev, fd);
-    seek_beneath(&ev, f, fd, sb, pos, ss, r == 0 ? off : -1);
+    seek_beneath(&ev, f, fd, sb, pos, ss, r == 0 ? off : -1, SEEK_SET);
     iot_ev_off(&ev, off);
     if (r == 0)
         iot_stdio_seek(fd, off);
@@ -1135,8 +1214,49 @@ IOT_API int fsetpos64(FILE *f, const fpos64_t *p)
 
 /* ---- flush: the bytes were counted when written; fflush(NULL) has fd nil ---- */
 
+/* fflush(NULL) flushes every stream, one stdio_flush event each (on the stream's fd), under
+ * glibc's list lock as glibc's own flush takes it (recursive): no stream goes meanwhile. */
+static int flush_all(int (*real)(FILE *))
+{
+    _IO_list_lock();
+    size_t n = 0;
+    for (FILE *f = _IO_list_all; f; f = f->_chain)
+        n += sfd(f) >= 0;
+    if (n > 4096)
+        n = 4096;
+    struct {
+        FILE *f;
+        int64_t pend;
+    } st[n ? n : 1];
+    size_t k = 0;
+    for (FILE *f = _IO_list_all; f && k < n; f = f->_chain) {
+        int fd = sfd(f);
+        if (fd < 0)
+            continue;
+        uncounted(f, fd, 0); /* glibc's flush takes each stream's lock after ours */
+        st[k].f = f;
+        st[k++].pend = pending(f);
+    }
+    iot_ev ev;
+    int r;
+    if (!iot_enter(&ev, IOT_FN_fflush))
+        r = real(NULL);
+    else {
+        r = real(NULL);
+        iot_done(&ev, r, r != 0);
+        for (size_t i = 0; i < k; i++)
+            if (st[i].pend)
+                flushed_other(&ev, st[i].f, sfd(st[i].f), st[i].pend);
+        iot_leave(&ev);
+    }
+    _IO_list_unlock();
+    return r;
+}
+
 static int do_fflush(FILE *f, int (*real)(FILE *), int locked)
 {
+    if (!f && iot_p.state == IOT_READY && !iot_t.busy)
+        return flush_all(real);
     int fd = sfd(f);
     uncounted(f, fd, locked);
     iot_ev ev;
@@ -1146,7 +1266,7 @@ static int do_fflush(FILE *f, int (*real)(FILE *), int locked)
     int r = real(f);
     iot_done(&ev, r, r != 0);
     stream_ev(&ev, fd);
-    if (fd >= 0 && r == 0) /* fflush(NULL): the streams' flushes are not recorded */
+    if (fd >= 0 && r == 0)
         under(&ev, IOT_FN_stdio_flush, pend, minus(spos, pend));
     counted(f, fd);
     iot_leave(&ev);

@@ -199,6 +199,32 @@ def test_stdio_totals_are_what_moved_underneath(tmp_path: Path, src: Path) -> No
         assert int(fn.loc["stdio_refill", "bytes"]) == want[str(big)][0]
 
 
+def test_every_stdio_flush_and_refill_equals_strace(tmp_path: Path) -> None:
+    """What stdio moves behind the app's calls (tests/progs/stdio_flushes.c): the seeks of a
+    "w+" stream that flush and read its block back, one past the end that reads less than its
+    block, freopen's flush of the stream it reopens, a prompt on a line-buffered stdout flushed
+    by a read, fflush(NULL) before _exit: bytes per file are strace's, with and without the
+    stracer."""
+    from oracle import strace_bytes
+
+    exe = build("stdio_flushes")
+    src = tmp_path / "in.txt"
+    src.write_text("one line\nanother\n")
+    work = tmp_path / "w"
+    work.mkdir()
+    got, p = strace_bytes([str(exe), str(src), str(work)], work)
+    assert p.returncode == 0, p.stderr
+    want = {path: (got[("read", path)], got[("write", path)]) for _, path in got}
+    names = {"rw.bin", "first.txt", "second.txt", "log.txt"}
+    assert {Path(k).name for k in want} >= names, want
+    for mode in ("shim", "stracer"):
+        out = tmp_path / f"t_{mode}"
+        p = run(mode, [str(exe), str(src), str(work)], work, out)
+        assert p.returncode == 0, p.stderr
+        files = {k: v for k, v in per_file(out).items() if k in want}
+        assert files == want, (mode, files, want)
+
+
 VFORK_PY = (
     "import subprocess\n"
     "f = open('py.out', 'w')\n"
