@@ -16,6 +16,7 @@ from iotrace.tracedir import write_atomic
 from . import plots
 from .access import arrays
 from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
+from .hdf5 import overview_text, table_rows
 from .summary import no_missed_text
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ def render(trace: Trace, s: Summary) -> str:
                 f"{fmt_bytes(ov['posix_bytes_in_mpi'])} of the POSIX bytes moved inside them",
             )
         )
+    if "hdf5" in ov:
+        ovrows.append(("HDF5", overview_text(ov["hdf5"])))
     add(
         "<table class='ov'>"
         + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in ovrows)
@@ -415,6 +418,10 @@ def _job(s: Summary, add: Any) -> None:
                 {0, 1, 3, 6},
             )
         )
+    if len(s.datasets):
+        add("<h2>HDF5 datasets</h2>")
+        heads, rows = table_rows(s.datasets)
+        add(_table(heads, [[_e(v) for v in r] for r in rows], {0, 1, 2}))
 
 
 def write_html(trace: Trace, s: Summary, out: str | os.PathLike[str]) -> None:

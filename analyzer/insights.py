@@ -13,6 +13,7 @@ import numpy as np
 
 from .access import ALIGN, READ, SMALL, WRITE, Arrays, Classified
 from .fmt import fmt_bytes, fmt_pct, fmt_time
+from .hdf5 import SMALL_WRITE
 
 if TYPE_CHECKING:
     from .summary import Summary
@@ -33,6 +34,7 @@ IMBALANCE_MIN_BYTES = 1 << 20  # ...and at least this much more (1 MiB)
 INDEPENDENT_MIN_CALLS = 16  # independent MPI-IO data calls on shared files: at least this many...
 INDEPENDENT_SHARE = 0.5  # ...and more than this share of the MPI-IO data calls on them
 IO_SHARE_WARN = 0.3  # time in I/O above this share of the processes' time
+H5_SMALL_MIN_CALLS = 8  # independent H5Dwrite of < hdf5.SMALL_WRITE on datasets several ranks write
 LEVELS = ("high", "warn", "info")
 
 
@@ -412,6 +414,47 @@ def _independent_mpiio(s: Summary) -> list[Insight]:
     ]
 
 
+def _hdf5(s: Summary) -> list[Insight]:
+    """Small independent HDF5 dataset writes from several ranks; collective transfers HDF5 did
+    independently (chunking or selections it could not combine)."""
+    d = s.datasets
+    if d.empty:
+        return []
+    out = []
+    shared = d[d["ranks"].str.contains("[-,]", regex=True)]  # written by 2 ranks or more
+    n = int(shared["independent_small"].sum())
+    if n >= H5_SMALL_MIN_CALLS:
+        names = ", ".join(shared[shared["independent_small"] > 0]["dataset"])
+        out.append(
+            Insight(
+                "hdf5-small-independent",
+                "warn",
+                f"Small independent HDF5 writes: {n:,} H5Dwrite calls of less than "
+                f"{fmt_bytes(SMALL_WRITE)} from several ranks ({names})",
+                "Collective transfers (H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)) let MPI-IO "
+                "merge the ranks' pieces into few large writes (two-phase I/O).",
+                {"calls": n, "datasets": int((shared["independent_small"] > 0).sum())},
+            )
+        )
+    broke = d[d["done_independently"] > 0]
+    if len(broke):
+        n = int(broke["done_independently"].sum())
+        out.append(
+            Insight(
+                "hdf5-collective-done-independently",
+                "warn",
+                f"HDF5 did {n:,} collective H5Dread/H5Dwrite calls independently "
+                f"({', '.join(broke['dataset'])})",
+                "Asked collective, HDF5 fell back to independent I/O (H5Pget_mpio_no_collective_"
+                "cause says why): chunks the ranks' selections cross, a datatype conversion, "
+                "a selection it cannot combine. Chunk dimensions that match each rank's block "
+                "keep the transfer collective.",
+                {"calls": n, "datasets": len(broke)},
+            )
+        )
+    return out
+
+
 def _truncated(s: Summary) -> list[Insight]:
     n = int(s.overview["truncated_logs"])
     if n == 0:
@@ -439,6 +482,7 @@ def find_insights(trace: Trace, s: Summary, a: Arrays, c: Classified) -> list[In
         *_meta_storm(trace, s),
         *_shared(s),
         *_independent_mpiio(s),
+        *_hdf5(s),
         *_missed(s),
         *_io_uring_unseen(trace),
         *_errors(a),

@@ -45,16 +45,23 @@ def _group(a: Arrays, idx: np.ndarray) -> np.ndarray:
 def mpi_ties(a: Arrays) -> np.ndarray:
     """Per event: the row of the MPI-IO call it ran inside (same process and thread, its span
     inside the call's; the outermost call when they nest), else -1.  MPI-IO events: -1."""
+    return ties(a, a.mpi)
+
+
+def ties(a: Arrays, outer: np.ndarray) -> np.ndarray:
+    """Per event: the row of the call of the layer `outer` (a mask: MPI-IO, HDF5) it ran inside
+    (same process and thread, its span inside the call's; the outermost call when they nest),
+    else -1.  Events of the layer: -1."""
     parent = np.full(a.n, -1, dtype=np.int64)
-    if a.n == 0 or not a.mpi.any():
+    if a.n == 0 or not outer.any():
         return parent
-    mi = np.flatnonzero(a.mpi)
+    mi = np.flatnonzero(outer)
     m = pd.DataFrame({"g": _group(a, mi), "t": a.t_start[mi], "e": a.t_end[mi], "row": mi})
     # drop MPI calls inside an earlier MPI call of the same thread
     reach = m.groupby("g", sort=False)["e"].cummax()
     prev = reach.groupby(m["g"], sort=False).shift(1)
     m = m[~(prev.notna() & (prev >= m["e"]))]
-    pi = np.flatnonzero(~a.mpi)
+    pi = np.flatnonzero(~outer)
     if len(pi) == 0:
         return parent
     p = pd.DataFrame({"g": _group(a, pi), "t": a.t_start[pi], "pe": a.t_end[pi], "prow": pi})

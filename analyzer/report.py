@@ -16,6 +16,7 @@ from iotrace.text import escape
 
 from .access import BUCKETS
 from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
+from .hdf5 import overview_text, table_rows
 from .summary import Summary, no_missed_text
 
 TOP_FILES = 10
@@ -113,6 +114,8 @@ def print_report(s: Summary, console: Console | None = None) -> None:
             f"not added to the POSIX-level totals above, of which "
             f"{fmt_bytes(ov['posix_bytes_in_mpi'])} moved inside MPI-IO calls)"
         )
+    if "hdf5" in ov:
+        c.print(f"HDF5: {overview_text(ov['hdf5'])}")
     if ov["classified"]:
         c.print(
             f"access pattern: {fmt_pct(ov['sequential'] / ov['classified'])} sequential "
@@ -335,6 +338,12 @@ def _print_job(c: _Console, s: Summary) -> None:
         for r in s.mpi.itertuples():
             t.add_row(r.summary, r.ranks, fmt_time(r.time))
         c.print(t)
+    if len(s.datasets):
+        heads, rows = table_rows(s.datasets)
+        t = _table("HDF5 datasets (calls, bytes; what moved under them)", *heads)
+        for row in rows:
+            t.add_row(*row)
+        c.print(t)
 
 
 def _short(s: str, n: int) -> str:
@@ -387,6 +396,7 @@ def report_dict(s: Summary) -> dict[str, Any]:
         "job": _clean(s.job),
         "mpi": _records(s.mpi),
         "mpi_modes": _records(s.mpi_modes),
+        "datasets": _records(s.datasets),
         "bandwidth": {
             "bin_ns": int(s.bandwidth["t_end"].iloc[0] - s.bandwidth["t_start"].iloc[0])
             if len(s.bandwidth)

@@ -39,6 +39,7 @@ OTHER_BENCHES = (
     "analyzer_bench.py",
     "stracer_bench.py",
     "mpi_bench.py",
+    "hdf5_bench.py",
     "aio_bench.py",
     "cost_bench.py",
 )

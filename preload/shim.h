@@ -125,6 +125,10 @@ char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *b
                     size_t nbuf) IOT_HIDDEN;
 size_t iot_env_extra(void) IOT_HIDDEN;
 
+/* ---- wrap_mpi.c ---- */
+/* 1: the MPI in this process is the family the MPI wrappers were compiled for */
+int iot_mpi_is_ours(void) IOT_HIDDEN;
+
 /* ---- wrap_proc.c ---- */
 /* After vfork: in the parent, the thread is traced again; in the child, nothing is (1). */
 int iot_vfork_settle(void) IOT_HIDDEN;

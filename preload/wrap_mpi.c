@@ -150,7 +150,7 @@ static uint32_t file_path(MPI_File fh, int forget)
 /* 1: the MPI in the process is the family this file was compiled for (a symbol only that
  * family's libmpi exports).  The other family's shim passes every call through untraced: its
  * handles and constants would be wrong (`iotrace run` preloads the matching shim). */
-static int mpi_is_ours(void)
+int iot_mpi_is_ours(void)
 {
     static int ours; /* 0: not asked yet, 1 yes, -1 no */
     if (IOT_UNLIKELY(!ours)) {
@@ -166,7 +166,7 @@ static int mpi_is_ours(void)
 
 static inline int mpi_enter(iot_ev *ev, unsigned fn)
 {
-    if (!mpi_is_ours() || !iot_enter(ev, fn))
+    if (!iot_mpi_is_ours() || !iot_enter(ev, fn))
         return 0;
     iot_t.in_wrapper--; /* see the top of this file */
     return 1;

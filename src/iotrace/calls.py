@@ -272,6 +272,19 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("sem_unlink", "meta", MET, "path"),
     _f("shm_open", "fd", OPN, "fd path flags mode"),
     _f("shm_unlink", "meta", MET, "path"),
+    # HDF5 (preload/wrap_hdf5.c, built when HDF5's headers are found; docs/hdf5.md): path = the
+    # file, for a dataset "FILE:NAME"; mode = the datatype's size
+    _f("H5Fcreate", "hdf5", OPN, "path flags"),
+    _f("H5Fopen", "hdf5", OPN, "path flags"),
+    _f("H5Fflush", "hdf5", SYN, "path"),
+    _f("H5Fclose", "hdf5", CLS, "path"),
+    _f("H5Dcreate2", "hdf5", OTH, "path req"),
+    _f("H5Dopen2", "hdf5", OTH, "path req"),
+    _f("H5Dclose", "hdf5", OTH, "path"),
+    _f("H5Dread", "hdf5", RD, "path req off flags"),
+    _f("H5Dwrite", "hdf5", WR, "path req off flags"),
+    _f("H5Pset_dxpl_mpio", "hdf5", OTH, "flags"),
+    _f("H5Pset_fapl_mpio", "hdf5", OTH, ""),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})

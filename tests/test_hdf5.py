@@ -1,0 +1,207 @@
+"""HDF5: real parallel HDF5 programs (Debian's libhdf5-openmpi, linked shared: `h5pcc -shlib`;
+h5pcc links libhdf5 statically by default, and a static libhdf5's calls never reach the shim)
+under Open MPI, 2 and 4 ranks, collective and independent, contiguous and chunked.  Checked
+exactly against what the program did: every HDF5 event of every rank, the MPI-IO bytes inside
+H5Dwrite/H5Dread, no byte of the file moved outside an HDF5 call, and the analyzer's datasets
+table and raw data / metadata split.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import BUILD, PROGS
+from test_mpi import DATA_FNS, Job, check_job_shape, run_job
+
+H5PCC = shutil.which("h5pcc")
+
+pytestmark = pytest.mark.skipif(
+    not (H5PCC and shutil.which("mpirun")), reason="needs h5pcc (libhdf5-openmpi-dev) and mpirun"
+)
+
+ROWS, COLS, N = 8, 64, 16  # per rank: ROWS x COLS doubles of /g/temp, N strided ints of /g/idx
+H5F_ACC_RDONLY, H5F_ACC_TRUNC = 0, 2
+H5D_CONTIGUOUS, H5D_CHUNKED = 1, 2
+CONTIG_COLLECTIVE = 4  # H5D_mpio_actual_io_mode_t
+
+
+def build_h5(name: str) -> Path:
+    src = PROGS / f"{name}.c"
+    out = BUILD / name
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        BUILD.mkdir(exist_ok=True)
+        cmd = [str(H5PCC), "-shlib", "-O1", "-g", "-Wall", "-o", str(out), str(src)]
+        subprocess.run(cmd, check=True, cwd=BUILD)  # h5pcc leaves its .o in the cwd
+    return out
+
+
+def expected_h5(r: int, np: int, coll: bool, chunk: bool, f: str) -> list[tuple[Any, ...]]:
+    """(fn, path, req, ret, offset, flags, mode, aux) of rank r's HDF5 events, in order; ret
+    None: a handle (not compared)."""
+    temp, idx = f"{f}:/g/temp", f"{f}:/g/idx"
+    tb, ib = ROWS * COLS * 8, N * 4  # each rank's bytes of each dataset
+    layout = H5D_CHUNKED if chunk else H5D_CONTIGUOUS
+    chunk_bytes = ROWS // 2 * COLS * 8 if chunk else None
+    # H5Dwrite/H5Dread's flags: collective asked (bit 0), HDF5's actual I/O mode << 1
+    wt = (1 | (CONTIG_COLLECTIVE if not chunk else 2) << 1) if coll else 0
+    wi = (1 | CONTIG_COLLECTIVE << 1) if coll else 0
+    # aux: [blocks (HDF5's: count x 1-element blocks, no block size given), last byte offset]
+    sel_t = [ROWS * COLS, ((r + 1) * ROWS * COLS - 1) * 8]
+    return [
+        ("H5Pset_fapl_mpio", None, None, 0, None, None, None, np),
+        ("H5Fcreate", f, None, None, None, H5F_ACC_TRUNC, None, None),
+        ("H5Dcreate2", temp, np * tb, None, None, layout, 8, chunk_bytes),
+        ("H5Dcreate2", idx, np * ib, None, None, H5D_CONTIGUOUS, 4, None),
+        ("H5Pset_dxpl_mpio", None, None, 0, None, int(coll), None, None),
+        ("H5Dwrite", temp, tb, tb, r * tb, wt, 8, sel_t),
+        ("H5Dwrite", idx, ib, ib, r * 4, wi, 4, [N, (r + (N - 1) * np) * 4]),
+        ("H5Fflush", f, None, 0, None, 1, None, None),
+        ("H5Dclose", idx, None, 0, None, None, None, None),
+        ("H5Dclose", temp, None, 0, None, None, None, None),
+        ("H5Fclose", f, None, 0, None, None, None, None),
+        ("H5Fopen", f, None, None, None, H5F_ACC_RDONLY, None, None),
+        ("H5Dopen2", temp, np * tb, None, None, layout, 8, chunk_bytes),
+        ("H5Dread", temp, tb, tb, r * tb, wt, 8, sel_t),
+        ("H5Dclose", temp, None, 0, None, None, None, None),
+        ("H5Fclose", f, None, 0, None, None, None, None),
+    ]
+
+
+def inside(outer: dict[str, Any], evs: list[dict[str, Any]], pred: Any) -> list[dict[str, Any]]:
+    """Events matching pred made inside `outer`: same thread, within its time span."""
+    return [
+        e for e in evs
+        if e is not outer and pred(e) and e["pid"] == outer["pid"] and e["tid"] == outer["tid"]
+        and outer["t_start"] <= e["t_start"] and e["t_end"] <= outer["t_end"]
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("way", "np", "xfer", "layout"),
+    [
+        ("ranks", 2, "coll", "contig"),
+        ("launcher", 4, "indep", "chunk"),
+        ("ranks", 4, "coll", "chunk"),
+        ("launcher", 2, "indep", "contig"),
+    ],
+)
+def test_parallel_hdf5(tmp_path: Path, way: str, np: int, xfer: str, layout: str) -> None:
+    prog = build_h5("h5_io")
+    job = run_job(tmp_path, way, np, prog, "t.h5", xfer, layout, str(ROWS), str(COLS), str(N),
+                  io="ompio")  # fmt: skip
+    check_job_shape(job, prog)
+    for r in range(np):
+        assert f"rank {r} of {np} ok" in job.proc.stdout
+    coll, chunk = xfer == "coll", layout == "chunk"
+    f = str(job.work / "t.h5")
+    evs = job.events()
+    h5 = [e for e in evs if e["fn"].startswith("H5")]
+    for r in range(np):
+        mine = [e for e in h5 if e["rank"] == r]
+        want = expected_h5(r, np, coll, chunk, f)
+        assert [e["fn"] for e in mine] == [w[0] for w in want], r
+        for e, (fn, path, req, ret, off, flags, mode, aux) in zip(mine, want, strict=True):
+            ax = list(e["aux"]) if isinstance(e["aux"], list | tuple) else e["aux"]
+            got = (e["path"], e["req"], e["offset"], e["flags"], e["mode"], ax)
+            assert got == (path, req, off, flags, mode, aux), (r, fn)
+            assert e["ret"] == ret if ret is not None else e["ret"] > 0, (r, fn)
+            assert e["errno"] == 0
+    check_ties(job, evs, f, chunk)
+    check_datasets(job, evs, f, coll, chunk)
+
+
+def check_ties(job: Job, evs: list[dict[str, Any]], f: str, chunked: bool) -> None:
+    """MPI-IO inside H5Dwrite/H5Dread carries exactly their bytes (over all ranks: collective
+    I/O may move one rank's bytes in another's call); no byte of the file moves outside an
+    HDF5 call; HDF5's own metadata moves inside its other calls."""
+    on_file = [e for e in evs if e["path"] == f and e["fn"] in DATA_FNS]
+    data_calls = [e for e in evs if e["fn"] in ("H5Dwrite", "H5Dread")]
+    for fn in ("H5Dwrite", "H5Dread"):
+        calls = [e for e in data_calls if e["fn"] == fn]
+        kind = "write" if fn == "H5Dwrite" else "read"
+
+        def mpi_data(x: dict[str, Any], kind: str = kind) -> bool:
+            return x["fn"].startswith("MPI_File_") and kind in x["fn"]
+
+        mpi = [x for e in calls for x in inside(e, evs, mpi_data)]
+        moved, asked = sum(x["ret"] for x in mpi), sum(e["ret"] for e in calls)
+        # reading a chunked dataset, HDF5 also reads its chunk index inside H5Dread
+        assert moved == asked or (chunked and fn == "H5Dread" and moved > asked), fn
+    h5 = [e for e in evs if e["fn"].startswith("H5")]
+    under = {id(x) for e in h5 for x in inside(e, evs, lambda x: x["path"] == f)}
+    assert [x for x in on_file if id(x) not in under] == []
+    raw = {id(x) for e in data_calls for x in inside(e, evs, lambda x: x["path"] == f)}
+    meta = [x for x in on_file if id(x) not in raw]
+    assert sum(x["ret"] for x in meta if "write" in x["fn"]) > 0
+    assert job.np >= 2
+
+
+def check_datasets(job: Job, evs: list[dict[str, Any]], f: str, coll: bool, chunk: bool) -> None:
+    """The analyzer's datasets table and HDF5 overview; HDF5 bytes kept out of the POSIX
+    totals and of the files table."""
+    from iotrace.analyzer import load
+    from iotrace.analyzer.summary import summarise
+
+    s = summarise(load(job.dir))
+    np_, tb, ib = job.np, ROWS * COLS * 8, N * 4
+    ranks = f"0-{np_ - 1}"
+    d = s.datasets.set_index("dataset")
+    assert list(d.index) == ["/g/temp", "/g/idx"]
+    assert (d["file"] == f).all() and (d["ranks"] == ranks).all()
+    assert d.loc["/g/temp", ["writes", "reads", "bytes_written", "bytes_read"]].tolist() == [
+        np_, np_, np_ * tb, np_ * tb]  # fmt: skip
+    assert d.loc["/g/idx", ["writes", "reads", "bytes_written", "bytes_read"]].tolist() == [
+        np_, 0, np_ * ib, 0]  # fmt: skip
+    assert (d["collective_share"] == float(coll)).all()
+    assert d["independent_small"].tolist() == [0 if coll else np_, 0 if coll else np_]
+    assert (d["done_independently"] == 0).all()
+    # 2 datasets x np small independent writes: the insight from 8 on (4 ranks)
+    keys = {i.key for i in s.insights}
+    assert ("hdf5-small-independent" in keys) == (not coll and np_ == 4)
+    assert "hdf5-collective-done-independently" not in keys
+    # under the calls: the MPI-IO bytes of the calls (writes exact, reads at least: chunk index)
+    under = {name: sum(x["ret"] for e in evs if e["path"] == f"{f}:{name}"
+                       and e["fn"] in ("H5Dwrite", "H5Dread")
+                       for x in inside(e, evs, lambda x: x["fn"].startswith("MPI_File_")
+                                       and x["ret"] > 0))
+             for name in ("/g/temp", "/g/idx")}  # fmt: skip
+    assert d["mpi_bytes"].to_dict() == under
+    assert under["/g/idx"] == np_ * ib
+    assert under["/g/temp"] == 2 * np_ * tb if not chunk else under["/g/temp"] > 2 * np_ * tb
+    h5 = s.overview["hdf5"]
+    assert (h5["writes"], h5["reads"]) == (2 * np_, np_)
+    assert (h5["bytes_written"], h5["bytes_read"]) == (np_ * (tb + ib), np_ * tb)
+    # POSIX bytes under HDF5 calls: raw data under H5Dread/H5Dwrite, metadata under the others
+    # (any file: OMPIO's side files at H5Fcreate's MPI_File_open too)
+    split = {True: 0, False: 0}
+    for e in evs:
+        if e["fn"].startswith("H5"):
+            mine = inside(e, evs, lambda x: x["fn"] in DATA_FNS and x["ret"] > 0)
+            split[e["fn"] in ("H5Dwrite", "H5Dread")] += sum(x["ret"] for x in mine)
+    assert (h5["posix_raw_bytes"], h5["posix_metadata_bytes"]) == (split[True], split[False])
+    assert split[False] > 0 and split[True] >= np_ * (2 * tb + ib)
+    if np_ == 4 and not coll:  # once: the report and the HTML show the table and the insight
+        report = [sys.executable, "-m", "iotrace", "report", str(job.dir)]
+        rep = subprocess.run([*report, "--html", str(job.dir / "r.html")], capture_output=True,
+                             text=True)  # fmt: skip
+        wide = dict(os.environ, COLUMNS="250")
+        out = subprocess.run(report, capture_output=True, text=True, env=wide)
+        assert rep.returncode == out.returncode == 0, rep.stderr + out.stderr
+        assert "HDF5 datasets" in out.stdout and "Small independent HDF5 writes: 8" in out.stdout
+        row = next(ln for ln in out.stdout.splitlines() if "/g/temp" in ln and f" {f} " in ln)
+        assert [c.strip() for c in row.strip("│ ").split("│")][2:7] == [
+            ranks, "4", "16.0 KiB", "4", "16.0 KiB"]  # fmt: skip
+        html = (job.dir / "r.html").read_text()
+        assert "<h2>HDF5 datasets</h2>" in html and "/g/idx" in html
+    # the files table: the file's POSIX bytes only, no row per dataset
+    files = s.files.set_index("path")
+    wrote = sum(e["ret"] for e in evs if e["path"] == f and e["fn"] in DATA_FNS
+                and "write" in e["fn"] and e["ret"] > 0)  # fmt: skip
+    assert files.loc[f, "bytes_written"] == wrote
+    assert not [p for p in files.index if ":/g/" in p]
