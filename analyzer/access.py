@@ -73,7 +73,7 @@ class Arrays:
     errno: np.ndarray
     stack: np.ndarray  # -1 = none
     mpi: np.ndarray  # the event is an MPI-IO call (family "mpi")
-    hdf5: np.ndarray  # an HDF5 call (family "hdf5"): a layer above MPI-IO, in the datasets table
+    datalib: np.ndarray  # an HDF5 or PnetCDF call: a layer above MPI-IO (the datasets table)
     stdio: np.ndarray  # an app's stdio call (its bytes reached the kernel as refills/flushes)
     missed: np.ndarray  # the event is a syscall the shim missed (the stracer's)
     tid: np.ndarray
@@ -91,7 +91,7 @@ class Arrays:
     def data(self) -> np.ndarray:
         """Mask of data accesses (the POSIX layer: what reached the kernel; for stdio streams
         their refills and flushes, not the app's calls)."""
-        return self.moved & ~self.mpi & ~self.hdf5 & ~self.stdio
+        return self.moved & ~self.mpi & ~self.datalib & ~self.stdio
 
     @property
     def mpi_data(self) -> np.ndarray:
@@ -116,7 +116,7 @@ def arrays(ev: pd.DataFrame) -> Arrays:
     functions = list(ev["function"].cat.categories)
     fn = ev["function"].cat.codes.to_numpy()
     mpi_lut = np.array([schema.is_mpi(f) for f in functions] + [False], dtype=bool)
-    h5_lut = np.array([schema.family_of(f) == "hdf5" for f in functions] + [False], dtype=bool)
+    lib_lut = np.array([schema.is_datalib(f) for f in functions] + [False], dtype=bool)
     return Arrays(
         n=len(ev),
         proc=ev["proc"].to_numpy(),
@@ -135,7 +135,7 @@ def arrays(ev: pd.DataFrame) -> Arrays:
         errno=ev["errno"].to_numpy(),
         stack=stack,
         mpi=mpi_lut[fn] if mpi_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
-        hdf5=h5_lut[fn] if h5_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
+        datalib=lib_lut[fn] if lib_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
         stdio=np.array([schema.is_stdio_call(f) for f in functions] + [False], dtype=bool)[fn],
         missed=ev["missed"].to_numpy(),
         tid=ev["tid"].to_numpy(),
@@ -189,7 +189,7 @@ def files_table(
     a = a if a is not None else arrays(ev)
     c = c if c is not None else classify(a)
     n = len(a.paths)
-    has = (a.path >= 0) & ~a.hdf5  # HDF5's files and datasets: the datasets table
+    has = (a.path >= 0) & ~a.datalib  # HDF5's, PnetCDF's files and datasets: the datasets table
     p = a.path[has].astype(np.int64)
     op = a.op[has].astype(np.int64)
     nb = a.bytes[has]

@@ -15,8 +15,8 @@ from iotrace.tracedir import write_atomic
 
 from . import plots
 from .access import arrays
+from .datasets import overview_text, table_rows
 from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
-from .hdf5 import overview_text, table_rows
 from .summary import no_missed_text
 
 if TYPE_CHECKING:
@@ -115,8 +115,8 @@ def render(trace: Trace, s: Summary) -> str:
                 f"{fmt_bytes(ov['posix_bytes_in_mpi'])} of the POSIX bytes moved inside them",
             )
         )
-    if "hdf5" in ov:
-        ovrows.append(("HDF5", overview_text(ov["hdf5"])))
+    if "datasets" in ov:
+        ovrows.append(("HDF5/PnetCDF", overview_text(ov["datasets"])))
     add(
         "<table class='ov'>"
         + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in ovrows)
@@ -419,7 +419,7 @@ def _job(s: Summary, add: Any) -> None:
             )
         )
     if len(s.datasets):
-        add("<h2>HDF5 datasets</h2>")
+        add("<h2>Datasets: HDF5, PnetCDF</h2>")
         heads, rows = table_rows(s.datasets)
         add(_table(heads, [[_e(v) for v in r] for r in rows], {0, 1, 2}))
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .access import ALIGN, READ, SMALL, WRITE, Arrays, Classified
+from .datasets import SMALL_WRITE
 from .fmt import fmt_bytes, fmt_pct, fmt_time
-from .hdf5 import SMALL_WRITE
 
 if TYPE_CHECKING:
     from .summary import Summary
@@ -34,7 +34,7 @@ IMBALANCE_MIN_BYTES = 1 << 20  # ...and at least this much more (1 MiB)
 INDEPENDENT_MIN_CALLS = 16  # independent MPI-IO data calls on shared files: at least this many...
 INDEPENDENT_SHARE = 0.5  # ...and more than this share of the MPI-IO data calls on them
 IO_SHARE_WARN = 0.3  # time in I/O above this share of the processes' time
-H5_SMALL_MIN_CALLS = 8  # independent H5Dwrite of < hdf5.SMALL_WRITE on datasets several ranks write
+DATASET_SMALL_MIN_CALLS = 8  # independent dataset writes < datasets.SMALL_WRITE, several ranks
 LEVELS = ("high", "warn", "info")
 
 
@@ -414,25 +414,26 @@ def _independent_mpiio(s: Summary) -> list[Insight]:
     ]
 
 
-def _hdf5(s: Summary) -> list[Insight]:
-    """Small independent HDF5 dataset writes from several ranks; collective transfers HDF5 did
-    independently (chunking or selections it could not combine)."""
+def _datasets(s: Summary) -> list[Insight]:
+    """Small independent dataset writes (HDF5, PnetCDF) from several ranks; collective
+    transfers HDF5 did independently (chunking or selections it could not combine)."""
     d = s.datasets
     if d.empty:
         return []
     out = []
     shared = d[d["ranks"].str.contains("[-,]", regex=True)]  # written by 2 ranks or more
     n = int(shared["independent_small"].sum())
-    if n >= H5_SMALL_MIN_CALLS:
+    if n >= DATASET_SMALL_MIN_CALLS:
         names = ", ".join(shared[shared["independent_small"] > 0]["dataset"])
         out.append(
             Insight(
-                "hdf5-small-independent",
+                "dataset-small-independent",
                 "warn",
-                f"Small independent HDF5 writes: {n:,} H5Dwrite calls of less than "
+                f"Small independent dataset writes: {n:,} writes of less than "
                 f"{fmt_bytes(SMALL_WRITE)} from several ranks ({names})",
-                "Collective transfers (H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)) let MPI-IO "
-                "merge the ranks' pieces into few large writes (two-phase I/O).",
+                "Collective transfers (HDF5: H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE); "
+                "PnetCDF: the *_all calls) let MPI-IO merge the ranks' pieces into few large "
+                "writes (two-phase I/O).",
                 {"calls": n, "datasets": int((shared["independent_small"] > 0).sum())},
             )
         )
@@ -482,7 +483,7 @@ def find_insights(trace: Trace, s: Summary, a: Arrays, c: Classified) -> list[In
         *_meta_storm(trace, s),
         *_shared(s),
         *_independent_mpiio(s),
-        *_hdf5(s),
+        *_datasets(s),
         *_missed(s),
         *_io_uring_unseen(trace),
         *_errors(a),

@@ -15,8 +15,8 @@ from rich.text import Text
 from iotrace.text import escape
 
 from .access import BUCKETS
+from .datasets import overview_text, table_rows
 from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
-from .hdf5 import overview_text, table_rows
 from .summary import Summary, no_missed_text
 
 TOP_FILES = 10
@@ -114,8 +114,8 @@ def print_report(s: Summary, console: Console | None = None) -> None:
             f"not added to the POSIX-level totals above, of which "
             f"{fmt_bytes(ov['posix_bytes_in_mpi'])} moved inside MPI-IO calls)"
         )
-    if "hdf5" in ov:
-        c.print(f"HDF5: {overview_text(ov['hdf5'])}")
+    if "datasets" in ov:
+        c.print(f"HDF5/PnetCDF: {overview_text(ov['datasets'])}")
     if ov["classified"]:
         c.print(
             f"access pattern: {fmt_pct(ov['sequential'] / ov['classified'])} sequential "
@@ -340,7 +340,7 @@ def _print_job(c: _Console, s: Summary) -> None:
         c.print(t)
     if len(s.datasets):
         heads, rows = table_rows(s.datasets)
-        t = _table("HDF5 datasets (calls, bytes; what moved under them)", *heads)
+        t = _table("Datasets: HDF5, PnetCDF (calls, bytes; what moved under them)", *heads)
         for row in rows:
             t.add_row(*row)
         c.print(t)

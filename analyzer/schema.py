@@ -178,6 +178,11 @@ def is_mpi(name: str) -> bool:
     return family_of(name) == "mpi"
 
 
+def is_datalib(name: str) -> bool:
+    """A call of a data library (HDF5, PnetCDF): a layer above MPI-IO (analyzer/datasets.py)."""
+    return family_of(name) in ("hdf5", "pnetcdf")
+
+
 def is_stdio_call(name: str) -> bool:
     """An app's stdio call: its bytes entered or left a stream's buffer; what reached the file
     is in the stream's refills and flushes (calls.STDIO_UNDER), counted in totals instead."""

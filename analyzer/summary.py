@@ -17,7 +17,7 @@ from iotrace.calls import STDIO_UNDER, Op
 
 from . import job, schema
 from .access import OP_CODE, READ, WRITE, Arrays, arrays, classify, files_table, size_histogram
-from .hdf5 import hdf5_layer
+from .datasets import layer as datasets_layer
 from .kernels import union_length
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class Summary:
     job: dict[str, Any] = field(default_factory=dict)
     mpi: pd.DataFrame = field(default_factory=pd.DataFrame)
     mpi_modes: pd.DataFrame = field(default_factory=pd.DataFrame)
-    datasets: pd.DataFrame = field(default_factory=pd.DataFrame)  # the HDF5 layer (hdf5.py)
+    datasets: pd.DataFrame = field(default_factory=pd.DataFrame)  # HDF5, PnetCDF (datasets.py)
     bandwidth: pd.DataFrame = field(default_factory=pd.DataFrame)
     insights: list[Insight] = field(default_factory=list)
     # what the trace explains of the kernel's I/O counters: "line", "job" (iotrace.kio.Job's
@@ -366,9 +366,9 @@ def summarise(trace: Trace) -> Summary:
         jb["non_rank"] = job.non_rank(pp)
     jb["layout"] = job.layout(files, nranks)
     modes = job.mpi_modes(mpi)
-    datasets, h5 = hdf5_layer(a, ev)
-    if h5:
-        ov["hdf5"] = h5
+    datasets, libs = datasets_layer(a, ev)
+    if libs:
+        ov["datasets"] = libs
     if len(modes):
         by = {
             m: modes[modes["mode"] == m][["calls", "bytes"]].sum().astype(int).to_dict()

@@ -154,6 +154,7 @@ def check_datasets(job: Job, evs: list[dict[str, Any]], f: str, coll: bool, chun
     d = s.datasets.set_index("dataset")
     assert list(d.index) == ["/g/temp", "/g/idx"]
     assert (d["file"] == f).all() and (d["ranks"] == ranks).all()
+    assert (d["library"] == "HDF5").all()
     assert d.loc["/g/temp", ["writes", "reads", "bytes_written", "bytes_read"]].tolist() == [
         np_, np_, np_ * tb, np_ * tb]  # fmt: skip
     assert d.loc["/g/idx", ["writes", "reads", "bytes_written", "bytes_read"]].tolist() == [
@@ -163,7 +164,7 @@ def check_datasets(job: Job, evs: list[dict[str, Any]], f: str, coll: bool, chun
     assert (d["done_independently"] == 0).all()
     # 2 datasets x np small independent writes: the insight from 8 on (4 ranks)
     keys = {i.key for i in s.insights}
-    assert ("hdf5-small-independent" in keys) == (not coll and np_ == 4)
+    assert ("dataset-small-independent" in keys) == (not coll and np_ == 4)
     assert "hdf5-collective-done-independently" not in keys
     # under the calls: the MPI-IO bytes of the calls (writes exact, reads at least: chunk index)
     under = {name: sum(x["ret"] for e in evs if e["path"] == f"{f}:{name}"
@@ -174,7 +175,7 @@ def check_datasets(job: Job, evs: list[dict[str, Any]], f: str, coll: bool, chun
     assert d["mpi_bytes"].to_dict() == under
     assert under["/g/idx"] == np_ * ib
     assert under["/g/temp"] == 2 * np_ * tb if not chunk else under["/g/temp"] > 2 * np_ * tb
-    h5 = s.overview["hdf5"]
+    h5 = s.overview["datasets"]
     assert (h5["writes"], h5["reads"]) == (2 * np_, np_)
     assert (h5["bytes_written"], h5["bytes_read"]) == (np_ * (tb + ib), np_ * tb)
     # POSIX bytes under HDF5 calls: raw data under H5Dread/H5Dwrite, metadata under the others
@@ -193,15 +194,37 @@ def check_datasets(job: Job, evs: list[dict[str, Any]], f: str, coll: bool, chun
         wide = dict(os.environ, COLUMNS="250")
         out = subprocess.run(report, capture_output=True, text=True, env=wide)
         assert rep.returncode == out.returncode == 0, rep.stderr + out.stderr
-        assert "HDF5 datasets" in out.stdout and "Small independent HDF5 writes: 8" in out.stdout
+        assert "Datasets: HDF5, PnetCDF" in out.stdout
+        assert "Small independent dataset writes: 8" in out.stdout
         row = next(ln for ln in out.stdout.splitlines() if "/g/temp" in ln and f" {f} " in ln)
-        assert [c.strip() for c in row.strip("│ ").split("│")][2:7] == [
-            ranks, "4", "16.0 KiB", "4", "16.0 KiB"]  # fmt: skip
+        assert [c.strip() for c in row.strip("│ ").split("│")][2:8] == [
+            "HDF5", ranks, "4", "16.0 KiB", "4", "16.0 KiB"]  # fmt: skip
         html = (job.dir / "r.html").read_text()
-        assert "<h2>HDF5 datasets</h2>" in html and "/g/idx" in html
+        assert "<h2>Datasets: HDF5, PnetCDF</h2>" in html and "/g/idx" in html
     # the files table: the file's POSIX bytes only, no row per dataset
     files = s.files.set_index("path")
     wrote = sum(e["ret"] for e in evs if e["path"] == f and e["fn"] in DATA_FNS
                 and "write" in e["fn"] and e["ret"] > 0)  # fmt: skip
     assert files.loc[f, "bytes_written"] == wrote
     assert not [p for p in files.index if ":/g/" in p]
+
+
+def test_collective_done_independently(tmp_path: Path) -> None:
+    """A collective H5Dwrite with a datatype conversion (floats into a dataset of doubles):
+    HDF5 1.10 does it independently.  The event says so (collective asked, actual I/O mode
+    none collective), the datasets table counts it, and the report has the insight."""
+    from iotrace.analyzer import load
+    from iotrace.analyzer.summary import summarise
+
+    prog = build_h5("h5_io")
+    job = run_job(tmp_path, "ranks", 2, prog, "t.h5", "coll", "contig", str(ROWS), str(COLS),
+                  str(N), "conv", io="ompio")  # fmt: skip
+    f = str(job.work / "t.h5")
+    w = [e for e in job.events() if e["fn"] == "H5Dwrite" and e["path"] == f"{f}:/g/temp"]
+    assert sorted((e["rank"], e["flags"], e["mode"], e["req"], e["ret"]) for e in w) == [
+        (r, 1, 4, ROWS * COLS * 4, ROWS * COLS * 4) for r in range(2)]  # fmt: skip
+    s = summarise(load(job.dir))
+    d = s.datasets.set_index("dataset")
+    assert d["done_independently"].to_dict() == {"/g/temp": 2, "/g/idx": 0}
+    found = [i for i in s.insights if i.key == "hdf5-collective-done-independently"]
+    assert len(found) == 1 and found[0].numbers == {"calls": 2, "datasets": 1}

@@ -285,6 +285,17 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("H5Dwrite", "hdf5", WR, "path req off flags"),
     _f("H5Pset_dxpl_mpio", "hdf5", OTH, "flags"),
     _f("H5Pset_fapl_mpio", "hdf5", OTH, ""),
+    # PnetCDF (preload/wrap_pnetcdf.c, built when pnetcdf.h is found; docs/hdf5.md): path = the
+    # file, for a variable "FILE:NAME"; mode = the element size; flags 1 = collective (_all)
+    _f("ncmpi_create", "pnetcdf", OPN, "path flags"),
+    _f("ncmpi_open", "pnetcdf", OPN, "path flags"),
+    _f("ncmpi_close", "pnetcdf", CLS, "path"),
+    *(_f(f"ncmpi_{rw}_vara{t}{a}", "pnetcdf", RD if rw == "get" else WR, "path req off flags")
+      for t in ("", "_double", "_float", "_int") for rw in ("put", "get")
+      for a in ("_all", "")),
+    _f("ncmpi_enddef", "pnetcdf", OTH, "path"),
+    _f("ncmpi_begin_indep_data", "pnetcdf", OTH, "path"),
+    _f("ncmpi_end_indep_data", "pnetcdf", OTH, "path"),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})

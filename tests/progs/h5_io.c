@@ -3,7 +3,10 @@
  * then a strided selection of a 1-D dataset of ints (/g/idx: element rank + k*size, k < N), both
  * collective or independent; flushes, closes, reopens read-only and reads its block back.
  *
- * usage: h5_io FILE coll|indep contig|chunk ROWS COLS N */
+ * With a 7th argument "conv", /g/temp is written from floats (a datatype conversion: HDF5 1.10
+ * then does a collective transfer independently).
+ *
+ * usage: h5_io FILE coll|indep contig|chunk ROWS COLS N [conv] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +28,15 @@ int main(int argc, char **argv)
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (argc != 7) {
-        fprintf(stderr, "usage: %s FILE coll|indep contig|chunk ROWS COLS N\n", argv[0]);
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: %s FILE coll|indep contig|chunk ROWS COLS N [conv]\n", argv[0]);
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     const char *name = argv[1];
     int coll = strcmp(argv[2], "coll") == 0, chunked = strcmp(argv[3], "chunk") == 0;
     hsize_t rows = strtoull(argv[4], NULL, 10), cols = strtoull(argv[5], NULL, 10);
     hsize_t n = strtoull(argv[6], NULL, 10);
+    int conv = argc == 8 && strcmp(argv[7], "conv") == 0;
 
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     CHECK(H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL));
@@ -62,13 +66,17 @@ int main(int argc, char **argv)
 
     /* my block of rows */
     double *buf = malloc(rows * cols * sizeof *buf);
+    float *fbuf = malloc(rows * cols * sizeof *fbuf);
     for (hsize_t i = 0; i < rows * cols; i++)
-        buf[i] = rank * 1e6 + (double)i;
+        fbuf[i] = (float)(buf[i] = rank * 1e6 + (double)i); /* exact in a float */
     hsize_t start[2] = {rank * rows, 0}, count[2] = {rows, cols};
     hid_t fs = H5Dget_space(temp);
     CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
     hid_t ms = H5Screate_simple(2, count, NULL);
-    CHECK(H5Dwrite(temp, H5T_NATIVE_DOUBLE, ms, fs, dxpl, buf));
+    if (conv)
+        CHECK(H5Dwrite(temp, H5T_NATIVE_FLOAT, ms, fs, dxpl, fbuf));
+    else
+        CHECK(H5Dwrite(temp, H5T_NATIVE_DOUBLE, ms, fs, dxpl, buf));
 
     /* every size-th int, from mine */
     int *ibuf = malloc(n * sizeof *ibuf);
@@ -107,6 +115,7 @@ int main(int argc, char **argv)
     H5Pclose(fapl);
     printf("rank %d of %d %s\n", rank, size, ok ? "ok" : "differs");
     free(buf);
+    free(fbuf);
     free(ibuf);
     free(back);
     MPI_Finalize();
