@@ -83,19 +83,23 @@ def inside(outer: dict[str, Any], evs: list[dict[str, Any]], pred: Any) -> list[
 
 
 @pytest.mark.parametrize(
-    ("way", "np", "xfer", "layout"),
+    ("way", "np", "xfer", "layout", "stracer"),
     [
-        ("ranks", 2, "coll", "contig"),
-        ("launcher", 4, "indep", "chunk"),
-        ("ranks", 4, "coll", "chunk"),
-        ("launcher", 2, "indep", "contig"),
+        ("ranks", 2, "coll", "contig", False),
+        ("launcher", 4, "indep", "chunk", False),
+        ("ranks", 4, "coll", "chunk", False),
+        ("launcher", 2, "indep", "contig", True),  # with the stracer: nothing missed
     ],
 )
-def test_parallel_hdf5(tmp_path: Path, way: str, np: int, xfer: str, layout: str) -> None:
+def test_parallel_hdf5(
+    tmp_path: Path, way: str, np: int, xfer: str, layout: str, stracer: bool
+) -> None:
     prog = build_h5("h5_io")
     job = run_job(tmp_path, way, np, prog, "t.h5", xfer, layout, str(ROWS), str(COLS), str(N),
-                  io="ompio")  # fmt: skip
+                  io="ompio", stracer=stracer)  # fmt: skip
     check_job_shape(job, prog)
+    if stracer:
+        assert ", 0 missed," in job.proc.stderr, job.proc.stderr
     for r in range(np):
         assert f"rank {r} of {np} ok" in job.proc.stdout
     coll, chunk = xfer == "coll", layout == "chunk"
