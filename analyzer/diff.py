@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from iotrace.text import escape
+from iotrace.tracedir import write_atomic
 
 from .fmt import fmt_bytes, fmt_int, fmt_time
 from .insights import Insight
@@ -302,3 +304,47 @@ def print_diff(d: Diff, console: Console) -> None:
         console.print(f"[bold]{title}[/bold]: {len(found) or 'none'}")
         for i in found:
             console.print(f"  [{i.level}] {escape(i.title)}", markup=False)
+
+
+def render_html(d: Diff) -> str:
+    """The comparison as one self-contained HTML page (the report's style)."""
+    from .html import CSS, _e, _table
+
+    parts = [
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
+        f"<title>iotrace diff</title><style>{CSS}</style></head><body>",
+        f"<h1>iotrace diff</h1><div class='sub'>A: {_e(d.a)} — B: {_e(d.b)}</div>",
+        f"<p><b>{_e(d.verdict)}</b></p><h2>Totals</h2>",
+    ]
+    rows = [[_e(r["label"]), _cell(r["kind"], r["a"]), _cell(r["kind"], r["b"]),
+             f"{_delta(r['kind'], r['delta'])} ({_pct(r['change'])})" if r["delta"] else "="]
+            for r in d.totals]  # fmt: skip
+    parts.append(_table(["", "A", "B", "change"], rows, {0}))
+    titles = {"functions": "Per function", "files": "Per file", "ranks": "Per rank",
+              "sites": "Per call site"}  # fmt: skip
+    for name, df in d.tables.items():
+        if df.empty:
+            continue
+        key, cols = TABLES[name]
+        heads = [key] + [f"{LABELS.get(c, c)} {s}" for c, _ in cols for s in ("A", "B", "Δ")]
+        body = []
+        for row in df.head(4 * TOP_ROWS).to_dict("records"):
+            cells = [_e(str(row[key]))]
+            for c, kind in cols:
+                cells += [_cell(kind, row[f"{c}_a"]), _cell(kind, row[f"{c}_b"]),
+                          _delta(kind, row[f"{c}_delta"])]  # fmt: skip
+            body.append(cells)
+        parts.append(f"<h2>{titles[name]}</h2>" + _table(heads, body, {0}))
+    for title, found in (("Findings that appeared in B", d.appeared),
+                         ("Findings that went away", d.gone)):  # fmt: skip
+        parts.append(f"<h2>{title}: {len(found) or 'none'}</h2>")
+        for i in found:
+            parts.append(f"<div class='ins {i.level}'><span class='lvl'>{i.level}</span>"
+                         f"<b>{_e(i.title)}</b>{_e(i.detail)}</div>")  # fmt: skip
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_html(d: Diff, out: str | os.PathLike[str]) -> None:
+    data = render_html(d).encode("utf-8")
+    write_atomic(out, lambda f: f.write(data))

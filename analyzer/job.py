@@ -262,7 +262,8 @@ def is_data_file(path: str) -> bool:
 def layout(files: pd.DataFrame, nranks: int) -> dict[str, Any]:
     """Shared file vs file per process, over the regular files the ranks wrote (or, if they
     wrote none, read): a file is shared when >= 2 ranks moved data in it, else per process."""
-    f = files[files["path"].map(is_data_file) & (files["data_ranks"] >= 1)]
+    data = files["path"].map(is_data_file).astype(bool)  # an empty table maps to strings
+    f = files[data & (files["data_ranks"] >= 1)]
     written = f[f["write_ranks"] >= 1]
     basis = "written" if len(written) else "read"
     use = written if len(written) else f

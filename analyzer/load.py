@@ -10,7 +10,6 @@ mostly the memory it first touches: see docs/analyzer.md, "How loading works".
 
 from __future__ import annotations
 
-import json
 import mmap
 import sys
 import warnings
@@ -32,12 +31,13 @@ from iotrace.tracefile import (
     BadRecord,
     TraceFormatError,
     id_limit,
+    job_start,
     log_paths,
     open_regular,
     other_record,
     read_header,
-    read_regular,
     regular_size,
+    run_records,
     verify,
 )
 
@@ -237,18 +237,6 @@ def _progress(total: int, enabled: bool | None) -> Iterator[Any]:
         yield lambda n: bar.advance(task, n)
 
 
-def _run_records(trace_dir: Path) -> list[dict[str, Any]]:
-    runs = []
-    for p in sorted(trace_dir.glob("iotrace-run.*.json")):
-        try:
-            rec = json.loads(read_regular(p, 1 << 20))
-        except (OSError, ValueError, TraceFormatError):
-            continue
-        if isinstance(rec, dict):
-            runs.append(rec)
-    return runs
-
-
 def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
     """Load a trace directory.  `progress`: None = a bar on a tty when the logs are large.
 
@@ -263,7 +251,7 @@ def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
         lg.proc = i
         _open(lg)
     slogs = stracer_src.read_logs(slog_paths)
-    runs = _run_records(d)
+    runs = run_records(d)
     n_missed = sum(s.n_rows for s in slogs)
     raw = _decode_all(logs, progress, n_missed)
     _warn_truncated(logs, slogs)
@@ -348,12 +336,6 @@ def _warn_truncated(logs: list[_Log], slogs: list[stracer_src.SLog]) -> None:
     )
 
 
-def _job_start(logs: list[Any], runs: list[dict[str, Any]]) -> int:
-    starts = [int(r["start_real_ns"]) for r in runs if isinstance(r.get("start_real_ns"), int)]
-    starts += [int(lg.header["clock"]["real"]) for lg in logs if "clock" in lg.header]
-    return min(starts) if starts else 0
-
-
 def _assemble(
     d: Path,
     logs: list[_Log],
@@ -364,7 +346,7 @@ def _assemble(
     """The tables from the decoded columns.  `raw` is consumed: its columns are dropped as soon
     as the events table no longer needs them (every column is ~10-80 MB per 10 million events,
     and memory first touched is what a load pays most for: docs/analyzer.md)."""
-    t0 = _job_start([*logs, *slogs], runs)
+    t0 = job_start([*logs, *slogs], runs)
     fnames = schema.function_names([list(lg.header.get("functions", [])) for lg in logs])
     fdict = _Dict(fnames)
     paths = _Dict()

@@ -417,5 +417,10 @@ def _completeness(trace: Trace) -> dict[str, Any]:
 
     from .completeness import job
 
+    if trace.selection:  # the kernel counted every call; the filtered events cannot match it
+        line = f"not checked: the events are filtered ({trace.selection})"
+        cols = ("pid", "command", "bytes_pct", "calls_pct", "cause")
+        none = pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+        return {"line": line, "job": {}, "processes": none}
     j = job(trace)
     return {"line": j.line(), "job": asdict(j), "processes": trace.completeness}

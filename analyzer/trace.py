@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from iotrace.select import Select, mask
 
 
 @dataclass
@@ -33,6 +36,8 @@ class Trace:
     kio: pd.DataFrame = field(default_factory=pd.DataFrame)
     # names that are not UTF-8, as the tables spell them (\xNN) -> their exact bytes
     exact_names: dict[str, bytes] = field(default_factory=dict)
+    # the read filters that chose the events (iotrace.select; "" = all events)
+    selection: str = ""
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -77,3 +82,24 @@ class Trace:
             f"<Trace {self.dir}: {len(self.events):,} events, {len(self.processes)} processes, "
             f"{self.duration / 1e9:.3f} s>"
         )
+
+
+def selected(trace: Trace, s: Select) -> Trace:
+    """The trace with only the events that pass `s` (iotrace.select; `report`, `export`, `diff`
+    read it as a whole trace).  Processes stay (event rows refer to them by position); the
+    kernel's counters stay but are not compared with a filtered trace's events."""
+    if not s.active:
+        return trace
+    ev = trace.events
+    keep = mask(
+        s,
+        rank=ev["rank"].to_numpy(dtype=np.int64, na_value=-1),
+        pid=ev["pid"].to_numpy(),
+        path=ev["path"].cat.codes.to_numpy(),
+        path_names=list(ev["path"].cat.categories),
+        fn=ev["function"].cat.codes.to_numpy(),
+        fn_names=list(ev["function"].cat.categories),
+        errno=ev["errno"].to_numpy(),
+        t=ev["t_start"].to_numpy(),
+    )
+    return replace(trace, events=ev[keep].reset_index(drop=True), selection=s.describe(), _cache={})

@@ -10,11 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 from iotrace.stracer import slog
 from iotrace.stracer.unwind import syscall_stub
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
+from iotrace.select import Select, mask
 from iotrace.text import escape
+from iotrace.tracefile import job_start, log_paths, read_log, run_records
 
 FRAME = ("pc", "module", "offset", "function", "file", "line")
 
@@ -23,11 +26,48 @@ class NoStracerLog(Exception):
     pass
 
 
+def _job(d: Path, sel: Select, slogs: list[Any]) -> tuple[dict[int, int], int]:
+    """pid -> MPI rank and the job's start, from the shim logs: only what `sel` needs."""
+    if sel.ranks is None and sel.t_from is None and sel.t_to is None:
+        return {}, 0
+    logs = [read_log(p) for p in log_paths(d)]
+    ranks = {int(lg.header["pid"]): lg.header["rank"] for lg in logs
+             if isinstance(lg.header.get("rank"), int)}  # fmt: skip
+    return ranks, job_start([*logs, *slogs], run_records(d))
+
+
+def _selected(log: Any, recs: list[Any], sel: Select, ranks: dict[int, int], t0: int) -> list[Any]:
+    """The missed records passing `sel` (iotrace.select.mask over their columns)."""
+    if not sel.active or not recs:
+        return recs
+    clock = log.header.get("clock", {})
+    paths = sorted({r[10] for r in recs if r[10] is not None})
+    names = sorted({r[4] for r in recs})
+    pcode, ncode = {p: i for i, p in enumerate(paths)}, {n: i for i, n in enumerate(names)}
+    keep = mask(
+        sel,
+        rank=np.array([ranks.get(r[2], -1) for r in recs], dtype=np.int64),
+        pid=np.array([r[2] for r in recs], dtype=np.int64),
+        path=np.array([pcode.get(r[10], -1) for r in recs], dtype=np.int64),
+        path_names=paths,
+        fn=np.array([ncode[r[4]] for r in recs], dtype=np.int64),
+        fn_names=names,
+        errno=np.array([r[7] or 0 for r in recs], dtype=np.int64),
+        t=np.array([r[1] for r in recs], dtype=np.int64)
+        + int(clock.get("real", 0))
+        - int(clock.get("mono", 0))
+        - t0,
+    )
+    return [r for r, k in zip(recs, keep.tolist(), strict=True) if k]
+
+
 def collect(
-    trace_dir: str | os.PathLike[str], everything: bool = False
+    trace_dir: str | os.PathLike[str], everything: bool = False, sel: Select | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Groups (one per call site, process, syscall, path, fd and class) and warnings: the
-    bypasses, or with `everything` the libc-internal syscalls too."""
+    bypasses, or with `everything` the libc-internal syscalls too; of the syscalls passing
+    `sel` (iotrace.select)."""
+    sel = sel or Select()
     d = Path(trace_dir)
     if not d.is_dir():
         raise NoStracerLog(f"{d}: no such trace directory")
@@ -39,11 +79,14 @@ def collect(
         )
     warnings: list[str] = []
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    slogs = []
     for f in files:
         try:
-            log = slog.read(f)
+            slogs.append(slog.read(f))
         except slog.StracerLogError as exc:
             raise NoStracerLog(str(exc)) from None
+    ranks, t0 = _job(d, sel, slogs)
+    for f, log in zip(files, slogs, strict=True):
         if not log.complete:
             warnings.append(
                 f"{f.name}: the stracer did not finish (killed?): missed syscalls are listed "
@@ -53,7 +96,7 @@ def collect(
             if len(rec) >= 6 and rec[4] == "untraced":
                 warnings.append(f"pid {rec[2]} was not traced ({rec[5]} code): its I/O is "
                                 "unknown, missed or not")  # fmt: skip
-        for rec in log.missed:
+        for rec in _selected(log, log.missed, sel, ranks, t0):
             _, t, pid, tid, name, args, ret, err, site, fd, path = rec[:11]
             cls = slog.missed_class(rec)
             if cls != "bypass" and not everything:
@@ -125,10 +168,14 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
 
 
 def missed(
-    trace_dir: str, as_json: bool, out: TextIO | None = None, everything: bool = False
+    trace_dir: str,
+    as_json: bool,
+    out: TextIO | None = None,
+    everything: bool = False,
+    sel: Select | None = None,
 ) -> int:
     out = out or sys.stdout  # the stdout of the call, not of the import
-    groups, warnings = collect(trace_dir, everything)
+    groups, warnings = collect(trace_dir, everything, sel)
     for w in warnings:
         print(f"iotrace: warning: {escape(w, quote=False)}", file=sys.stderr)
     try:

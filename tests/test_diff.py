@@ -73,6 +73,12 @@ def test_diff_small_writes_against_large(tmp_path: Path) -> None:
     lines = p.stdout.splitlines()
     assert lines[0].startswith("B against A: ") and "calls" in lines[0]
     assert "Many small writes" in p.stdout
+    page = tmp_path / "diff.html"
+    p = iotrace("diff", str(a), str(b), "--map", f"{wa}={wb}", "--html", str(page))
+    assert p.returncode == 0, p.stderr
+    html = page.read_text()
+    assert lines[0].split(";")[0].replace("→", "&") in html.replace("→", "&")
+    assert "Many small writes" in html and "Per file" in html and str(wb / "out.bin") in html
 
 
 def test_diff_bad_input(tmp_path: Path) -> None:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from iotrace import __version__
 from iotrace.mpi import FAMILIES as MPI_FAMILIES
 from iotrace.run import RunError, RunOptions, run
 from iotrace.say import open_console, say
+from iotrace.select import SelectError, from_args
+from iotrace.select import add_arguments as add_select_arguments
 from iotrace.shim import ShimNotFound
 from iotrace.tracedir import TraceDirError
-from iotrace.tracefile import TraceFormatError, log_paths, read_log
+from iotrace.tracefile import TraceFormatError, job_start, log_paths, read_log, run_records
 
 EXPORT_FORMATS = ("parquet", "csv", "chrome", "darshan")
 
@@ -86,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("show", help="print every event, one a line")
     s.add_argument("trace", metavar="DIR")
+    add_select_arguments(s)
 
     rp = sub.add_parser(
         "report",
@@ -95,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("trace", metavar="DIR")
     rp.add_argument("--json", action="store_true", help="print the report as JSON")
     rp.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML report")
+    add_select_arguments(rp)
 
     ex = sub.add_parser(
         "export",
@@ -110,15 +115,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output directory (parquet, csv) or file (chrome, darshan)",
     )
+    add_select_arguments(ex)
 
     d = sub.add_parser(
         "diff",
         help="compare two traces: time, bytes and calls per function, file, rank and call site",
-        usage="iotrace diff A B [--json] [--map OLD=NEW ...]",
+        usage="iotrace diff A B [--json] [--html OUT.html] [--map OLD=NEW ...]",
     )
     d.add_argument("a", metavar="A", help="the trace before (the baseline)")
     d.add_argument("b", metavar="B", help="the trace after")
     d.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    d.add_argument("--html", metavar="OUT.html", help="write the comparison as one HTML page")
     d.add_argument(
         "--map",
         action="append",
@@ -126,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OLD=NEW",
         help="match A's files under the path prefix OLD with B's under NEW (repeatable)",
     )
+    add_select_arguments(d)
 
     m = sub.add_parser("missed", help="I/O that bypassed the shim (missed), by call site")
     m.add_argument("trace", metavar="DIR")
@@ -134,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
         "--all", action="store_true",
         help="also the libc-internal syscalls (inside libc functions the shim does not wrap)",
     )  # fmt: skip
+    add_select_arguments(m)
     return p
 
 
@@ -158,6 +167,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from iotrace.show import show
 
+    sel = from_args(args)
     logs = [read_log(p) for p in log_paths(args.trace)]
     for log in logs:
         if log.truncated:
@@ -166,31 +176,35 @@ def _cmd_show(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     try:
-        show(logs, sys.stdout)
+        show(logs, sys.stdout, job_start(logs, run_records(Path(args.trace))), sel)
         sys.stdout.flush()
     except BrokenPipeError:  # `iotrace show DIR | head`
         sys.stderr.close()
     return 0
 
 
-def _load_trace(trace_dir: str):  # noqa: ANN202 -- the analyzer imports pandas: only when used
-    """The trace, with each load warning (a log cut short) as one line on stderr."""
+def _load_trace(trace_dir: str, args: argparse.Namespace):  # noqa: ANN202 -- pandas: when used
+    """The trace (its events passing the filter options), with each load warning (a log cut
+    short) as one line on stderr."""
     import warnings
 
     from iotrace.analyzer import load
+    from iotrace.analyzer.trace import selected
+
+    sel = from_args(args)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trace = load(trace_dir)
     for w in caught:
         print(f"iotrace: warning: {w.message}", file=sys.stderr)
-    return trace
+    return selected(trace, sel)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from iotrace.analyzer.summary import summarise
 
-    trace = _load_trace(args.trace)
+    trace = _load_trace(args.trace, args)
     summary = summarise(trace)
     try:
         if args.html:
@@ -230,7 +244,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         except DarshanUnavailable as exc:
             print(f"iotrace: {exc}", file=sys.stderr)
             return 2
-    trace = _load_trace(args.trace)
+    trace = _load_trace(args.trace, args)
     try:
         what = export(trace, args.format, args.output)
     except OSError as exc:
@@ -249,13 +263,18 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     except DiffError as exc:
         print(f"iotrace: diff: {exc}", file=sys.stderr)
         return 2
-    sa = summarise(_load_trace(args.a))
-    sb = summarise(_load_trace(args.b))
+    sa = summarise(_load_trace(args.a, args))
+    sb = summarise(_load_trace(args.b, args))
     d = diff(sa, sb, args.a, args.b, maps)
     try:
+        if args.html:
+            from iotrace.analyzer.diff import write_html
+
+            write_html(d, args.html)
+            print(f"iotrace: HTML comparison written to {args.html}", file=sys.stderr)
         if args.json:
             sys.stdout.write(diff_json(d) + "\n")
-        else:
+        elif not args.html:
             from rich.console import Console
 
             width = None if sys.stdout.isatty() else shutil.get_terminal_size((160, 24)).columns
@@ -263,6 +282,9 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         sys.stderr.close()
+    except OSError as exc:
+        print(f"iotrace: diff: {exc.filename or args.html}: {exc.strerror}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -283,14 +305,14 @@ def main(argv: list[str] | None = None) -> int:
             from iotrace.stracer.missed import NoStracerLog, missed
 
             try:
-                return missed(args.trace, args.json, everything=args.all)
+                return missed(args.trace, args.json, everything=args.all, sel=from_args(args))
             except NoStracerLog as exc:
                 print(f"iotrace: {exc}", file=sys.stderr)
                 return 2
     except RunError as exc:
         say(str(exc))
         return exc.status
-    except (TraceFormatError, ShimNotFound, TraceDirError) as exc:
+    except (TraceFormatError, ShimNotFound, TraceDirError, SelectError) as exc:
         print(f"iotrace: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,8 +8,11 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
+import numpy as np
+
 from iotrace.calls import EVENT_FIELDS, FUNCTIONS
 from iotrace.flags import WHENCE, oflags
+from iotrace.select import Select, mask
 from iotrace.text import escape
 from iotrace.tracefile import Log
 
@@ -89,11 +92,50 @@ def merged(logs: list[Log]) -> Iterator[tuple[Log, tuple[Any, ...]]]:
         yield log, ev
 
 
-def show(logs: list[Log], out: IO[str]) -> int:
-    starts = [lg.header["clock"]["mono"] for lg in logs if "clock" in lg.header]
-    origin = min(starts) if starts else 0
+def _shift(log: Log) -> int:
+    """The log's CLOCK_MONOTONIC -> CLOCK_REALTIME."""
+    c = log.header.get("clock") or {}
+    return int(c.get("real", 0)) - int(c.get("mono", 0))
+
+
+def _path2(ev: tuple[Any, ...]) -> int:
+    """The string id of a call's second path (the end read; rename's and link's new name)."""
+    if len(ev) > PATH2 and ev[PATH2] is not None:
+        return int(ev[PATH2])
+    f = FUNCTIONS[ev[FN]] if ev[FN] < len(FUNCTIONS) else None
+    return ev[AUX] if f and "path2" in f.shows and isinstance(ev[AUX], int) else -1
+
+
+def selected(log: Log, sel: Select, t0: int) -> None:
+    """Keep the log's events that pass `sel` (iotrace.select.mask over its records)."""
+    evs = log.events
+    if not sel.active or not evs:
+        return
+    rank = log.header.get("rank")
+    cols = list(zip(*((e[FN], e[PATH], e[ERR], e[T0], _path2(e)) for e in evs), strict=True))
+    fn, path, err, t, path2 = (np.array(c, dtype=object) for c in cols)
+    keep = mask(
+        sel,
+        rank=np.full(len(evs), rank if isinstance(rank, int) else -1, dtype=np.int64),
+        pid=np.full(len(evs), int(log.header.get("pid", -1)), dtype=np.int64),
+        path=np.array([-1 if p is None else p for p in path], dtype=np.int64),
+        path_names=log.strings,
+        fn=fn.astype(np.int64),
+        fn_names=log.functions,
+        errno=err.astype(np.int64),
+        t=t.astype(np.int64) + _shift(log) - t0,
+        path2=path2.astype(np.int64),
+    )
+    log.events = [e for e, k in zip(evs, keep.tolist(), strict=True) if k]
+
+
+def show(logs: list[Log], out: IO[str], t0: int, sel: Select | None = None) -> int:
+    """Print the events of `logs` passing `sel`; times are seconds since the job's start `t0`
+    (CLOCK_REALTIME ns, iotrace.tracefile.job_start), as every reader counts them."""
+    for log in logs:
+        selected(log, sel or Select(), t0)
     n = 0
     for log, ev in merged(logs):
-        out.write(format_event(log, ev, origin) + "\n")
+        out.write(format_event(log, ev, t0 - _shift(log)) + "\n")
         n += 1
     return n

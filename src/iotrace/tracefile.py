@@ -9,6 +9,7 @@ anything that does not fit is a TraceFormatError (one line).
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -473,6 +474,27 @@ def read_log(path: str | os.PathLike[str]) -> Log:
     except (BadRecord, ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
         raise TraceFormatError(f"{p}: corrupt log (bad record at byte {pos})") from None
     return log
+
+
+def run_records(trace_dir: Path) -> list[dict[str, Any]]:
+    """The run records (iotrace-run.*.json) that parse; the others are skipped."""
+    runs = []
+    for p in sorted(trace_dir.glob("iotrace-run.*.json")):
+        try:
+            rec = json.loads(read_regular(p, 1 << 20))
+        except (OSError, ValueError, TraceFormatError):
+            continue
+        if isinstance(rec, dict):
+            runs.append(rec)
+    return runs
+
+
+def job_start(logs: list[Any], runs: list[dict[str, Any]]) -> int:
+    """The job's start (CLOCK_REALTIME ns): the earliest run record or log header clock.  Every
+    reader's times are counted from it (ns since the job's start)."""
+    starts = [int(r["start_real_ns"]) for r in runs if isinstance(r.get("start_real_ns"), int)]
+    starts += [int(lg.header["clock"]["real"]) for lg in logs if "clock" in lg.header]
+    return min(starts) if starts else 0
 
 
 def log_paths(trace_dir: str | os.PathLike[str]) -> list[Path]:
