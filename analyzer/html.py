@@ -123,7 +123,8 @@ def render(trace: Trace, s: Summary) -> str:
         + "</table>"
     )
     if ov["events"] == 0:
-        add("<p><b>The trace holds no events.</b></p>")
+        none = f"No event passes the filters ({ov['selection']})" if ov.get("selection") else ""
+        add(f"<p><b>{_e(none or 'The trace holds no events')}.</b></p>")
     comp = s.completeness
     if comp:
         add("<h2>Completeness</h2>")

@@ -94,7 +94,9 @@ def print_report(s: Summary, console: Console | None = None) -> None:
     if ov["events"] == 0:
         c.print(
             Text(
-                "The trace holds no events: the command made no traced call (a static "
+                f"No event passes the filters ({ov['selection']})."
+                if ov.get("selection")
+                else "The trace holds no events: the command made no traced call (a static "
                 "binary, or no I/O through libc?).",
                 style="yellow",
             )

@@ -319,6 +319,7 @@ def summarise(trace: Trace) -> Summary:
     bytes_written = int(a.bytes[wr].sum())
     ov: dict[str, Any] = {
         "trace": str(trace.dir),
+        "selection": trace.selection,  # the read filters ("" = every event)
         "command": " ".join(str(x) for x in trace.runs[0].get("argv", [])) if trace.runs else "",
         "hosts": int(ev["host"].nunique()) if len(ev) else len(set(procs["host"])),
         # a process that exec'd is one process with several images (rows of `processes`)

@@ -102,6 +102,9 @@ def test_report_and_export_filtered(mix, tmp_path: Path) -> None:
     p = iotrace("report", str(t), "--json", "--failed")
     r = json.loads(p.stdout)
     assert r["overview"]["errors"] == r["overview"]["events"] >= 2
+    assert r["overview"]["selection"] == "--failed"
+    p = iotrace("report", str(t), "--path", "/nowhere/*")
+    assert "No event passes the filters (--path /nowhere/*)." in p.stdout
 
 
 def test_missed_filtered(trace) -> None:
