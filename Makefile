@@ -14,7 +14,7 @@ DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libmsgpack-dev li
                 python3-venv
 TEST_PACKAGES = $(DEMO_PACKAGES) python3-dev strace chromium openmpi-bin libopenmpi-dev golang-go \
                 liburing-dev gcc-multilib rsync sqlite3 libaio-dev fio mpich libmpich-dev \
-                libhdf5-openmpi-dev libpnetcdf-dev
+                libhdf5-openmpi-dev libhdf5-mpich-dev libpnetcdf-dev
 
 .PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean
 
@@ -38,15 +38,19 @@ endef
 deps-demo:
 	$(call apt_ensure,$(DEMO_PACKAGES))
 
-# MPICH is installed beside Open MPI, which stays the default mpicc/mpirun (the tests call
-# MPICH's by their .mpich names): Debian's alternatives prefer Open MPI; set them back if
-# something made MPICH's the default.
+# MPICH (and its HDF5) is installed beside Open MPI, which stays the default mpicc/mpirun/h5pcc
+# (the tests call MPICH's by their .mpich names): Debian's alternatives prefer Open MPI; set
+# them back if something made MPICH's the default.
 deps-test:
 	$(call apt_ensure,$(TEST_PACKAGES))
 	@if [ "$$(id -u)" = 0 ] && command -v mpirun.openmpi >/dev/null \
 	    && ! mpirun --version 2>/dev/null | grep -q "Open MPI"; then \
 	  update-alternatives --quiet --set mpi /usr/bin/mpicc.openmpi; \
 	  update-alternatives --quiet --set mpirun /usr/bin/mpirun.openmpi; \
+	fi
+	@if [ "$$(id -u)" = 0 ] && [ -e /usr/bin/h5pcc.openmpi ] \
+	    && [ "$$(readlink -f /usr/bin/h5pcc)" != /usr/bin/h5pcc.openmpi ]; then \
+	  update-alternatives --quiet --set h5pcc /usr/bin/h5pcc.openmpi; \
 	fi
 
 # The virtual environment, made once by $(PYTHON); a broken or half-made one is made again.
