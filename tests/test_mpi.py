@@ -431,3 +431,27 @@ def test_non_mpi_program_does_not_load_libmpi(trace) -> None:
     assert t.proc.returncode == 0, t.proc.stderr
     assert "libiotrace" in t.proc.stdout
     assert "libmpi" not in t.proc.stdout
+
+
+def test_command_family_from_the_programs_elf() -> None:
+    """The MPI family `iotrace run` picks, read from the real programs: a rank's program (its
+    libmpi, directly or through a library such as libhdf5), else the launcher by name (a
+    Python rank loads MPI itself); None for a program without MPI."""
+    needs_mpich()
+    from iotrace.mpi import command_family
+
+    env = dict(os.environ)
+    ompi, mpich = build_mpi("mpi_io"), build_mpi("mpi_io", "mpich")
+    assert command_family([str(ompi)], env) == "openmpi"
+    assert command_family([str(mpich)], env) == "mpich"
+    assert command_family(["mpirun.mpich", "-np", "2", str(mpich), "x"], env) == "mpich"
+    assert command_family(["mpirun", "-np", "2", str(ompi)], env) == "openmpi"
+    assert command_family(["mpirun.mpich", "-np", "2", "python3", "app.py"], env) == "mpich"
+    assert command_family(["mpirun", "-np", "2", "python3", "app.py"], env) == "openmpi"
+    # through a library that links it: libhdf5_hl -> libhdf5 -> libmpi
+    lib = Path("/usr/lib/x86_64-linux-gnu")
+    for fam in ("openmpi", "mpich"):
+        hl = lib / f"libhdf5_{fam}_hl.so.100"
+        if hl.exists():
+            assert command_family([str(hl)], env) == fam
+    assert command_family(["ls", "-l"], env) is None
