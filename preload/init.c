@@ -88,6 +88,16 @@ static const char *lookup(char *const envp[], const char *kv)
     return NULL;
 }
 
+/* A variable of the same name as `kv` is one the shim keeps. */
+static int kept(const char *kv)
+{
+    size_t n = (size_t)(strchr(kv, '=') - kv) + 1;
+    for (size_t i = 0; i < nkept; i++)
+        if (!strncmp(kept_env[i], kv, n))
+            return 1;
+    return 0;
+}
+
 /* envp with what the shim needs put back: `scratch` holds count(envp) + iot_env_extra() + 1
  * pointers.  An LD_PRELOAD the app set is kept, with the shim in front of it. */
 char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *buf, size_t nbuf)
@@ -95,12 +105,15 @@ char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *b
     size_t n = 0, missing = 0;
     for (size_t i = 0; i < nkept; i++) {
         const char *have = lookup(envp, kept_env[i]);
-        if (!have || (!strncmp(have, "LD_PRELOAD=", 11) && !strstr(have, iot_p.self_path)))
+        if (!have || (!strncmp(have, "LD_PRELOAD=", 11) ? !strstr(have, iot_p.self_path)
+                                                        : strcmp(have, kept_env[i])))
             missing++;
     }
     if (!missing)
         return (char **)envp;
     for (char *const *e = envp; e && *e && n + nkept + 1 < nscratch; e++) {
+        if (!strncmp(*e, "IOTRACE_", 8) && kept(*e))
+            continue; /* changed by the app: the value the trace was started with goes back */
         if (!strncmp(*e, "LD_PRELOAD=", 11) && !strstr(*e, iot_p.self_path)) {
             int k = snprintf(buf, nbuf, "LD_PRELOAD=%s:%s", iot_p.self_path, *e + 11);
             if (k > 0 && (size_t)k < nbuf) {
@@ -193,6 +206,28 @@ void iot_fork_child(void)
     iot_t.busy = 0;
 }
 
+/* iot_p.dir: $IOTRACE_OUT (the trace directory `iotrace run` made), else the job's directory
+ * in the central $IOTRACE_DIR (jobdir.c), which is then exported as IOTRACE_OUT (and the job's
+ * name as IOTRACE_JOB) for every descendant to join.  Read once: the directory of a forked
+ * child is its parent's, whatever the app did to its environment since. */
+static int trace_dir(void)
+{
+    const char *out = getenv("IOTRACE_OUT");
+    if (out && *out) {
+        if (strlen(out) >= sizeof iot_p.dir)
+            return 0;
+        strcpy(iot_p.dir, out);
+        return 1;
+    }
+    const char *central = getenv("IOTRACE_DIR");
+    if (!central || !*central || iot_jobdir(central, iot_p.dir, sizeof iot_p.dir) != 0)
+        return 0;
+    setenv("IOTRACE_OUT", iot_p.dir, 1);
+    if (!getenv("IOTRACE_JOB"))
+        setenv("IOTRACE_JOB", strrchr(iot_p.dir, '/') + 1, 1);
+    return 1;
+}
+
 void iot_init(void)
 {
     int expect = IOT_UNINIT;
@@ -200,8 +235,7 @@ void iot_init(void)
                                      __ATOMIC_ACQUIRE))
         return;
     int saved = errno;
-    const char *dir = getenv("IOTRACE_DIR");
-    if (!dir || !*dir) { /* preloaded without `iotrace run`: stay out of the way */
+    if (!trace_dir()) { /* preloaded with no trace directory: stay out of the way */
         iot_p.state = IOT_OFF;
         iot_stracer_hello(IOT_OFF);
         errno = saved;

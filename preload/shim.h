@@ -104,6 +104,7 @@ typedef struct iot_proc {
     int stack_depth;
     uintptr_t self_lo, self_hi; /* the shim's own text, skipped in stacks */
     char self_path[4096];       /* the shim's file, as LD_PRELOAD named it */
+    char dir[4096];             /* the trace directory, fixed at start-up (init.c trace_dir) */
 } iot_proc;
 
 enum { IOT_UNINIT = 0, IOT_INITIALIZING, IOT_READY, IOT_OFF };
@@ -124,6 +125,8 @@ pid_t iot_gettid(void) IOT_HIDDEN;
 char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *buf,
                     size_t nbuf) IOT_HIDDEN;
 size_t iot_env_extra(void) IOT_HIDDEN;
+/* jobdir.c: the job's trace directory in the central directory `central`, created or joined */
+int iot_jobdir(const char *central, char *out, size_t cap) IOT_HIDDEN;
 
 /* ---- wrap_mpi.c ---- */
 /* 1: the MPI in this process is the family the MPI wrappers were compiled for */

@@ -223,14 +223,14 @@ void iot_log_commit(char *end)
     memcpy(iot_t.chunk + 1, &be, 4);
 }
 
-/* Create this process's log in $IOTRACE_DIR and write its header.  The log is private (0600)
+/* Create this process's log in the trace directory (iot_p.dir) and write its header.  The log is private (0600)
  * unless `iotrace run --share-with-group` set IOTRACE_SHARE=group (0640): a job's paths and
  * command lines are its own.  O_EXCL|O_NOFOLLOW: a name planted in the directory is skipped,
  * never followed.  -1: no log (a fault, said in the fault file); the shim goes on with its
  * wrappers, which record nothing. */
 int iot_log_create(void)
 {
-    const char *dir = getenv("IOTRACE_DIR");
+    const char *dir = iot_p.dir;
     const char *faults = getenv("IOTRACE_FAULTS");
     if (faults && strlen(faults) < sizeof L.faults)
         strcpy(L.faults, faults);

@@ -344,6 +344,21 @@ KERNEL_IO_SYSCALLS: dict[str, str] = {
 }  # fmt: skip
 
 
+# ---- batch and MPI jobs --------------------------------------------------------------------
+#
+# Environment variables naming the job a process belongs to, first set wins: the ranks of one
+# job see the same value, two jobs never do.  (name, short prefix for directory names.)  Used by
+# `iotrace run` (iotrace.tracedir) and by the shim under a central IOTRACE_DIR (preload/jobdir.c).
+JOB_VARS: tuple[tuple[str, str], ...] = (
+    ("SLURM_JOB_ID", "slurm"),  # + "." + SLURM_STEP_ID when set: one directory per job step
+    ("PBS_JOBID", "pbs"),
+    ("LSB_JOBID", "lsf"),
+    ("FLUX_JOB_ID", "flux"),
+    ("PMIX_NAMESPACE", "pmix"),
+    ("OMPI_MCA_ess_base_jobid", "ompi"),
+)
+
+
 def func(name: str) -> Func:
     return FUNCTIONS[FUNC_IDS[name]]
 
@@ -374,6 +389,9 @@ def c_header() -> str:
     # 1: the syscall changes the descriptor table (sysraw.h raises iot_link.fdgen before it)
     out += [f"#define IOT_SYSRAW_FDOP_{s.name} {int(bool(s.fdop))}" for s in SYSCALLS
             if s.cookie_slot is not None]  # fmt: skip
+    out.append("static const struct { const char *var, *prefix; } iot_job_vars[] = {")
+    out += [f'    {{"{v}", "{p}"}},' for v, p in JOB_VARS]
+    out += ["    {0, 0},", "};"]
     out += ["#endif", ""]
     return "\n".join(out)
 

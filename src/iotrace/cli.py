@@ -87,6 +87,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("command", nargs=argparse.REMAINDER, help="the command to trace")
 
+    en = sub.add_parser(
+        "env",
+        help="print the shell lines that trace later commands without `iotrace run` (batch jobs)",
+        usage="iotrace env [--dir DIR] [--stack N]",
+    )
+    en.add_argument(
+        "--dir", metavar="DIR",
+        help="central directory: one trace directory per job in it (default $IOTRACE_DIR, "
+        "else the current directory)",
+    )  # fmt: skip
+    en.add_argument("--stack", type=int, default=8, metavar="N", help="as for run")
+
     s = sub.add_parser("show", help="print every event, one a line")
     s.add_argument("trace", metavar="DIR")
     add_select_arguments(s)
@@ -162,6 +174,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer,
                       share=args.share, reuse=args.reuse, mpi=args.mpi)  # fmt: skip
     return run(opts)
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from iotrace.run import env_exports
+
+    if not 0 <= args.stack <= 64:
+        raise RunError("iotrace: env: --stack must be between 0 and 64", 2)
+    print("\n".join(env_exports(args.dir, args.stack)))
+    return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -293,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "run":
             return _cmd_run(args)
+        if args.cmd == "env":
+            return _cmd_env(args)
         if args.cmd == "show":
             return _cmd_show(args)
         if args.cmd == "report":

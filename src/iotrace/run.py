@@ -92,14 +92,16 @@ def _status_mask(field: str) -> set[int]:
 
 
 def default_dir(command: list[str], env: dict[str, str]) -> tuple[Path, bool]:
-    """(directory, whether it must be new).  Ranks of one job must agree on one directory
-    without talking: the job's id names it (an existing one must be ours: see tracedir).
+    """(directory, whether it must be new), in the central directory $IOTRACE_DIR if set, else
+    here.  Ranks of one job must agree on one directory without talking: the job's id names it
+    (an existing one must be ours: see tracedir; preload/jobdir.c names it the same way).
     Otherwise the name ends in a random part, so that no other user can create it first."""
+    base = Path(env.get("IOTRACE_DIR") or ".")
     job = job_id(env)
     if job and job[0] != "pmi":
-        return Path(re.sub(r"[^A-Za-z0-9_.-]", "_", f"iotrace-{job[0]}-{job[1]}")), False
+        return base / re.sub(r"[^A-Za-z0-9_.-]", "_", f"iotrace-{job[0]}-{job[1]}"), False
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(f"iotrace-{Path(command[0]).name}-{stamp}-{os.urandom(4).hex()}"), True
+    return base / f"iotrace-{Path(command[0]).name}-{stamp}-{os.urandom(4).hex()}", True
 
 
 def trace_dir(opts: RunOptions) -> TraceDir:
@@ -144,7 +146,7 @@ def traced_env(
     shim = str(shim_path(mpi))
     preload = env.get("LD_PRELOAD", "")
     env["LD_PRELOAD"] = shim + (":" + preload if preload and shim not in preload else "")
-    env["IOTRACE_DIR"] = str(trace_dir.resolve())
+    env["IOTRACE_OUT"] = str(trace_dir.resolve())  # the shim's trace dir (preload/init.c)
     env["IOTRACE_STACK"] = str(stack)
     env["IOTRACE_FAULTS"] = str(faults)
     env.setdefault("IOTRACE_JOB", trace_dir.resolve().name)
@@ -153,6 +155,29 @@ def traced_env(
     else:
         env.pop("IOTRACE_SHARE", None)
     return env
+
+
+def env_exports(central: str | None, stack: int) -> list[str]:
+    """`iotrace env`: the shell lines that trace every later command with the bare shim, each
+    job into a directory of its own in the central directory (preload/jobdir.c).  RunError: the
+    central directory cannot be used."""
+    import shlex
+
+    where = Path(central or os.environ.get("IOTRACE_DIR") or ".").absolute()
+    try:
+        if not where.exists():
+            where.mkdir(mode=0o700, parents=True)
+        if not where.is_dir() or not os.access(where, os.W_OK | os.X_OK):
+            raise OSError(errno.EACCES, "not a directory you can write")
+    except OSError as exc:
+        raise RunError(f"iotrace: env: {where}: {exc.strerror}", 2) from None
+    shim = str(shim_path())
+    return [
+        f"export LD_PRELOAD={shlex.quote(shim)}${{LD_PRELOAD:+:$LD_PRELOAD}}",
+        f"export IOTRACE_DIR={shlex.quote(str(where))}",
+        f"export IOTRACE_STACK={stack}",
+        "unset IOTRACE_OUT IOTRACE_JOB",  # a trace dir inherited from a traced shell
+    ]
 
 
 def exit_status(returncode: int) -> int:

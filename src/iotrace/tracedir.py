@@ -25,19 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from iotrace.calls import JOB_VARS
+
 MARK = "iotrace-job"
 RUN_PREFIX = "iotrace-run."
 FAULTS = "iotrace-faults"  # + .HOST.PID: what the shim could not write (run.prepare_dir)
 NEW = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-
-# Environment variables naming the job a process belongs to: the ranks of one job see the same
-# value, two jobs never do.  (name, short prefix for directory names)
-JOB_VARS = (
-    ("SLURM_JOB_ID", "slurm"),
-    ("PBS_JOBID", "pbs"),
-    ("PMIX_NAMESPACE", "pmix"),
-    ("OMPI_MCA_ess_base_jobid", "ompi"),
-)
 
 
 class TraceDirError(Exception):
