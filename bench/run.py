@@ -57,6 +57,9 @@ TARGET_STACK0 = 100.0
 TARGET_STACK8_MORE = 400.0
 TARGET_CASES = ("write1", "pwrite4k", "fwrite16")
 MODES: tuple[tuple[str, int | None], ...] = (("native", None), ("stack0", 0), ("stack8", 8))
+# the same call filtered out when recording (`-e none`: docs/filters.md), at --stack 8
+FILTERED = ("filtered", 8)
+FILTER_OPTS = ("-e", "none")
 DATA_BYTES = 64 * 1024
 CLOCK = {"name": "cpu"}  # set by --clock
 FULL_DIVISOR = 20  # the default run (stracer on) runs iterations / this
@@ -304,6 +307,21 @@ def print_results(results: list[Result]) -> None:
         print("note:", n)
 
 
+def print_filtered(results: list[Result]) -> None:
+    """A call `-e trace=` leaves out still runs its wrapper (fd table, positions, the stracer's
+    marker) but takes no time stamp or stack and writes nothing: what is that worth?"""
+    rows = []
+    for r in results:
+        nat, flt, s8 = (r.timings[m] for m in ("native", FILTERED[0], "stack8"))
+        rows.append([r.case, fmt_ns(nat), fmt_ns(flt), f"{flt.median - nat.median:+.0f}",
+                     fmt_ns(s8), f"{s8.median - nat.median:+.0f}"])  # fmt: skip
+    print("\nfiltered out when recording (iotrace run --stack 8 -e none: the call is not recorded)")
+    print("side by side with untraced and recorded (--stack 8), the same rounds' clock:")
+    heads = ["case", "native ns", "filtered out ns", "added ns", "recorded ns (stack 8)",
+             "added ns"]  # fmt: skip
+    print(table(heads, rows))
+
+
 def describe_machine(cpu: int | None) -> None:
     model = ""
     try:
@@ -413,16 +431,19 @@ def main() -> int:
         for case in cases:
             what, base = CASES[case]
             iters = max(1, int(base * args.scale))
-            print(f"  {case:10s} {what}: {iters} calls x {args.rounds} rounds x 3 modes ...",
+            print(f"  {case:10s} {what}: {iters} calls x {args.rounds} rounds x 4 modes ...",
                   end="", flush=True)  # fmt: skip
             res = Result(case)
             started = time.monotonic()
             # One process per round, the three modes interleaved (and rotated), so that a noisy
             # moment of this shared machine hits every mode alike rather than one of them.
+            modes = (*MODES, FILTERED)
             for rnd in range(args.rounds):
-                for k in range(len(MODES)):
-                    mode, stack = MODES[(rnd + k) % len(MODES)]
-                    timing, stats = run_one(exe, case, iters, stack, cpu, work, rnd == 0, shim_opts)
+                for k in range(len(modes)):
+                    mode, stack = modes[(rnd + k) % len(modes)]
+                    opts = (*shim_opts, *FILTER_OPTS) if mode == FILTERED[0] else shim_opts
+                    read = rnd == 0 and mode != FILTERED[0]
+                    timing, stats = run_one(exe, case, iters, stack, cpu, work, read, opts)
                     if mode in res.timings:
                         res.timings[mode].add(timing)
                     else:
@@ -444,6 +465,7 @@ def main() -> int:
             print(f" {time.monotonic() - started:.1f} s")
             results.append(res)
     print_results(results)
+    print_filtered(results)
     print_full(results, full_iters)
     if not args.shim_only:
         run_other_benches(args)

@@ -194,6 +194,7 @@ void iot_fork_child(void)
     iot_link_fork_child();
     iot_fd_fork_prepare();
     iot_intern_reset();
+    iot_filter_fork_child(); /* its path verdicts were by the parent's string ids */
     iot_modules_reset();
     int in_wrapper = iot_t.in_wrapper; /* the fork wrapper is still running: its iot_done */
     iot_thread_reset();                 /* decrements the marker the stracer reads */
@@ -253,6 +254,7 @@ void iot_init(void)
     iot_p.gen = 1;
     find_self();
     keep_env();
+    iot_filter_init();
     if (iot_p.stack_depth)
         iot_stack_init();
     pthread_key_create(&thread_key, thread_exit);

@@ -22,7 +22,8 @@ void iot_begin(iot_ev *ev, unsigned fn)
     ev->naux = 0;
     ev->path = 0;
     ev->stack = 0;
-    if (iot_p.stack_depth) {
+    ev->quiet = (uint8_t)iot_fn_quiet(fn);
+    if (iot_p.stack_depth && IOT_LIKELY(!ev->quiet)) {
         int e = errno; /* libunwind's first unwind leaves EAGAIN: a call that succeeds must not */
         iot_t.busy = 1;
         ev->stack = iot_capture_stack();
@@ -32,7 +33,7 @@ void iot_begin(iot_ev *ev, unsigned fn)
     iot_t.in_wrapper++;
     if (IOT_UNLIKELY(iot_kernel_io[fn] >= 6)) /* its inner I/O: measured around the call */
         iot_kio_in_begin(iot_kernel_io[fn]);
-    ev->t0 = iot_now();
+    ev->t0 = IOT_LIKELY(!ev->quiet) ? iot_now() : 0;
 }
 
 /* Not ready, busy, a new thread, or a forked child's first call. */
@@ -52,11 +53,28 @@ int iot_enter_slow(iot_ev *ev, unsigned fn)
     return 1;
 }
 
+/* 1: the event is recorded (-e trace=, --path: filter.c).  An event made from a call filtered
+ * out (a completion, a stdio refill beside it) that is itself recorded has no time of its
+ * own: it gets now. */
+static inline int recorded(iot_ev *ev)
+{
+    if (IOT_UNLIKELY(iot_fn_quiet(ev->fn)))
+        return 0;
+    if (IOT_UNLIKELY(ev->quiet)) {
+        ev->t0 = ev->t1 = iot_now();
+        ev->quiet = 0;
+    }
+    return IOT_LIKELY(!iot_p.npaths) || iot_path_kept(ev);
+}
+
 void iot_leave(iot_ev *ev)
 {
-    char *p = iot_log_reserve(EVENT_MAX);
-    if (p)
-        iot_log_commit(iot_pack_event(p, ev));
+    /* a call filtered out still counts in the KIO sums: the shim saw it (completeness) */
+    if (recorded(ev)) {
+        char *p = iot_log_reserve(EVENT_MAX);
+        if (p)
+            iot_log_commit(iot_pack_event(p, ev));
+    }
     iot_kio_count(ev);
     iot_t.busy = 0;
     errno = ev->saved_errno;
@@ -64,9 +82,12 @@ void iot_leave(iot_ev *ev)
 
 void iot_emit_event(const iot_ev *ev)
 {
+    iot_ev e = *ev;
+    if (!recorded(&e))
+        return;
     char *p = iot_log_reserve(EVENT_MAX);
     if (p)
-        iot_log_commit(iot_pack_event(p, ev));
+        iot_log_commit(iot_pack_event(p, &e));
 }
 
 void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path)

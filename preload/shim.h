@@ -52,6 +52,7 @@ typedef struct iot_ev {
     uint16_t fn;
     uint16_t has;
     uint8_t naux;       /* 0: aux nil, 1: aux = aux[0], 2: aux = [aux[0], aux[1]] */
+    uint8_t quiet;      /* filtered out by -e trace= (filter.c): no time, stack or record */
     int err;            /* errno of the failing call, else 0 */
     int saved_errno;    /* errno as the real call left it, restored by iot_leave */
     int fd;
@@ -105,6 +106,8 @@ typedef struct iot_proc {
     uintptr_t self_lo, self_hi; /* the shim's own text, skipped in stacks */
     char self_path[4096];       /* the shim's file, as LD_PRELOAD named it */
     char dir[4096];             /* the trace directory, fixed at start-up (init.c trace_dir) */
+    uint64_t quiet[(IOT_FN_COUNT + 63) / 64]; /* functions -e trace= leaves out (filter.c) */
+    int npaths;                 /* --path globs (filter.c): events on other paths are dropped */
 } iot_proc;
 
 enum { IOT_UNINIT = 0, IOT_INITIALIZING, IOT_READY, IOT_OFF };
@@ -160,7 +163,7 @@ static inline int iot_enter(iot_ev *ev, unsigned fn)
 static inline void iot_done(iot_ev *ev, int64_t ret, int failed)
 {
     int e = errno;
-    ev->t1 = iot_now();
+    ev->t1 = IOT_LIKELY(!ev->quiet) ? iot_now() : 0;
     ev->saved_errno = e;
     ev->ret = ret;
     ev->err = failed ? e : 0;
@@ -188,6 +191,16 @@ void iot_ev_fdpath(iot_ev *ev, int fd) IOT_HIDDEN;
 void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path) IOT_HIDDEN;
 static inline void iot_ev_path(iot_ev *ev, const char *path) { iot_ev_path_at(ev, -100, path); }
 uint32_t iot_path_id_at(int dirfd, const char *path) IOT_HIDDEN;
+
+/* ---- filter.c: what `iotrace run -e trace=SET --path GLOB` records ---- */
+void iot_filter_init(void) IOT_HIDDEN;
+void iot_filter_fork_child(void) IOT_HIDDEN;
+/* 0: the event's paths match no --path glob (one fnmatch per path per process, then cached) */
+int iot_path_kept(const iot_ev *ev) IOT_HIDDEN;
+static inline int iot_fn_quiet(unsigned fn)
+{
+    return (int)(iot_p.quiet[fn >> 6] >> (fn & 63) & 1);
+}
 
 /* ---- header.c: the self-describing first object of every log ---- */
 struct msgpack_sbuffer;

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -344,6 +345,79 @@ KERNEL_IO_SYSCALLS: dict[str, str] = {
 }  # fmt: skip
 
 
+# ---- `-e trace=SET`: strace-like classes of functions ----------------------------------------
+#
+# Derived from each function's row (family, op, arguments), so a function appended to FUNCTIONS
+# is classed with no other edit.  %file: takes a file name (strace's %file; MPI_File_open and
+# MPI_File_delete, not the calls on an open MPI file); %desc: works on a descriptor or stream, or
+# makes one.
+_AIO = ("aio_", "lio_", "io_")
+CLASSES: dict[str, Callable[[Func], bool]] = {
+    "file": lambda f: (
+        ("path" in f.shows and f.family in ("fd", "meta", "stdio", "proc") and f.name != "connect")
+        or f.name in ("MPI_File_open", "MPI_File_delete")
+    ),
+    "desc": lambda f: f.family != "mpi" and ("fd" in f.shows or f.op is Op.OPEN),
+    "read": lambda f: f.op is Op.READ,
+    "write": lambda f: f.op is Op.WRITE,
+    "meta": lambda f: f.op is Op.META,
+    "stdio": lambda f: f.family == "stdio",
+    "mpi": lambda f: f.family == "mpi",
+    "aio": lambda f: f.name.startswith(_AIO),
+    "memory": lambda f: f.family == "mmap",
+    "process": lambda f: f.family == "proc",
+}
+
+
+def call_classes(f: Func) -> list[str]:
+    return [name for name, test in CLASSES.items() if test(f)]
+
+
+def _trace_item(item: str) -> set[str]:
+    if item == "all":
+        return set(FUNC_IDS)
+    if item == "none":
+        return set()
+    if item.startswith("%"):
+        if item[1:] not in CLASSES:
+            known = ", ".join("%" + c for c in CLASSES)
+            raise ValueError(f"unknown class {item!r} (known: {known})")
+        return {f.name for f in FUNCTIONS if CLASSES[item[1:]](f)}
+    name = next((x for x in _libc_names(item) if x in FUNC_IDS), None)
+    if name is None:
+        raise ValueError(f"unknown function {item!r} (none of that name is traced)")
+    return {name}
+
+
+def trace_set(specs: list[str]) -> frozenset[str]:
+    """The functions `-e trace=SPEC` options select, applied in order (strace's syntax): a
+    comma-separated list of function names (libc's, or the syscall's: pread64, newfstatat),
+    %CLASS, `all` or `none`, each taken out of the list if it starts with `!` (`%desc,!read`); a
+    leading `!` takes the list's complement (`!%stdio`).  The first option starts from nothing
+    (or, negated, from everything); each later one adds (or, negated, removes) its functions.
+    ValueError: one line naming what is not known."""
+    chosen: set[str] = set()
+    for n, spec in enumerate(specs):
+        spec = spec.removeprefix("trace=")
+        neg = spec.startswith("!")
+        names: set[str] = set()
+        for item in filter(None, spec.removeprefix("!").split(",")):
+            if item.startswith("!"):  # within a list: take these out of it
+                names -= _trace_item(item[1:])
+            else:
+                names |= _trace_item(item)
+        if neg:
+            chosen = (chosen if n else set(FUNC_IDS)) - names
+        else:
+            chosen |= names
+    return frozenset(chosen)
+
+
+def trace_mask(names: frozenset[str]) -> str:
+    """IOTRACE_CALLS for the shim (preload/filter.c): bit i set = function id i recorded."""
+    return f"{sum(1 << FUNC_IDS[n] for n in names):x}" if names else "0"
+
+
 # ---- batch and MPI jobs --------------------------------------------------------------------
 #
 # Environment variables naming the job a process belongs to, first set wins: the ranks of one
@@ -389,6 +463,10 @@ def c_header() -> str:
     # 1: the syscall changes the descriptor table (sysraw.h raises iot_link.fdgen before it)
     out += [f"#define IOT_SYSRAW_FDOP_{s.name} {int(bool(s.fdop))}" for s in SYSCALLS
             if s.cookie_slot is not None]  # fmt: skip
+    # 1: aux is a second path's string id (rename, link...): --path matches it too (filter.c)
+    out.append("static const unsigned char iot_aux_path[IOT_FN_COUNT] = {")
+    out += [f"    {int('path2' in f.shows)}, /* {f.name} */" for f in FUNCTIONS]
+    out += ["};"]
     out.append("static const struct { const char *var, *prefix; } iot_job_vars[] = {")
     out += [f'    {{"{v}", "{p}"}},' for v, p in JOB_VARS]
     out += ["    {0, 0},", "};"]

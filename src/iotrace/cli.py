@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from iotrace import __version__
 from iotrace.mpi import FAMILIES as MPI_FAMILIES
-from iotrace.run import RunError, RunOptions, run
+from iotrace.run import Recording, RunError, RunOptions, run
 from iotrace.say import open_console, say
 from iotrace.select import SelectError, from_args
 from iotrace.select import add_arguments as add_select_arguments
@@ -26,6 +26,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"iotrace: {message} (see '{self.prog} --help')\n")
 
 
+def _record_args(p: argparse.ArgumentParser) -> None:
+    """What the shim records: `run`, `env` (docs/filters.md)."""
+    p.add_argument(
+        "-e", dest="trace", action="append", metavar="trace=SET",
+        help="record only these calls: names and %%classes (%%file %%desc %%read %%write %%meta "
+        "%%stdio %%mpi %%aio %%memory %%process), comma-separated, ! to negate (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "--path", action="append", metavar="GLOB",
+        help="record only events on paths matching GLOB (repeatable)",
+    )  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="iotrace", description="I/O tracer for HPC jobs")
     p.add_argument("--version", action="version", version=f"iotrace {__version__}")
@@ -35,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="run a command traced",
         usage="iotrace run [-o DIR] [--force | --append] [--share-with-group] [--stack N] "
-        "[--no-stracer] [--console FILE] [--mpi FAMILY] -- CMD [ARGS...]",
+        "[-e trace=SET] [--path GLOB] [--no-stracer] [--console FILE] [--mpi FAMILY] "
+        "-- CMD [ARGS...]",
     )
     r.add_argument("-o", "--output", metavar="DIR", help="trace directory (default: printed)")
     again = r.add_mutually_exclusive_group()
@@ -66,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="call-stack depth per event (default 8, 0 = off)",
     )
+    _record_args(r)
     r.add_argument(
         "--no-stracer",
         dest="stracer",
@@ -90,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     en = sub.add_parser(
         "env",
         help="print the shell lines that trace later commands without `iotrace run` (batch jobs)",
-        usage="iotrace env [--dir DIR] [--stack N]",
+        usage="iotrace env [--dir DIR] [--stack N] [-e trace=SET] [--path GLOB]",
     )
     en.add_argument(
         "--dir", metavar="DIR",
@@ -98,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         "else the current directory)",
     )  # fmt: skip
     en.add_argument("--stack", type=int, default=8, metavar="N", help="as for run")
+    _record_args(en)
 
     s = sub.add_parser("show", help="print every event, one a line")
     s.add_argument("trace", metavar="DIR")
@@ -172,7 +188,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise RunError(f"iotrace: run: --console {args.console}: {exc.strerror}", 2) from None
     opts = RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer,
-                      share=args.share, reuse=args.reuse, mpi=args.mpi)  # fmt: skip
+                      share=args.share, reuse=args.reuse, mpi=args.mpi,
+                      record=Recording.parse(args.trace, args.path))  # fmt: skip
     return run(opts)
 
 
@@ -181,7 +198,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
     if not 0 <= args.stack <= 64:
         raise RunError("iotrace: env: --stack must be between 0 and 64", 2)
-    print("\n".join(env_exports(args.dir, args.stack)))
+    print("\n".join(env_exports(args.dir, args.stack, Recording.parse(args.trace, args.path))))
     return 0
 
 

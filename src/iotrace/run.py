@@ -52,6 +52,44 @@ class RunOptions:
     share: bool = False  # --share-with-group: dir 0750, files 0640
     reuse: str | None = None  # "force" (replace an existing trace) or "append" (add to it)
     mpi: str = "auto"  # the MPI family whose shim is preloaded (iotrace.mpi), auto: detected
+    record: Recording | None = None  # -e trace=, --path (None: everything)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What the shim records (preload/filter.c): the functions of `-e trace=` (None: all) and
+    the `--path` globs (empty: every path)."""
+
+    calls: frozenset[str] | None = None
+    paths: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, specs: list[str] | None, paths: list[str] | None) -> Recording:
+        """From the command line; RunError (status 2) on a name or glob iotrace cannot use."""
+        from iotrace.calls import trace_set
+
+        try:
+            calls = trace_set(specs) if specs else None
+        except ValueError as exc:
+            raise RunError(f"iotrace: -e trace=: {exc}", 2) from None
+        globs = []
+        for g in paths or ():
+            if not g or "\n" in g:
+                raise RunError(f"iotrace: --path {g!r}: an empty glob or one with a newline", 2)
+            # recorded paths are absolute: a relative glob is the current directory's
+            globs.append(g if g.startswith(("/", "*")) else os.path.join(os.getcwd(), g))
+        return cls(calls, tuple(globs))
+
+    def env(self) -> dict[str, str]:
+        """IOTRACE_CALLS and IOTRACE_PATHS for the shim; absent: record everything."""
+        from iotrace.calls import trace_mask
+
+        out = {}
+        if self.calls is not None:
+            out["IOTRACE_CALLS"] = trace_mask(self.calls)
+        if self.paths:
+            out["IOTRACE_PATHS"] = "\n".join(self.paths)
+        return out
 
 
 @dataclass(frozen=True)
@@ -139,10 +177,15 @@ def resolve_command(command: list[str]) -> str:
     return found
 
 
+FILTER_VARS = ("IOTRACE_CALLS", "IOTRACE_PATHS")
+
+
 def traced_env(
-    trace_dir: Path, stack: int, faults: Path, share: bool = False, mpi: str | None = None
-) -> dict[str, str]:
-    env = dict(os.environ)
+    trace_dir: Path, stack: int, faults: Path, share: bool = False, mpi: str | None = None,
+    record: Recording | None = None,
+) -> dict[str, str]:  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in FILTER_VARS}
+    env.update(record.env() if record else {})
     shim = str(shim_path(mpi))
     preload = env.get("LD_PRELOAD", "")
     env["LD_PRELOAD"] = shim + (":" + preload if preload and shim not in preload else "")
@@ -157,7 +200,7 @@ def traced_env(
     return env
 
 
-def env_exports(central: str | None, stack: int) -> list[str]:
+def env_exports(central: str | None, stack: int, record: Recording | None = None) -> list[str]:
     """`iotrace env`: the shell lines that trace every later command with the bare shim, each
     job into a directory of its own in the central directory (preload/jobdir.c).  RunError: the
     central directory cannot be used."""
@@ -176,7 +219,10 @@ def env_exports(central: str | None, stack: int) -> list[str]:
         f"export LD_PRELOAD={shlex.quote(shim)}${{LD_PRELOAD:+:$LD_PRELOAD}}",
         f"export IOTRACE_DIR={shlex.quote(str(where))}",
         f"export IOTRACE_STACK={stack}",
-        "unset IOTRACE_OUT IOTRACE_JOB",  # a trace dir inherited from a traced shell
+        *(f"export {k}={shlex.quote(v)}" for k, v in (record.env() if record else {}).items()),
+        # a trace dir inherited from a traced shell; filters not asked for now
+        "unset IOTRACE_OUT IOTRACE_JOB "
+        + " ".join(v for v in FILTER_VARS if not record or v not in record.env()),
     ]
 
 
@@ -266,10 +312,9 @@ def run(opts: RunOptions) -> int:
     trace, faults = prepared if prepared else (None, None)
     mpi = command_family(opts.command, os.environ) if opts.mpi == "auto" else opts.mpi
     env = (
-        traced_env(trace.path, opts.stack, faults, opts.share, mpi)
-        if prepared
-        else dict(os.environ)
-    )
+        traced_env(trace.path, opts.stack, faults, opts.share, mpi, opts.record)
+        if prepared else dict(os.environ)
+    )  # fmt: skip
     started = time.time_ns()
     mono = time.monotonic_ns()
     # iotrace waits for its children, whatever it was given (the command gets it back)

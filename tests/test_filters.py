@@ -1,0 +1,89 @@
+"""Filters when recording: `iotrace run -e trace=SET` and `--path GLOB` record exactly the
+events an unfiltered run of the same program has that the filter selects, and the stracer still
+counts every other call as covered and still reports the bypass."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import Traced, build, iotrace
+
+from iotrace.calls import FUNCTIONS, trace_set
+
+PROG = "filt_mix"
+
+
+def _key(e: dict) -> tuple[str, str, int]:
+    return (e["fn"], Path(e["path"]).name if e["path"] else "", e["ret"])
+
+
+def _events(t: Traced) -> list[tuple[str, str, int]]:
+    assert t.proc.returncode == 0, t.proc.stderr
+    return sorted(_key(e) for e in t.events())
+
+
+@pytest.fixture
+def unfiltered(trace) -> list[tuple[str, str, int]]:
+    return _events(trace(build(PROG), extra=("--no-stracer",)))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["trace=%write", "trace=!%stdio", "trace=open,close,pread64", "%file", "trace=%desc,!read",
+     "trace=%meta,%read"],
+)  # fmt: skip
+def test_trace_set_records_exactly_the_selected_calls(trace, unfiltered, spec: str) -> None:
+    got = _events(trace(build(PROG), extra=("--no-stracer", "-e", spec)))
+    names = trace_set([spec])
+    assert got == [k for k in unfiltered if k[0] in names]
+    assert got  # each spec selects some of this program's calls ...
+    assert len(got) < len(unfiltered)  # ... and leaves some out
+
+
+def test_two_options_add_and_remove(trace, unfiltered) -> None:
+    got = _events(trace(build(PROG), extra=("--no-stracer", "-e", "%write", "-e", "!fprintf")))
+    assert {k[0] for k in got} == {"write", "pwrite", "stdio_flush"}
+    assert got == [k for k in unfiltered if k[0] in ("write", "pwrite", "stdio_flush")]
+
+
+def test_path_globs(trace, unfiltered) -> None:
+    got = _events(trace(build(PROG), extra=("--no-stracer", "--path", "*/a.txt")))
+    assert got == [k for k in unfiltered if k[1] == "a.txt"]
+    assert {k[0] for k in got} == {"open", "write", "pwrite", "close", "stat", "read"}
+    # relative, two globs, and rename's second path; combined with -e
+    got = _events(trace(build(PROG), extra=("--no-stracer", "--path", "b2.txt", "--path",
+                                            "c.*", "-e", "!%stdio")))  # fmt: skip
+    assert got == [("rename", "b.txt", 0)]
+
+
+def test_stracer_still_sees_every_bypass(trace) -> None:
+    """The calls filtered out are still the shim's: covered, never missed; the raw write is."""
+    full = trace(build(PROG))
+    quiet = trace(build(PROG), extra=("-e", "none"))
+    assert quiet.proc.returncode == 0 and _events(quiet) == []
+    line = re.compile(r"stracer: (\d+) I/O syscalls checked: (\d+) covered by the shim, .* "
+                      r"(\d+) missed")  # fmt: skip
+    counts = [line.search(t.proc.stderr) for t in (full, quiet)]
+    assert all(counts), full.proc.stderr
+    assert counts[0].group(3) == counts[1].group(3) == "1"  # the raw write, in both
+    assert "missed I/O" in quiet.proc.stderr and "write" in quiet.proc.stderr
+
+
+def test_bad_filter_is_one_line(tmp_path: Path) -> None:
+    for args in (["-e", "trace=%bogus"], ["-e", "trace=nosuchcall"], ["--path", ""]):
+        r = iotrace("run", "-o", str(tmp_path / "t"), *args, "--", "true")
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert not (tmp_path / "t").exists()
+
+
+def test_every_class_is_used() -> None:
+    """Each class selects some function, and every function is in some class."""
+    from iotrace.calls import CLASSES
+
+    for c in CLASSES:
+        assert trace_set([f"%{c}"]), c
+    unclassed = {f.name for f in FUNCTIONS} - set().union(*(trace_set([f"%{c}"]) for c in CLASSES))
+    assert unclassed <= {"fcntl", "posix_fadvise", "setlocale", "newlocale", "pipe", "pipe2",
+                         "socket", "eventfd"}, unclassed  # fmt: skip
