@@ -241,9 +241,10 @@ def to_chrome(trace: Trace, out: Path) -> str:
                 b["errno"].tolist(),
                 b["missed"].tolist(),
                 b["stack_id"].fillna(-1).tolist() if any_missed else [-1] * len(b),
+                b["data"].tolist() if "data" in b else [None] * len(b),  # iotrace run -s N
             ]
             lines = []
-            for fn, op, t0, dur, pid, tid, path, fd, nb, off, ret, err, missed, sid in zip(
+            for fn, op, t0, dur, pid, tid, path, fd, nb, off, ret, err, missed, sid, data in zip(
                 *cols, strict=True
             ):
                 args = [f'"ret":{ret}']
@@ -257,6 +258,8 @@ def to_chrome(trace: Trace, out: Path) -> str:
                     args.append(f'"offset":{off}')
                 if err:
                     args.append(f'"errno":{err}')
+                if data is not None:
+                    args.append(f'"data":{json.dumps(data)}')
                 cat = op_json[op] if not missed else '"missed"'
                 extra = ""
                 if missed:

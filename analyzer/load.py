@@ -74,6 +74,7 @@ class _Log:
     modules: list[tuple[int, int, int, str, bytes | None]] = field(default_factory=list)
     exit: tuple[int, int] | None = None
     kio: list[kio_core.Reading] = field(default_factory=list)  # its KIO records
+    data: dict[tuple[int, int], bytes] = field(default_factory=dict)  # DATA: (tid, t) -> bytes
 
     @property
     def shift(self) -> int:
@@ -155,6 +156,8 @@ def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray) -> N
                 reading = kio_core.shim_reading(rec, log.proc)
                 if reading is not None:
                     log.kio.append(reading)
+            elif kind == Rec.DATA:
+                log.data[(rec[1], rec[2])] = rec[3]
         except (BadRecord, ValueError, TypeError, IndexError, msgpack.UnpackException):
             raise _corrupt(log, 3, off) from None
 
@@ -401,6 +404,8 @@ def _assemble(
         for lg in logs
     ] + [_ProcMeta(r["host"], r["rank"], r["pid"]) for r in st_res.processes]
     events = _events(metas, raw, fdict, paths, hosts)
+    if any(lg.data for lg in logs):
+        _add_data(events, logs, t0)
     modules = {lg.proc: lg.modules for lg in logs}
     ends = [int(processes["end"].max())] if len(processes) else []
     for r in runs:
@@ -754,6 +759,23 @@ def _events(
         "flags": _masked(cols.pop("flags"), masks["flags"]),
     }
     return pd.DataFrame(out, copy=False)
+
+
+def _add_data(events: pd.DataFrame, logs: list[_Log], t0: int) -> None:
+    """`iotrace run -s N`: the bytes kept of each read/write call's buffer, as a `data` column
+    of text escaped as `show` prints it (None where none was kept)."""
+    from iotrace.calls import DATA_FUNCS
+    from iotrace.text import escape
+
+    kept = {
+        (lg.proc, tid, t + lg.shift - t0): escape(b.decode("ascii", "surrogateescape"))
+        for lg in logs
+        for (tid, t), b in lg.data.items()
+    }
+    rows = zip(events["proc"].tolist(), events["tid"].tolist(), events["t_start"].tolist(),
+               events["function"].isin(DATA_FUNCS).tolist(), strict=True)  # fmt: skip
+    events["data"] = pd.Series([kept.get((p, i, t)) if ok else None for p, i, t, ok in rows],
+                               index=events.index, dtype=object)  # fmt: skip
 
 
 def _int_or(v: Any, default: int) -> int:

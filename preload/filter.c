@@ -1,4 +1,5 @@
-/* What is recorded: `iotrace run -e trace=SET` and `--path GLOB` (docs/filters.md).
+/* What is recorded: `iotrace run -e trace=SET` and `--path GLOB` (docs/filters.md), and with
+ * `-s N` (IOTRACE_DATA) how many bytes of each read/write buffer (record.c, docs/format.md).
  *
  * IOTRACE_CALLS: the functions to record, as a hex bitmask by function id (bit i of the number
  * is id i; iotrace.calls.trace_mask).  The others are "quiet": their wrapper still runs (the fd
@@ -30,6 +31,11 @@ static int hexval(char c)
 
 void iot_filter_init(void)
 {
+    const char *data = getenv("IOTRACE_DATA"); /* -s N */
+    if (data && *data) {
+        long n = atol(data);
+        iot_p.data_max = n < 0 ? 0 : n > IOT_DATA_MAX ? IOT_DATA_MAX : (int)n;
+    }
     const char *calls = getenv("IOTRACE_CALLS");
     if (calls && *calls) {
         size_t n = strlen(calls);

@@ -74,6 +74,31 @@ __attribute__((flatten)) char *iot_pack_event(char *p, const iot_ev *ev)
     return p;
 }
 
+/* [7, tid, t_start, bytes]: the first n bytes of the event's buffer (-s N), gathered from its
+ * iovecs if it has them; (tid, t_start) name the event for readers that do not keep records in
+ * order. */
+char *iot_pack_data(char *p, pid_t tid, const iot_ev *ev, size_t n)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, IOT_REC_DATA_NFIELDS);
+    msgpack_pack_uint8(&pk, IOT_REC_DATA);
+    msgpack_pack_int(&pk, tid);
+    msgpack_pack_uint64(&pk, ev->t0);
+    msgpack_pack_bin(&pk, n);
+    if (ev->data_iov < 0) {
+        memcpy(p, ev->data, n);
+        return p + n;
+    }
+    const struct { void *base; size_t len; } *iov = ev->data;
+    for (int i = 0; i < ev->data_iov && n; i++) {
+        size_t k = iov[i].len < n ? iov[i].len : n;
+        memcpy(p, iov[i].base, k);
+        p += k;
+        n -= k;
+    }
+    return p;
+}
+
 char *iot_pack_string(char *p, uint32_t id, const char *s, size_t n)
 {
     PACKER(pk, p);

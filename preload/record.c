@@ -23,6 +23,7 @@ void iot_begin(iot_ev *ev, unsigned fn)
     ev->path = 0;
     ev->stack = 0;
     ev->quiet = (uint8_t)iot_fn_quiet(fn);
+    ev->data_n = 0;
     if (iot_p.stack_depth && IOT_LIKELY(!ev->quiet)) {
         int e = errno; /* libunwind's first unwind leaves EAGAIN: a call that succeeds must not */
         iot_t.busy = 1;
@@ -71,9 +72,13 @@ void iot_leave(iot_ev *ev)
 {
     /* a call filtered out still counts in the KIO sums: the shim saw it (completeness) */
     if (recorded(ev)) {
-        char *p = iot_log_reserve(EVENT_MAX);
-        if (p)
-            iot_log_commit(iot_pack_event(p, ev));
+        size_t n = IOT_UNLIKELY(ev->data_n) ? (size_t)ev->data_n : 0;
+        n = n < (size_t)iot_p.data_max ? n : (size_t)iot_p.data_max;
+        char *p = iot_log_reserve(EVENT_MAX + (n ? 16 + n : 0));
+        if (p) { /* the event and its data: one commit, in one chunk */
+            p = iot_pack_event(p, ev);
+            iot_log_commit(n ? iot_pack_data(p, iot_t.tid, ev, n) : p);
+        }
     }
     iot_kio_count(ev);
     iot_t.busy = 0;

@@ -53,6 +53,9 @@ typedef struct iot_ev {
     uint16_t has;
     uint8_t naux;       /* 0: aux nil, 1: aux = aux[0], 2: aux = [aux[0], aux[1]] */
     uint8_t quiet;      /* filtered out by -e trace= (filter.c): no time, stack or record */
+    int data_iov;       /* -s N: data is an iovec array of this many (-1: a plain buffer) */
+    const void *data;   /* -s N: the call's buffer (still the app's: packed in iot_leave) */
+    int64_t data_n;     /* its bytes moved (0: none kept) */
     int err;            /* errno of the failing call, else 0 */
     int saved_errno;    /* errno as the real call left it, restored by iot_leave */
     int fd;
@@ -108,6 +111,7 @@ typedef struct iot_proc {
     char dir[4096];             /* the trace directory, fixed at start-up (init.c trace_dir) */
     uint64_t quiet[(IOT_FN_COUNT + 63) / 64]; /* functions -e trace= leaves out (filter.c) */
     int npaths;                 /* --path globs (filter.c): events on other paths are dropped */
+    int data_max;               /* -s N: bytes of each read/write buffer kept (0: none) */
 } iot_proc;
 
 enum { IOT_UNINIT = 0, IOT_INITIALIZING, IOT_READY, IOT_OFF };
@@ -178,6 +182,16 @@ static inline void iot_ev_off(iot_ev *ev, int64_t off)
 {
     if (off != IOT_NO_OFFSET) { ev->off = off; ev->has |= IOT_HAS_OFF; }
 }
+/* -s N: the first bytes the call moved through buf (iovcnt -1) or an iovec array of iovcnt;
+ * n the bytes moved.  Read at iot_leave, while the buffer is still the call's. */
+static inline void iot_ev_data(iot_ev *ev, const void *buf, int iovcnt, int64_t n)
+{
+    if (IOT_UNLIKELY(iot_p.data_max) && n > 0) {
+        ev->data = buf;
+        ev->data_iov = iovcnt;
+        ev->data_n = n;
+    }
+}
 static inline void iot_ev_aux(iot_ev *ev, int64_t a) { ev->aux[0] = a; ev->naux = 1; }
 static inline void iot_ev_aux2(iot_ev *ev, int64_t a, int64_t b)
 {
@@ -222,6 +236,7 @@ char *iot_pack_thread(char *p, pid_t tid) IOT_HIDDEN;
 char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path,
                       const void *build_id, size_t id_len) IOT_HIDDEN;
 char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
+char *iot_pack_data(char *p, pid_t tid, const iot_ev *ev, size_t n) IOT_HIDDEN;
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
                    const uint64_t own[IOT_KIO_OWN_N], const uint64_t pending[2],
                    const uint64_t sums[IOT_KIO_SUMS_N]) IOT_HIDDEN;

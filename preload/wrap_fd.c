@@ -158,7 +158,7 @@ IOT_API void closefrom(int lo)
 }
 
 /* read/write family: the offset recorded is the file position the call used. */
-#define RW_BODY(FN, real_call, raw_call, nbytes)                        \
+#define RW_BODY(FN, real_call, raw_call, nbytes, buf, iovcnt)          \
     iot_ev ev;                                                          \
     if (!iot_enter(&ev, FN))                                            \
         return real_call;                                               \
@@ -169,11 +169,12 @@ IOT_API void closefrom(int lo)
     iot_ev_fdpath(&ev, fd);                                             \
     iot_ev_req(&ev, nbytes);                                            \
     iot_ev_off(&ev, iot_fd_advance(fd, pos, r));                        \
+    iot_ev_data(&ev, buf, iovcnt, r);                                   \
     iot_leave(&ev);                                                     \
     return r
 
 /* positioned family: the offset is the argument, the descriptor's position is untouched. */
-#define PRW_BODY(FN, real_call, raw_call, nbytes, offset)               \
+#define PRW_BODY(FN, real_call, raw_call, nbytes, offset, buf, iovcnt) \
     iot_ev ev;                                                          \
     if (!iot_enter(&ev, FN))                                            \
         return real_call;                                               \
@@ -183,6 +184,7 @@ IOT_API void closefrom(int lo)
     iot_ev_fdpath(&ev, fd);                                             \
     iot_ev_req(&ev, nbytes);                                            \
     iot_ev_off(&ev, offset);                                            \
+    iot_ev_data(&ev, buf, iovcnt, r);                                   \
     iot_leave(&ev);                                                     \
     return r
 
@@ -191,7 +193,8 @@ IOT_API ssize_t read(int fd, void *buf, size_t n)
     if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_read(fd, buf, n);
     IOT_REAL(read);
-    RW_BODY(IOT_FN_read, real_read(fd, buf, n), IOT_SYSRAW_CANCEL(read, fd, buf, n), (int64_t)n);
+    RW_BODY(IOT_FN_read, real_read(fd, buf, n), IOT_SYSRAW_CANCEL(read, fd, buf, n), (int64_t)n,
+            buf, -1);
 }
 
 /* The fortified entry points check the buffer size first, as glibc's do. */
@@ -201,35 +204,35 @@ IOT_API ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
         __chk_fail();
     IOT_REAL(__read_chk);
     RW_BODY(IOT_FN_read, real___read_chk(fd, buf, n, buflen),
-            IOT_SYSRAW_CANCEL(read, fd, buf, n), (int64_t)n);
+            IOT_SYSRAW_CANCEL(read, fd, buf, n), (int64_t)n, buf, -1);
 }
 
 IOT_API ssize_t write(int fd, const void *buf, size_t n)
 {
     IOT_REAL(write);
     RW_BODY(IOT_FN_write, real_write(fd, buf, n), IOT_SYSRAW_CANCEL(write, fd, buf, n),
-            (int64_t)n);
+            (int64_t)n, buf, -1);
 }
 
 IOT_API ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     IOT_REAL(readv);
     RW_BODY(IOT_FN_readv, real_readv(fd, iov, cnt), IOT_SYSRAW_CANCEL(readv, fd, iov, cnt),
-            iov_total(iov, cnt));
+            iov_total(iov, cnt), iov, cnt);
 }
 
 IOT_API ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
     IOT_REAL(writev);
     RW_BODY(IOT_FN_writev, real_writev(fd, iov, cnt), IOT_SYSRAW_CANCEL(writev, fd, iov, cnt),
-            iov_total(iov, cnt));
+            iov_total(iov, cnt), iov, cnt);
 }
 
 IOT_API ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
     IOT_REAL(pread);
     PRW_BODY(IOT_FN_pread, real_pread(fd, buf, n, off),
-             IOT_SYSRAW_CANCEL(pread64, fd, buf, n, off), (int64_t)n, off);
+             IOT_SYSRAW_CANCEL(pread64, fd, buf, n, off), (int64_t)n, off, buf, -1);
 }
 IOT_ALIAS(pread, pread64);
 
@@ -239,7 +242,7 @@ IOT_API ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t bufle
         __chk_fail();
     IOT_REAL(__pread_chk);
     PRW_BODY(IOT_FN_pread, real___pread_chk(fd, buf, n, off, buflen),
-             IOT_SYSRAW_CANCEL(pread64, fd, buf, n, off), (int64_t)n, off);
+             IOT_SYSRAW_CANCEL(pread64, fd, buf, n, off), (int64_t)n, off, buf, -1);
 }
 IOT_ALIAS(__pread_chk, __pread64_chk);
 
@@ -247,7 +250,7 @@ IOT_API ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     IOT_REAL(pwrite);
     PRW_BODY(IOT_FN_pwrite, real_pwrite(fd, buf, n, off),
-             IOT_SYSRAW_CANCEL(pwrite64, fd, buf, n, off), (int64_t)n, off);
+             IOT_SYSRAW_CANCEL(pwrite64, fd, buf, n, off), (int64_t)n, off, buf, -1);
 }
 IOT_ALIAS(pwrite, pwrite64);
 
@@ -255,7 +258,8 @@ IOT_API ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
     IOT_REAL(preadv);
     PRW_BODY(IOT_FN_preadv, real_preadv(fd, iov, cnt, off),
-             IOT_SYSRAW_CANCEL(preadv, fd, iov, cnt, off, 0), iov_total(iov, cnt), off);
+             IOT_SYSRAW_CANCEL(preadv, fd, iov, cnt, off, 0), iov_total(iov, cnt), off, iov,
+             cnt);
 }
 IOT_ALIAS(preadv, preadv64);
 
@@ -263,7 +267,8 @@ IOT_API ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
     IOT_REAL(pwritev);
     PRW_BODY(IOT_FN_pwritev, real_pwritev(fd, iov, cnt, off),
-             IOT_SYSRAW_CANCEL(pwritev, fd, iov, cnt, off, 0), iov_total(iov, cnt), off);
+             IOT_SYSRAW_CANCEL(pwritev, fd, iov, cnt, off, 0), iov_total(iov, cnt), off, iov,
+             cnt);
 }
 IOT_ALIAS(pwritev, pwritev64);
 
@@ -280,6 +285,7 @@ IOT_ALIAS(pwritev, pwritev64);
     iot_ev_req(&ev, iov_total(iov, cnt));                               \
     iot_ev_flags(&ev, flags);                                           \
     iot_ev_off(&ev, off == -1 ? iot_fd_advance(fd, pos, r) : pos);      \
+    iot_ev_data(&ev, iov, cnt, r);                                      \
     iot_leave(&ev);                                                     \
     return r
 

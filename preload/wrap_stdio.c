@@ -518,6 +518,7 @@ void iot_stdio_flushed(const iot_ev *ev, int64_t n, int64_t end)
     iot_ev_req(&ev, want);                                              \
     iot_ev_aux(&ev, (int64_t)size);                                     \
     stream_io(&ev, &h, fd, pos, done, f, sb, 'r');                     \
+    iot_ev_data(&ev, buf, -1, done);                                    \
     iot_leave(&ev);                                                     \
     return r
 
@@ -553,6 +554,7 @@ IOT_API size_t __fread_unlocked_chk(void *buf, size_t buflen, size_t size, size_
     ev.ret = r ? (int64_t)strlen(r) : 0;                                \
     iot_ev_req(&ev, n);                                                 \
     stream_io(&ev, &h, fd, pos, ev.ret, f, sb, 'r');                   \
+    iot_ev_data(&ev, buf, -1, ev.ret);                                  \
     iot_leave(&ev);                                                     \
     return r
 
@@ -778,7 +780,8 @@ SCANF_VSTDIN(iot_isoc23_vscanf, "__isoc23_vscanf", "__isoc23_vfscanf")
     iot_ev_req(&ev, want);                                              \
     iot_ev_aux(&ev, (int64_t)size);                                     \
     counted(f, fd);                                                     \
-    stream_io(&ev, &h, fd, pos, done, f, sb, 'w');                                  \
+    stream_io(&ev, &h, fd, pos, done, f, sb, 'w');                     \
+    iot_ev_data(&ev, buf, -1, done);                                    \
     iot_leave(&ev);                                                     \
     return r
 
@@ -805,6 +808,7 @@ IOT_API size_t fwrite_unlocked(const void *buf, size_t size, size_t n, FILE *f)
     iot_ev_req(&ev, len);                                               \
     counted(stream, fd);                                                \
     stream_io(&ev, &h, fd, pos, ev.ret, stream, sb, 'w');               \
+    iot_ev_data(&ev, s, -1, r != EOF ? len - (extra) : 0);              \
     iot_leave(&ev);                                                     \
     return r
 

@@ -41,6 +41,7 @@ EXPECTED: list[dict[str, Any]] = [
     {"rec": 5, "t": 9999, "status": 3},
     {"rec": 6, "when": fmt.KIO_WHEN.index("exit"), "t": 8888, "counters": [1, 2, 3, 4, 5, 6, 7],
      "own": [11, 12, 13, 14], "pending": [21, 22], "sums": [31, 32, 33, 34, 35, 36]},
+    {"rec": 7, "tid": 77, "t_start": 5000, "data": b"ab\x00\xff\n"},
 ]  # fmt: skip
 
 

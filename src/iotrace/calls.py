@@ -36,6 +36,12 @@ from iotrace.format import (  # noqa: F401
 )
 from iotrace.format import c_header as format_c_header
 
+DATA_MAX = 4096  # `-s N` bytes of a call's buffer at most (a DATA record must fit in a chunk)
+# the calls whose buffer `-s N` keeps: the bytes read or written, in order (preload/record.c)
+DATA_FUNCS = frozenset({
+    "read", "write", "pread", "pwrite", "readv", "writev", "preadv", "pwritev", "preadv2",
+    "pwritev2", "fread", "fwrite", "fgets", "fputs", "puts",
+})  # fmt: skip
 # Under a stracer the shim gives each stdio stream a buffer inside this 4 GiB-aligned window of
 # address space (preload/stdio_arena.c), and the seccomp filter lets read and write whose buffer
 # lies in it through without a stop: they are stdio's own flushes and refills, made inside libc
@@ -445,6 +451,7 @@ def c_header() -> str:
         "#define IOT_CALLS_H",
         '#include "iot_format.h" /* every record\'s layout: src/iotrace/format.py */',
         f"#define IOT_STDIO_ARENA {STDIO_ARENA:#x}ULL",
+        f"#define IOT_DATA_MAX {DATA_MAX}",
     ]
     out.append("enum iot_fn {")
     out += [f"    IOT_FN_{f.name} = {i}," for i, f in enumerate(FUNCTIONS)]

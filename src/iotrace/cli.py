@@ -37,6 +37,11 @@ def _record_args(p: argparse.ArgumentParser) -> None:
         "--path", action="append", metavar="GLOB",
         help="record only events on paths matching GLOB (repeatable)",
     )  # fmt: skip
+    p.add_argument(
+        "-s", dest="data", type=int, metavar="N",
+        help="keep the first N bytes of each read/write call's buffer (default 0: none; the "
+        "trace then holds the job's data: docs/filters.md)",
+    )  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="run a command traced",
         usage="iotrace run [-o DIR] [--force | --append] [--share-with-group] [--stack N] "
-        "[-e trace=SET] [--path GLOB] [--no-stracer] [--console FILE] [--mpi FAMILY] "
+        "[-e trace=SET] [--path GLOB] [-s N] [--no-stracer] [--console FILE] [--mpi FAMILY] "
         "-- CMD [ARGS...]",
     )
     r.add_argument("-o", "--output", metavar="DIR", help="trace directory (default: printed)")
@@ -105,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     en = sub.add_parser(
         "env",
         help="print the shell lines that trace later commands without `iotrace run` (batch jobs)",
-        usage="iotrace env [--dir DIR] [--stack N] [-e trace=SET] [--path GLOB]",
+        usage="iotrace env [--dir DIR] [--stack N] [-e trace=SET] [--path GLOB] [-s N]",
     )
     en.add_argument(
         "--dir", metavar="DIR",
@@ -189,7 +194,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise RunError(f"iotrace: run: --console {args.console}: {exc.strerror}", 2) from None
     opts = RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer,
                       share=args.share, reuse=args.reuse, mpi=args.mpi,
-                      record=Recording.parse(args.trace, args.path))  # fmt: skip
+                      record=Recording.parse(args.trace, args.path, args.data))  # fmt: skip
     return run(opts)
 
 
@@ -198,7 +203,11 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
     if not 0 <= args.stack <= 64:
         raise RunError("iotrace: env: --stack must be between 0 and 64", 2)
-    print("\n".join(env_exports(args.dir, args.stack, Recording.parse(args.trace, args.path))))
+    print(
+        "\n".join(
+            env_exports(args.dir, args.stack, Recording.parse(args.trace, args.path, args.data))
+        )
+    )
     return 0
 
 

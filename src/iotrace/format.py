@@ -76,6 +76,7 @@ class Rec(IntEnum):
     MODULE = 4
     EXIT = 5  # exit()/_exit() called with status
     KIO = 6
+    DATA = 7  # `iotrace run -s N`: the bytes of the EVENT just before it
 
 
 # fmt: off
@@ -94,6 +95,9 @@ RECORDS: dict[Rec, tuple[Field, ...]] = {
     Rec.EXIT: _fields("rec:uint t:uint status:int"),
     # counters: KIO_FIELDS; own: KIO_OWN_FIELDS; pending: [bytes, streams]; sums: KIO_SUM_FIELDS
     Rec.KIO: _fields("rec:uint when:uint t:uint counters:list own:list pending:list sums:list"),
+    # the first bytes of its EVENT's buffer; (tid, t_start) are the EVENT's, for readers that
+    # do not keep records in order
+    Rec.DATA: _fields("rec:uint tid:int t_start:uint data:bin"),
 }
 # fmt: on
 EVENT = RECORDS[Rec.EVENT]

@@ -57,16 +57,22 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Recording:
-    """What the shim records (preload/filter.c): the functions of `-e trace=` (None: all) and
-    the `--path` globs (empty: every path)."""
+    """What the shim records (preload/filter.c): the functions of `-e trace=` (None: all),
+    the `--path` globs (empty: every path), and `-s N` bytes of each read/write buffer."""
 
     calls: frozenset[str] | None = None
     paths: tuple[str, ...] = ()
+    data: int = 0
 
     @classmethod
-    def parse(cls, specs: list[str] | None, paths: list[str] | None) -> Recording:
+    def parse(
+        cls, specs: list[str] | None, paths: list[str] | None, data: int | None = None
+    ) -> Recording:
         """From the command line; RunError (status 2) on a name or glob iotrace cannot use."""
-        from iotrace.calls import trace_set
+        from iotrace.calls import DATA_MAX, trace_set
+
+        if data is not None and not 0 <= data <= DATA_MAX:
+            raise RunError(f"iotrace: -s must be between 0 and {DATA_MAX}", 2)
 
         try:
             calls = trace_set(specs) if specs else None
@@ -78,10 +84,10 @@ class Recording:
                 raise RunError(f"iotrace: --path {g!r}: an empty glob or one with a newline", 2)
             # recorded paths are absolute: a relative glob is the current directory's
             globs.append(g if g.startswith(("/", "*")) else os.path.join(os.getcwd(), g))
-        return cls(calls, tuple(globs))
+        return cls(calls, tuple(globs), data or 0)
 
     def env(self) -> dict[str, str]:
-        """IOTRACE_CALLS and IOTRACE_PATHS for the shim; absent: record everything."""
+        """IOTRACE_CALLS, IOTRACE_PATHS, IOTRACE_DATA for the shim; absent: the default."""
         from iotrace.calls import trace_mask
 
         out = {}
@@ -89,6 +95,8 @@ class Recording:
             out["IOTRACE_CALLS"] = trace_mask(self.calls)
         if self.paths:
             out["IOTRACE_PATHS"] = "\n".join(self.paths)
+        if self.data:
+            out["IOTRACE_DATA"] = str(self.data)
         return out
 
 
@@ -177,7 +185,7 @@ def resolve_command(command: list[str]) -> str:
     return found
 
 
-FILTER_VARS = ("IOTRACE_CALLS", "IOTRACE_PATHS")
+FILTER_VARS = ("IOTRACE_CALLS", "IOTRACE_PATHS", "IOTRACE_DATA")
 
 
 def traced_env(

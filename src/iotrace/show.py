@@ -10,10 +10,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from iotrace.calls import EVENT_FIELDS, FUNCTIONS
+from iotrace.calls import DATA_FUNCS, EVENT_FIELDS, FUNCTIONS
 from iotrace.flags import WHENCE, oflags
 from iotrace.select import Select, mask
-from iotrace.text import escape
+from iotrace.text import escape, quote_data
 from iotrace.tracefile import Log
 
 # Log.events rows are (tid, *record[1:]): the record's type slot holds the thread.  Only calls
@@ -70,6 +70,9 @@ def format_event(log: Log, ev: tuple[Any, ...], t_origin: int) -> str:
     shows = FUNCTIONS[ev[FN]].shows if ev[FN] < len(FUNCTIONS) else ()
     args = [a for k in shows if (a := _arg(k, fname, ev, log.strings)) is not None]
     ret = ev[RET]
+    data = log.data.get((ev[TID], ev[T0])) if log.data and fname in DATA_FUNCS else None
+    if data is not None:  # -s N: the buffer, where strace has it (after the descriptor)
+        args.insert(1 if args else 0, quote_data(data, ret))
     if ev[ERR]:
         name = errno_mod.errorcode.get(ev[ERR], str(ev[ERR]))
         result = f"{ret} {name} ({os.strerror(ev[ERR])})"

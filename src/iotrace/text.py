@@ -37,6 +37,13 @@ def escape(s: object, quote: bool = True) -> str:
     return "".join(_escape_char(c, quote) for c in s)
 
 
+def quote_data(data: bytes, moved: int) -> str:
+    """The bytes `iotrace run -s N` kept of a call's buffer, as strace prints a buffer: quoted,
+    every byte that is not printable ASCII escaped, "..." after it when the call moved more."""
+    text = escape(data.decode("ascii", "surrogateescape"))
+    return f'"{text}"' + ("..." if moved > len(data) else "")
+
+
 def to_bytes(s: str) -> bytes:
     """The exact bytes of a name read with surrogateescape."""
     return s.encode("utf-8", "surrogateescape")

@@ -23,6 +23,7 @@ import xxhash
 
 from iotrace.calls import (
     CHUNK_SIZE,
+    DATA_MAX,
     EVENT_BASE_FIELDS,
     EVENT_FIELDS,
     FORMAT_NAME,
@@ -261,6 +262,8 @@ class Log:
     # path2, offset2): EVENT_FIELDS, the record's type slot holding the thread; the fields a
     # record leaves off (fd2.. on calls with one end) are None
     events: list[tuple[Any, ...]] = field(default_factory=list)
+    # `iotrace run -s N`: (tid, t_start) of an event -> the first bytes of its buffer (DATA)
+    data: dict[tuple[int, int], bytes] = field(default_factory=dict)
 
     @property
     def functions(self) -> list[str]:
@@ -352,6 +355,11 @@ def other_record(rec: Any, limit: int) -> tuple[Any, ...]:
                 raise BadRecord
     elif kind == Rec.THREAD:
         if len(rec) != 2 or not _is_int(rec[1]) or not 0 <= rec[1] < 1 << 31:
+            raise BadRecord
+    elif kind == Rec.DATA:  # [7, tid, t_start, bytes]
+        if len(rec) < 4 or not (_is_int(rec[1]) and _is_int(rec[2])):
+            raise BadRecord
+        if not isinstance(rec[3], bytes) or len(rec[3]) > DATA_MAX:
             raise BadRecord
     return tuple(rec)
 
@@ -467,6 +475,8 @@ def read_log(path: str | os.PathLike[str]) -> Log:
                     log.exit_time, log.exit_status = rec[1], rec[2]
                 elif kind == Rec.KIO:
                     log.kio.append(list(rec))
+                elif kind == Rec.DATA:
+                    log.data[(rec[1], rec[2])] = rec[3]
             if pos != end and not torn:
                 raise BadRecord  # a record cut short inside a whole chunk
     except BadChunk as exc:

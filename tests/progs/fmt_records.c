@@ -57,6 +57,11 @@ int main(void)
     for (int i = 0; i < IOT_KIO_SUMS_N; i++)
         sums[i] = 31 + (uint64_t)i;
     p = iot_pack_kio(p, IOT_KIO_EXIT, 8888, v, own, pending, sums);
+    ev = event(IOT_FN_writev); /* -s N: the first 5 bytes of two iovecs */
+    ev.t0 = 5000;
+    struct { const void *base; size_t len; } iov[2] = {{"ab\0", 3}, {"\377\nxyz", 5}};
+    ev.data = iov, ev.data_iov = 2, ev.data_n = 8;
+    p = iot_pack_data(p, 77, &ev, 5);
     fwrite(buf, 1, (size_t)(p - buf), stdout);
     return 0;
 }

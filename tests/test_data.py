@@ -1,0 +1,69 @@
+"""`iotrace run -s N`: the first N bytes of each read/write call's buffer, kept in the log (DATA
+records), shown escaped as strace does, and in the exports; nothing of the kind without -s."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from conftest import build, iotrace
+
+from iotrace.calls import DATA_FUNCS, DATA_MAX
+
+# what data_rw.c moves through each call's buffer, in order (fputs is compiled as fwrite)
+MOVED = [
+    ("write", b"hi\n\0\x01\xffend"),
+    ("writev", b"abcdef"),
+    ("write", b"z" * 5000),
+    ("pread", b"hi\n\0\x01\xffendabc"),
+    ("fwrite", b"line1\n"),
+    ("fwrite", b"xyz"),
+    ("fgets", b"line1\n"),
+    ("fread", b"xyz"),
+]
+
+
+def _kept(t) -> list[tuple[str, bytes | None]]:
+    out = []
+    for log in t.logs:
+        names = log.functions
+        for ev in log.events:
+            fn = names[ev[1]]
+            if fn in DATA_FUNCS and Path(log.strings.get(ev[5], "")).name in ("d.bin", "s.txt"):
+                out.append((fn, log.data.get((ev[0], ev[2]))))
+    return out
+
+
+def test_no_data_without_s(trace) -> None:
+    t = trace(build("data_rw"), extra=("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert _kept(t) == [(fn, None) for fn, _ in MOVED]
+    assert '"' not in "".join(
+        ln for ln in iotrace("show", str(t.dir)).stdout.splitlines() if "d.bin>" in ln
+    )
+
+
+def test_first_n_bytes_kept_and_shown(trace) -> None:
+    t = trace(build("data_rw"), extra=("-s", "8"))
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert _kept(t) == [(fn, b[:8]) for fn, b in MOVED]
+    show = iotrace("show", str(t.dir)).stdout
+    assert '/d.bin>, "hi\\n\\x00\\x01\\xffen"..., 9) = 9 <' in show
+    assert '/d.bin>, "abcdef", 6) = 6 <' in show
+    assert '/s.txt>, "line1\\n", 64) = 6 <' in show  # fgets: whole, no "..."
+    out = t.dir.parent / "csv"
+    r = iotrace("export", str(t.dir), "--format", "csv", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = [r for r in csv.DictReader((out / "events.csv").open()) if r["data"]]
+    assert [(r["function"], r["data"]) for r in rows if r["path"].endswith("d.bin")] == [
+        ("write", "hi\\n\\x00\\x01\\xffen"), ("writev", "abcdef"), ("write", "zzzzzzzz"),
+        ("pread", "hi\\n\\x00\\x01\\xffen"),
+    ]  # fmt: skip
+
+
+def test_at_most_data_max(trace, tmp_path: Path) -> None:
+    t = trace(build("data_rw"), extra=("--no-stracer", "-s", str(DATA_MAX)))
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert _kept(t) == [(fn, b[:DATA_MAX]) for fn, b in MOVED]
+    r = iotrace("run", "-o", str(tmp_path / "x"), "-s", str(DATA_MAX + 1), "--", "true")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
