@@ -37,6 +37,7 @@ SHIM = Source("shim", find=find_shim_logs)
 STRACER = Source("stracer", find=find_stracer_logs)
 # the events' `class` (docs/stracer.md, "Classification"): a wrapper's call, a syscall inside a
 # libc function the shim does not wrap, one that bypassed libc's wrapped functions (missed I/O)
-CLASS_NAMES: list[str] = ["covered", "libc", "bypass"]
+# "attached": a syscall `iotrace attach` recorded (no shim in that process: stracer/attach.py)
+CLASS_NAMES: list[str] = ["covered", "libc", "bypass", "attached"]
 SOURCES: tuple[Source, ...] = (SHIM, STRACER)
 SOURCE_NAMES: list[str] = [s.name for s in SOURCES]

@@ -42,6 +42,7 @@ OTHER_BENCHES = (
     "hdf5_bench.py",
     "aio_bench.py",
     "cost_bench.py",
+    "attach_bench.py",
 )
 
 # case -> (what it does, iterations per round at --scale 1)

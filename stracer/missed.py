@@ -156,7 +156,11 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
         total = sum(g["count"] for g in gs)
         frames = _app_frames(gs[0]["frames"])
         where = " <- ".join(_frame_label(fr) for fr in frames[:4]) or "an unknown call site"
-        what = "missed" if cls == "bypass" else f"inside libc's {gs[0]['libc_function']}"
+        what = (
+            "missed" if cls == "bypass"
+            else "recorded by iotrace attach" if cls == "attached"
+            else f"inside libc's {gs[0]['libc_function']}"
+        )  # fmt: skip
         out.write(f"{total} {what} at {where} [pid {pid}]\n")
         for g in gs:
             fd = f" fd {g['fd']}" if g["fd"] is not None else ""

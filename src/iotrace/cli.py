@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -120,6 +121,20 @@ def _parser() -> argparse.ArgumentParser:
     en.add_argument("--stack", type=int, default=8, metavar="N", help="as for run")
     _record_args(en)
 
+    at = sub.add_parser(
+        "attach",
+        help="record the I/O syscalls of a running process until Ctrl-C, then detach",
+        usage="iotrace attach PID [-o DIR] [--force | --append] [--share-with-group]",
+    )
+    at.add_argument("pid", type=int, metavar="PID")
+    at.add_argument("-o", "--output", metavar="DIR", help="trace directory (default: printed)")
+    again = at.add_mutually_exclusive_group()
+    again.add_argument("--force", dest="reuse", action="store_const", const="force",
+                       help="as for run")  # fmt: skip
+    again.add_argument("--append", dest="reuse", action="store_const", const="append",
+                       help="as for run")  # fmt: skip
+    at.add_argument("--share-with-group", dest="share", action="store_true", help="as for run")
+
     s = sub.add_parser("show", help="print every event, one a line")
     s.add_argument("trace", metavar="DIR")
     add_select_arguments(s)
@@ -209,6 +224,25 @@ def _cmd_env(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _cmd_attach(args: argparse.Namespace) -> int:
+    from iotrace.run import trace_dir
+    from iotrace.stracer.attach import AttachError, attach
+
+    pid = args.pid
+    if pid <= 0 or pid == os.getpid() or not os.path.isdir(f"/proc/{pid}"):
+        raise RunError(f"iotrace: attach: no process {pid}", 2)
+    trace = trace_dir(RunOptions(command=[f"attach-{pid}"], out=args.output, share=args.share,
+                                 reuse=args.reuse))  # fmt: skip
+    try:
+        status = attach(pid, trace, say)
+    except AttachError as exc:
+        raise RunError(f"iotrace: attach: {exc}", 1) from None
+    finally:
+        trace.close()
+    say(f"iotrace: trace written to {trace.path}")
+    return status
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -340,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "run":
             return _cmd_run(args)
+        if args.cmd == "attach":
+            return _cmd_attach(args)
         if args.cmd == "env":
             return _cmd_env(args)
         if args.cmd == "show":

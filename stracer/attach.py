@@ -1,0 +1,277 @@
+"""`iotrace attach PID`: record the I/O syscalls of a running process, its threads and the
+children it starts from then on, until Ctrl-C or SIGTERM, then detach and leave it running
+(docs/attach.md).
+
+A process already running cannot be given the seccomp filter `iotrace run` installs before
+exec: a filter can only be installed by the process itself, and once in place it cannot be
+removed, so one injected now would make every I/O syscall fail with ENOSYS after the detach.
+Attach therefore stops the threads at every syscall (PTRACE_SEIZE, then PTRACE_SYSCALL: two
+stops per syscall, I/O or not) and tells entry from exit with PTRACE_GET_SYSCALL_INFO.  The I/O
+syscalls of the one table (calls.SYSCALLS) are decoded as the stracer decodes them and written
+to a stracer log, class "attached" (docs/format.md, "The stracer log"), read by report, export
+and missed --all like any other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from iotrace.stracer import _ffi as F
+from iotrace.stracer.decode import AT_FDCWD, Plan, abs_path, decode_args, plan
+from iotrace.stracer.slog import SRec, Writer
+
+from iotrace.calls import SYSCALL_BY_NR, Syscall
+from iotrace.tracedir import TraceDir
+
+PTRACE_DETACH = 17
+PTRACE_GET_SYSCALL_INFO = 0x420E
+INFO_ENTRY, INFO_EXIT = 1, 2
+WALL = 0x40000000  # __WALL: threads too
+OPTIONS = F.O_TRACESYSGOOD | F.O_TRACEFORK | F.O_TRACEVFORK | F.O_TRACECLONE | F.O_TRACEEXEC
+GROUP_STOPS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
+CLASS = "attached"
+
+# struct ptrace_syscall_info (linux/ptrace.h): op, pad, arch, ip, sp, then at 24 the entry's
+# nr and six args, or the exit's rval and is_error
+INFO_SIZE = 88
+INFO_ENTRY_FMT = struct.Struct("<B3xIQQQ6Q")
+INFO_EXIT_FMT = struct.Struct("<B3xIQQqB")
+
+
+class AttachError(Exception):
+    """The process cannot be attached (one line)."""
+
+
+class Detach(Exception):
+    """Ctrl-C or SIGTERM: detach now."""
+
+
+@dataclass
+class Pending:
+    t: int
+    sc: Syscall
+    args: list[Any]
+    fd: int | None
+    path: str | None
+
+
+@dataclass
+class Attached:
+    pid: int
+    log: Writer
+    tids: dict[int, int] = field(default_factory=dict)  # tid -> its process (tgid)
+    pending: dict[int, Pending] = field(default_factory=dict)
+    plans: dict[int, Plan] = field(default_factory=dict)
+    calls: int = 0
+    children: set[int] = field(default_factory=set)
+    waiting: bool = False  # in waitpid: where Ctrl-C may interrupt (Detach)
+    ending: bool = False  # Ctrl-C or SIGTERM came: detach at the next chance
+
+    def __post_init__(self) -> None:
+        self.info = F.ffi.new("char[]", INFO_SIZE)
+        self.mem = F.Mem()
+
+    def seize(self) -> None:
+        """Every thread of the process, stopped once (PTRACE_INTERRUPT) to start its syscall
+        stops.  Threads started meanwhile are seized on a second look."""
+        for _ in range(3):
+            try:
+                tids = [int(t) for t in os.listdir(f"/proc/{self.pid}/task")]
+            except OSError:
+                raise AttachError(f"no process {self.pid}") from None
+            new = [t for t in tids if t not in self.tids]
+            if not new:
+                return
+            for tid in new:
+                if F.ptrace_raw(F.PTRACE_SEIZE, tid, F.ffi.NULL, F.ffi.cast("void *", OPTIONS)):
+                    err = F.ffi.errno
+                    if tid == self.pid:
+                        raise AttachError(f"cannot attach to {self.pid}: {os.strerror(err)}")
+                    continue  # a thread that just ended
+                self.tids[tid] = self.pid
+                F.ptrace_raw(F.PTRACE_INTERRUPT, tid, F.ffi.NULL, F.ffi.NULL)
+
+    def resume(self, tid: int, sig: int = 0) -> None:
+        F.ptrace_raw(F.PTRACE_SYSCALL, tid, F.ffi.NULL, F.ffi.cast("void *", sig))
+
+    def run(self) -> None:
+        """Until every traced process is gone (Detach: Ctrl-C or SIGTERM)."""
+        while self.tids and not self.ending:
+            self.waiting = True
+            try:
+                tid, status = os.waitpid(-1, WALL)
+            except (ChildProcessError, Detach):
+                return
+            finally:
+                self.waiting = False
+            self.stop(tid, status)
+
+    def end(self, _sig: int, _frame: object) -> None:
+        """The handler of SIGINT and SIGTERM: out of waitpid, never out of a stop half done."""
+        self.ending = True
+        if self.waiting:
+            raise Detach
+
+    def stop(self, tid: int, status: int) -> None:
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            self.tids.pop(tid, None)
+            self.pending.pop(tid, None)
+            return
+        if not os.WIFSTOPPED(status):
+            return
+        if tid not in self.tids:  # a new child or thread, stopped before its parent's event
+            self.tids[tid] = tid
+        sig, event = os.WSTOPSIG(status), status >> 16
+        if sig == signal.SIGTRAP | 0x80:
+            self.syscall(tid)
+            self.resume(tid)
+        elif event in (F.EVENT_FORK, F.EVENT_VFORK, F.EVENT_CLONE):
+            msg = F.ffi.new("unsigned long *")
+            F.ptrace_raw(F.PTRACE_GETEVENTMSG, tid, F.ffi.NULL, msg)
+            child = int(msg[0])
+            self.tids[child] = self.tids[tid] if event == F.EVENT_CLONE else child
+            if event != F.EVENT_CLONE:
+                self.children.add(child)
+                self.log.rec(SRec.PROC, time.monotonic_ns(), child, self.tids[tid], "fork", None)
+            self.resume(tid)
+        elif event == F.EVENT_EXEC:
+            self.pending.pop(tid, None)
+            self.resume(tid)
+        elif event == F.EVENT_STOP:
+            if sig in GROUP_STOPS:  # a job-control stop: stay stopped, as untraced
+                F.ptrace_raw(F.PTRACE_LISTEN, tid, F.ffi.NULL, F.ffi.NULL)
+            else:  # our PTRACE_INTERRUPT, or a new child's first stop
+                self.resume(tid)
+        elif sig == signal.SIGTRAP and event:
+            self.resume(tid)
+        else:  # a signal for the tracee: delivered
+            self.resume(tid, sig)
+
+    def syscall(self, tid: int) -> None:
+        got = F.ptrace_raw(PTRACE_GET_SYSCALL_INFO, tid, F.ffi.cast("void *", INFO_SIZE), self.info)
+        if got <= 0:
+            return
+        buf = F.ffi.buffer(self.info, INFO_SIZE)[:]
+        op = buf[0]
+        if op == INFO_ENTRY:
+            _op, _arch, _ip, _sp, nr, *raw_args = INFO_ENTRY_FMT.unpack_from(buf)
+            sc = SYSCALL_BY_NR.get(nr)
+            if sc is None:
+                self.pending.pop(tid, None)
+                return
+            pid = self.tids.get(tid, tid)
+            raw = tuple(raw_args)
+            args = decode_args(sc, raw, lambda a: self.mem.read_str(pid, a))
+            pl = self.plans.get(sc.nr) or self.plans.setdefault(sc.nr, plan(sc))
+            fd, path = _target(pid, pl, args)
+            self.pending[tid] = Pending(time.monotonic_ns(), sc, args, fd, path)
+        elif op == INFO_EXIT:
+            p = self.pending.pop(tid, None)
+            if p is None:
+                return
+            t_exit = time.monotonic_ns()
+            _op, _arch, _ip, _sp, ret, is_error = INFO_EXIT_FMT.unpack_from(buf)
+            err = 0
+            if is_error:
+                err, ret = -ret, -1
+            pid = self.tids.get(tid, tid)
+            path = p.path
+            if ret >= 0 and p.sc.fdop == "open":
+                path = _fd_path(pid, ret) or path
+            self.log.rec(SRec.MISSED, p.t, pid, tid, p.sc.name, p.args, ret, err, 0,
+                         ret if p.sc.fdop == "open" and ret >= 0 else p.fd, path, t_exit,
+                         CLASS)  # fmt: skip
+            self.calls += 1
+
+    def detach(self) -> int:
+        """Every thread still traced, stopped and let go: how many.  One in a ptrace stop is let
+        go at once; a running one is interrupted first."""
+        n = 0
+        for tid in list(self.tids):
+            if F.ptrace_raw(PTRACE_DETACH, tid, F.ffi.NULL, F.ffi.NULL) == 0:
+                self.tids.pop(tid)
+                n += 1
+            elif F.ptrace_raw(F.PTRACE_INTERRUPT, tid, F.ffi.NULL, F.ffi.NULL):
+                self.tids.pop(tid)  # gone
+        while self.tids:
+            try:
+                tid, status = os.waitpid(-1, WALL)
+            except ChildProcessError:
+                break
+            if tid not in self.tids:
+                continue
+            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                self.tids.pop(tid)
+                continue
+            sig, event = os.WSTOPSIG(status), status >> 16
+            if (
+                event == F.EVENT_STOP
+                or sig == signal.SIGTRAP | 0x80
+                or (sig == signal.SIGTRAP and event)
+            ):
+                sig = 0  # our stop, a syscall stop, a ptrace event: nothing to deliver
+            if sig in GROUP_STOPS and event == F.EVENT_STOP:
+                sig = 0
+            F.ptrace_raw(PTRACE_DETACH, tid, F.ffi.NULL, F.ffi.cast("void *", sig))
+            self.tids.pop(tid)
+            n += 1
+        return n
+
+
+def _fd_path(pid: int, fd: int | None) -> str | None:
+    if fd is None or fd < 0:
+        return None
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+
+
+def _target(pid: int, pl: Plan, args: list[Any]) -> tuple[int | None, str | None]:
+    """The descriptor and the file a syscall names, as the stracer has them."""
+    if pl.path >= 0:
+        p = args[pl.path]
+        dirfd = args[pl.dirfd] if pl.dirfd >= 0 else AT_FDCWD
+        if isinstance(p, str):
+            return None, abs_path(p, dirfd if isinstance(dirfd, int) else AT_FDCWD, pid)
+        return None, None
+    if pl.fd >= 0 and isinstance(args[pl.fd], int):
+        return args[pl.fd], _fd_path(pid, args[pl.fd])
+    return None, None
+
+
+def attach(pid: int, trace: TraceDir, say: Any) -> int:
+    """Trace `pid` until Ctrl-C or SIGTERM (or until it and its children are gone), then detach.
+    The exit status of `iotrace attach`: 0, or 1 if the process could not be attached."""
+    try:
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:-1]
+    except OSError:
+        raise AttachError(f"no process {pid}") from None
+    log = Writer(trace, [a.decode(errors="surrogateescape") for a in argv])
+    a = Attached(pid, log)
+
+    old = {s: signal.signal(s, a.end) for s in (signal.SIGINT, signal.SIGTERM)}
+    left = 0
+    try:
+        a.seize()
+        say(f"iotrace: attached to {pid} ({len(a.tids)} thread(s)): Ctrl-C to detach")
+        a.run()
+        for s in old:  # from here the detach runs to its end
+            signal.signal(s, signal.SIG_IGN)
+        left = a.detach()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        log.rec(SRec.END, time.monotonic_ns(), None)
+        log.close()
+    with contextlib.suppress(OSError):
+        os.kill(pid, 0)
+        say(f"iotrace: detached from {pid} ({left} thread(s) let go): it runs on")
+    say(f"iotrace: {a.calls} I/O syscalls recorded, {len(a.children)} child process(es) followed")
+    return 0

@@ -1,0 +1,70 @@
+"""`iotrace attach PID`: a running loop writer (two threads, a child now and then) is attached,
+recorded, detached on Ctrl-C and left running; every call it made in between is in the trace,
+none from before."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import build, iotrace
+from iotrace.analyzer import load
+
+
+def _tracer_pid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("TracerPid:"):
+            return int(line.split()[1])
+    raise AssertionError("no TracerPid")
+
+
+def _records(path: Path) -> int:
+    return path.stat().st_size // 8 if path.exists() else 0
+
+
+def test_attach_records_between_and_detaches(tmp_path: Path) -> None:
+    main, side, kid = tmp_path / "main.out", tmp_path / "side.out", tmp_path / "kid.out"
+    app = subprocess.Popen([str(build("att_loop")), str(main), str(side), str(kid)])
+    try:
+        while _records(main) < 5:
+            time.sleep(0.05)
+        out = tmp_path / "trace"
+        at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", str(app.pid), "-o",
+                               str(out)], stderr=subprocess.PIPE, text=True)  # fmt: skip
+        before = _records(main)
+        time.sleep(1.5)
+        at.send_signal(signal.SIGINT)
+        _, err = at.communicate(timeout=60)
+        after = _records(main)
+        assert at.returncode == 0, err
+        assert f"detached from {app.pid}" in err and f"trace written to {out}" in err
+        # left running, untraced, still writing
+        assert app.poll() is None and _tracer_pid(app.pid) == 0
+        time.sleep(0.3)
+        assert _records(main) > after
+    finally:
+        app.kill()
+        app.wait()
+    ev = load(out).events
+    assert set(ev["class"]) == {"attached"} and not ev["missed"].any()
+    writes = ev[(ev["function"] == "pwrite64") & (ev["path"] == str(main))]
+    offs = sorted(int(o) for o in writes["offset"])
+    n = len(writes)
+    assert 10 <= n <= after - before + 2, (n, before, after)
+    # every record written while attached, none before: consecutive offsets, from about the
+    # record the file had when attach started
+    assert offs == list(range(offs[0], offs[0] + 8 * n, 8))
+    assert offs[0] >= 8 * (before - 1)
+    # the other thread and the children forked while attached
+    assert (ev["path"] == str(side)).sum() >= 5
+    assert ev[ev["path"] == str(kid)]["pid"].nunique() >= 1
+    assert set(ev[ev["path"] == str(side)]["tid"]) - {app.pid}
+
+
+def test_attach_bad_pid_is_one_line(tmp_path: Path) -> None:
+    r = iotrace("attach", "999999999", "-o", str(tmp_path / "t"))
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert not (tmp_path / "t").exists()
