@@ -87,3 +87,27 @@ def test_every_class_is_used() -> None:
     unclassed = {f.name for f in FUNCTIONS} - set().union(*(trace_set([f"%{c}"]) for c in CLASSES))
     assert unclassed <= {"fcntl", "posix_fadvise", "setlocale", "newlocale", "pipe", "pipe2",
                          "socket", "eventfd"}, unclassed  # fmt: skip
+
+
+def test_env_carries_filters_to_the_bare_shim(tmp_path: Path) -> None:
+    """`iotrace env -e ... -s N`: the bare shim under a central IOTRACE_DIR records the same."""
+    import os
+    import subprocess
+
+    central = tmp_path / "central"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IOTRACE_", "SLURM_"))}
+    r = iotrace("env", "--dir", str(central), "-e", "read,openat,open", "-s", "3", env=env)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "in.txt").write_text("hello")
+    p = subprocess.run(["sh", "-c", r.stdout + "cat in.txt"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True)  # fmt: skip
+    assert p.stdout == "hello"
+    (job,) = central.iterdir()
+    t = Traced(p, job)  # type: ignore[arg-type]
+    evs = [e for e in t.events() if e["path"] and e["path"].endswith("in.txt")]
+    assert {e["fn"] for e in evs} == {"openat", "read"} or {e["fn"] for e in evs} == {
+        "open", "read"
+    }  # fmt: skip
+    (log,) = t.logs
+    reads = [ev for ev in log.events if log.functions[ev[1]] == "read" and ev[7] == 5]
+    assert [log.data.get((ev[0], ev[2])) for ev in reads] == [b"hel"]
