@@ -354,21 +354,25 @@ KERNEL_IO_SYSCALLS: dict[str, str] = {
 # ---- `-e trace=SET`: strace-like classes of functions ----------------------------------------
 #
 # Derived from each function's row (family, op, arguments), so a function appended to FUNCTIONS
-# is classed with no other edit.  %file: takes a file name (strace's %file; MPI_File_open and
-# MPI_File_delete, not the calls on an open MPI file); %desc: works on a descriptor or stream, or
-# makes one.
+# is classed with no other edit.  %file: takes a file name (strace's %file; of the I/O libraries'
+# calls, those that open a file and MPI_File_delete, not the calls on an open file); %desc:
+# works on a descriptor or stream, or makes one.
 _AIO = ("aio_", "lio_", "io_")
+_LIBRARIES = ("mpi", "hdf5", "pnetcdf")  # I/O libraries: their calls name files, not descriptors
 CLASSES: dict[str, Callable[[Func], bool]] = {
     "file": lambda f: (
         ("path" in f.shows and f.family in ("fd", "meta", "stdio", "proc") and f.name != "connect")
-        or f.name in ("MPI_File_open", "MPI_File_delete")
+        or (f.family in _LIBRARIES and f.op is Op.OPEN)
+        or f.name == "MPI_File_delete"
     ),
-    "desc": lambda f: f.family != "mpi" and ("fd" in f.shows or f.op is Op.OPEN),
+    "desc": lambda f: f.family not in _LIBRARIES and ("fd" in f.shows or f.op is Op.OPEN),
     "read": lambda f: f.op is Op.READ,
     "write": lambda f: f.op is Op.WRITE,
     "meta": lambda f: f.op is Op.META,
     "stdio": lambda f: f.family == "stdio",
     "mpi": lambda f: f.family == "mpi",
+    "hdf5": lambda f: f.family == "hdf5",
+    "pnetcdf": lambda f: f.family == "pnetcdf",
     "aio": lambda f: f.name.startswith(_AIO),
     "memory": lambda f: f.family == "mmap",
     "process": lambda f: f.family == "proc",

@@ -32,7 +32,8 @@ def _record_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-e", dest="trace", action="append", metavar="trace=SET",
         help="record only these calls: names and %%classes (%%file %%desc %%read %%write %%meta "
-        "%%stdio %%mpi %%aio %%memory %%process), comma-separated, ! to negate (repeatable)",
+        "%%stdio %%mpi %%hdf5 %%pnetcdf %%aio %%memory %%process), comma-separated, ! to negate "
+        "(repeatable)",
     )  # fmt: skip
     p.add_argument(
         "--path", action="append", metavar="GLOB",
