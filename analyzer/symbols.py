@@ -50,7 +50,8 @@ def _module_of(mods: list[tuple], pc: int) -> tuple | None:
 
 def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """The frames of the given stacks (all by default), one row per frame.  The stracer's call
-    sites come symbolised already (`trace.site_frames`): taken as they are."""
+    sites come symbolised already (`trace.site_frames`): taken as they are, except the frames
+    it left unsymbolised (libc-internal sites: stracer/tracer.py `_new_site`)."""
     ids = (
         sorted({*trace.raw_stacks, *trace.site_frames})
         if stack_ids is None
@@ -58,12 +59,18 @@ def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFr
     )
     rows: list[tuple[int, int, int, str | None, int]] = []
     given: dict[int, tuple[str | None, str | None, int | None]] = {}  # row -> symbols
+    later: dict[int, tuple[str, int, str | None]] = {}  # row -> (module, address, function)
     wanted: dict[str, set[int]] = defaultdict(set)
     ran: dict[str, set[bytes]] = defaultdict(set)  # module -> the build-ids the job ran
     sorted_mods: dict[int, list[tuple]] = {}
     for sid in ids:
         for level, fr in enumerate(trace.site_frames.get(sid, [])):
             pc, module, offset, function, file, line = fr
+            if not file and isinstance(module, str) and isinstance(offset, int):
+                # the syscall's own address, then return addresses (their call is before)
+                addr = offset - (1 if level else 0)
+                wanted[module].add(addr)
+                later[len(rows)] = (module, addr, function if isinstance(function, str) else None)
             given[len(rows)] = (
                 function if isinstance(function, str) else None,
                 file if isinstance(file, str) else None,
@@ -98,7 +105,11 @@ def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFr
         return schema.empty_frame(schema.STACK_COLUMNS)
     funcs, files, lines = [], [], []
     for i, (_sid, _level, _pc, mod, off) in enumerate(rows):
-        if i in given:
+        if i in later:
+            m, a, known = later[i]
+            f, fl, ln = resolved.get(m, {}).get(a, (None, None, None))
+            f = known or f
+        elif i in given:
             f, fl, ln = given[i]
         else:
             f, fl, ln = resolved.get(mod or "", {}).get(max(off - 1, 0), (None, None, None))

@@ -15,6 +15,12 @@ Cases:
   fixed      a program that does nothing (bench/progs/noop.c): wall and CPU (the whole process
              tree) added per run, alone and per rank under `mpirun -np 2 iotrace run`; targets:
              shim alone <= +20 ms, full <= +100 ms
+  md         mdtest-like (bench/progs/mdbench.c), 2 ranks, N files per rank in one directory:
+             create, stat, read, remove; then the in-process loop of the same calls on one
+             name; target: the us added per file within 2 of those added per loop iteration
+  ior        IOR-like (bench/progs/iorlike.c), 2 ranks, 64 MiB each of one shared file in 4 KiB
+             transfers, written then read, POSIX (lseek + write/read) and MPI-IO (write_at /
+             read_at); target: the whole run's wall time under full tracing <= 1.15x untraced
   mpi_init   the same program with no open: the CPU seconds of the whole job (mpirun, iotrace,
              stracers, ranks) per rank; target: full adds <= 0.1 s per rank to untraced
 """
@@ -212,9 +218,83 @@ def case_fixed(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> 
                   f"{'ok' if a <= target else 'OVER'})")  # fmt: skip
 
 
+def case_md(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> None:
+    if not (shutil.which("mpicc") and shutil.which("mpirun")):
+        print("(skipped: needs mpicc and mpirun)")
+        return
+    prog = compile_c(PROGS / "mdbench.c", work / "mdbench", mpi=True)
+    n = int(2000 * args.scale)
+    env = mpi_env()
+    data = work / "md"
+    data.mkdir()
+    keys = ("files", "loop", "cpu_files", "cpu_loop")
+
+    def one(mode: str, i: int) -> dict[str, float]:
+        trace = work / f"t-md-{mode}-{i}"
+        out, _, _ = run_timed([*mpirun(2), *prefix(mode, trace), str(prog), str(data), str(n)],
+                              work, env)  # fmt: skip
+        shutil.rmtree(trace, ignore_errors=True)
+        return {k: field(out, k) for k in keys}
+
+    med = rounds(modes, args.rounds, one)
+    base = med["untraced"]
+    print(f"md: 2 ranks x {n} files in one directory ({work}): create (open O_CREAT, write 8 B, "
+          f"close), stat, read (open, read, close), remove; us per file, the slowest rank; "
+          f"loop: the same calls on one name; median of {args.rounds}")  # fmt: skip
+    print(f"  {'mode':<10} {'file wall':>9} {'loop wall':>9} | {'file cpu':>8} {'added':>7} "
+          f"{'loop cpu':>8} {'added':>7} {'gap':>6}")  # fmt: skip
+    for m in modes:
+        d = med[m]
+        af, al = d["cpu_files"] - base["cpu_files"], d["cpu_loop"] - base["cpu_loop"]
+        print(f"  {m:<10} {d['files']:>9.2f} {d['loop']:>9.2f} | {d['cpu_files']:>8.2f} "
+              f"{af:>+7.2f} {d['cpu_loop']:>8.2f} {al:>+7.2f} {af - al:>+6.2f}")  # fmt: skip
+    for m in modes[1:]:
+        gap = (med[m]["cpu_files"] - base["cpu_files"]) - (med[m]["cpu_loop"] - base["cpu_loop"])
+        print(f"  {m}: added per file - added per loop iteration {gap:+.2f} us CPU "
+              f"(target <= 2: {'ok' if gap <= 2 else 'OVER'})")  # fmt: skip
+
+
+def case_ior(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> None:
+    if not (shutil.which("mpicc") and shutil.which("mpirun")):
+        print("(skipped: needs mpicc and mpirun)")
+        return
+    prog = compile_c(PROGS / "iorlike.c", work / "iorlike", mpi=True)
+    mib = str(int(64 * args.scale))
+    env = mpi_env()
+    data = work / "ior.dat"
+    print(f"ior: 2 ranks x {mib} MiB of one shared file ({work}) in 4 KiB transfers, written "
+          f"(fsync) then read; seconds: the whole run (mpirun start to end) and each phase "
+          f"(slowest rank); median of {args.rounds}")  # fmt: skip
+    for api in ("posix", "mpiio"):
+
+        def one(mode: str, i: int, api: str = api) -> dict[str, float]:
+            trace = work / f"t-ior-{mode}-{i}"
+            cmd = [*mpirun(2), *prefix(mode, trace), str(prog), api, str(data), mib, "4096"]
+            out, wall, _ = run_timed(cmd, work, env)
+            shutil.rmtree(trace, ignore_errors=True)
+            data.unlink(missing_ok=True)
+            return {"wall": wall, "write": field(out, "write_s"), "read": field(out, "read_s")}
+
+        med = rounds(modes, args.rounds, one)
+        base = med["untraced"]
+        print(f"  {api:<6} {'mode':<10} {'run s':>7} {'x':>6} {'write s':>8} {'x':>6} "
+              f"{'read s':>7} {'x':>6}")  # fmt: skip
+        for m in modes:
+            d = med[m]
+            print(f"  {api:<6} {m:<10} {d['wall']:>7.3f} {d['wall'] / base['wall']:>6.2f} "
+                  f"{d['write']:>8.3f} {d['write'] / base['write']:>6.2f} "
+                  f"{d['read']:>7.3f} {d['read'] / base['read']:>6.2f}")  # fmt: skip
+        if "full" in med:
+            r = med["full"]["wall"] / base["wall"]
+            print(f"  {api}: full / untraced, whole run {r:.2f} (target <= 1.15: "
+                  f"{'ok' if r <= 1.15 else 'OVER'})")  # fmt: skip
+
+
 CASES: dict[str, Callable[[Path, argparse.Namespace, tuple[str, ...]], None]] = {
     "sem": case_sem,
     "fixed": case_fixed,
+    "md": case_md,
+    "ior": case_ior,
     "mpi_fopen": lambda w, a, m: case_mpi(w, a, m, 20),
     "mpi_init": lambda w, a, m: case_mpi(w, a, m, 0),
 }

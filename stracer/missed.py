@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import numpy as np
 from iotrace.stracer import slog
-from iotrace.stracer.unwind import syscall_stub
+from iotrace.stracer.unwind import fill_frames, syscall_stub
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 from iotrace.select import Select, mask
@@ -121,6 +121,11 @@ def collect(
             if tid not in g["tids"]:
                 g["tids"].append(tid)
     out = sorted(groups.values(), key=lambda g: g["first_ns"])
+    # libc-internal sites are symbolised here, not by the stracer (unwind.fill_frames)
+    lists = [[[fr.get(k) for k in FRAME] for fr in g["frames"]] for g in out]
+    fill_frames(lists)
+    for g, frames in zip(out, lists, strict=True):
+        g["frames"] = [dict(zip(FRAME, fr, strict=True)) for fr in frames]
     return out, warnings
 
 

@@ -9,12 +9,15 @@ costs an extra unwind that finds the same frames).
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from iotrace.stracer import _ffi
 
-from iotrace.addr2line import Server, Symbol
+from iotrace.addr2line import Server, Symbol, resolve
 
 MAX_FRAMES = 16
 # libc's own way to make any syscall: I/O through it bypasses every wrapper, like an inline
@@ -122,18 +125,38 @@ class AddressSpace:
                 if ux._Ux86_64_get_reg(cur, _ffi.UNW_REG_IP, ip) < 0 or ip[0] == 0:
                     break
                 pc = int(ip[0])
-                fn = None
-                if ux._Ux86_64_get_proc_name(cur, name, 256, off) == 0:
-                    fn = ffi.string(name).decode(errors="replace")
                 mod = self.module_of(pc if not frames else pc - 1)
                 if frames and mod is None:  # outside every mapped file: unwinding went astray
                     break
+                # libunwind-ptrace maps the module's ELF file again for every name it looks
+                # up (~3 ms a frame in MPI's libraries): only libc's frames are named here,
+                # which the classification needs (libc_entry); addr2line names the others
+                # (symbolise, or fill_frames when the trace is read)
+                fn = None
+                if (not mod or is_libc(mod[0])) and ux._Ux86_64_get_proc_name(
+                    cur, name, 256, off
+                ) == 0:
+                    fn = ffi.string(name).decode(errors="replace")
                 frames.append(Frame(pc, mod[0] if mod else None, mod[1] if mod else None, fn))
-                if ux._Ux86_64_step(cur) <= 0:
+                if _enough(frames) or ux._Ux86_64_step(cur) <= 0:
                     break
         finally:
             upt._UPT_destroy(ctx)
         return frames
+
+
+# frames of the caller kept past libc's own at a libc-internal site (a site is not said on the
+# console; the shim's stacks keep 8 by default): each step up a stack costs libunwind-ptrace a
+# read of /proc/PID/maps and a mapping of the module's ELF file
+LIBC_SITE_CALLERS = 8
+
+
+def _enough(frames: list[Frame]) -> bool:
+    """A libc-internal site (libc_entry) with LIBC_SITE_CALLERS frames past libc's."""
+    if not is_libc(frames[0].module):
+        return False
+    i = next((i for i, f in enumerate(frames) if not is_libc(f.module)), len(frames))
+    return len(frames) - i >= LIBC_SITE_CALLERS and libc_entry(frames) is not None
 
 
 def is_libc(module: str | None) -> bool:
@@ -162,13 +185,22 @@ def libc_entry(frames: list[Frame]) -> str | None:
 def _bias(path: str, first_map: int) -> int:
     """Load bias: 0 for a fixed-address executable (ET_EXEC), else where it was mapped."""
     try:
+        st = os.stat(path)
+    except OSError:
+        return first_map
+    return 0 if _fixed_address(path, st.st_dev, st.st_ino, st.st_mtime_ns) else first_map
+
+
+@functools.cache
+def _fixed_address(path: str, dev: int, ino: int, mtime: int) -> bool:
+    """An ET_EXEC file: read once per file (every /proc/PID/maps read opened each module
+    again, ~450 opens per process of an MPI rank)."""
+    try:
         with open(path, "rb") as f:
             head = f.read(18)
-        if head[:4] == b"\x7fELF" and int.from_bytes(head[16:18], "little") == 2:
-            return 0
+        return head[:4] == b"\x7fELF" and int.from_bytes(head[16:18], "little") == 2
     except OSError:
-        pass
-    return first_map
+        return False
 
 
 # (module, offset, is a return address) -> (function, file, line): each address is looked up
@@ -205,6 +237,26 @@ def symbolise(frames: list[Frame], inline: bool = False) -> list[Frame]:
         else:
             out.append(Frame(fr.pc, fr.module, fr.offset, fr.function or hit[0], hit[1], hit[2]))
     return out
+
+
+def fill_frames(sites: Iterable[list[list[Any]]]) -> None:
+    """Call sites as a trace holds them (lists of [pc, module, offset, function, file, line]),
+    completed in place where the stracer left them unsymbolised (libc-internal sites: see
+    Tracer._new_site): function, file and line from one addr2line run per module."""
+    want: dict[str, set[int]] = {}
+    todo: list[tuple[list[Any], str, int]] = []
+    for frames in sites:
+        for i, fr in enumerate(frames):
+            if len(fr) < 6 or fr[4] or not isinstance(fr[1], str) or not isinstance(fr[2], int):
+                continue
+            addr = fr[2] - (1 if i else 0)  # return addresses: the call's own line
+            want.setdefault(fr[1], set()).add(addr)
+            todo.append((fr, fr[1], addr))
+    got = {mod: resolve(mod, offs) for mod, offs in want.items()}
+    for fr, mod, addr in todo:
+        fn, file, line = got[mod].get(addr, (None, None, None))
+        fr[3] = fr[3] or fn
+        fr[4], fr[5] = file, line
 
 
 def close_symbolisers() -> None:

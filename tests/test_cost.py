@@ -55,3 +55,23 @@ def test_stracer_cffi_declarations_are_parsed_once_per_machine(tmp_path):
     for p in (tmp_path / "cache").glob("_iotrace_ffi_*.py"):  # another writer: not trusted
         p.chmod(0o620)
     assert run() == "True"
+
+
+def test_libc_internal_sites_are_symbolised_when_read_not_while_the_app_waits(trace):
+    """addr2line (a process per module, its debug info read) ran at each new call site while
+    the tracee waited: ~0.1 s of CPU per rank in MPI_Init, for sites nobody is warned about.
+    Now a libc-internal site is symbolised when the trace is read: with no addr2line on PATH
+    during the run, `iotrace missed --all` and the analyzer still name file and line."""
+    import shutil
+
+    from conftest import iotrace
+    from iotrace.analyzer import load
+
+    zone = trace.work / "zone"
+    shutil.copy("/usr/share/zoneinfo/Europe/Berlin", zone)
+    t = trace(build("st_libc"), "out", env=dict(os.environ, TZ=str(zone), PATH="/nonexistent"))
+    assert t.proc.returncode == 0, t.proc.stderr
+    text = iotrace("missed", str(t.dir), "--all").stdout
+    assert text.startswith("7 inside libc's tzset at load_zone (st_libc.c:13) <- main"), text
+    frames = load(t.dir).stacks
+    assert "st_libc.c" in set(frames["file"].dropna().map(os.path.basename))

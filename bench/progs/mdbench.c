@@ -1,0 +1,93 @@
+/* mdtest-like metadata load (bench/cost_bench.py, case md): every rank creates (open O_CREAT,
+ * write 8 B, close), stats, reads (open, read, close) and removes N files of its own in one
+ * shared directory, each phase between barriers.  Then the in-process microbenchmark of the
+ * same calls: the same four steps N times on one file name.  Rank 0 prints the slowest rank's
+ * microseconds per file of each phase and of the loop, on the wall clock and in the thread's
+ * CPU time (what the calls cost, whatever else the machine runs). */
+#include <fcntl.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char name[4096];
+
+static double cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static const char *fname(const char *dir, int rank, int i)
+{
+    snprintf(name, sizeof name, "%s/file.%d.%d", dir, rank, i);
+    return name;
+}
+
+static void one(const char *path, int phase)
+{
+    char buf[8] = "12345678";
+    struct stat st;
+    int fd;
+    switch (phase) {
+    case 0:
+        fd = open(path, O_CREAT | O_WRONLY, 0644);
+        if (fd < 0 || write(fd, buf, sizeof buf) != sizeof buf)
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        close(fd);
+        break;
+    case 1:
+        if (stat(path, &st) != 0)
+            MPI_Abort(MPI_COMM_WORLD, 2);
+        break;
+    case 2:
+        fd = open(path, O_RDONLY);
+        if (fd < 0 || read(fd, buf, sizeof buf) != sizeof buf)
+            MPI_Abort(MPI_COMM_WORLD, 3);
+        close(fd);
+        break;
+    default:
+        if (unlink(path) != 0)
+            MPI_Abort(MPI_COMM_WORLD, 4);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const char *dir = argv[1];
+    int n = atoi(argv[2]);
+    static const char *names[] = {"create", "stat", "read", "remove"};
+    double us[10]; /* wall, then CPU */
+    for (int phase = 0; phase < 4; phase++) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime(), c0 = cpu_us();
+        for (int i = 0; i < n; i++)
+            one(fname(dir, rank, i), phase);
+        us[phase] = (MPI_Wtime() - t0) * 1e6 / n;
+        us[5 + phase] = (cpu_us() - c0) / n;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    fname(dir, rank, -1);
+    double t0 = MPI_Wtime(), c0 = cpu_us();
+    for (int i = 0; i < n; i++)
+        for (int phase = 0; phase < 4; phase++)
+            one(name, phase);
+    us[4] = (MPI_Wtime() - t0) * 1e6 / n;
+    us[9] = (cpu_us() - c0) / n;
+    double mx[10];
+    MPI_Reduce(us, mx, 10, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        for (int p = 0; p < 4; p++)
+            printf("%s %.3f cpu_%s %.3f ", names[p], mx[p], names[p], mx[5 + p]);
+        printf("files %.3f loop %.3f cpu_files %.3f cpu_loop %.3f\n", mx[0] + mx[1] + mx[2] + mx[3],
+               mx[4], mx[5] + mx[6] + mx[7] + mx[8], mx[9]);
+    }
+    MPI_Finalize();
+    return 0;
+}
