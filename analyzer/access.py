@@ -77,10 +77,13 @@ class Arrays:
     stdio: np.ndarray  # an app's stdio call (its bytes reached the kernel as refills/flushes)
     missed: np.ndarray  # the event is a syscall the shim missed (the stracer's)
     tid: np.ndarray
+    # ns the stracer held the event's thread during it (held()): the tracer's, not the app's
+    stopped: np.ndarray | None = None
 
     @property
     def dur(self) -> np.ndarray:
-        return self.t_end - self.t_start
+        d = self.t_end - self.t_start
+        return d if self.stopped is None else d - self.stopped
 
     @property
     def moved(self) -> np.ndarray:
@@ -102,6 +105,38 @@ class Arrays:
     def io(self) -> np.ndarray:
         """Mask of events counted as time in I/O (all but process control)."""
         return self.op != OP_CODE[Op.PROC.value]
+
+
+def held(ev: pd.DataFrame, stops: pd.DataFrame) -> np.ndarray:
+    """Per event, the ns the stracer held its thread during it: the STOP records of the same
+    host and thread that began inside [t_start, t_end], at most the event's duration."""
+    out = np.zeros(len(ev), dtype=np.int64)
+    if not len(ev) or not len(stops):
+        return out
+    # one sorted axis: threads (host, tid) ranked, times shifted past each other by the ranks
+    first = int(min(ev["t_start"].min(), stops["t"].min()))
+    span = int(max(ev["t_end"].max(), stops["t"].max())) - first + 1
+    cats = list(ev["host"].cat.categories)
+    hcode = stops["host"].map({h: i for i, h in enumerate(cats)}).fillna(-1).to_numpy(np.int64)
+    skey = hcode << 32 | stops["tid"].to_numpy(np.int64)
+    keys = np.unique(skey)
+    if span * (len(keys) + 1) >= 1 << 62:
+        return out  # not representable this way: nothing taken out
+    ekey = ev["host"].cat.codes.to_numpy().astype(np.int64) << 32 | ev["tid"].to_numpy(np.int64)
+    at = np.minimum(np.searchsorted(keys, ekey), len(keys) - 1)
+    erank = np.where(keys[at] == ekey, at, -1)
+    pos = stops["t"].to_numpy(np.int64) - first + np.searchsorted(keys, skey) * span
+    order = np.argsort(pos, kind="stable")
+    pos = pos[order]
+    cum = np.concatenate([[0], np.cumsum(stops["ns"].to_numpy(np.int64)[order])])
+    has = erank >= 0
+    base = erank[has] * span - first
+    t0 = ev["t_start"].to_numpy(np.int64)[has]
+    t1 = ev["t_end"].to_numpy(np.int64)[has]
+    lo = np.searchsorted(pos, base + t0, side="left")
+    hi = np.searchsorted(pos, base + t1, side="right")
+    out[has] = np.minimum(cum[hi] - cum[lo], np.maximum(t1 - t0, 0))
+    return out
 
 
 def arrays(ev: pd.DataFrame) -> Arrays:

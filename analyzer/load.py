@@ -414,8 +414,9 @@ def _assemble(
     duration = max([0, *ends])
     kio = _kio(logs, slogs, t0)
     return Trace(
-        d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio
-    )
+        d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio,
+        stops=stracer_src.stops(slogs, t0),
+    )  # fmt: skip
 
 
 def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFrame:

@@ -109,6 +109,12 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         f"({fmt_bytes(ov['write_bandwidth'])}/s); {ov['metadata_ops']:,} metadata ops; "
         f"{ov['errors']:,} failed calls; {ov['files']:,} files"
     )
+    if ov.get("stracer_held"):
+        c.print(
+            f"the stracer held the app {fmt_time(ov['stracer_held'])} in "
+            f"{ov['stracer_stops']:,} stops: taken out of the time of the "
+            f"{ov['stracer_held_events']:,} calls they fell in (the tracer's cost, not the app's)"
+        )
     if ov["mpi_reads"] or ov["mpi_writes"]:
         c.print(
             f"MPI-IO: read {fmt_bytes(ov['mpi_bytes_read'])} in {ov['mpi_reads']:,} calls, wrote "

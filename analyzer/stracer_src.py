@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from iotrace.stracer import slog
 
 from iotrace.calls import END2_SUFFIX, SYSCALL_BY_NAME
@@ -419,3 +420,19 @@ def fill(
         if img.end is not None:
             exits[(img.host, img.pid)] = (img.end, img.rc, img.execd)
     return Result(rows, site_frames, exits, images)
+
+
+def stops(slogs: list[SLog], t0: int) -> pd.DataFrame:
+    """Every STOP record (the stracer held thread `tid` from `t` for `ns`), t from the job's
+    start as the events' (docs/format.md, "The stracer log")."""
+    host: list[str] = []
+    parts: list[np.ndarray] = []
+    for sl in slogs:
+        if sl.log is None or not sl.log.stops:
+            continue
+        a = np.array([r[1:4] for r in sl.log.stops], dtype=np.int64).reshape(-1, 3)
+        a[:, 1] += sl.shift - t0
+        parts.append(a)
+        host += [sl.host] * len(a)
+    a = np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
+    return pd.DataFrame({"host": host, "tid": a[:, 0], "t": a[:, 1], "ns": a[:, 2]})

@@ -16,7 +16,17 @@ import pandas as pd
 from iotrace.calls import STDIO_UNDER, Op
 
 from . import job, schema
-from .access import OP_CODE, READ, WRITE, Arrays, arrays, classify, files_table, size_histogram
+from .access import (
+    OP_CODE,
+    READ,
+    WRITE,
+    Arrays,
+    arrays,
+    classify,
+    files_table,
+    held,
+    size_histogram,
+)
 from .datasets import layer as datasets_layer
 from .kernels import union_length
 
@@ -298,6 +308,8 @@ def summarise(trace: Trace) -> Summary:
 
     ev = trace.events
     a = arrays(ev)
+    # the time the stracer held a thread is the tracer's: out of the events' times
+    a.stopped = held(ev, trace.stops)
     c = classify(a)
     files = files_table(ev, a, c)
     trace._cache.setdefault("files", files)
@@ -350,6 +362,9 @@ def summarise(trace: Trace) -> Summary:
         "mpi_bytes_read": int(a.bytes[mrd].sum()),
         "mpi_bytes_written": int(a.bytes[mwr].sum()),
         "posix_bytes_in_mpi": int(a.bytes[a.data & tied].sum()),
+        "stracer_stops": len(trace.stops),
+        "stracer_held": int(trace.stops["ns"].sum()) if len(trace.stops) else 0,
+        "stracer_held_events": int((a.stopped > 0).sum()),
         "classified": len(c.idx),
         "consecutive": int(c.consecutive.sum()),
         "sequential": int(c.sequential.sum()),

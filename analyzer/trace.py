@@ -34,6 +34,9 @@ class Trace:
     site_frames: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
     # the kernel's I/O counters read during the run (schema.KIO_COLUMNS)
     kio: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # every stop the stracer held a thread at (STOP records): host, tid, t (ns from the job's
+    # start), ns; the report takes them out of the time of the events they fell in
+    stops: pd.DataFrame = field(default_factory=pd.DataFrame)
     # names that are not UTF-8, as the tables spell them (\xNN) -> their exact bytes
     exact_names: dict[str, bytes] = field(default_factory=dict)
     # the read filters that chose the events (iotrace.select; "" = all events)

@@ -60,6 +60,7 @@ typedef struct {
     int tid, status;
     int verdict, site, cls; /* a seccomp stop's verdict (V_*), its site and class (C_*) */
     uint64_t top;           /* the word at the stack pointer: with the ip, the site's key */
+    uint64_t t;             /* when waitpid reported the stop (CLOCK_MONOTONIC ns) */
 } iotl_ev;
 
 typedef struct {
@@ -513,6 +514,23 @@ static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
                                                t->plen,   has_ret && ret > 0 ? ret : 0};
 }
 
+/* [STOP, tid, t, ns]: the stracer held thread tid from t (when waitpid reported the stop) for
+ * ns (until it was resumed): the analyzer takes it out of the time of the events it fell in
+ * (docs/stracer.md, "The time the app spent stopped"). */
+static void emit_stop(int tid, uint64_t t, uint64_t ns)
+{
+    uint8_t *p = batch.buf + batch.len;
+    *p++ = 0x94;
+    *p++ = IOT_SREC_STOP;
+    p = pk_int(p, tid);
+    p = pk_uint(p, t);
+    p = pk_uint(p, ns);
+    if (!batch.nrec)
+        batch_t0 = now_ns();
+    batch.len = (size_t)(p - batch.buf);
+    batch.nrec++;
+}
+
 /* A thread gone in the middle of a fast missed syscall: recorded without a result. */
 int iotl_abandon(int tid)
 {
@@ -526,9 +544,19 @@ int iotl_abandon(int tid)
 
 /* ---- the stops --------------------------------------------------------------------------- */
 
+/* when the last thread was resumed here: the end of its STOP (emit_stop), taken before the
+ * ptrace call (the thread may run, and this process wait for the CPU, right after it) */
+static uint64_t resumed_at;
+
+static void resume(int tid, enum __ptrace_request req)
+{
+    resumed_at = (uint64_t)now_ns();
+    ptrace(req, tid, NULL, NULL);
+}
+
 static void cont(int tid)
 {
-    ptrace(PTRACE_CONT, tid, NULL, NULL);
+    resume(tid, PTRACE_CONT);
 }
 
 /* The file t->fd refers to, into t->path (t->plen stays -1 when it cannot be known). */
@@ -645,7 +673,7 @@ static int on_seccomp(thread *t, iotl_ev *ev)
     }
     t->t = (uint64_t)now_ns();
     t->pending = 1;
-    ptrace(PTRACE_SYSCALL, t->tid, NULL, NULL);
+    resume(t->tid, PTRACE_SYSCALL);
     return 1;
 }
 
@@ -768,17 +796,23 @@ int iotl_run(iotl_ev *ev)
         }
         if (tid < 0)
             return errno == EINTR ? EV_EINTR : EV_ECHILD;
+        uint64_t tw = (uint64_t)now_ns(); /* the stop, as seen here: see emit_stop */
+        ev->t = tw;
         if (WIFSTOPPED(st)) {
             thread *t = th_find(tid);
             int sig = (st >> 8) & 0xff, event = st >> 16;
             ev->verdict = V_PY;
             if (t && sig == SIGTRAP && event == PTRACE_EVENT_SECCOMP && !t->pending) {
                 follow(tid);
-                if (on_seccomp(t, ev))
+                if (on_seccomp(t, ev)) {
+                    emit_stop(tid, tw, resumed_at - tw);
                     continue;
+                }
             } else if (t && sig == (SIGTRAP | 0x80) && t->pending) {
-                if (on_sysexit(t))
+                if (on_sysexit(t)) {
+                    emit_stop(tid, tw, resumed_at - tw);
                     continue;
+                }
             }
         }
         lgen++; /* Python may see descriptors change (a missed open's exit, fork, exec...) */

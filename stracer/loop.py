@@ -26,7 +26,7 @@ V_PY, V_NEW, V_REC = 0, 1, 2  # a stop handed to Python (_loop.c)
 T_APP, T_SHIM, T_HELPER = 0, 1, 2  # iotl_thread's kind
 
 _CDEF = """
-typedef struct { int tid, status; int verdict, site, cls; uint64_t top; } iotl_ev;
+typedef struct { int tid, status; int verdict, site, cls; uint64_t top, t; } iotl_ev;
 typedef struct { int pid, site, nr, count, cls; int32_t path_off, path_len; long long bytes; }
     iotl_tally;
 typedef struct { uint8_t *buf; size_t len; int nrec, ntally; iotl_tally *tally; } iotl_batch;

@@ -20,8 +20,9 @@ from iotrace.tracedir import TraceDir
 from iotrace.tracefile import TraceFormatError, read_regular, torn_tail
 
 FORMAT = "iotrace-stracer"
-VERSION = 6  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via; 6: SEAL
-READABLE = (6,)
+VERSION = 7  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via; 6: SEAL;
+# 7: STOP
+READABLE = (6, 7)
 SUFFIX = ".stracer"
 MAX_TORN = 1 << 20  # bytes: a record cut short by a kill is no longer than this
 MAX_LOG = 1 << 32  # bytes: read whole into memory (a few tens of thousands of records a second)
@@ -109,6 +110,7 @@ class StracerLog:
     procs: list[list[Any]] = field(default_factory=list)
     counts: dict[int, dict[str, int]] = field(default_factory=dict)
     kio: list[list[Any]] = field(default_factory=list)  # KIO records
+    stops: list[list[Any]] = field(default_factory=list)  # STOP records
     returncode: int | None = None
     complete: bool = False  # an END record: the stracer finished
 
@@ -166,6 +168,8 @@ def _record_ok(rec: Any) -> bool:
         )
     if kind == SRec.END:
         return n == 3 and _int(rec[1]) and _opt(rec[2], int)
+    if kind == SRec.STOP:
+        return n == 4 and _int(rec[1]) and _int(rec[2]) and _int(rec[3])
     return kind == SRec.SEAL and n == 2 and _int(rec[1])
 
 
@@ -234,6 +238,8 @@ def read(path: Path) -> StracerLog:
                 log.counts[rec[1]] = rec[2]
             elif kind == SRec.KIO:
                 log.kio.append(rec)
+            elif kind == SRec.STOP:
+                log.stops.append(rec)
             elif kind == SRec.END:
                 log.returncode = rec[2]
                 ended = True

@@ -199,7 +199,10 @@ class Tracer:
             if batch.nrec:
                 self._drain()
             if kind == L.EV_STOP:
-                self._handle(ev.tid, ev.status)
+                tid, t, st = ev.tid, ev.t, ev.status
+                self._handle(tid, st)
+                if os.WIFSTOPPED(st):  # the time it held the thread (_loop.c emit_stop)
+                    self.log.rec(SRec.STOP, tid, t, max(time.monotonic_ns() - t, 0))
             elif kind == L.EV_ECHILD:
                 break
         return self.returncode if self.returncode is not None else 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from conftest import build
+from conftest import build, iotrace
 
 
 def test_sem_and_shm_by_name_are_wrapped_and_cost_no_libc_stop(trace):
@@ -75,3 +75,38 @@ def test_libc_internal_sites_are_symbolised_when_read_not_while_the_app_waits(tr
     assert text.startswith("7 inside libc's tzset at load_zone (st_libc.c:13) <- main"), text
     frames = load(t.dir).stacks
     assert "st_libc.c" in set(frames["file"].dropna().map(os.path.basename))
+
+
+def test_time_the_stracer_held_a_thread_is_not_the_apps(trace):
+    """Every stop is recorded (STOP: thread, when, how long the stracer held it); the report
+    takes the stops out of the time of the calls they fell in.  sem_open's syscalls inside the
+    wrapper each stop (covered): its raw duration is mostly the stracer's."""
+    from iotrace.analyzer import load
+    from iotrace.analyzer.summary import summarise
+
+    prog = build("shm_names")
+    name = f"iotrace-held-{os.getpid()}"
+    t = trace(prog, name)
+    assert t.proc.returncode == 0, t.proc.stderr
+    tr = load(t.dir)
+    st = tr.stops
+    assert len(st) > 0 and (st["ns"] > 0).all()
+    ev = tr.events
+    sem = ev[ev["function"] == "sem_open"]
+    raw = int((sem["t_end"] - sem["t_start"]).sum())
+    inside = st[st["tid"].isin(set(sem["tid"]))]
+    held = sum(  # at most the call's own time (a stop's end is taken after the stracer's work)
+        min(int(inside[(inside["t"] >= a) & (inside["t"] <= b)]["ns"].sum()), b - a)
+        for a, b in zip(sem["t_start"], sem["t_end"], strict=True)
+    )
+    assert held > 0
+    s = summarise(tr)
+    fn = s.functions.set_index("function")
+    assert int(fn.loc["sem_open", "time"]) == raw - held
+    assert s.overview["stracer_held"] == int(st["ns"].sum())
+    assert s.overview["stracer_held_events"] >= 3  # the three sem_open that made the file
+    r = iotrace("report", str(t.dir))
+    assert "the stracer held the app" in r.stdout, r.stdout
+    plain = trace(prog, name + "-p", extra=("--no-stracer",))
+    assert len(load(plain.dir).stops) == 0
+    assert "the stracer held" not in iotrace("report", str(plain.dir)).stdout

@@ -152,6 +152,7 @@ class SRec(IntEnum):
     #  threads]
     KIO = 5
     SEAL = 6  # [6, xxh3_64 of the bytes since the previous seal (the first: since the start)]
+    STOP = 7  # [7, tid, t, ns]: the stracer held thread tid from t for ns (version 7)
 
 
 # MISSED: one I/O syscall no wrapper covered.  Its base; then (offset fd2 path2 offset2) on a call
