@@ -99,11 +99,25 @@ def processes(trace: Trace) -> list[tuple[tuple[str, int], kio.Process]]:
     return sorted(kio.explain_all(readings, parent, st, _shim_events(trace)).items())
 
 
+def _signal(ended: str) -> str:
+    """The signal's name from the processes table's `ended` ("signal 15": SIGTERM)."""
+    import signal
+
+    try:
+        return signal.Signals(int(ended.split()[1])).name
+    except (ValueError, IndexError):
+        return "a signal"
+
+
 def completeness_table(trace: Trace) -> pd.DataFrame:
     """One row per process the kernel's counters were read for."""
     procs = trace.processes
     cols = zip(procs["host"], procs["pid"], procs["command"], strict=True)
     commands = {(str(h), int(p)): c for h, p, c in cols}
+    # how each process's last image ended ("signal N" where iotrace run or the stracer saw it)
+    procs = procs.sort_values("start", kind="stable")
+    ended = {(str(h), int(p)): str(e) for h, p, e in
+             zip(procs["host"], procs["pid"], procs["ended"], strict=True)}  # fmt: skip
     stracer = bool(len(trace.kio)) and bool((trace.kio["source"].astype(str) == "stracer").any())
     rows: list[dict[str, Any]] = []
     for key, p in processes(trace):
@@ -122,10 +136,21 @@ def completeness_table(trace: Trace) -> pd.DataFrame:
                 "own_bytes": p.own[0] + p.own[1],
                 "bytes_pct": _pct(p.bytes, p.kernel_bytes) if p.end else None,
                 "calls_pct": _pct(p.calls, p.kernel_calls) if p.end else None,
-                "cause": p.cause(stracer),
+                "cause": _cause(p, stracer, ended.get(key, "")),
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _cause(p: kio.Process, stracer: bool, ended: str) -> str:
+    cause = p.cause(stracer)
+    if p.end is None and ended.startswith("signal"):
+        return f"no counters at its end: killed by {_signal(ended)}"
+    if not p.tail:
+        return cause
+    what = (f"ended by {_signal(ended)} before the shim's last reading: its last events counted "
+            "from the trace")  # fmt: skip
+    return f"{what}; {cause}" if cause else what
 
 
 def job(trace: Trace) -> kio.Job:
@@ -134,4 +159,13 @@ def job(trace: Trace) -> kio.Job:
     )
     for _, p in processes(trace):
         j.add(p)
+    if not j.stracer:  # the kernel counts no io_uring operation in rchar/wchar: say so
+        from .insights import IO_URING_PATH
+
+        ev = trace.events
+        if len(ev):
+            rings = (ev["function"].astype(str) == "mmap") & (
+                ev["path"].astype(str) == IO_URING_PATH
+            )
+            j.uring = int(ev.loc[rings, "pid"].nunique())
     return j

@@ -63,6 +63,7 @@ void iot_thread_reset(void)
     memset(iot_t.stack_cache_id, 0, sizeof iot_t.stack_cache_id);
     memset(iot_t.kio, 0, sizeof iot_t.kio);
     iot_t.kio_slot = 0;
+    iot_t.kio_in_depth = iot_t.kio_in_ok = 0;
     pthread_setspecific(thread_key, (void *)1); /* so thread_exit runs */
 }
 

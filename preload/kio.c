@@ -27,9 +27,15 @@ static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int read_counters(const char *file, uint64_t v[IOT_KIO_N]);
 
+/* A call of mode "in" measures its inner I/O with the thread's counters.  Wrapped calls made
+ * inside it are events of their own (counted in iot_t.kio), and the shim's own syscalls are
+ * counted apart (iot_t.own): both are taken off what it measured.  One nested in another (a
+ * constructor's dlopen inside dlopen) is part of the outer one's measure. */
 void iot_kio_in_begin(unsigned mode)
 {
     uint64_t v[IOT_KIO_N];
+    if (iot_t.kio_in_depth++ > 0)
+        return;
     if (mode == 7 && iot_stracing) { /* its I/O is libc-internal events of the stracer's */
         iot_t.kio_in_ok = 0;
         return;
@@ -37,26 +43,39 @@ void iot_kio_in_begin(unsigned mode)
     int busy = iot_t.busy;
     iot_t.busy = 1;
     iot_t.kio_in_ok = read_counters("/proc/thread-self/io", v);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4; i++) {
         iot_t.kio_in[i] = v[i];
+        iot_t.kio_in_own[i] = iot_t.own[i]; /* after its own reading: counted apart (last) */
+    }
+    for (int i = 0; i < 6; i++)
+        iot_t.kio_in_ev[i] = iot_t.kio[i];
     iot_t.busy = busy;
 }
 
+static uint64_t less(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
 /* The thread's read/write I/O since iot_kio_in_begin, less the shim's own (the reading that
- * began it), into sums. */
+ * began it, and its syscalls meanwhile) and the events recorded inside it, into sums. */
 void iot_kio_in_end(uint64_t sums[6])
 {
-    uint64_t v[IOT_KIO_N];
+    uint64_t v[IOT_KIO_N], own_in[4], ev_in[4];
+    if (iot_t.kio_in_depth > 0 && --iot_t.kio_in_depth > 0)
+        return;
     if (!iot_t.kio_in_ok)
         return;
     iot_t.kio_in_ok = 0;
     uint64_t last = iot_t.kio_in_cost;
+    for (int i = 0; i < 4; i++) /* before this reading, which the kernel counts after it */
+        own_in[i] = iot_t.own[i] - iot_t.kio_in_own[i];
+    ev_in[0] = iot_t.kio[0] - iot_t.kio_in_ev[0] + iot_t.kio[4] - iot_t.kio_in_ev[4];
+    ev_in[1] = iot_t.kio[1] - iot_t.kio_in_ev[1] + iot_t.kio[5] - iot_t.kio_in_ev[5];
+    ev_in[2] = iot_t.kio[2] - iot_t.kio_in_ev[2];
+    ev_in[3] = iot_t.kio[3] - iot_t.kio_in_ev[3];
     if (!read_counters("/proc/thread-self/io", v))
         return;
-    sums[0] += v[0] - iot_t.kio_in[0] - last;
-    sums[1] += v[1] - iot_t.kio_in[1];
-    sums[2] += v[2] - iot_t.kio_in[2] - 1;
-    sums[3] += v[3] - iot_t.kio_in[3];
+    uint64_t first[4] = {last, 0, 1, 0};
+    for (int i = 0; i < 4; i++)
+        sums[i] += less(v[i] - iot_t.kio_in[i], first[i] + own_in[i] + ev_in[i]);
 }
 
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode)
@@ -120,14 +139,18 @@ static void event_sums(uint64_t out[6])
 
 void iot_own_io(int is_write, long ret)
 {
-    if (ret > 0)
+    if (ret > 0) {
         __atomic_fetch_add(&own[is_write ? 1 : 0], (uint64_t)ret, __ATOMIC_RELAXED);
+        iot_t.own[is_write ? 1 : 0] += (uint64_t)ret;
+    }
     __atomic_fetch_add(&own[is_write ? 3 : 2], 1, __ATOMIC_RELAXED);
+    iot_t.own[is_write ? 3 : 2]++;
 }
 
 void iot_own_bytes(int is_write, long n)
 {
     __atomic_fetch_add(&own[is_write ? 1 : 0], (uint64_t)n, __ATOMIC_RELAXED);
+    iot_t.own[is_write ? 1 : 0] += (uint64_t)n;
 }
 
 void iot_kio_fork_child(void)
@@ -176,14 +199,14 @@ extern FILE *_IO_list_all;
 extern void _IO_list_lock(void);
 extern void _IO_list_unlock(void);
 
-/* Output in stdio buffers: written by a later flush (at exit: stdio's final one, after the
- * shim's last reading), inherited by a forked child, or lost at an exec. */
+/* Output in the buffers of streams on a descriptor: at exit, recorded as the final flush's
+ * stdio_flush events before the shim's last reading, written by that flush after it. */
 static void stdio_pending(uint64_t out[2])
 {
     out[0] = out[1] = 0;
     _IO_list_lock();
     for (FILE *f = _IO_list_all; f; f = f->_chain) {
-        size_t n = __fpending(f);
+        size_t n = f->_fileno >= 0 ? __fpending(f) : 0;
         if (n) {
             out[0] += n;
             out[1]++;

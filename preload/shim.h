@@ -87,7 +87,11 @@ typedef struct iot_thread {
     uint64_t kio[6];    /* this thread's events counted the kernel's way (kio.c) */
     uint64_t kio_in[4]; /* the thread's counters when a call of mode "in" began (kio.c) */
     uint64_t kio_in_cost; /* bytes of the last reading's read */
+    uint64_t kio_in_ev[6];  /* kio when it began: the events recorded inside it are its own */
+    uint64_t kio_in_own[4]; /* own when it began */
+    uint64_t own[4];    /* the shim's own read/write syscalls made on this thread (kio.c) */
     int kio_in_ok;
+    int kio_in_depth;   /* "in" calls open on this thread: the outermost one measures */
     int kio_slot;       /* its place in kio.c's table of live threads + 1; 0: not yet in it,
                          * -1: not in it (exited, or the table was full) */
     /* clone(CLONE_VM) children that are not threads share this TLS (wrap_proc.c): while any

@@ -157,6 +157,7 @@ static void under(const iot_ev *ev, unsigned fn, int64_t n, int64_t off)
     e.naux = 0;
     iot_ev_off(&e, off);
     iot_emit_event(&e);
+    iot_kio_count(&e); /* what the kernel counts of a stream's bytes (calls.py) */
 }
 
 static int64_t minus(int64_t pos, int64_t n) { return pos == IOT_NO_OFFSET ? pos : pos - n; }
@@ -692,17 +693,26 @@ typedef int vscan_fn(FILE *, const char *, va_list);
 static int do_scan(FILE *f, const char *fmt, va_list ap, vscan_fn *real)
 {
     STREAM_ENTER(IOT_FN_fscanf, f, 1, real(f, fmt, ap));
+    char *rptr = f->_IO_read_ptr, *rend = f->_IO_read_end;
     int r = real(f, fmt, ap);
     iot_done(&ev, r, r == EOF && READ_FAILED(f));
     stream_ev(&ev, fd);
+    int64_t got = -1; /* the bytes it consumed */
     if (pos != IOT_NO_OFFSET) {
         iot_ev_off(&ev, pos);
         int64_t now = tell(f);
         if (now >= pos) {
-            iot_ev_aux(&ev, now - pos);
+            got = now - pos;
+            iot_ev_aux(&ev, got);
             iot_stdio_seek(fd, now);
         }
     }
+    if (got >= 0)
+        beneath(&ev, f, fd, sb, pos, got, 0);
+    else if (fd >= 0 && (f->_IO_read_end != rend || f->_IO_read_ptr < rptr))
+        /* unseekable, refilled: the last refill is what the buffer holds (earlier ones in
+         * the same call, consumed whole, are not known) */
+        under(&ev, IOT_FN_stdio_refill, f->_IO_read_end - f->_IO_read_base, IOT_NO_OFFSET);
     release(&h);
     iot_leave(&ev);
     return r;

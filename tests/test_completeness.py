@@ -79,19 +79,41 @@ def _real(trace, *cmd: str) -> tuple[re.Match[str], object]:
             "-c",
             "import json; open('p.json','w').write(json.dumps(list(range(9999))))",
         ),
+        # stdio reading ahead of what the program takes: sed quits after one line of a 4 KiB
+        # refill, ls reads /proc/filesystems by getline
+        ("sed", "1q", "/etc/services"),
+        ("ls", "-l", "/"),
     ],
-    ids=["cp", "dd", "pipeline", "wc", "tar", "python3"],
+    ids=["cp", "dd", "pipeline", "wc", "tar", "python3", "sed-1q", "ls"],
 )
 def test_real_programs_are_explained(trace, cmd):
     """Real programs, every process traced by the shim and the stracer: 100.0% of the bytes,
     the processes each at 100% (a parent without the children it reaped)."""
-    m, table = _real(trace, *cmd)
+    _exactly(*_real(trace, *cmd))
+
+
+def _exactly(m: re.Match[str], table) -> None:
     assert m["bytes"] == "100.0", m.string
     done = table[table["end"].notna()]
     assert len(done) >= 1
     short = done[done["explained_rchar"] + done["explained_wchar"]
                  != done["kernel_rchar"] + done["kernel_wchar"]]  # fmt: skip
     assert short.empty, short[["pid", "command", "cause"]].to_string()
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_make_j2_is_explained_exactly(trace, mode):
+    """make -j2 building five C files: gcc, as and ld read and write through stdio with seeks
+    (ld's fseek + fread over objects and archives): every process explained to the byte, stdio
+    counted by what moved underneath (its refills and flushes), with and without the stracer."""
+    if not shutil.which("make") or not shutil.which("gcc"):
+        pytest.skip("make or gcc missing")
+    from test_realprogs import _make_project
+
+    _make_project(trace.work)
+    t = trace("make", "-j2", extra=() if mode == "stracer" else ("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
 
 
 def test_bypass_under_the_shim_alone_is_the_exact_shortfall(trace):
@@ -146,6 +168,35 @@ def test_killed_process_has_no_end_counters(tmp_path):
     assert "without counters at their end" in err or "no counters at the end" in err, err
 
 
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_report_names_images_a_signal_ended(trace, mode):
+    """A program killed by SIGTERM after a write: its shim takes no reading at the end.  Under
+    the stracer (its reading at the end) the image's last events are counted from the trace:
+    `iotrace run` says one process ended so, and `report` (console, JSON) names it and the
+    signal; with the shim alone it has no counters at its end, and the report says which
+    signal ended it."""
+    shim = mode == "shim"
+    t = trace(build("signal_exit"), str(signal.SIGTERM), extra=("--no-stracer",) if shim else ())
+    assert t.proc.returncode == 128 + signal.SIGTERM
+    said = "1 ended by a signal before the shim's last reading"
+    assert ("no counters at the end of the 1 processes" if shim else said) in t.proc.stderr
+    js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
+    (row,) = js["processes"]
+    if shim:
+        assert row["cause"] == "no counters at its end: killed by SIGTERM", row
+    else:
+        assert said in js["line"] and js["job"]["tail"] == 1, js
+        assert row["cause"].startswith("ended by SIGTERM before the shim's last reading"), row
+        # its write is explained; what is not can only be the shim's own syscalls after its
+        # last reading (libunwind's one-byte address checks), and is said so
+        assert row["explained_wchar"] >= 2, row
+        if row["explained_wchar"] < row["kernel_wchar"]:
+            assert "the shim's own I/O after its last reading" in row["cause"], row
+    rep = iotrace("report", str(t.dir), env={**os.environ, "COLUMNS": "250"})
+    assert rep.returncode == 0, rep.stderr
+    assert "by SIGTERM" in rep.stdout, rep.stdout
+
+
 def test_report_shows_completeness(trace):
     prog = build("kio_raw")
     t = trace(prog, "4", "512", extra=("--no-stracer",))
@@ -178,6 +229,24 @@ def test_sqlite3_and_fio(trace):
         over = table[table["explained_rchar"] + table["explained_wchar"]
                      > table["kernel_rchar"] + table["kernel_wchar"]]  # fmt: skip
         assert over.empty, (engine, over[["pid", "cause"]].to_string())
+
+
+def test_io_uring_under_the_shim_alone_is_said(trace):
+    """io_uring moves bytes the kernel counts in no rchar/wchar: with the shim alone the trace
+    cannot show it as a shortfall, so the job's line says that a ring was there and what to
+    do; with the stracer (every operation decoded) it says nothing of it."""
+    if not shutil.which("fio"):
+        pytest.skip("fio missing")
+    cmd = ("fio", "--name=j", "--filename=fio.dat", "--size=64k", "--bs=4k", "--rw=randwrite",
+           "--ioengine=io_uring", "--iodepth=4", "--output=/dev/null")  # fmt: skip
+    t = trace(*cmd, extra=("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    rep = iotrace("report", "--json", str(t.dir))
+    line = json.loads(rep.stdout)["completeness"]["line"]
+    assert "io_uring rings in 1 process(es)" in line and "run with the stracer" in line, line
+    full = trace(*cmd)
+    rep = iotrace("report", "--json", str(full.dir))
+    assert "io_uring" not in json.loads(rep.stdout)["completeness"]["line"]
 
 
 def test_go_program(trace):

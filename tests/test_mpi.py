@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import BUILD, PROGS
+from iotrace.analyzer import load
 
 from iotrace.calls import EVENT_FIELDS, FUNC_IDS
 from iotrace.shim import shim_path
@@ -395,6 +396,23 @@ def test_mpiio_with_stracer(tmp_path: Path) -> None:
     job = run_job(tmp_path, "launcher", 2, build_mpi("mpi_io"), "mio.dat", str(B), str(C),
                   stracer=True)  # fmt: skip
     check_mpiio(job, "romio321")
+
+
+def test_mpiio_4_ranks_explained_exactly(tmp_path: Path) -> None:
+    """Issue 18: a 4-rank MPI-IO job, one iotrace (shim and stracer) per rank: each rank's
+    trace explains every byte the kernel counted for it -- Open MPI's and hwloc's stdio reads
+    of /proc and /sys (by their refills), the components dlopen loads (its inner I/O less the
+    calls recorded inside it), libc's own reads (getmntent's /proc/self/mounts)."""
+    if not stracer_flag():
+        pytest.skip("iotrace run has no stracer")
+    job = run_job(tmp_path, "ranks", 4, build_mpi("mpi_io"), "mio.dat", str(B), str(C),
+                  stracer=True)  # fmt: skip
+    check_mpiio(job, "romio321")
+    assert job.proc.stderr.count("the trace explains 100.0% of the") == 4, job.proc.stderr
+    table = load(job.dir).completeness
+    assert len(table) == 4 and table["end"].eq("stracer").all(), table.T
+    for k in ("rchar", "wchar"):
+        assert (table[f"kernel_{k}"] == table[f"explained_{k}"]).all(), table.T
 
 
 def test_rank_raw_syscalls_missed(tmp_path: Path) -> None:

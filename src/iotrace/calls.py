@@ -324,9 +324,10 @@ END2_SUFFIX = ":in"
 # kernel by tests/test_completeness.py): a read-type (r) or write-type (w) syscall adds one to
 # syscr (syscw) once past the descriptor lookup -- failures count, EBADF does not -- and its bytes
 # when it moved any; sendfile and copy_file_range count on both sides (rw); splice, tee, mmap,
-# Linux AIO and io_uring not at all.  Stdio calls (sr, sw) move bytes through a buffer: their
-# bytes reach the kernel by stdio's own read/write syscalls, not one by one (fscanf: its `ret`
-# is items, not bytes).  The shim sums its events by these rules too (KIO records).
+# Linux AIO and io_uring not at all.  The app's stdio calls move bytes through a buffer: what
+# reaches the kernel is stdio's own reads and writes under them, its refills and flushes (sr,
+# sw: bytes, their calls not one by one).  The shim sums its events by these rules too (KIO
+# records).
 # "in": a call whose own reads and writes inside libc (the libraries dlopen loads) are no event
 # of their own: the shim measures them with the thread's counters around the call.  "in-shim":
 # the same with the shim alone; under the stracer they are libc-internal events of their own
@@ -338,10 +339,7 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "write": "w", "pwrite": "w", "writev": "w", "pwritev": "w", "pwritev2": "w",
     "aio_write_done": "w",
     "sendfile": "rw", "copy_file_range": "rw",
-    "fread": "sr", "fgets": "sr", "fgetc": "sr", "getline": "sr",
-    "getdelim": "sr", "getchar": "sr", "__uflow": "sr",
-    "fwrite": "sw", "fputs": "sw", "fputc": "sw", "fprintf": "sw", "printf": "sw", "puts": "sw",
-    "putchar": "sw", "__overflow": "sw",
+    "stdio_refill": "sr", "stdio_flush": "sw",
     "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in",
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {

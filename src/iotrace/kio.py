@@ -6,16 +6,16 @@ The shim reads them at its start, just before an exec and at exit, with its even
 the kernel's way; the stracer at the process's last exit stop (KIO records, docs/format.md).
 What the trace explains of a process's counters at its end:
 
-- its events: the shim's (stdio calls by their bytes only: their syscalls, stdio's buffer
-  flushes and refills, are not traced one by one) and the stracer's (the syscalls no wrapper
-  covered: libc-internal and bypass);
+- its events: the shim's (stdio streams by their refills and flushes, the bytes stdio read
+  and wrote underneath the app's calls; their syscalls are not traced one by one) and the
+  stracer's (the syscalls no wrapper covered: libc-internal and bypass);
 - what happened in each image before its shim started: the kernel's own reads of the program at
   exec and the dynamic loader's, measured by the shim's first reading less the reading the image
   before it took just before the exec (nothing for a fork: a child starts at zero);
 - the shim's own syscalls (it counts them) and its readings of /proc/self/io (each one read of
   the text of the values it shows, counted by the kernel after them);
-- stdio output in buffers: a forked child inherits it and writes it again, an exec loses it, and
-  at the shim's reading at exit it is not written yet (stdio's final flush comes after).
+- stdio output in buffers at the shim's reading at exit: recorded as the final flush's events
+  just before it, written by that flush just after it.
 
 The end is the stracer's reading, or without a stracer the shim's at exit.  Used by the analyzer
 (analyzer/completeness.py) and by `iotrace run`'s closing line; docs/analyzer.md, "Completeness".
@@ -158,6 +158,7 @@ class Process:
     end_t: int = 0
     alone: bool = False  # `kernel` is the process's own (its threads'), no children's in it
     unfinished: bool = False  # an image ended without a reading: its last events not summed
+    tail: bool = False  # an image ended without a reading: its last events summed from the trace
     final: Vec = field(default_factory=lambda: [0, 0, 0, 0])  # what the kernel adds to the parent
 
     @property
@@ -197,8 +198,8 @@ class Process:
             if not stracer:
                 return (f"{what} the shim did not see (raw syscalls, a static or Go program, "
                         "a library's own I/O): run with the stracer to see them")  # fmt: skip
-            if self.stdio[0]:
-                return f"{what} unexplained: stdio read ahead of what the program consumed?"
+            if self.tail:
+                return f"{what} unexplained (the shim's own I/O after its last reading)"
             return f"{what} unexplained"
         if tb > kb:
             return f"{tb - kb:,} bytes more than the kernel counted"
@@ -253,11 +254,10 @@ def explain(
             prev = r
             continue
         if r.when == "start":
-            p.stdio[1] += r.pending  # inherited from the parent at a fork: written again here
             if base is not None:
                 p.before_shim = _add(p.before_shim, _add(_add(r.vec, r.own, -1), base, -1))
-        elif r.when in ("exec", "_exit") or r is end:
-            # lost at an exec or _exit; not yet flushed at exit()'s reading if it is the end
+        elif r is end and r.when == "exit":
+            # its final flush is recorded (and summed) before exit()'s reading, written after
             p.stdio[1] -= r.pending
         prev = r
     last: dict[int, Reading] = {}
@@ -269,6 +269,7 @@ def explain(
             if shim_events is None:
                 p.unfinished = True
             else:
+                p.tail = True
                 for t, d in shim_events.get(r.image, []):
                     if r.t < t <= end.t:
                         sums = [a + b for a, b in zip(sums, d, strict=True)]
@@ -316,6 +317,8 @@ class Job:
     short: int = 0  # processes whose bytes the trace explains less than all of
     short_bytes: int = 0  # the bytes those are short of
     unfinished: int = 0  # processes whose last events only the report counts
+    tail: int = 0  # processes whose last events the report counted from the trace
+    uring: int = 0  # processes with an io_uring ring and no stracer: I/O no counter shows
     stracer: bool = False
 
     def add(self, p: Process) -> None:
@@ -324,6 +327,7 @@ class Job:
             return
         self.processes += 1
         self.unfinished += p.unfinished
+        self.tail += p.tail
         self.kernel_bytes += p.kernel_bytes
         self.explained_bytes += p.bytes
         self.kernel_calls += p.kernel_calls
@@ -361,8 +365,14 @@ class Job:
         if self.unfinished:
             out += (f"; {self.unfinished:,} ended by a signal before the shim's last reading "
                     "(iotrace report counts their last events)")  # fmt: skip
+        if self.tail:
+            out += (f"; {self.tail:,} ended by a signal before the shim's last reading (their "
+                    "last events counted from the trace)")  # fmt: skip
         if self.without_end:
             out += f"; {self.without_end:,} without counters at their end (killed?)"
+        if self.uring:
+            out += (f"; io_uring rings in {self.uring:,} process(es): the I/O through them is in "
+                    "neither these counters nor the trace (run with the stracer)")  # fmt: skip
         return out
 
 
