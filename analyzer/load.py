@@ -43,7 +43,7 @@ from iotrace.tracefile import (
 
 from . import schema, stracer_src
 from .decode import ERRORS, NULL_BITS, RawColumns, decoder, empty, native
-from .sources import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, Source
+from .sources import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, VIA_NAMES, Source
 from .trace import Trace
 
 WINDOW = 64 << 20  # bytes of chunks decoded per call (progress granularity)
@@ -369,6 +369,7 @@ def _assemble(
     ]
     n_st = len(raw) - pos
     cls = np.zeros(len(raw) if n_st else 0, dtype=np.int8)
+    via = np.zeros(len(raw) if n_st else 0, dtype=np.int8)
     st_res = stracer_src.fill(
         slogs,
         shims,
@@ -378,6 +379,7 @@ def _assemble(
         raw.view(pos, pos + n_st),
         raw["proc"][pos:],
         cls[pos:],
+        via[pos:],
         fdict.code,
         paths.code,
     )
@@ -388,7 +390,8 @@ def _assemble(
         del src
     if n_st:
         raw.arrays["cls"] = cls
-    del cls
+        raw.arrays["via"] = via
+    del cls, via
     t_end = raw.arrays.pop("dur")
     t_end += raw["t_start"]
     raw.arrays["t_end"] = t_end
@@ -698,6 +701,7 @@ def _events(
     masks = take.null_masks(a.pop("nulls"), ("fd", "offset", "req", "flags"))
     src = take(a.pop("src")) if "src" in a else None
     cls = take(a.pop("cls")) if "cls" in a else None
+    via = take(a.pop("via")) if "via" in a else np.zeros(n, dtype=np.int8)
     take.done()
     proc = cols.pop("proc")
 
@@ -755,6 +759,7 @@ def _events(
         "t_start": cols.pop("t_start"),
         "t_end": cols.pop("t_end"),
         "class": cat(cls, CLASS_NAMES),
+        "via": cat(via, VIA_NAMES),
         "missed": missed,
         "stack_id": _masked(stack, np.less(stack, 0, out=take.new(n, bool))),
         "flags": _masked(cols.pop("flags"), masks["flags"]),

@@ -20,7 +20,7 @@ from iotrace.calls import (
     syscall_op,
 )
 
-from .sources import CLASS_NAMES, SOURCE_NAMES
+from .sources import CLASS_NAMES, SOURCE_NAMES, VIA_NAMES
 
 OP_NAMES: list[str] = [o.value for o in Op]
 UNKNOWN_FUNCTION = "unknown"
@@ -52,6 +52,7 @@ EVENT_COLUMNS: dict[str, object] = {
     "t_start": np.dtype(np.int64),
     "t_end": np.dtype(np.int64),
     "class": pd.CategoricalDtype(CLASS_NAMES),
+    "via": pd.CategoricalDtype(VIA_NAMES),
     "missed": np.dtype(bool),
     "stack_id": pd.Int32Dtype(),
     "flags": pd.Int32Dtype(),

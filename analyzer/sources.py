@@ -39,5 +39,8 @@ STRACER = Source("stracer", find=find_stracer_logs)
 # libc function the shim does not wrap, one that bypassed libc's wrapped functions (missed I/O)
 # "attached": a syscall `iotrace attach` recorded (no shim in that process: stracer/attach.py)
 CLASS_NAMES: list[str] = ["covered", "libc", "bypass", "attached"]
+# The asynchronous engine that carried out a stracer event's operation (the stracer log's `via`):
+# none for a syscall of the app's own ("")
+VIA_NAMES: list[str] = ["", "io_uring", "aio", "io_uring SQPOLL"]
 SOURCES: tuple[Source, ...] = (SHIM, STRACER)
 SOURCE_NAMES: list[str] = [s.name for s in SOURCES]

@@ -33,7 +33,7 @@ from iotrace.format import MS
 from iotrace.tracefile import TraceFormatError, regular_size
 
 from .decode import NULL_BITS, RawColumns
-from .sources import CLASS_NAMES
+from .sources import CLASS_NAMES, VIA_NAMES
 
 
 @dataclass
@@ -221,12 +221,14 @@ def fill(
     out: RawColumns,
     proc_out: np.ndarray,
     cls_out: np.ndarray,
+    via_out: np.ndarray,
     fn_code: Any,
     path_code: Any,
 ) -> Result:
-    """Write every MISSED record into `out` (room for all), `proc_out` and `cls_out` (its
-    class's index in sources.CLASS_NAMES); codes for function
-    names and paths come from `fn_code(name)` and `path_code(path)` (the trace-wide dictionaries).
+    """Write every MISSED record into `out` (room for all), `proc_out`, `cls_out` (its
+    class's index in sources.CLASS_NAMES) and `via_out` (its engine's in VIA_NAMES); codes for
+    function names and paths come from `fn_code(name)` and `path_code(path)` (the trace-wide
+    dictionaries).
     Returns the stracer-only processes (numbered from `first_proc`) and the sites' frames (stack
     ids from `stack_base`)."""
     images: list[Image] = []
@@ -346,6 +348,8 @@ def fill(
             cols["nulls"][pos] = nulls
             proc_out[pos] = proc
             cls_out[pos] = CLASS_NAMES.index(slog.missed_class(rec))
+            via = slog.missed_via(rec)
+            via_out[pos] = VIA_NAMES.index(via) if via in VIA_NAMES else 0
             pos += 1
             if ends is not None and isinstance(ends[1], int):  # the end read: a row of its own
                 for k in cols:
@@ -360,6 +364,7 @@ def fill(
                 cols["nulls"][pos] = nulls
                 proc_out[pos] = proc
                 cls_out[pos] = cls_out[pos - 1]
+                via_out[pos] = via_out[pos - 1]
                 pos += 1
         base += max((s for s in sl.log.sites if isinstance(s, int)), default=0) + 1
 

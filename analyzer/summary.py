@@ -231,7 +231,12 @@ def missed_table(trace: Trace) -> pd.DataFrame:
     m = ev[ev["missed"]]
     if m.empty:
         return schema.empty_frame(schema.MISSED_COLUMNS)
+    via = m["via"].astype(str)
     m = m.assign(
+        # an operation an asynchronous engine carried out: "pwrite64 via io_uring"
+        function=m["function"]
+        .astype(str)
+        .where(via == "", m["function"].astype(str) + " via " + via),
         dur=m["t_end"] - m["t_start"],
         site=m["stack_id"].fillna(-1).astype(np.int64),
         failed=(m["errno"] != 0).astype(np.int64),

@@ -69,8 +69,11 @@ def test_fio_io_uring(trace):
     t, data, io_bytes = fio(trace, "io_uring")
     rows = data_rows(t, data)
     assert set(rows["function"].astype(str)) == {"pwrite64"} and rows["missed"].all()
+    assert set(rows["via"].astype(str)) == {"io_uring"}  # the events' column: not a syscall
     assert int(rows["bytes"].sum()) == io_bytes
     assert sorted(rows["offset"].tolist()) == BLOCKS
+    rep = json.loads(iotrace("report", "--json", str(t.dir)).stdout)
+    assert {"pwrite64 via io_uring"} <= {m["function"] for m in rep["missed"]}, rep["missed"]
     ops = [g for g in missed_json(t) if g["via"] == "io_uring"]
     assert {g["path"] for g in ops} == {data} and sum(g["bytes"] for g in ops) == io_bytes
     assert f"pwrite64 via io_uring on {data}" in t.proc.stderr
@@ -116,6 +119,7 @@ def test_raw_aio_is_decoded(trace):
     assert sorted(map(tuple, got.to_numpy().tolist())) == [
         ("pread64", 2048, 3000, 3000), ("pwrite64", 0, 4096, 4096),
         ("pwrite64", 8192, 1000, 1000)]  # fmt: skip
+    assert set(rows["via"].astype(str)) == {"aio"}
     summary = next(ln for ln in t.proc.stderr.splitlines() if "not seen by the shim" in ln)
     assert "pwrite64 via aio" in summary and "pread64 via aio" in summary, summary
     assert f"on {out}" in summary and summary.endswith("; 7.9 KiB (8096 B) moved"), summary
