@@ -70,6 +70,9 @@ typedef struct iot_ev {
 } iot_ev;
 
 #define IOT_SPAWNS_HELPERS (1 << 16)
+/* busy's value between vfork and the thread's next call (wrap_proc.c): the shim records nothing,
+ * but the stracer takes the syscalls made meanwhile for the app's (a vfork child's own) */
+#define IOT_BUSY_VFORK 2
 
 /* Per-thread state.  initial-exec TLS: no allocation, no lock, one %fs-relative load. */
 typedef struct iot_thread {

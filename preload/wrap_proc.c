@@ -37,8 +37,9 @@ static size_t env_count(char *const envp[])
  * returns through again): `vfork` is a stub that marks the thread busy (iot_vfork_begin) and
  * jumps to libc's, which returns straight to the app.  The next wrapper call on that thread
  * (or exit) settles it: in the parent, a getpid that is the shim's pid clears the mark; in the
- * child every call goes straight to libc, unrecorded (under the stracer, its syscalls are the
- * child's own). */
+ * child every call goes straight to libc, unrecorded by the shim; under the stracer, which
+ * tells the mark (IOT_BUSY_VFORK) from the shim's own work, its syscalls are the child's own
+ * events (dup2, close, open before its exec). */
 static void *real_vfork;
 
 IOT_HIDDEN void *iot_vfork_begin(void)
@@ -46,7 +47,7 @@ IOT_HIDDEN void *iot_vfork_begin(void)
     if (!real_vfork)
         real_vfork = iot_dlsym("vfork");
     if (iot_p.state == IOT_READY && !iot_t.busy) {
-        iot_t.busy = 1;
+        iot_t.busy = IOT_BUSY_VFORK;
         iot_t.vforked = 1;
     }
     return real_vfork;

@@ -49,6 +49,8 @@ enum { PH_LAUNCH, PH_PREINIT, PH_READY, PH_NOSHIM };
  * decision is made here and nowhere else; Python only learns it (iotl_ev) and, once per call
  * site, says from the unwound frames whether a site is libc-internal or a bypass (iotl_site). */
 enum { C_COVERED, C_LOADER, C_SHIM, C_LIBC, C_BYPASS, C_N };
+/* the shim's busy mark after a vfork (IOT_BUSY_VFORK): not its own work, the app's syscalls */
+#define BUSY_VFORK 2
 enum { EV_STOP = 1, EV_BATCH = 2, EV_ECHILD = 3, EV_EINTR = 4 };
 /* what a stop handed to Python is: V_PY anything Python handles itself (not a seccomp stop,
  * the shim's hello, ptrace, registers unreadable); V_NEW a missed syscall at a call site not
@@ -615,7 +617,7 @@ static int on_seccomp(thread *t, iotl_ev *ev)
         if (got >= 8) {
             top = got >= 16 ? w[1] : 0;
             uint32_t busy = (uint32_t)w[0], inw = (uint32_t)(w[0] >> 32);
-            if (busy || inw) {
+            if ((busy && busy != BUSY_VFORK) || inw) {
                 t->counts[busy ? C_SHIM : C_COVERED]++;
                 cont(t->tid);
                 return 1;

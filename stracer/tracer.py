@@ -54,6 +54,7 @@ BOX_MSG = fmt.BOX_MSG.struct
 BOX_MAX = 1 << 20  # a larger box asked for is not the shim's (it asks for 64 KiB)
 NEWS_KEPT = 65536  # fd messages kept per process until its shim fetches them
 SPAWNS_HELPERS = 0xFF << 16  # the bits of iot_t.in_wrapper counting IOT_SPAWNS_HELPERS
+BUSY_VFORK = 2  # iot_t.busy after a vfork (IOT_BUSY_VFORK): not the shim's work
 CLONE_THREAD = 0x10000
 CLONE_VM = 0x100
 GROUP_STOP_SIGS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
@@ -611,7 +612,7 @@ class Tracer:
             # inside aio_write) do that call's work.  Not the threads those start: a worker's
             # SIGEV_THREAD notification runs the app's own callback.
             busy, inw = self._marker(parent)
-            th.shim_thread = parent.shim_thread or bool(busy)
+            th.shim_thread = parent.shim_thread or busy not in (0, BUSY_VFORK)
             th.helper = not th.shim_thread and bool(inw & SPAWNS_HELPERS)
         else:
             vm = event == F.EVENT_VFORK or (event == F.EVENT_CLONE and self._clone_vm(tid))

@@ -238,7 +238,8 @@ VFORK_PY = (
 def test_vfork_child_acts_for_itself(tmp_path: Path, mode: str) -> None:
     """A vfork child's dup2 and close (a C program; python3's subprocess, which vforks) leave the
     parent's descriptor table in the trace alone: the parent's later writes are on its file, not
-    the child's pipe, and the child's calls are not logged under the parent's pid."""
+    the child's pipe, and the child's calls are not logged under the parent's pid.  Under the
+    stracer they are the child's own events (the C program's dup2 and close, before its exec)."""
     exe = build("vfork_dup")
     cases = {"c": ([str(exe), "c.out"], "c.out", 7), "py": ([sys.executable, "-c", VFORK_PY],
              "py.out", 10)}  # fmt: skip
@@ -257,3 +258,11 @@ def test_vfork_child_acts_for_itself(tmp_path: Path, mode: str) -> None:
         )
         shim = ev[(ev["source"] == "shim") & (ev["pid"] == top)]
         assert not shim["function"].astype(str).isin(["dup2", "execl", "execve"]).any(), name
+        if mode == "stracer" and name == "c":  # dup2(pipe's write end 5, 3), close(4)
+            kid = int(procs.loc[procs["ppid"].isin(procs["pid"]), "pid"].iloc[0])
+            child = ev[(ev["pid"] == kid) & (ev["source"] == "stracer")]
+            got = {(str(f), int(fd)) for f, fd in zip(child["function"], child["fd"], strict=True)
+                   if str(f) in ("dup2", "close")}  # fmt: skip
+            assert got == {("dup2", 5), ("close", 4)}, child[["function", "fd", "path"]]
+            parent = ev[ev["pid"] != kid]
+            assert not parent["function"].astype(str).isin(["dup2"]).any()
