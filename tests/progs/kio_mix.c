@@ -1,6 +1,6 @@
 /* A mix the completeness check must explain to the byte: descriptor and stdio I/O, output left
  * in stdio buffers at exit (and inherited by a forked child), setlocale and dlopen (their inner
- * reads), a child that is reaped and one that execs. */
+ * reads), a child that is reaped and one that execs, a popen stream flushed by pclose. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -46,6 +46,9 @@ int main(void)
         _exit(127);
     }
     waitpid(c, NULL, 0);
+    FILE *p = popen("cat > /dev/null", "w");
+    if (!p || fputs("flushed into the pipe by pclose\n", p) < 0 || pclose(p) != 0)
+        return 1;
     fputs("and the parent's, still buffered at exit", o);
     return 0;
 }
