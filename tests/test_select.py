@@ -1,5 +1,5 @@
 """Filters when reading: `show`, `report`, `missed` and `export` take --rank, --pid, --path,
---failed/--succeeded and --from/--to (iotrace.select), one function over the
+-e/--function, --failed/--succeeded and --from/--to (iotrace.select), one function over the
 events; exact events present and absent on programs with known calls."""
 
 from __future__ import annotations
@@ -63,6 +63,20 @@ def test_show_path_failed_succeeded(mix) -> None:
     assert len(ok) + len(failed) == len(everything)
     # filters combine: failed calls on a.dat: none
     assert shown(t, "--failed", "--path", "*/a.dat") == []
+
+
+def test_function_filter(mix) -> None:
+    t, _ = mix
+    assert [fn for fn, _, _ in shown(t, "-e", "write", "--path", "*.dat")] == ["write"] * 5
+    assert [fn for fn, _, _ in shown(t, "--function", "%desc,!write", "--path", "*/a.dat")] == [
+        "open", "close"]  # fmt: skip
+    everything = shown(t)
+    no_writes = shown(t, "-e", "!write")
+    assert len(no_writes) == len(everything) - sum(fn == "write" for fn, _, _ in everything)
+    p = iotrace("report", str(t), "--json", "-e", "%write")
+    assert {f["function"] for f in json.loads(p.stdout)["functions"]} == {"write"}
+    p = iotrace("show", str(t), "-e", "no_such_call")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
 def test_show_time_window(mix) -> None:

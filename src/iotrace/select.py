@@ -7,6 +7,8 @@ the events that pass all of them (docs/analyzer.md, "Filters when reading"):
                    `iotrace run --path`; one not starting with / or *: against the current
                    directory); repeatable;
                    events with no path do not pass
+  -e, --function SET   strace's `-e trace=SET`: names, %classes, `!` (iotrace.calls.trace_set);
+                   a syscall the stracer saw passes by its libc name (pread64: pread)
   --failed / --succeeded   errno set / not (strace -Z / -z)
   --from S / --to S    the event starts in [S, S'] seconds since the job's start (the times
                    `show` prints)
@@ -69,6 +71,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rank", action="append", metavar="LIST", help="MPI ranks: 0,2-3")
     g.add_argument("--pid", action="append", metavar="LIST", help="process ids: 123,456")
     g.add_argument("--path", action="append", metavar="GLOB", help="path glob (repeatable)")
+    g.add_argument(
+        "-e", "--function", action="append", metavar="SET",
+        help="functions as strace -e trace=SET: names, %%classes, ! to negate",
+    )  # fmt: skip
     ok = g.add_mutually_exclusive_group()
     ok.add_argument("--failed", dest="failed", action="store_const", const=True,
                     help="only calls that failed (strace -Z)")  # fmt: skip
@@ -118,6 +124,13 @@ def from_args(args: argparse.Namespace) -> Select:
         # as `iotrace run --path`: recorded paths are absolute, a relative glob is the cwd's
         paths.append(g if g.startswith(("/", "*")) else os.path.join(os.getcwd(), g))
     functions = None
+    if args.function:
+        from iotrace.calls import trace_set
+
+        try:
+            functions = trace_set(args.function)
+        except ValueError as exc:
+            raise SelectError(f"-e: {exc}") from None
     t_from, t_to = _secs(args.t_from, "from"), _secs(args.t_to, "to")
     if t_from is not None and t_to is not None and t_to < t_from:
         raise SelectError(f"--to {args.t_to} is before --from {args.t_from}")
