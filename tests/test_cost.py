@@ -110,3 +110,22 @@ def test_time_the_stracer_held_a_thread_is_not_the_apps(trace):
     plain = trace(prog, name + "-p", extra=("--no-stracer",))
     assert len(load(plain.dir).stops) == 0
     assert "the stracer held" not in iotrace("report", str(plain.dir)).stdout
+
+
+def test_iotrace_run_imports_only_what_it_needs(tmp_path):
+    """`iotrace run` is paid per run and per rank: numpy and pandas (the readers'), cffi's C
+    parser (cached), importlib.resources and OpenSSL (secrets) cost it ~150 ms of CPU."""
+    import sys
+
+    env = dict(os.environ, IOTRACE_CACHE=str(tmp_path / "cache"))
+    for n in range(2):  # the first run parses the stracer's cdefs and caches them
+        r = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "iotrace", "run", "-o",
+             str(tmp_path / f"t{n}"), "--", "true"],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    mods = {ln.split("|")[-1].strip() for ln in r.stderr.splitlines() if "import time:" in ln}
+    assert "iotrace.stracer.launch" in mods  # the stracer ran in this process's child
+    heavy = {"numpy", "pandas", "pycparser", "importlib.resources", "_hashlib", "secrets"}
+    assert not heavy & mods, heavy & mods

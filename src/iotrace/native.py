@@ -10,7 +10,6 @@ writer), never from a shared place such as /tmp."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import os
 import platform
@@ -74,6 +73,8 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
         _say(stem, "is missing (reinstall iotrace)")
         return None
     header = format_c_header().encode()  # the generated iot_format.h the sources include
+    import hashlib  # OpenSSL's libcrypto: loaded only when a library must be built
+
     tag = hashlib.sha256(src.read_bytes() + header + platform.machine().encode()).hexdigest()[:16]
     what = "is older than its source" if prebuilt else "is missing"
     cache = cache_dir()
@@ -121,10 +122,13 @@ def ffi(name: str, cdef: str) -> Any:
     mpirun).  So the first parse emits cffi's out-of-line ABI module (pure Python: the parsed
     types as data) into the private cache, under the libraries' rules above, and later processes
     import that instead (~1 ms).  Without a usable cache: parsed every time."""
+    import zlib
+
     import _cffi_backend  # cffi itself (and pycparser) only when a cdef must be parsed
 
-    tag = hashlib.sha256((_cffi_backend.__version__ + "\0" + cdef).encode()).hexdigest()[:16]
-    mod = f"_iotrace_ffi_{name}_{tag}"
+    # the name tells versions apart; the module holds its cdef, compared before it is used
+    key = _cffi_backend.__version__ + "\0" + cdef
+    mod = f"_iotrace_ffi_{name}_{zlib.crc32(key.encode()):08x}"
     cache = cache_dir()
     path = cache / f"{mod}.py"
     try:
@@ -137,7 +141,8 @@ def ffi(name: str, cdef: str) -> Any:
             if spec is not None and spec.loader is not None:
                 m = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(m)
-                return m.ffi
+                if getattr(m, "IOTRACE_KEY", None) == key:
+                    return m.ffi
     except Exception:  # none there, not ours, or unreadable: parse it
         pass
     from cffi import FFI
@@ -150,6 +155,8 @@ def ffi(name: str, cdef: str) -> Any:
 
         open_dir(cache).close()
         make_py_source(f, mod, str(tmp))
+        with open(tmp, "a") as out:
+            out.write(f"\nIOTRACE_KEY = {key!r}\n")
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)  # atomic: concurrent writers agree
     except Exception:  # the cache is an optimisation, never a failure

@@ -25,10 +25,12 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from iotrace.calls import END2_SUFFIX, _libc_names
+
+if TYPE_CHECKING:  # numpy only where masks are made: `iotrace run` parses these options too
+    import numpy as np
 
 
 class SelectError(ValueError):
@@ -160,6 +162,8 @@ def _by_value(
     codes: np.ndarray, names: Mapping[int, str] | Sequence[str], test: Callable[[str], bool]
 ) -> np.ndarray:
     """test() once per distinct code (-1: none, never passes)."""
+    import numpy as np
+
     uniq, inv = np.unique(codes, return_inverse=True)
     ok = np.zeros(len(uniq), dtype=bool)
     for i, c in enumerate(uniq.tolist()):
@@ -187,6 +191,8 @@ def mask(
     path2: np.ndarray | None = None,  # a call's second path (rename, sendfile's end read)
 ) -> np.ndarray:
     """Which events pass every filter of `s`; a call with two paths passes --path by either."""
+    import numpy as np
+
     keep = np.ones(len(t), dtype=bool)
     if s.ranks is not None:
         keep &= np.isin(rank, list(s.ranks))
