@@ -48,8 +48,17 @@ def _readings(rows: pd.DataFrame) -> list[kio.Reading]:
 
 def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
     """proc -> (t, [rchar, wchar, syscr, syscw, stdio read, stdio written]) of each shim event
-    that counts, by calls.KERNEL_IO_FUNCS: for the images that ended without a reading."""
+    that counts, by calls.KERNEL_IO_FUNCS: for the images that ended without a reading (their
+    last is the one at their start), the only ones kio.explain asks for: the others' events are
+    not walked (one Python step per event: minutes for 10 million)."""
+    k = trace.kio
+    shim = k[k["source"].astype(str) == "shim"].sort_values("t", kind="stable")
+    last = shim.groupby("proc", sort=False)["when"].last()
+    unended = last.index[last.astype(str) == "start"].to_numpy()
     ev = trace.events
+    if not len(unended):
+        return {}
+    ev = ev[ev["proc"].isin(unended)]
     ev = ev[ev["source"].astype(str) == "shim"]
     mode = ev["function"].astype(str).map(KERNEL_IO_FUNCS).fillna("")
     ev, mode = ev[mode != ""], mode[mode != ""]
@@ -85,18 +94,40 @@ def _pct(part: int, whole: int) -> float | None:
 
 def processes(trace: Trace) -> list[tuple[tuple[str, int], kio.Process]]:
     """(host, pid) -> what the trace explains, for every process with readings."""
-    k = trace.kio
-    if k is None or k.empty:
-        return []
-    readings = {(str(h), int(p)): _readings(rows) for (h, p), rows in k.groupby(["host", "pid"])}
+    if "kio_processes" not in trace._cache:
+        procs = kio.link(explained(trace), parents(trace))
+        trace._cache["kio_processes"] = sorted(procs.items())
+    return trace._cache["kio_processes"]
+
+
+def parents(trace: Trace) -> dict[tuple[str, int], tuple[str, int]]:
     pr = trace.processes
-    parent = {
+    return {
         (str(h), int(p)): (str(h), int(pp))
         for h, p, pp in zip(pr["host"], pr["pid"], pr["ppid"], strict=True)
         if not pd.isna(pp)
     }
-    st = _stracer_events(trace)
-    return sorted(kio.explain_all(readings, parent, st, _shim_events(trace)).items())
+
+
+def explained(
+    trace: Trace, keys: set[tuple[str, int]] | None = None
+) -> dict[tuple[str, int], kio.Process]:
+    """Each process with readings (of `keys`, default all) explained on its own: not yet less
+    the children it reaped (kio.link)."""
+    k = trace.kio
+    if k is None or k.empty:
+        return {}
+    readings = {(str(h), int(p)): _readings(rows) for (h, p), rows in k.groupby(["host", "pid"])}
+    if keys is not None:
+        readings = {key: r for key, r in readings.items() if key in keys}
+    st, shim = _stracer_events(trace), _shim_events(trace)
+    return {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
+
+
+def stracer_read(trace: Trace) -> bool:
+    """Whether a stracer read the kernel's counters."""
+    k = trace.kio
+    return bool(len(k)) and bool((k["source"].astype(str) == "stracer").any())
 
 
 def _signal(ended: str) -> str:
@@ -111,16 +142,21 @@ def _signal(ended: str) -> str:
 
 def completeness_table(trace: Trace) -> pd.DataFrame:
     """One row per process the kernel's counters were read for."""
-    procs = trace.processes
+    return table(processes(trace), trace.processes, stracer_read(trace))
+
+
+def table(
+    kprocs: list[tuple[tuple[str, int], kio.Process]], procs: pd.DataFrame, stracer: bool
+) -> pd.DataFrame:
+    """completeness_table from the explained processes and the processes table."""
     cols = zip(procs["host"], procs["pid"], procs["command"], strict=True)
     commands = {(str(h), int(p)): c for h, p, c in cols}
     # how each process's last image ended ("signal N" where iotrace run or the stracer saw it)
     procs = procs.sort_values("start", kind="stable")
     ended = {(str(h), int(p)): str(e) for h, p, e in
              zip(procs["host"], procs["pid"], procs["ended"], strict=True)}  # fmt: skip
-    stracer = bool(len(trace.kio)) and bool((trace.kio["source"].astype(str) == "stracer").any())
     rows: list[dict[str, Any]] = []
-    for key, p in processes(trace):
+    for key, p in kprocs:
         e = p.explained
         rows.append(
             {
@@ -154,18 +190,24 @@ def _cause(p: kio.Process, stracer: bool, ended: str) -> str:
 
 
 def job(trace: Trace) -> kio.Job:
-    j = kio.Job(
-        stracer=bool(len(trace.kio)) and (trace.kio["source"].astype(str) == "stracer").any()
-    )
-    for _, p in processes(trace):
-        j.add(p)
-    if not j.stracer:  # the kernel counts no io_uring operation in rchar/wchar: say so
+    uring = 0
+    ev = trace.events
+    if len(ev):  # processes that mapped io_uring rings (the kernel counts none of their I/O)
         from .insights import IO_URING_PATH
 
-        ev = trace.events
-        if len(ev):
-            rings = (ev["function"].astype(str) == "mmap") & (
-                ev["path"].astype(str) == IO_URING_PATH
-            )
-            j.uring = int(ev.loc[rings, "pid"].nunique())
+        rings = (ev["function"].astype(str) == "mmap") & (ev["path"].astype(str) == IO_URING_PATH)
+        uring = int(ev.loc[rings, "pid"].nunique())
+    return job_of(processes(trace), stracer_read(trace), uring)
+
+
+def job_of(
+    kprocs: list[tuple[tuple[str, int], kio.Process]], stracer: bool, uring: int
+) -> kio.Job:
+    """The job's completeness from the explained processes; `uring`: how many processes mapped
+    io_uring rings."""
+    j = kio.Job(stracer=stracer)
+    for _, p in kprocs:
+        j.add(p)
+    if not j.stracer:  # the kernel counts no io_uring operation in rchar/wchar: say so
+        j.uring = uring
     return j

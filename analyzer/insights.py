@@ -47,6 +47,65 @@ class Insight:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Counts:
+    """What the insights need of the events, as sums that add up over parts of a trace
+    (analyzer/parts.py): data accesses by direction (all, small, their bytes; by rank), accesses
+    at a known offset (all, unaligned), failed calls by (function's index, function, errno),
+    io_uring rings mapped (pids, mmaps, rings)."""
+
+    small: dict[str, list[Any]] = field(default_factory=dict)  # [ops, small, bytes, {r: [o, s]}]
+    aligned: list[int] = field(default_factory=lambda: [0, 0])
+    errors: dict[tuple[int, str, int], int] = field(default_factory=dict)
+    uring: list[Any] = field(default_factory=lambda: [set(), 0, 0])
+
+    @classmethod
+    def of(cls, trace: Trace, a: Arrays) -> Counts:
+        c = cls()
+        for name, code in (("write", WRITE), ("read", READ)):
+            m = a.data & (a.op == code)
+            small = m & (a.bytes < SMALL)
+            ranked = m & (a.rank >= 0)
+            by: dict[int, list[int]] = {}
+            if ranked.any():
+                k = int(a.rank[ranked].max()) + 1
+                tot_r = np.bincount(a.rank[ranked], minlength=k)
+                small_r = np.bincount(a.rank[ranked & small], minlength=k)
+                by = {int(r): [int(tot_r[r]), int(small_r[r])] for r in np.flatnonzero(tot_r)}
+            c.small[name] = [int(m.sum()), int(small.sum()), int(a.bytes[m].sum()), by]
+        m = a.data & a.has_offset
+        c.aligned = [int(m.sum()), int((m & (a.offset % ALIGN != 0)).sum())]
+        bad = a.errno != 0
+        keys, counts = np.unique(
+            a.fn[bad].astype(np.int64) * 4096 + a.errno[bad], return_counts=True
+        )
+        for k, n in zip(keys.tolist(), counts.tolist(), strict=True):
+            c.errors[(k // 4096, a.functions[k // 4096], k % 4096)] = n
+        ev = trace.events
+        fcat, pcat = ev["function"].cat.categories, ev["path"].cat.categories
+        if "mmap" in fcat and IO_URING_PATH in pcat:  # by code: no string per event
+            fn, path = ev["function"].cat.codes, ev["path"].cat.codes
+            u = ev[(fn == fcat.get_loc("mmap")) & (path == pcat.get_loc(IO_URING_PATH))]
+            c.uring = [{int(p) for p in u["pid"]}, len(u), len(u[u["offset"] == 0])]
+        return c
+
+    def add(self, o: Counts) -> None:
+        for name, (ops, small, nbytes, by) in o.small.items():
+            mine = self.small.setdefault(name, [0, 0, 0, {}])
+            mine[0] += ops
+            mine[1] += small
+            mine[2] += nbytes
+            for r, (t, sm) in by.items():
+                cur = mine[3].setdefault(r, [0, 0])
+                cur[0] += t
+                cur[1] += sm
+        self.aligned = [x + y for x, y in zip(self.aligned, o.aligned, strict=True)]
+        for k, n in o.errors.items():
+            self.errors[k] = self.errors.get(k, 0) + n
+        self.uring = [self.uring[0] | o.uring[0], self.uring[1] + o.uring[1],
+                      self.uring[2] + o.uring[2]]  # fmt: skip
+
+
 def _pct(x: float) -> str:
     return fmt_pct(x)
 
@@ -59,24 +118,18 @@ def _secs(ns: float) -> str:
     return fmt_time(ns)
 
 
-def _small(a: Arrays) -> list[Insight]:
+def _small(cnt: Counts) -> list[Insight]:
     out = []
-    for name, code in (("write", WRITE), ("read", READ)):
-        m = a.data & (a.op == code)
-        total = int(m.sum())
-        small = int((m & (a.bytes < SMALL)).sum())
+    for name in ("write", "read"):
+        total, small, nbytes, by = cnt.small.get(name, [0, 0, 0, {}])
         if total >= SMALL_MIN_OPS and small / total > SMALL_SHARE:
-            mean = float(a.bytes[m].mean())
-            ranked = m & (a.rank >= 0)
+            mean = nbytes / total
             where = ""
             by_rank: dict[int, float] = {}
-            if ranked.any():  # across ranks: which ranks make them
-                k = int(a.rank[ranked].max()) + 1
-                tot_r = np.bincount(a.rank[ranked], minlength=k)
-                small_r = np.bincount(a.rank[ranked & (a.bytes < SMALL)], minlength=k)
-                has = np.flatnonzero(tot_r)
-                bad = [int(r) for r in has if small_r[r] / tot_r[r] > SMALL_SHARE]
-                by_rank = {int(r): float(small_r[r] / tot_r[r]) for r in has}
+            if by:  # across ranks: which ranks make them
+                has = sorted(by)
+                bad = [r for r in has if by[r][1] / by[r][0] > SMALL_SHARE]
+                by_rank = {r: float(by[r][1] / by[r][0]) for r in has}
                 where = f" On {len(bad)} of {len(has)} ranks most {name}s are small."
             out.append(
                 Insight(
@@ -135,10 +188,8 @@ def _random(s: Summary) -> list[Insight]:
     ]
 
 
-def _unaligned(a: Arrays) -> list[Insight]:
-    m = a.data & a.has_offset
-    total = int(m.sum())
-    bad = int((m & (a.offset % ALIGN != 0)).sum())
+def _unaligned(cnt: Counts) -> list[Insight]:
+    total, bad = cnt.aligned
     if total < UNALIGNED_MIN_OPS or bad / total <= UNALIGNED_SHARE:
         return []
     return [
@@ -279,17 +330,17 @@ def _io_share(s: Summary) -> list[Insight]:
     ]
 
 
-def _errors(a: Arrays) -> list[Insight]:
-    bad = a.errno != 0
-    n = int(bad.sum())
+def _errors(cnt: Counts) -> list[Insight]:
+    n = sum(cnt.errors.values())
     if n == 0:
         return []
-    keys, counts = np.unique(a.fn[bad].astype(np.int64) * 4096 + a.errno[bad], return_counts=True)
-    order = np.argsort(-counts, kind="stable")[:4]
+    keys = sorted(cnt.errors)
+    order = sorted(range(len(keys)), key=lambda i: -cnt.errors[keys[i]])[:4]
     parts = []
     by: dict[str, int] = {}
-    for k, c in zip(keys[order], counts[order], strict=True):
-        fn, err = a.functions[int(k) // 4096], int(k) % 4096
+    for i in order:
+        _, fn, err = keys[i]
+        c = cnt.errors[keys[i]]
         name = errno_mod.errorcode.get(err, str(err))
         parts.append(f"{fn} {name} {int(c):,}")
         by[f"{fn} {name}"] = int(c)
@@ -339,24 +390,20 @@ def _missed(s: Summary) -> list[Insight]:
 IO_URING_PATH = "anon_inode:[io_uring]"
 
 
-def _io_uring_unseen(trace: Trace) -> list[Insight]:
+def _io_uring_unseen(trace: Trace, cnt: Counts) -> list[Insight]:
     """io_uring rings the shim saw mapped in a run without the stracer: the kernel moves their
     bytes with no libc call, so what went through them is in no log."""
     from iotrace.stracer import slog
 
-    ev = trace.events
-    if not len(ev) or slog.log_files(trace.dir):
+    pid_set, mapped, rings = cnt.uring
+    if not mapped or slog.log_files(trace.dir):
         return []
-    m = ev[(ev["function"].astype(str) == "mmap") & (ev["path"].astype(str) == IO_URING_PATH)]
-    if m.empty:
-        return []
-    pids = sorted({int(p) for p in m["pid"]})
-    rings = len(m[m["offset"] == 0])
+    pids = sorted(pid_set)
     return [
         Insight(
             "io-uring-unseen",
             "high",
-            f"io_uring: {rings or len(m)} ring(s) mapped (pid {', '.join(map(str, pids))}) and "
+            f"io_uring: {rings or mapped} ring(s) mapped (pid {', '.join(map(str, pids))}) and "
             "no stracer ran: the I/O submitted through them is not in this trace",
             "io_uring operations are read from a ring in memory by the kernel, with no libc call "
             "the shim could wrap: their files, offsets and bytes are missing from every total "
@@ -474,19 +521,24 @@ def _truncated(s: Summary) -> list[Insight]:
 
 def find_insights(trace: Trace, s: Summary, a: Arrays, c: Classified) -> list[Insight]:
     del c
+    return insights_of(trace, s, Counts.of(trace, a))
+
+
+def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
+    """The insights from the summary and the events' Counts (`trace`: its directory)."""
     found = [
         *_slow_rank(s),
         *_imbalance(s),
-        *_small(a),
+        *_small(cnt),
         *_random(s),
-        *_unaligned(a),
+        *_unaligned(cnt),
         *_meta_storm(trace, s),
         *_shared(s),
         *_independent_mpiio(s),
         *_datasets(s),
         *_missed(s),
-        *_io_uring_unseen(trace),
-        *_errors(a),
+        *_io_uring_unseen(trace, cnt),
+        *_errors(cnt),
         *_io_share(s),
         *_truncated(s),
     ]

@@ -113,16 +113,6 @@ def _posts_of_done(a: Arrays, ev: pd.DataFrame) -> dict[int, int]:
     return dict(zip(j["done"].tolist(), j["post"].astype(np.int64).tolist(), strict=True))
 
 
-def _posix_text(sub: pd.DataFrame) -> str:
-    """'512 pwrite of 128 KiB, 2 write of 4.0 KiB-8.0 KiB' for the tied data events."""
-    parts = []
-    for fn, g in sorted(sub.groupby("fn", observed=True), key=lambda kv: -len(kv[1])):
-        lo, hi = int(g["bytes"].min()), int(g["bytes"].max())
-        size = fmt_bytes(lo) if lo == hi else f"{fmt_bytes(lo)}-{fmt_bytes(hi)}"
-        parts.append(f"{len(g):,} {fn} of {size}")
-    return ", ".join(parts)
-
-
 MPI_COLUMNS = [
     "function", "mode", "kind", "calls", "ranks", "bytes", "time", "posix_calls", "posix_bytes",
     "posix_other", "posix", "summary",
@@ -132,8 +122,24 @@ MPI_COLUMNS = [
 def mpi_table(a: Arrays, ev: pd.DataFrame, parent: np.ndarray) -> pd.DataFrame:
     """One row per MPI-IO function (a nonblocking call's completion folded into the call that
     posted it): calls, ranks, MPI-level bytes and time, the POSIX calls tied to them."""
+    return mpi_rows(*mpi_stats(a, ev, parent))
+
+
+MPI_STAT_COLUMNS = ["function", "first", "calls", "bytes", "time", "ranks", "posix_other"]
+POSIX_STAT_COLUMNS = ["function", "fn", "order", "n", "lo", "hi", "bytes"]
+
+
+def mpi_stats(a: Arrays, ev: pd.DataFrame, parent: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """mpi_table's sums, mergeable: per MPI-IO function (its first call's start, calls, bytes,
+    time, the set of ranks, tied POSIX calls that moved no data), and per (function, tied POSIX
+    data function: its index in the functions) the count, least and most bytes and their sum.
+    Ties are within a thread: a part of the trace holding whole processes has all of its."""
+    empty = (
+        pd.DataFrame({c: pd.Series([], dtype=object) for c in MPI_STAT_COLUMNS}),
+        pd.DataFrame({c: pd.Series([], dtype=object) for c in POSIX_STAT_COLUMNS}),
+    )
     if not a.mpi.any():
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in MPI_COLUMNS})
+        return empty
     fns = a.functions
     rows = np.flatnonzero(a.mpi)
     owner = a.fn[rows].astype(np.int64)  # the function a row counts under
@@ -162,37 +168,75 @@ def mpi_table(a: Arrays, ev: pd.DataFrame, parent: np.ndarray) -> pd.DataFrame:
             "owner": row_owner.reindex(parent[tied]).to_numpy(),
             "data": a.data[tied],
             "bytes": a.bytes[tied],
-            "fn": pd.Categorical.from_codes(a.fn[tied], fns) if len(tied) else [],
+            "fn": a.fn[tied],
         }
     )
-    out = []
+    out, posix = [], []
     for own, g in df.groupby("owner", sort=False):
-        name = fns[int(own)]
         mine = t[t["owner"] == own]
         dat = mine[mine["data"]]
-        calls = int(g["call"].sum())
-        nbytes = int(g["bytes"].sum())
-        ranks = sorted(int(r) for r in pd.unique(g["rank"]) if r >= 0)
-        posix = _posix_text(dat) if len(dat) else ""
+        out.append(
+            {
+                "function": fns[int(own)],
+                "first": int(a.t_start[int(g["row"].iloc[0])]),
+                "calls": int(g["call"].sum()),
+                "bytes": int(g["bytes"].sum()),
+                "time": int(g["dur"].sum()),
+                "ranks": frozenset(int(r) for r in pd.unique(g["rank"]) if r >= 0),
+                "posix_other": len(mine) - len(dat),
+            }
+        )
+        for fn, d in dat.groupby("fn", sort=True):
+            b = d["bytes"]
+            posix.append(
+                {
+                    "function": fns[int(own)],
+                    "fn": fns[int(fn)],
+                    "order": int(fn),
+                    "n": len(d),
+                    "lo": int(b.min()),
+                    "hi": int(b.max()),
+                    "bytes": int(b.sum()),
+                }
+            )
+    return (
+        pd.DataFrame(out, columns=MPI_STAT_COLUMNS),
+        pd.DataFrame(posix, columns=POSIX_STAT_COLUMNS),
+    )
+
+
+def mpi_rows(calls: pd.DataFrame, posix: pd.DataFrame) -> pd.DataFrame:
+    """mpi_table from mpi_stats (rows by their first call's start)."""
+    if calls.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in MPI_COLUMNS})
+    out = []
+    for r in calls.sort_values("first", kind="stable").itertuples():
+        name = r.function
+        dat = posix[posix["function"] == name].sort_values("order", kind="stable")
+        parts = []
+        for p in sorted(dat.itertuples(), key=lambda p: -p.n):
+            size = fmt_bytes(p.lo) if p.lo == p.hi else f"{fmt_bytes(p.lo)}-{fmt_bytes(p.hi)}"
+            parts.append(f"{p.n:,} {p.fn} of {size}")
+        posix_text = ", ".join(parts)
         kind = "read" if "read" in name else "write" if "write" in name else "other"
-        summary = f"{name}: {calls:,} calls"
+        summary = f"{name}: {r.calls:,} calls"
         if kind != "other":
-            summary += f", {fmt_bytes(nbytes)}"
-        if posix:
-            summary += f" → {posix}"
+            summary += f", {fmt_bytes(r.bytes)}"
+        if posix_text:
+            summary += f" → {posix_text}"
         out.append(
             {
                 "function": name,
                 "mode": mpi_mode(name),
                 "kind": kind,
-                "calls": calls,
-                "ranks": compact_ranks(ranks),
-                "bytes": nbytes,
-                "time": int(g["dur"].sum()),
-                "posix_calls": len(dat),
-                "posix_bytes": int(dat["bytes"].sum()) if len(dat) else 0,
-                "posix_other": len(mine) - len(dat),
-                "posix": posix,
+                "calls": int(r.calls),
+                "ranks": compact_ranks(sorted(r.ranks)),
+                "bytes": int(r.bytes),
+                "time": int(r.time),
+                "posix_calls": int(dat["n"].sum()),
+                "posix_bytes": int(dat["bytes"].sum()),
+                "posix_other": int(r.posix_other),
+                "posix": posix_text,
                 "summary": summary,
             }
         )
@@ -224,14 +268,17 @@ def bandwidth(a: Arrays, span: int, bins: int = BANDWIDTH_BINS) -> pd.DataFrame:
     """The job's aggregate POSIX-level bandwidth over time: each call's bytes spread evenly over
     its duration (a call with no duration, such as a stracer syscall, at its start), summed over
     all processes, in `bins` equal bins from the job's start."""
+    return bandwidth_frame(bandwidth_sums(a, span, bins), span)
+
+
+def bandwidth_sums(a: Arrays, span: int, bins: int = BANDWIDTH_BINS) -> np.ndarray:
+    """bandwidth's bytes per bin, [read, write] (float: a call's bytes spread over bins);
+    sums over parts of a trace add up (given the whole trace's span)."""
     span = max(int(span), 1)
     w = span / bins
     edges = np.arange(bins + 1) * w
-    out: dict[str, Any] = {
-        "t_start": edges[:-1].astype(np.int64),
-        "t_end": edges[1:].astype(np.int64),
-    }
-    for name, col, code in (("read", "bytes_read", READ), ("write", "bytes_written", WRITE)):
+    out = np.zeros((2, bins), dtype=np.float64)
+    for i, code in enumerate((READ, WRITE)):
         m = a.data & (a.op == code)
         acc = np.zeros(bins + 1, dtype=np.float64)
         diff = np.zeros(bins + 1, dtype=np.float64)
@@ -250,8 +297,23 @@ def bandwidth(a: Arrays, span: int, bins: int = BANDWIDTH_BINS) -> pd.DataFrame:
             np.add.at(diff, b0 + 1, rate * w)
             np.add.at(diff, b1, -rate * w)
             acc += np.cumsum(diff)
-        out[col] = np.rint(acc[:bins]).astype(np.int64)
-        out[f"{name}_bw"] = acc[:bins] / (w / 1e9)
+        out[i] = acc[:bins]
+    return out
+
+
+def bandwidth_frame(sums: np.ndarray, span: int) -> pd.DataFrame:
+    """bandwidth's table from bandwidth_sums."""
+    bins = sums.shape[1]
+    span = max(int(span), 1)
+    w = span / bins
+    edges = np.arange(bins + 1) * w
+    out: dict[str, Any] = {
+        "t_start": edges[:-1].astype(np.int64),
+        "t_end": edges[1:].astype(np.int64),
+    }
+    for i, (name, col) in enumerate((("read", "bytes_read"), ("write", "bytes_written"))):
+        out[col] = np.rint(sums[i]).astype(np.int64)
+        out[f"{name}_bw"] = sums[i] / (w / 1e9)
     return pd.DataFrame(out)
 
 

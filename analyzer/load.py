@@ -51,6 +51,18 @@ MIN_EVENT_BYTES = fmt.MIN_EVENT_BYTES  # the fewest bytes per row of events
 PROGRESS_MIN_BYTES = 32 << 20  # show a progress bar from this much log data on (on a tty)
 
 
+@dataclass(frozen=True)
+class Part:
+    """A share of a trace for the bounded path (analyzer/parts.py): the events of the logs
+    `first` <= index < `stop` (in the trace's order; every image of a process in one part) and,
+    if `stracer_only`, of the processes only the stracer saw.  Every header is still read: ids,
+    the job's start and the process table are the whole trace's."""
+
+    first: int
+    stop: int
+    stracer_only: bool
+
+
 class TruncatedLogWarning(UserWarning):
     """Some logs end mid-chunk (a crash or a copy cut them short): read up to the last whole
     record."""
@@ -240,8 +252,9 @@ def _progress(total: int, enabled: bool | None) -> Iterator[Any]:
         yield lambda n: bar.advance(task, n)
 
 
-def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
+def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None = None) -> Trace:
     """Load a trace directory.  `progress`: None = a bar on a tty when the logs are large.
+    `part`: only that part's events (analyzer/parts.py).
 
     Raises TraceFormatError (one-line message) for anything that is not a readable trace; warns
     once (TruncatedLogWarning) when logs were cut short."""
@@ -256,7 +269,8 @@ def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
     slogs = stracer_src.read_logs(slog_paths)
     runs = run_records(d)
     n_missed = sum(s.n_rows for s in slogs)
-    raw = _decode_all(logs, progress, n_missed)
+    mine = logs if part is None else logs[part.first : part.stop]
+    raw = _decode_all(logs, progress, n_missed, mine)
     _warn_truncated(logs, slogs)
     names = _Names()
     for lg in logs:
@@ -265,7 +279,7 @@ def load(trace_dir: str | Path, progress: bool | None = None) -> Trace:
         if sl.log is not None:
             for k in ("header", "missed", "sites", "site_fn", "procs"):
                 setattr(sl.log, k, names(getattr(sl.log, k)))
-    trace = _assemble(d, logs, slogs, names(runs), raw)
+    trace = _assemble(d, logs, slogs, names(runs), raw, part)
     trace.exact_names = names.exact
     return trace
 
@@ -299,12 +313,16 @@ class _Names:
         return v
 
 
-def _decode_all(logs: list[_Log], progress: bool | None, extra: int = 0) -> RawColumns:
+def _decode_all(
+    logs: list[_Log], progress: bool | None, extra: int = 0, mine: list[_Log] | None = None
+) -> RawColumns:
     """One pass: every log decoded back to back into columns sized by an upper bound.  Pages
     past the events are never touched, so they cost address space, not memory.  Where even
     the address space is refused (strict overcommit), count first and allocate exactly.
     `extra` rows are left at the end (the stracer's events, filled by _assemble).  The columns
-    come back with one more, `proc` (the log's index of each event)."""
+    come back with one more, `proc` (the log's index of each event).  Only the logs in `mine`
+    (default: all) are decoded."""
+    logs = logs if mine is None else mine
     total_bytes = sum(lg.size for lg in logs)
     try:
         cap = sum(_bound(lg) for lg in logs) + extra
@@ -345,6 +363,7 @@ def _assemble(
     slogs: list[stracer_src.SLog],
     runs: list[dict[str, Any]],
     raw: RawColumns,
+    part: Part | None = None,
 ) -> Trace:
     """The tables from the decoded columns.  `raw` is consumed: its columns are dropped as soon
     as the events table no longer needs them (every column is ~10-80 MB per 10 million events,
@@ -354,7 +373,9 @@ def _assemble(
     fdict = _Dict(fnames)
     paths = _Dict()
     hosts = _Dict()
-    stack_base, raw_stacks = _map_ids(logs, raw, t0, fdict, paths)
+    # a part numbers its stacks from 0 as if its logs were the only ones (parts.py shifts them)
+    mine = logs if part is None else logs[part.first : part.stop]
+    stack_base, raw_stacks = _map_ids(mine, raw, t0, fdict, paths)
     pos = sum(lg.n_events for lg in logs)
     # the stracer's events, at the end of the columns (room was left for them)
     shims = [
@@ -383,6 +404,13 @@ def _assemble(
         fdict.code,
         paths.code,
     )
+    if part is not None and n_st:  # only the part's processes' stracer events
+        pr = raw["proc"][pos:]
+        keep = ((pr >= part.first) & (pr < part.stop)) | (part.stracer_only & (pr >= len(logs)))
+        k = int(keep.sum())
+        for a in [*raw.arrays.values(), cls]:
+            a[pos : pos + k] = a[pos:][keep]
+        raw, cls, n_st = raw.view(0, pos + k), cls[: pos + k], k
     if n_st or st_res.processes:
         src = np.zeros(len(raw), dtype=np.int8)
         src[pos:] = SOURCE_NAMES.index(STRACER.name)
@@ -418,7 +446,7 @@ def _assemble(
     kio = _kio(logs, slogs, t0)
     return Trace(
         d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio,
-        stops=stracer_src.stops(slogs, t0),
+        stops=stracer_src.stops(slogs, t0), stack_base=stack_base,
     )  # fmt: skip
 
 

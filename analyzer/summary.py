@@ -184,8 +184,14 @@ def _metadata(a: Arrays) -> pd.DataFrame:
     return df[df["calls"] > 0].sort_values("calls", ascending=False).reset_index(drop=True)
 
 
-def _call_sites(trace: Trace, a: Arrays) -> pd.DataFrame:
-    cols = ["site", "calls", "bytes", "time", "functions", "stacks"]
+SITE_COLUMNS = ["site", "calls", "bytes", "time", "functions", "stacks"]
+
+
+def site_stats(trace: Trace, a: Arrays, keep_from: int | None = None) -> pd.DataFrame:
+    """Per call stack that may be a top site (most bytes or most time; and every stack id from
+    `keep_from` on): stack, label, calls, bytes, time, functions (a set).  Mergeable: a stack
+    is one process's (a stracer site's may be several processes': sum them)."""
+    cols = ["stack", "label", "calls", "bytes", "time", "functions"]
     # the app's calls: stdio's refills and flushes under them share their stacks and bytes
     under = np.array([f in STDIO_UNDER for f in a.functions], dtype=bool)
     m = (a.stack >= 0) & a.io & ~under[a.fn]
@@ -199,27 +205,52 @@ def _call_sites(trace: Trace, a: Arrays) -> pd.DataFrame:
     nbytes = np.bincount(st, weights=np.where(a.has_bytes[m], a.bytes[m], 0), minlength=k)
     time = np.bincount(st, weights=a.dur[m], minlength=k)
     used = np.flatnonzero(calls)
-    # the stacks that matter: most bytes, most time; symbolise only those
-    top = set(used[np.argsort(-nbytes[used], kind="stable")][: 5 * TOP_SITES].tolist())
-    top |= set(used[np.argsort(-time[used], kind="stable")][: 5 * TOP_SITES].tolist())
+    top = _top_sites(used, nbytes[used], time[used])
+    if keep_from is not None:
+        top |= set(used[used >= keep_from].tolist())
     labels = site_labels(symbolise(trace, top))
     pairs = pd.unique(st.astype(np.int64) * 65536 + a.fn[m])  # (stack, function) seen
     fn_of: dict[int, set[str]] = {}
     for pr in pairs[np.isin(pairs // 65536, list(top))].tolist():
         fn_of.setdefault(pr // 65536, set()).add(a.functions[pr % 65536])
+    ids = sorted(top)
+    return pd.DataFrame(
+        {
+            "stack": ids,
+            "label": [labels.get(sid, f"stack {sid} (no frames)") for sid in ids],
+            "calls": [int(calls[sid]) for sid in ids],
+            "bytes": [int(nbytes[sid]) for sid in ids],
+            "time": [int(time[sid]) for sid in ids],
+            "functions": [fn_of.get(sid, set()) for sid in ids],
+        },
+        columns=cols,
+    )
+
+
+def _top_sites(ids: np.ndarray, nbytes: np.ndarray, time: np.ndarray) -> set[int]:
+    """The stacks that matter (of `ids`, ascending): most bytes, most time."""
+    top = set(ids[np.argsort(-nbytes, kind="stable")][: 5 * TOP_SITES].tolist())
+    return top | set(ids[np.argsort(-time, kind="stable")][: 5 * TOP_SITES].tolist())
+
+
+def call_sites_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """The top call sites from site_stats (one stack per row, ascending)."""
+    if stats.empty:
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in SITE_COLUMNS})
+    ids = stats["stack"].to_numpy(dtype=np.int64)
+    top = _top_sites(ids, stats["bytes"].to_numpy(), stats["time"].to_numpy())
     rows: dict[str, dict[str, Any]] = {}
-    for sid in sorted(top):
-        label = labels.get(sid, f"stack {sid} (no frames)")
-        r = rows.setdefault(
-            label,
-            {"site": label, "calls": 0, "bytes": 0, "time": 0, "functions": set(), "stacks": 0},
+    for r in stats[stats["stack"].isin(top)].itertuples():
+        row = rows.setdefault(
+            r.label,
+            {"site": r.label, "calls": 0, "bytes": 0, "time": 0, "functions": set(), "stacks": 0},
         )
-        r["calls"] += int(calls[sid])
-        r["bytes"] += int(nbytes[sid])
-        r["time"] += int(time[sid])
-        r["functions"] |= fn_of.get(sid, set())
-        r["stacks"] += 1
-    df = pd.DataFrame(list(rows.values()), columns=cols)
+        row["calls"] += int(r.calls)
+        row["bytes"] += int(r.bytes)
+        row["time"] += int(r.time)
+        row["functions"] |= r.functions
+        row["stacks"] += 1
+    df = pd.DataFrame(list(rows.values()), columns=SITE_COLUMNS)
     df["functions"] = df["functions"].map(lambda s: ", ".join(sorted(s)))
     df = df.sort_values(["bytes", "time"], ascending=False).head(TOP_SITES)
     return df.reset_index(drop=True)
@@ -412,7 +443,7 @@ def summarise(trace: Trace) -> Summary:
         ranks=ranks,
         metadata=_metadata(a),
         sizes=size_histogram(a),
-        call_sites=_call_sites(trace, a),
+        call_sites=call_sites_table(site_stats(trace, a)),
         missed=missed,
         missed_sites=missed_sites(missed),
         job=jb,

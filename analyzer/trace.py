@@ -41,6 +41,7 @@ class Trace:
     exact_names: dict[str, bytes] = field(default_factory=dict)
     # the read filters that chose the events (iotrace.select; "" = all events)
     selection: str = ""
+    stack_base: int = 0  # the first stack id of the stracer's call sites (after the shim's)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

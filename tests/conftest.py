@@ -3,6 +3,7 @@ read their traces back."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -107,7 +108,60 @@ def trace(tmp_path: Path):
             env=env,
             stdin=stdin,
         )
+        made.append(out)
         return Traced(proc, out)
 
+    made: list[Path] = []
     run.work = work  # type: ignore[attr-defined]
-    return run
+    yield run
+    # IOTRACE_CHECK_PARTS=1: every trace the suite makes is also reported by the bounded path,
+    # a part per process, and the two JSON reports compared (slow: a whole-suite audit)
+    if os.environ.get("IOTRACE_CHECK_PARTS"):
+        import warnings
+
+        from iotrace.tracefile import TraceFormatError
+
+        for d in made:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    ref = report_in_memory(d)
+                except (TraceFormatError, OSError):
+                    continue
+                diff = same_report(ref, report_of_parts(d))
+            assert not diff, f"{d}: bounded report differs: {diff[:10]}"
+
+
+def report_of_parts(d: Path, workers: int = 1, **kw: object) -> dict:
+    """The JSON report of the bounded path (analyzer/parts.py), a part per process."""
+    from iotrace.analyzer import parts
+    from iotrace.analyzer.report import report_dict
+
+    return report_dict(parts.summarise(d, workers=workers, part_bytes=1, **kw)[0])
+
+
+def report_in_memory(d: Path) -> dict:
+    from iotrace.analyzer import load, summarise
+    from iotrace.analyzer.report import report_dict
+
+    return report_dict(summarise(load(d)))
+
+
+def same_report(a: object, b: object, where: str = "") -> list[str]:
+    """Where two JSON reports differ (floats: to 1e-9, sums of floats in another order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{where}.{k}: in one only" for k in set(a) ^ set(b)]
+        for k in a.keys() & b.keys():
+            out += same_report(a[k], b[k], f"{where}.{k}")
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{where}: {len(a)} != {len(b)} items"]
+        return [
+            x
+            for i, (p, q) in enumerate(zip(a, b, strict=True))
+            for x in same_report(p, q, f"{where}[{i}]")
+        ]
+    if isinstance(a, float) and isinstance(b, float):
+        return [] if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6) else [f"{where}: {a} != {b}"]
+    return [] if a == b else [f"{where}: {a!r} != {b!r}"]

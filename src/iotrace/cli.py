@@ -143,12 +143,27 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser(
         "report",
         help="summarise a trace: time, files, ranks, sizes, call sites, insights",
-        usage="iotrace report DIR [--json] [--html OUT.html]",
+        usage="iotrace report DIR [--json] [--html OUT.html] [--memory SIZE] [--workers N] "
+        "[--scheduler ADDRESS]",
     )
     rp.add_argument("trace", metavar="DIR")
     rp.add_argument("--json", action="store_true", help="print the report as JSON")
     rp.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML report")
     add_select_arguments(rp)
+    rp.add_argument(
+        "--memory",
+        metavar="SIZE",
+        help="memory bound of the console and JSON report (e.g. 2G, the default; or "
+        "IOTRACE_MEMORY): the trace is read in parts that fit",
+    )
+    rp.add_argument(
+        "--workers", type=int, metavar="N", help="processes reading parts (default: every core)"
+    )
+    rp.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="read the parts on this Dask cluster (dask.distributed, e.g. tcp://head:8786)",
+    )
 
     ex = sub.add_parser(
         "export",
@@ -284,10 +299,11 @@ def _load_trace(trace_dir: str, args: argparse.Namespace):  # noqa: ANN202 -- pa
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from iotrace.analyzer.summary import summarise
-
-    trace = _load_trace(args.trace, args)
-    summary = summarise(trace)
+    try:
+        trace, summary = _summary(args)
+    except ValueError as exc:  # a bad --memory, --workers or IOTRACE_MEMORY
+        print(f"iotrace: report: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.html:
             from iotrace.analyzer.html import write_html
@@ -313,6 +329,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"iotrace: report: {exc.filename or args.html}: {exc.strerror}", file=sys.stderr)
         return 2
     return 0
+
+
+def _summary(args: argparse.Namespace):  # noqa: ANN202 -- pandas only when used
+    """The trace and its summary: for HTML (its plots need every event) loaded whole, else
+    in parts within the memory bound (analyzer/parts.py)."""
+    if args.html:
+        from iotrace.analyzer.summary import summarise
+
+        trace = _load_trace(args.trace, args)
+        return trace, summarise(trace)
+    import warnings
+
+    from iotrace.analyzer import parts
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: at least 1")
+    memory = parts.memory_bound(args.memory)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary, trace = parts.summarise(args.trace, memory, args.workers, args.scheduler)
+    for w in caught:
+        print(f"iotrace: warning: {w.message}", file=sys.stderr)
+    return trace, summary
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

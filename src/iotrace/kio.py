@@ -295,6 +295,12 @@ def explain_all(
         k: explain(rs, stracer_events.get(k, []), None if shim_events is None else shim_events)
         for k, rs in readings.items()
     }
+    return link(procs, parent)
+
+
+def link(procs: dict[Any, Process], parent: dict[Any, Any]) -> dict[Any, Process]:
+    """explain_all's second step, once every process is explained (the analyzer explains parts
+    of a trace apart): each parent's counters less the children it reaped."""
     for k, p in procs.items():
         par = procs.get(parent.get(k))
         if par is None or par.alone or par.end is None or p.end is None or p.end_t > par.end_t:

@@ -1,0 +1,654 @@
+"""Bounded memory on every core: a trace summarised part by part, the parts' sums merged.
+
+`summarise(DIR)` (what `iotrace report` runs) never holds the whole events table: the shim's
+logs are cut into parts (runs of consecutive logs, every image of a process in one part, each
+part's estimated load within its share of the memory bound), each part is loaded alone
+(`load(DIR, part=...)`: its processes' events only, every header still read) and reduced to a
+`Partial` -- counts, sums, histograms, time bins, the top call sites, per-process rows, the
+(path, rank) pairs seen -- in worker processes (all local cores by default) or on a Dask cluster
+(`scheduler=ADDRESS`, the logs read where they lie); the partials are merged into the Summary
+that `summary.summarise(load(DIR))` makes, number for number (tests/test_parts.py).  What is per
+process (streams, MPI-IO ties, time in I/O, the kernel's counters) is exact within a part; what
+crosses processes is a sum, a max or a set union.  A single process larger than the bound is one
+part (the bound is then exceeded: said once on stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from iotrace import kio
+from iotrace.calls import END2_SUFFIX
+from iotrace.tracefile import log_paths, regular_size, run_records
+
+from . import completeness, job, schema, stracer_src
+from .access import READ, WRITE, arrays, classify, compact_ranks, files_table, size_histogram
+from .insights import Counts, insights_of
+from .load import Part, _Log, _open, _warn_truncated, load
+from .sources import SHIM, STRACER
+from .summary import (
+    METADATA_OPS,
+    Summary,
+    _functions,
+    _metadata,
+    _per_proc,
+    _per_rank,
+    call_sites_table,
+    io_union,
+    missed_sites,
+    missed_table,
+    site_stats,
+)
+from .trace import Trace
+
+MEMORY_DEFAULT = 2 << 30  # bytes: the bound when neither --memory nor IOTRACE_MEMORY says
+MEMORY_ENV = "IOTRACE_MEMORY"
+WORKER_BASE = 250 << 20  # a worker's own memory (interpreter, numpy, pandas) before a part
+# memory a part's load and reduction take per byte of its logs (10 M events: 298 MB of logs,
+# load + reduction peak ~2.6 GB, measured in bench/analyzer_bench.py --parts)
+MEMORY_PER_LOG_BYTE = 9
+MIN_PART_BYTES = 4 << 20  # never cut parts smaller than this much log (per-part overhead)
+SUM_KEYS = (
+    "events", "reads", "writes", "read_time", "write_time", "bytes_read", "bytes_written",
+    "metadata_ops", "errors", "missed", "mpi_reads", "mpi_writes", "mpi_bytes_read",
+    "mpi_bytes_written", "posix_bytes_in_mpi", "classified", "consecutive", "sequential",
+)  # fmt: skip
+FILE_MAX = ("max_offset",)
+FILE_DERIVED = ("ranks", "write_ranks", "data_ranks", "rank_list", "random", "seq_share",
+                "random_share")  # fmt: skip
+
+
+def parse_memory(text: str) -> int:
+    """'2G', '1500M', '512MiB', '3000000000' -> bytes; ValueError with one line if not."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a memory size: {text!r} (e.g. 2G, 1500M)")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m[2].lower()]
+    return int(float(m[1]) * scale)
+
+
+def memory_bound(setting: str | int | None = None) -> int:
+    """The bound: `setting`, else IOTRACE_MEMORY, else MEMORY_DEFAULT."""
+    if isinstance(setting, int):
+        return setting
+    text = setting if setting is not None else os.environ.get(MEMORY_ENV)
+    return parse_memory(text) if text else MEMORY_DEFAULT
+
+
+def local_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def plan(
+    trace_dir: str | Path, memory: int, workers: int, part_bytes: int | None = None
+) -> list[Part]:
+    """The parts: consecutive logs (a process's images stay together: their names sort next to
+    each other) while their estimated cost fits memory / workers (or their size `part_bytes`);
+    the stracer-only processes go with the first part."""
+    d = Path(trace_dir)
+    paths = SHIM.find(d) if d.is_dir() else []
+    if not paths and not (d.is_dir() and STRACER.find(d)):
+        log_paths(d)  # the directory checks and their messages
+    budget = max(memory // max(workers, 1) - WORKER_BASE, MIN_PART_BYTES * MEMORY_PER_LOG_BYTE)
+    if part_bytes is not None:
+        budget = part_bytes * MEMORY_PER_LOG_BYTE
+    parts: list[Part] = []
+    first, cost, key = 0, 0, None
+    for i, p in enumerate(paths):
+        lg = _Log(i, SHIM, p, regular_size(p))
+        _open(lg)
+        k = (lg.header.get("host"), lg.header.get("pid"))
+        c = lg.size * MEMORY_PER_LOG_BYTE
+        if i > first and k != key and cost + c > budget:
+            parts.append(Part(first, i, not parts))
+            first, cost = i, 0
+        cost += c
+        key = k
+    parts.append(Part(first, len(paths), not parts))
+    return parts
+
+
+@dataclass
+class Partial:
+    """One part's share of the summary, in forms that merge (see merge)."""
+
+    part: Part
+    dir: str
+    runs: list[dict[str, Any]]
+    duration: int
+    t_end: int  # the last end of an event
+    stack_base: int  # the part's shim stacks are numbered 0..stack_base-1, the stracer's after
+    span: int  # the span the bandwidth bins were cut for
+    bandwidth: np.ndarray
+    processes: pd.DataFrame  # the part's rows of trace.processes
+    per_proc: pd.DataFrame  # and of the summary's
+    sums: dict[str, int]
+    threads: set[tuple[str, int]]
+    hosts: set[str]
+    function_names: list[str]  # the part's function categories (their order)
+    functions: pd.DataFrame
+    metadata: pd.DataFrame
+    sizes: pd.DataFrame
+    files: pd.DataFrame  # files_table + "order": the path's first appearance
+    file_ranks: pd.DataFrame  # path, rank, wrote, moved (distinct pairs)
+    sites: pd.DataFrame
+    missed: pd.DataFrame
+    mpi: tuple[pd.DataFrame, pd.DataFrame]
+    counts: Counts
+    kio: dict[tuple[str, int], kio.Process]
+    stracer_kio: bool
+    top_stack: int = field(default=-1)
+
+
+def _owned(tr: Trace, part: Part) -> np.ndarray:
+    pr = tr.processes
+    proc = pr["proc"].to_numpy()
+    shim = (pr["source"] == SHIM.name).to_numpy()
+    return (shim & (proc >= part.first) & (proc < part.stop)) | (~shim & part.stracer_only)
+
+
+def _file_ranks(a: Any) -> pd.DataFrame:
+    ok = (a.path >= 0) & (a.rank >= 0)
+    moved = a.moved
+    df = pd.DataFrame(
+        {
+            "p": a.path[ok],
+            "rank": a.rank[ok],
+            "wrote": (moved & (a.op == WRITE))[ok],
+            "moved": moved[ok],
+        }
+    )
+    df = df.groupby(["p", "rank"], sort=False).max().reset_index()
+    df["path"] = [a.paths[i] for i in df["p"]]
+    return df[["path", "rank", "wrote", "moved"]]
+
+
+def _keys(procs: pd.DataFrame) -> set[tuple[str, int]]:
+    return {(str(h), int(p)) for h, p in zip(procs["host"], procs["pid"], strict=True)}
+
+
+def partial(trace_dir: str, part: Part, span: int) -> Partial:
+    """Load one part and reduce it (run in a worker: a top-level function, picklable)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said once for the whole trace (_warn)
+        tr = load(trace_dir, progress=False, part=part)
+    ev = tr.events
+    a = arrays(ev)
+    c = classify(a)
+    procs = tr.processes
+    own = _owned(tr, part)
+    union = io_union(a, len(procs))
+    pp = _per_proc(a, procs, union)
+    files = files_table(ev, a, c)
+    order = {p: i for i, p in enumerate(a.paths)}
+    files["order"] = [order[p] for p in files["path"]]
+    rd = a.data & (a.op == READ)
+    wr = a.data & (a.op == WRITE)
+    mrd = a.mpi_data & (a.op == READ)
+    mwr = a.mpi_data & (a.op == WRITE)
+    parent = job.mpi_ties(a)
+    from .access import OP_CODE
+
+    sums = {
+        "events": a.n,
+        "reads": int(rd.sum()),
+        "writes": int(wr.sum()),
+        "read_time": int(a.dur[rd].sum()),
+        "write_time": int(a.dur[wr].sum()),
+        "bytes_read": int(a.bytes[rd].sum()),
+        "bytes_written": int(a.bytes[wr].sum()),
+        "metadata_ops": int(np.isin(a.op, [OP_CODE[o] for o in METADATA_OPS]).sum()),
+        "errors": int((a.errno != 0).sum()),
+        "missed": int(a.missed.sum()),
+        "mpi_reads": int(mrd.sum()),
+        "mpi_writes": int(mwr.sum()),
+        "mpi_bytes_read": int(a.bytes[mrd].sum()),
+        "mpi_bytes_written": int(a.bytes[mwr].sum()),
+        "posix_bytes_in_mpi": int(a.bytes[a.data & (parent >= 0)].sum()),
+        "classified": len(c.idx),
+        "consecutive": int(c.consecutive.sum()),
+        "sequential": int(c.sequential.sum()),
+    }
+    threads: set[tuple[str, int]] = set()
+    hosts: set[str] = set()
+    if len(ev):
+        hc = ev["host"].cat.codes.to_numpy().astype(np.int64)
+        pairs = pd.unique(hc << 32 | ev["tid"].to_numpy().astype(np.int64))
+        cats = list(ev["host"].cat.categories)
+        threads = {(cats[int(x) >> 32], int(x) & 0xFFFFFFFF) for x in pairs.tolist()}
+        hosts = {cats[int(x)] for x in pd.unique(hc)}
+    mine = procs[own]
+    # the processes whose kernel counters this part explains: its logs' (host, pid), and with
+    # the stracer-only images those no log has
+    is_shim = procs["source"] == SHIM.name
+    shim_keys = _keys(procs[is_shim])
+    keys = _keys(mine[mine["source"] == SHIM.name])
+    if part.stracer_only:
+        keys |= _keys(mine[mine["source"] != SHIM.name]) - shim_keys
+    return Partial(
+        part=part,
+        dir=str(tr.dir),
+        runs=tr.runs,
+        duration=int(tr.duration),
+        t_end=int(a.t_end.max()) if a.n else 0,
+        stack_base=tr.stack_base,
+        span=span,
+        bandwidth=job.bandwidth_sums(a, span),
+        processes=mine,
+        per_proc=pp[own],
+        sums=sums,
+        threads=threads,
+        hosts=hosts,
+        function_names=list(a.functions),
+        functions=_functions(a),
+        metadata=_metadata(a),
+        sizes=size_histogram(a),
+        files=files,
+        file_ranks=_file_ranks(a),
+        sites=site_stats(tr, a, keep_from=tr.stack_base),
+        missed=missed_table(tr),
+        mpi=job.mpi_stats(a, ev, parent),
+        counts=Counts.of(tr, a),
+        kio=completeness.explained(tr, keys),
+        stracer_kio=completeness.stracer_read(tr),
+    )
+
+
+def _bandwidth(trace_dir: str, part: Part, span: int) -> np.ndarray:
+    """A part's bandwidth sums for the whole trace's span (when the first guess was off)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr = load(trace_dir, progress=False, part=part)
+    return job.bandwidth_sums(arrays(tr.events), span)
+
+
+def _span_guess(trace_dir: Path) -> int:
+    """The job's span from its run records (what the bandwidth bins are cut for), the events
+    unread: right unless a process outlived its `iotrace run`."""
+    runs = run_records(trace_dir)
+    starts = [int(r["start_real_ns"]) for r in runs if isinstance(r.get("start_real_ns"), int)]
+    ends = [
+        int(r["start_real_ns"]) + r["end_mono_ns"] - r["start_mono_ns"]
+        for r in runs
+        if all(isinstance(r.get(k), int) for k in ("start_real_ns", "end_mono_ns", "start_mono_ns"))
+    ]
+    return max(ends) - min(starts) if ends and starts else 0
+
+
+Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
+
+
+def local_map(workers: int) -> Mapper:
+    """fn over the argument tuples, in `workers` processes (1: here)."""
+
+    def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
+        if workers <= 1 or len(args) <= 1:
+            return [fn(*a) for a in args]
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        # a fresh worker per part (the memory of one part's load goes back before the next),
+        # forked from a server that imported the analyzer once
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        with ProcessPoolExecutor(
+            min(workers, len(args)), mp_context=ctx, max_tasks_per_child=1
+        ) as ex:
+            return list(ex.map(fn, *zip(*args, strict=True)))
+
+    return run
+
+
+def dask_map(scheduler: str) -> Mapper:
+    """fn over the argument tuples on the Dask cluster at `scheduler` (dask.distributed)."""
+
+    def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
+        from distributed import Client
+
+        with Client(scheduler) as client:
+            futures = client.map(fn, *zip(*args, strict=True), pure=False)
+            return client.gather(futures)
+
+    return run
+
+
+def summarise(
+    trace_dir: str | Path,
+    memory: str | int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    part_bytes: int | None = None,
+) -> tuple[Summary, Trace]:
+    """The summary of a trace in bounded memory; with it a Trace of the directory's metadata
+    (its processes; no events) for what the report prints besides the summary.  `part_bytes`:
+    cut parts at this many bytes of logs instead (tests: a part per process)."""
+    d = Path(trace_dir)
+    bound = memory_bound(memory)
+    n = workers or local_cores()
+    if scheduler:
+        mapper = dask_map(scheduler)
+        n = max(n, 1)
+    else:
+        mapper = local_map(n)
+    parts = plan(d, bound, n, part_bytes)
+    span = _span_guess(d)
+    partials = mapper(partial, [(str(d), p, span) for p in parts])
+    s, tr = merge(partials)
+    true_span = max(tr.duration, max((p.t_end for p in partials), default=0), 1)
+    if true_span != max(span, 1):  # cut again, for the whole trace's span
+        sums = mapper(_bandwidth, [(str(d), p, true_span) for p in parts])
+        for p, b in zip(partials, sums, strict=True):
+            p.bandwidth, p.span = b, true_span
+        s, tr = merge(partials)
+    _warn(d, tr.processes)
+    return s, tr
+
+
+def _warn(d: Path, procs: pd.DataFrame) -> None:
+    """load's one warning for the logs cut short (the parts' loads say nothing)."""
+    cut = []
+    for name in procs[procs["truncated"] & (procs["source"] == SHIM.name)]["log"]:
+        lg = _Log(0, SHIM, d / name, regular_size(d / name))
+        lg.truncated = True
+        cut.append(lg)
+    _warn_truncated(cut, stracer_src.read_logs(STRACER.find(d)))
+
+
+def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    frames = list(frames)
+    nonempty = [f for f in frames if len(f)]
+    if not nonempty:
+        return frames[0].iloc[0:0] if frames else pd.DataFrame()
+    return pd.concat(nonempty, ignore_index=True) if len(nonempty) > 1 else nonempty[0]
+
+
+def _by_name(
+    frames: list[pd.DataFrame], key: str, add: list[str], rank_of: dict[str, int]
+) -> pd.DataFrame:
+    """Rows with the same `key` summed (columns `add`), in the order rank_of[key]."""
+    df = _concat(frames)
+    if df.empty:
+        return df
+    g = df.groupby(key, sort=False)
+    out = g[add].sum().reset_index()
+    rest = [c for c in df.columns if c not in add and c != key]
+    if rest:
+        out = out.merge(g[rest].first().reset_index(), on=key, how="left")
+    out = out.iloc[np.argsort([rank_of[k] for k in out[key]], kind="stable")]
+    return out[list(df.columns)].reset_index(drop=True)
+
+
+def _function_order(lists: list[list[str]]) -> list[str]:
+    """The whole trace's function categories from its parts': the names every part has (the
+    table's, the logs' headers', then schema.UNKNOWN_FUNCTION), the ends of calls with two ends
+    as the parts' logs add them, then the stracer's (every part adds all of them)."""
+    base = lists[0][: lists[0].index(schema.UNKNOWN_FUNCTION) + 1]
+    seen = set(base)
+    ends: list[str] = []
+    others: list[str] = []
+    for lst in lists:
+        for f in lst[len(base) :]:
+            if f not in seen:
+                seen.add(f)
+                (ends if f.endswith(END2_SUFFIX) else others).append(f)
+    return base + ends + others
+
+
+def _shift_stacks(p: Partial, offset: int, stracer_base: int) -> Callable[[Any], Any]:
+    """A part's stack id -> the whole trace's: its shim stacks after the parts before, the
+    stracer's sites after every shim stack."""
+
+    def f(sid: Any) -> Any:
+        if sid is None or pd.isna(sid) or sid < 0:
+            return sid
+        sid = int(sid)
+        return sid + offset if sid < p.stack_base else sid - p.stack_base + stracer_base
+
+    return f
+
+
+def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
+    """The Summary of the whole trace from its parts' (in the parts' order)."""
+    from .insights import Counts as _Counts
+
+    first = partials[0]
+    stracer_base = sum(p.stack_base for p in partials)
+    offsets = np.cumsum([0] + [p.stack_base for p in partials])[:-1].tolist()
+
+    procs = _concat([p.processes for p in partials]).sort_values("proc", kind="stable")
+    procs = procs.reset_index(drop=True).astype(schema.PROCESS_COLUMNS)  # type: ignore[arg-type]
+    pp = _concat([p.per_proc for p in partials]).sort_values("proc", kind="stable")
+    pp = pp.reset_index(drop=True)
+    duration = max(p.duration for p in partials)
+    tr = Trace(Path(first.dir), pd.DataFrame(), procs, 0, duration, first.runs, {}, {})
+    sums = {k: sum(p.sums[k] for p in partials) for k in SUM_KEYS}
+
+    # functions and metadata: sums by function, in the whole trace's order of the functions
+    # (ties keep it), then sorted as summarise sorts them
+    rank_of = {f: i for i, f in enumerate(_function_order([p.function_names for p in partials]))}
+    fn_cols = ["calls", "errors", "bytes", "time"]
+    functions = _by_name([p.functions for p in partials], "function", fn_cols, rank_of)
+    if len(functions):
+        functions["mean_time"] = (functions["time"] // functions["calls"]).astype(np.int64)
+        functions = functions.sort_values(["time", "calls"], ascending=False)
+        functions = functions.reset_index(drop=True)
+    metadata = _by_name(
+        [p.metadata for p in partials], "function", ["calls", "errors", "time"], rank_of
+    )
+    if len(metadata):
+        metadata = metadata.sort_values("calls", ascending=False).reset_index(drop=True)
+    sizes = partials[0].sizes.copy()
+    for k in ("reads", "writes"):
+        sizes[k] = sum(p.sizes[k].to_numpy() for p in partials)
+
+    files = _merge_files(partials)
+    ranks = _per_rank(pp)
+    site_frames = []
+    for p, off in zip(partials, offsets, strict=True):
+        st = p.sites.copy()
+        st["stack"] = [_shift_stacks(p, off, stracer_base)(x) for x in st["stack"]]
+        site_frames.append(st)
+    sites = _concat(site_frames)
+    if len(sites):
+        g = sites.groupby("stack", sort=True)
+        sites = g.agg(
+            label=("label", "first"),
+            calls=("calls", "sum"),
+            bytes=("bytes", "sum"),
+            time=("time", "sum"),
+            functions=("functions", lambda s: set().union(*s)),
+        ).reset_index()
+    missed_frames = []
+    for p, off in zip(partials, offsets, strict=True):
+        m = p.missed.copy()
+        m["stack_id"] = pd.array(
+            [_shift_stacks(p, off, stracer_base)(x) for x in m["stack_id"]], dtype="Int32"
+        )
+        missed_frames.append(m)
+    missed = _concat(missed_frames)
+    if len(missed):
+        missed = missed.sort_values(
+            ["count", "first", "pid", "proc"], ascending=[False, True, True, True], kind="stable"
+        ).reset_index(drop=True)
+    missed = missed.astype(schema.MISSED_COLUMNS)  # type: ignore[arg-type]
+    mpi = job.mpi_rows(*_merge_mpi(partials))
+    span = max(duration, max(p.t_end for p in partials), 1)
+    bw = job.bandwidth_frame(sum(p.bandwidth for p in partials), span)
+
+    io_time = int(pp["io_time"].sum()) if len(pp) else 0
+    proc_time = int(pp["run_time"].sum()) if len(pp) else 0
+    rt, wt = sums["read_time"], sums["write_time"]
+    hosts = set().union(*(p.hosts for p in partials))
+    ov: dict[str, Any] = {
+        "trace": first.dir,
+        "command": " ".join(str(x) for x in first.runs[0].get("argv", [])) if first.runs else "",
+        "hosts": len(hosts) if sums["events"] else len(set(procs["host"])),
+        "processes": len(procs) - int((procs["ended"] == "exec").sum()) if len(procs) else 0,
+        "images": len(procs),
+        "ranks": int(procs["rank"].nunique()),
+        "threads": len(set().union(*(p.threads for p in partials))),
+        "events": sums["events"],
+        "run_time": int(duration),
+        "process_time": proc_time,
+        "io_time": io_time,
+        "io_share": io_time / proc_time if proc_time > 0 else None,
+        "bytes_read": sums["bytes_read"],
+        "bytes_written": sums["bytes_written"],
+        "reads": sums["reads"],
+        "writes": sums["writes"],
+        "read_time": rt,
+        "write_time": wt,
+        "read_bandwidth": sums["bytes_read"] / (rt / 1e9) if rt > 0 else None,
+        "write_bandwidth": sums["bytes_written"] / (wt / 1e9) if wt > 0 else None,
+        "metadata_ops": sums["metadata_ops"],
+        "errors": sums["errors"],
+        "files": len(files),
+        "truncated_logs": int(procs["truncated"].sum()) if len(procs) else 0,
+        "missed": sums["missed"],
+        **{k: sums[k] for k in SUM_KEYS[10:15]},
+        "classified": sums["classified"],
+        "consecutive": sums["consecutive"],
+        "sequential": sums["sequential"],
+    }
+    ov["peak_read_bandwidth"] = float(bw["read_bw"].max()) if len(bw) else 0.0
+    ov["peak_write_bandwidth"] = float(bw["write_bw"].max()) if len(bw) else 0.0
+    nranks = len(ranks)
+    jb: dict[str, Any] = {"ranks": nranks}
+    if nranks:
+        jb.update(job.rank_extremes(ranks))
+        jb["non_rank"] = job.non_rank(pp)
+    jb["layout"] = job.layout(files, nranks)
+    modes = job.mpi_modes(mpi)
+    if len(modes):
+        by = {
+            m: modes[modes["mode"] == m][["calls", "bytes"]].sum().astype(int).to_dict()
+            for m in ("collective", "independent")
+        }
+        jb["mpi"] = {
+            "collective_calls": by["collective"]["calls"],
+            "collective_bytes": by["collective"]["bytes"],
+            "independent_calls": by["independent"]["calls"],
+            "independent_bytes": by["independent"]["bytes"],
+            "bytes_read": ov["mpi_bytes_read"],
+            "bytes_written": ov["mpi_bytes_written"],
+            "posix_bytes_inside": ov["posix_bytes_in_mpi"],
+        }
+    s = Summary(
+        overview=ov,
+        functions=functions,
+        files=files,
+        processes=pp,
+        ranks=ranks,
+        metadata=metadata,
+        sizes=sizes,
+        call_sites=call_sites_table(sites),
+        missed=missed,
+        missed_sites=missed_sites(missed),
+        job=jb,
+        mpi=mpi,
+        mpi_modes=modes,
+        bandwidth=bw,
+    )
+    counts = _Counts()
+    for p in partials:
+        counts.add(p.counts)
+    s.insights = insights_of(tr, s, counts)
+    kp: dict[tuple[str, int], kio.Process] = {}
+    for p in partials:
+        kp.update(p.kio)
+    parents = completeness.parents(tr)
+    kprocs = sorted(kio.link(kp, parents).items())
+    stracer = any(p.stracer_kio for p in partials)
+    commands = {
+        (str(h), int(p)): c
+        for h, p, c in zip(procs["host"], procs["pid"], procs["command"], strict=True)
+    }
+    from dataclasses import asdict
+
+    jk = completeness.job_of(kprocs, stracer)
+    s.completeness = {
+        "line": jk.line(),
+        "job": asdict(jk),
+        "processes": completeness.table(kprocs, commands, stracer),
+    }
+    return s, tr
+
+
+def _merge_files(partials: list[Partial]) -> pd.DataFrame:
+    frames = []
+    for i, p in enumerate(partials):
+        f = p.files.copy()
+        f["order"] = [(i, o) for o in f["order"]]
+        frames.append(f)
+    df = _concat(frames)
+    if df.empty:
+        return df.drop(columns=["order"]).reset_index(drop=True)
+    cols = [c for c in df.columns if c != "order"]
+    add = [c for c in cols if c != "path" and c not in FILE_MAX and c not in FILE_DERIVED]
+    g = df.groupby("path", sort=False)
+    out = g[add].sum()
+    out["max_offset"] = g["max_offset"].max()
+    out["order"] = g["order"].min()
+    out = out.reset_index().sort_values("order", kind="stable").reset_index(drop=True)
+    fr = _concat([p.file_ranks for p in partials])
+    if len(fr):
+        fr = fr.groupby(["path", "rank"], sort=False).max().reset_index()
+        by = fr.groupby("path", sort=False)
+        out["ranks"] = out["path"].map(by["rank"].nunique()).fillna(0).astype(np.int64)
+        out["write_ranks"] = out["path"].map(by["wrote"].sum()).fillna(0).astype(np.int64)
+        out["data_ranks"] = out["path"].map(by["moved"].sum()).fillna(0).astype(np.int64)
+        lists = by["rank"].agg(lambda r: compact_ranks([int(x) for x in r]))
+        out["rank_list"] = out["path"].map(lists).fillna("")
+    else:
+        for c in ("ranks", "write_ranks", "data_ranks"):
+            out[c] = np.zeros(len(out), dtype=np.int64)
+        out["rank_list"] = ""
+    classified, seq = out["classified"].to_numpy(), out["sequential"].to_numpy()
+    out["random"] = classified - seq
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["seq_share"] = np.where(classified > 0, seq / np.maximum(classified, 1), np.nan)
+        out["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
+    out = out[cols].sort_values(["bytes_read", "bytes_written", "ops"], ascending=False)
+    return out.reset_index(drop=True)
+
+
+def _merge_mpi(partials: list[Partial]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    calls = _concat([p.mpi[0] for p in partials])
+    posix = _concat([p.mpi[1] for p in partials])
+    if len(calls):
+        g = calls.groupby("function", sort=False)
+        calls = g.agg(
+            first=("first", "min"),
+            calls=("calls", "sum"),
+            bytes=("bytes", "sum"),
+            time=("time", "sum"),
+            ranks=("ranks", lambda s: frozenset().union(*s)),
+            posix_other=("posix_other", "sum"),
+        ).reset_index()
+    if len(posix):
+        g = posix.groupby(["function", "fn"], sort=False)
+        posix = g.agg(
+            order=("order", "min"), n=("n", "sum"), lo=("lo", "min"), hi=("hi", "max"),
+            bytes=("bytes", "sum"),
+        ).reset_index()  # fmt: skip
+    return calls, posix
+
+
+def say(msg: str) -> None:
+    print(f"iotrace: {msg}", file=sys.stderr)

@@ -1,0 +1,55 @@
+"""The bounded path (analyzer/parts.py: a trace reported part by part, in worker processes, the
+parts' sums merged) gives the in-memory path's report, number for number, on traces with several
+processes, exec'd images, threads, MPI-IO ranks, missed syscalls and a killed process."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import build, iotrace, report_in_memory, report_of_parts, same_report
+from iotrace.analyzer import parts
+from test_mpi import MPICC, MPIRUN, _shim_has_mpi, build_mpi, run_job
+
+
+def _check(d, workers: int = 1, **kw) -> dict:
+    ref = report_in_memory(d)
+    got = report_of_parts(d, workers, **kw)
+    diff = same_report(ref, got)
+    assert not diff, diff[:10]
+    return got
+
+
+def test_forks_execs_threads_and_missed_syscalls_report_the_same_in_parts(trace):
+    # a fork tree that execs (several images of one pid), threads, raw syscalls the stracer
+    # catches; each process its own part
+    t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x && {build('proc_threads')}")
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert len(parts.plan(t.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1)) >= 3
+    got = _check(t.dir)
+    assert got["overview"]["missed"] > 0 and got["overview"]["images"] >= 4
+    # the same on 2 worker processes
+    _check(t.dir, workers=2)
+
+
+def test_a_killed_process_reports_the_same_in_parts(trace):
+    kill = f"{build('proc_kill')} 500 2>/dev/null & sleep 1; kill -KILL $!; wait; true"
+    t = trace("sh", "-c", kill)
+    assert t.proc.returncode == 0, t.proc.stderr
+    got = _check(t.dir)
+    assert any(p["ended"] == "signal 9" for p in got["processes"]), got["processes"]
+
+
+@pytest.mark.skipif(not (MPIRUN and MPICC and _shim_has_mpi()), reason="needs Open MPI")
+def test_mpi_io_ranks_report_the_same_in_parts(tmp_path):
+    job = run_job(tmp_path, "launcher", 2, build_mpi("mpi_io"), "mio.dat", str(65536), "4096")
+    got = _check(job.dir)
+    assert got["mpi"] and got["overview"]["ranks"] == 2
+
+
+def test_report_memory_and_workers_options(trace):
+    t = trace(build("proc_fork"))
+    ok = iotrace("report", str(t.dir), "--json", "--memory", "300M", "--workers", "2")
+    assert ok.returncode == 0, ok.stderr
+    bad = iotrace("report", str(t.dir), "--memory", "lots")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "memory" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert parts.parse_memory("2G") == 2 << 30 and parts.parse_memory("1500M") == 1500 << 20
