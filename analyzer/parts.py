@@ -319,9 +319,17 @@ def dask_map(scheduler: str) -> Mapper:
     """fn over the argument tuples on the Dask cluster at `scheduler` (dask.distributed)."""
 
     def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
-        from distributed import Client
-
-        with Client(scheduler) as client:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ValueError(
+                "--scheduler needs dask.distributed (pip install 'iotrace[dask]')"
+            ) from None
+        try:
+            client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"no Dask scheduler at {scheduler}: {exc}") from None
+        with client:
             futures = client.map(fn, *zip(*args, strict=True), pure=False)
             return client.gather(futures)
 

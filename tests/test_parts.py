@@ -4,6 +4,9 @@ processes, exec'd images, threads, MPI-IO ranks, missed syscalls and a killed pr
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 from conftest import build, iotrace, report_in_memory, report_of_parts, same_report
 from iotrace.analyzer import parts
@@ -53,3 +56,22 @@ def test_report_memory_and_workers_options(trace):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "memory" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert parts.parse_memory("2G") == 2 << 30 and parts.parse_memory("1500M") == 1500 << 20
+
+
+def test_dask_local_cluster_of_2_workers_reports_the_same(trace):
+    from distributed import LocalCluster
+
+    t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x")
+    assert t.proc.returncode == 0, t.proc.stderr
+    local = report_of_parts(t.dir)
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        on_dask = report_of_parts(t.dir, scheduler=cluster.scheduler_address)  # parts apart
+        cli = iotrace("report", str(t.dir), "--json", "--scheduler", cluster.scheduler_address)
+    assert not same_report(local, on_dask)
+    assert cli.returncode == 0, cli.stderr
+    diff = same_report(local, json.loads(cli.stdout))
+    assert not diff, diff[:10]
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
+    bad = iotrace("report", str(t.dir), "--scheduler", "tcp://127.0.0.1:9", env=env)
+    assert bad.returncode == 2 and "no Dask scheduler" in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr
