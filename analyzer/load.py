@@ -376,6 +376,7 @@ def _assemble(
     # a part numbers its stacks from 0 as if its logs were the only ones (parts.py shifts them)
     mine = logs if part is None else logs[part.first : part.stop]
     stack_base, raw_stacks = _map_ids(mine, raw, t0, fdict, paths)
+    shim_paths = len(paths.items)
     pos = sum(lg.n_events for lg in logs)
     # the stracer's events, at the end of the columns (room was left for them)
     shims = [
@@ -446,7 +447,7 @@ def _assemble(
     kio = _kio(logs, slogs, t0)
     return Trace(
         d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio,
-        stops=stracer_src.stops(slogs, t0), stack_base=stack_base,
+        stops=stracer_src.stops(slogs, t0), stack_base=stack_base, shim_paths=shim_paths,
     )  # fmt: skip
 
 

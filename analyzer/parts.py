@@ -141,7 +141,9 @@ class Partial:
     functions: pd.DataFrame
     metadata: pd.DataFrame
     sizes: pd.DataFrame
-    files: pd.DataFrame  # files_table + "order": the path's first appearance
+    files: pd.DataFrame  # files_table + "order": the path's code in the part
+    shim_paths: int  # codes below: the part's logs' paths; from it: the stracer's
+    stracer_paths: list[str]  # the stracer's paths in its order (the first part's)
     file_ranks: pd.DataFrame  # path, rank, wrote, moved (distinct pairs)
     sites: pd.DataFrame
     missed: pd.DataFrame
@@ -196,6 +198,8 @@ def partial(trace_dir: str, part: Part, span: int) -> Partial:
     files = files_table(ev, a, c)
     order = {p: i for i, p in enumerate(a.paths)}
     files["order"] = [order[p] for p in files["path"]]
+    # the stracer's paths, in the order it met them (the same in every part)
+    stracer_paths = list(a.paths[tr.shim_paths :]) if part.stracer_only else []
     rd = a.data & (a.op == READ)
     wr = a.data & (a.op == WRITE)
     mrd = a.mpi_data & (a.op == READ)
@@ -258,6 +262,8 @@ def partial(trace_dir: str, part: Part, span: int) -> Partial:
         metadata=_metadata(a),
         sizes=size_histogram(a),
         files=files,
+        shim_paths=tr.shim_paths,
+        stracer_paths=stracer_paths,
         file_ranks=_file_ranks(a),
         sites=site_stats(tr, a, keep_from=tr.stack_base),
         missed=missed_table(tr),
@@ -599,10 +605,16 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
 
 
 def _merge_files(partials: list[Partial]) -> pd.DataFrame:
+    """files_table of the whole trace.  Rows that tie in the sort keep load's order of the
+    paths: the logs' paths by first appearance (part, code), then the stracer's in its order."""
+    st_rank = {f: i for p in partials for i, f in enumerate(p.stracer_paths)}
     frames = []
     for i, p in enumerate(partials):
         f = p.files.copy()
-        f["order"] = [(i, o) for o in f["order"]]
+        f["order"] = [
+            (0, i, o) if o < p.shim_paths else (1, st_rank.get(path, 1 << 62), 0)
+            for path, o in zip(f["path"], f["order"], strict=True)
+        ]
         frames.append(f)
     df = _concat(frames)
     if df.empty:

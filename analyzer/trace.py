@@ -42,6 +42,7 @@ class Trace:
     # the read filters that chose the events (iotrace.select; "" = all events)
     selection: str = ""
     stack_base: int = 0  # the first stack id of the stracer's call sites (after the shim's)
+    shim_paths: int = 0  # the first path code the stracer's events added (after the logs')
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
