@@ -162,14 +162,49 @@ static void seal(char *c, size_t len, size_t room)
     s[0] = (char)0xc9;
 }
 
+/* Give back the blocks of [from, to) of the log: a seal's padding, zeros no one writes again.
+ * A short-lived process's log then costs the pages its header and records use, not a whole
+ * header area and chunk (100,000 processes made 6.2 GB, 64 KiB each).  The file's size and
+ * every byte read stay the same (a hole reads as zeros).  A full chunk has less than a page
+ * of padding: no call on the hot path. */
+static void release(uint64_t from, uint64_t to)
+{
+    from = (from + 4095) & ~4095ull;
+    if (to < from + 4096)
+        return;
+    int e = errno;
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (fd >= 0) {
+        IOT_SYSRAW(fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
+                   (off_t)(to - from));
+        IOT_SYSRAW(close, fd);
+    }
+    errno = e;
+}
+
+/* The offset in the file of a mapped address of it. */
+static uint64_t offset_of(const char *p)
+{
+    for (uint64_t s = 0; s < MAX_SEGS && L.seg[s]; s++)
+        if (p >= L.seg[s] && p < L.seg[s] + SEG_SIZE)
+            return (s << SEG_SHIFT) + (uint64_t)(p - L.seg[s]);
+    return UINT64_MAX;
+}
+
 /* Seal the thread's chunk: it holds whole records only, and no more will come. */
 void iot_log_close_chunk(void)
 {
     char *c = iot_t.chunk;
     if (!c)
         return;
-    seal(c, BIN_HDR + iot_t.used, IOT_CHUNK_SIZE);
+    size_t len = BIN_HDR + iot_t.used;
+    seal(c, len, IOT_CHUNK_SIZE);
     iot_t.chunk = NULL;
+    if (IOT_CHUNK_SIZE - len >= 4096 + EXT_HDR + 8) { /* left before it was full */
+        uint64_t off = offset_of(c);
+        if (off != UINT64_MAX)
+            release(off + len + EXT_HDR + 8, off + IOT_CHUNK_SIZE);
+    }
 }
 
 static char *new_chunk(void)
@@ -289,6 +324,7 @@ int iot_log_create(void)
         memcpy(at(0), sb.data, sb.size);
         seal(at(0), sb.size, area);
         L.next = area;
+        release(sb.size + EXT_HDR + 8, area);
     }
     int err = errno;
     msgpack_sbuffer_destroy(&sb);
