@@ -136,6 +136,91 @@ def to_parquet(trace: Trace, out: Path) -> str:
     return f"wrote {len(ev):,} events to {out}/events (Parquet, partitioned by source and host)"
 
 
+def _write_events(ev: pd.DataFrame, meta: dict[str, str], exact: dict[str, bytes], out: Path,
+                  name: str, fresh: bool) -> int:  # fmt: skip
+    """Events into OUT/events (Hive partitions by source and host), in row groups."""
+    t = _arrow(ev, meta, exact)
+    for key in ("source", "host"):
+        i = t.schema.get_field_index(key)
+        t = t.set_column(i, key, t.column(key).cast(pa.string()))
+    ds.write_dataset(
+        t,
+        out / "events",
+        format="parquet",
+        partitioning=ds.partitioning(
+            pa.schema([("source", pa.string()), ("host", pa.string())]), flavor="hive"
+        ),
+        existing_data_behavior="delete_matching" if fresh else "overwrite_or_ignore",
+        max_rows_per_group=ROWS_PER_GROUP,
+        min_rows_per_group=min(ROWS_PER_GROUP, max(len(t), 1)),
+        basename_template=name + "-{i}.parquet",
+    )
+    return len(t)
+
+
+def _part_to_parquet(
+    trace_dir: str, part: Any, out: str, name: str, shift: tuple[int, int, int]
+) -> pd.DataFrame:
+    """One part's events into OUT/events (files `name`-N), stack ids the whole trace's; returns
+    its stacks (run in a worker)."""
+    import warnings
+
+    from .load import load
+    from .parts import shift_stack_ids
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr = load(trace_dir, progress=False, part=part)
+    ev = tr.events
+    ids = ev["stack_id"].to_numpy(dtype=np.int64, na_value=-1)
+    new = shift_stack_ids(ids, *shift)
+    ev["stack_id"] = pd.arrays.IntegerArray(new.astype(np.int32), new < 0)
+    _write_events(ev, _meta(tr), tr.exact_names, Path(out), name, False)
+    st = tr.stacks
+    st["stack_id"] = shift_stack_ids(st["stack_id"].to_numpy(np.int64), *shift).astype(np.int32)
+    return st
+
+
+def to_parquet_parts(
+    trace_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    memory: str | int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    part_bytes: int | None = None,
+) -> str:
+    """to_parquet in bounded memory (analyzer/parts.py): a first pass over the parts merges
+    the tables (processes, files, missed) and numbers their stacks; a second writes each part's
+    events as files of its own in OUT/events (each in time order; row groups of
+    ROWS_PER_GROUP) and gives its stacks."""
+    from . import parts
+
+    o = Path(out)
+    s, tr, partials, mapper = parts.run(trace_dir, memory, workers, scheduler, part_bytes)
+    _out_dir(o)
+    if (o / "events").is_dir():
+        import shutil
+
+        shutil.rmtree(o / "events")  # what an earlier export left (write_dataset's delete_matching)
+    offsets, stracer_base = parts.stack_offsets(partials)
+    stacks = mapper(
+        _part_to_parquet,
+        [
+            (str(trace_dir), p.part, str(o), f"part-{k}", (p.stack_base, off, stracer_base))
+            for k, (p, off) in enumerate(zip(partials, offsets, strict=True))
+        ],
+    )
+    st = pd.concat(stacks, ignore_index=True).drop_duplicates(["stack_id", "level"])
+    st = st.sort_values(["stack_id", "level"], kind="stable").reset_index(drop=True)
+    tables = {"processes": tr.processes, "files": s.files, "stacks": st, "missed": s.missed}
+    meta = _meta(tr)
+    for name, df in tables.items():
+        table = _arrow(df, meta, tr.exact_names)
+        write_atomic(o / f"{name}.parquet", lambda f, t=table: pq.write_table(t, f))
+    n = s.overview["events"]
+    return f"wrote {n:,} events to {o}/events (Parquet, partitioned by source and host)"
+
+
 def to_csv(trace: Trace, out: Path) -> str:
     _out_dir(out)
     tables = {"events": trace.events, **_tables(trace)}

@@ -126,6 +126,8 @@ class Partial:
 
     part: Part
     dir: str
+    t0: int
+    exact_names: dict[str, bytes]
     runs: list[dict[str, Any]]
     duration: int
     t_end: int  # the last end of an event
@@ -246,6 +248,8 @@ def partial(trace_dir: str, part: Part, span: int) -> Partial:
     return Partial(
         part=part,
         dir=str(tr.dir),
+        t0=tr.t0,
+        exact_names=tr.exact_names,
         runs=tr.runs,
         duration=int(tr.duration),
         t_end=int(a.t_end.max()) if a.n else 0,
@@ -352,6 +356,18 @@ def summarise(
     """The summary of a trace in bounded memory; with it a Trace of the directory's metadata
     (its processes; no events) for what the report prints besides the summary.  `part_bytes`:
     cut parts at this many bytes of logs instead (tests: a part per process)."""
+    s, tr, _, _ = run(trace_dir, memory, workers, scheduler, part_bytes)
+    return s, tr
+
+
+def run(
+    trace_dir: str | Path,
+    memory: str | int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    part_bytes: int | None = None,
+) -> tuple[Summary, Trace, list[Partial], Mapper]:
+    """summarise, and the parts' partials and the mapper that made them (export's second pass)."""
     d = Path(trace_dir)
     bound = memory_bound(memory)
     n = workers or local_cores()
@@ -371,7 +387,7 @@ def summarise(
             p.bandwidth, p.span = b, true_span
         s, tr = merge(partials)
     _warn(d, tr.processes)
-    return s, tr
+    return s, tr, partials, mapper
 
 
 def _warn(d: Path, procs: pd.DataFrame) -> None:
@@ -424,6 +440,17 @@ def _function_order(lists: list[list[str]]) -> list[str]:
     return base + ends + others
 
 
+def stack_offsets(partials: list[Partial]) -> tuple[list[int], int]:
+    """Per part, what its shim stack ids are shifted by; and the first stracer stack id."""
+    offsets = np.cumsum([0] + [p.stack_base for p in partials])[:-1].tolist()
+    return offsets, sum(p.stack_base for p in partials)
+
+
+def shift_stack_ids(ids: np.ndarray, base: int, offset: int, stracer_base: int) -> np.ndarray:
+    """A part's stack ids (int64, -1 for none) as the whole trace's."""
+    return np.where(ids < 0, ids, np.where(ids < base, ids + offset, ids - base + stracer_base))
+
+
 def _shift_stacks(p: Partial, offset: int, stracer_base: int) -> Callable[[Any], Any]:
     """A part's stack id -> the whole trace's: its shim stacks after the parts before, the
     stracer's sites after every shim stack."""
@@ -442,15 +469,15 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     from .insights import Counts as _Counts
 
     first = partials[0]
-    stracer_base = sum(p.stack_base for p in partials)
-    offsets = np.cumsum([0] + [p.stack_base for p in partials])[:-1].tolist()
+    offsets, stracer_base = stack_offsets(partials)
 
     procs = _concat([p.processes for p in partials]).sort_values("proc", kind="stable")
     procs = procs.reset_index(drop=True).astype(schema.PROCESS_COLUMNS)  # type: ignore[arg-type]
     pp = _concat([p.per_proc for p in partials]).sort_values("proc", kind="stable")
     pp = pp.reset_index(drop=True)
     duration = max(p.duration for p in partials)
-    tr = Trace(Path(first.dir), pd.DataFrame(), procs, 0, duration, first.runs, {}, {})
+    tr = Trace(Path(first.dir), pd.DataFrame(), procs, first.t0, duration, first.runs, {}, {})
+    tr.exact_names = {k: v for p in partials for k, v in p.exact_names.items()}
     sums = {k: sum(p.sums[k] for p in partials) for k in SUM_KEYS}
 
     # functions and metadata: sums by function, in the whole trace's order of the functions

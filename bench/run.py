@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "shim_bench.c"
 OTHER_BENCHES = (
     "analyzer_bench.py",
+    "scale_bench.py",
     "stracer_bench.py",
     "mpi_bench.py",
     "hdf5_bench.py",

@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 import os
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from conftest import build, iotrace, report_in_memory, report_of_parts, same_report
-from iotrace.analyzer import parts
+from iotrace.analyzer import load, parts
+from iotrace.analyzer.export import export, to_parquet_parts
 from test_mpi import MPICC, MPIRUN, _shim_has_mpi, build_mpi, run_job
 
 
@@ -75,3 +80,32 @@ def test_dask_local_cluster_of_2_workers_reports_the_same(trace):
     bad = iotrace("report", str(t.dir), "--scheduler", "tcp://127.0.0.1:9", env=env)
     assert bad.returncode == 2 and "no Dask scheduler" in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def _sorted(t: pa.Table, keys: list[str]) -> pd.DataFrame:
+    df = t.to_pandas()
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].astype(str)
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def test_parquet_export_in_parts_is_the_in_memory_one(trace, tmp_path):
+    t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x && {build('proc_threads')}")
+    assert t.proc.returncode == 0, t.proc.stderr
+    whole, inparts = tmp_path / "whole", tmp_path / "parts"
+    export(load(t.dir), "parquet", whole)
+    to_parquet_parts(t.dir, inparts, workers=2, part_bytes=1)
+    assert len(list((inparts / "events").rglob("*.parquet"))) >= 3  # a file per part at least
+    key = ["t_start", "proc", "tid", "function", "ret"]
+    a = _sorted(ds.dataset(whole / "events", partitioning="hive").to_table(), key)
+    b = _sorted(ds.dataset(inparts / "events", partitioning="hive").to_table(), key)
+    pd.testing.assert_frame_equal(a, b[a.columns], check_dtype=False)
+    for name, k in (("processes", ["proc"]), ("files", ["path"]), ("missed", ["proc", "first"]),
+                    ("stacks", ["stack_id", "level"])):  # fmt: skip
+        a = _sorted(pq.read_table(whole / f"{name}.parquet"), k)
+        b = _sorted(pq.read_table(inparts / f"{name}.parquet"), k)
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=name)
+    # the command line: in parts by default
+    r = iotrace("export", str(t.dir), "--format", "parquet", "-o", str(tmp_path / "cli"))
+    assert r.returncode == 0 and "events" in r.stderr, r.stderr

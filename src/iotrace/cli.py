@@ -150,20 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true", help="print the report as JSON")
     rp.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML report")
     add_select_arguments(rp)
-    rp.add_argument(
-        "--memory",
-        metavar="SIZE",
-        help="memory bound of the console and JSON report (e.g. 2G, the default; or "
-        "IOTRACE_MEMORY): the trace is read in parts that fit",
-    )
-    rp.add_argument(
-        "--workers", type=int, metavar="N", help="processes reading parts (default: every core)"
-    )
-    rp.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="read the parts on this Dask cluster (dask.distributed, e.g. tcp://head:8786)",
-    )
+    _bounded_options(rp, "the console and JSON report")
 
     ex = sub.add_parser(
         "export",
@@ -180,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         help="output directory (parquet, csv) or file (chrome, darshan)",
     )
     add_select_arguments(ex)
+    _bounded_options(ex, "the Parquet export")
 
     d = sub.add_parser(
         "diff",
@@ -208,6 +196,24 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add_select_arguments(m)
     return p
+
+
+def _bounded_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--memory, --workers, --scheduler: the trace read in parts (docs/scale.md)."""
+    p.add_argument(
+        "--memory",
+        metavar="SIZE",
+        help=f"memory bound of {what} (e.g. 2G, the default; or IOTRACE_MEMORY): the trace is "
+        "read in parts that fit",
+    )
+    p.add_argument(
+        "--workers", type=int, metavar="N", help="processes reading parts (default: every core)"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="read the parts on this Dask cluster (dask.distributed, e.g. tcp://head:8786)",
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -365,9 +371,28 @@ def _cmd_export(args: argparse.Namespace) -> int:
         except DarshanUnavailable as exc:
             print(f"iotrace: {exc}", file=sys.stderr)
             return 2
-    trace = _load_trace(args.trace, args)
     try:
-        what = export(trace, args.format, args.output)
+        if args.format == "parquet":  # in parts, within the memory bound
+            import warnings
+
+            from iotrace.analyzer import parts
+            from iotrace.analyzer.export import to_parquet_parts
+
+            if args.workers is not None and args.workers < 1:
+                raise ValueError(f"--workers {args.workers}: at least 1")
+            memory = parts.memory_bound(args.memory)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                what = to_parquet_parts(
+                    args.trace, args.output, memory, args.workers, args.scheduler
+                )
+            for w in caught:
+                print(f"iotrace: warning: {w.message}", file=sys.stderr)
+        else:
+            what = export(_load_trace(args.trace, args), args.format, args.output)
+    except ValueError as exc:
+        print(f"iotrace: export: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"iotrace: export: {exc.filename or args.output}: {exc.strerror}", file=sys.stderr)
         return 2
