@@ -32,6 +32,8 @@ from iotrace.tracefile import log_paths, regular_size, run_records
 
 from . import completeness, job, schema, stracer_src
 from .access import READ, WRITE, arrays, classify, compact_ranks, files_table, size_histogram
+from .datasets import DATASET_COLUMNS
+from .datasets import layer as datasets_layer
 from .insights import Counts, insights_of
 from .load import Part, _Log, _open, _warn_truncated, load
 from .sources import SHIM, STRACER
@@ -150,6 +152,7 @@ class Partial:
     sites: pd.DataFrame
     missed: pd.DataFrame
     mpi: tuple[pd.DataFrame, pd.DataFrame]
+    datasets: tuple[pd.DataFrame, dict[str, Any]]  # datasets.layer's table and numbers
     counts: Counts
     kio: dict[tuple[str, int], kio.Process]
     stracer_kio: bool
@@ -272,6 +275,7 @@ def partial(trace_dir: str, part: Part, span: int) -> Partial:
         sites=site_stats(tr, a, keep_from=tr.stack_base),
         missed=missed_table(tr),
         mpi=job.mpi_stats(a, ev, parent),
+        datasets=datasets_layer(a, ev),
         counts=Counts.of(tr, a),
         kio=completeness.explained(tr, keys),
         stracer_kio=completeness.stracer_read(tr),
@@ -576,6 +580,9 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
         jb["non_rank"] = job.non_rank(pp)
     jb["layout"] = job.layout(files, nranks)
     modes = job.mpi_modes(mpi)
+    datasets, libs = _merge_datasets(partials)
+    if libs:
+        ov["datasets"] = libs
     if len(modes):
         by = {
             m: modes[modes["mode"] == m][["calls", "bytes"]].sum().astype(int).to_dict()
@@ -604,6 +611,7 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
         job=jb,
         mpi=mpi,
         mpi_modes=modes,
+        datasets=datasets,
         bandwidth=bw,
     )
     counts = _Counts()
@@ -673,6 +681,33 @@ def _merge_files(partials: list[Partial]) -> pd.DataFrame:
         out["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
     out = out[cols].sort_values(["bytes_read", "bytes_written", "ops"], ascending=False)
     return out.reset_index(drop=True)
+
+
+def _merge_datasets(partials: list[Partial]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """datasets.layer of the whole trace: per dataset sums, the ranks' union, the collective
+    share weighted by calls (ties are within a thread: exact in a part)."""
+    libs: dict[str, Any] = {}
+    for p in partials:
+        for k, v in p.datasets[1].items():
+            libs[k] = libs.get(k, 0) + v
+    d = _concat([p.datasets[0] for p in partials])
+    if d.empty:
+        return d, libs
+    d = d.assign(n=d["writes"] + d["reads"])
+    d["collective"] = d["collective_share"] * d["n"]
+    add = ["writes", "reads", "bytes_written", "bytes_read", "time", "independent_small",
+           "done_independently", "mpi_calls", "mpi_bytes", "posix_calls", "posix_bytes", "n",
+           "collective"]  # fmt: skip
+    g = d.groupby(["dataset", "file", "library"], sort=False)
+    out = g[add].sum()
+    out["ranks"] = g["ranks"].agg(
+        lambda r: compact_ranks([x for lst in r for x in job._expand(lst)])
+    )
+    out = out.reset_index()
+    out["collective_share"] = out["collective"] / out["n"].clip(lower=1)
+    out["total"] = out["bytes_written"] + out["bytes_read"]
+    out = out.sort_values(["total", "dataset"], ascending=[False, True])
+    return out[DATASET_COLUMNS].reset_index(drop=True), libs
 
 
 def _merge_mpi(partials: list[Partial]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -15,6 +15,7 @@ import pytest
 from conftest import build, iotrace, report_in_memory, report_of_parts, same_report
 from iotrace.analyzer import load, parts
 from iotrace.analyzer.export import export, to_parquet_parts
+from test_hdf5 import COLS, H5PCC, ROWS, N, build_h5
 from test_mpi import MPICC, MPIRUN, _shim_has_mpi, build_mpi, run_job
 
 
@@ -109,3 +110,12 @@ def test_parquet_export_in_parts_is_the_in_memory_one(trace, tmp_path):
     # the command line: in parts by default
     r = iotrace("export", str(t.dir), "--format", "parquet", "-o", str(tmp_path / "cli"))
     assert r.returncode == 0 and "events" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not (H5PCC and MPIRUN), reason="needs h5pcc (libhdf5-openmpi-dev), mpirun")
+def test_hdf5_datasets_report_the_same_in_parts(tmp_path):
+    prog = build_h5("h5_io")
+    job = run_job(tmp_path, "launcher", 2, prog, "t.h5", "coll", "chunk", str(ROWS), str(COLS),
+                  str(N), "conv", io="ompio")  # fmt: skip
+    got = _check(job.dir)
+    assert got["datasets"] and got["overview"]["datasets"]["writes"] > 0
