@@ -159,18 +159,13 @@ def _write_events(ev: pd.DataFrame, meta: dict[str, str], exact: dict[str, bytes
 
 
 def _part_to_parquet(
-    trace_dir: str, part: Any, out: str, name: str, shift: tuple[int, int, int]
+    trace_dir: str, part: Any, out: str, name: str, shift: tuple[int, int, int], select: Any
 ) -> pd.DataFrame:
     """One part's events into OUT/events (files `name`-N), stack ids the whole trace's; returns
     its stacks (run in a worker)."""
-    import warnings
+    from .parts import load_part, shift_stack_ids
 
-    from .load import load
-    from .parts import shift_stack_ids
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tr = load(trace_dir, progress=False, part=part)
+    tr = load_part(trace_dir, part, select)
     ev = tr.events
     ids = ev["stack_id"].to_numpy(dtype=np.int64, na_value=-1)
     new = shift_stack_ids(ids, *shift)
@@ -188,6 +183,7 @@ def to_parquet_parts(
     workers: int | None = None,
     scheduler: str | None = None,
     part_bytes: int | None = None,
+    select: Any = None,
 ) -> str:
     """to_parquet in bounded memory (analyzer/parts.py): a first pass over the parts merges
     the tables (processes, files, missed) and numbers their stacks; a second writes each part's
@@ -196,7 +192,7 @@ def to_parquet_parts(
     from . import parts
 
     o = Path(out)
-    s, tr, partials, mapper = parts.run(trace_dir, memory, workers, scheduler, part_bytes)
+    s, tr, partials, mapper = parts.run(trace_dir, memory, workers, scheduler, part_bytes, select)
     _out_dir(o)
     if (o / "events").is_dir():
         import shutil
@@ -206,7 +202,7 @@ def to_parquet_parts(
     stacks = mapper(
         _part_to_parquet,
         [
-            (str(trace_dir), p.part, str(o), f"part-{k}", (p.stack_base, off, stracer_base))
+            (str(trace_dir), p.part, str(o), f"part-{k}", (p.stack_base, off, stracer_base), select)
             for k, (p, off) in enumerate(zip(partials, offsets, strict=True))
         ],
     )

@@ -28,6 +28,7 @@ import pandas as pd
 
 from iotrace import kio
 from iotrace.calls import END2_SUFFIX
+from iotrace.select import Select
 from iotrace.tracefile import log_paths, regular_size, run_records
 
 from . import completeness, job, schema, stracer_src
@@ -40,6 +41,7 @@ from .sources import SHIM, STRACER
 from .summary import (
     METADATA_OPS,
     Summary,
+    _completeness,
     _functions,
     _metadata,
     _per_proc,
@@ -50,7 +52,7 @@ from .summary import (
     missed_table,
     site_stats,
 )
-from .trace import Trace
+from .trace import Trace, selected
 
 MEMORY_DEFAULT = 2 << 30  # bytes: the bound when neither --memory nor IOTRACE_MEMORY says
 MEMORY_ENV = "IOTRACE_MEMORY"
@@ -129,6 +131,7 @@ class Partial:
     part: Part
     dir: str
     t0: int
+    selection: str  # the read filters ("" = every event)
     exact_names: dict[str, bytes]
     runs: list[dict[str, Any]]
     duration: int
@@ -186,13 +189,19 @@ def _keys(procs: pd.DataFrame) -> set[tuple[str, int]]:
     return {(str(h), int(p)) for h, p in zip(procs["host"], procs["pid"], strict=True)}
 
 
-def partial(trace_dir: str, part: Part, span: int) -> Partial:
-    """Load one part and reduce it (run in a worker: a top-level function, picklable)."""
+def load_part(trace_dir: str, part: Part, select: Select | None = None) -> Trace:
+    """One part's trace, its events passing the read filters `select` (iotrace.select)."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # said once for the whole trace (_warn)
         tr = load(trace_dir, progress=False, part=part)
+    return selected(tr, select) if select is not None else tr
+
+
+def partial(trace_dir: str, part: Part, span: int, select: Select | None = None) -> Partial:
+    """Load one part and reduce it (run in a worker: a top-level function, picklable)."""
+    tr = load_part(trace_dir, part, select)
     ev = tr.events
     a = arrays(ev)
     c = classify(a)
@@ -252,6 +261,7 @@ def partial(trace_dir: str, part: Part, span: int) -> Partial:
         part=part,
         dir=str(tr.dir),
         t0=tr.t0,
+        selection=tr.selection,
         exact_names=tr.exact_names,
         runs=tr.runs,
         duration=int(tr.duration),
@@ -282,13 +292,9 @@ def partial(trace_dir: str, part: Part, span: int) -> Partial:
     )
 
 
-def _bandwidth(trace_dir: str, part: Part, span: int) -> np.ndarray:
+def _bandwidth(trace_dir: str, part: Part, span: int, select: Select | None) -> np.ndarray:
     """A part's bandwidth sums for the whole trace's span (when the first guess was off)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tr = load(trace_dir, progress=False, part=part)
+    tr = load_part(trace_dir, part, select)
     return job.bandwidth_sums(arrays(tr.events), span)
 
 
@@ -356,11 +362,12 @@ def summarise(
     workers: int | None = None,
     scheduler: str | None = None,
     part_bytes: int | None = None,
+    select: Select | None = None,
 ) -> tuple[Summary, Trace]:
     """The summary of a trace in bounded memory; with it a Trace of the directory's metadata
     (its processes; no events) for what the report prints besides the summary.  `part_bytes`:
     cut parts at this many bytes of logs instead (tests: a part per process)."""
-    s, tr, _, _ = run(trace_dir, memory, workers, scheduler, part_bytes)
+    s, tr, _, _ = run(trace_dir, memory, workers, scheduler, part_bytes, select)
     return s, tr
 
 
@@ -370,6 +377,7 @@ def run(
     workers: int | None = None,
     scheduler: str | None = None,
     part_bytes: int | None = None,
+    select: Select | None = None,
 ) -> tuple[Summary, Trace, list[Partial], Mapper]:
     """summarise, and the parts' partials and the mapper that made them (export's second pass)."""
     d = Path(trace_dir)
@@ -382,11 +390,11 @@ def run(
         mapper = local_map(n)
     parts = plan(d, bound, n, part_bytes)
     span = _span_guess(d)
-    partials = mapper(partial, [(str(d), p, span) for p in parts])
+    partials = mapper(partial, [(str(d), p, span, select) for p in parts])
     s, tr = merge(partials)
     true_span = max(tr.duration, max((p.t_end for p in partials), default=0), 1)
     if true_span != max(span, 1):  # cut again, for the whole trace's span
-        sums = mapper(_bandwidth, [(str(d), p, true_span) for p in parts])
+        sums = mapper(_bandwidth, [(str(d), p, true_span, select) for p in parts])
         for p, b in zip(partials, sums, strict=True):
             p.bandwidth, p.span = b, true_span
         s, tr = merge(partials)
@@ -482,6 +490,7 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     duration = max(p.duration for p in partials)
     tr = Trace(Path(first.dir), pd.DataFrame(), procs, first.t0, duration, first.runs, {}, {})
     tr.exact_names = {k: v for p in partials for k, v in p.exact_names.items()}
+    tr.selection = first.selection
     sums = {k: sum(p.sums[k] for p in partials) for k in SUM_KEYS}
 
     # functions and metadata: sums by function, in the whole trace's order of the functions
@@ -542,6 +551,7 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     hosts = set().union(*(p.hosts for p in partials))
     ov: dict[str, Any] = {
         "trace": first.dir,
+        "selection": first.selection,
         "command": " ".join(str(x) for x in first.runs[0].get("argv", [])) if first.runs else "",
         "hosts": len(hosts) if sums["events"] else len(set(procs["host"])),
         "processes": len(procs) - int((procs["ended"] == "exec").sum()) if len(procs) else 0,
@@ -618,6 +628,9 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     for p in partials:
         counts.add(p.counts)
     s.insights = insights_of(tr, s, counts)
+    if tr.selection:  # filtered events: summarise's words, nothing compared
+        s.completeness = _completeness(tr)
+        return s, tr
     kp: dict[tuple[str, int], kio.Process] = {}
     for p in partials:
         kp.update(p.kio)

@@ -119,3 +119,19 @@ def test_hdf5_datasets_report_the_same_in_parts(tmp_path):
                   str(N), "conv", io="ompio")  # fmt: skip
     got = _check(job.dir)
     assert got["datasets"] and got["overview"]["datasets"]["writes"] > 0
+
+
+def test_read_filters_report_the_same_in_parts(trace):
+    from iotrace.analyzer.report import report_dict
+    from iotrace.analyzer.summary import summarise
+    from iotrace.analyzer.trace import selected
+
+    from iotrace.select import Select
+
+    t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x")
+    assert t.proc.returncode == 0, t.proc.stderr
+    sel = Select(failed=False, t_from=0)
+    ref = report_dict(summarise(selected(load(t.dir), sel)))
+    got = report_of_parts(t.dir, select=sel)
+    assert not same_report(ref, got)
+    assert got["overview"]["selection"] and got["completeness"]["line"].startswith("not checked")

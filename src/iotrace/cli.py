@@ -349,12 +349,15 @@ def _summary(args: argparse.Namespace):  # noqa: ANN202 -- pandas only when used
 
     from iotrace.analyzer import parts
 
+    sel = from_args(args)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers}: at least 1")
     memory = parts.memory_bound(args.memory)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        summary, trace = parts.summarise(args.trace, memory, args.workers, args.scheduler)
+        summary, trace = parts.summarise(
+            args.trace, memory, args.workers, args.scheduler, select=sel
+        )
     for w in caught:
         print(f"iotrace: warning: {w.message}", file=sys.stderr)
     return trace, summary
@@ -384,8 +387,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 what = to_parquet_parts(
-                    args.trace, args.output, memory, args.workers, args.scheduler
-                )
+                    args.trace, args.output, memory, args.workers, args.scheduler,
+                    select=from_args(args),
+                )  # fmt: skip
             for w in caught:
                 print(f"iotrace: warning: {w.message}", file=sys.stderr)
         else:
