@@ -200,9 +200,7 @@ def job(trace: Trace) -> kio.Job:
     return job_of(processes(trace), stracer_read(trace), uring)
 
 
-def job_of(
-    kprocs: list[tuple[tuple[str, int], kio.Process]], stracer: bool, uring: int
-) -> kio.Job:
+def job_of(kprocs: list[tuple[tuple[str, int], kio.Process]], stracer: bool, uring: int) -> kio.Job:
     """The job's completeness from the explained processes; `uring`: how many processes mapped
     io_uring rings."""
     j = kio.Job(stracer=stracer)

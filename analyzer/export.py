@@ -192,7 +192,9 @@ def to_parquet_parts(
     from . import parts
 
     o = Path(out)
-    s, tr, partials, mapper = parts.run(trace_dir, memory, workers, scheduler, part_bytes, select)
+    s, tr, partials, mapper = parts.run(
+        trace_dir, memory, workers, scheduler, part_bytes, select, export=True
+    )
     _out_dir(o)
     if (o / "events").is_dir():
         import shutil
@@ -208,7 +210,8 @@ def to_parquet_parts(
     )
     st = pd.concat(stacks, ignore_index=True).drop_duplicates(["stack_id", "level"])
     st = st.sort_values(["stack_id", "level"], kind="stable").reset_index(drop=True)
-    tables = {"processes": tr.processes, "files": s.files, "stacks": st, "missed": s.missed}
+    files = parts._merge_files(partials, "files_export")  # as trace.files (holds kept in)
+    tables = {"processes": tr.processes, "files": files, "stacks": st, "missed": s.missed}
     meta = _meta(tr)
     for name, df in tables.items():
         table = _arrow(df, meta, tr.exact_names)

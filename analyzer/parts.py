@@ -19,7 +19,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,16 @@ from iotrace.select import Select
 from iotrace.tracefile import log_paths, regular_size, run_records
 
 from . import completeness, job, schema, stracer_src
-from .access import READ, WRITE, arrays, classify, compact_ranks, files_table, size_histogram
+from .access import (
+    READ,
+    WRITE,
+    arrays,
+    classify,
+    compact_ranks,
+    files_table,
+    held,
+    size_histogram,
+)
 from .datasets import DATASET_COLUMNS
 from .datasets import layer as datasets_layer
 from .insights import Counts, insights_of
@@ -65,6 +74,7 @@ SUM_KEYS = (
     "events", "reads", "writes", "read_time", "write_time", "bytes_read", "bytes_written",
     "metadata_ops", "errors", "missed", "mpi_reads", "mpi_writes", "mpi_bytes_read",
     "mpi_bytes_written", "posix_bytes_in_mpi", "classified", "consecutive", "sequential",
+    "stracer_held_events",
 )  # fmt: skip
 FILE_MAX = ("max_offset",)
 FILE_DERIVED = ("ranks", "write_ranks", "data_ranks", "rank_list", "random", "seq_share",
@@ -149,6 +159,7 @@ class Partial:
     metadata: pd.DataFrame
     sizes: pd.DataFrame
     files: pd.DataFrame  # files_table + "order": the path's code in the part
+    files_export: pd.DataFrame | None  # the same as trace.files has it (partial's `export`)
     shim_paths: int  # codes below: the part's logs' paths; from it: the stracer's
     stracer_paths: list[str]  # the stracer's paths in its order (the first part's)
     file_ranks: pd.DataFrame  # path, rank, wrote, moved (distinct pairs)
@@ -199,19 +210,27 @@ def load_part(trace_dir: str, part: Part, select: Select | None = None) -> Trace
     return selected(tr, select) if select is not None else tr
 
 
-def partial(trace_dir: str, part: Part, span: int, select: Select | None = None) -> Partial:
-    """Load one part and reduce it (run in a worker: a top-level function, picklable)."""
+def partial(
+    trace_dir: str, part: Part, span: int, select: Select | None = None, export: bool = False
+) -> Partial:
+    """Load one part and reduce it (run in a worker: a top-level function, picklable).
+    `export`: also the files table as trace.files has it (the stracer's holds not taken out)."""
     tr = load_part(trace_dir, part, select)
     ev = tr.events
     a = arrays(ev)
+    a.stopped = held(ev, tr.stops)  # the stracer's holds: out of the events' times
     c = classify(a)
     procs = tr.processes
     own = _owned(tr, part)
     union = io_union(a, len(procs))
     pp = _per_proc(a, procs, union)
     files = files_table(ev, a, c)
-    order = {p: i for i, p in enumerate(a.paths)}
-    files["order"] = [order[p] for p in files["path"]]
+    order_of = {p: i for i, p in enumerate(a.paths)}
+    files["order"] = [order_of[p] for p in files["path"]]
+    files_export = None
+    if export:
+        files_export = files_table(ev, replace(a, stopped=None), c)
+        files_export["order"] = [order_of[p] for p in files_export["path"]]
     # the stracer's paths, in the order it met them (the same in every part)
     stracer_paths = list(a.paths[tr.shim_paths :]) if part.stracer_only else []
     rd = a.data & (a.op == READ)
@@ -240,6 +259,10 @@ def partial(trace_dir: str, part: Part, span: int, select: Select | None = None)
         "classified": len(c.idx),
         "consecutive": int(c.consecutive.sum()),
         "sequential": int(c.sequential.sum()),
+        "stracer_held_events": int((a.stopped > 0).sum()),
+        # every part reads all of the stracer's stops: the whole trace's
+        "stracer_stops": len(tr.stops),
+        "stracer_held": int(tr.stops["ns"].sum()) if len(tr.stops) else 0,
     }
     threads: set[tuple[str, int]] = set()
     hosts: set[str] = set()
@@ -279,6 +302,7 @@ def partial(trace_dir: str, part: Part, span: int, select: Select | None = None)
         metadata=_metadata(a),
         sizes=size_histogram(a),
         files=files,
+        files_export=files_export,
         shim_paths=tr.shim_paths,
         stracer_paths=stracer_paths,
         file_ranks=_file_ranks(a),
@@ -378,6 +402,7 @@ def run(
     scheduler: str | None = None,
     part_bytes: int | None = None,
     select: Select | None = None,
+    export: bool = False,
 ) -> tuple[Summary, Trace, list[Partial], Mapper]:
     """summarise, and the parts' partials and the mapper that made them (export's second pass)."""
     d = Path(trace_dir)
@@ -390,7 +415,7 @@ def run(
         mapper = local_map(n)
     parts = plan(d, bound, n, part_bytes)
     span = _span_guess(d)
-    partials = mapper(partial, [(str(d), p, span, select) for p in parts])
+    partials = mapper(partial, [(str(d), p, span, select, export) for p in parts])
     s, tr = merge(partials)
     true_span = max(tr.duration, max((p.t_end for p in partials), default=0), 1)
     if true_span != max(span, 1):  # cut again, for the whole trace's span
@@ -577,6 +602,9 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
         "truncated_logs": int(procs["truncated"].sum()) if len(procs) else 0,
         "missed": sums["missed"],
         **{k: sums[k] for k in SUM_KEYS[10:15]},
+        "stracer_stops": first.sums["stracer_stops"],
+        "stracer_held": first.sums["stracer_held"],
+        "stracer_held_events": sums["stracer_held_events"],
         "classified": sums["classified"],
         "consecutive": sums["consecutive"],
         "sequential": sums["sequential"],
@@ -637,28 +665,24 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     parents = completeness.parents(tr)
     kprocs = sorted(kio.link(kp, parents).items())
     stracer = any(p.stracer_kio for p in partials)
-    commands = {
-        (str(h), int(p)): c
-        for h, p, c in zip(procs["host"], procs["pid"], procs["command"], strict=True)
-    }
     from dataclasses import asdict
 
-    jk = completeness.job_of(kprocs, stracer)
+    jk = completeness.job_of(kprocs, stracer, len(counts.uring[0]))
     s.completeness = {
         "line": jk.line(),
         "job": asdict(jk),
-        "processes": completeness.table(kprocs, commands, stracer),
+        "processes": completeness.table(kprocs, procs, stracer),
     }
     return s, tr
 
 
-def _merge_files(partials: list[Partial]) -> pd.DataFrame:
+def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
     """files_table of the whole trace.  Rows that tie in the sort keep load's order of the
     paths: the logs' paths by first appearance (part, code), then the stracer's in its order."""
     st_rank = {f: i for p in partials for i, f in enumerate(p.stracer_paths)}
     frames = []
     for i, p in enumerate(partials):
-        f = p.files.copy()
+        f = getattr(p, attr).copy()
         f["order"] = [
             (0, i, o) if o < p.shim_paths else (1, st_rank.get(path, 1 << 62), 0)
             for path, o in zip(f["path"], f["order"], strict=True)
