@@ -2,7 +2,7 @@
  * EVENT records straight into column arrays; every other record is handed back as (offset,
  * length) for Python to unpack (they are few: strings, stacks, modules, exit).
  *
- * Plain C, no Python headers: loaded with cffi in ABI mode (analyzer/decode.py compiles it once
+ * Plain C, no Python headers: loaded with cffi in ABI mode (analyzer/event_columns.py compiles it once
  * per machine into a cache directory).  Every read is bounds-checked: a torn tail stops the scan
  * (`truncated`), anything malformed is reported (`error`), nothing is trusted. */
 #include <stdint.h>

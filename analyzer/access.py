@@ -27,7 +27,7 @@ import pandas as pd
 from iotrace.calls import Op
 
 from . import schema
-from .kernels import dense, prev_in_group
+from .group_scans import dense, prev_in_group
 
 ALIGN = 4096
 BUCKET_EDGES = np.array(

@@ -1,12 +1,11 @@
 """`load(DIR)`: every log of a trace directory, streamed into one time-ordered events table.
 
-In C (decode.py, _decode.c) and never one Python object per event: each log is decoded straight
-into its slice of columns allocated once for an upper bound of the events; per log, times are
-aligned to the job's start with the header's clock pair and function/path/stack ids mapped to the
-trace-wide dictionaries; the per-thread runs of start times are merged into the time order, and
-every column is taken through it into memory the previous column freed.  What a load costs is
-mostly the memory it first touches: see docs/analyzer.md, "How loading works".
-"""
+In C (event_columns.py, _decode.c) and never one Python object per event: each log is decoded
+straight into its slice of columns allocated once for an upper bound of the events; per log, times
+are aligned to the job's start with the header's clock pair and function/path/stack ids mapped to
+the trace-wide dictionaries; the per-thread runs of start times are merged into the time order, and
+every column is taken through it into memory the previous column freed. What a load costs is mostly
+the memory it first touches: see docs/analyzer.md, "How loading works"."""
 
 from __future__ import annotations
 
@@ -42,8 +41,8 @@ from iotrace.tracefile import (
 )
 
 from . import schema, stracer_src
-from .decode import ERRORS, NULL_BITS, RawColumns, decoder, empty, native
-from .sources import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, VIA_NAMES, Source
+from .event_columns import ERRORS, NULL_BITS, RawColumns, decoder, empty, native
+from .log_kinds import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, VIA_NAMES, Source
 from .trace import Trace
 
 WINDOW = 64 << 20  # bytes of chunks decoded per call (progress granularity)

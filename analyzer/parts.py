@@ -46,7 +46,7 @@ from .datasets import DATASET_COLUMNS
 from .datasets import layer as datasets_layer
 from .insights import Counts, insights_of
 from .load import Part, _Log, _open, _warn_truncated, load
-from .sources import SHIM, STRACER
+from .log_kinds import SHIM, STRACER
 from .summary import (
     METADATA_OPS,
     Summary,

@@ -20,7 +20,7 @@ from iotrace.calls import (
     syscall_op,
 )
 
-from .sources import CLASS_NAMES, SOURCE_NAMES, VIA_NAMES
+from .log_kinds import CLASS_NAMES, SOURCE_NAMES, VIA_NAMES
 
 OP_NAMES: list[str] = [o.value for o in Op]
 UNKNOWN_FUNCTION = "unknown"

@@ -32,8 +32,8 @@ from iotrace.calls import END2_SUFFIX, SYSCALL_BY_NAME
 from iotrace.format import MS
 from iotrace.tracefile import TraceFormatError, regular_size
 
-from .decode import NULL_BITS, RawColumns
-from .sources import CLASS_NAMES, VIA_NAMES
+from .event_columns import NULL_BITS, RawColumns
+from .log_kinds import CLASS_NAMES, VIA_NAMES
 
 
 @dataclass
@@ -226,7 +226,7 @@ def fill(
     path_code: Any,
 ) -> Result:
     """Write every MISSED record into `out` (room for all), `proc_out`, `cls_out` (its
-    class's index in sources.CLASS_NAMES) and `via_out` (its engine's in VIA_NAMES); codes for
+    class's index in log_kinds.CLASS_NAMES) and `via_out` (its engine's in VIA_NAMES); codes for
     function names and paths come from `fn_code(name)` and `path_code(path)` (the trace-wide
     dictionaries).
     Returns the stracer-only processes (numbered from `first_proc`) and the sites' frames (stack

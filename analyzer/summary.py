@@ -28,7 +28,7 @@ from .access import (
     size_histogram,
 )
 from .datasets import layer as datasets_layer
-from .kernels import union_length
+from .group_scans import union_length
 
 if TYPE_CHECKING:
     from .insights import Insight

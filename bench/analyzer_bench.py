@@ -285,7 +285,7 @@ def dirty_mb() -> float | None:
 
 def child_load(trace: str) -> None:
     from iotrace.analyzer import load
-    from iotrace.analyzer.decode import decoder_name
+    from iotrace.analyzer.event_columns import decoder_name
 
     decoder_name()  # compiles the C decoder on a machine's first use: not part of the load
     base = peak_rss_mb()

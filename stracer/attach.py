@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iotrace.stracer import _ffi as F
-from iotrace.stracer.decode import AT_FDCWD, Plan, abs_path, decode_args, plan
 from iotrace.stracer.slog import SRec, Writer
+from iotrace.stracer.syscall_args import AT_FDCWD, Plan, abs_path, decode_args, plan
 
 from iotrace.calls import SYSCALL_BY_NR, Syscall
 from iotrace.tracedir import TraceDir

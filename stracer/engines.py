@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from iotrace.stracer import _ffi as F
-from iotrace.stracer.decode import plan
 from iotrace.stracer.slog import SRec
+from iotrace.stracer.syscall_args import plan
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 

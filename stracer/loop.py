@@ -47,7 +47,7 @@ void iotl_spin(long long ns);
 """
 
 # argument kinds the C loop encodes itself: 0 unsigned, 1 signed 32-bit, 2 signed 64-bit
-# (decode.py's SIMPLE converters for these are exactly int, _signed32, _signed64)
+# (syscall_args.py's SIMPLE converters for these are exactly int, _signed32, _signed64)
 _CONV = {"fd": 1, "off": 2, "int": 2, "size": 0, "iovcnt": 0, "buf": 0, "ptr": 0, "iov": 0}
 
 

@@ -23,9 +23,9 @@ from typing import Any
 from iotrace.stracer import _ffi as F
 from iotrace.stracer import loop as L
 from iotrace.stracer.console import Console
-from iotrace.stracer.decode import AT_FDCWD, Plan, abs_path, plan
 from iotrace.stracer.engines import Engines
 from iotrace.stracer.slog import SRec, Writer
+from iotrace.stracer.syscall_args import AT_FDCWD, Plan, abs_path, plan
 from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, libc_entry, symbolise
 
 from iotrace import format as fmt

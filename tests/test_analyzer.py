@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import PROGS, build, iotrace
 from iotrace.analyzer import TruncatedLogWarning, load, summarise
-from iotrace.analyzer import decode as decode_mod
+from iotrace.analyzer import event_columns as event_columns
 from iotrace.analyzer.access import BUCKETS
 from iotrace.analyzer.load import read_header
 
@@ -180,16 +180,16 @@ def test_decoders_agree(pattern, monkeypatch):
     tdir, _work = pattern
     fast = load(tdir)
     monkeypatch.setenv("IOTRACE_DECODER", "python")
-    decode_mod.native.cache_clear()
-    decode_mod.decoder.cache_clear()
+    event_columns.native.cache_clear()
+    event_columns.decoder.cache_clear()
     try:
-        assert decode_mod.decoder_name() == "python"
+        assert event_columns.decoder_name() == "python"
         slow = load(tdir)
     finally:
         monkeypatch.delenv("IOTRACE_DECODER")
-        decode_mod.native.cache_clear()
-        decode_mod.decoder.cache_clear()
-    assert decode_mod.decoder_name() == "C"
+        event_columns.native.cache_clear()
+        event_columns.decoder.cache_clear()
+    assert event_columns.decoder_name() == "C"
     pd.testing.assert_frame_equal(fast.events, slow.events)
     pd.testing.assert_frame_equal(fast.processes, slow.processes)
 

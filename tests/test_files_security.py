@@ -295,7 +295,7 @@ def test_planted_native_library_not_loaded(tmp_path: Path) -> None:
     planted = planted_dir / f"decode-{tag}.so"
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(planted), str(evil)], check=True)
     os.chown(planted, NOBODY, NOBODY)
-    code = "from iotrace.analyzer.decode import native; print(native() is not None)"
+    code = "from iotrace.analyzer.event_columns import native; print(native() is not None)"
     nobodys = tmp_path / "nobodys-cache"  # root could write there: another user's all the same
     nobodys.mkdir()
     shutil.copy(planted, nobodys / planted.name)

@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 import pytest
 from conftest import build
-from iotrace.analyzer import decode
+from iotrace.analyzer import event_columns
 from iotrace.stracer import slog
 
 from iotrace import format as fmt
@@ -119,18 +119,18 @@ def test_the_decoders_columns_are_the_table_s_fields(packed, which):
     """A chunk of the C-packed records through the analyzer's decoders (the C one and its Python
     oracle): each event's columns are its fields, by name."""
     if which == "C":
-        nat = decode.native()
+        nat = event_columns.native()
         assert nat is not None
-        dec: Any = decode.CDecoder(nat)
+        dec: Any = event_columns.CDecoder(nat)
     else:
-        dec = decode.PyDecoder()
+        dec = event_columns.PyDecoder()
     thread = next(b for b in packed if _unpack(b)[0] == fmt.Rec.THREAD)
     body = thread + b"".join(b for b in packed if b != thread)
     chunk = b"\xc6" + len(body).to_bytes(4, "big") + body
     buf = chunk + bytes(fmt.CHUNK_SIZE - len(chunk))
     count = dec.scan(buf, 0, len(buf), fmt.CHUNK_SIZE, None, 0)
     assert count.error == 0
-    out = decode.RawColumns.empty(count.n_events)
+    out = event_columns.RawColumns.empty(count.n_events)
     res = dec.scan(buf, 0, len(buf), fmt.CHUNK_SIZE, out, count.n_other)
     assert res.error == 0 and res.n_other == len(EXPECTED) - 5  # all but THREAD and EVENTs
     want = [r for ev in EXPECTED if ev["rec"] == fmt.Rec.EVENT for r in _rows(ev)]

@@ -486,7 +486,7 @@ def c_header() -> str:
 # ---- the stracer's syscall table (x86_64) --------------------------------------------------
 #
 # The stracer decodes, and its seccomp-bpf filter stops, exactly these syscalls: nothing about
-# a syscall is kept anywhere else.  Argument kinds (decoding in iotrace.stracer.decode):
+# a syscall is kept anywhere else.  Argument kinds (decoding in iotrace.stracer.syscall_args):
 #   fd dirfd path str buf size off whence oflags mode amode atflags fcntlcmd int ptr iov iovcnt
 #   prot mflags domain socktype fds2 (int[2] out)
 # `fdop` says how a successful call changes the descriptor table (the stracer tracks it and

@@ -116,8 +116,8 @@ KIO_SUM_FIELDS = ("rchar", "wchar", "syscr", "syscw", "stdio_read", "stdio_writt
 # last handler (stdio's final flush comes after), in _exit() (stdio's buffers are discarded)
 KIO_WHEN = ("start", "exec", "exit", "_exit")
 
-# The analyzer's raw event columns (analyzer/decode.py, analyzer/_decode.c), in this order: the
-# thread, the EVENT fields with a dtype, and a bit set of the nil fields.
+# The analyzer's raw event columns (analyzer/event_columns.py, analyzer/_decode.c), in this order:
+# the thread, the EVENT fields with a dtype, and a bit set of the nil fields.
 RAW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("tid", "int32"),
     *((f.name, f.dtype) for f in EVENT if f.dtype),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .decode import native
+from .event_columns import native
 
 
 def dense(key: np.ndarray) -> tuple[np.ndarray, int]:
