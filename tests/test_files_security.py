@@ -6,9 +6,7 @@ file that must stay unchanged."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
 import re
 import shutil
 import socket
@@ -19,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import iotrace
+
+from iotrace.native import source_tag
 
 NOBODY = 65534
 VICTIM_TEXT = "root's own file: must stay as it is\n"
@@ -281,7 +281,7 @@ def test_planted_native_library_not_loaded(tmp_path: Path) -> None:
     shutil.copytree(Path(an.__file__).parent.parent, pkg, ignore=skip)
     src = pkg / "analyzer" / "_decode.c"
     os.utime(pkg / "analyzer" / "_decode.so", (1, 1))  # older than its source: stale
-    tag = hashlib.sha256(src.read_bytes() + platform.machine().encode()).hexdigest()[:16]
+    tag = source_tag(src)  # the name iotrace would look for
     shared_tmp = tmp_path / "tmp"
     planted_dir = shared_tmp / f"iotrace-{os.getuid()}"
     planted_dir.mkdir(parents=True)

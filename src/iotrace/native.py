@@ -58,6 +58,15 @@ def _say(stem: str, why: str) -> None:
     WHY_NOT[stem] = f"{stem}.so {why}"
 
 
+def source_tag(src: Path) -> str:
+    """The cache name's hash of a C source: its text, the generated iot_format.h it includes
+    (format.py), the machine."""
+    import hashlib  # OpenSSL's libcrypto: loaded only when a library must be built
+
+    data = src.read_bytes() + format_c_header().encode() + platform.machine().encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def _library(package: str, stem: str, cache_name: str) -> Path | None:
     """`stem`.so of `package`, else one built from its `stem`.c in the private cache, else None.
 
@@ -72,10 +81,8 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
     if src is None:
         _say(stem, "is missing (reinstall iotrace)")
         return None
-    header = format_c_header().encode()  # the generated iot_format.h the sources include
-    import hashlib  # OpenSSL's libcrypto: loaded only when a library must be built
-
-    tag = hashlib.sha256(src.read_bytes() + header + platform.machine().encode()).hexdigest()[:16]
+    header = format_c_header().encode()
+    tag = source_tag(src)
     what = "is older than its source" if prebuilt else "is missing"
     cache = cache_dir()
     try:
