@@ -3,14 +3,16 @@ Python and C readers read back field by field, by the table's names."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
-from conftest import build
+from conftest import build, iotrace
 from iotrace.analyzer import event_columns
 from iotrace.stracer import slog
 
@@ -154,3 +156,23 @@ def test_missed_records_of_the_c_loop_and_of_python_are_the_table_s(trace):
         assert r["args"][2] == 1 and r["t"] <= r["t_exit"]
     same = [{k: v for k, v in r.items() if k not in ("t", "t_exit")} for r in recs]
     assert same[0] == same[1] == same[2]
+
+
+def test_show_streams_the_events_instead_of_holding_them(tmp_path):
+    """`iotrace show` reads a log through the one reader (tracefile.Records) and keeps 32 bytes
+    per event and the log's bytes, decoding each event as it prints it: reading every log whole
+    first held about 300 bytes per event."""
+    prog, grew = build("ft_fill"), []
+    for n in (10, 100_000):
+        out = tmp_path / f"t{n}"
+        r = iotrace("run", "--no-stracer", "--stack", "0", "-o", str(out), "--",
+                    str(prog), str(n), "0", str(tmp_path / "f"))  # fmt: skip
+        assert r.returncode == 7, r.stderr
+        show = subprocess.Popen([sys.executable, "-m", "iotrace", "show", str(out)],
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert show.stdout is not None
+        lines = sum(1 for ln in show.stdout if ln.startswith("[pid ") and " write(" in ln)
+        _, status, usage = os.wait4(show.pid, 0)
+        assert status == 0 and lines == n
+        grew.append(usage.ru_maxrss * 1024)
+    assert grew[1] - grew[0] < 100_000 * 150

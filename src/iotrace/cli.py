@@ -17,7 +17,7 @@ from iotrace.select import SelectError, from_args
 from iotrace.select import add_arguments as add_select_arguments
 from iotrace.shim import ShimNotFound
 from iotrace.tracedir import TraceDirError
-from iotrace.tracefile import TraceFormatError, job_start, log_paths, read_log, run_records
+from iotrace.tracefile import TraceFormatError, job_start, log_paths, run_records
 
 EXPORT_FORMATS = ("parquet", "csv", "chrome", "darshan")
 
@@ -268,18 +268,19 @@ def _cmd_attach(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from iotrace.show import show
+    from iotrace.show import Stream, show
 
     sel = from_args(args)
-    logs = [read_log(p) for p in log_paths(args.trace)]
-    for log in logs:
-        if log.truncated:
+    streams = [Stream(p, sel.active) for p in log_paths(args.trace)]
+    for st in streams:
+        if st.log.truncated:
             print(
-                f"iotrace: warning: {log.path} was cut short; read up to its last whole record",
+                f"iotrace: warning: {st.log.path} was cut short; read up to its last whole record",
                 file=sys.stderr,
             )
     try:
-        show(logs, sys.stdout, job_start(logs, run_records(Path(args.trace))), sel)
+        logs = [st.log for st in streams]
+        show(streams, sys.stdout, job_start(logs, run_records(Path(args.trace))), sel)
         sys.stdout.flush()
     except BrokenPipeError:  # `iotrace show DIR | head`
         sys.stderr.close()

@@ -5,16 +5,19 @@ from __future__ import annotations
 import errno as errno_mod
 import heapq
 import os
+from array import array
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from iotrace.calls import DATA_FUNCS, EVENT_FIELDS, FUNCTIONS
 from iotrace.flags import WHENCE, oflags
+from iotrace.format import EV, Rec
 from iotrace.select import Select, mask
 from iotrace.text import escape, quote_data
-from iotrace.tracefile import Log
+from iotrace.tracefile import Log, Records, open_log, reading
 
 # Log.events rows are (tid, *record[1:]): the record's type slot holds the thread.  Only calls
 # with two ends have the last three.
@@ -82,16 +85,74 @@ def format_event(log: Log, ev: tuple[Any, ...], t_origin: int) -> str:
     return f"[{who}] +{t:.6f} {fname}({', '.join(args)}) = {result} <{ev[DUR] / 1e9:.6f}>"
 
 
-def merged(logs: list[Log]) -> Iterator[tuple[Log, tuple[Any, ...]]]:
-    """All events of all logs in start-time order."""
+class Stream:
+    """One log's events in start-time order, decoded one at a time as they are printed: kept
+    in memory are the log's bytes, its other records (strings, ...) and 32 bytes per event (its
+    start time, where it is, its thread), not the events; with `columns`, also what a filter
+    looks at (function, path ids, errno: 32 bytes more)."""
 
-    def stream(i: int, log: Log) -> Iterator[tuple[int, int, Log, tuple[Any, ...]]]:
-        log.events.sort(key=lambda e: e[T0])
-        for e in log.events:
-            yield e[T0], i, log, e
+    def __init__(self, path: Path, columns: bool = False) -> None:
+        self.log, self.data, records = open_log(path)
+        t, start_, end_, tid = array("q"), array("q"), array("q"), array("q")
+        cols = [array("q") for _ in range(4)] if columns else []  # fn path errno path2
+        with reading(self.log):
+            for start, end, th, rec in records:
+                if rec[0] != Rec.EVENT:
+                    self.log.add(rec)
+                    continue
+                t.append(rec[EV.t_start])
+                start_.append(start)
+                end_.append(end)
+                tid.append(th)
+                if columns:
+                    ev = self.log.event_row(th, rec)
+                    path = -1 if ev[PATH] is None else ev[PATH]
+                    for c, v in zip(cols, (ev[FN], path, ev[ERR], _path2(ev)), strict=True):
+                        c.append(v)
+        self.log.truncated = records.truncated
+        self.start, self.end, self.tid = start_, end_, tid
+        self.t = np.frombuffer(t, dtype=np.int64)
+        self.cols = [np.frombuffer(c, dtype=np.int64) for c in cols]
+        self.order = np.argsort(self.t, kind="stable")
 
-    streams = [stream(i, log) for i, log in enumerate(logs)]
-    for _t, _i, log, ev in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+    def select(self, sel: Select, t0: int) -> None:
+        """Keep the events that pass `sel` (iotrace.select.mask over the log's records)."""
+        n = len(self.t)
+        if not sel.active or not n or not self.cols:
+            return
+        fn, path, err, path2 = self.cols
+        rank = self.log.header.get("rank")
+        keep = mask(
+            sel,
+            rank=np.full(n, rank if isinstance(rank, int) else -1, dtype=np.int64),
+            pid=np.full(n, int(self.log.header.get("pid", -1)), dtype=np.int64),
+            path=path,
+            path_names=self.log.strings,
+            fn=fn,
+            fn_names=self.log.functions,
+            errno=err,
+            t=self.t + _shift(self.log) - t0,
+            path2=path2,
+        )
+        kept = np.flatnonzero(keep)
+        self.order = kept[np.argsort(self.t[kept], kind="stable")]
+
+    def __iter__(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        log, data, start, end, tid = self.log, self.data, self.start, self.end, self.tid
+        for i in map(int, self.order):
+            ev = log.event_row(tid[i], Records.one(data, start[i], end[i]))
+            yield ev[T0], ev
+
+
+def merged(streams: list[Stream]) -> Iterator[tuple[Log, tuple[Any, ...]]]:
+    """All events of all logs in start-time order (ties: in the order of the logs)."""
+
+    def tagged(i: int, st: Stream) -> Iterator[tuple[int, int, Log, tuple[Any, ...]]]:
+        for t, ev in st:
+            yield t, i, st.log, ev
+
+    streams_ = [tagged(i, st) for i, st in enumerate(streams)]
+    for _t, _i, log, ev in heapq.merge(*streams_, key=lambda x: (x[0], x[1])):
         yield log, ev
 
 
@@ -109,36 +170,14 @@ def _path2(ev: tuple[Any, ...]) -> int:
     return ev[AUX] if f and "path2" in f.shows and isinstance(ev[AUX], int) else -1
 
 
-def selected(log: Log, sel: Select, t0: int) -> None:
-    """Keep the log's events that pass `sel` (iotrace.select.mask over its records)."""
-    evs = log.events
-    if not sel.active or not evs:
-        return
-    rank = log.header.get("rank")
-    cols = list(zip(*((e[FN], e[PATH], e[ERR], e[T0], _path2(e)) for e in evs), strict=True))
-    fn, path, err, t, path2 = (np.array(c, dtype=object) for c in cols)
-    keep = mask(
-        sel,
-        rank=np.full(len(evs), rank if isinstance(rank, int) else -1, dtype=np.int64),
-        pid=np.full(len(evs), int(log.header.get("pid", -1)), dtype=np.int64),
-        path=np.array([-1 if p is None else p for p in path], dtype=np.int64),
-        path_names=log.strings,
-        fn=fn.astype(np.int64),
-        fn_names=log.functions,
-        errno=err.astype(np.int64),
-        t=t.astype(np.int64) + _shift(log) - t0,
-        path2=path2.astype(np.int64),
-    )
-    log.events = [e for e, k in zip(evs, keep.tolist(), strict=True) if k]
-
-
-def show(logs: list[Log], out: IO[str], t0: int, sel: Select | None = None) -> int:
-    """Print the events of `logs` passing `sel`; times are seconds since the job's start `t0`
-    (CLOCK_REALTIME ns, iotrace.tracefile.job_start), as every reader counts them."""
-    for log in logs:
-        selected(log, sel or Select(), t0)
+def show(streams: list[Stream], out: IO[str], t0: int, sel: Select | None = None) -> int:
+    """Print the events of `streams` passing `sel` (made with columns=True to filter); times
+    are seconds since the job's start `t0` (CLOCK_REALTIME ns, iotrace.tracefile.job_start), as
+    every reader counts them."""
+    for st in streams:
+        st.select(sel or Select(), t0)
     n = 0
-    for log, ev in merged(logs):
+    for log, ev in merged(streams):
         out.write(format_event(log, ev, t0 - _shift(log)) + "\n")
         n += 1
     return n

@@ -9,6 +9,7 @@ anything that does not fit is a TraceFormatError (one line).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
@@ -282,6 +283,26 @@ class Log:
     def functions(self) -> list[str]:
         return list(self.header.get("functions", []))
 
+    def add(self, rec: tuple[Any, ...]) -> None:
+        """A checked record other than EVENT and THREAD (Records gives them)."""
+        kind = rec[0]
+        if kind == Rec.STRING:
+            self.strings[rec[1]] = rec[2]
+        elif kind == Rec.STACK:
+            self.stacks[rec[1]] = tuple(rec[2])
+        elif kind == Rec.MODULE:
+            self.modules.append((rec[1], rec[2], rec[3], rec[4], rec[5]))
+        elif kind == Rec.EXIT:
+            self.exit_time, self.exit_status = rec[1], rec[2]
+        elif kind == Rec.KIO:
+            self.kio.append(list(rec))
+        elif kind == Rec.DATA:
+            self.data[(rec[1], rec[2])] = rec[3]
+
+    def event_row(self, tid: int, rec: tuple[Any, ...]) -> tuple[Any, ...]:
+        """An EVENT record as a row of `events`."""
+        return (tid, *rec[1:_NFIELDS], *(None,) * (_NFIELDS - len(rec)))
+
 
 def _ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, b"")
@@ -436,66 +457,128 @@ def kio_records(path: Path, limit: int = 256) -> tuple[dict[str, Any], list[list
     return header, sorted(records.values(), key=lambda r: r[2])
 
 
-def read_log(path: str | os.PathLike[str]) -> Log:
-    """Parse a whole log.  A log cut short (a crash, a copy) is read up to its last whole record
-    and flagged `truncated`; anything that is not an iotrace log raises TraceFormatError."""
+class BadRecordAt(Exception):
+    """A record that is not as docs/format.md has it: it starts at byte `start`; the reader got
+    to byte `end` (its end, or the start for bytes that are no record)."""
+
+    def __init__(self, start: int, end: int) -> None:
+        super().__init__(start, end)
+        self.start, self.end = start, end
+
+
+def _unpacker(chunk: int) -> msgpack.Unpacker:
+    return msgpack.Unpacker(
+        raw=False,
+        strict_map_key=False,
+        use_list=False,
+        ext_hook=_ext_hook,
+        unicode_errors="surrogateescape",
+        max_buffer_size=chunk,
+    )
+
+
+class Records:
+    """The one reader of a log's records: every record of the chunks starting in [first, stop)
+    of the log's bytes, in file order, each checked, as (start, end, tid, record); THREAD records
+    only give the tid of their chunk.  read_log, `iotrace show` and the analyzer's Python decoder
+    (the C decoder's oracle) all read through it.  `n_functions`: EVENT's fn is below it;
+    `limit` the largest string or stack id (None: records other than EVENT and THREAD are not
+    checked).  BadChunk, BadRecordAt for what is wrong; `truncated`: the bytes end inside a
+    chunk (read up to its last whole record)."""
+
+    def __init__(
+        self, buf: Any, first: int, stop: int, chunk: int, n_functions: int, limit: int | None
+    ) -> None:
+        self.buf, self.first, self.stop, self.chunk = buf, first, stop, chunk
+        self.n_functions, self.limit = n_functions, limit
+        self.truncated = False
+
+    def __iter__(self) -> Iterator[tuple[int, int, int, tuple[Any, ...]]]:
+        buf, limit = self.buf, self.limit
+        for start, end, torn in chunks(buf, self.first, self.stop, self.chunk):
+            self.truncated = self.truncated or torn
+            unpacker = _unpacker(self.chunk)
+            unpacker.feed(buf[start:end])
+            tid = -1
+            pos = start  # after the last whole record (tell() after the loop counts a torn one)
+            recs = iter(unpacker)
+            for i in itertools.count():
+                try:
+                    rec = next(recs)
+                except StopIteration:
+                    break
+                except (ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
+                    raise BadRecordAt(pos, pos) from None
+                here, pos = pos, start + unpacker.tell()
+                try:
+                    if not isinstance(rec, tuple) or not rec or not _is_int(rec[0]):
+                        raise BadRecord
+                    kind = rec[0]
+                    if (i == 0) != (kind == Rec.THREAD):  # a chunk starts with its THREAD, once
+                        raise BadRecord
+                    if kind == Rec.EVENT:
+                        check_event(rec, self.n_functions)
+                    elif kind == Rec.THREAD:
+                        tid = other_record(rec, 0)[1]
+                        continue
+                    elif limit is not None:
+                        rec = other_record(rec, limit)
+                except (BadRecord, TypeError):
+                    raise BadRecordAt(here, pos) from None
+                yield here, pos, tid, rec
+            if pos != end and not torn:
+                raise BadRecordAt(pos, pos)  # a record cut short inside a whole chunk
+
+    @staticmethod
+    def one(buf: Any, start: int, end: int) -> tuple[Any, ...]:
+        """The record at [start, end) again, as iterating gave it (checked then)."""
+        return tuple(msgpack.unpackb(buf[start:end], raw=False, use_list=False,
+                                     strict_map_key=False, ext_hook=_ext_hook,
+                                     unicode_errors="surrogateescape"))  # fmt: skip
+
+
+def open_log(path: str | os.PathLike[str]) -> tuple[Log, bytes, Records]:
+    """A log's header (TraceFormatError if it is not an iotrace log), its bytes, and a reader of
+    all its records (read them through `reading`)."""
     p = Path(path)
     data = read_regular(p)
     if not data:
         raise TraceFormatError(f"{p}: empty file, not an iotrace log")
     header, first, chunk = read_header(data, p)
     log = Log(p, header)
-    events = log.events
-    nfn = len(log.functions)
-    limit = id_limit(len(data))
-    pos = first
+    return (
+        log,
+        data,
+        Records(data, first, len(data), chunk, len(log.functions), id_limit(len(data))),
+    )
+
+
+@contextmanager
+def reading(log: Log) -> Iterator[None]:
+    """What is wrong with the records read inside: one TraceFormatError naming the log and the
+    byte (a whole log read: `truncated` set if it was cut short)."""
     try:
-        for start, end, torn in chunks(data, first, len(data), chunk):
-            pos = start
-            log.truncated = log.truncated or torn
-            unpacker = msgpack.Unpacker(
-                raw=False,
-                strict_map_key=False,
-                use_list=False,
-                ext_hook=_ext_hook,
-                unicode_errors="surrogateescape",
-                max_buffer_size=chunk,
-            )
-            unpacker.feed(data[start:end])
-            tid = None
-            pos = start  # after the last whole record (tell() after the loop counts a torn one)
-            for i, rec in enumerate(unpacker):
-                pos = start + unpacker.tell()
-                if not isinstance(rec, tuple) or not rec or not _is_int(rec[0]):
-                    raise BadRecord
-                kind = rec[0]
-                if (i == 0) != (kind == Rec.THREAD):  # a chunk starts with its THREAD, once
-                    raise BadRecord
-                if kind == Rec.EVENT:
-                    check_event(rec, nfn)
-                    events.append((tid, *rec[1:_NFIELDS], *(None,) * (_NFIELDS - len(rec))))
-                    continue
-                rec = other_record(rec, limit)
-                if kind == Rec.THREAD:
-                    tid = rec[1]
-                elif kind == Rec.STRING:
-                    log.strings[rec[1]] = rec[2]
-                elif kind == Rec.STACK:
-                    log.stacks[rec[1]] = tuple(rec[2])
-                elif kind == Rec.MODULE:
-                    log.modules.append((rec[1], rec[2], rec[3], rec[4], rec[5]))
-                elif kind == Rec.EXIT:
-                    log.exit_time, log.exit_status = rec[1], rec[2]
-                elif kind == Rec.KIO:
-                    log.kio.append(list(rec))
-                elif kind == Rec.DATA:
-                    log.data[(rec[1], rec[2])] = rec[3]
-            if pos != end and not torn:
-                raise BadRecord  # a record cut short inside a whole chunk
+        yield
     except BadChunk as exc:
-        raise TraceFormatError(f"{p}: corrupt log ({ERRORS[exc.code]} at byte {exc.off})") from None
-    except (BadRecord, ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
-        raise TraceFormatError(f"{p}: corrupt log (bad record at byte {pos})") from None
+        raise TraceFormatError(
+            f"{log.path}: corrupt log ({ERRORS[exc.code]} at byte {exc.off})"
+        ) from None
+    except BadRecordAt as exc:
+        raise TraceFormatError(f"{log.path}: corrupt log (bad record at byte {exc.end})") from None
+
+
+def read_log(path: str | os.PathLike[str]) -> Log:
+    """Parse a whole log.  A log cut short (a crash, a copy) is read up to its last whole record
+    and flagged `truncated`; anything that is not an iotrace log raises TraceFormatError."""
+    log, _data, records = open_log(path)
+    events = log.events
+    with reading(log):
+        for _start, _end, tid, rec in records:
+            if rec[0] == Rec.EVENT:
+                events.append(log.event_row(tid, rec))
+            else:
+                log.add(rec)
+    log.truncated = records.truncated
     return log
 
 
