@@ -1,17 +1,16 @@
-"""Decoding the chunks of a log into column arrays.
+"""Decoding the chunks of a log into column arrays, in C.
 
-Two decoders with one contract (`Decoder.scan`):
+The decoder (`_decode.c`, loaded with cffi in ABI mode) walks the chunk bytes and stores each
+EVENT record straight into numpy arrays, with no Python object per event: about 50 times faster
+than msgpack record by record; it is what makes 2 million events/s possible (see docs/analyzer.md
+for the measurements).  CMake builds it at install time; a source edited since is compiled once
+per machine with the system C compiler into a cache directory (``$IOTRACE_CACHE``, else
+``$XDG_CACHE_HOME/iotrace``, else ``~/.cache/iotrace``).  The analyzer does not run without it
+(NativeMissing, one line): the same work in Python (tests/oracle_columns.py: the decoder through
+tracefile.Records, the id mapping and the group scans in numpy) is the tests' oracle, never a
+slow path at run time.
 
-- **C** (`_decode.c`, loaded with cffi in ABI mode): walks the chunk bytes and stores each EVENT
-  record straight into numpy arrays, with no Python object per event.  About 50 times faster
-  than the alternative; it is what makes 2 million events/s possible (see docs/analyzer.md for
-  the measurements).  It is compiled once per machine with the system C compiler into a cache
-  directory (``$IOTRACE_CACHE``, else ``$XDG_CACHE_HOME/iotrace``, else ``~/.cache/iotrace``),
-  unless a prebuilt ``_decode.so`` sits next to this module.
-- **Python** (msgpack): the same result, record by record; used when no C compiler is there, or
-  when ``IOTRACE_DECODER=python``.
-
-Other records (STRING, STACK, MODULE, EXIT and any later type) are few: both decoders hand them
+Other records (STRING, STACK, MODULE, EXIT and any later type) are few: the decoder hands them
 back as (offset, length) for msgpack to unpack.
 """
 
@@ -19,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import mmap
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ import numpy as np
 
 from iotrace import format as fmt
 from iotrace.native import library as native_library
-from iotrace.tracefile import ERRORS, BadChunk, BadRecordAt, Records  # noqa: F401
+from iotrace.tracefile import ERRORS, TraceFormatError  # noqa: F401
 
 # Column arrays of the raw events (format.py RAW_COLUMNS, the C struct's order).  Not kept: `mode`
 # and `aux`, whose meaning is per function (`iotrace show` prints them); every byte per event
@@ -38,13 +36,6 @@ RAW_DTYPES: dict[str, type[np.generic]] = {
     name: np.dtype(dtype).type for name, dtype in fmt.RAW_COLUMNS
 }
 NULL_BITS = fmt.NULL_BITS  # bits of `nulls`: the field was nil, AUXPAIR, END2 (format.py)
-# An EVENT's base fields after the type: (position, null bit, kept as a column, is aux)
-_BASE = tuple(
-    (i, NULL_BITS.get(f.name, 0) if f.nullable else 0, bool(f.dtype), f.kind == "aux")
-    for i, f in enumerate(fmt.EVENT[: fmt.EVENT_BASE_FIELDS])
-    if i
-)
-_ENDS = tuple(fmt.EVENT_FIELDS[fmt.EVENT_BASE_FIELDS :])  # fd2 path2 offset2
 
 _CDEF = (
     "typedef struct {\n"
@@ -217,132 +208,13 @@ class CDecoder:
         )
 
 
-class _Bad(Exception):
-    pass
-
-
-class PyDecoder:
-    """The C decoder's oracle, for tests: the same contract through the Python reader of records
-    (tracefile.Records), msgpack record by record, about 50 times slower."""
-
-    name = "python"
-
-    def scan(
-        self,
-        buf: Any,
-        first: int,
-        stop: int,
-        chunk: int,
-        out: RawColumns | None,
-        n_other: int,
-    ) -> ScanResult:
-        others: list[tuple[int, int]] = []
-        rows: list[tuple[Any, ...]] = []
-        n_ends = 0
-        records = Records(buf, first, stop, chunk, 32768, None)  # fn: int16, as the C columns
-        try:
-            for start, end, tid, rec in records:
-                if rec[0] == fmt.Rec.EVENT:
-                    new = _event_rows(rec, tid, start)
-                    rows += new
-                    n_ends += len(new) - 1
-                else:
-                    others.append((start, end - start))
-        except BadChunk as exc:
-            return self._error(exc.code, exc.off)
-        except BadRecordAt as exc:
-            return self._error(3, exc.start)
-        except _Bad as exc:
-            return self._error(3, int(exc.args[0]))
-        if out is not None:
-            _store(rows, out)
-        other_off = np.array([o for o, _ in others], dtype=np.int64)
-        other_len = np.array([ln for _, ln in others], dtype=np.int64)
-        truncated = records.truncated
-        return ScanResult(len(rows), len(others), truncated, 0, -1, other_off, other_len, n_ends)
-
-    @staticmethod
-    def _error(code: int, off: int) -> ScanResult:
-        empty = np.empty(0, dtype=np.int64)
-        return ScanResult(0, 0, False, code, off, empty, empty)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _event_rows(rec: list[Any], tid: int, here: int) -> list[tuple[Any, ...]]:
-    """One event as the raw columns' values (RAW_DTYPES order): one row, two for a call with
-    two ends (the end read after the end written, as the C decoder does)."""
-    row = _event_row(rec, tid, here)
-    if len(rec) < len(fmt.EVENT):
-        return [row]
-    nulls = row[-1] & ~(NULL_BITS["fd"] | NULL_BITS["path"] | NULL_BITS["offset"])
-    nulls |= NULL_BITS["end2"]
-    vals = list(row)
-    for end2, v in zip(_ENDS, rec[fmt.EVENT_BASE_FIELDS :], strict=False):
-        name = fmt.END2_COLUMNS[end2]
-        if v is None:
-            nulls |= NULL_BITS[name]
-            v = 0
-        elif not _is_int(v):
-            raise _Bad(here)
-        vals[list(RAW_DTYPES).index(name)] = v
-    vals[-1] = nulls
-    return [row, tuple(vals)]
-
-
-def _event_row(rec: list[Any], tid: int, here: int) -> tuple[Any, ...]:
-    """One event's base fields as the raw columns' values (RAW_DTYPES order)."""
-    nulls = 0
-    vals: list[int] = [tid]
-    for i, bit, kept, aux in _BASE:
-        v = rec[i]
-        if aux:  # nil, an integer or an array ([dev, inode]); not kept
-            if isinstance(v, (list, tuple)):
-                nulls |= bit | NULL_BITS["auxpair"]
-            elif v is None:
-                nulls |= bit
-            elif not _is_int(v):
-                raise _Bad(here)
-            continue
-        if v is None:
-            nulls |= bit
-            v = 0
-        elif not _is_int(v):
-            raise _Bad(here)
-        if kept:
-            vals.append(v)
-    vals.append(nulls)
-    return tuple(vals)
-
-
-def _wrap(v: int, bits: int) -> int:
-    """Two's-complement wrap, as the C decoder's casts do."""
-    v &= (1 << bits) - 1
-    return v - (1 << bits) if v >> (bits - 1) else v
-
-
-def _store(rows: list[tuple[Any, ...]], out: RawColumns) -> None:
-    if not rows:
-        return
-    cols = list(zip(*rows, strict=True))
-    for name, col in zip(RAW_DTYPES, cols, strict=True):
-        dtype = np.dtype(RAW_DTYPES[name])
-        if name == "fn":
-            col = tuple(-1 if v < 0 or v > 32767 else v for v in col)
-        elif dtype.kind == "i":
-            bits = dtype.itemsize * 8
-            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-            col = tuple(v if lo <= v <= hi else _wrap(v, bits) for v in col)
-        out[name][: len(col)] = np.array(col, dtype=dtype)
+class NativeMissing(TraceFormatError):
+    """The analyzer's C code is missing and could not be built (the line before says why)."""
 
 
 @functools.lru_cache(maxsize=1)
 def native() -> Native | None:
-    """The compiled C code, or None (no compiler; or ``IOTRACE_DECODER=python``)."""
-    if os.environ.get("IOTRACE_DECODER", "").lower() == "python":
-        return None
+    """The compiled C code, or None (one line on stderr says why)."""
     lib = native_library("iotrace.analyzer", "_decode", "decode")
     if lib is None:
         return None
@@ -352,11 +224,17 @@ def native() -> Native | None:
         return None
 
 
+def require_native() -> Native:
+    """The compiled C code; NativeMissing without it."""
+    nat = native()
+    if nat is None:
+        raise NativeMissing("the analyzer needs its C code (_decode.so): reinstall iotrace")
+    return nat
+
+
 @functools.lru_cache(maxsize=1)
 def decoder() -> Decoder:
-    """The fastest decoder available."""
-    nat = native()
-    return CDecoder(nat) if nat is not None else PyDecoder()
+    return CDecoder(require_native())
 
 
 def decoder_name() -> str:

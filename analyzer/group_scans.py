@@ -1,7 +1,7 @@
-"""Per-group scans over events in time order: C when compiled (O(n), no sort), numpy otherwise.
+"""Per-group scans over events in time order, in C (_decode.c: O(n), no sort).
 
 Grouping 10 million events by a key with a stable sort costs 1-2 s here; one pass in C with a
-per-group slot costs ~30 ms.
+per-group slot costs ~30 ms.  The same in numpy is the tests' oracle (tests/oracle_columns.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .event_columns import native
+from .event_columns import require_native
 
 
 def dense(key: np.ndarray) -> tuple[np.ndarray, int]:
@@ -23,29 +23,17 @@ def prev_in_group(group: np.ndarray, val: np.ndarray, ngroups: int, first: int) 
     group = np.ascontiguousarray(group, dtype=np.int64)
     val = np.ascontiguousarray(val, dtype=np.int64)
     out = np.empty(len(val), dtype=np.int64)
-    nat = native()
-    if nat is not None:
-        last = np.empty(max(ngroups, 1), dtype=np.int64)
-        nat.lib.iot_prev_in_group(
-            nat.ptr("int64_t *", group),
-            nat.ptr("int64_t *", val),
-            len(val),
-            nat.ptr("int64_t *", last),
-            ngroups,
-            first,
-            nat.ptr("int64_t *", out),
-        )
-        return out
-    order = np.argsort(group, kind="stable")
-    g, v = group[order], val[order]
-    prev = np.empty_like(v)
-    if len(v):
-        prev[0] = first
-        prev[1:] = v[:-1]
-        new = np.ones(len(v), dtype=bool)
-        new[1:] = g[1:] != g[:-1]
-        prev[new] = first
-    out[order] = prev
+    nat = require_native()
+    last = np.empty(max(ngroups, 1), dtype=np.int64)
+    nat.lib.iot_prev_in_group(
+        nat.ptr("int64_t *", group),
+        nat.ptr("int64_t *", val),
+        len(val),
+        nat.ptr("int64_t *", last),
+        ngroups,
+        first,
+        nat.ptr("int64_t *", out),
+    )
     return out
 
 
@@ -56,29 +44,15 @@ def union_length(group: np.ndarray, start: np.ndarray, end: np.ndarray, ngroups:
     start = np.ascontiguousarray(start, dtype=np.int64)
     end = np.ascontiguousarray(end, dtype=np.int64)
     total = np.zeros(max(ngroups, 1), dtype=np.int64)
-    nat = native()
-    if nat is not None:
-        reach = np.empty_like(total)
-        nat.lib.iot_union_length(
-            nat.ptr("int64_t *", group),
-            nat.ptr("int64_t *", start),
-            nat.ptr("int64_t *", end),
-            len(start),
-            nat.ptr("int64_t *", reach),
-            nat.ptr("int64_t *", total),
-            ngroups,
-        )
-        return total[:ngroups]
-    if len(start) == 0:
-        return total[:ngroups]
-    order = np.argsort(group, kind="stable")
-    g, s, e = group[order], start[order], end[order]
-    reach = pd.Series(e).groupby(g).cummax().to_numpy()
-    new = np.ones(len(s), dtype=bool)
-    new[1:] = g[1:] != g[:-1]
-    covered = s.copy()
-    covered[1:] = np.maximum(s[1:], reach[:-1])
-    covered[new] = s[new]
-    part = np.clip(e - covered, 0, None)
-    np.add.at(total, g, part)
+    nat = require_native()
+    reach = np.empty_like(total)
+    nat.lib.iot_union_length(
+        nat.ptr("int64_t *", group),
+        nat.ptr("int64_t *", start),
+        nat.ptr("int64_t *", end),
+        len(start),
+        nat.ptr("int64_t *", reach),
+        nat.ptr("int64_t *", total),
+        ngroups,
+    )
     return total[:ngroups]

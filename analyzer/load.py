@@ -41,7 +41,7 @@ from iotrace.tracefile import (
 )
 
 from . import schema, stracer_src
-from .event_columns import ERRORS, NULL_BITS, RawColumns, decoder, empty, native
+from .event_columns import ERRORS, NULL_BITS, RawColumns, decoder, empty, require_native
 from .log_kinds import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, VIA_NAMES, Source
 from .trace import Trace
 
@@ -224,12 +224,6 @@ class _Dict:
             if local >= 0:
                 out[local] = self.code(s)
         return out
-
-
-def _lookup(lut: np.ndarray, ids: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """lut[ids], -1 where null or out of range."""
-    ok = ~null & (ids >= 0) & (ids < len(lut))
-    return np.where(ok, lut[np.where(ok, ids, 0)], -1).astype(np.int32)
 
 
 @contextmanager
@@ -482,7 +476,6 @@ def _map_ids(
 ) -> tuple[int, dict[int, tuple[int, tuple[int, ...]]]]:
     """Per log, in place: times aligned to the job's start, function/path/stack ids mapped to
     the trace-wide ones.  Returns the next free stack id and the stacks by trace-wide id."""
-    nat = native()
     stack_base = 0
     raw_stacks: dict[int, tuple[int, tuple[int, ...]]] = {}
     pos = 0
@@ -499,27 +492,7 @@ def _map_ids(
         fn_lut = np.array([*codes, unknown], dtype=np.int16)
         path_lut = paths.lut(lg.strings)
         cols = {k: raw[k][sl] for k in ("t_start", "fn", "path", "stack", "nulls")}
-        if not lg.n_events:
-            top = -1
-        elif nat is not None:
-            top = nat.lib.iot_map_ids(
-                lg.n_events,
-                nat.ptr("int64_t *", cols["t_start"]),
-                lg.shift - t0,
-                nat.ptr("int16_t *", cols["fn"]),
-                nat.ptr("int16_t *", fn_lut),
-                len(fn_lut),
-                nat.ptr("int32_t *", cols["path"]),
-                nat.ptr("int32_t *", path_lut),
-                len(path_lut),
-                nat.ptr("int32_t *", cols["stack"]),
-                stack_base,
-                nat.ptr("uint16_t *", cols["nulls"]),
-                NULL_BITS["path"],
-                NULL_BITS["stack"],
-            )
-        else:
-            top = _map_ids_numpy(cols, lg.shift - t0, fn_lut, path_lut, stack_base)
+        top = map_ids(cols, lg.shift - t0, fn_lut, path_lut, stack_base) if lg.n_events else -1
         for sid, pcs in lg.stacks.items():
             raw_stacks[stack_base + sid] = (lg.proc, pcs)
         stack_base += max(lg.stacks, default=0) + 1
@@ -528,20 +501,30 @@ def _map_ids(
     return stack_base, raw_stacks
 
 
-def _map_ids_numpy(
+def map_ids(
     cols: dict[str, np.ndarray], shift: int, fn_lut: np.ndarray, path_lut: np.ndarray, base: int
 ) -> int:
-    """iot_map_ids (_decode.c) in numpy: one log's columns mapped in place; the top stack id."""
-    cols["t_start"] += shift
-    fn = cols["fn"]
-    fn[(fn < 0) | (fn >= len(fn_lut) - 1)] = len(fn_lut) - 1
-    fn[:] = fn_lut[fn]
-    nl = cols["nulls"]
-    cols["path"][:] = _lookup(path_lut, cols["path"], (nl & NULL_BITS["path"]) != 0)
-    st = cols["stack"]
-    st_null = ((nl & NULL_BITS["stack"]) != 0) | (st < 0)
-    st[:] = np.where(st_null, -1, st + base)
-    return int(st.max(initial=-1))
+    """One log's columns mapped in place (iot_map_ids): times shifted, function and path ids
+    through their tables, stack ids moved by `base`; the top stack id."""
+    nat = require_native()
+    return int(
+        nat.lib.iot_map_ids(
+            len(cols["t_start"]),
+            nat.ptr("int64_t *", cols["t_start"]),
+            shift,
+            nat.ptr("int16_t *", cols["fn"]),
+            nat.ptr("int16_t *", fn_lut),
+            len(fn_lut),
+            nat.ptr("int32_t *", cols["path"]),
+            nat.ptr("int32_t *", path_lut),
+            len(path_lut),
+            nat.ptr("int32_t *", cols["stack"]),
+            base,
+            nat.ptr("uint16_t *", cols["nulls"]),
+            NULL_BITS["path"],
+            NULL_BITS["stack"],
+        )
+    )
 
 
 def _sort_order(t_start: np.ndarray) -> np.ndarray | None:
@@ -553,8 +536,8 @@ def _sort_order(t_start: np.ndarray) -> np.ndarray | None:
     n = len(t_start)
     if n < 2:
         return None
-    nat = native()
-    if nat is not None and n < 2**31:
+    nat = require_native()
+    if n < 2**31:
         order = empty(n, np.int32)
         runs = nat.lib.iot_merge_order(
             nat.ptr("int64_t *", t_start), n, max(64, n >> 6), nat.ptr("int32_t *", order)
@@ -578,13 +561,8 @@ class _Take:
     (docs/analyzer.md)."""
 
     def __init__(self, order: np.ndarray | None) -> None:
-        self.nat = native()
-        if (
-            order is not None
-            and order.dtype != np.int32
-            and self.nat is not None
-            and len(order) < 2**31
-        ):
+        self.nat = require_native()
+        if order is not None and order.dtype != np.int32 and len(order) < 2**31:
             narrow = empty(len(order), np.int32)
             np.copyto(narrow, order, casting="unsafe")
             order = narrow
@@ -636,7 +614,7 @@ class _Take:
         dt = a.dtype if dtype is None else np.dtype(dtype)
         if self.order is None:
             return a if a.dtype == dt else a.astype(dt)
-        if self.nat is not None and a.dtype.kind in "iub" and dt.kind in "iub":
+        if a.dtype.kind in "iub" and dt.kind in "iub":
             out = self._c(a, self.order, dt, len(self.order))
         elif a.dtype == dt:
             out = np.take(a, self.order, out=self.new(len(self.order), dt))
@@ -647,7 +625,7 @@ class _Take:
 
     def lut(self, table: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """table[idx] for small integer codes `idx` (not through the order)."""
-        if self.nat is not None and table.dtype.kind in "iub" and idx.dtype.kind in "iu":
+        if table.dtype.kind in "iub" and idx.dtype.kind in "iu":
             return self._c(table, idx, table.dtype, len(idx))
         return table[idx]
 
@@ -657,25 +635,20 @@ class _Take:
         n = len(nulls) if self.order is None else len(self.order)
         out = {k: self.new(n, bool) for k in names}
         nat = self.nat
-        if nat is None:
-            ordered = nulls if self.order is None else np.take(nulls, self.order)
-            for k, m in out.items():
-                np.not_equal(ordered & NULL_BITS[k], 0, out=m)
-        else:
-            bits = np.array([NULL_BITS[k] for k in names], dtype=np.uint16)
-            keep = [nat.ffi.from_buffer(m, require_writable=True) for m in out.values()]
-            ptrs = nat.ffi.new("uint8_t *[]", [nat.ffi.cast("uint8_t *", p) for p in keep])
-            idx = nat.ffi.NULL if self.order is None else nat.ptr("int32_t *", self.order)
-            if nat.lib.iot_null_masks(
-                nat.ffi.from_buffer("uint16_t[]", nulls),
-                len(nulls),
-                idx,
-                n,
-                nat.ffi.from_buffer("uint16_t[]", bits),
-                len(names),
-                ptrs,
-            ):
-                raise IndexError("index out of range")
+        bits = np.array([NULL_BITS[k] for k in names], dtype=np.uint16)
+        keep = [nat.ffi.from_buffer(m, require_writable=True) for m in out.values()]
+        ptrs = nat.ffi.new("uint8_t *[]", [nat.ffi.cast("uint8_t *", p) for p in keep])
+        idx = nat.ffi.NULL if self.order is None else nat.ptr("int32_t *", self.order)
+        if nat.lib.iot_null_masks(
+            nat.ffi.from_buffer("uint16_t[]", nulls),
+            len(nulls),
+            idx,
+            n,
+            nat.ffi.from_buffer("uint16_t[]", bits),
+            len(names),
+            ptrs,
+        ):
+            raise IndexError("index out of range")
         if self.order is not None:
             self.give(nulls)
         return out

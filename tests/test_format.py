@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import oracle_columns
 import pytest
 from conftest import build, iotrace
 from iotrace.analyzer import event_columns
@@ -118,14 +119,14 @@ def _rows(ev: dict[str, Any]) -> list[dict[str, int]]:
 
 @pytest.mark.parametrize("which", ["C", "python"])
 def test_the_decoders_columns_are_the_table_s_fields(packed, which):
-    """A chunk of the C-packed records through the analyzer's decoders (the C one and its Python
-    oracle): each event's columns are its fields, by name."""
+    """A chunk of the C-packed records through the analyzer's decoder and its Python oracle
+    (tests/oracle_columns.py): each event's columns are its fields, by name."""
     if which == "C":
         nat = event_columns.native()
         assert nat is not None
         dec: Any = event_columns.CDecoder(nat)
     else:
-        dec = event_columns.PyDecoder()
+        dec = oracle_columns.PyDecoder()
     thread = next(b for b in packed if _unpack(b)[0] == fmt.Rec.THREAD)
     body = thread + b"".join(b for b in packed if b != thread)
     chunk = b"\xc6" + len(body).to_bytes(4, "big") + body

@@ -1,7 +1,7 @@
 """The project's small C helpers loaded with cffi in ABI mode (the analyzer's decoder, the
 stracer's loop): the library CMake built at install time, else (an editable install whose C
 source was edited since) one compiled from the source into the user's private cache, else None:
-the caller falls back to Python, and one line says why.
+the caller cannot do without it (the analyzer, the stracer), and one line says why.
 
 Native code runs with the caller's privileges (often root): it is loaded only from the package
 itself or from a cache directory that is the caller's alone (owned by them, mode 0700, no other
@@ -46,11 +46,11 @@ def compiler() -> str | None:
 
 
 def library(package: str, stem: str, cache_name: str, say: bool = True) -> Path | None:
-    """See _library; when it gives None, one line says why (`say`: here, on stderr, naming
-    the slower Python code used instead; else the caller says it, from WHY_NOT)."""
+    """See _library; when it gives None, one line says why (`say`: here, on stderr; else the
+    caller says it, from WHY_NOT)."""
     lib = _library(package, stem, cache_name)
     if lib is None and say and stem in WHY_NOT:
-        print(f"iotrace: {WHY_NOT.pop(stem)}: using the slower Python code", file=sys.stderr)
+        print(f"iotrace: {WHY_NOT.pop(stem)}", file=sys.stderr)
     return lib
 
 
