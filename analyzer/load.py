@@ -24,10 +24,12 @@ import pandas as pd
 
 from iotrace import format as fmt
 from iotrace import kio as kio_core
-from iotrace.calls import CHUNK_SIZE, END2_SUFFIX, EVENT_ENDS, KIO_FIELDS, KIO_OWN_FIELDS, Rec
+from iotrace.calls import CHUNK_SIZE, END2_SUFFIX, EVENT_ENDS, KIO_FIELDS, KIO_OWN_FIELDS
 from iotrace.tracefile import (
     BadChunk,
     BadRecord,
+    Log,
+    Records,
     TraceFormatError,
     id_limit,
     job_start,
@@ -142,35 +144,28 @@ def _step(log: _Log) -> int:
 
 
 def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray) -> None:
+    """The records other than EVENT the C decoder found, read as every reader does
+    (tracefile: Records.one, other_record, Log.add)."""
     limit = id_limit(log.size)
+    got = Log(
+        log.path,
+        log.header,
+        strings=log.strings,
+        stacks=log.stacks,
+        modules=log.modules,
+        data=log.data,
+    )  # filled in place
     for off, ln in zip(offs.tolist(), lens.tolist(), strict=True):
         try:
-            rec = other_record(
-                msgpack.unpackb(
-                    buf[off : off + ln],
-                    raw=False,
-                    strict_map_key=False,
-                    unicode_errors="surrogateescape",
-                ),
-                limit,
-            )
-            kind = rec[0]
-            if kind == Rec.STRING:
-                log.strings[rec[1]] = rec[2]
-            elif kind == Rec.STACK:
-                log.stacks[rec[1]] = tuple(rec[2])
-            elif kind == Rec.MODULE:
-                log.modules.append((rec[1], rec[2], rec[3], rec[4], rec[5]))
-            elif kind == Rec.EXIT:
-                log.exit = (rec[1], rec[2])
-            elif kind == Rec.KIO:
-                reading = kio_core.shim_reading(rec, log.proc)
-                if reading is not None:
-                    log.kio.append(reading)
-            elif kind == Rec.DATA:
-                log.data[(rec[1], rec[2])] = rec[3]
+            got.add(other_record(Records.one(buf, off, off + ln), limit))
         except (BadRecord, ValueError, TypeError, IndexError, msgpack.UnpackException):
             raise _corrupt(log, 3, off) from None
+    if got.exit_time is not None:
+        log.exit = (got.exit_time, got.exit_status or 0)  # or 0: never None with a time
+    for rec in got.kio:
+        reading = kio_core.shim_reading(rec, log.proc)
+        if reading is not None:
+            log.kio.append(reading)
 
 
 def _fill(log: _Log, out: RawColumns, advance: Callable[[int], None]) -> None:
