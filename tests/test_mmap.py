@@ -119,4 +119,4 @@ def test_show_prints_mapping_path(trace):
     m = trace.work / "m.bin"
     lines = r.stdout.splitlines()
     assert sum(f'munmap("{m}", ' in ln for ln in lines) == 6
-    assert any(f'msync("{m}", 4096, 4096, 1) = 0' in ln for ln in lines)
+    assert any(f'msync("{m}", 4096, 4096, MS_ASYNC) = 0' in ln for ln in lines)

@@ -136,9 +136,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="as for run")  # fmt: skip
     at.add_argument("--share-with-group", dest="share", action="store_true", help="as for run")
 
-    s = sub.add_parser("show", help="print every event, one a line")
+    s = sub.add_parser(
+        "show",
+        help="print every event, one a line (the stracer's too, marked by class)",
+    )
     s.add_argument("trace", metavar="DIR")
     add_select_arguments(s)
+    s.add_argument("--stacks", action="store_true", help="each event's call stack under it")
 
     rp = sub.add_parser(
         "report",
@@ -280,7 +284,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
             )
     try:
         logs = [st.log for st in streams]
-        show(streams, sys.stdout, job_start(logs, run_records(Path(args.trace))), sel)
+        t0 = job_start(logs, run_records(Path(args.trace)))
+        show(streams, sys.stdout, t0, sel, trace_dir=args.trace, stacks=args.stacks)
         sys.stdout.flush()
     except BrokenPipeError:  # `iotrace show DIR | head`
         sys.stderr.close()

@@ -1,10 +1,15 @@
-"""`iotrace show`: every event, one a line, strace-like, in time order across processes."""
+"""`iotrace show`: every event, one a line, strace-like, in time order across processes: the
+shim's, and the stracer's (the syscalls no wrapper covered, marked by their class: [libc] inside
+a libc function the shim does not wrap, [bypass] missed I/O); `--stacks` adds each event's
+symbolised call stack under it."""
 
 from __future__ import annotations
 
+import bisect
 import errno as errno_mod
 import heapq
 import os
+import sys
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +18,7 @@ from typing import IO, Any
 import numpy as np
 
 from iotrace.calls import DATA_FUNCS, EVENT_FIELDS, FUNCTIONS
-from iotrace.flags import WHENCE, oflags
+from iotrace.flags import WHENCE, mmap_flags, mmap_prot, mpi_amode, msync_flags, oflags
 from iotrace.format import EV, Rec
 from iotrace.select import Select, mask
 from iotrace.text import escape, quote_data
@@ -25,6 +30,13 @@ from iotrace.tracefile import Log, Records, open_log, reading
  FD2, PATH2, OFF2) = range(len(EVENT_FIELDS))  # fmt: skip
 
 _OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen"}
+# function -> (its flags' names, its mode's names)
+_DECODERS = {
+    "mmap": (mmap_flags, mmap_prot),
+    "mremap": (lambda v: [hex(v)], mmap_prot),
+    "msync": (msync_flags, mmap_prot),
+    "MPI_File_open": (mpi_amode, mpi_amode),
+}
 
 
 def _arg(kind: str, fname: str, ev: tuple[Any, ...], strings: dict[int, str]) -> str | None:
@@ -58,6 +70,8 @@ def _arg(kind: str, fname: str, ev: tuple[Any, ...], strings: dict[int, str]) ->
         return None
     if kind == "flags" and fname in _OPENERS:
         return "|".join(oflags(value))
+    if kind in ("flags", "mode") and fname in _DECODERS:
+        return "|".join(_DECODERS[fname][kind == "mode"](value))
     if kind == "mode" and fname in _OPENERS | {"mkdir", "mkdirat"}:
         return oct(value)
     return str(value)
@@ -144,18 +158,6 @@ class Stream:
             yield ev[T0], ev
 
 
-def merged(streams: list[Stream]) -> Iterator[tuple[Log, tuple[Any, ...]]]:
-    """All events of all logs in start-time order (ties: in the order of the logs)."""
-
-    def tagged(i: int, st: Stream) -> Iterator[tuple[int, int, Log, tuple[Any, ...]]]:
-        for t, ev in st:
-            yield t, i, st.log, ev
-
-    streams_ = [tagged(i, st) for i, st in enumerate(streams)]
-    for _t, _i, log, ev in heapq.merge(*streams_, key=lambda x: (x[0], x[1])):
-        yield log, ev
-
-
 def _shift(log: Log) -> int:
     """The log's CLOCK_MONOTONIC -> CLOCK_REALTIME."""
     c = log.header.get("clock") or {}
@@ -170,14 +172,151 @@ def _path2(ev: tuple[Any, ...]) -> int:
     return ev[AUX] if f and "path2" in f.shows and isinstance(ev[AUX], int) else -1
 
 
-def show(streams: list[Stream], out: IO[str], t0: int, sel: Select | None = None) -> int:
-    """Print the events of `streams` passing `sel` (made with columns=True to filter); times
-    are seconds since the job's start `t0` (CLOCK_REALTIME ns, iotrace.tracefile.job_start), as
-    every reader counts them."""
+Line = tuple[int, int, str, list[str]]  # (start, order, line, stack lines)
+
+
+def _shim_lines(i: int, st: Stream, t0: int, stacks: bool) -> Iterator[Line]:
+    """(ns since the job's start, ...) of each event of a shim log, in time order."""
+    log = st.log
+    frames = _symbolise(log) if stacks else {}
+    origin = t0 - _shift(log)
+    for _t, e in st:
+        st = frames.get(e[STACK], []) if stacks and e[STACK] is not None else []
+        yield e[T0] - origin, i, format_event(log, e, origin), st
+
+
+def _symbolise(log: Log) -> dict[int, list[str]]:
+    """stack id -> its frames as text ("func (file.c:12)", else "module+0xoff")."""
+    from iotrace.addr2line import resolve
+
+    mods = sorted(log.modules)
+    bases = [m[0] for m in mods]
+    where: dict[int, list[tuple[str | None, int]]] = {}
+    wanted: dict[str, set[int]] = {}
+    for sid, pcs in log.stacks.items():
+        fr = []
+        for pc in pcs:
+            k = bisect.bisect_right(bases, pc) - 1
+            m = mods[k] if k >= 0 and mods[k][1] <= pc < mods[k][2] else None
+            if m is None:
+                fr.append((None, pc))
+                continue
+            off = max(pc - m[0] - 1, 0)  # a return address: the call is just before it
+            fr.append((m[3], off))
+            wanted.setdefault(m[3], set()).add(off)
+        where[sid] = fr
+    names = {mod: resolve(mod, offs) for mod, offs in wanted.items()}
+    out = {}
+    for sid, fr in where.items():
+        out[sid] = [_frame(*(names.get(mod, {}).get(off) or (None, None, None)), mod, off)
+                    for mod, off in fr]  # fmt: skip
+    return out
+
+
+def _frame(fn: str | None, file: str | None, line: int | None, mod: str | None, off: int) -> str:
+    if fn:
+        return escape(f"{fn} ({os.path.basename(file)}:{line})" if file and line else fn)
+    return escape(f"{os.path.basename(mod)}+{off:#x}") if mod else hex(off)
+
+
+def _stracer_lines(
+    slogs: list[Any], t0: int, stacks: bool, sel: Select, ranks: dict[int, int]
+) -> Iterator[Line]:
+    """The stracer's events (their MISSED records) passing `sel`, one line each, in time
+    order."""
+    from iotrace.stracer import slog
+    from iotrace.stracer.missed import _selected
+
+    recs = sorted(
+        (
+            (r[1] + _sshift(lg) - t0, n, r)
+            for n, lg in enumerate(slogs)
+            for r in _selected(lg, lg.missed, sel, ranks, t0)
+        ),
+        key=lambda x: (x[0], x[1]),
+    )
+    for since, n, rec in recs:
+        log = slogs[n]
+        kinds = log.header.get("syscalls", {})
+        _, t, pid, tid, name, args, ret, err, site, fd, fpath = rec[:11]
+        t_exit = rec[11] if len(rec) > 11 and isinstance(rec[11], int) else t
+        cls = slog.missed_class(rec)
+        via = slog.missed_via(rec)
+        kind = kinds.get(name, [])
+        shown = [_sarg(kind[j] if j < len(kind) else "", a, fd, fpath)
+                 for j, a in enumerate(args or [])]  # fmt: skip
+        result = str(ret)
+        if err:
+            result = f"{ret} {errno_mod.errorcode.get(err, str(err))} ({os.strerror(err)})"
+        mark = f"[{cls}" + (f" via {via}" if via else "") + "]"
+        line = (
+            f"[pid {pid} tid {tid}] +{since / 1e9:.6f} {escape(name)}"
+            f"({', '.join(shown)}) = {result} <{(t_exit - t) / 1e9:.6f}> {escape(mark)}"
+        )
+        st = []
+        if stacks:
+            st = [_frame(f[3], f[4], f[5], f[1], f[2] or 0) for f in log.sites.get(site, [])]
+        yield since, 1_000_000 + n, line, st
+
+
+def _sshift(log: Any) -> int:
+    """A stracer log's CLOCK_MONOTONIC -> CLOCK_REALTIME."""
+    c = log.header.get("clock") or {}
+    return int(c.get("real", 0)) - int(c.get("mono", 0))
+
+
+def stracer_logs(trace_dir: str) -> list[Any]:
+    """The stracer's logs of a trace, read whole (a damaged one: StracerLogError, a
+    TraceFormatError), each one that did not finish said on stderr."""
+    from iotrace.stracer import slog
+
+    out = []
+    for path in slog.log_files(Path(trace_dir)):
+        log = slog.read(path)
+        if not log.complete:
+            print(f"iotrace: warning: {escape(path.name)}: the stracer did not finish (killed?): "
+                  "its events are shown up to its last whole record", file=sys.stderr)  # fmt: skip
+        out.append(log)
+    return out
+
+
+def _sarg(kind: str, a: Any, fd: Any, fpath: Any) -> str:
+    """One of the stracer's decoded arguments as strace writes it."""
+    if isinstance(a, list):
+        return "|".join(escape(str(x)) for x in a) or "0"
+    if kind == "path" and isinstance(a, str):
+        return f'"{escape(a)}"'
+    if kind == "fd" and a == fd and fpath:
+        return f"{a}<{escape(fpath)}>"
+    if kind in ("buf", "ptr", "iov") and isinstance(a, int):
+        return hex(a)
+    return escape(str(a))
+
+
+def show(
+    streams: list[Stream],
+    out: IO[str],
+    t0: int,
+    sel: Select | None = None,
+    trace_dir: str | None = None,
+    stacks: bool = False,
+) -> int:
+    """Print the events of `streams` (made with columns=True to filter) and (given the trace
+    directory) of the stracer's logs that pass `sel`, in time order; times are seconds since the
+    job's start `t0` (CLOCK_REALTIME ns, iotrace.tracefile.job_start), as every reader counts
+    them; `stacks`: each event's call stack under it.  Returns how many."""
+    sel = sel or Select()
+    slogs = stracer_logs(trace_dir) if trace_dir is not None else []
     for st in streams:
-        st.select(sel or Select(), t0)
+        st.select(sel, t0)
+    ranks = {int(st.log.header["pid"]): st.log.header["rank"] for st in streams
+             if isinstance(st.log.header.get("rank"), int)}  # fmt: skip
+    lines = [_shim_lines(i, st, t0, stacks) for i, st in enumerate(streams)]
+    lines.append(_stracer_lines(slogs, t0, stacks, sel, ranks))
     n = 0
-    for log, ev in merged(streams):
-        out.write(format_event(log, ev, t0 - _shift(log)) + "\n")
+    for _t, _i, line, st_lines in heapq.merge(*lines, key=lambda x: (x[0], x[1])):
+        out.write(line + "\n")
+        for fr in st_lines:
+            out.write(f"    at {fr}\n")
         n += 1
     return n
