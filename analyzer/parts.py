@@ -47,6 +47,7 @@ from .datasets import layer as datasets_layer
 from .insights import Counts, insights_of
 from .load import Part, _Log, _open, _warn_truncated, load
 from .log_kinds import SHIM, STRACER
+from .missed import missed_sites, missed_table
 from .summary import (
     METADATA_OPS,
     Summary,
@@ -57,8 +58,6 @@ from .summary import (
     _per_rank,
     call_sites_table,
     io_union,
-    missed_sites,
-    missed_table,
     site_stats,
 )
 from .trace import Trace, selected

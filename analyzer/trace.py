@@ -67,7 +67,7 @@ class Trace:
     def missed(self) -> pd.DataFrame:
         """The syscalls the shim missed (the stracer's events), grouped by call site."""
         if "missed" not in self._cache:
-            from .summary import missed_table
+            from .missed import missed_table
 
             self._cache["missed"] = missed_table(self)
         return self._cache["missed"]
