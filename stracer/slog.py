@@ -173,6 +173,27 @@ def _record_ok(rec: Any) -> bool:
     return kind == SRec.SEAL and n == 2 and _int(rec[1])
 
 
+# the sizes of a packed [SEAL, checksum]: fixarray, kind, then the checksum as fixint, uint8,
+# uint16, uint32 or uint64
+_SEAL_SIZES = (3, 4, 5, 7, 11)
+
+
+def _ends_with_seal(data: bytes, pos: int) -> bool:
+    """Whether the bytes after pos end with a whole SEAL record.  Every flush ends with one, so
+    a killed stracer's torn tail ends inside a flush; a tail that runs to a seal was written
+    whole, and a record in it that reads past the end had its length damaged."""
+    for k in _SEAL_SIZES:
+        if len(data) - k < pos:
+            break
+        try:
+            rec = msgpack.unpackb(data[len(data) - k :])
+        except (ValueError, TypeError, msgpack.FormatError, msgpack.StackError, msgpack.ExtraData):
+            continue
+        if isinstance(rec, list) and len(rec) == 2 and rec[0] == SRec.SEAL and _int(rec[1]):
+            return True
+    return False
+
+
 def read(path: Path) -> StracerLog:
     """The whole log, every record checked.  Only sealed bytes are trusted as they are: the
     unsealed tail of a stracer that was killed is read up to its last whole record.  A checksum
@@ -215,6 +236,9 @@ def read(path: Path) -> StracerLog:
             except msgpack.OutOfData:  # a torn tail (the stracer was killed)
                 if not torn_tail(data[pos:], MAX_TORN):  # a length gone wrong, not a tail
                     raise ValueError from None
+                if _ends_with_seal(data, pos):  # a whole flush follows: a length gone wrong
+                    raise StracerLogError(f"{path}: corrupt stracer log (checksum mismatch "
+                                          f"after byte {pos})") from None  # fmt: skip
                 break
             if not _record_ok(rec):
                 raise ValueError

@@ -30,14 +30,16 @@ def _limit_memory(limit: int = AS_LIMIT) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def run_limited(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_limited(
+    *args: str, timeout: float = 120, limit: int = AS_LIMIT
+) -> subprocess.CompletedProcess[str]:
     """`iotrace ARGS` under RLIMIT_AS, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "iotrace", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        preexec_fn=_limit_memory,
+        preexec_fn=lambda: _limit_memory(limit),
     )
 
 
@@ -97,8 +99,11 @@ def test_odd_names_are_recorded_and_escaped_everywhere(names_trace, tmp_path):
 def test_odd_names_are_exported_without_loss(names_trace, tmp_path):
     work = os.fsencode(str(names_trace.parent / "work"))
     want = {work + b"/bad\xff\xfe.dat", work + b"/raw\xff\n\x1b[2J.dat"}
+    # the bounded Parquet export's workers each start pyarrow's thread pools, whose per-thread
+    # arenas reserve address space (not memory): "cannot allocate memory for thread-local data"
+    # was seen under AS_LIMIT on a loaded machine
     assert run_limited("export", str(names_trace), "--format", "parquet",
-                       "-o", str(tmp_path / "pq")).returncode == 0  # fmt: skip
+                       "-o", str(tmp_path / "pq"), limit=FUZZ_AS_LIMIT).returncode == 0  # fmt: skip
     ev = pq.read_table(tmp_path / "pq" / "events").to_pandas()
     assert want <= set(ev["path_bytes"].dropna())
     files = pd.read_parquet(tmp_path / "pq" / "files.parquet")
@@ -214,3 +219,50 @@ def test_fuzz_every_reader(names_trace, tmp_path):
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     assert res["n_failures"] == 0, json.dumps(res["failures"][:5], indent=1)
     assert res["variants"] >= 10 and res["flips"] >= 3, res
+
+
+@pytest.mark.parametrize("damage", ["renamed_key", "wrong_type"])
+def test_damaged_run_record_is_skipped_not_a_traceback(names_trace, tmp_path, damage):
+    """A bit flipped in iotrace-run.*.json can rename a key or change a value's type (the fuzzer
+    found a KeyError traceback in report): such a record is skipped as an unparsable one is."""
+    d = tmp_path / "trace"
+    shutil.copytree(names_trace, d)
+    (path,) = d.glob("iotrace-run.*.json")
+    rec = json.loads(path.read_text())
+    if damage == "renamed_key":
+        rec["start_real_nr"] = rec.pop("start_real_ns")
+    else:
+        rec["end_mono_ns"] = str(rec["end_mono_ns"])
+    path.write_text(json.dumps(rec))
+    for args in (["report"], ["report", "--json"], ["show"], ["export", "--format", "csv",
+                 "-o", str(tmp_path / "csv")]):  # fmt: skip
+        r = run_limited(args[0], str(d), *args[1:])
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
+
+
+def test_every_single_bit_flip_of_a_stracer_log_is_refused_or_harmless(names_trace, tmp_path):
+    """Every bit of a real stracer log flipped in turn: read as the undamaged log or refused,
+    never read as other records (the fuzzer found a length flip read as a killed stracer's torn
+    tail, dropping every record after it)."""
+    from iotrace.stracer import slog
+
+    (src,) = names_trace.glob("*.stracer")
+    data = src.read_bytes()
+
+    def seen(lg: slog.StracerLog) -> tuple:
+        return (lg.missed, lg.procs, lg.kio, lg.sites, lg.stops, lg.counts, lg.returncode)
+
+    ref = seen(slog.read(src))
+    q = tmp_path / "flipped.stracer"
+    wrong = []
+    for pos in range(len(data)):
+        for bit in range(8):
+            b = bytearray(data)
+            b[pos] ^= 1 << bit
+            q.write_bytes(b)
+            try:
+                if seen(slog.read(q)) != ref:
+                    wrong.append((pos, bit))
+            except slog.StracerLogError:
+                pass
+    assert not wrong, f"{len(wrong)} flips read as other records, e.g. {wrong[:5]}"

@@ -582,15 +582,32 @@ def read_log(path: str | os.PathLike[str]) -> Log:
     return log
 
 
+# a run record's fields every reader relies on, with their types (src/iotrace/run.py writes them)
+RUN_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "host": str,
+    "pid": int,
+    "argv": list,
+    "start_real_ns": int,
+    "start_mono_ns": int,
+    "end_mono_ns": int,
+    "returncode": int,
+    "status": int,
+}
+
+
 def run_records(trace_dir: Path) -> list[dict[str, Any]]:
-    """The run records (iotrace-run.*.json) that parse; the others are skipped."""
+    """The run records (iotrace-run.*.json) that parse and have every field of RUN_FIELDS with
+    its type; the others (damaged: a flipped bit can rename a key) are skipped, never guessed."""
     runs = []
     for p in sorted(trace_dir.glob("iotrace-run.*.json")):
         try:
             rec = json.loads(read_regular(p, 1 << 20))
         except (OSError, ValueError, TraceFormatError):
             continue
-        if isinstance(rec, dict):
+        if isinstance(rec, dict) and all(
+            isinstance(rec.get(k), t) and not isinstance(rec.get(k), bool)
+            for k, t in RUN_FIELDS.items()
+        ):
             runs.append(rec)
     return runs
 
