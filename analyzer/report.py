@@ -110,10 +110,15 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         f"{ov['errors']:,} failed calls; {ov['files']:,} files"
     )
     if ov.get("stracer_held"):
+        n = ov["stracer_held_events"]
+        where = (
+            f"taken out of the time of the {n:,} traced calls they fell in"
+            if n
+            else "none fell in a traced call"
+        )
         c.print(
             f"the stracer held the app {fmt_time(ov['stracer_held'])} in "
-            f"{ov['stracer_stops']:,} stops: taken out of the time of the "
-            f"{ov['stracer_held_events']:,} calls they fell in (the tracer's cost, not the app's)"
+            f"{ov['stracer_stops']:,} stops: {where} (the tracer's cost, not the app's)"
         )
     if ov["mpi_reads"] or ov["mpi_writes"]:
         c.print(
