@@ -239,19 +239,25 @@ IOT_API herr_t H5Fflush(hid_t obj_id, H5F_scope_t scope)
     return r;
 }
 
-IOT_API herr_t H5Fclose(hid_t file_id)
+/* H5Fclose and H5Dclose: the event names what the id was opened as; a closed id is forgotten. */
+static herr_t h5_close(unsigned fn, herr_t (*real)(hid_t), hid_t id)
 {
-    IOT_H5(H5Fclose);
     iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Fclose))
-        return real_H5Fclose(file_id);
-    herr_t r = real_H5Fclose(file_id);
+    if (!h5_enter(&ev, fn))
+        return real(id);
+    herr_t r = real(id);
     h5_done(&ev, r, r < 0);
     obj_ent o;
-    if (obj_get(file_id, &o, r >= 0))
+    if (obj_get(id, &o, r >= 0))
         ev.path = o.path;
     iot_leave(&ev);
     return r;
+}
+
+IOT_API herr_t H5Fclose(hid_t file_id)
+{
+    IOT_H5(H5Fclose);
+    return h5_close(IOT_FN_H5Fclose, real_H5Fclose, file_id);
 }
 
 /* ---- datasets ---- */
@@ -334,16 +340,7 @@ IOT_API hid_t H5Dopen2(hid_t loc_id, const char *name, hid_t dapl_id)
 IOT_API herr_t H5Dclose(hid_t dset_id)
 {
     IOT_H5(H5Dclose);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Dclose))
-        return real_H5Dclose(dset_id);
-    herr_t r = real_H5Dclose(dset_id);
-    h5_done(&ev, r, r < 0);
-    obj_ent o;
-    if (obj_get(dset_id, &o, r >= 0))
-        ev.path = o.path;
-    iot_leave(&ev);
-    return r;
+    return h5_close(IOT_FN_H5Dclose, real_H5Dclose, dset_id);
 }
 
 /* What a read or write moves, asked before the call. */
