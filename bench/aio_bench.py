@@ -21,11 +21,11 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from jobs import prefix, run_timed
 
 ENGINES = ("libaio", "io_uring")
 MODES = ("untraced", "shim", "shim+stracer")
@@ -39,20 +39,12 @@ def run_once(
     trace = work / "trace"
     data.unlink(missing_ok=True)
     shutil.rmtree(trace, ignore_errors=True)
-    cmd = []
-    if mode != "untraced":
-        extra = ["--no-stracer"] if mode == "shim" else []
-        cmd = [sys.executable, "-m", "iotrace", "run", "-o", str(trace), "--stack", "0", *extra,
-               "--"]  # fmt: skip
+    cmd = prefix(mode, trace, "--stack", "0")
     cmd += [fio, "--name=bench", f"--filename={data}", f"--ioengine={engine}", "--direct=1",
             "--rw=randwrite", "--bs=4k", f"--size={mib}M", "--iodepth=8",
             "--output-format=json"]  # fmt: skip
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"aio_bench: {engine} {mode} failed ({proc.returncode}):\n{proc.stderr}")
-    job = json.loads(proc.stdout)["jobs"][0]["write"]
+    out, wall, _ = run_timed(cmd, work)
+    job = json.loads(out)["jobs"][0]["write"]
     traced = 0
     if mode != "untraced":
         from iotrace.analyzer import load

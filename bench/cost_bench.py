@@ -29,49 +29,28 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from jobs import has_stracer, run_timed
+from jobs import prefix as iotrace_prefix
 
 HERE = Path(__file__).resolve().parent
 PROGS = HERE / "progs"
 MODES = ("untraced", "shim", "full")
 
 
-def has_stracer() -> bool:
-    out = subprocess.run([sys.executable, "-m", "iotrace", "run", "--help"],
-                         capture_output=True, text=True)  # fmt: skip
-    return "--no-stracer" in out.stdout
-
-
 def prefix(mode: str, trace: Path) -> list[str]:
-    """The command in front of the program for one mode."""
-    if mode == "untraced":
-        return []
+    """The command in front of the program for one mode (strace's too)."""
     if mode == "strace":
         return ["strace", "-f", "-qq", "-o", "/dev/null", "--seccomp-bpf",
                 "-e", "trace=%file,%desc,%memory"]  # fmt: skip
-    extra = ["--no-stracer"] if mode == "shim" else []
-    return [sys.executable, "-m", "iotrace", "run", "-o", str(trace), *extra, "--"]
-
-
-def run_timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float, float]:
-    """(stdout, wall s, CPU s of the whole process tree) of one run."""
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"cost_bench: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
-    cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
-    return proc.stdout, wall, cpu
+    return iotrace_prefix(mode, trace)
 
 
 def field(out: str, name: str) -> float:

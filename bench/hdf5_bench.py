@@ -26,10 +26,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from iotrace.tracefile import log_paths, read_log
+from jobs import has_stracer, prefix, run_timed, trace_size
 
 SOURCE = r"""
 #include <hdf5.h>
@@ -86,12 +85,6 @@ int main(int argc, char **argv)
 """
 
 
-def has_stracer() -> bool:
-    out = subprocess.run([sys.executable, "-m", "iotrace", "run", "--help"],
-                         capture_output=True, text=True)  # fmt: skip
-    return "--no-stracer" in out.stdout
-
-
 def run_once(app: Path, work: Path, args: argparse.Namespace, xfer: str, mode: str,
              env: dict[str, str]) -> tuple[float, float, int, int]:  # fmt: skip
     """(wall s, write phase s, events, trace bytes) of one job."""
@@ -100,21 +93,11 @@ def run_once(app: Path, work: Path, args: argparse.Namespace, xfer: str, mode: s
     shutil.rmtree(trace, ignore_errors=True)
     root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
     cmd = [shutil.which("mpirun") or "mpirun", *root, "--oversubscribe", "-np", str(args.ranks)]
-    if mode != "untraced":
-        extra = ["--no-stracer"] if mode == "shim" else []
-        cmd += [sys.executable, "-m", "iotrace", "run", "-o", str(trace), *extra, "--"]
+    cmd += prefix(mode, trace)
     cmd += [str(app), str(data), xfer, str(args.kib << 10), str(args.mib << 20)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"hdf5_bench: {mode} run failed ({proc.returncode}):\n{proc.stderr}")
-    write_s = float(proc.stdout.split("write_s ")[1].split()[0])
-    events = size = 0
-    if mode != "untraced":
-        for p in log_paths(trace):
-            events += len(read_log(p).events)
-            size += p.stat().st_size
+    out, wall, _ = run_timed(cmd, work, env)
+    write_s = float(out.split("write_s ")[1].split()[0])
+    events, size = trace_size(trace) if mode != "untraced" else (0, 0)
     return wall, write_s, events, size
 
 

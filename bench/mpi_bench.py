@@ -23,10 +23,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from iotrace.tracefile import log_paths, read_log
+from jobs import has_stracer, prefix, run_timed, trace_size
 
 SOURCE = r"""
 #include <mpi.h>
@@ -65,12 +64,6 @@ int main(int argc, char **argv)
 PIECES = ((1 << 20, "1 MiB"), (4 << 10, "4 KiB"))
 
 
-def has_stracer() -> bool:
-    out = subprocess.run([sys.executable, "-m", "iotrace", "run", "--help"],
-                         capture_output=True, text=True)  # fmt: skip
-    return "--no-stracer" in out.stdout
-
-
 def run_once(
     app: Path,
     work: Path,
@@ -79,7 +72,6 @@ def run_once(
     total: int,
     mode: str,
     env: dict[str, str],
-    stracer: bool,
 ) -> tuple[float, float, int, int]:
     """(wall s, write phase s, events, trace bytes) of one job."""
     data = work / "shared.dat"
@@ -89,21 +81,11 @@ def run_once(
     os.sync()
     root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
     cmd = [shutil.which("mpirun") or "mpirun", *root, "--oversubscribe", "-np", str(np)]
-    if mode != "untraced":
-        extra = ["--no-stracer"] if mode == "shim" and stracer else []
-        cmd += [sys.executable, "-m", "iotrace", "run", "-o", str(trace), *extra, "--"]
+    cmd += prefix(mode, trace)
     cmd += [str(app), str(data), str(piece), str(total)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"mpi_bench: {mode} run failed ({proc.returncode}):\n{proc.stderr}")
-    write_s = float(proc.stdout.split("write_s ")[1].split()[0])
-    events = size = 0
-    if mode != "untraced":
-        for p in log_paths(trace):
-            events += len(read_log(p).events)
-            size += p.stat().st_size
+    out, wall, _ = run_timed(cmd, work, env)
+    write_s = float(out.split("write_s ")[1].split()[0])
+    events, size = trace_size(trace) if mode != "untraced" else (0, 0)
     return wall, write_s, events, size
 
 
@@ -142,7 +124,7 @@ def main() -> int:
         for piece, label in PIECES:
             base: tuple[float, float] | None = None
             for mode in modes:
-                runs = [run_once(app, work, args.ranks, piece, total, mode, env, stracer)
+                runs = [run_once(app, work, args.ranks, piece, total, mode, env)
                         for _ in range(args.rounds)]  # fmt: skip
                 wall = statistics.median(r[0] for r in runs)
                 wr = statistics.median(r[1] for r in runs)

@@ -1,0 +1,55 @@
+"""What the job-level benches (cost, MPI, HDF5, AIO) share: the command in front of the program
+for each mode, one timed run, and what a trace holds."""
+
+from __future__ import annotations
+
+import functools
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from iotrace.tracefile import log_paths, read_log
+
+
+@functools.cache
+def has_stracer() -> bool:
+    """Whether this build has the stracer (`--no-stracer` exists only then)."""
+    out = subprocess.run([sys.executable, "-m", "iotrace", "run", "--help"],
+                         capture_output=True, text=True)  # fmt: skip
+    return "--no-stracer" in out.stdout
+
+
+def prefix(mode: str, trace: Path, *opts: str) -> list[str]:
+    """`iotrace run` in front of the program: nothing untraced, the shim alone for "shim",
+    shim and stracer for any other mode."""
+    if mode == "untraced":
+        return []
+    shim_only = ["--no-stracer"] if mode == "shim" and has_stracer() else []
+    return [sys.executable, "-m", "iotrace", "run", "-o", str(trace), *opts, *shim_only, "--"]
+
+
+def run_timed(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[str, float, float]:
+    """(stdout, wall s, CPU s of the whole process tree) of one run; a failed run ends the bench."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        name = Path(sys.argv[0]).stem
+        raise SystemExit(f"{name}: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+    return proc.stdout, wall, cpu
+
+
+def trace_size(trace: Path) -> tuple[int, int]:
+    """(events, bytes on disk) of the shim's logs in a trace directory."""
+    events = size = 0
+    for p in log_paths(trace):
+        events += len(read_log(p).events)
+        size += p.stat().st_size
+    return events, size
