@@ -1,19 +1,6 @@
-/* Internal API of the iotrace shim.  Every wrapper has the same shape:
- *
- *     ssize_t write(int fd, const void *buf, size_t n)
- *     {
- *         IOT_REAL(write);
- *         iot_ev ev;
- *         if (!iot_enter(&ev, IOT_FN_write))
- *             return real_write(fd, buf, n);      // shim busy, disabled or not ready
- *         int64_t off = iot_fd_pos(fd);
- *         ssize_t r = real_write(fd, buf, n);
- *         iot_done(&ev, r, r < 0);                 // end time, return value, errno
- *         iot_ev_fd(&ev, fd); iot_ev_req(&ev, n); iot_ev_off(&ev, iot_fd_advance(fd, off, r));
- *         iot_leave(&ev);                          // pack the record, restore errno
- *         return r;
- *     }
- */
+/* Internal API of the iotrace shim.  Every wrapper is written with the shapes at the end of
+ * this file ("the wrapper shapes"): one prologue, one of four call shapes, its own fields, one
+ * epilogue.  Hand-written wrappers are listed there, each with why. */
 #ifndef IOT_SHIM_H
 #define IOT_SHIM_H
 
@@ -211,6 +198,8 @@ void iot_ev_fdpath(iot_ev *ev, int fd) IOT_HIDDEN;
 /* A path argument, made absolute against dirfd (AT_FDCWD for the cwd). */
 void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path) IOT_HIDDEN;
 static inline void iot_ev_path(iot_ev *ev, const char *path) { iot_ev_path_at(ev, -100, path); }
+/* The path of an *at call (atflags: AT_EMPTY_PATH with "" is dirfd itself: its fd and path). */
+void iot_ev_at(iot_ev *ev, int dirfd, const char *path, int atflags) IOT_HIDDEN;
 uint32_t iot_path_id_at(int dirfd, const char *path) IOT_HIDDEN;
 
 /* ---- filter.c: what `iotrace run -e trace=SET --path GLOB` records ---- */
@@ -420,5 +409,92 @@ void iot_cwd_fork_child(void) IOT_HIDDEN;
 /* Another exported name for the same wrapper (open64 for open, ...). */
 #define IOT_ALIAS(name, other) \
     extern __typeof__(name) other __attribute__((alias(#name), visibility("default")))
+
+/* ---- the wrapper shapes ----
+ * Every wrapper is the same few lines (as Darshan's are the same macros):
+ *
+ *     IOT_API int ftruncate(int fd, off_t len)
+ *     {
+ *         IOT_REAL(ftruncate);
+ *         IOT_ENTER(IOT_FN_ftruncate, real_ftruncate(fd, len));  // else: that call, untraced
+ *         IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(ftruncate, fd, len), real_ftruncate(fd, len)));
+ *         iot_ev_off(&ev, len);                                   // the wrapper's own fields
+ *         IOT_LEAVE(r);                        // pack the record, restore errno, return r
+ *     }
+ *
+ * IOT_ENTER declares the event `ev` (the shim busy, disabled or not ready: the untraced call is
+ * returned); what must be read before the call (a file position, a path about to go) is read
+ * between it and the call.  The call shapes declare `r`, its result, end the call's time and
+ * record errno if it failed:
+ *   IOT_FD_CALL(T, fd, call)       a call on a descriptor: failed if r < 0; fd and its path
+ *   IOT_PATH_CALL(T, dirfd, path, atflags, call)
+ *                                  a call naming a path: failed if r < 0; the path (iot_ev_at)
+ *   IOT_CALL(T, call, ret, failed) any other: the event's ret and whether it failed, given
+ *   IOT_LAYER_CALL(T, call, ret, failed, err)
+ *                                  a call of a library above libc (MPI-IO, HDF5, PnetCDF), begun
+ *                                  by IOT_ENTER_BY(iot_enter_layer, ...): the libc calls it
+ *                                  makes are recorded too; err its own error code
+ * A family of wrappers (the read/write calls, the stat names, fread's four entry points) is
+ * one macro made of these, used once per name.
+ *
+ * Hand-written (what they do is not one call and its event; tests/test_wrappers.py holds every
+ * other wrapper to the shapes by this list):
+ *   fclose         under a stracer it closes the stream's descriptor itself; the flush inside
+ *   freopen        one stream, two files: the old one's flush and close, the new one's open
+ *   fflush fflush_unlocked
+ *                  fflush(NULL) is one event per stream, under glibc's list lock
+ *   execve execv execvpe execvp fexecve execl execlp execle
+ *                  an exec that works never returns: recorded before the call, and again if it
+ *                  fails; nothing in a vfork child
+ *   exit _exit _Exit
+ *                  never return: recorded before the call (_exit also ends the log)
+ *   lio_listio     one event per element of the list, all of one call
+ *   io_submit      one event per iocb, made before the call (a completion can come first)
+ *   io_getevents io_pgetevents
+ *                  no event of their own: one per completion, with the call's times
+ *   MPI_Wait MPI_Test MPI_Waitany MPI_Testany MPI_Waitall MPI_Testall MPI_Waitsome MPI_Testsome
+ *                  untraced unless a traced request is among theirs; one event per completion
+ */
+#define IOT_ENTER_BY(enter, FN, untraced)                                \
+    iot_ev ev;                                                          \
+    if (!enter(&ev, (FN)))                                              \
+        return untraced
+#define IOT_ENTER(FN, untraced) IOT_ENTER_BY(iot_enter, FN, untraced)
+
+#define IOT_CALL(T, call, ret, failed)                                  \
+    T r = (call);                                                       \
+    (void)r; /* a void function's: (its call, 0) */                     \
+    iot_done(&ev, (ret), (failed))
+
+#define IOT_FD_CALL(T, fd, call)                                        \
+    IOT_CALL(T, call, r, r < 0);                                        \
+    iot_ev_fd(&ev, (fd));                                               \
+    iot_ev_fdpath(&ev, (fd))
+
+#define IOT_PATH_CALL(T, dirfd, path, atflags, call)                    \
+    IOT_CALL(T, call, r, r < 0);                                        \
+    iot_ev_at(&ev, (dirfd), (path), (atflags))
+
+/* The libraries above libc: while the real call runs the thread is not "in a wrapper" (the
+ * stracer's marker), so the libc calls it makes are events of their own and the syscalls that
+ * bypass libc still count as missed; the event's span contains theirs, which ties them.  A
+ * failed call's ret is -1 and its errno `err`, the library's own code (read after the call). */
+static inline int iot_enter_layer(iot_ev *ev, unsigned fn)
+{
+    if (!iot_enter(ev, fn))
+        return 0;
+    iot_t.in_wrapper--;
+    return 1;
+}
+#define IOT_LAYER_CALL(T, call, ret, failed, err)                       \
+    T r = (call);                                                       \
+    iot_t.in_wrapper++;                                                 \
+    iot_done(&ev, (failed) ? -1 : (ret), 0);                            \
+    if (failed)                                                         \
+        ev.err = (err)
+
+#define IOT_LEAVE(r)                                                    \
+    iot_leave(&ev);                                                     \
+    return r
 
 #endif

@@ -134,18 +134,6 @@ static inline long iot_sysraw_cancel6(long nr, int slot, long a0, long a1, long 
  * libc function) otherwise.  Without a stracer this is one predictable branch. */
 #define IOT_FAST(raw, real) (IOT_UNLIKELY(iot_stracing) ? (long)(raw) : (long)(real))
 
-/* The body of a wrapper that takes a descriptor and returns int (fsync, ftruncate, fstat...):
- * the call made and the event given its fd and that fd's path; the wrapper adds its own fields,
- * then iot_leave(&ev) and return r. */
-#define IOT_FD_BODY(FN, real_call, raw_call, fd)                        \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    int r = IOT_FAST(raw_call, real_call);                              \
-    iot_done(&ev, r, r < 0);                                            \
-    iot_ev_fd(&ev, fd);                                                 \
-    iot_ev_fdpath(&ev, fd)
-
 /* glibc's fortify check, for the _chk entry points handled here */
 void __chk_fail(void) __attribute__((noreturn));
 

@@ -1,5 +1,5 @@
-/* Wrappers: descriptor I/O.  Every wrapper has the shape shown in shim.h; under a stracer the
- * real call is the raw syscall carrying the cookie (IOT_FAST, sysraw.h): no ptrace stop. */
+/* Wrappers: descriptor I/O, in the shapes of shim.h; under a stracer the real call is the raw
+ * syscall carrying the cookie (IOT_FAST, sysraw.h): no ptrace stop. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/eventfd.h>
@@ -28,19 +28,15 @@ static int64_t iov_total(const struct iovec *iov, int n)
 static int do_openat(unsigned fn, int dirfd, const char *path, int flags, mode_t mode,
                      int (*real)(int, const char *, int, ...))
 {
-    iot_ev ev;
-    if (!iot_enter(&ev, fn))
-        return real(dirfd, path, flags, mode);
-    int r = IOT_FAST(IOT_SYSRAW_CANCEL(openat, dirfd, path, flags, mode),
-                     real(dirfd, path, flags, mode));
-    iot_done(&ev, r, r < 0);
-    iot_ev_path_at(&ev, dirfd, path);
+    IOT_ENTER(fn, real(dirfd, path, flags, mode));
+    IOT_CALL(int, IOT_FAST(IOT_SYSRAW_CANCEL(openat, dirfd, path, flags, mode),
+                           real(dirfd, path, flags, mode)), r, r < 0);
+    iot_ev_path_at(&ev, dirfd, path); /* "" made absolute, as the kernel reads it */
     iot_ev_flags(&ev, flags);
     if (has_mode(flags))
         iot_ev_mode(&ev, mode);
     iot_ev_opened(&ev, r, flags);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* open(path, ...) through openat's real function keeps one code path for the open family. */
@@ -108,27 +104,21 @@ IOT_API int close(int fd)
         return -1;
     }
     IOT_REAL(close);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_close))
-        return real_close(fd);
-    uint32_t path = iot_fd_path(fd);
-    int r = IOT_FAST(IOT_SYSRAW_CANCEL(close, fd), real_close(fd));
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_close, real_close(fd));
+    uint32_t path = iot_fd_path(fd); /* the table forgets it below */
+    IOT_CALL(int, IOT_FAST(IOT_SYSRAW_CANCEL(close, fd), real_close(fd)), r, r < 0);
     iot_ev_fd(&ev, fd);
     ev.path = path;
     iot_fd_closed(fd);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int close_range(unsigned lo, unsigned hi, int flags)
 {
     IOT_REAL(close_range);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_close_range))
-        return real_close_range(lo, hi, flags);
-    int r = IOT_FAST(IOT_SYSRAW(close_range, lo, hi, flags), real_close_range(lo, hi, flags));
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_close_range, real_close_range(lo, hi, flags));
+    IOT_CALL(int, IOT_FAST(IOT_SYSRAW(close_range, lo, hi, flags), real_close_range(lo, hi, flags)),
+             r, r < 0);
     iot_ev_fd(&ev, (int)lo);
     iot_ev_aux(&ev, hi);
     iot_ev_flags(&ev, flags);
@@ -136,57 +126,40 @@ IOT_API int close_range(unsigned lo, unsigned hi, int flags)
         iot_fd_close_range(lo, hi);
         iot_unwind_forget(lo, hi);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API void closefrom(int lo)
 {
     IOT_REAL(closefrom);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_close_range))
-        return real_closefrom(lo);
+    IOT_ENTER(IOT_FN_close_range, real_closefrom(lo));
     /* glibc: close_range(max(lo, 0), ~0U, 0), its fallback (and fortify failure) if refused */
-    if (!iot_stracing || IOT_SYSRAW(close_range, lo < 0 ? 0 : lo, ~0U, 0) != 0)
-        real_closefrom(lo);
-    iot_done(&ev, 0, 0);
+    IOT_CALL(int, (!iot_stracing || IOT_SYSRAW(close_range, lo < 0 ? 0 : lo, ~0U, 0) != 0
+                       ? real_closefrom(lo) : (void)0, 0),
+             0, 0);
     iot_ev_fd(&ev, lo);
     iot_ev_aux(&ev, ~0u);
     iot_fd_close_range((unsigned)lo, ~0u);
     iot_unwind_forget((unsigned)lo, ~0u);
-    iot_leave(&ev);
+    IOT_LEAVE();
 }
 
-/* read/write family: the offset recorded is the file position the call used. */
-#define RW_BODY(FN, real_call, raw_call, nbytes, buf, iovcnt)          \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    int64_t pos = iot_fd_pos(fd);                                       \
-    ssize_t r = IOT_FAST(raw_call, real_call);                          \
-    iot_done(&ev, r, r < 0);                                            \
-    iot_ev_fd(&ev, fd);                                                 \
-    iot_ev_fdpath(&ev, fd);                                             \
+/* read/write family: the offset recorded is the one the call used: the descriptor's position,
+ * which moves on by the bytes done (at_pos), else `off`; the wrapper adds its fields and leaves. */
+#define RW_CALL(FN, real_call, raw_call, nbytes, buf, iovcnt, at_pos, off) \
+    IOT_ENTER(FN, real_call);                                           \
+    int64_t pos = (at_pos) ? iot_fd_pos(fd) : (off);                    \
+    IOT_FD_CALL(ssize_t, fd, IOT_FAST(raw_call, real_call));            \
     iot_ev_req(&ev, nbytes);                                            \
-    iot_ev_off(&ev, iot_fd_advance(fd, pos, r));                        \
-    iot_ev_data(&ev, buf, iovcnt, r);                                   \
-    iot_leave(&ev);                                                     \
-    return r
-
+    iot_ev_off(&ev, (at_pos) ? iot_fd_advance(fd, pos, r) : pos);       \
+    iot_ev_data(&ev, buf, iovcnt, r)
+#define RW_BODY(FN, real_call, raw_call, nbytes, buf, iovcnt)          \
+    RW_CALL(FN, real_call, raw_call, nbytes, buf, iovcnt, 1, 0);        \
+    IOT_LEAVE(r)
 /* positioned family: the offset is the argument, the descriptor's position is untouched. */
 #define PRW_BODY(FN, real_call, raw_call, nbytes, offset, buf, iovcnt) \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    ssize_t r = IOT_FAST(raw_call, real_call);                          \
-    iot_done(&ev, r, r < 0);                                            \
-    iot_ev_fd(&ev, fd);                                                 \
-    iot_ev_fdpath(&ev, fd);                                             \
-    iot_ev_req(&ev, nbytes);                                            \
-    iot_ev_off(&ev, offset);                                            \
-    iot_ev_data(&ev, buf, iovcnt, r);                                   \
-    iot_leave(&ev);                                                     \
-    return r
+    RW_CALL(FN, real_call, raw_call, nbytes, buf, iovcnt, 0, offset);   \
+    IOT_LEAVE(r)
 
 IOT_API ssize_t read(int fd, void *buf, size_t n)
 {
@@ -272,22 +245,12 @@ IOT_API ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 }
 IOT_ALIAS(pwritev, pwritev64);
 
-/* preadv2/pwritev2 with offset -1 use and move the descriptor's position. */
+/* preadv2/pwritev2 with offset -1 use and move the descriptor's position.  Six arguments: no
+ * raw syscall (sysraw.h). */
 #define RWV2_BODY(FN, real_call)                                        \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    int64_t pos = off == -1 ? iot_fd_pos(fd) : off;                     \
-    ssize_t r = real_call;                                              \
-    iot_done(&ev, r, r < 0);                                            \
-    iot_ev_fd(&ev, fd);                                                 \
-    iot_ev_fdpath(&ev, fd);                                             \
-    iot_ev_req(&ev, iov_total(iov, cnt));                               \
+    RW_CALL(FN, real_call, real_call, iov_total(iov, cnt), iov, cnt, off == -1, off); \
     iot_ev_flags(&ev, flags);                                           \
-    iot_ev_off(&ev, off == -1 ? iot_fd_advance(fd, pos, r) : pos);      \
-    iot_ev_data(&ev, iov, cnt, r);                                      \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
@@ -306,76 +269,55 @@ IOT_ALIAS(pwritev2, pwritev64v2);
 IOT_API off_t lseek(int fd, off_t off, int whence)
 {
     IOT_REAL(lseek);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_lseek))
-        return real_lseek(fd, off, whence);
-    off_t r = IOT_FAST(IOT_SYSRAW(lseek, fd, off, whence), real_lseek(fd, off, whence));
-    iot_done(&ev, r, r < 0);
-    iot_ev_fd(&ev, fd);
-    iot_ev_fdpath(&ev, fd);
+    IOT_ENTER(IOT_FN_lseek, real_lseek(fd, off, whence));
+    IOT_FD_CALL(off_t, fd, IOT_FAST(IOT_SYSRAW(lseek, fd, off, whence), real_lseek(fd, off, whence)));
     iot_ev_off(&ev, off);
     iot_ev_aux(&ev, whence);
     if (r >= 0)
         iot_fd_seek(fd, r);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(lseek, lseek64);
 
 
+/* dup family: the new descriptor is the old one's from now on; aux = the number asked for */
+static void duped(int fd, int newfd, int r)
+{
+    if (r < 0)
+        return;
+    if (newfd >= 0)
+        iot_unwind_forget((unsigned)newfd, (unsigned)newfd);
+    iot_fd_dup(fd, r);
+}
+
 IOT_API int dup(int fd)
 {
     IOT_REAL(dup);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_dup))
-        return real_dup(fd);
-    int r = IOT_FAST(IOT_SYSRAW(dup, fd), real_dup(fd));
-    iot_done(&ev, r, r < 0);
-    iot_ev_fd(&ev, fd);
-    iot_ev_fdpath(&ev, fd);
-    if (r >= 0)
-        iot_fd_dup(fd, r);
-    iot_leave(&ev);
-    return r;
+    IOT_ENTER(IOT_FN_dup, real_dup(fd));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(dup, fd), real_dup(fd)));
+    duped(fd, -1, r);
+    IOT_LEAVE(r);
 }
 
 IOT_API int dup2(int fd, int newfd)
 {
     IOT_REAL(dup2);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_dup2))
-        return real_dup2(fd, newfd);
-    int r = IOT_FAST(IOT_SYSRAW(dup2, fd, newfd), real_dup2(fd, newfd));
-    iot_done(&ev, r, r < 0);
-    if (r >= 0)
-        iot_unwind_forget((unsigned)newfd, (unsigned)newfd);
-    iot_ev_fd(&ev, fd);
-    iot_ev_fdpath(&ev, fd);
+    IOT_ENTER(IOT_FN_dup2, real_dup2(fd, newfd));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(dup2, fd, newfd), real_dup2(fd, newfd)));
     iot_ev_aux(&ev, newfd);
-    if (r >= 0)
-        iot_fd_dup(fd, r);
-    iot_leave(&ev);
-    return r;
+    duped(fd, newfd, r);
+    IOT_LEAVE(r);
 }
 
 IOT_API int dup3(int fd, int newfd, int flags)
 {
     IOT_REAL(dup3);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_dup3))
-        return real_dup3(fd, newfd, flags);
-    int r = IOT_FAST(IOT_SYSRAW(dup3, fd, newfd, flags), real_dup3(fd, newfd, flags));
-    iot_done(&ev, r, r < 0);
-    if (r >= 0)
-        iot_unwind_forget((unsigned)newfd, (unsigned)newfd);
-    iot_ev_fd(&ev, fd);
-    iot_ev_fdpath(&ev, fd);
+    IOT_ENTER(IOT_FN_dup3, real_dup3(fd, newfd, flags));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(dup3, fd, newfd, flags), real_dup3(fd, newfd, flags)));
     iot_ev_aux(&ev, newfd);
     iot_ev_flags(&ev, flags);
-    if (r >= 0)
-        iot_fd_dup(fd, r);
-    iot_leave(&ev);
-    return r;
+    duped(fd, newfd, r);
+    IOT_LEAVE(r);
 }
 
 /* fcntl: the argument is an int or a pointer depending on cmd; an integer-sized read of the
@@ -387,17 +329,12 @@ IOT_API int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fcntl))
-        return real_fcntl(fd, cmd, arg);
+    IOT_ENTER(IOT_FN_fcntl, real_fcntl(fd, cmd, arg));
     /* only the F_DUPFD commands stop (the filter's "dupfd"); F_SETLKW's cancellation and
      * F_GETOWN's conversion stay libc's */
     int dupfd = cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC;
-    int r = dupfd ? IOT_FAST(IOT_SYSRAW(fcntl, fd, cmd, arg), real_fcntl(fd, cmd, arg))
-                  : real_fcntl(fd, cmd, arg);
-    iot_done(&ev, r, r < 0);
-    iot_ev_fd(&ev, fd);
-    iot_ev_fdpath(&ev, fd);
+    IOT_FD_CALL(int, fd, dupfd ? IOT_FAST(IOT_SYSRAW(fcntl, fd, cmd, arg), real_fcntl(fd, cmd, arg))
+                               : real_fcntl(fd, cmd, arg));
     iot_ev_flags(&ev, cmd);
     long iarg = (long)arg;
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC || cmd == F_SETFL || cmd == F_SETFD)
@@ -406,47 +343,46 @@ IOT_API int fcntl(int fd, int cmd, ...)
         iot_fd_dup(fd, r);
     if (cmd == F_SETFL && r == 0)
         iot_fd_set_append(fd, (iarg & O_APPEND) != 0);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(fcntl, fcntl64);
 
 IOT_API int fsync(int fd)
 {
     IOT_REAL(fsync);
-    IOT_FD_BODY(IOT_FN_fsync, real_fsync(fd), IOT_SYSRAW_CANCEL(fsync, fd), fd);
-    iot_leave(&ev);
-    return r;
+    IOT_ENTER(IOT_FN_fsync, real_fsync(fd));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW_CANCEL(fsync, fd), real_fsync(fd)));
+    IOT_LEAVE(r);
 }
 
 IOT_API int fdatasync(int fd)
 {
     IOT_REAL(fdatasync);
-    IOT_FD_BODY(IOT_FN_fdatasync, real_fdatasync(fd), IOT_SYSRAW_CANCEL(fdatasync, fd), fd);
-    iot_leave(&ev);
-    return r;
+    IOT_ENTER(IOT_FN_fdatasync, real_fdatasync(fd));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW_CANCEL(fdatasync, fd), real_fdatasync(fd)));
+    IOT_LEAVE(r);
 }
 
 IOT_API int ftruncate(int fd, off_t len)
 {
     IOT_REAL(ftruncate);
-    IOT_FD_BODY(IOT_FN_ftruncate, real_ftruncate(fd, len), IOT_SYSRAW(ftruncate, fd, len), fd);
+    IOT_ENTER(IOT_FN_ftruncate, real_ftruncate(fd, len));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(ftruncate, fd, len), real_ftruncate(fd, len)));
     iot_ev_off(&ev, len);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(ftruncate, ftruncate64);
 
 IOT_API int fallocate(int fd, int mode, off_t off, off_t len)
 {
     IOT_REAL(fallocate);
-    IOT_FD_BODY(IOT_FN_fallocate, real_fallocate(fd, mode, off, len),
-            IOT_SYSRAW_CANCEL(fallocate, fd, mode, off, len), fd); /* a cancellation point in glibc */
+    IOT_ENTER(IOT_FN_fallocate, real_fallocate(fd, mode, off, len));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW_CANCEL(fallocate, fd, mode, off, len), /* as glibc's */
+                                  real_fallocate(fd, mode, off, len)));
     iot_ev_mode(&ev, mode);
     iot_ev_off(&ev, off);
     iot_ev_req(&ev, len);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(fallocate, fallocate64);
 
@@ -455,18 +391,12 @@ IOT_ALIAS(fallocate, fallocate64);
 IOT_API int posix_fallocate(int fd, off_t off, off_t len)
 {
     IOT_REAL(posix_fallocate);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_posix_fallocate))
-        return real_posix_fallocate(fd, off, len);
-    int r = real_posix_fallocate(fd, off, len);
-    iot_done(&ev, r, 0);
+    IOT_ENTER(IOT_FN_posix_fallocate, real_posix_fallocate(fd, off, len));
+    IOT_FD_CALL(int, fd, real_posix_fallocate(fd, off, len));
     ev.err = r;
-    iot_ev_fd(&ev, fd);
-    iot_ev_fdpath(&ev, fd);
     iot_ev_off(&ev, off);
     iot_ev_req(&ev, len);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(posix_fallocate, posix_fallocate64);
 
@@ -474,13 +404,12 @@ IOT_API int posix_fadvise(int fd, off_t off, off_t len, int advice)
 {
     IOT_REAL(posix_fadvise);
     /* fadvise64 does not stop (not in the table) and returns the error number: libc's */
-    IOT_FD_BODY(IOT_FN_posix_fadvise, real_posix_fadvise(fd, off, len, advice),
-            real_posix_fadvise(fd, off, len, advice), fd);
+    IOT_ENTER(IOT_FN_posix_fadvise, real_posix_fadvise(fd, off, len, advice));
+    IOT_FD_CALL(int, fd, real_posix_fadvise(fd, off, len, advice));
     iot_ev_off(&ev, off);
     iot_ev_req(&ev, len);
     iot_ev_flags(&ev, advice);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(posix_fadvise, posix_fadvise64);
 
@@ -506,15 +435,12 @@ static void two_ends(iot_ev *ev, int in, const off_t *inoff, int64_t inat, int o
 IOT_API ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
     IOT_REAL(sendfile);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_sendfile))
-        return real_sendfile(out, in, off, n);
+    IOT_ENTER(IOT_FN_sendfile, real_sendfile(out, in, off, n));
     int64_t inat = end_at(in, off), outat = iot_fd_pos(out);
-    ssize_t r = IOT_FAST(IOT_SYSRAW(sendfile, out, in, off, n), real_sendfile(out, in, off, n));
-    iot_done(&ev, r, r < 0);
+    IOT_CALL(ssize_t, IOT_FAST(IOT_SYSRAW(sendfile, out, in, off, n), real_sendfile(out, in, off, n)),
+             r, r < 0);
     two_ends(&ev, in, off, inat, out, NULL, outat, n, r);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(sendfile, sendfile64);
 
@@ -522,46 +448,35 @@ IOT_API ssize_t copy_file_range(int in, off_t *inoff, int out, off_t *outoff, si
                                 unsigned flags)
 {
     IOT_REAL(copy_file_range);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_copy_file_range))
-        return real_copy_file_range(in, inoff, out, outoff, n, flags);
+    IOT_ENTER(IOT_FN_copy_file_range, real_copy_file_range(in, inoff, out, outoff, n, flags));
     int64_t inat = end_at(in, inoff), outat = end_at(out, outoff);
-    ssize_t r = real_copy_file_range(in, inoff, out, outoff, n, flags); /* six arguments */
-    iot_done(&ev, r, r < 0);
+    IOT_CALL(ssize_t, real_copy_file_range(in, inoff, out, outoff, n, flags), r, r < 0); /* six arguments */
     two_ends(&ev, in, inoff, inat, out, outoff, outat, n, r);
     iot_ev_flags(&ev, flags);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API ssize_t splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t n, unsigned flags)
 {
     IOT_REAL(splice);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_splice))
-        return real_splice(in, inoff, out, outoff, n, flags);
+    IOT_ENTER(IOT_FN_splice, real_splice(in, inoff, out, outoff, n, flags));
     int64_t inat = end_at(in, inoff), outat = end_at(out, outoff);
-    ssize_t r = real_splice(in, inoff, out, outoff, n, flags); /* six arguments */
-    iot_done(&ev, r, r < 0);
+    IOT_CALL(ssize_t, real_splice(in, inoff, out, outoff, n, flags), r, r < 0); /* six arguments */
     two_ends(&ev, in, inoff, inat, out, outoff, outat, n, r);
     iot_ev_flags(&ev, flags);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* tee(in, out, n): both pipes; the bytes stay in `in` as well (read without being consumed). */
 IOT_API ssize_t tee(int in, int out, size_t n, unsigned flags)
 {
     IOT_REAL(tee);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_tee))
-        return real_tee(in, out, n, flags);
-    ssize_t r = IOT_FAST(IOT_SYSRAW_CANCEL(tee, in, out, n, flags), real_tee(in, out, n, flags));
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_tee, real_tee(in, out, n, flags));
+    IOT_CALL(ssize_t, IOT_FAST(IOT_SYSRAW_CANCEL(tee, in, out, n, flags), real_tee(in, out, n, flags)),
+             r, r < 0);
     two_ends(&ev, in, NULL, IOT_NO_OFFSET, out, NULL, IOT_NO_OFFSET, n, r);
     iot_ev_flags(&ev, flags);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 static void pipe_ends(iot_ev *ev, int r, const int fds[2])
@@ -579,14 +494,10 @@ IOT_API int pipe(int fds[2])
     if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_pipe2(fds, 0);
     IOT_REAL(pipe);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_pipe))
-        return real_pipe(fds);
-    int r = IOT_FAST(IOT_SYSRAW(pipe, fds), real_pipe(fds));
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_pipe, real_pipe(fds));
+    IOT_CALL(int, IOT_FAST(IOT_SYSRAW(pipe, fds), real_pipe(fds)), r, r < 0);
     pipe_ends(&ev, r, fds);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int pipe2(int fds[2], int flags)
@@ -594,33 +505,26 @@ IOT_API int pipe2(int fds[2], int flags)
     if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_pipe2(fds, flags);
     IOT_REAL(pipe2);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_pipe2))
-        return real_pipe2(fds, flags);
-    int r = IOT_FAST(IOT_SYSRAW(pipe2, fds, flags), real_pipe2(fds, flags));
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_pipe2, real_pipe2(fds, flags));
+    IOT_CALL(int, IOT_FAST(IOT_SYSRAW(pipe2, fds, flags), real_pipe2(fds, flags)), r, r < 0);
     iot_ev_flags(&ev, flags);
     pipe_ends(&ev, r, fds);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int socket(int domain, int type, int proto)
 {
     IOT_REAL(socket);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_socket))
-        return real_socket(domain, type, proto);
-    int r = IOT_FAST(IOT_SYSRAW(socket, domain, type, proto), real_socket(domain, type, proto));
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_socket, real_socket(domain, type, proto));
+    IOT_CALL(int, IOT_FAST(IOT_SYSRAW(socket, domain, type, proto), real_socket(domain, type, proto)),
+             r, r < 0);
     iot_ev_flags(&ev, domain);
     iot_ev_mode(&ev, type);
     if (r >= 0) {
         iot_ev_fd(&ev, r);
         iot_fd_closed(r); /* "socket:[inode]" on first use */
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* glibc 2.36: the eventfd2 syscall; the descriptor's name is learnt on first use
@@ -628,24 +532,20 @@ IOT_API int socket(int domain, int type, int proto)
 IOT_API int eventfd(unsigned int initval, int flags)
 {
     IOT_REAL(eventfd);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_eventfd))
-        return real_eventfd(initval, flags);
-    int r = IOT_FAST(IOT_SYSRAW(eventfd2, initval, flags), real_eventfd(initval, flags));
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_eventfd, real_eventfd(initval, flags));
+    IOT_CALL(int, IOT_FAST(IOT_SYSRAW(eventfd2, initval, flags), real_eventfd(initval, flags)), r,
+             r < 0);
     iot_ev_flags(&ev, flags);
     if (r >= 0) {
         iot_ev_fd(&ev, r);
         iot_fd_closed(r);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
-static void accepted(iot_ev *ev, int fd, int flags, int r)
+/* The new descriptor's name ("socket:[inode]") is learnt on first use. */
+static void accepted(iot_ev *ev, int flags, int r)
 {
-    iot_ev_fd(ev, fd);
-    iot_ev_fdpath(ev, fd);
     if (flags)
         iot_ev_flags(ev, flags);
     if (r >= 0)
@@ -655,40 +555,31 @@ static void accepted(iot_ev *ev, int fd, int flags, int r)
 IOT_API int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     IOT_REAL(accept);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_accept))
-        return real_accept(fd, addr, len);
-    int r = IOT_FAST(IOT_SYSRAW_CANCEL(accept, fd, addr, len), real_accept(fd, addr, len));
-    iot_done(&ev, r, r < 0);
-    accepted(&ev, fd, 0, r);
-    iot_leave(&ev);
-    return r;
+    IOT_ENTER(IOT_FN_accept, real_accept(fd, addr, len));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW_CANCEL(accept, fd, addr, len), real_accept(fd, addr, len)));
+    accepted(&ev, 0, r);
+    IOT_LEAVE(r);
 }
 
 IOT_API int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     IOT_REAL(accept4);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_accept4))
-        return real_accept4(fd, addr, len, flags);
-    int r = IOT_FAST(IOT_SYSRAW_CANCEL(accept4, fd, addr, len, flags),
-                     real_accept4(fd, addr, len, flags));
-    iot_done(&ev, r, r < 0);
-    accepted(&ev, fd, flags, r);
-    iot_leave(&ev);
-    return r;
+    IOT_ENTER(IOT_FN_accept4, real_accept4(fd, addr, len, flags));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW_CANCEL(accept4, fd, addr, len, flags),
+                                  real_accept4(fd, addr, len, flags)));
+    accepted(&ev, flags, r);
+    IOT_LEAVE(r);
 }
 
 IOT_API int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     IOT_REAL(connect);
-    IOT_FD_BODY(IOT_FN_connect, real_connect(fd, addr, len),
-            IOT_SYSRAW_CANCEL(connect, fd, addr, len), fd);
+    IOT_ENTER(IOT_FN_connect, real_connect(fd, addr, len));
+    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW_CANCEL(connect, fd, addr, len), real_connect(fd, addr, len)));
     if (addr && addr->sa_family == AF_UNIX && len > sizeof(sa_family_t)) {
         const char *p = ((const char *)addr) + sizeof(sa_family_t);
         if (*p)
             iot_ev_path(&ev, p);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }

@@ -30,25 +30,17 @@ static void locale_ev(iot_ev *ev, const char *name, int category)
 IOT_API char *setlocale(int category, const char *name)
 {
     IOT_REAL(setlocale);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_setlocale))
-        return real_setlocale(category, name);
-    char *r = LIBC_OWN(real_setlocale(category, name));
-    iot_done(&ev, r != NULL, r == NULL);
+    IOT_ENTER(IOT_FN_setlocale, real_setlocale(category, name));
+    IOT_CALL(char *, LIBC_OWN(real_setlocale(category, name)), r != NULL, r == NULL);
     locale_ev(&ev, name, category);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API locale_t newlocale(int mask, const char *name, locale_t base)
 {
     IOT_REAL(newlocale);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_newlocale))
-        return real_newlocale(mask, name, base);
-    locale_t r = LIBC_OWN(real_newlocale(mask, name, base));
-    iot_done(&ev, r != NULL, r == NULL);
+    IOT_ENTER(IOT_FN_newlocale, real_newlocale(mask, name, base));
+    IOT_CALL(locale_t, LIBC_OWN(real_newlocale(mask, name, base)), r != NULL, r == NULL);
     locale_ev(&ev, name, mask);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }

@@ -1,4 +1,4 @@
-/* Wrappers: metadata and directories.  Every wrapper has the shape shown in shim.h.
+/* Wrappers: metadata and directories, in the shapes of shim.h.
  *
  * The stat family is wrapped under every name a binary may bind to: binaries built against
  * glibc >= 2.33 call stat/fstat/lstat/fstatat themselves (the symbols Darshan misses), older
@@ -31,38 +31,14 @@ int __lxstat64(int ver, const char *path, struct stat64 *st);
 int __fxstat64(int ver, int fd, struct stat64 *st);
 int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
 
-/* The path of an *at call.  With AT_EMPTY_PATH and "" (or NULL) the call acts on dirfd itself:
- * the event is that descriptor's.  A plain "" (fails with ENOENT) is kept as "", not made the
- * directory. */
-static void at_path(iot_ev *ev, int dirfd, const char *path, int atflags)
-{
-    if (ev->err == EFAULT) /* maybe a bad path pointer: not read (iot_ev_path_at) */
-        return;
-    if (path && *path) {
-        iot_ev_path_at(ev, dirfd, path);
-    } else if (!(atflags & AT_EMPTY_PATH)) {
-        if (path)
-            ev->path = iot_intern_string("", 0);
-    } else if (dirfd == AT_FDCWD) {
-        iot_ev_path(ev, ".");
-    } else {
-        iot_ev_fd(ev, dirfd);
-        iot_ev_fdpath(ev, dirfd);
-    }
-}
-
-/* A call naming a path relative to dirfd; the caller adds its fields and leaves. */
+/* A call naming a path relative to dirfd (shim.h's path shape, untraced: real_call); the
+ * wrapper adds its fields and leaves. */
 #define PATH_BODY(FN, real_call, raw_call, dirfd, path, atflags)        \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    int r = IOT_FAST(raw_call, real_call);                              \
-    iot_done(&ev, r, r < 0);                                            \
-    at_path(&ev, dirfd, path, atflags)
-
-#define LEAVE \
-    iot_leave(&ev); \
-    return r
+    IOT_ENTER(FN, real_call);                                           \
+    IOT_PATH_CALL(int, dirfd, path, atflags, IOT_FAST(raw_call, real_call))
+#define FD_BODY(FN, real_call, raw_call, fd)                            \
+    IOT_ENTER(FN, real_call);                                           \
+    IOT_FD_CALL(int, fd, IOT_FAST(raw_call, real_call))
 
 /* ---- stat family ---- */
 
@@ -82,14 +58,14 @@ static void at_path(iot_ev *ev, int dirfd, const char *path, int atflags)
     {                                                                   \
         IOT_REAL(name);                                                 \
         PATH_BODY(FN, real_##name call, raw, AT_FDCWD, path, 0);        \
-        LEAVE;                                                          \
+        IOT_LEAVE(r);                                                   \
     }
 #define STAT_FD(name, args, call, raw)                                  \
     IOT_API int name args                                               \
     {                                                                   \
         IOT_REAL(name);                                                 \
-        IOT_FD_BODY(IOT_FN_fstat, real_##name call, raw, fd);               \
-        LEAVE;                                                          \
+        FD_BODY(IOT_FN_fstat, real_##name call, raw, fd);               \
+        IOT_LEAVE(r);                                                   \
     }
 #define STAT_AT(name, args, call, raw)                                  \
     IOT_API int name args                                               \
@@ -97,7 +73,7 @@ static void at_path(iot_ev *ev, int dirfd, const char *path, int atflags)
         IOT_REAL(name);                                                 \
         PATH_BODY(IOT_FN_fstatat, real_##name call, raw, dirfd, path, flags); \
         iot_ev_flags(&ev, flags);                                       \
-        LEAVE;                                                          \
+        IOT_LEAVE(r);                                                   \
     }
 
 STAT_PATH(stat, IOT_FN_stat, (const char *path, struct stat *st), (path, st),
@@ -151,7 +127,7 @@ IOT_API int statx(int dirfd, const char *path, int flags, unsigned mask, struct 
               dirfd, path, flags);
     iot_ev_flags(&ev, flags);
     iot_ev_mode(&ev, mask);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* ---- access ---- */
@@ -162,7 +138,7 @@ IOT_API int access(const char *path, int mode)
     PATH_BODY(IOT_FN_access, real_access(path, mode), IOT_SYSRAW(access, path, mode), AT_FDCWD,
               path, 0);
     iot_ev_mode(&ev, mode);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int faccessat(int dirfd, const char *path, int mode, int flags)
@@ -175,7 +151,7 @@ IOT_API int faccessat(int dirfd, const char *path, int mode, int flags)
               dirfd, path, flags);
     iot_ev_mode(&ev, mode);
     iot_ev_flags(&ev, flags);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int euidaccess(const char *path, int mode)
@@ -185,7 +161,7 @@ IOT_API int euidaccess(const char *path, int mode)
     PATH_BODY(IOT_FN_euidaccess, real_euidaccess(path, mode), real_euidaccess(path, mode),
               AT_FDCWD, path, 0);
     iot_ev_mode(&ev, mode);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(euidaccess, eaccess);
 
@@ -195,7 +171,7 @@ IOT_API int unlink(const char *path)
 {
     IOT_REAL(unlink);
     PATH_BODY(IOT_FN_unlink, real_unlink(path), IOT_SYSRAW(unlink, path), AT_FDCWD, path, 0);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int unlinkat(int dirfd, const char *path, int flags)
@@ -204,20 +180,16 @@ IOT_API int unlinkat(int dirfd, const char *path, int flags)
     PATH_BODY(IOT_FN_unlinkat, real_unlinkat(dirfd, path, flags),
               IOT_SYSRAW(unlinkat, dirfd, path, flags), dirfd, path, 0);
     iot_ev_flags(&ev, flags);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* readlink family: path = the link, req = the buffer's size, ret = the target's length (what
  * was stored).  glibc 2.36 makes readlink's syscall readlink; readlinkat(AT_FDCWD) is the same. */
 #define READLINK_BODY(FN, real_call, raw_call, dirfd, path, n)          \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
-    ssize_t r = IOT_FAST(raw_call, real_call);                          \
-    iot_done(&ev, r, r < 0);                                            \
-    at_path(&ev, dirfd, path, 0);                                       \
+    IOT_ENTER(FN, real_call);                                           \
+    IOT_PATH_CALL(ssize_t, dirfd, path, 0, IOT_FAST(raw_call, real_call)); \
     iot_ev_req(&ev, (int64_t)(n));                                      \
-    LEAVE
+    IOT_LEAVE(r)
 
 IOT_API ssize_t readlink(const char *path, char *buf, size_t n)
 {
@@ -268,7 +240,7 @@ IOT_API int rename(const char *old, const char *new)
     PATH_BODY(IOT_FN_rename, real_rename(old, new), IOT_SYSRAW(rename, old, new), AT_FDCWD,
               old, 0);
     new_name(&ev, AT_FDCWD, new);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int renameat(int olddir, const char *old, int newdir, const char *new)
@@ -277,7 +249,7 @@ IOT_API int renameat(int olddir, const char *old, int newdir, const char *new)
     PATH_BODY(IOT_FN_renameat, real_renameat(olddir, old, newdir, new),
               IOT_SYSRAW(renameat, olddir, old, newdir, new), olddir, old, 0);
     new_name(&ev, newdir, new);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int renameat2(int olddir, const char *old, int newdir, const char *new, unsigned flags)
@@ -287,7 +259,7 @@ IOT_API int renameat2(int olddir, const char *old, int newdir, const char *new, 
               IOT_SYSRAW(renameat2, olddir, old, newdir, new, flags), olddir, old, 0);
     new_name(&ev, newdir, new);
     iot_ev_flags(&ev, flags);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int mkdir(const char *path, mode_t mode)
@@ -296,7 +268,7 @@ IOT_API int mkdir(const char *path, mode_t mode)
     PATH_BODY(IOT_FN_mkdir, real_mkdir(path, mode), IOT_SYSRAW(mkdir, path, mode), AT_FDCWD,
               path, 0);
     iot_ev_mode(&ev, mode);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int mkdirat(int dirfd, const char *path, mode_t mode)
@@ -305,14 +277,14 @@ IOT_API int mkdirat(int dirfd, const char *path, mode_t mode)
     PATH_BODY(IOT_FN_mkdirat, real_mkdirat(dirfd, path, mode),
               IOT_SYSRAW(mkdirat, dirfd, path, mode), dirfd, path, 0);
     iot_ev_mode(&ev, mode);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int rmdir(const char *path)
 {
     IOT_REAL(rmdir);
     PATH_BODY(IOT_FN_rmdir, real_rmdir(path), IOT_SYSRAW(rmdir, path), AT_FDCWD, path, 0);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* offset = the new length, as for ftruncate. */
@@ -322,7 +294,7 @@ IOT_API int truncate(const char *path, off_t len)
     PATH_BODY(IOT_FN_truncate, real_truncate(path, len), IOT_SYSRAW(truncate, path, len),
               AT_FDCWD, path, 0);
     iot_ev_off(&ev, len);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(truncate, truncate64);
 
@@ -336,16 +308,16 @@ IOT_API int chdir(const char *path)
               0); /* against the old cwd */
     if (r == 0)
         iot_cwd_changed();
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int fchdir(int fd)
 {
     IOT_REAL(fchdir);
-    IOT_FD_BODY(IOT_FN_fchdir, real_fchdir(fd), real_fchdir(fd), fd);
+    FD_BODY(IOT_FN_fchdir, real_fchdir(fd), real_fchdir(fd), fd);
     if (r == 0)
         iot_cwd_changed();
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* ---- directory streams: ret is 1 for a DIR or an entry returned, 0 for NULL ----
@@ -362,49 +334,43 @@ static void dir_opened(iot_ev *ev, DIR *d)
 IOT_API DIR *opendir(const char *path)
 {
     IOT_REAL(opendir);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_opendir))
-        return real_opendir(path);
-    DIR *d = real_opendir(path);
-    iot_done(&ev, d != NULL, d == NULL);
+    IOT_ENTER(IOT_FN_opendir, real_opendir(path));
+    IOT_CALL(DIR *, real_opendir(path), r != NULL, r == NULL);
     iot_ev_path(&ev, path);
-    dir_opened(&ev, d);
-    iot_leave(&ev);
-    return d;
+    dir_opened(&ev, r);
+    IOT_LEAVE(r);
 }
 
 IOT_API DIR *fdopendir(int fd)
 {
     IOT_REAL(fdopendir);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fdopendir))
-        return real_fdopendir(fd);
-    DIR *d = real_fdopendir(fd);
-    iot_done(&ev, d != NULL, d == NULL);
+    IOT_ENTER(IOT_FN_fdopendir, real_fdopendir(fd));
+    IOT_CALL(DIR *, real_fdopendir(fd), r != NULL, r == NULL);
     iot_ev_fd(&ev, fd);
     iot_ev_fdpath(&ev, fd);
-    iot_leave(&ev);
-    return d;
+    IOT_LEAVE(r);
 }
 
 /* NULL is both the end of the stream and an error: the idiom is errno = 0 before the call.  The
  * wrapper clears errno itself to tell them apart, and puts back the app's value when readdir
  * left it alone, so the app sees errno exactly as untraced. */
+static int readdir_failed(int got, int app_errno)
+{
+    int failed = !got && errno != 0;
+    if (errno == 0)
+        errno = app_errno;
+    return failed;
+}
+
 #define READDIR_BODY(real_call)                                         \
     int app_errno = errno;                                              \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, IOT_FN_readdir))                                \
-        return real_call;                                               \
+    IOT_ENTER(IOT_FN_readdir, real_call);                               \
     errno = 0;                                                          \
-    __auto_type r = real_call;                                          \
-    int failed = !r && errno != 0;                                      \
-    if (errno == 0)                                                     \
-        errno = app_errno;                                              \
-    iot_done(&ev, r != NULL, failed);                                   \
+    IOT_CALL(__auto_type, real_call, r != NULL, readdir_failed(r != NULL, app_errno)); \
     int fd = dirfd(d);                                                  \
     iot_ev_fd(&ev, fd);                                                 \
     iot_ev_fdpath(&ev, fd);                                             \
-    LEAVE
+    IOT_LEAVE(r)
 
 IOT_API struct dirent *readdir(DIR *d)
 {
@@ -421,17 +387,14 @@ IOT_API struct dirent64 *readdir64(DIR *d)
 IOT_API int closedir(DIR *d)
 {
     IOT_REAL(closedir);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_closedir))
-        return real_closedir(d);
+    IOT_ENTER(IOT_FN_closedir, real_closedir(d));
     int fd = dirfd(d);
     uint32_t path = iot_fd_path(fd);
-    int r = real_closedir(d);
-    iot_done(&ev, r, r < 0);
+    IOT_CALL(int, real_closedir(d), r, r < 0);
     iot_ev_fd(&ev, fd);
     ev.path = path;
     iot_fd_closed(fd); /* closedir frees the stream and its descriptor even when it fails */
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* ---- permissions, owners, links, times: what real programs call (tar, rsync, make, git) ---- */
@@ -442,15 +405,15 @@ IOT_API int chmod(const char *path, mode_t mode)
     PATH_BODY(IOT_FN_chmod, real_chmod(path, mode), IOT_SYSRAW(chmod, path, mode), AT_FDCWD,
               path, 0);
     iot_ev_mode(&ev, mode);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int fchmod(int fd, mode_t mode)
 {
     IOT_REAL(fchmod);
-    IOT_FD_BODY(IOT_FN_fchmod, real_fchmod(fd, mode), IOT_SYSRAW(fchmod, fd, mode), fd);
+    FD_BODY(IOT_FN_fchmod, real_fchmod(fd, mode), IOT_SYSRAW(fchmod, fd, mode), fd);
     iot_ev_mode(&ev, mode);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* glibc: the fchmodat syscall for flags 0; AT_SYMLINK_NOFOLLOW is its own emulation (O_PATH,
@@ -464,7 +427,7 @@ IOT_API int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
               dirfd, path, flags);
     iot_ev_mode(&ev, mode);
     iot_ev_flags(&ev, flags);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* chown family: owner and group are not kept (ret and errno are) */
@@ -473,7 +436,7 @@ IOT_API int chown(const char *path, uid_t owner, gid_t group)
     IOT_REAL(chown);
     PATH_BODY(IOT_FN_chown, real_chown(path, owner, group),
               IOT_SYSRAW(chown, path, owner, group), AT_FDCWD, path, 0);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int lchown(const char *path, uid_t owner, gid_t group)
@@ -481,15 +444,15 @@ IOT_API int lchown(const char *path, uid_t owner, gid_t group)
     IOT_REAL(lchown);
     PATH_BODY(IOT_FN_lchown, real_lchown(path, owner, group),
               IOT_SYSRAW(lchown, path, owner, group), AT_FDCWD, path, 0);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int fchown(int fd, uid_t owner, gid_t group)
 {
     IOT_REAL(fchown);
-    IOT_FD_BODY(IOT_FN_fchown, real_fchown(fd, owner, group),
+    FD_BODY(IOT_FN_fchown, real_fchown(fd, owner, group),
                 IOT_SYSRAW(fchown, fd, owner, group), fd);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags)
@@ -498,7 +461,7 @@ IOT_API int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int 
     PATH_BODY(IOT_FN_fchownat, real_fchownat(dirfd, path, owner, group, flags),
               IOT_SYSRAW(fchownat, dirfd, path, owner, group, flags), dirfd, path, flags);
     iot_ev_flags(&ev, flags);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* link family: path = the existing file, aux = the string id of the new name (as rename) */
@@ -507,7 +470,7 @@ IOT_API int link(const char *old, const char *new)
     IOT_REAL(link);
     PATH_BODY(IOT_FN_link, real_link(old, new), IOT_SYSRAW(link, old, new), AT_FDCWD, old, 0);
     new_name(&ev, AT_FDCWD, new);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int linkat(int olddir, const char *old, int newdir, const char *new, int flags)
@@ -517,7 +480,7 @@ IOT_API int linkat(int olddir, const char *old, int newdir, const char *new, int
               IOT_SYSRAW(linkat, olddir, old, newdir, new, flags), olddir, old, flags);
     new_name(&ev, newdir, new);
     iot_ev_flags(&ev, flags);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* symlink family: path = the link made, aux = the string id of its target, as given */
@@ -533,7 +496,7 @@ IOT_API int symlink(const char *to, const char *path)
     PATH_BODY(IOT_FN_symlink, real_symlink(to, path), IOT_SYSRAW(symlink, to, path), AT_FDCWD,
               path, 0);
     target(&ev, to);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int symlinkat(const char *to, int dirfd, const char *path)
@@ -542,7 +505,7 @@ IOT_API int symlinkat(const char *to, int dirfd, const char *path)
     PATH_BODY(IOT_FN_symlinkat, real_symlinkat(to, dirfd, path),
               IOT_SYSRAW(symlinkat, to, dirfd, path), dirfd, path, 0);
     target(&ev, to);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* times: glibc's own checks and conversions (a NULL path, fd < 0, timevals) stay libc's */
@@ -552,21 +515,21 @@ IOT_API int utimensat(int dirfd, const char *path, const struct timespec t[2], i
     PATH_BODY(IOT_FN_utimensat, real_utimensat(dirfd, path, t, flags),
               real_utimensat(dirfd, path, t, flags), dirfd, path, flags);
     iot_ev_flags(&ev, flags);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int futimens(int fd, const struct timespec t[2])
 {
     IOT_REAL(futimens);
-    IOT_FD_BODY(IOT_FN_futimens, real_futimens(fd, t), real_futimens(fd, t), fd);
-    LEAVE;
+    FD_BODY(IOT_FN_futimens, real_futimens(fd, t), real_futimens(fd, t), fd);
+    IOT_LEAVE(r);
 }
 
 IOT_API int utimes(const char *path, const struct timeval t[2])
 {
     IOT_REAL(utimes);
     PATH_BODY(IOT_FN_utimes, real_utimes(path, t), real_utimes(path, t), AT_FDCWD, path, 0);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 /* the older names: utime and lutimes are recorded as utimes (lutimes with flags
@@ -575,7 +538,7 @@ IOT_API int utime(const char *path, const struct utimbuf *t)
 {
     IOT_REAL(utime);
     PATH_BODY(IOT_FN_utimes, real_utime(path, t), real_utime(path, t), AT_FDCWD, path, 0);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int lutimes(const char *path, const struct timeval t[2])
@@ -583,26 +546,23 @@ IOT_API int lutimes(const char *path, const struct timeval t[2])
     IOT_REAL(lutimes);
     PATH_BODY(IOT_FN_utimes, real_lutimes(path, t), real_lutimes(path, t), AT_FDCWD, path, 0);
     iot_ev_flags(&ev, AT_SYMLINK_NOFOLLOW);
-    LEAVE;
+    IOT_LEAVE(r);
 }
 
 IOT_API int futimes(int fd, const struct timeval t[2])
 {
     IOT_REAL(futimes);
-    IOT_FD_BODY(IOT_FN_futimens, real_futimes(fd, t), real_futimes(fd, t), fd);
-    LEAVE;
+    FD_BODY(IOT_FN_futimens, real_futimes(fd, t), real_futimes(fd, t), fd);
+    IOT_LEAVE(r);
 }
 
 /* ---- realpath: glibc's lstat/readlink walk, inside; ret 1 (resolved) or 0 (NULL) ---- */
 
 #define REALPATH_BODY(real_call)                                        \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, IOT_FN_realpath))                               \
-        return real_call;                                               \
-    char *r = real_call;                                                \
-    iot_done(&ev, r != NULL, r == NULL);                                \
-    at_path(&ev, AT_FDCWD, path, 0);                                    \
-    LEAVE
+    IOT_ENTER(IOT_FN_realpath, real_call);                              \
+    IOT_CALL(char *, real_call, r != NULL, r == NULL);                  \
+    iot_ev_at(&ev, AT_FDCWD, path, 0);                                  \
+    IOT_LEAVE(r)
 
 IOT_API char *realpath(const char *path, char *resolved)
 {

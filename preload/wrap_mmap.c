@@ -1,4 +1,4 @@
-/* Wrappers: memory mappings.  Every wrapper has the shape shown in shim.h.
+/* Wrappers: memory mappings, in the shapes of shim.h.
  *
  * Only file mappings are I/O: mmap of a file is logged, anonymous mmap is not (glibc's malloc
  * maps through internal calls the shim never sees anyway, but an app or an allocator library
@@ -203,18 +203,22 @@ __attribute__((constructor)) static void mmap_start(void)
 
 /* path = the file of fd, req = length, offset = file offset, flags, mode = prot, ret = the
  * address (-1 for MAP_FAILED). */
+/* A mapping made untraced (anonymous, or the shim busy): what the table said of it is stale. */
+static void *fresh(void *r, size_t len)
+{
+    if (r != MAP_FAILED)
+        forget(r, len);
+    return r;
+}
+
 IOT_API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     IOT_REAL(mmap);
-    iot_ev ev;
-    if ((flags & MAP_ANONYMOUS) || !iot_enter(&ev, IOT_FN_mmap)) {
-        void *r = real_mmap(addr, len, prot, flags, fd, off);
-        if (r != MAP_FAILED)
-            forget(r, len);
-        return r;
-    }
-    void *r = real_mmap(addr, len, prot, flags, fd, off);
-    iot_done(&ev, (int64_t)(intptr_t)r, r == MAP_FAILED);
+    if (flags & MAP_ANONYMOUS)
+        return fresh(real_mmap(addr, len, prot, flags, fd, off), len);
+    IOT_ENTER(IOT_FN_mmap, fresh(real_mmap(addr, len, prot, flags, fd, off), len));
+    IOT_CALL(void *, real_mmap(addr, len, prot, flags, fd, off), (int64_t)(intptr_t)r,
+             r == MAP_FAILED);
     iot_ev_fd(&ev, fd);
     iot_ev_fdpath(&ev, fd);
     iot_ev_req(&ev, (int64_t)len);
@@ -226,8 +230,7 @@ IOT_API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t of
         add((uintptr_t)r, (uintptr_t)r + pages(len), off, ev.path);
         pthread_mutex_unlock(&lock);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(mmap, mmap64);
 
@@ -261,35 +264,31 @@ static void hold(void)
 IOT_API int munmap(void *addr, size_t len)
 {
     IOT_REAL(munmap);
-    iot_ev ev;
-    if (!tracked(addr, len) || !iot_enter(&ev, IOT_FN_munmap))
-        return real_munmap(addr, len); /* a stale entry left is cut by the next mmap there */
+    if (!tracked(addr, len))
+        return real_munmap(addr, len);
+    IOT_ENTER(IOT_FN_munmap, real_munmap(addr, len)); /* a stale entry left: cut by the next mmap */
     hold();
-    int r = real_munmap(addr, len);
-    iot_done(&ev, r, r < 0);
+    IOT_CALL(int, real_munmap(addr, len), r, r < 0);
     range_event(&ev, addr, len, (int64_t)len);
     if (r == 0)
         cut((uintptr_t)addr, (uintptr_t)addr + pages(len));
     pthread_mutex_unlock(&lock);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* msync of a file mapping: as munmap, and flags.  It may write back for long: no lock held. */
 IOT_API int msync(void *addr, size_t len, int flags)
 {
     IOT_REAL(msync);
-    iot_ev ev;
-    if (!tracked(addr, len) || !iot_enter(&ev, IOT_FN_msync))
+    if (!tracked(addr, len))
         return real_msync(addr, len, flags);
-    int r = real_msync(addr, len, flags);
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_msync, real_msync(addr, len, flags));
+    IOT_CALL(int, real_msync(addr, len, flags), r, r < 0);
     pthread_mutex_lock(&lock);
     range_event(&ev, addr, len, (int64_t)len);
     pthread_mutex_unlock(&lock);
     iot_ev_flags(&ev, flags);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* mremap of a file mapping: path and file offset of the old range, req = the new length,
@@ -304,16 +303,12 @@ IOT_API void *mremap(void *addr, size_t len, size_t newlen, int flags, ...)
         want = va_arg(ap, void *);
         va_end(ap);
     }
-    iot_ev ev;
-    if (!tracked(addr, len) || !iot_enter(&ev, IOT_FN_mremap)) {
-        void *r = real_mremap(addr, len, newlen, flags, want);
-        if (r != MAP_FAILED)
-            forget(r, newlen); /* whatever the table said of the new range is stale */
-        return r;
-    }
+    if (!tracked(addr, len))
+        return fresh(real_mremap(addr, len, newlen, flags, want), newlen);
+    IOT_ENTER(IOT_FN_mremap, fresh(real_mremap(addr, len, newlen, flags, want), newlen));
     hold();
-    void *r = real_mremap(addr, len, newlen, flags, want);
-    iot_done(&ev, (int64_t)(intptr_t)r, r == MAP_FAILED);
+    IOT_CALL(void *, real_mremap(addr, len, newlen, flags, want), (int64_t)(intptr_t)r,
+             r == MAP_FAILED);
     int hit = range_event(&ev, addr, len, (int64_t)newlen);
     iot_ev_flags(&ev, flags);
     if (r != MAP_FAILED) {
@@ -325,6 +320,5 @@ IOT_API void *mremap(void *addr, size_t len, size_t newlen, int flags, ...)
             cut((uintptr_t)r, (uintptr_t)r + pages(newlen));
     }
     pthread_mutex_unlock(&lock);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }

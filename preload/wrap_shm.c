@@ -51,58 +51,42 @@ IOT_API sem_t *sem_open(const char *name, int oflag, ...)
         va_end(ap);
     }
     IOT_REAL(sem_open);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_sem_open))
-        return real_sem_open(name, oflag, mode, value);
-    sem_t *r = real_sem_open(name, oflag, mode, value);
-    iot_done(&ev, r != SEM_FAILED, r == SEM_FAILED);
+    IOT_ENTER(IOT_FN_sem_open, real_sem_open(name, oflag, mode, value));
+    IOT_CALL(sem_t *, real_sem_open(name, oflag, mode, value), r != SEM_FAILED, r == SEM_FAILED);
     shm_path(&ev, name, 1);
     iot_ev_flags(&ev, oflag);
     if (oflag & O_CREAT)
         iot_ev_mode(&ev, mode);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int sem_unlink(const char *name)
 {
     IOT_REAL(sem_unlink);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_sem_unlink))
-        return real_sem_unlink(name);
-    int r = real_sem_unlink(name);
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_sem_unlink, real_sem_unlink(name));
+    IOT_CALL(int, real_sem_unlink(name), r, r < 0);
     shm_path(&ev, name, 1);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int shm_open(const char *name, int oflag, mode_t mode)
 {
     IOT_REAL(shm_open);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_shm_open))
-        return real_shm_open(name, oflag, mode);
-    int r = real_shm_open(name, oflag, mode);
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_shm_open, real_shm_open(name, oflag, mode));
+    IOT_CALL(int, real_shm_open(name, oflag, mode), r, r < 0);
     shm_path(&ev, name, 0);
     iot_ev_flags(&ev, oflag | O_NOFOLLOW | O_CLOEXEC); /* what glibc adds */
     if (oflag & O_CREAT)
         iot_ev_mode(&ev, mode);
     iot_ev_opened(&ev, r, oflag | O_NOFOLLOW | O_CLOEXEC);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int shm_unlink(const char *name)
 {
     IOT_REAL(shm_unlink);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_shm_unlink))
-        return real_shm_unlink(name);
-    int r = real_shm_unlink(name);
-    iot_done(&ev, r, r < 0);
+    IOT_ENTER(IOT_FN_shm_unlink, real_shm_unlink(name));
+    IOT_CALL(int, real_shm_unlink(name), r, r < 0);
     shm_path(&ev, name, 0);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }

@@ -254,9 +254,7 @@ static void seek_beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos,
 /* A stream wrapper's first half: the event begun (else the real call, untraced), the stream's
  * descriptor `fd`, and `pos`, the stream position the call will use, the stream held (hold). */
 #define STREAM_ENTER(FN, stream, locked, real_call)                     \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
+    IOT_ENTER(FN, real_call);                                           \
     int fd = sfd(stream);                                               \
     held h;                                                             \
     int64_t pos = hold(&h, stream, fd, locked);                         \
@@ -357,11 +355,8 @@ static FILE *fopen_raw(const char *path, const char *mode,
 static FILE *do_fopen(const char *path, const char *mode,
                       FILE *(*real)(const char *, const char *))
 {
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fopen))
-        return real(path, mode);
-    FILE *r = fopen_raw(path, mode, real);
-    iot_done(&ev, r != NULL, r == NULL);
+    IOT_ENTER(IOT_FN_fopen, real(path, mode));
+    IOT_CALL(FILE *, fopen_raw(path, mode, real), r != NULL, r == NULL);
     iot_ev_path(&ev, path);
     int fl = mode_flags(mode);
     iot_ev_flags(&ev, fl);
@@ -369,8 +364,7 @@ static FILE *do_fopen(const char *path, const char *mode,
         iot_ev_mode(&ev, 0666); /* what fopen passes to open, before the umask */
     stream_opened(&ev, r, fl);
     iot_arena_adopt(r);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API FILE *fopen(const char *path, const char *mode)
@@ -383,11 +377,8 @@ IOT_ALIAS(fopen, fopen64);
 IOT_API FILE *fdopen(int fd, const char *mode)
 {
     IOT_REAL(fdopen);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fdopen))
-        return real_fdopen(fd, mode);
-    FILE *r = real_fdopen(fd, mode);
-    iot_done(&ev, r != NULL, r == NULL);
+    IOT_ENTER(IOT_FN_fdopen, real_fdopen(fd, mode));
+    IOT_CALL(FILE *, real_fdopen(fd, mode), r != NULL, r == NULL);
     iot_ev_fd(&ev, fd);
     iot_ev_fdpath(&ev, fd);
     /* fdopen neither creates nor truncates: only the access mode and append mean anything */
@@ -399,8 +390,7 @@ IOT_API FILE *fdopen(int fd, const char *mode)
         iot_stdio_seek(fd, iot_fd_pos(fd)); /* the stream starts where the descriptor is */
         iot_arena_adopt(r);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* freopen closes the stream's descriptor and opens `path` (NULL: the same file) on the same
@@ -419,8 +409,7 @@ static FILE *do_freopen(const char *path, const char *mode, FILE *f,
     int old = sfd(f);
     uint32_t oldpath = old < 0 ? 0 : iot_fd_path(old);
     int64_t pend = old >= 0 ? pending(f) : 0, spos = iot_stdio_pos(old); /* flushed: closed */
-    FILE *r = real(path, mode, f);
-    iot_done(&ev, r != NULL, r == NULL);
+    IOT_CALL(FILE *, real(path, mode, f), r != NULL, r == NULL);
     if (pend > 0) {
         iot_ev e = ev;
         iot_ev_fd(&e, old);
@@ -439,8 +428,7 @@ static FILE *do_freopen(const char *path, const char *mode, FILE *f,
         iot_fd_closed(old);
     stream_opened(&ev, r, fl);
     iot_arena_adopt(r);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API FILE *freopen(const char *path, const char *mode, FILE *f)
@@ -485,8 +473,7 @@ IOT_API int fclose(FILE *f)
             under(&ev, IOT_FN_stdio_flush, pend, minus(spos, pend));
         iot_fd_closed(fd); /* closed even when the final flush failed */
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* pclose (wrap_proc.c) flushes the stream before it closes the pipe. */
@@ -504,14 +491,14 @@ void iot_stdio_flushed(const iot_ev *ev, int64_t n, int64_t end)
 
 /* A short read with the stream's error flag set failed; without it, it hit end of file. */
 #define READ_FAILED(f) ferror_unlocked(f)
+/* A character read: EOF with the error flag set failed (ret -1), without it the file ended. */
+#define GETC_BAD(r, f) ((r) == EOF && READ_FAILED(f))
 
 #define FREAD_BODY(LK, real_call)                                       \
     STREAM_ENTER(IOT_FN_fread, f, LK, real_call);                       \
-    size_t r = real_call;                                               \
     int64_t want = (int64_t)(size * n), done = want;                    \
-    int short_ = want && r < n;                                         \
-    iot_done(&ev, 0, short_ && READ_FAILED(f));                         \
-    if (short_) {                                                       \
+    IOT_CALL(size_t, real_call, 0, want && r < n && READ_FAILED(f));    \
+    if (want && r < n) {                                                \
         int64_t now = pos == IOT_NO_OFFSET ? -1 : tell(f);              \
         done = pos >= 0 && now >= pos ? now - pos : (int64_t)(r * size); \
     }                                                                   \
@@ -520,8 +507,7 @@ void iot_stdio_flushed(const iot_ev *ev, int64_t n, int64_t end)
     iot_ev_aux(&ev, (int64_t)size);                                     \
     stream_io(&ev, &h, fd, pos, done, f, sb, 'r');                     \
     iot_ev_data(&ev, buf, -1, done);                                    \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API size_t fread(void *buf, size_t size, size_t n, FILE *f)
 {
@@ -550,14 +536,12 @@ IOT_API size_t __fread_unlocked_chk(void *buf, size_t buflen, size_t size, size_
 /* fgets: ret = length of the string stored (bytes consumed), 0 when it returned NULL. */
 #define FGETS_BODY(LK, real_call)                                       \
     STREAM_ENTER(IOT_FN_fgets, f, LK, real_call);                       \
-    char *r = real_call;                                                \
-    iot_done(&ev, 0, !r && READ_FAILED(f));                             \
+    IOT_CALL(char *, real_call, 0, !r && READ_FAILED(f));               \
     ev.ret = r ? (int64_t)strlen(r) : 0;                                \
     iot_ev_req(&ev, n);                                                 \
     stream_io(&ev, &h, fd, pos, ev.ret, f, sb, 'r');                   \
     iot_ev_data(&ev, buf, -1, ev.ret);                                  \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API char *fgets(char *buf, int n, FILE *f)
 {
@@ -586,13 +570,10 @@ IOT_API char *__fgets_unlocked_chk(char *buf, size_t buflen, int n, FILE *f)
 /* fgetc and friends: ret 1 for a character, 0 at end of file, -1 on error. */
 #define GETC_BODY(FN, LK, stream, real_call)                            \
     STREAM_ENTER(FN, stream, LK, real_call);                            \
-    int r = real_call;                                                  \
-    int bad = r == EOF && READ_FAILED(stream);                          \
-    iot_done(&ev, r != EOF ? 1 : bad ? -1 : 0, bad);                    \
+    IOT_CALL(int, real_call, r != EOF ? 1 : GETC_BAD(r, stream) ? -1 : 0, GETC_BAD(r, stream)); \
     iot_ev_req(&ev, 1);                                                 \
     stream_io(&ev, &h, fd, pos, r != EOF, stream, sb, 'r');             \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API int fgetc(FILE *f)
 {
@@ -657,12 +638,12 @@ static ssize_t do_getdelim(unsigned fn, char **line, size_t *n, int delim, FILE 
                            ssize_t (*real)(char **, size_t *, int, FILE *))
 {
     STREAM_ENTER(fn, f, 1, real(line, n, delim, f));
-    ssize_t r = real(line, n, delim, f);
-    int bad = r < 0 && !(f && feof_unlocked(f)); /* EINVAL, ENOMEM, or a read error */
-    iot_done(&ev, r >= 0 ? r : bad ? -1 : 0, bad);
+    /* -1 before the end of the file: EINVAL, ENOMEM, or a read error */
+#define LINE_BAD (r < 0 && !(f && feof_unlocked(f)))
+    IOT_CALL(ssize_t, real(line, n, delim, f), r >= 0 ? r : LINE_BAD ? -1 : 0, LINE_BAD);
+#undef LINE_BAD
     stream_io(&ev, &h, fd, pos, r, f, sb, 'r');
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API ssize_t getdelim(char **line, size_t *n, int delim, FILE *f)
@@ -694,8 +675,7 @@ static int do_scan(FILE *f, const char *fmt, va_list ap, vscan_fn *real)
 {
     STREAM_ENTER(IOT_FN_fscanf, f, 1, real(f, fmt, ap));
     char *rptr = f->_IO_read_ptr, *rend = f->_IO_read_end;
-    int r = real(f, fmt, ap);
-    iot_done(&ev, r, r == EOF && READ_FAILED(f));
+    IOT_CALL(int, real(f, fmt, ap), r, r == EOF && READ_FAILED(f));
     stream_ev(&ev, fd);
     int64_t got = -1; /* the bytes it consumed */
     if (pos != IOT_NO_OFFSET) {
@@ -714,8 +694,7 @@ static int do_scan(FILE *f, const char *fmt, va_list ap, vscan_fn *real)
          * the same call, consumed whole, are not known) */
         under(&ev, IOT_FN_stdio_refill, f->_IO_read_end - f->_IO_read_base, IOT_NO_OFFSET);
     release(&h);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* The headers redirect fscanf to __isoc99_fscanf (C99 %a): the GNU-semantics names get their
@@ -784,16 +763,15 @@ SCANF_VSTDIN(iot_isoc23_vscanf, "__isoc23_vscanf", "__isoc23_vfscanf")
 /* fwrite: ret = items * size (items = ret / aux). */
 #define FWRITE_BODY(LK, real_call)                                      \
     WRITE_ENTER(IOT_FN_fwrite, f, LK, real_call);                       \
-    size_t r = real_call;                                               \
-    int64_t want = (int64_t)(size * n), done = (int64_t)(r * size);     \
-    iot_done(&ev, done, want && r < n);                                 \
+    int64_t want = (int64_t)(size * n);                                 \
+    IOT_CALL(size_t, real_call, (int64_t)(r * size), want && r < n);    \
+    int64_t done = ev.ret;                                              \
     iot_ev_req(&ev, want);                                              \
     iot_ev_aux(&ev, (int64_t)size);                                     \
     counted(f, fd);                                                     \
     stream_io(&ev, &h, fd, pos, done, f, sb, 'w');                     \
     iot_ev_data(&ev, buf, -1, done);                                    \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API size_t fwrite(const void *buf, size_t size, size_t n, FILE *f)
 {
@@ -810,8 +788,7 @@ IOT_API size_t fwrite_unlocked(const void *buf, size_t size, size_t n, FILE *f)
 /* fputs/puts: ret = strlen (+1 for puts' newline) rather than glibc's "non-negative". */
 #define PUTS_BODY(FN, LK, stream, extra, real_call)                     \
     WRITE_ENTER(FN, stream, LK, real_call);                             \
-    int r = real_call;                                                  \
-    iot_done(&ev, -1, r == EOF);                                        \
+    IOT_CALL(int, real_call, -1, r == EOF);                             \
     int64_t len = (int64_t)strlen(s) + (extra);                         \
     if (r != EOF)                                                       \
         ev.ret = len;                                                   \
@@ -819,8 +796,7 @@ IOT_API size_t fwrite_unlocked(const void *buf, size_t size, size_t n, FILE *f)
     counted(stream, fd);                                                \
     stream_io(&ev, &h, fd, pos, ev.ret, stream, sb, 'w');               \
     iot_ev_data(&ev, s, -1, r != EOF ? len - (extra) : 0);              \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API int fputs(const char *s, FILE *f)
 {
@@ -843,13 +819,11 @@ IOT_API int puts(const char *s)
 /* fputc and friends: ret 1, or -1 on error. */
 #define PUTC_BODY(FN, LK, stream, real_call)                            \
     WRITE_ENTER(FN, stream, LK, real_call);                             \
-    int r = real_call;                                                  \
-    iot_done(&ev, r == EOF ? -1 : 1, r == EOF);                         \
+    IOT_CALL(int, real_call, r == EOF ? -1 : 1, r == EOF);              \
     iot_ev_req(&ev, 1);                                                 \
     counted(stream, fd);                                                \
     stream_io(&ev, &h, fd, pos, ev.ret, stream, sb, 'w');               \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API int fputc(int c, FILE *f)
 {
@@ -950,14 +924,29 @@ IOT_API int __overflow(FILE *f, int c)
         return real___overflow(f, c);
     STREAM_ENTER(IOT_FN___overflow, f, 0, real___overflow(f, c));
     int64_t n = (fd >= 0 ? fresh(f, fd) : 0) + (c != EOF);
-    int r = real___overflow(f, c);
-    iot_done(&ev, r == EOF ? -1 : n, r == EOF);
+    IOT_CALL(int, real___overflow(f, c), r == EOF ? -1 : n, r == EOF);
     counted(f, fd);
     stream_ev(&ev, fd);
     beneath(&ev, f, fd, sb, pos, 0, c != EOF); /* the inline bytes were in the buffer before */
     stream_io(&ev, &h, fd, pos, ev.ret, f, sb, 0);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
+}
+
+/* An event of `n` bytes no call of the app's moved: inline putc's, put in the buffer since the
+ * stream was last seen (__overflow: the stream position moves on, they are counted now), or
+ * what stdio's final flush will write (stdio_flush). */
+static void unseen_bytes(unsigned fn, FILE *f, int fd, int64_t n)
+{
+    IOT_ENTER(fn, (void)0);
+    IOT_CALL(int64_t, n, n, 0);
+    stream_ev(&ev, fd);
+    if (fn == IOT_FN___overflow) {
+        iot_ev_off(&ev, iot_stdio_advance(fd, iot_stdio_pos(fd), n));
+        counted(f, fd);
+    } else {
+        iot_ev_off(&ev, minus(iot_stdio_pos(fd), n));
+    }
+    IOT_LEAVE();
 }
 
 /* The bytes inline putc left in the buffer since the stream was last seen, as an __overflow
@@ -975,14 +964,8 @@ static void uncounted(FILE *f, int fd, int locked)
         h.f = f;
     }
     int64_t n = fresh(f, fd);
-    iot_ev ev;
-    if (n && iot_enter(&ev, IOT_FN___overflow)) {
-        iot_done(&ev, n, 0);
-        stream_ev(&ev, fd);
-        iot_ev_off(&ev, iot_stdio_advance(fd, iot_stdio_pos(fd), n));
-        counted(f, fd);
-        iot_leave(&ev);
-    }
+    if (n)
+        unseen_bytes(IOT_FN___overflow, f, fd, n);
     release(&h);
 }
 
@@ -999,16 +982,10 @@ void iot_stdio_exit(void)
     for (FILE *f = _IO_list_all; f; f = f->_chain) {
         int fd = f->_fileno;
         int64_t n = fd >= 0 ? pending(f) : 0;
-        iot_ev ev;
         if (!n || iot_t.busy)
             continue;
         uncounted(f, fd, 0); /* at exit: a thread still in a call may hold the stream */
-        if (!iot_enter(&ev, IOT_FN_stdio_flush))
-            continue;
-        iot_done(&ev, n, 0); /* what the final flush will write */
-        stream_ev(&ev, fd);
-        iot_ev_off(&ev, minus(iot_stdio_pos(fd), n));
-        iot_leave(&ev);
+        unseen_bytes(IOT_FN_stdio_flush, f, fd, n);
     }
     _IO_list_unlock();
 }
@@ -1017,14 +994,12 @@ IOT_API int __uflow(FILE *f)
 {
     IOT_REAL(__uflow);
     STREAM_ENTER(IOT_FN___uflow, f, 0, real___uflow(f));
-    int r = real___uflow(f);
-    int bad = r == EOF && READ_FAILED(f);
-    iot_done(&ev, r != EOF ? 1 + (f->_IO_read_end - f->_IO_read_ptr) : bad ? -1 : 0, bad);
+    IOT_CALL(int, real___uflow(f), r != EOF ? 1 + (f->_IO_read_end - f->_IO_read_ptr)
+                                   : GETC_BAD(r, f) ? -1 : 0, GETC_BAD(r, f));
     stream_ev(&ev, fd);
     beneath(&ev, f, fd, sb, pos, r != EOF, 0); /* the app got one character */
     stream_io(&ev, &h, fd, pos, ev.ret > 0 ? ev.ret : 0, f, sb, 0);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* printf family: ret = the C value, bytes written.  `flag` >= 0: the fortified entry. */
@@ -1035,12 +1010,10 @@ static int do_print(unsigned fn, FILE *f, int flag, const char *fmt, va_list ap)
 #define VPRINT_REAL                                                     \
     (flag < 0 ? real_vfprintf(f, fmt, ap) : real___vfprintf_chk(f, flag, fmt, ap))
     WRITE_ENTER(fn, f, 1, VPRINT_REAL);
-    int r = VPRINT_REAL;
-    iot_done(&ev, r < 0 ? -1 : r, r < 0);
+    IOT_CALL(int, VPRINT_REAL, r < 0 ? -1 : r, r < 0);
     counted(f, fd);
     stream_io(&ev, &h, fd, pos, r, f, sb, 'w');
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 #undef VPRINT_REAL
 }
 
@@ -1098,8 +1071,7 @@ static int do_fseek(FILE *f, int64_t off, int whence, int (*real)(FILE *, off_t,
 {
     STREAM_ENTER(IOT_FN_fseek, f, 1, real(f, off, whence)); /* the position it sets must not race other threads' moves */
     seekst ss = seek_snap(f);
-    int r = real(f, off, whence);
-    iot_done(&ev, r, r != 0);
+    IOT_CALL(int, real(f, off, whence), r, r != 0);
     stream_ev(&ev, fd);
     iot_ev_off(&ev, off);
     iot_ev_aux(&ev, whence);
@@ -1108,8 +1080,7 @@ static int do_fseek(FILE *f, int64_t off, int whence, int (*real)(FILE *, off_t,
         iot_stdio_seek(fd, now);
     seek_beneath(&ev, f, fd, sb, pos, ss, now, whence);
     release(&h);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int fseek(FILE *f, long off, int whence)
@@ -1128,16 +1099,14 @@ IOT_ALIAS(fseeko, fseeko64);
 static int64_t do_ftell(FILE *f, off_t (*real)(FILE *))
 {
     STREAM_ENTER(IOT_FN_ftell, f, 1, real(f));
-    int64_t r = real(f);
-    iot_done(&ev, r, r < 0);
+    IOT_CALL(int64_t, real(f), r, r < 0);
     stream_ev(&ev, fd);
     if (r >= 0) {
         iot_ev_off(&ev, r);
         iot_stdio_seek(fd, r); /* the truth, whatever counting missed (ungetc...) */
     }
     release(&h);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API long ftell(FILE *f)
@@ -1158,30 +1127,27 @@ IOT_API void rewind(FILE *f)
     IOT_REAL(rewind);
     STREAM_ENTER(IOT_FN_rewind, f, 1, real_rewind(f));
     seekst ss = seek_snap(f);
-    real_rewind(f);
-    iot_done(&ev, 0, 0); /* void: a failure cannot be told */
+    IOT_CALL(int, (real_rewind(f), 0), 0, 0); /* void: a failure cannot be told */
     stream_ev(&ev, fd);
     seek_beneath(&ev, f, fd, sb, pos, ss, 0, SEEK_SET);
     iot_ev_off(&ev, 0);
     iot_stdio_seek(fd, 0);
     release(&h);
-    iot_leave(&ev);
+    IOT_LEAVE();
 }
 
 /* fgetpos/fsetpos: offset = the position read or set. */
 static int do_fgetpos(FILE *f, fpos_t *p, int (*real)(FILE *, fpos_t *))
 {
     STREAM_ENTER(IOT_FN_fgetpos, f, 1, real(f, p));
-    int r = real(f, p);
-    iot_done(&ev, r, r != 0);
+    IOT_CALL(int, real(f, p), r, r != 0);
     stream_ev(&ev, fd);
     if (r == 0) {
         iot_ev_off(&ev, p->__pos);
         iot_stdio_seek(fd, p->__pos);
     }
     release(&h);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 static int do_fsetpos(FILE *f, const fpos_t *p, int (*real)(FILE *, const fpos_t *))
@@ -1189,16 +1155,14 @@ static int do_fsetpos(FILE *f, const fpos_t *p, int (*real)(FILE *, const fpos_t
     STREAM_ENTER(IOT_FN_fsetpos, f, 1, real(f, p));
     int64_t off = p->__pos;
     seekst ss = seek_snap(f);
-    int r = real(f, p);
-    iot_done(&ev, r, r != 0);
+    IOT_CALL(int, real(f, p), r, r != 0);
     stream_ev(&ev, fd);
     seek_beneath(&ev, f, fd, sb, pos, ss, r == 0 ? off : -1, SEEK_SET);
     iot_ev_off(&ev, off);
     if (r == 0)
         iot_stdio_seek(fd, off);
     release(&h);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int fgetpos(FILE *f, fpos_t *p)
@@ -1273,18 +1237,14 @@ static int do_fflush(FILE *f, int (*real)(FILE *), int locked)
         return flush_all(real);
     int fd = sfd(f);
     uncounted(f, fd, locked);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fflush))
-        return real(f);
+    IOT_ENTER(IOT_FN_fflush, real(f));
     int64_t pend = f ? pending(f) : 0, spos = iot_stdio_pos(fd);
-    int r = real(f);
-    iot_done(&ev, r, r != 0);
+    IOT_CALL(int, real(f), r, r != 0);
     stream_ev(&ev, fd);
     if (fd >= 0 && r == 0)
         under(&ev, IOT_FN_stdio_flush, pend, minus(spos, pend));
     counted(f, fd);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int fflush(FILE *f)

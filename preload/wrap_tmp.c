@@ -1,6 +1,6 @@
 /* Wrappers: temporary files.  glibc makes their names and opens them inside (its internal
- * open, never the open wrapper), so a temporary file shows up only here.  Every wrapper has the
- * shape shown in shim.h.
+ * open, never the open wrapper), so a temporary file shows up only here.  The wrappers are in
+ * the shapes of shim.h.
  *
  * mkstemp and its variants (mkostemp, mkstemps, mkostemps, and their 64 names) are one event,
  * mkstemp: path = the name made (the template as given when it fails), fd, flags = the open
@@ -17,17 +17,13 @@
 #define TMP_FLAGS (O_RDWR | O_CREAT | O_EXCL)
 
 #define MKSTEMP_BODY(real_call, tmpl, oflags)                           \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, IOT_FN_mkstemp))                                \
-        return real_call;                                               \
-    int r = real_call;                                                  \
-    iot_done(&ev, r, r < 0);                                            \
+    IOT_ENTER(IOT_FN_mkstemp, real_call);                               \
+    IOT_CALL(int, real_call, r, r < 0);                                 \
     tmp_name(&ev, tmpl);                                                \
     iot_ev_flags(&ev, TMP_FLAGS | (oflags));                            \
     iot_ev_mode(&ev, S_IRUSR | S_IWUSR);                                \
-    iot_ev_opened(&ev, r, TMP_FLAGS | (oflags));                           \
-    iot_leave(&ev);                                                     \
-    return r
+    iot_ev_opened(&ev, r, TMP_FLAGS | (oflags));                        \
+    IOT_LEAVE(r)
 
 /* The name made (the template as given on failure); not read if the pointer is bad. */
 static void tmp_name(iot_ev *ev, const char *tmpl)
@@ -68,15 +64,11 @@ IOT_ALIAS(mkostemps, mkostemps64);
 IOT_API char *mkdtemp(char *tmpl)
 {
     IOT_REAL(mkdtemp);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_mkdtemp))
-        return real_mkdtemp(tmpl);
-    char *r = real_mkdtemp(tmpl);
-    iot_done(&ev, r != NULL, r == NULL);
+    IOT_ENTER(IOT_FN_mkdtemp, real_mkdtemp(tmpl));
+    IOT_CALL(char *, real_mkdtemp(tmpl), r != NULL, r == NULL);
     tmp_name(&ev, tmpl);
     iot_ev_mode(&ev, S_IRWXU);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* fd = the stream's; its path is learnt from /proc on first use (an O_TMPFILE file has no
@@ -84,18 +76,14 @@ IOT_API char *mkdtemp(char *tmpl)
 IOT_API FILE *tmpfile(void)
 {
     IOT_REAL(tmpfile);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_tmpfile))
-        return real_tmpfile();
-    FILE *r = real_tmpfile();
-    iot_done(&ev, r != NULL, r == NULL);
+    IOT_ENTER(IOT_FN_tmpfile, real_tmpfile());
+    IOT_CALL(FILE *, real_tmpfile(), r != NULL, r == NULL);
     if (r) {
         int fd = fileno(r);
         iot_fd_closed(fd); /* whatever the table held for this number is gone */
         iot_ev_fd(&ev, fd);
         iot_ev_fdpath(&ev, fd);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 IOT_ALIAS(tmpfile, tmpfile64);
