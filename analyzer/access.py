@@ -15,10 +15,15 @@ Rules (docs/analyzer.md):
   first of a stream: at offset 0), *sequential* if it starts there or further on (consecutive
   included), else *random* (it goes back).  Shares are of the accesses with a known offset.
 - An access is *unaligned* if its offset is not a multiple of 4096 (ALIGN).
+- A *system file* is one the runtime reads for the app, not the app's data (`is_system_path`):
+  kernel pseudo-files and devices, the system's programs, libraries and configuration, an
+  interpreter's standard library and installed packages, the MPI runtime's session files,
+  anonymous inodes.  A *data file* is any other absolute path (pipes and sockets are neither).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +52,39 @@ BUCKETS = [
     "1G+",
 ]
 SMALL = 4096  # "small" accesses: fewer bytes than this
+SYSTEM_PREFIXES = (
+    "/proc/",
+    "/sys/",
+    "/dev/",
+    "/usr/",
+    "/etc/",
+    "/lib/",
+    "/lib32/",
+    "/lib64/",
+    "/bin/",
+    "/sbin/",
+    "/run/",
+    "/var/lib/",
+    "/var/cache/",
+    "anon_inode:",
+)
+# anywhere in a path: an interpreter's standard library, its compiled modules and installed
+# packages; the MPI runtime's session directories (Open MPI, PRRTE, PMIx) and its user settings
+SYSTEM_PARTS = re.compile(
+    r"/lib/python\d|/__pycache__/|/(site|dist)-packages/|/pyvenv\.cfg$|/\.(openmpi|pmix)/"
+    r"|^/(tmp|var/tmp|dev/shm)/(ompi|prte|pmix|openmpi-sessions)[.-]"
+)
+
+
+def is_system_path(path: str) -> bool:
+    """A runtime or system file (not the app's data): see the module's docstring."""
+    return path.startswith(SYSTEM_PREFIXES) or path == "/sys" or bool(SYSTEM_PARTS.search(path))
+
+
+def is_data_file(path: str) -> bool:
+    """A file of the app's data: an absolute path that is not a system file."""
+    return path.startswith("/") and not is_system_path(path)
+
 
 OP_CODE = {name: i for i, name in enumerate(schema.OP_NAMES)}
 READ, WRITE = OP_CODE[Op.READ.value], OP_CODE[Op.WRITE.value]
@@ -77,6 +115,8 @@ class Arrays:
     stdio: np.ndarray  # an app's stdio call (its bytes reached the kernel as refills/flushes)
     missed: np.ndarray  # the event is a syscall the shim missed (the stracer's)
     tid: np.ndarray
+    system: np.ndarray  # the event's path is a system file (is_system_path)
+    datafile: np.ndarray  # the event's path is a data file (is_data_file)
     # ns the stracer held the event's thread during it (held()): the tracer's, not the app's
     stopped: np.ndarray | None = None
 
@@ -152,12 +192,16 @@ def arrays(ev: pd.DataFrame) -> Arrays:
     fn = ev["function"].cat.codes.to_numpy()
     mpi_lut = np.array([schema.is_mpi(f) for f in functions] + [False], dtype=bool)
     lib_lut = np.array([schema.is_datalib(f) for f in functions] + [False], dtype=bool)
+    paths = list(ev["path"].cat.categories)
+    path = ev["path"].cat.codes.to_numpy()
+    system_lut = np.array([is_system_path(str(p)) for p in paths] + [False], dtype=bool)
+    data_lut = np.array([is_data_file(str(p)) for p in paths] + [False], dtype=bool)
     return Arrays(
         n=len(ev),
         proc=ev["proc"].to_numpy(),
         rank=rank,
-        path=ev["path"].cat.codes.to_numpy(),
-        paths=list(ev["path"].cat.categories),
+        path=path,
+        paths=paths,
         op=ev["op"].cat.codes.to_numpy(),
         fn=fn,
         functions=functions,
@@ -174,6 +218,8 @@ def arrays(ev: pd.DataFrame) -> Arrays:
         stdio=np.array([schema.is_stdio_call(f) for f in functions] + [False], dtype=bool)[fn],
         missed=ev["missed"].to_numpy(),
         tid=ev["tid"].to_numpy(),
+        system=system_lut[path],
+        datafile=data_lut[path],
     )
 
 
@@ -347,9 +393,10 @@ def _max_end(a: Arrays, n: int) -> np.ndarray:
     return out
 
 
-def size_histogram(a: Arrays) -> pd.DataFrame:
-    """Access-size buckets over all files: bucket, reads, writes."""
-    d = a.data
+def size_histogram(a: Arrays, keep: np.ndarray | None = None) -> pd.DataFrame:
+    """Access-size buckets over the files (the events in `keep`, else all): bucket, reads,
+    writes."""
+    d = a.data if keep is None else a.data & keep
     out = {"bucket": BUCKETS}
     for name, code in (("reads", READ), ("writes", WRITE)):
         m = d & (a.op == code)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .access import READ, WRITE, Arrays, compact_ranks
-from .fmt import fmt_bytes, fmt_int, fmt_pct, fmt_time
+from .fmt import fmt_bytes
 from .job import ties
 from .schema import family_of
 
@@ -137,17 +137,3 @@ def overview_text(ov: dict[str, Any]) -> str:
         f"{fmt_bytes(ov['posix_metadata_bytes'])} metadata in {ov['posix_metadata_calls']:,} "
         "calls"
     )
-
-
-def table_rows(d: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """The datasets table as the report and the HTML show it: headers, formatted rows."""
-    heads = ["dataset", "file", "library", "ranks", "writes", "written", "reads", "read", "time",
-             "collective", "MPI-IO under", "POSIX under"]  # fmt: skip
-    rows = [
-        [r.dataset, r.file, r.library, r.ranks, fmt_int(r.writes), fmt_bytes(r.bytes_written),
-         fmt_int(r.reads), fmt_bytes(r.bytes_read), fmt_time(r.time),
-         fmt_pct(r.collective_share), f"{fmt_int(r.mpi_calls)} / {fmt_bytes(r.mpi_bytes)}",
-         f"{fmt_int(r.posix_calls)} / {fmt_bytes(r.posix_bytes)}"]
-        for r in d.itertuples()
-    ]  # fmt: skip
-    return heads, rows

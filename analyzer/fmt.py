@@ -1,5 +1,4 @@
-"""Numbers for people: sizes in KiB/MiB/..., times in ns/µs/ms/s, shares in %; and the cells of
-the tables the console report and the HTML page both show."""
+"""Numbers for people: sizes in KiB/MiB/..., times in ns/µs/ms/s, shares in %."""
 
 from __future__ import annotations
 
@@ -33,25 +32,3 @@ def fmt_pct(x: float | None) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return f"{100 * x:.1f}%"
-
-
-RANK_COLUMNS = ["rank", "processes", "read", "written", "reads", "writes", "meta", "MPI read",
-                "MPI written", "missed", "I/O time", "run time"]  # fmt: skip
-
-
-def rank_cells(r: Any) -> list[str]:
-    """One row of Summary.ranks (itertuples) as the RANK_COLUMNS cells."""
-    return [
-        fmt_int(r.rank),
-        fmt_int(r.processes),
-        fmt_bytes(r.bytes_read),
-        fmt_bytes(r.bytes_written),
-        fmt_int(r.reads),
-        fmt_int(r.writes),
-        fmt_int(r.meta_ops),
-        fmt_bytes(r.mpi_bytes_read),
-        fmt_bytes(r.mpi_bytes_written),
-        fmt_int(r.missed),
-        fmt_time(r.io_time),
-        fmt_time(r.run_time),
-    ]

@@ -8,23 +8,20 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from iotrace.text import escape
 from iotrace.tracedir import write_atomic
 
 from . import plots
-from .access import arrays
-from .datasets import overview_text, table_rows
-from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
+from .datasets import overview_text
+from .fmt import fmt_bytes, fmt_pct, fmt_time
+from .over_time import MAX_ROWS, OverTime
 from .summary import no_missed_text
+from .tables import Col, Table, cell, evidence_line, job_lines, system_line, tables
 
 if TYPE_CHECKING:
+    from .insights import Insight
     from .summary import Summary
     from .trace import Trace
-
-TOP_FILES = 50
-TOP_PROCS = 64
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;
@@ -39,6 +36,10 @@ th{background:#f6f6f6} td.t,th.t{text-align:left} td.path{word-break:break-all;m
 .ins.high{border-color:#d62728} .ins.warn{border-color:#ff7f0e} .ins.info{border-color:#1f77b4}
 .ins b{display:block} .lvl{font-size:11px;text-transform:uppercase;color:#666}
 figure{margin:1em 0} figure svg{max-width:100%;height:auto} .note{color:#666;font-size:12px}
+.ev{color:#555;font-size:12px;margin:.1em 0 .2em} .bar{display:inline-block;height:9px;
+background:#1f77b4;margin-left:6px;vertical-align:middle}
+nav.toc{background:#f6f6f6;padding:.4em 1em;margin:1em 0} nav.toc ol{margin:.2em 0;
+columns:3} section{scroll-margin-top:1em}
 """
 
 
@@ -49,32 +50,60 @@ def _e(x: Any) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]], text_cols: set[int]) -> str:
+    """A table of cells formatted (and escaped) already (`iotrace diff --html`)."""
     th = "".join(
         f'<th class="{"t" if i in text_cols else ""}">{_e(h)}</th>' for i, h in enumerate(headers)
     )
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{"t" if i in text_cols else ""}">{c}</td>'
+                         for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )  # fmt: skip
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def table_html(t: Table) -> str:
+    """One table spec as HTML (cells formatted by kind, as on the console)."""
+
+    def cls(c: Col) -> str:
+        return {"text": "t", "wide": "t path", "hist": ""}.get(c.kind, "")
+
+    th = "".join(f'<th class="{cls(c)}">{_e(c.name)}</th>' for c in t.columns)
+    top = {
+        i: max([int(r[i] or 0) for r in t.rows] + [1])
+        for i, c in enumerate(t.columns)
+        if c.kind == "hist"
+    }
     body = []
-    for r in rows:
-        cells = []
-        for i, c in enumerate(r):
-            cls = ("t" if i in text_cols else "") + (
-                " path" if headers[i] in ("path", "site") else ""
-            )
-            cells.append(f'<td class="{cls.strip()}">{c}</td>')
-        tds = "".join(cells)
-        body.append(f"<tr>{tds}</tr>")
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    for r in t.rows:
+        tds = []
+        for i, (c, v) in enumerate(zip(t.columns, r, strict=True)):
+            text = _e(cell(c.kind, v))
+            if c.kind == "hist":
+                w = round(100 * int(v or 0) / top[i])
+                text += f"<span class='bar' style='width:{w}px'></span>"
+            tds.append(f'<td class="{cls(c)}">{text}</td>')
+        body.append(f"<tr>{''.join(tds)}</tr>")
+    note = f"<p class='note'>{_e(t.note)}.</p>" if t.note else ""
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+
+
+def _insight_html(i: Insight) -> str:
+    return (
+        f"<div class='ins {i.level}'><span class='lvl'>{_e(i.level)}</span>"
+        f"<b>{_e(i.title)}</b><div class='ev'>{_e(evidence_line(i))}</div>{_e(i.detail)}</div>"
+    )
 
 
 def render(trace: Trace, s: Summary) -> str:
     ov = s.overview
-    a = arrays(trace.events)
-    span = max(int(trace.duration), int(a.t_end.max()) if a.n else 0, 1)
-    parts: list[str] = []
-    add = parts.append
-    add(
-        f"<h1>iotrace report</h1><div class='sub'>{_e(ov['trace'])}"
-        f"{' — ' + _e(ov['command']) if ov['command'] else ''}</div>"
-    )
+    ts = {t.key: t for t in tables(s, "html")}
+    sections: list[tuple[str, str, str]] = []  # (id, heading, body)
+
+    def section(sid: str, heading: str, body: str) -> None:
+        if body:
+            sections.append((sid, heading, body))
+
     ovrows = [
         ("run time", fmt_time(ov["run_time"])),
         (
@@ -85,7 +114,8 @@ def render(trace: Trace, s: Summary) -> str:
         (
             "time in I/O",
             f"{fmt_time(ov['io_time'])} = {fmt_pct(ov['io_share'])} of the "
-            f"processes' time ({fmt_time(ov['process_time'])})",
+            f"processes' time ({fmt_time(ov['process_time'])}); on files "
+            f"{fmt_time(ov['file_io_time'])}",
         ),
         (
             "read",
@@ -106,6 +136,8 @@ def render(trace: Trace, s: Summary) -> str:
         ),
         ("missed I/O (stracer)", f"{ov['missed']:,}"),
     ]
+    if line := system_line(s):
+        ovrows.append(("system and runtime files", line.split(": ", 1)[1]))
     if ov["mpi_reads"] or ov["mpi_writes"]:
         ovrows.append(
             (
@@ -117,221 +149,80 @@ def render(trace: Trace, s: Summary) -> str:
         )
     if "datasets" in ov:
         ovrows.append(("HDF5/PnetCDF", overview_text(ov["datasets"])))
-    add(
-        "<table class='ov'>"
-        + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in ovrows)
-        + "</table>"
-    )
+    body = _kv(ovrows)
     if ov["events"] == 0:
         none = f"No event passes the filters ({ov['selection']})" if ov.get("selection") else ""
-        add(f"<p><b>{_e(none or 'The trace holds no events')}.</b></p>")
+        body += f"<p><b>{_e(none or 'The trace holds no events')}.</b></p>"
+    section("overview", "Overview", body)
     comp = s.completeness
     if comp:
-        add("<h2>Completeness</h2>")
-        add(f"<p>{_e(comp['line'])} (the kernel's /proc/PID/io of every process).</p>")
-        ct = comp["processes"]
-        short = ct[ct["cause"] != ""]
-        if len(short):
-            add(
-                _table(
-                    ["pid", "command", "bytes", "calls", "why"],
-                    [
-                        [
-                            str(r.pid),
-                            _e(r.command),
-                            fmt_pct(None if pd.isna(r.bytes_pct) else r.bytes_pct / 100),
-                            fmt_pct(None if pd.isna(r.calls_pct) else r.calls_pct / 100),
-                            _e(r.cause),
-                        ]
-                        for r in short.itertuples()
-                    ],
-                    {1, 4},
-                )
-            )
-
-    add("<h2>Insights</h2>")
-    if not s.insights:
-        add("<p>Nothing to flag.</p>")
-    for i in s.insights:
-        add(
-            f"<div class='ins {i.level}'><span class='lvl'>{_e(i.level)}</span>"
-            f"<b>{_e(i.title)}</b>{_e(i.detail)}</div>"
-        )
-
-    add("<h2>Plots</h2>")
-    tl, left_out = plots.timeline(a, trace.processes, span)
-    for fig in (tl, plots.bandwidth(s.bandwidth), plots.sizes(s.sizes), plots.files(s.files)):
+        body = f"<p>{_e(comp['line'])} (the kernel's /proc/PID/io of every process).</p>"
+        if ts["completeness"].rows:
+            body += table_html(ts["completeness"])
+        section("completeness", "Completeness", body)
+    section(
+        "insights",
+        "Insights",
+        "".join(_insight_html(i) for i in s.insights) or "<p>Nothing to flag.</p>",
+    )
+    figs = []
+    ot = s.over_time or OverTime()
+    tl, left_out = plots.timeline(ot, trace.processes)
+    hm = plots.rank_heatmap(ot)
+    for fig in (hm, tl, plots.bandwidth(s.bandwidth), plots.sizes(s.sizes), plots.files(s.files)):
         if fig:
-            add(f"<figure>{fig}</figure>")
+            figs.append(f"<figure>{fig}</figure>")
     if left_out:
-        add(
-            f"<p class='note'>The timeline shows the {plots.MAX_ROWS} processes with the most I/O "
-            f"time; {left_out} more are left out.</p>"
+        figs.append(
+            f"<p class='note'>The timeline shows the {MAX_ROWS} processes with the most I/O "
+            f"time; {left_out} more are left out (the heatmap above has every rank).</p>"
         )
-
-    add("<h2>Functions</h2>")
-    add(
-        _table(
-            ["function", "op", "calls", "errors", "bytes", "time", "mean"],
-            [
-                [
-                    _e(r.function),
-                    _e(r.op),
-                    fmt_int(r.calls),
-                    fmt_int(r.errors),
-                    fmt_bytes(r.bytes),
-                    fmt_time(r.time),
-                    fmt_time(r.mean_time),
-                ]
-                for r in s.functions.itertuples()
-            ],
-            {0, 1},
-        )
+    section("plots", "Plots", "".join(figs))
+    titles = {
+        "functions": "Functions",
+        "files": "Files",
+        "directories": "Metadata by directory",
+        "mpi_modes": "MPI-IO: collective vs independent",
+        "mpi": "MPI-IO calls",
+        "datasets": "Datasets: HDF5, PnetCDF",
+        "ranks": "Ranks",
+        "processes": "Processes",
+        "metadata": "Metadata by function",
+        "sizes": "Access sizes",
+        "call_sites": "Call sites",
+    }
+    for key in ("functions", "files", "directories"):
+        if ts[key].rows:
+            section(key, titles[key], _caption(ts[key]) + table_html(ts[key]))
+    job = job_lines(s)
+    if job:
+        section("job", "Job", "".join(f"<p>{_e(x)}</p>" for x in job))
+    for key in (
+        "mpi_modes",
+        "mpi",
+        "datasets",
+        "ranks",
+        "processes",
+        "metadata",
+        "sizes",
+        "call_sites",
+    ):
+        if key in ts and ts[key].rows:
+            section(key, titles[key], _caption(ts[key]) + table_html(ts[key]))
+    ms = ts["missed_sites"]
+    section(
+        "missed",
+        "Missed I/O by call site",
+        table_html(ms) if ms.rows else f"<p>{_e(no_missed_text(s).capitalize())}.</p>",
     )
-
-    top = f", top {TOP_FILES}" if len(s.files) > TOP_FILES else ""
-    add(f"<h2>Files ({len(s.files):,}{top})</h2>")
-    add(
-        _table(
-            [
-                "path",
-                "read",
-                "written",
-                "reads",
-                "writes",
-                "opens",
-                "meta",
-                "I/O time",
-                "sequential",
-                "random",
-                "unaligned",
-                "ranks",
-            ],
-            [
-                [
-                    _e(r.path),
-                    fmt_bytes(r.bytes_read),
-                    fmt_bytes(r.bytes_written),
-                    fmt_int(r.reads),
-                    fmt_int(r.writes),
-                    fmt_int(r.opens),
-                    fmt_int(r.meta_ops),
-                    fmt_time(r.io_time),
-                    fmt_pct(r.seq_share),
-                    fmt_int(r.random),
-                    fmt_int(r.unaligned),
-                    _e(r.rank_list) if r.rank_list else fmt_int(r.ranks),
-                ]
-                for r in s.files.head(TOP_FILES).itertuples()
-            ],
-            {0},
-        )
-    )
-
-    _job(s, add)
-    if len(s.ranks):
-        add("<h2>Ranks</h2>")
-        add(
-            _table(
-                RANK_COLUMNS, [rank_cells(r) for r in s.ranks.head(TOP_PROCS).itertuples()], set()
-            )
-        )
-    add("<h2>Processes</h2>")
-    pp = s.processes.sort_values("io_time", ascending=False).head(TOP_PROCS)
-    add(
-        _table(
-            [
-                "pid",
-                "rank",
-                "host",
-                "command",
-                "read",
-                "written",
-                "I/O time",
-                "run time",
-                "I/O share",
-                "exit",
-            ],
-            [
-                [
-                    fmt_int(r.pid),
-                    fmt_int(r.rank),
-                    _e(r.host),
-                    _e(r.command),
-                    fmt_bytes(r.bytes_read),
-                    fmt_bytes(r.bytes_written),
-                    fmt_time(r.io_time),
-                    fmt_time(r.run_time),
-                    fmt_pct(r.io_share),
-                    _e(f"exit {fmt_int(r.exit_status)}" if r.ended == "exit" else r.ended),
-                ]
-                for r in pp.itertuples()
-            ],
-            {2, 3, 9},
-        )
-    )
-
-    if len(s.metadata):
-        add("<h2>Metadata operations</h2>")
-        add(
-            _table(
-                ["function", "calls", "errors", "time"],
-                [
-                    [_e(r.function), fmt_int(r.calls), fmt_int(r.errors), fmt_time(r.time)]
-                    for r in s.metadata.itertuples()
-                ],
-                {0},
-            )
-        )
-    add("<h2>Access sizes</h2>")
-    add(
-        _table(
-            ["bucket", "reads", "writes"],
-            [[_e(r.bucket), fmt_int(r.reads), fmt_int(r.writes)] for r in s.sizes.itertuples()],
-            {0},
-        )
-    )
-    if len(s.call_sites):
-        add("<h2>Call sites with the most I/O</h2>")
-        add(
-            _table(
-                ["site", "functions", "calls", "bytes", "time"],
-                [
-                    [
-                        _e(r.site),
-                        _e(r.functions),
-                        fmt_int(r.calls),
-                        fmt_bytes(r.bytes),
-                        fmt_time(r.time),
-                    ]
-                    for r in s.call_sites.itertuples()
-                ],
-                {0, 1},
-            )
-        )
-    add("<h2>Missed I/O by call site</h2>")
-    if len(s.missed_sites):
-        add(
-            _table(
-                ["site", "functions", "count", "bytes", "ranks", "pids", "paths"],
-                [
-                    [
-                        _e(r.site),
-                        _e(r.functions),
-                        fmt_int(r.count),
-                        fmt_bytes(r.bytes),
-                        _e(r.ranks or "-"),
-                        _e(r.pids),
-                        _e(r.paths),
-                    ]
-                    for r in s.missed_sites.itertuples()
-                ],
-                {0, 1, 4, 5, 6},
-            )
-        )
-    else:
-        add(f"<p>{_e(no_missed_text(s).capitalize())}.</p>")
     title = f"iotrace report: {Path(str(ov['trace'])).name}"
+    toc = "".join(f"<li><a href='#{sid}'>{_e(h)}</a></li>" for sid, h, _ in sections)
+    parts = [
+        f"<h1>iotrace report</h1><div class='sub'>{_e(ov['trace'])}"
+        f"{' — ' + _e(ov['command']) if ov['command'] else ''}</div>",
+        f"<nav class='toc'><b>Contents</b><ol>{toc}</ol></nav>",
+        *(f"<section id='{sid}'><h2>{_e(h)}</h2>{b}</section>" for sid, h, b in sections),
+    ]
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
@@ -342,87 +233,16 @@ def render(trace: Trace, s: Summary) -> str:
     )
 
 
-def _job(s: Summary, add: Any) -> None:
-    jb = s.job
-    if jb.get("ranks"):
-        sl, fa, lay, nr = jb["slowest"], jb["fastest"], jb["layout"], jb["non_rank"]
-        add("<h2>Job</h2>")
-        rows = [
-            ("ranks", f"{jb['ranks']}"),
-            (
-                "slowest rank",
-                f"rank {sl['rank']}: {fmt_time(sl['io_time'])} in I/O, {fmt_bytes(sl['bytes'])}",
-            ),
-            (
-                "fastest rank",
-                f"rank {fa['rank']}: {fmt_time(fa['io_time'])} in I/O, {fmt_bytes(fa['bytes'])}",
-            ),
-            ("bytes per rank", f"{fmt_bytes(jb['bytes_min'])} to {fmt_bytes(jb['bytes_max'])}"),
-            (
-                "file layout",
-                f"{lay['kind']} ({lay['basis']} files: {lay['shared_files']} shared, "
-                f"{fmt_bytes(lay['shared_bytes'])}; {lay['fpp_files']} per process, "
-                f"{fmt_bytes(lay['fpp_bytes'])})",
-            ),
-        ]
-        if nr["processes"]:
-            rows.append(
-                (
-                    "not ranks (launcher)",
-                    f"{nr['processes']} process(es) ({', '.join(nr['commands'])}): read "
-                    f"{fmt_bytes(nr['bytes_read'])}, wrote {fmt_bytes(nr['bytes_written'])}, "
-                    f"{fmt_time(nr['io_time'])} in I/O",
-                )
-            )
-        add(
-            "<table class='ov'>"
-            + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
-            + "</table>"
-        )
-    if len(s.mpi_modes):
-        add("<h2>MPI-IO: collective vs independent</h2>")
-        add(
-            _table(
-                ["mode", "kind", "calls", "bytes (MPI)", "POSIX calls", "POSIX bytes", "functions"],
-                [
-                    [
-                        _e(r.mode),
-                        _e(r.kind),
-                        fmt_int(r.calls),
-                        fmt_bytes(r.bytes),
-                        fmt_int(r.posix_calls),
-                        fmt_bytes(r.posix_bytes),
-                        _e(r.functions),
-                    ]
-                    for r in s.mpi_modes.itertuples()
-                ],
-                {0, 1, 6},
-            )
-        )
-    if len(s.mpi):
-        add("<h2>MPI-IO calls and the POSIX calls inside them</h2>")
-        add(
-            _table(
-                ["function", "mode", "calls", "ranks", "bytes (MPI)", "time", "POSIX inside"],
-                [
-                    [
-                        _e(r.function),
-                        _e(r.mode),
-                        fmt_int(r.calls),
-                        _e(r.ranks),
-                        fmt_bytes(r.bytes),
-                        fmt_time(r.time),
-                        _e(r.posix or "-"),
-                    ]
-                    for r in s.mpi.itertuples()
-                ],
-                {0, 1, 3, 6},
-            )
-        )
-    if len(s.datasets):
-        add("<h2>Datasets: HDF5, PnetCDF</h2>")
-        heads, rows = table_rows(s.datasets)
-        add(_table(heads, [[_e(v) for v in r] for r in rows], {0, 1, 2}))
+def _caption(t: Table) -> str:
+    return f"<p class='sub'>{_e(t.title)}</p>"
+
+
+def _kv(rows: list[tuple[str, str]]) -> str:
+    return (
+        "<table class='ov'>"
+        + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
 
 
 def write_html(trace: Trace, s: Summary, out: str | os.PathLike[str]) -> None:

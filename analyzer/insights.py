@@ -1,6 +1,12 @@
 """What a performance engineer would flag, each with the numbers behind it.
 
-The rules and thresholds are module constants, documented in docs/analyzer.md.
+Every finding carries its `subject` (the file, directory or rank it is about) and its evidence
+(calls, bytes, time, share of the job's I/O time); its level follows the time at stake, and the
+findings are ranked by it, so the first is the one that would save the most.  File findings
+judge the app's data files (access.is_data_file: system and runtime files apart) at the level
+that reached the kernel (stdio's refills and flushes, not the app's buffered calls; an MPI-IO
+call's POSIX requests are judged at the MPI level).  The rules and thresholds are module
+constants, documented in docs/analyzer.md.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
-from .access import ALIGN, READ, SMALL, WRITE, Arrays, Classified
+from iotrace.calls import Op
+
+from .access import ALIGN, OP_CODE, READ, SMALL, WRITE, Arrays, Classified
 from .datasets import SMALL_WRITE
 from .fmt import fmt_bytes, fmt_pct, fmt_time
 
@@ -19,23 +28,30 @@ if TYPE_CHECKING:
     from .summary import Summary
     from .trace import Trace
 
-SMALL_SHARE = 0.5  # more than this share of a direction's accesses below SMALL bytes...
+SMALL_SHARE = 0.5  # more than this share of a file's reads (writes) below SMALL bytes...
 SMALL_MIN_OPS = 100  # ...out of at least this many
 RANDOM_SHARE = 0.2  # a file whose accesses go backwards more often than this...
 RANDOM_MIN_OPS = 50  # ...out of at least this many with a known offset
 UNALIGNED_SHARE = 0.1  # more than this share of accesses at offsets not a multiple of ALIGN...
 UNALIGNED_MIN_OPS = 100  # ...out of at least this many
-META_STORM_OPS = 1000  # at least this many opens/closes/stats/... in the run
-SLOW_RANK_RATIO = 2.0  # a rank's I/O time at least this times the median of the others...
-SLOW_RANK_MIN_NS = 10_000_000  # ...and at least this much more (10 ms)
+META_STORM_OPS = 1000  # at least this many opens/closes/stats/... in one directory
+RANK_RATIO = 2.0  # a rank's I/O time (bytes) at least this times the median of the ranks...
+RANK_MIN_NS = 10_000_000  # ...and at least this much more time (10 ms)...
+RANK_MIN_BYTES = 1 << 20  # ...or this many more bytes (1 MiB)
+OUTLIER_SPREAD = 0.5  # outliers named: within this share of the furthest one's excess
+AGGREGATOR_RATIO = 1.5  # POSIX bytes inside collective calls over the rank's own MPI bytes
 SHARED_MIN_RANKS = 2  # a file written by at least this many ranks
-IMBALANCE_RATIO = 2.0  # a rank moving at least this times the median of the ranks' bytes...
-IMBALANCE_MIN_BYTES = 1 << 20  # ...and at least this much more (1 MiB)
-INDEPENDENT_MIN_CALLS = 16  # independent MPI-IO data calls on shared files: at least this many...
-INDEPENDENT_SHARE = 0.5  # ...and more than this share of the MPI-IO data calls on them
-IO_SHARE_WARN = 0.3  # time in I/O above this share of the processes' time
+INDEPENDENT_MIN_CALLS = 16  # independent MPI-IO data calls on a shared file: at least this many...
+INDEPENDENT_SHARE = 0.5  # ...and more than this share of the MPI-IO data calls on it
 DATASET_SMALL_MIN_CALLS = 8  # independent dataset writes < datasets.SMALL_WRITE, several ranks
+# the level of a finding by the time at stake: its share of the job's I/O time
+HIGH_SHARE = 0.25
+WARN_SHARE = 0.05
+MIN_STAKE_NS = 1_000_000  # below 1 ms at stake a finding is info, whatever its share
 LEVELS = ("high", "warn", "info")
+FILE_OPS = (Op.OPEN, Op.CLOSE, Op.READ, Op.WRITE, Op.SEEK, Op.SYNC, Op.META)
+TOP_SUBJECTS = 5  # the subjects a finding lists (its numbers hold up to this many)
+CONTEXT = frozenset({"io-time-share", "truncated-logs"})  # not findings: listed after them
 
 
 @dataclass
@@ -45,65 +61,248 @@ class Insight:
     title: str
     detail: str
     numbers: dict[str, Any] = field(default_factory=dict)
+    subject: str = ""  # the file, directory, rank or call site it is about
+    # calls, bytes, time (ns) at stake, share (of the job's I/O time)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+PATTERN_COLUMNS = ["path", "direction", "calls", "bytes", "time", "small", "small_time",
+                   "small_bytes", "known", "random", "unaligned", "unaligned_time"]  # fmt: skip
+META_COLUMNS = ["path", "function", "calls", "errors", "time"]
+MPIIO_COLUMNS = ["path", "calls", "independent", "bytes", "time"]
+
+
+def _frame(cols: list[str], data: dict[str, Any] | None = None) -> pd.DataFrame:
+    if data is None:
+        return pd.DataFrame({c: pd.Series([], dtype=object if c in ("path", "direction",
+                             "function") else "int64") for c in cols})  # fmt: skip
+    return pd.DataFrame(data, columns=cols)
+
+
+def _summed(frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """Rows with the same keys summed, sorted by the keys (the same whatever the parts)."""
+    nonempty = [f for f in frames if len(f)]
+    if not nonempty:
+        return frames[0]
+    df = pd.concat(nonempty, ignore_index=True)
+    return df.groupby(keys, sort=True).sum().reset_index()
 
 
 @dataclass
 class Counts:
-    """What the insights need of the events, as sums that add up over parts of a trace
-    (analyzer/parts.py): data accesses by direction (all, small, their bytes; by rank), accesses
-    at a known offset (all, unaligned), failed calls by (function's index, function, errno),
-    io_uring rings mapped (pids, mmaps, rings)."""
+    """What the findings need of the events, as sums that add up over parts of a trace
+    (analyzer/parts.py merges them; summarise makes them of the whole trace at once):
+    - patterns: per (path, direction) of the judged data files (access.is_data_file, system
+      files too with --system) at the level that reached the kernel (not the POSIX requests
+      inside MPI-IO calls, not 0-byte end-of-file reads): calls, bytes, time, small ones (count,
+      time, bytes), accesses at a known offset and the random ones, unaligned ones (count, time);
+    - meta: metadata operations per (path, function) on the kept files: calls, errors, time
+      (summary.directories groups them by directory);
+    - ranks: per rank on the judged files, bytes [own, aggregated, mpi] (rank_view);
+    - mpiio: MPI-IO data calls per judged file (calls, independent ones, their bytes and time)
+      and the (path, rank) pairs of the independent ones;
+    - errors: failed file calls by (function, errno): [calls, time]; error_paths: per path;
+    - uring: io_uring rings mapped (pids, mmaps, rings);
+    - system: what the system and runtime files cost: [calls, bytes, time] and their paths."""
 
-    small: dict[str, list[Any]] = field(default_factory=dict)  # [ops, small, bytes, {r: [o, s]}]
-    aligned: list[int] = field(default_factory=lambda: [0, 0])
-    errors: dict[tuple[int, str, int], int] = field(default_factory=dict)
+    patterns: pd.DataFrame = field(default_factory=lambda: _frame(PATTERN_COLUMNS))
+    meta: pd.DataFrame = field(default_factory=lambda: _frame(META_COLUMNS))
+    ranks: dict[int, list[int]] = field(default_factory=dict)
+    mpiio: pd.DataFrame = field(default_factory=lambda: _frame(MPIIO_COLUMNS))
+    mpiio_ranks: set[tuple[str, int]] = field(default_factory=set)
+    errors: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    error_paths: dict[str, int] = field(default_factory=dict)
     uring: list[Any] = field(default_factory=lambda: [set(), 0, 0])
+    system: list[int] = field(default_factory=lambda: [0, 0, 0])
+    system_paths: set[str] = field(default_factory=set)
 
     @classmethod
-    def of(cls, trace: Trace, a: Arrays) -> Counts:
-        c = cls()
-        for name, code in (("write", WRITE), ("read", READ)):
-            m = a.data & (a.op == code)
-            small = m & (a.bytes < SMALL)
-            ranked = m & (a.rank >= 0)
-            by: dict[int, list[int]] = {}
-            if ranked.any():
-                k = int(a.rank[ranked].max()) + 1
-                tot_r = np.bincount(a.rank[ranked], minlength=k)
-                small_r = np.bincount(a.rank[ranked & small], minlength=k)
-                by = {int(r): [int(tot_r[r]), int(small_r[r])] for r in np.flatnonzero(tot_r)}
-            c.small[name] = [int(m.sum()), int(small.sum()), int(a.bytes[m].sum()), by]
-        m = a.data & a.has_offset
-        c.aligned = [int(m.sum()), int((m & (a.offset % ALIGN != 0)).sum())]
-        bad = a.errno != 0
-        keys, counts = np.unique(
-            a.fn[bad].astype(np.int64) * 4096 + a.errno[bad], return_counts=True
-        )
-        for k, n in zip(keys.tolist(), counts.tolist(), strict=True):
-            c.errors[(k // 4096, a.functions[k // 4096], k % 4096)] = n
+    def of(cls, trace: Trace, a: Arrays, c: Classified, parent: np.ndarray, system: bool) -> Counts:
+        """The counts of a trace (or a part of one: whole processes) from its event arrays;
+        `parent`: job.mpi_ties; `system`: judge system files too."""
+        from .job import mpi_mode
+        from .summary import file_mask, metadata_mask
+
+        out = cls()
+        files = file_mask(a, system)
+        tied = parent >= 0
+        collective = tied.copy()
+        if tied.any():
+            coll_fn = np.array([mpi_mode(f) == "collective" for f in a.functions], dtype=bool)
+            collective[tied] = coll_fn[a.fn[parent[tied]]]
+        out.patterns = _patterns_of(a, c, a.data & files & ~tied & (a.bytes > 0))
+        keep = np.ones(a.n, dtype=bool) if system else ~a.system
+        m = metadata_mask(a) & keep & (a.path >= 0)
+        out.meta = _grouped(a, m, a.path[m].astype(np.int64) * 65536 + a.fn[m], META_COLUMNS)
+        out.ranks = rank_view(a, tied, collective, files)
+        out.mpiio, out.mpiio_ranks = _mpiio_of(a, a.mpi_data & (a.path >= 0) & files)
+        file_ops = np.isin(a.op, [OP_CODE[o.value] for o in FILE_OPS])
+        bad = (a.errno != 0) & file_ops & (~a.system | system)
+        for (fn, err), g in _by(a.fn[bad].astype(np.int64) * 4096 + a.errno[bad], a.dur[bad]):
+            out.errors[(a.functions[fn], err)] = g
+        bp = a.path[bad & (a.path >= 0)]
+        for i, n in zip(*np.unique(bp, return_counts=True), strict=True):
+            out.error_paths[a.paths[int(i)]] = int(n)
         ev = trace.events
         fcat, pcat = ev["function"].cat.categories, ev["path"].cat.categories
         if "mmap" in fcat and IO_URING_PATH in pcat:  # by code: no string per event
-            fn, path = ev["function"].cat.codes, ev["path"].cat.codes
-            u = ev[(fn == fcat.get_loc("mmap")) & (path == pcat.get_loc(IO_URING_PATH))]
-            c.uring = [{int(p) for p in u["pid"]}, len(u), len(u[u["offset"] == 0])]
-        return c
+            fc, pc = ev["function"].cat.codes, ev["path"].cat.codes
+            u = ev[(fc == fcat.get_loc("mmap")) & (pc == pcat.get_loc(IO_URING_PATH))]
+            out.uring = [{int(p) for p in u["pid"]}, len(u), len(u[u["offset"] == 0])]
+        sm = a.system & a.io
+        out.system = [int(sm.sum()), int(a.bytes[sm & a.data].sum()), int(a.dur[sm].sum())]
+        out.system_paths = {a.paths[int(i)] for i in np.unique(a.path[sm])}
+        return out
 
-    def add(self, o: Counts) -> None:
-        for name, (ops, small, nbytes, by) in o.small.items():
-            mine = self.small.setdefault(name, [0, 0, 0, {}])
-            mine[0] += ops
-            mine[1] += small
-            mine[2] += nbytes
-            for r, (t, sm) in by.items():
-                cur = mine[3].setdefault(r, [0, 0])
-                cur[0] += t
-                cur[1] += sm
-        self.aligned = [x + y for x, y in zip(self.aligned, o.aligned, strict=True)]
-        for k, n in o.errors.items():
-            self.errors[k] = self.errors.get(k, 0) + n
-        self.uring = [self.uring[0] | o.uring[0], self.uring[1] + o.uring[1],
-                      self.uring[2] + o.uring[2]]  # fmt: skip
+    @classmethod
+    def sum_of(cls, parts: list[Counts]) -> Counts:
+        """The counts of a trace from its parts' (each table summed once, whatever the number
+        of parts)."""
+        out = cls()
+        if not parts:
+            return out
+        out.patterns = _summed([p.patterns for p in parts], ["path", "direction"])
+        out.meta = _summed([p.meta for p in parts], ["path", "function"])
+        out.mpiio = _summed([p.mpiio for p in parts], ["path"])
+        for o in parts:
+            for r, v in o.ranks.items():
+                mine = out.ranks.get(r, [0, 0, 0])
+                out.ranks[r] = [x + y for x, y in zip(mine, v, strict=True)]
+            out.mpiio_ranks |= o.mpiio_ranks
+            for k, (n, t) in o.errors.items():
+                mine = out.errors.get(k, [0, 0])
+                out.errors[k] = [mine[0] + n, mine[1] + t]
+            for k, n in o.error_paths.items():
+                out.error_paths[k] = out.error_paths.get(k, 0) + n
+            out.uring = [out.uring[0] | o.uring[0], out.uring[1] + o.uring[1],
+                         out.uring[2] + o.uring[2]]  # fmt: skip
+            out.system = [x + y for x, y in zip(out.system, o.system, strict=True)]
+            out.system_paths |= o.system_paths
+        return out
+
+
+def _by(keys: np.ndarray, dur: np.ndarray) -> list[tuple[tuple[int, int], list[int]]]:
+    """(key // 4096, key % 4096) -> [count, time] over the distinct keys."""
+    u, inv, n = np.unique(keys, return_inverse=True, return_counts=True)
+    t = np.bincount(inv, weights=dur.astype(np.float64), minlength=len(u))
+    return [((int(k) // 4096, int(k) % 4096), [int(c), int(x)])
+            for k, c, x in zip(u, n, t, strict=True)]  # fmt: skip
+
+
+def _grouped(a: Arrays, m: np.ndarray, key: np.ndarray, cols: list[str]) -> pd.DataFrame:
+    """Metadata calls in `m` per (path, function) (key: path * 65536 + function)."""
+    if not m.any():
+        return _frame(cols)
+    u, inv, n = np.unique(key, return_inverse=True, return_counts=True)
+    err = np.bincount(inv, weights=(a.errno[m] != 0).astype(np.float64), minlength=len(u))
+    t = np.bincount(inv, weights=a.dur[m].astype(np.float64), minlength=len(u))
+    return _frame(
+        cols,
+        {
+            "path": [a.paths[int(k) // 65536] for k in u],
+            "function": [a.functions[int(k) % 65536] for k in u],
+            "calls": n.astype(np.int64),
+            "errors": err.astype(np.int64),
+            "time": t.astype(np.int64),
+        },
+    )
+
+
+def _patterns_of(a: Arrays, c: Classified, base: np.ndarray) -> pd.DataFrame:
+    """Per (path, direction) of the events in `base`: Counts.patterns' columns."""
+    rnd = np.zeros(a.n, dtype=bool)
+    rnd[c.idx[~c.sequential]] = True
+    known = np.zeros(a.n, dtype=bool)
+    known[c.idx] = True
+    k = len(a.paths)
+    frames = []
+    for name, code in (("write", WRITE), ("read", READ)):
+        m = base & (a.op == code)
+        if not m.any():
+            continue
+        p = a.path[m].astype(np.int64)
+        dur = a.dur[m].astype(np.float64)
+        nb = a.bytes[m].astype(np.float64)
+        small = nb < SMALL
+        unal = a.has_offset[m] & (a.offset[m] % ALIGN != 0)
+
+        def per(
+            w: np.ndarray | None = None, sel: np.ndarray | None = None, p: np.ndarray = p
+        ) -> np.ndarray:
+            pp = p if sel is None else p[sel]
+            ww = None if w is None else (w if sel is None else w[sel])
+            return np.rint(np.bincount(pp, weights=ww, minlength=k)).astype(np.int64)
+
+        ops = per()
+        used = np.flatnonzero(ops)
+        cols = {
+            "calls": ops,
+            "bytes": per(nb),
+            "time": per(dur),
+            "small": per(None, small),
+            "small_time": per(dur, small),
+            "small_bytes": per(nb, small),
+            "known": per(None, known[m]),
+            "random": per(None, rnd[m]),
+            "unaligned": per(None, unal),
+            "unaligned_time": per(dur, unal),
+        }
+        frames.append(
+            _frame(
+                PATTERN_COLUMNS,
+                {
+                    "path": [a.paths[i] for i in used],
+                    "direction": name,
+                    **{key: v[used] for key, v in cols.items()},
+                },
+            )
+        )
+    return _summed(frames, ["path", "direction"]) if frames else _frame(PATTERN_COLUMNS)
+
+
+def _mpiio_of(a: Arrays, m: np.ndarray) -> tuple[pd.DataFrame, set[tuple[str, int]]]:
+    """MPI-IO data calls in `m` per path (Counts.mpiio) and the (path, rank) pairs of the
+    independent ones."""
+    if not m.any():
+        return _frame(MPIIO_COLUMNS), set()
+    from .job import mpi_mode
+
+    ind_fn = np.array([mpi_mode(fn) == "independent" for fn in a.functions], dtype=bool)
+    k = len(a.paths)
+    p = a.path[m].astype(np.int64)
+    ind = ind_fn[a.fn[m]]
+    total = np.bincount(p, minlength=k)
+    used = np.flatnonzero(total)
+
+    def per(w: np.ndarray | None) -> np.ndarray:
+        return np.rint(np.bincount(p[ind], weights=w, minlength=k)).astype(np.int64)[used]
+
+    df = _frame(
+        MPIIO_COLUMNS,
+        {
+            "path": [a.paths[i] for i in used],
+            "calls": total[used].astype(np.int64),
+            "independent": per(None),
+            "bytes": per(a.bytes[m][ind].astype(np.float64)),
+            "time": per(a.dur[m][ind].astype(np.float64)),
+        },
+    )
+    r = a.rank[m][ind].astype(np.int64)
+    pr = p[ind]
+    has = r >= 0
+    pairs = {
+        (a.paths[int(x)], int(y)) for x, y in zip(pr[has].tolist(), r[has].tolist(), strict=True)
+    }
+    return df, pairs
+
+
+@dataclass
+class Context:
+    trace: Trace
+    s: Summary
+    cnt: Counts
+    io_time: int  # the job's I/O time on files (ns, the processes' unions summed)
+    system: bool  # judge system files too
 
 
 def _pct(x: float) -> str:
@@ -118,176 +317,439 @@ def _secs(ns: float) -> str:
     return fmt_time(ns)
 
 
-def _small(cnt: Counts) -> list[Insight]:
-    out = []
-    for name in ("write", "read"):
-        total, small, nbytes, by = cnt.small.get(name, [0, 0, 0, {}])
-        if total >= SMALL_MIN_OPS and small / total > SMALL_SHARE:
-            mean = nbytes / total
-            where = ""
-            by_rank: dict[int, float] = {}
-            if by:  # across ranks: which ranks make them
-                has = sorted(by)
-                bad = [r for r in has if by[r][1] / by[r][0] > SMALL_SHARE]
-                by_rank = {r: float(by[r][1] / by[r][0]) for r in has}
-                where = f" On {len(bad)} of {len(has)} ranks most {name}s are small."
-            out.append(
-                Insight(
-                    f"small-{name}s",
-                    "high" if small / total > 0.9 else "warn",
-                    f"Many small {name}s: {small:,} of {total:,} {name}s "
-                    f"({_pct(small / total)}) moved less than {_size(SMALL)}",
-                    f"Mean {name} size {_size(mean)}.{where} Small requests pay the per-call and "
-                    f"per-RPC cost each time; buffer them (stdio with a large buffer, aggregation, "
-                    f"collective MPI-IO) into requests of at least a file-system block.",
-                    {
-                        "ops": total,
-                        "small_ops": small,
-                        "share": small / total,
-                        "threshold_bytes": SMALL,
-                        "mean_bytes": mean,
-                        "small_share_by_rank": by_rank,
-                    },
-                )
+def _share(time: float, io_time: int) -> float:
+    return min(float(time) / io_time, 1.0) if io_time > 0 else 0.0
+
+
+def level_of(time: float, io_time: int) -> str:
+    """high / warn / info by the time at stake and its share of the job's I/O time."""
+    share = _share(time, io_time)
+    if time < MIN_STAKE_NS or share < WARN_SHARE:
+        return "info"
+    return "high" if share >= HIGH_SHARE else "warn"
+
+
+def _evidence(calls: int, nbytes: int, time: float, io_time: int) -> dict[str, Any]:
+    return {
+        "calls": int(calls),
+        "bytes": int(nbytes),
+        "time": int(time),
+        "share": _share(time, io_time),
+    }
+
+
+# ---- access patterns, per file and direction --------------------------------------------
+
+
+def _patterns(x: Context) -> list[Insight]:
+    """Per data file and direction one diagnosis, the most specific that holds: random access,
+    else small requests, else unaligned ones; then one finding per diagnosis, its subject the
+    file with the most time at stake."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in x.cnt.patterns.itertuples():
+        row = {
+            "path": r.path,
+            "direction": r.direction,
+            "calls": int(r.calls),
+            "bytes": int(r.bytes),
+            "mean_bytes": float(r.bytes / r.calls),
+        }
+        if r.known >= RANDOM_MIN_OPS and r.random / r.known > RANDOM_SHARE:
+            row.update(
+                key="random-access",
+                time=float(r.time),
+                accesses=int(r.known),
+                random=int(r.random),
+                random_share=float(r.random / r.known),
+                sequential_share=float(1 - r.random / r.known),
             )
+        elif r.calls >= SMALL_MIN_OPS and r.small / r.calls > SMALL_SHARE:
+            row.update(
+                key=f"small-{r.direction}s",
+                time=float(r.small_time),
+                small=int(r.small),
+                small_bytes=int(r.small_bytes),
+                share=float(r.small / r.calls),
+            )
+        elif r.calls >= UNALIGNED_MIN_OPS and r.unaligned / r.calls > UNALIGNED_SHARE:
+            row.update(
+                key="unaligned-access",
+                time=float(r.unaligned_time),
+                unaligned=int(r.unaligned),
+                share=float(r.unaligned / r.calls),
+            )
+        else:
+            continue
+        found.setdefault(row["key"], []).append(row)
+    out = []
+    for key in sorted(found):
+        rows = sorted(found[key], key=lambda r: (-r["time"], r["path"], r["direction"]))
+        out.append(_pattern_insight(key, rows, x.io_time))
     return out
 
 
-def _random(s: Summary) -> list[Insight]:
-    f = s.files
-    bad = f[(f["classified"] >= RANDOM_MIN_OPS) & (f["random_share"] > RANDOM_SHARE)]
+ADVICE = {
+    "random": "Random accesses defeat read-ahead and write-behind: sort or batch the requests by "
+    "offset, or read whole blocks and pick from memory.",
+    "small": "Small requests pay the per-call (and on a parallel file system, per-RPC) cost each "
+    "time: buffer them (a larger stdio buffer, aggregation in memory) into requests of at least "
+    "a file-system block.",
+    "unaligned": "Unaligned requests straddle file-system blocks (and Lustre/GPFS stripes): "
+    "read-modify-write and lock contention. Align offsets and sizes to the block or stripe size.",
+}
+
+
+def _pattern_insight(key: str, rows: list[dict[str, Any]], io_time: int) -> Insight:
+    top = rows[0]
+    calls = sum(r["calls"] for r in rows)
+    time = sum(r["time"] for r in rows)
+    more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
+    lines = "; ".join(
+        f"{r['path']}: {r['calls']:,} {r['direction']}s of {_size(r['mean_bytes'])} on average, "
+        f"{_secs(r['time'])}"
+        for r in rows[:TOP_SUBJECTS]
+    )
+    if key == "random-access":
+        nb = sum(r["bytes"] for r in rows)
+        rnd = sum(r["random"] for r in rows)
+        known = sum(r["accesses"] for r in rows)
+        title = (
+            f"Random access to {top['path']}{more}: {rnd:,} of {known:,} accesses "
+            f"({_pct(rnd / known)}) went backwards"
+        )
+        advice = ADVICE["random"]
+        numbers = {"random": rnd, "accesses": known}
+    elif key.startswith("small-"):
+        name = top["direction"]
+        nb = sum(r["small_bytes"] for r in rows)
+        small = sum(r["small"] for r in rows)
+        title = (
+            f"Many small {name}s to {top['path']}{more}: {small:,} of {calls:,} {name}s "
+            f"({_pct(small / calls)}) moved less than {_size(SMALL)}"
+        )
+        advice = ADVICE["small"]
+        numbers = {
+            "ops": calls,
+            "small_ops": small,
+            "share": small / calls,
+            "threshold_bytes": SMALL,
+            "mean_bytes": top["mean_bytes"],
+        }
+    else:
+        nb = sum(r["bytes"] for r in rows)
+        bad = sum(r["unaligned"] for r in rows)
+        title = (
+            f"Unaligned access to {top['path']}{more}: {bad:,} of {calls:,} accesses "
+            f"({_pct(bad / calls)}) start at offsets that are not a multiple of "
+            f"{_size(ALIGN)}"
+        )
+        advice = ADVICE["unaligned"]
+        numbers = {"accesses": calls, "unaligned": bad, "share": bad / calls, "alignment": ALIGN}
+    numbers["files"] = [{k: v for k, v in r.items() if k != "key"} for r in rows[:TOP_SUBJECTS]]
+    return Insight(
+        key,
+        level_of(time, io_time),
+        title,
+        f"{lines}. {advice}",
+        numbers,
+        subject=top["path"],
+        evidence=_evidence(calls, nb, time, io_time),
+    )
+
+
+# ---- metadata, by directory -------------------------------------------------------------
+
+
+def _meta_storm(x: Context) -> list[Insight]:
+    d = x.s.directories
+    if d.empty:
+        return []
+    bad = d[d["ops"] >= META_STORM_OPS]
     if bad.empty:
         return []
-    bad = bad.sort_values("random", ascending=False)
-    top = bad.head(5)
+    bad = bad.sort_values("time", ascending=False)
+    top = bad.iloc[0]
+    ops, time = int(bad["ops"].sum()), float(bad["time"].sum())
+    run = max(int(x.s.overview["run_time"]), 1)
+    more = f" (and {len(bad) - 1} more directories)" if len(bad) > 1 else ""
     lines = "; ".join(
-        f"{r.path}: {int(r.random):,} of {int(r.classified):,} ({_pct(r.random_share)}) random"
-        for r in top.itertuples()
+        f"{r.directory}: {int(r.ops):,} ops on {int(r.files):,} files ({r.functions}), "
+        f"{_secs(r.time)}"
+        for r in bad.head(TOP_SUBJECTS).itertuples()
     )
-    total_random = int(bad["random"].sum())
-    return [
-        Insight(
-            "random-access",
-            "warn",
-            f"Random access in {len(bad)} file(s): {total_random:,} accesses went backwards",
-            f"{lines}. Random small accesses defeat read-ahead and write-behind; sort or batch "
-            f"requests by offset, or read whole blocks.",
-            {
-                "files": [
-                    {
-                        "path": r.path,
-                        "accesses": int(r.classified),
-                        "random": int(r.random),
-                        "random_share": float(r.random_share),
-                        "sequential_share": float(r.seq_share),
-                    }
-                    for r in top.itertuples()
-                ]
-            },
-        )
-    ]
-
-
-def _unaligned(cnt: Counts) -> list[Insight]:
-    total, bad = cnt.aligned
-    if total < UNALIGNED_MIN_OPS or bad / total <= UNALIGNED_SHARE:
-        return []
-    return [
-        Insight(
-            "unaligned-access",
-            "warn",
-            f"Unaligned access: {bad:,} of {total:,} accesses ({_pct(bad / total)}) start at "
-            f"offsets that are not a multiple of {_size(ALIGN)}",
-            "Unaligned requests straddle file-system blocks (and Lustre/GPFS stripes): "
-            "read-modify-write and lock contention. Align offsets and sizes to the block or "
-            "stripe size.",
-            {"accesses": total, "unaligned": bad, "share": bad / total, "alignment": ALIGN},
-        )
-    ]
-
-
-def _meta_storm(trace: Trace, s: Summary) -> list[Insight]:
-    n = int(s.overview["metadata_ops"])
-    if n < META_STORM_OPS:
-        return []
-    md = s.metadata
-    run = max(int(s.overview["run_time"]), 1)
-    meta_time = int(md["time"].sum())
-    io_time = max(int(s.overview["io_time"]), 1)
-    top = ", ".join(f"{r.function} {int(r.calls):,}" for r in md.head(4).itertuples())
-    f = s.files.sort_values(["meta_ops", "opens"], ascending=False).head(3)
-    paths = "; ".join(f"{r.path}: {int(r.opens + r.meta_ops):,}" for r in f.itertuples())
     return [
         Insight(
             "metadata-storm",
-            "high" if n >= 10 * META_STORM_OPS else "warn",
-            f"Metadata storm: {n:,} metadata operations ({n / (run / 1e9):,.0f}/s over the run)",
-            f"{top}. Time in them {_secs(meta_time)} ({_pct(meta_time / io_time)} of I/O time). "
-            f"Most: {paths}. Parallel file systems serve metadata from few servers: open "
-            f"once, stat once, cache the answer.",
+            level_of(time, x.io_time),
+            f"Metadata storm in {top['directory']}{more}: {int(top['ops']):,} metadata operations "
+            f"({int(top['ops']) / (run / 1e9):,.0f}/s over the run)",
+            f"{lines}. Parallel file systems serve metadata from few servers: open once, stat "
+            "once, cache the answer; fewer, larger files (or one container file) per directory.",
             {
-                "ops": n,
-                "per_second": n / (run / 1e9),
-                "time": meta_time,
-                "share_of_io_time": meta_time / io_time,
-                "by_function": {r.function: int(r.calls) for r in md.itertuples()},
+                "ops": ops,
+                "per_second": ops / (run / 1e9),
+                "time": int(time),
+                "share_of_io_time": _share(time, x.io_time),
+                "by_function": dict(top["by_function"]),
+                "directories": [
+                    {
+                        "directory": r.directory,
+                        "ops": int(r.ops),
+                        "files": int(r.files),
+                        "time": int(r.time),
+                    }
+                    for r in bad.head(TOP_SUBJECTS).itertuples()
+                ],
             },
+            subject=str(top["directory"]),
+            evidence=_evidence(ops, 0, time, x.io_time),
         )
     ]
 
 
-def _slow_rank(s: Summary) -> list[Insight]:
-    r = s.ranks
-    if len(r) < 2:
+# ---- ranks ------------------------------------------------------------------------------
+
+
+def rank_view(
+    a: Arrays, tied: np.ndarray, collective: np.ndarray, files: np.ndarray
+) -> dict[int, list[int]]:
+    """Per rank, on the `files` (a mask): the bytes it moved for itself (its MPI-IO calls' bytes
+    plus its POSIX bytes outside MPI-IO) and the POSIX bytes it moved inside collective calls
+    (as an aggregator)."""
+    r = (a.rank >= 0) & files
+    if not r.any():
+        return {}
+    k = int(a.rank[r].max()) + 1
+
+    def cnt(m: np.ndarray) -> np.ndarray:
+        m = m & r
+        return np.bincount(a.rank[m], weights=a.bytes[m].astype(np.float64), minlength=k)
+
+    own = cnt(a.mpi_data) + cnt(a.data & ~tied)
+    agg = cnt(a.data & collective)
+    mpi = cnt(a.mpi_data)
+    ranks = np.unique(a.rank[r])
+    return {int(i): [int(own[i]), int(agg[i]), int(mpi[i])] for i in ranks}
+
+
+def aggregators(view: dict[int, list[int]]) -> list[int]:
+    """Ranks whose POSIX bytes inside collective calls are well above their own MPI bytes: they
+    wrote (read) the other ranks' data (ROMIO cb_nodes, OMPIO aggregators)."""
+    return sorted(r for r, (_own, agg, mpi) in view.items() if agg > AGGREGATOR_RATIO * mpi + SMALL)
+
+
+def _outliers(values: dict[int, float], min_more: float) -> tuple[list[int], float]:
+    """Ranks at least RANK_RATIO times the median (with 2 ranks: the other's) and min_more
+    above it, and within OUTLIER_SPREAD of the furthest one's excess (the ones that hold the
+    job, not the noise under them); and that median."""
+    v = np.array(list(values.values()), dtype=np.float64)
+    med = float(np.median(v)) if len(v) > 2 else float(v.min())
+    out = [r for r, x in values.items() if x >= RANK_RATIO * med and x - med >= min_more]
+    if out:
+        top = max(values[r] - med for r in out)
+        out = [r for r in out if values[r] - med >= OUTLIER_SPREAD * top]
+    return sorted(out, key=lambda r: -values[r]), med
+
+
+def _rank_imbalance(x: Context) -> list[Insight]:
+    ranks = x.s.ranks
+    if len(ranks) < 2:
         return []
-    t = r["io_time"].to_numpy(dtype=np.int64)
-    i = int(np.argmax(t))
-    others = np.delete(t, i)
-    med = float(np.median(others))
-    if t[i] < SLOW_RANK_RATIO * med or t[i] - med < SLOW_RANK_MIN_NS:
+    view = x.cnt.ranks
+    aggs = set(aggregators(view))
+    t = {int(r.rank): float(r.file_io_time) for r in ranks.itertuples()}
+    b = {r: float(view[r][0]) if r in view else 0.0 for r in t}
+    slow, t_med = _outliers(t, RANK_MIN_NS)
+    heavy, b_med = _outliers(b, RANK_MIN_BYTES)
+    # an aggregator moves the other ranks' data: not an outlier by it
+    slow = [r for r in slow if r not in aggs or b[r] >= RANK_RATIO * b_med + RANK_MIN_BYTES]
+    heavy = [r for r in heavy if r not in aggs]
+    named = list(dict.fromkeys(slow + heavy))
+    if not named:
         return []
-    rank = int(r["rank"].iloc[i])
-    ratio = t[i] / med if med > 0 else float("inf")
+    stake = 0.0
+    for r in named:  # the time the other ranks wait for it
+        stake += t[r] - t_med if r in slow else t[r] * max(b[r] - b_med, 0) / max(b[r], 1)
+    who = ", ".join(str(r) for r in named[:TOP_SUBJECTS])
+    subject = f"rank {named[0]}" if len(named) == 1 else f"ranks {who}"
+    parts = [
+        f"rank {r}: {_secs(t[r])} in I/O (median {_secs(t_med)}), {_size(b[r])} moved "
+        f"(median {_size(b_med)})"
+        for r in named[:TOP_SUBJECTS]
+    ]
+    agg_note = (
+        f" Rank(s) {', '.join(map(str, sorted(aggs)))}: collective-buffering "
+        "aggregator(s), whose POSIX bytes are the other ranks' data: not counted as "
+        "theirs."
+        if aggs
+        else ""
+    )
+    by = "time and bytes" if slow and heavy else "time" if slow else "bytes"
     return [
         Insight(
-            "slow-rank",
-            "high",
-            f"Rank {rank} is much slower: {_secs(t[i])} in I/O, the other ranks' median "
-            f"{_secs(med)} ({ratio:.1f}x)",
-            f"Rank {rank} moved {_size(int(r['bytes_read'].iloc[i]))} read / "
-            f"{_size(int(r['bytes_written'].iloc[i]))} written in "
-            f"{int(r['reads'].iloc[i] + r['writes'].iloc[i]):,} accesses. A straggler holds "
-            "every rank at the next barrier: balance its I/O or look at its node and files.",
+            "rank-imbalance",
+            level_of(stake, x.io_time),
+            f"Rank imbalance: {subject} {'is' if len(named) == 1 else 'are'} far above the "
+            f"other ranks by I/O {by}",
+            f"{'; '.join(parts)}.{agg_note} A straggler holds every rank at the next barrier: "
+            "spread its I/O over the ranks (or aggregators), or look at its node and files.",
             {
-                "rank": rank,
-                "io_time": int(t[i]),
-                "median_others": med,
-                "ratio": ratio,
-                "ranks": len(r),
+                "rank": named[0],
+                "outliers": [
+                    {
+                        "rank": r,
+                        "io_time": int(t[r]),
+                        "bytes": int(b[r]),
+                        "by": "time" if r in slow else "bytes",
+                    }
+                    for r in named
+                ]
+                + [],
+                "median_io_time": t_med,
+                "median_bytes": b_med,
+                "aggregators": sorted(aggs),
+                "ranks": len(ranks),
             },
+            subject=subject,
+            evidence=_evidence(0, sum(b[r] for r in named), stake, x.io_time),
         )
     ]
 
 
-def _shared(s: Summary) -> list[Insight]:
-    from .job import is_data_file
+# ---- shared files and MPI-IO ------------------------------------------------------------
 
-    f = s.files[(s.files["write_ranks"] >= SHARED_MIN_RANKS) & s.files["path"].map(is_data_file)]
+
+def _independent_mpiio(x: Context) -> list[Insight]:
+    """Independent MPI-IO data calls on files several ranks use: there collective calls let the
+    MPI-IO layer merge the ranks' requests.  Never for collective I/O."""
+    f = x.s.files
+    shared = set(f[f["data_ranks"] >= 2]["path"])
+    mp = x.cnt.mpiio
+    if mp.empty or not shared:
+        return []
+    nranks: dict[str, int] = {}
+    for path, _rank in x.cnt.mpiio_ranks:
+        nranks[path] = nranks.get(path, 0) + 1
+    bad = mp[(mp["independent"] >= INDEPENDENT_MIN_CALLS)
+             & (mp["independent"] > INDEPENDENT_SHARE * mp["calls"])]  # fmt: skip
+    rows = [
+        {
+            "path": r.path,
+            "independent_calls": int(r.independent),
+            "calls": int(r.calls),
+            "ranks": nranks.get(r.path, 0),
+            "bytes": int(r.bytes),
+            "time": float(r.time),
+        }
+        for r in bad.itertuples()
+        if r.path in shared
+    ]
+    if not rows:
+        return []
+    rows.sort(key=lambda r: (-r["time"], r["path"]))
+    top = rows[0]
+    n = sum(r["independent_calls"] for r in rows)
+    total = sum(r["calls"] for r in rows)
+    nb = sum(r["bytes"] for r in rows)
+    time = sum(r["time"] for r in rows)
+    return [
+        Insight(
+            "independent-mpiio",
+            level_of(time, x.io_time),
+            f"Independent MPI-IO on the shared file {top['path']}: {top['independent_calls']:,} "
+            f"calls from {top['ranks']} ranks, {_size(top['bytes'] / top['independent_calls'])} "
+            "on average",
+            f"{n:,} of {total:,} MPI-IO reads and writes ({_pct(n / total)}) on files shared by "
+            f"ranks are independent, {_secs(time)} in them. Collective calls "
+            "(MPI_File_write_all, read_all, ...) let the MPI-IO layer merge the ranks' requests "
+            "into few large ones (two-phase I/O).",
+            {
+                "independent_calls": n,
+                "calls": total,
+                "share": n / total,
+                "files": [{**r, "time": int(r["time"])} for r in rows[:TOP_SUBJECTS]],
+            },
+            subject=top["path"],
+            evidence=_evidence(n, nb, time, x.io_time),
+        )
+    ]
+
+
+def _datasets(x: Context) -> list[Insight]:
+    """Small independent dataset writes (HDF5, PnetCDF) from several ranks; collective
+    transfers HDF5 did independently (chunking or selections it could not combine).  Their time
+    at stake: the time in those datasets' calls."""
+    d = x.s.datasets
+    if d.empty:
+        return []
+    out = []
+    shared = d[d["ranks"].str.contains("[-,]", regex=True)]  # written by 2 ranks or more
+    n = int(shared["independent_small"].sum())
+    if n >= DATASET_SMALL_MIN_CALLS:
+        bad = shared[shared["independent_small"] > 0].sort_values("time", ascending=False)
+        time = float(bad["time"].sum())
+        out.append(
+            Insight(
+                "dataset-small-independent",
+                level_of(time, x.io_time),
+                f"Small independent dataset writes: {n:,} writes of less than "
+                f"{fmt_bytes(SMALL_WRITE)} from several ranks ({', '.join(bad['dataset'])})",
+                "Collective transfers (HDF5: H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE); "
+                "PnetCDF: the *_all calls) let MPI-IO merge the ranks' pieces into few large "
+                "writes (two-phase I/O).",
+                {"calls": n, "datasets": len(bad)},
+                subject=f"{bad['file'].iloc[0]}:{bad['dataset'].iloc[0]}",
+                evidence=_evidence(n, int(bad["bytes_written"].sum()), time, x.io_time),
+            )
+        )
+    broke = d[d["done_independently"] > 0].sort_values("time", ascending=False)
+    if len(broke):
+        n = int(broke["done_independently"].sum())
+        time = float(broke["time"].sum())
+        out.append(
+            Insight(
+                "hdf5-collective-done-independently",
+                level_of(time, x.io_time),
+                f"HDF5 did {n:,} collective H5Dread/H5Dwrite calls independently "
+                f"({', '.join(broke['dataset'])})",
+                "Asked collective, HDF5 fell back to independent I/O (H5Pget_mpio_no_collective_"
+                "cause says why): chunks the ranks' selections cross, a datatype conversion, "
+                "a selection it cannot combine. Chunk dimensions that match each rank's block "
+                "keep the transfer collective.",
+                {"calls": n, "datasets": len(broke)},
+                subject=f"{broke['file'].iloc[0]}:{broke['dataset'].iloc[0]}",
+                evidence=_evidence(
+                    n, int(broke[["bytes_written", "bytes_read"]].sum().sum()), time, x.io_time
+                ),
+            )
+        )
+    return out
+
+
+def _shared(x: Context) -> list[Insight]:
+    """Files several ranks wrote with POSIX calls of their own (MPI-IO's are judged above)."""
+    f = x.s.files
+    f = f[(f["write_ranks"] >= SHARED_MIN_RANKS) & (f["mpi_writes"] == 0)]
+    f = f[f["path"].map(lambda p: p in x.s.app_paths or x.system)]
     if f.empty:
         return []
-    f = f.sort_values(["write_ranks", "bytes_written"], ascending=False)
-    top = f.head(5)
+    f = f.sort_values(["write_time", "write_ranks"], ascending=False)
+    top = f.head(TOP_SUBJECTS)
     lines = "; ".join(
         f"{r.path}: {int(r.write_ranks)} ranks, {_size(int(r.bytes_written))}, "
         f"{_pct(r.random_share) if r.random_share == r.random_share else 'n/a'} random"
         for r in top.itertuples()
     )
-    most = int(top["write_ranks"].iloc[0])
+    first = top.iloc[0]
+    most = int(first["write_ranks"])
+    time = float(top["write_time"].sum())
+    # lock contention grows with the writers: few ranks are worth a note, many a warning
+    level = level_of(time, x.io_time) if most >= 8 else "info"
     return [
         Insight(
             "shared-file",
-            "warn" if most >= 8 else "info",
-            f"Shared file written by {most} ranks"
+            level,
+            f"Shared file {first['path']} written by {most} ranks"
             + (f" (and {len(f) - 1} more such files)" if len(f) > 1 else ""),
             f"{lines}. Many ranks writing one file contend for its locks and stripes: use "
             "collective MPI-IO (or a library on it), align each rank's part to the stripe size, "
@@ -302,19 +764,26 @@ def _shared(s: Summary) -> list[Insight]:
                     for r in top.itertuples()
                 ]
             },
+            subject=str(first["path"]),
+            evidence=_evidence(
+                int(top["writes"].sum()), int(top["bytes_written"].sum()), time, x.io_time
+            ),
         )
     ]
 
 
-def _io_share(s: Summary) -> list[Insight]:
-    ov = s.overview
+# ---- the rest: time share, failures, what the trace lacks -------------------------------
+
+
+def _io_share(x: Context) -> list[Insight]:
+    ov = x.s.overview
     share = ov.get("io_share")
     if share is None or ov["events"] == 0:
         return []
     return [
         Insight(
             "io-time-share",
-            "warn" if share >= IO_SHARE_WARN else "info",
+            "info",  # context, not a pathology: what is wrong in that time is told above
             f"I/O took {_pct(share)} of the processes' time ({_secs(ov['io_time'])} of "
             f"{_secs(ov['process_time'])})",
             f"Time inside traced calls (all threads of a process together), over the "
@@ -326,37 +795,52 @@ def _io_share(s: Summary) -> list[Insight]:
                 "process_time": ov["process_time"],
                 "run_time": ov["run_time"],
             },
+            subject="job",
+            evidence={
+                **_evidence(
+                    ov["reads"] + ov["writes"],
+                    ov["bytes_read"] + ov["bytes_written"],
+                    ov["io_time"],
+                    x.io_time,
+                ),
+                "share": None,
+            },
         )
     ]
 
 
-def _errors(cnt: Counts) -> list[Insight]:
-    n = sum(cnt.errors.values())
+def _errors(x: Context) -> list[Insight]:
+    """Failed file calls (not a socket's connect); those on system files are the runtime
+    probing its search paths: not the app's (Counts.errors)."""
+    errs = x.cnt.errors
+    n = sum(v[0] for v in errs.values())
     if n == 0:
         return []
-    keys = sorted(cnt.errors)
-    order = sorted(range(len(keys)), key=lambda i: -cnt.errors[keys[i]])[:4]
     parts = []
     by: dict[str, int] = {}
-    for i in order:
-        _, fn, err = keys[i]
-        c = cnt.errors[keys[i]]
+    for (fn, err), (c, _t) in sorted(errs.items(), key=lambda kv: (-kv[1][0], kv[0]))[:4]:
         name = errno_mod.errorcode.get(err, str(err))
         parts.append(f"{fn} {name} {int(c):,}")
         by[f"{fn} {name}"] = int(c)
+    time = float(sum(v[1] for v in errs.values()))
+    ep = x.cnt.error_paths
+    top_path = min(ep, key=lambda p: (-ep[p], p)) if ep else ""
     return [
         Insight(
             "failed-calls",
-            "warn" if n >= 100 else "info",
-            f"{n:,} calls failed",
+            level_of(time, x.io_time),
+            f"{n:,} calls failed" + (f", most on {top_path}" if top_path else ""),
             f"{', '.join(parts)}. Failed opens and stats of missing files often mean a search "
             "path is probed: each probe is a metadata round trip.",
             {"failed": n, "by_call": by},
+            subject=top_path,
+            evidence=_evidence(n, 0, time, x.io_time),
         )
     ]
 
 
-def _missed(s: Summary) -> list[Insight]:
+def _missed(x: Context) -> list[Insight]:
+    s = x.s
     n = int(s.overview["missed"])
     if n == 0:
         return []
@@ -369,7 +853,7 @@ def _missed(s: Summary) -> list[Insight]:
     return [
         Insight(
             "missed-io",
-            "warn",
+            "warn",  # what the trace lacks: not weighed by time (it is not known)
             f"{n:,} syscalls were I/O the shim did not see ({_size(nbytes)} moved), "
             f"from {len(ms)} call site(s)",
             f"Most: {top}. They came from code that bypasses libc (static binaries, raw "
@@ -383,6 +867,8 @@ def _missed(s: Summary) -> list[Insight]:
                     for r in ms.head(10).itertuples()
                 ],
             },
+            subject=str(ms["site"].iloc[0]) if len(ms) else "",
+            evidence=_evidence(n, nbytes, 0, x.io_time),
         )
     ]
 
@@ -390,121 +876,33 @@ def _missed(s: Summary) -> list[Insight]:
 IO_URING_PATH = "anon_inode:[io_uring]"
 
 
-def _io_uring_unseen(trace: Trace, cnt: Counts) -> list[Insight]:
+def _io_uring_unseen(x: Context) -> list[Insight]:
     """io_uring rings the shim saw mapped in a run without the stracer: the kernel moves their
     bytes with no libc call, so what went through them is in no log."""
     from iotrace.stracer import slog
 
-    pid_set, mapped, rings = cnt.uring
-    if not mapped or slog.log_files(trace.dir):
+    pid_set, mapped, rings = x.cnt.uring
+    if not mapped or slog.log_files(x.trace.dir):
         return []
     pids = sorted(pid_set)
     return [
         Insight(
             "io-uring-unseen",
-            "high",
+            "high",  # what the trace lacks: every total may be wrong
             f"io_uring: {rings or mapped} ring(s) mapped (pid {', '.join(map(str, pids))}) and "
             "no stracer ran: the I/O submitted through them is not in this trace",
             "io_uring operations are read from a ring in memory by the kernel, with no libc call "
             "the shim could wrap: their files, offsets and bytes are missing from every total "
             "here. Run without --no-stracer: the stracer decodes each operation from the ring.",
             {"rings": rings, "pids": pids},
+            subject=f"pid {pids[0]}",
+            evidence=_evidence(mapped, 0, 0, x.io_time),
         )
     ]
 
 
-def _imbalance(s: Summary) -> list[Insight]:
-    r = s.ranks
-    if len(r) < 2:
-        return []
-    b = (r["bytes_read"] + r["bytes_written"]).to_numpy(dtype=np.int64)
-    i = int(np.argmax(b))
-    med = float(np.median(b))
-    if b[i] < IMBALANCE_RATIO * med or b[i] - med < IMBALANCE_MIN_BYTES:
-        return []
-    rank = int(r["rank"].iloc[i])
-    share = b[i] / max(int(b.sum()), 1)
-    return [
-        Insight(
-            "rank-imbalance",
-            "warn",
-            f"Rank {rank} moves {_pct(share)} of the ranks' bytes: {_size(int(b[i]))}, the "
-            f"median rank {_size(med)}",
-            "One rank doing most of the I/O (often rank 0 reading input or writing results for "
-            "all) serialises the job on it: spread the I/O over the ranks, or use collective "
-            "MPI-IO with several aggregators.",
-            {"rank": rank, "bytes": int(b[i]), "median": med, "share": share, "ranks": len(r)},
-        )
-    ]
-
-
-def _independent_mpiio(s: Summary) -> list[Insight]:
-    """Independent MPI-IO data calls on files several ranks use."""
-    ev_files = s.files[(s.files["data_ranks"] >= 2)]
-    if s.mpi.empty or ev_files.empty:
-        return []
-    data = s.mpi[s.mpi["kind"] != "other"]
-    ind = int(data[data["mode"] == "independent"]["calls"].sum())
-    total = int(data["calls"].sum())
-    if ind < INDEPENDENT_MIN_CALLS or total == 0 or ind / total <= INDEPENDENT_SHARE:
-        return []
-    return [
-        Insight(
-            "independent-mpiio",
-            "info",
-            f"Independent MPI-IO: {ind:,} of {total:,} MPI-IO reads and writes "
-            f"({_pct(ind / total)}) are independent calls",
-            "On a file shared by ranks, collective calls (MPI_File_write_all, read_all, ...) let "
-            "the MPI-IO layer merge the ranks' requests into few large ones (two-phase I/O).",
-            {"independent_calls": ind, "calls": total, "share": ind / total},
-        )
-    ]
-
-
-def _datasets(s: Summary) -> list[Insight]:
-    """Small independent dataset writes (HDF5, PnetCDF) from several ranks; collective
-    transfers HDF5 did independently (chunking or selections it could not combine)."""
-    d = s.datasets
-    if d.empty:
-        return []
-    out = []
-    shared = d[d["ranks"].str.contains("[-,]", regex=True)]  # written by 2 ranks or more
-    n = int(shared["independent_small"].sum())
-    if n >= DATASET_SMALL_MIN_CALLS:
-        names = ", ".join(shared[shared["independent_small"] > 0]["dataset"])
-        out.append(
-            Insight(
-                "dataset-small-independent",
-                "warn",
-                f"Small independent dataset writes: {n:,} writes of less than "
-                f"{fmt_bytes(SMALL_WRITE)} from several ranks ({names})",
-                "Collective transfers (HDF5: H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE); "
-                "PnetCDF: the *_all calls) let MPI-IO merge the ranks' pieces into few large "
-                "writes (two-phase I/O).",
-                {"calls": n, "datasets": int((shared["independent_small"] > 0).sum())},
-            )
-        )
-    broke = d[d["done_independently"] > 0]
-    if len(broke):
-        n = int(broke["done_independently"].sum())
-        out.append(
-            Insight(
-                "hdf5-collective-done-independently",
-                "warn",
-                f"HDF5 did {n:,} collective H5Dread/H5Dwrite calls independently "
-                f"({', '.join(broke['dataset'])})",
-                "Asked collective, HDF5 fell back to independent I/O (H5Pget_mpio_no_collective_"
-                "cause says why): chunks the ranks' selections cross, a datatype conversion, "
-                "a selection it cannot combine. Chunk dimensions that match each rank's block "
-                "keep the transfer collective.",
-                {"calls": n, "datasets": len(broke)},
-            )
-        )
-    return out
-
-
-def _truncated(s: Summary) -> list[Insight]:
-    n = int(s.overview["truncated_logs"])
+def _truncated(x: Context) -> list[Insight]:
+    n = int(x.s.overview["truncated_logs"])
     if n == 0:
         return []
     return [
@@ -515,32 +913,29 @@ def _truncated(s: Summary) -> list[Insight]:
             "Read up to the last whole record: the events of those processes after that point "
             "are missing.",
             {"logs": n},
+            subject="trace",
+            evidence=_evidence(0, 0, 0, x.io_time),
         )
     ]
 
 
-def find_insights(trace: Trace, s: Summary, a: Arrays, c: Classified) -> list[Insight]:
-    del c
-    return insights_of(trace, s, Counts.of(trace, a))
-
-
 def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
-    """The insights from the summary and the events' Counts (`trace`: its directory)."""
+    """The findings from the summary and the events' Counts (`trace`: its directory)."""
+    x = Context(trace, s, cnt, int(s.overview.get("file_io_time", 0)), s.system)
     found = [
-        *_slow_rank(s),
-        *_imbalance(s),
-        *_small(cnt),
-        *_random(s),
-        *_unaligned(cnt),
-        *_meta_storm(trace, s),
-        *_shared(s),
-        *_independent_mpiio(s),
-        *_datasets(s),
-        *_missed(s),
-        *_io_uring_unseen(trace, cnt),
-        *_errors(cnt),
-        *_io_share(s),
-        *_truncated(s),
+        *_rank_imbalance(x),
+        *_patterns(x),
+        *_meta_storm(x),
+        *_independent_mpiio(x),
+        *_datasets(x),
+        *_shared(x),
+        *_missed(x),
+        *_io_uring_unseen(x),
+        *_errors(x),
+        *_io_share(x),
+        *_truncated(x),
     ]
-    found.sort(key=lambda i: LEVELS.index(i.level))
+    # by level, then by the time at stake: the first finding would save the most; the context
+    # (how much of the time was I/O, logs cut short) after the findings
+    found.sort(key=lambda i: (i.key in CONTEXT, LEVELS.index(i.level), -i.evidence["time"]))
     return found

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .access import READ, WRITE, Arrays, compact_ranks
+from .access import READ, WRITE, Arrays, compact_ranks, is_data_file
 from .fmt import fmt_bytes
 
 # MPI-IO calls that are collective by the MPI standard, besides the *_all / *_ordered data calls
@@ -24,9 +24,6 @@ COLLECTIVE_CALLS = frozenset(
      "MPI_File_sync", "MPI_File_preallocate"}
 )  # fmt: skip
 BANDWIDTH_BINS = 200
-# Paths that are not files of the job's data: kernel pseudo-files and devices, and descriptors
-# without a path (pipes, sockets, anon inodes).
-PSEUDO_PREFIXES = ("/proc/", "/sys/", "/dev/")
 
 
 def mpi_mode(name: str) -> str:
@@ -317,22 +314,22 @@ def bandwidth_frame(sums: np.ndarray, span: int) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def is_data_file(path: str) -> bool:
-    return path.startswith("/") and not path.startswith(PSEUDO_PREFIXES)
-
-
 def layout(files: pd.DataFrame, nranks: int) -> dict[str, Any]:
-    """Shared file vs file per process, over the regular files the ranks wrote (or, if they
-    wrote none, read): a file is shared when >= 2 ranks moved data in it, else per process."""
+    """Shared file vs file per process, over the data files the ranks wrote (or, if they wrote
+    none, read): a file is shared when >= 2 ranks moved data in it, else per process.
+    `shared_bytes`/`fpp_bytes`: the bytes written (read) to them, at the POSIX level; the other
+    direction's in `shared_bytes_read`/`fpp_bytes_read` (`..._written`)."""
     data = files["path"].map(is_data_file).astype(bool)  # an empty table maps to strings
     f = files[data & (files["data_ranks"] >= 1)]
     written = f[f["write_ranks"] >= 1]
     basis = "written" if len(written) else "read"
     use = written if len(written) else f
     col = "write_ranks" if basis == "written" else "data_ranks"
-    nbytes = (
-        use["bytes_written"] + use["bytes_read"] + use["mpi_bytes_written"] + use["mpi_bytes_read"]
-    )
+    # POSIX-level bytes (MPI-IO's are the same bytes one layer up), in the basis' direction;
+    # the other direction apart
+    own, other = ("bytes_written", "bytes_read")
+    if basis == "read":
+        own, other = other, own
     shared = use[use[col] >= 2]
     fpp = use[use[col] == 1]
     own_ranks = {r for lst in fpp["rank_list"] for r in _expand(lst)}
@@ -351,10 +348,12 @@ def layout(files: pd.DataFrame, nranks: int) -> dict[str, Any]:
         "basis": basis,
         "files": len(use),
         "shared_files": len(shared),
-        "shared_bytes": int(nbytes[shared.index].sum()),
+        "shared_bytes": int(shared[own].sum()),
+        f"shared_{other}": int(shared[other].sum()),
         "max_ranks_per_file": int(use[col].max()) if len(use) else 0,
         "fpp_files": len(fpp),
-        "fpp_bytes": int(nbytes[fpp.index].sum()),
+        "fpp_bytes": int(fpp[own].sum()),
+        f"fpp_{other}": int(fpp[other].sum()),
         "ranks_with_own_files": len(own_ranks),
         "shared": [
             {"path": r.path, "ranks": r.rank_list, "nranks": int(getattr(r, col))}

@@ -40,16 +40,17 @@ from .access import (
     compact_ranks,
     files_table,
     held,
+    is_system_path,
     size_histogram,
 )
 from .datasets import DATASET_COLUMNS
 from .datasets import layer as datasets_layer
-from .insights import Counts, insights_of
+from .insights import Counts
 from .load import Part, _Log, _open, _warn_truncated, load
 from .log_kinds import SHIM, STRACER
 from .missed import missed_sites, missed_table
+from .over_time import OverTime, over_time
 from .summary import (
-    METADATA_OPS,
     Summary,
     _completeness,
     _functions,
@@ -57,7 +58,10 @@ from .summary import (
     _per_proc,
     _per_rank,
     call_sites_table,
+    file_mask,
+    from_counts,
     io_union,
+    metadata_mask,
     site_stats,
 )
 from .trace import Trace, selected
@@ -141,6 +145,7 @@ class Partial:
     dir: str
     t0: int
     selection: str  # the read filters ("" = every event)
+    system: bool  # system files judged too (report --system)
     exact_names: dict[str, bytes]
     runs: list[dict[str, Any]]
     duration: int
@@ -167,6 +172,7 @@ class Partial:
     mpi: tuple[pd.DataFrame, pd.DataFrame]
     datasets: tuple[pd.DataFrame, dict[str, Any]]  # datasets.layer's table and numbers
     counts: Counts
+    over_time: OverTime | None  # the HTML page's plots (when asked)
     kio: dict[tuple[str, int], kio.Process]
     stracer_kio: bool
     top_stack: int = field(default=-1)
@@ -210,10 +216,17 @@ def load_part(trace_dir: str, part: Part, select: Select | None = None) -> Trace
 
 
 def partial(
-    trace_dir: str, part: Part, span: int, select: Select | None = None, export: bool = False
+    trace_dir: str,
+    part: Part,
+    span: int,
+    select: Select | None = None,
+    export: bool = False,
+    system: bool = False,
+    plots: bool = False,
 ) -> Partial:
     """Load one part and reduce it (run in a worker: a top-level function, picklable).
-    `export`: also the files table as trace.files has it (the stracer's holds not taken out)."""
+    `export`: also the files table as trace.files has it (the stracer's holds not taken out);
+    `system`, `plots`: summarise's."""
     tr = load_part(trace_dir, part, select)
     ev = tr.events
     a = arrays(ev)
@@ -222,7 +235,8 @@ def partial(
     procs = tr.processes
     own = _owned(tr, part)
     union = io_union(a, len(procs))
-    pp = _per_proc(a, procs, union)
+    files_m = file_mask(a, system)
+    pp = _per_proc(a, procs, union, io_union(a, len(procs), files_m))
     files = files_table(ev, a, c)
     order_of = {p: i for i, p in enumerate(a.paths)}
     files["order"] = [order_of[p] for p in files["path"]]
@@ -237,8 +251,6 @@ def partial(
     mrd = a.mpi_data & (a.op == READ)
     mwr = a.mpi_data & (a.op == WRITE)
     parent = job.mpi_ties(a)
-    from .access import OP_CODE
-
     sums = {
         "events": a.n,
         "reads": int(rd.sum()),
@@ -247,7 +259,7 @@ def partial(
         "write_time": int(a.dur[wr].sum()),
         "bytes_read": int(a.bytes[rd].sum()),
         "bytes_written": int(a.bytes[wr].sum()),
-        "metadata_ops": int(np.isin(a.op, [OP_CODE[o] for o in METADATA_OPS]).sum()),
+        "metadata_ops": int(metadata_mask(a).sum()),
         "errors": int((a.errno != 0).sum()),
         "missed": int(a.missed.sum()),
         "mpi_reads": int(mrd.sum()),
@@ -284,6 +296,7 @@ def partial(
         dir=str(tr.dir),
         t0=tr.t0,
         selection=tr.selection,
+        system=system,
         exact_names=tr.exact_names,
         runs=tr.runs,
         duration=int(tr.duration),
@@ -299,26 +312,31 @@ def partial(
         function_names=list(a.functions),
         functions=_functions(a),
         metadata=_metadata(a),
-        sizes=size_histogram(a),
+        sizes=size_histogram(a, files_m),
         files=files,
         files_export=files_export,
         shim_paths=tr.shim_paths,
         stracer_paths=stracer_paths,
         file_ranks=_file_ranks(a),
-        sites=site_stats(tr, a, keep_from=tr.stack_base),
+        sites=site_stats(tr, a, keep_from=tr.stack_base, keep=None if system else ~a.system),
         missed=missed_table(tr),
         mpi=job.mpi_stats(a, ev, parent),
         datasets=datasets_layer(a, ev),
-        counts=Counts.of(tr, a),
+        counts=Counts.of(tr, a, c, parent, system),
+        over_time=over_time(a, parent, span) if plots else None,
         kio=completeness.explained(tr, keys),
         stracer_kio=completeness.stracer_read(tr),
     )
 
 
-def _bandwidth(trace_dir: str, part: Part, span: int, select: Select | None) -> np.ndarray:
-    """A part's bandwidth sums for the whole trace's span (when the first guess was off)."""
+def _bandwidth(
+    trace_dir: str, part: Part, span: int, select: Select | None, plots: bool = False
+) -> tuple[np.ndarray, OverTime | None]:
+    """A part's bandwidth sums (and plots) for the whole trace's span (when the first guess was
+    off)."""
     tr = load_part(trace_dir, part, select)
-    return job.bandwidth_sums(arrays(tr.events), span)
+    a = arrays(tr.events)
+    return job.bandwidth_sums(a, span), over_time(a, job.mpi_ties(a), span) if plots else None
 
 
 def _span_guess(trace_dir: Path) -> int:
@@ -386,11 +404,15 @@ def summarise(
     scheduler: str | None = None,
     part_bytes: int | None = None,
     select: Select | None = None,
+    system: bool = False,
+    plots: bool = False,
 ) -> tuple[Summary, Trace]:
     """The summary of a trace in bounded memory; with it a Trace of the directory's metadata
     (its processes; no events) for what the report prints besides the summary.  `part_bytes`:
     cut parts at this many bytes of logs instead (tests: a part per process)."""
-    s, tr, _, _ = run(trace_dir, memory, workers, scheduler, part_bytes, select)
+    s, tr, _, _ = run(
+        trace_dir, memory, workers, scheduler, part_bytes, select, system=system, plots=plots
+    )
     return s, tr
 
 
@@ -402,6 +424,8 @@ def run(
     part_bytes: int | None = None,
     select: Select | None = None,
     export: bool = False,
+    system: bool = False,
+    plots: bool = False,
 ) -> tuple[Summary, Trace, list[Partial], Mapper]:
     """summarise, and the parts' partials and the mapper that made them (export's second pass)."""
     d = Path(trace_dir)
@@ -414,13 +438,13 @@ def run(
         mapper = local_map(n)
     parts = plan(d, bound, n, part_bytes)
     span = _span_guess(d)
-    partials = mapper(partial, [(str(d), p, span, select, export) for p in parts])
+    partials = mapper(partial, [(str(d), p, span, select, export, system, plots) for p in parts])
     s, tr = merge(partials)
     true_span = max(tr.duration, max((p.t_end for p in partials), default=0), 1)
     if true_span != max(span, 1):  # cut again, for the whole trace's span
-        sums = mapper(_bandwidth, [(str(d), p, true_span, select) for p in parts])
-        for p, b in zip(partials, sums, strict=True):
-            p.bandwidth, p.span = b, true_span
+        sums = mapper(_bandwidth, [(str(d), p, true_span, select, plots) for p in parts])
+        for p, (b, ot) in zip(partials, sums, strict=True):
+            p.bandwidth, p.over_time, p.span = b, ot, true_span
         s, tr = merge(partials)
     _warn(d, tr.processes)
     return s, tr, partials, mapper
@@ -502,8 +526,6 @@ def _shift_stacks(p: Partial, offset: int, stracer_base: int) -> Callable[[Any],
 
 def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     """The Summary of the whole trace from its parts' (in the parts' order)."""
-    from .insights import Counts as _Counts
-
     first = partials[0]
     offsets, stracer_base = stack_offsets(partials)
 
@@ -536,6 +558,8 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
         sizes[k] = sum(p.sizes[k].to_numpy() for p in partials)
 
     files = _merge_files(partials)
+    if not first.system:  # system files apart (overview["system_io"] says what they cost)
+        files = files[~files["path"].map(is_system_path).astype(bool)].reset_index(drop=True)
     ranks = _per_rank(pp)
     site_frames = []
     for p, off in zip(partials, offsets, strict=True):
@@ -587,6 +611,7 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
         "process_time": proc_time,
         "io_time": io_time,
         "io_share": io_time / proc_time if proc_time > 0 else None,
+        "file_io_time": int(pp["file_io_time"].sum()) if len(pp) else 0,
         "bytes_read": sums["bytes_read"],
         "bytes_written": sums["bytes_written"],
         "reads": sums["reads"],
@@ -650,11 +675,15 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
         mpi_modes=modes,
         datasets=datasets,
         bandwidth=bw,
+        app_paths=set(files["path"]),
+        system=first.system,
     )
-    counts = _Counts()
-    for p in partials:
-        counts.add(p.counts)
-    s.insights = insights_of(tr, s, counts)
+    counts = Counts.sum_of([p.counts for p in partials])
+    if first.over_time is not None:
+        s.over_time = OverTime(span)
+        for p in partials:
+            s.over_time.add(p.over_time)  # type: ignore[arg-type]
+    from_counts(tr, s, counts)
     if tr.selection:  # filtered events: summarise's words, nothing compared
         s.completeness = _completeness(tr)
         return s, tr

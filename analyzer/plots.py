@@ -20,12 +20,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from iotrace.calls import Op
 from iotrace.text import escape
 
-from .access import BUCKETS, OP_CODE, READ, WRITE, Arrays
+from .access import BUCKETS
+from .over_time import OverTime
 
 plt.rcParams.update(
     {
@@ -37,8 +38,6 @@ plt.rcParams.update(
     }
 )
 COLORS = {"read": "#1f77b4", "write": "#ff7f0e", "metadata": "#2ca02c", "other": "#7f7f7f"}
-MAX_ROWS = 32  # processes shown in the timeline
-SEGMENTS = 800  # timeline resolution: calls closer than span/SEGMENTS merge into one bar
 RASTER_ABOVE = 4000  # shapes in one plot beyond which it is rasterised
 
 
@@ -55,76 +54,81 @@ def svg(fig: Figure) -> str:
     return re.sub(r"^.*?(<svg\b)", r"\1", text, count=1, flags=re.S)  # drop XML prolog/doctype
 
 
-def _classes(a: Arrays) -> np.ndarray:
-    """0 read, 1 write, 2 metadata (open/close/meta), 3 other I/O, -1 not I/O."""
-    cls = np.full(a.n, 3, dtype=np.int8)
-    cls[a.op == READ] = 0
-    cls[a.op == WRITE] = 1
-    for o in (Op.OPEN, Op.CLOSE, Op.META):
-        cls[a.op == OP_CODE[o.value]] = 2
-    cls[~a.io] = -1
-    return cls
+def legend(ax: Axes) -> None:
+    """The legend beside the axes, right of them: never over the data (by construction)."""
+    ax.legend(
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8, frameon=False
+    )
 
 
-def timeline(a: Arrays, procs: pd.DataFrame, span: int) -> tuple[str, int]:
-    """Bars where each process was inside I/O calls, by kind.  Returns the SVG and the number
-    of processes left out."""
-    if a.n == 0 or len(procs) == 0:
+def rank_heatmap(ot: OverTime) -> str:
+    """Ranks x time: bytes moved (POSIX level) and time inside I/O calls on files, per rank and
+    time bin (as Darshan's summary has; over_time.heatmap); every rank is a row, whatever their
+    number."""
+    if not ot.heatmap:
+        return ""
+    ranks = np.array(sorted(ot.heatmap))
+    grid = np.stack([ot.heatmap[int(r)] for r in ranks])  # ranks x 2 x bins
+    span = max(int(ot.span), 1)
+    panels = [("bytes moved (MiB)", grid[:, 0] / 2**20), ("time in I/O calls on files (ms)",
+              grid[:, 1] / 1e6)]  # fmt: skip
+    height = 1.4 + min(len(ranks), 64) * 0.09
+    fig, axes = plt.subplots(1, 2, figsize=(11, height), sharey=True)
+    for ax, (name, grid) in zip(axes, panels, strict=True):
+        im = ax.imshow(
+            grid,
+            aspect="auto",
+            interpolation="nearest",
+            cmap="viridis",
+            extent=(0, span / 1e9, len(ranks) - 0.5, -0.5),
+        )
+        fig.colorbar(im, ax=ax, location="right", pad=0.02, fraction=0.05)
+        ax.set_title(f"Per rank: {name}", loc="left")
+        ax.set_xlabel("seconds since the job started")
+    if len(ranks) <= 32:
+        axes[0].set_yticks(range(len(ranks)), [f"rank {int(r)}" for r in ranks])
+    else:
+        ticks = np.linspace(0, len(ranks) - 1, 9).round().astype(int)
+        axes[0].set_yticks(ticks, [f"rank {int(ranks[t])}" for t in ticks])
+    axes[0].set_ylabel("rank")
+    return svg(fig)
+
+
+def timeline(ot: OverTime, procs: pd.DataFrame) -> tuple[str, int]:
+    """Bars where each process was inside I/O calls, by kind (over_time.lanes).  Returns the
+    SVG and the number of processes left out."""
+    ln = ot.lanes
+    span = max(int(ot.span), 1)
+    if not ln.busy or len(procs) == 0:
         return "", 0
-    busy = np.bincount(a.proc[a.io], weights=(a.t_end - a.t_start)[a.io], minlength=len(procs))
-    p = procs.assign(busy=busy[procs["proc"].to_numpy()])
-    shown = p.sort_values("busy", ascending=False).head(MAX_ROWS)
+    shown = procs[procs["proc"].isin(ln.top())]
     shown = shown.sort_values(["rank", "start", "pid"], na_position="last")
-    row_of = np.full(len(procs), -1, dtype=np.int64)
-    row_of[shown["proc"].to_numpy()] = np.arange(len(shown))
-    cls = _classes(a)
-    row = row_of[a.proc]
-    sel = np.flatnonzero((row >= 0) & (cls >= 0))
-    tol = max(span // SEGMENTS, 1)
-    key = (row[sel] * 4 + cls[sel]).astype(np.uint16)
-    order = sel[np.argsort(key, kind="stable")]  # per (row, kind), in start order
-    k = key[np.argsort(key, kind="stable")]
-    bounds = np.flatnonzero(np.diff(k)) + 1
+    row_of = {int(p): i for i, p in enumerate(shown["proc"])}
     fig, ax = plt.subplots(figsize=(10, 0.9 + 0.28 * len(shown)))
-    nshapes = 0
     names = ["read", "write", "metadata", "other"]
-    bars: list[tuple[int, int, np.ndarray, np.ndarray]] = []
-    for grp in np.split(order, bounds) if len(order) else []:
-        r, c = int(row[grp[0]]), int(cls[grp[0]])
-        s, e = a.t_start[grp], a.t_end[grp]
-        reach = np.maximum.accumulate(e)
-        new = np.ones(len(s), dtype=bool)
-        new[1:] = s[1:] > reach[:-1] + tol
-        starts = s[new]
-        idx = np.flatnonzero(new)
-        ends = reach[np.r_[idx[1:] - 1, len(s) - 1]]
-        widths = np.maximum(ends - starts, tol // 2 + 1)
-        bars.append((r, c, starts, widths))
-        nshapes += len(starts)
-    raster = nshapes > RASTER_ABOVE
+    raster = len(ln.bars) > RASTER_ABOVE
     seen: set[int] = set()
-    for r, c, starts, widths in bars:
+    for (p, c), g in ln.bars.groupby(["proc", "cls"], sort=True):
         h = 0.8 / 4
-        y = r - 0.4 + c * h
+        y = row_of[int(p)] - 0.4 + int(c) * h
         ax.broken_barh(
-            list(zip(starts / 1e9, widths / 1e9, strict=True)),
+            list(zip(g["start"] / 1e9, g["width"] / 1e9, strict=True)),
             (y, h),
-            facecolors=COLORS[names[c]],
-            label=None if c in seen else names[c],
+            facecolors=COLORS[names[int(c)]],
+            label=None if c in seen else names[int(c)],
             rasterized=raster,
         )
-        seen.add(c)
+        seen.add(int(c))
     # the stracer's missed syscalls: red ticks (their duration is not known)
-    mm = a.missed & (row >= 0)
-    if mm.any():
+    if len(ln.missed):
         ax.scatter(
-            a.t_start[mm] / 1e9,
-            row[mm] + 0.45,
+            ln.missed["t"] / 1e9,
+            [row_of[int(p)] + 0.45 for p in ln.missed["proc"]],
             marker="|",
             s=30,
             color="#d62728",
             label="missed (stracer)",
-            rasterized=raster or int(mm.sum()) > RASTER_ABOVE,
+            rasterized=raster or len(ln.missed) > RASTER_ABOVE,
         )
     labels = [
         (f"rank {int(x.rank)} " if pd.notna(x.rank) else "") + f"pid {int(x.pid)}"
@@ -132,10 +136,10 @@ def timeline(a: Arrays, procs: pd.DataFrame, span: int) -> tuple[str, int]:
     ]
     ax.set_yticks(range(len(shown)), labels)
     ax.set_ylim(len(shown) - 0.5, -0.5)
-    ax.set_xlim(0, max(span, 1) / 1e9)
+    ax.set_xlim(0, span / 1e9)
     ax.set_xlabel("seconds since the job started")
     ax.set_title("I/O timeline per process (time inside calls, by kind)", loc="left")
-    ax.legend(loc="upper right", fontsize=8, ncols=4, frameon=False, bbox_to_anchor=(1, 1.12))
+    legend(ax)
     return svg(fig), max(0, len(procs) - len(shown))
 
 
@@ -161,7 +165,7 @@ def bandwidth(bw: pd.DataFrame) -> str:
         f"Bandwidth over time (the job's aggregate, POSIX level, {width / 1e6:.3g} ms bins)",
         loc="left",
     )
-    ax.legend(frameon=False)
+    legend(ax)
     ax.set_ylim(bottom=0)
     return svg(fig)
 
@@ -176,11 +180,13 @@ def sizes(hist: pd.DataFrame) -> str:
     ax.set_xticks(x, BUCKETS)
     ax.set_ylabel("calls")
     ax.set_title("Access sizes (bytes per call)", loc="left")
-    ax.legend(frameon=False)
+    legend(ax)
     return svg(fig)
 
 
 def files(df: pd.DataFrame, top: int = 15) -> str:
+    """Bytes per file (paths: pipes and sockets are no files)."""
+    df = df[df["path"].astype(str).str.startswith("/")]
     f = df.assign(total=df["bytes_read"] + df["bytes_written"])
     f = f[f["total"] > 0].sort_values("total", ascending=False).head(top)
     if f.empty:
@@ -202,5 +208,5 @@ def files(df: pd.DataFrame, top: int = 15) -> str:
     ax.invert_yaxis()
     ax.set_xlabel("MiB")
     ax.set_title(f"Bytes per file (top {len(f)})", loc="left")
-    ax.legend(frameon=False)
+    legend(ax)
     return svg(fig)

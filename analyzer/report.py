@@ -15,38 +15,14 @@ from rich.text import Text
 from iotrace.text import escape
 
 from .access import BUCKETS
-from .datasets import overview_text, table_rows
-from .fmt import RANK_COLUMNS, fmt_bytes, fmt_int, fmt_pct, fmt_time, rank_cells
+from .datasets import overview_text
+from .fmt import fmt_bytes, fmt_pct, fmt_time
 from .summary import Summary, no_missed_text
+from .tables import Col, as_json, cell, evidence_line, job_lines, system_line, tables
+from .tables import Table as TableSpec
 
-TOP_FILES = 10
-TOP_PROCS = 16
 JSON_TOP_FILES = 100
-COMPLETENESS_ROWS = 10  # processes the console names where the trace falls short
 LEVEL_STYLE = {"high": "bold red", "warn": "yellow", "info": "cyan"}
-
-
-TEXT_COLUMNS = {
-    "function",
-    "path",
-    "command",
-    "site",
-    "bucket",
-    "op",
-    "host",
-    "functions",
-    "finding",
-    "level",
-    "exit",
-    "paths",
-    "mode",
-    "kind",
-    "posix",
-    "ranks list",
-    "why",
-    "",
-}
-WIDE_COLUMNS = {"path", "site", "finding", "command", "paths", "posix", "summary", "why"}
 
 
 def _text(x: Any, style: str = "") -> Any:
@@ -69,18 +45,67 @@ class _Console:
         self.c.print(*map(_text, objs), **kw)
 
 
-def _table(title: str, *cols: str) -> Table:
+def _table(title: str, cols: list[Col]) -> Table:
     t = _Table(title=title, title_justify="left", title_style="bold", header_style="bold")
     for c in cols:
-        if c in WIDE_COLUMNS:
-            t.add_column(c, justify="left", overflow="fold", ratio=1, min_width=20)
+        if c.kind == "wide":
+            t.add_column(c.name, justify="left", overflow="fold", ratio=1, min_width=20)
         else:
-            t.add_column(c, justify="left" if c in TEXT_COLUMNS else "right", no_wrap=True)
+            left = c.kind in ("text", "hist")
+            t.add_column(c.name, justify="left" if left else "right", no_wrap=True)
     return t
 
 
-def print_report(s: Summary, console: Console | None = None) -> None:
+def render_table(c: _Console, t: TableSpec) -> None:
+    """One table spec on the console (nothing for an empty one), and what it left out."""
+    if not t.rows:
+        return
+    tab = _table(t.title, t.columns)
+    top = {
+        i: max([int(r[i] or 0) for r in t.rows] + [1])
+        for i, col in enumerate(t.columns)
+        if col.kind == "hist"
+    }
+    for r in t.rows:
+        cells = []
+        for i, (col, v) in enumerate(zip(t.columns, r, strict=True)):
+            text = cell(col.kind, v)
+            if col.kind == "hist":
+                text = f"{text:>9} {_bar(int(v or 0), top[i])}"
+            cells.append(text)
+        tab.add_row(*cells)
+    c.print(tab)
+    if t.note:
+        c.print(f"... {t.note}")
+
+
+def _print_insights(c: _Console, s: Summary) -> None:
+    if not s.insights:
+        c.print("Insights: nothing to flag.")
+        return
+    t = _Table(
+        title="Insights (by the time at stake)",
+        title_justify="left",
+        title_style="bold",
+        header_style="bold",
+    )
+    t.add_column("level", no_wrap=True)
+    t.add_column("finding", overflow="fold", ratio=1)
+    for i in s.insights:
+        t.add_row(
+            Text(i.level, style=LEVEL_STYLE.get(i.level, "")),
+            _text(i.title, style="bold")
+            + Text("\n")
+            + Text(evidence_line(i), style="dim")
+            + Text("\n")
+            + _text(i.detail),
+        )
+    c.print(t)
+
+
+def print_report(s: Summary, console: Console | None = None, all_ranks: bool = False) -> None:
     c = _Console(console or Console())
+    ts = {t.key: t for t in tables(s, "console", all_ranks)}
     ov = s.overview
     c.print(_text(f"iotrace report: {ov['trace']}", style="bold"))
     if ov["command"]:
@@ -90,7 +115,9 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         f"({ov['images']} program image(s): exec starts a new one), {ov['threads']} thread(s), "
         f"{ov['ranks']} rank(s) on {ov['hosts']} host(s); {ov['events']:,} events"
     )
-    _print_completeness(c, s)
+    if s.completeness:
+        c.print(Text(s.completeness["line"]))
+        render_table(c, ts["completeness"])
     if ov["events"] == 0:
         c.print(
             Text(
@@ -103,8 +130,9 @@ def print_report(s: Summary, console: Console | None = None) -> None:
         )
     c.print(
         f"I/O time {fmt_time(ov['io_time'])} = {fmt_pct(ov['io_share'])} of the processes' time "
-        f"({fmt_time(ov['process_time'])}); read {fmt_bytes(ov['bytes_read'])} in "
-        f"{ov['reads']:,} calls ({fmt_bytes(ov['read_bandwidth'])}/s in the calls), wrote "
+        f"({fmt_time(ov['process_time'])}), {fmt_time(ov['file_io_time'])} of it on files; read "
+        f"{fmt_bytes(ov['bytes_read'])} in {ov['reads']:,} calls "
+        f"({fmt_bytes(ov['read_bandwidth'])}/s in the calls), wrote "
         f"{fmt_bytes(ov['bytes_written'])} in {ov['writes']:,} calls "
         f"({fmt_bytes(ov['write_bandwidth'])}/s); {ov['metadata_ops']:,} metadata ops; "
         f"{ov['errors']:,} failed calls; {ov['files']:,} files"
@@ -120,6 +148,8 @@ def print_report(s: Summary, console: Console | None = None) -> None:
             f"the stracer held the app {fmt_time(ov['stracer_held'])} in "
             f"{ov['stracer_stops']:,} stops: {where} (the tracer's cost, not the app's)"
         )
+    if line := system_line(s):
+        c.print(line)
     if ov["mpi_reads"] or ov["mpi_writes"]:
         c.print(
             f"MPI-IO: read {fmt_bytes(ov['mpi_bytes_read'])} in {ov['mpi_reads']:,} calls, wrote "
@@ -136,231 +166,26 @@ def print_report(s: Summary, console: Console | None = None) -> None:
             f"{ov['classified']:,} accesses with a known offset"
         )
     c.print()
-    if s.insights:
-        t = _table("Insights", "level", "finding")
-        for i in s.insights:
-            t.add_row(
-                Text(i.level, style=LEVEL_STYLE.get(i.level, "")),
-                _text(i.title, style="bold") + Text("\n") + _text(i.detail),
-            )
-        c.print(t)
-    else:
-        c.print("Insights: nothing to flag.")
-
-    t = _table("Functions", "function", "op", "calls", "errors", "bytes", "time", "mean")
-    for r in s.functions.itertuples():
-        t.add_row(
-            r.function,
-            r.op,
-            fmt_int(r.calls),
-            fmt_int(r.errors),
-            fmt_bytes(r.bytes),
-            fmt_time(r.time),
-            fmt_time(r.mean_time),
-        )
-    c.print(t)
-
-    f = s.files.head(TOP_FILES)
-    t = _table(
-        f"Top files (of {len(s.files):,}, by bytes)",
-        "path",
-        "read",
-        "written",
-        "reads",
-        "writes",
-        "opens",
-        "meta",
-        "I/O time",
-        "sequential",
+    _print_insights(c, s)
+    for key in ("functions", "files", "directories"):
+        render_table(c, ts[key])
+    for line in job_lines(s):
+        c.print(line)
+    for key in (
+        "mpi_modes",
+        "mpi",
+        "datasets",
         "ranks",
-    )
-    for r in f.itertuples():
-        t.add_row(
-            r.path,
-            fmt_bytes(r.bytes_read),
-            fmt_bytes(r.bytes_written),
-            fmt_int(r.reads),
-            fmt_int(r.writes),
-            fmt_int(r.opens),
-            fmt_int(r.meta_ops),
-            fmt_time(r.io_time),
-            fmt_pct(r.seq_share),
-            fmt_int(r.ranks),
-        )
-    c.print(t)
-
-    _print_job(c, s)
-    if len(s.ranks):
-        r_df = s.ranks.sort_values("io_time", ascending=False).head(TOP_PROCS)
-        more = f", slowest {len(r_df)} of {len(s.ranks)}" if len(s.ranks) > TOP_PROCS else ""
-        t = _table(f"Ranks (by I/O time{more})", *RANK_COLUMNS)
-        for r in r_df.itertuples():
-            t.add_row(*rank_cells(r))
-        c.print(t)
-    p_df = s.processes.sort_values("io_time", ascending=False).head(TOP_PROCS)
-    more = f", top {len(p_df)} of {len(s.processes)}" if len(s.processes) > TOP_PROCS else ""
-    t = _table(
-        f"Processes (by I/O time{more})",
-        "pid",
-        "rank",
-        "host",
-        "command",
-        "read",
-        "written",
-        "I/O time",
-        "run time",
-        "I/O share",
-        "exit",
-    )
-    for r in p_df.itertuples():
-        ex = r.ended if r.ended != "exit" else f"exit {fmt_int(r.exit_status)}"
-        t.add_row(
-            fmt_int(r.pid),
-            fmt_int(None if pd.isna(r.rank) else r.rank),
-            r.host,
-            _short(r.command, 40),
-            fmt_bytes(r.bytes_read),
-            fmt_bytes(r.bytes_written),
-            fmt_time(r.io_time),
-            fmt_time(r.run_time),
-            fmt_pct(r.io_share),
-            ex,
-        )
-    c.print(t)
-
-    if len(s.metadata):
-        t = _table("Metadata operations", "function", "calls", "errors", "time")
-        for r in s.metadata.itertuples():
-            t.add_row(r.function, fmt_int(r.calls), fmt_int(r.errors), fmt_time(r.time))
-        c.print(t)
-
-    t = _table("Access sizes (bytes per read/write)", "bucket", "reads", "", "writes", "")
-    rmax = max(int(s.sizes["reads"].max()), 1) if len(s.sizes) else 1
-    wmax = max(int(s.sizes["writes"].max()), 1) if len(s.sizes) else 1
-    for r in s.sizes.itertuples():
-        rd, wr = fmt_int(r.reads), fmt_int(r.writes)
-        t.add_row(r.bucket, rd, _bar(r.reads, rmax), wr, _bar(r.writes, wmax))
-    c.print(t)
-
-    if len(s.call_sites):
-        t = _table("Call sites with the most I/O", "site", "functions", "calls", "bytes", "time")
-        for r in s.call_sites.itertuples():
-            t.add_row(r.site, r.functions, fmt_int(r.calls), fmt_bytes(r.bytes), fmt_time(r.time))
-        c.print(t)
-
-    if len(s.missed_sites):
-        t = _table(
-            "Missed I/O by call site (syscalls the shim did not see, from the stracer)",
-            "site",
-            "functions",
-            "count",
-            "bytes",
-            "ranks",
-            "pids",
-            "paths",
-        )
-        for r in s.missed_sites.itertuples():
-            t.add_row(
-                r.site,
-                r.functions,
-                fmt_int(r.count),
-                fmt_bytes(r.bytes),
-                r.ranks or "-",
-                r.pids,
-                r.paths,
-            )
-        c.print(t)
-    else:
+        "processes",
+        "metadata",
+        "sizes",
+        "call_sites",
+        "missed_sites",
+    ):
+        if key in ts:
+            render_table(c, ts[key])
+    if not len(s.missed_sites):
         c.print(f"Missed I/O: {no_missed_text(s)}.")
-
-
-def _print_completeness(c: _Console, s: Summary) -> None:
-    """The job's line, and the processes whose I/O the trace does not explain to the byte."""
-    comp = s.completeness
-    if not comp:
-        return
-    c.print(Text(comp["line"]))
-    table = comp["processes"]
-    short = table[(table["cause"] != "") & ~table["cause"].str.contains("stdio's buffer")]
-    if short.empty:
-        return
-    t = _table("Completeness: processes the trace does not explain to the byte",
-               "pid", "command", "bytes", "calls", "why")  # fmt: skip
-    for r in short.head(COMPLETENESS_ROWS).itertuples():
-        t.add_row(str(r.pid), _short(r.command, 40), fmt_pct(_frac(r.bytes_pct)),
-                  fmt_pct(_frac(r.calls_pct)), r.cause)  # fmt: skip
-    c.print(t)
-    if len(short) > COMPLETENESS_ROWS:
-        c.print(f"... and {len(short) - COMPLETENESS_ROWS:,} more (iotrace report --json)")
-
-
-def _frac(pct: Any) -> float | None:
-    return None if pct is None or pd.isna(pct) else float(pct) / 100
-
-
-def _print_job(c: _Console, s: Summary) -> None:
-    """The job's view: ranks, the launcher, file layout, MPI-IO."""
-    jb = s.job
-    if jb.get("ranks"):
-        sl, fa = jb["slowest"], jb["fastest"]
-        c.print(Text("Job", style="bold"))
-        c.print(
-            f"{jb['ranks']} ranks; slowest rank {sl['rank']}: {fmt_time(sl['io_time'])} in I/O, "
-            f"{fmt_bytes(sl['bytes'])} moved; fastest rank {fa['rank']}: "
-            f"{fmt_time(fa['io_time'])}, {fmt_bytes(fa['bytes'])}; bytes per rank "
-            f"{fmt_bytes(jb['bytes_min'])} to {fmt_bytes(jb['bytes_max'])}"
-        )
-        nr = jb["non_rank"]
-        if nr["processes"]:
-            c.print(
-                f"not ranks (launcher and helpers: {', '.join(nr['commands']) or '?'}): "
-                f"{nr['processes']} process(es), read {fmt_bytes(nr['bytes_read'])}, wrote "
-                f"{fmt_bytes(nr['bytes_written'])}, {fmt_time(nr['io_time'])} in I/O (kept out of "
-                "the per-rank numbers)"
-            )
-        lay = jb["layout"]
-        c.print(
-            f"file layout: {lay['kind']} ({lay['basis']} files: {lay['shared_files']} shared, "
-            f"{fmt_bytes(lay['shared_bytes'])}; {lay['fpp_files']} per process, "
-            f"{fmt_bytes(lay['fpp_bytes'])})"
-        )
-    if len(s.mpi_modes):
-        t = _table(
-            "MPI-IO: collective vs independent (MPI-level bytes)",
-            "mode",
-            "kind",
-            "calls",
-            "bytes",
-            "posix calls",
-            "posix bytes",
-            "functions",
-        )
-        for r in s.mpi_modes.itertuples():
-            t.add_row(
-                r.mode,
-                r.kind,
-                fmt_int(r.calls),
-                fmt_bytes(r.bytes),
-                fmt_int(r.posix_calls),
-                fmt_bytes(r.posix_bytes),
-                r.functions,
-            )
-        c.print(t)
-    if len(s.mpi):
-        t = _table("MPI-IO calls and the POSIX calls inside them", "summary", "ranks", "time")
-        for r in s.mpi.itertuples():
-            t.add_row(r.summary, r.ranks, fmt_time(r.time))
-        c.print(t)
-    if len(s.datasets):
-        heads, rows = table_rows(s.datasets)
-        t = _table("Datasets: HDF5, PnetCDF (calls, bytes; what moved under them)", *heads)
-        for row in rows:
-            t.add_row(*row)
-        c.print(t)
-
-
-def _short(s: str, n: int) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
 
 
 def _bar(v: int, vmax: int, width: int = 20) -> str:
@@ -398,6 +223,8 @@ def report_dict(s: Summary) -> dict[str, Any]:
                 "level": i.level,
                 "title": i.title,
                 "detail": i.detail,
+                "subject": i.subject,
+                "evidence": _clean(i.evidence),
                 "numbers": _clean(i.numbers),
             }
             for i in s.insights
@@ -435,6 +262,13 @@ def report_dict(s: Summary) -> dict[str, Any]:
             if "processes" in s.completeness
             else [],
         },
+        "directories": _records(s.directories.head(JSON_TOP_FILES)),
+        "directories_total": len(s.directories),
+        "system": s.system,
+        # every table as the console and the HTML show it (raw values), and what each left out
+        "tables": {t.key: _clean(as_json(t)) for t in tables(s, "json")},
+        "job_lines": job_lines(s),
+        "system_line": system_line(s),
         "units": {"time": "ns", "bytes": "bytes", "share": "fraction 0-1"},
     }
 

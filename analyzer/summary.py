@@ -7,6 +7,7 @@ stracer's syscalls); MPI-IO bytes are the `mpi_*` numbers, never added to them."
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from .access import (
     classify,
     files_table,
     held,
+    is_system_path,
     size_histogram,
 )
 from .datasets import layer as datasets_layer
@@ -32,7 +34,8 @@ from .group_scans import union_length
 from .missed import missed_sites
 
 if TYPE_CHECKING:
-    from .insights import Insight
+    from .insights import Counts, Insight
+    from .over_time import OverTime
     from .trace import Trace
 
 METADATA_OPS = (Op.OPEN.value, Op.CLOSE.value, Op.META.value)
@@ -56,6 +59,15 @@ class Summary:
     mpi_modes: pd.DataFrame = field(default_factory=pd.DataFrame)
     datasets: pd.DataFrame = field(default_factory=pd.DataFrame)  # HDF5, PnetCDF (datasets.py)
     bandwidth: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # metadata operations by directory (directories())
+    directories: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the paths of the files table that are the app's (not system files)
+    app_paths: set[str] = field(default_factory=set)
+    # system and runtime files (access.is_system_path): kept out of the tables and findings
+    # unless `system`; "system_io" in the overview says what they cost
+    system: bool = False
+    # the job over time for the HTML page's plots (when asked: summarise's `plots`)
+    over_time: OverTime | None = None
     insights: list[Insight] = field(default_factory=list)
     # what the trace explains of the kernel's I/O counters: "line", "job" (iotrace.kio.Job's
     # fields), "processes" (analyzer/completeness.py's table)
@@ -70,10 +82,17 @@ def _threads(ev: pd.DataFrame) -> int:
     return len(pd.unique(host << 32 | ev["tid"].to_numpy().astype(np.int64)))
 
 
-def io_union(a: Arrays, nproc: int) -> np.ndarray:
-    """Per process: ns during which at least one of its threads was inside an I/O call."""
-    m = a.io
+def io_union(a: Arrays, nproc: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Per process: ns during which at least one of its threads was inside an I/O call (of
+    `mask`)."""
+    m = a.io if mask is None else a.io & mask
     return union_length(a.proc[m], a.t_start[m], a.t_end[m], nproc)
+
+
+def file_mask(a: Arrays, system: bool) -> np.ndarray:
+    """Events on files: the app's data files, and the system files if `system` (not pipes,
+    sockets: waiting on them is not file I/O)."""
+    return a.datafile | (a.system & (a.path >= 0)) if system else a.datafile
 
 
 def _functions(a: Arrays) -> pd.DataFrame:
@@ -97,7 +116,9 @@ def _functions(a: Arrays) -> pd.DataFrame:
     return df.sort_values(["time", "calls"], ascending=False).reset_index(drop=True)
 
 
-def _per_proc(a: Arrays, procs: pd.DataFrame, union: np.ndarray) -> pd.DataFrame:
+def _per_proc(
+    a: Arrays, procs: pd.DataFrame, union: np.ndarray, file_union: np.ndarray
+) -> pd.DataFrame:
     n = len(procs)
     rd = a.data & (a.op == READ)
     wr = a.data & (a.op == WRITE)
@@ -122,6 +143,7 @@ def _per_proc(a: Arrays, procs: pd.DataFrame, union: np.ndarray) -> pd.DataFrame
     df["mpi_bytes_written"] = cnt(mwr, a.bytes)
     df["missed"] = cnt(a.missed)
     df["io_time"] = union
+    df["file_io_time"] = file_union
     df["run_time"] = (df["end"] - df["start"]).clip(lower=0)
     df["io_share"] = np.where(
         df["run_time"] > 0, df["io_time"] / df["run_time"].clip(lower=1), np.nan
@@ -144,6 +166,7 @@ def _per_rank(pp: pd.DataFrame) -> pd.DataFrame:
         "mpi_bytes_written",
         "missed",
         "io_time",
+        "file_io_time",
         "run_time",
     ]
     if r.empty:
@@ -160,6 +183,7 @@ def _per_rank(pp: pd.DataFrame) -> pd.DataFrame:
         mpi_bytes_written=("mpi_bytes_written", "sum"),
         missed=("missed", "sum"),
         io_time=("io_time", "sum"),
+        file_io_time=("file_io_time", "sum"),
         start=("start", "min"),
         end=("end", "max"),
     ).reset_index()
@@ -167,9 +191,13 @@ def _per_rank(pp: pd.DataFrame) -> pd.DataFrame:
     return df[cols].astype({"rank": "int64"})
 
 
+def metadata_mask(a: Arrays) -> np.ndarray:
+    """Metadata operations, at the POSIX level (MPI_File_open's own opens are inside it)."""
+    return np.isin(a.op, [OP_CODE[o] for o in METADATA_OPS]) & ~a.mpi
+
+
 def _metadata(a: Arrays) -> pd.DataFrame:
-    codes = [OP_CODE[o] for o in METADATA_OPS]
-    m = np.isin(a.op, codes)
+    m = metadata_mask(a)
     k = len(a.functions)
     calls = np.bincount(a.fn[m], minlength=k)
     errors = np.bincount(a.fn[m & (a.errno != 0)], minlength=k)
@@ -185,17 +213,72 @@ def _metadata(a: Arrays) -> pd.DataFrame:
     return df[df["calls"] > 0].sort_values("calls", ascending=False).reset_index(drop=True)
 
 
+DIRECTORY_COLUMNS = ["directory", "ops", "files", "errors", "time", "functions", "by_function"]
+
+
+def directories(meta: pd.DataFrame) -> pd.DataFrame:
+    """Metadata operations (insights.Counts.meta: per path and function) on absolute paths, by
+    the directory that holds the path: ops, distinct files, failures, time, the functions."""
+    m = meta[meta["path"].str.startswith("/")] if len(meta) else meta
+    if m.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in DIRECTORY_COLUMNS})
+    m = m.assign(directory=[posixpath.dirname(p) for p in m["path"]])
+    rows = []
+    for d, g in m.groupby("directory", sort=True):
+        by = g.groupby("function")["calls"].sum()
+        by = by[by > 0]
+        order = sorted(by.index, key=lambda f: (-int(by[f]), f))
+        rows.append(
+            {
+                "directory": str(d),
+                "ops": int(g["calls"].sum()),
+                "files": int(g["path"].nunique()),
+                "errors": int(g["errors"].sum()),
+                "time": int(g["time"].sum()),
+                "functions": ", ".join(f"{f} {int(by[f]):,}" for f in order[:4]),
+                "by_function": {str(f): int(by[f]) for f in order},
+            }
+        )
+    out = pd.DataFrame(rows, columns=DIRECTORY_COLUMNS)
+    return out.sort_values(["time", "ops"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def from_counts(trace: Trace, s: Summary, cnt: Counts) -> None:
+    """What the summary takes from the events' Counts (the whole trace's, or its parts' added):
+    the directories table, what the system files cost, the MPI-IO aggregators, the findings."""
+    from .insights import aggregators, insights_of
+
+    s.directories = directories(cnt.meta)
+    calls, nbytes, time = cnt.system
+    io_time = int(s.overview["io_time"])
+    s.overview["system_io"] = {
+        "calls": calls,
+        "bytes": nbytes,
+        "time": time,
+        "share": min(time / io_time, 1.0) if io_time > 0 else 0.0,
+        "files": len(cnt.system_paths),
+    }
+    if "mpi" in s.job:
+        s.job["mpi"]["aggregators"] = aggregators(cnt.ranks)
+    s.insights = insights_of(trace, s, cnt)
+
+
 SITE_COLUMNS = ["site", "calls", "bytes", "time", "functions", "stacks"]
 
 
-def site_stats(trace: Trace, a: Arrays, keep_from: int | None = None) -> pd.DataFrame:
+def site_stats(
+    trace: Trace, a: Arrays, keep_from: int | None = None, keep: np.ndarray | None = None
+) -> pd.DataFrame:
     """Per call stack that may be a top site (most bytes or most time; and every stack id from
-    `keep_from` on): stack, label, calls, bytes, time, functions (a set).  Mergeable: a stack
-    is one process's (a stracer site's may be several processes': sum them)."""
+    `keep_from` on) of the events in `keep`: stack, label, calls, bytes, time, functions (a
+    set).  Mergeable: a stack is one process's (a stracer site's may be several processes':
+    sum them)."""
     cols = ["stack", "label", "calls", "bytes", "time", "functions"]
     # the app's calls: stdio's refills and flushes under them share their stacks and bytes
     under = np.array([f in STDIO_UNDER for f in a.functions], dtype=bool)
     m = (a.stack >= 0) & a.io & ~under[a.fn]
+    if keep is not None:
+        m &= keep
     if not m.any():
         return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
     from .symbols import site_labels, symbolise
@@ -253,23 +336,30 @@ def call_sites_table(stats: pd.DataFrame) -> pd.DataFrame:
         row["stacks"] += 1
     df = pd.DataFrame(list(rows.values()), columns=SITE_COLUMNS)
     df["functions"] = df["functions"].map(lambda s: ", ".join(sorted(s)))
-    df = df.sort_values(["bytes", "time"], ascending=False).head(TOP_SITES)
+    df = df.sort_values(["time", "bytes"], ascending=False).head(TOP_SITES)
     return df.reset_index(drop=True)
 
 
-def summarise(trace: Trace) -> Summary:
-    from .insights import find_insights
+def summarise(trace: Trace, system: bool = False, plots: bool = False) -> Summary:
+    """The report's numbers.  `system`: system and runtime files in the tables and findings too
+    (by default they are kept apart: overview["system_io"] says what they cost); `plots`: the
+    job over time too (the HTML page's heatmap and timeline)."""
+    from .insights import Counts
 
     ev = trace.events
     a = arrays(ev)
     # the time the stracer held a thread is the tracer's: out of the events' times
     a.stopped = held(ev, trace.stops)
     c = classify(a)
-    files = files_table(ev, a, c)
-    trace._cache.setdefault("files", files)
+    all_files = files_table(ev, a, c)
+    trace._cache.setdefault("files", all_files)
+    keep = np.ones(a.n, dtype=bool) if system else ~a.system
+    files = all_files if system else all_files[~all_files["path"].map(is_system_path).astype(bool)]
+    files = files.reset_index(drop=True)
     procs = trace.processes
     union = io_union(a, len(procs))
-    pp = _per_proc(a, procs, union)
+    file_union = io_union(a, len(procs), file_mask(a, system))
+    pp = _per_proc(a, procs, union, file_union)
     ranks = _per_rank(pp)
     proc_time = int(pp["run_time"].sum()) if len(pp) else 0
     io_time = int(union.sum())
@@ -298,6 +388,8 @@ def summarise(trace: Trace) -> Summary:
         "process_time": proc_time,
         "io_time": io_time,
         "io_share": io_time / proc_time if proc_time > 0 else None,
+        # time in I/O calls on files (the basis of the findings' shares)
+        "file_io_time": int(file_union.sum()),
         "bytes_read": bytes_read,
         "bytes_written": bytes_written,
         "reads": int(rd.sum()),
@@ -306,7 +398,7 @@ def summarise(trace: Trace) -> Summary:
         "write_time": write_time,
         "read_bandwidth": bytes_read / (read_time / 1e9) if read_time > 0 else None,
         "write_bandwidth": bytes_written / (write_time / 1e9) if write_time > 0 else None,
-        "metadata_ops": int(np.isin(a.op, [OP_CODE[o] for o in METADATA_OPS]).sum()),
+        "metadata_ops": int(metadata_mask(a).sum()),
         "errors": int((a.errno != 0).sum()),
         "files": len(files),
         "truncated_logs": int(procs["truncated"].sum()) if len(procs) else 0,
@@ -360,8 +452,8 @@ def summarise(trace: Trace) -> Summary:
         processes=pp,
         ranks=ranks,
         metadata=_metadata(a),
-        sizes=size_histogram(a),
-        call_sites=call_sites_table(site_stats(trace, a)),
+        sizes=size_histogram(a, file_mask(a, system)),
+        call_sites=call_sites_table(site_stats(trace, a, keep=keep)),
         missed=missed,
         missed_sites=missed_sites(missed),
         job=jb,
@@ -369,8 +461,14 @@ def summarise(trace: Trace) -> Summary:
         mpi_modes=modes,
         datasets=datasets,
         bandwidth=bw,
+        app_paths=set(files["path"]),
+        system=system,
     )
-    s.insights = find_insights(trace, s, a, c)
+    if plots:
+        from .over_time import over_time
+
+        s.over_time = over_time(a, parent, span)
+    from_counts(trace, s, Counts.of(trace, a, c, parent, system))
     s.completeness = _completeness(trace)
     return s
 

@@ -153,31 +153,36 @@ STARTUP = frozenset(
 )
 
 
+Frame = tuple[object, object, object, object, int]  # function, file, line, module, offset
+
+
+def site_label(frames: list[Frame], depth: int = 3, skip_libc: bool = False,
+               sep: str = " ← ") -> str:  # fmt: skip
+    """A one-line call site from a stack's frames, innermost first: the innermost `depth`,
+    the C start-up frames left out; with `skip_libc`, libc's own frames and Go's syscall stubs
+    too (a missed syscall's stack starts in such a stub).  The report's missed I/O and
+    `iotrace missed` group call sites by it."""
+    kept = [f for f in frames if _str(f[0]) not in STARTUP]
+    if skip_libc:
+        kept = [f for f in kept if not syscall_stub(_str(f[3]), _str(f[0]))] or kept
+    kept = kept or frames
+    return sep.join(
+        frame_label(_str(fn), _str(file), None if line is None or pd.isna(line) else int(line),
+                    _str(mod), int(off or 0))  # type: ignore[call-overload]
+        for fn, file, line, mod, off in kept[:depth]
+    )  # fmt: skip
+
+
 def site_labels(stacks: pd.DataFrame, depth: int = 3, skip_libc: bool = False) -> dict[int, str]:
-    """stack_id -> a one-line call site: the innermost `depth` frames, innermost first (the C
-    start-up frames left out; with `skip_libc`, libc's own frames and Go's syscall stubs too: a
-    missed syscall's stack starts in such a stub)."""
+    """stack_id -> its site_label."""
     out: dict[int, str] = {}
     if stacks.empty:
         return out
+    cols = ["function", "file", "line", "module", "module_offset"]
     for sid, g in stacks.sort_values(["stack_id", "level"]).groupby("stack_id", sort=False):
-        frames = [r for r in g.itertuples() if _str(r.function) not in STARTUP]
-        if skip_libc:
-            frames = [r for r in frames
-                      if not syscall_stub(_str(r.module), _str(r.function))] or frames  # fmt: skip
-        frames = frames or list(g.itertuples())
-        parts = [
-            frame_label(
-                r.function,
-                r.file,
-                None if pd.isna(r.line) else int(r.line),
-                r.module,
-                int(r.module_offset),
-            )
-            for r in frames[:depth]
-        ]
-        out[int(sid)] = " ← ".join(parts)  # type: ignore[arg-type]
+        frames = list(g[cols].itertuples(index=False, name=None))
+        out[int(sid)] = site_label(frames, depth, skip_libc)  # type: ignore[arg-type]
     return out
 
 
-__all__ = ["frame_label", "site_labels", "symbolise"]
+__all__ = ["frame_label", "site_label", "site_labels", "symbolise"]

@@ -1,6 +1,7 @@
 """`iotrace missed DIR`: the I/O syscalls that bypassed the shim (class "bypass"), grouped by
-call site; with `--all` also the libc-internal ones (class "libc": inside a libc function the
-shim does not wrap, recorded as events).  docs/stracer.md, "Classification"."""
+call site as the report groups them (analyzer/symbols.site_label); with `--all` also the
+libc-internal ones (class "libc": inside a libc function the shim does not wrap, recorded as
+events).  docs/stracer.md, "Classification"."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, TextIO
 
 import numpy as np
 from iotrace.stracer import slog
-from iotrace.stracer.unwind import fill_frames, syscall_stub
+from iotrace.stracer.unwind import fill_frames
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 from iotrace.select import Select, mask
@@ -129,51 +130,44 @@ def collect(
     return out, warnings
 
 
-def _frame_label(fr: dict[str, Any]) -> str:
-    return escape(_label(fr), quote=False)
-
-
-def _label(fr: dict[str, Any]) -> str:
-    fn = fr.get("function") or (
-        f"{os.path.basename(fr['module'])}+{fr['offset']:#x}" if fr.get("module") else hex(fr["pc"])
-    )
-    if fr.get("file") and fr.get("line"):
-        return f"{fn} ({os.path.basename(fr['file'])}:{fr['line']})"
-    return fn
-
-
-def _app_frames(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Without libc's own frames (its syscall() stub, its start-up code) and Go's stubs."""
-    app = [f for f in frames if not syscall_stub(f.get("module"), f.get("function"))]
-    return app or frames
+def _frames(frames: list[dict[str, Any]], lines: bool = True) -> list[Any]:
+    return [(f.get("function"), f.get("file"), f.get("line") if lines else None,
+             f.get("module"), f.get("offset") or 0) for f in frames]  # fmt: skip
 
 
 def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
+    """By call site as the report's missed I/O groups them (the analyzer's site label, without
+    line numbers: the calls of one function are one site), over all processes."""
+    from iotrace.analyzer.symbols import site_label
+
     if not groups:
         out.write("no missed I/O: nothing bypassed the shim\n")
         return
     by_site: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for g in groups:  # one call site: the same functions (lines may differ)
-        app = _app_frames(g["frames"])
-        key = (g["pid"], g["class"], *(fr.get("function") for fr in app[:3]))
+    for g in groups:
+        key = (g["class"], site_label(_frames(g["frames"], lines=False), skip_libc=True))
         by_site.setdefault(key, []).append(g)
-    for (pid, cls, *_), gs in by_site.items():
+    for (cls, _site), gs in by_site.items():
         total = sum(g["count"] for g in gs)
-        frames = _app_frames(gs[0]["frames"])
-        where = " <- ".join(_frame_label(fr) for fr in frames[:4]) or "an unknown call site"
+        where = (site_label(_frames(gs[0]["frames"]), 4, skip_libc=True, sep=" <- ")
+                 if gs[0]["frames"] else "an unknown call site")  # fmt: skip
         what = (
             "missed" if cls == "bypass"
             else "recorded by iotrace attach" if cls == "attached"
             else f"inside libc's {gs[0]['libc_function']}"
         )  # fmt: skip
-        out.write(f"{total} {what} at {where} [pid {pid}]\n")
+        pids = sorted({g["pid"] for g in gs})
+        who = f"pid {pids[0]}" if len(pids) == 1 else f"pids {', '.join(map(str, pids))}"
+        out.write(f"{total} {what} at {escape(where, quote=False)} [{who}]\n")
         for g in gs:
             fd = f" fd {g['fd']}" if g["fd"] is not None else ""
             path = f" {escape(g['path'], quote=False)}" if g["path"] else ""
             err = f" ({g['errors']} failed)" if g["errors"] else ""
             via = f" via {escape(g['via'])}" if g.get("via") else ""
             moved = f", {g['bytes']} B" if g.get("bytes") else ""
-            out.write(f"  {g['count']:>8}  {escape(g['syscall'])}{via}{fd}{path}{moved}{err}\n")
+            pid = f" [pid {g['pid']}]" if len(pids) > 1 else ""
+            out.write(f"  {g['count']:>8}  {escape(g['syscall'])}{via}{fd}{path}{moved}{err}"
+                      f"{pid}\n")  # fmt: skip
 
 
 def missed(

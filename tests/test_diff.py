@@ -46,12 +46,10 @@ def test_diff_small_writes_against_large(tmp_path: Path) -> None:
     assert str(wa / "out.bin") not in files
     assert (out["writes_a"], out["writes_b"], out["writes_delta"]) == (1024, 1, -1023)
     assert (out["bytes_written_a"], out["bytes_written_b"]) == (MIB, MIB)
-    zero = files["/dev/zero"]
-    assert (zero["reads_a"], zero["reads_b"], zero["bytes_read_a"], zero["bytes_read_b"]) == (
-        1024, 1, MIB, MIB)  # fmt: skip
+    assert "/dev/zero" not in files  # a system file: kept apart, as in the report
     assert d["totals"]["writes"]["delta"] == -1023
     # what the change fixed (the time-share finding may come and go with the machine's load)
-    access = {"small-writes", "small-reads", "unaligned-access"}
+    access = {"small-writes"}  # out.bin's (its unaligned offsets are the same small writes)
     assert {f["key"] for f in d["findings"]["went_away"]} & access == access
     assert not {f["key"] for f in d["findings"]["appeared"]} & access
     assert not {f["key"] for f in d["findings"]["in_both"]} & access

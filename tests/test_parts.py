@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -52,6 +53,20 @@ def test_mpi_io_ranks_report_the_same_in_parts(tmp_path):
     job = run_job(tmp_path, "launcher", 2, build_mpi("mpi_io"), "mio.dat", str(65536), "4096")
     got = _check(job.dir)
     assert got["mpi"] and got["overview"]["ranks"] == 2
+    # the HTML page's plots from the parts' sums: the in-memory ones
+    from iotrace.analyzer.summary import summarise
+
+    ref = summarise(load(job.dir), plots=True).over_time
+    ot = parts.summarise(job.dir, workers=1, part_bytes=1, plots=True)[0].over_time
+    assert ref is not None and ot is not None and ot.span == ref.span
+    assert sorted(ot.heatmap) == sorted(ref.heatmap) == [0, 1]
+    for r, grid in ref.heatmap.items():
+        assert np.allclose(ot.heatmap[r], grid) and grid[0].sum() > 0
+    assert ot.lanes.busy == ref.lanes.busy
+    pd.testing.assert_frame_equal(
+        ot.lanes.bars.sort_values(["proc", "cls", "start"]).reset_index(drop=True),
+        ref.lanes.bars.sort_values(["proc", "cls", "start"]).reset_index(drop=True),
+    )
 
 
 def test_report_memory_and_workers_options(trace):

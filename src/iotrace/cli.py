@@ -148,9 +148,21 @@ def _parser() -> argparse.ArgumentParser:
         "report",
         help="summarise a trace: time, files, ranks, sizes, call sites, insights",
         usage="iotrace report DIR [--json] [--html OUT.html] [--memory SIZE] [--workers N] "
-        "[--scheduler ADDRESS]",
+        "[--scheduler ADDRESS] [--system] [--ranks all]",
     )
     rp.add_argument("trace", metavar="DIR")
+    rp.add_argument(
+        "--system",
+        action="store_true",
+        help="also the system and runtime files (/proc, /sys, /dev, /usr, /etc, the "
+        "interpreter's library, the MPI runtime's) in the tables and findings",
+    )
+    rp.add_argument(
+        "--ranks",
+        choices=("outliers", "all"),
+        default="outliers",
+        help="many ranks: the console shows the outliers (default) or all",
+    )
     rp.add_argument("--json", action="store_true", help="print the report as JSON")
     rp.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML report")
     add_select_arguments(rp)
@@ -333,7 +345,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
             # a pipe or a file is not an 80-column terminal: keep paths whole
             width = None if sys.stdout.isatty() else shutil.get_terminal_size((160, 24)).columns
-            print_report(summary, Console(soft_wrap=False, width=width))
+            print_report(
+                summary, Console(soft_wrap=False, width=width), all_ranks=args.ranks == "all"
+            )
         sys.stdout.flush()
     except BrokenPipeError:
         sys.stderr.close()
@@ -344,13 +358,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace):  # noqa: ANN202 -- pandas only when used
-    """The trace and its summary: for HTML (its plots need every event) loaded whole, else
-    in parts within the memory bound (analyzer/parts.py)."""
-    if args.html:
-        from iotrace.analyzer.summary import summarise
-
-        trace = _load_trace(args.trace, args)
-        return trace, summarise(trace)
+    """The trace's metadata and its summary, made in parts within the memory bound
+    (analyzer/parts.py); with --html, the plots' sums too."""
     import warnings
 
     from iotrace.analyzer import parts
@@ -362,7 +371,13 @@ def _summary(args: argparse.Namespace):  # noqa: ANN202 -- pandas only when used
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary, trace = parts.summarise(
-            args.trace, memory, args.workers, args.scheduler, select=sel
+            args.trace,
+            memory,
+            args.workers,
+            args.scheduler,
+            select=sel,
+            system=args.system,
+            plots=bool(args.html),
         )
     for w in caught:
         print(f"iotrace: warning: {w.message}", file=sys.stderr)
