@@ -59,9 +59,12 @@ TARGET_STACK0 = 100.0
 TARGET_STACK8_MORE = 400.0
 TARGET_CASES = ("write1", "pwrite4k", "fwrite16")
 MODES: tuple[tuple[str, int | None], ...] = (("native", None), ("stack0", 0), ("stack8", 8))
-# the same call filtered out when recording (`-e none`: docs/filters.md), at --stack 8
-FILTERED = ("filtered", 8)
-FILTER_OPTS = ("-e", "none")
+# the same call filtered out when recording (docs/filters.md), at --stack 8: by function
+# (`-e none`) and by path (a `--path` glob no path matches)
+FILTERS: dict[str, tuple[str, ...]] = {
+    "filtered": ("-e", "none"),
+    "pathout": ("--path", "/iotrace-bench-no-such-dir/*"),
+}
 DATA_BYTES = 64 * 1024
 CLOCK = {"name": "cpu"}  # set by --clock
 FULL_DIVISOR = 20  # the default run (stracer on) runs iterations / this
@@ -310,17 +313,19 @@ def print_results(results: list[Result]) -> None:
 
 
 def print_filtered(results: list[Result]) -> None:
-    """A call `-e trace=` leaves out still runs its wrapper (fd table, positions, the stracer's
-    marker) but takes no time stamp or stack and writes nothing: what is that worth?"""
+    """A call a filter leaves out still runs its wrapper (fd table, positions, the stracer's
+    marker) but takes no stack and writes nothing: what is that worth?"""
     rows = []
     for r in results:
-        nat, flt, s8 = (r.timings[m] for m in ("native", FILTERED[0], "stack8"))
+        nat, flt, pth, s8 = (r.timings[m] for m in ("native", *FILTERS, "stack8"))
         rows.append([r.case, fmt_ns(nat), fmt_ns(flt), f"{flt.median - nat.median:+.0f}",
+                     fmt_ns(pth), f"{pth.median - nat.median:+.0f}",
                      fmt_ns(s8), f"{s8.median - nat.median:+.0f}"])  # fmt: skip
-    print("\nfiltered out when recording (iotrace run --stack 8 -e none: the call is not recorded)")
+    print("\nfiltered out when recording (iotrace run --stack 8, the call not recorded: by")
+    print(f"function, {' '.join(FILTERS['filtered'])}; by path, {' '.join(FILTERS['pathout'])})")
     print("side by side with untraced and recorded (--stack 8), the same rounds' clock:")
-    heads = ["case", "native ns", "filtered out ns", "added ns", "recorded ns (stack 8)",
-             "added ns"]  # fmt: skip
+    heads = ["case", "native ns", "-e none ns", "added ns", "--path ns", "added ns",
+             "recorded ns (stack 8)", "added ns"]  # fmt: skip
     print(table(heads, rows))
 
 
@@ -433,18 +438,19 @@ def main() -> int:
         for case in cases:
             what, base = CASES[case]
             iters = max(1, int(base * args.scale))
-            print(f"  {case:10s} {what}: {iters} calls x {args.rounds} rounds x 4 modes ...",
+            nmodes = len(MODES) + len(FILTERS)
+            print(f"  {case:10s} {what}: {iters} calls x {args.rounds} rounds x {nmodes} modes ...",
                   end="", flush=True)  # fmt: skip
             res = Result(case)
             started = time.monotonic()
             # One process per round, the three modes interleaved (and rotated), so that a noisy
             # moment of this shared machine hits every mode alike rather than one of them.
-            modes = (*MODES, FILTERED)
+            modes = (*MODES, *((f, 8) for f in FILTERS))
             for rnd in range(args.rounds):
                 for k in range(len(modes)):
                     mode, stack = modes[(rnd + k) % len(modes)]
-                    opts = (*shim_opts, *FILTER_OPTS) if mode == FILTERED[0] else shim_opts
-                    read = rnd == 0 and mode != FILTERED[0]
+                    opts = (*shim_opts, *FILTERS.get(mode, ()))
+                    read = rnd == 0 and mode not in FILTERS
                     timing, stats = run_one(exe, case, iters, stack, cpu, work, read, opts)
                     if mode in res.timings:
                         res.timings[mode].add(timing)

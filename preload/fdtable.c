@@ -19,7 +19,12 @@
 #include "sysraw.h"
 
 #define MAX_FDS (1 << 16)
-enum { SEEKABLE = 1, UNSEEKABLE = 2 };
+enum { SEEK_UNKNOWN = 0, SEEKABLE = 1, UNSEEKABLE = 2 };
+
+static uint8_t kind_of(const struct stat *st)
+{
+    return S_ISREG(st->st_mode) || S_ISBLK(st->st_mode) ? SEEKABLE : UNSEEKABLE;
+}
 
 typedef struct {
     uint32_t path;
@@ -132,16 +137,30 @@ static ofd *known(int fd)
     return o;
 }
 
-/* Records a new descriptor; gives its (dev, inode), 0 on success. */
+/* Records a new descriptor; gives its (dev, inode), 0 on success.  dev NULL: no fstat now (an
+ * open left out by a filter), whether it seeks is asked at its first positioned call. */
 int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
 {
+    if (!dev) {
+        fresh(fd, path, SEEK_UNKNOWN, (oflags & O_APPEND) != 0, 0);
+        return -1;
+    }
     struct stat st;
     int ok = IOT_SYSRAW(fstat, fd, &st) == 0;
-    int seekable = ok && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-    fresh(fd, path, seekable ? SEEKABLE : UNSEEKABLE, (oflags & O_APPEND) != 0, 0);
+    fresh(fd, path, ok ? kind_of(&st) : UNSEEKABLE, (oflags & O_APPEND) != 0, 0);
     *dev = ok ? (int64_t)st.st_dev : 0;
     *ino = ok ? (int64_t)st.st_ino : 0;
     return ok ? 0 : -1;
+}
+
+/* 1: positions on fd mean nothing (a pipe, socket, terminal...) */
+static int unseekable(int fd, ofd *o)
+{
+    if (IOT_UNLIKELY(o->seek == SEEK_UNKNOWN)) {
+        struct stat st;
+        o->seek = IOT_SYSRAW(fstat, fd, &st) == 0 ? kind_of(&st) : UNSEEKABLE;
+    }
+    return o->seek == UNSEEKABLE;
 }
 
 void iot_fd_closed(int fd)
@@ -232,7 +251,7 @@ void iot_ev_end2(iot_ev *ev, int fd, int64_t off)
 int64_t iot_fd_pos(int fd)
 {
     ofd *o = known(fd);
-    if (!o || o->seek == UNSEEKABLE)
+    if (!o || unseekable(fd, o))
         return IOT_NO_OFFSET;
     if (IOT_UNLIKELY(o->stale)) {
         long p = IOT_SYSRAW(lseek, fd, 0, SEEK_CUR);
@@ -290,7 +309,7 @@ void iot_fd_set_append(int fd, int on)
 int64_t iot_stdio_pos(int fd)
 {
     ofd *o = known(fd);
-    if (!o || o->seek == UNSEEKABLE || o->append) /* appends: the position is the end */
+    if (!o || unseekable(fd, o) || o->append) /* appends: the position is the end */
         return IOT_NO_OFFSET;
     return o->spos;
 }

@@ -16,6 +16,22 @@ uint64_t iot_now(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* ev->stack until --path has decided (recorded()): the stack of an event left out is never
+ * taken.  Taken from iot_leave instead of iot_begin, it is the same: the shim's own frames are
+ * dropped, the first one kept is the wrapper's caller's. */
+#define STACK_LATER UINT32_MAX
+
+static inline __attribute__((always_inline)) uint32_t stack_now(void)
+{
+    int e = errno; /* libunwind's first unwind leaves EAGAIN: a call that succeeds must not */
+    int busy = iot_t.busy;
+    iot_t.busy = 1;
+    uint32_t s = iot_capture_stack();
+    iot_t.busy = busy;
+    errno = e;
+    return s;
+}
+
 void iot_begin(iot_ev *ev, unsigned fn)
 {
     ev->fn = (uint16_t)fn;
@@ -25,13 +41,8 @@ void iot_begin(iot_ev *ev, unsigned fn)
     ev->stack = 0;
     ev->quiet = (uint8_t)iot_fn_quiet(fn);
     ev->data_n = 0;
-    if (iot_p.stack_depth && IOT_LIKELY(!ev->quiet)) {
-        int e = errno; /* libunwind's first unwind leaves EAGAIN: a call that succeeds must not */
-        iot_t.busy = 1;
-        ev->stack = iot_capture_stack();
-        iot_t.busy = 0;
-        errno = e;
-    }
+    if (iot_p.stack_depth && IOT_LIKELY(!ev->quiet))
+        ev->stack = IOT_UNLIKELY(iot_p.npaths) ? STACK_LATER : stack_now();
     iot_t.in_wrapper++;
     if (IOT_UNLIKELY(iot_kernel_io[fn] >= 6)) /* its inner I/O: measured around the call */
         iot_kio_in_begin(iot_kernel_io[fn]);
@@ -55,18 +66,26 @@ int iot_enter_slow(iot_ev *ev, unsigned fn)
     return 1;
 }
 
-/* 1: the event is recorded (-e trace=, --path: filter.c).  An event made from a call filtered
- * out (a completion, a stdio refill beside it) that is itself recorded has no time of its
- * own: it gets now. */
+/* 1: the event passes -e trace= and --path (filter.c) */
+static inline int kept(const iot_ev *ev)
+{
+    return !iot_fn_quiet(ev->fn) && (IOT_LIKELY(!iot_p.npaths) || iot_path_kept(ev));
+}
+
+/* 1: the event is recorded; its stack is taken now if --path had to decide first.  An event
+ * made from a call filtered out (a completion, a stdio refill beside it) that is itself
+ * recorded has no time of its own: it gets now. */
 static inline int recorded(iot_ev *ev)
 {
-    if (IOT_UNLIKELY(iot_fn_quiet(ev->fn)))
+    if (!kept(ev))
         return 0;
     if (IOT_UNLIKELY(ev->quiet)) {
         ev->t0 = ev->t1 = iot_now();
         ev->quiet = 0;
     }
-    return IOT_LIKELY(!iot_p.npaths) || iot_path_kept(ev);
+    if (IOT_UNLIKELY(ev->stack == STACK_LATER))
+        ev->stack = stack_now();
+    return 1;
 }
 
 void iot_leave(iot_ev *ev)
@@ -122,12 +141,17 @@ void iot_ev_at(iot_ev *ev, int dirfd, const char *path, int atflags)
 }
 
 /* A call that made descriptor `fd` (open, fopen, opendir, mkstemp...): the event's fd, the fd
- * registered with the event's path, aux = [dev, inode]. */
+ * registered with the event's path, aux = [dev, inode].  An event left out needs no (dev,
+ * inode): no fstat (the descriptor's kind is learnt at its first positioned call, if any). */
 void iot_ev_opened(iot_ev *ev, int fd, int flags)
 {
     if (fd < 0)
         return;
     iot_ev_fd(ev, fd);
+    if (!kept(ev)) {
+        iot_fd_opened(fd, ev->path, flags, NULL, NULL);
+        return;
+    }
     int64_t dev, ino;
     if (iot_fd_opened(fd, ev->path, flags, &dev, &ino) == 0)
         iot_ev_aux2(ev, dev, ino);

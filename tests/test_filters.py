@@ -58,6 +58,84 @@ def test_path_globs(trace, unfiltered) -> None:
     assert got == [("rename", "b.txt", 0)]
 
 
+def test_relative_globs_are_cleaned_as_paths_are(trace) -> None:
+    """`./a.txt` and `sub/../a.txt` name the recorded (absolute, clean) path, when recording
+    and when reading (one rule: iotrace.select.absolute_glob)."""
+    t = trace(build(PROG), extra=("--no-stracer", "--path", "./a.txt", "--path", "x/../c.txt"))
+    got = _events(t)
+    assert {k[1] for k in got} == {"a.txt", "c.txt"}, got
+    work = t.dir.parent / "work"
+    show = iotrace("show", str(t.dir), "--path", "./x/.././/c.txt", cwd=work)
+    assert show.returncode == 0, show.stderr
+    lines = show.stdout.splitlines()
+    assert lines and all("c.txt" in ln for ln in lines) and any("fopen" in ln for ln in lines)
+
+
+def _frames(log, stack: int | None) -> tuple[tuple[str, int], ...]:
+    """A stack as (module file name, offset in it): comparable across runs."""
+    out = []
+    for pc in log.stacks[stack] if stack is not None else ():
+        mod = next((m for m in log.modules if m[1] <= pc < m[2]), None)
+        out.append((Path(mod[3]).name, pc - mod[0]) if mod else ("?", pc))
+    return tuple(out)
+
+
+def test_path_filter_takes_stacks_of_recorded_events_only(trace) -> None:
+    """--path decides before the stack is taken: the log holds the stacks of the events kept
+    and no other, and those stacks are the ones an unfiltered run records."""
+
+    def stacks(t: Traced) -> list[tuple[str, int, tuple[tuple[str, int], ...]]]:
+        assert t.proc.returncode == 0, t.proc.stderr
+        (log,) = t.logs
+        names = log.functions
+        out = []
+        for e in sorted(log.events, key=lambda e: e[2]):
+            path = log.strings.get(e[5]) if e[5] is not None else None
+            if path and path.endswith("/a.txt"):
+                out.append((names[e[1]], e[7], _frames(log, e[12])))
+        return out
+
+    full = trace(build(PROG), extra=("--no-stracer",))
+    kept = trace(build(PROG), extra=("--no-stracer", "--path", "*/a.txt"))
+    assert stacks(kept) == stacks(full)
+    assert all(len(f) >= 2 and f[0][0] == PROG for _, _, f in stacks(kept))
+    (log,) = kept.logs
+    used = {e[12] for e in log.events}
+    assert set(log.stacks) == used  # no stack taken for an event left out
+
+
+@pytest.mark.parametrize("spec", [("-e", "none"), ("--path", "*/elsewhere")])
+def test_an_open_left_out_makes_no_syscall_of_its_own(trace, spec: tuple[str, str]) -> None:
+    """strace the oracle: with the opens left out, the program's syscalls on its file are the
+    untraced program's (open, close); recorded, an open also fstats its descriptor for the
+    event's (device, inode)."""
+    prog = build("filt_open")
+
+    def on_file(extra: tuple[str, ...]) -> list[str]:
+        calls = "openat,close,fstat,newfstatat,statx"
+        t = trace("strace", "-f", "-qq", "-o", "strace.txt", "-e", f"trace={calls}", prog,
+                  "x.txt", extra=("--no-stracer", *extra))  # fmt: skip
+        assert t.proc.returncode == 0, t.proc.stderr
+        out, fd = [], None
+        for ln in (t.dir.parent / "work" / "strace.txt").read_text().splitlines():
+            m = re.match(r"\d+\s+(\w+)\((.*)\)\s+= (-?\d+)", ln)
+            if not m:
+                continue
+            name, args, ret = m.groups()
+            if name == "openat" and '"x.txt"' in args:
+                fd = ret
+            elif fd is None or args.split(",")[0] != fd:
+                continue  # not on the file's descriptor
+            elif name == "close":
+                fd = None
+            out.append(name)
+        return out
+
+    (trace.work / "x.txt").write_text("x")
+    assert on_file(spec) == ["openat", "close"] * 3
+    assert on_file(()) == ["openat", "fstat", "close"] * 3
+
+
 def test_stracer_still_sees_every_bypass(trace) -> None:
     """The calls filtered out are still the shim's: covered, never missed; the raw write is."""
     full = trace(build(PROG))

@@ -70,6 +70,7 @@ class Recording:
     ) -> Recording:
         """From the command line; RunError (status 2) on a name or glob iotrace cannot use."""
         from iotrace.calls import DATA_MAX, trace_set
+        from iotrace.select import absolute_glob
 
         if data is not None and not 0 <= data <= DATA_MAX:
             raise RunError(f"iotrace: -s must be between 0 and {DATA_MAX}", 2)
@@ -82,8 +83,7 @@ class Recording:
         for g in paths or ():
             if not g or "\n" in g:
                 raise RunError(f"iotrace: --path {g!r}: an empty glob or one with a newline", 2)
-            # recorded paths are absolute: a relative glob is the current directory's
-            globs.append(g if g.startswith(("/", "*")) else os.path.join(os.getcwd(), g))
+            globs.append(absolute_glob(g))
         return cls(calls, tuple(globs), data or 0)
 
     def env(self) -> dict[str, str]:

@@ -123,8 +123,7 @@ def from_args(args: argparse.Namespace) -> Select:
     for g in args.path or []:
         if not g:
             raise SelectError("--path: empty glob")
-        # as `iotrace run --path`: recorded paths are absolute, a relative glob is the cwd's
-        paths.append(g if g.startswith(("/", "*")) else os.path.join(os.getcwd(), g))
+        paths.append(absolute_glob(g))
     functions = None
     if args.function:
         from iotrace.calls import trace_set
@@ -145,6 +144,17 @@ def from_args(args: argparse.Namespace) -> Select:
         t_from=t_from,
         t_to=t_to,
     )
+
+
+def absolute_glob(glob: str) -> str:
+    """A `--path` glob as recorded paths are matched against it (`iotrace run --path` and the
+    readers' alike): recorded paths are absolute and lexically clean (preload/paths.c), so a
+    glob not starting with `/` or `*` is taken against the current directory, and `.`, `..`
+    and doubled slashes are cleaned as the shim cleans paths."""
+    if glob.startswith("*"):
+        return glob
+    g = os.path.normpath(os.path.join(os.getcwd(), glob))
+    return "/" + g.lstrip("/")  # normpath keeps a leading "//"; the shim does not
 
 
 def function_passes(name: str, chosen: frozenset[str]) -> bool:
