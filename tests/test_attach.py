@@ -4,6 +4,8 @@ none from before."""
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +14,8 @@ from pathlib import Path
 
 from conftest import build, iotrace
 from iotrace.analyzer import load
+
+SHOW_TIME = re.compile(r"^\[pid \d+ tid \d+\] \+(\d+\.\d+) ")
 
 
 def _tracer_pid(pid: int) -> int:
@@ -62,6 +66,26 @@ def test_attach_records_between_and_detaches(tmp_path: Path) -> None:
     assert (ev["path"] == str(side)).sum() >= 5
     assert ev[ev["path"] == str(kid)]["pid"].nunique() >= 1
     assert set(ev[ev["path"] == str(side)]["tid"]) - {app.pid}
+
+    # show: a trace of stracer logs alone, each event marked, times since the attach began
+    shown = iotrace("show", str(out))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert len(lines) == len(ev) and all(ln.endswith(" [attached]") for ln in lines)
+    times = [float(SHOW_TIME.match(ln).group(1)) for ln in lines]  # type: ignore[union-attr]
+    assert times == sorted(times) and times[-1] < 30, times[-1]
+    pw = [ln for ln in lines if "pwrite64(" in ln and f"<{main}>, " in ln]
+    assert [int(ln.split(", ")[3].split(")")[0]) for ln in pw] == offs
+    kid_lines = iotrace("show", str(out), "--path", str(kid)).stdout.splitlines()
+    assert kid_lines and all(str(kid) in ln for ln in kid_lines)
+    # report: the same calls, by function and by file
+    rep = iotrace("report", str(out), "--json")
+    assert rep.returncode == 0, rep.stderr
+    d = json.loads(rep.stdout)
+    assert d["overview"]["events"] == len(ev)
+    assert {f["function"]: f["calls"] for f in d["functions"]}["pwrite64"] == n
+    files = {f["path"]: f for f in d["files"]}
+    assert (files[str(main)]["writes"], files[str(main)]["bytes_written"]) == (n, 8 * n)
 
 
 def test_attach_bad_pid_is_one_line(tmp_path: Path) -> None:

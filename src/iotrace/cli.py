@@ -284,7 +284,7 @@ def _cmd_attach(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from iotrace.show import Stream, show
+    from iotrace.show import Stream, show, stracer_logs
 
     sel = from_args(args)
     streams = [Stream(p, sel.active) for p in log_paths(args.trace)]
@@ -295,9 +295,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     try:
-        logs = [st.log for st in streams]
-        t0 = job_start(logs, run_records(Path(args.trace)))
-        show(streams, sys.stdout, t0, sel, trace_dir=args.trace, stacks=args.stacks)
+        slogs = stracer_logs(args.trace)
+        t0 = job_start([*(st.log for st in streams), *slogs], run_records(Path(args.trace)))
+        show(streams, sys.stdout, t0, sel, slogs=slogs, stacks=args.stacks)
         sys.stdout.flush()
     except BrokenPipeError:  # `iotrace show DIR | head`
         sys.stderr.close()

@@ -298,15 +298,15 @@ def show(
     out: IO[str],
     t0: int,
     sel: Select | None = None,
-    trace_dir: str | None = None,
+    slogs: list[Any] | None = None,
     stacks: bool = False,
 ) -> int:
-    """Print the events of `streams` (made with columns=True to filter) and (given the trace
-    directory) of the stracer's logs that pass `sel`, in time order; times are seconds since the
-    job's start `t0` (CLOCK_REALTIME ns, iotrace.tracefile.job_start), as every reader counts
-    them; `stacks`: each event's call stack under it.  Returns how many."""
+    """Print the events of `streams` (made with columns=True to filter) and of the stracer's
+    logs `slogs` (stracer_logs) that pass `sel`, in time order; times are seconds since the
+    job's start `t0` (CLOCK_REALTIME ns, iotrace.tracefile.job_start over both kinds of log, as
+    every reader counts them); `stacks`: each event's call stack under it.  Returns how many."""
     sel = sel or Select()
-    slogs = stracer_logs(trace_dir) if trace_dir is not None else []
+    slogs = slogs or []
     for st in streams:
         st.select(sel, t0)
     ranks = {int(st.log.header["pid"]): st.log.header["rank"] for st in streams

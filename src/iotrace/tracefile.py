@@ -621,13 +621,16 @@ def job_start(logs: list[Any], runs: list[dict[str, Any]]) -> int:
 
 
 def log_paths(trace_dir: str | os.PathLike[str]) -> list[Path]:
-    """The process logs of a trace directory; TraceFormatError if it is not one."""
+    """The process logs of a trace directory; TraceFormatError if it is not one.  A trace
+    of stracer logs alone (`iotrace attach`) is one, with no process logs."""
+    from iotrace.stracer.slog import SUFFIX
+
     d = Path(trace_dir)
     if not d.exists():
         raise TraceFormatError(f"{d}: no such trace directory")
     if not d.is_dir():
         raise TraceFormatError(f"{d}: not a directory (give the trace directory)")
     logs = sorted(d.glob(f"*{LOG_SUFFIX}"))
-    if not logs and not any(d.glob("iotrace-run.*.json")):
+    if not logs and not any(d.glob("iotrace-run.*.json")) and not any(d.glob(f"*{SUFFIX}")):
         raise TraceFormatError(f"{d}: not an iotrace trace directory (no *{LOG_SUFFIX} logs)")
     return logs
