@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import iotrace
+from test_mpi import MPICC, MPIRUN, build_mpi, run_job
 
 KIB, MIB = 1024, 1024 * 1024
 
@@ -89,3 +91,42 @@ def test_diff_bad_input(tmp_path: Path) -> None:
         p = iotrace("diff", *args)
         assert p.returncode == 2, (args, p.stdout)
         assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, p.stderr
+
+
+@pytest.mark.skipif(not (MPIRUN and MPICC), reason="needs mpirun and mpicc (Open MPI)")
+def test_diff_per_rank_on_a_2_rank_mpi_job(tmp_path: Path) -> None:
+    """Two 2-rank MPI jobs (tests/progs/mpi_posix.c, a file per rank): B writes and reads back
+    16 blocks of 64 KiB per rank where A did 8.  The per-rank table has each rank once, with
+    its own numbers on both sides; the ranks' files, in two work directories, match by --map."""
+    prog = build_mpi("mpi_posix")
+    jobs = []
+    for side, nblk in (("a", "8"), ("b", "16")):
+        (tmp_path / side).mkdir()
+        jobs.append(run_job(tmp_path / side, "launcher", 2, prog, "fpp", nblk, str(64 * KIB)))
+    a, b = jobs
+    args = (str(a.dir), str(b.dir), "--map", f"{a.work}={b.work}")
+    p = iotrace("diff", *args, "--json", "--path", "*/fpp.*.dat")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    ranks = by(d["ranks"], "rank")
+    assert sorted(ranks) == [0, 1]
+    for r in ranks.values():
+        assert (r["writes_a"], r["writes_b"], r["writes_delta"]) == (8, 16, 8)
+        assert (r["reads_a"], r["reads_b"], r["reads_delta"]) == (8, 16, 8)
+        assert (r["bytes_written_a"], r["bytes_written_b"]) == (8 * 64 * KIB, MIB)
+        assert (r["bytes_read_a"], r["bytes_read_b"]) == (8 * 64 * KIB, MIB)
+        assert r["io_time_a"] > 0 and r["io_time_b"] > 0
+    files = by(d["files"], "path")
+    assert sorted(files) == [str(b.work / f"fpp.{i}.dat") for i in (0, 1)]
+    # the whole jobs: a row per rank (the launcher's I/O has none), each rank's own I/O with
+    # MPI's (a few KiB through its pipes and files, varying from run to run by some bytes)
+    d = json.loads(iotrace("diff", *args, "--json").stdout)
+    ranks = by(d["ranks"], "rank")
+    assert sorted(ranks) == [0, 1]
+    for r in ranks.values():
+        assert 8 * 64 * KIB < r["bytes_written_a"] < MIB < r["bytes_written_b"] < 2 * MIB
+    # the console and HTML show the table
+    page = tmp_path / "diff.html"
+    out = iotrace("diff", *args, "--path", "*/fpp.*.dat", "--html", str(page)).stdout
+    out += iotrace("diff", *args, "--path", "*/fpp.*.dat").stdout
+    assert "Per rank" in out and "Per rank" in page.read_text()
