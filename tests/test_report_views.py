@@ -13,8 +13,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import build, iotrace
+from iotrace.analyzer import load, parts, summarise
 from test_analyzer import _chromium
 
 # Run inside the page after it loaded: for every plot, the legend's box against its axes' box
@@ -78,6 +81,17 @@ def test_html_at_many_ranks_in_chromium(tmp_path: Path, ranks: int) -> None:
     assert "<script" not in text
     assert "<nav class='toc'>" in text and "href='#insights'" in text and "id='ranks'" in text
     assert "Per rank: bytes moved" in text and "Per rank: time in I/O calls on files" in text
+    # the page was drawn from the parts' sums (a part per process here): the in-memory ones
+    ref = summarise(load(job), plots=True).over_time
+    ot = parts.summarise(job, workers=1, part_bytes=1, plots=True)[0].over_time
+    assert ref is not None and ot is not None and len(ot.heatmap) == ranks
+    assert all(np.allclose(ot.heatmap[r], g) for r, g in ref.heatmap.items())
+    assert ot.lanes.busy == ref.lanes.busy and len(ot.lanes.top()) == min(len(ot.lanes.busy), 32)
+    key = ["proc", "cls", "start"]
+    pd.testing.assert_frame_equal(
+        ot.lanes.bars.sort_values(key).reset_index(drop=True),
+        ref.lanes.bars.sort_values(key).reset_index(drop=True),
+    )
     chromium = _chromium()
     if chromium is None:
         pytest.skip("chromium is not installed and cannot be installed here")
