@@ -430,10 +430,10 @@ void iot_cwd_fork_child(void) IOT_HIDDEN;
  *   IOT_PATH_CALL(T, dirfd, path, atflags, call)
  *                                  a call naming a path: failed if r < 0; the path (iot_ev_at)
  *   IOT_CALL(T, call, ret, failed) any other: the event's ret and whether it failed, given
- *   IOT_LAYER_CALL(T, call, ret, failed, err)
+ *   IOT_LAYER_CALL(T, call, ret, failed, code)
  *                                  a call of a library above libc (MPI-IO, HDF5, PnetCDF), begun
  *                                  by IOT_ENTER_BY(iot_enter_layer, ...): the libc calls it
- *                                  makes are recorded too; err its own error code
+ *                                  makes are recorded too; code its own error code
  * A family of wrappers (the read/write calls, the stat names, fread's four entry points) is
  * one macro made of these, used once per name.
  *
@@ -478,7 +478,7 @@ void iot_cwd_fork_child(void) IOT_HIDDEN;
 /* The libraries above libc: while the real call runs the thread is not "in a wrapper" (the
  * stracer's marker), so the libc calls it makes are events of their own and the syscalls that
  * bypass libc still count as missed; the event's span contains theirs, which ties them.  A
- * failed call's ret is -1 and its errno `err`, the library's own code (read after the call). */
+ * failed call's ret is -1 and its errno `code`, the library's own (read after the call). */
 static inline int iot_enter_layer(iot_ev *ev, unsigned fn)
 {
     if (!iot_enter(ev, fn))
@@ -486,12 +486,12 @@ static inline int iot_enter_layer(iot_ev *ev, unsigned fn)
     iot_t.in_wrapper--;
     return 1;
 }
-#define IOT_LAYER_CALL(T, call, ret, failed, err)                       \
+#define IOT_LAYER_CALL(T, call, ret, failed, code)                      \
     T r = (call);                                                       \
     iot_t.in_wrapper++;                                                 \
     iot_done(&ev, (failed) ? -1 : (ret), 0);                            \
     if (failed)                                                         \
-        ev.err = (err)
+        ev.err = (code)
 
 #define IOT_LEAVE(r)                                                    \
     iot_leave(&ev);                                                     \

@@ -37,32 +37,35 @@ static void post(iot_ev *ev, const struct aiocb *cb, unsigned done_fn)
                              .t_post = ev->t0});
 }
 
-#define POST_BODY(FN, DONE_FN, real_call)                               \
-    iot_ev ev;                                                          \
-    if (!iot_enter(&ev, FN))                                            \
-        return real_call;                                               \
+/* The real call: the helper threads libc starts in it are the wrapper's (in_wrapper, shim.h). */
+#define HELPERS(call)                                                   \
+    (__extension__({                                                    \
+        iot_t.in_wrapper += IOT_SPAWNS_HELPERS;                         \
+        int r_ = (call);                                                \
+        iot_t.in_wrapper -= IOT_SPAWNS_HELPERS;                         \
+        r_;                                                             \
+    }))
+
+#define AIO_POST_BODY(FN, DONE_FN, real_call)                           \
+    IOT_ENTER(FN, real_call);                                           \
     iot_t.busy = 1;                                                     \
     post(&ev, cb, DONE_FN);                                             \
     iot_t.busy = 0;                                                     \
-    iot_t.in_wrapper += IOT_SPAWNS_HELPERS;                             \
-    int r = real_call;                                                  \
-    iot_t.in_wrapper -= IOT_SPAWNS_HELPERS;                             \
-    iot_done(&ev, r, r != 0);                                           \
+    IOT_CALL(int, HELPERS(real_call), r, r != 0);                       \
     if (r != 0)                                                         \
         iot_pend_take(IOT_PEND_AIO, (uintptr_t)cb, NULL);               \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API int aio_read(struct aiocb *cb)
 {
     IOT_REAL(aio_read);
-    POST_BODY(IOT_FN_aio_read, IOT_FN_aio_read_done, real_aio_read(cb));
+    AIO_POST_BODY(IOT_FN_aio_read, IOT_FN_aio_read_done, real_aio_read(cb));
 }
 
 IOT_API int aio_write(struct aiocb *cb)
 {
     IOT_REAL(aio_write);
-    POST_BODY(IOT_FN_aio_write, IOT_FN_aio_write_done, real_aio_write(cb));
+    AIO_POST_BODY(IOT_FN_aio_write, IOT_FN_aio_write_done, real_aio_write(cb));
 }
 
 IOT_API int lio_listio(int mode, struct aiocb *const list[], int nent, struct sigevent *sev)
@@ -87,9 +90,7 @@ IOT_API int lio_listio(int mode, struct aiocb *const list[], int nent, struct si
         cbs[k++] = cb;
     }
     iot_t.busy = 0;
-    iot_t.in_wrapper += IOT_SPAWNS_HELPERS;
-    int r = real_lio_listio(mode, list, nent, sev);
-    iot_t.in_wrapper -= IOT_SPAWNS_HELPERS;
+    int r = HELPERS(real_lio_listio(mode, list, nent, sev));
     iot_done(&ev[0], r, r != 0);
     for (int j = 1; j < k; j++) { /* one call: the others share its times and result */
         ev[j].t0 = ev[0].t0;
@@ -120,19 +121,16 @@ IOT_API ssize_t aio_return(struct aiocb *cb)
     int saved = errno;
     int err = real_aio_error(cb);
     errno = saved;
-    iot_ev ev;
-    if (err == EINPROGRESS || !iot_enter(&ev, e.done_fn)) {
-        if (err == EINPROGRESS) /* collected too early (undefined): keep waiting for it */
-            iot_pend_add(&e);
+    if (err == EINPROGRESS) { /* collected too early (undefined): keep waiting for it */
+        iot_pend_add(&e);
         return real_aio_return(cb);
     }
-    ssize_t r = real_aio_return(cb);
-    iot_done(&ev, r, 0);
+    IOT_ENTER(e.done_fn, real_aio_return(cb));
+    IOT_CALL(ssize_t, real_aio_return(cb), r, 0);
     if (r < 0)
         ev.err = err;
     iot_pend_fill(&ev, &e);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* The 64 names take struct aiocb64, the same layout on 64-bit targets (off_t is 64 bits) and

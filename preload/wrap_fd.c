@@ -270,7 +270,8 @@ IOT_API off_t lseek(int fd, off_t off, int whence)
 {
     IOT_REAL(lseek);
     IOT_ENTER(IOT_FN_lseek, real_lseek(fd, off, whence));
-    IOT_FD_CALL(off_t, fd, IOT_FAST(IOT_SYSRAW(lseek, fd, off, whence), real_lseek(fd, off, whence)));
+    IOT_FD_CALL(off_t, fd,
+                IOT_FAST(IOT_SYSRAW(lseek, fd, off, whence), real_lseek(fd, off, whence)));
     iot_ev_off(&ev, off);
     iot_ev_aux(&ev, whence);
     if (r >= 0)
@@ -437,8 +438,9 @@ IOT_API ssize_t sendfile(int out, int in, off_t *off, size_t n)
     IOT_REAL(sendfile);
     IOT_ENTER(IOT_FN_sendfile, real_sendfile(out, in, off, n));
     int64_t inat = end_at(in, off), outat = iot_fd_pos(out);
-    IOT_CALL(ssize_t, IOT_FAST(IOT_SYSRAW(sendfile, out, in, off, n), real_sendfile(out, in, off, n)),
-             r, r < 0);
+    IOT_CALL(ssize_t,
+             IOT_FAST(IOT_SYSRAW(sendfile, out, in, off, n), real_sendfile(out, in, off, n)), r,
+             r < 0);
     two_ends(&ev, in, off, inat, out, NULL, outat, n, r);
     IOT_LEAVE(r);
 }
@@ -450,7 +452,8 @@ IOT_API ssize_t copy_file_range(int in, off_t *inoff, int out, off_t *outoff, si
     IOT_REAL(copy_file_range);
     IOT_ENTER(IOT_FN_copy_file_range, real_copy_file_range(in, inoff, out, outoff, n, flags));
     int64_t inat = end_at(in, inoff), outat = end_at(out, outoff);
-    IOT_CALL(ssize_t, real_copy_file_range(in, inoff, out, outoff, n, flags), r, r < 0); /* six arguments */
+    /* six arguments: no raw syscall */
+    IOT_CALL(ssize_t, real_copy_file_range(in, inoff, out, outoff, n, flags), r, r < 0);
     two_ends(&ev, in, inoff, inat, out, outoff, outat, n, r);
     iot_ev_flags(&ev, flags);
     IOT_LEAVE(r);
@@ -461,7 +464,7 @@ IOT_API ssize_t splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t n,
     IOT_REAL(splice);
     IOT_ENTER(IOT_FN_splice, real_splice(in, inoff, out, outoff, n, flags));
     int64_t inat = end_at(in, inoff), outat = end_at(out, outoff);
-    IOT_CALL(ssize_t, real_splice(in, inoff, out, outoff, n, flags), r, r < 0); /* six arguments */
+    IOT_CALL(ssize_t, real_splice(in, inoff, out, outoff, n, flags), r, r < 0); /* 6 arguments */
     two_ends(&ev, in, inoff, inat, out, outoff, outat, n, r);
     iot_ev_flags(&ev, flags);
     IOT_LEAVE(r);
@@ -472,8 +475,9 @@ IOT_API ssize_t tee(int in, int out, size_t n, unsigned flags)
 {
     IOT_REAL(tee);
     IOT_ENTER(IOT_FN_tee, real_tee(in, out, n, flags));
-    IOT_CALL(ssize_t, IOT_FAST(IOT_SYSRAW_CANCEL(tee, in, out, n, flags), real_tee(in, out, n, flags)),
-             r, r < 0);
+    IOT_CALL(ssize_t,
+             IOT_FAST(IOT_SYSRAW_CANCEL(tee, in, out, n, flags), real_tee(in, out, n, flags)), r,
+             r < 0);
     two_ends(&ev, in, NULL, IOT_NO_OFFSET, out, NULL, IOT_NO_OFFSET, n, r);
     iot_ev_flags(&ev, flags);
     IOT_LEAVE(r);
@@ -516,8 +520,9 @@ IOT_API int socket(int domain, int type, int proto)
 {
     IOT_REAL(socket);
     IOT_ENTER(IOT_FN_socket, real_socket(domain, type, proto));
-    IOT_CALL(int, IOT_FAST(IOT_SYSRAW(socket, domain, type, proto), real_socket(domain, type, proto)),
-             r, r < 0);
+    IOT_CALL(int,
+             IOT_FAST(IOT_SYSRAW(socket, domain, type, proto), real_socket(domain, type, proto)), r,
+             r < 0);
     iot_ev_flags(&ev, domain);
     iot_ev_mode(&ev, type);
     if (r >= 0) {
@@ -556,7 +561,8 @@ IOT_API int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     IOT_REAL(accept);
     IOT_ENTER(IOT_FN_accept, real_accept(fd, addr, len));
-    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW_CANCEL(accept, fd, addr, len), real_accept(fd, addr, len)));
+    IOT_FD_CALL(int, fd,
+                IOT_FAST(IOT_SYSRAW_CANCEL(accept, fd, addr, len), real_accept(fd, addr, len)));
     accepted(&ev, 0, r);
     IOT_LEAVE(r);
 }
@@ -575,7 +581,8 @@ IOT_API int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     IOT_REAL(connect);
     IOT_ENTER(IOT_FN_connect, real_connect(fd, addr, len));
-    IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW_CANCEL(connect, fd, addr, len), real_connect(fd, addr, len)));
+    IOT_FD_CALL(int, fd,
+                IOT_FAST(IOT_SYSRAW_CANCEL(connect, fd, addr, len), real_connect(fd, addr, len)));
     if (addr && addr->sa_family == AF_UNIX && len > sizeof(sa_family_t)) {
         const char *p = ((const char *)addr) + sizeof(sa_family_t);
         if (*p)

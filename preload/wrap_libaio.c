@@ -37,11 +37,10 @@ static long kret(long r, int e0)
     return r;
 }
 
-/* A libaio call's result into the event: ret the C value, errno -ret on failure. */
-static void done_k(iot_ev *ev, long r)
+/* A libaio call's event: ret the C value, errno -ret on failure. */
+static void kerr(iot_ev *ev)
 {
-    iot_done(ev, r, 0);
-    ev->err = r < 0 ? (int)-r : 0;
+    ev->err = ev->ret < 0 ? (int)-ev->ret : 0;
 }
 
 static int64_t asked(const struct iocb *cb)
@@ -108,7 +107,8 @@ IOT_API int io_submit(iot_aio_ctx ctx, long nr, struct iocb **ios)
     int e0 = errno;
     long r = IOT_FAST(kret(IOT_SYSRAW(io_submit, ctx, nr, ios), e0),
                       real_io_submit(ctx, nr, ios));
-    done_k(&ev, r);
+    iot_done(&ev, r, 0);
+    kerr(&ev);
     if (!evs) { /* no memory for the copies: the call's own event */
         iot_leave(&ev);
         return (int)r;
@@ -156,13 +156,12 @@ IOT_API int io_getevents(iot_aio_ctx ctx, long min_nr, long nr, struct io_event 
                 int(iot_aio_ctx, long, long, struct io_event *, struct timespec *));
     if (IOT_UNLIKELY(!real_io_getevents))
         return -ENOSYS; /* no libaio behind this name: its convention, -errno */
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_io_submit))
-        return real_io_getevents(ctx, min_nr, nr, events, timeout);
+    IOT_ENTER(IOT_FN_io_submit, real_io_getevents(ctx, min_nr, nr, events, timeout));
     int e0 = errno;
     long r = IOT_FAST(kret(IOT_SYSRAW(io_getevents, ctx, min_nr, nr, events, timeout), e0),
                       real_io_getevents(ctx, min_nr, nr, events, timeout));
-    done_k(&ev, r);
+    iot_done(&ev, r, 0);
+    kerr(&ev);
     completions(&ev, events, r);
     iot_t.busy = 0; /* no event of its own: its completions carry its times */
     errno = ev.saved_errno;
@@ -177,11 +176,10 @@ IOT_API int io_pgetevents(iot_aio_ctx ctx, long min_nr, long nr, struct io_event
                 int(iot_aio_ctx, long, long, struct io_event *, struct timespec *, sigset_t *));
     if (IOT_UNLIKELY(!real_io_pgetevents))
         return -ENOSYS; /* no libaio behind this name: its convention, -errno */
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_io_submit))
-        return real_io_pgetevents(ctx, min_nr, nr, events, timeout, sigmask);
+    IOT_ENTER(IOT_FN_io_submit, real_io_pgetevents(ctx, min_nr, nr, events, timeout, sigmask));
     long r = real_io_pgetevents(ctx, min_nr, nr, events, timeout, sigmask);
-    done_k(&ev, r);
+    iot_done(&ev, r, 0);
+    kerr(&ev);
     completions(&ev, events, r);
     iot_t.busy = 0;
     errno = ev.saved_errno;
@@ -193,18 +191,17 @@ IOT_API int io_cancel(iot_aio_ctx ctx, struct iocb *cb, struct io_event *result)
     IOT_REAL_AS(real_io_cancel, "io_cancel", int(iot_aio_ctx, struct iocb *, struct io_event *));
     if (IOT_UNLIKELY(!real_io_cancel))
         return -ENOSYS; /* no libaio behind this name: its convention, -errno */
-    iot_ev ev;
-    if (!cb || !iot_enter(&ev, IOT_FN_io_cancel))
+    if (!cb)
         return real_io_cancel(ctx, cb, result);
+    IOT_ENTER(IOT_FN_io_cancel, real_io_cancel(ctx, cb, result));
     int e0 = errno;
-    long r = IOT_FAST(kret(IOT_SYSRAW(io_cancel, ctx, cb, result), e0),
-                      real_io_cancel(ctx, cb, result));
-    done_k(&ev, r);
+    IOT_CALL(long, IOT_FAST(kret(IOT_SYSRAW(io_cancel, ctx, cb, result), e0),
+                            real_io_cancel(ctx, cb, result)), r, 0);
+    kerr(&ev);
     iocb_fields(&ev, cb);
     if (r == 0) /* cancelled: its result is here, never in io_getevents */
         iot_pend_take(IOT_PEND_LIBAIO, (uintptr_t)cb, NULL);
-    iot_leave(&ev);
-    return (int)r;
+    IOT_LEAVE((int)r);
 }
 
 IOT_API int io_setup(int nr_events, iot_aio_ctx *ctxp)
@@ -212,16 +209,13 @@ IOT_API int io_setup(int nr_events, iot_aio_ctx *ctxp)
     IOT_REAL_AS(real_io_setup, "io_setup", int(int, iot_aio_ctx *));
     if (IOT_UNLIKELY(!real_io_setup))
         return -ENOSYS; /* no libaio behind this name: its convention, -errno */
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_io_setup))
-        return real_io_setup(nr_events, ctxp);
+    IOT_ENTER(IOT_FN_io_setup, real_io_setup(nr_events, ctxp));
     int e0 = errno;
-    long r = IOT_FAST(kret(IOT_SYSRAW(io_setup, nr_events, ctxp), e0),
-                      real_io_setup(nr_events, ctxp));
-    done_k(&ev, r);
+    IOT_CALL(long, IOT_FAST(kret(IOT_SYSRAW(io_setup, nr_events, ctxp), e0),
+                            real_io_setup(nr_events, ctxp)), r, 0);
+    kerr(&ev);
     iot_ev_req(&ev, nr_events);
-    iot_leave(&ev);
-    return (int)r;
+    IOT_LEAVE((int)r);
 }
 
 IOT_API int io_destroy(iot_aio_ctx ctx)
@@ -229,12 +223,9 @@ IOT_API int io_destroy(iot_aio_ctx ctx)
     IOT_REAL_AS(real_io_destroy, "io_destroy", int(iot_aio_ctx));
     if (IOT_UNLIKELY(!real_io_destroy))
         return -ENOSYS; /* no libaio behind this name: its convention, -errno */
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_io_destroy))
-        return real_io_destroy(ctx);
+    IOT_ENTER(IOT_FN_io_destroy, real_io_destroy(ctx));
     int e0 = errno;
-    long r = IOT_FAST(kret(IOT_SYSRAW(io_destroy, ctx), e0), real_io_destroy(ctx));
-    done_k(&ev, r);
-    iot_leave(&ev);
-    return (int)r;
+    IOT_CALL(long, IOT_FAST(kret(IOT_SYSRAW(io_destroy, ctx), e0), real_io_destroy(ctx)), r, 0);
+    kerr(&ev);
+    IOT_LEAVE((int)r);
 }

@@ -164,22 +164,14 @@ int iot_mpi_is_ours(void)
     return ours > 0;
 }
 
+/* shim.h's layer shape (see the top of this file) */
 static inline int mpi_enter(iot_ev *ev, unsigned fn)
 {
-    if (!iot_mpi_is_ours() || !iot_enter(ev, fn))
-        return 0;
-    iot_t.in_wrapper--; /* see the top of this file */
-    return 1;
+    return iot_mpi_is_ours() && iot_enter_layer(ev, fn);
 }
 
-/* ret: 0, or -1 with errno = the MPI error class of rc. */
-static inline void mpi_done(iot_ev *ev, int rc)
-{
-    iot_t.in_wrapper++;
-    iot_done(ev, rc == MPI_SUCCESS ? 0 : -1, 0);
-    if (rc != MPI_SUCCESS)
-        ev->err = err_class(rc);
-}
+/* ret: 0, or -1 with errno = the MPI error class of r. */
+#define MPI_CALL(call) IOT_LAYER_CALL(int, call, 0, r != MPI_SUCCESS, err_class(r))
 
 /* The individual file pointer before a call moves it: the shim's work (busy), not the call's
  * time (the event starts after it). */
@@ -211,23 +203,19 @@ static void mpi_req(iot_ev *ev, int rc, MPI_Datatype type, int count)
  * the call has shown it valid).  ret = bytes done, from the status: an app passing
  * MPI_STATUS_IGNORE gets ours in its place. */
 #define DATA_BODY(FN, OFF_BEFORE, OFF_AFTER, real_call)                 \
-    iot_ev ev;                                                          \
-    if (!mpi_enter(&ev, FN))                                            \
-        return real_call;                                               \
+    IOT_ENTER_BY(mpi_enter, FN, real_call);                             \
     int64_t off = OFF_BEFORE;                                           \
     (void)off; /* explicit offsets: unused */                           \
     MPI_Status own;                                                     \
     if (status == MPI_STATUS_IGNORE)                                    \
         status = &own;                                                  \
-    int r = real_call;                                                  \
-    mpi_done(&ev, r);                                                   \
+    MPI_CALL(real_call);                                                \
     ev.path = file_path(fh, 0);                                         \
     mpi_req(&ev, r, datatype, count);                                   \
     if (r == MPI_SUCCESS)                                               \
         ev.ret = status_bytes(status);                                  \
     iot_ev_off(&ev, OFF_AFTER);                                         \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
 #define PTR_DATA(FN, real_call) DATA_BODY(FN, pos_before(&ev, fh), off, real_call)
 #define AT_DATA(FN, real_call) DATA_BODY(FN, IOT_NO_OFFSET, byte_off(fh, offset), real_call)
@@ -333,14 +321,11 @@ IOT_API int MPI_File_write_ordered(MPI_File fh, CV buf, int count, MPI_Datatype 
 
 /* Nonblocking data calls: the event of the call has req and offset, ret 0; the bytes done come
  * in a *_done event when MPI_Wait/MPI_Test & co. complete the request. */
-#define POST_BODY(FN, DONE_FN, OFF_BEFORE, OFF_AFTER, real_call)        \
-    iot_ev ev;                                                          \
-    if (!mpi_enter(&ev, FN))                                            \
-        return real_call;                                               \
+#define NONBLOCKING_BODY(FN, DONE_FN, OFF_BEFORE, OFF_AFTER, real_call) \
+    IOT_ENTER_BY(mpi_enter, FN, real_call);                             \
     int64_t off = OFF_BEFORE;                                           \
     (void)off;                                                          \
-    int r = real_call;                                                  \
-    mpi_done(&ev, r);                                                   \
+    MPI_CALL(real_call);                                                \
     ev.path = file_path(fh, 0);                                         \
     mpi_req(&ev, r, datatype, count);                                   \
     int64_t at = OFF_AFTER;                                             \
@@ -356,12 +341,12 @@ IOT_API int MPI_File_write_ordered(MPI_File fh, CV buf, int count, MPI_Datatype 
                                  .asked = (ev.has & IOT_HAS_REQ) ? ev.req : -1, \
                                  .off = at,                             \
                                  .t_post = ev.t0});                     \
-    iot_leave(&ev);                                                     \
-    return r
+    IOT_LEAVE(r)
 
-#define PTR_POST(FN, DONE, real_call) POST_BODY(FN, DONE, pos_before(&ev, fh), off, real_call)
+#define PTR_POST(FN, DONE, real_call) \
+    NONBLOCKING_BODY(FN, DONE, pos_before(&ev, fh), off, real_call)
 #define AT_POST(FN, DONE, real_call) \
-    POST_BODY(FN, DONE, IOT_NO_OFFSET, byte_off(fh, offset), real_call)
+    NONBLOCKING_BODY(FN, DONE, IOT_NO_OFFSET, byte_off(fh, offset), real_call)
 #define RD_DONE IOT_FN_MPI_File_iread_done
 #define WR_DONE IOT_FN_MPI_File_iwrite_done
 
@@ -542,8 +527,7 @@ static MPI_Status *statuses(MPI_Status *app, int count, MPI_Status *small, int n
         return real_call;                                                           \
     }                                                                               \
     STATUS_SETUP;                                                                   \
-    int r = real_call;                                                              \
-    mpi_done(&ev, r);                                                               \
+    MPI_CALL(real_call);                                                            \
     int n = 0;                                                                      \
     EMIT;                                                                           \
     STATUS_FREE;                                                                    \
@@ -663,11 +647,9 @@ IOT_API int MPI_File_open(MPI_Comm comm, const char *filename, int amode, MPI_In
                           MPI_File *fh)
 {
     IOT_PMPI(MPI_File_open);
-    iot_ev ev;
-    if (!mpi_enter(&ev, IOT_FN_MPI_File_open))
-        return real_MPI_File_open(comm, filename, amode, info, fh);
-    int r = real_MPI_File_open(comm, filename, amode, info, fh);
-    mpi_done(&ev, r);
+    IOT_ENTER_BY(mpi_enter, IOT_FN_MPI_File_open,
+                 real_MPI_File_open(comm, filename, amode, info, fh));
+    MPI_CALL(real_MPI_File_open(comm, filename, amode, info, fh));
     iot_ev_path(&ev, strip_prefix(filename));
     iot_ev_flags(&ev, amode);
     if (r == MPI_SUCCESS) {
@@ -677,52 +659,39 @@ IOT_API int MPI_File_open(MPI_Comm comm, const char *filename, int amode, MPI_In
             iot_ev_aux(&ev, n); /* ranks that opened it together */
         file_add(*fh, ev.path);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int MPI_File_close(MPI_File *fh)
 {
     IOT_PMPI(MPI_File_close);
-    iot_ev ev;
-    if (!mpi_enter(&ev, IOT_FN_MPI_File_close))
-        return real_MPI_File_close(fh);
+    IOT_ENTER_BY(mpi_enter, IOT_FN_MPI_File_close, real_MPI_File_close(fh));
     MPI_File was = *fh; /* the call sets it to MPI_FILE_NULL */
-    int r = real_MPI_File_close(fh);
-    mpi_done(&ev, r);
+    MPI_CALL(real_MPI_File_close(fh));
     ev.path = file_path(was, r == MPI_SUCCESS);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int MPI_File_delete(const char *filename, MPI_Info info)
 {
     IOT_PMPI(MPI_File_delete);
-    iot_ev ev;
-    if (!mpi_enter(&ev, IOT_FN_MPI_File_delete))
-        return real_MPI_File_delete(filename, info);
-    int r = real_MPI_File_delete(filename, info);
-    mpi_done(&ev, r);
+    IOT_ENTER_BY(mpi_enter, IOT_FN_MPI_File_delete, real_MPI_File_delete(filename, info));
+    MPI_CALL(real_MPI_File_delete(filename, info));
     iot_ev_path(&ev, strip_prefix(filename));
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* offset = the byte offset the individual file pointer moved to, aux = whence. */
 IOT_API int MPI_File_seek(MPI_File fh, MPI_Offset offset, int whence)
 {
     IOT_PMPI(MPI_File_seek);
-    iot_ev ev;
-    if (!mpi_enter(&ev, IOT_FN_MPI_File_seek))
-        return real_MPI_File_seek(fh, offset, whence);
-    int r = real_MPI_File_seek(fh, offset, whence);
-    mpi_done(&ev, r);
+    IOT_ENTER_BY(mpi_enter, IOT_FN_MPI_File_seek, real_MPI_File_seek(fh, offset, whence));
+    MPI_CALL(real_MPI_File_seek(fh, offset, whence));
     ev.path = file_path(fh, 0);
     if (r == MPI_SUCCESS)
         iot_ev_off(&ev, file_pos(fh));
     iot_ev_aux(&ev, whence);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* offset = disp; aux = [filetype size, filetype extent] (equal for a contiguous view). */
@@ -730,11 +699,9 @@ IOT_API int MPI_File_set_view(MPI_File fh, MPI_Offset disp, MPI_Datatype etype,
                               MPI_Datatype filetype, const char *datarep, MPI_Info info)
 {
     IOT_PMPI(MPI_File_set_view);
-    iot_ev ev;
-    if (!mpi_enter(&ev, IOT_FN_MPI_File_set_view))
-        return real_MPI_File_set_view(fh, disp, etype, filetype, datarep, info);
-    int r = real_MPI_File_set_view(fh, disp, etype, filetype, datarep, info);
-    mpi_done(&ev, r);
+    IOT_ENTER_BY(mpi_enter, IOT_FN_MPI_File_set_view,
+                 real_MPI_File_set_view(fh, disp, etype, filetype, datarep, info));
+    MPI_CALL(real_MPI_File_set_view(fh, disp, etype, filetype, datarep, info));
     ev.path = file_path(fh, 0);
     iot_ev_off(&ev, disp);
     if (r == MPI_SUCCESS) {
@@ -744,34 +711,25 @@ IOT_API int MPI_File_set_view(MPI_File fh, MPI_Offset disp, MPI_Datatype etype,
         if (size >= 0 && real_MPI_Type_get_extent_x(filetype, &lb, &extent) == MPI_SUCCESS)
             iot_ev_aux2(&ev, size, extent);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int MPI_File_sync(MPI_File fh)
 {
     IOT_PMPI(MPI_File_sync);
-    iot_ev ev;
-    if (!mpi_enter(&ev, IOT_FN_MPI_File_sync))
-        return real_MPI_File_sync(fh);
-    int r = real_MPI_File_sync(fh);
-    mpi_done(&ev, r);
+    IOT_ENTER_BY(mpi_enter, IOT_FN_MPI_File_sync, real_MPI_File_sync(fh));
+    MPI_CALL(real_MPI_File_sync(fh));
     ev.path = file_path(fh, 0);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* offset = the new size. */
 IOT_API int MPI_File_set_size(MPI_File fh, MPI_Offset size)
 {
     IOT_PMPI(MPI_File_set_size);
-    iot_ev ev;
-    if (!mpi_enter(&ev, IOT_FN_MPI_File_set_size))
-        return real_MPI_File_set_size(fh, size);
-    int r = real_MPI_File_set_size(fh, size);
-    mpi_done(&ev, r);
+    IOT_ENTER_BY(mpi_enter, IOT_FN_MPI_File_set_size, real_MPI_File_set_size(fh, size));
+    MPI_CALL(real_MPI_File_set_size(fh, size));
     ev.path = file_path(fh, 0);
     iot_ev_off(&ev, size);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }

@@ -106,32 +106,16 @@ static uint32_t var_path(int ncid, int varid)
 
 /* ---- the wrapper shape (as wrap_hdf5.c's) ---- */
 
-static inline int nc_enter(iot_ev *ev, unsigned fn)
-{
-    if (!iot_enter(ev, fn))
-        return 0;
-    iot_t.in_wrapper--; /* see the top of this file */
-    return 1;
-}
-
-/* ret: 0, or -1 with errno = the PnetCDF error code negated (NC_E*: small negative ints). */
-static inline void nc_done(iot_ev *ev, int rc)
-{
-    iot_t.in_wrapper++;
-    iot_done(ev, rc == NC_NOERR ? 0 : -1, 0);
-    if (rc != NC_NOERR)
-        ev->err = rc < 0 ? -rc : rc;
-}
+/* shim.h's layer shape, begun by IOT_ENTER_BY(iot_enter_layer, ...).  ret: 0, or -1 with
+ * errno = the PnetCDF error code negated (NC_E*: small negative ints). */
+#define NC_CALL(call) IOT_LAYER_CALL(int, call, 0, r != NC_NOERR, r < 0 ? -r : r)
 
 /* ---- files ---- */
 
 /* path = the file, flags = cmode/omode, aux = the ncid */
 #define NC_OPEN_BODY(FN, real_call)                                                           \
-    iot_ev ev;                                                                                \
-    if (!nc_enter(&ev, FN))                                                                   \
-        return real_call;                                                                     \
-    int r = real_call;                                                                        \
-    nc_done(&ev, r);                                                                          \
+    IOT_ENTER_BY(iot_enter_layer, FN, real_call);                                             \
+    NC_CALL(real_call);                                                                       \
     iot_ev_path(&ev, path);                                                                   \
     iot_ev_flags(&ev, mode);                                                                  \
     if (r == NC_NOERR) {                                                                      \
@@ -139,8 +123,7 @@ static inline void nc_done(iot_ev *ev, int rc)
         nc_add(*ncidp, -1, ev.path);                                                          \
         iot_ev_aux(&ev, *ncidp);                                                              \
     }                                                                                         \
-    iot_leave(&ev);                                                                           \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API int ncmpi_create(MPI_Comm comm, const char *path, int mode, MPI_Info info, int *ncidp)
 {
@@ -156,16 +139,12 @@ IOT_API int ncmpi_open(MPI_Comm comm, const char *path, int mode, MPI_Info info,
 
 /* A call on a file: path = the file (forget: it closes the file). */
 #define NC_FILE_BODY(FN, forget, real_call)                                                   \
-    iot_ev ev;                                                                                \
-    if (!nc_enter(&ev, FN))                                                                   \
-        return real_call;                                                                     \
-    int r = real_call;                                                                        \
-    nc_done(&ev, r);                                                                          \
+    IOT_ENTER_BY(iot_enter_layer, FN, real_call);                                             \
+    NC_CALL(real_call);                                                                       \
     ev.path = nc_get(ncid, -1);                                                               \
     if ((forget) && r == NC_NOERR)                                                            \
         nc_forget(ncid);                                                                      \
-    iot_leave(&ev);                                                                           \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API int ncmpi_close(int ncid)
 {
@@ -259,17 +238,13 @@ static void nc_after(iot_ev *ev, const nc_xfer *x, int rc, int coll)
 }
 
 #define NC_DATA_BODY(FN, COLL, ELEM, real_call)                                               \
-    iot_ev ev;                                                                                \
-    if (!nc_enter(&ev, FN))                                                                   \
-        return real_call;                                                                     \
+    IOT_ENTER_BY(iot_enter_layer, FN, real_call);                                             \
     nc_xfer x;                                                                                \
     nc_before(&x, ncid, varid, start, count, ELEM);                                           \
     ev.t0 = iot_now();                                                                        \
-    int r = real_call;                                                                        \
-    nc_done(&ev, r);                                                                          \
+    NC_CALL(real_call);                                                                       \
     nc_after(&ev, &x, r, COLL);                                                               \
-    iot_leave(&ev);                                                                           \
-    return r
+    IOT_LEAVE(r)
 
 /* The flexible API's element size: its buftype's, when given (else the variable's). */
 static int64_t buf_elem(MPI_Offset bufcount, MPI_Datatype buftype)

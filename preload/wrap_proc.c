@@ -214,8 +214,7 @@ IOT_API int execle(const char *path, const char *arg0, ...)
     iot_ev_path(&ev, name);                                               \
     if (r == 0 && pid)                                                    \
         iot_ev_aux(&ev, *pid);                                            \
-    iot_leave(&ev);                                                       \
-    return r
+    IOT_LEAVE(r)
 
 IOT_API int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
@@ -231,16 +230,21 @@ IOT_API int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_ac
     SPAWN_BODY(IOT_FN_posix_spawnp, real_posix_spawnp, file);
 }
 
+/* A call that returns its error number (pthread_create, posix_spawn): errno is set to it, as
+ * the event's.  1 if it failed. */
+static int error_number(int r)
+{
+    if (r)
+        errno = r;
+    return r != 0;
+}
+
 IOT_API pid_t fork(void)
 {
     IOT_REAL(fork);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_fork))
-        return real_fork();
-    pid_t r = real_fork(); /* the child's log is started by the atfork handler, in there */
-    iot_done(&ev, r, r < 0);
-    iot_leave(&ev);
-    return r;
+    IOT_ENTER(IOT_FN_fork, real_fork());
+    IOT_CALL(pid_t, real_fork(), r, r < 0); /* the child's log: the atfork handler, in there */
+    IOT_LEAVE(r);
 }
 
 /* clone() children that are not threads.  Without CLONE_VM the child is a fork that runs no
@@ -337,14 +341,9 @@ IOT_API int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)
                            void *arg)
 {
     IOT_REAL(pthread_create);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_pthread_create))
-        return real_pthread_create(t, attr, fn, arg);
-    int r = real_pthread_create(t, attr, fn, arg);
-    errno = r ? r : errno;
-    iot_done(&ev, r, r != 0);
-    iot_leave(&ev);
-    return r;
+    IOT_ENTER(IOT_FN_pthread_create, real_pthread_create(t, attr, fn, arg));
+    IOT_CALL(int, real_pthread_create(t, attr, fn, arg), r, error_number(r));
+    IOT_LEAVE(r);
 }
 
 IOT_API void exit(int status)
@@ -383,18 +382,14 @@ UNDERSCORE_EXIT(_Exit)
 IOT_API void *dlopen(const char *file, int flags)
 {
     IOT_REAL(dlopen);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_dlopen))
-        return real_dlopen(file, flags);
-    void *h = real_dlopen(file, flags);
-    iot_done(&ev, h != NULL, 0); /* dlerror(), not errno, says why */
+    IOT_ENTER(IOT_FN_dlopen, real_dlopen(file, flags));
+    IOT_CALL(void *, real_dlopen(file, flags), r != NULL, 0); /* dlerror(), not errno, says why */
     iot_ev_flags(&ev, flags);
     if (file)
         ev.path = iot_intern_string(file, __builtin_strlen(file)); /* a name the loader searches */
-    if (h)
+    if (r)
         iot_modules_emit(); /* what this dlopen mapped */
-    iot_leave(&ev);
-    return h;
+    IOT_LEAVE(r);
 }
 
 /* popen: fd = the stream's end of the pipe (its name learnt on first use), flags = O_RDONLY or
@@ -404,11 +399,8 @@ IOT_API void *dlopen(const char *file, int flags)
 IOT_API FILE *popen(const char *cmd, const char *mode)
 {
     IOT_REAL(popen);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_popen))
-        return real_popen(cmd, mode);
-    FILE *r = real_popen(cmd, mode);
-    iot_done(&ev, r != NULL, r == NULL);
+    IOT_ENTER(IOT_FN_popen, real_popen(cmd, mode));
+    IOT_CALL(FILE *, real_popen(cmd, mode), r != NULL, r == NULL);
     if (ev.err != EFAULT && mode)
         iot_ev_flags(&ev, mode[0] == 'w' ? O_WRONLY : O_RDONLY);
     if (r) {
@@ -416,27 +408,22 @@ IOT_API FILE *popen(const char *cmd, const char *mode)
         iot_fd_closed(fd);
         iot_ev_fd(&ev, fd);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API int pclose(FILE *f)
 {
     IOT_REAL(pclose);
-    iot_ev ev;
-    if (!iot_enter(&ev, IOT_FN_pclose))
-        return real_pclose(f);
+    IOT_ENTER(IOT_FN_pclose, real_pclose(f));
     int fd = f ? fileno(f) : -1;
     uint32_t path = fd >= 0 ? iot_fd_path(fd) : 0;
     int64_t pend = iot_stdio_pending(f), spos = fd >= 0 ? iot_stdio_pos(fd) : IOT_NO_OFFSET;
-    int r = real_pclose(f);
-    iot_done(&ev, r, r == -1);
+    IOT_CALL(int, real_pclose(f), r, r == -1);
     if (fd >= 0) {
         iot_ev_fd(&ev, fd);
         ev.path = path;
         iot_stdio_flushed(&ev, pend, spos); /* what was waiting went to the pipe */
         iot_fd_closed(fd);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
