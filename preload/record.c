@@ -122,23 +122,7 @@ void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path)
     ev->path = iot_path_id_at(dirfd, path);
 }
 
-/* A plain "" (fails with ENOENT) is kept as "", not made the directory; NULL is no path. */
-void iot_ev_at(iot_ev *ev, int dirfd, const char *path, int atflags)
-{
-    if (ev->err == EFAULT) /* maybe a bad path pointer: not read (iot_ev_path_at) */
-        return;
-    if (path && *path) {
-        iot_ev_path_at(ev, dirfd, path);
-    } else if (!(atflags & AT_EMPTY_PATH)) {
-        if (path)
-            ev->path = iot_intern_string("", 0);
-    } else if (dirfd == AT_FDCWD) {
-        iot_ev_path(ev, ".");
-    } else {
-        iot_ev_fd(ev, dirfd);
-        iot_ev_fdpath(ev, dirfd);
-    }
-}
+_Static_assert(IOT_AT_EMPTY_PATH == AT_EMPTY_PATH && IOT_AT_FDCWD == AT_FDCWD, "shim.h's copies");
 
 /* A call that made descriptor `fd` (open, fopen, opendir, mkstemp...): the event's fd, the fd
  * registered with the event's path, aux = [dev, inode].  An event left out needs no (dev,

@@ -198,8 +198,6 @@ void iot_ev_fdpath(iot_ev *ev, int fd) IOT_HIDDEN;
 /* A path argument, made absolute against dirfd (AT_FDCWD for the cwd). */
 void iot_ev_path_at(iot_ev *ev, int dirfd, const char *path) IOT_HIDDEN;
 static inline void iot_ev_path(iot_ev *ev, const char *path) { iot_ev_path_at(ev, -100, path); }
-/* The path of an *at call (atflags: AT_EMPTY_PATH with "" is dirfd itself: its fd and path). */
-void iot_ev_at(iot_ev *ev, int dirfd, const char *path, int atflags) IOT_HIDDEN;
 uint32_t iot_path_id_at(int dirfd, const char *path) IOT_HIDDEN;
 
 /* ---- filter.c: what `iotrace run -e trace=SET --path GLOB` records ---- */
@@ -409,6 +407,27 @@ void iot_cwd_fork_child(void) IOT_HIDDEN;
 /* Another exported name for the same wrapper (open64 for open, ...). */
 #define IOT_ALIAS(name, other) \
     extern __typeof__(name) other __attribute__((alias(#name), visibility("default")))
+
+/* The path of an *at call.  AT_EMPTY_PATH with "" (or NULL) is dirfd itself: its fd and path;
+ * a plain "" (fails with ENOENT) is kept as "", not made the directory; NULL is no path. */
+#define IOT_AT_FDCWD (-100)        /* <fcntl.h>'s, checked in record.c */
+#define IOT_AT_EMPTY_PATH 0x1000
+static inline void iot_ev_at(iot_ev *ev, int dirfd, const char *path, int atflags)
+{
+    if (ev->err == EFAULT) /* maybe a bad path pointer: not read (iot_ev_path_at) */
+        return;
+    if (path && *path) {
+        iot_ev_path_at(ev, dirfd, path);
+    } else if (!(atflags & IOT_AT_EMPTY_PATH)) {
+        if (path)
+            ev->path = iot_intern_string("", 0);
+    } else if (dirfd == IOT_AT_FDCWD) {
+        iot_ev_path(ev, ".");
+    } else {
+        iot_ev_fd(ev, dirfd);
+        iot_ev_fdpath(ev, dirfd);
+    }
+}
 
 /* ---- the wrapper shapes ----
  * Every wrapper is the same few lines (as Darshan's are the same macros):
