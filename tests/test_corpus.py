@@ -79,6 +79,17 @@ def test_c_clean_sequential_write(trace) -> None:
     assert s.overview["bytes_written"] == 32 << 20 and s.overview["writes"] == 32
 
 
+def test_end_of_file_reads_are_no_small_accesses(trace) -> None:
+    # 200 reads of 4 KiB and 400 reads of 0 B at the end of the file (a reader following a
+    # growing file): the latter are no accesses of the file (were two thirds of its reads small)
+    t = trace(build("corpus"), "eof", extra=NO_STRACER)
+    assert t.proc.returncode == 0, t.proc.stderr
+    s = _report(t.dir)
+    assert [i.key for i in s.insights if "access" in i.key or i.key.startswith("small")] == []
+    f = s.files.set_index("path").loc[str(trace.work / "eof.dat")]
+    assert (f["reads"], f["bytes_read"]) == (600, 200 * 4096)
+
+
 def test_python_metadata_storm_names_the_data_directory(trace) -> None:
     (trace.work / "meta.py").write_text(META_PY)
     t = trace(sys.executable, "meta.py", extra=NO_STRACER)

@@ -3,7 +3,10 @@
  *   corpus small   20,000 write()s of 64 bytes to small.dat (many small writes to a data file)
  *   corpus random  4 MiB written to random.dat in 1 MiB writes, then 4,000 pread()s of 512 bytes
  *                  at pseudo-random offsets (random small reads)
- *   corpus seq     32 MiB written to seq.dat in 1 MiB writes, fsync (clean) */
+ *   corpus seq     32 MiB written to seq.dat in 1 MiB writes, fsync (clean)
+ *   corpus eof     a reader following eof.dat as a writer appends it (as tail -f): 200 times,
+ *                  4 KiB appended, read() by the reader, then 2 more read()s of 0 bytes (end of
+ *                  file) (clean: a 0-byte read at the end of a file is no small access) */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,5 +61,16 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "seq") == 0)
         return big_writes("seq.dat", 32, 1);
+    if (strcmp(argv[1], "eof") == 0) {
+        int w = open("eof.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644);
+        int r = open("eof.dat", O_RDONLY);
+        if (w < 0 || r < 0)
+            return perror("eof.dat"), 1;
+        for (int i = 0; i < 200; i++)
+            if (write(w, buf, 4096) != 4096 || read(r, buf, 8192) != 4096 ||
+                read(r, buf, 8192) != 0 || read(r, buf, 8192) != 0)
+                return perror("eof.dat"), 1;
+        return close(w) | close(r);
+    }
     return 2;
 }
