@@ -389,6 +389,44 @@ def test_mpich_program_with_open_mpi_shim_runs_untraced_at_mpi_level(tmp_path: P
     assert sum(e["ret"] for e in data + aio if "write" in e["fn"]) == 6 * 2 * B
 
 
+def test_the_other_mpiio_calls(tmp_path: Path) -> None:
+    """mpi_rest.c: the MPI-IO calls mpi_io.c does not make (the shared and ordered file
+    pointer, the nonblocking collectives, read at the individual pointer, set_size), each
+    recorded with its bytes and offset.  OMPIO: ROMIO 3.2.1 in Open MPI crashes on the
+    nonblocking collectives, untraced too."""
+    n = 4096
+    job = run_job(tmp_path, "ranks", 2, build_mpi("mpi_rest"), "rest.dat", str(n), io="ompio")
+    data, reg = str(job.work / "rest.dat"), 2 * n
+    for r in range(2):
+        at = r * n  # the rank's block in each region
+        got = [(e["fn"], e["req"], e["ret"], e["offset"], e["errno"]) for e in job.events()
+               if e["rank"] == r and e["path"] == data and e["fn"].startswith("MPI_")]  # fmt: skip
+        assert got == [
+            ("MPI_File_open", None, 0, None, 0),
+            ("MPI_File_set_size", None, 0, 4 * reg, 0),
+            ("MPI_File_write_ordered", n, n, None, 0),  # a shared pointer: no offset
+            ("MPI_File_write_shared", n, n, None, 0),
+            ("MPI_File_seek", None, 0, 2 * reg + at, 0),
+            ("MPI_File_iwrite_all", n, 0, 2 * reg + at, 0),
+            ("MPI_File_iwrite_done", n, n, 2 * reg + at, 0),
+            ("MPI_File_iwrite_at_all", n, 0, 3 * reg + at, 0),
+            ("MPI_File_iwrite_done", n, n, 3 * reg + at, 0),
+            ("MPI_File_sync", None, 0, None, 0),
+            ("MPI_File_seek", None, 0, at, 0),
+            ("MPI_File_read_all", n, n, at, 0),
+            ("MPI_File_seek", None, 0, 2 * reg + at, 0),
+            ("MPI_File_read", n, n, 2 * reg + at, 0),
+            ("MPI_File_seek", None, 0, 3 * reg + at, 0),
+            ("MPI_File_iread_all", n, 0, 3 * reg + at, 0),
+            ("MPI_File_iread_done", n, n, 3 * reg + at, 0),
+            ("MPI_File_iread_at_all", n, 0, 2 * reg + at, 0),
+            ("MPI_File_iread_done", n, n, 2 * reg + at, 0),
+            ("MPI_File_read_ordered", n, n, None, 0),
+            ("MPI_File_read_shared", n, n, None, 0),
+            ("MPI_File_close", None, 0, None, 0),
+        ], r
+
+
 def test_mpiio_with_stracer(tmp_path: Path) -> None:
     """The same job with the stracer running too (iotrace run's default)."""
     if not stracer_flag():
