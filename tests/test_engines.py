@@ -97,6 +97,19 @@ def test_fio_io_uring_without_stracer_says_what_is_unseen(trace):
     assert "no stracer ran: the I/O submitted through them is not in this trace" in r.stdout
 
 
+@pytest.mark.parametrize("extra", [(), ("--no-stracer",)])
+def test_libaio_cancel(trace, extra):
+    """io_cancel of a request never submitted: the app gets libaio's -EINVAL in both modes (the
+    raw syscall's result turned back into libaio's convention under the stracer), and the event
+    has the iocb's fd, path, size, offset and opcode (IOCB_CMD_PREAD), errno EINVAL."""
+    t = trace(build("aio_cancel", "-laio"), "c.dat", stack=0, extra=extra)
+    assert (t.proc.returncode, t.proc.stdout) == (0, "-22\n"), t.proc.stderr
+    (e,) = t.events("io_cancel")
+    path = str(trace.work / "c.dat")
+    assert (e["path"], e["req"], e["offset"], e["flags"]) == (path, 100, 512, 0)
+    assert (e["ret"], e["errno"]) == (-22, 22)
+
+
 def test_raw_aio_is_decoded(trace):
     """Linux AIO with raw syscalls: the AIO syscalls are missed (bypass), and each iocb is a
     pwrite64/pread64 via aio with its fd, path, offset, size and result."""
