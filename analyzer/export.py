@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -240,9 +241,9 @@ def _chrome_pids(procs: pd.DataFrame) -> dict[int, int]:
     return out
 
 
-def to_chrome(trace: Trace, out: Path) -> str:
-    ev = trace.events
-    procs = trace.processes
+def _chrome_meta(procs: pd.DataFrame, threads: pd.DataFrame) -> list[dict[str, Any]]:
+    """The process and thread tracks' names; `threads`: (proc, tid) in the order of their
+    first event."""
     pid_of = _chrome_pids(procs)
     meta: list[dict[str, Any]] = []
     seen: set[int] = set()
@@ -271,7 +272,6 @@ def to_chrome(trace: Trace, out: Path) -> str:
                     "args": {"sort_index": int(r.rank)},
                 }
             )
-    threads = ev[["proc", "tid"]].drop_duplicates()
     for r in threads.itertuples():
         pid = pid_of[int(r.proc)]
         meta.append(
@@ -283,6 +283,15 @@ def to_chrome(trace: Trace, out: Path) -> str:
                 "args": {"name": f"tid {int(r.tid)}"},
             }
         )
+    return meta
+
+
+def _chrome_lines(trace: Trace) -> Iterator[list[str]]:
+    """Every event of `trace` as a complete ('X') slice, a JSON object a line, CHROME_BATCH
+    lines at a time (in the events' order)."""
+    ev = trace.events
+    procs = trace.processes
+    pid_of = _chrome_pids(procs)
     fn_json = [json.dumps(f) for f in ev["function"].cat.categories]
     op_json = [json.dumps(o) for o in ev["op"].cat.categories]
     path_json = [
@@ -298,64 +307,68 @@ def to_chrome(trace: Trace, out: Path) -> str:
         for sid, site in zip(ms["stack_id"], ms["site"], strict=True):
             if pd.notna(sid):
                 site_json[int(sid)] = json.dumps(site)
+    for lo in range(0, len(ev), CHROME_BATCH):
+        b = ev.iloc[lo : lo + CHROME_BATCH]
+        cols = [
+            b["function"].cat.codes.tolist(),
+            b["op"].cat.codes.tolist(),
+            b["t_start"].tolist(),
+            (b["t_end"] - b["t_start"]).tolist(),
+            proc_pid[b["proc"].to_numpy()].tolist(),
+            b["tid"].tolist(),
+            b["path"].cat.codes.tolist(),
+            b["fd"].astype(object).where(b["fd"].notna(), None).tolist(),
+            b["bytes"].astype(object).where(b["bytes"].notna(), None).tolist(),
+            b["offset"].astype(object).where(b["offset"].notna(), None).tolist(),
+            b["ret"].tolist(),
+            b["errno"].tolist(),
+            b["missed"].tolist(),
+            b["stack_id"].fillna(-1).tolist() if any_missed else [-1] * len(b),
+            b["data"].tolist() if "data" in b else [None] * len(b),  # iotrace run -s N
+        ]
+        lines = []
+        for fn, op, t0, dur, pid, tid, path, fd, nb, off, ret, err, missed, sid, data in zip(
+            *cols, strict=True
+        ):
+            args = [f'"ret":{ret}']
+            if path >= 0:
+                args.append(f'"path":{path_json[path]}')
+            if fd is not None:
+                args.append(f'"fd":{fd}')
+            if nb is not None:
+                args.append(f'"bytes":{nb}')
+            if off is not None:
+                args.append(f'"offset":{off}')
+            if err:
+                args.append(f'"errno":{err}')
+            if data is not None:
+                args.append(f'"data":{json.dumps(data)}')
+            cat = op_json[op] if not missed else '"missed"'
+            extra = ""
+            if missed:
+                args.append('"missed":true,"source":"stracer"')
+                if sid >= 0 and int(sid) in site_json:
+                    args.append(f'"site":{site_json[int(sid)]}')
+                extra = ',"cname":"terrible"'
+            lines.append(
+                f'{{"name":{fn_json[fn]},"cat":{cat},"ph":"X","ts":{t0 / 1000:.3f},'
+                f'"dur":{dur / 1000:.3f},"pid":{pid},"tid":{tid}{extra},'
+                f'"args":{{{",".join(args)}}}}}'
+            )
+        yield lines
 
+
+def _write_chrome(
+    out: Path, trace_dir: Path, t0: int, meta: list[dict[str, Any]], batches: Iterable[list[str]]
+) -> None:
     def write(raw: IO[bytes]) -> None:
         f = io.TextIOWrapper(raw, encoding="utf-8")
         f.write('{"displayTimeUnit":"ms","otherData":')
-        f.write(
-            json.dumps({"iotrace": __version__, "trace": str(trace.dir), "t0_real_ns": trace.t0})
-        )
+        f.write(json.dumps({"iotrace": __version__, "trace": str(trace_dir), "t0_real_ns": t0}))
         f.write(',"traceEvents":[\n')
         f.write(",\n".join(json.dumps(m) for m in meta))
         first = not meta
-        for lo in range(0, len(ev), CHROME_BATCH):
-            b = ev.iloc[lo : lo + CHROME_BATCH]
-            cols = [
-                b["function"].cat.codes.tolist(),
-                b["op"].cat.codes.tolist(),
-                b["t_start"].tolist(),
-                (b["t_end"] - b["t_start"]).tolist(),
-                proc_pid[b["proc"].to_numpy()].tolist(),
-                b["tid"].tolist(),
-                b["path"].cat.codes.tolist(),
-                b["fd"].astype(object).where(b["fd"].notna(), None).tolist(),
-                b["bytes"].astype(object).where(b["bytes"].notna(), None).tolist(),
-                b["offset"].astype(object).where(b["offset"].notna(), None).tolist(),
-                b["ret"].tolist(),
-                b["errno"].tolist(),
-                b["missed"].tolist(),
-                b["stack_id"].fillna(-1).tolist() if any_missed else [-1] * len(b),
-                b["data"].tolist() if "data" in b else [None] * len(b),  # iotrace run -s N
-            ]
-            lines = []
-            for fn, op, t0, dur, pid, tid, path, fd, nb, off, ret, err, missed, sid, data in zip(
-                *cols, strict=True
-            ):
-                args = [f'"ret":{ret}']
-                if path >= 0:
-                    args.append(f'"path":{path_json[path]}')
-                if fd is not None:
-                    args.append(f'"fd":{fd}')
-                if nb is not None:
-                    args.append(f'"bytes":{nb}')
-                if off is not None:
-                    args.append(f'"offset":{off}')
-                if err:
-                    args.append(f'"errno":{err}')
-                if data is not None:
-                    args.append(f'"data":{json.dumps(data)}')
-                cat = op_json[op] if not missed else '"missed"'
-                extra = ""
-                if missed:
-                    args.append('"missed":true,"source":"stracer"')
-                    if sid >= 0 and int(sid) in site_json:
-                        args.append(f'"site":{site_json[int(sid)]}')
-                    extra = ',"cname":"terrible"'
-                lines.append(
-                    f'{{"name":{fn_json[fn]},"cat":{cat},"ph":"X","ts":{t0 / 1000:.3f},'
-                    f'"dur":{dur / 1000:.3f},"pid":{pid},"tid":{tid}{extra},'
-                    f'"args":{{{",".join(args)}}}}}'
-                )
+        for lines in batches:
             if lines:
                 f.write(("" if first else ",\n") + ",\n".join(lines))
                 first = False
@@ -364,7 +377,279 @@ def to_chrome(trace: Trace, out: Path) -> str:
         f.detach()
 
     write_atomic(out, write)
+
+
+def to_chrome(trace: Trace, out: Path) -> str:
+    ev = trace.events
+    meta = _chrome_meta(trace.processes, ev[["proc", "tid"]].drop_duplicates())
+    _write_chrome(out, trace.dir, trace.t0, meta, _chrome_lines(trace))
     return f"wrote {len(ev):,} events to {out} (Chrome trace-event JSON: open it in Perfetto)"
+
+
+# The bounded CSV and Chrome exports: each part's rows (CSV rows, or Chrome JSON lines) written by
+# a worker to a file of its own in time order, with their sort key; the files then merged by time
+# into the one output, a few batches of each in memory at a time.
+KEY_T, KEY_SRC = "_iotrace_t", "_iotrace_src"  # the merge's key columns (time, shim before stracer)
+
+
+def _keyed(t: pa.Table, ev: pd.DataFrame) -> pa.Table:
+    t = t.append_column(KEY_T, pa.array(ev["t_start"].to_numpy(np.int64)))
+    return t.append_column(KEY_SRC, pa.array(ev["source"].cat.codes.to_numpy(np.int8)))
+
+
+def _part_rows(
+    trace_dir: str,
+    part: Any,
+    tmp: str,
+    name: str,
+    shift: tuple[int, int, int],
+    select: Any,
+    fmt: str,
+) -> dict[str, Any]:
+    """One part's rows into tmp/name.arrow (an Arrow IPC file, in the events' order, with the
+    merge's key): for `fmt` csv, the events table as to_csv writes it (stack ids the whole
+    trace's) and the part's stacks; for chrome, its JSON lines and its threads' first events
+    (run in a worker)."""
+    from .parts import load_part, shift_stack_ids
+
+    tr = load_part(trace_dir, part, select)
+    ev = tr.events
+    path = Path(tmp) / f"{name}.arrow"
+    got: dict[str, Any] = {"file": str(path), "rows": len(ev)}
+    if fmt == "csv":
+        ids = ev["stack_id"].to_numpy(dtype=np.int64, na_value=-1)
+        new = shift_stack_ids(ids, *shift)
+        ev["stack_id"] = pd.arrays.IntegerArray(new.astype(np.int32), new < 0)
+        t = _keyed(_plain(_arrow(ev, None, tr.exact_names, True)), ev)
+        with pa.OSFile(str(path), "wb") as f, pa.ipc.new_file(f, t.schema) as w:
+            w.write_table(t, max_chunksize=MERGE_BATCH)
+        st = tr.stacks
+        st["stack_id"] = shift_stack_ids(st["stack_id"].to_numpy(np.int64), *shift)
+        got["stacks"] = st.astype({"stack_id": np.int32})
+        got["schema"] = t.schema
+        return got
+    schema = pa.schema([("line", pa.string()), (KEY_T, pa.int64()), (KEY_SRC, pa.int8())])
+    with pa.OSFile(str(path), "wb") as f, pa.ipc.new_file(f, schema) as w:
+        lo = 0
+        for lines in _chrome_lines(tr):
+            b = ev.iloc[lo : lo + len(lines)]
+            lo += len(lines)
+            w.write_table(_keyed(pa.table({"line": pa.array(lines, pa.string())}), b))
+    pr = tr.processes
+    got["cut"] = pr[pr["truncated"]][["log", "source", "truncated"]]  # its own logs' only
+    first = ev[["proc", "tid"]].drop_duplicates()
+    got["threads"] = pd.DataFrame(
+        {
+            "proc": first["proc"].to_numpy(),
+            "tid": first["tid"].to_numpy(),
+            "t": ev["t_start"].to_numpy()[first.index],
+            "src": ev["source"].cat.codes.to_numpy()[first.index],
+            "pos": first.index.to_numpy(),
+        }
+    )
+    return got
+
+
+MERGE_BATCH = 1 << 16  # rows per batch of a part's file, the most the merge holds per part
+
+
+def _merged(files: list[str], schema: pa.Schema | None = None) -> Iterator[pa.Table]:
+    """The rows of the parts' files in the trace's order: by time, the shim's before the
+    stracer's, then by part and position (load's stable sort: the logs in order, then the
+    stracer's events).  Holds at most a batch of each part at a time."""
+    readers = [pa.ipc.open_file(pa.OSFile(f, "rb")) for f in files]
+    nxt = [0] * len(files)
+    bufs: list[pa.Table | None] = [None] * len(files)
+    pos = [0] * len(files)  # the row number of each buffer's first row in its part
+
+    def fill(i: int) -> None:
+        while (bufs[i] is None or not len(bufs[i])) and nxt[i] < readers[i].num_record_batches:
+            if bufs[i] is not None:
+                pos[i] += len(bufs[i])
+            bufs[i] = pa.Table.from_batches([readers[i].get_batch(nxt[i])])
+            nxt[i] += 1
+
+    while True:
+        for i in range(len(files)):
+            fill(i)
+        live = [i for i, b in enumerate(bufs) if b is not None and len(b)]
+        if not live:
+            return
+        # every row at or before the frontier can go: no part still to be read has one before
+        frontier = min(
+            (
+                (int(bufs[i][KEY_T][-1].as_py()), int(bufs[i][KEY_SRC][-1].as_py()), i)
+                for i in live
+                if nxt[i] < readers[i].num_record_batches
+            ),
+            default=None,
+        )
+        take, keys = [], []
+        for i in live:
+            b = bufs[i]
+            t = b[KEY_T].to_numpy()
+            s = b[KEY_SRC].to_numpy()
+            if frontier is None:
+                n = len(b)
+            else:
+                ft, fs, fi = frontier
+                le = (t < ft) | ((t == ft) & ((s < fs) | ((s == fs) & (i <= fi))))
+                n = int(le.sum())
+            if n:
+                take.append(b.slice(0, n))
+                keys.append((t[:n], s[:n], np.full(n, i), pos[i] + np.arange(n)))
+                bufs[i] = b.slice(n)
+                pos[i] += n
+        t = pa.concat_tables(take, promote_options="permissive") if len(take) > 1 else take[0]
+        order = np.lexsort(tuple(np.concatenate(k) for k in zip(*keys, strict=True))[::-1])
+        t = t.take(pa.array(order))
+        if schema is not None:
+            t = _conform(t, schema)
+        yield t
+
+
+def _conform(t: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A batch with every column of `schema` (nulls where its part had no such column), in its
+    order and types."""
+    cols = [
+        t[f.name].cast(f.type) if f.name in t.column_names else pa.nulls(len(t), f.type)
+        for f in schema
+    ]
+    return pa.table(cols, schema=schema)
+
+
+def _events_schema(schemas: list[pa.Schema]) -> pa.Schema:
+    """The events table's columns over the parts' (a part has `data` or `<column>_bytes` only
+    when its events do): the base columns in order, `data`, then the `_bytes` columns in the
+    order of the columns they spell."""
+    u = pa.unify_schemas(schemas, promote_options="permissive")
+    u = pa.schema([f for f in u if f.name not in (KEY_T, KEY_SRC)])
+    names = u.names
+    exact = [n for n in names if n.endswith("_bytes") and n[: -len("_bytes")] in names]
+    base = [n for n in names if n not in exact and n != "data"]
+    order = base + (["data"] if "data" in names else [])
+    order += sorted(exact, key=lambda n: order.index(n[: -len("_bytes")]))
+    return pa.schema([u.field(n) for n in order])
+
+
+def _part_files(
+    fmt: str,
+    trace_dir: str | os.PathLike[str],
+    tmp: Path,
+    memory: str | int | None,
+    workers: int | None,
+    scheduler: str | None,
+    part_bytes: int | None,
+    select: Any,
+) -> tuple[Any, Any, list[Any], list[dict[str, Any]]]:
+    """The parts' files (_part_rows); for csv also the merged summary, trace and partials (the
+    other tables, the stack ids), which chrome does without."""
+    from . import parts
+
+    if fmt == "csv":
+        s, tr, partials, mapper = parts.run(
+            trace_dir, memory, workers, scheduler, part_bytes, select, export=True
+        )
+        offsets, stracer_base = parts.stack_offsets(partials)
+        plan = [p.part for p in partials]
+        shifts = [
+            (p.stack_base, off, stracer_base) for p, off in zip(partials, offsets, strict=True)
+        ]
+    else:
+        s, tr, partials = None, None, []
+        bound = parts.memory_bound(memory)
+        n = workers or parts.local_cores()
+        mapper = parts.dask_map(scheduler) if scheduler else parts.local_map(n)
+        plan = parts.plan(Path(trace_dir), bound, n, part_bytes)
+        shifts = [(0, 0, 0)] * len(plan)
+    got = mapper(
+        _part_rows,
+        [
+            (str(trace_dir), p, str(tmp), f"part-{k}", sh, select, fmt)
+            for k, (p, sh) in enumerate(zip(plan, shifts, strict=True))
+        ],
+    )
+    return s, tr, partials, got
+
+
+def export_parts(
+    fmt: str,
+    trace_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    memory: str | int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    part_bytes: int | None = None,
+    select: Any = None,
+) -> str:
+    """`export` in bounded memory (analyzer/parts.py): parquet, csv or chrome, the same files
+    as the in-memory path writes."""
+    if fmt == "parquet":
+        return to_parquet_parts(trace_dir, out, memory, workers, scheduler, part_bytes, select)
+    if fmt not in ("csv", "chrome"):
+        raise ValueError(f"unknown export format {fmt!r} for the bounded path")
+    import shutil
+    import tempfile
+
+    o = Path(out)
+    if fmt == "csv":
+        _out_dir(o)
+    tmp = Path(tempfile.mkdtemp(prefix=".iotrace-export-", dir=o if fmt == "csv" else o.parent))
+    try:
+        s, tr, partials, got = _part_files(
+            fmt, trace_dir, tmp, memory, workers, scheduler, part_bytes, select
+        )
+        files = [g["file"] for g in got]
+        n = sum(g["rows"] for g in got)
+        if fmt == "csv":
+            return _csv_parts(o, s, tr, partials, got, files, n)
+        return _chrome_parts(o, trace_dir, got, files, n, select)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _csv_parts(o: Path, s: Any, tr: Trace, partials: list[Any], got: list[dict[str, Any]],
+               files: list[str], n: int) -> str:  # fmt: skip
+    from . import parts
+
+    schema = _events_schema([g["schema"] for g in got])
+
+    def write(f: IO[bytes]) -> None:
+        with pacsv.CSVWriter(f, schema) as w:
+            for t in _merged(files, schema):
+                w.write_table(t)
+
+    write_atomic(o / "events.csv", write)
+    st = pd.concat([g["stacks"] for g in got], ignore_index=True)
+    st = st.drop_duplicates(["stack_id", "level"])
+    st = st.sort_values(["stack_id", "level"], kind="stable").reset_index(drop=True)
+    files_t = parts._merge_files(partials, "files_export")  # as trace.files (holds kept in)
+    tables = {"processes": tr.processes, "files": files_t, "stacks": st, "missed": s.missed}
+    for name, df in tables.items():
+        table = _plain(_arrow(df, None, tr.exact_names, True))
+        write_atomic(o / f"{name}.csv", lambda f, t=table: pacsv.write_csv(t, f))
+    return f"wrote {n:,} events to {o}/events.csv (and the other tables)"
+
+
+def _chrome_parts(o: Path, trace_dir: Any, got: list[dict[str, Any]], files: list[str], n: int,
+                  select: Any) -> str:  # fmt: skip
+    from . import parts
+    from .load import Part
+
+    # the processes, the job's start: every part's load reads every header
+    head = parts.load_part(str(trace_dir), Part(0, 0, False), select)
+    cut = pd.concat([g["cut"] for g in got], ignore_index=True).drop_duplicates("log")
+    parts._warn(Path(trace_dir), cut)  # load's one warning for the logs cut short
+    th = pd.concat([g["threads"].assign(part=k) for k, g in enumerate(got)], ignore_index=True)
+    th = th.sort_values(["t", "src", "part", "pos"], kind="stable")
+    meta = _chrome_meta(head.processes, th[["proc", "tid"]])
+
+    def batches() -> Iterator[list[str]]:
+        for t in _merged(files):
+            yield t["line"].to_pylist()
+
+    _write_chrome(o, head.dir, head.t0, meta, batches())
+    return f"wrote {n:,} events to {o} (Chrome trace-event JSON: open it in Perfetto)"
 
 
 def export(trace: Trace, fmt: str, out: str | os.PathLike[str]) -> str:

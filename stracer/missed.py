@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,7 +19,7 @@ from iotrace.stracer.unwind import fill_frames
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 from iotrace.select import Select, mask
 from iotrace.text import escape
-from iotrace.tracefile import job_start, log_paths, read_log, run_records
+from iotrace.tracefile import _Pread, job_start, log_paths, open_regular, read_header, run_records
 
 FRAME = ("pc", "module", "offset", "function", "file", "line")
 
@@ -27,21 +28,36 @@ class NoStracerLog(Exception):
     pass
 
 
-def _job(d: Path, sel: Select, slogs: list[Any]) -> tuple[dict[int, int], int]:
-    """pid -> MPI rank and the job's start, from the shim logs: only what `sel` needs."""
+def _job(d: Path, sel: Select, headers: list[dict[str, Any]]) -> tuple[dict[int, int], int]:
+    """pid -> MPI rank and the job's start, from the shim logs' headers (their events unread):
+    only what `sel` needs."""
     if sel.ranks is None and sel.t_from is None and sel.t_to is None:
         return {}, 0
-    logs = [read_log(p) for p in log_paths(d)]
+    logs = [_Header(h) for h in map(_shim_header, log_paths(d)) if h is not None]
     ranks = {int(lg.header["pid"]): lg.header["rank"] for lg in logs
              if isinstance(lg.header.get("rank"), int)}  # fmt: skip
-    return ranks, job_start([*logs, *slogs], run_records(d))
+    return ranks, job_start([*logs, *map(_Header, headers)], run_records(d))
 
 
-def _selected(log: Any, recs: list[Any], sel: Select, ranks: dict[int, int], t0: int) -> list[Any]:
+@dataclass
+class _Header:
+    header: dict[str, Any]
+
+
+def _shim_header(path: Path) -> dict[str, Any] | None:
+    """A shim log's header (None for an empty log: killed before it was written)."""
+    with open_regular(path) as fd:
+        size = os.fstat(fd).st_size
+        return read_header(_Pread(fd, size), path)[0] if size else None
+
+
+def _selected(
+    header: dict[str, Any], recs: list[Any], sel: Select, ranks: dict[int, int], t0: int
+) -> list[Any]:
     """The missed records passing `sel` (iotrace.select.mask over their columns)."""
     if not sel.active or not recs:
         return recs
-    clock = log.header.get("clock", {})
+    clock = header.get("clock", {})
     paths = sorted({r[10] for r in recs if r[10] is not None})
     names = sorted({r[4] for r in recs})
     pcode, ncode = {p: i for i, p in enumerate(paths)}, {n: i for i, n in enumerate(names)}
@@ -62,12 +78,16 @@ def _selected(log: Any, recs: list[Any], sel: Select, ranks: dict[int, int], t0:
     return [r for r, k in zip(recs, keep.tolist(), strict=True) if k]
 
 
+BATCH = 4096  # missed records selected and grouped at a time (none is kept)
+
+
 def collect(
     trace_dir: str | os.PathLike[str], everything: bool = False, sel: Select | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Groups (one per call site, process, syscall, path, fd and class) and warnings: the
     bypasses, or with `everything` the libc-internal syscalls too; of the syscalls passing
-    `sel` (iotrace.select)."""
+    `sel` (iotrace.select).  The records are grouped as they are read: memory holds the groups,
+    not the records, and of the shim logs only their headers are read."""
     sel = sel or Select()
     d = Path(trace_dir)
     if not d.is_dir():
@@ -80,14 +100,13 @@ def collect(
         )
     warnings: list[str] = []
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    slogs = []
-    for f in files:
-        try:
-            slogs.append(slog.read(f))
-        except slog.StracerLogError as exc:
-            raise NoStracerLog(str(exc)) from None
-    ranks, t0 = _job(d, sel, slogs)
-    for f, log in zip(files, slogs, strict=True):
+    try:
+        headers = [slog.read_header(f) for f in files]
+    except slog.StracerLogError as exc:
+        raise NoStracerLog(str(exc)) from None
+    ranks, t0 = _job(d, sel, headers)
+    for f, header in zip(files, headers, strict=True):
+        log = _group_log(f, header, groups, everything, sel, ranks, t0)
         if not log.complete:
             warnings.append(
                 f"{f.name}: the stracer did not finish (killed?): missed syscalls are listed "
@@ -97,7 +116,31 @@ def collect(
             if len(rec) >= 6 and rec[4] == "untraced":
                 warnings.append(f"pid {rec[2]} was not traced ({rec[5]} code): its I/O is "
                                 "unknown, missed or not")  # fmt: skip
-        for rec in _selected(log, log.missed, sel, ranks, t0):
+    out = sorted(groups.values(), key=lambda g: g["first_ns"])
+    # libc-internal sites are symbolised here, not by the stracer (unwind.fill_frames)
+    lists = [[[fr.get(k) for k in FRAME] for fr in g["frames"]] for g in out]
+    fill_frames(lists)
+    for g, frames in zip(out, lists, strict=True):
+        g["frames"] = [dict(zip(FRAME, fr, strict=True)) for fr in frames]
+    return out, warnings
+
+
+def _group_log(
+    f: Path,
+    header: dict[str, Any],
+    groups: dict[tuple[Any, ...], dict[str, Any]],
+    everything: bool,
+    sel: Select,
+    ranks: dict[int, int],
+    t0: int,
+) -> Any:
+    """One stracer log's missed records added to `groups` as they are read, BATCH at a time;
+    the log (its records but the missed ones)."""
+    batch: list[Any] = []
+    mine: list[dict[str, Any]] = []  # this log's groups (their frames: from its SITE records)
+
+    def add(recs: list[Any]) -> None:
+        for rec in _selected(header, recs, sel, ranks, t0):
             _, t, pid, tid, name, args, ret, err, site, fd, path = rec[:11]
             cls = slog.missed_class(rec)
             if cls != "bypass" and not everything:
@@ -106,14 +149,13 @@ def collect(
             key = (f.name, site, pid, name, path, fd, cls, via)
             g = groups.get(key)
             if g is None:
-                frames = [dict(zip(FRAME, fr, strict=False)) for fr in log.sites.get(site, [])]
                 g = groups[key] = {
                     "pid": pid, "tid": tid, "tids": [], "syscall": name, "count": 0,
-                    "path": path, "fd": fd, "site": site, "frames": frames, "first_ns": t,
+                    "path": path, "fd": fd, "site": site, "frames": [], "first_ns": t,
                     "args": args, "ret": ret, "errno": err, "errors": 0, "class": cls,
-                    "libc_function": log.site_fn.get(site) if cls == "libc" else None,
-                    "via": via, "bytes": 0,
+                    "libc_function": None, "via": via, "bytes": 0,
                 }  # fmt: skip
+                mine.append(g)
             g["count"] += 1
             g["errors"] += 1 if err else 0
             sc = SYSCALL_BY_NAME.get(name)
@@ -121,13 +163,23 @@ def collect(
                 g["bytes"] += ret
             if tid not in g["tids"]:
                 g["tids"].append(tid)
-    out = sorted(groups.values(), key=lambda g: g["first_ns"])
-    # libc-internal sites are symbolised here, not by the stracer (unwind.fill_frames)
-    lists = [[[fr.get(k) for k in FRAME] for fr in g["frames"]] for g in out]
-    fill_frames(lists)
-    for g, frames in zip(out, lists, strict=True):
-        g["frames"] = [dict(zip(FRAME, fr, strict=True)) for fr in frames]
-    return out, warnings
+
+    def take(rec: list[Any]) -> None:
+        batch.append(rec)
+        if len(batch) >= BATCH:
+            add(batch)
+            batch.clear()
+
+    try:
+        log = slog.read(f, on_missed=take, stops=False)
+    except slog.StracerLogError as exc:
+        raise NoStracerLog(str(exc)) from None
+    add(batch)
+    for g in mine:
+        g["frames"] = [dict(zip(FRAME, fr, strict=False)) for fr in log.sites.get(g["site"], [])]
+        if g["class"] == "libc":
+            g["libc_function"] = log.site_fn.get(g["site"])
+    return log
 
 
 def _frames(frames: list[dict[str, Any]], lines: bool = True) -> list[Any]:

@@ -5,8 +5,10 @@ flush ends with a SEAL record, the checksum of every byte since the previous sea
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -17,7 +19,7 @@ import xxhash
 from iotrace.calls import SYSCALLS
 from iotrace.format import MISSED, MISSED_SIZES, MS, SRec, fits
 from iotrace.tracedir import TraceDir
-from iotrace.tracefile import TraceFormatError, read_regular, torn_tail
+from iotrace.tracefile import TraceFormatError, open_regular, read_regular, torn_tail
 
 FORMAT = "iotrace-stracer"
 VERSION = 7  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via; 6: SEAL;
@@ -26,6 +28,8 @@ READABLE = (6, 7)
 SUFFIX = ".stracer"
 MAX_TORN = 1 << 20  # bytes: a record cut short by a kill is no longer than this
 MAX_LOG = 1 << 32  # bytes: read whole into memory (a few tens of thousands of records a second)
+MAX_HEADER = 1 << 20  # bytes: a header is no longer than this
+READ_SIZE = 1 << 16  # bytes the reader's unpacker takes at a time
 
 
 class Writer:
@@ -194,18 +198,8 @@ def _ends_with_seal(data: bytes, pos: int) -> bool:
     return False
 
 
-def read(path: Path) -> StracerLog:
-    """The whole log, every record checked.  Only sealed bytes are trusted as they are: the
-    unsealed tail of a stracer that was killed is read up to its last whole record.  A checksum
-    that does not match, a record of the wrong shape: StracerLogError (one line)."""
-    data = read_regular(path, MAX_LOG)
-    up = msgpack.Unpacker(
-        raw=False,
-        strict_map_key=False,
-        unicode_errors="surrogateescape",
-        max_buffer_size=max(len(data), 1),
-    )
-    up.feed(data)
+def _header(up: msgpack.Unpacker, path: Path) -> dict[str, Any]:
+    """The header, the log's first object, checked."""
     try:
         header = up.unpack()
     except (msgpack.OutOfData, ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
@@ -224,6 +218,40 @@ def read(path: Path) -> StracerLog:
         header.get("syscalls", {}), dict
     ):
         raise StracerLogError(f"{path}: corrupt stracer log (header)")
+    return header
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """A stracer log's header alone (its records unread)."""
+    with open_regular(path) as fd:
+        size = min(os.fstat(fd).st_size, MAX_HEADER)
+        data = os.pread(fd, size, 0)
+    up = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogateescape",
+                          max_buffer_size=max(len(data), 1))  # fmt: skip
+    up.feed(data)
+    return _header(up, path)
+
+
+def read(
+    path: Path, on_missed: Callable[[list[Any]], None] | None = None, stops: bool = True
+) -> StracerLog:
+    """The whole log, every record checked.  Only sealed bytes are trusted as they are: the
+    unsealed tail of a stracer that was killed is read up to its last whole record.  A checksum
+    that does not match, a record of the wrong shape: StracerLogError (one line).
+    `on_missed`: each MISSED record is given to it as it is read instead of kept (`missed` is
+    then empty): a reader that only sums them holds none.  `stops`: keep the STOP records (one
+    per stop of the app: only the analyzer's times need them)."""
+    data = read_regular(path, MAX_LOG)
+    # unpacked from the bytes (BytesIO shares them), not fed: a copy as large as the log
+    up = msgpack.Unpacker(
+        io.BytesIO(data),
+        raw=False,
+        strict_map_key=False,
+        unicode_errors="surrogateescape",
+        read_size=READ_SIZE,
+        max_buffer_size=max(len(data), READ_SIZE),
+    )
+    header = _header(up, path)
     log = StracerLog(path, header)
     sealed = 0  # bytes up to the end of the last seal
     ended = False
@@ -244,7 +272,7 @@ def read(path: Path) -> StracerLog:
                 raise ValueError
             kind = rec[0]
             if kind == SRec.SEAL:
-                if xxhash.xxh3_64_intdigest(data[sealed:pos]) != rec[1]:
+                if xxhash.xxh3_64_intdigest(memoryview(data)[sealed:pos]) != rec[1]:
                     raise StracerLogError(f"{path}: corrupt stracer log (checksum mismatch "
                                           f"before byte {pos})")  # fmt: skip
                 sealed = up.tell()
@@ -252,7 +280,10 @@ def read(path: Path) -> StracerLog:
             if ended:
                 raise ValueError  # nothing but a seal after END
             if kind == SRec.MISSED:
-                log.missed.append(rec)
+                if on_missed is None:
+                    log.missed.append(rec)
+                else:
+                    on_missed(rec)
             elif kind == SRec.SITE:
                 log.sites[rec[1]] = rec[2]
                 log.site_fn[rec[1]] = rec[3] if len(rec) > 3 else None
@@ -263,7 +294,8 @@ def read(path: Path) -> StracerLog:
             elif kind == SRec.KIO:
                 log.kio.append(rec)
             elif kind == SRec.STOP:
-                log.stops.append(rec)
+                if stops:
+                    log.stops.append(rec)
             elif kind == SRec.END:
                 log.returncode = rec[2]
                 ended = True

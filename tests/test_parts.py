@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import build, iotrace, report_in_memory, report_of_parts, same_report
 from iotrace.analyzer import load, parts
-from iotrace.analyzer.export import export, to_parquet_parts
+from iotrace.analyzer.export import export, export_parts, to_parquet_parts
 from test_hdf5 import COLS, H5PCC, ROWS, N, build_h5
 from test_mpi import MPICC, MPIRUN, _shim_has_mpi, build_mpi, run_job
 
@@ -150,3 +150,54 @@ def test_read_filters_report_the_same_in_parts(trace):
     got = report_of_parts(t.dir, select=sel)
     assert not same_report(ref, got)
     assert got["overview"]["selection"] and got["completeness"]["line"].startswith("not checked")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "chrome"])
+def test_csv_and_chrome_exports_in_parts_are_the_in_memory_ones(trace, tmp_path, fmt):
+    # a part per process, merged by time: the very bytes the in-memory export writes
+    t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x && {build('proc_threads')}")
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert len(parts.plan(t.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1)) >= 3
+    whole, inparts = tmp_path / "whole", tmp_path / "parts"
+    export(load(t.dir), fmt, whole)
+    export_parts(fmt, t.dir, inparts, workers=2, part_bytes=1)
+    if fmt == "chrome":
+        assert whole.read_bytes() == inparts.read_bytes()
+    else:
+        names = sorted(p.name for p in whole.iterdir())
+        assert names == sorted(p.name for p in inparts.iterdir())
+        for n in names:
+            assert (whole / n).read_bytes() == (inparts / n).read_bytes(), n
+    # the command line: in parts (a low bound makes several)
+    cli = tmp_path / "cli"
+    r = iotrace("export", str(t.dir), "--format", fmt, "-o", str(cli), "--memory", "1M")
+    assert r.returncode == 0, r.stderr
+    got = cli.read_bytes() if fmt == "chrome" else (cli / "events.csv").read_bytes()
+    assert got == (whole.read_bytes() if fmt == "chrome" else (whole / "events.csv").read_bytes())
+
+
+def test_missed_holds_neither_the_events_nor_the_missed_records(tmp_path):
+    """`iotrace missed` groups the stracer's records as it reads them and, for a filter by rank
+    or time, reads the shim logs' headers only: reading them whole held ~300 B per event and
+    each missed record (~500 B)."""
+    import tracemalloc
+
+    from iotrace.stracer.missed import collect
+
+    from iotrace.select import Select
+
+    fill, loop, peaks = build("ft_fill"), build("st_loop"), []
+    for n in (10, 50_000):
+        out = tmp_path / f"t{n}"
+        cmd = f"{fill} {2 * n} 0 {tmp_path / 'f'}; {loop} {n}"
+        r = iotrace("run", "--stack", "0", "-o", str(out), "--", "sh", "-c", cmd, timeout=300)
+        assert r.returncode == 0, r.stderr
+        for sel in (Select(), Select(t_from=0)):  # the filter: the shim logs' start times
+            tracemalloc.start()
+            groups, _ = collect(out, sel=sel)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            assert sum(g["count"] for g in groups if g["syscall"] == "write") == n
+    # the stracer log's bytes (~100 B a missed syscall, with its STOP) are read whole, nothing
+    # more per record or event (before: ~1,200 B a record, and ~300 B per shim event with --from)
+    assert peaks[2] - peaks[0] < 50_000 * 200 and peaks[3] - peaks[1] < 50_000 * 200, peaks

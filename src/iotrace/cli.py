@@ -183,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
         help="output directory (parquet, csv) or file (chrome, darshan)",
     )
     add_select_arguments(ex)
-    _bounded_options(ex, "the Parquet export")
+    _bounded_options(ex, "the Parquet, CSV and Chrome exports")
 
     d = sub.add_parser(
         "diff",
@@ -396,19 +396,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
             print(f"iotrace: {exc}", file=sys.stderr)
             return 2
     try:
-        if args.format == "parquet":  # in parts, within the memory bound
+        if args.format != "darshan":  # in parts, within the memory bound
             import warnings
 
             from iotrace.analyzer import parts
-            from iotrace.analyzer.export import to_parquet_parts
+            from iotrace.analyzer.export import export_parts
 
             if args.workers is not None and args.workers < 1:
                 raise ValueError(f"--workers {args.workers}: at least 1")
             memory = parts.memory_bound(args.memory)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                what = to_parquet_parts(
-                    args.trace, args.output, memory, args.workers, args.scheduler,
+                what = export_parts(
+                    args.format, args.trace, args.output, memory, args.workers, args.scheduler,
                     select=from_args(args),
                 )  # fmt: skip
             for w in caught:
