@@ -122,8 +122,14 @@ class Arrays:
 
     @property
     def dur(self) -> np.ndarray:
-        d = self.t_end - self.t_start
-        return d if self.stopped is None else d - self.stopped
+        """Each event's own time (its holds out); made once per `stopped` (read-only: shared)."""
+        got = self.__dict__.get("_dur")
+        if got is None or got[0] is not self.stopped:
+            d = self.t_end - self.t_start
+            d = d if self.stopped is None else d - self.stopped
+            d.flags.writeable = False
+            got = self.__dict__["_dur"] = (self.stopped, d)
+        return got[1]
 
     @property
     def moved(self) -> np.ndarray:
@@ -152,6 +158,18 @@ def held(ev: pd.DataFrame, stops: pd.DataFrame) -> np.ndarray:
     host and thread that began inside [t_start, t_end], at most the event's duration."""
     out = np.zeros(len(ev), dtype=np.int64)
     if not len(ev) or not len(stops):
+        return out
+    # only the events with a stop (of any thread) inside them can hold one: stops are few,
+    # and two searches over their sorted times leave most events out
+    t_start, t_end = ev["t_start"].to_numpy(np.int64), ev["t_end"].to_numpy(np.int64)
+    st_t = np.sort(stops["t"].to_numpy(np.int64))
+    near = np.flatnonzero(
+        np.searchsorted(st_t, t_end, side="right") > np.searchsorted(st_t, t_start, side="left")
+    )
+    if not len(near):
+        return out
+    if len(near) < len(ev) // 2:
+        out[near] = held(ev[["host", "tid", "t_start", "t_end"]].iloc[near], stops)
         return out
     # one sorted axis: threads (host, tid) ranked, times shifted past each other by the ranks
     first = int(min(ev["t_start"].min(), stops["t"].min()))

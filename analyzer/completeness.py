@@ -117,9 +117,11 @@ def explained(
     k = trace.kio
     if k is None or k.empty:
         return {}
-    readings = {(str(h), int(p)): _readings(rows) for (h, p), rows in k.groupby(["host", "pid"])}
-    if keys is not None:
-        readings = {key: r for key, r in readings.items() if key in keys}
+    readings = {
+        (str(h), int(p)): _readings(rows)
+        for (h, p), rows in k.groupby(["host", "pid"])
+        if keys is None or (str(h), int(p)) in keys  # a part's own: not every process's
+    }
     st, shim = _stracer_events(trace), _shim_events(trace)
     return {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
 

@@ -9,7 +9,7 @@ the memory it first touches: see docs/analyzer.md, "How loading works"."""
 
 from __future__ import annotations
 
-import mmap
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -31,6 +31,7 @@ from iotrace.tracefile import (
     Log,
     Records,
     TraceFormatError,
+    _Pread,
     id_limit,
     job_start,
     log_paths,
@@ -97,12 +98,13 @@ class _Log:
 
 
 @contextmanager
-def _mapped(path: Path, size: int) -> Iterator[Any]:
-    if size == 0:
-        yield b""
-        return
-    with open_regular(path) as fd, mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m:
-        yield m
+def _windows(log: _Log) -> Iterator[Callable[[int], bytes]]:
+    """Reads of the log's bytes [start, start + _step) up to its size, with pread(2): never
+    mapped, for a shim trims its log at exit (preload/writer.c iot_log_finish) and a page of a
+    mapping past the new end would kill the reader with SIGBUS (a report on a running job).
+    Past the end, reads come back short, as from a log cut short."""
+    with open_regular(log.path) as fd:
+        yield lambda start: os.pread(fd, max(0, min(_step(log), log.size - start)), start)
 
 
 def _corrupt(log: _Log, code: int, off: int) -> TraceFormatError:
@@ -115,8 +117,8 @@ def _open(log: _Log) -> None:
     if log.size == 0:
         log.truncated = True  # created, then killed before its header was written
         return
-    with _mapped(log.path, log.size) as buf:
-        log.header, log.first, log.chunk = read_header(buf, log.path)
+    with open_regular(log.path) as fd:
+        log.header, log.first, log.chunk = read_header(_Pread(fd, log.size), log.path)
 
 
 def _bound(log: _Log) -> int:
@@ -128,11 +130,12 @@ def _count(log: _Log) -> int:
     """The exact number of events in the log (one decoding pass that stores nothing)."""
     dec = decoder()
     n = 0
-    with _mapped(log.path, log.size) as buf:
+    with _windows(log) as read:
         for start in range(log.first, log.size, _step(log)):
-            res = dec.scan(buf, start, start + _step(log), log.chunk, None, 0)
+            buf = read(start)
+            res = dec.scan(buf, 0, len(buf), log.chunk, None, 0)
             if res.error:
-                raise _corrupt(log, res.error, res.error_off)
+                raise _corrupt(log, res.error, start + res.error_off)
             n += res.n_events
             if res.truncated:
                 break
@@ -143,7 +146,7 @@ def _step(log: _Log) -> int:
     return max(1, WINDOW // log.chunk) * log.chunk
 
 
-def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray) -> None:
+def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray, base: int = 0) -> None:
     """The records other than EVENT the C decoder found, read as every reader does
     (tracefile: Records.one, other_record, Log.add)."""
     limit = id_limit(log.size)
@@ -159,7 +162,7 @@ def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray) -> N
         try:
             got.add(other_record(Records.one(buf, off, off + ln), limit))
         except (BadRecord, ValueError, TypeError, IndexError, msgpack.UnpackException):
-            raise _corrupt(log, 3, off) from None
+            raise _corrupt(log, 3, base + off) from None
     if got.exit_time is not None:
         log.exit = (got.exit_time, got.exit_status or 0)  # or 0: never None with a time
     for rec in got.kio:
@@ -174,20 +177,21 @@ def _fill(log: _Log, out: RawColumns, advance: Callable[[int], None]) -> None:
     pos = 0
     step = _step(log)
     room_other = 256
-    with _mapped(log.path, log.size) as buf:
+    with _windows(log) as read:
         for start in range(log.first, log.size, step):
+            buf = read(start)  # offsets in it: from `start`
             try:
-                verify(buf, start, start + step, log.chunk)
+                verify(buf, 0, len(buf), log.chunk)
             except BadChunk as exc:
-                raise _corrupt(log, exc.code, exc.off) from None
+                raise _corrupt(log, exc.code, start + exc.off) from None
             view = out.view(pos, len(out))
-            res = dec.scan(buf, start, start + step, log.chunk, view, room_other)
+            res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
             if not res.error and len(res.other_off) < res.n_other:
                 room_other = res.n_other  # more strings/stacks than room: once more, with room
-                res = dec.scan(buf, start, start + step, log.chunk, view, room_other)
+                res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
             if res.error:
-                raise _corrupt(log, res.error, res.error_off)
-            _other_records(log, buf, res.other_off, res.other_len)
+                raise _corrupt(log, res.error, start + res.error_off)
+            _other_records(log, buf, res.other_off, res.other_len, start)
             pos += res.n_events
             log.n_ends += res.n_ends
             advance(min(step, log.size - start))

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import HERE, build
 
+from iotrace.calls import CHUNK_SIZE
 from iotrace.tracefile import read_log
 
 DATA = HERE / "data"
@@ -262,3 +263,48 @@ def test_every_single_bit_flip_of_a_stracer_log_is_refused_or_harmless(names_tra
             except slog.StracerLogError:
                 pass
     assert not wrong, f"{len(wrong)} flips read as other records, e.g. {wrong[:5]}"
+
+
+SHRINK = """
+import importlib, os, sys
+from iotrace.tracefile import verify
+
+L = importlib.import_module("iotrace.analyzer.load")  # the module (the package's `load` is load())
+path, keep, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "rb") as f:
+    data = f.read()
+marks = (data[:64], data[first : first + 64])  # the log's bytes, mapped whole or read by window
+cut = []
+
+def shrink_then_verify(buf, *args):
+    if not cut and bytes(buf[:64]) in marks:  # as its shim trims it at exit, while it is read
+        cut.append(os.truncate(path, keep))
+    return verify(buf, *args)
+
+L.verify = shrink_then_verify
+print(len(L.load(os.path.dirname(path)).events), len(cut))
+"""
+
+
+def test_a_log_that_shrinks_while_it_is_read_is_read(trace):
+    """A shim trims its log at exit (preload/writer.c iot_log_finish): a report of a running
+    job reads logs that can shrink under it.  Mapped, the pages past the new end killed the
+    reader with SIGBUS; read with pread, it reads what the log held (here, the log of a killed
+    process, whose preallocated tail was never trimmed, trimmed while load reads it)."""
+    t = trace("sh", "-c", f"{build('proc_kill')} 500 2>/dev/null & sleep 1; kill -KILL $!; wait")
+    from iotrace.analyzer import load
+
+    n = len(load(t.dir).events)
+    chunk = CHUNK_SIZE
+    # a log with a slot never written after its data: where the shim would have trimmed it
+    for log in t.dir.glob("*.iot"):
+        data = log.read_bytes()
+        keep = next((o for o in range(chunk, len(data), chunk) if data[o] == 0), len(data))
+        if len(data) - keep >= chunk:
+            break
+    else:
+        raise AssertionError("no log with an untrimmed tail")
+    r = subprocess.run([sys.executable, "-c", SHRINK, str(log), str(keep), str(chunk)],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.split() == [str(n), "1"] and log.stat().st_size == keep
