@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -201,3 +203,25 @@ def test_missed_holds_neither_the_events_nor_the_missed_records(tmp_path):
     # the stracer log's bytes (~100 B a missed syscall, with its STOP) are read whole, nothing
     # more per record or event (before: ~1,200 B a record, and ~300 B per shim event with --from)
     assert peaks[2] - peaks[0] < 50_000 * 200 and peaks[3] - peaks[1] < 50_000 * 200, peaks
+
+
+PEAK = """
+import sys
+from iotrace.cli import main
+
+status = main(sys.argv[1:])
+peak = [ln.split()[1] for ln in open("/proc/self/status") if ln.startswith("VmPeak:")][0]
+print(status, int(peak) << 10)
+"""
+
+
+def test_a_bounded_export_reserves_little_address_space(trace, tmp_path):
+    """pyarrow's allocator reserved 1 GiB of address space and each allocating thread a 64 MiB
+    glibc arena: the Parquet export of a small trace peaked at ~1.8 GiB of address space (an
+    RLIMIT_AS, as in test_readers, made its threads fail to start)."""
+    t = trace(build("proc_fork"))
+    r = subprocess.run([sys.executable, "-c", PEAK, "export", str(t.dir), "--format", "parquet",
+                        "-o", str(tmp_path / "pq"), "--workers", "1"],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    status, peak = map(int, r.stdout.split())
+    assert status == 0 and peak < 1 << 30, (peak, r.stderr[-2000:])

@@ -459,8 +459,27 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lean_allocators() -> None:
+    """Address space, not memory: pyarrow's allocator (mimalloc) reserves 1 GiB at its first
+    allocation and glibc gives every thread that allocates an arena of 64 MiB; a bounded export
+    or report (this process, its workers) peaked at ~1.8 GiB of address space for 150 MB used,
+    over an RLIMIT_AS set for it (tests/test_parts.py).  Set before pyarrow is imported; only
+    for the analyzer's commands (never `run`: the traced app's environment is its own)."""
+    os.environ.setdefault("MIMALLOC_ARENA_RESERVE", str(64 << 10))  # KiB
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        os.environ["MALLOC_ARENA_MAX"] = "2"  # the workers read it at their start
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX, for this process (glibc)
+        except (OSError, AttributeError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.cmd in ("report", "export", "diff", "missed"):
+        _lean_allocators()
     try:
         if args.cmd == "run":
             return _cmd_run(args)
