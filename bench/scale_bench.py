@@ -9,8 +9,8 @@ fstats, reopens), then reports it (`iotrace report --json`), each in a fresh pro
 - bounded on a 2-worker Dask LocalCluster (`--scheduler`),
 
 and prints wall time, the peak RSS of all the processes doing the work (the report's process
-tree, and the cluster's workers; sampled every 0.1 s), events/s and events/s per core, and
-whether each JSON report equals the reference.
+tree, and the cluster's workers; sampled every 0.1 s), events/s and events/s per core, the CPU time
+(user + system) and events per CPU-second, and whether each JSON report equals the reference.
 
     python3 bench/scale_bench.py [--events 10000000] [--procs 16] [--keep DIR] [--also 200000000]
 
@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -77,10 +78,17 @@ def _rss(pids: list[int]) -> int:
     return total
 
 
-def measure(cmd: list[str], extra_roots: list[int] = ()) -> tuple[float, int, str]:
-    """Wall time, peak RSS (bytes) of the command's process tree plus extra_roots' trees, and
-    its stdout."""
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(cmd: list[str], extra_roots: list[int] = ()) -> tuple[float, int, str, float]:
+    """Wall time, peak RSS (bytes) of the command's process tree plus extra_roots' trees, its
+    stdout, and the CPU time (user + system) of the command and the children it waited for (not
+    extra_roots': a Dask cluster's workers are not counted)."""
     peak = [0]
+    c0 = _cpu()
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
@@ -101,7 +109,7 @@ def measure(cmd: list[str], extra_roots: list[int] = ()) -> tuple[float, int, st
         if p.returncode != 0:
             raise SystemExit(f"{' '.join(cmd[:4])}...: status {p.returncode}: {err[-500:]}")
         out.seek(0)
-        return wall, peak[0], out.read()
+        return wall, peak[0], out.read(), _cpu() - c0
 
 
 def _same(a: object, b: object) -> bool:
@@ -159,19 +167,24 @@ def bench(trace: Path, in_memory_max: int) -> None:
                 cmd = [*iot, "--scheduler", addr, "--workers", "2"]
             else:
                 cmd = [*iot, *extra]
-            wall, peak, out = measure(cmd, roots)
+            wall, peak, out, cpu = measure(cmd, roots)
             rep = json.loads(out)
             n = rep["overview"]["events"]
             same = "reference" if ref is None else ("equal" if _same(ref, rep) else "DIFFERENT")
             ref = ref if ref is not None else rep
-            rows.append((name, wall, peak, n / wall, n / wall / cores, same))
+            rows.append((name, wall, peak, n / wall, n / wall / cores, cpu if not roots else None,
+                         same))  # fmt: skip
     finally:
         if cluster is not None:
             cluster.communicate("")
     print(f"{n:,} events")
-    print(f"{'report':32} {'wall s':>8} {'peak RSS GB':>12} {'events/s':>12} {'/core':>12}  JSON")
-    for name, wall, peak, eps, epc, same in rows:
-        print(f"{name:32} {wall:8.1f} {peak / 1e9:12.2f} {eps:12,.0f} {epc:12,.0f}  {same}")
+    # on a shared machine wall time waits for other jobs: events per CPU-second is the rate a
+    # core gives (the Dask rows' workers are not this process's children: not counted)
+    print(f"{'report':32} {'wall s':>8} {'peak RSS GB':>12} {'events/s':>12} {'/core':>12} "
+          f"{'CPU s':>8} {'ev/CPU-s':>12}  JSON")  # fmt: skip
+    for name, wall, peak, eps, epc, cpu, same in rows:
+        c = f"{cpu:8.1f} {n / cpu:12,.0f}" if cpu else f"{'-':>8} {'-':>12}"
+        print(f"{name:32} {wall:8.1f} {peak / 1e9:12.2f} {eps:12,.0f} {epc:12,.0f} {c}  {same}")
 
 
 def _events_estimate(trace: Path) -> int:
