@@ -1,7 +1,8 @@
 """The `iotrace attach` case of `make bench`: what a syscall costs in a process attached with
 `iotrace attach` (PTRACE_SYSCALL: two stops per syscall, I/O or not, since a running process
 cannot be given the seccomp filter of `iotrace run`), side by side with the same loop untraced
-and under `iotrace run` (shim + stracer).  A small C program sleeps while it is attached, then
+and under `iotrace run` (shim + stracer), and with the shim loaded into it instead
+(`iotrace attach --shim`: no ptrace stop).  A small C program sleeps while it is attached, then
 times a loop of write(1 byte to /dev/null) and one of getpid (a syscall that is no I/O).
 
     python3 bench/attach_bench.py [--calls 20000] [--rounds 3]
@@ -44,16 +45,18 @@ WAIT_MS = 1500
 
 
 def once(exe: Path, mode: str, calls: int, work: Path) -> dict[str, float]:
-    cmd = [str(exe), str(calls), str(WAIT_MS if mode == "attached" else 0)]
+    attached = mode.startswith("attached")
+    cmd = [str(exe), str(calls), str(WAIT_MS if attached else 0)]
     if mode == "iotrace run":
         cmd = [sys.executable, "-m", "iotrace", "run", "-o", str(work / "run"), "--force",
                "--", *cmd]  # fmt: skip
     app = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     at = None
-    if mode == "attached":
+    if attached:
         time.sleep(0.2)
-        cmd = [sys.executable, "-m", "iotrace", "attach", str(app.pid), "-o", str(work / "att"),
-               "--force"]  # fmt: skip
+        shim = ["--shim"] if mode == "attached --shim" else []
+        cmd = [sys.executable, "-m", "iotrace", "attach", *shim, str(app.pid), "-o",
+               str(work / "att"), "--force"]  # fmt: skip
         at = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     out, _ = app.communicate()
     if at is not None:
@@ -66,7 +69,7 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    modes = ("untraced", "iotrace run", "attached")
+    modes = ("untraced", "iotrace run", "attached", "attached --shim")
     with tempfile.TemporaryDirectory(prefix="iotrace-attach-bench-") as tmp:
         work = Path(tmp)
         exe = work / "loop"
@@ -77,12 +80,14 @@ def main() -> int:
             for m in modes:
                 got[m].append(once(exe, m, args.calls, work))
     print(f"ns per call (wall clock, median of {args.rounds} rounds of {args.calls} calls):")
-    print("case   | untraced | iotrace run (shim + stracer) | attached (iotrace attach)")
-    print("-------+----------+------------------------------+--------------------------")
+    print("case   | untraced | iotrace run (shim + stracer) | attached (iotrace attach) | "
+          "attach --shim")  # fmt: skip
+    print("-------+----------+------------------------------+---------------------------+"
+          "--------------")  # fmt: skip
     for case in ("write1", "getpid"):
         med = {m: statistics.median(r[case] for r in got[m]) for m in modes}
         print(f"{case:6s} | {med['untraced']:8.0f} | {med['iotrace run']:28.0f} | "
-              f"{med['attached']:24.0f}")  # fmt: skip
+              f"{med['attached']:25.0f} | {med['attached --shim']:13.0f}")  # fmt: skip
     return 0
 
 

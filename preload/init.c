@@ -237,12 +237,18 @@ void iot_init(void)
                                      __ATOMIC_ACQUIRE))
         return;
     int saved = errno;
+    /* loaded into a running process (inject.c): said once, not passed on to its children */
+    int injected = getenv("IOTRACE_INJECTED") != NULL;
+    if (injected)
+        unsetenv("IOTRACE_INJECTED");
     if (!trace_dir()) { /* preloaded with no trace directory: stay out of the way */
         iot_p.state = IOT_OFF;
         iot_stracer_hello(IOT_OFF);
         errno = saved;
         return;
     }
+    if (injected) /* the attacher set it: the app's environment is given back as it was */
+        unsetenv("IOTRACE_OUT");
     iot_t.busy = 1; /* from the hello on, the stracer counts init's I/O as the shim's own */
     iot_stracer_hello(IOT_INITIALIZING);
     const char *depth = getenv("IOTRACE_STACK");
@@ -266,10 +272,14 @@ void iot_init(void)
     iot_log_create();
     iot_p.state = IOT_READY;
     iot_modules_emit();
+    if (injected)
+        iot_injected_gen = iot_p.gen;
     iot_emit_kio(IOT_KIO_START); /* what the kernel and the loader did before the shim */
     iot_arena_init(); /* stdin/stdout get theirs at their first I/O (wrap_stdio.c, hold) */
     pthread_atfork(iot_stack_fork_prepare, iot_stack_fork_parent, iot_fork_child);
     on_exit(on_exit_status, NULL);
+    if (injected) /* last: a fork from now on finds the child's handler in place */
+        iot_inject_bind();
     iot_t.busy = 0;
     errno = saved;
 }

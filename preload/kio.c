@@ -217,7 +217,8 @@ static void stdio_pending(uint64_t out[2])
 
 void iot_emit_kio(int when)
 {
-    if (iot_p.state != IOT_READY || iot_t.gen != iot_p.gen)
+    /* an image the shim was loaded into while it ran: its counters hold what came before */
+    if (iot_p.state != IOT_READY || iot_t.gen != iot_p.gen || iot_p.gen == iot_injected_gen)
         return;
     int busy = iot_t.busy;
     iot_t.busy = 1;

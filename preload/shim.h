@@ -129,6 +129,11 @@ size_t iot_env_extra(void) IOT_HIDDEN;
 /* jobdir.c: the job's trace directory in the central directory `central`, created or joined */
 int iot_jobdir(const char *central, char *out, size_t cap) IOT_HIDDEN;
 
+/* ---- inject.c: the shim dlopen'd into a running process binds the calls to its wrappers ---- */
+int iot_inject_bind(void) IOT_HIDDEN;
+/* iot_p.gen of the image it was loaded into (0: preloaded): no KIO readings there (kio.c) */
+extern unsigned iot_injected_gen IOT_HIDDEN;
+
 /* ---- wrap_mpi.c ---- */
 /* 1: the MPI in this process is the family the MPI wrappers were compiled for */
 int iot_mpi_is_ours(void) IOT_HIDDEN;

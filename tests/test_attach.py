@@ -92,3 +92,76 @@ def test_attach_bad_pid_is_one_line(tmp_path: Path) -> None:
     r = iotrace("attach", "999999999", "-o", str(tmp_path / "t"))
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert not (tmp_path / "t").exists()
+    # --shim into a static program: no libc to load it with; it runs on
+    files = [str(tmp_path / f"{f}.out") for f in "mst"]
+    app = subprocess.Popen([str(build("att_loop", "-static")), *files])
+    try:
+        r = iotrace("attach", "--shim", str(app.pid), "-o", str(tmp_path / "s"))
+        assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert "no libc" in r.stderr and app.poll() is None and _tracer_pid(app.pid) == 0
+        # -o naming a file
+        r = iotrace("attach", str(app.pid), "-o", files[0])
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert "cannot write a trace in" in r.stderr and "Not a directory" in r.stderr
+    finally:
+        app.kill()
+        app.wait()
+    # --shim into a process that has it already (under iotrace run)
+    run = subprocess.Popen([sys.executable, "-m", "iotrace", "run", "--no-stracer", "-o",
+                            str(tmp_path / "r"), "--", str(build("att_loop")), *files])  # fmt: skip
+    try:
+        kids: list[str] = []
+        while not kids:
+            time.sleep(0.05)
+            kids = Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()
+        while "libiotrace" not in Path(f"/proc/{kids[0]}/maps").read_text():
+            time.sleep(0.05)
+        r = iotrace("attach", "--shim", kids[0], "-o", str(tmp_path / "s2"))
+        assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert "has the shim already" in r.stderr
+    finally:
+        run.terminate()
+        run.wait()
+
+
+def test_attach_shim_records_calls_with_stacks_and_detaches(tmp_path: Path) -> None:
+    """`attach --shim`: the shim is loaded into the running loop writer; its calls (the other
+    thread's and the children's too) are the shim's events, with stacks, until the detach; then
+    the process runs on untraced, its calls bound to libc again (no more events)."""
+    main, side, kid = tmp_path / "main.out", tmp_path / "side.out", tmp_path / "kid.out"
+    app = subprocess.Popen([str(build("att_loop")), str(main), str(side), str(kid)])
+    out = tmp_path / "trace"
+    try:
+        while _records(main) < 5:
+            time.sleep(0.05)
+        at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", "--shim",
+                               str(app.pid), "-o", str(out)], stderr=subprocess.PIPE,
+                              text=True)  # fmt: skip
+        before = _records(main)
+        time.sleep(1.5)
+        at.send_signal(signal.SIGINT)
+        _, err = at.communicate(timeout=60)
+        after = _records(main)
+        assert at.returncode == 0, err
+        assert f"shim loaded into {app.pid}" in err and f"detached from {app.pid}" in err
+        assert app.poll() is None and _tracer_pid(app.pid) == 0
+        recorded = len(load(out).events)
+        time.sleep(0.3)
+        assert _records(main) > after  # still writing, now unrecorded
+        assert len(load(out).events) == recorded
+    finally:
+        app.kill()
+        app.wait()
+    t = load(out)
+    ev = t.events
+    assert set(ev["class"]) == {"covered"}  # the shim's own events, no stracer's
+    writes = ev[(ev["function"] == "pwrite") & (ev["path"] == str(main))]
+    offs = sorted(int(o) for o in writes["offset"])
+    n = len(writes)
+    assert 10 <= n <= after - before + 2, (n, before, after)
+    assert offs == list(range(offs[0], offs[0] + 8 * n, 8))
+    assert (ev["path"] == str(side)).sum() >= 5
+    assert ev[ev["path"] == str(kid)]["pid"].nunique() >= 1
+    shown = iotrace("show", str(out), "--stacks", "--path", str(main)).stdout.splitlines()
+    assert shown[0].startswith(f"[pid {app.pid} tid {app.pid}]") and " pwrite(" in shown[0]
+    assert shown[1].startswith("    at main")

@@ -15,7 +15,7 @@ from iotrace.run import Recording, RunError, RunOptions, run
 from iotrace.say import open_console, say
 from iotrace.select import SelectError, from_args
 from iotrace.select import add_arguments as add_select_arguments
-from iotrace.shim import ShimNotFound
+from iotrace.shim import ShimNotFound, shim_path
 from iotrace.tracedir import TraceDirError
 from iotrace.tracefile import TraceFormatError, job_start, log_paths, run_records
 
@@ -125,9 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     at = sub.add_parser(
         "attach",
         help="record the I/O syscalls of a running process until Ctrl-C, then detach",
-        usage="iotrace attach PID [-o DIR] [--force | --append] [--share-with-group]",
+        usage="iotrace attach PID [--shim] [-o DIR] [--force | --append] [--share-with-group]",
     )
     at.add_argument("pid", type=int, metavar="PID")
+    at.add_argument(
+        "--shim", action="store_true",
+        help="load the shim into the process: its calls recorded as by run (stacks too), "
+        "no ptrace stop meanwhile",
+    )  # fmt: skip
     at.add_argument("-o", "--output", metavar="DIR", help="trace directory (default: printed)")
     again = at.add_mutually_exclusive_group()
     again.add_argument("--force", dest="reuse", action="store_const", const="force",
@@ -271,10 +276,23 @@ def _cmd_attach(args: argparse.Namespace) -> int:
     pid = args.pid
     if pid <= 0 or pid == os.getpid() or not os.path.isdir(f"/proc/{pid}"):
         raise RunError(f"iotrace: attach: no process {pid}", 2)
-    trace = trace_dir(RunOptions(command=[f"attach-{pid}"], out=args.output, share=args.share,
-                                 reuse=args.reuse))  # fmt: skip
     try:
-        status = attach(pid, trace, say)
+        trace = trace_dir(RunOptions(command=[f"attach-{pid}"], out=args.output,
+                                     share=args.share, reuse=args.reuse))  # fmt: skip
+    except OSError as exc:  # -o names a file, a directory not writable...
+        where = exc.filename or args.output or "."
+        raise RunError(f"iotrace: attach: cannot write a trace in {where} ({exc.strerror})",
+                       2) from None  # fmt: skip
+    try:
+        if args.shim:
+            from iotrace.stracer.inject import InjectError, inject
+
+            try:
+                status = inject(pid, str(trace.path), str(shim_path()), say)
+            except InjectError as exc:
+                raise AttachError(str(exc)) from None
+        else:
+            status = attach(pid, trace, say)
     except AttachError as exc:
         raise RunError(f"iotrace: attach: {exc}", 1) from None
     finally:
