@@ -231,7 +231,7 @@ def _stracer_lines(
         (
             (r[1] + _sshift(lg) - t0, n, r)
             for n, lg in enumerate(slogs)
-            for r in _selected(lg, lg.missed, sel, ranks, t0)
+            for r in _selected(lg.header, lg.missed, sel, ranks, t0)
         ),
         key=lambda x: (x[0], x[1]),
     )
