@@ -65,7 +65,12 @@ def test_c_pathology_is_the_first_finding(trace, mode, key, subject, calls, nbyt
     assert (first.key, first.subject) == (key, str(trace.work / subject)), s.insights
     assert (first.evidence["calls"], first.evidence["bytes"]) == (calls, nbytes)
     assert 0 < first.evidence["time"] <= s.overview["file_io_time"]
-    assert first.evidence["share"] > 0.5  # nearly all of the program's file I/O
+    assert first.evidence["share"] == pytest.approx(
+        first.evidence["time"] / s.overview["file_io_time"]
+    )
+    if mode == "small":  # nearly all of the program's file I/O (random's 1 MiB writes before
+        # its reads take from 10% to most of its I/O time, depending on the machine's load)
+        assert first.evidence["share"] > 0.5
     # one finding per file and direction: the unaligned and small reads of random.dat are the
     # random finding's, not findings of their own
     assert [i.subject for i in s.insights].count(str(trace.work / subject)) == 1
