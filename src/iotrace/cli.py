@@ -498,6 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.cmd in ("report", "export", "diff", "missed"):
         _lean_allocators()
+    if args.cmd in ("report", "export"):  # parts reduced here too
+        from iotrace.analyzer.parts import tune_malloc
+
+        tune_malloc()
     try:
         if args.cmd == "run":
             return _cmd_run(args)
