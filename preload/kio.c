@@ -80,7 +80,7 @@ void iot_kio_in_end(uint64_t sums[6])
 
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode)
 {
-    if (mode >= 6) {
+    if (mode == 6 || mode == 7) {
         if (iot_t.kio_slot > 0) {
             iot_kio_in_end(iot_t.kio);
             return;

@@ -252,21 +252,24 @@ void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
 void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;
 void iot_kio_in_end(uint64_t sums[6]) IOT_HIDDEN;
 /* A finished event counted the kernel's way (calls.py KERNEL_IO_FUNCS: mode 1 r, 2 w, 3 rw,
- * 4 stdio read, 5 stdio write; 6, 7 "in": kio.c) into sums[rchar, wchar, syscr, syscw, stdio
- * read, stdio write]. */
+ * 4 stdio read, 5 stdio write; 6, 7 "in": kio.c; 8 rw if it moved bytes) into sums[rchar,
+ * wchar, syscr, syscw, stdio read, stdio write]. */
 static inline void iot_kio_add(uint64_t *sums, const iot_ev *ev, unsigned mode)
 {
-    uint64_t moved = ev->ret > 0 ? (uint64_t)ev->ret : 0, counted = ev->err != EBADF;
-    if (mode == 1 || mode == 3) {
+    uint64_t moved = ev->ret > 0 ? (uint64_t)ev->ret : 0;
+    uint64_t counted = mode == 8 ? moved > 0 : ev->err != EBADF;
+    if (mode == 1 || mode == 3 || mode == 8) {
         sums[0] += moved;
         sums[2] += counted;
     }
-    if (mode == 2 || mode == 3) {
+    if (mode == 2 || mode == 3 || mode == 8) {
         sums[1] += moved;
         sums[3] += counted;
     }
-    if (mode == 4 || mode == 5)
+    if (mode == 4 || mode == 5) { /* stdio's refill or flush: one read or write syscall */
         sums[mode] += moved;
+        sums[mode - 2] += counted;
+    }
 }
 
 /* Hot: every event's epilogue. */

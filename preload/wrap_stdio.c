@@ -111,6 +111,8 @@ static int64_t hold(held *h, FILE *f, int fd, int locked)
 typedef struct {
     int64_t avail, pend; /* bytes buffered for reading, waiting to be written */
     int64_t out;         /* stdout's waiting bytes if a refill of this stream flushes it, or 0 */
+    int64_t room;        /* what a write fills the buffer with before it flushes (xsputn) */
+    int flags;           /* the stream's end-of-file and error flags */
 } sbuf;
 
 static int64_t pending(FILE *f);
@@ -119,6 +121,9 @@ static int64_t pending(FILE *f);
 #define IOT_GLIBC_NO_WRITES 8     /* _IO_NO_WRITES */
 #define IOT_GLIBC_LINE_BUF 0x200  /* _IO_LINE_BUF */
 #define IOT_GLIBC_LINKED 0x80     /* _IO_LINKED */
+#define IOT_GLIBC_EOF_SEEN 0x10   /* _IO_EOF_SEEN */
+#define IOT_GLIBC_ERR_SEEN 0x20   /* _IO_ERR_SEEN */
+#define IOT_GLIBC_CURRENTLY_PUTTING 0x800 /* _IO_CURRENTLY_PUTTING */
 
 /* glibc's refill of a line-buffered or unbuffered stream first flushes stdout when that is
  * line-buffered (_IO_new_file_underflow: the prompt printed before reading a terminal). */
@@ -134,30 +139,39 @@ static int64_t stdout_flushed_by(FILE *f)
 
 static sbuf snap(FILE *f)
 {
-    sbuf b = {0, 0, 0};
+    sbuf b = {0, 0, 0, 0, 0};
     if (f) {
         b.avail = f->_IO_read_end > f->_IO_read_ptr ? f->_IO_read_end - f->_IO_read_ptr : 0;
         b.pend = pending(f);
         b.out = stdout_flushed_by(f);
+        b.flags = f->_flags & (IOT_GLIBC_EOF_SEEN | IOT_GLIBC_ERR_SEEN);
+        /* glibc's _IO_new_file_xsputn: a line-buffered stream fills up to the buffer's end */
+        char *end = (f->_flags & IOT_GLIBC_LINE_BUF) && (f->_flags & IOT_GLIBC_CURRENTLY_PUTTING)
+                        ? f->_IO_buf_end : f->_IO_write_end;
+        b.room = end > f->_IO_write_ptr ? end - f->_IO_write_ptr : 0;
     }
     return b;
 }
 
 /* One stdio_refill or stdio_flush event of `n` bytes at `off`, beside the call's event `ev`
  * (fd and path set): same thread, times and stack. */
-static void under(const iot_ev *ev, unsigned fn, int64_t n, int64_t off)
+static void one(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t off)
 {
-    if (n <= 0)
-        return;
     iot_ev e = *ev;
     e.fn = (uint16_t)fn;
     e.ret = n;
-    e.err = 0;
+    e.err = err;
     e.has &= IOT_HAS_FD;
     e.naux = 0;
     iot_ev_off(&e, off);
     iot_emit_event(&e);
     iot_kio_count(&e); /* what the kernel counts of a stream's bytes (calls.py) */
+}
+
+static void under(const iot_ev *ev, unsigned fn, int64_t n, int64_t off)
+{
+    if (n > 0)
+        one(ev, fn, n, 0, off);
 }
 
 static int64_t minus(int64_t pos, int64_t n) { return pos == IOT_NO_OFFSET ? pos : pos - n; }
@@ -179,6 +193,54 @@ static void flushed_other(const iot_ev *ev, FILE *f, int fd, int64_t before)
     counted(f, fd);
 }
 
+/* The read syscalls under a call that read `rd` bytes into the stream from file offset `off`,
+ * one stdio_refill event each (the kernel counts each in syscr), as glibc makes them, each read
+ * returning what it asked for up to what the file holds (a regular file; a pipe's or
+ * terminal's short reads, more of them in one call, are not known).  A refill asks for the
+ * whole buffer; fread (_IO_file_xsgetn), wanting more than the buffer holds, reads whole blocks
+ * straight into the caller's memory while it wants a buffer's size or more, and refills for
+ * less.  A read that returned nothing set the stream's end-of-file flag, one that failed its
+ * error flag: 0 bytes, or -1.  A refill is not tried once the end-of-file flag is set (glibc
+ * >= 2.28), fread's direct read is. */
+static void refills(const iot_ev *ev, FILE *f, sbuf b, sbuf a, int64_t rd, int64_t off)
+{
+    int64_t last = f->_IO_read_end > f->_IO_read_base ? f->_IO_read_end - f->_IO_read_base : 0;
+    int64_t size = f->_IO_buf_end - f->_IO_buf_base, want = ev->req - b.avail;
+    int fread_ = ev->fn == IOT_FN_fread, now = a.flags & ~b.flags;
+    last = rd > 0 ? (last < rd ? last : rd) : 0;
+    int nothing = 0; /* the last read returned nothing */
+    if (fread_ && want > 0) {
+        while (want > 0) {
+            int direct = want >= size;
+            if (!direct && ((b.flags & IOT_GLIBC_EOF_SEEN) || nothing))
+                break;
+            int64_t ask = !direct ? size : size >= 128 ? want - want % size : want;
+            int64_t n = ask < rd ? ask : rd;
+            nothing = n == 0;
+            if (nothing)
+                break;
+            one(ev, IOT_FN_stdio_refill, n, 0, off);
+            off = minus(off, -n);
+            rd -= n;
+            want -= direct || n < want ? n : want;
+        }
+    } else {
+        for (int64_t n; rd > 0; rd -= n, off = minus(off, -n)) {
+            n = rd - last > 0 ? size : last; /* a whole buffer before the last */
+            n = n > 0 && n < rd ? n : rd;
+            one(ev, IOT_FN_stdio_refill, n, 0, off);
+        }
+        nothing = !!(now & (IOT_GLIBC_EOF_SEEN | IOT_GLIBC_ERR_SEEN));
+    }
+    under(ev, IOT_FN_stdio_refill, rd, off); /* more than the reads above asked for */
+    if (!nothing)
+        return;
+    if ((now & IOT_GLIBC_ERR_SEEN) && !b.pend)
+        one(ev, IOT_FN_stdio_refill, -1, ev->err ? ev->err : EIO, off);
+    else
+        one(ev, IOT_FN_stdio_refill, 0, 0, off);
+}
+
 /* After a call that got or put bytes (`pos` the stream position it started at). */
 static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int64_t got,
                     int64_t put)
@@ -189,8 +251,14 @@ static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int6
     int64_t rd = (got > 0 ? got : 0) + a.avail - b.avail, wr = b.pend + put - a.pend;
     if (b.out > 0 && rd > 0)
         flushed_other(ev, stdout, sfd(stdout), b.out);
-    under(ev, IOT_FN_stdio_refill, rd, pos == IOT_NO_OFFSET ? pos : pos + b.avail);
-    under(ev, IOT_FN_stdio_flush, wr, minus(pos, b.pend));
+    refills(ev, f, b, a, rd, pos == IOT_NO_OFFSET ? pos : pos + b.avail);
+    /* one write, or (glibc's xsputn) the buffer filled and flushed, then the rest of a large
+     * request written straight from the caller's memory */
+    int64_t first = b.pend + (b.room < put ? b.room : put), off = minus(pos, b.pend);
+    if (first <= 0 || first >= wr)
+        first = wr;
+    under(ev, IOT_FN_stdio_flush, first, off);
+    under(ev, IOT_FN_stdio_flush, wr - first, off == IOT_NO_OFFSET ? off : off + first);
 }
 
 /* A seek flushes what is pending, and reads the block it lands in unless it stays in the
@@ -208,7 +276,6 @@ typedef struct {
 } seekst;
 
 #define IOT_GLIBC_NO_READS 4           /* _IO_NO_READS of glibc's libio.h */
-#define IOT_GLIBC_CURRENTLY_PUTTING 0x800 /* _IO_CURRENTLY_PUTTING */
 
 static seekst seek_snap(FILE *f)
 {
@@ -246,9 +313,9 @@ static void seek_beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos,
      * lseek; else the read got less than `delta` (the file ends before the target), and glibc
      * seeked on, leaving the buffer empty: it read what the file holds past the block. */
     struct stat st;
-    if ((whence != SEEK_CUR || s.offset >= 0) && IOT_SYSRAW(fstat, fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > block)
-        under(ev, IOT_FN_stdio_refill, st.st_size - block < delta ? st.st_size - block : delta,
-              block);
+    if ((whence != SEEK_CUR || s.offset >= 0) && IOT_SYSRAW(fstat, fd, &st) == 0 && S_ISREG(st.st_mode))
+        one(ev, IOT_FN_stdio_refill, st.st_size <= block ? 0 : st.st_size - block < delta ?
+            st.st_size - block : delta, 0, block); /* 0: the block is past the end */
 }
 
 /* A stream wrapper's first half: the event begun (else the real call, untraced), the stream's
@@ -689,10 +756,10 @@ static int do_scan(FILE *f, const char *fmt, va_list ap, vscan_fn *real)
     }
     if (got >= 0)
         beneath(&ev, f, fd, sb, pos, got, 0);
-    else if (fd >= 0 && (f->_IO_read_end != rend || f->_IO_read_ptr < rptr))
-        /* unseekable, refilled: the last refill is what the buffer holds (earlier ones in
-         * the same call, consumed whole, are not known) */
-        under(&ev, IOT_FN_stdio_refill, f->_IO_read_end - f->_IO_read_base, IOT_NO_OFFSET);
+    else if (fd >= 0) /* unseekable: the last refill is what the buffer holds (earlier ones
+                        * in the same call, consumed whole, are not known) */
+        refills(&ev, f, sb, snap(f), f->_IO_read_end != rend || f->_IO_read_ptr < rptr ?
+                f->_IO_read_end - f->_IO_read_base : 0, IOT_NO_OFFSET);
     release(&h);
     IOT_LEAVE(r);
 }

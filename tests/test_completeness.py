@@ -47,17 +47,12 @@ def test_kernel_counts_calls_as_the_table_says(tmp_path):
 @pytest.mark.parametrize("mode", ["stracer", "shim"])
 def test_a_c_program_is_explained_exactly(trace, tmp_path, mode):
     """Descriptor I/O, stdio (with output still buffered at exit), setlocale and dlopen (their
-    inner reads): every byte the kernel counted is explained; the calls the trace does not
-    have one by one are stdio's buffer transfers."""
+    inner reads): every byte and every read/write syscall the kernel counted is explained."""
     prog = build("kio_mix")
     extra = () if mode == "stracer" else ("--no-stracer",)
     t = trace(prog, extra=extra, stdin="")
     assert t.proc.returncode == 0, t.proc.stderr
-    m = job_line(t.proc.stderr)
-    assert m["bytes"] == "100.0", t.proc.stderr
-    table = load(t.dir).completeness
-    assert (table["kernel_rchar"] == table["explained_rchar"]).all(), table.T
-    assert (table["kernel_wchar"] == table["explained_wchar"]).all(), table.T
+    _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
 
 
 def _real(trace, *cmd: str) -> tuple[re.Match[str], object]:
@@ -93,12 +88,13 @@ def test_real_programs_are_explained(trace, cmd):
 
 
 def _exactly(m: re.Match[str], table) -> None:
-    assert m["bytes"] == "100.0", m.string
+    """Every byte and every read/write syscall the kernel counted, in every process."""
+    assert m["bytes"] == "100.0" and m["calls"] == "100.0", m.string
     done = table[table["end"].notna()]
     assert len(done) >= 1
-    short = done[done["explained_rchar"] + done["explained_wchar"]
-                 != done["kernel_rchar"] + done["kernel_wchar"]]  # fmt: skip
-    assert short.empty, short[["pid", "command", "cause"]].to_string()
+    cols = [f"{k}_{c}" for c in kio.COUNTERS for k in ("kernel", "explained")]
+    short = done[(done[cols[0::2]].to_numpy() != done[cols[1::2]].to_numpy()).any(axis=1)]
+    assert short.empty, short[["pid", "command", *cols, "cause"]].to_string()
 
 
 @pytest.mark.parametrize("mode", ["stracer", "shim"])
@@ -114,6 +110,43 @@ def test_make_j2_is_explained_exactly(trace, mode):
     t = trace("make", "-j2", extra=() if mode == "stracer" else ("--no-stracer",))
     assert t.proc.returncode == 0, t.proc.stderr
     _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
+
+
+STRACE_IO = re.compile(r"^\d+\s+(read|write)\(\d+<([^>]*)>.*\)\s+= (-?\d+)")
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_stdio_syscalls_one_event_each(trace, mode):
+    """Every read and write syscall stdio makes under the app's calls is one stdio_refill or
+    stdio_flush event, in strace's order and sizes: fgets of a line longer than the buffer
+    (two refills), the 0-byte read at end of file, fread's whole blocks read straight into the
+    caller's memory then a refill, a seek past the end (its 0-byte read), fwrite's flush of
+    the buffer then its whole blocks; so the trace's syscall counts are the kernel's."""
+    if not shutil.which("strace"):
+        pytest.skip("strace missing")
+    prog = build("stdio_calls")
+    src = trace.work / "in.txt"
+    src.write_text("short\n" + "y" * 9000 + "\n" + "z" * 100 + "\nend")
+    log = trace.work.parent / "strace.log"
+    cmd = ["strace", "-qq", "-y", "-e", "trace=read,write", "-o", str(log), str(prog), str(src),
+           "o1.txt"]  # fmt: skip
+    subprocess.run(cmd, cwd=trace.work, check=True, capture_output=True)
+    want: dict[str, list[tuple[str, int]]] = {}
+    for ln in log.read_text().splitlines():
+        if (m := STRACE_IO.match("0 " + ln)) and m[2].startswith(str(trace.work)):
+            want.setdefault(os.path.basename(m[2]), []).append((m[1], int(m[3])))
+    assert want["in.txt"][-1] == ("read", 0) and len(want["o1.txt"]) == 3, want
+    extra = () if mode == "stracer" else ("--no-stracer",)
+    t = trace(prog, str(src), "o2.txt", extra=extra)
+    assert t.proc.returncode == 0, t.proc.stderr
+    ev = t.events("stdio_refill", "stdio_flush")
+    got: dict[str, list[tuple[str, int]]] = {}
+    for e in ev:
+        op = "read" if e["fn"] == "stdio_refill" else "write"
+        got.setdefault(os.path.basename(e["path"] or ""), []).append((op, e["ret"]))
+    assert got["in.txt"] == want["in.txt"], (got, want)
+    assert got["o2.txt"] == want["o1.txt"], (got, want)
+    assert job_line(t.proc.stderr)["calls"] == "100.0", t.proc.stderr
 
 
 def test_bypass_under_the_shim_alone_is_the_exact_shortfall(trace):

@@ -323,29 +323,31 @@ END2_SUFFIX = ":in"
 # How the kernel counts a call in rchar/wchar/syscr/syscw (fs/read_write.c, measured on this
 # kernel by tests/test_completeness.py): a read-type (r) or write-type (w) syscall adds one to
 # syscr (syscw) once past the descriptor lookup -- failures count, EBADF does not -- and its bytes
-# when it moved any; sendfile and copy_file_range count on both sides (rw); splice, tee, mmap,
-# Linux AIO and io_uring not at all.  The app's stdio calls move bytes through a buffer: what
-# reaches the kernel is stdio's own reads and writes under them, its refills and flushes (sr,
-# sw: bytes, their calls not one by one).  The shim sums its events by these rules too (KIO
-# records).
+# when it moved any; sendfile and copy_file_range count on both sides (rw, rwm); splice, tee,
+# mmap, Linux AIO and io_uring not at all.  The app's stdio calls move bytes through a buffer:
+# what reaches the kernel is stdio's own reads and writes under them, its refills and flushes
+# (sr, sw: one event per syscall, docs/format.md).  The shim sums its events by these rules too
+# (KIO records).
 # "in": a call whose own reads and writes inside libc (the libraries dlopen loads) are no event
 # of their own: the shim measures them with the thread's counters around the call.  "in-shim":
 # the same with the shim alone; under the stracer they are libc-internal events of their own
 # (setlocale's locale files: docs/stracer.md, "Classification").
-KERNEL_IO_MODES = ("", "r", "w", "rw", "sr", "sw", "in", "in-shim")  # the shim's codes
+# "rwm": both sides, and only a call that moved bytes (copy_file_range: one with nothing to copy
+# -- its offset at or past the end -- returns before the kernel counts it).
+KERNEL_IO_MODES = ("", "r", "w", "rw", "sr", "sw", "in", "in-shim", "rwm")  # the shim's codes
 KERNEL_IO_FUNCS: dict[str, str] = {
     "read": "r", "pread": "r", "readv": "r", "preadv": "r", "preadv2": "r",
     "aio_read_done": "r",  # glibc's AIO threads: one pread each
     "write": "w", "pwrite": "w", "writev": "w", "pwritev": "w", "pwritev2": "w",
     "aio_write_done": "w",
-    "sendfile": "rw", "copy_file_range": "rw",
+    "sendfile": "rw", "copy_file_range": "rwm",
     "stdio_refill": "sr", "stdio_flush": "sw",
     "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in",
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {
     "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",
     "write": "w", "pwrite64": "w", "writev": "w", "pwritev": "w", "pwritev2": "w",
-    "sendfile": "rw", "copy_file_range": "rw",
+    "sendfile": "rw", "copy_file_range": "rwm",
 }  # fmt: skip
 
 

@@ -105,16 +105,16 @@ def event_sums(mode: str, ret: int | None, err: int, nbytes: int = 0) -> list[in
     """One call counted the kernel's way (a KERNEL_IO_* mode): [rchar, wchar, syscr, syscw,
     stdio bytes read, stdio bytes written] -- as the shim's iot_kio_add counts its events."""
     moved = ret if isinstance(ret, int) and ret > 0 else 0
-    counted = int(err != EBADF)
+    counted = int(moved > 0) if mode == "rwm" else int(err != EBADF)
     out = [0] * 6
-    if mode in ("r", "rw"):
+    if mode in ("r", "rw", "rwm"):
         out[0], out[2] = moved, counted
-    if mode in ("w", "rw"):
+    if mode in ("w", "rw", "rwm"):
         out[1], out[3] = moved, counted
-    if mode == "sr":
-        out[4] = nbytes
+    if mode == "sr":  # stdio's refill or flush: one read or write syscall each
+        out[4], out[2] = nbytes, counted
     if mode == "sw":
-        out[5] = nbytes
+        out[5], out[3] = nbytes, counted
     return out
 
 
@@ -204,7 +204,9 @@ class Process:
         if tb > kb:
             return f"{tb - kb:,} bytes more than the kernel counted"
         if tc < kc and (self.stdio[0] or self.stdio[1]):
-            return f"{kc - tc:,} calls are stdio's buffer transfers (their bytes are traced)"
+            return (f"{kc - tc:,} calls unexplained, likely stdio's reads of a pipe or terminal "
+                    "that returned less than asked, more than one in a call (their bytes are "
+                    "traced)")  # fmt: skip
         if tc != kc:
             return f"{abs(kc - tc):,} calls {'unexplained' if tc < kc else 'more than counted'}"
         return ""
@@ -257,8 +259,10 @@ def explain(
             if base is not None:
                 p.before_shim = _add(p.before_shim, _add(_add(r.vec, r.own, -1), base, -1))
         elif r is end and r.when == "exit":
-            # its final flush is recorded (and summed) before exit()'s reading, written after
+            # its final flush is recorded (and summed) before exit()'s reading, written after:
+            # one write per stream
             p.stdio[1] -= r.pending
+            p.stdio[3] -= r.pending_streams
         prev = r
     last: dict[int, Reading] = {}
     for r in shim:
@@ -317,7 +321,7 @@ class Job:
     explained_bytes: int = 0
     kernel_calls: int = 0
     explained_calls: int = 0
-    stdio_calls: int = 0  # calls not traced one by one: stdio's buffer transfers
+    stdio_calls: int = 0  # calls short where stdio's bytes add up: its short reads of pipes
     processes: int = 0  # with counters at their end
     without_end: int = 0
     short: int = 0  # processes whose bytes the trace explains less than all of
@@ -361,8 +365,8 @@ class Job:
         if self.processes > 1:
             out += f" in {self.processes:,} processes"
         if self.stdio_calls:
-            out += (f" (the other {self.stdio_calls:,}: stdio's buffer transfers, whose bytes "
-                    "are traced)")  # fmt: skip
+            out += (f" (the other {self.stdio_calls:,}: likely stdio's short reads of a pipe "
+                    "or terminal, whose bytes are traced)")  # fmt: skip
         if self.short:
             out += f"; {fmt_bytes(self.short_bytes)} not in the trace"
             if not self.stracer:

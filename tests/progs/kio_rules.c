@@ -70,6 +70,10 @@ int main(void)
     CALL("write", syscall(SYS_write, p[1], buf, 10));
     CALL("sendfile", syscall(SYS_sendfile, g, fd, &off, 40));
     CALL("copy_file_range", syscall(SYS_copy_file_range, fd, &lo, g, NULL, 30, 0));
+    lo = 1 << 20; /* past the end: nothing to copy, not counted */
+    CALL("copy_file_range", syscall(SYS_copy_file_range, fd, &lo, g, NULL, 30, 0));
+    off = 1 << 20;
+    CALL("sendfile", syscall(SYS_sendfile, g, fd, &off, 40)); /* past the end: counted */
     CALL("splice", syscall(SYS_splice, p[0], NULL, g, NULL, 10, 0)); /* not counted */
     close(fd);
     close(g);
