@@ -123,7 +123,31 @@ def explained(
         if keys is None or (str(h), int(p)) in keys  # a part's own: not every process's
     }
     st, shim = _stracer_events(trace), _shim_events(trace)
-    return {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
+    out = {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
+    for key, how in _uring(trace).items():
+        if key in out:
+            out[key].uring = how
+    return out
+
+
+def _uring(trace: Trace) -> dict[tuple[str, int], str]:
+    """(host, pid) -> how io_uring was seen in the process: "rings" (the shim saw a ring
+    mapped: fio's engine maps them through libc), else "liburing" (loaded, by the module map the
+    shim recorded: liburing maps its rings with raw syscalls, so nothing else shows them)."""
+    from .insights import IO_URING_PATH
+
+    pr = trace.processes
+    key = {int(p): (str(h), int(pid)) for p, h, pid in zip(pr["proc"], pr["host"], pr["pid"],
+                                                         strict=True)}  # fmt: skip
+    out = {key[p]: "liburing" for p, mods in trace.modules.items()
+           if p in key and any(kio.LIBURING.search(str(m[3])) for m in mods)}  # fmt: skip
+    ev = trace.events
+    if len(ev) and IO_URING_PATH in ev["path"].cat.categories:
+        rings = (ev["function"].astype(str) == "mmap") & (ev["path"] == IO_URING_PATH)
+        for p in set(ev.loc[rings, "proc"].astype(int)):
+            if p in key:
+                out[key[p]] = "rings"
+    return out
 
 
 def stracer_read(trace: Trace) -> bool:
@@ -207,7 +231,7 @@ def job_of(kprocs: list[tuple[tuple[str, int], kio.Process]], stracer: bool, uri
     io_uring rings."""
     j = kio.Job(stracer=stracer)
     for _, p in kprocs:
-        j.add(p)
+        j.add(p)  # counts the processes that used io_uring without the stracer
     if not j.stracer:  # the kernel counts no io_uring operation in rchar/wchar: say so
-        j.uring = uring
+        j.uring = max(j.uring, uring)
     return j

@@ -369,8 +369,7 @@ def datasets(s: Summary) -> Table:
 
 
 def completeness(s: Summary, limit: int | None) -> Table:
-    """The processes whose I/O the trace does not explain to the byte (stdio's buffer
-    transfers, whose bytes are traced, left out)."""
+    """The processes whose I/O the trace does not explain to the byte or call, with why."""
     cols = [
         Col("pid", "pid", "id"),
         Col("command", "command", "wide"),
@@ -381,7 +380,7 @@ def completeness(s: Summary, limit: int | None) -> Table:
     ct = s.completeness.get("processes")
     if ct is None or ct.empty:
         ct = pd.DataFrame({c: [] for c in ("pid", "command", "bytes_pct", "calls_pct", "cause")})
-    short = ct[(ct["cause"] != "") & ~ct["cause"].astype(str).str.contains("stdio's buffer")]
+    short = ct[ct["cause"] != ""]
     short = short.assign(bytes=short["bytes_pct"] / 100, calls=short["calls_pct"] / 100)
     return _make(
         "completeness",

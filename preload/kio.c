@@ -222,6 +222,7 @@ void iot_emit_kio(int when)
         return;
     int busy = iot_t.busy;
     iot_t.busy = 1;
+    iot_late_flush(); /* a signal handler's events kept meanwhile: counted before the reading */
     uint64_t v[IOT_KIO_N], o[4], pending[2], sums[6];
     uint64_t t = iot_now();
     stdio_pending(pending);

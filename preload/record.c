@@ -41,7 +41,7 @@ void iot_begin(iot_ev *ev, unsigned fn)
     ev->stack = 0;
     ev->quiet = (uint8_t)iot_fn_quiet(fn);
     ev->data_n = 0;
-    if (iot_p.stack_depth && IOT_LIKELY(!ev->quiet))
+    if (iot_p.stack_depth && IOT_LIKELY(!ev->quiet) && !iot_t.unwinding) /* see below */
         ev->stack = IOT_UNLIKELY(iot_p.npaths) ? STACK_LATER : stack_now();
     iot_t.in_wrapper++;
     if (IOT_UNLIKELY(iot_kernel_io[fn] >= 6)) /* its inner I/O: measured around the call */
@@ -49,11 +49,27 @@ void iot_begin(iot_ev *ev, unsigned fn)
     ev->t0 = IOT_LIKELY(!ev->quiet) ? iot_now() : 0;
 }
 
-/* Not ready, busy, a new thread, or a forked child's first call. */
-int iot_enter_slow(iot_ev *ev, unsigned fn)
+/* Not ready, busy, a new thread, or a forked child's first call.  Busy: the shim's own work,
+ * whose calls pass through; but a signal handler that interrupts it makes the app's calls.
+ * Its reads and writes (the calls the kernel counts; their wrappers end in iot_leave) are
+ * events of their own, without a stack (libunwind is not re-entered): inside an unwind the
+ * interrupted work holds no lock and no log space, so the event is written then (2); anywhere
+ * else it is kept (3) and written at the shim's next safe point, its path unknown if the shim
+ * had not seen its descriptor.  Calls made from libunwind's code or the shim's own pass
+ * through, and so does a call in a handler that interrupted such an event. */
+int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller)
 {
-    if (iot_t.busy && (!iot_t.vforked || iot_vfork_settle()))
-        return 0;
+    if (iot_t.busy && (!iot_t.vforked || iot_vfork_settle())) {
+        uintptr_t c = (uintptr_t)caller;
+        unsigned m = iot_kernel_io[fn];
+        if (iot_t.unwinding > 1 || !(m == 1 || m == 2 || m == 3 || m == 8) ||
+            iot_from_unwind(caller) || (c >= iot_p.self_lo && c < iot_p.self_hi) ||
+            iot_p.state != IOT_READY || iot_t.gen != iot_p.gen || iot_t.busy != 1)
+            return 0;
+        iot_t.unwinding = iot_t.unwinding ? 2 : 3;
+        iot_begin(ev, fn);
+        return 1;
+    }
     if (IOT_UNLIKELY(iot_t.vm_wait) && iot_vm_shared())
         return 0;
     if (iot_p.state == IOT_UNINIT)
@@ -88,7 +104,46 @@ static inline int recorded(iot_ev *ev)
     return 1;
 }
 
+static void write_event(iot_ev *ev);
+
 void iot_leave(iot_ev *ev)
+{
+    if (IOT_UNLIKELY(iot_t.unwinding == 3)) { /* kept for the shim's next safe point */
+        unsigned t = iot_t.late_tail;
+        if (t - iot_t.late_head < 4) {
+            iot_t.late[t % 4] = *ev;
+            iot_t.late[t % 4].data_n = 0; /* its buffer will be gone */
+            __atomic_signal_fence(__ATOMIC_RELEASE);
+            iot_t.late_tail = t + 1;
+        }
+        iot_t.unwinding = 0;
+        errno = ev->saved_errno;
+        return;
+    }
+    write_event(ev);
+    if (IOT_UNLIKELY(iot_t.unwinding == 2)) { /* a signal handler's call inside an unwind */
+        iot_t.unwinding = 1;
+    } else {
+        if (IOT_UNLIKELY(iot_t.late_tail != iot_t.late_head))
+            iot_late_flush();
+        iot_t.busy = 0;
+    }
+    errno = ev->saved_errno;
+}
+
+/* The signal handlers' events kept while the shim was busy (busy: a handler interrupting this
+ * adds to the ring, which the loop takes too). */
+void iot_late_flush(void)
+{
+    while (iot_t.late_head != iot_t.late_tail) {
+        iot_ev e = iot_t.late[iot_t.late_head % 4];
+        __atomic_signal_fence(__ATOMIC_ACQUIRE);
+        iot_t.late_head++;
+        write_event(&e);
+    }
+}
+
+static void write_event(iot_ev *ev)
 {
     /* a call filtered out still counts in the KIO sums: the shim saw it (completeness) */
     if (recorded(ev)) {
@@ -101,8 +156,6 @@ void iot_leave(iot_ev *ev)
         }
     }
     iot_kio_count(ev);
-    iot_t.busy = 0;
-    errno = ev->saved_errno;
 }
 
 void iot_emit_event(const iot_ev *ev)

@@ -67,7 +67,9 @@ typedef struct iot_thread {
     int in_wrapper;     /* a wrapper is running in this thread (read by the stracer);
                          * + IOT_SPAWNS_HELPERS while a call that may start libc helper
                          * threads runs (aio: the stracer counts their I/O as covered) */
-    int unwinding;      /* inside libunwind: its pipe2/read/close go to stack.c */
+    int unwinding;      /* inside libunwind: its pipe2/read/close go to stack.c; 2, 3: a
+                         * signal handler's call that interrupted the shim's work is being
+                         * recorded, inside an unwind (2) or elsewhere (3: record.c) */
     pid_t tid;
     unsigned gen;       /* process generation this state belongs to (changes on fork) */
     char *chunk;        /* current chunk in the mapped log, NULL if none */
@@ -90,6 +92,10 @@ typedef struct iot_thread {
     unsigned vm_gen;    /* gen to put back when they are gone */
     int vforked;        /* vfork was called: busy until this thread is seen again in the
                          * parent (a vfork child borrows the parent's thread and memory) */
+    /* a signal handler's reads and writes made while the shim was busy outside an unwind:
+     * written at the shim's next safe point (record.c); head, tail count on, modulo 4 */
+    iot_ev late[4];
+    volatile unsigned late_head, late_tail;
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -143,8 +149,9 @@ int iot_mpi_is_ours(void) IOT_HIDDEN;
 int iot_vfork_settle(void) IOT_HIDDEN;
 
 /* ---- record.c: wrapper prologue/epilogue and event packing ---- */
-int iot_enter_slow(iot_ev *ev, unsigned fn) IOT_HIDDEN;
+int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller) IOT_HIDDEN;
 void iot_leave(iot_ev *ev) IOT_HIDDEN;
+void iot_late_flush(void) IOT_HIDDEN;
 uint64_t iot_now(void) IOT_HIDDEN;
 void iot_emit_exit(int status) IOT_HIDDEN;
 void iot_ev_opened(iot_ev *ev, int fd, int flags) IOT_HIDDEN;
@@ -154,11 +161,12 @@ void iot_begin(iot_ev *ev, unsigned fn) IOT_HIDDEN;
 /* One more event, written as it is (the shim busy: inside a wrapper, after iot_done). */
 void iot_emit_event(const iot_ev *ev) IOT_HIDDEN;
 
-/* 1: trace this call (the start time is taken); 0: call the real function untraced. */
-static inline int iot_enter(iot_ev *ev, unsigned fn)
+/* 1: trace this call (the start time is taken); 0: call the real function untraced.  Inlined
+ * into the wrapper: the return address is its caller's (a signal handler's, record.c). */
+static inline __attribute__((always_inline)) int iot_enter(iot_ev *ev, unsigned fn)
 {
     if (IOT_UNLIKELY(iot_p.state != IOT_READY || iot_t.busy || iot_t.gen != iot_p.gen))
-        return iot_enter_slow(ev, fn);
+        return iot_enter_slow(ev, fn, __builtin_return_address(0));
     iot_begin(ev, fn);
     return 1;
 }

@@ -23,6 +23,7 @@ The end is the stracer's reading, or without a stracer the shim's at exit.  Used
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
 from .units import fmt_bytes
 
 EBADF = 9  # the kernel counts no call that fails its descriptor lookup
+LIBURING = re.compile(r"/liburing\.so[.\d]*$")  # a module path: io_uring's raw-syscall library
 COUNTERS = ("rchar", "wchar", "syscr", "syscw")
 Vec = list[int]  # rchar, wchar, syscr, syscw
 
@@ -160,6 +162,11 @@ class Process:
     unfinished: bool = False  # an image ended without a reading: its last events not summed
     tail: bool = False  # an image ended without a reading: its last events summed from the trace
     final: Vec = field(default_factory=lambda: [0, 0, 0, 0])  # what the kernel adds to the parent
+    # read_bytes, write_bytes at its end: what reached storage (io_uring's I/O among it)
+    storage: list[int] = field(default_factory=lambda: [0, 0])
+    # io_uring without the stracer: "liburing" (loaded: it sets rings up with raw syscalls the
+    # shim cannot see) or "rings" (the shim saw one mapped); "" none seen
+    uring: str = ""
 
     @property
     def explained(self) -> Vec:
@@ -189,6 +196,14 @@ class Process:
         """Why the trace explains less (or more) than the kernel counted; "" when it all adds up."""
         if self.end is None:
             return "no counters at its end: killed (SIGKILL), or still running"
+        if self.uring and not stracer:
+            how = ("liburing loaded (it sets its rings up with raw syscalls the shim cannot see)"
+                   if self.uring == "liburing" else "io_uring rings mapped")  # fmt: skip
+            wb, tw = fmt_bytes(self.storage[1]), fmt_bytes(self.explained[1])
+            return (f"{how} and no stracer: io_uring's reads and writes are in neither the "
+                    "kernel's read/write counters nor the trace; the kernel's write_bytes (what "
+                    f"the process put in the page cache for storage) is {wb} against {tw} "
+                    "written in the trace: run with the stracer")  # fmt: skip
         if self.unfinished:
             return ("ended without the shim's last reading (a signal?): its events after it are "
                     "counted by iotrace report")  # fmt: skip
@@ -229,7 +244,7 @@ def explain(
     if end is None:
         return Process(None)
     p = Process("stracer" if end.source == "stracer" else "shim at exit", kernel=end.vec,
-                end_t=end.t, final=end.vec)  # fmt: skip
+                end_t=end.t, final=end.vec, storage=list(end.counters[4:6]))  # fmt: skip
     if end.threads is not None:
         p.kernel, p.alone = list(end.threads), True
     if end.source == "shim":  # the reading's own read, and stdio's final flush, come after it
@@ -335,6 +350,7 @@ class Job:
         if p.end is None:
             self.without_end += 1
             return
+        self.uring += bool(p.uring) and not self.stracer
         self.processes += 1
         self.unfinished += p.unfinished
         self.tail += p.tail
@@ -381,8 +397,10 @@ class Job:
         if self.without_end:
             out += f"; {self.without_end:,} without counters at their end (killed?)"
         if self.uring:
-            out += (f"; io_uring rings in {self.uring:,} process(es): the I/O through them is in "
-                    "neither these counters nor the trace (run with the stracer)")  # fmt: skip
+            out += (f"; but io_uring ran in {self.uring:,} process(es) without the stracer "
+                    "(rings mapped, or liburing loaded): its I/O is in neither these counters "
+                    "nor the trace, so they are not all of the job's I/O (run with the stracer; "
+                    "by process: iotrace report)")  # fmt: skip
         return out
 
 
@@ -427,11 +445,15 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
     # of a job sharing the directory read only their own logs
     tree = {root, *parent} if stracer else None
     paths = [p for p in paths if _log_host_pid(p.name, host, tree)]
+    uring: set[int] = set()  # liburing loaded (its rings are set up with raw syscalls)
     for image, path in enumerate(paths):
+        modules: list[str] = []
         try:
-            header, records = kio_records(path)
+            header, records = kio_records(path, modules=modules)
         except (OSError, TraceFormatError):
             continue
+        if any(LIBURING.search(m) for m in modules) and isinstance(header.get("pid"), int):
+            uring.add(header["pid"])
         pid = header.get("pid")
         if header.get("host") != host or not isinstance(pid, int):
             continue
@@ -441,15 +463,15 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
             r = shim_reading(rec, image)
             if r is not None:
                 readings.setdefault(pid, []).append(r)
-    job = Job()
+    job = Job(stracer=stracer)
     for pid, proc in explain_all(readings, parent, stracer_events).items():
+        proc.uring = "liburing" if pid in uring else ""
         p, seen = pid, set()
         while p != root and p in parent and p not in seen:  # in the tree of this run?
             seen.add(p)
             p = parent[p]
         if p == root:
             job.add(proc)
-    job.stracer = stracer
     return job
 
 

@@ -418,11 +418,14 @@ class _Pread:
         return b[0] if b else 0  # past the end: as a slot never written
 
 
-def kio_records(path: Path, limit: int = 256) -> tuple[dict[str, Any], list[list[Any]]]:
+def kio_records(
+    path: Path, limit: int = 256, modules: list[str] | None = None
+) -> tuple[dict[str, Any], list[list[Any]]]:
     """The header and the KIO records of a log without reading its events: those of the first
     chunk that has any, from the start (the shim's start reading), and of the last, from the end
     (its exec or exit reading), each looked for in at most `limit` chunks.  For `iotrace run`'s
-    closing line; the analyzer reads every record."""
+    closing line; the analyzer reads every record.  `modules`: gets the paths of the MODULE
+    records in the chunks read (the module map at the start)."""
     with open_regular(path) as fd:
         size = os.fstat(fd).st_size
         if size == 0:
@@ -439,8 +442,13 @@ def kio_records(path: Path, limit: int = 256) -> tuple[dict[str, Any], list[list
                     up = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True,
                                           max_buffer_size=chunk)  # fmt: skip
                     up.feed(buf[start:end])
-                    out += [r for r in up if isinstance(r, list) and r and r[0] == Rec.KIO
-                            and other_record(r, 0)]  # fmt: skip
+                    for r in up:
+                        if not isinstance(r, list) or not r:
+                            continue
+                        if r[0] == Rec.KIO and other_record(r, 0):
+                            out.append(r)
+                        elif r[0] == Rec.MODULE and modules is not None and len(r) > 4:
+                            modules.append(str(r[4]))
             except (BadChunk, ValueError, msgpack.UnpackException):
                 return []
             return out
