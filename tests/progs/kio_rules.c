@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -74,6 +75,10 @@ int main(void)
     CALL("copy_file_range", syscall(SYS_copy_file_range, fd, &lo, g, NULL, 30, 0));
     off = 1 << 20;
     CALL("sendfile", syscall(SYS_sendfile, g, fd, &off, 40)); /* past the end: counted */
+    int sp[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sp); /* the socket calls: not counted */
+    CALL("sendto", syscall(SYS_sendto, sp[0], buf, 10, 0, NULL, 0));
+    CALL("recvfrom", syscall(SYS_recvfrom, sp[1], buf, 10, 0, NULL, 0));
     CALL("splice", syscall(SYS_splice, p[0], NULL, g, NULL, 10, 0)); /* not counted */
     close(fd);
     close(g);
