@@ -204,27 +204,44 @@ static void release_pipe(void)
     __atomic_sub_fetch(&unwinders, CLOSING, __ATOMIC_SEQ_CST);
 }
 
+/* The shim's own frames under the wrapper's caller, the most an unwind has found (3 on a
+ * wrapper's usual path): an unwind asks for that many more than the depth kept, not a fixed
+ * margin of 6, so that frames past the last one kept are not walked (~7 ns each).  A path with
+ * more of them unwinds again, deeper, once.  A hint only: any value gives the same stack. */
+static int shim_frames = 3;
+
 uint32_t iot_capture_stack(void)
 {
     if (!backtrace_fn)
         return 0;
-    void *pcs[IOT_MAX_STACK + 8];
-    int want = iot_p.stack_depth + 6;
+    void *pcs[IOT_MAX_STACK + 16];
+    int depth = iot_p.stack_depth;
+    int want = depth + __atomic_load_n(&shim_frames, __ATOMIC_RELAXED);
     int before = __atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST);
     if (IOT_UNLIKELY(before >= CLOSING || __atomic_load_n(&forking, __ATOMIC_SEQ_CST))) {
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
         return 0;
     }
     iot_t.unwinding = 1;
-    int n = backtrace_fn(pcs, want < IOT_MAX_STACK + 8 ? want : IOT_MAX_STACK + 8);
+    int n, i;
+    for (;;) {
+        want = want < (int)(sizeof pcs / sizeof *pcs) ? want : (int)(sizeof pcs / sizeof *pcs);
+        n = backtrace_fn(pcs, want);
+        i = 0; /* drop the shim's own frames: the stack starts at the wrapper's caller */
+        while (i < n && (uintptr_t)pcs[i] >= iot_p.self_lo && (uintptr_t)pcs[i] < iot_p.self_hi)
+            i++;
+        /* cut short by `want` with fewer than depth frames past the shim's: deeper */
+        if (n < want || n - i >= depth || want == (int)(sizeof pcs / sizeof *pcs))
+            break;
+        want = depth + i + 2;
+    }
     iot_t.unwinding = 0;
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     if (IOT_UNLIKELY(transient) && (ufd[0] >= 0 || ufd[1] >= 0))
         release_pipe();
-    int i = 0; /* drop the shim's own frames: the stack starts at the wrapper's caller */
-    while (i < n && (uintptr_t)pcs[i] >= iot_p.self_lo && (uintptr_t)pcs[i] < iot_p.self_hi)
-        i++;
-    int m = n - i < iot_p.stack_depth ? n - i : iot_p.stack_depth;
+    if (IOT_UNLIKELY(i > shim_frames) && i < n)
+        __atomic_store_n(&shim_frames, i, __ATOMIC_RELAXED);
+    int m = n - i < depth ? n - i : depth;
     if (m <= 0)
         return 0;
     return iot_intern_stack((const uintptr_t *)(pcs + i), m);

@@ -18,7 +18,6 @@ import contextlib
 import errno as errno_mod
 import os
 import signal
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -206,6 +205,8 @@ def run_traced(
         try:
             code = stracer_main(exe, argv, env, trace_dir, shim, w, restore_signals, ender)
         except BaseException:
+            import traceback
+
             say(traceback.format_exc())
         finally:
             os._exit(code)

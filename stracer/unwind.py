@@ -13,11 +13,14 @@ import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iotrace.stracer import _ffi
 
-from iotrace.addr2line import Server, Symbol, resolve
+from iotrace import elf
+
+if TYPE_CHECKING:  # addr2line (subprocess, select) is imported at the first missed call site
+    from iotrace.addr2line import Server, Symbol
 
 MAX_FRAMES = 16
 # libc's own way to make any syscall: I/O through it bypasses every wrapper, like an inline
@@ -128,12 +131,13 @@ class AddressSpace:
                 mod = self.module_of(pc if not frames else pc - 1)
                 if frames and mod is None:  # outside every mapped file: unwinding went astray
                     break
-                # libunwind-ptrace maps the module's ELF file again for every name it looks
-                # up (~3 ms a frame in MPI's libraries): only libc's frames are named here,
-                # which the classification needs (libc_entry); addr2line names the others
-                # (symbolise, or fill_frames when the trace is read)
-                fn = None
-                if (not mod or is_libc(mod[0])) and ux._Ux86_64_get_proc_name(
+                # only libc's frames are named here, which the classification needs
+                # (libc_entry); addr2line names the others (symbolise, or fill_frames when the
+                # trace is read).  By the file's symbol tables, read once (elf.function_at
+                # names an address as libunwind does): libunwind-ptrace maps the module's ELF
+                # file again for every name it looks up (~0.4 ms a frame in libc)
+                fn = elf.function_at(*mod) if mod and is_libc(mod[0]) else None
+                if (not mod or (fn is None and is_libc(mod[0]))) and ux._Ux86_64_get_proc_name(
                     cur, name, 256, off
                 ) == 0:
                     fn = ffi.string(name).decode(errors="replace")
@@ -221,6 +225,8 @@ def symbolise(frames: list[Frame], inline: bool = False) -> list[Frame]:
         want = {i: frames[i].offset - (1 if i else 0) for i in idx}  # type: ignore[operator]
         server = _SERVERS.get(mod)
         if server is None:
+            from iotrace.addr2line import Server
+
             server = _SERVERS[mod] = Server(mod, inline)
         got = server.lookup(want.values())
         for i, addr in want.items():
@@ -243,6 +249,8 @@ def fill_frames(sites: Iterable[list[list[Any]]]) -> None:
     """Call sites as a trace holds them (lists of [pc, module, offset, function, file, line]),
     completed in place where the stracer left them unsymbolised (libc-internal sites: see
     Tracer._new_site): function, file and line from one addr2line run per module."""
+    from iotrace.addr2line import resolve
+
     want: dict[str, set[int]] = {}
     todo: list[tuple[list[Any], str, int]] = []
     for frames in sites:

@@ -113,6 +113,23 @@ def test_stacks_point_into_the_program(trace):
     assert all(e["stack"] is None for e in t0.events("write"))
 
 
+def test_stack_depth_is_exact_on_every_path(trace):
+    """The shim unwinds only as deep as it keeps (preload/stack.c): a call reached along a
+    path with more of the shim's own frames (a thread's first call, a signal handler, stdio)
+    still gets all 8 frames, the same as every other call from that call site."""
+    prog = build("stack_depth")
+    t = trace(prog, stack=8)
+    assert t.proc.returncode == 0 and t.proc.stdout == "xxxyx"
+    (log,) = t.logs
+    ((_base, lo, hi, _path, _bid),) = [m for m in log.modules if m[3] == str(prog)]
+    evs = t.events("write", "fflush")
+    assert len(evs) == 5
+    assert all(len(e["stack"]) == 8 and all(lo <= pc < hi for pc in e["stack"]) for e in evs)
+    # f11's call (of write or of fflush), then f10 .. f4, each time
+    assert len({e["stack"][1:] for e in evs}) == 1
+    assert len({e["stack"] for e in evs if e["fn"] == "write"}) == 1
+
+
 def test_plain_msgpack_reads_a_log(trace):
     """docs/format.md promises a plain msgpack reader is enough."""
     import msgpack

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -13,12 +12,10 @@ from iotrace import __version__
 from iotrace.mpi import FAMILIES as MPI_FAMILIES
 from iotrace.run import Recording, RunError, RunOptions, run
 from iotrace.say import open_console, say
-from iotrace.select import SelectError, from_args
-from iotrace.select import add_arguments as add_select_arguments
-from iotrace.shim import ShimNotFound, shim_path
-from iotrace.tracedir import TraceDirError
-from iotrace.tracefile import TraceFormatError, job_start, log_paths, run_records
 
+# Each command imports what it needs when it runs: `iotrace run` pays for no reader, analyzer or
+# read filter (the fixed cost per run, bench/cost_bench.py's "fixed" case).
+COMMANDS = ("run", "env", "attach", "show", "report", "export", "diff", "missed")
 EXPORT_FORMATS = ("parquet", "csv", "chrome", "darshan")
 
 
@@ -46,11 +43,33 @@ def _record_args(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _parser() -> argparse.ArgumentParser:
+def add_select_arguments(p: argparse.ArgumentParser) -> None:
+    from iotrace.select import add_arguments
+
+    add_arguments(p)
+
+
+def from_args(args: argparse.Namespace):  # noqa: ANN201 -- select.Select, imported when used
+    from iotrace.select import from_args
+
+    return from_args(args)
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with `only`, that command's alone (the others cost their imports)."""
     p = _Parser(prog="iotrace", description="I/O tracer for HPC jobs")
     p.add_argument("--version", action="version", version=f"iotrace {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    if only in (None, "run"):
+        _run_parser(sub)
+    if only in (None, "env"):
+        _env_parser(sub)
+    if only is None or only not in ("run", "env"):
+        _read_parsers(sub)
+    return p
 
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser(
         "run",
         help="run a command traced",
@@ -109,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("command", nargs=argparse.REMAINDER, help="the command to trace")
 
+
+def _env_parser(sub: argparse._SubParsersAction) -> None:
     en = sub.add_parser(
         "env",
         help="print the shell lines that trace later commands without `iotrace run` (batch jobs)",
@@ -122,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
     en.add_argument("--stack", type=int, default=8, metavar="N", help="as for run")
     _record_args(en)
 
+
+def _read_parsers(sub: argparse._SubParsersAction) -> None:
+    """attach and the commands that read a trace."""
     at = sub.add_parser(
         "attach",
         help="record the I/O syscalls of a running process until Ctrl-C, then detach",
@@ -216,7 +240,6 @@ def _parser() -> argparse.ArgumentParser:
         help="also the libc-internal syscalls (inside libc functions the shim does not wrap)",
     )  # fmt: skip
     add_select_arguments(m)
-    return p
 
 
 def _bounded_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -285,6 +308,7 @@ def _cmd_attach(args: argparse.Namespace) -> int:
                        2) from None  # fmt: skip
     try:
         if args.shim:
+            from iotrace.shim import shim_path
             from iotrace.stracer.inject import InjectError, inject
 
             try:
@@ -303,6 +327,7 @@ def _cmd_attach(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from iotrace.show import Stream, show, stracer_logs
+    from iotrace.tracefile import job_start, log_paths, run_records
 
     sel = from_args(args)
     streams = [Stream(p, sel.active) for p in log_paths(args.trace)]
@@ -357,6 +382,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
             sys.stdout.write(report_json(summary) + "\n")
         elif not args.html:
+            import shutil
+
             from rich.console import Console
 
             from iotrace.analyzer.report import print_report
@@ -464,6 +491,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout.write(diff_json(d) + "\n")
         elif not args.html:
+            import shutil
+
             from rich.console import Console
 
             width = None if sys.stdout.isatty() else shutil.get_terminal_size((160, 24)).columns
@@ -494,8 +523,19 @@ def _lean_allocators() -> None:
             pass
 
 
+def _errors() -> tuple[type[Exception], ...]:
+    """The errors that are one line and status 2 (imported only when one is raised)."""
+    from iotrace.select import SelectError
+    from iotrace.shim import ShimNotFound
+    from iotrace.tracedir import TraceDirError
+    from iotrace.tracefile import TraceFormatError
+
+    return TraceFormatError, ShimNotFound, TraceDirError, SelectError
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = _parser(words[0] if words and words[0] in COMMANDS else None).parse_args(argv)
     if args.cmd in ("report", "export", "diff", "missed"):
         _lean_allocators()
     if args.cmd in ("report", "export"):  # parts reduced here too
@@ -528,9 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as exc:
         say(str(exc))
         return exc.status
-    except (TraceFormatError, ShimNotFound, TraceDirError, SelectError) as exc:
-        print(f"iotrace: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except _errors() as exc:
+        print(f"iotrace: {exc}", file=sys.stderr)
+        return 2
     return 2

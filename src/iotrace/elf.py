@@ -3,6 +3,7 @@ MODULE record carries the id read from memory) is still the file at that path.""
 
 from __future__ import annotations
 
+import bisect
 import functools
 import mmap
 import os
@@ -128,3 +129,53 @@ def _dynamic(data: mmap.mmap, origin: str) -> tuple[list[str], list[str]]:
     dirs = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin)
             for r in run for d in r.split(":") if d]  # fmt: skip
     return needed, dirs
+
+
+SHT_SYMTAB, SHT_DYNSYM = 2, 11
+STT_FUNC = 2
+
+
+def function_at(path: str, offset: int) -> str | None:
+    """The name libunwind's unw_get_proc_name gives an address of a module: the nearest
+    function symbol at or below `offset` (an address of the file's own layout), the first of
+    the symbol tables' order where several share an address; None if there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    addrs, names = _functions(path, st.st_ino, st.st_mtime_ns, st.st_size)
+    i = bisect.bisect_right(addrs, offset) - 1
+    return names[i] if i >= 0 else None
+
+
+@functools.lru_cache(maxsize=64)
+def _functions(path: str, _ino: int, _mtime: int, _size: int) -> tuple[list[int], list[str]]:
+    """The function symbols of a 64-bit little-endian ELF file's .symtab and .dynsym, by
+    address: read once per version of the file (libunwind-ptrace maps the whole file again for
+    every name it looks up, ~0.4 ms a frame in libc)."""
+    first: dict[int, int] = {}  # address -> where its name starts in `strtabs`
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+                return [], []
+            shoff = struct.unpack_from("<Q", data, 40)[0]
+            shentsize, shnum = struct.unpack_from("<HH", data, 58)
+            sections = [struct.unpack_from("<IIQQQQII", data, shoff + i * shentsize)
+                        for i in range(shnum)]  # fmt: skip
+            for _name, sh_type, _, _, off, size, link, _ in sections:
+                if sh_type not in (SHT_SYMTAB, SHT_DYNSYM) or link >= len(sections):
+                    continue
+                str_off = sections[link][4]
+                for st_name, st_info, _, st_shndx, st_value, _ in struct.iter_unpack(
+                    "<IBBHQQ", data[off : off + size - size % 24]
+                ):
+                    if st_info & 0xF == STT_FUNC and st_shndx != 0 and st_value not in first:
+                        first[st_value] = str_off + st_name
+            names = {}
+            for addr, at in first.items():
+                end = data.find(b"\0", at)
+                names[addr] = data[at:end].decode("utf-8", "replace")
+    except (OSError, ValueError, struct.error, IndexError):
+        return [], []
+    addrs = sorted(names)
+    return addrs, [names[a] for a in addrs]

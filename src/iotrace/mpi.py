@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 from collections.abc import Mapping
 
 from iotrace import elf
@@ -18,6 +17,16 @@ LAUNCHERS = {"mpiexec.hydra": "mpich", "hydra_pmi_proxy": "mpich", "orterun": "o
              "prterun": "openmpi"}  # fmt: skip
 _MAX_OBJECTS = 64  # libraries looked at per program: an app's closure is far smaller
 _MAX_ARGS = 32  # command words looked at (mpirun's options, then the rank's program)
+
+
+def which(name: str, path: str | None = None) -> str | None:
+    """The first executable file `name` on PATH (`path`), as shutil.which finds it: `iotrace
+    run` does without shutil's imports (compression modules, threading)."""
+    for d in (os.environ.get("PATH", os.defpath) if path is None else path).split(os.pathsep):
+        f = os.path.join(d, name)
+        if os.access(f, os.X_OK) and not os.path.isdir(f):
+            return f
+    return None
 
 
 def soname_family(soname: str) -> str | None:
@@ -84,7 +93,7 @@ def command_family(command: list[str], env: Mapping[str, str]) -> str | None:
     path = env.get("PATH", os.defpath)
     launcher = None
     for word in command[:_MAX_ARGS]:
-        exe = word if "/" in word else shutil.which(word, path=path)
+        exe = word if "/" in word else which(word, path)
         if not exe or not os.path.isfile(exe):
             continue
         fam = linked_family(exe, env)

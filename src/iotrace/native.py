@@ -12,9 +12,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import platform
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,8 @@ def cache_dir() -> Path:
 
 
 def compiler() -> str | None:
+    import shutil  # this and subprocess only when a library must be built
+
     cc = os.environ.get("CC")
     if cc and shutil.which(cc):
         return cc
@@ -63,7 +62,7 @@ def source_tag(src: Path) -> str:
     (format.py), the machine."""
     import hashlib  # OpenSSL's libcrypto: loaded only when a library must be built
 
-    data = src.read_bytes() + format_c_header().encode() + platform.machine().encode()
+    data = src.read_bytes() + format_c_header().encode() + os.uname().machine.encode()
     return hashlib.sha256(data).hexdigest()[:16]
 
 
@@ -105,6 +104,9 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
     if cc is None:
         _say(stem, f"{what} and there is no C compiler to build it")
         return None
+    import shutil
+    import subprocess
+
     tmp = cache / f"{cache_name}-{tag}.{os.getpid()}.tmp.so"
     inc = cache / f"{cache_name}-{tag}.{os.getpid()}.include"
     try:

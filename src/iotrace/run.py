@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import json
 import os
 import re
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from iotrace import __version__
-from iotrace.mpi import command_family
+from iotrace.mpi import command_family, which
 from iotrace.say import say
 from iotrace.shim import shim_path
 from iotrace.tracedir import (
@@ -119,9 +115,7 @@ class SignalState:
 
     def restore(self) -> None:
         """In the command's process, just before its execve."""
-        for sig in signal.valid_signals():
-            if sig in (signal.SIGKILL, signal.SIGSTOP):
-                continue
+        for sig in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(sig, signal.SIG_IGN if sig in self.ignored else signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, self.blocked)
@@ -177,7 +171,7 @@ def trace_dir(opts: RunOptions) -> TraceDir:
 
 def resolve_command(command: list[str]) -> str:
     exe = command[0]
-    found = exe if "/" in exe else shutil.which(exe)
+    found = exe if "/" in exe else which(exe)
     if not found or not os.path.exists(found):
         raise RunError(f"iotrace: {exe}: command not found", 127)
     if os.path.isdir(found) or not os.access(found, os.X_OK):
@@ -253,6 +247,8 @@ def prepare_dir(trace: TraceDir) -> Path:
     path = trace.path.resolve() / name
     if len(os.fsencode(path)) + LOG_NAME_MAX >= os.pathconf("/", "PC_PATH_MAX"):
         raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
+    import ctypes  # os.posix_fallocate has no mode: the file would look 64 KiB long
+
     with trace.create(name) as f:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.fallocate(f.fileno(), FALLOC_FL_KEEP_SIZE, ctypes.c_long(0), ctypes.c_long(1 << 16))
@@ -338,24 +334,50 @@ def run(opts: RunOptions) -> int:
             pid, returncode, lost = traced
             return _finish(opts, trace, faults, lost, pid, returncode, started, mono)
     try:
-        proc = subprocess.Popen(
-            [exe, *opts.command[1:]],
-            executable=exe,
-            env=env,
-            close_fds=False,  # the descriptors iotrace was given are the command's
-            restore_signals=False,
-            preexec_fn=sigs.restore,
-        )
+        pid = spawn(exe, [exe, *opts.command[1:]], env, sigs)
     except OSError as exc:
         signal.signal(signal.SIGINT, old_int)
         raise RunError(f"iotrace: {opts.command[0]}: {exc.strerror}", 126) from None
+    running = [pid]  # emptied once reaped: its pid may then be another process's
+
+    def forward(sig: int, _frame: object) -> None:
+        for p in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+
     for sig in forwarded:
-        signal.signal(sig, lambda s, _f: proc.send_signal(s))
-    returncode = proc.wait()
+        signal.signal(sig, forward)
+    returncode = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    running.clear()
     signal.signal(signal.SIGINT, old_int)
     if trace is None or faults is None:
         return exit_status(returncode)
-    return _finish(opts, trace, faults, None, proc.pid, returncode, started, mono)
+    return _finish(opts, trace, faults, None, pid, returncode, started, mono)
+
+
+def spawn(exe: str, argv: list[str], env: dict[str, str], sigs: SignalState) -> int:
+    """fork + execve, not subprocess (its imports were a good part of a run's fixed cost) nor
+    posix_spawn (glibc's leaves its internal signals 32 and 33 ignored in the command): the
+    descriptors iotrace was given are the command's, the signals as iotrace was given them.
+    OSError: the command cannot be executed (its errno comes back on a close-on-exec pipe)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            sigs.restore()
+            os.execve(exe, argv, env)
+        except OSError as exc:
+            os.write(w, str(exc.errno).encode())
+        finally:
+            os._exit(127)
+    os.close(w)
+    with open(r, "rb") as f:
+        err = f.read()
+    if err:
+        os.waitpid(pid, 0)
+        raise OSError(int(err), os.strerror(int(err)))
+    return pid
 
 
 def _run_stracer(
@@ -415,6 +437,8 @@ def _finish(
     opts: RunOptions, trace: TraceDir, faults: Path, stracer_errno: int | None, pid: int,
     returncode: int, started: int, mono: int,
 ) -> int:  # fmt: skip
+    import json
+
     status = exit_status(returncode)
     record = {
         "iotrace": __version__,
