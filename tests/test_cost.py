@@ -129,3 +129,32 @@ def test_iotrace_run_imports_only_what_it_needs(tmp_path):
     assert "iotrace.stracer.launch" in mods  # the stracer ran in this process's child
     heavy = {"numpy", "pandas", "pycparser", "importlib.resources", "_hashlib", "secrets"}
     assert not heavy & mods, heavy & mods
+
+
+def test_libc_frames_are_named_as_libunwind_names_them():
+    """The stracer names libc's frames from libc's symbol tables (elf.function_at) instead of
+    libunwind-ptrace's unw_get_proc_name, which maps libc again for each frame: every address
+    sampled across this process's libc gets the name libunwind gives it (the oracle: a local
+    libunwind cursor moved to that address)."""
+    import ctypes
+
+    from iotrace.elf import function_at
+
+    maps = [ln.split() for ln in open("/proc/self/maps") if ln.rstrip().endswith("libc.so.6")]
+    path = maps[0][5]
+    base = int(maps[0][0].split("-")[0], 16)  # libc's first mapping: file offset 0
+    lo, hi = (int(x, 16) for x in next(m for m in maps if "x" in m[1])[0].split("-"))
+    unw = ctypes.CDLL("libunwind.so.8")
+    ctx, cur = ctypes.create_string_buffer(4096), ctypes.create_string_buffer(8 * 256)
+    assert unw._Ux86_64_getcontext(ctx) == 0 and unw._ULx86_64_init_local(cur, ctx) == 0
+    buf, off = ctypes.create_string_buffer(256), ctypes.c_uint64()
+    compared = 0
+    for ip in range(lo, hi, 613):  # ~2,500 addresses, a step that is not a power of two
+        assert unw._ULx86_64_set_reg(cur, 16, ctypes.c_uint64(ip)) == 0  # UNW_REG_IP
+        if unw._ULx86_64_get_proc_name(cur, buf, 256, ctypes.byref(off)) != 0:
+            continue
+        # this cursor's address is a return address: libunwind names the call's (ip - 1), as
+        # the stracer asks for every frame but the first (unwind.AddressSpace.unwind)
+        assert function_at(path, ip - 1 - base) == buf.value.decode(), hex(ip - base)
+        compared += 1
+    assert compared > 1000
