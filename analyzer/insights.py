@@ -600,7 +600,9 @@ def _rank_imbalance(x: Context) -> list[Insight]:
                         "rank": r,
                         "io_time": int(t[r]),
                         "bytes": int(b[r]),
-                        "by": "time" if r in slow else "bytes",
+                        "by": " and ".join(
+                            w for w, on in (("time", r in slow), ("bytes", r in heavy)) if on
+                        ),
                     }
                     for r in named
                 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import build, same_report
 from iotrace.analyzer import load, parts, summarise
+from iotrace.analyzer.insights import Insight
 from iotrace.analyzer.report import report_dict
 from iotrace.analyzer.summary import Summary
 from test_mpi import MPICC, MPIRUN, _shim_has_mpi, build_mpi, run_job
@@ -46,8 +47,18 @@ def _report(d: Path, system: bool = False) -> Summary:
     return s
 
 
+def _findings(s: Summary) -> list[Insight]:
+    """The findings, less a rank imbalance by time alone: on a loaded machine (the suite's) a
+    rank the scheduler held back is slower with the same bytes; not the program's pathology."""
+    return [
+        i
+        for i in s.insights
+        if not (i.key == "rank-imbalance" and all(o["by"] == "time" for o in i.numbers["outliers"]))
+    ]
+
+
 def _above_info(s: Summary) -> list[str]:
-    return [f"{i.level} {i.key}: {i.title}" for i in s.insights if i.level != "info"]
+    return [f"{i.level} {i.key}: {i.title}" for i in _findings(s) if i.level != "info"]
 
 
 @pytest.mark.parametrize(
@@ -119,10 +130,11 @@ def test_python_metadata_storm_names_the_data_directory(trace) -> None:
 def test_mpi_heavy_rank_is_named(tmp_path: Path, np: int) -> None:
     job = run_job(tmp_path, "launcher", np, build_mpi("corpus_mpi"), "heavy")
     s = _report(job.dir)
-    first = s.insights[0]
-    assert (first.key, first.subject) == ("rank-imbalance", "rank 1"), s.insights
-    assert [o["rank"] for o in first.numbers["outliers"]] == [1]
-    assert first.numbers["outliers"][0]["bytes"] >= 16 << 20
+    first = _findings(s)[0]
+    assert first.key == "rank-imbalance" and first.subject.startswith("rank"), s.insights
+    by_bytes = [o for o in first.numbers["outliers"] if "bytes" in o["by"]]
+    assert [o["rank"] for o in by_bytes] == [1], first.numbers
+    assert by_bytes[0]["bytes"] >= 16 << 20
     assert first.level in ("high", "warn")
 
 
@@ -130,7 +142,7 @@ def test_mpi_heavy_rank_is_named(tmp_path: Path, np: int) -> None:
 def test_mpi_independent_small_writes_to_a_shared_file(tmp_path: Path) -> None:
     job = run_job(tmp_path, "launcher", 4, build_mpi("corpus_mpi"), "indep")
     s = _report(job.dir)
-    first = s.insights[0]
+    first = _findings(s)[0]
     assert (first.key, first.subject) == ("independent-mpiio", str(job.work / "shared.dat"))
     assert (first.evidence["calls"], first.evidence["bytes"]) == (4000, 4000 * 256)
     # the POSIX writes inside those calls are the same requests: no finding of their own
@@ -144,7 +156,7 @@ def test_mpi_collective_write_through_aggregators_is_fine(tmp_path: Path) -> Non
     assert s.job["mpi"]["collective_bytes"] == 4 * 16 * 256 * 1024
     # OMPIO's aggregator(s) wrote the other ranks' data: recognised, not blamed
     assert s.job["mpi"]["aggregators"]
-    assert not [i for i in s.insights if i.key in ("rank-imbalance", "independent-mpiio")]
+    assert not [i for i in _findings(s) if i.key in ("rank-imbalance", "independent-mpiio")]
     assert _above_info(s) == []
 
 
