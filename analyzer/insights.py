@@ -21,7 +21,7 @@ import pandas as pd
 from iotrace.calls import Op
 
 from .access import ALIGN, OP_CODE, READ, SMALL, WRITE, Arrays, Classified
-from .datasets import SMALL_WRITE
+from .datasets import SMALL_WRITE, chunking_findings
 from .fmt import fmt_bytes, fmt_pct, fmt_time
 
 if TYPE_CHECKING:
@@ -723,6 +723,23 @@ def _datasets(x: Context) -> list[Insight]:
                 evidence=_evidence(
                     n, int(broke[["bytes_written", "bytes_read"]].sum().sum()), time, x.io_time
                 ),
+            )
+        )
+    for f in chunking_findings(d):  # one per dataset: its reads' and writes' time at stake
+        n = f["numbers"]
+        out.append(
+            Insight(
+                "hdf5-chunking-mismatch",
+                level_of(f["time"], x.io_time),
+                f"Chunking mismatches the access pattern of {f['subject']}: {f['what']}",
+                f"{n['calls']:,} reads and writes of {fmt_bytes(n['access_bytes'])} on average "
+                f"touched {n['chunks_touched']:,} chunks ({n['chunks_per_call']:.1f} per access), "
+                f"{n['chunks_partial']:,} of them only in part; dataset {n['dims']}, chunks "
+                f"{n['chunk']} ({fmt_bytes(n['chunk_bytes'])}). Chunk dimensions that match the "
+                "block each access reads or writes (H5Pset_chunk) make each access whole chunks.",
+                n,
+                subject=f["subject"],
+                evidence=_evidence(n["calls"], f["bytes"], f["time"], x.io_time),
             )
         )
     return out

@@ -89,6 +89,8 @@ class _Log:
     exit: tuple[int, int] | None = None
     kio: list[kio_core.Reading] = field(default_factory=list)  # its KIO records
     data: dict[tuple[int, int], bytes] = field(default_factory=dict)  # DATA: (tid, t) -> bytes
+    shapes: dict[tuple[int, int], Any] = field(default_factory=dict)  # SHAPE: (tid, t) -> ...
+    selections: dict[tuple[int, int], Any] = field(default_factory=dict)  # SELECTION
 
     @property
     def shift(self) -> int:
@@ -157,6 +159,8 @@ def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray, base
         stacks=log.stacks,
         modules=log.modules,
         data=log.data,
+        shapes=log.shapes,
+        selections=log.selections,
     )  # filled in place
     for off, ln in zip(offs.tolist(), lens.tolist(), strict=True):
         try:
@@ -431,6 +435,7 @@ def _assemble(
     if any(lg.data for lg in logs):
         _add_data(events, logs, t0)
     modules = {lg.proc: lg.modules for lg in logs}
+    chunking = _chunking(logs, t0)
     ends = [int(processes["end"].max())] if len(processes) else []
     for r in runs:
         if isinstance(r.get("end_mono_ns"), int) and isinstance(r.get("start_mono_ns"), int):
@@ -440,6 +445,7 @@ def _assemble(
     return Trace(
         d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio,
         stops=stracer_src.stops(slogs, t0), stack_base=stack_base, shim_paths=shim_paths,
+        chunking=chunking,
     )  # fmt: skip
 
 
@@ -782,6 +788,26 @@ def _add_data(events: pd.DataFrame, logs: list[_Log], t0: int) -> None:
                events["function"].isin(DATA_FUNCS).tolist(), strict=True)  # fmt: skip
     events["data"] = pd.Series([kept.get((p, i, t)) if ok else None for p, i, t, ok in rows],
                                index=events.index, dtype=object)  # fmt: skip
+
+
+def _chunking(logs: list[_Log], t0: int) -> pd.DataFrame:
+    """HDF5's SHAPE and SELECTION records, one row per event they belong to (proc, tid, t_start
+    as in `events`): at a dataset's open its datatype size, dimensions and chunk dimensions
+    ("AxB"; "" not chunked); at a read or write its selection's bytes in the file and the chunks
+    it touched, and in part (-1: not chunked)."""
+    rows = [
+        (lg.proc, tid, t + lg.shift - t0, size, "x".join(map(str, dims)),
+         "x".join(map(str, chunk)), -1, -1, -1)
+        for lg in logs
+        for (tid, t), (size, dims, chunk) in lg.shapes.items()
+    ] + [
+        (lg.proc, tid, t + lg.shift - t0, -1, "", "", nbytes,
+         -1 if n is None else n, -1 if part is None else part)
+        for lg in logs
+        for (tid, t), (nbytes, n, part) in lg.selections.items()
+    ]  # fmt: skip
+    cols = ["proc", "tid", "t_start", "size", "dims", "chunk", "bytes", "chunks", "partial"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _int_or(v: Any, default: int) -> int:

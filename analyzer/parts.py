@@ -43,8 +43,8 @@ from .access import (
     is_system_path,
     size_histogram,
 )
-from .datasets import DATASET_COLUMNS
 from .datasets import layer as datasets_layer
+from .datasets import merge as datasets_merge
 from .insights import Counts
 from .load import Part, _Log, _open, _warn_truncated, load
 from .log_kinds import SHIM, STRACER
@@ -321,7 +321,7 @@ def partial(
         sites=site_stats(tr, a, keep_from=tr.stack_base, keep=None if system else ~a.system),
         missed=missed_table(tr),
         mpi=job.mpi_stats(a, ev, parent),
-        datasets=datasets_layer(a, ev),
+        datasets=datasets_layer(a, ev, tr.chunking),
         counts=Counts.of(tr, a, c, parent, system),
         over_time=over_time(a, parent, span) if plots else None,
         kio=completeness.explained(tr, keys),
@@ -766,30 +766,12 @@ def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
 
 
 def _merge_datasets(partials: list[Partial]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """datasets.layer of the whole trace: per dataset sums, the ranks' union, the collective
-    share weighted by calls (ties are within a thread: exact in a part)."""
+    """datasets.layer of the whole trace (ties are within a thread: exact in a part)."""
     libs: dict[str, Any] = {}
     for p in partials:
         for k, v in p.datasets[1].items():
             libs[k] = libs.get(k, 0) + v
-    d = _concat([p.datasets[0] for p in partials])
-    if d.empty:
-        return d, libs
-    d = d.assign(n=d["writes"] + d["reads"])
-    d["collective"] = d["collective_share"] * d["n"]
-    add = ["writes", "reads", "bytes_written", "bytes_read", "time", "independent_small",
-           "done_independently", "mpi_calls", "mpi_bytes", "posix_calls", "posix_bytes", "n",
-           "collective"]  # fmt: skip
-    g = d.groupby(["dataset", "file", "library"], sort=False)
-    out = g[add].sum()
-    out["ranks"] = g["ranks"].agg(
-        lambda r: compact_ranks([x for lst in r for x in job._expand(lst)])
-    )
-    out = out.reset_index()
-    out["collective_share"] = out["collective"] / out["n"].clip(lower=1)
-    out["total"] = out["bytes_written"] + out["bytes_read"]
-    out = out.sort_values(["total", "dataset"], ascending=[False, True])
-    return out[DATASET_COLUMNS].reset_index(drop=True), libs
+    return datasets_merge([p.datasets[0] for p in partials]), libs
 
 
 def _merge_mpi(partials: list[Partial]) -> tuple[pd.DataFrame, pd.DataFrame]:

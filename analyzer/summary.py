@@ -428,7 +428,7 @@ def summarise(trace: Trace, system: bool = False, plots: bool = False) -> Summar
         jb["non_rank"] = job.non_rank(pp)
     jb["layout"] = job.layout(files, nranks)
     modes = job.mpi_modes(mpi)
-    datasets, libs = datasets_layer(a, ev)
+    datasets, libs = datasets_layer(a, ev, trace.chunking)
     if libs:
         ov["datasets"] = libs
     if len(modes):

@@ -43,6 +43,8 @@ class Trace:
     selection: str = ""
     stack_base: int = 0  # the first stack id of the stracer's call sites (after the shim's)
     shim_paths: int = 0  # the first path code the stracer's events added (after the logs')
+    # HDF5 datasets' shapes and the chunks their reads and writes touched (load._chunking)
+    chunking: pd.DataFrame = field(default_factory=pd.DataFrame)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

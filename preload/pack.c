@@ -99,6 +99,44 @@ char *iot_pack_data(char *p, pid_t tid, const iot_ev *ev, size_t n)
     return p;
 }
 
+static void pack_dims(msgpack_packer *pk, int n, const uint64_t *v)
+{
+    msgpack_pack_array(pk, (size_t)(n > 0 ? n : 0));
+    for (int i = 0; i < n; i++)
+        msgpack_pack_uint64(pk, v[i]);
+}
+
+/* [8, tid, t_start, size, [dims], [chunk dims]]: the dataset the event made or opened (HDF5). */
+char *iot_pack_shape(char *p, pid_t tid, const iot_ev *ev, int64_t size, int rank,
+                     const uint64_t *dims, int chunk_rank, const uint64_t *chunk)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, IOT_REC_SHAPE_NFIELDS);
+    msgpack_pack_uint8(&pk, IOT_REC_SHAPE);
+    msgpack_pack_int(&pk, tid);
+    msgpack_pack_uint64(&pk, ev->t0);
+    msgpack_pack_int64(&pk, size);
+    pack_dims(&pk, rank, dims);
+    pack_dims(&pk, chunk_rank, chunk);
+    return p;
+}
+
+/* [9, tid, t_start, bytes, chunks, partial]: an H5Dread/H5Dwrite's selection in the file;
+ * chunks < 0: not chunked (nil, nil). */
+char *iot_pack_selection(char *p, pid_t tid, const iot_ev *ev, int64_t bytes, int64_t chunks,
+                         int64_t partial)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, IOT_REC_SELECTION_NFIELDS);
+    msgpack_pack_uint8(&pk, IOT_REC_SELECTION);
+    msgpack_pack_int(&pk, tid);
+    msgpack_pack_uint64(&pk, ev->t0);
+    msgpack_pack_int64(&pk, bytes);
+    opt_int(&pk, chunks >= 0, chunks);
+    opt_int(&pk, chunks >= 0, partial);
+    return p;
+}
+
 char *iot_pack_string(char *p, uint32_t id, const char *s, size_t n)
 {
     PACKER(pk, p);

@@ -104,6 +104,11 @@ static inline int recorded(iot_ev *ev)
     return 1;
 }
 
+int iot_ev_recorded(iot_ev *ev)
+{
+    return recorded(ev);
+}
+
 static void write_event(iot_ev *ev);
 
 void iot_leave(iot_ev *ev)

@@ -160,6 +160,8 @@ void iot_thread_reset(void) IOT_HIDDEN;
 void iot_begin(iot_ev *ev, unsigned fn) IOT_HIDDEN;
 /* One more event, written as it is (the shim busy: inside a wrapper, after iot_done). */
 void iot_emit_event(const iot_ev *ev) IOT_HIDDEN;
+/* 1: the event will be written at iot_leave (not filtered out): a record about it may be. */
+int iot_ev_recorded(iot_ev *ev) IOT_HIDDEN;
 
 /* 1: trace this call (the start time is taken); 0: call the real function untraced.  Inlined
  * into the wrapper: the return address is its caller's (a signal handler's, record.c). */
@@ -244,6 +246,10 @@ char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const
                       const void *build_id, size_t id_len) IOT_HIDDEN;
 char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
 char *iot_pack_data(char *p, pid_t tid, const iot_ev *ev, size_t n) IOT_HIDDEN;
+char *iot_pack_shape(char *p, pid_t tid, const iot_ev *ev, int64_t size, int rank,
+                     const uint64_t *dims, int chunk_rank, const uint64_t *chunk) IOT_HIDDEN;
+char *iot_pack_selection(char *p, pid_t tid, const iot_ev *ev, int64_t bytes, int64_t chunks,
+                         int64_t partial) IOT_HIDDEN;
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
                    const uint64_t own[IOT_KIO_OWN_N], const uint64_t pending[2],
                    const uint64_t sums[IOT_KIO_SUMS_N]) IOT_HIDDEN;

@@ -88,23 +88,26 @@ static uint32_t path_of(hid_t id, int dataset)
     return iot_intern_string(buf, n);
 }
 
-/* ---- hid -> (file path, dataset name): few objects, a locked array ---- */
+/* ---- hid -> (file path, dataset name, chunk dimensions): few objects, a locked array ---- */
 
 typedef struct {
     hid_t id;
-    uint32_t path; /* string id: the file's absolute path; a dataset's "FILE:NAME" */
-    unsigned gen;  /* string ids are per process generation */
+    uint32_t path;   /* string id: the file's absolute path; an object's "FILE:NAME" */
+    unsigned gen;    /* string ids are per process generation */
+    int64_t size;    /* a dataset: its datatype's size (0: unknown) */
+    int chunk_rank;  /* a chunked dataset: its chunk dimensions' number (0: not chunked) */
+    hsize_t chunk[H5S_MAX_RANK];
 } obj_ent;
 
 static pthread_mutex_t objs_lock = PTHREAD_MUTEX_INITIALIZER;
 static obj_ent *objs;
 static int nobjs, capobjs;
 
-static void obj_add(hid_t id, uint32_t path)
+static void obj_put(const obj_ent *e)
 {
     pthread_mutex_lock(&objs_lock);
     int i = 0;
-    while (i < nobjs && objs[i].id != id)
+    while (i < nobjs && objs[i].id != e->id)
         i++;
     if (i == nobjs) {
         if (nobjs == capobjs) {
@@ -117,9 +120,15 @@ static void obj_add(hid_t id, uint32_t path)
         }
         nobjs++;
     }
-    objs[i] = (obj_ent){id, path, iot_p.gen};
+    objs[i] = *e;
+    objs[i].gen = iot_p.gen;
 out:
     pthread_mutex_unlock(&objs_lock);
+}
+
+static void obj_add(hid_t id, uint32_t path)
+{
+    obj_put(&(obj_ent){.id = id, .path = path});
 }
 
 /* 1 and *o if known (forget: and drop it, its id is closed). */
@@ -141,17 +150,21 @@ static int obj_get(hid_t id, obj_ent *o, int forget)
     return found;
 }
 
-/* The path of an object: known since it was made or opened, else asked of HDF5 (a dataset
- * opened in a way not wrapped: H5Oopen, before tracing began). */
-static uint32_t obj_path(hid_t id, int dataset)
+static int dset_info(hid_t d, obj_ent *o, iot_ev *ev, hsize_t *dims);
+
+/* An object: known since it was made or opened, else asked of HDF5 (one opened before tracing
+ * began, or in a way not wrapped: H5Rdereference...). */
+static void obj_find(hid_t id, int dataset, obj_ent *o)
 {
-    obj_ent o;
-    if (obj_get(id, &o, 0))
-        return o.path;
-    uint32_t path = path_of(id, dataset);
-    if (path)
-        obj_add(id, path);
-    return path;
+    if (obj_get(id, o, 0))
+        return;
+    *o = (obj_ent){.id = id, .path = path_of(id, dataset)};
+    if (dataset) {
+        hsize_t dims[H5S_MAX_RANK];
+        dset_info(id, o, NULL, dims);
+    }
+    if (o->path)
+        obj_put(o);
 }
 
 /* ---- the wrapper shape: like MPI-IO's, the calls inside are recorded ---- */
@@ -227,13 +240,14 @@ IOT_API herr_t H5Fflush(hid_t obj_id, H5F_scope_t scope)
         return real_H5Fflush(obj_id, scope);
     h5_work();
     quiet_t q;
+    obj_ent o;
     quiet_on(&q);
-    uint32_t path = obj_path(obj_id, 0);
+    obj_find(obj_id, 0, &o);
     quiet_off(&q);
     h5_start(&ev);
     herr_t r = real_H5Fflush(obj_id, scope);
     h5_done(&ev, r, r < 0);
-    ev.path = path;
+    ev.path = o.path;
     iot_ev_flags(&ev, scope);
     iot_leave(&ev);
     return r;
@@ -262,14 +276,13 @@ IOT_API herr_t H5Fclose(hid_t file_id)
 
 /* ---- datasets ---- */
 
-/* A dataset made or opened: path = "FILE:NAME", mode = its datatype's size, req = its bytes
- * (dataspace elements x datatype size), flags = its layout (H5D_layout_t: 0 compact,
- * 1 contiguous, 2 chunked, 3 virtual), aux = the bytes of a chunk (chunked only).  Asked of the
- * new dataset: the call succeeded. */
-static void dset_opened(iot_ev *ev, hid_t d)
+/* What a dataset is: into o its datatype's size and chunk dimensions, into dims its
+ * dimensions (their number returned, -1 unknown); into ev (when not NULL) the event of its
+ * open: mode = the datatype's size, req = its bytes (dataspace elements x datatype size),
+ * flags = its layout (H5D_layout_t: 0 compact, 1 contiguous, 2 chunked, 3 virtual), aux = the
+ * bytes of a chunk (chunked only). */
+static int dset_info(hid_t d, obj_ent *o, iot_ev *ev, hsize_t *dims)
 {
-    if (d < 0)
-        return;
     IOT_H5(H5Dget_type);
     IOT_H5(H5Dget_space);
     IOT_H5(H5Dget_create_plist);
@@ -279,28 +292,28 @@ static void dset_opened(iot_ev *ev, hid_t d)
     IOT_H5(H5Tget_size);
     IOT_H5(H5Tclose);
     IOT_H5(H5Sget_simple_extent_npoints);
+    IOT_H5(H5Sget_simple_extent_dims);
     IOT_H5(H5Sclose);
-    ev->path = path_of(d, 1);
-    obj_add(d, ev->path);
     hid_t t = real_H5Dget_type(d), s = real_H5Dget_space(d), p = real_H5Dget_create_plist(d);
-    int64_t size = t >= 0 ? (int64_t)real_H5Tget_size(t) : 0;
-    if (size > 0) {
-        iot_ev_mode(ev, size);
+    o->size = t >= 0 ? (int64_t)real_H5Tget_size(t) : 0;
+    int rank = s >= 0 ? real_H5Sget_simple_extent_dims(s, dims, NULL) : -1;
+    if (ev && o->size > 0) {
+        iot_ev_mode(ev, o->size);
         if (s >= 0)
-            iot_ev_req(ev, size * real_H5Sget_simple_extent_npoints(s));
+            iot_ev_req(ev, o->size * real_H5Sget_simple_extent_npoints(s));
     }
     if (p >= 0) {
         H5D_layout_t layout = real_H5Pget_layout(p);
-        hsize_t dims[H5S_MAX_RANK];
-        int rank;
-        if (layout >= 0)
+        if (ev && layout >= 0)
             iot_ev_flags(ev, layout);
-        if (layout == H5D_CHUNKED && size > 0 &&
-            (rank = real_H5Pget_chunk(p, H5S_MAX_RANK, dims)) > 0) {
-            int64_t chunk = size;
-            for (int i = 0; i < rank; i++)
-                chunk *= (int64_t)dims[i];
-            iot_ev_aux(ev, chunk);
+        int n;
+        if (layout == H5D_CHUNKED && (n = real_H5Pget_chunk(p, H5S_MAX_RANK, o->chunk)) > 0) {
+            o->chunk_rank = n;
+            int64_t chunk = o->size;
+            for (int i = 0; i < n; i++)
+                chunk *= (int64_t)o->chunk[i];
+            if (ev && o->size > 0)
+                iot_ev_aux(ev, chunk);
         }
         real_H5Pclose(p);
     }
@@ -308,6 +321,25 @@ static void dset_opened(iot_ev *ev, hid_t d)
         real_H5Tclose(t);
     if (s >= 0)
         real_H5Sclose(s);
+    return rank;
+}
+
+/* A dataset made or opened (the call succeeded): its event (path = "FILE:NAME", and what
+ * dset_info says), a SHAPE record with its dimensions and chunk dimensions; kept with its id for
+ * its reads and writes. */
+static void dset_opened(iot_ev *ev, hid_t d)
+{
+    if (d < 0)
+        return;
+    obj_ent o = {.id = d, .path = path_of(d, 1)};
+    ev->path = o.path;
+    hsize_t dims[H5S_MAX_RANK];
+    int rank = dset_info(d, &o, ev, dims);
+    obj_put(&o);
+    char *rec;
+    if (rank >= 0 && iot_ev_recorded(ev) && (rec = iot_log_reserve(64 + 18 * H5S_MAX_RANK)))
+        iot_log_commit(iot_pack_shape(rec, iot_t.tid, ev, o.size, rank, dims, o.chunk_rank,
+                                      o.chunk));
 }
 
 IOT_API hid_t H5Dcreate2(hid_t loc_id, const char *name, hid_t type_id, hid_t space_id,
@@ -343,16 +375,70 @@ IOT_API herr_t H5Dclose(hid_t dset_id)
     return h5_close(IOT_FN_H5Dclose, real_H5Dclose, dset_id);
 }
 
+/* Any object by name: a dataset's event is H5Dopen2's (and its reads and writes know it);
+ * another object's has its path "FILE:NAME" alone. */
+IOT_API hid_t H5Oopen(hid_t loc_id, const char *name, hid_t lapl_id)
+{
+    IOT_H5(H5Oopen);
+    IOT_H5(H5Iget_type);
+    iot_ev ev;
+    if (!h5_enter(&ev, IOT_FN_H5Oopen))
+        return real_H5Oopen(loc_id, name, lapl_id);
+    hid_t r = real_H5Oopen(loc_id, name, lapl_id);
+    h5_done(&ev, r, r < 0);
+    if (r >= 0 && real_H5Iget_type(r) == H5I_DATASET) {
+        dset_opened(&ev, r);
+    } else if (r >= 0) {
+        quiet_t q;
+        quiet_on(&q); /* a named datatype has no file of its own to name */
+        ev.path = path_of(r, 1);
+        quiet_off(&q);
+        if (ev.path)
+            obj_add(r, ev.path);
+    }
+    iot_leave(&ev);
+    return r;
+}
+
+IOT_API herr_t H5Oclose(hid_t object_id)
+{
+    IOT_H5(H5Oclose);
+    return h5_close(IOT_FN_H5Oclose, real_H5Oclose, object_id);
+}
+
 /* What a read or write moves, asked before the call. */
 typedef struct {
-    uint32_t path;
+    obj_ent o;
     int64_t type_size, elems, blocks, first, last; /* -1: unknown */
     int64_t xfer;                                  /* H5FD_mpio_xfer_t asked, -1: unknown */
+    int64_t chunks, partial; /* chunked: chunks the selection's box touches, partly; -1 */
 } xfer_t;
 
-/* The selection in the file: elements, blocks (hyperslab blocks, points, 1 for all), and the
- * byte offsets of its bounding box's first and last elements in the dataset's row-major
- * layout. */
+/* Of a selection's bounding box [start, end] in a dataspace of dims cut in chunks: the chunks
+ * it touches, and how many of them it covers only in part (a chunk cut by the dataspace's edge
+ * is whole up to the edge; a selection smaller than its box covers every chunk in part). */
+static void chunks_of(xfer_t *x, int rank, const hsize_t *start, const hsize_t *end,
+                      const hsize_t *dims)
+{
+    int64_t touched = 1, whole = 1, box = 1;
+    for (int i = 0; i < rank; i++) {
+        hsize_t c = x->o.chunk[i];
+        if (c == 0)
+            return;
+        hsize_t k0 = start[i] / c, k1 = end[i] / c;
+        hsize_t w0 = start[i] % c ? k0 + 1 : k0; /* first chunk whole in this dimension */
+        hsize_t w1 = (end[i] + 1) % c && end[i] + 1 < dims[i] ? k1 : k1 + 1; /* one past last */
+        touched *= (int64_t)(k1 - k0 + 1);
+        whole *= w1 > w0 ? (int64_t)(w1 - w0) : 0;
+        box *= (int64_t)(end[i] - start[i] + 1);
+    }
+    x->chunks = touched;
+    x->partial = box == x->elems ? touched - whole : touched;
+}
+
+/* The selection in the file: elements, blocks (hyperslab blocks, points, 1 for all), the byte
+ * offsets of its bounding box's first and last elements in the dataset's row-major layout, and
+ * on a chunked dataset the chunks it touches. */
 static void selection(xfer_t *x, hid_t dset, hid_t file_space)
 {
     IOT_H5(H5Dget_space);
@@ -361,7 +447,6 @@ static void selection(xfer_t *x, hid_t dset, hid_t file_space)
     IOT_H5(H5Sget_select_hyper_nblocks);
     IOT_H5(H5Sget_select_elem_npoints);
     IOT_H5(H5Sget_select_bounds);
-    IOT_H5(H5Sget_simple_extent_ndims);
     IOT_H5(H5Sget_simple_extent_dims);
     IOT_H5(H5Sclose);
     hid_t s = file_space == H5S_ALL ? real_H5Dget_space(dset) : file_space;
@@ -375,9 +460,9 @@ static void selection(xfer_t *x, hid_t dset, hid_t file_space)
                 : t == H5S_SEL_NONE     ? 0
                                         : -1;
     hsize_t start[H5S_MAX_RANK], end[H5S_MAX_RANK], dims[H5S_MAX_RANK];
-    int rank = real_H5Sget_simple_extent_ndims(s);
-    if (x->elems > 0 && x->type_size > 0 && rank >= 0 && rank <= H5S_MAX_RANK &&
-        real_H5Sget_simple_extent_dims(s, dims, NULL) == rank &&
+    int rank;
+    if (x->elems > 0 && x->type_size > 0 &&
+        (rank = real_H5Sget_simple_extent_dims(s, dims, NULL)) >= 0 &&
         real_H5Sget_select_bounds(s, start, end) >= 0) {
         int64_t a = 0, b = 0;
         for (int i = 0; i < rank; i++) {
@@ -386,6 +471,8 @@ static void selection(xfer_t *x, hid_t dset, hid_t file_space)
         }
         x->first = a * x->type_size;
         x->last = b * x->type_size;
+        if (x->o.chunk_rank == rank)
+            chunks_of(x, rank, start, end, dims);
     }
     if (s != file_space)
         real_H5Sclose(s);
@@ -395,10 +482,10 @@ static void xfer_before(xfer_t *x, hid_t dset, hid_t mem_type, hid_t file_space,
 {
     IOT_H5(H5Tget_size);
     *x = (xfer_t){.type_size = -1, .elems = -1, .blocks = -1, .first = -1, .last = -1,
-                  .xfer = -1};
+                  .xfer = -1, .chunks = -1, .partial = -1};
     quiet_t q;
     quiet_on(&q);
-    x->path = obj_path(dset, 1);
+    obj_find(dset, 1, &x->o);
     size_t ts = real_H5Tget_size(mem_type);
     if (ts > 0)
         x->type_size = (int64_t)ts;
@@ -419,10 +506,12 @@ static void xfer_before(xfer_t *x, hid_t dset, hid_t mem_type, hid_t file_space,
 /* path = "FILE:NAME", mode = the memory datatype's size, req = bytes (elements x that size),
  * ret = req or -1, offset = the byte offset of the selection's first element in the dataset,
  * flags = collective asked (bit 0) | HDF5's actual I/O mode << 1 (H5D_mpio_actual_io_mode_t,
- * a collective call), aux = [blocks, byte offset of the selection's last element]. */
+ * a collective call), aux = [blocks, byte offset of the selection's last element]; on a
+ * SELECTION record: the selection's bytes in the file (elements x the dataset's datatype size)
+ * and on a chunked dataset the chunks it touches. */
 static void xfer_after(iot_ev *ev, const xfer_t *x, int failed, hid_t dxpl)
 {
-    ev->path = x->path;
+    ev->path = x->o.path;
     if (x->type_size > 0)
         iot_ev_mode(ev, x->type_size);
     int64_t bytes = x->elems >= 0 && x->type_size >= 0 ? x->elems * x->type_size : -1;
@@ -447,6 +536,10 @@ static void xfer_after(iot_ev *ev, const xfer_t *x, int failed, hid_t dxpl)
         iot_ev_flags(ev, flags);
     }
     iot_ev_aux2(ev, x->blocks, x->last);
+    char *rec;
+    if (x->elems >= 0 && x->o.size > 0 && iot_ev_recorded(ev) && (rec = iot_log_reserve(64)))
+        iot_log_commit(iot_pack_selection(rec, iot_t.tid, ev, x->elems * x->o.size, x->chunks,
+                                          x->partial));
 }
 
 IOT_API herr_t H5Dwrite(hid_t dset_id, hid_t mem_type_id, hid_t mem_space_id,

@@ -143,7 +143,8 @@ def check_ties(job: Job, evs: list[dict[str, Any]], f: str, chunked: bool) -> No
 
         mpi = [x for e in calls for x in inside(e, evs, mpi_data)]
         moved, asked = sum(x["ret"] for x in mpi), sum(e["ret"] for e in calls)
-        # reading a chunked dataset, HDF5 also reads its chunk index inside H5Dread
+        # reading a chunked dataset, HDF5 also reads its chunk index inside H5Dread (the
+        # analyzer's metadata: check_datasets)
         assert moved == asked or (chunked and fn == "H5Dread" and moved > asked), fn
     h5 = [e for e in evs if e["fn"].startswith("H5")]
     under = {id(x) for e in h5 for x in inside(e, evs, lambda x: x["path"] == f)}
@@ -178,15 +179,18 @@ def check_datasets(job: Job, evs: list[dict[str, Any]], f: str, coll: bool, chun
     keys = {i.key for i in s.insights}
     assert ("dataset-small-independent" in keys) == (not coll and np_ == 4)
     assert "hdf5-collective-done-independently" not in keys
-    # under the calls: the MPI-IO bytes of the calls (writes exact, reads at least: chunk index)
+    # under the calls: the MPI-IO bytes of the calls; reading a chunked dataset, HDF5 also reads
+    # its chunk index there (metadata: each rank's selection is two whole chunks, the rest is it)
     under = {name: sum(x["ret"] for e in evs if e["path"] == f"{f}:{name}"
                        and e["fn"] in ("H5Dwrite", "H5Dread")
                        for x in inside(e, evs, lambda x: x["fn"].startswith("MPI_File_")
                                        and x["ret"] > 0))
              for name in ("/g/temp", "/g/idx")}  # fmt: skip
-    assert d["mpi_bytes"].to_dict() == under
+    assert d["mpi_bytes"].to_dict() == {"/g/temp": 2 * np_ * tb, "/g/idx": np_ * ib}
+    meta = under["/g/temp"] - 2 * np_ * tb
+    assert d["metadata_bytes"].to_dict() == {"/g/temp": meta, "/g/idx": 0}
     assert under["/g/idx"] == np_ * ib
-    assert under["/g/temp"] == 2 * np_ * tb if not chunk else under["/g/temp"] > 2 * np_ * tb
+    assert (meta > 0) == chunk
     h5 = s.overview["datasets"]
     assert (h5["writes"], h5["reads"]) == (2 * np_, np_)
     assert (h5["bytes_written"], h5["bytes_read"]) == (np_ * (tb + ib), np_ * tb)
@@ -197,8 +201,10 @@ def check_datasets(job: Job, evs: list[dict[str, Any]], f: str, coll: bool, chun
         if e["fn"].startswith("H5"):
             mine = inside(e, evs, lambda x: x["fn"] in DATA_FNS and x["ret"] > 0)
             split[e["fn"] in ("H5Dwrite", "H5Dread")] += sum(x["ret"] for x in mine)
-    assert (h5["posix_raw_bytes"], h5["posix_metadata_bytes"]) == (split[True], split[False])
-    assert split[False] > 0 and split[True] >= np_ * (2 * tb + ib)
+    # (the chunk index read under H5Dread: metadata, one POSIX read per MPI-IO read here)
+    assert (h5["posix_raw_bytes"], h5["posix_metadata_bytes"]) == (
+        split[True] - meta, split[False] + meta)  # fmt: skip
+    assert split[False] > 0 and split[True] - meta == np_ * (2 * tb + ib)
     if np_ == 4 and not coll:  # once: the report and the HTML show the table and the insight
         report = [sys.executable, "-m", "iotrace", "report", str(job.dir)]
         rep = subprocess.run([*report, "--html", str(job.dir / "r.html")], capture_output=True,
@@ -240,3 +246,99 @@ def test_collective_done_independently(tmp_path: Path) -> None:
     assert d["done_independently"].to_dict() == {"/g/temp": 2, "/g/idx": 0}
     found = [i for i in s.insights if i.key == "hdf5-collective-done-independently"]
     assert len(found) == 1 and found[0].numbers == {"calls": 2, "datasets": 1}
+
+
+CROWS, CCOLS, CBLOCK = 16, 16, 4  # h5_chunks: per rank CROWS x CCOLS doubles, CBLOCK rows a call
+
+
+def test_chunking_against_access_pattern(tmp_path: Path) -> None:
+    """Two chunked datasets written and read back block by block (CBLOCK whole rows): /g/good
+    chunked as the blocks, /g/bad in column strips (CROWS x 2).  The shapes and each call's
+    chunks touched are recorded (SHAPE, SELECTION), the datasets table sums them, the
+    "chunking mismatches" finding names /g/bad and not /g/good.  Read back through H5Oopen/
+    H5Oclose, the datasets' reads know their chunks all the same.  Raw data and metadata under
+    H5Dread/H5Dwrite: the MPI-IO calls that fall in the datasets' chunks (where HDF5 says they
+    are: H5Dget_chunk_info) are raw data, exactly; the others (the chunk index) metadata."""
+    from iotrace.analyzer import load
+    from iotrace.analyzer.summary import summarise
+
+    prog = build_h5("h5_chunks")
+    np_ = 2
+    job = run_job(tmp_path, "ranks", np_, prog, "c.h5", str(CROWS), str(CCOLS), str(CBLOCK),
+                  io="ompio")  # fmt: skip
+    check_job_shape(job, prog)
+    f = str(job.work / "c.h5")
+    sel_bytes, nblocks = CBLOCK * CCOLS * 8, CROWS // CBLOCK
+    # per call: (chunks touched, in part); /g/bad: CCOLS/2 strips, each cut by the block
+    touch = {"/g/good": (1, 0), "/g/bad": (CCOLS // 2, CCOLS // 2)}
+    chunk = {"/g/good": (CBLOCK, CCOLS), "/g/bad": (CROWS, 2)}
+    for log in job.logs:
+        if log.header["rank"] is None:
+            continue
+        fns = {(e[0], e[2]): log.functions[e[1]] for e in log.events}
+        paths = {(e[0], e[2]): log.strings.get(e[5]) for e in log.events}
+        # a SHAPE at each create and open of a dataset (H5Dcreate2, H5Oopen), none for "/g"
+        got = sorted((fns[k], paths[k], v) for k, v in log.shapes.items())
+        assert got == sorted(
+            (fn, f"{f}:{name}", (8, (np_ * CROWS, CCOLS), chunk[name]))
+            for fn in ("H5Dcreate2", "H5Oopen") for name in chunk
+        )  # fmt: skip
+        sel = sorted((fns[k], paths[k], v) for k, v in log.selections.items())
+        assert sel == sorted(
+            (fn, f"{f}:{name}", (sel_bytes, *touch[name]))
+            for fn in ("H5Dwrite", "H5Dread") for name in chunk for _ in range(nblocks)
+        )  # fmt: skip
+    evs = job.events()
+    opens = [(e["rank"], e["fn"], e["path"], e["flags"], e["mode"], e["aux"]) for e in evs
+             if e["fn"] in ("H5Oopen", "H5Oclose")]  # fmt: skip
+    for r in range(np_):
+        assert [o[1:] for o in opens if o[0] == r] == [
+            ("H5Oopen", f"{f}:/g", None, None, None),
+            ("H5Oopen", f"{f}:/g/good", H5D_CHUNKED, 8, CBLOCK * CCOLS * 8),
+            ("H5Oclose", f"{f}:/g/good", None, None, None),
+            ("H5Oopen", f"{f}:/g/bad", H5D_CHUNKED, 8, CROWS * 2 * 8),
+            ("H5Oclose", f"{f}:/g/bad", None, None, None),
+            ("H5Oclose", f"{f}:/g", None, None, None),
+        ]  # fmt: skip
+
+    s = summarise(load(job.dir))
+    d = s.datasets.set_index("dataset")
+    calls = 2 * np_ * nblocks  # writes and reads of each dataset
+    for name, (n, part) in touch.items():
+        row = d.loc[name]
+        assert (row["dims"], row["chunk"]) == (f"{np_ * CROWS}x{CCOLS}", "x".join(
+            map(str, chunk[name])))  # fmt: skip
+        assert row["chunk_bytes"] == 8 * chunk[name][0] * chunk[name][1]
+        assert (row["chunked_calls"], row["chunked_bytes"]) == (calls, calls * sel_bytes)
+        assert (row["chunks_touched"], row["chunks_partial"]) == (calls * n, calls * part)
+    found = [i for i in s.insights if i.key == "hdf5-chunking-mismatch"]
+    assert [i.numbers["subject"] for i in found] == [f"{f}:/g/bad"]
+    assert found[0].numbers["chunks_per_call"] == CCOLS // 2
+    assert found[0].numbers["partial_share"] == 1.0
+
+    # the oracle of raw data: where HDF5 put each dataset's chunks
+    extents: dict[str, list[tuple[int, int]]] = {name: [] for name in chunk}
+    for ln in job.proc.stdout.splitlines():
+        if ln.startswith("chunk "):
+            _, name, addr, size = ln.split()
+            extents[name].append((int(addr), int(addr) + int(size)))
+    assert [len(extents[n]) for n in chunk] == [np_ * nblocks, np_ * CCOLS // 2]
+    for name in chunk:
+        raw = meta = 0
+        posix_meta = 0
+        for e in evs:
+            if e["path"] != f"{f}:{name}" or e["fn"] not in ("H5Dwrite", "H5Dread"):
+                continue
+            for x in inside(e, evs, lambda x: x["fn"].startswith("MPI_File_") and x["ret"] > 0):
+                lo, hi = x["offset"], x["offset"] + x["ret"]
+                if any(a <= lo and hi <= b for a, b in extents[name]):
+                    raw += x["ret"]
+                else:
+                    meta += x["ret"]
+                    posix_meta += sum(p["ret"] for p in inside(x, evs, lambda p: p["fn"]
+                                                               in DATA_FNS))  # fmt: skip
+        assert meta > 0  # the chunk index, read under the first H5Dread
+        assert (d.loc[name, "mpi_bytes"], d.loc[name, "metadata_bytes"]) == (raw, posix_meta)
+    # written: the selections; read: whole chunks (they fit HDF5's chunk cache)
+    assert d.loc["/g/good", "mpi_bytes"] == calls * sel_bytes
+    assert d.loc["/g/bad", "mpi_bytes"] == calls // 2 * sel_bytes + np_ * CROWS * CCOLS * 8

@@ -288,6 +288,8 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("H5Dcreate2", "hdf5", OTH, "path req"),
     _f("H5Dopen2", "hdf5", OTH, "path req"),
     _f("H5Dclose", "hdf5", OTH, "path"),
+    _f("H5Oopen", "hdf5", OTH, "path req"),  # any object; a dataset's event is H5Dopen2's
+    _f("H5Oclose", "hdf5", OTH, "path"),
     _f("H5Dread", "hdf5", RD, "path req off flags"),
     _f("H5Dwrite", "hdf5", WR, "path req off flags"),
     _f("H5Pset_dxpl_mpio", "hdf5", OTH, "flags"),

@@ -77,6 +77,8 @@ class Rec(IntEnum):
     EXIT = 5  # exit()/_exit() called with status
     KIO = 6
     DATA = 7  # `iotrace run -s N`: the bytes of the EVENT just before it
+    SHAPE = 8  # an HDF5 dataset made or opened: its datatype size, dimensions, chunk dimensions
+    SELECTION = 9  # an H5Dread/H5Dwrite: its selection's bytes in the file, the chunks it touches
 
 
 # fmt: off
@@ -98,6 +100,13 @@ RECORDS: dict[Rec, tuple[Field, ...]] = {
     # the first bytes of its EVENT's buffer; (tid, t_start) are the EVENT's, for readers that
     # do not keep records in order
     Rec.DATA: _fields("rec:uint tid:int t_start:uint data:bin"),
+    # of the EVENT (tid, t_start) that made or opened a dataset (H5Dcreate2, H5Dopen2, H5Oopen):
+    # its datatype's size, its dataspace's dimensions, its chunk dimensions ([] not chunked)
+    Rec.SHAPE: _fields("rec:uint tid:int t_start:uint size:int dims:list chunk:list"),
+    # of the H5Dread/H5Dwrite EVENT (tid, t_start): the bytes its selection covers in the file
+    # (elements x the dataset's datatype size); on a chunked dataset the chunks its selection's
+    # bounding box touches and how many of them it covers only in part (else nil)
+    Rec.SELECTION: _fields("rec:uint tid:int t_start:uint bytes:int chunks:uint? partial:uint?"),
 }
 # fmt: on
 EVENT = RECORDS[Rec.EVENT]

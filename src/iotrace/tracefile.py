@@ -278,6 +278,15 @@ class Log:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     # `iotrace run -s N`: (tid, t_start) of an event -> the first bytes of its buffer (DATA)
     data: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    # HDF5: (tid, t_start) of a dataset's open/create event -> (datatype size, dims, chunk dims)
+    shapes: dict[tuple[int, int], tuple[int, tuple[int, ...], tuple[int, ...]]] = field(
+        default_factory=dict
+    )
+    # HDF5: (tid, t_start) of an H5Dread/H5Dwrite -> (file bytes, chunks, partial); chunks and
+    # partial None on a dataset not chunked
+    selections: dict[tuple[int, int], tuple[int, int | None, int | None]] = field(
+        default_factory=dict
+    )
 
     @property
     def functions(self) -> list[str]:
@@ -298,6 +307,10 @@ class Log:
             self.kio.append(list(rec))
         elif kind == Rec.DATA:
             self.data[(rec[1], rec[2])] = rec[3]
+        elif kind == Rec.SHAPE:
+            self.shapes[(rec[1], rec[2])] = (rec[3], tuple(rec[4]), tuple(rec[5]))
+        elif kind == Rec.SELECTION:
+            self.selections[(rec[1], rec[2])] = (rec[3], rec[4], rec[5])
 
     def event_row(self, tid: int, rec: tuple[Any, ...]) -> tuple[Any, ...]:
         """An EVENT record as a row of `events`."""
@@ -394,6 +407,22 @@ def other_record(rec: Any, limit: int) -> tuple[Any, ...]:
         if len(rec) < 4 or not (_is_int(rec[1]) and _is_int(rec[2])):
             raise BadRecord
         if not isinstance(rec[3], bytes) or len(rec[3]) > DATA_MAX:
+            raise BadRecord
+    elif kind == Rec.SHAPE:  # [8, tid, t_start, size, [dims], [chunk dims]]
+        if len(rec) < 6 or not all(_is_int(v) and 0 <= v < 1 << 63 for v in rec[1:4]):
+            raise BadRecord
+        for v in rec[4:6]:
+            if not isinstance(v, tuple | list) or len(v) > 32:
+                raise BadRecord
+            if not all(_is_int(x) and 0 <= x < 1 << 64 for x in v):
+                raise BadRecord
+    elif kind == Rec.SELECTION:  # [9, tid, t_start, bytes, chunks, partial]
+        if len(rec) < 6 or not all(_is_int(v) and 0 <= v < 1 << 63 for v in rec[1:4]):
+            raise BadRecord
+        n, part = rec[4], rec[5]
+        if (n is None) != (part is None):
+            raise BadRecord
+        if n is not None and not (_is_int(n) and _is_int(part) and 0 <= part <= n < 1 << 64):
             raise BadRecord
     return tuple(rec)
 

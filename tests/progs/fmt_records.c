@@ -62,6 +62,11 @@ int main(void)
     struct { const void *base; size_t len; } iov[2] = {{"ab\0", 3}, {"\377\nxyz", 5}};
     ev.data = iov, ev.data_iov = 2, ev.data_n = 8;
     p = iot_pack_data(p, 77, &ev, 5);
+    uint64_t dims[2] = {1ull << 40, 16}, chunk[2] = {4, 16};
+    p = iot_pack_shape(p, 78, &ev, 8, 2, dims, 2, chunk); /* an HDF5 dataset: chunked */
+    p = iot_pack_shape(p, 78, &ev, 4, 1, dims, 0, chunk); /* contiguous */
+    p = iot_pack_selection(p, 79, &ev, 512, 8, 6);
+    p = iot_pack_selection(p, 79, &ev, 64, -1, -1); /* not chunked */
     fwrite(buf, 1, (size_t)(p - buf), stdout);
     return 0;
 }
