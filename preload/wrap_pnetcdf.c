@@ -172,7 +172,8 @@ IOT_API int ncmpi_end_indep_data(int ncid)
     NC_FILE_BODY(IOT_FN_ncmpi_end_indep_data, 0, real_ncmpi_end_indep_data(ncid));
 }
 
-/* ---- variables: put/get of a subarray (vara) ---- */
+/* ---- variables: put/get of a subarray (vara), one element (var1), a strided subarray (vars),
+ * one mapped in memory (varm) ---- */
 
 #define MAX_DIMS 64 /* a variable of more dimensions: no elements, no offset */
 
@@ -289,6 +290,50 @@ IOT_API int ncmpi_get_vara(int ncid, int varid, CVO start, CVO count, void *buf,
     NC_DATA_BODY(IOT_FN_ncmpi_get_vara, 0, buf_elem(bufcount, buftype),
                  real_ncmpi_get_vara(ncid, varid, start, count, buf, bufcount, buftype));
 }
+
+/* count[] of a single element (var1) */
+static const MPI_Offset ONES[MAX_DIMS] = {[0 ... MAX_DIMS - 1] = 1};
+
+/* The flexible var1, vars and varm calls (CT: const void for a put, void for a get), collective
+ * (_all, COLL 1) and independent: the event as a vara's (vars, varm: the elements of count[];
+ * offset: start[]'s, whatever the stride). */
+#define NC_VAR1(RW, CT, SFX, COLL)                                                            \
+    IOT_API int ncmpi_##RW##_var1##SFX(int ncid, int varid, CVO start, CT *buf,               \
+                                       MPI_Offset bufcount, MPI_Datatype buftype)             \
+    {                                                                                         \
+        IOT_NC(ncmpi_##RW##_var1##SFX);                                                       \
+        const MPI_Offset *count = ONES;                                                       \
+        NC_DATA_BODY(IOT_FN_ncmpi_##RW##_var1##SFX, COLL, buf_elem(bufcount, buftype),        \
+                     real_ncmpi_##RW##_var1##SFX(ncid, varid, start, buf, bufcount, buftype)); \
+    }
+#define NC_VARS(RW, CT, SFX, COLL)                                                            \
+    IOT_API int ncmpi_##RW##_vars##SFX(int ncid, int varid, CVO start, CVO count, CVO stride, \
+                                       CT *buf, MPI_Offset bufcount, MPI_Datatype buftype)    \
+    {                                                                                         \
+        IOT_NC(ncmpi_##RW##_vars##SFX);                                                       \
+        NC_DATA_BODY(IOT_FN_ncmpi_##RW##_vars##SFX, COLL, buf_elem(bufcount, buftype),        \
+                     real_ncmpi_##RW##_vars##SFX(ncid, varid, start, count, stride, buf,      \
+                                                 bufcount, buftype));                         \
+    }
+#define NC_VARM(RW, CT, SFX, COLL)                                                            \
+    IOT_API int ncmpi_##RW##_varm##SFX(int ncid, int varid, CVO start, CVO count, CVO stride, \
+                                       CVO imap, CT *buf, MPI_Offset bufcount,                \
+                                       MPI_Datatype buftype)                                  \
+    {                                                                                         \
+        IOT_NC(ncmpi_##RW##_varm##SFX);                                                       \
+        NC_DATA_BODY(IOT_FN_ncmpi_##RW##_varm##SFX, COLL, buf_elem(bufcount, buftype),        \
+                     real_ncmpi_##RW##_varm##SFX(ncid, varid, start, count, stride, imap,     \
+                                                 buf, bufcount, buftype));                    \
+    }
+#define NC_FLEX(KIND)                                                                         \
+    KIND(put, const void, _all, 1)                                                            \
+    KIND(put, const void, , 0)                                                                \
+    KIND(get, void, _all, 1)                                                                  \
+    KIND(get, void, , 0)
+
+NC_FLEX(NC_VAR1)
+NC_FLEX(NC_VARS)
+NC_FLEX(NC_VARM)
 
 /* The typed calls: ncmpi_{put,get}_vara_TYPE[_all] for double, float, int. */
 #define NC_TYPED(T, CT)                                                                       \

@@ -25,8 +25,8 @@ ROWS, COLS = 8, 64
 NC_CLOBBER_64BIT_DATA, NC_NOWRITE = 0x20, 0
 
 
-def build_pnc() -> Path:
-    src, out = PROGS / "pnc_io.c", BUILD / "pnc_io"
+def build_pnc(name: str = "pnc_io") -> Path:
+    src, out = PROGS / f"{name}.c", BUILD / name
     if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
         BUILD.mkdir(exist_ok=True)
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", "pnetcdf"], check=True,
@@ -90,3 +90,74 @@ def test_pnetcdf(tmp_path: Path, way: str, np: int, xfer: str) -> None:
     ov = s.overview["datasets"]
     assert (ov["writes"], ov["reads"], ov["bytes_written"]) == (np, np, np * tb)
     assert ov["posix_raw_bytes"] == 2 * np * tb and ov["posix_metadata_bytes"] > 0
+
+
+R, C = 4, 8  # pnc_more: each rank's rows and the columns of d, f, i
+
+
+def _more_expected(r: int, f: str, coll: bool) -> list[tuple[Any, ...]]:
+    """(fn, path, req, offset, flags, mode, aux) of rank r's puts and gets in one pass of
+    pnc_more (collective or independent)."""
+    b, sfx = r * R, "_all" if coll else ""
+    d, fv, iv = f"{f}:d", f"{f}:f", f"{f}:i"
+
+    def at(y: int, x: int, size: int = 8) -> int:
+        return (y * C + x) * size
+
+    flexible_get = [] if coll else [("ncmpi_get_vara", d, R * C * 8, at(b, 0), 0, 8, R * C)]
+    return [
+        (f"ncmpi_put_vara{sfx}", d, C * 8, at(b, 0), int(coll), 8, C),
+        (f"ncmpi_put_var1{sfx}", d, 8, at(b + 1, 0), int(coll), 8, 1),
+        (f"ncmpi_put_vars{sfx}", d, (C - 1) * 8, at(b + 1, 1), int(coll), 8, C - 1),
+        (f"ncmpi_put_varm{sfx}", d, 2 * C * 8, at(b + 2, 0), int(coll), 8, 2 * C),
+        (f"ncmpi_put_vara_float{sfx}", fv, R * C * 4, at(b, 0, 4), int(coll), 4, R * C),
+        (f"ncmpi_put_vara_int{sfx}", iv, R * C * 4, at(b, 0, 4), int(coll), 4, R * C),
+        (f"ncmpi_get_var1{sfx}", d, 8, at(b, 0), int(coll), 8, 1),
+        (f"ncmpi_get_vars{sfx}", d, C * 8, at(b, 0), int(coll), 8, C),
+        (f"ncmpi_get_varm{sfx}", d, R * C * 8, at(b, 0), int(coll), 8, R * C),
+        *flexible_get,
+        (f"ncmpi_get_vara_double{sfx}", d, R * C * 8, at(b, 0), int(coll), 8, R * C),
+        (f"ncmpi_get_vara_float{sfx}", fv, R * C * 4, at(b, 0, 4), int(coll), 4, R * C),
+        (f"ncmpi_get_vara_int{sfx}", iv, R * C * 4, at(b, 0, 4), int(coll), 4, R * C),
+    ]
+
+
+def test_pnetcdf_other_forms(tmp_path: Path) -> None:
+    """The one-element (var1), strided (vars) and mapped (varm) calls, collective and
+    independent, and the typed float/int and flexible vara calls: each an event with its bytes,
+    offset and elements, the MPI-IO bytes under them theirs, and rows of the datasets table."""
+    from iotrace.analyzer import load
+    from iotrace.analyzer.summary import summarise
+
+    prog = build_pnc("pnc_more")
+    np = 2
+    job = run_job(tmp_path, "ranks", np, prog, "m.nc", io="ompio")
+    check_job_shape(job, prog)
+    f = str(job.work / "m.nc")
+    evs = job.events()
+    data = [e for e in evs if e["fn"].startswith(("ncmpi_put_", "ncmpi_get_"))]
+    for r in range(np):
+        assert f"rank {r} of {np} ok" in job.proc.stdout
+        got = [(e["fn"], e["path"], e["req"], e["offset"], e["flags"], e["mode"], e["aux"])
+               for e in data if e["rank"] == r]  # fmt: skip
+        assert got == _more_expected(r, f, True) + _more_expected(r, f, False), r
+        assert all(e["ret"] == e["req"] and e["errno"] == 0 for e in data)
+    for kind in ("put", "get"):
+        calls = [e for e in data if e["fn"].startswith(f"ncmpi_{kind}_")]
+        mpi = [x for e in calls for x in inside(e, evs, lambda x: x["fn"].startswith("MPI_File_")
+               and x["ret"] > 0)]  # fmt: skip
+        assert sum(x["ret"] for x in mpi) == sum(e["ret"] for e in calls), kind
+    s = summarise(load(job.dir))
+    d = s.datasets.set_index("dataset")
+    want = {}
+    for r in range(np):
+        for e in _more_expected(r, f, True) + _more_expected(r, f, False):
+            w = want.setdefault(e[1].rsplit(":", 1)[1], [0, 0, 0, 0])
+            put = e[0].startswith("ncmpi_put_")
+            w[0 if put else 1] += 1
+            w[2 if put else 3] += e[2]
+    assert {n: d.loc[n, ["writes", "reads", "bytes_written", "bytes_read"]].tolist()
+            for n in want} == want  # fmt: skip
+    assert (d["library"] == "PnetCDF").all()
+    # d: 8 collective calls and 9 independent ones (the flexible get_vara is independent only)
+    assert d["collective_share"].to_dict() == {"d": 8 / 17, "f": 0.5, "i": 0.5}

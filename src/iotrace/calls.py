@@ -302,6 +302,9 @@ FUNCTIONS: tuple[Func, ...] = (
     *(_f(f"ncmpi_{rw}_vara{t}{a}", "pnetcdf", RD if rw == "get" else WR, "path req off flags")
       for t in ("", "_double", "_float", "_int") for rw in ("put", "get")
       for a in ("_all", "")),
+    # one element, a strided subarray, one mapped in memory: flexible (buftype) calls only
+    *(_f(f"ncmpi_{rw}_{k}{a}", "pnetcdf", RD if rw == "get" else WR, "path req off flags")
+      for k in ("var1", "vars", "varm") for rw in ("put", "get") for a in ("_all", "")),
     _f("ncmpi_enddef", "pnetcdf", OTH, "path"),
     _f("ncmpi_begin_indep_data", "pnetcdf", OTH, "path"),
     _f("ncmpi_end_indep_data", "pnetcdf", OTH, "path"),
