@@ -336,10 +336,15 @@ static void dset_opened(iot_ev *ev, hid_t d)
     hsize_t dims[H5S_MAX_RANK];
     int rank = dset_info(d, &o, ev, dims);
     obj_put(&o);
+    uint64_t d64[H5S_MAX_RANK], c64[H5S_MAX_RANK];
+    for (int i = 0; i < rank; i++)
+        d64[i] = dims[i];
+    for (int i = 0; i < o.chunk_rank; i++)
+        c64[i] = o.chunk[i];
     char *rec;
     if (rank >= 0 && iot_ev_recorded(ev) && (rec = iot_log_reserve(64 + 18 * H5S_MAX_RANK)))
-        iot_log_commit(iot_pack_shape(rec, iot_t.tid, ev, o.size, rank, dims, o.chunk_rank,
-                                      o.chunk));
+        iot_log_commit(iot_pack_shape(rec, iot_t.tid, ev, o.size, rank, d64, o.chunk_rank,
+                                      c64));
 }
 
 IOT_API hid_t H5Dcreate2(hid_t loc_id, const char *name, hid_t type_id, hid_t space_id,
@@ -453,12 +458,15 @@ static void selection(xfer_t *x, hid_t dset, hid_t file_space)
     if (s < 0)
         return;
     x->elems = real_H5Sget_select_npoints(s);
-    H5S_sel_type t = real_H5Sget_select_type(s);
-    x->blocks = t == H5S_SEL_HYPERSLABS ? real_H5Sget_select_hyper_nblocks(s)
-                : t == H5S_SEL_POINTS   ? real_H5Sget_select_elem_npoints(s)
-                : t == H5S_SEL_ALL      ? 1
-                : t == H5S_SEL_NONE     ? 0
+    /* a hyperslab's blocks asked first: the selection's type is asked only when it is not one */
+    x->blocks = file_space == H5S_ALL ? 1 : real_H5Sget_select_hyper_nblocks(s);
+    if (x->blocks < 0) {
+        H5S_sel_type t = real_H5Sget_select_type(s);
+        x->blocks = t == H5S_SEL_POINTS ? real_H5Sget_select_elem_npoints(s)
+                    : t == H5S_SEL_ALL  ? 1
+                    : t == H5S_SEL_NONE ? 0
                                         : -1;
+    }
     hsize_t start[H5S_MAX_RANK], end[H5S_MAX_RANK], dims[H5S_MAX_RANK];
     int rank;
     if (x->elems > 0 && x->type_size > 0 &&
@@ -478,6 +486,50 @@ static void selection(xfer_t *x, hid_t dset, hid_t file_space)
         real_H5Sclose(s);
 }
 
+#ifdef H5_HAVE_PARALLEL
+/* The transfer mode of the last few transfer property lists asked (a data call asks it of the
+ * same one again and again): forgotten when H5Pset_dxpl_mpio changes it. */
+#define NDXPL 8
+static struct {
+    hid_t id;
+    H5FD_mpio_xfer_t mode;
+} dxpls[NDXPL];
+static int ndxpl;
+
+static int dxpl_mode(hid_t dxpl, int64_t *mode)
+{
+    int found = 0;
+    pthread_mutex_lock(&objs_lock);
+    for (int i = 0; i < NDXPL && !found; i++)
+        if (dxpls[i].id == dxpl && dxpl > 0) {
+            *mode = dxpls[i].mode;
+            found = 1;
+        }
+    pthread_mutex_unlock(&objs_lock);
+    if (found)
+        return 1;
+    IOT_H5_OPT(H5Pget_dxpl_mpio);
+    H5FD_mpio_xfer_t m;
+    if (!real_H5Pget_dxpl_mpio || real_H5Pget_dxpl_mpio(dxpl, &m) < 0)
+        return 0;
+    *mode = m;
+    pthread_mutex_lock(&objs_lock);
+    dxpls[ndxpl] = (__typeof__(dxpls[0])){dxpl, m};
+    ndxpl = (ndxpl + 1) % NDXPL;
+    pthread_mutex_unlock(&objs_lock);
+    return 1;
+}
+
+static void dxpl_forget(hid_t dxpl)
+{
+    pthread_mutex_lock(&objs_lock);
+    for (int i = 0; i < NDXPL; i++)
+        if (dxpls[i].id == dxpl)
+            dxpls[i].id = 0;
+    pthread_mutex_unlock(&objs_lock);
+}
+#endif
+
 static void xfer_before(xfer_t *x, hid_t dset, hid_t mem_type, hid_t file_space, hid_t dxpl)
 {
     IOT_H5(H5Tget_size);
@@ -491,12 +543,10 @@ static void xfer_before(xfer_t *x, hid_t dset, hid_t mem_type, hid_t file_space,
         x->type_size = (int64_t)ts;
     selection(x, dset, file_space);
 #ifdef H5_HAVE_PARALLEL
-    IOT_H5_OPT(H5Pget_dxpl_mpio);
-    H5FD_mpio_xfer_t m;
     if (dxpl == H5P_DEFAULT)
         x->xfer = H5FD_MPIO_INDEPENDENT;
-    else if (real_H5Pget_dxpl_mpio && real_H5Pget_dxpl_mpio(dxpl, &m) >= 0)
-        x->xfer = m;
+    else
+        dxpl_mode(dxpl, &x->xfer);
 #else
     (void)dxpl;
 #endif
@@ -584,6 +634,7 @@ IOT_API herr_t H5Dread(hid_t dset_id, hid_t mem_type_id, hid_t mem_space_id,
 IOT_API herr_t H5Pset_dxpl_mpio(hid_t dxpl_id, H5FD_mpio_xfer_t xfer_mode)
 {
     IOT_H5(H5Pset_dxpl_mpio);
+    dxpl_forget(dxpl_id);
     iot_ev ev;
     if (!h5_enter(&ev, IOT_FN_H5Pset_dxpl_mpio))
         return real_H5Pset_dxpl_mpio(dxpl_id, xfer_mode);

@@ -256,7 +256,9 @@ def test_chunking_against_access_pattern(tmp_path: Path) -> None:
     chunked as the blocks, /g/bad in column strips (CROWS x 2).  The shapes and each call's
     chunks touched are recorded (SHAPE, SELECTION), the datasets table sums them, the
     "chunking mismatches" finding names /g/bad and not /g/good.  Read back through H5Oopen/
-    H5Oclose, the datasets' reads know their chunks all the same.  Raw data and metadata under
+    H5Oclose, the datasets' reads know their chunks all the same; the transfer property list
+    set collective again, the last read is collective (the shim's cache of transfer modes
+    forgets a list whose mode is set).  Raw data and metadata under
     H5Dread/H5Dwrite: the MPI-IO calls that fall in the datasets' chunks (where HDF5 says they
     are: H5Dget_chunk_info) are raw data, exactly; the others (the chunk index) metadata."""
     from iotrace.analyzer import load
@@ -280,13 +282,15 @@ def test_chunking_against_access_pattern(tmp_path: Path) -> None:
         # a SHAPE at each create and open of a dataset (H5Dcreate2, H5Oopen), none for "/g"
         got = sorted((fns[k], paths[k], v) for k, v in log.shapes.items())
         assert got == sorted(
-            (fn, f"{f}:{name}", (8, (np_ * CROWS, CCOLS), chunk[name]))
-            for fn in ("H5Dcreate2", "H5Oopen") for name in chunk
+            [(fn, f"{f}:{name}", (8, (np_ * CROWS, CCOLS), chunk[name]))
+             for fn in ("H5Dcreate2", "H5Oopen") for name in chunk]
+            + [("H5Oopen", f"{f}:/g/good", (8, (np_ * CROWS, CCOLS), chunk["/g/good"]))]
         )  # fmt: skip
         sel = sorted((fns[k], paths[k], v) for k, v in log.selections.items())
         assert sel == sorted(
-            (fn, f"{f}:{name}", (sel_bytes, *touch[name]))
-            for fn in ("H5Dwrite", "H5Dread") for name in chunk for _ in range(nblocks)
+            [(fn, f"{f}:{name}", (sel_bytes, *touch[name]))
+             for fn in ("H5Dwrite", "H5Dread") for name in chunk for _ in range(nblocks)]
+            + [("H5Dread", f"{f}:/g/good", (sel_bytes, *touch["/g/good"]))]
         )  # fmt: skip
     evs = job.events()
     opens = [(e["rank"], e["fn"], e["path"], e["flags"], e["mode"], e["aux"]) for e in evs
@@ -298,13 +302,18 @@ def test_chunking_against_access_pattern(tmp_path: Path) -> None:
             ("H5Oclose", f"{f}:/g/good", None, None, None),
             ("H5Oopen", f"{f}:/g/bad", H5D_CHUNKED, 8, CROWS * 2 * 8),
             ("H5Oclose", f"{f}:/g/bad", None, None, None),
+            ("H5Oopen", f"{f}:/g/good", H5D_CHUNKED, 8, CBLOCK * CCOLS * 8),
+            ("H5Oclose", f"{f}:/g/good", None, None, None),
             ("H5Oclose", f"{f}:/g", None, None, None),
         ]  # fmt: skip
+        reads = [e["flags"] & 1 for e in evs if e["fn"] == "H5Dread" and e["rank"] == r]
+        assert reads == [0] * 2 * nblocks + [1]
 
     s = summarise(load(job.dir))
     d = s.datasets.set_index("dataset")
-    calls = 2 * np_ * nblocks  # writes and reads of each dataset
     for name, (n, part) in touch.items():
+        # writes and reads of each dataset (/g/good: and its collective read)
+        calls = 2 * np_ * nblocks + (np_ if name == "/g/good" else 0)
         row = d.loc[name]
         assert (row["dims"], row["chunk"]) == (f"{np_ * CROWS}x{CCOLS}", "x".join(
             map(str, chunk[name])))  # fmt: skip
@@ -340,5 +349,6 @@ def test_chunking_against_access_pattern(tmp_path: Path) -> None:
         assert meta > 0  # the chunk index, read under the first H5Dread
         assert (d.loc[name, "mpi_bytes"], d.loc[name, "metadata_bytes"]) == (raw, posix_meta)
     # written: the selections; read: whole chunks (they fit HDF5's chunk cache)
-    assert d.loc["/g/good", "mpi_bytes"] == calls * sel_bytes
+    calls = 2 * np_ * nblocks
+    assert d.loc["/g/good", "mpi_bytes"] == (calls + np_) * sel_bytes
     assert d.loc["/g/bad", "mpi_bytes"] == calls // 2 * sel_bytes + np_ * CROWS * CCOLS * 8

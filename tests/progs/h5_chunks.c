@@ -4,7 +4,8 @@
  * ROWS x 2 (each access cuts across COLS/2 chunks, covering a part of each).  The file is read
  * back through H5Oopen/H5Oclose (the datasets and the group "/g" that holds them).  Rank 0 prints
  * where each chunk lies in the file ("chunk NAME OFFSET SIZE", H5Dget_chunk_info): the bytes
- * that are not raw data are HDF5's metadata.
+ * that are not raw data are HDF5's metadata.  Last, the same transfer property list set
+ * collective, each rank reads its first block of /g/good again (collectively).
  *
  * usage: h5_chunks FILE ROWS COLS BLOCK */
 #include <stdio.h>
@@ -119,6 +120,19 @@ int main(int argc, char **argv)
         H5Sclose(fs);
         CHECK(H5Oclose(d));
     }
+    CHECK(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
+    hid_t d = H5Oopen(g, "good", H5P_DEFAULT);
+    hid_t fs = H5Dget_space(d);
+    hsize_t start[2] = {rank * rows, 0}, count[2] = {block, cols};
+    CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
+    hid_t ms = H5Screate_simple(2, count, NULL);
+    double *back = malloc(block * cols * sizeof *back);
+    CHECK(H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, dxpl, back));
+    ok &= memcmp(back, buf, block * cols * sizeof *back) == 0;
+    free(back);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    CHECK(H5Oclose(d));
     CHECK(H5Oclose(g));
     CHECK(H5Fclose(file));
     H5Pclose(dxpl);
