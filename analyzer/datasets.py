@@ -42,6 +42,11 @@ LIBRARIES = {"hdf5": "HDF5", "pnetcdf": "PnetCDF"}  # families of the layer, and
 ACTUAL_IO_MODES = ("none collective", "chunk independent", "chunk collective", "chunk mixed",
                    "contiguous collective")  # fmt: skip
 
+# PnetCDF's nonblocking posts (a dataset's read or write, its data moved later) and the waits
+# under which their data moves (raw data of the file, no dataset's)
+POSTS = ("ncmpi_iput_vara", "ncmpi_iget_vara", "ncmpi_bput_vara")
+WAITS = ("ncmpi_wait_all", "ncmpi_wait")
+
 # an independent dataset write of fewer bytes than this is small: on a parallel file system, many of
 # them from several ranks are what collective I/O (two-phase, a few aggregators) is for
 SMALL_WRITE = 64 * 1024
@@ -156,7 +161,8 @@ def layer(
     under = parent >= 0
     posix = a.data
     in_data = np.zeros(a.n, dtype=bool)
-    in_data[under] = np.isin(parent[under], rows)
+    waits = np.flatnonzero(np.isin(a.fn, [i for i, f in enumerate(a.functions) if f in WAITS]))
+    in_data[under] = np.isin(parent[under], np.concatenate([rows, waits]))
     raw, mpi_raw = _raw_data(a, parent, in_data, want)
     ov = {
         "writes": int((a.op[rows] == WRITE).sum()),
@@ -197,7 +203,9 @@ def layer(
     # HDF5: asked collective, done independently (chunks or selections it could not combine)
     actual = np.where(fl >= 0, fl >> 1, -1)
     d["done_indep"] = d["collective"] & np.isin(actual, [0, 1]) & (d["family"] == "hdf5")
-    d["small_indep"] = d["write"] & ~d["collective"] & (d["bytes"] < SMALL_WRITE)
+    post = np.isin(a.fn[rows], [i for i, f in enumerate(a.functions) if f in POSTS])
+    # a nonblocking post is neither: its wait decides how the data moves
+    d["small_indep"] = d["write"] & ~d["collective"] & (d["bytes"] < SMALL_WRITE) & ~post
     out = []
     for code, g in d.groupby("path", sort=False):
         fam = str(g["family"].iloc[0])

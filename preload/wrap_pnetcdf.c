@@ -335,6 +335,50 @@ NC_FLEX(NC_VAR1)
 NC_FLEX(NC_VARS)
 NC_FLEX(NC_VARM)
 
+/* The nonblocking posts (iput, iget, bput: the flexible vara ones): the event as a vara's but
+ * flags 0 and aux = [elements, the request's id]; the data moves at ncmpi_wait_all/ncmpi_wait,
+ * under their events. */
+#define NC_POST(KIND, CT, FN)                                                                 \
+    IOT_API int ncmpi_##KIND##_vara(int ncid, int varid, CVO start, CVO count, CT *buf,       \
+                                    MPI_Offset bufcount, MPI_Datatype buftype, int *req)      \
+    {                                                                                         \
+        IOT_NC(ncmpi_##KIND##_vara);                                                          \
+        IOT_ENTER_BY(iot_enter_layer, FN,                                                     \
+                     real_ncmpi_##KIND##_vara(ncid, varid, start, count, buf, bufcount,       \
+                                              buftype, req));                                 \
+        nc_xfer x;                                                                            \
+        nc_before(&x, ncid, varid, start, count, buf_elem(bufcount, buftype));                \
+        ev.t0 = iot_now();                                                                    \
+        NC_CALL(real_ncmpi_##KIND##_vara(ncid, varid, start, count, buf, bufcount, buftype,   \
+                                         req));                                               \
+        nc_after(&ev, &x, r, 0);                                                              \
+        if (r == NC_NOERR && req)                                                             \
+            iot_ev_aux2(&ev, x.elems, *req);                                                  \
+        IOT_LEAVE(r);                                                                         \
+    }
+
+NC_POST(iput, const void, IOT_FN_ncmpi_iput_vara)
+NC_POST(iget, void, IOT_FN_ncmpi_iget_vara)
+NC_POST(bput, const void, IOT_FN_ncmpi_bput_vara)
+
+/* Where the posted requests move their data: path = the file, req = the requests waited for,
+ * flags = 1 collective (ncmpi_wait_all), 0 (ncmpi_wait). */
+#define NC_WAIT(NAME, COLL)                                                                   \
+    IOT_API int NAME(int ncid, int count, int array_of_requests[], int array_of_statuses[])   \
+    {                                                                                         \
+        IOT_NC(NAME);                                                                         \
+        IOT_ENTER_BY(iot_enter_layer, IOT_FN_##NAME,                                          \
+                     real_##NAME(ncid, count, array_of_requests, array_of_statuses));         \
+        NC_CALL(real_##NAME(ncid, count, array_of_requests, array_of_statuses));              \
+        ev.path = nc_get(ncid, -1);                                                           \
+        iot_ev_req(&ev, count);                                                               \
+        iot_ev_flags(&ev, COLL);                                                              \
+        IOT_LEAVE(r);                                                                         \
+    }
+
+NC_WAIT(ncmpi_wait_all, 1)
+NC_WAIT(ncmpi_wait, 0)
+
 /* The typed calls: ncmpi_{put,get}_vara_TYPE[_all] for double, float, int. */
 #define NC_TYPED(T, CT)                                                                       \
     IOT_API int ncmpi_put_vara_##T##_all(int ncid, int varid, CVO start, CVO count,           \

@@ -125,7 +125,9 @@ def _more_expected(r: int, f: str, coll: bool) -> list[tuple[Any, ...]]:
 def test_pnetcdf_other_forms(tmp_path: Path) -> None:
     """The one-element (var1), strided (vars) and mapped (varm) calls, collective and
     independent, and the typed float/int and flexible vara calls: each an event with its bytes,
-    offset and elements, the MPI-IO bytes under them theirs, and rows of the datasets table."""
+    offset and elements, the MPI-IO bytes under them theirs, and rows of the datasets table.
+    The nonblocking posts (iput, bput, iget): events with their bytes and request ids, their data
+    under ncmpi_wait_all / ncmpi_wait (raw data of the file)."""
     from iotrace.analyzer import load
     from iotrace.analyzer.summary import summarise
 
@@ -142,6 +144,32 @@ def test_pnetcdf_other_forms(tmp_path: Path) -> None:
                for e in data if e["rank"] == r]  # fmt: skip
         assert got == _more_expected(r, f, True) + _more_expected(r, f, False), r
         assert all(e["ret"] == e["req"] and e["errno"] == 0 for e in data)
+    posts = [
+        e
+        for e in evs
+        if e["fn"]
+        in ("ncmpi_iput_vara", "ncmpi_iget_vara", "ncmpi_bput_vara", "ncmpi_wait_all", "ncmpi_wait")
+    ]
+    for r in range(np):
+        got = [(e["fn"], e["path"], e["req"], e["offset"], e["flags"], e["mode"],
+                e["aux"][0] if isinstance(e["aux"], list | tuple) else e["aux"])
+               for e in posts if e["rank"] == r]  # fmt: skip
+        blk = R * C
+        assert got == [
+            ("ncmpi_iput_vara", f"{f}:d", blk * 8, r * blk * 8, 0, 8, blk),
+            ("ncmpi_bput_vara", f"{f}:f", blk * 4, r * blk * 4, 0, 4, blk),
+            ("ncmpi_iget_vara", f"{f}:i", blk * 4, r * blk * 4, 0, 4, blk),
+            ("ncmpi_wait_all", f, 3, None, 1, None, None),
+            ("ncmpi_iget_vara", f"{f}:d", blk * 8, r * blk * 8, 0, 8, blk),
+            ("ncmpi_wait", f, 1, None, 0, None, None),
+        ], r
+        ids = [e["aux"][1] for e in posts if e["rank"] == r and e["fn"] != "ncmpi_wait"
+               and e["fn"] != "ncmpi_wait_all"]  # fmt: skip
+        assert len(set(ids[:3])) == 3 and all(i >= 0 for i in ids)
+    waits = [e for e in posts if e["fn"].startswith("ncmpi_wait")]
+    moved = sum(x["ret"] for e in waits for x in inside(e, evs, lambda x: x["fn"].startswith(
+        "MPI_File_") and x["ret"] > 0))  # fmt: skip
+    assert moved == np * R * C * (8 + 4 + 4 + 8)
     for kind in ("put", "get"):
         calls = [e for e in data if e["fn"].startswith(f"ncmpi_{kind}_")]
         mpi = [x for e in calls for x in inside(e, evs, lambda x: x["fn"].startswith("MPI_File_")
@@ -150,14 +178,24 @@ def test_pnetcdf_other_forms(tmp_path: Path) -> None:
     s = summarise(load(job.dir))
     d = s.datasets.set_index("dataset")
     want = {}
+    nb = [
+        ("ncmpi_iput_vara", f"{f}:d", R * C * 8),
+        ("ncmpi_bput_vara", f"{f}:f", R * C * 4),
+        ("ncmpi_iget_vara", f"{f}:i", R * C * 4),
+        ("ncmpi_iget_vara", f"{f}:d", R * C * 8),
+    ]
     for r in range(np):
-        for e in _more_expected(r, f, True) + _more_expected(r, f, False):
+        for e in _more_expected(r, f, True) + _more_expected(r, f, False) + nb:
             w = want.setdefault(e[1].rsplit(":", 1)[1], [0, 0, 0, 0])
-            put = e[0].startswith("ncmpi_put_")
+            put = e[0].startswith(("ncmpi_put_", "ncmpi_iput", "ncmpi_bput"))
             w[0 if put else 1] += 1
             w[2 if put else 3] += e[2]
     assert {n: d.loc[n, ["writes", "reads", "bytes_written", "bytes_read"]].tolist()
             for n in want} == want  # fmt: skip
     assert (d["library"] == "PnetCDF").all()
-    # d: 8 collective calls and 9 independent ones (the flexible get_vara is independent only)
-    assert d["collective_share"].to_dict() == {"d": 8 / 17, "f": 0.5, "i": 0.5}
+    # d: 8 collective calls, 9 independent ones (the flexible get_vara is independent only) and
+    # 2 nonblocking posts (neither: counted not collective); f, i: 2, 2 and 1 (per rank)
+    assert d["collective_share"].to_dict() == {"d": 8 / 19, "f": 2 / 5, "i": 2 / 5}
+    # the data the waits moved: raw data, of no dataset
+    ov = s.overview["datasets"]
+    assert ov["posix_raw_bytes"] == sum(d["posix_bytes"]) + moved

@@ -305,6 +305,12 @@ FUNCTIONS: tuple[Func, ...] = (
     # one element, a strided subarray, one mapped in memory: flexible (buftype) calls only
     *(_f(f"ncmpi_{rw}_{k}{a}", "pnetcdf", RD if rw == "get" else WR, "path req off flags")
       for k in ("var1", "vars", "varm") for rw in ("put", "get") for a in ("_all", "")),
+    # nonblocking posts (their data moves under the waits), and the waits
+    _f("ncmpi_iput_vara", "pnetcdf", WR, "path req off"),
+    _f("ncmpi_iget_vara", "pnetcdf", RD, "path req off"),
+    _f("ncmpi_bput_vara", "pnetcdf", WR, "path req off"),
+    _f("ncmpi_wait_all", "pnetcdf", OTH, "path req flags"),
+    _f("ncmpi_wait", "pnetcdf", OTH, "path req flags"),
     _f("ncmpi_enddef", "pnetcdf", OTH, "path"),
     _f("ncmpi_begin_indep_data", "pnetcdf", OTH, "path"),
     _f("ncmpi_end_indep_data", "pnetcdf", OTH, "path"),

@@ -1,7 +1,9 @@
 /* PnetCDF's other put/get forms: every rank owns 4 rows of 8 columns of the variables d
  * (double), f (float) and i (int), and writes and reads them with the flexible vara, var1,
  * vars and varm calls and the typed vara calls, first collectively (_all), then in independent
- * data mode.  Each block read back whole must equal what was written (a model kept here).
+ * data mode; then posts the nonblocking iput (d), bput (f) and iget (i) and waits for them
+ * collectively (ncmpi_wait_all), and an iget of d it waits for independently (ncmpi_wait).
+ * Each block read back whole must equal what was written (a model kept here).
  *
  * usage: pnc_more FILE */
 #include <stdio.h>
@@ -117,6 +119,26 @@ int main(int argc, char **argv)
     CHECK(ncmpi_begin_indep_data(nc));
     ok &= pass(nc, d, f, i, 0, 100);
     CHECK(ncmpi_end_indep_data(nc));
+
+    MPI_Offset row[2] = {(MPI_Offset)rank * R, 0}, block[2] = {R, C};
+    double buf[R * C], back[R * C];
+    float fb[R * C];
+    int iback[R * C], q[3], st[3];
+    for (int k = 0; k < R * C; k++)
+        fb[k] = (float)(buf[k] = 200 + rank * 1000 + k);
+    CHECK(ncmpi_buffer_attach(nc, sizeof fb));
+    CHECK(ncmpi_iput_vara(nc, d, row, block, buf, R * C, MPI_DOUBLE, &q[0]));
+    CHECK(ncmpi_bput_vara(nc, f, row, block, fb, R * C, MPI_FLOAT, &q[1]));
+    CHECK(ncmpi_iget_vara(nc, i, row, block, iback, R * C, MPI_INT, &q[2]));
+    CHECK(ncmpi_wait_all(nc, 3, q, st));
+    CHECK(ncmpi_buffer_detach(nc));
+    for (int k = 0; k < R * C; k++)
+        ok &= st[0] == NC_NOERR && st[1] == NC_NOERR && iback[k] == 100 + rank * 1000 + k;
+    CHECK(ncmpi_begin_indep_data(nc));
+    CHECK(ncmpi_iget_vara(nc, d, row, block, back, R * C, MPI_DOUBLE, &q[0]));
+    CHECK(ncmpi_wait(nc, 1, q, st));
+    CHECK(ncmpi_end_indep_data(nc));
+    ok &= memcmp(back, buf, sizeof buf) == 0;
     CHECK(ncmpi_close(nc));
     printf("rank %d of %d %s\n", rank, size, ok ? "ok" : "differs");
     MPI_Finalize();
