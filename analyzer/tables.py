@@ -340,8 +340,8 @@ def mpi(s: Summary) -> Table:
 
 
 def datasets(s: Summary) -> Table:
-    """HDF5 and PnetCDF datasets (analyzer/datasets.py): calls, bytes, and what moved under
-    them."""
+    """HDF5 and PnetCDF datasets (analyzer/datasets.py): calls, bytes, what moved under them
+    (raw data; HDF5's metadata), an HDF5 dataset's dimensions and chunk dimensions."""
     cols = [
         Col("dataset", "dataset", "text"),
         Col("file", "file", "text"),
@@ -357,6 +357,8 @@ def datasets(s: Summary) -> Table:
         Col("MPI-IO bytes under", "mpi_bytes", "bytes"),
         Col("POSIX calls under", "posix_calls"),
         Col("POSIX bytes under", "posix_bytes", "bytes"),
+        Col("metadata under", "metadata_bytes", "bytes"),
+        Col("chunk", "chunk", "text"),
     ]
     return _make(
         "datasets",

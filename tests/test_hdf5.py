@@ -209,14 +209,15 @@ def check_datasets(job: Job, evs: list[dict[str, Any]], f: str, coll: bool, chun
         report = [sys.executable, "-m", "iotrace", "report", str(job.dir)]
         rep = subprocess.run([*report, "--html", str(job.dir / "r.html")], capture_output=True,
                              text=True)  # fmt: skip
-        wide = dict(os.environ, COLUMNS="250")
+        wide = dict(os.environ, COLUMNS="300")
         out = subprocess.run(report, capture_output=True, text=True, env=wide)
         assert rep.returncode == out.returncode == 0, rep.stderr + out.stderr
         assert "Datasets: HDF5, PnetCDF" in out.stdout
         assert "Small independent dataset writes: 8" in out.stdout
         row = next(ln for ln in out.stdout.splitlines() if "/g/temp" in ln and f" {f} " in ln)
-        assert [c.strip() for c in row.strip("│ ").split("│")][2:8] == [
-            "HDF5", ranks, "4", "16.0 KiB", "4", "16.0 KiB"]  # fmt: skip
+        cells = [c.strip() for c in row.strip("│ ").split("│")]
+        assert cells[2:8] == ["HDF5", ranks, "4", "16.0 KiB", "4", "16.0 KiB"]
+        assert cells[-1] == f"{ROWS // 2}x{COLS}"  # the chunk dimensions
         html = (job.dir / "r.html").read_text()
         assert "<h2>Datasets: HDF5, PnetCDF</h2>" in html and "/g/idx" in html
     # the files table: the file's POSIX bytes only, no row per dataset
@@ -321,7 +322,7 @@ def test_chunking_against_access_pattern(tmp_path: Path) -> None:
         assert (row["chunked_calls"], row["chunked_bytes"]) == (calls, calls * sel_bytes)
         assert (row["chunks_touched"], row["chunks_partial"]) == (calls * n, calls * part)
     found = [i for i in s.insights if i.key == "hdf5-chunking-mismatch"]
-    assert [i.numbers["subject"] for i in found] == [f"{f}:/g/bad"]
+    assert [i.subject for i in found] == [f"{f}:/g/bad"]
     assert found[0].numbers["chunks_per_call"] == CCOLS // 2
     assert found[0].numbers["partial_share"] == 1.0
 
