@@ -80,7 +80,20 @@ static uint64_t ns(clockid_t c)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static void build(struct msgpack_sbuffer *sb, pid_t pid, pid_t ppid, int forked, uint64_t t);
+
 void iot_header_build(struct msgpack_sbuffer *sb)
+{
+    build(sb, iot_p.pid, getppid(), iot_p.gen > 1, 0);
+}
+
+/* A child that ran on this process's memory (its copy of argv, exe, cwd) from mono time t. */
+void iot_header_build_child(struct msgpack_sbuffer *sb, pid_t pid, uint64_t t)
+{
+    build(sb, pid, iot_p.pid, 1, t);
+}
+
+static void build(struct msgpack_sbuffer *sb, pid_t pid, pid_t ppid, int forked, uint64_t t)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -93,13 +106,17 @@ void iot_header_build(struct msgpack_sbuffer *sb)
     if (!getcwd(cwd, sizeof cwd))
         cwd[0] = '\0';
     uint64_t mono = ns(CLOCK_MONOTONIC), real = ns(CLOCK_REALTIME);
+    if (t && t < mono) { /* the pair as it was at t */
+        real -= mono - t;
+        mono = t;
+    }
 
     msgpack_pack_map(&pk, 16);
     key(&pk, "format"), str(&pk, IOT_FORMAT_NAME);
     key(&pk, "version"), msgpack_pack_int(&pk, IOT_FORMAT_VERSION);
     key(&pk, "host"), str(&pk, host);
-    key(&pk, "pid"), msgpack_pack_int(&pk, (int)iot_p.pid);
-    key(&pk, "ppid"), msgpack_pack_int(&pk, (int)getppid());
+    key(&pk, "pid"), msgpack_pack_int(&pk, (int)pid);
+    key(&pk, "ppid"), msgpack_pack_int(&pk, (int)ppid);
     key(&pk, "rank"), first_int(&pk, RANK_VARS);
     key(&pk, "size"), first_int(&pk, SIZE_VARS);
     key(&pk, "job"), str(&pk, getenv("IOTRACE_JOB"));
@@ -111,7 +128,7 @@ void iot_header_build(struct msgpack_sbuffer *sb)
     msgpack_pack_map(&pk, 2);
     key(&pk, "mono"), msgpack_pack_uint64(&pk, mono);
     key(&pk, "real"), msgpack_pack_uint64(&pk, real);
-    key(&pk, "forked"), iot_p.gen > 1 ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+    key(&pk, "forked"), forked ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
     key(&pk, "stack_depth"), msgpack_pack_int(&pk, iot_p.stack_depth);
     key(&pk, "chunk_size"), msgpack_pack_int(&pk, IOT_CHUNK_SIZE);
     key(&pk, "functions");

@@ -148,6 +148,15 @@ int iot_mpi_is_ours(void) IOT_HIDDEN;
 /* After vfork: in the parent, the thread is traced again; in the child, nothing is (1). */
 int iot_vfork_settle(void) IOT_HIDDEN;
 
+/* ---- wrap_spawn.c: posix_spawn's file actions, as the child's events (shim alone) ---- */
+typedef struct { void *acts; long last; } iot_spawn;
+int iot_spawn_begin(const void *fa, iot_spawn *sp) IOT_HIDDEN; /* a posix_spawn_file_actions_t */
+void iot_spawn_end(iot_spawn *sp, int r, const pid_t *pid, uint64_t t) IOT_HIDDEN;
+/* popen's child: glibc's own file actions, foreseen before the call and written after it */
+int iot_popen_begin(const char *mode, iot_spawn *sp) IOT_HIDDEN;
+void iot_popen_end(iot_spawn *sp, int fd, uint64_t t) IOT_HIDDEN;
+void iot_popen_track(int fd, int open) IOT_HIDDEN; /* a popen stream's descriptor, pclosed */
+
 /* ---- record.c: wrapper prologue/epilogue and event packing ---- */
 int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller) IOT_HIDDEN;
 void iot_leave(iot_ev *ev) IOT_HIDDEN;
@@ -228,9 +237,14 @@ static inline int iot_fn_quiet(unsigned fn)
 /* ---- header.c: the self-describing first object of every log ---- */
 struct msgpack_sbuffer;
 void iot_header_build(struct msgpack_sbuffer *sb) IOT_HIDDEN;
+/* The same for a child of this process, forked, started at mono time t (writer.c) */
+void iot_header_build_child(struct msgpack_sbuffer *sb, pid_t pid, uint64_t t) IOT_HIDDEN;
 
 /* ---- writer.c: the mapped log file ---- */
 int iot_log_create(void) IOT_HIDDEN;
+/* A whole log for another process (a child that ran on this one's memory before its exec):
+ * whole records (strings before the events naming them), its start at mono time t. */
+void iot_log_write_child(pid_t pid, uint64_t t, const char *recs, size_t n) IOT_HIDDEN;
 /* Space for a record of at most `max` bytes in this thread's chunk; NULL if tracing stopped. */
 char *iot_log_reserve(size_t max) IOT_HIDDEN;
 void iot_log_commit(char *end) IOT_HIDDEN;

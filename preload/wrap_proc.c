@@ -72,6 +72,18 @@ __asm__(".text\n"
         "    jmp *%rax\n"
         ".size vfork, .-vfork\n");
 
+/* The program a call runs: a name without '/' that the p-variants search in PATH is kept as
+ * given (the cwd has nothing to do with it), any other path made absolute. */
+static void prog_path(iot_ev *ev, unsigned fn, const char *name)
+{
+    int searched = fn == IOT_FN_execvp || fn == IOT_FN_execvpe || fn == IOT_FN_execlp ||
+                   fn == IOT_FN_posix_spawnp;
+    if (searched && name && ev->err != EFAULT && !__builtin_strchr(name, '/'))
+        ev->path = iot_intern_string(name, __builtin_strlen(name));
+    else if (name)
+        iot_ev_path(ev, name);
+}
+
 /* An exec that succeeds never returns, so the attempt is recorded before the call (ret 0);
  * a failure adds a second event with its errno.  In a vfork child (another pid sharing the
  * parent's memory) nothing is recorded: the parent's log is not the child's. */
@@ -80,13 +92,12 @@ static int in_vfork_child(void)
     return iot_p.state == IOT_READY && syscall(SYS_getpid) != iot_p.pid;
 }
 
-static int exec_begin(iot_ev *ev, unsigned fn, int dirfd, const char *path, int fd)
+static int exec_begin(iot_ev *ev, unsigned fn, const char *path, int fd)
 {
     if (in_vfork_child() || !iot_enter(ev, fn))
         return 0;
     iot_done(ev, 0, 0);
-    if (path)
-        iot_ev_path_at(ev, dirfd, path);
+    prog_path(ev, fn, path);
     if (fd >= 0) {
         iot_ev_fd(ev, fd);
         iot_ev_fdpath(ev, fd);
@@ -97,15 +108,14 @@ static int exec_begin(iot_ev *ev, unsigned fn, int dirfd, const char *path, int 
     return 1;
 }
 
-static int exec_failed(unsigned fn, int dirfd, const char *path, int fd, int r)
+static int exec_failed(unsigned fn, const char *path, int fd, int r)
 {
     int e = errno;
     iot_ev ev;
     if (!in_vfork_child() && iot_enter(&ev, fn)) {
         errno = e;
         iot_done(&ev, r, 1);
-        if (path)
-            iot_ev_path_at(&ev, dirfd, path);
+        prog_path(&ev, fn, path);
         if (fd >= 0) {
             iot_ev_fd(&ev, fd);
             iot_ev_fdpath(&ev, fd);
@@ -122,9 +132,9 @@ static int do_execve(unsigned fn, const char *path, char *const argv[], char *co
     IOT_REAL(execve);
     FIXED_ENV(env, envp);
     iot_ev ev;
-    exec_begin(&ev, fn, -100, path, -1);
+    exec_begin(&ev, fn, path, -1);
     int r = real_execve(path, argv, env);
-    return exec_failed(fn, -100, path, -1, r);
+    return exec_failed(fn, path, -1, r);
 }
 
 static int do_execvpe(unsigned fn, const char *file, char *const argv[], char *const envp[])
@@ -132,9 +142,9 @@ static int do_execvpe(unsigned fn, const char *file, char *const argv[], char *c
     IOT_REAL(execvpe);
     FIXED_ENV(env, envp);
     iot_ev ev;
-    exec_begin(&ev, fn, -100, file, -1);
+    exec_begin(&ev, fn, file, -1);
     int r = real_execvpe(file, argv, env);
-    return exec_failed(fn, -100, file, -1, r);
+    return exec_failed(fn, file, -1, r);
 }
 
 IOT_API int execve(const char *path, char *const argv[], char *const envp[])
@@ -162,9 +172,9 @@ IOT_API int fexecve(int fd, char *const argv[], char *const envp[])
     IOT_REAL(fexecve);
     FIXED_ENV(env, envp);
     iot_ev ev;
-    exec_begin(&ev, IOT_FN_fexecve, -100, NULL, fd);
+    exec_begin(&ev, IOT_FN_fexecve, NULL, fd);
     int r = real_fexecve(fd, argv, env);
-    return exec_failed(IOT_FN_fexecve, -100, NULL, fd, r);
+    return exec_failed(IOT_FN_fexecve, NULL, fd, r);
 }
 
 /* execl*: collect the variadic arguments into an argv on the stack. */
@@ -202,18 +212,23 @@ IOT_API int execle(const char *path, const char *arg0, ...)
     return do_execve(IOT_FN_execle, path, (char *const *)argv, envp);
 }
 
-/* posix_spawn returns the error number instead of setting errno. */
+/* posix_spawn returns the error number instead of setting errno.  The child's file actions
+ * (wrap_spawn.c) are its own events, in a log written for it: the shim alone sees them only
+ * as what the app asked for. */
 #define SPAWN_BODY(FN, real_fn, name)                                     \
     FIXED_ENV(env, envp);                                                 \
     iot_ev ev;                                                            \
     if (!iot_enter(&ev, FN))                                              \
         return real_fn(pid, name, fa, attr, argv, env);                   \
+    iot_spawn sp;                                                         \
+    iot_spawn_begin(fa, &sp);                                             \
     int r = real_fn(pid, name, fa, attr, argv, env);                      \
     errno = r ? r : errno;                                                \
     iot_done(&ev, r, r != 0);                                             \
-    iot_ev_path(&ev, name);                                               \
+    prog_path(&ev, FN, name);                                             \
     if (r == 0 && pid)                                                    \
         iot_ev_aux(&ev, *pid);                                            \
+    iot_spawn_end(&sp, r, pid, ev.t0);                                    \
     IOT_LEAVE(r)
 
 IOT_API int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
@@ -400,6 +415,8 @@ IOT_API FILE *popen(const char *cmd, const char *mode)
 {
     IOT_REAL(popen);
     IOT_ENTER(IOT_FN_popen, real_popen(cmd, mode));
+    iot_spawn sp;
+    iot_popen_begin(mode, &sp); /* the child's end of the pipe foreseen (wrap_spawn.c) */
     IOT_CALL(FILE *, real_popen(cmd, mode), r != NULL, r == NULL);
     if (ev.err != EFAULT && mode)
         iot_ev_flags(&ev, mode[0] == 'w' ? O_WRONLY : O_RDONLY);
@@ -407,6 +424,8 @@ IOT_API FILE *popen(const char *cmd, const char *mode)
         int fd = fileno(r);
         iot_fd_closed(fd);
         iot_ev_fd(&ev, fd);
+        iot_popen_end(&sp, fd, ev.t0);
+        iot_popen_track(fd, 1);
     }
     IOT_LEAVE(r);
 }
@@ -419,6 +438,8 @@ IOT_API int pclose(FILE *f)
     uint32_t path = fd >= 0 ? iot_fd_path(fd) : 0;
     int64_t pend = iot_stdio_pending(f), spos = fd >= 0 ? iot_stdio_pos(fd) : IOT_NO_OFFSET;
     IOT_CALL(int, real_pclose(f), r, r == -1);
+    if (fd >= 0)
+        iot_popen_track(fd, 0);
     if (fd >= 0) {
         iot_ev_fd(&ev, fd);
         ev.path = path;

@@ -12,6 +12,7 @@
 #include <msgpack.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -258,17 +259,12 @@ void iot_log_commit(char *end)
     memcpy(iot_t.chunk + 1, &be, 4);
 }
 
-/* Create this process's log in the trace directory (iot_p.dir) and write its header.  The log is private (0600)
- * unless `iotrace run --share-with-group` set IOTRACE_SHARE=group (0640): a job's paths and
- * command lines are its own.  O_EXCL|O_NOFOLLOW: a name planted in the directory is skipped,
- * never followed.  -1: no log (a fault, said in the fault file); the shim goes on with its
- * wrappers, which record nothing. */
-int iot_log_create(void)
+/* A new log file for process `pid` in the trace directory, named into path (PATH_MAX): its fd,
+ * or -1.  The log is private (0600) unless `iotrace run --share-with-group` set
+ * IOTRACE_SHARE=group (0640): a job's paths and command lines are its own.
+ * O_EXCL|O_NOFOLLOW: a name planted in the directory is skipped, never followed. */
+static int create_named(char *path, pid_t pid)
 {
-    const char *dir = iot_p.dir;
-    const char *faults = getenv("IOTRACE_FAULTS");
-    if (faults && strlen(faults) < sizeof L.faults)
-        strcpy(L.faults, faults);
     const char *share = getenv("IOTRACE_SHARE");
     mode_t mode = share && !strcmp(share, "group") ? 0640 : 0600;
     char host[256] = "localhost";
@@ -276,6 +272,32 @@ int iot_log_create(void)
     for (char *h = host; *h; h++)
         if (*h == '/')
             *h = '_';
+    int fd = -1;
+    for (int n = 0; n < 1000 && fd < 0; n++) { /* an exec'd image keeps the pid: add a suffix */
+        int k = n == 0 ? snprintf(path, PATH_MAX, "%s/%s.%d.iot", iot_p.dir, host, (int)pid)
+                       : snprintf(path, PATH_MAX, "%s/%s.%d.%d.iot", iot_p.dir, host, (int)pid, n);
+        if (k < 0 || k >= PATH_MAX) {
+            errno = ENAMETOOLONG;
+            break;
+        }
+        fd = (int)IOT_SYSRAW(openat, AT_FDCWD, path,
+                             O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    return fd;
+}
+
+/* Create this process's log in the trace directory (iot_p.dir) and write its header.  The log is private (0600)
+ * unless `iotrace run --share-with-group` set IOTRACE_SHARE=group (0640): a job's paths and
+ * command lines are its own.  O_EXCL|O_NOFOLLOW: a name planted in the directory is skipped,
+ * never followed.  -1: no log (a fault, said in the fault file); the shim goes on with its
+ * wrappers, which record nothing. */
+int iot_log_create(void)
+{
+    const char *faults = getenv("IOTRACE_FAULTS");
+    if (faults && strlen(faults) < sizeof L.faults)
+        strcpy(L.faults, faults);
     for (unsigned i = 0; i < MAX_SEGS; i++)
         if (L.seg[i]) { /* after fork: the parent's windows are not ours to write */
             syscall(SYS_munmap, L.seg[i], SEG_SIZE);
@@ -289,20 +311,7 @@ int iot_log_create(void)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     iot_header_build(&sb);
-    int fd = -1;
-    for (int n = 0; n < 1000 && fd < 0; n++) { /* an exec'd image keeps the pid: add a suffix */
-        int k = n == 0 ? snprintf(L.path, sizeof L.path, "%s/%s.%d.iot", dir, host, (int)iot_p.pid)
-                       : snprintf(L.path, sizeof L.path, "%s/%s.%d.%d.iot", dir, host,
-                                  (int)iot_p.pid, n);
-        if (k < 0 || k >= (int)sizeof L.path) {
-            errno = ENAMETOOLONG;
-            break;
-        }
-        fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path,
-                             O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
+    int fd = create_named(L.path, iot_p.pid);
     if (fd < 0) {
         int err = errno;
         msgpack_sbuffer_destroy(&sb);
@@ -355,4 +364,46 @@ void iot_log_finish(void)
         }
     }
     pthread_mutex_unlock(&L.grow);
+}
+
+/* A whole log for a child that ran on this process's memory until its exec (wrap_spawn.c): the
+ * header, then one chunk of `recs`.  Written with pwrite (the holes read as the seals' padding),
+ * counted as the shim's own output; never past RLIMIT_FSIZE. */
+void iot_log_write_child(pid_t pid, uint64_t t, const char *recs, size_t n)
+{
+    if (L.dead || BIN_HDR + 8 + n + IOT_SEAL_SIZE > IOT_CHUNK_SIZE)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    iot_header_build_child(&sb, pid, t);
+    uint64_t area = ((sb.size + IOT_SEAL_SIZE + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE) *
+                    IOT_CHUNK_SIZE;
+    char *head = malloc(sb.size + IOT_SEAL_SIZE), *chunk = malloc(IOT_CHUNK_SIZE);
+    char path[PATH_MAX];
+    int fd = -1, e = errno;
+    if (head && chunk && area + IOT_CHUNK_SIZE <= fsize_limit() &&
+        (fd = create_named(path, pid)) >= 0) {
+        memcpy(head, sb.data, sb.size);
+        seal(head, sb.size, area);
+        chunk[0] = (char)0xc6;
+        char *p = iot_pack_thread(chunk + BIN_HDR, pid);
+        memcpy(p, recs, n);
+        size_t len = (size_t)(p + n - chunk);
+        uint32_t be = __builtin_bswap32((uint32_t)(len - BIN_HDR));
+        memcpy(chunk + 1, &be, 4);
+        seal(chunk, len, IOT_CHUNK_SIZE);
+        long w1 = IOT_SYSRAW(pwrite64, fd, head, sb.size + IOT_SEAL_SIZE, 0);
+        long w2 = IOT_SYSRAW(pwrite64, fd, chunk, len + IOT_SEAL_SIZE, (off_t)area);
+        iot_own_io(1, w1);
+        iot_own_io(1, w2);
+        if (w1 < 0 || w2 < 0 || IOT_SYSRAW(ftruncate, fd, (off_t)(area + IOT_CHUNK_SIZE)) < 0) {
+            say("child", errno);
+            IOT_SYSRAW(unlink, path);
+        }
+        IOT_SYSRAW(close, fd);
+    }
+    free(head);
+    free(chunk);
+    msgpack_sbuffer_destroy(&sb);
+    errno = e;
 }

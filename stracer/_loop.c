@@ -93,7 +93,10 @@ typedef struct {
     uint64_t ld_lo, ld_hi;
 } image;
 
-enum { T_APP, T_SHIM, T_HELPER }; /* loop.py: who started the thread (tracer.py, _new_child) */
+/* loop.py: who started the thread (tracer.py, _new_child).  T_VMCHILD: a vfork/CLONE_VM child
+ * before its exec (posix_spawn's, popen's): the markers at its fs_base are its parent thread's,
+ * not its own, so its syscalls are the app's (the file actions it runs before its exec) */
+enum { T_APP, T_SHIM, T_HELPER, T_VMCHILD };
 
 typedef struct {
     int tid, pid, img, kind;
@@ -600,7 +603,7 @@ static int on_seccomp(thread *t, iotl_ev *ev)
     const image *img = &images[t->img];
     uint64_t top = 0, sgen = 0;
     if (img->phase == PH_READY) {
-        if (t->kind != T_APP) {
+        if (t->kind == T_SHIM || t->kind == T_HELPER) {
             t->counts[t->kind == T_SHIM ? C_SHIM : C_COVERED]++;
             cont(t->tid);
             return 1;
@@ -617,7 +620,7 @@ static int on_seccomp(thread *t, iotl_ev *ev)
         if (got >= 8) {
             top = got >= 16 ? w[1] : 0;
             uint32_t busy = (uint32_t)w[0], inw = (uint32_t)(w[0] >> 32);
-            if ((busy && busy != BUSY_VFORK) || inw) {
+            if (t->kind == T_APP && ((busy && busy != BUSY_VFORK) || inw)) {
                 t->counts[busy ? C_SHIM : C_COVERED]++;
                 cont(t->tid);
                 return 1;

@@ -23,7 +23,7 @@ PHASES = {"launch": 0, "preinit": 1, "ready": 2, "noshim": 3}
 COUNT_NAMES = ("covered", "loader", "shim", "libc", "bypass")
 C_LIBC, C_BYPASS = 3, 4
 V_PY, V_NEW, V_REC = 0, 1, 2  # a stop handed to Python (_loop.c)
-T_APP, T_SHIM, T_HELPER = 0, 1, 2  # iotl_thread's kind
+T_APP, T_SHIM, T_HELPER, T_VMCHILD = 0, 1, 2, 3  # iotl_thread's kind
 
 _CDEF = """
 typedef struct { int tid, status; int verdict, site, cls; uint64_t top, t; } iotl_ev;

@@ -162,6 +162,8 @@ class Tracer:
 
     def _sync_thread(self, th: Thread) -> None:
         kind = L.T_SHIM if th.shim_thread else L.T_HELPER if th.helper else L.T_APP
+        if kind == L.T_APP and th.proc.shared_vm:  # its TLS markers are its parent thread's
+            kind = L.T_VMCHILD
         self.fast.lib.iotl_thread(th.tid, th.proc.pid, th.proc.image.id, kind)
 
     def _forget(self, tid: int, pid: int) -> None:
@@ -696,8 +698,8 @@ class Tracer:
         proc.image.ld = _loader_text(proc.pid)
         proc.image.go = is_go(f"/proc/{proc.pid}/exe")
         self._sync_image(proc.image)
-        self._sync_thread(th)
         proc.shared_vm = False
+        self._sync_thread(th)
         proc.posted = proc.shim_bad = 0
         proc.news.clear()
         proc.untold.clear()

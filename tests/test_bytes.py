@@ -5,7 +5,9 @@ bytes they read from the input.  Each run is compared with the untraced one."""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -266,3 +268,107 @@ def test_vfork_child_acts_for_itself(tmp_path: Path, mode: str) -> None:
             assert got == {("dup2", 5), ("close", 4)}, child[["function", "fd", "path"]]
             parent = ev[ev["pid"] != kid]
             assert not parent["function"].astype(str).isin(["dup2"]).any()
+
+
+SPAWN_CALL = re.compile(r"^(\d+)\s+(\w+)\((.*)\)\s+= (-?\d+)(?: (E[A-Z]+))?")
+FORKED = re.compile(r"^(\d+)\s+(?:<\.\.\. )?(?:clone3?|vfork)(?:\(.*\)| resumed>.*)\s+= (\d+)$")
+ACTS = {"open", "openat", "dup2", "close", "chdir", "fchdir", "close_range"}
+
+
+def _spawn_actions(calls: list[tuple]) -> list[tuple]:
+    """A child's calls before its exec as the file actions asked: glibc's close of the
+    descriptor an addopen names, and its open elsewhere then dup2+close to it, are one open.
+    (function, path of an open or chdir, descriptor of the others, result, errno name)."""
+    c = [("open" if x[0] == "openat" else x[0], *x[1:]) for x in calls if x[0] in ACTS]
+    out, i = [], 0
+    while i < len(c):
+        fn, path, fd, ret, err = c[i]
+        if fn == "close" and i + 1 < len(c) and c[i + 1][0] == "open":
+            nxt = c[i + 2] if i + 2 < len(c) else ("",) * 5
+            if c[i + 1][3] in (fd, -1) or (nxt[0], *nxt[2:4]) == ("dup2", c[i + 1][3], fd):
+                i += 1
+                continue
+        if fn == "open" and ret >= 0 and i + 2 < len(c) and c[i + 1][0] == "dup2" and \
+                c[i + 1][2] == ret and c[i + 2][:3:2] == ("close", ret):  # fmt: skip
+            ret = c[i + 1][3]
+            i += 2
+        out.append((fn, path if fn in ("open", "chdir") else None,
+                    None if fn in ("open", "chdir") else fd, ret, err))  # fmt: skip
+        i += 1
+    return out
+
+
+def _strace_spawned(exe: Path, work: Path) -> list[list[tuple]]:
+    """Per child of the program (in pid order), its file actions before its exec (strace -f)."""
+    log = work.parent / "spawn.strace"
+    p = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=openat,dup2,close,chdir,fchdir,close_range,execve,"
+         "clone,clone3,vfork", "-e", "signal=none", "-o", str(log), str(exe), str(work)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    lines = log.read_text().splitlines()
+    root = int(lines[0].split()[0])
+    kids, before, execd = [], {}, set()
+    for ln in lines:
+        if (m := FORKED.match(ln)) and int(m[1]) == root:
+            kids.append(int(m[2]))
+        if " execve(" in ln:
+            execd.add(int(ln.split()[0]))
+        m = SPAWN_CALL.match(ln)
+        if not m:
+            continue
+        pid, fn, args, ret, err = int(m[1]), m[2], m[3], int(m[4]), m[5]
+        if pid != root and pid not in execd and fn in ACTS:
+            q = re.search(r'"([^"]*)"', args)
+            fd = None if q and fn != "fchdir" else int(args.split(",")[0])
+            before.setdefault(pid, []).append((fn, Path(q[1]).name if q else None, fd, ret, err))
+    return [a for a in (_spawn_actions(before.get(k, [])) for k in sorted(kids)) if a]
+
+
+def _traced_spawned(out: Path) -> list[list[tuple]]:
+    """The same from a trace: the events of the children's images before their exec."""
+    import pandas as pd
+
+    t = load(out)
+    procs, ev = t.processes, t.events
+    root = int(procs.loc[~procs["forked"], "pid"].min())
+    pre = procs[procs["forked"] & (procs["ppid"] == root)].sort_values("pid")
+    got = []
+    for proc in pre["proc"]:
+        rows = ev[ev["proc"] == proc].sort_values("t_start")
+        calls = [
+            (str(r.function), Path(r.path).name if isinstance(r.path, str) and r.path else None,
+             None if pd.isna(r.fd) else int(r.fd), int(r.ret),
+             errno.errorcode.get(int(r.errno)) if not pd.isna(r.errno) and r.errno else None)
+            for r in rows.itertuples()
+        ]  # fmt: skip
+        if a := _spawn_actions(calls):
+            got.append(a)
+    return got
+
+
+@pytest.mark.parametrize("mode", ["shim", "stracer"])
+def test_spawn_file_actions_are_the_childs(tmp_path: Path, mode: str) -> None:
+    """posix_spawn's file actions (addopen, adddup2, addclose, addchdir_np; posix_spawnp; an
+    addopen and an adddup2 that fail and make the spawn fail with their errno) and popen's dup2
+    of the pipe's end: the child's own open/dup2/close events before its exec, as strace -f sees
+    them, with the shim alone as under the stracer; the app's output as untraced."""
+    exe = build("spawn_fa")
+    runs = {}
+    for m in ("plain", mode):
+        work = tmp_path / m
+        (work / "sub").mkdir(parents=True)
+        p = run(m, [str(exe), str(work)], work, tmp_path / f"t_{m}")
+        assert p.returncode == 0, p.stderr
+        runs[m] = (p.stdout, outputs(work), outputs(work / "sub"))
+    assert runs[mode] == runs["plain"]
+    assert runs["plain"][0].split("\n")[:3] == ["spawn 0 1", "addopen 2", "adddup2 9"]
+    owork = tmp_path / "oracle"
+    (owork / "sub").mkdir(parents=True)
+    want = _strace_spawned(exe, owork)
+    got = _traced_spawned(tmp_path / f"t_{mode}")
+    if mode == "stracer":  # chdir does not stop the stracer (not in its table)
+        want = [[a for a in acts if a[0] != "chdir"] for acts in want]
+    assert len(want) == 4 and want[0][0] == ("open", "out.txt", None, 1, None), want
+    assert got == want
