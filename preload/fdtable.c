@@ -66,7 +66,9 @@ static int ready(void)
 static ofd *of(int fd)
 {
     iot_link_check(); /* the stracer's news of raw opens and closes come first */
-    if (fd < 0 || fd >= MAX_FDS || !ready())
+    /* a vfork child's descriptors are its own (wrap_proc.c keeps its changes apart): the
+     * parent's descriptions, positions and stdio counts are not its to read or move */
+    if (fd < 0 || fd >= MAX_FDS || !ready() || IOT_UNLIKELY(iot_t.vforked))
         return NULL;
     uint32_t i = __atomic_load_n(&fds[fd], __ATOMIC_ACQUIRE);
     return i ? &pool[i] : NULL;
@@ -120,8 +122,9 @@ static ofd *fresh(int fd, uint32_t path, uint8_t seek, uint8_t append, int64_t p
 static ofd *known(int fd)
 {
     ofd *o = of(fd);
-    if (o || fd < 0 || fd >= MAX_FDS || iot_t.unwinding == 3) /* 3: the interrupted shim may */
-        return o;                                              /* hold the locks (record.c) */
+    /* 3: the interrupted shim may hold the locks (record.c); a vfork child binds nothing */
+    if (o || fd < 0 || fd >= MAX_FDS || iot_t.unwinding == 3 || iot_t.vforked)
+        return o;
     int busy = iot_t.busy;
     iot_t.busy = 1;
     char link[64], target[4096];
@@ -141,6 +144,16 @@ static ofd *known(int fd)
  * open left out by a filter), whether it seeks is asked at its first positioned call. */
 int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
 {
+    if (IOT_UNLIKELY(iot_t.vforked)) { /* a vfork child's: kept apart from the parent's table */
+        struct stat st;
+        int ok = dev && IOT_SYSRAW(fstat, fd, &st) == 0;
+        iot_vfork_fd(fd, fd, path);
+        if (dev) {
+            *dev = ok ? (int64_t)st.st_dev : 0;
+            *ino = ok ? (int64_t)st.st_ino : 0;
+        }
+        return ok ? 0 : -1;
+    }
     if (!dev) {
         fresh(fd, path, SEEK_UNKNOWN, (oflags & O_APPEND) != 0, 0);
         return -1;
@@ -165,6 +178,10 @@ static int unseekable(int fd, ofd *o)
 
 void iot_fd_closed(int fd)
 {
+    if (IOT_UNLIKELY(iot_t.vforked)) {
+        iot_vfork_fd(fd, fd, 0);
+        return;
+    }
     if (fd < 0 || fd >= MAX_FDS || !ready())
         return;
     pthread_mutex_lock(&lock);
@@ -174,6 +191,10 @@ void iot_fd_closed(int fd)
 
 void iot_fd_close_range(unsigned lo, unsigned hi)
 {
+    if (IOT_UNLIKELY(iot_t.vforked)) {
+        iot_vfork_fd((int)(lo < MAX_FDS ? lo : MAX_FDS), hi < MAX_FDS ? (int)hi : MAX_FDS, 0);
+        return;
+    }
     if (!ready())
         return;
     pthread_mutex_lock(&lock);
@@ -219,6 +240,11 @@ void iot_fd_fork_commit(void)
 
 void iot_fd_dup(int oldfd, int newfd)
 {
+    if (IOT_UNLIKELY(iot_t.vforked)) {
+        if (newfd >= 0 && oldfd != newfd)
+            iot_vfork_fd(newfd, newfd, iot_fd_path(oldfd));
+        return;
+    }
     if (!known(oldfd) || newfd < 0 || newfd >= MAX_FDS || oldfd == newfd)
         return;
     pthread_mutex_lock(&lock);
@@ -228,6 +254,18 @@ void iot_fd_dup(int oldfd, int newfd)
 
 uint32_t iot_fd_path(int fd)
 {
+    if (IOT_UNLIKELY(iot_t.vforked)) { /* the child's own change, else what it inherited */
+        uint32_t path;
+        if (iot_vfork_fd_path(fd, &path))
+            return path;
+        uint32_t i = fd >= 0 && fd < MAX_FDS && fds ? fds[fd] : 0;
+        if (i)
+            return pool[i].path;
+        char link[64], target[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        long n = IOT_SYSRAW(readlinkat, AT_FDCWD, link, target, sizeof target - 1);
+        return n > 0 ? iot_intern_string(target, (size_t)n) : 0;
+    }
     ofd *o = known(fd);
     return o ? o->path : 0;
 }

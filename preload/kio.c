@@ -178,7 +178,8 @@ static int read_counters(const char *file, uint64_t v[IOT_KIO_N])
     IOT_SYSRAW(close, fd);
     if (n <= 0)
         return 0;
-    iot_own_io(0, n); /* counted by the kernel after the values it returned */
+    if (!iot_t.vforked) /* a vfork child's read is its own, not the parent's (wrap_proc.c) */
+        iot_own_io(0, n); /* counted by the kernel after the values it returned */
     iot_t.kio_in_cost = (uint64_t)n;
     int k = 0;
     for (long i = 0; i < n && k < IOT_KIO_N; i++) {
@@ -236,4 +237,10 @@ void iot_emit_kio(int when)
             iot_log_commit(iot_pack_kio(p, when, t, v, o, pending, sums));
     }
     iot_t.busy = busy;
+}
+
+/* A vfork child's reading of its own counters, for the log its parent writes (wrap_proc.c). */
+int iot_kio_read_self(uint64_t v[IOT_KIO_N])
+{
+    return read_counters("/proc/self/io", v);
 }

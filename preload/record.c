@@ -41,10 +41,12 @@ void iot_begin(iot_ev *ev, unsigned fn)
     ev->stack = 0;
     ev->quiet = (uint8_t)iot_fn_quiet(fn);
     ev->data_n = 0;
-    if (iot_p.stack_depth && IOT_LIKELY(!ev->quiet) && !iot_t.unwinding) /* see below */
+    if (iot_p.stack_depth && IOT_LIKELY(!ev->quiet) && !iot_t.unwinding && /* see below */
+        !iot_t.vforked) /* no unwind in a vfork child */
         ev->stack = IOT_UNLIKELY(iot_p.npaths) ? STACK_LATER : stack_now();
     iot_t.in_wrapper++;
-    if (IOT_UNLIKELY(iot_kernel_io[fn] >= 6)) /* its inner I/O: measured around the call */
+    if (IOT_UNLIKELY(iot_kernel_io[fn] >= 6) && !iot_t.vforked) /* its inner I/O: measured
+                                                                   * around the call */
         iot_kio_in_begin(iot_kernel_io[fn]);
     ev->t0 = IOT_LIKELY(!ev->quiet) ? iot_now() : 0;
 }
@@ -59,7 +61,16 @@ void iot_begin(iot_ev *ev, unsigned fn)
  * through, and so does a call in a handler that interrupted such an event. */
 int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller)
 {
-    if (iot_t.busy && (!iot_t.vforked || iot_vfork_settle())) {
+    if (iot_t.busy) {
+        int v = iot_t.vforked ? iot_vfork_settle() : 1;
+        if (v == 2) { /* in a vfork child: its own calls (not the shim's work in it) are kept */
+            if (iot_t.busy != IOT_BUSY_VFORK)
+                return 0;
+            iot_begin(ev, fn);
+            return 1;
+        }
+    }
+    if (iot_t.busy) {
         uintptr_t c = (uintptr_t)caller;
         unsigned m = iot_kernel_io[fn];
         if (iot_t.unwinding > 1 || !(m == 1 || m == 2 || m == 3 || m == 8) ||
@@ -113,6 +124,13 @@ static void write_event(iot_ev *ev);
 
 void iot_leave(iot_ev *ev)
 {
+    if (IOT_UNLIKELY(iot_t.vforked)) { /* a vfork child's: kept for its own log (wrap_proc.c) */
+        if (recorded(ev))
+            iot_vfork_keep(ev);
+        iot_t.busy = IOT_BUSY_VFORK;
+        errno = ev->saved_errno;
+        return;
+    }
     if (IOT_UNLIKELY(iot_t.unwinding == 3)) { /* kept for the shim's next safe point */
         unsigned t = iot_t.late_tail;
         if (t - iot_t.late_head < 4) {
@@ -168,6 +186,10 @@ void iot_emit_event(const iot_ev *ev)
     iot_ev e = *ev;
     if (!recorded(&e))
         return;
+    if (IOT_UNLIKELY(iot_t.vforked)) {
+        iot_vfork_keep(&e);
+        return;
+    }
     char *p = iot_log_reserve(EVENT_MAX);
     if (p)
         iot_log_commit(iot_pack_event(p, &e));

@@ -145,8 +145,14 @@ extern unsigned iot_injected_gen IOT_HIDDEN;
 int iot_mpi_is_ours(void) IOT_HIDDEN;
 
 /* ---- wrap_proc.c ---- */
-/* After vfork: in the parent, the thread is traced again; in the child, nothing is (1). */
+/* After vfork: in the parent, the thread is traced again (0); in the child, nothing is (1), or
+ * (2: the shim alone) its calls are kept apart for a log of its own, written by the parent. */
 int iot_vfork_settle(void) IOT_HIDDEN;
+void iot_vfork_keep(const iot_ev *ev) IOT_HIDDEN; /* the child's event (record.c iot_leave) */
+/* fdtable.c in the vfork child: descriptors lo..hi now name path (0: closed); 1: fd is one the
+ * child changed, its path in *path */
+void iot_vfork_fd(int lo, int hi, uint32_t path) IOT_HIDDEN;
+int iot_vfork_fd_path(int fd, uint32_t *path) IOT_HIDDEN;
 
 /* ---- wrap_spawn.c: posix_spawn's file actions, as the child's events (shim alone) ---- */
 typedef struct { void *acts; long last; } iot_spawn;
@@ -156,6 +162,13 @@ void iot_spawn_end(iot_spawn *sp, int r, const pid_t *pid, uint64_t t) IOT_HIDDE
 int iot_popen_begin(const char *mode, iot_spawn *sp) IOT_HIDDEN;
 void iot_popen_end(iot_spawn *sp, int fd, uint64_t t) IOT_HIDDEN;
 void iot_popen_track(int fd, int open) IOT_HIDDEN; /* a popen stream's descriptor, pclosed */
+/* A log for a vfork child (wrap_proc.c): its n events (the parent's string ids), its _exit. */
+typedef struct { /* a reading (when 0: none) and the child's own reads before it */
+    int when;
+    uint64_t t, v[IOT_KIO_N], own[IOT_KIO_OWN_N];
+} iot_kid_kio;
+void iot_kid_log(pid_t pid, uint64_t t, const iot_ev *ev, int n, int exited, int status,
+                 const iot_kid_kio *kio) IOT_HIDDEN;
 
 /* ---- record.c: wrapper prologue/epilogue and event packing ---- */
 int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller) IOT_HIDDEN;
@@ -270,6 +283,7 @@ char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
 
 /* ---- kio.c: the kernel's I/O counters of the process (KIO records) ---- */
 void iot_emit_kio(int when) IOT_HIDDEN;
+int iot_kio_read_self(uint64_t v[IOT_KIO_N]) IOT_HIDDEN; /* /proc/self/io; 0: unreadable */
 /* One read (is_write 0) or write syscall of the shim's own, returning ret. */
 void iot_own_io(int is_write, long ret) IOT_HIDDEN;
 /* Bytes of a syscall of the shim's own already counted by iot_own_io. */

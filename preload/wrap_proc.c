@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,17 +37,40 @@ static size_t env_count(char *const envp[])
  * by a C function (the child would return through the wrapper's frame, which the parent then
  * returns through again): `vfork` is a stub that marks the thread busy (iot_vfork_begin) and
  * jumps to libc's, which returns straight to the app.  The next wrapper call on that thread
- * (or exit) settles it: in the parent, a getpid that is the shim's pid clears the mark; in the
- * child every call goes straight to libc, unrecorded by the shim; under the stracer, which
- * tells the mark (IOT_BUSY_VFORK) from the shim's own work, its syscalls are the child's own
- * events (dup2, close, open before its exec). */
+ * (or exit) settles it: in the parent, a getpid that is the shim's pid clears the mark.  In the
+ * child, under the stracer (which tells the mark, IOT_BUSY_VFORK, from the shim's own work)
+ * every call goes straight to libc and its syscalls are its own events; with the shim alone its
+ * calls are recorded as usual but kept apart (iot_vfork_keep: not the parent's log, nor its
+ * descriptor table: fdtable.c asks iot_vfork_fd), and the parent, when it sees its thread
+ * again, writes them in a log for the child (wrap_spawn.c iot_kid_log). */
+#define VK_EVENTS 128
+#define VK_FDS 64
+typedef struct {
+    pid_t pid;    /* the child's, 0 until its first call */
+    int n, exited, status;
+    uint64_t t;   /* the vfork's time */
+    iot_kid_kio kio; /* its counters at its exec or _exit */
+    uint64_t own[IOT_KIO_OWN_N]; /* its readings' reads so far */
+    iot_ev ev[VK_EVENTS];
+    struct { int lo, hi; uint32_t path; } fd[VK_FDS]; /* its descriptor changes, in order */
+    int nfd;
+} vkid;
+static __thread vkid *vk; /* the parent thread's: the child runs on it */
 static void *real_vfork;
 
 IOT_HIDDEN void *iot_vfork_begin(void)
 {
     if (!real_vfork)
         real_vfork = iot_dlsym("vfork");
+    if (iot_t.vforked && iot_t.busy == IOT_BUSY_VFORK)
+        iot_vfork_settle(); /* the last vfork, not settled since (no call in between) */
     if (iot_p.state == IOT_READY && !iot_t.busy) {
+        if (!iot_stracing && (vk || (vk = calloc(1, sizeof *vk)))) {
+            vk->pid = 0;
+            vk->n = vk->exited = vk->nfd = vk->kio.when = 0;
+            memset(vk->own, 0, sizeof vk->own);
+            vk->t = iot_now();
+        }
         iot_t.busy = IOT_BUSY_VFORK;
         iot_t.vforked = 1;
     }
@@ -55,10 +79,56 @@ IOT_HIDDEN void *iot_vfork_begin(void)
 
 int iot_vfork_settle(void)
 {
-    if (!iot_t.vforked || syscall(SYS_getpid) != iot_p.pid)
-        return iot_t.vforked;
+    if (!iot_t.vforked)
+        return 0;
+    pid_t me = (pid_t)syscall(SYS_getpid);
+    if (me != iot_p.pid) {
+        if (iot_stracing || !vk)
+            return 1;
+        vk->pid = me;
+        return 2;
+    }
     iot_t.vforked = 0;
+    iot_t.busy = 1;
+    if (vk && vk->pid && (vk->n || vk->exited))
+        iot_kid_log(vk->pid, vk->t, vk->ev, vk->n, vk->exited, vk->status, &vk->kio);
+    if (vk)
+        vk->pid = vk->n = vk->exited = 0;
     iot_t.busy = 0;
+    return 0;
+}
+
+/* The vfork child's counters just before its exec or _exit. */
+static void vfork_reading(int when)
+{
+    if (vk && iot_t.vforked && iot_kio_read_self(vk->kio.v)) {
+        vk->kio.when = when;
+        vk->kio.t = iot_now();
+        memcpy(vk->kio.own, vk->own, sizeof vk->own);
+        vk->own[0] += iot_t.kio_in_cost; /* the kernel counts this read after its values */
+        vk->own[2]++;
+    }
+}
+
+void iot_vfork_keep(const iot_ev *ev)
+{
+    if (vk && vk->n < VK_EVENTS)
+        vk->ev[vk->n++] = *ev;
+}
+
+void iot_vfork_fd(int lo, int hi, uint32_t path)
+{
+    if (vk && vk->nfd < VK_FDS)
+        vk->fd[vk->nfd++] = (typeof(vk->fd[0])){lo, hi, path};
+}
+
+int iot_vfork_fd_path(int fd, uint32_t *path)
+{
+    for (int i = vk ? vk->nfd - 1 : -1; i >= 0; i--)
+        if (vk->fd[i].lo <= fd && fd <= vk->fd[i].hi) {
+            *path = vk->fd[i].path;
+            return 1;
+        }
     return 0;
 }
 
@@ -85,16 +155,11 @@ static void prog_path(iot_ev *ev, unsigned fn, const char *name)
 }
 
 /* An exec that succeeds never returns, so the attempt is recorded before the call (ret 0);
- * a failure adds a second event with its errno.  In a vfork child (another pid sharing the
- * parent's memory) nothing is recorded: the parent's log is not the child's. */
-static int in_vfork_child(void)
-{
-    return iot_p.state == IOT_READY && syscall(SYS_getpid) != iot_p.pid;
-}
+ * a failure adds a second event with its errno.  A vfork child's are its own (kept apart). */
 
 static int exec_begin(iot_ev *ev, unsigned fn, const char *path, int fd)
 {
-    if (in_vfork_child() || !iot_enter(ev, fn))
+    if (!iot_enter(ev, fn)) /* under the stracer, a vfork child's go straight to libc */
         return 0;
     iot_done(ev, 0, 0);
     prog_path(ev, fn, path);
@@ -103,6 +168,10 @@ static int exec_begin(iot_ev *ev, unsigned fn, const char *path, int fd)
         iot_ev_fdpath(ev, fd);
     }
     iot_leave(ev);
+    if (iot_t.vforked) { /* a vfork child's: the parent's log goes on */
+        vfork_reading(IOT_KIO_EXEC);
+        return 1;
+    }
     iot_emit_kio(IOT_KIO_EXEC);
     iot_finish(); /* the image is about to go: trim its log */
     return 1;
@@ -112,7 +181,7 @@ static int exec_failed(unsigned fn, const char *path, int fd, int r)
 {
     int e = errno;
     iot_ev ev;
-    if (!in_vfork_child() && iot_enter(&ev, fn)) {
+    if (iot_enter(&ev, fn)) {
         errno = e;
         iot_done(&ev, r, 1);
         prog_path(&ev, fn, path);
@@ -384,6 +453,12 @@ IOT_API void exit(int status)
             iot_done(&ev, 0, 0);                                          \
             iot_ev_req(&ev, status);                                      \
             iot_leave(&ev);                                               \
+            if (vk && iot_t.vforked) { /* a vfork child's: its own log */ \
+                vfork_reading(IOT_KIO__EXIT);                             \
+                vk->exited = 1;                                           \
+                vk->status = status;                                      \
+                real_##name(status);                                      \
+            }                                                             \
             iot_emit_exit(status);                                        \
             iot_emit_kio(IOT_KIO__EXIT);                                  \
             iot_finish();                                                 \

@@ -516,3 +516,29 @@ static void write_kid(kid *k, const actions *s, int r, long pid, uint64_t t)
         k->p = iot_pack_exit(k->p, t, 127);
     iot_log_write_child((pid_t)pid, t, k->buf, (size_t)(k->p - k->buf));
 }
+
+void iot_kid_log(pid_t pid, uint64_t t, const iot_ev *evs, int n, int exited, int status,
+                 const iot_kid_kio *kio)
+{
+    kid *k = kid_new();
+    if (!k)
+        return;
+    uint64_t sums[IOT_KIO_SUMS_N] = {0}, pending[2] = {0, 0};
+    for (int i = 0; i < n; i++) {
+        if (iot_kernel_io[evs[i].fn] && iot_kernel_io[evs[i].fn] < 6 && evs[i].t1 <= kio->t)
+            iot_kio_add(sums, &evs[i], iot_kernel_io[evs[i].fn]);
+        iot_ev ev = evs[i];
+        ev.path = ev.path ? str_id(k, iot_string(ev.path)) : 0; /* ids of the child's log */
+        ev.path2 = ev.path2 ? str_id(k, iot_string(ev.path2)) : 0;
+        ev.stack = 0;
+        ev.data_n = 0;
+        kid_event(k, &ev);
+    }
+    /* the child's counters before its exec or _exit: the kernel adds them to its parent's at
+     * the wait, and the analyzer takes them off there (src/iotrace/kio.py) */
+    if (kio->when && k->end - k->p >= 256)
+        k->p = iot_pack_kio(k->p, kio->when, kio->t, kio->v, kio->own, pending, sums);
+    if (exited && k->end - k->p >= 32)
+        k->p = iot_pack_exit(k->p, n ? evs[n - 1].t1 : t, status);
+    iot_log_write_child(pid, t, k->buf, (size_t)(k->p - k->buf));
+}

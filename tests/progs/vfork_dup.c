@@ -1,6 +1,7 @@
 /* A vfork child rewires and closes descriptors before its exec: dup2 over the parent's output
  * descriptor, close of the pipe's other end.  The parent's descriptors are untouched (the child
- * has its own table); the parent then writes to its file.  Usage: vfork_dup OUT */
+ * has its own table); the parent then writes to its file.  With "fail": a second child opens
+ * child.log, fails to exec, writes why there and _exits 3.  Usage: vfork_dup OUT [fail] */
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,17 @@ int main(int argc, char **argv)
     int st;
     if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
         return 1;
+    if (argc > 2) {
+        pid = vfork();
+        if (pid == 0) {
+            int log = open("child.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            execl("/nonexistent/prog", "prog", (char *)NULL);
+            write(log, "exec failed\n", 12);
+            _exit(3);
+        }
+        if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 3)
+            return 1;
+    }
     if (write(out, "parent\n", 7) != 7)
         return 1;
     return close(out) || close(p[0]) || close(p[1]);
