@@ -125,6 +125,44 @@ def test_cp_and_shutil_read_the_input(tmp_path: Path, src: Path) -> None:
             assert files[str(work / "copy.bin")] == (0, SRC_SIZE), (name, mode, files)
 
 
+JAVA_COPY = """import java.nio.file.*;
+public class Copy {
+    public static void main(String[] a) throws Exception {
+        Files.copy(Paths.get(a[0]), Paths.get(a[1]), StandardCopyOption.REPLACE_EXISTING);
+    }
+}
+"""
+RUST_COPY = "fn main() { let a: Vec<String> = std::env::args().collect(); " \
+    "std::fs::copy(&a[1], &a[2]).unwrap(); }\n"  # fmt: skip
+
+
+def test_java_and_rust_copies_read_the_input(tmp_path: Path, src: Path) -> None:
+    """Java's Files.copy and Rust's fs::copy (they showed 0 bytes read from the input, issue
+    11): every byte of the input read and of the copy written, in both modes, as untraced."""
+    progs = tmp_path / "progs"
+    progs.mkdir()
+    (progs / "Copy.java").write_text(JAVA_COPY)
+    (progs / "copy.rs").write_text(RUST_COPY)
+    subprocess.run(["javac", "Copy.java"], cwd=progs, check=True, timeout=300)
+    subprocess.run(["rustc", "-O", "-o", "rcopy", "copy.rs"], cwd=progs, check=True, timeout=300)
+    cmds = {
+        "java": ["java", "-cp", str(progs), "Copy", str(src), "copy.bin"],
+        "rust": [str(progs / "rcopy"), str(src), "copy.bin"],
+    }
+    for name, cmd in cmds.items():
+        for mode in MODES:
+            work = tmp_path / name / mode
+            out = tmp_path / name / f"t_{mode}"
+            p = run(mode, cmd, work, out)
+            assert p.returncode == 0, p.stderr
+            assert (work / "copy.bin").read_bytes() == src.read_bytes()
+            if mode == "plain":
+                continue
+            files = per_file(out)
+            assert files[str(src)][0] == SRC_SIZE, (name, mode, files)
+            assert files[str(work / "copy.bin")] == (0, SRC_SIZE), (name, mode, files)
+
+
 STDIO_CMDS = {
     # coreutils echo: fputs, then putchar('\n') inline: the newline is flushed at exit
     "echo": "for i in $(seq 40); do /bin/echo line$i > echo$i.out; done",
