@@ -269,6 +269,7 @@ void iot_init(void)
     pthread_key_create(&thread_key, thread_exit);
     iot_t.busy = 1;
     iot_thread_reset();
+    iot_cwd_changed(); /* the cwd as it starts: a first chdir's path is against it, not its own */
     /* no log (a fault, said in the fault file): the wrappers go on, recording nothing, so
      * that the stracer still counts their calls as covered, not missed */
     iot_log_create();

@@ -28,6 +28,8 @@ void iot_cwd_fork_child(void)
 
 void iot_cwd_changed(void)
 {
+    if (IOT_UNLIKELY(iot_t.vforked)) /* a vfork child's cwd is its own: dir_of asks the kernel */
+        return;
     pthread_mutex_lock(&cwd_lock);
     cwd_load();
     pthread_mutex_unlock(&cwd_lock);
@@ -36,6 +38,10 @@ void iot_cwd_changed(void)
 /* The directory `dirfd` names, into out; 0 if unknown. */
 static size_t dir_of(int dirfd, char *out, size_t cap)
 {
+    if (dirfd == AT_FDCWD && IOT_UNLIKELY(iot_t.vforked)) {
+        long n = syscall(SYS_getcwd, out, cap);
+        return n > 0 ? strlen(out) : 0;
+    }
     if (dirfd == AT_FDCWD) {
         pthread_mutex_lock(&cwd_lock);
         if (!cwd_len)

@@ -266,11 +266,14 @@ def test_every_stdio_flush_and_refill_equals_strace(tmp_path: Path) -> None:
 
 
 VFORK_PY = (
-    "import subprocess\n"
+    "import os, subprocess\n"
     "f = open('py.out', 'w')\n"
-    "subprocess.run(['true'], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, check=True)\n"
+    "os.mkdir('sub')\n"
+    "subprocess.run(['true'], cwd='sub', stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,\n"
+    "               check=True)\n"
     "f.write('x' * 10)\n"
     "f.close()\n"
+    "open('after.out', 'w').write('y' * 5)\n"  # the child's chdir is not the parent's
 )
 
 
@@ -304,6 +307,8 @@ def test_vfork_child_acts_for_itself(tmp_path: Path, mode: str) -> None:
                if str(f) in ("dup2", "close")}  # fmt: skip
         if name == "c":  # dup2(pipe's write end 5, 3), close(4)
             assert got == {("dup2", 5), ("close", 4)}, child[["function", "fd", "path"]]
+        if name == "py":
+            assert files.get(str(work / "after.out")) == (0, 5), files
         if name == "fail":
             assert files.get(str(work / "child.log")) == (0, 12), files
             exits = procs.loc[procs["pid"].isin(kids), "exit_status"].dropna().astype(int)
@@ -343,8 +348,8 @@ def _strace_spawned(exe: Path, work: Path) -> list[list[tuple]]:
     log = work.parent / "spawn.strace"
     p = subprocess.run(
         ["strace", "-f", "-qq", "-e", "trace=openat,dup2,close,chdir,fchdir,close_range,execve,"
-         "clone,clone3,vfork", "-e", "signal=none", "-o", str(log), str(exe), str(work)],
-        capture_output=True, text=True, timeout=120,
+         "clone,clone3,vfork", "-e", "signal=none", "-o", str(log), str(exe), work.name],
+        cwd=work.parent, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
     lines = log.read_text().splitlines()
@@ -399,16 +404,16 @@ def test_spawn_file_actions_are_the_childs(tmp_path: Path, mode: str) -> None:
     for m in ("plain", mode):
         work = tmp_path / m
         (work / "sub").mkdir(parents=True)
-        if m == "shim":
+        if m == "shim":  # its first call: chdir to the relative name of its directory
             # a failed spawn's child has a pid only the kernel's last pid tells, when no other
             # process was made meanwhile: in a pid namespace of its own, none is
             p = subprocess.run(
                 ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "iotrace",
-                 "run", "-o", str(tmp_path / f"t_{m}"), "--no-stracer", "--", str(exe),
-                 str(work)], cwd=work, capture_output=True, text=True, timeout=120,
+                 "run", "-o", str(tmp_path / f"t_{m}"), "--no-stracer", "--", str(exe), m],
+                cwd=tmp_path, capture_output=True, text=True, timeout=120,
             )  # fmt: skip
         else:
-            p = run(m, [str(exe), str(work)], work, tmp_path / f"t_{m}")
+            p = run(m, [str(exe), m], tmp_path, tmp_path / f"t_{m}")
         assert p.returncode == 0, p.stderr
         runs[m] = (p.stdout, outputs(work), outputs(work / "sub"))
     assert runs[mode] == runs["plain"]
@@ -417,6 +422,9 @@ def test_spawn_file_actions_are_the_childs(tmp_path: Path, mode: str) -> None:
     (owork / "sub").mkdir(parents=True)
     want = _strace_spawned(exe, owork)
     got = _traced_spawned(tmp_path / f"t_{mode}")
+    ev = load(tmp_path / f"t_{mode}").events
+    (cd,) = ev.loc[ev["function"].astype(str) == "chdir", "path"].dropna().iloc[:1]
+    assert cd == str(tmp_path / mode)  # against the cwd before it, as the first call
     if mode == "stracer":  # chdir does not stop the stracer (not in its table)
         want = [[a for a in acts if a[0] != "chdir"] for acts in want]
     assert len(want) == 4 and want[0][0] == ("open", "out.txt", None, 1, None), want
