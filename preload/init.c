@@ -161,7 +161,8 @@ static void find_self(void)
 static void on_exit_status(int status, void *unused)
 {
     (void)unused;
-    iot_vfork_settle();
+    if (iot_vfork_exit(status)) /* exit() in a vfork child: nothing of the parent's log is its */
+        return;
     iot_stdio_exit();
     iot_emit_exit(status);
     iot_emit_kio(IOT_KIO_EXIT);

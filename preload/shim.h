@@ -149,6 +149,7 @@ int iot_mpi_is_ours(void) IOT_HIDDEN;
  * (2: the shim alone) its calls are kept apart for a log of its own, written by the parent. */
 int iot_vfork_settle(void) IOT_HIDDEN;
 void iot_vfork_keep(const iot_ev *ev) IOT_HIDDEN; /* the child's event (record.c iot_leave) */
+int iot_vfork_exit(int status) IOT_HIDDEN; /* settles; 1 in a vfork child (its exit kept) */
 /* fdtable.c in the vfork child: descriptors lo..hi now name path (0: closed); 1: fd is one the
  * child changed, its path in *path */
 void iot_vfork_fd(int lo, int hi, uint32_t path) IOT_HIDDEN;

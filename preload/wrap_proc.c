@@ -110,6 +110,17 @@ static void vfork_reading(int when)
     }
 }
 
+int iot_vfork_exit(int status)
+{
+    int child = iot_vfork_settle() != 0;
+    if (child && vk && iot_t.vforked) {
+        vfork_reading(IOT_KIO_EXIT);
+        vk->exited = 1;
+        vk->status = status;
+    }
+    return child;
+}
+
 void iot_vfork_keep(const iot_ev *ev)
 {
     if (vk && vk->n < VK_EVENTS)
