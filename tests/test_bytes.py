@@ -284,10 +284,12 @@ def test_vfork_child_acts_for_itself(tmp_path: Path, mode: str) -> None:
     the child's pipe, and the child's calls are not logged under the parent's pid.  They are the
     child's own events, under the stracer (its syscalls) and with the shim alone (its calls, in
     a log the parent writes for it): the C program's dup2 and close before its exec; a second
-    child's open, failed exec, write of 12 bytes to its own file and _exit(3)."""
+    child's open, failed exec, write of 12 bytes to its own file and _exit(3), or exit(3), whose
+    atexit handlers (the shim's) run on the parent's memory."""
     exe = build("vfork_dup")
     cases = {"c": ([str(exe), "c.out"], "c.out", 7), "py": ([sys.executable, "-c", VFORK_PY],
-             "py.out", 10), "fail": ([str(exe), "f.out", "fail"], "f.out", 7)}  # fmt: skip
+             "py.out", 10), "fail": ([str(exe), "f.out", "fail"], "f.out", 7),
+             "exit": ([str(exe), "e.out", "exit"], "e.out", 7)}  # fmt: skip
     for name, (cmd, fname, size) in cases.items():
         work = tmp_path / name
         out = tmp_path / f"t_{name}"
@@ -309,10 +311,11 @@ def test_vfork_child_acts_for_itself(tmp_path: Path, mode: str) -> None:
             assert got == {("dup2", 5), ("close", 4)}, child[["function", "fd", "path"]]
         if name == "py":
             assert files.get(str(work / "after.out")) == (0, 5), files
-        if name == "fail":
+        if name in ("fail", "exit"):  # the child's exit status is its own, not the parent's
             assert files.get(str(work / "child.log")) == (0, 12), files
             exits = procs.loc[procs["pid"].isin(kids), "exit_status"].dropna().astype(int)
             assert 3 in set(exits), procs
+            assert set(procs.loc[procs["pid"] == top, "exit_status"].dropna()) <= {0}, procs
 
 
 SPAWN_CALL = re.compile(r"^(\d+)\s+(\w+)\((.*)\)\s+= (-?\d+)(?: (E[A-Z]+))?")

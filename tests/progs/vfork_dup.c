@@ -1,8 +1,10 @@
 /* A vfork child rewires and closes descriptors before its exec: dup2 over the parent's output
  * descriptor, close of the pipe's other end.  The parent's descriptors are untouched (the child
  * has its own table); the parent then writes to its file.  With "fail": a second child opens
- * child.log, fails to exec, writes why there and _exits 3.  Usage: vfork_dup OUT [fail] */
+ * child.log, fails to exec, writes why there and _exits 3 ("exit": exit(3), as sloppy programs
+ * do).  Usage: vfork_dup OUT [fail|exit] */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +32,8 @@ int main(int argc, char **argv)
             int log = open("child.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
             execl("/nonexistent/prog", "prog", (char *)NULL);
             write(log, "exec failed\n", 12);
+            if (argv[2][0] == 'e') /* "exit": its atexit handlers run on the parent's memory */
+                exit(3);
             _exit(3);
         }
         if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 3)
