@@ -113,6 +113,7 @@ typedef struct {
     int64_t out;         /* stdout's waiting bytes if a refill of this stream flushes it, or 0 */
     int64_t room;        /* what a write fills the buffer with before it flushes (xsputn) */
     int flags;           /* the stream's end-of-file and error flags */
+    int measured;        /* the call's reads are counted by the thread's counters (fread) */
 } sbuf;
 
 static int64_t pending(FILE *f);
@@ -139,7 +140,7 @@ static int64_t stdout_flushed_by(FILE *f)
 
 static sbuf snap(FILE *f)
 {
-    sbuf b = {0, 0, 0, 0, 0};
+    sbuf b = {0, 0, 0, 0, 0, 0};
     if (f) {
         b.avail = f->_IO_read_end > f->_IO_read_ptr ? f->_IO_read_end - f->_IO_read_ptr : 0;
         b.pend = pending(f);
@@ -155,7 +156,8 @@ static sbuf snap(FILE *f)
 
 /* One stdio_refill or stdio_flush event of `n` bytes at `off`, beside the call's event `ev`
  * (fd and path set): same thread, times and stack. */
-static void one(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t off)
+static void one_of(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t off,
+                   int64_t reads)
 {
     iot_ev e = *ev;
     e.fn = (uint16_t)fn;
@@ -163,9 +165,16 @@ static void one(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t off)
     e.err = err;
     e.has &= IOT_HAS_FD;
     e.naux = 0;
+    if (reads > 1) /* a refill that stands for more reads (docs/format.md) */
+        iot_ev_aux(&e, reads);
     iot_ev_off(&e, off);
     iot_emit_event(&e);
     iot_kio_count(&e); /* what the kernel counts of a stream's bytes (calls.py) */
+}
+
+static void one(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t off)
+{
+    one_of(ev, fn, n, err, off, 1);
 }
 
 static void under(const iot_ev *ev, unsigned fn, int64_t n, int64_t off)
@@ -202,15 +211,34 @@ static void flushed_other(const iot_ev *ev, FILE *f, int fd, int64_t before)
  * less.  A read that returned nothing set the stream's end-of-file flag, one that failed its
  * error flag: 0 bytes, or -1.  A refill is not tried once the end-of-file flag is set (glibc
  * >= 2.28), fread's direct read is. */
+/* fread of a pipe, terminal or socket wanting a buffer's size or more than the buffer holds
+ * reads straight into the caller's memory, as many times as the reads return less: how many,
+ * the buffer's state cannot tell, so the thread's counters are read around the call (kio.c;
+ * ~10 us, beside a read of at least a block). */
+static int measure_reads(FILE *f, int64_t pos, int64_t want, sbuf b)
+{
+    int64_t size = f && f->_IO_buf_base ? f->_IO_buf_end - f->_IO_buf_base : BUFSIZ;
+    if (pos != IOT_NO_OFFSET || !f || f->_fileno < 0 || want - b.avail < size)
+        return 0;
+    iot_kio_in_begin(6);
+    return 1;
+}
+
 static void refills(const iot_ev *ev, FILE *f, sbuf b, sbuf a, int64_t rd, int64_t off)
 {
+    uint64_t d[6] = {0}; /* measured (measure_reads): d[2] the reads the call made */
+    if (b.measured)
+        iot_kio_in_end(d);
+    int64_t reads = (int64_t)d[2];
     int64_t last = f->_IO_read_end > f->_IO_read_base ? f->_IO_read_end - f->_IO_read_base : 0;
     int64_t size = f->_IO_buf_end - f->_IO_buf_base, want = ev->req - b.avail;
     int fread_ = ev->fn == IOT_FN_fread, now = a.flags & ~b.flags;
     last = rd > 0 ? (last < rd ? last : rd) : 0;
     int nothing = 0; /* the last read returned nothing */
     if (fread_ && want > 0) {
-        while (want > 0) {
+        int64_t sz[4];
+        int k = 0;
+        while (want > 0 && k < 4) {
             int direct = want >= size;
             if (!direct && ((b.flags & IOT_GLIBC_EOF_SEEN) || nothing))
                 break;
@@ -219,11 +247,14 @@ static void refills(const iot_ev *ev, FILE *f, sbuf b, sbuf a, int64_t rd, int64
             nothing = n == 0;
             if (nothing)
                 break;
-            one(ev, IOT_FN_stdio_refill, n, 0, off);
-            off = minus(off, -n);
+            sz[k++] = n;
             rd -= n;
             want -= direct || n < want ? n : want;
         }
+        /* measured: the reads beyond these (a pipe's short ones) were the first's, direct */
+        int64_t more = reads > k + nothing ? reads - k - nothing : 0;
+        for (int i = 0; i < k; off = minus(off, -sz[i]), i++)
+            one_of(ev, IOT_FN_stdio_refill, sz[i], 0, off, i == 0 ? 1 + more : 1);
     } else {
         for (int64_t n; rd > 0; rd -= n, off = minus(off, -n)) {
             n = rd - last > 0 ? size : last; /* a whole buffer before the last */
@@ -564,6 +595,7 @@ void iot_stdio_flushed(const iot_ev *ev, int64_t n, int64_t end)
 #define FREAD_BODY(LK, real_call)                                       \
     STREAM_ENTER(IOT_FN_fread, f, LK, real_call);                       \
     int64_t want = (int64_t)(size * n), done = want;                    \
+    sb.measured = measure_reads(f, pos, want, sb);                      \
     IOT_CALL(size_t, real_call, 0, want && r < n && READ_FAILED(f));    \
     if (want && r < n) {                                                \
         int64_t now = pos == IOT_NO_OFFSET ? -1 : tell(f);              \

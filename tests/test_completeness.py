@@ -149,6 +149,19 @@ def test_stdio_syscalls_one_event_each(trace, mode):
     assert job_line(t.proc.stderr)["calls"] == "100.0", t.proc.stderr
 
 
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_stdio_short_reads_of_a_pipe_are_counted(trace, mode):
+    """fread of more than a buffer from a pipe written in three chunks apart: three short reads
+    straight into the caller's memory and the one at end of file, in one call.  The buffer's
+    state cannot tell how many: the shim counts them with the thread's counters around the call,
+    and the refill carries the number (aux), so the syscalls add up."""
+    t = trace(build("stdio_pipe"), extra=() if mode == "stracer" else ("--no-stracer",))
+    assert t.proc.returncode == 0 and t.proc.stdout.strip() == "3000", t.proc.stderr
+    refills = [e for e in t.events("stdio_refill") if e["ret"]]
+    assert [(e["ret"], e["aux"]) for e in refills] == [(3000, 3)], refills
+    _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
+
+
 def test_bypass_under_the_shim_alone_is_the_exact_shortfall(trace):
     """Raw write syscalls the shim cannot see: with the shim alone the trace says exactly how
     much it is missing; with the stracer nothing is."""
