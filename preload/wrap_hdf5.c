@@ -169,14 +169,6 @@ static void obj_find(hid_t id, int dataset, obj_ent *o)
 
 /* ---- the wrapper shape: like MPI-IO's, the calls inside are recorded ---- */
 
-static inline int h5_enter(iot_ev *ev, unsigned fn)
-{
-    if (!iot_enter(ev, fn))
-        return 0;
-    iot_t.in_wrapper--; /* see the top of this file */
-    return 1;
-}
-
 /* The shim's own work before the real call (busy), not the call's time. */
 static inline void h5_work(void)
 {
@@ -189,55 +181,40 @@ static inline void h5_start(iot_ev *ev)
 }
 
 /* ret: the call's value, or -1 with errno H5_FAILED. */
-static inline void h5_done(iot_ev *ev, int64_t ret, int failed)
-{
-    iot_t.in_wrapper++;
-    iot_done(ev, failed ? -1 : ret, 0);
-    if (failed)
-        ev->err = H5_FAILED;
-}
+#define H5_CALL(T, call) IOT_LAYER_CALL(T, call, r, r < 0, H5_FAILED)
 
 /* ---- files ---- */
 
 IOT_API hid_t H5Fcreate(const char *filename, unsigned flags, hid_t fcpl_id, hid_t fapl_id)
 {
     IOT_H5(H5Fcreate);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Fcreate))
-        return real_H5Fcreate(filename, flags, fcpl_id, fapl_id);
-    hid_t r = real_H5Fcreate(filename, flags, fcpl_id, fapl_id);
-    h5_done(&ev, r, r < 0);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Fcreate,
+                 real_H5Fcreate(filename, flags, fcpl_id, fapl_id));
+    H5_CALL(hid_t, real_H5Fcreate(filename, flags, fcpl_id, fapl_id));
     iot_ev_path(&ev, filename);
     iot_ev_flags(&ev, flags);
     if (r >= 0)
         obj_add(r, ev.path);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API hid_t H5Fopen(const char *filename, unsigned flags, hid_t fapl_id)
 {
     IOT_H5(H5Fopen);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Fopen))
-        return real_H5Fopen(filename, flags, fapl_id);
-    hid_t r = real_H5Fopen(filename, flags, fapl_id);
-    h5_done(&ev, r, r < 0);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Fopen, real_H5Fopen(filename, flags, fapl_id));
+    H5_CALL(hid_t, real_H5Fopen(filename, flags, fapl_id));
     iot_ev_path(&ev, filename);
     iot_ev_flags(&ev, flags);
     if (r >= 0)
         obj_add(r, ev.path);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* obj: any object in the file; its path asked before the call (the call may fail) */
 IOT_API herr_t H5Fflush(hid_t obj_id, H5F_scope_t scope)
 {
     IOT_H5(H5Fflush);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Fflush))
-        return real_H5Fflush(obj_id, scope);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Fflush, real_H5Fflush(obj_id, scope));
     h5_work();
     quiet_t q;
     obj_ent o;
@@ -245,27 +222,21 @@ IOT_API herr_t H5Fflush(hid_t obj_id, H5F_scope_t scope)
     obj_find(obj_id, 0, &o);
     quiet_off(&q);
     h5_start(&ev);
-    herr_t r = real_H5Fflush(obj_id, scope);
-    h5_done(&ev, r, r < 0);
+    H5_CALL(herr_t, real_H5Fflush(obj_id, scope));
     ev.path = o.path;
     iot_ev_flags(&ev, scope);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* H5Fclose and H5Dclose: the event names what the id was opened as; a closed id is forgotten. */
 static herr_t h5_close(unsigned fn, herr_t (*real)(hid_t), hid_t id)
 {
-    iot_ev ev;
-    if (!h5_enter(&ev, fn))
-        return real(id);
-    herr_t r = real(id);
-    h5_done(&ev, r, r < 0);
+    IOT_ENTER_BY(iot_enter_layer, fn, real(id));
+    H5_CALL(herr_t, real(id));
     obj_ent o;
     if (obj_get(id, &o, r >= 0))
         ev.path = o.path;
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API herr_t H5Fclose(hid_t file_id)
@@ -351,27 +322,20 @@ IOT_API hid_t H5Dcreate2(hid_t loc_id, const char *name, hid_t type_id, hid_t sp
                          hid_t lcpl_id, hid_t dcpl_id, hid_t dapl_id)
 {
     IOT_H5(H5Dcreate2);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Dcreate2))
-        return real_H5Dcreate2(loc_id, name, type_id, space_id, lcpl_id, dcpl_id, dapl_id);
-    hid_t r = real_H5Dcreate2(loc_id, name, type_id, space_id, lcpl_id, dcpl_id, dapl_id);
-    h5_done(&ev, r, r < 0);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Dcreate2,
+                 real_H5Dcreate2(loc_id, name, type_id, space_id, lcpl_id, dcpl_id, dapl_id));
+    H5_CALL(hid_t, real_H5Dcreate2(loc_id, name, type_id, space_id, lcpl_id, dcpl_id, dapl_id));
     dset_opened(&ev, r);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API hid_t H5Dopen2(hid_t loc_id, const char *name, hid_t dapl_id)
 {
     IOT_H5(H5Dopen2);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Dopen2))
-        return real_H5Dopen2(loc_id, name, dapl_id);
-    hid_t r = real_H5Dopen2(loc_id, name, dapl_id);
-    h5_done(&ev, r, r < 0);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Dopen2, real_H5Dopen2(loc_id, name, dapl_id));
+    H5_CALL(hid_t, real_H5Dopen2(loc_id, name, dapl_id));
     dset_opened(&ev, r);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API herr_t H5Dclose(hid_t dset_id)
@@ -386,11 +350,8 @@ IOT_API hid_t H5Oopen(hid_t loc_id, const char *name, hid_t lapl_id)
 {
     IOT_H5(H5Oopen);
     IOT_H5(H5Iget_type);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Oopen))
-        return real_H5Oopen(loc_id, name, lapl_id);
-    hid_t r = real_H5Oopen(loc_id, name, lapl_id);
-    h5_done(&ev, r, r < 0);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Oopen, real_H5Oopen(loc_id, name, lapl_id));
+    H5_CALL(hid_t, real_H5Oopen(loc_id, name, lapl_id));
     if (r >= 0 && real_H5Iget_type(r) == H5I_DATASET) {
         dset_opened(&ev, r);
     } else if (r >= 0) {
@@ -401,8 +362,7 @@ IOT_API hid_t H5Oopen(hid_t loc_id, const char *name, hid_t lapl_id)
         if (ev.path)
             obj_add(r, ev.path);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API herr_t H5Oclose(hid_t object_id)
@@ -596,36 +556,30 @@ IOT_API herr_t H5Dwrite(hid_t dset_id, hid_t mem_type_id, hid_t mem_space_id,
                         hid_t file_space_id, hid_t dxpl_id, const void *buf)
 {
     IOT_H5(H5Dwrite);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Dwrite))
-        return real_H5Dwrite(dset_id, mem_type_id, mem_space_id, file_space_id, dxpl_id, buf);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Dwrite,
+                 real_H5Dwrite(dset_id, mem_type_id, mem_space_id, file_space_id, dxpl_id, buf));
     h5_work();
     xfer_t x;
     xfer_before(&x, dset_id, mem_type_id, file_space_id, dxpl_id);
     h5_start(&ev);
-    herr_t r = real_H5Dwrite(dset_id, mem_type_id, mem_space_id, file_space_id, dxpl_id, buf);
-    h5_done(&ev, r, r < 0);
+    H5_CALL(herr_t, real_H5Dwrite(dset_id, mem_type_id, mem_space_id, file_space_id, dxpl_id, buf));
     xfer_after(&ev, &x, r < 0, dxpl_id);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 IOT_API herr_t H5Dread(hid_t dset_id, hid_t mem_type_id, hid_t mem_space_id,
                        hid_t file_space_id, hid_t dxpl_id, void *buf)
 {
     IOT_H5(H5Dread);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Dread))
-        return real_H5Dread(dset_id, mem_type_id, mem_space_id, file_space_id, dxpl_id, buf);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Dread,
+                 real_H5Dread(dset_id, mem_type_id, mem_space_id, file_space_id, dxpl_id, buf));
     h5_work();
     xfer_t x;
     xfer_before(&x, dset_id, mem_type_id, file_space_id, dxpl_id);
     h5_start(&ev);
-    herr_t r = real_H5Dread(dset_id, mem_type_id, mem_space_id, file_space_id, dxpl_id, buf);
-    h5_done(&ev, r, r < 0);
+    H5_CALL(herr_t, real_H5Dread(dset_id, mem_type_id, mem_space_id, file_space_id, dxpl_id, buf));
     xfer_after(&ev, &x, r < 0, dxpl_id);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 #ifdef H5_HAVE_PARALLEL
@@ -635,32 +589,26 @@ IOT_API herr_t H5Pset_dxpl_mpio(hid_t dxpl_id, H5FD_mpio_xfer_t xfer_mode)
 {
     IOT_H5(H5Pset_dxpl_mpio);
     dxpl_forget(dxpl_id);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Pset_dxpl_mpio))
-        return real_H5Pset_dxpl_mpio(dxpl_id, xfer_mode);
-    herr_t r = real_H5Pset_dxpl_mpio(dxpl_id, xfer_mode);
-    h5_done(&ev, r, r < 0);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Pset_dxpl_mpio,
+                 real_H5Pset_dxpl_mpio(dxpl_id, xfer_mode));
+    H5_CALL(herr_t, real_H5Pset_dxpl_mpio(dxpl_id, xfer_mode));
     iot_ev_flags(&ev, xfer_mode);
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 
 /* aux = the communicator's size (the ranks that will open files with it together) */
 IOT_API herr_t H5Pset_fapl_mpio(hid_t fapl_id, MPI_Comm comm, MPI_Info info)
 {
     IOT_H5(H5Pset_fapl_mpio);
-    iot_ev ev;
-    if (!h5_enter(&ev, IOT_FN_H5Pset_fapl_mpio))
-        return real_H5Pset_fapl_mpio(fapl_id, comm, info);
-    herr_t r = real_H5Pset_fapl_mpio(fapl_id, comm, info);
-    h5_done(&ev, r, r < 0);
+    IOT_ENTER_BY(iot_enter_layer, IOT_FN_H5Pset_fapl_mpio,
+                 real_H5Pset_fapl_mpio(fapl_id, comm, info));
+    H5_CALL(herr_t, real_H5Pset_fapl_mpio(fapl_id, comm, info));
     if (r >= 0) {
         IOT_REAL_AS(real_comm_size, "PMPI_Comm_size", PMPI_Comm_size);
         int n;
         if (iot_mpi_is_ours() && real_comm_size && real_comm_size(comm, &n) == MPI_SUCCESS)
             iot_ev_aux(&ev, n);
     }
-    iot_leave(&ev);
-    return r;
+    IOT_LEAVE(r);
 }
 #endif

@@ -292,19 +292,25 @@ IOT_API int execle(const char *path, const char *arg0, ...)
     return do_execve(IOT_FN_execle, path, (char *const *)argv, envp);
 }
 
+/* A call that returns its error number (pthread_create, posix_spawn): errno is set to it, as
+ * the event's.  1 if it failed. */
+static int error_number(int r)
+{
+    if (r)
+        errno = r;
+    return r != 0;
+}
+
 /* posix_spawn returns the error number instead of setting errno.  The child's file actions
  * (wrap_spawn.c) are its own events, in a log written for it: the shim alone sees them only
  * as what the app asked for. */
 #define SPAWN_BODY(FN, real_fn, name)                                     \
     FIXED_ENV(env, envp);                                                 \
-    iot_ev ev;                                                            \
-    if (!iot_enter(&ev, FN))                                              \
-        return real_fn(pid, name, fa, attr, argv, env);                   \
+    IOT_ENTER(FN, real_fn(pid, name, fa, attr, argv, env));               \
     iot_spawn sp;                                                         \
     iot_spawn_begin(fa, &sp);                                             \
-    int r = real_fn(pid, name, fa, attr, argv, env);                      \
-    errno = r ? r : errno;                                                \
-    iot_done(&ev, r, r != 0);                                             \
+    IOT_CALL(int, real_fn(pid, name, fa, attr, argv, env), r,             \
+             error_number(r));                                            \
     prog_path(&ev, FN, name);                                             \
     if (r == 0 && pid)                                                    \
         iot_ev_aux(&ev, *pid);                                            \
@@ -323,15 +329,6 @@ IOT_API int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_ac
 {
     IOT_REAL(posix_spawnp);
     SPAWN_BODY(IOT_FN_posix_spawnp, real_posix_spawnp, file);
-}
-
-/* A call that returns its error number (pthread_create, posix_spawn): errno is set to it, as
- * the event's.  1 if it failed. */
-static int error_number(int r)
-{
-    if (r)
-        errno = r;
-    return r != 0;
 }
 
 IOT_API pid_t fork(void)
