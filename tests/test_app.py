@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -61,6 +62,23 @@ def test_signal_dispositions_and_mask_pass_through(tmp_path, mode, launcher):
         assert (ign, blk) == (0x10807, 0x8006200)  # the test sets what it means to
     else:
         assert ign == 0
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_sigpipe_and_sigxfsz_given_ignored_stay_ignored(tmp_path, mode):
+    """`trap '' PIPE XFSZ; iotrace run -- cmd`: the command starts with both ignored, as
+    untraced (Python ignores them itself before iotrace's code runs: the `iotrace` command, a C
+    launcher, notes them first), and the launcher's variable is not in its environment."""
+    launcher = Path(sys.executable).with_name("iotrace")
+    probe = ["sh", "-c", "grep -E '^SigIgn' /proc/self/status; env | grep -c IOTRACE_GIVEN"]
+    for trap in ("trap '' PIPE XFSZ; ", ""):
+        untraced = run(["bash", "-c", trap + shlex.join(probe)])
+        cmd = [str(launcher), "run", "-o", str(tmp_path / f"t{len(trap)}"), *mode, "--", *probe]
+        traced = run(["bash", "-c", trap + shlex.join(cmd)])
+        assert traced.stdout == untraced.stdout, traced.stderr
+        want = 0x1001000 if trap else 0  # bits of SIGPIPE (13) and SIGXFSZ (25)
+        assert _mask(traced.stdout, "SigIgn") & 0x1001000 == want
+        assert traced.stdout.endswith("\n0\n")
 
 
 def _mask(status: str, field: str) -> int:

@@ -107,10 +107,16 @@ class SignalState:
     @classmethod
     def at_start(cls) -> SignalState:
         ignored = _status_mask("SigIgn")
-        # Python sets SIGPIPE and SIGXFSZ to SIG_IGN before any of its code runs, so what
-        # iotrace was given for those two is lost: SIG_DFL, what shells, Python's subprocess and
-        # MPI launchers give a command (and what subprocess's restore_signals assumes).
-        ignored -= {signal.SIGPIPE, signal.SIGXFSZ}
+        # Python sets SIGPIPE and SIGXFSZ to SIG_IGN before any of its code runs: what iotrace
+        # was given for those two comes from the `iotrace` launcher (src/iotrace/launch.c), or
+        # without it (`python -m iotrace`) is taken as SIG_DFL, what shells, Python's
+        # subprocess and MPI launchers give a command.  The variable is not the command's.
+        lost = {signal.SIGPIPE, signal.SIGXFSZ}
+        ignored -= lost
+        given = os.environ.pop("IOTRACE_GIVEN_SIGIGN", "")
+        with contextlib.suppress(ValueError):
+            bits = int(given, 16) if given else 0
+            ignored |= {s for s in lost if bits >> (s - 1) & 1}
         return cls(frozenset(ignored), frozenset(signal.pthread_sigmask(signal.SIG_BLOCK, ())))
 
     def restore(self) -> None:
