@@ -16,7 +16,17 @@ from .datasets import overview_text
 from .fmt import fmt_bytes, fmt_pct, fmt_time
 from .over_time import MAX_ROWS, OverTime
 from .summary import no_missed_text
-from .tables import Col, Table, cell, evidence_line, job_lines, system_line, tables
+from .tables import (
+    AFTER_JOB,
+    BEFORE_JOB,
+    Col,
+    Table,
+    cell,
+    evidence_line,
+    job_lines,
+    system_line,
+    tables,
+)
 
 if TYPE_CHECKING:
     from .insights import Insight
@@ -191,22 +201,13 @@ def render(trace: Trace, s: Summary) -> str:
         "sizes": "Access sizes",
         "call_sites": "Call sites",
     }
-    for key in ("functions", "files", "directories"):
+    for key in BEFORE_JOB:
         if ts[key].rows:
             section(key, titles[key], _caption(ts[key]) + table_html(ts[key]))
     job = job_lines(s)
     if job:
         section("job", "Job", "".join(f"<p>{_e(x)}</p>" for x in job))
-    for key in (
-        "mpi_modes",
-        "mpi",
-        "datasets",
-        "ranks",
-        "processes",
-        "metadata",
-        "sizes",
-        "call_sites",
-    ):
+    for key in AFTER_JOB:
         if key in ts and ts[key].rows:
             section(key, titles[key], _caption(ts[key]) + table_html(ts[key]))
     ms = ts["missed_sites"]

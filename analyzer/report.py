@@ -18,7 +18,17 @@ from .access import BUCKETS
 from .datasets import overview_text
 from .fmt import fmt_bytes, fmt_pct, fmt_time
 from .summary import Summary, no_missed_text
-from .tables import Col, as_json, cell, evidence_line, job_lines, system_line, tables
+from .tables import (
+    AFTER_JOB,
+    BEFORE_JOB,
+    Col,
+    as_json,
+    cell,
+    evidence_line,
+    job_lines,
+    system_line,
+    tables,
+)
 from .tables import Table as TableSpec
 
 JSON_TOP_FILES = 100
@@ -167,21 +177,11 @@ def print_report(s: Summary, console: Console | None = None, all_ranks: bool = F
         )
     c.print()
     _print_insights(c, s)
-    for key in ("functions", "files", "directories"):
+    for key in BEFORE_JOB:
         render_table(c, ts[key])
     for line in job_lines(s):
         c.print(line)
-    for key in (
-        "mpi_modes",
-        "mpi",
-        "datasets",
-        "ranks",
-        "processes",
-        "metadata",
-        "sizes",
-        "call_sites",
-        "missed_sites",
-    ):
+    for key in (*AFTER_JOB, "missed_sites"):
         if key in ts:
             render_table(c, ts[key])
     if not len(s.missed_sites):

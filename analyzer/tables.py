@@ -425,6 +425,20 @@ def insights(s: Summary) -> Table:
     )
 
 
+# The order every reporter shows the tables in: these, the job's lines, then AFTER_JOB.
+BEFORE_JOB = ("functions", "files", "directories")
+AFTER_JOB = (
+    "mpi_modes",
+    "mpi",
+    "datasets",
+    "ranks",
+    "processes",
+    "metadata",
+    "sizes",
+    "call_sites",
+)
+
+
 def tables(s: Summary, view: str, all_ranks: bool = False) -> list[Table]:
     """Every table of the report, in the report's order, for a view (console, html, json);
     `all_ranks`: no rank left out."""
