@@ -12,8 +12,9 @@ Rules (docs/analyzer.md):
   100K-1M, 1M-4M, 4M-10M, 10M-100M, 100M-1G, 1G+ (K = 1024, M = 1024², G = 1024³).
 - A *stream* is one process's reads (or writes) of one path, in time order.  An access with a
   known offset is *consecutive* if it starts where the previous access of its stream ended (the
-  first of a stream: at offset 0), *sequential* if it starts there or further on (consecutive
-  included), else *random* (it goes back).  Shares are of the accesses with a known offset.
+  first of a stream, or the first after the process opened the path again: at offset 0),
+  *sequential* if it starts there or further on (consecutive included), else *random* (it goes
+  back).  Shares are of the accesses with a known offset.
 - An access is *unaligned* if its offset is not a multiple of 4096 (ALIGN).
 - A *system file* is one the runtime reads for the app, not the app's data (`is_system_path`):
   kernel pseudo-files and devices, the system's programs, libraries and configuration, an
@@ -88,6 +89,7 @@ def is_data_file(path: str) -> bool:
 
 OP_CODE = {name: i for i, name in enumerate(schema.OP_NAMES)}
 READ, WRITE = OP_CODE[Op.READ.value], OP_CODE[Op.WRITE.value]
+OPEN = OP_CODE[Op.OPEN.value]
 
 
 @dataclass
@@ -257,11 +259,24 @@ class Classified:
 def classify(a: Arrays) -> Classified:
     sel = np.flatnonzero(a.data & a.has_offset & (a.path >= 0))
     npaths = len(a.paths) + 1
+    file_of = a.proc.astype(np.int64) * npaths + a.path
     direction = (a.op[sel] == WRITE).astype(np.int64)
-    stream, k = dense((a.proc[sel].astype(np.int64) * npaths + a.path[sel]) * 2 + direction)
+    stream, k = dense(file_of[sel] * 2 + direction)
     off = a.offset[sel]
     end = off + a.bytes[sel]
     prev_end = prev_in_group(stream, end, k, 0)  # the events are in time order
+    # a successful open of the file by the process starts its streams again: rereading a file
+    # from the start after reopening it is sequential, not a jump back
+    opens = np.flatnonzero((a.op == OPEN) & (a.path >= 0) & (a.errno == 0))
+    if len(opens):
+        both = np.concatenate([sel, opens])
+        order = np.argsort(both, kind="stable")  # time order: indices of time-ordered events
+        is_open = np.concatenate([np.zeros(len(sel), np.int64), np.ones(len(opens), np.int64)])
+        g, kg = dense(file_of[both[order]])
+        after_open = prev_in_group(g, is_open[order], kg, 0)
+        reopened = np.empty(len(both), dtype=bool)
+        reopened[order] = after_open == 1
+        prev_end = np.where(reopened[: len(sel)], 0, prev_end)
     return Classified(sel, off == prev_end, off >= prev_end)
 
 

@@ -125,6 +125,30 @@ def test_python_metadata_storm_names_the_data_directory(trace) -> None:
     assert any("/lib/python" in p for p in every.files["path"])
 
 
+REREAD_PY = """
+import os
+with open("conf.dat", "wb") as f:
+    f.write(os.urandom(64 << 10))
+for _ in range(200):
+    fd = os.open("conf.dat", os.O_RDONLY)
+    while os.read(fd, 4096):
+        pass
+    os.close(fd)
+"""
+
+
+def test_rereading_a_reopened_file_is_sequential(trace) -> None:
+    """A file opened again and read from its start each time is read sequentially, not at
+    random (each open starts the process's streams on it again)."""
+    (trace.work / "reread.py").write_text(REREAD_PY)
+    t = trace(sys.executable, "reread.py", extra=NO_STRACER)
+    assert t.proc.returncode == 0, t.proc.stderr
+    s = _report(t.dir)
+    row = s.files.set_index("path").loc[str(trace.work / "conf.dat")]
+    assert row["reads"] >= 200 * 16 and row["random"] == 0, row
+    assert not [i for i in s.insights if i.key == "random-access"], s.insights
+
+
 @needs_mpi
 @pytest.mark.parametrize("np", [2, 4])
 def test_mpi_heavy_rank_is_named(tmp_path: Path, np: int) -> None:
