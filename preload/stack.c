@@ -112,6 +112,10 @@ ssize_t iot_unwind_read(int fd, void *buf, size_t n)
         return -1;
     }
     long r = IOT_SYSRAW(read, fd, buf, n);
+    /* libunwind drains while errno == EINTR: an EINTR the app's last call left (make's pselect
+     * after a SIGCHLD) made it read again, two reads for one write, one write counted too many */
+    if (r >= 0)
+        errno = 0;
     iot_own_io(0, r);
     if (r == 1)
         iot_own_bytes(1, 1);
