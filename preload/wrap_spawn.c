@@ -109,70 +109,36 @@ IOT_API int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa)
     return real_posix_spawn_file_actions_destroy(fa);
 }
 
-IOT_API int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd,
-                                             const char *path, int oflag, mode_t mode)
-{
-    IOT_REAL(posix_spawn_file_actions_addopen);
-    int r = real_posix_spawn_file_actions_addopen(fa, fd, path, oflag, mode);
-    if (r == 0)
-        add(fa, A_OPEN, fd, -1, path, oflag, mode);
-    return r;
-}
+/* One file action: glibc's call, then, if it took it, the action noted for the child. */
+#define FA_ADD(name, params, args, action)                                                    \
+    IOT_API int name(posix_spawn_file_actions_t *fa, IOT_UNPAREN params)                      \
+    {                                                                                         \
+        IOT_REAL(name);                                                                       \
+        int r = real_##name(fa, IOT_UNPAREN args);                                            \
+        if (r == 0)                                                                           \
+            add(fa, IOT_UNPAREN action);                                                      \
+        return r;                                                                             \
+    }
+#define IOT_UNPAREN(...) __VA_ARGS__
 
-IOT_API int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd)
-{
-    IOT_REAL(posix_spawn_file_actions_adddup2);
-    int r = real_posix_spawn_file_actions_adddup2(fa, fd, newfd);
-    if (r == 0)
-        add(fa, A_DUP2, fd, newfd, NULL, 0, 0);
-    return r;
-}
+FA_ADD(posix_spawn_file_actions_addopen, (int fd, const char *path, int oflag, mode_t mode),
+       (fd, path, oflag, mode), (A_OPEN, fd, -1, path, oflag, mode))
 
-IOT_API int posix_spawn_file_actions_addclose(posix_spawn_file_actions_t *fa, int fd)
-{
-    IOT_REAL(posix_spawn_file_actions_addclose);
-    int r = real_posix_spawn_file_actions_addclose(fa, fd);
-    if (r == 0)
-        add(fa, A_CLOSE, fd, -1, NULL, 0, 0);
-    return r;
-}
+FA_ADD(posix_spawn_file_actions_adddup2, (int fd, int newfd),
+       (fd, newfd), (A_DUP2, fd, newfd, NULL, 0, 0))
 
-IOT_API int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *fa,
-                                                 const char *path)
-{
-    IOT_REAL(posix_spawn_file_actions_addchdir_np);
-    int r = real_posix_spawn_file_actions_addchdir_np(fa, path);
-    if (r == 0)
-        add(fa, A_CHDIR, -1, -1, path, 0, 0);
-    return r;
-}
+FA_ADD(posix_spawn_file_actions_addclose, (int fd), (fd), (A_CLOSE, fd, -1, NULL, 0, 0))
 
-IOT_API int posix_spawn_file_actions_addfchdir_np(posix_spawn_file_actions_t *fa, int fd)
-{
-    IOT_REAL(posix_spawn_file_actions_addfchdir_np);
-    int r = real_posix_spawn_file_actions_addfchdir_np(fa, fd);
-    if (r == 0)
-        add(fa, A_FCHDIR, fd, -1, NULL, 0, 0);
-    return r;
-}
+FA_ADD(posix_spawn_file_actions_addchdir_np, (const char *path),
+       (path), (A_CHDIR, -1, -1, path, 0, 0))
 
-IOT_API int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *fa, int from)
-{
-    IOT_REAL(posix_spawn_file_actions_addclosefrom_np);
-    int r = real_posix_spawn_file_actions_addclosefrom_np(fa, from);
-    if (r == 0)
-        add(fa, A_CLOSEFROM, from, -1, NULL, 0, 0);
-    return r;
-}
+FA_ADD(posix_spawn_file_actions_addfchdir_np, (int fd), (fd), (A_FCHDIR, fd, -1, NULL, 0, 0))
 
-IOT_API int posix_spawn_file_actions_addtcsetpgrp_np(posix_spawn_file_actions_t *fa, int fd)
-{
-    IOT_REAL(posix_spawn_file_actions_addtcsetpgrp_np);
-    int r = real_posix_spawn_file_actions_addtcsetpgrp_np(fa, fd);
-    if (r == 0)
-        add(fa, A_OTHER, fd, -1, NULL, 0, 0); /* no I/O, but one of glibc's entries */
-    return r;
-}
+FA_ADD(posix_spawn_file_actions_addclosefrom_np, (int from),
+       (from), (A_CLOSEFROM, from, -1, NULL, 0, 0))
+
+/* no I/O, but one of glibc's entries */
+FA_ADD(posix_spawn_file_actions_addtcsetpgrp_np, (int fd), (fd), (A_OTHER, fd, -1, NULL, 0, 0))
 
 /* The last pid the kernel handed out in this pid namespace; -1: unknown. */
 static long last_pid(void)
