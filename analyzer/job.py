@@ -411,3 +411,32 @@ def non_rank(pp: pd.DataFrame) -> dict[str, Any]:
         "bytes_written": int(r["bytes_written"].sum()),
         "io_time": int(r["io_time"].sum()),
     }
+
+
+def job_block(
+    ov: dict[str, Any], ranks: pd.DataFrame, pp: pd.DataFrame, files: pd.DataFrame,
+    modes: pd.DataFrame,
+) -> dict[str, Any]:  # fmt: skip
+    """The report's job section: ranks and their extremes, the file layout, MPI-IO's collective
+    and independent calls (of `modes`, mpi_modes' table) beside the overview's MPI bytes."""
+    nranks = len(ranks)
+    jb: dict[str, Any] = {"ranks": nranks}
+    if nranks:
+        jb.update(rank_extremes(ranks))
+        jb["non_rank"] = non_rank(pp)
+    jb["layout"] = layout(files, nranks)
+    if len(modes):
+        by = {
+            m: modes[modes["mode"] == m][["calls", "bytes"]].sum().astype(int).to_dict()
+            for m in ("collective", "independent")
+        }
+        jb["mpi"] = {
+            "collective_calls": by["collective"]["calls"],
+            "collective_bytes": by["collective"]["bytes"],
+            "independent_calls": by["independent"]["calls"],
+            "independent_bytes": by["independent"]["bytes"],
+            "bytes_read": ov["mpi_bytes_read"],
+            "bytes_written": ov["mpi_bytes_written"],
+            "posix_bytes_inside": ov["posix_bytes_in_mpi"],
+        }
+    return jb

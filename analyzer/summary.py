@@ -421,30 +421,11 @@ def summarise(trace: Trace, system: bool = False, plots: bool = False) -> Summar
     bw = job.bandwidth(a, span)
     ov["peak_read_bandwidth"] = float(bw["read_bw"].max()) if len(bw) else 0.0
     ov["peak_write_bandwidth"] = float(bw["write_bw"].max()) if len(bw) else 0.0
-    nranks = len(ranks)
-    jb: dict[str, Any] = {"ranks": nranks}
-    if nranks:
-        jb.update(job.rank_extremes(ranks))
-        jb["non_rank"] = job.non_rank(pp)
-    jb["layout"] = job.layout(files, nranks)
-    modes = job.mpi_modes(mpi)
     datasets, libs = datasets_layer(a, ev, trace.chunking)
     if libs:
         ov["datasets"] = libs
-    if len(modes):
-        by = {
-            m: modes[modes["mode"] == m][["calls", "bytes"]].sum().astype(int).to_dict()
-            for m in ("collective", "independent")
-        }
-        jb["mpi"] = {
-            "collective_calls": by["collective"]["calls"],
-            "collective_bytes": by["collective"]["bytes"],
-            "independent_calls": by["independent"]["calls"],
-            "independent_bytes": by["independent"]["bytes"],
-            "bytes_read": ov["mpi_bytes_read"],
-            "bytes_written": ov["mpi_bytes_written"],
-            "posix_bytes_inside": ov["posix_bytes_in_mpi"],
-        }
+    modes = job.mpi_modes(mpi)
+    jb = job.job_block(ov, ranks, pp, files, modes)
     s = Summary(
         overview=ov,
         functions=_functions(a),
