@@ -223,6 +223,13 @@ uffi = _cached_ffi(
     int _Ux86_64_step(unw_cursor_t *c);
     int _Ux86_64_get_reg(unw_cursor_t *c, int reg, unw_word_t *val);
     int _Ux86_64_get_proc_name(unw_cursor_t *c, char *buf, size_t len, unw_word_t *off);
+    const void *iotu_accessors(const void *upt_accessors, void *create, void *destroy);
+    void *iotu_image(void);
+    int iotu_maps(void *img, int pid, const unw_word_t *lo, const unw_word_t *hi,
+                  const int *mod, int n, int nmods);
+    void *iotu_begin(void *img, int tid);
+    void iotu_end(void);
+    void iotu_free(void *img);
     """,
 )
 UNW_REG_IP = 16
@@ -239,3 +246,26 @@ def unwind_libs() -> tuple[Any, Any] | None:
     except OSError:
         return None
     return upt, ux
+
+
+@functools.cache
+def unwind_helper() -> tuple[Any, Any] | None:
+    """(stracer/_unwind.c loaded, the accessors to create address spaces with), or None: then
+    libunwind-ptrace's own accessors (the same frames, found more slowly)."""
+    from iotrace.native import library
+
+    libs = unwind_libs()
+    path = library("iotrace.stracer", "_unwind", "stunwind", say=False) if libs else None
+    if libs is None or path is None:
+        return None
+    try:
+        lib = uffi.dlopen(str(path))
+    except OSError:
+        return None
+    upt = libs[0]
+    acc = lib.iotu_accessors(
+        uffi.addressof(upt, "_UPT_accessors"),
+        uffi.cast("void *", upt._UPT_create),
+        uffi.cast("void *", upt._UPT_destroy),
+    )
+    return lib, acc

@@ -63,14 +63,25 @@ class Frame:
 class AddressSpace:
     """One process image: its libunwind address space and its module map."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, helper: bool = True) -> None:
+        """helper: unwind through stracer/_unwind.c where it loads (False: libunwind-ptrace's
+        own accessors, the oracle of its tests)."""
         self.pid = pid
         self.maps: list[tuple[int, int, int, str]] = []  # start, end, load bias, path
         libs = _ffi.unwind_libs()
         self.uas = None
+        # stracer/_unwind.c: each module's unwind table kept, memory read by pages
+        self.helper = _ffi.unwind_helper() if helper else None
+        self.img = self.helper[0].iotu_image() if self.helper else None
+        self.mod_ids: dict[str, int] = {}  # module path -> its number for _unwind.c
+        self.maps_read = 0  # times the maps were read
+        self.sent: tuple[int, int] | None = None  # (pid, maps_read) _unwind.c has
         if libs:
             upt, ux = libs
-            acc = _ffi.uffi.cast("void *", _ffi.uffi.addressof(upt, "_UPT_accessors"))
+            acc = (
+                self.helper[1] if self.helper and self.img
+                else _ffi.uffi.cast("void *", _ffi.uffi.addressof(upt, "_UPT_accessors"))
+            )  # fmt: skip
             self.uas = ux._Ux86_64_create_addr_space(acc, 0)
             ux._Ux86_64_set_caching_policy(self.uas, _ffi.UNW_CACHE_GLOBAL)
 
@@ -79,6 +90,25 @@ class AddressSpace:
         if libs and self.uas:
             libs[1]._Ux86_64_destroy_addr_space(self.uas)
             self.uas = None
+        if self.helper and self.img:
+            self.helper[0].iotu_free(self.img)
+            self.img = None
+
+    def _send_maps(self) -> None:
+        """The file mappings, numbered by module, to _unwind.c (when they or the pid changed)."""
+        if not self.helper or not self.img or self.sent == (self.pid, self.maps_read):
+            return
+        segs = sorted((lo, hi, self.mod_ids.setdefault(path, len(self.mod_ids)))
+                      for lo, hi, _, path in self.maps)  # fmt: skip
+        ffi = _ffi.uffi
+        self.helper[0].iotu_maps(
+            self.img, self.pid,
+            ffi.new("unw_word_t[]", [s[0] for s in segs]),
+            ffi.new("unw_word_t[]", [s[1] for s in segs]),
+            ffi.new("int[]", [s[2] for s in segs]),
+            len(segs), len(self.mod_ids),
+        )  # fmt: skip
+        self.sent = (self.pid, self.maps_read)
 
     def _read_maps(self) -> None:
         maps, first = [], {}
@@ -96,7 +126,10 @@ class AddressSpace:
             if off == 0 and path not in first:
                 first[path] = lo
             maps.append((lo, hi, path))
-        self.maps = [(lo, hi, _bias(path, first.get(path, lo)), path) for lo, hi, path in maps]
+        bias = {path: _bias(path, lo) for path, lo in first.items()}  # one stat a file
+        self.maps = [(lo, hi, bias[path] if path in bias else _bias(path, lo), path)
+                     for lo, hi, path in maps]  # fmt: skip
+        self.maps_read += 1
 
     def module_of(self, pc: int) -> tuple[str, int] | None:
         for attempt in range(2):
@@ -113,7 +146,13 @@ class AddressSpace:
             return []
         upt, ux = libs
         ffi = _ffi.uffi
-        ctx = upt._UPT_create(tid)
+        if self.helper and self.img:
+            if not self.maps:
+                self._read_maps()
+            self._send_maps()
+            ctx = self.helper[0].iotu_begin(self.img, tid)
+        else:
+            ctx = upt._UPT_create(tid)
         if ctx == ffi.NULL:
             return []
         frames: list[Frame] = []
@@ -142,10 +181,14 @@ class AddressSpace:
                 ) == 0:
                     fn = ffi.string(name).decode(errors="replace")
                 frames.append(Frame(pc, mod[0] if mod else None, mod[1] if mod else None, fn))
+                self._send_maps()  # module_of may have read them again
                 if _enough(frames) or ux._Ux86_64_step(cur) <= 0:
                     break
         finally:
-            upt._UPT_destroy(ctx)
+            if self.helper and self.img:
+                self.helper[0].iotu_end()
+            else:
+                upt._UPT_destroy(ctx)
         return frames
 
 
@@ -163,6 +206,7 @@ def _enough(frames: list[Frame]) -> bool:
     return len(frames) - i >= LIBC_SITE_CALLERS and libc_entry(frames) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_libc(module: str | None) -> bool:
     """glibc's libc.so.6 (libc-2.xx.so before 2.34)."""
     name = os.path.basename(module or "")

@@ -4,6 +4,7 @@ stops the C loop resumes at once, not libc-internal ones recorded through Python
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 
@@ -158,3 +159,34 @@ def test_libc_frames_are_named_as_libunwind_names_them():
         assert function_at(path, ip - 1 - base) == buf.value.decode(), hex(ip - base)
         compared += 1
     assert compared > 1000
+
+
+def test_call_sites_unwind_as_libunwind_ptrace_unwinds_them():
+    """stracer/_unwind.c (a libunwind-ptrace context kept per module, the tracee's memory read
+    by pages) finds the frames libunwind-ptrace's own accessors find: a program stopped inside
+    a comparator called by libc's qsort (libc and the program alternate up the stack), unwound
+    both ways, twice each (the second time from the contexts and rules kept)."""
+    from iotrace.stracer import _ffi
+    from iotrace.stracer.unwind import AddressSpace
+
+    assert _ffi.unwind_helper() is not None
+    proc = subprocess.Popen([build("unw_deep")])
+    try:
+        _, st = os.waitpid(proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(st)
+        assert _ffi.ptrace(_ffi.PTRACE_SEIZE, proc.pid) == 0
+        assert _ffi.ptrace(_ffi.PTRACE_INTERRUPT, proc.pid) == 0
+        os.waitpid(proc.pid, 0x40000000)  # __WALL: the ptrace stop
+        got = {}
+        for helper in (True, False):
+            aspace = AddressSpace(proc.pid, helper)
+            assert (aspace.helper is not None) == helper
+            got[helper] = [aspace.unwind(proc.pid) for _ in range(2)]
+            aspace.close()
+        assert got[True][0] == got[True][1] == got[False][0] == got[False][1]
+        mods = [os.path.basename(f.module or "") for f in got[True][0]]
+        switches = sum(a != b for a, b in itertools.pairwise(mods))
+        assert mods[0] == "libc.so.6" and switches >= 4, mods
+    finally:
+        proc.kill()
+        proc.wait()
