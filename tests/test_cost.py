@@ -190,3 +190,32 @@ def test_call_sites_unwind_as_libunwind_ptrace_unwinds_them():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_loaders_mappings_of_a_library_do_not_stop(tmp_path):
+    """A library's load inside the shim's dlopen: the loader's own syscalls are covered stops
+    but its mappings of the library (MAP_PRIVATE|MAP_DENYWRITE) are let through by the filter
+    (stracer/bpf.py).  strace is the oracle: the stops dlopen(libm) adds over a dlopen of the
+    already loaded libc are the table's syscalls strace sees it add, less those mappings (8 of
+    12 on glibc 2.36: ld.so.cache and libm opened, read or mapped, and closed)."""
+    from test_cookie import counts
+
+    from iotrace.calls import SYSCALLS
+
+    exe = build("dl_lib", "-ldl")
+    table = ",".join(s.name for s in SYSCALLS)
+    stops, seen, denywrite = {}, {}, {}
+    for lib in ("libm.so.6", "libc.so.6"):
+        r = iotrace("run", "-o", str(tmp_path / lib), "--", str(exe), lib, cwd=tmp_path)
+        assert r.returncode == 0 and r.stdout == "loaded\n", r.stderr
+        stops[lib] = counts(r.stderr)["covered"]
+        out = tmp_path / f"{lib}.strace"
+        subprocess.run(["strace", "-qq", "-o", str(out), "-e", f"trace={table}", str(exe), lib],
+                       check=True, capture_output=True)  # fmt: skip
+        lines = [ln for ln in out.read_text().splitlines() if "MAP_ANONYMOUS" not in ln]
+        seen[lib] = len(lines)
+        denywrite[lib] = sum("MAP_DENYWRITE" in ln for ln in lines)
+    added = seen["libm.so.6"] - seen["libc.so.6"]
+    mappings = denywrite["libm.so.6"] - denywrite["libc.so.6"]
+    assert mappings >= 3, (seen, denywrite)
+    assert stops["libm.so.6"] - stops["libc.so.6"] == added - mappings, (stops, seen, denywrite)

@@ -57,6 +57,9 @@ def test_filter_stops_exactly_the_table():
             assert bpf.run_filter(prog, nr) == bpf.RET_ALLOW, nr
     anon = (0, 4096, 3, 0x22, (1 << 64) - 1, 0)
     assert bpf.run_filter(prog, 9, anon) == bpf.RET_ALLOW  # anonymous mmap: not I/O
+    # the loader's mapping of a library (MAP_PRIVATE|MAP_DENYWRITE): not the app's I/O
+    assert bpf.run_filter(prog, 9, (0, 4096, 5, 0x802, 3, 0)) == bpf.RET_ALLOW
+    assert bpf.run_filter(prog, 9, (0, 4096, 5, 0x02, 3, 0)) == bpf.RET_TRACE  # MAP_PRIVATE
     assert bpf.run_filter(prog, 72, (3, 4, 0)) == bpf.RET_ALLOW  # fcntl F_SETFL
     assert bpf.run_filter(prog, 72, (3, 1030, 0)) == bpf.RET_TRACE  # F_DUPFD_CLOEXEC
     assert bpf.run_filter(prog, 39, (bpf.HELLO_MAGIC,)) == bpf.RET_TRACE  # the shim's hello
