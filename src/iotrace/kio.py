@@ -350,9 +350,11 @@ class Job:
         if p.end is None:
             self.without_end += 1
             return
+        if p.unfinished:  # its last events are not summed: a share of it would be a false alarm
+            self.unfinished += 1
+            return
         self.uring += bool(p.uring) and not self.stracer
         self.processes += 1
-        self.unfinished += p.unfinished
         self.tail += p.tail
         self.kernel_bytes += p.kernel_bytes
         self.explained_bytes += p.bytes
@@ -367,6 +369,10 @@ class Job:
     def line(self) -> str:
         """The job's completeness in one line (`iotrace run`'s last, `report`'s first)."""
         if not self.processes:
+            if self.unfinished:
+                return (f"completeness: {self.unfinished:,} ended by a signal before the "
+                        "shim's last reading, the only processes with counters at their end: "
+                        "iotrace report counts their last events")  # fmt: skip
             if self.without_end:
                 return (f"completeness: no counters at the end of the {self.without_end:,} "
                         "processes traced (killed?)")  # fmt: skip
@@ -389,8 +395,8 @@ class Job:
                 out += " (the shim alone does not see raw syscalls: run with the stracer)"
             out += ", by process: iotrace report"
         if self.unfinished:
-            out += (f"; {self.unfinished:,} ended by a signal before the shim's last reading "
-                    "(iotrace report counts their last events)")  # fmt: skip
+            out += (f"; {self.unfinished:,} more ended by a signal before the shim's last "
+                    "reading, left out here (iotrace report counts their last events)")  # fmt: skip
         if self.tail:
             out += (f"; {self.tail:,} ended by a signal before the shim's last reading (their "
                     "last events counted from the trace)")  # fmt: skip
