@@ -129,6 +129,21 @@ def test_chrome_export_temporary_not_followed(tmp_path: Path, small_trace: Path)
     assert _mode(out) == 0o600
 
 
+@pytest.mark.parametrize(
+    "cmd", [("report", "{t}", "--html"), ("export", "{t}", "--format", "chrome", "-o"),
+            ("diff", "{t}", "{t}", "--html")], ids=["html", "chrome", "diff"],
+)  # fmt: skip
+def test_output_that_is_a_directory_is_named(tmp_path: Path, small_trace: Path, cmd) -> None:
+    """An output path naming a directory: one line naming it, not the temporary beside it
+    (was 'iotrace: report: .out.4db8a6b59e15c222.tmp: Is a directory'), nothing left behind."""
+    out = tmp_path / "out"
+    out.mkdir()
+    r = iotrace(*(c.format(t=small_trace) for c in cmd), str(out))
+    assert r.returncode == 2
+    assert r.stderr == f"iotrace: {cmd[0]}: {out}: Is a directory\n", r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "t"]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_export_dir_symlink_refused(tmp_path: Path, small_trace: Path, fmt: str) -> None:
     target = tmp_path / "roots-dir"

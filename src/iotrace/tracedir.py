@@ -250,6 +250,9 @@ def write_atomic(out: str | os.PathLike[str], write: Callable[[IO[bytes]], None]
     `out`: a reader never sees half a file, and whatever was at `out` (a symlink included) is
     replaced, not written through.  Mode 0600: a report holds the job's paths."""
     target = Path(out)
+    if not target.name or (target.is_dir() and not target.is_symlink()):
+        # the rename would fail on the temporary's name: say it of the name given
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out))
     parent = target.parent
     dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
