@@ -86,6 +86,9 @@ def test_attach_records_between_and_detaches(tmp_path: Path) -> None:
     assert {f["function"]: f["calls"] for f in d["functions"]}["pwrite64"] == n
     files = {f["path"]: f for f in d["files"]}
     assert (files[str(main)]["writes"], files[str(main)]["bytes_written"]) == (n, 8 * n)
+    # no end counters: said without blaming --no-stracer (was "a static or Go program under
+    # --no-stracer?" alone)
+    assert "iotrace attach" in d["completeness"]["line"], d["completeness"]["line"]
 
 
 def test_attach_bad_pid_is_one_line(tmp_path: Path) -> None:

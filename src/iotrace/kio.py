@@ -378,7 +378,8 @@ class Job:
                         "processes traced (killed?)")  # fmt: skip
             return (
                 "completeness: no shim and no stracer read the kernel's counters (a static or "
-                "Go program under --no-stracer?): this trace cannot check itself"
+                "Go program under --no-stracer, or iotrace attach: the counters would hold the "
+                "I/O before it): this trace cannot check itself"
             )
         b = _pct(self.explained_bytes, self.kernel_bytes)
         c = _pct(self.explained_calls, self.kernel_calls)
