@@ -256,7 +256,10 @@ class Classified:
     sequential: np.ndarray
 
 
-def classify(a: Arrays) -> Classified:
+def classify(a: Arrays, carry: dict[tuple[object, ...], int] | None = None) -> Classified:
+    """`carry`: where a process's streams were before these events (a range of its events:
+    analyzer/ranges.py), by (proc, path, is write): the previous access's end; by (proc, path):
+    1 if the last of its accesses and opens was an open.  Updated in place to after them."""
     sel = np.flatnonzero(a.data & a.has_offset & (a.path >= 0))
     npaths = len(a.paths) + 1
     file_of = a.proc.astype(np.int64) * npaths + a.path
@@ -264,16 +267,34 @@ def classify(a: Arrays) -> Classified:
     stream, k = dense(file_of[sel] * 2 + direction)
     off = a.offset[sel]
     end = off + a.bytes[sel]
-    prev_end = prev_in_group(stream, end, k, 0)  # the events are in time order
+    none = np.iinfo(np.int64).min
+    prev_end = prev_in_group(stream, end, k, 0 if carry is None else none)  # in time order
+    if carry is not None:
+        for i in np.flatnonzero(prev_end == none).tolist():
+            j = sel[i]
+            prev_end[i] = carry.get((int(a.proc[j]), a.paths[a.path[j]], int(direction[i])), 0)
+        last = pd.Series(np.arange(len(sel))).groupby(stream).last().to_numpy()
+        for i in last.tolist():
+            j = sel[i]
+            carry[(int(a.proc[j]), a.paths[a.path[j]], int(direction[i]))] = int(end[i])
     # a successful open of the file by the process starts its streams again: rereading a file
     # from the start after reopening it is sequential, not a jump back
     opens = np.flatnonzero((a.op == OPEN) & (a.path >= 0) & (a.errno == 0))
-    if len(opens):
+    if len(opens) or carry:
         both = np.concatenate([sel, opens])
         order = np.argsort(both, kind="stable")  # time order: indices of time-ordered events
         is_open = np.concatenate([np.zeros(len(sel), np.int64), np.ones(len(opens), np.int64)])
         g, kg = dense(file_of[both[order]])
-        after_open = prev_in_group(g, is_open[order], kg, 0)
+        after_open = prev_in_group(g, is_open[order], kg, 0 if carry is None else -1)
+        if carry is not None:
+            rows = both[order]
+            for i in np.flatnonzero(after_open == -1).tolist():
+                j = rows[i]
+                after_open[i] = carry.get((int(a.proc[j]), a.paths[a.path[j]]), 0)
+            last = pd.Series(np.arange(len(rows))).groupby(g).last().to_numpy()
+            for i in last.tolist():
+                j = rows[i]
+                carry[(int(a.proc[j]), a.paths[a.path[j]])] = int(is_open[order][i])
         reopened = np.empty(len(both), dtype=bool)
         reopened[order] = after_open == 1
         prev_end = np.where(reopened[: len(sel)], 0, prev_end)

@@ -110,10 +110,14 @@ def parents(trace: Trace) -> dict[tuple[str, int], tuple[str, int]]:
 
 
 def explained(
-    trace: Trace, keys: set[tuple[str, int]] | None = None
+    trace: Trace,
+    keys: set[tuple[str, int]] | None = None,
+    shim: dict[int, list[tuple[int, list[int]]]] | None = None,
+    uring: dict[tuple[str, int], str] | None = None,
 ) -> dict[tuple[str, int], kio.Process]:
     """Each process with readings (of `keys`, default all) explained on its own: not yet less
-    the children it reaped (kio.link)."""
+    the children it reaped (kio.link).  `shim`, `uring`: _shim_events and _uring of the
+    process's events when the trace holds none of them (a process reduced range by range)."""
     k = trace.kio
     if k is None or k.empty:
         return {}
@@ -122,9 +126,9 @@ def explained(
         for (h, p), rows in k.groupby(["host", "pid"])
         if keys is None or (str(h), int(p)) in keys  # a part's own: not every process's
     }
-    st, shim = _stracer_events(trace), _shim_events(trace)
+    st, shim = _stracer_events(trace), _shim_events(trace) if shim is None else shim
     out = {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
-    for key, how in _uring(trace).items():
+    for key, how in (_uring(trace) if uring is None else uring).items():
         if key in out:
             out[key].uring = how
     return out

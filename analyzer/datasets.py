@@ -136,10 +136,14 @@ def _raw_data(
 
 
 def layer(
-    a: Arrays, ev: pd.DataFrame, chunking: pd.DataFrame | None = None
+    a: Arrays,
+    ev: pd.DataFrame,
+    chunking: pd.DataFrame | None = None,
+    shapes_before: dict[str, tuple[str, str, int]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """(the datasets table, the layer's overview numbers); empty/{} without such events.
-    chunking: the trace's HDF5 SHAPE and SELECTION records (Trace.chunking)."""
+    chunking: the trace's HDF5 SHAPE and SELECTION records (Trace.chunking); `shapes_before`:
+    _shapes of the process's events before these (a range of a process), by path, updated."""
     if not a.datalib.any():
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in DATASET_COLUMNS}), {}
     parent = ties(a, a.datalib)
@@ -148,6 +152,11 @@ def layer(
     flags = ev["flags"].to_numpy(dtype=np.int64, na_value=-1)
     sel = _records(a, chunking, rows)
     shapes = _shapes(a, chunking)
+    if shapes_before is not None:  # the first open's shape: an earlier range's if it had one
+        code = {p: i for i, p in enumerate(a.paths)}
+        for c, got in shapes.items():
+            shapes_before.setdefault(a.paths[c], got)
+        shapes = {code[p]: got for p, got in shapes_before.items() if p in code}
     # the raw data a call may move: its selection's bytes, or the whole chunks it touches
     # (HDF5 reads a chunk that fits its chunk cache whole)
     chunk_bytes = np.array([shapes.get(int(c), ("", "", 0))[2] for c in a.path[rows]], np.int64)

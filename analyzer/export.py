@@ -185,6 +185,7 @@ def to_parquet_parts(
     scheduler: str | None = None,
     part_bytes: int | None = None,
     select: Any = None,
+    range_bytes: int | None = None,
 ) -> str:
     """to_parquet in bounded memory (analyzer/parts.py): a first pass over the parts merges
     the tables (processes, files, missed) and numbers their stacks; a second writes each part's
@@ -194,8 +195,9 @@ def to_parquet_parts(
 
     o = Path(out)
     s, tr, partials, mapper = parts.run(
-        trace_dir, memory, workers, scheduler, part_bytes, select, export=True
-    )
+        trace_dir, memory, workers, scheduler, part_bytes, select, export=True,
+        range_bytes=range_bytes,
+    )  # fmt: skip
     _out_dir(o)
     if (o / "events").is_dir():
         import shutil
@@ -541,6 +543,7 @@ def _part_files(
     scheduler: str | None,
     part_bytes: int | None,
     select: Any,
+    range_bytes: int | None = None,
 ) -> tuple[Any, Any, list[Any], list[dict[str, Any]]]:
     """The parts' files (_part_rows); for csv also the merged summary, trace and partials (the
     other tables, the stack ids), which chrome does without."""
@@ -548,8 +551,9 @@ def _part_files(
 
     if fmt == "csv":
         s, tr, partials, mapper = parts.run(
-            trace_dir, memory, workers, scheduler, part_bytes, select, export=True
-        )
+            trace_dir, memory, workers, scheduler, part_bytes, select, export=True,
+            range_bytes=range_bytes,
+        )  # fmt: skip
         offsets, stracer_base = parts.stack_offsets(partials)
         plan = [p.part for p in partials]
         shifts = [
@@ -560,7 +564,7 @@ def _part_files(
         bound = parts.memory_bound(memory)
         n = workers or parts.local_cores()
         mapper = parts.dask_map(scheduler) if scheduler else parts.local_map(n)
-        plan = parts.plan(Path(trace_dir), bound, n, part_bytes)
+        plan = parts.plan(Path(trace_dir), bound, n, part_bytes, range_bytes, mapper)
         shifts = [(0, 0, 0)] * len(plan)
     got = mapper(
         _part_rows,
@@ -581,11 +585,14 @@ def export_parts(
     scheduler: str | None = None,
     part_bytes: int | None = None,
     select: Any = None,
+    range_bytes: int | None = None,
 ) -> str:
     """`export` in bounded memory (analyzer/parts.py): parquet, csv or chrome, the same files
     as the in-memory path writes."""
     if fmt == "parquet":
-        return to_parquet_parts(trace_dir, out, memory, workers, scheduler, part_bytes, select)
+        return to_parquet_parts(
+            trace_dir, out, memory, workers, scheduler, part_bytes, select, range_bytes
+        )
     if fmt not in ("csv", "chrome"):
         raise ValueError(f"unknown export format {fmt!r} for the bounded path")
     import shutil
@@ -597,7 +604,7 @@ def export_parts(
     tmp = Path(tempfile.mkdtemp(prefix=".iotrace-export-", dir=o if fmt == "csv" else o.parent))
     try:
         s, tr, partials, got = _part_files(
-            fmt, trace_dir, tmp, memory, workers, scheduler, part_bytes, select
+            fmt, trace_dir, tmp, memory, workers, scheduler, part_bytes, select, range_bytes
         )
         files = [g["file"] for g in got]
         n = sum(g["rows"] for g in got)
@@ -642,6 +649,7 @@ def _chrome_parts(o: Path, trace_dir: Any, got: list[dict[str, Any]], files: lis
     parts._warn(Path(trace_dir), cut)  # load's one warning for the logs cut short
     th = pd.concat([g["threads"].assign(part=k) for k, g in enumerate(got)], ignore_index=True)
     th = th.sort_values(["t", "src", "part", "pos"], kind="stable")
+    th = th.drop_duplicates(["proc", "tid"])  # a thread in several ranges of its process
     meta = _chrome_meta(head.processes, th[["proc", "tid"]])
 
     def batches() -> Iterator[list[str]]:

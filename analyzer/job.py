@@ -72,16 +72,20 @@ def ties(a: Arrays, outer: np.ndarray) -> np.ndarray:
     return parent
 
 
-def _posts_of_done(a: Arrays, ev: pd.DataFrame) -> dict[int, int]:
-    """MPI_File_i*_done event row -> the row of the nonblocking call that posted it: the latest
-    post before it in the same process with the same file, offset, size and direction."""
+def _posts_of_done(
+    a: Arrays, ev: pd.DataFrame, carry: dict[tuple[Any, ...], str] | None = None
+) -> dict[int, int]:
+    """MPI_File_i*_done event row -> the function (its code) of the nonblocking call that posted
+    it: the latest post before it in the same process with the same file, offset, size and
+    direction.  `carry`: the latest posts before these events (a range of a process), by
+    (proc, path, offset, size, is read) -> function; updated in place to after them."""
     fns = a.functions
     is_post = np.array([f.startswith("MPI_File_i") and not f.endswith("_done") for f in fns]
                        + [False])  # fmt: skip
     is_done = np.array([f.startswith("MPI_File_i") and f.endswith("_done") for f in fns] + [False])
     reads = np.array(["read" in f for f in fns] + [False])
     posts, dones = np.flatnonzero(is_post[a.fn]), np.flatnonzero(is_done[a.fn])
-    if len(posts) == 0 or len(dones) == 0:
+    if len(posts) == 0 and (len(dones) == 0 or not carry):
         return {}
     off = ev["offset"].to_numpy(dtype=np.int64, na_value=-1)
     req = ev["req"].to_numpy(dtype=np.int64, na_value=-1)
@@ -99,15 +103,31 @@ def _posts_of_done(a: Arrays, ev: pd.DataFrame) -> dict[int, int]:
             }
         )
 
-    j = pd.merge_asof(
-        frame(dones, "done"),
-        frame(posts, "post"),
-        on="t",
-        by=["proc", "path", "off", "req", "rd"],
-        direction="backward",
-    )
-    j = j[j["post"].notna()]
-    return dict(zip(j["done"].tolist(), j["post"].astype(np.int64).tolist(), strict=True))
+    def key(r: int) -> tuple[Any, ...]:
+        p = int(a.path[r])
+        return (int(a.proc[r]), a.paths[p] if p >= 0 else None, int(off[r]), int(req[r]),
+                bool(reads[a.fn[r]]))  # fmt: skip
+
+    out: dict[int, int] = {}
+    if len(posts) and len(dones):
+        j = pd.merge_asof(
+            frame(dones, "done"),
+            frame(posts, "post"),
+            on="t",
+            by=["proc", "path", "off", "req", "rd"],
+            direction="backward",
+        )
+        j = j[j["post"].notna()]
+        posted = a.fn[j["post"].to_numpy(dtype=np.int64)].tolist()
+        out = dict(zip(j["done"].tolist(), posted, strict=True))
+    if carry is not None:
+        code = {f: i for i, f in enumerate(fns)}
+        for d in dones.tolist():
+            if d not in out and key(d) in carry:
+                out[d] = code[carry[key(d)]]
+        for p in posts.tolist():  # in time order: the latest per key stays
+            carry[key(p)] = fns[a.fn[p]]
+    return out
 
 
 MPI_COLUMNS = [
@@ -126,11 +146,14 @@ MPI_STAT_COLUMNS = ["function", "first", "calls", "bytes", "time", "ranks", "pos
 POSIX_STAT_COLUMNS = ["function", "fn", "order", "n", "lo", "hi", "bytes"]
 
 
-def mpi_stats(a: Arrays, ev: pd.DataFrame, parent: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+def mpi_stats(
+    a: Arrays, ev: pd.DataFrame, parent: np.ndarray, posts: dict[tuple[Any, ...], str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """mpi_table's sums, mergeable: per MPI-IO function (its first call's start, calls, bytes,
     time, the set of ranks, tied POSIX calls that moved no data), and per (function, tied POSIX
     data function: its index in the functions) the count, least and most bytes and their sum.
-    Ties are within a thread: a part of the trace holding whole processes has all of its."""
+    Ties are within a thread: a part of the trace holding whole processes has all of its (a
+    range of a process too: it is never cut inside a call); `posts`: _posts_of_done's carry."""
     empty = (
         pd.DataFrame({c: pd.Series([], dtype=object) for c in MPI_STAT_COLUMNS}),
         pd.DataFrame({c: pd.Series([], dtype=object) for c in POSIX_STAT_COLUMNS}),
@@ -140,11 +163,11 @@ def mpi_stats(a: Arrays, ev: pd.DataFrame, parent: np.ndarray) -> tuple[pd.DataF
     fns = a.functions
     rows = np.flatnonzero(a.mpi)
     owner = a.fn[rows].astype(np.int64)  # the function a row counts under
-    post_of = _posts_of_done(a, ev)
+    post_of = _posts_of_done(a, ev, posts)
     if post_of:
         pos = {int(r): i for i, r in enumerate(rows.tolist())}
-        for d, p in post_of.items():
-            owner[pos[d]] = a.fn[p]
+        for d, f in post_of.items():
+            owner[pos[d]] = f
     is_done = np.array([fns[f].endswith("_done") for f in a.fn[rows]])
     mpi_data = a.mpi_data[rows]
     df = pd.DataFrame(

@@ -63,6 +63,13 @@ class Part:
     first: int
     stop: int
     stracer_only: bool
+    # a range of a log (analyzer/ranges.py): its events starting in [lo, hi) (the log's clock,
+    # None: open), read from the chunk slots of ranges.Range; `n_ends` the whole log's
+    window: tuple[int | None, int | None] | None = None
+    slots: Any = field(default=None, compare=False, hash=False)
+    n_ends: int = 0
+    seq: int = 0  # the range's number in its log (0: the first, or not a range)
+    group: int = -1  # parts of one group (a process cut into ranges) are reduced in order
 
 
 class TruncatedLogWarning(UserWarning):
@@ -123,7 +130,7 @@ def _open(log: _Log) -> None:
         log.header, log.first, log.chunk = read_header(_Pread(fd, log.size), log.path)
 
 
-def _bound(log: _Log) -> int:
+def _bound(log: _Log, _part: Part | None = None) -> int:
     """At most this many events fit in the log (an EVENT record takes at least 14 bytes)."""
     return max(0, log.size - log.first) // MIN_EVENT_BYTES + 1 if log.size else 0
 
@@ -142,6 +149,60 @@ def _count(log: _Log) -> int:
             if res.truncated:
                 break
     return n
+
+
+def _range_bound(log: _Log, part: Part) -> int:
+    """At most this many rows a range of the log takes while it is read (ranges._fill)."""
+    from .ranges import RUN_BYTES
+
+    slots = len(part.slots) if part.slots is not None else 0
+    return 2 * (slots * log.chunk + RUN_BYTES) // MIN_EVENT_BYTES + 2
+
+
+def _fill_range(log: _Log, out: RawColumns, part: Part) -> None:
+    """Decode the part's range of the log into the start of `out`: its chunk slots read in
+    runs, each run's rows outside [lo, hi) dropped at once (the chunks read only for their other
+    records leave nothing); the DATA, SHAPE and SELECTION records outside it too."""
+    from .ranges import RUN_BYTES, runs
+
+    lo, hi = part.window or (None, None)
+    big = np.iinfo(np.int64).max
+    a, b = (lo if lo is not None else -big - 1), (hi if hi is not None else big)
+    dec = decoder()
+    pos = 0
+    room_other = 256
+    with open_regular(log.path) as fd:
+        for slot, k in runs(part.slots, max(1, RUN_BYTES // log.chunk)):
+            start = log.first + slot * log.chunk
+            buf = os.pread(fd, max(0, min(k * log.chunk, log.size - start)), start)
+            try:
+                verify(buf, 0, len(buf), log.chunk)
+            except BadChunk as exc:
+                raise _corrupt(log, exc.code, start + exc.off) from None
+            view = out.view(pos, len(out))
+            res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
+            if not res.error and len(res.other_off) < res.n_other:
+                room_other = res.n_other
+                res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
+            if res.error:
+                raise _corrupt(log, res.error, start + res.error_off)
+            _other_records(log, buf, res.other_off, res.other_len, start)
+            n = res.n_events
+            t = view["t_start"][:n]
+            keep = (t >= a) & (t < b)
+            m = int(keep.sum())
+            if m < n:
+                for col in view.arrays.values():
+                    col[:m] = col[:n][keep]
+            pos += m
+            for d in (log.data, log.shapes, log.selections):
+                for key in [key for key in d if not a <= key[1] < b]:
+                    del d[key]
+            if res.truncated:
+                log.truncated = True
+                break
+    log.n_events = pos
+    log.n_ends = part.n_ends
 
 
 def _step(log: _Log) -> int:
@@ -266,7 +327,7 @@ def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None 
     runs = run_records(d)
     n_missed = sum(s.n_rows for s in slogs)
     mine = logs if part is None else logs[part.first : part.stop]
-    raw = _decode_all(logs, progress, n_missed, mine)
+    raw = _decode_all(logs, progress, n_missed, mine, part)
     _warn_truncated(logs, slogs)
     names = _Names()
     for lg in logs:
@@ -310,7 +371,11 @@ class _Names:
 
 
 def _decode_all(
-    logs: list[_Log], progress: bool | None, extra: int = 0, mine: list[_Log] | None = None
+    logs: list[_Log],
+    progress: bool | None,
+    extra: int = 0,
+    mine: list[_Log] | None = None,
+    part: Part | None = None,
 ) -> RawColumns:
     """One pass: every log decoded back to back into columns sized by an upper bound.  Pages
     past the events are never touched, so they cost address space, not memory.  Where even
@@ -320,8 +385,10 @@ def _decode_all(
     (default: all) are decoded."""
     logs = logs if mine is None else mine
     total_bytes = sum(lg.size for lg in logs)
+    ranged = part is not None and part.window is not None
     try:
-        cap = sum(_bound(lg) for lg in logs) + extra
+        bound = _range_bound if ranged else _bound
+        cap = sum(bound(lg, part) for lg in logs) + extra  # type: ignore[operator]
         raw = RawColumns.empty(cap)
     except MemoryError:
         cap = sum(_count(lg) for lg in logs) + extra
@@ -330,7 +397,9 @@ def _decode_all(
     pos = 0
     with _progress(total_bytes, progress) as advance:
         for lg in logs:
-            if lg.size:
+            if lg.size and ranged:
+                _fill_range(lg, raw.view(pos, cap), part)  # type: ignore[arg-type]
+            elif lg.size:
                 _fill(lg, raw.view(pos, cap), advance)
             proc[pos : pos + lg.n_events] = lg.proc
             pos += lg.n_events
@@ -404,6 +473,14 @@ def _assemble(
     if part is not None and n_st:  # only the part's processes' stracer events
         pr = raw["proc"][pos:]
         keep = ((pr >= part.first) & (pr < part.stop)) | (part.stracer_only & (pr >= len(logs)))
+        if part.window is not None:  # a range of a log: its time too (on the trace's clock)
+            t = raw["t_start"][pos:]
+            shift = logs[part.first].shift - t0
+            lo, hi = part.window
+            if lo is not None:
+                keep &= t >= lo + shift
+            if hi is not None:
+                keep &= t < hi + shift
         k = int(keep.sum())
         for a in [*raw.arrays.values(), cls]:
             a[pos : pos + k] = a[pos:][keep]

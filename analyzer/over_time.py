@@ -40,7 +40,8 @@ class Lanes:
 
     def add(self, o: Lanes) -> None:
         """Another part's lanes (other processes) added; only the top processes' bars kept."""
-        self.busy.update(o.busy)
+        for p, ns in o.busy.items():  # a process cut into ranges: its ranges' sum
+            self.busy[p] = self.busy.get(p, 0) + ns
         keep = set(self.top())
         bars, missed = _cat(self.bars, o.bars), _cat(self.missed, o.missed)
         self.bars = bars[bars["proc"].isin(keep)].reset_index(drop=True)

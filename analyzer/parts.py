@@ -9,8 +9,9 @@ part's estimated load within its share of the memory bound), each part is loaded
 (`scheduler=ADDRESS`, the logs read where they lie); the partials are merged into the Summary
 that `summary.summarise(load(DIR))` makes, number for number (tests/test_parts.py).  What is per
 process (streams, MPI-IO ties, time in I/O, the kernel's counters) is exact within a part; what
-crosses processes is a sum, a max or a set union.  A single process larger than the bound is one
-part (the bound is then exceeded: said once on stderr).
+crosses processes is a sum, a max or a set union.  A process larger than a worker's share is cut
+into time ranges (analyzer/ranges.py), reduced in order in one worker (`group`), each carrying
+the process's state on (Carry).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from iotrace.calls import END2_SUFFIX
 from iotrace.select import Select
 from iotrace.tracefile import log_paths, regular_size, run_records
 
-from . import completeness, job, schema, stracer_src
+from . import completeness, job, ranges, schema, stracer_src
 from .access import (
     READ,
     WRITE,
@@ -63,6 +64,7 @@ from .summary import (
     io_union,
     metadata_mask,
     site_stats,
+    union_length,
 )
 from .trace import Trace, selected
 
@@ -109,11 +111,18 @@ def local_cores() -> int:
 
 
 def plan(
-    trace_dir: str | Path, memory: int, workers: int, part_bytes: int | None = None
+    trace_dir: str | Path,
+    memory: int,
+    workers: int,
+    part_bytes: int | None = None,
+    range_bytes: int | None = None,
+    mapper: Mapper | None = None,
 ) -> list[Part]:
     """The parts: consecutive logs (a process's images stay together: their names sort next to
     each other) while their estimated cost fits memory / workers (or their size `part_bytes`);
-    the stracer-only processes go with the first part."""
+    the stracer-only processes go with the first part.  A process whose logs cost more is cut:
+    each of its logs larger than that (or than `range_bytes`) into time ranges
+    (analyzer/ranges.py, indexed by `mapper`), its parts one group, reduced in order."""
     d = Path(trace_dir)
     paths = SHIM.find(d) if d.is_dir() else []
     if not paths and not (d.is_dir() and STRACER.find(d)):
@@ -121,19 +130,56 @@ def plan(
     budget = max(memory // max(workers, 1) - WORKER_BASE, MIN_PART_BYTES * MEMORY_PER_LOG_BYTE)
     if part_bytes is not None:
         budget = part_bytes * MEMORY_PER_LOG_BYTE
-    parts: list[Part] = []
-    first, cost, key = 0, 0, None
+    # a log cut into ranges: the command's own process (it holds the parts' sums) counted too
+    cut = (memory - WORKER_BASE) // max(workers, 1) - WORKER_BASE
+    cut = max(cut, MIN_PART_BYTES * MEMORY_PER_LOG_BYTE) if part_bytes is None else 1 << 62
+    if range_bytes is not None:
+        cut = range_bytes * MEMORY_PER_LOG_BYTE
+    logs = []
     for i, p in enumerate(paths):
         lg = _Log(i, SHIM, p, regular_size(p))
         _open(lg)
+        logs.append(lg)
+    # the processes: runs of logs of one (host, pid)
+    procs: list[list[_Log]] = []
+    for lg in logs:
         k = (lg.header.get("host"), lg.header.get("pid"))
-        c = lg.size * MEMORY_PER_LOG_BYTE
-        if i > first and k != key and cost + c > budget:
-            parts.append(Part(first, i, not parts))
-            first, cost = i, 0
-        cost += c
-        key = k
-    parts.append(Part(first, len(paths), not parts))
+        if procs and (procs[-1][0].header.get("host"), procs[-1][0].header.get("pid")) == k:
+            procs[-1].append(lg)
+        else:
+            procs.append([lg])
+    big = [lg for ps in procs for lg in ps if lg.size * MEMORY_PER_LOG_BYTE > cut]
+    index = {}
+    if big:
+        mapper = mapper or local_map(1)
+        index = dict(zip((lg.proc for lg in big), mapper(ranges.index, [(str(lg.path),)
+                     for lg in big]), strict=True))  # fmt: skip
+    parts: list[Part] = []
+    first, cost = 0, 0
+    for ps in procs:
+        c = sum(lg.size for lg in ps) * MEMORY_PER_LOG_BYTE
+        split = any(lg.proc in index for lg in ps) or (len(ps) > 1 and c > budget)
+        if ps[0].proc > first and (split or cost + c > budget):
+            parts.append(Part(first, ps[0].proc, not parts))
+            first, cost = ps[0].proc, 0
+        if not split:
+            cost += c
+            continue
+        if not parts and first == ps[0].proc:
+            parts.append(Part(0, 0, True))  # the stracer-only processes: a part of their own
+        group = len(parts)
+        for lg in ps:
+            ix = index.get(lg.proc)
+            if ix is None:
+                parts.append(Part(lg.proc, lg.proc + 1, False, group=group))
+                continue
+            events = max(1, int(ix.events * cut / (lg.size * MEMORY_PER_LOG_BYTE)))
+            for k, r in enumerate(ranges.cuts(ix, events)):
+                parts.append(Part(lg.proc, lg.proc + 1, False, (r.lo, r.hi), r.slots, ix.n_ends,
+                                  k, group))  # fmt: skip
+        first, cost = ps[-1].proc + 1, 0
+    if first < len(paths) or not parts:
+        parts.append(Part(first, len(paths), not parts))
     return parts
 
 
@@ -215,6 +261,72 @@ def load_part(trace_dir: str, part: Part, select: Select | None = None) -> Trace
     return selected(tr, select) if select is not None else tr
 
 
+@dataclass
+class Carry:
+    """What a process cut into ranges carries from one range to the next (partial, in order)."""
+
+    streams: dict[tuple[object, ...], int] = field(default_factory=dict)  # access.classify's
+    reach: dict[str, dict[int, int]] = field(default_factory=lambda: {"io": {}, "file": {}})
+    posts: dict[tuple[Any, ...], str] = field(default_factory=dict)  # job.mpi_stats's
+    shapes: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # datasets.layer's
+    # for its completeness, computed after its last part: each image's counters readings, the
+    # stracer's, the shim's events after an image's last reading (summed per range), io_uring
+    kio: dict[int, pd.DataFrame] = field(default_factory=dict)
+    stracer_kio: pd.DataFrame | None = None
+    shim: dict[int, list[tuple[int, list[int]]]] = field(default_factory=dict)
+    uring: dict[tuple[str, int], str] = field(default_factory=dict)
+    keys: set[tuple[str, int]] = field(default_factory=set)
+    modules: dict[int, Any] = field(default_factory=dict)
+
+
+def _union(a: Any, nproc: int, mask: np.ndarray | None, reach: dict[int, int] | None) -> np.ndarray:
+    """io_union; with `reach` (a range of a process: per process the latest end of its calls
+    before it), only the time after that reach, and the reach moved on."""
+    if reach is None:
+        return io_union(a, nproc, mask)
+    m = a.io if mask is None else a.io & mask
+    proc, s, e = a.proc[m].astype(np.int64), a.t_start[m], a.t_end[m]
+    if not len(proc):
+        return np.zeros(nproc, dtype=np.int64)
+    least = np.iinfo(np.int64).min
+    r = np.full(nproc, least, dtype=np.int64)
+    for p, v in reach.items():
+        if p < nproc:
+            r[p] = v
+    top = r.copy()
+    np.maximum.at(top, proc, e)
+    s = np.maximum(s, r[proc])  # still in start order within each process
+    keep = e > s
+    for p in np.unique(proc).tolist():
+        reach[p] = int(top[p])
+    return union_length(proc[keep], s[keep], e[keep], nproc)
+
+
+def group(
+    trace_dir: str,
+    parts: list[Part],
+    span: int,
+    select: Select | None = None,
+    export: bool = False,
+    system: bool = False,
+    plots: bool = False,
+) -> list[Partial]:
+    """The parts of one process cut into ranges, reduced in order (run in a worker), each
+    carrying on from the one before; the process's completeness with its last."""
+    carry = Carry()
+    out = [partial(trace_dir, p, span, select, export, system, plots, carry) for p in parts]
+    if out[-1].selection:  # filtered events: nothing compared (merge)
+        return out
+    frames = [carry.kio[k] for k in sorted(carry.kio)]
+    if carry.stracer_kio is not None:
+        frames.append(carry.stracer_kio)
+    kio_rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    tr = Trace(Path(trace_dir), pd.DataFrame(), pd.DataFrame(), 0, 0, [], {}, carry.modules)
+    tr.kio, tr.t0 = kio_rows, out[-1].t0
+    out[-1].kio = completeness.explained(tr, carry.keys, carry.shim, carry.uring)
+    return out
+
+
 def partial(
     trace_dir: str,
     part: Part,
@@ -223,20 +335,23 @@ def partial(
     export: bool = False,
     system: bool = False,
     plots: bool = False,
+    carry: Carry | None = None,
 ) -> Partial:
     """Load one part and reduce it (run in a worker: a top-level function, picklable).
     `export`: also the files table as trace.files has it (the stracer's holds not taken out);
-    `system`, `plots`: summarise's."""
+    `system`, `plots`: summarise's; `carry`: a part of a process cut into ranges (group)."""
     tr = load_part(trace_dir, part, select)
     ev = tr.events
     a = arrays(ev)
     a.stopped = held(ev, tr.stops)  # the stracer's holds: out of the events' times
-    c = classify(a)
+    c = classify(a, None if carry is None else carry.streams)
     procs = tr.processes
     own = _owned(tr, part)
-    union = io_union(a, len(procs))
     files_m = file_mask(a, system)
-    pp = _per_proc(a, procs, union, io_union(a, len(procs), files_m))
+    n = len(procs)
+    reach = {} if carry is None else carry.reach
+    union = _union(a, n, None, reach.get("io"))
+    pp = _per_proc(a, procs, union, _union(a, n, files_m, reach.get("file")))
     files = files_table(ev, a, c)
     order_of = {p: i for i, p in enumerate(a.paths)}
     files["order"] = [order_of[p] for p in files["path"]]
@@ -291,6 +406,11 @@ def partial(
     keys = _keys(mine[mine["source"] == SHIM.name])
     if part.stracer_only:
         keys |= _keys(mine[mine["source"] != SHIM.name]) - shim_keys
+    kp = {}
+    if carry is not None:  # the group's completeness: after its last part (group)
+        _carry_kio(carry, tr, keys, part)
+    elif not tr.selection:
+        kp = completeness.explained(tr, keys)
     return Partial(
         part=part,
         dir=str(tr.dir),
@@ -318,15 +438,43 @@ def partial(
         shim_paths=tr.shim_paths,
         stracer_paths=stracer_paths,
         file_ranks=_file_ranks(a),
-        sites=site_stats(tr, a, keep_from=tr.stack_base, keep=None if system else ~a.system),
+        # a range of a process: every stack (its totals are the sum of its ranges')
+        sites=site_stats(
+            tr, a, keep_from=0 if part.window else tr.stack_base, keep=None if system else ~a.system
+        ),
         missed=missed_table(tr),
-        mpi=job.mpi_stats(a, ev, parent),
-        datasets=datasets_layer(a, ev, tr.chunking),
+        mpi=job.mpi_stats(a, ev, parent, None if carry is None else carry.posts),
+        datasets=datasets_layer(a, ev, tr.chunking, None if carry is None else carry.shapes),
         counts=Counts.of(tr, a, c, parent, system),
         over_time=over_time(a, parent, span) if plots else None,
-        kio=completeness.explained(tr, keys),
+        kio=kp,
         stracer_kio=completeness.stracer_read(tr),
     )
+
+
+def _carry_kio(carry: Carry, tr: Trace, keys: set[tuple[str, int]], part: Part) -> None:
+    """What the group's completeness needs of this part: its logs' readings (every range of a
+    log has them all), the stracer's, the shim's events after an image's last reading, io_uring."""
+    k = tr.kio
+    carry.keys |= keys
+    if k is not None and len(k):
+        shim = k["source"].astype(str) == SHIM.name
+        for proc in range(part.first, part.stop):
+            carry.kio[proc] = k[shim & (k["proc"] == proc)]
+        pairs = zip(k["host"], k["pid"], strict=True)
+        mine = np.array([(str(h), int(p)) in keys for h, p in pairs], dtype=bool)
+        carry.stracer_kio = k[~shim & mine]
+    for proc, evs in completeness._shim_events(tr).items():
+        if evs:  # summed: kio.explain adds those after the last reading, before the end
+            carry.shim.setdefault(proc, []).append(
+                (max(t for t, _ in evs), [sum(x) for x in zip(*(d for _, d in evs), strict=True)])
+            )
+    for key, how in completeness._uring(tr).items():
+        if key in keys and carry.uring.get(key) != "rings":
+            carry.uring[key] = how
+    for proc in range(part.first, part.stop):
+        if proc in tr.modules:
+            carry.modules[proc] = tr.modules[proc]
 
 
 def _bandwidth(
@@ -423,13 +571,15 @@ def summarise(
     select: Select | None = None,
     system: bool = False,
     plots: bool = False,
+    range_bytes: int | None = None,
 ) -> tuple[Summary, Trace]:
     """The summary of a trace in bounded memory; with it a Trace of the directory's metadata
     (its processes; no events) for what the report prints besides the summary.  `part_bytes`:
     cut parts at this many bytes of logs instead (tests: a part per process)."""
     s, tr, _, _ = run(
-        trace_dir, memory, workers, scheduler, part_bytes, select, system=system, plots=plots
-    )
+        trace_dir, memory, workers, scheduler, part_bytes, select, system=system, plots=plots,
+        range_bytes=range_bytes,
+    )  # fmt: skip
     return s, tr
 
 
@@ -443,8 +593,10 @@ def run(
     export: bool = False,
     system: bool = False,
     plots: bool = False,
+    range_bytes: int | None = None,
 ) -> tuple[Summary, Trace, list[Partial], Mapper]:
-    """summarise, and the parts' partials and the mapper that made them (export's second pass)."""
+    """summarise, and the parts' partials and the mapper that made them (export's second pass).
+    `range_bytes`: cut logs larger than this into ranges (tests), whatever the bound."""
     d = Path(trace_dir)
     bound = memory_bound(memory)
     n = workers or local_cores()
@@ -453,9 +605,11 @@ def run(
         n = max(n, 1)
     else:
         mapper = local_map(n)
-    parts = plan(d, bound, n, part_bytes)
+    parts = plan(d, bound, n, part_bytes, range_bytes, mapper)
     span = _span_guess(d)
-    partials = mapper(partial, [(str(d), p, span, select, export, system, plots) for p in parts])
+    tasks = groups(parts)
+    args = [(str(d), t, span, select, export, system, plots) for t in tasks]
+    partials = [p for ps in mapper(group, args) for p in ps]
     s, tr = merge(partials)
     true_span = max(tr.duration, max((p.t_end for p in partials), default=0), 1)
     if true_span != max(span, 1):  # cut again, for the whole trace's span
@@ -465,6 +619,17 @@ def run(
         s, tr = merge(partials)
     _warn(d, tr.processes)
     return s, tr, partials, mapper
+
+
+def groups(parts: list[Part]) -> list[list[Part]]:
+    """The parts as the mapper's tasks: a part alone, or a process's parts (Part.group) in order."""
+    out: list[list[Part]] = []
+    for p in parts:
+        if p.group >= 0 and out and out[-1][-1].group == p.group:
+            out[-1].append(p)
+        else:
+            out.append([p])
+    return out
 
 
 def _warn(d: Path, procs: pd.DataFrame) -> None:
@@ -518,9 +683,17 @@ def _function_order(lists: list[list[str]]) -> list[str]:
 
 
 def stack_offsets(partials: list[Partial]) -> tuple[list[int], int]:
-    """Per part, what its shim stack ids are shifted by; and the first stracer stack id."""
-    offsets = np.cumsum([0] + [p.stack_base for p in partials])[:-1].tolist()
-    return offsets, sum(p.stack_base for p in partials)
+    """Per part, what its shim stack ids are shifted by; and the first stracer stack id.  The
+    ranges of a log (after its first) number its stacks as the first does: counted once."""
+    offsets: list[int] = []
+    total = 0
+    for p in partials:
+        if p.part.seq > 0:
+            offsets.append(offsets[-1])
+            continue
+        offsets.append(total)
+        total += p.stack_base
+    return offsets, total
 
 
 def shift_stack_ids(ids: np.ndarray, base: int, offset: int, stracer_base: int) -> np.ndarray:
@@ -547,9 +720,15 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     offsets, stracer_base = stack_offsets(partials)
 
     procs = _concat([p.processes for p in partials]).sort_values("proc", kind="stable")
-    procs = procs.reset_index(drop=True).astype(schema.PROCESS_COLUMNS)  # type: ignore[arg-type]
+    procs = _ranges_summed(procs.reset_index(drop=True), ["events"])
+    procs = procs.astype(schema.PROCESS_COLUMNS)  # type: ignore[arg-type]
     pp = _concat([p.per_proc for p in partials]).sort_values("proc", kind="stable")
-    pp = pp.reset_index(drop=True)
+    pp = _ranges_summed(pp.reset_index(drop=True), PROC_SUMS)
+    if any(p.part.window for p in partials) and len(pp):
+        pp["run_time"] = (pp["end"] - pp["start"]).clip(lower=0)
+        pp["io_share"] = np.where(
+            pp["run_time"] > 0, pp["io_time"] / pp["run_time"].clip(lower=1), np.nan
+        )
     duration = max(p.duration for p in partials)
     tr = Trace(Path(first.dir), pd.DataFrame(), procs, first.t0, duration, first.runs, {}, {})
     tr.exact_names = {k: v for p in partials for k, v in p.exact_names.items()}
@@ -601,6 +780,8 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
         )
         missed_frames.append(m)
     missed = _concat(missed_frames)
+    if len(missed) and any(p.part.window for p in partials):
+        missed = _missed_summed(missed)
     if len(missed):
         missed = missed.sort_values(
             ["count", "first", "pid", "proc"], ascending=[False, True, True, True], kind="stable"
@@ -702,13 +883,37 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     return s, tr
 
 
+PROC_SUMS = [
+    "events", "bytes_read", "bytes_written", "reads", "writes", "meta_ops", "mpi_bytes_read",
+    "mpi_bytes_written", "missed", "io_time", "file_io_time",
+]  # fmt: skip
+
+
+def _ranges_summed(df: pd.DataFrame, add: list[str]) -> pd.DataFrame:
+    """Rows of one process (proc) from its ranges, one: `add` summed, `end` the latest."""
+    if df.empty or not df["proc"].duplicated().any():
+        return df
+    g = df.groupby("proc", sort=False)
+    out = g.first()
+    for c in add:
+        out[c] = g[c].sum()
+    out["end"] = g["end"].max()
+    return out.reset_index()[list(df.columns)]
+
+
 def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
     """files_table of the whole trace.  Rows that tie in the sort keep load's order of the
     paths: the logs' paths by first appearance (part, code), then the stracer's in its order."""
     st_rank = {f: i for p in partials for i, f in enumerate(p.stracer_paths)}
     frames = []
-    for i, p in enumerate(partials):
+    seen: dict[int, set[str]] = {}  # a log cut into ranges: the paths its earlier ranges had
+    for p in partials:
         f = getattr(p, attr).copy()
+        i = p.part.first  # the parts' order (a log's ranges share its codes)
+        if p.part.window is not None and len(f):  # its one process counted once per path
+            had = seen.setdefault(i, set())
+            f.loc[f["path"].isin(had).to_numpy(), "processes"] = 0
+            had.update(f["path"])
         f["order"] = [
             (0, i, o) if o < p.shim_paths else (1, st_rank.get(path, 1 << 62), 0)
             for path, o in zip(f["path"], f["order"], strict=True)
@@ -744,6 +949,22 @@ def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
         out["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
     out = out[cols].sort_values(["bytes_read", "bytes_written", "ops"], ascending=False)
     return out.reset_index(drop=True)
+
+
+def _paths_union(s: pd.Series) -> str:
+    return ", ".join(sorted({x for v in s if v for x in str(v).split(", ")})[:5])
+
+
+def _missed_summed(m: pd.DataFrame) -> pd.DataFrame:
+    """missed_table's groups of a process's ranges, one per (process, function, call site)."""
+    key = ["host", "pid", "proc", "function", "site", "stack_id"]
+    g = m.groupby(key, sort=False, dropna=False)
+    out = g.agg(
+        rank=("rank", "first"), count=("count", "sum"), errors=("errors", "sum"),
+        bytes=("bytes", "sum"), time=("time", "sum"), first=("first", "min"),
+        paths=("paths", _paths_union),
+    ).reset_index()  # fmt: skip
+    return out[list(m.columns)]
 
 
 def _merge_datasets(partials: list[Partial]) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -115,8 +115,10 @@ def trace(tmp_path: Path):
     run.work = work  # type: ignore[attr-defined]
     yield run
     # IOTRACE_CHECK_PARTS=1: every trace the suite makes is also reported by the bounded path,
-    # a part per process, and the two JSON reports compared (slow: a whole-suite audit)
-    if os.environ.get("IOTRACE_CHECK_PARTS"):
+    # a part per process, and the two JSON reports compared (slow: a whole-suite audit);
+    # IOTRACE_CHECK_PARTS=ranges: every log cut into time ranges of ~64 events too
+    check = os.environ.get("IOTRACE_CHECK_PARTS")
+    if check:
         import warnings
 
         from iotrace.tracefile import TraceFormatError
@@ -128,7 +130,8 @@ def trace(tmp_path: Path):
                     ref = report_in_memory(d)
                 except (TraceFormatError, OSError):
                     continue
-                diff = same_report(ref, report_of_parts(d))
+                kw = {"range_bytes": 1} if check == "ranges" else {}
+                diff = same_report(ref, report_of_parts(d, **kw))
             assert not diff, f"{d}: bounded report differs: {diff[:10]}"
 
 

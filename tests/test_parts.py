@@ -48,6 +48,30 @@ def test_a_killed_process_reports_the_same_in_parts(trace):
     assert t.proc.returncode == 0, t.proc.stderr
     got = _check(t.dir)
     assert any(p["ended"] == "signal 9" for p in got["processes"]), got["processes"]
+    # and cut into ranges: its events after its last counters reading carried to its end
+    _check(t.dir, range_bytes=1)
+
+
+def _ranges(d, at_least: int) -> None:
+    """Some log of the trace is cut into `at_least` ranges by range_bytes=1."""
+    pl = parts.plan(d, parts.MEMORY_DEFAULT, 1, part_bytes=1, range_bytes=1)
+    most = max((sum(1 for p in pl if p.window and p.first == q.first) for q in pl), default=0)
+    assert most >= at_least, [(p.first, p.window) for p in pl]
+
+
+def test_processes_cut_into_ranges_report_the_same(trace):
+    # every log cut into time ranges of ~64 events (range_bytes=1): a process's streams (an
+    # access pattern's sequential/random runs), calls in flight, threads, stacks, paths, the
+    # stracer's missed syscalls and the kernel's counters carried from range to range
+    cmd = (f"{build('an_pattern')} && {build('proc_fork')} && {build('st_raw')} x"
+           f" && {build('proc_threads')}")  # fmt: skip
+    t = trace("sh", "-c", cmd)
+    assert t.proc.returncode == 0, t.proc.stderr
+    _ranges(t.dir, 5)
+    got = _check(t.dir, range_bytes=1)
+    assert got["overview"]["missed"] > 0 and got["overview"]["classified"] > 0
+    assert got["overview"]["classified"] > got["overview"]["sequential"] > 0
+    _check(t.dir, workers=2, range_bytes=1)
 
 
 @pytest.mark.skipif(not (MPIRUN and MPICC and _shim_has_mpi()), reason="needs Open MPI")
@@ -55,6 +79,9 @@ def test_mpi_io_ranks_report_the_same_in_parts(tmp_path):
     job = run_job(tmp_path, "launcher", 2, build_mpi("mpi_io"), "mio.dat", str(65536), "4096")
     got = _check(job.dir)
     assert got["mpi"] and got["overview"]["ranks"] == 2
+    # each rank cut into ranges (never inside an MPI-IO call: its POSIX calls stay with it)
+    _ranges(job.dir, 3)
+    _check(job.dir, range_bytes=1)
     # the HTML page's plots from the parts' sums: the in-memory ones
     from iotrace.analyzer.summary import summarise
 
@@ -111,19 +138,22 @@ def _sorted(t: pa.Table, keys: list[str]) -> pd.DataFrame:
 def test_parquet_export_in_parts_is_the_in_memory_one(trace, tmp_path):
     t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x && {build('proc_threads')}")
     assert t.proc.returncode == 0, t.proc.stderr
-    whole, inparts = tmp_path / "whole", tmp_path / "parts"
+    whole = tmp_path / "whole"
     export(load(t.dir), "parquet", whole)
-    to_parquet_parts(t.dir, inparts, workers=2, part_bytes=1)
-    assert len(list((inparts / "events").rglob("*.parquet"))) >= 3  # a file per part at least
-    key = ["t_start", "proc", "tid", "function", "ret"]
-    a = _sorted(ds.dataset(whole / "events", partitioning="hive").to_table(), key)
-    b = _sorted(ds.dataset(inparts / "events", partitioning="hive").to_table(), key)
-    pd.testing.assert_frame_equal(a, b[a.columns], check_dtype=False)
-    for name, k in (("processes", ["proc"]), ("files", ["path"]), ("missed", ["proc", "first"]),
-                    ("stacks", ["stack_id", "level"])):  # fmt: skip
-        a = _sorted(pq.read_table(whole / f"{name}.parquet"), k)
-        b = _sorted(pq.read_table(inparts / f"{name}.parquet"), k)
-        pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=name)
+    for i, kw in enumerate([{}, {"range_bytes": 1}]):  # processes whole, then cut into ranges
+        inparts = tmp_path / f"parts{i}"
+        to_parquet_parts(t.dir, inparts, workers=2, part_bytes=1, **kw)
+        assert len(list((inparts / "events").rglob("*.parquet"))) >= 3  # a file per part
+        key = ["t_start", "proc", "tid", "function", "ret"]
+        a = _sorted(ds.dataset(whole / "events", partitioning="hive").to_table(), key)
+        b = _sorted(ds.dataset(inparts / "events", partitioning="hive").to_table(), key)
+        pd.testing.assert_frame_equal(a, b[a.columns], check_dtype=False)
+        tables = (("processes", ["proc"]), ("files", ["path"]), ("missed", ["proc", "first"]),
+                  ("stacks", ["stack_id", "level"]))  # fmt: skip
+        for name, k in tables:
+            a = _sorted(pq.read_table(whole / f"{name}.parquet"), k)
+            b = _sorted(pq.read_table(inparts / f"{name}.parquet"), k)
+            pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=name)
     # the command line: in parts by default
     r = iotrace("export", str(t.dir), "--format", "parquet", "-o", str(tmp_path / "cli"))
     assert r.returncode == 0 and "events" in r.stderr, r.stderr
@@ -136,6 +166,8 @@ def test_hdf5_datasets_report_the_same_in_parts(tmp_path):
                   str(N), "conv", io="ompio")  # fmt: skip
     got = _check(job.dir)
     assert got["datasets"] and got["overview"]["datasets"]["writes"] > 0
+    _ranges(job.dir, 3)
+    _check(job.dir, range_bytes=1)
 
 
 def test_read_filters_report_the_same_in_parts(trace):
@@ -162,14 +194,16 @@ def test_csv_and_chrome_exports_in_parts_are_the_in_memory_ones(trace, tmp_path,
     assert len(parts.plan(t.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1)) >= 3
     whole, inparts = tmp_path / "whole", tmp_path / "parts"
     export(load(t.dir), fmt, whole)
-    export_parts(fmt, t.dir, inparts, workers=2, part_bytes=1)
-    if fmt == "chrome":
-        assert whole.read_bytes() == inparts.read_bytes()
-    else:
-        names = sorted(p.name for p in whole.iterdir())
-        assert names == sorted(p.name for p in inparts.iterdir())
-        for n in names:
-            assert (whole / n).read_bytes() == (inparts / n).read_bytes(), n
+    for k, kw in enumerate([{}, {"range_bytes": 1}]):  # processes whole, then cut into ranges
+        inparts = tmp_path / f"parts{k}"
+        export_parts(fmt, t.dir, inparts, workers=2, part_bytes=1, **kw)
+        if fmt == "chrome":
+            assert whole.read_bytes() == inparts.read_bytes()
+        else:
+            names = sorted(p.name for p in whole.iterdir())
+            assert names == sorted(p.name for p in inparts.iterdir())
+            for n in names:
+                assert (whole / n).read_bytes() == (inparts / n).read_bytes(), n
     # the command line: in parts (a low bound makes several)
     cli = tmp_path / "cli"
     r = iotrace("export", str(t.dir), "--format", fmt, "-o", str(cli), "--memory", "1M")

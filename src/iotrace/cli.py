@@ -231,6 +231,7 @@ def _read_parsers(sub: argparse._SubParsersAction) -> None:
         help="match A's files under the path prefix OLD with B's under NEW (repeatable)",
     )
     add_select_arguments(d)
+    _bounded_options(d, "each side's summary")
 
     m = sub.add_parser("missed", help="I/O that bypassed the shim (missed), by call site")
     m.add_argument("trace", metavar="DIR")
@@ -402,9 +403,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(args: argparse.Namespace):  # noqa: ANN202 -- pandas only when used
-    """The trace's metadata and its summary, made in parts within the memory bound
-    (analyzer/parts.py); with --html, the plots' sums too."""
+def _summary(args: argparse.Namespace, trace_dir: str | None = None):  # noqa: ANN202 -- pandas
+    """The trace's metadata and its summary (of args.trace, or `trace_dir`), made in parts
+    within the memory bound (analyzer/parts.py); for report --html, the plots' sums too."""
     import warnings
 
     from iotrace.analyzer import parts
@@ -416,13 +417,13 @@ def _summary(args: argparse.Namespace):  # noqa: ANN202 -- pandas only when used
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary, trace = parts.summarise(
-            args.trace,
+            trace_dir or args.trace,
             memory,
             args.workers,
             args.scheduler,
             select=sel,
-            system=args.system,
-            plots=bool(args.html),
+            system=getattr(args, "system", False),
+            plots=bool(args.html) and trace_dir is None,
         )
     for w in caught:
         print(f"iotrace: warning: {w.message}", file=sys.stderr)
@@ -472,15 +473,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     from iotrace.analyzer.diff import DiffError, diff, diff_json, parse_maps, print_diff
-    from iotrace.analyzer.summary import summarise
 
     try:
         maps = parse_maps(args.map)
-    except DiffError as exc:
+        sa = _summary(args, args.a)[1]  # each in parts, within the memory bound
+        sb = _summary(args, args.b)[1]
+    except (DiffError, ValueError) as exc:
         print(f"iotrace: diff: {exc}", file=sys.stderr)
         return 2
-    sa = summarise(_load_trace(args.a, args))
-    sb = summarise(_load_trace(args.b, args))
     d = diff(sa, sb, args.a, args.b, maps)
     try:
         if args.html:
