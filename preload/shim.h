@@ -339,6 +339,13 @@ const char *iot_string(uint32_t id) IOT_HIDDEN;
 
 /* ---- stack.c ---- */
 uint32_t iot_capture_stack(void) IOT_HIDDEN;
+/* ---- cfi.c: the stack walk's fast path ---- */
+/* The stack above the shim's frames into out (at most depth addresses): their number; -1 where
+ * libunwind must walk; IOT_CFI_MISS when an address's rule is not known yet and `derive` is 0
+ * (deriving it takes the loader's lock: stack.c counts it as an unwind, for fork). */
+#define IOT_CFI_MISS (-2)
+int iot_cfi_backtrace(uintptr_t *out, int depth, int derive) IOT_HIDDEN;
+void iot_cfi_flush(void) IOT_HIDDEN; /* code was unloaded (dlclose) */
 void iot_stack_init(void) IOT_HIDDEN;
 void iot_stack_fork_prepare(void) IOT_HIDDEN;
 void iot_stack_fork_parent(void) IOT_HIDDEN;

@@ -17,12 +17,18 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <libunwind.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "shim.h"
 #include "sysraw.h"
 
 static int (*backtrace_fn)(void **, int);
+static void check_init(void *h);
+static unsigned long checked, differ, slow; /* IOTRACE_STACK_CHECK's counts, below */
 static int ufd[2] = {-1, -1};
 static uintptr_t unw_lo, unw_hi; /* libunwind's text: only its own calls are diverted */
 
@@ -147,6 +153,9 @@ void iot_stack_init(void)
     void *fn = dlsym(h, "unw_backtrace");
     if (fn && dl_iterate_phdr(find_unwind, fn))
         backtrace_fn = (int (*)(void **, int))fn;
+    const char *c = getenv("IOTRACE_STACK_CHECK");
+    if (backtrace_fn && c && *c == '1')
+        check_init(h);
 }
 
 /* fork while another thread unwinds: libunwind holds the loader's dl_iterate_phdr lock, which
@@ -172,6 +181,7 @@ void iot_stack_fork_parent(void)
 /* The child's count is its only thread's: another's backing off at the fork does not exist. */
 void iot_stack_fork_child(void)
 {
+    checked = differ = slow = 0; /* IOTRACE_STACK_CHECK's counts are per process */
     unwinders = iot_t.unwinding != 0;
     forking = 0;
     /* the pipe is the parent's too: its bytes would be drained by either; libunwind opens
@@ -214,12 +224,120 @@ static void release_pipe(void)
  * more of them unwinds again, deeper, once.  A hint only: any value gives the same stack. */
 static int shim_frames = 3;
 
+/* IOTRACE_STACK_CHECK=1 (tests): every stack the fast path takes is compared with a full
+ * unwind by libunwind (unw_step from a fresh cursor, no caches); the counts go to stderr at
+ * exit, each difference when found. */
+static int check;
+static int (*u_getcontext)(unw_context_t *);
+static int (*u_init_local)(unw_cursor_t *, unw_context_t *);
+static int (*u_step)(unw_cursor_t *);
+static int (*u_get_reg)(unw_cursor_t *, int, unw_word_t *);
+
+static void check_init(void *h)
+{
+    int (*policy)(unw_addr_space_t, unw_caching_policy_t) =
+        (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(h, "_ULx86_64_set_caching_policy");
+    unw_addr_space_t *local = dlsym(h, "_ULx86_64_local_addr_space");
+    u_getcontext = (int (*)(unw_context_t *))dlsym(h, "_Ux86_64_getcontext");
+    u_init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, "_ULx86_64_init_local");
+    u_step = (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step");
+    u_get_reg = (int (*)(unw_cursor_t *, int, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
+    if (policy && local && u_getcontext && u_init_local && u_step && u_get_reg) {
+        policy(*local, UNW_CACHE_NONE); /* nothing remembered from code unloaded since */
+        check = 1;
+    }
+}
+
+/* The full unwind, addresses as the fast path records them (the return address minus one). */
+static __attribute__((noinline)) int full_unwind(uintptr_t *out, int depth)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+    if (u_getcontext(&uc) < 0 || u_init_local(&c, &uc) < 0)
+        return -1;
+    int n = 0, lead = 1;
+    do {
+        unw_word_t ip;
+        if (u_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip < 0x4000)
+            break;
+        if (lead && ip - 1 >= iot_p.self_lo && ip - 1 < iot_p.self_hi)
+            continue;
+        lead = 0;
+        out[n++] = ip - 1;
+    } while (n < depth && u_step(&c) > 0);
+    return n;
+}
+
+static void put_stack(char *buf, size_t cap, size_t *len, const uintptr_t *pcs, int n)
+{
+    for (int i = 0; i < n && *len < cap; i++)
+        *len += (size_t)snprintf(buf + *len, cap - *len, " %lx", (unsigned long)pcs[i]);
+}
+
+static void check_stack(const uintptr_t *fast, int m, int depth)
+{
+    uintptr_t full[IOT_MAX_STACK];
+    if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
+        __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
+        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+        return;
+    }
+    iot_t.unwinding = 1;
+    int n = full_unwind(full, depth);
+    iot_t.unwinding = 0;
+    __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+    if (IOT_UNLIKELY(transient) && (ufd[0] >= 0 || ufd[1] >= 0))
+        release_pipe();
+    __atomic_add_fetch(&checked, 1, __ATOMIC_RELAXED);
+    if (n == m && !memcmp(fast, full, sizeof *fast * (size_t)m))
+        return;
+    __atomic_add_fetch(&differ, 1, __ATOMIC_RELAXED);
+    char buf[2048];
+    size_t len = (size_t)snprintf(buf, sizeof buf, "iotrace: stack check: fast");
+    put_stack(buf, sizeof buf - 64, &len, fast, m);
+    len += (size_t)snprintf(buf + len, sizeof buf - len, " | full");
+    put_stack(buf, sizeof buf - 2, &len, full, n);
+    buf[len++] = '\n';
+    IOT_SYSRAW(write, 2, buf, len);
+}
+
+__attribute__((destructor)) static void check_report(void)
+{
+    if (!check)
+        return;
+    char buf[128];
+    int len = snprintf(buf, sizeof buf,
+                       "iotrace: stack check: %lu fast, %lu differ, %lu by libunwind\n",
+                       __atomic_load_n(&checked, __ATOMIC_RELAXED),
+                       __atomic_load_n(&differ, __ATOMIC_RELAXED),
+                       __atomic_load_n(&slow, __ATOMIC_RELAXED));
+    IOT_SYSRAW(write, 2, buf, (size_t)len);
+}
+
 uint32_t iot_capture_stack(void)
 {
     if (!backtrace_fn)
         return 0;
-    void *pcs[IOT_MAX_STACK + 16];
     int depth = iot_p.stack_depth;
+    uintptr_t fast[IOT_MAX_STACK];
+    int m = iot_cfi_backtrace(fast, depth, 0);
+    if (IOT_UNLIKELY(m == IOT_CFI_MISS)) { /* reading the tables takes the loader's lock */
+        if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
+            __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
+            __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+            return 0;
+        }
+        m = iot_cfi_backtrace(fast, depth, 1);
+        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+    }
+    if (m >= 0) {
+        if (IOT_UNLIKELY(check))
+            check_stack(fast, m, depth);
+        return m ? iot_intern_stack(fast, m) : 0;
+    }
+    if (IOT_UNLIKELY(check))
+        __atomic_add_fetch(&slow, 1, __ATOMIC_RELAXED);
+    void *pcs[IOT_MAX_STACK + 16];
     int want = depth + __atomic_load_n(&shim_frames, __ATOMIC_RELAXED);
     int before = __atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST);
     if (IOT_UNLIKELY(before >= CLOSING || __atomic_load_n(&forking, __ATOMIC_SEQ_CST))) {
@@ -245,7 +363,7 @@ uint32_t iot_capture_stack(void)
         release_pipe();
     if (IOT_UNLIKELY(i > shim_frames) && i < n)
         __atomic_store_n(&shim_frames, i, __ATOMIC_RELAXED);
-    int m = n - i < depth ? n - i : depth;
+    m = n - i < depth ? n - i : depth;
     if (m <= 0)
         return 0;
     return iot_intern_stack((const uintptr_t *)(pcs + i), m);

@@ -490,6 +490,16 @@ IOT_API void *dlopen(const char *file, int flags)
     IOT_LEAVE(r);
 }
 
+/* dlclose: not an event.  The stack walk keeps a rule per code address (cfi.c): another
+ * library may be mapped where this one was. */
+IOT_API int dlclose(void *handle)
+{
+    IOT_REAL(dlclose);
+    int r = real_dlclose(handle);
+    iot_cfi_flush();
+    return r;
+}
+
 /* popen: fd = the stream's end of the pipe (its name learnt on first use), flags = O_RDONLY or
  * O_WRONLY as the mode says; glibc's pipe2, posix_spawn of the shell (a CLONE_VM child that
  * runs inside this call until its exec) and the closes are inside, covered.  pclose: ret = the
