@@ -10,6 +10,9 @@
  *   fwrite16   fwrite(buf, 1, 16, f) to DATAFILE (stdio buffered: one write(2) per 256 calls);
  *              the stream is reopened ("w") between rounds, outside the timed loop
  *   openclose  open(DATAFILE, O_RDONLY) + close(fd); one iteration is the pair
+ *   seekwrite4k  lseek(fd, off, SEEK_SET) + write(fd, buf, 4096) to DATAFILE, off cycling as
+ *              pwrite4k's (IOR's POSIX transfer; issue 19's comparison with Darshan); one
+ *              iteration is the pair
  *   stat       stat(DATAFILE)
  *
  * Each round times ITERS calls around the whole loop, with CLOCK_MONOTONIC (wall) and with
@@ -93,6 +96,18 @@ static __attribute__((noinline)) stamp loop_pwrite4k(int fd, long n)
     return since(t0);
 }
 
+static __attribute__((noinline)) stamp loop_seekwrite4k(int fd, long n)
+{
+    stamp t0 = now();
+    for (long i = 0; i < n; i++) {
+        if (lseek(fd, (off_t)((i & (SPAN / 4096 - 1)) * 4096), SEEK_SET) < 0)
+            die("lseek");
+        if (write(fd, buf, 4096) != 4096)
+            die("write");
+    }
+    return since(t0);
+}
+
 static __attribute__((noinline)) stamp loop_fwrite16(FILE *f, long n)
 {
     stamp t0 = now();
@@ -129,9 +144,9 @@ static __attribute__((noinline)) stamp loop_stat(long n)
 
 /* ---- one case: warm-up, then rounds ---- */
 
-enum { WRITE1, PWRITE4K, FWRITE16, OPENCLOSE, STAT, NCASES };
-static const char *const case_names[NCASES] = {"write1", "pwrite4k", "fwrite16", "openclose",
-                                                "stat"};
+enum { WRITE1, PWRITE4K, FWRITE16, OPENCLOSE, STAT, SEEKWRITE4K, NCASES };
+static const char *const case_names[NCASES] = {"write1",    "pwrite4k", "fwrite16",
+                                                "openclose", "stat",     "seekwrite4k"};
 
 typedef struct {
     int which;
@@ -154,7 +169,7 @@ static void run_case(run_t *r)
     FILE *f = NULL;
     if (r->which == WRITE1 && (fd = open("/dev/null", O_WRONLY)) < 0)
         die("/dev/null");
-    if (r->which == PWRITE4K && (fd = open(datafile, O_WRONLY)) < 0)
+    if ((r->which == PWRITE4K || r->which == SEEKWRITE4K) && (fd = open(datafile, O_WRONLY)) < 0)
         die(datafile);
     memset(buf, 'x', sizeof buf);
 
@@ -171,6 +186,7 @@ static void run_case(run_t *r)
             break;
         case OPENCLOSE: dt = loop_openclose(n); break;
         case STAT: dt = loop_stat(n); break;
+        case SEEKWRITE4K: dt = loop_seekwrite4k(fd, n); break;
         }
         if (round >= 0) {
             r->ns[round] = (double)dt.wall / (double)n;
@@ -202,7 +218,7 @@ static void report(const run_t *r)
     long calls = r->warmup + (long)r->rounds * r->iters;
     static const char *const fns[NCASES] = {"\"write\": %ld", "\"pwrite\": %ld",
                                             "\"fwrite\": %ld", "\"open\": %ld, \"close\": %ld",
-                                            "\"stat\": %ld"};
+                                            "\"stat\": %ld", "\"lseek\": %ld, \"write\": %ld"};
     len += snprintf(out + len, sizeof out - (size_t)len, "], \"rounds_cpu_ns\": [");
     for (int i = 0; i < r->rounds; i++)
         len += snprintf(out + len, sizeof out - (size_t)len, "%s%.2f", i ? ", " : "",
@@ -216,7 +232,7 @@ static void report(const run_t *r)
 static void usage(void)
 {
     fprintf(stderr, "usage: shim_bench [-n ITERS] [-r ROUNDS] [-w WARMUP] [-d NEST] "
-                    "write1|pwrite4k|fwrite16|openclose|stat DATAFILE\n");
+                    "write1|pwrite4k|fwrite16|openclose|stat|seekwrite4k DATAFILE\n");
     exit(2);
 }
 

@@ -1,6 +1,7 @@
 /* The stack walk's fast path: the app's own unwind tables (.eh_frame, found through
  * .eh_frame_hdr), read once per return address into a small shared table of frame rules, then
- * walked without libunwind (stack.c falls back to libunwind's unw_backtrace otherwise).
+ * walked without libunwind (stack.c falls back to libunwind's unw_backtrace otherwise); a walk
+ * repeated from the same place is replayed from a memo instead (below).
  *
  * It walks exactly as libunwind's x86_64 fast trace (Gtrace.c, which unw_backtrace uses) does,
  * so a stack is the same whichever took it (docs/design.md "Stacks"): a frame is followed only
@@ -19,6 +20,9 @@
 #include <link.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -71,8 +75,11 @@ static void rule_put(slot *s, uintptr_t ip, uint32_t rule)
 
 /* A writer that holds an entry while this runs is writing the rule of an address on a live
  * stack, so of code that is still mapped. */
+static uint32_t rules_gen;
+
 void iot_cfi_flush(void)
 {
+    __atomic_add_fetch(&rules_gen, 1, __ATOMIC_RELEASE); /* memos of walks (below) */
     for (unsigned i = 0; i < NSLOTS; i++)
         if (__atomic_load_n(&rules[i].ip, __ATOMIC_RELAXED))
             rule_put(&rules[i], 0, 0);
@@ -419,14 +426,128 @@ static uint32_t rule_at(uintptr_t ip)
            ((uint32_t)cur.cfa_off << 14);
 }
 
-/* Not inlined: its own frame is the walk's first, described by the tables at the address the
- * registers are read at. */
-__attribute__((noinline)) int iot_cfi_backtrace(uintptr_t *out, int depth, int derive)
+/* ---- the walk, and a memo of whole walks ---- */
+
+/* A walk is a function of its start (this file's one call site: its address, RSP, and RBP if a
+ * frame's CFA is RBP-based before RBP is read back from the stack), the rules, and the stack
+ * words it reads.  So a memo of a walk -- the words it read, where, and the stack it gave --
+ * replayed in order (an address is only known to be the walk's once the words before it
+ * matched) gives the walk's result exactly, reading only addresses the walk itself would read.
+ * A saved RBP that no later frame uses is not kept.  rules_gen (bumped when the rules are
+ * emptied) retires memos of unloaded code.  Per thread (a block mapped at its first stack,
+ * unmapped at its exit): no lock, no copy; a signal handler's calls made while the shim is busy
+ * take no stack, so a thread never uses its memo from two places at once.  A memo also holds
+ * the stack's interned id, for the log of the process it was interned in. */
+#define MEMO_READS 24
+#define MEMO_DEPTH 16
+#define MEMO_SETS 16
+#define MEMO_WAYS 2
+
+typedef struct {
+    uintptr_t sp, bp;
+    uint32_t rules_gen, proc_gen, id;
+    uint16_t nread, n, depth, need_bp;
+    uint64_t unused; /* while walking: the saved RBPs read and never used */
+    uintptr_t at[MEMO_READS], val[MEMO_READS];
+    uintptr_t out[MEMO_DEPTH];
+} memo;
+
+typedef struct {
+    memo *last; /* the memo of this thread's last walk (its id comes after) */
+    unsigned victim;
+    memo e[MEMO_SETS * MEMO_WAYS];
+} memos;
+
+#define MEMOS_GONE ((void *)1) /* the thread is exiting */
+#define MEMOS_SIZE ((sizeof(memos) + 4095) & ~(size_t)4095)
+
+static memos *my_memos(void)
 {
-    uintptr_t ip, sp, bp;
-    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
-                     : "=r"(ip), "=r"(sp), "=r"(bp));
-    int n = 0, own = 0;
+    memos *m = iot_t.stack_memo;
+    if (IOT_LIKELY(m != NULL))
+        return m == MEMOS_GONE ? NULL : m;
+    void *p = (void *)syscall(SYS_mmap, NULL, MEMOS_SIZE, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    iot_t.stack_memo = p;
+    return p;
+}
+
+void iot_cfi_thread_exit(void)
+{
+    memos *m = iot_t.stack_memo;
+    iot_t.stack_memo = MEMOS_GONE;
+    if (m && m != MEMOS_GONE)
+        syscall(SYS_munmap, m, MEMOS_SIZE);
+}
+
+static inline memo *memo_set(memos *ms, uintptr_t sp)
+{
+    return &ms->e[(((sp >> 4) * 0x9e3779b97f4a7c15ull) >> 60) * MEMO_WAYS];
+}
+
+/* The memo of the walk from (sp, bp): its stack into out, or only its id (*id set) if it has
+ * one of this process and !want_out; -1 if none. */
+static int memo_get(memos *ms, uintptr_t sp, uintptr_t bp, uint32_t gen, uintptr_t *out,
+                    int depth, uint32_t *id, int want_out)
+{
+    memo *set = memo_set(ms, sp);
+    for (int w = 0; w < MEMO_WAYS; w++) {
+        memo *e = &set[w];
+        if (e->sp != sp || e->rules_gen != gen || e->depth != depth || (e->need_bp && e->bp != bp))
+            continue;
+        unsigned k = 0, nread = e->nread;
+        while (k < nread && *(const uintptr_t *)e->at[k] == e->val[k])
+            k++;
+        if (k < nread)
+            continue;
+        if (!want_out && e->id && e->proc_gen == iot_p.gen) {
+            *id = e->id;
+            return e->n;
+        }
+        memcpy(out, e->out, sizeof *out * e->n);
+        ms->last = e;
+        return e->n;
+    }
+    return -1;
+}
+
+static memo *memo_slot(memos *ms, uintptr_t sp)
+{
+    memo *set = memo_set(ms, sp);
+    for (int w = 0; w < MEMO_WAYS; w++)
+        if (set[w].sp == sp)
+            return &set[w];
+    return &set[ms->victim++ % MEMO_WAYS];
+}
+
+void iot_cfi_memo_id(uint32_t id)
+{
+    memos *ms = iot_t.stack_memo;
+    if (ms && ms != MEMOS_GONE && ms->last) {
+        ms->last->id = id;
+        ms->last->proc_gen = iot_p.gen;
+        ms->last = NULL;
+    }
+}
+
+/* One word of the walk, noted for the memo (nread past MEMO_READS: too long to keep). */
+static inline uintptr_t word(memo *m, uintptr_t at)
+{
+    uintptr_t v = *(const uintptr_t *)at;
+    if (m->nread < MEMO_READS) {
+        m->at[m->nread] = at;
+        m->val[m->nread] = v;
+    }
+    m->nread++;
+    return v;
+}
+
+static int walk(memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t *out, int depth,
+                int derive)
+{
+    int n = 0, own = 0, bp_read = 0, bp_word = -1;
     uintptr_t key = ip;
     for (;;) {
         uint32_t r;
@@ -440,10 +561,21 @@ __attribute__((noinline)) int iot_cfi_backtrace(uintptr_t *out, int depth, int d
             return n;
         if ((r & 3) != R_STD)
             return -1;
+        if (!(r & CFA_RSP)) {
+            if (!bp_read)
+                m->need_bp = 1;
+            else if (bp_word >= 0 && bp_word < 64)
+                m->unused &= ~(1ull << bp_word);
+        }
         uintptr_t cfa = ((r & CFA_RSP) ? sp : bp) + (intptr_t)CFA_OFF(r);
-        uintptr_t ret = *(const uintptr_t *)(cfa - 8);
-        if (r & RBP_SAVED)
-            bp = *(const uintptr_t *)(cfa + (intptr_t)RBP_OFF(r));
+        uintptr_t ret = word(m, cfa - 8);
+        if (r & RBP_SAVED) {
+            bp_word = m->nread;
+            if (bp_word < 64)
+                m->unused |= 1ull << bp_word;
+            bp = word(m, cfa + (intptr_t)RBP_OFF(r));
+            bp_read = 1;
+        }
         if (IOT_UNLIKELY(ret == ip && cfa == sp)) /* libunwind: a frame that does not move */
             return -1;
         sp = cfa;
@@ -460,4 +592,52 @@ __attribute__((noinline)) int iot_cfi_backtrace(uintptr_t *out, int depth, int d
         if (n == depth)
             return n;
     }
+}
+
+/* Not inlined: its own frame is the walk's first, described by the tables at the address the
+ * registers are read at. */
+__attribute__((noinline)) int iot_cfi_backtrace(uintptr_t *out, int depth, int derive,
+                                                 uint32_t *id)
+{
+    uintptr_t ip, sp, bp;
+    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
+                     : "=r"(ip), "=r"(sp), "=r"(bp));
+    uint32_t gen = __atomic_load_n(&rules_gen, __ATOMIC_ACQUIRE);
+    memos *ms = depth <= MEMO_DEPTH ? my_memos() : NULL;
+    if (id)
+        *id = 0;
+    if (ms) {
+        ms->last = NULL;
+        int n = memo_get(ms, sp, bp, gen, out, depth, id, id == NULL);
+        if (n >= 0)
+            return n;
+    }
+    memo m;
+    m.nread = 0;
+    m.need_bp = 0;
+    m.unused = 0;
+    int n = walk(&m, ip, sp, bp, out, depth, derive);
+    if (n >= 0 && ms && m.nread <= MEMO_READS) {
+        unsigned kept = 0;
+        for (unsigned k = 0; k < m.nread; k++)
+            if (!(m.unused >> k & 1)) {
+                m.at[kept] = m.at[k];
+                m.val[kept++] = m.val[k];
+            }
+        m.nread = (uint16_t)kept;
+        memo *e = memo_slot(ms, sp);
+        memcpy(e->at, m.at, sizeof *m.at * m.nread);
+        memcpy(e->val, m.val, sizeof *m.val * m.nread);
+        memcpy(e->out, out, sizeof *out * (size_t)n);
+        e->nread = m.nread;
+        e->n = (uint16_t)n;
+        e->depth = (uint16_t)depth;
+        e->need_bp = m.need_bp;
+        e->bp = bp;
+        e->rules_gen = gen;
+        e->id = 0;
+        e->sp = sp;
+        ms->last = e;
+    }
+    return n;
 }

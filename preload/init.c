@@ -49,6 +49,7 @@ static void thread_exit(void *unused)
         iot_late_flush(); /* a signal handler's events kept meanwhile (record.c) */
         iot_log_close_chunk();
         iot_kio_thread_exit();
+        iot_cfi_thread_exit();
         iot_t.busy = busy;
     }
 }

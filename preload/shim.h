@@ -74,6 +74,7 @@ typedef struct iot_thread {
     unsigned gen;       /* process generation this state belongs to (changes on fork) */
     char *chunk;        /* current chunk in the mapped log, NULL if none */
     uint32_t used;      /* bytes of records in the chunk after its 5-byte bin header */
+    void *stack_memo;   /* cfi.c: this thread's memos of stack walks */
     uint32_t stack_cache_hash[64];
     uint32_t stack_cache_id[64];
     uint64_t kio[6];    /* this thread's events counted the kernel's way (kio.c) */
@@ -344,7 +345,11 @@ uint32_t iot_capture_stack(void) IOT_HIDDEN;
  * libunwind must walk; IOT_CFI_MISS when an address's rule is not known yet and `derive` is 0
  * (deriving it takes the loader's lock: stack.c counts it as an unwind, for fork). */
 #define IOT_CFI_MISS (-2)
-int iot_cfi_backtrace(uintptr_t *out, int depth, int derive) IOT_HIDDEN;
+/* *id: the stack's interned id when a memo of the same walk has it (then out is not filled;
+ * id NULL: always fill out); else 0, and iot_cfi_memo_id(id) gives the memo the id */
+int iot_cfi_backtrace(uintptr_t *out, int depth, int derive, uint32_t *id) IOT_HIDDEN;
+void iot_cfi_memo_id(uint32_t id) IOT_HIDDEN;
+void iot_cfi_thread_exit(void) IOT_HIDDEN; /* the thread's memos unmapped */
 void iot_cfi_flush(void) IOT_HIDDEN; /* code was unloaded (dlclose) */
 void iot_stack_init(void) IOT_HIDDEN;
 void iot_stack_fork_prepare(void) IOT_HIDDEN;

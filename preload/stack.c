@@ -320,20 +320,25 @@ uint32_t iot_capture_stack(void)
         return 0;
     int depth = iot_p.stack_depth;
     uintptr_t fast[IOT_MAX_STACK];
-    int m = iot_cfi_backtrace(fast, depth, 0);
+    uint32_t id, *idp = IOT_UNLIKELY(check) ? NULL : &id;
+    int m = iot_cfi_backtrace(fast, depth, 0, idp);
     if (IOT_UNLIKELY(m == IOT_CFI_MISS)) { /* reading the tables takes the loader's lock */
         if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
             __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
             __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
             return 0;
         }
-        m = iot_cfi_backtrace(fast, depth, 1);
+        m = iot_cfi_backtrace(fast, depth, 1, idp);
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     }
     if (m >= 0) {
         if (IOT_UNLIKELY(check))
             check_stack(fast, m, depth);
-        return m ? iot_intern_stack(fast, m) : 0;
+        else if (id)
+            return id;
+        id = m ? iot_intern_stack(fast, m) : 0;
+        iot_cfi_memo_id(id);
+        return id;
     }
     if (IOT_UNLIKELY(check))
         __atomic_add_fetch(&slow, 1, __ATOMIC_RELAXED);

@@ -61,3 +61,25 @@ def test_fast_stack_walk_equals_a_full_unwind_in_real_programs(trace):
     got = checked(t.proc.stderr)
     assert len(got) >= 5 and all(differ == 0 for _, differ, _ in got)
     assert sum(fast for fast, _, _ in got) > 500
+
+
+def test_stacks_replayed_from_memos_are_the_checked_ones(trace):
+    """Without the check, a repeated walk is replayed from its memo and the stack's interned id
+    reused: the trace must hold the same stacks, event for event, as a run whose every stack
+    was compared with a full unwind (address randomization off: the same addresses)."""
+    prog = build("stack_paths", "-ldl")
+    runs = []
+    for check in ("", "1"):
+        env = {**os.environ, "IOTRACE_STACK_CHECK": check}
+        t = trace("setarch", "-R", prog, lib(256), lib(4096), env=env, extra=("--no-stracer",))
+        assert t.proc.returncode == 0, t.proc.stderr
+        evs = t.events()
+        main = evs[0]["pid"]
+        stacks = sorted(
+            (e["pid"] != main, e["fn"], e["stack"] or ())
+            for e in evs
+            if e["fn"] in ("write", "fclose", "fdopen", "dup")
+        )
+        runs.append(stacks)
+    assert len(runs[0]) > 300 and all(s for _, _, s in runs[0])
+    assert [s for _, _, s in runs[0]] == [s for _, _, s in runs[1]]

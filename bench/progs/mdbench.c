@@ -1,9 +1,11 @@
 /* mdtest-like metadata load (bench/cost_bench.py, case md): every rank creates (open O_CREAT,
  * write 8 B, close), stats, reads (open, read, close) and removes N files of its own in one
  * shared directory, each phase between barriers.  Then the in-process microbenchmark of the
- * same calls: the same four steps N times on one file name.  Rank 0 prints the slowest rank's
- * microseconds per file of each phase and of the loop, on the wall clock and in the thread's
- * CPU time (what the calls cost, whatever else the machine runs). */
+ * same calls: the same four steps N times on one file name, each step timed on its own (the
+ * thread's CPU clock read around it: the same cost traced or not).  Rank 0 prints the slowest
+ * rank's microseconds per file of each phase and of the loop (each step, and the whole), on
+ * the wall clock and in the thread's CPU time (what the calls cost, whatever else the machine
+ * runs). */
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -63,7 +65,7 @@ int main(int argc, char **argv)
     const char *dir = argv[1];
     int n = atoi(argv[2]);
     static const char *names[] = {"create", "stat", "read", "remove"};
-    double us[10]; /* wall, then CPU */
+    double us[14] = {0}; /* wall, then CPU; then CPU of each step in the loop */
     for (int phase = 0; phase < 4; phase++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime(), c0 = cpu_us();
@@ -76,15 +78,21 @@ int main(int argc, char **argv)
     fname(dir, rank, -1);
     double t0 = MPI_Wtime(), c0 = cpu_us();
     for (int i = 0; i < n; i++)
-        for (int phase = 0; phase < 4; phase++)
+        for (int phase = 0; phase < 4; phase++) {
+            double c = cpu_us();
             one(name, phase);
+            us[10 + phase] += cpu_us() - c;
+        }
     us[4] = (MPI_Wtime() - t0) * 1e6 / n;
     us[9] = (cpu_us() - c0) / n;
-    double mx[10];
-    MPI_Reduce(us, mx, 10, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    for (int p = 0; p < 4; p++)
+        us[10 + p] /= n;
+    double mx[14];
+    MPI_Reduce(us, mx, 14, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0) {
         for (int p = 0; p < 4; p++)
-            printf("%s %.3f cpu_%s %.3f ", names[p], mx[p], names[p], mx[5 + p]);
+            printf("%s %.3f cpu_%s %.3f cpu_loop_%s %.3f ", names[p], mx[p], names[p], mx[5 + p],
+                   names[p], mx[10 + p]);
         printf("files %.3f loop %.3f cpu_files %.3f cpu_loop %.3f\n", mx[0] + mx[1] + mx[2] + mx[3],
                mx[4], mx[5] + mx[6] + mx[7] + mx[8], mx[9]);
     }

@@ -57,8 +57,33 @@ static __attribute__((noinline)) void rec(int depth, int leaf)
     sink++;
 }
 
+/* the same stack depth (a memo of a walk is found by it) reached along other paths */
+static __attribute__((noinline)) void site(int which)
+{
+    if (which)
+        sink += write(fd, "a", 1);
+    else
+        sink += write(fd, "b", 1);
+}
+
+static __attribute__((noinline)) void via_a(int which)
+{
+    site(which);
+    sink++;
+}
+
+static __attribute__((noinline)) void via_b(int which)
+{
+    site(which);
+    sink += 2;
+}
+
 static void all_paths(void)
 {
+    for (int i = 0; i < 8; i++) {
+        via_a(i & 1);
+        via_b(i >> 1 & 1);
+    }
     for (int depth = 0; depth < 14; depth++)
         for (int leaf = 0; leaf < 3; leaf++)
             rec(depth, leaf);
