@@ -322,13 +322,16 @@ uint32_t iot_capture_stack(void)
     uintptr_t fast[IOT_MAX_STACK];
     uint32_t id, *idp = IOT_UNLIKELY(check) ? NULL : &id;
     int m = iot_cfi_backtrace(fast, depth, 0, idp);
-    if (IOT_UNLIKELY(m == IOT_CFI_MISS)) { /* reading the tables takes the loader's lock */
+    if (IOT_UNLIKELY(m == IOT_CFI_MISS)) { /* reading the tables takes the loader's lock: an
+                                            * unwind, for fork (also from a handler inside) */
         if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
             __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
             __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
             return 0;
         }
+        iot_t.unwinding = 1;
         m = iot_cfi_backtrace(fast, depth, 1, idp);
+        iot_t.unwinding = 0;
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     }
     if (m >= 0) {
