@@ -8,10 +8,10 @@
  * where libunwind calls it standard -- the CFA is RSP or RBP plus a constant, the return address
  * at CFA-8, RBP unchanged or saved at CFA plus a constant -- and the walk ends where libunwind's
  * does: at a frame whose return address or RBP the tables mark undefined (_start, a thread's
- * clone), or at a return address below 0x4000.  Each address recorded is the return address
- * minus one, as libunwind's fast trace records it.  Anything else (no table, an expression, a
- * signal frame, an encoding not handled here) gives up the whole walk: libunwind then takes the
- * stack, as it did before this path existed.
+ * clone), or at a return address below 0x4000.  Each address is recorded as unw_backtrace
+ * records it (the return address with libunwind 1.6, minus one with later ones).  Anything
+ * else (no table, an expression, a signal frame, an encoding not handled here) gives up the
+ * whole walk: libunwind then takes the stack, as it did before this path existed.
  *
  * The table of rules is keyed by the address: a library unloaded and another mapped at its
  * place would leave rules for code that is gone, so dlclose empties it (wrap_proc.c).  Entries
@@ -25,6 +25,15 @@
 #include <unistd.h>
 
 #include "shim.h"
+
+/* What unw_backtrace records of a frame: its return address (libunwind 1.6's fast trace and
+ * its unw_step loop) or that minus one (later fast traces); stack.c finds out. */
+static uintptr_t ret_adjust;
+
+void iot_cfi_adjust(unsigned adjust)
+{
+    ret_adjust = adjust;
+}
 
 enum { R_EMPTY, R_STD, R_LAST, R_NONE }; /* rule kinds (bits 0-1) */
 /* bit 2: CFA from RSP (else RBP); bit 3: RBP saved; bits 4-13: RBP's offset from the CFA;
@@ -583,12 +592,13 @@ static int walk(memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t *ou
             return n;
         ip = ret;
         key = ret - 1;
-        if (!n && key >= iot_p.self_lo && key < iot_p.self_hi) {
+        uintptr_t pc = ret - ret_adjust;
+        if (!n && pc >= iot_p.self_lo && pc < iot_p.self_hi) {
             if (++own > 32)
                 return -1;
             continue;
         }
-        out[n++] = key;
+        out[n++] = pc;
         if (n == depth)
             return n;
     }

@@ -349,6 +349,7 @@ uint32_t iot_capture_stack(void) IOT_HIDDEN;
  * id NULL: always fill out); else 0, and iot_cfi_memo_id(id) gives the memo the id */
 int iot_cfi_backtrace(uintptr_t *out, int depth, int derive, uint32_t *id) IOT_HIDDEN;
 void iot_cfi_memo_id(uint32_t id) IOT_HIDDEN;
+void iot_cfi_adjust(unsigned adjust) IOT_HIDDEN; /* what unw_backtrace takes off an address */
 void iot_cfi_thread_exit(void) IOT_HIDDEN; /* the thread's memos unmapped */
 void iot_cfi_flush(void) IOT_HIDDEN; /* code was unloaded (dlclose) */
 void iot_stack_init(void) IOT_HIDDEN;

@@ -28,7 +28,7 @@
 
 static int (*backtrace_fn)(void **, int);
 static void check_init(void *h);
-static unsigned long checked, differ, slow; /* IOTRACE_STACK_CHECK's counts, below */
+static unsigned long checked, differ, slow, differ_bt; /* IOTRACE_STACK_CHECK's counts */
 static int ufd[2] = {-1, -1};
 static uintptr_t unw_lo, unw_hi; /* libunwind's text: only its own calls are diverted */
 
@@ -181,7 +181,7 @@ void iot_stack_fork_parent(void)
 /* The child's count is its only thread's: another's backing off at the fork does not exist. */
 void iot_stack_fork_child(void)
 {
-    checked = differ = slow = 0; /* IOTRACE_STACK_CHECK's counts are per process */
+    checked = differ = slow = differ_bt = 0; /* IOTRACE_STACK_CHECK's counts: per process */
     unwinders = iot_t.unwinding != 0;
     forking = 0;
     /* the pipe is the parent's too: its bytes would be drained by either; libunwind opens
@@ -225,30 +225,45 @@ static void release_pipe(void)
 static int shim_frames = 3;
 
 /* IOTRACE_STACK_CHECK=1 (tests): every stack the fast path takes is compared with a full
- * unwind by libunwind (unw_step from a fresh cursor, no caches); the counts go to stderr at
- * exit, each difference when found. */
+ * unwind by libunwind (unw_step from a fresh cursor, no caches) and with unw_backtrace's; the
+ * counts go to stderr at exit, each difference from the full unwind when found. */
 static int check;
 static int (*u_getcontext)(unw_context_t *);
 static int (*u_init_local)(unw_cursor_t *, unw_context_t *);
 static int (*u_step)(unw_cursor_t *);
 static int (*u_get_reg)(unw_cursor_t *, int, unw_word_t *);
+static int (*u_policy)(unw_addr_space_t, unw_caching_policy_t);
+static unw_addr_space_t *u_local;
 
 static void check_init(void *h)
 {
-    int (*policy)(unw_addr_space_t, unw_caching_policy_t) =
+    u_policy =
         (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(h, "_ULx86_64_set_caching_policy");
-    unw_addr_space_t *local = dlsym(h, "_ULx86_64_local_addr_space");
+    u_local = dlsym(h, "_ULx86_64_local_addr_space");
     u_getcontext = (int (*)(unw_context_t *))dlsym(h, "_Ux86_64_getcontext");
     u_init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, "_ULx86_64_init_local");
     u_step = (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step");
     u_get_reg = (int (*)(unw_cursor_t *, int, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
-    if (policy && local && u_getcontext && u_init_local && u_step && u_get_reg) {
-        policy(*local, UNW_CACHE_NONE); /* nothing remembered from code unloaded since */
+    if (u_policy && u_local && u_getcontext && u_init_local && u_step && u_get_reg) {
+        u_policy(*u_local, UNW_CACHE_NONE); /* nothing remembered from code unloaded since */
         check = 1;
     }
 }
 
-/* The full unwind, addresses as the fast path records them (the return address minus one). */
+/* unw_backtrace records a frame's return address (libunwind 1.6) or that minus one (later
+ * versions' fast trace): -2 not known yet, -1 neither (the fast path stays off). */
+static int adjust = -2;
+
+static __attribute__((noinline)) int calibrate(void)
+{
+    void *pcs[2];
+    int n = backtrace_fn(pcs, 2);
+    uintptr_t ret = (uintptr_t)__builtin_extract_return_addr(__builtin_return_address(0));
+    __asm__ volatile("" ::: "memory"); /* not a tail call */
+    return n == 2 && ret - (uintptr_t)pcs[1] <= 1 ? (int)(ret - (uintptr_t)pcs[1]) : -1;
+}
+
+/* The full unwind, addresses as the fast path records them. */
 static __attribute__((noinline)) int full_unwind(uintptr_t *out, int depth)
 {
     unw_context_t uc;
@@ -260,10 +275,10 @@ static __attribute__((noinline)) int full_unwind(uintptr_t *out, int depth)
         unw_word_t ip;
         if (u_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip < 0x4000)
             break;
-        if (lead && ip - 1 >= iot_p.self_lo && ip - 1 < iot_p.self_hi)
+        if (lead && ip - adjust >= iot_p.self_lo && ip - adjust < iot_p.self_hi)
             continue;
         lead = 0;
-        out[n++] = ip - 1;
+        out[n++] = ip - adjust;
     } while (n < depth && u_step(&c) > 0);
     return n;
 }
@@ -284,10 +299,20 @@ static void check_stack(const uintptr_t *fast, int m, int depth)
     }
     iot_t.unwinding = 1;
     int n = full_unwind(full, depth);
+    void *bt[IOT_MAX_STACK + 32]; /* and what unw_backtrace gives (the stacks before cfi.c):
+                                   * its fast trace, which it takes only with caches on */
+    u_policy(*u_local, UNW_CACHE_GLOBAL);
+    int nb = backtrace_fn(bt, depth + 32), i = 0;
+    u_policy(*u_local, UNW_CACHE_NONE);
     iot_t.unwinding = 0;
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     if (IOT_UNLIKELY(transient) && (ufd[0] >= 0 || ufd[1] >= 0))
         release_pipe();
+    while (i < nb && (uintptr_t)bt[i] >= iot_p.self_lo && (uintptr_t)bt[i] < iot_p.self_hi)
+        i++;
+    nb = nb - i < depth ? nb - i : depth;
+    if (nb != m || memcmp(fast, bt + i, sizeof *fast * (size_t)(m > 0 ? m : 0)))
+        __atomic_add_fetch(&differ_bt, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&checked, 1, __ATOMIC_RELAXED);
     if (n == m && !memcmp(fast, full, sizeof *fast * (size_t)m))
         return;
@@ -305,12 +330,14 @@ __attribute__((destructor)) static void check_report(void)
 {
     if (!check)
         return;
-    char buf[128];
+    char buf[160];
     int len = snprintf(buf, sizeof buf,
-                       "iotrace: stack check: %lu fast, %lu differ, %lu by libunwind\n",
+                       "iotrace: stack check: %lu fast, %lu differ, %lu by libunwind, "
+                       "%lu differ from unw_backtrace\n",
                        __atomic_load_n(&checked, __ATOMIC_RELAXED),
                        __atomic_load_n(&differ, __ATOMIC_RELAXED),
-                       __atomic_load_n(&slow, __ATOMIC_RELAXED));
+                       __atomic_load_n(&slow, __ATOMIC_RELAXED),
+                       __atomic_load_n(&differ_bt, __ATOMIC_RELAXED));
     IOT_SYSRAW(write, 2, buf, (size_t)len);
 }
 
@@ -321,7 +348,23 @@ uint32_t iot_capture_stack(void)
     int depth = iot_p.stack_depth;
     uintptr_t fast[IOT_MAX_STACK];
     uint32_t id, *idp = IOT_UNLIKELY(check) ? NULL : &id;
-    int m = iot_cfi_backtrace(fast, depth, 0, idp);
+    if (IOT_UNLIKELY(adjust == -2)) { /* the first stack: how unw_backtrace records one */
+        if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
+            __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
+            __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+            return 0;
+        }
+        iot_t.unwinding = 1;
+        int a = calibrate();
+        iot_t.unwinding = 0;
+        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+        if (IOT_UNLIKELY(transient) && (ufd[0] >= 0 || ufd[1] >= 0))
+            release_pipe();
+        if (a >= 0)
+            iot_cfi_adjust((unsigned)a);
+        adjust = a;
+    }
+    int m = adjust >= 0 ? iot_cfi_backtrace(fast, depth, 0, idp) : -1;
     if (IOT_UNLIKELY(m == IOT_CFI_MISS)) { /* reading the tables takes the loader's lock: an
                                             * unwind, for fork (also from a handler inside) */
         if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
