@@ -82,16 +82,18 @@ static void rule_put(slot *s, uintptr_t ip, uint32_t rule)
     __atomic_store_n(&s->seq, q + 2, __ATOMIC_RELEASE);
 }
 
-/* A writer that holds an entry while this runs is writing the rule of an address on a live
- * stack, so of code that is still mapped. */
-static uint32_t rules_gen;
+static uint32_t rules_gen; /* memos of walks (below) made with older rules are not used */
 
+/* A writer that holds an entry while this runs is writing the rule of an address on a live
+ * stack, so of code that is still mapped.  rules_gen moves before and after: a walk that read
+ * a rule before it was cleared started before the second move. */
 void iot_cfi_flush(void)
 {
-    __atomic_add_fetch(&rules_gen, 1, __ATOMIC_RELEASE); /* memos of walks (below) */
+    __atomic_add_fetch(&rules_gen, 1, __ATOMIC_SEQ_CST);
     for (unsigned i = 0; i < NSLOTS; i++)
         if (__atomic_load_n(&rules[i].ip, __ATOMIC_RELAXED))
             rule_put(&rules[i], 0, 0);
+    __atomic_add_fetch(&rules_gen, 1, __ATOMIC_SEQ_CST);
 }
 
 /* ---- reading .eh_frame_hdr, .eh_frame ---- */
