@@ -90,6 +90,12 @@ def test_two_ends_both_counted(tmp_path: Path, src: Path, raw: bool) -> None:
             ]
         ), got
         assert bool(ev.loc[ev.index.isin(ends.index), "missed"].all()) == raw
+        if raw:  # show names both ends of a stracer event (the end read was a bare number)
+            shown = iotrace("show", str(out)).stdout.splitlines()
+            lines = [
+                ln for ln in shown if re.search(r"\] \+[\d.]+ (copy_file_range|sendfile)\(", ln)
+            ]
+            assert len(lines) == 3 and all(f"<{src}>" in ln for ln in lines), lines
 
 
 def pd_na(v: object) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 
 from iotrace.calls import DATA_FUNCS, EVENT_FIELDS, FUNCTIONS
 from iotrace.flags import WHENCE, mmap_flags, mmap_prot, mpi_amode, msync_flags, oflags
-from iotrace.format import EV, Rec
+from iotrace.format import EV, MS, Rec
 from iotrace.select import Select, mask
 from iotrace.text import escape, quote_data
 from iotrace.tracefile import Log, Records, open_log, reading
@@ -243,7 +243,11 @@ def _stracer_lines(
         cls = slog.missed_class(rec)
         via = slog.missed_via(rec)
         kind = kinds.get(name, [])
-        shown = [_sarg(kind[j] if j < len(kind) else "", a, fd, fpath)
+        # a call with two ends (copy_file_range, sendfile, splice, tee) names both descriptors
+        named = {fd: fpath}
+        if len(rec) > MS.path2 and rec[MS.path2] is not None:
+            named.setdefault(rec[MS.fd2], rec[MS.path2])
+        shown = [_sarg(kind[j] if j < len(kind) else "", a, named)
                  for j, a in enumerate(args or [])]  # fmt: skip
         result = str(ret)
         if err:
@@ -280,14 +284,15 @@ def stracer_logs(trace_dir: str) -> list[Any]:
     return out
 
 
-def _sarg(kind: str, a: Any, fd: Any, fpath: Any) -> str:
-    """One of the stracer's decoded arguments as strace writes it."""
+def _sarg(kind: str, a: Any, named: dict[Any, Any]) -> str:
+    """One of the stracer's decoded arguments as strace writes it; `named`: the record's
+    descriptors and their paths."""
     if isinstance(a, list):
         return "|".join(escape(str(x)) for x in a) or "0"
     if kind == "path" and isinstance(a, str):
         return f'"{escape(a)}"'
-    if kind == "fd" and a == fd and fpath:
-        return f"{a}<{escape(fpath)}>"
+    if kind == "fd" and named.get(a):
+        return f"{a}<{escape(named[a])}>"
     if kind in ("buf", "ptr", "iov") and isinstance(a, int):
         return hex(a)
     return escape(str(a))
