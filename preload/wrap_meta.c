@@ -174,6 +174,24 @@ IOT_API int unlink(const char *path)
     IOT_LEAVE(r);
 }
 
+/* remove: glibc 2.36 unlinks, and on EISDIR removes the directory; under a stracer the same two
+ * syscalls carrying the cookie (each was a libc-internal stop through Python: OMPIO removes its
+ * shared-file-pointer file at every MPI_File_close).  ret/errno the call's. */
+static long raw_remove(const char *path)
+{
+    long r = IOT_SYSRAW(unlinkat, AT_FDCWD, path, 0);
+    if (r != 0 && errno == EISDIR)
+        r = IOT_SYSRAW(unlinkat, AT_FDCWD, path, AT_REMOVEDIR);
+    return r;
+}
+
+IOT_API int remove(const char *path)
+{
+    IOT_REAL(remove);
+    PATH_BODY(IOT_FN_remove, real_remove(path), raw_remove(path), AT_FDCWD, path, 0);
+    IOT_LEAVE(r);
+}
+
 IOT_API int unlinkat(int dirfd, const char *path, int flags)
 {
     IOT_REAL(unlinkat);

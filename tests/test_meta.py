@@ -280,3 +280,29 @@ def test_more_wrappers_exact_and_unchanged(trace, tmp_path, extra):
         r = iotrace("missed", str(t.dir), "--all", "--json")
         inside = {g["libc_function"] for g in json.loads(r.stdout)}
         assert not inside & {*MORE, "mkostemp", "mkstemps", "canonicalize_file_name"}, inside
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_remove_is_an_event_of_its_own(trace, tmp_path, mode):
+    """remove() of a file, an empty directory, a missing name and a full directory: one event
+    each with the call's result, the program's results as untraced (under the stracer the
+    wrapper makes glibc's unlinkat, and unlinkat AT_REMOVEDIR after EISDIR, itself); glibc's
+    syscalls inside it no longer stop as libc-internal ones (OMPIO removes a file at every
+    MPI_File_close)."""
+    exe = build("meta_remove")
+    t = trace(exe, extra=("--no-stracer",) if mode == "shim" else ())
+    assert t.proc.returncode == 0, t.proc.stderr
+    plain = untraced(exe, cwd=tmp_path / "plain")
+    assert t.proc.stdout == plain.stdout
+    w = trace.work
+    got = [(e["fn"], e["path"], e["ret"], e["errno"]) for e in t.events("remove")]
+    assert got == [
+        ("remove", f"{w}/f", 0, 0),
+        ("remove", f"{w}/d", 0, 0),
+        ("remove", f"{w}/f", -1, errno.ENOENT),
+        ("remove", f"{w}/full", -1, errno.ENOTEMPTY),
+    ]
+    if mode == "stracer":
+        assert "0 inside libc functions" in t.proc.stderr, t.proc.stderr
+        r = iotrace("missed", str(t.dir), "--all")
+        assert "unlinkat" not in r.stdout, r.stdout

@@ -134,6 +134,7 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("faccessat", "meta", MET, "path mode flags"),
     _f("unlink", "meta", MET, "path"),
     _f("unlinkat", "meta", MET, "path flags"),
+    _f("remove", "meta", MET, "path"),
     _f("rename", "meta", MET, "path path2"),
     _f("renameat", "meta", MET, "path path2"),
     _f("renameat2", "meta", MET, "path path2 flags"),
