@@ -121,11 +121,10 @@ def explained(
     k = trace.kio
     if k is None or k.empty:
         return {}
-    readings = {
-        (str(h), int(p)): _readings(rows)
-        for (h, p), rows in k.groupby(["host", "pid"])
-        if keys is None or (str(h), int(p)) in keys  # a part's own: not every process's
-    }
+    if keys is not None:  # a part's own: not every process's (grouping them all cost a part
+        # ~0.5 ms per process of the trace)
+        k = k[[(str(h), int(p)) in keys for h, p in zip(k["host"], k["pid"], strict=True)]]
+    readings = {(str(h), int(p)): _readings(rows) for (h, p), rows in k.groupby(["host", "pid"])}
     st, shim = _stracer_events(trace), _shim_events(trace) if shim is None else shim
     out = {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
     for key, how in (_uring(trace) if uring is None else uring).items():

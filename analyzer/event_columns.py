@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import mmap
 import re
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,12 +83,50 @@ def empty(n: int, dtype: Any) -> np.ndarray:
     size = n * dt.itemsize
     if size < SMALL_PAGES_FROM or not hasattr(mmap, "MADV_NOHUGEPAGE"):
         return np.empty(n, dt)
-    try:
-        m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
-    except OSError as exc:  # ENOMEM: strict overcommit refused the address space
-        raise MemoryError(str(exc)) from None
-    m.madvise(mmap.MADV_NOHUGEPAGE)
-    return np.frombuffer(m, dtype=dt, count=n)
+    m = _pooled(size)
+    if m is None:
+        try:
+            m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)
+        except OSError as exc:  # ENOMEM: strict overcommit refused the address space
+            raise MemoryError(str(exc)) from None
+        m.madvise(mmap.MADV_NOHUGEPAGE)
+    a = np.frombuffer(m, dtype=dt, count=n)
+    if _POOL is not None:  # once the array and its views are gone, the mapping is kept
+        weakref.finalize(a, _keep, m)
+    return a
+
+
+# A process that loads part after part (parts.tune_malloc) keeps the mappings of a part's
+# arrays for the next part's: a fresh mapping is faulted in and zeroed page by page again
+# (~54,000 faults, ~0.15 s of system time per 2.5 M events on this VM).  At most POOL_MAX bytes
+# are kept; a mapping is reused for an array of 1/2 to all of its size.
+_POOL: list[mmap.mmap] | None = None
+POOL_MAX = 1 << 30
+
+
+def keep_mappings() -> None:
+    global _POOL
+    if _POOL is None:
+        _POOL = []
+
+
+def _keep(m: mmap.mmap) -> None:
+    pool = _POOL
+    if pool is None or sum(len(x) for x in pool) + len(m) > POOL_MAX:
+        m.close()
+    else:
+        pool.append(m)
+
+
+def _pooled(size: int) -> mmap.mmap | None:
+    """The smallest kept mapping of at least `size` bytes and at most twice that, taken out."""
+    pool = _POOL
+    if not pool:
+        return None
+    fits = [i for i, m in enumerate(pool) if size <= len(m) <= 2 * size]
+    if not fits:
+        return None
+    return pool.pop(min(fits, key=lambda i: len(pool[i])))
 
 
 class RawColumns:

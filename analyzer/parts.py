@@ -75,6 +75,11 @@ WORKER_BASE = 250 << 20  # a worker's own memory (interpreter, numpy, pandas) be
 # load + reduction peak ~2.6 GB, measured in bench/analyzer_bench.py --parts)
 MEMORY_PER_LOG_BYTE = 9
 MIN_PART_BYTES = 4 << 20  # never cut parts smaller than this much log (per-part overhead)
+# nor larger than this: a part's columns (8 B per event, ~30 B of log per event) stay under
+# glibc's largest mmap threshold (32 MiB, set by tune_malloc), so a worker's next part reuses
+# their freed heap; larger ones are fresh mappings each time, every page faulted in and zeroed
+# again (on this VM ~40% of a large part's CPU time)
+MAX_PART_BYTES = 96 << 20
 SUM_KEYS = (
     "events", "reads", "writes", "read_time", "write_time", "bytes_read", "bytes_written",
     "metadata_ops", "errors", "missed", "mpi_reads", "mpi_writes", "mpi_bytes_read",
@@ -128,6 +133,7 @@ def plan(
     if not paths and not (d.is_dir() and STRACER.find(d)):
         log_paths(d)  # the directory checks and their messages
     budget = max(memory // max(workers, 1) - WORKER_BASE, MIN_PART_BYTES * MEMORY_PER_LOG_BYTE)
+    budget = min(budget, MAX_PART_BYTES * MEMORY_PER_LOG_BYTE)
     if part_bytes is not None:
         budget = part_bytes * MEMORY_PER_LOG_BYTE
     # a log cut into ranges: the command's own process (it holds the parts' sums) counted too
@@ -518,6 +524,9 @@ def tune_malloc() -> None:
         libc.mallopt(-2, 64 << 20)  # M_TOP_PAD
     except (OSError, AttributeError):  # not glibc
         pass
+    from .event_columns import keep_mappings
+
+    keep_mappings()  # and the load's large arrays' mappings
 
 
 def local_map(workers: int) -> Mapper:
@@ -529,12 +538,13 @@ def local_map(workers: int) -> Mapper:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        # a fresh worker per part (the memory of one part's load goes back before the next),
-        # forked from a server that imported the analyzer once
+        # workers forked from a server that imported the analyzer once; each reduces part after
+        # part, reusing the memory the previous part freed (tune_malloc) and its start-up (the C
+        # code's loading, the symbols' tools): a fresh process per part paid both again
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload([__name__])
         with ProcessPoolExecutor(
-            min(workers, len(args)), mp_context=ctx, max_tasks_per_child=1, initializer=tune_malloc
+            min(workers, len(args)), mp_context=ctx, initializer=tune_malloc
         ) as ex:
             return list(ex.map(fn, *zip(*args, strict=True)))
 

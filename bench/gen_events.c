@@ -1,8 +1,9 @@
 /* A synthetic I/O workload for the analyzer's scale bench: PROCS processes (fork), each making
  * about EVENTS wrapped calls on its own file in DIR (pwrites of varied sizes and offsets, reads,
- * seeks, some stats and reopens), so that every table of the report has rows.
+ * seeks, some stats and reopens), so that every table of the report has rows; at most JOBS
+ * (default: PROCS) run at once, so that a trace of many processes does not crowd the machine.
  *
- *     gen_events DIR PROCS EVENTS_PER_PROC
+ *     gen_events DIR PROCS EVENTS_PER_PROC [JOBS]
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -48,20 +49,26 @@ static int work(const char *dir, int id, long events)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s DIR PROCS EVENTS_PER_PROC\n", argv[0]);
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s DIR PROCS EVENTS_PER_PROC [JOBS]\n", argv[0]);
         return 2;
     }
     int procs = atoi(argv[2]);
     long events = atol(argv[3]);
+    int jobs = argc == 5 ? atoi(argv[4]) : procs;
+    int bad = 0, status, running = 0;
     for (int p = 0; p < procs; p++) {
+        if (running >= jobs && wait(&status) > 0) {
+            bad |= !WIFEXITED(status) || WEXITSTATUS(status);
+            running--;
+        }
         pid_t pid = fork();
         if (pid == 0)
             _exit(work(argv[1], p, events));
         if (pid < 0)
             return 1;
+        running++;
     }
-    int bad = 0, status;
     while (wait(&status) > 0)
         bad |= !WIFEXITED(status) || WEXITSTATUS(status);
     return bad;

@@ -83,12 +83,59 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _subreaper() -> None:
+    """Orphans of the commands run here (the report's forkserver, which reaps its workers, is
+    left when the report exits) become this process's children: reaped by _reap, their CPU time
+    counts in RUSAGE_CHILDREN (without this the 2-worker rows counted the report's own process
+    only)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _reap(keep: list[int]) -> None:
+    """Wait for every child of this process but `keep` (the cluster): the orphans left."""
+    me = str(os.getpid())
+    while True:
+        kids = []
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) not in keep:
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[1] == me:
+                            kids.append(int(d))
+                except (OSError, IndexError):
+                    continue
+        if not kids:
+            return
+        for k in kids:
+            try:
+                os.waitpid(k, 0)
+            except ChildProcessError:
+                pass
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of a live process tree and of the children it reaped: the
+    Dask cluster's scheduler, nannies and workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _tree(root):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / tick
+
+
 def measure(cmd: list[str], extra_roots: list[int] = ()) -> tuple[float, int, str, float]:
     """Wall time, peak RSS (bytes) of the command's process tree plus extra_roots' trees, its
-    stdout, and the CPU time (user + system) of the command and the children it waited for (not
-    extra_roots': a Dask cluster's workers are not counted)."""
+    stdout, and the CPU time (user + system) of the command, its descendants and extra_roots'
+    trees (a Dask cluster's processes) while it ran."""
     peak = [0]
-    c0 = _cpu()
+    c0 = _cpu() + sum(_tree_cpu(r) for r in extra_roots)
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
@@ -106,10 +153,12 @@ def measure(cmd: list[str], extra_roots: list[int] = ()) -> tuple[float, int, st
         done.set()
         th.join()
         wall = time.perf_counter() - t0
+        _reap(list(extra_roots))
+        cpu = _cpu() + sum(_tree_cpu(r) for r in extra_roots) - c0
         if p.returncode != 0:
             raise SystemExit(f"{' '.join(cmd[:4])}...: status {p.returncode}: {err[-500:]}")
         out.seek(0)
-        return wall, peak[0], out.read(), _cpu() - c0
+        return wall, peak[0], out.read(), cpu
 
 
 def _same(a: object, b: object) -> bool:
@@ -122,7 +171,7 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
-def make_trace(out: Path, events: int, procs: int, work: Path) -> float:
+def make_trace(out: Path, events: int, procs: int, jobs: int, work: Path) -> float:
     gen = work / "gen_events"
     subprocess.run(["gcc", "-O2", "-o", str(gen), str(SOURCE)], check=True)
     data = work / "data"
@@ -130,28 +179,31 @@ def make_trace(out: Path, events: int, procs: int, work: Path) -> float:
     t = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "iotrace", "run", "-o", str(out), "--", str(gen), str(data),
-         str(procs), str(events // procs)],
+         str(procs), str(events // procs), str(jobs)],
         check=True, capture_output=True,
     )  # fmt: skip
     shutil.rmtree(data)
     return time.perf_counter() - t
 
 
-def bench(trace: Path, in_memory_max: int) -> None:
+ROWS = {
+    "memory": ("in memory", None, 1),
+    "1": ("bounded, 1 worker", ["--workers", "1"], 1),
+    "2": ("bounded, 2 workers", ["--workers", "2"], 2),
+    "dask": ("Dask LocalCluster, 2 workers", "dask", 2),
+}
+
+
+def bench(trace: Path, in_memory_max: int, rows_asked: list[str]) -> None:
     iot = [sys.executable, "-m", "iotrace", "report", str(trace), "--json"]
     size = sum(p.stat().st_size for p in trace.iterdir())
-    print(f"trace: {len(list(trace.glob('*.iot')))} logs, {size / 1e9:.2f} GB")
+    print(f"trace: {len(list(trace.glob('*.iot')))} logs, {size / 1e9:.2f} GB", flush=True)
     rows = []
     ref = None
     n = 0
     cluster = None
     try:
-        for name, extra, cores in (
-            ("in memory", None, 1),
-            ("bounded, 1 worker", ["--workers", "1"], 1),
-            ("bounded, 2 workers", ["--workers", "2"], 2),
-            ("Dask LocalCluster, 2 workers", "dask", 2),
-        ):
+        for name, extra, cores in (ROWS[r] for r in rows_asked):
             roots: list[int] = []
             if extra is None:
                 if _events_estimate(trace) > in_memory_max:
@@ -167,24 +219,26 @@ def bench(trace: Path, in_memory_max: int) -> None:
                 cmd = [*iot, "--scheduler", addr, "--workers", "2"]
             else:
                 cmd = [*iot, *extra]
+            load0 = os.getloadavg()[0]
             wall, peak, out, cpu = measure(cmd, roots)
+            load = (load0 + os.getloadavg()[0]) / 2
             rep = json.loads(out)
             n = rep["overview"]["events"]
             same = "reference" if ref is None else ("equal" if _same(ref, rep) else "DIFFERENT")
             ref = ref if ref is not None else rep
-            rows.append((name, wall, peak, n / wall, n / wall / cores, cpu if not roots else None,
-                         same))  # fmt: skip
+            rows.append((name, wall, load, peak, n / wall / cores, cpu, same))
     finally:
         if cluster is not None:
             cluster.communicate("")
     print(f"{n:,} events")
-    # on a shared machine wall time waits for other jobs: events per CPU-second is the rate a
-    # core gives (the Dask rows' workers are not this process's children: not counted)
-    print(f"{'report':32} {'wall s':>8} {'peak RSS GB':>12} {'events/s':>12} {'/core':>12} "
-          f"{'CPU s':>8} {'ev/CPU-s':>12}  JSON")  # fmt: skip
-    for name, wall, peak, eps, epc, cpu, same in rows:
-        c = f"{cpu:8.1f} {n / cpu:12,.0f}" if cpu else f"{'-':>8} {'-':>12}"
-        print(f"{name:32} {wall:8.1f} {peak / 1e9:12.2f} {eps:12,.0f} {epc:12,.0f} {c}  {same}")
+    # on a shared machine wall time waits for other jobs (the load average, at the row's start
+    # and end, says how many): CPU time and events per CPU-second are the figures to trust;
+    # CPU counts every process of the row (workers, forkserver, the Dask cluster's processes)
+    print(f"{'report':30} {'wall s':>7} {'load':>5} {'peak RSS GB':>11} {'ev/s/core':>10} "
+          f"{'CPU s':>7} {'ev/CPU-s':>10}  JSON")  # fmt: skip
+    for name, wall, load, peak, epc, cpu, same in rows:
+        print(f"{name:30} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {epc:10,.0f} {cpu:7.1f} "
+              f"{n / cpu:10,.0f}  {same}", flush=True)  # fmt: skip
 
 
 def _events_estimate(trace: Path) -> int:
@@ -196,21 +250,34 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--procs", type=int, default=16)
     ap.add_argument("--also", type=int, metavar="N", help="a second trace of N events")
+    ap.add_argument("--also-procs", type=int, default=128, metavar="P",
+                    help="processes of the --also trace (default 128)")  # fmt: skip
+    ap.add_argument("--jobs", type=int, default=0, metavar="J",
+                    help="generator processes running at once (default: the cores)")  # fmt: skip
+    ap.add_argument("--rows", default="memory,1,2,dask",
+                    help=f"which reports, of {','.join(ROWS)} (default all)")  # fmt: skip
     ap.add_argument("--in-memory-max", type=int, default=20_000_000, metavar="N",
                     help="report in memory (the reference) only up to N events")  # fmt: skip
     ap.add_argument("--keep", metavar="DIR", help="write the traces under DIR and keep them")
     args = ap.parse_args()
+    rows = args.rows.split(",")
+    if any(r not in ROWS for r in rows):
+        ap.error(f"--rows: one of {','.join(ROWS)}")
+    jobs = args.jobs or len(os.sched_getaffinity(0))
+    _subreaper()
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="iotrace-scale-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
-        for events in [args.events, *([args.also] if args.also else [])]:
+        for events, procs in [(args.events, args.procs),
+                              *([(args.also, args.also_procs)] if args.also else [])]:  # fmt: skip
             trace = base / f"t{events}"
             if not trace.exists():
-                took = make_trace(trace, events, args.procs, base)
-                print(f"\n== {events:,} events by {args.procs} processes (written in {took:.0f} s)")
+                took = make_trace(trace, events, procs, jobs, base)
+                print(f"\n== {events:,} events by {procs} processes, {jobs} at a time "
+                      f"(written in {took:.0f} s)")  # fmt: skip
             else:
                 print(f"\n== {events:,} events (kept trace)")
-            bench(trace, args.in_memory_max)
+            bench(trace, args.in_memory_max, rows)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
