@@ -126,8 +126,50 @@ def _open(log: _Log) -> None:
     if log.size == 0:
         log.truncated = True  # created, then killed before its header was written
         return
+    key = _header_key(log)
+    if key in _HEADERS:
+        log.header, log.first, log.chunk = _HEADERS[key]
+        return
     with open_regular(log.path) as fd:
         log.header, log.first, log.chunk = read_header(_Pread(fd, log.size), log.path)
+    if key is not None:
+        _HEADERS[key] = (log.header, log.first, log.chunk)
+
+
+# Every part of a trace reads every log's header (the processes table): with 128 logs ~0.25 s
+# of each part.  A process that reduces part after part (parts.tune_malloc: keep_headers) keeps
+# them, and their names for the tables (_Names), by the file's identity, size and mtime.
+_HEADERS: dict[Any, tuple[dict[str, Any], int, int]] = {}
+_NAMED: dict[Any, tuple[dict[str, Any], dict[str, bytes]]] = {}
+_KEEP_HEADERS = False
+
+
+def keep_headers() -> None:
+    global _KEEP_HEADERS
+    _KEEP_HEADERS = True
+
+
+def _header_key(log: _Log) -> tuple[str, int, int, int, int] | None:
+    if not _KEEP_HEADERS:
+        return None
+    try:
+        st = os.stat(log.path)
+    except OSError:
+        return None
+    return (str(log.path), log.size, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _named_header(log: _Log, names: _Names) -> dict[str, Any]:
+    """names(log.header), kept with the header (keep_headers)."""
+    key = _header_key(log) if log.size else None
+    got = _NAMED.get(key) if key is not None else None
+    if got is None:
+        own = _Names()
+        got = (own(log.header), own.exact)
+        if key is not None:
+            _NAMED[key] = got
+    names.exact.update(got[1])
+    return got[0]
 
 
 def _bound(log: _Log, _part: Part | None = None) -> int:
@@ -331,7 +373,8 @@ def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None 
     _warn_truncated(logs, slogs)
     names = _Names()
     for lg in logs:
-        lg.header, lg.strings, lg.modules = names(lg.header), names(lg.strings), names(lg.modules)
+        lg.header = _named_header(lg, names)
+        lg.strings, lg.modules = names(lg.strings), names(lg.modules)
     for sl in slogs:
         if sl.log is not None:
             for k in ("header", "missed", "sites", "site_fn", "procs"):

@@ -525,8 +525,10 @@ def tune_malloc() -> None:
     except (OSError, AttributeError):  # not glibc
         pass
     from .event_columns import keep_mappings
+    from .load import keep_headers
 
-    keep_mappings()  # and the load's large arrays' mappings
+    keep_mappings()  # and the load's large arrays' mappings, and the logs' headers
+    keep_headers()
 
 
 def local_map(workers: int) -> Mapper:
