@@ -529,6 +529,12 @@ def tune_malloc() -> None:
 
     keep_mappings()  # and the load's large arrays' mappings, and the logs' headers
     keep_headers()
+    # numpy asks for transparent huge pages for arrays of 4 MiB and more: on this VM a huge
+    # page's first touch costs more than its 512 small pages (event_columns.empty, docs/
+    # analyzer.md); a 2.5 M-event part's first reduction took 0.65-0.76 s of system time with
+    # them, 0.28-0.31 s without
+    core = getattr(np, "_core", None) or np.core
+    core.multiarray._set_madvise_hugepage(False)
 
 
 def local_map(workers: int) -> Mapper:
@@ -568,6 +574,7 @@ def dask_map(scheduler: str) -> Mapper:
         except (OSError, TimeoutError) as exc:
             raise ValueError(f"no Dask scheduler at {scheduler}: {exc}") from None
         with client:
+            client.run(tune_malloc)  # each worker reduces part after part, as a local one
             futures = client.map(fn, *zip(*args, strict=True), pure=False)
             return client.gather(futures)
 
