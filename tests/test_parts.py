@@ -61,10 +61,11 @@ def _ranges(d, at_least: int) -> None:
 
 def test_processes_cut_into_ranges_report_the_same(trace):
     # every log cut into time ranges of ~64 events (range_bytes=1): a process's streams (an
-    # access pattern's sequential/random runs), calls in flight, threads, stacks, paths, the
-    # stracer's missed syscalls and the kernel's counters carried from range to range
+    # access pattern's sequential/random runs), calls in flight (mmap_threads' overlap the
+    # cuts: time in I/O), threads, stacks, paths, the stracer's missed syscalls and the
+    # kernel's counters carried from range to range
     cmd = (f"{build('an_pattern')} && {build('proc_fork')} && {build('st_raw')} x"
-           f" && {build('proc_threads')}")  # fmt: skip
+           f" && {build('proc_threads')} && {build('mmap_threads')}")  # fmt: skip
     t = trace("sh", "-c", cmd)
     assert t.proc.returncode == 0, t.proc.stderr
     _ranges(t.dir, 5)
