@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from iotrace.units import fmt_bytes as fmt_bytes  # re-exported: the one byte formatter
+from iotrace.units import fmt_pct as fmt_pct  # the one share formatter
 
 
 def fmt_int(x: Any) -> str:
@@ -26,9 +27,3 @@ def fmt_time(ns: float | None) -> str:
     if ns >= 1e3:
         return f"{ns / 1e3:.1f} µs"
     return f"{int(ns)} ns"
-
-
-def fmt_pct(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{100 * x:.1f}%"

@@ -47,6 +47,7 @@ static void thread_exit(void *unused)
         int busy = iot_t.busy;
         iot_t.busy = 1;
         iot_late_flush(); /* a signal handler's events kept meanwhile (record.c) */
+        iot_late_free();
         iot_log_close_chunk();
         iot_kio_thread_exit();
         iot_cfi_thread_exit();
@@ -66,7 +67,7 @@ void iot_thread_reset(void)
     memset(iot_t.kio, 0, sizeof iot_t.kio);
     iot_t.kio_slot = 0;
     iot_t.kio_in_depth = iot_t.kio_in_ok = 0;
-    iot_t.late_head = iot_t.late_tail; /* a fork child's: the parent's events, its to write */
+    iot_t.late_ht = 0; /* a fork child's: the parent's events, its to write */
     pthread_setspecific(thread_key, (void *)1); /* so thread_exit runs */
 }
 

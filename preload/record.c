@@ -1,7 +1,10 @@
 /* The wrapper prologue and epilogue: time, stack, and the event record. */
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -122,6 +125,32 @@ int iot_ev_recorded(iot_ev *ev)
 
 static void write_event(iot_ev *ev);
 
+/* A signal handler's event made while the shim was busy outside an unwind, for the next safe
+ * point.  Under a stracer a signal stops the process at every delivery (~100 us here), so a
+ * frequent timer finds the next signal pending when its handler returns: the interrupted work
+ * may not go on for a long run of handlers (seen: 5 in one, of a 100 us timer).  So the ring
+ * is large, mapped (anonymous: no stop, async-signal-safe) at its first use; it touches only the
+ * pages a run of handlers fills.  Beyond it the event is lost, and so is its count: the trace
+ * then explains less than the kernel counted (completeness), never more. */
+static void late_keep(const iot_ev *ev)
+{
+    if (!iot_t.late) {
+        void *m = (void *)syscall(SYS_mmap, NULL, IOT_LATE_MAX * sizeof *ev,
+                                  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return;
+        iot_t.late = m;
+    }
+    uint64_t ht = iot_t.late_ht; /* the interrupted code may be taking from it: it retries */
+    uint32_t head = (uint32_t)ht, tail = (uint32_t)(ht >> 32);
+    if (tail - head >= IOT_LATE_MAX)
+        return;
+    iot_ev *slot = &iot_t.late[tail % IOT_LATE_MAX];
+    *slot = *ev;
+    slot->data_n = 0; /* its buffer will be gone */
+    __atomic_store_n(&iot_t.late_ht, ((uint64_t)(tail + 1) << 32) | head, __ATOMIC_RELEASE);
+}
+
 void iot_leave(iot_ev *ev)
 {
     if (IOT_UNLIKELY(iot_t.vforked)) { /* a vfork child's: kept for its own log (wrap_proc.c) */
@@ -132,13 +161,7 @@ void iot_leave(iot_ev *ev)
         return;
     }
     if (IOT_UNLIKELY(iot_t.unwinding == 3)) { /* kept for the shim's next safe point */
-        unsigned t = iot_t.late_tail;
-        if (t - iot_t.late_head < 4) {
-            iot_t.late[t % 4] = *ev;
-            iot_t.late[t % 4].data_n = 0; /* its buffer will be gone */
-            __atomic_signal_fence(__ATOMIC_RELEASE);
-            iot_t.late_tail = t + 1;
-        }
+        late_keep(ev);
         iot_t.unwinding = 0;
         errno = ev->saved_errno;
         return;
@@ -147,7 +170,7 @@ void iot_leave(iot_ev *ev)
     if (IOT_UNLIKELY(iot_t.unwinding == 2)) { /* a signal handler's call inside an unwind */
         iot_t.unwinding = 1;
     } else {
-        if (IOT_UNLIKELY(iot_t.late_tail != iot_t.late_head))
+        if (IOT_UNLIKELY(iot_t.late_ht))
             iot_late_flush();
         iot_t.busy = 0;
     }
@@ -155,15 +178,35 @@ void iot_leave(iot_ev *ev)
 }
 
 /* The signal handlers' events kept while the shim was busy (busy: a handler interrupting this
- * adds to the ring, which the loop takes too). */
+ * adds to the ring, which the loop takes too).  Only a handler adds (tail), only the thread's
+ * own shim work takes (head), each one word's compare-and-swap, so a signal between a read
+ * and the swap makes it retry; the ring starts again at 0 each time it is empty. */
 void iot_late_flush(void)
 {
-    while (iot_t.late_head != iot_t.late_tail) {
-        iot_ev e = iot_t.late[iot_t.late_head % 4];
-        __atomic_signal_fence(__ATOMIC_ACQUIRE);
-        iot_t.late_head++;
-        write_event(&e);
+    for (;;) {
+        uint64_t ht = __atomic_load_n(&iot_t.late_ht, __ATOMIC_ACQUIRE);
+        uint32_t head = (uint32_t)ht, tail = (uint32_t)(ht >> 32);
+        if (head == tail) {
+            if (__atomic_compare_exchange_n(&iot_t.late_ht, &ht, 0, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+                return;
+            continue;
+        }
+        iot_ev e = iot_t.late[head % IOT_LATE_MAX]; /* a handler adds at tail, never here */
+        if (__atomic_compare_exchange_n(&iot_t.late_ht, &ht, ((uint64_t)tail << 32) | (head + 1),
+                                        0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            write_event(&e);
     }
+}
+
+/* The thread's ring, at its exit (a handler after this maps another, which stays). */
+void iot_late_free(void)
+{
+    iot_ev *r = iot_t.late;
+    iot_t.late = NULL;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (r)
+        syscall(SYS_munmap, r, IOT_LATE_MAX * sizeof *r);
 }
 
 static void write_event(iot_ev *ev)

@@ -61,6 +61,8 @@ typedef struct iot_ev {
  * but the stracer takes the syscalls made meanwhile for the app's (a vfork child's own) */
 #define IOT_BUSY_VFORK 2
 
+#define IOT_LATE_MAX 4096 /* a signal handler's events kept while the shim was busy (record.c) */
+
 /* Per-thread state.  initial-exec TLS: no allocation, no lock, one %fs-relative load. */
 typedef struct iot_thread {
     int busy;           /* inside the shim's own work: wrappers pass straight through */
@@ -94,9 +96,10 @@ typedef struct iot_thread {
     int vforked;        /* vfork was called: busy until this thread is seen again in the
                          * parent (a vfork child borrows the parent's thread and memory) */
     /* a signal handler's reads and writes made while the shim was busy outside an unwind:
-     * written at the shim's next safe point (record.c); head, tail count on, modulo 4 */
-    iot_ev late[4];
-    volatile unsigned late_head, late_tail;
+     * written at the shim's next safe point (record.c): a ring of IOT_LATE_MAX mapped at its
+     * first use; late_ht: head (low half) and tail (high half), count on, modulo the size */
+    iot_ev *late;
+    uint64_t late_ht;
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -176,6 +179,7 @@ void iot_kid_log(pid_t pid, uint64_t t, const iot_ev *ev, int n, int exited, int
 int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller) IOT_HIDDEN;
 void iot_leave(iot_ev *ev) IOT_HIDDEN;
 void iot_late_flush(void) IOT_HIDDEN;
+void iot_late_free(void) IOT_HIDDEN;
 uint64_t iot_now(void) IOT_HIDDEN;
 void iot_emit_exit(int status) IOT_HIDDEN;
 void iot_ev_opened(iot_ev *ev, int fd, int flags) IOT_HIDDEN;

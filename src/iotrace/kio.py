@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
-from .units import fmt_bytes
+from .units import fmt_bytes, fmt_pct
 
 EBADF = 9  # the kernel counts no call that fails its descriptor lookup
 LIBURING = re.compile(r"/liburing\.so[.\d]*$")  # a module path: io_uring's raw-syscall library
@@ -414,7 +414,7 @@ class Job:
 def _pct(part: int, whole: int) -> str:
     if not whole:
         return "100.0%" if not part else "more than"
-    return f"{100.0 * part / whole:.1f}%"
+    return fmt_pct(part / whole)
 
 
 def run_job(trace_dir: Path, host: str, root: int) -> Job:
