@@ -211,10 +211,16 @@ def _cause(p: kio.Process, stracer: bool, ended: str) -> str:
     cause = p.cause(stracer)
     if p.end is None and ended.startswith("signal"):
         return f"no counters at its end: killed by {_signal(ended)}"
+    if p.end is None and ended == "exit" and not stracer:
+        # it exited (iotrace run saw its status), but neither libc's exit nor _exit ran
+        return ("no counters at its end: it exited without libc's exit or _exit, whose hooks "
+                "read them: a raw exit_group syscall (syscall(SYS_exit_group, n)) bypassed the "
+                "shim; run with the stracer, which reads them at every exit")  # fmt: skip
     if not p.tail:
         return cause
-    what = (f"ended by {_signal(ended)} before the shim's last reading: its last events counted "
-            "from the trace")  # fmt: skip
+    how = ("exited by a raw exit_group syscall, bypassing libc's exit," if ended == "exit"
+           else f"ended by {_signal(ended)}")  # fmt: skip
+    what = f"{how} before the shim's last reading: its last events counted from the trace"
     return f"{what}; {cause}" if cause else what
 
 

@@ -204,72 +204,92 @@ static void flushed_other(const iot_ev *ev, FILE *f, int fd, int64_t before)
 
 /* The read syscalls under a call that read `rd` bytes into the stream from file offset `off`,
  * one stdio_refill event each (the kernel counts each in syscr), as glibc makes them, each read
- * returning what it asked for up to what the file holds (a regular file; a pipe's or
- * terminal's short reads, more of them in one call, are not known).  A refill asks for the
- * whole buffer; fread (_IO_file_xsgetn), wanting more than the buffer holds, reads whole blocks
- * straight into the caller's memory while it wants a buffer's size or more, and refills for
- * less.  A read that returned nothing set the stream's end-of-file flag, one that failed its
- * error flag: 0 bytes, or -1.  A refill is not tried once the end-of-file flag is set (glibc
- * >= 2.28), fread's direct read is. */
-/* fread of a pipe, terminal or socket wanting a buffer's size or more than the buffer holds
- * reads straight into the caller's memory, as many times as the reads return less: how many,
- * the buffer's state cannot tell, so the thread's counters are read around the call (kio.c;
- * ~10 us, beside a read of at least a block). */
-static int measure_reads(FILE *f, int64_t pos, int64_t want, sbuf b)
+ * returning what it asked for up to what the file holds.  A refill asks for the whole buffer;
+ * fread (_IO_file_xsgetn), wanting more than the buffer holds, reads whole blocks straight into
+ * the caller's memory while it wants a buffer's size or more, and refills for less.  A read
+ * that returned nothing set the stream's end-of-file flag, one that failed its error flag: 0
+ * bytes, or -1.  A refill is not tried once the end-of-file flag is set (glibc >= 2.28),
+ * fread's direct read is.
+ * A pipe's, terminal's or socket's reads return what is there: a call that the buffer cannot
+ * serve may read again and again (fgets, getline/getdelim and fscanf refill until the line,
+ * the delimiter or the conversion is complete; fread until it has what it wants), and how
+ * many times the buffer's state cannot tell.  So for such a call on such a stream the thread's
+ * counters are read around it (kio.c: two readings of /proc/thread-self/io, each ~5-30 us,
+ * beside a read that waited for a writer): the reads beyond the events made here are the
+ * first one's (aux, docs/format.md), and fscanf's bytes, which it cannot tell either, are
+ * the measured ones.  A call the buffer serves reads nothing and is not measured. */
+static int measure_reads(FILE *f, int fd, int64_t pos, int need)
 {
-    int64_t size = f && f->_IO_buf_base ? f->_IO_buf_end - f->_IO_buf_base : BUFSIZ;
-    if (pos != IOT_NO_OFFSET || !f || f->_fileno < 0 || want - b.avail < size)
+    if (!need || pos != IOT_NO_OFFSET || fd < 0 || !f)
         return 0;
     iot_kio_in_begin(6);
     return 1;
 }
 
+/* The buffer cannot serve a call reading up to `c` (not within `most` bytes): it refills, unless
+ * the stream saw its end (glibc >= 2.28 tries no more). */
+static int refills_for(FILE *f, sbuf b, int c, int64_t most)
+{
+    if (!f || (b.flags & IOT_GLIBC_EOF_SEEN) || most <= 0)
+        return 0;
+    int64_t n = b.avail < most ? b.avail : most;
+    return n < most && !(n > 0 && memchr(f->_IO_read_ptr, c, (size_t)n));
+}
+
 static void refills(const iot_ev *ev, FILE *f, sbuf b, sbuf a, int64_t rd, int64_t off)
 {
-    uint64_t d[6] = {0}; /* measured (measure_reads): d[2] the reads the call made */
+    uint64_t d[6] = {0}; /* measured (measure_reads): d[0] its bytes, d[2] its reads */
     if (b.measured)
         iot_kio_in_end(d);
     int64_t reads = (int64_t)d[2];
+    if (reads && rd < (int64_t)d[0]) /* fscanf: only the last refill is known */
+        rd = (int64_t)d[0];
     int64_t last = f->_IO_read_end > f->_IO_read_base ? f->_IO_read_end - f->_IO_read_base : 0;
     int64_t size = f->_IO_buf_end - f->_IO_buf_base, want = ev->req - b.avail;
-    int fread_ = ev->fn == IOT_FN_fread, now = a.flags & ~b.flags;
+    int direct_ = ev->fn == IOT_FN_fread && want > 0, now = a.flags & ~b.flags;
     last = rd > 0 ? (last < rd ? last : rd) : 0;
     int nothing = 0; /* the last read returned nothing */
-    if (fread_ && want > 0) {
-        int64_t sz[4];
-        int k = 0;
+    int64_t sz[4], k = 0, left = rd;
+    if (direct_) {
         while (want > 0 && k < 4) {
             int direct = want >= size;
             if (!direct && ((b.flags & IOT_GLIBC_EOF_SEEN) || nothing))
                 break;
             int64_t ask = !direct ? size : size >= 128 ? want - want % size : want;
-            int64_t n = ask < rd ? ask : rd;
+            int64_t n = ask < left ? ask : left;
             nothing = n == 0;
             if (nothing)
                 break;
             sz[k++] = n;
-            rd -= n;
+            left -= n;
             want -= direct || n < want ? n : want;
         }
-        /* measured: the reads beyond these (a pipe's short ones) were the first's, direct */
-        int64_t more = reads > k + nothing ? reads - k - nothing : 0;
-        for (int i = 0; i < k; off = minus(off, -sz[i]), i++)
-            one_of(ev, IOT_FN_stdio_refill, sz[i], 0, off, i == 0 ? 1 + more : 1);
     } else {
-        for (int64_t n; rd > 0; rd -= n, off = minus(off, -n)) {
-            n = rd - last > 0 ? size : last; /* a whole buffer before the last */
-            n = n > 0 && n < rd ? n : rd;
-            one(ev, IOT_FN_stdio_refill, n, 0, off);
+        for (int64_t n; left > 0; left -= n) {
+            n = left - last > 0 ? size : last; /* a whole buffer before the last */
+            n = n > 0 && n < left ? n : left;
+            if (k < 4)
+                sz[k] = n;
+            k++;
         }
         nothing = !!(now & (IOT_GLIBC_EOF_SEEN | IOT_GLIBC_ERR_SEEN));
     }
+    /* measured: the reads beyond these (a pipe's short ones) are the first event's */
+    int64_t more = reads > k + nothing ? reads - k - nothing : 0;
+    for (int64_t i = 0; i < k; i++, more = 0) {
+        int64_t n = i < 4 ? sz[i] : rd > size ? size : rd;
+        n = i == k - 1 && !direct_ ? rd : n; /* the last: what is left */
+        one_of(ev, IOT_FN_stdio_refill, n, 0, off, 1 + more);
+        off = minus(off, -n);
+        rd -= n;
+    }
     under(ev, IOT_FN_stdio_refill, rd, off); /* more than the reads above asked for */
-    if (!nothing)
+    if (!nothing && !more)
         return;
     if ((now & IOT_GLIBC_ERR_SEEN) && !b.pend)
-        one(ev, IOT_FN_stdio_refill, -1, ev->err ? ev->err : EIO, off);
-    else
-        one(ev, IOT_FN_stdio_refill, 0, 0, off);
+        one_of(ev, IOT_FN_stdio_refill, -1, ev->err ? ev->err : EIO, off, 1 + more);
+    else /* the read at the end of the file, or reads that brought nothing (EINTR, EAGAIN) */
+        one_of(ev, IOT_FN_stdio_refill, 0, 0, off, nothing + more);
 }
 
 /* After a call that got or put bytes (`pos` the stream position it started at). */
@@ -595,7 +615,7 @@ void iot_stdio_flushed(const iot_ev *ev, int64_t n, int64_t end)
 #define FREAD_BODY(LK, real_call)                                       \
     STREAM_ENTER(IOT_FN_fread, f, LK, real_call);                       \
     int64_t want = (int64_t)(size * n), done = want;                    \
-    sb.measured = measure_reads(f, pos, want, sb);                      \
+    sb.measured = measure_reads(f, fd, pos, want > sb.avail);           \
     IOT_CALL(size_t, real_call, 0, want && r < n && READ_FAILED(f));    \
     if (want && r < n) {                                                \
         int64_t now = pos == IOT_NO_OFFSET ? -1 : tell(f);              \
@@ -635,6 +655,7 @@ IOT_API size_t __fread_unlocked_chk(void *buf, size_t buflen, size_t size, size_
 /* fgets: ret = length of the string stored (bytes consumed), 0 when it returned NULL. */
 #define FGETS_BODY(LK, real_call)                                       \
     STREAM_ENTER(IOT_FN_fgets, f, LK, real_call);                       \
+    sb.measured = measure_reads(f, fd, pos, refills_for(f, sb, '\n', (int64_t)n - 1)); \
     IOT_CALL(char *, real_call, 0, !r && READ_FAILED(f));               \
     ev.ret = r ? (int64_t)strlen(r) : 0;                                \
     iot_ev_req(&ev, n);                                                 \
@@ -737,6 +758,7 @@ static ssize_t do_getdelim(unsigned fn, char **line, size_t *n, int delim, FILE 
                            ssize_t (*real)(char **, size_t *, int, FILE *))
 {
     STREAM_ENTER(fn, f, 1, real(line, n, delim, f));
+    sb.measured = measure_reads(f, fd, pos, refills_for(f, sb, delim, INT64_MAX));
     /* -1 before the end of the file: EINVAL, ENOMEM, or a read error */
 #define LINE_BAD (r < 0 && !(f && feof_unlocked(f)))
     IOT_CALL(ssize_t, real(line, n, delim, f), r >= 0 ? r : LINE_BAD ? -1 : 0, LINE_BAD);
@@ -773,6 +795,8 @@ typedef int vscan_fn(FILE *, const char *, va_list);
 static int do_scan(FILE *f, const char *fmt, va_list ap, vscan_fn *real)
 {
     STREAM_ENTER(IOT_FN_fscanf, f, 1, real(f, fmt, ap));
+    /* a conversion may go on past the line: only a buffer without a newline is measured */
+    sb.measured = measure_reads(f, fd, pos, refills_for(f, sb, '\n', INT64_MAX));
     char *rptr = f->_IO_read_ptr, *rend = f->_IO_read_end;
     IOT_CALL(int, real(f, fmt, ap), r, r == EOF && READ_FAILED(f));
     stream_ev(&ev, fd);

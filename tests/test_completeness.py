@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -162,6 +163,48 @@ def test_stdio_short_reads_of_a_pipe_are_counted(trace, mode):
     _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
 
 
+# a writer that dribbles each piece in small writes with pauses (printf is bash's own write)
+DRIBBLE = (
+    "sleep 0.3; for p in aaaa bbbb 'cccc\\n' dd 'ee\\n' ff 'gg;' hh 'ii ' jj kk ll m 'n\\n'; "
+    'do printf "$p"; sleep 0.05; done'
+)
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_stdio_calls_reading_a_dribbling_pipe_are_counted(trace, mode):
+    """fgets, getline, getdelim, fscanf and a small fread on a pipe whose writer dribbles each
+    line in pieces: each call refills several times (a read per piece), which the buffer's state
+    cannot tell; the shim counts them with the thread's counters around a call the buffer cannot
+    serve, so the reader's syscr (and fscanf's bytes) add up exactly.  With the shim alone
+    strace runs in the same pipeline as the oracle: the trace's reads of stdin are its reads."""
+    prog = build("stdio_dribble")
+    reader = f"strace -o st.out -e trace=read {prog}" if mode == "shim" else str(prog)
+    if mode == "shim" and not shutil.which("strace"):
+        pytest.skip("no strace")
+    t = trace("bash", "-c", f"bash -c {shlex.quote(DRIBBLE)} | {reader}",
+              extra=() if mode == "stracer" else ("--no-stracer",))  # fmt: skip
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert "fgets aaaabbbbcccc" in t.proc.stdout and "fread  jjkkl" in t.proc.stdout, t.proc.stdout
+    refills = [
+        e for e in t.events("stdio_refill") if e["fd"] == 0 and e["path"].startswith("pipe:")
+    ]
+    pid = refills[0]["pid"]
+    reads = [e["aux"] or 1 for e in refills]
+    assert sum(reads) > len(reads), refills  # calls that read more than once
+    table = load(t.dir).completeness
+    row = table[table["pid"] == pid].iloc[0]
+    for c in kio.COUNTERS:
+        assert row[f"kernel_{c}"] == row[f"explained_{c}"], row.to_dict()
+    if mode == "shim":
+        seen = [
+            ln
+            for ln in (trace.work / "st.out").read_text().splitlines()
+            if ln.startswith("read(0,")
+        ]
+        got = [int(ln.rsplit("=", 1)[1]) for ln in seen]
+        assert (len(got), sum(got)) == (sum(reads), sum(e["ret"] for e in refills)), (seen, refills)
+
+
 def test_bypass_under_the_shim_alone_is_the_exact_shortfall(trace):
     """Raw write syscalls the shim cannot see: with the shim alone the trace says exactly how
     much it is missing; with the stracer nothing is."""
@@ -215,6 +258,38 @@ def test_killed_process_has_no_end_counters(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_raw_exit_group_has_no_end_counters_with_the_shim_alone(trace, mode):
+    """A program and its forked child that end by syscall(SYS_exit_group, n), bypassing libc's
+    exit: the shim's exit hooks never run, so with the shim alone neither has counters at its
+    end -- said, with the likely cause, never guessed; the stracer reads them at every exit."""
+    t = trace(build("kio_exit_group"), extra=("--no-stracer",) if mode == "shim" else ())
+    assert t.proc.returncode == 3, t.proc.stderr
+    assert (trace.work / "out.dat").read_text() == "childparent"
+    if mode == "stracer":  # the stracer's readings at their ends; their last events: the trace
+        assert "2 ended by a signal or a raw exit_group syscall before the shim's last" in (
+            t.proc.stderr
+        ), t.proc.stderr
+        table = load(t.dir).completeness
+        assert table["end"].notna().all(), table.T
+        for cause in table["cause"]:  # the rest can only be the shim's own (libunwind's checks)
+            assert cause.startswith("exited by a raw exit_group syscall, bypassing libc's"), cause
+        low, high = sorted(table["explained_wchar"])  # the app's writes: 5 B and 6 B
+        assert low >= 5 and high >= 6, table.T
+        return
+    assert ("no counters at the end of the 2 processes traced (killed, or a raw exit_group "
+            "syscall?)") in t.proc.stderr, t.proc.stderr  # fmt: skip
+    js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
+    rows = {r["pid"]: r for r in js["processes"]}
+    assert len(rows) == 2 and all(r["end"] is None for r in rows.values()), rows
+    causes = sorted(r["cause"] for r in rows.values())
+    # the program: iotrace run saw it exit with 3; its child: no one saw how it ended
+    assert "a raw exit_group syscall (syscall(SYS_exit_group, n)) bypassed" in causes[1], causes
+    assert "ended without the shim's exit" in causes[0] and "raw exit_group" in causes[0], causes
+    rep = iotrace("report", str(t.dir), env={**os.environ, "COLUMNS": "250"})
+    assert "raw exit_group" in rep.stdout, rep.stdout
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
 def test_report_names_images_a_signal_ended(trace, mode):
     """A program killed by SIGTERM after a write: its shim takes no reading at the end.  Under
     the stracer (its reading at the end) the image's last events are counted from the trace:
@@ -224,7 +299,7 @@ def test_report_names_images_a_signal_ended(trace, mode):
     shim = mode == "shim"
     t = trace(build("signal_exit"), str(signal.SIGTERM), extra=("--no-stracer",) if shim else ())
     assert t.proc.returncode == 128 + signal.SIGTERM
-    said = "1 ended by a signal before the shim's last reading"
+    said = "1 ended by a signal or a raw exit_group syscall before the shim's last reading"
     assert ("no counters at the end of the 1 processes" if shim else said) in t.proc.stderr
     assert "the trace explains" not in t.proc.stderr  # its last events unread: no share
     js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
@@ -262,7 +337,8 @@ def test_run_line_leaves_out_signal_ended_images(trace, script):
     plain = subprocess.run(["bash", "-c", script], cwd=t.dir.parent / "work", capture_output=True)
     assert (t.proc.returncode, t.proc.stdout) == (plain.returncode, plain.stdout.decode())
     err = t.proc.stderr
-    assert "1 more ended by a signal before the shim's last reading, left out here" in err, err
+    said = "1 more ended by a signal or a raw exit_group syscall before the shim's last reading"
+    assert f"{said}, left out here" in err, err
     m = job_line(err)
     assert (m["bytes"], m["calls"]) == ("100.0", "100.0"), err
     js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]

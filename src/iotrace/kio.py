@@ -195,7 +195,11 @@ class Process:
     def cause(self, stracer: bool) -> str:
         """Why the trace explains less (or more) than the kernel counted; "" when it all adds up."""
         if self.end is None:
-            return "no counters at its end: killed (SIGKILL), or still running"
+            if stracer:
+                return "no counters at its end: killed (SIGKILL), or still running"
+            return ("no counters at its end: it ended without the shim's exit (libc's exit and "
+                    "_exit read them): a raw exit_group syscall, or killed (SIGKILL), or still "
+                    "running")  # fmt: skip
         if self.uring and not stracer:
             how = ("liburing loaded (it sets its rings up with raw syscalls the shim cannot see)"
                    if self.uring == "liburing" else "io_uring rings mapped")  # fmt: skip
@@ -205,8 +209,8 @@ class Process:
                     f"the process put in the page cache for storage) is {wb} against {tw} "
                     "written in the trace: run with the stracer")  # fmt: skip
         if self.unfinished:
-            return ("ended without the shim's last reading (a signal?): its events after it are "
-                    "counted by iotrace report")  # fmt: skip
+            return ("ended without the shim's last reading (a signal, or a raw exit_group "
+                    "syscall?): its events after it are counted by iotrace report")  # fmt: skip
         kb, tb, kc, tc = self.kernel_bytes, self.bytes, self.kernel_calls, self.calls
         if tb < kb:
             what = f"{kb - tb:,} bytes in {max(kc - tc, 0):,} calls"
@@ -366,16 +370,23 @@ class Job:
         if p.bytes == p.kernel_bytes and p.calls < p.kernel_calls and (p.stdio[0] or p.stdio[1]):
             self.stdio_calls += p.kernel_calls - p.calls
 
+    @property
+    def _no_end(self) -> str:
+        """Why processes have no counters at their end: with the shim alone, a process that ends
+        by a raw exit_group syscall runs none of the shim's exit hooks."""
+        return "killed?" if self.stracer else "killed, or a raw exit_group syscall?"
+
     def line(self) -> str:
         """The job's completeness in one line (`iotrace run`'s last, `report`'s first)."""
         if not self.processes:
             if self.unfinished:
-                return (f"completeness: {self.unfinished:,} ended by a signal before the "
-                        "shim's last reading, the only processes with counters at their end: "
-                        "iotrace report counts their last events")  # fmt: skip
+                return (f"completeness: {self.unfinished:,} ended by a signal or a raw "
+                        "exit_group syscall before the shim's last reading, the only processes "
+                        "with counters at their end: iotrace report counts their last "
+                        "events")  # fmt: skip
             if self.without_end:
                 return (f"completeness: no counters at the end of the {self.without_end:,} "
-                        "processes traced (killed?)")  # fmt: skip
+                        f"processes traced ({self._no_end})")  # fmt: skip
             return (
                 "completeness: no shim and no stracer read the kernel's counters (a static or "
                 "Go program under --no-stracer, or iotrace attach: the counters would hold the "
@@ -396,13 +407,14 @@ class Job:
                 out += " (the shim alone does not see raw syscalls: run with the stracer)"
             out += ", by process: iotrace report"
         if self.unfinished:
-            out += (f"; {self.unfinished:,} more ended by a signal before the shim's last "
-                    "reading, left out here (iotrace report counts their last events)")  # fmt: skip
+            out += (f"; {self.unfinished:,} more ended by a signal or a raw exit_group syscall "
+                    "before the shim's last reading, left out here (iotrace report counts their "
+                    "last events)")  # fmt: skip
         if self.tail:
-            out += (f"; {self.tail:,} ended by a signal before the shim's last reading (their "
-                    "last events counted from the trace)")  # fmt: skip
+            out += (f"; {self.tail:,} ended by a signal or a raw exit_group syscall before the "
+                    "shim's last reading (their last events counted from the trace)")  # fmt: skip
         if self.without_end:
-            out += f"; {self.without_end:,} without counters at their end (killed?)"
+            out += f"; {self.without_end:,} without counters at their end ({self._no_end})"
         if self.uring:
             out += (f"; but io_uring ran in {self.uring:,} process(es) without the stracer "
                     "(rings mapped, or liburing loaded): its I/O is in neither these counters "
