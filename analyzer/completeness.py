@@ -10,6 +10,7 @@ from iotrace.stracer import slog
 
 from iotrace import kio
 from iotrace.calls import KERNEL_IO_FUNCS, KIO_FIELDS, KIO_OWN_FIELDS
+from iotrace.format import KIO_URING_FIELDS
 
 from . import schema
 from .trace import Trace
@@ -41,6 +42,7 @@ def _readings(rows: pd.DataFrame) -> list[kio.Reading]:
                 None
                 if pd.isna(d["threads_rchar"])
                 else [int(d[f"threads_{k}"]) for k in kio.COUNTERS],
+                [int(d[f"uring_{k}"]) for k in KIO_URING_FIELDS],
             )
         )
     return out
@@ -129,7 +131,7 @@ def explained(
     out = {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
     for key, how in (_uring(trace) if uring is None else uring).items():
         if key in out:
-            out[key].uring = how
+            out[key].uring = how  # what the trace shows of it: before "held" at its end
     return out
 
 
@@ -144,6 +146,12 @@ def _uring(trace: Trace) -> dict[tuple[str, int], str]:
                                                          strict=True)}  # fmt: skip
     out = {key[p]: "liburing" for p, mods in trace.modules.items()
            if p in key and any(kio.LIBURING.search(str(m[3])) for m in mods)}  # fmt: skip
+    if not stracer_read(trace):  # linked statically: its rings may be gone by the exit reading
+        from iotrace.elf import names_liburing
+
+        for p, exe in zip(pr["proc"], pr["exe"], strict=True):
+            if int(p) in key and isinstance(exe, str) and names_liburing(exe):
+                out.setdefault(key[int(p)], "liburing")
     ev = trace.events
     if len(ev) and IO_URING_PATH in ev["path"].cat.categories:
         rings = (ev["function"].astype(str) == "mmap") & (ev["path"] == IO_URING_PATH)

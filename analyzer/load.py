@@ -25,6 +25,7 @@ import pandas as pd
 from iotrace import format as fmt
 from iotrace import kio as kio_core
 from iotrace.calls import CHUNK_SIZE, END2_SUFFIX, EVENT_ENDS, KIO_FIELDS, KIO_OWN_FIELDS
+from iotrace.format import KIO_URING_FIELDS
 from iotrace.tracefile import (
     BadChunk,
     BadRecord,
@@ -581,6 +582,7 @@ def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFra
                 **{f"events_{k}": v for k, v in zip(schema.KIO_SUMS, r.sums, strict=True)},
                 **{f"threads_{k}": (r.threads[i] if r.threads is not None else None)
                    for i, k in enumerate(("rchar", "wchar", "syscr", "syscw"))},
+                **{f"uring_{k}": v for k, v in zip(KIO_URING_FIELDS, r.uring, strict=True)},
                 }  # fmt: skip
 
     for lg in logs:

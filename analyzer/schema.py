@@ -19,6 +19,7 @@ from iotrace.calls import (
     Op,
     syscall_op,
 )
+from iotrace.format import KIO_URING_FIELDS
 
 from .log_kinds import CLASS_NAMES, SOURCE_NAMES, VIA_NAMES
 
@@ -98,6 +99,8 @@ KIO_COLUMNS: dict[str, object] = {
     **{f"events_{k}": np.dtype(np.int64) for k in KIO_SUMS},
     # the stracer's end reading: the sum of the process's threads' own counters (no children)
     **{f"threads_{k}": pd.Int64Dtype() for k in ("rchar", "wchar", "syscr", "syscw")},
+    # the shim's exec and exit readings without a stracer: io_uring still held (KIO_URING_FIELDS)
+    **{f"uring_{k}": np.dtype(np.int64) for k in KIO_URING_FIELDS},
 }
 
 # The missed syscalls (the stracer's events), one row per process, syscall and call site.

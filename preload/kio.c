@@ -8,6 +8,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdio_ext.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim.h"
 #include "sysraw.h"
@@ -216,6 +219,64 @@ static void stdio_pending(uint64_t out[2])
     _IO_list_unlock();
 }
 
+/* io_uring under the shim alone (the stracer sees io_uring itself): the kernel counts none of
+ * its operations in rchar/wchar/syscr/syscw, and liburing (shared, dlopen'd or linked
+ * statically) sets its rings up and submits with raw syscalls the shim never sees.  What the
+ * shim can see, at its exec and exit readings, is what is still there: descriptors that are
+ * anon_inode:[io_uring] in /proc/self/fd, ring regions mapped from one and liburing's library
+ * in /proc/self/maps.  u: [descriptors, ring regions, liburing's lines].  Its read()s of the
+ * maps are the kernel's to count: the shim's own. */
+static void uring_held(uint64_t u[IOT_KIO_URING_N])
+{
+    static const char ring[] = "anon_inode:[io_uring]";
+    char buf[8192];
+    u[0] = u[1] = u[2] = 0;
+    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+                           O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        long n;
+        while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
+            for (long i = 0; i < n;) {
+                struct {
+                    uint64_t ino;
+                    int64_t off;
+                    unsigned short reclen;
+                    unsigned char type;
+                    char name[];
+                } *d = (void *)(buf + i);
+                char link[sizeof ring];
+                i += d->reclen;
+                if (syscall(SYS_readlinkat, dir, d->name, link, sizeof link) ==
+                        (long)sizeof ring - 1 && !memcmp(link, ring, sizeof ring - 1))
+                    u[0]++;
+            }
+        syscall(SYS_close, dir);
+    }
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    size_t have = 0; /* a line not yet complete, at the start of buf */
+    for (;;) {
+        long n = syscall(SYS_read, fd, buf + have, sizeof buf - have);
+        iot_own_io(0, n);
+        if (n <= 0)
+            break;
+        char *p = buf, *end = buf + have + n, *nl;
+        while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+            if (memmem(p, (size_t)(nl - p), ring, sizeof ring - 1))
+                u[1]++;
+            else if (memmem(p, (size_t)(nl - p), "/liburing.so", 12))
+                u[2]++;
+            p = nl + 1;
+        }
+        have = (size_t)(end - p);
+        if (have == sizeof buf) /* a line longer than the buffer: not a ring's */
+            have = 0;
+        memmove(buf, p, have);
+    }
+    syscall(SYS_close, fd);
+}
+
 void iot_emit_kio(int when)
 {
     /* an image the shim was loaded into while it ran: its counters hold what came before */
@@ -224,7 +285,9 @@ void iot_emit_kio(int when)
     int busy = iot_t.busy;
     iot_t.busy = 1;
     iot_late_flush(); /* a signal handler's events kept meanwhile: counted before the reading */
-    uint64_t v[IOT_KIO_N], o[4], pending[2], sums[6];
+    uint64_t v[IOT_KIO_N], o[4], pending[2], sums[6], uring[IOT_KIO_URING_N] = {0};
+    if (when != IOT_KIO_START && !iot_stracing) /* before `own` is taken: its reads are in it */
+        uring_held(uring);
     uint64_t t = iot_now();
     stdio_pending(pending);
     event_sums(sums);
@@ -232,9 +295,9 @@ void iot_emit_kio(int when)
         o[i] = __atomic_load_n(&own[i], __ATOMIC_RELAXED);
     o[1] += (uint64_t)iot_unwind_held(); /* a check's byte still in libunwind's pipe */
     if (read_counters("/proc/self/io", v)) {
-        char *p = iot_log_reserve(240);
+        char *p = iot_log_reserve(256);
         if (p)
-            iot_log_commit(iot_pack_kio(p, when, t, v, o, pending, sums));
+            iot_log_commit(iot_pack_kio(p, when, t, v, o, pending, sums, uring));
     }
     iot_t.busy = busy;
 }

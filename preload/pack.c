@@ -187,10 +187,11 @@ char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const
 
 /* [6, when, t, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes],
  *  [own rchar, wchar, syscr, syscw], [stdio bytes pending, streams with some],
- *  [events' rchar, wchar, syscr, syscw, stdio bytes read, written]] */
+ *  [events' rchar, wchar, syscr, syscw, stdio bytes read, written],
+ *  [io_uring descriptors, ring mappings, liburing's lines in the maps]] */
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
                    const uint64_t own[IOT_KIO_OWN_N], const uint64_t pending[2],
-                   const uint64_t sums[IOT_KIO_SUMS_N])
+                   const uint64_t sums[IOT_KIO_SUMS_N], const uint64_t uring[IOT_KIO_URING_N])
 {
     PACKER(pk, p);
     msgpack_pack_array(&pk, IOT_REC_KIO_NFIELDS);
@@ -209,6 +210,9 @@ char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
     msgpack_pack_array(&pk, IOT_KIO_SUMS_N);
     for (int i = 0; i < IOT_KIO_SUMS_N; i++)
         msgpack_pack_uint64(&pk, sums[i]);
+    msgpack_pack_array(&pk, IOT_KIO_URING_N);
+    for (int i = 0; i < IOT_KIO_URING_N; i++)
+        msgpack_pack_uint64(&pk, uring[i]);
     return p;
 }
 

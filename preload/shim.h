@@ -285,7 +285,8 @@ char *iot_pack_selection(char *p, pid_t tid, const iot_ev *ev, int64_t bytes, in
                          int64_t partial) IOT_HIDDEN;
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
                    const uint64_t own[IOT_KIO_OWN_N], const uint64_t pending[2],
-                   const uint64_t sums[IOT_KIO_SUMS_N]) IOT_HIDDEN;
+                   const uint64_t sums[IOT_KIO_SUMS_N],
+                   const uint64_t uring[IOT_KIO_URING_N]) IOT_HIDDEN;
 
 /* ---- kio.c: the kernel's I/O counters of the process (KIO records) ---- */
 void iot_emit_kio(int when) IOT_HIDDEN;

@@ -420,6 +420,34 @@ def test_liburing_under_the_shim_alone_is_named(trace, mode):
         assert (ops["via"].astype(str) == "io_uring").any()
 
 
+@pytest.mark.parametrize("keep", ["keep", "close"])
+@pytest.mark.parametrize("link", ["static", "dlopen"])
+def test_liburing_linked_statically_or_dlopened_is_named(trace, tmp_path, link, keep):
+    """liburing linked statically (liburing.a) or loaded with dlopen: the shim's module map at
+    the start does not show it.  With the shim alone the shim finds io_uring itself at its exit
+    reading (ring descriptors in /proc/self/fd, ring mappings and liburing.so in
+    /proc/self/maps); a static one whose ring was torn down before the exit is known by its
+    executable naming liburing's io_uring_queue_init.  `iotrace run`'s line and `report`
+    (console, JSON, HTML) name the process and say io_uring ran unseen.  (Before, `iotrace
+    run` saw liburing only in the module records of a log's first and last chunks: a program
+    that loads it in the middle of a longer run was not said.)"""
+    flags = ("-l:liburing.a",) if link == "static" else ("-DDLOPEN", "-ldl")
+    t = trace(build("uring_keep", *flags), "u.out", keep, "3000", extra=("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert (trace.work / "u.out").read_text() == "uring\n"
+    assert "but io_uring ran in 1 process(es) without the stracer" in t.proc.stderr, t.proc.stderr
+    js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
+    (row,) = js["processes"]
+    assert "run with the stracer" in row["cause"] and "write_bytes" in row["cause"], row
+    rep = iotrace("report", str(t.dir), env={**os.environ, "COLUMNS": "250"})
+    assert "io_uring" in rep.stdout and str(row["pid"]) in rep.stdout, rep.stdout
+    html = tmp_path / "r.html"
+    assert iotrace("report", str(t.dir), "--html", str(html)).returncode == 0
+    assert "neither the kernel&#x27;s read/write counters nor the trace" in html.read_text() or (
+        "neither the kernel's read/write counters nor the trace" in html.read_text()
+    )
+
+
 def test_go_program(trace):
     """A Go binary: no shim, its syscalls bypass events; the stracer's readings explain it."""
     from test_stracer import _go_binary

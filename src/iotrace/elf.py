@@ -131,7 +131,7 @@ def _dynamic(data: mmap.mmap, origin: str) -> tuple[list[str], list[str]]:
     return needed, dirs
 
 
-SHT_SYMTAB, SHT_DYNSYM = 2, 11
+SHT_SYMTAB, SHT_STRTAB, SHT_DYNSYM = 2, 3, 11
 STT_FUNC = 2
 
 
@@ -179,3 +179,37 @@ def _functions(path: str, _ino: int, _mtime: int, _size: int) -> tuple[list[int]
         return [], []
     addrs = sorted(names)
     return addrs, [names[a] for a in addrs]
+
+
+def names_liburing(path: str) -> bool:
+    """Whether an executable names liburing's io_uring_queue_init in its string tables: linked
+    statically (.strtab, unless stripped), against liburing.so (.dynstr), or looked up by name.
+    Once per version of the file; only the string tables are read (a whole 6.8 MB python3 took
+    23 ms to search)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return _names_liburing(path, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _names_liburing(path: str, _ino: int, _mtime: int, _size: int) -> bool:
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+                return False
+            shoff = struct.unpack_from("<Q", data, 40)[0]
+            shentsize, shnum = struct.unpack_from("<HH", data, 58)
+            for i in range(shnum):
+                _, sh_type, _, _, off, size, _, _ = struct.unpack_from(
+                    "<IIQQQQII", data, shoff + i * shentsize
+                )
+                if (
+                    sh_type == SHT_STRTAB
+                    and data.find(b"\0io_uring_queue_init", off, off + size) >= 0
+                ):
+                    return True
+    except (OSError, ValueError, struct.error):
+        pass
+    return False

@@ -95,8 +95,11 @@ RECORDS: dict[Rec, tuple[Field, ...]] = {
     Rec.THREAD: _fields("rec:uint tid:int"),
     Rec.MODULE: _fields("rec:uint base:uint lo:uint hi:uint path:str build_id:bin?"),
     Rec.EXIT: _fields("rec:uint t:uint status:int"),
-    # counters: KIO_FIELDS; own: KIO_OWN_FIELDS; pending: [bytes, streams]; sums: KIO_SUM_FIELDS
-    Rec.KIO: _fields("rec:uint when:uint t:uint counters:list own:list pending:list sums:list"),
+    # counters: KIO_FIELDS; own: KIO_OWN_FIELDS; pending: [bytes, streams]; sums: KIO_SUM_FIELDS;
+    # uring: KIO_URING_FIELDS (since the field was added: readers take it as optional)
+    Rec.KIO: _fields(
+        "rec:uint when:uint t:uint counters:list own:list pending:list sums:list uring:list"
+    ),
     # the first bytes of its EVENT's buffer; (tid, t_start) are the EVENT's, for readers that
     # do not keep records in order
     Rec.DATA: _fields("rec:uint tid:int t_start:uint data:bin"),
@@ -121,6 +124,10 @@ KIO_FIELDS = (
 )  # fmt: skip
 KIO_OWN_FIELDS = ("rchar", "wchar", "syscr", "syscw")  # the shim's own syscalls, in KIO records
 KIO_SUM_FIELDS = ("rchar", "wchar", "syscr", "syscw", "stdio_read", "stdio_written")
+# io_uring the process held at the reading, seen by the shim alone (at exec and exit, without a
+# stracer): descriptors anon_inode:[io_uring] in /proc/self/fd, ring regions mapped from one
+# and liburing's library in /proc/self/maps (its lines)
+KIO_URING_FIELDS = ("fds", "maps", "liburing")
 # when the shim read them (`when` of its KIO records): at its start, before an exec, in exit()'s
 # last handler (stdio's final flush comes after), in _exit() (stdio's buffers are discarded)
 KIO_WHEN = ("start", "exec", "exit", "_exit")
@@ -287,6 +294,7 @@ def c_header() -> str:
         f"#define IOT_KIO_N {len(KIO_FIELDS)}",
         f"#define IOT_KIO_OWN_N {len(KIO_OWN_FIELDS)}",
         f"#define IOT_KIO_SUMS_N {len(KIO_SUM_FIELDS)}",
+        f"#define IOT_KIO_URING_N {len(KIO_URING_FIELDS)}",
     ]
     out += [f"#define IOT_KIO_{w.upper()} {i}" for i, w in enumerate(KIO_WHEN)]
     for r in Rec:

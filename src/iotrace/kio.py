@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
+from .format import KIO_URING_FIELDS
 from .units import fmt_bytes, fmt_pct
 
 EBADF = 9  # the kernel counts no call that fails its descriptor lookup
@@ -52,6 +53,7 @@ class Reading:
     pending_streams: int = 0  # the streams holding them: one write each at the final flush
     sums: list[int] = field(default_factory=lambda: [0] * 6)  # events: Vec + stdio read, write
     threads: Vec | None = None  # the stracer's: the sum of every thread's own counters
+    uring: list[int] = field(default_factory=lambda: [0, 0, 0])  # the shim's: KIO_URING_FIELDS
 
     @property
     def vec(self) -> Vec:
@@ -65,16 +67,18 @@ class Reading:
 
 
 def shim_reading(rec: list[Any], image: int, shift: int = 0) -> Reading | None:
-    """A shim KIO record [6, when, t, counters, own, [pending, streams], sums]; None if
-    malformed.  `shift` is added to its time."""
+    """A shim KIO record [6, when, t, counters, own, [pending, streams], sums, uring] (uring
+    since it was added); None if malformed.  `shift` is added to its time."""
     try:
         _, when, t, counters, own, pending, sums = rec[:7]
+        uring = [int(x) for x in rec[7]] if len(rec) > 7 else [0] * len(KIO_URING_FIELDS)
         r = Reading("shim", KIO_WHEN[when], int(t) + shift, image, [int(x) for x in counters],
                     [int(x) for x in own], int(pending[0]), int(pending[1]),
-                    sums=[int(x) for x in sums])  # fmt: skip
+                    sums=[int(x) for x in sums], uring=uring)  # fmt: skip
     except (ValueError, TypeError, IndexError):
         return None
     ok = len(r.counters) == len(KIO_FIELDS) and len(r.own) == 4 and len(r.sums) == 6
+    ok = ok and len(r.uring) == len(KIO_URING_FIELDS)
     return r if ok else None
 
 
@@ -165,7 +169,9 @@ class Process:
     # read_bytes, write_bytes at its end: what reached storage (io_uring's I/O among it)
     storage: list[int] = field(default_factory=lambda: [0, 0])
     # io_uring without the stracer: "liburing" (loaded: it sets rings up with raw syscalls the
-    # shim cannot see) or "rings" (the shim saw one mapped); "" none seen
+    # shim cannot see), "rings" (the shim saw one mapped), "held" (rings or liburing still
+    # there at the shim's exec or exit reading: a liburing linked statically or dlopen'd too);
+    # "" none seen
     uring: str = ""
 
     @property
@@ -201,8 +207,13 @@ class Process:
                     "_exit read them): a raw exit_group syscall, or killed (SIGKILL), or still "
                     "running")  # fmt: skip
         if self.uring and not stracer:
-            how = ("liburing loaded (it sets its rings up with raw syscalls the shim cannot see)"
-                   if self.uring == "liburing" else "io_uring rings mapped")  # fmt: skip
+            how = {
+                "liburing": "liburing loaded or linked in (it sets its rings up with raw "
+                "syscalls the shim cannot see)",
+                "held": "io_uring found at its end (ring descriptors or mappings, or liburing, "
+                "in /proc/self: a liburing linked statically or dlopen'd sets its rings up with "
+                "raw syscalls the shim cannot see)",
+            }.get(self.uring, "io_uring rings mapped")
             wb, tw = fmt_bytes(self.storage[1]), fmt_bytes(self.explained[1])
             return (f"{how} and no stracer: io_uring's reads and writes are in neither the "
                     "kernel's read/write counters nor the trace; the kernel's write_bytes (what "
@@ -301,6 +312,8 @@ def explain(
         p.own = _add(p.own, r.own if r is end else _add(r.own, r.cost))
     if end.source == "stracer":
         p.own = _add(p.own, end.own)
+    if any(any(r.uring) for r in shim):
+        p.uring = "held"
     return p
 
 
@@ -432,6 +445,7 @@ def _pct(part: int, whole: int) -> str:
 def run_job(trace_dir: Path, host: str, root: int) -> Job:
     """The completeness of the process tree one `iotrace run` traced (root: its command's pid),
     from the KIO records alone: the shim logs' first and last ones and the stracer's."""
+    from .elf import names_liburing
     from .stracer import slog
     from .tracefile import TraceFormatError, kio_records, log_paths
 
@@ -471,7 +485,10 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
             header, records = kio_records(path, modules=modules)
         except (OSError, TraceFormatError):
             continue
-        if any(LIBURING.search(m) for m in modules) and isinstance(header.get("pid"), int):
+        if isinstance(header.get("pid"), int) and (
+            any(LIBURING.search(m) for m in modules)
+            or (not stracer and names_liburing(str(header.get("exe") or "")))
+        ):  # liburing loaded, or linked statically (its rings may be gone by the exit reading)
             uring.add(header["pid"])
         pid = header.get("pid")
         if header.get("host") != host or not isinstance(pid, int):
@@ -484,7 +501,7 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
                 readings.setdefault(pid, []).append(r)
     job = Job(stracer=stracer)
     for pid, proc in explain_all(readings, parent, stracer_events).items():
-        proc.uring = "liburing" if pid in uring else ""
+        proc.uring = "liburing" if pid in uring else proc.uring  # else "held", or none
         p, seen = pid, set()
         while p != root and p in parent and p not in seen:  # in the tree of this run?
             seen.add(p)

@@ -56,7 +56,10 @@ int main(void)
         own[i] = 11 + (uint64_t)i;
     for (int i = 0; i < IOT_KIO_SUMS_N; i++)
         sums[i] = 31 + (uint64_t)i;
-    p = iot_pack_kio(p, IOT_KIO_EXIT, 8888, v, own, pending, sums);
+    uint64_t uring[IOT_KIO_URING_N];
+    for (int i = 0; i < IOT_KIO_URING_N; i++)
+        uring[i] = 41 + (uint64_t)i;
+    p = iot_pack_kio(p, IOT_KIO_EXIT, 8888, v, own, pending, sums, uring);
     ev = event(IOT_FN_writev); /* -s N: the first 5 bytes of two iovecs */
     ev.t0 = 5000;
     struct { const void *base; size_t len; } iov[2] = {{"ab\0", 3}, {"\377\nxyz", 5}};
