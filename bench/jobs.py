@@ -21,13 +21,20 @@ def has_stracer() -> bool:
     return "--no-stracer" in out.stdout
 
 
+def command() -> list[str]:
+    """The `iotrace` command users run (the C launcher installed beside this Python), else
+    `python -m iotrace` (a tree without the launcher): its start is part of every cost."""
+    launcher = Path(sys.executable).with_name("iotrace")
+    return [str(launcher)] if launcher.is_file() else [sys.executable, "-m", "iotrace"]
+
+
 def prefix(mode: str, trace: Path, *opts: str) -> list[str]:
     """`iotrace run` in front of the program: nothing untraced, the shim alone for "shim",
     shim and stracer for any other mode."""
     if mode == "untraced":
         return []
     shim_only = ["--no-stracer"] if mode == "shim" and has_stracer() else []
-    return [sys.executable, "-m", "iotrace", "run", "-o", str(trace), *opts, *shim_only, "--"]
+    return [*command(), "run", "-o", str(trace), *opts, *shim_only, "--"]
 
 
 def run_timed(

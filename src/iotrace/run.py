@@ -66,7 +66,6 @@ class Recording:
     ) -> Recording:
         """From the command line; RunError (status 2) on a name or glob iotrace cannot use."""
         from iotrace.calls import DATA_MAX, trace_set
-        from iotrace.select import absolute_glob
 
         if data is not None and not 0 <= data <= DATA_MAX:
             raise RunError(f"iotrace: -s must be between 0 and {DATA_MAX}", 2)
@@ -76,6 +75,8 @@ class Recording:
         except ValueError as exc:
             raise RunError(f"iotrace: -e trace=: {exc}", 2) from None
         globs = []
+        if paths:
+            from iotrace.select import absolute_glob  # the read filters' module: only for --path
         for g in paths or ():
             if not g or "\n" in g:
                 raise RunError(f"iotrace: --path {g!r}: an empty glob or one with a newline", 2)
