@@ -25,12 +25,12 @@ Rules (docs/analyzer.md):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from iotrace.calls import Op
+from iotrace.record import record
 
 from . import schema
 from .group_scans import dense, prev_in_group
@@ -92,7 +92,7 @@ READ, WRITE = OP_CODE[Op.READ.value], OP_CODE[Op.WRITE.value]
 OPEN = OP_CODE[Op.OPEN.value]
 
 
-@dataclass
+@record
 class Arrays:
     """The events' columns as plain numpy arrays (nulls as -1 codes or masks), for fast maths."""
 
@@ -247,7 +247,7 @@ def bucket_of(nbytes: np.ndarray) -> np.ndarray:
     return np.searchsorted(BUCKET_EDGES, nbytes, side="left")
 
 
-@dataclass
+@record
 class Classified:
     """Per data access with a known offset (in `idx`, indices into the events)."""
 

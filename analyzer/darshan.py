@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ import xxhash
 
 from iotrace import __version__
 from iotrace.calls import STDIO_UNDER
+from iotrace.record import record
 
 from . import schema
 from .access import ALIGN, READ, WRITE, arrays, bucket_of, classify
@@ -87,7 +87,7 @@ class DarshanUnavailable(Exception):
     """libdarshan-util (PyDarshan's wheel) is not installed: one line for the user."""
 
 
-@dataclass
+@record
 class _Lib:
     ffi: Any
     lib: Any
@@ -160,7 +160,7 @@ class _Counters:
         return head + np.int64(self.rank).tobytes() + self.c.tobytes() + self.f.tobytes()
 
 
-@dataclass
+@record
 class _Group:
     """The events of one (rank, file) in one layer, as index arrays into the trace's events."""
 
@@ -248,7 +248,7 @@ _SIZE_LABELS = ("0_100", "100_1K", "1K_10K", "10K_100K", "100K_1M", "1M_4M", "4M
                 "10M_100M", "100M_1G", "1G_PLUS")  # fmt: skip
 
 
-@dataclass
+@record
 class _Layers:
     """Per event: which Darshan module counts it."""
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from iotrace.record import field, record
 from iotrace.text import escape
 from iotrace.tracedir import write_atomic
 
@@ -102,7 +102,7 @@ def map_path(p: str, maps: list[tuple[str, str]]) -> str:
     return p
 
 
-@dataclass
+@record
 class Diff:
     a: str
     b: str

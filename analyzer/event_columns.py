@@ -20,7 +20,6 @@ import functools
 import mmap
 import re
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from iotrace import format as fmt
 from iotrace.native import library as native_library
+from iotrace.record import record
 from iotrace.tracefile import ERRORS, TraceFormatError  # noqa: F401
 
 # Column arrays of the raw events (format.py RAW_COLUMNS, the C struct's order).  Not kept: `mode`
@@ -149,7 +149,7 @@ class RawColumns:
         return self.arrays[name]
 
 
-@dataclass
+@record
 class ScanResult:
     n_events: int
     n_other: int

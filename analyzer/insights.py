@@ -12,13 +12,13 @@ constants, documented in docs/analyzer.md.
 from __future__ import annotations
 
 import errno as errno_mod
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from iotrace.calls import Op
+from iotrace.record import field, record
 
 from .access import ALIGN, OP_CODE, READ, SMALL, WRITE, Arrays, Classified
 from .datasets import SMALL_WRITE, chunking_findings
@@ -54,7 +54,7 @@ TOP_SUBJECTS = 5  # the subjects a finding lists (its numbers hold up to this ma
 CONTEXT = frozenset({"io-time-share", "truncated-logs"})  # not findings: listed after them
 
 
-@dataclass
+@record
 class Insight:
     key: str
     level: str  # high | warn | info
@@ -88,7 +88,7 @@ def _summed(frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
     return df.groupby(keys, sort=True).sum().reset_index()
 
 
-@dataclass
+@record
 class Counts:
     """What the findings need of the events, as sums that add up over parts of a trace
     (analyzer/parts.py merges them; summarise makes them of the whole trace at once):
@@ -296,7 +296,7 @@ def _mpiio_of(a: Arrays, m: np.ndarray) -> tuple[pd.DataFrame, set[tuple[str, in
     return df, pairs
 
 
-@dataclass
+@record
 class Context:
     trace: Trace
     s: Summary

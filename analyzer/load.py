@@ -14,7 +14,6 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from iotrace import format as fmt
 from iotrace import kio as kio_core
 from iotrace.calls import CHUNK_SIZE, END2_SUFFIX, EVENT_ENDS, KIO_FIELDS, KIO_OWN_FIELDS
 from iotrace.format import KIO_URING_FIELDS
+from iotrace.record import field, record, replace
 from iotrace.tracefile import (
     BadChunk,
     BadRecord,
@@ -54,7 +54,7 @@ MIN_EVENT_BYTES = fmt.MIN_EVENT_BYTES  # the fewest bytes per row of events
 PROGRESS_MIN_BYTES = 32 << 20  # show a progress bar from this much log data on (on a tty)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Part:
     """A share of a trace for the bounded path (analyzer/parts.py): the events of the logs
     `first` <= index < `stop` (in the trace's order; every image of a process in one part) and,
@@ -78,7 +78,7 @@ class TruncatedLogWarning(UserWarning):
     record."""
 
 
-@dataclass
+@record
 class _Log:
     proc: int
     source: Source
@@ -797,7 +797,7 @@ def _masked(values: np.ndarray, null: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(values, null)
 
 
-@dataclass
+@record
 class _ProcMeta:
     host: str
     rank: int | None

@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from iotrace.record import record
 from iotrace.tracefile import LOG_SUFFIX
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Source:
     name: str  # the value of the events' `source` column
     find: Callable[[Path], list[Path]]  # its logs in a trace directory

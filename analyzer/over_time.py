@@ -13,12 +13,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
 from iotrace.calls import Op
+from iotrace.record import field, record
 
 from .access import OP_CODE, READ, WRITE, Arrays
 
@@ -28,7 +27,7 @@ SEGMENTS = 800  # timeline resolution: calls closer than span/SEGMENTS merge int
 BAR_COLUMNS = ["proc", "cls", "start", "width"]  # cls: 0 read, 1 write, 2 metadata, 3 other
 
 
-@dataclass
+@record
 class Lanes:
     busy: dict[int, int] = field(default_factory=dict)  # proc -> ns inside I/O calls
     bars: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BAR_COLUMNS))
@@ -52,7 +51,7 @@ def _cat(x: pd.DataFrame, y: pd.DataFrame) -> pd.DataFrame:
     return y if x.empty else x if y.empty else pd.concat([x, y], ignore_index=True)
 
 
-@dataclass
+@record
 class OverTime:
     span: int = 1  # the span (ns) the bins were cut for
     heatmap: dict[int, np.ndarray] = field(default_factory=dict)  # rank -> [bytes, time] x bins

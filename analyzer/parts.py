@@ -20,7 +20,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import pandas as pd
 
 from iotrace import kio
 from iotrace.calls import END2_SUFFIX
+from iotrace.record import field, record, replace
 from iotrace.select import Select
 from iotrace.tracefile import log_paths, regular_size, run_records
 
@@ -189,7 +189,7 @@ def plan(
     return parts
 
 
-@dataclass
+@record
 class Partial:
     """One part's share of the summary, in forms that merge (see merge)."""
 
@@ -891,7 +891,7 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     parents = completeness.parents(tr)
     kprocs = sorted(kio.link(kp, parents).items())
     stracer = any(p.stracer_kio for p in partials)
-    from dataclasses import asdict
+    from iotrace.record import asdict
 
     jk = completeness.job_of(kprocs, stracer, len(counts.uring[0]))
     s.completeness = {

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_right
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,14 @@ from iotrace.stracer import slog
 
 from iotrace.calls import END2_SUFFIX, SYSCALL_BY_NAME
 from iotrace.format import MS
+from iotrace.record import field, record
 from iotrace.tracefile import TraceFormatError, regular_size
 
 from .event_columns import NULL_BITS, RawColumns
 from .log_kinds import CLASS_NAMES, VIA_NAMES
 
 
-@dataclass
+@record
 class SLog:
     """One stracer log, read."""
 
@@ -87,7 +87,7 @@ def read_logs(paths: list[Path]) -> list[SLog]:
     return out
 
 
-@dataclass
+@record
 class Image:
     """A process image the stracer saw (between fork/exec and the next exec or exit)."""
 
@@ -106,7 +106,7 @@ class Image:
     proc: int = -1  # row of processes, when it is a stracer-only process
 
 
-@dataclass
+@record
 class ShimProc:
     """What the stracer source needs to know of a shim log."""
 
@@ -117,7 +117,7 @@ class ShimProc:
     rank: int | None
 
 
-@dataclass
+@record
 class Result:
     processes: list[dict[str, Any]]  # rows of the stracer-only processes
     site_frames: dict[int, list[tuple[Any, ...]]]  # stack_id -> frames

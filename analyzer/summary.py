@@ -8,13 +8,13 @@ stracer's syscalls); MPI-IO bytes are the `mpi_*` numbers, never added to them."
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from iotrace.calls import STDIO_UNDER, Op
+from iotrace.record import field, record
 
 from . import job, schema
 from .access import (
@@ -42,7 +42,7 @@ METADATA_OPS = (Op.OPEN.value, Op.CLOSE.value, Op.META.value)
 TOP_SITES = 10
 
 
-@dataclass
+@record
 class Summary:
     overview: dict[str, Any]
     functions: pd.DataFrame
@@ -462,7 +462,7 @@ def no_missed_text(s: Summary) -> str:
 
 
 def _completeness(trace: Trace) -> dict[str, Any]:
-    from dataclasses import asdict
+    from iotrace.record import asdict
 
     from .completeness import job
 

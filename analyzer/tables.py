@@ -7,10 +7,11 @@ were (`total`), so every renderer can say what it left out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from iotrace.record import field, record
 
 from .fmt import fmt_bytes, fmt_int, fmt_pct, fmt_time
 
@@ -38,14 +39,14 @@ LIMITS: dict[str, dict[str, int | None]] = {
 RANK_FOLD = (8, 4)  # many ranks: the console shows the slowest 8, fastest 4, and the outliers
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Col:
     name: str  # the header
     key: str  # the JSON key
     kind: str = "int"
 
 
-@dataclass
+@record
 class Table:
     key: str
     title: str

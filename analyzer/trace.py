@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from iotrace.record import field, record, replace
 from iotrace.select import Select, mask
 
 
-@dataclass
+@record
 class Trace:
     """What `iotrace.analyzer.load` returns.
 

@@ -24,12 +24,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgpack
 
 from iotrace.calls import Rec
+from iotrace.record import field, record
 from iotrace.shim import ShimNotFound, shim_path
 from iotrace.tracefile import chunks, log_paths, read_header, read_log
 
@@ -75,7 +75,7 @@ CLOCK = {"name": "cpu"}  # set by --clock
 FULL_DIVISOR = 20  # the default run (stracer on) runs iterations / this
 
 
-@dataclass
+@record
 class Timing:
     rounds: list[float]  # ns per call, one per round, on the clock chosen (--clock)
     other: list[float]  # the same rounds on the other clock
@@ -95,7 +95,7 @@ class Timing:
         return 50.0 * (max(self.rounds) - min(self.rounds)) / self.median
 
 
-@dataclass
+@record
 class LogStats:
     events: int = 0
     events_of_case: int = 0
@@ -106,7 +106,7 @@ class LogStats:
     fns: Counter[str] = field(default_factory=Counter)
 
 
-@dataclass
+@record
 class Result:
     case: str
     timings: dict[str, Timing] = field(default_factory=dict)

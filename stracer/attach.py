@@ -19,7 +19,6 @@ import os
 import signal
 import struct
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from iotrace.stracer import _ffi as F
@@ -27,6 +26,7 @@ from iotrace.stracer.slog import SRec, Writer
 from iotrace.stracer.syscall_args import AT_FDCWD, Plan, abs_path, decode_args, plan
 
 from iotrace.calls import SYSCALL_BY_NR, Syscall
+from iotrace.record import field, record
 from iotrace.tracedir import TraceDir
 
 PTRACE_DETACH = 17
@@ -52,7 +52,7 @@ class Detach(Exception):
     """Ctrl-C or SIGTERM: detach now."""
 
 
-@dataclass
+@record
 class Pending:
     t: int
     sc: Syscall
@@ -61,7 +61,7 @@ class Pending:
     path: str | None
 
 
-@dataclass
+@record
 class Attached:
     pid: int
     log: Writer

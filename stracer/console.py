@@ -24,11 +24,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from iotrace.stracer.unwind import Frame, syscall_stub
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
+from iotrace.record import field, record
 from iotrace.say import console_fd, say
 from iotrace.text import escape
 
@@ -68,7 +68,7 @@ def _group_key(frames: list[Frame]) -> tuple[str | None, ...]:
     return tuple(f.function or hex(f.pc) for f in (app or frames)[:3])
 
 
-@dataclass
+@record
 class Group:
     pid: int
     label: str

@@ -28,7 +28,6 @@ import collections
 import os
 import struct
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from iotrace.stracer import _ffi as F
@@ -36,6 +35,7 @@ from iotrace.stracer.slog import SRec
 from iotrace.stracer.syscall_args import plan
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
+from iotrace.record import field, record
 
 if TYPE_CHECKING:
     from iotrace.stracer.tracer import Thread, Tracer
@@ -58,7 +58,7 @@ MAX_BATCH = 4096  # SQEs or iocbs decoded per call at most
 PROT_READ, MAP_SHARED = 1, 1
 
 
-@dataclass
+@record
 class AsyncOp:
     """One submitted operation, until its completion is seen."""
 
@@ -73,7 +73,7 @@ class AsyncOp:
     via: str
 
 
-@dataclass
+@record
 class Ring:
     pid: int
     fd: int

@@ -19,7 +19,6 @@ import errno as errno_mod
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from iotrace.stracer import _ffi as F
 from iotrace.stracer import loop
@@ -29,6 +28,7 @@ from iotrace.stracer.slog import Writer
 from iotrace.stracer.tracer import Tracer
 
 from iotrace.native import WHY_NOT
+from iotrace.record import record
 from iotrace.say import say
 from iotrace.tracedir import TraceDir
 
@@ -48,7 +48,7 @@ END_REST = signal.SIGUSR1
 ANNOUNCE_AFTER = 0.2  # seconds after the command's exit: who is left behind
 
 
-@dataclass
+@record
 class Outcome:
     returncode: int | None  # None: unknown (the stracer died before the command ended)
     app_pid: int | None

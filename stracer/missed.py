@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,6 +16,7 @@ from iotrace.stracer import slog
 from iotrace.stracer.unwind import fill_frames
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
+from iotrace.record import record
 from iotrace.select import Select, mask
 from iotrace.text import escape
 from iotrace.tracefile import _Pread, job_start, log_paths, open_regular, read_header, run_records
@@ -39,7 +39,7 @@ def _job(d: Path, sel: Select, headers: list[dict[str, Any]]) -> tuple[dict[int,
     return ranks, job_start([*logs, *map(_Header, headers)], run_records(d))
 
 
-@dataclass
+@record
 class _Header:
     header: dict[str, Any]
 

@@ -9,7 +9,6 @@ import io
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,6 +17,7 @@ import xxhash
 
 from iotrace.calls import SYSCALLS
 from iotrace.format import MISSED, MISSED_SIZES, MS, SRec, fits
+from iotrace.record import field, record
 from iotrace.tracedir import TraceDir
 from iotrace.tracefile import TraceFormatError, open_regular, read_regular, torn_tail
 
@@ -104,7 +104,7 @@ class Writer:
                 self.error = exc.errno or 0
 
 
-@dataclass
+@record
 class StracerLog:
     path: Path
     header: dict[str, Any]

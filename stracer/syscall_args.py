@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from iotrace.calls import Syscall
 from iotrace.flags import WHENCE, flag_names, oflags
+from iotrace.record import record
 
 AT_FDCWD = -100
 
@@ -100,7 +100,7 @@ def _ident(v: int) -> int:
     return v
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Plan:
     """How to decode one syscall, worked out once: per argument a converter (None: a string
     read from the tracee), and where its path, dirfd and descriptor arguments are."""

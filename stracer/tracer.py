@@ -17,7 +17,6 @@ import stat
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from iotrace.stracer import _ffi as F
@@ -31,6 +30,7 @@ from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, libc_
 from iotrace import format as fmt
 from iotrace.calls import KIO_FIELDS, SYSCALL_BY_NR, Op, Syscall, syscall_op
 from iotrace.elf import is_go
+from iotrace.record import field, record
 
 _image_ids = itertools.count()
 OPTIONS = (
@@ -62,7 +62,7 @@ OP_OPEN, OP_DUP, OP_CLOSE, OP_CLOSE_RANGE = 1, 2, 3, 4
 GO_FRAMES = 16  # frames of a Go call site
 
 
-@dataclass
+@record
 class Image:
     """A process image (from an exec; shared by fork children until they exec)."""
 
@@ -79,7 +79,7 @@ class Image:
     id: int = field(default_factory=lambda: next(_image_ids))  # the C loop's name for it
 
 
-@dataclass
+@record
 class Proc:
     pid: int
     image: Image
@@ -98,7 +98,7 @@ class Proc:
     thread_io: dict[int, list[int]] = field(default_factory=dict)
 
 
-@dataclass
+@record
 class Thread:
     tid: int
     proc: Proc

@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from iotrace.stracer import _ffi
 
 from iotrace import elf
+from iotrace.record import record
 
 if TYPE_CHECKING:  # addr2line (subprocess, select) is imported at the first missed call site
     from iotrace.addr2line import Server, Symbol
@@ -39,7 +39,7 @@ def syscall_stub(module: str | None, function: str | None) -> bool:
     return bool(function) and function.startswith(GO_STUBS)  # type: ignore[union-attr]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Frame:
     pc: int
     module: str | None

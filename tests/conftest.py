@@ -7,13 +7,13 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from iotrace.calls import EVENT_FIELDS
+from iotrace.record import record
 from iotrace.tracefile import Log, log_paths, read_log
 
 HERE = Path(__file__).resolve().parent
@@ -34,7 +34,7 @@ def build(name: str, *flags: str) -> Path:
     return out
 
 
-@dataclass
+@record
 class Traced:
     proc: subprocess.CompletedProcess[str]
     dir: Path

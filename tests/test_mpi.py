@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from conftest import BUILD, PROGS
 from iotrace.analyzer import load
 
 from iotrace.calls import EVENT_FIELDS, FUNC_IDS
+from iotrace.record import record
 from iotrace.shim import shim_path
 from iotrace.tracefile import Log, log_paths, read_log
 
@@ -83,7 +83,7 @@ def mpirun(np: int, mpi: str = "openmpi") -> list[str]:
     return [str(MPIRUN), *root, "--oversubscribe", "-np", str(np)]
 
 
-@dataclass
+@record
 class Job:
     proc: subprocess.CompletedProcess[str]
     dir: Path

@@ -16,7 +16,6 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 
 # Layouts of records (the shim's, the stracer's, the link's) live in format.py, the one table
@@ -35,6 +34,7 @@ from iotrace.format import (  # noqa: F401
     Rec,
 )
 from iotrace.format import c_header as format_c_header
+from iotrace.record import record
 
 DATA_MAX = 4096  # `-s N` bytes of a call's buffer at most (a DATA record must fit in a chunk)
 # the calls whose buffer `-s N` keeps: the bytes read or written, in order (preload/record.c)
@@ -66,7 +66,7 @@ class Op(str, Enum):
     OTHER = "other"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Func:
     """A wrapped function.
 
@@ -517,7 +517,7 @@ def c_header() -> str:
 # len(args); a syscall with six arguments has none and always stops.
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Syscall:
     name: str
     nr: int

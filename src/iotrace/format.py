@@ -24,8 +24,9 @@ imports it, as a script.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+
+from iotrace.record import record
 
 FORMAT_NAME = "iotrace"
 FORMAT_VERSION = 2  # 2: chunks and the header sealed with a checksum (SEAL_EXT_TYPE)
@@ -37,7 +38,7 @@ SEAL_EXT_TYPE = 126
 SEAL_SIZE = 14  # the smallest seal: ext32 header (6 bytes) and the 8-byte checksum
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Field:
     """One field of a record.  `kind`: uint, int, id (a STRING or STACK id), str, bin, list,
     map, aux (nil, an int or [int, int]).  `dtype`: the analyzer's raw column of an EVENT field
@@ -204,7 +205,7 @@ def fits(f: Field, v: object) -> bool:
 # The stracer reads and writes these in the traced process's memory: little-endian, packed.
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layout:
     """A C struct shared with the stracer: (C type, name, what) in order."""
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
 from .format import KIO_URING_FIELDS
+from .record import field, record
 from .units import fmt_bytes, fmt_pct
 
 EBADF = 9  # the kernel counts no call that fails its descriptor lookup
@@ -39,7 +39,7 @@ COUNTERS = ("rchar", "wchar", "syscr", "syscw")
 Vec = list[int]  # rchar, wchar, syscr, syscw
 
 
-@dataclass
+@record
 class Reading:
     """One KIO record."""
 
@@ -150,7 +150,7 @@ def stracer_sums(missed: Iterable[list[Any]], shift: int = 0) -> dict[int, list[
     return out
 
 
-@dataclass
+@record
 class Process:
     """What the trace explains of one process's counters at its end (None: no end reading)."""
 
@@ -347,7 +347,7 @@ def link(procs: dict[Any, Process], parent: dict[Any, Any]) -> dict[Any, Process
     return procs
 
 
-@dataclass
+@record
 class Job:
     kernel_bytes: int = 0
     explained_bytes: int = 0

@@ -9,11 +9,11 @@ import re
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from iotrace import __version__
 from iotrace.mpi import command_family, which
+from iotrace.record import record
 from iotrace.say import say
 from iotrace.shim import shim_path
 from iotrace.tracedir import (
@@ -39,7 +39,7 @@ class RunError(Exception):
         self.status = status
 
 
-@dataclass
+@record
 class RunOptions:
     command: list[str]
     out: str | None = None
@@ -51,7 +51,7 @@ class RunOptions:
     record: Recording | None = None  # -e trace=, --path (None: everything)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Recording:
     """What the shim records (preload/filter.c): the functions of `-e trace=` (None: all),
     the `--path` globs (empty: every path), and `-s N` bytes of each read/write buffer."""
@@ -97,7 +97,7 @@ class Recording:
         return out
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SignalState:
     """The signal dispositions and mask `iotrace run` was given: the command starts with the
     same, in every mode (an ignored signal stays ignored across execve; handlers do not)."""

@@ -24,10 +24,10 @@ import fnmatch
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from iotrace.calls import END2_SUFFIX, _libc_names
+from iotrace.record import record
 
 if TYPE_CHECKING:  # numpy only where masks are made: `iotrace run` parses these options too
     import numpy as np
@@ -37,7 +37,7 @@ class SelectError(ValueError):
     """A filter option that does not parse: one line for the user."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Select:
     ranks: frozenset[int] | None = None
     pids: frozenset[int] | None = None

@@ -21,11 +21,11 @@ import fcntl
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from iotrace.calls import JOB_VARS
+from iotrace.record import record
 
 MARK = "iotrace-job"
 RUN_PREFIX = "iotrace-run."
@@ -87,7 +87,7 @@ def is_trace_file(name: str) -> bool:
     )
 
 
-@dataclass
+@record
 class TraceDir:
     path: Path
     fd: int  # the checked directory, O_DIRECTORY|O_NOFOLLOW; files are created relative to it

@@ -15,7 +15,6 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from iotrace.calls import (
     Rec,
 )
 from iotrace.format import EV, EVENT
+from iotrace.record import field, record
 
 LOG_SUFFIX = ".iot"
 MAX_HEADER = 1 << 24  # bytes: a header is a few KiB (the function names, the command line)
@@ -259,7 +259,7 @@ def verify(buf: Any, first: int, stop: int, chunk: int) -> bool:
     return torn
 
 
-@dataclass
+@record
 class Log:
     path: Path
     header: dict[str, Any]

@@ -1,0 +1,183 @@
+"""Record classes: what iotrace used @dataclass for, at a fraction of its cost per start.
+
+`@record` gives a class an __init__ taking its annotated fields in order (defaults, and
+`field(default_factory=...)` for one made per instance; __post_init__ if defined), __repr__ and
+__eq__ over the fields, and with frozen=True instances that refuse assignment and hash by
+their fields; `replace` and `asdict` work as dataclasses' do.  dataclasses did the same, but
+`import dataclasses` imports inspect (ast, dis, tokenize: ~13 ms of CPU) and every class
+compiled its generated methods (~1 ms each): with the ~25 classes `iotrace run` defines, that
+was a third of the fixed cost of a traced run (issue 19, bench/cost_bench.py's fixed case).
+Here the methods are shared and read the class's fields: nothing is compiled.  Type checkers
+see a dataclass (dataclass_transform).  One way for every class of fields in iotrace.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+T = TypeVar("T")
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # only what type checkers read
+
+    def dataclass_transform(**_: Any) -> Callable[[T], T]:
+        return lambda f: f
+
+
+_NONE = object()
+
+
+class _Field:
+    __slots__ = ("default", "make", "repr")
+
+    def __init__(self, default: Any, make: Callable[[], Any] | None, repr: bool) -> None:
+        self.default, self.make, self.repr = default, make, repr
+
+
+def field(
+    *, default: Any = _NONE, default_factory: Callable[[], Any] | None = None, repr: bool = True
+) -> Any:
+    """A field with a default made for each instance (a list, a dict...), or left out of repr."""
+    return _Field(default, default_factory, repr)
+
+
+class FrozenInstanceError(AttributeError):
+    """An assignment to a field of a frozen record."""
+
+
+def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    cls = type(self)
+    names: tuple[str, ...] = cls.__record_fields__
+    if len(args) > len(names):
+        raise TypeError(f"{cls.__name__}() takes {len(names)} arguments, {len(args)} given")
+    put = object.__setattr__
+    for name, value in zip(names, args, strict=False):
+        put(self, name, value)
+    defaults: dict[str, Any] = cls.__record_defaults__
+    makers: dict[str, Callable[[], Any]] = cls.__record_makers__
+    for name in names[len(args) :]:
+        if name in kwargs:
+            put(self, name, kwargs.pop(name))
+        elif name in makers:
+            put(self, name, makers[name]())
+        elif name in defaults:
+            put(self, name, defaults[name])
+        else:
+            raise TypeError(f"{cls.__name__}() missing argument {name!r}")
+    if kwargs:
+        what = "got an unexpected argument" if set(kwargs) - set(names) else "got twice"
+        raise TypeError(f"{cls.__name__}() {what}: {', '.join(kwargs)}")
+    post = getattr(self, "__post_init__", None)
+    if post is not None:
+        post()
+
+
+def _values(self: Any) -> tuple[Any, ...]:
+    return tuple(getattr(self, n) for n in type(self).__record_fields__)
+
+
+def _repr(self: Any) -> str:
+    fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in type(self).__record_repr__)
+    return f"{type(self).__qualname__}({fields})"
+
+
+def _eq(self: Any, other: object) -> bool:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return _values(self) == _values(other)
+
+
+def _hash(self: Any) -> int:
+    return hash(_values(self))
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _make(cls: type[T], frozen: bool) -> type[T]:
+    # not inspect.get_annotations: inspect is the import this module spares
+    annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+    names = tuple(annotations)
+    defaults: dict[str, Any] = {}
+    makers: dict[str, Callable[[], Any]] = {}
+    shown = []
+    for name in names:
+        value = cls.__dict__.get(name, _NONE)
+        if isinstance(value, _Field):
+            if value.make is not None:
+                makers[name] = value.make
+            if value.repr:
+                shown.append(name)
+            value = value.default
+            if value is _NONE:
+                delattr(cls, name)  # instances always have it
+            else:
+                setattr(cls, name, value)
+        else:
+            shown.append(name)
+        if value is not _NONE:
+            defaults[name] = value
+        elif name not in makers and (defaults or makers):
+            raise TypeError(f"{cls.__name__}: field {name!r} without a default after one with")
+    ns: dict[str, Any] = {
+        "__record_fields__": names,
+        "__record_repr__": tuple(shown),
+        "__record_defaults__": defaults,
+        "__record_makers__": makers,
+        "__match_args__": names,
+        "__init__": _init,
+        "__repr__": _repr,
+        "__eq__": _eq,
+        # as dataclasses: equal records hash equal only when they cannot change
+        "__hash__": _hash if frozen else None,
+    }
+    if frozen:
+        ns |= {"__setattr__": _frozen_setattr, "__delattr__": _frozen_delattr}
+    for k, v in ns.items():
+        setattr(cls, k, v)
+    return cls
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """A copy of a record with some fields changed (dataclasses.replace)."""
+    return type(obj)(**{n: getattr(obj, n) for n in type(obj).__record_fields__} | changes)
+
+
+def asdict(obj: Any) -> dict[str, Any]:
+    """A record's fields as a dict, records inside it, and in lists, tuples and dicts, as dicts
+    too (dataclasses.asdict; the other values are the record's own, not copies)."""
+    return {n: _plain(getattr(obj, n)) for n in type(obj).__record_fields__}
+
+
+def _plain(v: Any) -> Any:
+    if hasattr(type(v), "__record_fields__"):
+        return asdict(v)
+    if isinstance(v, tuple) and hasattr(v, "_fields"):  # a namedtuple
+        return type(v)(*(_plain(x) for x in v))
+    if isinstance(v, (list, tuple)):
+        return type(v)(_plain(x) for x in v)
+    if isinstance(v, dict):
+        return {_plain(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+@overload
+def record(cls: type[T], /) -> type[T]: ...
+@overload
+def record(*, frozen: bool = False) -> Callable[[type[T]], type[T]]: ...
+
+
+@dataclass_transform(field_specifiers=(field,))
+def record(cls: type[T] | None = None, /, *, frozen: bool = False) -> Any:
+    """@record or @record(frozen=True) on a class of annotated fields."""
+    if cls is None:
+        return lambda c: _make(c, frozen)
+    return _make(cls, frozen)
