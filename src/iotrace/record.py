@@ -103,6 +103,8 @@ def _frozen_delattr(self: Any, name: str) -> None:
 
 
 def _make(cls: type[T], frozen: bool) -> type[T]:
+    if any(hasattr(b, "__record_fields__") for b in cls.__mro__[1:]):
+        raise TypeError(f"{cls.__name__}: a record does not extend a record (no class needs it)")
     # not inspect.get_annotations: inspect is the import this module spares
     annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
     names = tuple(annotations)
