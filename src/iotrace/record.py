@@ -7,8 +7,9 @@ their fields; `replace` and `asdict` work as dataclasses' do.  dataclasses did t
 `import dataclasses` imports inspect (ast, dis, tokenize: ~13 ms of CPU) and every class
 compiled its generated methods (~1 ms each): with the ~25 classes `iotrace run` defines, that
 was a third of the fixed cost of a traced run (issue 19, bench/cost_bench.py's fixed case).
-Here the methods are shared and read the class's fields: nothing is compiled.  Type checkers
-see a dataclass (dataclass_transform).  One way for every class of fields in iotrace.
+Here __repr__, __eq__ and __hash__ are shared and read the class's fields, and __init__ is
+compiled at a class's first construction (~50 us; then as fast as a dataclass's).  Type
+checkers see a dataclass (dataclass_transform).  One way for every class of fields in iotrace.
 """
 
 from __future__ import annotations
@@ -49,30 +50,41 @@ class FrozenInstanceError(AttributeError):
 
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    """A record's first construction: compiles the class's own __init__ (~50 us, only for
+    classes that are constructed; then as fast as a dataclass's) and calls it."""
     cls = type(self)
+    cls.__init__ = _compiled_init(cls)
+    cls.__init__(self, *args, **kwargs)
+
+
+def _compiled_init(cls: type) -> Callable[..., None]:
     names: tuple[str, ...] = cls.__record_fields__
-    if len(args) > len(names):
-        raise TypeError(f"{cls.__name__}() takes {len(names)} arguments, {len(args)} given")
-    put = object.__setattr__
-    for name, value in zip(names, args, strict=False):
-        put(self, name, value)
-    defaults: dict[str, Any] = cls.__record_defaults__
-    makers: dict[str, Callable[[], Any]] = cls.__record_makers__
-    for name in names[len(args) :]:
-        if name in kwargs:
-            put(self, name, kwargs.pop(name))
-        elif name in makers:
-            put(self, name, makers[name]())
-        elif name in defaults:
-            put(self, name, defaults[name])
+    env: dict[str, Any] = {"_NONE": _NONE}
+    params, body = [], []
+    for k, name in enumerate(names):
+        if name in cls.__record_makers__:
+            env[f"_make{k}"] = cls.__record_makers__[name]
+            params.append(f"{name}=_NONE")
+            body.append(f"  if {name} is _NONE: {name} = _make{k}()")
+        elif name in cls.__record_defaults__:
+            env[f"_default{k}"] = cls.__record_defaults__[name]
+            params.append(f"{name}=_default{k}")
         else:
-            raise TypeError(f"{cls.__name__}() missing argument {name!r}")
-    if kwargs:
-        what = "got an unexpected argument" if set(kwargs) - set(names) else "got twice"
-        raise TypeError(f"{cls.__name__}() {what}: {', '.join(kwargs)}")
-    post = getattr(self, "__post_init__", None)
-    if post is not None:
-        post()
+            params.append(name)
+    if cls.__setattr__ is _frozen_setattr:  # into the instance's dict, as object's would
+        d = "_dict"
+        while d in names:  # a local that is no field's name
+            d += "_"
+        body += [f"  {d} = self.__dict__", *(f"  {d}[{n!r}] = {n}" for n in names)]
+    else:
+        body += [f"  self.{n} = {n}" for n in names]
+    if cls.__record_post__ is not None:
+        body.append("  self.__post_init__()")
+    src = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["  pass"])
+    exec(src, env)  # field names: the class's own annotations
+    init = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
 
 
 def _values(self: Any) -> tuple[Any, ...]:
@@ -134,6 +146,7 @@ def _make(cls: type[T], frozen: bool) -> type[T]:
         "__record_repr__": tuple(shown),
         "__record_defaults__": defaults,
         "__record_makers__": makers,
+        "__record_post__": getattr(cls, "__post_init__", None),
         "__match_args__": names,
         "__init__": _init,
         "__repr__": _repr,
