@@ -267,7 +267,7 @@ def load_part(trace_dir: str, part: Part, select: Select | None = None) -> Trace
     return selected(tr, select) if select is not None else tr
 
 
-@dataclass
+@record
 class Carry:
     """What a process cut into ranges carries from one range to the next (partial, in order)."""
 

@@ -17,10 +17,10 @@ in order, in one worker.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
+from iotrace.record import record
 from iotrace.tracefile import BadChunk, open_regular, regular_size, verify
 
 from . import schema
@@ -34,7 +34,7 @@ RUN_BYTES = 4 << 20  # a range load reads its chunks in runs of at most this man
 READ_BYTES = 64 << 20  # the index reads this much log at a time
 
 
-@dataclass
+@record
 class LogIndex:
     path: str
     size: int
@@ -132,7 +132,7 @@ def index(path: str) -> LogIndex:
     return LogIndex(str(path), lg.size, first, chunk, tmin, tmax, n, other, spans, c, n_ends)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Range:
     """A range of a log's events: those starting in [lo, hi) (None: open), read from the chunk
     slots `slots` (those whose events may start in it, and those with other records)."""
