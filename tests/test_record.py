@@ -22,6 +22,7 @@ def _both(frozen: bool) -> tuple[type, type]:
             c: list[int] = field(default_factory=list)
             d: int = field(default=-1)
             e: dict[str, int] = field(default_factory=dict, repr=False)
+            f: int = field(default=0, compare=False)
 
         out.append(deco(frozen=frozen)(C))
     return out[0], out[1]
@@ -34,12 +35,12 @@ def test_a_record_behaves_as_the_same_dataclass(frozen: bool) -> None:
     asdict = {dc: dataclasses.asdict, rc: rec.asdict}
     seen = []
     for cls in (dc, rc):
-        x, y = cls(1), cls(1, "z", [2], d=3)
+        x, y = cls(1), cls(1, "z", [2], d=3, f=9)
         assert x.c is not cls(1).c  # a new list each
         got = [
             repr(x).split("C(", 1)[1], repr(y).split("C(", 1)[1], x == cls(1), x == y,
-            cls.b, cls.d, hasattr(cls, "c"), asdict[cls](y), repr(replace[cls](y, a=5))[-30:],
-            copy.deepcopy(y) == y, cls.__match_args__,
+            x == cls(1, f=5), cls.b, cls.d, hasattr(cls, "c"), asdict[cls](y),
+            repr(replace[cls](y, a=5))[-30:], copy.deepcopy(y) == y, cls.__match_args__,
         ]  # fmt: skip
         if frozen:
             same = [replace[cls](v, c=(), e=()) for v in (x, cls(1))]  # hashable fields
@@ -49,7 +50,7 @@ def test_a_record_behaves_as_the_same_dataclass(frozen: bool) -> None:
         else:
             x.a = 2
             got += [x.a, cls.__hash__]
-        for bad in ((), (1, "b", [], 0, {}, 6)):
+        for bad in ((), (1, "b", [], 0, {}, 6, 7)):
             with pytest.raises(TypeError):
                 cls(*bad)
         with pytest.raises(TypeError):

@@ -32,17 +32,22 @@ _NONE = object()
 
 
 class _Field:
-    __slots__ = ("default", "make", "repr")
+    __slots__ = ("compare", "default", "hash", "make", "repr")
 
-    def __init__(self, default: Any, make: Callable[[], Any] | None, repr: bool) -> None:
+    def __init__(
+        self, default: Any, make: Callable[[], Any] | None, repr: bool, compare: bool, hash: bool
+    ) -> None:
         self.default, self.make, self.repr = default, make, repr
+        self.compare, self.hash = compare, hash
 
 
 def field(
-    *, default: Any = _NONE, default_factory: Callable[[], Any] | None = None, repr: bool = True
-) -> Any:
-    """A field with a default made for each instance (a list, a dict...), or left out of repr."""
-    return _Field(default, default_factory, repr)
+    *, default: Any = _NONE, default_factory: Callable[[], Any] | None = None, repr: bool = True,
+    compare: bool = True, hash: bool | None = None,
+) -> Any:  # fmt: skip
+    """A field with a default made for each instance (a list, a dict...), or left out of repr,
+    of ==, of the hash (hash None: as compare)."""
+    return _Field(default, default_factory, repr, compare, compare if hash is None else hash)
 
 
 class FrozenInstanceError(AttributeError):
@@ -87,10 +92,6 @@ def _compiled_init(cls: type) -> Callable[..., None]:
     return init
 
 
-def _values(self: Any) -> tuple[Any, ...]:
-    return tuple(getattr(self, n) for n in type(self).__record_fields__)
-
-
 def _repr(self: Any) -> str:
     fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in type(self).__record_repr__)
     return f"{type(self).__qualname__}({fields})"
@@ -99,11 +100,12 @@ def _repr(self: Any) -> str:
 def _eq(self: Any, other: object) -> bool:
     if other.__class__ is not self.__class__:
         return NotImplemented
-    return _values(self) == _values(other)
+    names = type(self).__record_compare__
+    return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
 
 
 def _hash(self: Any) -> int:
-    return hash(_values(self))
+    return hash(tuple(getattr(self, n) for n in type(self).__record_hash__))
 
 
 def _frozen_setattr(self: Any, name: str, value: Any) -> None:
@@ -122,14 +124,15 @@ def _make(cls: type[T], frozen: bool) -> type[T]:
     names = tuple(annotations)
     defaults: dict[str, Any] = {}
     makers: dict[str, Callable[[], Any]] = {}
-    shown = []
+    shown, compared, hashed = [], [], []
     for name in names:
         value = cls.__dict__.get(name, _NONE)
         if isinstance(value, _Field):
             if value.make is not None:
                 makers[name] = value.make
-            if value.repr:
-                shown.append(name)
+            shown += [name] if value.repr else []
+            compared += [name] if value.compare else []
+            hashed += [name] if value.hash else []
             value = value.default
             if value is _NONE:
                 delattr(cls, name)  # instances always have it
@@ -137,6 +140,8 @@ def _make(cls: type[T], frozen: bool) -> type[T]:
                 setattr(cls, name, value)
         else:
             shown.append(name)
+            compared.append(name)
+            hashed.append(name)
         if value is not _NONE:
             defaults[name] = value
         elif name not in makers and (defaults or makers):
@@ -144,6 +149,8 @@ def _make(cls: type[T], frozen: bool) -> type[T]:
     ns: dict[str, Any] = {
         "__record_fields__": names,
         "__record_repr__": tuple(shown),
+        "__record_compare__": tuple(compared),
+        "__record_hash__": tuple(hashed),
         "__record_defaults__": defaults,
         "__record_makers__": makers,
         "__record_post__": getattr(cls, "__post_init__", None),
