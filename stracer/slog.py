@@ -5,7 +5,6 @@ flush ends with a SEAL record, the checksum of every byte since the previous sea
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from iotrace.calls import SYSCALLS
 from iotrace.format import MISSED, MISSED_SIZES, MS, SRec, fits
 from iotrace.record import field, record
 from iotrace.tracedir import TraceDir
-from iotrace.tracefile import TraceFormatError, open_regular, read_regular, torn_tail
+from iotrace.tracefile import TraceFormatError, _Pread, open_regular, torn_tail
 
 FORMAT = "iotrace-stracer"
 VERSION = 7  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via; 6: SEAL;
@@ -27,9 +26,9 @@ VERSION = 7  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5:
 READABLE = (6, 7)
 SUFFIX = ".stracer"
 MAX_TORN = 1 << 20  # bytes: a record cut short by a kill is no longer than this
-MAX_LOG = 1 << 32  # bytes: read whole into memory (a few tens of thousands of records a second)
 MAX_HEADER = 1 << 20  # bytes: a header is no longer than this
-READ_SIZE = 1 << 16  # bytes the reader's unpacker takes at a time
+WINDOW = 1 << 20  # bytes the reader reads at a time (the first: MAX_HEADER at least)
+READ_SIZE = 1 << 16  # the least the reader's unpacker may hold (a log's bytes, else)
 
 
 class Writer:
@@ -238,19 +237,54 @@ def read(
     """The whole log, every record checked.  Only sealed bytes are trusted as they are: the
     unsealed tail of a stracer that was killed is read up to its last whole record.  A checksum
     that does not match, a record of the wrong shape: StracerLogError (one line).
-    `on_missed`: each MISSED record is given to it as it is read instead of kept (`missed` is
-    then empty): a reader that only sums them holds none.  `stops`: keep the STOP records (one
-    per stop of the app: only the analyzer's times need them)."""
-    data = read_regular(path, MAX_LOG)
-    # unpacked from the bytes (BytesIO shares them), not fed: a copy as large as the log
+    The bytes are read with pread a WINDOW at a time (tracefile._Pread, as the shim logs are),
+    never whole.  `on_missed`: each MISSED record is given to it as it is read instead of kept
+    (`missed` is then empty): a reader that only sums them holds none.  `stops`: keep the STOP
+    records (one per stop of the app: only the analyzer's times need them)."""
+    with open_regular(path) as fd:
+        return _read(path, _Pread(fd, os.fstat(fd).st_size), on_missed, stops)
+
+
+def _read(
+    path: Path, data: _Pread, on_missed: Callable[[list[Any]], None] | None, stops: bool
+) -> StracerLog:
+    size = len(data)
     up = msgpack.Unpacker(
-        io.BytesIO(data),
         raw=False,
         strict_map_key=False,
         unicode_errors="surrogateescape",
-        read_size=READ_SIZE,
-        max_buffer_size=max(len(data), READ_SIZE),
+        max_buffer_size=max(size, READ_SIZE),
     )
+    fed = 0  # bytes of the file given to the unpacker
+    held: list[tuple[int, bytes]] = []  # the windows fed, from the first byte not hashed yet
+    hasher = xxhash.xxh3_64()
+    hashed = 0  # bytes up to here are in `hasher` (since the last seal)
+
+    def hash_to(end: int) -> None:
+        """The bytes [hashed, end) into the hasher; the windows before `end` let go."""
+        nonlocal hashed
+        for start, b in held:
+            lo, hi = max(hashed, start), min(end, start + len(b))
+            if lo < hi:
+                hasher.update(memoryview(b)[lo - start : hi - start])
+        hashed = max(hashed, end)
+        held[:] = [(s, b) for s, b in held if s + len(b) > end]
+
+    def more(n: int = WINDOW) -> bool:
+        """The next `n` bytes fed (the whole records before them hashed); False at the end."""
+        nonlocal fed
+        if fed >= size:
+            return False
+        hash_to(up.tell())  # before the record being read: before any seal to come
+        b = data[fed : min(fed + n, size)]
+        if not b:  # the file shrank under us: as a log cut short
+            return False
+        held.append((fed, b))
+        up.feed(b)
+        fed += len(b)
+        return True
+
+    more(max(WINDOW, MAX_HEADER))  # the longest header
     header = _header(up, path)
     log = StracerLog(path, header)
     sealed = 0  # bytes up to the end of the last seal
@@ -261,8 +295,11 @@ def read(
             pos = up.tell()
             try:
                 rec = up.unpack()
-            except msgpack.OutOfData:  # a torn tail (the stracer was killed)
-                if not torn_tail(data[pos:], MAX_TORN):  # a length gone wrong, not a tail
+            except msgpack.OutOfData:
+                if more():
+                    continue
+                # a torn tail (the stracer was killed)
+                if not torn_tail(data[pos:size], MAX_TORN):  # a length gone wrong, not a tail
                     raise ValueError from None
                 if _ends_with_seal(data, pos):  # a whole flush follows: a length gone wrong
                     raise StracerLogError(f"{path}: corrupt stracer log (checksum mismatch "
@@ -272,10 +309,13 @@ def read(
                 raise ValueError
             kind = rec[0]
             if kind == SRec.SEAL:
-                if xxhash.xxh3_64_intdigest(memoryview(data)[sealed:pos]) != rec[1]:
+                hash_to(pos)
+                if hasher.intdigest() != rec[1]:
                     raise StracerLogError(f"{path}: corrupt stracer log (checksum mismatch "
                                           f"before byte {pos})")  # fmt: skip
                 sealed = up.tell()
+                hasher.reset()
+                hashed = sealed
                 continue
             if ended:
                 raise ValueError  # nothing but a seal after END
@@ -301,7 +341,7 @@ def read(
                 ended = True
     except (ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
         raise StracerLogError(f"{path}: corrupt stracer log (bad record at byte {pos})") from None
-    log.complete = ended and sealed == len(data)  # a finished log is sealed to its end
+    log.complete = ended and sealed == size  # a finished log is sealed to its end
     return log
 
 
