@@ -362,10 +362,7 @@ def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None 
     slog_paths = STRACER.find(d) if d.is_dir() else []
     if not slog_paths:
         log_paths(d)  # the directory checks and their messages
-    logs = [_Log(0, SHIM, p, regular_size(p)) for p in SHIM.find(d)]
-    for i, lg in enumerate(logs):
-        lg.proc = i
-        _open(lg)
+    logs = shim_logs(d)
     slogs = stracer_src.read_logs(slog_paths)
     runs = run_records(d)
     n_missed = sum(s.n_rows for s in slogs)
@@ -412,6 +409,36 @@ class _Names:
         if isinstance(v, dict):
             return {self(k): self(x) for k, x in v.items()}
         return v
+
+
+def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
+    """The shim logs of trace `d`, their headers read (their events not).  `damaged_ok`: a log
+    that cannot be read is kept without a header (as an empty one), not refused."""
+    logs = []
+    for i, p in enumerate(SHIM.find(d)):
+        try:
+            lg = _Log(i, SHIM, p, regular_size(p))
+            _open(lg)
+        except TraceFormatError:
+            if not damaged_ok:
+                raise
+            lg = _Log(i, SHIM, p, 0, truncated=True)
+        logs.append(lg)
+    return logs
+
+
+def shim_procs(logs: list[_Log], t0: int) -> list[stracer_src.ShimProc]:
+    """What the stracer's events need to know of the shim logs (stracer_src.Converter)."""
+    return [
+        stracer_src.ShimProc(
+            lg.proc,
+            str(lg.header.get("host", "?")),
+            _int_or(lg.header.get("pid"), 0),
+            int(lg.header["clock"]["real"]) - t0 if "clock" in lg.header else 0,
+            lg.header.get("rank") if isinstance(lg.header.get("rank"), int) else None,
+        )
+        for lg in logs
+    ]
 
 
 def _decode_all(
@@ -488,16 +515,7 @@ def _assemble(
     shim_paths = len(paths.items)
     pos = sum(lg.n_events for lg in logs)
     # the stracer's events, at the end of the columns (room was left for them)
-    shims = [
-        stracer_src.ShimProc(
-            lg.proc,
-            str(lg.header.get("host", "?")),
-            _int_or(lg.header.get("pid"), 0),
-            int(lg.header["clock"]["real"]) - t0 if "clock" in lg.header else 0,
-            lg.header.get("rank") if isinstance(lg.header.get("rank"), int) else None,
-        )
-        for lg in logs
-    ]
+    shims = shim_procs(logs, t0)
     n_st = len(raw) - pos
     cls = np.zeros(len(raw) if n_st else 0, dtype=np.int8)
     via = np.zeros(len(raw) if n_st else 0, dtype=np.int8)
@@ -526,9 +544,9 @@ def _assemble(
             if hi is not None:
                 keep &= t < hi + shift
         k = int(keep.sum())
-        for a in [*raw.arrays.values(), cls]:
+        for a in [*raw.arrays.values(), cls, via]:
             a[pos : pos + k] = a[pos:][keep]
-        raw, cls, n_st = raw.view(0, pos + k), cls[: pos + k], k
+        raw, cls, via, n_st = raw.view(0, pos + k), cls[: pos + k], via[: pos + k], k
     if n_st or st_res.processes:
         src = np.zeros(len(raw), dtype=np.int8)
         src[pos:] = SOURCE_NAMES.index(STRACER.name)

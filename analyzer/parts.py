@@ -32,7 +32,7 @@ from iotrace.record import field, record, replace
 from iotrace.select import Select
 from iotrace.tracefile import log_paths, regular_size, run_records
 
-from . import completeness, job, ranges, schema, stracer_src
+from . import completeness, job, missed_groups, ranges, schema, stracer_src
 from .access import (
     READ,
     WRITE,
@@ -49,7 +49,6 @@ from .datasets import merge as datasets_merge
 from .insights import Counts
 from .load import Part, _Log, _open, _warn_truncated, load
 from .log_kinds import SHIM, STRACER
-from .missed import missed_sites, missed_table
 from .over_time import OverTime, over_time
 from .summary import (
     Summary,
@@ -220,7 +219,7 @@ class Partial:
     stracer_paths: list[str]  # the stracer's paths in its order (the first part's)
     file_ranks: pd.DataFrame  # path, rank, wrote, moved (distinct pairs)
     sites: pd.DataFrame
-    missed: pd.DataFrame
+    missed: missed_groups.Groups
     mpi: tuple[pd.DataFrame, pd.DataFrame]
     datasets: tuple[pd.DataFrame, dict[str, Any]]  # datasets.layer's table and numbers
     counts: Counts
@@ -448,7 +447,7 @@ def partial(
         sites=site_stats(
             tr, a, keep_from=0 if part.window else tr.stack_base, keep=None if system else ~a.system
         ),
-        missed=missed_table(tr),
+        missed=missed_groups.of_trace(tr),
         mpi=job.mpi_stats(a, ev, parent, None if carry is None else carry.posts),
         datasets=datasets_layer(a, ev, tr.chunking, None if carry is None else carry.shapes),
         counts=Counts.of(tr, a, c, parent, system),
@@ -791,21 +790,10 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
             time=("time", "sum"),
             functions=("functions", lambda s: set().union(*s)),
         ).reset_index()
-    missed_frames = []
-    for p, off in zip(partials, offsets, strict=True):
-        m = p.missed.copy()
-        m["stack_id"] = pd.array(
-            [_shift_stacks(p, off, stracer_base)(x) for x in m["stack_id"]], dtype="Int32"
-        )
-        missed_frames.append(m)
-    missed = _concat(missed_frames)
-    if len(missed) and any(p.part.window for p in partials):
-        missed = _missed_summed(missed)
-    if len(missed):
-        missed = missed.sort_values(
-            ["count", "first", "pid", "proc"], ascending=[False, True, True, True], kind="stable"
-        ).reset_index(drop=True)
-    missed = missed.astype(schema.MISSED_COLUMNS)  # type: ignore[arg-type]
+    missed = missed_groups.Groups.merged(
+        [p.missed.shifted(_shift_stacks(p, off, stracer_base))
+         for p, off in zip(partials, offsets, strict=True)]
+    ).table()  # fmt: skip
     mpi = job.mpi_rows(*_merge_mpi(partials))
     span = max(duration, max(p.t_end for p in partials), 1)
     bw = job.bandwidth_frame(sum(p.bandwidth for p in partials), span)
@@ -867,7 +855,7 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
         sizes=sizes,
         call_sites=call_sites_table(sites),
         missed=missed,
-        missed_sites=missed_sites(missed),
+        missed_sites=missed_groups.missed_sites(missed),
         job=jb,
         mpi=mpi,
         mpi_modes=modes,
@@ -968,22 +956,6 @@ def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
         out["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
     out = out[cols].sort_values(["bytes_read", "bytes_written", "ops"], ascending=False)
     return out.reset_index(drop=True)
-
-
-def _paths_union(s: pd.Series) -> str:
-    return ", ".join(sorted({x for v in s if v for x in str(v).split(", ")})[:5])
-
-
-def _missed_summed(m: pd.DataFrame) -> pd.DataFrame:
-    """missed_table's groups of a process's ranges, one per (process, function, call site)."""
-    key = ["host", "pid", "proc", "function", "site", "stack_id"]
-    g = m.groupby(key, sort=False, dropna=False)
-    out = g.agg(
-        rank=("rank", "first"), count=("count", "sum"), errors=("errors", "sum"),
-        bytes=("bytes", "sum"), time=("time", "sum"), first=("first", "min"),
-        paths=("paths", _paths_union),
-    ).reset_index()  # fmt: skip
-    return out[list(m.columns)]
 
 
 def _merge_datasets(partials: list[Partial]) -> tuple[pd.DataFrame, dict[str, Any]]:

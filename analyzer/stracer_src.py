@@ -4,10 +4,11 @@
 without a shim (static binaries, Go, children that lost LD_PRELOAD) rows of `processes`.
 
 The log (`HOST.PID.stracer`, docs/format.md) is read with the stracer's own reader,
-`iotrace.stracer.slog.read`: one reader per format.  That reader holds the whole log in memory as
-Python lists (it is not streaming); the stracer writes at most a few tens of thousands of
+`iotrace.stracer.slog.read`: one reader per format.  It reads the log a window at a time, and
+load keeps its records as Python lists; the stracer writes at most a few tens of thousands of
 records a second (every missed syscall is a ptrace stop), so a log is small next to the shim's,
-and turning its records into columns costs ~2 µs each (see docs/analyzer.md).
+and turning its records into columns costs ~2 µs each (see docs/analyzer.md).  `Converter`
+turns them into rows a batch at a time too (`iotrace missed`: analyzer/missed_groups.py).
 
 Which process a missed syscall belongs to: the stracer's PROC records (fork, exec, shim ready,
 exit) cut each pid's life into images.  An image in which the shim said hello has a shim log; an
@@ -68,9 +69,7 @@ class SLog:
     @property
     def n_rows(self) -> int:
         """Rows of events: one per MISSED record, two for a call with two ends."""
-        if self.log is None:
-            return 0
-        return sum(1 + (len(r) > MS.fd2 and isinstance(r[MS.fd2], int)) for r in self.log.missed)
+        return Converter.n_rows(self.log.missed) if self.log is not None else 0
 
 
 def read_logs(paths: list[Path]) -> list[SLog]:
@@ -212,74 +211,108 @@ def _positions(header: dict[str, Any], name: str) -> tuple[int, int, int]:
     return at("size"), at("off"), at("oflags")
 
 
-def fill(
-    slogs: list[SLog],
-    shims: list[ShimProc],
-    t0: int,
-    first_proc: int,
-    stack_base: int,
-    out: RawColumns,
-    proc_out: np.ndarray,
-    cls_out: np.ndarray,
-    via_out: np.ndarray,
-    fn_code: Any,
-    path_code: Any,
-) -> Result:
-    """Write every MISSED record into `out` (room for all), `proc_out`, `cls_out` (its
-    class's index in log_kinds.CLASS_NAMES) and `via_out` (its engine's in VIA_NAMES); codes for
-    function names and paths come from `fn_code(name)` and `path_code(path)` (the trace-wide
-    dictionaries).
-    Returns the stracer-only processes (numbered from `first_proc`) and the sites' frames (stack
-    ids from `stack_base`)."""
-    images: list[Image] = []
-    for sl in slogs:
-        if sl.log is not None:
-            images += _images(sl, t0)
-    by_pid: dict[tuple[str, int], list[ShimProc]] = {}
-    for s in shims:
-        by_pid.setdefault((s.host, s.pid), []).append(s)
-    imgs_of: dict[tuple[str, int], list[Image]] = {}
-    for img in images:
-        imgs_of.setdefault((img.host, img.pid), []).append(img)
+class Converter:
+    """MISSED records -> rows of events, a batch at a time: each record's process image (from
+    every log's PROC records and the shim logs), its columns, its call site's stack id.  Made
+    once for the trace's stracer logs (their records but the MISSED ones read: `procs`, `sites`,
+    `site_fn`); `rows` then takes each log's MISSED records, whole (load) or in batches as they
+    are read (`iotrace missed`, analyzer/missed_groups.py).  Stracer-only processes are
+    numbered from `first_proc` as the records meet them, the sites from `stack_base`."""
 
-    # Candidates per (host, pid): (boundary, proc).  A shim log's boundary is the start of the
-    # stracer image it belongs to (its header is written a little after the exec/fork).
-    cands: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    extra: list[Image] = []
-    for key, imgs in imgs_of.items():
-        logs = sorted(by_pid.get(key, []), key=lambda s: s.start)
-        for img in imgs:
-            end = img.end if img.end is not None else np.iinfo(np.int64).max
-            mine = [s for s in logs if img.start <= s.start <= end] if img.shim else []
-            if not mine:
-                img.proc = first_proc + len(extra)
-                extra.append(img)
-                cands.setdefault(key, []).append((img.start, img.proc))
-            else:
-                cands.setdefault(key, []).append((img.start, mine[0].proc))
-                cands[key] += [(s.start, s.proc) for s in mine[1:]]
-    for key, logs in by_pid.items():
-        if key not in imgs_of:
-            cands[key] = [(s.start, s.proc) for s in logs]
+    def __init__(
+        self, slogs: list[SLog], shims: list[ShimProc], t0: int, first_proc: int, stack_base: int
+    ) -> None:
+        self.slogs, self.t0, self.first_proc = slogs, t0, first_proc
+        images: list[Image] = []
+        for sl in slogs:
+            if sl.log is not None:
+                images += _images(sl, t0)
+        self.images = images
+        by_pid: dict[tuple[str, int], list[ShimProc]] = {}
+        for s in shims:
+            by_pid.setdefault((s.host, s.pid), []).append(s)
+        self.shim_rank = {s.proc: s.rank for s in shims}
+        imgs_of: dict[tuple[str, int], list[Image]] = {}
+        for img in images:
+            imgs_of.setdefault((img.host, img.pid), []).append(img)
 
-    # the events
-    pos = 0
-    site_frames: dict[int, list[tuple[Any, ...]]] = {}
-    base = stack_base
-    cols = {k: out[k] for k in ("tid", "fn", "t_start", "dur", "fd", "path", "req", "ret",
-                                "errno", "offset", "flags", "stack", "nulls")}  # fmt: skip
-    pos_cache: dict[tuple[int, str], tuple[int, int, int]] = {}
-    no_proc: dict[tuple[str, int], Image] = {}
-    for li, sl in enumerate(slogs):
-        if sl.log is None:
-            continue
-        shift = sl.shift - t0
+        # Candidates per (host, pid): (boundary, proc).  A shim log's boundary is the start of
+        # the stracer image it belongs to (its header is written a little after the exec/fork).
+        cands: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        self.extra: list[Image] = []
+        for key, imgs in imgs_of.items():
+            logs = sorted(by_pid.get(key, []), key=lambda s: s.start)
+            for img in imgs:
+                end = img.end if img.end is not None else np.iinfo(np.int64).max
+                mine = [s for s in logs if img.start <= s.start <= end] if img.shim else []
+                if not mine:
+                    img.proc = first_proc + len(self.extra)
+                    self.extra.append(img)
+                    cands.setdefault(key, []).append((img.start, img.proc))
+                else:
+                    cands.setdefault(key, []).append((img.start, mine[0].proc))
+                    cands[key] += [(s.start, s.proc) for s in mine[1:]]
+        for key, logs in by_pid.items():
+            if key not in imgs_of:
+                cands[key] = [(s.start, s.proc) for s in logs]
+        self.cands = {k: sorted(v) for k, v in cands.items()}
+        self.no_proc: dict[tuple[str, int], Image] = {}
+
+        # the sites: each log's after the previous log's
+        self.site_frames: dict[int, list[tuple[Any, ...]]] = {}
+        self.site_fn: dict[int, str | None] = {}  # stack id -> the libc function it is inside
+        self.bases: list[int] = []
+        base = stack_base
+        for sl in slogs:
+            self.bases.append(base)
+            if sl.log is None:
+                continue
+            for sid, frames in sl.log.sites.items():
+                if isinstance(sid, int) and sid >= 0:
+                    self.site_frames[base + sid] = _frames(frames)
+                    self.site_fn[base + sid] = sl.log.site_fn.get(sid)
+            base += max((s for s in sl.log.sites if isinstance(s, int)), default=0) + 1
+        self.pos_cache: dict[tuple[int, str], tuple[int, int, int]] = {}
+
+        # ranks: the shim log's of the same pid, else the parent's
+        self.rank_of_pid: dict[tuple[str, int], int | None] = {}
+        for key, logs in by_pid.items():
+            ranks = [s.rank for s in logs if s.rank is not None]
+            self.rank_of_pid[key] = ranks[-1] if ranks else None
+        self.parent: dict[tuple[str, int], int] = {}
+        for img in images:
+            if img.ppid:
+                self.parent.setdefault((img.host, img.pid), img.ppid)
+
+    @staticmethod
+    def n_rows(records: list[list[Any]]) -> int:
+        """Rows of events: one per MISSED record, two for a call with two ends."""
+        return sum(1 + (len(r) > MS.fd2 and isinstance(r[MS.fd2], int)) for r in records)
+
+    def rows(
+        self,
+        li: int,
+        records: list[list[Any]],
+        out: RawColumns,
+        proc_out: np.ndarray,
+        cls_out: np.ndarray,
+        via_out: np.ndarray,
+        fn_code: Any,
+        path_code: Any,
+    ) -> int:
+        """The MISSED `records` of log `li` into `out` (room for n_rows), `proc_out`, `cls_out`
+        (their class's index in log_kinds.CLASS_NAMES) and `via_out` (their engine's in
+        VIA_NAMES); codes for function names and paths come from `fn_code(name)` and
+        `path_code(path)` (the trace-wide dictionaries).  Returns the rows written."""
+        sl = self.slogs[li]
+        shift = sl.shift - self.t0
         header = sl.header
-        for sid, frames in sl.log.sites.items():
-            if isinstance(sid, int) and sid >= 0:
-                site_frames[base + sid] = _frames(frames)
-        sorted_cands = {k: sorted(v) for k, v in cands.items() if k[0] == sl.host}
-        for rec in sl.log.missed:
+        base = self.bases[li]
+        cands = self.cands
+        cols = {k: out[k] for k in ("tid", "fn", "t_start", "dur", "fd", "path", "req", "ret",
+                                    "errno", "offset", "flags", "stack", "nulls")}  # fmt: skip
+        pos = 0
+        for rec in records:
             try:
                 _, t, pid, tid, name, args, ret, err, site, fd, path = rec[:11]
                 t_exit = rec[MS.t_exit] if len(rec) > MS.t_exit else None  # log version 2
@@ -288,23 +321,24 @@ def fill(
             except (ValueError, TypeError):
                 continue
             key = (sl.host, int(pid))
-            cs = sorted_cands.get(key)
+            cs = cands.get(key)
             if cs is None:
-                img = no_proc.get(key)
+                img = self.no_proc.get(key)
                 if img is None:
-                    img = no_proc[key] = Image(sl.host, int(pid), t, False, "", log=sl.path.name,
-                                               truncated=sl.truncated)  # fmt: skip
-                    img.proc = first_proc + len(extra)
-                    extra.append(img)
+                    img = self.no_proc[key] = Image(sl.host, int(pid), t, False, "",
+                                                    log=sl.path.name,
+                                                    truncated=sl.truncated)  # fmt: skip
+                    img.proc = self.first_proc + len(self.extra)
+                    self.extra.append(img)
                 proc = img.proc
             else:
                 i = bisect_right(cs, (t, np.iinfo(np.int64).max)) - 1
                 proc = cs[max(i, 0)][1]
             name = str(name)
             pk = (li, name)
-            p = pos_cache.get(pk)
+            p = self.pos_cache.get(pk)
             if p is None:
-                p = pos_cache[pk] = _positions(header, name)
+                p = self.pos_cache[pk] = _positions(header, name)
             i_size, i_off, i_ofl = p
             args = args if isinstance(args, list) else []
             nulls = 0
@@ -366,65 +400,92 @@ def fill(
                 cls_out[pos] = cls_out[pos - 1]
                 via_out[pos] = via_out[pos - 1]
                 pos += 1
-        base += max((s for s in sl.log.sites if isinstance(s, int)), default=0) + 1
+        return pos
 
-    # ranks: the shim log's of the same pid, else the parent's
-    rank_of_pid: dict[tuple[str, int], int | None] = {}
-    for key, logs in by_pid.items():
-        ranks = [s.rank for s in logs if s.rank is not None]
-        rank_of_pid[key] = ranks[-1] if ranks else None
-    parent: dict[tuple[str, int], int] = {}
-    for img in images:
-        if img.ppid:
-            parent.setdefault((img.host, img.pid), img.ppid)
-
-    def rank_of(host: str, pid: int) -> int | None:
+    def rank_of(self, host: str, pid: int) -> int | None:
+        """A stracer-only process's rank: its pid's shim log's, else its parent's."""
         seen = set()
         key = (host, pid)
         while key not in seen:
             seen.add(key)
-            r = rank_of_pid.get(key)
+            r = self.rank_of_pid.get(key)
             if r is not None:
                 return r
-            pp = parent.get(key)
+            pp = self.parent.get(key)
             if pp is None:
                 return None
             key = (host, pp)
         return None
 
-    rows = []
-    for img in extra:
-        status: int | None = None
-        ended = "unknown"
-        if img.execd:
-            ended = "exec"
-        elif img.rc is not None:
-            status, ended = (img.rc, "exit") if img.rc >= 0 else (None, f"signal {-img.rc}")
-        rows.append(
-            {
-                "proc": img.proc,
-                "source": "stracer",
-                "host": img.host,
-                "rank": rank_of(img.host, img.pid),
-                "pid": img.pid,
-                "ppid": img.ppid,
-                "command": img.exe,
-                "exe": img.exe,
-                "cwd": "",
-                "forked": img.forked,
-                "start": img.start,
-                "end": img.end if img.end is not None else img.start,
-                "exit_status": status,
-                "ended": ended,
-                "truncated": img.truncated,
-                "log": img.log,
-            }
-        )
-    exits: dict[tuple[str, int], tuple[int, int | None, bool]] = {}
-    for img in images:
-        if img.end is not None:
-            exits[(img.host, img.pid)] = (img.end, img.rc, img.execd)
-    return Result(rows, site_frames, exits, images)
+    def rank(self, proc: int) -> int | None:
+        """The rank of process `proc` (a shim log's or a stracer-only one met so far)."""
+        if proc < self.first_proc:
+            return self.shim_rank.get(proc)
+        img = self.extra[proc - self.first_proc]
+        return self.rank_of(img.host, img.pid)
+
+    def result(self) -> Result:
+        """The stracer-only processes (every record converted) and the sites' frames."""
+        rows = []
+        for img in self.extra:
+            status: int | None = None
+            ended = "unknown"
+            if img.execd:
+                ended = "exec"
+            elif img.rc is not None:
+                status, ended = (img.rc, "exit") if img.rc >= 0 else (None, f"signal {-img.rc}")
+            rows.append(
+                {
+                    "proc": img.proc,
+                    "source": "stracer",
+                    "host": img.host,
+                    "rank": self.rank_of(img.host, img.pid),
+                    "pid": img.pid,
+                    "ppid": img.ppid,
+                    "command": img.exe,
+                    "exe": img.exe,
+                    "cwd": "",
+                    "forked": img.forked,
+                    "start": img.start,
+                    "end": img.end if img.end is not None else img.start,
+                    "exit_status": status,
+                    "ended": ended,
+                    "truncated": img.truncated,
+                    "log": img.log,
+                }
+            )
+        exits: dict[tuple[str, int], tuple[int, int | None, bool]] = {}
+        for img in self.images:
+            if img.end is not None:
+                exits[(img.host, img.pid)] = (img.end, img.rc, img.execd)
+        return Result(rows, self.site_frames, exits, self.images)
+
+
+def fill(
+    slogs: list[SLog],
+    shims: list[ShimProc],
+    t0: int,
+    first_proc: int,
+    stack_base: int,
+    out: RawColumns,
+    proc_out: np.ndarray,
+    cls_out: np.ndarray,
+    via_out: np.ndarray,
+    fn_code: Any,
+    path_code: Any,
+) -> Result:
+    """Every MISSED record of the logs into `out` (room for all: Converter.rows).  Returns the
+    stracer-only processes (numbered from `first_proc`) and the sites' frames (stack ids from
+    `stack_base`)."""
+    conv = Converter(slogs, shims, t0, first_proc, stack_base)
+    pos = 0
+    for li, sl in enumerate(slogs):
+        if sl.log is None:
+            continue
+        n = len(out) - pos
+        pos += conv.rows(li, sl.log.missed, out.view(pos, pos + n), proc_out[pos:], cls_out[pos:],
+                         via_out[pos:], fn_code, path_code)  # fmt: skip
+    return conv.result()
 
 
 def stops(slogs: list[SLog], t0: int) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from .access import (
 )
 from .datasets import layer as datasets_layer
 from .group_scans import union_length
-from .missed import missed_sites
+from .missed_groups import missed_sites
 
 if TYPE_CHECKING:
     from .insights import Counts, Insight

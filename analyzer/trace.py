@@ -67,9 +67,10 @@ class Trace:
 
     @property
     def missed(self) -> pd.DataFrame:
-        """The syscalls the shim missed (the stracer's events), grouped by call site."""
+        """The syscalls the shim missed (the stracer's events), grouped by process, syscall and
+        call site (missed_groups.Groups.table)."""
         if "missed" not in self._cache:
-            from .missed import missed_table
+            from .missed_groups import missed_table
 
             self._cache["missed"] = missed_table(self)
         return self._cache["missed"]

@@ -219,7 +219,7 @@ def test_missed_holds_neither_the_events_nor_the_missed_records(tmp_path):
     each missed record (~500 B)."""
     import tracemalloc
 
-    from iotrace.stracer.missed import collect
+    from iotrace.analyzer.missed_groups import collect
 
     from iotrace.select import Select
 
@@ -235,8 +235,8 @@ def test_missed_holds_neither_the_events_nor_the_missed_records(tmp_path):
             peaks.append(tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
             assert sum(g["count"] for g in groups if g["syscall"] == "write") == n
-    # the stracer log's bytes (~100 B a missed syscall, with its STOP) are read whole, nothing
-    # more per record or event (before: ~1,200 B a record, and ~300 B per shim event with --from)
+    # nothing per record or event: the stracer log is read a window at a time (before: ~1,200 B
+    # a record, and ~300 B per shim event with --from)
     assert peaks[2] - peaks[0] < 50_000 * 200 and peaks[3] - peaks[1] < 50_000 * 200, peaks
 
 
@@ -260,3 +260,52 @@ def test_a_bounded_export_reserves_little_address_space(trace, tmp_path):
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     status, peak = map(int, r.stdout.split())
     assert status == 0 and peak < 1 << 30, (peak, r.stderr[-2000:])
+
+
+def _missed_by_site(rows: list[dict]) -> dict:
+    """(host, pid, proc, syscall, call site) -> count, errors, bytes, time, first, rank, paths:
+    the report's missed I/O rows, or `iotrace missed`'s groups summed to them."""
+    out: dict = {}
+    for m in rows:
+        k = (m["host"], m["pid"], m["proc"], m["function"], m["site"])
+        paths = m["paths"].split(", ") if "paths" in m else [m["path"]]
+        c, e, b, t, f, r, p = out.get(k, (0, 0, 0, 0, 1 << 62, m["rank"], set()))
+        out[k] = (c + m["count"], e + m["errors"], b + m["bytes"], t + m["time"],
+                  min(f, m["first"]), r, p | {x for x in paths if x})  # fmt: skip
+    return out
+
+
+def test_missed_and_the_report_group_missed_io_alike(trace):
+    """`iotrace missed` (the stracer logs read a window at a time, grouped a batch at a time)
+    and the report's missed I/O, in memory and in parts, are one grouping: the same groups and
+    numbers on raw syscalls, a static and a Go binary (processes without the shim) and io_uring,
+    whole and with a filter."""
+    from iotrace.analyzer.report import report_dict
+    from iotrace.analyzer.summary import summarise
+    from iotrace.analyzer.trace import selected
+    from test_stracer import _go_binary
+
+    from iotrace.select import Select
+
+    progs = [build("st_raw"), build("st_static", "-static"), build("st_uring", "-luring"),
+             _go_binary()]  # fmt: skip
+    t = trace("sh", "-c", " && ".join(f"{p} out{i}" for i, p in enumerate(progs)))
+    assert t.proc.returncode == 0, t.proc.stderr
+    r = iotrace("missed", str(t.dir), "--json")
+    assert r.returncode == 0, r.stderr
+    groups = json.loads(r.stdout)
+    cmd = _missed_by_site(groups)
+    assert {k[3] for k in cmd} >= {"openat", "write", "readlink", "pwrite64 via io_uring"}
+    assert len({k[2] for k in cmd}) >= 4  # st_raw's image, static's, st_uring's, Go's
+    for rep in (report_in_memory(t.dir), report_of_parts(t.dir)):
+        assert _missed_by_site(rep["missed"]) == cmd
+    # a filter: the later half of the groups' first calls
+    cut = sorted(g["first"] for g in groups)[len(groups) // 2]
+    r = iotrace("missed", str(t.dir), "--json", "--from", f"{cut / 1e9:.9f}")
+    cmd = _missed_by_site(json.loads(r.stdout))
+    assert 0 < sum(v[0] for v in cmd.values()) < sum(g["count"] for g in groups)
+    rep = iotrace("report", str(t.dir), "--json", "--from", f"{cut / 1e9:.9f}")
+    assert _missed_by_site(json.loads(rep.stdout)["missed"]) == cmd
+    sel = Select(t_from=round(float(f"{cut / 1e9:.9f}") * 1e9))  # as --from parses it
+    whole = report_dict(summarise(selected(load(t.dir), sel)))
+    assert _missed_by_site(whole["missed"]) == cmd

@@ -575,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "diff":
             return _cmd_diff(args)
         if args.cmd == "missed":
-            from iotrace.stracer.missed import NoStracerLog, missed
+            from iotrace.analyzer.missed_command import missed
+            from iotrace.analyzer.missed_groups import NoStracerLog
 
             try:
                 return missed(args.trace, args.json, everything=args.all, sel=from_args(args))

@@ -225,7 +225,6 @@ def _stracer_lines(
     """The stracer's events (their MISSED records) passing `sel`, one line each, in time
     order."""
     from iotrace.stracer import slog
-    from iotrace.stracer.missed import _selected
 
     recs = sorted(
         (
@@ -261,6 +260,33 @@ def _stracer_lines(
         if stacks:
             st = [_frame(f[3], f[4], f[5], f[1], f[2] or 0) for f in log.sites.get(site, [])]
         yield since, 1_000_000 + n, line, st
+
+
+def _selected(
+    header: dict[str, Any], recs: list[Any], sel: Select, ranks: dict[int, int], t0: int
+) -> list[Any]:
+    """The MISSED records passing `sel` (iotrace.select.mask over their columns)."""
+    if not sel.active or not recs:
+        return recs
+    clock = header.get("clock", {})
+    paths = sorted({r[10] for r in recs if r[10] is not None})
+    names = sorted({r[4] for r in recs})
+    pcode, ncode = {p: i for i, p in enumerate(paths)}, {n: i for i, n in enumerate(names)}
+    keep = mask(
+        sel,
+        rank=np.array([ranks.get(r[2], -1) for r in recs], dtype=np.int64),
+        pid=np.array([r[2] for r in recs], dtype=np.int64),
+        path=np.array([pcode.get(r[10], -1) for r in recs], dtype=np.int64),
+        path_names=paths,
+        fn=np.array([ncode[r[4]] for r in recs], dtype=np.int64),
+        fn_names=names,
+        errno=np.array([r[7] or 0 for r in recs], dtype=np.int64),
+        t=np.array([r[1] for r in recs], dtype=np.int64)
+        + int(clock.get("real", 0))
+        - int(clock.get("mono", 0))
+        - t0,
+    )
+    return [r for r, k in zip(recs, keep.tolist(), strict=True) if k]
 
 
 def _sshift(log: Any) -> int:
