@@ -27,6 +27,7 @@ from iotrace.calls import CHUNK_SIZE, END2_SUFFIX, EVENT_ENDS, KIO_FIELDS, KIO_O
 from iotrace.format import KIO_URING_FIELDS
 from iotrace.record import field, record, replace
 from iotrace.tracefile import (
+    LOG_SUFFIX,
     BadChunk,
     BadRecord,
     Log,
@@ -422,7 +423,11 @@ def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
         except TraceFormatError:
             if not damaged_ok:
                 raise
-            lg = _Log(i, SHIM, p, 0, truncated=True)
+            # host and pid from its name, HOST.PID[.N].iot (stracer_src.Converter: no start)
+            host, _, rest = p.name.removesuffix(LOG_SUFFIX).partition(".")
+            pid = rest.split(".")[0]
+            header = {"host": host, "pid": int(pid)} if pid.isdigit() else {}
+            lg = _Log(i, SHIM, p, 0, header, truncated=True)
         logs.append(lg)
     return logs
 
@@ -434,7 +439,7 @@ def shim_procs(logs: list[_Log], t0: int) -> list[stracer_src.ShimProc]:
             lg.proc,
             str(lg.header.get("host", "?")),
             _int_or(lg.header.get("pid"), 0),
-            int(lg.header["clock"]["real"]) - t0 if "clock" in lg.header else 0,
+            int(lg.header["clock"]["real"]) - t0 if "clock" in lg.header else None,
             lg.header.get("rank") if isinstance(lg.header.get("rank"), int) else None,
         )
         for lg in logs
@@ -519,19 +524,13 @@ def _assemble(
     n_st = len(raw) - pos
     cls = np.zeros(len(raw) if n_st else 0, dtype=np.int8)
     via = np.zeros(len(raw) if n_st else 0, dtype=np.int8)
-    st_res = stracer_src.fill(
-        slogs,
-        shims,
-        t0,
-        len(logs),
-        stack_base,
-        raw.view(pos, pos + n_st),
-        raw["proc"][pos:],
-        cls[pos:],
-        via[pos:],
-        fdict.code,
-        paths.code,
-    )
+    conv = stracer_src.Converter(slogs, shims, t0, len(logs), stack_base)
+    at = pos
+    for li, sl in enumerate(slogs):
+        if sl.log is not None:
+            at += conv.rows(li, sl.log.missed, raw.view(at, len(raw)), raw["proc"][at:],
+                            cls[at:], via[at:], fdict.code, paths.code)  # fmt: skip
+    st_res = conv.result()
     if part is not None and n_st:  # only the part's processes' stracer events
         pr = raw["proc"][pos:]
         keep = ((pr >= part.first) & (pr < part.stop)) | (part.stracer_only & (pr >= len(logs)))

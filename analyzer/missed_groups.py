@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from iotrace.format import SRec
 from iotrace.select import Select, mask
 
 from . import schema
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 KEY = ["host", "pid", "proc", "class", "function", "via", "stack_id", "path", "fd"]
 UNKNOWN_SITE = "an unknown call site"
 BATCH = 4096  # MISSED records converted and grouped at a time by `collect` (none is kept)
+# what each of of_logs' two reads of a stracer log passes over (the other one checks it)
+MISSED = frozenset({SRec.MISSED})
+NOT_MISSED = frozenset(set(SRec) - {SRec.MISSED, SRec.SEAL, SRec.END})
 MERGE_EVERY = 16  # batches' groups merged into the groups so far (their frames held till then)
 
 
@@ -45,53 +49,29 @@ class NoStracerLog(Exception):
     """`iotrace missed` on a trace without a stracer log (one line)."""
 
 
-def _group(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows of events (KEY, rank, errno, bytes, t_start, dur, tid, ret[, args]) -> groups."""
-    rows = rows.sort_values("t_start", kind="stable")
-    g = rows.groupby(KEY, sort=False, dropna=False, observed=True)
-    out = g.agg(
-        rank=("rank", "first"),
-        count=("t_start", "size"),
-        errors=("failed", "sum"),
-        bytes=("bytes", "sum"),
-        time=("dur", "sum"),
-        first=("t_start", "min"),
-        last=("t_start", "max"),
-        tid=("tid", "first"),
-        ret=("ret", "first"),
-        errno=("errno", "first"),
-    )
-    out["tids"] = [frozenset(x.tolist()) for x in g["tid"].unique()]
-    out["args"] = g["args"].first().tolist() if "args" in rows else None
-    return out.reset_index()
+# how each number of groups with one key merges (the first call's: the earliest group's)
+MERGE = {"rank": "first", "count": "sum", "errors": "sum", "bytes": "sum", "time": "sum",
+         "first": "min", "last": "max", "tid": "first", "ret": "first", "errno": "first",
+         "args": "first"}  # fmt: skip
+STATS = [*MERGE, "tids"]
 
 
-def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Groups of the same key from several frames: one (the earliest's first call)."""
+def _merge(frames: list[pd.DataFrame], calls: bool = False) -> pd.DataFrame:
+    """Groups from several frames, one per key; `calls`: the frames are rows of events (_rows:
+    one call each, its thread in `tid`)."""
     frames = [f for f in frames if len(f)]
-    if len(frames) <= 1:
-        return frames[0] if frames else pd.DataFrame(columns=[*KEY, *_STATS])
-    df = pd.concat(frames, ignore_index=True).sort_values("first", kind="stable")
-    g = df.groupby(KEY, sort=False, dropna=False, observed=True)
-    out = g.agg(
-        rank=("rank", "first"),
-        count=("count", "sum"),
-        errors=("errors", "sum"),
-        bytes=("bytes", "sum"),
-        time=("time", "sum"),
-        first=("first", "min"),
-        last=("last", "max"),
-        tid=("tid", "first"),
-        ret=("ret", "first"),
-        errno=("errno", "first"),
-        tids=("tids", lambda s: frozenset().union(*s)),
-        args=("args", "first"),
-    )
+    if not frames:
+        return pd.DataFrame(columns=[*KEY, *STATS])
+    if len(frames) == 1 and not calls:
+        return frames[0]
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    g = df.sort_values("first", kind="stable").groupby(KEY, sort=False, dropna=False)
+    out = g.agg(MERGE)
+    if calls:
+        out["tids"] = [frozenset(x.tolist()) for x in g["tid"].unique()]
+    else:
+        out["tids"] = g["tids"].agg(lambda s: frozenset().union(*s)).tolist()
     return out.reset_index()
-
-
-_STATS = ["rank", "count", "errors", "bytes", "time", "first", "last", "tid", "ret", "errno",
-          "tids", "args"]  # fmt: skip
 
 
 @dataclass
@@ -194,14 +174,14 @@ def _rows(
     path: Any, fd: Any, errno: np.ndarray, nbytes: Any, t_start: Any, dur: Any, tid: Any,
     ret: Any, args: list[Any] | None = None,
 ) -> pd.DataFrame:  # fmt: skip
-    cols: dict[str, Any] = {
+    """Rows of events as groups of one call (for _merge)."""
+    return pd.DataFrame({
         "host": host, "pid": pid, "proc": proc, "class": cls, "function": function, "via": via,
-        "stack_id": stack, "path": path, "fd": fd, "rank": rank, "failed": errno != 0,
-        "bytes": nbytes, "t_start": t_start, "dur": dur, "tid": tid, "ret": ret, "errno": errno,
-    }  # fmt: skip
-    if args is not None:
-        cols["args"] = pd.Series(args, dtype=object)
-    return pd.DataFrame(cols)
+        "stack_id": stack, "path": path, "fd": fd, "rank": rank, "count": 1,
+        "errors": (errno != 0).astype(np.int64), "bytes": nbytes, "time": dur, "first": t_start,
+        "last": t_start, "tid": tid, "ret": ret, "errno": errno,
+        "args": pd.Series(args if args is not None else [None] * len(errno), dtype=object),
+    })  # fmt: skip
 
 
 def _sites(groups: Groups, site_frames: Any, frames: bool, trace: Trace | None = None) -> None:
@@ -236,29 +216,25 @@ def of_trace(trace: Trace) -> Groups:
     m = ev[ev["missed"]] if len(ev) else ev
     if m.empty:
         return Groups()
-    host = m["host"].astype(str).to_numpy()
-    groups = Groups(
-        _group(
-            _rows(
-                host,
-                m["pid"].to_numpy(),
-                m["proc"].to_numpy(),
-                m["rank"].array,
-                m["class"].astype(str).to_numpy(),
-                m["function"].astype(str).to_numpy(),
-                m["via"].astype(str).to_numpy(),
-                m["stack_id"].fillna(-1).to_numpy(dtype=np.int64),
-                m["path"].astype(object).where(m["path"].notna(), None).to_numpy(),
-                m["fd"].array,
-                m["errno"].to_numpy(),
-                m["bytes"].fillna(0).to_numpy(dtype=np.int64),
-                m["t_start"].to_numpy(),
-                (m["t_end"] - m["t_start"]).to_numpy(),
-                m["tid"].to_numpy(),
-                m["ret"].to_numpy(),
-            )
-        )
+    rows = _rows(
+        m["host"].astype(str).to_numpy(),
+        m["pid"].to_numpy(),
+        m["proc"].to_numpy(),
+        m["rank"].array,
+        m["class"].astype(str).to_numpy(),
+        m["function"].astype(str).to_numpy(),
+        m["via"].astype(str).to_numpy(),
+        m["stack_id"].fillna(-1).to_numpy(dtype=np.int64),
+        m["path"].astype(object).where(m["path"].notna(), None).to_numpy(),
+        m["fd"].array,
+        m["errno"].to_numpy(),
+        m["bytes"].fillna(0).to_numpy(dtype=np.int64),
+        m["t_start"].to_numpy(),
+        (m["t_end"] - m["t_start"]).to_numpy(),
+        m["tid"].to_numpy(),
+        m["ret"].to_numpy(),
     )
+    groups = Groups(_merge([rows], calls=True))
     _sites(groups, trace.site_frames, False, trace)
     return groups
 
@@ -285,7 +261,7 @@ def of_logs(
     (every log is read twice: its process records first, which the conversion needs)."""
     from iotrace.stracer import slog
 
-    from iotrace.tracefile import job_start, run_records
+    from iotrace.tracefile import job_start, regular_size, run_records
 
     from .load import _Names, shim_logs, shim_procs
     from .log_kinds import CLASS_NAMES, STRACER, VIA_NAMES
@@ -305,13 +281,15 @@ def of_logs(
     slogs: list[SLog] = []
     for f in files:
         try:
-            lg = slog.read(f, on_missed=lambda _: None, stops=False) if f.stat().st_size else None
+            # the records but the MISSED ones, which the second read checks and converts
+            size = regular_size(f)  # a FIFO, a device: refused (TraceFormatError)
+            lg = slog.read(f, stops=False, skip=MISSED) if size else None
         except slog.StracerLogError as exc:
             raise NoStracerLog(str(exc)) from None
         if lg is not None:
             for k in ("header", "sites", "site_fn", "procs"):
                 setattr(lg, k, names(getattr(lg, k)))
-        slogs.append(SLog(f, f.stat().st_size, lg))
+        slogs.append(SLog(f, size, lg))
     logs = shim_logs(d, damaged_ok=True)  # a damaged one: its processes are the stracer's
     for lg in logs:
         lg.header = names(lg.header)
@@ -327,7 +305,7 @@ def of_logs(
 
         if not batch:
             return
-        recs = names(batch)
+        recs = batch[:]
         batch.clear()
         n = Converter.n_rows(recs)
         raw = RawColumns.empty(n)
@@ -335,7 +313,7 @@ def of_logs(
         fns: dict[str, int] = {}
         paths: dict[str, int] = {}
         n = conv.rows(li, recs, raw, proc, cls, via, lambda s: fns.setdefault(s, len(fns)),
-                      lambda s: paths.setdefault(s, len(paths)))  # fmt: skip
+                      lambda s: paths.setdefault(names(s), len(paths)))  # fmt: skip
         args: list[Any] | None = [r[5] for r in recs for _ in range(Converter.n_rows([r]))]
         if len(args) != n:  # a record the conversion skipped
             args = None
@@ -371,7 +349,7 @@ def of_logs(
             np.array(VIA_NAMES, dtype=object)[via], a["stack"].astype(np.int64), path, fd,
             a["errno"], nbytes, a["t_start"], a["dur"], a["tid"], ret, args,
         )  # fmt: skip
-        done.append(_group(rows[ok]))
+        done.append(_merge([rows[ok]], calls=True))
         if len(done) >= MERGE_EVERY:
             done[:] = [_merge(done)]
 
@@ -385,7 +363,7 @@ def of_logs(
 
         if sl.log is not None:
             try:
-                slog.read(sl.path, on_missed=take, stops=False)
+                slog.read(sl.path, on_missed=take, stops=False, skip=NOT_MISSED)
             except slog.StracerLogError as exc:
                 raise NoStracerLog(str(exc)) from None
             add(li)

@@ -112,7 +112,7 @@ class ShimProc:
     proc: int
     host: str
     pid: int
-    start: int
+    start: int | None  # None: its header is damaged (iotrace missed reads on without it)
     rank: int | None
 
 
@@ -241,10 +241,15 @@ class Converter:
         cands: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self.extra: list[Image] = []
         for key, imgs in imgs_of.items():
-            logs = sorted(by_pid.get(key, []), key=lambda s: s.start)
+            logs = sorted((s for s in by_pid.get(key, []) if s.start is not None),
+                          key=lambda s: s.start)  # fmt: skip
+            # a log without a start: the first image with the shim and no log of its own
+            unknown = [s for s in by_pid.get(key, []) if s.start is None]
             for img in imgs:
                 end = img.end if img.end is not None else np.iinfo(np.int64).max
                 mine = [s for s in logs if img.start <= s.start <= end] if img.shim else []
+                if img.shim and not mine and unknown:
+                    mine = [unknown.pop(0)]
                 if not mine:
                     img.proc = first_proc + len(self.extra)
                     self.extra.append(img)
@@ -254,7 +259,7 @@ class Converter:
                     cands[key] += [(s.start, s.proc) for s in mine[1:]]
         for key, logs in by_pid.items():
             if key not in imgs_of:
-                cands[key] = [(s.start, s.proc) for s in logs]
+                cands[key] = sorted((s.start or 0, s.proc) for s in logs)
         self.cands = {k: sorted(v) for k, v in cands.items()}
         self.no_proc: dict[tuple[str, int], Image] = {}
 
@@ -459,33 +464,6 @@ class Converter:
             if img.end is not None:
                 exits[(img.host, img.pid)] = (img.end, img.rc, img.execd)
         return Result(rows, self.site_frames, exits, self.images)
-
-
-def fill(
-    slogs: list[SLog],
-    shims: list[ShimProc],
-    t0: int,
-    first_proc: int,
-    stack_base: int,
-    out: RawColumns,
-    proc_out: np.ndarray,
-    cls_out: np.ndarray,
-    via_out: np.ndarray,
-    fn_code: Any,
-    path_code: Any,
-) -> Result:
-    """Every MISSED record of the logs into `out` (room for all: Converter.rows).  Returns the
-    stracer-only processes (numbered from `first_proc`) and the sites' frames (stack ids from
-    `stack_base`)."""
-    conv = Converter(slogs, shims, t0, first_proc, stack_base)
-    pos = 0
-    for li, sl in enumerate(slogs):
-        if sl.log is None:
-            continue
-        n = len(out) - pos
-        pos += conv.rows(li, sl.log.missed, out.view(pos, pos + n), proc_out[pos:], cls_out[pos:],
-                         via_out[pos:], fn_code, path_code)  # fmt: skip
-    return conv.result()
 
 
 def stops(slogs: list[SLog], t0: int) -> pd.DataFrame:

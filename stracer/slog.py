@@ -197,12 +197,19 @@ def _ends_with_seal(data: bytes, pos: int) -> bool:
     return False
 
 
-def _header(up: msgpack.Unpacker, path: Path) -> dict[str, Any]:
-    """The header, the log's first object, checked."""
-    try:
-        header = up.unpack()
-    except (msgpack.OutOfData, ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
-        raise StracerLogError(f"{path}: not a stracer log") from None
+def _header(
+    up: msgpack.Unpacker, path: Path, more: Callable[[], bool] = lambda: False
+) -> dict[str, Any]:
+    """The header, the log's first object, checked (`more`: feeds the unpacker more bytes)."""
+    while True:
+        try:
+            header = up.unpack()
+            break
+        except msgpack.OutOfData:
+            if not more():
+                raise StracerLogError(f"{path}: not a stracer log") from None
+        except (ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
+            raise StracerLogError(f"{path}: not a stracer log") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise StracerLogError(f"{path}: not a stracer log")
     if header.get("version") not in READABLE:
@@ -232,7 +239,10 @@ def read_header(path: Path) -> dict[str, Any]:
 
 
 def read(
-    path: Path, on_missed: Callable[[list[Any]], None] | None = None, stops: bool = True
+    path: Path,
+    on_missed: Callable[[list[Any]], None] | None = None,
+    stops: bool = True,
+    skip: frozenset[int] = frozenset(),
 ) -> StracerLog:
     """The whole log, every record checked.  Only sealed bytes are trusted as they are: the
     unsealed tail of a stracer that was killed is read up to its last whole record.  A checksum
@@ -240,13 +250,19 @@ def read(
     The bytes are read with pread a WINDOW at a time (tracefile._Pread, as the shim logs are),
     never whole.  `on_missed`: each MISSED record is given to it as it is read instead of kept
     (`missed` is then empty): a reader that only sums them holds none.  `stops`: keep the STOP
-    records (one per stop of the app: only the analyzer's times need them)."""
+    records (one per stop of the app: only the analyzer's times need them).  `skip`: records of
+    these kinds are passed over unchecked (for a reader that reads the log twice, checking
+    each kind once: `iotrace missed`)."""
     with open_regular(path) as fd:
-        return _read(path, _Pread(fd, os.fstat(fd).st_size), on_missed, stops)
+        return _read(path, _Pread(fd, os.fstat(fd).st_size), on_missed, stops, skip)
 
 
 def _read(
-    path: Path, data: _Pread, on_missed: Callable[[list[Any]], None] | None, stops: bool
+    path: Path,
+    data: _Pread,
+    on_missed: Callable[[list[Any]], None] | None,
+    stops: bool,
+    skip: frozenset[int],
 ) -> StracerLog:
     size = len(data)
     up = msgpack.Unpacker(
@@ -270,13 +286,14 @@ def _read(
         hashed = max(hashed, end)
         held[:] = [(s, b) for s, b in held if s + len(b) > end]
 
-    def more(n: int = WINDOW) -> bool:
-        """The next `n` bytes fed (the whole records before them hashed); False at the end."""
+    def more(start: int = 0) -> bool:
+        """The next window fed, the bytes before `start` (where the record being read starts:
+        before any seal to come) hashed; False at the end."""
         nonlocal fed
         if fed >= size:
             return False
-        hash_to(up.tell())  # before the record being read: before any seal to come
-        b = data[fed : min(fed + n, size)]
+        hash_to(start)
+        b = data[fed : min(fed + WINDOW, size)]
         if not b:  # the file shrank under us: as a log cut short
             return False
         held.append((fed, b))
@@ -284,36 +301,41 @@ def _read(
         fed += len(b)
         return True
 
-    more(max(WINDOW, MAX_HEADER))  # the longest header
-    header = _header(up, path)
+    more()
+    header = _header(up, path, lambda: fed < MAX_HEADER and more())
     log = StracerLog(path, header)
     sealed = 0  # bytes up to the end of the last seal
     ended = False
-    pos = 0
+    # where the next record starts (the unpacker's tell can be inside a record a window's end
+    # cut: fed more, it goes on with it), and where the one read starts
+    pos = at = up.tell()
     try:
         while True:
-            pos = up.tell()
+            at = pos
             try:
                 rec = up.unpack()
             except msgpack.OutOfData:
-                if more():
+                if more(at):
                     continue
                 # a torn tail (the stracer was killed)
-                if not torn_tail(data[pos:size], MAX_TORN):  # a length gone wrong, not a tail
+                if not torn_tail(data[at:size], MAX_TORN):  # a length gone wrong, not a tail
                     raise ValueError from None
-                if _ends_with_seal(data, pos):  # a whole flush follows: a length gone wrong
+                if _ends_with_seal(data, at):  # a whole flush follows: a length gone wrong
                     raise StracerLogError(f"{path}: corrupt stracer log (checksum mismatch "
-                                          f"after byte {pos})") from None  # fmt: skip
+                                          f"after byte {at})") from None  # fmt: skip
                 break
+            pos = up.tell()
+            if skip and type(rec) is list and rec and rec[0] in skip:
+                continue
             if not _record_ok(rec):
                 raise ValueError
             kind = rec[0]
             if kind == SRec.SEAL:
-                hash_to(pos)
+                hash_to(at)
                 if hasher.intdigest() != rec[1]:
                     raise StracerLogError(f"{path}: corrupt stracer log (checksum mismatch "
-                                          f"before byte {pos})")  # fmt: skip
-                sealed = up.tell()
+                                          f"before byte {at})")  # fmt: skip
+                sealed = pos
                 hasher.reset()
                 hashed = sealed
                 continue
@@ -340,7 +362,7 @@ def _read(
                 log.returncode = rec[2]
                 ended = True
     except (ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
-        raise StracerLogError(f"{path}: corrupt stracer log (bad record at byte {pos})") from None
+        raise StracerLogError(f"{path}: corrupt stracer log (bad record at byte {at})") from None
     log.complete = ended and sealed == size  # a finished log is sealed to its end
     return log
 
