@@ -269,6 +269,7 @@ def _read(
         raw=False,
         strict_map_key=False,
         unicode_errors="surrogateescape",
+        read_size=READ_SIZE,
         max_buffer_size=max(size, READ_SIZE),
     )
     fed = 0  # bytes of the file given to the unpacker

@@ -240,35 +240,6 @@ def test_missed_holds_neither_the_events_nor_the_missed_records(tmp_path):
     assert peaks[2] - peaks[0] < 50_000 * 200 and peaks[3] - peaks[1] < 50_000 * 200, peaks
 
 
-def test_a_stracer_log_is_read_a_window_at_a_time(trace, monkeypatch):
-    """The stracer log's reader holds a window of its bytes, not the log (it read it whole),
-    and reads the same records whatever the window (seals hashed across windows' ends)."""
-    import tracemalloc
-
-    from iotrace.stracer import slog
-
-    t = trace(build("st_loop"), "20000")
-    assert t.proc.returncode == 0, t.proc.stderr
-    (log,) = t.dir.glob("*.stracer")
-    n = [0]
-
-    def count(_: list) -> None:
-        n[0] += 1
-
-    ref = slog.read(log, stops=False)
-    monkeypatch.setattr(slog, "WINDOW", 64 << 10)
-    tracemalloc.start()
-    got = slog.read(log, on_missed=count, stops=False)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert n[0] == len(ref.missed) >= 20000 and got.complete
-    assert log.stat().st_size > 1 << 20 and peak < 512 << 10, (log.stat().st_size, peak)
-    monkeypatch.setattr(slog, "WINDOW", 4097)  # records and seals cut by the windows' ends
-    lg = slog.read(log, stops=False)
-    assert (lg.missed, lg.procs, lg.sites, lg.complete) == (
-        ref.missed, ref.procs, ref.sites, ref.complete)  # fmt: skip
-
-
 PEAK = """
 import sys
 from iotrace.cli import main
