@@ -21,7 +21,6 @@ frames).  A call site is labelled by its innermost frames outside libc, by funct
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from iotrace.format import SRec
+from iotrace.record import field, record
 from iotrace.select import Select, mask
 
 from . import schema
@@ -74,7 +74,7 @@ def _merge(frames: list[pd.DataFrame], calls: bool = False) -> pd.DataFrame:
     return out.reset_index()
 
 
-@dataclass
+@record
 class Groups:
     """The missed I/O of a trace, a part or a batch, grouped (one row per KEY); `labels`: the
     call sites' labels by stack id; `frames` (for `listed`) and `libc_function` by stack id."""
