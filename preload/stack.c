@@ -29,6 +29,7 @@
 static int (*backtrace_fn)(void **, int);
 static void check_init(void *h);
 static unsigned long checked, differ, slow, differ_bt; /* IOTRACE_STACK_CHECK's counts */
+static pid_t check_owner; /* the thread in a checked capture (iot_capture_stack) */
 static int ufd[2] = {-1, -1};
 static uintptr_t unw_lo, unw_hi; /* libunwind's text: only its own calls are diverted */
 
@@ -182,6 +183,7 @@ void iot_stack_fork_parent(void)
 void iot_stack_fork_child(void)
 {
     checked = differ = slow = differ_bt = 0; /* IOTRACE_STACK_CHECK's counts: per process */
+    check_owner = 0; /* held, if at all, by a thread the child does not have */
     unwinders = iot_t.unwinding != 0;
     forking = 0;
     /* the pipe is the parent's too: its bytes would be drained by either; libunwind opens
@@ -341,10 +343,8 @@ __attribute__((destructor)) static void check_report(void)
     IOT_SYSRAW(write, 2, buf, (size_t)len);
 }
 
-uint32_t iot_capture_stack(void)
+static uint32_t capture(void)
 {
-    if (!backtrace_fn)
-        return 0;
     int depth = iot_p.stack_depth;
     uintptr_t fast[IOT_MAX_STACK];
     uint32_t id, *idp = IOT_UNLIKELY(check) ? NULL : &id;
@@ -418,4 +418,29 @@ uint32_t iot_capture_stack(void)
     if (m <= 0)
         return 0;
     return iot_intern_stack((const uintptr_t *)(pcs + i), m);
+}
+
+/* IOTRACE_STACK_CHECK switches libunwind's caching policy around each check, and libunwind
+ * reads the policy both when it takes its cache lock and when it gives it back: a switch while
+ * another thread unwinds left that lock taken for good (threads of tests/progs/stack_paths.c
+ * hung in _ULx86_64_step).  So checked captures run one at a time; a handler interrupting its
+ * own thread's capture goes on (the policy is restored outside the unwinding window, and
+ * inside it the handler's events are deferred).  Tests only: never taken without the check. */
+uint32_t iot_capture_stack(void)
+{
+    if (!backtrace_fn)
+        return 0;
+    if (IOT_LIKELY(!check))
+        return capture();
+    pid_t self = iot_t.tid ? iot_t.tid : iot_gettid(), none = 0;
+    if (__atomic_load_n(&check_owner, __ATOMIC_ACQUIRE) == self)
+        return capture();
+    while (!__atomic_compare_exchange_n(&check_owner, &none, self, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+        none = 0;
+        sched_yield();
+    }
+    uint32_t id = capture();
+    __atomic_store_n(&check_owner, 0, __ATOMIC_RELEASE);
+    return id;
 }
