@@ -46,7 +46,7 @@ from iotrace.tracefile import (
 )
 
 from . import schema, stracer_src
-from .event_columns import ERRORS, NULL_BITS, RawColumns, decoder, empty, require_native
+from .event_columns import ERRORS, NULL_BITS, Decoder, RawColumns, decoder, empty, require_native
 from .log_kinds import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, VIA_NAMES, Source
 from .trace import Trace
 
@@ -219,18 +219,8 @@ def _fill_range(log: _Log, out: RawColumns, part: Part) -> None:
         for slot, k in runs(part.slots, max(1, RUN_BYTES // log.chunk)):
             start = log.first + slot * log.chunk
             buf = os.pread(fd, max(0, min(k * log.chunk, log.size - start)), start)
-            try:
-                verify(buf, 0, len(buf), log.chunk)
-            except BadChunk as exc:
-                raise _corrupt(log, exc.code, start + exc.off) from None
             view = out.view(pos, len(out))
-            res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
-            if not res.error and len(res.other_off) < res.n_other:
-                room_other = res.n_other
-                res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
-            if res.error:
-                raise _corrupt(log, res.error, start + res.error_off)
-            _other_records(log, buf, res.other_off, res.other_len, start)
+            res, room_other = _scan(dec, log, buf, start, view, room_other)
             n = res.n_events
             t = view["t_start"][:n]
             keep = (t >= a) & (t < b)
@@ -247,6 +237,25 @@ def _fill_range(log: _Log, out: RawColumns, part: Part) -> None:
                 break
     log.n_events = pos
     log.n_ends = part.n_ends
+
+
+def _scan(
+    dec: Decoder, log: _Log, buf: Any, start: int, view: RawColumns, room_other: int
+) -> tuple[Any, int]:
+    """Checks and decodes one buffer of the log (read at `start`) into `view`, its other records
+    into the log; returns the decoder's result and the room for other records to ask next."""
+    try:
+        verify(buf, 0, len(buf), log.chunk)
+    except BadChunk as exc:
+        raise _corrupt(log, exc.code, start + exc.off) from None
+    res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
+    if not res.error and len(res.other_off) < res.n_other:
+        room_other = res.n_other  # more strings/stacks than room: once more, with room
+        res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
+    if res.error:
+        raise _corrupt(log, res.error, start + res.error_off)
+    _other_records(log, buf, res.other_off, res.other_len, start)
+    return res, room_other
 
 
 def _step(log: _Log) -> int:
@@ -289,18 +298,7 @@ def _fill(log: _Log, out: RawColumns, advance: Callable[[int], None]) -> None:
     with _windows(log) as read:
         for start in range(log.first, log.size, step):
             buf = read(start)  # offsets in it: from `start`
-            try:
-                verify(buf, 0, len(buf), log.chunk)
-            except BadChunk as exc:
-                raise _corrupt(log, exc.code, start + exc.off) from None
-            view = out.view(pos, len(out))
-            res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
-            if not res.error and len(res.other_off) < res.n_other:
-                room_other = res.n_other  # more strings/stacks than room: once more, with room
-                res = dec.scan(buf, 0, len(buf), log.chunk, view, room_other)
-            if res.error:
-                raise _corrupt(log, res.error, start + res.error_off)
-            _other_records(log, buf, res.other_off, res.other_len, start)
+            res, room_other = _scan(dec, log, buf, start, out.view(pos, len(out)), room_other)
             pos += res.n_events
             log.n_ends += res.n_ends
             advance(min(step, log.size - start))
