@@ -5,6 +5,7 @@ stops the C loop resumes at once, not libc-internal ones recorded through Python
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 
@@ -33,6 +34,44 @@ def test_sem_and_shm_by_name_are_wrapped_and_cost_no_libc_stop(trace):
             ("shm_open", shm, 3), ("write", shm, 7), ("shm_open", shm, 3), ("read", shm, 7),
             ("shm_unlink", shm, 0), ("shm_unlink", shm, -1), ("shm_open", "/", -1),
         ]  # fmt: skip
+
+
+def test_glob_and_the_mount_table_are_wrapped_and_cost_no_libc_stop(trace):
+    """Open MPI's MPI_Init globs /dev (the PSM2 MTL) and reads the mount table (hwloc, the
+    hugepage mpool): glibc's syscalls inside glob and setmntent/getmntent/endmntent were
+    libc-internal stops through Python, the first of them with a new call site unwound while
+    the rank waited.  Wrapped (preload/wrap_scan.c), they are covered.  A glob given an error
+    callback runs the app's code, and a binary's pre-2.27 glob (glob@GLIBC_2.2.5) is libc's
+    old one: both are left alone, their syscalls libc-internal as before."""
+    prog = build("scan_calls")
+    d = trace.work / "d"
+    d.mkdir()
+    for name in ("a.txt", "b.txt", "c.dat"):
+        (d / name).write_text("x")
+    plain = subprocess.run([str(prog), str(d)], capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    mounts = int(plain.stdout.split("entries ")[1].split()[0])
+    for extra in ((), ("--no-stracer",)):
+        t = trace(prog, d, extra=extra)
+        assert t.proc.returncode == 0, t.proc.stderr
+        assert t.proc.stdout == plain.stdout  # matches, return values, errno
+        ev = t.events("glob", "setmntent", "getmntent", "endmntent")
+        got = [(e["fn"], e["path"], e["ret"]) for e in ev if e["fn"] != "getmntent"]
+        tab = "/proc/self/mounts"
+        assert got == [
+            ("glob", f"{d}/*.txt", 0), ("glob", f"{d}/*.none", 3),  # GLOB_NOMATCH
+            ("setmntent", tab, 1), ("endmntent", tab, 1),
+            ("setmntent", tab, 1), ("endmntent", tab, 1),
+            ("setmntent", "/nonexistent/mounts", 0),
+        ]  # fmt: skip
+        entries = [e["ret"] for e in ev if e["fn"] == "getmntent"]
+        assert entries == ([1] * mounts + [0]) * 2  # getmntent, then getmntent_r
+        assert "100.0% of the" in t.proc.stderr  # their reads: the counters around the calls
+        if not extra:
+            assert ", 0 missed," in t.proc.stderr, t.proc.stderr
+            r = iotrace("missed", str(t.dir), "--all", "--json")
+            libc = json.loads(r.stdout)
+            assert libc and {g["path"] for g in libc} == {str(d)}  # the two globs left alone
 
 
 def test_stracer_cffi_declarations_are_parsed_once_per_machine(tmp_path):

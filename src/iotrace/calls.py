@@ -315,6 +315,12 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("ncmpi_enddef", "pnetcdf", OTH, "path"),
     _f("ncmpi_begin_indep_data", "pnetcdf", OTH, "path"),
     _f("ncmpi_end_indep_data", "pnetcdf", OTH, "path"),
+    # libc reading the file system for the app (preload/wrap_scan.c): glob's path is the
+    # pattern (glob64 is recorded as glob); the mount table's stream (getmntent_r as getmntent)
+    _f("glob", "meta", MET, "path flags"),
+    _f("setmntent", "meta", OPN, "path fd"),
+    _f("getmntent", "meta", OTH, "fd"),
+    _f("endmntent", "meta", CLS, "fd"),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})
@@ -355,6 +361,7 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "sendfile": "rw", "copy_file_range": "rwm",
     "stdio_refill": "sr", "stdio_flush": "sw",
     "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in",
+    "getmntent": "in",
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {
     "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",
