@@ -606,10 +606,11 @@ static int walk(memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t *ou
     }
 }
 
+unsigned long iot_cfi_unknown; /* walks that met a return address of unknown rule */
+
 /* Not inlined: its own frame is the walk's first, described by the tables at the address the
  * registers are read at. */
-__attribute__((noinline)) int iot_cfi_backtrace(uintptr_t *out, int depth, int derive,
-                                                 uint32_t *id)
+__attribute__((noinline)) int iot_cfi_backtrace(uintptr_t *out, int depth, uint32_t *id)
 {
     uintptr_t ip, sp, bp;
     __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
@@ -628,7 +629,18 @@ __attribute__((noinline)) int iot_cfi_backtrace(uintptr_t *out, int depth, int d
     m.nread = 0;
     m.need_bp = 0;
     m.unused = 0;
-    int n = walk(&m, ip, sp, bp, out, depth, derive);
+    int n = walk(&m, ip, sp, bp, out, depth, 0);
+    if (IOT_UNLIKELY(n == IOT_CFI_MISS)) { /* again, deriving the rules not known yet, in this
+                                            * frame: a second call site would be another walk */
+        __atomic_add_fetch(&iot_cfi_unknown, 1, __ATOMIC_RELAXED);
+        if (!iot_cfi_derive_begin())
+            return IOT_CFI_MISS;
+        m.nread = 0;
+        m.need_bp = 0;
+        m.unused = 0;
+        n = walk(&m, ip, sp, bp, out, depth, 1);
+        iot_cfi_derive_end();
+    }
     if (n >= 0 && ms && m.nread <= MEMO_READS) {
         unsigned kept = 0;
         for (unsigned k = 0; k < m.nread; k++)

@@ -194,6 +194,7 @@ void iot_fork_child(void)
     iot_kio_fork_child();
     /* the child's only thread: locks other parent threads held at the fork are free */
     iot_intern_fork_child();
+    iot_clock_fork_child();
     iot_arena_fork_child();
     iot_pend_fork_child();
     iot_cwd_fork_child();
@@ -273,6 +274,7 @@ void iot_init(void)
     iot_t.busy = 1;
     iot_thread_reset();
     iot_cwd_changed(); /* the cwd as it starts: a first chdir's path is against it, not its own */
+    iot_clock_init();
     /* no log (a fault, said in the fault file): the wrappers go on, recording nothing, so
      * that the stracer still counts their calls as covered, not missed */
     iot_log_create();

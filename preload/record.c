@@ -12,13 +12,6 @@ __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
 
 #define EVENT_MAX 200 /* 17 fields of at most 9 bytes, and a 2-element aux */
 
-uint64_t iot_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ev->stack until --path has decided (recorded()): the stack of an event left out is never
  * taken.  Taken from iot_leave instead of iot_begin, it is the same: the shim's own frames are
  * dropped, the first one kept is the wrapper's caller's. */

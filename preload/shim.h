@@ -100,6 +100,11 @@ typedef struct iot_thread {
      * first use; late_ht: head (low half) and tail (high half), count on, modulo the size */
     iot_ev *late;
     uint64_t late_ht;
+    /* clock.c: this thread's anchor, a clock_gettime reading and the TSC beside it, the scale
+     * (ns per tick << 32) and the ticks it serves for (0: none); clk_gen odd while written */
+    uint64_t clk_ns, clk_tsc, clk_mult, clk_span;
+    uint64_t clk_floor; /* the latest time given to this thread: none earlier is given */
+    unsigned clk_gen;
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -180,7 +185,6 @@ int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller) IOT_HIDDEN;
 void iot_leave(iot_ev *ev) IOT_HIDDEN;
 void iot_late_flush(void) IOT_HIDDEN;
 void iot_late_free(void) IOT_HIDDEN;
-uint64_t iot_now(void) IOT_HIDDEN;
 void iot_emit_exit(int status) IOT_HIDDEN;
 void iot_ev_opened(iot_ev *ev, int fd, int flags) IOT_HIDDEN;
 void iot_thread_reset(void) IOT_HIDDEN;
@@ -190,6 +194,32 @@ void iot_begin(iot_ev *ev, unsigned fn) IOT_HIDDEN;
 void iot_emit_event(const iot_ev *ev) IOT_HIDDEN;
 /* 1: the event will be written at iot_leave (not filtered out): a record about it may be. */
 int iot_ev_recorded(iot_ev *ev) IOT_HIDDEN;
+
+/* ---- clock.c: event times, CLOCK_MONOTONIC (interpolated from the TSC where that is exact) ---- */
+extern int iot_clk_on IOT_HIDDEN;
+void iot_clock_init(void) IOT_HIDDEN;
+void iot_clock_fork_child(void) IOT_HIDDEN;
+uint64_t iot_clock_slow(uint64_t tsc) IOT_HIDDEN;
+/* From the thread's anchor, unless it is older than its span, being written (clk_gen odd: a
+ * signal handler interrupted its writing) or was rewritten while read (by a handler). */
+static inline uint64_t iot_now(void)
+{
+#if defined(__x86_64__)
+    unsigned g = iot_t.clk_gen;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    uint64_t tsc = __builtin_ia32_rdtsc();
+    uint64_t d = tsc - iot_t.clk_tsc;
+    uint64_t t = iot_t.clk_ns + ((d * iot_t.clk_mult) >> 32);
+    int fresh = d < iot_t.clk_span;
+    uint64_t floor = iot_t.clk_floor;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (IOT_LIKELY(fresh && iot_t.clk_gen == g && !(g & 1) && iot_clk_on))
+        return t > floor ? t : floor;
+    return iot_clock_slow(tsc);
+#else
+    return iot_clock_slow(0);
+#endif
+}
 
 /* 1: trace this call (the start time is taken); 0: call the real function untraced.  Inlined
  * into the wrapper: the return address is its caller's (a signal handler's, record.c). */
@@ -347,12 +377,17 @@ const char *iot_string(uint32_t id) IOT_HIDDEN;
 uint32_t iot_capture_stack(void) IOT_HIDDEN;
 /* ---- cfi.c: the stack walk's fast path ---- */
 /* The stack above the shim's frames into out (at most depth addresses): their number; -1 where
- * libunwind must walk; IOT_CFI_MISS when an address's rule is not known yet and `derive` is 0
- * (deriving it takes the loader's lock: stack.c counts it as an unwind, for fork). */
+ * libunwind must walk; IOT_CFI_MISS when an address's rule is not known yet and may not be
+ * derived now (deriving takes the loader's lock: between iot_cfi_derive_begin, which may say
+ * no, and iot_cfi_derive_end, stack.c counts it as an unwind, for fork).  One call site: the
+ * walk reads the return address of its own call, which a memo matches. */
 #define IOT_CFI_MISS (-2)
 /* *id: the stack's interned id when a memo of the same walk has it (then out is not filled;
  * id NULL: always fill out); else 0, and iot_cfi_memo_id(id) gives the memo the id */
-int iot_cfi_backtrace(uintptr_t *out, int depth, int derive, uint32_t *id) IOT_HIDDEN;
+int iot_cfi_backtrace(uintptr_t *out, int depth, uint32_t *id) IOT_HIDDEN;
+int iot_cfi_derive_begin(void) IOT_HIDDEN;
+extern unsigned long iot_cfi_unknown IOT_HIDDEN; /* walks that had to read the tables */
+void iot_cfi_derive_end(void) IOT_HIDDEN;
 void iot_cfi_memo_id(uint32_t id) IOT_HIDDEN;
 void iot_cfi_adjust(unsigned adjust) IOT_HIDDEN; /* what unw_backtrace takes off an address */
 void iot_cfi_thread_exit(void) IOT_HIDDEN; /* the thread's memos unmapped */

@@ -332,14 +332,15 @@ __attribute__((destructor)) static void check_report(void)
 {
     if (!check)
         return;
-    char buf[160];
+    char buf[200];
     int len = snprintf(buf, sizeof buf,
                        "iotrace: stack check: %lu fast, %lu differ, %lu by libunwind, "
-                       "%lu differ from unw_backtrace\n",
+                       "%lu differ from unw_backtrace, %lu read the tables\n",
                        __atomic_load_n(&checked, __ATOMIC_RELAXED),
                        __atomic_load_n(&differ, __ATOMIC_RELAXED),
                        __atomic_load_n(&slow, __ATOMIC_RELAXED),
-                       __atomic_load_n(&differ_bt, __ATOMIC_RELAXED));
+                       __atomic_load_n(&differ_bt, __ATOMIC_RELAXED),
+                       __atomic_load_n(&iot_cfi_unknown, __ATOMIC_RELAXED));
     IOT_SYSRAW(write, 2, buf, (size_t)len);
 }
 
@@ -364,19 +365,9 @@ static uint32_t capture(void)
             iot_cfi_adjust((unsigned)a);
         adjust = a;
     }
-    int m = adjust >= 0 ? iot_cfi_backtrace(fast, depth, 0, idp) : -1;
-    if (IOT_UNLIKELY(m == IOT_CFI_MISS)) { /* reading the tables takes the loader's lock: an
-                                            * unwind, for fork (also from a handler inside) */
-        if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
-            __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
-            __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
-            return 0;
-        }
-        iot_t.unwinding = 1;
-        m = iot_cfi_backtrace(fast, depth, 1, idp);
-        iot_t.unwinding = 0;
-        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
-    }
+    int m = adjust >= 0 ? iot_cfi_backtrace(fast, depth, idp) : -1;
+    if (IOT_UNLIKELY(m == IOT_CFI_MISS)) /* tables not read now (fork, or libunwind closing) */
+        return 0;
     if (m >= 0) {
         if (IOT_UNLIKELY(check))
             check_stack(fast, m, depth);
@@ -426,6 +417,25 @@ static uint32_t capture(void)
  * hung in _ULx86_64_step).  So checked captures run one at a time; a handler interrupting its
  * own thread's capture goes on (the policy is restored outside the unwinding window, and
  * inside it the handler's events are deferred).  Tests only: never taken without the check. */
+/* cfi.c reads the unwind tables, taking the loader's lock, only between these: an unwind, for
+ * fork (also from a handler inside).  0: not now. */
+int iot_cfi_derive_begin(void)
+{
+    if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
+        __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
+        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    iot_t.unwinding = 1;
+    return 1;
+}
+
+void iot_cfi_derive_end(void)
+{
+    iot_t.unwinding = 0;
+    __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+}
+
 uint32_t iot_capture_stack(void)
 {
     if (!backtrace_fn)

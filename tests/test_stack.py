@@ -88,3 +88,18 @@ def test_stacks_replayed_from_memos_are_the_checked_ones(trace):
         runs.append(stacks)
     assert len(runs[0]) > 300 and all(s for _, _, s in runs[0])
     assert [s for _, _, s in runs[0]] == [s for _, _, s in runs[1]]
+
+
+def test_a_repeated_walk_reads_the_tables_once(trace):
+    """Two threads writing 9,000 times each from one call site: the rules of the walk's frames
+    are read from the unwind tables once, then the walk is replayed from its memo.  (The walk
+    was tried, then on a missing rule tried again with the tables, from two call sites in the
+    shim: the first try's own return address was never given a rule, so every event walked
+    twice and read the tables.)"""
+    env = {**os.environ, "IOTRACE_STACK_CHECK": "1"}
+    t = trace(build("clock_bracket"), env=env, extra=("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    got = checked(t.proc.stderr)
+    assert len(got) == 1 and got[0][0] > 18000 and got[0][1] == 0
+    reads = re.findall(r"differ from unw_backtrace, (\d+) read the tables", t.proc.stderr)
+    assert reads and int(reads[0]) < 20, t.proc.stderr
