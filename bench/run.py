@@ -44,6 +44,7 @@ OTHER_BENCHES = (
     "aio_bench.py",
     "cost_bench.py",
     "attach_bench.py",
+    "mdtest_bench.py",
 )
 
 # case -> (what it does, iterations per round at --scale 1)
