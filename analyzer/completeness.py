@@ -43,6 +43,12 @@ def _readings(rows: pd.DataFrame) -> list[kio.Reading]:
                 if pd.isna(d["threads_rchar"])
                 else [int(d[f"threads_{k}"]) for k in kio.COUNTERS],
                 [int(d[f"uring_{k}"]) for k in KIO_URING_FIELDS],
+                int(d["lost"]),
+                int(d["euid"]),
+                str(d["next"]),
+                None
+                if pd.isna(d["shim_own_rchar"])
+                else [int(d[f"shim_{k}"]) for k in schema.KIO_SHIM],
             )
         )
     return out
@@ -217,6 +223,8 @@ def table(
 
 def _cause(p: kio.Process, stracer: bool, ended: str) -> str:
     cause = p.cause(stracer)
+    if p.end is None and p.why[1]:  # the shim said why
+        return cause
     if p.end is None and ended.startswith("signal"):
         return f"no counters at its end: killed by {_signal(ended)}"
     if p.end is None and ended == "exit" and not stracer:

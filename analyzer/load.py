@@ -598,6 +598,9 @@ def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFra
                 **{f"threads_{k}": (r.threads[i] if r.threads is not None else None)
                    for i, k in enumerate(("rchar", "wchar", "syscr", "syscw"))},
                 **{f"uring_{k}": v for k, v in zip(KIO_URING_FIELDS, r.uring, strict=True)},
+                **{f"shim_{k}": (r.shim[i] if r.shim is not None else None)
+                   for i, k in enumerate(schema.KIO_SHIM)},
+                "lost": r.lost, "euid": r.euid, "next": r.next,
                 }  # fmt: skip
 
     for lg in logs:

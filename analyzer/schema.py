@@ -85,6 +85,7 @@ PROCESS_COLUMNS: dict[str, object] = {
 # stdio buffers then; events_*: the shim's events until then, counted the kernel's way (stdio
 # calls by bytes); docs/format.md, KIO.
 KIO_SUMS = ("rchar", "wchar", "syscr", "syscw", "stdio_read", "stdio_written")
+KIO_SHIM = tuple(f"own_{k}" for k in KIO_OWN_FIELDS) + KIO_SUMS
 KIO_COLUMNS: dict[str, object] = {
     "host": "object",
     "pid": np.dtype(np.int32),
@@ -101,6 +102,14 @@ KIO_COLUMNS: dict[str, object] = {
     **{f"threads_{k}": pd.Int64Dtype() for k in ("rchar", "wchar", "syscr", "syscw")},
     # the shim's exec and exit readings without a stracer: io_uring still held (KIO_URING_FIELDS)
     **{f"uring_{k}": np.dtype(np.int64) for k in KIO_URING_FIELDS},
+    # a shim's reading it could not take: its errno (0: taken; else the counters are zeros), the
+    # process's effective uid then (-1: not known), and at an exec why the image it starts may
+    # have no log (format.KIO_NEXT, "" none)
+    # the stracer's end reading: the shim's own I/O and its events' sums in the process's memory
+    **{f"shim_{k}": pd.Int64Dtype() for k in KIO_SHIM},
+    "lost": np.dtype(np.int32),
+    "euid": np.dtype(np.int64),
+    "next": "object",
 }
 
 # The missed syscalls (the stracer's events), one row per process, syscall and call site.

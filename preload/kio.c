@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,7 +26,7 @@ static uint64_t own[4];
  * their iot_t.kio) and those of the threads gone.  A thread leaves the table at its exit, before
  * its TLS is freed; one not in it (the table full, or I/O in a later key destructor) adds to
  * `gone` directly. */
-#define LIVE_MAX 1024
+#define LIVE_MAX IOT_KIO_LIVE_MAX
 static uint64_t *live[LIVE_MAX];
 static uint64_t gone[6];
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -156,6 +159,15 @@ void iot_own_bytes(int is_write, long n)
     iot_t.own[is_write ? 1 : 0] += (uint64_t)n;
 }
 
+/* Where the stracer reads them at the process's exit stop (iot_link's kio_*): an image that
+ * ends without its exit reading (a raw exit_group) still holds them there. */
+void iot_kio_link(uint64_t addr[3])
+{
+    addr[0] = (uint64_t)(uintptr_t)own;
+    addr[1] = (uint64_t)(uintptr_t)gone;
+    addr[2] = (uint64_t)(uintptr_t)live;
+}
+
 void iot_kio_fork_child(void)
 {
     /* a forked child's counters start at zero in the kernel too; its only thread is this one,
@@ -178,9 +190,12 @@ static int read_counters(const char *file, uint64_t v[IOT_KIO_N])
     if (fd < 0)
         return 0;
     long n = IOT_SYSRAW(read, fd, buf, sizeof buf - 1);
+    int e = n < 0 ? errno : EIO;
     IOT_SYSRAW(close, fd);
-    if (n <= 0)
+    if (n <= 0) {
+        errno = e;
         return 0;
+    }
     if (!iot_t.vforked) /* a vfork child's read is its own, not the parent's (wrap_proc.c) */
         iot_own_io(0, n); /* counted by the kernel after the values it returned */
     iot_t.kio_in_cost = (uint64_t)n;
@@ -195,6 +210,8 @@ static int read_counters(const char *file, uint64_t v[IOT_KIO_N])
             x = x * 10 + (uint64_t)(buf[i] - '0');
         v[k++] = x;
     }
+    if (k != IOT_KIO_N)
+        errno = EIO;
     return k == IOT_KIO_N;
 }
 
@@ -275,9 +292,55 @@ static void uring_held(uint64_t u[IOT_KIO_URING_N])
         memmove(buf, p, have);
     }
     syscall(SYS_close, fd);
+    if (!u[2] && iot_modules_liburing()) /* dlopen'd, and dlclose'd since: said all the same */
+        u[2] = 1;
 }
 
-void iot_emit_kio(int when)
+/* Whether ids euid, egid can create a log in the trace directory after an exec: capabilities
+ * (CAP_DAC_OVERRIDE) survive it for root or as ambient ones only, else the directory's mode bits
+ * decide (ACLs not looked at).  1 when unknown. */
+static int dir_writable(uid_t euid, gid_t egid)
+{
+    struct stat st;
+    if (euid == 0 || prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_DAC_OVERRIDE, 0, 0) == 1 ||
+        syscall(SYS_newfstatat, AT_FDCWD, iot_p.dir, &st, 0) != 0)
+        return 1;
+    if (st.st_uid == euid)
+        return (st.st_mode & 0300) == 0300;
+    int in = st.st_gid == egid;
+    gid_t groups[64];
+    int n = getgroups(64, groups);
+    for (int i = 0; i < n && !in; i++)
+        in = groups[i] == st.st_gid;
+    return (st.st_mode & (in ? 030 : 03)) == (in ? 030 : 03);
+}
+
+/* Why the image an exec starts may have no log (KIO_NEXT, src/iotrace/format.py), as far as
+ * the shim can tell before the exec without a stracer: a set-user-ID or set-group-ID program
+ * that runs with ids other than the real ones (the kernel's secure execution: the loader ignores
+ * LD_PRELOAD), or ids that cannot write the trace directory (the uid changed: the next image
+ * cannot create its log).  0: nothing known (the setid bits of a name PATH is searched for are
+ * not looked at). */
+static int exec_next(const char *path, int fd)
+{
+    struct stat st;
+    long r = -1;
+    if (fd >= 0 && (!path || !*path))
+        r = syscall(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH);
+    else if (fd < 0 && path && strchr(path, '/'))
+        r = syscall(SYS_newfstatat, AT_FDCWD, path, &st, 0);
+    uid_t euid = geteuid();
+    gid_t egid = getegid();
+    if (r == 0 && S_ISREG(st.st_mode)) {
+        euid = st.st_mode & S_ISUID ? st.st_uid : euid;
+        egid = st.st_mode & S_ISGID ? st.st_gid : egid;
+        if (euid != getuid() || egid != getgid())
+            return IOT_KIO_NEXT_SETID;
+    }
+    return dir_writable(euid, egid) ? 0 : IOT_KIO_NEXT_UNWRITABLE;
+}
+
+static void emit(int when, int next)
 {
     /* an image the shim was loaded into while it ran: its counters hold what came before */
     if (iot_p.state != IOT_READY || iot_t.gen != iot_p.gen || iot_p.gen == iot_injected_gen)
@@ -294,12 +357,28 @@ void iot_emit_kio(int when)
     for (int i = 0; i < 4; i++) /* before the reading: the kernel counts its read after it */
         o[i] = __atomic_load_n(&own[i], __ATOMIC_RELAXED);
     o[1] += (uint64_t)iot_unwind_held(); /* a check's byte still in libunwind's pipe */
-    if (read_counters("/proc/self/io", v)) {
-        char *p = iot_log_reserve(256);
-        if (p)
-            iot_log_commit(iot_pack_kio(p, when, t, v, o, pending, sums, uring));
-    }
+    int ok = read_counters("/proc/self/io", v);
+    /* not read: said, with why (EACCES: the process changed its ids and is no longer dumpable,
+     * /proc/self is root's; EMFILE: no descriptor left for it), never left to be guessed */
+    int lost[2] = {ok ? 0 : errno, (int)geteuid()};
+    char *p = iot_log_reserve(256);
+    if (p)
+        iot_log_commit(iot_pack_kio(p, when, t, ok ? v : NULL, o, pending, sums, uring, lost,
+                                    next));
     iot_t.busy = busy;
+}
+
+void iot_emit_kio(int when)
+{
+    emit(when, 0);
+}
+
+void iot_emit_kio_exec(const char *path, int fd)
+{
+    int e = errno;
+    int next = iot_p.state == IOT_READY && !iot_stracing ? exec_next(path, fd) : 0;
+    errno = e;
+    emit(IOT_KIO_EXEC, next);
 }
 
 /* A vfork child's reading of its own counters, for the log its parent writes (wrap_proc.c). */

@@ -14,6 +14,12 @@
 static uintptr_t known[MAX_KNOWN];
 static unsigned nknown;
 static unsigned long long seen_adds;
+static int liburing; /* liburing was loaded in this image (it may be dlclose'd since) */
+
+int iot_modules_liburing(void)
+{
+    return liburing;
+}
 
 /* The GNU build-id note of a loaded object, read from its PT_NOTE segments in memory: the
  * analyzer symbolises a module only with the file that has the same id (docs/format.md). */
@@ -66,6 +72,8 @@ static int one(struct dl_phdr_info *info, size_t size, void *data)
         exe[n > 0 ? n : 0] = '\0';
         name = exe;
     }
+    if (strstr(name, "/liburing.so"))
+        liburing = 1;
     size_t id_len = 0;
     const void *id = build_id(info, &id_len);
     if (id_len > 64) /* no build-id is that long: not one */
@@ -88,4 +96,5 @@ void iot_modules_reset(void)
 {
     nknown = 0;
     seen_adds = 0;
+    liburing = 0;
 }

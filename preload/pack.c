@@ -188,18 +188,20 @@ char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const
 /* [6, when, t, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes],
  *  [own rchar, wchar, syscr, syscw], [stdio bytes pending, streams with some],
  *  [events' rchar, wchar, syscr, syscw, stdio bytes read, written],
- *  [io_uring descriptors, ring mappings, liburing's lines in the maps]] */
+ *  [io_uring descriptors, ring mappings, liburing's lines in the maps],
+ *  [errno of the reading (0: taken; else v NULL, counters []), euid], [next] or []] */
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
                    const uint64_t own[IOT_KIO_OWN_N], const uint64_t pending[2],
-                   const uint64_t sums[IOT_KIO_SUMS_N], const uint64_t uring[IOT_KIO_URING_N])
+                   const uint64_t sums[IOT_KIO_SUMS_N], const uint64_t uring[IOT_KIO_URING_N],
+                   const int lost[2], int next)
 {
     PACKER(pk, p);
     msgpack_pack_array(&pk, IOT_REC_KIO_NFIELDS);
     msgpack_pack_uint8(&pk, IOT_REC_KIO);
     msgpack_pack_uint8(&pk, (uint8_t)when);
     msgpack_pack_uint64(&pk, t);
-    msgpack_pack_array(&pk, IOT_KIO_N);
-    for (int i = 0; i < IOT_KIO_N; i++)
+    msgpack_pack_array(&pk, v ? IOT_KIO_N : 0);
+    for (int i = 0; v && i < IOT_KIO_N; i++)
         msgpack_pack_uint64(&pk, v[i]);
     msgpack_pack_array(&pk, IOT_KIO_OWN_N);
     for (int i = 0; i < IOT_KIO_OWN_N; i++)
@@ -213,6 +215,14 @@ char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
     msgpack_pack_array(&pk, IOT_KIO_URING_N);
     for (int i = 0; i < IOT_KIO_URING_N; i++)
         msgpack_pack_uint64(&pk, uring[i]);
+    msgpack_pack_array(&pk, lost ? 2 : 0);
+    if (lost) {
+        msgpack_pack_int(&pk, lost[0]);
+        msgpack_pack_int(&pk, lost[1]);
+    }
+    msgpack_pack_array(&pk, next ? 1 : 0);
+    if (next)
+        msgpack_pack_int(&pk, next);
     return p;
 }
 

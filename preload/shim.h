@@ -316,16 +316,22 @@ char *iot_pack_selection(char *p, pid_t tid, const iot_ev *ev, int64_t bytes, in
 char *iot_pack_kio(char *p, int when, uint64_t t, const uint64_t v[IOT_KIO_N],
                    const uint64_t own[IOT_KIO_OWN_N], const uint64_t pending[2],
                    const uint64_t sums[IOT_KIO_SUMS_N],
-                   const uint64_t uring[IOT_KIO_URING_N]) IOT_HIDDEN;
+                   const uint64_t uring[IOT_KIO_URING_N], const int lost[2],
+                   int next) IOT_HIDDEN;
 
 /* ---- kio.c: the kernel's I/O counters of the process (KIO records) ---- */
 void iot_emit_kio(int when) IOT_HIDDEN;
+/* The reading just before an exec of `path` (or of descriptor fd >= 0) */
+void iot_emit_kio_exec(const char *path, int fd) IOT_HIDDEN;
 int iot_kio_read_self(uint64_t v[IOT_KIO_N]) IOT_HIDDEN; /* /proc/self/io; 0: unreadable */
 /* One read (is_write 0) or write syscall of the shim's own, returning ret. */
 void iot_own_io(int is_write, long ret) IOT_HIDDEN;
 /* Bytes of a syscall of the shim's own already counted by iot_own_io. */
 void iot_own_bytes(int is_write, long n) IOT_HIDDEN;
 void iot_kio_fork_child(void) IOT_HIDDEN;
+void iot_kio_link(uint64_t addr[3]) IOT_HIDDEN;
+int iot_modules_liburing(void) IOT_HIDDEN; /* modules.c: liburing was loaded in this image */ /* addresses of own, gone, live (iot_link) */
+const int *iot_unwind_fd_addr(void) IOT_HIDDEN; /* stack.c: libunwind's pipe's read end */
 void iot_kio_thread_exit(void) IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
 void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;

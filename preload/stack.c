@@ -129,6 +129,11 @@ ssize_t iot_unwind_read(int fd, void *buf, size_t n)
     return r;
 }
 
+const int *iot_unwind_fd_addr(void)
+{
+    return &ufd[0];
+}
+
 /* Bytes libunwind's last address check left in its pipe (written, not yet drained). */
 int iot_unwind_held(void)
 {

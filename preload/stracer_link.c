@@ -75,6 +75,12 @@ void iot_stracer_hello(int state)
     iot_stracing = iot_cookie != 0;
     iot_link.tls_off = (int32_t)((char *)&iot_t - (char *)__builtin_thread_pointer());
     iot_link.state = state;
+    uint64_t kio[3];
+    iot_kio_link(kio);
+    iot_link.kio_own = kio[0];
+    iot_link.kio_gone = kio[1];
+    iot_link.kio_live = kio[2];
+    iot_link.unwind_fd = (uint64_t)(uintptr_t)iot_unwind_fd_addr();
     syscall(SYS_getpid, IOT_HELLO_MAGIC, &iot_link, (long)state);
 }
 

@@ -183,7 +183,7 @@ static int exec_begin(iot_ev *ev, unsigned fn, const char *path, int fd)
         vfork_reading(IOT_KIO_EXEC);
         return 1;
     }
-    iot_emit_kio(IOT_KIO_EXEC);
+    iot_emit_kio_exec(path, fd);
     iot_finish(); /* the image is about to go: trim its log */
     return 1;
 }

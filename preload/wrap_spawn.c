@@ -504,7 +504,7 @@ void iot_kid_log(pid_t pid, uint64_t t, const iot_ev *evs, int n, int exited, in
      * the wait, and the analyzer takes them off there (src/iotrace/kio.py) */
     if (kio->when && k->end - k->p >= 256)
         k->p = iot_pack_kio(k->p, kio->when, kio->t, kio->v, kio->own, pending, sums,
-                            (uint64_t[IOT_KIO_URING_N]){0});
+                            (uint64_t[IOT_KIO_URING_N]){0}, NULL, 0);
     if (exited && k->end - k->p >= 32)
         k->p = iot_pack_exit(k->p, n ? evs[n - 1].t1 : t, status);
     iot_log_write_child(pid, t, k->buf, (size_t)(k->p - k->buf));

@@ -24,6 +24,7 @@ from typing import Any
 from iotrace.stracer import _ffi as F
 from iotrace.stracer.slog import SRec, Writer
 from iotrace.stracer.syscall_args import AT_FDCWD, Plan, abs_path, decode_args, plan
+from iotrace.stracer.tracer import read_kio
 
 from iotrace.calls import SYSCALL_BY_NR, Syscall
 from iotrace.record import field, record
@@ -33,7 +34,8 @@ PTRACE_DETACH = 17
 PTRACE_GET_SYSCALL_INFO = 0x420E
 INFO_ENTRY, INFO_EXIT = 1, 2
 WALL = 0x40000000  # __WALL: threads too
-OPTIONS = F.O_TRACESYSGOOD | F.O_TRACEFORK | F.O_TRACEVFORK | F.O_TRACECLONE | F.O_TRACEEXEC
+OPTIONS = (F.O_TRACESYSGOOD | F.O_TRACEFORK | F.O_TRACEVFORK | F.O_TRACECLONE | F.O_TRACEEXEC
+           | F.O_TRACEEXIT)  # fmt: skip
 GROUP_STOPS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
 CLASS = "attached"
 
@@ -72,6 +74,10 @@ class Attached:
     children: set[int] = field(default_factory=set)
     waiting: bool = False  # in waitpid: where Ctrl-C may interrupt (Detach)
     ending: bool = False  # Ctrl-C or SIGTERM came: detach at the next chance
+    # the kernel's I/O counters (docs/attach.md, "Completeness"): per process, the last exit
+    # stop's reading; per thread, its own counters at its exit stop
+    kio: dict[int, tuple[int, list[int]]] = field(default_factory=dict)
+    thread_io: dict[int, dict[int, list[int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.info = F.ffi.new("char[]", INFO_SIZE)
@@ -87,7 +93,7 @@ class Attached:
                 raise AttachError(f"no process {self.pid}") from None
             new = [t for t in tids if t not in self.tids]
             if not new:
-                return
+                break
             for tid in new:
                 if F.ptrace_raw(F.PTRACE_SEIZE, tid, F.ffi.NULL, F.ffi.cast("void *", OPTIONS)):
                     err = F.ffi.errno
@@ -96,6 +102,54 @@ class Attached:
                     continue  # a thread that just ended
                 self.tids[tid] = self.pid
                 F.ptrace_raw(F.PTRACE_INTERRUPT, tid, F.ffi.NULL, F.ffi.NULL)
+        # every thread stopped (its first stop, handled after): the kernel's counters now are
+        # where the trace begins
+        first = []
+        for tid in list(self.tids):
+            try:
+                first.append(os.waitpid(tid, WALL))
+            except ChildProcessError:
+                self.tids.pop(tid, None)
+        self._reading(self.pid, "attach")
+        for tid, status in first:
+            self.stop(tid, status)
+
+    def _reading(self, pid: int, when: str) -> None:
+        """A KIO record of process pid, every one of its threads stopped: its counters and the
+        sum of its threads' own (those gone since the attach: at their exit stops), which has
+        none of the children it reaped (docs/format.md, the stracer log's KIO)."""
+        counters = read_kio(str(pid))
+        if counters is None:
+            return
+        threads = [0, 0, 0, 0]
+        mine = [read_kio(f"{pid}/task/{t}") for t, p in self.tids.items() if p == pid]
+        for v in [*mine, *self.thread_io.get(pid, {}).values()]:
+            if v is None:
+                return  # a thread gone meanwhile: no sum
+            threads = [a + b for a, b in zip(threads, v[:4], strict=True)]
+        self.log.rec(SRec.KIO, time.monotonic_ns(), pid, counters, [0, 0, 0, 0], when, threads)
+
+    def _exit_stop(self, tid: int) -> None:
+        """A thread about to exit: its own counters, and its process's (the last thread's
+        reading holds them all)."""
+        pid = self.tids.get(tid, tid)
+        mine = read_kio(f"{pid}/task/{tid}")
+        if mine is not None:
+            self.thread_io.setdefault(pid, {})[tid] = mine[:4]
+        counters = read_kio(str(pid))
+        if counters is not None:
+            self.kio[pid] = (time.monotonic_ns(), counters)
+
+    def _gone(self, tid: int) -> None:
+        """A thread ended; at its process's last, the end reading taken at its exit stop."""
+        pid = self.tids.pop(tid, tid)
+        self.pending.pop(tid, None)
+        if pid in self.tids.values() or pid not in self.kio:
+            return
+        t, counters = self.kio.pop(pid)
+        own = self.thread_io.pop(pid, {})
+        threads = [sum(v) for v in zip(*own.values(), strict=True)] if own else None
+        self.log.rec(SRec.KIO, t, pid, counters, [0, 0, 0, 0], "end", threads)
 
     def resume(self, tid: int, sig: int = 0) -> None:
         F.ptrace_raw(F.PTRACE_SYSCALL, tid, F.ffi.NULL, F.ffi.cast("void *", sig))
@@ -120,8 +174,7 @@ class Attached:
 
     def stop(self, tid: int, status: int) -> None:
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
-            self.tids.pop(tid, None)
-            self.pending.pop(tid, None)
+            self._gone(tid)
             return
         if not os.WIFSTOPPED(status):
             return
@@ -142,6 +195,9 @@ class Attached:
             self.resume(tid)
         elif event == F.EVENT_EXEC:
             self.pending.pop(tid, None)
+            self.resume(tid)
+        elif event == F.EVENT_EXIT:
+            self._exit_stop(tid)
             self.resume(tid)
         elif event == F.EVENT_STOP:
             if sig in GROUP_STOPS:  # a job-control stop: stay stopped, as untraced
@@ -190,37 +246,62 @@ class Attached:
             self.calls += 1
 
     def detach(self) -> int:
-        """Every thread still traced, stopped and let go: how many.  One in a ptrace stop is let
-        go at once; a running one is interrupted first."""
-        n = 0
+        """Every thread still traced, stopped, then let go: how many.  Each is interrupted and
+        waited for (a syscall it finishes meanwhile is recorded; one it enters runs after the
+        detach), so that the counters read with all of them stopped are the trace's end."""
         for tid in list(self.tids):
-            if F.ptrace_raw(PTRACE_DETACH, tid, F.ffi.NULL, F.ffi.NULL) == 0:
-                self.tids.pop(tid)
-                n += 1
-            elif F.ptrace_raw(F.PTRACE_INTERRUPT, tid, F.ffi.NULL, F.ffi.NULL):
-                self.tids.pop(tid)  # gone
-        while self.tids:
+            if F.ptrace_raw(F.PTRACE_INTERRUPT, tid, F.ffi.NULL, F.ffi.NULL):
+                self._gone(tid)  # gone
+        held: dict[int, int] = {}  # stopped: the signal to deliver at the detach
+        for tid in list(self.tids):
+            # a stop waitpid returned as Ctrl-C came (Detach raised before it was handled):
+            # the thread stays in it, and will report nothing more
+            info = F.ptrace_raw(PTRACE_GET_SYSCALL_INFO, tid, F.ffi.cast("void *", INFO_SIZE),
+                                self.info)  # fmt: skip
+            if info > 0:
+                self.syscall(tid)  # an exit is recorded, an entry runs after the detach
+                held[tid] = 0
+        while len(held) < len(self.tids):
             try:
                 tid, status = os.waitpid(-1, WALL)
             except ChildProcessError:
                 break
-            if tid not in self.tids:
-                continue
             if os.WIFEXITED(status) or os.WIFSIGNALED(status):
-                self.tids.pop(tid)
+                held.pop(tid, None)
+                self._gone(tid)
                 continue
+            if not os.WIFSTOPPED(status):
+                continue
+            if tid not in self.tids:  # a child or thread just started: stopped at birth
+                self.tids[tid] = tid
             sig, event = os.WSTOPSIG(status), status >> 16
-            if (
-                event == F.EVENT_STOP
-                or sig == signal.SIGTRAP | 0x80
-                or (sig == signal.SIGTRAP and event)
-            ):
-                sig = 0  # our stop, a syscall stop, a ptrace event: nothing to deliver
-            if sig in GROUP_STOPS and event == F.EVENT_STOP:
+            if sig == signal.SIGTRAP | 0x80:
+                self.syscall(tid)  # an exit is recorded; an entry runs after the detach
                 sig = 0
-            F.ptrace_raw(PTRACE_DETACH, tid, F.ffi.NULL, F.ffi.cast("void *", sig))
+            elif event in (F.EVENT_FORK, F.EVENT_VFORK, F.EVENT_CLONE):
+                msg = F.ffi.new("unsigned long *")
+                F.ptrace_raw(F.PTRACE_GETEVENTMSG, tid, F.ffi.NULL, msg)
+                child = int(msg[0])
+                self.tids.setdefault(child, self.tids[tid] if event == F.EVENT_CLONE else child)
+                if event != F.EVENT_CLONE:
+                    self.children.add(child)
+                    self.log.rec(SRec.PROC, time.monotonic_ns(), child, self.tids[tid], "fork",
+                                 None)  # fmt: skip
+                sig = 0
+            elif event == F.EVENT_EXIT:
+                self._exit_stop(tid)
+                sig = 0
+            elif event == F.EVENT_STOP or (sig == signal.SIGTRAP and event):
+                sig = 0  # our stop, a job-control stop, a ptrace event: nothing to deliver
+            held[tid] = sig
+        self.pending.clear()
+        for pid in set(self.tids.values()):
+            self._reading(pid, "end")
+        n = 0
+        for tid in list(self.tids):
+            sig = F.ffi.cast("void *", held.get(tid, 0))
+            n += F.ptrace_raw(PTRACE_DETACH, tid, F.ffi.NULL, sig) == 0
             self.tids.pop(tid)
-            n += 1
         return n
 
 

@@ -21,9 +21,9 @@ from iotrace.tracedir import TraceDir
 from iotrace.tracefile import TraceFormatError, _Pread, open_regular, torn_tail
 
 FORMAT = "iotrace-stracer"
-VERSION = 7  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via; 6: SEAL;
-# 7: STOP
-READABLE = (6, 7)
+VERSION = 8  # 2: t_exit; 3: class, SITE the libc function; 4: the other end; 5: via; 6: SEAL;
+# 7: STOP; 8: KIO's shim sums
+READABLE = (6, 7, 8)
 SUFFIX = ".stracer"
 MAX_TORN = 1 << 20  # bytes: a record cut short by a kill is no longer than this
 MAX_HEADER = 1 << 20  # bytes: a header is no longer than this
@@ -150,11 +150,11 @@ def _record_ok(rec: Any) -> bool:
             n == 4 and _int(rec[1]) and isinstance(rec[2], list) and all(map(_frame_ok, rec[2]))
             and _opt(rec[3], str)
         )  # fmt: skip
-    if kind == SRec.KIO:  # [5, t, pid, [counters], [own], when(, [threads' own])]
+    if kind == SRec.KIO:  # [5, t, pid, [counters], [own], when(, [threads' own](, [shim]))]
         return (
-            n in (6, 7) and _int(rec[1]) and _int(rec[2]) and isinstance(rec[5], str)
+            n in (6, 7, 8) and _int(rec[1]) and _int(rec[2]) and isinstance(rec[5], str)
             and all(isinstance(v, list) and all(map(_int, v)) for v in rec[3:5])
-            and (n == 6 or rec[6] is None or isinstance(rec[6], list))
+            and all(v is None or isinstance(v, list) for v in rec[6:])
         )  # fmt: skip
     if kind == SRec.PROC:
         return (

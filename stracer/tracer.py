@@ -71,6 +71,7 @@ class Image:
     link: int = 0
     fdgen: bool = False  # its iot_link has fdgen (version >= 2)
     news: bool = False  # its shim fetches fd news (version >= 3)
+    kio: bool = False  # its iot_link has the addresses of the shim's KIO sums (version >= 4)
     tls_off: int = 0
     ld: tuple[int, int] = (0, 0)  # the dynamic loader's text: its syscalls are loader I/O
     aspace: AddressSpace | None = None
@@ -96,6 +97,8 @@ class Proc:
     # each thread's own counters at its exit stop: their sum is the process's own I/O, without
     # the children it reaped (which the process's counters include)
     thread_io: dict[int, list[int]] = field(default_factory=dict)
+    # its shim's own I/O and events' sums in its memory at the last exit stop (_shim_sums)
+    kio_shim: list[int] | None = None
 
 
 @record
@@ -319,6 +322,7 @@ class Tracer:
         img.link, img.tls_off = link, tls_off
         img.fdgen = version >= 2  # iot_link.fdgen exists: the C loop may cache fd paths
         img.news = version >= 3  # it fetches fd news (older shims listened on ZeroMQ)
+        img.kio = version >= 4
         img.phase = "noshim" if state == IOT_OFF else "ready"
         self._sync_image(img)
         self.log.rec(SRec.PROC, time.monotonic_ns(), th.proc.pid, 0, "shim", img.phase)
@@ -762,6 +766,45 @@ class Tracer:
         counters = read_kio(str(pid))
         if counters is not None:
             proc.kio = (time.monotonic_ns(), counters)
+            # a thread a signal ends may be inside a wrapper, its event never recorded: the
+            # shim's sums are taken only from an exit (its last events then counted from the
+            # trace, docs/analyzer.md)
+            msg = F.ffi.new("unsigned long *")
+            exited = F.libc.ptrace(F.PTRACE_GETEVENTMSG, tid, F.ffi.NULL, msg) == 0
+            exited = exited and os.WIFEXITED(int(msg[0]) & 0xFFFF)
+            proc.kio_shim = self._shim_sums(proc, tid) if exited else None
+
+    def _shim_sums(self, proc: Proc, tid: int) -> list[int] | None:
+        """The shim's own I/O and its events' sums as its memory holds them at an exit stop
+        (preload/kio.c; the addresses from its iot_link): own rchar, wchar (with a byte that
+        libunwind's last address check left in its pipe), syscr, syscw, then the events' rchar,
+        wchar, syscr, syscw, stdio read, written.  An image that ends without its exit reading
+        (a raw exit_group) is explained by them exactly.  None: no shim (or one that reads
+        none), a vfork child (its memory is its parent's), or unreadable."""
+        img = proc.image
+        if not img.link or not img.kio or img.phase != "ready" or proc.shared_vm:
+            return None
+        raw = self.mem.read(tid, img.link, LINK.size)
+        if raw is None or len(raw) != LINK.size:
+            return None
+        ln = fmt.LINK.unpack(raw)
+        n = fmt.KIO_LIVE_MAX
+        where = (("kio_own", 32), ("kio_gone", 48), ("kio_live", 8 * n), ("unwind_fd", 4))
+        got = [self.mem.read(tid, ln[k], size) for k, size in where]
+        if any(g is None for g in got) or [len(g or b"") for g in got] != [32, 48, 8 * n, 4]:
+            return None
+        own_b, gone_b, live_b, fd_b = (g or b"" for g in got)
+        own, sums = list(struct.unpack("<4Q", own_b)), list(struct.unpack("<6Q", gone_b))
+        for (ptr,) in struct.iter_unpack("<Q", live_b):
+            if ptr:  # a live thread's sums, in its TLS (a thread exit_group ended kept its entry)
+                d = self.mem.read(tid, ptr, 48)
+                if d is None or len(d) != 48:
+                    return None
+                sums = [a + b for a, b in zip(sums, struct.unpack("<6Q", d), strict=True)]
+        (ufd,) = struct.unpack("<i", fd_b)
+        if ufd >= 0:
+            own[1] += _pipe_held(proc.pid, ufd)
+        return own + sums
 
     def _gone(self, tid: int, status: int) -> None:
         self.parked.discard(tid)
@@ -788,7 +831,7 @@ class Tracer:
             if proc.kio is not None:
                 own_io = [sum(v) for v in zip(*proc.thread_io.values(), strict=True)]
                 self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1], proc.kio_own, "end",
-                             own_io or None)  # fmt: skip
+                             own_io or None, proc.kio_shim)  # fmt: skip
 
     def remaining(self) -> list[int]:
         """The traced processes still alive, the command's own process aside."""
@@ -822,6 +865,26 @@ def _msg(op: int, a: int, b: int, path: str) -> bytes:
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >> 31 else v
+
+
+def _pipe_held(pid: int, fd: int) -> int:
+    """Bytes queued in the pipe that is descriptor fd of pid (0 if it is none, or unreadable):
+    opened anew through /proc, which reads nothing from it."""
+    import fcntl
+    import termios
+
+    try:
+        if not stat.S_ISFIFO(os.stat(f"/proc/{pid}/fd/{fd}").st_mode):
+            return 0
+        p = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(p, termios.FIONREAD, b"\0" * 4))[0]
+    except OSError:
+        return 0
+    finally:
+        os.close(p)
 
 
 def read_kio(task: str) -> list[int] | None:

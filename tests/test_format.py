@@ -44,7 +44,7 @@ EXPECTED: list[dict[str, Any]] = [
     {"rec": 5, "t": 9999, "status": 3},
     {"rec": 6, "when": fmt.KIO_WHEN.index("exit"), "t": 8888, "counters": [1, 2, 3, 4, 5, 6, 7],
      "own": [11, 12, 13, 14], "pending": [21, 22], "sums": [31, 32, 33, 34, 35, 36],
-     "uring": [41, 42, 43]},
+     "uring": [41, 42, 43], "lost": [0, 65534], "next": [fmt.KIO_NEXT.index("unwritable") + 1]},
     {"rec": 7, "tid": 77, "t_start": 5000, "data": b"ab\x00\xff\n"},
     {"rec": 8, "tid": 78, "t_start": 5000, "size": 8, "dims": [1 << 40, 16], "chunk": [4, 16]},
     {"rec": 8, "tid": 78, "t_start": 5000, "size": 4, "dims": [1 << 40], "chunk": []},

@@ -97,9 +97,12 @@ RECORDS: dict[Rec, tuple[Field, ...]] = {
     Rec.MODULE: _fields("rec:uint base:uint lo:uint hi:uint path:str build_id:bin?"),
     Rec.EXIT: _fields("rec:uint t:uint status:int"),
     # counters: KIO_FIELDS; own: KIO_OWN_FIELDS; pending: [bytes, streams]; sums: KIO_SUM_FIELDS;
-    # uring: KIO_URING_FIELDS (since the field was added: readers take it as optional)
+    # uring: KIO_URING_FIELDS; lost: [errno, euid]: why the reading could not be taken (0: it
+    # was; else counters []) and the process's effective uid; next: [KIO_NEXT code] at an exec
+    # (trailing fields since they were added: readers take them as optional)
     Rec.KIO: _fields(
         "rec:uint when:uint t:uint counters:list own:list pending:list sums:list uring:list"
+        " lost:list next:list"
     ),
     # the first bytes of its EVENT's buffer; (tid, t_start) are the EVENT's, for readers that
     # do not keep records in order
@@ -132,6 +135,12 @@ KIO_URING_FIELDS = ("fds", "maps", "liburing")
 # when the shim read them (`when` of its KIO records): at its start, before an exec, in exit()'s
 # last handler (stdio's final flush comes after), in _exit() (stdio's buffers are discarded)
 KIO_WHEN = ("start", "exec", "exit", "_exit")
+# why the image an exec starts may have no log of its own, as the shim saw it before the exec
+# (`next` of its exec reading without a stracer): the program is set-user-ID or set-group-ID and
+# runs with other ids (secure execution: the loader ignores LD_PRELOAD), or the trace directory
+# is not writable for the process's effective ids (its uid changed: the new image cannot create
+# its log).  Code i + 1 is KIO_NEXT[i].
+KIO_NEXT = ("setid", "unwritable")
 
 # The analyzer's raw event columns (analyzer/event_columns.py, analyzer/_decode.c), in this order:
 # the thread, the EVENT fields with a dtype, and a bit set of the nil fields.
@@ -235,7 +244,7 @@ class Layout:
 _CODES = {"uint32_t": "I", "int32_t": "i", "uint64_t": "Q", "int64_t": "q"}
 
 LINK_MAGIC = 0x6C746F69  # "iotl": iot_link.magic
-LINK_VERSION = 3  # 2: fdgen; 3: fd news fetched (older shims listened on ZeroMQ)
+LINK_VERSION = 4  # 2: fdgen; 3: fd news fetched (older shims listened on ZeroMQ); 4: kio_*
 HELLO_MAGIC = 0x696F74726163654C  # "iotraceL": first argument of a hello and a fetch (getpid)
 LINK_FETCH = 0x6663746C  # the fetch's third argument (the hello's is a state)
 BOX_MAGIC = 0x62746F69  # "iotb"
@@ -251,7 +260,14 @@ LINK = Layout("iot_link", (
     ("volatile uint64_t", "fdgen", "raised around every descriptor change the stracer does not "
      "stop for: its fd -> path cache of this process is valid while this stays the same"),
     ("uint64_t", "bad", "malformed fd messages dropped (read by the stracer)"),
+    # read by the stracer at a process's exit stop, where an image that took no reading at its
+    # end (a raw exit_group) still holds them (preload/kio.c)
+    ("uint64_t", "kio_own", "address of the shim's own I/O: rchar, wchar, syscr, syscw (u64)"),
+    ("uint64_t", "kio_gone", "address of the events' sums of the threads gone (u64 x 6)"),
+    ("uint64_t", "kio_live", "address of the live threads' sums: KIO_LIVE_MAX pointers"),
+    ("uint64_t", "unwind_fd", "address of libunwind's pipe's read end (int; -1: none)"),
 ))
+KIO_LIVE_MAX = 1024  # preload/kio.c's table of live threads' event sums
 # a fetch's answer: this head, then `count` messages, each its size (u32) and that many bytes:
 # BOX_MSG and the path (no NUL, only for op 1)
 BOX_HEAD = Layout("iot_box_head", (
@@ -298,6 +314,7 @@ def c_header() -> str:
         f"#define IOT_KIO_URING_N {len(KIO_URING_FIELDS)}",
     ]
     out += [f"#define IOT_KIO_{w.upper()} {i}" for i, w in enumerate(KIO_WHEN)]
+    out += [f"#define IOT_KIO_NEXT_{w.upper()} {i + 1}" for i, w in enumerate(KIO_NEXT)]
     for r in Rec:
         out += [f"#define IOT_REC_{r.name} {r.value}",
                 f"#define IOT_REC_{r.name}_NFIELDS {len(RECORDS[r])}"]  # fmt: skip
@@ -329,6 +346,7 @@ def c_header() -> str:
     out += [
         f"#define IOT_LINK_MAGIC {LINK_MAGIC:#x}u",
         f"#define IOT_LINK_VERSION {LINK_VERSION}",
+        f"#define IOT_KIO_LIVE_MAX {KIO_LIVE_MAX}",
         f"#define IOT_HELLO_MAGIC {HELLO_MAGIC:#x}L",
         f"#define IOT_LINK_FETCH {LINK_FETCH:#x}L",
         f"#define IOT_BOX_MAGIC {BOX_MAGIC:#x}u",

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
-from .format import KIO_URING_FIELDS
+from .format import KIO_NEXT, KIO_URING_FIELDS
 from .record import field, record
 from .units import fmt_bytes, fmt_pct
 
@@ -54,6 +54,12 @@ class Reading:
     sums: list[int] = field(default_factory=lambda: [0] * 6)  # events: Vec + stdio read, write
     threads: Vec | None = None  # the stracer's: the sum of every thread's own counters
     uring: list[int] = field(default_factory=lambda: [0, 0, 0])  # the shim's: KIO_URING_FIELDS
+    lost: int = 0  # the errno of a reading the shim could not take (its counters then zeros)
+    euid: int = -1  # the process's effective uid at a shim's reading (-1: not known)
+    next: str = ""  # at an exec: why the image it starts may have no log (format.KIO_NEXT)
+    # the stracer's end: the shim's own I/O and its events' sums in the process's memory then
+    # (Vec + Vec + stdio read, written), None without a shim
+    shim: list[int] | None = None
 
     @property
     def vec(self) -> Vec:
@@ -61,20 +67,32 @@ class Reading:
 
     @property
     def cost(self) -> Vec:
-        """The kernel's count of the read of /proc/self/io that returned these values."""
+        """The kernel's count of the read of /proc/self/io that returned these values (none for a
+        reading not taken: its open failed)."""
+        if self.lost:
+            return [0, 0, 0, 0]
         text = "".join(f"{k}: {v}\n" for k, v in zip(KIO_FIELDS, self.counters, strict=True))
         return [len(text), 0, 1, 0]
 
 
 def shim_reading(rec: list[Any], image: int, shift: int = 0) -> Reading | None:
-    """A shim KIO record [6, when, t, counters, own, [pending, streams], sums, uring] (uring
-    since it was added); None if malformed.  `shift` is added to its time."""
+    """A shim KIO record [6, when, t, counters, own, [pending, streams], sums, uring, [errno,
+    euid], [next]] (the trailing fields since they were added); None if malformed.  A reading
+    the shim could not take (errno, counters []) comes back with `lost` and zero counters.
+    `shift` is added to its time."""
     try:
         _, when, t, counters, own, pending, sums = rec[:7]
         uring = [int(x) for x in rec[7]] if len(rec) > 7 else [0] * len(KIO_URING_FIELDS)
+        lost, euid = (int(rec[8][0]), int(rec[8][1])) if len(rec) > 8 and rec[8] else (0, -1)
+        nxt = (
+            dict(enumerate(KIO_NEXT, 1)).get(int(rec[9][0]), "") if len(rec) > 9 and rec[9] else ""
+        )
+        if lost and not counters:
+            counters = [0] * len(KIO_FIELDS)
         r = Reading("shim", KIO_WHEN[when], int(t) + shift, image, [int(x) for x in counters],
                     [int(x) for x in own], int(pending[0]), int(pending[1]),
-                    sums=[int(x) for x in sums], uring=uring)  # fmt: skip
+                    sums=[int(x) for x in sums], uring=uring, lost=lost, euid=euid,
+                    next=nxt)  # fmt: skip
     except (ValueError, TypeError, IndexError):
         return None
     ok = len(r.counters) == len(KIO_FIELDS) and len(r.own) == 4 and len(r.sums) == 6
@@ -86,17 +104,23 @@ def stracer_reading(rec: list[Any], shift: int = 0) -> tuple[int, Reading] | Non
     """(pid, reading) of a stracer KIO record [5, t, pid, counters, own, when, threads]; None if
     malformed.  own: the I/O of the threads the shim started, the shim's own.  threads (at the
     end): the sum of each thread's own counters -- the process's I/O without its children's.
-    when: "end" (the process's last exit stop) or "exec" (an exec into a program no shim
-    starts in: the kernel's reads of it are done, the program's own I/O not begun)."""
+    shim (at the end, version 8): the shim's own I/O and its events' sums in its memory.
+    when: "end" (the process's last exit stop, or `iotrace attach`'s detach) or "exec" (an
+    exec into a program no shim starts in: the kernel's reads of it are done, the program's own
+    I/O not begun) or "attach" (`iotrace attach`: where its trace begins)."""
     try:
         _, t, pid, counters, own, when = rec[:6]
-        if when not in ("end", "exec"):
+        if when not in ("end", "exec", "attach"):
             return None
         threads = rec[6] if len(rec) > 6 and rec[6] is not None else None
+        shim = rec[7] if len(rec) > 7 and rec[7] is not None else None
         r = Reading("stracer", when, int(t) + shift, -1, [int(x) for x in counters],
                     [int(x) for x in own],
-                    threads=[int(x) for x in threads] if threads is not None else None)  # fmt: skip
+                    threads=[int(x) for x in threads] if threads is not None else None,
+                    shim=[int(x) for x in shim] if shim is not None else None)  # fmt: skip
         if r.threads is not None and len(r.threads) != 4:
+            return None
+        if r.shim is not None and len(r.shim) != 10:
             return None
     except (ValueError, TypeError, IndexError):
         return None
@@ -173,6 +197,9 @@ class Process:
     # there at the shim's exec or exit reading: a liburing linked statically or dlopen'd too);
     # "" none seen
     uring: str = ""
+    # without counters at its end, why as far as the shim said (no_end_why): kind, text
+    why: tuple[str, str] = ("", "")
+    attached: bool = False  # iotrace attach: `kernel` is its counters since the attach
 
     @property
     def explained(self) -> Vec:
@@ -200,6 +227,8 @@ class Process:
 
     def cause(self, stracer: bool) -> str:
         """Why the trace explains less (or more) than the kernel counted; "" when it all adds up."""
+        if self.end is None and self.why[1]:
+            return f"no counters at its end: {self.why[1]}"
         if self.end is None:
             if stracer:
                 return "no counters at its end: killed (SIGKILL), or still running"
@@ -251,17 +280,28 @@ def explain(
     if known its shim events by image as (t, sums of one event: Vec + stdio read, written), for
     an image whose shim had no reading at its end (killed by a signal): its events after its
     last reading count from them (the inner I/O of "in" calls there excepted)."""
-    readings = sorted(readings, key=lambda r: r.t)
+    every = sorted(readings, key=lambda r: r.t)
+    last = every[-1] if every else None
+    # a reading the shim could not take has no counters, but its image's sums and own I/O until
+    # then: the stracer's end reading is the kernel's
+    readings = [r for r in every if not r.lost]
     ends = [r for r in readings if r.source == "stracer" and r.when == "end"]
     end = ends[-1] if ends else None
     if end is None and readings and readings[-1].when in ("exit", "_exit"):
         end = readings[-1]
     if end is None:
-        return Process(None)
+        return Process(None, why=no_end_why(last) if last is not None else ("", ""))
     p = Process("stracer" if end.source == "stracer" else "shim at exit", kernel=end.vec,
                 end_t=end.t, final=end.vec, storage=list(end.counters[4:6]))  # fmt: skip
     if end.threads is not None:
         p.kernel, p.alone = list(end.threads), True
+    att = [r for r in readings if r.when == "attach" and r.t <= end.t]
+    if att:  # iotrace attach: the trace begins there, and so does what it explains
+        a, p.attached = att[-1], True
+        if p.alone and a.threads is not None:
+            p.kernel = _add(p.kernel, a.threads, -1)
+        else:
+            p.kernel, p.alone = _add(end.vec, a.vec, -1), False
     if end.source == "shim":  # the reading's own read, and stdio's final flush, come after it
         p.final = _add(end.vec, end.cost)
         if end.when == "exit":
@@ -269,7 +309,7 @@ def explain(
     for t, sums in stracer_events:
         if t <= end.t:
             p.events = _add(p.events, sums)
-    shim = [r for r in readings if r.source == "shim" and r.t <= end.t]
+    shim = [r for r in every if r.source == "shim" and r.t <= end.t]
     starts = [r for r in readings if r.t <= end.t and (r.source == "shim" or r.when == "exec")]
     prev: Reading | None = None
     for r in starts:
@@ -294,11 +334,21 @@ def explain(
             p.stdio[1] -= r.pending
             p.stdio[3] -= r.pending_streams
         prev = r
-    last: dict[int, Reading] = {}
+    lasts: dict[int, Reading] = {}
     for r in shim:
-        last[r.image] = r
-    for r in last.values():  # each image's sums and own I/O up to its last reading
+        lasts[r.image] = r
+    # the image alive at the stracer's end reading, which read its shim's sums in its memory:
+    # one that took no reading at its end (a raw exit_group) is explained by them exactly
+    alive = None
+    if end.shim is not None and starts and starts[-1].source == "shim":
+        alive = starts[-1].image
+    for r in lasts.values():  # each image's sums and own I/O up to its last reading
         sums = list(r.sums)
+        if r.image == alive and r.when == "start" and end.shim is not None:
+            p.events = _add(p.events, end.shim[4:8])
+            p.stdio = _add(p.stdio, [end.shim[8], end.shim[9], 0, 0])
+            p.own = _add(p.own, end.shim[:4])
+            continue
         if r.when == "start" and r is not end:  # the image ended without a reading
             if shim_events is None:
                 p.unfinished = True
@@ -315,6 +365,48 @@ def explain(
     if any(any(r.uring) for r in shim):
         p.uring = "held"
     return p
+
+
+EPERM, EACCES, ENFILE, EMFILE = 1, 13, 23, 24
+# short names of no_end_why's kinds, for the job's line
+NO_END = {
+    "ids": "uid changed: its counters and logs are root's after it",
+    "fds": "no fd left for the shim's reading of them: ulimit -n reached",
+    "setid": "a set-user-ID or set-group-ID program, which runs without the shim",
+    "unread": "the shim could not read them",
+}
+
+
+def no_end_why(r: Reading) -> tuple[str, str]:
+    """(kind, text): why a process whose last reading is `r` has no counters at its end, where
+    the shim said it (a reading it could not take, an exec into an image that can have no log);
+    ("", "") otherwise (killed, a raw exit_group, still running: not known)."""
+    import os
+
+    if r.lost in (EACCES, EPERM):
+        return ("ids", f"its ids changed (effective uid {r.euid} at its {r.when}): a process "
+                "that changes its ids is no longer dumpable, its /proc/self/io is root's, and "
+                "the shim could not read its counters there (it was not killed)")  # fmt: skip
+    if r.lost in (EMFILE, ENFILE):
+        how = (
+            "it had used all of its ulimit -n"
+            if r.lost == EMFILE
+            else "the system's file table was full"
+        )
+        return ("fds", f"no fd left for the shim's reading of /proc/self/io at its {r.when} "
+                f"({how}): its counters then are not known (it was not killed)")  # fmt: skip
+    if r.lost:
+        return ("unread", f"the shim could not read /proc/self/io at its {r.when}: "
+                f"{os.strerror(r.lost)}")  # fmt: skip
+    if r.when == "exec" and r.next == "setid":
+        return ("setid", "it exec'd a set-user-ID or set-group-ID program, which runs without "
+                "the shim (secure execution: the loader ignores LD_PRELOAD there): nothing "
+                "after the exec is traced")  # fmt: skip
+    if r.when == "exec" and r.next == "unwritable":
+        return ("ids", f"it exec'd as uid {r.euid}, which cannot write the trace directory: "
+                "the program it exec'd, and the processes that started, have no log (a process "
+                "whose uid changed gets no write access to iotrace's files)")  # fmt: skip
+    return ("", "")
 
 
 def explain_all(
@@ -362,15 +454,19 @@ class Job:
     tail: int = 0  # processes whose last events the report counted from the trace
     uring: int = 0  # processes with an io_uring ring and no stracer: I/O no counter shows
     stracer: bool = False
+    attached: int = 0  # processes iotrace attach began tracing mid-life: counted from there
+    no_end: dict[str, int] = field(default_factory=dict)  # without_end by no_end_why's kind
 
     def add(self, p: Process) -> None:
         if p.end is None:
             self.without_end += 1
+            self.no_end[p.why[0]] = self.no_end.get(p.why[0], 0) + 1
             return
         if p.unfinished:  # its last events are not summed: a share of it would be a false alarm
             self.unfinished += 1
             return
         self.uring += bool(p.uring) and not self.stracer
+        self.attached += p.attached
         self.processes += 1
         self.tail += p.tail
         self.kernel_bytes += p.kernel_bytes
@@ -385,9 +481,14 @@ class Job:
 
     @property
     def _no_end(self) -> str:
-        """Why processes have no counters at their end: with the shim alone, a process that ends
-        by a raw exit_group syscall runs none of the shim's exit hooks."""
-        return "killed?" if self.stracer else "killed, or a raw exit_group syscall?"
+        """Why processes have no counters at their end: what the shim said (NO_END), else with
+        the shim alone a process that ends by a raw exit_group syscall runs none of its exit
+        hooks."""
+        unknown = "killed?" if self.stracer else "killed, or a raw exit_group syscall?"
+        said = {NO_END.get(k, unknown): n for k, n in self.no_end.items()}
+        if len(said) == 1:
+            return next(iter(said))
+        return "; ".join(f"{n:,}: {why}" for why, n in sorted(said.items()))
 
     def line(self) -> str:
         """The job's completeness in one line (`iotrace run`'s last, `report`'s first)."""
@@ -411,6 +512,9 @@ class Job:
                f"{self.kernel_calls:,} read/write syscalls the kernel counted")  # fmt: skip
         if self.processes > 1:
             out += f" in {self.processes:,} processes"
+        if self.attached:
+            out += (" between the attach and the end (the kernel's counters at the attach are "
+                    "where it begins)")  # fmt: skip
         if self.stdio_calls:
             out += (f" (the other {self.stdio_calls:,}: likely stdio's short reads of a pipe "
                     "or terminal, whose bytes are traced)")  # fmt: skip

@@ -59,7 +59,8 @@ int main(void)
     uint64_t uring[IOT_KIO_URING_N];
     for (int i = 0; i < IOT_KIO_URING_N; i++)
         uring[i] = 41 + (uint64_t)i;
-    p = iot_pack_kio(p, IOT_KIO_EXIT, 8888, v, own, pending, sums, uring);
+    p = iot_pack_kio(p, IOT_KIO_EXIT, 8888, v, own, pending, sums, uring, (int[2]){0, 65534},
+                     IOT_KIO_NEXT_UNWRITABLE);
     ev = event(IOT_FN_writev); /* -s N: the first 5 bytes of two iovecs */
     ev.t0 = 5000;
     struct { const void *base; size_t len; } iov[2] = {{"ab\0", 3}, {"\377\nxyz", 5}};

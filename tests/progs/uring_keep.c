@@ -1,7 +1,8 @@
 /* One write through io_uring with liburing linked statically (-static-liburing: liburing.a) or
  * loaded with dlopen (-DDLOPEN), the ways the shim's module map does not show it.
- * `uring_keep FILE [keep [N]]`: with `keep` the ring is still open when the program exits (the
- * kernel cleans it up), else it is torn down first; N one-byte writes to /dev/null before the
+ * `uring_keep FILE [keep|close|dlclose [N]]`: with `keep` the ring is still open when the
+ * program exits (the kernel cleans it up), else it is torn down first (and with `dlclose` a
+ * dlopen'd liburing unloaded: nothing of it left at the exit); N one-byte writes to /dev/null before the
  * ring and after it (a log of several chunks: liburing's module record in none of its first
  * and last ones). */
 #include <dlfcn.h>
@@ -50,6 +51,10 @@ int main(int argc, char **argv)
     io_uring_cqe_seen(&ring, cqe);
     if (argc < 3 || strcmp(argv[2], "keep"))
         CALL(io_uring_queue_exit)(&ring);
+#ifdef DLOPEN
+    if (argc > 2 && !strcmp(argv[2], "dlclose") && dlclose(lib))
+        return 6;
+#endif
     close(fd);
     chatter(n);
     return res == 6 ? 0 : 5;
