@@ -340,7 +340,9 @@ static int exec_next(const char *path, int fd)
     return dir_writable(euid, egid) ? 0 : IOT_KIO_NEXT_UNWRITABLE;
 }
 
-static void emit(int when, int next)
+/* The reading (when: IOT_KIO_*), and at an exec without a stracer why the next image may have
+ * no log (the program `path`, or descriptor fd >= 0). */
+static void emit(int when, const char *path, int fd)
 {
     /* an image the shim was loaded into while it ran: its counters hold what came before */
     if (iot_p.state != IOT_READY || iot_t.gen != iot_p.gen || iot_p.gen == iot_injected_gen)
@@ -348,6 +350,7 @@ static void emit(int when, int next)
     int busy = iot_t.busy;
     iot_t.busy = 1;
     iot_late_flush(); /* a signal handler's events kept meanwhile: counted before the reading */
+    int next = when == IOT_KIO_EXEC && !iot_stracing ? exec_next(path, fd) : 0;
     uint64_t v[IOT_KIO_N], o[4], pending[2], sums[6], uring[IOT_KIO_URING_N] = {0};
     if (when != IOT_KIO_START && !iot_stracing) /* before `own` is taken: its reads are in it */
         uring_held(uring);
@@ -359,8 +362,9 @@ static void emit(int when, int next)
     o[1] += (uint64_t)iot_unwind_held(); /* a check's byte still in libunwind's pipe */
     int ok = read_counters("/proc/self/io", v);
     /* not read: said, with why (EACCES: the process changed its ids and is no longer dumpable,
-     * /proc/self is root's; EMFILE: no descriptor left for it), never left to be guessed */
-    int lost[2] = {ok ? 0 : errno, (int)geteuid()};
+     * /proc/self is root's; EMFILE: no descriptor left for it), never left to be guessed; the
+     * effective uid only where it tells something (no syscall more otherwise) */
+    int lost[2] = {ok ? 0 : errno, !ok || next ? (int)geteuid() : -1};
     char *p = iot_log_reserve(256);
     if (p)
         iot_log_commit(iot_pack_kio(p, when, t, ok ? v : NULL, o, pending, sums, uring, lost,
@@ -370,15 +374,14 @@ static void emit(int when, int next)
 
 void iot_emit_kio(int when)
 {
-    emit(when, 0);
+    emit(when, NULL, -1);
 }
 
 void iot_emit_kio_exec(const char *path, int fd)
 {
     int e = errno;
-    int next = iot_p.state == IOT_READY && !iot_stracing ? exec_next(path, fd) : 0;
+    emit(IOT_KIO_EXEC, path, fd);
     errno = e;
-    emit(IOT_KIO_EXEC, next);
 }
 
 /* A vfork child's reading of its own counters, for the log its parent writes (wrap_proc.c). */
