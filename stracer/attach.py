@@ -110,6 +110,7 @@ class Attached:
                 first.append(os.waitpid(tid, WALL))
             except ChildProcessError:
                 self.tids.pop(tid, None)
+        self.log.rec(SRec.PROC, time.monotonic_ns(), self.pid, None, "attach", None)
         self._reading(self.pid, "attach")
         for tid, status in first:
             self.stop(tid, status)
@@ -355,4 +356,7 @@ def attach(pid: int, trace: TraceDir, say: Any) -> int:
         os.kill(pid, 0)
         say(f"iotrace: detached from {pid} ({left} thread(s) let go): it runs on")
     say(f"iotrace: {a.calls} I/O syscalls recorded, {len(a.children)} child process(es) followed")
+    from iotrace.run import completeness_line
+
+    say(f"iotrace: {completeness_line(trace.path, os.uname().nodename, pid)}")
     return 0

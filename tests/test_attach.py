@@ -45,6 +45,7 @@ def test_attach_records_between_and_detaches(tmp_path: Path) -> None:
         after = _records(main)
         assert at.returncode == 0, err
         assert f"detached from {app.pid}" in err and f"trace written to {out}" in err
+        assert "iotrace: the trace explains 100.0% of the " in err, err  # its closing line
         # left running, untraced, still writing
         assert app.poll() is None and _tracer_pid(app.pid) == 0
         time.sleep(0.3)

@@ -503,8 +503,9 @@ class Job:
                         f"processes traced ({self._no_end})")  # fmt: skip
             return (
                 "completeness: no shim and no stracer read the kernel's counters (a static or "
-                "Go program under --no-stracer, or iotrace attach: the counters would hold the "
-                "I/O before it): this trace cannot check itself"
+                "Go program under --no-stracer, or iotrace attach --shim: the shim takes no "
+                "reading in a process it was loaded into, whose counters hold the I/O before "
+                "it): this trace cannot check itself"
             )
         b = _pct(self.explained_bytes, self.kernel_bytes)
         c = _pct(self.explained_calls, self.kernel_calls)
