@@ -182,6 +182,15 @@ void iot_finish(void)
     }
 }
 
+/* After iot_log_create failed: a log this process can never write (its ids changed: the trace
+ * directory is not its own, EACCES), not a passing fault.  Under a stracer the shim then steps
+ * aside (IOT_OFF: the wrappers call libc straight, no cookie, no marker), so that the stracer
+ * records every call itself instead of counting calls that no log holds as covered. */
+static int no_log_ever(void)
+{
+    return iot_stracing && (errno == EACCES || errno == EPERM);
+}
+
 /* A forked child writes a log of its own, with its own string and stack ids. */
 void iot_fork_child(void)
 {
@@ -207,7 +216,11 @@ void iot_fork_child(void)
     iot_thread_reset();                 /* decrements the marker the stracer reads */
     iot_t.in_wrapper = in_wrapper;
     /* no log (a fault): the wrappers go on (the stracer counts their calls as covered) */
-    iot_log_create();
+    if (iot_log_create() < 0 && no_log_ever()) {
+        iot_p.state = IOT_OFF;
+        iot_t.busy = 0;
+        return;
+    }
     iot_fd_fork_commit();
     iot_modules_emit();
     iot_emit_kio(IOT_KIO_START);
@@ -277,7 +290,12 @@ void iot_init(void)
     iot_clock_init();
     /* no log (a fault, said in the fault file): the wrappers go on, recording nothing, so
      * that the stracer still counts their calls as covered, not missed */
-    iot_log_create();
+    if (iot_log_create() < 0 && no_log_ever()) {
+        iot_p.state = IOT_OFF;
+        iot_t.busy = 0;
+        errno = saved;
+        return;
+    }
     iot_p.state = IOT_READY;
     iot_modules_emit();
     if (injected)

@@ -316,7 +316,7 @@ static int dir_writable(uid_t euid, gid_t egid)
 }
 
 /* Why the image an exec starts may have no log (KIO_NEXT, src/iotrace/format.py), as far as
- * the shim can tell before the exec without a stracer: a set-user-ID or set-group-ID program
+ * the shim can tell before the exec: a set-user-ID or set-group-ID program
  * that runs with ids other than the real ones (the kernel's secure execution: the loader ignores
  * LD_PRELOAD), or ids that cannot write the trace directory (the uid changed: the next image
  * cannot create its log).  0: nothing known (the setid bits of a name PATH is searched for are
@@ -350,7 +350,7 @@ static void emit(int when, const char *path, int fd)
     int busy = iot_t.busy;
     iot_t.busy = 1;
     iot_late_flush(); /* a signal handler's events kept meanwhile: counted before the reading */
-    int next = when == IOT_KIO_EXEC && !iot_stracing ? exec_next(path, fd) : 0;
+    int next = when == IOT_KIO_EXEC ? exec_next(path, fd) : 0;
     uint64_t v[IOT_KIO_N], o[4], pending[2], sums[6], uring[IOT_KIO_URING_N] = {0};
     if (when != IOT_KIO_START && !iot_stracing) /* before `own` is taken: its reads are in it */
         uring_held(uring);

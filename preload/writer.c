@@ -317,6 +317,7 @@ int iot_log_create(void)
         msgpack_sbuffer_destroy(&sb);
         L.dead = 1;
         say("create", err);
+        errno = err;
         return -1;
     }
     IOT_SYSRAW(close, fd);

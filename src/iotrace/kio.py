@@ -200,6 +200,11 @@ class Process:
     # without counters at its end, why as far as the shim said (no_end_why): kind, text
     why: tuple[str, str] = ("", "")
     attached: bool = False  # iotrace attach: `kernel` is its counters since the attach
+    # an exec into an image that had no log (the shim's exec reading's `next`, no reading after
+    # it), and the effective uid then: the kernel's and the loader's reads there are not known
+    nolog: str = ""
+    nolog_uid: int = -1
+    shimmed: bool = False  # a shim's reading is among its own
 
     @property
     def explained(self) -> Vec:
@@ -259,6 +264,15 @@ class Process:
                         "a library's own I/O): run with the stracer to see them")  # fmt: skip
             if self.tail:
                 return f"{what} unexplained (the shim's own I/O after its last reading)"
+            if self.nolog:
+                why = "it exec'd a set-user-ID or set-group-ID program, which runs without the shim"
+                if self.nolog == "unwritable":
+                    why = (f"its program, run as uid {self.nolog_uid} after an exec, could "
+                           "create no log in the trace directory (by design: no write access "
+                           "for a process whose uid changed)")  # fmt: skip
+                return (f"{what} unexplained: {why}, so the kernel's, the loader's and the "
+                        "shim's reads at that exec are not known (its calls after: the "
+                        "stracer's)")  # fmt: skip
             return f"{what} unexplained"
         if tb > kb:
             return f"{tb - kb:,} bytes more than the kernel counted"
@@ -360,8 +374,11 @@ def explain(
         p.events = _add(p.events, sums[:4])
         p.stdio = _add(p.stdio, [sums[4], sums[5], 0, 0])
         p.own = _add(p.own, r.own if r is end else _add(r.own, r.cost))
+    p.shimmed = bool(shim)
     if end.source == "stracer":
         p.own = _add(p.own, end.own)
+        if starts and starts[-1].when == "exec" and starts[-1].next:
+            p.nolog, p.nolog_uid = starts[-1].next, starts[-1].euid
     if any(any(r.uring) for r in shim):
         p.uring = "held"
     return p
@@ -431,6 +448,8 @@ def link(procs: dict[Any, Process], parent: dict[Any, Any]) -> dict[Any, Process
     of a trace apart): each parent's counters less the children it reaped."""
     for k, p in procs.items():
         par = procs.get(parent.get(k))
+        if par is not None and par.nolog == "unwritable" and not p.shimmed and not p.nolog:
+            p.nolog, p.nolog_uid = par.nolog, par.nolog_uid  # a child of one: no log either
         if par is None or par.alone or par.end is None or p.end is None or p.end_t > par.end_t:
             continue
         par.children = _add(par.children, p.final)
