@@ -154,7 +154,8 @@ def _record_ok(rec: Any) -> bool:
         return (
             n in (6, 7, 8) and _int(rec[1]) and _int(rec[2]) and isinstance(rec[5], str)
             and all(isinstance(v, list) and all(map(_int, v)) for v in rec[3:5])
-            and all(v is None or isinstance(v, list) for v in rec[6:])
+            and all(v is None or (isinstance(v, list) and len(v) == size and all(map(_int, v)))
+                    for v, size in zip(rec[6:], (4, 10), strict=False))
         )  # fmt: skip
     if kind == SRec.PROC:
         return (
