@@ -868,18 +868,20 @@ def _s32(v: int) -> int:
 
 
 def _pipe_held(pid: int, fd: int) -> int:
-    """Bytes queued in the pipe that is descriptor fd of pid (0 if it is none, or unreadable):
-    opened anew through /proc, which reads nothing from it."""
+    """Bytes queued in the pipe that is descriptor fd of pid (0 if it is none, or unreadable),
+    through a copy of the descriptor (pidfd_getfd): no open of anything the tracee names (its
+    memory gave fd), nothing read from it."""
     import fcntl
     import termios
 
-    try:
-        if not stat.S_ISFIFO(os.stat(f"/proc/{pid}/fd/{fd}").st_mode):
-            return 0
-        p = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    from iotrace.stracer.engines import _getfd
+
+    p = _getfd(pid, fd)
+    if p < 0:
         return 0
     try:
+        if not stat.S_ISFIFO(os.fstat(p).st_mode):
+            return 0
         return struct.unpack("i", fcntl.ioctl(p, termios.FIONREAD, b"\0" * 4))[0]
     except OSError:
         return 0
