@@ -406,7 +406,14 @@ def files_table(
         cols["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
     cols["unaligned"] = _count(a.path[aligned_sel & (a.offset % ALIGN != 0)].astype(np.int64), n)
     df = pd.DataFrame(cols)
-    df = df[df["ops"] > 0].sort_values(["bytes_read", "bytes_written", "ops"], ascending=False)
+    return sort_files(df[df["ops"] > 0])
+
+
+def sort_files(df: pd.DataFrame) -> pd.DataFrame:
+    """The files table's order: most bytes read, written, calls; ties by path (the bounded and
+    in-memory paths meet the paths in different orders)."""
+    keys = ["bytes_read", "bytes_written", "ops", "path"]
+    df = df.sort_values(keys, ascending=[False, False, False, True], kind="stable")
     return df.reset_index(drop=True)
 
 

@@ -8,7 +8,8 @@
   most of it the bars where they were inside calls, by kind (calls closer than span/SEGMENTS
   merged into one bar), and the ticks of the stracer's missed syscalls.  A process is whole in
   a part, so its bars are exact there; the top MAX_ROWS of the job are among the top MAX_ROWS
-  of their parts.
+  of their parts.  A process cut into time ranges (analyzer/ranges.py) carries each kind's
+  last bar, still open, from range to range (Open): a bar across a cut is one bar.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ HEATMAP_BINS = 120  # time bins of the rank x time heatmap
 MAX_ROWS = 32  # processes shown in the timeline
 SEGMENTS = 800  # timeline resolution: calls closer than span/SEGMENTS merge into one bar
 BAR_COLUMNS = ["proc", "cls", "start", "width"]  # cls: 0 read, 1 write, 2 metadata, 3 other
+Open = dict[tuple[int, int], tuple[int, int]]  # (proc, cls) -> its last bar's start and reach
 
 
 @record
@@ -43,8 +45,11 @@ class Lanes:
             self.busy[p] = self.busy.get(p, 0) + ns
         keep = set(self.top())
         bars, missed = _cat(self.bars, o.bars), _cat(self.missed, o.missed)
-        self.bars = bars[bars["proc"].isin(keep)].reset_index(drop=True)
-        self.missed = missed[missed["proc"].isin(keep)].reset_index(drop=True)
+        bars = bars[bars["proc"].isin(keep)]  # in lanes' order (a process's ranges in turn)
+        self.bars = bars.sort_values(["proc", "cls", "start"], kind="stable").reset_index(drop=True)
+        # a process's ranges may tick the same segment (a cut inside it)
+        missed = missed[missed["proc"].isin(keep)].drop_duplicates()
+        self.missed = missed.sort_values(["proc", "t"]).reset_index(drop=True)
 
 
 def _cat(x: pd.DataFrame, y: pd.DataFrame) -> pd.DataFrame:
@@ -119,10 +124,19 @@ def _classes(a: Arrays) -> np.ndarray:
     return cls
 
 
-def lanes(a: Arrays, span: int) -> Lanes:
-    """The timeline's lanes of the processes in `a` (whole processes)."""
+def lanes(a: Arrays, span: int, carry: Open | None = None, last: bool = True) -> Lanes:
+    """The timeline's lanes of the processes in `a` (whole processes, or with `carry` a time
+    range of one: each kind's bar still open at its start carried in, its last bar carried out
+    unless `last`)."""
     out = Lanes()
+    tol = max(span // SEGMENTS, 1)
+    carry = {} if carry is None else carry
+    rows = []
     if a.n == 0:
+        if last:
+            _flush(carry, rows, tol)
+        if rows:
+            out.bars = pd.concat(rows, ignore_index=True)
         return out
     io = a.io
     procs = np.unique(a.proc[io])
@@ -133,29 +147,27 @@ def lanes(a: Arrays, span: int) -> Lanes:
     shown[out.top()] = True
     cls = _classes(a)
     sel = np.flatnonzero(shown[a.proc] & (cls >= 0))
-    tol = max(span // SEGMENTS, 1)
     key = a.proc[sel].astype(np.int64) * 4 + cls[sel]
     order = sel[np.argsort(key, kind="stable")]  # per (process, kind), in start order
     bounds = np.flatnonzero(np.diff(np.sort(key, kind="stable"))) + 1
-    rows = []
     for grp in np.split(order, bounds) if len(order) else []:
+        k = (int(a.proc[grp[0]]), int(cls[grp[0]]))
         s, e = a.t_start[grp], a.t_end[grp]
+        if k in carry:  # the bar open at the range's start: its first call
+            cs, ce = carry.pop(k)
+            s, e = np.r_[np.int64(cs), s], np.r_[np.int64(ce), e]
         reach = np.maximum.accumulate(e)
         new = np.ones(len(s), dtype=bool)
         new[1:] = s[1:] > reach[:-1] + tol
         idx = np.flatnonzero(new)
         starts = s[new]
         ends = reach[np.r_[idx[1:] - 1, len(s) - 1]]
-        rows.append(
-            pd.DataFrame(
-                {
-                    "proc": int(a.proc[grp[0]]),
-                    "cls": int(cls[grp[0]]),
-                    "start": starts.astype(np.int64),
-                    "width": np.maximum(ends - starts, tol // 2 + 1).astype(np.int64),
-                }
-            )
-        )
+        if not last:  # the last bar may go on in the next range
+            carry[k] = (int(starts[-1]), int(ends[-1]))
+            starts, ends = starts[:-1], ends[:-1]
+        rows.append(_bars(k, starts, ends, tol))
+    if last:
+        _flush(carry, rows, tol)
     if rows:
         out.bars = pd.concat(rows, ignore_index=True)
     mm = a.missed & shown[a.proc]
@@ -165,5 +177,26 @@ def lanes(a: Arrays, span: int) -> Lanes:
     return out
 
 
-def over_time(a: Arrays, parent: np.ndarray, span: int) -> OverTime:
-    return OverTime(span, heatmap(a, parent, span), lanes(a, span))
+def _bars(k: tuple[int, int], starts: np.ndarray, ends: np.ndarray, tol: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "proc": np.full(len(starts), k[0], dtype=np.int64),
+            "cls": np.full(len(starts), k[1], dtype=np.int64),
+            "start": starts.astype(np.int64),
+            "width": np.maximum(ends - starts, tol // 2 + 1).astype(np.int64),
+        }
+    )
+
+
+def _flush(carry: Open, rows: list[pd.DataFrame], tol: int) -> None:
+    """The bars still open at a process's end."""
+    for k, (s, e) in sorted(carry.items()):
+        rows.append(_bars(k, np.array([s], dtype=np.int64), np.array([e], dtype=np.int64), tol))
+    carry.clear()
+
+
+def over_time(
+    a: Arrays, parent: np.ndarray, span: int, carry: Open | None = None, last: bool = True
+) -> OverTime:
+    """The plots' sums of `a` (carry, last: a time range of a process, lanes)."""
+    return OverTime(span, heatmap(a, parent, span), lanes(a, span, carry, last))

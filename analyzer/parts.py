@@ -43,13 +43,14 @@ from .access import (
     held,
     is_system_path,
     size_histogram,
+    sort_files,
 )
 from .datasets import layer as datasets_layer
 from .datasets import merge as datasets_merge
 from .insights import Counts
 from .load import Part, _Log, _open, _warn_truncated, load
 from .log_kinds import SHIM, STRACER
-from .over_time import OverTime, over_time
+from .over_time import Open, OverTime, over_time
 from .summary import (
     Summary,
     _completeness,
@@ -160,6 +161,7 @@ def plan(
         index = dict(zip((lg.proc for lg in big), mapper(ranges.index, [(str(lg.path),)
                      for lg in big]), strict=True))  # fmt: skip
     parts: list[Part] = []
+    over: list[tuple[int, str]] = []  # ranges that could not be cut to their share: cost, log
     first, cost = 0, 0
     for ps in procs:
         c = sum(lg.size for lg in ps) * MEMORY_PER_LOG_BYTE
@@ -180,12 +182,34 @@ def plan(
                 continue
             events = max(1, int(ix.events * cut / (lg.size * MEMORY_PER_LOG_BYTE)))
             for k, r in enumerate(ranges.cuts(ix, events)):
+                got = ranges.events_in(ix, r)
+                if got > events * 3 // 2 + 4 * ranges.CAND_EVERY:  # past the index's grain
+                    over.append((got * lg.size * MEMORY_PER_LOG_BYTE // ix.events, lg.path.name))
                 parts.append(Part(lg.proc, lg.proc + 1, False, (r.lo, r.hi), r.slots, ix.n_ends,
                                   k, group))  # fmt: skip
         first, cost = ps[-1].proc + 1, 0
     if first < len(paths) or not parts:
         parts.append(Part(first, len(paths), not parts))
+    if over:
+        _say_over(over, cut)
     return parts
+
+
+def _say_over(over: list[tuple[int, str]], share: int) -> None:
+    """Once: the time ranges that no cut could bring within a worker's share of the bound."""
+    import warnings
+
+    from .fmt import fmt_bytes
+
+    most, log = max(over)
+    warnings.warn(
+        f"memory bound exceeded: {len(over)} time range(s) of {log}"
+        f"{' and others' if len({n for _, n in over}) > 1 else ''} cannot be cut (inside an "
+        f"MPI-IO/HDF5/PnetCDF call, or such calls back to back on every thread); the largest "
+        f"needs ~{fmt_bytes(most)}, {fmt_bytes(most - share)} more than a worker's share "
+        f"({fmt_bytes(share)})",
+        stacklevel=2,
+    )
 
 
 @record
@@ -213,10 +237,8 @@ class Partial:
     functions: pd.DataFrame
     metadata: pd.DataFrame
     sizes: pd.DataFrame
-    files: pd.DataFrame  # files_table + "order": the path's code in the part
+    files: pd.DataFrame  # files_table
     files_export: pd.DataFrame | None  # the same as trace.files has it (partial's `export`)
-    shim_paths: int  # codes below: the part's logs' paths; from it: the stracer's
-    stracer_paths: list[str]  # the stracer's paths in its order (the first part's)
     file_ranks: pd.DataFrame  # path, rank, wrote, moved (distinct pairs)
     sites: pd.DataFrame
     missed: missed_groups.Groups
@@ -282,6 +304,7 @@ class Carry:
     uring: dict[tuple[str, int], str] = field(default_factory=dict)
     keys: set[tuple[str, int]] = field(default_factory=set)
     modules: dict[int, Any] = field(default_factory=dict)
+    bars: Open = field(default_factory=dict)  # the HTML timeline's bars still open (over_time)
 
 
 def _union(a: Any, nproc: int, mask: np.ndarray | None, reach: dict[int, int] | None) -> np.ndarray:
@@ -358,14 +381,7 @@ def partial(
     union = _union(a, n, None, reach.get("io"))
     pp = _per_proc(a, procs, union, _union(a, n, files_m, reach.get("file")))
     files = files_table(ev, a, c)
-    order_of = {p: i for i, p in enumerate(a.paths)}
-    files["order"] = [order_of[p] for p in files["path"]]
-    files_export = None
-    if export:
-        files_export = files_table(ev, replace(a, stopped=None), c)
-        files_export["order"] = [order_of[p] for p in files_export["path"]]
-    # the stracer's paths, in the order it met them (the same in every part)
-    stracer_paths = list(a.paths[tr.shim_paths :]) if part.stracer_only else []
+    files_export = files_table(ev, replace(a, stopped=None), c) if export else None
     rd = a.data & (a.op == READ)
     wr = a.data & (a.op == WRITE)
     mrd = a.mpi_data & (a.op == READ)
@@ -440,8 +456,6 @@ def partial(
         sizes=size_histogram(a, files_m),
         files=files,
         files_export=files_export,
-        shim_paths=tr.shim_paths,
-        stracer_paths=stracer_paths,
         file_ranks=_file_ranks(a),
         # a range of a process: every stack (its totals are the sum of its ranges')
         sites=site_stats(
@@ -451,7 +465,7 @@ def partial(
         mpi=job.mpi_stats(a, ev, parent, None if carry is None else carry.posts),
         datasets=datasets_layer(a, ev, tr.chunking, None if carry is None else carry.shapes),
         counts=Counts.of(tr, a, c, parent, system),
-        over_time=over_time(a, parent, span) if plots else None,
+        over_time=_plots(a, parent, span, part, carry) if plots else None,
         kio=kp,
         stracer_kio=completeness.stracer_read(tr),
     )
@@ -482,14 +496,25 @@ def _carry_kio(carry: Carry, tr: Trace, keys: set[tuple[str, int]], part: Part) 
             carry.modules[proc] = tr.modules[proc]
 
 
+def _plots(a: Any, parent: np.ndarray, span: int, part: Part, carry: Carry | None) -> OverTime:
+    """The HTML page's sums of a part (a range of a process: its timeline's open bars carried)."""
+    if carry is None or part.window is None:
+        return over_time(a, parent, span)
+    return over_time(a, parent, span, carry.bars, part.window[1] is None)
+
+
 def _bandwidth(
-    trace_dir: str, part: Part, span: int, select: Select | None, plots: bool = False
-) -> tuple[np.ndarray, OverTime | None]:
-    """A part's bandwidth sums (and plots) for the whole trace's span (when the first guess was
-    off)."""
-    tr = load_part(trace_dir, part, select)
-    a = arrays(tr.events)
-    return job.bandwidth_sums(a, span), over_time(a, job.mpi_ties(a), span) if plots else None
+    trace_dir: str, parts: list[Part], span: int, select: Select | None, plots: bool = False
+) -> list[tuple[np.ndarray, OverTime | None]]:
+    """A task's parts' bandwidth sums (and plots) for the whole trace's span (when the first
+    guess was off); the ranges of a process in order, as `group`."""
+    carry = Carry() if len(parts) > 1 else None
+    out = []
+    for part in parts:
+        a = arrays(load_part(trace_dir, part, select).events)
+        ot = _plots(a, job.mpi_ties(a), span, part, carry) if plots else None
+        out.append((job.bandwidth_sums(a, span), ot))
+    return out
 
 
 def _span_guess(trace_dir: Path) -> int:
@@ -631,8 +656,8 @@ def run(
     s, tr = merge(partials)
     true_span = max(tr.duration, max((p.t_end for p in partials), default=0), 1)
     if true_span != max(span, 1):  # cut again, for the whole trace's span
-        sums = mapper(_bandwidth, [(str(d), p, true_span, select, plots) for p in parts])
-        for p, (b, ot) in zip(partials, sums, strict=True):
+        sums = mapper(_bandwidth, [(str(d), t, true_span, select, plots) for t in tasks])
+        for p, (b, ot) in zip(partials, [x for xs in sums for x in xs], strict=True):
             p.bandwidth, p.over_time, p.span = b, ot, true_span
         s, tr = merge(partials)
     _warn(d, tr.processes)
@@ -909,9 +934,7 @@ def _ranges_summed(df: pd.DataFrame, add: list[str]) -> pd.DataFrame:
 
 
 def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
-    """files_table of the whole trace.  Rows that tie in the sort keep load's order of the
-    paths: the logs' paths by first appearance (part, code), then the stracer's in its order."""
-    st_rank = {f: i for p in partials for i, f in enumerate(p.stracer_paths)}
+    """files_table of the whole trace (sort_files: ties by path, as in memory)."""
     frames = []
     seen: dict[int, set[str]] = {}  # a log cut into ranges: the paths its earlier ranges had
     for p in partials:
@@ -921,21 +944,16 @@ def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
             had = seen.setdefault(i, set())
             f.loc[f["path"].isin(had).to_numpy(), "processes"] = 0
             had.update(f["path"])
-        f["order"] = [
-            (0, i, o) if o < p.shim_paths else (1, st_rank.get(path, 1 << 62), 0)
-            for path, o in zip(f["path"], f["order"], strict=True)
-        ]
         frames.append(f)
     df = _concat(frames)
     if df.empty:
-        return df.drop(columns=["order"]).reset_index(drop=True)
-    cols = [c for c in df.columns if c != "order"]
+        return df.reset_index(drop=True)
+    cols = list(df.columns)
     add = [c for c in cols if c != "path" and c not in FILE_MAX and c not in FILE_DERIVED]
     g = df.groupby("path", sort=False)
     out = g[add].sum()
     out["max_offset"] = g["max_offset"].max()
-    out["order"] = g["order"].min()
-    out = out.reset_index().sort_values("order", kind="stable").reset_index(drop=True)
+    out = out.reset_index()
     fr = _concat([p.file_ranks for p in partials])
     if len(fr):
         fr = fr.groupby(["path", "rank"], sort=False).max().reset_index()
@@ -954,8 +972,7 @@ def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         out["seq_share"] = np.where(classified > 0, seq / np.maximum(classified, 1), np.nan)
         out["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
-    out = out[cols].sort_values(["bytes_read", "bytes_written", "ops"], ascending=False)
-    return out.reset_index(drop=True)
+    return sort_files(out[cols])
 
 
 def _merge_datasets(partials: list[Partial]) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -46,6 +46,7 @@ class LogIndex:
     other: np.ndarray  # bool: records other than events (and the last chunk read)
     spans: np.ndarray  # (k, 2): [start, end] of MPI-IO/HDF5/PnetCDF calls (merged, coarse)
     cands: np.ndarray  # times a range may start at (sorted, unique, inside no span)
+    sample: np.ndarray  # every CAND_EVERY-th event's start of each chunk (sorted): ranges' sizes
     n_ends: int  # rows that are the end read of a call with two ends
 
     @property
@@ -83,6 +84,7 @@ def index(path: str) -> LogIndex:
     span_s: list[np.ndarray] = []
     span_e: list[np.ndarray] = []
     cands: list[np.ndarray] = []
+    sample: list[np.ndarray] = []
     n_ends = 0
     step = max(1, READ_BYTES // chunk) * chunk
     with open_regular(lg.path) as fd:
@@ -104,7 +106,7 @@ def index(path: str) -> LogIndex:
                 if m:
                     t = scratch["t_start"][:m]
                     n[k], tmin[k], tmax[k] = m, int(t.min()), int(t.max())
-                    cands.append(t[::CAND_EVERY].copy())
+                    sample.append(t[::CAND_EVERY].copy())
                     fn = scratch["fn"][:m]
                     o = outer[np.minimum(fn, len(outer) - 1)]
                     if o.any():
@@ -124,12 +126,13 @@ def index(path: str) -> LogIndex:
     if span_s:
         s, e = _spans(np.concatenate(span_s), np.concatenate(span_e), 1 << 62)
         spans = np.stack([s, e], axis=1)
-    c = np.unique(np.concatenate(cands)) if cands else np.zeros(0, dtype=np.int64)
+    smp = np.sort(np.concatenate(sample)) if sample else np.zeros(0, dtype=np.int64)
+    c = np.unique(np.concatenate([smp, *cands]))
     if len(spans) and len(c):
         i = np.searchsorted(spans[:, 0], c, side="left") - 1  # the last span starting before
         inside = (i >= 0) & (spans[np.maximum(i, 0), 1] >= c)
         c = c[~inside]
-    return LogIndex(str(path), lg.size, first, chunk, tmin, tmax, n, other, spans, c, n_ends)
+    return LogIndex(str(path), lg.size, first, chunk, tmin, tmax, n, other, spans, c, smp, n_ends)
 
 
 @record(frozen=True)
@@ -175,6 +178,13 @@ def cuts(ix: LogIndex, events: int) -> list[Range]:
         out.append((lo, hi))
         lo = hi
     return [_range(ix, lo_, hi_) for lo_, hi_ in out]
+
+
+def events_in(ix: LogIndex, r: Range) -> int:
+    """About how many events start in the range (every CAND_EVERY-th of each chunk counted)."""
+    a = 0 if r.lo is None else int(np.searchsorted(ix.sample, r.lo, side="left"))
+    b = len(ix.sample) if r.hi is None else int(np.searchsorted(ix.sample, r.hi, side="left"))
+    return (b - a) * CAND_EVERY
 
 
 def _range(ix: LogIndex, lo: int | None, hi: int | None) -> Range:

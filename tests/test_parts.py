@@ -75,6 +75,31 @@ def test_processes_cut_into_ranges_report_the_same(trace):
     _check(t.dir, workers=2, range_bytes=1)
 
 
+def test_html_timeline_of_processes_cut_into_ranges_is_the_in_memory_one(trace):
+    # threads whose calls overlap the cuts (mmap_threads), runs of calls closer than a bar's
+    # resolution across them (an_pattern), the stracer's missed syscalls (st_raw): a bar across
+    # a cut was two bars
+    import matplotlib
+    from iotrace.analyzer.plots import timeline
+    from iotrace.analyzer.summary import summarise
+
+    cmd = f"{build('an_pattern')} && {build('st_raw')} x && {build('mmap_threads')}"
+    t = trace("sh", "-c", cmd)
+    assert t.proc.returncode == 0, t.proc.stderr
+    _ranges(t.dir, 5)
+    tr = load(t.dir)
+    ref = summarise(tr, plots=True).over_time
+    for w in (1, 2):
+        ot = parts.summarise(t.dir, workers=w, part_bytes=1, range_bytes=1, plots=True)[0]
+        ot = ot.over_time
+        assert ref is not None and ot is not None and ot.lanes.busy == ref.lanes.busy
+        pd.testing.assert_frame_equal(ot.lanes.bars, ref.lanes.bars)
+        pd.testing.assert_frame_equal(ot.lanes.missed, ref.lanes.missed)
+        assert len(ref.lanes.missed)
+        with matplotlib.rc_context({"svg.hashsalt": "iotrace"}):
+            assert timeline(ot, tr.processes) == timeline(ref, tr.processes)
+
+
 @pytest.mark.skipif(not (MPIRUN and MPICC and _shim_has_mpi()), reason="needs Open MPI")
 def test_mpi_io_ranks_report_the_same_in_parts(tmp_path):
     job = run_job(tmp_path, "launcher", 2, build_mpi("mpi_io"), "mio.dat", str(65536), "4096")
@@ -97,6 +122,17 @@ def test_mpi_io_ranks_report_the_same_in_parts(tmp_path):
         ot.lanes.bars.sort_values(["proc", "cls", "start"]).reset_index(drop=True),
         ref.lanes.bars.sort_values(["proc", "cls", "start"]).reset_index(drop=True),
     )
+
+
+def test_files_that_tie_are_in_path_order_in_both_paths(trace):
+    # 24 files of the same bytes and calls, each written by a process of its own (a part each),
+    # met in the reverse of their names' order: ties were left in whatever order the sort and
+    # each path met them in (quicksort: not stable past 16 rows)
+    t = trace("sh", "-c", "for i in $(seq 24 -1 1); do /bin/echo x > tie$i; done")
+    assert t.proc.returncode == 0, t.proc.stderr
+    got = _check(t.dir)
+    ties = [f["path"] for f in got["files"] if "/tie" in f["path"]]
+    assert len(ties) == 24 and ties == sorted(ties)
 
 
 def test_report_memory_and_workers_options(trace):
@@ -169,6 +205,28 @@ def test_hdf5_datasets_report_the_same_in_parts(tmp_path):
     assert got["datasets"] and got["overview"]["datasets"]["writes"] > 0
     _ranges(job.dir, 3)
     _check(job.dir, range_bytes=1)
+
+
+@pytest.mark.skipif(not (H5PCC and MPIRUN), reason="needs h5pcc (libhdf5-openmpi-dev), mpirun")
+def test_a_range_that_cannot_be_cut_to_its_share_is_said_once(tmp_path):
+    # /g/bad chunked 4 x 2: each H5Dwrite of a rank's 4 rows x 1024 writes 512 chunks, ~1,000
+    # events inside one HDF5 call, which no cut may split; ranges of ~100 events asked
+    import warnings
+
+    prog = build_h5("h5_chunks")
+    job = run_job(tmp_path, "launcher", 1, prog, "c.h5", "4", "1024", "4", io="ompio")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pl = parts.plan(job.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1, range_bytes=3000)
+    said = [str(w.message) for w in caught if "memory bound exceeded" in str(w.message)]
+    assert len(said) == 1 and "more than a worker's share" in said[0], said
+    assert sum(1 for p in pl if p.window) >= 3  # the rest of the log is still cut
+    _check(job.dir, range_bytes=3000)
+    # ranges that fit: nothing said
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parts.plan(job.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1, range_bytes=1 << 20)
+    assert not [w for w in caught if "memory bound" in str(w.message)]
 
 
 def test_read_filters_report_the_same_in_parts(trace):
