@@ -22,21 +22,23 @@ from __future__ import annotations
 
 import errno
 import os
+from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import xxhash
 
 from iotrace import __version__
 from iotrace.calls import STDIO_UNDER
-from iotrace.record import record
+from iotrace.record import field, record
 
 from . import schema
 from .access import ALIGN, READ, WRITE, arrays, bucket_of, classify
 
 if TYPE_CHECKING:
     from .access import Arrays
+    from .load import Part
     from .trace import Trace
 
 _CDEF = """
@@ -78,6 +80,7 @@ MPI_INDEP = ("MPI_File_read", "MPI_File_write", "MPI_File_read_at", "MPI_File_wr
              "MPI_File_read_shared", "MPI_File_write_shared")  # fmt: skip
 MPI_COLL = ("MPI_File_read_all", "MPI_File_write_all", "MPI_File_read_at_all",
             "MPI_File_write_at_all", "MPI_File_read_ordered", "MPI_File_write_ordered")  # fmt: skip
+MODULES = ("posix", "mpiio", "stdio", "dxt_posix", "dxt_mpiio")  # the records' order in the log
 MPI_NB = ("MPI_File_iread", "MPI_File_iwrite", "MPI_File_iread_at", "MPI_File_iwrite_at",
           "MPI_File_iread_all", "MPI_File_iwrite_all", "MPI_File_iread_at_all",
           "MPI_File_iwrite_at_all")  # fmt: skip
@@ -150,14 +153,58 @@ class _Counters:
         self.rid, self.rank = rid, rank
 
     def __setitem__(self, name: str, value: float) -> None:
+        """Set a counter; one the module has not (STDIO keeps no access sizes...) is left."""
         if name in self.ci:
             self.c[self.ci[name]] = int(value)
-        else:
+        elif name in self.fi:
             self.f[self.fi[name]] = float(value)
 
     def tobytes(self) -> bytes:
         head = np.array([self.rid], dtype=np.uint64).tobytes()
         return head + np.int64(self.rank).tobytes() + self.c.tobytes() + self.f.tobytes()
+
+
+@record
+class Stats:
+    """One module record (a rank's file) in forms that merge over parts of a trace: counters
+    summed, least and most values (times in ns, seconds at the end), each direction's slowest
+    access, the access sizes' counts, the read/write switches of each part (in time order),
+    the last open's mode."""
+
+    sums: dict[str, int] = field(default_factory=dict)
+    ns: dict[str, int] = field(default_factory=dict)  # fcounters that are times: ns summed
+    least: dict[str, int] = field(default_factory=dict)
+    most: dict[str, int] = field(default_factory=dict)
+    slowest: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # READ: dur, -t, bytes
+    sizes: dict[int, int] = field(default_factory=dict)
+    switches: list[tuple[int, int, int, int]] = field(default_factory=list)  # t, first, last, n
+    mode: tuple[int, int] | None = None  # the last open's (t_start, flags)
+
+    def add(self, o: Stats) -> None:
+        """Another part's (a later one: ties keep the first slowest, the last open)."""
+        for k, v in o.sums.items():
+            self.sums[k] = self.sums.get(k, 0) + v
+        for k, v in o.ns.items():
+            self.ns[k] = self.ns.get(k, 0) + v
+        for k, v in o.least.items():
+            self.least[k] = min(self.least.get(k, v), v)
+        for k, v in o.most.items():
+            self.most[k] = max(self.most.get(k, v), v)
+        for k, s in o.slowest.items():
+            if k not in self.slowest or s[:2] > self.slowest[k][:2]:
+                self.slowest[k] = s
+        for k, v in o.sizes.items():
+            self.sizes[k] = self.sizes.get(k, 0) + v
+        self.switches += o.switches
+        if o.mode is not None and (self.mode is None or o.mode[0] >= self.mode[0]):
+            self.mode = o.mode
+
+
+Key = tuple[str, int, str]  # module, rank, path
+# a DXT record's share in a part: the file its segments are in, their offset there, write and
+# read segments, its first access's start and host
+Piece = tuple[str, int, int, int, int, str]
+SEGMENT = np.dtype([("off", "<i8"), ("len", "<i8"), ("t0", "<f8"), ("t1", "<f8")])
 
 
 @record
@@ -180,6 +227,43 @@ def _groups(rank: np.ndarray, path: np.ndarray, mask: np.ndarray, npaths: int) -
     return [_Group(int(rank[g[0]]), int(path[g[0]]), g) for g in np.split(sel, cuts)]
 
 
+def _first_last(st: Stats, a: Arrays, idx: np.ndarray, start: str, end: str) -> None:
+    if len(idx):
+        st.least[start] = int(a.t_start[idx].min())
+        st.most[end] = int(a.t_end[idx].max())
+
+
+def _data_stats(
+    st: Stats, a: Arrays, dur: np.ndarray, idx: np.ndarray, p: str, agg: str = ""
+) -> None:
+    """What every module counts of its data accesses `idx` (time order)."""
+    for d, op in (("READ", READ), ("WRITE", WRITE)):
+        sel = idx[a.op[idx] == op]
+        past = "READ" if d == "READ" else "WRITTEN"
+        st.sums[f"{p}_BYTES_{past}"] = int(a.bytes[sel].sum())
+        known = sel[a.has_offset[sel]]
+        if len(known):
+            st.most[f"{p}_MAX_BYTE_{past}"] = int((a.offset[known] + a.bytes[known] - 1).max())
+        st.ns[f"{p}_F_{d}_TIME"] = int(dur[sel].sum())
+        _first_last(st, a, sel, f"{p}_F_{d}_START_TIMESTAMP", f"{p}_F_{d}_END_TIMESTAMP")
+        if len(sel):
+            i = sel[np.argmax(dur[sel])]  # the first of the slowest
+            st.slowest[d] = (int(dur[i]), -int(a.t_start[i]), int(a.bytes[i]))
+        hist = np.bincount(bucket_of(a.bytes[sel]), minlength=10)
+        for j, label in enumerate(_SIZE_LABELS):
+            st.sums[f"{p}_SIZE_{d}{agg}_{label}"] = int(hist[j])
+    if len(idx):
+        w = (a.op[idx] == WRITE).astype(np.int8)
+        n = int(np.count_nonzero(np.diff(w)))
+        st.switches.append((int(a.t_start[idx[0]]), int(w[0]), int(w[-1]), n))
+        sizes, counts = np.unique(a.bytes[idx], return_counts=True)
+        st.sizes = dict(zip(sizes.tolist(), counts.tolist(), strict=True))
+
+
+_SIZE_LABELS = ("0_100", "100_1K", "1K_10K", "10K_100K", "100K_1M", "1M_4M", "4M_10M",
+                "10M_100M", "100M_1G", "1G_PLUS")  # fmt: skip
+
+
 def _ranks(trace: Trace, a: Arrays) -> tuple[np.ndarray, int, int]:
     """Per event: its Darshan rank (-1: left out); nprocs; processes left out."""
     procs = trace.processes
@@ -198,54 +282,6 @@ def _ranks(trace: Trace, a: Arrays) -> tuple[np.ndarray, int, int]:
         nprocs, left_out = len(number), 0
     lut = np.append(per_proc, -1) if len(per_proc) else np.array([-1], dtype=np.int64)
     return lut[a.proc], nprocs, left_out
-
-
-def _secs(ns: np.ndarray) -> np.ndarray:
-    return ns.astype(np.float64) / 1e9
-
-
-def _first_last(c: _Counters, a: Arrays, idx: np.ndarray, start: str, end: str) -> None:
-    if len(idx):
-        c[start] = a.t_start[idx].min() / 1e9
-        c[end] = a.t_end[idx].max() / 1e9
-
-
-def _data_counters(c: _Counters, a: Arrays, idx: np.ndarray, p: str, agg: str = "") -> None:
-    """Counters every module shares over its data accesses `idx` (time order)."""
-    rd = idx[a.op[idx] == READ]
-    wr = idx[a.op[idx] == WRITE]
-    dur = a.t_end - a.t_start
-    for d, sel in (("READ", rd), ("WRITE", wr)):
-        past = "READ" if d == "READ" else "WRITTEN"
-        c[f"{p}_BYTES_{past}"] = a.bytes[sel].sum()
-        known = sel[a.has_offset[sel]]
-        if len(known) and f"{p}_MAX_BYTE_{past}" in c.ci:
-            c[f"{p}_MAX_BYTE_{past}"] = (a.offset[known] + a.bytes[known] - 1).max()
-        if f"{p}_F_{d}_TIME" in c.fi:
-            c[f"{p}_F_{d}_TIME"] = _secs(dur[sel]).sum()
-        _first_last(c, a, sel, f"{p}_F_{d}_START_TIMESTAMP", f"{p}_F_{d}_END_TIMESTAMP")
-        if f"{p}_F_MAX_{d}_TIME" in c.fi and len(sel):
-            slowest = sel[np.argmax(dur[sel])]
-            c[f"{p}_F_MAX_{d}_TIME"] = dur[slowest] / 1e9
-            c[f"{p}_MAX_{d}_TIME_SIZE"] = a.bytes[slowest]
-        if f"{p}_SIZE_{d}{agg}_0_100" in c.ci:
-            hist = np.bincount(bucket_of(a.bytes[sel]), minlength=10)
-            for j, label in enumerate(_SIZE_LABELS):
-                c[f"{p}_SIZE_{d}{agg}_{label}"] = hist[j]
-    if f"{p}_RW_SWITCHES" in c.ci:
-        w = (a.op[idx] == WRITE).astype(np.int8)
-        c[f"{p}_RW_SWITCHES"] = int(np.count_nonzero(np.diff(w)))
-    if f"{p}_ACCESS1_ACCESS" in c.ci and len(idx):
-        sizes, counts = np.unique(a.bytes[idx], return_counts=True)
-        pairs = zip(counts.tolist(), sizes.tolist(), strict=True)
-        top = sorted(pairs, key=lambda t: (-t[0], -t[1]))[:4]
-        for k, (n, size) in enumerate(top, 1):
-            c[f"{p}_ACCESS{k}_ACCESS"] = size
-            c[f"{p}_ACCESS{k}_COUNT"] = n
-
-
-_SIZE_LABELS = ("0_100", "100_1K", "1K_10K", "10K_100K", "100K_1M", "1M_4M", "4M_10M",
-                "10M_100M", "100M_1G", "1G_PLUS")  # fmt: skip
 
 
 @record
@@ -269,8 +305,14 @@ def _fn_mask(a: Arrays, names: frozenset[str] | tuple[str, ...]) -> np.ndarray:
     return np.array([f in names for f in a.functions] + [False], dtype=bool)[a.fn]
 
 
-def posix_records(trace: Trace, a: Arrays, lay: _Layers, rank: np.ndarray) -> list[_Counters]:
-    lib = library()
+def _put(out: dict[Key, Stats], key: Key, st: Stats) -> None:
+    if key in out:
+        out[key].add(st)
+    else:
+        out[key] = st
+
+
+def _posix(a: Arrays, lay: _Layers, rank: np.ndarray, cls: Any, out: dict[Key, Stats]) -> None:
     ok = a.errno == 0
     opens = (
         lay.posix
@@ -278,11 +320,10 @@ def posix_records(trace: Trace, a: Arrays, lay: _Layers, rank: np.ndarray) -> li
         & ~_fn_mask(a, frozenset({"opendir", "fdopendir"}))
     )
     closes = lay.posix & (a.op == schema.OP_NAMES.index("close"))
-    c_cls = classify(a)
     consec = np.zeros(a.n, dtype=bool)
     seq = np.zeros(a.n, dtype=bool)
-    consec[c_cls.idx[c_cls.consecutive]] = True
-    seq[c_cls.idx[c_cls.sequential]] = True
+    consec[cls.idx[cls.consecutive]] = True
+    seq[cls.idx[cls.sequential]] = True
     masks = {
         "POSIX_OPENS": opens & ok,
         "POSIX_DUPS": lay.posix & ok & (a.op == schema.OP_NAMES.index("dup")),
@@ -300,28 +341,24 @@ def posix_records(trace: Trace, a: Arrays, lay: _Layers, rank: np.ndarray) -> li
     data = lay.posix & lay.data
     unaligned = data & a.has_offset & (a.offset % ALIGN != 0)
     dur = a.t_end - a.t_start
-    out = []
     for g in _groups(rank, a.path, lay.posix, len(a.paths)):
-        c = _Counters(lib.names["posix"], 0, g.rank)
+        st = Stats()
         d = g.idx[data[g.idx]]
-        c["POSIX_READS"] = np.count_nonzero(a.op[d] == READ)
-        c["POSIX_WRITES"] = np.count_nonzero(a.op[d] == WRITE)
+        st.sums["POSIX_READS"] = int(np.count_nonzero(a.op[d] == READ))
+        st.sums["POSIX_WRITES"] = int(np.count_nonzero(a.op[d] == WRITE))
         for name, m in masks.items():
-            c[name] = np.count_nonzero(m[g.idx])
-        c["POSIX_FILE_ALIGNMENT"] = ALIGN
-        c["POSIX_FILE_NOT_ALIGNED"] = np.count_nonzero(unaligned[g.idx])
-        _data_counters(c, a, d, "POSIX")
-        _first_last(c, a, g.idx[opens[g.idx]], "POSIX_F_OPEN_START_TIMESTAMP",
+            st.sums[name] = int(np.count_nonzero(m[g.idx]))
+        st.sums["POSIX_FILE_NOT_ALIGNED"] = int(np.count_nonzero(unaligned[g.idx]))
+        _data_stats(st, a, dur, d, "POSIX")
+        _first_last(st, a, g.idx[opens[g.idx]], "POSIX_F_OPEN_START_TIMESTAMP",
                     "POSIX_F_OPEN_END_TIMESTAMP")  # fmt: skip
-        _first_last(c, a, g.idx[closes[g.idx]], "POSIX_F_CLOSE_START_TIMESTAMP",
+        _first_last(st, a, g.idx[closes[g.idx]], "POSIX_F_CLOSE_START_TIMESTAMP",
                     "POSIX_F_CLOSE_END_TIMESTAMP")  # fmt: skip
-        c["POSIX_F_META_TIME"] = _secs(dur[g.idx[~data[g.idx]]]).sum()
-        out.append(_named(c, g, a))
-    return out
+        st.ns["POSIX_F_META_TIME"] = int(dur[g.idx[~data[g.idx]]].sum())
+        _put(out, ("posix", g.rank, a.paths[g.path]), st)
 
 
-def stdio_records(trace: Trace, a: Arrays, lay: _Layers, rank: np.ndarray) -> list[_Counters]:
-    lib = library()
+def _stdio(a: Arrays, lay: _Layers, rank: np.ndarray, out: dict[Key, Stats]) -> None:
     ok = a.errno == 0
     opens = lay.stdio & (a.op == schema.OP_NAMES.index("open"))
     fdopens = _fn_mask(a, frozenset({"fdopen"}))
@@ -334,26 +371,23 @@ def stdio_records(trace: Trace, a: Arrays, lay: _Layers, rank: np.ndarray) -> li
     }
     data = lay.stdio & lay.data
     dur = a.t_end - a.t_start
-    out = []
     for g in _groups(rank, a.path, lay.stdio, len(a.paths)):
-        c = _Counters(lib.names["stdio"], 0, g.rank)
+        st = Stats()
         d = g.idx[data[g.idx]]
-        c["STDIO_READS"] = np.count_nonzero(a.op[d] == READ)
-        c["STDIO_WRITES"] = np.count_nonzero(a.op[d] == WRITE)
+        st.sums["STDIO_READS"] = int(np.count_nonzero(a.op[d] == READ))
+        st.sums["STDIO_WRITES"] = int(np.count_nonzero(a.op[d] == WRITE))
         for name, m in masks.items():
-            c[name] = np.count_nonzero(m[g.idx])
-        _data_counters(c, a, d, "STDIO")
-        _first_last(c, a, g.idx[opens[g.idx]], "STDIO_F_OPEN_START_TIMESTAMP",
+            st.sums[name] = int(np.count_nonzero(m[g.idx]))
+        _data_stats(st, a, dur, d, "STDIO")
+        _first_last(st, a, g.idx[opens[g.idx]], "STDIO_F_OPEN_START_TIMESTAMP",
                     "STDIO_F_OPEN_END_TIMESTAMP")  # fmt: skip
-        _first_last(c, a, g.idx[closes[g.idx]], "STDIO_F_CLOSE_START_TIMESTAMP",
+        _first_last(st, a, g.idx[closes[g.idx]], "STDIO_F_CLOSE_START_TIMESTAMP",
                     "STDIO_F_CLOSE_END_TIMESTAMP")  # fmt: skip
-        c["STDIO_F_META_TIME"] = _secs(dur[g.idx[~data[g.idx]]]).sum()
-        out.append(_named(c, g, a))
-    return out
+        st.ns["STDIO_F_META_TIME"] = int(dur[g.idx[~data[g.idx]]].sum())
+        _put(out, ("stdio", g.rank, a.paths[g.path]), st)
 
 
-def mpiio_records(trace: Trace, a: Arrays, lay: _Layers, rank: np.ndarray) -> list[_Counters]:
-    lib = library()
+def _mpiio(trace: Trace, a: Arrays, lay: _Layers, rank: np.ndarray, out: dict[Key, Stats]) -> None:
     ok = a.errno == 0
     opens = lay.mpi & _fn_mask(a, frozenset({"MPI_File_open"}))
     closes = lay.mpi & _fn_mask(a, frozenset({"MPI_File_close"}))
@@ -375,52 +409,138 @@ def mpiio_records(trace: Trace, a: Arrays, lay: _Layers, rank: np.ndarray) -> li
     data = lay.mpi & lay.data
     dur = a.t_end - a.t_start
     flags = trace.events["flags"].to_numpy(dtype=np.int64, na_value=0)
-    out = []
     for g in _groups(rank, a.path, lay.mpi, len(a.paths)):
-        c = _Counters(lib.names["mpiio"], 0, g.rank)
+        st = Stats()
         for name, m in masks.items():
-            c[name] = np.count_nonzero(m[g.idx])
+            st.sums[name] = int(np.count_nonzero(m[g.idx]))
         mine = g.idx[opens[g.idx]]
         if len(mine):
-            c["MPIIO_MODE"] = flags[mine[-1]]
+            st.mode = (int(a.t_start[mine[-1]]), int(flags[mine[-1]]))
         d = g.idx[data[g.idx]]
-        _data_counters(c, a, d, "MPIIO", "_AGG")
-        _first_last(c, a, g.idx[opens[g.idx]], "MPIIO_F_OPEN_START_TIMESTAMP",
+        _data_stats(st, a, dur, d, "MPIIO", "_AGG")
+        _first_last(st, a, g.idx[opens[g.idx]], "MPIIO_F_OPEN_START_TIMESTAMP",
                     "MPIIO_F_OPEN_END_TIMESTAMP")  # fmt: skip
-        _first_last(c, a, g.idx[closes[g.idx]], "MPIIO_F_CLOSE_START_TIMESTAMP",
+        _first_last(st, a, g.idx[closes[g.idx]], "MPIIO_F_CLOSE_START_TIMESTAMP",
                     "MPIIO_F_CLOSE_END_TIMESTAMP")  # fmt: skip
-        c["MPIIO_F_META_TIME"] = _secs(dur[g.idx[~data[g.idx] & ~rd[g.idx]]]).sum()
-        out.append(_named(c, g, a))
+        st.ns["MPIIO_F_META_TIME"] = int(dur[g.idx[~data[g.idx] & ~rd[g.idx]]].sum())
+        _put(out, ("mpiio", g.rank, a.paths[g.path]), st)
+
+
+def _dxt(
+    trace: Trace, a: Arrays, masks: dict[str, np.ndarray], rank: np.ndarray, f: BinaryIO,
+    out: dict[Key, list[Piece]],
+) -> None:  # fmt: skip
+    """Each (rank, file)'s DXT segments, writes then reads, appended to `f` (a Piece each)."""
+    hosts = trace.events["host"].astype(str).to_numpy()
+    for mod, mask in masks.items():
+        for g in _groups(rank, a.path, mask, len(a.paths)):
+            pos = f.tell()
+            counts = []
+            for op in (WRITE, READ):
+                s = g.idx[a.op[g.idx] == op]
+                seg = np.zeros(len(s), dtype=SEGMENT)
+                seg["off"] = np.where(a.has_offset[s], a.offset[s], -1)
+                seg["len"] = a.bytes[s]
+                seg["t0"] = a.t_start[s] / 1e9
+                seg["t1"] = a.t_end[s] / 1e9
+                f.write(seg.tobytes())
+                counts.append(len(s))
+            t, host = int(a.t_start[g.idx[0]]), str(hosts[g.idx[0]])
+            out.setdefault((mod, g.rank, a.paths[g.path]), []).append(
+                (f.name, pos, counts[0], counts[1], t, host)
+            )
+
+
+@record
+class Collected:
+    """A trace's (or a share of it's) Darshan records in forms that merge."""
+
+    stats: dict[Key, Stats] = field(default_factory=dict)
+    pieces: dict[Key, list[Piece]] = field(default_factory=dict)
+    exact_names: dict[str, bytes] = field(default_factory=dict)
+    duration: int = 0
+
+    def add(self, o: Collected) -> None:
+        for k, st in o.stats.items():
+            _put(self.stats, k, st)
+        for k, ps in o.pieces.items():
+            self.pieces.setdefault(k, []).extend(ps)
+        self.exact_names.update(o.exact_names)
+        self.duration = max(self.duration, o.duration)
+
+
+def collect(trace: Trace, f: BinaryIO, streams: dict[Any, int] | None = None) -> Collected:
+    """The trace's records (or a part's: `streams` its processes' streams, access.classify's
+    carry), its DXT segments written to `f`."""
+    a = arrays(trace.events)
+    lay = _layers(a)
+    rank = _ranks(trace, a)[0]
+    out = Collected(exact_names=dict(trace.exact_names), duration=int(trace.duration))
+    _posix(a, lay, rank, classify(a, streams), out.stats)
+    _mpiio(trace, a, lay, rank, out.stats)
+    _stdio(a, lay, rank, out.stats)
+    dxt = {"dxt_posix": lay.posix & lay.data, "dxt_mpiio": lay.mpi & lay.data}
+    _dxt(trace, a, dxt, rank, f, out.pieces)
     return out
 
 
-def _named(c: _Counters, g: _Group, a: Arrays) -> _Counters:
-    c.path = a.paths[g.path]  # type: ignore[attr-defined]
+def collect_parts(trace_dir: str, task: list[Part], tmp: str, name: str, select: Any) -> Collected:
+    """A task of the bounded path (a part, or a process's ranges in order: analyzer/parts.py)
+    collected, its DXT segments in a file of its own under `tmp` (run in a worker)."""
+    from .parts import load_part
+
+    out = Collected()
+    streams: dict[Any, int] = {}  # carried from range to range, as parts.partial does
+    with open(Path(tmp) / f"{name}.dxt", "wb") as f:
+        for part in task:
+            out.add(collect(load_part(trace_dir, part, select), f, streams))
+    return out
+
+
+def _counters(mod: str, rank: int, st: Stats) -> _Counters:
+    """A record's counters from its merged stats."""
+    p = {"posix": "POSIX", "stdio": "STDIO", "mpiio": "MPIIO"}[mod]
+    c = _Counters(library().names[mod], 0, rank)
+    for k, v in st.sums.items():
+        c[k] = v
+    for k, v in st.ns.items():
+        c[k] = v / 1e9
+    for k, v in (st.least | st.most).items():
+        c[k] = v / 1e9 if k in c.fi else v
+    for d, (dur, _, size) in st.slowest.items():
+        c[f"{p}_F_MAX_{d}_TIME"] = dur / 1e9
+        c[f"{p}_MAX_{d}_TIME_SIZE"] = size
+    if st.switches:  # the parts' in time order, and a switch where one's last differs
+        sw = sorted(st.switches, key=lambda s: s[0])
+        n = sum(s[3] for s in sw) + sum(x[2] != y[1] for x, y in pairwise(sw))
+        c[f"{p}_RW_SWITCHES"] = n
+    top = sorted(st.sizes.items(), key=lambda t: (-t[1], -t[0]))[:4]
+    for k, (size, n) in enumerate(top, 1):
+        c[f"{p}_ACCESS{k}_ACCESS"] = size
+        c[f"{p}_ACCESS{k}_COUNT"] = n
+    if st.mode is not None:
+        c[f"{p}_MODE"] = st.mode[1]
+    if mod == "posix":
+        c["POSIX_FILE_ALIGNMENT"] = ALIGN
     return c
 
 
-def dxt_records(
-    trace: Trace, a: Arrays, mask: np.ndarray, rank: np.ndarray
-) -> list[tuple[str, bytes]]:
-    """(path, the dxt_file_record and its write segments, then its read segments)."""
-    hosts = trace.events["host"].astype(str).to_numpy()
-    out = []
-    for g in _groups(rank, a.path, mask, len(a.paths)):
-        segs = []
-        for op in (WRITE, READ):
-            s = g.idx[a.op[g.idx] == op]
-            seg = np.zeros(len(s), dtype=[("off", "<i8"), ("len", "<i8"), ("t0", "<f8"),
-                                          ("t1", "<f8")])  # fmt: skip
-            seg["off"] = np.where(a.has_offset[s], a.offset[s], -1)
-            seg["len"] = a.bytes[s]
-            seg["t0"] = _secs(a.t_start[s])
-            seg["t1"] = _secs(a.t_end[s])
-            segs.append(seg)
-        host = hosts[g.idx[0]].encode()[: HOSTNAME_SIZE - 1].ljust(HOSTNAME_SIZE, b"\0")
-        head = np.array([0, g.rank, 0], dtype=np.int64).tobytes() + host
-        head += np.array([len(segs[0]), len(segs[1])], dtype=np.int64).tobytes()
-        out.append((a.paths[g.path], head + segs[0].tobytes() + segs[1].tobytes()))
-    return out
+def _dxt_record(rank: int, pieces: list[Piece]) -> bytes:
+    """A DXT record (its id left 0) from its pieces: writes then reads, each in time order."""
+    segs: list[list[np.ndarray]] = [[], []]
+    for file, pos, nw, nr, _, _ in pieces:
+        with open(file, "rb") as f:
+            f.seek(pos)
+            raw = np.frombuffer(f.read((nw + nr) * SEGMENT.itemsize), dtype=SEGMENT)
+        segs[0].append(raw[:nw])
+        segs[1].append(raw[nw:])
+    w, r = (np.concatenate(s) for s in segs)
+    if len(pieces) > 1:  # a rank's processes in several parts: their accesses in time order
+        w, r = (x[np.argsort(x["t0"], kind="stable")] for x in (w, r))
+    host = min(pieces, key=lambda p: p[4])[5]
+    head = np.array([0, rank, 0], dtype=np.int64).tobytes()
+    head += host.encode()[: HOSTNAME_SIZE - 1].ljust(HOSTNAME_SIZE, b"\0")
+    return head + np.array([len(w), len(r)], dtype=np.int64).tobytes() + w.tobytes() + r.tobytes()
 
 
 def _job_uid(trace: Trace) -> int:
@@ -438,31 +558,8 @@ def _exe(trace: Trace) -> bytes:
     return cmd.encode(errors="surrogateescape")[:EXE_MAX].replace(b"\n", b" ")
 
 
-def write_darshan(trace: Trace, out: Path) -> str:
-    """Write `trace` as a Darshan log at `out` (replaced atomically); returns what was written."""
-    L = library()
-    ffi, lib = L.ffi, L.lib
-    a = arrays(trace.events)
-    lay = _layers(a)
-    rank, nprocs, left_out = _ranks(trace, a)
-    posix = posix_records(trace, a, lay, rank)
-    mpiio = mpiio_records(trace, a, lay, rank)
-    stdio = stdio_records(trace, a, lay, rank)
-    dxt_posix = dxt_records(trace, a, lay.posix & lay.data, rank)
-    dxt_mpiio = dxt_records(trace, a, lay.mpi & lay.data, rank)
-
-    def exact(p: str) -> bytes:
-        return trace.exact_names.get(p) or p.encode()
-
-    ids: dict[str, int] = {}
-    for recs in (posix, mpiio, stdio):
-        for r in recs:
-            ids.setdefault(r.path, record_id(exact(r.path)))
-    for recs2 in (dxt_posix, dxt_mpiio):
-        for p, _ in recs2:
-            ids.setdefault(p, record_id(exact(p)))
-
-    # the library prints its own errors: what we can see coming is said here in one line
+def _check_out(out: Path) -> None:
+    """What the library would fail on, said in one line before any work."""
     parent = out.parent
     if not parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, "no such directory", str(parent))
@@ -470,6 +567,79 @@ def write_darshan(trace: Trace, out: Path) -> str:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(parent))
     if out.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out))
+
+
+def write_darshan(trace: Trace, out: Path) -> str:
+    """Write `trace` (loaded whole) as a Darshan log at `out` (replaced atomically); returns
+    what was written."""
+    import tempfile
+
+    library()
+    _check_out(out)
+    with tempfile.TemporaryFile(dir=out.parent) as f:
+        got = collect(trace, f)  # type: ignore[arg-type]
+        f.flush()
+        name = f"/proc/self/fd/{f.fileno()}"
+        got.pieces = {k: [(name, *p[1:]) for p in ps] for k, ps in got.pieces.items()}
+        return _write_log(trace, got, out)
+
+
+def write_darshan_parts(
+    trace_dir: str | os.PathLike[str],
+    out: Path,
+    memory: str | int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    part_bytes: int | None = None,
+    select: Any = None,
+    range_bytes: int | None = None,
+) -> str:
+    """write_darshan in bounded memory (analyzer/parts.py): each part's records as sums that
+    merge (Stats), its DXT segments in a file of its own beside OUT; each DXT record is then
+    assembled from its pieces and written, one at a time."""
+    import shutil
+    import tempfile
+
+    from . import parts
+    from .load import Part
+
+    library()
+    _check_out(out)
+    bound = parts.memory_bound(memory)
+    n = workers or parts.local_cores()
+    mapper = parts.dask_map(scheduler) if scheduler else parts.local_map(n)
+    plan = parts.plan(Path(trace_dir), bound, n, part_bytes, range_bytes, mapper)
+    tmp = Path(tempfile.mkdtemp(prefix=".iotrace-export-", dir=out.parent))
+    try:
+        args = [(str(trace_dir), t, str(tmp), f"part-{k}", select)
+                for k, t in enumerate(parts.groups(plan))]  # fmt: skip
+        got = Collected()
+        for c in mapper(collect_parts, args):
+            got.add(c)
+        # the processes, the job's start and end: every part's load reads every header
+        head = parts.load_part(str(trace_dir), Part(0, 0, False), select)
+        parts._warn(Path(trace_dir), head.processes)
+        head.duration = max(int(head.duration), got.duration)
+        return _write_log(head, got, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_log(trace: Trace, got: Collected, out: Path) -> str:
+    """The log from the merged records (`trace`: its processes, start, end and directory)."""
+    L = library()
+    ffi, lib = L.ffi, L.lib
+    _, nprocs, left_out = _ranks(trace, arrays(trace.events.iloc[0:0]))
+    keys = sorted(got.stats, key=lambda k: (MODULES.index(k[0]), k[1], k[2]))
+    dxt = sorted(got.pieces, key=lambda k: (MODULES.index(k[0]), k[1], k[2]))
+
+    def exact(p: str) -> bytes:
+        return got.exact_names.get(p) or p.encode()
+
+    ids: dict[str, int] = {}
+    for _, _, p in keys + dxt:
+        if p not in ids:
+            ids[p] = record_id(exact(p))
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     fd = lib.darshan_log_create(str(tmp).encode(), ZLIB, 0)
@@ -505,17 +675,18 @@ def write_darshan(trace: Trace, out: Path) -> str:
             refs[i].hlink.next = ffi.addressof(refs, i + 1) if i + 1 < len(ids) else ffi.NULL
         if ids:  # HASH_ITER follows hlink.next from element to element
             put("names", lib.darshan_log_put_namehash(fd, refs))
-        for funcs, recs in ((lib.posix_logutils, posix), (lib.mpiio_logutils, mpiio),
-                            (lib.stdio_logutils, stdio)):  # fmt: skip
-            for r in recs:
-                r.rid = ids[r.path]
-                buf = ffi.from_buffer(bytearray(r.tobytes()))
-                put("record", funcs.log_put_record(fd, buf))
-        for funcs, recs2 in ((lib.dxt_posix_logutils, dxt_posix),
-                             (lib.dxt_mpiio_logutils, dxt_mpiio)):  # fmt: skip
-            for p, raw in recs2:
-                buf = bytearray(np.uint64(ids[p]).tobytes() + raw[8:])
-                put("DXT record", funcs.log_put_record(fd, ffi.from_buffer(buf)))
+        for mod, rank, p in keys:
+            c = _counters(mod, rank, got.stats[(mod, rank, p)])
+            c.rid = ids[p]
+            buf = ffi.from_buffer(bytearray(c.tobytes()))
+            put("record", getattr(lib, f"{mod}_logutils").log_put_record(fd, buf))
+        for mod, rank, p in dxt:  # one record in memory at a time
+            raw = _dxt_record(rank, got.pieces[(mod, rank, p)])
+            buf = bytearray(np.uint64(ids[p]).tobytes() + raw[8:])
+            put(
+                "DXT record",
+                getattr(lib, f"{mod}_logutils").log_put_record(fd, ffi.from_buffer(buf)),
+            )
     finally:
         lib.darshan_log_close(fd)
     if failed or not tmp.exists():
@@ -524,10 +695,11 @@ def write_darshan(trace: Trace, out: Path) -> str:
         raise OSError(0, f"libdarshan-util failed writing the log ({step})", str(out))
     os.chmod(tmp, 0o600)
     os.replace(tmp, out)
+    count = {m: sum(1 for k in keys + dxt if k[0] == m) for m in MODULES}
     what = (
-        f"wrote a Darshan log to {out}: {len(posix)} POSIX, {len(stdio)} STDIO, {len(mpiio)} "
-        f"MPI-IO records, DXT {len(dxt_posix)} POSIX and "
-        f"{len(dxt_mpiio)} MPI-IO file traces, {nprocs} rank(s)"
+        f"wrote a Darshan log to {out}: {count['posix']} POSIX, {count['stdio']} STDIO, "
+        f"{count['mpiio']} MPI-IO records, DXT {count['dxt_posix']} POSIX and "
+        f"{count['dxt_mpiio']} MPI-IO file traces, {nprocs} rank(s)"
     )
     if left_out:
         what += f"; {left_out} process(es) without an MPI rank left out"

@@ -587,11 +587,17 @@ def export_parts(
     select: Any = None,
     range_bytes: int | None = None,
 ) -> str:
-    """`export` in bounded memory (analyzer/parts.py): parquet, csv or chrome, the same files
-    as the in-memory path writes."""
+    """`export` in bounded memory (analyzer/parts.py): the same files as the in-memory path
+    writes."""
     if fmt == "parquet":
         return to_parquet_parts(
             trace_dir, out, memory, workers, scheduler, part_bytes, select, range_bytes
+        )
+    if fmt == "darshan":
+        from .darshan import write_darshan_parts
+
+        return write_darshan_parts(
+            trace_dir, Path(out), memory, workers, scheduler, part_bytes, select, range_bytes
         )
     if fmt not in ("csv", "chrome"):
         raise ValueError(f"unknown export format {fmt!r} for the bounded path")

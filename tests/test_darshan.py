@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import build, iotrace
-from iotrace.analyzer import load
+from iotrace.analyzer import load, parts
+from iotrace.analyzer.export import export as export_trace
+from iotrace.analyzer.export import export_parts
 from test_mpi import MPICC, MPIRUN, _shim_has_mpi, build_mpi, run_job
 
 N, B = 8, 3000  # dar_mix's calls per file and bytes per call
@@ -117,6 +119,63 @@ def test_posix_and_stdio_counters_equal_the_trace(trace, tmp_path: Path) -> None
     assert (dx["write_segments"]["end_time"] >= dx["write_segments"]["start_time"]).all()
 
 
+def same_logs(a: Path, b: Path) -> None:
+    """The two logs read back by PyDarshan: the same job and records, counter for counter
+    (times to a nanosecond), the same DXT segments in the same order."""
+    ra, rb = (
+        darshan.DarshanReport(str(a), read_all=True),
+        darshan.DarshanReport(str(b), read_all=True),
+    )
+    assert ra.metadata["job"] == rb.metadata["job"] and ra.name_records == rb.name_records
+    x, y = read_back(a), read_back(b)
+    assert sorted(x) == sorted(y)
+    for mod in x:
+        if mod.startswith("DXT"):
+            key = lambda r: (r["rank"], r["path"])  # noqa: E731
+            assert len(x[mod]) == len(y[mod]), mod
+            for p, q in zip(sorted(x[mod].to_dict("records"), key=key),
+                            sorted(y[mod].to_dict("records"), key=key), strict=True):  # fmt: skip
+                assert (p["hostname"], p["write_count"], p["read_count"]) == (
+                    q["hostname"], q["write_count"], q["read_count"]), (mod, p["path"])  # fmt: skip
+                for k in ("write_segments", "read_segments"):
+                    pd.testing.assert_frame_equal(p[k], q[k], obj=f"{mod} {p['path']} {k}")
+            continue
+        u = x[mod].sort_values(["path", "rank"]).reset_index(drop=True)
+        v = y[mod].sort_values(["path", "rank"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(u, v, check_exact=False, rtol=0, atol=1e-9, obj=mod)
+
+
+def bounded_equals_in_memory(d: Path, tmp: Path, at_least_ranges: int) -> None:
+    """export --format darshan in parts (a part per process on 1 worker; every log cut into
+    ranges of ~64 events on 2): the log the in-memory export writes."""
+    whole = tmp / "whole.darshan"
+    export_trace(load(d), "darshan", whole)
+    pl = parts.plan(d, parts.MEMORY_DEFAULT, 1, part_bytes=1, range_bytes=1)
+    assert sum(1 for p in pl if p.window) >= at_least_ranges
+    for k, (w, kw) in enumerate([(1, {}), (2, {"range_bytes": 1})]):
+        got = tmp / f"parts{k}.darshan"
+        export_parts("darshan", d, got, workers=w, part_bytes=1, **kw)
+        same_logs(whole, got)
+
+
+def test_bounded_export_is_the_in_memory_one(trace, tmp_path: Path) -> None:
+    # dar_mix (POSIX, stdio, DXT), a fork tree, threads: several processes, ranks by process,
+    # records of one file from several processes, each cut into ranges; reads and writes of
+    # sizes that vary, switching between them across the cuts
+    rw = ("import os; fd = os.open('rw.dat', os.O_CREAT | os.O_RDWR, 0o600); "
+          "[os.pwrite(fd, b'x' * (1 + i % 7), i) if i % 3 else os.pread(fd, 5, i) "
+          "for i in range(600)]")  # fmt: skip
+    t = trace("sh", "-c", f"{build('proc_fork')} && {build('dar_mix')} . 200 3000 && "
+              f"{build('proc_threads')} && python3 -c \"{rw}\"")  # fmt: skip
+    assert t.proc.returncode == 0, t.proc.stderr
+    bounded_equals_in_memory(t.dir, tmp_path, 5)
+    # the command line: in parts, within --memory
+    cli = tmp_path / "cli.darshan"
+    p = iotrace("export", str(t.dir), "--format", "darshan", "-o", str(cli), "--memory", "1M")
+    assert p.returncode == 0 and "wrote a Darshan log" in p.stderr, p.stderr
+    same_logs(tmp_path / "whole.darshan", cli)
+
+
 def test_summary_and_drishti_read_it(trace, tmp_path: Path) -> None:
     t = trace(build("dar_mix"), ".", str(N), str(B))
     log = tmp_path / "run.darshan"
@@ -173,6 +232,7 @@ def test_mpiio_counters_per_rank(tmp_path: Path) -> None:
         dx = dx[(dx["path"] == str(data)) & (dx["rank"] == r)].iloc[0]
         assert (dx["write_count"], dx["read_count"]) == (6, 4)
         assert sorted(dx["write_segments"]["length"]) == [4096] * 6
+    bounded_equals_in_memory(job.dir, tmp_path, 3)
     # the per-file files table sums the ranks
     f = tr.files.set_index("path").loc[str(data)]
     m = got["MPI-IO"][got["MPI-IO"]["path"] == str(data)]

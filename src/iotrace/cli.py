@@ -365,24 +365,6 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_trace(trace_dir: str, args: argparse.Namespace):  # noqa: ANN202 -- pandas: when used
-    """The trace (its events passing the filter options), with each load warning (a log cut
-    short) as one line on stderr."""
-    import warnings
-
-    from iotrace.analyzer import load
-    from iotrace.analyzer.trace import selected
-
-    sel = from_args(args)
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        trace = load(trace_dir)
-    for w in caught:
-        print(f"iotrace: warning: {w.message}", file=sys.stderr)
-    return selected(trace, sel)
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
     try:
         trace, summary = _summary(args)
@@ -448,8 +430,6 @@ def _summary(args: argparse.Namespace, trace_dir: str | None = None):  # noqa: A
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from iotrace.analyzer.export import export
-
     if args.format == "darshan":
         from iotrace.analyzer.darshan import DarshanUnavailable, library
 
@@ -458,26 +438,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
         except DarshanUnavailable as exc:
             print(f"iotrace: {exc}", file=sys.stderr)
             return 2
-    try:
-        if args.format != "darshan":  # in parts, within the memory bound
-            import warnings
+    try:  # in parts, within the memory bound
+        import warnings
 
-            from iotrace.analyzer import parts
-            from iotrace.analyzer.export import export_parts
+        from iotrace.analyzer import parts
+        from iotrace.analyzer.export import export_parts
 
-            if args.workers is not None and args.workers < 1:
-                raise ValueError(f"--workers {args.workers}: at least 1")
-            memory = parts.memory_bound(args.memory)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                what = export_parts(
-                    args.format, args.trace, args.output, memory, args.workers, args.scheduler,
-                    select=from_args(args),
-                )  # fmt: skip
-            for w in caught:
-                print(f"iotrace: warning: {w.message}", file=sys.stderr)
-        else:
-            what = export(_load_trace(args.trace, args), args.format, args.output)
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers {args.workers}: at least 1")
+        memory = parts.memory_bound(args.memory)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            what = export_parts(
+                args.format, args.trace, args.output, memory, args.workers, args.scheduler,
+                select=from_args(args),
+            )  # fmt: skip
+        for w in caught:
+            print(f"iotrace: warning: {w.message}", file=sys.stderr)
     except ValueError as exc:
         print(f"iotrace: export: {exc}", file=sys.stderr)
         return 2
