@@ -79,19 +79,28 @@ def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
     return out
 
 
-def _stracer_events(trace: Trace) -> dict[tuple[str, int], list[tuple[int, kio.Vec]]]:
-    """The stracer's events that the kernel counts, from its logs (as `iotrace run` reads them),
-    on the trace's clock."""
+def _stracer_events(
+    trace: Trace, keys: set[tuple[str, int]]
+) -> dict[tuple[str, int], list[tuple[int, kio.Vec]]]:
+    """The stracer's events that the kernel counts, of the processes `keys`, from its logs (as
+    `iotrace run` reads them), on the trace's clock (the others' records not held)."""
     out: dict[tuple[str, int], list[tuple[int, kio.Vec]]] = {}
     for path in slog.log_files(trace.dir):
         try:
-            log = slog.read(path)
+            header = slog.read_header(path)
+            host = str(header.get("host", "?"))
+            pids = {p for h, p in keys if h == host}
+            if not pids:
+                continue
+            missed: list[list[Any]] = []
+            log = slog.read(
+                path, lambda r, m=missed, p=pids: m.append(r) if r[2] in p else None, stops=False
+            )
         except slog.StracerLogError:
             continue
         clock = log.header.get("clock") or {}
         shift = int(clock.get("real", 0)) - int(clock.get("mono", 0)) - trace.t0
-        host = str(log.header.get("host", "?"))
-        for pid, evs in kio.stracer_sums(log.missed, shift).items():
+        for pid, evs in kio.stracer_sums(missed, shift).items():
             out.setdefault((host, pid), []).extend(evs)
     return out
 
@@ -133,7 +142,7 @@ def explained(
         # ~0.5 ms per process of the trace)
         k = k[[(str(h), int(p)) in keys for h, p in zip(k["host"], k["pid"], strict=True)]]
     readings = {(str(h), int(p)): _readings(rows) for (h, p), rows in k.groupby(["host", "pid"])}
-    st, shim = _stracer_events(trace), _shim_events(trace) if shim is None else shim
+    st, shim = _stracer_events(trace, set(readings)), _shim_events(trace) if shim is None else shim
     out = {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
     for key, how in (_uring(trace) if uring is None else uring).items():
         if key in out:

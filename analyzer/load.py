@@ -362,7 +362,12 @@ def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None 
     if not slog_paths:
         log_paths(d)  # the directory checks and their messages
     logs = shim_logs(d)
-    slogs = stracer_src.read_logs(slog_paths)
+    keep = (
+        None
+        if part is None or part.stracer_only
+        else _missed_of(logs[part.first : part.stop], part)
+    )
+    slogs = stracer_src.read_logs(slog_paths, keep)
     runs = run_records(d)
     n_missed = sum(s.n_rows for s in slogs)
     mine = logs if part is None else logs[part.first : part.stop]
@@ -428,6 +433,39 @@ def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
             lg = _Log(i, SHIM, p, 0, header, truncated=True)
         logs.append(lg)
     return logs
+
+
+def _missed_of(mine: list[_Log], part: Part) -> stracer_src.Keep:
+    """The stracer's MISSED records a part converts (the rest are not held): its processes'
+    (in a range, those that may have a row in its time: on the log's clock, from the call's
+    entry to its exit), and the first of every other pid in each log (the stracer-only
+    processes are numbered as the records meet them: the same numbers in every part)."""
+    pids = {(str(lg.header.get("host", "?")), lg.header.get("pid")) for lg in mine}
+    lo, hi = part.window if part.window is not None else (None, None)
+    at = mine[0].shift if mine else 0
+
+    def of_log(host: str, shift: int) -> Callable[[list[Any]], bool]:
+        seen: set[int] = set()
+        a = None if lo is None else lo + at - shift
+        b = None if hi is None else hi + at - shift
+
+        def keep(rec: list[Any]) -> bool:
+            pid, t = rec[2], rec[1]
+            if (host, pid) not in pids:
+                if pid in seen:
+                    return False
+                seen.add(pid)
+                return True
+            if b is not None and t >= b:
+                return False
+            if a is not None:
+                te = rec[fmt.MS.t_exit] if len(rec) > fmt.MS.t_exit else None
+                return max(t, te if isinstance(te, int) else t) >= a
+            return True
+
+        return keep
+
+    return of_log
 
 
 def shim_procs(logs: list[_Log], t0: int) -> list[stracer_src.ShimProc]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_right
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,12 @@ class SLog:
         return Converter.n_rows(self.log.missed) if self.log is not None else 0
 
 
-def read_logs(paths: list[Path]) -> list[SLog]:
+# which MISSED records of a log to keep, from its host and clock shift (load.Part's filter)
+Keep = Callable[[str, int], Callable[[list[Any]], bool]]
+
+
+def read_logs(paths: list[Path], keep: Keep | None = None) -> list[SLog]:
+    """The stracer logs, read; with `keep` only the MISSED records it keeps are held."""
     out = []
     for p in paths:
         size = regular_size(p)
@@ -80,10 +86,21 @@ def read_logs(paths: list[Path]) -> list[SLog]:
             out.append(SLog(p, 0, None))
             continue
         try:
-            out.append(SLog(p, size, slog.read(p)))
+            if keep is None:
+                out.append(SLog(p, size, slog.read(p)))
+                continue
+            h = SLog(p, size, slog.StracerLog(p, slog.read_header(p)))
+            out.append(SLog(p, size, _read_kept(p, keep(h.host, h.shift))))
         except slog.StracerLogError as exc:
             raise TraceFormatError(str(exc)) from None
     return out
+
+
+def _read_kept(path: Path, wanted: Callable[[list[Any]], bool]) -> slog.StracerLog:
+    kept: list[list[Any]] = []
+    log = slog.read(path, on_missed=lambda r: kept.append(r) if wanted(r) else None)
+    log.missed = kept
+    return log
 
 
 @record

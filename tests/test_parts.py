@@ -298,6 +298,38 @@ def test_missed_holds_neither_the_events_nor_the_missed_records(tmp_path):
     assert peaks[2] - peaks[0] < 50_000 * 200 and peaks[3] - peaks[1] < 50_000 * 200, peaks
 
 
+def test_a_part_holds_only_its_processes_stracer_records(trace):
+    # st_loop: 10,000 writes only the stracer sees, in one process; every other process's part
+    # read and held all of them (~700 B a record) to convert them and then drop them
+    from iotrace.analyzer import stracer_src
+    from iotrace.analyzer.load import _missed_of, shim_logs
+    from iotrace.analyzer.log_kinds import STRACER
+
+    n = 10_000
+    t = trace(
+        "sh", "-c", f"{build('proc_fork')} && {build('st_loop')} {n} && {build('an_pattern')}"
+    )
+    assert t.proc.returncode == 0, t.proc.stderr
+    logs = shim_logs(t.dir)
+    loop = [lg.proc for lg in logs if "st_loop" in str(lg.header.get("exe", ""))]
+    pl = parts.plan(t.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1, range_bytes=1)
+    pl += parts.plan(t.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1)
+    held = {}
+    for p in pl:
+        if p.stracer_only:  # the stracer-only processes' part still reads every record
+            continue
+        keep = _missed_of(logs[p.first : p.stop], p)
+        got = stracer_src.read_logs(STRACER.find(t.dir), keep)
+        held[(p.first, p.window)] = sum(len(s.log.missed) for s in got if s.log is not None)
+    mine = {k: v for k, v in held.items() if k[0] in loop}
+    others = [v for k, v in held.items() if k[0] not in loop]
+    assert sum(v for (_, w), v in mine.items() if w is None) >= n  # st_loop's, whole
+    assert others and max(others) < 10, held  # the others': the first record of each pid
+    # the reports of parts and ranges (each the records of its time) equal the in-memory one
+    got = _check(t.dir, range_bytes=1)
+    assert got["overview"]["missed"] >= n
+
+
 PEAK = """
 import sys
 from iotrace.cli import main
