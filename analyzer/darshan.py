@@ -605,10 +605,7 @@ def write_darshan_parts(
 
     library()
     _check_out(out)
-    bound = parts.memory_bound(memory)
-    n = workers or parts.local_cores()
-    mapper = parts.dask_map(scheduler) if scheduler else parts.local_map(n)
-    plan = parts.plan(Path(trace_dir), bound, n, part_bytes, range_bytes, mapper)
+    plan, mapper = parts.planned(trace_dir, memory, workers, scheduler, part_bytes, range_bytes)
     tmp = Path(tempfile.mkdtemp(prefix=".iotrace-export-", dir=out.parent))
     try:
         args = [(str(trace_dir), t, str(tmp), f"part-{k}", select)

@@ -561,10 +561,7 @@ def _part_files(
         ]
     else:
         s, tr, partials = None, None, []
-        bound = parts.memory_bound(memory)
-        n = workers or parts.local_cores()
-        mapper = parts.dask_map(scheduler) if scheduler else parts.local_map(n)
-        plan = parts.plan(Path(trace_dir), bound, n, part_bytes, range_bytes, mapper)
+        plan, mapper = parts.planned(trace_dir, memory, workers, scheduler, part_bytes, range_bytes)
         shifts = [(0, 0, 0)] * len(plan)
     got = mapper(
         _part_rows,

@@ -71,6 +71,10 @@ from .trace import Trace, selected
 MEMORY_DEFAULT = 2 << 30  # bytes: the bound when neither --memory nor IOTRACE_MEMORY says
 MEMORY_ENV = "IOTRACE_MEMORY"
 WORKER_BASE = 250 << 20  # a worker's own memory (interpreter, numpy, pandas) before a part
+# a Dask cluster's own processes: its scheduler, and per worker a nanny and distributed's
+# imports (a 2-worker LocalCluster peaked 0.31 GB above 2 local workers: bench/scale_bench.py)
+DASK_BASE = 100 << 20
+DASK_WORKER_BASE = 150 << 20
 # memory a part's load and reduction take per byte of its logs (10 M events: 298 MB of logs,
 # load + reduction peak ~2.6 GB, measured in bench/analyzer_bench.py --parts)
 MEMORY_PER_LOG_BYTE = 9
@@ -641,14 +645,7 @@ def run(
     """summarise, and the parts' partials and the mapper that made them (export's second pass).
     `range_bytes`: cut logs larger than this into ranges (tests), whatever the bound."""
     d = Path(trace_dir)
-    bound = memory_bound(memory)
-    n = workers or local_cores()
-    if scheduler:
-        mapper = dask_map(scheduler)
-        n = max(n, 1)
-    else:
-        mapper = local_map(n)
-    parts = plan(d, bound, n, part_bytes, range_bytes, mapper)
+    parts, mapper = planned(d, memory, workers, scheduler, part_bytes, range_bytes)
     span = _span_guess(d)
     tasks = groups(parts)
     args = [(str(d), t, span, select, export, system, plots) for t in tasks]
@@ -662,6 +659,29 @@ def run(
         s, tr = merge(partials)
     _warn(d, tr.processes)
     return s, tr, partials, mapper
+
+
+def planned(
+    trace_dir: str | os.PathLike[str],
+    memory: str | int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    part_bytes: int | None = None,
+    range_bytes: int | None = None,
+) -> tuple[list[Part], Mapper]:
+    """The parts of a trace and the mapper to reduce them with (local workers or the Dask
+    cluster at `scheduler`).  On a cluster the bound also holds its scheduler and each worker's
+    nanny and Dask's own imports (DASK_BASE, DASK_WORKER_BASE: a LocalCluster on this node
+    counts them): the parts are cut for what is left."""
+    bound = memory_bound(memory)
+    n = workers or local_cores()
+    if scheduler:
+        mapper = dask_map(scheduler)
+        n = max(n, 1)
+        bound = max(bound - DASK_BASE - n * DASK_WORKER_BASE, 0)
+    else:
+        mapper = local_map(n)
+    return plan(Path(trace_dir), bound, n, part_bytes, range_bytes, mapper), mapper
 
 
 def groups(parts: list[Part]) -> list[list[Part]]:
