@@ -652,12 +652,32 @@ IOT_API size_t __fread_unlocked_chk(void *buf, size_t buflen, size_t size, size_
     FREAD_BODY(0, real___fread_unlocked_chk(buf, buflen, size, n, f));
 }
 
-/* fgets: ret = length of the string stored (bytes consumed), 0 when it returned NULL. */
+/* The bytes fgets consumed (it stored them and a NUL after): a line of binary data holds NULs,
+ * so its string's length is less (cmake's fgets of a compiled a.out: 7 of 1,023).  The string
+ * ends at the line's newline or at `n` - 1 bytes when it holds no NUL; else the buffer's
+ * pointers tell when the buffer served the call (`refill` 0), stdio's position on a regular
+ * file, and a pipe's refills are measured (measure_reads): its bytes are counted right. */
+static int64_t fgets_got(FILE *f, const char *r, int n, int64_t pos, int refill, char *rptr)
+{
+    if (!r)
+        return 0;
+    int64_t len = (int64_t)strlen(r);
+    if (len == n - 1 || (len > 0 && r[len - 1] == '\n'))
+        return len;
+    if (!refill && f->_IO_read_ptr >= rptr)
+        return f->_IO_read_ptr - rptr;
+    int64_t now = pos == IOT_NO_OFFSET ? -1 : tell(f);
+    return pos >= 0 && now >= pos ? now - pos : len;
+}
+
+/* fgets: ret = the bytes consumed (the string stored, NULs in it too), 0 when it returned NULL. */
 #define FGETS_BODY(LK, real_call)                                       \
     STREAM_ENTER(IOT_FN_fgets, f, LK, real_call);                       \
-    sb.measured = measure_reads(f, fd, pos, refills_for(f, sb, '\n', (int64_t)n - 1)); \
+    int refill = refills_for(f, sb, '\n', (int64_t)n - 1);              \
+    char *rptr = f ? f->_IO_read_ptr : NULL;                            \
+    sb.measured = measure_reads(f, fd, pos, refill);                    \
     IOT_CALL(char *, real_call, 0, !r && READ_FAILED(f));               \
-    ev.ret = r ? (int64_t)strlen(r) : 0;                                \
+    ev.ret = fgets_got(f, r, n, pos, refill, rptr);                     \
     iot_ev_req(&ev, n);                                                 \
     stream_io(&ev, &h, fd, pos, ev.ret, f, sb, 'r');                   \
     iot_ev_data(&ev, buf, -1, ev.ret);                                  \
