@@ -812,11 +812,51 @@ IOT_API ssize_t getline(char **line, size_t *n, FILE *f)
 
 typedef int vscan_fn(FILE *, const char *, va_list);
 
+static int scan_space(int c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Whether fscanf may read past what the buffer holds (then its reads are measured: on a pipe a
+ * dribbling writer makes several in one call, measure_reads).  A conversion other than %[ and
+ * %Nc (N > 1) ends on the line it starts on, or, skipping whitespace first, on the next line
+ * holding something; a whitespace directive after the last one skips to the next such line.  So
+ * the buffer serves a format of k of them when it holds k lines with something on them, each
+ * ended by its newline; a format with %[ (its set may take newlines) or %Nc may read on.  The
+ * newline alone was not enough: "%d" on a buffer holding "\n" skips it and refills. */
+static int scan_may_refill(FILE *f, sbuf b, const char *fmt)
+{
+    if (!f || !fmt || (b.flags & IOT_GLIBC_EOF_SEEN))
+        return 0;
+    int64_t k = 0, ws = 0;
+    for (const char *p = fmt; *p; p++) {
+        if (*p != '%' || p[1] == '%') {
+            p += *p == '%';
+            ws |= scan_space((unsigned char)*p);
+            continue;
+        }
+        long width = 0;
+        for (p++; *p == '*' || *p == '\'' || *p == 'm' || (*p >= '0' && *p <= '9'); p++)
+            if (*p >= '0' && *p <= '9')
+                width = width * 10 + (*p - '0');
+        while (*p && strchr("hlLqjzt", *p))
+            p++;
+        if (!*p || *p == '[' || (*p == 'c' && width > 1))
+            return 1;
+        if (*p != 'n')
+            k++, ws = 0;
+    }
+    int64_t need = k + ws > 0 ? k + ws : 1, lines = 0;
+    int filled = 0;
+    for (char *p = f->_IO_read_ptr; p < f->_IO_read_end && lines < need; p++)
+        if (*p == '\n')
+            lines += filled, filled = 0;
+        else if (!scan_space((unsigned char)*p))
+            filled = 1;
+    return lines < need;
+}
+
 static int do_scan(FILE *f, const char *fmt, va_list ap, vscan_fn *real)
 {
     STREAM_ENTER(IOT_FN_fscanf, f, 1, real(f, fmt, ap));
-    /* a conversion may go on past the line: only a buffer without a newline is measured */
-    sb.measured = measure_reads(f, fd, pos, refills_for(f, sb, '\n', INT64_MAX));
+    sb.measured = measure_reads(f, fd, pos, scan_may_refill(f, sb, fmt));
     char *rptr = f->_IO_read_ptr, *rend = f->_IO_read_end;
     IOT_CALL(int, real(f, fmt, ap), r, r == EOF && READ_FAILED(f));
     stream_ev(&ev, fd);

@@ -187,7 +187,8 @@ def test_stdio_short_reads_of_a_pipe_are_counted(trace, mode):
 
 # a writer that dribbles each piece in small writes with pauses (printf is bash's own write)
 DRIBBLE = (
-    "sleep 0.3; for p in aaaa bbbb 'cccc\\n' dd 'ee\\n' ff 'gg;' hh 'ii ' jj kk ll m 'n\\n'; "
+    "sleep 0.3; for p in aaaa bbbb 'cccc\\n' dd 'ee\\n' ff 'gg;' hh 'ii ' jj kk 'l\\n' 2 3 '4\\n' "
+    "m 'n\\n'; "
     'do printf "$p"; sleep 0.05; done'
 )
 
@@ -197,8 +198,10 @@ def test_stdio_calls_reading_a_dribbling_pipe_are_counted(trace, mode):
     """fgets, getline, getdelim, fscanf and a small fread on a pipe whose writer dribbles each
     line in pieces: each call refills several times (a read per piece), which the buffer's state
     cannot tell; the shim counts them with the thread's counters around a call the buffer cannot
-    serve, so the reader's syscr (and fscanf's bytes) add up exactly.  With the shim alone
-    strace runs in the same pipeline as the oracle: the trace's reads of stdin are its reads."""
+    serve, so the reader's syscr (and fscanf's bytes) add up exactly -- an fscanf("%d") whose
+    buffer holds a newline too: it skips it and reads on, three pieces (one refill counted
+    before).  With the shim alone strace runs in the same pipeline as the oracle: the trace's
+    reads of stdin are its reads."""
     prog = build("stdio_dribble")
     reader = f"strace -o st.out -e trace=read {prog}" if mode == "shim" else str(prog)
     if mode == "shim" and not shutil.which("strace"):
@@ -207,6 +210,7 @@ def test_stdio_calls_reading_a_dribbling_pipe_are_counted(trace, mode):
               extra=() if mode == "stracer" else ("--no-stracer",))  # fmt: skip
     assert t.proc.returncode == 0, t.proc.stderr
     assert "fgets aaaabbbbcccc" in t.proc.stdout and "fread  jjkkl" in t.proc.stdout, t.proc.stdout
+    assert "fscanf past a newline 234" in t.proc.stdout, t.proc.stdout
     refills = [
         e for e in t.events("stdio_refill") if e["fd"] == 0 and e["path"].startswith("pipe:")
     ]

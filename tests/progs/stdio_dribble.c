@@ -1,7 +1,8 @@
 /* Reads stdin, a pipe whose writer dribbles each piece in small writes with pauses, with one
  * call of each kind that refills until it has what it wants: fgets, getline, getdelim, fscanf,
- * a small fread, then getc to the end.  Each of them reads several times in one call.  Prints
- * what it got, one item a line. */
+ * a small fread, an fscanf("%d") whose buffer holds only the newline the fread left (it skips
+ * it and reads on), then getc to the end.  Each of them reads several times in one call.
+ * Prints what it got, one item a line. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,6 +24,10 @@ int main(void)
     printf("fscanf %s\n", word);
     size_t n = fread(buf, 1, 6, stdin);
     printf("fread %.*s\n", (int)n, buf);
+    int num = 0;
+    if (fscanf(stdin, "%d", &num) != 1)
+        return 6;
+    printf("fscanf past a newline %d\n", num);
     int c, k = 0;
     while ((c = getc(stdin)) != EOF)
         k++;
