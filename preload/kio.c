@@ -303,7 +303,7 @@ static int dir_writable(uid_t euid, gid_t egid)
 {
     struct stat st;
     if (euid == 0 || prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_DAC_OVERRIDE, 0, 0) == 1 ||
-        syscall(SYS_newfstatat, AT_FDCWD, iot_p.dir, &st, 0) != 0)
+        IOT_SYSRAW(newfstatat, AT_FDCWD, iot_p.dir, &st, 0) != 0)
         return 1;
     if (st.st_uid == euid)
         return (st.st_mode & 0300) == 0300;
@@ -326,9 +326,9 @@ static int exec_next(const char *path, int fd)
     struct stat st;
     long r = -1;
     if (fd >= 0 && (!path || !*path))
-        r = syscall(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH);
+        r = IOT_SYSRAW(newfstatat, fd, "", &st, AT_EMPTY_PATH);
     else if (fd < 0 && path && strchr(path, '/'))
-        r = syscall(SYS_newfstatat, AT_FDCWD, path, &st, 0);
+        r = IOT_SYSRAW(newfstatat, AT_FDCWD, path, &st, 0);
     uid_t euid = geteuid();
     gid_t egid = getegid();
     if (r == 0 && S_ISREG(st.st_mode)) {
