@@ -74,6 +74,24 @@ def test_glob_and_the_mount_table_are_wrapped_and_cost_no_libc_stop(trace):
             assert libc and {g["path"] for g in libc} == {str(d)}  # the two globs left alone
 
 
+def test_getaddrinfo_is_wrapped_and_costs_no_libc_stop(trace):
+    """`mpirun`'s hwloc probes X displays and resolves names: ~180 libc-internal stops through
+    Python per 2-rank launch, NSS reading /etc/hosts, nsswitch.conf, resolv.conf, trying nscd.
+    getaddrinfo wrapped (preload/wrap_nss.c): those are covered, the event stands for them."""
+    prog = build("nss_lookup")
+    plain = subprocess.run([str(prog)], capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    for extra in ((), ("--no-stracer",)):
+        t = trace(prog, extra=extra)
+        assert t.proc.returncode == 0, t.proc.stderr
+        assert t.proc.stdout == plain.stdout
+        got = [(e["path"], e["ret"]) for e in t.events("getaddrinfo")]
+        assert got == [("localhost", 0), ("127.0.0.1", 0), (None, 0), ("localhost", -2)]
+        assert "100.0% of the" in t.proc.stderr  # /etc/hosts' reads: the counters around it
+        if not extra:
+            assert ", 0 missed, 0 inside libc functions" in t.proc.stderr, t.proc.stderr
+
+
 def test_stracer_cffi_declarations_are_parsed_once_per_machine(tmp_path):
     """pycparser costs ~50 ms of CPU per process: the first process parses the stracer's cdefs
     and keeps cffi's out-of-line modules in the private cache; the next imports them."""

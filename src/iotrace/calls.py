@@ -321,6 +321,8 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("setmntent", "meta", OPN, "path fd"),
     _f("getmntent", "meta", OTH, "fd"),
     _f("endmntent", "meta", CLS, "fd"),
+    # a name lookup (preload/wrap_nss.c): path is the node name as given, not a file
+    _f("getaddrinfo", "other", OTH, "path"),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})
@@ -361,7 +363,7 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "sendfile": "rw", "copy_file_range": "rwm",
     "stdio_refill": "sr", "stdio_flush": "sw",
     "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in",
-    "getmntent": "in",
+    "getmntent": "in", "getaddrinfo": "in",
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {
     "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",
