@@ -57,17 +57,21 @@ def _readings(rows: pd.DataFrame) -> list[kio.Reading]:
 def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
     """proc -> (t, [rchar, wchar, syscr, syscw, stdio read, stdio written]) of each shim event
     that counts, by calls.KERNEL_IO_FUNCS: for the images that ended without a reading (their
-    last is the one at their start), the only ones kio.explain asks for: the others' events are
-    not walked (one Python step per event: minutes for 10 million)."""
+    last is the one at their start, or the one before the app's seccomp filter), the only ones
+    kio.explain asks for: the others' events are not walked (one Python step per event: minutes
+    for 10 million)."""
     k = trace.kio
     shim = k[k["source"].astype(str) == "shim"].sort_values("t", kind="stable")
-    last = shim.groupby("proc", sort=False)["when"].last()
-    unended = last.index[last.astype(str) == "start"].to_numpy()
+    last = shim.groupby("proc", sort=False)[["when", "t"]].last()
+    last = last[last["when"].astype(str).isin(("start", "seccomp"))]
     ev = trace.events
-    if not len(unended):
+    if not len(last):
         return {}
-    ev = ev[ev["proc"].isin(unended)]
+    ev = ev[ev["proc"].isin(last.index)]
     ev = ev[ev["source"].astype(str) == "shim"]
+    # only those after the reading (callers may sum them: parts.py): before a seccomp reading
+    # there are events its sums hold
+    ev = ev[ev["t_start"].to_numpy() > last["t"].reindex(ev["proc"]).to_numpy()]
     mode = ev["function"].astype(str).map(KERNEL_IO_FUNCS).fillna("")
     ev, mode = ev[mode != ""], mode[mode != ""]
     out: dict[int, list[tuple[int, list[int]]]] = {}
@@ -236,12 +240,12 @@ def _cause(p: kio.Process, stracer: bool, ended: str) -> str:
         return cause
     if p.end is None and ended.startswith("signal"):
         return f"no counters at its end: killed by {_signal(ended)}"
-    if p.end is None and ended == "exit" and not stracer:
+    if p.end is None and ended == "exit" and not stracer and not p.sandboxed:
         # it exited (iotrace run saw its status), but neither libc's exit nor _exit ran
         return ("no counters at its end: it exited without libc's exit or _exit, whose hooks "
                 "read them: a raw exit_group syscall (syscall(SYS_exit_group, n)) bypassed the "
                 "shim; run with the stracer, which reads them at every exit")  # fmt: skip
-    if not p.tail:
+    if not p.tail or p.sandboxed:
         return cause
     how = ("exited by a raw exit_group syscall, bypassing libc's exit," if ended == "exit"
            else f"ended by {_signal(ended)}")  # fmt: skip

@@ -123,7 +123,7 @@ static ofd *known(int fd)
 {
     ofd *o = of(fd);
     /* 3: the interrupted shim may hold the locks (record.c); a vfork child binds nothing */
-    if (o || fd < 0 || fd >= MAX_FDS || iot_t.unwinding == 3 || iot_t.vforked)
+    if (o || fd < 0 || fd >= MAX_FDS || iot_t.unwinding == 3 || iot_t.vforked || IOT_SANDBOXED())
         return o;
     int busy = iot_t.busy;
     iot_t.busy = 1;
@@ -146,7 +146,7 @@ int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
 {
     if (IOT_UNLIKELY(iot_t.vforked)) { /* a vfork child's: kept apart from the parent's table */
         struct stat st;
-        int ok = dev && IOT_SYSRAW(fstat, fd, &st) == 0;
+        int ok = dev && !IOT_SANDBOXED() && IOT_SYSRAW(fstat, fd, &st) == 0;
         iot_vfork_fd(fd, fd, path);
         if (dev) {
             *dev = ok ? (int64_t)st.st_dev : 0;
@@ -159,8 +159,8 @@ int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
         return -1;
     }
     struct stat st;
-    int ok = IOT_SYSRAW(fstat, fd, &st) == 0;
-    fresh(fd, path, ok ? kind_of(&st) : UNSEEKABLE, (oflags & O_APPEND) != 0, 0);
+    int ok = !IOT_SANDBOXED() && IOT_SYSRAW(fstat, fd, &st) == 0;
+    fresh(fd, path, ok ? kind_of(&st) : IOT_SANDBOXED() ? SEEK_UNKNOWN : UNSEEKABLE, (oflags & O_APPEND) != 0, 0);
     *dev = ok ? (int64_t)st.st_dev : 0;
     *ino = ok ? (int64_t)st.st_ino : 0;
     return ok ? 0 : -1;
@@ -170,6 +170,8 @@ int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
 static int unseekable(int fd, ofd *o)
 {
     if (IOT_UNLIKELY(o->seek == SEEK_UNKNOWN)) {
+        if (IOT_SANDBOXED()) /* not known, not asked: no offsets */
+            return 1;
         struct stat st;
         o->seek = IOT_SYSRAW(fstat, fd, &st) == 0 ? kind_of(&st) : UNSEEKABLE;
     }
@@ -263,7 +265,8 @@ uint32_t iot_fd_path(int fd)
             return pool[i].path;
         char link[64], target[4096];
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        long n = IOT_SYSRAW(readlinkat, AT_FDCWD, link, target, sizeof target - 1);
+        long n = IOT_SANDBOXED() ? -1
+                                 : IOT_SYSRAW(readlinkat, AT_FDCWD, link, target, sizeof target - 1);
         return n > 0 ? iot_intern_string(target, (size_t)n) : 0;
     }
     ofd *o = known(fd);
@@ -292,6 +295,8 @@ int64_t iot_fd_pos(int fd)
     if (!o || unseekable(fd, o))
         return IOT_NO_OFFSET;
     if (IOT_UNLIKELY(o->stale)) {
+        if (IOT_SANDBOXED())
+            return IOT_NO_OFFSET;
         long p = IOT_SYSRAW(lseek, fd, 0, SEEK_CUR);
         if (p >= 0)
             o->pos = p;
@@ -315,7 +320,7 @@ int64_t iot_fd_advance(int fd, int64_t before, int64_t done)
     if (before == IOT_NO_OFFSET || !o)
         return IOT_NO_OFFSET;
     if (before == APPEND_OFFSET) {
-        if (done <= 0)
+        if (done <= 0 || IOT_SANDBOXED())
             return IOT_NO_OFFSET;
         long end = IOT_SYSRAW(lseek, fd, 0, SEEK_CUR);
         if (end < 0)

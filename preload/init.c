@@ -47,8 +47,12 @@ static void thread_exit(void *unused)
         int busy = iot_t.busy;
         iot_t.busy = 1;
         iot_late_flush(); /* a signal handler's events kept meanwhile (record.c) */
-        iot_late_free();
         iot_log_close_chunk();
+        if (IOT_SANDBOXED()) { /* what is left to free is given back by a syscall */
+            iot_t.busy = busy;
+            return;
+        }
+        iot_late_free();
         iot_kio_thread_exit();
         iot_cfi_thread_exit();
         iot_t.busy = busy;
@@ -197,6 +201,13 @@ void iot_fork_child(void)
     iot_stack_fork_child();
     if (iot_p.state != IOT_READY)
         return;
+    if (IOT_SANDBOXED()) { /* its log, its id, its readings are syscalls: not traced; the
+                            * parent's log, mapped here too, is not its to write */
+        iot_p.state = IOT_OFF;
+        iot_t.chunk = NULL;
+        iot_log_forget();
+        return;
+    }
     iot_p.pid = (pid_t)syscall(SYS_getpid);
     iot_p.gen++;
     iot_t.busy = 1;
@@ -256,6 +267,10 @@ void iot_init(void)
                                      __ATOMIC_ACQUIRE))
         return;
     int saved = errno;
+    if (IOT_SANDBOXED()) { /* first called after the app's seccomp filter: stays out */
+        iot_p.state = IOT_OFF;
+        return;
+    }
     /* loaded into a running process (inject.c): said once, not passed on to its children */
     int injected = getenv("IOTRACE_INJECTED") != NULL;
     if (injected)

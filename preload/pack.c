@@ -235,3 +235,17 @@ char *iot_pack_exit(char *p, uint64_t t, int status)
     msgpack_pack_int(&pk, status);
     return p;
 }
+
+/* [10, t, dropped]: dropped as a uint64 of fixed width, its 8 bytes at *count, raised in place
+ * (writer.c iot_log_dropped) */
+char *iot_pack_seccomp(char *p, uint64_t t, char **count)
+{
+    PACKER(pk, p);
+    msgpack_pack_array(&pk, IOT_REC_SECCOMP_NFIELDS);
+    msgpack_pack_uint8(&pk, IOT_REC_SECCOMP);
+    msgpack_pack_uint64(&pk, t);
+    *p++ = (char)0xcf;
+    *count = p;
+    memset(p, 0, 8);
+    return p + 8;
+}

@@ -121,10 +121,16 @@ typedef struct iot_proc {
     uint64_t quiet[(IOT_FN_COUNT + 63) / 64]; /* functions -e trace= leaves out (filter.c) */
     int npaths;                 /* --path globs (filter.c): events on other paths are dropped */
     int data_max;               /* -s N: bytes of each read/write buffer kept (0: none) */
+    int sandboxed;              /* the app installed a seccomp filter (sandbox.c): from then on
+                                 * the shim makes no syscall of its own in this process */
 } iot_proc;
 
 enum { IOT_UNINIT = 0, IOT_INITIALIZING, IOT_READY, IOT_OFF };
 extern iot_proc iot_p IOT_HIDDEN;
+
+/* 1: the shim must make no syscall of its own (sandbox.c): the app's seccomp filter may kill
+ * the process for one, or fail it with an errno, where the app untraced makes none. */
+#define IOT_SANDBOXED() IOT_UNLIKELY(iot_p.sandboxed)
 
 /* ---- init.c ---- */
 void iot_init(void) IOT_HIDDEN;
@@ -299,6 +305,14 @@ char *iot_log_reserve(size_t max) IOT_HIDDEN;
 void iot_log_commit(char *end) IOT_HIDDEN;
 void iot_log_close_chunk(void) IOT_HIDDEN;
 void iot_log_finish(void) IOT_HIDDEN;
+/* sandbox.c: before the app's seccomp filter, room ahead and the note chunk (the reading taken
+ * now, the count of records dropped later); 0: ready.  Undone if the filter was refused. */
+int iot_log_sandbox(void) IOT_HIDDEN;
+void iot_log_sandbox_undo(void) IOT_HIDDEN;
+/* A record (or an event of a thread the shim cannot set up) lost to the sandbox: counted in the
+ * note chunk, in place */
+void iot_log_dropped(void) IOT_HIDDEN;
+void iot_log_forget(void) IOT_HIDDEN; /* a sandboxed process's forked child: no log */
 
 /* ---- pack.c: msgpack encoding of records into reserved space ---- */
 char *iot_pack_event(char *p, const iot_ev *ev) IOT_HIDDEN;
@@ -308,6 +322,7 @@ char *iot_pack_thread(char *p, pid_t tid) IOT_HIDDEN;
 char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path,
                       const void *build_id, size_t id_len) IOT_HIDDEN;
 char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
+char *iot_pack_seccomp(char *p, uint64_t t, char **count) IOT_HIDDEN;
 char *iot_pack_data(char *p, pid_t tid, const iot_ev *ev, size_t n) IOT_HIDDEN;
 char *iot_pack_shape(char *p, pid_t tid, const iot_ev *ev, int64_t size, int rank,
                      const uint64_t *dims, int chunk_rank, const uint64_t *chunk) IOT_HIDDEN;

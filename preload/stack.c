@@ -195,7 +195,8 @@ void iot_stack_fork_child(void)
      * another at its next check (it finds this one gone) */
     for (int i = 0; i < 2; i++)
         if (ufd[i] >= 0) {
-            IOT_SYSRAW(close, ufd[i]);
+            if (!IOT_SANDBOXED())
+                IOT_SYSRAW(close, ufd[i]);
             ufd[i] = -1;
         }
 }
@@ -443,7 +444,7 @@ void iot_cfi_derive_end(void)
 
 uint32_t iot_capture_stack(void)
 {
-    if (!backtrace_fn)
+    if (!backtrace_fn || IOT_SANDBOXED()) /* libunwind's pipe, the memos' mapping: syscalls */
         return 0;
     if (IOT_LIKELY(!check))
         return capture();

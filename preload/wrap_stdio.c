@@ -364,7 +364,8 @@ static void seek_beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos,
      * lseek; else the read got less than `delta` (the file ends before the target), and glibc
      * seeked on, leaving the buffer empty: it read what the file holds past the block. */
     struct stat st;
-    if ((whence != SEEK_CUR || s.offset >= 0) && IOT_SYSRAW(fstat, fd, &st) == 0 && S_ISREG(st.st_mode))
+    if ((whence != SEEK_CUR || s.offset >= 0) && !IOT_SANDBOXED() &&
+        IOT_SYSRAW(fstat, fd, &st) == 0 && S_ISREG(st.st_mode))
         one(ev, IOT_FN_stdio_refill, st.st_size <= block ? 0 : st.st_size - block < delta ?
             st.st_size - block : delta, 0, block); /* 0: the block is past the end */
 }

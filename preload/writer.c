@@ -56,7 +56,7 @@ static struct {
 static void say(const char *what, int err)
 {
     const char *faults = L.faults;
-    if (!*faults)
+    if (!*faults || IOT_SANDBOXED())
         return;
     char msg[128];
     int n = snprintf(msg, sizeof msg, "%d %d %s\n", (int)iot_p.pid, err, what);
@@ -171,7 +171,7 @@ static void seal(char *c, size_t len, size_t room)
 static void release(uint64_t from, uint64_t to)
 {
     from = (from + 4095) & ~4095ull;
-    if (to < from + 4096)
+    if (to < from + 4096 || IOT_SANDBOXED()) /* the zeros stay */
         return;
     int e = errno;
     int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
@@ -212,6 +212,8 @@ static char *new_chunk(void)
 {
     uint64_t off = __atomic_fetch_add(&L.next, IOT_CHUNK_SIZE, __ATOMIC_RELAXED);
     if (off + IOT_CHUNK_SIZE > __atomic_load_n(&L.cap, __ATOMIC_ACQUIRE)) {
+        if (IOT_SANDBOXED()) /* the room made before the filter is used up */
+            return NULL;
         pthread_mutex_lock(&L.grow);
         int r = L.dead ? -1 : ensure(off + IOT_CHUNK_SIZE, 1);
         if (r < 0 && !L.dead) {
@@ -227,7 +229,8 @@ static char *new_chunk(void)
      * reach them (MADV_POPULATE_WRITE, Linux >= 5.14; older kernels refuse it and the pages
      * fault as before).  Measured with bench/: about -5 ns per traced write(2). */
     int e = errno;
-    syscall(SYS_madvise, c, (size_t)IOT_CHUNK_SIZE, 23 /* MADV_POPULATE_WRITE */);
+    if (!IOT_SANDBOXED())
+        syscall(SYS_madvise, c, (size_t)IOT_CHUNK_SIZE, 23 /* MADV_POPULATE_WRITE */);
     errno = e;
     c[0] = (char)0xc6; /* bin32, length committed below */
     memset(c + 1, 0, 4);
@@ -244,10 +247,88 @@ char *iot_log_reserve(size_t max)
         return NULL;
     if (IOT_UNLIKELY(!iot_t.chunk || BIN_HDR + iot_t.used + max > IOT_CHUNK_SIZE - IOT_SEAL_SIZE)) {
         iot_log_close_chunk();
-        if (!new_chunk())
+        if (!new_chunk()) {
+            if (IOT_SANDBOXED())
+                iot_log_dropped();
             return NULL;
+        }
     }
     return iot_t.chunk + BIN_HDR + iot_t.used;
+}
+
+/* A process that sandboxed itself (sandbox.c): the room made ahead for its records, and its
+ * note chunk: a chunk of its own, written before the filter and never sealed, holding the KIO
+ * reading "seccomp" and the SECCOMP record, whose count of dropped records (a fixed-width
+ * uint64) is raised in place.  4 MiB: ~100,000 events; the file keeps that size (no trim at
+ * exit: that is a syscall). */
+#define SANDBOX_AHEAD (4ull << 20)
+static char *note, *drop_at;
+static uint32_t note_used;
+static uint64_t dropped;
+
+int iot_log_sandbox(void)
+{
+    if (L.dead || note)
+        return -1;
+    pthread_mutex_lock(&L.grow);
+    int r = ensure(__atomic_load_n(&L.next, __ATOMIC_RELAXED) + IOT_CHUNK_SIZE + SANDBOX_AHEAD, 0);
+    pthread_mutex_unlock(&L.grow);
+    if (r < 0)
+        return -1;
+    iot_late_flush(); /* into the thread's own chunk, not the note */
+    char *c = at(__atomic_fetch_add(&L.next, IOT_CHUNK_SIZE, __ATOMIC_RELAXED));
+    char *chunk = iot_t.chunk;
+    uint32_t used = iot_t.used;
+    c[0] = (char)0xc6;
+    memset(c + 1, 0, 4);
+    iot_t.chunk = c; /* the records below go into the note chunk */
+    iot_log_commit(iot_pack_thread(c + BIN_HDR, iot_t.tid));
+    iot_emit_kio(IOT_KIO_SECCOMP); /* the kernel's counters, the last this image can read */
+    char *p = iot_log_reserve(32);
+    if (p && iot_t.chunk == c) {
+        p = iot_pack_seccomp(p, iot_now(), &drop_at);
+        iot_log_commit(p);
+        note = c;
+        note_used = iot_t.used;
+    }
+    iot_t.chunk = chunk;
+    iot_t.used = used;
+    return note ? 0 : -1;
+}
+
+/* The kernel refused the filter: the note chunk becomes an empty one (its thread only). */
+void iot_log_sandbox_undo(void)
+{
+    char *c = note;
+    if (!c)
+        return;
+    note = drop_at = NULL;
+    char *p = iot_pack_thread(c + BIN_HDR, 0);
+    uint32_t be = __builtin_bswap32((uint32_t)(p - (c + BIN_HDR)));
+    memcpy(c + 1, &be, 4);
+    memset(p, 0, note_used - (size_t)(p - (c + BIN_HDR)));
+}
+
+/* A forked child of a sandboxed process: the parent's log, mapped here too, is not its own. */
+void iot_log_forget(void)
+{
+    L.dead = 1;
+    note = drop_at = NULL;
+}
+
+void iot_log_dropped(void)
+{
+    uint64_t n = __atomic_add_fetch(&dropped, 1, __ATOMIC_RELAXED);
+    char *d = drop_at;
+    if (!d)
+        return;
+    for (;;) { /* stored again if another thread counted meanwhile: the last count stays */
+        uint64_t be = __builtin_bswap64(n), now;
+        memcpy(d, &be, 8);
+        if ((now = __atomic_load_n(&dropped, __ATOMIC_RELAXED)) == n)
+            return;
+        n = now;
+    }
 }
 
 void iot_log_commit(char *end)
@@ -352,6 +433,8 @@ int iot_log_create(void)
 void iot_log_finish(void)
 {
     iot_log_close_chunk(); /* the exiting thread's records are sealed */
+    if (IOT_SANDBOXED()) /* a trim is a syscall: the room made ahead stays, zeros */
+        return;
     pthread_mutex_lock(&L.grow);
     L.finished = 1;
     if (L.unsaid)
@@ -372,7 +455,7 @@ void iot_log_finish(void)
  * counted as the shim's own output; never past RLIMIT_FSIZE. */
 void iot_log_write_child(pid_t pid, uint64_t t, const char *recs, size_t n)
 {
-    if (L.dead || BIN_HDR + 8 + n + IOT_SEAL_SIZE > IOT_CHUNK_SIZE)
+    if (L.dead || IOT_SANDBOXED() || BIN_HDR + 8 + n + IOT_SEAL_SIZE > IOT_CHUNK_SIZE)
         return;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);

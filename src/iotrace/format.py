@@ -80,6 +80,7 @@ class Rec(IntEnum):
     DATA = 7  # `iotrace run -s N`: the bytes of the EVENT just before it
     SHAPE = 8  # an HDF5 dataset made or opened: its datatype size, dimensions, chunk dimensions
     SELECTION = 9  # an H5Dread/H5Dwrite: its selection's bytes in the file, the chunks it touches
+    SECCOMP = 10  # the app installed a seccomp filter: what the shim could not record after it
 
 
 # fmt: off
@@ -114,6 +115,9 @@ RECORDS: dict[Rec, tuple[Field, ...]] = {
     # (elements x the dataset's datatype size); on a chunked dataset the chunks its selection's
     # bounding box touches and how many of them it covers only in part (else nil)
     Rec.SELECTION: _fields("rec:uint tid:int t_start:uint bytes:int chunks:uint? partial:uint?"),
+    # the app installed a seccomp filter at t (preload/sandbox.c); dropped: the records the shim
+    # could not write after it (no room left, and making more is a syscall), raised in place
+    Rec.SECCOMP: _fields("rec:uint t:uint dropped:uint"),
 }
 # fmt: on
 EVENT = RECORDS[Rec.EVENT]
@@ -133,8 +137,9 @@ KIO_SUM_FIELDS = ("rchar", "wchar", "syscr", "syscw", "stdio_read", "stdio_writt
 # and liburing's library in /proc/self/maps (its lines)
 KIO_URING_FIELDS = ("fds", "maps", "liburing")
 # when the shim read them (`when` of its KIO records): at its start, before an exec, in exit()'s
-# last handler (stdio's final flush comes after), in _exit() (stdio's buffers are discarded)
-KIO_WHEN = ("start", "exec", "exit", "_exit")
+# last handler (stdio's final flush comes after), in _exit() (stdio's buffers are discarded),
+# before the app installed a seccomp filter (the image's last: no syscall of the shim's after)
+KIO_WHEN = ("start", "exec", "exit", "_exit", "seccomp")
 # why the image an exec starts may have no log of its own, as the shim saw it before the exec
 # (`next` of its exec reading without a stracer): the program is set-user-ID or set-group-ID and
 # runs with other ids (secure execution: the loader ignores LD_PRELOAD), or the trace directory

@@ -205,6 +205,10 @@ class Process:
     nolog: str = ""
     nolog_uid: int = -1
     shimmed: bool = False  # a shim's reading is among its own
+    # an image installed a seccomp filter: its shim makes no syscall after it, so its reading
+    # then ("seccomp") is its last (none at exit; under the stracer, whose end reading has the
+    # shim's sums, it is exact), and the records it had no room for are lost (preload/sandbox.c)
+    sandboxed: bool = False
 
     @property
     def explained(self) -> Vec:
@@ -262,6 +266,9 @@ class Process:
             if not stracer:
                 return (f"{what} the shim did not see (raw syscalls, a static or Go program, "
                         "a library's own I/O): run with the stracer to see them")  # fmt: skip
+            if self.tail and self.sandboxed:
+                return (f"{what} unexplained (the app installed a seccomp filter: records the "
+                        "shim had no room left for after it?)")  # fmt: skip
             if self.tail:
                 return f"{what} unexplained (the shim's own I/O after its last reading)"
             if self.nolog:
@@ -303,10 +310,13 @@ def explain(
     end = ends[-1] if ends else None
     if end is None and readings and readings[-1].when in ("exit", "_exit"):
         end = readings[-1]
+    sandboxed = any(r.when == "seccomp" for r in readings)
     if end is None:
-        return Process(None, why=no_end_why(last) if last is not None else ("", ""))
+        why = no_end_why(last) if last is not None else ("", "")
+        return Process(None, why=why, sandboxed=sandboxed)
     p = Process("stracer" if end.source == "stracer" else "shim at exit", kernel=end.vec,
-                end_t=end.t, final=end.vec, storage=list(end.counters[4:6]))  # fmt: skip
+                end_t=end.t, final=end.vec, storage=list(end.counters[4:6]),
+                sandboxed=sandboxed)  # fmt: skip
     if end.threads is not None:
         p.kernel, p.alone = list(end.threads), True
     att = [r for r in readings if r.when == "attach" and r.t <= end.t]
@@ -358,12 +368,13 @@ def explain(
         alive = starts[-1].image
     for r in lasts.values():  # each image's sums and own I/O up to its last reading
         sums = list(r.sums)
-        if r.image == alive and r.when == "start" and end.shim is not None:
+        # (a sandboxed image's last is the one before its seccomp filter: none after that)
+        if r.image == alive and r.when in ("start", "seccomp") and end.shim is not None:
             p.events = _add(p.events, end.shim[4:8])
             p.stdio = _add(p.stdio, [end.shim[8], end.shim[9], 0, 0])
             p.own = _add(p.own, end.shim[:4])
             continue
-        if r.when == "start" and r is not end:  # the image ended without a reading
+        if r.when in ("start", "seccomp") and r is not end:  # ended without a reading
             if shim_events is None:
                 p.unfinished = True
             else:
@@ -391,6 +402,7 @@ NO_END = {
     "fds": "no fd left for the shim's reading of them: ulimit -n reached",
     "setid": "a set-user-ID or set-group-ID program, which runs without the shim",
     "unread": "the shim could not read them",
+    "seccomp": "the app installed a seccomp filter, after which the shim makes no syscall",
 }
 
 
@@ -415,6 +427,9 @@ def no_end_why(r: Reading) -> tuple[str, str]:
     if r.lost:
         return ("unread", f"the shim could not read /proc/self/io at its {r.when}: "
                 f"{os.strerror(r.lost)}")  # fmt: skip
+    if r.when == "seccomp":
+        return ("seccomp", "the app installed a seccomp filter, after which the shim makes no "
+                "syscall: it read them just before (it was not killed)")  # fmt: skip
     if r.when == "exec" and r.next == "setid":
         return ("setid", "it exec'd a set-user-ID or set-group-ID program, which runs without "
                 "the shim (secure execution: the loader ignores LD_PRELOAD there): nothing "
@@ -475,8 +490,15 @@ class Job:
     stracer: bool = False
     attached: int = 0  # processes iotrace attach began tracing mid-life: counted from there
     no_end: dict[str, int] = field(default_factory=dict)  # without_end by no_end_why's kind
+    # their app installed a seccomp filter, and the stracer's end reading had no shim sums: their
+    # last events only the report counts (not in unfinished), or counted from the trace
+    sandboxed: int = 0
+    sandboxed_tail: int = 0
 
     def add(self, p: Process) -> None:
+        if p.end is not None and p.unfinished and p.sandboxed:
+            self.sandboxed += 1
+            return
         if p.end is None:
             self.without_end += 1
             self.no_end[p.why[0]] = self.no_end.get(p.why[0], 0) + 1
@@ -487,7 +509,8 @@ class Job:
         self.uring += bool(p.uring) and not self.stracer
         self.attached += p.attached
         self.processes += 1
-        self.tail += p.tail
+        self.tail += p.tail and not p.sandboxed
+        self.sandboxed_tail += p.tail and p.sandboxed
         self.kernel_bytes += p.kernel_bytes
         self.explained_bytes += p.bytes
         self.kernel_calls += p.kernel_calls
@@ -550,6 +573,14 @@ class Job:
         if self.tail:
             out += (f"; {self.tail:,} ended by a signal or a raw exit_group syscall before the "
                     "shim's last reading (their last events counted from the trace)")  # fmt: skip
+        if self.sandboxed_tail:
+            out += (f"; {self.sandboxed_tail:,} installed a seccomp filter, after which the shim "
+                    "makes no syscall (its last reading was just before it; the events after it "
+                    "counted from the trace)")  # fmt: skip
+        if self.sandboxed:
+            out += (f"; {self.sandboxed:,} more installed a seccomp filter, after which the shim "
+                    "makes no syscall: its last reading was just before it, left out here "
+                    "(iotrace report counts the events after it)")  # fmt: skip
         if self.without_end:
             out += f"; {self.without_end:,} without counters at their end ({self._no_end})"
         if self.uring:

@@ -271,6 +271,8 @@ class Log:
     exit_time: int | None = None
     # KIO records as they are: [6, when, t, counters, own, stdio pending, event sums]
     kio: list[list[Any]] = field(default_factory=list)
+    # the app installed a seccomp filter (SECCOMP): (t, records the shim dropped after it)
+    seccomp: tuple[int, int] | None = None
     truncated: bool = False
     # (tid, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux, fd2,
     # path2, offset2): EVENT_FIELDS, the record's type slot holding the thread; the fields a
@@ -311,6 +313,8 @@ class Log:
             self.shapes[(rec[1], rec[2])] = (rec[3], tuple(rec[4]), tuple(rec[5]))
         elif kind == Rec.SELECTION:
             self.selections[(rec[1], rec[2])] = (rec[3], rec[4], rec[5])
+        elif kind == Rec.SECCOMP:
+            self.seccomp = (rec[1], rec[2])
 
     def event_row(self, tid: int, rec: tuple[Any, ...]) -> tuple[Any, ...]:
         """An EVENT record as a row of `events`."""
@@ -416,6 +420,9 @@ def other_record(rec: Any, limit: int) -> tuple[Any, ...]:
                 raise BadRecord
             if not all(_is_int(x) and 0 <= x < 1 << 64 for x in v):
                 raise BadRecord
+    elif kind == Rec.SECCOMP:  # [10, t, dropped]
+        if len(rec) < 3 or not all(_is_int(v) and 0 <= v < 1 << 64 for v in rec[1:3]):
+            raise BadRecord
     elif kind == Rec.SELECTION:  # [9, tid, t_start, bytes, chunks, partial]
         if len(rec) < 6 or not all(_is_int(v) and 0 <= v < 1 << 63 for v in rec[1:4]):
             raise BadRecord

@@ -1,0 +1,141 @@
+/* An app that sandboxes itself with seccomp (OpenSSH's privilege-separated child, browsers'
+ * renderers, libseccomp's seccomp_load, SECCOMP_MODE_STRICT) is killed, or sees a call fail,
+ * for any syscall its filter does not list: the shim's own (log growth, the exit reading,
+ * unwinding, a new thread's id, a forked child's log) are on no such list, and the traced app
+ * died earlier than untraced.  So the shim takes the install here -- prctl(PR_SET_SECCOMP) and
+ * syscall(SYS_seccomp) -- and before it prepares what it will need (writer.c
+ * iot_log_sandbox): room in the log ahead, and a note chunk holding the kernel's counters read
+ * now (a KIO reading "seccomp", the image's last) and the count of records dropped later.
+ * Once a filter is in, the shim makes no syscall of its own in the process (IOT_SANDBOXED):
+ * events go into the room made ahead, without stacks, then are counted as dropped; threads
+ * started since and forked children are not traced; there is no exit reading.  The shim's own
+ * syscall() calls (and libunwind's) are refused here, without a syscall.  A filter installed
+ * with an inline syscall instruction is not seen (docs/design.md). */
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* Before an install: 1 when the note chunk was written (undone if the kernel refuses). */
+static int prepare(void)
+{
+    if (iot_p.sandboxed || iot_p.state != IOT_READY || iot_t.busy)
+        return 0;
+    int e = errno;
+    if (iot_t.gen != iot_p.gen)
+        iot_thread_reset();
+    iot_t.busy = 1;
+    int ok = iot_log_sandbox() == 0;
+    iot_t.busy = 0;
+    errno = e;
+    return ok;
+}
+
+/* After it.  Strict mode also disables the TSC on x86 (rdtsc, and so the vDSO's clock, raise
+ * SIGSEGV) and allows no clock_gettime syscall: the shim cannot even time an event.  So no
+ * thread records any more (the generation changes: each call is a new thread's, dropped). */
+static void installed(int ok, int prepared, int strict)
+{
+    if (ok) {
+        __atomic_store_n(&iot_p.sandboxed, 1, __ATOMIC_SEQ_CST);
+        if (strict)
+            __atomic_add_fetch(&iot_p.gen, 1, __ATOMIC_SEQ_CST);
+    } else if (prepared) {
+        iot_log_sandbox_undo();
+    }
+}
+
+#define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
+                  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+/* Strict mode under the stracer: the kernel refuses it (EINVAL) in a thread that already has a
+ * filter -- the stracer's.  What it allows is installed as a filter instead: read, write, exit,
+ * rt_sigreturn, any other call killing the thread (strict mode kills it with SIGKILL, a filter
+ * with SIGSYS: the one difference, seen only by an app that breaks its own sandbox), and the TSC
+ * disabled as strict mode does.  no_new_privs, which a filter needs, changes nothing once only
+ * those four calls are left. */
+static long strict_as_filter(long (*real_syscall)(long, ...),
+                             int (*real_prctl)(int, ...))
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_THREAD),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        ALLOW(SYS_read), ALLOW(SYS_write), ALLOW(SYS_exit), ALLOW(SYS_rt_sigreturn),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_THREAD),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof *f, .filter = f};
+    if (real_prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 &&
+        real_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    int tsc = 0;
+    real_prctl(PR_GET_TSC, &tsc, 0, 0, 0);
+    if (real_prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0)
+        tsc = 0;
+    long r = real_syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    if (r != 0 && tsc) {
+        int e = errno;
+        real_prctl(PR_SET_TSC, tsc, 0, 0, 0);
+        errno = e;
+    }
+    return r;
+}
+
+IOT_API int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+                  a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    IOT_REAL(prctl);
+    if (option != PR_SET_SECCOMP || (a2 != SECCOMP_MODE_STRICT && a2 != SECCOMP_MODE_FILTER))
+        return real_prctl(option, a2, a3, a4, a5);
+    IOT_REAL(syscall);
+    int strict = a2 == SECCOMP_MODE_STRICT, prepared = prepare();
+    int r = strict && iot_stracing ? (int)strict_as_filter(real_syscall, real_prctl)
+                                   : real_prctl(option, a2, a3, a4, a5);
+    int e = errno;
+    installed(r == 0, prepared, strict);
+    errno = e;
+    return r;
+}
+
+IOT_API long syscall(long nr, ...)
+{
+    va_list ap;
+    va_start(ap, nr);
+    long a[6];
+    for (int i = 0; i < 6; i++) /* as glibc's syscall(): six words, whatever the call takes */
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    IOT_REAL(syscall);
+    if (IOT_SANDBOXED()) { /* the shim's own calls, and libunwind's: none any more */
+        uintptr_t c = (uintptr_t)__builtin_return_address(0);
+        if ((c >= iot_p.self_lo && c < iot_p.self_hi) || iot_from_unwind((const void *)c))
+            return -1;
+    }
+    if (IOT_LIKELY(nr != SYS_seccomp) ||
+        (a[0] != SECCOMP_SET_MODE_STRICT && a[0] != SECCOMP_SET_MODE_FILTER))
+        return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    IOT_REAL(prctl);
+    int strict = a[0] == SECCOMP_SET_MODE_STRICT, prepared = prepare();
+    long r = strict && iot_stracing ? strict_as_filter(real_syscall, real_prctl)
+                                    : real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    int e = errno;
+    /* NEW_LISTENER: a descriptor on success; TSYNC: the id of a thread that could not be
+     * synchronised on failure (unless TSYNC_ESRCH) */
+    unsigned long fl = (unsigned long)a[1];
+    int ok = r == 0 || (r > 0 && (fl & SECCOMP_FILTER_FLAG_NEW_LISTENER) &&
+                        (!(fl & SECCOMP_FILTER_FLAG_TSYNC) || (fl & SECCOMP_FILTER_FLAG_TSYNC_ESRCH)));
+    installed(ok, prepared, strict);
+    errno = e;
+    return r;
+}

@@ -1,0 +1,119 @@
+/* An app that sandboxes itself with seccomp, as OpenSSH's privilege-separated child, browsers'
+ * renderers and systemd's services do, then goes on with its I/O:
+ *
+ *   sandbox MODE OUT N
+ *
+ * writes a line to OUT and stdout, then installs its filter, then writes N records to OUT
+ * (write) and N lines to stdout (stdio), and ends.  MODE:
+ *   kill     a filter (prctl(PR_SET_SECCOMP)) allowing only the calls this program needs
+ *            untraced, killing the process on any other; a thread and a forked child are
+ *            started under it; exit() at the end
+ *   killsys  the same installed with syscall(SYS_seccomp), as libseccomp's seccomp_load does
+ *   errno    the same list, every other call failing with EPERM; each record says what errno
+ *            the program saw after its calls
+ *   strict   SECCOMP_MODE_STRICT (read, write, exit, sigreturn only); no stdio, raw exit
+ * The output and exit status must be the same traced and untraced. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
+                  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+static int install(const char *mode)
+{
+    unsigned deny = !strcmp(mode, "errno") ? SECCOMP_RET_ERRNO | EPERM
+                                            : SECCOMP_RET_KILL_PROCESS;
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        /* what this program needs, untraced, after the filter (strace -f says) */
+        ALLOW(SYS_read), ALLOW(SYS_write), ALLOW(SYS_exit), ALLOW(SYS_exit_group),
+        ALLOW(SYS_rt_sigreturn), ALLOW(SYS_newfstatat), ALLOW(SYS_fstat), ALLOW(SYS_brk),
+        /* a thread and a forked child */
+        ALLOW(SYS_clone), ALLOW(SYS_clone3), ALLOW(SYS_mmap), ALLOW(SYS_mprotect),
+        ALLOW(SYS_munmap), ALLOW(SYS_madvise), ALLOW(SYS_rt_sigprocmask),
+        ALLOW(SYS_set_robust_list), ALLOW(SYS_rseq), ALLOW(SYS_futex), ALLOW(SYS_wait4),
+        ALLOW(SYS_rt_sigaction),
+        BPF_STMT(BPF_RET | BPF_K, deny),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof *f, .filter = f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+        return -1;
+    if (!strcmp(mode, "strict"))
+        return prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0);
+    if (!strcmp(mode, "killsys"))
+        return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+static int out_fd, n_rec;
+
+static void *writer(void *arg)
+{
+    char rec[64];
+    int k = snprintf(rec, sizeof rec, "thread %s\n", (const char *)arg);
+    if (write(out_fd, rec, (size_t)k) != k)
+        return (void *)1;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4)
+        return 2;
+    const char *mode = argv[1];
+    int strict = !strcmp(mode, "strict");
+    n_rec = atoi(argv[3]);
+    out_fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out_fd < 0)
+        return 3;
+    char rec[128];
+    int k = snprintf(rec, sizeof rec, "before the filter\n");
+    if (write(out_fd, rec, (size_t)k) != k)
+        return 4;
+    printf("before the filter\n");
+    fflush(stdout);
+    if (install(mode) != 0)
+        return 5;
+    for (int i = 0; i < n_rec; i++) {
+        errno = 0;
+        k = snprintf(rec, sizeof rec, "record %d of %d, errno %d\n", i, n_rec, errno);
+        if (write(out_fd, rec, (size_t)k) != k)
+            return 6;
+        if (!strict)
+            printf("line %d errno %d\n", i, errno);
+    }
+    if (strict) { /* only read, write, exit and sigreturn: no exit_group, no stdio */
+        const char done[] = "done\n";
+        write(1, done, sizeof done - 1);
+        syscall(SYS_exit, 0);
+    }
+    pthread_t t;
+    if (pthread_create(&t, NULL, writer, "under the filter") || pthread_join(t, NULL))
+        return 7;
+    pid_t pid = fork();
+    if (pid == 0) {
+        k = snprintf(rec, sizeof rec, "child errno %d\n", errno);
+        _exit(write(out_fd, rec, (size_t)k) == k ? 0 : 1);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
+        return 8;
+    printf("done errno %d\n", errno);
+    return 0;
+}

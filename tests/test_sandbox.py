@@ -1,0 +1,75 @@
+"""An app that sandboxes itself with seccomp behaves traced exactly as untraced (preload/sandbox.c):
+the shim makes no syscall of its own once the app's filter is in, in both modes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import build, iotrace
+
+from iotrace.calls import KIO_WHEN
+from iotrace.tracefile import log_paths, read_log
+
+N = 300
+
+
+def untraced(prog: str, *args: str, cwd) -> tuple[int, str, bytes]:
+    p = subprocess.run([prog, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, (cwd / "out").read_bytes()
+
+
+@pytest.mark.parametrize("how", ["kill", "killsys", "errno", "strict"])
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_an_app_that_sandboxes_itself_runs_as_untraced(trace, mode, how):
+    """tests/progs/sandbox.c writes, installs a filter (killing the process, or failing the call
+    with EPERM, on any syscall it does not list; or strict mode), then writes N records, starts a
+    thread and a child, exits: its output, its file and its status are the untraced run's (the
+    shim's own syscalls -- the exit reading, a new thread's id, a child's log, the log's growth --
+    killed it before).  The trace says why it has no counters at the end, and holds the events
+    after the filter; with the stracer, which has the calls the shim could not record, it
+    explains every byte the kernel counted."""
+    prog = str(build("sandbox"))
+    want = untraced(prog, how, "out", str(N), cwd=trace.work)
+    assert want[0] == 0, want
+    t = trace(prog, how, "out", str(N), extra=("--no-stracer",) if mode == "shim" else ())
+    got = (t.proc.returncode, t.proc.stdout, (trace.work / "out").read_bytes())
+    assert got == want, t.proc.stderr
+    assert "installed a seccomp filter, after which the shim makes no syscall" in t.proc.stderr
+    (log,) = [lg for lg in map(read_log, log_paths(t.dir)) if not lg.header.get("forked")]
+    assert [KIO_WHEN[r[1]] for r in log.kio] == ["start", "seccomp"]
+    # room for all: dropped only the calls of a thread the shim could not set up (the thread's
+    # write; under strict mode every call after it: N writes and "done")
+    assert log.seccomp is not None and log.seccomp[1] == (N + 1 if how == "strict" else 1)
+    writes = [e for e in t.events("write") if e["path"] and e["path"].endswith("/out")]
+    after = [e for e in writes if e["t_start"] > log.kio[-1][2]]
+    # the records; not under strict mode (no clock: the TSC is off), nor the thread's and the
+    # child's writes (the stracer has those, in its log)
+    assert len(after) == (0 if how == "strict" else N), len(after)
+    if mode == "stracer":  # the stracer's reading at the end: every byte explained
+        js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
+        assert [p["bytes_pct"] for p in js["processes"]] == [100.0] * len(js["processes"]), js
+
+
+def test_records_past_the_room_made_ahead_are_counted_as_dropped(trace):
+    """Past the 4 MiB made ahead of the filter the shim drops records (more room is a syscall)
+    and counts them in the log; the app runs on untouched, and the log reads to its end."""
+    n = 150_000
+    prog = str(build("sandbox"))
+    want = untraced(prog, "kill", "out", str(n), cwd=trace.work)
+    t = trace(prog, "kill", "out", str(n), extra=("--no-stracer",))
+    assert (t.proc.returncode, t.proc.stdout, (trace.work / "out").read_bytes()) == want
+    (log,) = [lg for lg in map(read_log, log_paths(t.dir)) if not lg.header.get("forked")]
+    assert log.seccomp is not None
+    after = [e for e in t.events() if e["t_start"] > log.seccomp[0]]
+    writes = [e for e in after if e["fn"] == "write"]
+    # the first ones after the filter, in order, then none: each one lost is counted
+    assert 0 < len(writes) < n and log.seccomp[1] > 0, (len(writes), log.seccomp)
+    offsets = [e["offset"] for e in writes]
+    assert offsets == sorted(set(offsets)) and offsets[0] == len("before the filter\n"), offsets[:3]
+    # every event after it, recorded or counted: n writes, n + 1 printf, stdout's flushes (a
+    # pipe: 4 KiB), pthread_create, the thread's write, fork; and the exit record if lost
+    flushes = -(-(len(t.proc.stdout) - len("before the filter\n")) // 4096)
+    lost_exit = log.exit_time is None
+    assert len(after) + log.seccomp[1] == 2 * n + 1 + flushes + 3 + lost_exit, log.seccomp
