@@ -411,5 +411,4 @@ void iot_fd_remote(int op, int a, int b, const char *path, size_t n)
             if (fds[fd])
                 bind((int)fd, 0);
     pthread_mutex_unlock(&lock);
-    iot_unwind_forget(lo, hi);
 }

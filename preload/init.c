@@ -85,8 +85,12 @@ static void keep_env(void)
 
 size_t iot_env_extra(void)
 {
-    return nkept;
+    return nkept + 1; /* and SANDBOXED */
 }
+
+/* Passed on by an exec after the app's seccomp filter (which the new image inherits): the shim
+ * there stays out from its start, whose syscalls the filter may not allow (sandbox.c). */
+#define SANDBOXED "IOTRACE_SANDBOXED=1"
 
 static const char *lookup(char *const envp[], const char *kv)
 {
@@ -118,7 +122,7 @@ char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *b
                                                         : strcmp(have, kept_env[i])))
             missing++;
     }
-    if (!missing)
+    if (!missing && (!IOT_SANDBOXED() || lookup(envp, SANDBOXED)))
         return (char **)envp;
     for (char *const *e = envp; e && *e && n + nkept + 1 < nscratch; e++) {
         if (!strncmp(*e, "IOTRACE_", 8) && kept(*e))
@@ -138,6 +142,10 @@ char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *b
             scratch[n++] = kept_env[i];
             scratch[n] = NULL;
         }
+    if (IOT_SANDBOXED() && !lookup(scratch, SANDBOXED) && n + 1 < nscratch) {
+        scratch[n++] = (char *)SANDBOXED;
+        scratch[n] = NULL;
+    }
     return scratch;
 }
 
@@ -267,7 +275,10 @@ void iot_init(void)
                                      __ATOMIC_ACQUIRE))
         return;
     int saved = errno;
-    if (IOT_SANDBOXED()) { /* first called after the app's seccomp filter: stays out */
+    /* first called after the app's seccomp filter, or an image exec'd under one: stays out,
+     * making no syscall (its start would make many) */
+    if (IOT_SANDBOXED() || getenv("IOTRACE_SANDBOXED")) {
+        iot_p.sandboxed = 1;
         iot_p.state = IOT_OFF;
         return;
     }

@@ -362,7 +362,6 @@ static void emit(int when, const char *path, int fd)
     event_sums(sums);
     for (int i = 0; i < 4; i++) /* before the reading: the kernel counts its read after it */
         o[i] = __atomic_load_n(&own[i], __ATOMIC_RELAXED);
-    o[1] += (uint64_t)iot_unwind_held(); /* a check's byte still in libunwind's pipe */
     int ok = read_counters("/proc/self/io", v);
     /* not read: said, with why (EACCES: the process changed its ids and is no longer dumpable,
      * /proc/self is root's; EMFILE: no descriptor left for it), never left to be guessed; the

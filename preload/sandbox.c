@@ -122,6 +122,9 @@ IOT_API long syscall(long nr, ...)
         if ((c >= iot_p.self_lo && c < iot_p.self_hi) || iot_from_unwind((const void *)c))
             return -1;
     }
+    if (IOT_UNLIKELY(nr == SYS_write) && iot_t.unwinding &&
+        iot_from_unwind(__builtin_return_address(0))) /* libunwind's address check (stack.c) */
+        return iot_unwind_write((int)a[0], (const void *)a[1], (size_t)a[2]);
     if (IOT_LIKELY(nr != SYS_seccomp) ||
         (a[0] != SECCOMP_SET_MODE_STRICT && a[0] != SECCOMP_SET_MODE_FILTER))
         return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);

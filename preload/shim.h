@@ -417,14 +417,13 @@ void iot_stack_init(void) IOT_HIDDEN;
 void iot_stack_fork_prepare(void) IOT_HIDDEN;
 void iot_stack_fork_parent(void) IOT_HIDDEN;
 void iot_stack_fork_child(void) IOT_HIDDEN;
-/* libunwind's private pipe (see stack.c) */
-int iot_unwind_fd(int fd) IOT_HIDDEN;
+/* libunwind's pipe for its address checks, which never exists (see stack.c): its calls made
+ * from libunwind's code while it unwinds come here */
 int iot_from_unwind(const void *caller) IOT_HIDDEN;
 int iot_unwind_pipe2(int fds[2], int flags) IOT_HIDDEN;
 int iot_unwind_close(int fd) IOT_HIDDEN;
 ssize_t iot_unwind_read(int fd, void *buf, size_t n) IOT_HIDDEN;
-int iot_unwind_held(void) IOT_HIDDEN;
-void iot_unwind_forget(unsigned lo, unsigned hi) IOT_HIDDEN;
+long iot_unwind_write(int fd, const void *addr, size_t n) IOT_HIDDEN; /* its syscall(SYS_write) */
 
 /* ---- modules.c ---- */
 void iot_modules_emit(void) IOT_HIDDEN;

@@ -2,21 +2,24 @@
  *
  * libunwind (94 ns for 10 frames here, libgcc's unwinder 1.2 us) is loaded RTLD_LOCAL: linked
  * normally it would export _Unwind_* into the app's global scope and take over C++ exception
- * unwinding.  It keeps a pipe for validating addresses, opened at the lowest free descriptors --
- * the app would see other fd numbers than untraced -- and it closes and reopens that pipe by its
- * remembered numbers, which by then may be the app's files.  libunwind is loaded after the shim,
- * so its pipe2/read/close bind to the shim's wrappers: while unwinding they come here, the pipe
- * lives at the top of the descriptor range (closed after the unwind under a low limit), and
- * libunwind can touch no other descriptor.  Only
- * calls made from libunwind's own code are diverted: a signal handler running meanwhile does
- * its I/O as usual. */
+ * unwinding.  It checks an address it is unsure of (the frame-chain fallback, signal frames) by
+ * writing one byte from it into a pipe of its own (EFAULT: not readable), drained before each
+ * check, and it closes and reopens that pipe by its remembered numbers.  Those would be two
+ * descriptors of the app's: in /proc/self/fd, closed by its closefrom, counted against
+ * RLIMIT_NOFILE (they sat at RLIMIT_NOFILE-8, 19992 and 19993 under a limit of 20000).
+ * libunwind is loaded after the shim, so its pipe2, read, close and syscall bind to the shim's
+ * wrappers: made from libunwind's own code while it unwinds they come here, and the pipe never
+ * exists.  Its descriptors are two negative numbers the kernel refuses (one reaching it fails
+ * with EBADF: an address taken for invalid), the drain finds it empty, and the check is
+ * process_vm_readv of that byte from this process: no descriptor, and no read or write the
+ * kernel counts.  Only calls made from libunwind's own code are diverted: a signal handler
+ * running meanwhile does its I/O as usual. */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
 #include <sched.h>
-#include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <libunwind.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +33,6 @@ static int (*backtrace_fn)(void **, int);
 static void check_init(void *h);
 static unsigned long checked, differ, slow, differ_bt; /* IOTRACE_STACK_CHECK's counts */
 static pid_t check_owner; /* the thread in a checked capture (iot_capture_stack) */
-static int ufd[2] = {-1, -1};
 static uintptr_t unw_lo, unw_hi; /* libunwind's text: only its own calls are diverted */
 
 int iot_from_unwind(const void *caller)
@@ -56,99 +58,63 @@ static int find_unwind(struct dl_phdr_info *info, size_t size, void *fn)
     return 0;
 }
 
-int iot_unwind_fd(int fd)
-{
-    return fd >= 0 && (fd == ufd[0] || fd == ufd[1]);
-}
+/* libunwind's pipe: read end, write end */
+#define UNW_READ_FD (-1000)
+#define UNW_WRITE_FD (-1001)
 
-/* Below this RLIMIT_NOFILE the pipe is closed after each unwind (release_pipe). */
-#define TRANSIENT_BELOW 1024
-static int transient;
-
-static int high_base(void)
+static int iot_unwind_fd(int fd)
 {
-    struct rlimit rl;
-    if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64) {
-        transient = 1;
-        return 3;
-    }
-    transient = rl.rlim_cur < TRANSIENT_BELOW;
-    rlim_t top = rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur;
-    return (int)top - 8;
+    return fd == UNW_READ_FD || fd == UNW_WRITE_FD;
 }
 
 int iot_unwind_pipe2(int fds[2], int flags)
 {
-    int p[2];
-    if (IOT_SYSRAW(pipe2, p, flags | O_CLOEXEC) < 0)
-        return -1;
-    int base = high_base();
-    for (int i = 0; i < 2; i++) {
-        int h = (int)IOT_SYSRAW(fcntl, p[i], F_DUPFD_CLOEXEC, base);
-        if (h >= 0) {
-            IOT_SYSRAW(close, p[i]);
-            p[i] = h;
-        }
-        if (flags & O_NONBLOCK)
-            IOT_SYSRAW(fcntl, p[i], F_SETFL, O_NONBLOCK);
-    }
-    fds[0] = ufd[0] = p[0];
-    fds[1] = ufd[1] = p[1];
+    (void)flags;
+    fds[0] = UNW_READ_FD;
+    fds[1] = UNW_WRITE_FD;
     return 0;
 }
 
 int iot_unwind_close(int fd)
 {
-    if (fd >= 0 && fd == ufd[0])
-        iot_own_bytes(1, iot_unwind_held()); /* as in release_pipe */
-    if (iot_unwind_fd(fd)) {
-        IOT_SYSRAW(close, fd);
-        ufd[fd == ufd[1]] = -1;
-    }
+    (void)fd;
     return 0;
 }
 
+/* The drain before a check: an empty nonblocking pipe.  Not EINTR, on which libunwind loops
+ * (whatever errno the app's last call left: make's pselect left EINTR after a SIGCHLD). */
 ssize_t iot_unwind_read(int fd, void *buf, size_t n)
 {
-    /* libunwind drains its pipe before each address check, then checks the address by writing
-     * one byte from it with a raw syscall(SYS_write) the shim cannot see: that write is counted
-     * here, its byte when it is drained (a valid address) -- the last one by iot_unwind_held */
-    iot_own_io(1, 0);
-    if (!iot_unwind_fd(fd)) { /* gone (the app closed or reused it): libunwind reopens */
+    (void)buf;
+    (void)n;
+    errno = iot_unwind_fd(fd) ? EAGAIN : EBADF;
+    return -1;
+}
+
+/* The check itself, libunwind's syscall(SYS_write, pipe, addr, 1): 1 if the byte at addr can
+ * be read, else -1 and EFAULT, as the write into its pipe would. */
+long iot_unwind_write(int fd, const void *addr, size_t n)
+{
+    if (fd != UNW_WRITE_FD) {
         errno = EBADF;
         return -1;
     }
-    long r = IOT_SYSRAW(read, fd, buf, n);
-    /* libunwind drains while errno == EINTR: an EINTR the app's last call left (make's pselect
-     * after a SIGCHLD) made it read again, two reads for one write, one write counted too many */
-    if (r >= 0)
-        errno = 0;
-    iot_own_io(0, r);
-    if (r == 1)
-        iot_own_bytes(1, 1);
-    return r;
+    char byte;
+    struct iovec here = {&byte, 1}, there = {(void *)addr, 1};
+    if (n < 1 || process_vm_readv(iot_p.pid, &here, 1, &there, 1, 0) == 1) {
+        errno = 0; /* libunwind loops while errno is EINTR */
+        return n < 1 ? 0 : 1;
+    }
+    errno = EFAULT;
+    return -1;
 }
 
+/* Where the stracer finds libunwind's pipe's read end (iot_link.unwind_fd), to count the byte a
+ * last check left in it: there is none (-1). */
 const int *iot_unwind_fd_addr(void)
 {
-    return &ufd[0];
-}
-
-/* Bytes libunwind's last address check left in its pipe (written, not yet drained). */
-int iot_unwind_held(void)
-{
-    int n = 0;
-    if (ufd[0] < 0 || syscall(SYS_ioctl, ufd[0], FIONREAD, &n) < 0) /* not a stopped syscall */
-        return 0;
-    return n;
-}
-
-/* The app closed or replaced descriptors lo..hi: libunwind's pipe may be among them. */
-void iot_unwind_forget(unsigned lo, unsigned hi)
-{
-    for (int i = 0; i < 2; i++)
-        if (ufd[i] >= 0 && (unsigned)ufd[i] >= lo && (unsigned)ufd[i] <= hi)
-            ufd[i] = -1;
+    static const int none = -1;
+    return &none;
 }
 
 void iot_stack_init(void)
@@ -191,39 +157,6 @@ void iot_stack_fork_child(void)
     check_owner = 0; /* held, if at all, by a thread the child does not have */
     unwinders = iot_t.unwinding != 0;
     forking = 0;
-    /* the pipe is the parent's too: its bytes would be drained by either; libunwind opens
-     * another at its next check (it finds this one gone) */
-    for (int i = 0; i < 2; i++)
-        if (ufd[i] >= 0) {
-            if (!IOT_SANDBOXED())
-                IOT_SYSRAW(close, ufd[i]);
-            ufd[i] = -1;
-        }
-}
-
-/* libunwind opens its pipe at its first unwind and uses it to validate addresses (signal
- * frames, the frame-chain fallback), reopening it when a read says EBADF.  Under a low
- * RLIMIT_NOFILE (< TRANSIENT_BELOW) it is closed after each unwind, so the shim holds no
- * descriptor between calls: the app's descriptor numbers and its EMFILE are those of an
- * untraced run.  Above, it stays at limit-8 (reopening costs ~5 us, and some call sites
- * validate at every unwind).  Closed only while no other thread unwinds (unwinders 0 ->
- * CLOSING): one might be between libunwind's read and its raw write to the pipe, and that
- * number could be the app's file by then. */
-#define CLOSING (1 << 30)
-
-static void release_pipe(void)
-{
-    int idle = 0;
-    if (!__atomic_compare_exchange_n(&unwinders, &idle, CLOSING, 0, __ATOMIC_SEQ_CST,
-                                     __ATOMIC_RELAXED))
-        return; /* the last one out closes it */
-    iot_own_bytes(1, iot_unwind_held()); /* a check's byte written, never to be drained */
-    for (int i = 0; i < 2; i++)
-        if (ufd[i] >= 0) {
-            IOT_SYSRAW(close, ufd[i]);
-            ufd[i] = -1;
-        }
-    __atomic_sub_fetch(&unwinders, CLOSING, __ATOMIC_SEQ_CST);
 }
 
 /* The shim's own frames under the wrapper's caller, the most an unwind has found (3 on a
@@ -300,8 +233,8 @@ static void put_stack(char *buf, size_t cap, size_t *len, const uintptr_t *pcs, 
 static void check_stack(const uintptr_t *fast, int m, int depth)
 {
     uintptr_t full[IOT_MAX_STACK];
-    if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
-        __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
+    __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
         return;
     }
@@ -314,8 +247,6 @@ static void check_stack(const uintptr_t *fast, int m, int depth)
     u_policy(*u_local, UNW_CACHE_NONE);
     iot_t.unwinding = 0;
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
-    if (IOT_UNLIKELY(transient) && (ufd[0] >= 0 || ufd[1] >= 0))
-        release_pipe();
     while (i < nb && (uintptr_t)bt[i] >= iot_p.self_lo && (uintptr_t)bt[i] < iot_p.self_hi)
         i++;
     nb = nb - i < depth ? nb - i : depth;
@@ -356,8 +287,8 @@ static uint32_t capture(void)
     uintptr_t fast[IOT_MAX_STACK];
     uint32_t id, *idp = IOT_UNLIKELY(check) ? NULL : &id;
     if (IOT_UNLIKELY(adjust == -2)) { /* the first stack: how unw_backtrace records one */
-        if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
-            __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
             __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
             return 0;
         }
@@ -365,8 +296,6 @@ static uint32_t capture(void)
         int a = calibrate();
         iot_t.unwinding = 0;
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
-        if (IOT_UNLIKELY(transient) && (ufd[0] >= 0 || ufd[1] >= 0))
-            release_pipe();
         if (a >= 0)
             iot_cfi_adjust((unsigned)a);
         adjust = a;
@@ -387,8 +316,8 @@ static uint32_t capture(void)
         __atomic_add_fetch(&slow, 1, __ATOMIC_RELAXED);
     void *pcs[IOT_MAX_STACK + 16];
     int want = depth + __atomic_load_n(&shim_frames, __ATOMIC_RELAXED);
-    int before = __atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST);
-    if (IOT_UNLIKELY(before >= CLOSING || __atomic_load_n(&forking, __ATOMIC_SEQ_CST))) {
+    __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+    if (IOT_UNLIKELY(__atomic_load_n(&forking, __ATOMIC_SEQ_CST))) {
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
         return 0;
     }
@@ -407,8 +336,6 @@ static uint32_t capture(void)
     }
     iot_t.unwinding = 0;
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
-    if (IOT_UNLIKELY(transient) && (ufd[0] >= 0 || ufd[1] >= 0))
-        release_pipe();
     if (IOT_UNLIKELY(i > shim_frames) && i < n)
         __atomic_store_n(&shim_frames, i, __ATOMIC_RELAXED);
     m = n - i < depth ? n - i : depth;
@@ -427,8 +354,8 @@ static uint32_t capture(void)
  * fork (also from a handler inside).  0: not now. */
 int iot_cfi_derive_begin(void)
 {
-    if (__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST) >= CLOSING ||
-        __atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
+    __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
         return 0;
     }
@@ -444,7 +371,7 @@ void iot_cfi_derive_end(void)
 
 uint32_t iot_capture_stack(void)
 {
-    if (!backtrace_fn || IOT_SANDBOXED()) /* libunwind's pipe, the memos' mapping: syscalls */
+    if (!backtrace_fn || IOT_SANDBOXED()) /* the memos' mapping, the address checks: syscalls */
         return 0;
     if (IOT_LIKELY(!check))
         return capture();

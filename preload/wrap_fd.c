@@ -99,10 +99,6 @@ IOT_API int close(int fd)
 {
     if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_close(fd);
-    if (IOT_UNLIKELY(iot_unwind_fd(fd))) { /* not the app's: closing it fails as untraced */
-        errno = EBADF;
-        return -1;
-    }
     IOT_REAL(close);
     IOT_ENTER(IOT_FN_close, real_close(fd));
     uint32_t path = iot_fd_path(fd); /* the table forgets it below */
@@ -124,7 +120,6 @@ IOT_API int close_range(unsigned lo, unsigned hi, int flags)
     iot_ev_flags(&ev, flags);
     if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
         iot_fd_close_range(lo, hi);
-        iot_unwind_forget(lo, hi);
     }
     IOT_LEAVE(r);
 }
@@ -140,7 +135,6 @@ IOT_API void closefrom(int lo)
     iot_ev_fd(&ev, lo);
     iot_ev_aux(&ev, ~0u);
     iot_fd_close_range((unsigned)lo, ~0u);
-    iot_unwind_forget((unsigned)lo, ~0u);
     IOT_LEAVE();
 }
 
@@ -282,12 +276,10 @@ IOT_ALIAS(lseek, lseek64);
 
 
 /* dup family: the new descriptor is the old one's from now on; aux = the number asked for */
-static void duped(int fd, int newfd, int r)
+static void duped(int fd, int r)
 {
     if (r < 0)
         return;
-    if (newfd >= 0)
-        iot_unwind_forget((unsigned)newfd, (unsigned)newfd);
     iot_fd_dup(fd, r);
 }
 
@@ -296,7 +288,7 @@ IOT_API int dup(int fd)
     IOT_REAL(dup);
     IOT_ENTER(IOT_FN_dup, real_dup(fd));
     IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(dup, fd), real_dup(fd)));
-    duped(fd, -1, r);
+    duped(fd, r);
     IOT_LEAVE(r);
 }
 
@@ -306,7 +298,7 @@ IOT_API int dup2(int fd, int newfd)
     IOT_ENTER(IOT_FN_dup2, real_dup2(fd, newfd));
     IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(dup2, fd, newfd), real_dup2(fd, newfd)));
     iot_ev_aux(&ev, newfd);
-    duped(fd, newfd, r);
+    duped(fd, r);
     IOT_LEAVE(r);
 }
 
@@ -317,7 +309,7 @@ IOT_API int dup3(int fd, int newfd, int flags)
     IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(dup3, fd, newfd, flags), real_dup3(fd, newfd, flags)));
     iot_ev_aux(&ev, newfd);
     iot_ev_flags(&ev, flags);
-    duped(fd, newfd, r);
+    duped(fd, r);
     IOT_LEAVE(r);
 }
 

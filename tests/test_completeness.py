@@ -336,7 +336,7 @@ def test_report_names_images_a_signal_ended(trace, mode):
         assert said in js["line"] and js["job"]["tail"] == 1, js
         assert row["cause"].startswith("ended by SIGTERM before the shim's last reading"), row
         # its write is explained; what is not can only be the shim's own syscalls after its
-        # last reading (libunwind's one-byte address checks), and is said so
+        # last reading, and is said so
         assert row["explained_wchar"] >= 2, row
         if row["explained_wchar"] < row["kernel_wchar"]:
             assert "the shim's own I/O after its last reading" in row["cause"], row

@@ -252,6 +252,17 @@ def test_low_nofile_limit_same_fds_and_emfile(tmp_path: Path, limit: int) -> Non
         assert p.stdout == want.stdout
 
 
+def test_libunwinds_pipe_is_not_among_the_apps_descriptors(tmp_path: Path) -> None:
+    """libunwind's pipe for its address checks sat at RLIMIT_NOFILE-8 (4088, 4089 here): in
+    /proc/self/fd and in a count of open descriptors, in both modes.  It no longer exists."""
+    prog = build("fd_list")
+    want = untraced(prog)
+    assert want.returncode == 0 and "handler" in want.stdout, want.stderr
+    for mode in MODES:
+        p = iotrace("run", "-o", str(tmp_path / f"t{len(mode)}"), *mode, "--", prog)
+        assert (p.returncode, p.stdout) == (0, want.stdout), p.stderr
+
+
 def test_inherited_descriptors_reach_the_app(tmp_path: Path) -> None:
     """`iotrace run -- app 3<file`: fd 3 is the app's (--no-stracer used to close it)."""
     src = tmp_path / "in"

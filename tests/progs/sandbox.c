@@ -12,6 +12,9 @@
  *   errno    the same list, every other call failing with EPERM; each record says what errno
  *            the program saw after its calls
  *   strict   SECCOMP_MODE_STRICT (read, write, exit, sigreturn only); no stdio, raw exit
+ *   exec     as kill, allowing also what an exec and the dynamic loader need, and at the end
+ *            execs itself (mode "after": appends a line to OUT), as systemd starts a service
+ *            under its SystemCallFilter=
  * The output and exit status must be the same traced and untraced. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,29 +32,40 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
-                  BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+/* what this program needs untraced after the filter (strace -f says) */
+static const int needed[] = {
+    SYS_read, SYS_write, SYS_exit, SYS_exit_group, SYS_rt_sigreturn, SYS_newfstatat, SYS_fstat,
+    SYS_brk,
+    /* a thread and a forked child */
+    SYS_clone, SYS_clone3, SYS_mmap, SYS_mprotect, SYS_munmap, SYS_madvise, SYS_rt_sigprocmask,
+    SYS_set_robust_list, SYS_rseq, SYS_futex, SYS_wait4, SYS_rt_sigaction,
+};
+/* and for mode exec: the exec and the dynamic loader's start */
+static const int exec_needed[] = {
+    SYS_execve, SYS_arch_prctl, SYS_access, SYS_openat, SYS_pread64, SYS_close,
+    SYS_set_tid_address, SYS_prlimit64, SYS_getrandom, SYS_lseek,
+};
 
 static int install(const char *mode)
 {
     unsigned deny = !strcmp(mode, "errno") ? SECCOMP_RET_ERRNO | EPERM
                                             : SECCOMP_RET_KILL_PROCESS;
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        /* what this program needs, untraced, after the filter (strace -f says) */
-        ALLOW(SYS_read), ALLOW(SYS_write), ALLOW(SYS_exit), ALLOW(SYS_exit_group),
-        ALLOW(SYS_rt_sigreturn), ALLOW(SYS_newfstatat), ALLOW(SYS_fstat), ALLOW(SYS_brk),
-        /* a thread and a forked child */
-        ALLOW(SYS_clone), ALLOW(SYS_clone3), ALLOW(SYS_mmap), ALLOW(SYS_mprotect),
-        ALLOW(SYS_munmap), ALLOW(SYS_madvise), ALLOW(SYS_rt_sigprocmask),
-        ALLOW(SYS_set_robust_list), ALLOW(SYS_rseq), ALLOW(SYS_futex), ALLOW(SYS_wait4),
-        ALLOW(SYS_rt_sigaction),
-        BPF_STMT(BPF_RET | BPF_K, deny),
-    };
-    struct sock_fprog prog = {.len = sizeof f / sizeof *f, .filter = f};
+    struct sock_filter f[64];
+    int n = 0;
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, arch));
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, nr));
+    int k = sizeof needed / sizeof *needed, m = sizeof exec_needed / sizeof *exec_needed;
+    for (int i = 0; i < k + (strcmp(mode, "exec") ? 0 : m); i++) {
+        f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+                                              i < k ? needed[i] : exec_needed[i - k], 0, 1);
+        f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    }
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, deny);
+    struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
         return -1;
     if (!strcmp(mode, "strict"))
@@ -77,6 +91,10 @@ int main(int argc, char **argv)
     if (argc != 4)
         return 2;
     const char *mode = argv[1];
+    if (!strcmp(mode, "after")) { /* exec'd under the filter */
+        int fd = open(argv[2], O_WRONLY | O_APPEND);
+        return fd >= 0 && write(fd, "after exec\n", 11) == 11 ? 0 : 9;
+    }
     int strict = !strcmp(mode, "strict");
     n_rec = atoi(argv[3]);
     out_fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -115,5 +133,10 @@ int main(int argc, char **argv)
     if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
         return 8;
     printf("done errno %d\n", errno);
+    if (!strcmp(mode, "exec")) {
+        fflush(stdout);
+        execl(argv[0], argv[0], "after", argv[2], "0", (char *)NULL);
+        return 10;
+    }
     return 0;
 }
