@@ -22,6 +22,9 @@
 
 #include "shim.h"
 
+static long (*real_syscall)(long, ...); /* libc's */
+IOT_HIDDEN long iot_syscall(long nr, ...);
+
 /* Before an install: 1 when the note chunk was written (undone if the kernel refuses). */
 static int prepare(void)
 {
@@ -60,8 +63,7 @@ static void installed(int ok, int prepared, int strict)
  * with SIGSYS: the one difference, seen only by an app that breaks its own sandbox), and the TSC
  * disabled as strict mode does.  no_new_privs, which a filter needs, changes nothing once only
  * those four calls are left. */
-static long strict_as_filter(long (*real_syscall)(long, ...),
-                             int (*real_prctl)(int, ...))
+static long strict_as_filter(long (*sys)(long, ...), int (*real_prctl)(int, ...))
 {
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -79,7 +81,7 @@ static long strict_as_filter(long (*real_syscall)(long, ...),
     real_prctl(PR_GET_TSC, &tsc, 0, 0, 0);
     if (real_prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0)
         tsc = 0;
-    long r = real_syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    long r = sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
     if (r != 0 && tsc) {
         int e = errno;
         real_prctl(PR_SET_TSC, tsc, 0, 0, 0);
@@ -98,7 +100,8 @@ IOT_API int prctl(int option, ...)
     IOT_REAL(prctl);
     if (option != PR_SET_SECCOMP || (a2 != SECCOMP_MODE_STRICT && a2 != SECCOMP_MODE_FILTER))
         return real_prctl(option, a2, a3, a4, a5);
-    IOT_REAL(syscall);
+    if (!real_syscall)
+        real_syscall = (long (*)(long, ...))iot_dlsym("syscall");
     int strict = a2 == SECCOMP_MODE_STRICT, prepared = prepare();
     int r = strict && iot_stracing ? (int)strict_as_filter(real_syscall, real_prctl)
                                    : real_prctl(option, a2, a3, a4, a5);
@@ -108,7 +111,49 @@ IOT_API int prctl(int option, ...)
     return r;
 }
 
-IOT_API long syscall(long nr, ...)
+/* syscall() is an assembly stub, as vfork is (wrap_proc.c): the app's raw syscalls reach
+ * libc's with no frame of the shim's on the stack (the stracer labels a missed syscall by the
+ * first frames above libc's, which would be the shim's).  It asks iot_syscall_route with the
+ * arguments kept, then jumps to libc's syscall() or to iot_syscall below. */
+IOT_HIDDEN long (*iot_syscall_route(long nr))(long, ...)
+{
+    if (IOT_UNLIKELY(!real_syscall))
+        real_syscall = (long (*)(long, ...))iot_dlsym("syscall");
+    if (IOT_LIKELY(nr != SYS_seccomp && nr != SYS_write) && !IOT_SANDBOXED())
+        return real_syscall;
+    if (nr == SYS_write && !iot_t.unwinding && !IOT_SANDBOXED())
+        return real_syscall;
+    return iot_syscall;
+}
+
+__asm__(".text\n"
+        ".globl syscall\n"
+        ".type syscall, @function\n"
+        "syscall:\n"
+        "    pushq %rdi\n" /* the six argument registers, and the stack 16-byte aligned */
+        "    pushq %rsi\n"
+        "    pushq %rdx\n"
+        "    pushq %rcx\n"
+        "    pushq %r8\n"
+        "    pushq %r9\n"
+        "    subq $8, %rsp\n"
+        "    call iot_syscall_route\n"
+        "    addq $8, %rsp\n"
+        "    popq %r9\n"
+        "    popq %r8\n"
+        "    popq %rcx\n"
+        "    popq %rdx\n"
+        "    popq %rsi\n"
+        "    popq %rdi\n"
+        "    movq %rax, %r11\n"
+        "    xorl %eax, %eax\n" /* a variadic callee: no vector registers */
+        "    jmp *%r11\n"
+        ".size syscall, .-syscall\n");
+
+/* The calls the stub does not hand to libc's syscall() straight: libunwind's address check,
+ * the install of a filter, and once one is in, the shim's own (and libunwind's), refused
+ * without a syscall.  Its return address is the stub's caller's. */
+IOT_HIDDEN long iot_syscall(long nr, ...)
 {
     va_list ap;
     va_start(ap, nr);
@@ -116,17 +161,15 @@ IOT_API long syscall(long nr, ...)
     for (int i = 0; i < 6; i++) /* as glibc's syscall(): six words, whatever the call takes */
         a[i] = va_arg(ap, long);
     va_end(ap);
-    IOT_REAL(syscall);
+    const void *caller = __builtin_return_address(0);
     if (IOT_SANDBOXED()) { /* the shim's own calls, and libunwind's: none any more */
-        uintptr_t c = (uintptr_t)__builtin_return_address(0);
-        if ((c >= iot_p.self_lo && c < iot_p.self_hi) || iot_from_unwind((const void *)c))
+        uintptr_t c = (uintptr_t)caller;
+        if ((c >= iot_p.self_lo && c < iot_p.self_hi) || iot_from_unwind(caller))
             return -1;
     }
-    if (IOT_UNLIKELY(nr == SYS_write) && iot_t.unwinding &&
-        iot_from_unwind(__builtin_return_address(0))) /* libunwind's address check (stack.c) */
+    if (nr == SYS_write && iot_t.unwinding && iot_from_unwind(caller)) /* stack.c */
         return iot_unwind_write((int)a[0], (const void *)a[1], (size_t)a[2]);
-    if (IOT_LIKELY(nr != SYS_seccomp) ||
-        (a[0] != SECCOMP_SET_MODE_STRICT && a[0] != SECCOMP_SET_MODE_FILTER))
+    if (nr != SYS_seccomp || (a[0] != SECCOMP_SET_MODE_STRICT && a[0] != SECCOMP_SET_MODE_FILTER))
         return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     IOT_REAL(prctl);
     int strict = a[0] == SECCOMP_SET_MODE_STRICT, prepared = prepare();
