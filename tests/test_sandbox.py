@@ -3,8 +3,12 @@ the shim makes no syscall of its own once the app's filter is in, in both modes.
 
 from __future__ import annotations
 
+import collections
 import json
+import re
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import build, iotrace
@@ -76,3 +80,41 @@ def test_records_past_the_room_made_ahead_are_counted_as_dropped(trace):
     flushes = -(-(len(t.proc.stdout) - len("before the filter\n")) // 4096)
     lost_exit = log.exit_time is None
     assert len(after) + log.seccomp[1] == 2 * n + 1 + flushes + 3 + lost_exit, log.seccomp
+
+
+def _after_the_filter(prefix: Path) -> collections.Counter[str]:
+    """The syscalls `strace -ff -o prefix` saw the sandboxed program make after its prctl, and
+    those of the thread and the child it started then."""
+    out: collections.Counter[str] = collections.Counter()
+    for f in prefix.parent.glob(prefix.name + ".*"):
+        lines = f.read_text().splitlines()
+        start = next((i for i, ln in enumerate(lines) if "PR_SET_SECCOMP" in ln), None)
+        if start is None:
+            continue
+        kids = []
+        for ln in lines[start + 1 :]:
+            if not ln.startswith(("---", "+++")):  # signals, the end
+                out[ln.split("(", 1)[0]] += 1
+            if m := re.match(r"clone3?\(.*\) = (\d+)", ln):
+                kids.append(m.group(1))
+        for kid in kids:
+            for ln in (prefix.parent / f"{prefix.name}.{kid}").read_text().splitlines():
+                if not ln.startswith(("---", "+++")):
+                    out[ln.split("(", 1)[0]] += 1
+    return out
+
+
+def test_the_shim_makes_no_syscall_after_the_filter(trace, tmp_path):
+    """strace, the oracle: after the app's filter, its process, its thread and its child make
+    the same syscalls traced (the shim alone) as untraced -- none of the shim's own, not even
+    one the filter allows (fstat, mmap, madvise, futex...)."""
+    prog = str(build("sandbox"))
+    run = [sys.executable, "-m", "iotrace", "run", "--no-stracer", "-o", str(tmp_path / "t")]
+    runs = {}
+    for name, cmd in (("untraced", [prog]), ("traced", [*run, "--", prog])):
+        prefix = tmp_path / name
+        p = subprocess.run(["strace", "-ff", "-o", str(prefix), *cmd, "kill", "out", "50"],
+                           cwd=trace.work, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        runs[name] = _after_the_filter(prefix)
+    assert runs["traced"] == runs["untraced"] and runs["untraced"]["write"] >= 50, runs
