@@ -98,7 +98,8 @@ IOT_API int prctl(int option, ...)
                   a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
     IOT_REAL(prctl);
-    if (option != PR_SET_SECCOMP || (a2 != SECCOMP_MODE_STRICT && a2 != SECCOMP_MODE_FILTER))
+    if (option != PR_SET_SECCOMP || (a2 != SECCOMP_MODE_STRICT && a2 != SECCOMP_MODE_FILTER) ||
+        (a2 == SECCOMP_MODE_FILTER && !a3)) /* no filter: EFAULT, nothing installed */
         return real_prctl(option, a2, a3, a4, a5);
     if (!real_syscall)
         real_syscall = (long (*)(long, ...))iot_dlsym("syscall");
@@ -169,7 +170,10 @@ IOT_HIDDEN long iot_syscall(long nr, ...)
     }
     if (nr == SYS_write && iot_t.unwinding && iot_from_unwind(caller)) /* stack.c */
         return iot_unwind_write((int)a[0], (const void *)a[1], (size_t)a[2]);
-    if (nr != SYS_seccomp || (a[0] != SECCOMP_SET_MODE_STRICT && a[0] != SECCOMP_SET_MODE_FILTER))
+    /* libseccomp probes what the kernel supports with installs it refuses: strict mode with
+     * flags or arguments (EINVAL), a filter of NULL (EFAULT); those go through as they are */
+    if (nr != SYS_seccomp || (a[0] != SECCOMP_SET_MODE_STRICT && a[0] != SECCOMP_SET_MODE_FILTER) ||
+        (a[0] == SECCOMP_SET_MODE_STRICT ? a[1] || a[2] : !a[2]))
         return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     IOT_REAL(prctl);
     int strict = a[0] == SECCOMP_SET_MODE_STRICT, prepared = prepare();

@@ -24,12 +24,13 @@ def untraced(prog: str, *args: str, cwd) -> tuple[int, str, bytes]:
     return p.returncode, p.stdout, (cwd / "out").read_bytes()
 
 
-@pytest.mark.parametrize("how", ["kill", "killsys", "errno", "strict", "exec"])
+@pytest.mark.parametrize("how", ["kill", "killsys", "libseccomp", "errno", "strict", "exec"])
 @pytest.mark.parametrize("mode", ["stracer", "shim"])
 def test_an_app_that_sandboxes_itself_runs_as_untraced(trace, mode, how):
     """tests/progs/sandbox.c writes, installs a filter (killing the process, or failing the call
-    with EPERM, on any syscall it does not list; or strict mode), then writes N records, starts a
-    thread and a child, exits (or execs itself, the new image under the filter too): its output,
+    with EPERM, on any syscall it does not list; with prctl, syscall(SYS_seccomp) or libseccomp,
+    which probes the kernel with installs it refuses first; or strict mode), then writes N
+    records, starts a thread and a child, exits (or execs itself, under the filter too): its output,
     its file and its status are the untraced run's (the shim's own syscalls -- the exit reading,
     a new thread's id, a child's log, the log's growth, the new image's start -- killed it
     before).  The trace says why it has no counters at the end, and holds the events

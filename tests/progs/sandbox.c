@@ -9,6 +9,8 @@
  *            untraced, killing the process on any other; a thread and a forked child are
  *            started under it; exit() at the end
  *   killsys  the same installed with syscall(SYS_seccomp), as libseccomp's seccomp_load does
+ *   libseccomp  the same list through libseccomp itself (dlopen'd: its headers need not be
+ *            installed), as systemd and other sandboxes build theirs
  *   errno    the same list, every other call failing with EPERM; each record says what errno
  *            the program saw after its calls
  *   strict   SECCOMP_MODE_STRICT (read, write, exit, sigreturn only); no stdio, raw exit
@@ -17,6 +19,7 @@
  *            under its SystemCallFilter=
  * The output and exit status must be the same traced and untraced. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -46,8 +49,32 @@ static const int exec_needed[] = {
     SYS_set_tid_address, SYS_prlimit64, SYS_getrandom, SYS_lseek,
 };
 
+/* libseccomp's API, as seccomp.h declares it */
+#define SCMP_ACT_KILL_PROCESS 0x80000000U
+#define SCMP_ACT_ALLOW 0x7fff0000U
+
+static int install_libseccomp(void)
+{
+    void *h = dlopen("libseccomp.so.2", RTLD_NOW);
+    if (!h)
+        return -1;
+    void *(*init)(unsigned) = (void *(*)(unsigned))dlsym(h, "seccomp_init");
+    int (*add)(void *, unsigned, int, unsigned, ...) =
+        (int (*)(void *, unsigned, int, unsigned, ...))dlsym(h, "seccomp_rule_add");
+    int (*load)(void *) = (int (*)(void *))dlsym(h, "seccomp_load");
+    void *ctx = init && add && load ? init(SCMP_ACT_KILL_PROCESS) : NULL;
+    if (!ctx)
+        return -1;
+    for (size_t i = 0; i < sizeof needed / sizeof *needed; i++)
+        if (add(ctx, SCMP_ACT_ALLOW, needed[i], 0) != 0)
+            return -1;
+    return load(ctx); /* the context is the app's to release: never, here */
+}
+
 static int install(const char *mode)
 {
+    if (!strcmp(mode, "libseccomp"))
+        return install_libseccomp();
     unsigned deny = !strcmp(mode, "errno") ? SECCOMP_RET_ERRNO | EPERM
                                             : SECCOMP_RET_KILL_PROCESS;
     struct sock_filter f[64];
