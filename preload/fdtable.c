@@ -123,7 +123,8 @@ static ofd *known(int fd)
 {
     ofd *o = of(fd);
     /* 3: the interrupted shim may hold the locks (record.c); a vfork child binds nothing */
-    if (o || fd < 0 || fd >= MAX_FDS || iot_t.unwinding == 3 || iot_t.vforked || IOT_SANDBOXED())
+    if (o || fd < 0 || fd >= MAX_FDS || iot_t.unwinding == 3 || iot_t.vforked ||
+        IOT_SANDBOXED())
         return o;
     int busy = iot_t.busy;
     iot_t.busy = 1;
@@ -160,7 +161,8 @@ int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
     }
     struct stat st;
     int ok = !IOT_SANDBOXED() && IOT_SYSRAW(fstat, fd, &st) == 0;
-    fresh(fd, path, ok ? kind_of(&st) : IOT_SANDBOXED() ? SEEK_UNKNOWN : UNSEEKABLE, (oflags & O_APPEND) != 0, 0);
+    uint8_t seek = ok ? kind_of(&st) : IOT_SANDBOXED() ? SEEK_UNKNOWN : UNSEEKABLE;
+    fresh(fd, path, seek, (oflags & O_APPEND) != 0, 0);
     *dev = ok ? (int64_t)st.st_dev : 0;
     *ino = ok ? (int64_t)st.st_ino : 0;
     return ok ? 0 : -1;
@@ -265,8 +267,9 @@ uint32_t iot_fd_path(int fd)
             return pool[i].path;
         char link[64], target[4096];
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        long n = IOT_SANDBOXED() ? -1
-                                 : IOT_SYSRAW(readlinkat, AT_FDCWD, link, target, sizeof target - 1);
+        long n = IOT_SANDBOXED()
+                     ? -1
+                     : IOT_SYSRAW(readlinkat, AT_FDCWD, link, target, sizeof target - 1);
         return n > 0 ? iot_intern_string(target, (size_t)n) : 0;
     }
     ofd *o = known(fd);

@@ -183,8 +183,8 @@ IOT_HIDDEN long iot_syscall(long nr, ...)
     /* NEW_LISTENER: a descriptor on success; TSYNC: the id of a thread that could not be
      * synchronised on failure (unless TSYNC_ESRCH) */
     unsigned long fl = (unsigned long)a[1];
-    int ok = r == 0 || (r > 0 && (fl & SECCOMP_FILTER_FLAG_NEW_LISTENER) &&
-                        (!(fl & SECCOMP_FILTER_FLAG_TSYNC) || (fl & SECCOMP_FILTER_FLAG_TSYNC_ESRCH)));
+    int tsync_fails = (fl & SECCOMP_FILTER_FLAG_TSYNC) && !(fl & SECCOMP_FILTER_FLAG_TSYNC_ESRCH);
+    int ok = r == 0 || (r > 0 && (fl & SECCOMP_FILTER_FLAG_NEW_LISTENER) && !tsync_fails);
     installed(ok, prepared, strict);
     errno = e;
     return r;

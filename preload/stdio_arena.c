@@ -162,7 +162,8 @@ void iot_arena_release(char *buf)
 
 void iot_arena_adopt(FILE *f)
 {
-    if (!A.base || IOT_SANDBOXED() || !f || f->_IO_buf_base || f->_fileno < 0 || (f->_flags & GLIBC_IO_UNBUFFERED))
+    if (!A.base || IOT_SANDBOXED() || !f || f->_IO_buf_base || f->_fileno < 0 ||
+        (f->_flags & GLIBC_IO_UNBUFFERED))
         return; /* off, the stream has a buffer (its I/O has begun), or is unbuffered (stderr) */
     size_t size = BUFSIZ;
     struct stat st;
