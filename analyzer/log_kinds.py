@@ -37,8 +37,10 @@ SHIM = Source("shim", find=find_shim_logs)
 STRACER = Source("stracer", find=find_stracer_logs)
 # the events' `class` (docs/stracer.md, "Classification"): a wrapper's call, a syscall inside a
 # libc function the shim does not wrap, one that bypassed libc's wrapped functions (missed I/O)
-# "attached": a syscall `iotrace attach` recorded (no shim in that process: stracer/attach.py)
-CLASS_NAMES: list[str] = ["covered", "libc", "bypass", "attached"]
+# "attached": a syscall `iotrace attach` recorded (no shim in that process: stracer/attach.py);
+# "killed": a wrapper's call its thread died in (a write cut short by SIGPIPE): the stracer read
+# it at the thread's exit stop, the shim never saw it return
+CLASS_NAMES: list[str] = ["covered", "libc", "bypass", "attached", "killed"]
 # The asynchronous engine that carried out a stracer event's operation (the stracer log's `via`):
 # none for a syscall of the app's own ("")
 VIA_NAMES: list[str] = ["", "io_uring", "aio", "io_uring SQPOLL"]

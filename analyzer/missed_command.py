@@ -34,6 +34,8 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
         what = (
             "missed" if cls == "bypass"
             else "recorded by iotrace attach" if cls == "attached"
+            else "in flight when its thread died (a wrapper's: the stracer read it at the end)"
+            if cls == "killed"
             else f"inside libc's {gs[0]['libc_function']}"
         )  # fmt: skip
         pids = sorted({g["pid"] for g in gs})

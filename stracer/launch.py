@@ -117,6 +117,7 @@ def stracer_main(
         log = Writer(trace_dir, argv)
         console = Console()
         tracer = Tracer(log, shim, console)
+        tracer.cookie = cookie
     except BaseException:
         os.kill(pid, signal.SIGKILL)  # stopped, not yet seized: it would stay stopped for good
         raise

@@ -28,7 +28,7 @@ from iotrace.stracer.syscall_args import AT_FDCWD, Plan, abs_path, plan
 from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, libc_entry, symbolise
 
 from iotrace import format as fmt
-from iotrace.calls import KIO_FIELDS, SYSCALL_BY_NR, Op, Syscall, syscall_op
+from iotrace.calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, SYSCALL_BY_NR, Op, Syscall, syscall_op
 from iotrace.elf import is_go
 from iotrace.record import field, record
 
@@ -131,6 +131,7 @@ class Tracer:
         self.failed = False
         self.plans: dict[int, Plan] = {}
         self.warned_ptrace = False
+        self.cookie: int | None = None  # the run's (stracer/launch.py): its filter lets it pass
         fast = L.load()
         if fast is None:
             raise RuntimeError("the stracer's C loop is not available")
@@ -478,7 +479,9 @@ class Tracer:
         ret = ret - (1 << 64) if ret >> 63 else ret
         self._finish(th, ret, t_exit)
 
-    def _finish(self, th: Thread, ret: int | None, t_exit: int | None = None) -> None:
+    def _finish(
+        self, th: Thread, ret: int | None, t_exit: int | None = None, name: str | None = None
+    ) -> None:
         assert th.pending is not None
         t, pid, tid, sc, args, site, fd, path, raw, cls, ends = th.pending
         th.pending = None
@@ -492,7 +495,7 @@ class Tracer:
             self._fd_news(th, sc, raw, ret, path, cls)
         elif ret is not None and ret >= 0 and sc.fdop:
             self._fd_news(th, sc, raw, ret, path, cls)
-        name = L.COUNT_NAMES[cls]
+        name = name or L.COUNT_NAMES[cls]
         via = self.engines.exit(th, sc.name, raw, ret, site) if sc.engine else None
         if via is not None:  # via follows the two ends' places (nil here)
             ends = ends or [None, None, None, None]
@@ -758,6 +761,8 @@ class Tracer:
         proc = self.procs.get(pid)
         if proc is None:
             return
+        if th is not None:
+            self._died_in_call(th)
         mine = read_kio(f"{pid}/task/{tid}")
         if mine is not None:
             proc.thread_io[tid] = mine[:4]
@@ -805,6 +810,50 @@ class Tracer:
         if ufd >= 0:
             own[1] += _pipe_held(proc.pid, ufd)
         return own + sums
+
+    def _died_in_call(self, th: Thread) -> None:
+        """A read- or write-type syscall a wrapper issued (with the cookie: no stop) that the
+        thread died in or on its way back from it (a write cut short by SIGPIPE, a read when
+        another thread's exit_group came): the kernel counted it (and the bytes it moved), the
+        shim never saw it return.  The registers at the exit stop still hold it: orig_rax its
+        number (an interrupt's or a fault's entry sets -1), rax its result, the argument
+        registers its arguments.  Recorded as a MISSED record of class "killed" (the call's
+        site unwound), so that the trace explains it.  One the stracer follows is finished as
+        it returns, or by _gone."""
+        if th.pending is not None or self.fast.lib.iotl_pending(th.tid):
+            return
+        if not self.regs.fetch(th.tid):
+            return
+        r = self.r
+        sc = SYSCALL_BY_NR.get(r.orig_rax)
+        if sc is None or sc.name not in KERNEL_IO_SYSCALLS or not self._unfollowed(th, sc):
+            return
+        ret = r.rax - (1 << 64) if r.rax >> 63 else r.rax
+        self._missed_entry(th, sc, self._new_site(th), L.C_COVERED)
+        self._finish(th, ret, name="killed")
+
+    def _unfollowed(self, th: Thread, sc: Syscall) -> bool:
+        """The syscall the registers hold is one no one followed to its exit: it carries the
+        cookie (in the slot it does not use: the shim's asm clears it after the syscall, which
+        a thread that died on the way back never ran), or it stopped as covered (the shim's
+        markers set, or a thread the shim or libc started for a wrapped call).  Otherwise it
+        was followed: recorded at its exit stop, or by _gone."""
+        r = self.r
+        slot = sc.cookie_slot
+        if self.cookie is not None and slot is not None:
+            regs = (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9)
+            if regs[slot] == self.cookie:
+                return True
+        img = th.proc.image
+        if img.phase != "ready":
+            return False
+        if th.shim_thread or th.helper:
+            return True
+        raw = self.mem.read(th.tid, r.fs_base + img.tls_off, 8) if img.tls_off else None
+        if not raw or len(raw) != 8:
+            return False
+        busy, inw = struct.unpack("<II", raw)
+        return bool((busy and busy != BUSY_VFORK) or inw)
 
     def _gone(self, tid: int, status: int) -> None:
         self.parked.discard(tid)

@@ -1,5 +1,6 @@
-/* kio_raw N SIZE [sleep]: N raw write syscalls of SIZE bytes (no wrapper sees them), one
- * write(2) through libc, then exits -- or, with "sleep", waits to be killed. */
+/* kio_raw N SIZE [sleep|stdout]: N raw write syscalls of SIZE bytes (no wrapper sees them), one
+ * write(2) through libc, then exits -- or, with "sleep", waits to be killed; with "stdout" the
+ * raw writes go to stdout (into `| head -c 1`: SIGPIPE ends it in one). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdlib.h>
@@ -15,8 +16,9 @@ int main(int argc, char **argv)
     int fd = open("kio_raw.out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || !buf)
         return 1;
+    int out = argc > 3 && !strcmp(argv[3], "stdout") ? 1 : fd;
     for (int i = 0; i < n; i++)
-        syscall(SYS_write, fd, buf, size);
+        syscall(SYS_write, out, buf, size);
     if (write(fd, "end\n", 4) != 4)
         return 1;
     close(fd);
