@@ -25,6 +25,7 @@ Rules (docs/analyzer.md):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -133,26 +134,44 @@ class Arrays:
             got = self.__dict__["_dur"] = (self.stopped, d)
         return got[1]
 
+    def _kept(self, name: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """A mask of the columns (never reassigned), made once (read-only: shared); a part's
+        reduction asks for each a dozen times (3 M events: ~2 ms each)."""
+        got = self.__dict__.get(name)
+        if got is None:
+            got = self.__dict__[name] = make()
+            got.flags.writeable = False
+        return got
+
     @property
     def moved(self) -> np.ndarray:
         """Mask of reads and writes that moved a known number of bytes (either layer)."""
-        return ((self.op == READ) | (self.op == WRITE)) & self.has_bytes
+        return self._kept("_moved", lambda: op_in(self.op, (READ, WRITE)) & self.has_bytes)
 
     @property
     def data(self) -> np.ndarray:
         """Mask of data accesses (the POSIX layer: what reached the kernel; for stdio streams
         their refills and flushes, not the app's calls)."""
-        return self.moved & ~self.mpi & ~self.datalib & ~self.stdio
+        return self._kept("_data", lambda: self.moved & ~self.mpi & ~self.datalib & ~self.stdio)
 
     @property
     def mpi_data(self) -> np.ndarray:
         """Mask of MPI-IO data accesses (the MPI layer)."""
-        return self.moved & self.mpi
+        return self._kept("_mpi_data", lambda: self.moved & self.mpi)
 
     @property
     def io(self) -> np.ndarray:
         """Mask of events counted as time in I/O (all but process control)."""
-        return self.op != OP_CODE[Op.PROC.value]
+        return self._kept("_io", lambda: self.op != OP_CODE[Op.PROC.value])
+
+
+def op_in(op: np.ndarray, codes: Iterable[int]) -> np.ndarray:
+    """Mask of the events whose op code is one of `codes` (np.isin took ~15 ns an event, these
+    comparisons well under 1)."""
+    out = np.zeros(op.shape, dtype=bool)
+    for c in codes:
+        out |= op == c
+    return out
 
 
 def held(ev: pd.DataFrame, stops: pd.DataFrame) -> np.ndarray:
@@ -244,7 +263,12 @@ def arrays(ev: pd.DataFrame) -> Arrays:
 
 
 def bucket_of(nbytes: np.ndarray) -> np.ndarray:
-    return np.searchsorted(BUCKET_EDGES, nbytes, side="left")
+    """Each size's bucket: how many edges lie below it (searchsorted's side="left"), counted
+    edge by edge (~3x faster than a binary search per size)."""
+    out = np.zeros(np.shape(nbytes), dtype=np.int64)
+    for e in BUCKET_EDGES.tolist():
+        out += nbytes > e
+    return out
 
 
 @record
@@ -314,8 +338,10 @@ def _distinct_per_path(path: np.ndarray, other: np.ndarray, n: int) -> np.ndarra
     if not ok.any():
         return np.zeros(n, dtype=np.int64)
     width = int(other[ok].max()) + 1
-    pairs = pd.unique(path[ok].astype(np.int64) * width + other[ok])
-    return _count(pairs // width, n)
+    key = path[ok].astype(np.int64) * width + other[ok]
+    if n * width <= 4 * len(key):  # few pairs possible: a bincount, not a hash table
+        return (np.bincount(key, minlength=n * width).reshape(n, width) > 0).sum(axis=1)
+    return _count(pd.unique(key) // width, n)
 
 
 def files_table(
@@ -404,7 +430,8 @@ def files_table(
     with np.errstate(invalid="ignore", divide="ignore"):
         cols["seq_share"] = np.where(classified > 0, seq / np.maximum(classified, 1), np.nan)
         cols["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
-    cols["unaligned"] = _count(a.path[aligned_sel & (a.offset % ALIGN != 0)].astype(np.int64), n)
+    unaligned = aligned_sel & (a.offset & (ALIGN - 1) != 0)  # ALIGN: a power of 2
+    cols["unaligned"] = _count(a.path[unaligned].astype(np.int64), n)
     df = pd.DataFrame(cols)
     return sort_files(df[df["ops"] > 0])
 

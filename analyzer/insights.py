@@ -20,7 +20,7 @@ import pandas as pd
 from iotrace.calls import Op
 from iotrace.record import field, record
 
-from .access import ALIGN, OP_CODE, READ, SMALL, WRITE, Arrays, Classified
+from .access import ALIGN, OP_CODE, READ, SMALL, WRITE, Arrays, Classified, op_in
 from .datasets import SMALL_WRITE, chunking_findings
 from .fmt import fmt_bytes, fmt_pct, fmt_time
 
@@ -136,7 +136,7 @@ class Counts:
         out.meta = _grouped(a, m, a.path[m].astype(np.int64) * 65536 + a.fn[m], META_COLUMNS)
         out.ranks = rank_view(a, tied, collective, files)
         out.mpiio, out.mpiio_ranks = _mpiio_of(a, a.mpi_data & (a.path >= 0) & files)
-        file_ops = np.isin(a.op, [OP_CODE[o.value] for o in FILE_OPS])
+        file_ops = op_in(a.op, [OP_CODE[o.value] for o in FILE_OPS])
         bad = (a.errno != 0) & file_ops & (~a.system | system)
         for (fn, err), g in _by(a.fn[bad].astype(np.int64) * 4096 + a.errno[bad], a.dur[bad]):
             out.errors[(a.functions[fn], err)] = g
@@ -224,28 +224,31 @@ def _patterns_of(a: Arrays, c: Classified, base: np.ndarray) -> pd.DataFrame:
         dur = a.dur[m].astype(np.float64)
         nb = a.bytes[m].astype(np.float64)
         small = nb < SMALL
-        unal = a.has_offset[m] & (a.offset[m] % ALIGN != 0)
+        unal = a.has_offset[m] & (a.offset[m] & (ALIGN - 1) != 0)  # ALIGN: a power of 2
+        # one bin per (path, small, unaligned, known, random): three bincounts, not ten
+        # selections and bincounts; float sums of integers, exact below 2**53 as before
+        key = p * 16 + small * 8 + unal * 4 + known[m] * 2 + rnd[m]
+        cnt = np.bincount(key, minlength=16 * k).reshape(k, 16)
+        tm = np.bincount(key, weights=dur, minlength=16 * k).reshape(k, 16)
+        by = np.bincount(key, weights=nb, minlength=16 * k).reshape(k, 16)
 
-        def per(
-            w: np.ndarray | None = None, sel: np.ndarray | None = None, p: np.ndarray = p
-        ) -> np.ndarray:
-            pp = p if sel is None else p[sel]
-            ww = None if w is None else (w if sel is None else w[sel])
-            return np.rint(np.bincount(pp, weights=ww, minlength=k)).astype(np.int64)
+        def per(x: np.ndarray, flag: int = 0) -> np.ndarray:
+            cols = [i for i in range(16) if i & flag == flag]
+            return np.rint(x[:, cols].sum(axis=1)).astype(np.int64)
 
-        ops = per()
+        ops = per(cnt)
         used = np.flatnonzero(ops)
         cols = {
             "calls": ops,
-            "bytes": per(nb),
-            "time": per(dur),
-            "small": per(None, small),
-            "small_time": per(dur, small),
-            "small_bytes": per(nb, small),
-            "known": per(None, known[m]),
-            "random": per(None, rnd[m]),
-            "unaligned": per(None, unal),
-            "unaligned_time": per(dur, unal),
+            "bytes": per(by),
+            "time": per(tm),
+            "small": per(cnt, 8),
+            "small_time": per(tm, 8),
+            "small_bytes": per(by, 8),
+            "known": per(cnt, 2),
+            "random": per(cnt, 1),
+            "unaligned": per(cnt, 4),
+            "unaligned_time": per(tm, 4),
         }
         frames.append(
             _frame(

@@ -304,8 +304,8 @@ def bandwidth_sums(a: Arrays, span: int, bins: int = BANDWIDTH_BINS) -> np.ndarr
         diff = np.zeros(bins + 1, dtype=np.float64)
         s, e = a.t_start[m].astype(np.float64), a.t_end[m].astype(np.float64)
         b = a.bytes[m].astype(np.float64)
-        b0 = np.clip((s // w).astype(np.int64), 0, bins - 1)
-        b1 = np.clip((np.maximum(e - 1, s) // w).astype(np.int64), 0, bins - 1)
+        b0 = np.clip(_floor_div(s, w), 0, bins - 1)
+        b1 = np.clip(_floor_div(np.maximum(e - 1, s), w), 0, bins - 1)
         one = b0 == b1
         # bincount adds in the input's order, as np.add.at did (the same sums), ~20x faster
         acc += np.bincount(b0[one], weights=b[one], minlength=bins + 1)
@@ -320,6 +320,18 @@ def bandwidth_sums(a: Arrays, span: int, bins: int = BANDWIDTH_BINS) -> np.ndarr
             acc += np.cumsum(diff)
         out[i] = acc[:bins]
     return out
+
+
+def _floor_div(x: np.ndarray, w: float) -> np.ndarray:
+    """(x // w) as int64, the same numbers: numpy's float floor division (fmod inside) costs
+    ~12 ns a value, floor(x / w) ~1; the two can differ only where x / w is within a rounding
+    of an integer, and those values are divided again the slow way."""
+    q = x / w
+    f = np.floor(q)
+    near = np.flatnonzero((q - f < 1e-9) | (q - f > 1 - 1e-9))
+    if len(near):
+        f[near] = x[near] // w
+    return f.astype(np.int64)
 
 
 def bandwidth_frame(sums: np.ndarray, span: int) -> pd.DataFrame:

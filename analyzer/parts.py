@@ -345,6 +345,8 @@ def group(
 ) -> list[Partial]:
     """The parts of one process cut into ranges, reduced in order (run in a worker), each
     carrying on from the one before; the process's completeness with its last."""
+    if len(parts) == 1 and parts[0].window is None:  # whole processes: nothing to carry
+        return [partial(trace_dir, parts[0], span, select, export, system, plots)]
     carry = Carry()
     out = [partial(trace_dir, p, span, select, export, system, plots, carry) for p in parts]
     if out[-1].selection:  # filtered events: nothing compared (merge)
@@ -554,15 +556,26 @@ def tune_malloc() -> None:
         pass
     from .event_columns import keep_mappings
     from .load import keep_headers
+    from .symbols import keep_symbols
 
-    keep_mappings()  # and the load's large arrays' mappings, and the logs' headers
+    # and the load's large arrays' mappings, the logs' headers, the symbols of their stacks
+    keep_mappings()
     keep_headers()
+    keep_symbols()
     # numpy asks for transparent huge pages for arrays of 4 MiB and more: on this VM a huge
     # page's first touch costs more than its 512 small pages (event_columns.empty, docs/
     # analyzer.md); a 2.5 M-event part's first reduction took 0.65-0.76 s of system time with
     # them, 0.28-0.31 s without
     core = getattr(np, "_core", None) or np.core
     core.multiarray._set_madvise_hugepage(False)
+
+
+def _one_thread() -> bool:
+    """This process runs one thread (forking it is safe); False where it cannot tell."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def local_map(workers: int) -> Mapper:
@@ -574,11 +587,16 @@ def local_map(workers: int) -> Mapper:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        # workers forked from a server that imported the analyzer once; each reduces part after
-        # part, reusing the memory the previous part freed (tune_malloc) and its start-up (the C
-        # code's loading, the symbols' tools): a fresh process per part paid both again
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
+        # each worker reduces part after part, reusing the memory the previous part freed
+        # (tune_malloc) and its start-up (the C code's loading, the symbols' tools): a fresh
+        # process per part paid both again.  Forked from this process, which imported the
+        # analyzer already, when it runs one thread (the command line's: _lean_allocators);
+        # else (a library caller's threads) from a server that imports it once (~0.65 s CPU)
+        if _one_thread():
+            ctx = mp.get_context("fork")
+        else:
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload([__name__])
         with ProcessPoolExecutor(
             min(workers, len(args)), mp_context=ctx, initializer=tune_malloc
         ) as ex:

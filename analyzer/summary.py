@@ -27,6 +27,7 @@ from .access import (
     files_table,
     held,
     is_system_path,
+    op_in,
     size_histogram,
 )
 from .datasets import layer as datasets_layer
@@ -124,7 +125,7 @@ def _per_proc(
     wr = a.data & (a.op == WRITE)
     mrd = a.mpi_data & (a.op == READ)
     mwr = a.mpi_data & (a.op == WRITE)
-    meta = np.isin(a.op, [OP_CODE[o] for o in METADATA_OPS])
+    meta = op_in(a.op, [OP_CODE[o] for o in METADATA_OPS])
 
     def cnt(mask: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(
@@ -193,7 +194,7 @@ def _per_rank(pp: pd.DataFrame) -> pd.DataFrame:
 
 def metadata_mask(a: Arrays) -> np.ndarray:
     """Metadata operations, at the POSIX level (MPI_File_open's own opens are inside it)."""
-    return np.isin(a.op, [OP_CODE[o] for o in METADATA_OPS]) & ~a.mpi
+    return op_in(a.op, [OP_CODE[o] for o in METADATA_OPS]) & ~a.mpi
 
 
 def _metadata(a: Arrays) -> pd.DataFrame:

@@ -399,3 +399,19 @@ def test_missed_and_the_report_group_missed_io_alike(trace):
     sel = Select(t_from=round(float(f"{cut / 1e9:.9f}") * 1e9))  # as --from parses it
     whole = report_dict(summarise(selected(load(t.dir), sel)))
     assert _missed_by_site(whole["missed"]) == cmd
+
+
+def test_fast_bins_and_buckets_are_the_slow_ones_at_their_edges():
+    # bandwidth_sums's bins (job._floor_div: x / w floored, the values next to an integer
+    # divided again) and the size buckets (access.bucket_of: edges counted) give what float
+    # floor division and searchsorted gave, at the edges and next to them
+    from iotrace.analyzer.access import BUCKET_EDGES, bucket_of
+    from iotrace.analyzer.job import BANDWIDTH_BINS, _floor_div
+
+    for span in (10**9, 123_456_789_123, 10**10 + 7, 999):
+        w = span / BANDWIDTH_BINS
+        x = np.arange(BANDWIDTH_BINS + 1) * w
+        x = np.concatenate([x, np.nextafter(x, -np.inf), np.nextafter(x, np.inf)])
+        assert (_floor_div(x, w) == (x // w).astype(np.int64)).all(), span
+    sizes = np.concatenate([BUCKET_EDGES + d for d in (-1, 0, 1)] + [np.arange(5)])
+    assert (bucket_of(sizes) == np.searchsorted(BUCKET_EDGES, sizes, side="left")).all()

@@ -507,6 +507,10 @@ def _lean_allocators() -> None:
     over an RLIMIT_AS set for it (tests/test_parts.py).  Set before pyarrow is imported; only
     for the analyzer's commands (never `run`: the traced app's environment is its own)."""
     os.environ.setdefault("MIMALLOC_ARENA_RESERVE", str(64 << 10))  # KiB
+    # one thread, so that the workers are forked from this process (parts.local_map): no BLAS
+    # thread pool (the analyzer multiplies no matrices), no jemalloc purging thread of pyarrow's
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("JE_ARROW_MALLOC_CONF", "background_thread:false")
     if "MALLOC_ARENA_MAX" not in os.environ:
         os.environ["MALLOC_ARENA_MAX"] = "2"  # the workers read it at their start
         try:
