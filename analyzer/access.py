@@ -264,11 +264,11 @@ def arrays(ev: pd.DataFrame) -> Arrays:
 
 def bucket_of(nbytes: np.ndarray) -> np.ndarray:
     """Each size's bucket: how many edges lie below it (searchsorted's side="left"), counted
-    edge by edge (~3x faster than a binary search per size)."""
-    out = np.zeros(np.shape(nbytes), dtype=np.int64)
+    edge by edge (~2x faster than a binary search per size)."""
+    out = np.zeros(np.shape(nbytes), dtype=np.int8)  # at most len(BUCKET_EDGES)
     for e in BUCKET_EDGES.tolist():
         out += nbytes > e
-    return out
+    return out.astype(np.int64)
 
 
 @record
@@ -351,19 +351,17 @@ def files_table(
     c = c if c is not None else classify(a)
     n = len(a.paths)
     has = (a.path >= 0) & ~a.datalib  # HDF5's, PnetCDF's files and datasets: the datasets table
-    p = a.path[has].astype(np.int64)
-    op = a.op[has].astype(np.int64)
-    nb = a.bytes[has]
-    data = a.data[has]
     # One key per (path, kind of call): a read/write that moved nothing known (failed) is a
     # kind of its own.  Three bincounts then give every count, byte and time sum per path.
+    # The events not `has` count in a row of their own (n), left out: no copies of the columns.
     nk = len(schema.OP_NAMES) + 1
     failed = nk - 1
-    kind = np.where(((op == READ) | (op == WRITE)) & ~data, failed, op)
-    key = p * nk + kind
-    counts = np.bincount(key, minlength=n * nk).reshape(n, nk)
-    moved = np.bincount(key, weights=nb, minlength=n * nk).reshape(n, nk)
-    spent = np.bincount(key, weights=a.dur[has], minlength=n * nk).reshape(n, nk)
+    kind = np.where(op_in(a.op, (READ, WRITE)) & ~a.data, failed, a.op)
+    key = np.where(has, a.path, n).astype(np.int64) * nk + kind
+    rows = (n + 1) * nk
+    counts = np.bincount(key, minlength=rows).reshape(n + 1, nk)[:n]
+    moved = np.bincount(key, weights=a.bytes, minlength=rows).reshape(n + 1, nk)[:n]
+    spent = np.bincount(key, weights=a.dur, minlength=rows).reshape(n + 1, nk)[:n]
     del key, kind
     io_kinds = [k for k in range(nk) if k != OP_CODE[Op.PROC.value]]
     meta = [OP_CODE[Op.META.value], OP_CODE[Op.OPEN.value]]
@@ -381,7 +379,7 @@ def files_table(
     cols["seeks"] = counts[:, OP_CODE[Op.SEEK.value]]
     cols["syncs"] = counts[:, OP_CODE[Op.SYNC.value]]
     cols["ops"] = counts.sum(axis=1)
-    cols["errors"] = _count(p[a.errno[has] != 0], n)
+    cols["errors"] = _count(a.path[has & (a.errno != 0)].astype(np.int64), n)
     cols["io_time"] = i64(spent[:, io_kinds].sum(axis=1))
     cols["read_time"] = i64(spent[:, READ])
     cols["write_time"] = i64(spent[:, WRITE])
@@ -412,8 +410,9 @@ def files_table(
     cols["missed"] = _count(a.path[a.missed & has].astype(np.int64), n)
     cols["processes"] = _distinct_per_path(a.path, a.proc.astype(np.int64), n)
     nbk = len(BUCKETS)
-    dsel = data & ((op == READ) | (op == WRITE))
-    flat = (p[dsel] * 2 + (op[dsel] == WRITE)) * nbk + bucket_of(nb[dsel])
+    dsel = has & a.data  # reads and writes
+    flat = (a.path[dsel].astype(np.int64) * 2 + (a.op[dsel] == WRITE)) * nbk
+    flat += bucket_of(a.bytes[dsel])
     hist = np.bincount(flat, minlength=n * 2 * nbk).reshape(n, 2, nbk)
     for d, name in enumerate(("read", "write")):
         for j, label in enumerate(BUCKETS):

@@ -20,7 +20,7 @@ import pandas as pd
 from iotrace.calls import Op
 from iotrace.record import field, record
 
-from .access import ALIGN, OP_CODE, READ, SMALL, WRITE, Arrays, Classified, op_in
+from .access import ALIGN, OP_CODE, SMALL, WRITE, Arrays, Classified, op_in
 from .datasets import SMALL_WRITE, chunking_findings
 from .fmt import fmt_bytes, fmt_pct, fmt_time
 
@@ -133,7 +133,7 @@ class Counts:
         out.patterns = _patterns_of(a, c, a.data & files & ~tied & (a.bytes > 0))
         keep = np.ones(a.n, dtype=bool) if system else ~a.system
         m = metadata_mask(a) & keep & (a.path >= 0)
-        out.meta = _grouped(a, m, a.path[m].astype(np.int64) * 65536 + a.fn[m], META_COLUMNS)
+        out.meta = _grouped(a, m, META_COLUMNS)
         out.ranks = rank_view(a, tied, collective, files)
         out.mpiio, out.mpiio_ranks = _mpiio_of(a, a.mpi_data & (a.path >= 0) & files)
         file_ops = op_in(a.op, [OP_CODE[o.value] for o in FILE_OPS])
@@ -189,18 +189,27 @@ def _by(keys: np.ndarray, dur: np.ndarray) -> list[tuple[tuple[int, int], list[i
             for k, c, x in zip(u, n, t, strict=True)]  # fmt: skip
 
 
-def _grouped(a: Arrays, m: np.ndarray, key: np.ndarray, cols: list[str]) -> pd.DataFrame:
-    """Metadata calls in `m` per (path, function) (key: path * 65536 + function)."""
+def _grouped(a: Arrays, m: np.ndarray, cols: list[str]) -> pd.DataFrame:
+    """Metadata calls in `m` per (path, function), in that order."""
     if not m.any():
         return _frame(cols)
-    u, inv, n = np.unique(key, return_inverse=True, return_counts=True)
+    nf = len(a.functions)
+    key = a.path[m].astype(np.int64) * nf + a.fn[m]
+    if len(a.paths) * nf <= 4 * len(key):  # few pairs possible: bincounts, not a sort
+        n = np.bincount(key, minlength=len(a.paths) * nf)
+        u = np.flatnonzero(n)
+        at = np.zeros(len(n), dtype=np.int64)
+        at[u] = np.arange(len(u))
+        n, inv = n[u], at[key]
+    else:
+        u, inv, n = np.unique(key, return_inverse=True, return_counts=True)
     err = np.bincount(inv, weights=(a.errno[m] != 0).astype(np.float64), minlength=len(u))
     t = np.bincount(inv, weights=a.dur[m].astype(np.float64), minlength=len(u))
     return _frame(
         cols,
         {
-            "path": [a.paths[int(k) // 65536] for k in u],
-            "function": [a.functions[int(k) % 65536] for k in u],
+            "path": [a.paths[int(k) // nf] for k in u],
+            "function": [a.functions[int(k) % nf] for k in u],
             "calls": n.astype(np.int64),
             "errors": err.astype(np.int64),
             "time": t.astype(np.int64),
@@ -209,34 +218,34 @@ def _grouped(a: Arrays, m: np.ndarray, key: np.ndarray, cols: list[str]) -> pd.D
 
 
 def _patterns_of(a: Arrays, c: Classified, base: np.ndarray) -> pd.DataFrame:
-    """Per (path, direction) of the events in `base`: Counts.patterns' columns."""
-    rnd = np.zeros(a.n, dtype=bool)
-    rnd[c.idx[~c.sequential]] = True
-    known = np.zeros(a.n, dtype=bool)
-    known[c.idx] = True
+    """Per (path, direction) of the events in `base` (reads and writes): Counts.patterns'
+    columns."""
+    flags = np.zeros(a.n, dtype=np.int64)  # per event: write 16, small 8, unaligned 4, known 2,
+    flags[c.idx] = 2  # random 1
+    flags[c.idx[~c.sequential]] = 3
+    flags += (a.op == WRITE) * 16
+    flags += (a.bytes < SMALL) * 8
+    flags += (a.has_offset & (a.offset & (ALIGN - 1) != 0)) * 4  # ALIGN: a power of 2
     k = len(a.paths)
+    # one bin per (path, its flags), the events out of `base` in a row of their own (k): three
+    # bincounts over the columns, no copies of them; float sums of integers, exact below 2**53
+    key = np.where(base, a.path, k).astype(np.int64) * 32 + flags
+    del flags
+    rows = (k + 1) * 32
+    cnt = np.bincount(key, minlength=rows).reshape(k + 1, 2, 16)[:k]
+    tm = np.bincount(key, weights=a.dur, minlength=rows).reshape(k + 1, 2, 16)[:k]
+    by = np.bincount(key, weights=a.bytes, minlength=rows).reshape(k + 1, 2, 16)[:k]
+    del key
     frames = []
-    for name, code in (("write", WRITE), ("read", READ)):
-        m = base & (a.op == code)
-        if not m.any():
-            continue
-        p = a.path[m].astype(np.int64)
-        dur = a.dur[m].astype(np.float64)
-        nb = a.bytes[m].astype(np.float64)
-        small = nb < SMALL
-        unal = a.has_offset[m] & (a.offset[m] & (ALIGN - 1) != 0)  # ALIGN: a power of 2
-        # one bin per (path, small, unaligned, known, random): three bincounts, not ten
-        # selections and bincounts; float sums of integers, exact below 2**53 as before
-        key = p * 16 + small * 8 + unal * 4 + known[m] * 2 + rnd[m]
-        cnt = np.bincount(key, minlength=16 * k).reshape(k, 16)
-        tm = np.bincount(key, weights=dur, minlength=16 * k).reshape(k, 16)
-        by = np.bincount(key, weights=nb, minlength=16 * k).reshape(k, 16)
+    for name, d in (("write", 1), ("read", 0)):
 
-        def per(x: np.ndarray, flag: int = 0) -> np.ndarray:
+        def per(x: np.ndarray, flag: int = 0, d: int = d) -> np.ndarray:
             cols = [i for i in range(16) if i & flag == flag]
-            return np.rint(x[:, cols].sum(axis=1)).astype(np.int64)
+            return np.rint(x[:, d, cols].sum(axis=1)).astype(np.int64)
 
         ops = per(cnt)
+        if not ops.any():
+            continue
         used = np.flatnonzero(ops)
         cols = {
             "calls": ops,
