@@ -279,3 +279,38 @@ def test_the_loaders_mappings_of_a_library_do_not_stop(tmp_path):
     mappings = denywrite["libm.so.6"] - denywrite["libc.so.6"]
     assert mappings >= 3, (seen, denywrite)
     assert stops["libm.so.6"] - stops["libc.so.6"] == added - mappings, (stops, seen, denywrite)
+
+
+def _execs(cmd: list[str], tmp_path, env: dict[str, str] | None = None) -> tuple[list[str], str]:
+    """The programs a command execs (strace, the oracle), and its stderr."""
+    log = tmp_path / "execs.strace"
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none",
+                        "-o", str(log), *cmd], capture_output=True, text=True, env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return [ln.split('"')[1] for ln in log.read_text().splitlines() if "execve(" in ln], r.stderr
+
+
+def test_a_run_with_the_shim_alone_starts_no_python(tmp_path):
+    """`iotrace run --no-stracer` is the C launcher's alone (launcher/): a Python interpreter
+    and the modules `run` needs cost ~55 ms of CPU against a budget of +20 ms per run.  What
+    the launcher cannot decide itself (-e, --path) goes through Python, which hands the run back
+    to the launcher: one way to run with the shim alone."""
+    import shutil
+    import sys
+
+    iot = shutil.which("iotrace", path=os.path.dirname(sys.executable))
+    out = tmp_path / "t"
+    execs, err = _execs([iot, "run", "--no-stracer", "-o", str(out), "--", "true"], tmp_path)
+    assert execs == [iot, shutil.which("true")], execs
+    assert "iotrace: the trace explains 100.0% of the" in err, err
+    assert f"iotrace: trace written to {out}" in err
+    # from Python (an option it decides, or `python -m iotrace`): back to the launcher
+    cmd = [sys.executable, "-m", "iotrace", "run", "--no-stracer", "-e", "trace=read", "-o",
+           str(tmp_path / "e"), "--", "cat", "/etc/hostname"]  # fmt: skip
+    execs, err = _execs(cmd, tmp_path)
+    assert execs == [sys.executable, iot, shutil.which("cat")], execs
+    from iotrace.tracefile import read_log
+
+    (log,) = (tmp_path / "e").glob("*.iot")
+    fns = {read_log(log).functions[e[1]] for e in read_log(log).events}
+    assert fns == {"read"}, fns

@@ -158,8 +158,9 @@ def test_export_dir_symlink_refused(tmp_path: Path, small_trace: Path, fmt: str)
     assert (target / f"events.{fmt}").read_text() == VICTIM_TEXT
 
 
+@pytest.mark.parametrize("mode", [(), ("--no-stracer",)], ids=["full", "shim"])
 @pytest.mark.parametrize("how", ["owner", "mode"])
-def test_trace_dir_of_others_refused(tmp_path: Path, how: str) -> None:
+def test_trace_dir_of_others_refused(tmp_path: Path, how: str, mode: tuple[str, ...]) -> None:
     d = tmp_path / "d"
     d.mkdir()
     if how == "owner":
@@ -168,7 +169,7 @@ def test_trace_dir_of_others_refused(tmp_path: Path, how: str) -> None:
     else:
         d.chmod(0o777)
     ran = tmp_path / "ran"
-    r = iotrace("run", "-o", str(d), "--", "touch", str(ran))
+    r = iotrace("run", "-o", str(d), *mode, "--", "touch", str(ran))
     assert r.returncode == 2
     assert len(r.stderr.splitlines()) == 1, r.stderr
     assert ("owned by uid 65534" if how == "owner" else "writable by other users") in r.stderr

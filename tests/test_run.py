@@ -10,34 +10,45 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import build, iotrace
 
+# full tracing (Python and its stracer) and the shim alone (the C launcher, launcher/)
+MODES = pytest.mark.parametrize("mode", [(), ("--no-stracer",)], ids=["full", "shim"])
 
-def test_exit_status_and_run_record(trace):
-    t = trace(build("fd_basic"))
+
+@MODES
+def test_exit_status_and_run_record(trace, mode):
+    t = trace(build("fd_basic"), "a\u00e9\U0001f600", extra=mode)
     assert t.proc.returncode == 7
     assert f"iotrace: trace written to {t.dir}" in t.proc.stderr
     (run_file,) = t.dir.glob("iotrace-run.*.json")
-    rec = json.loads(run_file.read_text())
+    text = run_file.read_text()
+    rec = json.loads(text)
+    assert text == json.dumps(rec, indent=1) + "\n"  # as Python's json writes it
     assert rec["status"] == 7 and rec["returncode"] == 7
+    assert rec["argv"] == [str(build("fd_basic")), "a\u00e9\U0001f600"]
     assert rec["end_mono_ns"] > rec["start_mono_ns"]
 
 
-def test_missing_command_is_one_line_127(tmp_path):
-    r = iotrace("run", "-o", str(tmp_path / "t"), "--", "no-such-command-xyz")
+@MODES
+def test_missing_command_is_one_line_127(tmp_path, mode):
+    r = iotrace("run", "-o", str(tmp_path / "t"), *mode, "--", "no-such-command-xyz")
     assert r.returncode == 127
     assert r.stderr.strip() == "iotrace: no-such-command-xyz: command not found"
 
 
-def test_not_executable_is_126(tmp_path):
+@MODES
+def test_not_executable_is_126(tmp_path, mode):
     f = tmp_path / "plain.txt"
     f.write_text("hi")
-    r = iotrace("run", "-o", str(tmp_path / "t"), "--", str(f))
+    r = iotrace("run", "-o", str(tmp_path / "t"), *mode, "--", str(f))
     assert r.returncode == 126 and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_signal_death_is_128_plus_n(trace):
-    t = trace(build("signal_exit"), str(signal.SIGTERM))
+@MODES
+def test_signal_death_is_128_plus_n(trace, mode):
+    t = trace(build("signal_exit"), str(signal.SIGTERM), extra=mode)
     assert t.proc.returncode == 128 + signal.SIGTERM
     assert len(t.events("write")) == 1
 
@@ -137,12 +148,14 @@ def test_sigkill_loses_no_completed_event(tmp_path):
     assert sum(1 for e in evs if e[7] == 10) == 5000  # every completed 10-byte write
 
 
-def test_ctrl_c_reaches_the_app(tmp_path):
+@MODES
+def test_ctrl_c_reaches_the_app(tmp_path, mode):
     prog = build("proc_kill")
     work = tmp_path / "w"
     work.mkdir()
     p = subprocess.Popen(
-        [sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), "--", str(prog), "1"],
+        [sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), *mode, "--",
+         str(prog), "1"],
         cwd=work, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     assert p.stderr.readline().strip() == "ready"
@@ -151,12 +164,14 @@ def test_ctrl_c_reaches_the_app(tmp_path):
     assert p.wait(timeout=30) == 128 + signal.SIGINT
 
 
-def test_sigterm_to_iotrace_is_forwarded(tmp_path):
+@MODES
+def test_sigterm_to_iotrace_is_forwarded(tmp_path, mode):
     prog = build("proc_kill")
     work = tmp_path / "w"
     work.mkdir()
     p = subprocess.Popen(
-        [sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), "--", str(prog), "1"],
+        [sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), *mode, "--",
+         str(prog), "1"],
         cwd=work, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert p.stderr.readline().strip() == "ready"

@@ -293,7 +293,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise RunError(f"iotrace: run: --console {args.console}: {exc.strerror}", 2) from None
     opts = RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer,
                       share=args.share, reuse=args.reuse, mpi=args.mpi,
-                      record=Recording.parse(args.trace, args.path, args.data))  # fmt: skip
+                      record=Recording.parse(args.trace, args.path, args.data),
+                      console=args.console)  # fmt: skip
     return run(opts)
 
 

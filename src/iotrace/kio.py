@@ -23,6 +23,7 @@ The end is the stracer's reading, or without a stracer the shim's at exit.  Used
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
 from .format import KIO_NEXT, KIO_URING_FIELDS
 from .record import field, record
-from .units import fmt_bytes, fmt_pct
+from .units import fmt_bytes
 
 EBADF = 9  # the kernel counts no call that fails its descriptor lookup
 LIBURING = re.compile(r"/liburing\.so[.\d]*$")  # a module path: io_uring's raw-syscall library
@@ -300,103 +301,90 @@ def explain(
     """One process: its readings (any order), its stracer events as (t, sums of one event), and
     if known its shim events by image as (t, sums of one event: Vec + stdio read, written), for
     an image whose shim had no reading at its end (killed by a signal): its events after its
-    last reading count from them (the inner I/O of "in" calls there excepted)."""
-    every = sorted(readings, key=lambda r: r.t)
-    last = every[-1] if every else None
-    # a reading the shim could not take has no counters, but its image's sums and own I/O until
-    # then: the stracer's end reading is the kernel's
-    readings = [r for r in every if not r.lost]
-    ends = [r for r in readings if r.source == "stracer" and r.when == "end"]
-    end = ends[-1] if ends else None
-    if end is None and readings and readings[-1].when in ("exit", "_exit"):
-        end = readings[-1]
-    sandboxed = any(r.when == "seccomp" for r in readings)
-    if end is None:
-        why = no_end_why(last) if last is not None else ("", "")
-        return Process(None, why=why, sandboxed=sandboxed)
-    p = Process("stracer" if end.source == "stracer" else "shim at exit", kernel=end.vec,
-                end_t=end.t, final=end.vec, storage=list(end.counters[4:6]),
-                sandboxed=sandboxed)  # fmt: skip
-    if end.threads is not None:
-        p.kernel, p.alone = list(end.threads), True
-    att = [r for r in readings if r.when == "attach" and r.t <= end.t]
-    if att:  # iotrace attach: the trace begins there, and so does what it explains
-        a, p.attached = att[-1], True
-        if p.alone and a.threads is not None:
-            p.kernel = _add(p.kernel, a.threads, -1)
-        else:
-            p.kernel, p.alone = _add(end.vec, a.vec, -1), False
-    if end.source == "shim":  # the reading's own read, and stdio's final flush, come after it
-        p.final = _add(end.vec, end.cost)
-        if end.when == "exit":
-            p.final = _add(p.final, [0, end.pending, 0, end.pending_streams])
-    for t, sums in stracer_events:
-        if t <= end.t:
-            p.events = _add(p.events, sums)
-    shim = [r for r in every if r.source == "shim" and r.t <= end.t]
-    starts = [r for r in readings if r.t <= end.t and (r.source == "shim" or r.when == "exec")]
-    prev: Reading | None = None
-    for r in starts:
-        # where this image began: zero for a fork child or the first image; the reading the
-        # shim of the image before took just before its exec; else not known
-        base: Vec | None = None
-        if prev is None:
-            base = [0, 0, 0, 0]
-        elif prev.source == "shim" and prev.when == "exec":
-            base = _add(prev.vec, prev.cost)
-        if r.source == "stracer":  # an image without a shim: before it, the exec's own reads
-            if base is not None:
-                p.before_shim = _add(p.before_shim, _add(r.vec, base, -1))
-            prev = r
-            continue
-        if r.when == "start":
-            if base is not None:
-                p.before_shim = _add(p.before_shim, _add(_add(r.vec, r.own, -1), base, -1))
-        elif r is end and r.when == "exit":
-            # its final flush is recorded (and summed) before exit()'s reading, written after:
-            # one write per stream
-            p.stdio[1] -= r.pending
-            p.stdio[3] -= r.pending_streams
-        prev = r
-    lasts: dict[int, Reading] = {}
-    for r in shim:
-        lasts[r.image] = r
-    # the image alive at the stracer's end reading, which read its shim's sums in its memory:
-    # one that took no reading at its end (a raw exit_group) is explained by them exactly
-    alive = None
-    if end.shim is not None and starts and starts[-1].source == "shim":
-        alive = starts[-1].image
-    for r in lasts.values():  # each image's sums and own I/O up to its last reading
-        sums = list(r.sums)
-        # (a sandboxed image's last is the one before its seccomp filter: none after that)
-        if r.image == alive and r.when in ("start", "seccomp") and end.shim is not None:
-            p.events = _add(p.events, end.shim[4:8])
-            p.stdio = _add(p.stdio, [end.shim[8], end.shim[9], 0, 0])
-            p.own = _add(p.own, end.shim[:4])
-            continue
-        if r.when in ("start", "seccomp") and r is not end:  # ended without a reading
-            if shim_events is None:
-                p.unfinished = True
-            else:
-                p.tail = True
-                for t, d in shim_events.get(r.image, []):
-                    if r.t < t <= end.t:
-                        sums = [a + b for a, b in zip(sums, d, strict=True)]
-        p.events = _add(p.events, sums[:4])
-        p.stdio = _add(p.stdio, [sums[4], sums[5], 0, 0])
-        p.own = _add(p.own, r.own if r is end else _add(r.own, r.cost))
-    p.shimmed = bool(shim)
-    if end.source == "stracer":
-        p.own = _add(p.own, end.own)
-        if starts and starts[-1].when == "exec" and starts[-1].next:
-            p.nolog, p.nolog_uid = starts[-1].next, starts[-1].euid
-    if any(any(r.uring) for r in shim):
-        p.uring = "held"
+    last reading count from them (the inner I/O of "in" calls there excepted).  Computed by
+    _kio.c (iot_kio_explain), which the C launcher shares."""
+    c = _c()
+    ffi, lib = c.ffi, c.lib
+    rs = ffi.new("struct iot_kio_reading[]", max(len(readings), 1))
+    for i, r in enumerate(readings):
+        _reading_to_c(r, rs[i])
+    st = ffi.new("struct iot_kio_event[]", max(len(stracer_events), 1))
+    for i, (t, sums) in enumerate(stracer_events):
+        st[i].t, st[i].sums = t, [*sums, 0, 0]
+    images = {r.image for r in readings if r.source == "shim"}
+    mine = [(im, t, d) for im in images for t, d in (shim_events or {}).get(im, [])]
+    sh = ffi.new("struct iot_kio_event[]", max(len(mine), 1))
+    for i, (im, t, d) in enumerate(mine):
+        sh[i].t, sh[i].image, sh[i].sums = t, im, d
+    out = ffi.new("struct iot_kio_process *")
+    lib.iot_kio_explain(rs, len(readings), st, len(stracer_events), sh, len(mine),
+                        shim_events is not None, out)  # fmt: skip
+    p = _process(out)
+    if p.end is None and readings:
+        p.why = no_end_why(sorted(readings, key=lambda r: r.t)[-1])
     return p
 
 
-EPERM, EACCES, ENFILE, EMFILE = 1, 13, 23, 24
-# short names of no_end_why's kinds, for the job's line
+_WHEN = {"start": 0, "exec": 1, "exit": 2, "_exit": 3, "end": 4, "attach": 5, "seccomp": 6}
+_END = (None, "stracer", "shim at exit")
+_URING = ("", "liburing", "rings", "held")
+_NEXT = ("", *KIO_NEXT)
+_KINDS = ("", "ids", "fds", "setid", "unread", "seccomp")  # _kio.h IOT_KIO_NO_END_KINDS
+
+
+def _reading_to_c(r: Reading, x: Any) -> None:
+    x.source = r.source == "stracer"
+    x.when = _WHEN[r.when]
+    x.t, x.image = r.t, r.image
+    x.counters, x.own, x.sums, x.uring = r.counters[:7], r.own, r.sums, r.uring
+    x.pending, x.streams = r.pending, r.pending_streams
+    x.lost, x.euid, x.next = r.lost, r.euid, _NEXT.index(r.next)
+    if r.threads is not None:
+        x.has_threads, x.threads = 1, r.threads
+    if r.shim is not None:
+        x.has_shim, x.shim = 1, r.shim
+
+
+def _process(c: Any) -> Process:
+    return Process(_END[c.end], list(c.kernel), list(c.events), list(c.stdio),
+                   list(c.before_shim), list(c.own), list(c.children), c.end_t, bool(c.alone),
+                   bool(c.unfinished), bool(c.tail), list(c.final), list(c.storage),
+                   _URING[c.uring], (_KINDS[c.why], ""), bool(c.attached), _NEXT[c.nolog],
+                   c.nolog_uid, bool(c.shimmed), bool(c.sandboxed))  # fmt: skip
+
+
+def _to_c(p: Process, c: Any) -> None:
+    c.end = _END.index(p.end)
+    c.kernel, c.events, c.stdio, c.before_shim = p.kernel, p.events, p.stdio, p.before_shim
+    c.own, c.children, c.final, c.storage = p.own, p.children, p.final, p.storage
+    c.end_t, c.alone, c.unfinished, c.tail = p.end_t, p.alone, p.unfinished, p.tail
+    c.uring, c.why, c.attached = _URING.index(p.uring), _KINDS.index(p.why[0]), p.attached
+    c.nolog, c.nolog_uid, c.shimmed = _NEXT.index(p.nolog), p.nolog_uid, p.shimmed
+    c.sandboxed = p.sandboxed
+
+
+class _Native:
+    def __init__(self) -> None:
+        from iotrace.native import ffi, library
+
+        path = library("iotrace", "_kio", "kio")
+        if path is None:
+            raise RuntimeError("iotrace's C code (_kio.so) is missing: reinstall iotrace")
+        header = Path(__file__).with_name("_kio.h").read_text()
+        cdef = header.split("#include <stdint.h>", 1)[1].rsplit("#endif", 1)[0]
+        cdef = cdef.replace("IOT_KIO_NO_END_KINDS]", f"{len(_KINDS)}]")
+        cdef = "\n".join(ln for ln in cdef.splitlines() if not ln.startswith("#define"))
+        self.ffi = ffi("kio", cdef)
+        self.lib: Any = self.ffi.dlopen(str(path))
+
+
+@functools.lru_cache(maxsize=1)
+def _c() -> _Native:
+    return _Native()
+
+
+EMFILE = 24
+# short names of no_end_why's kinds, as _kio.c's job line has them (no_end_text)
 NO_END = {
     "ids": "uid changed: its counters and logs are root's after it",
     "fds": "no fd left for the shim's reading of them: ulimit -n reached",
@@ -412,11 +400,14 @@ def no_end_why(r: Reading) -> tuple[str, str]:
     ("", "") otherwise (killed, a raw exit_group, still running: not known)."""
     import os
 
-    if r.lost in (EACCES, EPERM):
+    x = _c().ffi.new("struct iot_kio_reading *")
+    _reading_to_c(r, x)
+    kind = _KINDS[_c().lib.iot_kio_no_end_kind(x)]  # the decision is _kio.c's
+    if kind == "ids" and r.lost:
         return ("ids", f"its ids changed (effective uid {r.euid} at its {r.when}): a process "
                 "that changes its ids is no longer dumpable, its /proc/self/io is root's, and "
                 "the shim could not read its counters there (it was not killed)")  # fmt: skip
-    if r.lost in (EMFILE, ENFILE):
+    if kind == "fds":
         how = (
             "it had used all of its ulimit -n"
             if r.lost == EMFILE
@@ -424,17 +415,17 @@ def no_end_why(r: Reading) -> tuple[str, str]:
         )
         return ("fds", f"no fd left for the shim's reading of /proc/self/io at its {r.when} "
                 f"({how}): its counters then are not known (it was not killed)")  # fmt: skip
-    if r.lost:
+    if kind == "unread":
         return ("unread", f"the shim could not read /proc/self/io at its {r.when}: "
                 f"{os.strerror(r.lost)}")  # fmt: skip
-    if r.when == "seccomp":
+    if kind == "seccomp":
         return ("seccomp", "the app installed a seccomp filter, after which the shim makes no "
                 "syscall: it read them just before (it was not killed)")  # fmt: skip
-    if r.when == "exec" and r.next == "setid":
+    if kind == "setid":
         return ("setid", "it exec'd a set-user-ID or set-group-ID program, which runs without "
                 "the shim (secure execution: the loader ignores LD_PRELOAD there): nothing "
                 "after the exec is traced")  # fmt: skip
-    if r.when == "exec" and r.next == "unwritable":
+    if kind == "ids":
         return ("ids", f"it exec'd as uid {r.euid}, which cannot write the trace directory: "
                 "the program it exec'd, and the processes that started, have no log (a process "
                 "whose uid changed gets no write access to iotrace's files)")  # fmt: skip
@@ -460,16 +451,19 @@ def explain_all(
 
 def link(procs: dict[Any, Process], parent: dict[Any, Any]) -> dict[Any, Process]:
     """explain_all's second step, once every process is explained (the analyzer explains parts
-    of a trace apart): each parent's counters less the children it reaped."""
-    for k, p in procs.items():
-        par = procs.get(parent.get(k))
-        if par is not None and par.nolog == "unwritable" and not p.shimmed and not p.nolog:
-            p.nolog, p.nolog_uid = par.nolog, par.nolog_uid  # a child of one: no log either
-        if par is None or par.alone or par.end is None or p.end is None or p.end_t > par.end_t:
-            continue
-        par.children = _add(par.children, p.final)
-    for p in procs.values():
-        p.kernel = _add(p.kernel, p.children, -1)
+    of a trace apart): each parent's counters less the children it reaped (_kio.c)."""
+    c = _c()
+    keys = list(procs)
+    index = {k: i for i, k in enumerate(keys)}
+    cp = c.ffi.new("struct iot_kio_process[]", max(len(keys), 1))
+    for i, k in enumerate(keys):
+        _to_c(procs[k], cp[i])
+    par = c.ffi.new("int64_t[]", [index.get(parent.get(k), -1) for k in keys] or [0])
+    c.lib.iot_kio_link(cp, len(keys), par)
+    for i, k in enumerate(keys):
+        p = procs[k]
+        p.children, p.kernel = list(cp[i].children), list(cp[i].kernel)
+        p.nolog, p.nolog_uid = _NEXT[cp[i].nolog], cp[i].nolog_uid
     return procs
 
 
@@ -495,106 +489,34 @@ class Job:
     sandboxed: int = 0
     sandboxed_tail: int = 0
 
-    def add(self, p: Process) -> None:
-        if p.end is not None and p.unfinished and p.sandboxed:
-            self.sandboxed += 1
-            return
-        if p.end is None:
-            self.without_end += 1
-            self.no_end[p.why[0]] = self.no_end.get(p.why[0], 0) + 1
-            return
-        if p.unfinished:  # its last events are not summed: a share of it would be a false alarm
-            self.unfinished += 1
-            return
-        self.uring += bool(p.uring) and not self.stracer
-        self.attached += p.attached
-        self.processes += 1
-        self.tail += p.tail and not p.sandboxed
-        self.sandboxed_tail += p.tail and p.sandboxed
-        self.kernel_bytes += p.kernel_bytes
-        self.explained_bytes += p.bytes
-        self.kernel_calls += p.kernel_calls
-        self.explained_calls += p.calls
-        if p.bytes < p.kernel_bytes:
-            self.short += 1
-            self.short_bytes += p.kernel_bytes - p.bytes
-        if p.bytes == p.kernel_bytes and p.calls < p.kernel_calls and (p.stdio[0] or p.stdio[1]):
-            self.stdio_calls += p.kernel_calls - p.calls
+    def _c(self) -> Any:
+        j = _c().ffi.new("struct iot_kio_job *")
+        for name in _JOB_FIELDS:
+            setattr(j, "short_" if name == "short" else name, int(getattr(self, name)))
+        j.no_end = [self.no_end.get(k, 0) for k in _KINDS]
+        return j
 
-    @property
-    def _no_end(self) -> str:
-        """Why processes have no counters at their end: what the shim said (NO_END), else with
-        the shim alone a process that ends by a raw exit_group syscall runs none of its exit
-        hooks."""
-        unknown = "killed?" if self.stracer else "killed, or a raw exit_group syscall?"
-        said = {NO_END.get(k, unknown): n for k, n in self.no_end.items()}
-        if len(said) == 1:
-            return next(iter(said))
-        return "; ".join(f"{n:,}: {why}" for why, n in sorted(said.items()))
+    def add(self, p: Process) -> None:
+        c = _c()
+        j, cp = self._c(), c.ffi.new("struct iot_kio_process *")
+        _to_c(p, cp)
+        c.lib.iot_kio_job_add(j, cp)
+        for name in _JOB_FIELDS:
+            setattr(self, name, getattr(j, "short_" if name == "short" else name))
+        self.stracer = bool(self.stracer)
+        self.no_end = {k: n for k, n in zip(_KINDS, j.no_end, strict=True) if n}
 
     def line(self) -> str:
         """The job's completeness in one line (`iotrace run`'s last, `report`'s first)."""
-        if not self.processes:
-            if self.unfinished:
-                return (f"completeness: {self.unfinished:,} ended by a signal or a raw "
-                        "exit_group syscall before the shim's last reading, the only processes "
-                        "with counters at their end: iotrace report counts their last "
-                        "events")  # fmt: skip
-            if self.without_end:
-                return (f"completeness: no counters at the end of the {self.without_end:,} "
-                        f"processes traced ({self._no_end})")  # fmt: skip
-            return (
-                "completeness: no shim and no stracer read the kernel's counters (a static or "
-                "Go program under --no-stracer, or iotrace attach --shim: the shim takes no "
-                "reading in a process it was loaded into, whose counters hold the I/O before "
-                "it): this trace cannot check itself"
-            )
-        b = _pct(self.explained_bytes, self.kernel_bytes)
-        c = _pct(self.explained_calls, self.kernel_calls)
-        out = (f"the trace explains {b} of the {fmt_bytes(self.kernel_bytes)} and {c} of the "
-               f"{self.kernel_calls:,} read/write syscalls the kernel counted")  # fmt: skip
-        if self.processes > 1:
-            out += f" in {self.processes:,} processes"
-        if self.attached:
-            out += (" between the attach and the end (the kernel's counters at the attach are "
-                    "where it begins)")  # fmt: skip
-        if self.stdio_calls:
-            out += (f" (the other {self.stdio_calls:,}: likely stdio's short reads of a pipe "
-                    "or terminal, whose bytes are traced)")  # fmt: skip
-        if self.short:
-            out += f"; {fmt_bytes(self.short_bytes)} not in the trace"
-            if not self.stracer:
-                out += " (the shim alone does not see raw syscalls: run with the stracer)"
-            out += ", by process: iotrace report"
-        if self.unfinished:
-            out += (f"; {self.unfinished:,} more ended by a signal or a raw exit_group syscall "
-                    "before the shim's last reading, left out here (iotrace report counts their "
-                    "last events)")  # fmt: skip
-        if self.tail:
-            out += (f"; {self.tail:,} ended by a signal or a raw exit_group syscall before the "
-                    "shim's last reading (their last events counted from the trace)")  # fmt: skip
-        if self.sandboxed_tail:
-            out += (f"; {self.sandboxed_tail:,} installed a seccomp filter, after which the shim "
-                    "makes no syscall (its last reading was just before it; the events after it "
-                    "counted from the trace)")  # fmt: skip
-        if self.sandboxed:
-            out += (f"; {self.sandboxed:,} more installed a seccomp filter, after which the shim "
-                    "makes no syscall: its last reading was just before it, left out here "
-                    "(iotrace report counts the events after it)")  # fmt: skip
-        if self.without_end:
-            out += f"; {self.without_end:,} without counters at their end ({self._no_end})"
-        if self.uring:
-            out += (f"; but io_uring ran in {self.uring:,} process(es) without the stracer "
-                    "(rings mapped, or liburing loaded): its I/O is in neither these counters "
-                    "nor the trace, so they are not all of the job's I/O (run with the stracer; "
-                    "by process: iotrace report)")  # fmt: skip
-        return out
+        c = _c()
+        buf = c.ffi.new("char[]", 8192)
+        n = c.lib.iot_kio_job_line(self._c(), buf, len(buf))
+        return c.ffi.string(buf, n).decode()
 
 
-def _pct(part: int, whole: int) -> str:
-    if not whole:
-        return "100.0%" if not part else "more than"
-    return fmt_pct(part / whole)
+_JOB_FIELDS = ("kernel_bytes", "explained_bytes", "kernel_calls", "explained_calls",
+               "stdio_calls", "processes", "without_end", "short", "short_bytes", "unfinished",
+               "tail", "uring", "stracer", "attached", "sandboxed", "sandboxed_tail")  # fmt: skip
 
 
 def run_job(trace_dir: Path, host: str, root: int) -> Job:

@@ -7,13 +7,15 @@ import errno
 import os
 import re
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from iotrace import __version__
 from iotrace.mpi import command_family, which
-from iotrace.record import record
+from iotrace.record import record, replace
 from iotrace.say import say
 from iotrace.shim import shim_path
 from iotrace.tracedir import (
@@ -49,6 +51,7 @@ class RunOptions:
     reuse: str | None = None  # "force" (replace an existing trace) or "append" (add to it)
     mpi: str = "auto"  # the MPI family whose shim is preloaded (iotrace.mpi), auto: detected
     record: Recording | None = None  # -e trace=, --path (None: everything)
+    console: str | None = None  # --console FILE
 
 
 @record(frozen=True)
@@ -299,33 +302,27 @@ def fault_line(
     )
 
 
-def _prepare(opts: RunOptions) -> tuple[TraceDir, Path] | None:
-    """The trace dir and the run's fault file; None: the command runs untraced (said in one
-    line).  RunError: iotrace refuses the directory."""
-    trace = None
+def run(opts: RunOptions) -> int:
+    """Full tracing (the shim and the stracer).  Runs with the shim alone are the C launcher's
+    (launcher/: a Python process costs more than their whole budget): handed over to it, as is
+    a run whose stracer cannot start here or whose trace cannot be written."""
+    sigs = SignalState.at_start()
+    if not opts.stracer:
+        hand_over(opts, sigs)
+    exe = resolve_command(opts.command)
+    # a trace that cannot be written: the launcher says so and runs the command untraced (the
+    # job matters more than its trace)
     try:
         trace = trace_dir(opts)
-        return trace, prepare_dir(trace)
-    except OSError as exc:
-        if trace is not None:
-            trace.close()
-        # the job matters more than its trace: run it as if iotrace were not there
-        where = opts.out or "the current directory"
-        say(f"iotrace: cannot write a trace in {where} ({exc.strerror}): "
-            "the command runs untraced")  # fmt: skip
-        return None
-
-
-def run(opts: RunOptions) -> int:
-    sigs = SignalState.at_start()
-    exe = resolve_command(opts.command)
-    prepared = _prepare(opts)
-    trace, faults = prepared if prepared else (None, None)
+    except OSError:
+        hand_over(opts, sigs)
+    try:
+        faults = prepare_dir(trace)
+    except OSError:
+        trace.close()
+        hand_over(replace(opts, out=str(trace.path), reuse="append"), sigs)
     mpi = command_family(opts.command, os.environ) if opts.mpi == "auto" else opts.mpi
-    env = (
-        traced_env(trace.path, opts.stack, faults, opts.share, mpi, opts.record)
-        if prepared else dict(os.environ)
-    )  # fmt: skip
+    env = traced_env(trace.path, opts.stack, faults, opts.share, mpi, opts.record)
     started = time.time_ns()
     mono = time.monotonic_ns()
     # iotrace waits for its children, whatever it was given (the command gets it back)
@@ -334,57 +331,58 @@ def run(opts: RunOptions) -> int:
     # waits for the command to finish, as a shell does.
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     forwarded = [s for s in FORWARDED if s not in sigs.ignored]
-    if opts.stracer and trace and faults:
-        traced = _run_stracer(exe, opts, env, trace, sigs, forwarded)
-        if traced is not None:
-            signal.signal(signal.SIGINT, old_int)
-            pid, returncode, lost = traced
-            return _finish(opts, trace, faults, lost, pid, returncode, started, mono)
-    try:
-        pid = spawn(exe, [exe, *opts.command[1:]], env, sigs)
-    except OSError as exc:
-        signal.signal(signal.SIGINT, old_int)
-        raise RunError(f"iotrace: {opts.command[0]}: {exc.strerror}", 126) from None
-    running = [pid]  # emptied once reaped: its pid may then be another process's
-
-    def forward(sig: int, _frame: object) -> None:
-        for p in running:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, sig)
-
-    for sig in forwarded:
-        signal.signal(sig, forward)
-    returncode = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    running.clear()
+    traced = _run_stracer(exe, opts, env, trace, sigs, forwarded)
     signal.signal(signal.SIGINT, old_int)
-    if trace is None or faults is None:
-        return exit_status(returncode)
-    return _finish(opts, trace, faults, None, pid, returncode, started, mono)
+    if traced is None:  # no stracer here: the shim alone, in the directory made for this run
+        for sig in (*forwarded, signal.SIGCHLD, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        with contextlib.suppress(OSError):
+            faults.unlink()
+        trace.close()
+        hand_over(replace(opts, out=str(trace.path), reuse="append"), sigs)
+    pid, returncode, lost = traced
+    return _finish(opts, trace, faults, lost, pid, returncode, started, mono)
 
 
-def spawn(exe: str, argv: list[str], env: dict[str, str], sigs: SignalState) -> int:
-    """fork + execve, not subprocess (its imports were a good part of a run's fixed cost) nor
-    posix_spawn (glibc's leaves its internal signals 32 and 33 ignored in the command): the
-    descriptors iotrace was given are the command's, the signals as iotrace was given them.
-    OSError: the command cannot be executed (its errno comes back on a close-on-exec pipe)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            sigs.restore()
-            os.execve(exe, argv, env)
-        except OSError as exc:
-            os.write(w, str(exc.errno).encode())
-        finally:
-            os._exit(127)
-    os.close(w)
-    with open(r, "rb") as f:
-        err = f.read()
-    if err:
-        os.waitpid(pid, 0)
-        raise OSError(int(err), os.strerror(int(err)))
-    return pid
+HANDOVER = "IOTRACE_HANDOVER"  # + _PKG, _CALLS, _PATHS, _DATA: launcher/run.c takes them out
+
+
+def launcher() -> str | None:
+    """The `iotrace` command (launcher/), installed beside the console script iotrace-py."""
+    import sysconfig
+
+    where = [os.path.dirname(os.path.abspath(sys.argv[0])), sysconfig.get_path("scripts")]
+    with contextlib.suppress(KeyError):
+        where.append(sysconfig.get_path("scripts", f"{os.name}_user"))
+    for d in where:
+        exe = os.path.join(d, "iotrace")
+        if os.access(exe, os.X_OK) and os.path.isfile(os.path.join(d, "iotrace-py")):
+            return exe
+    return None
+
+
+def hand_over(opts: RunOptions, sigs: SignalState) -> NoReturn:
+    """Exec the launcher to run `opts` with the shim alone: the options decided here (filters,
+    the shim's directory) in its private variables, the signals as iotrace was given them."""
+    exe = launcher()
+    if exe is None:
+        raise RunError("iotrace: the iotrace command (the launcher beside iotrace-py) is "
+                       "missing: reinstall iotrace", 2)  # fmt: skip
+    argv = [exe, "run", "--no-stracer", "--stack", str(opts.stack), "--mpi", opts.mpi]
+    argv += ["-o", opts.out] if opts.out is not None else []
+    argv += ["--share-with-group"] if opts.share else []
+    argv += [f"--{opts.reuse}"] if opts.reuse else []
+    argv += ["--console", opts.console] if opts.console is not None else []
+    env = {k: v for k, v in os.environ.items() if not k.startswith(HANDOVER)}
+    env[HANDOVER] = "1"
+    env[f"{HANDOVER}_PKG"] = str(shim_path().parent)
+    for k, v in (opts.record.env() if opts.record else {}).items():
+        env[k.replace("IOTRACE_", f"{HANDOVER}_", 1)] = v
+    sigs.restore()
+    try:
+        os.execve(exe, [*argv, "--", *opts.command], env)
+    except OSError as exc:
+        raise RunError(f"iotrace: {exe}: {exc.strerror}", 127) from None
 
 
 def _run_stracer(

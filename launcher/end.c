@@ -1,0 +1,431 @@
+/* `run --no-stracer`'s closing line: what the trace explains of the kernel's counters of the
+ * process tree `iotrace run` started, as kio.py's run_job reads it for full tracing: the KIO and
+ * MODULE records of the first and the last chunk of each shim log that holds any
+ * (tracefile.kio_records), explained by _kio.c, the one computation kio.py uses too. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../src/iotrace/_kio.h"
+#include "launch.h"
+
+/* ---- a minimal msgpack reader over [p, e) ---- */
+struct mp {
+    const unsigned char *p, *e;
+    int bad;
+};
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int need(struct mp *m, size_t n)
+{
+    if (m->bad || (size_t)(m->e - m->p) < n) {
+        m->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* kinds: 'i' int (v), 's' str/bin (s, v = length), 'a' array (v), 'm' map (v), 'x' other */
+static int next(struct mp *m, int64_t *v, const char **s)
+{
+    if (!need(m, 1))
+        return 0;
+    unsigned c = *m->p++;
+    *v = 0;
+    if (c <= 0x7f) { *v = c; return 'i'; }
+    if (c >= 0xe0) { *v = (int8_t)c; return 'i'; }
+    if ((c & 0xf0) == 0x90) { *v = c & 0x0f; return 'a'; }
+    if ((c & 0xf0) == 0x80) { *v = c & 0x0f; return 'm'; }
+    if ((c & 0xe0) == 0xa0) {
+        *v = c & 0x1f;
+        goto str;
+    }
+    int n;
+    switch (c) {
+    case 0xc0: case 0xc2: case 0xc3: return 'x';
+    case 0xcc: case 0xcd: case 0xce: case 0xcf:
+        n = 1 << (c - 0xcc);
+        if (!need(m, (size_t)n)) return 0;
+        *v = (int64_t)be(m->p, n); m->p += n; return 'i';
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+        n = 1 << (c - 0xd0);
+        if (!need(m, (size_t)n)) return 0;
+        uint64_t u = be(m->p, n);
+        m->p += n;
+        int sh = 64 - 8 * n;
+        *v = sh ? (int64_t)(u << sh) >> sh : (int64_t)u;
+        return 'i';
+    }
+    case 0xca: if (!need(m, 4))
+            return 0;
+        m->p += 4; return 'x';
+    case 0xcb: if (!need(m, 8))
+            return 0;
+        m->p += 8; return 'x';
+    case 0xd9: case 0xc4:
+        if (!need(m, 1))
+            return 0;
+        *v = (int64_t)be(m->p, 1); m->p += 1; goto str;
+    case 0xda: case 0xc5:
+        if (!need(m, 2))
+            return 0;
+        *v = (int64_t)be(m->p, 2); m->p += 2; goto str;
+    case 0xdb: case 0xc6:
+        if (!need(m, 4))
+            return 0;
+        *v = (int64_t)be(m->p, 4); m->p += 4; goto str;
+    case 0xdc: if (!need(m, 2))
+            return 0;
+        *v = (int64_t)be(m->p, 2); m->p += 2; return 'a';
+    case 0xdd: if (!need(m, 4))
+            return 0;
+        *v = (int64_t)be(m->p, 4); m->p += 4; return 'a';
+    case 0xde: if (!need(m, 2))
+            return 0;
+        *v = (int64_t)be(m->p, 2); m->p += 2; return 'm';
+    case 0xdf: if (!need(m, 4))
+            return 0;
+        *v = (int64_t)be(m->p, 4); m->p += 4; return 'm';
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+        n = (1 << (c - 0xd4)) + 1;
+        if (!need(m, (size_t)n))
+            return 0;
+        m->p += n;
+        return 'x';
+    case 0xc7: case 0xc8: case 0xc9: {
+        n = 1 << (c - 0xc7);
+        if (!need(m, (size_t)n)) return 0;
+        uint64_t len = be(m->p, n) + 1;
+        m->p += n;
+        if (!need(m, len)) return 0;
+        m->p += len;
+        return 'x';
+    }
+    default: m->bad = 1; return 0;
+    }
+str:
+    if (!need(m, (size_t)*v))
+        return 0;
+    *s = (const char *)m->p;
+    m->p += *v;
+    return 's';
+}
+
+static void skip(struct mp *m)
+{
+    int64_t v;
+    const char *s;
+    int k = next(m, &v, &s);
+    if (k == 'a')
+        for (int64_t i = 0; i < v && !m->bad; i++)
+            skip(m);
+    else if (k == 'm')
+        for (int64_t i = 0; i < 2 * v && !m->bad; i++)
+            skip(m);
+}
+
+/* an array of n ints into out; 0 if it is not one */
+static int ints(struct mp *m, int64_t *out, int n)
+{
+    int64_t v;
+    const char *s;
+    if (next(m, &v, &s) != 'a' || v != n)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (next(m, &out[i], &s) != 'i')
+            return 0;
+    return 1;
+}
+
+/* ---- readings ---- */
+struct proc {
+    int pid, ppid, has_ppid, liburing;
+    struct iot_kio_reading *r;
+    int n, cap;
+    struct iot_kio_process x;
+};
+
+static struct proc *procs;
+static int nprocs, capprocs;
+
+static struct proc *proc_of(int pid)
+{
+    for (int i = 0; i < nprocs; i++)
+        if (procs[i].pid == pid)
+            return &procs[i];
+    if (nprocs == capprocs) {
+        capprocs = capprocs ? 2 * capprocs : 16;
+        procs = realloc(procs, (size_t)capprocs * sizeof *procs);
+    }
+    memset(&procs[nprocs], 0, sizeof *procs);
+    procs[nprocs].pid = pid;
+    return &procs[nprocs++];
+}
+
+static int kio_record(struct mp *m, int64_t len, struct iot_kio_reading *r)
+{
+    int64_t v, pend[2];
+    const char *s;
+    /* the log's when (format.KIO_WHEN): 0 start, 1 exec, 2 exit, 3 _exit, 4 seccomp */
+    if (len < 6 || next(m, &v, &s) != 'i' || v < 0 || v > 4)
+        return 0;
+    memset(r, 0, sizeof *r);
+    r->when = v == 4 ? 6 : v; /* _kio.h's: 6 seccomp (4 and 5 are the stracer's) */
+    r->euid = -1;
+    if (next(m, &r->t, &s) != 'i')
+        return 0;
+    struct mp counters = *m; /* [] for a reading the shim could not take (its errno below) */
+    int64_t nc;
+    if (next(&counters, &nc, &s) == 'a' && nc == 0)
+        *m = counters;
+    else if (!ints(m, r->counters, 7))
+        return 0;
+    if (!ints(m, r->own, 4) || !ints(m, pend, 2) || !ints(m, r->sums, 6))
+        return 0;
+    r->pending = pend[0], r->streams = pend[1];
+    if (len > 6 && !ints(m, r->uring, 3))
+        return 0;
+    int64_t ids[2], nxt;
+    if (len > 7) { /* [errno, euid], or nil / [] */
+        struct mp x = *m;
+        if (ints(&x, ids, 2))
+            r->lost = ids[0], r->euid = ids[1], *m = x;
+        else
+            skip(m);
+    }
+    if (len > 8) { /* [next] */
+        struct mp x = *m;
+        if (ints(&x, &nxt, 1))
+            r->next = nxt >= 1 && nxt <= 2 ? nxt : 0, *m = x;
+        else
+            skip(m);
+    }
+    if (nc == 0 && !r->lost)
+        return 0; /* no counters and no reason: malformed */
+    return !m->bad;
+}
+
+static regex_t liburing_re;
+
+/* the KIO records of chunk slot at off (and its modules' liburing); -1: none readable */
+static int chunk_records(int fd, unsigned char *buf, size_t size, size_t off, size_t chunk,
+                         struct iot_kio_reading *out, int max, int *liburing)
+{
+    /* pread, not a mapping: another rank's shim may truncate its log meanwhile (SIGBUS) */
+    ssize_t got = off < size ? pread(fd, buf, chunk, (off_t)off) : -1;
+    if (got < 5 || buf[0] != 0xc6)
+        return 0;
+    size_t len = (size_t)be(buf + 1, 4);
+    if (len > chunk - 5)
+        return 0;
+    struct mp m = {buf + 5, buf + (5 + len < (size_t)got ? 5 + len : (size_t)got), 0};
+    int n = 0;
+    while (m.p < m.e && !m.bad) {
+        struct mp rec = m; /* the record; then on after it, however much was read of it */
+        skip(&m);
+        int64_t alen, kind, v;
+        const char *s;
+        if (m.bad || next(&rec, &alen, &s) != 'a' || alen < 1 || next(&rec, &kind, &s) != 'i')
+            continue;
+        if (kind == 6 && n < max) { /* KIO */
+            if (kio_record(&rec, alen - 1, &out[n]))
+                n++;
+        } else if (kind == 4 && alen > 4) { /* MODULE: its path */
+            for (int i = 1; i < 4; i++)
+                skip(&rec);
+            if (next(&rec, &v, &s) == 's') {
+                char path[4096];
+                snprintf(path, sizeof path, "%.*s", (int)v, s);
+                if (regexec(&liburing_re, path, 0, NULL, 0) == 0)
+                    *liburing = 1;
+            }
+        }
+    }
+    return m.bad ? -1 : n;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void read_log(int dfd, const char *name, int image, const char *host, int root)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        close(fd);
+        return;
+    }
+    size_t size = (size_t)st.st_size, hsize = 1 << 16;
+    unsigned char *d = NULL, *cbuf = NULL;
+    int64_t nmap, v, chunk = 32768, pid = -1, ppid = -1;
+    const char *s;
+    char lhost[256] = "", exe[4096] = "";
+    int fmt_ok = 0, has_pid = 0, has_ppid = 0;
+    struct mp m;
+again: /* 64 KiB first, more only for a longer header (up to tracefile.MAX_HEADER) */
+    free(d);
+    d = malloc(hsize);
+    ssize_t hgot = pread(fd, d, hsize, 0);
+    m = (struct mp){d, d + (hgot > 0 ? hgot : 0), 0};
+    fmt_ok = has_pid = has_ppid = 0;
+    if (next(&m, &nmap, &s) != 'm')
+        goto out;
+    for (int64_t i = 0; i < nmap && !m.bad; i++) {
+        if (next(&m, &v, &s) != 's') {
+            skip(&m);
+            continue;
+        }
+        char key[32];
+        snprintf(key, sizeof key, "%.*s", (int)(v < 31 ? v : 31), s);
+        int64_t x;
+        const char *xs;
+        int k = next(&m, &x, &xs);
+        if (k == 'a' || k == 'm') {
+            for (int64_t j = 0; j < (k == 'm' ? 2 * x : x); j++)
+                skip(&m);
+            continue;
+        }
+        if (!strcmp(key, "format"))
+            fmt_ok = k == 's' && x == 7 && !memcmp(xs, "iotrace", 7);
+        else if (!strcmp(key, "host") && k == 's')
+            snprintf(lhost, sizeof lhost, "%.*s", (int)x, xs);
+        else if (!strcmp(key, "exe") && k == 's')
+            snprintf(exe, sizeof exe, "%.*s", (int)x, xs);
+        else if (!strcmp(key, "pid") && k == 'i')
+            pid = x, has_pid = 1;
+        else if (!strcmp(key, "ppid") && k == 'i')
+            ppid = x, has_ppid = 1;
+        else if (!strcmp(key, "chunk_size") && k == 'i')
+            chunk = x;
+    }
+    if (m.bad && hsize < size && hsize < 1 << 24) {
+        hsize *= 8;
+        goto again;
+    }
+    if (m.bad || !fmt_ok || chunk < 64 || chunk > 1 << 26)
+        goto out;
+    size_t end = (size_t)(m.p - d);
+    size_t first = (end + 14 + (size_t)chunk - 1) / (size_t)chunk * (size_t)chunk;
+    if (first > size)
+        goto out;
+    size_t nchunks = (size - first + (size_t)chunk - 1) / (size_t)chunk;
+    struct iot_kio_reading head[16], tail[16];
+    int nh = 0, nt = 0, lib = 0;
+    cbuf = malloc((size_t)chunk);
+    for (size_t k = 0; k < nchunks && k < 256 && nh <= 0; k++)
+        nh = chunk_records(fd, cbuf, size, first + k * (size_t)chunk, (size_t)chunk, head, 16,
+                           &lib);
+    for (size_t k = nchunks; k-- > 0 && nchunks - k <= 256 && nt <= 0;)
+        nt = chunk_records(fd, cbuf, size, first + k * (size_t)chunk, (size_t)chunk, tail, 16,
+                           &lib);
+    if (!has_pid)
+        goto out;
+    if (lib || iot_elf_names_liburing(exe))
+        proc_of((int)pid)->liburing = 1;
+    if (strcmp(lhost, host))
+        goto out;
+    struct proc *p = proc_of((int)pid);
+    if (has_ppid && pid != root && !p->has_ppid)
+        p->ppid = (int)ppid, p->has_ppid = 1;
+    /* head + tail, one chunk may be both: by (when, t) */
+    struct iot_kio_reading all[32];
+    int n = 0;
+    for (int i = 0; i < nh + nt; i++) {
+        struct iot_kio_reading *r = i < nh ? &head[i] : &tail[i - nh];
+        int dup = 0;
+        for (int j = 0; j < n && !dup; j++)
+            dup = all[j].when == r->when && all[j].t == r->t;
+        if (!dup)
+            all[n++] = *r;
+    }
+    for (int i = 0; i < n; i++) {
+        if (p->n == p->cap) {
+            p->cap = p->cap ? 2 * p->cap : 8;
+            p->r = realloc(p->r, (size_t)p->cap * sizeof *p->r);
+        }
+        all[i].image = image;
+        p->r[p->n++] = all[i];
+    }
+out:
+    free(d);
+    free(cbuf);
+    close(fd);
+}
+
+void iot_end_line(const char *dirpath, const char *host, int root, char *out, size_t cap)
+{
+    regcomp(&liburing_re, "/liburing\\.so[.0-9]*$", REG_EXTENDED | REG_NOSUB);
+    int dfd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+    char **names = NULL;
+    size_t nn = 0, cn = 0, hl = strlen(host);
+    struct dirent *e;
+    while (dir && (e = readdir(dir))) {
+        size_t l = strlen(e->d_name);
+        if (l < 4 || strcmp(e->d_name + l - 4, ".iot") || strncmp(e->d_name, host, hl) ||
+            e->d_name[hl] != '.')
+            continue;
+        if (nn == cn)
+            names = realloc(names, (cn = cn ? 2 * cn : 16) * sizeof *names);
+        names[nn++] = strdup(e->d_name);
+    }
+    if (nn)
+        qsort(names, nn, sizeof *names, cmp_name);
+    for (size_t i = 0; i < nn; i++)
+        read_log(dfd, names[i], (int)i, host, root);
+    if (dir)
+        closedir(dir);
+    for (int i = 0; i < nprocs; i++)
+        iot_kio_explain(procs[i].r, (size_t)procs[i].n, NULL, 0, NULL, 0, 0, &procs[i].x);
+    struct iot_kio_process *xs = calloc((size_t)nprocs + 1, sizeof *xs);
+    int64_t *parent = calloc((size_t)nprocs + 1, sizeof *parent);
+    for (int i = 0; i < nprocs; i++) {
+        xs[i] = procs[i].x;
+        parent[i] = -1;
+        for (int j = 0; j < nprocs && procs[i].has_ppid; j++)
+            if (procs[j].pid == procs[i].ppid && procs[j].n)
+                parent[i] = j;
+    }
+    iot_kio_link(xs, (size_t)nprocs, parent);
+    struct iot_kio_job job = {0};
+    for (int i = 0; i < nprocs; i++) {
+        if (!procs[i].n) /* kio.run_job: the processes with readings */
+            continue;
+        int q = i, hops = 0; /* in the tree of this run? */
+        while (procs[q].pid != root && procs[q].has_ppid && hops++ < nprocs) {
+            int up = -1;
+            for (int j = 0; j < nprocs && up < 0; j++)
+                if (procs[j].pid == procs[q].ppid)
+                    up = j;
+            if (up < 0)
+                break;
+            q = up;
+        }
+        if (procs[q].pid != root)
+            continue;
+        if (procs[i].liburing)
+            xs[i].uring = 1; /* "liburing" */
+        iot_kio_job_add(&job, &xs[i]);
+    }
+    iot_kio_job_line(&job, out, cap);
+    free(xs);
+    free(parent);
+}

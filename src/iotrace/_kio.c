@@ -1,0 +1,441 @@
+/* What a trace explains of each process's kernel read/write counters, and the job's line: the
+ * one computation (iotrace/kio.py says what each step means and why; _kio.h the interface),
+ * used by kio.py through cffi and compiled into the C launcher. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "_kio.h"
+
+enum { START, EXEC, EXIT, UEXIT, END, ATTACH, SECCOMP };
+enum { NEXT_SETID = 1, NEXT_UNWRITABLE = 2 };
+enum { EPERM_ = 1, EACCES_ = 13, ENFILE_ = 23, EMFILE_ = 24 };
+enum { SHIM, STRACER };
+
+static void add(int64_t *a, const int64_t *b, int sign)
+{
+    for (int i = 0; i < 4; i++)
+        a[i] += sign * b[i];
+}
+
+/* the kernel's count of the read of /proc/self/io that returned these values */
+static void cost(const struct iot_kio_reading *r, int64_t out[4])
+{
+    if (r->lost) { /* a reading not taken: its open failed */
+        out[0] = out[1] = out[2] = out[3] = 0;
+        return;
+    }
+    static const char *names[] = {"rchar", "wchar", "syscr", "syscw", "read_bytes",
+                                  "write_bytes", "cancelled_write_bytes"};
+    char text[96];
+    int64_t len = 0;
+    for (int i = 0; i < 7; i++)
+        len += snprintf(text, sizeof text, "%s: %lld\n", names[i], (long long)r->counters[i]);
+    out[0] = len, out[1] = 0, out[2] = 1, out[3] = 0;
+}
+
+static const struct iot_kio_reading *sort_base;
+
+static int by_t(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int64_t tx = sort_base[x].t, ty = sort_base[y].t;
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    return x < y ? -1 : x > y; /* stable, as Python's sort */
+}
+
+int64_t iot_kio_no_end_kind(const struct iot_kio_reading *r)
+{
+    if (r->lost == EACCES_ || r->lost == EPERM_)
+        return 1; /* ids */
+    if (r->lost == EMFILE_ || r->lost == ENFILE_)
+        return 2; /* fds */
+    if (r->lost)
+        return 4; /* unread */
+    if (r->when == SECCOMP)
+        return 5; /* seccomp: the shim makes no syscall after it (it was not killed) */
+    if (r->when == EXEC && r->next == NEXT_SETID)
+        return 3; /* setid */
+    if (r->when == EXEC && r->next == NEXT_UNWRITABLE)
+        return 1; /* ids */
+    return 0;
+}
+
+void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct iot_kio_event *st,
+                     size_t nst, const struct iot_kio_event *shim, size_t nshim, int shim_known,
+                     struct iot_kio_process *p)
+{
+    memset(p, 0, sizeof *p);
+    if (!n)
+        return;
+    size_t *o = malloc(n * sizeof *o);
+    if (!o)
+        return;
+    for (size_t i = 0; i < n; i++)
+        o[i] = i;
+    sort_base = rs;
+    qsort(o, n, sizeof *o, by_t);
+    /* every reading in time order; the readings: those taken (a reading the shim could not
+     * take has no counters, but its image's sums and own I/O until then) */
+#define R(i) (&rs[o[i]])
+#define TAKEN(r) (!(r)->lost)
+    const struct iot_kio_reading *end = NULL, *last = R(n - 1), *last_taken = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!TAKEN(R(i)))
+            continue;
+        last_taken = R(i);
+        if (R(i)->source == STRACER && R(i)->when == END)
+            end = R(i);
+    }
+    if (!end && last_taken && (last_taken->when == EXIT || last_taken->when == UEXIT))
+        end = last_taken;
+    for (size_t i = 0; i < n && !p->sandboxed; i++)
+        p->sandboxed = TAKEN(R(i)) && R(i)->when == SECCOMP;
+    if (!end) {
+        p->why = iot_kio_no_end_kind(last);
+        free(o);
+        return;
+    }
+    int64_t c[4];
+    p->end = end->source == STRACER ? 1 : 2;
+    memcpy(p->kernel, end->counters, sizeof p->kernel);
+    memcpy(p->final, end->counters, sizeof p->final);
+    p->end_t = end->t;
+    p->storage[0] = end->counters[4], p->storage[1] = end->counters[5];
+    if (end->has_threads) {
+        memcpy(p->kernel, end->threads, sizeof p->kernel);
+        p->alone = 1;
+    }
+    const struct iot_kio_reading *att = NULL; /* iotrace attach: the trace begins there */
+    for (size_t i = 0; i < n; i++)
+        if (TAKEN(R(i)) && R(i)->when == ATTACH && R(i)->t <= end->t)
+            att = R(i);
+    if (att) {
+        p->attached = 1;
+        if (p->alone && att->has_threads) {
+            add(p->kernel, att->threads, -1);
+        } else {
+            memcpy(p->kernel, end->counters, sizeof p->kernel);
+            add(p->kernel, att->counters, -1);
+            p->alone = 0;
+        }
+    }
+    if (end->source == SHIM) { /* the reading's own read, and stdio's final flush, after it */
+        cost(end, c);
+        add(p->final, c, 1);
+        if (end->when == EXIT)
+            p->final[1] += end->pending, p->final[3] += end->streams;
+    }
+    for (size_t i = 0; i < nst; i++)
+        if (st[i].t <= end->t)
+            add(p->events, st[i].sums, 1);
+    const struct iot_kio_reading *prev = NULL, *last_start = NULL;
+    for (size_t i = 0; i < n; i++) { /* where each image began */
+        const struct iot_kio_reading *r = R(i);
+        if (!TAKEN(r) || r->t > end->t || !(r->source == SHIM || r->when == EXEC))
+            continue;
+        last_start = r;
+        int64_t base[4] = {0, 0, 0, 0}, d[4];
+        int known = 1;
+        if (prev && prev->source == SHIM && prev->when == EXEC) {
+            memcpy(base, prev->counters, sizeof base);
+            cost(prev, c);
+            add(base, c, 1);
+        } else if (prev) {
+            known = 0;
+        }
+        if (r->source == STRACER) { /* an image without a shim: before it, the exec's reads */
+            if (known) {
+                memcpy(d, r->counters, sizeof d);
+                add(d, base, -1);
+                add(p->before_shim, d, 1);
+            }
+        } else if (r->when == START) {
+            if (known) {
+                memcpy(d, r->counters, sizeof d);
+                add(d, r->own, -1);
+                add(d, base, -1);
+                add(p->before_shim, d, 1);
+            }
+        } else if (r == end && r->when == EXIT) {
+            /* its final flush is recorded before exit()'s reading, written after */
+            p->stdio[1] -= r->pending;
+            p->stdio[3] -= r->streams;
+        }
+        prev = r;
+    }
+    /* the image alive at the stracer's end reading, which read its shim's sums in its memory:
+     * one that took no reading at its end (a raw exit_group) is explained by them exactly */
+    int64_t alive = -2;
+    if (end->has_shim && last_start && last_start->source == SHIM)
+        alive = last_start->image;
+    for (size_t i = 0; i < n; i++) { /* each image's sums and own I/O up to its last reading */
+        const struct iot_kio_reading *r = R(i);
+        if (r->source != SHIM || r->t > end->t)
+            continue;
+        p->shimmed = 1;
+        if (r->uring[0] || r->uring[1] || r->uring[2])
+            p->uring = 3; /* "held" */
+        int later = 0;
+        for (size_t j = i + 1; j < n && !later; j++)
+            later = R(j)->source == SHIM && R(j)->t <= end->t && R(j)->image == r->image;
+        if (later)
+            continue;
+        /* a sandboxed image's last is the one before its seccomp filter: none after that */
+        int opened = r->when == START || r->when == SECCOMP;
+        if (r->image == alive && opened && end->has_shim) {
+            add(p->events, end->shim + 4, 1);
+            p->stdio[0] += end->shim[8];
+            p->stdio[1] += end->shim[9];
+            add(p->own, end->shim, 1);
+            continue;
+        }
+        int64_t sums[6];
+        memcpy(sums, r->sums, sizeof sums);
+        if (opened && r != end) { /* the image ended without a reading */
+            if (!shim_known) {
+                p->unfinished = 1;
+            } else {
+                p->tail = 1;
+                for (size_t k = 0; k < nshim; k++)
+                    if (shim[k].image == r->image && r->t < shim[k].t && shim[k].t <= end->t)
+                        for (int m = 0; m < 6; m++)
+                            sums[m] += shim[k].sums[m];
+            }
+        }
+        add(p->events, sums, 1);
+        p->stdio[0] += sums[4];
+        p->stdio[1] += sums[5];
+        add(p->own, r->own, 1);
+        if (r != end) {
+            cost(r, c);
+            add(p->own, c, 1);
+        }
+    }
+    if (end->source == STRACER) {
+        add(p->own, end->own, 1);
+        if (last_start && last_start->when == EXEC && last_start->next)
+            p->nolog = last_start->next, p->nolog_uid = last_start->euid;
+    }
+#undef R
+#undef TAKEN
+    free(o);
+}
+
+void iot_kio_link(struct iot_kio_process *p, size_t n, const int64_t *parent)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (parent[i] < 0 || (size_t)parent[i] >= n)
+            continue;
+        struct iot_kio_process *par = &p[parent[i]];
+        if (par->nolog == NEXT_UNWRITABLE && !p[i].shimmed && !p[i].nolog)
+            p[i].nolog = par->nolog, p[i].nolog_uid = par->nolog_uid; /* no log either */
+        if (par->alone || !par->end || !p[i].end || p[i].end_t > par->end_t)
+            continue;
+        add(par->children, p[i].final, 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        add(p[i].kernel, p[i].children, -1);
+}
+
+void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p)
+{
+    if (p->end && p->unfinished && p->sandboxed) {
+        j->sandboxed++;
+        return;
+    }
+    if (!p->end) {
+        j->without_end++;
+        if (p->why >= 0 && p->why < IOT_KIO_NO_END_KINDS)
+            j->no_end[p->why]++;
+        return;
+    }
+    if (p->unfinished) { /* its last events are not summed: a share would be a false alarm */
+        j->unfinished++;
+        return;
+    }
+    j->uring += p->uring && !j->stracer;
+    j->attached += p->attached;
+    j->processes++;
+    j->tail += p->tail && !p->sandboxed;
+    j->sandboxed_tail += p->tail && p->sandboxed;
+    int64_t e[4];
+    for (int i = 0; i < 4; i++)
+        e[i] = p->events[i] + p->stdio[i] + p->before_shim[i] + p->own[i];
+    int64_t kb = p->kernel[0] + p->kernel[1], kc = p->kernel[2] + p->kernel[3];
+    int64_t b = e[0] + e[1], c = e[2] + e[3];
+    j->kernel_bytes += kb;
+    j->explained_bytes += b;
+    j->kernel_calls += kc;
+    j->explained_calls += c;
+    if (b < kb) {
+        j->short_++;
+        j->short_bytes += kb - b;
+    }
+    if (b == kb && c < kc && (p->stdio[0] || p->stdio[1]))
+        j->stdio_calls += kc - c;
+}
+
+/* Python's f"{n:,}" */
+static const char *commas(char *out, int64_t v)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%lld", (long long)(v < 0 ? -v : v)), o = 0;
+    if (v < 0)
+        out[o++] = '-';
+    for (int i = 0; i < n; i++) {
+        out[o++] = digits[i];
+        if ((n - i - 1) % 3 == 0 && i < n - 1)
+            out[o++] = ',';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* units.fmt_bytes */
+static const char *fmt_bytes(char *out, size_t cap, double n)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    for (int i = 0; i < 6; i++) {
+        if ((n < 0 ? -n : n) < 1024 || i == 5) {
+            if (i == 0)
+                snprintf(out, cap, "%lld B", (long long)n);
+            else
+                snprintf(out, cap, "%.1f %s", n, units[i]);
+            break;
+        }
+        n /= 1024;
+    }
+    return out;
+}
+
+/* kio._pct: units.fmt_pct of part / whole (never "100.0%" nor "0.0%" unless it is) */
+static const char *pct(char *out, size_t cap, int64_t part, int64_t whole)
+{
+    if (!whole) {
+        snprintf(out, cap, "%s", part ? "more than" : "100.0%");
+        return out;
+    }
+    double p = 100 * ((double)part / (double)whole);
+    char text[400] = "";
+    for (int d = 1; d < 10; d++) {
+        snprintf(text, sizeof text, "%.*f", d, p);
+        double back = strtod(text, NULL);
+        if ((back != 100.0 && back != 0.0) || p == 100.0 || p == 0.0)
+            break;
+    }
+    snprintf(out, cap, "%s%%", text);
+    return out;
+}
+
+/* Job._no_end: why processes have no counters at their end: what the shim said (kio.NO_END),
+ * else with the shim alone a process that ends by a raw exit_group syscall runs none of its
+ * exit hooks; by kind when they differ, in the order of the texts */
+static void no_end_text(const struct iot_kio_job *j, char *out, size_t cap)
+{
+    static const char *said[IOT_KIO_NO_END_KINDS] = {
+        NULL,
+        "uid changed: its counters and logs are root's after it",
+        "no fd left for the shim's reading of them: ulimit -n reached",
+        "a set-user-ID or set-group-ID program, which runs without the shim",
+        "the shim could not read them",
+        "the app installed a seccomp filter, after which the shim makes no syscall",
+    };
+    const char *text[IOT_KIO_NO_END_KINDS];
+    int64_t count[IOT_KIO_NO_END_KINDS];
+    int n = 0;
+    for (int k = 0; k < IOT_KIO_NO_END_KINDS; k++) {
+        if (!j->no_end[k])
+            continue;
+        text[n] = said[k]   ? said[k]
+                  : j->stracer ? "killed?"
+                               : "killed, or a raw exit_group syscall?";
+        count[n++] = j->no_end[k];
+    }
+    for (int x = 1; x < n; x++) /* sorted by text */
+        for (int y = x; y > 0 && strcmp(text[y - 1], text[y]) > 0; y--) {
+            const char *t = text[y];
+            int64_t c = count[y];
+            text[y] = text[y - 1], count[y] = count[y - 1];
+            text[y - 1] = t, count[y - 1] = c;
+        }
+    if (n == 0) { /* no kinds known: what was said before kinds */
+        snprintf(out, cap, "%s", j->stracer ? "killed?" : "killed, or a raw exit_group syscall?");
+        return;
+    }
+    if (n == 1) {
+        snprintf(out, cap, "%s", text[0]);
+        return;
+    }
+    size_t o = 0;
+    char num[32];
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "%s%s: %s", i ? "; " : "",
+                              commas(num, count[i]), text[i]);
+}
+
+#define SAY(...) (o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, __VA_ARGS__))
+
+size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
+{
+    char a[420], b[64], c[420], d[64], no_end[1024];
+    size_t o = 0;
+    no_end_text(j, no_end, sizeof no_end);
+    if (!j->processes) {
+        if (j->unfinished)
+            SAY("completeness: %s ended by a signal or a raw exit_group syscall before the "
+                "shim's last reading, the only processes with counters at their end: iotrace "
+                "report counts their last events", commas(a, j->unfinished));
+        else if (j->without_end)
+            SAY("completeness: no counters at the end of the %s processes traced (%s)",
+                commas(a, j->without_end), no_end);
+        else
+            SAY("completeness: no shim and no stracer read the kernel's counters (a static or "
+                "Go program under --no-stracer, or iotrace attach --shim: the shim takes no "
+                "reading in a process it was loaded into, whose counters hold the I/O before "
+                "it): this trace cannot check itself");
+        return o < cap ? o : cap - 1;
+    }
+    SAY("the trace explains %s of the %s and %s of the %s read/write syscalls the kernel "
+        "counted", pct(a, sizeof a, j->explained_bytes, j->kernel_bytes),
+        fmt_bytes(b, sizeof b, (double)j->kernel_bytes),
+        pct(c, sizeof c, j->explained_calls, j->kernel_calls), commas(d, j->kernel_calls));
+    if (j->processes > 1)
+        SAY(" in %s processes", commas(a, j->processes));
+    if (j->attached)
+        SAY(" between the attach and the end (the kernel's counters at the attach are where it "
+            "begins)");
+    if (j->stdio_calls)
+        SAY(" (the other %s: likely stdio's short reads of a pipe or terminal, whose bytes are "
+            "traced)", commas(a, j->stdio_calls));
+    if (j->short_) {
+        SAY("; %s not in the trace", fmt_bytes(a, sizeof a, (double)j->short_bytes));
+        if (!j->stracer)
+            SAY(" (the shim alone does not see raw syscalls: run with the stracer)");
+        SAY(", by process: iotrace report");
+    }
+    if (j->unfinished)
+        SAY("; %s more ended by a signal or a raw exit_group syscall before the shim's last "
+            "reading, left out here (iotrace report counts their last events)",
+            commas(a, j->unfinished));
+    if (j->tail)
+        SAY("; %s ended by a signal or a raw exit_group syscall before the shim's last reading "
+            "(their last events counted from the trace)", commas(a, j->tail));
+    if (j->sandboxed_tail)
+        SAY("; %s installed a seccomp filter, after which the shim makes no syscall (its last "
+            "reading was just before it; the events after it counted from the trace)",
+            commas(a, j->sandboxed_tail));
+    if (j->sandboxed)
+        SAY("; %s more installed a seccomp filter, after which the shim makes no syscall: its "
+            "last reading was just before it, left out here (iotrace report counts the events "
+            "after it)", commas(a, j->sandboxed));
+    if (j->without_end)
+        SAY("; %s without counters at their end (%s)", commas(a, j->without_end), no_end);
+    if (j->uring)
+        SAY("; but io_uring ran in %s process(es) without the stracer (rings mapped, or "
+            "liburing loaded): its I/O is in neither these counters nor the trace, so they are "
+            "not all of the job's I/O (run with the stracer; by process: iotrace report)",
+            commas(a, j->uring));
+    return o < cap ? o : cap - 1;
+}

@@ -1,0 +1,63 @@
+/* What a trace explains of the kernel's read/write counters (iotrace/kio.py has the rules in
+ * its docstring): the one computation, in C, shared by kio.py (through cffi: the analyzer's
+ * completeness and full `iotrace run`'s end line) and the C launcher (`iotrace run
+ * --no-stracer`'s end line).  Plain int64 fields: cffi declares this file as it is. */
+#ifndef IOTRACE_KIO_H
+#define IOTRACE_KIO_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* one KIO record: source 0 shim, 1 stracer; when 0 start, 1 exec, 2 exit, 3 _exit, 4 end,
+ * 5 attach, 6 seccomp (just before the app's seccomp filter: the image's last); lost: the
+ * errno of a reading the shim could not take (counters zeros); next: at an exec, 1 + the
+ * index in format.KIO_NEXT of why the next image may have no log (0: none);
+ * shim (has_shim): the stracer's end reading of the shim's own I/O and events' sums */
+struct iot_kio_reading {
+    int64_t source, when, t, image;
+    int64_t counters[7], own[4], pending, streams, sums[6];
+    int64_t has_threads, threads[4], uring[3];
+    int64_t lost, euid, next, has_shim, shim[10];
+};
+
+/* an event the kernel counts: t, its image (a shim event) and [rchar, wchar, syscr, syscw,
+ * stdio read, stdio written] */
+struct iot_kio_event {
+    int64_t t, image, sums[6];
+};
+
+/* one process: end 0 none, 1 "stracer", 2 "shim at exit"; uring 0 "", 1 "liburing",
+ * 2 "rings", 3 "held"; why: without an end, the kind of why (iot_kio_no_end_kind); nolog: as
+ * a reading's next */
+struct iot_kio_process {
+    int64_t end, kernel[4], events[4], stdio[4], before_shim[4], own[4], children[4];
+    int64_t end_t, alone, unfinished, tail, final[4], storage[2], uring;
+    int64_t why, attached, nolog, nolog_uid, shimmed;
+    int64_t sandboxed; /* an image installed a seccomp filter (a "seccomp" reading) */
+};
+
+/* kinds of no_end_why: 0 not known, 1 "ids", 2 "fds", 3 "setid", 4 "unread", 5 "seccomp" */
+#define IOT_KIO_NO_END_KINDS 6
+
+struct iot_kio_job {
+    int64_t kernel_bytes, explained_bytes, kernel_calls, explained_calls, stdio_calls;
+    int64_t processes, without_end, short_, short_bytes, unfinished, tail, uring, stracer;
+    int64_t attached, no_end[IOT_KIO_NO_END_KINDS];
+    /* sandboxed: their app installed a seccomp filter and their last events are not summed
+     * (not in unfinished); sandboxed_tail: theirs were, from the trace */
+    int64_t sandboxed, sandboxed_tail;
+};
+
+/* kio.no_end_why's kind for a process whose last reading is r */
+int64_t iot_kio_no_end_kind(const struct iot_kio_reading *r);
+
+/* kio.explain: one process from its readings (any order), its stracer events, and if
+ * shim_known its shim events (of every image: those of its images are used) */
+void iot_kio_explain(const struct iot_kio_reading *r, size_t n, const struct iot_kio_event *st,
+                     size_t nst, const struct iot_kio_event *shim, size_t nshim, int shim_known,
+                     struct iot_kio_process *out);
+/* kio.link: parent[i] the index of process i's parent, or -1 */
+void iot_kio_link(struct iot_kio_process *p, size_t n, const int64_t *parent);
+void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p);
+/* Job.line: the job's completeness in one line; its length */
+size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap);
+#endif
