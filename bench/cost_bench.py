@@ -181,10 +181,11 @@ def case_mpi(work: Path, args: argparse.Namespace, modes: tuple[str, ...], opens
 
 
 def run_imports(noop: Path, work: Path) -> list[str]:
-    """The modules `iotrace run --no-stracer` imports (python -X importtime, top level)."""
+    """The modules full `iotrace run` imports in its own process (python -X importtime, top
+    level; `--no-stracer` runs no Python: the C launcher's)."""
     trace = work / "t-imports"
-    cmd = [sys.executable, "-X", "importtime", "-m", "iotrace", "run", "--no-stracer", "-o",
-           str(trace), "--", str(noop)]  # fmt: skip
+    cmd = [sys.executable, "-X", "importtime", "-m", "iotrace", "run", "-o", str(trace), "--",
+           str(noop)]  # fmt: skip
     err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     shutil.rmtree(trace, ignore_errors=True)
     names = [line.rsplit("|", 1)[1] for line in err.splitlines() if line.startswith("import time:")]
@@ -262,16 +263,19 @@ def case_fixed(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> 
             print(f"  {m} {how} adds {a:+.1f} ms wall, {c:+.1f} ms CPU (target <= {target}: "
                   f"CPU {ok[c]}, wall {ok[a]})")  # fmt: skip
     cpu = {m: d["cpu"] for m, d in med.items()}
+    shim_init = cpu["shim-init"] - cpu["env"]
     split = {
-        "the interpreter's start": cpu["python"],
-        f"imports ({len(imports)} top-level modules)": cpu["imports"] - cpu["python"],
-        "the shim's start in the program": cpu["shim-init"] - cpu["env"],
+        "the shim's start in the program": shim_init,
+        "the launcher (C: arguments, trace dir, fork/exec, wait, end line)": (
+            cpu["shim"] - base["cpu"] - shim_init
+        ),
     }
-    split["the rest (arguments, trace dir, fork/exec, wait, end line)"] = (
-        cpu["shim"] - base["cpu"] - sum(split.values())
-    )
-    if "full" in cpu:
-        split["the stracer (full - shim alone)"] = cpu["full"] - cpu["shim"]
+    if "full" in cpu:  # full tracing: Python's `run`, then its stracer
+        split["full: the interpreter's start"] = cpu["python"]
+        split[f"full: imports ({len(imports)} top-level modules)"] = cpu["imports"] - cpu["python"]
+        split["full: the stracer and the rest (full - shim alone - the two above)"] = (
+            cpu["full"] - cpu["shim"] - cpu["imports"]
+        )
     print("  where the CPU goes (each part run alone, medians):")
     for what, ms in split.items():
         print(f"    {ms:>+7.1f} ms  {what}")

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "../src/iotrace/_kio.h"
 #include "launch.h"
 
@@ -232,6 +235,10 @@ static int chunk_records(int fd, unsigned char *buf, size_t size, size_t off, si
     size_t len = (size_t)be(buf + 1, 4);
     if (len > chunk - 5)
         return 0;
+    size_t end = 5 + len;
+    if ((size_t)got == chunk && chunk - end >= 14 && buf[end] == 0xc9 && buf[end + 5] == 126 &&
+        be(buf + end + 1, 4) == chunk - end - 6 && XXH3_64bits(buf, end) != be(buf + end + 6, 8))
+        return -1; /* a seal that does not match: damage (tracefile.chunks) */
     struct mp m = {buf + 5, buf + (5 + len < (size_t)got ? 5 + len : (size_t)got), 0};
     int n = 0;
     while (m.p < m.e && !m.bad) {

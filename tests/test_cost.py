@@ -314,3 +314,19 @@ def test_a_run_with_the_shim_alone_starts_no_python(tmp_path):
     (log,) = (tmp_path / "e").glob("*.iot")
     fns = {read_log(log).functions[e[1]] for e in read_log(log).events}
     assert fns == {"read"}, fns
+
+
+def test_a_run_whose_stracer_cannot_start_goes_on_in_the_launcher(tmp_path):
+    """Under another ptracer (here strace) the stracer cannot attach: Python hands the run, in
+    the directory it made for it, to the launcher, which runs it with the shim alone."""
+    import shutil
+    import sys
+
+    iot = shutil.which("iotrace", path=os.path.dirname(sys.executable))
+    out = tmp_path / "t"
+    execs, err = _execs([iot, "run", "-o", str(out), "--", "sh", "-c", "exit 0"], tmp_path)
+    assert execs == [iot, iot + "-py", iot, shutil.which("sh")], execs
+    assert "iotrace: no stracer: ptrace not permitted" in err, err
+    assert "iotrace: the trace explains 100.0% of the" in err, err
+    names = sorted(p.suffix for p in out.iterdir())
+    assert names == ["", ".iot", ".json"], names  # the marker, one log, one run record

@@ -334,8 +334,6 @@ def run(opts: RunOptions) -> int:
     traced = _run_stracer(exe, opts, env, trace, sigs, forwarded)
     signal.signal(signal.SIGINT, old_int)
     if traced is None:  # no stracer here: the shim alone, in the directory made for this run
-        for sig in (*forwarded, signal.SIGCHLD, signal.SIGINT):
-            signal.signal(sig, signal.SIG_DFL)
         with contextlib.suppress(OSError):
             faults.unlink()
         trace.close()
