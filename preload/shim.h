@@ -346,7 +346,6 @@ void iot_own_bytes(int is_write, long n) IOT_HIDDEN;
 void iot_kio_fork_child(void) IOT_HIDDEN;
 void iot_kio_link(uint64_t addr[3]) IOT_HIDDEN;
 int iot_modules_liburing(void) IOT_HIDDEN; /* modules.c: liburing was loaded in this image */ /* addresses of own, gone, live (iot_link) */
-const int *iot_unwind_fd_addr(void) IOT_HIDDEN; /* stack.c: libunwind's pipe's read end */
 void iot_kio_thread_exit(void) IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
 void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;

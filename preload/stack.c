@@ -109,14 +109,6 @@ long iot_unwind_write(int fd, const void *addr, size_t n)
     return -1;
 }
 
-/* Where the stracer finds libunwind's pipe's read end (iot_link.unwind_fd), to count the byte a
- * last check left in it: there is none (-1). */
-const int *iot_unwind_fd_addr(void)
-{
-    static const int none = -1;
-    return &none;
-}
-
 void iot_stack_init(void)
 {
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);

@@ -80,7 +80,6 @@ void iot_stracer_hello(int state)
     iot_link.kio_own = kio[0];
     iot_link.kio_gone = kio[1];
     iot_link.kio_live = kio[2];
-    iot_link.unwind_fd = (uint64_t)(uintptr_t)iot_unwind_fd_addr();
     syscall(SYS_getpid, IOT_HELLO_MAGIC, &iot_link, (long)state);
 }
 

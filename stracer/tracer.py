@@ -781,8 +781,8 @@ class Tracer:
 
     def _shim_sums(self, proc: Proc, tid: int) -> list[int] | None:
         """The shim's own I/O and its events' sums as its memory holds them at an exit stop
-        (preload/kio.c; the addresses from its iot_link): own rchar, wchar (with a byte that
-        libunwind's last address check left in its pipe), syscr, syscw, then the events' rchar,
+        (preload/kio.c; the addresses from its iot_link): own rchar, wchar, syscr, syscw, then
+        the events' rchar,
         wchar, syscr, syscw, stdio read, written.  An image that ends without its exit reading
         (a raw exit_group) is explained by them exactly.  None: no shim (or one that reads
         none), a vfork child (its memory is its parent's), or unreadable."""
@@ -794,11 +794,11 @@ class Tracer:
             return None
         ln = fmt.LINK.unpack(raw)
         n = fmt.KIO_LIVE_MAX
-        where = (("kio_own", 32), ("kio_gone", 48), ("kio_live", 8 * n), ("unwind_fd", 4))
+        where = (("kio_own", 32), ("kio_gone", 48), ("kio_live", 8 * n))
         got = [self.mem.read(tid, ln[k], size) for k, size in where]
-        if any(g is None for g in got) or [len(g or b"") for g in got] != [32, 48, 8 * n, 4]:
+        if any(g is None for g in got) or [len(g or b"") for g in got] != [32, 48, 8 * n]:
             return None
-        own_b, gone_b, live_b, fd_b = (g or b"" for g in got)
+        own_b, gone_b, live_b = (g or b"" for g in got)
         own, sums = list(struct.unpack("<4Q", own_b)), list(struct.unpack("<6Q", gone_b))
         for (ptr,) in struct.iter_unpack("<Q", live_b):
             if ptr:  # a live thread's sums, in its TLS (a thread exit_group ended kept its entry)
@@ -806,9 +806,6 @@ class Tracer:
                 if d is None or len(d) != 48:
                     return None
                 sums = [a + b for a, b in zip(sums, struct.unpack("<6Q", d), strict=True)]
-        (ufd,) = struct.unpack("<i", fd_b)
-        if ufd >= 0:
-            own[1] += _pipe_held(proc.pid, ufd)
         return own + sums
 
     def _died_in_call(self, th: Thread) -> None:
@@ -914,28 +911,6 @@ def _msg(op: int, a: int, b: int, path: str) -> bytes:
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >> 31 else v
-
-
-def _pipe_held(pid: int, fd: int) -> int:
-    """Bytes queued in the pipe that is descriptor fd of pid (0 if it is none, or unreadable),
-    through a copy of the descriptor (pidfd_getfd): no open of anything the tracee names (its
-    memory gave fd), nothing read from it."""
-    import fcntl
-    import termios
-
-    from iotrace.stracer.engines import _getfd
-
-    p = _getfd(pid, fd)
-    if p < 0:
-        return 0
-    try:
-        if not stat.S_ISFIFO(os.fstat(p).st_mode):
-            return 0
-        return struct.unpack("i", fcntl.ioctl(p, termios.FIONREAD, b"\0" * 4))[0]
-    except OSError:
-        return 0
-    finally:
-        os.close(p)
 
 
 def read_kio(task: str) -> list[int] | None:

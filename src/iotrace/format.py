@@ -249,7 +249,8 @@ class Layout:
 _CODES = {"uint32_t": "I", "int32_t": "i", "uint64_t": "Q", "int64_t": "q"}
 
 LINK_MAGIC = 0x6C746F69  # "iotl": iot_link.magic
-LINK_VERSION = 4  # 2: fdgen; 3: fd news fetched (older shims listened on ZeroMQ); 4: kio_*
+LINK_VERSION = 5  # 2: fdgen; 3: fd news fetched (older shims listened on ZeroMQ); 4: kio_*;
+# 5: unwind_fd gone (libunwind's address checks no longer use a pipe)
 HELLO_MAGIC = 0x696F74726163654C  # "iotraceL": first argument of a hello and a fetch (getpid)
 LINK_FETCH = 0x6663746C  # the fetch's third argument (the hello's is a state)
 BOX_MAGIC = 0x62746F69  # "iotb"
@@ -270,7 +271,6 @@ LINK = Layout("iot_link", (
     ("uint64_t", "kio_own", "address of the shim's own I/O: rchar, wchar, syscr, syscw (u64)"),
     ("uint64_t", "kio_gone", "address of the events' sums of the threads gone (u64 x 6)"),
     ("uint64_t", "kio_live", "address of the live threads' sums: KIO_LIVE_MAX pointers"),
-    ("uint64_t", "unwind_fd", "address of libunwind's pipe's read end (int; -1: none)"),
 ))
 KIO_LIVE_MAX = 1024  # preload/kio.c's table of live threads' event sums
 # a fetch's answer: this head, then `count` messages, each its size (u32) and that many bytes:
