@@ -131,8 +131,8 @@ def _posts_of_done(
 
 
 MPI_COLUMNS = [
-    "function", "mode", "kind", "calls", "ranks", "bytes", "time", "posix_calls", "posix_bytes",
-    "posix_other", "posix", "summary",
+    "function", "mode", "kind", "calls", "ranks", "bytes", "time", "held", "posix_calls",
+    "posix_bytes", "posix_other", "posix", "summary",
 ]  # fmt: skip
 
 
@@ -142,7 +142,7 @@ def mpi_table(a: Arrays, ev: pd.DataFrame, parent: np.ndarray) -> pd.DataFrame:
     return mpi_rows(*mpi_stats(a, ev, parent))
 
 
-MPI_STAT_COLUMNS = ["function", "first", "calls", "bytes", "time", "ranks", "posix_other"]
+MPI_STAT_COLUMNS = ["function", "first", "calls", "bytes", "time", "held", "ranks", "posix_other"]
 POSIX_STAT_COLUMNS = ["function", "fn", "order", "n", "lo", "hi", "bytes"]
 
 
@@ -177,6 +177,7 @@ def mpi_stats(
             "call": ~is_done | ~np.isin(rows, list(post_of)),
             "bytes": np.where(mpi_data, a.bytes[rows], 0),
             "dur": a.dur[rows],
+            "held": a.stopped[rows] if a.stopped is not None else 0,
             "rank": a.rank[rows],
         }
     )
@@ -202,6 +203,7 @@ def mpi_stats(
                 "calls": int(g["call"].sum()),
                 "bytes": int(g["bytes"].sum()),
                 "time": int(g["dur"].sum()),
+                "held": int(g["held"].sum()),
                 "ranks": frozenset(int(r) for r in pd.unique(g["rank"]) if r >= 0),
                 "posix_other": len(mine) - len(dat),
             }
@@ -253,6 +255,7 @@ def mpi_rows(calls: pd.DataFrame, posix: pd.DataFrame) -> pd.DataFrame:
                 "ranks": compact_ranks(sorted(r.ranks)),
                 "bytes": int(r.bytes),
                 "time": int(r.time),
+                "held": int(r.held),
                 "posix_calls": int(dat["n"].sum()),
                 "posix_bytes": int(dat["bytes"].sum()),
                 "posix_other": int(r.posix_other),

@@ -819,14 +819,14 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     # functions and metadata: sums by function, in the whole trace's order of the functions
     # (ties keep it), then sorted as summarise sorts them
     rank_of = {f: i for i, f in enumerate(_function_order([p.function_names for p in partials]))}
-    fn_cols = ["calls", "errors", "bytes", "time"]
+    fn_cols = ["calls", "errors", "bytes", "time", "held"]
     functions = _by_name([p.functions for p in partials], "function", fn_cols, rank_of)
     if len(functions):
         functions["mean_time"] = (functions["time"] // functions["calls"]).astype(np.int64)
         functions = functions.sort_values(["time", "calls"], ascending=False)
         functions = functions.reset_index(drop=True)
     metadata = _by_name(
-        [p.metadata for p in partials], "function", ["calls", "errors", "time"], rank_of
+        [p.metadata for p in partials], "function", ["calls", "errors", "time", "held"], rank_of
     )
     if len(metadata):
         metadata = metadata.sort_values("calls", ascending=False).reset_index(drop=True)
@@ -1032,6 +1032,7 @@ def _merge_mpi(partials: list[Partial]) -> tuple[pd.DataFrame, pd.DataFrame]:
             calls=("calls", "sum"),
             bytes=("bytes", "sum"),
             time=("time", "sum"),
+            held=("held", "sum"),
             ranks=("ranks", lambda s: frozenset().union(*s)),
             posix_other=("posix_other", "sum"),
         ).reset_index()

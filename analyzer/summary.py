@@ -102,6 +102,9 @@ def _functions(a: Arrays) -> pd.DataFrame:
     errors = np.bincount(a.fn[a.errno != 0], minlength=k)
     nbytes = np.bincount(a.fn[a.has_bytes], weights=a.bytes[a.has_bytes], minlength=k)
     time = np.bincount(a.fn, weights=a.dur, minlength=k)
+    # the stracer's holds inside the calls, already out of `time` (shown where there are any)
+    stopped = a.stopped if a.stopped is not None else np.zeros(a.n, dtype=np.int64)
+    held = np.bincount(a.fn, weights=stopped, minlength=k)
     df = pd.DataFrame(
         {
             "function": a.functions,
@@ -110,6 +113,7 @@ def _functions(a: Arrays) -> pd.DataFrame:
             "errors": errors.astype(np.int64),
             "bytes": nbytes.astype(np.int64),
             "time": time.astype(np.int64),
+            "held": held.astype(np.int64),
         }
     )
     df = df[df["calls"] > 0].copy()
@@ -203,12 +207,15 @@ def _metadata(a: Arrays) -> pd.DataFrame:
     calls = np.bincount(a.fn[m], minlength=k)
     errors = np.bincount(a.fn[m & (a.errno != 0)], minlength=k)
     time = np.bincount(a.fn[m], weights=a.dur[m], minlength=k)
+    stopped = a.stopped[m] if a.stopped is not None else np.zeros(int(m.sum()), dtype=np.int64)
+    held = np.bincount(a.fn[m], weights=stopped, minlength=k)
     df = pd.DataFrame(
         {
             "function": a.functions,
             "calls": calls.astype(np.int64),
             "errors": errors.astype(np.int64),
             "time": time.astype(np.int64),
+            "held": held.astype(np.int64),
         }
     )
     return df[df["calls"] > 0].sort_values("calls", ascending=False).reset_index(drop=True)

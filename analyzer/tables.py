@@ -97,6 +97,12 @@ def _make(
     return t
 
 
+def _held(df: pd.DataFrame) -> list[Col]:
+    """The "held" column (the time the stracer held the app inside the calls, already out of
+    their time: docs/stracer.md) where the rows have any."""
+    return [Col("held", "held", "time")] if "held" in df and df["held"].sum() > 0 else []
+
+
 def functions(s: Summary) -> Table:
     cols = [
         Col("function", "function", "text"),
@@ -106,15 +112,9 @@ def functions(s: Summary) -> Table:
         Col("bytes", "bytes", "bytes"),
         Col("time", "time", "time"),
         Col("mean", "mean_time", "time"),
+        *_held(s.functions),
     ]
-    return _make(
-        "functions",
-        "Functions",
-        cols,
-        s.functions,
-        None,
-        ["function", "op", "calls", "errors", "bytes", "time", "mean_time"],
-    )
+    return _make("functions", "Functions", cols, s.functions, None, [c.key for c in cols])
 
 
 def files(s: Summary, limit: int | None) -> Table:
@@ -172,6 +172,7 @@ def metadata(s: Summary) -> Table:
         Col("calls", "calls"),
         Col("errors", "errors"),
         Col("time", "time", "time"),
+        *_held(s.metadata),
     ]
     return _make(
         "metadata", "Metadata operations by function", cols, s.metadata, None, [c.key for c in cols]
@@ -330,6 +331,7 @@ def mpi(s: Summary) -> Table:
         Col("ranks", "ranks", "text"),
         Col("bytes (MPI)", "bytes", "bytes"),
         Col("time", "time", "time"),
+        *_held(s.mpi),
         Col("POSIX inside", "posix", "wide"),
     ]
     m = s.mpi

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 
 from conftest import build, iotrace
@@ -135,11 +136,19 @@ def test_libc_internal_sites_are_symbolised_when_read_not_while_the_app_waits(tr
     assert "st_libc.c" in set(frames["file"].dropna().map(os.path.basename))
 
 
+def _table_heads(text: str, first: str) -> list[tuple[list[str], list[str]]]:
+    """(header, first row) of each console table whose header starts with `first`, as cells."""
+    rows = [[c.strip() for c in re.split("[│┃]", ln)[1:-1]] for ln in text.splitlines()]
+    rows = [r for r in rows if r]
+    return [(r, rows[i + 1]) for i, r in enumerate(rows[:-1]) if r[0] == first]
+
+
 def test_time_the_stracer_held_a_thread_is_not_the_apps(trace):
     """Every stop is recorded (STOP: thread, when, how long the stracer held it); the report
     takes the stops out of the time of the calls they fell in.  sem_open's syscalls inside the
     wrapper each stop (covered): its raw duration is mostly the stracer's."""
     from iotrace.analyzer import load
+    from iotrace.analyzer.fmt import fmt_time
     from iotrace.analyzer.summary import summarise
 
     prog = build("shm_names")
@@ -163,11 +172,20 @@ def test_time_the_stracer_held_a_thread_is_not_the_apps(trace):
     assert int(fn.loc["sem_open", "time"]) == raw - held
     assert s.overview["stracer_held"] == int(st["ns"].sum())
     assert s.overview["stracer_held_events"] >= 3  # the three sem_open that made the file
+    assert int(fn.loc["sem_open", "held"]) == held  # beside the time: what was taken out
     r = iotrace("report", str(t.dir))
     assert "the stracer held the app" in r.stdout, r.stdout
+    heads = _table_heads(r.stdout, "function")  # the Functions and Metadata tables: a `held`
+    assert len(heads) == 2, heads  # column beside the time where stops fell in the calls
+    for head, row in heads:
+        assert head[-1] == "held", head
+        assert row[0] == "sem_open" and row[-1] == fmt_time(held), (row, held)
     plain = trace(prog, name + "-p", extra=("--no-stracer",))
     assert len(load(plain.dir).stops) == 0
-    assert "the stracer held" not in iotrace("report", str(plain.dir)).stdout
+    out = iotrace("report", str(plain.dir)).stdout
+    assert "the stracer held" not in out
+    heads = _table_heads(out, "function")
+    assert len(heads) == 2 and all("held" not in h for h, _ in heads), heads  # no holds: none
 
 
 def test_iotrace_run_imports_only_what_it_needs(tmp_path):

@@ -478,13 +478,16 @@ def test_stops_inside_mpi_file_open_are_not_the_apps_time(tmp_path: Path) -> Non
     tr = load(job.dir)
     ev, st = tr.events, tr.stops
     assert len(st) and (st["ns"] > 0).all()
-    fn = summarise(tr).functions.set_index("function")
+    s = summarise(tr)
+    fn, mpi = s.functions.set_index("function"), s.mpi.set_index("function")
     for name in ("MPI_File_open", "sem_open"):
         calls = ev[ev["function"] == name]
         h = held(calls, st)
         assert (h[calls["rank"].to_numpy() >= 0] > 0).sum() >= 2, (name, h)  # each rank's
         raw = int((calls["t_end"] - calls["t_start"]).sum())
         assert int(fn.loc[name, "time"]) == raw - int(h.sum()), name
+        assert int(fn.loc[name, "held"]) == int(h.sum()), name  # the report's `held` column
+    assert int(mpi.loc["MPI_File_open", "held"]) == int(fn.loc["MPI_File_open", "held"])
     assert "the stracer held the app" in iotrace("report", str(job.dir)).stdout
 
 
