@@ -55,6 +55,7 @@ CASES: dict[str, tuple[str, int]] = {
     "openclose": ("open+close existing file", 30_000),
     "stat": ("stat existing file", 100_000),
     "seekwrite4k": ("lseek + write 4 KiB, page cache", 100_000),
+    "seekread4k": ("lseek + read 4 KiB, page cache", 100_000),
 }
 # Targets from issue 2: ns added with the stack off, and ns more for --stack 8.
 TARGET_STACK0 = 100.0
@@ -245,7 +246,7 @@ def print_results(results: list[Result]) -> None:
     other = "wall" if clock == "cpu" else "cpu"
     what = {"cpu": "CPU time of the thread", "wall": "wall-clock time"}
     print(f"\nns per call ({what[clock]}): median of the rounds ± half their min-max range;")
-    print("openclose: per open+close pair; seekwrite4k: per lseek+write pair")
+    print("openclose: per open+close pair; seekwrite4k, seekread4k: per lseek+write/read pair")
     heads = ["case", "native ns", "traced ns (stack 0)", "added ns", "ratio",
              "traced ns (stack 8)", "added ns", "ratio"]  # fmt: skip
     print(table(heads, rows))

@@ -1,7 +1,7 @@
 /* Per-call cost of the calls the iotrace shim wraps.  Run natively and under `iotrace run`;
  * bench/run.py compares the two.  Build: gcc -O2 -o shim_bench shim_bench.c
  *
- *   shim_bench [-n ITERS] [-r ROUNDS] [-w WARMUP] [-d NEST] CASE DATAFILE
+ *   shim_bench [-n ITERS] [-r ROUNDS] [-w WARMUP] [-d NEST] [-t] CASE DATAFILE
  *
  * CASE is one of
  *   write1     write(fd, buf, 1) to /dev/null
@@ -13,7 +13,13 @@
  *   seekwrite4k  lseek(fd, off, SEEK_SET) + write(fd, buf, 4096) to DATAFILE, off cycling as
  *              pwrite4k's (IOR's POSIX transfer; issue 19's comparison with Darshan); one
  *              iteration is the pair
+ *   seekread4k   lseek(fd, off, SEEK_SET) + read(fd, buf, 4096) from DATAFILE, off as
+ *              seekwrite4k's (IOR's POSIX read phase, from the page cache); per pair
  *   stat       stat(DATAFILE)
+ *
+ * -t starts an idle thread first (it sleeps until the end): the process is then multi-threaded,
+ * as an MPI rank is (Open MPI's progress threads), which changes what libc and the shim do around
+ * a cancellation point.
  *
  * Each round times ITERS calls around the whole loop, with CLOCK_MONOTONIC (wall) and with
  * CLOCK_THREAD_CPUTIME_ID (the CPU time this thread used, user and system).  The timed loop runs
@@ -30,6 +36,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +115,18 @@ static __attribute__((noinline)) stamp loop_seekwrite4k(int fd, long n)
     return since(t0);
 }
 
+static __attribute__((noinline)) stamp loop_seekread4k(int fd, long n)
+{
+    stamp t0 = now();
+    for (long i = 0; i < n; i++) {
+        if (lseek(fd, (off_t)((i & (SPAN / 4096 - 1)) * 4096), SEEK_SET) < 0)
+            die("lseek");
+        if (read(fd, buf, 4096) != 4096)
+            die("read");
+    }
+    return since(t0);
+}
+
 static __attribute__((noinline)) stamp loop_fwrite16(FILE *f, long n)
 {
     stamp t0 = now();
@@ -144,9 +163,9 @@ static __attribute__((noinline)) stamp loop_stat(long n)
 
 /* ---- one case: warm-up, then rounds ---- */
 
-enum { WRITE1, PWRITE4K, FWRITE16, OPENCLOSE, STAT, SEEKWRITE4K, NCASES };
-static const char *const case_names[NCASES] = {"write1",    "pwrite4k", "fwrite16",
-                                                "openclose", "stat",     "seekwrite4k"};
+enum { WRITE1, PWRITE4K, FWRITE16, OPENCLOSE, STAT, SEEKWRITE4K, SEEKREAD4K, NCASES };
+static const char *const case_names[NCASES] = {"write1", "pwrite4k",    "fwrite16",  "openclose",
+                                                "stat",   "seekwrite4k", "seekread4k"};
 
 typedef struct {
     int which;
@@ -171,6 +190,8 @@ static void run_case(run_t *r)
         die("/dev/null");
     if ((r->which == PWRITE4K || r->which == SEEKWRITE4K) && (fd = open(datafile, O_WRONLY)) < 0)
         die(datafile);
+    if (r->which == SEEKREAD4K && (fd = open(datafile, O_RDONLY)) < 0)
+        die(datafile);
     memset(buf, 'x', sizeof buf);
 
     for (int round = -1; round < r->rounds; round++) { /* round -1: warm-up */
@@ -187,6 +208,7 @@ static void run_case(run_t *r)
         case OPENCLOSE: dt = loop_openclose(n); break;
         case STAT: dt = loop_stat(n); break;
         case SEEKWRITE4K: dt = loop_seekwrite4k(fd, n); break;
+        case SEEKREAD4K: dt = loop_seekread4k(fd, n); break;
         }
         if (round >= 0) {
             r->ns[round] = (double)dt.wall / (double)n;
@@ -218,7 +240,8 @@ static void report(const run_t *r)
     long calls = r->warmup + (long)r->rounds * r->iters;
     static const char *const fns[NCASES] = {"\"write\": %ld", "\"pwrite\": %ld",
                                             "\"fwrite\": %ld", "\"open\": %ld, \"close\": %ld",
-                                            "\"stat\": %ld", "\"lseek\": %ld, \"write\": %ld"};
+                                            "\"stat\": %ld", "\"lseek\": %ld, \"write\": %ld",
+                                            "\"lseek\": %ld, \"read\": %ld"};
     len += snprintf(out + len, sizeof out - (size_t)len, "], \"rounds_cpu_ns\": [");
     for (int i = 0; i < r->rounds; i++)
         len += snprintf(out + len, sizeof out - (size_t)len, "%s%.2f", i ? ", " : "",
@@ -229,23 +252,32 @@ static void report(const run_t *r)
     syscall(SYS_write, 1, out, (size_t)len);
 }
 
+static void *idle(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: shim_bench [-n ITERS] [-r ROUNDS] [-w WARMUP] [-d NEST] "
-                    "write1|pwrite4k|fwrite16|openclose|stat|seekwrite4k DATAFILE\n");
+    fprintf(stderr, "usage: shim_bench [-n ITERS] [-r ROUNDS] [-w WARMUP] [-d NEST] [-t] "
+                    "write1|pwrite4k|fwrite16|openclose|stat|seekwrite4k|seekread4k DATAFILE\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     run_t r = {.which = -1, .iters = 100000, .warmup = -1, .rounds = 5};
-    int depth = 10, opt;
-    while ((opt = getopt(argc, argv, "n:r:w:d:")) != -1) {
+    int depth = 10, threaded = 0, opt;
+    while ((opt = getopt(argc, argv, "n:r:w:d:t")) != -1) {
         switch (opt) {
         case 'n': r.iters = atol(optarg); break;
         case 'r': r.rounds = atoi(optarg); break;
         case 'w': r.warmup = atol(optarg); break;
         case 'd': depth = atoi(optarg); break;
+        case 't': threaded = 1; break;
         default: usage();
         }
     }
@@ -259,6 +291,9 @@ int main(int argc, char **argv)
     datafile = argv[optind + 1];
     if (r.warmup < 0)
         r.warmup = r.iters / 5 > 0 ? r.iters / 5 : 1;
+    pthread_t t;
+    if (threaded && pthread_create(&t, NULL, idle, NULL) != 0)
+        die("pthread_create");
     nest(&r, depth);
     report(&r);
     return 0;
