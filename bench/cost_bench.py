@@ -18,7 +18,10 @@ Cases:
   md         mdtest-like (bench/progs/mdbench.c), 2 ranks, N files per rank in one directory
              (on /dev/shm when it is a tmpfs): create, stat, read, remove; then the in-process
              loop of the same calls on one name; the us added per op next to the loop's, and
-             the gap; target: the us added per file within 2 of those added per loop iteration
+             the gap; target: the us added per file within 2 of those added per loop iteration;
+             then each phase's wall time, its time off the CPU and its context switches
+             (barriers that sleep: the time off the CPU is the machine's and the ranks'
+             directory lock's, not a spinning rank's)
   ior        IOR-like (bench/progs/iorlike.c), 2 ranks, 256 MiB each of one shared file in 4 KiB
              transfers, written then read, POSIX (lseek + write/read) and MPI-IO (write_at /
              read_at); target: the whole run's wall time under full tracing <= 1.15x untraced
@@ -313,6 +316,7 @@ def case_md(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> Non
     data.mkdir(exist_ok=True)
     keys = ("files", "loop", "cpu_files", "cpu_loop")
     keys += tuple(f"cpu_{op}" for op in MD_OPS) + tuple(f"cpu_loop_{op}" for op in MD_OPS)
+    keys += tuple(f"{k}{op}" for k in ("", "off_", "vcs_", "ivcs_") for op in MD_OPS)
 
     def one(mode: str, i: int) -> dict[str, float]:
         trace = work / f"t-md-{mode}-{i}"
@@ -344,6 +348,17 @@ def case_md(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> Non
         print(row)
     walls = ", ".join(f"{m} {med[m]['files']:.1f}" for m in modes)
     print(f"  wall us per file (the whole run's load shows here): {walls}")
+    print("  the wall time beside the CPU, per phase (slowest rank each): wall us per file, us "
+          "off the CPU, context switches per 1,000 files voluntary (blocked) / involuntary "
+          "(preempted)")  # fmt: skip
+    print(f"  {'op':<7}" + "".join(f" | {m:>9} {'off':>7} {'vol/inv':>11}" for m in modes))
+    for op in MD_OPS:
+        row = f"  {op:<7}"
+        for m in modes:
+            d = med[m]
+            sw = f"{d[f'vcs_{op}']:.0f}/{d[f'ivcs_{op}']:.0f}"
+            row += f" | {d[op]:>9.2f} {d[f'off_{op}']:>7.2f} {sw:>11}"
+        print(row)
     for m in modes[1:]:
         gap = (med[m]["cpu_files"] - base["cpu_files"]) - (med[m]["cpu_loop"] - base["cpu_loop"])
         print(f"  {m}: added per file - added per loop iteration {gap:+.2f} us CPU "

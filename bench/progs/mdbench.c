@@ -5,11 +5,17 @@
  * thread's CPU clock read around it: the same cost traced or not).  Rank 0 prints the slowest
  * rank's microseconds per file of each phase and of the loop (each step, and the whole), on
  * the wall clock and in the thread's CPU time (what the calls cost, whatever else the machine
- * runs). */
+ * runs), and what the wall time holds beside the CPU: the phase's time off the CPU and its
+ * context switches, involuntary (preempted: the machine's load) and voluntary (blocked: the
+ * directory's lock, which the ranks share).  The barriers sleep (MPI_Ibarrier polled every
+ * 20 us): a rank done first does not spin on a CPU the other rank's phase could use, as
+ * mdtest's barriers (Open MPI's MPI_Barrier) do, which made its 2-rank wall times unreadable. */
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +27,29 @@ static double cpu_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* A barrier that sleeps while it waits. */
+static void barrier(void)
+{
+    MPI_Request rq;
+    int done = 0;
+    MPI_Ibarrier(MPI_COMM_WORLD, &rq);
+    for (;;) {
+        MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
+        if (done)
+            return;
+        nanosleep(&(struct timespec){0, 20000}, NULL);
+    }
+}
+
+/* The thread's context switches: voluntary, involuntary. */
+static void switches(double *v, double *iv)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    *v = (double)ru.ru_nvcsw;
+    *iv = (double)ru.ru_nivcsw;
 }
 
 static const char *fname(const char *dir, int rank, int i)
@@ -65,16 +94,24 @@ int main(int argc, char **argv)
     const char *dir = argv[1];
     int n = atoi(argv[2]);
     static const char *names[] = {"create", "stat", "read", "remove"};
-    double us[14] = {0}; /* wall, then CPU; then CPU of each step in the loop */
+    /* wall, then CPU; then CPU of each step in the loop; then per phase the us off the CPU,
+     * and the voluntary and involuntary switches, per 1,000 files */
+    double us[26] = {0};
     for (int phase = 0; phase < 4; phase++) {
-        MPI_Barrier(MPI_COMM_WORLD);
+        barrier();
+        double v0, iv0, v1, iv1;
+        switches(&v0, &iv0);
         double t0 = MPI_Wtime(), c0 = cpu_us();
         for (int i = 0; i < n; i++)
             one(fname(dir, rank, i), phase);
         us[phase] = (MPI_Wtime() - t0) * 1e6 / n;
         us[5 + phase] = (cpu_us() - c0) / n;
+        switches(&v1, &iv1);
+        us[14 + phase] = us[phase] - us[5 + phase];
+        us[18 + phase] = (v1 - v0) * 1000 / n;
+        us[22 + phase] = (iv1 - iv0) * 1000 / n;
     }
-    MPI_Barrier(MPI_COMM_WORLD);
+    barrier();
     fname(dir, rank, -1);
     double t0 = MPI_Wtime(), c0 = cpu_us();
     for (int i = 0; i < n; i++)
@@ -87,12 +124,13 @@ int main(int argc, char **argv)
     us[9] = (cpu_us() - c0) / n;
     for (int p = 0; p < 4; p++)
         us[10 + p] /= n;
-    double mx[14];
-    MPI_Reduce(us, mx, 14, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    double mx[26];
+    MPI_Reduce(us, mx, 26, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0) {
         for (int p = 0; p < 4; p++)
-            printf("%s %.3f cpu_%s %.3f cpu_loop_%s %.3f ", names[p], mx[p], names[p], mx[5 + p],
-                   names[p], mx[10 + p]);
+            printf("%s %.3f cpu_%s %.3f cpu_loop_%s %.3f off_%s %.3f vcs_%s %.3f ivcs_%s %.3f ",
+                   names[p], mx[p], names[p], mx[5 + p], names[p], mx[10 + p], names[p],
+                   mx[14 + p], names[p], mx[18 + p], names[p], mx[22 + p]);
         printf("files %.3f loop %.3f cpu_files %.3f cpu_loop %.3f\n", mx[0] + mx[1] + mx[2] + mx[3],
                mx[4], mx[5] + mx[6] + mx[7] + mx[8], mx[9]);
     }
