@@ -521,9 +521,9 @@ int iot_run(int argc, char **argv)
     sigaction(SIGINT, &ign, &given[NFWD]);
     sigaction(SIGCHLD, &dfl, &given[NFWD + 1]);
 
+    /* argv[0] as given, as a shell passes it: programs print it in their messages */
     char **cargv = calloc((size_t)o.ncommand + 1, sizeof *cargv);
-    cargv[0] = exe;
-    for (int i = 1; i < o.ncommand; i++)
+    for (int i = 0; i < o.ncommand; i++)
         cargv[i] = o.command[i];
     pid_t pid = spawn(exe, cargv, env);
     if (pid < 0) {

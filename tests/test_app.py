@@ -65,6 +65,18 @@ def test_signal_dispositions_and_mask_pass_through(tmp_path, mode, launcher):
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_argv0_is_the_name_given(tmp_path, mode):
+    """The command's argv[0] is the word it was given, as a shell passes it, not the path found
+    on PATH: programs print it in their messages (`sort: cannot read`, bash's `bash: line 1`)."""
+    cmd = ["sh", "-c", 'echo "$0"; sort no-such-file']
+    untraced = run(cmd, cwd=tmp_path)
+    traced = run(iotrace_cmd(tmp_path, mode, *cmd), cwd=tmp_path)
+    assert untraced.stdout == "sh\n" and untraced.stderr.startswith("sort: ")
+    assert (traced.returncode, traced.stdout) == (untraced.returncode, untraced.stdout)
+    assert traced.stderr.startswith(untraced.stderr), traced.stderr
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_sigpipe_and_sigxfsz_given_ignored_stay_ignored(tmp_path, mode):
     """`trap '' PIPE XFSZ; iotrace run -- cmd`: the command starts with both ignored, as
     untraced (Python ignores them itself before iotrace's code runs: the `iotrace` command, a C

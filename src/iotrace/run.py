@@ -418,7 +418,7 @@ def _run_stracer(
         signal.signal(sig, forward)
     out = run_traced(
         exe,
-        [exe, *opts.command[1:]],
+        opts.command,  # argv[0] as given, as a shell passes it: programs print it
         env,
         trace,
         env["LD_PRELOAD"].split(":")[0],
