@@ -80,15 +80,46 @@ def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
     for proc, t, m, ret, err, nbytes in cols:
         d = kio.event_sums(m, int(ret), int(err), int(nbytes))
         out.setdefault(int(proc), []).append((int(t), d))
+    for proc, t in last.loc[last["when"].astype(str) == "start", "t"].items():
+        more = _more_reads(trace, int(proc), int(t))
+        if more:  # after the reading, before any event the end could leave out
+            out.setdefault(int(proc), []).append((int(t) + 1, [0, 0, more, 0, 0, 0]))
     return out
+
+
+def _more_reads(trace: Trace, proc: int, since: int) -> int:
+    """The reads beyond one that the stdio refills after an image's last reading (at `since`,
+    the trace's clock) stood for (their `aux`: a pipe's short reads in one call, which the events
+    table does not keep): read from the image's log, only for one that ended without a reading
+    (killed by a signal: its parent's counters, or the stracer's end, hold them)."""
+    from iotrace.calls import EVENT_FIELDS
+    from iotrace.tracefile import TraceFormatError, read_log
+
+    pr = trace.processes
+    name = pr.loc[pr["proc"] == proc, "log"]
+    if name.empty:
+        return 0
+    try:
+        log = read_log(trace.dir / str(name.iloc[0]))
+    except (OSError, TraceFormatError):
+        return 0
+    if "stdio_refill" not in log.functions:
+        return 0
+    refill = log.functions.index("stdio_refill")
+    fn, t0, aux = (EVENT_FIELDS.index(f) for f in ("fn", "t_start", "aux"))
+    ts = [int(r[2]) for r in log.kio if len(r) > 2 and isinstance(r[2], int)]
+    mine = max(ts, default=since)  # the log's clock: its last reading
+    return sum(e[aux] - 1 for e in log.events
+               if e[fn] == refill and isinstance(e[aux], int) and e[aux] > 1
+               and e[t0] > mine)  # fmt: skip
 
 
 def _stracer_events(
     trace: Trace, keys: set[tuple[str, int]]
-) -> dict[tuple[str, int], list[tuple[int, kio.Vec]]]:
+) -> dict[tuple[str, int], list[kio.StEvent]]:
     """The stracer's events that the kernel counts, of the processes `keys`, from its logs (as
     `iotrace run` reads them), on the trace's clock (the others' records not held)."""
-    out: dict[tuple[str, int], list[tuple[int, kio.Vec]]] = {}
+    out: dict[tuple[str, int], list[kio.StEvent]] = {}
     for path in slog.log_files(trace.dir):
         try:
             header = slog.read_header(path)
@@ -245,12 +276,23 @@ def _cause(p: kio.Process, stracer: bool, ended: str) -> str:
         return ("no counters at its end: it exited without libc's exit or _exit, whose hooks "
                 "read them: a raw exit_group syscall (syscall(SYS_exit_group, n)) bypassed the "
                 "shim; run with the stracer, which reads them at every exit")  # fmt: skip
-    if not p.tail or p.sandboxed:
+    if p.tail and not p.sandboxed:
+        how = ("exited by a raw exit_group syscall, bypassing libc's exit," if ended == "exit"
+               else f"ended by {_signal(ended)}")  # fmt: skip
+        what = f"{how} before the shim's last reading: its last events counted from the trace"
+        cause = f"{what}; {cause}" if cause else what
+    if not p.died_in:
         return cause
-    how = ("exited by a raw exit_group syscall, bypassing libc's exit," if ended == "exit"
-           else f"ended by {_signal(ended)}")  # fmt: skip
-    what = f"{how} before the shim's last reading: its last events counted from the trace"
-    return f"{what}; {cause}" if cause else what
+    return f"{cause}; {_died_in(p, ended)}" if cause else _died_in(p, ended)
+
+
+def _died_in(p: kio.Process, ended: str) -> str:
+    """The wrappers' calls its threads died in (a write cut short by SIGPIPE): the kernel
+    counted them, the shim never saw them return; the stracer read them at the end."""
+    when = f"{_signal(ended)} killed it" if ended.startswith("signal") else "it ended"
+    calls = ", ".join(f"{name} of {v[0] + v[1]:,} bytes" if v[0] + v[1] else name
+                      for name, v in sorted(p.died_in.items()))  # fmt: skip
+    return f"in flight when {when}: {calls} (the stracer read them at its end)"
 
 
 def job(trace: Trace) -> kio.Job:

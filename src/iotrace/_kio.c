@@ -62,6 +62,33 @@ int64_t iot_kio_no_end_kind(const struct iot_kio_reading *r)
     return 0;
 }
 
+/* A process without counters at its end whose last reading is its image's start (a shim's):
+ * the least its parent's counters got from it at the wait -- that reading and the reading's own
+ * read -- and, when its events are known, the image's events after it (a child killed by
+ * SIGPIPE under the shim alone: its parent's counters hold all of it) */
+static void unended(struct iot_kio_process *p, const struct iot_kio_reading *last,
+                    const struct iot_kio_event *shim, size_t nshim, int shim_known)
+{
+    if (last->source != SHIM || last->when != START || last->lost)
+        return;
+    int64_t c[4];
+    p->has_floor = 1;
+    memcpy(p->floor, last->counters, sizeof p->floor);
+    cost(last, c);
+    add(p->floor, c, 1);
+    p->floor_t = last->t;
+    p->floor_partial = !shim_known;
+    for (size_t k = 0; k < nshim && shim_known; k++) {
+        const int64_t *d = shim[k].sums;
+        if (shim[k].image != last->image || shim[k].t <= last->t)
+            continue;
+        int64_t v[4] = {d[0] + d[4], d[1] + d[5], d[2], d[3]};
+        add(p->floor, v, 1);
+        if (shim[k].t > p->floor_t)
+            p->floor_t = shim[k].t;
+    }
+}
+
 void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct iot_kio_event *st,
                      size_t nst, const struct iot_kio_event *shim, size_t nshim, int shim_known,
                      struct iot_kio_process *p)
@@ -94,6 +121,7 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
         p->sandboxed = TAKEN(R(i)) && R(i)->when == SECCOMP;
     if (!end) {
         p->why = iot_kio_no_end_kind(last);
+        unended(p, last, shim, nshim, shim_known);
         free(o);
         return;
     }
@@ -231,7 +259,15 @@ void iot_kio_link(struct iot_kio_process *p, size_t n, const int64_t *parent)
         struct iot_kio_process *par = &p[parent[i]];
         if (par->nolog == NEXT_UNWRITABLE && !p[i].shimmed && !p[i].nolog)
             p[i].nolog = par->nolog, p[i].nolog_uid = par->nolog_uid; /* no log either */
-        if (par->alone || !par->end || !p[i].end || p[i].end_t > par->end_t)
+        if (par->alone || !par->end)
+            continue;
+        if (!p[i].end && p[i].has_floor && p[i].floor_t <= par->end_t) {
+            add(par->children, p[i].floor, 1);
+            par->unended++;
+            par->unended_partial |= p[i].floor_partial;
+            continue;
+        }
+        if (!p[i].end || p[i].end_t > par->end_t)
             continue;
         add(par->children, p[i].final, 1);
     }
@@ -255,6 +291,10 @@ void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p)
         j->unfinished++;
         return;
     }
+    if (p->unended_partial) { /* the same for a child's, which its counters hold */
+        j->reaped++;
+        return;
+    }
     j->uring += p->uring && !j->stracer;
     j->attached += p->attached;
     j->processes++;
@@ -272,6 +312,7 @@ void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p)
     if (b < kb) {
         j->short_++;
         j->short_bytes += kb - b;
+        j->short_reaped += p->unended > 0;
     }
     if (b == kb && c < kc && (p->stdio[0] || p->stdio[1]))
         j->stdio_calls += kc - c;
@@ -411,7 +452,10 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
             "traced)", commas(a, j->stdio_calls));
     if (j->short_) {
         SAY("; %s not in the trace", fmt_bytes(a, sizeof a, (double)j->short_bytes));
-        if (!j->stracer)
+        if (j->short_reaped == j->short_)
+            SAY(" (likely of children that had no counters at their end: a call in flight when "
+                "they died, which their parents' counters hold)");
+        else if (!j->stracer)
             SAY(" (the shim alone does not see raw syscalls: run with the stracer)");
         SAY(", by process: iotrace report");
     }
@@ -419,6 +463,9 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
         SAY("; %s more ended by a signal or a raw exit_group syscall before the shim's last "
             "reading, left out here (iotrace report counts their last events)",
             commas(a, j->unfinished));
+    if (j->reaped)
+        SAY("; %s more reaped a child without counters at its end, left out here (iotrace "
+            "report counts the child's last events)", commas(a, j->reaped));
     if (j->tail)
         SAY("; %s ended by a signal or a raw exit_group syscall before the shim's last reading "
             "(their last events counted from the trace)", commas(a, j->tail));

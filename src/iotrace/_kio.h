@@ -33,6 +33,14 @@ struct iot_kio_process {
     int64_t end_t, alone, unfinished, tail, final[4], storage[2], uring;
     int64_t why, attached, nolog, nolog_uid, shimmed;
     int64_t sandboxed; /* an image installed a seccomp filter (a "seccomp" reading) */
+    /* without counters at its end (has_floor: its last reading is a shim's at an image's
+     * start): the least the kernel added to its parent at the wait -- that reading (and its
+     * own read) and, unless floor_partial (its events not known), the image's events after it;
+     * floor_t: the last of those times */
+    int64_t has_floor, floor[4], floor_t, floor_partial;
+    /* reaped children without counters at their end, taken off `kernel` by their floors; some
+     * of whose floors lack their last events (iotrace run's line: it reads no log whole) */
+    int64_t unended, unended_partial;
 };
 
 /* kinds of no_end_why: 0 not known, 1 "ids", 2 "fds", 3 "setid", 4 "unread", 5 "seccomp" */
@@ -45,6 +53,9 @@ struct iot_kio_job {
     /* sandboxed: their app installed a seccomp filter and their last events are not summed
      * (not in unfinished); sandboxed_tail: theirs were, from the trace */
     int64_t sandboxed, sandboxed_tail;
+    /* short_reaped: of the short, those that reaped a child without counters at its end;
+     * reaped: processes left out, their children's floors lacking their last events */
+    int64_t short_reaped, reaped;
 };
 
 /* kio.no_end_why's kind for a process whose last reading is r */

@@ -38,6 +38,9 @@ EBADF = 9  # the kernel counts no call that fails its descriptor lookup
 LIBURING = re.compile(r"/liburing\.so[.\d]*$")  # a module path: io_uring's raw-syscall library
 COUNTERS = ("rchar", "wchar", "syscr", "syscw")
 Vec = list[int]  # rchar, wchar, syscr, syscw
+# one stracer event the kernel counts: (t, its Vec, the syscall's name if a wrapper's call its
+# thread died in -- class "killed": the shim never saw it return -- else "")
+StEvent = tuple[int, Vec, str]
 
 
 @record
@@ -159,17 +162,19 @@ def syscall_sums(records: Iterable[tuple[str, int | None, int]]) -> Vec:
     return out
 
 
-def stracer_sums(missed: Iterable[list[Any]], shift: int = 0) -> dict[int, list[tuple[int, Vec]]]:
-    """pid -> (t + shift, sums) of the stracer's MISSED records that the kernel counts: not the
-    operations an asynchronous engine carried out (`via`: io_uring, aio), which are no syscall."""
-    out: dict[int, list[tuple[int, Vec]]] = {}
+def stracer_sums(missed: Iterable[list[Any]], shift: int = 0) -> dict[int, list[StEvent]]:
+    """pid -> (t + shift, sums, killed) of the stracer's MISSED records that the kernel counts:
+    not the operations an asynchronous engine carried out (`via`: io_uring, aio), which are no
+    syscall.  killed: the syscall's name for a call of class "killed", else ""."""
+    out: dict[int, list[StEvent]] = {}
     for rec in missed:
         try:
             if len(rec) > 17 and rec[17] is not None:
                 continue
             sums = syscall_sums([(rec[4], rec[6], rec[7])])
             if any(sums):
-                out.setdefault(int(rec[2]), []).append((int(rec[1]) + shift, sums))
+                killed = str(rec[4]) if len(rec) > 12 and rec[12] == "killed" else ""
+                out.setdefault(int(rec[2]), []).append((int(rec[1]) + shift, sums, killed))
         except (ValueError, TypeError, IndexError):
             continue
     return out
@@ -210,6 +215,18 @@ class Process:
     # then ("seccomp") is its last (none at exit; under the stracer, whose end reading has the
     # shim's sums, it is exact), and the records it had no room for are lost (preload/sandbox.c)
     sandboxed: bool = False
+    # without counters at its end, its last reading a shim's at an image's start: the least the
+    # kernel added to its parent at the wait (that reading and, unless floor_partial, the
+    # image's events after it), and the last of those times (_kio.c's unended)
+    floor: Vec | None = None
+    floor_t: int = 0
+    floor_partial: bool = False
+    # reaped children without counters at their end, taken off `kernel` by their floors; some
+    # of whose floors lack their last events (iotrace run's line: it reads no log whole)
+    unended: int = 0
+    unended_partial: bool = False
+    # of `events`: the calls its threads died in (class "killed"), by syscall: their Vec
+    died_in: dict[str, Vec] = field(default_factory=dict)
 
     @property
     def explained(self) -> Vec:
@@ -262,6 +279,15 @@ class Process:
             return ("ended without the shim's last reading (a signal, or a raw exit_group "
                     "syscall?): its events after it are counted by iotrace report")  # fmt: skip
         kb, tb, kc, tc = self.kernel_bytes, self.bytes, self.kernel_calls, self.calls
+        if tb < kb and self.unended:
+            # the kernel added each child's final counters at the wait; the trace has them but
+            # for what came after the child's shim's last reading and is no event
+            alone = "" if stracer else "; or raw syscalls the shim alone does not see"
+            return (f"{kb - tb:,} bytes in {max(kc - tc, 0):,} calls unexplained: likely of the "
+                    f"{self.unended:,} child process(es) it reaped that had no counters at "
+                    "their end (killed?), whose I/O the kernel adds to its parent's: the trace "
+                    "holds theirs but a call in flight when they died (a write cut short by "
+                    f"SIGPIPE) and the shim's own I/O after its last reading{alone}")  # fmt: skip
         if tb < kb:
             what = f"{kb - tb:,} bytes in {max(kc - tc, 0):,} calls"
             if not stracer:
@@ -295,7 +321,7 @@ class Process:
 
 def explain(
     readings: list[Reading],
-    stracer_events: list[tuple[int, Vec]],
+    stracer_events: list[StEvent],
     shim_events: dict[int, list[tuple[int, list[int]]]] | None = None,
 ) -> Process:
     """One process: its readings (any order), its stracer events as (t, sums of one event), and
@@ -309,7 +335,7 @@ def explain(
     for i, r in enumerate(readings):
         _reading_to_c(r, rs[i])
     st = ffi.new("struct iot_kio_event[]", max(len(stracer_events), 1))
-    for i, (t, sums) in enumerate(stracer_events):
+    for i, (t, sums, _) in enumerate(stracer_events):
         st[i].t, st[i].sums = t, [*sums, 0, 0]
     images = {r.image for r in readings if r.source == "shim"}
     mine = [(im, t, d) for im in images for t, d in (shim_events or {}).get(im, [])]
@@ -320,6 +346,9 @@ def explain(
     lib.iot_kio_explain(rs, len(readings), st, len(stracer_events), sh, len(mine),
                         shim_events is not None, out)  # fmt: skip
     p = _process(out)
+    for t, sums, killed in stracer_events:
+        if killed and p.end is not None and t <= p.end_t:
+            p.died_in[killed] = _add(p.died_in.get(killed, [0, 0, 0, 0]), sums)
     if p.end is None and readings:
         p.why = no_end_why(sorted(readings, key=lambda r: r.t)[-1])
     return p
@@ -350,7 +379,9 @@ def _process(c: Any) -> Process:
                    list(c.before_shim), list(c.own), list(c.children), c.end_t, bool(c.alone),
                    bool(c.unfinished), bool(c.tail), list(c.final), list(c.storage),
                    _URING[c.uring], (_KINDS[c.why], ""), bool(c.attached), _NEXT[c.nolog],
-                   c.nolog_uid, bool(c.shimmed), bool(c.sandboxed))  # fmt: skip
+                   c.nolog_uid, bool(c.shimmed), bool(c.sandboxed),
+                   list(c.floor) if c.has_floor else None, c.floor_t, bool(c.floor_partial),
+                   c.unended, bool(c.unended_partial))  # fmt: skip
 
 
 def _to_c(p: Process, c: Any) -> None:
@@ -361,6 +392,9 @@ def _to_c(p: Process, c: Any) -> None:
     c.uring, c.why, c.attached = _URING.index(p.uring), _KINDS.index(p.why[0]), p.attached
     c.nolog, c.nolog_uid, c.shimmed = _NEXT.index(p.nolog), p.nolog_uid, p.shimmed
     c.sandboxed = p.sandboxed
+    c.has_floor = p.floor is not None
+    c.floor, c.floor_t, c.floor_partial = p.floor or [0] * 4, p.floor_t, p.floor_partial
+    c.unended, c.unended_partial = p.unended, p.unended_partial
 
 
 class _Native:
@@ -435,7 +469,7 @@ def no_end_why(r: Reading) -> tuple[str, str]:
 def explain_all(
     readings: dict[Any, list[Reading]],
     parent: dict[Any, Any],
-    stracer_events: dict[Any, list[tuple[int, Vec]]],
+    stracer_events: dict[Any, list[StEvent]],
     shim_events: dict[int, list[tuple[int, list[int]]]] | None = None,
 ) -> dict[Any, Process]:
     """Every process (by key: pid, or (host, pid)).  A process's counters include those of the
@@ -463,6 +497,7 @@ def link(procs: dict[Any, Process], parent: dict[Any, Any]) -> dict[Any, Process
     for i, k in enumerate(keys):
         p = procs[k]
         p.children, p.kernel = list(cp[i].children), list(cp[i].kernel)
+        p.unended, p.unended_partial = cp[i].unended, bool(cp[i].unended_partial)
         p.nolog, p.nolog_uid = _NEXT[cp[i].nolog], cp[i].nolog_uid
     return procs
 
@@ -488,6 +523,8 @@ class Job:
     # last events only the report counts (not in unfinished), or counted from the trace
     sandboxed: int = 0
     sandboxed_tail: int = 0
+    short_reaped: int = 0  # of the short, processes that reaped a child without end counters
+    reaped: int = 0  # left out: they reaped a child whose last events the line cannot count
 
     def _c(self) -> Any:
         j = _c().ffi.new("struct iot_kio_job *")
@@ -516,7 +553,8 @@ class Job:
 
 _JOB_FIELDS = ("kernel_bytes", "explained_bytes", "kernel_calls", "explained_calls",
                "stdio_calls", "processes", "without_end", "short", "short_bytes", "unfinished",
-               "tail", "uring", "stracer", "attached", "sandboxed", "sandboxed_tail")  # fmt: skip
+               "tail", "uring", "stracer", "attached", "sandboxed", "sandboxed_tail",
+               "short_reaped", "reaped")  # fmt: skip
 
 
 def run_job(trace_dir: Path, host: str, root: int) -> Job:
@@ -528,7 +566,7 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
 
     readings: dict[int, list[Reading]] = {}
     parent: dict[int, int] = {}
-    stracer_events: dict[int, list[tuple[int, Vec]]] = {}
+    stracer_events: dict[int, list[StEvent]] = {}
     stracer = False
     for path in slog.log_files(trace_dir):
         try:

@@ -2,11 +2,13 @@
  * call of each kind that refills until it has what it wants: fgets, getline, getdelim, fscanf,
  * a small fread, an fscanf("%d") whose buffer holds only the newline the fread left (it skips
  * it and reads on), then getc to the end.  Each of them reads several times in one call.
- * Prints what it got, one item a line. */
+ * Prints what it got, one item a line.  With an argument it then dies of SIGTERM: its shim
+ * takes no reading at its end. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
     char buf[256], word[64], *line = NULL;
     size_t cap = 0;
@@ -33,5 +35,9 @@ int main(void)
         k++;
     printf("getc %d\n", k);
     free(line);
+    if (argc > 1 && argv[1]) {
+        fflush(stdout);
+        raise(SIGTERM);
+    }
     return n == 6 ? 0 : 5;
 }
