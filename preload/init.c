@@ -177,6 +177,7 @@ static void on_exit_status(int status, void *unused)
     (void)unused;
     if (iot_vfork_exit(status)) /* exit() in a vfork child: nothing of the parent's log is its */
         return;
+    iot_msg_exit(); /* err(), error(1, ...): their messages' I/O, before the last reading */
     iot_stdio_exit();
     iot_emit_exit(status);
     iot_emit_kio(IOT_KIO_EXIT);

@@ -63,6 +63,16 @@ typedef struct iot_ev {
 
 #define IOT_LATE_MAX 4096 /* a signal handler's events kept while the shim was busy (record.c) */
 
+/* A message call (error(), err()...: wrap_msg.c) in progress: its event, and its caller's
+ * return address, which the stub keeps here while libc's function runs */
+typedef struct iot_msg_frame {
+    iot_ev ev;
+    void *ret;
+} iot_msg_frame;
+/* one at a time: one nested in it (a signal handler's) goes untraced, its I/O in the outer's
+ * measure (static TLS is small where the shim is dlopen'd: iotrace attach --shim) */
+#define IOT_MSG_MAX 1
+
 /* Per-thread state.  initial-exec TLS: no allocation, no lock, one %fs-relative load. */
 typedef struct iot_thread {
     int busy;           /* inside the shim's own work: wrappers pass straight through */
@@ -105,6 +115,8 @@ typedef struct iot_thread {
     uint64_t clk_ns, clk_tsc, clk_mult, clk_span;
     uint64_t clk_floor; /* the latest time given to this thread: none earlier is given */
     unsigned clk_gen;
+    iot_msg_frame msg[IOT_MSG_MAX]; /* wrap_msg.c: the message calls in progress */
+    int msg_depth;
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -350,6 +362,8 @@ void iot_kio_thread_exit(void) IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
 void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;
 void iot_kio_in_end(uint64_t sums[6]) IOT_HIDDEN;
+/* wrap_msg.c: at exit, the message calls that exit inside libc (err, error(status != 0)) */
+void iot_msg_exit(void) IOT_HIDDEN;
 /* A finished event counted the kernel's way (calls.py KERNEL_IO_FUNCS: mode 1 r, 2 w, 3 rw,
  * 4 stdio read, 5 stdio write; 6, 7 "in": kio.c; 8 rw if it moved bytes) into sums[rchar,
  * wchar, syscr, syscw, stdio read, stdio write]. */

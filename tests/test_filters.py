@@ -157,15 +157,17 @@ def test_bad_filter_is_one_line(tmp_path: Path) -> None:
 
 
 def test_every_class_is_used() -> None:
-    """Each class selects some function, and every function but the locale ones and
-    getaddrinfo (whose I/O is libc's own: no file, descriptor or data of the app's) is in some
-    class."""
+    """Each class selects some function, and every function but the locale ones,
+    getaddrinfo (whose I/O is libc's own: no file, descriptor or data of the app's) and glibc's
+    error messages (libc's own writes to stderr) is in some class."""
     from iotrace.calls import CLASSES
 
     for c in CLASSES:
         assert trace_set([f"%{c}"]), c
     unclassed = {f.name for f in FUNCTIONS} - set().union(*(trace_set([f"%{c}"]) for c in CLASSES))
-    assert unclassed <= {"setlocale", "newlocale", "getaddrinfo"}, unclassed
+    messages = {"error", "error_at_line", "warn", "warnx", "vwarn", "vwarnx", "err", "errx",
+                "verr", "verrx"}  # fmt: skip
+    assert unclassed <= {"setlocale", "newlocale", "getaddrinfo", *messages}, unclassed
 
 
 def test_env_carries_filters_to_the_bare_shim(tmp_path: Path) -> None:

@@ -323,6 +323,19 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("endmntent", "meta", CLS, "fd"),
     # a name lookup (preload/wrap_nss.c): path is the node name as given, not a file
     _f("getaddrinfo", "other", OTH, "path"),
+    # the messages of glibc's error() and err()/warn() families (preload/wrap_msg.c), written to
+    # stderr inside libc (their I/O measured around them): flags = the exit status asked for
+    # (the err and error calls), path = error_at_line's file name
+    _f("error", "other", OTH, "flags"),
+    _f("error_at_line", "other", OTH, "path flags"),
+    _f("warn", "other", OTH),
+    _f("warnx", "other", OTH),
+    _f("vwarn", "other", OTH),
+    _f("vwarnx", "other", OTH),
+    _f("err", "other", OTH, "flags"),
+    _f("errx", "other", OTH, "flags"),
+    _f("verr", "other", OTH, "flags"),
+    _f("verrx", "other", OTH, "flags"),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})
@@ -364,6 +377,8 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "stdio_refill": "sr", "stdio_flush": "sw",
     "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in",
     "getmntent": "in", "getaddrinfo": "in",
+    **{f: "in" for f in ("error", "error_at_line", "warn", "warnx", "vwarn", "vwarnx", "err",
+                              "errx", "verr", "verrx")},
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {
     "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",
