@@ -236,10 +236,12 @@ def table(
     kprocs: list[tuple[tuple[str, int], kio.Process]], procs: pd.DataFrame, stracer: bool
 ) -> pd.DataFrame:
     """completeness_table from the explained processes and the processes table."""
-    cols = zip(procs["host"], procs["pid"], procs["command"], strict=True)
-    commands = {(str(h), int(p)): c for h, p, c in cols}
     # how each process's last image ended ("signal N" where iotrace run or the stracer saw it)
     procs = procs.sort_values("start", kind="stable")
+    images: dict[tuple[str, int], list[str]] = {}
+    for h, p, c in zip(procs["host"], procs["pid"], procs["command"], strict=True):
+        images.setdefault((str(h), int(p)), []).append(str(c))
+    commands = {k: named(v) for k, v in images.items()}
     ended = {(str(h), int(p)): str(e) for h, p, e in
              zip(procs["host"], procs["pid"], procs["ended"], strict=True)}  # fmt: skip
     rows: list[dict[str, Any]] = []
@@ -263,6 +265,22 @@ def table(
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+CHAIN_SHOWN = 3  # images of a process named in its row; a longer chain names its first
+CHAIN_WIDTH = 60  # characters of each earlier image's command
+
+
+def named(images: list[str]) -> str:
+    """A process's row's command: the program that ran last (its last image), and the ones
+    it exec'd from (a shell's `sh -c 'exec yes'`, a forked shell's child that exec'd cat)."""
+    last, before = images[-1], images[:-1]
+    if not before:
+        return last
+    cut = [c if len(c) <= CHAIN_WIDTH else c[: CHAIN_WIDTH - 1] + "…" for c in before]
+    if len(images) > CHAIN_SHOWN:
+        return f"{last} (exec'd from: {cut[0]} -> … ({len(images) - 2:,} more))"
+    return f"{last} (exec'd from: {' -> '.join(cut)})"
 
 
 def _cause(p: kio.Process, stracer: bool, ended: str) -> str:

@@ -684,3 +684,21 @@ def test_coreutils_error_messages_are_explained(trace, mode):
     if mode == "stracer":  # covered stops now, no libc-internal ones through Python
         missed = iotrace("missed", "--all", str(t.dir)).stdout
         assert "inside libc's error" not in missed, missed
+
+
+def test_a_process_that_exec_d_is_named_by_its_last_image(trace, tmp_path):
+    """`sh -c 'exec yes' | head -c 5`: the forked shell exec's sh, which exec's yes: the
+    completeness row of that process names yes, the program that ran (it named the first
+    image's command, the outer `sh -c ...`), and the images it was exec'd from, in the console,
+    JSON and HTML reports."""
+    t = trace("sh", "-c", "sh -c 'exec yes' | head -c 5", extra=("--no-stracer",))
+    assert t.proc.returncode == 0 and t.proc.stdout == "y\ny\ny", t.proc
+    js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
+    (row,) = [r for r in js["processes"] if r["command"].split()[0].endswith("yes")]
+    assert row["command"].startswith("yes (exec'd from: "), row
+    assert row["command"].endswith(" -> sh -c exec yes)"), row
+    rep = iotrace("report", str(t.dir), env={**os.environ, "COLUMNS": "250"})
+    assert "yes (exec'd from: " in rep.stdout, rep.stdout
+    html = tmp_path / "r.html"
+    assert iotrace("report", "--html", str(html), str(t.dir)).returncode == 0
+    assert "yes (exec&#x27;d from: " in html.read_text() or "yes (exec'd from: " in html.read_text()
