@@ -308,8 +308,7 @@ def _died_in(p: kio.Process, ended: str) -> str:
     """The wrappers' calls its threads died in (a write cut short by SIGPIPE): the kernel
     counted them, the shim never saw them return; the stracer read them at the end."""
     when = f"{_signal(ended)} killed it" if ended.startswith("signal") else "it ended"
-    calls = ", ".join(f"{name} of {v[0] + v[1]:,} bytes" if v[0] + v[1] else name
-                      for name, v in sorted(p.died_in.items()))  # fmt: skip
+    calls = ", ".join(f"{name} of {v[0] + v[1]:,} bytes" for name, v in sorted(p.died_in.items()))
     return f"in flight when {when}: {calls} (the stracer read them at its end)"
 
 

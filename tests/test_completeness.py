@@ -702,3 +702,38 @@ def test_a_process_that_exec_d_is_named_by_its_last_image(trace, tmp_path):
     html = tmp_path / "r.html"
     assert iotrace("report", "--html", str(html), str(t.dir)).returncode == 0
     assert "yes (exec&#x27;d from: " in html.read_text() or "yes (exec'd from: " in html.read_text()
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_a_stdio_call_cut_short_by_sigpipe_is_said(trace, mode):
+    """`seq 1 1000000 | head -c 10`'s seq dies inside a stdio call whose earlier flush went
+    through: the kernel counted it, the shim records a call's flushes when it returns, and the
+    stracer does not stop for stdio's buffers, so no one can say its bytes (tests/progs/stdio_cut.c
+    makes it deterministic: a flush of 4,096 B, then a write that blocks until the reader
+    leaves).  The row says so, not "the shim's own I/O after its last reading"; what is left is
+    that flush, exactly (strace the oracle: the writes before the one cut short)."""
+    prog = build("stdio_cut")
+    plain = subprocess.run(["bash", "-c", f"strace -o st -e trace=write {prog} | sleep 0.5"],
+                           cwd=trace.work, capture_output=True)  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    writes = [ln for ln in (trace.work / "st").read_text().splitlines() if ln.startswith("write(")]
+    rets = [int(ln.rsplit("=", 1)[1].split()[0]) for ln in writes]
+    assert rets[-1] == -1, writes  # EPIPE: the write SIGPIPE cut short
+    flushed = sum(rets[:-1])
+    t = trace(
+        "bash", "-c", f"{prog} | sleep 0.5", extra=("--no-stracer",) if mode == "shim" else ()
+    )
+    assert t.proc.returncode == 0, t.proc.stderr
+    js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
+    (row,) = [r for r in js["processes"] if r["end"] and r["cause"]]
+    short = (
+        row["kernel_wchar"] - row["explained_wchar"],
+        row["kernel_syscw"] - row["explained_syscw"],
+    )
+    if mode == "stracer":  # the writer's own row: the cut write is in the trace (class killed)
+        assert short == (flushed, len(rets) - 1), row
+        assert "likely what the stdio call it died in wrote or read before" in row["cause"], row
+        assert "in flight when SIGPIPE killed it: write of 0 bytes" in row["cause"], row
+    else:  # its parent's: the writer had no counters at its end
+        assert short == (flushed, len(rets)), row
+        assert "what the stdio call it was in wrote before it" in row["cause"], row

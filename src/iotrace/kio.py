@@ -287,7 +287,8 @@ class Process:
                     f"{self.unended:,} child process(es) it reaped that had no counters at "
                     "their end (killed?), whose I/O the kernel adds to its parent's: the trace "
                     "holds theirs but a call in flight when they died (a write cut short by "
-                    f"SIGPIPE) and the shim's own I/O after its last reading{alone}")  # fmt: skip
+                    "SIGPIPE, and what the stdio call it was in wrote before it) and the shim's "
+                    f"own I/O after its last reading{alone}")  # fmt: skip
         if tb < kb:
             what = f"{kb - tb:,} bytes in {max(kc - tc, 0):,} calls"
             if not stracer:
@@ -296,6 +297,11 @@ class Process:
             if self.tail and self.sandboxed:
                 return (f"{what} unexplained (the app installed a seccomp filter: records the "
                         "shim had no room left for after it?)")  # fmt: skip
+            if self.tail and self.died_in:
+                return (f"{what} unexplained: likely what the stdio call it died in wrote or read "
+                        "before the call cut short (a stdio call's flushes and refills are "
+                        "recorded when it returns, and the stracer does not stop for stdio's "
+                        "buffers), or the shim's own I/O after its last reading")  # fmt: skip
             if self.tail:
                 return f"{what} unexplained (the shim's own I/O after its last reading)"
             if self.nolog:
