@@ -23,7 +23,19 @@
 struct mp {
     const unsigned char *p, *e;
     int bad;
+    int hard;    /* bad, and not from running out of bytes (msgpack's ValueError, StackError) */
+    int depth;   /* of skip's nesting: over msgpack's 1024 is bad (its StackError) */
+    int64_t max; /* a length or count over this is bad (the Unpacker's max_buffer_size); 0: none */
 };
+
+static int too_long(struct mp *m, int64_t v, int64_t max)
+{
+    if (m->max && v > max) {
+        m->bad = m->hard = 1;
+        return 1;
+    }
+    return 0;
+}
 
 static uint64_t be(const unsigned char *p, int n)
 {
@@ -114,6 +126,8 @@ static int next(struct mp *m, int64_t *v, const char **s)
         if (!need(m, (size_t)n)) return 0;
         uint64_t len = be(m->p, n) + 1;
         m->p += n;
+        if (too_long(m, (int64_t)len - 1, m->max))
+            return 0;
         if (!need(m, len)) return 0;
         m->p += len;
         return 'x';
@@ -121,7 +135,7 @@ static int next(struct mp *m, int64_t *v, const char **s)
     default: m->bad = 1; return 0;
     }
 str:
-    if (!need(m, (size_t)*v))
+    if (too_long(m, *v, m->max) || !need(m, (size_t)*v))
         return 0;
     *s = (const char *)m->p;
     m->p += *v;
@@ -133,12 +147,50 @@ static void skip(struct mp *m)
     int64_t v;
     const char *s;
     int k = next(m, &v, &s);
+    if ((k == 'a' || k == 'm') && (too_long(m, v, k == 'm' ? m->max / 2 : m->max) ||
+                                   m->depth >= 1024)) {
+        m->bad = m->hard = 1;
+        return;
+    }
+    m->depth++;
     if (k == 'a')
         for (int64_t i = 0; i < v && !m->bad; i++)
             skip(m);
     else if (k == 'm')
         for (int64_t i = 0; i < 2 * v && !m->bad; i++)
             skip(m);
+    m->depth--;
+}
+
+/* tracefile.MAX_UNCOMMITTED: after the committed records of an unsealed chunk, at most one
+ * record written but not committed (a kill between the two) */
+#define MAX_UNCOMMITTED (2 * 4096 + 64)
+
+/* tracefile._unsealed_tail_ok: the bytes after an unsealed chunk's committed records are at
+ * most one record (whole, or cut short by a kill), then zeros; anything else is damage (a
+ * length that lost a bit would leave whole records after it) */
+static int unsealed_tail_ok(const unsigned char *t, size_t n)
+{
+    size_t nz = n;
+    while (nz && !t[nz - 1])
+        nz--;
+    if (nz == 0)
+        return 1;
+    if (nz > MAX_UNCOMMITTED)
+        return 0;
+    struct mp m = {t, t + n, 0, 0, 0, (int64_t)n + 1};
+    skip(&m);
+    if (!m.bad)
+        return (size_t)(m.p - t) >= nz;
+    if (m.hard)
+        return 0;
+    /* cut short: the start of one record at most MAX_UNCOMMITTED longer (tracefile.torn_tail) */
+    static unsigned char padded[MAX_UNCOMMITTED * 2];
+    memcpy(padded, t, nz);
+    memset(padded + nz, 0, MAX_UNCOMMITTED);
+    m = (struct mp){padded, padded + nz + MAX_UNCOMMITTED, 0, 0, 0, nz + MAX_UNCOMMITTED + 1};
+    skip(&m);
+    return !m.bad;
 }
 
 /* an array of n ints into out; 0 if it is not one */
@@ -236,10 +288,15 @@ static int chunk_records(int fd, unsigned char *buf, size_t size, size_t off, si
     if (len > chunk - 5)
         return 0;
     size_t end = 5 + len;
-    if ((size_t)got == chunk && chunk - end >= 14 && buf[end] == 0xc9 && buf[end + 5] == 126 &&
-        be(buf + end + 1, 4) == chunk - end - 6 && XXH3_64bits(buf, end) != be(buf + end + 6, 8))
-        return -1; /* a seal that does not match: damage (tracefile.chunks) */
-    struct mp m = {buf + 5, buf + (5 + len < (size_t)got ? 5 + len : (size_t)got), 0};
+    if ((size_t)got == chunk) { /* whole: sealed and checked, or its tail checked */
+        int sealed = chunk - end >= 14 && buf[end] == 0xc9 && buf[end + 5] == 126 &&
+                     be(buf + end + 1, 4) == chunk - end - 6;
+        if (sealed ? XXH3_64bits(buf, end) != be(buf + end + 6, 8)
+                   : !unsealed_tail_ok(buf + end, chunk - end))
+            return -1; /* damage (tracefile.chunks) */
+    }
+    struct mp m = {buf + 5, buf + (5 + len < (size_t)got ? 5 + len : (size_t)got), 0, 0, 0,
+                   (int64_t)chunk};
     int n = 0;
     while (m.p < m.e && !m.bad) {
         struct mp rec = m; /* the record; then on after it, however much was read of it */

@@ -575,7 +575,7 @@ def test_end_counters_the_shim_cannot_read_are_said(trace, how, mode):
     if not shim:
         _exactly(job_line(err), load(t.dir).completeness)
         return
-    said = kio.NO_END["ids" if how == "ids" else "fds"]
+    said = kio.no_end_said("ids" if how == "ids" else "fds")
     assert f"no counters at the end of the 1 processes traced ({said})" in err, err
     assert "killed" not in err, err
     js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
@@ -737,3 +737,36 @@ def test_a_stdio_call_cut_short_by_sigpipe_is_said(trace, mode):
     else:  # its parent's: the writer had no counters at its end
         assert short == (flushed, len(rets)), row
         assert "what the stdio call it was in wrote before it" in row["cause"], row
+
+
+# Run inside the traced command once PID has exited: damages the last written chunk of its last
+# image's log
+# as a bit flip in a chunk's length would (whole records after the committed ones, no seal).
+_UNSEAL = """
+import glob, os, sys
+from iotrace.tracefile import _Pread, read_header
+host, pid = os.uname().nodename, sys.argv[1]
+logs = glob.glob(os.path.join(os.environ["IOTRACE_OUT"], f"{host}.{pid}.*iot"))
+path = max(logs, key=len)  # cat's image: HOST.PID.1.iot (sh's fork before its exec: HOST.PID.iot)
+fd = os.open(path, os.O_RDWR)
+size = os.fstat(fd).st_size
+_, first, chunk = read_header(_Pread(fd, size), path)
+off = max(o for o in range(first, size - chunk + 1, chunk) if os.pread(fd, 1, o) == b"\\xc6")
+end = off + 5 + int.from_bytes(os.pread(fd, 5, off)[1:], "big")
+os.pwrite(fd, b"\\x01\\x01" + bytes(off + chunk - end - 2), end)
+"""
+
+
+def test_the_launchers_end_line_skips_a_damaged_unsealed_chunk(trace):
+    """The launcher's end line reads each chunk as tracefile.kio_records does: an unsealed
+    chunk whose bytes after its committed records are not one record cut short then zeros is
+    damage, and its KIO records are not read (here cat's exit reading, in a chunk whose seal
+    was replaced by two whole records).  The line equals kio.run_job's on the same trace."""
+    unseal = f"{sys.executable} -c {shlex.quote(_UNSEAL)}"
+    cmd = f"cat /etc/hostname >/dev/null & wait $!; exec {unseal} $!"
+    t = trace("sh", "-c", cmd, extra=("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    (rec,) = t.dir.glob("iotrace-run.*.json")
+    run = json.loads(rec.read_text())
+    want = kio.run_job(t.dir, run["host"], run["pid"]).line()
+    assert f"iotrace: {want}\n" in t.proc.stderr, (want, t.proc.stderr)

@@ -370,26 +370,34 @@ static const char *pct(char *out, size_t cap, int64_t part, int64_t whole)
     return out;
 }
 
-/* Job._no_end: why processes have no counters at their end: what the shim said (kio.NO_END),
+/* what the shim said of why a process has no counters at its end, by kind (NULL: not known);
+ * the one copy of these texts (kio.no_end_said reads them) */
+static const char *const no_end_said[IOT_KIO_NO_END_KINDS] = {
+    NULL,
+    "uid changed: its counters and logs are root's after it",
+    "no fd left for the shim's reading of them: ulimit -n reached",
+    "a set-user-ID or set-group-ID program, which runs without the shim",
+    "the shim could not read them",
+    "the app installed a seccomp filter, after which the shim makes no syscall",
+};
+
+const char *iot_kio_no_end_said(int64_t kind)
+{
+    return kind > 0 && kind < IOT_KIO_NO_END_KINDS ? no_end_said[kind] : NULL;
+}
+
+/* Job._no_end: why processes have no counters at their end: what the shim said (no_end_said),
  * else with the shim alone a process that ends by a raw exit_group syscall runs none of its
  * exit hooks; by kind when they differ, in the order of the texts */
 static void no_end_text(const struct iot_kio_job *j, char *out, size_t cap)
 {
-    static const char *said[IOT_KIO_NO_END_KINDS] = {
-        NULL,
-        "uid changed: its counters and logs are root's after it",
-        "no fd left for the shim's reading of them: ulimit -n reached",
-        "a set-user-ID or set-group-ID program, which runs without the shim",
-        "the shim could not read them",
-        "the app installed a seccomp filter, after which the shim makes no syscall",
-    };
     const char *text[IOT_KIO_NO_END_KINDS];
     int64_t count[IOT_KIO_NO_END_KINDS];
     int n = 0;
     for (int k = 0; k < IOT_KIO_NO_END_KINDS; k++) {
         if (!j->no_end[k])
             continue;
-        text[n] = said[k]   ? said[k]
+        text[n] = no_end_said[k] ? no_end_said[k]
                   : j->stracer ? "killed?"
                                : "killed, or a raw exit_group syscall?";
         count[n++] = j->no_end[k];

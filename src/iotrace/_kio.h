@@ -60,6 +60,8 @@ struct iot_kio_job {
 
 /* kio.no_end_why's kind for a process whose last reading is r */
 int64_t iot_kio_no_end_kind(const struct iot_kio_reading *r);
+/* the job line's short text for a kind (NULL: 0, not known) */
+const char *iot_kio_no_end_said(int64_t kind);
 
 /* kio.explain: one process from its readings (any order), its stracer events, and if
  * shim_known its shim events (of every image: those of its images are used) */

@@ -424,14 +424,12 @@ def _c() -> _Native:
 
 
 EMFILE = 24
-# short names of no_end_why's kinds, as _kio.c's job line has them (no_end_text)
-NO_END = {
-    "ids": "uid changed: its counters and logs are root's after it",
-    "fds": "no fd left for the shim's reading of them: ulimit -n reached",
-    "setid": "a set-user-ID or set-group-ID program, which runs without the shim",
-    "unread": "the shim could not read them",
-    "seccomp": "the app installed a seccomp filter, after which the shim makes no syscall",
-}
+
+
+def no_end_said(kind: str) -> str:
+    """The job line's short text for one of no_end_why's kinds (_kio.c has the texts)."""
+    c = _c()
+    return c.ffi.string(c.lib.iot_kio_no_end_said(_KINDS.index(kind))).decode()
 
 
 def no_end_why(r: Reading) -> tuple[str, str]:
