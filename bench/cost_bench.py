@@ -184,17 +184,17 @@ def case_mpi(work: Path, args: argparse.Namespace, modes: tuple[str, ...], opens
 
 
 def run_imports(noop: Path, work: Path) -> list[str]:
-    """The modules full `iotrace run` imports in its own process (python -X importtime, top
-    level; `--no-stracer` runs no Python: the C launcher's)."""
+    """The modules full `iotrace run` imports: its stracer's, the one Python process the C
+    launcher starts (PYTHONPROFILEIMPORTTIME, top level; `--no-stracer` runs no Python)."""
     trace = work / "t-imports"
-    cmd = [sys.executable, "-X", "importtime", "-m", "iotrace", "run", "-o", str(trace), "--",
-           str(noop)]  # fmt: skip
-    err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    cmd = [*prefix("full", trace), str(noop)]
+    env = dict(os.environ, PYTHONPROFILEIMPORTTIME="1")
+    err = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stderr
     shutil.rmtree(trace, ignore_errors=True)
     names = [line.rsplit("|", 1)[1] for line in err.splitlines() if line.startswith("import time:")]
-    # top level only (one space after the bar); runpy is -m's, not the launcher's
+    # top level only (one space after the bar)
     top = [n.strip() for n in names[1:] if n[:2] == " " + n.strip()[:1]]
-    return [n for n in top if n != "runpy" and not n.startswith("_")]
+    return [n for n in top if not n.startswith("_")]
 
 
 def case_fixed(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> None:
@@ -273,7 +273,7 @@ def case_fixed(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> 
             cpu["shim"] - base["cpu"] - shim_init
         ),
     }
-    if "full" in cpu:  # full tracing: Python's `run`, then its stracer
+    if "full" in cpu:  # full tracing: the launcher, then the stracer (Python)
         split["full: the interpreter's start"] = cpu["python"]
         split[f"full: imports ({len(imports)} top-level modules)"] = cpu["imports"] - cpu["python"]
         split["full: the stracer and the rest (full - shim alone - the two above)"] = (

@@ -1,7 +1,12 @@
-/* The trace directory of `run` (iotrace/tracedir.py has the rules and says why: iotrace runs as
- * root in shared directories).  Created 0700 (0750 shared), or an existing one that is a real
- * directory of the caller's no one else may write; every file created through its descriptor
- * with O_EXCL|O_NOFOLLOW; its `iotrace-job` marker makes it one run's or one job's. */
+/* The trace directory of every run (`iotrace run`, and `iotrace attach` through
+ * `iotrace _trace-dir`): iotrace runs as root in shared working directories, so nothing it
+ * writes may be steered by another user.  Created 0700 (0750 shared), or an existing one that
+ * is a real directory of the caller's no one else may write; every file created through its
+ * descriptor with O_EXCL|O_NOFOLLOW (iotrace/tracedir.py writes in it the same way); its
+ * `iotrace-job` marker makes it one run's or one job's: the ranks of one MPI job share the
+ * job's key and join, any other run refuses it unless told to replace it (--force) or add to
+ * it (--append).  The default name is the job's id (ranks agree on it without talking), else
+ * one ending in a random part (no other user can create it first). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -71,7 +76,9 @@ int iot_path_clean(const char *in, char *out, size_t cap)
     return 0;
 }
 
-/* tracedir.job_id: "PREFIX ID", or "pmi ..." for MPICH's Hydra; 0: none */
+/* "PREFIX ID" of the batch or MPI job this process is part of (calls.py JOB_VARS), or "pmi ..."
+ * for MPICH's Hydra (no job id: its ranks on one host are children of one hydra_pmi_proxy,
+ * whose pid and start time name the job); 0: none */
 static int job_id(char *key, size_t cap)
 {
     for (int i = 0; iot_job_vars[i].var; i++) {
@@ -121,7 +128,8 @@ static int ranked(void)
     return 0;
 }
 
-/* tracedir.run_key */
+/* what `iotrace-job` holds: the job's id for a rank of a parallel launch (two commands of one
+ * batch script share the job's id but are two runs), else an id unique to this run */
 static void run_key(char *key, size_t cap, const char *host)
 {
     char job[512];
@@ -132,7 +140,8 @@ static void run_key(char *key, size_t cap, const char *host)
     snprintf(key, cap, "run %s %d %016llx", host, (int)getpid(), (unsigned long long)rnd64());
 }
 
-/* run.default_dir: BASE/iotrace-PREFIX-ID (not new) or BASE/iotrace-CMD-STAMP-RANDOM (new) */
+/* the default, in $IOTRACE_DIR if set, else here: BASE/iotrace-PREFIX-ID (not new; the shim's
+ * preload/jobdir.c names it the same way) or BASE/iotrace-CMD-STAMP-RANDOM (new) */
 static int default_dir(char *out, size_t cap, const char *command0)
 {
     const char *base = getenv("IOTRACE_DIR");
@@ -188,7 +197,7 @@ static int is_symlink(const char *path)
     return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
-/* tracedir.open_dir; -1 with errno (EEXIST: exclusive and taken) or DIR_REFUSED's message */
+/* create or open the directory and check it is ours alone; -1 with errno (EEXIST: exclusive and taken) or DIR_REFUSED's message */
 static int open_dir(struct iot_dir *d, int exclusive, char *msg, size_t cap)
 {
     mode_t mode = d->share ? 0750 : 0700;
@@ -325,7 +334,8 @@ static int write_mark(struct iot_dir *d, const char *key, int replace)
     return r;
 }
 
-/* tracedir.claim: DIR_OK, DIR_REFUSED (msg), -1 (errno) */
+/* make it this run's (join the run or job that owns it, take an empty one, else refuse
+ * unless --force or --append): DIR_OK, DIR_REFUSED (msg), -1 (errno) */
 static int claim(struct iot_dir *d, const char *key, int reuse, char *msg, size_t cap)
 {
     int locked = flock(d->fd, LOCK_EX) == 0; /* no flock (some NFS): the link still decides */
@@ -438,4 +448,26 @@ int iot_prepare_dir(struct iot_dir *d, const char *host, char *faults, size_t ca
     fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 16);
     close(fd);
     return 0;
+}
+
+/* `iotrace _trace-dir NAME SHARE REUSE [OUT]`: the trace directory of a run Python starts
+ * itself (`iotrace attach`: NAME the default's command word; SHARE 0 or 1; REUSE -, force or
+ * append), made and claimed by these rules, its path on stdout (status 0); a refusal's line
+ * (status 2) or an errno (status 1) there instead. */
+int iot_trace_dir_command(int argc, char **argv)
+{
+    if (argc < 4 || argc > 5)
+        return 2;
+    struct iot_dir d;
+    char msg[9000];
+    int reuse = !strcmp(argv[3], "force") ? 'f' : !strcmp(argv[3], "append") ? 'a' : 0;
+    int r = iot_trace_dir(&d, argc > 4 ? argv[4] : NULL, argv[1], argv[2][0] == '1', reuse, msg,
+                          sizeof msg);
+    if (r == DIR_OK)
+        printf("%s\n", d.path);
+    else if (r == DIR_REFUSED)
+        printf("%s\n", msg);
+    else
+        printf("%d\n", errno);
+    return r == DIR_OK ? 0 : r == DIR_REFUSED ? 2 : 1;
 }

@@ -348,7 +348,7 @@ again: /* 64 KiB first, more only for a longer header (up to tracefile.MAX_HEADE
     free(d);
     d = malloc(hsize);
     ssize_t hgot = pread(fd, d, hsize, 0);
-    m = (struct mp){d, d + (hgot > 0 ? hgot : 0), 0};
+    m = (struct mp){d, d + (hgot > 0 ? hgot : 0), 0, 0, 0, 0};
     fmt_ok = has_pid = has_ppid = 0;
     if (next(&m, &nmap, &s) != 'm')
         goto out;

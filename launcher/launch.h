@@ -1,20 +1,31 @@
-/* The `iotrace` command in C (launcher/): `run --no-stracer` whole, everything else handed to
- * the Python command (iotrace-py).  One file per concern: main.c (which path), run.c (options,
- * environment, fork/exec/wait, the run record, the closing lines), dir.c (the trace directory,
- * as tracedir.py has it), mpi.c and elf.c (which MPI's shim: mpi.py's rules), end.c (the end
- * line from the shim logs' KIO records, through src/iotrace/_kio.c). */
+/* The `iotrace` command in C (launcher/): `iotrace run` whole, the stracer of a full run
+ * started only to trace, everything else handed to the Python command (iotrace-py).  One file
+ * per concern: main.c (which path), run.c (options, environment, fork/exec/wait, the run
+ * record, the closing lines), stracer.c (a full run's stracer and its pipe), dir.c (the trace
+ * directory), mpi.c and elf.c (which MPI's shim), end.c (the end line from the shim logs' KIO
+ * records, through src/iotrace/_kio.c). */
 #ifndef IOTRACE_LAUNCH_H
 #define IOTRACE_LAUNCH_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* main.c */
 extern char iot_self_dir[4096]; /* the directory of this executable (and of iotrace-py) */
+extern char iot_given_sigign[32]; /* what iotrace was given to ignore: /proc's SigIgn, hex */
 void iot_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int iot_exec_python(char **argv);
 
 /* run.c: argv from "run" on; -1: not ours (hand it to Python) */
 int iot_run(int argc, char **argv);
+/* fork + execve with the signals as iotrace was given them (deaf: the job's signals ignored),
+ * the close-on-exec fds in keep inherited; pid, or -errno of the exec */
+pid_t iot_spawn(const char *exe, char **argv, char **env, const int *keep, int nkeep, int deaf);
+extern volatile pid_t iot_app; /* the job's signals are passed on to it */
+/* from now on (stracer > 0), the job's signals and Ctrl-C tell the stracer to end what the
+ * command left behind (SIGUSR1); 0: the stracer is gone */
+void iot_end_rest(pid_t stracer);
+
 
 /* dir.c */
 struct iot_dir {
@@ -28,12 +39,14 @@ enum { DIR_OK = 0, DIR_REFUSED = 1, DIR_OSERR = 2 };
  * 'a'.  DIR_REFUSED: msg holds the line; DIR_OSERR: errno set. */
 int iot_trace_dir(struct iot_dir *d, const char *out, const char *command0, int share, int reuse,
                   char *msg, size_t cap);
-/* the fault file (run.prepare_dir); 0 or errno */
+/* the fault file (where the shim says which logs it could not write: preload/writer.c), which
+ * proves the directory writable and its paths short enough, room reserved; 0 or errno */
 int iot_prepare_dir(struct iot_dir *d, const char *host, char *faults, size_t cap);
 /* a new file STEM[.N]SUFFIX; fd or -1 */
 int iot_create_unique(struct iot_dir *d, const char *stem, const char *suffix, char *name,
                       size_t cap);
 int iot_path_clean(const char *in, char *out, size_t cap); /* -1: too long (errno) */
+int iot_trace_dir_command(int argc, char **argv); /* `iotrace _trace-dir ...` */
 
 /* mpi.c: "openmpi", "mpich" or NULL */
 const char *iot_command_family(char **command, int n);
@@ -46,5 +59,15 @@ int iot_elf_names_liburing(const char *path);
 
 /* end.c: the completeness line of the process tree of `root` on `host` */
 void iot_end_line(const char *dir, const char *host, int root, char *out, size_t cap);
+
+/* stracer.c */
+struct iot_traced {
+    pid_t app;
+    int returncode, done, unavailable, exec_errno, log_errno, exited, exited_rc, has_end;
+    char why[512], end[8192];
+};
+void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, const char *shim,
+                 const char *ender, struct iot_traced *t);
+void iot_stracer_end_line(const char *dir, const char *host, int root, char *out, size_t cap);
 
 #endif

@@ -1,11 +1,12 @@
-/* The `iotrace` command.  `run --no-stracer` is done here, in C (run.c): a Python interpreter
- * and the modules `run` needs cost ~55 ms of CPU before anything is done, against a target of
- * +20 ms per traced run (issue 19).  Every other command, full tracing, and any option this
- * file does not know go to the Python command installed beside it (iotrace-py), after noting
- * what iotrace was given for SIGPIPE and SIGXFSZ: Python sets both to SIG_IGN before any of its
- * code runs, so it could not know; the traced command must start with what iotrace was given
- * (run.py SignalState).  They go in IOTRACE_GIVEN_SIGIGN (a hex signal set, as /proc's SigIgn;
- * run.py takes it out of the environment). */
+/* The `iotrace` command.  `iotrace run` is done here, in C (run.c): a Python interpreter and
+ * the modules `run` needs cost ~55 ms of CPU before anything is done, against a target of +20 ms
+ * per traced run (issue 19); a full run starts the stracer (Python, stracer.c) only to trace.
+ * Every other command, and any option this file does not know, go to the Python command
+ * installed beside it (iotrace-py).  The Python processes started here learn what iotrace was
+ * given to ignore from IOTRACE_GIVEN_SIGIGN (a hex signal set, as /proc's SigIgn): Python sets
+ * SIGPIPE and SIGXFSZ to SIG_IGN before any of its code runs, so it could not know, and the
+ * stracer starts with the job's signals ignored; the traced command must start with what
+ * iotrace was given (run.py SignalState takes the variable out of the environment). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "launch.h"
 
 char iot_self_dir[4096];
+char iot_given_sigign[32];
 int iot_console = 2;
 
 void iot_say(const char *fmt, ...)
@@ -42,16 +44,8 @@ void iot_say(const char *fmt, ...)
 
 int iot_exec_python(char **argv)
 {
-    unsigned long long ign = 0;
-    const int sigs[] = {SIGPIPE, SIGXFSZ};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        struct sigaction sa;
-        if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-            ign |= 1ull << (sigs[i] - 1);
-    }
-    char val[32], py[4200];
-    snprintf(val, sizeof val, "%llx", ign);
-    setenv("IOTRACE_GIVEN_SIGIGN", val, 1);
+    char py[4200];
+    setenv("IOTRACE_GIVEN_SIGIGN", iot_given_sigign, 1);
     snprintf(py, sizeof py, "%s/iotrace-py", iot_self_dir);
     execv(py, argv);
     fprintf(stderr, "iotrace: %s: %s\n", py, strerror(errno));
@@ -68,6 +62,15 @@ int main(int argc, char **argv)
     }
     iot_self_dir[n] = '\0';
     *strrchr(iot_self_dir, '/') = '\0';
+    unsigned long long ign = 0; /* as given, before anything here changes one */
+    for (int sig = 1; sig <= 64; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+            ign |= 1ull << (sig - 1);
+    }
+    snprintf(iot_given_sigign, sizeof iot_given_sigign, "%llx", ign);
+    if (argc > 1 && !strcmp(argv[1], "_trace-dir"))
+        return iot_trace_dir_command(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "run")) {
         int status = iot_run(argc - 1, argv + 1);
         if (status >= 0)

@@ -1,6 +1,8 @@
-/* Which MPI family's shim `run` preloads (iotrace/mpi.py has the rules and says why): the
- * family of the first command word that is a program linking an MPI, through its libraries
- * resolved as the loader does; else a launcher known by name; else none. */
+/* Which MPI family's shim `run` preloads (one per family: Open MPI's handles are pointers,
+ * MPICH's ints; iotrace/mpi.py FAMILIES): the family of the first command word that is a
+ * program linking an MPI (`mpirun -np 4 ./app`: the app's), read from the ELF files alone
+ * through its libraries resolved as the loader does (RUNPATH, LD_LIBRARY_PATH, ld.so.conf);
+ * else a launcher known by name (a Python rank loads MPI itself); else none. */
 #define _GNU_SOURCE
 #include <glob.h>
 #include <libgen.h>
@@ -78,7 +80,7 @@ static void conf_dirs(const char *path, int depth)
             while (*pat == ' ' || *pat == '\t')
                 pat++;
             glob_t g;
-            if (glob(pat, 0, NULL, &g) == 0) /* sorted, as mpi.py sorts them */
+            if (glob(pat, 0, NULL, &g) == 0) /* sorted */
                 for (size_t i = 0; i < g.gl_pathc; i++)
                     conf_dirs(g.gl_pathv[i], depth + 1);
             globfree(&g);

@@ -1,6 +1,6 @@
-/* `iotrace run --no-stracer` (iotrace/run.py has the same rules for full tracing): the options,
- * the shim's environment, fork/exec/wait with the job's signals passed on, the run record, and
- * the closing lines.  Returns -1 for what it does not do, which the Python command then does. */
+/* `iotrace run`, with the shim alone or full (the stracer: stracer.c): the options, the shim's
+ * environment, fork/exec/wait with the job's signals passed on, the run record, and the closing
+ * lines.  Returns -1 for what it does not do, which the Python command then does. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -127,8 +127,6 @@ static int parse(int argc, char **argv, struct opts *o)
 #undef IS
 #undef VALUE
     }
-    if (o->stracer) /* full tracing: Python's (the stracer) */
-        return -1;
     o->command = argv + i;
     o->ncommand = argc - i;
     return 0;
@@ -171,7 +169,7 @@ static char *env_entry(const char *k, const char *v)
     return e;
 }
 
-/* run.traced_env: the environment given, the shim first in LD_PRELOAD, where it writes */
+/* the command's environment: the one given, the shim first in LD_PRELOAD, where it writes */
 static char **traced_env(const char *shim, struct iot_dir *d, int stack, const char *faults)
 {
     size_t n = 0;
@@ -218,20 +216,31 @@ static char **traced_env(const char *shim, struct iot_dir *d, int stack, const c
 /* The signals a batch system or a user sends to the job: passed on to the command. */
 static const int forwarded[] = {SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 #define NFWD (sizeof forwarded / sizeof *forwarded)
-static volatile pid_t running;
+volatile pid_t iot_app;
+static volatile pid_t end_rest; /* the stracer, once the command exited leaving processes */
 static struct sigaction given[NFWD + 2]; /* forwarded, SIGINT, SIGCHLD: as iotrace got them */
 
 static void forward(int sig)
 {
     int e = errno;
-    if (running > 0)
-        kill(running, sig);
+    if (end_rest > 0)
+        kill(end_rest, SIGUSR1); /* stracer/launch.py END_REST */
+    else if (iot_app > 0)
+        kill(iot_app, sig);
     errno = e;
 }
 
-/* fork + execve; the child gets every disposition and the mask as iotrace was given them.
- * pid, or -errno of the exec (on a close-on-exec pipe) */
-static pid_t spawn(const char *exe, char **argv, char **env)
+void iot_end_rest(pid_t stracer)
+{
+    end_rest = stracer;
+    if (stracer > 0 && given[NFWD].sa_handler != SIG_IGN) { /* Ctrl-C ends them too */
+        struct sigaction fwd = {.sa_handler = forward};
+        sigemptyset(&fwd.sa_mask);
+        sigaction(SIGINT, &fwd, NULL);
+    }
+}
+
+pid_t iot_spawn(const char *exe, char **argv, char **env, const int *keep, int nkeep, int deaf)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0)
@@ -241,11 +250,14 @@ static pid_t spawn(const char *exe, char **argv, char **env)
     sigprocmask(SIG_BLOCK, &all, &old); /* no handler of ours runs in the child */
     pid_t pid = fork();
     if (pid == 0) {
+        struct sigaction ign = {.sa_handler = SIG_IGN};
         for (size_t i = 0; i < NFWD; i++)
-            sigaction(forwarded[i], &given[i], NULL);
-        sigaction(SIGINT, &given[NFWD], NULL);
+            sigaction(forwarded[i], deaf ? &ign : &given[i], NULL);
+        sigaction(SIGINT, deaf ? &ign : &given[NFWD], NULL);
         sigaction(SIGCHLD, &given[NFWD + 1], NULL);
         sigprocmask(SIG_SETMASK, &old, NULL);
+        for (int i = 0; i < nkeep; i++)
+            fcntl(keep[i], F_SETFD, 0);
         execve(exe, argv, env);
         int e = errno;
         if (write(p[1], &e, sizeof e) < 0)
@@ -253,8 +265,8 @@ static pid_t spawn(const char *exe, char **argv, char **env)
         _exit(127);
     }
     int e = errno;
-    if (pid > 0)
-        running = pid;
+    if (pid > 0 && !deaf) /* a signal from now on is the command's */
+        iot_app = pid;
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(p[1]);
     if (pid < 0) {
@@ -269,7 +281,7 @@ static pid_t spawn(const char *exe, char **argv, char **env)
     if (r == sizeof err) {
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        running = 0;
+        iot_app = 0;
         return -err;
     }
     return pid;
@@ -365,9 +377,9 @@ static int cmp_int(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
-/* run.fault_line: what could not be recorded, or 0 */
-static int fault_line(struct iot_dir *d, const char *faults, int record_errno, char *out,
-                      size_t cap)
+/* the one line that says what could not be recorded, or 0 */
+static int fault_line(struct iot_dir *d, const char *faults, int stracer_errno, int record_errno,
+                      char *out, size_t cap)
 {
     struct stat st;
     if (stat(d->path, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -416,6 +428,9 @@ static int fault_line(struct iot_dir *d, const char *faults, int record_errno, c
                               what++ ? ", " : "", count, count > 1 ? "s" : "",
                               strerror(order[i]));
     }
+    if (stracer_errno)
+        o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "%sthe stracer's log (%s)",
+                              what++ ? ", " : "", strerror(stracer_errno));
     if (record_errno)
         o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "%sthe run record (%s)",
                               what++ ? ", " : "", strerror(record_errno));
@@ -426,7 +441,7 @@ static int fault_line(struct iot_dir *d, const char *faults, int record_errno, c
     return 1;
 }
 
-/* run.resolve_command: the program's path; else the line and status */
+/* the program's path; else the line and status */
 static int resolve(const char *word, char *exe, size_t cap)
 {
     struct stat st;
@@ -525,16 +540,39 @@ int iot_run(int argc, char **argv)
     char **cargv = calloc((size_t)o.ncommand + 1, sizeof *cargv);
     for (int i = 0; i < o.ncommand; i++)
         cargv[i] = o.command[i];
-    pid_t pid = spawn(exe, cargv, env);
-    if (pid < 0) {
-        iot_say("iotrace: %s: %s", o.command[0], strerror((int)-pid));
+    struct iot_traced t = {0};
+    if (o.stracer && traced) {
+        /* what ends the processes the command leaves behind, as the stracer's line says */
+        char ender[96] = "Ctrl-C";
+        if (given[NFWD].sa_handler == SIG_IGN)
+            snprintf(ender, sizeof ender, given[0].sa_handler != SIG_IGN
+                     ? "SIGTERM to iotrace run (pid %d)" : "", (int)getpid());
+        iot_stracer(exe, cargv, env, &d, shim, ender, &t);
+        if (t.unavailable)
+            iot_say("iotrace: no stracer: %s; tracing with the shim alone", t.why);
+        sigaction(SIGINT, &ign, NULL); /* as while the command ran */
+    }
+    if (t.exec_errno) {
+        iot_say("iotrace: %s: %s", o.command[0], strerror(t.exec_errno));
+        close(d.fd);
         return 126;
     }
-    int ws;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-        ;
-    running = 0;
-    int returncode = WIFSIGNALED(ws) ? -WTERMSIG(ws) : WEXITSTATUS(ws);
+    int returncode;
+    pid_t pid = t.app;
+    if (o.stracer && traced && !t.unavailable) {
+        returncode = t.returncode;
+    } else {
+        pid = iot_spawn(exe, cargv, env, NULL, 0, 0);
+        if (pid < 0) {
+            iot_say("iotrace: %s: %s", o.command[0], strerror((int)-pid));
+            return 126;
+        }
+        int ws;
+        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+            ;
+        iot_app = 0;
+        returncode = WIFSIGNALED(ws) ? -WTERMSIG(ws) : WEXITSTATUS(ws);
+    }
     int status = returncode < 0 ? 128 - returncode : returncode;
     if (!traced)
         return status;
@@ -545,12 +583,17 @@ int iot_run(int argc, char **argv)
         record_errno = run_record(&d, u.nodename, pid, &o, real, mono, returncode, status);
     close(d.fd);
     char line[9000];
-    int fault = fault_line(&d, faults, record_errno, line, sizeof line);
+    int fault = fault_line(&d, faults, t.log_errno, record_errno, line, sizeof line);
     if (fault)
         iot_say("%s", line);
     if (stat(d.path, &st) == 0 && S_ISDIR(st.st_mode)) {
         if (!fault) {
-            iot_end_line(d.path, u.nodename, (int)pid, line, sizeof line);
+            if (t.has_end)
+                snprintf(line, sizeof line, "%s", t.end);
+            else if (o.stracer && !t.unavailable) /* the stracer died: its code for the line */
+                iot_stracer_end_line(d.path, u.nodename, (int)pid, line, sizeof line);
+            else
+                iot_end_line(d.path, u.nodename, (int)pid, line, sizeof line);
             iot_say("iotrace: %s", line);
         }
         iot_say("iotrace: trace written to %s", d.path);

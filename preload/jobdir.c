@@ -5,7 +5,7 @@
  *
  * The central directory may be shared (mode 1777, like /tmp): the job's directory in it is
  * created 0700 and opened O_NOFOLLOW, and must then be a directory of the caller's that no one
- * else may write, as tracedir.py demands of `iotrace run -o`.  Its `iotrace-job` marker (created
+ * else may write, as `iotrace run -o` demands (launcher/dir.c).  Its `iotrace-job` marker (created
  * O_EXCL|O_NOFOLLOW and linked into place: one creator wins) must hold this job's key: a
  * directory of another run or job is never joined. */
 #include <fcntl.h>
@@ -24,7 +24,7 @@
 
 #define MARK "iotrace-job"
 
-/* tracedir.py job_id(): "PREFIX ID" of the job this process is part of, or 0. */
+/* launcher/dir.c job_id(): "PREFIX ID" of the job this process is part of, or 0. */
 static int job_id(char *key, size_t cap)
 {
     for (int i = 0; iot_job_vars[i].var; i++) {
@@ -41,7 +41,7 @@ static int job_id(char *key, size_t cap)
 }
 
 /* The directory's name from a job key: "iotrace-PREFIX-ID", characters other than letters,
- * digits, "_.-" as "_" (run.py default_dir). */
+ * digits, "_.-" as "_" (launcher/dir.c default_dir). */
 static void dir_name(const char *key, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "iotrace-%s", key);
@@ -97,7 +97,7 @@ static int claim(int dfd, const char *key)
     return -1;
 }
 
-/* A directory of ours that no one else may write (tracedir.py _check). */
+/* A directory of ours that no one else may write (launcher/dir.c, tracedir.py _check). */
 static int ours(int dfd)
 {
     struct stat st;

@@ -356,7 +356,7 @@ def attach(pid: int, trace: TraceDir, say: Any) -> int:
         os.kill(pid, 0)
         say(f"iotrace: detached from {pid} ({left} thread(s) let go): it runs on")
     say(f"iotrace: {a.calls} I/O syscalls recorded, {len(a.children)} child process(es) followed")
-    from iotrace.run import completeness_line
+    from iotrace.kio import run_line
 
-    say(f"iotrace: {completeness_line(trace.path, os.uname().nodename, pid)}")
+    say(f"iotrace: {run_line(trace.path, os.uname().nodename, pid)}")
     return 0

@@ -1,15 +1,12 @@
-"""Starting a command under the stracer.
+"""A full run's stracer: `iotrace-stracer SPEC_FD`, started by the `iotrace` command
+(launcher/stracer.c, which has the rest of the run and the protocol: what the spec holds, the
+lines this process writes on its pipe).
 
-`iotrace run` (the parent) forks the stracer; the stracer forks the command, which installs the
-seccomp filter, stops itself, and is seized (PTRACE_SEIZE, so group-stops can be told apart and
-job control works) before its execve.  The parent is a child subreaper: if the stracer dies,
-PTRACE_O_EXITKILL kills the command at once (its I/O would otherwise fail with ENOSYS where the
-filter says "trace") and the parent reaps it and says so loudly.
-
-The stracer tells the parent, one line each on a pipe: `started PID`, `unavailable REASON`,
-`execfail ERRNO`, `lost ERRNO` (its log stopped: full disk, RLIMIT_FSIZE...), `exited RETURNCODE`
-(the command exited, traced processes it left behind still run: the stracer waits for them, and
-ends them on END_REST), `done RETURNCODE`.
+The stracer forks the command, which installs the seccomp filter, stops itself, and is seized
+(PTRACE_SEIZE, so group-stops can be told apart and job control works) before its execve.  The
+launcher is a child subreaper: if the stracer dies, PTRACE_O_EXITKILL kills the command at once
+(its I/O would otherwise fail with ENOSYS where the filter says "trace") and the launcher reaps
+it and says so loudly.
 """
 
 from __future__ import annotations
@@ -18,7 +15,9 @@ import contextlib
 import errno as errno_mod
 import os
 import signal
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from iotrace.stracer import _ffi as F
 from iotrace.stracer import loop
@@ -28,8 +27,7 @@ from iotrace.stracer.slog import Writer
 from iotrace.stracer.tracer import Tracer
 
 from iotrace.native import WHY_NOT
-from iotrace.record import record
-from iotrace.say import say
+from iotrace.say import say, use_console
 from iotrace.tracedir import TraceDir
 
 # signals meant for the command: the stracer must outlive it, so it ignores them
@@ -41,20 +39,10 @@ IGNORED = (
     signal.SIGUSR1,
     signal.SIGUSR2,
 )
-PR_SET_CHILD_SUBREAPER = 36
-# from the parent, once the command has exited: end the traced processes it left behind
+# from the launcher, once the command has exited: end the traced processes it left behind
 # (SIGTERM; from the second on, SIGKILL).  One the stracer ignores until then.
 END_REST = signal.SIGUSR1
 ANNOUNCE_AFTER = 0.2  # seconds after the command's exit: who is left behind
-
-
-@record
-class Outcome:
-    returncode: int | None  # None: unknown (the stracer died before the command ended)
-    app_pid: int | None
-    unavailable: str | None = None  # why the stracer could not run (run the shim alone)
-    exec_errno: int | None = None
-    log_errno: int | None = None  # the stracer's log stopped early (errno of the fault)
 
 
 def _report(fd: int, line: str) -> None:
@@ -149,6 +137,10 @@ def stracer_main(
     console.summary(dict(tracer.counts))
     if log.error is not None:
         _report(report, f"lost {log.error}")
+    if not why.startswith("exec "):
+        from iotrace.kio import run_line
+
+        _report(report, f"end {run_line(trace_dir.path, os.uname().nodename, pid)}")
     _report(report, f"done {rc}")
     return 0
 
@@ -191,106 +183,45 @@ def _cmdline(pid: int) -> str:
     return line if len(line) <= 60 else line[:57] + "..."
 
 
-def run_traced(
-    exe: str, argv: list[str], env: dict[str, str], trace_dir: TraceDir, shim: str,
-    restore_signals: Callable[[], None], on_start: Callable[[int], None],
-    on_exited: Callable[[Callable[[], None]], None], ender: str,
-) -> Outcome:  # fmt: skip
-    """In `iotrace run`: fork the stracer, wait for it, report what happened."""
-    F.libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    r, w = os.pipe()
-    spid = os.fork()
-    if spid == 0:
-        os.close(r)
-        code = 70
-        try:
-            code = stracer_main(exe, argv, env, trace_dir, shim, w, restore_signals, ender)
-        except BaseException:
-            import traceback
+def main() -> None:
+    """`iotrace-stracer SPEC_FD`: the stracer of a full run; `iotrace-stracer --end-line DIR
+    HOST PID`: that run's completeness line, for the launcher when its stracer died."""
+    args = sys.argv[1:]
+    if len(args) == 4 and args[0] == "--end-line" and args[3].isdigit():
+        from iotrace.kio import run_line
 
-            say(traceback.format_exc())
-        finally:
-            os._exit(code)
-    os.close(w)
-    out = Outcome(None, None)
-    stracer_alive = [True]
-    exited: list[int] = []  # the command's returncode, when it exited before the stracer
+        print(run_line(Path(args[1]), args[2], int(args[3])), flush=True)
+        os._exit(0)
+    try:
+        fd = int(args[0]) if len(args) == 1 else -1
+        data = b""
+        while chunk := os.read(fd, 1 << 16):
+            data += chunk
+        os.close(fd)
+        f = data.split(b"\0")[:-1]
+        report, dfd, console, argc = int(f[0]), int(f[1]), int(f[4]), int(f[8])
+    except (ValueError, OSError, IndexError):
+        print("iotrace-stracer: the stracer of `iotrace run`, started by it alone", file=sys.stderr)
+        os._exit(2)
+    for d in {report, dfd, console} - {2}:  # the command inherits none of them
+        os.set_inheritable(d, False)
+    use_console(console)
+    from iotrace.run import SignalState
 
-    def end_rest() -> None:
-        if stracer_alive[0]:
-            os.kill(spid, END_REST)
+    sigs = SignalState.at_start()
+    text = [os.fsdecode(b) for b in f]
+    env = dict(e.split("=", 1) for e in text[9 + argc :] if "=" in e)
+    trace = TraceDir(Path(text[2]), dfd, text[3] == "1")
+    code = 70
+    try:
+        code = stracer_main(text[7], text[9 : 9 + argc], env, trace, text[5], report,
+                            sigs.restore, text[6])  # fmt: skip
+    except BaseException:
+        import traceback
 
-    buf = b""
-    while True:
-        try:
-            chunk = os.read(r, 4096)
-        except InterruptedError:
-            continue
-        if not chunk:
-            break
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            word, _, rest = line.decode().partition(" ")
-            if word == "started":
-                out.app_pid = int(rest)
-                on_start(out.app_pid)
-            elif word == "unavailable":
-                out.unavailable = rest
-            elif word == "execfail":
-                out.exec_errno = int(rest)
-            elif word == "lost":
-                out.log_errno = int(rest)
-            elif word == "exited":
-                exited.append(int(rest))
-                on_exited(end_rest)
-            elif word == "done":
-                out.returncode = int(rest)
-    os.close(r)
-    _, st = _wait(spid)
-    stracer_alive[0] = False
-    if out.returncode is None and out.unavailable is None:
-        how = (
-            f"was killed by {signal.Signals(os.WTERMSIG(st)).name}"
-            if os.WIFSIGNALED(st)
-            else f"exited with status {os.waitstatus_to_exitcode(st)}"
-        )
-        who = "the processes the command left behind were" if exited else "the traced command was"
-        say(
-            f"iotrace: ERROR: the stracer (pid {spid}) {how}; {who} killed "
-            "with it (PTRACE_O_EXITKILL) rather than let its I/O fail unseen. The trace "
-            "holds everything recorded up to then."
-        )
-        if exited:
-            out.returncode = exited[0]
-        elif out.app_pid is not None:
-            _, ast = _wait(out.app_pid)
-            out.returncode = os.waitstatus_to_exitcode(ast) if ast is not None else -9
-        else:
-            out.returncode = -signal.SIGKILL
-    _reap_orphans()
-    return out
-
-
-def _wait(pid: int) -> tuple[int, int]:
-    while True:
-        try:
-            return os.waitpid(pid, 0)
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            return pid, signal.SIGKILL  # already reaped: report a kill
-
-
-def _reap_orphans() -> None:
-    """Descendants orphaned during the run were reparented to us (subreaper): reap them."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+        say(traceback.format_exc())
+    finally:
+        os._exit(code)
 
 
 def exec_error(errno: int) -> str:

@@ -192,21 +192,22 @@ def test_iotrace_run_imports_only_what_it_needs(tmp_path):
     """`iotrace run` is paid per run and per rank: numpy and pandas (the readers'), cffi's C
     parser (cached), importlib.resources and OpenSSL (secrets) cost it ~150 ms of CPU;
     dataclasses (inspect: ~13 ms, and ~1 ms per class: iotrace.record instead), shutil (bz2,
-    lzma: argparse's help width) and the read filters (iotrace.select) ~20 ms more."""
+    lzma: argparse's help width) and the read filters (iotrace.select) ~20 ms more.  The only
+    Python of a full run started by the launcher is its stracer, which imports no argparse."""
+    import shutil
     import sys
 
-    env = dict(os.environ, IOTRACE_CACHE=str(tmp_path / "cache"))
+    iot = shutil.which("iotrace", path=os.path.dirname(sys.executable))
+    env = dict(os.environ, IOTRACE_CACHE=str(tmp_path / "cache"), PYTHONPROFILEIMPORTTIME="1")
     for n in range(2):  # the first run parses the stracer's cdefs and caches them
-        r = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "iotrace", "run", "-o",
-             str(tmp_path / f"t{n}"), "--", "true"],
-            env=env, capture_output=True, text=True,
-        )  # fmt: skip
+        r = subprocess.run([iot, "run", "-o", str(tmp_path / f"t{n}"), "--", "true"], env=env,
+                           capture_output=True, text=True)  # fmt: skip
         assert r.returncode == 0, r.stderr
     mods = {ln.split("|")[-1].strip() for ln in r.stderr.splitlines() if "import time:" in ln}
-    assert "iotrace.stracer.launch" in mods  # the stracer ran in this process's child
+    assert "iotrace.stracer.launch" in mods  # the stracer ran
     heavy = {"numpy", "pandas", "pycparser", "importlib.resources", "_hashlib", "secrets",
-             "dataclasses", "inspect", "shutil", "iotrace.select"}  # fmt: skip
+             "dataclasses", "inspect", "shutil", "iotrace.select", "argparse",
+             "iotrace.cli"}  # fmt: skip
     assert not heavy & mods, heavy & mods
 
 
@@ -334,16 +335,41 @@ def test_a_run_with_the_shim_alone_starts_no_python(tmp_path):
     assert fns == {"read"}, fns
 
 
+def test_a_full_run_starts_python_only_for_its_stracer(tmp_path):
+    """A full run is the launcher's too (the trace directory, the environment, the signals, the
+    run record, the closing lines: one way, in C): the one Python it starts is the stracer
+    (iotrace-stracer), which traces and says the end line."""
+    import shutil
+    import sys
+
+    iot = shutil.which("iotrace", path=os.path.dirname(sys.executable))
+    out = tmp_path / "t"
+    # strace lets go of a process at its execve (-b): the stracer, once started, can trace
+    log = tmp_path / "execs.strace"
+    r = subprocess.run(["strace", "-f", "-b", "execve", "-qq", "-e", "trace=execve", "-e",
+                        "signal=none", "-o", str(log), iot, "run", "-o", str(out), "--",
+                        "true"], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    execs = [ln.split('"')[1] for ln in log.read_text().splitlines() if "execve(" in ln]
+    assert execs == [iot, iot + "-stracer"], execs
+    err = r.stderr
+    assert "iotrace: the trace explains 100.0% of the" in err, err
+    assert f"iotrace: trace written to {out}" in err
+    names = sorted(p.suffix for p in out.iterdir())
+    assert names == ["", ".iot", ".json", ".stracer"], names
+
+
 def test_a_run_whose_stracer_cannot_start_goes_on_in_the_launcher(tmp_path):
-    """Under another ptracer (here strace) the stracer cannot attach: Python hands the run, in
-    the directory it made for it, to the launcher, which runs it with the shim alone."""
+    """Under another ptracer (here strace) the stracer cannot attach: the launcher, which
+    started it, runs the command with the shim alone in the directory it made for the run (no
+    Python but the stracer's)."""
     import shutil
     import sys
 
     iot = shutil.which("iotrace", path=os.path.dirname(sys.executable))
     out = tmp_path / "t"
     execs, err = _execs([iot, "run", "-o", str(out), "--", "sh", "-c", "exit 0"], tmp_path)
-    assert execs == [iot, iot + "-py", iot, shutil.which("sh")], execs
+    assert execs == [iot, iot + "-stracer", shutil.which("sh")], execs
     assert "iotrace: no stracer: ptrace not permitted" in err, err
     assert "iotrace: the trace explains 100.0% of the" in err, err
     names = sorted(p.suffix for p in out.iterdir())

@@ -527,25 +527,30 @@ def test_non_mpi_program_does_not_load_libmpi(trace) -> None:
     assert "libmpi" not in t.proc.stdout
 
 
-def test_command_family_from_the_programs_elf() -> None:
-    """The MPI family `iotrace run` picks, read from the real programs: a rank's program (its
-    libmpi, directly or through a library such as libhdf5), else the launcher by name (a
-    Python rank loads MPI itself); None for a program without MPI."""
+def test_command_family_from_the_programs_elf(tmp_path) -> None:
+    """The MPI family whose shim `iotrace run` preloads (launcher/mpi.c), read from the real
+    programs: a rank's program (its libmpi, directly or through a library such as libhdf5),
+    else the launcher by name (a Python rank loads MPI itself); the default shim for a program
+    without MPI.  The command words are looked at in order: here after `sh -c SCRIPT`, which
+    prints the LD_PRELOAD it got."""
     needs_mpich()
-    from iotrace.mpi import command_family
-
-    env = dict(os.environ)
     ompi, mpich = build_mpi("mpi_io"), build_mpi("mpi_io", "mpich")
-    assert command_family([str(ompi)], env) == "openmpi"
-    assert command_family([str(mpich)], env) == "mpich"
-    assert command_family(["mpirun.mpich", "-np", "2", str(mpich), "x"], env) == "mpich"
-    assert command_family(["mpirun", "-np", "2", str(ompi)], env) == "openmpi"
-    assert command_family(["mpirun.mpich", "-np", "2", "python3", "app.py"], env) == "mpich"
-    assert command_family(["mpirun", "-np", "2", "python3", "app.py"], env) == "openmpi"
+    runs = [0]
+
+    def shim(*words: str) -> str:
+        runs[0] += 1
+        r = iotrace("run", "--no-stracer", "-o", str(tmp_path / f"t{runs[0]}"), "--", "sh",
+                    "-c", 'echo "$LD_PRELOAD"', *words)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return Path(r.stdout.split(":")[0].strip()).name
+
+    assert shim(str(ompi)) == "libiotrace.so"  # the default shim is Open MPI's
+    assert shim(str(mpich)) == "libiotrace-mpich.so"
+    assert shim("mpirun.mpich", "-np", "2", str(mpich), "x") == "libiotrace-mpich.so"
+    assert shim("mpirun", "-np", "2", str(ompi)) == "libiotrace.so"
+    assert shim("mpirun.mpich", "-np", "2", "python3", "app.py") == "libiotrace-mpich.so"
     # through a library that links it: libhdf5_hl -> libhdf5 -> libmpi
-    lib = Path("/usr/lib/x86_64-linux-gnu")
-    for fam in ("openmpi", "mpich"):
-        hl = lib / f"libhdf5_{fam}_hl.so.100"
-        if hl.exists():
-            assert command_family([str(hl)], env) == fam
-    assert command_family(["ls", "-l"], env) is None
+    hl = Path("/usr/lib/x86_64-linux-gnu/libhdf5_mpich_hl.so.100")
+    if hl.exists():
+        assert shim(str(hl)) == "libiotrace-mpich.so"
+    assert shim("ls", "-l") == "libiotrace.so"

@@ -12,7 +12,6 @@ at build time.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Callable
@@ -468,7 +467,7 @@ def trace_mask(names: frozenset[str]) -> str:
 #
 # Environment variables naming the job a process belongs to, first set wins: the ranks of one
 # job see the same value, two jobs never do.  (name, short prefix for directory names.)  Used by
-# `iotrace run` (iotrace.tracedir) and by the shim under a central IOTRACE_DIR (preload/jobdir.c).
+# `iotrace run` (launcher/dir.c) and by the shim under a central IOTRACE_DIR (preload/jobdir.c).
 JOB_VARS: tuple[tuple[str, str], ...] = (
     ("SLURM_JOB_ID", "slurm"),  # + "." + SLURM_STEP_ID when set: one directory per job step
     ("PBS_JOBID", "pbs"),
@@ -690,6 +689,8 @@ def syscall_op(sc: Syscall) -> Op:
 
 
 def main() -> int:
+    import argparse  # the build's only: the stracer imports this table at each run
+
     ap = argparse.ArgumentParser(description="emit the generated C headers")
     ap.add_argument("--c-header", required=True, help="calls.h: the shim's tables")
     ap.add_argument("--format-header", required=True, help="iot_format.h: format.py's layouts")

@@ -319,8 +319,7 @@ def _cmd_attach(args: argparse.Namespace) -> int:
     if pid <= 0 or pid == os.getpid() or not os.path.isdir(f"/proc/{pid}"):
         raise RunError(f"iotrace: attach: no process {pid}", 2)
     try:
-        trace = trace_dir(RunOptions(command=[f"attach-{pid}"], out=args.output,
-                                     share=args.share, reuse=args.reuse))  # fmt: skip
+        trace = trace_dir(f"attach-{pid}", args.output, args.share, args.reuse)
     except OSError as exc:  # -o names a file, a directory not writable...
         where = exc.filename or args.output or "."
         raise RunError(f"iotrace: attach: cannot write a trace in {where} ({exc.strerror})",

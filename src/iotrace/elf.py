@@ -77,60 +77,6 @@ def _find(notes: bytes, want: bytes, want_type: int) -> bytes | None:
     return None
 
 
-PT_LOAD, PT_DYNAMIC = 1, 2
-DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
-
-
-def dynamic(path: str) -> tuple[list[str], list[str]]:
-    """(DT_NEEDED sonames, DT_RUNPATH or DT_RPATH directories with $ORIGIN expanded) of a 64-bit
-    little-endian ELF file; ([], []) if it is none or has no dynamic section."""
-    try:
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return _dynamic(data, os.path.dirname(os.path.realpath(path)))
-    except (OSError, ValueError, struct.error):
-        return [], []
-
-
-def _dynamic(data: mmap.mmap, origin: str) -> tuple[list[str], list[str]]:
-    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        return [], []
-    phoff = struct.unpack_from("<Q", data, 32)[0]
-    phentsize, phnum = struct.unpack_from("<HH", data, 54)
-    loads, dyn = [], None
-    for i in range(phnum):
-        p_type, _, p_offset, p_vaddr, _, p_filesz = struct.unpack_from(
-            "<IIQQQQ", data, phoff + i * phentsize
-        )
-        if p_type == PT_LOAD:
-            loads.append((p_vaddr, p_offset, p_filesz))
-        elif p_type == PT_DYNAMIC:
-            dyn = (p_offset, p_filesz)
-    if dyn is None:
-        return [], []
-    entries = []
-    for pos in range(dyn[0], dyn[0] + dyn[1] - 15, 16):
-        tag, val = struct.unpack_from("<qQ", data, pos)
-        if tag == 0:
-            break
-        entries.append((tag, val))
-    strtab = next((v for t, v in entries if t == DT_STRTAB), -1)
-    base = next((off + strtab - va for va, off, sz in loads if va <= strtab < va + sz), None)
-    if base is None:
-        return [], []
-
-    def text(at: int) -> str:
-        end = data.find(b"\0", base + at)
-        return data[base + at : end].decode("utf-8", "replace")
-
-    needed = [text(v) for t, v in entries if t == DT_NEEDED]
-    run = [text(v) for t, v in entries if t == DT_RUNPATH] or [
-        text(v) for t, v in entries if t == DT_RPATH
-    ]
-    dirs = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin)
-            for r in run for d in r.split(":") if d]  # fmt: skip
-    return needed, dirs
-
-
 SHT_SYMTAB, SHT_STRTAB, SHT_DYNSYM = 2, 3, 11
 STT_FUNC = 2
 

@@ -630,6 +630,16 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
     return job
 
 
+def run_line(trace_dir: Path, host: str, root: int) -> str:
+    """`iotrace run`'s closing line: what the trace explains of the kernel's count of the I/O of
+    the process tree of `root` (the stracer says it for a full run, the launcher for the shim
+    alone: launcher/end.c; `iotrace attach` too)."""
+    try:
+        return run_job(trace_dir, host, root).line()
+    except Exception as exc:  # the run's own status matters more than this line
+        return f"completeness not computed ({exc.__class__.__name__}: {exc})"
+
+
 def _log_host_pid(name: str, host: str, pids: set[int] | None) -> bool:
     if not name.startswith(host + "."):
         return False

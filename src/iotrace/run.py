@@ -1,36 +1,19 @@
-"""`iotrace run`: start a command with the shim preloaded, wait, report where the trace is."""
+"""`iotrace run`'s options as Python decides them (-e, --path, -s), handed to the launcher
+(launcher/), which runs every run; the signals iotrace was given; `iotrace env`."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
-import re
 import signal
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from iotrace import __version__
-from iotrace.mpi import command_family, which
-from iotrace.record import record, replace
-from iotrace.say import say
+from iotrace.record import record
 from iotrace.shim import shim_path
-from iotrace.tracedir import (
-    FAULTS,
-    RUN_PREFIX,
-    TraceDir,
-    TraceDirError,
-    claim,
-    job_id,
-    open_dir,
-    run_key,
-)
-
-# Signals a batch system or a user sends to the job: passed on to the traced command.
-FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+from iotrace.tracedir import TraceDir, TraceDirError, open_dir
 
 
 class RunError(Exception):
@@ -110,17 +93,17 @@ class SignalState:
 
     @classmethod
     def at_start(cls) -> SignalState:
-        ignored = _status_mask("SigIgn")
-        # Python sets SIGPIPE and SIGXFSZ to SIG_IGN before any of its code runs: what iotrace
-        # was given for those two comes from the `iotrace` launcher (src/iotrace/launch.c), or
-        # without it (`python -m iotrace`) is taken as SIG_DFL, what shells, Python's
-        # subprocess and MPI launchers give a command.  The variable is not the command's.
-        lost = {signal.SIGPIPE, signal.SIGXFSZ}
-        ignored -= lost
+        # What iotrace was given to ignore comes from the `iotrace` launcher (launcher/main.c),
+        # which saw it before Python set SIGPIPE and SIGXFSZ to SIG_IGN and before the stracer's
+        # start ignored the job's signals.  Without it (`python -m iotrace`) this process's own,
+        # SIGPIPE and SIGXFSZ taken as SIG_DFL, what shells, Python's subprocess and MPI
+        # launchers give a command.  The variable is not the command's.
         given = os.environ.pop("IOTRACE_GIVEN_SIGIGN", "")
-        with contextlib.suppress(ValueError):
-            bits = int(given, 16) if given else 0
-            ignored |= {s for s in lost if bits >> (s - 1) & 1}
+        try:
+            bits = int(given, 16)
+            ignored = {n + 1 for n in range(64) if bits >> n & 1}
+        except ValueError:
+            ignored = _status_mask("SigIgn") - {signal.SIGPIPE, signal.SIGXFSZ}
         return cls(frozenset(ignored), frozenset(signal.pthread_sigmask(signal.SIG_BLOCK, ())))
 
     def restore(self) -> None:
@@ -141,75 +124,27 @@ def _status_mask(field: str) -> set[int]:
     return set()
 
 
-def default_dir(command: list[str], env: dict[str, str]) -> tuple[Path, bool]:
-    """(directory, whether it must be new), in the central directory $IOTRACE_DIR if set, else
-    here.  Ranks of one job must agree on one directory without talking: the job's id names it
-    (an existing one must be ours: see tracedir; preload/jobdir.c names it the same way).
-    Otherwise the name ends in a random part, so that no other user can create it first."""
-    base = Path(env.get("IOTRACE_DIR") or ".")
-    job = job_id(env)
-    if job and job[0] != "pmi":
-        return base / re.sub(r"[^A-Za-z0-9_.-]", "_", f"iotrace-{job[0]}-{job[1]}"), False
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return base / f"iotrace-{Path(command[0]).name}-{stamp}-{os.urandom(4).hex()}", True
+def trace_dir(name: str, out: str | None, share: bool, reuse: str | None) -> TraceDir:
+    """The trace directory of a run Python traces itself (`iotrace attach`; `name`: the
+    default's command word), made and claimed by the launcher (launcher/dir.c: one set of rules
+    for every run).  RunError: iotrace refuses it; OSError: it cannot be written."""
+    import subprocess
 
-
-def trace_dir(opts: RunOptions) -> TraceDir:
-    """The checked trace directory of this run, claimed for it (tracedir.claim).  RunError:
-    iotrace refuses it (the command does not run); OSError: it cannot be written."""
-    for _ in range(100):
-        path, new = (
-            (Path(opts.out), False) if opts.out else default_dir(opts.command, dict(os.environ))
-        )
-        try:
-            d = open_dir(path, opts.share, exclusive=new)
-        except FileExistsError:
-            continue  # a random name taken: draw another
-        except TraceDirError as exc:
-            raise RunError(f"iotrace: {exc}", 2) from None
-        try:
-            claim(d, run_key(dict(os.environ)), opts.reuse)
-        except TraceDirError as exc:
-            d.close()
-            raise RunError(f"iotrace: {exc}", 2) from None
-        except OSError:
-            d.close()
-            raise
-        return d
-    raise RunError("iotrace: cannot create a trace directory here", 2)
-
-
-def resolve_command(command: list[str]) -> str:
-    exe = command[0]
-    found = exe if "/" in exe else which(exe)
-    if not found or not os.path.exists(found):
-        raise RunError(f"iotrace: {exe}: command not found", 127)
-    if os.path.isdir(found) or not os.access(found, os.X_OK):
-        raise RunError(f"iotrace: {exe}: permission denied (not an executable file)", 126)
-    return found
+    argv = [_launcher(), "_trace-dir", name, "1" if share else "0", reuse or "-"]
+    r = subprocess.run([*argv, *([out] if out is not None else [])], capture_output=True)
+    said = os.fsdecode(r.stdout.rstrip(b"\n"))
+    if r.returncode == 2:
+        raise RunError(f"iotrace: {said}", 2)
+    if r.returncode != 0:
+        err = int(said) if said.isdigit() else errno.EIO
+        raise OSError(err, os.strerror(err), out)
+    try:
+        return open_dir(Path(said), share)  # checked again: no other's since
+    except TraceDirError as exc:
+        raise RunError(f"iotrace: {exc}", 2) from None
 
 
 FILTER_VARS = ("IOTRACE_CALLS", "IOTRACE_PATHS", "IOTRACE_DATA")
-
-
-def traced_env(
-    trace_dir: Path, stack: int, faults: Path, share: bool = False, mpi: str | None = None,
-    record: Recording | None = None,
-) -> dict[str, str]:  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in FILTER_VARS}
-    env.update(record.env() if record else {})
-    shim = str(shim_path(mpi))
-    preload = env.get("LD_PRELOAD", "")
-    env["LD_PRELOAD"] = shim + (":" + preload if preload and shim not in preload else "")
-    env["IOTRACE_OUT"] = str(trace_dir.resolve())  # the shim's trace dir (preload/init.c)
-    env["IOTRACE_STACK"] = str(stack)
-    env["IOTRACE_FAULTS"] = str(faults)
-    env.setdefault("IOTRACE_JOB", trace_dir.resolve().name)
-    if share:
-        env["IOTRACE_SHARE"] = "group"
-    else:
-        env.pop("IOTRACE_SHARE", None)
-    return env
 
 
 def env_exports(central: str | None, stack: int, record: Recording | None = None) -> list[str]:
@@ -238,108 +173,11 @@ def env_exports(central: str | None, stack: int, record: Recording | None = None
     ]
 
 
-def exit_status(returncode: int) -> int:
-    """A signal death is reported the shell's way, 128+N."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-FALLOC_FL_KEEP_SIZE = 1
-# a log's name in the trace dir: HOST.PID.N.iot (HOST up to 64 bytes)
-LOG_NAME_MAX = 96
-
-
-def prepare_dir(trace: TraceDir) -> Path:
-    """Create, in the trace dir, the run's fault file (preload/writer.c: where the shim
-    says which logs it could not write).  Creating that file proves the dir writable and its
-    absolute paths short enough for the shim; space is reserved for the shim's lines so that
-    they still fit on a full disk.  OSError: the trace cannot be written there."""
-    name = f"{FAULTS}.{os.uname().nodename}.{os.getpid()}"
-    path = trace.path.resolve() / name
-    if len(os.fsencode(path)) + LOG_NAME_MAX >= os.pathconf("/", "PC_PATH_MAX"):
-        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
-    import ctypes  # os.posix_fallocate has no mode: the file would look 64 KiB long
-
-    with trace.create(name) as f:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.fallocate(f.fileno(), FALLOC_FL_KEEP_SIZE, ctypes.c_long(0), ctypes.c_long(1 << 16))
-    return path
-
-
-def fault_line(
-    trace_dir: Path, faults: Path, stracer_errno: int | None, record_errno: int | None
-) -> str | None:
-    """The one line that says what could not be recorded, or None."""
-    if not trace_dir.is_dir():
-        return (
-            f"iotrace: the trace directory {trace_dir} was removed during the run: "
-            "no trace was kept"
-        )
-    lines: list[str] = []
-    try:
-        lines = faults.read_text(errors="replace").splitlines()
-        if not lines:
-            faults.unlink()
-    except OSError:
-        pass
-    why: dict[int, set[int]] = {}
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
-            why.setdefault(int(parts[1]), set()).add(int(parts[0]))
-    what = [
-        f"{len(pids)} process log{'s' if len(pids) > 1 else ''} ({os.strerror(e)})"
-        for e, pids in sorted(why.items())
-    ]
-    if stracer_errno is not None:
-        what.append(f"the stracer's log ({os.strerror(stracer_errno)})")
-    if record_errno is not None:
-        what.append(f"the run record ({os.strerror(record_errno)})")
-    if not what:
-        return None
-    return (
-        f"iotrace: could not record everything in {trace_dir}: {', '.join(what)} stopped early; "
-        "the trace keeps what was written before"
-    )
-
-
-def run(opts: RunOptions) -> int:
-    """Full tracing (the shim and the stracer).  Runs with the shim alone are the C launcher's
-    (launcher/: a Python process costs more than their whole budget): handed over to it, as is
-    a run whose stracer cannot start here or whose trace cannot be written."""
-    sigs = SignalState.at_start()
-    if not opts.stracer:
-        hand_over(opts, sigs)
-    exe = resolve_command(opts.command)
-    # a trace that cannot be written: the launcher says so and runs the command untraced (the
-    # job matters more than its trace)
-    try:
-        trace = trace_dir(opts)
-    except OSError:
-        hand_over(opts, sigs)
-    try:
-        faults = prepare_dir(trace)
-    except OSError:
-        trace.close()
-        hand_over(replace(opts, out=str(trace.path), reuse="append"), sigs)
-    mpi = command_family(opts.command, os.environ) if opts.mpi == "auto" else opts.mpi
-    env = traced_env(trace.path, opts.stack, faults, opts.share, mpi, opts.record)
-    started = time.time_ns()
-    mono = time.monotonic_ns()
-    # iotrace waits for its children, whatever it was given (the command gets it back)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    # Ctrl-C reaches the whole foreground process group, the command included: iotrace itself
-    # waits for the command to finish, as a shell does.
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    forwarded = [s for s in FORWARDED if s not in sigs.ignored]
-    traced = _run_stracer(exe, opts, env, trace, sigs, forwarded)
-    signal.signal(signal.SIGINT, old_int)
-    if traced is None:  # no stracer here: the shim alone, in the directory made for this run
-        with contextlib.suppress(OSError):
-            faults.unlink()
-        trace.close()
-        hand_over(replace(opts, out=str(trace.path), reuse="append"), sigs)
-    pid, returncode, lost = traced
-    return _finish(opts, trace, faults, lost, pid, returncode, started, mono)
+def run(opts: RunOptions) -> NoReturn:
+    """Every run is the C launcher's (launcher/: the trace directory, the environment, the
+    signals, a full run's stracer, the run record, the closing lines): Python decides only what
+    the launcher does not (-e, --path, -s, an abbreviation or a mistake) and hands it the run."""
+    hand_over(opts, SignalState.at_start())
 
 
 HANDOVER = "IOTRACE_HANDOVER"  # + _PKG, _CALLS, _PATHS, _DATA: launcher/run.c takes them out
@@ -359,14 +197,20 @@ def launcher() -> str | None:
     return None
 
 
-def hand_over(opts: RunOptions, sigs: SignalState) -> NoReturn:
-    """Exec the launcher to run `opts` with the shim alone: the options decided here (filters,
-    the shim's directory) in its private variables, the signals as iotrace was given them."""
+def _launcher() -> str:
     exe = launcher()
     if exe is None:
         raise RunError("iotrace: the iotrace command (the launcher beside iotrace-py) is "
                        "missing: reinstall iotrace", 2)  # fmt: skip
-    argv = [exe, "run", "--no-stracer", "--stack", str(opts.stack), "--mpi", opts.mpi]
+    return exe
+
+
+def hand_over(opts: RunOptions, sigs: SignalState) -> NoReturn:
+    """Exec the launcher to run `opts`: the options decided here (filters, the shim's
+    directory) in its private variables, the signals as iotrace was given them."""
+    exe = _launcher()
+    argv = [exe, "run", "--stack", str(opts.stack), "--mpi", opts.mpi]
+    argv += [] if opts.stracer else ["--no-stracer"]
     argv += ["-o", opts.out] if opts.out is not None else []
     argv += ["--share-with-group"] if opts.share else []
     argv += [f"--{opts.reuse}"] if opts.reuse else []
@@ -381,108 +225,3 @@ def hand_over(opts: RunOptions, sigs: SignalState) -> NoReturn:
         os.execve(exe, [*argv, "--", *opts.command], env)
     except OSError as exc:
         raise RunError(f"iotrace: {exe}: {exc.strerror}", 127) from None
-
-
-def _run_stracer(
-    exe: str, opts: RunOptions, env: dict[str, str], trace: TraceDir, sigs: SignalState,
-    forwarded: list[int],
-) -> tuple[int, int, int | None] | None:  # fmt: skip
-    """(pid, returncode, errno that stopped the stracer's log) of the command run under the
-    stracer; None: the stracer cannot run here (said in one line), run the shim alone."""
-    from iotrace.stracer.launch import run_traced
-
-    app: list[int] = []
-    end_rest: list[Callable[[], None]] = []
-
-    def forward(sig: int, _frame: object) -> None:
-        if end_rest:  # the command has exited: end the processes it left behind
-            end_rest[0]()
-        elif app:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(app[0], sig)
-
-    def exited(end: Callable[[], None]) -> None:
-        """The command exited and left traced processes running (the stracer said so)."""
-        end_rest.append(end)
-        if signal.SIGINT not in sigs.ignored:
-            signal.signal(signal.SIGINT, forward)
-
-    # what ends them then, as the stracer's line will say
-    ender = (
-        "Ctrl-C" if signal.SIGINT not in sigs.ignored
-        else f"SIGTERM to iotrace run (pid {os.getpid()})" if signal.SIGTERM in forwarded
-        else ""
-    )  # fmt: skip
-
-    for sig in forwarded:
-        signal.signal(sig, forward)
-    out = run_traced(
-        exe,
-        opts.command,  # argv[0] as given, as a shell passes it: programs print it
-        env,
-        trace,
-        env["LD_PRELOAD"].split(":")[0],
-        sigs.restore,
-        app.append,
-        exited,
-        ender,
-    )
-    if out.unavailable is not None:
-        say(f"iotrace: no stracer: {out.unavailable}; tracing with the shim alone")
-        return None
-    if out.exec_errno is not None:
-        raise RunError(f"iotrace: {opts.command[0]}: {os.strerror(out.exec_errno)}", 126)
-    assert out.returncode is not None
-    return (out.app_pid or 0), out.returncode, out.log_errno
-
-
-def _finish(
-    opts: RunOptions, trace: TraceDir, faults: Path, stracer_errno: int | None, pid: int,
-    returncode: int, started: int, mono: int,
-) -> int:  # fmt: skip
-    import json
-
-    status = exit_status(returncode)
-    record = {
-        "iotrace": __version__,
-        "host": os.uname().nodename,
-        "pid": pid,
-        "argv": opts.command,
-        "start_real_ns": started,
-        "start_mono_ns": mono,
-        "end_mono_ns": time.monotonic_ns(),
-        "returncode": returncode,
-        "status": status,
-    }
-    path = trace.path
-    record_errno = None
-    if path.is_dir():
-        name = None
-        try:
-            name, f = trace.create_unique(f"{RUN_PREFIX}{record['host']}.{pid}", ".json")
-            with f:
-                f.write((json.dumps(record, indent=1) + "\n").encode())
-        except OSError as exc:
-            record_errno = exc.errno or 0
-            if name:
-                with contextlib.suppress(OSError):
-                    trace.unlink(name)
-    trace.close()
-    fault = fault_line(path, faults, stracer_errno, record_errno)
-    if fault:
-        say(fault)
-    if path.is_dir():
-        if not fault:  # with logs cut short, it would only say that again, less clearly
-            say(f"iotrace: {completeness_line(path, record['host'], pid)}")
-        say(f"iotrace: trace written to {path}")
-    return status
-
-
-def completeness_line(trace_dir: Path, host: str, pid: int) -> str:
-    """What the trace explains of the kernel's count of the run's I/O (iotrace.kio)."""
-    from iotrace.kio import run_job
-
-    try:
-        return run_job(trace_dir, host, pid).line()
-    except Exception as exc:  # the run's own status matters more than this line
-        return f"completeness not computed ({exc.__class__.__name__}: {exc})"

@@ -20,6 +20,11 @@ def open_console(path: str) -> None:
     _console["fd"] = os.open(path, flags, 0o600)
 
 
+def use_console(fd: int) -> None:
+    """From now on, iotrace's lines go to fd (the stracer: the launcher's console)."""
+    _console["fd"] = fd
+
+
 def console_fd() -> int:
     return _console["fd"]
 

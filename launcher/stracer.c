@@ -1,0 +1,235 @@
+/* A full run's stracer: run.c does everything before and after the command for both modes
+ * (the trace directory, the environment, the signals, the run record, the closing lines); the
+ * stracer (Python, stracer/launch.py main) only traces.  It gets the command, its environment
+ * and the trace directory in a memfd (the spec), starts with the job's signals ignored (they
+ * are the command's: run.c passes them on), and says what happens one line each on a pipe:
+ * `started PID`, `unavailable REASON`, `execfail ERRNO`, `lost ERRNO`, `exited RETURNCODE` (the
+ * command exited, traced processes it left behind still run: SIGUSR1 to the stracer ends
+ * them), `end LINE` (the completeness line, from its log and the shim logs), `done RETURNCODE`.
+ * This process is a child subreaper: if the stracer dies, PTRACE_O_EXITKILL kills the command,
+ * which is reparented here to be reaped. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+extern int iot_console;
+extern char **environ;
+
+static void put(int fd, const char *s)
+{
+    size_t n = strlen(s) + 1; /* with its NUL */
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w <= 0)
+            return;
+        s += w, n -= (size_t)w;
+    }
+}
+
+static void put_int(int fd, long v)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%ld", v);
+    put(fd, num);
+}
+
+/* the stracer's own environment: ours (the user's), and what iotrace was given to ignore */
+static char **stracer_env(void)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 2, sizeof *env), *given = malloc(64);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "IOTRACE_GIVEN_SIGIGN=", 21))
+            env[k++] = environ[i];
+    snprintf(given, 64, "IOTRACE_GIVEN_SIGIGN=%s", iot_given_sigign);
+    env[k++] = given;
+    env[k] = NULL;
+    return env;
+}
+
+/* one line of the stracer's pipe into t */
+static void line(char *l, struct iot_traced *t, pid_t spid)
+{
+    char *rest = strchr(l, ' ');
+    if (rest)
+        *rest++ = '\0';
+    else
+        rest = l + strlen(l);
+    if (!strcmp(l, "started")) {
+        t->app = atoi(rest);
+        iot_app = t->app;
+    } else if (!strcmp(l, "unavailable")) {
+        t->unavailable = 1;
+        snprintf(t->why, sizeof t->why, "%s", rest);
+    } else if (!strcmp(l, "execfail")) {
+        t->exec_errno = atoi(rest);
+    } else if (!strcmp(l, "lost")) {
+        t->log_errno = atoi(rest);
+    } else if (!strcmp(l, "exited")) {
+        t->exited = 1, t->exited_rc = atoi(rest);
+        iot_end_rest(spid);
+    } else if (!strcmp(l, "end")) {
+        t->has_end = 1;
+        snprintf(t->end, sizeof t->end, "%s", rest);
+    } else if (!strcmp(l, "done")) {
+        t->done = 1, t->returncode = atoi(rest);
+    }
+}
+
+static pid_t wait_for(pid_t pid, int *ws)
+{
+    pid_t r;
+    while ((r = waitpid(pid, ws, 0)) < 0 && errno == EINTR)
+        ;
+    return r;
+}
+
+void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, const char *shim,
+                 const char *ender, struct iot_traced *t)
+{
+    memset(t, 0, sizeof *t);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/iotrace-stracer", iot_self_dir);
+    int spec = memfd_create("iotrace-stracer", MFD_CLOEXEC), rep[2];
+    if (spec < 0 || pipe2(rep, O_CLOEXEC) != 0) {
+        t->unavailable = 1;
+        snprintf(t->why, sizeof t->why, "cannot start it (%s)", strerror(errno));
+        if (spec >= 0)
+            close(spec);
+        return;
+    }
+    put_int(spec, rep[1]);
+    put_int(spec, d->fd);
+    put(spec, d->path);
+    put_int(spec, d->share);
+    put_int(spec, iot_console);
+    put(spec, shim);
+    put(spec, ender);
+    put(spec, exe);
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    put_int(spec, argc);
+    for (int i = 0; i < argc; i++)
+        put(spec, argv[i]);
+    for (char **e = env; *e; e++)
+        put(spec, *e);
+    lseek(spec, 0, SEEK_SET);
+
+    char specfd[16];
+    snprintf(specfd, sizeof specfd, "%d", spec);
+    char *sargv[] = {path, specfd, NULL};
+    int keep[] = {spec, rep[1], d->fd, iot_console};
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    pid_t spid = iot_spawn(path, sargv, stracer_env(), keep, 4, 1);
+    close(spec);
+    close(rep[1]);
+    if (spid < 0) {
+        close(rep[0]);
+        t->unavailable = 1;
+        snprintf(t->why, sizeof t->why, "%s: %s", path, strerror((int)-spid));
+        return;
+    }
+    char buf[16384];
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = read(rep[0], buf + have, sizeof buf - 1 - have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        buf[have] = '\0';
+        char *nl, *at = buf;
+        while ((nl = strchr(at, '\n'))) {
+            *nl = '\0';
+            line(at, t, spid);
+            at = nl + 1;
+        }
+        have -= (size_t)(at - buf);
+        memmove(buf, at, have);
+        if (have == sizeof buf - 1) /* a line longer than any the stracer writes */
+            have = 0;
+    }
+    close(rep[0]);
+    int ws = 0;
+    wait_for(spid, &ws);
+    iot_end_rest(0);
+    if (!t->done && !t->unavailable) {
+        char how[64];
+        if (WIFSIGNALED(ws))
+            snprintf(how, sizeof how, "was killed by SIG%s", sigabbrev_np(WTERMSIG(ws)));
+        else
+            snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(ws));
+        iot_say("iotrace: ERROR: the stracer (pid %d) %s; %s killed with it "
+                "(PTRACE_O_EXITKILL) rather than let its I/O fail unseen. The trace holds "
+                "everything recorded up to then.", (int)spid, how,
+                t->exited ? "the processes the command left behind were"
+                          : "the traced command was");
+        if (t->exited) {
+            t->returncode = t->exited_rc;
+        } else if (t->app > 0) {
+            int as;
+            if (wait_for(t->app, &as) < 0) /* already reaped: a kill */
+                t->returncode = -SIGKILL;
+            else
+                t->returncode = WIFSIGNALED(as) ? -WTERMSIG(as) : WEXITSTATUS(as);
+        } else {
+            t->returncode = -SIGKILL;
+        }
+    }
+    iot_app = 0;
+    while (waitpid(-1, NULL, WNOHANG) > 0) /* orphans of the run, reparented here */
+        ;
+}
+
+/* The completeness line when the stracer could not say it (it died): the stracer's code for it
+ * (`iotrace-stracer --end-line`, reading the log it left), else the shim logs' alone. */
+void iot_stracer_end_line(const char *dir, const char *host, int root, char *out, size_t cap)
+{
+    char path[4200], num[16];
+    snprintf(path, sizeof path, "%s/iotrace-stracer", iot_self_dir);
+    snprintf(num, sizeof num, "%d", root);
+    char *argv[] = {path, "--end-line", (char *)dir, (char *)host, num, NULL};
+    int p[2];
+    out[0] = '\0';
+    if (pipe2(p, O_CLOEXEC) == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            dup2(p[1], 1);
+            execv(path, argv);
+            _exit(127);
+        }
+        close(p[1]);
+        size_t have = 0;
+        ssize_t r;
+        while (have < cap - 1 && ((r = read(p[0], out + have, cap - 1 - have)) > 0 ||
+                                  (r < 0 && errno == EINTR)))
+            have += r > 0 ? (size_t)r : 0;
+        out[have] = '\0';
+        close(p[0]);
+        int ws = 0;
+        if (pid > 0)
+            wait_for(pid, &ws);
+        if (pid < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+            out[0] = '\0';
+        char *nl = strchr(out, '\n');
+        if (nl)
+            *nl = '\0';
+    }
+    if (!out[0])
+        iot_end_line(dir, host, root, out, cap);
+}
