@@ -250,11 +250,13 @@ pid_t iot_spawn(const char *exe, char **argv, char **env, const int *keep, int n
     sigprocmask(SIG_BLOCK, &all, &old); /* no handler of ours runs in the child */
     pid_t pid = fork();
     if (pid == 0) {
-        struct sigaction ign = {.sa_handler = SIG_IGN};
+        /* the stracer waits for its children whatever iotrace was given (the command gets
+         * that back from IOTRACE_GIVEN_SIGIGN) */
+        struct sigaction ign = {.sa_handler = SIG_IGN}, dfl = {.sa_handler = SIG_DFL};
         for (size_t i = 0; i < NFWD; i++)
             sigaction(forwarded[i], deaf ? &ign : &given[i], NULL);
         sigaction(SIGINT, deaf ? &ign : &given[NFWD], NULL);
-        sigaction(SIGCHLD, &given[NFWD + 1], NULL);
+        sigaction(SIGCHLD, deaf ? &dfl : &given[NFWD + 1], NULL);
         sigprocmask(SIG_SETMASK, &old, NULL);
         for (int i = 0; i < nkeep; i++)
             fcntl(keep[i], F_SETFD, 0);
