@@ -374,13 +374,18 @@ def test_sigterm_and_ctrl_c_reach_the_command(tmp_path):
 
 def test_stracer_killed(tmp_path):
     p, out = _start(tmp_path, str(build("st_sleep")), "wait", "30")
-    _app_pid(out)
+    app = _app_pid(out)
     log = next(out.glob("*.stracer"))
     stracer = int(log.name.split(".")[-2])
     os.kill(stracer, signal.SIGKILL)
     _, stderr = p.communicate(timeout=30)
     assert "ERROR: the stracer" in stderr and "killed" in stderr
     assert p.returncode == 128 + signal.SIGKILL
+    # the end line is still the stracer's code's (iotrace-stracer --end-line, from the log it
+    # left), not the launcher's shim-logs-only one
+    from iotrace.kio import run_line
+
+    assert f"iotrace: {run_line(out, os.uname().nodename, app)}\n" in stderr, stderr
     r = iotrace("missed", str(out))
     assert r.returncode == 0
     assert "did not finish" in r.stderr and r.stderr.count("\n") == 1
