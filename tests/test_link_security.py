@@ -293,12 +293,13 @@ BAD = {
     "nul_in_path": struct.pack("<iiii", 1, 3, 0, 0) + b"/tmp/x\0/etc/shadow",
 }
 
+# The stracer is its own process (iotrace-stracer, started by the launcher): patched at its
+# start, through a sitecustomize first on its path.
 PATCH = """
-import sys
-from iotrace.cli import main
+import os
 from iotrace.stracer import tracer
 
-with open(sys.argv[1], "rb") as f:
+with open(os.environ["IOTRACE_TEST_BAD"], "rb") as f:
     bad = f.read()
 post = tracer.Tracer._post
 
@@ -307,7 +308,6 @@ def _post(self, th, m):
     post(self, th, m)
 
 tracer.Tracer._post = _post
-sys.exit(main(sys.argv[2:]))
 """
 
 
@@ -322,9 +322,13 @@ def test_malformed_news_dropped_and_counted(tmp_path: Path, kind: str):
     out = tmp_path / "trace"
     argv = ["run", "-o", str(out), "--", str(build("st_fdpath")), str(work)]
     (tmp_path / "bad").write_bytes(BAD[kind])
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(PATCH)
+    env = dict(os.environ, PYTHONPATH=str(site), IOTRACE_TEST_BAD=str(tmp_path / "bad"))
     proc = subprocess.run(
-        [sys.executable, "-c", PATCH, str(tmp_path / "bad"), *argv],
-        cwd=work, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "iotrace", *argv],
+        cwd=work, capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     a, b, c = (str(work / f"{x}.out") for x in "abc")
