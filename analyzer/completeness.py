@@ -80,38 +80,52 @@ def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
     for proc, t, m, ret, err, nbytes in cols:
         d = kio.event_sums(m, int(ret), int(err), int(nbytes))
         out.setdefault(int(proc), []).append((int(t), d))
+    refill = ev["function"].astype(str) == "stdio_refill"
     for proc, t in last.loc[last["when"].astype(str) == "start", "t"].items():
-        more = _more_reads(trace, int(proc), int(t))
+        mine = ev.loc[refill & (ev["proc"] == proc), "t_start"]
+        if not len(mine):
+            continue
+        more = _more_reads(trace, int(proc), int(t), set(mine.astype(int)))
         if more:  # after the reading, before any event the end could leave out
             out.setdefault(int(proc), []).append((int(t) + 1, [0, 0, more, 0, 0, 0]))
     return out
 
 
-def _more_reads(trace: Trace, proc: int, since: int) -> int:
-    """The reads beyond one that the stdio refills after an image's last reading (at `since`,
-    the trace's clock) stood for (their `aux`: a pipe's short reads in one call, which the events
-    table does not keep): read from the image's log, only for one that ended without a reading
-    (killed by a signal: its parent's counters, or the stracer's end, hold them)."""
+def _more_reads(trace: Trace, proc: int, since: int, refills: set[int]) -> int:
+    """The reads beyond one that stdio refills stood for (their `aux`: a pipe's short reads in
+    one call, which the events table does not keep), of the image's refills after its last
+    reading at `since` that this trace holds (`refills`: their times; a part of a process holds
+    some): read from its log, only for an image that ended without a reading (killed by a
+    signal: its parent's counters, or the stracer's end, hold them).  The log is streamed, its
+    records not kept."""
     from iotrace.calls import EVENT_FIELDS
-    from iotrace.tracefile import TraceFormatError, read_log
+    from iotrace.format import Rec
+    from iotrace.tracefile import TraceFormatError, open_log, reading
 
     pr = trace.processes
     name = pr.loc[pr["proc"] == proc, "log"]
     if name.empty:
         return 0
     try:
-        log = read_log(trace.dir / str(name.iloc[0]))
+        log, _, records = open_log(trace.dir / str(name.iloc[0]))
+        if "stdio_refill" not in log.functions:
+            return 0
+        fn = log.functions.index("stdio_refill")
+        t0, aux = EVENT_FIELDS.index("t_start"), EVENT_FIELDS.index("aux")
+        kio_t, got = None, []  # the log's last reading's time; (t, reads - 1) of its refills
+        with reading(log):
+            for _s, _e, _tid, rec in records:
+                if rec[0] == Rec.KIO and len(rec) > 2 and isinstance(rec[2], int):
+                    kio_t = max(kio_t or 0, rec[2])
+                elif rec[0] == Rec.EVENT and rec[1] == fn and len(rec) > aux:
+                    if isinstance(rec[aux], int) and rec[aux] > 1:
+                        got.append((rec[t0], rec[aux] - 1))
     except (OSError, TraceFormatError):
         return 0
-    if "stdio_refill" not in log.functions:
+    if kio_t is None:
         return 0
-    refill = log.functions.index("stdio_refill")
-    fn, t0, aux = (EVENT_FIELDS.index(f) for f in ("fn", "t_start", "aux"))
-    ts = [int(r[2]) for r in log.kio if len(r) > 2 and isinstance(r[2], int)]
-    mine = max(ts, default=since)  # the log's clock: its last reading
-    return sum(e[aux] - 1 for e in log.events
-               if e[fn] == refill and isinstance(e[aux], int) and e[aux] > 1
-               and e[t0] > mine)  # fmt: skip
+    shift = since - kio_t  # the trace's clock less the log's: the same reading
+    return sum(n for t, n in got if t > kio_t and t + shift in refills)
 
 
 def _stracer_events(
