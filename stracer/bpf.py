@@ -7,7 +7,13 @@ preload/sysraw.h), runs without a stop; so do read and write on a buffer in the 
 the dynamic loader's mappings of libraries (MAP_DENYWRITE), which the stracer only counted (~290
 of an MPI rank's ~740 stops in MPI_Init, where Open MPI dlopens ~100 components).  The
 syscall number is found by a binary search, so a non-I/O syscall costs ~7 BPF instructions, not
-one per table entry.  Besides the table, the
+one per table entry.  The cookie in args[3] or args[4] (read, write, lseek; pread64, pwrite64,
+openat...) is checked first, before the search: the shim's hottest calls then run 7-9
+instructions instead of 17-21 (~5 ns per syscall less on this VM: the floor of a filter that
+reads one argument); every other syscall runs 4 more (18 -> 22 for a non-I/O one).  Any
+syscall carrying the cookie there is let through: the cookie is 64 random bits the shim never
+leaves in a register (sysraw.h), so a syscall of the app carries it only if the app read it
+from the environment, as it could put it in the slot the table names.  Besides the table, the
 filter stops the shim's hello (getpid with a magic first argument, preload/stracer_link.c).
 Other ABIs (i386 `int 0x80`, x32) are let through: documented as not covered.
 """
@@ -38,6 +44,9 @@ SYS_PTRACE = 101
 PTRACE_TRACEME, PTRACE_ATTACH, PTRACE_SEIZE = 0, 16, 0x4206
 
 Insn = tuple[int, int, int, int]
+
+# the cookie slots checked before the binary search: those of the calls a data loop makes
+HOT_SLOTS = (3, 4)
 
 
 def _arg(i: int, hi: bool = False) -> int:
@@ -106,10 +115,20 @@ def build_filter(cookie: int | None = None) -> list[Insn]:
     ]
     entries.append((SYS_PTRACE, attach))
     entries.sort()
+    first: list[Insn] = []
+    for slot in HOT_SLOTS if cookie is not None else ():
+        first += [
+            (LD_W_ABS, 0, 0, _arg(slot)),
+            (JEQ, 0, 3, cookie & 0xFFFFFFFF),
+            (LD_W_ABS, 0, 0, _arg(slot, True)),
+            (JEQ, 0, 1, cookie >> 32),
+            (RET, 0, 0, RET_ALLOW),
+        ]
     prog: list[Insn] = [
         (LD_W_ABS, 0, 0, 4),  # arch
         (JEQ, 1, 0, AUDIT_ARCH_X86_64),
         (RET, 0, 0, RET_ALLOW),
+        *first,
         (LD_W_ABS, 0, 0, 0),  # nr
         (JGE, 0, 1, X32_BIT),
         (RET, 0, 0, RET_ALLOW),
@@ -122,13 +141,22 @@ def build_filter(cookie: int | None = None) -> list[Insn]:
 
 def run_filter(prog: list[Insn], nr: int, args: tuple[int, ...] = (), arch: int = 0) -> int:
     """Interpret the filter (for tests): the SECCOMP_RET_* value for one syscall."""
+    return filter_run(prog, nr, args, arch)[0]
+
+
+def filter_run(
+    prog: list[Insn], nr: int, args: tuple[int, ...] = (), arch: int = 0
+) -> tuple[int, int]:
+    """(the SECCOMP_RET_* value, the instructions run) for one syscall."""
     data = {0: nr, 4: arch or AUDIT_ARCH_X86_64}
+    steps = 0
     for i, a in enumerate((*args, 0, 0, 0, 0, 0, 0)[:6]):
         data[_arg(i)], data[_arg(i, True)] = a & 0xFFFFFFFF, a >> 32
     pc, acc = 0, 0
     while True:
         code, jt, jf, k = prog[pc]
         pc += 1
+        steps += 1
         if code == LD_W_ABS:
             acc = data[k]
         elif code == JA:
@@ -137,6 +165,6 @@ def run_filter(prog: list[Insn], nr: int, args: tuple[int, ...] = (), arch: int 
             hit = acc == k if code == JEQ else acc >= k if code == JGE else bool(acc & k)
             pc += jt if hit else jf
         elif code == RET:
-            return k
+            return k, steps
         else:
             raise ValueError(f"bad insn {code:#x}")
