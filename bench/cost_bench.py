@@ -6,6 +6,11 @@ interleaved round by round; every figure is the median of --rounds runs.  Everyt
 to one CPU (--cpu; -1: unpinned) except the MPI cases, whose ranks get the two last CPUs.
 
     python3 bench/cost_bench.py [--rounds 5] [--cases sem,mpi_fopen,...] [--cpu N]
+                                [--before OTHER_IOTRACE]
+
+--before names another installation's `iotrace` command (e.g. main's, in a venv of its own):
+the ior case then also runs its shim and full modes ("shim@before", "full@before") in the same
+interleaved rounds, so a change is measured before and after side by side.
 
 Cases:
   sem        sem_open(O_CREAT) + sem_close + sem_unlink (bench/progs/semloop.c), us per iteration;
@@ -43,12 +48,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from jobs import has_stracer, run_timed
+from jobs import command, has_stracer, run_timed
 from jobs import prefix as iotrace_prefix
 
 HERE = Path(__file__).resolve().parent
 PROGS = HERE / "progs"
 MODES = ("untraced", "shim", "full")
+BEFORE: list[str] = []  # --before: the other installation's iotrace command
 
 
 def prefix(mode: str, trace: Path) -> list[str]:
@@ -56,7 +62,9 @@ def prefix(mode: str, trace: Path) -> list[str]:
     if mode == "strace":
         return ["strace", "-f", "-qq", "-o", "/dev/null", "--seccomp-bpf",
                 "-e", "trace=%file,%desc,%memory"]  # fmt: skip
-    return iotrace_prefix(mode, trace)
+    base, _, other = mode.partition("@")
+    cmd = iotrace_prefix(base, trace)
+    return [*BEFORE, *cmd[len(command()) :]] if other and cmd else cmd
 
 
 def field(out: str, name: str) -> float:
@@ -379,6 +387,8 @@ def case_ior(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> No
           f"ranks' threads, summed), which load on the machine does not stretch; median of "
           f"{args.rounds}")  # fmt: skip
     keys = ("wall", "cpu", "write", "read", "write_cpu", "read_cpu")
+    if BEFORE:
+        modes = modes + tuple(f"{m}@before" for m in modes[1:])
     for api in ("posix", "mpiio"):
 
         def one(mode: str, i: int, api: str = api) -> dict[str, float]:
@@ -393,15 +403,17 @@ def case_ior(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> No
         med = rounds(modes, args.rounds, one)
         base = med["untraced"]
         head = " ".join(f"{IOR_LABELS[k]:>12} {'x':>5}" for k in keys)
-        print(f"  {api:<6} {'mode':<9} {head}")
+        print(f"  {api:<6} {'mode':<11} {head}")
         for m in modes:
             d = med[m]
             row = " ".join(f"{d[k]:>12.3f} {d[k] / base[k]:>5.2f}" for k in keys)
-            print(f"  {api:<6} {m:<9} {row}")
-        if "full" in med:
-            r = med["full"]["wall"] / base["wall"]
-            c = med["full"]["cpu"] / base["cpu"]
-            print(f"  {api}: full / untraced, whole run {r:.2f} wall (target <= 1.15: "
+            print(f"  {api:<6} {m:<11} {row}")
+        for full in ("full@before", "full"):
+            if full not in med:
+                continue
+            r = med[full]["wall"] / base["wall"]
+            c = med[full]["cpu"] / base["cpu"]
+            print(f"  {api}: {full} / untraced, whole run {r:.2f} wall (target <= 1.15: "
                   f"{'ok' if r <= 1.15 else 'OVER'}), {c:.2f} CPU")  # fmt: skip
 
 
@@ -421,7 +433,10 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies iterations per run")
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--cpu", type=int, default=(sorted(os.sched_getaffinity(0)) or [0])[-1])
+    ap.add_argument("--before", help="another installation's iotrace command (the ior case)")
     args = ap.parse_args()
+    if args.before:
+        BEFORE[:] = [args.before]
     modes = MODES if has_stracer() else MODES[:2]
     with tempfile.TemporaryDirectory(prefix="iotrace-costbench-") as tmp:
         for name in args.cases.split(","):
