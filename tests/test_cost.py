@@ -173,7 +173,8 @@ def test_time_the_stracer_held_a_thread_is_not_the_apps(trace):
     assert s.overview["stracer_held"] == int(st["ns"].sum())
     assert s.overview["stracer_held_events"] >= 3  # the three sem_open that made the file
     assert int(fn.loc["sem_open", "held"]) == held  # beside the time: what was taken out
-    r = iotrace("report", str(t.dir))
+    wide = dict(os.environ, COLUMNS="250")  # no cell cut short
+    r = iotrace("report", str(t.dir), env=wide)
     assert "the stracer held the app" in r.stdout, r.stdout
     heads = _table_heads(r.stdout, "function")  # the Functions and Metadata tables: a `held`
     assert len(heads) == 2, heads  # column beside the time where stops fell in the calls
@@ -182,7 +183,7 @@ def test_time_the_stracer_held_a_thread_is_not_the_apps(trace):
         assert row[0] == "sem_open" and row[-1] == fmt_time(held), (row, held)
     plain = trace(prog, name + "-p", extra=("--no-stracer",))
     assert len(load(plain.dir).stops) == 0
-    out = iotrace("report", str(plain.dir)).stdout
+    out = iotrace("report", str(plain.dir), env=wide).stdout
     assert "the stracer held" not in out
     heads = _table_heads(out, "function")
     assert len(heads) == 2 and all("held" not in h for h, _ in heads), heads  # no holds: none
