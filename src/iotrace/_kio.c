@@ -251,26 +251,78 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
     free(o);
 }
 
+/* a child, by its bytes then its calls */
+struct kid {
+    int64_t bytes, calls;
+    size_t i;
+};
+
+static int largest_first(const void *a, const void *b)
+{
+    const struct kid *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? 1 : -1;
+    return (x->calls < y->calls) - (x->calls > y->calls);
+}
+
+/* A child that ended before its parent's end may have been reaped by it (its counters are then
+ * in the parent's) or not: left a zombie for the subreaper (a shell's process substitution,
+ * `diff <(a) <(b)`, that exec'd a program that never waits), or reaped with SIGCHLD ignored.
+ * Taken for reaped only if its final counters fit in what the parent's trace leaves
+ * unexplained of them (the largest first): a parent never explains less than it did. */
 void iot_kio_link(struct iot_kio_process *p, size_t n, const int64_t *parent)
 {
+    /* kids: the children grouped by parent, those of q at kids[first[q] .. first[q + 1]) */
+    struct kid *kids = malloc((n ? n : 1) * sizeof *kids);
+    size_t *first = calloc(n + 2, sizeof *first);
     for (size_t i = 0; i < n; i++) {
         if (parent[i] < 0 || (size_t)parent[i] >= n)
             continue;
         struct iot_kio_process *par = &p[parent[i]];
         if (par->nolog == NEXT_UNWRITABLE && !p[i].shimmed && !p[i].nolog)
             p[i].nolog = par->nolog, p[i].nolog_uid = par->nolog_uid; /* no log either */
+        if (first)
+            first[parent[i] + 2]++;
+    }
+    for (size_t q = 2; q < n + 2 && first; q++)
+        first[q] += first[q - 1];
+    for (size_t i = 0; i < n && kids && first; i++)
+        if (parent[i] >= 0 && (size_t)parent[i] < n) {
+            const int64_t *f = p[i].final;
+            kids[first[parent[i] + 1]++] = (struct kid){f[0] + f[1], f[2] + f[3], i};
+        }
+    for (size_t q = 0; q < n && kids && first; q++) {
+        struct iot_kio_process *par = &p[q];
         if (par->alone || !par->end)
             continue;
-        if (!p[i].end && p[i].has_floor && p[i].floor_t <= par->end_t) {
-            add(par->children, p[i].floor, 1);
-            par->unended++;
-            par->unended_partial |= p[i].floor_partial;
-            continue;
+        size_t nk = 0;
+        struct kid *mine = kids + first[q];
+        for (size_t j = 0; j < first[q + 1] - first[q]; j++) {
+            const struct iot_kio_process *c = &p[mine[j].i];
+            if (!c->end && c->has_floor && c->floor_t <= par->end_t) {
+                /* ended without its counters (killed): what it had at least, taken off */
+                add(par->children, c->floor, 1);
+                par->unended++;
+                par->unended_partial |= c->floor_partial;
+            } else if (c->end && c->end_t <= par->end_t) {
+                mine[nk++] = mine[j];
+            }
         }
-        if (!p[i].end || p[i].end_t > par->end_t)
-            continue;
-        add(par->children, p[i].final, 1);
+        qsort(mine, nk, sizeof *mine, largest_first);
+        int64_t room[4];
+        for (int k = 0; k < 4; k++)
+            room[k] = par->kernel[k] - par->children[k] - par->events[k] - par->stdio[k] -
+                      par->before_shim[k] - par->own[k];
+        for (size_t j = 0; j < nk; j++) {
+            const int64_t *f = p[mine[j].i].final;
+            if (f[0] > room[0] || f[1] > room[1] || f[2] > room[2] || f[3] > room[3])
+                continue;
+            add(room, f, -1);
+            add(par->children, f, 1);
+        }
     }
+    free(kids);
+    free(first);
     for (size_t i = 0; i < n; i++)
         add(p[i].kernel, p[i].children, -1);
 }

@@ -479,7 +479,9 @@ def explain_all(
     """Every process (by key: pid, or (host, pid)).  A process's counters include those of the
     children it reaped (the kernel adds them at the wait).  The stracer's end reading has the
     process's own, its threads' sum; without it a child that ended before its parent's end
-    reading is taken for reaped by it, and its final counters are taken off the parent's."""
+    reading is taken for reaped by it, and its final counters taken off the parent's, if they
+    fit in what the parent's trace leaves unexplained (the largest child first): a child left a
+    zombie, or reaped with SIGCHLD ignored, is in no parent's counters."""
     procs = {
         k: explain(rs, stracer_events.get(k, []), None if shim_events is None else shim_events)
         for k, rs in readings.items()
