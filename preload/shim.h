@@ -650,6 +650,17 @@ static inline int iot_enter_layer(iot_ev *ev, unsigned fn)
     if (failed)                                                         \
         ev.err = (code)
 
+/* The real call, with this wrapper's in_wrapper count taken off for its duration: the I/O libc
+ * does inside it is then the stracer's libc-internal events, recorded with their files and bytes
+ * (kio.c measures it around the call only without a stracer: kernel I/O mode "in-shim"). */
+#define IOT_LIBC_OWN(call)                                              \
+    (__extension__({                                                    \
+        iot_t.in_wrapper--;                                             \
+        __auto_type r_ = (call);                                        \
+        iot_t.in_wrapper++;                                             \
+        r_;                                                             \
+    }))
+
 #define IOT_LEAVE(r)                                                    \
     iot_leave(&ev);                                                     \
     return r

@@ -21,7 +21,7 @@ EV_STOP, EV_BATCH, EV_ECHILD, EV_EINTR = 1, 2, 3, 4
 PHASES = {"launch": 0, "preinit": 1, "ready": 2, "noshim": 3}
 # the classes (C_* in _loop.c); "libc": libc-internal, "bypass": missed I/O
 COUNT_NAMES = ("covered", "loader", "shim", "libc", "bypass")
-C_COVERED, C_LIBC, C_BYPASS = 0, 3, 4
+C_COVERED, C_LOADER, C_LIBC, C_BYPASS = 0, 1, 3, 4
 V_PY, V_NEW, V_REC = 0, 1, 2  # a stop handed to Python (_loop.c)
 T_APP, T_SHIM, T_HELPER, T_VMCHILD = 0, 1, 2, 3  # iotl_thread's kind
 

@@ -25,7 +25,14 @@ from iotrace.stracer.console import Console
 from iotrace.stracer.engines import Engines
 from iotrace.stracer.slog import SRec, Writer
 from iotrace.stracer.syscall_args import AT_FDCWD, Plan, abs_path, plan
-from iotrace.stracer.unwind import AddressSpace, Frame, close_symbolisers, libc_entry, symbolise
+from iotrace.stracer.unwind import (
+    AddressSpace,
+    Frame,
+    close_symbolisers,
+    is_loader,
+    libc_entry,
+    symbolise,
+)
 
 from iotrace import format as fmt
 from iotrace.calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, SYSCALL_BY_NR, Op, Syscall, syscall_op
@@ -294,6 +301,8 @@ class Tracer:
         if verdict == L.V_NEW:
             site, cls = self._site(th)
             self._count(proc, L.COUNT_NAMES[cls])
+            if cls == L.C_LOADER:
+                return True
         self.engines.look(proc.pid, tid)  # a SQPOLL ring's submissions, at any chance
         self._missed_entry(th, sc, site, cls)
         F.libc.ptrace(F.PTRACE_SYSCALL, tid, F.ffi.NULL, F.ffi.NULL)
@@ -409,7 +418,11 @@ class Tracer:
         if got is None:
             site = self._new_site(th)
             inside = img.phase != "noshim" and self.site_fn.get(site) is not None
-            got = img.sites[key] = (site, L.C_LIBC if inside else L.C_BYPASS)
+            frames = self.site_frames.get(site) or []
+            # the loader's own, not under a libc function (the C loop counts it as loader I/O)
+            loader = not inside and bool(frames) and is_loader(frames[0].module)
+            cls = L.C_LIBC if inside else L.C_LOADER if loader else L.C_BYPASS
+            got = img.sites[key] = (site, cls)
         self.fast.lib.iotl_site(img.id, r.rip, th.top, *got)
         return got
 

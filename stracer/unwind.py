@@ -200,9 +200,8 @@ LIBC_SITE_CALLERS = 8
 
 def _enough(frames: list[Frame]) -> bool:
     """A libc-internal site (libc_entry) with LIBC_SITE_CALLERS frames past libc's."""
-    if not is_libc(frames[0].module):
-        return False
-    i = next((i for i, f in enumerate(frames) if not is_libc(f.module)), len(frames))
+    ours = (is_libc(f.module) or is_loader(f.module) for f in frames)
+    i = next((i for i, mine in enumerate(ours) if not mine), len(frames))
     return len(frames) - i >= LIBC_SITE_CALLERS and libc_entry(frames) is not None
 
 
@@ -213,21 +212,27 @@ def is_libc(module: str | None) -> bool:
     return name.startswith(("libc.so", "libc-"))
 
 
+@functools.lru_cache(maxsize=4096)
+def is_loader(module: str | None) -> bool:
+    """glibc's dynamic loader, ld-linux-x86-64.so.2 (ld-2.xx.so before 2.34)."""
+    name = os.path.basename(module or "")
+    return name.startswith(("ld-linux", "ld-2."))
+
+
 def libc_entry(frames: list[Frame]) -> str | None:
     """The libc function a missed syscall was issued inside (docs/stracer.md,
-    "Classification"): the outermost of the innermost frames that are in libc.so, i.e. the
-    function code outside libc called.  None (a bypass) when the innermost frame is not in
-    libc.so (an inline `syscall`, a static or Go binary, liburing, libaio) or the function is
-    libc's syscall(2)."""
-    if not frames or not is_libc(frames[0].module):
-        return None
-    i = 0
-    while i + 1 < len(frames) and is_libc(frames[i + 1].module):
+    "Classification"): the outermost libc.so frame of the innermost frames that are in libc.so
+    or the loader, i.e. the function code outside libc called (the loader's frames among them:
+    a dlopen libc made, of NSS modules or iconv's gconv modules).  None (a bypass) when the
+    innermost frame is in neither (an inline `syscall`, a static or Go binary, liburing,
+    libaio), no libc frame is among them, or the function is libc's syscall(2)."""
+    i, entry = 0, None
+    while i < len(frames) and (is_libc(frames[i].module) or is_loader(frames[i].module)):
+        entry = frames[i] if is_libc(frames[i].module) else entry
         i += 1
-    fr = frames[i]
-    if fr.function in RAW_SYSCALL:
+    if entry is None or entry.function in RAW_SYSCALL:
         return None
-    return fr.function or fr.label()
+    return entry.function or entry.label()
 
 
 def _bias(path: str, first_map: int) -> int:

@@ -157,8 +157,8 @@ def test_bad_filter_is_one_line(tmp_path: Path) -> None:
 
 
 def test_every_class_is_used() -> None:
-    """Each class selects some function, and every function but the locale ones,
-    getaddrinfo (whose I/O is libc's own: no file, descriptor or data of the app's) and glibc's
+    """Each class selects some function, and every function but the locale ones, the name
+    lookups (whose I/O is libc's own: no file, descriptor or data of the app's) and glibc's
     error messages (libc's own writes to stderr) is in some class."""
     from iotrace.calls import CLASSES
 
@@ -167,7 +167,8 @@ def test_every_class_is_used() -> None:
     unclassed = {f.name for f in FUNCTIONS} - set().union(*(trace_set([f"%{c}"]) for c in CLASSES))
     messages = {"error", "error_at_line", "warn", "warnx", "vwarn", "vwarnx", "err", "errx",
                 "verr", "verrx"}  # fmt: skip
-    assert unclassed <= {"setlocale", "newlocale", "getaddrinfo", *messages}, unclassed
+    lookups = {"getaddrinfo", "getpwnam", "getpwuid", "getgrnam", "getgrgid", "getgrouplist"}
+    assert unclassed <= {"setlocale", "newlocale", *lookups, *messages}, unclassed
 
 
 def test_env_carries_filters_to_the_bare_shim(tmp_path: Path) -> None:

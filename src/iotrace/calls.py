@@ -335,6 +335,13 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("errx", "other", OTH, "flags"),
     _f("verr", "other", OTH, "flags"),
     _f("verrx", "other", OTH, "flags"),
+    # the user and group database (wrap_nss.c; the _r forms as these): path is the name looked
+    # up (none for an id), not a file
+    _f("getpwnam", "other", OTH, "path"),
+    _f("getpwuid", "other", OTH, ""),
+    _f("getgrnam", "other", OTH, "path"),
+    _f("getgrgid", "other", OTH, ""),
+    _f("getgrouplist", "other", OTH, "path"),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})
@@ -375,7 +382,8 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "sendfile": "rw", "copy_file_range": "rwm",
     "stdio_refill": "sr", "stdio_flush": "sw",
     "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in",
-    "getmntent": "in", "getaddrinfo": "in",
+    "getmntent": "in", "getaddrinfo": "in", "getpwnam": "in-shim", "getpwuid": "in-shim",
+    "getgrnam": "in-shim", "getgrgid": "in-shim", "getgrouplist": "in-shim",
     **{f: "in" for f in ("error", "error_at_line", "warn", "warnx", "vwarn", "vwarnx", "err",
                               "errx", "verr", "verrx")},
 }  # fmt: skip
