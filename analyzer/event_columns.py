@@ -184,10 +184,11 @@ class Native:
     """The compiled C code (the decoder and the summary kernels), through cffi's ABI mode."""
 
     def __init__(self, lib_path: Path) -> None:
-        from cffi import FFI
+        from iotrace.native import ffi
 
-        self.ffi = FFI()
-        self.ffi.cdef(_CDEF)
+        # the cdef's parse kept (native.ffi): ~20 ms of CPU and cffi's imports per process
+        # that decodes (every worker of every report) otherwise
+        self.ffi = ffi("decode", _CDEF)
         self.lib: Any = self.ffi.dlopen(str(lib_path))
         for name in re.findall(r"\b(iot_\w+)\(", _CDEF):
             getattr(self.lib, name)  # a library older than _CDEF: AttributeError, not used

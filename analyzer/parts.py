@@ -17,6 +17,7 @@ the process's state on (Carry).
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from iotrace import kio
+from iotrace import cluster, kio
 from iotrace.calls import END2_SUFFIX
 from iotrace.record import field, record, replace
 from iotrace.select import Select
@@ -621,8 +622,8 @@ def dask_map(scheduler: str) -> Mapper:
             raise ValueError(f"no Dask scheduler at {scheduler}: {exc}") from None
         with client:
             client.run(tune_malloc)  # each worker reduces part after part, as a local one
-            futures = client.map(fn, *zip(*args, strict=True), pure=False)
-            return client.gather(futures)
+            tasks = [pickle.dumps((fn, a), protocol=pickle.HIGHEST_PROTOCOL) for a in args]
+            return client.gather(client.map(cluster.call, tasks, pure=False))
 
     return run
 

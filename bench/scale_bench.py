@@ -6,11 +6,16 @@ fstats, reopens), then reports it (`iotrace report --json`), each in a fresh pro
 
 - in memory: `summarise(load(DIR))`, the reference (only up to --in-memory-max events),
 - bounded, 1 local worker and 2 local workers (`--workers N`, the default --memory 2G),
-- bounded on a 2-worker Dask LocalCluster (`--scheduler`),
+- bounded on a 2-worker Dask LocalCluster (`--scheduler`) started before the row by
+  `python -m iotrace.cluster` (iotrace.cluster.CONFIG: workers that import the analyzer when
+  they start, the servers' bookkeeping slowed): the first report on that new cluster ("dask"),
+  and the same report again on it, its workers warm ("dask2"),
 
 and prints wall time, the peak RSS of all the processes doing the work (the report's process
-tree, and the cluster's workers; sampled every 0.1 s), events/s and events/s per core, the CPU time
-(user + system) and events per CPU-second, and whether each JSON report equals the reference.
+tree, and the cluster's; sampled every 0.1 s), events per second per core, the CPU time (user +
+system) and events per CPU-second, and whether each JSON report equals the reference.  The
+cluster's start (its CPU printed apart) is not in its rows: it is paid once per cluster.
+`--repeat N` runs each row N times (in turns) and prints the medians.
 
     python3 bench/scale_bench.py [--events 10000000] [--procs 16] [--keep DIR] [--also 200000000]
 
@@ -25,6 +30,7 @@ import math
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,14 +45,11 @@ IN_MEMORY = (
     "from iotrace.analyzer.report import report_json; "
     "sys.stdout.write(report_json(summarise(load(sys.argv[1]))))"
 )
-CLUSTER = (
-    "import sys, time; from distributed import LocalCluster\n"
-    "if __name__ == '__main__':\n"
-    "    c = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)\n"
-    "    print(c.scheduler_address, flush=True)\n"
-    "    sys.stdin.read()\n"
-    "    c.close()\n"
-)
+HOW = """\
+ev/s/core = events / (wall s x cores used: 1 for 1 worker, 2 for 2 workers and Dask's 2)
+ev/CPU-s  = events / CPU s: the user + system time of every process of the row (the report, its
+            workers; for Dask also the cluster's scheduler, nannies and workers) while it ran"""
+CLUSTER = ["-m", "iotrace.cluster", "--workers", "2"]  # ends when its stdin does
 
 
 def _tree(root: int) -> list[int]:
@@ -191,54 +194,90 @@ ROWS = {
     "1": ("bounded, 1 worker", ["--workers", "1"], 1),
     "2": ("bounded, 2 workers", ["--workers", "2"], 2),
     "dask": ("Dask LocalCluster, 2 workers", "dask", 2),
+    "dask2": ("  the same again (warm workers)", "dask2", 2),
 }
 
 
-def bench(trace: Path, in_memory_max: int, rows_asked: list[str]) -> None:
+class Cluster:
+    """A 2-worker Dask cluster (`python -m iotrace.cluster`), started when asked for."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        self.address = ""
+        self.start_cpu: list[float] = []
+
+    def start(self) -> None:
+        self.stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, *CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.address = self.proc.stdout.readline().strip()
+        time.sleep(1)  # settled: the workers started (their preload run) before the address
+        self.start_cpu.append(_tree_cpu(self.proc.pid))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.communicate("")
+            self.proc = None
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -> None:
     iot = [sys.executable, "-m", "iotrace", "report", str(trace), "--json"]
     size = sum(p.stat().st_size for p in trace.iterdir())
     print(f"trace: {len(list(trace.glob('*.iot')))} logs, {size / 1e9:.2f} GB", flush=True)
-    rows = []
+    asked = [r for r in rows_asked if r != "memory" or _events_estimate(trace) <= in_memory_max]
+    runs: dict[str, list[tuple[float, float, int, float, str]]] = {r: [] for r in asked}
     ref = None
     n = 0
-    cluster = None
+    cluster = Cluster()
     try:
-        for name, extra, cores in (ROWS[r] for r in rows_asked):
-            roots: list[int] = []
-            if extra is None:
-                if _events_estimate(trace) > in_memory_max:
-                    continue
-                cmd = [sys.executable, "-c", IN_MEMORY, str(trace)]
-            elif extra == "dask":
-                cluster = subprocess.Popen(
-                    [sys.executable, "-c", CLUSTER],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                )  # fmt: skip
-                addr = cluster.stdout.readline().strip()
-                roots = [cluster.pid]
-                cmd = [*iot, "--scheduler", addr, "--workers", "2"]
-            else:
-                cmd = [*iot, *extra]
-            load0 = os.getloadavg()[0]
-            wall, peak, out, cpu = measure(cmd, roots)
-            load = (load0 + os.getloadavg()[0]) / 2
-            rep = json.loads(out)
-            n = rep["overview"]["events"]
-            same = "reference" if ref is None else ("equal" if _same(ref, rep) else "DIFFERENT")
-            ref = ref if ref is not None else rep
-            rows.append((name, wall, load, peak, n / wall / cores, cpu, same))
+        for _ in range(repeat):
+            for r in asked:
+                extra = ROWS[r][1]
+                roots: list[int] = []
+                if extra is None:
+                    cmd = [sys.executable, "-c", IN_MEMORY, str(trace)]
+                elif extra in ("dask", "dask2"):
+                    if extra == "dask" or cluster.proc is None:
+                        cluster.start()
+                    roots = [cluster.proc.pid]
+                    cmd = [*iot, "--scheduler", cluster.address, "--workers", "2"]
+                else:
+                    cmd = [*iot, *extra]
+                load0 = os.getloadavg()[0]
+                wall, peak, out, cpu = measure(cmd, roots)
+                load = (load0 + os.getloadavg()[0]) / 2
+                rep = json.loads(out)
+                n = rep["overview"]["events"]
+                same = "reference" if ref is None else ("equal" if _same(ref, rep) else "DIFFERENT")
+                ref = ref if ref is not None else rep
+                runs[r].append((wall, load, peak, cpu, same))
+                print(f"  {ROWS[r][0].strip()}: wall {wall:.1f} s, load {load:.1f}, CPU {cpu:.1f}",
+                      file=sys.stderr, flush=True)  # fmt: skip
     finally:
-        if cluster is not None:
-            cluster.communicate("")
-    print(f"{n:,} events")
+        cluster.stop()
+    print(f"{n:,} events" + (f"; each row the median of {repeat} runs" if repeat > 1 else ""))
     # on a shared machine wall time waits for other jobs (the load average, at the row's start
-    # and end, says how many): CPU time and events per CPU-second are the figures to trust;
-    # CPU counts every process of the row (workers, forkserver, the Dask cluster's processes)
+    # and end, says how many): CPU time and events per CPU-second are the figures to trust
     print(f"{'report':30} {'wall s':>7} {'load':>5} {'peak RSS GB':>11} {'ev/s/core':>10} "
           f"{'CPU s':>7} {'ev/CPU-s':>10}  JSON")  # fmt: skip
-    for name, wall, load, peak, epc, cpu, same in rows:
-        print(f"{name:30} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {epc:10,.0f} {cpu:7.1f} "
-              f"{n / cpu:10,.0f}  {same}", flush=True)  # fmt: skip
+    for r in asked:
+        name, _, cores = ROWS[r]
+        wall, load, peak, cpu = (_median([x[i] for x in runs[r]]) for i in range(4))
+        sames = {x[4] for x in runs[r]}
+        same = sames.pop() if len(sames) == 1 else "DIFFERENT"
+        print(f"{name:30} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {n / wall / cores:10,.0f} "
+              f"{cpu:7.1f} {n / cpu:10,.0f}  {same}", flush=True)  # fmt: skip
+        if repeat > 1:
+            print(f"{'':30} CPU s of the runs: {', '.join(f'{x[3]:.1f}' for x in runs[r])}")
+    print(HOW)
+    if cluster.start_cpu:
+        print(f"Dask cluster's start (not in the rows): {_median(cluster.start_cpu):.1f} CPU s "
+              "(scheduler, 2 nannies, 2 workers importing the analyzer)")  # fmt: skip
 
 
 def _events_estimate(trace: Path) -> int:
@@ -254,7 +293,9 @@ def main() -> int:
                     help="processes of the --also trace (default 128)")  # fmt: skip
     ap.add_argument("--jobs", type=int, default=0, metavar="J",
                     help="generator processes running at once (default: the cores)")  # fmt: skip
-    ap.add_argument("--rows", default="memory,1,2,dask",
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run each row N times, print the medians")  # fmt: skip
+    ap.add_argument("--rows", default="memory,1,2,dask,dask2",
                     help=f"which reports, of {','.join(ROWS)} (default all)")  # fmt: skip
     ap.add_argument("--in-memory-max", type=int, default=20_000_000, metavar="N",
                     help="report in memory (the reference) only up to N events")  # fmt: skip
@@ -277,7 +318,7 @@ def main() -> int:
                       f"(written in {took:.0f} s)")  # fmt: skip
             else:
                 print(f"\n== {events:,} events (kept trace)")
-            bench(trace, args.in_memory_max, rows)
+            bench(trace, args.in_memory_max, rows, args.repeat)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

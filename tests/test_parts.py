@@ -143,16 +143,51 @@ def test_report_memory_and_workers_options(trace):
     assert parts.parse_memory("2G") == 2 << 30 and parts.parse_memory("1500M") == 1500 << 20
 
 
-def test_dask_local_cluster_of_2_workers_reports_the_same(trace):
-    from distributed import LocalCluster
+def _scheduler_and_workers_have(address: str) -> tuple[set[str], list[tuple[bool, bool]]]:
+    """The analyzer's modules and pandas the scheduler has imported; per worker: whether it
+    has imported the analyzer's parts and whether its profiler is on."""
+    from distributed import Client
 
+    def worker() -> tuple[bool, bool]:
+        import dask
+
+        return "iotrace.analyzer.parts" in sys.modules, dask.config.get(
+            "distributed.worker.profile.enabled"
+        )
+
+    def scheduler() -> set[str]:
+        return {m for m in sys.modules if m.startswith(("iotrace.analyzer", "pandas"))}
+
+    with Client(address) as client:
+        return client.run_on_scheduler(scheduler), list(client.run(worker).values())
+
+
+def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
+    # a cluster started apart (`python -m iotrace.cluster`: a 2-worker LocalCluster with
+    # iotrace.cluster.CONFIG), its address given to the library and to `report --scheduler`
     t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x")
     assert t.proc.returncode == 0, t.proc.stderr
     local = report_of_parts(t.dir)
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
-        on_dask = report_of_parts(t.dir, scheduler=cluster.scheduler_address)  # parts apart
-        cli = iotrace("report", str(t.dir), "--json", "--scheduler", cluster.scheduler_address)
+    cluster = subprocess.Popen(
+        [sys.executable, "-m", "iotrace.cluster", "--workers", "2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        address = cluster.stdout.readline().strip()
+        assert address.startswith("tcp://"), address
+        # the workers imported the analyzer before any task (the preload), profiler off
+        assert _scheduler_and_workers_have(address)[1] == [(True, False)] * 2
+        on_dask = report_of_parts(t.dir, scheduler=address)  # parts apart
+        ranges_on_dask = report_of_parts(t.dir, scheduler=address, range_bytes=1)
+        cli = iotrace("report", str(t.dir), "--json", "--scheduler", address)
+        # the tasks reach the scheduler pickled whole: it unpickles neither the analyzer's
+        # functions nor its records (it imported the analyzer and pandas for them)
+        assert _scheduler_and_workers_have(address)[0] == set()
+    finally:
+        cluster.communicate("", timeout=60)
+    assert cluster.returncode == 0
     assert not same_report(local, on_dask)
+    assert not same_report(report_of_parts(t.dir, range_bytes=1), ranges_on_dask)
     assert cli.returncode == 0, cli.stderr
     diff = same_report(local, json.loads(cli.stdout))
     assert not diff, diff[:10]
@@ -160,6 +195,19 @@ def test_dask_local_cluster_of_2_workers_reports_the_same(trace):
     bad = iotrace("report", str(t.dir), "--scheduler", "tcp://127.0.0.1:9", env=env)
     assert bad.returncode == 2 and "no Dask scheduler" in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_cluster_settings_as_yaml_are_its_config(tmp_path):
+    # `python -m iotrace.cluster --yaml`, the file a cluster's processes read (docs/scale.md)
+    import dask
+
+    from iotrace import cluster
+
+    r = subprocess.run([sys.executable, "-m", "iotrace.cluster", "--yaml"], capture_output=True,
+                       text=True, check=True)  # fmt: skip
+    (tmp_path / "iotrace.yaml").write_text(r.stdout)
+    read = dask.config.collect([str(tmp_path)], env={})
+    assert {k: dask.config.get(k, config=read) for k in cluster.CONFIG} == cluster.CONFIG
 
 
 def _sorted(t: pa.Table, keys: list[str]) -> pd.DataFrame:

@@ -1,0 +1,110 @@
+"""A Dask cluster that reduces iotrace's parts (`report --scheduler`, docs/scale.md): its settings,
+its workers' preload, the tasks' wrapper, and a local cluster with them:
+
+    python -m iotrace.cluster --workers 2       # prints the scheduler's address; ends at EOF/^C
+    python -m iotrace.cluster --yaml > ~/.config/dask/iotrace.yaml   # CONFIG for any cluster
+
+Light to import (the cluster's scheduler imports it to unpickle the tasks); the analyzer is
+imported by `dask_setup`, in the workers only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import signal
+import sys
+from typing import Any
+
+# dask.config settings for the cluster's processes (scheduler, nannies, workers), set before
+# they start (dask.config.set, a YAML file under ~/.config/dask, or DASK_* variables):
+# - each worker imports the analyzer and tunes its memory (dask_setup) when it starts, not in
+#   its first part (~0.45 s of CPU per fresh worker, paid again in every worker of every report
+#   on a new cluster);
+# - the servers' own bookkeeping ticks less often: an idle 2-worker cluster took 2.5 CPU-s per
+#   30 s of wall time with distributed's defaults, 0.3 with these (bench/README.md): the
+#   worker's profiler sampling its threads' stacks every 10 ms (it also samples the part being
+#   reduced), the event loops' 20 ms health tick, the 0.5 s system and 0.1 s memory monitors.
+#   That cost grows with a report's wall time, which a shared machine stretches.
+CONFIG: dict[str, Any] = {
+    "distributed.worker.preload": ["iotrace.cluster"],
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+def dask_setup(worker: object) -> None:
+    """distributed's preload hook (CONFIG's distributed.worker.preload, or `dask worker
+    --preload iotrace.cluster`): the analyzer imported and the worker's memory tuned for part
+    after part (parts.tune_malloc) before any task arrives."""
+    from iotrace.analyzer.event_columns import require_native
+    from iotrace.analyzer.parts import tune_malloc
+
+    tune_malloc()
+    require_native()  # the decoder's C code loaded
+
+
+def call(task: bytes) -> Any:
+    """Run a task that parts.dask_map pickled whole, (function, arguments): the scheduler,
+    which unpickles every task it is given, sees bytes and this light function, and so imports
+    neither the analyzer nor pandas and pyarrow for the analyzer's functions and Part records
+    (~0.25 s of its CPU at a report's first task and ~100 MB more of its memory)."""
+    fn, args = pickle.loads(task)
+    return fn(*args)
+
+
+def _yaml() -> str:
+    import yaml
+
+    tree: dict[str, Any] = {}
+    for key, value in CONFIG.items():
+        *path, last = key.split(".")
+        node = tree
+        for k in path:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return yaml.safe_dump(tree, sort_keys=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m iotrace.cluster",
+        description="A Dask LocalCluster on this node with CONFIG, for `iotrace report "
+        "--scheduler ADDRESS`: prints the scheduler's address, runs until its standard input "
+        "ends (or SIGINT/SIGTERM).",
+    )
+    ap.add_argument("--workers", type=int, default=2, help="worker processes, one thread each")
+    ap.add_argument("--yaml", action="store_true", help="print CONFIG as a Dask YAML file, exit")
+    args = ap.parse_args(argv)
+    if args.yaml:
+        sys.stdout.write(_yaml())
+        return 0
+    try:
+        import dask
+        from distributed import LocalCluster
+    except ImportError:
+        print(
+            "iotrace.cluster needs dask.distributed (pip install 'iotrace[dask]')", file=sys.stderr
+        )
+        return 2
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    dask.config.set(CONFIG)
+    with LocalCluster(
+        n_workers=args.workers, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        print(cluster.scheduler_address, flush=True)
+        try:
+            sys.stdin.read()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
