@@ -180,6 +180,8 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
         on_dask = report_of_parts(t.dir, scheduler=address)  # parts apart
         ranges_on_dask = report_of_parts(t.dir, scheduler=address, range_bytes=1)
         cli = iotrace("report", str(t.dir), "--json", "--scheduler", address)
+        csv = iotrace("export", str(t.dir), "--format", "csv", "-o", str(tmp_path / "csv"),
+                      "--scheduler", address)  # fmt: skip
         # the tasks reach the scheduler pickled whole: it unpickles neither the analyzer's
         # functions nor its records (it imported the analyzer and pandas for them)
         assert _scheduler_and_workers_have(address)[0] == set()
@@ -191,6 +193,10 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
     assert cli.returncode == 0, cli.stderr
     diff = same_report(local, json.loads(cli.stdout))
     assert not diff, diff[:10]
+    assert csv.returncode == 0, csv.stderr  # the exports' tasks too: the in-memory bytes
+    export(load(t.dir), "csv", tmp_path / "whole")
+    for f in sorted((tmp_path / "whole").iterdir()):
+        assert f.read_bytes() == (tmp_path / "csv" / f.name).read_bytes(), f.name
     env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
     bad = iotrace("report", str(t.dir), "--scheduler", "tcp://127.0.0.1:9", env=env)
     assert bad.returncode == 2 and "no Dask scheduler" in bad.stderr, bad.stderr
