@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -63,6 +64,7 @@ int darshan_log_put_job(void *fd, struct darshan_job *job);
 int darshan_log_put_exe(void *fd, char *buf);
 int darshan_log_put_mounts(void *fd, struct darshan_mnt_info *mnt_data_array, int count);
 int darshan_log_put_namehash(void *fd, struct darshan_name_record_ref *hash);
+int darshan_log_put_mod(void *fd, int mod_id, void *mod_buf, int mod_buf_sz, int ver);
 void darshan_log_close(void *fd);
 char *darshan_log_get_lib_version(void);
 extern struct darshan_mod_logutil_funcs posix_logutils, mpiio_logutils, stdio_logutils,
@@ -137,6 +139,14 @@ def library() -> _Lib:
     return _LIB[0]
 
 
+def _module_id(mod: str) -> int:
+    """A module's id in this libdarshan-util (its enum grew between versions), as PyDarshan
+    numbers them."""
+    from darshan.backend.cffi_backend import mod_name_to_idx
+
+    return int(mod_name_to_idx(mod.upper()))
+
+
 def record_id(name: bytes) -> int:
     """A 64-bit id per file name (Darshan hashes the name too, with its own hash)."""
     return xxhash.xxh3_64_intdigest(name)
@@ -177,7 +187,8 @@ class Stats:
     most: dict[str, int] = field(default_factory=dict)
     slowest: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # READ: dur, -t, bytes
     sizes: dict[int, int] = field(default_factory=dict)
-    switches: list[tuple[int, int, int, int]] = field(default_factory=list)  # t, first, last, n
+    # per part: its first and last access's start, first and last direction (1: write), switches
+    switches: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     mode: tuple[int, int] | None = None  # the last open's (t_start, flags)
 
     def add(self, o: Stats) -> None:
@@ -201,10 +212,14 @@ class Stats:
 
 
 Key = tuple[str, int, str]  # module, rank, path
-# a DXT record's share in a part: the file its segments are in, their offset there, write and
-# read segments, its first access's start and host
+# a DXT record's share in a part: the file its accesses are in, their offset there, write and
+# read accesses, its first access's start and host
 Piece = tuple[str, int, int, int, int, str]
 SEGMENT = np.dtype([("off", "<i8"), ("len", "<i8"), ("t0", "<f8"), ("t1", "<f8")])
+# a piece's accesses as written by its worker: in time order, each with its direction
+ACCESS = np.dtype([*SEGMENT.descr, ("w", "u1")])
+DXT_BATCH = 1 << 22  # bytes of accesses read at a time to merge a DXT record's pieces
+DXT_VERSION = {"dxt_posix": 1, "dxt_mpiio": 2}  # DXT_POSIX_VER, DXT_MPIIO_VER (log_put_record's)
 
 
 @record
@@ -255,7 +270,8 @@ def _data_stats(
     if len(idx):
         w = (a.op[idx] == WRITE).astype(np.int8)
         n = int(np.count_nonzero(np.diff(w)))
-        st.switches.append((int(a.t_start[idx[0]]), int(w[0]), int(w[-1]), n))
+        st.switches.append((int(a.t_start[idx[0]]), int(a.t_start[idx[-1]]), int(w[0]),
+                            int(w[-1]), n))  # fmt: skip
         sizes, counts = np.unique(a.bytes[idx], return_counts=True)
         st.sizes = dict(zip(sizes.tolist(), counts.tolist(), strict=True))
 
@@ -430,25 +446,73 @@ def _dxt(
     trace: Trace, a: Arrays, masks: dict[str, np.ndarray], rank: np.ndarray, f: BinaryIO,
     out: dict[Key, list[Piece]],
 ) -> None:  # fmt: skip
-    """Each (rank, file)'s DXT segments, writes then reads, appended to `f` (a Piece each)."""
+    """Each (rank, file)'s data accesses in time order, with their direction, appended to `f`
+    (a Piece each): the DXT segments, and the order of reads and writes (RW_SWITCHES)."""
     hosts = trace.events["host"].astype(str).to_numpy()
     for mod, mask in masks.items():
         for g in _groups(rank, a.path, mask, len(a.paths)):
+            s = g.idx
+            acc = np.zeros(len(s), dtype=ACCESS)
+            acc["off"] = np.where(a.has_offset[s], a.offset[s], -1)
+            acc["len"] = a.bytes[s]
+            acc["t0"] = a.t_start[s] / 1e9
+            acc["t1"] = a.t_end[s] / 1e9
+            acc["w"] = a.op[s] == WRITE
             pos = f.tell()
-            counts = []
-            for op in (WRITE, READ):
-                s = g.idx[a.op[g.idx] == op]
-                seg = np.zeros(len(s), dtype=SEGMENT)
-                seg["off"] = np.where(a.has_offset[s], a.offset[s], -1)
-                seg["len"] = a.bytes[s]
-                seg["t0"] = a.t_start[s] / 1e9
-                seg["t1"] = a.t_end[s] / 1e9
-                f.write(seg.tobytes())
-                counts.append(len(s))
-            t, host = int(a.t_start[g.idx[0]]), str(hosts[g.idx[0]])
+            f.write(acc.tobytes())
+            nw = int(np.count_nonzero(acc["w"]))
+            t, host = int(a.t_start[s[0]]), str(hosts[s[0]])
             out.setdefault((mod, g.rank, a.paths[g.path]), []).append(
-                (f.name, pos, counts[0], counts[1], t, host)
+                (f.name, pos, nw, len(s) - nw, t, host)
             )
+
+
+def _merged(pieces: list[Piece], want: int | None) -> Iterator[np.ndarray]:
+    """The pieces' accesses (`want`: 1 the writes, 0 the reads, None all) in time order, a
+    batch at a time: as a stable sort of their concatenation by start time would give them
+    (each piece is in time order already; ties in piece order), holding ~DXT_BATCH bytes."""
+    k = len(pieces)
+    step = max(DXT_BATCH // (ACCESS.itemsize * k), 1)
+    files = [open(p[0], "rb") for p in pieces]
+    try:
+        for f, p in zip(files, pieces, strict=True):
+            f.seek(p[1])
+        left = [p[2] + p[3] for p in pieces]  # accesses not read yet
+        bufs = [np.zeros(0, dtype=ACCESS)] * k
+
+        def refill(i: int) -> None:
+            while not len(bufs[i]) and left[i]:
+                n = min(step, left[i])
+                b = np.frombuffer(files[i].read(n * ACCESS.itemsize), dtype=ACCESS)
+                if len(b) != n:
+                    raise OSError(0, "a DXT piece file is short", pieces[i][0])
+                left[i] -= n
+                bufs[i] = b if want is None else b[b["w"] == want]
+
+        for i in range(k):
+            refill(i)
+        while True:
+            live = [i for i in range(k) if len(bufs[i])]
+            if not live:
+                return
+            # what no access still unread can precede: the least (last start, piece) of a
+            # piece with more to read; every access up to it goes out now
+            more = [(float(bufs[i]["t0"][-1]), i) for i in live if left[i]]
+            bt, bi = min(more) if more else (np.inf, k)
+            take = []
+            for i in live:
+                cut = int(np.searchsorted(bufs[i]["t0"], bt, side="right" if i <= bi else "left"))
+                take.append(bufs[i][:cut])
+                bufs[i] = bufs[i][cut:]
+                refill(i)
+            out = np.concatenate(take) if len(take) > 1 else take[0]
+            if len(take) > 1:
+                out = out[np.argsort(out["t0"], kind="stable")]
+            if len(out):
+                yield out
+    finally:
+        for f in files:
+            f.close()
 
 
 @record
@@ -497,8 +561,8 @@ def collect_parts(trace_dir: str, task: list[Part], tmp: str, name: str, select:
     return out
 
 
-def _counters(mod: str, rank: int, st: Stats) -> _Counters:
-    """A record's counters from its merged stats."""
+def _counters(mod: str, rank: int, st: Stats, pieces: list[Piece] | None) -> _Counters:
+    """A record's counters from its merged stats (`pieces`: its DXT record's)."""
     p = {"posix": "POSIX", "stdio": "STDIO", "mpiio": "MPIIO"}[mod]
     c = _Counters(library().names[mod], 0, rank)
     for k, v in st.sums.items():
@@ -510,10 +574,8 @@ def _counters(mod: str, rank: int, st: Stats) -> _Counters:
     for d, (dur, _, size) in st.slowest.items():
         c[f"{p}_F_MAX_{d}_TIME"] = dur / 1e9
         c[f"{p}_MAX_{d}_TIME_SIZE"] = size
-    if st.switches:  # the parts' in time order, and a switch where one's last differs
-        sw = sorted(st.switches, key=lambda s: s[0])
-        n = sum(s[3] for s in sw) + sum(x[2] != y[1] for x, y in pairwise(sw))
-        c[f"{p}_RW_SWITCHES"] = n
+    if st.switches:
+        c[f"{p}_RW_SWITCHES"] = _switches(st, pieces)
     top = sorted(st.sizes.items(), key=lambda t: (-t[1], -t[0]))[:4]
     for k, (size, n) in enumerate(top, 1):
         c[f"{p}_ACCESS{k}_ACCESS"] = size
@@ -525,22 +587,36 @@ def _counters(mod: str, rank: int, st: Stats) -> _Counters:
     return c
 
 
-def _dxt_record(rank: int, pieces: list[Piece]) -> bytes:
-    """A DXT record (its id left 0) from its pieces: writes then reads, each in time order."""
-    segs: list[list[np.ndarray]] = [[], []]
-    for file, pos, nw, nr, _, _ in pieces:
-        with open(file, "rb") as f:
-            f.seek(pos)
-            raw = np.frombuffer(f.read((nw + nr) * SEGMENT.itemsize), dtype=SEGMENT)
-        segs[0].append(raw[:nw])
-        segs[1].append(raw[nw:])
-    w, r = (np.concatenate(s) for s in segs)
-    if len(pieces) > 1:  # a rank's processes in several parts: their accesses in time order
-        w, r = (x[np.argsort(x["t0"], kind="stable")] for x in (w, r))
+def _put_dxt(put: Callable[[bytes], int], rid: int, rank: int, pieces: list[Piece]) -> None:
+    """A DXT record from its pieces, handed to `put` a batch at a time (never held whole):
+    its head, then the writes and the reads, each in time order."""
+    nw, nr = sum(p[2] for p in pieces), sum(p[3] for p in pieces)
     host = min(pieces, key=lambda p: p[4])[5]
-    head = np.array([0, rank, 0], dtype=np.int64).tobytes()
+    head = np.uint64(rid).tobytes() + np.array([rank, 0], dtype=np.int64).tobytes()
     head += host.encode()[: HOSTNAME_SIZE - 1].ljust(HOSTNAME_SIZE, b"\0")
-    return head + np.array([len(w), len(r)], dtype=np.int64).tobytes() + w.tobytes() + r.tobytes()
+    put(head + np.array([nw, nr], dtype=np.int64).tobytes())
+    for want in (1, 0):
+        for batch in _merged(pieces, want):
+            seg = np.empty(len(batch), dtype=SEGMENT)
+            for name in SEGMENT.names:
+                seg[name] = batch[name]
+            put(seg.tobytes())
+
+
+def _switches(st: Stats, pieces: list[Piece] | None) -> int:
+    """RW_SWITCHES over a record's parts: each part's own and one where a part's last direction
+    differs from the next one's first, when the parts follow each other in time; else (a rank's
+    processes overlapping in different parts) counted over their accesses merged in time order
+    (the DXT pieces)."""
+    sw = sorted(st.switches, key=lambda s: s[0])
+    if all(x[1] < y[0] for x, y in pairwise(sw)) or not pieces:
+        return sum(s[4] for s in sw) + sum(x[3] != y[2] for x, y in pairwise(sw))
+    n, last = 0, -1
+    for batch in _merged(pieces, None):
+        w = batch["w"].astype(np.int8)
+        n += int(np.count_nonzero(np.diff(w))) + int(last >= 0 and last != w[0])
+        last = int(w[-1])
+    return n
 
 
 def _job_uid(trace: Trace) -> int:
@@ -673,17 +749,24 @@ def _write_log(trace: Trace, got: Collected, out: Path) -> str:
         if ids:  # HASH_ITER follows hlink.next from element to element
             put("names", lib.darshan_log_put_namehash(fd, refs))
         for mod, rank, p in keys:
-            c = _counters(mod, rank, got.stats[(mod, rank, p)])
+            c = _counters(
+                mod, rank, got.stats[(mod, rank, p)], got.pieces.get((f"dxt_{mod}", rank, p))
+            )
             c.rid = ids[p]
             buf = ffi.from_buffer(bytearray(c.tobytes()))
             put("record", getattr(lib, f"{mod}_logutils").log_put_record(fd, buf))
-        for mod, rank, p in dxt:  # one record in memory at a time
-            raw = _dxt_record(rank, got.pieces[(mod, rank, p)])
-            buf = bytearray(np.uint64(ids[p]).tobytes() + raw[8:])
-            put(
-                "DXT record",
-                getattr(lib, f"{mod}_logutils").log_put_record(fd, ffi.from_buffer(buf)),
-            )
+        for mod, rank, p in dxt:  # a batch of one record in memory at a time
+            mod_id = _module_id(mod)
+
+            def chunk(b: bytes, mod: str = mod, mod_id: int = mod_id) -> int:
+                # log_put_record's own call (DXT's writes the record with one), a chunk at a
+                # time: one compressed stream either way, the same bytes
+                ret = lib.darshan_log_put_mod(fd, mod_id, ffi.from_buffer(b), len(b),
+                                              DXT_VERSION[mod])  # fmt: skip
+                put("DXT record", ret)
+                return ret
+
+            _put_dxt(chunk, ids[p], rank, got.pieces[(mod, rank, p)])
     finally:
         lib.darshan_log_close(fd)
     if failed or not tmp.exists():

@@ -239,3 +239,65 @@ def test_mpiio_counters_per_rank(tmp_path: Path) -> None:
     assert int(m["MPIIO_BYTES_WRITTEN"].sum()) == f["mpi_bytes_written"]
     assert int(m["MPIIO_BYTES_READ"].sum()) == f["mpi_bytes_read"]
     assert np.all(m["rank"].sort_values().to_numpy() == [0, 1])
+
+
+def test_merged_pieces_are_a_stable_sort_of_their_concatenation(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # pieces in time order with many ties inside and across them, merged a few accesses at a
+    # time: the order a stable sort of their concatenation by start time gives
+    from iotrace.analyzer import darshan as dn
+
+    rng = np.random.default_rng(7)
+    f, pieces, alls = tmp_path / "pieces", [], []
+    with open(f, "wb") as out:
+        for k in range(5):
+            acc = np.zeros(int(rng.integers(0, 40)), dtype=dn.ACCESS)
+            acc["t0"] = np.sort(rng.integers(0, 12, len(acc))) / 4
+            acc["w"] = rng.integers(0, 2, len(acc))
+            acc["off"] = k * 1000 + np.arange(len(acc))  # which piece, which position
+            nw = int(acc["w"].sum())
+            pieces.append((str(f), out.tell(), nw, len(acc) - nw, 0, "h"))
+            out.write(acc.tobytes())
+            alls.append(acc)
+    cat = np.concatenate(alls)
+    for batch in (1, 3, 1 << 20):
+        monkeypatch.setattr(dn, "DXT_BATCH", batch * dn.ACCESS.itemsize)
+        for want in (None, 1, 0):
+            sel = cat if want is None else cat[cat["w"] == want]
+            expect = sel[np.argsort(sel["t0"], kind="stable")]["off"].tolist()
+            got = [b for b in dn._merged(pieces, want)]
+            assert np.concatenate(got)["off"].tolist() == expect, (batch, want)
+            assert max(len(b) for b in got) <= max(batch, 1) * len(pieces)
+
+
+def test_rw_switches_of_a_rank_whose_processes_interleave(
+    trace, tmp_path: Path, monkeypatch
+) -> None:
+    # one rank (PMI_RANK), two processes taking turns on one file through a pipe: the parent
+    # writes (every third access a read), the child reads; each a part of its own (and on 2
+    # workers cut into ranges), their accesses interleaved in time
+    from iotrace.analyzer import darshan as dn
+
+    pingpong = (
+        "import os; fd = os.open('rw.dat', os.O_CREAT | os.O_RDWR, 0o600); "
+        "a, b = os.pipe(); c, d = os.pipe(); child = os.fork() == 0\n"
+        "for i in range(200):\n"
+        "    if child: os.read(a, 1); os.pread(fd, 5, i); os.write(d, b'x')\n"
+        "    else:\n"
+        "        os.pwrite(fd, b'x' * (1 + i % 7), i) if i % 3 else os.pread(fd, 3, i)\n"
+        "        os.write(b, b'x'); os.read(c, 1)\n"
+        "os._exit(0) if child else os.wait()"
+    )
+    t = trace("sh", "-c", f'PMI_RANK=0 exec python3 -c "{pingpong}"')
+    assert t.proc.returncode == 0, t.proc.stderr
+    bounded_equals_in_memory(t.dir, tmp_path, 2)
+    px = one(read_back(tmp_path / "whole.darshan")["POSIX"], tmp_path / "work" / "rw.dat")
+    assert px["POSIX_RW_SWITCHES"] >= 2 * 133, px["POSIX_RW_SWITCHES"]
+    # the DXT records and the switches merged a few accesses at a time: the same bytes
+    monkeypatch.setattr(dn, "DXT_BATCH", 3 * dn.ACCESS.itemsize)
+    small = tmp_path / "small.darshan"
+    export_parts("darshan", t.dir, small, workers=1, part_bytes=1)
+    assert small.read_bytes() == (tmp_path / "parts0.darshan").read_bytes()
+    export_trace(load(t.dir), "darshan", small)
+    assert small.read_bytes() == (tmp_path / "whole.darshan").read_bytes()
