@@ -40,6 +40,7 @@ from .access import ALIGN, READ, WRITE, arrays, bucket_of, classify
 if TYPE_CHECKING:
     from .access import Arrays
     from .load import Part
+    from .parts import Bounded
     from .trace import Trace
 
 _CDEF = """
@@ -660,16 +661,7 @@ def write_darshan(trace: Trace, out: Path) -> str:
         return _write_log(trace, got, out)
 
 
-def write_darshan_parts(
-    trace_dir: str | os.PathLike[str],
-    out: Path,
-    memory: str | int | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    part_bytes: int | None = None,
-    select: Any = None,
-    range_bytes: int | None = None,
-) -> str:
+def write_darshan_parts(b: Bounded, out: Path) -> str:
     """write_darshan in bounded memory (analyzer/parts.py): each part's records as sums that
     merge (Stats), its DXT segments in a file of its own beside OUT; each DXT record is then
     assembled from its pieces and written, one at a time."""
@@ -681,7 +673,8 @@ def write_darshan_parts(
 
     library()
     _check_out(out)
-    plan, mapper = parts.planned(trace_dir, memory, workers, scheduler, part_bytes, range_bytes)
+    trace_dir, select = b.trace_dir, b.select
+    plan, mapper = parts.planned(b)
     tmp = Path(tempfile.mkdtemp(prefix=".iotrace-export-", dir=out.parent))
     try:
         args = [(str(trace_dir), t, str(tmp), f"part-{k}", select)

@@ -38,6 +38,7 @@ from iotrace import __version__
 from iotrace.tracedir import open_dir, write_atomic
 
 if TYPE_CHECKING:
+    from .parts import Bounded
     from .trace import Trace
 
 FORMATS = ("parquet", "csv", "chrome", "darshan")
@@ -177,27 +178,16 @@ def _part_to_parquet(
     return st
 
 
-def to_parquet_parts(
-    trace_dir: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    memory: str | int | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    part_bytes: int | None = None,
-    select: Any = None,
-    range_bytes: int | None = None,
-) -> str:
+def to_parquet_parts(b: Bounded | str | os.PathLike[str], out: str | os.PathLike[str]) -> str:
     """to_parquet in bounded memory (analyzer/parts.py): a first pass over the parts merges
     the tables (processes, files, missed) and numbers their stacks; a second writes each part's
     events as files of its own in OUT/events (each in time order; row groups of
     ROWS_PER_GROUP) and gives its stacks."""
     from . import parts
 
-    o = Path(out)
-    s, tr, partials, mapper = parts.run(
-        trace_dir, memory, workers, scheduler, part_bytes, select, export=True,
-        range_bytes=range_bytes,
-    )  # fmt: skip
+    o, b = Path(out), parts.Bounded.of(b)
+    trace_dir, select = b.trace_dir, b.select
+    s, tr, partials, mapper = parts.run(b, export=True)
     _out_dir(o)
     if (o / "events").is_dir():
         import shutil
@@ -535,25 +525,14 @@ def _events_schema(schemas: list[pa.Schema]) -> pa.Schema:
 
 
 def _part_files(
-    fmt: str,
-    trace_dir: str | os.PathLike[str],
-    tmp: Path,
-    memory: str | int | None,
-    workers: int | None,
-    scheduler: str | None,
-    part_bytes: int | None,
-    select: Any,
-    range_bytes: int | None = None,
+    fmt: str, b: Bounded, tmp: Path
 ) -> tuple[Any, Any, list[Any], list[dict[str, Any]]]:
     """The parts' files (_part_rows); for csv also the merged summary, trace and partials (the
     other tables, the stack ids), which chrome does without."""
     from . import parts
 
     if fmt == "csv":
-        s, tr, partials, mapper = parts.run(
-            trace_dir, memory, workers, scheduler, part_bytes, select, export=True,
-            range_bytes=range_bytes,
-        )  # fmt: skip
+        s, tr, partials, mapper = parts.run(b, export=True)
         offsets, stracer_base = parts.stack_offsets(partials)
         plan = [p.part for p in partials]
         shifts = [
@@ -561,41 +540,30 @@ def _part_files(
         ]
     else:
         s, tr, partials = None, None, []
-        plan, mapper = parts.planned(trace_dir, memory, workers, scheduler, part_bytes, range_bytes)
+        plan, mapper = parts.planned(b)
         shifts = [(0, 0, 0)] * len(plan)
     got = mapper(
         _part_rows,
         [
-            (str(trace_dir), p, str(tmp), f"part-{k}", sh, select, fmt)
+            (str(b.trace_dir), p, str(tmp), f"part-{k}", sh, b.select, fmt)
             for k, (p, sh) in enumerate(zip(plan, shifts, strict=True))
         ],
     )
     return s, tr, partials, got
 
 
-def export_parts(
-    fmt: str,
-    trace_dir: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    memory: str | int | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    part_bytes: int | None = None,
-    select: Any = None,
-    range_bytes: int | None = None,
-) -> str:
+def export_parts(fmt: str, b: Bounded | str | os.PathLike[str], out: str | os.PathLike[str]) -> str:
     """`export` in bounded memory (analyzer/parts.py): the same files as the in-memory path
     writes."""
+    from . import parts
+
+    b = parts.Bounded.of(b)
     if fmt == "parquet":
-        return to_parquet_parts(
-            trace_dir, out, memory, workers, scheduler, part_bytes, select, range_bytes
-        )
+        return to_parquet_parts(b, out)
     if fmt == "darshan":
         from .darshan import write_darshan_parts
 
-        return write_darshan_parts(
-            trace_dir, Path(out), memory, workers, scheduler, part_bytes, select, range_bytes
-        )
+        return write_darshan_parts(b, Path(out))
     if fmt not in ("csv", "chrome"):
         raise ValueError(f"unknown export format {fmt!r} for the bounded path")
     import shutil
@@ -606,14 +574,12 @@ def export_parts(
         _out_dir(o)
     tmp = Path(tempfile.mkdtemp(prefix=".iotrace-export-", dir=o if fmt == "csv" else o.parent))
     try:
-        s, tr, partials, got = _part_files(
-            fmt, trace_dir, tmp, memory, workers, scheduler, part_bytes, select, range_bytes
-        )
+        s, tr, partials, got = _part_files(fmt, b, tmp)
         files = [g["file"] for g in got]
         n = sum(g["rows"] for g in got)
         if fmt == "csv":
             return _csv_parts(o, s, tr, partials, got, files, n)
-        return _chrome_parts(o, trace_dir, got, files, n, select)
+        return _chrome_parts(o, b.trace_dir, got, files, n, b.select)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -628,43 +628,42 @@ def dask_map(scheduler: str) -> Mapper:
     return run
 
 
+@record
+class Bounded:
+    """What every bounded command (report, diff, export in each format) reads and how: the
+    trace, the memory bound (memory_bound), local worker processes or the Dask cluster at
+    `scheduler`, the selection; `part_bytes` cuts parts at this many bytes of logs instead (tests:
+    a part per process), `range_bytes` cuts logs larger than this into ranges whatever the bound
+    (tests).  A bare directory is one with every default."""
+
+    trace_dir: str | os.PathLike[str]
+    memory: str | int | None = None
+    workers: int | None = None
+    scheduler: str | None = None
+    select: Select | None = None
+    part_bytes: int | None = None
+    range_bytes: int | None = None
+
+    @staticmethod
+    def of(b: Bounded | str | os.PathLike[str]) -> Bounded:
+        return b if isinstance(b, Bounded) else Bounded(b)
+
+
 def summarise(
-    trace_dir: str | Path,
-    memory: str | int | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    part_bytes: int | None = None,
-    select: Select | None = None,
-    system: bool = False,
-    plots: bool = False,
-    range_bytes: int | None = None,
+    b: Bounded | str | os.PathLike[str], system: bool = False, plots: bool = False
 ) -> tuple[Summary, Trace]:
     """The summary of a trace in bounded memory; with it a Trace of the directory's metadata
-    (its processes; no events) for what the report prints besides the summary.  `part_bytes`:
-    cut parts at this many bytes of logs instead (tests: a part per process)."""
-    s, tr, _, _ = run(
-        trace_dir, memory, workers, scheduler, part_bytes, select, system=system, plots=plots,
-        range_bytes=range_bytes,
-    )  # fmt: skip
+    (its processes; no events) for what the report prints besides the summary."""
+    s, tr, _, _ = run(Bounded.of(b), system=system, plots=plots)
     return s, tr
 
 
 def run(
-    trace_dir: str | Path,
-    memory: str | int | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    part_bytes: int | None = None,
-    select: Select | None = None,
-    export: bool = False,
-    system: bool = False,
-    plots: bool = False,
-    range_bytes: int | None = None,
+    b: Bounded, export: bool = False, system: bool = False, plots: bool = False
 ) -> tuple[Summary, Trace, list[Partial], Mapper]:
-    """summarise, and the parts' partials and the mapper that made them (export's second pass).
-    `range_bytes`: cut logs larger than this into ranges (tests), whatever the bound."""
-    d = Path(trace_dir)
-    parts, mapper = planned(d, memory, workers, scheduler, part_bytes, range_bytes)
+    """summarise, and the parts' partials and the mapper that made them (export's second pass)."""
+    d, select = Path(b.trace_dir), b.select
+    parts, mapper = planned(b)
     span = _span_guess(d)
     tasks = groups(parts)
     args = [(str(d), t, span, select, export, system, plots) for t in tasks]
@@ -680,27 +679,20 @@ def run(
     return s, tr, partials, mapper
 
 
-def planned(
-    trace_dir: str | os.PathLike[str],
-    memory: str | int | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    part_bytes: int | None = None,
-    range_bytes: int | None = None,
-) -> tuple[list[Part], Mapper]:
+def planned(b: Bounded) -> tuple[list[Part], Mapper]:
     """The parts of a trace and the mapper to reduce them with (local workers or the Dask
     cluster at `scheduler`).  On a cluster the bound also holds its scheduler and each worker's
     nanny and Dask's own imports (DASK_BASE, DASK_WORKER_BASE: a LocalCluster on this node
     counts them): the parts are cut for what is left."""
-    bound = memory_bound(memory)
-    n = workers or local_cores()
-    if scheduler:
-        mapper = dask_map(scheduler)
+    bound = memory_bound(b.memory)
+    n = b.workers or local_cores()
+    if b.scheduler:
+        mapper = dask_map(b.scheduler)
         n = max(n, 1)
         bound = max(bound - DASK_BASE - n * DASK_WORKER_BASE, 0)
     else:
         mapper = local_map(n)
-    return plan(Path(trace_dir), bound, n, part_bytes, range_bytes, mapper), mapper
+    return plan(Path(b.trace_dir), bound, n, b.part_bytes, b.range_bytes, mapper), mapper
 
 
 def groups(parts: list[Part]) -> list[list[Part]]:

@@ -140,7 +140,7 @@ def report_of_parts(d: Path, workers: int = 1, **kw: object) -> dict:
     from iotrace.analyzer import parts
     from iotrace.analyzer.report import report_dict
 
-    return report_dict(parts.summarise(d, workers=workers, part_bytes=1, **kw)[0])
+    return report_dict(parts.summarise(parts.Bounded(d, workers=workers, part_bytes=1, **kw))[0])
 
 
 def report_in_memory(d: Path) -> dict:

@@ -41,7 +41,7 @@ for i in range(1500):
 
 def _report(d: Path, system: bool = False) -> Summary:
     """The bounded path's summary (a part per process), checked against the in-memory one."""
-    s = parts.summarise(d, workers=1, part_bytes=1, system=system)[0]
+    s = parts.summarise(parts.Bounded(d, workers=1, part_bytes=1), system=system)[0]
     diff = same_report(report_dict(summarise(load(d), system=system)), report_dict(s))
     assert not diff, diff[:10]
     return s

@@ -154,7 +154,7 @@ def bounded_equals_in_memory(d: Path, tmp: Path, at_least_ranges: int) -> None:
     assert sum(1 for p in pl if p.window) >= at_least_ranges
     for k, (w, kw) in enumerate([(1, {}), (2, {"range_bytes": 1})]):
         got = tmp / f"parts{k}.darshan"
-        export_parts("darshan", d, got, workers=w, part_bytes=1, **kw)
+        export_parts("darshan", parts.Bounded(d, workers=w, part_bytes=1, **kw), got)
         same_logs(whole, got)
 
 
@@ -297,7 +297,7 @@ def test_rw_switches_of_a_rank_whose_processes_interleave(
     # the DXT records and the switches merged a few accesses at a time: the same bytes
     monkeypatch.setattr(dn, "DXT_BATCH", 3 * dn.ACCESS.itemsize)
     small = tmp_path / "small.darshan"
-    export_parts("darshan", t.dir, small, workers=1, part_bytes=1)
+    export_parts("darshan", parts.Bounded(t.dir, workers=1, part_bytes=1), small)
     assert small.read_bytes() == (tmp_path / "parts0.darshan").read_bytes()
     export_trace(load(t.dir), "darshan", small)
     assert small.read_bytes() == (tmp_path / "whole.darshan").read_bytes()

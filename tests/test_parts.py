@@ -90,7 +90,9 @@ def test_html_timeline_of_processes_cut_into_ranges_is_the_in_memory_one(trace):
     tr = load(t.dir)
     ref = summarise(tr, plots=True).over_time
     for w in (1, 2):
-        ot = parts.summarise(t.dir, workers=w, part_bytes=1, range_bytes=1, plots=True)[0]
+        ot = parts.summarise(
+            parts.Bounded(t.dir, workers=w, part_bytes=1, range_bytes=1), plots=True
+        )[0]
         ot = ot.over_time
         assert ref is not None and ot is not None and ot.lanes.busy == ref.lanes.busy
         pd.testing.assert_frame_equal(ot.lanes.bars, ref.lanes.bars)
@@ -110,7 +112,7 @@ def test_mpi_io_ranks_report_the_same_in_parts(tmp_path):
     from iotrace.analyzer.summary import summarise
 
     ref = summarise(load(job.dir), plots=True).over_time
-    ot = parts.summarise(job.dir, workers=1, part_bytes=1, plots=True)[0].over_time
+    ot = parts.summarise(parts.Bounded(job.dir, workers=1, part_bytes=1), plots=True)[0].over_time
     assert ref is not None and ot is not None and ot.span == ref.span
     assert sorted(ot.heatmap) == sorted(ref.heatmap) == [0, 1]
     for r, grid in ref.heatmap.items():
@@ -231,7 +233,7 @@ def test_parquet_export_in_parts_is_the_in_memory_one(trace, tmp_path):
     export(load(t.dir), "parquet", whole)
     for i, kw in enumerate([{}, {"range_bytes": 1}]):  # processes whole, then cut into ranges
         inparts = tmp_path / f"parts{i}"
-        to_parquet_parts(t.dir, inparts, workers=2, part_bytes=1, **kw)
+        to_parquet_parts(parts.Bounded(t.dir, workers=2, part_bytes=1, **kw), inparts)
         assert len(list((inparts / "events").rglob("*.parquet"))) >= 3  # a file per part
         key = ["t_start", "proc", "tid", "function", "ret"]
         a = _sorted(ds.dataset(whole / "events", partitioning="hive").to_table(), key)
@@ -307,7 +309,7 @@ def test_csv_and_chrome_exports_in_parts_are_the_in_memory_ones(trace, tmp_path,
     export(load(t.dir), fmt, whole)
     for k, kw in enumerate([{}, {"range_bytes": 1}]):  # processes whole, then cut into ranges
         inparts = tmp_path / f"parts{k}"
-        export_parts(fmt, t.dir, inparts, workers=2, part_bytes=1, **kw)
+        export_parts(fmt, parts.Bounded(t.dir, workers=2, part_bytes=1, **kw), inparts)
         if fmt == "chrome":
             assert whole.read_bytes() == inparts.read_bytes()
         else:

@@ -83,7 +83,7 @@ def test_html_at_many_ranks_in_chromium(tmp_path: Path, ranks: int) -> None:
     assert "Per rank: bytes moved" in text and "Per rank: time in I/O calls on files" in text
     # the page was drawn from the parts' sums (a part per process here): the in-memory ones
     ref = summarise(load(job), plots=True).over_time
-    ot = parts.summarise(job, workers=1, part_bytes=1, plots=True)[0].over_time
+    ot = parts.summarise(parts.Bounded(job, workers=1, part_bytes=1), plots=True)[0].over_time
     assert ref is not None and ot is not None and len(ot.heatmap) == ranks
     assert all(np.allclose(ot.heatmap[r], g) for r, g in ref.heatmap.items())
     assert ot.lanes.busy == ref.lanes.busy and len(ot.lanes.top()) == min(len(ot.lanes.busy), 32)

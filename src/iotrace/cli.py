@@ -402,6 +402,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bounded(args: argparse.Namespace, trace_dir: str):  # noqa: ANN202 -- parts.Bounded
+    """--memory, --workers, --scheduler and the selection of a bounded command (report, diff,
+    export), checked."""
+    from iotrace.analyzer import parts
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: at least 1")
+    memory = parts.memory_bound(args.memory)
+    return parts.Bounded(trace_dir, memory, args.workers, args.scheduler, from_args(args))
+
+
 def _summary(args: argparse.Namespace, trace_dir: str | None = None):  # noqa: ANN202 -- pandas
     """The trace's metadata and its summary (of args.trace, or `trace_dir`), made in parts
     within the memory bound (analyzer/parts.py); for report --html, the plots' sums too."""
@@ -409,18 +420,10 @@ def _summary(args: argparse.Namespace, trace_dir: str | None = None):  # noqa: A
 
     from iotrace.analyzer import parts
 
-    sel = from_args(args)
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers {args.workers}: at least 1")
-    memory = parts.memory_bound(args.memory)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary, trace = parts.summarise(
-            trace_dir or args.trace,
-            memory,
-            args.workers,
-            args.scheduler,
-            select=sel,
+            _bounded(args, trace_dir or args.trace),
             system=getattr(args, "system", False),
             plots=bool(args.html) and trace_dir is None,
         )
@@ -441,18 +444,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     try:  # in parts, within the memory bound
         import warnings
 
-        from iotrace.analyzer import parts
         from iotrace.analyzer.export import export_parts
 
-        if args.workers is not None and args.workers < 1:
-            raise ValueError(f"--workers {args.workers}: at least 1")
-        memory = parts.memory_bound(args.memory)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            what = export_parts(
-                args.format, args.trace, args.output, memory, args.workers, args.scheduler,
-                select=from_args(args),
-            )  # fmt: skip
+            what = export_parts(args.format, _bounded(args, args.trace), args.output)
         for w in caught:
             print(f"iotrace: warning: {w.message}", file=sys.stderr)
     except ValueError as exc:
