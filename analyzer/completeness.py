@@ -12,7 +12,7 @@ from iotrace import kio
 from iotrace.calls import KERNEL_IO_FUNCS, KIO_FIELDS, KIO_OWN_FIELDS
 from iotrace.format import KIO_URING_FIELDS
 
-from . import schema
+from . import schema, stracer_src
 from .trace import Trace
 
 COLUMNS = [
@@ -141,10 +141,9 @@ def _stracer_events(
             pids = {p for h, p in keys if h == host}
             if not pids:
                 continue
-            missed: list[list[Any]] = []
-            log = slog.read(
-                path, lambda r, m=missed, p=pids: m.append(r) if r[2] in p else None, stops=False
-            )
+            # their records only, read through the log's index (one reading of it per process)
+            log = stracer_src.read_wanted(path, stracer_src.Wanted(pids, others=False))[0]
+            missed = log.missed
         except slog.StracerLogError:
             continue
         clock = log.header.get("clock") or {}

@@ -444,26 +444,10 @@ def _missed_of(mine: list[_Log], part: Part) -> stracer_src.Keep:
     lo, hi = part.window if part.window is not None else (None, None)
     at = mine[0].shift if mine else 0
 
-    def of_log(host: str, shift: int) -> Callable[[list[Any]], bool]:
-        seen: set[int] = set()
+    def of_log(host: str, shift: int) -> stracer_src.Wanted:
         a = None if lo is None else lo + at - shift
         b = None if hi is None else hi + at - shift
-
-        def keep(rec: list[Any]) -> bool:
-            pid, t = rec[2], rec[1]
-            if (host, pid) not in pids:
-                if pid in seen:
-                    return False
-                seen.add(pid)
-                return True
-            if b is not None and t >= b:
-                return False
-            if a is not None:
-                te = rec[fmt.MS.t_exit] if len(rec) > fmt.MS.t_exit else None
-                return max(t, te if isinstance(te, int) else t) >= a
-            return True
-
-        return keep
+        return stracer_src.Wanted({p for h, p in pids if h == host}, a, b)
 
     return of_log
 

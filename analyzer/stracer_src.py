@@ -19,6 +19,7 @@ if there is one, else the parent's (ranks inherit the launcher's environment), e
 
 from __future__ import annotations
 
+import copy
 import os
 from bisect import bisect_right
 from collections.abc import Callable
@@ -30,7 +31,7 @@ import pandas as pd
 from iotrace.stracer import slog
 
 from iotrace.calls import END2_SUFFIX, SYSCALL_BY_NAME
-from iotrace.format import MS
+from iotrace.format import MS, SRec
 from iotrace.record import field, record
 from iotrace.tracefile import TraceFormatError, regular_size
 
@@ -45,6 +46,7 @@ class SLog:
     path: Path
     size: int
     log: slog.StracerLog | None  # None: empty file (killed before its header)
+    stops: np.ndarray | None = None  # its STOP records as columns (tid, t, ns), when indexed
 
     @property
     def header(self) -> dict[str, Any]:
@@ -73,12 +75,52 @@ class SLog:
         return Converter.n_rows(self.log.missed) if self.log is not None else 0
 
 
-# which MISSED records of a log to keep, from its host and clock shift (load.Part's filter)
-Keep = Callable[[str, int], Callable[[list[Any]], bool]]
+@record
+class Wanted:
+    """Which MISSED records of one log a part holds: those of `pids` whose call (entry to exit,
+    on the log's clock) reaches into [a, b) (None: unbounded), and with `others` the first record
+    of every other pid (the stracer-only processes are numbered as the records meet them: the
+    same numbers in every part)."""
+
+    pids: set[int]
+    a: int | None = None
+    b: int | None = None
+    others: bool = True
+
+    def keep(self) -> Callable[[list[Any]], bool]:
+        """The test of each record, in the log's order."""
+        seen: set[int] = set()
+        pids, a, b, others = self.pids, self.a, self.b, self.others
+
+        def keep(rec: list[Any]) -> bool:
+            pid, t = rec[2], rec[1]
+            if pid not in pids:
+                if not others or pid in seen:
+                    return False
+                seen.add(pid)
+                return True
+            if b is not None and t >= b:
+                return False
+            if a is not None:
+                return _t_end(rec) >= a
+            return True
+
+        return keep
+
+
+def _t_end(rec: list[Any]) -> int:
+    """A MISSED record's exit time (its entry's when it has none)."""
+    te = rec[MS.t_exit] if len(rec) > MS.t_exit else None
+    return max(rec[1], te) if isinstance(te, int) else rec[1]
+
+
+# which MISSED records of a log to hold, from its host and clock shift (load.Part's filter)
+Keep = Callable[[str, int], Wanted]
 
 
 def read_logs(paths: list[Path], keep: Keep | None = None) -> list[SLog]:
-    """The stracer logs, read; with `keep` only the MISSED records it keeps are held."""
+    """The stracer logs, read; with `keep` only the MISSED records it wants are read (through
+    the log's index) and held."""
     out = []
     for p in paths:
         size = regular_size(p)
@@ -89,18 +131,101 @@ def read_logs(paths: list[Path], keep: Keep | None = None) -> list[SLog]:
             if keep is None:
                 out.append(SLog(p, size, slog.read(p)))
                 continue
-            h = SLog(p, size, slog.StracerLog(p, slog.read_header(p)))
-            out.append(SLog(p, size, _read_kept(p, keep(h.host, h.shift))))
+            ix = index(p)
+            h = SLog(p, size, ix.log)
+            log, stops = read_wanted(p, keep(h.host, h.shift))
+            out.append(SLog(p, size, log, stops))
         except slog.StracerLogError as exc:
             raise TraceFormatError(str(exc)) from None
     return out
 
 
-def _read_kept(path: Path, wanted: Callable[[list[Any]], bool]) -> slog.StracerLog:
-    kept: list[list[Any]] = []
-    log = slog.read(path, on_missed=lambda r: kept.append(r) if wanted(r) else None)
-    log.missed = kept
-    return log
+BLOCK = 1 << 15  # bytes of MISSED records one entry of a log's index covers
+
+
+@record
+class Index:
+    """A stracer log read whole once (and checked) by this process, for the parts it reads:
+    its records but MISSED and STOP (`log`), its STOP records as columns (tid, t, ns), and where
+    its MISSED records lie: blocks of ~BLOCK bytes (`starts`, `ends`) and per block and pid
+    the least entry and the latest end of its records there (`rows`: block, pid, least, most);
+    with each pid's first record and its position (`firsts`)."""
+
+    log: slog.StracerLog
+    stops: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    rows: np.ndarray
+    firsts: list[tuple[int, list[Any]]]
+
+
+_INDEX: dict[tuple[str, int, int], Index] = {}  # (path, size, mtime): a worker's parts share it
+
+
+def index(path: Path) -> Index:
+    """The log's index, read once per process (and per version of the file): a part reads
+    only the blocks of the MISSED records it wants (read_wanted), not every record."""
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _INDEX:
+        return _INDEX[key]
+    stops: list[tuple[int, int, int]] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    rows: dict[tuple[int, int], list[int]] = {}
+    firsts: list[tuple[int, list[Any]]] = []
+    seen: set[int] = set()
+
+    def at(start: int, end: int, rec: list[Any]) -> None:
+        if rec[0] == SRec.STOP:
+            stops.append((rec[1], rec[2], rec[3]))
+            return
+        if not starts or start - starts[-1] >= BLOCK:
+            starts.append(start)
+            ends.append(end)
+        ends[-1] = end
+        pid, t, te = rec[2], rec[1], _t_end(rec)
+        row = rows.get((len(starts) - 1, pid))
+        if row is None:
+            rows[(len(starts) - 1, pid)] = [t, te]
+        else:
+            row[0], row[1] = min(row[0], t), max(row[1], te)
+        if pid not in seen:
+            seen.add(pid)
+            firsts.append((start, rec))
+
+    log = slog.read(path, at=at)
+    r = np.array([(b, p, lo, hi) for (b, p), (lo, hi) in rows.items()], dtype=np.int64)
+    ix = Index(log, np.array(stops, dtype=np.int64).reshape(-1, 3), np.array(starts, np.int64),
+               np.array(ends, np.int64), r.reshape(-1, 4), firsts)  # fmt: skip
+    for k in [k for k in _INDEX if Path(k[0]).parent != path.parent]:
+        del _INDEX[k]  # one trace at a time: another trace's logs let go
+    _INDEX[key] = ix
+    return ix
+
+
+def read_wanted(path: Path, w: Wanted) -> tuple[slog.StracerLog, np.ndarray]:
+    """The log with only the MISSED records `w` wants, in the log's order, read from the blocks
+    that may hold them (the index); and its STOP records (columns)."""
+    ix = index(path)
+    r = ix.rows
+    sel = np.isin(r[:, 1], np.fromiter(w.pids, np.int64, len(w.pids)))
+    if w.a is not None:
+        sel &= r[:, 3] >= w.a
+    if w.b is not None:
+        sel &= r[:, 2] < w.b
+    blocks = np.unique(r[sel, 0])
+    found = dict(ix.firsts) if w.others else {}
+    # runs of consecutive blocks, each read with one pread
+    cuts = np.flatnonzero(np.diff(blocks) != 1) + 1
+    for run in np.split(blocks, cuts) if len(blocks) else []:
+        for pos, rec in slog.records(path, int(ix.starts[run[0]]), int(ix.ends[run[-1]])):
+            if type(rec) is list and rec and rec[0] == SRec.MISSED:
+                found[pos] = rec
+    keep = w.keep()
+    log = copy.copy(ix.log)
+    log.missed = [rec for _, rec in sorted(found.items(), key=lambda x: x[0]) if keep(rec)]
+    return log, ix.stops
 
 
 @record
@@ -489,9 +614,12 @@ def stops(slogs: list[SLog], t0: int) -> pd.DataFrame:
     host: list[str] = []
     parts: list[np.ndarray] = []
     for sl in slogs:
-        if sl.log is None or not sl.log.stops:
+        if sl.stops is not None:
+            a = sl.stops.copy()
+        elif sl.log is None or not sl.log.stops:
             continue
-        a = np.array([r[1:4] for r in sl.log.stops], dtype=np.int64).reshape(-1, 3)
+        else:
+            a = np.array([r[1:4] for r in sl.log.stops], dtype=np.int64).reshape(-1, 3)
         a[:, 1] += sl.shift - t0
         parts.append(a)
         host += [sl.host] * len(a)

@@ -244,6 +244,7 @@ def read(
     on_missed: Callable[[list[Any]], None] | None = None,
     stops: bool = True,
     skip: frozenset[int] = frozenset(),
+    at: Callable[[int, int, list[Any]], None] | None = None,
 ) -> StracerLog:
     """The whole log, every record checked.  Only sealed bytes are trusted as they are: the
     unsealed tail of a stracer that was killed is read up to its last whole record.  A checksum
@@ -253,9 +254,26 @@ def read(
     (`missed` is then empty): a reader that only sums them holds none.  `stops`: keep the STOP
     records (one per stop of the app: only the analyzer's times need them).  `skip`: records of
     these kinds are passed over unchecked (for a reader that reads the log twice, checking
-    each kind once: `iotrace missed`)."""
+    each kind once: `iotrace missed`).  `at`: each MISSED and STOP record is given to it with
+    its first byte and the byte after it, instead of kept (the analyzer's index of the log)."""
     with open_regular(path) as fd:
-        return _read(path, _Pread(fd, os.fstat(fd).st_size), on_missed, stops, skip)
+        return _read(path, _Pread(fd, os.fstat(fd).st_size), on_missed, stops, skip, at)
+
+
+def records(path: Path, start: int, end: int) -> list[tuple[int, list[Any]]]:
+    """The records in bytes [start, end) of a log read whole before (and checked there), each
+    with its first byte."""
+    with open_regular(path) as fd:
+        data = os.pread(fd, end - start, start)
+    up = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogateescape",
+                          max_buffer_size=max(len(data), 1))  # fmt: skip
+    up.feed(data)
+    out = []
+    pos = 0
+    for rec in up:
+        out.append((start + pos, rec))
+        pos = up.tell()
+    return out
 
 
 def _read(
@@ -264,6 +282,7 @@ def _read(
     on_missed: Callable[[list[Any]], None] | None,
     stops: bool,
     skip: frozenset[int],
+    at_: Callable[[int, int, list[Any]], None] | None = None,
 ) -> StracerLog:
     size = len(data)
     up = msgpack.Unpacker(
@@ -343,7 +362,9 @@ def _read(
                 continue
             if ended:
                 raise ValueError  # nothing but a seal after END
-            if kind == SRec.MISSED:
+            if at_ is not None and kind in (SRec.MISSED, SRec.STOP):
+                at_(at, pos, rec)
+            elif kind == SRec.MISSED:
                 if on_missed is None:
                     log.missed.append(rec)
                 else:

@@ -352,12 +352,21 @@ def test_missed_holds_neither_the_events_nor_the_missed_records(tmp_path):
     assert peaks[2] - peaks[0] < 50_000 * 200 and peaks[3] - peaks[1] < 50_000 * 200, peaks
 
 
-def test_a_part_holds_only_its_processes_stracer_records(trace):
+def test_a_part_holds_only_its_processes_stracer_records(trace, monkeypatch):
     # st_loop: 10,000 writes only the stracer sees, in one process; every other process's part
-    # read and held all of them (~700 B a record) to convert them and then drop them
+    # read and held all of them (~700 B a record) to convert them and then drop them; and
+    # decoded all of them: now the log is read whole once (its index) and each part decodes
+    # only the blocks of its records
     from iotrace.analyzer import stracer_src
     from iotrace.analyzer.load import _missed_of, shim_logs
     from iotrace.analyzer.log_kinds import STRACER
+    from iotrace.stracer import slog
+
+    monkeypatch.setattr(stracer_src, "_INDEX", {})
+    whole, decoded = [], []
+    read, records = slog.read, slog.records
+    monkeypatch.setattr(slog, "read", lambda p, *a, **k: whole.append(p) or read(p, *a, **k))
+    monkeypatch.setattr(slog, "records", lambda p, a, b: decoded.append(b - a) or records(p, a, b))
 
     n = 10_000
     t = trace(
@@ -368,17 +377,24 @@ def test_a_part_holds_only_its_processes_stracer_records(trace):
     loop = [lg.proc for lg in logs if "st_loop" in str(lg.header.get("exe", ""))]
     pl = parts.plan(t.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1, range_bytes=1)
     pl += parts.plan(t.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1)
-    held = {}
+    held, read_by = {}, {}
+    (log,) = STRACER.find(t.dir)
     for p in pl:
         if p.stracer_only:  # the stracer-only processes' part still reads every record
             continue
         keep = _missed_of(logs[p.first : p.stop], p)
-        got = stracer_src.read_logs(STRACER.find(t.dir), keep)
+        decoded.clear()
+        got = stracer_src.read_logs([log], keep)
         held[(p.first, p.window)] = sum(len(s.log.missed) for s in got if s.log is not None)
+        read_by[(p.first, p.window)] = sum(decoded)
+    assert whole == [log]  # read whole once: the index every part then uses
     mine = {k: v for k, v in held.items() if k[0] in loop}
     others = [v for k, v in held.items() if k[0] not in loop]
     assert sum(v for (_, w), v in mine.items() if w is None) >= n  # st_loop's, whole
     assert others and max(others) < 10, held  # the others': the first record of each pid
+    # the others' parts (and ranges) decode no block: their first records are in the index
+    assert max(v for k, v in read_by.items() if k[0] not in loop) == 0, read_by
+    assert min(v for k, v in read_by.items() if k[0] in loop) > 0, read_by
     # the reports of parts and ranges (each the records of its time) equal the in-memory one
     got = _check(t.dir, range_bytes=1)
     assert got["overview"]["missed"] >= n
