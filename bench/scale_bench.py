@@ -11,6 +11,10 @@ fstats, reopens), then reports it (`iotrace report --json`), each in a fresh pro
   they start, the servers' bookkeeping slowed): the first report on that new cluster ("dask"),
   and the same report again on it, its workers warm ("dask2"),
 
+then exports it as a Darshan log (`iotrace export --format darshan`, only up to --darshan-max
+events): in memory (`export(load(DIR), "darshan", OUT)`, the reference), bounded with 1 and 2
+local workers; whether each log has the reference's bytes,
+
 and prints wall time, the peak RSS of all the processes doing the work (the report's process
 tree, and the cluster's; sampled every 0.1 s), events per second per core, the CPU time (user +
 system) and events per CPU-second, and whether each JSON report equals the reference.  The
@@ -50,6 +54,11 @@ ev/s/core = events / (wall s x cores used: 1 for 1 worker, 2 for 2 workers and D
 ev/CPU-s  = events / CPU s: the user + system time of every process of the row (the report, its
             workers; for Dask also the cluster's scheduler, nannies and workers) while it ran"""
 CLUSTER = ["-m", "iotrace.cluster", "--workers", "2"]  # ends when its stdin does
+DARSHAN_IN_MEMORY = (
+    "import sys; from pathlib import Path; from iotrace.analyzer import load; "
+    "from iotrace.analyzer.export import export; "
+    "export(load(sys.argv[1]), 'darshan', Path(sys.argv[2]))"
+)
 
 
 def _tree(root: int) -> list[int]:
@@ -225,7 +234,8 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -> None:
+def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -> int:
+    """The report's rows; returns the trace's events."""
     iot = [sys.executable, "-m", "iotrace", "report", str(trace), "--json"]
     size = sum(p.stat().st_size for p in trace.iterdir())
     print(f"trace: {len(list(trace.glob('*.iot')))} logs, {size / 1e9:.2f} GB", flush=True)
@@ -278,6 +288,46 @@ def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -
     if cluster.start_cpu:
         print(f"Dask cluster's start (not in the rows): {_median(cluster.start_cpu):.1f} CPU s "
               "(scheduler, 2 nannies, 2 workers importing the analyzer)")  # fmt: skip
+    return n
+
+
+DARSHAN_ROWS = {
+    "memory": ("in memory", None),
+    "1": ("bounded, 1 worker", ["--workers", "1"]),
+    "2": ("bounded, 2 workers", ["--workers", "2"]),
+}
+
+
+def bench_darshan(
+    trace: Path, n: int, estimated: bool, in_memory_max: int, rows_asked: list[str]
+) -> None:
+    """The Darshan export's rows: wall, peak RSS, CPU; the logs' bytes against the first's."""
+    rows = []
+    ref: bytes | None = None
+    with tempfile.TemporaryDirectory(prefix="iotrace-darshan-") as tmp:
+        for k, (name, extra) in enumerate(DARSHAN_ROWS[r] for r in rows_asked):
+            out = Path(tmp) / f"{k}.darshan"
+            if extra is None:
+                if _events_estimate(trace) > in_memory_max:
+                    continue
+                cmd = [sys.executable, "-c", DARSHAN_IN_MEMORY, str(trace), str(out)]
+            else:
+                cmd = [sys.executable, "-m", "iotrace", "export", str(trace), "--format",
+                       "darshan", "-o", str(out), *extra]  # fmt: skip
+            load0 = os.getloadavg()[0]
+            wall, peak, _, cpu = measure(cmd)
+            load = (load0 + os.getloadavg()[0]) / 2
+            log = out.read_bytes()
+            same = "reference" if ref is None else ("equal" if log == ref else "DIFFERENT")
+            ref = ref if ref is not None else log
+            out.unlink()
+            rows.append((name, wall, load, peak, cpu, len(log), same))
+    print(f"export --format darshan, {n:,} events{' (by the logs size)' if estimated else ''}")
+    print(f"{'export':30} {'wall s':>7} {'load':>5} {'peak RSS GB':>11} {'CPU s':>7} "
+          f"{'log MB':>7}  bytes")  # fmt: skip
+    for name, wall, load, peak, cpu, size, same in rows:
+        print(f"{name:30} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {cpu:7.1f} "
+              f"{size / 1e6:7.1f}  {same}", flush=True)  # fmt: skip
 
 
 def _events_estimate(trace: Path) -> int:
@@ -300,10 +350,18 @@ def main() -> int:
     ap.add_argument("--in-memory-max", type=int, default=20_000_000, metavar="N",
                     help="report in memory (the reference) only up to N events")  # fmt: skip
     ap.add_argument("--keep", metavar="DIR", help="write the traces under DIR and keep them")
+    ap.add_argument("--darshan-rows", default="memory,1,2",
+                    help=f"which Darshan exports, of {','.join(DARSHAN_ROWS)} (default all; "
+                    "'' for none)")  # fmt: skip
+    ap.add_argument("--darshan-max", type=int, default=20_000_000, metavar="N",
+                    help="export Darshan logs only of traces up to N events")  # fmt: skip
     args = ap.parse_args()
-    rows = args.rows.split(",")
+    rows = [r for r in args.rows.split(",") if r]
     if any(r not in ROWS for r in rows):
         ap.error(f"--rows: one of {','.join(ROWS)}")
+    drows = [r for r in args.darshan_rows.split(",") if r]
+    if any(r not in DARSHAN_ROWS for r in drows):
+        ap.error(f"--darshan-rows: one of {','.join(DARSHAN_ROWS)}")
     jobs = args.jobs or len(os.sched_getaffinity(0))
     _subreaper()
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="iotrace-scale-"))
@@ -318,7 +376,10 @@ def main() -> int:
                       f"(written in {took:.0f} s)")  # fmt: skip
             else:
                 print(f"\n== {events:,} events (kept trace)")
-            bench(trace, args.in_memory_max, rows, args.repeat)
+            n = bench(trace, args.in_memory_max, rows, args.repeat) if rows else 0
+            n = n or _events_estimate(trace)
+            if drows and n <= args.darshan_max:
+                bench_darshan(trace, n, not rows, args.in_memory_max, drows)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
