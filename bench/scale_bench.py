@@ -142,7 +142,9 @@ def _tree_cpu(root: int) -> float:
     return total / tick
 
 
-def measure(cmd: list[str], extra_roots: list[int] = ()) -> tuple[float, int, str, float]:
+def measure(
+    cmd: list[str], extra_roots: list[int] = (), keep: list[int] = ()
+) -> tuple[float, int, str, float]:
     """Wall time, peak RSS (bytes) of the command's process tree plus extra_roots' trees, its
     stdout, and the CPU time (user + system) of the command, its descendants and extra_roots'
     trees (a Dask cluster's processes) while it ran."""
@@ -165,7 +167,7 @@ def measure(cmd: list[str], extra_roots: list[int] = ()) -> tuple[float, int, st
         done.set()
         th.join()
         wall = time.perf_counter() - t0
-        _reap(list(extra_roots))
+        _reap([*extra_roots, *keep])  # a cluster kept for later rows is not waited for
         cpu = _cpu() + sum(_tree_cpu(r) for r in extra_roots) - c0
         if p.returncode != 0:
             raise SystemExit(f"{' '.join(cmd[:4])}...: status {p.returncode}: {err[-500:]}")
@@ -259,7 +261,8 @@ def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -
                 else:
                     cmd = [*iot, *extra]
                 load0 = os.getloadavg()[0]
-                wall, peak, out, cpu = measure(cmd, roots)
+                kept = [cluster.proc.pid] if cluster.proc is not None else []
+                wall, peak, out, cpu = measure(cmd, roots, kept)
                 load = (load0 + os.getloadavg()[0]) / 2
                 rep = json.loads(out)
                 n = rep["overview"]["events"]
@@ -278,8 +281,8 @@ def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -
     for r in asked:
         name, _, cores = ROWS[r]
         wall, load, peak, cpu = (_median([x[i] for x in runs[r]]) for i in range(4))
-        sames = {x[4] for x in runs[r]}
-        same = sames.pop() if len(sames) == 1 else "DIFFERENT"
+        sames = {x[4] for x in runs[r]}  # the reference row's later runs are "equal" to it
+        same = "DIFFERENT" if "DIFFERENT" in sames else min(sames)  # "equal" < "reference"
         print(f"{name:30} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {n / wall / cores:10,.0f} "
               f"{cpu:7.1f} {n / cpu:10,.0f}  {same}", flush=True)  # fmt: skip
         if repeat > 1:
