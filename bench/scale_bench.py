@@ -282,7 +282,7 @@ def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -
         name, _, cores = ROWS[r]
         wall, load, peak, cpu = (_median([x[i] for x in runs[r]]) for i in range(4))
         sames = {x[4] for x in runs[r]}  # the reference row's later runs are "equal" to it
-        same = "DIFFERENT" if "DIFFERENT" in sames else min(sames)  # "equal" < "reference"
+        same = "DIFFERENT" if "DIFFERENT" in sames else max(sames)  # "reference" > "equal"
         print(f"{name:30} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {n / wall / cores:10,.0f} "
               f"{cpu:7.1f} {n / cpu:10,.0f}  {same}", flush=True)  # fmt: skip
         if repeat > 1:
