@@ -20,7 +20,7 @@ COLUMNS = [
     "kernel_rchar", "kernel_wchar", "kernel_syscr", "kernel_syscw",
     "explained_rchar", "explained_wchar", "explained_syscr", "explained_syscw",
     "events_bytes", "stdio_bytes", "before_shim_bytes", "own_bytes",
-    "bytes_pct", "calls_pct", "cause",
+    "bytes_pct", "calls_pct", "dropped", "untraced", "cause",
 ]  # fmt: skip
 
 
@@ -49,6 +49,7 @@ def _readings(rows: pd.DataFrame) -> list[kio.Reading]:
                 None
                 if pd.isna(d["shim_own_rchar"])
                 else [int(d[f"shim_{k}"]) for k in schema.KIO_SHIM],
+                [int(d["dropped"]), int(d["untraced"])],
             )
         )
     return out
@@ -274,6 +275,9 @@ def table(
                 "own_bytes": p.own[0] + p.own[1],
                 "bytes_pct": _pct(p.bytes, p.kernel_bytes) if p.end else None,
                 "calls_pct": _pct(p.calls, p.kernel_calls) if p.end else None,
+                # after the app's seccomp filter: records dropped, calls untraced by the shim
+                "dropped": p.dropped[0],
+                "untraced": p.dropped[1],
                 "cause": _cause(p, stracer, ended.get(key, "")),
             }
         )
@@ -333,15 +337,25 @@ def job(trace: Trace) -> kio.Job:
 
         rings = (ev["function"].astype(str) == "mmap") & (ev["path"].astype(str) == IO_URING_PATH)
         uring = int(ev.loc[rings, "pid"].nunique())
-    return job_of(processes(trace), stracer_read(trace), uring)
+    return job_of(processes(trace), stracer_read(trace), uring, trace.processes)
 
 
-def job_of(kprocs: list[tuple[tuple[str, int], kio.Process]], stracer: bool, uring: int) -> kio.Job:
+def job_of(
+    kprocs: list[tuple[tuple[str, int], kio.Process]],
+    stracer: bool,
+    uring: int,
+    procs: pd.DataFrame | None = None,
+) -> kio.Job:
     """The job's completeness from the explained processes; `uring`: how many processes mapped
-    io_uring rings."""
+    io_uring rings; `procs`: the processes table (their commands, named by the line)."""
+    commands: dict[tuple[str, int], str] = {}
+    if procs is not None:
+        cols = zip(procs["host"], procs["pid"], procs["exe"], strict=True)
+        commands = {(str(h), int(p)): str(e) for h, p, e in cols if isinstance(e, str)}
     j = kio.Job(stracer=stracer)
-    for _, p in kprocs:
-        j.add(p)  # counts the processes that used io_uring without the stracer
+    for key, p in kprocs:
+        # counts the processes that used io_uring without the stracer
+        j.add(p, key[1], commands.get(key, ""))
     if not j.stracer:  # the kernel counts no io_uring operation in rchar/wchar: say so
         j.uring = max(j.uring, uring)
     return j

@@ -937,7 +937,7 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     stracer = any(p.stracer_kio for p in partials)
     from iotrace.record import asdict
 
-    jk = completeness.job_of(kprocs, stracer, len(counts.uring[0]))
+    jk = completeness.job_of(kprocs, stracer, len(counts.uring[0]), procs)
     s.completeness = {
         "line": jk.line(),
         "job": asdict(jk),

@@ -110,6 +110,9 @@ KIO_COLUMNS: dict[str, object] = {
     "lost": np.dtype(np.int32),
     "euid": np.dtype(np.int64),
     "next": "object",
+    # a "seccomp" reading: its log's SECCOMP counts (records dropped, calls let through untraced)
+    "dropped": np.dtype(np.int64),
+    "untraced": np.dtype(np.int64),
 }
 
 # The missed syscalls (the stracer's events), one row per process, syscall and call site.

@@ -209,6 +209,7 @@ static int ints(struct mp *m, int64_t *out, int n)
 /* ---- readings ---- */
 struct proc {
     int pid, ppid, has_ppid, liburing;
+    char *exe; /* its first log's program */
     struct iot_kio_reading *r;
     int n, cap;
     struct iot_kio_process x;
@@ -308,6 +309,14 @@ static int chunk_records(int fd, unsigned char *buf, size_t size, size_t off, si
         if (kind == 6 && n < max) { /* KIO */
             if (kio_record(&rec, alen - 1, &out[n]))
                 n++;
+        } else if (kind == 10 && alen >= 3) { /* SECCOMP [10, t, dropped, untraced]: the
+                                               * counts go with the reading before it */
+            int64_t t, d[2] = {0, 0};
+            int ok = next(&rec, &t, &s) == 'i' && next(&rec, &d[0], &s) == 'i' &&
+                     (alen < 4 || next(&rec, &d[1], &s) == 'i');
+            for (int i = 0; ok && i < n; i++)
+                if (out[i].when == 6)
+                    out[i].dropped[0] = d[0], out[i].dropped[1] = d[1];
         } else if (kind == 4 && alen > 4) { /* MODULE: its path */
             for (int i = 1; i < 4; i++)
                 skip(&rec);
@@ -407,6 +416,8 @@ again: /* 64 KiB first, more only for a longer header (up to tracefile.MAX_HEADE
     if (strcmp(lhost, host))
         goto out;
     struct proc *p = proc_of((int)pid);
+    if (!p->exe)
+        p->exe = strdup(exe);
     if (has_ppid && pid != root && !p->has_ppid)
         p->ppid = (int)ppid, p->has_ppid = 1;
     /* head + tail, one chunk may be both: by (when, t) */
@@ -487,7 +498,7 @@ void iot_end_line(const char *dirpath, const char *host, int root, char *out, si
             continue;
         if (procs[i].liburing)
             xs[i].uring = 1; /* "liburing" */
-        iot_kio_job_add(&job, &xs[i]);
+        iot_kio_job_add(&job, &xs[i], procs[i].pid, procs[i].exe);
     }
     iot_kio_job_line(&job, out, cap);
     free(xs);

@@ -236,16 +236,19 @@ char *iot_pack_exit(char *p, uint64_t t, int status)
     return p;
 }
 
-/* [10, t, dropped]: dropped as a uint64 of fixed width, its 8 bytes at *count, raised in place
- * (writer.c iot_log_dropped) */
-char *iot_pack_seccomp(char *p, uint64_t t, char **count)
+/* [10, t, dropped, untraced]: the two counts as uint64s of fixed width, their 8 bytes at
+ * count[0] and count[1], raised in place (writer.c iot_log_dropped) */
+char *iot_pack_seccomp(char *p, uint64_t t, char *count[2])
 {
     PACKER(pk, p);
     msgpack_pack_array(&pk, IOT_REC_SECCOMP_NFIELDS);
     msgpack_pack_uint8(&pk, IOT_REC_SECCOMP);
     msgpack_pack_uint64(&pk, t);
-    *p++ = (char)0xcf;
-    *count = p;
-    memset(p, 0, 8);
-    return p + 8;
+    for (int i = 0; i < 2; i++) {
+        *p++ = (char)0xcf;
+        count[i] = p;
+        memset(p, 0, 8);
+        p += 8;
+    }
+    return p;
 }

@@ -85,8 +85,9 @@ int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller)
         return 0;
     if (iot_t.gen != iot_p.gen) {
         if (IOT_SANDBOXED()) { /* a thread started under the app's seccomp filter: its id is a
-                                * syscall, so is its first chunk's page population */
-            iot_log_dropped();
+                                * syscall, so is its first chunk's page population: the call
+                                * goes through untraced (the stracer sees it) */
+            iot_log_dropped(1);
             return 0;
         }
         iot_thread_reset();
@@ -138,7 +139,7 @@ static void late_keep(const iot_ev *ev)
                                   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) {
             if (IOT_SANDBOXED()) /* mapping it is a syscall (sandbox.c) */
-                iot_log_dropped();
+                iot_log_dropped(0);
             return;
         }
         iot_t.late = m;

@@ -321,9 +321,10 @@ void iot_log_finish(void) IOT_HIDDEN;
  * now, the count of records dropped later); 0: ready.  Undone if the filter was refused. */
 int iot_log_sandbox(void) IOT_HIDDEN;
 void iot_log_sandbox_undo(void) IOT_HIDDEN;
-/* A record (or an event of a thread the shim cannot set up) lost to the sandbox: counted in the
- * note chunk, in place */
-void iot_log_dropped(void) IOT_HIDDEN;
+/* A record lost to the sandbox (untraced 0: no room left for it), or a call the shim let
+ * through without an event (untraced 1: a thread it cannot set up): counted in the note chunk,
+ * in place */
+void iot_log_dropped(int untraced) IOT_HIDDEN;
 void iot_log_forget(void) IOT_HIDDEN; /* a sandboxed process's forked child: no log */
 
 /* ---- pack.c: msgpack encoding of records into reserved space ---- */
@@ -334,7 +335,7 @@ char *iot_pack_thread(char *p, pid_t tid) IOT_HIDDEN;
 char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path,
                       const void *build_id, size_t id_len) IOT_HIDDEN;
 char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
-char *iot_pack_seccomp(char *p, uint64_t t, char **count) IOT_HIDDEN;
+char *iot_pack_seccomp(char *p, uint64_t t, char *count[2]) IOT_HIDDEN;
 char *iot_pack_data(char *p, pid_t tid, const iot_ev *ev, size_t n) IOT_HIDDEN;
 char *iot_pack_shape(char *p, pid_t tid, const iot_ev *ev, int64_t size, int rank,
                      const uint64_t *dims, int chunk_rank, const uint64_t *chunk) IOT_HIDDEN;

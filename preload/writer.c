@@ -249,7 +249,7 @@ char *iot_log_reserve(size_t max)
         iot_log_close_chunk();
         if (!new_chunk()) {
             if (IOT_SANDBOXED())
-                iot_log_dropped();
+                iot_log_dropped(0);
             return NULL;
         }
     }
@@ -262,9 +262,9 @@ char *iot_log_reserve(size_t max)
  * uint64) is raised in place.  4 MiB: ~100,000 events; the file keeps that size (no trim at
  * exit: that is a syscall). */
 #define SANDBOX_AHEAD (4ull << 20)
-static char *note, *drop_at;
+static char *note, *drop_at[2];
 static uint32_t note_used;
-static uint64_t dropped;
+static uint64_t dropped[2];
 
 int iot_log_sandbox(void)
 {
@@ -286,7 +286,7 @@ int iot_log_sandbox(void)
     iot_emit_kio(IOT_KIO_SECCOMP); /* the kernel's counters, the last this image can read */
     char *p = iot_log_reserve(32);
     if (p && iot_t.chunk == c) {
-        p = iot_pack_seccomp(p, iot_now(), &drop_at);
+        p = iot_pack_seccomp(p, iot_now(), drop_at);
         iot_log_commit(p);
         note = c;
         note_used = iot_t.used;
@@ -302,7 +302,7 @@ void iot_log_sandbox_undo(void)
     char *c = note;
     if (!c)
         return;
-    note = drop_at = NULL;
+    note = drop_at[0] = drop_at[1] = NULL;
     char *p = iot_pack_thread(c + BIN_HDR, 0);
     uint32_t be = __builtin_bswap32((uint32_t)(p - (c + BIN_HDR)));
     memcpy(c + 1, &be, 4);
@@ -313,19 +313,19 @@ void iot_log_sandbox_undo(void)
 void iot_log_forget(void)
 {
     L.dead = 1;
-    note = drop_at = NULL;
+    note = drop_at[0] = drop_at[1] = NULL;
 }
 
-void iot_log_dropped(void)
+void iot_log_dropped(int untraced)
 {
-    uint64_t n = __atomic_add_fetch(&dropped, 1, __ATOMIC_RELAXED);
-    char *d = drop_at;
+    uint64_t n = __atomic_add_fetch(&dropped[untraced], 1, __ATOMIC_RELAXED);
+    char *d = drop_at[untraced];
     if (!d)
         return;
     for (;;) { /* stored again if another thread counted meanwhile: the last count stays */
         uint64_t be = __builtin_bswap64(n), now;
         memcpy(d, &be, 8);
-        if ((now = __atomic_load_n(&dropped, __ATOMIC_RELAXED)) == n)
+        if ((now = __atomic_load_n(&dropped[untraced], __ATOMIC_RELAXED)) == n)
             return;
         n = now;
     }

@@ -81,6 +81,9 @@ class Image:
     kio: bool = False  # its iot_link has the addresses of the shim's KIO sums (version >= 4)
     tls_off: int = 0
     ld: tuple[int, int] = (0, 0)  # the dynamic loader's text: its syscalls are loader I/O
+    # an image exec'd under the app's seccomp filter: no shim's start reading counts its
+    # loader's I/O, so that is recorded (libc-internal: not said on the console)
+    ld_recorded: tuple[int, int] = (0, 0)
     aspace: AddressSpace | None = None
     sites: dict[tuple[int, ...], tuple[int, int]] = field(default_factory=dict)  # -> site, class
     go: bool = False  # a Go executable: call sites from its frame pointers (_go_pcs)
@@ -402,7 +405,8 @@ class Tracer:
     def _site(self, th: Thread) -> tuple[int, int]:
         """A new call site key: unwound and symbolised (once per distinct frames), and its
         class: a bypass in an image without a shim, else libc-internal when its innermost
-        frames are a libc function other than syscall(2) called from outside libc."""
+        frames are a libc function other than syscall(2) called from outside libc (or the
+        loader, where it is recorded: ld_recorded)."""
         r, img = self.r, th.proc.image
         if img.go:
             # Go makes every syscall through one leaf stub called from one function: ip and the
@@ -418,6 +422,7 @@ class Tracer:
         if got is None:
             site = self._new_site(th)
             inside = img.phase != "noshim" and self.site_fn.get(site) is not None
+            inside = inside or img.ld_recorded[0] <= r.rip < img.ld_recorded[1]
             frames = self.site_frames.get(site) or []
             # the loader's own, not under a libc function (the C loop counts it as loader I/O)
             loader = not inside and bool(frames) and is_loader(frames[0].module)
@@ -714,8 +719,12 @@ class Tracer:
             p.image is not old for p in self.procs.values() if p is not proc
         ):
             old.aspace.close()
-        proc.image = Image(exe=exe, phase=self._phase_after_exec(proc.pid, exe))
-        proc.image.ld = _loader_text(proc.pid)
+        phase = self._phase_after_exec(proc.pid, exe)
+        proc.image = Image(exe=exe, phase="noshim" if phase == "sandboxed" else phase)
+        if phase == "sandboxed":  # no shim reads the counters after the loader's I/O
+            proc.image.ld_recorded = _loader_text(proc.pid)
+        else:
+            proc.image.ld = _loader_text(proc.pid)
         proc.image.go = is_go(f"/proc/{proc.pid}/exe")
         self._sync_image(proc.image)
         proc.shared_vm = False
@@ -750,12 +759,16 @@ class Tracer:
 
     def _phase_after_exec(self, pid: int, exe: str) -> str:
         """preinit: the shim will load (dynamic executable, LD_PRELOAD names it): what happens
-        before its hello is the loader's.  noshim: nothing it does is seen by a shim."""
+        before its hello is the loader's.  noshim: nothing it does is seen by a shim.
+        sandboxed: exec'd under the app's seccomp filter, the shim loads but stays out without
+        a syscall (preload/sandbox.c): noshim, and the loader's I/O is not a shim's start's."""
         try:
             with open(f"/proc/{pid}/environ", "rb") as f:
                 env = f.read().split(b"\0")
         except OSError:
             return "noshim"
+        if b"IOTRACE_SANDBOXED=1" in env:
+            return "sandboxed"
         shim = self.shim.encode()
         preload = any(e.startswith(b"LD_PRELOAD=") and shim in e for e in env)
         if not preload:

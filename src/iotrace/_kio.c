@@ -117,8 +117,11 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
     }
     if (!end && last_taken && (last_taken->when == EXIT || last_taken->when == UEXIT))
         end = last_taken;
-    for (size_t i = 0; i < n && !p->sandboxed; i++)
-        p->sandboxed = TAKEN(R(i)) && R(i)->when == SECCOMP;
+    for (size_t i = 0; i < n; i++) {
+        p->sandboxed |= TAKEN(R(i)) && R(i)->when == SECCOMP;
+        p->dropped[0] += R(i)->dropped[0];
+        p->dropped[1] += R(i)->dropped[1];
+    }
     if (!end) {
         p->why = iot_kio_no_end_kind(last);
         unended(p, last, shim, nshim, shim_known);
@@ -172,6 +175,7 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
             add(base, c, 1);
         } else if (prev) {
             known = 0;
+            p->exec_unread |= prev->when == SECCOMP && r->source == STRACER;
         }
         if (r->source == STRACER) { /* an image without a shim: before it, the exec's reads */
             if (known) {
@@ -194,7 +198,8 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
         prev = r;
     }
     /* the image alive at the stracer's end reading, which read its shim's sums in its memory:
-     * one that took no reading at its end (a raw exit_group) is explained by them exactly */
+     * one that took no reading at its end (a raw exit_group) is explained by them exactly, but
+     * not one whose records were dropped (sandboxed: the sums hold events the trace has not) */
     int64_t alive = -2;
     if (end->has_shim && last_start && last_start->source == SHIM)
         alive = last_start->image;
@@ -212,7 +217,7 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
             continue;
         /* a sandboxed image's last is the one before its seccomp filter: none after that */
         int opened = r->when == START || r->when == SECCOMP;
-        if (r->image == alive && opened && end->has_shim) {
+        if (r->image == alive && opened && end->has_shim && !r->dropped[0]) {
             add(p->events, end->shim + 4, 1);
             p->stdio[0] += end->shim[8];
             p->stdio[1] += end->shim[9];
@@ -327,8 +332,26 @@ void iot_kio_link(struct iot_kio_process *p, size_t n, const int64_t *parent)
         add(p[i].kernel, p[i].children, -1);
 }
 
-void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p)
+void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p, int64_t pid,
+                     const char *command)
 {
+    if (p->dropped[0] || p->dropped[1]) {
+        j->dropped[0] += p->dropped[0];
+        j->dropped[1] += p->dropped[1];
+        j->dropped_procs++;
+        int64_t most = 2 * p->dropped[0] + p->dropped[1]; /* records lost first */
+        if (most > j->dropped_most) {
+            j->dropped_most = most;
+            j->dropped_pid = pid;
+            const char *w = command ? command : "", *base = w; /* first word's base name */
+            size_t len = strcspn(w, " ");
+            for (size_t k = 0; k < len; k++)
+                if (w[k] == '/')
+                    base = w + k + 1;
+            snprintf(j->dropped_command, sizeof j->dropped_command, "%.*s",
+                     (int)(w + len - base), base);
+        }
+    }
     if (p->end && p->unfinished && p->sandboxed) {
         j->sandboxed++;
         return;
@@ -478,6 +501,29 @@ static void no_end_text(const struct iot_kio_job *j, char *out, size_t cap)
 
 #define SAY(...) (o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, __VA_ARGS__))
 
+/* What the shim could not record after the apps' seccomp filters (kio.Process.dropped_text),
+ * appended at o; the new length */
+static size_t dropped_text(const struct iot_kio_job *j, char *out, size_t cap, size_t o)
+{
+    char a[64];
+    if (j->dropped[0])
+        SAY("; %s records dropped after the app's seccomp filter (the shim had no room left "
+            "in its log, and making more is a syscall): those events are not in the trace",
+            commas(a, j->dropped[0]));
+    if (j->dropped[1] && !j->stracer)
+        SAY("; %s calls of threads the shim had not set up before the app's seccomp filter "
+            "went untraced (setting one up takes a syscall): run with the stracer to record "
+            "them", commas(a, j->dropped[1]));
+    if (j->dropped[0] || (j->dropped[1] && !j->stracer)) {
+        if (j->dropped_procs > 1)
+            SAY(", in %s processes, most in", commas(a, j->dropped_procs));
+        else
+            SAY(", in");
+        SAY(" pid %lld (%s)", (long long)j->dropped_pid, j->dropped_command);
+    }
+    return o;
+}
+
 size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
 {
     char a[420], b[64], c[420], d[64], no_end[1024];
@@ -488,6 +534,11 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
             SAY("completeness: %s ended by a signal or a raw exit_group syscall before the "
                 "shim's last reading, the only processes with counters at their end: iotrace "
                 "report counts their last events", commas(a, j->unfinished));
+        else if (j->sandboxed)
+            SAY("completeness: %s installed a seccomp filter, after which the shim makes no "
+                "syscall, the only processes with counters at their end: its last reading was "
+                "just before it (iotrace report counts the events after it)",
+                commas(a, j->sandboxed));
         else if (j->without_end)
             SAY("completeness: no counters at the end of the %s processes traced (%s)",
                 commas(a, j->without_end), no_end);
@@ -496,6 +547,7 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
                 "Go program under --no-stracer, or iotrace attach --shim: the shim takes no "
                 "reading in a process it was loaded into, whose counters hold the I/O before "
                 "it): this trace cannot check itself");
+        o = dropped_text(j, out, cap, o);
         return o < cap ? o : cap - 1;
     }
     SAY("the trace explains %s of the %s and %s of the %s read/write syscalls the kernel "
@@ -539,6 +591,7 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
             "after it)", commas(a, j->sandboxed));
     if (j->without_end)
         SAY("; %s without counters at their end (%s)", commas(a, j->without_end), no_end);
+    o = dropped_text(j, out, cap, o);
     if (j->uring)
         SAY("; but io_uring ran in %s process(es) without the stracer (rings mapped, or "
             "liburing loaded): its I/O is in neither these counters nor the trace, so they are "

@@ -11,12 +11,15 @@
  * 5 attach, 6 seccomp (just before the app's seccomp filter: the image's last); lost: the
  * errno of a reading the shim could not take (counters zeros); next: at an exec, 1 + the
  * index in format.KIO_NEXT of why the next image may have no log (0: none);
- * shim (has_shim): the stracer's end reading of the shim's own I/O and events' sums */
+ * shim (has_shim): the stracer's end reading of the shim's own I/O and events' sums;
+ * dropped: at a "seccomp" reading, its log's SECCOMP counts: [0] records the shim had no room
+ * for after the filter, [1] calls it let through untraced (threads started after it) */
 struct iot_kio_reading {
     int64_t source, when, t, image;
     int64_t counters[7], own[4], pending, streams, sums[6];
     int64_t has_threads, threads[4], uring[3];
     int64_t lost, euid, next, has_shim, shim[10];
+    int64_t dropped[2];
 };
 
 /* an event the kernel counts: t, its image (a shim event) and [rchar, wchar, syscr, syscw,
@@ -41,6 +44,10 @@ struct iot_kio_process {
     /* reaped children without counters at their end, taken off `kernel` by their floors; some
      * of whose floors lack their last events (iotrace run's line: it reads no log whole) */
     int64_t unended, unended_partial;
+    int64_t dropped[2]; /* its images' readings' dropped */
+    /* an exec after the app's seccomp filter: the kernel's reads at it are not known (the
+     * image before took no reading at it, the stracer's is after them) */
+    int64_t exec_unread;
 };
 
 /* kinds of no_end_why: 0 not known, 1 "ids", 2 "fds", 3 "setid", 4 "unread", 5 "seccomp" */
@@ -56,6 +63,10 @@ struct iot_kio_job {
     /* short_reaped: of the short, those that reaped a child without counters at its end;
      * reaped: processes left out, their children's floors lacking their last events */
     int64_t short_reaped, reaped;
+    /* the readings' dropped summed over every process (with or without counters at its end),
+     * the processes with any, and the one with the most: its pid and command's name */
+    int64_t dropped[2], dropped_procs, dropped_pid, dropped_most;
+    char dropped_command[64];
 };
 
 /* kio.no_end_why's kind for a process whose last reading is r */
@@ -70,7 +81,9 @@ void iot_kio_explain(const struct iot_kio_reading *r, size_t n, const struct iot
                      struct iot_kio_process *out);
 /* kio.link: parent[i] the index of process i's parent, or -1 */
 void iot_kio_link(struct iot_kio_process *p, size_t n, const int64_t *parent);
-void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p);
+/* p, the process `pid` running `command` (its first word's base name is the one said) */
+void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p, int64_t pid,
+                     const char *command);
 /* Job.line: the job's completeness in one line; its length */
 size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap);
 #endif

@@ -116,8 +116,10 @@ RECORDS: dict[Rec, tuple[Field, ...]] = {
     # bounding box touches and how many of them it covers only in part (else nil)
     Rec.SELECTION: _fields("rec:uint tid:int t_start:uint bytes:int chunks:uint? partial:uint?"),
     # the app installed a seccomp filter at t (preload/sandbox.c); dropped: the records the shim
-    # could not write after it (no room left, and making more is a syscall), raised in place
-    Rec.SECCOMP: _fields("rec:uint t:uint dropped:uint"),
+    # could not write after it (no room left, and making more is a syscall); untraced: the calls
+    # it let through without an event (a thread started after it; every call after strict
+    # mode): the stracer sees those, the shim alone does not; both raised in place
+    Rec.SECCOMP: _fields("rec:uint t:uint dropped:uint untraced:uint"),
 }
 # fmt: on
 EVENT = RECORDS[Rec.EVENT]

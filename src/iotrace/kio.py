@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
-from .format import KIO_NEXT, KIO_URING_FIELDS
+from .format import KIO_NEXT, KIO_URING_FIELDS, Rec
 from .record import field, record
 from .units import fmt_bytes
 
@@ -64,6 +64,9 @@ class Reading:
     # the stracer's end: the shim's own I/O and its events' sums in the process's memory then
     # (Vec + Vec + stdio read, written), None without a shim
     shim: list[int] | None = None
+    # a "seccomp" reading: its log's SECCOMP counts, [records the shim had no room for after the
+    # filter, calls it let through untraced (threads started after it)]
+    dropped: list[int] = field(default_factory=lambda: [0, 0])
 
     @property
     def vec(self) -> Vec:
@@ -227,6 +230,11 @@ class Process:
     unended_partial: bool = False
     # of `events`: the calls its threads died in (class "killed"), by syscall: their Vec
     died_in: dict[str, Vec] = field(default_factory=dict)
+    # its images' SECCOMP counts: records dropped (no room left), calls let through untraced
+    dropped: list[int] = field(default_factory=lambda: [0, 0])
+    # an exec after the app's seccomp filter: the kernel's reads of the program and its loader
+    # at it are not known (the image took no reading before it; the stracer's is after them)
+    exec_unread: bool = False
 
     @property
     def explained(self) -> Vec:
@@ -253,7 +261,25 @@ class Process:
         return e[2] + e[3]
 
     def cause(self, stracer: bool) -> str:
-        """Why the trace explains less (or more) than the kernel counted; "" when it all adds up."""
+        """Why the trace explains less (or more) than the kernel counted, and what the shim could
+        not record after the app's seccomp filter; "" when it all adds up."""
+        cause, lost = self._cause(stracer), self.dropped_text(stracer)
+        return f"{cause}; {lost}" if cause and lost else cause or lost
+
+    def dropped_text(self, stracer: bool) -> str:
+        """What the shim could not record after the app's seccomp filter (preload/sandbox.c)."""
+        out = []
+        if self.dropped[0]:
+            out.append(f"{self.dropped[0]:,} records dropped after the app's seccomp filter "
+                       "(the shim had no room left in its log, and making more is a syscall): "
+                       "those events are not in the trace")  # fmt: skip
+        if self.dropped[1] and not stracer:
+            out.append(f"{self.dropped[1]:,} calls of threads the shim had not set up before "
+                       "the app's seccomp filter went untraced (setting one up takes a "
+                       "syscall): run with the stracer to record them")  # fmt: skip
+        return "; ".join(out)
+
+    def _cause(self, stracer: bool) -> str:
         if self.end is None and self.why[1]:
             return f"no counters at its end: {self.why[1]}"
         if self.end is None:
@@ -294,9 +320,16 @@ class Process:
             if not stracer:
                 return (f"{what} the shim did not see (raw syscalls, a static or Go program, "
                         "a library's own I/O): run with the stracer to see them")  # fmt: skip
+            if self.tail and self.sandboxed and self.dropped[0]:
+                return f"{what} not in the trace"  # dropped_text says why
+            if self.exec_unread:
+                return (f"{what} unexplained: the kernel's reads of the program's and its "
+                        "loader's headers at its exec under the app's seccomp filter (the "
+                        "shim makes no syscall under it, so no reading was taken just before "
+                        "the exec; the stracer's is after them)")  # fmt: skip
             if self.tail and self.sandboxed:
-                return (f"{what} unexplained (the app installed a seccomp filter: records the "
-                        "shim had no room left for after it?)")  # fmt: skip
+                return (f"{what} unexplained (the app installed a seccomp filter, after which "
+                        "the shim makes no syscall)")  # fmt: skip
             if self.tail and self.died_in:
                 return (f"{what} unexplained: likely what the stdio call it died in wrote or read "
                         "before the call cut short (a stdio call's flushes and refills are "
@@ -378,6 +411,7 @@ def _reading_to_c(r: Reading, x: Any) -> None:
         x.has_threads, x.threads = 1, r.threads
     if r.shim is not None:
         x.has_shim, x.shim = 1, r.shim
+    x.dropped = r.dropped
 
 
 def _process(c: Any) -> Process:
@@ -387,7 +421,8 @@ def _process(c: Any) -> Process:
                    _URING[c.uring], (_KINDS[c.why], ""), bool(c.attached), _NEXT[c.nolog],
                    c.nolog_uid, bool(c.shimmed), bool(c.sandboxed),
                    list(c.floor) if c.has_floor else None, c.floor_t, bool(c.floor_partial),
-                   c.unended, bool(c.unended_partial))  # fmt: skip
+                   c.unended, bool(c.unended_partial), dropped=list(c.dropped),
+                   exec_unread=bool(c.exec_unread))  # fmt: skip
 
 
 def _to_c(p: Process, c: Any) -> None:
@@ -401,6 +436,7 @@ def _to_c(p: Process, c: Any) -> None:
     c.has_floor = p.floor is not None
     c.floor, c.floor_t, c.floor_partial = p.floor or [0] * 4, p.floor_t, p.floor_partial
     c.unended, c.unended_partial = p.unended, p.unended_partial
+    c.dropped, c.exec_unread = p.dropped, p.exec_unread
 
 
 class _Native:
@@ -531,23 +567,35 @@ class Job:
     sandboxed_tail: int = 0
     short_reaped: int = 0  # of the short, processes that reaped a child without end counters
     reaped: int = 0  # left out: they reaped a child whose last events the line cannot count
+    # the processes' SECCOMP counts (records dropped, calls untraced), the processes with any,
+    # and the one with the most: pid, command's name (said by the line)
+    dropped: list[int] = field(default_factory=lambda: [0, 0])
+    dropped_procs: int = 0
+    dropped_pid: int = 0
+    dropped_most: int = 0
+    dropped_command: str = ""
 
     def _c(self) -> Any:
         j = _c().ffi.new("struct iot_kio_job *")
         for name in _JOB_FIELDS:
             setattr(j, "short_" if name == "short" else name, int(getattr(self, name)))
         j.no_end = [self.no_end.get(k, 0) for k in _KINDS]
+        j.dropped = self.dropped
+        j.dropped_command = self.dropped_command.encode(errors="surrogateescape")[:63]
         return j
 
-    def add(self, p: Process) -> None:
+    def add(self, p: Process, pid: int = 0, command: str = "") -> None:
+        """Adds the process `pid` running `command` (named by the line if it dropped most)."""
         c = _c()
         j, cp = self._c(), c.ffi.new("struct iot_kio_process *")
         _to_c(p, cp)
-        c.lib.iot_kio_job_add(j, cp)
+        c.lib.iot_kio_job_add(j, cp, pid, command.encode(errors="surrogateescape"))
         for name in _JOB_FIELDS:
             setattr(self, name, getattr(j, "short_" if name == "short" else name))
         self.stracer = bool(self.stracer)
         self.no_end = {k: n for k, n in zip(_KINDS, j.no_end, strict=True) if n}
+        self.dropped = list(j.dropped)
+        self.dropped_command = c.ffi.string(j.dropped_command).decode(errors="surrogateescape")
 
     def line(self) -> str:
         """The job's completeness in one line (`iotrace run`'s last, `report`'s first)."""
@@ -560,7 +608,8 @@ class Job:
 _JOB_FIELDS = ("kernel_bytes", "explained_bytes", "kernel_calls", "explained_calls",
                "stdio_calls", "processes", "without_end", "short", "short_bytes", "unfinished",
                "tail", "uring", "stracer", "attached", "sandboxed", "sandboxed_tail",
-               "short_reaped", "reaped")  # fmt: skip
+               "short_reaped", "reaped", "dropped_procs", "dropped_pid",
+               "dropped_most")  # fmt: skip
 
 
 def run_job(trace_dir: Path, host: str, root: int) -> Job:
@@ -600,6 +649,7 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
     tree = {root, *parent} if stracer else None
     paths = [p for p in paths if _log_host_pid(p.name, host, tree)]
     uring: set[int] = set()  # liburing loaded (its rings are set up with raw syscalls)
+    exe: dict[int, str] = {}
     for image, path in enumerate(paths):
         modules: list[str] = []
         try:
@@ -616,9 +666,13 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
             continue
         if isinstance(header.get("ppid"), int) and pid != root:
             parent.setdefault(pid, header["ppid"])
+        exe.setdefault(pid, str(header.get("exe") or ""))
+        dropped = [[int(x) for x in (*r[2:4], 0)[:2]] for r in records if r[0] == Rec.SECCOMP]
         for rec in records:
-            r = shim_reading(rec, image)
+            r = shim_reading(rec, image) if rec[0] == Rec.KIO else None
             if r is not None:
+                if r.when == "seccomp" and dropped:  # its SECCOMP record's counts
+                    r.dropped = dropped[0]
                 readings.setdefault(pid, []).append(r)
     job = Job(stracer=stracer)
     for pid, proc in explain_all(readings, parent, stracer_events).items():
@@ -628,7 +682,7 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
             seen.add(p)
             p = parent[p]
         if p == root:
-            job.add(proc)
+            job.add(proc, pid, exe.get(pid, ""))
     return job
 
 

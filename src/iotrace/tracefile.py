@@ -271,8 +271,9 @@ class Log:
     exit_time: int | None = None
     # KIO records as they are: [6, when, t, counters, own, stdio pending, event sums]
     kio: list[list[Any]] = field(default_factory=list)
-    # the app installed a seccomp filter (SECCOMP): (t, records the shim dropped after it)
-    seccomp: tuple[int, int] | None = None
+    # the app installed a seccomp filter (SECCOMP): (t, records the shim dropped after it, calls
+    # it let through untraced: 0 in a log written before that count)
+    seccomp: tuple[int, int, int] | None = None
     truncated: bool = False
     # (tid, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux, fd2,
     # path2, offset2): EVENT_FIELDS, the record's type slot holding the thread; the fields a
@@ -314,7 +315,7 @@ class Log:
         elif kind == Rec.SELECTION:
             self.selections[(rec[1], rec[2])] = (rec[3], rec[4], rec[5])
         elif kind == Rec.SECCOMP:
-            self.seccomp = (rec[1], rec[2])
+            self.seccomp = (rec[1], rec[2], rec[3] if len(rec) > 3 else 0)
 
     def event_row(self, tid: int, rec: tuple[Any, ...]) -> tuple[Any, ...]:
         """An EVENT record as a row of `events`."""
@@ -420,8 +421,8 @@ def other_record(rec: Any, limit: int) -> tuple[Any, ...]:
                 raise BadRecord
             if not all(_is_int(x) and 0 <= x < 1 << 64 for x in v):
                 raise BadRecord
-    elif kind == Rec.SECCOMP:  # [10, t, dropped]
-        if len(rec) < 3 or not all(_is_int(v) and 0 <= v < 1 << 64 for v in rec[1:3]):
+    elif kind == Rec.SECCOMP:  # [10, t, dropped, untraced]
+        if len(rec) < 3 or not all(_is_int(v) and 0 <= v < 1 << 64 for v in rec[1:4]):
             raise BadRecord
     elif kind == Rec.SELECTION:  # [9, tid, t_start, bytes, chunks, partial]
         if len(rec) < 6 or not all(_is_int(v) and 0 <= v < 1 << 63 for v in rec[1:4]):
@@ -459,9 +460,10 @@ def kio_records(
 ) -> tuple[dict[str, Any], list[list[Any]]]:
     """The header and the KIO records of a log without reading its events: those of the first
     chunk that has any, from the start (the shim's start reading), and of the last, from the end
-    (its exec or exit reading), each looked for in at most `limit` chunks.  For `iotrace run`'s
-    closing line; the analyzer reads every record.  `modules`: gets the paths of the MODULE
-    records in the chunks read (the module map at the start)."""
+    (its exec or exit reading, or the one before the app's seccomp filter, with the SECCOMP
+    record beside it, also returned), each looked for in at most `limit` chunks.  For
+    `iotrace run`'s closing line; the analyzer reads every record.  `modules`: gets the paths
+    of the MODULE records in the chunks read (the module map at the start)."""
     with open_regular(path) as fd:
         size = os.fstat(fd).st_size
         if size == 0:
@@ -481,7 +483,7 @@ def kio_records(
                     for r in up:
                         if not isinstance(r, list) or not r:
                             continue
-                        if r[0] == Rec.KIO and other_record(r, 0):
+                        if r[0] in (Rec.KIO, Rec.SECCOMP) and other_record(r, 0):
                             out.append(r)
                         elif r[0] == Rec.MODULE and modules is not None and len(r) > 4:
                             modules.append(str(r[4]))

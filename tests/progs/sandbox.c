@@ -17,6 +17,10 @@
  *   exec     as kill, allowing also what an exec and the dynamic loader need, and at the end
  *            execs itself (mode "after": appends a line to OUT), as systemd starts a service
  *            under its SystemCallFilter=
+ *   inline   as kill, installed by an inline syscall instruction (browsers' own stubs): no
+ *            libc function the shim could wrap sees it
+ *   tsync    as kill, with SECCOMP_FILTER_FLAG_TSYNC while a thread started before writes N
+ *            records of its own to OUT.thread
  * The output and exit status must be the same traced and untraced. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -71,6 +75,17 @@ static int install_libseccomp(void)
     return load(ctx); /* the context is the app's to release: never, here */
 }
 
+/* seccomp(2) by an inline syscall instruction, as Chromium's sandbox makes its calls */
+static long inline_seccomp(long op, long flags, void *args)
+{
+    long r;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"((long)SYS_seccomp), "D"(op), "S"(flags), "d"(args)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
 static int install(const char *mode)
 {
     if (!strcmp(mode, "libseccomp"))
@@ -99,10 +114,27 @@ static int install(const char *mode)
         return prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0);
     if (!strcmp(mode, "killsys"))
         return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    if (!strcmp(mode, "inline"))
+        return (int)inline_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog);
+    if (!strcmp(mode, "tsync"))
+        return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
 }
 
 static int out_fd, n_rec;
+
+/* mode tsync: a thread writing its own records while the filter goes in */
+static void *busy(void *arg)
+{
+    int fd = *(int *)arg;
+    char rec[64];
+    for (int i = 0; i < n_rec; i++) {
+        int k = snprintf(rec, sizeof rec, "thread record %d\n", i);
+        if (write(fd, rec, (size_t)k) != k)
+            return (void *)1;
+    }
+    return NULL;
+}
 
 static void *writer(void *arg)
 {
@@ -133,8 +165,20 @@ int main(int argc, char **argv)
         return 4;
     printf("before the filter\n");
     fflush(stdout);
+    pthread_t bt;
+    int bfd = -1;
+    if (!strcmp(mode, "tsync")) {
+        char name[4096];
+        snprintf(name, sizeof name, "%s.thread", argv[2]);
+        bfd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (bfd < 0 || pthread_create(&bt, NULL, busy, &bfd))
+            return 3;
+    }
     if (install(mode) != 0)
         return 5;
+    void *bret;
+    if (bfd >= 0 && (pthread_join(bt, &bret) || bret))
+        return 11;
     for (int i = 0; i < n_rec; i++) {
         errno = 0;
         k = snprintf(rec, sizeof rec, "record %d of %d, errno %d\n", i, n_rec, errno);
