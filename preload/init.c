@@ -48,13 +48,14 @@ static void thread_exit(void *unused)
         iot_t.busy = 1;
         iot_late_flush(); /* a signal handler's events kept meanwhile (record.c) */
         iot_log_close_chunk();
-        if (IOT_SANDBOXED()) { /* what is left to free is given back by a syscall */
+        iot_kio_thread_exit(); /* its sums, read at the end from the shim's memory */
+        if (!iot_own_begin()) { /* what is left to free is given back by a syscall */
             iot_t.busy = busy;
             return;
         }
         iot_late_free();
-        iot_kio_thread_exit();
         iot_cfi_thread_exit();
+        iot_own_end();
         iot_t.busy = busy;
     }
 }
@@ -207,6 +208,7 @@ static int no_log_ever(void)
 /* A forked child writes a log of its own, with its own string and stack ids. */
 void iot_fork_child(void)
 {
+    iot_p.own_syscalls = iot_t.own_depth; /* the other threads are not in the child */
     iot_stack_fork_child();
     if (iot_p.state != IOT_READY)
         return;

@@ -84,13 +84,14 @@ int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller)
     if (iot_p.state != IOT_READY)
         return 0;
     if (iot_t.gen != iot_p.gen) {
-        if (IOT_SANDBOXED()) { /* a thread started under the app's seccomp filter: its id is a
-                                * syscall, so is its first chunk's page population: the call
-                                * goes through untraced (the stracer sees it) */
+        if (!iot_own_begin()) { /* a thread started under the app's seccomp filter: its id is
+                                 * a syscall, so is its first chunk's page population: the call
+                                 * goes through untraced (the stracer sees it) */
             iot_log_dropped(1);
             return 0;
         }
         iot_thread_reset();
+        iot_own_end();
     }
     iot_begin(ev, fn);
     return 1;
@@ -135,13 +136,15 @@ static void write_event(iot_ev *ev);
 static void late_keep(const iot_ev *ev)
 {
     if (!iot_t.late) {
-        void *m = (void *)syscall(SYS_mmap, NULL, IOT_LATE_MAX * sizeof *ev,
-                                  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            if (IOT_SANDBOXED()) /* mapping it is a syscall (sandbox.c) */
-                iot_log_dropped(0);
+        if (!iot_own_begin()) { /* mapping it is a syscall (sandbox.c) */
+            iot_log_dropped(0);
             return;
         }
+        void *m = (void *)syscall(SYS_mmap, NULL, IOT_LATE_MAX * sizeof *ev,
+                                  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        iot_own_end();
+        if (m == MAP_FAILED)
+            return;
         iot_t.late = m;
     }
     uint64_t ht = iot_t.late_ht; /* the interrupted code may be taking from it: it retries */

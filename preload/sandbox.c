@@ -15,6 +15,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdarg.h>
+#include <sched.h>
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -25,33 +26,62 @@
 static long (*real_syscall)(long, ...); /* libc's */
 IOT_HIDDEN long iot_syscall(long nr, ...);
 
-/* Before an install: 1 when the note chunk was written (undone if the kernel refuses). */
-static int prepare(void)
+int iot_own_begin(void)
 {
-    if (iot_p.sandboxed || iot_p.state != IOT_READY || iot_t.busy)
+    __atomic_add_fetch(&iot_p.own_syscalls, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&iot_p.sandboxed, __ATOMIC_SEQ_CST)) {
+        __atomic_sub_fetch(&iot_p.own_syscalls, 1, __ATOMIC_SEQ_CST);
         return 0;
-    int e = errno;
-    if (iot_t.gen != iot_p.gen)
-        iot_thread_reset();
-    iot_t.busy = 1;
-    int ok = iot_log_sandbox() == 0;
-    iot_t.busy = 0;
-    errno = e;
+    }
+    iot_t.own_depth++;
+    return 1;
+}
+
+void iot_own_end(void)
+{
+    iot_t.own_depth--;
+    __atomic_sub_fetch(&iot_p.own_syscalls, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Before an install: 1 when the note chunk was written (undone if the kernel refuses).  Then
+ * the shim is sandboxed already (*was: whether it was before), and the threads in the middle
+ * of the shim's own syscalls (iot_own_begin: a thread's set-up, a new chunk, the log's growth)
+ * are waited for: none starts one from then on, so none makes one once the filter is in -- with
+ * SECCOMP_FILTER_FLAG_TSYNC it is theirs too as soon as the install returns.  (Other syscalls
+ * of the shim's, rarer, are not waited for: docs/design.md.) */
+static int prepare(int *was)
+{
+    *was = iot_p.sandboxed;
+    int ok = 0;
+    if (!iot_p.sandboxed && iot_p.state == IOT_READY && !iot_t.busy) {
+        int e = errno;
+        if (iot_t.gen != iot_p.gen)
+            iot_thread_reset();
+        iot_t.busy = 1;
+        ok = iot_log_sandbox() == 0;
+        iot_t.busy = 0;
+        errno = e;
+    }
+    __atomic_store_n(&iot_p.sandboxed, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&iot_p.own_syscalls, __ATOMIC_SEQ_CST) > iot_t.own_depth)
+        sched_yield(); /* a few instructions and a syscall each; not under the filter yet */
     return ok;
 }
 
 /* After it.  Strict mode also disables the TSC on x86 (rdtsc, and so the vDSO's clock, raise
  * SIGSEGV) and allows no clock_gettime syscall: the shim cannot even time an event.  So no
- * thread records any more (the generation changes: each call is a new thread's, dropped). */
-static void installed(int ok, int prepared, int strict)
+ * thread records any more (the generation changes: each call is a new thread's, dropped).
+ * Refused: the shim is as it was. */
+static void installed(int ok, int prepared, int was, int strict)
 {
     if (ok) {
-        __atomic_store_n(&iot_p.sandboxed, 1, __ATOMIC_SEQ_CST);
         if (strict)
             __atomic_add_fetch(&iot_p.gen, 1, __ATOMIC_SEQ_CST);
-    } else if (prepared) {
-        iot_log_sandbox_undo();
+        return;
     }
+    __atomic_store_n(&iot_p.sandboxed, was, __ATOMIC_SEQ_CST);
+    if (prepared)
+        iot_log_sandbox_undo();
 }
 
 #define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
@@ -103,11 +133,11 @@ IOT_API int prctl(int option, ...)
         return real_prctl(option, a2, a3, a4, a5);
     if (!real_syscall)
         real_syscall = (long (*)(long, ...))iot_dlsym("syscall");
-    int strict = a2 == SECCOMP_MODE_STRICT, prepared = prepare();
+    int strict = a2 == SECCOMP_MODE_STRICT, was, prepared = prepare(&was);
     int r = strict && iot_stracing ? (int)strict_as_filter(real_syscall, real_prctl)
                                    : real_prctl(option, a2, a3, a4, a5);
     int e = errno;
-    installed(r == 0, prepared, strict);
+    installed(r == 0, prepared, was, strict);
     errno = e;
     return r;
 }
@@ -176,7 +206,7 @@ IOT_HIDDEN long iot_syscall(long nr, ...)
         (a[0] == SECCOMP_SET_MODE_STRICT ? a[1] || a[2] : !a[2]))
         return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     IOT_REAL(prctl);
-    int strict = a[0] == SECCOMP_SET_MODE_STRICT, prepared = prepare();
+    int strict = a[0] == SECCOMP_SET_MODE_STRICT, was, prepared = prepare(&was);
     long r = strict && iot_stracing ? strict_as_filter(real_syscall, real_prctl)
                                     : real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     int e = errno;
@@ -185,7 +215,7 @@ IOT_HIDDEN long iot_syscall(long nr, ...)
     unsigned long fl = (unsigned long)a[1];
     int tsync_fails = (fl & SECCOMP_FILTER_FLAG_TSYNC) && !(fl & SECCOMP_FILTER_FLAG_TSYNC_ESRCH);
     int ok = r == 0 || (r > 0 && (fl & SECCOMP_FILTER_FLAG_NEW_LISTENER) && !tsync_fails);
-    installed(ok, prepared, strict);
+    installed(ok, prepared, was, strict);
     errno = e;
     return r;
 }

@@ -117,6 +117,7 @@ typedef struct iot_thread {
     unsigned clk_gen;
     iot_msg_frame msg[IOT_MSG_MAX]; /* wrap_msg.c: the message calls in progress */
     int msg_depth;
+    int own_depth; /* inside iot_own_begin/end (sandbox.c), nested by a signal handler */
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -135,6 +136,7 @@ typedef struct iot_proc {
     int data_max;               /* -s N: bytes of each read/write buffer kept (0: none) */
     int sandboxed;              /* the app installed a seccomp filter (sandbox.c): from then on
                                  * the shim makes no syscall of its own in this process */
+    int own_syscalls;           /* threads inside iot_own_begin/end (sandbox.c) */
 } iot_proc;
 
 enum { IOT_UNINIT = 0, IOT_INITIALIZING, IOT_READY, IOT_OFF };
@@ -143,6 +145,12 @@ extern iot_proc iot_p IOT_HIDDEN;
 /* 1: the shim must make no syscall of its own (sandbox.c): the app's seccomp filter may kill
  * the process for one, or fail it with an errno, where the app untraced makes none. */
 #define IOT_SANDBOXED() IOT_UNLIKELY(iot_p.sandboxed)
+/* Around the syscalls of the shim's own that any thread may make at any time (a thread's
+ * set-up, a new chunk, the log's growth): 1 go on, then iot_own_end; 0 sandboxed, make none.
+ * An install waits for the threads inside (sandbox.c): with SECCOMP_FILTER_FLAG_TSYNC the
+ * filter is theirs too as it returns. */
+int iot_own_begin(void) IOT_HIDDEN;
+void iot_own_end(void) IOT_HIDDEN;
 
 /* ---- init.c ---- */
 void iot_init(void) IOT_HIDDEN;

@@ -73,6 +73,9 @@ void iot_stracer_hello(int state)
     const char *c = getenv("IOTRACE_COOKIE");
     iot_cookie = c ? (long)strtoul(c, NULL, 0) : 0;
     iot_stracing = iot_cookie != 0;
+    /* the stracer reads busy and in_wrapper as one 8-byte word at tls_off */
+    _Static_assert(offsetof(iot_thread, busy) == 0 && offsetof(iot_thread, in_wrapper) == 4,
+                   "iot_thread's marker words");
     iot_link.tls_off = (int32_t)((char *)&iot_t - (char *)__builtin_thread_pointer());
     iot_link.state = state;
     uint64_t kio[3];

@@ -171,7 +171,7 @@ static void seal(char *c, size_t len, size_t room)
 static void release(uint64_t from, uint64_t to)
 {
     from = (from + 4095) & ~4095ull;
-    if (to < from + 4096 || IOT_SANDBOXED()) /* the zeros stay */
+    if (to < from + 4096 || !iot_own_begin()) /* the zeros stay */
         return;
     int e = errno;
     int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
@@ -180,6 +180,7 @@ static void release(uint64_t from, uint64_t to)
                    (off_t)(to - from));
         IOT_SYSRAW(close, fd);
     }
+    iot_own_end();
     errno = e;
 }
 
@@ -212,7 +213,7 @@ static char *new_chunk(void)
 {
     uint64_t off = __atomic_fetch_add(&L.next, IOT_CHUNK_SIZE, __ATOMIC_RELAXED);
     if (off + IOT_CHUNK_SIZE > __atomic_load_n(&L.cap, __ATOMIC_ACQUIRE)) {
-        if (IOT_SANDBOXED()) /* the room made before the filter is used up */
+        if (!iot_own_begin()) /* the room made before the filter is used up */
             return NULL;
         pthread_mutex_lock(&L.grow);
         int r = L.dead ? -1 : ensure(off + IOT_CHUNK_SIZE, 1);
@@ -221,6 +222,7 @@ static char *new_chunk(void)
             say("grow", errno);
         }
         pthread_mutex_unlock(&L.grow);
+        iot_own_end();
         if (r < 0)
             return NULL;
     }
@@ -229,8 +231,10 @@ static char *new_chunk(void)
      * reach them (MADV_POPULATE_WRITE, Linux >= 5.14; older kernels refuse it and the pages
      * fault as before).  Measured with bench/: about -5 ns per traced write(2). */
     int e = errno;
-    if (!IOT_SANDBOXED())
+    if (iot_own_begin()) {
         syscall(SYS_madvise, c, (size_t)IOT_CHUNK_SIZE, 23 /* MADV_POPULATE_WRITE */);
+        iot_own_end();
+    }
     errno = e;
     c[0] = (char)0xc6; /* bin32, length committed below */
     memset(c + 1, 0, 4);

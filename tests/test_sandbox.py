@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,49 @@ def test_a_real_sandbox_that_outgrows_its_room_runs_as_untraced(trace, mode):
     assert said in t.proc.stderr and f"in pid {log.header['pid']} ({name})" in t.proc.stderr
     rep = " ".join(iotrace("report", str(t.dir)).stdout.split())
     assert said in rep and f"in pid {log.header['pid']} ({name})" in rep, rep
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_a_filter_synchronised_to_every_thread_runs_as_untraced(trace, mode):
+    """SECCOMP_FILTER_FLAG_TSYNC (syscall(SYS_seccomp)) puts the filter on every thread at
+    once, here while a thread started before it writes its own 2,000 records: the shim is
+    sandboxed before the install, so no thread starts a syscall of the shim's once the filter
+    is theirs.  Output, files and status are the untraced run's; the busy thread's writes are
+    all in the trace, or all counted as untraced (it was not set up before the filter) and,
+    under the stracer, recorded by it.  (A thread that read the flag just before it was set and
+    makes its syscall as the install returns is not covered: a window of a few instructions
+    that no test can hit on purpose; docs/design.md.)"""
+    n = 2000
+    prog = str(build("sandbox"))
+    want = untraced(prog, "tsync", "out", str(n), cwd=trace.work)
+    want_thread = (trace.work / "out.thread").read_bytes()
+    assert want[0] == 0 and want_thread.count(b"\n") == n, want
+    t = trace(prog, "tsync", "out", str(n), extra=("--no-stracer",) if mode == "shim" else ())
+    got = (t.proc.returncode, t.proc.stdout, (trace.work / "out").read_bytes())
+    assert got == want and (trace.work / "out.thread").read_bytes() == want_thread, t.proc.stderr
+    (log,) = [lg for lg in map(read_log, log_paths(t.dir)) if not lg.header.get("forked")]
+    assert log.seccomp is not None and log.seccomp[1] == 0, log.seccomp
+    busy = [e for e in t.events("write") if (e["path"] or "").endswith("/out.thread")]
+    # the later thread's one write, and the busy thread's unless it was set up before
+    assert (len(busy), log.seccomp[2]) in ((n, 1), (0, n + 1)), (len(busy), log.seccomp)
+    if mode == "stracer":
+        js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
+        assert [p["bytes_pct"] for p in js["processes"]] == [100.0] * len(js["processes"]), js
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_a_filter_installed_by_an_inline_syscall_is_not_seen(trace, mode):
+    """The limit, shown: a filter installed by an inline syscall instruction (as browsers'
+    sandboxes make their calls) reaches no function the shim wraps, so the shim goes on making
+    its own syscalls, and the first one the filter does not list kills the app by SIGSYS: here
+    the id of the thread it starts (gettid), in both modes (the stracer does not stop seccomp(2)
+    either).  Its output is cut there."""
+    prog = str(build("sandbox"))
+    want = untraced(prog, "inline", "out", str(N), cwd=trace.work)
+    assert want[0] == 0, want
+    t = trace(prog, "inline", "out", str(N), extra=("--no-stracer",) if mode == "shim" else ())
+    assert t.proc.returncode == 128 + signal.SIGSYS, t.proc.stderr
+    out = (trace.work / "out").read_bytes()
+    assert want[2].startswith(out) and b"thread" not in out, out[-100:]
+    (log,) = map(read_log, log_paths(t.dir))
+    assert log.seccomp is None  # not seen
