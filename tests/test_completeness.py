@@ -243,6 +243,26 @@ def test_stdio_short_reads_of_a_pipe_are_counted(trace, mode):
     _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
 
 
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_a_line_buffered_streams_writes_are_named(trace, mode):
+    """A line-buffered stream given several lines in one call writes a line a syscall: the
+    calls the trace is short of are writes, whose bytes it holds -- named so, not as reads of a
+    pipe.  glibc 2.36 makes 5 writes of the 3 calls: one, two, three+four, five+six, seven."""
+    extra = () if mode == "stracer" else ("--no-stracer",)
+    t = trace(build("stdio_linebuf"), "lb.out", extra=extra)
+    assert t.proc.returncode == 0, t.proc.stderr
+    lines = (t.dir.parent / "work" / "lb.out").read_text().split()
+    assert lines == ["one", "two", "three", "four", "five", "six", "seven"], lines
+    m = job_line(t.proc.stderr)
+    assert m["bytes"] == "100.0" and m["calls"] != "100.0", t.proc.stderr
+    assert "a line-buffered stdio stream's writes, a line each" in t.proc.stderr, t.proc.stderr
+    assert "short reads" not in t.proc.stderr, t.proc.stderr
+    table = load(t.dir).completeness
+    row = table[table["command"].str.contains("stdio_linebuf")].iloc[0]
+    assert "line-buffered stdio stream's writes" in row["cause"], row.to_dict()
+    assert "pipe" not in row["cause"], row.to_dict()
+
+
 # a writer that dribbles each piece in small writes with pauses (printf is bash's own write)
 DRIBBLE = (
     "sleep 0.3; for p in aaaa bbbb 'cccc\\n' dd 'ee\\n' ff 'gg;' hh 'ii ' jj kk 'l\\n' 2 3 '4\\n' "

@@ -389,8 +389,10 @@ void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p, int
         j->short_bytes += kb - b;
         j->short_reaped += p->unended > 0;
     }
-    if (b == kb && c < kc && (p->stdio[0] || p->stdio[1]))
+    if (b == kb && c < kc && (p->stdio[0] || p->stdio[1])) {
         j->stdio_calls += kc - c;
+        j->stdio_writes += p->kernel[3] > e[3] ? p->kernel[3] - e[3] : 0;
+    }
 }
 
 /* Python's f"{n:,}" */
@@ -559,9 +561,15 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
     if (j->attached)
         SAY(" between the attach and the end (the kernel's counters at the attach are where it "
             "begins)");
-    if (j->stdio_calls)
-        SAY(" (the other %s: likely stdio's short reads of a pipe or terminal, whose bytes are "
-            "traced)", commas(a, j->stdio_calls));
+    if (j->stdio_calls) {
+        SAY(" (the other %s: likely ", commas(a, j->stdio_calls));
+        if (j->stdio_writes < j->stdio_calls)
+            SAY("stdio's short reads of a pipe or terminal%s",
+                j->stdio_writes ? " and " : "");
+        if (j->stdio_writes)
+            SAY("a line-buffered stdio stream's writes, a line each");
+        SAY(", more than one in a call, whose bytes are traced)");
+    }
     if (j->short_) {
         SAY("; %s not in the trace", fmt_bytes(a, sizeof a, (double)j->short_bytes));
         if (j->short_reaped == j->short_)

@@ -55,6 +55,8 @@ struct iot_kio_process {
 
 struct iot_kio_job {
     int64_t kernel_bytes, explained_bytes, kernel_calls, explained_calls, stdio_calls;
+    /* of stdio_calls, writes: a line-buffered stream writes a line a syscall, several a call */
+    int64_t stdio_writes;
     int64_t processes, without_end, short_, short_bytes, unfinished, tail, uring, stracer;
     int64_t attached, no_end[IOT_KIO_NO_END_KINDS];
     /* sandboxed: their app installed a seccomp filter and their last events are not summed

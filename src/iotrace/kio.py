@@ -350,9 +350,13 @@ class Process:
         if tb > kb:
             return f"{tb - kb:,} bytes more than the kernel counted"
         if tc < kc and (self.stdio[0] or self.stdio[1]):
-            return (f"{kc - tc:,} calls unexplained, likely stdio's reads of a pipe or terminal "
-                    "that returned less than asked, more than one in a call (their bytes are "
-                    "traced)")  # fmt: skip
+            e, k = self.explained, self.kernel
+            which = [w for w, short in (
+                ("stdio's reads of a pipe or terminal that returned less than asked", k[2] > e[2]),
+                ("a line-buffered stdio stream's writes, a line each", k[3] > e[3]),
+            ) if short]  # fmt: skip
+            return (f"{kc - tc:,} calls unexplained, likely {' and '.join(which)}, more than "
+                    "one in a call (their bytes are traced)")  # fmt: skip
         if tc != kc:
             return f"{abs(kc - tc):,} calls {'unexplained' if tc < kc else 'more than counted'}"
         return ""
@@ -551,6 +555,7 @@ class Job:
     kernel_calls: int = 0
     explained_calls: int = 0
     stdio_calls: int = 0  # calls short where stdio's bytes add up: its short reads of pipes
+    stdio_writes: int = 0  # of those, writes: a line-buffered stream's, a line a syscall
     processes: int = 0  # with counters at their end
     without_end: int = 0
     short: int = 0  # processes whose bytes the trace explains less than all of
@@ -606,8 +611,8 @@ class Job:
 
 
 _JOB_FIELDS = ("kernel_bytes", "explained_bytes", "kernel_calls", "explained_calls",
-               "stdio_calls", "processes", "without_end", "short", "short_bytes", "unfinished",
-               "tail", "uring", "stracer", "attached", "sandboxed", "sandboxed_tail",
+               "stdio_calls", "stdio_writes", "processes", "without_end", "short", "short_bytes",
+               "unfinished", "tail", "uring", "stracer", "attached", "sandboxed", "sandboxed_tail",
                "short_reaped", "reaped", "dropped_procs", "dropped_pid",
                "dropped_most")  # fmt: skip
 
