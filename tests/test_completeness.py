@@ -271,6 +271,20 @@ DRIBBLE = (
 )
 
 
+def _strace_calls(text: str, pid: int) -> list[str]:
+    """strace -f's lines of process `pid`, a call another process's line cut in two ("<unfinished
+    ...>", then "<... read resumed>") joined again."""
+    calls: list[str] = []
+    for ln in text.splitlines():
+        who, _, line = ln.partition(" ")
+        if who != str(pid):
+            continue
+        if line.startswith("<... ") and calls and calls[-1].endswith("<unfinished ...>"):
+            line = calls.pop().removesuffix("<unfinished ...>") + line.split("resumed>", 1)[1]
+        calls.append(line)
+    return calls
+
+
 @pytest.mark.parametrize("mode", ["stracer", "shim", "killed-shim"])
 def test_stdio_calls_reading_a_dribbling_pipe_are_counted(trace, mode):
     """fgets, getline, getdelim, fscanf and a small fread on a pipe whose writer dribbles each
@@ -311,10 +325,9 @@ def test_stdio_calls_reading_a_dribbling_pipe_are_counted(trace, mode):
         row = table[table["pid"] == int(pr.loc[pr["pid"] == pid, "ppid"].iloc[0])].iloc[0]
         # what the trace cannot have: the shim's own reads of the thread's counters around the
         # calls it measured after its last reading (kept in its memory, lost at the kill)
-        mine = (trace.work / "st.out").read_text().splitlines()
-        mine = [ln.split(None, 1)[1] for ln in mine if ln.split(None, 1)[0] == str(pid)]
+        mine = _strace_calls((trace.work / "st.out").read_text(), pid)
         start = max(i for i, ln in enumerate(mine) if f"</proc/{pid}/io>" in ln)
-        own = [int(ln.rsplit("=", 1)[1]) for ln in mine[start:] if "/task/" in ln]
+        own = [int(ln.rsplit("=", 1)[1]) for ln in mine[start:] if "/task/" in ln and " = " in ln]
         left["rchar"], left["syscr"] = sum(own), len(own)
         assert "the shim's own I/O after its last reading" in row["cause"], row.to_dict()
     for c in kio.COUNTERS:
