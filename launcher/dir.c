@@ -197,6 +197,86 @@ static int is_symlink(const char *path)
     return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
+/* Every directory on the way to the trace directory is one only root and the caller can change:
+ * else its owner, or whoever may write it, could rename the trace directory away while the run
+ * writes it and put a link or a directory of theirs in its place, and the shims, the stracer's
+ * readers and the closing line, which find it by its path, would write or read there.  A
+ * directory others may write is safe when sticky (/tmp) and the entry on the way in it is
+ * root's or the caller's; root also trusts no group but its own.  `abs` is absolute; 1 (msg)
+ * if refused. */
+static int exposed_on_the_way(const char *abs, const char *path, char *msg, size_t cap)
+{
+    char dir[PATH_MAX];
+    uid_t me = geteuid();
+    size_t n = strlen(abs);
+    if (n >= sizeof dir)
+        return 0;
+    for (size_t i = 1; i <= n; i++) {
+        if (abs[i] != '/' && abs[i] != '\0')
+            continue;
+        /* the entry abs[0..i) in the directory that holds it */
+        memcpy(dir, abs, i);
+        dir[i] = '\0';
+        struct stat e, st;
+        int missing = lstat(dir, &e) != 0; /* to be made (the rest of the way is not there) */
+        if (missing)
+            e.st_uid = me;
+        char *slash = strrchr(dir, '/');
+        slash[slash == dir] = '\0';
+        if (stat(dir, &st) != 0)
+            return 0;
+        const char *why = NULL;
+        char detail[64];
+        if (st.st_uid != 0 && st.st_uid != me) {
+            snprintf(detail, sizeof detail, "owned by uid %u", st.st_uid);
+            why = detail;
+        } else if ((st.st_mode & 002) || (me == 0 && st.st_gid != 0 && (st.st_mode & 020))) {
+            if (!(st.st_mode & S_ISVTX)) {
+                snprintf(detail, sizeof detail, "writable by other users (mode %04o)",
+                         st.st_mode & 07777);
+                why = detail;
+            } else if (i < n && e.st_uid != 0 && e.st_uid != me) {
+                memcpy(dir, abs, i);
+                dir[i] = '\0';
+                snprintf(detail, sizeof detail, "owned by uid %u in a shared directory", e.st_uid);
+                why = detail;
+            }
+        }
+        if (why) {
+            snprintf(msg, cap, "%s: %s is %s: another user could move the trace elsewhere while "
+                     "it is written; refusing to write there (give -o a directory whose parents "
+                     "only you and root can change)", path, dir, why);
+            return 1;
+        }
+        if (missing)
+            return 0;
+    }
+    return 0;
+}
+
+/* the way to the trace directory `path`, as given and as its parent resolves */
+static int way_exposed(const char *path, char *msg, size_t cap)
+{
+    char abs[PATH_MAX], real[PATH_MAX];
+    if (path[0] == '/') {
+        snprintf(abs, sizeof abs, "%s", path);
+    } else {
+        if (!getcwd(abs, sizeof abs))
+            return 0;
+        size_t n = strlen(abs);
+        snprintf(abs + n, sizeof abs - n, "%s%s", n > 1 ? "/" : "", path);
+    }
+    if (exposed_on_the_way(abs, path, msg, cap))
+        return 1;
+    char *slash = strrchr(abs, '/');
+    *slash = '\0';
+    if (!realpath(slash == abs ? "/" : abs, real))
+        return 0;
+    size_t n = strlen(real);
+    snprintf(real + n, sizeof real - n, "%s%s", n > 1 ? "/" : "", slash + 1);
+    return exposed_on_the_way(real, path, msg, cap);
+}
+
 /* create or open the directory and check it is ours alone; -1 with errno (EEXIST: exclusive and taken) or DIR_REFUSED's message */
 static int open_dir(struct iot_dir *d, int exclusive, char *msg, size_t cap)
 {
@@ -205,10 +285,14 @@ static int open_dir(struct iot_dir *d, int exclusive, char *msg, size_t cap)
     char parent[4096];
     snprintf(parent, sizeof parent, "%s", d->path);
     char *slash = strrchr(parent, '/');
+    if (way_exposed(d->path, msg, cap)) /* the part that exists, before making the rest */
+        return DIR_REFUSED;
     if (slash && slash != parent) {
         *slash = '\0';
         if (mkdirs(parent) != 0 || (mkdir(parent, 0777) != 0 && errno != EEXIST))
             goto oserr;
+        if (way_exposed(d->path, msg, cap))
+            return DIR_REFUSED;
     }
     if (mkdir(d->path, mode) != 0) {
         if (errno != EEXIST)

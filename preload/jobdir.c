@@ -98,7 +98,7 @@ static int claim(int dfd, const char *key)
 }
 
 /* A directory of ours that no one else may write (launcher/dir.c, tracedir.py _check). */
-static int ours(int dfd)
+int iot_dir_ours(int dfd)
 {
     struct stat st;
     return IOT_SYSRAW(fstat, dfd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
@@ -138,7 +138,7 @@ int iot_jobdir(const char *central, char *out, size_t cap)
                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (dfd < 0)
             return -1;
-        int ok = ours(dfd) && claim(dfd, key) == 0;
+        int ok = iot_dir_ours(dfd) && claim(dfd, key) == 0;
         IOT_SYSRAW(close, dfd);
         return ok ? 0 : -1;
     }

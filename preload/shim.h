@@ -169,6 +169,7 @@ char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *b
 size_t iot_env_extra(void) IOT_HIDDEN;
 /* jobdir.c: the job's trace directory in the central directory `central`, created or joined */
 int iot_jobdir(const char *central, char *out, size_t cap) IOT_HIDDEN;
+int iot_dir_ours(int dfd) IOT_HIDDEN;
 
 /* ---- inject.c: the shim dlopen'd into a running process binds the calls to its wrappers ---- */
 int iot_inject_bind(void) IOT_HIDDEN;

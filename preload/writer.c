@@ -37,6 +37,8 @@
 
 static struct {
     char path[PATH_MAX];
+    dev_t dev; /* the log created at path: a file found there later must be it (reopen) */
+    ino_t ino;
     char faults[PATH_MAX]; /* $IOTRACE_FAULTS at start-up: the app may clear its environment */
     const char *unsaid;    /* a fault not yet in the fault file (no descriptor free): at exit */
     int unsaid_err;
@@ -68,7 +70,7 @@ static void say(const char *what, int err)
     if (fd >= 0) {
         struct stat st;
         struct rlimit rl;
-        if (IOT_SYSRAW(fstat, fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        if (IOT_SYSRAW(fstat, fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
             (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl) != 0 ||
              rl.rlim_cur == RLIM_INFINITY || (uint64_t)st.st_size + (uint64_t)n <= rl.rlim_cur))
             IOT_SYSRAW(write, fd, msg, (size_t)n);
@@ -90,6 +92,21 @@ static uint64_t fsize_limit(void)
     return rl.rlim_cur;
 }
 
+/* The log, opened again by name: only the file this process created.  Whoever can rename the
+ * trace directory's entry (its parent writable by another user) could otherwise put a file of
+ * theirs at the same path, and the shim would map it and write the job's records there. */
+static int reopen(void)
+{
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    struct stat st;
+    if (fd >= 0 && (IOT_SYSRAW(fstat, fd, &st) != 0 || st.st_dev != L.dev || st.st_ino != L.ino)) {
+        IOT_SYSRAW(close, fd);
+        errno = ESTALE;
+        return -1;
+    }
+    return fd;
+}
+
 /* Make sure [0, need) is allocated in the file and mapped.  Called under L.grow. */
 static int ensure(uint64_t need, int ahead)
 {
@@ -107,7 +124,7 @@ static int ensure(uint64_t need, int ahead)
         errno = EFBIG;
         return -1;
     }
-    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    int fd = reopen();
     if (fd < 0)
         return -1;
     /* Allocate blocks now: a sparse file on a full disk would SIGBUS the app later.  Ahead of
@@ -174,7 +191,7 @@ static void release(uint64_t from, uint64_t to)
     if (to < from + 4096 || !iot_own_begin()) /* the zeros stay */
         return;
     int e = errno;
-    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    int fd = reopen();
     if (fd >= 0) {
         IOT_SYSRAW(fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
                    (off_t)(to - from));
@@ -357,7 +374,20 @@ static int create_named(char *path, pid_t pid)
     for (char *h = host; *h; h++)
         if (*h == '/')
             *h = '_';
+    /* In the directory itself, not in whatever its path leads to now: a directory of ours no
+     * one else may write (the launcher's check, made again: the entry may have been swapped
+     * for a symbolic link or another user's directory since) */
+    int dfd = (int)IOT_SYSRAW(openat, AT_FDCWD, iot_p.dir,
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (dfd < 0)
+        return -1;
+    if (!iot_dir_ours(dfd)) {
+        IOT_SYSRAW(close, dfd);
+        errno = EACCES;
+        return -1;
+    }
     int fd = -1;
+    size_t dir = strlen(iot_p.dir) + 1;
     for (int n = 0; n < 1000 && fd < 0; n++) { /* an exec'd image keeps the pid: add a suffix */
         int k = n == 0 ? snprintf(path, PATH_MAX, "%s/%s.%d.iot", iot_p.dir, host, (int)pid)
                        : snprintf(path, PATH_MAX, "%s/%s.%d.%d.iot", iot_p.dir, host, (int)pid, n);
@@ -365,11 +395,14 @@ static int create_named(char *path, pid_t pid)
             errno = ENAMETOOLONG;
             break;
         }
-        fd = (int)IOT_SYSRAW(openat, AT_FDCWD, path,
+        fd = (int)IOT_SYSRAW(openat, dfd, path + dir,
                              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0 && errno != EEXIST)
             break;
     }
+    int e = errno;
+    IOT_SYSRAW(close, dfd);
+    errno = e;
     return fd;
 }
 
@@ -397,6 +430,14 @@ int iot_log_create(void)
     msgpack_sbuffer_init(&sb);
     iot_header_build(&sb);
     int fd = create_named(L.path, iot_p.pid);
+    struct stat st;
+    if (fd >= 0 && IOT_SYSRAW(fstat, fd, &st) != 0) {
+        int err = errno;
+        IOT_SYSRAW(close, fd);
+        IOT_SYSRAW(unlink, L.path);
+        fd = -1;
+        errno = err;
+    }
     if (fd < 0) {
         int err = errno;
         msgpack_sbuffer_destroy(&sb);
@@ -406,6 +447,8 @@ int iot_log_create(void)
         return -1;
     }
     IOT_SYSRAW(close, fd);
+    L.dev = st.st_dev;
+    L.ino = st.st_ino;
 
     /* header, then its seal up to the first chunk boundary */
     uint64_t area = ((sb.size + IOT_SEAL_SIZE + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE) *
@@ -444,7 +487,7 @@ void iot_log_finish(void)
     if (L.unsaid)
         say(L.unsaid, L.unsaid_err);
     if (!L.dead && L.cap > L.next) {
-        int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+        int fd = reopen();
         if (fd >= 0) {
             if (IOT_SYSRAW(ftruncate, fd, (off_t)L.next) == 0)
                 __atomic_store_n(&L.cap, L.next, __ATOMIC_RELEASE);

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +80,17 @@ def iotrace(
         timeout=timeout,
         input=stdin,
     )
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory user nobody can use (pytest's tmp_path is root's alone)."""
+    d = Path(tempfile.mkdtemp(prefix="iotrace-public-"))
+    d.chmod(0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,41 @@ def test_app_cannot_send_children_elsewhere(tmp_path: Path, bare: bool) -> None:
     assert len(logs) == 5  # the app, forked, exec'd (its fork, then its image), spawned
     opened = {s for log in logs for s in log.strings.values() if str(s).endswith(".out")}
     assert {Path(s).name for s in opened} == {"forked.out", "execd.out", "spawned.out"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user swaps the job's directory: root")
+def test_job_dir_swapped_by_another_user_gets_nothing(public_dir: Path) -> None:
+    """A central directory another user owns: while root's job runs, that user renames the
+    job's directory away and puts one of theirs in its place, holding files named as the
+    job's logs.  The shim neither creates logs there nor maps those files (the next 4 MiB of a
+    log that grows, opened again by name): they stay empty, nothing of root's is in that
+    directory, and the app runs as untraced."""
+    prog = build("rt_swap")
+    central = public_dir / "central"
+    central.mkdir()
+    os.chown(central, NOBODY, NOBODY)
+    ready, flag = public_dir / "ready", public_dir / "flag"
+    script = f"{prog} {ready} {flag} 300000 /dev/null; cat {prog} | wc -c"
+    r = iotrace("env", "--dir", str(central), env=_env())
+    job = subprocess.Popen(["sh", "-c", r.stdout + script], cwd=public_dir,
+                           env=_env(SLURM_JOB_ID="4243"), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for _ in range(3000):
+            if ready.exists() or job.poll() is not None:
+                break
+            time.sleep(0.01)
+        d = central / "iotrace-slurm-4243"
+        names = " ".join(p.name for p in d.glob("*.iot"))
+        assert names, list(d.iterdir())
+        swap = (f"cd {central} && mv {d.name} old && mkdir -m 777 {d.name} && "
+                f"for n in {names}; do : > {d.name}/$n; chmod 666 {d.name}/$n; done")  # fmt: skip
+        subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", swap], check=True)
+        flag.touch()
+        out, err = job.communicate(timeout=120)
+    finally:
+        job.kill()
+    size = prog.stat().st_size
+    assert (job.returncode, out, err) == (0, f"wrote 300000\n{size}\n", "")
+    planted = [(p.name, p.stat().st_uid, p.stat().st_size) for p in d.iterdir()]
+    assert planted and all(uid == NOBODY and n == 0 for _, uid, n in planted), planted

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,17 +128,6 @@ def as_nobody(
         [*NOBODY, sys.executable, "-m", "iotrace", *map(str, cmd)],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
-
-
-@pytest.fixture
-def public_dir() -> Iterator[Path]:
-    """A directory user nobody can use (pytest's tmp_path is root's alone)."""
-    d = Path(tempfile.mkdtemp(prefix="iotrace-faults-"))
-    d.chmod(0o755)
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_unwritable_trace_dir_runs_the_app_untraced(public_dir: Path) -> None:

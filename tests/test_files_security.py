@@ -176,6 +176,42 @@ def test_trace_dir_of_others_refused(tmp_path: Path, how: str, mode: tuple[str, 
     assert not ran.exists() and list(d.iterdir()) == []
 
 
+@pytest.mark.parametrize("mode", [(), ("--no-stracer",)], ids=["full", "shim"])
+@pytest.mark.parametrize("how", ["owner", "mode", "sticky-link", "default"])
+def test_trace_dir_another_user_could_move_refused(
+    tmp_path: Path, how: str, mode: tuple[str, ...]
+) -> None:
+    """A directory on the way to the trace directory that another user owns (made first, as
+    `nobody` can in /tmp before root's `-o /tmp/a/trace`), may write, or a link of theirs in a
+    shared sticky directory: that user could rename the trace directory away mid-run and put
+    theirs in its place (the shims find it by its path).  Refused before anything is made."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    if how in ("owner", "default"):
+        os.chown(shared, NOBODY, NOBODY)
+        way, out = shared, shared / "a" / "trace"
+    elif how == "mode":
+        shared.chmod(0o777)
+        way, out = shared, shared / "trace"
+    else:
+        shared.chmod(0o1777)
+        mine = tmp_path / "mine"
+        mine.mkdir()
+        _plant(shared / "link", mine)
+        way, out = shared / "link", shared / "link" / "trace"
+    ran = tmp_path / "ran"
+    given = () if how == "default" else ("-o", str(out))
+    r = iotrace("run", *given, *mode, "--", "touch", str(ran), cwd=shared)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+    assert f": {way} is " in r.stderr and "another user could move the trace" in r.stderr
+    assert not ran.exists() and [p.name for p in shared.iterdir()] == (
+        ["link"] if how == "sticky-link" else []
+    )
+    if how == "sticky-link":
+        assert list(mine.iterdir()) == []
+
+
 def test_trace_dir_symlink_refused(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir(mode=0o700)
