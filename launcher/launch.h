@@ -13,6 +13,8 @@
 /* main.c */
 extern char iot_self_dir[4096]; /* the directory of this executable (and of iotrace-py) */
 extern char iot_given_sigign[32]; /* what iotrace was given to ignore: /proc's SigIgn, hex */
+extern int iot_std_closed; /* bit fd: descriptor fd (0-2) was closed when iotrace started */
+void iot_std_release(void); /* closes them again: in the command, before its exec */
 void iot_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int iot_exec_python(char **argv);
 

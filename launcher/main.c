@@ -9,6 +9,7 @@
  * iotrace was given (run.py SignalState takes the variable out of the environment). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,30 @@
 char iot_self_dir[4096];
 char iot_given_sigign[32];
 int iot_console = 2;
+int iot_std_closed;
+
+/* Descriptors 0-2 closed when iotrace started (cron, a daemon's child): /dev/null holds them
+ * meanwhile, else the descriptors iotrace opens would land there -- the stracer's pipe as its
+ * own stdin, the trace directory as the command's -- and the command gets them closed again
+ * (iot_std_release, the stracer from IOTRACE_GIVEN_CLOSED). */
+static void hold_std(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int got = open("/dev/null", O_RDWR);
+            if (got == fd)
+                iot_std_closed |= 1 << fd;
+            else if (got >= 0)
+                close(got);
+        }
+}
+
+void iot_std_release(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (iot_std_closed & 1 << fd)
+            close(fd);
+}
 
 void iot_say(const char *fmt, ...)
 {
@@ -46,6 +71,7 @@ int iot_exec_python(char **argv)
 {
     char py[4200];
     setenv("IOTRACE_GIVEN_SIGIGN", iot_given_sigign, 1);
+    iot_std_release();
     snprintf(py, sizeof py, "%s/iotrace-py", iot_self_dir);
     execv(py, argv);
     fprintf(stderr, "iotrace: %s: %s\n", py, strerror(errno));
@@ -72,6 +98,7 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "_trace-dir"))
         return iot_trace_dir_command(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "run")) {
+        hold_std();
         int status = iot_run(argc - 1, argv + 1);
         if (status >= 0)
             return status;

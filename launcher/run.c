@@ -260,6 +260,8 @@ pid_t iot_spawn(const char *exe, char **argv, char **env, const int *keep, int n
         sigprocmask(SIG_SETMASK, &old, NULL);
         for (int i = 0; i < nkeep; i++)
             fcntl(keep[i], F_SETFD, 0);
+        if (!deaf)
+            iot_std_release();
         execve(exe, argv, env);
         int e = errno;
         if (write(p[1], &e, sizeof e) < 0)

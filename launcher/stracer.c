@@ -43,19 +43,23 @@ static void put_int(int fd, long v)
     put(fd, num);
 }
 
-/* the stracer's own environment: ours (the user's), and what iotrace was given to ignore */
+/* the stracer's own environment: ours (the user's), what iotrace was given to ignore and
+ * which of descriptors 0-2 closed (the command gets them so) */
 static char **stracer_env(void)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = calloc(n + 2, sizeof *env), *given = malloc(64);
+    char **env = calloc(n + 3, sizeof *env), *given = malloc(64), *closed = malloc(64);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "IOTRACE_GIVEN_SIGIGN=", 21))
+        if (strncmp(environ[i], "IOTRACE_GIVEN_SIGIGN=", 21) &&
+            strncmp(environ[i], "IOTRACE_GIVEN_CLOSED=", 21))
             env[k++] = environ[i];
     snprintf(given, 64, "IOTRACE_GIVEN_SIGIGN=%s", iot_given_sigign);
     env[k++] = given;
+    snprintf(closed, 64, "IOTRACE_GIVEN_CLOSED=%x", iot_std_closed);
+    env[k++] = closed;
     env[k] = NULL;
     return env;
 }

@@ -43,6 +43,12 @@ IGNORED = (
 # (SIGTERM; from the second on, SIGKILL).  One the stracer ignores until then.
 END_REST = signal.SIGUSR1
 ANNOUNCE_AFTER = 0.2  # seconds after the command's exit: who is left behind
+# descriptors 0-2 that were closed when iotrace started (launcher/main.c hold_std): the command's
+try:
+    _given = int(os.environ.pop("IOTRACE_GIVEN_CLOSED", "0"), 16)
+except ValueError:
+    _given = 0
+CLOSED = tuple(fd for fd in range(3) if _given >> fd & 1)
 
 
 def _report(fd: int, line: str) -> None:
@@ -57,6 +63,8 @@ def _child(
     """In the command's process, before its execve: never returns."""
     try:
         restore_signals()
+        for fd in CLOSED:  # closed when iotrace started: /dev/null held them meanwhile
+            os.close(fd)
         bargv = [os.fsencode(a) for a in argv]
         benv = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
         err = F.install_filter(prog, no_new_privs=os.geteuid() != 0)

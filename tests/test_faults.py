@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import build, iotrace
+from conftest import Traced, build, iotrace
 from iotrace.stracer import slog
 
+from iotrace.run import launcher
 from iotrace.tracefile import log_paths, read_log
 
 MODES = (("--no-stracer",), ())
@@ -286,3 +287,24 @@ def test_clone_children_that_are_not_threads(tmp_path: Path, how: str) -> None:
             assert len(writes) <= 2000
         else:
             assert len(writes) == {"fork": 5 * 2000, "vfork": 2000}[how]
+
+
+@pytest.mark.parametrize("closed", ["0", "1", "2", "012"])
+def test_standard_descriptors_closed_at_start(tmp_path: Path, closed: str) -> None:
+    """A command started with some of 0-2 closed (cron, a daemon's child) sees them closed, as
+    untraced, and its first open gets the lowest.  Before, iotrace's own descriptors landed
+    there: a full run's stracer got its pipe or the trace directory as stdin, died ("Fatal
+    Python error: init_sys_streams") and the command was killed unrun (status 137)."""
+    prog = build("ft_stdclosed")
+    shut = " ".join(f"{fd}>&-" for fd in closed)
+    want = untraced("sh", "-c", f"exec {prog} {tmp_path / 'u.txt'} {shut}")
+    assert want.returncode == 5
+    for mode in MODES:
+        t = tmp_path / f"t{len(mode)}"
+        out = tmp_path / f"o{len(mode)}.txt"
+        run = f"{launcher()} run -o {t} {' '.join(mode)}"
+        p = untraced("sh", "-c", f"exec {run} -- {prog} {out} {shut}")
+        assert p.returncode == 5, (mode, p.stdout, p.stderr)
+        assert out.read_text() == (tmp_path / "u.txt").read_text(), mode
+        opens = [e for e in Traced(p, t).events("open") if e["path"] == str(out)]
+        assert [e["ret"] for e in opens] == [int(closed[0])], mode
