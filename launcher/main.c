@@ -15,9 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "launch.h"
+
+extern char **environ;
 
 char iot_self_dir[4096];
 char iot_given_sigign[32];
@@ -38,6 +41,34 @@ static void hold_std(void)
             else if (got >= 0)
                 close(got);
         }
+}
+
+/* `iotrace run` inside a batch script that preloads the shim itself (`iotrace env`, docs/batch.md):
+ * this process, and through it the stracer, would run traced into the batch job's directory,
+ * and the shim's exec wrapper here would put the job's IOTRACE_OUT back over the run's, sending
+ * the command's logs there too.  Exec'd again without the shim (a raw execve: past that
+ * wrapper); the command gets it back first in LD_PRELOAD (run.c traced_env). */
+static void unpreload_self(char **argv)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    if (!pre || !strstr(pre, "libiotrace.so") || strlen(pre) >= 8192)
+        return;
+    char rest[8192], copy[8192];
+    size_t k = 0;
+    strcpy(copy, pre);
+    for (char *save, *e = strtok_r(copy, ": ", &save); e; e = strtok_r(NULL, ": ", &save)) {
+        const char *base = strrchr(e, '/');
+        if (!strcmp(base ? base + 1 : e, "libiotrace.so"))
+            continue;
+        k += (size_t)snprintf(rest + k, sizeof rest - k, "%s%s", k ? ":" : "", e);
+    }
+    if (k)
+        setenv("LD_PRELOAD", rest, 1);
+    else
+        unsetenv("LD_PRELOAD");
+    unsetenv("IOTRACE_OUT"); /* the batch job's, set by the shim here: not this run's */
+    unsetenv("IOTRACE_JOB");
+    syscall(SYS_execve, "/proc/self/exe", argv, environ);
 }
 
 void iot_std_release(void)
@@ -98,7 +129,11 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "_trace-dir"))
         return iot_trace_dir_command(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "run")) {
+        unpreload_self(argv);
         hold_std();
+        /* iotrace's own files (marker, run record, fault file) under a small RLIMIT_FSIZE: a
+         * write that fails, said once, never SIGXFSZ here; the command gets it as given */
+        signal(SIGXFSZ, SIG_IGN);
         int status = iot_run(argc - 1, argv + 1);
         if (status >= 0)
             return status;

@@ -257,6 +257,8 @@ pid_t iot_spawn(const char *exe, char **argv, char **env, const int *keep, int n
             sigaction(forwarded[i], deaf ? &ign : &given[i], NULL);
         sigaction(SIGINT, deaf ? &ign : &given[NFWD], NULL);
         sigaction(SIGCHLD, deaf ? &dfl : &given[NFWD + 1], NULL);
+        sigaction(SIGXFSZ, strtoull(iot_given_sigign, NULL, 16) >> (SIGXFSZ - 1) & 1 ? &ign : &dfl,
+                  NULL); /* main.c ignores it for its own writes */
         sigprocmask(SIG_SETMASK, &old, NULL);
         for (int i = 0; i < nkeep; i++)
             fcntl(keep[i], F_SETFD, 0);

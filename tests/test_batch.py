@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import build, iotrace
 
+from iotrace.run import launcher
 from iotrace.tracefile import log_paths, read_log
 
 NOBODY = 65534
@@ -173,3 +174,25 @@ def test_job_dir_swapped_by_another_user_gets_nothing(public_dir: Path) -> None:
     assert (job.returncode, out, err) == (0, f"wrote 300000\n{size}\n", "")
     planted = [(p.name, p.stat().st_uid, p.stat().st_size) for p in d.iterdir()]
     assert planted and all(uid == NOBODY and n == 0 for _, uid, n in planted), planted
+
+
+@pytest.mark.parametrize("mode", [(), ("--no-stracer",)], ids=["full", "shim"])
+def test_iotrace_run_inside_a_batch_script_traces_into_its_own_dir(
+    tmp_path: Path, mode: tuple[str, ...]
+) -> None:
+    """`iotrace run` in a script that preloads the shim (`iotrace env`): the command's logs are
+    in the run's directory, and neither iotrace itself nor its stracer is traced into the batch
+    job's.  Before, the launcher's own shim put the job's IOTRACE_OUT back at the exec: cat's
+    log went to the job's directory, the run's trace held only the stracer's log (81 calls
+    "missed"), and the stracer ran under the shim."""
+    central, t = tmp_path / "central", tmp_path / "t"
+    src = tmp_path / "in.txt"
+    src.write_text("hello\n")
+    run = f"{launcher()} run -o {t} {' '.join(mode)} -- cat {src}"
+    r = _batch(central, f"{run}; cat {src}", tmp_path, SLURM_JOB_ID="4244")
+    assert (r.returncode, r.stdout) == (0, "hello\nhello\n"), r.stderr
+    assert _pids_by_exe(t) == {"cat": 1}
+    # the script's own cat, and iotrace's first image (the shim starts before its main)
+    assert _pids_by_exe(central / "iotrace-slurm-4244") == {"iotrace": 1, "cat": 1}
+    cat = next(read_log(p) for p in log_paths(t))
+    assert str(src) in cat.strings.values()

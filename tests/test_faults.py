@@ -188,6 +188,26 @@ def test_iotrace_under_a_file_size_limit(tmp_path: Path) -> None:
         assert len(said) == 1 and "File too large" in said[0], p.stderr
 
 
+@pytest.mark.parametrize("blocks", ["0", "1"])
+def test_iotrace_started_under_a_tiny_file_size_limit(tmp_path: Path, blocks: str) -> None:
+    """`ulimit -f 0` (or 1 KiB) on `iotrace` itself, as a shell gives it (SIGXFSZ not ignored):
+    iotrace's own first write (its marker) raised SIGXFSZ in iotrace, which died (153) before
+    the command ran.  Now its files fail, said in one line, and the command runs as untraced:
+    its output to a pipe, its own SIGXFSZ when it writes a file past the limit."""
+    out = tmp_path / "out"
+    cmd = f"echo ok; dd if=/dev/zero of={out} bs=1k count=4 2>/dev/null; echo after $?"
+    want = untraced("sh", "-c", f"ulimit -f {blocks}; exec sh -c '{cmd}'")
+    assert (want.returncode, want.stdout) == (0, "ok\nafter 153\n")
+    size = out.stat().st_size
+    for mode in MODES:
+        out.unlink()
+        run = f"{launcher()} run -o {tmp_path / f't{len(mode)}'} {' '.join(mode)}"
+        p = untraced("sh", "-c", f"ulimit -f {blocks}; exec {run} -- sh -c '{cmd}'")
+        assert (p.returncode, p.stdout) == (0, want.stdout), (mode, p.stderr)
+        assert out.stat().st_size == size
+        assert "Traceback" not in p.stderr and "File too large" in p.stderr, p.stderr
+
+
 def test_i386_child_is_named_as_untraced(tmp_path: Path) -> None:
     prog = build("ft_id", "-m32")
     script = f"{prog} {tmp_path / 'out'}; echo $?"
