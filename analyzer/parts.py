@@ -80,11 +80,12 @@ DASK_WORKER_BASE = 150 << 20
 # load + reduction peak ~2.6 GB, measured in bench/analyzer_bench.py --parts)
 MEMORY_PER_LOG_BYTE = 9
 MIN_PART_BYTES = 4 << 20  # never cut parts smaller than this much log (per-part overhead)
-# nor larger than this: a part's columns (8 B per event, ~30 B of log per event) stay under
+# nor larger than this: a part's columns (8 B per event, ~30 B of log per event) stay well under
 # glibc's largest mmap threshold (32 MiB, set by tune_malloc), so a worker's next part reuses
-# their freed heap; larger ones are fresh mappings each time, every page faulted in and zeroed
-# again (on this VM ~40% of a large part's CPU time)
-MAX_PART_BYTES = 96 << 20
+# their freed heap; and a worker's first part, whose memory is all faulted in fresh, costs
+# little more than the next (10 M events, 2 workers: 96 MiB parts took ~0.3 s of CPU more each
+# the first time, 32 MiB ones ~0.1 s), the last parts leave a core idle for less long
+MAX_PART_BYTES = 32 << 20
 SUM_KEYS = (
     "events", "reads", "writes", "read_time", "write_time", "bytes_read", "bytes_written",
     "metadata_ops", "errors", "missed", "mpi_reads", "mpi_writes", "mpi_bytes_read",
@@ -588,6 +589,7 @@ def local_map(workers: int) -> Mapper:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        _join_pools()
         # each worker reduces part after part, reusing the memory the previous part freed
         # (tune_malloc) and its start-up (the C code's loading, the symbols' tools): a fresh
         # process per part paid both again.  Forked from this process, which imported the
@@ -598,12 +600,25 @@ def local_map(workers: int) -> Mapper:
         else:
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload([__name__])
-        with ProcessPoolExecutor(
-            min(workers, len(args)), mp_context=ctx, initializer=tune_malloc
-        ) as ex:
+        ex = ProcessPoolExecutor(min(workers, len(args)), mp_context=ctx, initializer=tune_malloc)
+        try:
             return list(ex.map(fn, *zip(*args, strict=True)))
+        finally:
+            # not waited for: the workers' exits (the kernel freeing each one's heap) overlap
+            # the merge; joined before the next pool is forked (_join_pools) and at exit
+            ex.shutdown(wait=False, cancel_futures=True)
+            _pools.append(ex)
 
     return run
+
+
+_pools: list[Any] = []  # local_map's pools shut down but not yet joined
+
+
+def _join_pools() -> None:
+    """Wait for the pools local_map left: their threads gone, this process forks safely."""
+    while _pools:
+        _pools.pop().shutdown(wait=True)
 
 
 def dask_map(scheduler: str) -> Mapper:
