@@ -242,13 +242,15 @@ void iot_end_rest(pid_t stracer)
 
 pid_t iot_spawn(const char *exe, char **argv, char **env, const int *keep, int nkeep, int deaf)
 {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return -errno;
+    /* vfork: this process waits until the child has exec'd, and learns an exec's failure in
+     * memory they share -- no pipe, so a command given a tiny RLIMIT_NOFILE (4 or 5: this
+     * process holds the trace directory too) runs as untraced instead of "Too many open
+     * files" (126).  The child only sets its own signal dispositions and descriptor flags. */
+    volatile int err = 0;
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old); /* no handler of ours runs in the child */
-    pid_t pid = fork();
+    pid_t pid = vfork();
     if (pid == 0) {
         /* the stracer waits for its children whatever iotrace was given (the command gets
          * that back from IOTRACE_GIVEN_SIGIGN) */
@@ -265,29 +267,18 @@ pid_t iot_spawn(const char *exe, char **argv, char **env, const int *keep, int n
         if (!deaf)
             iot_std_release();
         execve(exe, argv, env);
-        int e = errno;
-        if (write(p[1], &e, sizeof e) < 0)
-            _exit(127);
+        err = errno;
         _exit(127);
     }
     int e = errno;
-    if (pid > 0 && !deaf) /* a signal from now on is the command's */
+    if (pid > 0 && !deaf && !err) /* a signal from now on is the command's */
         iot_app = pid;
     sigprocmask(SIG_SETMASK, &old, NULL);
-    close(p[1]);
-    if (pid < 0) {
-        close(p[0]);
+    if (pid < 0)
         return -e;
-    }
-    int err = 0;
-    ssize_t r;
-    while ((r = read(p[0], &err, sizeof err)) < 0 && errno == EINTR)
-        ;
-    close(p[0]);
-    if (r == sizeof err) {
+    if (err) {
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        iot_app = 0;
         return -err;
     }
     return pid;
@@ -486,11 +477,23 @@ int iot_run(int argc, char **argv)
         return 2;
     }
     if (o.console) {
-        int fd = open(o.console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) {
-            iot_say("iotrace: run: --console %s: %s", o.console, strerror(errno));
+        /* a file or FIFO another user made there first is not written (theirs to read: the
+         * run's paths and command lines) nor waited on (a FIFO no one reads: a hang) */
+        int fd = open(o.console,
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0) {
+            iot_say("iotrace: run: --console %s: %s", o.console,
+                    errno == ENXIO ? "a FIFO no one reads" : strerror(errno));
             return 2;
         }
+        if (!S_ISCHR(st.st_mode) && st.st_uid != geteuid()) {
+            iot_say("iotrace: run: --console %s: owned by uid %u, not by you (uid %u): refusing "
+                    "to write there", o.console, st.st_uid, geteuid());
+            close(fd);
+            return 2;
+        }
+        fcntl(fd, F_SETFL, O_APPEND);
         iot_console = fd;
     }
     const char *mpi = strcmp(o.mpi, "auto") ? o.mpi : iot_command_family(o.command, o.ncommand);

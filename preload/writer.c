@@ -379,9 +379,9 @@ static int create_named(char *path, pid_t pid)
      * for a symbolic link or another user's directory since) */
     int dfd = (int)IOT_SYSRAW(openat, AT_FDCWD, iot_p.dir,
                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-    if (dfd < 0)
+    if (dfd < 0 && errno != EMFILE && errno != ENFILE)
         return -1;
-    if (!iot_dir_ours(dfd)) {
+    if (dfd >= 0 && !iot_dir_ours(dfd)) {
         IOT_SYSRAW(close, dfd);
         errno = EACCES;
         return -1;
@@ -395,13 +395,22 @@ static int create_named(char *path, pid_t pid)
             errno = ENAMETOOLONG;
             break;
         }
-        fd = (int)IOT_SYSRAW(openat, dfd, path + dir,
+        fd = (int)IOT_SYSRAW(openat, dfd >= 0 ? dfd : AT_FDCWD, dfd >= 0 ? path + dir : path,
                              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && dfd >= 0) {
+            /* one descriptor free (an app at RLIMIT_NOFILE that exec'd): by name, as
+             * before the directory's check (needs a second one) */
+            IOT_SYSRAW(close, dfd);
+            dfd = -1;
+            n--;
+            continue;
+        }
         if (fd < 0 && errno != EEXIST)
             break;
     }
     int e = errno;
-    IOT_SYSRAW(close, dfd);
+    if (dfd >= 0)
+        IOT_SYSRAW(close, dfd);
     errno = e;
     return fd;
 }

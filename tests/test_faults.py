@@ -261,6 +261,33 @@ def test_low_nofile_limit_same_fds_and_emfile(tmp_path: Path, limit: int) -> Non
         assert p.stdout == want.stdout
 
 
+@pytest.mark.parametrize("limit", [4, 5])
+def test_tiny_nofile_limit_given_to_iotrace(tmp_path: Path, limit: int) -> None:
+    """`ulimit -n 4` (or 5) on `iotrace` itself: it held the trace directory and needed a pipe
+    to start the command, which then did not run ("iotrace: sh: Too many open files", 126).
+    Now the command runs as untraced (iotrace says in one line what it could not do)."""
+    src = tmp_path / "in"
+    src.write_text("hello\n")
+    cmd = f"cat {src}; echo $?"
+    want = untraced("sh", "-c", f"ulimit -n {limit}; exec sh -c '{cmd}'")
+    assert (want.returncode, want.stdout) == (0, "hello\n0\n")
+    for mode in MODES:
+        run = f"{launcher()} run -o {tmp_path / f't{len(mode)}'} {' '.join(mode)}"
+        p = untraced("sh", "-c", f"ulimit -n {limit}; exec {run} -- sh -c '{cmd}'")
+        assert (p.returncode, p.stdout) == (0, want.stdout), (mode, p.stderr)
+
+
+def test_an_exec_with_one_descriptor_free_gets_its_log(tmp_path: Path) -> None:
+    """An image exec'd with one descriptor free below RLIMIT_NOFILE: the shim creates its log
+    by name when the trace directory's check finds no descriptor for itself."""
+    for mode in MODES:
+        t = tmp_path / f"t{len(mode)}"
+        p = iotrace("run", "-o", str(t), *mode, "--", "sh", "-c", "ulimit -n 4; exec cat /dev/null")
+        assert p.returncode == 0 and not lines(p.stderr, FAULT), p.stderr
+        exes = [Path(read_log(log).header["exe"]).name for log in log_paths(t)]
+        assert "cat" in exes, (mode, exes)
+
+
 def test_libunwinds_pipe_is_not_among_the_apps_descriptors(tmp_path: Path) -> None:
     """libunwind's pipe for its address checks sat at RLIMIT_NOFILE-8 (4088, 4089 here): in
     /proc/self/fd and in a count of open descriptors, in both modes.  It no longer exists."""

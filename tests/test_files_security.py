@@ -19,6 +19,7 @@ import pytest
 from conftest import iotrace
 
 from iotrace.native import source_tag
+from iotrace.run import launcher
 
 NOBODY = 65534
 VICTIM_TEXT = "root's own file: must stay as it is\n"
@@ -91,6 +92,34 @@ def test_console_file_symlink_not_followed(tmp_path: Path) -> None:
     r = iotrace("run", "-o", str(tmp_path / "t2"), "--console", str(fresh), "--", "true")
     assert r.returncode == 0 and "trace written" in fresh.read_text()
     assert _mode(fresh) == 0o600
+
+
+@pytest.mark.parametrize("via", ["launcher", "python"])
+@pytest.mark.parametrize("kind", ["file", "fifo"])
+def test_console_file_another_user_made_first_refused(
+    public_dir: Path, kind: str, via: str
+) -> None:
+    """`--console /tmp/x.log` that `nobody` made first in the shared directory: a file of
+    theirs got the run's lines (paths, command lines: theirs to read), a FIFO no one reads
+    hung iotrace before the command ran.  Refused in one line, status 2, the command not run."""
+    shared = public_dir / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    made = shared / "console.log"
+    make = f"touch {made}" if kind == "file" else f"mkfifo {made}"
+    subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", f"{make}; chmod 666 {made}"],
+                   check=True)  # fmt: skip
+    ran = public_dir / "ran"
+    args = ["run", "-o", str(public_dir / "t"), "--console", str(made), "--", "touch", str(ran)]
+    if via == "python":
+        r = iotrace(*args, timeout=30)
+    else:  # the `iotrace` command, which opens it itself
+        r = subprocess.run([launcher(), *args], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    said = "owned by uid 65534" if kind == "file" else "a FIFO no one reads"
+    assert said in r.stderr and not ran.exists()
+    if kind == "file":
+        assert made.read_text() == ""
 
 
 @pytest.fixture

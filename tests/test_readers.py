@@ -222,17 +222,20 @@ def test_fuzz_every_reader(names_trace, tmp_path):
     assert res["variants"] >= 10 and res["flips"] >= 3, res
 
 
-def test_damaged_run_record_is_skipped_not_a_traceback(names_trace, tmp_path):
+@pytest.mark.parametrize("how", ["renamed", "nested"])
+def test_damaged_run_record_is_skipped_not_a_traceback(names_trace, tmp_path, how):
     """A bit flipped in iotrace-run.*.json can rename a key or change a value's type (the fuzzer
-    found a KeyError traceback in report): such a record is skipped as an unparsable one is."""
+    found a KeyError traceback in report): such a record is skipped as an unparsable one is.
+    So is a hostile one nested deeper than Python's recursion limit (a RecursionError
+    traceback in report, show, export and diff)."""
     d = tmp_path / "trace"
     shutil.copytree(names_trace, d)
     (path,) = d.glob("iotrace-run.*.json")
     rec = json.loads(path.read_text())
     rec["start_real_nr"] = rec.pop("start_real_ns")  # one flipped bit of the key
-    path.write_text(json.dumps(rec))
+    path.write_text(json.dumps(rec) if how == "renamed" else "[" * 100000 + "]" * 100000)
     for args in (["report"], ["report", "--json"], ["show"], ["export", "--format", "csv",
-                 "-o", str(tmp_path / "csv")]):  # fmt: skip
+                 "-o", str(tmp_path / "csv")], ["diff", str(names_trace)]):  # fmt: skip
         r = run_limited(args[0], str(d), *args[1:])
         assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
 

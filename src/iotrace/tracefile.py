@@ -648,7 +648,7 @@ def run_records(trace_dir: Path) -> list[dict[str, Any]]:
     for p in sorted(trace_dir.glob("iotrace-run.*.json")):
         try:
             rec = json.loads(read_regular(p, 1 << 20))
-        except (OSError, ValueError, TraceFormatError):
+        except (OSError, ValueError, RecursionError, TraceFormatError):  # nested past the limit
             continue
         if isinstance(rec, dict) and all(
             isinstance(rec.get(k), t) and not isinstance(rec.get(k), bool)
