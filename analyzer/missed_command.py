@@ -19,14 +19,15 @@ from .symbols import site_label
 
 def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
     """By call site as the report's missed I/O groups them (its label, without line numbers: the
-    calls of one function are one site), over all processes."""
+    calls of one function are one site) and, inside libc, by the libc function called there
+    (fts_open's and fts_read's under one caller apart), over all processes."""
     if not groups:
         out.write("no missed I/O: nothing bypassed the shim\n")
         return
     by_site: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for g in groups:
-        by_site.setdefault((g["class"], g["site"]), []).append(g)
-    for (cls, _site), gs in by_site.items():
+        by_site.setdefault((g["class"], g["site"], g["libc_function"]), []).append(g)
+    for (cls, _site, _fn), gs in by_site.items():
         total = sum(g["count"] for g in gs)
         frames = [(f["function"], f["file"], f["line"], f["module"], f["offset"])
                   for f in gs[0]["frames"]]  # fmt: skip

@@ -233,6 +233,7 @@ uffi = _cached_ffi(
     """,
 )
 UNW_REG_IP = 16
+UNW_REG_SP = 7  # UNW_X86_64_RSP
 UNW_CACHE_GLOBAL = 1
 
 

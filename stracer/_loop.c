@@ -115,14 +115,48 @@ static int nimages;
 static thread **tslot;
 static size_t tcap, tused;
 
-/* (image, ip, word at sp) -> site */
+/* open addressing, linear probing, never shrunk: entries of esz bytes, each starting with its
+ * key (klen bytes, a multiple of 8, its first word never 0: 0 marks an empty slot) */
 typedef struct {
-    uint64_t ip, top;
-    int img, site; /* site 0: empty slot */
-    int cls;       /* C_LIBC or C_BYPASS */
+    unsigned char *slot;
+    size_t cap, used, esz, klen;
+} table;
+
+/* The call sites' keys (docs/stracer.md, "Call sites").  A libc-internal syscall is named by the
+ * libc function called from outside libc, often several frames up, so the ip and the word at sp
+ * do not tell it: every path through one inner helper shares them (__getdents64 <- readdir
+ * under fts_read and under sysconf).  A site is keyed by its chain: the return addresses up to
+ * and including the first frame outside libc and the loader, found on the stack by frame sizes
+ * Python learnt from its unwinds (iotl_frame): at a return address pc, the next one lies delta
+ * bytes further up, as long as the frame's size at pc is fixed (an sp-based CFA).  A pc whose
+ * unwinds found two sizes (alloca: setlocale's _nl_find_locale) is D_VAR: the chain ends there
+ * (the frames above it are not found; one inner path reached from two libc functions through
+ * such a frame is still one site).  An ip outside libc (an inline syscall) keeps the old key:
+ * the ip and the word at sp. */
+#define CHAIN_MAX 12
+#define D_OUT INT32_MIN        /* the chain ends at this pc: outside libc and the loader */
+#define D_VAR (INT32_MIN + 1)  /* the frame's size varies: the chain ends at this pc too */
+#define WIN_WORDS 128          /* the stack is read 1 KiB at a time */
+#define WIN_READS 4
+
+typedef struct {
+    uint64_t pc;
+    int32_t img, isip; /* isip: the syscall's ip, its delta from sp (else a return address) */
+    int32_t delta, pad;
+} frame_ent;
+
+typedef struct {
+    uint64_t ip, w[CHAIN_MAX];
+    int32_t img, nw;
+} chain_key;
+
+typedef struct {
+    chain_key k;
+    int32_t site, cls; /* cls: C_LIBC, C_BYPASS or C_LOADER */
 } site_ent;
-static site_ent *sslot;
-static size_t scap, sused;
+
+static table frames_t = {NULL, 0, 0, sizeof(frame_ent), 16};
+static table sites_t = {NULL, 0, 0, sizeof(site_ent), sizeof(chain_key)};
 
 /* fd -> path: a readlink of /proc/PID/fd/N costs more than the rest of a fast missed syscall's
  * handling, so the path is cached per (pid, fd), valid while nothing may have changed that
@@ -286,58 +320,148 @@ int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, u
     return 0;
 }
 
-static size_t site_hash(int img, uint64_t ip, uint64_t top)
+static size_t key_hash(const void *key, size_t len)
 {
-    return hash_u64(ip * 31 + top * 0x9e3779b97f4a7c15ULL + (uint64_t)img);
+    const uint64_t *w = key;
+    uint64_t h = 0;
+    for (size_t i = 0; i < len / 8; i++)
+        h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+    return hash_u64(h);
 }
 
-static const site_ent *site_get(int img, uint64_t ip, uint64_t top)
+static void *tab_get(const table *t, const void *key)
 {
-    if (!scap)
+    if (!t->cap)
         return NULL;
-    for (size_t i = site_hash(img, ip, top) & (scap - 1);; i = (i + 1) & (scap - 1)) {
-        const site_ent *e = &sslot[i];
-        if (!e->site)
+    for (size_t i = key_hash(key, t->klen) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        unsigned char *e = t->slot + i * t->esz;
+        if (!*(const uint64_t *)e)
             return NULL;
-        if (e->ip == ip && e->top == top && e->img == img)
+        if (!memcmp(e, key, t->klen))
             return e;
     }
 }
 
-/* A call site unwound by Python: its id and its class (C_LIBC: inside a libc function the shim
- * does not wrap, called from outside libc; C_BYPASS: everything else). */
-int iotl_site(int img, uint64_t ip, uint64_t top, int site, int cls)
+/* key's entry, made (zeroed past its key) if new; NULL: out of memory */
+static void *tab_put(table *t, const void *key)
 {
-    if (site <= 0 || (cls != C_LIBC && cls != C_BYPASS))
-        return -1;
-    if ((sused + 1) * 2 > scap) {
-        size_t ncap = scap ? scap * 2 : 1024;
-        site_ent *n = calloc(ncap, sizeof *n);
+    unsigned char *e = tab_get(t, key);
+    if (e)
+        return e;
+    if ((t->used + 1) * 2 > t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 1024;
+        unsigned char *n = calloc(ncap, t->esz);
         if (!n)
-            return -1;
-        for (size_t i = 0; i < scap; i++) {
-            if (!sslot[i].site)
+            return NULL;
+        for (size_t i = 0; i < t->cap; i++) {
+            const unsigned char *o = t->slot + i * t->esz;
+            if (!*(const uint64_t *)o)
                 continue;
-            size_t j = site_hash(sslot[i].img, sslot[i].ip, sslot[i].top) & (ncap - 1);
-            while (n[j].site)
+            size_t j = key_hash(o, t->klen) & (ncap - 1);
+            while (*(const uint64_t *)(n + j * t->esz))
                 j = (j + 1) & (ncap - 1);
-            n[j] = sslot[i];
+            memcpy(n + j * t->esz, o, t->esz);
         }
-        free(sslot);
-        sslot = n;
-        scap = ncap;
+        free(t->slot);
+        t->slot = n;
+        t->cap = ncap;
     }
-    size_t i = site_hash(img, ip, top) & (scap - 1);
-    while (sslot[i].site) {
-        if (sslot[i].ip == ip && sslot[i].top == top && sslot[i].img == img) {
-            sslot[i].site = site;
-            sslot[i].cls = cls;
+    size_t i = key_hash(key, t->klen) & (t->cap - 1);
+    while (*(const uint64_t *)(t->slot + i * t->esz))
+        i = (i + 1) & (t->cap - 1);
+    e = t->slot + i * t->esz;
+    memset(e, 0, t->esz);
+    memcpy(e, key, t->klen);
+    t->used++;
+    return e;
+}
+
+static const frame_ent *frame_get(int img, uint64_t pc, int isip)
+{
+    frame_ent k = {pc, img, isip, 0, 0};
+    return tab_get(&frames_t, &k);
+}
+
+/* What Python's unwind found at pc (isip: the syscall's ip): the next return address delta
+ * bytes up the stack, or D_OUT.  Two unwinds that disagree make it D_VAR.  The delta kept. */
+int iotl_frame(int img, uint64_t pc, int isip, int delta)
+{
+    if (!pc)
+        return D_VAR;
+    frame_ent k = {pc, img, isip, 0, 0};
+    int fresh = !tab_get(&frames_t, &k);
+    frame_ent *e = tab_put(&frames_t, &k);
+    if (!e)
+        return D_VAR;
+    if (delta != D_OUT && (delta < !isip || delta > (1 << 20))) /* a leaf's ip: 0 */
+        delta = D_VAR;
+    e->delta = fresh || e->delta == delta ? delta : D_VAR;
+    return e->delta;
+}
+
+/* The chain of a stop at ip with the stack at sp (top: the word at sp, already read): 1 made,
+ * 0 not (a pc not learnt, the stack unreadable: Python unwinds it). */
+static int chain_of(int tid, int img, uint64_t ip, uint64_t sp, uint64_t top, chain_key *k)
+{
+    memset(k, 0, sizeof *k);
+    k->ip = ip;
+    k->img = img;
+    const frame_ent *f = frame_get(img, ip, 1);
+    if (!f)
+        return 0;
+    if (f->delta == D_OUT || f->delta == D_VAR) {
+        k->w[k->nw++] = top;
+        return 1;
+    }
+    uint64_t win[WIN_WORDS], base = 0, pos = (uint64_t)f->delta;
+    size_t have = 0;
+    int reads = 0;
+    while (k->nw < CHAIN_MAX) {
+        uint64_t at = sp + pos, w;
+        if (pos == 0) {
+            w = top;
+        } else {
+            if (at < base || at + 8 > base + have) {
+                struct iovec local = {win, sizeof win}, remote = {(void *)at, sizeof win};
+                ssize_t got = reads++ < WIN_READS ? process_vm_readv(tid, &local, 1, &remote, 1, 0)
+                                                  : -1;
+                if (got < 8)
+                    return 0;
+                base = at;
+                have = (size_t)got;
+            }
+            w = win[(at - base) / 8];
+        }
+        k->w[k->nw++] = w;
+        f = frame_get(img, w, 0);
+        if (!f)
             return 0;
-        }
-        i = (i + 1) & (scap - 1);
+        if (f->delta == D_OUT || f->delta == D_VAR)
+            return 1;
+        pos += (uint64_t)f->delta;
     }
-    sslot[i] = (site_ent){ip, top, img, site, cls};
-    sused++;
+    return 1;
+}
+
+/* A call site unwound by Python, by its chain (iotl_frame's walk: ip, nw words): its id and
+ * class (C_LIBC: inside a libc function the shim does not wrap, called from outside libc;
+ * C_LOADER: the loader's own; C_BYPASS: everything else). */
+int iotl_site(int img, uint64_t ip, int nw, const uint64_t *w, int site, int cls)
+{
+    if (site <= 0 || nw < 1 || nw > CHAIN_MAX || !ip ||
+        (cls != C_LIBC && cls != C_BYPASS && cls != C_LOADER))
+        return -1;
+    chain_key k;
+    memset(&k, 0, sizeof k);
+    k.ip = ip;
+    k.img = img;
+    k.nw = nw;
+    memcpy(k.w, w, (size_t)nw * 8);
+    site_ent *e = tab_put(&sites_t, &k);
+    if (!e)
+        return -1;
+    e->site = site;
+    e->cls = cls;
     return 0;
 }
 
@@ -652,7 +776,9 @@ static int on_seccomp(thread *t, iotl_ev *ev)
         return 1;
     }
     const nr_info *n = &nrs[nr];
-    const site_ent *site = site_get(t->img, r.rip, top);
+    chain_key k;
+    const site_ent *site =
+        chain_of(t->tid, t->img, r.rip, r.rsp, top, &k) ? tab_get(&sites_t, &k) : NULL;
     ev->top = top;
     if (!site) {
         ev->verdict = V_NEW; /* a new call site: Python unwinds it, then records the syscall */

@@ -23,6 +23,9 @@ PHASES = {"launch": 0, "preinit": 1, "ready": 2, "noshim": 3}
 COUNT_NAMES = ("covered", "loader", "shim", "libc", "bypass")
 C_COVERED, C_LOADER, C_LIBC, C_BYPASS = 0, 1, 3, 4
 V_PY, V_NEW, V_REC = 0, 1, 2  # a stop handed to Python (_loop.c)
+# a call site's chain (_loop.c iotl_frame): at most CHAIN_MAX return addresses; a frame's
+# delta D_OUT ends it (outside libc and the loader), D_VAR: the frame's size varies
+CHAIN_MAX, D_OUT, D_VAR = 12, -(1 << 31), -(1 << 31) + 1
 T_APP, T_SHIM, T_HELPER, T_VMCHILD = 0, 1, 2, 3  # iotl_thread's kind
 
 _CDEF = """
@@ -34,7 +37,8 @@ int iotl_thread(int tid, int pid, int img, int kind);
 int iotl_forget(int tid, long long *out);
 int iotl_pending(int tid);
 int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, uint64_t ld_hi);
-int iotl_site(int img, uint64_t ip, uint64_t top, int site, int cls);
+int iotl_frame(int img, uint64_t pc, int isip, int delta);
+int iotl_site(int img, uint64_t ip, int nw, const uint64_t *w, int site, int cls);
 int iotl_seccomp(int tid, iotl_ev *ev);
 int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, int fdchg,
             const char *name);

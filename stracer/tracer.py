@@ -29,6 +29,7 @@ from iotrace.stracer.unwind import (
     AddressSpace,
     Frame,
     close_symbolisers,
+    is_libc,
     is_loader,
     libc_entry,
     symbolise,
@@ -85,6 +86,7 @@ class Image:
     # loader's I/O, so that is recorded (libc-internal: not said on the console)
     ld_recorded: tuple[int, int] = (0, 0)
     aspace: AddressSpace | None = None
+    # a Go program's sites by their frames' pcs (the C loop knows the others by their chain)
     sites: dict[tuple[int, ...], tuple[int, int]] = field(default_factory=dict)  # -> site, class
     go: bool = False  # a Go executable: call sites from its frame pointers (_go_pcs)
     id: int = field(default_factory=lambda: next(_image_ids))  # the C loop's name for it
@@ -417,19 +419,38 @@ class Tracer:
             if got is None:
                 got = img.sites[tuple(pcs)] = (self._new_site(th, pcs), L.C_BYPASS)
             return got
-        key = (r.rip, th.top)
-        got = img.sites.get(key)
-        if got is None:
-            site = self._new_site(th)
-            inside = img.phase != "noshim" and self.site_fn.get(site) is not None
-            inside = inside or img.ld_recorded[0] <= r.rip < img.ld_recorded[1]
-            frames = self.site_frames.get(site) or []
-            # the loader's own, not under a libc function (the C loop counts it as loader I/O)
-            loader = not inside and bool(frames) and is_loader(frames[0].module)
-            cls = L.C_LIBC if inside else L.C_LOADER if loader else L.C_BYPASS
-            got = img.sites[key] = (site, cls)
-        self.fast.lib.iotl_site(img.id, r.rip, th.top, *got)
-        return got
+        site = self._new_site(th)
+        frames = self.site_frames.get(site) or []
+        inside = img.phase != "noshim" and self.site_fn.get(site) is not None
+        inside = inside or img.ld_recorded[0] <= r.rip < img.ld_recorded[1]
+        # the loader's own, not under a libc function (the C loop counts it as loader I/O)
+        loader = not inside and bool(frames) and is_loader(frames[0].module)
+        cls = L.C_LIBC if inside else L.C_LOADER if loader else L.C_BYPASS
+        words = self._chain(img, r.rip, r.rsp, th.top)
+        self.fast.lib.iotl_site(img.id, r.rip, len(words), words, site, cls)
+        return site, cls
+
+    def _chain(self, img: Image, ip: int, sp: int, top: int) -> list[int]:
+        """The key of the site just unwound, as the C loop finds it on the stack (_loop.c
+        chain_of): the return addresses up to the first frame outside libc and the loader,
+        each frame's size taught (a frame found in two sizes ends it); an ip outside them (an
+        inline syscall) keeps its word at sp."""
+        assert img.aspace is not None
+        frames, sps, lib = img.aspace.frames, img.aspace.sps, self.fast.lib
+        ours = [is_libc(f.module) or is_loader(f.module) for f in frames]
+        if not frames or not ours[0] or len(sps) != len(frames) or len(frames) < 2:
+            lib.iotl_frame(img.id, ip, 1, L.D_OUT)
+            return [top]
+        if lib.iotl_frame(img.id, ip, 1, sps[1] - 8 - sp) == L.D_VAR:  # ret address: CFA - 8
+            return [top]
+        words: list[int] = []
+        for k in range(1, len(frames)):
+            words.append(frames[k].pc)
+            end = not ours[k] or k + 1 == len(frames)
+            got = lib.iotl_frame(img.id, frames[k].pc, 0, L.D_OUT if end else sps[k + 1] - sps[k])
+            if end or got == L.D_VAR or len(words) == L.CHAIN_MAX:  # a variable frame ends it too
+                break
+        return words
 
     def _go_pcs(self, th: Thread) -> list[int]:
         """ip, the return address at the stack pointer (Go's syscall stubs have no frame), then

@@ -1,10 +1,12 @@
 """Call sites of missed syscalls: unwound with libunwind-ptrace, symbolised with addr2line.
 
-Unwinding is done once per call site.  A site is keyed by the instruction pointer and the word
-at the stack pointer: for a syscall made through a leaf function (libc's syscall(), Go's
-Syscall6) that word is the return address into the caller, so callers stay apart; for an inline
-`syscall` instruction the ip alone already names the site (the word may then vary, which only
-costs an extra unwind that finds the same frames).
+Unwinding is done once per call site.  A site inside libc is keyed by its chain: the return
+addresses up to the first frame outside libc and the loader, which the C loop finds on the stack
+with the frame sizes each unwind teaches it (_loop.c chain_of, docs/stracer.md "Call sites"), so
+sysconf's and fts_read's reads through the same inner helper stay apart.  Outside libc (an
+inline `syscall` instruction, a static binary) a site is keyed by the instruction pointer and
+the word at the stack pointer (the word may vary, which only costs an extra unwind that finds
+the same frames).
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ class AddressSpace:
         self.mod_ids: dict[str, int] = {}  # module path -> its number for _unwind.c
         self.maps_read = 0  # times the maps were read
         self.sent: tuple[int, int] | None = None  # (pid, maps_read) _unwind.c has
+        # the last unwind: its frames, and each one's stack pointer (the CFA of the one below)
+        self.frames: list[Frame] = []
+        self.sps: list[int] = []
         if libs:
             upt, ux = libs
             acc = (
@@ -156,11 +161,13 @@ class AddressSpace:
         if ctx == ffi.NULL:
             return []
         frames: list[Frame] = []
+        self.frames, self.sps = frames, []
         try:
             cur = ffi.new("unw_cursor_t *")
             if ux._Ux86_64_init_remote(cur, self.uas, ctx) < 0:
                 return []
             ip = ffi.new("unw_word_t *")
+            sp = ffi.new("unw_word_t *")
             off = ffi.new("unw_word_t *")
             name = ffi.new("char[]", 256)
             while len(frames) < MAX_FRAMES:
@@ -181,6 +188,8 @@ class AddressSpace:
                 ) == 0:
                     fn = ffi.string(name).decode(errors="replace")
                 frames.append(Frame(pc, mod[0] if mod else None, mod[1] if mod else None, fn))
+                ux._Ux86_64_get_reg(cur, _ffi.UNW_REG_SP, sp)
+                self.sps.append(int(sp[0]))
                 self._send_maps()  # module_of may have read them again
                 if _enough(frames) or ux._Ux86_64_step(cur) <= 0:
                     break

@@ -277,6 +277,58 @@ def test_libc_internal_io_is_recorded_not_missed(trace):
     assert set(ev.loc[ev["source"] == "shim", "class"]) == {"covered"}
 
 
+def test_libc_internal_sites_are_named_by_their_own_function(trace):
+    """One inner libc helper (__open_nocancel, __read_nocancel, readdir's getdents64) reached
+    from fts_open, fts_read, fts_close, sysconf (from two callers) and tzset: each syscall is
+    named by the libc function the program called and by that call's caller, as the program's
+    source and libc's symbol table say.  The old key (the ip and the word at sp) named them all
+    after the first ("inside libc's fts64_open" for sysconf's and tzset's reads)."""
+    import ctypes
+
+    zone = trace.work / "zone"
+    shutil.copy("/usr/share/zoneinfo/Europe/Berlin", zone)
+    tree = trace.work / "d"
+    for sub in ("a", "b"):
+        (tree / sub).mkdir(parents=True)
+        (tree / sub / "f").write_text("x")
+    t = trace(build("st_sites"), str(tree), env=dict(os.environ, TZ=str(zone)))
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert t.proc.stdout.split()[3] == "-3600"
+    groups = json.loads(iotrace("missed", str(t.dir), "--all", "--json").stdout)
+    libc = ctypes.CDLL("libc.so.6")
+
+    def entry(name: str) -> int:  # the address the symbol table gives a libc function
+        return ctypes.cast(getattr(libc, name), ctypes.c_void_p).value or 0
+
+    def named(path: str, syscall: str) -> set[tuple[int, str]]:
+        """(the named libc function's address, the program's function that called it)"""
+        out = set()
+        for g in groups:
+            if g["path"] == path and g["syscall"] == syscall:
+                assert g["class"] == "libc", g
+                caller = next(f["function"] for f in g["frames"] if "libc" not in f["module"])
+                out.add((entry(g["libc_function"]), caller))
+        return out
+
+    cpu = "/sys/devices/system/cpu"
+    assert named(f"{cpu}/possible", "openat") == {(entry("sysconf"), "cpus")}
+    assert named(f"{cpu}/possible", "read") == {(entry("sysconf"), "cpus")}
+    assert named(f"{cpu}/online", "read") == {(entry("sysconf"), "online")}
+    assert named(str(zone), "read") == {(entry("tzset"), "zone")}
+    assert named(str(tree / "a"), "getdents64") == {(entry("fts_read"), "walk")}
+    assert named(str(tree), "openat") == {(entry("fts_read"), "walk")}
+    assert named(str(trace.work), "openat") == {(entry("fts_open"), "walk")}
+    assert named(str(trace.work), "close") == {(entry("fts_close"), "walk")}
+    # the text: one line per libc function and caller
+    heads = [ln for ln in iotrace("missed", str(t.dir), "--all").stdout.splitlines()
+             if not ln.startswith(" ")]  # fmt: skip
+    said = Counter(ln.split(" at ")[0].split(" ", 1)[1] + " at " + ln.split(" at ")[1].split()[0]
+                   for ln in heads)  # fmt: skip
+    assert said["inside libc's sysconf at cpus"] == said["inside libc's sysconf at online"] == 1
+    assert said["inside libc's tzset at zone"] == 1
+    assert sum(n for k, n in said.items() if k.startswith("inside libc's fts")) == 3, heads
+
+
 def test_missed_json_and_text(trace):
     t = trace(build("st_raw"), "out")
     groups = missed(t.dir)
