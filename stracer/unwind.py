@@ -25,6 +25,10 @@ if TYPE_CHECKING:  # addr2line (subprocess, select) is imported at the first mis
     from iotrace.addr2line import Server, Symbol
 
 MAX_FRAMES = 16
+# frames while all so far are libc's or the loader's: a module libc loads (an NSS or iconv
+# module, the loader's frames under getrpcbyname or iconv_open) is 14-20 frames deep, and the
+# libc function that loaded it, which names the site (libc_entry), lies past them
+MAX_LIBC_FRAMES = 32
 # libc's own way to make any syscall: I/O through it bypasses every wrapper, like an inline
 # `syscall` instruction
 RAW_SYSCALL = frozenset({"syscall"})
@@ -35,8 +39,9 @@ GO_STUBS = ("syscall.", "runtime/internal/syscall.", "internal/syscall/")
 
 
 def syscall_stub(module: str | None, function: str | None) -> bool:
-    """A frame of libc or of Go's syscall package: where a syscall is made, not who made it."""
-    if module and os.path.basename(module).startswith("libc."):
+    """A frame of libc, of the shim (a wrapper that called libc: setlocale, tzset) or of Go's
+    syscall package: where a syscall is made, not who made it."""
+    if module and os.path.basename(module).startswith(("libc.", "libiotrace")):
         return True
     return bool(function) and function.startswith(GO_STUBS)  # type: ignore[union-attr]
 
@@ -170,7 +175,8 @@ class AddressSpace:
             sp = ffi.new("unw_word_t *")
             off = ffi.new("unw_word_t *")
             name = ffi.new("char[]", 256)
-            while len(frames) < MAX_FRAMES:
+            inner = True  # every frame so far libc's or the loader's
+            while len(frames) < (MAX_LIBC_FRAMES if inner else MAX_FRAMES):
                 if ux._Ux86_64_get_reg(cur, _ffi.UNW_REG_IP, ip) < 0 or ip[0] == 0:
                     break
                 pc = int(ip[0])
@@ -188,6 +194,7 @@ class AddressSpace:
                 ) == 0:
                     fn = ffi.string(name).decode(errors="replace")
                 frames.append(Frame(pc, mod[0] if mod else None, mod[1] if mod else None, fn))
+                inner = inner and bool(mod) and (is_libc(mod[0]) or is_loader(mod[0]))
                 ux._Ux86_64_get_reg(cur, _ffi.UNW_REG_SP, sp)
                 self.sps.append(int(sp[0]))
                 self._send_maps()  # module_of may have read them again

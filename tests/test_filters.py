@@ -157,18 +157,21 @@ def test_bad_filter_is_one_line(tmp_path: Path) -> None:
 
 
 def test_every_class_is_used() -> None:
-    """Each class selects some function, and every function but the locale ones, the name
-    lookups (whose I/O is libc's own: no file, descriptor or data of the app's) and glibc's
-    error messages (libc's own writes to stderr) is in some class."""
+    """Each class selects some function, and every function but the locale ones, the time-zone
+    load, sysconf, the name lookups (whose I/O is libc's own: no file, descriptor or data of the
+    app's) and glibc's error messages (libc's own writes to stderr) is in some class."""
     from iotrace.calls import CLASSES
 
     for c in CLASSES:
         assert trace_set([f"%{c}"]), c
     unclassed = {f.name for f in FUNCTIONS} - set().union(*(trace_set([f"%{c}"]) for c in CLASSES))
     messages = {"error", "error_at_line", "warn", "warnx", "vwarn", "vwarnx", "err", "errx",
-                "verr", "verrx"}  # fmt: skip
-    lookups = {"getaddrinfo", "getpwnam", "getpwuid", "getgrnam", "getgrgid", "getgrouplist"}
-    assert unclassed <= {"setlocale", "newlocale", *lookups, *messages}, unclassed
+                "verr", "verrx", "perror", "psignal"}  # fmt: skip
+    lookups = {"getaddrinfo", "getpwnam", "getpwuid", "getgrnam", "getgrgid", "getgrouplist",
+               "gethostbyname", "getservbyname", "getprotobyname", "getnameinfo", "getpwent",
+               "getgrent", "gethostent", "getservent", "getprotoent"}  # fmt: skip
+    libc_own = {"setlocale", "newlocale", "tzset", "sysconf"}  # the zone file, /sys: libc's
+    assert unclassed <= {*libc_own, *lookups, *messages}, unclassed
 
 
 def test_env_carries_filters_to_the_bare_shim(tmp_path: Path) -> None:

@@ -575,8 +575,9 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
         if (j->short_reaped == j->short_)
             SAY(" (likely of children that had no counters at their end: a call in flight when "
                 "they died, which their parents' counters hold)");
-        else if (!j->stracer)
-            SAY(" (the shim alone does not see raw syscalls: run with the stracer)");
+        else if (!j->stracer) /* which of the two: only the stracer can tell */
+            SAY(" (the shim alone sees neither raw syscalls nor the I/O a library does inside "
+                "a function it does not wrap: run with the stracer to see which)");
         SAY(", by process: iotrace report");
     }
     if (j->unfinished)

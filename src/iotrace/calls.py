@@ -342,6 +342,23 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("getgrnam", "other", OTH, "path"),
     _f("getgrgid", "other", OTH, ""),
     _f("getgrouplist", "other", OTH, "path"),
+    # the hosts, services and protocols databases (wrap_nss.c; by address, port or number and
+    # the _r forms as these): path is the name looked up, not a file; getnameinfo
+    _f("gethostbyname", "other", OTH, "path"),
+    _f("getservbyname", "other", OTH, "path"),
+    _f("getprotobyname", "other", OTH, "path"),
+    _f("getnameinfo", "other", OTH),
+    # walking the user, group, hosts, services and protocols databases (the _r forms as these)
+    *(_f(f, "other", OTH) for f in ("getpwent", "getgrent", "gethostent", "getservent",
+                                     "getprotoent")),
+    # glibc's time-zone load inside tzset, localtime... (preload/wrap_time.c: recorded only when
+    # it loads): path is TZ as it was, not a file; sysconf's names that read /sys or /proc
+    # (get_nprocs and get_nprocs_conf as these): flags is the _SC_ name
+    _f("tzset", "other", OTH, "path"),
+    _f("sysconf", "other", OTH, "flags"),
+    # perror's message, psignal's (psiginfo recorded as it: flags = the signal), as error()'s
+    _f("perror", "other", OTH),
+    _f("psignal", "other", OTH, "flags"),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})
@@ -384,8 +401,11 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in",
     "getmntent": "in", "getaddrinfo": "in", "getpwnam": "in-shim", "getpwuid": "in-shim",
     "getgrnam": "in-shim", "getgrgid": "in-shim", "getgrouplist": "in-shim",
+    "tzset": "in-shim", "sysconf": "in-shim", "gethostbyname": "in-shim",
+    "getservbyname": "in-shim", "getprotobyname": "in-shim", "getnameinfo": "in-shim",
+    **{f"get{db}ent": "in-shim" for db in ("pw", "gr", "host", "serv", "proto")},
     **{f: "in" for f in ("error", "error_at_line", "warn", "warnx", "vwarn", "vwarnx", "err",
-                              "errx", "verr", "verrx")},
+                              "errx", "verr", "verrx", "perror", "psignal")},
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {
     "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",
