@@ -49,6 +49,10 @@ HIGH_SHARE = 0.25
 WARN_SHARE = 0.05
 MIN_STAKE_NS = 1_000_000  # below 1 ms at stake a finding is info, whatever its share
 LEVELS = ("high", "warn", "info")
+# not failures: "try again" answers of non-blocking and interrupted calls (errno 0 too)
+NOT_FAILED = (0, errno_mod.EAGAIN, errno_mod.EINTR, errno_mod.EINPROGRESS)
+NOT_FILE_CALLS = frozenset({"socket", "socketpair"})  # a runtime probing address families
+STREAMS = ("pipe:", "socket:", "anon_inode:")  # descriptors that are not files
 FILE_OPS = (Op.OPEN, Op.CLOSE, Op.READ, Op.WRITE, Op.SEEK, Op.SYNC, Op.META)
 TOP_SUBJECTS = 5  # the subjects a finding lists (its numbers hold up to this many)
 CONTEXT = frozenset({"io-time-share", "truncated-logs"})  # not findings: listed after them
@@ -137,7 +141,11 @@ class Counts:
         out.ranks = rank_view(a, tied, collective, files)
         out.mpiio, out.mpiio_ranks = _mpiio_of(a, a.mpi_data & (a.path >= 0) & files)
         file_ops = op_in(a.op, [OP_CODE[o.value] for o in FILE_OPS])
-        bad = (a.errno != 0) & file_ops & (~a.system | system)
+        bad = file_ops & (~a.system | system) & ~np.isin(a.errno, NOT_FAILED)
+        bad &= ~np.isin(a.fn, [i for i, f in enumerate(a.functions) if f in NOT_FILE_CALLS])
+        if bad.any():  # a pipe's or socket's empty non-blocking read is no failed file call
+            streams = np.array([p.startswith(STREAMS) for p in a.paths] + [False], dtype=bool)
+            bad &= ~streams[a.path]  # -1 (no path): the row of False
         for (fn, err), g in _by(a.fn[bad].astype(np.int64) * 4096 + a.errno[bad], a.dur[bad]):
             out.errors[(a.functions[fn], err)] = g
         bp = a.path[bad & (a.path >= 0)]
@@ -841,8 +849,9 @@ def _io_share(x: Context) -> list[Insight]:
 
 
 def _errors(x: Context) -> list[Insight]:
-    """Failed file calls (not a socket's connect); those on system files are the runtime
-    probing its search paths: not the app's (Counts.errors)."""
+    """Failed file calls (not a socket's creation or connect, nor a pipe's or socket's
+    EAGAIN: a non-blocking descriptor with nothing to read); those on system files are the
+    runtime probing its search paths: not the app's (Counts.errors)."""
     errs = x.cnt.errors
     n = sum(v[0] for v in errs.values())
     if n == 0:

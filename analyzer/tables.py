@@ -519,10 +519,12 @@ def job_lines(s: Summary) -> list[str]:
     if not jb.get("ranks"):
         return []
     sl, fa = jb["slowest"], jb["fastest"]
+    by = jb.get("by", "io_time")
+    what = "file I/O" if by == "file_io_time" else "I/O"
     out = [
-        f"Job: {jb['ranks']} ranks; slowest rank {sl['rank']}: {fmt_time(sl['io_time'])} in I/O, "
+        f"Job: {jb['ranks']} ranks; slowest rank {sl['rank']}: {fmt_time(sl[by])} in {what}, "
         f"{fmt_bytes(sl['bytes'])} moved; fastest rank {fa['rank']}: "
-        f"{fmt_time(fa['io_time'])}, {fmt_bytes(fa['bytes'])}; bytes per rank "
+        f"{fmt_time(fa[by])}, {fmt_bytes(fa['bytes'])}; bytes per rank "
         f"{fmt_bytes(jb['bytes_min'])} to {fmt_bytes(jb['bytes_max'])}"
     ]
     nr = jb["non_rank"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -227,6 +228,48 @@ def test_ranks_slow_rank_and_shared_file(tmp_path):
     assert (f["random"], f["sequential"], f["consecutive"]) == (0, 64, 1)
 
 
+def test_the_slowest_rank_is_the_one_slow_on_its_files(tmp_path):
+    """Rank 3 writes and reads 16 MiB of its own file (the straggler); rank 0 first waits 0.6 s
+    for its input on a pipe (not file I/O).  The job's slowest rank, the rank-imbalance finding
+    and the console's Job line all name rank 3 (the Job line named rank 0, whose I/O time was
+    the pipe's wait)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    out = tmp_path / "job"
+    prog = build("an_rank")
+    script = (
+        f"sleep 0.6 | PMI_RANK=0 PMI_SIZE=4 {prog} shared.dat stdin & "
+        f"PMI_RANK=1 PMI_SIZE=4 {prog} shared.dat & PMI_RANK=2 PMI_SIZE=4 {prog} shared.dat & "
+        f"PMI_RANK=3 PMI_SIZE=4 {prog} shared.dat big & wait"
+    )
+    proc = iotrace("run", "--no-stracer", "-o", str(out), "--", "sh", "-c", script, cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    s = summarise(load(out))
+    r = s.ranks.set_index("rank")
+    assert r.loc[0, "io_time"] > max(500_000_000, r.loc[3, "io_time"])  # the pipe's wait
+    assert r["file_io_time"].idxmax() == 3
+    keys = {i.key: i for i in s.insights}
+    assert keys["rank-imbalance"].subject == "rank 3"
+    assert s.job["slowest"]["rank"] == 3
+    assert s.job["by"] == "file_io_time"
+    rep = iotrace("report", str(out))
+    assert rep.returncode == 0, rep.stderr
+    assert re.search(r"Job: 4 ranks; slowest rank 3: [\d.]+ m?s in file I/O", rep.stdout)
+    # the files table by bytes moved: the straggler's own file (32 MiB read and written) first,
+    # then the shared file (4 MiB written)
+    assert [Path(p).name for p in s.files["path"][:2]] == ["rank.3", "shared.dat"]
+
+
+def test_files_are_ordered_by_the_bytes_they_moved(trace):
+    """A file written 1 MB comes before a file read 6 bytes (reads were sorted first)."""
+    t = trace("sh", "-c", "echo hello > in.txt; cat in.txt > /dev/null; "
+              "head -c 1000000 /dev/zero > out.dat")  # fmt: skip
+    assert t.proc.returncode == 0, t.proc.stderr
+    s = summarise(load(t.dir))
+    names = [Path(p).name for p in s.files["path"]]
+    assert names[:2] == ["out.dat", "in.txt"], names
+
+
 def test_metadata_storm_and_failures(trace):
     t = trace(build("an_meta"))
     assert t.proc.returncode == 0, t.proc.stderr
@@ -235,7 +278,9 @@ def test_metadata_storm_and_failures(trace):
     storm = keys["metadata-storm"].numbers
     assert storm["ops"] == 1 + 700 + 50 + 1 + 700  # opens + closes
     assert storm["by_function"] == {"open": 751, "close": 701}
+    # a non-blocking pipe's EAGAIN and socket()'s EAFNOSUPPORT are no failed file calls
     assert keys["failed-calls"].numbers["by_call"] == {"open ENOENT": 50}
+    assert keys["failed-calls"].subject == str(t.dir.parent / "work" / "missing.dat")
 
 
 def _chunks(path: Path) -> list[tuple[int, int]]:

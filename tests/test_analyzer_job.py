@@ -36,10 +36,11 @@ def check_ranks_apart(s, job) -> None:
         assert nr["processes"] >= 1 and set(nr["commands"]) <= {"mpirun", "orterun"}
     else:
         assert nr["processes"] == 0
-    # slowest and fastest by I/O time
-    t = dict(zip(s.ranks["rank"], s.ranks["io_time"], strict=True))
-    assert s.job["slowest"]["io_time"] == max(t.values()) == t[s.job["slowest"]["rank"]]
-    assert s.job["fastest"]["io_time"] == min(t.values()) == t[s.job["fastest"]["rank"]]
+    # slowest and fastest by I/O time on files
+    t = dict(zip(s.ranks["rank"], s.ranks["file_io_time"], strict=True))
+    assert s.job["by"] == "file_io_time"
+    assert s.job["slowest"]["file_io_time"] == max(t.values()) == t[s.job["slowest"]["rank"]]
+    assert s.job["fastest"]["file_io_time"] == min(t.values()) == t[s.job["fastest"]["rank"]]
     # the ranks' bytes are their processes' (POSIX level), the launcher's left out
     pp = s.processes
     for r in range(job.np):
