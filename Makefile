@@ -15,7 +15,7 @@ DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libmsgpack-dev li
 TEST_PACKAGES = $(DEMO_PACKAGES) python3-dev strace chromium openmpi-bin libopenmpi-dev golang-go \
                 liburing-dev gcc-multilib rsync sqlite3 libaio-dev fio mpich libmpich-dev \
                 libhdf5-openmpi-dev libhdf5-mpich-dev libpnetcdf-dev openjdk-17-jdk-headless rustc \
-                universal-ctags
+                universal-ctags python3-h5py-mpi
 
 .PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean
 

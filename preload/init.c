@@ -26,9 +26,42 @@ pid_t iot_gettid(void)
     return (pid_t)syscall(SYS_gettid);
 }
 
-void *iot_dlsym(const char *name)
+/* The definition of `name` after the shim's: in the global scope (RTLD_NEXT), else in any
+ * object loaded with RTLD_LOCAL (Python's extension modules bring libhdf5 and libmpi that way:
+ * h5py, mpi4py), whose calls the global scope still binds to the shim's wrappers; NULL if none.
+ * Each loaded object is reopened by name (RTLD_NOLOAD: no load, a handle to it) with libc's
+ * dlopen, not the shim's, and searched with its dependencies. */
+void *iot_dlsym_any(const char *name)
 {
     void *f = dlsym(RTLD_NEXT, name);
+    struct link_map *me = NULL;
+    Dl_info info;
+    if (f || !dladdr1((void *)iot_dlsym_any, &info, (void **)&me, RTLD_DL_LINKMAP) || !me)
+        return f;
+    static void *(*real_dlopen)(const char *, int);
+    if (!real_dlopen && !(real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen")))
+        return NULL;
+    struct link_map *lm = me;
+    while (lm->l_prev)
+        lm = lm->l_prev;
+    for (; lm && !f; lm = lm->l_next) {
+        if (lm == me || !lm->l_name || lm->l_name[0] != '/')
+            continue; /* the program and the vDSO define none of a library's functions */
+        void *h = real_dlopen(lm->l_name, RTLD_LAZY | RTLD_NOLOAD);
+        if (!h)
+            continue;
+        struct link_map *at = NULL;
+        f = dlsym(h, name);
+        if (f && dladdr1(f, &info, (void **)&at, RTLD_DL_LINKMAP) && at == me)
+            f = NULL; /* ours, reached through a dependency: not the next definition */
+        dlclose(h); /* the object stays: loaded by its own opener */
+    }
+    return f;
+}
+
+void *iot_dlsym(const char *name)
+{
+    void *f = iot_dlsym_any(name);
     if (!f) /* symbols glibc keeps only for old binaries (__xstat...) */
         f = dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5");
     if (!f) {

@@ -157,6 +157,7 @@ void iot_init(void) IOT_HIDDEN;
 /* Trim the log: at exit, _exit and exec. */
 void iot_finish(void) IOT_HIDDEN;
 void *iot_dlsym(const char *name) IOT_HIDDEN;
+void *iot_dlsym_any(const char *name) IOT_HIDDEN; /* NULL if no object defines it */
 /* A forked child's start: its own log (pthread_atfork's child handler; clone without CLONE_VM) */
 void iot_fork_child(void) IOT_HIDDEN;
 /* wrap_proc.c: 1 while a CLONE_VM child shares this thread's TLS (then the call is untraced) */

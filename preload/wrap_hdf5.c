@@ -26,7 +26,7 @@
     static __typeof__(name) *real_##name;                              \
     static int got_##name;                                             \
     if (IOT_UNLIKELY(!got_##name)) {                                   \
-        real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name);     \
+        real_##name = (__typeof__(name) *)iot_dlsym_any(#name);        \
         got_##name = 1;                                                \
     }
 

@@ -22,6 +22,17 @@
 /* Open MPI's MPI_BYTE is the address of libmpi data: weak, so the shim still loads into
  * programs without libmpi (which never call these wrappers). */
 #pragma weak ompi_mpi_byte
+/* A libmpi loaded with RTLD_LOCAL (by Python's mpi4py or h5py) leaves the weak reference NULL:
+ * its MPI_BYTE is then found by name. */
+static MPI_Datatype byte_type(void)
+{
+    static MPI_Datatype b;
+    if (IOT_UNLIKELY(!b))
+        b = &ompi_mpi_byte ? MPI_BYTE : (MPI_Datatype)iot_dlsym_any("ompi_mpi_byte");
+    return b;
+}
+#else
+#define byte_type() MPI_BYTE
 #endif
 
 /* The real MPI function NAME is PMPI_NAME. */
@@ -54,7 +65,7 @@ static int64_t status_bytes(const MPI_Status *st)
 {
     IOT_PMPI(MPI_Get_elements_x);
     MPI_Count n;
-    return real_MPI_Get_elements_x(st, MPI_BYTE, &n) == MPI_SUCCESS && n != MPI_UNDEFINED
+    return real_MPI_Get_elements_x(st, byte_type(), &n) == MPI_SUCCESS && n != MPI_UNDEFINED
                ? (int64_t)n : 0;
 }
 
@@ -159,7 +170,7 @@ int iot_mpi_is_ours(void)
 #else
         const char *probe = "MPIR_Err_return_comm";
 #endif
-        ours = dlsym(RTLD_DEFAULT, probe) ? 1 : -1;
+        ours = dlsym(RTLD_DEFAULT, probe) || iot_dlsym_any(probe) ? 1 : -1;
     }
     return ours > 0;
 }
