@@ -74,6 +74,7 @@ PATTERN_COLUMNS = ["path", "direction", "calls", "bytes", "time", "small", "smal
                    "small_bytes", "known", "random", "unaligned", "unaligned_time"]  # fmt: skip
 META_COLUMNS = ["path", "function", "calls", "errors", "time"]
 MPIIO_COLUMNS = ["path", "calls", "independent", "bytes", "time"]
+COLLECTIVE_COLUMNS = ["path", "rank", "t_start", "t_end"]
 
 
 def _frame(cols: list[str], data: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -106,6 +107,8 @@ class Counts:
     - mpiio: MPI-IO data calls per judged file (calls, independent ones, their bytes and time)
       and the (path, rank) pairs of the independent ones;
     - errors: failed file calls by (function, errno): [calls, time]; error_paths: per path;
+    - collective: each collective MPI-IO call on a judged file by a rank (open, close, view,
+      sync, *_all): path, rank, its start and end (collective_waits matches them across ranks);
     - uring: io_uring rings mapped (pids, mmaps, rings);
     - system: what the system and runtime files cost: [calls, bytes, time] and their paths."""
 
@@ -114,6 +117,7 @@ class Counts:
     ranks: dict[int, list[int]] = field(default_factory=dict)
     mpiio: pd.DataFrame = field(default_factory=lambda: _frame(MPIIO_COLUMNS))
     mpiio_ranks: set[tuple[str, int]] = field(default_factory=set)
+    collective: pd.DataFrame = field(default_factory=lambda: _frame(COLLECTIVE_COLUMNS))
     errors: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     error_paths: dict[str, int] = field(default_factory=dict)
     uring: list[Any] = field(default_factory=lambda: [set(), 0, 0])
@@ -140,6 +144,7 @@ class Counts:
         out.meta = _grouped(a, m, META_COLUMNS)
         out.ranks = rank_view(a, tied, collective, files)
         out.mpiio, out.mpiio_ranks = _mpiio_of(a, a.mpi_data & (a.path >= 0) & files)
+        out.collective = _collective_of(a, a.mpi & (a.path >= 0) & files & (a.rank >= 0))
         file_ops = op_in(a.op, [OP_CODE[o.value] for o in FILE_OPS])
         bad = file_ops & (~a.system | system) & ~np.isin(a.errno, NOT_FAILED)
         bad &= ~np.isin(a.fn, [i for i, f in enumerate(a.functions) if f in NOT_FILE_CALLS])
@@ -172,6 +177,9 @@ class Counts:
         out.patterns = _summed([p.patterns for p in parts], ["path", "direction"])
         out.meta = _summed([p.meta for p in parts], ["path", "function"])
         out.mpiio = _summed([p.mpiio for p in parts], ["path"])
+        coll = [p.collective for p in parts if len(p.collective)]
+        if coll:
+            out.collective = pd.concat(coll, ignore_index=True)
         for o in parts:
             for r, v in o.ranks.items():
                 mine = out.ranks.get(r, [0, 0, 0])
@@ -316,6 +324,57 @@ def _mpiio_of(a: Arrays, m: np.ndarray) -> tuple[pd.DataFrame, set[tuple[str, in
     return df, pairs
 
 
+def _collective_of(a: Arrays, m: np.ndarray) -> pd.DataFrame:
+    """The collective MPI-IO calls in `m` (Counts.collective): data calls, opens, closes,
+    views, syncs (a close waits for every rank like a write_all does)."""
+    from .job import mpi_mode
+
+    coll_fn = np.array(
+        [mpi_mode(f) == "collective" and not f.endswith("_done") for f in a.functions], dtype=bool
+    )
+    m = m & coll_fn[a.fn]
+    if not m.any():
+        return _frame(COLLECTIVE_COLUMNS)
+    return _frame(
+        COLLECTIVE_COLUMNS,
+        {
+            "path": [a.paths[int(i)] for i in a.path[m]],
+            "rank": a.rank[m].astype(np.int64),
+            "t_start": a.t_start[m].astype(np.int64),
+            "t_end": a.t_end[m].astype(np.int64),
+        },
+    )
+
+
+def collective_waits(coll: pd.DataFrame) -> tuple[dict[int, int], dict[int, int], int]:
+    """The time ranks spent inside collective MPI-IO calls waiting for the last rank to arrive:
+    the k-th collective call of each rank on a file is one call of them all (MPI has every rank
+    of the file's communicator make them in the same order); a rank's wait is from its start to
+    the last rank's start.  Only calls that held every rank until the last came count (no rank
+    left before it: a collective that does not synchronise, or a file opened by each rank alone
+    with MPI_COMM_SELF, has none).  Returns per rank its wait, per rank the wait it caused the
+    others as the last to arrive, and the calls that made ranks wait.  That wait is not I/O: the
+    rank that came late is the slow one (its work before the call), the ones that waited not."""
+    if coll.empty:
+        return {}, {}, 0
+    d = coll.sort_values(["path", "rank", "t_start"], kind="stable").reset_index(drop=True)
+    d["k"] = d.groupby(["path", "rank"], sort=False).cumcount()
+    g = d.groupby(["path", "k"], sort=False)
+    last = g["t_start"].transform("max").to_numpy(dtype=np.int64)
+    first_end = g["t_end"].transform("min").to_numpy(dtype=np.int64)
+    n = g["t_start"].transform("size").to_numpy()
+    start = d["t_start"].to_numpy(dtype=np.int64)
+    held = (n >= 2) & (first_end >= last)
+    wait = np.where(held, last - start, 0)
+    d["wait"] = wait
+    waits = {int(r): int(w) for r, w in d.groupby("rank")["wait"].sum().items()}
+    # the last to arrive at each call (ties: the lower rank) caused the others' wait there
+    d["caused"] = d.groupby(["path", "k"], sort=False)["wait"].transform("sum")
+    lastrows = d[held & (start == last)].drop_duplicates(["path", "k"])
+    caused = {int(r): int(w) for r, w in lastrows.groupby("rank")["caused"].sum().items() if w}
+    return waits, caused, len(lastrows)
+
+
 @record
 class Context:
     trace: Trace
@@ -323,6 +382,7 @@ class Context:
     cnt: Counts
     io_time: int  # the job's I/O time on files (ns, the processes' unions summed)
     system: bool  # judge system files too
+    waits: tuple[dict[int, int], dict[int, int], int]  # collective_waits of cnt.collective
 
 
 def _pct(x: float) -> str:
@@ -577,7 +637,8 @@ def _rank_imbalance(x: Context) -> list[Insight]:
         return []
     view = x.cnt.ranks
     aggs = set(aggregators(view))
-    t = {int(r.rank): float(r.file_io_time) for r in ranks.itertuples()}
+    # the time a rank waited in collective calls for a late one is not its I/O (collective_waits)
+    t = {int(r.rank): float(r.file_io_time - r.collective_wait) for r in ranks.itertuples()}
     b = {r: float(view[r][0]) if r in view else 0.0 for r in t}
     slow, t_med = _outliers(t, RANK_MIN_NS)
     heavy, b_med = _outliers(b, RANK_MIN_BYTES)
@@ -605,13 +666,19 @@ def _rank_imbalance(x: Context) -> list[Insight]:
         else ""
     )
     by = "time and bytes" if slow and heavy else "time" if slow else "bytes"
+    wait_note = (
+        " Time waiting in collective MPI-IO calls for a later rank is not counted as I/O."
+        if ranks["collective_wait"].any()
+        else ""
+    )
     return [
         Insight(
             "rank-imbalance",
             level_of(stake, x.io_time),
             f"Rank imbalance: {subject} {'is' if len(named) == 1 else 'are'} far above the "
             f"other ranks by I/O {by}",
-            f"{'; '.join(parts)}.{agg_note} A straggler holds every rank at the next barrier: "
+            f"{'; '.join(parts)}.{agg_note}{wait_note} A straggler holds every rank at the "
+            "next barrier: "
             "spread its I/O over the ranks (or aggregators), or look at its node and files.",
             {
                 "rank": named[0],
@@ -634,6 +701,44 @@ def _rank_imbalance(x: Context) -> list[Insight]:
             },
             subject=subject,
             evidence=_evidence(0, sum(b[r] for r in named), stake, x.io_time),
+        )
+    ]
+
+
+def _late_ranks(x: Context) -> list[Insight]:
+    """Ranks that arrived last at collective MPI-IO calls while the others waited inside them
+    (collective_waits): the others' time in those calls is the late rank's doing, not I/O."""
+    waits, caused, calls = x.waits
+    total = sum(caused.values())
+    if not caused or total < RANK_MIN_NS:  # ranks reach a call a few ms apart by nature
+        return []
+    late = sorted(caused, key=lambda r: (-caused[r], r))
+    top = late[0]
+    who = ", ".join(f"rank {r} ({_secs(caused[r])})" for r in late[:TOP_SUBJECTS])
+    aggs = set(aggregators(x.cnt.ranks)) & set(late[:TOP_SUBJECTS])
+    if aggs:  # late because it wrote (read) the others' data in the call before
+        who += (
+            f"; rank(s) {', '.join(map(str, sorted(aggs)))}: collective-buffering aggregator(s), "
+            "late from doing the others' I/O"
+        )
+    return [
+        Insight(
+            "collective-wait",
+            level_of(total, x.io_time),
+            f"Ranks waited {_secs(total)} inside collective MPI-IO calls for rank {top}, "
+            "the last to arrive",
+            f"Across {calls:,} collective calls the other ranks waited for: {who}. A collective "
+            "call starts its I/O when every rank has called it: the late rank's work before the "
+            "call (computation, its own I/O) holds them all; that waiting is not I/O time. "
+            "Balance the work before the call, or use nonblocking or independent I/O there.",
+            {
+                "wait": total,
+                "calls": calls,
+                "late": [{"rank": r, "caused": caused[r]} for r in late[:TOP_SUBJECTS]],
+                "waited": {str(r): w for r, w in sorted(waits.items()) if w},
+            },
+            subject=f"rank {top}",
+            evidence=_evidence(calls, 0, total, x.io_time),
         )
     ]
 
@@ -961,9 +1066,11 @@ def _truncated(x: Context) -> list[Insight]:
 
 def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
     """The findings from the summary and the events' Counts (`trace`: its directory)."""
-    x = Context(trace, s, cnt, int(s.overview.get("file_io_time", 0)), s.system)
+    x = Context(trace, s, cnt, int(s.overview.get("file_io_time", 0)), s.system,
+                collective_waits(cnt.collective))  # fmt: skip
     found = [
         *_rank_imbalance(x),
+        *_late_ranks(x),
         *_patterns(x),
         *_meta_storm(x),
         *_independent_mpiio(x),

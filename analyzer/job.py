@@ -412,11 +412,16 @@ def _expand(lst: str) -> list[int]:
 def rank_extremes(ranks: pd.DataFrame) -> dict[str, Any]:
     """The slowest and fastest rank by I/O time on files (the time the findings judge: waiting
     on the launcher's pipes and sockets, or reading the runtime's system files, is not a rank's
-    file I/O), by all I/O time where no rank has any; ties: the lower rank; and the spread."""
+    file I/O; nor is waiting inside collective MPI-IO calls for a later rank, `collective_wait`
+    once summary.from_counts added it), by all I/O time where no rank has any; ties: the lower
+    rank; and the spread."""
     if ranks.empty:
         return {}
     t = ranks["file_io_time"].to_numpy(dtype=np.int64)
     by = "file_io_time"
+    wait = ranks["collective_wait"] if "collective_wait" in ranks else None
+    if wait is not None and wait.any():  # waiting for a later rank inside collective calls
+        t, by = t - wait.to_numpy(dtype=np.int64), "net_file_io_time"  # (summary.from_counts)
     if not t.any():
         t, by = ranks["io_time"].to_numpy(dtype=np.int64), "io_time"
     total = (ranks["bytes_read"] + ranks["bytes_written"]).to_numpy(dtype=np.int64)
@@ -426,6 +431,7 @@ def rank_extremes(ranks: pd.DataFrame) -> dict[str, Any]:
             "rank": int(ranks["rank"].iloc[i]),
             "io_time": int(ranks["io_time"].iloc[i]),
             "file_io_time": int(ranks["file_io_time"].iloc[i]),
+            "net_file_io_time": int(t[i]) if by == "net_file_io_time" else None,
             "bytes": int(total[i]),
             "bytes_read": int(ranks["bytes_read"].iloc[i]),
             "bytes_written": int(ranks["bytes_written"].iloc[i]),

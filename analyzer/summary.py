@@ -254,9 +254,16 @@ def directories(meta: pd.DataFrame) -> pd.DataFrame:
 def from_counts(trace: Trace, s: Summary, cnt: Counts) -> None:
     """What the summary takes from the events' Counts (the whole trace's, or its parts' added):
     the directories table, what the system files cost, the MPI-IO aggregators, the findings."""
-    from .insights import aggregators, insights_of
+    from .insights import aggregators, collective_waits, insights_of
 
     s.directories = directories(cnt.meta)
+    # each rank's wait inside collective MPI-IO calls for a later rank: not its I/O, so not
+    # what makes it the slowest
+    waits = collective_waits(cnt.collective)[0]
+    s.ranks["collective_wait"] = [waits.get(int(r), 0) for r in s.ranks["rank"]]
+    s.ranks["collective_wait"] = s.ranks["collective_wait"].astype(np.int64)
+    if len(s.ranks) and s.job.get("ranks"):
+        s.job.update(job.rank_extremes(s.ranks))
     calls, nbytes, time = cnt.system
     io_time = int(s.overview["io_time"])
     s.overview["system_io"] = {

@@ -211,7 +211,11 @@ def fold_ranks(s: Summary, limit: int | None) -> pd.DataFrame:
 
 def ranks(s: Summary, limit: int | None) -> Table:
     shown = fold_ranks(s, limit)
-    t = _make("ranks", "Ranks", RANK_COLS, shown, None, [c.key for c in RANK_COLS])
+    cols = list(RANK_COLS)
+    if "collective_wait" in s.ranks and s.ranks["collective_wait"].any():
+        # time inside collective MPI-IO calls waiting for a later rank (part of file I/O time)
+        cols.insert(-1, Col("collective wait", "collective_wait", "time"))
+    t = _make("ranks", "Ranks", cols, shown, None, [c.key for c in cols])
     t.total = len(s.ranks)
     if t.truncated:
         t.title = (
@@ -520,7 +524,8 @@ def job_lines(s: Summary) -> list[str]:
         return []
     sl, fa = jb["slowest"], jb["fastest"]
     by = jb.get("by", "io_time")
-    what = "file I/O" if by == "file_io_time" else "I/O"
+    what = {"file_io_time": "file I/O", "net_file_io_time": "file I/O (waits in collective "
+            "calls for a later rank apart)"}.get(by, "I/O")  # fmt: skip
     out = [
         f"Job: {jb['ranks']} ranks; slowest rank {sl['rank']}: {fmt_time(sl[by])} in {what}, "
         f"{fmt_bytes(sl['bytes'])} moved; fastest rank {fa['rank']}: "
