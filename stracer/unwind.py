@@ -39,9 +39,10 @@ GO_STUBS = ("syscall.", "runtime/internal/syscall.", "internal/syscall/")
 
 
 def syscall_stub(module: str | None, function: str | None) -> bool:
-    """A frame of libc, of the shim (a wrapper that called libc: setlocale, tzset) or of Go's
-    syscall package: where a syscall is made, not who made it."""
-    if module and os.path.basename(module).startswith(("libc.", "libiotrace")):
+    """A frame of libc, of the loader (a module libc loads: NSS, iconv), of the shim (a wrapper
+    that called libc: setlocale, tzset) or of Go's syscall package: where a syscall is made,
+    not who made it."""
+    if module and os.path.basename(module).startswith(("libc.", "libiotrace", "ld-linux", "ld-2.")):
         return True
     return bool(function) and function.startswith(GO_STUBS)  # type: ignore[union-attr]
 
@@ -175,8 +176,8 @@ class AddressSpace:
             sp = ffi.new("unw_word_t *")
             off = ffi.new("unw_word_t *")
             name = ffi.new("char[]", 256)
-            inner = True  # every frame so far libc's or the loader's
-            while len(frames) < (MAX_LIBC_FRAMES if inner else MAX_FRAMES):
+            inner, limit = True, MAX_LIBC_FRAMES  # inner: every frame so far libc's or ld.so's
+            while len(frames) < limit:
                 if ux._Ux86_64_get_reg(cur, _ffi.UNW_REG_IP, ip) < 0 or ip[0] == 0:
                     break
                 pc = int(ip[0])
@@ -194,7 +195,8 @@ class AddressSpace:
                 ) == 0:
                     fn = ffi.string(name).decode(errors="replace")
                 frames.append(Frame(pc, mod[0] if mod else None, mod[1] if mod else None, fn))
-                inner = inner and bool(mod) and (is_libc(mod[0]) or is_loader(mod[0]))
+                if inner and not (mod and (is_libc(mod[0]) or is_loader(mod[0]))):
+                    inner, limit = False, max(MAX_FRAMES, len(frames) - 1 + LIBC_SITE_CALLERS)
                 ux._Ux86_64_get_reg(cur, _ffi.UNW_REG_SP, sp)
                 self.sps.append(int(sp[0]))
                 self._send_maps()  # module_of may have read them again

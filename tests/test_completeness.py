@@ -460,6 +460,10 @@ def test_the_shim_alone_does_not_blame_raw_syscalls_alone(trace, case):
         reads = [g for g in groups if g["class"] == "libc" and g["syscall"] == "read"
                  and g["libc_function"] != "setlocale"]  # fmt: skip
         assert short == sum(g["bytes"] for g in reads) > sum(g["bytes"] for g in libc) > 0
+        # the NSS module's load by the loader under it too: one site, named by the function
+        text = iotrace("missed", str(full.dir), "--all").stdout.splitlines()
+        heads = [ln for ln in text if "inside libc's getrpcbyname" in ln]
+        assert len(heads) == 1 and " at getent" in heads[0], text
 
 
 def test_static_program_under_the_stracer(trace):
