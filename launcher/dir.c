@@ -197,61 +197,90 @@ static int is_symlink(const char *path)
     return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
-/* Every directory on the way to the trace directory is one only root and the caller can change:
- * else its owner, or whoever may write it, could rename the trace directory away while the run
- * writes it and put a link or a directory of theirs in its place, and the shims, the stracer's
- * readers and the closing line, which find it by its path, would write or read there.  A
- * directory others may write is safe when sticky (/tmp) and the entry on the way in it is
- * root's or the caller's; root also trusts no group but its own.  `abs` is absolute; 1 (msg)
- * if refused. */
-static int exposed_on_the_way(const char *abs, const char *path, char *msg, size_t cap)
+/* Who may change an entry of `st` (a directory: its entries; a file: its bytes) besides root and
+ * the caller: its owner, anyone when others may write it, a group when root is the caller
+ * (root trusts no group but its own).  NULL: no one; else why, in detail. */
+static const char *others_may_change(const struct stat *st, char *detail, size_t cap)
 {
-    char dir[PATH_MAX];
+    uid_t me = geteuid();
+    if (st->st_uid != 0 && st->st_uid != me) {
+        snprintf(detail, cap, "owned by uid %u", st->st_uid);
+        return detail;
+    }
+    if ((st->st_mode & 002) || (me == 0 && st->st_gid != 0 && (st->st_mode & 020))) {
+        snprintf(detail, cap, "writable by other users (mode %04o)", st->st_mode & 07777);
+        return detail;
+    }
+    return NULL;
+}
+
+/* Every directory on the way to `abs` (absolute) is one only root and the caller can change:
+ * else its owner, or whoever may write it, could rename the entry on the way and put a link or
+ * a directory of theirs in its place.  A directory others may write is safe when sticky (/tmp)
+ * and the entry on the way in it is root's or the caller's.  1 if not: `where` (PATH_MAX) names
+ * the directory or entry, `why` (64) says why. */
+static int way_changeable(const char *abs, char *where, char *why)
+{
     uid_t me = geteuid();
     size_t n = strlen(abs);
-    if (n >= sizeof dir)
+    if (n >= PATH_MAX)
         return 0;
     for (size_t i = 1; i <= n; i++) {
         if (abs[i] != '/' && abs[i] != '\0')
             continue;
         /* the entry abs[0..i) in the directory that holds it */
-        memcpy(dir, abs, i);
-        dir[i] = '\0';
+        memcpy(where, abs, i);
+        where[i] = '\0';
         struct stat e, st;
-        int missing = lstat(dir, &e) != 0; /* to be made (the rest of the way is not there) */
+        int missing = lstat(where, &e) != 0; /* to be made (the rest of the way is not there) */
         if (missing)
             e.st_uid = me;
-        char *slash = strrchr(dir, '/');
-        slash[slash == dir] = '\0';
-        if (stat(dir, &st) != 0)
+        char *slash = strrchr(where, '/');
+        slash[slash == where] = '\0';
+        if (stat(where, &st) != 0)
             return 0;
-        const char *why = NULL;
-        char detail[64];
-        if (st.st_uid != 0 && st.st_uid != me) {
-            snprintf(detail, sizeof detail, "owned by uid %u", st.st_uid);
-            why = detail;
-        } else if ((st.st_mode & 002) || (me == 0 && st.st_gid != 0 && (st.st_mode & 020))) {
-            if (!(st.st_mode & S_ISVTX)) {
-                snprintf(detail, sizeof detail, "writable by other users (mode %04o)",
-                         st.st_mode & 07777);
-                why = detail;
-            } else if (i < n && e.st_uid != 0 && e.st_uid != me) {
-                memcpy(dir, abs, i);
-                dir[i] = '\0';
-                snprintf(detail, sizeof detail, "owned by uid %u in a shared directory", e.st_uid);
-                why = detail;
+        if (others_may_change(&st, why, 64)) {
+            if (!(st.st_mode & S_ISVTX) || (st.st_uid != 0 && st.st_uid != me))
+                return 1;
+            if (i < n && e.st_uid != 0 && e.st_uid != me) {
+                memcpy(where, abs, i);
+                where[i] = '\0';
+                snprintf(why, 64, "owned by uid %u in a shared directory", e.st_uid);
+                return 1;
             }
-        }
-        if (why) {
-            snprintf(msg, cap, "%s: %s is %s: another user could move the trace elsewhere while "
-                     "it is written; refusing to write there (give -o a directory whose parents "
-                     "only you and root can change)", path, dir, why);
-            return 1;
         }
         if (missing)
             return 0;
     }
     return 0;
+}
+
+static int exposed_on_the_way(const char *abs, const char *path, char *msg, size_t cap)
+{
+    char where[PATH_MAX], why[64];
+    if (!way_changeable(abs, where, why))
+        return 0;
+    snprintf(msg, cap, "%s: %s is %s: another user could move the trace elsewhere while it is "
+             "written; refusing to write there (give -o a directory whose parents only you and "
+             "root can change)", path, where, why);
+    return 1;
+}
+
+/* An installed file iotrace runs or loads as the caller (the shim, the stracer, the package):
+ * 1 (msg: the file or directory, and why) when another user could change it -- an install made
+ * under umask 000, a group's directory for root: that user's code would run as the caller. */
+int iot_install_exposed(const char *path, char *msg, size_t cap)
+{
+    char real[PATH_MAX], where[PATH_MAX], why[64];
+    struct stat st;
+    if (!realpath(path, real) || stat(real, &st) != 0)
+        return 0; /* missing: said where it is used */
+    if (others_may_change(&st, why, sizeof why))
+        snprintf(where, sizeof where, "%s", real);
+    else if (!way_changeable(real, where, why))
+        return 0;
+    snprintf(msg, cap, "%s is %s", where, why);
+    return 1;
 }
 
 /* the way to the trace directory `path`, as given and as its parent resolves */

@@ -48,6 +48,7 @@ int iot_prepare_dir(struct iot_dir *d, const char *host, char *faults, size_t ca
 int iot_create_unique(struct iot_dir *d, const char *stem, const char *suffix, char *name,
                       size_t cap);
 int iot_path_clean(const char *in, char *out, size_t cap); /* -1: too long (errno) */
+int iot_install_exposed(const char *path, char *msg, size_t cap); /* 1: others may change it */
 int iot_trace_dir_command(int argc, char **argv); /* `iotrace _trace-dir ...` */
 
 /* mpi.c: "openmpi", "mpich" or NULL */

@@ -504,6 +504,20 @@ int iot_run(int argc, char **argv)
         iot_say("iotrace: the preload shim is missing: reinstall iotrace (pip install .)");
         return 2;
     }
+    /* the code this run loads as the caller: the shim, the stracer and the package it imports */
+    char installed[4][PATH_MAX + 64], why[PATH_MAX + 128];
+    int pkg = (int)(strrchr(shim, '/') - shim);
+    snprintf(installed[0], sizeof installed[0], "%s", shim);
+    snprintf(installed[1], sizeof installed[1], "%s/iotrace-stracer", iot_self_dir);
+    snprintf(installed[2], sizeof installed[2], "%.*s/__init__.py", pkg, shim);
+    snprintf(installed[3], sizeof installed[3], "%.*s/stracer/launch.py", pkg, shim);
+    for (int i = 0; i < 4; i++)
+        if (iot_install_exposed(installed[i], why, sizeof why)) {
+            iot_say("iotrace: %s: another user could change the code iotrace runs as you (uid "
+                    "%u): refusing to run (reinstall iotrace where only you and root can write, "
+                    "e.g. under umask 022)", why, geteuid());
+            return 2;
+        }
     char exe[PATH_MAX];
     int bad = resolve(o.command[0], exe, sizeof exe);
     if (bad)

@@ -122,6 +122,40 @@ def test_console_file_another_user_made_first_refused(
         assert made.read_text() == ""
 
 
+@pytest.mark.parametrize("what", ["shim", "package", "stracer"])
+def test_install_another_user_could_change_refused(tmp_path: Path, what: str) -> None:
+    """An install that another user may change (made under umask 000; a group's directory for
+    root): root's run would load their shim into the command, or run their stracer or package
+    as root.  Refused in one line, status 2, the command not run; the same install private
+    runs."""
+    import iotrace
+
+    inst = tmp_path / "inst"
+    site = inst / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    shutil.copytree(Path(iotrace.__file__).parent, site / "iotrace",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    (inst / "bin").mkdir()
+    for name in ("iotrace", "iotrace-stracer", "iotrace-py"):
+        shutil.copy2(Path(str(launcher())).parent / name, inst / "bin" / name)
+    target = {"shim": site / "iotrace" / "libiotrace.so", "package": site / "iotrace" / "stracer",
+              "stracer": inst / "bin" / "iotrace-stracer"}[what]  # fmt: skip
+    ran = tmp_path / "ran"
+
+    def run(out: str) -> subprocess.CompletedProcess[str]:
+        cmd = [inst / "bin" / "iotrace", "run", "-o", tmp_path / out, "--no-stracer", "--",
+               "touch", ran]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    r = run("t1")
+    assert r.returncode == 0 and ran.exists(), r.stderr
+    ran.unlink()
+    target.chmod(stat.S_IMODE(target.stat().st_mode) | 0o002)
+    r = run("t2")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert f"{target} is writable by other users" in r.stderr, r.stderr
+    assert "another user could change the code" in r.stderr and not ran.exists()
+
+
 @pytest.fixture
 def small_trace(tmp_path: Path) -> Path:
     out = tmp_path / "t"
