@@ -10,7 +10,8 @@
  * events go into the room made ahead, without stacks, then are counted as dropped; threads
  * started since and forked children are not traced; there is no exit reading.  The shim's own
  * syscall() calls (and libunwind's) are refused here, without a syscall.  A filter installed
- * with an inline syscall instruction is not seen (docs/design.md). */
+ * with an inline syscall instruction reaches no wrapper: under the stracer, which stops it, it
+ * comes in by iot_sandbox_entry; with the shim alone it is not seen (docs/design.md). */
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -22,9 +23,11 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 static long (*real_syscall)(long, ...); /* libc's */
 IOT_HIDDEN long iot_syscall(long nr, ...);
+static long seccomp_call(long op, long flags, long args);
 
 int iot_own_begin(void)
 {
@@ -84,6 +87,19 @@ static void installed(int ok, int prepared, int was, int strict)
         iot_log_sandbox_undo();
 }
 
+/* The installs themselves, with the run's cookie (sysraw.h) in the slot neither call uses: the
+ * stracer's filter stops every seccomp(2) and prctl(PR_SET_SECCOMP) without it (the app's raw
+ * ones, iot_sandbox_entry below), not these.  -1 and errno, as libc's. */
+static long sys_seccomp(long op, long flags, long args)
+{
+    return iot_sysraw6(SYS_seccomp, 3, op, flags, args, 0, 0, 0);
+}
+
+static long sys_prctl_seccomp(long mode, long a3, long a4, long a5)
+{
+    return iot_sysraw6(SYS_prctl, 5, PR_SET_SECCOMP, mode, a3, a4, a5, 0);
+}
+
 #define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
                   BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 
@@ -93,7 +109,7 @@ static void installed(int ok, int prepared, int was, int strict)
  * with SIGSYS: the one difference, seen only by an app that breaks its own sandbox), and the TSC
  * disabled as strict mode does.  no_new_privs, which a filter needs, changes nothing once only
  * those four calls are left. */
-static long strict_as_filter(long (*sys)(long, ...), int (*real_prctl)(int, ...))
+static long strict_as_filter(int (*real_prctl)(int, ...))
 {
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -111,12 +127,29 @@ static long strict_as_filter(long (*sys)(long, ...), int (*real_prctl)(int, ...)
     real_prctl(PR_GET_TSC, &tsc, 0, 0, 0);
     if (real_prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0)
         tsc = 0;
-    long r = sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    long r = sys_seccomp(SECCOMP_SET_MODE_FILTER, 0, (long)&prog);
     if (r != 0 && tsc) {
         int e = errno;
         real_prctl(PR_SET_TSC, tsc, 0, 0, 0);
         errno = e;
     }
+    return r;
+}
+
+/* prctl(PR_SET_SECCOMP, ...): the install as the shim makes it, for the wrapper below and for
+ * iot_sandbox_entry. */
+static long seccomp_prctl(long mode, long a3, long a4, long a5)
+{
+    if ((mode != SECCOMP_MODE_STRICT && mode != SECCOMP_MODE_FILTER) ||
+        (mode == SECCOMP_MODE_FILTER && !a3)) /* no filter: EFAULT, nothing installed */
+        return sys_prctl_seccomp(mode, a3, a4, a5);
+    IOT_REAL(prctl);
+    int strict = mode == SECCOMP_MODE_STRICT, was, prepared = prepare(&was);
+    long r = strict && iot_stracing ? strict_as_filter(real_prctl)
+                                    : sys_prctl_seccomp(mode, a3, a4, a5);
+    int e = errno;
+    installed(r == 0, prepared, was, strict);
+    errno = e;
     return r;
 }
 
@@ -127,19 +160,10 @@ IOT_API int prctl(int option, ...)
     unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
                   a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
+    if (option == PR_SET_SECCOMP)
+        return (int)seccomp_prctl((long)a2, (long)a3, (long)a4, (long)a5);
     IOT_REAL(prctl);
-    if (option != PR_SET_SECCOMP || (a2 != SECCOMP_MODE_STRICT && a2 != SECCOMP_MODE_FILTER) ||
-        (a2 == SECCOMP_MODE_FILTER && !a3)) /* no filter: EFAULT, nothing installed */
-        return real_prctl(option, a2, a3, a4, a5);
-    if (!real_syscall)
-        real_syscall = (long (*)(long, ...))iot_dlsym("syscall");
-    int strict = a2 == SECCOMP_MODE_STRICT, was, prepared = prepare(&was);
-    int r = strict && iot_stracing ? (int)strict_as_filter(real_syscall, real_prctl)
-                                   : real_prctl(option, a2, a3, a4, a5);
-    int e = errno;
-    installed(r == 0, prepared, was, strict);
-    errno = e;
-    return r;
+    return real_prctl(option, a2, a3, a4, a5);
 }
 
 /* syscall() is an assembly stub, as vfork is (wrap_proc.c): the app's raw syscalls reach
@@ -200,22 +224,49 @@ IOT_HIDDEN long iot_syscall(long nr, ...)
     }
     if (nr == SYS_write && iot_t.unwinding && iot_from_unwind(caller)) /* stack.c */
         return iot_unwind_write((int)a[0], (const void *)a[1], (size_t)a[2]);
-    /* libseccomp probes what the kernel supports with installs it refuses: strict mode with
-     * flags or arguments (EINVAL), a filter of NULL (EFAULT); those go through as they are */
-    if (nr != SYS_seccomp || (a[0] != SECCOMP_SET_MODE_STRICT && a[0] != SECCOMP_SET_MODE_FILTER) ||
-        (a[0] == SECCOMP_SET_MODE_STRICT ? a[1] || a[2] : !a[2]))
+    if (nr != SYS_seccomp)
         return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    return seccomp_call(a[0], a[1], a[2]);
+}
+
+/* seccomp(2): the install as the shim makes it, for syscall() above and iot_sandbox_entry.
+ * libseccomp probes what the kernel supports with installs it refuses: strict mode with flags
+ * or arguments (EINVAL), a filter of NULL (EFAULT); those go through as they are, as do the
+ * other operations. */
+static long seccomp_call(long op, long flags, long args)
+{
+    if ((op != SECCOMP_SET_MODE_STRICT && op != SECCOMP_SET_MODE_FILTER) ||
+        (op == SECCOMP_SET_MODE_STRICT ? flags || args : !args))
+        return sys_seccomp(op, flags, args);
     IOT_REAL(prctl);
-    int strict = a[0] == SECCOMP_SET_MODE_STRICT, was, prepared = prepare(&was);
-    long r = strict && iot_stracing ? strict_as_filter(real_syscall, real_prctl)
-                                    : real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    int strict = op == SECCOMP_SET_MODE_STRICT, was, prepared = prepare(&was);
+    long r = strict && iot_stracing ? strict_as_filter(real_prctl) : sys_seccomp(op, flags, args);
     int e = errno;
     /* NEW_LISTENER: a descriptor on success; TSYNC: the id of a thread that could not be
      * synchronised on failure (unless TSYNC_ESRCH) */
-    unsigned long fl = (unsigned long)a[1];
+    unsigned long fl = (unsigned long)flags;
     int tsync_fails = (fl & SECCOMP_FILTER_FLAG_TSYNC) && !(fl & SECCOMP_FILTER_FLAG_TSYNC_ESRCH);
     int ok = r == 0 || (r > 0 && (fl & SECCOMP_FILTER_FLAG_NEW_LISTENER) && !tsync_fails);
     installed(ok, prepared, was, strict);
     errno = e;
     return r;
+}
+
+/* An install by an inline syscall instruction (browsers' own stubs), which reaches no function
+ * of the shim's: under the stracer, whose filter stops it (stracer/bpf.py), the thread is sent
+ * here instead (stracer/tracer.py _raw_install: its registers kept, the call skipped, the
+ * arguments as a call's, on its stack below the red zone), and the install is made as the
+ * wrappers make it -- the shim sandboxed first.  The breakpoint at the end (not a syscall: the
+ * app's filter is in now) gives the stracer the result: it puts the thread back where its
+ * syscall was, with that result, as the kernel would have returned it; the app sees no SIGTRAP.
+ * Without the stracer an inline install is not seen (docs/design.md). */
+void iot_sandbox_entry(long nr, long a0, long a1, long a2, long a3, long a4)
+{
+    int e = errno;
+    long r = nr == SYS_prctl ? seccomp_prctl(a1, a2, a3, a4) : seccomp_call(a0, a1, a2);
+    if (r == -1)
+        r = -errno;
+    errno = e;
+    __asm__ volatile("int3" : : "a"(r), "S"(&iot_link), "d"(IOT_LINK_RESUME) : "memory");
+    __builtin_trap(); /* not reached: the stracer resumed the thread where it was */
 }

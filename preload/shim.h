@@ -486,6 +486,9 @@ typedef struct iot_link {
 _Static_assert(sizeof(iot_link_t) == IOT_LINK_SIZE, "iot_link_t is format.py's LINK");
 extern iot_link_t iot_link IOT_HIDDEN;
 void iot_stracer_hello(int state) IOT_HIDDEN;
+/* sandbox.c: where the stracer sends a thread that installs a seccomp filter by a raw syscall */
+void iot_sandbox_entry(long nr, long a0, long a1, long a2, long a3, long a4) IOT_HIDDEN
+    __attribute__((noreturn));
 void iot_stracer_exiting(void) IOT_HIDDEN;
 void iot_link_drain(void) IOT_HIDDEN;
 /* 1: a stracer traces this process (its filter knows the cookie, sysraw.h); tested instead of

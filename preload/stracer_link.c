@@ -83,6 +83,7 @@ void iot_stracer_hello(int state)
     iot_link.kio_own = kio[0];
     iot_link.kio_gone = kio[1];
     iot_link.kio_live = kio[2];
+    iot_link.sandbox_entry = (uint64_t)(uintptr_t)iot_sandbox_entry;
     syscall(SYS_getpid, IOT_HELLO_MAGIC, &iot_link, (long)state);
 }
 

@@ -38,6 +38,8 @@
 #define NR_MAX 512
 #define SYS_GETPID_ 39
 #define SYS_PTRACE_ 101
+#define SYS_PRCTL_ 157 /* PR_SET_SECCOMP only, and seccomp: the app's raw installs (bpf.py) */
+#define SYS_SECCOMP_ 317
 #define PATH_CAP 4096
 #define BATCH_CAP (1u << 20)
 #define BATCH_ROOM (PATH_CAP + 1024) /* the largest record, with room to spare */
@@ -722,7 +724,8 @@ static int on_seccomp(thread *t, iotl_ev *ev)
     uint64_t nr = r.orig_rax;
     if (nr < NR_MAX && nrs[nr].fdchg)
         lgen++; /* whatever the verdict, this process's descriptors may change */
-    if (nr == SYS_GETPID_ || nr == SYS_PTRACE_ || t->img < 0 || t->img >= nimages)
+    if (nr == SYS_GETPID_ || nr == SYS_PTRACE_ || nr == SYS_PRCTL_ || nr == SYS_SECCOMP_ ||
+        t->img < 0 || t->img >= nimages)
         return 0;
     const image *img = &images[t->img];
     uint64_t top = 0, sgen = 0;

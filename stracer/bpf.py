@@ -14,7 +14,8 @@ reads one argument); every other syscall runs 4 more (18 -> 22 for a non-I/O one
 syscall carrying the cookie there is let through: the cookie is 64 random bits the shim never
 leaves in a register (sysraw.h), so a syscall of the app carries it only if the app read it
 from the environment, as it could put it in the slot the table names.  Besides the table, the
-filter stops the shim's hello (getpid with a magic first argument, preload/stracer_link.c).
+filter stops the shim's hello (getpid with a magic first argument, preload/stracer_link.c) and
+an install of a seccomp filter the shim did not make (preload/sandbox.c iot_sandbox_entry).
 Other ABIs (i386 `int 0x80`, x32) are let through: documented as not covered.
 """
 
@@ -41,6 +42,10 @@ MAP_DENYWRITE = 0x800
 F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
 SYS_GETPID = 39
 SYS_PTRACE = 101
+SYS_PRCTL = 157
+SYS_SECCOMP = 317
+PR_SET_SECCOMP = 22
+SECCOMP_SET_MODE_FILTER = 1
 PTRACE_TRACEME, PTRACE_ATTACH, PTRACE_SEIZE = 0, 16, 0x4206
 
 Insn = tuple[int, int, int, int]
@@ -114,6 +119,15 @@ def build_filter(cookie: int | None = None) -> list[Insn]:
         *ret,
     ]
     entries.append((SYS_PTRACE, attach))
+    if cookie is not None:
+        # an install of a seccomp filter (or strict mode) the shim did not make itself (its
+        # own carry the cookie: args[3], a hot slot, for seccomp; args[5] for prctl): the app's
+        # raw one, which the stracer hands to the shim (preload/sandbox.c iot_sandbox_entry)
+        op = [(LD_W_ABS, 0, 0, _arg(0)), (JGE, 1, 0, SECCOMP_SET_MODE_FILTER + 1), *ret[::-1]]
+        entries.append((SYS_SECCOMP, op))
+        mine = _match64(5, cookie, ret[:1], ret[1:])
+        entries.append((SYS_PRCTL, [(LD_W_ABS, 0, 0, _arg(0)), (JEQ, 1, 0, PR_SET_SECCOMP),
+                                    *ret[:1], *mine]))  # fmt: skip
     entries.sort()
     first: list[Insn] = []
     for slot in HOT_SLOTS if cookie is not None else ():

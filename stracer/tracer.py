@@ -53,10 +53,15 @@ OPTIONS = (
 )
 SYS_GETPID = 39
 SYS_PTRACE = 101
+SYS_PRCTL = 157
+SYS_SECCOMP = 317
+RED_ZONE = 128
+XSTATE_MAX = 16384  # the kernel's XSAVE area (AVX-512: ~2.7 KiB)
 IOT_OFF = 3  # iot_p.state values (preload/shim.h)
 # the shim's iot_link_t and its box (preload/stracer_link.c): format.py's layouts
 LINK = fmt.LINK.struct
 LINK_POSTED = fmt.LINK.offset("posted")
+LINK_ENTRY = fmt.LINK.offset("sandbox_entry")
 BOX_HEAD = fmt.BOX_HEAD.struct
 BOX_MSG = fmt.BOX_MSG.struct
 BOX_MAX = 1 << 20  # a larger box asked for is not the shim's (it asks for 64 KiB)
@@ -122,6 +127,8 @@ class Thread:
     helper: bool = False
     pending: list[Any] | None = None  # a missed syscall waiting for its exit stop
     top: int = 0  # the word at the stack pointer at the last stop
+    # a raw seccomp install handed to its shim (_raw_install): its registers at the stop
+    install: tuple[bytes, bytes] | None = None
 
 
 class Tracer:
@@ -263,6 +270,8 @@ class Tracer:
         elif sig == F.SIGTRAP and event == F.EVENT_EXIT:
             self._exit_stop(tid)
             libc.ptrace(cont, tid, null, null)
+        elif sig == F.SIGTRAP and event == 0 and self._install_done(tid):
+            libc.ptrace(cont, tid, null, null)  # the shim's breakpoint: not the app's signal
         elif event == F.EVENT_STOP:
             if sig in GROUP_STOP_SIGS:  # job control: stay stopped until SIGCONT
                 libc.ptrace(F.PTRACE_LISTEN, tid, null, null)
@@ -297,6 +306,8 @@ class Tracer:
                     self._fetch(th, r.rsi, r.r10, r.r8)
                 else:
                     self._hello(th, r.rsi, r.rdx)
+            elif nr in (SYS_SECCOMP, SYS_PRCTL):
+                self._raw_install(th)
             elif nr == SYS_PTRACE and not self.warned_ptrace:
                 self.warned_ptrace = True
                 self.console.ptrace_used(proc.pid, proc.image.exe)
@@ -341,6 +352,55 @@ class Tracer:
         img.phase = "noshim" if state == IOT_OFF else "ready"
         self._sync_image(img)
         self.log.rec(SRec.PROC, time.monotonic_ns(), th.proc.pid, 0, "shim", img.phase)
+
+    # ---- the app's raw seccomp install (preload/sandbox.c iot_sandbox_entry) ------------------
+
+    def _raw_install(self, th: Thread) -> None:
+        """A seccomp filter (or strict mode) installed by a syscall instruction of the app's own
+        (the shim's carry the cookie): its shim must stop making syscalls before it, or the
+        filter kills the app at the shim's next one.  The call is skipped and the thread sent to
+        the shim's entry, as if it had called iot_sandbox_entry(nr, args...) on its stack below
+        the red zone; its registers are kept here until the entry's breakpoint gives the
+        result (_install_done).
+        An image whose shim is not ready (none, not started yet, too old) keeps the call."""
+        img, r = th.proc.image, self.r
+        raw = self.mem.read(th.tid, img.link + LINK_ENTRY, 8) if img.phase == "ready" else None
+        entry = int.from_bytes(raw, "little") if raw and len(raw) == 8 else 0
+        xs = F.ffi.new("char[]", XSTATE_MAX)
+        iov = F.ffi.new("struct iovec *", {"iov_base": xs, "iov_len": XSTATE_MAX})
+        xstate = F.ffi.cast("void *", F.NT_X86_XSTATE)
+        if not entry or th.install or F.ptrace_raw(F.PTRACE_GETREGSET, th.tid, xstate, iov):
+            return
+        size = F.ffi.sizeof("struct user_regs_struct")
+        th.install = (F.ffi.buffer(self.regs.buf, size)[:], F.ffi.buffer(xs, iov.iov_len)[:])
+        args = (r.orig_rax, r.rdi, r.rsi, r.rdx, r.r10, r.r8)
+        for reg, v in zip(("rdi", "rsi", "rdx", "rcx", "r8", "r9"), args, strict=True):
+            setattr(r, reg, v)
+        # at a function's entry rsp % 16 == 8 (a call pushed its return address): it never
+        # returns, the stracer puts the thread back
+        r.rsp = ((r.rsp - RED_ZONE) & ~0xF) - 8
+        r.rip, r.orig_rax = entry, (1 << 64) - 1  # the syscall skipped
+        F.libc.ptrace(F.PTRACE_SETREGS, th.tid, F.ffi.NULL, self.regs.buf)
+
+    def _install_done(self, tid: int) -> bool:
+        """The shim's entry made the install and stopped at its breakpoint (rax the result, rsi
+        its iot_link, rdx LINK_RESUME): the thread goes back to where its syscall was, with
+        every register as it was there and the result in rax.  False: a SIGTRAP of the app's."""
+        th = self.threads.get(tid)
+        if th is None or th.install is None or not self.regs.fetch(tid):
+            return False
+        r = self.r
+        if r.rsi != th.proc.image.link or r.rdx != fmt.LINK_RESUME:
+            return False
+        result = r.rax
+        (regs, xstate), th.install = th.install, None
+        F.ffi.memmove(self.regs.buf, regs, len(regs))
+        r.rax = result
+        F.libc.ptrace(F.PTRACE_SETREGS, tid, F.ffi.NULL, self.regs.buf)
+        xs = F.ffi.from_buffer(xstate)
+        iov = F.ffi.new("struct iovec *", {"iov_base": xs, "iov_len": len(xstate)})
+        F.ptrace_raw(F.PTRACE_SETREGSET, tid, F.ffi.cast("void *", F.NT_X86_XSTATE), iov)
+        return True
 
     def _missed_entry(self, th: Thread, sc: Syscall, site: int, cls: int) -> None:
         r, tid, pid = self.r, th.tid, th.proc.pid

@@ -53,7 +53,7 @@ def test_filter_stops_exactly_the_table():
             args[s.cookie_slot] = cookie
             assert bpf.run_filter(prog, s.nr, tuple(args)) == bpf.RET_ALLOW, s.name
     for nr in range(460):
-        if nr not in io and nr not in (bpf.SYS_GETPID, bpf.SYS_PTRACE):
+        if nr not in io and nr not in (bpf.SYS_GETPID, bpf.SYS_PTRACE, bpf.SYS_SECCOMP):
             assert bpf.run_filter(prog, nr) == bpf.RET_ALLOW, nr
     # issue 19: the cookie of the hottest calls is checked before the search (17-21 -> 7-9
     # instructions run); a non-I/O syscall runs 4 more (18 -> 22)
@@ -75,6 +75,18 @@ def test_filter_stops_exactly_the_table():
     assert bpf.run_filter(prog, 39) == bpf.RET_ALLOW
     assert bpf.run_filter(prog, 101, (0,)) == bpf.RET_TRACE  # ptrace(TRACEME): said why
     assert bpf.run_filter(prog, 101, (2,)) == bpf.RET_ALLOW  # PEEKDATA: not ours to see
+    # an install of a seccomp filter or strict mode the shim did not make (preload/sandbox.c):
+    # seccomp(STRICT / FILTER) and prctl(PR_SET_SECCOMP) without the cookie; nothing else
+    for nr, args, want in (
+        (317, (0, 0, 0), bpf.RET_TRACE),
+        (317, (1, 0, 1234), bpf.RET_TRACE),
+        (317, (1, 0, 1234, cookie), bpf.RET_ALLOW),  # the shim's own
+        (317, (2, 0, 1234), bpf.RET_ALLOW),  # SECCOMP_GET_ACTION_AVAIL
+        (157, (22, 2, 1234), bpf.RET_TRACE),
+        (157, (22, 2, 1234, 0, 0, cookie), bpf.RET_ALLOW),  # the shim's own
+        (157, (38, 1), bpf.RET_ALLOW),  # PR_SET_NO_NEW_PRIVS
+    ):
+        assert bpf.run_filter(prog, nr, args) == want, (nr, args)
     # read/write on a buffer in the stdio window: stdio's own flush or refill
     for nr in (0, 1):
         for buf, want in (

@@ -251,10 +251,13 @@ class Layout:
 _CODES = {"uint32_t": "I", "int32_t": "i", "uint64_t": "Q", "int64_t": "q"}
 
 LINK_MAGIC = 0x6C746F69  # "iotl": iot_link.magic
-LINK_VERSION = 5  # 2: fdgen; 3: fd news fetched (older shims listened on ZeroMQ); 4: kio_*;
-# 5: unwind_fd gone (libunwind's address checks no longer use a pipe)
+LINK_VERSION = 6  # 2: fdgen; 3: fd news fetched (older shims listened on ZeroMQ); 4: kio_*;
+# 5: unwind_fd gone (libunwind's address checks no longer use a pipe); 6: sandbox_entry
 HELLO_MAGIC = 0x696F74726163654C  # "iotraceL": first argument of a hello and a fetch (getpid)
 LINK_FETCH = 0x6663746C  # the fetch's third argument (the hello's is a state)
+# in rdx at the breakpoint that ends the shim's handling of a raw seccomp install
+# (preload/sandbox.c iot_sandbox_entry); rax holds the install's result
+LINK_RESUME = 0x6D736572
 BOX_MAGIC = 0x62746F69  # "iotb"
 BOX_SIZE = 65536  # the shim's box
 # fmt: off
@@ -273,6 +276,8 @@ LINK = Layout("iot_link", (
     ("uint64_t", "kio_own", "address of the shim's own I/O: rchar, wchar, syscr, syscw (u64)"),
     ("uint64_t", "kio_gone", "address of the events' sums of the threads gone (u64 x 6)"),
     ("uint64_t", "kio_live", "address of the live threads' sums: KIO_LIVE_MAX pointers"),
+    ("uint64_t", "sandbox_entry", "address of the shim's entry for a raw seccomp install "
+     "the stracer stopped (preload/sandbox.c)"),
 ))
 KIO_LIVE_MAX = 1024  # preload/kio.c's table of live threads' event sums
 # a fetch's answer: this head, then `count` messages, each its size (u32) and that many bytes:
@@ -356,6 +361,7 @@ def c_header() -> str:
         f"#define IOT_KIO_LIVE_MAX {KIO_LIVE_MAX}",
         f"#define IOT_HELLO_MAGIC {HELLO_MAGIC:#x}L",
         f"#define IOT_LINK_FETCH {LINK_FETCH:#x}L",
+        f"#define IOT_LINK_RESUME {LINK_RESUME:#x}L",
         f"#define IOT_BOX_MAGIC {BOX_MAGIC:#x}u",
         f"#define IOT_BOX_SIZE {BOX_SIZE}",
     ]

@@ -19,6 +19,9 @@
  *            under its SystemCallFilter=
  *   inline   as kill, installed by an inline syscall instruction (browsers' own stubs): no
  *            libc function the shim could wrap sees it
+ *   inline-trap  as inline, any other call raising SIGSYS (SECCOMP_RET_TRAP) in a handler of
+ *            the program's that counts them: "sigsys N" at the end
+ *   inline-strict  strict mode (as strict) by an inline seccomp(SECCOMP_SET_MODE_STRICT)
  *   tsync    as kill, with SECCOMP_FILTER_FLAG_TSYNC while a thread started before writes N
  *            records of its own to OUT.thread
  * The output and exit status must be the same traced and untraced. */
@@ -30,6 +33,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,23 +79,43 @@ static int install_libseccomp(void)
     return load(ctx); /* the context is the app's to release: never, here */
 }
 
-/* seccomp(2) by an inline syscall instruction, as Chromium's sandbox makes its calls */
+/* seccomp(2) by an inline syscall instruction, as Chromium's sandbox makes its calls.  The
+ * kernel keeps every register but rax, rcx and r11: the argument registers, r8-r10 and an SSE
+ * register are checked to hold after it what they held before (-1000 if not). */
 static long inline_seccomp(long op, long flags, void *args)
 {
-    long r;
+    long r = SYS_seccomp, d = op, s = flags, x = (long)args;
+    register long r10 __asm__("r10") = 0x1010101010101010;
+    register long r8 __asm__("r8") = 0x0808080808080808;
+    register long r9 __asm__("r9") = 0x0909090909090909;
+    double f = 1.25;
     __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "0"((long)SYS_seccomp), "D"(op), "S"(flags), "d"(args)
+                     : "+a"(r), "+D"(d), "+S"(s), "+d"(x), "+r"(r10), "+r"(r8), "+r"(r9), "+x"(f)
+                     :
                      : "rcx", "r11", "memory");
+    if (d != op || s != flags || x != (long)args || r10 != 0x1010101010101010 ||
+        r8 != 0x0808080808080808 || r9 != 0x0909090909090909 || f != 1.25)
+        return -1000;
     return r;
+}
+
+static volatile sig_atomic_t sigsys;
+
+static void on_sigsys(int sig)
+{
+    (void)sig;
+    sigsys++;
 }
 
 static int install(const char *mode)
 {
     if (!strcmp(mode, "libseccomp"))
         return install_libseccomp();
-    unsigned deny = !strcmp(mode, "errno") ? SECCOMP_RET_ERRNO | EPERM
-                                            : SECCOMP_RET_KILL_PROCESS;
+    unsigned deny = !strcmp(mode, "errno")         ? SECCOMP_RET_ERRNO | EPERM
+                    : !strcmp(mode, "inline-trap") ? SECCOMP_RET_TRAP
+                                                   : SECCOMP_RET_KILL_PROCESS;
+    if (deny == SECCOMP_RET_TRAP && signal(SIGSYS, on_sigsys) == SIG_ERR)
+        return -1;
     struct sock_filter f[64];
     int n = 0;
     f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
@@ -112,9 +136,11 @@ static int install(const char *mode)
         return -1;
     if (!strcmp(mode, "strict"))
         return prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0);
+    if (!strcmp(mode, "inline-strict"))
+        return (int)inline_seccomp(SECCOMP_SET_MODE_STRICT, 0, NULL);
     if (!strcmp(mode, "killsys"))
         return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
-    if (!strcmp(mode, "inline"))
+    if (!strncmp(mode, "inline", 6))
         return (int)inline_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog);
     if (!strcmp(mode, "tsync"))
         return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
@@ -154,7 +180,7 @@ int main(int argc, char **argv)
         int fd = open(argv[2], O_WRONLY | O_APPEND);
         return fd >= 0 && write(fd, "after exec\n", 11) == 11 ? 0 : 9;
     }
-    int strict = !strcmp(mode, "strict");
+    int strict = !strcmp(mode, "strict") || !strcmp(mode, "inline-strict");
     n_rec = atoi(argv[3]);
     out_fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (out_fd < 0)
@@ -204,6 +230,8 @@ int main(int argc, char **argv)
     if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
         return 8;
     printf("done errno %d\n", errno);
+    if (!strcmp(mode, "inline-trap"))
+        printf("sigsys %d\n", (int)sigsys);
     if (!strcmp(mode, "exec")) {
         fflush(stdout);
         execl(argv[0], argv[0], "after", argv[2], "0", (char *)NULL);
