@@ -156,7 +156,8 @@ char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *b
                                                         : strcmp(have, kept_env[i])))
             missing++;
     }
-    if (!missing && (!IOT_SANDBOXED() || lookup(envp, SANDBOXED)))
+    int sandboxed = iot_p.sandboxed == 1; /* an install seen; not IOT_SANDBOX_NNP */
+    if (!missing && (!sandboxed || lookup(envp, SANDBOXED)))
         return (char **)envp;
     for (char *const *e = envp; e && *e && n + nkept + 1 < nscratch; e++) {
         if (!strncmp(*e, "IOTRACE_", 8) && kept(*e))
@@ -176,7 +177,7 @@ char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *b
             scratch[n++] = kept_env[i];
             scratch[n] = NULL;
         }
-    if (IOT_SANDBOXED() && !lookup(scratch, SANDBOXED) && n + 1 < nscratch) {
+    if (sandboxed && !lookup(scratch, SANDBOXED) && n + 1 < nscratch) {
         scratch[n++] = (char *)SANDBOXED;
         scratch[n] = NULL;
     }

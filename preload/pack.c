@@ -236,9 +236,10 @@ char *iot_pack_exit(char *p, uint64_t t, int status)
     return p;
 }
 
-/* [10, t, dropped, untraced]: the two counts as uint64s of fixed width, their 8 bytes at
- * count[0] and count[1], raised in place (writer.c iot_log_dropped) */
-char *iot_pack_seccomp(char *p, uint64_t t, char *count[2])
+/* [10, t, dropped, untraced, nnp]: the two counts as uint64s of fixed width, their 8 bytes at
+ * count[0] and count[1], raised in place (writer.c iot_log_dropped); nnp a positive fixint, one
+ * byte at *nnp_at, set in place (writer.c iot_log_sandbox_nnp) */
+char *iot_pack_seccomp(char *p, uint64_t t, char *count[2], char **nnp_at)
 {
     PACKER(pk, p);
     msgpack_pack_array(&pk, IOT_REC_SECCOMP_NFIELDS);
@@ -250,5 +251,7 @@ char *iot_pack_seccomp(char *p, uint64_t t, char *count[2])
         memset(p, 0, 8);
         p += 8;
     }
+    *nnp_at = p;
+    *p++ = 0;
     return p;
 }

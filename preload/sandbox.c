@@ -80,6 +80,8 @@ static void installed(int ok, int prepared, int was, int strict)
     if (ok) {
         if (strict)
             __atomic_add_fetch(&iot_p.gen, 1, __ATOMIC_SEQ_CST);
+        if (was == IOT_SANDBOX_NNP) /* the install foreseen at no_new_privs: seen now */
+            iot_log_sandbox_nnp(0);
         return;
     }
     __atomic_store_n(&iot_p.sandboxed, was, __ATOMIC_SEQ_CST);
@@ -153,6 +155,24 @@ static long seccomp_prctl(long mode, long a3, long a4, long a5)
     return r;
 }
 
+/* With the shim alone nothing tells it of an install by an inline syscall, and its next own
+ * syscall the filter does not list would kill the app.  An unprivileged process can install a
+ * filter only once no_new_privs is set: the shim alone goes out there already, as for an install
+ * (room and note chunk, the nnp flag in the SECCOMP record), and stays out in this image (an
+ * image exec'd after it starts as any other: IOTRACE_SANDBOXED is for installs seen, init.c).
+ * Not covered: no_new_privs set by a raw syscall or inherited, an install by a privileged
+ * process (CAP_SYS_ADMIN needs no no_new_privs), an exec after an unseen install.  Under the
+ * stracer the install itself is handed over (iot_sandbox_entry): nothing is done here. */
+static void no_new_privs(void)
+{
+    if (iot_stracing || iot_p.sandboxed)
+        return;
+    int was, prepared = prepare(&was);
+    __atomic_store_n(&iot_p.sandboxed, IOT_SANDBOX_NNP, __ATOMIC_SEQ_CST);
+    if (prepared)
+        iot_log_sandbox_nnp(1);
+}
+
 IOT_API int prctl(int option, ...)
 {
     va_list ap;
@@ -163,7 +183,13 @@ IOT_API int prctl(int option, ...)
     if (option == PR_SET_SECCOMP)
         return (int)seccomp_prctl((long)a2, (long)a3, (long)a4, (long)a5);
     IOT_REAL(prctl);
-    return real_prctl(option, a2, a3, a4, a5);
+    int r = real_prctl(option, a2, a3, a4, a5);
+    if (option == PR_SET_NO_NEW_PRIVS && a2 == 1 && r == 0) {
+        int e = errno;
+        no_new_privs();
+        errno = e;
+    }
+    return r;
 }
 
 /* syscall() is an assembly stub, as vfork is (wrap_proc.c): the app's raw syscalls reach

@@ -135,11 +135,13 @@ typedef struct iot_proc {
     int npaths;                 /* --path globs (filter.c): events on other paths are dropped */
     int data_max;               /* -s N: bytes of each read/write buffer kept (0: none) */
     int sandboxed;              /* the app installed a seccomp filter (sandbox.c): from then on
-                                 * the shim makes no syscall of its own in this process */
+                                 * the shim makes no syscall of its own in this process;
+                                 * IOT_SANDBOX_NNP: with the shim alone, it set no_new_privs */
     int own_syscalls;           /* threads inside iot_own_begin/end (sandbox.c) */
 } iot_proc;
 
 enum { IOT_UNINIT = 0, IOT_INITIALIZING, IOT_READY, IOT_OFF };
+enum { IOT_SANDBOX_NNP = 2 }; /* iot_p.sandboxed: no install seen, one may come unseen */
 extern iot_proc iot_p IOT_HIDDEN;
 
 /* 1: the shim must make no syscall of its own (sandbox.c): the app's seccomp filter may kill
@@ -331,6 +333,7 @@ void iot_log_finish(void) IOT_HIDDEN;
  * now, the count of records dropped later); 0: ready.  Undone if the filter was refused. */
 int iot_log_sandbox(void) IOT_HIDDEN;
 void iot_log_sandbox_undo(void) IOT_HIDDEN;
+void iot_log_sandbox_nnp(int nnp) IOT_HIDDEN; /* the SECCOMP record's nnp, set in place */
 /* A record lost to the sandbox (untraced 0: no room left for it), or a call the shim let
  * through without an event (untraced 1: a thread it cannot set up): counted in the note chunk,
  * in place */
@@ -345,7 +348,7 @@ char *iot_pack_thread(char *p, pid_t tid) IOT_HIDDEN;
 char *iot_pack_module(char *p, uintptr_t base, uintptr_t lo, uintptr_t hi, const char *path,
                       const void *build_id, size_t id_len) IOT_HIDDEN;
 char *iot_pack_exit(char *p, uint64_t t, int status) IOT_HIDDEN;
-char *iot_pack_seccomp(char *p, uint64_t t, char *count[2]) IOT_HIDDEN;
+char *iot_pack_seccomp(char *p, uint64_t t, char *count[2], char **nnp_at) IOT_HIDDEN;
 char *iot_pack_data(char *p, pid_t tid, const iot_ev *ev, size_t n) IOT_HIDDEN;
 char *iot_pack_shape(char *p, pid_t tid, const iot_ev *ev, int64_t size, int rank,
                      const uint64_t *dims, int chunk_rank, const uint64_t *chunk) IOT_HIDDEN;

@@ -283,7 +283,7 @@ char *iot_log_reserve(size_t max)
  * uint64) is raised in place.  4 MiB: ~100,000 events; the file keeps that size (no trim at
  * exit: that is a syscall). */
 #define SANDBOX_AHEAD (4ull << 20)
-static char *note, *drop_at[2];
+static char *note, *drop_at[2], *nnp_at;
 static uint32_t note_used;
 static uint64_t dropped[2];
 
@@ -307,7 +307,7 @@ int iot_log_sandbox(void)
     iot_emit_kio(IOT_KIO_SECCOMP); /* the kernel's counters, the last this image can read */
     char *p = iot_log_reserve(32);
     if (p && iot_t.chunk == c) {
-        p = iot_pack_seccomp(p, iot_now(), drop_at);
+        p = iot_pack_seccomp(p, iot_now(), drop_at, &nnp_at);
         iot_log_commit(p);
         note = c;
         note_used = iot_t.used;
@@ -323,7 +323,7 @@ void iot_log_sandbox_undo(void)
     char *c = note;
     if (!c)
         return;
-    note = drop_at[0] = drop_at[1] = NULL;
+    note = drop_at[0] = drop_at[1] = nnp_at = NULL;
     char *p = iot_pack_thread(c + BIN_HDR, 0);
     uint32_t be = __builtin_bswap32((uint32_t)(p - (c + BIN_HDR)));
     memcpy(c + 1, &be, 4);
@@ -334,7 +334,13 @@ void iot_log_sandbox_undo(void)
 void iot_log_forget(void)
 {
     L.dead = 1;
-    note = drop_at[0] = drop_at[1] = NULL;
+    note = drop_at[0] = drop_at[1] = nnp_at = NULL;
+}
+
+void iot_log_sandbox_nnp(int nnp)
+{
+    if (nnp_at)
+        *nnp_at = (char)(nnp != 0);
 }
 
 void iot_log_dropped(int untraced)

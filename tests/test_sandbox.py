@@ -31,14 +31,16 @@ INLINE = ["inline", "inline-trap", "inline-strict"]
 
 @pytest.mark.parametrize(
     ("mode", "how"),
-    [(m, h) for m in ("stracer", "shim") for h in HOWS] + [("stracer", h) for h in INLINE],
+    [(m, h) for m in ("stracer", "shim") for h in HOWS + INLINE[:2]]
+    + [("stracer", "inline-strict"), ("stracer", "inline-raw")],
 )
 def test_an_app_that_sandboxes_itself_runs_as_untraced(trace, mode, how):
     """tests/progs/sandbox.c writes, installs a filter (killing the process, or failing the call
     with EPERM, on any syscall it does not list; with prctl, syscall(SYS_seccomp) or libseccomp,
     which probes the kernel with installs it refuses first; or strict mode; or by an inline
     syscall instruction no wrapper sees -- killing, or raising SIGSYS in its own handler, which
-    counts them, or strict mode -- which the stracer stops and hands to the shim), then writes N
+    counts them, or strict mode -- which the stracer stops and hands to the shim, and before
+    which the shim alone goes out at the no_new_privs it needs), then writes N
     records, starts a thread and a child, exits (or execs itself, under the filter too): its output,
     its file and its status are the untraced run's (the shim's own syscalls -- the exit reading,
     a new thread's id, a child's log, the log's growth, the new image's start -- killed it
@@ -57,6 +59,8 @@ def test_an_app_that_sandboxes_itself_runs_as_untraced(trace, mode, how):
         assert "the trace explains 100.0% of the" in t.proc.stderr, t.proc.stderr
     (log,) = [lg for lg in map(read_log, log_paths(t.dir)) if not lg.header.get("forked")]
     assert [KIO_WHEN[r[1]] for r in log.kio] == ["start", "seccomp"]
+    # the shim alone went out at no_new_privs, and saw no install after it; else it saw one
+    assert log.seccomp_nnp == (mode == "shim" and how.startswith("inline")), log.seccomp_nnp
     # room for all: dropped only the calls of a thread the shim could not set up (the thread's
     # write; under strict mode every call after it: N writes and "done")
     strict = how.endswith("strict")
@@ -245,18 +249,50 @@ def test_a_filter_synchronised_to_every_thread_runs_as_untraced(trace, mode):
         assert [p["bytes_pct"] for p in js["processes"]] == [100.0] * len(js["processes"]), js
 
 
-def test_a_filter_installed_by_an_inline_syscall_is_not_seen_by_the_shim_alone(trace):
-    """The limit, shown: without the stracer, a filter installed by an inline syscall
-    instruction (as browsers' sandboxes make their calls) reaches no function the shim wraps, so
-    the shim goes on making its own syscalls, and the first one the filter does not list kills
-    the app by SIGSYS: here the id of the thread it starts (gettid).  Its output is cut there.
-    (Under the stracer the install is stopped and handed to the shim: test above.)"""
+@pytest.mark.parametrize(("how", "sig"), [("inline-raw", "SIGSYS"), ("inline-strict", "SIGSEGV")])
+def test_what_the_shim_alone_cannot_see_kills_the_app(trace, how, sig):
+    """The limits, shown (both work under the stracer, which stops the install: test above).
+    The shim alone learns of a filter it cannot see only from the no_new_privs an unprivileged
+    install needs, set through libc's prctl.  Set by an inline syscall too (`inline-raw`),
+    nothing tells it: it goes on making its own syscalls and the first one the filter does not
+    list kills the app by SIGSYS, here the id of the thread it starts (gettid).  Strict mode
+    installed inline after a no_new_privs it saw (`inline-strict`): the shim makes no syscall,
+    but strict mode turns the TSC off, and the shim's clock (rdtsc, the vDSO's) raises SIGSEGV
+    at the first event it times after it.  The output is cut there."""
     prog = str(build("sandbox"))
-    want = untraced(prog, "inline", "out", str(N), cwd=trace.work)
+    want = untraced(prog, how, "out", str(N), cwd=trace.work)
     assert want[0] == 0, want
-    t = trace(prog, "inline", "out", str(N), extra=("--no-stracer",))
-    assert t.proc.returncode == 128 + signal.SIGSYS, t.proc.stderr
+    t = trace(prog, how, "out", str(N), extra=("--no-stracer",))
+    assert t.proc.returncode == 128 + getattr(signal, sig), t.proc.stderr
     out = (trace.work / "out").read_bytes()
     assert want[2].startswith(out) and b"thread" not in out, out[-100:]
     (log,) = map(read_log, log_paths(t.dir))
-    assert log.seccomp is None  # not seen
+    if how == "inline-raw":
+        assert log.seccomp is None  # not seen
+    else:
+        assert log.seccomp is not None and log.seccomp_nnp, log.seccomp
+
+
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_no_new_privs_without_a_filter(trace, mode):
+    """An app that sets no_new_privs and installs no filter (a launcher: setpriv, bwrap), then
+    writes N records, starts a thread and a child and execs itself: output and status as
+    untraced.  The shim alone goes out at no_new_privs (a filter may follow that it cannot see:
+    the SECCOMP record says nnp, the events after it are in the room made ahead), but the image
+    exec'd after it is traced as any other; under the stracer, which sees installs, nothing
+    changes: no SECCOMP record, every record in the trace."""
+    prog = str(build("sandbox"))
+    want = untraced(prog, "nnp", "out", str(N), cwd=trace.work)
+    assert want[0] == 0 and want[2].endswith(b"after exec\n"), want
+    t = trace(prog, "nnp", "out", str(N), extra=("--no-stracer",) if mode == "shim" else ())
+    assert (t.proc.returncode, t.proc.stdout, (trace.work / "out").read_bytes()) == want
+    logs = [lg for lg in map(read_log, log_paths(t.dir)) if not lg.header.get("forked")]
+    first, after = sorted(logs, key=lambda lg: lg.kio[0][2])  # the image, the one it exec'd
+    if mode == "shim":
+        assert first.seccomp is not None and first.seccomp_nnp, first.seccomp
+    else:
+        assert first.seccomp is None, first.seccomp
+    writes = [e for e in t.events("write") if (e["path"] or "").endswith("/out")]
+    # before, the N records; the exec'd image's line
+    assert len(writes) == 1 + N + 1 + (mode == "stracer") * 2, len(writes)
+    assert after.header["pid"] == first.header["pid"] and after.events, after.header

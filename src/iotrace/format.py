@@ -118,8 +118,10 @@ RECORDS: dict[Rec, tuple[Field, ...]] = {
     # the app installed a seccomp filter at t (preload/sandbox.c); dropped: the records the shim
     # could not write after it (no room left, and making more is a syscall); untraced: the calls
     # it let through without an event (a thread started after it; every call after strict
-    # mode): the stracer sees those, the shim alone does not; both raised in place
-    Rec.SECCOMP: _fields("rec:uint t:uint dropped:uint untraced:uint"),
+    # mode): the stracer sees those, the shim alone does not; both raised in place; nnp: 1 when
+    # the shim alone went out at the app's prctl(PR_SET_NO_NEW_PRIVS), which comes before a
+    # filter it may install unseen (an inline syscall), 0 once an install is seen (in place)
+    Rec.SECCOMP: _fields("rec:uint t:uint dropped:uint untraced:uint nnp:uint?"),
 }
 # fmt: on
 EVENT = RECORDS[Rec.EVENT]

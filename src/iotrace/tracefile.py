@@ -274,6 +274,9 @@ class Log:
     # the app installed a seccomp filter (SECCOMP): (t, records the shim dropped after it, calls
     # it let through untraced: 0 in a log written before that count)
     seccomp: tuple[int, int, int] | None = None
+    # ... and it was the shim alone going out at the app's no_new_privs (SECCOMP nnp): no
+    # install seen, one may have followed unseen (preload/sandbox.c)
+    seccomp_nnp: bool = False
     truncated: bool = False
     # (tid, fn, t_start, dur, fd, path, req, ret, errno, offset, flags, mode, stack, aux, fd2,
     # path2, offset2): EVENT_FIELDS, the record's type slot holding the thread; the fields a
@@ -316,6 +319,7 @@ class Log:
             self.selections[(rec[1], rec[2])] = (rec[3], rec[4], rec[5])
         elif kind == Rec.SECCOMP:
             self.seccomp = (rec[1], rec[2], rec[3] if len(rec) > 3 else 0)
+            self.seccomp_nnp = bool(rec[4]) if len(rec) > 4 else False
 
     def event_row(self, tid: int, rec: tuple[Any, ...]) -> tuple[Any, ...]:
         """An EVENT record as a row of `events`."""

@@ -22,6 +22,8 @@
  *   inline-trap  as inline, any other call raising SIGSYS (SECCOMP_RET_TRAP) in a handler of
  *            the program's that counts them: "sigsys N" at the end
  *   inline-strict  strict mode (as strict) by an inline seccomp(SECCOMP_SET_MODE_STRICT)
+ *   inline-raw  as inline, no_new_privs set by an inline prctl too
+ *   nnp      no_new_privs set (prctl), no filter; at the end execs itself as exec does
  *   tsync    as kill, with SECCOMP_FILTER_FLAG_TSYNC while a thread started before writes N
  *            records of its own to OUT.thread
  * The output and exit status must be the same traced and untraced. */
@@ -79,6 +81,19 @@ static int install_libseccomp(void)
     return load(ctx); /* the context is the app's to release: never, here */
 }
 
+/* prctl(PR_SET_NO_NEW_PRIVS, 1) by an inline syscall instruction */
+static long inline_nnp(void)
+{
+    long r = SYS_prctl;
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = 0;
+    __asm__ volatile("syscall"
+                     : "+a"(r)
+                     : "D"((long)PR_SET_NO_NEW_PRIVS), "S"(1L), "d"(0L), "r"(r10), "r"(r8)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
 /* seccomp(2) by an inline syscall instruction, as Chromium's sandbox makes its calls.  The
  * kernel keeps every register but rax, rcx and r11: the argument registers, r8-r10 and an SSE
  * register are checked to hold after it what they held before (-1000 if not). */
@@ -132,8 +147,10 @@ static int install(const char *mode)
     }
     f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, deny);
     struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+    if (!strcmp(mode, "inline-raw") ? inline_nnp() : prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
         return -1;
+    if (!strcmp(mode, "nnp"))
+        return 0;
     if (!strcmp(mode, "strict"))
         return prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0);
     if (!strcmp(mode, "inline-strict"))
@@ -232,7 +249,7 @@ int main(int argc, char **argv)
     printf("done errno %d\n", errno);
     if (!strcmp(mode, "inline-trap"))
         printf("sigsys %d\n", (int)sigsys);
-    if (!strcmp(mode, "exec")) {
+    if (!strcmp(mode, "exec") || !strcmp(mode, "nnp")) {
         fflush(stdout);
         execl(argv[0], argv[0], "after", argv[2], "0", (char *)NULL);
         return 10;
