@@ -50,7 +50,7 @@ EXPECTED: list[dict[str, Any]] = [
     {"rec": 8, "tid": 78, "t_start": 5000, "size": 4, "dims": [1 << 40], "chunk": []},
     {"rec": 9, "tid": 79, "t_start": 5000, "bytes": 512, "chunks": 8, "partial": 6},
     {"rec": 9, "tid": 79, "t_start": 5000, "bytes": 64, "chunks": None, "partial": None},
-    {"rec": 10, "t": 7777, "dropped": 123456, "untraced": 654321},
+    {"rec": 10, "t": 7777, "dropped": 123456, "untraced": 654321, "nnp": 1},
 ]  # fmt: skip
 
 

@@ -71,8 +71,9 @@ int main(void)
     p = iot_pack_shape(p, 78, &ev, 4, 1, dims, 0, chunk); /* contiguous */
     p = iot_pack_selection(p, 79, &ev, 512, 8, 6);
     p = iot_pack_selection(p, 79, &ev, 64, -1, -1); /* not chunked */
-    char *count[2];
-    p = iot_pack_seccomp(p, 7777, count); /* its counts raised in place, as writer.c */
+    char *count[2], *nnp;
+    p = iot_pack_seccomp(p, 7777, count, &nnp); /* counts and nnp set in place, as writer.c */
+    *nnp = 1;
     uint64_t be = __builtin_bswap64(123456);
     memcpy(count[0], &be, 8);
     be = __builtin_bswap64(654321);
