@@ -221,9 +221,11 @@ def test_a_real_sandbox_that_outgrows_its_room_runs_as_untraced(trace, mode):
     assert said in rep and f"in pid {log.header['pid']} ({name})" in rep, rep
 
 
+@pytest.mark.parametrize("how", ["tsync", "inline-tsync"])
 @pytest.mark.parametrize("mode", ["stracer", "shim"])
-def test_a_filter_synchronised_to_every_thread_runs_as_untraced(trace, mode):
-    """SECCOMP_FILTER_FLAG_TSYNC (syscall(SYS_seccomp)) puts the filter on every thread at
+def test_a_filter_synchronised_to_every_thread_runs_as_untraced(trace, mode, how):
+    """SECCOMP_FILTER_FLAG_TSYNC (syscall(SYS_seccomp), or inline: the stracer hands it to the
+    shim, the shim alone went out at no_new_privs) puts the filter on every thread at
     once, here while a thread started before it writes its own 2,000 records: the shim is
     sandboxed before the install, so no thread starts a syscall of the shim's once the filter
     is theirs.  Output, files and status are the untraced run's; the busy thread's writes are
@@ -233,10 +235,10 @@ def test_a_filter_synchronised_to_every_thread_runs_as_untraced(trace, mode):
     that no test can hit on purpose; docs/design.md.)"""
     n = 2000
     prog = str(build("sandbox"))
-    want = untraced(prog, "tsync", "out", str(n), cwd=trace.work)
+    want = untraced(prog, how, "out", str(n), cwd=trace.work)
     want_thread = (trace.work / "out.thread").read_bytes()
     assert want[0] == 0 and want_thread.count(b"\n") == n, want
-    t = trace(prog, "tsync", "out", str(n), extra=("--no-stracer",) if mode == "shim" else ())
+    t = trace(prog, how, "out", str(n), extra=("--no-stracer",) if mode == "shim" else ())
     got = (t.proc.returncode, t.proc.stdout, (trace.work / "out").read_bytes())
     assert got == want and (trace.work / "out.thread").read_bytes() == want_thread, t.proc.stderr
     (log,) = [lg for lg in map(read_log, log_paths(t.dir)) if not lg.header.get("forked")]

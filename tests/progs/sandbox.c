@@ -23,6 +23,7 @@
  *            the program's that counts them: "sigsys N" at the end
  *   inline-strict  strict mode (as strict) by an inline seccomp(SECCOMP_SET_MODE_STRICT)
  *   inline-raw  as inline, no_new_privs set by an inline prctl too
+ *   inline-tsync  tsync's, installed as inline's
  *   nnp      no_new_privs set (prctl), no filter; at the end execs itself as exec does
  *   tsync    as kill, with SECCOMP_FILTER_FLAG_TSYNC while a thread started before writes N
  *            records of its own to OUT.thread
@@ -157,6 +158,8 @@ static int install(const char *mode)
         return (int)inline_seccomp(SECCOMP_SET_MODE_STRICT, 0, NULL);
     if (!strcmp(mode, "killsys"))
         return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    if (!strcmp(mode, "inline-tsync"))
+        return (int)inline_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
     if (!strncmp(mode, "inline", 6))
         return (int)inline_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog);
     if (!strcmp(mode, "tsync"))
@@ -210,7 +213,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     pthread_t bt;
     int bfd = -1;
-    if (!strcmp(mode, "tsync")) {
+    if (!strcmp(mode, "tsync") || !strcmp(mode, "inline-tsync")) {
         char name[4096];
         snprintf(name, sizeof name, "%s.thread", argv[2]);
         bfd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
