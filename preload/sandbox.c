@@ -11,7 +11,8 @@
  * started since and forked children are not traced; there is no exit reading.  The shim's own
  * syscall() calls (and libunwind's) are refused here, without a syscall.  A filter installed
  * with an inline syscall instruction reaches no wrapper: under the stracer, which stops it, it
- * comes in by iot_sandbox_entry; with the shim alone it is not seen (docs/design.md). */
+ * comes in by iot_sandbox_entry; the shim alone goes out at the no_new_privs before it
+ * (no_new_privs below; docs/design.md). */
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -284,8 +285,7 @@ static long seccomp_call(long op, long flags, long args)
  * arguments as a call's, on its stack below the red zone), and the install is made as the
  * wrappers make it -- the shim sandboxed first.  The breakpoint at the end (not a syscall: the
  * app's filter is in now) gives the stracer the result: it puts the thread back where its
- * syscall was, with that result, as the kernel would have returned it; the app sees no SIGTRAP.
- * Without the stracer an inline install is not seen (docs/design.md). */
+ * syscall was, with that result, as the kernel would have returned it; the app sees no SIGTRAP. */
 void iot_sandbox_entry(long nr, long a0, long a1, long a2, long a3, long a4)
 {
     int e = errno;
