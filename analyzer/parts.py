@@ -589,7 +589,7 @@ def local_map(workers: int) -> Mapper:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        _join_pools()
+        join_pools()
         # each worker reduces part after part, reusing the memory the previous part freed
         # (tune_malloc) and its start-up (the C code's loading, the symbols' tools): a fresh
         # process per part paid both again.  Forked from this process, which imported the
@@ -605,20 +605,23 @@ def local_map(workers: int) -> Mapper:
             return list(ex.map(fn, *zip(*args, strict=True)))
         finally:
             # not waited for: the workers' exits (the kernel freeing each one's heap) overlap
-            # the merge; joined before the next pool is forked (_join_pools) and at exit
+            # the merge; joined before the next pool is forked (join_pools) and at exit
+            _pools.append(ex._executor_manager_thread)  # what shutdown(wait=True) joins
             ex.shutdown(wait=False, cancel_futures=True)
-            _pools.append(ex)
 
     return run
 
 
-_pools: list[Any] = []  # local_map's pools shut down but not yet joined
+_pools: list[Any] = []  # the threads of local_map's pools shut down but not yet joined
 
 
-def _join_pools() -> None:
-    """Wait for the pools local_map left: their threads gone, this process forks safely."""
+def join_pools() -> None:
+    """Wait for the pools local_map left (their workers ended, their thread gone: this process
+    forks safely again)."""
     while _pools:
-        _pools.pop().shutdown(wait=True)
+        t = _pools.pop()
+        if t is not None:
+            t.join()
 
 
 def dask_map(scheduler: str) -> Mapper:

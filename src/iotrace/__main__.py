@@ -1,5 +1,3 @@
-import sys
+from iotrace.cli import entry
 
-from iotrace.cli import main
-
-sys.exit(main())
+entry()
