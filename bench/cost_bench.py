@@ -39,7 +39,9 @@ Cases:
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -140,15 +142,26 @@ def case_mpi(work: Path, args: argparse.Namespace, modes: tuple[str, ...], opens
     if os.access("/dev/shm", os.W_OK):
         data = Path("/dev/shm") / data.name
 
+    def covered(err: list[str]) -> float:
+        """The stracer's covered stops per rank (its summary line, one per rank)."""
+        n = [int(c) for c in re.findall(r"(\d+) covered by the shim", "".join(err))]
+        return sum(n) / len(n) if n else math.nan
+
     def one(mode: str, i: int) -> dict[str, float]:
         trace = work / f"t-mpi-{mode}-{i}"
         cmd = [*mpirun(2), *prefix(mode, trace), str(prog), str(data), str(opens)]
-        out, wall, cpu = run_timed(cmd, work, env)
+        err: list[str] = []
+        out, wall, cpu = run_timed(cmd, work, env, err)
         shutil.rmtree(trace, ignore_errors=True)
         data.unlink(missing_ok=True)
         got = {"open_ms": field(out, "open_ms"), "init_cpu": field(out, "init_cpu"),
                "init_s": field(out, "init_s"), "fin_cpu": field(out, "fin_cpu"), "wall": wall,
-               "cpu": cpu / 2}  # fmt: skip
+               "cpu": cpu / 2, "covered": covered(err)}  # fmt: skip
+        if opens and mode.startswith("full"):  # the stops of MPI_Init & co.: no open
+            err = []
+            run_timed([*cmd[:-1], "0"], work, env, err)
+            shutil.rmtree(trace, ignore_errors=True)
+            got["covered0"] = covered(err)
         if noop:
             _, _, cpu = run_timed([*mpirun(2), *prefix(mode, trace), str(noop)], work, env)
             shutil.rmtree(trace, ignore_errors=True)
@@ -167,6 +180,10 @@ def case_mpi(work: Path, args: argparse.Namespace, modes: tuple[str, ...], opens
         if "full" in med:
             r = med["full"]["open_ms"] / med["shim"]["open_ms"]
             print(f"  full / shim {r:.2f} (target <= 1.20: {'ok' if r <= 1.2 else 'OVER'})")
+            f = med["full"]
+            print(f"  full: {f['covered']:.0f} covered stops per rank, {f['covered0']:.0f} with "
+                  f"no open: {(f['covered'] - f['covered0']) / opens:.2f} per pair (stracer's "
+                  f"summary)")  # fmt: skip
     else:
         print(f"mpi_init: MPI_Init + MPI_Finalize, 2 ranks: CPU s per rank of the whole job "
               f"(mpirun, iotrace, stracer, rank), and the rank's own CPU in MPI_Init/Finalize; "

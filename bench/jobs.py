@@ -38,9 +38,10 @@ def prefix(mode: str, trace: Path, *opts: str) -> list[str]:
 
 
 def run_timed(
-    cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, err: list[str] | None = None
 ) -> tuple[str, float, float]:
-    """(stdout, wall s, CPU s of the whole process tree) of one run; a failed run ends the bench."""
+    """(stdout, wall s, CPU s of the whole process tree) of one run; a failed run ends the bench.
+    Its stderr is appended to `err` when given."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
@@ -50,6 +51,8 @@ def run_timed(
         name = Path(sys.argv[0]).stem
         raise SystemExit(f"{name}: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
     cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+    if err is not None:
+        err.append(proc.stderr)
     return proc.stdout, wall, cpu
 
 

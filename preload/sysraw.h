@@ -9,8 +9,9 @@
  * IOT_SYSRAW(name, args...) is the syscall SYS_name(args..., cookie): -1 and errno on failure,
  * as the libc function.  The argument count is checked at compile time against the SYSCALLS
  * table (src/iotrace/calls.py, generated into calls.h as IOT_SYSRAW_SLOT_name): a syscall with
- * six arguments (mmap, splice, copy_file_range, preadv2...) has no slot and no macro, and keeps
- * its stop (the stracer then reads the in_wrapper marker).
+ * six arguments (splice, copy_file_range, preadv2...) has no slot and no macro, and keeps its
+ * stop (the stracer then reads the in_wrapper marker); mmap carries the cookie in its address
+ * hint where it can (iot_sysraw_mmap below).
  *
  * IOT_SYSRAW_CANCEL is for the libc functions that are cancellation points (read, write, open,
  * close, pread, pwrite, readv, writev, fsync, fdatasync, fallocate, accept, connect...), done as
@@ -40,6 +41,7 @@
 #define IOT_SYSRAW_H
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #if __GLIBC_PREREQ(2, 32)
@@ -129,6 +131,33 @@ static inline long iot_sysraw_cancel6(long nr, int slot, long a0, long a1, long 
     }))
 #define IOT_SYSRAW(name, ...) IOT_SYSRAW_(iot_sysraw6, name, __VA_ARGS__)
 #define IOT_SYSRAW_CANCEL(name, ...) IOT_SYSRAW_(iot_sysraw_cancel6, name, __VA_ARGS__)
+
+/* mmap has six arguments, no free slot: a mapping the kernel places itself (no MAP_FIXED,
+ * MAP_FIXED_NOREPLACE, no address asked) carries the cookie as its address hint instead, bit 63
+ * set and bit 62 clear (stracer/bpf.py, mmap_hint): beyond the address space, so the kernel
+ * ignores the hint and places the mapping as for NULL.  Not where a hint above 47 bits opens the
+ * 57-bit address space (5-level paging: the probe in wrap_mmap.c), nor for PROT_EXEC (glibc may
+ * first try MAP_32BIT there).  iot_mmap_hint_ok() says whether this process may; otherwise the
+ * caller keeps its covered stop. */
+int iot_mmap_hint_ok(void) IOT_HIDDEN;
+static inline int iot_mmap_hintable(void *addr, int prot, int flags)
+{
+    return !addr && !(prot & PROT_EXEC) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) &&
+           iot_mmap_hint_ok();
+}
+static inline void *iot_sysraw_mmap(size_t len, int prot, int flags, int fd, off_t off)
+{
+    register long r10 __asm__("r10") = flags;
+    register long r8 __asm__("r8") = fd;
+    register long r9 __asm__("r9") = off;
+    long r = SYS_mmap, a0 = 0, a1 = (long)len, a2 = prot;
+    IOT_SYSCALL_ASM("mov %[ck], %%rdi\n\tbtr $62, %%rdi\n\tbts $63, %%rdi", "xor %%edi, %%edi");
+    if ((unsigned long)r > -4096UL) {
+        errno = (int)-r;
+        return MAP_FAILED;
+    }
+    return (void *)r;
+}
 
 /* A traced wrapper's real call: `raw` (an IOT_SYSRAW expression) under a stracer, `real` (the
  * libc function) otherwise.  Without a stracer this is one predictable branch. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "sysraw.h"
 
 typedef struct {
     uintptr_t lo, hi; /* [lo, hi), whole pages */
@@ -211,14 +212,33 @@ static void *fresh(void *r, size_t len)
     return r;
 }
 
+/* May a mapping carry the cookie as its hint (sysraw.h)?  Asked once per process: a hint
+ * beyond the address space must leave the placement as for NULL, which 5-level paging does not
+ * (such a hint opens the 57-bit space): an anonymous mapping with the hint shows it. */
+int iot_mmap_hint_ok(void)
+{
+    static int ok; /* 0 not asked, 1 yes, -1 no */
+    if (IOT_UNLIKELY(!ok)) {
+        void *p = (void *)syscall(SYS_mmap, 1UL << 63, page, PROT_NONE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ok = p != MAP_FAILED && (uintptr_t)p < (1UL << 47) ? 1 : -1;
+        if (p != MAP_FAILED)
+            syscall(SYS_munmap, p, page);
+    }
+    return ok > 0;
+}
+
 IOT_API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     IOT_REAL(mmap);
     if (flags & MAP_ANONYMOUS)
         return fresh(real_mmap(addr, len, prot, flags, fd, off), len);
     IOT_ENTER(IOT_FN_mmap, fresh(real_mmap(addr, len, prot, flags, fd, off), len));
-    IOT_CALL(void *, real_mmap(addr, len, prot, flags, fd, off), (int64_t)(intptr_t)r,
-             r == MAP_FAILED);
+    IOT_CALL(void *,
+             iot_stracing && iot_mmap_hintable(addr, prot, flags)
+                 ? iot_sysraw_mmap(len, prot, flags, fd, off)
+                 : real_mmap(addr, len, prot, flags, fd, off),
+             (int64_t)(intptr_t)r, r == MAP_FAILED);
     iot_ev_fd(&ev, fd);
     iot_ev_fdpath(&ev, fd);
     iot_ev_req(&ev, (int64_t)len);

@@ -5,7 +5,9 @@ them carrying the run's cookie in its first unused argument slot (the shim's own
 preload/sysraw.h), runs without a stop; so do read and write on a buffer in the stdio window
 (STDIO_ARENA: stdio's own flushes and refills of the buffers the shim gave its streams), and
 the dynamic loader's mappings of libraries (MAP_DENYWRITE), which the stracer only counted (~290
-of an MPI rank's ~740 stops in MPI_Init, where Open MPI dlopens ~100 components).  The
+of an MPI rank's ~740 stops in MPI_Init, where Open MPI dlopens ~100 components), and file
+mappings whose address hint is the cookie, bit 63 set and 62 clear (`mmap_hint`: mmap has no
+free slot; the kernel ignores a hint beyond the address space).  The
 syscall number is found by a binary search, so a non-I/O syscall costs ~7 BPF instructions, not
 one per table entry.  The cookie in args[3] or args[4] (read, write, lseek; pread64, pwrite64,
 openat...) is checked first, before the search: the shim's hottest calls then run 7-9
@@ -40,6 +42,10 @@ MAP_ANONYMOUS = 0x20
 # program's dlopen); the kernel ignores the flag for user mappings and nothing else sets it
 MAP_DENYWRITE = 0x800
 F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
+# mmap has six arguments, no free slot: the shim's file mappings carry the cookie as their
+# address hint instead, bit 63 set and bit 62 clear (preload/sysraw.h, iot_sysraw_mmap): an
+# address beyond the address space, which the kernel ignores as a hint
+MMAP_HINT_CLEAR, MMAP_HINT_SET = 1 << 62, 1 << 63
 SYS_GETPID = 39
 SYS_PTRACE = 101
 SYS_PRCTL = 157
@@ -70,6 +76,11 @@ def _match64(slot: int, value: int, then: list[Insn], other: list[Insn]) -> list
     ]
 
 
+def mmap_hint(cookie: int) -> int:
+    """The address hint a shim's file mapping carries instead of the cookie (sysraw.h)."""
+    return (cookie & ~MMAP_HINT_CLEAR) | MMAP_HINT_SET
+
+
 def _block(s: Syscall, cookie: int | None) -> list[Insn]:
     """What happens once the number matched: ends in a return."""
     allow, trace = [(RET, 0, 0, RET_ALLOW)], [(RET, 0, 0, RET_TRACE)]
@@ -78,6 +89,8 @@ def _block(s: Syscall, cookie: int | None) -> list[Insn]:
         _match64(slot, cookie, allow, trace) if cookie is not None and slot is not None else trace
     )
     if s.trap == "file":  # mmap: only file-backed mappings are I/O, not the loader's
+        if cookie is not None:
+            stop = _match64(0, mmap_hint(cookie), allow, trace)
         return [(LD_W_ABS, 0, 0, _arg(3)), (JSET, 0, 1, MAP_ANONYMOUS | MAP_DENYWRITE), *allow,
                 *stop]  # fmt: skip
     if s.trap == "stdio":  # read/write: not on a buffer in the shim's 4 GiB-aligned window

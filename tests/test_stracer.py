@@ -69,6 +69,12 @@ def test_filter_stops_exactly_the_table():
     # the loader's mapping of a library (MAP_PRIVATE|MAP_DENYWRITE): not the app's I/O
     assert bpf.run_filter(prog, 9, (0, 4096, 5, 0x802, 3, 0)) == bpf.RET_ALLOW
     assert bpf.run_filter(prog, 9, (0, 4096, 5, 0x02, 3, 0)) == bpf.RET_TRACE  # MAP_PRIVATE
+    # a file mapping of the shim's: the cookie as its address hint, bit 63 set, 62 clear
+    hint = bpf.mmap_hint(cookie)
+    assert hint >> 62 == 0b10 and hint & ((1 << 62) - 1) == cookie & ((1 << 62) - 1)
+    assert bpf.run_filter(prog, 9, (hint, 4096, 3, 0x01, 3, 0)) == bpf.RET_ALLOW
+    for addr in (cookie, hint ^ 1, hint | 1 << 62):
+        assert bpf.run_filter(prog, 9, (addr, 4096, 3, 0x01, 3, 0)) == bpf.RET_TRACE, hex(addr)
     assert bpf.run_filter(prog, 72, (3, 4, 0)) == bpf.RET_ALLOW  # fcntl F_SETFL
     assert bpf.run_filter(prog, 72, (3, 1030, 0)) == bpf.RET_TRACE  # F_DUPFD_CLOEXEC
     assert bpf.run_filter(prog, 39, (bpf.HELLO_MAGIC,)) == bpf.RET_TRACE  # the shim's hello
