@@ -84,6 +84,16 @@ void iot_kio_in_end(uint64_t sums[6])
         sums[i] += less(v[i] - iot_t.kio_in[i], first[i] + own_in[i] + ev_in[i]);
 }
 
+void iot_kio_inner(const uint64_t d[4])
+{
+    for (int i = 0; i < 4; i++) {
+        if (iot_t.kio_slot > 0)
+            iot_t.kio[i] += d[i];
+        else
+            __atomic_fetch_add(&gone[i], d[i], __ATOMIC_RELAXED);
+    }
+}
+
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode)
 {
     if (mode == 6 || mode == 7) {

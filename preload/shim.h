@@ -376,6 +376,9 @@ void iot_kio_thread_exit(void) IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
 void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;
 void iot_kio_in_end(uint64_t sums[6]) IOT_HIDDEN;
+/* The reads and writes a wrapper of mode "in-shim" made itself under a stracer, with raw
+ * syscalls no one measures (wrap_shm.c): rchar, wchar, syscr, syscw */
+void iot_kio_inner(const uint64_t d[4]) IOT_HIDDEN;
 /* wrap_msg.c: at exit, the message calls that exit inside libc (err, error(status != 0)) */
 void iot_msg_exit(void) IOT_HIDDEN;
 /* A finished event counted the kernel's way (calls.py KERNEL_IO_FUNCS: mode 1 r, 2 w, 3 rw,

@@ -20,8 +20,10 @@
  * Events: path = the file glibc names ("/dev/shm/" + "sem." for semaphores + the name without
  * its leading slashes; the name as given when it is not a valid one), flags = oflag, mode;
  * sem_open ret 1 or 0 (SEM_FAILED); shm_open ret = the descriptor, registered like an open()'s;
- * the unlinks ret 0 or -1.  sem_open's bytes (its 32-byte write) are the kernel's counters
- * around the call (calls.py KERNEL_IO_FUNCS "in"); sem_close has no event. */
+ * the unlinks ret 0 or -1.  sem_open's bytes (its 32-byte write): glibc's are the kernel's
+ * counters around the call, with the shim alone (calls.py KERNEL_IO_FUNCS "in-shim"); the shim's
+ * own are counted as it makes them (no /proc reading around the call); sem_close has no
+ * event. */
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -163,7 +165,7 @@ static int sem_remove(sem_t *sem)
 /* glibc's sem_open, with cookie'd syscalls.  glibc disables cancellation inside it: none of
  * these raw syscalls is a cancellation point. */
 static sem_t *own_sem_open(const char *path, const char *name, int oflag, mode_t mode,
-                           unsigned value)
+                           unsigned value, uint64_t io[4])
 {
     sem_t *result = SEM_FAILED;
     int fd;
@@ -208,9 +210,11 @@ static sem_t *own_sem_open(const char *path, const char *name, int oflag, mode_t
             }
         }
         ssize_t w;
-        do
+        do {
             w = IOT_SYSRAW(write, fd, init.bytes, sizeof init.bytes);
-        while (w == -1 && errno == EINTR);
+            io[1] += w > 0 ? (uint64_t)w : 0; /* as the kernel counts it: wchar, syscw */
+            io[3]++;
+        } while (w == -1 && errno == EINTR);
         if (w == (ssize_t)sizeof init.bytes && (result = sem_map(fd)) != MAP_FAILED) {
             if (IOT_SYSRAW(link, tmp, path) != 0) {
                 sem_unmap(result);
@@ -252,7 +256,7 @@ static int own_shm_open(const char *path, int oflag, mode_t mode)
     return fd;
 }
 
-#define SEM_OPEN() (own(path, name, 1) ? own_sem_open(path, name, oflag, mode, value) \
+#define SEM_OPEN() (own(path, name, 1) ? own_sem_open(path, name, oflag, mode, value, io) \
                                      : real_sem_open(name, oflag, mode, value))
 IOT_API sem_t *sem_open(const char *name, int oflag, ...)
 {
@@ -267,8 +271,10 @@ IOT_API sem_t *sem_open(const char *name, int oflag, ...)
     }
     IOT_REAL(sem_open);
     char path[SHM_NAME_CAP];
+    uint64_t io[4] = {0, 0, 0, 0}; /* its write: no counters read around it (mode "in-shim") */
     IOT_ENTER(IOT_FN_sem_open, SEM_OPEN());
     IOT_CALL(sem_t *, SEM_OPEN(), r != SEM_FAILED, r == SEM_FAILED);
+    iot_kio_inner(io);
     shm_path(&ev, name, 1);
     iot_ev_flags(&ev, oflag);
     if (oflag & O_CREAT)

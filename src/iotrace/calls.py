@@ -387,7 +387,8 @@ END2_SUFFIX = ":in"
 # "in": a call whose own reads and writes inside libc (the libraries dlopen loads) are no event
 # of their own: the shim measures them with the thread's counters around the call.  "in-shim":
 # the same with the shim alone; under the stracer they are libc-internal events of their own
-# (setlocale's locale files: docs/stracer.md, "Classification").
+# (setlocale's locale files: docs/stracer.md, "Classification"), or (sem_open) the shim's own
+# raw syscalls, which it counts itself.
 # "rwm": both sides, and only a call that moved bytes (copy_file_range: one with nothing to copy
 # -- its offset at or past the end -- returns before the kernel counts it).
 KERNEL_IO_MODES = ("", "r", "w", "rw", "sr", "sw", "in", "in-shim", "rwm")  # the shim's codes
@@ -398,7 +399,7 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "aio_write_done": "w",
     "sendfile": "rw", "copy_file_range": "rwm",
     "stdio_refill": "sr", "stdio_flush": "sw",
-    "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in",
+    "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in-shim",
     "getmntent": "in", "getaddrinfo": "in", "getpwnam": "in-shim", "getpwuid": "in-shim",
     "getgrnam": "in-shim", "getgrgid": "in-shim", "getgrouplist": "in-shim",
     "tzset": "in-shim", "sysconf": "in-shim", "gethostbyname": "in-shim",
