@@ -87,6 +87,31 @@ def test_named_semaphores_are_glibcs_without_a_stop(trace):
         assert not os.path.exists(f"/dev/shm/sem.{sem}")
 
 
+def test_mkstemp_is_glibcs_without_a_stop(trace):
+    """Under the stracer the shim makes mkstemp's name and opens it itself, cookie'd (glibc's
+    open inside was a covered stop per call): every case prints the same as untraced and with
+    the shim alone (errno kept on success, EINVAL for each bad template, ENOENT/ENOTDIR with the
+    last name tried left in it, flags, close-on-exec, mode), with no stop."""
+    prog = build("tmp_same")
+    d = trace.work / "d"
+    d.mkdir()
+    plain = subprocess.run([str(prog), str(d)], capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    assert (
+        "mkostemp: 1 errno 77 unchanged 0 made 1 kept 1 mode 100600 acc 2 append 1 cloexec 1"
+        in (plain.stdout)
+    )
+    assert "missing dir: -1 errno 2 unchanged 0 made 1" in plain.stdout, plain.stdout
+    for extra in ((), ("--no-stracer",)):
+        t = trace(prog, d, extra=extra)
+        assert t.proc.returncode == 0, t.proc.stderr
+        assert t.proc.stdout == plain.stdout
+        assert len(t.events("mkstemp")) == 14
+        if not extra:
+            assert ": 0 covered by the shim," in t.proc.stderr, t.proc.stderr
+    assert list(d.iterdir()) == []
+
+
 def test_glob_and_the_mount_table_are_wrapped_and_cost_no_libc_stop(trace):
     """Open MPI's MPI_Init globs /dev (the PSM2 MTL) and reads the mount table (hwloc, the
     hugepage mpool): glibc's syscalls inside glob and setmntent/getmntent/endmntent were
