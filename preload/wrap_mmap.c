@@ -235,7 +235,7 @@ IOT_API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t of
         return fresh(real_mmap(addr, len, prot, flags, fd, off), len);
     IOT_ENTER(IOT_FN_mmap, fresh(real_mmap(addr, len, prot, flags, fd, off), len));
     IOT_CALL(void *,
-             iot_stracing && iot_mmap_hintable(addr, prot, flags)
+             iot_stracing && iot_mmap_hintable(addr, prot, flags, fd)
                  ? iot_sysraw_mmap(len, prot, flags, fd, off)
                  : real_mmap(addr, len, prot, flags, fd, off),
              (int64_t)(intptr_t)r, r == MAP_FAILED);

@@ -90,7 +90,7 @@ static pthread_mutex_t sems_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *sem_map(int fd)
 {
-    return iot_mmap_hintable(NULL, PROT_READ | PROT_WRITE, MAP_SHARED)
+    return iot_mmap_hintable(NULL, PROT_READ | PROT_WRITE, MAP_SHARED, fd)
                ? iot_sysraw_mmap(sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
                : (void *)syscall(SYS_mmap, 0, sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED,
                                  fd, 0);
