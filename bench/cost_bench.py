@@ -30,6 +30,11 @@ Cases:
   ior        IOR-like (bench/progs/iorlike.c), 2 ranks, 256 MiB each of one shared file in 4 KiB
              transfers, written then read, POSIX (lseek + write/read) and MPI-IO (write_at /
              read_at); target: the whole run's wall time under full tracing <= 1.15x untraced
+  libc       libc functions that do I/O inside glibc (bench/progs/libcloop.c: NSS, gettext,
+             the time zone, realpath, mkstemp, tmpfile, opendir, sysconf), each 50 times under
+             full tracing: the stracer's stops left per call, covered (resumed by its C loop)
+             and libc-internal (two stops each and Python where a path or descriptor is
+             involved), from its summary line of a run with no call and one with 50
   mpi_init   the same program with no open: the CPU seconds of the whole job (mpirun, iotrace,
              stracers, ranks) per rank; target: full adds <= 0.1 s per rank to untraced; beside
              it the same for a program that does nothing (iotrace run's own cost per rank) and
@@ -118,6 +123,36 @@ def case_sem(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> No
         print(f"  full / shim {med['full']['us'] / med['shim']['us']:.2f}; added: full "
               f"{med['full']['us'] - base:+.1f} us, strace {med['strace']['us'] - base:+.1f} us "
               f"(target: full adds no more than strace)")  # fmt: skip
+
+
+LIBC_CALLS = ("getpwuid", "getgrgid", "getgrouplist", "getaddrinfo", "gethostbyname",
+              "getservbyname", "gettext", "localtime", "mktime", "strftime", "realpath",
+              "mkstemp", "tmpfile", "opendir", "sysconf")  # fmt: skip
+
+
+def case_libc(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> None:
+    if "full" not in modes:
+        print("(skipped: needs full tracing)")
+        return
+    prog = compile_c(PROGS / "libcloop.c", work / "libcloop")
+    n = 50
+    pat = re.compile(r"(\d+) covered by the shim, .* (\d+) inside libc functions")
+
+    def stops(fn: str, count: int) -> tuple[int, int]:
+        trace = work / f"t-libc-{fn}-{count}"
+        err: list[str] = []
+        run_timed([*prefix("full", trace), str(prog), fn, str(count)], work, None, err)
+        shutil.rmtree(trace, ignore_errors=True)
+        m = pat.search(err[0])
+        if not m:
+            raise SystemExit(f"cost_bench: no stracer summary for {fn}:\n{err[0]}")
+        return int(m[1]), int(m[2])
+
+    print(f"libc: stracer stops per call left inside libc functions, full tracing, {n} calls")
+    print(f"  {'function':<14} {'covered':>8} {'libc-internal':>14}")
+    for fn in LIBC_CALLS:
+        (c0, l0), (c1, l1) = stops(fn, 0), stops(fn, n)
+        print(f"  {fn:<14} {(c1 - c0) / n:>8.2f} {(l1 - l0) / n:>14.2f}")
 
 
 def mpirun(np: int) -> list[str]:
@@ -436,6 +471,7 @@ def case_ior(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> No
 
 CASES: dict[str, Callable[[Path, argparse.Namespace, tuple[str, ...]], None]] = {
     "sem": case_sem,
+    "libc": case_libc,
     "fixed": case_fixed,
     "md": case_md,
     "ior": case_ior,
