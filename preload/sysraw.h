@@ -40,7 +40,6 @@
 #ifndef IOT_SYSRAW_H
 #define IOT_SYSRAW_H
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -140,14 +139,15 @@ static inline long iot_sysraw_cancel6(long nr, int slot, long a0, long a1, long 
  * space, so the kernel ignores the hint and places the mapping as for NULL.  Regular files only:
  * a device's or io_uring's own placement may refuse any hint (io_uring's rings: EINVAL).  Not
  * where a hint above 47 bits opens the 57-bit address space (5-level paging: the probe in
- * wrap_mmap.c), nor for PROT_EXEC (glibc may first try MAP_32BIT there).  Otherwise the caller
- * keeps its covered stop. */
+ * wrap_mmap.c), nor for PROT_EXEC (glibc may first try MAP_32BIT there), nor under the app's
+ * own seccomp filter (the fstat is not the app's).  Otherwise the caller keeps its covered
+ * stop. */
 int iot_mmap_hint_ok(void) IOT_HIDDEN;
 static inline int iot_mmap_hintable(void *addr, int prot, int flags, int fd)
 {
     struct stat st;
     return !addr && !(prot & PROT_EXEC) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) &&
-           iot_mmap_hint_ok() && IOT_SYSRAW(newfstatat, fd, "", &st, AT_EMPTY_PATH) == 0 &&
+           !IOT_SANDBOXED() && iot_mmap_hint_ok() && IOT_SYSRAW(fstat, fd, &st) == 0 &&
            S_ISREG(st.st_mode);
 }
 static inline void *iot_sysraw_mmap(size_t len, int prot, int flags, int fd, off_t off)

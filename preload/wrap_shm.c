@@ -65,15 +65,16 @@ static void shm_path(iot_ev *ev, const char *name, int sem)
 }
 
 /* Whether the shim makes the call itself (the file into path): under a stracer, its shim not
- * off (an off shim's I/O stays the stracer's to see), for a name whose file name is at most
+ * off (an off shim's I/O stays the stracer's to see) nor under the app's own seccomp filter
+ * (glibc's syscalls are what the app's filter allows), for a name whose file name is at most
  * NAME_MAX long.  Other names are glibc's to refuse, in its words: its buffer's size and its
  * errno for a long name changed between versions (2.36: EINVAL past 255 bytes with "sem.",
  * later ENAMETOOLONG). */
 static int own(char path[SHM_NAME_CAP], const char *name, int sem)
 {
     size_t n;
-    return iot_stracing && iot_p.state != IOT_OFF && name && (n = shm_name(path, name, sem)) &&
-           n - 9 <= NAME_MAX;
+    return iot_stracing && iot_p.state != IOT_OFF && !IOT_SANDBOXED() && name &&
+           (n = shm_name(path, name, sem)) && n - 9 <= NAME_MAX;
 }
 
 /* ---- the semaphores this process has mapped (glibc's sem_mappings) ---- */

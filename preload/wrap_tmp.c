@@ -8,7 +8,8 @@
  * registered like an open()'s, so later calls on it carry the path.  Under a stracer the
  * shim makes the name and opens the file itself, with the cookie, as glibc 2.36's
  * __gen_tempname does (issue 19: glibc's open inside was a stop per call); only the random
- * letters are drawn otherwise (getrandom). */
+ * letters are drawn otherwise (getrandom).  Not under the app's own seccomp filter: getrandom
+ * is not glibc's there. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,9 @@ static int own_mkstemp(char *tmpl, int suffixlen, int flags)
 
 #define MKSTEMP_BODY(real_call, tmpl, suffixlen, oflags)                \
     IOT_ENTER(IOT_FN_mkstemp, real_call);                               \
-    IOT_CALL(int, iot_stracing ? own_mkstemp(tmpl, suffixlen, oflags) : real_call, r, r < 0); \
+    IOT_CALL(int, iot_stracing && !IOT_SANDBOXED() ? own_mkstemp(tmpl, suffixlen, oflags)  \
+                                                   : real_call,                             \
+             r, r < 0);                                                                     \
     tmp_name(&ev, tmpl);                                                \
     iot_ev_flags(&ev, TMP_FLAGS | (oflags));                            \
     iot_ev_mode(&ev, S_IRUSR | S_IWUSR);                                \
