@@ -364,11 +364,7 @@ def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None 
     if not slog_paths:
         log_paths(d)  # the directory checks and their messages
     logs = shim_logs(d)
-    keep = (
-        None
-        if part is None or part.stracer_only
-        else _missed_of(logs[part.first : part.stop], part)
-    )
+    keep = None if part is None else _missed_of(logs, part)
     slogs = stracer_src.read_logs(slog_paths, keep)
     runs = run_records(d)
     n_missed = sum(s.n_rows for s in slogs)
@@ -437,19 +433,25 @@ def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
     return logs
 
 
-def _missed_of(mine: list[_Log], part: Part) -> stracer_src.Keep:
+def _missed_of(logs: list[_Log], part: Part) -> stracer_src.Keep:
     """The stracer's MISSED records a part converts (the rest are not held): its processes'
     (in a range, those that may have a row in its time: on the log's clock, from the call's
-    entry to its exit), and the first of every other pid in each log (the stracer-only
-    processes are numbered as the records meet them: the same numbers in every part)."""
+    entry to its exit), with `stracer_only` those the stracer-only processes may have
+    (stracer_src.stracer_only_spans), and the first of every other pid in each log (the
+    stracer-only processes are numbered as the records meet them: the same numbers in every
+    part)."""
+    mine = logs[part.first : part.stop]
     pids = {(str(lg.header.get("host", "?")), lg.header.get("pid")) for lg in mine}
     lo, hi = part.window if part.window is not None else (None, None)
     at = mine[0].shift if mine else 0
 
-    def of_log(host: str, shift: int) -> stracer_src.Wanted:
-        a = None if lo is None else lo + at - shift
-        b = None if hi is None else hi + at - shift
-        return stracer_src.Wanted({p for h, p in pids if h == host}, a, b)
+    shims = shim_procs(logs, 0) if part.stracer_only else []
+
+    def of_log(sl: stracer_src.SLog) -> stracer_src.Wanted:
+        a = None if lo is None else lo + at - sl.shift
+        b = None if hi is None else hi + at - sl.shift
+        spans = stracer_src.stracer_only_spans(sl, shims) if part.stracer_only else {}
+        return stracer_src.Wanted({p for h, p in pids if h == sl.host}, a, b, spans=spans)
 
     return of_log
 
@@ -604,9 +606,21 @@ def _assemble(
     kio = _kio(logs, slogs, t0)
     return Trace(
         d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio,
-        stops=stracer_src.stops(slogs, t0), stack_base=stack_base, shim_paths=shim_paths,
+        stops=stracer_src.stops(slogs, t0, None if part is None else _threads(events)),
+        stack_base=stack_base, shim_paths=shim_paths,
         chunking=chunking,
     )  # fmt: skip
+
+
+def _threads(events: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per host, the thread ids of the events: the STOP records a part needs (those of its
+    threads; access.held matches them to the events by host and thread)."""
+    if not len(events):
+        return {}
+    codes = events["host"].cat.codes.to_numpy()
+    tid = events["tid"].to_numpy(np.int64)
+    cats = events["host"].cat.categories
+    return {str(cats[c]): np.unique(tid[codes == c]) for c in np.unique(codes).tolist()}
 
 
 def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFrame:

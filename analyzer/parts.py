@@ -72,10 +72,15 @@ from .trace import Trace, selected
 MEMORY_DEFAULT = 2 << 30  # bytes: the bound when neither --memory nor IOTRACE_MEMORY says
 MEMORY_ENV = "IOTRACE_MEMORY"
 WORKER_BASE = 250 << 20  # a worker's own memory (interpreter, numpy, pandas) before a part
-# a Dask cluster's own processes: its scheduler, and per worker a nanny and distributed's
-# imports (a 2-worker LocalCluster peaked 0.31 GB above 2 local workers: bench/scale_bench.py)
-DASK_BASE = 100 << 20
-DASK_WORKER_BASE = 150 << 20
+# a Dask cluster's own memory, which the bound also holds (the parts are cut for what is left):
+# measured by the peak RSS of a report on a 2-worker LocalCluster minus that of 2 local workers
+# reducing the same parts (10 M events, 4 parts: 2.014 vs 1.683 GB, bench/README.md; tests/
+# test_parts.py::test_a_dask_clusters_own_memory_is_within_its_constants): its scheduler's process
+# (with a LocalCluster's nannies) and resource tracker 66 + 12 MiB, the command's Dask client
+# +34 MiB; a worker +86 to +118 MiB (distributed's imports and state: idle 172 MiB, a local
+# worker forked from the command 72 MiB)
+DASK_BASE = 120 << 20
+DASK_WORKER_BASE = 120 << 20
 # memory a part's load and reduction take per byte of its logs (10 M events: 298 MB of logs,
 # load + reduction peak ~2.6 GB, measured in bench/analyzer_bench.py --parts)
 MEMORY_PER_LOG_BYTE = 9
@@ -415,10 +420,9 @@ def partial(
         "consecutive": int(c.consecutive.sum()),
         "sequential": int(c.sequential.sum()),
         "stracer_held_events": int((a.stopped > 0).sum()),
-        # every part reads all of the stracer's stops: the whole trace's
-        "stracer_stops": len(tr.stops),
-        "stracer_held": int(tr.stops["ns"].sum()) if len(tr.stops) else 0,
     }
+    # a part holds only its threads' stops: the whole trace's from the stracer logs' indexes
+    sums["stracer_stops"], sums["stracer_held"] = stracer_src.stop_totals(STRACER.find(tr.dir))
     threads: set[tuple[str, int]] = set()
     hosts: set[str] = set()
     if len(ev):
@@ -699,18 +703,24 @@ def run(
 
 def planned(b: Bounded) -> tuple[list[Part], Mapper]:
     """The parts of a trace and the mapper to reduce them with (local workers or the Dask
-    cluster at `scheduler`).  On a cluster the bound also holds its scheduler and each worker's
-    nanny and Dask's own imports (DASK_BASE, DASK_WORKER_BASE: a LocalCluster on this node
-    counts them): the parts are cut for what is left."""
+    cluster at `scheduler`)."""
+    bound, n = cluster_bound(b, b.scheduler is not None)
+    mapper = dask_map(b.scheduler) if b.scheduler else local_map(n)
+    return plan(Path(b.trace_dir), bound, n, b.part_bytes, b.range_bytes, mapper), mapper
+
+
+def cluster_bound(b: Bounded, on_dask: bool, dask_workers: int = 0) -> tuple[int, int]:
+    """The memory the parts are cut for and the workers they share it among: the bound
+    (memory_bound) and `workers` (else the local cores; on Dask else its `dask_workers`).  On a
+    cluster the bound also holds its scheduler and each worker's Dask overhead (DASK_BASE,
+    DASK_WORKER_BASE: a LocalCluster on this node counts them): the parts are cut for what is
+    left."""
     bound = memory_bound(b.memory)
-    n = b.workers or local_cores()
-    if b.scheduler:
-        mapper = dask_map(b.scheduler)
+    n = b.workers or (dask_workers if on_dask and dask_workers else local_cores())
+    if on_dask:
         n = max(n, 1)
         bound = max(bound - DASK_BASE - n * DASK_WORKER_BASE, 0)
-    else:
-        mapper = local_map(n)
-    return plan(Path(b.trace_dir), bound, n, b.part_bytes, b.range_bytes, mapper), mapper
+    return bound, n
 
 
 def groups(parts: list[Part]) -> list[list[Part]]:

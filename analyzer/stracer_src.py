@@ -78,27 +78,33 @@ class SLog:
 @record
 class Wanted:
     """Which MISSED records of one log a part holds: those of `pids` whose call (entry to exit,
-    on the log's clock) reaches into [a, b) (None: unbounded), and with `others` the first record
-    of every other pid (the stracer-only processes are numbered as the records meet them: the
-    same numbers in every part)."""
+    on the log's clock) reaches into [a, b) (None: unbounded); those of the pids in `spans`
+    whose entry is in one of their spans [lo, hi] (the stracer-only images' times, ends
+    included: stracer_only_spans); and with `others` the first record of every other pid (the
+    stracer-only processes are numbered as the records meet them: the same numbers in every
+    part)."""
 
     pids: set[int]
     a: int | None = None
     b: int | None = None
     others: bool = True
+    spans: dict[int, list[tuple[int | None, int | None]]] = field(default_factory=dict)
 
     def keep(self) -> Callable[[list[Any]], bool]:
         """The test of each record, in the log's order."""
         seen: set[int] = set()
-        pids, a, b, others = self.pids, self.a, self.b, self.others
+        pids, a, b, others, spans = self.pids, self.a, self.b, self.others, self.spans
 
         def keep(rec: list[Any]) -> bool:
             pid, t = rec[2], rec[1]
-            if pid not in pids:
-                if not others or pid in seen:
-                    return False
-                seen.add(pid)
+            first = pid not in seen
+            seen.add(pid)
+            if pid in spans and any(
+                (lo is None or t >= lo) and (hi is None or t <= hi) for lo, hi in spans[pid]
+            ):
                 return True
+            if pid not in pids:
+                return others and first
             if b is not None and t >= b:
                 return False
             if a is not None:
@@ -114,8 +120,9 @@ def _t_end(rec: list[Any]) -> int:
     return max(rec[1], te) if isinstance(te, int) else rec[1]
 
 
-# which MISSED records of a log to hold, from its host and clock shift (load.Part's filter)
-Keep = Callable[[str, int], Wanted]
+# which MISSED records of a log to hold, from the log (its header, its PROC records: load.Part's
+# filter)
+Keep = Callable[["SLog"], Wanted]
 
 
 def read_logs(paths: list[Path], keep: Keep | None = None) -> list[SLog]:
@@ -133,7 +140,7 @@ def read_logs(paths: list[Path], keep: Keep | None = None) -> list[SLog]:
                 continue
             ix = index(p)
             h = SLog(p, size, ix.log)
-            log, stops = read_wanted(p, keep(h.host, h.shift))
+            log, stops = read_wanted(p, keep(h))
             out.append(SLog(p, size, log, stops))
         except slog.StracerLogError as exc:
             raise TraceFormatError(str(exc)) from None
@@ -214,6 +221,14 @@ def read_wanted(path: Path, w: Wanted) -> tuple[slog.StracerLog, np.ndarray]:
         sel &= r[:, 3] >= w.a
     if w.b is not None:
         sel &= r[:, 2] < w.b
+    for pid, spans in w.spans.items():
+        of = r[:, 1] == pid
+        for lo, hi in spans:
+            sel |= (
+                of
+                & (r[:, 3] >= (lo if lo is not None else r[:, 3]))
+                & (r[:, 2] <= (hi if hi is not None else r[:, 2]))
+            )
     blocks = np.unique(r[sel, 0])
     found = dict(ix.firsts) if w.others else {}
     # runs of consecutive blocks, each read with one pread
@@ -226,6 +241,45 @@ def read_wanted(path: Path, w: Wanted) -> tuple[slog.StracerLog, np.ndarray]:
     log = copy.copy(ix.log)
     log.missed = [rec for _, rec in sorted(found.items(), key=lambda x: x[0]) if keep(rec)]
     return log, ix.stops
+
+
+def stop_totals(paths: list[Path]) -> tuple[int, int]:
+    """The whole trace's STOP records and the ns they held, from the logs' indexes (a part holds
+    only its threads' records: stops)."""
+    n = ns = 0
+    for p in paths:
+        if regular_size(p):
+            a = index(p).stops
+            n, ns = n + len(a), ns + int(a[:, 2].sum())
+    return n, ns
+
+
+def stracer_only_spans(
+    sl: SLog, shims: list[ShimProc]
+) -> dict[int, list[tuple[int | None, int | None]]]:
+    """Per pid of log `sl`, the times (its clock) of its MISSED records that may belong to a
+    process the shim had no log of (the stracer-only processes, as Converter assigns them):
+    from such an image's start (none for a pid's first) to the next image's or log's start
+    (none for the last); a pid with neither image nor log: all.  `shims`: every shim log's,
+    their starts on the real clock (load.shim_procs(logs, 0))."""
+    if sl.log is None:
+        return {}
+    first = len(shims) + 1  # the stracer-only images' numbers: past every shim log's
+    conv = Converter([sl], shims, 0, first, 0)
+    out: dict[int, list[tuple[int | None, int | None]]] = {}
+    for (host, pid), cands in conv.cands.items():
+        if host != sl.host:
+            continue
+        for i, (start, proc) in enumerate(cands):
+            if proc >= first:
+                lo = start - sl.shift if i > 0 else None
+                hi = cands[i + 1][0] - sl.shift if i + 1 < len(cands) else None
+                out.setdefault(pid, []).append((lo, hi))
+    known = {pid for host, pid in conv.cands if host == sl.host}
+    for pid in np.unique(index(sl.path).rows[:, 1]).tolist():
+        if pid not in known:
+            out[int(pid)] = [(None, None)]
+    return out
 
 
 @record
@@ -608,18 +662,22 @@ class Converter:
         return Result(rows, self.site_frames, exits, self.images)
 
 
-def stops(slogs: list[SLog], t0: int) -> pd.DataFrame:
+def stops(slogs: list[SLog], t0: int, threads: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Every STOP record (the stracer held thread `tid` from `t` for `ns`), t from the job's
-    start as the events' (docs/format.md, "The stracer log")."""
+    start as the events' (docs/format.md, "The stracer log"); with `threads` (per host, thread
+    ids: a part's) only theirs."""
     host: list[str] = []
     parts: list[np.ndarray] = []
     for sl in slogs:
         if sl.stops is not None:
-            a = sl.stops.copy()
+            a = sl.stops
         elif sl.log is None or not sl.log.stops:
             continue
         else:
             a = np.array([r[1:4] for r in sl.log.stops], dtype=np.int64).reshape(-1, 3)
+        if threads is not None:
+            a = a[np.isin(a[:, 0], threads.get(sl.host, np.zeros(0, np.int64)))]
+        a = a.copy()
         a[:, 1] += sl.shift - t0
         parts.append(a)
         host += [sl.host] * len(a)

@@ -184,6 +184,19 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
         cli = iotrace("report", str(t.dir), "--json", "--scheduler", address)
         csv = iotrace("export", str(t.dir), "--format", "csv", "-o", str(tmp_path / "csv"),
                       "--scheduler", address)  # fmt: skip
+        # scan's lazy frame computed on the cluster of the current Client, its parts cut for
+        # that cluster's 2 workers less its own memory (parts.cluster_bound)
+        import importlib
+
+        from distributed import Client
+
+        scan_mod = importlib.import_module("iotrace.analyzer.scan")  # the module, not scan()
+
+        with Client(address):
+            assert scan_mod._client_workers() == 2
+            lazy = scan_mod.scan(parts.Bounded(t.dir, part_bytes=1)).compute()
+        assert scan_mod._client_workers() is None
+        assert len(lazy) == len(load(t.dir).events)
         # the tasks reach the scheduler pickled whole: it unpickles neither the analyzer's
         # functions nor its records (it imported the analyzer and pandas for them)
         assert _scheduler_and_workers_have(address)[0] == set()
@@ -203,6 +216,96 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
     bad = iotrace("report", str(t.dir), "--scheduler", "tcp://127.0.0.1:9", env=env)
     assert bad.returncode == 2 and "no Dask scheduler" in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+PARTS_OF = """
+import sys
+from iotrace import cli
+cli._lean_allocators()  # as the command line: one thread, workers forked from it
+from iotrace.analyzer import parts
+parts.summarise(parts.Bounded(sys.argv[1], workers=2, part_bytes=1, scheduler=sys.argv[2] or None))
+"""
+
+
+def _peaks(roots: list[int], run: subprocess.Popen) -> dict[int, tuple[int, str]]:
+    """Each process's peak RSS (VmHWM) and command line in the trees of `roots` while `run`
+    runs (read every 20 ms: a process is read until it ends)."""
+    import time
+
+    def kids() -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for d in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    out.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+
+    peaks: dict[int, tuple[int, str]] = {}
+    while True:
+        k, todo = kids(), list(roots)
+        while todo:
+            pid = todo.pop()
+            todo += k.get(pid, [])
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    hwm = [int(ln.split()[1]) << 10 for ln in f if ln.startswith("VmHWM:")]
+                with open(f"/proc/{pid}/cmdline") as f:
+                    cmd = f.read().replace("\0", " ")
+            except OSError:
+                continue
+            if hwm:
+                peaks[pid] = (max(hwm[0], peaks.get(pid, (0, ""))[0]), cmd)
+        if run.poll() is not None:
+            return peaks
+        time.sleep(0.02)
+
+
+def test_a_dask_clusters_own_memory_is_within_its_constants(trace):
+    # the bound holds a Dask cluster's own memory (parts.DASK_BASE, DASK_WORKER_BASE): the same
+    # parts reduced by 2 local workers and by a 2-worker LocalCluster (python -m iotrace.cluster),
+    # each process's peak RSS summed: what the cluster adds is within the constants (the parts
+    # would otherwise be cut for more memory than there is), and not far below them (parts cut
+    # smaller than they need be: the constants were 100 and 150 MiB, measured ~78-112 and ~100)
+    t = trace("sh", "-c", f"{build('proc_fork')} && {build('an_pattern')}")
+    assert t.proc.returncode == 0, t.proc.stderr
+
+    def report(address: str, roots: list[int]) -> tuple[int, dict[int, tuple[int, str]]]:
+        run = subprocess.Popen([sys.executable, "-c", PARTS_OF, str(t.dir), address])
+        got = _peaks([run.pid, *roots], run)
+        assert run.returncode == 0
+        return run.pid, got
+
+    me, local = report("", [])
+    own = local.pop(me)[0]
+    local_workers = sum(v for v, _ in local.values())  # forked: their addr2line with them
+    assert sum("addr2line" not in cmd for _, cmd in local.values()) == 2, local
+    cluster = subprocess.Popen(
+        [sys.executable, "-m", "iotrace.cluster", "--workers", "2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        address = cluster.stdout.readline().strip()
+        from distributed import Client
+
+        with Client(address) as c:  # the workers' pids (a cluster's tree has other processes)
+            pids = set(c.run(os.getpid).values())
+        me, on_dask = report(address, [cluster.pid])
+    finally:
+        cluster.communicate("", timeout=60)
+    client = on_dask.pop(me)[0] - own
+    assert len(pids) == 2 and pids <= set(on_dask), on_dask
+    dask_workers = sum(v for k, (v, cmd) in on_dask.items() if k in pids or "addr2line" in cmd)
+    scheduler = sum(v for v, _ in on_dask.values()) - dask_workers
+    per_worker = (dask_workers - local_workers) / 2
+    mib = 1 << 20
+    figures = f"scheduler {scheduler / mib:.0f}, client {client / mib:.0f}, "
+    figures += f"a worker {per_worker / mib:.0f} MiB"
+    assert scheduler + client <= parts.DASK_BASE, figures
+    assert per_worker <= parts.DASK_WORKER_BASE, figures
+    added = scheduler + client + 2 * per_worker
+    assert added >= (parts.DASK_BASE + 2 * parts.DASK_WORKER_BASE) / 2, figures
 
 
 def test_the_cluster_settings_as_yaml_are_its_config(tmp_path):
@@ -356,9 +459,11 @@ def test_a_part_holds_only_its_processes_stracer_records(trace, monkeypatch):
     # st_loop: 10,000 writes only the stracer sees, in one process; every other process's part
     # read and held all of them (~700 B a record) to convert them and then drop them; and
     # decoded all of them: now the log is read whole once (its index) and each part decodes
-    # only the blocks of its records
+    # only the blocks of its records.  A static st_loop (no shim: a stracer-only process) makes
+    # 3,000 more: the part of the stracer-only processes held every record of the log, now its
+    # processes' only; and each part holds only its threads' STOP records
     from iotrace.analyzer import stracer_src
-    from iotrace.analyzer.load import _missed_of, shim_logs
+    from iotrace.analyzer.load import _missed_of, load, shim_logs
     from iotrace.analyzer.log_kinds import STRACER
     from iotrace.stracer import slog
 
@@ -368,10 +473,10 @@ def test_a_part_holds_only_its_processes_stracer_records(trace, monkeypatch):
     monkeypatch.setattr(slog, "read", lambda p, *a, **k: whole.append(p) or read(p, *a, **k))
     monkeypatch.setattr(slog, "records", lambda p, a, b: decoded.append(b - a) or records(p, a, b))
 
-    n = 10_000
-    t = trace(
-        "sh", "-c", f"{build('proc_fork')} && {build('st_loop')} {n} && {build('an_pattern')}"
-    )
+    n, m = 10_000, 3_000
+    cmd = (f"{build('proc_fork')} && {build('st_loop')} {n} && {build('st_loop', '-static')} {m}"
+           f" && {build('an_pattern')}")  # fmt: skip
+    t = trace("sh", "-c", cmd)
     assert t.proc.returncode == 0, t.proc.stderr
     logs = shim_logs(t.dir)
     loop = [lg.proc for lg in logs if "st_loop" in str(lg.header.get("exe", ""))]
@@ -380,24 +485,37 @@ def test_a_part_holds_only_its_processes_stracer_records(trace, monkeypatch):
     held, read_by = {}, {}
     (log,) = STRACER.find(t.dir)
     for p in pl:
-        if p.stracer_only:  # the stracer-only processes' part still reads every record
-            continue
-        keep = _missed_of(logs[p.first : p.stop], p)
+        keep = _missed_of(logs, p)
         decoded.clear()
         got = stracer_src.read_logs([log], keep)
-        held[(p.first, p.window)] = sum(len(s.log.missed) for s in got if s.log is not None)
-        read_by[(p.first, p.window)] = sum(decoded)
+        k = (p.first, p.window, p.stracer_only)
+        held[k] = sum(len(s.log.missed) for s in got if s.log is not None)
+        read_by[k] = sum(decoded)
     assert whole == [log]  # read whole once: the index every part then uses
     mine = {k: v for k, v in held.items() if k[0] in loop}
-    others = [v for k, v in held.items() if k[0] not in loop]
-    assert sum(v for (_, w), v in mine.items() if w is None) >= n  # st_loop's, whole
+    others = [v for k, v in held.items() if k[0] not in loop and not k[2]]
+    assert sum(v for (_, w, _), v in mine.items() if w is None) >= n  # st_loop's, whole
     assert others and max(others) < 10, held  # the others': the first record of each pid
+    # the stracer-only part: the static st_loop's records, not the shim st_loop's
+    alone = [v for k, v in held.items() if k[2] and k[0] not in loop]
+    assert alone and all(m <= v < m + 10 for v in alone), held
     # the others' parts (and ranges) decode no block: their first records are in the index
-    assert max(v for k, v in read_by.items() if k[0] not in loop) == 0, read_by
+    assert max(v for k, v in read_by.items() if k[0] not in loop and not k[2]) == 0, read_by
     assert min(v for k, v in read_by.items() if k[0] in loop) > 0, read_by
+    assert max(read_by[k] for k in held if k[2] and k[0] not in loop) < log.stat().st_size / 2
+    # STOP records: a part's are its threads' (the whole trace's counted apart)
+    every = load(t.dir).stops
+    assert len(every) > 0
+    seen = 0
+    for p in parts.plan(t.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1):
+        tr = parts.load_part(str(t.dir), p)
+        assert set(tr.stops["tid"]) <= set(tr.events["tid"]), p
+        seen += len(tr.stops)
+    assert seen < len(every) * len(pl) // 2
     # the reports of parts and ranges (each the records of its time) equal the in-memory one
     got = _check(t.dir, range_bytes=1)
-    assert got["overview"]["missed"] >= n
+    assert got["overview"]["missed"] >= n + m
+    assert got["overview"]["stracer_stops"] == len(every)
 
 
 PEAK = """
