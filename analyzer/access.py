@@ -286,9 +286,21 @@ def classify(a: Arrays, carry: dict[tuple[object, ...], int] | None = None) -> C
     1 if the last of its accesses and opens was an open.  Updated in place to after them."""
     sel = np.flatnonzero(a.data & a.has_offset & (a.path >= 0))
     npaths = len(a.paths) + 1
-    file_of = a.proc.astype(np.int64) * npaths + a.path
+
+    def file_of(idx: np.ndarray) -> np.ndarray:
+        key = a.proc[idx].astype(np.int64)
+        key *= npaths
+        key += a.path[idx]
+        return key
+
+    # (the arrays are let go as soon as done with: a part's peak memory is here, ~100 B per
+    # event when they were all held to the end)
     direction = (a.op[sel] == WRITE).astype(np.int64)
-    stream, k = dense(file_of[sel] * 2 + direction)
+    key = file_of(sel)
+    key *= 2
+    key += direction
+    stream, k = dense(key)
+    del key
     off = a.offset[sel]
     end = off + a.bytes[sel]
     none = np.iinfo(np.int64).min
@@ -301,27 +313,31 @@ def classify(a: Arrays, carry: dict[tuple[object, ...], int] | None = None) -> C
         for i in last.tolist():
             j = sel[i]
             carry[(int(a.proc[j]), a.paths[a.path[j]], int(direction[i]))] = int(end[i])
+    del stream, end, direction
     # a successful open of the file by the process starts its streams again: rereading a file
     # from the start after reopening it is sequential, not a jump back
     opens = np.flatnonzero((a.op == OPEN) & (a.path >= 0) & (a.errno == 0))
     if len(opens) or carry:
         both = np.concatenate([sel, opens])
         order = np.argsort(both, kind="stable")  # time order: indices of time-ordered events
-        is_open = np.concatenate([np.zeros(len(sel), np.int64), np.ones(len(opens), np.int64)])
-        g, kg = dense(file_of[both[order]])
-        after_open = prev_in_group(g, is_open[order], kg, 0 if carry is None else -1)
+        rows = both[order]
+        del both
+        is_open = (order >= len(sel)).astype(np.int64)  # in time order
+        g, kg = dense(file_of(rows))
+        after_open = prev_in_group(g, is_open, kg, 0 if carry is None else -1)
         if carry is not None:
-            rows = both[order]
             for i in np.flatnonzero(after_open == -1).tolist():
                 j = rows[i]
                 after_open[i] = carry.get((int(a.proc[j]), a.paths[a.path[j]]), 0)
             last = pd.Series(np.arange(len(rows))).groupby(g).last().to_numpy()
             for i in last.tolist():
                 j = rows[i]
-                carry[(int(a.proc[j]), a.paths[a.path[j]])] = int(is_open[order][i])
-        reopened = np.empty(len(both), dtype=bool)
+                carry[(int(a.proc[j]), a.paths[a.path[j]])] = int(is_open[i])
+        del g, rows, is_open
+        reopened = np.empty(len(order), dtype=bool)
         reopened[order] = after_open == 1
-        prev_end = np.where(reopened[: len(sel)], 0, prev_end)
+        del order, after_open
+        prev_end[reopened[: len(sel)]] = 0
     return Classified(sel, off == prev_end, off >= prev_end)
 
 

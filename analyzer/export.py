@@ -131,6 +131,7 @@ def to_parquet(trace: Trace, out: Path) -> str:
         max_rows_per_group=ROWS_PER_GROUP,
         min_rows_per_group=min(ROWS_PER_GROUP, max(len(ev), 1)),
         basename_template="part-{i}.parquet",
+        preserve_order=True,  # the rows in time order, the same bytes every time (threads)
     )
     for name, df in _tables(trace).items():
         table = _arrow(df, _meta(trace), trace.exact_names)
@@ -156,6 +157,7 @@ def _write_events(ev: pd.DataFrame, meta: dict[str, str], exact: dict[str, bytes
         max_rows_per_group=ROWS_PER_GROUP,
         min_rows_per_group=min(ROWS_PER_GROUP, max(len(t), 1)),
         basename_template=name + "-{i}.parquet",
+        preserve_order=True,  # the rows in time order, the same bytes every time (threads)
     )
     return len(t)
 
