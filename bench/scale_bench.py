@@ -13,7 +13,9 @@ fstats, reopens), then reports it (`iotrace report --json`), each in a fresh pro
 
 then exports it as a Darshan log (`iotrace export --format darshan`, only up to --darshan-max
 events): in memory (`export(load(DIR), "darshan", OUT)`, the reference), bounded with 1 and 2
-local workers; whether each log has the reference's bytes,
+local workers; whether each log has the reference's bytes; with --commands, every bounded
+command (report console/JSON/HTML, every export, missed, show) with 1 and 2 local workers and on
+a 2-worker Dask cluster, each output compared with the command's first row's bytes,
 
 and prints wall time, the peak RSS of all the processes doing the work (the report's process
 tree, and the cluster's; sampled every 0.1 s), events per second per core, the CPU time (user +
@@ -143,15 +145,15 @@ def _tree_cpu(root: int) -> float:
 
 
 def measure(
-    cmd: list[str], extra_roots: list[int] = (), keep: list[int] = ()
+    cmd: list[str], extra_roots: list[int] = (), keep: list[int] = (), stdout: Path | None = None
 ) -> tuple[float, int, str, float]:
     """Wall time, peak RSS (bytes) of the command's process tree plus extra_roots' trees, its
-    stdout, and the CPU time (user + system) of the command, its descendants and extra_roots'
-    trees (a Dask cluster's processes) while it ran."""
+    stdout (or "" when written to the file `stdout`), and the CPU time (user + system) of the
+    command, its descendants and extra_roots' trees (a Dask cluster's processes) while it ran."""
     peak = [0]
     c0 = _cpu() + sum(_tree_cpu(r) for r in extra_roots)
     t0 = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
+    with open(stdout, "w+") if stdout else tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
         done = threading.Event()
 
@@ -172,7 +174,7 @@ def measure(
         if p.returncode != 0:
             raise SystemExit(f"{' '.join(cmd[:4])}...: status {p.returncode}: {err[-500:]}")
         out.seek(0)
-        return wall, peak[0], out.read(), cpu
+        return wall, peak[0], "" if stdout else out.read(), cpu
 
 
 def _same(a: object, b: object) -> bool:
@@ -333,6 +335,93 @@ def bench_darshan(
               f"{size / 1e6:7.1f}  {same}", flush=True)  # fmt: skip
 
 
+# every bounded command (issue 17): the argument list after `iotrace`, with DIR the trace and
+# OUT its output (a file or directory under a temporary directory, compared between the rows)
+COMMANDS = {
+    "report": ("report (console)", ["report", "DIR"]),
+    "json": ("report --json", ["report", "DIR", "--json"]),
+    "html": ("report --html", ["report", "DIR", "--html", "OUT"]),
+    "parquet": ("export parquet", ["export", "DIR", "--format", "parquet", "-o", "OUT"]),
+    "csv": ("export csv", ["export", "DIR", "--format", "csv", "-o", "OUT"]),
+    "chrome": ("export chrome (Perfetto)", ["export", "DIR", "--format", "chrome", "-o", "OUT"]),
+    "darshan": ("export darshan", ["export", "DIR", "--format", "darshan", "-o", "OUT"]),
+    "missed": ("missed --json", ["missed", "DIR", "--json"]),
+    "show": ("show", ["show", "DIR"]),
+}
+UNBOUNDED_BY_WORKERS = ("missed", "show")  # one process, streaming: no --workers, no Dask
+MODES = {"1": ("1 worker", ["--workers", "1"]), "2": ("2 workers", ["--workers", "2"]),
+         "dask": ("Dask, 2 workers", ["--workers", "2", "--scheduler", "ADDR"])}  # fmt: skip
+
+
+def _digest(path: Path) -> str:
+    """A file's or a directory's bytes (its files' relative paths and contents) as one hash."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            while b := fh.read(1 << 20):
+                h.update(b)
+    return h.hexdigest()
+
+
+def bench_commands(trace: Path, n: int, commands: list[str], modes: list[str]) -> None:
+    """Every bounded command with 1 and 2 local workers and on a 2-worker Dask LocalCluster
+    (one cluster for all, its start not counted): wall, peak RSS of the command's tree and the
+    cluster's, CPU; whether its output (stdout, or the file or directory it writes) has the
+    bytes of the command's first row."""
+    bound = 2 << 30
+    rows = []
+    cluster = Cluster()
+    try:
+        with tempfile.TemporaryDirectory(prefix="iotrace-cmds-", dir=trace.parent) as tmp:
+            for c in commands:
+                name, argv = COMMANDS[c]
+                ref = None
+                for m in ["-"] if c in UNBOUNDED_BY_WORKERS else modes:
+                    out = Path(tmp) / f"{c}-{m}"
+                    stdout = Path(tmp) / f"{c}-{m}.stdout"
+                    extra: list[str] = [] if m == "-" else MODES[m][1]
+                    roots: list[int] = []
+                    if m == "dask":
+                        if cluster.proc is None:
+                            cluster.start()
+                        roots = [cluster.proc.pid]
+                        extra = [x.replace("ADDR", cluster.address) for x in extra]
+                    args = [str(trace) if x == "DIR" else str(out) if x == "OUT" else x
+                            for x in argv]  # fmt: skip
+                    cmd = [sys.executable, "-m", "iotrace", *args, *extra]
+                    load0 = os.getloadavg()[0]
+                    kept = [cluster.proc.pid] if cluster.proc is not None else []
+                    wall, peak, _, cpu = measure(cmd, roots, kept, stdout)
+                    load = (load0 + os.getloadavg()[0]) / 2
+                    got = _digest(out if "OUT" in argv else stdout)
+                    same = "reference" if ref is None else ("equal" if got == ref else "DIFFERENT")
+                    ref = ref or got
+                    for p in (out, stdout):
+                        if p.is_dir():
+                            shutil.rmtree(p)
+                        elif p.exists():
+                            p.unlink()
+                    mode = "one process" if m == "-" else MODES[m][0]
+                    print(f"  {name}, {mode}: wall {wall:.1f} s, peak {peak / 1e9:.2f} GB",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    rows.append((name, mode, wall, load, peak, cpu, same))
+    finally:
+        cluster.stop()
+    print(f"every bounded command, {n:,} events (the bound: --memory's default, "
+          f"{bound / 1e9:.2f} GB)")  # fmt: skip
+    print(f"{'command':26} {'mode':16} {'wall s':>7} {'load':>5} {'peak RSS GB':>11} "
+          f"{'CPU s':>7}  output")  # fmt: skip
+    for name, mode, wall, load, peak, cpu, same in rows:
+        over = "  OVER THE BOUND" if peak > bound else ""
+        print(f"{name:26} {mode:16} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {cpu:7.1f}  "
+              f"{same}{over}", flush=True)  # fmt: skip
+
+
 def _events_estimate(trace: Path) -> int:
     return sum(p.stat().st_size for p in trace.glob("*.iot")) // 24
 
@@ -358,7 +447,15 @@ def main() -> int:
                     "'' for none)")  # fmt: skip
     ap.add_argument("--darshan-max", type=int, default=20_000_000, metavar="N",
                     help="export Darshan logs only of traces up to N events")  # fmt: skip
+    ap.add_argument("--commands", default="",
+                    help=f"also every bounded command of {','.join(COMMANDS)} ('all': each) with "
+                    f"the modes of --modes")  # fmt: skip
+    ap.add_argument("--modes", default="1,2,dask", help=f"of {','.join(MODES)} (default all)")
     args = ap.parse_args()
+    cmds = list(COMMANDS) if args.commands == "all" else [c for c in args.commands.split(",") if c]
+    modes = [m for m in args.modes.split(",") if m]
+    if any(c not in COMMANDS for c in cmds) or any(m not in MODES for m in modes):
+        ap.error(f"--commands: of {','.join(COMMANDS)}; --modes: of {','.join(MODES)}")
     rows = [r for r in args.rows.split(",") if r]
     if any(r not in ROWS for r in rows):
         ap.error(f"--rows: one of {','.join(ROWS)}")
@@ -383,6 +480,8 @@ def main() -> int:
             n = n or _events_estimate(trace)
             if drows and n <= args.darshan_max:
                 bench_darshan(trace, n, not rows, args.in_memory_max, drows)
+            if cmds:
+                bench_commands(trace, n, cmds, modes)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
