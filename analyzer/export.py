@@ -140,25 +140,31 @@ def to_parquet(trace: Trace, out: Path) -> str:
 
 
 def _write_events(ev: pd.DataFrame, meta: dict[str, str], exact: dict[str, bytes], out: Path,
-                  name: str, fresh: bool) -> int:  # fmt: skip
-    """Events into OUT/events (Hive partitions by source and host), in row groups."""
+                  name: str) -> int:  # fmt: skip
+    """A part's events into OUT/events (Hive partitions by source and host), in row groups:
+    a row group's worth at a time, each its own files (`name`-K-N), so that the writer's copies
+    of the rows (the partitioning's, the partition keys as text) are of one row group, not of
+    the part (~380 MiB more for a 2.5 M-event part, its worker's peak)."""
     t = _arrow(ev, meta, exact)
-    for key in ("source", "host"):
-        i = t.schema.get_field_index(key)
-        t = t.set_column(i, key, t.column(key).cast(pa.string()))
-    ds.write_dataset(
-        t,
-        out / "events",
-        format="parquet",
-        partitioning=ds.partitioning(
-            pa.schema([("source", pa.string()), ("host", pa.string())]), flavor="hive"
-        ),
-        existing_data_behavior="delete_matching" if fresh else "overwrite_or_ignore",
-        max_rows_per_group=ROWS_PER_GROUP,
-        min_rows_per_group=min(ROWS_PER_GROUP, max(len(t), 1)),
-        basename_template=name + "-{i}.parquet",
-        preserve_order=True,  # the rows in time order, the same bytes every time (threads)
-    )
+    for k, at in enumerate(range(0, max(len(t), 1), ROWS_PER_GROUP)):
+        rows = t.slice(at, ROWS_PER_GROUP)
+        for key in ("source", "host"):
+            i = rows.schema.get_field_index(key)
+            rows = rows.set_column(i, key, rows.column(key).cast(pa.string()))
+        ds.write_dataset(
+            rows,
+            out / "events",
+            format="parquet",
+            partitioning=ds.partitioning(
+                pa.schema([("source", pa.string()), ("host", pa.string())]), flavor="hive"
+            ),
+            existing_data_behavior="overwrite_or_ignore",
+            max_rows_per_group=ROWS_PER_GROUP,
+            min_rows_per_group=min(ROWS_PER_GROUP, max(len(rows), 1)),
+            basename_template=f"{name}-{k}-{{i}}.parquet",
+            preserve_order=True,  # the rows in time order, the same bytes every time (threads)
+        )
+        del rows
     return len(t)
 
 
@@ -174,7 +180,7 @@ def _part_to_parquet(
     ids = ev["stack_id"].to_numpy(dtype=np.int64, na_value=-1)
     new = shift_stack_ids(ids, *shift)
     ev["stack_id"] = pd.arrays.IntegerArray(new.astype(np.int32), new < 0)
-    _write_events(ev, _meta(tr), tr.exact_names, Path(out), name, False)
+    _write_events(ev, _meta(tr), tr.exact_names, Path(out), name)
     st = tr.stacks
     st["stack_id"] = shift_stack_ids(st["stack_id"].to_numpy(np.int64), *shift).astype(np.int32)
     return st

@@ -23,11 +23,14 @@ export has the trace-wide ones.
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from iotrace import cluster
 
 from .load import Part, load
 from .parts import Bounded, cluster_bound, plan
@@ -90,6 +93,10 @@ def scan(b: Bounded | str | os.PathLike[str], engine: str = "dask") -> Any:
     for c in meta.columns:
         if isinstance(meta[c].dtype, pd.CategoricalDtype):
             meta[c] = meta[c].cat.set_categories([])
+    # each task pickled whole (iotrace.cluster.call): a cluster's scheduler unpickles the tasks
+    # it is given, and would import the analyzer, pandas and pyarrow for this function and Part
+    tasks = [pickle.dumps((_part_events, (str(d), p)), protocol=pickle.HIGHEST_PROTOCOL)
+             for p in parts]  # fmt: skip
     return dd.from_delayed(
-        [dask.delayed(_part_events)(str(d), p) for p in parts], meta=meta, verify_meta=False
+        [dask.delayed(cluster.call)(t) for t in tasks], meta=meta, verify_meta=False
     )

@@ -184,6 +184,25 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
         cli = iotrace("report", str(t.dir), "--json", "--scheduler", address)
         csv = iotrace("export", str(t.dir), "--format", "csv", "-o", str(tmp_path / "csv"),
                       "--scheduler", address)  # fmt: skip
+        # every other export on the cluster (and the HTML report's plots, from the parts' sums)
+        for fmt in ("chrome", "darshan", "parquet"):
+            r = iotrace("export", str(t.dir), "--format", fmt, "-o", str(tmp_path / f"d.{fmt}"),
+                        "--scheduler", address)  # fmt: skip
+            assert r.returncode == 0, r.stderr
+        on_dask_plots = parts.summarise(
+            parts.Bounded(t.dir, scheduler=address, part_bytes=1), plots=True
+        )[0].over_time
+        # every other export on the cluster (and the HTML report's plots, from the parts' sums)
+        for fmt in ("chrome", "darshan", "parquet"):
+            r = iotrace("export", str(t.dir), "--format", fmt, "-o", str(tmp_path / f"d.{fmt}"),
+                        "--scheduler", address)  # fmt: skip
+            assert r.returncode == 0, r.stderr
+        on_dask_plots = parts.summarise(
+            parts.Bounded(t.dir, scheduler=address, part_bytes=1), plots=True
+        )[0].over_time
+        # the tasks reach the scheduler pickled whole: it unpickles neither the analyzer's
+        # functions nor its records (it imported the analyzer and pandas for them)
+        assert _scheduler_and_workers_have(address)[0] == set()
         # scan's lazy frame computed on the cluster of the current Client, its parts cut for
         # that cluster's 2 workers less its own memory (parts.cluster_bound)
         import importlib
@@ -197,9 +216,8 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
             lazy = scan_mod.scan(parts.Bounded(t.dir, part_bytes=1)).compute()
         assert scan_mod._client_workers() is None
         assert len(lazy) == len(load(t.dir).events)
-        # the tasks reach the scheduler pickled whole: it unpickles neither the analyzer's
-        # functions nor its records (it imported the analyzer and pandas for them)
-        assert _scheduler_and_workers_have(address)[0] == set()
+        # its tasks pickled whole too (a Dask DataFrame's graph has pandas, not the analyzer)
+        assert not {m for m in _scheduler_and_workers_have(address)[0] if "iotrace" in m}
     finally:
         cluster.communicate("", timeout=60)
     assert cluster.returncode == 0
@@ -209,9 +227,24 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
     diff = same_report(local, json.loads(cli.stdout))
     assert not diff, diff[:10]
     assert csv.returncode == 0, csv.stderr  # the exports' tasks too: the in-memory bytes
-    export(load(t.dir), "csv", tmp_path / "whole")
+    tr = load(t.dir)
+    export(tr, "csv", tmp_path / "whole")
     for f in sorted((tmp_path / "whole").iterdir()):
         assert f.read_bytes() == (tmp_path / "csv" / f.name).read_bytes(), f.name
+    for fmt in ("chrome", "darshan"):  # the in-memory exports' very bytes
+        export(tr, fmt, tmp_path / f"m.{fmt}")
+        assert (tmp_path / f"m.{fmt}").read_bytes() == (tmp_path / f"d.{fmt}").read_bytes(), fmt
+    export(tr, "parquet", tmp_path / "m.parquet")
+    key = ["t_start", "proc", "tid", "function", "ret"]
+    a = _sorted(ds.dataset(tmp_path / "m.parquet" / "events", partitioning="hive").to_table(), key)
+    b = _sorted(ds.dataset(tmp_path / "d.parquet" / "events", partitioning="hive").to_table(), key)
+    pd.testing.assert_frame_equal(a, b[a.columns], check_dtype=False)
+    from iotrace.analyzer.summary import summarise
+
+    ref = summarise(tr, plots=True).over_time
+    assert ref is not None and on_dask_plots is not None
+    assert on_dask_plots.lanes.busy == ref.lanes.busy
+    pd.testing.assert_frame_equal(on_dask_plots.lanes.bars, ref.lanes.bars)
     env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
     bad = iotrace("report", str(t.dir), "--scheduler", "tcp://127.0.0.1:9", env=env)
     assert bad.returncode == 2 and "no Dask scheduler" in bad.stderr, bad.stderr
@@ -329,15 +362,26 @@ def _sorted(t: pa.Table, keys: list[str]) -> pd.DataFrame:
     return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-def test_parquet_export_in_parts_is_the_in_memory_one(trace, tmp_path):
+def test_parquet_export_in_parts_is_the_in_memory_one(trace, tmp_path, monkeypatch):
+    import importlib
+
+    export_mod = importlib.import_module("iotrace.analyzer.export")  # the module (not export())
     t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x && {build('proc_threads')}")
     assert t.proc.returncode == 0, t.proc.stderr
     whole = tmp_path / "whole"
     export(load(t.dir), "parquet", whole)
-    for i, kw in enumerate([{}, {"range_bytes": 1}]):  # processes whole, then cut into ranges
+    # processes whole, then cut into ranges; then each part written a row group at a time (of
+    # 4 rows: files of their own), here
+    for i, kw in enumerate([{}, {"range_bytes": 1}, {"workers": 1}]):
         inparts = tmp_path / f"parts{i}"
-        to_parquet_parts(parts.Bounded(t.dir, workers=2, part_bytes=1, **kw), inparts)
-        assert len(list((inparts / "events").rglob("*.parquet"))) >= 3  # a file per part
+        if i == 2:
+            monkeypatch.setattr(export_mod, "ROWS_PER_GROUP", 4)
+        to_parquet_parts(parts.Bounded(t.dir, **{"workers": 2, "part_bytes": 1, **kw}), inparts)
+        files = list((inparts / "events").rglob("*.parquet"))
+        assert len(files) >= (3 if i < 2 else 12)  # a file per part (per row group)
+        for f in files:  # each in time order (write_dataset's threads reordered the rows)
+            ts = pq.read_table(f).column("t_start").to_numpy()
+            assert (np.diff(ts) >= 0).all(), f
         key = ["t_start", "proc", "tid", "function", "ret"]
         a = _sorted(ds.dataset(whole / "events", partitioning="hive").to_table(), key)
         b = _sorted(ds.dataset(inparts / "events", partitioning="hive").to_table(), key)
