@@ -407,7 +407,8 @@ def bench_commands(trace: Path, n: int, commands: list[str], modes: list[str]) -
                         elif p.exists():
                             p.unlink()
                     mode = "one process" if m == "-" else MODES[m][0]
-                    print(f"  {name}, {mode}: wall {wall:.1f} s, peak {peak / 1e9:.2f} GB",
+                    print(f"  {name}, {mode}: wall {wall:.1f} s, load {load:.1f}, peak "
+                          f"{peak / 1e9:.2f} GB, CPU {cpu:.1f} s, {same}",
                           file=sys.stderr, flush=True)  # fmt: skip
                     rows.append((name, mode, wall, load, peak, cpu, same))
     finally:
