@@ -178,7 +178,7 @@ IOT_API void perror(const char *s)
     IOT_REAL(perror);
     IOT_ENTER(IOT_FN_perror, real_perror(s));
     IOT_CALL(int, (real_perror(s), 0), 0, 0);
-    iot_leave(&ev);
+    IOT_LEAVE();
 }
 
 IOT_API void psignal(int sig, const char *s)
@@ -187,7 +187,7 @@ IOT_API void psignal(int sig, const char *s)
     IOT_ENTER(IOT_FN_psignal, real_psignal(sig, s));
     IOT_CALL(int, (real_psignal(sig, s), 0), 0, 0);
     iot_ev_flags(&ev, sig);
-    iot_leave(&ev);
+    IOT_LEAVE();
 }
 
 IOT_API void psiginfo(const siginfo_t *info, const char *s)
@@ -196,5 +196,5 @@ IOT_API void psiginfo(const siginfo_t *info, const char *s)
     IOT_ENTER(IOT_FN_psignal, real_psiginfo(info, s));
     IOT_CALL(int, (real_psiginfo(info, s), 0), 0, 0);
     iot_ev_flags(&ev, info ? info->si_signo : 0);
-    iot_leave(&ev);
+    IOT_LEAVE();
 }

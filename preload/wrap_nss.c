@@ -330,7 +330,7 @@ IOT_API int getprotoent_r(struct protoent *ret, char *buf, size_t n, struct prot
     IOT_ENTER(FN, call);                                                        \
     IOT_CALL(int, IOT_LIBC_OWN((call, 1)), 1, 0);                               \
     iot_ev_flags(&ev, 1);                                                       \
-    iot_leave(&ev)
+    IOT_LEAVE()
 
 IOT_API void setpwent(void)
 {

@@ -72,7 +72,7 @@ IOT_API void tzset(void)
     IOT_ENTER(IOT_FN_tzset, real_tzset());
     IOT_CALL(int, IOT_LIBC_OWN((real_tzset(), 1)), 1, 0);
     tz_ev(&ev, tz);
-    iot_leave(&ev);
+    IOT_LEAVE();
 }
 
 IOT_API struct tm *localtime(const time_t *t)
