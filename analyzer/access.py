@@ -448,7 +448,20 @@ def files_table(
     unaligned = aligned_sel & (a.offset & (ALIGN - 1) != 0)  # ALIGN: a power of 2
     cols["unaligned"] = _count(a.path[unaligned].astype(np.int64), n)
     df = pd.DataFrame(cols)
-    return sort_files(df[df["ops"] > 0])
+    return sort_files(file_rows(df[df["ops"] > 0]))
+
+
+DESCRIPTORS = ("pipe:", "socket:", "anon_inode:")  # a descriptor's name: no path, yet a file
+
+
+def file_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The files table's rows that are files: not the names some calls take where others take
+    a path (getaddrinfo's "localhost", newlocale's "POSIX", setlocale's ""), rows with no path
+    of a file and no open, read, write or metadata call."""
+    p = df["path"].astype(str)
+    named = ~p.str.startswith("/") & ~p.str.startswith(DESCRIPTORS)
+    calls = df[["reads", "writes", "opens", "meta_ops", "bytes_read", "bytes_written"]]
+    return df[~(named & (calls == 0).all(axis=1))]
 
 
 def sort_files(df: pd.DataFrame) -> pd.DataFrame:

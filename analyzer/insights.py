@@ -20,7 +20,7 @@ import pandas as pd
 from iotrace.calls import Op
 from iotrace.record import field, record
 
-from .access import ALIGN, OP_CODE, SMALL, WRITE, Arrays, Classified, op_in
+from .access import ALIGN, DESCRIPTORS, OP_CODE, SMALL, WRITE, Arrays, Classified, op_in
 from .datasets import SMALL_WRITE, chunking_findings
 from .fmt import fmt_bytes, fmt_pct, fmt_time
 
@@ -52,7 +52,6 @@ LEVELS = ("high", "warn", "info")
 # not failures: "try again" answers of non-blocking and interrupted calls (errno 0 too)
 NOT_FAILED = (0, errno_mod.EAGAIN, errno_mod.EINTR, errno_mod.EINPROGRESS)
 NOT_FILE_CALLS = frozenset({"socket", "socketpair"})  # a runtime probing address families
-STREAMS = ("pipe:", "socket:", "anon_inode:")  # descriptors that are not files
 FILE_OPS = (Op.OPEN, Op.CLOSE, Op.READ, Op.WRITE, Op.SEEK, Op.SYNC, Op.META)
 TOP_SUBJECTS = 5  # the subjects a finding lists (its numbers hold up to this many)
 CONTEXT = frozenset({"io-time-share", "truncated-logs"})  # not findings: listed after them
@@ -149,7 +148,7 @@ class Counts:
         bad = file_ops & (~a.system | system) & ~np.isin(a.errno, NOT_FAILED)
         bad &= ~np.isin(a.fn, [i for i, f in enumerate(a.functions) if f in NOT_FILE_CALLS])
         if bad.any():  # a pipe's or socket's empty non-blocking read is no failed file call
-            streams = np.array([p.startswith(STREAMS) for p in a.paths] + [False], dtype=bool)
+            streams = np.array([p.startswith(DESCRIPTORS) for p in a.paths] + [False], dtype=bool)
             bad &= ~streams[a.path]  # -1 (no path): the row of False
         for (fn, err), g in _by(a.fn[bad].astype(np.int64) * 4096 + a.errno[bad], a.dur[bad]):
             out.errors[(a.functions[fn], err)] = g

@@ -40,6 +40,7 @@ from .access import (
     arrays,
     classify,
     compact_ranks,
+    file_rows,
     files_table,
     held,
     is_system_path,
@@ -1031,7 +1032,7 @@ def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         out["seq_share"] = np.where(classified > 0, seq / np.maximum(classified, 1), np.nan)
         out["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
-    return sort_files(out[cols])
+    return sort_files(file_rows(out[cols]))
 
 
 def _merge_datasets(partials: list[Partial]) -> tuple[pd.DataFrame, dict[str, Any]]:
