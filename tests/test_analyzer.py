@@ -219,8 +219,9 @@ def test_ranks_slow_rank_and_shared_file(tmp_path):
     assert all(r.loc[k, "bytes_written"] == 16 * 64 * 1024 for k in range(4))
     keys = {i.key: i for i in s.insights}
     assert keys["shared-file"].numbers["files"][0]["ranks"] == 4
-    # the straggler's reads are of /dev/urandom: a system file, judged with --system only
-    assert "rank-imbalance" not in keys
+    # the straggler's reads are of /dev/urandom: a system file, judged with --system only (on
+    # a loaded machine another rank's 16 writes may really stall: a finding, not rank 3's)
+    assert "rank-imbalance" not in keys or keys["rank-imbalance"].subject != "rank 3", keys
     every = {i.key: i for i in summarise(tr, system=True).insights}
     assert every["rank-imbalance"].subject == "rank 3"
     assert [o["rank"] for o in every["rank-imbalance"].numbers["outliers"]] == [3]
