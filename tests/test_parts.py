@@ -192,14 +192,6 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
         on_dask_plots = parts.summarise(
             parts.Bounded(t.dir, scheduler=address, part_bytes=1), plots=True
         )[0].over_time
-        # every other export on the cluster (and the HTML report's plots, from the parts' sums)
-        for fmt in ("chrome", "darshan", "parquet"):
-            r = iotrace("export", str(t.dir), "--format", fmt, "-o", str(tmp_path / f"d.{fmt}"),
-                        "--scheduler", address)  # fmt: skip
-            assert r.returncode == 0, r.stderr
-        on_dask_plots = parts.summarise(
-            parts.Bounded(t.dir, scheduler=address, part_bytes=1), plots=True
-        )[0].over_time
         # the tasks reach the scheduler pickled whole: it unpickles neither the analyzer's
         # functions nor its records (it imported the analyzer and pandas for them)
         assert _scheduler_and_workers_have(address)[0] == set()
