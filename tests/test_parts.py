@@ -145,6 +145,17 @@ def test_report_memory_and_workers_options(trace):
     assert parts.parse_memory("2G") == 2 << 30 and parts.parse_memory("1500M") == 1500 << 20
 
 
+def _start_cluster() -> tuple[subprocess.Popen[str], str]:
+    """A 2-worker LocalCluster started apart (`python -m iotrace.cluster`, ends when its stdin
+    does) and the address it prints."""
+    cluster = subprocess.Popen(
+        [sys.executable, "-m", "iotrace.cluster", "--workers", "2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert cluster.stdout is not None
+    return cluster, cluster.stdout.readline().strip()
+
+
 def _scheduler_and_workers_have(address: str) -> tuple[set[str], list[tuple[bool, bool]]]:
     """The analyzer's modules and pandas the scheduler has imported; per worker: whether it
     has imported the analyzer's parts and whether its profiler is on."""
@@ -170,12 +181,8 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
     t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x")
     assert t.proc.returncode == 0, t.proc.stderr
     local = report_of_parts(t.dir)
-    cluster = subprocess.Popen(
-        [sys.executable, "-m", "iotrace.cluster", "--workers", "2"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    cluster, address = _start_cluster()
     try:
-        address = cluster.stdout.readline().strip()
         assert address.startswith("tcp://"), address
         # the workers imported the analyzer before any task (the preload), profiler off
         assert _scheduler_and_workers_have(address)[1] == [(True, False)] * 2
@@ -309,12 +316,8 @@ def test_a_dask_clusters_own_memory_is_within_its_constants(trace):
     pool = sorted((v for v, cmd in local.values() if "addr2line" not in cmd), reverse=True)
     assert len(pool) >= 2, local
     local_workers = sum(pool[:2])
-    cluster = subprocess.Popen(
-        [sys.executable, "-m", "iotrace.cluster", "--workers", "2"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    cluster, address = _start_cluster()
     try:
-        address = cluster.stdout.readline().strip()
         from distributed import Client
 
         with Client(address) as c:  # the workers' pids (a cluster's tree has other processes)
