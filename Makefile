@@ -2,9 +2,10 @@
 #
 # PYTHON is only the interpreter that creates the virtual environment (.venv in this checkout);
 # iotrace and its Python dependencies are installed there, never over the system's python3
-# (Debian's refuses that: PEP 668).  Debian's own /usr/bin/python3 works, and so does any other
-# python3 first on PATH.
-PYTHON ?= python3
+# (Debian's refuses that: PEP 668).  Debian's own /usr/bin/python3 first: a python3 that comes
+# first on PATH from a private home (pyenv under a 0700 /root) cannot run the stracer for a
+# setuid program's other uid (test_faults' setuid test); PYTHON=... picks another.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV ?= .venv
 VPY = $(VENV)/bin/python
 
