@@ -11,7 +11,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,9 +199,32 @@ static int is_symlink(const char *path)
     return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
+/* A group no one but the caller is in: the caller's own group (Debian's user private group:
+ * named as the user, the user's primary group) listing no other member.  Root trusts its own
+ * group (gid 0) alone.  Another user's primary group naming this gid is not looked for (that
+ * would walk the whole password database, LDAP's on a cluster): such a set-up is the admin's. */
+static int group_private(gid_t gid)
+{
+    uid_t me = geteuid();
+    if (me == 0)
+        return gid == 0;
+    struct passwd *pw = getpwuid(me);
+    if (!pw || pw->pw_gid != gid)
+        return 0;
+    char name[256];
+    snprintf(name, sizeof name, "%s", pw->pw_name);
+    struct group *gr = getgrgid(gid);
+    if (!gr || strcmp(gr->gr_name, name))
+        return 0;
+    for (char **m = gr->gr_mem; *m; m++)
+        if (strcmp(*m, name))
+            return 0;
+    return 1;
+}
+
 /* Who may change an entry of `st` (a directory: its entries; a file: its bytes) besides root and
- * the caller: its owner, anyone when others may write it, a group when root is the caller
- * (root trusts no group but its own).  NULL: no one; else why, in detail. */
+ * the caller: its owner, anyone when others may write it, its group when someone else may be in
+ * it.  NULL: no one; else why, in detail. */
 static const char *others_may_change(const struct stat *st, char *detail, size_t cap)
 {
     uid_t me = geteuid();
@@ -207,8 +232,9 @@ static const char *others_may_change(const struct stat *st, char *detail, size_t
         snprintf(detail, cap, "owned by uid %u", st->st_uid);
         return detail;
     }
-    if ((st->st_mode & 002) || (me == 0 && st->st_gid != 0 && (st->st_mode & 020))) {
-        snprintf(detail, cap, "writable by other users (mode %04o)", st->st_mode & 07777);
+    if ((st->st_mode & 002) || ((st->st_mode & 020) && !group_private(st->st_gid))) {
+        snprintf(detail, cap, "writable by other users (mode %04o%s)", st->st_mode & 07777,
+                 st->st_mode & 002 ? "" : ", a shared group");
         return detail;
     }
     return NULL;

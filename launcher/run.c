@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <ctype.h>
@@ -457,6 +458,71 @@ static int resolve(const char *word, char *exe, size_t cap)
     return 0;
 }
 
+/* A character device the console may be: /dev/null or a terminal (the tty class in sysfs, or
+ * a pseudo-terminal's slave: majors 136-143, which sysfs does not list).  Any other one is not
+ * even opened: opening some acts (a watchdog starts, a tape rewinds) and writing to others
+ * reaches memory, the kernel's log or a disk. */
+static int console_device(dev_t rdev)
+{
+    if ((major(rdev) == 1 && minor(rdev) == 3) || (major(rdev) >= 136 && major(rdev) <= 143))
+        return 1;
+    char link[64], to[PATH_MAX];
+    snprintf(link, sizeof link, "/sys/dev/char/%u:%u/subsystem", major(rdev), minor(rdev));
+    ssize_t n = readlink(link, to, sizeof to - 1);
+    if (n <= 0)
+        return 0;
+    to[n] = '\0';
+    const char *base = strrchr(to, '/');
+    return !strcmp(base ? base + 1 : to, "tty");
+}
+
+/* --console FILE: created (0600), or an existing file, terminal, FIFO with a reader of the
+ * caller's or root's, or /dev/null.  A file or FIFO another user made there first is not written
+ * (theirs to read: the run's paths and command lines) nor waited on (a FIFO no one reads: a
+ * hang); a device is looked at before it is opened (O_PATH opens no driver).  fd, else -1 and
+ * why. */
+static int open_console(const char *path, char *why, size_t cap)
+{
+    struct stat st;
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISCHR(st.st_mode)) {
+        char again[64];
+        snprintf(again, sizeof again, "/proc/self/fd/%d", fd);
+        int ok = console_device(st.st_rdev) && (st.st_uid == 0 || st.st_uid == geteuid());
+        int dev = ok ? open(again, O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC) : -1;
+        close(fd);
+        if (!ok)
+            snprintf(why, cap, "a character device that is neither a terminal of yours nor "
+                     "/dev/null: refusing to write there");
+        else if (dev < 0)
+            snprintf(why, cap, "%s", strerror(errno));
+        return dev;
+    }
+    if (fd >= 0)
+        close(fd);
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+              0600);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(why, cap, "%s", errno == ENXIO ? "a FIFO no one reads" : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (S_ISCHR(st.st_mode)) { /* put there since it was looked at */
+        snprintf(why, cap, "changed while it was opened: refusing to write there");
+        close(fd);
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(why, cap, "owned by uid %u, not by you (uid %u): refusing to write there",
+                 st.st_uid, geteuid());
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, O_APPEND);
+    return fd;
+}
+
 int iot_run(int argc, char **argv)
 {
     struct opts o;
@@ -477,23 +543,12 @@ int iot_run(int argc, char **argv)
         return 2;
     }
     if (o.console) {
-        /* a file or FIFO another user made there first is not written (theirs to read: the
-         * run's paths and command lines) nor waited on (a FIFO no one reads: a hang) */
-        int fd = open(o.console,
-                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) != 0) {
-            iot_say("iotrace: run: --console %s: %s", o.console,
-                    errno == ENXIO ? "a FIFO no one reads" : strerror(errno));
+        char why[256];
+        int fd = open_console(o.console, why, sizeof why);
+        if (fd < 0) {
+            iot_say("iotrace: run: --console %s: %s", o.console, why);
             return 2;
         }
-        if (!S_ISCHR(st.st_mode) && st.st_uid != geteuid()) {
-            iot_say("iotrace: run: --console %s: owned by uid %u, not by you (uid %u): refusing "
-                    "to write there", o.console, st.st_uid, geteuid());
-            close(fd);
-            return 2;
-        }
-        fcntl(fd, F_SETFL, O_APPEND);
         iot_console = fd;
     }
     const char *mpi = strcmp(o.mpi, "auto") ? o.mpi : iot_command_family(o.command, o.ncommand);

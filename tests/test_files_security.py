@@ -6,7 +6,10 @@ file that must stay unchanged."""
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -120,6 +123,38 @@ def test_console_file_another_user_made_first_refused(
     assert said in r.stderr and not ran.exists()
     if kind == "file":
         assert made.read_text() == ""
+
+
+@pytest.mark.parametrize("via", ["launcher", "python"])
+def test_console_device_neither_terminal_nor_null_refused(tmp_path: Path, via: str) -> None:
+    """`--console /dev/zero` (or /dev/kmsg, /dev/mem, a watchdog...): a device other than a
+    terminal or /dev/null took root's lines (into the kernel's log, memory, a disk) or acted on
+    being opened.  Refused unopened, in one line, status 2, the command not run; /dev/null and a
+    terminal (a pseudo-terminal's slave) still take them."""
+
+    def run(console: str) -> subprocess.CompletedProcess[str]:
+        args = ["run", "-o", str(tmp_path / console.replace("/", "_")), "--console", console,
+                "--", "touch", str(tmp_path / "ran")]  # fmt: skip
+        if via == "python":
+            return iotrace(*args, timeout=60)
+        return subprocess.run([launcher(), *args], capture_output=True, text=True, timeout=60)
+
+    for dev in ("/dev/zero", "/dev/full"):
+        r = run(dev)
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, (dev, r.stderr)
+        assert "neither a terminal of yours nor /dev/null" in r.stderr
+        assert not (tmp_path / "ran").exists()
+    r = run("/dev/null")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    main, tty = os.openpty()
+    try:
+        r = run(os.ttyname(tty))
+        os.set_blocking(main, False)
+        said = os.read(main, 65536).decode()
+    finally:
+        os.close(main)
+        os.close(tty)
+    assert r.returncode == 0 and r.stderr == "" and "trace written" in said, (r.stderr, said)
 
 
 @pytest.mark.parametrize("what", ["shim", "package", "stracer"])
@@ -273,6 +308,50 @@ def test_trace_dir_another_user_could_move_refused(
     )
     if how == "sticky-link":
         assert list(mine.iterdir()) == []
+
+
+def _as_user(user: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """iotrace run by `user` (its own groups only), with this interpreter's packages."""
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": ":".join(site)}
+    cmd = ["setpriv", f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}", "--init-groups",
+           sys.executable, "-m", "iotrace", *args]  # fmt: skip
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def _private_group_user() -> str | None:
+    """A user whose primary group is its own (named as it, no other member), for the contrast."""
+    for pw in pwd.getpwall():
+        with contextlib.suppress(KeyError):
+            gr = grp.getgrgid(pw.pw_gid)
+            if pw.pw_uid >= 1000 and gr.gr_name == pw.pw_name and set(gr.gr_mem) <= {pw.pw_name}:
+                return pw.pw_name
+    return None
+
+
+@pytest.mark.parametrize("group", ["shared", "own"])
+def test_trace_dir_under_a_group_writable_parent_of_a_user(public_dir: Path, group: str) -> None:
+    """A user (not root) whose trace directory's parent is writable by a group others are in
+    (nobody's is nogroup, a project's group): a member could rename the trace away mid-run and
+    put theirs in its place.  Refused in one line, status 2; the user's own private group (the
+    user private group Debian makes) is the user alone: accepted."""
+    user = "nobody" if group == "shared" else _private_group_user()
+    if user is None or not shutil.which("setpriv"):
+        pytest.skip("needs setpriv and a user with a private group")
+    pw = pwd.getpwnam(user)
+    parent = public_dir / "project"
+    parent.mkdir()
+    os.chown(parent, pw.pw_uid, pw.pw_gid)
+    parent.chmod(0o775)
+    ran = parent / "ran"
+    r = _as_user(user, "run", "-o", str(parent / "trace"), "--no-stracer", "--", "touch",
+                 str(ran), cwd=public_dir)  # fmt: skip
+    if group == "own":
+        assert r.returncode == 0 and ran.exists(), r.stderr
+        return
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert f"{parent} is writable by other users (mode 0775, a shared group)" in r.stderr
+    assert not ran.exists() and list(parent.iterdir()) == []
 
 
 def test_trace_dir_symlink_refused(tmp_path: Path) -> None:

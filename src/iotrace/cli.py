@@ -11,7 +11,7 @@ from typing import NoReturn
 from iotrace import __version__
 from iotrace.mpi import FAMILIES as MPI_FAMILIES
 from iotrace.run import Recording, RunError, RunOptions, run
-from iotrace.say import open_console, say
+from iotrace.say import say
 
 # Each command imports what it needs when it runs: `iotrace run` pays for no reader, analyzer or
 # read filter (the fixed cost per run, bench/cost_bench.py's "fixed" case).
@@ -287,11 +287,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RunError("iotrace: run: no command given (iotrace run -- CMD [ARGS...])", 2)
     if not 0 <= args.stack <= 64:
         raise RunError("iotrace: run: --stack must be between 0 and 64", 2)
-    if args.console is not None:
-        try:
-            open_console(args.console)
-        except OSError as exc:
-            raise RunError(f"iotrace: run: --console {args.console}: {exc.strerror}", 2) from None
     opts = RunOptions(command=command, out=args.output, stack=args.stack, stracer=args.stracer,
                       share=args.share, reuse=args.reuse, mpi=args.mpi,
                       record=Recording.parse(args.trace, args.path, args.data),
