@@ -173,6 +173,13 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
             memcpy(base, prev->counters, sizeof base);
             cost(prev, c);
             add(base, c, 1);
+        } else if (prev && prev->source == STRACER && prev->when == EXEC) {
+            /* an image without a shim exec'd this one (a static busybox running another
+             * program): its I/O since its start is the stracer's events, each one recorded */
+            memcpy(base, prev->counters, sizeof base);
+            for (size_t k = 0; k < nst; k++)
+                if (prev->t < st[k].t && st[k].t <= r->t)
+                    add(base, st[k].sums, 1);
         } else if (prev) {
             known = 0;
             p->exec_unread |= prev->when == SECCOMP && r->source == STRACER;

@@ -1,6 +1,7 @@
-/* kio_raw N SIZE [sleep|stdout]: N raw write syscalls of SIZE bytes (no wrapper sees them), one
- * write(2) through libc, then exits -- or, with "sleep", waits to be killed; with "stdout" the
- * raw writes go to stdout (into `| head -c 1`: SIGPIPE ends it in one). */
+/* kio_raw N SIZE [sleep|stdout|exec PROG ARG...]: N raw write syscalls of SIZE bytes (no
+ * wrapper sees them), one write(2) through libc, then exits -- or, with "sleep", waits to be
+ * killed; with "stdout" the raw writes go to stdout (into `| head -c 1`: SIGPIPE ends it in
+ * one); with "exec" execs PROG (a static image running another program, as busybox does). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdlib.h>
@@ -24,5 +25,9 @@ int main(int argc, char **argv)
     close(fd);
     if (argc > 3 && !strcmp(argv[3], "sleep"))
         pause();
+    if (argc > 4 && !strcmp(argv[3], "exec")) {
+        execv(argv[4], argv + 4);
+        return 127;
+    }
     return 0;
 }
