@@ -12,6 +12,7 @@ constants, documented in docs/analyzer.md.
 from __future__ import annotations
 
 import errno as errno_mod
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,7 +55,17 @@ NOT_FAILED = (0, errno_mod.EAGAIN, errno_mod.EINTR, errno_mod.EINPROGRESS)
 NOT_FILE_CALLS = frozenset({"socket", "socketpair"})  # a runtime probing address families
 FILE_OPS = (Op.OPEN, Op.CLOSE, Op.READ, Op.WRITE, Op.SEEK, Op.SYNC, Op.META)
 TOP_SUBJECTS = 5  # the subjects a finding lists (its numbers hold up to this many)
-CONTEXT = frozenset({"io-time-share", "truncated-logs"})  # not findings: listed after them
+# not findings: listed after them
+CONTEXT = frozenset({"io-time-share", "truncated-logs", "runtime-failed-calls", "collective-wait"})
+# a failed call whose caller (the innermost frame of its stack) is in one of these is the
+# parallel runtime's (MPI, PMIx, UCX, libfabric, hwloc: its session directory's mkdir -p, its
+# configuration probes in $HOME and the working directory), not the app's; POSIX calls inside an
+# MPI-IO call stay the app's (ROMIO's open of a missing file is the app's MPI_File_open)
+RUNTIME_MODULES = re.compile(
+    r"^(libmpi|libmpich|libopen-(pal|rte)|libpmix|libprrte|libpmi|libucs|libucp|libuct|libucm"
+    r"|libfabric|libpsm|libinfinipath|libibverbs|librdmacm|libhwloc|libevent|mca_)[-_.a-z0-9]*"
+    r"\.so"
+)
 
 
 @record
@@ -106,6 +117,8 @@ class Counts:
     - mpiio: MPI-IO data calls per judged file (calls, independent ones, their bytes and time)
       and the (path, rank) pairs of the independent ones;
     - errors: failed file calls by (function, errno): [calls, time]; error_paths: per path;
+      runtime_errors, runtime_error_paths: the same of the calls the parallel runtime made
+      (runtime_calls);
     - collective: each collective MPI-IO call on a judged file by a rank (open, close, view,
       sync, *_all): path, rank, its start and end (collective_waits matches them across ranks);
     - uring: io_uring rings mapped (pids, mmaps, rings);
@@ -119,6 +132,8 @@ class Counts:
     collective: pd.DataFrame = field(default_factory=lambda: _frame(COLLECTIVE_COLUMNS))
     errors: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     error_paths: dict[str, int] = field(default_factory=dict)
+    runtime_errors: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    runtime_error_paths: dict[str, int] = field(default_factory=dict)
     uring: list[Any] = field(default_factory=lambda: [set(), 0, 0])
     system: list[int] = field(default_factory=lambda: [0, 0, 0])
     system_paths: set[str] = field(default_factory=set)
@@ -150,11 +165,14 @@ class Counts:
         if bad.any():  # a pipe's or socket's empty non-blocking read is no failed file call
             streams = np.array([p.startswith(DESCRIPTORS) for p in a.paths] + [False], dtype=bool)
             bad &= ~streams[a.path]  # -1 (no path): the row of False
-        for (fn, err), g in _by(a.fn[bad].astype(np.int64) * 4096 + a.errno[bad], a.dur[bad]):
-            out.errors[(a.functions[fn], err)] = g
-        bp = a.path[bad & (a.path >= 0)]
-        for i, n in zip(*np.unique(bp, return_counts=True), strict=True):
-            out.error_paths[a.paths[int(i)]] = int(n)
+        runtime = bad & ~tied & runtime_calls(trace, a, bad & ~tied)
+        for m, errs, paths in ((bad & ~runtime, out.errors, out.error_paths),
+                               (runtime, out.runtime_errors, out.runtime_error_paths)):  # fmt: skip
+            for (fn, err), g in _by(a.fn[m].astype(np.int64) * 4096 + a.errno[m], a.dur[m]):
+                errs[(a.functions[fn], err)] = g
+            bp = a.path[m & (a.path >= 0)]
+            for i, n in zip(*np.unique(bp, return_counts=True), strict=True):
+                paths[a.paths[int(i)]] = int(n)
         ev = trace.events
         fcat, pcat = ev["function"].cat.categories, ev["path"].cat.categories
         if "mmap" in fcat and IO_URING_PATH in pcat:  # by code: no string per event
@@ -184,16 +202,38 @@ class Counts:
                 mine = out.ranks.get(r, [0, 0, 0])
                 out.ranks[r] = [x + y for x, y in zip(mine, v, strict=True)]
             out.mpiio_ranks |= o.mpiio_ranks
-            for k, (n, t) in o.errors.items():
-                mine = out.errors.get(k, [0, 0])
-                out.errors[k] = [mine[0] + n, mine[1] + t]
-            for k, n in o.error_paths.items():
-                out.error_paths[k] = out.error_paths.get(k, 0) + n
+            for errs, mine in ((o.errors, out.errors), (o.runtime_errors, out.runtime_errors)):
+                for k, (n, t) in errs.items():
+                    was = mine.get(k, [0, 0])
+                    mine[k] = [was[0] + n, was[1] + t]
+            for paths, into in ((o.error_paths, out.error_paths),
+                                (o.runtime_error_paths, out.runtime_error_paths)):  # fmt: skip
+                for k, n in paths.items():
+                    into[k] = into.get(k, 0) + n
             out.uring = [out.uring[0] | o.uring[0], out.uring[1] + o.uring[1],
                          out.uring[2] + o.uring[2]]  # fmt: skip
             out.system = [x + y for x, y in zip(out.system, o.system, strict=True)]
             out.system_paths |= o.system_paths
         return out
+
+
+def runtime_calls(trace: Trace, a: Arrays, m: np.ndarray) -> np.ndarray:
+    """Of the events in `m`, those the parallel runtime made: the caller (innermost frame) of
+    the shim's call is in a RUNTIME_MODULES library of its process (by the module ranges the
+    shim recorded, no symbols needed).  Events without a stack (--stack 0, the stracer's) are
+    not the runtime's."""
+    from .symbols import module_of
+
+    m = m & (a.stack >= 0)
+    ids = np.unique(a.stack[m])
+    theirs = np.zeros(len(ids), dtype=bool)
+    for k, sid in enumerate(ids.tolist()):  # per call site, not per event
+        raw = trace.raw_stacks.get(sid)
+        mod = module_of(trace.modules.get(raw[0], []), raw[1][0]) if raw and raw[1] else None
+        theirs[k] = mod is not None and bool(RUNTIME_MODULES.match(mod[3].rsplit("/", 1)[-1]))
+    out = np.zeros(a.n, dtype=bool)
+    out[m] = theirs[np.searchsorted(ids, a.stack[m])]
+    return out
 
 
 def _by(keys: np.ndarray, dur: np.ndarray) -> list[tuple[tuple[int, int], list[int]]]:
@@ -987,6 +1027,37 @@ def _errors(x: Context) -> list[Insight]:
     ]
 
 
+def _runtime_errors(x: Context) -> list[Insight]:
+    """Failed file calls the parallel runtime made (Counts.runtime_errors): its probes of
+    configuration files and its session directory's mkdir -p.  Told after the findings, not
+    among them: the app did not make them, and nothing in the app would change them."""
+    errs = x.cnt.runtime_errors
+    n = sum(v[0] for v in errs.values())
+    if n == 0:
+        return []
+    by = {
+        f"{fn} {errno_mod.errorcode.get(err, str(err))}": int(c)
+        for (fn, err), (c, _t) in sorted(errs.items(), key=lambda kv: (-kv[1][0], kv[0]))[:4]
+    }
+    time = float(sum(v[1] for v in errs.values()))
+    ep = x.cnt.runtime_error_paths
+    paths = sorted(ep, key=lambda p: (-ep[p], p))
+    return [
+        Insight(
+            "runtime-failed-calls",
+            "info",
+            f"{n:,} failed call{'s were' if n > 1 else ' was'} the parallel runtime's, not the "
+            "app's" + (f" (most on {paths[0]})" if paths else ""),
+            f"{', '.join(f'{k} {v:,}' for k, v in by.items())}, called from MPI, PMIx, UCX or "
+            "their components (their configuration probes, their session directory): not "
+            f"counted as the app's failed calls. Paths: {', '.join(paths[:TOP_SUBJECTS])}.",
+            {"failed": n, "by_call": by, "paths": {p: ep[p] for p in paths[:TOP_SUBJECTS]}},
+            subject=paths[0] if paths else "",
+            evidence=_evidence(n, 0, time, x.io_time),
+        )
+    ]
+
+
 def _missed(x: Context) -> list[Insight]:
     s = x.s
     n = int(s.overview["missed"])
@@ -1082,6 +1153,7 @@ def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
         *_missed(x),
         *_io_uring_unseen(x),
         *_errors(x),
+        *_runtime_errors(x),
         *_io_share(x),
         *_truncated(x),
     ]

@@ -72,7 +72,7 @@ def _same_file(module: str, ran: dict[str, set[bytes]]) -> bool:
     return False
 
 
-def _module_of(mods: list[tuple], pc: int) -> tuple | None:
+def module_of(mods: list[tuple], pc: int) -> tuple | None:
     """(base, lo, hi, path[, build_id]) of the module holding pc: the last one recorded."""
     for m in reversed(mods):
         if m[1] <= pc < m[2]:
@@ -122,7 +122,7 @@ def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFr
         proc, pcs = trace.raw_stacks[sid]
         mods = sorted_mods.setdefault(proc, trace.modules.get(proc, []))
         for level, pc in enumerate(pcs):
-            m = _module_of(mods, pc)
+            m = module_of(mods, pc)
             if m is None:
                 rows.append((sid, level, pc, None, pc))
                 continue

@@ -163,6 +163,24 @@ def test_mpi_heavy_rank_is_named(tmp_path: Path, np: int) -> None:
 
 
 @needs_mpi
+def test_mpi_runtime_failures_are_told_apart_from_the_apps(tmp_path: Path) -> None:
+    """Open MPI's own failed calls (mkdir -p of its session directory in /tmp: EEXIST; its
+    probes of ~/.openmpi) were the failed-calls finding ("most on /tmp"): they are the
+    runtime's, told after the findings; the app's own failed opens stay the finding."""
+    job = run_job(tmp_path, "launcher", 2, build_mpi("corpus_mpi"), "probe")
+    s = _report(job.dir)
+    keys = {i.key: i for i in s.insights}
+    app = keys["failed-calls"]
+    assert app.numbers["by_call"] == {"open ENOENT": 100}, app.numbers
+    assert app.subject in {str(job.work / f"missing.{r}.conf") for r in range(2)}
+    rt = keys["runtime-failed-calls"]
+    assert rt.level == "info" and "/tmp" in rt.numbers["paths"], rt.numbers
+    assert rt.numbers["by_call"].get("mkdir EEXIST", 0) >= 2, rt.numbers  # a rank each
+    assert not any(str(job.work) in p for p in rt.numbers["paths"])
+    assert s.insights.index(rt) > s.insights.index(app)  # context: after the findings
+
+
+@needs_mpi
 def test_mpi_independent_small_writes_to_a_shared_file(tmp_path: Path) -> None:
     job = run_job(tmp_path, "launcher", 4, build_mpi("corpus_mpi"), "indep")
     s = _report(job.dir)

@@ -4,7 +4,9 @@
  *   corpus_mpi indep   each rank 1,000 independent MPI_File_write_at of 256 bytes into shared.dat,
  *                      interleaved by rank (independent small writes to a shared file)
  *   corpus_mpi coll    each rank 16 blocks of 256 KiB into coll.dat, interleaved by rank, in one
- *                      MPI_File_write_all through a strided view (collective: fine) */
+ *                      MPI_File_write_all through a strided view (collective: fine)
+ *   corpus_mpi probe   each rank opens missing.R.conf 50 times (ENOENT): the app's own failed
+ *                      calls, beside the MPI runtime's (its probes, its session directory) */
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -54,6 +56,12 @@ int main(int argc, char **argv)
             MPI_Type_free(&ft);
         }
         MPI_File_close(&fh);
+    } else if (strcmp(mode, "probe") == 0) {
+        char name[64];
+        snprintf(name, sizeof name, "missing.%d.conf", rank);
+        for (int i = 0; i < 50; i++)
+            if (open(name, O_RDONLY) >= 0)
+                rc = 1;
     } else {
         rc = 2;
     }
