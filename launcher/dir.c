@@ -589,6 +589,27 @@ int iot_prepare_dir(struct iot_dir *d, const char *host, char *faults, size_t ca
     return 0;
 }
 
+/* `iotrace _way DIR`: whether another user could change the way to an entry of DIR (the
+ * central directory of `iotrace env`, which the shims make each job's directory in): status 0,
+ * else 2 and "WHERE is WHY" on stdout. */
+int iot_way_command(int argc, char **argv)
+{
+    char abs[PATH_MAX], where[PATH_MAX], why[64];
+    if (argc != 2 || argv[1][0] != '/' || strlen(argv[1]) + 3 >= sizeof abs)
+        return 1;
+    snprintf(abs, sizeof abs, "%s/\x01", argv[1]); /* an entry of DIR none has that name */
+    if (!way_changeable(abs, where, why)) {
+        char real[PATH_MAX];
+        if (!realpath(argv[1], real) || strlen(real) + 3 >= sizeof abs)
+            return 0; /* not there: made by the caller */
+        snprintf(abs, sizeof abs, "%s/\x01", real);
+        if (!way_changeable(abs, where, why))
+            return 0;
+    }
+    printf("%s is %s\n", where, why);
+    return 2;
+}
+
 /* `iotrace _trace-dir NAME SHARE REUSE [OUT]`: the trace directory of a run Python starts
  * itself (`iotrace attach`: NAME the default's command word; SHARE 0 or 1; REUSE -, force or
  * append), made and claimed by these rules, its path on stdout (status 0); a refusal's line

@@ -50,6 +50,7 @@ int iot_create_unique(struct iot_dir *d, const char *stem, const char *suffix, c
 int iot_path_clean(const char *in, char *out, size_t cap); /* -1: too long (errno) */
 int iot_install_exposed(const char *path, char *msg, size_t cap); /* 1: others may change it */
 int iot_trace_dir_command(int argc, char **argv); /* `iotrace _trace-dir ...` */
+int iot_way_command(int argc, char **argv); /* `iotrace _way DIR` */
 
 /* mpi.c: "openmpi", "mpich" or NULL */
 const char *iot_command_family(char **command, int n);

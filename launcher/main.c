@@ -128,6 +128,8 @@ int main(int argc, char **argv)
     snprintf(iot_given_sigign, sizeof iot_given_sigign, "%llx", ign);
     if (argc > 1 && !strcmp(argv[1], "_trace-dir"))
         return iot_trace_dir_command(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "_way"))
+        return iot_way_command(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "run")) {
         unpreload_self(argv);
         hold_std();

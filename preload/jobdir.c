@@ -7,7 +7,8 @@
  * created 0700 and opened O_NOFOLLOW, and must then be a directory of the caller's that no one
  * else may write, as `iotrace run -o` demands (launcher/dir.c).  Its `iotrace-job` marker (created
  * O_EXCL|O_NOFOLLOW and linked into place: one creator wins) must hold this job's key: a
- * directory of another run or job is never joined. */
+ * directory of another run or job is never joined.  The way to the central directory must be
+ * one only root and the caller can change (as `iotrace run -o`'s): else nothing is made there. */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -105,8 +106,87 @@ int iot_dir_ours(int dfd)
            !(st.st_mode & 022);
 }
 
+/* Who besides root and the caller may change entries of a directory: its owner, anyone if it is
+ * writable by all, its group if group-writable and not root's (for root) or the caller's
+ * primary group (another user's check of a group's members needs NSS, which the shim does
+ * not call: `iotrace env` made that check, launcher/dir.c). */
+static int others_may_change(const struct stat *st)
+{
+    uid_t me = geteuid();
+    return (st->st_uid != 0 && st->st_uid != me) || (st->st_mode & 002) ||
+           ((st->st_mode & 020) && st->st_gid != (me == 0 ? 0 : getegid()));
+}
+
+/* Every directory from / to `abs` (absolute) is one only root and the caller can change, or a
+ * sticky one of theirs whose entry on the way is root's or the caller's (launcher/dir.c
+ * way_changeable): else its owner, or whoever may write it, could rename the job's directory
+ * away and put theirs in its place.  1: ours. */
+static int way_ours(const char *abs)
+{
+    char d[PATH_MAX];
+    size_t n = strlen(abs);
+    if (abs[0] != '/' || n >= sizeof d)
+        return 0;
+    uid_t me = geteuid();
+    for (size_t i = 0; i < n;) { /* d = abs[0..i] is the directory, the next part its entry */
+        size_t len = i ? i : 1;
+        memcpy(d, abs, len);
+        d[len] = '\0';
+        struct stat st, e;
+        if (IOT_SYSRAW(stat, d, &st) != 0)
+            return 0;
+        size_t next = i + 1;
+        while (next < n && abs[next] != '/')
+            next++;
+        if (others_may_change(&st)) {
+            if (!(st.st_mode & S_ISVTX) || (st.st_uid != 0 && st.st_uid != me))
+                return 0;
+            memcpy(d, abs, next);
+            d[next] = '\0';
+            if (next > i + 1 && (IOT_SYSRAW(lstat, d, &e) != 0 || (e.st_uid != 0 && e.st_uid != me)))
+                return 0;
+        }
+        i = next;
+    }
+    struct stat st; /* the central directory itself: the job's directory is its entry */
+    if (IOT_SYSRAW(stat, abs, &st) != 0)
+        return 0;
+    return !others_may_change(&st) || ((st.st_mode & S_ISVTX) && (st.st_uid == 0 || st.st_uid == me));
+}
+
+/* The way to the central directory as given (from the working directory if relative) and as
+ * the kernel resolves it (its symbolic links followed: another user's directory may be
+ * behind one). */
+static int central_ours(const char *central)
+{
+    char given[PATH_MAX], real[PATH_MAX], fdpath[64];
+    if (central[0] == '/') {
+        if (strlen(central) >= sizeof given)
+            return 0;
+        strcpy(given, central);
+    } else {
+        long k = IOT_SYSRAW(readlinkat, AT_FDCWD, "/proc/self/cwd", given, sizeof given - 1);
+        if (k <= 0 || (size_t)k + 1 + strlen(central) >= sizeof given)
+            return 0;
+        given[k] = '\0';
+        snprintf(given + k, sizeof given - (size_t)k, "/%s", central);
+    }
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, given, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+    long k = IOT_SYSRAW(readlinkat, AT_FDCWD, fdpath, real, sizeof real - 1);
+    IOT_SYSRAW(close, fd);
+    if (k <= 0 || real[0] != '/')
+        return 0;
+    real[k] = '\0';
+    return way_ours(given) && way_ours(real);
+}
+
 int iot_jobdir(const char *central, char *out, size_t cap)
 {
+    if (!central_ours(central))
+        return -1;
     char key[256], name[300];
     int job = job_id(key + 4, sizeof key - 4);
     if (job)

@@ -140,15 +140,15 @@ def test_app_cannot_send_children_elsewhere(tmp_path: Path, bare: bool) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="another user swaps the job's directory: root")
 def test_job_dir_swapped_by_another_user_gets_nothing(public_dir: Path) -> None:
-    """A central directory another user owns: while root's job runs, that user renames the
-    job's directory away and puts one of theirs in its place, holding files named as the
-    job's logs.  The shim neither creates logs there nor maps those files (the next 4 MiB of a
-    log that grows, opened again by name): they stay empty, nothing of root's is in that
-    directory, and the app runs as untraced."""
+    """A central directory another user is given while root's job runs (one they own from the
+    start is refused: test_files_security.py): that user renames the job's directory away and
+    puts one of theirs in its place, holding files named as the job's logs.  The shim neither
+    creates logs there nor maps those files (the next 4 MiB of a log that grows, opened again
+    by name): they stay empty, nothing of root's is in that directory, and the app runs as
+    untraced."""
     prog = build("rt_swap")
     central = public_dir / "central"
     central.mkdir()
-    os.chown(central, NOBODY, NOBODY)
     ready, flag = public_dir / "ready", public_dir / "flag"
     script = f"{prog} {ready} {flag} 300000 /dev/null; cat {prog} | wc -c"
     r = iotrace("env", "--dir", str(central), env=_env())
@@ -163,6 +163,7 @@ def test_job_dir_swapped_by_another_user_gets_nothing(public_dir: Path) -> None:
         d = central / "iotrace-slurm-4243"
         names = " ".join(p.name for p in d.glob("*.iot"))
         assert names, list(d.iterdir())
+        os.chown(central, NOBODY, NOBODY)
         swap = (f"cd {central} && mv {d.name} old && mkdir -m 777 {d.name} && "
                 f"for n in {names}; do : > {d.name}/$n; chmod 666 {d.name}/$n; done")  # fmt: skip
         subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", swap], check=True)

@@ -150,7 +150,10 @@ def test_console_device_neither_terminal_nor_null_refused(tmp_path: Path, via: s
     try:
         r = run(os.ttyname(tty))
         os.set_blocking(main, False)
-        said = os.read(main, 65536).decode()
+        said = ""
+        with contextlib.suppress(BlockingIOError):  # a line per read: all of them
+            while chunk := os.read(main, 65536):
+                said += chunk.decode()
     finally:
         os.close(main)
         os.close(tty)
@@ -352,6 +355,40 @@ def test_trace_dir_under_a_group_writable_parent_of_a_user(public_dir: Path, gro
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert f"{parent} is writable by other users (mode 0775, a shared group)" in r.stderr
     assert not ran.exists() and list(parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["parent", "owner", "mode", "link"])
+def test_central_dir_another_user_could_change_refused(tmp_path: Path, how: str) -> None:
+    """`iotrace env --dir C` (and the shims it exports, which make each job's directory in C):
+    a C whose parent `nobody` owns, that `nobody` owns, that others may write unsticky, or a
+    path through a link to a directory of theirs: they could rename a root job's directory
+    away mid-run and put theirs in its place.  `env` refuses in one line, status 2; the shim
+    given that IOTRACE_DIR by hand makes nothing there and the job runs as untraced."""
+    from iotrace.shim import shim_path
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    central = theirs / "central"
+    central.mkdir(mode=0o700)
+    os.chown(theirs, NOBODY, NOBODY)
+    if how == "owner":
+        theirs.chmod(0o755)
+        os.chown(central, NOBODY, NOBODY)
+    elif how == "mode":
+        theirs.chmod(0o755)
+        central.chmod(0o777)
+    elif how == "link":  # a link of root's, in a directory of root's, to a directory of theirs
+        (tmp_path / "via").symlink_to(theirs)
+        central = tmp_path / "via" / "central"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IOTRACE_", "SLURM_"))}
+    r = iotrace("env", "--dir", str(central), env=env)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "another user could move a job's trace" in r.stderr and r.stdout == ""
+    env.update(LD_PRELOAD=str(shim_path()), IOTRACE_DIR=str(central), SLURM_JOB_ID="4244")
+    r = subprocess.run(["sh", "-c", "echo hi > out.txt; cat out.txt"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (r.returncode, r.stdout, r.stderr) == (0, "hi\n", "")
+    assert list(central.iterdir()) == []
 
 
 def test_trace_dir_symlink_refused(tmp_path: Path) -> None:

@@ -147,6 +147,20 @@ def trace_dir(name: str, out: str | None, share: bool, reuse: str | None) -> Tra
 FILTER_VARS = ("IOTRACE_CALLS", "IOTRACE_PATHS", "IOTRACE_DATA")
 
 
+def _way_ours(central: Path) -> None:
+    """RunError unless only root and the caller can change the way to the job directories the
+    shims make in `central` (launcher/dir.c's rules, as for `-o`; preload/jobdir.c checks it
+    again in each job): else another user could move a job's trace away mid-run."""
+    import subprocess
+
+    r = subprocess.run([_launcher(), "_way", str(central)], capture_output=True)
+    if r.returncode == 2:
+        said = os.fsdecode(r.stdout.rstrip(b"\n"))
+        raise RunError(f"iotrace: env: {central}: {said}: another user could move a job's trace "
+                       "elsewhere while it is written; refusing it (give --dir a directory whose "
+                       "parents only you and root can change)", 2)  # fmt: skip
+
+
 def env_exports(central: str | None, stack: int, record: Recording | None = None) -> list[str]:
     """`iotrace env`: the shell lines that trace every later command with the bare shim, each
     job into a directory of its own in the central directory (preload/jobdir.c).  RunError: the
@@ -155,10 +169,12 @@ def env_exports(central: str | None, stack: int, record: Recording | None = None
 
     where = Path(central or os.environ.get("IOTRACE_DIR") or ".").absolute()
     try:
+        _way_ours(where)  # before anything is made on it, and again once it is there
         if not where.exists():
             where.mkdir(mode=0o700, parents=True)
         if not where.is_dir() or not os.access(where, os.W_OK | os.X_OK):
             raise OSError(errno.EACCES, "not a directory you can write")
+        _way_ours(where)
     except OSError as exc:
         raise RunError(f"iotrace: env: {where}: {exc.strerror}", 2) from None
     shim = str(shim_path())
