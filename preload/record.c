@@ -79,7 +79,10 @@ int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller)
     }
     if (IOT_UNLIKELY(iot_t.vm_wait) && iot_vm_shared())
         return 0;
-    if (iot_p.state == IOT_UNINIT)
+    /* a call from the program's preinit array runs before libc's own start (its environ is
+     * not set yet: no trace directory, no stracer, the shim would stay off for good); it passes
+     * through untraced, and the shim starts at its constructor */
+    if (iot_p.state == IOT_UNINIT && environ)
         iot_init();
     if (iot_p.state != IOT_READY)
         return 0;

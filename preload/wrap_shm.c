@@ -11,11 +11,17 @@
  * per-process table (one mapping per (file, name as given), counted; sem_close unmaps at the
  * last close, EINVAL for an address not in it); the mapping carries the cookie as its address
  * hint (sysraw.h).  What differs: the temporary name is not lstat'ed first (mktemp's check; the
- * O_EXCL open decides anyway), and a failed write leaves SEM_FAILED where glibc's result is
- * undefined.  Names glibc refuses or too long (own() below), calls without a stracer or once
- * the shim is off are glibc's; sem_close tries the shim's table first, then glibc's, so a
- * semaphore opened before the shim's hello (a library's constructor) is still closed by glibc
- * (a re-open of it under the stracer maps it again: another address).
+ * O_EXCL open decides anyway).  A failed write (a full /dev/shm) gives SEM_FAILED and its errno,
+ * the temporary file unlinked, as glibc's (tests/test_shm.py).  Names glibc refuses or too long (own() below), calls without a stracer or once
+ * the shim is off are glibc's.  A semaphore glibc opened before the shim's hello (from the
+ * program's preinit array, which runs before libc's start: record.c) is entered in the shim's
+ * table too, as glibc's (its count of glibc's references), so that a re-open under the stracer
+ * returns glibc's address, as glibc would; sem_close hands glibc the references that are its
+ * own, the shim's first, so glibc unmaps it at the last close as it would.  Under the app's
+ * own seccomp filter the shim still makes these calls itself: they are glibc's syscalls with
+ * glibc's arguments (and the cookie in a slot the kernel does not read), one fewer (the lstat),
+ * which the app's filter allowed for its sem_open; and a semaphore opened before the filter
+ * keeps its address when opened again after it.
  *
  * Events: path = the file glibc names ("/dev/shm/" + "sem." for semaphores + the name without
  * its leading slashes; the name as given when it is not a valid one), flags = oflag, mode;
@@ -65,15 +71,14 @@ static void shm_path(iot_ev *ev, const char *name, int sem)
 }
 
 /* Whether the shim makes the call itself (the file into path): under a stracer, its shim not
- * off (an off shim's I/O stays the stracer's to see) nor under the app's own seccomp filter
- * (glibc's syscalls are what the app's filter allows), for a name whose file name is at most
+ * off (an off shim's I/O stays the stracer's to see), for a name whose file name is at most
  * NAME_MAX long.  Other names are glibc's to refuse, in its words: its buffer's size and its
  * errno for a long name changed between versions (2.36: EINVAL past 255 bytes with "sem.",
  * later ENAMETOOLONG). */
 static int own(char path[SHM_NAME_CAP], const char *name, int sem)
 {
     size_t n;
-    return iot_stracing && iot_p.state != IOT_OFF && !IOT_SANDBOXED() && name &&
+    return iot_stracing && iot_p.state != IOT_OFF && name &&
            (n = shm_name(path, name, sem)) && n - 9 <= NAME_MAX;
 }
 
@@ -82,24 +87,54 @@ typedef struct sem_ent {
     struct sem_ent *next;
     dev_t dev;
     ino_t ino;
-    int refcnt;
+    int refcnt; /* the shim's references */
+    int glibc;  /* glibc's (its table's), for a semaphore its sem_open mapped */
+    int pending; /* glibc's, its file (dev, ino) not known yet */
     sem_t *sem;
     char name[]; /* as given to sem_open */
 } sem_ent;
 static sem_ent *sems;
 static pthread_mutex_t sems_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* libc's mmap and munmap where no cookie'd one: the app's calls, as glibc's sem_open and
+ * sem_close make them (the shim's syscall() makes none under the app's seccomp filter) */
 static void *sem_map(int fd)
 {
+    IOT_REAL(mmap);
     return iot_mmap_hintable(NULL, PROT_READ | PROT_WRITE, MAP_SHARED, fd)
                ? iot_sysraw_mmap(sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-               : (void *)syscall(SYS_mmap, 0, sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED,
-                                 fd, 0);
+               : real_mmap(NULL, sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 }
 
-static void sem_unmap(void *sem)
+static int sem_unmap(void *sem)
 {
-    syscall(SYS_munmap, sem, sizeof(sem_t));
+    IOT_REAL(munmap);
+    return real_munmap(sem, sizeof(sem_t));
+}
+
+/* Whether e's file is known: one glibc mapped before the hello is looked up now, by the
+ * kernel's link to the mapping itself (/proc/self/map_files: the file mapped, whatever its name
+ * names since; root's, or CAP_CHECKPOINT_RESTORE's, to follow): no syscall was made before
+ * the hello, where it would have stopped as a missed one.  Not found, it stays unknown: a
+ * re-open maps the file anew (another address).  Under the app's seccomp filter not looked up:
+ * that syscall is not glibc's. */
+static int file_of(sem_ent *e)
+{
+    if (!e->pending || IOT_SANDBOXED())
+        return !e->pending;
+    char link[80];
+    uintptr_t pg = (uintptr_t)getpagesize(), lo = (uintptr_t)e->sem & ~(pg - 1);
+    snprintf(link, sizeof link, "/proc/self/map_files/%lx-%lx", (unsigned long)lo,
+             (unsigned long)(lo + pg));
+    struct stat st;
+    int save = errno;
+    if (IOT_SYSRAW(newfstatat, AT_FDCWD, link, &st, 0) == 0) {
+        e->dev = st.st_dev;
+        e->ino = st.st_ino;
+    }
+    errno = save;
+    e->pending = 0;
+    return 1;
 }
 
 /* glibc's __sem_check_add_mapping: the mapping this process has of (fd's file, name), counted
@@ -114,7 +149,8 @@ static sem_t *sem_add(const char *name, int fd, sem_t *existing)
     if (IOT_SYSRAW(newfstatat, fd, "", &st, AT_EMPTY_PATH) == 0) {
         pthread_mutex_lock(&sems_lock);
         sem_ent *e = sems;
-        while (e && !(e->ino == st.st_ino && e->dev == st.st_dev && !strcmp(e->name, name)))
+        while (e && !(file_of(e) && e->ino == st.st_ino && e->dev == st.st_dev &&
+                      !strcmp(e->name, name)))
             e = e->next;
         if (e) {
             result = e->sem;
@@ -122,7 +158,7 @@ static sem_t *sem_add(const char *name, int fd, sem_t *existing)
         } else if ((e = malloc(sizeof *e + namelen + 1))) {
             if (existing == SEM_FAILED)
                 existing = sem_map(fd);
-            *e = (sem_ent){sems, st.st_dev, st.st_ino, 1, existing};
+            *e = (sem_ent){sems, st.st_dev, st.st_ino, 1, 0, 0, existing};
             memcpy(e->name, name, namelen + 1);
             if (existing != MAP_FAILED) {
                 sems = e;
@@ -141,7 +177,27 @@ static sem_t *sem_add(const char *name, int fd, sem_t *existing)
     return result;
 }
 
-/* glibc's __sem_remove_mapping: 1 done, 0 not this table's, -1 its unmapping failed */
+/* A semaphore glibc's sem_open mapped before the shim's hello: one more of glibc's references
+ * to it, entered under the name as given, its file looked up later (file_of) */
+static void sem_note(const char *name, sem_t *sem)
+{
+    size_t namelen = strlen(name);
+    pthread_mutex_lock(&sems_lock);
+    sem_ent *e = sems;
+    while (e && e->sem != sem)
+        e = e->next;
+    if (e) {
+        e->glibc++;
+    } else if (namelen <= NAME_MAX && (e = malloc(sizeof *e + namelen + 1))) {
+        *e = (sem_ent){sems, 0, 0, 0, 1, 1, sem};
+        memcpy(e->name, name, namelen + 1);
+        sems = e;
+    }
+    pthread_mutex_unlock(&sems_lock);
+}
+
+/* glibc's __sem_remove_mapping: 1 done, 0 not the shim's to close (not in the table, or a
+ * reference of glibc's: its sem_close then closes it), -1 its unmapping failed */
 static int sem_remove(sem_t *sem)
 {
     int ret = 0;
@@ -151,10 +207,14 @@ static int sem_remove(sem_t *sem)
         p = &(*p)->next;
     sem_ent *e = *p;
     if (e) {
-        ret = 1;
-        if (--e->refcnt == 0) {
+        ret = e->refcnt > 0;
+        if (e->refcnt > 0)
+            e->refcnt--;
+        else
+            e->glibc--;
+        if (e->refcnt == 0 && e->glibc == 0) {
             *p = e->next;
-            if (syscall(SYS_munmap, e->sem, sizeof(sem_t)) == -1)
+            if (ret && sem_unmap(e->sem) == -1) /* glibc's mapping: its sem_close unmaps it */
                 ret = -1;
             free(e);
         }
@@ -257,8 +317,21 @@ static int own_shm_open(const char *path, int oflag, mode_t mode)
     return fd;
 }
 
+/* glibc's, noted when the shim has not said its hello yet (a preinit function's) */
+static sem_t *glibc_sem_open(sem_t *(*real)(const char *, int, ...), const char *name, int oflag,
+                             mode_t mode, unsigned value)
+{
+    sem_t *r = real(name, oflag, mode, value);
+    if (r != SEM_FAILED && iot_p.state == IOT_UNINIT) {
+        int save = errno;
+        sem_note(name, r);
+        errno = save;
+    }
+    return r;
+}
+
 #define SEM_OPEN() (own(path, name, 1) ? own_sem_open(path, name, oflag, mode, value, io) \
-                                     : real_sem_open(name, oflag, mode, value))
+                                     : glibc_sem_open(real_sem_open, name, oflag, mode, value))
 IOT_API sem_t *sem_open(const char *name, int oflag, ...)
 {
     mode_t mode = 0;

@@ -482,6 +482,7 @@ def kio_records(
             try:
                 for start, end, _torn in chunks(buf, off, off + 1, chunk):
                     up = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True,
+                                          unicode_errors="surrogateescape",  # paths' bytes
                                           max_buffer_size=chunk)  # fmt: skip
                     up.feed(buf[start:end])
                     for r in up:
