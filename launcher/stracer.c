@@ -6,8 +6,10 @@
  * `started PID`, `unavailable REASON`, `execfail ERRNO`, `lost ERRNO`, `exited RETURNCODE` (the
  * command exited, traced processes it left behind still run: SIGUSR1 to the stracer ends
  * them), `end LINE` (the completeness line, from its log and the shim logs), `done RETURNCODE`.
- * This process is a child subreaper: if the stracer dies, PTRACE_O_EXITKILL kills the command,
- * which is reparented here to be reaped. */
+ * This process is a child subreaper while the stracer runs: if the stracer dies,
+ * PTRACE_O_EXITKILL kills the command, which is reparented here to be reaped.  Not after: a
+ * command started here when the stracer was unavailable has its orphans reparented as untraced
+ * (to init or the caller's subreaper), not to iotrace. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -142,6 +144,7 @@ void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, co
     close(spec);
     close(rep[1]);
     if (spid < 0) {
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
         close(rep[0]);
         t->unavailable = 1;
         snprintf(t->why, sizeof t->why, "%s: %s", path, strerror((int)-spid));
@@ -198,6 +201,7 @@ void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, co
     iot_app = 0;
     while (waitpid(-1, NULL, WNOHANG) > 0) /* orphans of the run, reparented here */
         ;
+    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 }
 
 /* The completeness line when the stracer could not say it (it died): the stracer's code for it

@@ -355,3 +355,26 @@ def test_standard_descriptors_closed_at_start(tmp_path: Path, closed: str) -> No
         assert out.read_text() == (tmp_path / "u.txt").read_text(), mode
         opens = [e for e in Traced(p, t).events("open") if e["path"] == str(out)]
         assert [e["ret"] for e in opens] == [int(closed[0])], mode
+
+
+def test_no_subreaper_after_the_stracer_was_unavailable(tmp_path: Path) -> None:
+    """Under another ptracer (strace) the stracer cannot attach and the launcher runs the
+    command itself with the shim alone: a process the command orphans is reparented as it would
+    be untraced (to init or the caller's subreaper), not to iotrace (the stracer's subreaper
+    kept: orphans became iotrace's children)."""
+    if not shutil.which("strace"):
+        pytest.skip("needs strace")
+    pid = tmp_path / "pid"
+    script = (f'sh -c "sleep 30 & echo \\$! > {pid}"; sleep 0.2; '
+              f"awk '/^PPid/{{print $2}}' /proc/$(cat {pid})/status; "
+              f"echo $PPID; kill $(cat {pid})")  # fmt: skip
+    cmd = ["strace", "-f", "-qq", "-e", "trace=none", "-e", "signal=none", "-o", "/dev/null",
+           launcher(), "run", "-o", str(tmp_path / "t"), "--", "sh", "-c", script]  # fmt: skip
+    try:
+        r = untraced(*cmd)
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid.read_text()), 9)
+    assert r.returncode == 0 and "iotrace: no stracer:" in r.stderr, r.stderr
+    orphan_parent, iotrace_pid = r.stdout.split()
+    assert orphan_parent != iotrace_pid, r.stdout
