@@ -121,13 +121,13 @@ static int job_id(char *key, size_t cap)
     return 0;
 }
 
-static int ranked(void)
+const char *iot_rank(void)
 {
     static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         if (getenv(vars[i]))
-            return 1;
-    return 0;
+            return getenv(vars[i]);
+    return NULL;
 }
 
 /* what `iotrace-job` holds: the job's id for a rank of a parallel launch (two commands of one
@@ -135,7 +135,7 @@ static int ranked(void)
 static void run_key(char *key, size_t cap, const char *host)
 {
     char job[512];
-    if (ranked() && job_id(job, sizeof job)) {
+    if (iot_rank() && job_id(job, sizeof job)) {
         snprintf(key, cap, "job %s", job);
         return;
     }

@@ -15,6 +15,9 @@ extern char iot_self_dir[4096]; /* the directory of this executable (and of iotr
 extern char iot_given_sigign[32]; /* what iotrace was given to ignore: /proc's SigIgn, hex */
 extern int iot_std_closed; /* bit fd: descriptor fd (0-2) was closed when iotrace started */
 void iot_std_release(void); /* closes them again: in the command, before its exec */
+/* a line "iotrace: ..." of a rank of a parallel job says "iotrace: rank N: ...": its end lines
+ * are that rank's (the stracer's lines too: launch.py, IOTRACE_GIVEN_TAG) */
+extern char iot_tag[64];
 void iot_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int iot_exec_python(char **argv);
 
@@ -48,6 +51,7 @@ int iot_prepare_dir(struct iot_dir *d, const char *host, char *faults, size_t ca
 int iot_create_unique(struct iot_dir *d, const char *stem, const char *suffix, char *name,
                       size_t cap);
 int iot_path_clean(const char *in, char *out, size_t cap); /* -1: too long (errno) */
+const char *iot_rank(void); /* the rank the launcher of a parallel job gave us, or NULL */
 int iot_install_exposed(const char *path, char *msg, size_t cap); /* 1: others may change it */
 int iot_trace_dir_command(int argc, char **argv); /* `iotrace _trace-dir ...` */
 int iot_way_command(int argc, char **argv); /* `iotrace _way DIR` */

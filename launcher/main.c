@@ -78,13 +78,21 @@ void iot_std_release(void)
             close(fd);
 }
 
+char iot_tag[64];
+
 void iot_say(const char *fmt, ...)
 {
-    char line[16384];
+    char line[16384], body[sizeof line];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    int n = vsnprintf(body, sizeof body - 1, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        return;
+    if (iot_tag[0] && !strncmp(body, "iotrace: ", 9))
+        n = snprintf(line, sizeof line - 1, "iotrace: %s: %s", iot_tag, body + 9);
+    else
+        memcpy(line, body, (size_t)n + 1 < sizeof line ? (size_t)n + 1 : sizeof line);
     if (n < 0)
         return;
     if ((size_t)n > sizeof line - 2)

@@ -527,6 +527,8 @@ int iot_run(int argc, char **argv)
 {
     struct opts o;
     take_handover();
+    if (iot_rank()) /* the value as the launcher gave it: no longer than a tag */
+        snprintf(iot_tag, sizeof iot_tag, "rank %.32s", iot_rank());
     if (parse(argc, argv, &o) != 0) {
         if (!handover.on)
             return -1;

@@ -45,23 +45,29 @@ static void put_int(int fd, long v)
     put(fd, num);
 }
 
-/* the stracer's own environment: ours (the user's), what iotrace was given to ignore and
- * which of descriptors 0-2 closed (the command gets them so) */
+/* the stracer's own environment: ours (the user's), what iotrace was given to ignore, which
+ * of descriptors 0-2 closed (the command gets them so) and the tag of its lines (iot_tag) */
 static char **stracer_env(void)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = calloc(n + 3, sizeof *env), *given = malloc(64), *closed = malloc(64);
+    char **env = calloc(n + 4, sizeof *env), *given = malloc(64), *closed = malloc(64);
+    char *tag = malloc(96);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "IOTRACE_GIVEN_SIGIGN=", 21) &&
-            strncmp(environ[i], "IOTRACE_GIVEN_CLOSED=", 21))
+            strncmp(environ[i], "IOTRACE_GIVEN_CLOSED=", 21) &&
+            strncmp(environ[i], "IOTRACE_GIVEN_TAG=", 18))
             env[k++] = environ[i];
     snprintf(given, 64, "IOTRACE_GIVEN_SIGIGN=%s", iot_given_sigign);
     env[k++] = given;
     snprintf(closed, 64, "IOTRACE_GIVEN_CLOSED=%x", iot_std_closed);
     env[k++] = closed;
+    if (iot_tag[0]) {
+        snprintf(tag, 96, "IOTRACE_GIVEN_TAG=%s", iot_tag);
+        env[k++] = tag;
+    }
     env[k] = NULL;
     return env;
 }

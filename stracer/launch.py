@@ -27,7 +27,7 @@ from iotrace.stracer.slog import Writer
 from iotrace.stracer.tracer import Tracer
 
 from iotrace.native import WHY_NOT
-from iotrace.say import say, use_console
+from iotrace.say import say, use_console, use_tag
 from iotrace.tracedir import TraceDir
 
 # signals meant for the command: the stracer must outlive it, so it ignores them
@@ -214,6 +214,7 @@ def main() -> None:
     for d in {report, dfd, console} - {2}:  # the command inherits none of them
         os.set_inheritable(d, False)
     use_console(console)
+    use_tag(os.environ.pop("IOTRACE_GIVEN_TAG", ""))  # launcher/stracer.c: "rank N" or none
     from iotrace.run import SignalState
 
     sigs = SignalState.at_start()

@@ -461,6 +461,30 @@ def test_mpiio_4_ranks_explained_exactly(tmp_path: Path) -> None:
     assert job.proc.stderr.count("the trace explains 100.0% of the") == 4, job.proc.stderr
     assert len(load(job.dir).completeness) == 4
     _explained_exactly(job)
+    _end_lines_per_rank(job)
+
+
+def _end_lines_per_rank(job: Job) -> None:
+    """Each rank's iotrace says whose its end lines are ("iotrace: rank N: ..."; they read as
+    the job's: the same "N I/O syscalls checked" on every rank), and its stracer line counts
+    that rank's syscalls: those its own stracer log holds for the rank's process."""
+    from iotrace.stracer import slog
+
+    lines = job.proc.stderr.splitlines()
+    pid = {lg.header["rank"]: lg.header["pid"] for lg in job.logs}
+    checked = {}
+    for p in slog.log_files(job.dir):
+        for proc, counts in slog.read(p).counts.items():
+            checked[proc] = sum(n for k, n in counts.items() if k != "link_bad")
+    for r in range(job.np):
+        mine = [ln for ln in lines if ln.startswith(f"iotrace: rank {r}: ")]
+        said = [ln for ln in mine if " I/O syscalls checked: " in ln]
+        assert len(said) == 1, lines
+        n = int(said[0].split("stracer: ")[1].split()[0])
+        assert n == checked[pid[r]] > 0, (r, said, checked)
+        assert sum("the trace explains 100.0% of the" in ln for ln in mine) == 1, mine
+        assert mine[-1] == f"iotrace: rank {r}: trace written to {job.dir}", mine
+    assert not [ln for ln in lines if ln.startswith("iotrace: ") and " rank " not in ln], lines
 
 
 def test_stops_inside_mpi_file_open_are_not_the_apps_time(tmp_path: Path) -> None:
