@@ -35,6 +35,10 @@ Cases:
              full tracing: the stracer's stops left per call, covered (resumed by its C loop)
              and libc-internal (two stops each and Python where a path or descriptor is
              involved), from its summary line of a run with no call and one with 50
+  libc_us    the same functions' cost: us per call untraced, shim alone, full and `strace -f`,
+             pinned, (a run with N calls - a run with none) / N by wall and by the CPU of the
+             whole process tree; full/strace: target <= 1.0 (issue 19, "a stop handled
+             anywhere costs no more than strace's"); --libc F,G: those functions only
   mpi_init   the same program with no open: the CPU seconds of the whole job (mpirun, iotrace,
              stracers, ranks) per rank; target: full adds <= 0.1 s per rank to untraced; beside
              it the same for a program that does nothing (iotrace run's own cost per rank) and
@@ -153,6 +157,43 @@ def case_libc(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> N
     for fn in LIBC_CALLS:
         (c0, l0), (c1, l1) = stops(fn, 0), stops(fn, n)
         print(f"  {fn:<14} {(c1 - c0) / n:>8.2f} {(l1 - l0) / n:>14.2f}")
+
+
+def case_libc_us(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> None:
+    """us per call of each libc function: (run with N calls - run with none) / N, by wall and by
+    the CPU of the whole process tree (the tracer's included), each mode's median."""
+    prog = compile_c(PROGS / "libcloop.c", work / "libcloop")
+    n = max(1, int(1000 * args.scale))
+    fns = args.libc.split(",") if args.libc else list(LIBC_CALLS)
+    ms = modes + (("strace",) if shutil.which("strace") else ())
+
+    def one(mode: str, i: int) -> dict[str, float]:
+        got: dict[str, float] = {}
+        for fn, count in [("getpwuid", 0)] + [(fn, n) for fn in fns]:  # 0: setlocale alone
+            trace = work / f"t-libcus-{mode}-{i}"
+            cmd = [*pin(args.cpu), *prefix(mode, trace), str(prog), fn, str(count)]
+            _, wall, cpu = run_timed(cmd, work)
+            shutil.rmtree(trace, ignore_errors=True)
+            key = fn if count else ""
+            got[f"w{key}"], got[f"c{key}"] = wall, cpu
+        return got
+
+    med = rounds(ms, args.rounds, one)
+
+    def us(m: str, fn: str, kind: str) -> float:
+        return (med[m][kind + fn] - med[m][kind]) / n * 1e6
+
+    print(f"libc_us: us per call, {n} calls per run minus a run with none, pinned, median of "
+          f"{args.rounds}; wall, then the CPU of the whole process tree")  # fmt: skip
+    for kind, title in (("w", "wall"), ("c", "CPU")):
+        head = "".join(f"{m:>9}" for m in ms)
+        print(f"  {title:<5} {'function':<14}{head}  full/strace (target <= 1.0)")
+        for fn in fns:
+            cols = "".join(f"{us(m, fn, kind):>9.1f}" for m in ms)
+            ratio = ""
+            if "full" in med and "strace" in med and us("strace", fn, kind) > 0:
+                ratio = f"{us('full', fn, kind) / us('strace', fn, kind):>12.2f}"
+            print(f"  {'':<5} {fn:<14}{cols}{ratio}")
 
 
 def mpirun(np: int) -> list[str]:
@@ -472,6 +513,7 @@ def case_ior(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> No
 CASES: dict[str, Callable[[Path, argparse.Namespace, tuple[str, ...]], None]] = {
     "sem": case_sem,
     "libc": case_libc,
+    "libc_us": case_libc_us,
     "fixed": case_fixed,
     "md": case_md,
     "ior": case_ior,
@@ -487,6 +529,7 @@ def main() -> int:
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--cpu", type=int, default=(sorted(os.sched_getaffinity(0)) or [0])[-1])
     ap.add_argument("--before", help="another installation's iotrace command (the ior case)")
+    ap.add_argument("--libc", help="the libc_us case's functions (default: all of libcloop.c's)")
     args = ap.parse_args()
     if args.before:
         BEFORE[:] = [args.before]

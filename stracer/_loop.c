@@ -4,10 +4,11 @@
  * iotl_run() waits for the next stop and handles, without returning to Python:
  *   - seccomp stops that are covered, loader I/O, the shim's own, or not in the table: counted,
  *     PTRACE_CONT;
- *   - missed syscalls of the "fast" kinds (no path argument, no descriptor effect, arguments that
- *     are plain integers: read, write, pread64, fstat, ...) at a call site Python has already
- *     unwound: time, arguments and the descriptor's path (/proc/PID/fd/N, cached: see
- *     fd_path) taken at the entry,
+ *   - missed syscalls at a call site Python has already unwound, of the "fast" kinds (no path
+ *     argument, no descriptor effect, arguments that are plain integers: read, write, pread64,
+ *     fstat, ...) and of the "path" kinds (strings, flags, libc's own opens and closes:
+ *     path_entry): time, arguments and the descriptor's path (/proc/PID/fd/N, cached: see
+ *     fd_path) or the path made absolute taken at the entry,
  *     PTRACE_SYSCALL, and at the exit stop the record, msgpack-encoded exactly as the Python
  *     Packer would, appended to a batch, plus a tally per (pid, site, syscall, path) for the
  *     console;
@@ -40,9 +41,11 @@
 #define SYS_PTRACE_ 101
 #define SYS_PRCTL_ 157 /* PR_SET_SECCOMP only, and seccomp: the app's raw installs (bpf.py) */
 #define SYS_SECCOMP_ 317
-#define PATH_CAP 4096
+#define PATH_CAP 4096 /* a string argument's bytes at most (_ffi.Mem.read_str's limit) */
+#define ABS_CAP (2 * PATH_CAP + 2) /* a path made absolute: a directory's path, '/', the argument */
+#define ARGS_CAP (2 * PATH_CAP + 512) /* a syscall's arguments encoded: two strings at most */
 #define BATCH_CAP (1u << 20)
-#define BATCH_ROOM (PATH_CAP + 1024) /* the largest record, with room to spare */
+#define BATCH_ROOM (ARGS_CAP + ABS_CAP + 1024) /* the largest record, with room to spare */
 #define TALLY_MAX 64
 #define BATCH_AGE_NS 100000000LL /* a batch older than this is handed over at the next stop */
 
@@ -57,7 +60,8 @@ enum { EV_STOP = 1, EV_BATCH = 2, EV_ECHILD = 3, EV_EINTR = 4 };
 /* what a stop handed to Python is: V_PY anything Python handles itself (not a seccomp stop,
  * the shim's hello, ptrace, registers unreadable); V_NEW a missed syscall at a call site not
  * yet unwound (Python unwinds it, says its class with iotl_site, and records it); V_REC a
- * missed syscall of a known site and class that Python records (path or descriptor work) */
+ * missed syscall of a known site and class that Python records (news for the shim, two ends,
+ * an engine's, a flag value not taught yet: path_entry) */
 enum { V_PY = 0, V_NEW = 1, V_REC = 2 };
 
 typedef struct {
@@ -80,10 +84,19 @@ typedef struct {
     iotl_tally *tally;
 } iotl_batch;
 
+/* how a syscall is recorded here: M_PY by Python; M_FAST integer arguments only, no effect on
+ * descriptors; M_PATH strings, flags and descriptors' opens and closes (docs/stracer.md,
+ * "Libc-internal I/O in the C loop") */
+enum { M_PY, M_FAST, M_PATH };
+/* an argument's kind (loop.py _KINDS): K_DEC and up are decoded by Python (flag names), their
+ * encodings learnt value by value (iotl_conv) */
+enum { K_U, K_S32, K_S64, K_DIRFD, K_STR, K_DEC };
+enum { FD_NONE, FD_OPEN, FD_CLOSE, FD_OTHER }; /* the syscall's effect on descriptors */
+
 typedef struct {
-    uint8_t in_table, fast, nargs, fdchg;
-    int8_t fdarg;
-    uint8_t conv[6]; /* 0 unsigned, 1 signed 32-bit, 2 signed 64-bit */
+    uint8_t in_table, mode, nargs, fdop;
+    int8_t fdarg, patharg, dirfdarg; /* the argument positions (-1: none): syscall_args.plan */
+    uint8_t kind[6];
     uint8_t namelen;
     char name[31];
 } nr_info;
@@ -102,11 +115,15 @@ enum { T_APP, T_SHIM, T_HELPER, T_VMCHILD };
 
 typedef struct {
     int tid, pid, img, kind;
-    int pending; /* a fast missed syscall waits here for its exit stop */
+    int pending; /* a missed syscall recorded here waits for its exit stop */
     long long counts[C_N];
     uint64_t t, args[6];
     int nr, site, cls, fd, plen;
-    char path[PATH_CAP];
+    int hasfd;  /* the record's fd field is t->fd (else nil) */
+    int quiet;  /* M_PATH open (close): its descriptor joins (leaves) the untold set at the exit */
+    size_t alen; /* M_PATH: the arguments, encoded at the entry into abuf */
+    uint8_t *abuf;
+    char path[ABS_CAP];
 } thread;
 
 static nr_info nrs[NR_MAX];
@@ -243,6 +260,7 @@ static void th_remove(int tid)
         i = (i + 1) & mask;
     if (!tslot[i])
         return;
+    free(tslot[i]->abuf);
     free(tslot[i]);
     tslot[i] = NULL;
     tused--;
@@ -467,18 +485,24 @@ int iotl_site(int img, uint64_t ip, int nw, const uint64_t *w, int site, int cls
     return 0;
 }
 
-int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, int fdchg,
-            const char *name)
+/* A syscall of the table (loop.py): how it is recorded (M_*), its arguments' kinds (K_*), the
+ * positions of its descriptor, path and dirfd arguments (-1: none), its effect (FD_*). */
+int iotl_nr(int nr, int mode, int nargs, const uint8_t *kind, int fdarg, int patharg,
+            int dirfdarg, int fdop, const char *name)
 {
-    if (nr < 0 || nr >= NR_MAX || nargs < 0 || nargs > 6)
+    if (nr < 0 || nr >= NR_MAX || nargs < 0 || nargs > 6 || mode < M_PY || mode > M_PATH ||
+        fdop < FD_NONE || fdop > FD_OTHER || fdarg >= nargs || patharg >= nargs ||
+        dirfdarg >= nargs)
         return -1;
     nr_info *n = &nrs[nr];
     n->in_table = 1;
-    n->fast = (uint8_t)fast;
-    n->fdchg = (uint8_t)(fdchg != 0);
+    n->mode = (uint8_t)mode;
+    n->fdop = (uint8_t)fdop;
     n->nargs = (uint8_t)nargs;
     n->fdarg = (int8_t)fdarg;
-    memcpy(n->conv, conv, 6);
+    n->patharg = (int8_t)patharg;
+    n->dirfdarg = (int8_t)dirfdarg;
+    memcpy(n->kind, kind, 6);
     size_t len = strlen(name);
     if (len >= sizeof n->name)
         return -1;
@@ -577,9 +601,9 @@ static uint8_t *pk_args(uint8_t *p, const nr_info *n, const uint64_t *args)
     *p++ = (uint8_t)(0x90 | n->nargs);
     for (int i = 0; i < n->nargs; i++) {
         uint64_t v = args[i];
-        if (n->conv[i] == 1)
+        if (n->kind[i] == K_S32)
             p = pk_int(p, (int32_t)(uint32_t)v);
-        else if (n->conv[i] == 2)
+        else if (n->kind[i] == K_S64)
             p = pk_int(p, (int64_t)v);
         else
             p = pk_uint(p, v);
@@ -596,11 +620,11 @@ static uint8_t *pk_args(uint8_t *p, const nr_info *n, const uint64_t *args)
 #define EMIT_pid p = pk_int(p, t->pid)
 #define EMIT_tid p = pk_int(p, t->tid)
 #define EMIT_syscall p = pk_str(p, n->name, n->namelen)
-#define EMIT_args p = pk_args(p, n, t->args)
+#define EMIT_args p = t->alen ? (uint8_t *)memcpy(p, t->abuf, t->alen) + t->alen : pk_args(p, n, t->args)
 #define EMIT_ret p = has_ret ? pk_int(p, ret) : NIL
 #define EMIT_err p = pk_int(p, err)
 #define EMIT_site p = pk_int(p, t->site)
-#define EMIT_fd p = n->fdarg >= 0 ? pk_int(p, t->fd) : NIL
+#define EMIT_fd p = t->hasfd ? pk_int(p, t->fd) : NIL
 #define EMIT_path                                                                                  \
     if (t->plen >= 0) {                                                                            \
         p = pk_str(p, t->path, (size_t)t->plen);                                                   \
@@ -713,6 +737,323 @@ static void fd_path(thread *t, uint64_t sgen)
     }
 }
 
+/* ---- path and descriptor syscalls (M_PATH: docs/stracer.md, "Libc-internal I/O in the C
+ * loop") ---------------------------------------------------------------------------------- */
+
+/* A decoded argument's encoding (flag names, a mode in octal: syscall_args.py's converters) by
+ * its kind and raw value, as Python packed it (iotl_conv): a value not learnt yet sends the
+ * syscall to Python, which records it and teaches the value.  Flag decoding stays in one place. */
+#define CONV_BYTES 240
+#define CONV_MAX 4096
+typedef struct {
+    uint64_t kind, value; /* kind + 1: never 0 */
+    uint32_t len, pad;
+    uint8_t bytes[CONV_BYTES];
+} conv_ent;
+static table conv_t = {NULL, 0, 0, sizeof(conv_ent), 16};
+
+int iotl_conv(int kind, uint64_t value, const uint8_t *bytes, int len)
+{
+    if (kind < K_DEC || len <= 0 || len > CONV_BYTES || conv_t.used >= CONV_MAX)
+        return -1;
+    uint64_t key[2] = {(uint64_t)kind + 1, value};
+    conv_ent *e = tab_put(&conv_t, key);
+    if (!e)
+        return -1;
+    memcpy(e->bytes, bytes, (size_t)len);
+    e->len = (uint32_t)len;
+    return 0;
+}
+
+/* The "untold" descriptors: those libc opened for itself inside a function (a libc-internal
+ * site), per process, which its shim was not told of; their close needs no news either
+ * (tracer.py _fd_news).  This set is the one copy: Python asks and changes it (iotl_untold).
+ * Keys pid << 32 | fd (pid > 0: never 0); open addressing, backward-shift deletion. */
+static uint64_t *uslot;
+static size_t ucap, uused;
+enum { U_HAS, U_ADD, U_DEL, U_RANGE, U_CLEAR, U_COPY };
+
+static uint64_t ukey(int pid, int fd)
+{
+    return (uint64_t)(uint32_t)pid << 32 | (uint32_t)fd;
+}
+
+static size_t us_at(uint64_t k) /* k's slot, or the empty one where it would go */
+{
+    size_t i = hash_u64(k) & (ucap - 1);
+    while (uslot[i] && uslot[i] != k)
+        i = (i + 1) & (ucap - 1);
+    return i;
+}
+
+static int us_has(uint64_t k)
+{
+    return ucap && uslot[us_at(k)] == k;
+}
+
+static int us_add(uint64_t k)
+{
+    if ((uused + 1) * 2 > ucap) {
+        size_t ncap = ucap ? ucap * 2 : 64;
+        uint64_t *n = calloc(ncap, sizeof *n), *old = uslot;
+        if (!n)
+            return -1;
+        size_t ocap = ucap;
+        uslot = n;
+        ucap = ncap;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i])
+                uslot[us_at(old[i])] = old[i];
+        free(old);
+    }
+    size_t i = us_at(k);
+    if (!uslot[i]) {
+        uslot[i] = k;
+        uused++;
+    }
+    return 0;
+}
+
+static int us_del(uint64_t k)
+{
+    if (!ucap)
+        return 0;
+    size_t mask = ucap - 1, i = us_at(k);
+    if (!uslot[i])
+        return 0;
+    uslot[i] = 0;
+    uused--;
+    for (size_t j = (i + 1) & mask; uslot[j]; j = (j + 1) & mask) {
+        size_t home = hash_u64(uslot[j]) & mask;
+        int keep = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!keep) {
+            uslot[i] = uslot[j];
+            uslot[j] = 0;
+            i = j;
+        }
+    }
+    return 1;
+}
+
+/* U_HAS fd a; U_ADD a; U_DEL a (1: it was there); U_RANGE: drop a..b; U_CLEAR: drop all of
+ * pid's; U_COPY: pid gets process a's (a fork).  -1: out of memory. */
+int iotl_untold(int op, int pid, int a, int b)
+{
+    if (op == U_HAS)
+        return us_has(ukey(pid, a));
+    if (op == U_ADD)
+        return us_add(ukey(pid, a));
+    if (op == U_DEL)
+        return us_del(ukey(pid, a));
+    int from = op == U_COPY ? a : pid, n = 0;
+    uint64_t *keys = uused ? malloc(uused * sizeof *keys) : NULL;
+    if (uused && !keys)
+        return -1;
+    for (size_t i = 0; i < ucap; i++) {
+        int fd = (int)(uint32_t)uslot[i];
+        if (uslot[i] && (int)(uslot[i] >> 32) == from && (op != U_RANGE || (a <= fd && fd <= b)))
+            keys[n++] = uslot[i];
+    }
+    int rc = 0;
+    for (int i = 0; i < n; i++)
+        if (op == U_COPY)
+            rc |= us_add(ukey(pid, (int)(uint32_t)keys[i]));
+        else
+            us_del(keys[i]);
+    free(keys);
+    return rc;
+}
+
+/* A NUL-terminated string of the tracee as _ffi.Mem.read_str reads it: page by page, at most
+ * PATH_CAP bytes, what was read before an unreadable page; -1: none (NULL, nothing readable). */
+static int read_str(int tid, uint64_t addr, char *out)
+{
+    if (!addr)
+        return -1;
+    size_t len = 0;
+    while (len < PATH_CAP) {
+        size_t n = 4096 - (addr % 4096);
+        if (n > PATH_CAP - len)
+            n = PATH_CAP - len;
+        struct iovec l = {out + len, n}, rm = {(void *)addr, n};
+        ssize_t got = process_vm_readv(tid, &l, 1, &rm, 1, 0);
+        if (got <= 0)
+            break;
+        const char *z = memchr(out + len, 0, (size_t)got);
+        if (z)
+            return (int)(z - out);
+        len += (size_t)got;
+        addr += n;
+    }
+    return len ? (int)len : -1;
+}
+
+/* Python's os.path.normpath (posixpath) of s[0..n) into out, byte for byte: "." and empty
+ * components dropped, ".." taking the one before it (kept at the start of a relative path),
+ * exactly two leading slashes kept. */
+static int normpath(const char *s, int n, char *out)
+{
+    int init = n && s[0] == '/';
+    if (init && n >= 2 && s[1] == '/' && !(n >= 3 && s[2] == '/'))
+        init = 2;
+    int o = 0, nc = 0;
+    static int before[ABS_CAP / 2 + 2], start[ABS_CAP / 2 + 2]; /* each component's place */
+    for (int k = 0; k < init; k++)
+        out[o++] = '/';
+    for (int i = 0; i <= n;) {
+        int j = i;
+        while (j < n && s[j] != '/')
+            j++;
+        int len = j - i;
+        int dotdot = len == 2 && s[i] == '.' && s[i + 1] == '.';
+        if (len == 0 || (len == 1 && s[i] == '.')) {
+            /* dropped */
+        } else if (!dotdot || (!init && !nc) ||
+                   (nc && o - start[nc - 1] == 2 && !memcmp(out + start[nc - 1], "..", 2))) {
+            before[nc] = o;
+            if (nc)
+                out[o++] = '/';
+            start[nc++] = o;
+            memcpy(out + o, s + i, (size_t)len);
+            o += len;
+        } else if (nc) {
+            o = before[--nc];
+        }
+        i = j + 1;
+    }
+    if (!o)
+        out[o++] = '.';
+    return o;
+}
+
+#define AT_FDCWD_ (-100)
+
+/* syscall_args.abs_path: a path argument made absolute against dirfd or the cwd, into out */
+static int abs_path(int pid, int dirfd, const char *p, int n, char *out)
+{
+    if (n && p[0] == '/')
+        return normpath(p, n, out);
+    char link[64], j[ABS_CAP];
+    if (dirfd == AT_FDCWD_)
+        snprintf(link, sizeof link, "/proc/%d/cwd", pid);
+    else
+        snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, dirfd);
+    ssize_t b = readlink(link, j, PATH_CAP);
+    if (b <= 0 || b >= PATH_CAP) {
+        memcpy(out, p, (size_t)n);
+        return n;
+    }
+    if (j[b - 1] != '/') /* os.path.join */
+        j[b++] = '/';
+    memcpy(j + b, p, (size_t)n);
+    return normpath(j, (int)b + n, out);
+}
+
+/* An M_PATH syscall's arguments encoded at its entry as Python's record has them
+ * (syscall_args.plan), its path argument made absolute into t->path.  0: a decoded value not
+ * learnt yet (Python records the syscall). */
+static int path_args(thread *t, const nr_info *n)
+{
+    if (!t->abuf && !(t->abuf = malloc(ARGS_CAP)))
+        return 0;
+    uint8_t *p = t->abuf;
+    char s[PATH_CAP];
+    *p++ = (uint8_t)(0x90 | n->nargs);
+    for (int i = 0; i < n->nargs; i++) {
+        uint64_t v = t->args[i];
+        int32_t v32 = (int32_t)(uint32_t)v;
+        int len;
+        const conv_ent *c;
+        uint64_t key[2] = {(uint64_t)n->kind[i] + 1, v};
+        switch (n->kind[i]) {
+        case K_U:
+            p = pk_uint(p, v);
+            break;
+        case K_S32:
+            p = pk_int(p, v32);
+            break;
+        case K_S64:
+            p = pk_int(p, (int64_t)v);
+            break;
+        case K_DIRFD:
+            p = v32 == AT_FDCWD_ ? pk_str(p, "AT_FDCWD", 8) : pk_int(p, v32);
+            break;
+        case K_STR:
+            len = read_str(t->tid, v, s);
+            if (len < 0) {
+                *p++ = 0xc0;
+                break;
+            }
+            p = pk_str(p, s, (size_t)len);
+            if (i == n->patharg) {
+                int dirfd = n->dirfdarg >= 0 ? (int32_t)(uint32_t)t->args[n->dirfdarg] : AT_FDCWD_;
+                t->plen = abs_path(t->pid, dirfd, s, len, t->path);
+            }
+            break;
+        default:
+            c = tab_get(&conv_t, key);
+            if (!c)
+                return 0;
+            memcpy(p, c->bytes, c->len);
+            p += c->len;
+        }
+    }
+    t->alen = (size_t)(p - t->abuf);
+    return 1;
+}
+
+/* The entry of an M_PATH syscall at a known site, recorded here when nothing about it needs
+ * Python: a bypass's opens and closes are news for its shim, and so is a libc-internal close of
+ * a descriptor the shim was told of.  1: taken (t->pending to be set). */
+static int path_entry(thread *t, const nr_info *n, const image *img, uint64_t sgen)
+{
+    if (n->fdop != FD_NONE && (t->cls != C_LIBC || n->fdop == FD_OTHER))
+        return 0;
+    /* tracer.py _fd_news: a shim hears of descriptors only when ready, never a vfork child's */
+    int told = img->phase == PH_READY && t->kind != T_VMCHILD;
+    t->quiet = n->fdop != FD_NONE && told;
+    if (n->fdop == FD_CLOSE && told && !us_has(ukey(t->pid, (int32_t)(uint32_t)t->args[0])))
+        return 0;
+    if (!path_args(t, n)) {
+        t->alen = 0;
+        t->plen = -1;
+        return 0;
+    }
+    if (n->fdarg >= 0) {
+        t->hasfd = 1;
+        t->fd = (int32_t)(uint32_t)t->args[n->fdarg];
+        if (t->fd >= 0)
+            fd_path(t, sgen);
+    }
+    return 1;
+}
+
+/* The exit of an M_PATH syscall (before its record): an open's descriptor and its path, the
+ * untold set kept (tracer.py _finish, _fd_news). */
+static void path_exit(thread *t, const nr_info *n, int64_t ret)
+{
+    if (n->fdop == FD_NONE)
+        return;
+    lgen++; /* the descriptors changed */
+    if (ret < 0 || ret > INT32_MAX)
+        return;
+    if (n->fdop == FD_OPEN) {
+        char link[64], fp[PATH_CAP];
+        snprintf(link, sizeof link, "/proc/%d/fd/%d", t->pid, (int)ret);
+        ssize_t len = readlink(link, fp, sizeof fp);
+        if (len > 0 && len < (ssize_t)sizeof fp) {
+            memcpy(t->path, fp, (size_t)len);
+            t->plen = (int)len;
+        }
+        t->fd = (int)ret;
+        t->hasfd = 1;
+        if (t->quiet)
+            us_add(ukey(t->pid, (int)ret));
+    } else if (n->fdop == FD_CLOSE && t->quiet) {
+        us_del(ukey(t->pid, t->fd));
+    }
+}
+
 /* The verdict on a seccomp stop.  1: handled (the tracee resumed); 0: handed to Python with
  * ev->verdict (V_*) and, for a missed syscall, ev->site (0: not unwound yet), ev->cls, ev->top */
 static int on_seccomp(thread *t, iotl_ev *ev)
@@ -722,7 +1063,7 @@ static int on_seccomp(thread *t, iotl_ev *ev)
     if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) != 0)
         return 0;
     uint64_t nr = r.orig_rax;
-    if (nr < NR_MAX && nrs[nr].fdchg)
+    if (nr < NR_MAX && nrs[nr].fdop)
         lgen++; /* whatever the verdict, this process's descriptors may change */
     if (nr == SYS_GETPID_ || nr == SYS_PTRACE_ || nr == SYS_PRCTL_ || nr == SYS_SECCOMP_ ||
         t->img < 0 || t->img >= nimages)
@@ -794,12 +1135,6 @@ static int on_seccomp(thread *t, iotl_ev *ev)
         cont(t->tid);
         return 1;
     }
-    if (!n->fast) {
-        ev->verdict = V_REC;
-        ev->site = site->site;
-        ev->cls = site->cls;
-        return 0;
-    }
     t->nr = (int)nr;
     t->site = site->site;
     t->cls = site->cls;
@@ -807,10 +1142,20 @@ static int on_seccomp(thread *t, iotl_ev *ev)
     memcpy(t->args, a, sizeof a);
     t->plen = -1;
     t->fd = -1;
-    if (n->fdarg >= 0) {
-        t->fd = (int32_t)(uint32_t)a[n->fdarg];
-        if (t->fd >= 0)
-            fd_path(t, sgen);
+    t->hasfd = t->quiet = 0;
+    t->alen = 0;
+    if (n->mode == M_FAST) {
+        if (n->fdarg >= 0) {
+            t->hasfd = 1;
+            t->fd = (int32_t)(uint32_t)a[n->fdarg];
+            if (t->fd >= 0)
+                fd_path(t, sgen);
+        }
+    } else if (n->mode != M_PATH || !path_entry(t, n, img, sgen)) {
+        ev->verdict = V_REC;
+        ev->site = site->site;
+        ev->cls = site->cls;
+        return 0;
     }
     t->t = (uint64_t)now_ns();
     t->pending = 1;
@@ -825,6 +1170,8 @@ static int on_sysexit(thread *t)
     if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) != 0)
         return 0;
     t->pending = 0;
+    if (nrs[t->nr].mode == M_PATH)
+        path_exit(t, &nrs[t->nr], (int64_t)r.rax);
     emit(t, 1, (int64_t)r.rax, t_exit);
     cont(t->tid);
     return 1;

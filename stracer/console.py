@@ -260,7 +260,7 @@ class Console:
                 f"sockets and eventfds (/proc, /sys, /dev, /etc, /run, time zones, locales) at "
                 f"{sites}, libraries' own work (iotrace missed DIR lists them)"
             )
-        checked = sum(n for k, n in counts.items() if k != "link_bad")
+        checked = sum(n for k, n in counts.items() if k not in ("link_bad", "python"))
         self._say(
             f"iotrace: stracer: {checked} I/O syscalls checked: {counts.get('covered', 0)} "
             f"covered by the shim, {counts.get('loader', 0)} by the loader before the shim, "

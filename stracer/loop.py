@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from iotrace.stracer.syscall_args import plan
 
 from iotrace.calls import SYSCALLS, Syscall
 from iotrace.native import ffi as native_ffi
@@ -40,8 +43,10 @@ int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, u
 int iotl_frame(int img, uint64_t pc, int isip, int delta);
 int iotl_site(int img, uint64_t ip, int nw, const uint64_t *w, int site, int cls);
 int iotl_seccomp(int tid, iotl_ev *ev);
-int iotl_nr(int nr, int fast, int nargs, const uint8_t *conv, int fdarg, int fdchg,
-            const char *name);
+int iotl_nr(int nr, int mode, int nargs, const uint8_t *kind, int fdarg, int patharg,
+            int dirfdarg, int fdop, const char *name);
+int iotl_conv(int kind, uint64_t value, const uint8_t *bytes, int len);
+int iotl_untold(int op, int pid, int a, int b);
 iotl_batch *iotl_batch_state(void);
 void iotl_batch_reset(void);
 int iotl_abandon(int tid);
@@ -50,21 +55,33 @@ int iotl_follow(int on);
 void iotl_spin(long long ns);
 """
 
-# argument kinds the C loop encodes itself: 0 unsigned, 1 signed 32-bit, 2 signed 64-bit
-# (syscall_args.py's SIMPLE converters for these are exactly int, _signed32, _signed64)
-_CONV = {"fd": 1, "off": 2, "int": 2, "size": 0, "iovcnt": 0, "buf": 0, "ptr": 0, "iov": 0}
+# how the C loop records a syscall (_loop.c M_*): M_PY by Python, M_FAST integer arguments and
+# no descriptor effect, M_PATH strings, flags, and the opens and closes libc makes for itself
+M_PY, M_FAST, M_PATH = 0, 1, 2
+# argument kinds the C loop encodes itself (_loop.c K_*): unsigned, signed 32-bit, signed
+# 64-bit, a dirfd, a string (syscall_args.py's SIMPLE converters for these: int or _ident,
+# _signed32, _signed64, "dirfd", read_str); the decoded kinds after them are Python's
+# converters, whose encodings the C loop learns value by value (Loop.teach)
+_DECODED = ("whence", "oflags", "mode", "amode", "atflags", "fcntlcmd", "prot", "mflags",
+            "domain", "socktype")  # fmt: skip
+K_DEC = 5
+_KINDS = {"size": 0, "iovcnt": 0, "buf": 0, "ptr": 0, "iov": 0, "fds2": 0, "fd": 1, "off": 2,
+          "int": 2, "dirfd": 3, "path": 4, "str": 4} | {
+          k: K_DEC + i for i, k in enumerate(_DECODED)}  # fmt: skip
+FD_OPS = {"": 0, "open": 1, "close": 2}  # _loop.c FD_*; any other effect: FD_OTHER (3)
+U_HAS, U_ADD, U_DEL, U_RANGE, U_CLEAR, U_COPY = range(6)  # iotl_untold's operations
 
 
-def fast_kind(sc: Syscall) -> tuple[bytes, int] | None:
-    """(conversions, descriptor argument) when the C loop can record sc by itself: no path or
-    string argument, no effect on the descriptor table, one descriptor (not a call with two ends:
-    tracer.py records both), every argument a plain integer, not an asynchronous engine's (its
-    operations are decoded in Python: engines.py)."""
-    if sc.fdop or sc.ends or sc.engine or sc.name == "mmap" or any(k not in _CONV for k in sc.args):
-        return None
-    conv = bytes(_CONV[k] for k in sc.args).ljust(6, b"\0")
-    fdarg = 0 if sc.args and sc.args[0] == "fd" else -1
-    return conv, fdarg
+def record_mode(sc: Syscall, paths: bool = True) -> int:
+    """How the C loop records sc at a call site it knows.  Never a call with two ends (tracer.py
+    records both) nor an asynchronous engine's (engines.py decodes its operations); M_FAST: no
+    path or string argument, no effect on descriptors, every argument a plain integer; M_PATH
+    (paths): any other whose effect is none, an open or a close."""
+    if sc.ends or sc.engine or any(k not in _KINDS for k in sc.args):
+        return M_PY
+    if not sc.fdop and sc.name != "mmap" and all(_KINDS[k] <= 2 for k in sc.args):
+        return M_FAST
+    return M_PATH if paths and sc.fdop in FD_OPS else M_PY
 
 
 class Loop:
@@ -80,12 +97,38 @@ class Loop:
         # before sleeping; following the tracee's CPU only with IOTRACE_STRACER_FOLLOW=1
         self.lib.iotl_follow(os.environ.get("IOTRACE_STRACER_FOLLOW", "") == "1")
         self.lib.iotl_spin(_spin_us() * 1000)
+        # IOTRACE_STRACER_PYREC=1: path and descriptor syscalls recorded by Python, as before
+        # the C loop did (the records are the same: tests/test_stracer.py compares them)
+        paths = os.environ.get("IOTRACE_STRACER_PYREC", "") != "1"
+        self.taught: set[tuple[int, int]] = set()
+        self.decoded: dict[int, tuple[tuple[int, int], ...]] = {}  # nr -> (position, kind)
         for sc in SYSCALLS:
-            fk = fast_kind(sc)
-            conv, fdarg = fk if fk else (b"\0" * 6, -1)
-            self.lib.iotl_nr(
-                sc.nr, fk is not None, len(sc.args), conv, fdarg, bool(sc.fdop), sc.name.encode()
-            )
+            mode = record_mode(sc, paths)
+            kinds = bytes(_KINDS.get(k, 0) for k in sc.args).ljust(6, b"\0")
+            pl = plan(sc)
+            if mode == M_PATH:
+                self.decoded[sc.nr] = tuple(
+                    (i, _KINDS[k]) for i, k in enumerate(sc.args) if _KINDS[k] >= K_DEC
+                )
+            fdop = FD_OPS.get(sc.fdop, 3)
+            rc = self.lib.iotl_nr(sc.nr, mode, len(sc.args), kinds, pl.fd, pl.path, pl.dirfd,
+                                  fdop, sc.name.encode())  # fmt: skip
+            if rc != 0:
+                raise OSError(f"the C loop refused syscall {sc.name}")
+
+    def teach(self, nr: int, raw: tuple[int, ...], args: list[Any], pack: Callable) -> None:
+        """The encodings of an M_PATH syscall's decoded arguments (flag names...), as the log's
+        packer writes them: the C loop then records that syscall with those values itself."""
+        for i, kind in self.decoded.get(nr, ()):
+            if (kind, raw[i]) not in self.taught:
+                self.taught.add((kind, raw[i]))
+                b = pack(args[i])
+                self.lib.iotl_conv(kind, raw[i], b, len(b))
+
+    def untold(self, op: int, pid: int, a: int = 0, b: int = 0) -> bool:
+        """The untold descriptors (_loop.c iotl_untold, their one copy): U_HAS, U_DEL say
+        whether a was there."""
+        return self.lib.iotl_untold(op, pid, a, b) == 1
 
     def forget(self, tid: int) -> dict[str, int] | None:
         """Drop a thread; its counts of stops handled here."""

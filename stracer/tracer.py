@@ -107,7 +107,6 @@ class Proc:
         default_factory=lambda: collections.deque(maxlen=NEWS_KEPT)
     )
     shim_bad: int = 0  # iot_link.bad as last read: malformed messages its shim dropped
-    untold: set[int] = field(default_factory=set)  # fds libc opened that the shim was not told of
     threads: set[int] = field(default_factory=set)
     kio: tuple[int, list[int]] | None = None  # the kernel's counters at the last exit stop
     kio_own: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # the shim's threads'
@@ -319,6 +318,7 @@ class Tracer:
             self._count(proc, L.COUNT_NAMES[cls])
             if cls == L.C_LOADER:
                 return True
+        self._count(proc, "python")  # a record the C loop could not make (COUNTS)
         self.engines.look(proc.pid, tid)  # a SQPOLL ring's submissions, at any chance
         self._missed_entry(th, sc, site, cls)
         F.libc.ptrace(F.PTRACE_SYSCALL, tid, F.ffi.NULL, F.ffi.NULL)
@@ -412,6 +412,7 @@ class Tracer:
         args = [
             read_str(tid, v) if f is None else f(v) for f, v in zip(pl.convert, raw, strict=False)
         ]
+        self.fast.teach(sc.nr, raw, args, self.log.pk.pack)  # the C loop records the next ones
         fd, path = self._target(pid, pl, args)
         if sc.ends is not None:  # two ends: fd, path are the end written; ends the rest
             fd, path, ends = self._ends(pid, tid, sc.ends, raw)
@@ -613,41 +614,42 @@ class Tracer:
         function (setlocale's /etc/locale.alias, NSS's /etc/passwd): the shim has no entry for
         a number the kernel just gave out (it learns one from /proc if a wrapper ever meets it),
         so it needs no news of their open, nor of their close while it was not told of them
-        (each would cost the process a fetch stop)."""
+        (each would cost the process a fetch stop).  Those descriptors ("untold") are kept by
+        the C loop, which records most such opens and closes itself (_loop.c path_entry)."""
         proc = th.proc
         if proc.image.phase != "ready" or proc.shared_vm:
             return
-        op = sc.fdop
+        op, pid, untold = sc.fdop, proc.pid, self.fast.untold
         quiet = cls == L.C_LIBC
         if quiet and op in ("open", "pipe"):
             fds = self.mem.read(th.tid, raw[0], 8) if op == "pipe" else None
-            proc.untold.update(struct.unpack("<ii", fds) if fds else (ret,) if op == "open" else ())
+            for fd in struct.unpack("<ii", fds) if fds else (ret,) if op == "open" else ():
+                untold(L.U_ADD, pid, fd)
             return
-        if quiet and op == "close" and _s32(raw[0]) in proc.untold:
-            proc.untold.discard(_s32(raw[0]))
+        if quiet and op == "close" and untold(L.U_DEL, pid, _s32(raw[0])):
             return
         msgs: list[bytes] = []
         if op == "open":
             msgs.append(_msg(OP_OPEN, ret, 0, path or ""))
-            proc.untold.discard(ret)
+            untold(L.U_DEL, pid, ret)
         elif op == "pipe":
             fds = self.mem.read(th.tid, raw[0], 8)
             if fds:
                 for fd in struct.unpack("<ii", fds):
                     msgs.append(_msg(OP_OPEN, fd, 0, self._fd_path(proc.pid, fd) or ""))
-                    proc.untold.discard(fd)
+                    untold(L.U_DEL, pid, fd)
         elif op == "dup":
             msgs.append(_msg(OP_DUP, _s32(raw[0]), ret, ""))
         elif op == "dup2":
             msgs.append(_msg(OP_DUP, _s32(raw[0]), _s32(raw[1]), ""))
-            proc.untold.discard(_s32(raw[1]))
+            untold(L.U_DEL, pid, _s32(raw[1]))
         elif op == "close":
             msgs.append(_msg(OP_CLOSE, _s32(raw[0]), 0, ""))
-            proc.untold.discard(_s32(raw[0]))
+            untold(L.U_DEL, pid, _s32(raw[0]))
         elif op == "close_range":
             hi = min(raw[1], 0x7FFFFFFF)
             msgs.append(_msg(OP_CLOSE_RANGE, _s32(raw[0]), hi, ""))
-            proc.untold = {fd for fd in proc.untold if not _s32(raw[0]) <= fd <= hi}
+            untold(L.U_RANGE, pid, _s32(raw[0]), hi)
         for m in msgs:
             self._post(th, m)
 
@@ -728,7 +730,8 @@ class Tracer:
             # its memory is its parent's at the fork: the same counters, the same news to fetch
             proc.posted, proc.shim_bad = parent.proc.posted, 0
             proc.news.extend(parent.proc.news)
-            proc.untold = set(parent.proc.untold)
+            self.fast.untold(L.U_CLEAR, new)
+            self.fast.untold(L.U_COPY, new, parent.proc.pid)
             self._add_proc(proc, parent.proc.pid)
             self.log.rec(SRec.PROC, time.monotonic_ns(), new, parent.proc.pid, "fork", None)
             th = Thread(new, proc)
@@ -812,7 +815,7 @@ class Tracer:
         self._sync_thread(th)
         proc.posted = proc.shim_bad = 0
         proc.news.clear()
-        proc.untold.clear()
+        self.fast.untold(L.U_CLEAR, proc.pid)
         self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exec",
                      {"exe": exe, "shim": proc.image.phase == "preinit"})  # fmt: skip
         if proc.image.phase != "preinit":  # no shim to read the counters at its start
@@ -981,6 +984,7 @@ class Tracer:
         if not proc.threads:
             self.engines.gone(proc.pid)
             self.procs.pop(proc.pid, None)
+            self.fast.untold(L.U_CLEAR, proc.pid)
             if proc.kio is not None:
                 own_io = [sum(v) for v in zip(*proc.thread_io.values(), strict=True)]
                 self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1], proc.kio_own, "end",

@@ -516,6 +516,61 @@ def test_fd_path_cache_follows_every_change(trace):
         assert (trace.work / name).read_text() == data
 
 
+def _missed_records(trace_dir: Path) -> list[list]:
+    """The stracer's MISSED records, times out, pids and tids by first appearance, socket
+    inodes out."""
+    from iotrace.stracer import slog
+
+    ids: dict[int, int] = {}
+    out = []
+    for log in slog.log_files(trace_dir):
+        for r in slog.read(log).missed:
+            r = list(r)
+            r[1] = r[11] = 0
+            r[2], r[3] = (ids.setdefault(x, len(ids)) for x in r[2:4])
+            if isinstance(r[10], str) and r[10].startswith("socket:["):
+                r[10] = "socket"
+            out.append(r)
+    return out
+
+
+def test_libc_internal_paths_in_the_c_loop(tmp_path):
+    """Libc-internal syscalls with paths and descriptors at a known call site are recorded by
+    the C loop, not Python (st_libcpath.c: NSS, the time zone, sysconf, scandir on relative
+    paths, a dirfd, a name that is not UTF-8): the records are the very ones Python writes
+    (IOTRACE_STRACER_PYREC=1), and the repeats take no stop through Python."""
+    prog = build("st_libcpath")
+    env = {k: v for k, v in os.environ.items() if k != "TZ"}  # localtime stats /etc/localtime
+    work = tmp_path / "work"
+    work.mkdir()
+    for pyrec, n in (("0", 5), ("1", 5), ("0", 2)):  # setarch -R: the same addresses
+        e = dict(env, IOTRACE_STRACER_PYREC=pyrec)
+        out = f"../t{pyrec}{n}"
+        cmd = ["setarch", "-R", sys.executable, "-m", "iotrace", "run", "-o", out, "--", prog]
+        r = subprocess.run([*cmd, str(n)], cwd=work, env=e, capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == f"{7 * n}\n"
+    c, py = (_missed_records(tmp_path / f"t{k}5") for k in "01")
+    assert c == py
+    paths = {r[10] for r in c}
+    assert {f"{work}/sub/inner", "/etc/passwd", "/etc/localtime"} <= paths
+    # "missing/..": made absolute lexically, as the shim does, though the open fails
+    assert [r[6:8] for r in c if r[4] == "openat" and r[10] == str(work)] == [[-1, 2]] * 5
+    assert f"{work}/sub/\udcff\udcfe" in paths  # the bytes as they are (surrogateescape)
+    assert {r[4] for r in c} >= {"openat", "close", "newfstatat", "lseek", "socket", "connect"}
+    from iotrace.stracer import slog
+
+    def by_python(trace_dir: Path) -> int:
+        [log] = slog.log_files(trace_dir)
+        return sum(c.get("python", 0) for c in slog.read(log).counts.values())
+
+    # each site's first syscall is Python's (a new site), its repeats are not: as many for 2
+    # rounds as for 5; Python alone takes 15 more a round
+    c5, c2, py5 = (by_python(tmp_path / f"t{k}") for k in ("05", "02", "15"))
+    assert c5 == c2 and py5 - c5 >= 4 * 15, (c5, c2, py5)
+
+
 def test_addr2line_server_answers_as_one_run():
     """The stracer's kept-running addr2line gives what a one-shot run gives, address by address,
     and an unusable module gives nothing instead of waiting."""
