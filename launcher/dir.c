@@ -225,7 +225,7 @@ static int group_private(gid_t gid)
 /* Who may change an entry of `st` (a directory: its entries; a file: its bytes) besides root and
  * the caller: its owner, anyone when others may write it, its group when someone else may be in
  * it.  NULL: no one; else why, in detail. */
-static const char *others_may_change(const struct stat *st, char *detail, size_t cap)
+const char *iot_others_may_change(const struct stat *st, char *detail, size_t cap)
 {
     uid_t me = geteuid();
     if (st->st_uid != 0 && st->st_uid != me) {
@@ -265,7 +265,7 @@ static int way_changeable(const char *abs, char *where, char *why)
         slash[slash == where] = '\0';
         if (stat(where, &st) != 0)
             return 0;
-        if (others_may_change(&st, why, 64)) {
+        if (iot_others_may_change(&st, why, 64)) {
             if (!(st.st_mode & S_ISVTX) || (st.st_uid != 0 && st.st_uid != me))
                 return 1;
             if (i < n && e.st_uid != 0 && e.st_uid != me) {
@@ -301,7 +301,7 @@ int iot_install_exposed(const char *path, char *msg, size_t cap)
     struct stat st;
     if (!realpath(path, real) || stat(real, &st) != 0)
         return 0; /* missing: said where it is used */
-    if (others_may_change(&st, why, sizeof why))
+    if (iot_others_may_change(&st, why, sizeof why))
         snprintf(where, sizeof where, "%s", real);
     else if (!way_changeable(real, where, why))
         return 0;

@@ -8,6 +8,7 @@
 #define IOTRACE_LAUNCH_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* main.c */
@@ -52,7 +53,21 @@ int iot_create_unique(struct iot_dir *d, const char *stem, const char *suffix, c
                       size_t cap);
 int iot_path_clean(const char *in, char *out, size_t cap); /* -1: too long (errno) */
 const char *iot_rank(void); /* the rank the launcher of a parallel job gave us, or NULL */
+/* why a user other than root and the caller may change the entries (a directory) or bytes (a
+ * file) of st: detail filled, or NULL */
+const char *iot_others_may_change(const struct stat *st, char *detail, size_t cap);
 int iot_install_exposed(const char *path, char *msg, size_t cap); /* 1: others may change it */
+
+/* install.c: 1 (msg: the file or directory, and why) if another user could change the code
+ * iotrace runs as the caller: the launcher, its scripts and their interpreter, the package
+ * directory `pkg` (NULL: not known) and everything in it */
+int iot_install_check(const char *pkg, char *msg, size_t cap);
+#define IOT_INSTALL_REFUSED                                                                        \
+    "iotrace: %s: another user could change the code iotrace runs as you (uid %u): refusing to "  \
+    "run (reinstall iotrace where only you and root can write, e.g. under umask 022)"
+/* the installed package's directory beside this launcher (SCRIPTS/../lib/pythonX.Y/
+ * {site,dist}-packages/iotrace, one such); 0: not found (Python finds it) */
+int iot_package_dir(char *out, size_t cap);
 int iot_trace_dir_command(int argc, char **argv); /* `iotrace _trace-dir ...` */
 int iot_way_command(int argc, char **argv); /* `iotrace _way DIR` */
 

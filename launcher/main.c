@@ -108,7 +108,12 @@ void iot_say(const char *fmt, ...)
 
 int iot_exec_python(char **argv)
 {
-    char py[4200];
+    char py[4200], pkg[4096], why[8192];
+    /* the Python command runs the package as the caller too (report, attach...) */
+    if (iot_install_check(iot_package_dir(pkg, sizeof pkg) ? pkg : NULL, why, sizeof why)) {
+        iot_say(IOT_INSTALL_REFUSED, why, geteuid());
+        return 2;
+    }
     setenv("IOTRACE_GIVEN_SIGIGN", iot_given_sigign, 1);
     iot_std_release();
     snprintf(py, sizeof py, "%s/iotrace-py", iot_self_dir);

@@ -142,16 +142,13 @@ static int shim_path(const char *mpi, char *out, size_t cap)
     struct stat st;
     if (over && *over)
         return realpath(over, out) && stat(out, &st) == 0 && S_ISREG(st.st_mode);
-    char pat[4300];
+    char dir[PATH_MAX], lib[PATH_MAX + 32];
     if (pkg)
-        snprintf(pat, sizeof pat, "%s/libiotrace.so", pkg);
-    else
-        snprintf(pat, sizeof pat, "%s/../lib/python3*/*-packages/iotrace/libiotrace.so",
-                 iot_self_dir);
-    glob_t g;
-    int ok = glob(pat, 0, NULL, &g) == 0 && g.gl_pathc == 1 && realpath(g.gl_pathv[0], out);
-    globfree(&g);
-    if (!ok)
+        snprintf(dir, sizeof dir, "%s", pkg);
+    else if (!iot_package_dir(dir, sizeof dir))
+        return 0;
+    snprintf(lib, sizeof lib, "%s/libiotrace.so", dir);
+    if (!realpath(lib, out) || stat(out, &st) != 0 || !S_ISREG(st.st_mode))
         return 0;
     if (mpi) {
         char variant[PATH_MAX + 64];
@@ -561,20 +558,15 @@ int iot_run(int argc, char **argv)
         iot_say("iotrace: the preload shim is missing: reinstall iotrace (pip install .)");
         return 2;
     }
-    /* the code this run loads as the caller: the shim, the stracer and the package it imports */
-    char installed[4][PATH_MAX + 64], why[PATH_MAX + 128];
-    int pkg = (int)(strrchr(shim, '/') - shim);
-    snprintf(installed[0], sizeof installed[0], "%s", shim);
-    snprintf(installed[1], sizeof installed[1], "%s/iotrace-stracer", iot_self_dir);
-    snprintf(installed[2], sizeof installed[2], "%.*s/__init__.py", pkg, shim);
-    snprintf(installed[3], sizeof installed[3], "%.*s/stracer/launch.py", pkg, shim);
-    for (int i = 0; i < 4; i++)
-        if (iot_install_exposed(installed[i], why, sizeof why)) {
-            iot_say("iotrace: %s: another user could change the code iotrace runs as you (uid "
-                    "%u): refusing to run (reinstall iotrace where only you and root can write, "
-                    "e.g. under umask 022)", why, geteuid());
-            return 2;
-        }
+    /* the code this run loads as the caller: the shim, the stracer and the package */
+    char pkg[PATH_MAX], why[PATH_MAX + 128];
+    int known = handover.pkg ? realpath(handover.pkg, pkg) != NULL
+                             : iot_package_dir(pkg, sizeof pkg);
+    if (iot_install_check(known ? pkg : NULL, why, sizeof why) ||
+        iot_install_exposed(shim, why, sizeof why)) {
+        iot_say(IOT_INSTALL_REFUSED, why, geteuid());
+        return 2;
+    }
     char exe[PATH_MAX];
     int bad = resolve(o.command[0], exe, sizeof exe);
     if (bad)

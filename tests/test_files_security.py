@@ -160,12 +160,15 @@ def test_console_device_neither_terminal_nor_null_refused(tmp_path: Path, via: s
     assert r.returncode == 0 and r.stderr == "" and "trace written" in said, (r.stderr, said)
 
 
-@pytest.mark.parametrize("what", ["shim", "package", "stracer"])
+@pytest.mark.parametrize(
+    "what", ["shim", "package", "stracer", "loop", "module", "pycache", "launcher"]
+)
 def test_install_another_user_could_change_refused(tmp_path: Path, what: str) -> None:
     """An install that another user may change (made under umask 000; a group's directory for
-    root): root's run would load their shim into the command, or run their stracer or package
-    as root.  Refused in one line, status 2, the command not run; the same install private
-    runs."""
+    root): root's run would load their shim into the command, or run their stracer, its C loop,
+    any module of the package or its cached bytecode as root.  Refused in one line, status 2,
+    the command not run, and so is a command the Python part runs (`report`); the same install
+    private runs."""
     import iotrace
 
     inst = tmp_path / "inst"
@@ -175,8 +178,13 @@ def test_install_another_user_could_change_refused(tmp_path: Path, what: str) ->
     (inst / "bin").mkdir()
     for name in ("iotrace", "iotrace-stracer", "iotrace-py"):
         shutil.copy2(Path(str(launcher())).parent / name, inst / "bin" / name)
-    target = {"shim": site / "iotrace" / "libiotrace.so", "package": site / "iotrace" / "stracer",
-              "stracer": inst / "bin" / "iotrace-stracer"}[what]  # fmt: skip
+    pkg = site / "iotrace"
+    (pkg / "analyzer" / "__pycache__").mkdir(mode=0o755)
+    target = {"shim": pkg / "libiotrace.so", "package": pkg / "stracer",
+              "stracer": inst / "bin" / "iotrace-stracer", "loop": pkg / "stracer" / "_loop.so",
+              "module": pkg / "analyzer" / "report.py",
+              "pycache": pkg / "analyzer" / "__pycache__",
+              "launcher": inst / "bin" / "iotrace"}[what]  # fmt: skip
     ran = tmp_path / "ran"
 
     def run(out: str) -> subprocess.CompletedProcess[str]:
@@ -192,6 +200,10 @@ def test_install_another_user_could_change_refused(tmp_path: Path, what: str) ->
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert f"{target} is writable by other users" in r.stderr, r.stderr
     assert "another user could change the code" in r.stderr and not ran.exists()
+    r = subprocess.run([inst / "bin" / "iotrace", "report", tmp_path / "t1"], capture_output=True,
+                       text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert f"{target} is writable by other users" in r.stderr and r.stdout == ""
 
 
 @pytest.fixture
