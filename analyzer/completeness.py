@@ -81,24 +81,24 @@ def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
     for proc, t, m, ret, err, nbytes in cols:
         d = kio.event_sums(m, int(ret), int(err), int(nbytes))
         out.setdefault(int(proc), []).append((int(t), d))
-    refill = ev["function"].astype(str) == "stdio_refill"
+    under = ev["function"].astype(str).isin(("stdio_refill", "stdio_flush"))
     for proc, t in last.loc[last["when"].astype(str) == "start", "t"].items():
-        mine = ev.loc[refill & (ev["proc"] == proc), "t_start"]
+        mine = ev.loc[under & (ev["proc"] == proc), "t_start"]
         if not len(mine):
             continue
-        more = _more_reads(trace, int(proc), int(t), set(mine.astype(int)))
-        if more:  # after the reading, before any event the end could leave out
-            out.setdefault(int(proc), []).append((int(t) + 1, [0, 0, more, 0, 0, 0]))
+        reads, writes = _more_calls(trace, int(proc), int(t), set(mine.astype(int)))
+        if reads or writes:  # after the reading, before any event the end could leave out
+            out.setdefault(int(proc), []).append((int(t) + 1, [0, 0, reads, writes, 0, 0]))
     return out
 
 
-def _more_reads(trace: Trace, proc: int, since: int, refills: set[int]) -> int:
-    """The reads beyond one that stdio refills stood for (their `aux`: a pipe's short reads in
-    one call, which the events table does not keep), of the image's refills after its last
-    reading at `since` that this trace holds (`refills`: their times; a part of a process holds
-    some): read from its log, only for an image that ended without a reading (killed by a
-    signal: its parent's counters, or the stracer's end, hold them).  The log is streamed, its
-    records not kept."""
+def _more_calls(trace: Trace, proc: int, since: int, times: set[int]) -> tuple[int, int]:
+    """The reads and writes beyond one that stdio refills and flushes stood for (their `aux`:
+    a pipe's short reads in one call, a line-buffered stream's lines, which the events table
+    does not keep), of the image's after its last reading at `since` that this trace holds
+    (`times`: theirs; a part of a process holds some): read from its log, only for an image
+    that ended without a reading (killed by a signal: its parent's counters, or the stracer's
+    end, hold them).  The log is streamed, its records not kept."""
     from iotrace.calls import EVENT_FIELDS
     from iotrace.format import Rec
     from iotrace.tracefile import TraceFormatError, open_log, reading
@@ -106,27 +106,32 @@ def _more_reads(trace: Trace, proc: int, since: int, refills: set[int]) -> int:
     pr = trace.processes
     name = pr.loc[pr["proc"] == proc, "log"]
     if name.empty:
-        return 0
+        return 0, 0
     try:
         log, _, records = open_log(trace.dir / str(name.iloc[0]))
-        if "stdio_refill" not in log.functions:
-            return 0
-        fn = log.functions.index("stdio_refill")
+        fns = {log.functions.index(f): i for i, f in enumerate(("stdio_refill", "stdio_flush"))
+               if f in log.functions}  # fmt: skip
+        if not fns:
+            return 0, 0
         t0, aux = EVENT_FIELDS.index("t_start"), EVENT_FIELDS.index("aux")
-        kio_t, got = None, []  # the log's last reading's time; (t, reads - 1) of its refills
+        kio_t, got = None, []  # the log's last reading's time; (t, 0 read 1 write, calls - 1)
         with reading(log):
             for _s, _e, _tid, rec in records:
                 if rec[0] == Rec.KIO and len(rec) > 2 and isinstance(rec[2], int):
                     kio_t = max(kio_t or 0, rec[2])
-                elif rec[0] == Rec.EVENT and rec[1] == fn and len(rec) > aux:
+                elif rec[0] == Rec.EVENT and rec[1] in fns and len(rec) > aux:
                     if isinstance(rec[aux], int) and rec[aux] > 1:
-                        got.append((rec[t0], rec[aux] - 1))
+                        got.append((rec[t0], fns[rec[1]], rec[aux] - 1))
     except (OSError, TraceFormatError):
-        return 0
+        return 0, 0
     if kio_t is None:
-        return 0
+        return 0, 0
     shift = since - kio_t  # the trace's clock less the log's: the same reading
-    return sum(n for t, n in got if t > kio_t and t + shift in refills)
+    more = [0, 0]
+    for t, which, n in got:
+        if t > kio_t and t + shift in times:
+            more[which] += n
+    return more[0], more[1]
 
 
 def _stracer_events(

@@ -396,10 +396,10 @@ static inline void iot_kio_add(uint64_t *sums, const iot_ev *ev, unsigned mode)
         sums[1] += moved;
         sums[3] += counted;
     }
-    if (mode == 4 || mode == 5) { /* stdio's refill or flush: one read or write syscall (a
-                                   * refill's aux: the reads it stands for) */
+    if (mode == 4 || mode == 5) { /* stdio's refill or flush: one read or write syscall (its
+                                   * aux: the reads or writes it stands for) */
         sums[mode] += moved;
-        sums[mode - 2] += mode == 4 && ev->naux == 1 ? (uint64_t)ev->aux[0] : counted;
+        sums[mode - 2] += ev->naux == 1 ? (uint64_t)ev->aux[0] : counted;
     }
 }
 

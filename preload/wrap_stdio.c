@@ -113,7 +113,8 @@ typedef struct {
     int64_t out;         /* stdout's waiting bytes if a refill of this stream flushes it, or 0 */
     int64_t room;        /* what a write fills the buffer with before it flushes (xsputn) */
     int flags;           /* the stream's end-of-file and error flags */
-    int measured;        /* the call's reads are counted by the thread's counters (fread) */
+    int measured;        /* the call's syscalls are counted by the thread's counters: 1 its
+                          * reads (measure_reads), 2 its writes (measure_writes) */
 } sbuf;
 
 static int64_t pending(FILE *f);
@@ -226,6 +227,86 @@ static int measure_reads(FILE *f, int fd, int64_t pos, int need)
     return 1;
 }
 
+/* A line-buffered stream writes a line a syscall where glibc puts a character at a time
+ * (_IO_default_xsputn: before the stream has its buffer or while it is not writing, e.g. its
+ * first call, and for what is left of a call given more than the buffer has room for); a
+ * writing stream with room copies a call's bytes and writes them up to the last newline at
+ * once (_IO_new_file_xsputn), and printf does that for each piece of its output (a run of
+ * the format's text, a conversion's).  So a call may make several writes, which the buffer's
+ * state after it cannot tell: one that may (known bytes `s`: several lines and no room or no
+ * writing yet, or a newline and more than the room; printf: no writing yet, or several pieces
+ * of its output holding a newline, printf_lines) is measured as
+ * measure_reads does, and its first stdio_flush has aux the writes it stands for.  Streams not
+ * line-buffered, and the calls that make one write at most, are not measured (two readings of
+ * the thread's counters, ~10 us). */
+/* How many pieces of printf's output hold a newline (runs of the format's text, strings and
+ * characters printed), from the format and the arguments it takes, walked as printf walks
+ * them; 2 (as many as matter) for what it cannot tell: positional arguments, `*`, long
+ * double, a conversion it does not know. */
+static int printf_lines(const char *fmt, va_list ap)
+{
+    int n = 0, text = 0;
+    va_list aq;
+    va_copy(aq, ap);
+    for (const char *p = fmt; *p && n < 2; p++) {
+        if (*p != '%') {
+            if (*p == '\n' && !text)
+                n++, text = 1;
+            continue;
+        }
+        text = 0;
+        if (*++p == '%')
+            continue;
+        p += strspn(p, "-+ #0'123456789.");
+        int lng = 0;
+        for (; *p && strchr("hlqjzt", *p); p++)
+            lng |= *p != 'h';
+        if (!*p || strchr("$*L", *p)) {
+            n = 2;
+            break;
+        }
+        if (*p == 's' && !lng) {
+            const char *a = va_arg(aq, const char *);
+            n += a && strchr(a, '\n');
+        } else if (*p == 'c' && !lng) {
+            n += va_arg(aq, int) == '\n';
+        } else if (strchr("diouxX", *p)) {
+            if (lng)
+                (void)va_arg(aq, long);
+            else
+                (void)va_arg(aq, int);
+        } else if (strchr("feEgGaAF", *p)) {
+            (void)va_arg(aq, double);
+        } else if (*p == 'p' || *p == 'n') {
+            (void)va_arg(aq, void *);
+        } else if (*p != 'm') { /* %m takes none; wide strings, others: not told */
+            n = 2;
+            break;
+        }
+    }
+    va_end(aq);
+    return n;
+}
+
+static int measure_writes(FILE *f, int fd, sbuf b, const char *s, int64_t n, int nl_after)
+{
+    if (fd < 0 || !f || IOT_SANDBOXED() || (f->_flags & IOT_GLIBC_UNBUFFERED) ||
+        (f->_IO_buf_base && !(f->_flags & IOT_GLIBC_LINE_BUF)))
+        return 0;
+    int writing = f->_IO_buf_base && (f->_flags & IOT_GLIBC_CURRENTLY_PUTTING);
+    if (s && n >= 0) { /* puts: `nl_after`, its newline after s's n bytes */
+        const char *nl = n > 0 ? memchr(s, '\n', (size_t)n) : NULL;
+        int two = nl && (nl_after || memchr(nl + 1, '\n', (size_t)(s + n - nl - 1)));
+        if ((!nl && !nl_after) || (!two && n + !!nl_after <= b.room) ||
+            (two && writing && n + !!nl_after <= b.room))
+            return 0;
+    } else if (writing && nl_after < 2) { /* printf: `nl_after` its pieces with a newline */
+        return 0;
+    }
+    iot_kio_in_begin(6);
+    return 2;
+}
+
 /* The buffer cannot serve a call reading up to `c` (not within `most` bytes): it refills, unless
  * the stream saw its end (glibc >= 2.28 tries no more). */
 static int refills_for(FILE *f, sbuf b, int c, int64_t most)
@@ -239,7 +320,7 @@ static int refills_for(FILE *f, sbuf b, int c, int64_t most)
 static void refills(const iot_ev *ev, FILE *f, sbuf b, sbuf a, int64_t rd, int64_t off)
 {
     uint64_t d[6] = {0}; /* measured (measure_reads): d[0] its bytes, d[2] its reads */
-    if (b.measured)
+    if (b.measured == 1)
         iot_kio_in_end(d);
     int64_t reads = (int64_t)d[2];
     if (reads && rd < (int64_t)d[0]) /* fscanf: only the last refill is known */
@@ -308,7 +389,12 @@ static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int6
     int64_t first = b.pend + (b.room < put ? b.room : put), off = minus(pos, b.pend);
     if (first <= 0 || first >= wr)
         first = wr;
-    under(ev, IOT_FN_stdio_flush, first, off);
+    uint64_t d[6] = {0}; /* measured (measure_writes): d[3] its writes */
+    if (b.measured == 2)
+        iot_kio_in_end(d);
+    int64_t k = (first > 0) + (wr - first > 0), more = (int64_t)d[3] > k ? (int64_t)d[3] - k : 0;
+    if (first > 0) /* a line-buffered stream's lines beyond these: the first's (aux) */
+        one_of(ev, IOT_FN_stdio_flush, first, 0, off, 1 + more);
     under(ev, IOT_FN_stdio_flush, wr - first, off == IOT_NO_OFFSET ? off : off + first);
 }
 
@@ -948,6 +1034,7 @@ SCANF_VSTDIN(iot_isoc23_vscanf, "__isoc23_vscanf", "__isoc23_vfscanf")
 #define FWRITE_BODY(LK, real_call)                                      \
     WRITE_ENTER(IOT_FN_fwrite, f, LK, real_call);                       \
     int64_t want = (int64_t)(size * n);                                 \
+    sb.measured = measure_writes(f, fd, sb, buf, want, 0);              \
     IOT_CALL(size_t, real_call, (int64_t)(r * size), want && r < n);    \
     int64_t done = ev.ret;                                              \
     iot_ev_req(&ev, want);                                              \
@@ -972,8 +1059,9 @@ IOT_API size_t fwrite_unlocked(const void *buf, size_t size, size_t n, FILE *f)
 /* fputs/puts: ret = strlen (+1 for puts' newline) rather than glibc's "non-negative". */
 #define PUTS_BODY(FN, LK, stream, extra, real_call)                     \
     WRITE_ENTER(FN, stream, LK, real_call);                             \
-    IOT_CALL(int, real_call, -1, r == EOF);                             \
     int64_t len = (int64_t)strlen(s) + (extra);                         \
+    sb.measured = measure_writes(stream, fd, sb, s, len - (extra), extra); \
+    IOT_CALL(int, real_call, -1, r == EOF);                             \
     if (r != EOF)                                                       \
         ev.ret = len;                                                   \
     iot_ev_req(&ev, len);                                               \
@@ -1194,6 +1282,8 @@ static int do_print(unsigned fn, FILE *f, int flag, const char *fmt, va_list ap)
 #define VPRINT_REAL                                                     \
     (flag < 0 ? real_vfprintf(f, fmt, ap) : real___vfprintf_chk(f, flag, fmt, ap))
     WRITE_ENTER(fn, f, 1, VPRINT_REAL);
+    int lines = (f->_flags & IOT_GLIBC_LINE_BUF) && fmt ? printf_lines(fmt, ap) : 0;
+    sb.measured = measure_writes(f, fd, sb, NULL, -1, lines);
     IOT_CALL(int, VPRINT_REAL, r < 0 ? -1 : r, r < 0);
     counted(f, fd);
     stream_io(&ev, &h, fd, pos, r, f, sb, 'w');

@@ -1,7 +1,11 @@
 /* A line-buffered stream given several lines in one call: glibc writes a line a syscall (the
- * first call, whose buffer is not yet made, and printf) -- several write syscalls in one stdio
- * call, whose bytes the trace holds.  Writes to argv[1]. */
+ * first call, whose buffer is not yet made), or a call's lines up to its last newline at once
+ * -- several write syscalls in one stdio call, whose bytes the trace holds.  Writes to argv[1];
+ * with "die", then killed by SIGTERM (no exit: the stream flushed, the shim's last reading not
+ * taken). */
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
@@ -12,5 +16,10 @@ int main(int argc, char **argv)
     fwrite("one\ntwo\n", 1, 8, f);
     fwrite("three\nfour\nfive", 1, 15, f);
     fprintf(f, "\nsix\nseven\n");
+    fprintf(f, "%s|%d\n", "eight\nnine", 9); /* a string with a newline: two writes */
+    fprintf(f, "ten %d\n", 10);                /* one */
+    fprintf(f, "eleven\n%ctwelve\n", 'x');     /* two runs of text with one each: two */
+    if (argc > 2 && !strcmp(argv[2], "die"))
+        raise(SIGTERM);
     return fclose(f) != 0;
 }
