@@ -500,6 +500,8 @@ void iot_end_line(const char *dirpath, const char *host, int root, char *out, si
             xs[i].uring = 1; /* "liburing" */
         iot_kio_job_add(&job, &xs[i], procs[i].pid, procs[i].exe);
     }
+    for (int i = 0; i < nprocs; i++) /* kio.Job.pidns: began a PID namespace of their own */
+        job.pidns += procs[i].has_ppid && procs[i].ppid == 0 && procs[i].pid != root;
     iot_kio_job_line(&job, out, cap);
     free(xs);
     free(parent);

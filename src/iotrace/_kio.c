@@ -533,6 +533,19 @@ static size_t dropped_text(const struct iot_kio_job *j, char *out, size_t cap, s
     return o;
 }
 
+/* processes in a PID namespace of their own (kio.Job.pidns), appended at o; the new length */
+static size_t pidns_text(const struct iot_kio_job *j, char *out, size_t cap, size_t o)
+{
+    char a[64];
+    if (j->pidns)
+        SAY("; %s process%s began a PID namespace of %s own (unshare -p, a container): the "
+            "logs of the processes in it are named by their pids in it, which this count "
+            "cannot tell from this run's: their I/O is in the trace, not in this count%s",
+            commas(a, j->pidns), j->pidns > 1 ? "es" : "", j->pidns > 1 ? "their" : "its",
+            j->stracer ? " (the kernel's counts of them are, as not explained)" : "");
+    return o;
+}
+
 size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
 {
     char a[420], b[64], c[420], d[64], no_end[1024];
@@ -556,7 +569,7 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
                 "Go program under --no-stracer, or iotrace attach --shim: the shim takes no "
                 "reading in a process it was loaded into, whose counters hold the I/O before "
                 "it): this trace cannot check itself");
-        o = dropped_text(j, out, cap, o);
+        o = pidns_text(j, out, cap, dropped_text(j, out, cap, o));
         return o < cap ? o : cap - 1;
     }
     SAY("the trace explains %s of the %s and %s of the %s read/write syscalls the kernel "
@@ -607,7 +620,7 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
             "after it)", commas(a, j->sandboxed));
     if (j->without_end)
         SAY("; %s without counters at their end (%s)", commas(a, j->without_end), no_end);
-    o = dropped_text(j, out, cap, o);
+    o = pidns_text(j, out, cap, dropped_text(j, out, cap, o));
     if (j->uring)
         SAY("; but io_uring ran in %s process(es) without the stracer (rings mapped, or "
             "liburing loaded): its I/O is in neither these counters nor the trace, so they are "

@@ -69,6 +69,9 @@ struct iot_kio_job {
      * the processes with any, and the one with the most: its pid and command's name */
     int64_t dropped[2], dropped_procs, dropped_pid, dropped_most;
     char dropped_command[64];
+    /* logs of processes whose parent is outside their PID namespace (unshare -p, a container:
+     * getppid() is 0): they and the processes in it are named by their pids in it */
+    int64_t pidns;
 };
 
 /* kio.no_end_why's kind for a process whose last reading is r */

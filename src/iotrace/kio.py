@@ -579,6 +579,9 @@ class Job:
     dropped_pid: int = 0
     dropped_most: int = 0
     dropped_command: str = ""
+    # logs of processes whose parent is outside their PID namespace (ppid 0): unshare -p, a
+    # container; they and the processes in it are named by their pids in it, not this run's
+    pidns: int = 0
 
     def _c(self) -> Any:
         j = _c().ffi.new("struct iot_kio_job *")
@@ -614,7 +617,7 @@ _JOB_FIELDS = ("kernel_bytes", "explained_bytes", "kernel_calls", "explained_cal
                "stdio_calls", "stdio_writes", "processes", "without_end", "short", "short_bytes",
                "unfinished", "tail", "uring", "stracer", "attached", "sandboxed", "sandboxed_tail",
                "short_reaped", "reaped", "dropped_procs", "dropped_pid",
-               "dropped_most")  # fmt: skip
+               "dropped_most", "pidns")  # fmt: skip
 
 
 def run_job(trace_dir: Path, host: str, root: int) -> Job:
@@ -652,9 +655,12 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
     # logs are named HOST.PID[.N].iot: under the stracer the run's pids are known, and the ranks
     # of a job sharing the directory read only their own logs
     tree = {root, *parent} if stracer else None
-    paths = [p for p in paths if _log_host_pid(p.name, host, tree)]
+    mine = [p for p in paths if _log_host_pid(p.name, host, tree)]
+    pidns = {pid for p in paths if p not in mine and (pid := _pidns(p, host)) is not None}
+    paths = mine
     uring: set[int] = set()  # liburing loaded (its rings are set up with raw syscalls)
     exe: dict[int, str] = {}
+    headers: list[dict[str, Any]] = []
     for image, path in enumerate(paths):
         modules: list[str] = []
         try:
@@ -669,6 +675,7 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
         pid = header.get("pid")
         if header.get("host") != host or not isinstance(pid, int):
             continue
+        headers.append(header)
         if isinstance(header.get("ppid"), int) and pid != root:
             parent.setdefault(pid, header["ppid"])
         exe.setdefault(pid, str(header.get("exe") or ""))
@@ -680,6 +687,8 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
                     r.dropped = dropped[0]
                 readings.setdefault(pid, []).append(r)
     job = Job(stracer=stracer)
+    pidns |= {h["pid"] for h in headers if h.get("ppid") == 0 and h["pid"] != root}
+    job.pidns = len(pidns)
     for pid, proc in explain_all(readings, parent, stracer_events).items():
         proc.uring = "liburing" if pid in uring else proc.uring  # else "held", or none
         p, seen = pid, set()
@@ -689,6 +698,21 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
         if p == root:
             job.add(proc, pid, exe.get(pid, ""))
     return job
+
+
+def _pidns(path: Path, host: str) -> int | None:
+    """The pid of a log of `host` whose process began a PID namespace of its own (its parent
+    outside it: ppid 0), so its pid and its children's are not the run's; else None."""
+    from .tracefile import TraceFormatError, kio_records
+
+    if not _log_host_pid(path.name, host, None):
+        return None
+    try:
+        header, _ = kio_records(path, limit=1)
+    except (OSError, TraceFormatError):
+        return None
+    pid = header.get("pid")
+    return pid if header.get("ppid") == 0 and isinstance(pid, int) else None
 
 
 def run_line(trace_dir: Path, host: str, root: int) -> str:
