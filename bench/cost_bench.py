@@ -42,7 +42,11 @@ Cases:
   mpi_init   the same program with no open: the CPU seconds of the whole job (mpirun, iotrace,
              stracers, ranks) per rank; target: full adds <= 0.1 s per rank to untraced; beside
              it the same for a program that does nothing (iotrace run's own cost per rank) and
-             what is left for MPI_Init + MPI_Finalize
+             what is left for MPI_Init + MPI_Finalize; and ld.so's stops inside the dlopens of
+             Open MPI's components (the STOP records within the shim's dlopen events)
+  dlopen     dlopen + dlclose of a small library (bench/progs/dlloop.c): us of CPU per pair
+             untraced, shim, full, strace; the covered stops per dlopen (ld.so's syscalls,
+             which carry no cookie) and what each costs beyond the shim alone
 """
 
 from __future__ import annotations
@@ -196,6 +200,65 @@ def case_libc_us(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -
             print(f"  {'':<5} {fn:<14}{cols}{ratio}")
 
 
+def case_dlopen(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> None:
+    lib = work / "libdllib.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(PROGS / "dllib.c")], check=True)
+    prog = compile_c(PROGS / "dlloop.c", work / "dlloop")
+    n = int(2000 * args.scale)
+    ms = modes + (("strace",) if shutil.which("strace") else ())
+    pat = re.compile(r"(\d+) covered by the shim")
+
+    def one(mode: str, i: int) -> dict[str, float]:
+        got = {}
+        for count in (0, n):  # the difference: the loop alone, whatever the start costs
+            trace = work / f"t-dl-{mode}-{i}-{count}"
+            err: list[str] = []
+            cmd = [*pin(args.cpu), *prefix(mode, trace), str(prog), str(lib), str(count)]
+            _, _, got[f"cpu{count}"] = run_timed(cmd, work, None, err)
+            shutil.rmtree(trace, ignore_errors=True)
+            m = pat.search(err[0]) if mode == "full" else None
+            got[f"stops{count}"] = int(m[1]) if m else 0
+        return {"us": (got[f"cpu{n}"] - got["cpu0"]) / n * 1e6,
+                "stops": (got[f"stops{n}"] - got["stops0"]) / n}  # fmt: skip
+
+    med = rounds(ms, args.rounds, one)
+    base = med["untraced"]["us"]
+    print(f"dlopen: dlopen + dlclose of a small library, {n} per run, us of CPU per pair (the "
+          f"whole process tree, pinned; a run of {n} less a run of none), median of "
+          f"{args.rounds}")  # fmt: skip
+    print(f"  {'mode':<10} {'us':>8} {'added':>8}")
+    for m in ms:
+        print(f"  {m:<10} {med[m]['us']:>8.1f} {med[m]['us'] - base:>+8.1f}")
+    if "full" in med:
+        f, s = med["full"], med["shim"]
+        per = (f["us"] - s["us"]) / f["stops"] if f["stops"] else math.nan
+        print(f"  full: {f['stops']:.2f} covered stops per dlopen (ld.so's syscalls), "
+              f"{per:.1f} us of CPU each beyond the shim alone")  # fmt: skip
+
+
+def dlopen_stops(trace: Path) -> tuple[float, float]:
+    """The stracer's stops inside the shim's dlopen events (ld.so's openat, read, fstat, close
+    of each library: covered, resumed by the C loop) per rank, and ms the ranks were held in
+    them (STOP records: the stracer's part, not the kernel's)."""
+    from iotrace.stracer import slog
+
+    from iotrace.calls import EVENT_FIELDS
+    from iotrace.tracefile import log_paths, read_log
+
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for p in log_paths(trace):
+        log = read_log(p)
+        for e in log.events:
+            r = dict(zip(("tid", *EVENT_FIELDS[1:]), e, strict=True))
+            if log.functions[r["fn"]] == "dlopen":
+                spans.setdefault(r["tid"], []).append((r["t_start"], r["t_start"] + r["dur"]))
+    ranks = [slog.read(p).stops for p in trace.glob("*.stracer")]
+    inside = [s for st in ranks for s in st
+              if any(a <= s[2] <= b for a, b in spans.get(s[1], ()))]  # fmt: skip
+    n = max(len(ranks), 1)
+    return len(inside) / n, sum(s[3] for s in inside) / n / 1e6
+
+
 def mpirun(np: int) -> list[str]:
     root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
     return [shutil.which("mpirun") or "mpirun", *root, "--oversubscribe", "-np", str(np)]
@@ -228,11 +291,13 @@ def case_mpi(work: Path, args: argparse.Namespace, modes: tuple[str, ...], opens
         cmd = [*mpirun(2), *prefix(mode, trace), str(prog), str(data), str(opens)]
         err: list[str] = []
         out, wall, cpu = run_timed(cmd, work, env, err)
+        dl = dlopen_stops(trace) if mode.startswith("full") else (math.nan, math.nan)
         shutil.rmtree(trace, ignore_errors=True)
         data.unlink(missing_ok=True)
         got = {"open_ms": field(out, "open_ms"), "init_cpu": field(out, "init_cpu"),
                "init_s": field(out, "init_s"), "fin_cpu": field(out, "fin_cpu"), "wall": wall,
-               "cpu": cpu / 2, "covered": covered(err)}  # fmt: skip
+               "cpu": cpu / 2, "covered": covered(err), "dl_stops": dl[0],
+               "dl_ms": dl[1]}  # fmt: skip
         if opens and mode.startswith("full"):  # the stops of MPI_Init & co.: no open
             err = []
             run_timed([*cmd[:-1], "0"], work, env, err)
@@ -282,6 +347,10 @@ def case_mpi(work: Path, args: argparse.Namespace, modes: tuple[str, ...], opens
             own = a - (med["full"]["noop_cpu"] - base["noop_cpu"])
             print(f"  full adds {a:+.3f} s CPU per rank, {own:+.3f} s beyond a trivial program's "
                   f"(target <= 0.1: {'ok' if a <= 0.1 else 'OVER'})")  # fmt: skip
+            f = med["full"]
+            print(f"  full: {f['covered']:.0f} covered stops per rank, {f['dl_stops']:.0f} of "
+                  f"them ld.so's inside dlopen, which held the rank {f['dl_ms']:.2f} ms "
+                  f"(stracer's STOP records)")  # fmt: skip
 
 
 def run_imports(noop: Path, work: Path) -> list[str]:
@@ -519,6 +588,7 @@ CASES: dict[str, Callable[[Path, argparse.Namespace, tuple[str, ...]], None]] = 
     "ior": case_ior,
     "mpi_fopen": lambda w, a, m: case_mpi(w, a, m, 20),
     "mpi_init": lambda w, a, m: case_mpi(w, a, m, 0),
+    "dlopen": case_dlopen,
 }
 
 
