@@ -27,13 +27,18 @@
 extern int iot_console;
 extern char **environ;
 
+/* spec_err: the first write into the spec that failed (errno); the stracer is then not started */
+static int spec_err;
+
 static void put(int fd, const char *s)
 {
     size_t n = strlen(s) + 1; /* with its NUL */
-    while (n) {
+    while (n && !spec_err) {
         ssize_t w = write(fd, s, n);
-        if (w <= 0)
+        if (w <= 0) {
+            spec_err = w < 0 ? errno : EIO;
             return;
+        }
         s += w, n -= (size_t)w;
     }
 }
@@ -123,6 +128,7 @@ void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, co
             close(spec);
         return;
     }
+    spec_err = 0;
     put_int(spec, rep[1]);
     put_int(spec, d->fd);
     put(spec, d->path);
@@ -139,6 +145,18 @@ void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, co
         put(spec, argv[i]);
     for (char **e = env; *e; e++)
         put(spec, *e);
+    if (spec_err) {
+        /* a memfd counts against RLIMIT_FSIZE (`ulimit -f 1`): a stracer given part of the
+         * environment would start the command with part of it */
+        t->unavailable = 1;
+        snprintf(t->why, sizeof t->why, "the command and its environment do not fit in the "
+                 "spec it is given (%s: the file size limit iotrace was given?)",
+                 strerror(spec_err));
+        close(spec);
+        close(rep[0]);
+        close(rep[1]);
+        return;
+    }
     lseek(spec, 0, SEEK_SET);
 
     char specfd[16];

@@ -208,6 +208,22 @@ def test_iotrace_started_under_a_tiny_file_size_limit(tmp_path: Path, blocks: st
         assert "Traceback" not in p.stderr and "File too large" in p.stderr, p.stderr
 
 
+def test_environment_whole_under_a_tiny_file_size_limit(tmp_path: Path) -> None:
+    """`ulimit -f 1` on iotrace: a full run handed its stracer the command's arguments and
+    environment in a memfd, which RLIMIT_FSIZE cut at 1 KiB -- the command started with part of
+    its environment (and no shim: a flood of false missed-I/O lines).  Now the command gets all
+    of it (the shim alone, said in one line), and one line says its logs could not be written."""
+    env = dict(os.environ, T_BIG="x" * 3000, T_LAST="last")
+    show = "env | grep -v -e '^IOTRACE_' -e '^LD_PRELOAD=' | sort; echo \"$@\""
+    want = untraced("sh", "-c", f"ulimit -f 1; exec sh -c '{show}' x a 'b c'", env=env)
+    for mode in MODES:
+        run = f"{launcher()} run -o {tmp_path / f't{len(mode)}'} {' '.join(mode)}"
+        p = untraced("sh", "-c", f"ulimit -f 1; exec {run} -- sh -c '{show}' x a 'b c'",
+                     env=env)  # fmt: skip
+        assert (p.returncode, p.stdout) == (0, want.stdout), (mode, p.stderr)
+        assert len(lines(p.stderr, FAULT)) == 1 and not lines(p.stderr, "missed I/O"), p.stderr
+
+
 def test_i386_child_is_named_as_untraced(tmp_path: Path) -> None:
     prog = build("ft_id", "-m32")
     script = f"{prog} {tmp_path / 'out'}; echo $?"
