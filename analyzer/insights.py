@@ -122,7 +122,9 @@ class Counts:
     - collective: each collective MPI-IO call on a judged file by a rank (open, close, view,
       sync, *_all): path, rank, its start and end (collective_waits matches them across ranks);
     - uring: io_uring rings mapped (pids, mmaps, rings);
-    - system: what the system and runtime files cost: [calls, bytes, time] and their paths."""
+    - system: what the system and runtime files cost: [calls, bytes, time] and their paths;
+    - mapped: the judged files mapped MAP_SHARED (stores through such a mapping reach the file
+      with no write call): [mappings, their bytes, msync calls, their bytes] and the paths."""
 
     patterns: pd.DataFrame = field(default_factory=lambda: _frame(PATTERN_COLUMNS))
     meta: pd.DataFrame = field(default_factory=lambda: _frame(META_COLUMNS))
@@ -137,6 +139,8 @@ class Counts:
     uring: list[Any] = field(default_factory=lambda: [set(), 0, 0])
     system: list[int] = field(default_factory=lambda: [0, 0, 0])
     system_paths: set[str] = field(default_factory=set)
+    mapped: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    mapped_paths: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, trace: Trace, a: Arrays, c: Classified, parent: np.ndarray, system: bool) -> Counts:
@@ -179,6 +183,7 @@ class Counts:
             fc, pc = ev["function"].cat.codes, ev["path"].cat.codes
             u = ev[(fc == fcat.get_loc("mmap")) & (pc == pcat.get_loc(IO_URING_PATH))]
             out.uring = [{int(p) for p in u["pid"]}, len(u), len(u[u["offset"] == 0])]
+        out.mapped, out.mapped_paths = _mapped_of(a, ev, files)
         sm = a.system & a.io
         out.system = [int(sm.sum()), int(a.bytes[sm & a.data].sum()), int(a.dur[sm].sum())]
         out.system_paths = {a.paths[int(i)] for i in np.unique(a.path[sm])}
@@ -214,7 +219,35 @@ class Counts:
                          out.uring[2] + o.uring[2]]  # fmt: skip
             out.system = [x + y for x, y in zip(out.system, o.system, strict=True)]
             out.system_paths |= o.system_paths
+            out.mapped = [x + y for x, y in zip(out.mapped, o.mapped, strict=True)]
+            out.mapped_paths |= o.mapped_paths
         return out
+
+
+MAP_SHARED = 0x01  # in MAP_SHARED_VALIDATE (0x03) too
+
+
+def _mapped_of(a: Arrays, ev: pd.DataFrame, files: np.ndarray) -> tuple[list[int], set[str]]:
+    """Counts.mapped of the events: successful MAP_SHARED mmaps of the files in `files` (the
+    judged ones) and the msyncs on them.  Whether a mapping was writable is not loaded (the
+    event's `mode`): a shared read-only mapping counts too."""
+    fcat = ev["function"].cat.categories
+    ok = files & (a.errno == 0) & (a.path >= 0)
+    out, paths = [0, 0, 0, 0], set()
+    if "mmap" in fcat:  # by code: no string per event
+        m = ok & (a.fn == fcat.get_loc("mmap"))
+        if m.any():
+            flags = ev["flags"].to_numpy(dtype=np.int64, na_value=0)
+            m &= (flags & MAP_SHARED) != 0
+            req = ev["req"].to_numpy(dtype=np.int64, na_value=0)
+            out[:2] = [int(m.sum()), int(req[m].sum())]
+            paths = {a.paths[int(i)] for i in np.unique(a.path[m])}
+    if "msync" in fcat and paths:
+        m = ok & (a.fn == fcat.get_loc("msync"))
+        if m.any():
+            req = ev["req"].to_numpy(dtype=np.int64, na_value=0)
+            out[2:] = [int(m.sum()), int(req[m].sum())]
+    return out, paths
 
 
 def runtime_calls(trace: Trace, a: Arrays, m: np.ndarray) -> np.ndarray:

@@ -160,6 +160,13 @@ def print_report(s: Summary, console: Console | None = None, all_ranks: bool = F
         )
     if line := system_line(s):
         c.print(line)
+    if m := ov.get("mapped_shared"):
+        c.print(
+            f"memory-mapped: {m['files']:,} file(s) mapped shared ({m['mappings']:,} mappings, "
+            f"{fmt_bytes(m['bytes'])}; {m['msyncs']:,} msync calls over "
+            f"{fmt_bytes(m['msync_bytes'])}): what the app stored through them reached the "
+            "files with no write call, so it is not in the bytes written above"
+        )
     if ov["mpi_reads"] or ov["mpi_writes"]:
         c.print(
             f"MPI-IO: read {fmt_bytes(ov['mpi_bytes_read'])} in {ov['mpi_reads']:,} calls, wrote "

@@ -273,6 +273,11 @@ def from_counts(trace: Trace, s: Summary, cnt: Counts) -> None:
         "share": min(time / io_time, 1.0) if io_time > 0 else 0.0,
         "files": len(cnt.system_paths),
     }
+    maps, mbytes, syncs, sbytes = cnt.mapped
+    if maps:  # stores through them are no write calls: told, never silently left out
+        s.overview["mapped_shared"] = {"mappings": maps, "bytes": mbytes, "files":
+                                       len(cnt.mapped_paths), "msyncs": syncs,
+                                       "msync_bytes": sbytes}  # fmt: skip
     if "mpi" in s.job:
         s.job["mpi"]["aggregators"] = aggregators(cnt.ranks)
     s.insights = insights_of(trace, s, cnt)
