@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
-from .format import KIO_NEXT, KIO_URING_FIELDS, Rec
+from .format import KIO_NEXT, KIO_URING_FIELDS, Rec, SRec
 from .record import field, record
 from .units import fmt_bytes
 
@@ -632,8 +632,8 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
     stracer_events: dict[int, list[StEvent]] = {}
     stracer = False
     for path in slog.log_files(trace_dir):
-        try:
-            log = slog.read(path)
+        try:  # the STOP records (most of a log) are not needed here: not even checked
+            log = slog.read(path, stops=False, skip=frozenset({SRec.STOP}))
         except slog.StracerLogError:
             continue
         if log.header.get("host") != host or not any(r[2] == root for r in log.procs):
