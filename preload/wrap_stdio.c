@@ -228,8 +228,8 @@ static int measure_reads(FILE *f, int fd, int64_t pos, int need)
 }
 
 /* A line-buffered stream writes a line a syscall where glibc puts a character at a time
- * (_IO_default_xsputn: before the stream has its buffer or while it is not writing, e.g. its
- * first call, and for what is left of a call given more than the buffer has room for); a
+ * (_IO_default_xsputn: before the stream has its buffer -- a terminal's first call -- or while
+ * it is not writing, and for what is left of a call given more than the buffer has room for); a
  * writing stream with room copies a call's bytes and writes them up to the last newline at
  * once (_IO_new_file_xsputn), and printf does that for each piece of its output (a run of
  * the format's text, a conversion's).  So a call may make several writes, which the buffer's
@@ -292,6 +292,10 @@ static int measure_writes(FILE *f, int fd, sbuf b, const char *s, int64_t n, int
 {
     if (fd < 0 || !f || IOT_SANDBOXED() || (f->_flags & IOT_GLIBC_UNBUFFERED) ||
         (f->_IO_buf_base && !(f->_flags & IOT_GLIBC_LINE_BUF)))
+        return 0;
+    struct stat st; /* no buffer yet: glibc will line-buffer a terminal (a character device) */
+    if (!f->_IO_buf_base && !(f->_flags & IOT_GLIBC_LINE_BUF) &&
+        (IOT_SYSRAW(fstat, fd, &st) != 0 || !S_ISCHR(st.st_mode)))
         return 0;
     int writing = f->_IO_buf_base && (f->_flags & IOT_GLIBC_CURRENTLY_PUTTING);
     if (s && n >= 0) { /* puts: `nl_after`, its newline after s's n bytes */

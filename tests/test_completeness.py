@@ -348,6 +348,30 @@ def test_a_line_buffered_streams_writes_are_counted(trace, mode):
     _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
 
 
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_a_terminals_lines_are_counted(trace, tmp_path, mode):
+    """stdout a terminal (a pty): glibc line-buffers it when it makes its buffer, at the first
+    call, which writes a line a syscall; then printf writes at each piece holding a newline.
+    Every write is explained (the first printf's two writes were one call short)."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        extra = () if mode == "stracer" else ("--no-stracer",)
+        out = tmp_path / "tty-trace"
+        p = subprocess.run(
+            [sys.executable, "-m", "iotrace", "run", *extra, "-o", str(out), "--",
+             build("stdio_tty")], stdout=slave, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+        got = os.read(master, 4096)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert p.returncode == 0 and got.split() == [b"one", b"two", b"three", b"3", b"four",
+                                                 b"five", b"six"], (got, p.stderr)  # fmt: skip
+    _exactly(job_line(p.stderr), load(out).completeness)
+
+
 def test_a_line_buffered_stream_of_a_killed_process_is_counted(trace):
     """The same writes, then SIGTERM with the shim alone: the writer has no counters at its end
     and the shell that reaped it holds them; the report takes the writer's last events off the
