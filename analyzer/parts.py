@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,6 +31,7 @@ from iotrace.calls import END2_SUFFIX
 from iotrace.record import field, record, replace
 from iotrace.select import Select
 from iotrace.tracefile import log_paths, regular_size, run_records
+from iotrace.units import MEMORY_DEFAULT, MEMORY_ENV, memory_bound, parse_memory  # noqa: F401
 
 from . import completeness, job, missed_groups, ranges, schema, stracer_src
 from .access import (
@@ -70,8 +70,6 @@ from .summary import (
 )
 from .trace import Trace, selected
 
-MEMORY_DEFAULT = 2 << 30  # bytes: the bound when neither --memory nor IOTRACE_MEMORY says
-MEMORY_ENV = "IOTRACE_MEMORY"
 WORKER_BASE = 250 << 20  # a worker's own memory (interpreter, numpy, pandas) before a part
 # a Dask cluster's own memory, which the bound also holds (the parts are cut for what is left):
 # measured by the peak RSS of a report on a 2-worker LocalCluster minus that of 2 local workers
@@ -101,23 +99,6 @@ SUM_KEYS = (
 FILE_MAX = ("max_offset",)
 FILE_DERIVED = ("ranks", "write_ranks", "data_ranks", "rank_list", "random", "seq_share",
                 "random_share")  # fmt: skip
-
-
-def parse_memory(text: str) -> int:
-    """'2G', '1500M', '512MiB', '3000000000' -> bytes; ValueError with one line if not."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text, re.IGNORECASE)
-    if not m:
-        raise ValueError(f"not a memory size: {text!r} (e.g. 2G, 1500M)")
-    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m[2].lower()]
-    return int(float(m[1]) * scale)
-
-
-def memory_bound(setting: str | int | None = None) -> int:
-    """The bound: `setting`, else IOTRACE_MEMORY, else MEMORY_DEFAULT."""
-    if isinstance(setting, int):
-        return setting
-    text = setting if setting is not None else os.environ.get(MEMORY_ENV)
-    return parse_memory(text) if text else MEMORY_DEFAULT
 
 
 def local_cores() -> int:

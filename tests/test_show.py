@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 from conftest import build, iotrace
 from iotrace.analyzer import load
@@ -69,3 +71,110 @@ def test_flag_names() -> None:
     assert mmap_flags(0x4001) == ["MAP_SHARED", "MAP_NORESERVE"]
     # MPI_MODE_CREATE | MPI_MODE_WRONLY, as Open MPI's and MPICH's mpi.h define them
     assert mpi_amode(5) == ["MPI_MODE_CREATE", "MPI_MODE_WRONLY"]
+
+
+def _in_process(d, *opts: str, memory: int) -> str:
+    """`iotrace show D OPTS` run here (show.show, the parser's selection) with `memory`."""
+    import argparse
+    import io
+
+    from iotrace.cli import add_select_arguments
+    from iotrace.select import from_args
+    from iotrace.show import show
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stacks", action="store_true")
+    add_select_arguments(ap)
+    a = ap.parse_args(list(opts))
+    out = io.StringIO()
+    show(d, out, from_args(a), stacks=a.stacks, memory=memory)
+    return out.getvalue()
+
+
+def test_show_in_runs_prints_what_it_prints_in_memory(trace, monkeypatch) -> None:
+    """Lines beyond the memory bound are sorted in runs written to temporary files and merged:
+    with runs of a few lines (a batch of 7 events, each one run; 3 runs merged into one as the
+    4th comes), the same bytes as the lines held whole (the command line's default bound), with
+    --stacks and each selection option.  The trace: a process's libc writes (the shim's log)
+    interleaved with its raw ones (the stracer's), a shell, its children, 4 threads."""
+    import iotrace.show as show_mod
+    import iotrace.spill as spill
+
+    t = trace("sh", "-c", f"{build('ft_fill')} 300 200 f; {build('proc_threads')}; "
+              f"{build('sel_mix')}")  # fmt: skip
+    assert t.proc.returncode == 0, t.proc.stderr
+    runs = []
+    write = spill.Sorter._write
+    monkeypatch.setattr(spill.Sorter, "_write", lambda s, b: runs.append(1) or write(s, b))
+    monkeypatch.setattr(show_mod, "BATCH", 7)
+    monkeypatch.setattr(show_mod, "BASE_MEMORY", 0)
+    monkeypatch.setattr(spill, "FAN_IN", 3)
+    monkeypatch.setattr(spill, "BLOCK", 5)
+    for opts in ([], ["--stacks"], ["--path", "*/f"], ["-e", "write"], ["--failed"],
+                 ["-e", "!write"],
+                 ["--path", "*dat", "--stacks", "-e", "openat,write"]):  # fmt: skip
+        r = iotrace("show", str(t.dir), *opts)
+        assert r.returncode == 0, r.stderr
+        del runs[:]
+        assert _in_process(t.dir, *opts, memory=1) == r.stdout, opts
+        assert len(runs) > 3 or len(r.stdout.splitlines()) < 50, (opts, len(runs))
+    assert len(r.stdout.splitlines()) > 3
+
+
+def test_show_beyond_its_bound_in_a_pipe_leaves_nothing(trace, tmp_path) -> None:
+    """`iotrace show --memory 1M` (the lines held: an eighth of it) spills sorted runs: the same
+    bytes as in memory; `| head` ends it with SIGPIPE's EPIPE: status 0, nothing left in the
+    trace's directory or TMPDIR (the runs are unnamed files)."""
+    t = trace(build("ft_fill"), "12000", "3000", "f", extra=("--stack", "0"))
+    assert t.proc.returncode == 7, t.proc.stderr
+    ref = iotrace("show", str(t.dir))
+    assert ref.returncode == 0 and len(ref.stdout.splitlines()) > 15000, ref.stderr
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    before = sorted(os.listdir(t.dir))
+    env = dict(os.environ, TMPDIR=str(tmp))
+    log = tmp_path / "strace.log"
+    got = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat,open", "-o", str(log),
+                          sys.executable, "-m", "iotrace", "show", str(t.dir), "--memory", "1M"],
+                         env=env, capture_output=True, text=True)  # fmt: skip
+    assert got.returncode == 0 and got.stdout == ref.stdout, got.stderr
+    assert f'"{tmp}' in log.read_text()  # its runs: O_TMPFILE in TMPDIR
+    head = subprocess.run(f"{sys.executable} -m iotrace show {t.dir} --memory 1M | head -3",
+                          shell=True, env=env, capture_output=True, text=True)  # fmt: skip
+    assert head.stdout.splitlines() == ref.stdout.splitlines()[:3], head.stderr
+    assert os.listdir(tmp) == [] and sorted(os.listdir(t.dir)) == before
+    bad = iotrace("show", str(t.dir), "--memory", "lots")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "lots" in bad.stderr
+
+
+def test_sorter_spills_merges_and_keeps_ties_in_order(monkeypatch) -> None:
+    """spill.Sorter on entries whose keys tie often: the texts in key order, ties in the order
+    they were added, whether held whole, spilled in runs (3 runs merged into one as the 4th
+    comes) and merged with the last batches held, or all spilled; a reader that stops early
+    closes every run."""
+    import random
+
+    import iotrace.spill as spill
+
+    monkeypatch.setattr(spill, "FAN_IN", 3)
+    monkeypatch.setattr(spill, "BLOCK", 4)
+    rnd = random.Random(7)
+    entries = [(rnd.randrange(20), f"{i}\n") for i in range(2000)]
+    want = [t for _k, t in sorted(entries, key=lambda e: e[0])]
+    for budget in (1 << 30, 2000, 1):  # all held; runs and the last batch held; runs only
+        with spill.Sorter(budget) as s:
+            for i in range(0, len(entries), 37):
+                batch = entries[i : i + 37]
+                s.add([k for k, _ in batch], [t for _, t in batch])
+            assert (len(s.runs) > 0, len(s.batches) > 0) == {
+                1 << 30: (False, True),
+                2000: (True, True),
+                1: (True, False),
+            }[budget]
+            assert list(s) == want
+    fds = len(os.listdir("/proc/self/fd"))
+    with spill.Sorter(1) as s:
+        s.add([3, 1], ["a", "b"])
+        s.add([2, 0], ["c", "d"])
+        first = next(iter(s))
+    assert first == "d" and len(os.listdir("/proc/self/fd")) == fds

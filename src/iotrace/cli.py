@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import NoReturn
 
 from iotrace import __version__
@@ -190,6 +189,12 @@ def _read_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("trace", metavar="DIR")
     add_select_arguments(s)
     s.add_argument("--stacks", action="store_true", help="each event's call stack under it")
+    s.add_argument(
+        "--memory",
+        metavar="SIZE",
+        help="memory bound (e.g. 2G, the default; or IOTRACE_MEMORY): the lines merged by time "
+        "beyond it are sorted in runs in temporary files",
+    )
 
     rp = sub.add_parser(
         "report",
@@ -340,21 +345,16 @@ def _cmd_attach(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from iotrace.show import Stream, show, stracer_logs
-    from iotrace.tracefile import job_start, log_paths, run_records
+    from iotrace.show import show
+    from iotrace.units import memory_bound
 
-    sel = from_args(args)
-    streams = [Stream(p, sel.active) for p in log_paths(args.trace)]
-    for st in streams:
-        if st.log.truncated:
-            print(
-                f"iotrace: warning: {st.log.path} was cut short; read up to its last whole record",
-                file=sys.stderr,
-            )
     try:
-        slogs = stracer_logs(args.trace)
-        t0 = job_start([*(st.log for st in streams), *slogs], run_records(Path(args.trace)))
-        show(streams, sys.stdout, t0, sel, slogs=slogs, stacks=args.stacks)
+        memory = memory_bound(args.memory)
+    except ValueError as exc:  # a bad --memory or IOTRACE_MEMORY
+        print(f"iotrace: show: {exc}", file=sys.stderr)
+        return 2
+    try:
+        show(args.trace, sys.stdout, from_args(args), stacks=args.stacks, memory=memory)
         sys.stdout.flush()
     except BrokenPipeError:  # `iotrace show DIR | head`
         sys.stderr.close()

@@ -342,29 +342,45 @@ class BadRecord(ValueError):
     pass
 
 
+def _field_range(i: int) -> tuple[int, int]:
+    if i in _INT32:
+        return -(1 << 31), 1 << 31
+    if i in _IDS:
+        return 0, 1 << 31
+    if i in _INT64:
+        return -(1 << 63), 1 << 64
+    return 0, {EV.errno: 1 << 16}.get(i, 1 << 63)  # t_start, dur
+
+
+# (index, nullable, least, bound) of every field of an EVENT but rec, fn and aux, in order
+_FIELDS = tuple(
+    (i, i in _NULLABLE, *_field_range(i))
+    for i in (*range(EV.t_start, EV.aux), *range(EVENT_BASE_FIELDS, _NFIELDS))
+)
+_CHECKED = {EVENT_BASE_FIELDS: _FIELDS[: EV.aux - EV.t_start], _NFIELDS: _FIELDS}
+
+
 def check_event(rec: Any, n_functions: int) -> None:
-    """An EVENT record as docs/format.md has it (BadRecord otherwise)."""
-    n = len(rec)
-    if n not in (EVENT_BASE_FIELDS, _NFIELDS):  # fd2, path2, offset2: two ends only
+    """An EVENT record as docs/format.md has it (BadRecord otherwise): its length; fn below
+    `n_functions`; every other field an int (not a bool) in its column's range, or nil where the
+    field is nullable; aux nil, an int or a pair of ints.  (Every reader's hot loop: an int field
+    is taken on the first test.)"""
+    fields = _CHECKED.get(len(rec))  # fd2, path2, offset2: two ends only
+    if fields is None:
         raise BadRecord
-    if not (_is_int(rec[EV.fn]) and 0 <= rec[EV.fn] < n_functions):
+    fn = rec[EV.fn]
+    if not (_is_int(fn) and 0 <= fn < n_functions):
         raise BadRecord
-    for i in (*range(EV.t_start, EV.aux), *range(EVENT_BASE_FIELDS, n)):
+    for i, nullable, lo, hi in fields:
         v = rec[i]
-        if v is None:
-            if i not in _NULLABLE:
+        if v.__class__ is int:
+            if not lo <= v < hi:
                 raise BadRecord
-        elif not _is_int(v):
+        elif v is None:
+            if not nullable:
+                raise BadRecord
+        elif not (_is_int(v) and lo <= v < hi):
             raise BadRecord
-    t_start, dur, err = rec[EV.t_start], rec[EV.dur], rec[EV.errno]
-    if not (0 <= t_start < 1 << 63 and 0 <= dur < 1 << 63 and 0 <= err < 1 << 16):
-        raise BadRecord
-    if any(i < n and rec[i] is not None and not -(1 << 31) <= rec[i] < 1 << 31 for i in _INT32):
-        raise BadRecord
-    if any(i < n and rec[i] is not None and not 0 <= rec[i] < 1 << 31 for i in _IDS):
-        raise BadRecord
-    if any(i < n and rec[i] is not None and not -(1 << 63) <= rec[i] < 1 << 64 for i in _INT64):
-        raise BadRecord
     aux = rec[EV.aux]
     if aux is not None and not _is_int(aux):
         if not (isinstance(aux, tuple | list) and len(aux) == 2 and all(map(_is_int, aux))):
@@ -534,14 +550,22 @@ class Records:
     only give the tid of their chunk.  read_log, `iotrace show` and the analyzer's Python decoder
     (the C decoder's oracle) all read through it.  `n_functions`: EVENT's fn is below it;
     `limit` the largest string or stack id (None: records other than EVENT and THREAD are not
-    checked).  BadChunk, BadRecordAt for what is wrong; `truncated`: the bytes end inside a
-    chunk (read up to its last whole record)."""
+    checked); `events` False: EVENT records are not checked (a reader that reads a log twice checks
+    each kind once).  BadChunk, BadRecordAt for what is wrong; `truncated`: the bytes end inside
+    a chunk (read up to its last whole record)."""
 
     def __init__(
-        self, buf: Any, first: int, stop: int, chunk: int, n_functions: int, limit: int | None
+        self,
+        buf: Any,
+        first: int,
+        stop: int,
+        chunk: int,
+        n_functions: int,
+        limit: int | None,
+        events: bool = True,
     ) -> None:
         self.buf, self.first, self.stop, self.chunk = buf, first, stop, chunk
-        self.n_functions, self.limit = n_functions, limit
+        self.n_functions, self.limit, self.events = n_functions, limit, events
         self.truncated = False
 
     def __iter__(self) -> Iterator[tuple[int, int, int, tuple[Any, ...]]]:
@@ -568,7 +592,8 @@ class Records:
                     if (i == 0) != (kind == Rec.THREAD):  # a chunk starts with its THREAD, once
                         raise BadRecord
                     if kind == Rec.EVENT:
-                        check_event(rec, self.n_functions)
+                        if self.events:
+                            check_event(rec, self.n_functions)
                     elif kind == Rec.THREAD:
                         tid = other_record(rec, 0)[1]
                         continue
@@ -685,3 +710,59 @@ def log_paths(trace_dir: str | os.PathLike[str]) -> list[Path]:
     if not logs and not any(d.glob("iotrace-run.*.json")) and not any(d.glob(f"*{SUFFIX}")):
         raise TraceFormatError(f"{d}: not an iotrace trace directory (no *{LOG_SUFFIX} logs)")
     return logs
+
+
+WINDOW = 4 << 20  # bytes of whole chunks a windowed reader reads at a time
+
+
+def log_header(path: str | os.PathLike[str]) -> tuple[Log, int, int, int]:
+    """A log's header alone, read with pread (TraceFormatError if it is not an iotrace log):
+    the Log (no records yet), the file's size, the offset of its first chunk, its chunk size."""
+    p = Path(path)
+    with open_regular(p) as fd:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            raise TraceFormatError(f"{p}: empty file, not an iotrace log")
+        header, first, chunk = read_header(_Pread(fd, size), p)
+    return Log(p, header), size, first, chunk
+
+
+class Windows:
+    """Records over a whole log read WINDOW bytes (whole chunks) at a time with pread, never
+    the whole file at once (a reader of many large logs holds one window): (tid, record) of
+    every record, in file order, checked as Records checks them (`limit` None: the records other
+    than EVENT and THREAD unchecked; `events` False: EVENT records unchecked).  Read inside
+    `reading(log)`: the errors name the file's bytes; `truncated` once read: the log was cut
+    short."""
+
+    def __init__(
+        self,
+        log: Log,
+        size: int,
+        first: int,
+        chunk: int,
+        limit: int | None,
+        events: bool = True,
+        window: int = WINDOW,
+    ) -> None:
+        self.log, self.size, self.first, self.chunk, self.limit = log, size, first, chunk, limit
+        self.events = events
+        self.step = max(1, window // chunk) * chunk
+        self.truncated = False
+
+    def __iter__(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        n_functions = len(self.log.functions)
+        with open_regular(self.log.path) as fd:
+            for start in range(self.first, self.size, self.step):
+                buf = os.pread(fd, min(self.step, self.size - start), start)
+                recs = Records(buf, 0, len(buf), self.chunk, n_functions, self.limit, self.events)
+                try:
+                    for _s, _e, tid, rec in recs:
+                        yield tid, rec
+                except BadChunk as exc:
+                    raise BadChunk(exc.code, start + exc.off) from None
+                except BadRecordAt as exc:
+                    raise BadRecordAt(start + exc.start, start + exc.end) from None
+                if recs.truncated or len(buf) < self.step:  # the file ends (or was trimmed)
+                    self.truncated = self.truncated or recs.truncated
+                    return
