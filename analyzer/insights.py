@@ -12,6 +12,7 @@ constants, documented in docs/analyzer.md.
 from __future__ import annotations
 
 import errno as errno_mod
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,11 @@ RUNTIME_MODULES = re.compile(
     r"|libfabric|libpsm|libinfinipath|libibverbs|librdmacm|libhwloc|libevent|mca_)[-_.a-z0-9]*"
     r"\.so"
 )
+# the MPI launchers' own processes (mpirun's, Hydra's): what fails in them is the runtime's too
+# (Hydra's ~/.mpiexec.hydra.conf, its PATH search for ssh)
+MPI_LAUNCHERS = frozenset({"mpirun", "mpiexec", "orterun", "orted", "prterun", "prted",
+                           "mpiexec.hydra", "hydra_pmi_proxy", "mpirun.openmpi",
+                           "mpiexec.openmpi", "mpirun.mpich", "mpiexec.mpich"})  # fmt: skip
 
 
 @record
@@ -251,20 +257,23 @@ def _mapped_of(a: Arrays, ev: pd.DataFrame, files: np.ndarray) -> tuple[list[int
 
 
 def runtime_calls(trace: Trace, a: Arrays, m: np.ndarray) -> np.ndarray:
-    """Of the events in `m`, those the parallel runtime made: the caller (innermost frame) of
-    the shim's call is in a RUNTIME_MODULES library of its process (by the module ranges the
-    shim recorded, no symbols needed).  Events without a stack (--stack 0, the stracer's) are
-    not the runtime's."""
+    """Of the events in `m`, those the parallel runtime made: an MPI launcher's process
+    (MPI_LAUNCHERS), or the caller (innermost frame) of the shim's call is in a RUNTIME_MODULES
+    library of its process (by the module ranges the shim recorded, no symbols needed).  Other
+    events without a stack (--stack 0, the stracer's) are not the runtime's."""
     from .symbols import module_of
 
-    m = m & (a.stack >= 0)
+    exes = trace.processes["exe"] if "exe" in trace.processes else []
+    launcher = np.array([os.path.basename(str(e)) in MPI_LAUNCHERS for e in exes] + [False])
+    by_proc = m & launcher[np.minimum(a.proc, len(launcher) - 1)]
+    m = m & ~by_proc & (a.stack >= 0)
     ids = np.unique(a.stack[m])
     theirs = np.zeros(len(ids), dtype=bool)
     for k, sid in enumerate(ids.tolist()):  # per call site, not per event
         raw = trace.raw_stacks.get(sid)
         mod = module_of(trace.modules.get(raw[0], []), raw[1][0]) if raw and raw[1] else None
         theirs[k] = mod is not None and bool(RUNTIME_MODULES.match(mod[3].rsplit("/", 1)[-1]))
-    out = np.zeros(a.n, dtype=bool)
+    out = by_proc
     out[m] = theirs[np.searchsorted(ids, a.stack[m])]
     return out
 
