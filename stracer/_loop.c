@@ -122,6 +122,7 @@ typedef struct {
     int hasfd;  /* the record's fd field is t->fd (else nil) */
     int quiet;  /* M_PATH open (close): its descriptor joins (leaves) the untold set at the exit */
     size_t alen; /* M_PATH: the arguments, encoded at the entry into abuf */
+    uint64_t sgen; /* M_PATH: the shim's descriptor counter at the entry */
     uint8_t *abuf;
     char path[ABS_CAP];
 } thread;
@@ -714,27 +715,36 @@ static void cont(int tid)
     resume(tid, PTRACE_CONT);
 }
 
-/* The file t->fd refers to, into t->path (t->plen stays -1 when it cannot be known). */
-static void fd_path(thread *t, uint64_t sgen)
+/* The file descriptor fd of process pid refers to (its /proc link), into out (cap bytes), at a
+ * stop where the counters were gen (lgen before the stop's own syscall changed anything) and
+ * sgen: the cache's while valid, else read and cached.  -1: unknown. */
+static int fd_link(int pid, int fd, uint64_t gen, uint64_t sgen, char *out, size_t cap)
 {
-    size_t h = hash_u64(((uint64_t)(uint32_t)t->pid << 32) | (uint32_t)t->fd) & (PCACHE - 1);
+    size_t h = hash_u64(((uint64_t)(uint32_t)pid << 32) | (uint32_t)fd) & (PCACHE - 1);
     pc_ent *e = &pcache[h];
-    if (sgen != NO_SGEN && e->pid == t->pid && e->fd == t->fd && e->lgen == lgen &&
-        e->sgen == sgen) {
-        memcpy(t->path, e->path, (size_t)e->plen);
-        t->plen = e->plen;
-        return;
+    if (sgen != NO_SGEN && e->pid == pid && e->fd == fd && e->lgen == gen && e->sgen == sgen &&
+        (size_t)e->plen < cap) {
+        memcpy(out, e->path, (size_t)e->plen);
+        return e->plen;
     }
     char link[64];
-    snprintf(link, sizeof link, "/proc/%d/fd/%d", t->pid, t->fd);
-    ssize_t len = readlink(link, t->path, sizeof t->path);
-    if (len < 0 || len >= (ssize_t)sizeof t->path)
-        return;
-    t->plen = (int)len;
+    snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, fd);
+    ssize_t len = readlink(link, out, cap);
+    if (len < 0 || len >= (ssize_t)cap)
+        return -1;
     if (sgen != NO_SGEN && len < PCACHE_PATH) {
-        *e = (pc_ent){.pid = t->pid, .fd = t->fd, .plen = (int)len, .lgen = lgen, .sgen = sgen};
-        memcpy(e->path, t->path, (size_t)len);
+        *e = (pc_ent){.pid = pid, .fd = fd, .plen = (int)len, .lgen = gen, .sgen = sgen};
+        memcpy(e->path, out, (size_t)len);
     }
+    return (int)len;
+}
+
+/* The file t->fd refers to, into t->path (t->plen stays -1 when it cannot be known). */
+static void fd_path(thread *t, uint64_t gen, uint64_t sgen)
+{
+    int len = fd_link(t->pid, t->fd, gen, sgen, t->path, sizeof t->path);
+    if (len >= 0)
+        t->plen = len;
 }
 
 /* ---- path and descriptor syscalls (M_PATH: docs/stracer.md, "Libc-internal I/O in the C
@@ -928,17 +938,21 @@ static int normpath(const char *s, int n, char *out)
 
 #define AT_FDCWD_ (-100)
 
-/* syscall_args.abs_path: a path argument made absolute against dirfd or the cwd, into out */
-static int abs_path(int pid, int dirfd, const char *p, int n, char *out)
+/* syscall_args.abs_path: a path argument made absolute against dirfd (its link cached as a
+ * descriptor's: fd_link) or the cwd (not cached: chdir does not stop), into out */
+static int abs_path(int pid, int dirfd, const char *p, int n, char *out, uint64_t gen,
+                    uint64_t sgen)
 {
     if (n && p[0] == '/')
         return normpath(p, n, out);
     char link[64], j[ABS_CAP];
-    if (dirfd == AT_FDCWD_)
+    ssize_t b;
+    if (dirfd == AT_FDCWD_) {
         snprintf(link, sizeof link, "/proc/%d/cwd", pid);
-    else
-        snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, dirfd);
-    ssize_t b = readlink(link, j, PATH_CAP);
+        b = readlink(link, j, PATH_CAP);
+    } else {
+        b = fd_link(pid, dirfd, gen, sgen, j, PATH_CAP);
+    }
     if (b <= 0 || b >= PATH_CAP) {
         memcpy(out, p, (size_t)n);
         return n;
@@ -952,7 +966,7 @@ static int abs_path(int pid, int dirfd, const char *p, int n, char *out)
 /* An M_PATH syscall's arguments encoded at its entry as Python's record has them
  * (syscall_args.plan), its path argument made absolute into t->path.  0: a decoded value not
  * learnt yet (Python records the syscall). */
-static int path_args(thread *t, const nr_info *n)
+static int path_args(thread *t, const nr_info *n, uint64_t gen, uint64_t sgen)
 {
     if (!t->abuf && !(t->abuf = malloc(ARGS_CAP)))
         return 0;
@@ -987,7 +1001,7 @@ static int path_args(thread *t, const nr_info *n)
             p = pk_str(p, s, (size_t)len);
             if (i == n->patharg) {
                 int dirfd = n->dirfdarg >= 0 ? (int32_t)(uint32_t)t->args[n->dirfdarg] : AT_FDCWD_;
-                t->plen = abs_path(t->pid, dirfd, s, len, t->path);
+                t->plen = abs_path(t->pid, dirfd, s, len, t->path, gen, sgen);
             }
             break;
         default:
@@ -1005,7 +1019,8 @@ static int path_args(thread *t, const nr_info *n)
 /* The entry of an M_PATH syscall at a known site, recorded here when nothing about it needs
  * Python: a bypass's opens and closes are news for its shim, and so is a libc-internal close of
  * a descriptor the shim was told of.  1: taken (t->pending to be set). */
-static int path_entry(thread *t, const nr_info *n, const image *img, uint64_t sgen)
+static int path_entry(thread *t, const nr_info *n, const image *img, uint64_t gen,
+                      uint64_t sgen)
 {
     if (n->fdop != FD_NONE && (t->cls != C_LIBC || n->fdop == FD_OTHER))
         return 0;
@@ -1014,7 +1029,8 @@ static int path_entry(thread *t, const nr_info *n, const image *img, uint64_t sg
     t->quiet = n->fdop != FD_NONE && told;
     if (n->fdop == FD_CLOSE && told && !us_has(ukey(t->pid, (int32_t)(uint32_t)t->args[0])))
         return 0;
-    if (!path_args(t, n)) {
+    t->sgen = sgen;
+    if (!path_args(t, n, gen, sgen)) {
         t->alen = 0;
         t->plen = -1;
         return 0;
@@ -1023,7 +1039,7 @@ static int path_entry(thread *t, const nr_info *n, const image *img, uint64_t sg
         t->hasfd = 1;
         t->fd = (int32_t)(uint32_t)t->args[n->fdarg];
         if (t->fd >= 0)
-            fd_path(t, sgen);
+            fd_path(t, gen, sgen);
     }
     return 1;
 }
@@ -1038,10 +1054,11 @@ static void path_exit(thread *t, const nr_info *n, int64_t ret)
     if (ret < 0 || ret > INT32_MAX)
         return;
     if (n->fdop == FD_OPEN) {
-        char link[64], fp[PATH_CAP];
-        snprintf(link, sizeof link, "/proc/%d/fd/%d", t->pid, (int)ret);
-        ssize_t len = readlink(link, fp, sizeof fp);
-        if (len > 0 && len < (ssize_t)sizeof fp) {
+        /* cached for the syscalls on it that follow; valid while the shim's counter is what it
+         * was at the entry (it changes before any descriptor change of the shim's) */
+        char fp[PATH_CAP];
+        int len = fd_link(t->pid, (int)ret, lgen, t->sgen, fp, sizeof fp);
+        if (len > 0) {
             memcpy(t->path, fp, (size_t)len);
             t->plen = (int)len;
         }
@@ -1062,7 +1079,7 @@ static int on_seccomp(thread *t, iotl_ev *ev)
     ev->verdict = V_PY;
     if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) != 0)
         return 0;
-    uint64_t nr = r.orig_rax;
+    uint64_t nr = r.orig_rax, gen = lgen; /* gen: the descriptors as they are at the entry */
     if (nr < NR_MAX && nrs[nr].fdop)
         lgen++; /* whatever the verdict, this process's descriptors may change */
     if (nr == SYS_GETPID_ || nr == SYS_PTRACE_ || nr == SYS_PRCTL_ || nr == SYS_SECCOMP_ ||
@@ -1149,9 +1166,9 @@ static int on_seccomp(thread *t, iotl_ev *ev)
             t->hasfd = 1;
             t->fd = (int32_t)(uint32_t)a[n->fdarg];
             if (t->fd >= 0)
-                fd_path(t, sgen);
+                fd_path(t, gen, sgen);
         }
-    } else if (n->mode != M_PATH || !path_entry(t, n, img, sgen)) {
+    } else if (n->mode != M_PATH || !path_entry(t, n, img, gen, sgen)) {
         ev->verdict = V_REC;
         ev->site = site->site;
         ev->cls = site->cls;
