@@ -591,23 +591,25 @@ def local_map(workers: int) -> Mapper:
             return list(ex.map(fn, *zip(*args, strict=True)))
         finally:
             # not waited for: the workers' exits (the kernel freeing each one's heap) overlap
-            # the merge; joined before the next pool is forked (join_pools) and at exit
-            _pools.append(ex._executor_manager_thread)  # what shutdown(wait=True) joins
-            ex.shutdown(wait=False, cancel_futures=True)
+            # the merge; the pool shut down by a thread of its own, joined before the next
+            # pool is forked (join_pools) and at exit
+            import threading
+
+            t = threading.Thread(target=ex.shutdown, kwargs={"cancel_futures": True})
+            t.start()
+            _pools.append(t)
 
     return run
 
 
-_pools: list[Any] = []  # the threads of local_map's pools shut down but not yet joined
+_pools: list[Any] = []  # the threads shutting down local_map's pools, not yet joined
 
 
 def join_pools() -> None:
-    """Wait for the pools local_map left (their workers ended, their thread gone: this process
-    forks safely again)."""
+    """Wait for the pools local_map left (their workers ended, their threads gone: this
+    process forks safely again)."""
     while _pools:
-        t = _pools.pop()
-        if t is not None:
-            t.join()
+        _pools.pop().join()
 
 
 def dask_map(scheduler: str) -> Mapper:

@@ -646,3 +646,45 @@ def test_fast_bins_and_buckets_are_the_slow_ones_at_their_edges():
         assert (_floor_div(x, w) == (x // w).astype(np.int64)).all(), span
     sizes = np.concatenate([BUCKET_EDGES + d for d in (-1, 0, 1)] + [np.arange(5)])
     assert (bucket_of(sizes) == np.searchsorted(BUCKET_EDGES, sizes, side="left")).all()
+
+
+FAST_EXIT = """
+import atexit, sys
+from iotrace import cli
+
+class Witness:  # a global of __main__: freed only by the interpreter's teardown
+    def __del__(self):
+        sys.stderr.write("torn down\\n")
+
+main = cli.main
+def later_main():  # a handler registered while the command runs, as multiprocessing's is
+    code = main()
+    atexit.register(sys.stderr.write, "handler ran\\n")
+    return code
+cli.main = later_main
+witness = Witness()
+cli.entry()
+"""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_bounded_command_ends_without_the_teardown_its_handlers_run(trace, workers):
+    # cli.entry: after a command that read a whole trace, no interpreter teardown (it freed
+    # every object one by one), but every exit handler run, the output whole, main's status;
+    # a command that reads no trace (`env`) ends as any Python program
+    t = trace(build("proc_fork"))
+    cmd = [sys.executable, "-c", FAST_EXIT, "report", str(t.dir), "--json", "--workers", workers]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["overview"]["events"] > 0
+    assert "handler ran" in r.stderr and "torn down" not in r.stderr, r.stderr
+    bad = subprocess.run([sys.executable, "-c", FAST_EXIT, "report", str(t.dir), "--workers", "0"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "handler ran" in bad.stderr, bad.stderr
+    usage = subprocess.run([sys.executable, "-c", FAST_EXIT, "report", "--no-such-option"],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert usage.returncode == 2 and "torn down" not in usage.stderr, usage.stderr
+    other = subprocess.run([sys.executable, "-c", FAST_EXIT, "env"],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert "torn down" in other.stderr, other.stderr
+

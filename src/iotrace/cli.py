@@ -570,20 +570,37 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """The command line's process (`iotrace-py`, `python -m iotrace`): main(); after a command
     that read a whole trace, an exit without the interpreter's teardown, which frees every
-    object one by one (a 10 M-event report on 1 worker: ~0.2 s of CPU; bench/scale_bench.py),
-    its output flushed, its local workers joined and its exit handlers run first."""
-    code = main()
-    if sys.argv[1:2] and sys.argv[1] in ANALYZER:
+    object one by one (a 10 M-event report on 1 worker: ~0.2 s of CPU; bench/scale_bench.py):
+    its local workers joined, its exit handlers run (atexit runs the last registered first:
+    _fast_exit, registered before any other, runs after them all), its output flushed."""
+    analyzer = bool(sys.argv[1:2]) and sys.argv[1] in ANALYZER
+    if analyzer:
         import atexit
 
-        for f in (sys.stdout, sys.stderr):
-            try:
-                f.flush()
-            except (OSError, ValueError):  # a closed pipe (said already), a closed stream
-                pass
+        atexit.register(_fast_exit)
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse's --help and errors
+        _status[0] = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        raise
+    except KeyboardInterrupt:
+        _status[0] = 130
+        raise
+    if analyzer:
         parts = sys.modules.get("iotrace.analyzer.parts")
         if parts is not None:
             parts.join_pools()
-        atexit._run_exitfuncs()
-        os._exit(code)
+    _status[0] = code
     sys.exit(code)
+
+
+_status = [1]  # the status _fast_exit gives: main()'s, else 1 (an uncaught exception's)
+
+
+def _fast_exit() -> None:
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):  # a closed pipe (said already), a closed stream
+            pass
+    os._exit(_status[0])
