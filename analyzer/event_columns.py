@@ -110,6 +110,13 @@ def keep_mappings() -> None:
         _POOL = []
 
 
+def release_mappings() -> None:
+    """The kept mappings unmapped (their memory given back); later ones still kept."""
+    pool = _POOL
+    while pool:
+        pool.pop().close()
+
+
 def _keep(m: mmap.mmap) -> None:
     pool = _POOL
     if pool is None or sum(len(x) for x in pool) + len(m) > POOL_MAX:

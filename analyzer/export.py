@@ -405,11 +405,12 @@ def _part_rows(
     shift: tuple[int, int, int],
     select: Any,
     fmt: str,
+    batch: int,
 ) -> dict[str, Any]:
     """One part's rows into tmp/name.arrow (an Arrow IPC file, in the events' order, with the
-    merge's key): for `fmt` csv, the events table as to_csv writes it (stack ids the whole
-    trace's) and the part's stacks; for chrome, its JSON lines and its threads' first events
-    (run in a worker)."""
+    merge's key, in record batches of `batch` rows): for `fmt` csv, the events table as to_csv
+    writes it (stack ids the whole trace's) and the part's stacks; for chrome, its JSON lines
+    and its threads' first events (run in a worker)."""
     from .parts import load_part, shift_stack_ids
 
     tr = load_part(trace_dir, part, select)
@@ -422,7 +423,7 @@ def _part_rows(
         ev["stack_id"] = pd.arrays.IntegerArray(new.astype(np.int32), new < 0)
         t = _keyed(_plain(_arrow(ev, None, tr.exact_names, True)), ev)
         with pa.OSFile(str(path), "wb") as f, pa.ipc.new_file(f, t.schema) as w:
-            w.write_table(t, max_chunksize=MERGE_BATCH)
+            w.write_table(t, max_chunksize=batch)
         st = tr.stacks
         st["stack_id"] = shift_stack_ids(st["stack_id"].to_numpy(np.int64), *shift)
         got["stacks"] = st.astype({"stack_id": np.int32})
@@ -434,7 +435,7 @@ def _part_rows(
         for lines in _chrome_lines(tr):
             b = ev.iloc[lo : lo + len(lines)]
             lo += len(lines)
-            w.write_table(_keyed(pa.table({"line": pa.array(lines, pa.string())}), b))
+            w.write_table(_keyed(pa.table({"line": pa.array(lines, pa.string())}), b), batch)
     pr = tr.processes
     got["cut"] = pr[pr["truncated"]][["log", "source", "truncated"]]  # its own logs' only
     first = ev[["proc", "tid"]].drop_duplicates()
@@ -450,7 +451,18 @@ def _part_rows(
     return got
 
 
-MERGE_BATCH = 1 << 16  # rows per batch of a part's file, the most the merge holds per part
+# The merge holds a record batch of every part's file at once: MERGE_ROWS rows in all whatever
+# the number of parts (10 M events in 16 parts, batches of 64 Ki rows: the command's peak 428 MiB
+# for CSV; Chrome's 100,000-line batches 726 MiB), a batch of MERGE_BATCH rows at most (fewer
+# batches: less work per row), MERGE_BATCH_MIN at least
+MERGE_ROWS = 1 << 20
+MERGE_BATCH = 1 << 16
+MERGE_BATCH_MIN = 1 << 10
+
+
+def merge_batch(parts: int) -> int:
+    """Rows per record batch of each of `parts` parts' files (_part_rows) for the merge."""
+    return max(MERGE_BATCH_MIN, min(MERGE_BATCH, MERGE_ROWS // max(parts, 1)))
 
 
 def _merged(files: list[str], schema: pa.Schema | None = None) -> Iterator[pa.Table]:
@@ -550,10 +562,11 @@ def _part_files(
         s, tr, partials = None, None, []
         plan, mapper = parts.planned(b)
         shifts = [(0, 0, 0)] * len(plan)
+    batch = merge_batch(len(plan))
     got = mapper(
         _part_rows,
         [
-            (str(b.trace_dir), p, str(tmp), f"part-{k}", sh, b.select, fmt)
+            (str(b.trace_dir), p, str(tmp), f"part-{k}", sh, b.select, fmt, batch)
             for k, (p, sh) in enumerate(zip(plan, shifts, strict=True))
         ],
     )

@@ -558,6 +558,28 @@ def tune_malloc() -> None:
     core.multiarray._set_madvise_hugepage(False)
 
 
+def release_memory() -> None:
+    """What tune_malloc keeps for a worker's next part given back: run on each Dask worker after
+    a map, as a local worker's exit gives it back.  A Dask worker outlives the command, whose own
+    work after the map runs beside it: the CSV export of 10 M events (the command merging the
+    parts' files) peaked at 1.22 GB, of which the idle workers' kept 387 + 347 MiB."""
+    import gc
+
+    from .event_columns import release_mappings
+
+    release_mappings()
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
+
+
 def _one_thread() -> bool:
     """This process runs one thread (forking it is safe); False where it cannot tell."""
     try:
@@ -629,7 +651,9 @@ def dask_map(scheduler: str) -> Mapper:
         with client:
             client.run(tune_malloc)  # each worker reduces part after part, as a local one
             tasks = [pickle.dumps((fn, a), protocol=pickle.HIGHEST_PROTOCOL) for a in args]
-            return client.gather(client.map(cluster.call, tasks, pure=False))
+            out = client.gather(client.map(cluster.call, tasks, pure=False))
+            client.run(release_memory)
+            return out
 
     return run
 

@@ -446,16 +446,36 @@ def test_read_filters_report_the_same_in_parts(trace):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "chrome"])
-def test_csv_and_chrome_exports_in_parts_are_the_in_memory_ones(trace, tmp_path, fmt):
+def test_csv_and_chrome_exports_in_parts_are_the_in_memory_ones(trace, tmp_path, fmt, monkeypatch):
     # a part per process, merged by time: the very bytes the in-memory export writes
+    import importlib
+
+    export_mod = importlib.import_module("iotrace.analyzer.export")  # the module (not export())
     t = trace("sh", "-c", f"{build('proc_fork')} && {build('st_raw')} x && {build('proc_threads')}")
     assert t.proc.returncode == 0, t.proc.stderr
     assert len(parts.plan(t.dir, parts.MEMORY_DEFAULT, 1, part_bytes=1)) >= 3
     whole, inparts = tmp_path / "whole", tmp_path / "parts"
     export(load(t.dir), fmt, whole)
-    for k, kw in enumerate([{}, {"range_bytes": 1}]):  # processes whole, then cut into ranges
+    held: list[tuple[int, int, int]] = []  # per merge: parts, their largest batch, rows
+    merged = export_mod._merged
+
+    def spy(files: list[str], *rest: object) -> object:
+        readers = [pa.ipc.open_file(f) for f in files]
+        batches = [r.get_batch(i).num_rows for r in readers for i in range(r.num_record_batches)]
+        held.append((len(files), max(batches), sum(batches)))
+        return merged(files, *rest)
+
+    monkeypatch.setattr(export_mod, "_merged", spy)
+    # processes whole, then cut into ranges; then the merge holding 64 rows in all (a batch of
+    # each part's file at once: with more parts, smaller batches)
+    for k, kw in enumerate([{}, {"range_bytes": 1}, {}]):
+        if k == 2:
+            monkeypatch.setattr(export_mod, "MERGE_ROWS", 64)
+            monkeypatch.setattr(export_mod, "MERGE_BATCH_MIN", 1)
         inparts = tmp_path / f"parts{k}"
         export_parts(fmt, parts.Bounded(t.dir, workers=2, part_bytes=1, **kw), inparts)
+        n, most, rows = held[-1]
+        assert most <= (64 // n if k == 2 else export_mod.MERGE_BATCH) and rows > 64, held
         if fmt == "chrome":
             assert whole.read_bytes() == inparts.read_bytes()
         else:
@@ -687,4 +707,19 @@ def test_a_bounded_command_ends_without_the_teardown_its_handlers_run(trace, wor
     other = subprocess.run([sys.executable, "-c", FAST_EXIT, "env"],
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "torn down" in other.stderr, other.stderr
+
+
+def test_a_worker_gives_back_what_it_kept_for_the_next_part(monkeypatch):
+    # parts.release_memory, run on each Dask worker after a map (a local worker's exit gives it
+    # back): the load's kept array mappings unmapped, the heap trimmed
+    from iotrace.analyzer import event_columns
+
+    monkeypatch.setattr(event_columns, "_POOL", [])  # kept, as in a worker (tune_malloc)
+    a = event_columns.empty(1 << 21, np.int64)  # 16 MiB: a mapping of its own
+    a[:] = 1
+    del a
+    assert len(event_columns._POOL) == 1
+    m = event_columns._POOL[0]
+    parts.release_memory()
+    assert event_columns._POOL == [] and m.closed
 
