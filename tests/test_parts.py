@@ -723,3 +723,20 @@ def test_a_worker_gives_back_what_it_kept_for_the_next_part(monkeypatch):
     parts.release_memory()
     assert event_columns._POOL == [] and m.closed
 
+
+def test_a_parquet_export_of_a_large_part_keeps_the_time_order(trace, tmp_path):
+    # write_dataset's threads write the scanner's batches (128 Ki rows) as they finish them:
+    # without preserve_order a file of a million rows came out of order, its bytes differing run
+    # to run; a process of 1.04 M events (dd's 1-byte reads and writes), one part, one file of a
+    # million rows, bounded and in memory
+    t = trace("dd", "if=/dev/zero", "of=out", "bs=1", "count=520000", "status=none")
+    assert t.proc.returncode == 0, t.proc.stderr
+    whole, inparts = tmp_path / "whole", tmp_path / "parts"
+    to_parquet_parts(parts.Bounded(t.dir, workers=1), inparts)
+    export(load(t.dir), "parquet", whole)
+    for out in (inparts, whole):
+        files = list((out / "events").rglob("*.parquet"))
+        assert max(pq.ParquetFile(f).metadata.num_rows for f in files) >= 1_000_000, files
+        for f in files:
+            ts = pq.read_table(f, columns=["t_start"]).column("t_start").to_numpy()
+            assert (np.diff(ts) >= 0).all(), f
