@@ -250,12 +250,34 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-PARTS_OF = """
-import sys
-from iotrace import cli
+SAME_PARTS = """
+import multiprocessing as mp, pickle, sys
+from pathlib import Path
+from iotrace import cli, cluster
 cli._lean_allocators()  # as the command line: one thread, workers forked from it
 from iotrace.analyzer import parts
-parts.summarise(parts.Bounded(sys.argv[1], workers=2, part_bytes=1, scheduler=sys.argv[2] or None))
+d, address = sys.argv[1], sys.argv[2]
+span = parts._span_guess(Path(d))
+args = [(d, t, span) for t in parts.groups(parts.plan(d, parts.MEMORY_DEFAULT, 1, part_bytes=1))]
+if address:  # every part on each worker of the cluster, as a report's tasks (cluster.call)
+    from distributed import Client
+    with Client(address) as c:
+        tasks = [pickle.dumps((parts.group, a), protocol=pickle.HIGHEST_PROTOCOL) for a in args]
+        each = [c.map(cluster.call, tasks, workers=[w], allow_other_workers=False, pure=False)
+                for w in c.scheduler_info()["workers"]]
+        for futures in each:
+            c.gather(futures)
+else:  # every part in each of 2 workers forked from here, as local_map's
+    def work():
+        parts.tune_malloc()
+        for a in args:
+            parts.group(*a)
+    ps = [mp.get_context("fork").Process(target=work) for _ in range(2)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+    sys.exit(max(p.exitcode for p in ps))
 """
 
 
@@ -295,27 +317,27 @@ def _peaks(roots: list[int], run: subprocess.Popen) -> dict[int, tuple[int, str]
 
 
 def test_a_dask_clusters_own_memory_is_within_its_constants(trace):
-    # the bound holds a Dask cluster's own memory (parts.DASK_BASE, DASK_WORKER_BASE): the same
-    # parts reduced by 2 local workers and by a 2-worker LocalCluster (python -m iotrace.cluster),
-    # each process's peak RSS summed: what the cluster adds is within the constants (the parts
-    # would otherwise be cut for more memory than there is), and not far below them (parts cut
-    # smaller than they need be: the constants were 100 and 150 MiB, measured ~78-112 and ~100)
+    # the bound holds a Dask cluster's own memory (parts.DASK_BASE, DASK_WORKER_BASE): 2 local
+    # workers and the 2 workers of a LocalCluster (python -m iotrace.cluster) each reduce every
+    # part (the same work in every worker: a report's spread of parts over its workers, which
+    # made each worker's peak differ run to run, left out), each process's peak RSS summed: what
+    # the cluster adds is within the constants (the parts would otherwise be cut for more memory
+    # than there is), and not far below them (parts cut smaller than they need be: the constants
+    # were 100 and 150 MiB, measured ~78-112 and ~100)
     t = trace("sh", "-c", f"{build('proc_fork')} && {build('an_pattern')}")
     assert t.proc.returncode == 0, t.proc.stderr
 
     def report(address: str, roots: list[int]) -> tuple[int, dict[int, tuple[int, str]]]:
-        run = subprocess.Popen([sys.executable, "-c", PARTS_OF, str(t.dir), address])
+        run = subprocess.Popen([sys.executable, "-c", SAME_PARTS, str(t.dir), address])
         got = _peaks([run.pid, *roots], run)
         assert run.returncode == 0
         return run.pid, got
 
     me, local = report("", [])
     own = local.pop(me)[0]
-    # the workers (a second pass, when the job's span was guessed wrong, forks a second pool:
-    # 2 at a time), their addr2line apart (the same on both sides)
-    pool = sorted((v for v, cmd in local.values() if "addr2line" not in cmd), reverse=True)
-    assert len(pool) >= 2, local
-    local_workers = sum(pool[:2])
+    pool = [v for v, cmd in local.values() if "addr2line" not in cmd]  # apart: on both sides
+    assert len(pool) == 2, local
+    local_workers = sum(pool)
     cluster, address = _start_cluster()
     try:
         from distributed import Client
