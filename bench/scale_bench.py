@@ -423,6 +423,64 @@ def bench_commands(trace: Path, n: int, commands: list[str], modes: list[str]) -
               f"{same}{over}", flush=True)  # fmt: skip
 
 
+def _split_peaks(cmd: list[str], cluster: int) -> tuple[float, int, int, int, float]:
+    """Wall, the peak of the sum of the RSS of the command's tree and the cluster's, each tree's
+    own peak (sampled every 0.1 s), CPU of the command's tree and the cluster's."""
+    peaks = [0, 0, 0]
+    c0 = _cpu() + _tree_cpu(cluster)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            own, theirs = _rss(_tree(p.pid)), _rss(_tree(cluster))
+            peaks[:] = max(peaks[0], own + theirs), max(peaks[1], own), max(peaks[2], theirs)
+            done.wait(0.1)
+
+    th = threading.Thread(target=sample)
+    th.start()
+    _, err = p.communicate()
+    done.set()
+    th.join()
+    wall = time.perf_counter() - t0
+    _reap([cluster])
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])}...: status {p.returncode}: {err[-500:]}")
+    return wall, *peaks, _cpu() + _tree_cpu(cluster) - c0
+
+
+def bench_export_roles(trace: Path, n: int, formats: list[str]) -> None:
+    """The exports that merge their parts' files in the command (CSV, Chrome) on a 2-worker Dask
+    cluster: the peak of the whole, and of the command's process tree and the cluster's each
+    alone, so that the bound's holder shows (the cluster's workers idle beside the merge)."""
+    rows = []
+    cluster = Cluster()
+    cluster.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="iotrace-roles-", dir=trace.parent) as tmp:
+            for fmt in formats:
+                out = Path(tmp) / fmt
+                cmd = [sys.executable, "-m", "iotrace", "export", str(trace), "--format", fmt,
+                       "-o", str(out), "--scheduler", cluster.address]  # fmt: skip
+                load0 = os.getloadavg()[0]
+                wall, peak, own, theirs, cpu = _split_peaks(cmd, cluster.proc.pid)
+                rows.append((fmt, wall, (load0 + os.getloadavg()[0]) / 2, peak, own, theirs, cpu))
+                if out.is_dir():
+                    shutil.rmtree(out)
+                else:
+                    out.unlink()
+    finally:
+        cluster.stop()
+    print(f"exports on a 2-worker Dask cluster, {n:,} events: the peak of the sum, and each "
+          "tree's own peak (not at the same time)")  # fmt: skip
+    print(f"{'export':10} {'wall s':>7} {'load':>5} {'peak RSS GB':>11} {'command GB':>10} "
+          f"{'cluster GB':>10} {'CPU s':>7}")  # fmt: skip
+    for fmt, wall, load, peak, own, theirs, cpu in rows:
+        print(f"{fmt:10} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {own / 1e9:10.2f} "
+              f"{theirs / 1e9:10.2f} {cpu:7.1f}", flush=True)  # fmt: skip
+
+
 def _events_estimate(trace: Path) -> int:
     return sum(p.stat().st_size for p in trace.glob("*.iot")) // 24
 
@@ -452,6 +510,9 @@ def main() -> int:
                     help=f"also every bounded command of {','.join(COMMANDS)} ('all': each) with "
                     f"the modes of --modes")  # fmt: skip
     ap.add_argument("--modes", default="1,2,dask", help=f"of {','.join(MODES)} (default all)")
+    ap.add_argument("--export-roles", default="", metavar="FORMATS",
+                    help="csv,chrome: those exports on a Dask cluster, the command's peak and the "
+                    "cluster's apart")  # fmt: skip
     args = ap.parse_args()
     cmds = list(COMMANDS) if args.commands == "all" else [c for c in args.commands.split(",") if c]
     modes = [m for m in args.modes.split(",") if m]
@@ -483,6 +544,8 @@ def main() -> int:
                 bench_darshan(trace, n, not rows, args.in_memory_max, drows)
             if cmds:
                 bench_commands(trace, n, cmds, modes)
+            if args.export_roles:
+                bench_export_roles(trace, n, args.export_roles.split(","))
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
