@@ -33,8 +33,8 @@ Cases:
   libc       libc functions that do I/O inside glibc (bench/progs/libcloop.c: NSS, gettext,
              the time zone, realpath, mkstemp, tmpfile, opendir, sysconf), each 50 times under
              full tracing: the stracer's stops left per call, covered (resumed by its C loop)
-             and libc-internal (two stops each and Python where a path or descriptor is
-             involved), from its summary line of a run with no call and one with 50
+             and libc-internal (two stops each, recorded by the C loop at a known call site),
+             from its summary line of a run with no call and one with 50
   libc_us    the same functions' cost: us per call untraced, shim alone, full and `strace -f`,
              pinned, (a run with N calls - a run with none) / N by wall and by the CPU of the
              whole process tree; full/strace: target <= 1.0 (issue 19, "a stop handled
