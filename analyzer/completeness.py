@@ -358,6 +358,9 @@ def job_of(
         cols = zip(procs["host"], procs["pid"], procs["exe"], strict=True)
         commands = {(str(h), int(p)): str(e) for h, p, e in cols if isinstance(e, str)}
     j = kio.Job(stracer=stracer)
+    if procs is not None and "ppid" in procs and len(procs):  # kio.Job.pidns: began a PID
+        ns = procs["ppid"].to_numpy(dtype="int64", na_value=-1) == 0  # namespace of their own
+        j.pidns = len(set(zip(procs["host"][ns].astype(str), procs["pid"][ns], strict=True)))
     for key, p in kprocs:
         # counts the processes that used io_uring without the stracer
         j.add(p, key[1], commands.get(key, ""))

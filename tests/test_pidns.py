@@ -1,14 +1,17 @@
 """A command that starts a PID namespace of its own (`unshare -pf --mount-proc`, a container's
 runtime): the shim inside names its logs by the pids in it, which `iotrace run`'s closing line
 cannot match to the run's (the stracer's and the kernel's pids are the outer ones).  The line
-says so, in both modes, rather than a bare "explains 0.1%" or "no counters"."""
+says so, in both modes, rather than a bare "explains 0.1%" or "no counters", and so does the
+report's completeness line."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
 import pytest
+from conftest import iotrace
 
 NOTE = "began a PID namespace of its own (unshare -p, a container)"
 SCRIPT = "head -c 1048576 /dev/zero > big.dat; cat big.dat > /dev/null"
@@ -30,6 +33,9 @@ def test_pid_namespace_is_said_on_the_closing_line(trace, extra) -> None:
     assert len(line) == 1 and line[0].startswith("iotrace: "), t.proc.stderr
     assert f"1 process {NOTE}" in line[0]
     assert ("(the kernel's counts of them are, as not explained)" in line[0]) == (not extra)
+    report = iotrace("report", "--json", str(t.dir))  # its completeness line says it too
+    assert report.returncode == 0, report.stderr
+    assert f"1 process {NOTE}" in json.loads(report.stdout)["completeness"]["line"]
     # the same command without a namespace of its own: explained, nothing said
     plain = trace("sh", "-c", SCRIPT, extra=extra)
     assert NOTE not in plain.proc.stderr
