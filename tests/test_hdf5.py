@@ -357,7 +357,11 @@ def test_chunking_against_access_pattern(tmp_path: Path) -> None:
 
 # h5py built for Open MPI (Debian's python3-h5py-mpi) in the system's Python: libhdf5 and libmpi
 # come in with the extension modules, loaded RTLD_LOCAL, outside the global scope the shim's
-# lookups searched
+# lookups searched.  No h5py + MPICH test: Debian builds h5py's MPI flavour for Open MPI alone
+# (python3-h5py-mpi needs libhdf5-openmpi and libopenmpi3; there is no python3-h5py-mpich), and
+# its mpi4py too; PyPI's h5py wheels are serial, so one for MPICH means building mpi4py and h5py
+# from source against libhdf5-mpich in every CI run.  MPICH's parallel HDF5 is tested in C
+# (test_parallel_hdf5's "mpich" case).
 SYS_PY = Path("/usr/bin/python3")
 H5PY_SCRIPT = """
 import h5py, numpy as np
