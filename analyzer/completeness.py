@@ -50,6 +50,7 @@ def _readings(rows: pd.DataFrame) -> list[kio.Reading]:
                 if pd.isna(d["shim_own_rchar"])
                 else [int(d[f"shim_{k}"]) for k in schema.KIO_SHIM],
                 [int(d["dropped"]), int(d["untraced"])],
+                nnp=bool(d["nnp"]),
             )
         )
     return out

@@ -287,7 +287,7 @@ def _other_records(log: _Log, buf: Any, offs: np.ndarray, lens: np.ndarray, base
         reading = kio_core.shim_reading(rec, log.proc)
         if reading is not None:
             if reading.when == "seccomp" and got.seccomp is not None:  # beside it, its counts
-                reading.dropped = list(got.seccomp[1:3])
+                reading.dropped, reading.nnp = list(got.seccomp[1:3]), got.seccomp_nnp
             log.kio.append(reading)
 
 
@@ -643,7 +643,7 @@ def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFra
                 **{f"shim_{k}": (r.shim[i] if r.shim is not None else None)
                    for i, k in enumerate(schema.KIO_SHIM)},
                 "lost": r.lost, "euid": r.euid, "next": r.next,
-                "dropped": r.dropped[0], "untraced": r.dropped[1],
+                "dropped": r.dropped[0], "untraced": r.dropped[1], "nnp": r.nnp,
                 }  # fmt: skip
 
     for lg in logs:

@@ -113,6 +113,8 @@ KIO_COLUMNS: dict[str, object] = {
     # a "seccomp" reading: its log's SECCOMP counts (records dropped, calls let through untraced)
     "dropped": np.dtype(np.int64),
     "untraced": np.dtype(np.int64),
+    # ... and it was the shim alone going out at the app's no_new_privs (no filter seen)
+    "nnp": np.dtype(bool),
 }
 
 # The missed syscalls (the stracer's events), one row per process, syscall and call site.

@@ -309,14 +309,15 @@ static int chunk_records(int fd, unsigned char *buf, size_t size, size_t off, si
         if (kind == 6 && n < max) { /* KIO */
             if (kio_record(&rec, alen - 1, &out[n]))
                 n++;
-        } else if (kind == 10 && alen >= 3) { /* SECCOMP [10, t, dropped, untraced]: the
-                                               * counts go with the reading before it */
-            int64_t t, d[2] = {0, 0};
+        } else if (kind == 10 && alen >= 3) { /* SECCOMP [10, t, dropped, untraced, nnp]:
+                                               * the counts go with the reading before it */
+            int64_t t, d[2] = {0, 0}, nnp = 0;
             int ok = next(&rec, &t, &s) == 'i' && next(&rec, &d[0], &s) == 'i' &&
-                     (alen < 4 || next(&rec, &d[1], &s) == 'i');
+                     (alen < 4 || next(&rec, &d[1], &s) == 'i') &&
+                     (alen < 5 || next(&rec, &nnp, &s) == 'i');
             for (int i = 0; ok && i < n; i++)
                 if (out[i].when == 6)
-                    out[i].dropped[0] = d[0], out[i].dropped[1] = d[1];
+                    out[i].dropped[0] = d[0], out[i].dropped[1] = d[1], out[i].nnp = nnp != 0;
         } else if (kind == 4 && alen > 4) { /* MODULE: its path */
             for (int i = 1; i < 4; i++)
                 skip(&rec);

@@ -53,8 +53,8 @@ int64_t iot_kio_no_end_kind(const struct iot_kio_reading *r)
         return 2; /* fds */
     if (r->lost)
         return 4; /* unread */
-    if (r->when == SECCOMP)
-        return 5; /* seccomp: the shim makes no syscall after it (it was not killed) */
+    if (r->when == SECCOMP) /* the shim makes no syscall after it (it was not killed) */
+        return r->nnp ? 6 : 5; /* nnp : seccomp */
     if (r->when == EXEC && r->next == NEXT_SETID)
         return 3; /* setid */
     if (r->when == EXEC && r->next == NEXT_UNWRITABLE)
@@ -118,7 +118,8 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
     if (!end && last_taken && (last_taken->when == EXIT || last_taken->when == UEXIT))
         end = last_taken;
     for (size_t i = 0; i < n; i++) {
-        p->sandboxed |= TAKEN(R(i)) && R(i)->when == SECCOMP;
+        if (TAKEN(R(i)) && R(i)->when == SECCOMP) /* a filter seen outweighs a no_new_privs */
+            p->sandboxed = R(i)->nnp && p->sandboxed != 1 ? 2 : 1;
         p->dropped[0] += R(i)->dropped[0];
         p->dropped[1] += R(i)->dropped[1];
     }
@@ -361,6 +362,7 @@ void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p, int
     }
     if (p->end && p->unfinished && p->sandboxed) {
         j->sandboxed++;
+        j->sandboxed_nnp += p->sandboxed == 2;
         return;
     }
     if (!p->end) {
@@ -382,6 +384,7 @@ void iot_kio_job_add(struct iot_kio_job *j, const struct iot_kio_process *p, int
     j->processes++;
     j->tail += p->tail && !p->sandboxed;
     j->sandboxed_tail += p->tail && p->sandboxed;
+    j->sandboxed_tail_nnp += p->tail && p->sandboxed == 2;
     int64_t e[4];
     for (int i = 0; i < 4; i++)
         e[i] = p->events[i] + p->stdio[i] + p->before_shim[i] + p->own[i];
@@ -463,6 +466,8 @@ static const char *const no_end_said[IOT_KIO_NO_END_KINDS] = {
     "a set-user-ID or set-group-ID program, which runs without the shim",
     "the shim could not read them",
     "the app installed a seccomp filter, after which the shim makes no syscall",
+    "the app set no_new_privs (the shim alone goes out there: a seccomp filter it cannot see may "
+    "follow), after which the shim makes no syscall",
 };
 
 const char *iot_kio_no_end_said(int64_t kind)
@@ -546,6 +551,18 @@ static size_t pidns_text(const struct iot_kio_job *j, char *out, size_t cap, siz
     return o;
 }
 
+/* what `n` processes of which `nnp` only set no_new_privs did, after which the shim makes no
+ * syscall (preload/sandbox.c) */
+static const char *sandbox_what(int64_t n, int64_t nnp)
+{
+    if (!nnp)
+        return "installed a seccomp filter";
+    if (nnp < n)
+        return "installed a seccomp filter or set no_new_privs";
+    return "set no_new_privs (the shim alone goes out there: a seccomp filter it cannot see may "
+           "follow)";
+}
+
 size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
 {
     char a[420], b[64], c[420], d[64], no_end[1024];
@@ -557,10 +574,10 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
                 "shim's last reading, the only processes with counters at their end: iotrace "
                 "report counts their last events", commas(a, j->unfinished));
         else if (j->sandboxed)
-            SAY("completeness: %s installed a seccomp filter, after which the shim makes no "
-                "syscall, the only processes with counters at their end: its last reading was "
-                "just before it (iotrace report counts the events after it)",
-                commas(a, j->sandboxed));
+            SAY("completeness: %s %s, after which the shim makes no syscall, the only "
+                "processes with counters at their end: its last reading was just before it "
+                "(iotrace report counts the events after it)", commas(a, j->sandboxed),
+                sandbox_what(j->sandboxed, j->sandboxed_nnp));
         else if (j->without_end)
             SAY("completeness: no counters at the end of the %s processes traced (%s)",
                 commas(a, j->without_end), no_end);
@@ -611,13 +628,13 @@ size_t iot_kio_job_line(const struct iot_kio_job *j, char *out, size_t cap)
         SAY("; %s ended by a signal or a raw exit_group syscall before the shim's last reading "
             "(their last events counted from the trace)", commas(a, j->tail));
     if (j->sandboxed_tail)
-        SAY("; %s installed a seccomp filter, after which the shim makes no syscall (its last "
-            "reading was just before it; the events after it counted from the trace)",
-            commas(a, j->sandboxed_tail));
+        SAY("; %s %s, after which the shim makes no syscall (its last reading was just before "
+            "it; the events after it counted from the trace)", commas(a, j->sandboxed_tail),
+            sandbox_what(j->sandboxed_tail, j->sandboxed_tail_nnp));
     if (j->sandboxed)
-        SAY("; %s more installed a seccomp filter, after which the shim makes no syscall: its "
-            "last reading was just before it, left out here (iotrace report counts the events "
-            "after it)", commas(a, j->sandboxed));
+        SAY("; %s more %s, after which the shim makes no syscall: its last reading was just "
+            "before it, left out here (iotrace report counts the events after it)",
+            commas(a, j->sandboxed), sandbox_what(j->sandboxed, j->sandboxed_nnp));
     if (j->without_end)
         SAY("; %s without counters at their end (%s)", commas(a, j->without_end), no_end);
     o = pidns_text(j, out, cap, dropped_text(j, out, cap, o));

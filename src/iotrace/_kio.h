@@ -20,6 +20,7 @@ struct iot_kio_reading {
     int64_t has_threads, threads[4], uring[3];
     int64_t lost, euid, next, has_shim, shim[10];
     int64_t dropped[2];
+    int64_t nnp; /* a "seccomp" reading: the shim alone went out at no_new_privs, no filter seen */
 };
 
 /* an event the kernel counts: t, its image (a shim event) and [rchar, wchar, syscr, syscw,
@@ -35,7 +36,9 @@ struct iot_kio_process {
     int64_t end, kernel[4], events[4], stdio[4], before_shim[4], own[4], children[4];
     int64_t end_t, alone, unfinished, tail, final[4], storage[2], uring;
     int64_t why, attached, nolog, nolog_uid, shimmed;
-    int64_t sandboxed; /* an image installed a seccomp filter (a "seccomp" reading) */
+    /* an image installed a seccomp filter (a "seccomp" reading): 1; 2: it set no_new_privs,
+     * where the shim alone goes out, and no filter was seen */
+    int64_t sandboxed;
     /* without counters at its end (has_floor: its last reading is a shim's at an image's
      * start): the least the kernel added to its parent at the wait -- that reading (and its
      * own read) and, unless floor_partial (its events not known), the image's events after it;
@@ -50,8 +53,9 @@ struct iot_kio_process {
     int64_t exec_unread;
 };
 
-/* kinds of no_end_why: 0 not known, 1 "ids", 2 "fds", 3 "setid", 4 "unread", 5 "seccomp" */
-#define IOT_KIO_NO_END_KINDS 6
+/* kinds of no_end_why: 0 not known, 1 "ids", 2 "fds", 3 "setid", 4 "unread", 5 "seccomp",
+ * 6 "nnp" */
+#define IOT_KIO_NO_END_KINDS 7
 
 struct iot_kio_job {
     int64_t kernel_bytes, explained_bytes, kernel_calls, explained_calls, stdio_calls;
@@ -62,6 +66,7 @@ struct iot_kio_job {
     /* sandboxed: their app installed a seccomp filter and their last events are not summed
      * (not in unfinished); sandboxed_tail: theirs were, from the trace */
     int64_t sandboxed, sandboxed_tail;
+    int64_t sandboxed_nnp, sandboxed_tail_nnp; /* of those, the ones whose was a no_new_privs */
     /* short_reaped: of the short, those that reaped a child without counters at its end;
      * reaped: processes left out, their children's floors lacking their last events */
     int64_t short_reaped, reaped;

@@ -67,6 +67,8 @@ class Reading:
     # a "seccomp" reading: its log's SECCOMP counts, [records the shim had no room for after the
     # filter, calls it let through untraced (threads started after it)]
     dropped: list[int] = field(default_factory=lambda: [0, 0])
+    # ... and it was the shim alone going out at the app's no_new_privs (no filter seen)
+    nnp: bool = False
 
     @property
     def vec(self) -> Vec:
@@ -216,8 +218,9 @@ class Process:
     shimmed: bool = False  # a shim's reading is among its own
     # an image installed a seccomp filter: its shim makes no syscall after it, so its reading
     # then ("seccomp") is its last (none at exit; under the stracer, whose end reading has the
-    # shim's sums, it is exact), and the records it had no room for are lost (preload/sandbox.c)
-    sandboxed: bool = False
+    # shim's sums, it is exact), and the records it had no room for are lost (preload/sandbox.c):
+    # 1; 2: it set no_new_privs, where the shim alone goes out, and no filter was seen
+    sandboxed: int = 0
     # without counters at its end, its last reading a shim's at an image's start: the least the
     # kernel added to its parent at the wait (that reading and, unless floor_partial, the
     # image's events after it), and the last of those times (_kio.c's unended)
@@ -328,7 +331,8 @@ class Process:
                         "shim makes no syscall under it, so no reading was taken just before "
                         "the exec; the stracer's is after them)")  # fmt: skip
             if self.tail and self.sandboxed:
-                return (f"{what} unexplained (the app installed a seccomp filter, after which "
+                did = "set no_new_privs" if self.sandboxed == 2 else "installed a seccomp filter"
+                return (f"{what} unexplained (the app {did}, after which "
                         "the shim makes no syscall)")  # fmt: skip
             if self.tail and self.died_in:
                 return (f"{what} unexplained: likely what the stdio call it died in wrote or read "
@@ -401,7 +405,7 @@ _WHEN = {"start": 0, "exec": 1, "exit": 2, "_exit": 3, "end": 4, "attach": 5, "s
 _END = (None, "stracer", "shim at exit")
 _URING = ("", "liburing", "rings", "held")
 _NEXT = ("", *KIO_NEXT)
-_KINDS = ("", "ids", "fds", "setid", "unread", "seccomp")  # _kio.h IOT_KIO_NO_END_KINDS
+_KINDS = ("", "ids", "fds", "setid", "unread", "seccomp", "nnp")  # _kio.h IOT_KIO_NO_END_KINDS
 
 
 def _reading_to_c(r: Reading, x: Any) -> None:
@@ -415,7 +419,7 @@ def _reading_to_c(r: Reading, x: Any) -> None:
         x.has_threads, x.threads = 1, r.threads
     if r.shim is not None:
         x.has_shim, x.shim = 1, r.shim
-    x.dropped = r.dropped
+    x.dropped, x.nnp = r.dropped, r.nnp
 
 
 def _process(c: Any) -> Process:
@@ -423,7 +427,7 @@ def _process(c: Any) -> Process:
                    list(c.before_shim), list(c.own), list(c.children), c.end_t, bool(c.alone),
                    bool(c.unfinished), bool(c.tail), list(c.final), list(c.storage),
                    _URING[c.uring], (_KINDS[c.why], ""), bool(c.attached), _NEXT[c.nolog],
-                   c.nolog_uid, bool(c.shimmed), bool(c.sandboxed),
+                   c.nolog_uid, bool(c.shimmed), int(c.sandboxed),
                    list(c.floor) if c.has_floor else None, c.floor_t, bool(c.floor_partial),
                    c.unended, bool(c.unended_partial), dropped=list(c.dropped),
                    exec_unread=bool(c.exec_unread))  # fmt: skip
@@ -499,6 +503,10 @@ def no_end_why(r: Reading) -> tuple[str, str]:
     if kind == "seccomp":
         return ("seccomp", "the app installed a seccomp filter, after which the shim makes no "
                 "syscall: it read them just before (it was not killed)")  # fmt: skip
+    if kind == "nnp":
+        return ("nnp", "the app set no_new_privs (the shim alone goes out there: a seccomp filter "
+                "it cannot see may follow), after which the shim makes no syscall: it read them "
+                "just before (it was not killed)")  # fmt: skip
     if kind == "setid":
         return ("setid", "it exec'd a set-user-ID or set-group-ID program, which runs without "
                 "the shim (secure execution: the loader ignores LD_PRELOAD there): nothing "
@@ -570,6 +578,8 @@ class Job:
     # last events only the report counts (not in unfinished), or counted from the trace
     sandboxed: int = 0
     sandboxed_tail: int = 0
+    sandboxed_nnp: int = 0  # of those, the ones that set no_new_privs and installed no filter seen
+    sandboxed_tail_nnp: int = 0
     short_reaped: int = 0  # of the short, processes that reaped a child without end counters
     reaped: int = 0  # left out: they reaped a child whose last events the line cannot count
     # the processes' SECCOMP counts (records dropped, calls untraced), the processes with any,
@@ -616,6 +626,7 @@ class Job:
 _JOB_FIELDS = ("kernel_bytes", "explained_bytes", "kernel_calls", "explained_calls",
                "stdio_calls", "stdio_writes", "processes", "without_end", "short", "short_bytes",
                "unfinished", "tail", "uring", "stracer", "attached", "sandboxed", "sandboxed_tail",
+               "sandboxed_nnp", "sandboxed_tail_nnp",
                "short_reaped", "reaped", "dropped_procs", "dropped_pid",
                "dropped_most", "pidns")  # fmt: skip
 
@@ -679,12 +690,13 @@ def run_job(trace_dir: Path, host: str, root: int) -> Job:
         if isinstance(header.get("ppid"), int) and pid != root:
             parent.setdefault(pid, header["ppid"])
         exe.setdefault(pid, str(header.get("exe") or ""))
-        dropped = [[int(x) for x in (*r[2:4], 0)[:2]] for r in records if r[0] == Rec.SECCOMP]
+        seccomp = [r for r in records if r[0] == Rec.SECCOMP]
+        dropped = [[int(x) for x in (*r[2:4], 0)[:2]] for r in seccomp]
         for rec in records:
             r = shim_reading(rec, image) if rec[0] == Rec.KIO else None
             if r is not None:
                 if r.when == "seccomp" and dropped:  # its SECCOMP record's counts
-                    r.dropped = dropped[0]
+                    r.dropped, r.nnp = dropped[0], len(seccomp[0]) > 4 and bool(seccomp[0][4])
                 readings.setdefault(pid, []).append(r)
     job = Job(stracer=stracer)
     pidns |= {h["pid"] for h in headers if h.get("ppid") == 0 and h["pid"] != root}
