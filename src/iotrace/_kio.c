@@ -1,6 +1,7 @@
 /* What a trace explains of each process's kernel read/write counters, and the job's line: the
  * one computation (iotrace/kio.py says what each step means and why; _kio.h the interface),
  * used by kio.py through cffi and compiled into the C launcher. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,14 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
                 memcpy(d, r->counters, sizeof d);
                 add(d, r->own, -1);
                 add(d, base, -1);
+                /* the stracer's events before the shim started (glibc's I/O inside a wrapped
+                 * call from the preinit array, which passes through) are in its counters and
+                 * in `events`: counted once (a stracer exec's base holds them already) */
+                int64_t since = prev ? prev->t : INT64_MIN;
+                if (!(prev && prev->source == STRACER && prev->when == EXEC))
+                    for (size_t k = 0; k < nst; k++)
+                        if (since < st[k].t && st[k].t <= r->t)
+                            add(d, st[k].sums, -1);
                 add(p->before_shim, d, 1);
             }
         } else if (r == end && r->when == EXIT) {
