@@ -277,6 +277,7 @@ else:  # every part in each of 2 workers forked from here, as local_map's
         p.start()
     for p in ps:
         p.join()
+    print(*(p.pid for p in ps))  # the workers (their forks for tools, short-lived, apart)
     sys.exit(max(p.exitcode for p in ps))
 """
 
@@ -327,15 +328,16 @@ def test_a_dask_clusters_own_memory_is_within_its_constants(trace):
     t = trace("sh", "-c", f"{build('proc_fork')} && {build('an_pattern')}")
     assert t.proc.returncode == 0, t.proc.stderr
 
-    def report(address: str, roots: list[int]) -> tuple[int, dict[int, tuple[int, str]]]:
-        run = subprocess.Popen([sys.executable, "-c", SAME_PARTS, str(t.dir), address])
+    def report(address: str, roots: list[int]) -> tuple[int, dict[int, tuple[int, str]], str]:
+        run = subprocess.Popen([sys.executable, "-c", SAME_PARTS, str(t.dir), address],
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
         got = _peaks([run.pid, *roots], run)
         assert run.returncode == 0
-        return run.pid, got
+        return run.pid, got, run.communicate()[0]
 
-    me, local = report("", [])
+    me, local, out = report("", [])
     own = local.pop(me)[0]
-    pool = [v for v, cmd in local.values() if "addr2line" not in cmd]  # apart: on both sides
+    pool = [local[int(pid)][0] for pid in out.split()]
     assert len(pool) == 2, local
     local_workers = sum(pool)
     cluster, address = _start_cluster()
@@ -344,14 +346,16 @@ def test_a_dask_clusters_own_memory_is_within_its_constants(trace):
 
         with Client(address) as c:  # the workers' pids (a cluster's tree has other processes)
             pids = set(c.run(os.getpid).values())
-        me, on_dask = report(address, [cluster.pid])
+        me, on_dask, _ = report(address, [cluster.pid])
     finally:
         cluster.communicate("", timeout=60)
     client = on_dask.pop(me)[0] - own
     assert len(pids) == 2 and pids <= set(on_dask), on_dask
     dask_workers = sum(v for k, (v, _) in on_dask.items() if k in pids)
-    tools = sum(v for v, cmd in on_dask.values() if "addr2line" in cmd)
-    scheduler = sum(v for v, _ in on_dask.values()) - dask_workers - tools
+    # the scheduler's process (with the nannies) and its resource tracker: not a worker's forks
+    # for its tools, nor a worker restarted
+    scheduler = sum(v for k, (v, cmd) in on_dask.items()
+                    if k == cluster.pid or "resource_tracker" in cmd)  # fmt: skip
     per_worker = (dask_workers - local_workers) / 2
     mib = 1 << 20
     figures = f"scheduler {scheduler / mib:.0f}, client {client / mib:.0f}, "
