@@ -15,7 +15,9 @@ then exports it as a Darshan log (`iotrace export --format darshan`, only up to 
 events): in memory (`export(load(DIR), "darshan", OUT)`, the reference), bounded with 1 and 2
 local workers; whether each log has the reference's bytes; with --commands, every bounded
 command (report console/JSON/HTML, every export, missed, show) with 1 and 2 local workers and on
-a 2-worker Dask cluster, each output compared with the command's first row's bytes,
+a 2-worker Dask cluster, each output compared with the command's first row's bytes; and
+`iotrace show` with each bound of --show-memory (default 2G: its lines held whole at 10 M events,
+and 512M: sorted runs spilled and merged), its output's bytes compared,
 
 and prints wall time, the peak RSS of all the processes doing the work (the report's process
 tree, and the cluster's; sampled every 0.1 s), events per second per core, the CPU time (user +
@@ -481,6 +483,44 @@ def bench_export_roles(trace: Path, n: int, formats: list[str]) -> None:
               f"{theirs / 1e9:10.2f} {cpu:7.1f}", flush=True)  # fmt: skip
 
 
+def bench_show(trace: Path, n: int, bounds: list[str]) -> None:
+    """`iotrace show` (one process, streaming) with each --memory bound: wall, peak RSS, events
+    per second, CPU; whether its output has the first row's bytes.  The default bound holds the
+    lines of 10 M events (~1.4 GB); a smaller one spills sorted runs to temporary files (in the
+    trace's directory) and merges them."""
+    rows = []
+    ref = None
+    with tempfile.TemporaryDirectory(prefix="iotrace-show-", dir=trace.parent) as tmp:
+        for bound in bounds:
+            out = Path(tmp) / "show.out"
+            cmd = [sys.executable, "-m", "iotrace", "show", str(trace), "--memory", bound]
+            load0 = os.getloadavg()[0]
+            wall, peak, _, cpu = measure(cmd, stdout=out)
+            load = (load0 + os.getloadavg()[0]) / 2
+            size = out.stat().st_size
+            got = _digest(out)
+            if ref is None:  # one line per event: the events shown (the trace's own count)
+                with open(out, "rb") as f:
+                    n = sum(1 for _ in f)
+            out.unlink()
+            same = "reference" if ref is None else ("equal" if got == ref else "DIFFERENT")
+            ref = ref or got
+            print(f"  show --memory {bound}: wall {wall:.1f} s, load {load:.1f}, peak "
+                  f"{peak / 1e9:.2f} GB, CPU {cpu:.1f} s, {same}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            rows.append((bound, wall, load, peak, cpu, size, same))
+    print(f"iotrace show, {n:,} events (output to a file)")
+    print(f"{'--memory':10} {'wall s':>7} {'load':>5} {'peak RSS GB':>11} {'ev/s':>9} "
+          f"{'CPU s':>7} {'ev/CPU-s':>9} {'out GB':>7}  output")  # fmt: skip
+    from iotrace.units import parse_memory
+
+    for bound, wall, load, peak, cpu, size, same in rows:
+        over = "  OVER THE BOUND" if peak > parse_memory(bound) else ""
+        print(f"{bound:10} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {n / wall:9,.0f} "
+              f"{cpu:7.1f} {n / cpu:9,.0f} {size / 1e9:7.2f}  {same}{over}",
+              flush=True)  # fmt: skip
+
+
 def _events_estimate(trace: Path) -> int:
     return sum(p.stat().st_size for p in trace.glob("*.iot")) // 24
 
@@ -513,6 +553,9 @@ def main() -> int:
     ap.add_argument("--export-roles", default="", metavar="FORMATS",
                     help="csv,chrome: those exports on a Dask cluster, the command's peak and the "
                     "cluster's apart")  # fmt: skip
+    ap.add_argument("--show-memory", default="2G,512M", metavar="SIZES",
+                    help="`iotrace show` with each of these --memory bounds ('' for none; "
+                    "default 2G,512M: held whole, and sorted runs spilled)")  # fmt: skip
     args = ap.parse_args()
     cmds = list(COMMANDS) if args.commands == "all" else [c for c in args.commands.split(",") if c]
     modes = [m for m in args.modes.split(",") if m]
@@ -546,6 +589,8 @@ def main() -> int:
                 bench_commands(trace, n, cmds, modes)
             if args.export_roles:
                 bench_export_roles(trace, n, args.export_roles.split(","))
+            if args.show_memory:
+                bench_show(trace, n, [b for b in args.show_memory.split(",") if b])
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

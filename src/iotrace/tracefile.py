@@ -96,7 +96,7 @@ def seal_at(buf: Any, pos: int, end: int) -> int | None:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return v.__class__ is int or (isinstance(v, int) and not isinstance(v, bool))
 
 
 def _check_header(h: Any, path: Path) -> None:
