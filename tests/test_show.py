@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import build, iotrace
 from iotrace.analyzer import load
 
@@ -145,6 +146,18 @@ def test_show_beyond_its_bound_in_a_pipe_leaves_nothing(trace, tmp_path) -> None
     assert os.listdir(tmp) == [] and sorted(os.listdir(t.dir)) == before
     bad = iotrace("show", str(t.dir), "--memory", "lots")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "lots" in bad.stderr
+
+
+@pytest.mark.parametrize("command", ["show", "report", "diff"])
+def test_a_reader_gone_ends_the_command_quietly(trace, command) -> None:
+    """`iotrace report DIR | true`: the reader gone before the first line, the command ends with
+    status 0 and says nothing, as `show` does (rich's own answer to a broken pipe exited with
+    status 1)."""
+    t = trace(build("ft_fill"), "200", "100", "f", extra=("--stack", "0"))
+    args = f"{t.dir} {t.dir}" if command == "diff" else str(t.dir)
+    got = subprocess.run(["bash", "-c", f"{sys.executable} -m iotrace {command} {args} | true; "
+                          "exit ${PIPESTATUS[0]}"], capture_output=True, text=True)  # fmt: skip
+    assert got.returncode == 0 and got.stderr == "", (got.returncode, got.stderr)
 
 
 def test_sorter_spills_merges_and_keeps_ties_in_order(monkeypatch) -> None:

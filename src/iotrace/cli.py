@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from iotrace import __version__
 from iotrace.mpi import FAMILIES as MPI_FAMILIES
@@ -378,17 +378,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
             sys.stdout.write(report_json(summary) + "\n")
         elif not args.html:
-            import shutil
-
-            from rich.console import Console
-
             from iotrace.analyzer.report import print_report
 
-            # a pipe or a file is not an 80-column terminal: keep paths whole
-            width = None if sys.stdout.isatty() else shutil.get_terminal_size((160, 24)).columns
-            print_report(
-                summary, Console(soft_wrap=False, width=width), all_ranks=args.ranks == "all"
-            )
+            print_report(summary, _text_console(), all_ranks=args.ranks == "all")
         sys.stdout.flush()
     except BrokenPipeError:
         sys.stderr.close()
@@ -426,6 +418,25 @@ def _summary(args: argparse.Namespace, trace_dir: str | None = None):  # noqa: A
     for w in caught:
         print(f"iotrace: warning: {w.message}", file=sys.stderr)
     return trace, summary
+
+
+def _text_console() -> Any:
+    """rich's Console for a report on stdout.  A pipe or a file is not an 80-column terminal:
+    paths are kept whole.  A reader that went away (`iotrace report DIR | head`) is the
+    command's BrokenPipeError, status 0 as `show`'s: rich's own answer exits with status 1."""
+    import shutil
+
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush goes nowhere
+            raise BrokenPipeError
+
+    width = None if sys.stdout.isatty() else shutil.get_terminal_size((160, 24)).columns
+    return _Console(soft_wrap=False, width=width)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -477,12 +488,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout.write(diff_json(d) + "\n")
         elif not args.html:
-            import shutil
-
-            from rich.console import Console
-
-            width = None if sys.stdout.isatty() else shutil.get_terminal_size((160, 24)).columns
-            print_diff(d, Console(soft_wrap=False, width=width))
+            print_diff(d, _text_console())
         sys.stdout.flush()
     except BrokenPipeError:
         sys.stderr.close()
