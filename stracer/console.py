@@ -260,7 +260,7 @@ class Console:
                 f"sockets and eventfds (/proc, /sys, /dev, /etc, /run, time zones, locales) at "
                 f"{sites}, libraries' own work (iotrace missed DIR lists them)"
             )
-        checked = sum(n for k, n in counts.items() if k not in ("link_bad", "python"))
+        checked = syscalls_checked(counts)
         self._say(
             f"iotrace: stracer: {checked} I/O syscalls checked: {counts.get('covered', 0)} "
             f"covered by the shim, {counts.get('loader', 0)} by the loader before the shim, "
@@ -272,3 +272,9 @@ class Console:
                 f"iotrace: stracer: {counts['link_bad']} malformed shim-stracer link messages "
                 "dropped (fd news or hellos that were not well-formed)"
             )
+
+
+def syscalls_checked(counts: dict[str, int]) -> int:
+    """The stops a COUNTS record's classes sum to ("python": how many of them Python handled,
+    and "link_bad": malformed link messages, are no classes of their own)."""
+    return sum(n for k, n in counts.items() if k not in ("link_bad", "python"))

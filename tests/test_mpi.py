@@ -469,13 +469,14 @@ def _end_lines_per_rank(job: Job) -> None:
     the job's: the same "N I/O syscalls checked" on every rank), and its stracer line counts
     that rank's syscalls: those its own stracer log holds for the rank's process."""
     from iotrace.stracer import slog
+    from iotrace.stracer.console import syscalls_checked
 
     lines = job.proc.stderr.splitlines()
     pid = {lg.header["rank"]: lg.header["pid"] for lg in job.logs}
     checked = {}
     for p in slog.log_files(job.dir):
         for proc, counts in slog.read(p).counts.items():
-            checked[proc] = sum(n for k, n in counts.items() if k != "link_bad")
+            checked[proc] = syscalls_checked(counts)
     for r in range(job.np):
         mine = [ln for ln in lines if ln.startswith(f"iotrace: rank {r}: ")]
         said = [ln for ln in mine if " I/O syscalls checked: " in ln]
