@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -81,6 +82,23 @@ def _tree(root: int) -> list[int]:
         out.append(p)
         todo += kids.get(p, [])
     return out
+
+
+def _sampling(p: subprocess.Popen, sample: Callable[[], None]) -> str:
+    """p's stderr once it ended, sample() called every 0.1 s meanwhile (the peak RSS)."""
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.is_set():
+            sample()
+            done.wait(0.1)
+
+    th = threading.Thread(target=loop)
+    th.start()
+    _, err = p.communicate()
+    done.set()
+    th.join()
+    return err
 
 
 def _rss(pids: list[int]) -> int:
@@ -157,19 +175,12 @@ def measure(
     t0 = time.perf_counter()
     with open(stdout, "w+") if stdout else tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
-        done = threading.Event()
 
         def sample() -> None:
-            while not done.is_set():
-                pids = [x for r in (p.pid, *extra_roots) for x in _tree(r)]
-                peak[0] = max(peak[0], _rss(pids))
-                done.wait(0.1)
+            pids = [x for r in (p.pid, *extra_roots) for x in _tree(r)]
+            peak[0] = max(peak[0], _rss(pids))
 
-        th = threading.Thread(target=sample)
-        th.start()
-        _, err = p.communicate()
-        done.set()
-        th.join()
+        err = _sampling(p, sample)
         wall = time.perf_counter() - t0
         _reap([*extra_roots, *keep])  # a cluster kept for later rows is not waited for
         cpu = _cpu() + sum(_tree_cpu(r) for r in extra_roots) - c0
@@ -432,19 +443,12 @@ def _split_peaks(cmd: list[str], cluster: int) -> tuple[float, int, int, int, fl
     c0 = _cpu() + _tree_cpu(cluster)
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    done = threading.Event()
 
     def sample() -> None:
-        while not done.is_set():
-            own, theirs = _rss(_tree(p.pid)), _rss(_tree(cluster))
-            peaks[:] = max(peaks[0], own + theirs), max(peaks[1], own), max(peaks[2], theirs)
-            done.wait(0.1)
+        own, theirs = _rss(_tree(p.pid)), _rss(_tree(cluster))
+        peaks[:] = max(peaks[0], own + theirs), max(peaks[1], own), max(peaks[2], theirs)
 
-    th = threading.Thread(target=sample)
-    th.start()
-    _, err = p.communicate()
-    done.set()
-    th.join()
+    err = _sampling(p, sample)
     wall = time.perf_counter() - t0
     _reap([cluster])
     if p.returncode != 0:
