@@ -33,6 +33,7 @@ from iotrace.tracefile import (
     Log,
     Records,
     TraceFormatError,
+    UnwrittenLogError,
     _Pread,
     id_limit,
     job_start,
@@ -133,7 +134,11 @@ def _open(log: _Log) -> None:
         log.header, log.first, log.chunk = _HEADERS[key]
         return
     with open_regular(log.path) as fd:
-        log.header, log.first, log.chunk = read_header(_Pread(fd, log.size), log.path)
+        try:
+            log.header, log.first, log.chunk = read_header(_Pread(fd, log.size), log.path)
+        except UnwrittenLogError:
+            log.truncated = True  # as an empty one: created, killed before its header
+            return
     if key is not None:
         _HEADERS[key] = (log.header, log.first, log.chunk)
 

@@ -297,6 +297,30 @@ def _chunks(path: Path) -> list[tuple[int, int]]:
     return out
 
 
+@pytest.mark.parametrize("made", ["empty", "zeros"])
+def test_a_log_never_written_loads_with_one_warning(pattern, tmp_path, made):
+    """A process killed as its shim made its log (a pool's forked worker terminated at once:
+    python3's multiprocessing under CI) leaves the file empty, or sized and all zeros before the
+    header went in: no record, one warning, the rest of the trace read (the zeros failed the
+    whole load and report: "not an iotrace log")."""
+    tdir, _work = pattern
+    cut = tmp_path / "cut"
+    shutil.copytree(tdir, cut)
+    (cut / "vm.99999.iot").write_bytes(b"" if made == "empty" else bytes(1 << 16))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tr = load(cut)
+    assert [w.category for w in caught] == [TruncatedLogWarning]
+    assert "vm.99999.iot" in str(caught[0].message)
+    assert len(tr.events) == len(load(tdir).events)
+    proc = iotrace("report", str(cut))
+    assert proc.returncode == 0, proc.stderr
+    other = cut / "vm.99998.iot"  # zeros and then bytes: no such log, refused
+    other.write_bytes(bytes(1 << 16) + b"x")
+    bad = iotrace("report", str(cut))
+    assert bad.returncode != 0 and "not an iotrace log" in bad.stderr, bad.stderr
+
+
 def test_truncated_log_loads_with_one_warning(pattern, tmp_path):
     tdir, _work = pattern
     cut = tmp_path / "cut"

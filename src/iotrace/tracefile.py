@@ -47,6 +47,11 @@ class TraceFormatError(Exception):
     """A file or directory that is not a readable iotrace trace; the message is one line."""
 
 
+class UnwrittenLogError(TraceFormatError):
+    """A log its shim created and sized, its process killed before the header was written
+    (preload/writer.c iot_log_create: a forked worker terminated at once): zeros, no record."""
+
+
 @contextmanager
 def open_regular(path: str | os.PathLike[str]) -> Iterator[int]:
     """A descriptor of `path` if it is a regular file, else TraceFormatError: a FIFO, a device
@@ -145,6 +150,10 @@ def read_header(buf: Any, path: Path) -> tuple[dict[str, Any], int, int]:
                 f"{path}: not an iotrace log ({exc.__class__.__name__})"
             ) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        head = bytes(buf[: min(len(buf), MAX_HEADER)])
+        if header == 0 and head.count(0) == len(head):
+            raise UnwrittenLogError(f"{path}: a log never written (zeros: its process was "
+                                    "killed as the log was made)")  # fmt: skip
         raise TraceFormatError(f"{path}: not an iotrace log (no iotrace header)")
     if header.get("version") != FORMAT_VERSION:
         raise TraceFormatError(
