@@ -301,8 +301,8 @@ def _chunks(path: Path) -> list[tuple[int, int]]:
 def test_a_log_never_written_loads_with_one_warning(pattern, tmp_path, made):
     """A process killed as its shim made its log (a pool's forked worker terminated at once:
     python3's multiprocessing under CI) leaves the file empty, or sized and all zeros before the
-    header went in: no record, one warning, the rest of the trace read (the zeros failed the
-    whole load and report: "not an iotrace log")."""
+    header went in: no record, one warning, the rest of the trace read and shown (the zeros
+    failed the whole load and report, either failed `show`: "not an iotrace log")."""
     tdir, _work = pattern
     cut = tmp_path / "cut"
     shutil.copytree(tdir, cut)
@@ -315,6 +315,9 @@ def test_a_log_never_written_loads_with_one_warning(pattern, tmp_path, made):
     assert len(tr.events) == len(load(tdir).events)
     proc = iotrace("report", str(cut))
     assert proc.returncode == 0, proc.stderr
+    shown, ref = iotrace("show", str(cut)), iotrace("show", str(tdir))
+    assert shown.returncode == 0 and shown.stdout == ref.stdout, shown.stderr
+    assert "vm.99999.iot was never written" in shown.stderr, shown.stderr
     other = cut / "vm.99998.iot"  # zeros and then bytes: no such log, refused
     other.write_bytes(bytes(1 << 16) + b"x")
     bad = iotrace("report", str(cut))

@@ -21,6 +21,7 @@ from iotrace.select import Select, mask
 from iotrace.text import escape, quote_data
 from iotrace.tracefile import (
     Log,
+    UnwrittenLogError,
     Windows,
     id_limit,
     job_start,
@@ -316,8 +317,14 @@ def show(
 
     sel = sel or Select()
     d = Path(trace_dir)
-    logs = [log_header(p) for p in log_paths(d)]
     warnings: list[str] = []
+    logs = []
+    for p in log_paths(d):
+        try:
+            logs.append(log_header(p))
+        except UnwrittenLogError:  # no record in it: said, as the report says it
+            warnings.append(f"iotrace: warning: {escape(p.name)} was never written (its "
+                            "process was killed as its log was made)")  # fmt: skip
     slogs = stracer_logs(d, warnings)
     t0 = job_start([*(lg[0] for lg in logs), *slogs], run_records(d))
     ranks = {int(lg[0].header["pid"]): lg[0].header["rank"] for lg in logs

@@ -731,7 +731,7 @@ def log_header(path: str | os.PathLike[str]) -> tuple[Log, int, int, int]:
     with open_regular(p) as fd:
         size = os.fstat(fd).st_size
         if size == 0:
-            raise TraceFormatError(f"{p}: empty file, not an iotrace log")
+            raise UnwrittenLogError(f"{p}: empty file, not an iotrace log")
         header, first, chunk = read_header(_Pread(fd, size), p)
     return Log(p, header), size, first, chunk
 
