@@ -613,23 +613,30 @@ def local_map(workers: int) -> Mapper:
             return list(ex.map(fn, *zip(*args, strict=True)))
         finally:
             # not waited for: the workers' exits (the kernel freeing each one's heap) overlap
-            # the merge; the pool shut down by a thread of its own, joined before the next
-            # pool is forked (join_pools) and at exit
-            import threading
-
-            t = threading.Thread(target=ex.shutdown, kwargs={"cancel_futures": True})
-            t.start()
-            _pools.append(t)
+            # the merge
+            _after_map(ex.shutdown, cancel_futures=True)
 
     return run
 
 
-_pools: list[Any] = []  # the threads shutting down local_map's pools, not yet joined
+_pools: list[Any] = []  # the threads ending the mappers' maps (_after_map), not yet joined
+
+
+def _after_map(fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+    """fn (the end of a map: a pool shut down, a cluster's workers' memory given back) run by a
+    thread of its own while the command merges; joined before the next map and at exit
+    (join_pools)."""
+    import threading
+
+    t = threading.Thread(target=fn, args=args, kwargs=kw)
+    t.start()
+    _pools.append(t)
 
 
 def join_pools() -> None:
-    """Wait for the pools local_map left (their workers ended, their threads gone: this
-    process forks safely again)."""
+    """Wait for what the last map left running (_after_map: local workers ended, this process
+    forks safely again; a cluster's workers done giving their memory back, before a next map's
+    tasks reach them)."""
     while _pools:
         _pools.pop().join()
 
@@ -644,18 +651,35 @@ def dask_map(scheduler: str) -> Mapper:
             raise ValueError(
                 "--scheduler needs dask.distributed (pip install 'iotrace[dask]')"
             ) from None
+        join_pools()
         try:
             client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
         except (OSError, TimeoutError) as exc:
             raise ValueError(f"no Dask scheduler at {scheduler}: {exc}") from None
-        with client:
+        try:
             client.run(tune_malloc)  # each worker reduces part after part, as a local one
             tasks = [pickle.dumps((fn, a), protocol=pickle.HIGHEST_PROTOCOL) for a in args]
             out = client.gather(client.map(cluster.call, tasks, pure=False))
-            client.run(release_memory)
-            return out
+        except BaseException:
+            client.close()
+            raise
+        # the workers' memory given back while the command merges (0.2 s of a 10 M-event
+        # report's wall time when waited for: bench/README.md)
+        _after_map(_release, client)
+        return out
 
     return run
+
+
+def _release(client: Any) -> None:
+    """release_memory on each worker of the client's cluster, then the client closed.  Best
+    effort: a worker gone meanwhile keeps nothing, and the command's output is already made."""
+    try:
+        client.run(release_memory, on_error="ignore")
+    except Exception:  # the scheduler gone: nothing to give back
+        pass
+    finally:
+        client.close()
 
 
 @record
