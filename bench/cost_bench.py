@@ -24,7 +24,8 @@ Cases:
              (on /dev/shm when it is a tmpfs): create, stat, read, remove; then the in-process
              loop of the same calls on one name; the us added per op next to the loop's, and
              the gap; target: the us added per file within 2 of those added per loop iteration;
-             then each phase's wall time, its time off the CPU and its context switches
+             then each phase's wall time, its time off the CPU, the part of it spent waiting
+             for a CPU (runnable, preempted by whatever else runs) and its context switches
              (barriers that sleep: the time off the CPU is the machine's and the ranks'
              directory lock's, not a spinning rank's)
   ior        IOR-like (bench/progs/iorlike.c), 2 ranks, 256 MiB each of one shared file in 4 KiB
@@ -494,7 +495,7 @@ def case_md(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> Non
     data.mkdir(exist_ok=True)
     keys = ("files", "loop", "cpu_files", "cpu_loop")
     keys += tuple(f"cpu_{op}" for op in MD_OPS) + tuple(f"cpu_loop_{op}" for op in MD_OPS)
-    keys += tuple(f"{k}{op}" for k in ("", "off_", "vcs_", "ivcs_") for op in MD_OPS)
+    keys += tuple(f"{k}{op}" for k in ("", "off_", "rq_", "vcs_", "ivcs_") for op in MD_OPS)
 
     def one(mode: str, i: int) -> dict[str, float]:
         trace = work / f"t-md-{mode}-{i}"
@@ -527,15 +528,17 @@ def case_md(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> Non
     walls = ", ".join(f"{m} {med[m]['files']:.1f}" for m in modes)
     print(f"  wall us per file (the whole run's load shows here): {walls}")
     print("  the wall time beside the CPU, per phase (slowest rank each): wall us per file, us "
-          "off the CPU, context switches per 1,000 files voluntary (blocked) / involuntary "
-          "(preempted)")  # fmt: skip
-    print(f"  {'op':<7}" + "".join(f" | {m:>9} {'off':>7} {'vol/inv':>11}" for m in modes))
+          "off the CPU, us of it waiting for a CPU (runnable, the kernel's run_delay: whatever "
+          "else runs took the CPU), context switches per 1,000 files voluntary (blocked) / "
+          "involuntary (preempted)")  # fmt: skip
+    print(f"  {'op':<7}" + "".join(f" | {m:>9} {'off':>7} {'waiting':>7} {'vol/inv':>9}"
+                                   for m in modes))  # fmt: skip
     for op in MD_OPS:
         row = f"  {op:<7}"
         for m in modes:
             d = med[m]
             sw = f"{d[f'vcs_{op}']:.0f}/{d[f'ivcs_{op}']:.0f}"
-            row += f" | {d[op]:>9.2f} {d[f'off_{op}']:>7.2f} {sw:>11}"
+            row += f" | {d[op]:>9.2f} {d[f'off_{op}']:>7.2f} {d[f'rq_{op}']:>7.2f} {sw:>9}"
         print(row)
     for m in modes[1:]:
         gap = (med[m]["cpu_files"] - base["cpu_files"]) - (med[m]["cpu_loop"] - base["cpu_loop"])

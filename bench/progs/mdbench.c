@@ -5,9 +5,10 @@
  * thread's CPU clock read around it: the same cost traced or not).  Rank 0 prints the slowest
  * rank's microseconds per file of each phase and of the loop (each step, and the whole), on
  * the wall clock and in the thread's CPU time (what the calls cost, whatever else the machine
- * runs), and what the wall time holds beside the CPU: the phase's time off the CPU and its
- * context switches, involuntary (preempted: the machine's load) and voluntary (blocked: the
- * directory's lock, which the ranks share).  The barriers sleep (MPI_Ibarrier polled every
+ * runs), and what the wall time holds beside the CPU: the phase's time off the CPU, the part of
+ * it spent runnable, waiting for a CPU (the kernel's run_delay of the thread: preempted by
+ * whatever else runs), and its context switches, involuntary (preempted: the machine's load)
+ * and voluntary (blocked: the directory's lock, which the ranks share).  The barriers sleep (MPI_Ibarrier polled every
  * 20 us): a rank done first does not spin on a CPU the other rank's phase could use, as
  * mdtest's barriers (Open MPI's MPI_Barrier) do, which made its 2-rank wall times unreadable. */
 #define _GNU_SOURCE
@@ -41,6 +42,19 @@ static void barrier(void)
             return;
         nanosleep(&(struct timespec){0, 20000}, NULL);
     }
+}
+
+/* The thread's time runnable but not running, in us (/proc/thread-self/schedstat's second
+ * field: the kernel's run_delay); -1e9 where the kernel does not say (the phase's figure is
+ * then negative: unknown). */
+static double wait_us(void)
+{
+    unsigned long long run, delay;
+    FILE *f = fopen("/proc/thread-self/schedstat", "re");
+    int ok = f && fscanf(f, "%llu %llu", &run, &delay) == 2;
+    if (f)
+        fclose(f);
+    return ok ? delay / 1e3 : -1e9;
 }
 
 /* The thread's context switches: voluntary, involuntary. */
@@ -95,17 +109,19 @@ int main(int argc, char **argv)
     int n = atoi(argv[2]);
     static const char *names[] = {"create", "stat", "read", "remove"};
     /* wall, then CPU; then CPU of each step in the loop; then per phase the us off the CPU,
-     * and the voluntary and involuntary switches, per 1,000 files */
-    double us[26] = {0};
+     * and the voluntary and involuntary switches, per 1,000 files; then per phase the us
+     * waiting for a CPU */
+    double us[30] = {0};
     for (int phase = 0; phase < 4; phase++) {
         barrier();
         double v0, iv0, v1, iv1;
         switches(&v0, &iv0);
-        double t0 = MPI_Wtime(), c0 = cpu_us();
+        double w0 = wait_us(), t0 = MPI_Wtime(), c0 = cpu_us();
         for (int i = 0; i < n; i++)
             one(fname(dir, rank, i), phase);
         us[phase] = (MPI_Wtime() - t0) * 1e6 / n;
         us[5 + phase] = (cpu_us() - c0) / n;
+        us[26 + phase] = (wait_us() - w0) / n;
         switches(&v1, &iv1);
         us[14 + phase] = us[phase] - us[5 + phase];
         us[18 + phase] = (v1 - v0) * 1000 / n;
@@ -124,13 +140,14 @@ int main(int argc, char **argv)
     us[9] = (cpu_us() - c0) / n;
     for (int p = 0; p < 4; p++)
         us[10 + p] /= n;
-    double mx[26];
-    MPI_Reduce(us, mx, 26, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    double mx[30];
+    MPI_Reduce(us, mx, 30, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0) {
         for (int p = 0; p < 4; p++)
-            printf("%s %.3f cpu_%s %.3f cpu_loop_%s %.3f off_%s %.3f vcs_%s %.3f ivcs_%s %.3f ",
-                   names[p], mx[p], names[p], mx[5 + p], names[p], mx[10 + p], names[p],
-                   mx[14 + p], names[p], mx[18 + p], names[p], mx[22 + p]);
+            printf("%s %.3f cpu_%s %.3f cpu_loop_%s %.3f off_%s %.3f vcs_%s %.3f ivcs_%s %.3f "
+                   "rq_%s %.3f ", names[p], mx[p], names[p], mx[5 + p], names[p], mx[10 + p],
+                   names[p], mx[14 + p], names[p], mx[18 + p], names[p], mx[22 + p], names[p],
+                   mx[26 + p]);
         printf("files %.3f loop %.3f cpu_files %.3f cpu_loop %.3f\n", mx[0] + mx[1] + mx[2] + mx[3],
                mx[4], mx[5] + mx[6] + mx[7] + mx[8], mx[9]);
     }
