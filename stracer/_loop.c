@@ -92,9 +92,11 @@ enum { M_PY, M_FAST, M_PATH };
  * encodings learnt value by value (iotl_conv) */
 enum { K_U, K_S32, K_S64, K_DIRFD, K_STR, K_DEC };
 enum { FD_NONE, FD_OPEN, FD_CLOSE, FD_OTHER }; /* the syscall's effect on descriptors */
+/* how the kernel counts a syscall in /proc/PID/io (calls.KERNEL_IO_SYSCALLS: r, w, rw, rwm) */
+enum { KIO_NONE, KIO_R, KIO_W, KIO_RW, KIO_RWM };
 
 typedef struct {
-    uint8_t in_table, mode, nargs, fdop;
+    uint8_t in_table, mode, nargs, fdop, kio; /* kio: how the kernel counts it (KIO_*) */
     int8_t fdarg, patharg, dirfdarg; /* the argument positions (-1: none): syscall_args.plan */
     uint8_t kind[6];
     uint8_t namelen;
@@ -397,6 +399,25 @@ static void *tab_put(table *t, const void *key)
     return e;
 }
 
+/* e's entry removed (backward-shift deletion: no tombstones) */
+static void tab_del(table *t, unsigned char *e)
+{
+    size_t mask = t->cap - 1, i = (size_t)(e - t->slot) / t->esz;
+    memset(e, 0, t->esz);
+    t->used--;
+    for (size_t j = (i + 1) & mask; *(const uint64_t *)(t->slot + j * t->esz); j = (j + 1) & mask) {
+        unsigned char *ej = t->slot + j * t->esz;
+        size_t home = key_hash(ej, t->klen) & mask;
+        /* move back unless its home lies cyclically in (i, j] */
+        int keep = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!keep) {
+            memcpy(t->slot + i * t->esz, ej, t->esz);
+            memset(ej, 0, t->esz);
+            i = j;
+        }
+    }
+}
+
 static const frame_ent *frame_get(int img, uint64_t pc, int isip)
 {
     frame_ent k = {pc, img, isip, 0, 0};
@@ -487,16 +508,18 @@ int iotl_site(int img, uint64_t ip, int nw, const uint64_t *w, int site, int cls
 }
 
 /* A syscall of the table (loop.py): how it is recorded (M_*), its arguments' kinds (K_*), the
- * positions of its descriptor, path and dirfd arguments (-1: none), its effect (FD_*). */
+ * positions of its descriptor, path and dirfd arguments (-1: none), its effect (FD_*), how the
+ * kernel counts it (KIO_*: calls.KERNEL_IO_SYSCALLS). */
 int iotl_nr(int nr, int mode, int nargs, const uint8_t *kind, int fdarg, int patharg,
-            int dirfdarg, int fdop, const char *name)
+            int dirfdarg, int fdop, int kio, const char *name)
 {
     if (nr < 0 || nr >= NR_MAX || nargs < 0 || nargs > 6 || mode < M_PY || mode > M_PATH ||
         fdop < FD_NONE || fdop > FD_OTHER || fdarg >= nargs || patharg >= nargs ||
-        dirfdarg >= nargs)
+        dirfdarg >= nargs || kio < KIO_NONE || kio > KIO_RWM)
         return -1;
     nr_info *n = &nrs[nr];
     n->in_table = 1;
+    n->kio = (uint8_t)kio;
     n->mode = (uint8_t)mode;
     n->fdop = (uint8_t)fdop;
     n->nargs = (uint8_t)nargs;
@@ -612,6 +635,81 @@ static uint8_t *pk_args(uint8_t *p, const nr_info *n, const uint64_t *args)
     return p;
 }
 
+/* ---- the records' sums for the run's end line (kio.run_job) ------------------------------- */
+
+/* The end line places each recorded read and write counted the kernel's way (kio.stracer_sums
+ * of the MISSED records) against its process's readings by time.  Rather than the log read
+ * back at the end, each process's sums since the last cut are kept here, with the latest of
+ * their times: Python takes them (iotl_kio_take) where a reading may fall between two of its
+ * records (an exec, its shim's hello, its end), so that each taken sum lies wholly on one side
+ * of every reading, as its records did (docs/stracer.md, "The end line"). */
+#define EBADF_ 9 /* the kernel counts no call that fails its descriptor lookup */
+typedef struct {
+    uint64_t pid; /* the key: never 0 */
+    int64_t t, n, sums[4]; /* the latest record's time, how many, rchar wchar syscr syscw */
+} kio_ent;
+static table kio_t = {NULL, 0, 0, sizeof(kio_ent), 8};
+static int kio_lost; /* out of memory once: the end line reads the log back */
+
+/* kio.event_sums' r, w, rw and rwm for one recorded syscall (ret -1 and err on a failure) */
+static void kio_note(int pid, uint64_t t, int mode, int has_ret, int64_t ret, int64_t err)
+{
+    if (mode == KIO_NONE)
+        return;
+    int64_t moved = has_ret && ret > 0 ? ret : 0;
+    int64_t counted = mode == KIO_RWM ? moved > 0 : err != EBADF_;
+    if (!moved && !counted)
+        return; /* nothing the kernel counted: no event (stracer_sums) */
+    uint64_t key = (uint64_t)(uint32_t)pid;
+    kio_ent *e = key ? tab_put(&kio_t, &key) : NULL;
+    if (!e) {
+        kio_lost = 1;
+        return;
+    }
+    if (mode != KIO_W)
+        e->sums[0] += moved, e->sums[2] += counted;
+    if (mode != KIO_R)
+        e->sums[1] += moved, e->sums[3] += counted;
+    if (!e->n++ || (int64_t)t > e->t)
+        e->t = (int64_t)t;
+}
+
+/* A record Python wrote (its sums by kio.stracer_sums), added to pid's. */
+int iotl_kio_add(int pid, int64_t t, const int64_t *sums)
+{
+    uint64_t key = (uint64_t)(uint32_t)pid;
+    kio_ent *e = key ? tab_put(&kio_t, &key) : NULL;
+    if (!e)
+        return kio_lost = 1, -1;
+    for (int i = 0; i < 4; i++)
+        e->sums[i] += sums[i];
+    if (!e->n++ || t > e->t)
+        e->t = t;
+    return 0;
+}
+
+/* pid's sums since the last cut (pid 0: any process's, its pid returned) into out: t, rchar,
+ * wchar, syscr, syscw; then dropped.  0: none; -1: some were lost (out of memory). */
+int iotl_kio_take(int pid, int64_t *out)
+{
+    if (kio_lost)
+        return -1;
+    kio_ent *e = NULL;
+    uint64_t key = (uint64_t)(uint32_t)pid;
+    if (pid)
+        e = tab_get(&kio_t, &key);
+    for (size_t i = 0; !pid && kio_t.used && i < kio_t.cap && !e; i++)
+        if (*(const uint64_t *)(kio_t.slot + i * kio_t.esz))
+            e = (kio_ent *)(kio_t.slot + i * kio_t.esz);
+    if (!e)
+        return 0;
+    int got = (int)e->pid;
+    out[0] = e->t;
+    memcpy(out + 1, e->sums, sizeof e->sums);
+    tab_del(&kio_t, (unsigned char *)e);
+    return got;
+}
+
 /* Each field of a MISSED record (format.py MISSED, the stracer log's SRec.MISSED), by its name
  * there; the order is the table's (IOT_MISSED_BASE): a field added there without a line here
  * does not compile.  t_exit 0: the syscall never returned (nil). */
@@ -647,6 +745,7 @@ static void emit(thread *t, int has_ret, int64_t ret, uint64_t t_exit)
         ret = -1;
     }
     int32_t path_off = -1;
+    kio_note(t->pid, t->t, n->kio, has_ret, ret, err);
     *p++ = (uint8_t)(0x90 | IOT_MISSED_BASE_FIELDS);
     IOT_MISSED_BASE(EMIT_FIELD)
     if (!batch.nrec)

@@ -148,7 +148,8 @@ def stracer_main(
     if not why.startswith("exec "):
         from iotrace.kio import run_line
 
-        _report(report, f"end {run_line(trace_dir.path, os.uname().nodename, pid)}")
+        line = run_line(trace_dir.path, os.uname().nodename, pid, tracer.end_part())
+        _report(report, f"end {line}")
     _report(report, f"done {rc}")
     return 0
 

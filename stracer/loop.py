@@ -16,7 +16,7 @@ from typing import Any
 
 from iotrace.stracer.syscall_args import plan
 
-from iotrace.calls import SYSCALLS, Syscall
+from iotrace.calls import KERNEL_IO_SYSCALLS, SYSCALLS, Syscall
 from iotrace.native import ffi as native_ffi
 from iotrace.native import library as native_library
 
@@ -44,7 +44,9 @@ int iotl_frame(int img, uint64_t pc, int isip, int delta);
 int iotl_site(int img, uint64_t ip, int nw, const uint64_t *w, int site, int cls);
 int iotl_seccomp(int tid, iotl_ev *ev);
 int iotl_nr(int nr, int mode, int nargs, const uint8_t *kind, int fdarg, int patharg,
-            int dirfdarg, int fdop, const char *name);
+            int dirfdarg, int fdop, int kio, const char *name);
+int iotl_kio_add(int pid, int64_t t, const int64_t *sums);
+int iotl_kio_take(int pid, int64_t *out);
 int iotl_conv(int kind, uint64_t value, const uint8_t *bytes, int len);
 int iotl_untold(int op, int pid, int a, int b);
 iotl_batch *iotl_batch_state(void);
@@ -69,6 +71,7 @@ _KINDS = {"size": 0, "iovcnt": 0, "buf": 0, "ptr": 0, "iov": 0, "fds2": 0, "fd":
           "int": 2, "dirfd": 3, "path": 4, "str": 4} | {
           k: K_DEC + i for i, k in enumerate(_DECODED)}  # fmt: skip
 FD_OPS = {"": 0, "open": 1, "close": 2}  # _loop.c FD_*; any other effect: FD_OTHER (3)
+KIO_MODES = {"r": 1, "w": 2, "rw": 3, "rwm": 4}  # _loop.c KIO_*: how the kernel counts a syscall
 U_HAS, U_ADD, U_DEL, U_RANGE, U_CLEAR, U_COPY = range(6)  # iotl_untold's operations
 
 
@@ -93,6 +96,7 @@ class Loop:
         self.ev = self.ffi.new("iotl_ev *")
         self.batch = self.lib.iotl_batch_state()
         self.counts = self.ffi.new("long long[]", len(COUNT_NAMES))
+        self.kio_out = self.ffi.new("int64_t[]", 5)
         # placement (docs/stracer.md, "Performance"): poll up to SPIN_US for the next stop
         # before sleeping; following the tracee's CPU only with IOTRACE_STRACER_FOLLOW=1
         self.lib.iotl_follow(os.environ.get("IOTRACE_STRACER_FOLLOW", "") == "1")
@@ -111,8 +115,9 @@ class Loop:
                     (i, _KINDS[k]) for i, k in enumerate(sc.args) if _KINDS[k] >= K_DEC
                 )
             fdop = FD_OPS.get(sc.fdop, 3)
+            kio = KIO_MODES.get(KERNEL_IO_SYSCALLS.get(sc.name, ""), 0)
             rc = self.lib.iotl_nr(sc.nr, mode, len(sc.args), kinds, pl.fd, pl.path, pl.dirfd,
-                                  fdop, sc.name.encode())  # fmt: skip
+                                  fdop, kio, sc.name.encode())  # fmt: skip
             if rc != 0:
                 raise OSError(f"the C loop refused syscall {sc.name}")
 
@@ -129,6 +134,14 @@ class Loop:
         """The untold descriptors (_loop.c iotl_untold, their one copy): U_HAS, U_DEL say
         whether a was there."""
         return self.lib.iotl_untold(op, pid, a, b) == 1
+
+    def kio_take(self, pid: int) -> tuple[int, int, list[int]] | None:
+        """(pid, t, rchar wchar syscr syscw): the sums of pid's records since the last take
+        (pid 0: any process's); None: none left; OSError: some were lost (out of memory)."""
+        got = self.lib.iotl_kio_take(pid, self.kio_out)
+        if got < 0:
+            raise OSError("the C loop's sums for the end line were lost (out of memory)")
+        return (got, int(self.kio_out[0]), [int(x) for x in self.kio_out[1:5]]) if got else None
 
     def forget(self, tid: int) -> dict[str, int] | None:
         """Drop a thread; its counts of stops handled here."""

@@ -27,6 +27,7 @@ READABLE = (6, 7, 8)
 SUFFIX = ".stracer"
 MAX_TORN = 1 << 20  # bytes: a record cut short by a kill is no longer than this
 MAX_HEADER = 1 << 20  # bytes: a header is no longer than this
+KEPT = frozenset({SRec.PROC, SRec.KIO})  # records the Writer keeps as it writes them
 WINDOW = 1 << 20  # bytes the reader reads at a time (the first: MAX_HEADER at least)
 READ_SIZE = 1 << 16  # the least the reader's unpacker may hold (a log's bytes, else)
 
@@ -45,6 +46,7 @@ class Writer:
         self.hash = xxhash.xxh3_64()
         self.last_flush = time.monotonic()
         self.n = 0
+        self.kept: list[list[Any]] = []  # the PROC and KIO records: the end line's (kio.run_job)
         header = {
             "format": FORMAT,
             "version": VERSION,
@@ -83,6 +85,8 @@ class Writer:
                 os.close(f.fileno())
 
     def rec(self, *fields: Any, flush: bool = False) -> None:
+        if fields[0] in KEPT:
+            self.kept.append(list(fields))
         self.n += 1
         if not flush and self.n & 31 == 0:  # a hot loop looks at the clock every 32 records
             flush = time.monotonic() - self.last_flush > 0.2

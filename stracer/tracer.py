@@ -38,6 +38,7 @@ from iotrace.stracer.unwind import (
 from iotrace import format as fmt
 from iotrace.calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, SYSCALL_BY_NR, Op, Syscall, syscall_op
 from iotrace.elf import is_go
+from iotrace.kio import StEvent, StracerPart, stracer_sums
 from iotrace.record import field, record
 
 _image_ids = itertools.count()
@@ -157,6 +158,10 @@ class Tracer:
         self.site_fn: dict[int, str | None] = {}  # site -> the libc function it is inside
         self.on_root_exit: Callable[[int], None] | None = None  # called with its returncode
         self.engines = Engines(self)  # io_uring and Linux AIO operations
+        # the end line's sums of the MISSED records by pid (kio.StracerPart): the C loop's, taken
+        # at each cut (_kio_cut), and the calls threads died in, one by one (by name)
+        self.kio_events: dict[int, list[StEvent]] = {}
+        self.kio_lost = False
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -350,6 +355,7 @@ class Tracer:
         img.news = version >= 3  # it fetches fd news (older shims listened on ZeroMQ)
         img.kio = version >= 4
         img.phase = "noshim" if state == IOT_OFF else "ready"
+        self._kio_cut(th.proc.pid)  # its shim's start reading follows
         self._sync_image(img)
         self.log.rec(SRec.PROC, time.monotonic_ns(), th.proc.pid, 0, "shim", img.phase)
 
@@ -601,6 +607,8 @@ class Tracer:
             ends = ends or [None, None, None, None]
         rec = [SRec.MISSED, t, pid, tid, sc.name, args, ret, err, site, fd, path, t_exit, name]
         self.log.rec(*rec, *(ends or ()), *([via] if via else []))  # offset, fd2, path2, offset2
+        if via is None:  # an engine's operation is no syscall the kernel counts
+            self._kio_add(rec)
         moved = ret if ret and ret > 0 and syscall_op(sc) in (Op.READ, Op.WRITE) else 0
         frames = self.site_frames.get(site, [])
         self.console.missed(pid, site, frames, sc.name, path, 1, name, moved)
@@ -784,6 +792,7 @@ class Tracer:
         former = int(msg[0])
         th = self.threads.get(former) or self.threads.get(tid) or self._adopt(tid)
         proc = th.proc
+        self._kio_cut(proc.pid)  # the old image's records: before any reading of the new one
         # every other thread of the old image is gone; their deaths, if reported, are ignored
         for other in list(proc.threads):
             if other != th.tid:
@@ -982,6 +991,7 @@ class Tracer:
                 if self.on_root_exit is not None:
                     self.on_root_exit(rc)
         if not proc.threads:
+            self._kio_cut(proc.pid)  # before its end reading (its pid may be reused)
             self.engines.gone(proc.pid)
             self.procs.pop(proc.pid, None)
             self.fast.untold(L.U_CLEAR, proc.pid)
@@ -989,6 +999,42 @@ class Tracer:
                 own_io = [sum(v) for v in zip(*proc.thread_io.values(), strict=True)]
                 self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1], proc.kio_own, "end",
                              own_io or None, proc.kio_shim)  # fmt: skip
+
+    # ---- the end line's sums (kio.run_job) -----------------------------------------------------
+
+    def _kio_add(self, rec: list[Any]) -> None:
+        """A MISSED record Python wrote: its sums join its process's in the C loop, but a call a
+        thread died in, kept apart (the line names the calls by syscall)."""
+        for pid, evs in stracer_sums([rec]).items():
+            for t, sums, killed in evs:
+                if killed:
+                    self.kio_events.setdefault(pid, []).append((t, sums, killed))
+                elif self.fast.lib.iotl_kio_add(pid, t, sums) != 0:
+                    self.kio_lost = True
+
+    def _kio_cut(self, pid: int) -> None:
+        """The sums of pid's records since its last cut (pid 0: every process's), as one event
+        at the latest of their times.  Cut where one of its readings the end line places events
+        against may come between two of its records: its exec, its shim's hello (its start
+        reading follows), its end; so each sum lies on the same side of every reading as each
+        of its records (docs/stracer.md, "The end line")."""
+        try:
+            while got := self.fast.kio_take(pid):
+                self.kio_events.setdefault(got[0], []).append((got[1], got[2], ""))
+                if pid:
+                    break
+        except OSError:
+            self.kio_lost = True
+
+    def end_part(self) -> StracerPart | None:
+        """What the run's end line needs of this stracer's log, as it was written; None if the
+        log lost records (a full disk) or a sum was lost: the line then reads the log."""
+        self._kio_cut(0)
+        if self.log.error is not None or self.kio_lost:
+            return None
+        kept = self.log.kept
+        return StracerPart(os.uname().nodename, [r for r in kept if r[0] == SRec.PROC],
+                           [r for r in kept if r[0] == SRec.KIO], self.kio_events)  # fmt: skip
 
     def remaining(self) -> list[int]:
         """The traced processes still alive, the command's own process aside."""

@@ -550,6 +550,22 @@ def test_a_static_image_that_execs_another_program(trace, then):
     _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
 
 
+def test_libc_reads_before_and_after_the_shims_start(trace):
+    """The stracer says its end line from the sums of its records kept as it wrote them (not
+    its log read back): a process's libc-internal reads before its shim's start reading (from
+    the preinit array) are in the kernel's counters at that reading, those after are not, so
+    the two are summed apart (cut at the shim's hello; one sum said 116.2%).  The line is the
+    one its log read back gives."""
+    from iotrace.stracer import slog
+
+    t = trace(build("kio_early"))
+    assert t.proc.returncode == 0 and t.proc.stdout == "early 1 later 1\n", t.proc.stderr
+    _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
+    root = slog.read(slog.log_files(t.dir)[0], stops=False).procs[0][2]
+    line = kio.run_line(t.dir, os.uname().nodename, root)
+    assert f"iotrace: {line}\n" in t.proc.stderr, t.proc.stderr
+
+
 def test_killed_process_has_no_end_counters(tmp_path):
     """SIGKILL: no reading at the end, said as such, never guessed."""
     prog = build("kio_raw")

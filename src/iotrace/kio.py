@@ -631,33 +631,53 @@ _JOB_FIELDS = ("kernel_bytes", "explained_bytes", "kernel_calls", "explained_cal
                "dropped_most", "pidns")  # fmt: skip
 
 
-def run_job(trace_dir: Path, host: str, root: int) -> Job:
-    """The completeness of the process tree one `iotrace run` traced (root: its command's pid),
-    from the KIO records alone: the shim logs' first and last ones and the stracer's."""
-    from .elf import names_liburing
+@record
+class StracerPart:
+    """What run_job needs of one stracer's log: its header's host, its PROC and KIO records, and
+    its MISSED records' sums (stracer_sums) -- read from the log, or kept by the stracer as it
+    wrote them (its run's end line then reads no record of its log back)."""
+
+    host: str
+    procs: list[list[Any]] = field(default_factory=list)
+    kio: list[list[Any]] = field(default_factory=list)
+    events: dict[int, list[StEvent]] = field(default_factory=dict)
+
+
+def _stracer_parts(trace_dir: Path) -> Iterable[StracerPart]:
     from .stracer import slog
+
+    for path in slog.log_files(trace_dir):
+        try:  # the STOP records (most of a log) are not needed here: not even checked
+            log = slog.read(path, stops=False, skip=frozenset({SRec.STOP}))
+        except slog.StracerLogError:
+            continue
+        yield StracerPart(str(log.header.get("host")), log.procs, log.kio,
+                          stracer_sums(log.missed))  # fmt: skip
+
+
+def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = None) -> Job:
+    """The completeness of the process tree one `iotrace run` traced (root: its command's pid),
+    from the KIO records alone: the shim logs' first and last ones and the stracer's -- `mine`
+    when the stracer that traced root gives it, else its log read back."""
+    from .elf import names_liburing
     from .tracefile import TraceFormatError, kio_records, log_paths
 
     readings: dict[int, list[Reading]] = {}
     parent: dict[int, int] = {}
     stracer_events: dict[int, list[StEvent]] = {}
     stracer = False
-    for path in slog.log_files(trace_dir):
-        try:  # the STOP records (most of a log) are not needed here: not even checked
-            log = slog.read(path, stops=False, skip=frozenset({SRec.STOP}))
-        except slog.StracerLogError:
-            continue
-        if log.header.get("host") != host or not any(r[2] == root for r in log.procs):
+    for part in [mine] if mine is not None else _stracer_parts(trace_dir):
+        if part.host != host or not any(r[2] == root for r in part.procs):
             continue
         stracer = True
-        for rec in log.procs:
+        for rec in part.procs:
             if rec[4] == "fork" and isinstance(rec[3], int):
                 parent[rec[2]] = rec[3]
-        for rec in log.kio:
+        for rec in part.kio:
             got = stracer_reading(rec)
             if got is not None:
                 readings.setdefault(got[0], []).append(got[1])
-        for pid, evs in stracer_sums(log.missed).items():
+        for pid, evs in part.events.items():
             stracer_events.setdefault(pid, []).extend(evs)
     try:
         paths = log_paths(trace_dir)
@@ -727,12 +747,12 @@ def _pidns(path: Path, host: str) -> int | None:
     return pid if header.get("ppid") == 0 and isinstance(pid, int) else None
 
 
-def run_line(trace_dir: Path, host: str, root: int) -> str:
+def run_line(trace_dir: Path, host: str, root: int, mine: StracerPart | None = None) -> str:
     """`iotrace run`'s closing line: what the trace explains of the kernel's count of the I/O of
-    the process tree of `root` (the stracer says it for a full run, the launcher for the shim
-    alone: launcher/end.c; `iotrace attach` too)."""
+    the process tree of `root` (the stracer says it for a full run, with `mine`, the launcher
+    for the shim alone: launcher/end.c; `iotrace attach` too)."""
     try:
-        return run_job(trace_dir, host, root).line()
+        return run_job(trace_dir, host, root, mine).line()
     except Exception as exc:  # the run's own status matters more than this line
         return f"completeness not computed ({exc.__class__.__name__}: {exc})"
 
