@@ -4,6 +4,14 @@ pages on disk, not 64 KiB; every byte read stays the same."""
 
 from __future__ import annotations
 
+import ctypes
+import mmap
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 from conftest import iotrace
 from iotrace.analyzer import load
 
@@ -22,3 +30,48 @@ def test_short_lived_processes_logs_take_a_few_pages(trace):
     files = load(t.dir).files
     mine = files[files["path"].str.fullmatch(r".*/f\d+")]
     assert len(mine) == 10 and int(mine["bytes_written"].sum()) == 9 * 2 + 3  # "1\n".."10\n"
+
+
+def _resident_pages(path: Path) -> int:
+    """Pages of the file in the page cache (mincore over a mapping of it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long)  # fmt: skip
+    libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+        vec = ctypes.create_string_buffer((size + 4095) // 4096)
+        try:
+            assert libc.mincore(addr, size, vec) == 0, ctypes.get_errno()
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+    return sum(b & 1 for b in vec.raw)
+
+
+def test_a_log_reads_no_page_ahead(tmp_path: Path) -> None:
+    """The shim's faults on its own log read nothing around them: a process that wrote its
+    header and one chunk has those pages in the page cache, not the log's room grown ahead
+    (4 MiB, zeroed into the page cache by read-ahead: ~2 ms of CPU per process, bench/README)."""
+    out = tmp_path / "t"
+    cmd = [sys.executable, "-m", "iotrace", "run", "--no-stracer", "-o", str(out), "--",
+           "sh", "-c", "echo x > f; read line"]  # fmt: skip
+    p = subprocess.Popen(cmd, cwd=tmp_path, stdin=subprocess.PIPE, text=True)
+    try:
+        for _ in range(500):  # sh has written f: its log holds its header and a chunk
+            if (tmp_path / "f").exists():
+                break
+            time.sleep(0.01)
+        logs = list(out.glob("*.iot"))
+        assert len(logs) == 1 and logs[0].stat().st_size >= 1 << 20, logs
+        pages = _resident_pages(logs[0])
+    finally:
+        p.communicate("go\n", timeout=60)
+    assert p.returncode == 0
+    assert pages <= 16, pages  # the header's area and a chunk: 64 KiB
