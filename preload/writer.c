@@ -39,6 +39,7 @@ static struct {
     char path[PATH_MAX];
     dev_t dev; /* the log created at path: a file found there later must be it (reopen) */
     ino_t ino;
+    int making; /* the log's descriptor while iot_log_create makes it (maybe unnamed), or -1 */
     char faults[PATH_MAX]; /* $IOTRACE_FAULTS at start-up: the app may clear its environment */
     const char *unsaid;    /* a fault not yet in the fault file (no descriptor free): at exit */
     int unsaid_err;
@@ -48,7 +49,7 @@ static struct {
     pthread_mutex_t grow;
     int dead;       /* the file system refused space: tracing stopped for this process */
     int finished;   /* past exit: grow by single chunks, for the odd late destructor */
-} L = {.grow = PTHREAD_MUTEX_INITIALIZER};
+} L = {.grow = PTHREAD_MUTEX_INITIALIZER, .making = -1};
 
 /* A fault (full disk, RLIMIT_FSIZE, the trace dir gone) stops this process's log; the app goes
  * on untouched.  The shim never writes to the app's stderr: it appends one line to the run's
@@ -97,6 +98,8 @@ static uint64_t fsize_limit(void)
  * theirs at the same path, and the shim would map it and write the job's records there. */
 static int reopen(void)
 {
+    if (L.making >= 0) /* not named yet: the descriptor it was made with */
+        return L.making;
     int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, L.path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
     struct stat st;
     if (fd >= 0 && (IOT_SYSRAW(fstat, fd, &st) != 0 || st.st_dev != L.dev || st.st_ino != L.ino)) {
@@ -105,6 +108,12 @@ static int reopen(void)
         return -1;
     }
     return fd;
+}
+
+static void unopen(int fd)
+{
+    if (fd != L.making)
+        IOT_SYSRAW(close, fd);
 }
 
 /* Make sure [0, need) is allocated in the file and mapped.  Called under L.grow. */
@@ -156,7 +165,7 @@ static int ensure(uint64_t need, int ahead)
             L.seg[s] = m;
         }
     }
-    IOT_SYSRAW(close, fd);
+    unopen(fd);
     if (!ok) {
         errno = err;
         return -1;
@@ -200,7 +209,7 @@ static void release(uint64_t from, uint64_t to)
     if (fd >= 0) {
         IOT_SYSRAW(fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
                    (off_t)(to - from));
-        IOT_SYSRAW(close, fd);
+        unopen(fd);
     }
     iot_own_end();
     errno = e;
@@ -372,65 +381,111 @@ void iot_log_commit(char *end)
     memcpy(iot_t.chunk + 1, &be, 4);
 }
 
-/* A new log file for process `pid` in the trace directory, named into path (PATH_MAX): its fd,
- * or -1.  The log is private (0600) unless `iotrace run --share-with-group` set
- * IOTRACE_SHARE=group (0640): a job's paths and command lines are its own.
- * O_EXCL|O_NOFOLLOW: a name planted in the directory is skipped, never followed. */
-static int create_named(char *path, pid_t pid)
+/* The trace directory itself, not whatever its path leads to now: a directory of ours no one
+ * else may write (the launcher's check, made again: the entry may have been swapped for a
+ * symbolic link or another user's directory since).  AT_FDCWD when no descriptor is free (an
+ * app at RLIMIT_NOFILE that exec'd): by name, as before the check (it needs a second one); -1
+ * refused or gone. */
+static int trace_dir(void)
 {
-    const char *share = getenv("IOTRACE_SHARE");
-    mode_t mode = share && !strcmp(share, "group") ? 0640 : 0600;
+    int dfd = (int)IOT_SYSRAW(openat, AT_FDCWD, iot_p.dir,
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (dfd < 0)
+        return errno == EMFILE || errno == ENFILE ? AT_FDCWD : -1;
+    if (!iot_dir_ours(dfd)) {
+        IOT_SYSRAW(close, dfd);
+        errno = EACCES;
+        return -1;
+    }
+    return dfd;
+}
+
+/* The name of process `pid`'s log, HOST.PID.iot, else HOST.PID.N.iot (an exec'd image keeps
+ * the pid), into path (PATH_MAX); what to give with dfd (the name in it, else the path). */
+static const char *log_name(char *path, int dfd, pid_t pid, int n)
+{
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
     for (char *h = host; *h; h++)
         if (*h == '/')
             *h = '_';
-    /* In the directory itself, not in whatever its path leads to now: a directory of ours no
-     * one else may write (the launcher's check, made again: the entry may have been swapped
-     * for a symbolic link or another user's directory since) */
-    int dfd = (int)IOT_SYSRAW(openat, AT_FDCWD, iot_p.dir,
-                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-    if (dfd < 0 && errno != EMFILE && errno != ENFILE)
-        return -1;
-    if (dfd >= 0 && !iot_dir_ours(dfd)) {
-        IOT_SYSRAW(close, dfd);
-        errno = EACCES;
-        return -1;
+    int k = n == 0 ? snprintf(path, PATH_MAX, "%s/%s.%d.iot", iot_p.dir, host, (int)pid)
+                   : snprintf(path, PATH_MAX, "%s/%s.%d.%d.iot", iot_p.dir, host, (int)pid, n);
+    if (k < 0 || k >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return NULL;
     }
-    int fd = -1;
-    size_t dir = strlen(iot_p.dir) + 1;
-    for (int n = 0; n < 1000 && fd < 0; n++) { /* an exec'd image keeps the pid: add a suffix */
-        int k = n == 0 ? snprintf(path, PATH_MAX, "%s/%s.%d.iot", iot_p.dir, host, (int)pid)
-                       : snprintf(path, PATH_MAX, "%s/%s.%d.%d.iot", iot_p.dir, host, (int)pid, n);
-        if (k < 0 || k >= PATH_MAX) {
-            errno = ENAMETOOLONG;
-            break;
-        }
-        fd = (int)IOT_SYSRAW(openat, dfd >= 0 ? dfd : AT_FDCWD, dfd >= 0 ? path + dir : path,
-                             O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && dfd >= 0) {
-            /* one descriptor free (an app at RLIMIT_NOFILE that exec'd): by name, as
-             * before the directory's check (needs a second one) */
-            IOT_SYSRAW(close, dfd);
-            dfd = -1;
-            n--;
+    return dfd == AT_FDCWD ? path : path + strlen(iot_p.dir) + 1;
+}
+
+/* A new file for a log in the trace directory (*dfd, which may become AT_FDCWD): unnamed
+ * (O_TMPFILE), so that no reader ever sees a log before its header -- a process killed before
+ * name_log leaves no file at all; or, where the file system has no O_TMPFILE, created under
+ * its name at once (*named = 1, path filled).  The log is private (0600) unless `iotrace run
+ * --share-with-group` set IOTRACE_SHARE=group (0640): a job's paths and command lines are its
+ * own.  O_EXCL|O_NOFOLLOW: a name planted in the directory is skipped, never followed. */
+static int new_log(int *dfd, char *path, pid_t pid, int *named)
+{
+    const char *share = getenv("IOTRACE_SHARE");
+    mode_t mode = share && !strcmp(share, "group") ? 0640 : 0600;
+    *named = 0;
+    for (;;) {
+        int fd = (int)IOT_SYSRAW(openat, *dfd, *dfd == AT_FDCWD ? iot_p.dir : ".",
+                                 O_TMPFILE | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd >= 0)
+            return fd;
+        if ((errno == EMFILE || errno == ENFILE) && *dfd != AT_FDCWD) {
+            IOT_SYSRAW(close, *dfd); /* one descriptor free: by name */
+            *dfd = AT_FDCWD;
             continue;
         }
-        if (fd < 0 && errno != EEXIST)
-            break;
+        if (errno != EOPNOTSUPP && errno != EISDIR) /* EISDIR: a kernel before 3.11 */
+            return -1;
+        break;
     }
+    *named = 1;
+    for (int n = 0; n < 1000; n++) {
+        const char *name = log_name(path, *dfd, pid, n);
+        if (!name)
+            return -1;
+        int fd = (int)IOT_SYSRAW(openat, *dfd, name,
+                                 O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+/* Name the unnamed log fd under the first free name in *dfd, into path: 0, else -1.  linkat
+ * never follows or replaces a name planted there (EEXIST: the next name). */
+static int name_log(int dfd, int fd, char *path, pid_t pid)
+{
+    char self[32];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    for (int n = 0; n < 1000; n++) {
+        const char *name = log_name(path, dfd, pid, n);
+        if (!name)
+            return -1;
+        long r = IOT_SYSRAW(linkat, fd, "", dfd, name, AT_EMPTY_PATH);
+        if (r < 0 && errno == ENOENT) /* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH: by /proc */
+            r = IOT_SYSRAW(linkat, AT_FDCWD, self, dfd, name, AT_SYMLINK_FOLLOW);
+        if (r == 0 || errno != EEXIST)
+            return (int)r;
+    }
+    return -1;
+}
+
+static void close_dir(int dfd)
+{
     int e = errno;
     if (dfd >= 0)
         IOT_SYSRAW(close, dfd);
     errno = e;
-    return fd;
 }
 
-/* Create this process's log in the trace directory (iot_p.dir) and write its header.  The log is private (0600)
- * unless `iotrace run --share-with-group` set IOTRACE_SHARE=group (0640): a job's paths and
- * command lines are its own.  O_EXCL|O_NOFOLLOW: a name planted in the directory is skipped,
- * never followed.  -1: no log (a fault, said in the fault file); the shim goes on with its
- * wrappers, which record nothing. */
+/* Create this process's log in the trace directory (iot_p.dir) and write its header (new_log:
+ * unnamed until then where the file system allows).  -1: no log (a fault, said in the fault
+ * file); the shim goes on with its wrappers, which record nothing. */
 int iot_log_create(void)
 {
     const char *faults = getenv("IOTRACE_FAULTS");
@@ -444,31 +499,35 @@ int iot_log_create(void)
     L.cap = L.next = 0;
     L.dead = L.finished = 0;
     L.unsaid = NULL;
+    L.making = -1;
     pthread_mutex_init(&L.grow, NULL);
 
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     iot_header_build(&sb);
-    int fd = create_named(L.path, iot_p.pid);
+    int named = 0, dfd = trace_dir();
+    int fd = dfd == -1 ? -1 : new_log(&dfd, L.path, iot_p.pid, &named);
     struct stat st;
     if (fd >= 0 && IOT_SYSRAW(fstat, fd, &st) != 0) {
         int err = errno;
         IOT_SYSRAW(close, fd);
-        IOT_SYSRAW(unlink, L.path);
+        if (named)
+            IOT_SYSRAW(unlink, L.path);
         fd = -1;
         errno = err;
     }
     if (fd < 0) {
         int err = errno;
+        close_dir(dfd);
         msgpack_sbuffer_destroy(&sb);
         L.dead = 1;
         say("create", err);
         errno = err;
         return -1;
     }
-    IOT_SYSRAW(close, fd);
     L.dev = st.st_dev;
     L.ino = st.st_ino;
+    L.making = fd;
 
     /* header, then its seal up to the first chunk boundary */
     uint64_t area = ((sb.size + IOT_SEAL_SIZE + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE) *
@@ -483,12 +542,18 @@ int iot_log_create(void)
         seal(at(0), sb.size, area);
         L.next = area;
         release(sb.size + EXT_HDR + 8, area);
+        if (!named)
+            r = name_log(dfd, fd, L.path, iot_p.pid);
     }
     int err = errno;
+    L.making = -1;
+    IOT_SYSRAW(close, fd);
+    close_dir(dfd);
     msgpack_sbuffer_destroy(&sb);
     if (r < 0) {
         L.dead = 1;
-        IOT_SYSRAW(unlink, L.path); /* an empty file is no log: leave none */
+        if (named)
+            IOT_SYSRAW(unlink, L.path); /* an empty file is no log: leave none */
         say("create", err);
         return -1;
     }
@@ -519,7 +584,7 @@ void iot_log_finish(void)
 
 /* A whole log for a child that ran on this process's memory until its exec (wrap_spawn.c): the
  * header, then one chunk of `recs`.  Written with pwrite (the holes read as the seals' padding),
- * counted as the shim's own output; never past RLIMIT_FSIZE. */
+ * counted as the shim's own output, then named (new_log); never past RLIMIT_FSIZE. */
 void iot_log_write_child(pid_t pid, uint64_t t, const char *recs, size_t n)
 {
     if (L.dead || IOT_SANDBOXED() || BIN_HDR + 8 + n + IOT_SEAL_SIZE > IOT_CHUNK_SIZE)
@@ -531,9 +596,9 @@ void iot_log_write_child(pid_t pid, uint64_t t, const char *recs, size_t n)
                     IOT_CHUNK_SIZE;
     char *head = malloc(sb.size + IOT_SEAL_SIZE), *chunk = malloc(IOT_CHUNK_SIZE);
     char path[PATH_MAX];
-    int fd = -1, e = errno;
-    if (head && chunk && area + IOT_CHUNK_SIZE <= fsize_limit() &&
-        (fd = create_named(path, pid)) >= 0) {
+    int fd = -1, dfd = -1, named = 0, e = errno;
+    if (head && chunk && area + IOT_CHUNK_SIZE <= fsize_limit() && (dfd = trace_dir()) != -1 &&
+        (fd = new_log(&dfd, path, pid, &named)) >= 0) {
         memcpy(head, sb.data, sb.size);
         seal(head, sb.size, area);
         chunk[0] = (char)0xc6;
@@ -549,10 +614,14 @@ void iot_log_write_child(pid_t pid, uint64_t t, const char *recs, size_t n)
         iot_own_io(1, w2);
         if (w1 < 0 || w2 < 0 || IOT_SYSRAW(ftruncate, fd, (off_t)(area + IOT_CHUNK_SIZE)) < 0) {
             say("child", errno);
-            IOT_SYSRAW(unlink, path);
+            if (named)
+                IOT_SYSRAW(unlink, path);
+        } else if (!named && name_log(dfd, fd, path, pid) < 0) {
+            say("child", errno);
         }
         IOT_SYSRAW(close, fd);
     }
+    close_dir(dfd);
     free(head);
     free(chunk);
     msgpack_sbuffer_destroy(&sb);

@@ -16,6 +16,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -200,10 +201,115 @@ def test_install_another_user_could_change_refused(tmp_path: Path, what: str) ->
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert f"{target} is writable by other users" in r.stderr, r.stderr
     assert "another user could change the code" in r.stderr and not ran.exists()
-    r = subprocess.run([inst / "bin" / "iotrace", "report", tmp_path / "t1"], capture_output=True,
-                       text=True, timeout=60)  # fmt: skip
-    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
-    assert f"{target} is writable by other users" in r.stderr and r.stdout == ""
+    for how in ([inst / "bin" / "iotrace"], [sys.executable, "-m", "iotrace"]):
+        # `python -m iotrace` imports the copy (PYTHONPATH) and so runs its launcher's check
+        r = subprocess.run([*how, "report", tmp_path / "t1"], capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONPATH=str(site)), timeout=60)  # fmt: skip
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, (how, r.stderr)
+        assert f"{target} is writable by other users" in r.stderr and r.stdout == ""
+
+
+def test_python_m_imports_nothing_from_the_working_directory(tmp_path: Path) -> None:
+    """`python -m iotrace` puts the working directory first on sys.path: root's report in a
+    directory `nobody` can write imported their argparse.py (any module iotrace imports).
+    Planted there, owned by nobody: none runs, the report is made."""
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chown(work, NOBODY, NOBODY)
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    mods = ("argparse", "signal", "pathlib", "sysconfig", "msgpack", "numpy", "pandas", "json")
+    for mod in mods:
+        planted = work / f"{mod}.py"
+        planted.write_text(f"open({str(ran / mod)!r}, 'w').close()\n")
+        os.chown(planted, NOBODY, NOBODY)
+    trace = tmp_path / "t"
+    r = iotrace("run", "-o", str(trace), "--no-stracer", "--", "cat", "/etc/hostname")
+    assert r.returncode == 0, r.stderr
+    r = iotrace("report", str(trace), cwd=work)
+    assert r.returncode == 0 and "iotrace report" in r.stdout, r.stderr
+    assert list(ran.iterdir()) == []
+
+
+def test_log_never_visible_before_its_header(tmp_path: Path) -> None:
+    """A log made by name, then sized, then given its header could be found by a reader (a
+    report of a running job) all zeros, and a process killed in between left one (read since
+    as a log never written).  Now it is made unnamed (O_TMPFILE) and linked once its header is
+    in.  strace holds each of the shim's fallocates 0.3 s, the first in the header's making,
+    while the directory is read: every log found there has its header."""
+    if shutil.which("strace") is None:
+        pytest.skip("needs strace")
+    out = tmp_path / "t"
+    cmd = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fallocate",
+           "-e", "inject=fallocate:delay_enter=300000",
+           sys.executable, "-m", "iotrace", "run", "-o", str(out), "--no-stracer", "--",
+           "cat", "/etc/hostname"]  # fmt: skip
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    heads: dict[str, set[bytes]] = {}
+    while p.poll() is None:
+        with contextlib.suppress(FileNotFoundError):
+            for e in os.scandir(out):
+                if e.name.endswith(".iot"):
+                    with contextlib.suppress(FileNotFoundError), open(e.path, "rb") as f:
+                        heads.setdefault(e.name, set()).add(f.read(1))
+        time.sleep(0.002)
+    _, err = p.communicate()
+    assert p.returncode == 0, err
+    assert heads and all(b"" not in h and b"\0" not in h for h in heads.values()), heads
+    r = iotrace("show", str(out))
+    assert r.returncode == 0 and "/etc/hostname" in r.stdout, r.stderr
+
+
+NO_TMPFILE_C = r"""
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+/* runs argv[1..] where openat(O_TMPFILE) fails EOPNOTSUPP, as on a file system without it */
+int main(int argc, char **argv)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 020000000, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EOPNOTSUPP),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof *f, .filter = f};
+    if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+        return 126;
+    execvp(argv[1], argv + 1);
+    return 127;
+}
+"""
+
+
+@pytest.mark.parametrize("mode", [(), ("--no-stracer",)], ids=["full", "shim"])
+def test_log_made_by_name_where_the_file_system_has_no_tmpfile(
+    tmp_path: Path, mode: tuple[str, ...]
+) -> None:
+    """Where O_TMPFILE is refused the log is made by name as before: private, its header and
+    records there."""
+    src = tmp_path / "no_tmpfile.c"
+    src.write_text(NO_TMPFILE_C)
+    exe = tmp_path / "no_tmpfile"
+    subprocess.run(["gcc", "-O", "-o", str(exe), str(src)], check=True)
+    out = tmp_path / "t"
+    data = tmp_path / "data.txt"
+    r = subprocess.run([exe, sys.executable, "-m", "iotrace", "run", "-o", str(out), *mode, "--",
+                        "sh", "-c", f"echo hi > {data}; cat {data}"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0 and r.stdout == "hi\n", r.stderr
+    assert "fault" not in r.stderr, r.stderr
+    logs = list(out.glob("*.iot"))
+    assert len(logs) >= 2 and all(_mode(p) == 0o600 for p in logs), logs
+    r = iotrace("show", str(out))
+    assert r.returncode == 0 and str(data) in r.stdout, r.stderr
 
 
 @pytest.fixture

@@ -200,10 +200,16 @@ HANDOVER = "IOTRACE_HANDOVER"  # + _PKG, _CALLS, _PATHS, _DATA: launcher/run.c t
 
 
 def launcher() -> str | None:
-    """The `iotrace` command (launcher/), installed beside the console script iotrace-py."""
+    """The `iotrace` command (launcher/), installed beside the console script iotrace-py: the
+    one installed with this package first (PREFIX/bin of PREFIX/lib/pythonX.Y/site-packages),
+    whose install check is of this package (`python -m iotrace`, __main__.py)."""
     import sysconfig
 
-    where = [os.path.dirname(os.path.abspath(sys.argv[0])), sysconfig.get_path("scripts")]
+    pkg = Path(__file__).resolve().parent
+    where = [os.path.dirname(os.path.abspath(sys.argv[0]))]
+    if pkg.parent.name.endswith("-packages") and len(pkg.parents) > 3:
+        where.append(str(pkg.parents[3] / "bin"))
+    where.append(sysconfig.get_path("scripts"))
     with contextlib.suppress(KeyError):
         where.append(sysconfig.get_path("scripts", f"{os.name}_user"))
     for d in where:
