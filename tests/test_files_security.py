@@ -670,3 +670,78 @@ def test_planted_native_library_not_loaded(tmp_path: Path) -> None:
         else:
             # an editable install's developer: built once into the private cache, 0700
             assert _mode(cache) == 0o700 and list(cache.glob("decode-*.so")), r.stderr
+
+
+SHM_C = r"""
+#include <errno.h>
+#include <fcntl.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    sem_t *s = sem_open(argv[1], O_CREAT, 0600, 1);
+    printf("sem_open %d %d\n", s != SEM_FAILED, s == SEM_FAILED ? errno : 0);
+    if (s != SEM_FAILED) {
+        int posted = sem_post(s);
+        printf("sem_post %d sem_close %d\n", posted, sem_close(s));
+    }
+    s = sem_open(argv[1], 0);
+    printf("sem_open again %d %d\n", s != SEM_FAILED, s == SEM_FAILED ? errno : 0);
+    printf("sem_unlink %d\n", sem_unlink(argv[1]));
+    int fd = shm_open(argv[2], O_CREAT | O_RDWR, 0600);
+    printf("shm_open %d %d\n", fd >= 0, fd < 0 ? errno : 0);
+    if (fd >= 0) {
+        ssize_t w = write(fd, "root's\n", 7);
+        printf("write %zd close %d\n", w, close(fd));
+    }
+    printf("shm_unlink %d\n", shm_unlink(argv[2]));
+    return 0;
+}
+"""
+
+
+def test_planted_dev_shm_names_as_glibc(tmp_path: Path) -> None:
+    """Under a stracer the shim makes sem_open and shm_open itself (wrap_shm.c), in /dev/shm,
+    which every user may write: a link, a FIFO or a file of `nobody`'s planted at the names a
+    root job uses get what glibc gives them -- the same results and errno, no link followed to
+    a root file (a followed one got the semaphore's bytes)."""
+    src = tmp_path / "shm.c"
+    src.write_text(SHM_C)
+    exe = tmp_path / "shm"
+    subprocess.run(["gcc", "-O", "-o", str(exe), str(src), "-pthread"], check=True)
+    victim = _victim(tmp_path)
+    stem = f"iotrace-test-{os.getpid()}"
+    names = (Path(f"/dev/shm/sem.{stem}"), Path(f"/dev/shm/{stem}.shm"))
+    args = [str(exe), f"/{stem}", f"/{stem}.shm"]
+
+    def plant(kind: str) -> None:
+        for p in names:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+            if kind == "link":
+                p.symlink_to(victim)
+            elif kind == "fifo":
+                os.mkfifo(p, 0o666)
+            else:
+                p.write_bytes(bytes(32))  # a semaphore of value 0
+            os.lchown(p, NOBODY, NOBODY)
+
+    try:
+        for kind in ("link", "fifo", "file"):
+            plant(kind)
+            want = subprocess.run(args, capture_output=True, text=True, timeout=30)
+            plant(kind)
+            out = tmp_path / f"t-{kind}"
+            got = iotrace("run", "-o", str(out), "--", *args)
+            assert want.returncode == 0, (kind, want.stdout)
+            assert (kind, got.returncode, got.stdout) == (kind, 0, want.stdout), got.stderr
+            assert victim.read_text() == VICTIM_TEXT and _mode(victim) == 0o644
+            r = iotrace("show", str(out))
+            assert r.returncode == 0 and f"sem.{stem}" in r.stdout, r.stderr
+    finally:
+        for p in names:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
