@@ -610,6 +610,14 @@ int iot_way_command(int argc, char **argv)
     return 2;
 }
 
+/* `iotrace _private-group`: status 0 when the caller (not root) is alone in their primary group
+ * (group_private), which `iotrace env` tells the shims in IOTRACE_PRIVATE_GID (they call no
+ * NSS: preload/jobdir.c), else 1. */
+int iot_private_group_command(void)
+{
+    return geteuid() != 0 && group_private(getegid()) ? 0 : 1;
+}
+
 /* `iotrace _trace-dir NAME SHARE REUSE [OUT]`: the trace directory of a run Python starts
  * itself (`iotrace attach`: NAME the default's command word; SHARE 0 or 1; REUSE -, force or
  * append), made and claimed by these rules, its path on stdout (status 0); a refusal's line

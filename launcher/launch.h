@@ -70,6 +70,7 @@ int iot_install_check(const char *pkg, char *msg, size_t cap);
 int iot_package_dir(char *out, size_t cap);
 int iot_trace_dir_command(int argc, char **argv); /* `iotrace _trace-dir ...` */
 int iot_way_command(int argc, char **argv); /* `iotrace _way DIR` */
+int iot_private_group_command(void);        /* `iotrace _private-group` */
 
 /* mpi.c: "openmpi", "mpich" or NULL */
 const char *iot_command_family(char **command, int n);

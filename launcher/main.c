@@ -143,6 +143,8 @@ int main(int argc, char **argv)
         return iot_trace_dir_command(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "_way"))
         return iot_way_command(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "_private-group"))
+        return iot_private_group_command();
     if (argc > 1 && !strcmp(argv[1], "run")) {
         unpreload_self(argv);
         hold_std();

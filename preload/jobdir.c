@@ -106,15 +106,26 @@ int iot_dir_ours(int dfd)
            !(st.st_mode & 022);
 }
 
+/* The caller's primary group as one no one else is in: `iotrace env` found it so
+ * (IOTRACE_PRIVATE_GID, launcher/dir.c group_private: the user's own private group).  Who is in
+ * a group is NSS's to say, which the shim does not call; a primary group alone says nothing of
+ * it (`users` on many clusters; nogroup here is nobody's, _apt's and sync's). */
+static int private_group(gid_t gid)
+{
+    const char *v = getenv("IOTRACE_PRIVATE_GID");
+    char *end;
+    unsigned long g = v && *v ? strtoul(v, &end, 10) : 0;
+    return v && *v && !*end && g == gid && gid == getegid();
+}
+
 /* Who besides root and the caller may change entries of a directory: its owner, anyone if it is
- * writable by all, its group if group-writable and not root's (for root) or the caller's
- * primary group (another user's check of a group's members needs NSS, which the shim does
- * not call: `iotrace env` made that check, launcher/dir.c). */
+ * writable by all, its group if group-writable and not root's (for root) or the caller's own
+ * (private_group). */
 static int others_may_change(const struct stat *st)
 {
     uid_t me = geteuid();
     return (st->st_uid != 0 && st->st_uid != me) || (st->st_mode & 002) ||
-           ((st->st_mode & 020) && st->st_gid != (me == 0 ? 0 : getegid()));
+           ((st->st_mode & 020) && !(me == 0 ? st->st_gid == 0 : private_group(st->st_gid)));
 }
 
 /* Every directory from / to `abs` (absolute) is one only root and the caller can change, or a

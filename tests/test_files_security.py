@@ -475,6 +475,43 @@ def test_trace_dir_under_a_group_writable_parent_of_a_user(public_dir: Path, gro
     assert not ran.exists() and list(parent.iterdir()) == []
 
 
+@pytest.mark.parametrize("group", ["shared", "own"])
+def test_central_dir_under_a_group_writable_parent_of_a_user(public_dir: Path, group: str) -> None:
+    """The shims check the way to the central directory again (preload/jobdir.c) without NSS:
+    they took any directory of the caller's primary group as the caller's, though others may be
+    in it (nobody's nogroup: _apt's and sync's too; `users` on clusters), who could move a job's
+    trace away mid-run.  Now only a group `iotrace env` found to be the caller's alone, told in
+    IOTRACE_PRIVATE_GID: under a 0775 parent of nobody's the shim makes nothing (env refuses
+    it too); under one of a user's own private group, env says so and the job is traced."""
+    from iotrace.shim import shim_path
+
+    user = "nobody" if group == "shared" else _private_group_user()
+    if user is None or not shutil.which("setpriv"):
+        pytest.skip("needs setpriv and a user with a private group")
+    pw = pwd.getpwnam(user)
+    parent = public_dir / "project"
+    central = parent / "central"
+    central.mkdir(parents=True)
+    for d, mode in ((parent, 0o775), (central, 0o700)):
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        d.chmod(mode)
+    r = _as_user(user, "env", "--dir", str(central), cwd=public_dir)
+    told = f"IOTRACE_PRIVATE_GID={pw.pw_gid}"
+    assert (r.returncode, told in r.stdout) == ((2, False) if group == "shared" else (0, True))
+    env = {"PATH": os.environ["PATH"], "LD_PRELOAD": str(shim_path()),
+           "IOTRACE_DIR": str(central), "SLURM_JOB_ID": "4246"}  # fmt: skip
+    env.update([told.split("=")] if group == "own" else [])
+    cmd = ["setpriv", f"--reuid={user}", f"--regid={pw.pw_gid}", "--init-groups",
+           "sh", "-c", "echo hi > out.txt; cat out.txt"]  # fmt: skip
+    r = subprocess.run(cmd, cwd=parent, env=env, capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "hi\n", "")
+    jobs = list(central.iterdir())
+    if group == "shared":
+        assert jobs == []
+    else:
+        assert [j.name for j in jobs] == ["iotrace-slurm-4246"] and list(jobs[0].glob("*.iot"))
+
+
 @pytest.mark.parametrize("how", ["parent", "owner", "mode", "link"])
 def test_central_dir_another_user_could_change_refused(tmp_path: Path, how: str) -> None:
     """`iotrace env --dir C` (and the shims it exports, which make each job's directory in C):

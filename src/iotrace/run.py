@@ -166,6 +166,7 @@ def env_exports(central: str | None, stack: int, record: Recording | None = None
     job into a directory of its own in the central directory (preload/jobdir.c).  RunError: the
     central directory cannot be used."""
     import shlex
+    import subprocess
 
     where = Path(central or os.environ.get("IOTRACE_DIR") or ".").absolute()
     try:
@@ -178,14 +179,19 @@ def env_exports(central: str | None, stack: int, record: Recording | None = None
     except OSError as exc:
         raise RunError(f"iotrace: env: {where}: {exc.strerror}", 2) from None
     shim = str(shim_path())
+    # the shims trust a directory of the caller's primary group only when told it is theirs
+    # alone (preload/jobdir.c: they call no NSS)
+    private = subprocess.run([_launcher(), "_private-group"]).returncode == 0
     return [
         f"export LD_PRELOAD={shlex.quote(shim)}${{LD_PRELOAD:+:$LD_PRELOAD}}",
         f"export IOTRACE_DIR={shlex.quote(str(where))}",
         f"export IOTRACE_STACK={stack}",
         *(f"export {k}={shlex.quote(v)}" for k, v in (record.env() if record else {}).items()),
+        *([f"export IOTRACE_PRIVATE_GID={os.getegid()}"] if private else []),
         # a trace dir inherited from a traced shell; filters not asked for now
         "unset IOTRACE_OUT IOTRACE_JOB "
-        + " ".join(v for v in FILTER_VARS if not record or v not in record.env()),
+        + " ".join(v for v in FILTER_VARS if not record or v not in record.env())
+        + ("" if private else " IOTRACE_PRIVATE_GID"),
     ]
 
 
