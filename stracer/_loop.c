@@ -98,6 +98,7 @@ enum { KIO_NONE, KIO_R, KIO_W, KIO_RW, KIO_RWM };
 typedef struct {
     uint8_t in_table, mode, nargs, fdop, kio; /* kio: how the kernel counts it (KIO_*) */
     int8_t fdarg, patharg, dirfdarg; /* the argument positions (-1: none): syscall_args.plan */
+    int8_t strarg; /* M_PATH: its first string argument (-1: none), read with the marker */
     uint8_t kind[6];
     uint8_t namelen;
     char name[31];
@@ -441,9 +442,11 @@ int iotl_frame(int img, uint64_t pc, int isip, int delta)
     return e->delta;
 }
 
-/* The chain of a stop at ip with the stack at sp (top: the word at sp, already read): 1 made,
- * 0 not (a pc not learnt, the stack unreadable: Python unwinds it). */
-static int chain_of(int tid, int img, uint64_t ip, uint64_t sp, uint64_t top, chain_key *k)
+/* The chain of a stop at ip with the stack at sp (top: the word at sp; st: the stack from sp
+ * on, st_len bytes of it, read with the marker: stack_read): 1 made, 0 not (a pc not learnt,
+ * the stack unreadable: Python unwinds it).  Beyond st, up to WIN_READS more reads. */
+static int chain_of(int tid, int img, uint64_t ip, uint64_t sp, uint64_t top, const uint64_t *st,
+                    size_t st_len, chain_key *k)
 {
     memset(k, 0, sizeof *k);
     k->ip = ip;
@@ -455,9 +458,10 @@ static int chain_of(int tid, int img, uint64_t ip, uint64_t sp, uint64_t top, ch
         k->w[k->nw++] = top;
         return 1;
     }
-    uint64_t win[WIN_WORDS], base = 0, pos = (uint64_t)f->delta;
-    size_t have = 0;
+    uint64_t win[WIN_WORDS], base = sp, pos = (uint64_t)f->delta;
+    size_t have = st_len;
     int reads = 0;
+    memcpy(win, st, st_len);
     while (k->nw < CHAIN_MAX) {
         uint64_t at = sp + pos, w;
         if (pos == 0) {
@@ -527,6 +531,10 @@ int iotl_nr(int nr, int mode, int nargs, const uint8_t *kind, int fdarg, int pat
     n->patharg = (int8_t)patharg;
     n->dirfdarg = (int8_t)dirfdarg;
     memcpy(n->kind, kind, 6);
+    n->strarg = -1;
+    for (int i = nargs - 1; i >= 0; i--)
+        if (mode == M_PATH && kind[i] == K_STR)
+            n->strarg = (int8_t)i;
     size_t len = strlen(name);
     if (len >= sizeof n->name)
         return -1;
@@ -973,12 +981,26 @@ int iotl_untold(int op, int pid, int a, int b)
     return rc;
 }
 
+/* The start of a stop's first string argument, read with its marker (stack_read): its page's
+ * bytes up to STR_PRE; addr 0: none.  Valid for the stop being handled only. */
+#define STR_PRE 512
+static struct {
+    uint64_t addr;
+    size_t len;
+    char buf[STR_PRE];
+} str_pre;
+
 /* A NUL-terminated string of the tracee as _ffi.Mem.read_str reads it: page by page, at most
  * PATH_CAP bytes, what was read before an unreadable page; -1: none (NULL, nothing readable). */
 static int read_str(int tid, uint64_t addr, char *out)
 {
     if (!addr)
         return -1;
+    const char *z = addr == str_pre.addr ? memchr(str_pre.buf, 0, str_pre.len) : NULL;
+    if (z) { /* within the first page read: what the first read below would find */
+        memcpy(out, str_pre.buf, (size_t)(z - str_pre.buf));
+        return (int)(z - str_pre.buf);
+    }
     size_t len = 0;
     while (len < PATH_CAP) {
         size_t n = 4096 - (addr % 4096);
@@ -1170,6 +1192,33 @@ static void path_exit(thread *t, const nr_info *n, int64_t ret)
     }
 }
 
+/* One process_vm_readv: nw words (the marker...) at remote[0..nw) into w, then the stack's
+ * WIN_WORDS words from sp into st, as two pieces split at sp's page end (a read stops at the
+ * first piece it cannot read: the stack's end leaves the page of sp read), then the start of
+ * the string at str (0: none) into str_pre.  The bytes read, str_pre's aside (-1: none). */
+static ssize_t stack_read(int tid, uint64_t *w, int nw, struct iovec *remote, uint64_t sp,
+                          uint64_t *st, uint64_t str)
+{
+    size_t first = 4096 - (sp & 4095), all = WIN_WORDS * 8, slen = 4096 - (str & 4095);
+    if (first > all)
+        first = all;
+    if (slen > STR_PRE)
+        slen = STR_PRE;
+    struct iovec local[3] = {{w, (size_t)nw * 8}, {st, all}, {str_pre.buf, str ? slen : 0}};
+    int n = nw;
+    remote[n++] = (struct iovec){(void *)sp, first};
+    if (first < all)
+        remote[n++] = (struct iovec){(void *)(sp + first), all - first};
+    if (str)
+        remote[n++] = (struct iovec){(void *)str, slen};
+    ssize_t got = process_vm_readv(tid, nw ? local : local + 1, nw ? 3 : 2, remote,
+                                   (unsigned long)n, 0);
+    ssize_t before = (ssize_t)(nw * 8 + all);
+    str_pre.addr = str && got > before ? str : 0;
+    str_pre.len = str && got > before ? (size_t)(got - before) : 0;
+    return got > before ? before : got;
+}
+
 /* The verdict on a seccomp stop.  1: handled (the tracee resumed); 0: handed to Python with
  * ev->verdict (V_*) and, for a missed syscall, ev->site (0: not unwound yet), ev->cls, ev->top */
 static int on_seccomp(thread *t, iotl_ev *ev)
@@ -1185,24 +1234,29 @@ static int on_seccomp(thread *t, iotl_ev *ev)
         t->img < 0 || t->img >= nimages)
         return 0;
     const image *img = &images[t->img];
-    uint64_t top = 0, sgen = 0;
+    uint64_t top = 0, sgen = 0, st[WIN_WORDS];
+    size_t st_len = 0;
+    uint64_t regs6[6] = {r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9};
+    int8_t sa = nr < NR_MAX ? nrs[nr].strarg : -1;
+    uint64_t str = sa >= 0 ? regs6[sa] : 0;
+    str_pre.addr = 0;
     if (img->phase == PH_READY) {
         if (t->kind == T_SHIM || t->kind == T_HELPER) {
             t->counts[t->kind == T_SHIM ? C_SHIM : C_COVERED]++;
             cont(t->tid);
             return 1;
         }
-        /* one read: the thread's marker, the word at the stack top (the call site's key) and
-         * the shim's descriptor counter */
-        uint64_t w[3] = {0, 0, 0};
-        struct iovec local = {w, sizeof w};
-        struct iovec remote[3] = {{(void *)(r.fs_base + (uint64_t)img->tls_off), 8},
-                                  {(void *)r.rsp, 8},
-                                  {(void *)(img->link + IOT_LINK_OFF_fdgen), 8}};
-        ssize_t got = process_vm_readv(t->tid, &local, 1, remote, img->link ? 3 : 2, 0);
-        sgen = got >= 24 ? w[2] : NO_SGEN;
+        /* one read: the thread's marker, the shim's descriptor counter and the stack from sp
+         * (its first word and the call site's chain: chain_of) */
+        uint64_t w[2] = {0, 0};
+        int nw = img->link ? 2 : 1;
+        struct iovec remote[2 + 3] = {{(void *)(r.fs_base + (uint64_t)img->tls_off), 8},
+                                      {(void *)(img->link + IOT_LINK_OFF_fdgen), 8}};
+        ssize_t got = stack_read(t->tid, w, nw, remote, r.rsp, st, str);
+        sgen = img->link && got >= 16 ? w[1] : NO_SGEN;
+        st_len = got > 8 * nw ? (size_t)(got - 8 * nw) & ~(size_t)7 : 0;
         if (got >= 8) {
-            top = got >= 16 ? w[1] : 0;
+            top = st_len ? st[0] : 0;
             uint32_t busy = (uint32_t)w[0], inw = (uint32_t)(w[0] >> 32);
             if (t->kind == T_APP && ((busy && busy != BUSY_VFORK) || inw)) {
                 t->counts[busy ? C_SHIM : C_COVERED]++;
@@ -1219,9 +1273,10 @@ static int on_seccomp(thread *t, iotl_ev *ev)
             cont(t->tid);
             return 1;
         }
-        struct iovec local = {&top, 8}, remote = {(void *)r.rsp, 8};
-        if (process_vm_readv(t->tid, &local, 1, &remote, 1, 0) != 8)
-            top = 0;
+        struct iovec remote[3];
+        ssize_t got = stack_read(t->tid, NULL, 0, remote, r.rsp, st, str);
+        st_len = got > 0 ? (size_t)got & ~(size_t)7 : 0;
+        top = st_len ? st[0] : 0;
     }
     if (nr >= NR_MAX || !nrs[nr].in_table) {
         cont(t->tid);
@@ -1238,7 +1293,8 @@ static int on_seccomp(thread *t, iotl_ev *ev)
     const nr_info *n = &nrs[nr];
     chain_key k;
     const site_ent *site =
-        chain_of(t->tid, t->img, r.rip, r.rsp, top, &k) ? tab_get(&sites_t, &k) : NULL;
+        chain_of(t->tid, t->img, r.rip, r.rsp, top, st, st_len, &k) ? tab_get(&sites_t, &k)
+                                                                    : NULL;
     ev->top = top;
     if (!site) {
         ev->verdict = V_NEW; /* a new call site: Python unwinds it, then records the syscall */
