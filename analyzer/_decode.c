@@ -6,18 +6,25 @@
  * per machine into a cache directory).  Every read is bounds-checked: a torn tail stops the scan
  * (`truncated`), anything malformed is reported (`error`), nothing is trusted. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "iot_format.h" /* the EVENT's fields and the raw columns: src/iotrace/format.py */
 
 /* The raw columns (format.py RAW_COLUMNS): tid, the EVENT fields with a dtype, and `nulls`
- * (NULL_BITS: the field was nil).  Not kept: mode, aux (per-function meanings; `iotrace show`
- * prints them). */
+ * (NULL_BITS: the field was nil).  mode and aux (per-function meanings) and `big` only where
+ * given (`iotrace show` prints them; the analyzer leaves them NULL): `big` has a BIG_* bit for
+ * each 64-bit field that was an unsigned integer past INT64_MAX (its column holds it wrapped). */
 #define COLUMN(type, name) type *name;
 typedef struct {
     IOT_RAW_COLUMNS(COLUMN)
+    int64_t *mode;
+    int64_t *aux;
+    uint8_t *big;
 } iot_cols;
+
+enum { BIG_REQ = 1, BIG_RET = 2, BIG_OFF = 4, BIG_MODE = 8, BIG_AUX = 16, BIG_OFF2 = 32 };
 
 typedef struct {
     int64_t n_events;
@@ -194,14 +201,19 @@ static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_c
     int64_t v[IOT_EVENT_NFIELDS];
     int nil, r;
     uint16_t nulls = 0;
+    uint8_t big = 0; /* BIG_* */
     if (nfields + 1 < IOT_EVENT_BASE_FIELDS)
         return BAD;
     for (int k = 1; k < IOT_EV_aux; k++) {
+        uint8_t tag = p < end ? *p : 0;
         r = get_int(&p, end, &v[k], &nil);
         if (r != OK)
             return r;
         if (nil)
             nulls |= bit[k];
+        if (tag == 0xcf && v[k] < 0)
+            big |= k == IOT_EV_req ? BIG_REQ : k == IOT_EV_ret ? BIG_RET
+                 : k == IOT_EV_offset ? BIG_OFF : k == IOT_EV_mode ? BIG_MODE : 0;
     }
     /* aux: nil, an integer, or an array ([dev, inode] of open-like calls) */
     if (p >= end)
@@ -211,16 +223,22 @@ static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_c
         V(aux) = 0;
         nulls |= N_AUX | N_AUXPAIR;
     } else {
+        uint8_t tag = *p;
         r = get_int(&p, end, &V(aux), &nil);
         if (nil)
             nulls |= N_AUX;
+        if (tag == 0xcf && V(aux) < 0)
+            big |= BIG_AUX;
     }
     if (r != OK)
         return r;
     uint16_t nulls2 = 0;
     int ends = nfields + 1 >= IOT_EVENT_NFIELDS;
     for (uint32_t k = IOT_EVENT_BASE_FIELDS; k < IOT_EVENT_NFIELDS && ends; k++) {
+        uint8_t tag = p < end ? *p : 0;
         r = get_int(&p, end, &v[k], &nil);
+        if (r == OK && k == IOT_EV_offset2 && tag == 0xcf && v[k] < 0)
+            big |= BIG_OFF2;
         if (r != OK)
             return r;
         if (nil) /* fd2 path2 offset2: the end read's row has them in fd path offset */
@@ -245,6 +263,11 @@ static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_c
         c->tid[i] = tid;
         IOT_EVENT_COLUMNS(STORE)
         c->nulls[i] = nulls;
+        if (c->mode) {
+            c->mode[i] = V(mode);
+            c->aux[i] = V(aux);
+            c->big[i] = big;
+        }
         if (ends) { /* the end read: the same, but for its own fd path offset */
             i++;
             c->tid[i] = tid;
@@ -253,6 +276,11 @@ static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_c
             c->path[i] = (int32_t)V(path2);
             c->offset[i] = V(offset2);
             c->nulls[i] = (uint16_t)((nulls & ~(N_FD | N_PATH | N_OFF)) | nulls2 | N_END2);
+            if (c->mode) {
+                c->mode[i] = V(mode);
+                c->aux[i] = V(aux);
+                c->big[i] = (uint8_t)((big & ~BIG_OFF) | (big & BIG_OFF2 ? BIG_OFF : 0));
+            }
         }
 #undef STORE
     }
@@ -573,4 +601,331 @@ int64_t iot_map_ids(int64_t n, int64_t *t_start, int64_t shift, int16_t *fn, con
         top = s > top ? s : top;
     }
     return top;
+}
+
+/* `iotrace show`'s lines of a shim log's events, strace-like (src/iotrace/show.py says what each
+ * argument kind prints): rows as iot_scan decodes them (with mode, aux and big), every text that
+ * depends on names (paths, flag names, errno names, stack frames, kept data) looked up by index
+ * in tables Python made, so that the names have one source (iotrace.flags, errno, text.escape). */
+typedef struct {
+    const char *blob;
+    const int64_t *off; /* text k: blob[off[k], off[k + 1]) */
+    int64_t n;
+} iot_texts;
+
+/* argument kinds (show.py KINDS) */
+enum { K_FD = 1, K_PATH, K_PATH2, K_FD2, K_END2, K_WHENCE, K_ADDR, K_REQ, K_OFF, K_FLAGS, K_MODE };
+
+typedef struct {
+    int64_t n;              /* rows (an end read's row right after its call's) */
+    const uint8_t *keep;    /* per row: shown (NULL: every one) */
+    int64_t origin;         /* a line's time: t_start - origin, ns */
+    const int32_t *path_ix; /* per row: its path in `paths`, -1 none (nil or no string) */
+    const int32_t *aux_ix;  /* per row: aux as a path in `paths`, -1 none */
+    const int32_t *flags_ix, *mode_ix, *data_ix, *stack_ix; /* in `texts`, -1 none */
+    iot_texts paths;        /* escaped path strings */
+    iot_texts texts;        /* decoded flags and modes, kept data quoted, stacks' frames lines */
+    iot_texts fnames;       /* per function id: its name, escaped */
+    iot_texts kinds;        /* per function id: its argument kinds (K_*), one byte each */
+    iot_texts errors;       /* per errno: "NAME (message)" */
+    iot_texts whence;       /* per lseek whence: its name */
+    const char *prefix;     /* "[pid P" or "[rank R pid P" */
+    int64_t prefix_len;
+} iot_show;
+
+typedef struct {
+    char *p, *end;
+} iot_out;
+
+static inline int put(iot_out *o, const char *s, int64_t n)
+{
+    if (o->end - o->p < n)
+        return -1;
+    memcpy(o->p, s, (size_t)n);
+    o->p += n;
+    return 0;
+}
+
+static inline int put_text(iot_out *o, const iot_texts *t, int64_t k)
+{
+    return put(o, t->blob + t->off[k], t->off[k + 1] - t->off[k]);
+}
+
+static inline int put_dec(iot_out *o, int64_t v, int unsig)
+{
+    char tmp[24], *q = tmp + sizeof tmp;
+    uint64_t u = unsig || v >= 0 ? (uint64_t)v : -(uint64_t)v;
+    do
+        *--q = (char)('0' + u % 10);
+    while (u /= 10);
+    if (!unsig && v < 0)
+        *--q = '-';
+    return put(o, q, tmp + sizeof tmp - q);
+}
+
+static inline int put_hex(iot_out *o, uint64_t u) /* as Python's hex() of a positive int */
+{
+    char tmp[24], *q = tmp + sizeof tmp;
+    do
+        *--q = "0123456789abcdef"[u & 15];
+    while (u >>= 4);
+    *--q = 'x';
+    *--q = '0';
+    return put(o, q, tmp + sizeof tmp - q);
+}
+
+/* ns as seconds with 6 decimals, as Python's f"{ns / 1e9:.6f}": whole microseconds where the
+ * integer rounding is the double's (not a tie, below 2^53 ns), else the double printed. */
+static inline int put_secs(iot_out *o, int64_t ns)
+{
+    if (ns >= 0 && ns < (INT64_C(1) << 53) && ns % 1000 != 500) {
+        int64_t us = ns / 1000 + (ns % 1000 > 500);
+        char tmp[32], *q = tmp + sizeof tmp;
+        int64_t frac = us % 1000000, whole = us / 1000000;
+        for (int k = 0; k < 6; k++, frac /= 10)
+            *--q = (char)('0' + frac % 10);
+        *--q = '.';
+        do
+            *--q = (char)('0' + whole % 10);
+        while (whole /= 10);
+        return put(o, q, tmp + sizeof tmp - q);
+    }
+    char tmp[64];
+    int n = snprintf(tmp, sizeof tmp, "%.6f", (double)ns / 1e9);
+    return n < 0 || n >= (int)sizeof tmp ? -1 : put(o, tmp, n);
+}
+
+static inline int put_path(iot_out *o, const iot_show *s, int32_t k) /* "path", ? when none */
+{
+    if (k < 0)
+        return put(o, "?", 1);
+    return put(o, "\"", 1) || put_text(o, &s->paths, k) || put(o, "\"", 1);
+}
+
+static inline int path_len(const iot_show *s, int32_t k)
+{
+    return k >= 0 && s->paths.off[k + 1] > s->paths.off[k];
+}
+
+/* One row's line (`e`: its end read's row, or -1). */
+static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i, int64_t e)
+{
+    uint16_t nl = c->nulls[i];
+    uint8_t big = c->big[i];
+    int64_t fn = c->fn[i];
+    int has_kinds = fn < s->kinds.n;
+    const uint8_t *kinds = has_kinds ? (const uint8_t *)s->kinds.blob + s->kinds.off[fn] : NULL;
+    int64_t nk = has_kinds ? s->kinds.off[fn + 1] - s->kinds.off[fn] : 0;
+    int addr = memchr(kinds ? (const void *)kinds : "", K_ADDR, (size_t)nk) != NULL;
+    int64_t ret = c->ret[i];
+    int ret_pos = (big & BIG_RET) || ret > 0;
+    if (put(o, s->prefix, s->prefix_len) || put(o, " tid ", 5) || put_dec(o, c->tid[i], 0) ||
+        put(o, "] +", 3) || put_secs(o, c->t_start[i] - s->origin) || put(o, " ", 1))
+        return -1;
+    if (fn < s->fnames.n) {
+        if (put_text(o, &s->fnames, fn))
+            return -1;
+    } else if (put(o, "fn", 2) || put_dec(o, fn, 0)) {
+        return -1;
+    }
+    if (put(o, "(", 1))
+        return -1;
+    int nargs = 0, data = s->data_ix ? s->data_ix[i] : -1;
+#define SEP() (nargs++ ? put(o, ", ", 2) : 0)
+#define DATA() (data >= 0 && nargs == 1 ? (put(o, ", ", 2) || put_text(o, &s->texts, data) ||    \
+                                           (data = -1, nargs++, 0))                             \
+                                        : 0)
+    for (int64_t k = 0; k < nk; k++) {
+        int aux_int = !(nl & N_AUX) && !(nl & N_AUXPAIR);
+        int r = 0;
+        switch (kinds[k]) {
+        case K_FD:
+            if (nl & N_FD)
+                continue;
+            r = SEP() || put_dec(o, c->fd[i], 0);
+            if (!r && !(nl & N_PATH) && path_len(s, s->path_ix[i]))
+                r = put(o, "<", 1) || put_text(o, &s->paths, s->path_ix[i]) || put(o, ">", 1);
+            break;
+        case K_PATH:
+            if (nl & N_PATH)
+                continue;
+            r = SEP() || put_path(o, s, s->path_ix[i]);
+            break;
+        case K_PATH2:
+            if (!aux_int)
+                continue;
+            r = SEP() || put_path(o, s, s->aux_ix[i]);
+            break;
+        case K_FD2:
+            if (!aux_int)
+                continue;
+            r = SEP() || put_dec(o, c->aux[i], big & BIG_AUX);
+            break;
+        case K_END2:
+            if (e < 0 || (c->nulls[e] & N_FD))
+                continue;
+            r = SEP() || put(o, "from ", 5) || put_dec(o, c->fd[e], 0);
+            if (!r && !(c->nulls[e] & N_PATH) && path_len(s, s->path_ix[e]))
+                r = put(o, "<", 1) || put_text(o, &s->paths, s->path_ix[e]) || put(o, ">", 1);
+            if (!r && !(c->nulls[e] & N_OFF))
+                r = put(o, "@", 1) || put_dec(o, c->offset[e], c->big[e] & BIG_OFF);
+            break;
+        case K_WHENCE:
+            if (!aux_int)
+                continue;
+            if (c->aux[i] >= 0 && c->aux[i] < s->whence.n && !(big & BIG_AUX))
+                r = SEP() || put_text(o, &s->whence, c->aux[i]);
+            else
+                r = SEP() || put_dec(o, c->aux[i], big & BIG_AUX);
+            break;
+        case K_ADDR:
+            if (!ret_pos)
+                continue;
+            r = SEP() || put_hex(o, (uint64_t)ret);
+            break;
+        case K_REQ:
+            if (nl & IOT_NULL_req)
+                continue;
+            r = SEP() || put_dec(o, c->req[i], big & BIG_REQ);
+            break;
+        case K_OFF:
+            if (nl & N_OFF)
+                continue;
+            r = SEP() || put_dec(o, c->offset[i], big & BIG_OFF);
+            break;
+        case K_FLAGS:
+            if (nl & IOT_NULL_flags)
+                continue;
+            r = SEP() || (s->flags_ix[i] >= 0 ? put_text(o, &s->texts, s->flags_ix[i])
+                                               : put_dec(o, c->flags[i], 0));
+            break;
+        case K_MODE:
+            if (nl & IOT_NULL_mode)
+                continue;
+            r = SEP() || (s->mode_ix[i] >= 0 ? put_text(o, &s->texts, s->mode_ix[i])
+                                              : put_dec(o, c->mode[i], big & BIG_MODE));
+            break;
+        default:
+            continue;
+        }
+        if (r || DATA())
+            return -1;
+    }
+    if (data >= 0 && put_text(o, &s->texts, data)) /* no argument: the data alone */
+        return -1;
+#undef SEP
+#undef DATA
+    if (put(o, ") = ", 4))
+        return -1;
+    int64_t err = c->err[i];
+    if (err) {
+        if (put_dec(o, ret, big & BIG_RET) || put(o, " ", 1) ||
+            put_text(o, &s->errors, err))
+            return -1;
+    } else if (addr && ret_pos ? put_hex(o, (uint64_t)ret) : put_dec(o, ret, big & BIG_RET)) {
+        return -1;
+    }
+    if (put(o, " <", 2) || put_secs(o, c->dur[i]) || put(o, ">\n", 2))
+        return -1;
+    int32_t st = s->stack_ix ? s->stack_ix[i] : -1;
+    if (st >= 0 && put_text(o, &s->texts, st))
+        return -1;
+    return 0;
+}
+
+/* The lines of rows [from, s->n) into buf (`cap` bytes), whole lines only: for each line its
+ * row's key (t_start - origin) in keys and its end in buf in ends.  Returns the row to go on
+ * from (s->n: all done), *used the bytes written, *lines the lines; -1 on an errno the tables
+ * do not hold. */
+int64_t iot_show_lines(const iot_show *s, const iot_cols *c, int64_t from, char *buf, int64_t cap,
+                       int64_t *keys, int64_t *ends, int64_t *used, int64_t *lines)
+{
+    iot_out o = {buf, buf + cap};
+    int64_t i = from, n = 0;
+    while (i < s->n) {
+        int64_t e = i + 1 < s->n && (c->nulls[i + 1] & N_END2) ? i + 1 : -1;
+        int64_t next = e >= 0 ? e + 1 : i + 1;
+        if (c->nulls[i] & N_END2 || (s->keep && !s->keep[i])) {
+            i = next;
+            continue;
+        }
+        char *at = o.p;
+        if (c->err[i] >= s->errors.n)
+            return -1;
+        if (show_line(&o, s, c, i, e)) {
+            o.p = at; /* no room: the caller flushes and goes on from here */
+            break;
+        }
+        keys[n] = c->t_start[i] - s->origin;
+        ends[n++] = o.p - buf;
+        i = next;
+    }
+    *used = o.p - buf;
+    *lines = n;
+    return i;
+}
+
+/* `iotrace show`'s time sort in bounded memory (src/iotrace/spill.py): texts in blocks of
+ * (keys, ends, blob), text k of a block being blob[ends[k - 1], ends[k]) (from 0 for the first).
+ *
+ * iot_gather: the texts of `order` (n entries, each text k of batch which[k] at
+ * [starts[k], ends[k]) of blobs[which[k]]) one after the other into out (room enough: the caller
+ * sums their lengths); out_ends[i] the end of the i-th. */
+void iot_gather(int64_t n, const int64_t *order, const int32_t *which, const int64_t *starts,
+                const int64_t *ends, const char *const *blobs, char *out, int64_t *out_ends)
+{
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = order[i], len = ends[k] - starts[k];
+        memcpy(out + at, blobs[which[k]] + starts[k], (size_t)len);
+        at += len;
+        out_ends[i] = at;
+    }
+}
+
+/* One step of merging k runs by key, ties to the lower run: run r's current block is
+ * keys[r], ends[r], blobs[r] of len[r] texts, read up to pos[r] (advanced here); done[r]: it has
+ * no block after this one.  Texts go to out (cap bytes, at most max_n texts), with their keys and
+ * ends, until out is full (returns -1), a run's block is used up while it has more (returns that
+ * run: the caller reads its next block) or every run is (returns -2).  *n: texts written. */
+int64_t iot_merge_step(int64_t k, const int64_t *const *keys, const int64_t *const *ends,
+                       const char *const *blobs, int64_t *pos, const int64_t *len,
+                       const uint8_t *done, char *out, int64_t cap, int64_t max_n,
+                       int64_t *out_keys, int64_t *out_ends, int64_t *n)
+{
+    int64_t at = *n ? out_ends[*n - 1] : 0, m = *n;
+    int64_t ret = -2;
+    for (;;) {
+        int64_t best = -1;
+        for (int64_t r = 0; r < k; r++) {
+            if (pos[r] >= len[r]) {
+                if (!done[r]) {
+                    best = -3 - r;
+                    break;
+                }
+                continue;
+            }
+            if (best < 0 || keys[r][pos[r]] < keys[best][pos[best]])
+                best = r;
+        }
+        if (best < -2) {
+            ret = -3 - best;
+            break;
+        }
+        if (best < 0)
+            break; /* every run used up */
+        int64_t p = pos[best];
+        int64_t s = p ? ends[best][p - 1] : 0, e = ends[best][p];
+        if (m >= max_n || cap - at < e - s) {
+            ret = -1;
+            break;
+        }
+        memcpy(out + at, blobs[best] + s, (size_t)(e - s));
+        at += e - s;
+        out_keys[m] = keys[best][p];
+        out_ends[m++] = at;
+        pos[best] = p + 1;
+    }
+    *n = m;
+    return ret;
 }

@@ -43,6 +43,7 @@ _CDEF = (
     + "".join(
         f"    {np.dtype(t).name}_t *{'err' if n == 'errno' else n};\n" for n, t in fmt.RAW_COLUMNS
     )
+    + "    int64_t *mode; int64_t *aux; uint8_t *big;\n"  # show's alone (NULL: not kept)
     + "} iot_cols;\n"
     + """
 typedef struct {
@@ -61,6 +62,20 @@ int iot_take(const void *src, int32_t ssize, int64_t slen, const void *idx, int3
 int iot_null_masks(const uint16_t *nulls, int64_t len, const int32_t *idx, int64_t n,
                    const uint16_t *bits, int32_t k, uint8_t **masks);
 int64_t iot_merge_order(const int64_t *key, int64_t n, int64_t max_runs, int32_t *order);
+typedef struct { const char *blob; const int64_t *off; int64_t n; } iot_texts;
+typedef struct {
+    int64_t n; const uint8_t *keep; int64_t origin; const int32_t *path_ix; const int32_t *aux_ix;
+    const int32_t *flags_ix, *mode_ix, *data_ix, *stack_ix;
+    iot_texts paths, texts, fnames, kinds, errors, whence; const char *prefix; int64_t prefix_len;
+} iot_show;
+int64_t iot_show_lines(const iot_show *s, const iot_cols *c, int64_t from, char *buf, int64_t cap,
+                       int64_t *keys, int64_t *ends, int64_t *used, int64_t *lines);
+void iot_gather(int64_t n, const int64_t *order, const int32_t *which, const int64_t *starts,
+                const int64_t *ends, const char *const *blobs, char *out, int64_t *out_ends);
+int64_t iot_merge_step(int64_t k, const int64_t *const *keys, const int64_t *const *ends,
+                       const char *const *blobs, int64_t *pos, const int64_t *len,
+                       const uint8_t *done, char *out, int64_t cap, int64_t max_n,
+                       int64_t *out_keys, int64_t *out_ends, int64_t *n);
 int64_t iot_map_ids(int64_t n, int64_t *t_start, int64_t shift, int16_t *fn, const int16_t *fn_lut,
                     int64_t fn_n, int32_t *path, const int32_t *path_lut, int64_t path_n,
                     int32_t *stack, int32_t stack_base, const uint16_t *nulls, uint16_t path_bit,

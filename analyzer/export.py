@@ -454,21 +454,63 @@ def _part_rows(
 # The merge holds a record batch of every part's file at once: MERGE_ROWS rows in all whatever
 # the number of parts (10 M events in 16 parts, batches of 64 Ki rows: the command's peak 428 MiB
 # for CSV; Chrome's 100,000-line batches 726 MiB), a batch of MERGE_BATCH rows at most (fewer
-# batches: less work per row), MERGE_BATCH_MIN at least
+# batches: less work per row), MERGE_BATCH_MIN at least.  More than MERGE_FAN_IN parts are merged
+# in levels (_fan_in): MERGE_FAN_IN files at a time into one, so that the batches held stay
+# MERGE_ROWS / MERGE_FAN_IN rows at least and the files open at once MERGE_FAN_IN.
 MERGE_ROWS = 1 << 20
 MERGE_BATCH = 1 << 16
 MERGE_BATCH_MIN = 1 << 10
+MERGE_FAN_IN = 64
 
 
 def merge_batch(parts: int) -> int:
     """Rows per record batch of each of `parts` parts' files (_part_rows) for the merge."""
-    return max(MERGE_BATCH_MIN, min(MERGE_BATCH, MERGE_ROWS // max(parts, 1)))
+    return max(MERGE_BATCH_MIN, min(MERGE_BATCH, MERGE_ROWS // max(min(parts, MERGE_FAN_IN), 1)))
 
 
 def _merged(files: list[str], schema: pa.Schema | None = None) -> Iterator[pa.Table]:
     """The rows of the parts' files in the trace's order: by time, the shim's before the
     stracer's, then by part and position (load's stable sort: the logs in order, then the
-    stracer's events).  Holds at most a batch of each part at a time."""
+    stracer's events).  Holds at most a batch of each of MERGE_FAN_IN files at a time."""
+    if len(files) > MERGE_FAN_IN:
+        files = _fan_in(files, schema)
+    yield from _merge_files(files, schema)
+
+
+def _fan_in(files: list[str], schema: pa.Schema | None) -> list[str]:
+    """The parts' files merged MERGE_FAN_IN consecutive ones at a time into a file of their own
+    (the merge's key kept, each merged file removed), level after level, until MERGE_FAN_IN or
+    fewer are left.  Merging consecutive parts keeps the order of a merge of them all: a group's
+    ties are in part order and the groups are."""
+    keyed = None
+    if schema is not None:
+        keyed = pa.schema([*schema, pa.field(KEY_T, pa.int64()), pa.field(KEY_SRC, pa.int8())])
+    batch = merge_batch(MERGE_FAN_IN)
+    level = 0
+    while len(files) > MERGE_FAN_IN:
+        level += 1
+        merged = []
+        for g in range(0, len(files), MERGE_FAN_IN):
+            group = files[g : g + MERGE_FAN_IN]
+            out = f"{group[0]}.{level}"
+            writer = None
+            with pa.OSFile(out, "wb") as f:
+                for t in _merge_files(group, keyed):
+                    if writer is None:
+                        writer = pa.ipc.new_file(f, t.schema)
+                    writer.write_table(t, max_chunksize=batch)
+                if writer is None:  # no rows: an empty file of the first one's columns
+                    writer = pa.ipc.new_file(f, pa.ipc.open_file(group[0]).schema)
+                writer.close()
+            for name in group:
+                os.unlink(name)
+            merged.append(out)
+        files = merged
+    return files
+
+
+def _merge_files(files: list[str], schema: pa.Schema | None = None) -> Iterator[pa.Table]:
+    """_merged's merge of the files at once."""
     readers = [pa.ipc.open_file(pa.OSFile(f, "rb")) for f in files]
     nxt = [0] * len(files)
     bufs: list[pa.Table | None] = [None] * len(files)

@@ -492,16 +492,29 @@ def test_csv_and_chrome_exports_in_parts_are_the_in_memory_ones(trace, tmp_path,
         return merged(files, *rest)
 
     monkeypatch.setattr(export_mod, "_merged", spy)
+    fan_in: list[int] = []  # per merge of files at once: how many
+    merge_files = export_mod._merge_files
+
+    def count(files: list[str], *rest: object) -> object:
+        fan_in.append(len(files))
+        return merge_files(files, *rest)
+
+    monkeypatch.setattr(export_mod, "_merge_files", count)
     # processes whole, then cut into ranges; then the merge holding 64 rows in all (a batch of
-    # each part's file at once: with more parts, smaller batches)
-    for k, kw in enumerate([{}, {"range_bytes": 1}, {}]):
-        if k == 2:
+    # each part's file at once: with more parts, smaller batches); then the ranges merged 2 files
+    # at a time, in levels (the batches of 32 rows whatever the number of parts)
+    for k, kw in enumerate([{}, {"range_bytes": 1}, {}, {"range_bytes": 1}]):
+        if k >= 2:
             monkeypatch.setattr(export_mod, "MERGE_ROWS", 64)
             monkeypatch.setattr(export_mod, "MERGE_BATCH_MIN", 1)
+        if k == 3:
+            monkeypatch.setattr(export_mod, "MERGE_FAN_IN", 2)
         inparts = tmp_path / f"parts{k}"
+        del fan_in[:]
         export_parts(fmt, parts.Bounded(t.dir, workers=2, part_bytes=1, **kw), inparts)
         n, most, rows = held[-1]
-        assert most <= (64 // n if k == 2 else export_mod.MERGE_BATCH) and rows > 64, held
+        assert most <= {2: 64 // n, 3: 32}.get(k, export_mod.MERGE_BATCH) and rows > 64, held
+        assert max(fan_in) == (2 if k == 3 else n) and len(fan_in) >= (n - 1 if k == 3 else 1)
         if fmt == "chrome":
             assert whole.read_bytes() == inparts.read_bytes()
         else:

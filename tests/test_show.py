@@ -94,10 +94,12 @@ def _in_process(d, *opts: str, memory: int) -> str:
 
 def test_show_in_runs_prints_what_it_prints_in_memory(trace, monkeypatch) -> None:
     """Lines beyond the memory bound are sorted in runs written to temporary files and merged:
-    with runs of a few lines (a batch of 7 events, each one run; 3 runs merged into one as the
-    4th comes), the same bytes as the lines held whole (the command line's default bound), with
-    --stacks and each selection option.  The trace: a process's libc writes (the shim's log)
-    interleaved with its raw ones (the stracer's), a shell, its children, 4 threads."""
+    with runs of a few lines (a window of one chunk, lines formatted 300 bytes at a time, each
+    such batch one run; 3 runs merged into one as the 4th comes; blocks of 5 lines, merged
+    blocks of 200 bytes), the same bytes as the lines held whole (the command line's default
+    bound), with --stacks and each selection option.  The trace: a process's libc writes (the
+    shim's log) interleaved with its raw ones (the stracer's), a shell, its children, 4
+    threads."""
     import iotrace.show as show_mod
     import iotrace.spill as spill
 
@@ -108,9 +110,12 @@ def test_show_in_runs_prints_what_it_prints_in_memory(trace, monkeypatch) -> Non
     write = spill.Sorter._write
     monkeypatch.setattr(spill.Sorter, "_write", lambda s, b: runs.append(1) or write(s, b))
     monkeypatch.setattr(show_mod, "BATCH", 7)
+    monkeypatch.setattr(show_mod, "WINDOW", 1)
+    monkeypatch.setattr(show_mod, "OUT_BYTES", 300)
     monkeypatch.setattr(show_mod, "BASE_MEMORY", 0)
     monkeypatch.setattr(spill, "FAN_IN", 3)
     monkeypatch.setattr(spill, "BLOCK", 5)
+    monkeypatch.setattr(spill, "BLOCK_BYTES", 200)
     for opts in ([], ["--stacks"], ["--path", "*/f"], ["-e", "write"], ["--failed"],
                  ["-e", "!write"],
                  ["--path", "*dat", "--stacks", "-e", "openat,write"]):  # fmt: skip
@@ -171,8 +176,9 @@ def test_sorter_spills_merges_and_keeps_ties_in_order(monkeypatch) -> None:
 
     monkeypatch.setattr(spill, "FAN_IN", 3)
     monkeypatch.setattr(spill, "BLOCK", 4)
+    monkeypatch.setattr(spill, "BLOCK_BYTES", 9)  # a text of 4 bytes at most: 2 or 3 a block
     rnd = random.Random(7)
-    entries = [(rnd.randrange(20), f"{i}\n") for i in range(2000)]
+    entries = [(rnd.randrange(20), f"{i}\n".encode()) for i in range(2000)]
     want = [t for _k, t in sorted(entries, key=lambda e: e[0])]
     for budget in (1 << 30, 2000, 1):  # all held; runs and the last batch held; runs only
         with spill.Sorter(budget) as s:
@@ -184,10 +190,59 @@ def test_sorter_spills_merges_and_keeps_ties_in_order(monkeypatch) -> None:
                 2000: (True, True),
                 1: (True, False),
             }[budget]
-            assert list(s) == want
+            assert b"".join(blob for _keys, _ends, blob in s) == b"".join(want)
     fds = len(os.listdir("/proc/self/fd"))
     with spill.Sorter(1) as s:
-        s.add([3, 1], ["a", "b"])
-        s.add([2, 0], ["c", "d"])
-        first = next(iter(s))
-    assert first == "d" and len(os.listdir("/proc/self/fd")) == fds
+        s.add([3, 1], [b"a", b"b"])
+        s.add([2, 0], [b"c", b"d"])
+        _keys, _ends, first = next(iter(s))
+    assert first.startswith(b"d") and len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_show_is_its_python_oracle_byte_for_byte(trace) -> None:
+    """`iotrace show` formats the shim's lines in C from the decoder's columns (analyzer/
+    _decode.c iot_show_lines): byte for byte what its Python formatter printed record by record
+    (tests/oracle_show.py), with --stacks and with selections, on a trace that calls most of
+    what `show` names: opens (flags, modes), mmap (flags, protections, addresses), dup2, lseek
+    (whence), renames and links (second paths), the calls with two ends (both ends, each way),
+    failed calls (errno names), kept data (-s), exec and spawn variants, threads, the stracer's
+    events."""
+    import oracle_show
+
+    src = trace.work / "src"
+    src.write_bytes(bytes(range(256)) * 64)
+    progs = {p: build(p) for p in ("meta_more", "meta_basic", "fn_rest", "data_rw",
+                                   "mmap_basic", "fd_basic", "two_ends", "sel_mix", "st_raw",
+                                   "proc_threads")}  # fmt: skip
+    t = trace("sh", "-c", f"mkdir m b e && cd m && {progs['meta_more']} && cd ../b && "
+              f"{progs['meta_basic']}; cd .. && "
+              f"{progs['fn_rest']}; {progs['data_rw']}; {progs['mmap_basic']}; "
+              f"{progs['fd_basic']}; {progs['two_ends']} src e; {progs['two_ends']} src e raw; "
+              f"{progs['sel_mix']}; {progs['st_raw']} raw.out; {progs['proc_threads']}",
+              extra=("-s", "12"))  # fmt: skip
+    assert t.proc.returncode == 0, t.proc.stderr
+    shown = {}
+    for opts in ([], ["--stacks"], ["--path", "*e/*"], ["-e", "!write"], ["--failed"]):
+        r = iotrace("show", str(t.dir), *opts)
+        assert r.returncode == 0, r.stderr
+        want = oracle_show.show_text(t.dir, _selection(*opts), stacks="--stacks" in opts)
+        assert r.stdout == want, opts
+        shown[" ".join(opts)] = r.stdout
+    for name in ("sendfile(", "copy_file_range(", "rename(", "link(", "dup2(", "SEEK_SET",
+                 "MAP_SHARED", "PROT_READ", "0o644", "O_CREAT", "ENOENT", "\\n",
+                 "[bypass]"):  # fmt: skip
+        assert name in shown[""], name
+    assert "    at " in shown["--stacks"] and len(shown["--failed"]) < len(shown[""])
+
+
+def _selection(*opts: str):
+    """The Select `iotrace show OPTS` makes."""
+    import argparse
+
+    from iotrace.cli import add_select_arguments
+    from iotrace.select import from_args
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stacks", action="store_true")
+    add_select_arguments(ap)
+    return from_args(ap.parse_args(list(opts)))

@@ -13,32 +13,37 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from msgpack import UnpackException
 
-from iotrace.calls import DATA_FUNCS, EVENT_FIELDS, FUNCTIONS
+from iotrace.calls import DATA_FUNCS, FUNCTIONS
 from iotrace.flags import WHENCE, mmap_flags, mmap_prot, mpi_amode, msync_flags, oflags
-from iotrace.format import MS, Rec, SRec
+from iotrace.format import MIN_EVENT_BYTES, MS, NULL_BITS, RAW_COLUMNS, SRec
 from iotrace.select import Select, mask
 from iotrace.text import escape, quote_data
 from iotrace.tracefile import (
+    ERRORS,
+    BadChunk,
+    BadRecord,
     Log,
+    Records,
+    TraceFormatError,
     UnwrittenLogError,
-    Windows,
     id_limit,
     job_start,
     log_header,
     log_paths,
-    reading,
+    open_regular,
+    other_record,
     run_records,
+    verify,
 )
 from iotrace.units import MEMORY_DEFAULT
 
-# Log.events rows are (tid, *record[1:]): the record's type slot holds the thread.  Only calls
-# with two ends have the last three.
-(TID, FN, T0, DUR, FD, PATH, REQ, RET, ERR, OFF, FLAGS, MODE, STACK, AUX,
- FD2, PATH2, OFF2) = range(len(EVENT_FIELDS))  # fmt: skip
-BATCH = 1 << 14  # events decoded and formatted at a time
+BATCH = 1 << 14  # stracer events formatted at a time; lines written out at a time
+WINDOW = 1 << 20  # bytes of a shim log decoded at a time (whole chunks)
+OUT_BYTES = 1 << 20  # bytes of lines formatted at a time (more for a longer line)
 # bytes of the memory bound not for the held lines: the interpreter and numpy, one log's other
-# records, a batch, a block of each run being merged (spill.BLOCK)
+# records, a window's columns and lines, a block of each run being merged (spill.BLOCK)
 BASE_MEMORY = 192 << 20
 
 _OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen"}
@@ -49,121 +54,217 @@ _DECODERS = {
     "msync": (msync_flags, mmap_prot),
     "MPI_File_open": (mpi_amode, mpi_amode),
 }
+# argument kinds (calls.Function.shows) as the C formatter knows them (_decode.c K_*)
+KINDS = {
+    k: i + 1 for i, k in enumerate("fd path path2 fd2 end2 whence addr req off flags mode".split())
+}
+_BIG_MODE = 8  # _decode.c BIG_MODE: the mode was an unsigned integer past INT64_MAX
+_N = {k: np.uint16(v) for k, v in NULL_BITS.items()}
 
 
-class Formatter:
-    """A shim log's events as `show` prints them, one line each (strace-like): what is the same
-    for many events (function names, each function's arguments, paths, threads) made once."""
+def _texts(items: list[bytes]) -> tuple[bytes, np.ndarray]:
+    """Texts as one blob and their offsets (text k: blob[off[k]:off[k + 1]])."""
+    off = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=len(items)), out=off[1:])
+    return b"".join(items), off
 
-    def __init__(self, log: Log) -> None:
-        self.log = log
+
+def _b(s: str) -> bytes:
+    return s.encode("utf-8", "surrogatepass")
+
+
+def _flags_text(fname: str, kind: str, v: int) -> str | None:
+    """A flags or mode value as `show` names it (None: the number)."""
+    if kind == "flags" and fname in _OPENERS:
+        return "|".join(oflags(v))
+    if fname in _DECODERS:
+        return "|".join(_DECODERS[fname][kind == "mode"](v))
+    if kind == "mode" and fname in _OPENERS | {"mkdir", "mkdirat"}:
+        return oct(v)
+    return None
+
+
+class _Errors:
+    """errno -> "NAME (message)", for errnos 0 to the largest seen (a table the C code indexes)."""
+
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+        self.table = _texts([])
+
+    def cover(self, top: int) -> None:
+        if top < len(self.items):
+            return
+        for e in range(len(self.items), top + 1):
+            name = errno_mod.errorcode.get(e, str(e))
+            self.items.append(_b(f"{name} ({os.strerror(e)})"))
+        self.table = _texts(self.items)
+
+
+class ShimLines:
+    """A shim log's events as `show` prints them, one line each (strace-like), formatted in C
+    (analyzer/_decode.c iot_show_lines) from the decoder's columns: what depends on names
+    (paths, flags, errnos, frames, kept data) made here once per log or per window, as tables
+    the C code indexes."""
+
+    def __init__(self, log: Log, origin: int, frames: dict[int, list[str]] | None,
+                 errors: _Errors) -> None:  # fmt: skip
+        from iotrace.analyzer.event_columns import require_native
+
+        self.nat = require_native()
+        self.log, self.origin, self.errors = log, origin, errors
         h = log.header
-        self.names = h.get("functions", [])
-        self.prefix = (
-            f"[rank {h['rank']} pid {h['pid']}"
-            if h.get("rank") is not None
-            else (f"[pid {h['pid']}")
+        names = [str(f) for f in h.get("functions", [])]
+        prefix = f"[rank {h['rank']} pid {h['pid']}" if h.get("rank") is not None else (
+            f"[pid {h['pid']}")  # fmt: skip
+        self.prefix = _b(prefix)
+        nfn = max(len(names), len(FUNCTIONS))
+        fnames = [escape(names[f]) if f < len(names) else f"fn{f}" for f in range(nfn)]
+        shows = [FUNCTIONS[f].shows if f < len(FUNCTIONS) else () for f in range(nfn)]
+        self.fnames = _texts([_b(n) for n in fnames])
+        self.kinds = _texts([bytes(KINDS[k] for k in sh) for sh in shows])
+        self.fn_names = fnames
+        # per function: its flags (its mode) have names (decoded per value, cached)
+        self.named = {k: np.array([_flags_text(n, k, 0) is not None for n in fnames] + [False])
+                      for k in ("flags", "mode")}  # fmt: skip
+        self.data_call = np.array([n in DATA_FUNCS for n in fnames] + [False])
+        ids = sorted(log.strings)
+        self.path_ids = np.array(ids, dtype=np.int64)
+        self.paths = _texts([_b(escape(log.strings[k])) for k in ids])
+        self.frames = (
+            {
+                sid: _b("".join(f"    at {fr}\n" for fr in fr_list))
+                for sid, fr_list in frames.items()
+                if fr_list
+            }
+            if frames is not None
+            else {}
         )
-        self.who: dict[int, str] = {}  # tid -> "[... tid N]"
-        self.quoted: dict[int, str] = {}  # path id -> '"path"'
-        self.escaped: dict[int, str] = {}  # path id -> path
-        self.calls: dict[int, tuple[str, tuple[str, ...], bool]] = {}  # fn -> name, shows, data
+        self.whence = _texts([_b(WHENCE.get(k, str(k))) for k in range(max(WHENCE) + 1)])
+        self.cache: dict[tuple[int, int, int], bytes] = {}  # (fn, kind, value) -> its name
 
-    def _call(self, fn: int) -> tuple[str, tuple[str, ...], bool]:
-        got = self.calls.get(fn)
-        if got is None:
-            fname = escape(self.names[fn]) if fn < len(self.names) else f"fn{fn}"
-            shows = FUNCTIONS[fn].shows if fn < len(FUNCTIONS) else ()
-            got = self.calls[fn] = (fname, shows, fname in DATA_FUNCS)
-        return got
+    def _lookup(self, ids: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Index in self.paths of each id (-1: not valid, or no string)."""
+        known = self.path_ids
+        if not len(known):
+            return np.full(len(ids), -1, dtype=np.int32)
+        at = np.searchsorted(known, ids).clip(0, len(known) - 1)
+        return np.where(valid & (known[at] == ids), at, -1).astype(np.int32)
 
-    def _path(self, pid: Any) -> str:
-        """A path argument: quoted, "?" for an id with no string, NULL for none."""
-        q = self.quoted.get(pid)
-        if q is None:
-            strings = self.log.strings
-            q = f'"{escape(strings[pid])}"' if pid in strings else "?"
-            q = self.quoted[pid] = q if pid is not None else "NULL"
-        return q
+    def lines(self, cols: dict[str, np.ndarray], keep: np.ndarray | None, sorter: Any) -> None:
+        """The lines of one window's rows (`keep`: the rows shown, None all) into `sorter`."""
+        n = len(cols["fn"])
+        if not n:
+            return
+        nulls, fn = cols["nulls"], cols["fn"].astype(np.int64)
+        fnc = np.minimum(fn, len(self.fn_names))  # ids past the table: no names, no data
+        texts: list[bytes] = []
+        ix = {}
+        for kind, col in (("flags", "flags"), ("mode", "mode")):
+            ix[kind] = out = np.full(n, -1, dtype=np.int32)
+            rows = np.flatnonzero(self.named[kind][fnc] & ((nulls & _N[kind]) == 0))
+            if not len(rows):
+                continue
+            big = (cols["big"][rows] & _BIG_MODE) if kind == "mode" else np.zeros(len(rows))
+            pairs = np.stack([fn[rows], cols[col][rows].astype(np.int64), big != 0], axis=1)
+            uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+            at = []
+            for f, v, b in uniq.tolist():
+                key = (f, kind == "mode", v + (1 << 64 if b else 0))
+                t = self.cache.get(key)
+                if t is None:
+                    t = self.cache[key] = _b(_flags_text(self.fn_names[f], kind, key[2]) or "")
+                at.append(len(texts))
+                texts.append(t)
+            out[rows] = np.array(at, dtype=np.int32)[inv.reshape(-1)]
+        data_ix = stack_ix = None
+        if self.log.data:
+            data_ix = np.full(n, -1, dtype=np.int32)
+            tid, t0, ret = cols["tid"], cols["t_start"], cols["ret"]
+            for i in np.flatnonzero(self.data_call[fnc] & ((nulls & _N["end2"]) == 0)).tolist():
+                buf = self.log.data.get((int(tid[i]), int(t0[i])))
+                if buf is not None:
+                    data_ix[i] = len(texts)
+                    texts.append(_b(quote_data(buf, int(ret[i]))))
+        if self.frames:
+            stack_ix = np.full(n, -1, dtype=np.int32)
+            has = np.flatnonzero((nulls & _N["stack"]) == 0)
+            uniq, inv = np.unique(cols["stack"][has], return_inverse=True)
+            at = []
+            for sid in uniq.tolist():
+                t = self.frames.get(sid)
+                at.append(-1 if t is None else len(texts))
+                if t is not None:
+                    texts.append(t)
+            stack_ix[has] = np.array(at, dtype=np.int32)[inv.reshape(-1)]
+        errs = cols["errno"]
+        self.errors.cover(int(errs.max()))
+        path_ix = self._lookup(cols["path"].astype(np.int64), (nulls & _N["path"]) == 0)
+        aux_ix = self._lookup(cols["aux"], (nulls & (_N["aux"] | _N["auxpair"])) == 0)
+        blob, off = _texts(texts)
+        self._format(cols, keep, sorter, path_ix, aux_ix, ix, data_ix, stack_ix, (blob, off))
 
-    def _named(self, pid: Any) -> str:
-        """The path of a descriptor, escaped ("" for none)."""
-        p = self.escaped.get(pid)
-        if p is None:
-            got = self.log.strings.get(pid) if pid is not None else None
-            p = self.escaped[pid] = escape(got) if got else ""
-        return p
+    def _format(self, cols: dict[str, np.ndarray], keep: np.ndarray | None, sorter: Any,
+                *tables: Any) -> None:  # fmt: skip
+        path_ix, aux_ix, ix, data_ix, stack_ix, texts = tables
+        nat, ffi = self.nat, self.nat.ffi
+        keepalive: list[Any] = []
 
-    def _arg(self, kind: str, fname: str, ev: tuple[Any, ...]) -> str | None:
-        if kind == "fd":
-            fd = ev[FD]
-            if fd is None:
-                return None
-            p = self._named(ev[PATH])
-            return f"{fd}<{p}>" if p else str(fd)
-        if kind == "path":
-            return self._path(ev[PATH]) if ev[PATH] is not None else None
-        aux = ev[AUX]
-        if kind == "path2":
-            return self._path(aux) if isinstance(aux, int) else None
-        if kind == "fd2":
-            return str(aux) if isinstance(aux, int) else None
-        if kind == "end2":  # the end read: from fd2<path2>@offset2
-            if len(ev) <= OFF2 or ev[FD2] is None:
-                return None
-            p = self._named(ev[PATH2])
-            at = f"@{ev[OFF2]}" if ev[OFF2] is not None else ""
-            return f"from {ev[FD2]}<{p}>{at}" if p else f"from {ev[FD2]}{at}"
-        if kind == "whence":
-            return WHENCE.get(aux, str(aux)) if isinstance(aux, int) else None
-        if kind == "addr":
-            return hex(ev[RET]) if isinstance(ev[RET], int) and ev[RET] > 0 else None
-        value = ev[{"req": REQ, "off": OFF, "flags": FLAGS, "mode": MODE}[kind]]
-        if value is None:
-            return None
-        if kind == "flags" and fname in _OPENERS:
-            return "|".join(oflags(value))
-        if kind in ("flags", "mode") and fname in _DECODERS:
-            return "|".join(_DECODERS[fname][kind == "mode"](value))
-        if kind == "mode" and fname in _OPENERS | {"mkdir", "mkdirat"}:
-            return oct(value)
-        return str(value)
+        def arr(ctype: str, a: np.ndarray | None) -> Any:
+            if a is None:
+                return ffi.NULL
+            a = np.ascontiguousarray(a)
+            keepalive.append(a)
+            return ffi.cast(ctype, ffi.from_buffer(a))
 
-    def __call__(self, ev: tuple[Any, ...], since: int) -> str:
-        """The event's line (with its newline); `since`: its start, ns since the job's."""
-        tid = ev[TID]
-        who = self.who.get(tid)
-        if who is None:
-            who = self.who[tid] = f"{self.prefix} tid {tid}]"
-        fname, shows, data_call = self._call(ev[FN])
-        args = [a for k in shows if (a := self._arg(k, fname, ev)) is not None]
-        ret = ev[RET]
-        data = self.log.data
-        if data and data_call and (buf := data.get((tid, ev[T0]))) is not None:
-            args.insert(1 if args else 0, quote_data(buf, ret))  # -s N: where strace has it
-        if ev[ERR]:
-            name = errno_mod.errorcode.get(ev[ERR], str(ev[ERR]))
-            result = f"{ret} {name} ({os.strerror(ev[ERR])})"
-        else:
-            result = hex(ret) if "addr" in shows and ret > 0 else str(ret)
-        return (
-            f"{who} +{since / 1e9:.6f} {fname}({', '.join(args)}) = {result} "
-            f"<{ev[DUR] / 1e9:.6f}>\n"
-        )
+        def table(t: Any, blob: bytes, off: np.ndarray) -> None:
+            keepalive.append(blob)
+            t.blob = ffi.from_buffer("char[]", blob) if blob else ffi.NULL
+            t.off = arr("int64_t *", off)
+            t.n = len(off) - 1
+
+        n = len(cols["fn"])
+        s = ffi.new("iot_show *")
+        s.n, s.origin = n, self.origin
+        s.keep = arr("uint8_t *", keep.view(np.uint8) if keep is not None else None)
+        s.path_ix, s.aux_ix = arr("int32_t *", path_ix), arr("int32_t *", aux_ix)
+        s.flags_ix, s.mode_ix = arr("int32_t *", ix["flags"]), arr("int32_t *", ix["mode"])
+        s.data_ix, s.stack_ix = arr("int32_t *", data_ix), arr("int32_t *", stack_ix)
+        table(s.paths, *self.paths)
+        table(s.texts, *texts)
+        table(s.fnames, *self.fnames)
+        table(s.kinds, *self.kinds)
+        table(s.errors, *self.errors.table)
+        table(s.whence, *self.whence)
+        prefix = ffi.from_buffer("char[]", self.prefix)
+        s.prefix, s.prefix_len = prefix, len(self.prefix)
+        c = ffi.new("iot_cols *")
+        for name, a in cols.items():
+            ctype = f"{a.dtype.name}_t *"
+            setattr(c, "err" if name == "errno" else name, arr(ctype, a))
+        cap = OUT_BYTES
+        pos = 0
+        while pos < n:
+            buf = bytearray(cap)
+            keys = np.empty(min(n, cap // 8), dtype=np.int64)
+            ends = np.empty_like(keys)
+            used, lines = ffi.new("int64_t *"), ffi.new("int64_t *")
+            nxt = nat.lib.iot_show_lines(s, c, pos, ffi.from_buffer(buf), cap,
+                                         arr("int64_t *", keys), arr("int64_t *", ends),
+                                         used, lines)  # fmt: skip
+            if nxt < 0:
+                raise AssertionError("iot_show_lines: an errno the table does not hold")
+            if lines[0]:
+                m = int(lines[0])
+                sorter.add_blob(bytes(buf[: used[0]]), keys[:m].copy(), ends[:m].copy())
+            elif nxt == pos:
+                cap *= 2  # one line longer than the buffer
+            pos = int(nxt)
 
 
 def _shift(log: Log) -> int:
     """The log's CLOCK_MONOTONIC -> CLOCK_REALTIME."""
     c = log.header.get("clock") or {}
     return int(c.get("real", 0)) - int(c.get("mono", 0))
-
-
-def _path2(ev: tuple[Any, ...]) -> int:
-    """The string id of a call's second path (the end read; rename's and link's new name)."""
-    if len(ev) > PATH2 and ev[PATH2] is not None:
-        return int(ev[PATH2])
-    f = FUNCTIONS[ev[FN]] if ev[FN] < len(FUNCTIONS) else None
-    return ev[AUX] if f and "path2" in f.shows and isinstance(ev[AUX], int) else -1
 
 
 def _symbolise(log: Log) -> dict[int, list[str]]:
@@ -329,9 +430,10 @@ def show(
     t0 = job_start([*(lg[0] for lg in logs), *slogs], run_records(d))
     ranks = {int(lg[0].header["pid"]): lg[0].header["rank"] for lg in logs
              if isinstance(lg[0].header.get("rank"), int)}  # fmt: skip
-    with Sorter(max(memory - BASE_MEMORY, memory // 8), _runs_dir(d)) as lines:
+    with Sorter(held_budget(memory), _runs_dir(d)) as lines:
+        errors = _Errors()
         for log, size, first, chunk in logs:
-            _shim_log(lines, log, size, first, chunk, t0, sel, stacks)
+            _shim_log(lines, log, size, first, chunk, t0, sel, stacks, errors)
         for w in warnings:
             print(w, file=sys.stderr)
         not_missed = frozenset(set(SRec) - {SRec.MISSED, SRec.SEAL, SRec.END})
@@ -347,15 +449,17 @@ def show(
             slog.read(lg.path, on_missed=take, stops=False, skip=not_missed)
             _stracer_batch(lines, lg, batch, t0, sel, ranks, stacks)
         n = 0
-        held: list[str] = []
-        for text in lines:
-            held.append(text)
-            if len(held) >= BATCH:
-                out.write("".join(held))
-                n += len(held)
-                held.clear()
-        out.write("".join(held))
-        return n + len(held)
+        for keys, _ends, blob in lines:
+            out.write(blob.decode("utf-8", "surrogatepass"))
+            n += len(keys)
+        return n
+
+
+def held_budget(memory: int) -> int:
+    """Bytes of lines held before a sorted run is written, for a bound of `memory`: half of what
+    the bound leaves beside BASE_MEMORY (an eighth of the bound at least), so that the sort of
+    what is held, and the last lines held while the runs are merged, stay well under it."""
+    return max((memory - BASE_MEMORY) // 2, memory // 8)
 
 
 def _runs_dir(trace_dir: Path) -> str | None:
@@ -366,66 +470,110 @@ def _runs_dir(trace_dir: Path) -> str | None:
     return str(trace_dir)
 
 
-def _shim_log(
-    lines: Any, log: Log, size: int, first: int, chunk: int, t0: int, sel: Select, stacks: bool
-) -> None:
-    """A shim log's events that pass `sel`, formatted into `lines` a batch at a time: its
-    other records read (and checked) first, for a string may be defined after an event that
-    uses it; its events checked as they are formatted."""
-    others = Windows(log, size, first, chunk, id_limit(size), events=False)
-    with reading(log):
-        for _tid, rec in others:
-            if rec[0] != Rec.EVENT:
-                log.add(rec)
-    log.truncated = others.truncated
+def _shim_log(lines: Any, log: Log, size: int, first: int, chunk: int, t0: int, sel: Select,
+              stacks: bool, errors: _Errors) -> None:  # fmt: skip
+    """A shim log's events that pass `sel`, formatted into `lines` a window at a time: its
+    other records read (and its chunks checked) first, for a string may be defined after an
+    event that uses it; then its events decoded into columns and formatted in C."""
+    from iotrace.analyzer.event_columns import require_native
+
+    ffi, lib = (nat := require_native()).ffi, nat.lib
+    step = max(1, WINDOW // chunk) * chunk
+    limit = id_limit(size)
+    res = ffi.new("iot_result *")
+
+    def scan(buf: bytes, start: int, cols: Any, cap: int, room: np.ndarray | None) -> None:
+        other = ffi.NULL if room is None else ffi.from_buffer("int64_t[]", room)
+        lib.iot_scan(ffi.from_buffer("uint8_t[]", buf), len(buf), 0, len(buf), chunk,
+                     cols, cap, other, other + (len(room) // 2) if room is not None else ffi.NULL,
+                     len(room) // 2 if room is not None else 0, res)  # fmt: skip
+        if res.error:
+            raise TraceFormatError(f"{log.path}: corrupt log ({ERRORS.get(res.error, 'bad data')}"
+                                   f" at byte {start + res.error_off})")  # fmt: skip
+
+    with open_regular(log.path) as fd:
+        room = np.empty(512, dtype=np.int64)  # other records' offsets, then their lengths
+        for start in range(first, size, step):
+            buf = os.pread(fd, min(step, size - start), start)
+            try:
+                torn = verify(buf, 0, len(buf), chunk)
+            except BadChunk as exc:
+                raise TraceFormatError(f"{log.path}: corrupt log ({ERRORS[exc.code]} at byte "
+                                       f"{start + exc.off})") from None  # fmt: skip
+            scan(buf, start, ffi.NULL, 0, room)
+            if res.n_other * 2 > len(room):
+                room = np.empty(2 * res.n_other, dtype=np.int64)
+                scan(buf, start, ffi.NULL, 0, room)
+            k = int(res.n_other)
+            for off, ln in zip(room[:k].tolist(), room[len(room) // 2 :][:k].tolist(),
+                               strict=True):  # fmt: skip
+                try:
+                    log.add(other_record(Records.one(buf, off, off + ln), limit))
+                except (BadRecord, ValueError, TypeError, IndexError, UnpackException):
+                    raise TraceFormatError(
+                        f"{log.path}: corrupt log (bad record at byte {start + off + ln})"
+                    ) from None
+            if torn or res.truncated or len(buf) < step:
+                log.truncated = bool(torn or res.truncated)
+                break
     if log.truncated:
         print(f"iotrace: warning: {log.path} was cut short; read up to its last whole record",
               file=sys.stderr)  # fmt: skip
-    frames = _symbolise(log) if stacks else {}
-    origin = t0 - _shift(log)
-    line = Formatter(log)
-    batch: list[tuple[Any, ...]] = []
-
-    def flush() -> None:
-        evs = _select(log, batch, sel, t0) if sel.active else batch
-        keys = [e[T0] - origin for e in evs]
-        texts = [line(e, k) for e, k in zip(evs, keys, strict=True)]
-        if stacks:
-            for k, e in enumerate(evs):
-                if e[STACK] is not None and frames.get(e[STACK]):
-                    texts[k] += "".join(f"    at {fr}\n" for fr in frames[e[STACK]])
-        lines.add(keys, texts)
-        batch.clear()
-
-    with reading(log):
-        for tid, rec in Windows(log, size, first, chunk, None):
-            if rec[0] == Rec.EVENT:
-                batch.append(log.event_row(tid, rec))
-                if len(batch) >= BATCH:
-                    flush()
-    flush()
+    shim = ShimLines(log, t0 - _shift(log), _symbolise(log) if stacks else None, errors)
+    cap = step // MIN_EVENT_BYTES + 2
+    arrays = {name: np.empty(cap, dtype=t) for name, t in RAW_COLUMNS}
+    arrays |= {"mode": np.empty(cap, np.int64), "aux": np.empty(cap, np.int64),
+               "big": np.empty(cap, np.uint8)}  # fmt: skip
+    cols = ffi.new("iot_cols *")
+    for name, a in arrays.items():
+        setattr(cols, "err" if name == "errno" else name,
+                ffi.cast(f"{a.dtype.name}_t *", ffi.from_buffer(a)))  # fmt: skip
+    with open_regular(log.path) as fd:
+        for start in range(first, size, step):
+            buf = os.pread(fd, min(step, size - start), start)
+            scan(buf, start, cols, cap, None)
+            m = int(res.n_events)
+            view = {k: a[:m] for k, a in arrays.items()}
+            keep = _select(log, view, sel, t0, log.functions) if sel.active else None
+            shim.lines(view, keep, lines)
+            if res.truncated or len(buf) < step:
+                break
 
 
-def _select(log: Log, evs: list[tuple[Any, ...]], sel: Select, t0: int) -> list[tuple[Any, ...]]:
-    """The events of a shim log that pass `sel` (iotrace.select.mask over their columns)."""
-    n = len(evs)
-    if not n:
-        return evs
-    col = lambda k: np.fromiter((e[k] for e in evs), dtype=np.int64, count=n)  # noqa: E731
+def _select(log: Log, cols: dict[str, np.ndarray], sel: Select, t0: int,
+            fn_names: list[str]) -> np.ndarray:  # fmt: skip
+    """The rows of a shim log's window whose events pass `sel` (iotrace.select.mask over their
+    columns; a call with two ends passes --path by either)."""
+    n = len(cols["fn"])
+    nulls = cols["nulls"]
     rank = log.header.get("rank")
-    keep = mask(
+    path = np.where((nulls & _N["path"]) == 0, cols["path"], -1).astype(np.int64)
+    # a call's second path: its end read's, else aux where the function names one
+    end2 = np.zeros(n, dtype=bool)
+    end2[:-1] = (nulls[1:] & _N["end2"]) != 0
+    path2 = np.full(n, -1, dtype=np.int64)
+    path2[:-1][end2[:-1]] = path[1:][end2[:-1]]
+    fn = cols["fn"].astype(np.int64)
+    named = _SHOWS_PATH2[np.minimum(fn, len(_SHOWS_PATH2) - 1)]
+    aux_int = (nulls & (_N["aux"] | _N["auxpair"])) == 0
+    use_aux = ~end2 & named & aux_int
+    path2[use_aux] = cols["aux"][use_aux]
+    return mask(
         sel,
         rank=np.full(n, rank if isinstance(rank, int) else -1, dtype=np.int64),
         pid=np.full(n, int(log.header.get("pid", -1)), dtype=np.int64),
-        path=np.fromiter((-1 if e[PATH] is None else e[PATH] for e in evs), np.int64, n),
+        path=path,
         path_names=log.strings,
-        fn=col(FN),
-        fn_names=log.functions,
-        errno=col(ERR),
-        t=col(T0) + _shift(log) - t0,
-        path2=np.fromiter(map(_path2, evs), np.int64, n),
+        fn=fn,
+        fn_names=fn_names,
+        errno=cols["errno"].astype(np.int64),
+        t=cols["t_start"] + _shift(log) - t0,
+        path2=path2,
     )
-    return [e for e, k in zip(evs, keep.tolist(), strict=True) if k]
+
+
+# per function id (the call table's): it names a second path in aux (the last: ids past it)
+_SHOWS_PATH2 = np.array([*("path2" in f.shows for f in FUNCTIONS), False])
 
 
 def _stracer_batch(
@@ -442,4 +590,4 @@ def _stracer_batch(
     shift = _sshift(log) - t0
     kept = _selected(log.header, recs, sel, ranks, t0)
     keys = [r[1] + shift for r in kept]
-    lines.add(keys, [_stracer_text(log, r, k, stacks) for r, k in zip(kept, keys, strict=True)])
+    lines.add(keys, [_b(_stracer_text(log, r, k, stacks)) for r, k in zip(kept, keys, strict=True)])
