@@ -14,8 +14,11 @@ from pathlib import Path
 DATA = "read,write,pread64,pwrite64,readv,writev,preadv,pwritev,preadv2,pwritev2"
 # calls with two ends: argument positions of the descriptor read and the descriptor written
 ENDS = {"sendfile": (1, 0), "copy_file_range": (0, 2), "splice": (0, 2), "tee": (0, 1)}
-ENDS_LINE = re.compile(r"^(\d+)\s+(sendfile|copy_file_range|splice|tee)\((.*)\) = (\d+)")
-FD_ARG = re.compile(r"-?\d+<([^>]*)>")
+ENDS_LINE = re.compile(rf"^(\d+)\s+({'|'.join(ENDS)})\((.*)\) = (\d+)")
+# the same cut in two by another thread or process: its arguments at the start, its result after
+ENDS_START = re.compile(rf"^(\d+)\s+({'|'.join(ENDS)})\((.*) <unfinished \.\.\.>$")
+# `3</path>`, `3</path>(deleted)` (a file unlinked while open): the file by its name
+FD_ARG = re.compile(r"-?\d+<([^>]*)>(?:\(deleted\))?")
 # `PID  read(3</path>, ...) = N` (strace -f -y); a call another thread's cut in two ends in
 # `PID  <... read resumed>...) = N`
 LINE = re.compile(r"^(\d+)\s+(\w+)\(\d+<([^>]*)>.*\)\s+= (\d+)")
@@ -47,13 +50,17 @@ def strace_bytes(
     )  # fmt: skip
     out: Counter[tuple[str, str]] = Counter()
     pending: dict[str, tuple[str, str]] = {}
+    ends: dict[str, tuple[str, str]] = {}  # pid -> (call, arguments) of a two-end call cut
     for ln in log.read_text(errors="replace").splitlines():
-        if m := ENDS_LINE.match(ln):  # both ends (a call cut in two by another is not read)
-            fds = [f.group(1) if f else None for f in map(FD_ARG.fullmatch, _args(m.group(3)))]
-            for op, i in zip(("read", "write"), ENDS[m.group(2)], strict=True):
-                p = fds[i] if i < len(fds) else None
-                if p and _regular(p):
-                    out[(op, p)] += int(m.group(4))
+        if m := ENDS_LINE.match(ln):  # both ends
+            _count_ends(out, m.group(2), m.group(3), int(m.group(4)))
+            continue
+        if m := ENDS_START.match(ln):
+            ends[m.group(1)] = (m.group(2), m.group(3))
+            continue
+        if (m := RESUMED.match(ln)) and m.group(1) in ends:
+            name, args = ends.pop(m.group(1))
+            _count_ends(out, name, args, int(m.group(3)))
             continue
         if m := START.match(ln):
             pending[m.group(1)] = (m.group(2), m.group(3))
@@ -70,6 +77,14 @@ def strace_bytes(
             out[("read" if "read" in name else "write", path)] += int(n)
     log.unlink()
     return out, proc
+
+
+def _count_ends(out: Counter[tuple[str, str]], name: str, args: str, n: int) -> None:
+    fds = [f.group(1) if f else None for f in map(FD_ARG.fullmatch, _args(args))]
+    for op, i in zip(("read", "write"), ENDS[name], strict=True):
+        p = fds[i] if i < len(fds) else None
+        if p and _regular(p):
+            out[(op, p)] += n
 
 
 def _args(text: str) -> list[str]:
