@@ -134,16 +134,21 @@ static nr_info nrs[NR_MAX];
 static image *images;
 static int nimages;
 
-/* tid -> thread: open addressing, linear probing, backward-shift deletion */
-static thread **tslot;
-static size_t tcap, tused;
-
-/* open addressing, linear probing, never shrunk: entries of esz bytes, each starting with its
- * key (klen bytes, a multiple of 8, its first word never 0: 0 marks an empty slot) */
+/* The one hash table of this file (threads, frames, sites, flag encodings, untold descriptors,
+ * the end line's sums): open addressing, linear probing, never shrunk, backward-shift
+ * deletion; entries of esz bytes, each starting with its key (klen bytes, a multiple of 8, its
+ * first word never 0: 0 marks an empty slot) */
 typedef struct {
     unsigned char *slot;
     size_t cap, used, esz, klen;
 } table;
+
+/* tid -> thread (tid > 0) */
+typedef struct {
+    uint64_t tid;
+    thread *t;
+} th_ent;
+static table threads_t = {NULL, 0, 0, sizeof(th_ent), 8};
 
 /* The call sites' keys (docs/stracer.md, "Call sites").  A libc-internal syscall is named by the
  * libc function called from outside libc, often several frames up, so the ip and the word at sp
@@ -219,130 +224,7 @@ static size_t hash_u64(uint64_t x)
     return (size_t)x;
 }
 
-/* ---- threads ----------------------------------------------------------------------------- */
-
-static thread *th_find(int tid)
-{
-    if (!tcap)
-        return NULL;
-    for (size_t i = hash_u64((uint64_t)tid) & (tcap - 1);; i = (i + 1) & (tcap - 1)) {
-        thread *t = tslot[i];
-        if (!t)
-            return NULL;
-        if (t->tid == tid)
-            return t;
-    }
-}
-
-static int th_grow(void)
-{
-    size_t ncap = tcap ? tcap * 2 : 256;
-    thread **n = calloc(ncap, sizeof *n);
-    if (!n)
-        return -1;
-    for (size_t i = 0; i < tcap; i++) {
-        thread *t = tslot[i];
-        if (!t)
-            continue;
-        size_t j = hash_u64((uint64_t)t->tid) & (ncap - 1);
-        while (n[j])
-            j = (j + 1) & (ncap - 1);
-        n[j] = t;
-    }
-    free(tslot);
-    tslot = n;
-    tcap = ncap;
-    return 0;
-}
-
-static void th_remove(int tid)
-{
-    if (!tcap)
-        return;
-    size_t mask = tcap - 1, i = hash_u64((uint64_t)tid) & mask;
-    while (tslot[i] && tslot[i]->tid != tid)
-        i = (i + 1) & mask;
-    if (!tslot[i])
-        return;
-    free(tslot[i]->abuf);
-    free(tslot[i]);
-    tslot[i] = NULL;
-    tused--;
-    for (size_t j = (i + 1) & mask; tslot[j]; j = (j + 1) & mask) {
-        size_t home = hash_u64((uint64_t)tslot[j]->tid) & mask;
-        /* move back unless its home lies cyclically in (i, j] */
-        int keep = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!keep) {
-            tslot[i] = tslot[j];
-            tslot[j] = NULL;
-            i = j;
-        }
-    }
-}
-
-/* A thread, new or changed: its process, image and who started it (T_*). */
-int iotl_thread(int tid, int pid, int img, int kind)
-{
-    thread *t = th_find(tid);
-    if (!t) {
-        if ((tused + 1) * 2 > tcap && th_grow() != 0)
-            return -1;
-        t = calloc(1, sizeof *t);
-        if (!t)
-            return -1;
-        t->tid = tid;
-        size_t i = hash_u64((uint64_t)tid) & (tcap - 1);
-        while (tslot[i])
-            i = (i + 1) & (tcap - 1);
-        tslot[i] = t;
-        tused++;
-    }
-    t->pid = pid;
-    t->img = img;
-    t->kind = kind;
-    lgen++;
-    return 0;
-}
-
-/* Drop a thread (its pending syscall, if any, unrecorded); its counts go to out[C_N]. */
-int iotl_forget(int tid, long long *out)
-{
-    thread *t = th_find(tid);
-    if (!t)
-        return 0;
-    lgen++;
-    memcpy(out, t->counts, sizeof t->counts);
-    th_remove(tid);
-    return 1;
-}
-
-int iotl_pending(int tid)
-{
-    thread *t = th_find(tid);
-    return t && t->pending;
-}
-
-/* ---- images, sites, syscalls ------------------------------------------------------------- */
-
-int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, uint64_t ld_hi)
-{
-    lgen++;
-    if (id < 0)
-        return -1;
-    if (id >= nimages) {
-        int n = nimages ? nimages : 16;
-        while (n <= id)
-            n *= 2;
-        image *m = realloc(images, (size_t)n * sizeof *m);
-        if (!m)
-            return -1;
-        memset(m + nimages, 0, (size_t)(n - nimages) * sizeof *m);
-        images = m;
-        nimages = n;
-    }
-    images[id] = (image){phase, tls_off, link, ld_lo, ld_hi};
-    return 0;
-}
+/* ---- the tables: open addressing, linear probing, backward-shift deletion ---------------- */
 
 static size_t key_hash(const void *key, size_t len)
 {
@@ -400,7 +282,7 @@ static void *tab_put(table *t, const void *key)
     return e;
 }
 
-/* e's entry removed (backward-shift deletion: no tombstones) */
+/* e's entry removed (no tombstones: the entries after it that would not be found move back) */
 static void tab_del(table *t, unsigned char *e)
 {
     size_t mask = t->cap - 1, i = (size_t)(e - t->slot) / t->esz;
@@ -417,6 +299,89 @@ static void tab_del(table *t, unsigned char *e)
             i = j;
         }
     }
+}
+
+/* ---- threads ----------------------------------------------------------------------------- */
+
+static thread *th_find(int tid)
+{
+    uint64_t key = (uint64_t)(uint32_t)tid;
+    const th_ent *e = tab_get(&threads_t, &key);
+    return e ? e->t : NULL;
+}
+
+static void th_remove(int tid)
+{
+    uint64_t key = (uint64_t)(uint32_t)tid;
+    th_ent *e = tab_get(&threads_t, &key);
+    if (!e)
+        return;
+    free(e->t->abuf);
+    free(e->t);
+    tab_del(&threads_t, (unsigned char *)e);
+}
+
+/* A thread, new or changed: its process, image and who started it (T_*). */
+int iotl_thread(int tid, int pid, int img, int kind)
+{
+    thread *t = th_find(tid);
+    if (!t) {
+        uint64_t key = (uint64_t)(uint32_t)tid;
+        th_ent *e = tid > 0 ? tab_put(&threads_t, &key) : NULL;
+        if (!e)
+            return -1;
+        t = e->t = calloc(1, sizeof *t);
+        if (!t) {
+            tab_del(&threads_t, (unsigned char *)e);
+            return -1;
+        }
+        t->tid = tid;
+    }
+    t->pid = pid;
+    t->img = img;
+    t->kind = kind;
+    lgen++;
+    return 0;
+}
+
+/* Drop a thread (its pending syscall, if any, unrecorded); its counts go to out[C_N]. */
+int iotl_forget(int tid, long long *out)
+{
+    thread *t = th_find(tid);
+    if (!t)
+        return 0;
+    lgen++;
+    memcpy(out, t->counts, sizeof t->counts);
+    th_remove(tid);
+    return 1;
+}
+
+int iotl_pending(int tid)
+{
+    thread *t = th_find(tid);
+    return t && t->pending;
+}
+
+/* ---- images, sites, syscalls ------------------------------------------------------------- */
+
+int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, uint64_t ld_hi)
+{
+    lgen++;
+    if (id < 0)
+        return -1;
+    if (id >= nimages) {
+        int n = nimages ? nimages : 16;
+        while (n <= id)
+            n *= 2;
+        image *m = realloc(images, (size_t)n * sizeof *m);
+        if (!m)
+            return -1;
+        memset(m + nimages, 0, (size_t)(n - nimages) * sizeof *m);
+        images = m;
+        nimages = n;
+    }
+    images[id] = (image){phase, tls_off, link, ld_lo, ld_hi};
+    return 0;
 }
 
 static const frame_ent *frame_get(int img, uint64_t pc, int isip)
@@ -885,9 +850,8 @@ int iotl_conv(int kind, uint64_t value, const uint8_t *bytes, int len)
 /* The "untold" descriptors: those libc opened for itself inside a function (a libc-internal
  * site), per process, which its shim was not told of; their close needs no news either
  * (tracer.py _fd_news).  This set is the one copy: Python asks and changes it (iotl_untold).
- * Keys pid << 32 | fd (pid > 0: never 0); open addressing, backward-shift deletion. */
-static uint64_t *uslot;
-static size_t ucap, uused;
+ * Keys pid << 32 | fd (pid > 0: never 0). */
+static table untold_t = {NULL, 0, 0, sizeof(uint64_t), 8};
 enum { U_HAS, U_ADD, U_DEL, U_RANGE, U_CLEAR, U_COPY };
 
 static uint64_t ukey(int pid, int fd)
@@ -895,61 +859,22 @@ static uint64_t ukey(int pid, int fd)
     return (uint64_t)(uint32_t)pid << 32 | (uint32_t)fd;
 }
 
-static size_t us_at(uint64_t k) /* k's slot, or the empty one where it would go */
-{
-    size_t i = hash_u64(k) & (ucap - 1);
-    while (uslot[i] && uslot[i] != k)
-        i = (i + 1) & (ucap - 1);
-    return i;
-}
-
 static int us_has(uint64_t k)
 {
-    return ucap && uslot[us_at(k)] == k;
+    return tab_get(&untold_t, &k) != NULL;
 }
 
 static int us_add(uint64_t k)
 {
-    if ((uused + 1) * 2 > ucap) {
-        size_t ncap = ucap ? ucap * 2 : 64;
-        uint64_t *n = calloc(ncap, sizeof *n), *old = uslot;
-        if (!n)
-            return -1;
-        size_t ocap = ucap;
-        uslot = n;
-        ucap = ncap;
-        for (size_t i = 0; i < ocap; i++)
-            if (old[i])
-                uslot[us_at(old[i])] = old[i];
-        free(old);
-    }
-    size_t i = us_at(k);
-    if (!uslot[i]) {
-        uslot[i] = k;
-        uused++;
-    }
-    return 0;
+    return tab_put(&untold_t, &k) ? 0 : -1;
 }
 
 static int us_del(uint64_t k)
 {
-    if (!ucap)
-        return 0;
-    size_t mask = ucap - 1, i = us_at(k);
-    if (!uslot[i])
-        return 0;
-    uslot[i] = 0;
-    uused--;
-    for (size_t j = (i + 1) & mask; uslot[j]; j = (j + 1) & mask) {
-        size_t home = hash_u64(uslot[j]) & mask;
-        int keep = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!keep) {
-            uslot[i] = uslot[j];
-            uslot[j] = 0;
-            i = j;
-        }
-    }
-    return 1;
+    unsigned char *e = tab_get(&untold_t, &k);
+    if (e)
+        tab_del(&untold_t, e);
+    return e != NULL;
 }
 
 /* U_HAS fd a; U_ADD a; U_DEL a (1: it was there); U_RANGE: drop a..b; U_CLEAR: drop all of
@@ -963,13 +888,14 @@ int iotl_untold(int op, int pid, int a, int b)
     if (op == U_DEL)
         return us_del(ukey(pid, a));
     int from = op == U_COPY ? a : pid, n = 0;
-    uint64_t *keys = uused ? malloc(uused * sizeof *keys) : NULL;
-    if (uused && !keys)
+    size_t used = untold_t.used;
+    uint64_t *keys = used ? malloc(used * sizeof *keys) : NULL, *slot = (uint64_t *)untold_t.slot;
+    if (used && !keys)
         return -1;
-    for (size_t i = 0; i < ucap; i++) {
-        int fd = (int)(uint32_t)uslot[i];
-        if (uslot[i] && (int)(uslot[i] >> 32) == from && (op != U_RANGE || (a <= fd && fd <= b)))
-            keys[n++] = uslot[i];
+    for (size_t i = 0; i < untold_t.cap; i++) {
+        int fd = (int)(uint32_t)slot[i];
+        if (slot[i] && (int)(slot[i] >> 32) == from && (op != U_RANGE || (a <= fd && fd <= b)))
+            keys[n++] = slot[i];
     }
     int rc = 0;
     for (int i = 0; i < n; i++)
