@@ -782,3 +782,57 @@ def test_planted_dev_shm_names_as_glibc(tmp_path: Path) -> None:
         for p in names:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
+
+
+SWAP_AT_OPEN = r"""
+import subprocess, sys
+cache, evil = sys.argv[1], sys.argv[2]
+swapped = []
+
+def swap(event, args):
+    # at root's open of the cached module, after every check of it: its parent's owner renames
+    # root's cache away and puts theirs in its place
+    if event == "open" and str(args[0]).endswith(".py") and "_iotrace_ffi_t_" in str(args[0]):
+        if not swapped:
+            swapped.append(None)
+            swapped[0] = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                         "--clear-groups", "sh", "-c",
+                                         f"mv {cache} {cache}.old && mv {evil} {cache}"]).returncode
+
+sys.addaudithook(swap)
+from iotrace.native import ffi
+
+print(ffi("t", "int abs(int);").new("int *") is not None, swapped == [0])
+"""
+
+
+def test_native_cache_swapped_after_its_check_not_loaded(tmp_path: Path, public_dir: Path) -> None:
+    """The cffi modules and libraries iotrace caches (native.py) were checked by path (ours,
+    0700, no other writer) and then loaded by path again: whoever owns a directory on the way
+    (a root whose HOME or IOTRACE_CACHE is under a user's directory: a sudo that kept HOME)
+    could rename root's cache away between the two and put theirs there, and root ran their
+    module.  The swap is made as nobody at the very open (an audit hook in root's process):
+    root's own module is loaded, the planted one never runs."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv")
+    theirs = public_dir / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, NOBODY, NOBODY)
+    cache = theirs / "cache"
+    env = dict(os.environ, IOTRACE_CACHE=str(cache))
+    code = [sys.executable, "-c", SWAP_AT_OPEN, str(cache), str(tmp_path / "none")]
+    r = subprocess.run([*code[:2], "from iotrace.native import ffi; ffi('t', 'int abs(int);')"],
+                       env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (mod,) = [p.name for p in cache.glob("_iotrace_ffi_t_*.py")]
+    evil = theirs / "evil"
+    evil.mkdir()
+    ran = tmp_path / "planted-module-ran"
+    (evil / mod).write_text(f"open({str(ran)!r}, 'w').close()\n")
+    for p in (evil, evil / mod):
+        os.chown(p, NOBODY, NOBODY)
+    code[-1] = str(evil)
+    r = subprocess.run(code, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "True"]  # swapped, and root's module loaded
+    assert not ran.exists(), "the module nobody put in place of root's cache ran as root"

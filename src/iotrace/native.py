@@ -5,13 +5,17 @@ the caller cannot do without it (the analyzer, the stracer), and one line says w
 
 Native code runs with the caller's privileges (often root): it is loaded only from the package
 itself or from a cache directory that is the caller's alone (owned by them, mode 0700, no other
-writer), never from a shared place such as /tmp."""
+writer), never from a shared place such as /tmp.  The cache is opened once and every file in it
+made, checked and loaded through that descriptor, never by its path again: a user who may
+rename a directory on the way to it (root's HOME or IOTRACE_CACHE under theirs: a sudo that
+kept HOME) cannot swap one of theirs in between the check and the load."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,34 @@ def cache_dir() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return Path(xdg) / "iotrace" if xdg else Path.home() / ".cache" / "iotrace"
+
+
+_CACHE_FDS: dict[Path, tuple[int, int, int]] = {}  # cache -> its descriptor, device, inode
+
+
+def _cache_fd(cache: Path) -> int:
+    """The cache directory, created 0700 or checked (ours, no symlink, no other writer: the
+    trace directory's rules), as a descriptor kept for the process (made again if closed
+    since); TraceDirError, OSError."""
+    kept = _CACHE_FDS.get(cache)
+    if kept is not None:
+        with contextlib.suppress(OSError):
+            st = os.fstat(kept[0])
+            if (st.st_dev, st.st_ino) == kept[1:]:
+                return kept[0]
+    fd = open_dir(cache).fd
+    st = os.fstat(fd)
+    _CACHE_FDS[cache] = (fd, st.st_dev, st.st_ino)
+    return fd
+
+
+def _in(dfd: int, name: str) -> str:
+    """A path to `name` in the directory of `dfd` that goes through the descriptor itself."""
+    return f"/proc/self/fd/{dfd}/{name}"
+
+
+def _ours(st: os.stat_result) -> bool:
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022 and stat.S_ISREG(st.st_mode)
 
 
 def compiler() -> str | None:
@@ -85,18 +117,17 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
     what = "is older than its source" if prebuilt else "is missing"
     cache = cache_dir()
     try:
-        # created 0700 or checked: ours, no symlink, no other writer (the trace dir's rules)
-        open_dir(cache).close()
+        dfd = _cache_fd(cache)
     except (TraceDirError, OSError) as exc:
         why = exc if isinstance(exc, TraceDirError) else f"{cache}: {exc.strerror}"
         _say(stem, f"{what} and the cache is unusable ({why})")
         return None
-    lib = cache / f"{cache_name}-{tag}.so"
+    name = f"{cache_name}-{tag}.so"
+    lib = Path(_in(dfd, name))  # loaded through the checked directory
     try:
-        st = lib.lstat()
-        if st.st_uid == os.geteuid() and not st.st_mode & 0o022 and lib.is_file():
+        if _ours(os.stat(name, dir_fd=dfd, follow_symlinks=False)):
             return lib
-        _say(stem, f"{what} and {lib} is not yours alone")
+        _say(stem, f"{what} and {cache / name} is not yours alone")
         return None
     except FileNotFoundError:
         pass
@@ -107,22 +138,27 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
     import shutil
     import subprocess
 
-    tmp = cache / f"{cache_name}-{tag}.{os.getpid()}.tmp.so"
-    inc = cache / f"{cache_name}-{tag}.{os.getpid()}.include"
+    tmp = f"{cache_name}-{tag}.{os.getpid()}.tmp.so"
+    inc = f"{cache_name}-{tag}.{os.getpid()}.include"
     try:
-        inc.mkdir(mode=0o700)
-        (inc / "iot_format.h").write_bytes(header)
-        subprocess.run([cc, "-O2", "-fPIC", "-shared", "-I", str(inc), "-o", str(tmp), str(src)],
-                       check=True, capture_output=True, timeout=120)  # fmt: skip
-        os.replace(tmp, lib)  # atomic: concurrent builders agree
+        os.mkdir(inc, 0o700, dir_fd=dfd)
+        fd = os.open(f"{inc}/iot_format.h", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     0o600, dir_fd=dfd)  # fmt: skip
+        with os.fdopen(fd, "wb") as f:
+            f.write(header)
+        # the compiler and the tools it runs reach the directory by the same descriptor
+        subprocess.run([cc, "-O2", "-fPIC", "-shared", "-I", _in(dfd, inc), "-o", _in(dfd, tmp),
+                        str(src)], check=True, capture_output=True, timeout=120,
+                       pass_fds=(dfd,))  # fmt: skip
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)  # atomic: concurrent builders agree
         return lib
     except (OSError, subprocess.SubprocessError) as exc:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp, dir_fd=dfd)
         _say(stem, f"{what} and building it failed ({exc})")
         return None
     finally:
-        shutil.rmtree(inc, ignore_errors=True)
+        shutil.rmtree(inc, dir_fd=dfd, ignore_errors=True)
 
 
 def ffi(name: str, cdef: str) -> Any:
@@ -139,36 +175,42 @@ def ffi(name: str, cdef: str) -> Any:
     key = _cffi_backend.__version__ + "\0" + cdef
     mod = f"_iotrace_ffi_{name}_{zlib.crc32(key.encode()):08x}"
     cache = cache_dir()
-    path = cache / f"{mod}.py"
+    name = f"{mod}.py"
     try:
-        st = path.lstat()
-        if st.st_uid == os.geteuid() and not st.st_mode & 0o022 and path.is_file():
-            open_dir(cache).close()  # ours, no symlink, no other writer
-            import importlib.util
+        dfd: int | None = _cache_fd(cache)
+    except (TraceDirError, OSError):
+        dfd = None
+    try:
+        if dfd is not None:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            with os.fdopen(fd, "rb") as src:
+                if _ours(os.fstat(src.fileno())):
+                    import types
 
-            spec = importlib.util.spec_from_file_location(mod, path)
-            if spec is not None and spec.loader is not None:
-                m = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(m)
-                if getattr(m, "IOTRACE_KEY", None) == key:
-                    return m.ffi
-    except Exception:  # none there, not ours, or unreadable: parse it
+                    m = types.ModuleType(mod)
+                    m.__file__ = str(cache / name)
+                    exec(compile(src.read(), m.__file__, "exec"), m.__dict__)
+                    if getattr(m, "IOTRACE_KEY", None) == key:
+                        return m.ffi
+    except Exception:  # none there, not ours, unreadable: parse it
         pass
     from cffi import FFI
 
     f = FFI()
     f.cdef(cdef)
-    tmp = cache / f"{mod}.{os.getpid()}.tmp"
+    if dfd is None:
+        return f
+    tmp = f"{mod}.{os.getpid()}.tmp"
     try:
         from cffi.recompiler import make_py_source  # emit_python_code prints a line
 
-        open_dir(cache).close()
-        make_py_source(f, mod, str(tmp))
-        with open(tmp, "a") as out:
+        make_py_source(f, mod, _in(dfd, tmp))
+        fd = os.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW, dir_fd=dfd)
+        with os.fdopen(fd, "a") as out:
             out.write(f"\nIOTRACE_KEY = {key!r}\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)  # atomic: concurrent writers agree
+        os.chmod(tmp, 0o600, dir_fd=dfd)
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)  # atomic: concurrent writers agree
     except Exception:  # the cache is an optimisation, never a failure
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp, dir_fd=dfd)
     return f
