@@ -645,35 +645,57 @@ def dask_map(scheduler: str) -> Mapper:
     """fn over the argument tuples on the Dask cluster at `scheduler` (dask.distributed)."""
 
     def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise ValueError(
-                "--scheduler needs dask.distributed (pip install 'iotrace[dask]')"
-            ) from None
         join_pools()
-        try:
-            client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
-        except (OSError, TimeoutError) as exc:
-            raise ValueError(f"no Dask scheduler at {scheduler}: {exc}") from None
+        client = cluster.connect(scheduler)
         try:
             client.run(tune_malloc)  # each worker reduces part after part, as a local one
-            tasks = [pickle.dumps((fn, a), protocol=pickle.HIGHEST_PROTOCOL) for a in args]
-            out = client.gather(client.map(cluster.call, tasks, pure=False))
+            out = client.gather(client.map(cluster.call, _pickled(fn, args), pure=False))
         except BaseException:
             client.close()
             raise
-        # the workers' memory given back while the command merges (0.2 s of a 10 M-event
-        # report's wall time when waited for: bench/README.md)
         _after_map(_release, client)
         return out
 
     return run
 
 
+def _pickled(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[bytes]:
+    """The tasks of fn over the argument tuples for cluster.call, each pickled whole."""
+    return [pickle.dumps((fn, a), protocol=pickle.HIGHEST_PROTOCOL) for a in args]
+
+
+def _worker_map(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
+    """dask_map from a task on a worker (dask_tasks's plan: the logs' range indexes)."""
+    from distributed import worker_client
+
+    with worker_client() as client:
+        return client.gather(client.map(cluster.call, _pickled(fn, args), pure=False))
+
+
+def dask_tasks(
+    b: Bounded | dict[str, Any], export: bool = False, system: bool = False, plots: bool = False
+) -> tuple[bytes, list[bytes], list[str]]:
+    """cluster.start's first task, on a worker: the trace's plan (pickled (span, groups of
+    parts)), its tasks for cluster.call (each pickled whole: the scheduler imports neither the
+    analyzer nor pandas), and what the plan warned."""
+    import warnings
+
+    b = Bounded.of(b)
+    d = Path(b.trace_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bound, n = cluster_bound(b, True)
+        tasks = groups(plan(d, bound, n, b.part_bytes, b.range_bytes, _worker_map))
+    span = _span_guess(d)
+    args = [(str(d), t, span, b.select, export, system, plots) for t in tasks]
+    plan_bytes = pickle.dumps((span, tasks), protocol=pickle.HIGHEST_PROTOCOL)
+    return plan_bytes, _pickled(group, args), [str(w.message) for w in caught]
+
+
 def _release(client: Any) -> None:
-    """release_memory on each worker of the client's cluster, then the client closed.  Best
-    effort: a worker gone meanwhile keeps nothing, and the command's output is already made."""
+    """release_memory on each worker of the client's cluster, then the client closed: run by
+    _after_map while the command merges (0.2 s of a 10 M-event report's wall time when waited
+    for: bench/README.md).  Best effort: a worker gone meanwhile keeps nothing."""
     try:
         client.run(release_memory, on_error="ignore")
     except Exception:  # the scheduler gone: nothing to give back
@@ -688,7 +710,8 @@ class Bounded:
     trace, the memory bound (memory_bound), local worker processes or the Dask cluster at
     `scheduler`, the selection; `part_bytes` cuts parts at this many bytes of logs instead (tests:
     a part per process), `range_bytes` cuts logs larger than this into ranges whatever the bound
-    (tests).  A bare directory is one with every default."""
+    (tests).  A bare directory is one with every default; a dict, these fields (the command
+    line's, made before it imports the analyzer: cluster.start)."""
 
     trace_dir: str | os.PathLike[str]
     memory: str | int | None = None
@@ -699,29 +722,47 @@ class Bounded:
     range_bytes: int | None = None
 
     @staticmethod
-    def of(b: Bounded | str | os.PathLike[str]) -> Bounded:
+    def of(b: Bounded | dict[str, Any] | str | os.PathLike[str]) -> Bounded:
+        if isinstance(b, dict):
+            return Bounded(**b)
         return b if isinstance(b, Bounded) else Bounded(b)
 
 
 def summarise(
-    b: Bounded | str | os.PathLike[str], system: bool = False, plots: bool = False
+    b: Bounded | dict[str, Any] | str | os.PathLike[str],
+    system: bool = False,
+    plots: bool = False,
+    started: cluster.Started | None = None,
 ) -> tuple[Summary, Trace]:
     """The summary of a trace in bounded memory; with it a Trace of the directory's metadata
-    (its processes; no events) for what the report prints besides the summary."""
-    s, tr, _, _ = run(Bounded.of(b), system=system, plots=plots)
+    (its processes; no events) for what the report prints besides the summary.  `started`: its
+    parts already sent to the Dask cluster (cluster.start, with these flags)."""
+    s, tr, _, _ = run(Bounded.of(b), system=system, plots=plots, started=started)
     return s, tr
 
 
 def run(
-    b: Bounded, export: bool = False, system: bool = False, plots: bool = False
+    b: Bounded,
+    export: bool = False,
+    system: bool = False,
+    plots: bool = False,
+    started: cluster.Started | None = None,
 ) -> tuple[Summary, Trace, list[Partial], Mapper]:
-    """summarise, and the parts' partials and the mapper that made them (export's second pass)."""
+    """summarise, and the parts' partials and the mapper that made them (export's second pass).
+    On a Dask cluster a worker plans the parts (dask_tasks), unless `started` did already."""
     d, select = Path(b.trace_dir), b.select
-    parts, mapper = planned(b)
-    span = _span_guess(d)
-    tasks = groups(parts)
-    args = [(str(d), t, span, select, export, system, plots) for t in tasks]
-    partials = [p for ps in mapper(group, args) for p in ps]
+    if b.scheduler:
+        started = started or cluster.start(b.scheduler, b, export, system, plots)
+        span, tasks = pickle.loads(started.plan)
+        partials = [p for ps in started.gather() for p in ps]
+        _after_map(_release, started.client)
+        mapper = dask_map(b.scheduler)
+    else:
+        parts, mapper = planned(b)
+        span = _span_guess(d)
+        tasks = groups(parts)
+        args = [(str(d), t, span, select, export, system, plots) for t in tasks]
+        partials = [p for ps in mapper(group, args) for p in ps]
     s, tr = merge(partials)
     true_span = max(tr.duration, max((p.t_end for p in partials), default=0), 1)
     if true_span != max(span, 1):  # cut again, for the whole trace's span

@@ -189,6 +189,9 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
         on_dask = report_of_parts(t.dir, scheduler=address)  # parts apart
         ranges_on_dask = report_of_parts(t.dir, scheduler=address, range_bytes=1)
         cli = iotrace("report", str(t.dir), "--json", "--scheduler", address)
+        # the command sends the parts before it imports the analyzer (cluster.start)
+        early = subprocess.run([sys.executable, "-c", STARTED, str(t.dir), address],
+                               capture_output=True, text=True, timeout=120)  # fmt: skip
         csv = iotrace("export", str(t.dir), "--format", "csv", "-o", str(tmp_path / "csv"),
                       "--scheduler", address)  # fmt: skip
         # every other export on the cluster (and the HTML report's plots, from the parts' sums)
@@ -225,6 +228,11 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
     assert cli.returncode == 0, cli.stderr
     diff = same_report(local, json.loads(cli.stdout))
     assert not diff, diff[:10]
+    assert early.returncode == 0, early.stderr
+    imported, report = early.stdout.split("\n", 1)
+    assert imported == "[]"
+    diff = same_report(local, json.loads(report))
+    assert not diff, diff[:10]
     assert csv.returncode == 0, csv.stderr  # the exports' tasks too: the in-memory bytes
     tr = load(t.dir)
     export(tr, "csv", tmp_path / "whole")
@@ -248,6 +256,18 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
     bad = iotrace("report", str(t.dir), "--scheduler", "tcp://127.0.0.1:9", env=env)
     assert bad.returncode == 2 and "no Dask scheduler" in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+STARTED = """
+import sys
+from iotrace import cluster
+b = {"trace_dir": sys.argv[1], "scheduler": sys.argv[2]}
+started = cluster.start(sys.argv[2], b, False, False, False)
+print(sorted(m for m in sys.modules if m.startswith(("pandas", "iotrace.analyzer"))))
+from iotrace.analyzer import parts
+from iotrace.analyzer.report import report_json
+print(report_json(parts.summarise(b, started=started)[0]))
+"""
 
 
 SAME_PARTS = """
@@ -448,6 +468,16 @@ def test_a_range_that_cannot_be_cut_to_its_share_is_said_once(tmp_path):
     assert len(said) == 1 and "more than a worker's share" in said[0], said
     assert sum(1 for p in pl if p.window) >= 3  # the rest of the log is still cut
     _check(job.dir, range_bytes=3000)
+    # on a Dask cluster a worker plans (cluster.start): what it warned is warned here, once
+    cluster, address = _start_cluster()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            parts.summarise(parts.Bounded(job.dir, scheduler=address, part_bytes=1,
+                                          range_bytes=3000))  # fmt: skip
+    finally:
+        cluster.communicate("", timeout=60)
+    assert [str(w.message) for w in caught if "memory bound exceeded" in str(w.message)] == said
     # ranges that fit: nothing said
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

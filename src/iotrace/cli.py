@@ -390,31 +390,48 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bounded(args: argparse.Namespace, trace_dir: str):  # noqa: ANN202 -- parts.Bounded
+def _bounded_fields(args: argparse.Namespace, trace_dir: str) -> dict[str, Any]:
     """--memory, --workers, --scheduler and the selection of a bounded command (report, diff,
-    export), checked."""
-    from iotrace.analyzer import parts
+    export), checked: parts.Bounded's fields (the analyzer not imported)."""
+    from iotrace.units import memory_bound
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers}: at least 1")
-    memory = parts.memory_bound(args.memory)
-    return parts.Bounded(trace_dir, memory, args.workers, args.scheduler, from_args(args))
+    return {
+        "trace_dir": trace_dir,
+        "memory": memory_bound(args.memory),
+        "workers": args.workers,
+        "scheduler": args.scheduler,
+        "select": from_args(args),
+    }
+
+
+def _bounded(args: argparse.Namespace, trace_dir: str):  # noqa: ANN202 -- parts.Bounded
+    from iotrace.analyzer import parts
+
+    return parts.Bounded(**_bounded_fields(args, trace_dir))
 
 
 def _summary(args: argparse.Namespace, trace_dir: str | None = None):  # noqa: ANN202 -- pandas
     """The trace's metadata and its summary (of args.trace, or `trace_dir`), made in parts
-    within the memory bound (analyzer/parts.py); for report --html, the plots' sums too."""
+    within the memory bound (analyzer/parts.py); for report --html, the plots' sums too.  On a
+    Dask cluster the parts are sent before the analyzer is imported here (cluster.start)."""
     import warnings
 
-    from iotrace.analyzer import parts
-
+    fields = _bounded_fields(args, trace_dir or args.trace)
+    system = getattr(args, "system", False)
+    plots = bool(args.html) and trace_dir is None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        summary, trace = parts.summarise(
-            _bounded(args, trace_dir or args.trace),
-            system=getattr(args, "system", False),
-            plots=bool(args.html) and trace_dir is None,
-        )
+        started = None
+        if args.scheduler:
+            from iotrace import cluster
+
+            started = cluster.start(args.scheduler, fields, False, system, plots)
+        from iotrace.analyzer import parts
+
+        parts.tune_malloc()  # parts reduced here too (1 worker), and the merge
+        summary, trace = parts.summarise(fields, system=system, plots=plots, started=started)
     for w in caught:
         print(f"iotrace: warning: {w.message}", file=sys.stderr)
     return trace, summary
@@ -534,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser(words[0] if words and words[0] in COMMANDS else None).parse_args(argv)
     if args.cmd in ANALYZER:
         _lean_allocators()
-    if args.cmd in ("report", "export"):  # parts reduced here too
+    if args.cmd == "export":  # parts reduced here too (report, diff: _summary)
         from iotrace.analyzer.parts import tune_malloc
 
         tune_malloc()
