@@ -9,11 +9,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from iotrace.record import record
 from iotrace.shim import shim_path
 from iotrace.tracedir import TraceDir, TraceDirError, open_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing for type checkers only: ~2 ms of the stracer's start (issue 19)
+    from typing import NoReturn
 
 
 class RunError(Exception):
