@@ -9,8 +9,8 @@ to one CPU (--cpu; -1: unpinned) except the MPI cases, whose ranks get the two l
                                 [--before OTHER_IOTRACE]
 
 --before names another installation's `iotrace` command (e.g. main's, in a venv of its own):
-the ior case then also runs its shim and full modes ("shim@before", "full@before") in the same
-interleaved rounds, so a change is measured before and after side by side.
+the ior and fixed cases then also run its shim and full modes ("shim@before", "full@before") in
+the same interleaved rounds, so a change is measured before and after side by side.
 
 Cases:
   sem        sem_open(O_CREAT) + sem_close + sem_unlink (bench/progs/semloop.c), us per iteration;
@@ -413,6 +413,8 @@ def case_fixed(work: Path, args: argparse.Namespace, modes: tuple[str, ...]) -> 
             got |= {"owall": wall * 1e3, "ocpu": cpu / 2 * 1e3}
         return got
 
+    if BEFORE:  # the other installation's shim and full modes, in the same rounds
+        modes = modes + tuple(f"{m}@before" for m in modes[1:])
     med = rounds(modes + tuple(parts), args.rounds, one)
     base = med["untraced"]
     print(f"fixed: a program that does nothing, run by `{' '.join(prefix('shim', work)[:2])}`; "
@@ -609,7 +611,9 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies iterations per run")
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--cpu", type=int, default=(sorted(os.sched_getaffinity(0)) or [0])[-1])
-    ap.add_argument("--before", help="another installation's iotrace command (the ior case)")
+    ap.add_argument(
+        "--before", help="another installation's iotrace command (the ior and fixed cases)"
+    )
     ap.add_argument("--libc", help="the libc_us case's functions (default: all of libcloop.c's)")
     args = ap.parse_args()
     if args.before:
