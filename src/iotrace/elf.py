@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import mmap
 import os
 import struct
 
@@ -99,6 +98,8 @@ def _functions(path: str, _ino: int, _mtime: int, _size: int) -> tuple[list[int]
     """The function symbols of a 64-bit little-endian ELF file's .symtab and .dynsym, by
     address: read once per version of the file (libunwind-ptrace maps the whole file again for
     every name it looks up, ~0.4 ms a frame in libc)."""
+    import mmap  # a loadable module (~0.5 ms): only when a file's symbols are read
+
     first: dict[int, int] = {}  # address -> where its name starts in `strtabs`
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -141,6 +142,8 @@ def names_liburing(path: str) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def _names_liburing(path: str, _ino: int, _mtime: int, _size: int) -> bool:
+    import mmap
+
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
