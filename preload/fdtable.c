@@ -141,10 +141,53 @@ static ofd *known(int fd)
     return o;
 }
 
+/* After "self/", "thread-self/" or "PID/" at s, or NULL */
+static const char *after_proc_id(const char *s)
+{
+    if (strncmp(s, "self/", 5) == 0)
+        return s + 5;
+    if (strncmp(s, "thread-self/", 12) == 0)
+        return s + 12;
+    const char *d = s;
+    while (*s >= '0' && *s <= '9')
+        s++;
+    return s > d && *s == '/' ? s + 1 : NULL;
+}
+
+/* 1: path names a descriptor, not a file: /dev/stdin, /dev/stdout, /dev/stderr, /dev/fd/N,
+ * /proc/self/fd/N, /proc/thread-self/fd/N, /proc/PID/fd/N, /proc/PID/task/TID/fd/N */
+static int fd_link(const char *s)
+{
+    if (strncmp(s, "/dev/", 5) == 0)
+        return strncmp(s + 5, "fd/", 3) == 0 || strcmp(s + 5, "stdin") == 0 ||
+               strcmp(s + 5, "stdout") == 0 || strcmp(s + 5, "stderr") == 0;
+    if (strncmp(s, "/proc/", 6) != 0 || !(s = after_proc_id(s + 6)))
+        return 0;
+    if (strncmp(s, "task/", 5) == 0 && !(s = after_proc_id(s + 5)))
+        return 0;
+    return strncmp(s, "fd/", 3) == 0;
+}
+
+/* The file a descriptor opened through a link to another names (tee /dev/stderr, a memfd
+ * reopened through /proc/self/fd/N): its bytes are that file's, named as /proc/self/fd names
+ * it (strace -y's name), not the link's, which the report would count among /dev's and /proc's
+ * (the open itself keeps the name the app gave) */
+static uint32_t fd_file(int fd, uint32_t path)
+{
+    const char *s = iot_string(path);
+    if (!s || IOT_SANDBOXED() || !fd_link(s))
+        return path;
+    char link[64], target[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    long n = IOT_SYSRAW(readlinkat, AT_FDCWD, link, target, sizeof target - 1);
+    return n > 0 ? iot_intern_string(target, (size_t)n) : path;
+}
+
 /* Records a new descriptor; gives its (dev, inode), 0 on success.  dev NULL: no fstat now (an
  * open left out by a filter), whether it seeks is asked at its first positioned call. */
 int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
 {
+    path = fd_file(fd, path);
     if (IOT_UNLIKELY(iot_t.vforked)) { /* a vfork child's: kept apart from the parent's table */
         struct stat st;
         int ok = dev && !IOT_SANDBOXED() && IOT_SYSRAW(fstat, fd, &st) == 0;

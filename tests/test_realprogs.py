@@ -79,7 +79,9 @@ COREUTILS = (
     "&& dd if=src/f1 of=dd bs=4k conv=fsync status=none "
     "&& dd if=src/f2 of=dd bs=1000 oflag=append conv=notrunc status=none "
     "&& dd if=f3 of=dd2 bs=8k skip=2 seek=3 count=4 iflag=fullblock conv=sparse status=none "
-    "&& tac src/f2 > tac && truncate -s 1M tr && fallocate -l 64k fa && cat src/f1 >> tr"
+    "&& tac src/f2 > tac && truncate -s 1M tr && fallocate -l 64k fa && cat src/f1 >> tr "
+    # files opened through links to descriptors: the bytes are the files'
+    "&& tee /dev/stderr < src/f1 > /dev/null 2> te && dd if=src/f2 of=/dev/fd/1 status=none > d1"
 )
 SPARSE = ("chown 0:0 sp && cp --sparse=always sp sp2 && mkdir x && tar --sparse -cf s.tar sp src "
           "&& tar -xf s.tar -C x && cmp sp x/sp && cmp sp sp2 && ls -ln x | wc -l")  # fmt: skip
@@ -116,6 +118,10 @@ with zipfile.ZipFile('z.zip') as z:
     print(len(z.read('src/f2')))
 shutil.copytree('src', 'tree')
 print(compileall.compile_dir('pkg', quiet=1))
+fd = os.memfd_create('m')
+os.write(fd, b'm' * 10000)
+with open(f'/proc/self/fd/{fd}', 'rb') as r:
+    print(len(r.read()))
 """
 DAEMON = """import os, time
 if os.fork() == 0:
@@ -168,9 +174,11 @@ CASES = {
     # kept (SEEK_DATA/SEEK_HOLE) under fakeroot's own LD_PRELOAD and daemon, a shell's jobs
     # (coproc, flock, nohup, setsid, timeout, a fifo, a here-document in an unlinked file that
     # cat copies with copy_file_range, process substitution, two cp at once), Python's copies
-    # (copy_file_range, sendfile, mmap, tempfile, zipfile, copytree, compileall), a daemon that
-    # double-forks and outlives its parent, a process killed by SIGKILL mid-write, glibc's POSIX
-    # AIO (its threads' preads), sort's compressor children and patch's temporary file
+    # (copy_file_range, sendfile, mmap, tempfile, zipfile, copytree, compileall, a memfd read
+    # through /proc/self/fd; coreutils' tee /dev/stderr, dd of=/dev/fd/1: files opened through
+    # links to descriptors), a daemon that double-forks and outlives its parent, a process killed
+    # by SIGKILL mid-write, glibc's POSIX AIO (its threads' preads), sort's compressor children
+    # and patch's temporary file
     "coreutils": (_data, ["sh", "-c", COREUTILS]),
     "sparse-fakeroot": (_sparse, ["fakeroot", "sh", "-c", SPARSE]),
     "shell-jobs": (_data, ["bash", "-c", SHELL_JOBS]),
