@@ -191,6 +191,14 @@ CASES = {
 NEEDS = {"xz+zstd+zip": ("xz", "zstd", "zip", "unzip"), "perl-i": ("perl",),
          "sparse-fakeroot": ("tar",), "shell-jobs": ("flock", "setsid", "xargs"),
          "sort-gzip-patch": ("gzip", "patch", "diff")}  # fmt: skip
+# libuv makes some syscalls raw (syscall(2), no libc function): a real bypass
+NODE = """const fs = require('fs');
+fs.writeFileSync('n1', 'x'.repeat(50000));
+fs.copyFileSync('src/f2', 'n2');
+console.log(fs.readFileSync('src/f1').length);
+"""
+BYPASS = {"node": (_data, ["node", "-e", NODE])}
+
 # the programs above run with the shim alone too (--no-stracer)
 SHIM_ALONE = ["coreutils", "sparse-fakeroot", "shell-jobs", "python3-io", "daemon", "sigkill",
               "fio-posixaio"]  # fmt: skip
@@ -218,7 +226,7 @@ def _norm(c: Counter, work: Path) -> Counter:
 def _strace(tmp_path: Path, name: str, modes: tuple[str, ...]):
     """The case's strace run (its bytes per file, the run) and a fresh copy of its directory
     for each mode; skips when a program is missing."""
-    setup, cmd = CASES[name]
+    setup, cmd = CASES[name] if name in CASES else BYPASS[name]
     missing = [t for t in (cmd[0], "strace", *NEEDS.get(name, ())) if not shutil.which(t)]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed (Makefile: TEST_PACKAGES)")
@@ -294,3 +302,22 @@ def test_real_program_shim_alone(tmp_path, name):
     assert rep.returncode == 0 and json.loads(rep.stdout)["overview"], rep.stderr
     ex = iotrace("export", str(tmp_path / "ts"), "--format", "chrome", "-o", str(tmp_path / "c"))
     assert ex.returncode == 0 and json.loads((tmp_path / "c").read_text()), ex.stderr
+
+
+def test_node_libuv_raw_syscalls_missed_and_counted(tmp_path):
+    """node's libuv issues close, statx and copy_file_range as raw syscalls: those are missed
+    I/O (and nothing else node does), at libuv's call sites, and the stracer's events carry
+    their bytes: the trace's bytes per file are strace's (fs.copyFileSync's copy included)."""
+    cmd, env, work, want, plain = _strace(tmp_path, "node", ("traced",))
+    r = _run(cmd, env, work["traced"], tmp_path / "tr", plain)
+    assert "missed I/O" in r.stderr
+    m = iotrace("missed", str(tmp_path / "tr"), "--json")
+    assert m.returncode == 0, m.stderr
+    missed = json.loads(m.stdout)
+    assert {e["syscall"].split(":")[0] for e in missed} <= {"close", "statx", "copy_file_range"}
+    assert "copy_file_range" in {e["syscall"] for e in missed}
+    assert all(e["site"].startswith("uv__") for e in missed), missed
+    from iotrace.analyzer import load
+
+    diff = _diff(want, _norm(trace_bytes(load(tmp_path / "tr").events), work["traced"]))
+    assert not diff, diff
