@@ -28,6 +28,9 @@ cluster's start (its CPU printed apart) is not in its rows: it is paid once per 
     python3 bench/scale_bench.py [--events 10000000] [--procs 16] [--keep DIR] [--also 200000000]
 
 --also N adds a second, larger trace (e.g. 200 M events: ~6 GB of logs; check `df -h`).
+--timeline 2,dask: one 2-worker report (local; on a warm Dask cluster) with its phases marked:
+when the command imported the analyzer, planned, sent the parts, each worker's first and last
+part and its CPU per part, the merge, the output, the end.
 """
 
 from __future__ import annotations
@@ -525,6 +528,128 @@ def bench_show(trace: Path, n: int, bounds: list[str]) -> None:
               flush=True)  # fmt: skip
 
 
+# one report with its phases marked (bench_timeline): run as `python -c TIMELINE DIR ARGS...`;
+# each mark is a line "wall-since-launch pid what cpu-of-that-process" appended to $TL_LOG
+TIMELINE = """
+import os, sys, time
+T0, LOG = float(os.environ["TL_T0"]), os.environ["TL_LOG"]
+
+def mark(what, t0=T0, log=LOG):
+    import os, time
+    with open(log, "a") as f:
+        f.write(f"{time.time() - t0:.3f} {os.getpid()} {what} {time.process_time():.3f}\\n")
+
+mark("up")
+from iotrace import cli, cluster
+cli._lean_allocators()
+
+def marked(mod, name, t0=T0, log=LOG):
+    fn = getattr(mod, name)
+    label = mod.__name__.rsplit(".", 1)[-1] + "." + name
+    def w(*a, **k):
+        mark(label + " start", t0, log)
+        try:
+            return fn(*a, **k)
+        finally:
+            mark(label + " end", t0, log)
+    setattr(mod, name, w)
+
+def in_worker(t0=T0, log=LOG):  # a Dask worker's parts marked (run by cluster.start)
+    from iotrace.analyzer import parts
+    if not getattr(parts, "_timeline", False):
+        parts._timeline = True
+        marked(parts, "partial", t0, log)
+    parts.tune_malloc()
+
+cluster._tune_malloc = in_worker
+marked(cluster, "start")
+# the analyzer's functions marked once the command imports them (not before: on Dask it sends the
+# parts first)
+MARKED = {"iotrace.analyzer.parts": ("plan", "partial", "merge"),
+          "iotrace.analyzer.report": ("report_json",)}
+import importlib.abc, importlib.util
+
+class Marking(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name not in MARKED:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            mark(name + " imported")
+            for fn in MARKED[name]:
+                marked(module, fn)
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, Marking())
+sys.argv = ["iotrace", "report", *sys.argv[1:], "--json"]
+cli.entry()
+"""
+
+
+def bench_timeline(trace: Path, n: int, modes: list[str]) -> None:
+    """One report per mode (2 local workers; a warm 2-worker Dask cluster) with its phases
+    marked: the command's start until its first part starts, each worker's parts, the merge,
+    the output, the exit; wall time since the launch and the CPU of the process at each mark."""
+    cluster = Cluster()
+    try:
+        with tempfile.TemporaryDirectory(prefix="iotrace-timeline-", dir=trace.parent) as tmp:
+            for m in modes:
+                extra = ["--workers", "2"]
+                if m == "dask":
+                    cluster.start()
+                    extra += ["--scheduler", cluster.address]
+                    warm = [sys.executable, "-m", "iotrace", "report", str(trace), *extra]
+                    measure(warm, keep=[cluster.proc.pid])  # its workers warm, as dask2's
+                log = Path(tmp) / f"{m}.log"
+                env = dict(os.environ, TL_LOG=str(log), TL_T0=repr(time.time()))
+                cmd = [sys.executable, "-c", TIMELINE, str(trace), *extra]
+                p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+                end = time.time() - float(env["TL_T0"])
+                _reap([cluster.proc.pid] if cluster.proc is not None else [])
+                if p.returncode != 0:
+                    raise SystemExit(f"timeline {m}: status {p.returncode}: {p.stderr[-500:]}")
+                _print_timeline(m, log.read_text().split("\n"), end, n)
+    finally:
+        cluster.stop()
+
+
+def _print_timeline(mode: str, lines: list[str], end: float, n: int) -> None:
+    marks = [(float(t), int(pid), what, float(cpu)) for t, pid, *w, cpu in
+             (ln.split() for ln in lines if ln) for what in [" ".join(w)]]  # fmt: skip
+    marks.sort()
+    me = marks[0][1]
+    workers: dict[int, list[tuple[float, str, float]]] = {}
+    for t, pid, what, cpu in marks:
+        if what.startswith("parts.partial"):  # the command's own when it is one part
+            workers.setdefault(pid, []).append((t, what, cpu))
+    first = min(w[0][0] for w in workers.values())
+    last = max(w[-1][0] for w in workers.values())
+    print(f"timeline of one report, {mode}, {n:,} events (load {os.getloadavg()[0]:.1f}): "
+          "wall s since the launch, and the CPU s of the process at the mark")  # fmt: skip
+    for t, pid, what, cpu in marks:
+        if pid == me and not what.startswith("parts.partial"):
+            print(f"  {t:7.3f}  command  {what:34} CPU {cpu:6.3f}")
+    for pid, ms in sorted(workers.items()):
+        starts = [(t, c) for t, w, c in ms if w.endswith("start")]
+        ends = [(t, c) for t, w, c in ms if w.endswith("end")]
+        cpu = [e[1] - s[1] for s, e in zip(starts, ends, strict=False)]
+        rest = statistics.median(cpu[1:] or cpu)
+        who = "command" if pid == me else "worker"
+        print(f"  {who} {pid}: {len(ends)} parts, first starts {starts[0][0]:.3f}, last ends "
+              f"{ends[-1][0]:.3f}; CPU per part: first {cpu[0]:.3f}, the others' median "
+              f"{rest:.3f}, all {sum(cpu):.3f}")  # fmt: skip
+    print(f"  {end:7.3f}  command ended; first part started {first:.3f}, last part ended "
+          f"{last:.3f} (after it {end - last:.3f})")  # fmt: skip
+
+
 def _events_estimate(trace: Path) -> int:
     return sum(p.stat().st_size for p in trace.glob("*.iot")) // 24
 
@@ -557,6 +682,9 @@ def main() -> int:
     ap.add_argument("--export-roles", default="", metavar="FORMATS",
                     help="csv,chrome: those exports on a Dask cluster, the command's peak and the "
                     "cluster's apart")  # fmt: skip
+    ap.add_argument("--timeline", default="", metavar="MODES",
+                    help="2,dask: one report in each mode with its phases marked (the "
+                    "command's start, each worker's parts, the merge, the output)")  # fmt: skip
     ap.add_argument("--show-memory", default="2G,512M", metavar="SIZES",
                     help="`iotrace show` with each of these --memory bounds ('' for none; "
                     "default 2G,512M: held whole, and sorted runs spilled)")  # fmt: skip
@@ -593,6 +721,8 @@ def main() -> int:
                 bench_commands(trace, n, cmds, modes)
             if args.export_roles:
                 bench_export_roles(trace, n, args.export_roles.split(","))
+            if args.timeline:
+                bench_timeline(trace, n, args.timeline.split(","))
             if args.show_memory:
                 bench_show(trace, n, [b for b in args.show_memory.split(",") if b])
     finally:
