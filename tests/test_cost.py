@@ -272,7 +272,8 @@ def test_iotrace_run_imports_only_what_it_needs(tmp_path):
     lzma: argparse's help width) and the read filters (iotrace.select) ~20 ms more.  The only
     Python of a full run started by the launcher is its stracer, which imports no argparse,
     nor typing (~2 ms: annotations only, under TYPE_CHECKING), json (~1.4 ms: the readers') or
-    mmap (~0.5 ms: iotrace.elf's, when a file's symbols are read, not for `true`)."""
+    mmap (~0.5 ms: iotrace.elf's, when a file's symbols are read, not for `true`), nor
+    datetime.py's pure-Python body (~1.5 ms: msgpack's, stracer/boot.py)."""
     import shutil
     import sys
 
@@ -286,7 +287,7 @@ def test_iotrace_run_imports_only_what_it_needs(tmp_path):
     assert "iotrace.stracer.launch" in mods  # the stracer ran
     heavy = {"numpy", "pandas", "pycparser", "importlib.resources", "_hashlib", "secrets",
              "dataclasses", "inspect", "shutil", "iotrace.select", "argparse", "iotrace.cli",
-             "typing", "json", "mmap"}  # fmt: skip
+             "typing", "json", "mmap", "datetime"}  # fmt: skip
     assert not heavy & mods, heavy & mods
 
 

@@ -1,0 +1,22 @@
+"""`iotrace-stracer`, the stracer's process (stracer/launch.py): what must precede its imports.
+
+msgpack imports datetime for its Timestamp type, which the stracer never packs: datetime.py
+runs a whole pure-Python implementation (~1.5-2 ms of every stracer's start, per rank under
+mpirun) and then replaces it with its C half, _datetime.  The stracer takes the C half as the
+module directly: the same classes, without the pure-Python body (issue 19)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    try:
+        import _datetime
+    except ImportError:  # a build without it: datetime.py's own implementation is used
+        pass
+    else:
+        sys.modules.setdefault("datetime", _datetime)
+    from iotrace.stracer.launch import main as stracer
+
+    stracer()
