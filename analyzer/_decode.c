@@ -37,7 +37,7 @@ typedef struct {
 } iot_result;
 
 enum { N_FD = IOT_NULL_fd, N_PATH = IOT_NULL_path, N_OFF = IOT_NULL_offset, N_AUX = IOT_NULL_aux,
-       N_AUXPAIR = IOT_NULL_auxpair, N_END2 = IOT_NULL_end2 };
+       N_AUXPAIR = IOT_NULL_auxpair, N_END2 = IOT_NULL_end2, N_MODE_W = IOT_NULL_mode_w };
 
 enum { OK = 0, SHORT = 1, BAD = 2, FULL = 3 }; /* SHORT: ran out of bytes; BAD: malformed;
                                                  FULL: no room for the rows */
@@ -215,6 +215,8 @@ static int event(const uint8_t **pp, const uint8_t *end, uint32_t nfields, iot_c
             big |= k == IOT_EV_req ? BIG_REQ : k == IOT_EV_ret ? BIG_RET
                  : k == IOT_EV_offset ? BIG_OFF : k == IOT_EV_mode ? BIG_MODE : 0;
     }
+    if (!(nulls & bit[IOT_EV_mode]) && (V(mode) & 2)) /* mode is no column: an mmap's PROT_WRITE */
+        nulls |= N_MODE_W;
     /* aux: nil, an integer, or an array ([dev, inode] of open-like calls) */
     if (p >= end)
         return SHORT;

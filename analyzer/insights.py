@@ -57,15 +57,16 @@ NOT_FILE_CALLS = frozenset({"socket", "socketpair"})  # a runtime probing addres
 FILE_OPS = (Op.OPEN, Op.CLOSE, Op.READ, Op.WRITE, Op.SEEK, Op.SYNC, Op.META)
 TOP_SUBJECTS = 5  # the subjects a finding lists (its numbers hold up to this many)
 # not findings: listed after them
-CONTEXT = frozenset({"io-time-share", "truncated-logs", "runtime-failed-calls", "collective-wait"})
-# a failed call whose caller (the innermost frame of its stack) is in one of these is the
+CONTEXT = frozenset({"io-time-share", "truncated-logs", "runtime-failed-calls",
+                     "untold-failed-calls", "collective-wait"})  # fmt: skip
+# a failed call whose chain meets one of these before the program (runtime_calls) is the
 # parallel runtime's (MPI, PMIx, UCX, libfabric, hwloc: its session directory's mkdir -p, its
 # configuration probes in $HOME and the working directory), not the app's; POSIX calls inside an
 # MPI-IO call stay the app's (ROMIO's open of a missing file is the app's MPI_File_open)
 RUNTIME_MODULES = re.compile(
     r"^(libmpi|libmpich|libopen-(pal|rte)|libpmix|libprrte|libpmi|libucs|libucp|libuct|libucm"
-    r"|libfabric|libpsm|libinfinipath|libibverbs|librdmacm|libhwloc|libevent|mca_)[-_.a-z0-9]*"
-    r"\.so"
+    r"|libfabric|libpsm|libinfinipath|libibverbs|librdmacm|libhwloc|libevent|mca_|libmca_)"
+    r"[-_.a-z0-9]*\.so"
 )
 # the MPI launchers' own processes (mpirun's, Hydra's): what fails in them is the runtime's too
 # (Hydra's ~/.mpiexec.hydra.conf, its PATH search for ssh)
@@ -124,7 +125,8 @@ class Counts:
       and the (path, rank) pairs of the independent ones;
     - errors: failed file calls by (function, errno): [calls, time]; error_paths: per path;
       runtime_errors, runtime_error_paths: the same of the calls the parallel runtime made
-      (runtime_calls);
+      (runtime_calls); untold_errors, untold_error_paths: of those neither can be told of
+      (no stack, in a process that loaded the runtime);
     - collective: each collective MPI-IO call on a judged file by a rank (open, close, view,
       sync, *_all): path, rank, its start and end (collective_waits matches them across ranks);
     - uring: io_uring rings mapped (pids, mmaps, rings);
@@ -142,6 +144,8 @@ class Counts:
     error_paths: dict[str, int] = field(default_factory=dict)
     runtime_errors: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     runtime_error_paths: dict[str, int] = field(default_factory=dict)
+    untold_errors: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    untold_error_paths: dict[str, int] = field(default_factory=dict)
     uring: list[Any] = field(default_factory=lambda: [set(), 0, 0])
     system: list[int] = field(default_factory=lambda: [0, 0, 0])
     system_paths: set[str] = field(default_factory=set)
@@ -175,9 +179,10 @@ class Counts:
         if bad.any():  # a pipe's or socket's empty non-blocking read is no failed file call
             streams = np.array([p.startswith(DESCRIPTORS) for p in a.paths] + [False], dtype=bool)
             bad &= ~streams[a.path]  # -1 (no path): the row of False
-        runtime = bad & ~tied & runtime_calls(trace, a, bad & ~tied)
-        for m, errs, paths in ((bad & ~runtime, out.errors, out.error_paths),
-                               (runtime, out.runtime_errors, out.runtime_error_paths)):  # fmt: skip
+        runtime, untold = runtime_calls(trace, a, bad & ~tied)
+        for m, errs, paths in ((bad & ~runtime & ~untold, out.errors, out.error_paths),
+                               (runtime, out.runtime_errors, out.runtime_error_paths),
+                               (untold, out.untold_errors, out.untold_error_paths)):  # fmt: skip
             for (fn, err), g in _by(a.fn[m].astype(np.int64) * 4096 + a.errno[m], a.dur[m]):
                 errs[(a.functions[fn], err)] = g
             bp = a.path[m & (a.path >= 0)]
@@ -189,7 +194,7 @@ class Counts:
             fc, pc = ev["function"].cat.codes, ev["path"].cat.codes
             u = ev[(fc == fcat.get_loc("mmap")) & (pc == pcat.get_loc(IO_URING_PATH))]
             out.uring = [{int(p) for p in u["pid"]}, len(u), len(u[u["offset"] == 0])]
-        out.mapped, out.mapped_paths = _mapped_of(a, ev, files)
+        out.mapped, out.mapped_paths = _mapped_of(a, ev, files, trace.writable_maps)
         sm = a.system & a.io
         out.system = [int(sm.sum()), int(a.bytes[sm & a.data].sum()), int(a.dur[sm].sum())]
         out.system_paths = {a.paths[int(i)] for i in np.unique(a.path[sm])}
@@ -213,12 +218,14 @@ class Counts:
                 mine = out.ranks.get(r, [0, 0, 0])
                 out.ranks[r] = [x + y for x, y in zip(mine, v, strict=True)]
             out.mpiio_ranks |= o.mpiio_ranks
-            for errs, mine in ((o.errors, out.errors), (o.runtime_errors, out.runtime_errors)):
+            for errs, mine in ((o.errors, out.errors), (o.runtime_errors, out.runtime_errors),
+                               (o.untold_errors, out.untold_errors)):  # fmt: skip
                 for k, (n, t) in errs.items():
                     was = mine.get(k, [0, 0])
                     mine[k] = [was[0] + n, was[1] + t]
             for paths, into in ((o.error_paths, out.error_paths),
-                                (o.runtime_error_paths, out.runtime_error_paths)):  # fmt: skip
+                                (o.runtime_error_paths, out.runtime_error_paths),
+                                (o.untold_error_paths, out.untold_error_paths)):  # fmt: skip
                 for k, n in paths.items():
                     into[k] = into.get(k, 0) + n
             out.uring = [out.uring[0] | o.uring[0], out.uring[1] + o.uring[1],
@@ -233,10 +240,12 @@ class Counts:
 MAP_SHARED = 0x01  # in MAP_SHARED_VALIDATE (0x03) too
 
 
-def _mapped_of(a: Arrays, ev: pd.DataFrame, files: np.ndarray) -> tuple[list[int], set[str]]:
-    """Counts.mapped of the events: successful MAP_SHARED mmaps of the files in `files` (the
-    judged ones) and the msyncs on them.  Whether a mapping was writable is not loaded (the
-    event's `mode`): a shared read-only mapping counts too."""
+def _mapped_of(
+    a: Arrays, ev: pd.DataFrame, files: np.ndarray, writable: frozenset[tuple[int, int]]
+) -> tuple[list[int], set[str]]:
+    """Counts.mapped of the events: successful writable (`writable`: Trace.writable_maps)
+    MAP_SHARED mmaps of the files in `files` (the judged ones) and the msyncs on them.  A
+    read-only shared mapping stores nothing (an mprotect to make it writable is not traced)."""
     fcat = ev["function"].cat.categories
     ok = files & (a.errno == 0) & (a.path >= 0)
     out, paths = [0, 0, 0, 0], set()
@@ -245,6 +254,8 @@ def _mapped_of(a: Arrays, ev: pd.DataFrame, files: np.ndarray) -> tuple[list[int
         if m.any():
             flags = ev["flags"].to_numpy(dtype=np.int64, na_value=0)
             m &= (flags & MAP_SHARED) != 0
+            at = np.flatnonzero(m)  # few: each looked up
+            m[at] = [(int(a.proc[i]), int(a.t_start[i])) in writable for i in at]
             req = ev["req"].to_numpy(dtype=np.int64, na_value=0)
             out[:2] = [int(m.sum()), int(req[m].sum())]
             paths = {a.paths[int(i)] for i in np.unique(a.path[m])}
@@ -256,26 +267,54 @@ def _mapped_of(a: Arrays, ev: pd.DataFrame, files: np.ndarray) -> tuple[list[int
     return out, paths
 
 
-def runtime_calls(trace: Trace, a: Arrays, m: np.ndarray) -> np.ndarray:
-    """Of the events in `m`, those the parallel runtime made: an MPI launcher's process
-    (MPI_LAUNCHERS), or the caller (innermost frame) of the shim's call is in a RUNTIME_MODULES
-    library of its process (by the module ranges the shim recorded, no symbols needed).  Other
-    events without a stack (--stack 0, the stracer's) are not the runtime's."""
+def runtime_calls(trace: Trace, a: Arrays, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the events in `m`: those the parallel runtime made, and those whose maker cannot be
+    told.  The runtime's: an MPI launcher's process (MPI_LAUNCHERS), or a call whose chain,
+    walked from its caller outward, meets a RUNTIME_MODULES library before the program's own
+    executable (MPI_Init's probes through libz, libudev or libpciaccess under hwloc are the
+    runtime's; an app's callback that the runtime called is the app's).  Modules by the ranges
+    the shim recorded, or named in the stracer's sites: no symbols needed.  Cannot be told: an
+    event without a stack (--stack 0) in a process that loaded a runtime library."""
+    procs = trace.processes
+    exes = [str(e) for e in procs["exe"]] if "exe" in procs else []
+    launcher = np.array([os.path.basename(e) in MPI_LAUNCHERS for e in exes] + [False])
+    by_proc = m & launcher[np.minimum(a.proc, len(launcher) - 1)]
+    m = m & ~by_proc
+    if not m.any():
+        return by_proc, m
+    loaded = np.array([_runtime_loaded(trace.modules.get(p, [])) for p in range(len(exes))]
+                      + [False])  # fmt: skip
+    untold = m & (a.stack < 0) & loaded[np.minimum(a.proc, len(loaded) - 1)]
+    m &= a.stack >= 0
+    ids = np.unique(a.stack[m])
+    programs = set(exes)
+    theirs = np.array([_runtime_chain(trace, int(sid), programs) for sid in ids], dtype=bool)
+    out = by_proc
+    out[m] = theirs[np.searchsorted(ids, a.stack[m])] if len(ids) else False
+    return out, untold
+
+
+def _runtime_loaded(mods: list[Any]) -> bool:
+    return any(RUNTIME_MODULES.match(str(mod[3]).rsplit("/", 1)[-1]) for mod in mods)
+
+
+def _runtime_chain(trace: Trace, sid: int, programs: set[str]) -> bool:
+    """Whether the chain of stack `sid` meets a runtime library before an executable of the
+    trace (runtime_calls)."""
     from .symbols import module_of
 
-    exes = trace.processes["exe"] if "exe" in trace.processes else []
-    launcher = np.array([os.path.basename(str(e)) in MPI_LAUNCHERS for e in exes] + [False])
-    by_proc = m & launcher[np.minimum(a.proc, len(launcher) - 1)]
-    m = m & ~by_proc & (a.stack >= 0)
-    ids = np.unique(a.stack[m])
-    theirs = np.zeros(len(ids), dtype=bool)
-    for k, sid in enumerate(ids.tolist()):  # per call site, not per event
-        raw = trace.raw_stacks.get(sid)
-        mod = module_of(trace.modules.get(raw[0], []), raw[1][0]) if raw and raw[1] else None
-        theirs[k] = mod is not None and bool(RUNTIME_MODULES.match(mod[3].rsplit("/", 1)[-1]))
-    out = by_proc
-    out[m] = theirs[np.searchsorted(ids, a.stack[m])]
-    return out
+    raw = trace.raw_stacks.get(sid)
+    if raw is not None:
+        mods = trace.modules.get(raw[0], [])
+        names = [str(mod[3]) if (mod := module_of(mods, pc)) else "" for pc in raw[1]]
+    else:  # a stracer's site: its frames name their modules
+        names = [str(fr[1] or "") for fr in trace.site_frames.get(sid, [])]
+    for name in names:
+        if RUNTIME_MODULES.match(name.rsplit("/", 1)[-1]):
+            return True
+        if name in programs:
+            return False
+    return False
 
 
 def _by(keys: np.ndarray, dur: np.ndarray) -> list[tuple[tuple[int, int], list[int]]]:
@@ -1073,17 +1112,10 @@ def _runtime_errors(x: Context) -> list[Insight]:
     """Failed file calls the parallel runtime made (Counts.runtime_errors): its probes of
     configuration files and its session directory's mkdir -p.  Told after the findings, not
     among them: the app did not make them, and nothing in the app would change them."""
-    errs = x.cnt.runtime_errors
-    n = sum(v[0] for v in errs.values())
-    if n == 0:
+    got = _failed_of(x.cnt.runtime_errors, x.cnt.runtime_error_paths)
+    if got is None:
         return []
-    by = {
-        f"{fn} {errno_mod.errorcode.get(err, str(err))}": int(c)
-        for (fn, err), (c, _t) in sorted(errs.items(), key=lambda kv: (-kv[1][0], kv[0]))[:4]
-    }
-    time = float(sum(v[1] for v in errs.values()))
-    ep = x.cnt.runtime_error_paths
-    paths = sorted(ep, key=lambda p: (-ep[p], p))
+    n, by, time, paths, ep = got
     return [
         Insight(
             "runtime-failed-calls",
@@ -1098,6 +1130,48 @@ def _runtime_errors(x: Context) -> list[Insight]:
             evidence=_evidence(n, 0, time, x.io_time),
         )
     ]
+
+
+def _untold_errors(x: Context) -> list[Insight]:
+    """Failed file calls without a stack (--stack 0) in processes that loaded the parallel
+    runtime (Counts.untold_errors): the app's or the runtime's, nothing tells; said so rather
+    than counted as either."""
+    got = _failed_of(x.cnt.untold_errors, x.cnt.untold_error_paths)
+    if got is None:
+        return []
+    n, by, time, paths, ep = got
+    return [
+        Insight(
+            "untold-failed-calls",
+            "info",
+            f"{n:,} failed call{'s' if n > 1 else ''} in processes of the parallel runtime "
+            "had no stack: the app's or the runtime's cannot be told"
+            + (f" (most on {paths[0]})" if paths else ""),
+            f"{', '.join(f'{k} {v:,}' for k, v in by.items())}, traced without call stacks "
+            "(--stack 0) in processes that loaded MPI, PMIx, UCX or their components, whose own "
+            "probes fail too: counted neither as the app's failed calls nor as the runtime's; "
+            f"traced with stacks they are told apart. Paths: {', '.join(paths[:TOP_SUBJECTS])}.",
+            {"failed": n, "by_call": by, "paths": {p: ep[p] for p in paths[:TOP_SUBJECTS]}},
+            subject=paths[0] if paths else "",
+            evidence=_evidence(n, 0, time, x.io_time),
+        )
+    ]
+
+
+def _failed_of(
+    errs: dict[tuple[str, int], list[int]], ep: dict[str, int]
+) -> tuple[int, dict[str, int], float, list[str], dict[str, int]] | None:
+    """Failed calls' count, the four most by call ("open ENOENT"), their time and paths (most
+    failed on first); None: none."""
+    n = sum(v[0] for v in errs.values())
+    if n == 0:
+        return None
+    by = {
+        f"{fn} {errno_mod.errorcode.get(err, str(err))}": int(c)
+        for (fn, err), (c, _t) in sorted(errs.items(), key=lambda kv: (-kv[1][0], kv[0]))[:4]
+    }
+    time = float(sum(v[1] for v in errs.values()))
+    return n, by, time, sorted(ep, key=lambda p: (-ep[p], p)), ep
 
 
 def _missed(x: Context) -> list[Insight]:
@@ -1196,6 +1270,7 @@ def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
         *_io_uring_unseen(x),
         *_errors(x),
         *_runtime_errors(x),
+        *_untold_errors(x),
         *_io_share(x),
         *_truncated(x),
     ]

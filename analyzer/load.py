@@ -101,6 +101,7 @@ class _Log:
     data: dict[tuple[int, int], bytes] = field(default_factory=dict)  # DATA: (tid, t) -> bytes
     shapes: dict[tuple[int, int], Any] = field(default_factory=dict)  # SHAPE: (tid, t) -> ...
     selections: dict[tuple[int, int], Any] = field(default_factory=dict)  # SELECTION
+    tids: dict[int, int] | None = None  # its threads' ids in its PID namespace -> the run's
 
     @property
     def shift(self) -> int:
@@ -435,7 +436,39 @@ def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
             header = {"host": host, "pid": int(pid)} if pid.isdigit() else {}
             lg = _Log(i, SHIM, p, 0, header, truncated=True)
         logs.append(lg)
+    _in_namespaces(d, logs)
     return logs
+
+
+def _in_namespaces(d: Path, logs: list[_Log]) -> None:
+    """The logs of processes in a PID namespace of their own (one began it: its parent is
+    outside it, ppid 0) with the run's pids and threads, from the stracer's records
+    (iotrace.nspid): the stracer's events and the kernel's counts are by those."""
+    if not any(lg.header.get("ppid") == 0 for lg in logs):
+        return
+    from iotrace import nspid
+
+    outer = nspid.outer(STRACER.find(d))
+    for lg in logs:
+        o = outer.get(str(lg.header.get("host", "?")))
+        if o is not None:
+            lg.tids = o.header(lg.header)
+
+
+def _outer_tids(lg: _Log, tid: np.ndarray) -> None:
+    """The log's thread ids (`tid`: its events', in place; its DATA, SHAPE and SELECTION
+    records') made the run's (_in_namespaces)."""
+    if not lg.tids:
+        return
+    inner = np.fromiter(lg.tids, np.int64, len(lg.tids))
+    order = np.argsort(inner)
+    inner, run = inner[order], np.fromiter(lg.tids.values(), np.int64, len(lg.tids))[order]
+    at = np.minimum(np.searchsorted(inner, tid), len(inner) - 1)
+    hit = inner[at] == tid
+    tid[hit] = run[at[hit]]
+    for d in (lg.data, lg.shapes, lg.selections):
+        for key in [k for k in d if k[0] in lg.tids]:
+            d[(lg.tids[key[0]], key[1])] = d.pop(key)
 
 
 def _missed_of(logs: list[_Log], part: Part) -> stracer_src.Keep:
@@ -507,6 +540,7 @@ def _decode_all(
             elif lg.size:
                 _fill(lg, raw.view(pos, cap), advance)
             proc[pos : pos + lg.n_events] = lg.proc
+            _outer_tids(lg, raw["tid"][pos : pos + lg.n_events])
             pos += lg.n_events
     raw.arrays["proc"] = proc
     return raw.view(0, pos + extra)
@@ -598,7 +632,7 @@ def _assemble(
         )
         for lg in logs
     ] + [_ProcMeta(r["host"], r["rank"], r["pid"]) for r in st_res.processes]
-    events = _events(metas, raw, fdict, paths, hosts)
+    events, writable = _events(metas, raw, fdict, paths, hosts)
     if any(lg.data for lg in logs):
         _add_data(events, logs, t0)
     modules = {lg.proc: lg.modules for lg in logs}
@@ -613,7 +647,7 @@ def _assemble(
         d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio,
         stops=stracer_src.stops(slogs, t0, None if part is None else _threads(events)),
         stack_base=stack_base, shim_paths=shim_paths,
-        chunking=chunking,
+        chunking=chunking, writable_maps=writable,
     )  # fmt: skip
 
 
@@ -876,10 +910,11 @@ def _events(
     fdict: _Dict,
     paths: _Dict,
     hosts: _Dict,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, frozenset[tuple[int, int]]]:
     """The events table, in time order, from `raw` (consumed: each column is given up once
-    taken through the order, and its memory holds the next one).  raw["src"]: per event, the
-    index of its source in SOURCE_NAMES (absent: all from the shim)."""
+    taken through the order, and its memory holds the next one), and the (proc, t_start) of its
+    writable mmaps (Trace.writable_maps).  raw["src"]: per event, the index of its source in
+    SOURCE_NAMES (absent: all from the shim)."""
     a = raw.arrays
     n = len(raw)
     take = _Take(_sort_order(a["t_start"]))
@@ -892,12 +927,16 @@ def _events(
     for k in ("t_start", "t_end", "ret", "offset", "req"):
         cols[k] = take(a.pop(k))
     fn = take(a.pop("fn"), _code_dtype(len(fdict.items)))
-    masks = take.null_masks(a.pop("nulls"), ("fd", "offset", "req", "flags"))
+    masks = take.null_masks(a.pop("nulls"), ("fd", "offset", "req", "flags", "mode_w"))
     src = take(a.pop("src")) if "src" in a else None
     cls = take(a.pop("cls")) if "cls" in a else None
     via = take(a.pop("via")) if "via" in a else np.zeros(n, dtype=np.int8)
     take.done()
     proc = cols.pop("proc")
+    w = masks.pop("mode_w")  # the mmaps with PROT_WRITE: few, kept as keys, not as a column
+    w &= fn == (fdict.items.index("mmap") if "mmap" in fdict.items else -1)
+    writable = frozenset(zip(proc[w].tolist(), cols["t_start"][w].tolist(), strict=True))
+    del w
 
     host_code = np.array([hosts.code(m.host) for m in metas] or [0], dtype=np.int32)
     host_code = host_code.astype(_code_dtype(len(hosts.items)))
@@ -958,7 +997,7 @@ def _events(
         "stack_id": _masked(stack, np.less(stack, 0, out=take.new(n, bool))),
         "flags": _masked(cols.pop("flags"), masks["flags"]),
     }
-    return pd.DataFrame(out, copy=False)
+    return pd.DataFrame(out, copy=False), writable
 
 
 def _add_data(events: pd.DataFrame, logs: list[_Log], t0: int) -> None:

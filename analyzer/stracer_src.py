@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from iotrace.stracer import slog
+from iotrace.stracer.syscall_args import _MAP
 
 from iotrace.calls import END2_SUFFIX, SYSCALL_BY_NAME
 from iotrace.format import MS, SRec
@@ -371,11 +372,14 @@ def _frames(raw: Any) -> list[tuple[Any, ...]]:
     return out
 
 
-_OFLAG_BITS = {n: getattr(os, n) for n in dir(os) if n.startswith("O_")}
+# open flags' names, and mmap's as the stracer names them (the flags column of an mmap)
+_OFLAG_BITS = {n: getattr(os, n) for n in dir(os) if n.startswith("O_")} | {
+    name: bit for bit, name in _MAP
+}
 
 
 def _oflags(v: Any) -> int | None:
-    """Open flags given as names (["O_WRONLY", "O_CREAT"]) back to the number."""
+    """Open or mmap flags given as names (["O_WRONLY", "O_CREAT"]) back to the number."""
     if isinstance(v, int):
         return v
     if not isinstance(v, list):
@@ -393,9 +397,9 @@ def _oflags(v: Any) -> int | None:
     return n
 
 
-def _positions(header: dict[str, Any], name: str) -> tuple[int, int, int]:
-    """Argument positions of (size, off, oflags) of a syscall, -1 if none: from the log's header
-    (how its args are to be read), else from calls.SYSCALLS."""
+def _positions(header: dict[str, Any], name: str) -> tuple[int, int, int, int]:
+    """Argument positions of (size, off, flags: open's or mmap's, prot) of a syscall, -1 if
+    none: from the log's header (how its args are to be read), else from calls.SYSCALLS."""
     kinds = (header.get("syscalls") or {}).get(name)
     if kinds is None:
         sc = SYSCALL_BY_NAME.get(name)
@@ -404,7 +408,13 @@ def _positions(header: dict[str, Any], name: str) -> tuple[int, int, int]:
     def at(kind: str) -> int:
         return kinds.index(kind) if kind in kinds else -1
 
-    return at("size"), at("off"), at("oflags")
+    return at("size"), at("off"), max(at("oflags"), at("mflags")), at("prot")
+
+
+def _writable(prot: Any) -> bool:
+    """An mmap's protection (as the log gives it: names, or the number) has PROT_WRITE."""
+    return (prot & 2 != 0) if isinstance(prot, int) else isinstance(prot, list) and (
+        "PROT_WRITE" in prot)  # fmt: skip
 
 
 class Converter:
@@ -473,7 +483,7 @@ class Converter:
                     self.site_frames[base + sid] = _frames(frames)
                     self.site_fn[base + sid] = sl.log.site_fn.get(sid)
             base += max((s for s in sl.log.sites if isinstance(s, int)), default=0) + 1
-        self.pos_cache: dict[tuple[int, str], tuple[int, int, int]] = {}
+        self.pos_cache: dict[tuple[int, str], tuple[int, int, int, int]] = {}
 
         # ranks: the shim log's of the same pid, else the parent's
         self.rank_of_pid: dict[tuple[str, int], int | None] = {}
@@ -540,7 +550,7 @@ class Converter:
             p = self.pos_cache.get(pk)
             if p is None:
                 p = self.pos_cache[pk] = _positions(header, name)
-            i_size, i_off, i_ofl = p
+            i_size, i_off, i_ofl, i_prot = p
             args = args if isinstance(args, list) else []
             nulls = 0
             size = args[i_size] if 0 <= i_size < len(args) else None
@@ -563,6 +573,8 @@ class Converter:
             if not isinstance(fd, int):
                 nulls |= NULL_BITS["fd"]
                 fd = 0
+            if 0 <= i_prot < len(args) and _writable(args[i_prot]):
+                nulls |= NULL_BITS["mode_w"]  # an mmap's PROT_WRITE, as the shim's mode has it
             pc = path_code(path) if isinstance(path, str) and path else -1
             if not isinstance(site, int) or site < 0:
                 st = -1

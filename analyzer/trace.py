@@ -45,6 +45,9 @@ class Trace:
     shim_paths: int = 0  # the first path code the stracer's events added (after the logs')
     # HDF5 datasets' shapes and the chunks their reads and writes touched (load._chunking)
     chunking: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # (proc, t_start) of the mmap events whose protection had PROT_WRITE (the event's `mode`,
+    # no column: few, and a column would cost every event)
+    writable_maps: frozenset[tuple[int, int]] = field(default_factory=frozenset)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

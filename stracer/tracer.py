@@ -725,7 +725,7 @@ class Tracer:
             return
         new = int(msg[0])
         parent = self.threads.get(tid) or self._adopt(tid)
-        tgid = _tgid(new)
+        tgid, inner = _ids(new)
         if event == F.EVENT_CLONE and tgid == parent.proc.pid:
             th = Thread(new, parent.proc)
             # threads started from the shim while it is busy are the shim's; threads
@@ -746,6 +746,8 @@ class Tracer:
             self._add_proc(proc, parent.proc.pid)
             self.log.rec(SRec.PROC, time.monotonic_ns(), new, parent.proc.pid, "fork", None)
             th = Thread(new, proc)
+        if inner is not None:  # its shim's ids: the analyzer matches its log and events by them
+            self.log.rec(SRec.PROC, time.monotonic_ns(), new, th.proc.pid, "nspid", inner)
         self.threads[new] = th
         th.proc.threads.add(new)
         self._sync_thread(th)
@@ -1085,14 +1087,25 @@ def read_kio(task: str) -> list[int] | None:
 
 
 def _tgid(tid: int) -> int:
+    return _ids(tid)[0]
+
+
+def _ids(tid: int) -> tuple[int, int | None]:
+    """The thread's process (0: gone) and, when its PID namespace is not the stracer's (unshare
+    -p, a container), its id there: its shim names its log, its events and its children by
+    that one (NSpid's last; the stracer and the kernel's counters by the first)."""
+    tgid = 0
     try:
         with open(f"/proc/{tid}/status") as f:
             for line in f:
                 if line.startswith("Tgid:"):
-                    return int(line.split()[1])
+                    tgid = int(line.split()[1])
+                elif line.startswith("NSpid:"):
+                    ids = line.split()[1:]
+                    return tgid, int(ids[-1]) if len(ids) > 1 else None
     except (OSError, ValueError):
         pass
-    return 0
+    return tgid, None
 
 
 def _alive(pid: int) -> bool:

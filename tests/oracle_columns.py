@@ -122,6 +122,8 @@ def _event_row(rec: list[Any], tid: int, here: int) -> tuple[Any, ...]:
             raise _Bad(here)
         if kept:
             vals.append(v)
+        elif i == fmt.EV.mode and v & 2:
+            nulls |= NULL_BITS["mode_w"]
     vals.append(nulls)
     return tuple(vals)
 

@@ -187,6 +187,30 @@ def test_mpi_runtime_failures_are_told_apart_from_the_apps(tmp_path: Path, mpi: 
         assert rt.numbers["by_call"].get("fopen ENOENT", 0) >= 4, rt.numbers
     assert not any(p.startswith(str(job.work / "missing.")) for p in paths)
     assert s.insights.index(rt) > s.insights.index(app)  # context: after the findings
+    # system files judged too: the runtime's probes whose callers are none of its libraries
+    # (Open MPI's hwloc through libudev, libpciaccess and libz: /run/udev, pci.ids) are its
+    # own by the whole chain of their stacks, not the app's
+    by = {i.key: i for i in _report(job.dir, system=True).insights}["failed-calls"]
+    by = by.numbers["by_call"]
+    # MPICH: libnl-route's constructor (UCX's verbs transport dlopen'd) stats and opens
+    # /etc/libnl/classid below the loader's frames: no runtime library among the 8 kept
+    udev = by.get("fopen ENOENT", 0)  # hwloc's through libudev: 10 if the app's
+    assert by["open ENOENT"] == 100 and udev <= (2 if mpi == "mpich" else 0), by
+
+
+@needs_mpi
+def test_mpi_failures_without_stacks_are_not_blamed_on_the_app(tmp_path: Path) -> None:
+    """Traced with --stack 0, a failed call of a rank has no chain to tell whose it is: the
+    runtime's probes were the app's failed-calls finding.  Now they are said to be untold,
+    the app's and the runtime's alike; the launcher's own stay the runtime's."""
+    prog = build_mpi("corpus_mpi")
+    job = run_job(tmp_path, "launcher", 2, prog, "probe", opts=("--stack", "0"))
+    keys = {i.key: i for i in _report(job.dir).insights}
+    assert "failed-calls" not in keys, keys["failed-calls"].numbers
+    untold = keys["untold-failed-calls"]
+    assert untold.level == "info" and untold.numbers["by_call"]["open ENOENT"] == 100
+    assert {str(job.work / f"missing.{r}.conf") for r in range(2)} <= set(untold.numbers["paths"])
+    assert keys["runtime-failed-calls"].numbers["failed"] >= 1  # mpirun's, by its process
 
 
 @needs_mpi

@@ -160,11 +160,12 @@ RAW_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 # Bits of `nulls`: the field was nil (each nullable field of an EVENT's base, in order), then
 # AUXPAIR: aux was an array ([dev, inode]); END2: the row is the end read of a call with two ends
-# (the record's fd2/path2/offset2 in fd/path/offset; the row before it is the end written).
+# (the record's fd2/path2/offset2 in fd/path/offset; the row before it is the end written);
+# MODE_W: `mode` (not a column) has bit 1, an mmap's PROT_WRITE (analyzer: writable mappings).
 NULL_BITS: dict[str, int] = {
     name: 1 << i
     for i, name in enumerate(
-        [f.name for f in EVENT[:EVENT_BASE_FIELDS] if f.nullable] + ["auxpair", "end2"]
+        [f.name for f in EVENT[:EVENT_BASE_FIELDS] if f.nullable] + ["auxpair", "end2", "mode_w"]
     )
 }
 # The fewest bytes per row of events: an EVENT is a fixarray of one-byte fields (one row), or of

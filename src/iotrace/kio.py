@@ -37,6 +37,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing for type checkers only: ~2 ms of the stracer's start (issue 19)
     from typing import Any
 
+    from .nspid import Outer
+
 EBADF = 9  # the kernel counts no call that fails its descriptor lookup
 LIBURING = re.compile(r"/liburing\.so[.\d]*$")  # a module path: io_uring's raw-syscall library
 COUNTERS = ("rchar", "wchar", "syscr", "syscw")
@@ -663,16 +665,19 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
     from the KIO records alone: the shim logs' first and last ones and the stracer's -- `mine`
     when the stracer that traced root gives it, else its log read back."""
     from .elf import names_liburing
+    from .nspid import Outer
     from .tracefile import TraceFormatError, kio_records, log_paths
 
     readings: dict[int, list[Reading]] = {}
     parent: dict[int, int] = {}
     stracer_events: dict[int, list[StEvent]] = {}
     stracer = False
+    procs: list[list[Any]] = []  # the stracer's PROC records: for the logs of PID namespaces
     for part in [mine] if mine is not None else _stracer_parts(trace_dir):
         if part.host != host or not any(r[2] == root for r in part.procs):
             continue
         stracer = True
+        procs += part.procs
         for rec in part.procs:
             if rec[4] == "fork" and isinstance(rec[3], int):
                 parent[rec[2]] = rec[3]
@@ -690,6 +695,8 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
     # of a job sharing the directory read only their own logs
     tree = {root, *parent} if stracer else None
     mine = [p for p in paths if _log_host_pid(p.name, host, tree)]
+    outer = Outer(procs)  # logs named by pids in a namespace of their own: the run's
+    mine += [p for p in paths if p not in mine and outer and _in_run(p, host, outer, tree)]
     pidns = {pid for p in paths if p not in mine and (pid := _pidns(p, host)) is not None}
     paths = mine
     uring: set[int] = set()  # liburing loaded (its rings are set up with raw syscalls)
@@ -706,6 +713,7 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
             or (not stracer and names_liburing(str(header.get("exe") or "")))
         ):  # liburing loaded, or linked statically (its rings may be gone by the exit reading)
             uring.add(header["pid"])
+        outer.header(header)
         pid = header.get("pid")
         if header.get("host") != host or not isinstance(pid, int):
             continue
@@ -733,6 +741,20 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
         if p == root:
             job.add(proc, pid, exe.get(pid, ""))
     return job
+
+
+def _in_run(path: Path, host: str, outer: Outer, tree: set[int] | None) -> bool:
+    """Whether the log of `host` is of a process in a PID namespace of its own that is in the
+    run's `tree` (iotrace.nspid)."""
+    from .tracefile import TraceFormatError, kio_records
+
+    if not _log_host_pid(path.name, host, None):
+        return False
+    try:
+        header, _ = kio_records(path, limit=1)
+    except (OSError, TraceFormatError):
+        return False
+    return outer.header(header) is not None and (tree is None or header["pid"] in tree)
 
 
 def _pidns(path: Path, host: str) -> int | None:
