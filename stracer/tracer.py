@@ -30,6 +30,7 @@ from iotrace.stracer.unwind import (
     close_symbolisers,
     is_libc,
     is_loader,
+    is_shim,
     libc_entry,
     symbolise,
 )
@@ -502,9 +503,10 @@ class Tracer:
 
     def _chain(self, img: Image, ip: int, sp: int, top: int) -> list[int]:
         """The key of the site just unwound, as the C loop finds it on the stack (_loop.c
-        chain_of): the return addresses up to the first frame outside libc and the loader,
-        each frame's size taught (a frame found in two sizes ends it); an ip outside them (an
-        inline syscall) keeps its word at sp."""
+        chain_of): the return addresses up to the first frame outside libc and the loader
+        (and the shim: a wrapper calling libc, setlocale's, is every caller's), each frame's
+        size taught (a frame found in two sizes ends it); an ip outside them (an inline
+        syscall) keeps its word at sp."""
         assert img.aspace is not None
         frames, sps, lib = img.aspace.frames, img.aspace.sps, self.fast.lib
         ours = [is_libc(f.module) or is_loader(f.module) for f in frames]
@@ -516,7 +518,7 @@ class Tracer:
         words: list[int] = []
         for k in range(1, len(frames)):
             words.append(frames[k].pc)
-            end = not ours[k] or k + 1 == len(frames)
+            end = not (ours[k] or is_shim(frames[k].module)) or k + 1 == len(frames)
             got = lib.iotl_frame(img.id, frames[k].pc, 0, L.D_OUT if end else sps[k + 1] - sps[k])
             if end or got == L.D_VAR or len(words) == L.CHAIN_MAX:  # a variable frame ends it too
                 break

@@ -233,6 +233,12 @@ def is_libc(module: str | None) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
+def is_shim(module: str | None) -> bool:
+    """iotrace's shim (libiotrace.so, or its MPI variant)."""
+    return os.path.basename(module or "").startswith("libiotrace")
+
+
+@functools.lru_cache(maxsize=4096)
 def is_loader(module: str | None) -> bool:
     """glibc's dynamic loader, ld-linux-x86-64.so.2 (ld-2.xx.so before 2.34)."""
     name = os.path.basename(module or "")

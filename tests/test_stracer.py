@@ -199,6 +199,24 @@ def test_mmap_io(trace):
     assert (trace.work / "out").read_bytes()[:5] == b"mmap\n"
 
 
+def test_io_inside_a_wrapped_call_is_named_by_its_callers(trace):
+    """setlocale is wrapped (the shim measures it): the locale files glibc reads inside are
+    libc-internal, each site keyed by its chain up to the app's frame, past the shim's wrapper
+    (its return address is every caller's: two's LC_NUMERIC was named after one)."""
+    if not Path("/usr/lib/locale/C.utf8/LC_NUMERIC").exists():
+        pytest.skip("no C.UTF-8 locale files")
+    t = trace(build("st_locale"))
+    assert t.proc.returncode == 0 and t.proc.stdout == "C.UTF-8\n", t.proc.stderr
+    r = iotrace("missed", "--all", "--json", str(t.dir))
+    assert r.returncode == 0, r.stderr
+    callers = {}
+    for g in json.loads(r.stdout):
+        cat = next((c for c in ("LC_CTYPE", "LC_TIME", "LC_NUMERIC") if c in (g["path"] or "")), "")
+        if cat and g["syscall"] == "openat":
+            callers.setdefault(cat, set()).update({"one", "two"} & set(functions(g)))
+    assert callers == {"LC_CTYPE": {"one"}, "LC_TIME": {"two"}, "LC_NUMERIC": {"two"}}, callers
+
+
 def test_child_exec_with_empty_environment(trace):
     t = trace(build("st_exec"), "out")
     assert t.proc.returncode == 0, t.proc.stderr
