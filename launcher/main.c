@@ -109,8 +109,12 @@ void iot_say(const char *fmt, ...)
 int iot_exec_python(char **argv)
 {
     char py[4200], pkg[4096], why[8192];
-    /* the Python command runs the package as the caller too (report, attach...) */
-    if (iot_install_check(iot_package_dir(pkg, sizeof pkg) ? pkg : NULL, why, sizeof why)) {
+    /* the Python command runs the package as the caller too (report, attach...), and a shim
+     * named by IOTRACE_SHIM is one it preloads (`env`'s LD_PRELOAD) or injects (`attach`), as
+     * `run` checks it (run.c) */
+    const char *shim = getenv("IOTRACE_SHIM");
+    if (iot_install_check(iot_package_dir(pkg, sizeof pkg) ? pkg : NULL, why, sizeof why) ||
+        (shim && *shim && iot_install_exposed(shim, why, sizeof why))) {
         iot_say(IOT_INSTALL_REFUSED, why, geteuid());
         return 2;
     }

@@ -275,7 +275,7 @@ def _fixed_address(path: str, dev: int, ino: int, mtime: int) -> bool:
     """An ET_EXEC file: read once per file (every /proc/PID/maps read opened each module
     again, ~450 opens per process of an MPI rank)."""
     try:
-        with open(path, "rb") as f:
+        with elf.open_regular(path) as f:  # never a FIFO or device put at a module's path
             head = f.read(18)
         return head[:4] == b"\x7fELF" and int.from_bytes(head[16:18], "little") == 2
     except OSError:

@@ -312,6 +312,25 @@ def test_log_made_by_name_where_the_file_system_has_no_tmpfile(
     assert r.returncode == 0 and str(data) in r.stdout, r.stderr
 
 
+@pytest.mark.parametrize("cmd", [("run", "--no-stracer", "--", "true"), ("env",)])
+def test_planted_shim_named_by_iotrace_shim_refused(public_dir: Path, cmd: tuple[str, ...]) -> None:
+    """IOTRACE_SHIM names the shim to preload (a build tree's): one another user could change
+    was refused by `run` but exported by `iotrace env` into root's LD_PRELOAD (and injected by
+    `attach`).  Every command refuses it, in one line, status 2, printing nothing else."""
+    from iotrace.shim import shim_path
+
+    theirs = public_dir / "theirs"
+    theirs.mkdir()
+    planted = theirs / "libiotrace.so"
+    shutil.copy(shim_path(), planted)
+    for p in (theirs, planted):
+        os.chown(p, NOBODY, NOBODY)
+    env = dict(os.environ, IOTRACE_SHIM=str(planted), IOTRACE_DIR=str(public_dir / "central"))
+    r = iotrace(*cmd, env=env, cwd=public_dir)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert f"{planted} is owned by uid 65534" in r.stderr and r.stdout == ""
+
+
 @pytest.fixture
 def small_trace(tmp_path: Path) -> Path:
     out = tmp_path / "t"
@@ -836,3 +855,70 @@ def test_native_cache_swapped_after_its_check_not_loaded(tmp_path: Path, public_
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "True"]  # swapped, and root's module loaded
     assert not ran.exists(), "the module nobody put in place of root's cache ran as root"
+
+
+FIFO_AT_MODULE_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+/* maps argv[1], unlinks it and puts a FIFO at the name /proc/PID/maps now gives it, then writes
+ * with a raw syscall from code in no file (a JIT's): the stracer reads the maps again */
+int main(int argc, char **argv)
+{
+    char fifo[4200], buf[4096];
+    snprintf(fifo, sizeof fifo, "%s (deleted)", argv[1]);
+    memset(buf, 'x', sizeof buf);
+    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, buf, sizeof buf) != sizeof buf)
+        return 1;
+    void *m = mmap(NULL, sizeof buf, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    unlink(argv[1]);
+    if (m == MAP_FAILED || mkfifo(fifo, 0600) != 0)
+        return 2;
+    static const unsigned char code[] = {0xb8, 1, 0, 0, 0, 0x0f, 0x05, 0xc3}; /* write; ret */
+    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (page == MAP_FAILED)
+        return 3;
+    memcpy(page, code, sizeof code);
+    ((long (*)(int, const char *, size_t))page)(1, "raw\n", 4);
+    return 0;
+}
+"""
+
+
+def test_fifo_at_a_mapped_files_path_does_not_hold_the_stracer(
+    tmp_path: Path, public_dir: Path
+) -> None:
+    """Root's stracer opens the files a traced process's maps name (to place its frames): a
+    process of nobody's (a command that drops to them, `iotrace attach` by root) mapped a file,
+    unlinked it and put a FIFO at `NAME (deleted)`, the name its maps then give: the stracer
+    waited in open(2) for a writer, the job with it, past `timeout`, for good.  Now a module
+    is opened only if it is a regular file (elf.open_regular)."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv")
+    src = tmp_path / "fifo.c"
+    src.write_text(FIFO_AT_MODULE_C)
+    exe = public_dir / "fifo_at_module"
+    subprocess.run(["gcc", "-O", "-o", str(exe), str(src)], check=True)
+    work = public_dir / "work"
+    work.mkdir()
+    os.chown(work, NOBODY, NOBODY)
+    data = work / "data"
+    cmd = [sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), "--",
+           "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(exe),
+           str(data)]  # fmt: skip
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        fd = os.open(f"{data} (deleted)", os.O_RDWR | os.O_NONBLOCK)  # let the stracer go
+        p.communicate(timeout=60)
+        os.close(fd)
+        pytest.fail("the stracer was held in open(2) of a FIFO at a mapped file's path")
+    assert (p.returncode, out) == (0, "raw\n"), err
+    assert "1 missed" in err, err

@@ -23,6 +23,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from iotrace.elf import open_regular
+
 Symbol = tuple[str | None, str | None, int | None]  # function, file, line
 
 _DISCRIMINATOR = re.compile(r"\s*\(discriminator \d+\)$")
@@ -96,15 +98,24 @@ class Server:
     def __init__(self, module: str, inline: bool = False) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.inline = inline  # the outermost of the inlined levels (_parse_inline)
-        cmd = _command(module, inline)
-        if cmd is None:
-            return
-        try:
-            self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-            )
+        try:  # the tool reads the file opened here (elf.open_regular), never a FIFO or device
+            f = open_regular(module)
         except OSError:
-            self.proc = None
+            return
+        with f:
+            cmd = _command(f"/proc/self/fd/{f.fileno()}", inline)
+            if cmd is None:
+                return
+            try:
+                self.proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    pass_fds=(f.fileno(),),
+                )
+            except OSError:
+                self.proc = None
 
     def lookup(self, offsets: Iterable[int], timeout: float = 10) -> dict[int, Symbol]:
         offs = sorted(set(offsets))

@@ -4,15 +4,34 @@ MODULE record carries the id read from memory) is still the file at that path.""
 from __future__ import annotations
 
 import bisect
+import errno
 import functools
 import os
+import stat
 import struct
+from typing import BinaryIO
 
 PT_NOTE = 4
 NT_GNU_BUILD_ID = 3
 
 
 NT_GO_BUILDID = 4  # the Go linker's note ("Go\0\0"): every Go executable has it
+
+
+def open_regular(path: str) -> BinaryIO:
+    """`path` opened for reading only if it is a regular file: looked at first with O_PATH, which
+    opens nothing, then opened through that descriptor.  The stracer and the analyzer (root,
+    often) open the modules a traced process's maps name, in directories their owner controls:
+    a FIFO put there (`x (deleted)` for a mapped file x unlinked, or swapped in later) held the
+    stracer in open(2) for good, and every process of the job with it; a device would be opened
+    with its driver's effects.  OSError (EINVAL) for anything else."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return open(f"/proc/self/fd/{fd}", "rb")
+    finally:
+        os.close(fd)
 
 
 def build_id(path: str) -> bytes | None:
@@ -37,7 +56,7 @@ def _note_of(path: str, name: bytes, ntype: int) -> bytes | None:
 def _note(path: str, _ino: int, _mtime: int, _size: int, name: bytes, ntype: int) -> bytes | None:
     """Read once per version of the file (its inode, mtime and size are in the key)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             ident = f.read(64)
             if len(ident) < 64 or ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
                 return None
@@ -102,7 +121,7 @@ def _functions(path: str, _ino: int, _mtime: int, _size: int) -> tuple[list[int]
 
     first: dict[int, int] = {}  # address -> where its name starts in `strtabs`
     try:
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        with open_regular(path) as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
                 return [], []
             shoff = struct.unpack_from("<Q", data, 40)[0]
@@ -145,7 +164,7 @@ def _names_liburing(path: str, _ino: int, _mtime: int, _size: int) -> bool:
     import mmap
 
     try:
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        with open_regular(path) as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
                 return False
             shoff = struct.unpack_from("<Q", data, 40)[0]
