@@ -9,7 +9,10 @@ import functools
 import os
 import stat
 import struct
-from typing import BinaryIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing for type checkers only: the stracer's start imports none (issue 19)
+    from typing import BinaryIO
 
 PT_NOTE = 4
 NT_GNU_BUILD_ID = 3
