@@ -752,7 +752,9 @@ def run(
     On a Dask cluster a worker plans the parts (dask_tasks), unless `started` did already."""
     d, select = Path(b.trace_dir), b.select
     if b.scheduler:
-        started = started or cluster.start(b.scheduler, b, export, system, plots)
+        if started is None:
+            join_pools()  # a map before this one ended (its workers' memory given back)
+            started = cluster.start(b.scheduler, b, export, system, plots)
         span, tasks = pickle.loads(started.plan)
         partials = [p for ps in started.gather() for p in ps]
         _after_map(_release, started.client)

@@ -189,6 +189,8 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
         on_dask = report_of_parts(t.dir, scheduler=address)  # parts apart
         ranges_on_dask = report_of_parts(t.dir, scheduler=address, range_bytes=1)
         cli = iotrace("report", str(t.dir), "--json", "--scheduler", address)
+        # two traces' summaries on the cluster, one after the other
+        diff_on_dask = iotrace("diff", str(t.dir), str(t.dir), "--json", "--scheduler", address)
         # the command sends the parts before it imports the analyzer (cluster.start)
         early = subprocess.run([sys.executable, "-c", STARTED, str(t.dir), address],
                                capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -228,6 +230,9 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
     assert cli.returncode == 0, cli.stderr
     diff = same_report(local, json.loads(cli.stdout))
     assert not diff, diff[:10]
+    assert diff_on_dask.returncode == 0, diff_on_dask.stderr
+    local_diff = iotrace("diff", str(t.dir), str(t.dir), "--json")
+    assert json.loads(diff_on_dask.stdout) == json.loads(local_diff.stdout)
     assert early.returncode == 0, early.stderr
     imported, report = early.stdout.split("\n", 1)
     assert imported == "[]"

@@ -427,6 +427,8 @@ def _summary(args: argparse.Namespace, trace_dir: str | None = None):  # noqa: A
         if args.scheduler:
             from iotrace import cluster
 
+            if (done := sys.modules.get("iotrace.analyzer.parts")) is not None:
+                done.join_pools()  # diff's first trace's map ended before the second's starts
             started = cluster.start(args.scheduler, fields, False, system, plots)
         from iotrace.analyzer import parts
 
