@@ -3,20 +3,22 @@
 msgpack imports datetime for its Timestamp type, which the stracer never packs: datetime.py
 runs a whole pure-Python implementation (~1.5-2 ms of every stracer's start, per rank under
 mpirun) and then replaces it with its C half, _datetime.  The stracer takes the C half as the
-module directly: the same classes, without the pure-Python body (issue 19)."""
+module directly: the same classes, without the pure-Python body (issue 19).  Done on import, so
+that importing this module first gives what the stracer's start imports (bench/cost_bench.py)."""
 
 from __future__ import annotations
 
 import sys
 
+try:
+    import _datetime
+except ImportError:  # a build without it: datetime.py's own implementation is used
+    pass
+else:
+    sys.modules.setdefault("datetime", _datetime)
+
 
 def main() -> None:
-    try:
-        import _datetime
-    except ImportError:  # a build without it: datetime.py's own implementation is used
-        pass
-    else:
-        sys.modules.setdefault("datetime", _datetime)
     from iotrace.stracer.launch import main as stracer
 
     stracer()
