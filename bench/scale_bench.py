@@ -593,7 +593,7 @@ cli.entry()
 """
 
 
-def bench_timeline(trace: Path, n: int, modes: list[str]) -> None:
+def bench_timeline(trace: Path, n: int, estimated: bool, modes: list[str]) -> None:
     """One report per mode (2 local workers; a warm 2-worker Dask cluster) with its phases
     marked: the command's start until its first part starts, each worker's parts, the merge,
     the output, the exit; wall time since the launch and the CPU of the process at each mark."""
@@ -616,12 +616,12 @@ def bench_timeline(trace: Path, n: int, modes: list[str]) -> None:
                 _reap([cluster.proc.pid] if cluster.proc is not None else [])
                 if p.returncode != 0:
                     raise SystemExit(f"timeline {m}: status {p.returncode}: {p.stderr[-500:]}")
-                _print_timeline(m, log.read_text().split("\n"), end, n)
+                _print_timeline(m, log.read_text().split("\n"), end, n, estimated)
     finally:
         cluster.stop()
 
 
-def _print_timeline(mode: str, lines: list[str], end: float, n: int) -> None:
+def _print_timeline(mode: str, lines: list[str], end: float, n: int, estimated: bool) -> None:
     marks = [(float(t), int(pid), what, float(cpu)) for t, pid, *w, cpu in
              (ln.split() for ln in lines if ln) for what in [" ".join(w)]]  # fmt: skip
     marks.sort()
@@ -632,7 +632,8 @@ def _print_timeline(mode: str, lines: list[str], end: float, n: int) -> None:
             workers.setdefault(pid, []).append((t, what, cpu))
     first = min(w[0][0] for w in workers.values())
     last = max(w[-1][0] for w in workers.values())
-    print(f"timeline of one report, {mode}, {n:,} events (load {os.getloadavg()[0]:.1f}): "
+    about = " (by the logs' size)" if estimated else ""
+    print(f"timeline of one report, {mode}, {n:,} events{about} (load {os.getloadavg()[0]:.1f}): "
           "wall s since the launch, and the CPU s of the process at the mark")  # fmt: skip
     for t, pid, what, cpu in marks:
         if pid == me and not what.startswith("parts.partial"):
@@ -722,7 +723,7 @@ def main() -> int:
             if args.export_roles:
                 bench_export_roles(trace, n, args.export_roles.split(","))
             if args.timeline:
-                bench_timeline(trace, n, args.timeline.split(","))
+                bench_timeline(trace, n, not rows, args.timeline.split(","))
             if args.show_memory:
                 bench_show(trace, n, [b for b in args.show_memory.split(",") if b])
     finally:
