@@ -198,13 +198,17 @@ def test_rank_raw_syscalls_in_report(tmp_path: Path) -> None:
 def test_ranks_waiting_in_collectives_for_a_late_rank_are_not_slow(tmp_path: Path) -> None:
     """Rank 1 comes 0.25 s late to each of two collective writes (OMPIO: the wait lands in them
     or in the collective close).  Rank 0's time inside those calls is waiting for rank 1, not
-    I/O: no rank-imbalance finding blames rank 0 (it did, "high"); a collective-wait finding
+    I/O: no rank-imbalance finding blames rank 0 for it (it did, "high"); a collective-wait finding
     names rank 1, the one that came late; rank 0's wait is in the ranks table."""
     prog = build_mpi("mpi_late")
     job = run_job(tmp_path, "ranks", 2, prog, "late.dat", io="ompio")
     s = summarise(load(job.dir))
     keys = {i.key: i for i in s.insights}
-    assert keys.get("rank-imbalance") is None or keys["rank-imbalance"].subject != "rank 0"
+    # Rank 0's wait is not its I/O: a finding on rank 0 may remain only from what a loaded
+    # machine adds to its calls (35 ms at load 17 once), never from the 0.5 s of waiting
+    imb = keys.get("rank-imbalance")
+    if imb is not None and imb.subject == "rank 0":
+        assert imb.numbers["outliers"][0]["io_time"] < 125_000_000, imb
     late = keys["collective-wait"]
     assert late.subject == "rank 1" and late.numbers["late"][0]["rank"] == 1
     w = s.ranks.set_index("rank")["collective_wait"]
