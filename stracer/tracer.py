@@ -118,6 +118,8 @@ class Proc:
     # each thread's own counters at its exit stop: their sum is the process's own I/O, without
     # the children it reaped (which the process's counters include)
     thread_io: dict[int, list[int]] = field(default_factory=dict)
+    # a thread that execs takes the pid: the old leader's reading, kept before its own overwrites
+    leader_io: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     # its shim's own I/O and events' sums in its memory at the last exit stop (_shim_sums)
     kio_shim: list[int] | None = None
 
@@ -807,6 +809,9 @@ class Tracer:
                 self._forget(other, proc.pid)
         self.threads.pop(th.tid, None)
         self._forget(th.tid, proc.pid)
+        if former != tid and tid in proc.thread_io:  # the leader ended: its reading is kept
+            gone = proc.thread_io.pop(tid)
+            proc.leader_io = [a + b for a, b in zip(proc.leader_io, gone, strict=True)]
         th.tid = tid
         th.pending = None
         th.shim_thread = th.helper = False
@@ -1004,6 +1009,8 @@ class Tracer:
             self.fast.untold(L.U_CLEAR, proc.pid)
             if proc.kio is not None:
                 own_io = [sum(v) for v in zip(*proc.thread_io.values(), strict=True)]
+                if any(proc.leader_io):
+                    own_io = [a + b for a, b in zip(own_io or [0] * 4, proc.leader_io, strict=True)]
                 self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1], proc.kio_own, "end",
                              own_io or None, proc.kio_shim)  # fmt: skip
 

@@ -143,6 +143,14 @@ for _ in range(3):
     f.write(b'k' * 4096)
 os.kill(os.getpid(), signal.SIGKILL)
 """
+# a thread other than the main one execs: it takes the process's pid, the main thread is gone
+THREAD_EXEC = """import os, threading, time
+with open('pre', 'w') as f:
+    f.write('p' * 5000)
+open('src/f1').read()
+threading.Thread(target=os.execv, args=('/bin/sh', ['sh', '-c', 'cat src/f1 > x; echo ok'])).start()
+time.sleep(60)
+"""
 FIO = ("fio --name=j --filename=f --size=256k --bs=4k --ioengine=posixaio --iodepth=4 --rw=randrw "
        "--randrepeat=1 --output=/dev/null")  # fmt: skip
 SORT_PATCH = (
@@ -187,6 +195,7 @@ CASES = {
     "sigkill": (None, ["/usr/bin/python3", "-c", KILL]),
     "fio-posixaio": (None, FIO.split()),
     "sort-gzip-patch": (_data, ["sh", "-c", SORT_PATCH]),
+    "thread-exec": (_data, ["/usr/bin/python3", "-c", THREAD_EXEC]),
 }
 NEEDS = {"xz+zstd+zip": ("xz", "zstd", "zip", "unzip"), "perl-i": ("perl",),
          "sparse-fakeroot": ("tar",), "shell-jobs": ("flock", "setsid", "xargs"),
