@@ -26,7 +26,7 @@ BLOCK_BYTES = 2 << 20  # bytes of text per merged block (more for one longer tex
 FAN_IN = 64  # runs at most: that many are merged into one longer run
 ENTRY = 56  # bytes per entry beside its text: its key and end held, 5 arrays at the sort
 
-Block = tuple[np.ndarray, np.ndarray, bytes]  # keys, ends, blob
+Block = tuple[np.ndarray, np.ndarray, bytes | bytearray]  # keys, ends, blob
 
 
 class Sorter:
@@ -84,7 +84,7 @@ class Sorter:
             nat.lib.iot_gather(len(o), nat.ptr("int64_t *", o), nat.ptr("int32_t *", which),
                                nat.ptr("int64_t *", starts), nat.ptr("int64_t *", ends), ptrs,
                                ffi.from_buffer(out), nat.ptr("int64_t *", out_ends))  # fmt: skip
-            yield keys[o], out_ends, bytes(out)
+            yield keys[o], out_ends, out
 
     def _write(self, blocks: Iterable[Block]) -> IO[bytes]:
         f = tempfile.TemporaryFile(prefix="iotrace-show-", dir=self.where)
@@ -180,7 +180,8 @@ def _merge(runs: list[Iterator[Block]]) -> Iterator[Block]:
             break
         m = int(n[0])
         if m:
-            yield out_keys[:m], out_ends[:m], bytes(out[: out_ends[m - 1]])
+            del out[out_ends[m - 1] :]  # in place: no copy
+            yield out_keys[:m], out_ends[:m], out
         if r == -2:
             return
         if not m:
