@@ -82,7 +82,10 @@ static void *module_ui(word ip)
             return *ui ? *ui : cur_ui;
         }
     }
-    return cur_ui; /* not in a file the caller knows: libunwind-ptrace looks it up itself */
+    /* In no file the caller listed: anonymous memory, or a name that is no regular file now
+     * (unwind.py), which libunwind-ptrace would open by its /proc/PID/maps name (a FIFO put
+     * there held the stracer in open(2)): no unwind info, no name. */
+    return NULL;
 }
 
 #define UNW_ENOINFO 10
@@ -90,9 +93,8 @@ static void *module_ui(word ip)
 static int find_proc_info(void *as, word ip, void *pi, int need, void *arg)
 {
     (void)arg;
-    if (!cur)
-        return -UNW_ENOINFO; /* outside an unwind: libunwind does not ask then */
-    return upt.find_proc_info(as, ip, pi, need, module_ui(ip));
+    void *ui = cur ? module_ui(ip) : NULL; /* outside an unwind: libunwind does not ask then */
+    return ui ? upt.find_proc_info(as, ip, pi, need, ui) : -UNW_ENOINFO;
 }
 
 static void put_unwind_info(void *as, void *pi, void *arg)
@@ -155,6 +157,8 @@ static int resume(void *as, void *cursor, void *arg)
 static int get_proc_name(void *as, word ip, char *buf, size_t len, word *off, void *arg)
 {
     (void)arg;
+    if (!cur || !module_ui(ip)) /* named from the module's file: a listed one only */
+        return -UNW_ENOINFO;
     return upt.get_proc_name(as, ip, buf, len, off, cur_ui);
 }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from collections.abc import Iterable
 
 from iotrace.stracer import _ffi
@@ -111,8 +112,10 @@ class AddressSpace:
         """The file mappings, numbered by module, to _unwind.c (when they or the pid changed)."""
         if not self.helper or not self.img or self.sent == (self.pid, self.maps_read):
             return
+        # not a name that is no regular file now (a FIFO or device put at `x (deleted)`):
+        # libunwind-ptrace would open it by that name, and _unwind.c asks it of listed ones only
         segs = sorted((lo, hi, self.mod_ids.setdefault(path, len(self.mod_ids)))
-                      for lo, hi, _, path in self.maps)  # fmt: skip
+                      for lo, hi, _, path in self.maps if _regular(path))  # fmt: skip
         ffi = _ffi.uffi
         self.helper[0].iotu_maps(
             self.img, self.pid,
@@ -259,6 +262,13 @@ def libc_entry(frames: list[Frame]) -> str | None:
     if entry is None or entry.function in RAW_SYSCALL:
         return None
     return entry.function or entry.label()
+
+
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _bias(path: str, first_map: int) -> int:

@@ -403,11 +403,13 @@ def test_a_run_with_the_shim_alone_starts_no_python(tmp_path):
     assert execs == [iot, shutil.which("true")], execs
     assert "iotrace: the trace explains 100.0% of the" in err, err
     assert f"iotrace: trace written to {out}" in err
-    # from Python (an option it decides, or `python -m iotrace`): back to the launcher
+    # from Python (an option it decides): back to the launcher; `python -m iotrace` is the
+    # `iotrace` command (its install check first: __main__.py)
     cmd = [sys.executable, "-m", "iotrace", "run", "--no-stracer", "-e", "trace=read", "-o",
            str(tmp_path / "e"), "--", "cat", "/etc/hostname"]  # fmt: skip
     execs, err = _execs(cmd, tmp_path)
-    assert execs == [sys.executable, iot, shutil.which("cat")], execs
+    py = os.path.join(os.path.dirname(iot), "iotrace-py")
+    assert execs == [sys.executable, iot, py, iot, shutil.which("cat")], execs
     from iotrace.tracefile import read_log
 
     (log,) = (tmp_path / "e").glob("*.iot")

@@ -865,40 +865,46 @@ FIFO_AT_MODULE_C = r"""
 #include <sys/stat.h>
 #include <unistd.h>
 /* maps argv[1], unlinks it and puts a FIFO at the name /proc/PID/maps now gives it, then writes
- * with a raw syscall from code in no file (a JIT's): the stracer reads the maps again */
+ * with a raw syscall from code in no file (a JIT's: the stracer reads the maps again), or
+ * (argv[2] "code") from the code in that file itself (libunwind-ptrace looks for its file) */
 int main(int argc, char **argv)
 {
+    static const unsigned char code[] = {0xb8, 1, 0, 0, 0, 0x0f, 0x05, 0xc3}; /* write; ret */
+    int in_file = argc > 2 && !strcmp(argv[2], "code");
     char fifo[4200], buf[4096];
     snprintf(fifo, sizeof fifo, "%s (deleted)", argv[1]);
-    memset(buf, 'x', sizeof buf);
-    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0600);
+    memset(buf, 0xc3, sizeof buf);
+    memcpy(buf, code, sizeof code);
+    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0700);
     if (fd < 0 || write(fd, buf, sizeof buf) != sizeof buf)
         return 1;
-    void *m = mmap(NULL, sizeof buf, PROT_READ, MAP_SHARED, fd, 0);
+    void *m = mmap(NULL, sizeof buf, PROT_READ | (in_file ? PROT_EXEC : 0), MAP_PRIVATE, fd, 0);
     close(fd);
     unlink(argv[1]);
     if (m == MAP_FAILED || mkfifo(fifo, 0600) != 0)
         return 2;
-    static const unsigned char code[] = {0xb8, 1, 0, 0, 0, 0x0f, 0x05, 0xc3}; /* write; ret */
-    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
+    void *page = in_file ? m : mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED)
         return 3;
-    memcpy(page, code, sizeof code);
+    if (!in_file)
+        memcpy(page, code, sizeof code);
     ((long (*)(int, const char *, size_t))page)(1, "raw\n", 4);
     return 0;
 }
 """
 
 
+@pytest.mark.parametrize("where", ["data", "code"])
 def test_fifo_at_a_mapped_files_path_does_not_hold_the_stracer(
-    tmp_path: Path, public_dir: Path
+    tmp_path: Path, public_dir: Path, where: str
 ) -> None:
     """Root's stracer opens the files a traced process's maps name (to place its frames): a
     process of nobody's (a command that drops to them, `iotrace attach` by root) mapped a file,
     unlinked it and put a FIFO at `NAME (deleted)`, the name its maps then give: the stracer
     waited in open(2) for a writer, the job with it, past `timeout`, for good.  Now a module
-    is opened only if it is a regular file (elf.open_regular)."""
+    is opened only if it is a regular file (elf.open_regular), and libunwind-ptrace is asked
+    only of modules whose name is one (code run from that file: it opens it by name)."""
     if shutil.which("setpriv") is None:
         pytest.skip("needs setpriv")
     src = tmp_path / "fifo.c"
@@ -911,7 +917,7 @@ def test_fifo_at_a_mapped_files_path_does_not_hold_the_stracer(
     data = work / "data"
     cmd = [sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), "--",
            "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(exe),
-           str(data)]  # fmt: skip
+           str(data), where]  # fmt: skip
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = p.communicate(timeout=90)
