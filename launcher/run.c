@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -437,6 +438,29 @@ static int fault_line(struct iot_dir *d, const char *faults, int stracer_errno, 
 }
 
 /* the program's path; else the line and status */
+/* The command died by signal SIG: iotrace dies by it too, as strace does, so that whoever
+ * waits for iotrace (a shell, mpirun, Slurm) sees what it would have seen untraced: killed by
+ * SIG, not an exit of 128+SIG.  No core of iotrace's own over the command's.  A signal that
+ * does not end iotrace (SIGCHLD, SIGCONT...: the command cannot have died by those) leaves the
+ * shell's 128+SIG. */
+static int die_as(int returncode)
+{
+    if (returncode >= 0)
+        return returncode;
+    int sig = -returncode;
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    fflush(NULL);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigaction(sig, &dfl, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    raise(sig);
+    return 128 + sig;
+}
+
 static int resolve(const char *word, char *exe, size_t cap)
 {
     struct stat st;
@@ -647,7 +671,7 @@ int iot_run(int argc, char **argv)
     }
     int status = returncode < 0 ? 128 - returncode : returncode;
     if (!traced)
-        return status;
+        return die_as(returncode);
 
     struct stat st;
     int record_errno = 0;
@@ -670,5 +694,5 @@ int iot_run(int argc, char **argv)
         }
         iot_say("iotrace: trace written to %s", d.path);
     }
-    return status;
+    return die_as(returncode);
 }

@@ -112,7 +112,7 @@ def test_sigpipe_pipelines(tmp_path, mode):
     traced = run(iotrace_cmd(tmp_path, mode, *yes, name="t2"))
     assert traced.stdout == "y\n141\n", traced.stderr
     assert "Broken pipe" not in traced.stderr
-    # iotrace's own status: 141, as yes's would be
+    # iotrace's own status: killed by SIGPIPE (141 in PIPESTATUS), as yes would be
     iot = " ".join(iotrace_cmd(tmp_path, mode, "yes", name="t3"))
     traced = run(["bash", "-c", f"{iot} | head -1; echo ${{PIPESTATUS[0]}}"])
     assert traced.stdout == "y\n141\n", traced.stderr
