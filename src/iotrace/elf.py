@@ -115,35 +115,45 @@ def function_at(path: str, offset: int) -> str | None:
     return names[i] if i >= 0 else None
 
 
+def _sections(fd: int) -> list[tuple[int, ...]] | None:
+    """The section headers of a 64-bit little-endian ELF file, read (pread) rather than mapped:
+    a file its owner truncates while the stracer reads it would kill the stracer, and the job
+    with it, by SIGBUS through a mapping; a read just comes back short."""
+    head = os.pread(fd, 64, 0)
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        return None
+    shoff = struct.unpack_from("<Q", head, 40)[0]
+    shentsize, shnum = struct.unpack_from("<HH", head, 58)
+    table = os.pread(fd, shentsize * shnum, shoff)
+    return [struct.unpack_from("<IIQQQQII", table, i * shentsize) for i in range(shnum)]
+
+
 @functools.lru_cache(maxsize=64)
 def _functions(path: str, _ino: int, _mtime: int, _size: int) -> tuple[list[int], list[str]]:
     """The function symbols of a 64-bit little-endian ELF file's .symtab and .dynsym, by
     address: read once per version of the file (libunwind-ptrace maps the whole file again for
     every name it looks up, ~0.4 ms a frame in libc)."""
-    import mmap  # a loadable module (~0.5 ms): only when a file's symbols are read
-
-    first: dict[int, int] = {}  # address -> where its name starts in `strtabs`
+    names: dict[int, str] = {}
     try:
-        with open_regular(path) as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        with open_regular(path) as f:
+            fd = f.fileno()
+            sections = _sections(fd)
+            if sections is None:
                 return [], []
-            shoff = struct.unpack_from("<Q", data, 40)[0]
-            shentsize, shnum = struct.unpack_from("<HH", data, 58)
-            sections = [struct.unpack_from("<IIQQQQII", data, shoff + i * shentsize)
-                        for i in range(shnum)]  # fmt: skip
+            strtabs: dict[int, bytes] = {}
             for _name, sh_type, _, _, off, size, link, _ in sections:
                 if sh_type not in (SHT_SYMTAB, SHT_DYNSYM) or link >= len(sections):
                     continue
-                str_off = sections[link][4]
+                if link not in strtabs:
+                    strtabs[link] = os.pread(fd, sections[link][5], sections[link][4])
+                strtab = strtabs[link]
+                syms = os.pread(fd, size - size % 24, off)
                 for st_name, st_info, _, st_shndx, st_value, _ in struct.iter_unpack(
-                    "<IBBHQQ", data[off : off + size - size % 24]
+                    "<IBBHQQ", syms[: len(syms) - len(syms) % 24]
                 ):
-                    if st_info & 0xF == STT_FUNC and st_shndx != 0 and st_value not in first:
-                        first[st_value] = str_off + st_name
-            names = {}
-            for addr, at in first.items():
-                end = data.find(b"\0", at)
-                names[addr] = data[at:end].decode("utf-8", "replace")
+                    if st_info & 0xF == STT_FUNC and st_shndx != 0 and st_value not in names:
+                        end = strtab.find(b"\0", st_name)
+                        names[st_value] = strtab[st_name:end].decode("utf-8", "replace")
     except (OSError, ValueError, struct.error, IndexError):
         return [], []
     addrs = sorted(names)
@@ -164,22 +174,11 @@ def names_liburing(path: str) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def _names_liburing(path: str, _ino: int, _mtime: int, _size: int) -> bool:
-    import mmap
-
     try:
-        with open_regular(path) as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-                return False
-            shoff = struct.unpack_from("<Q", data, 40)[0]
-            shentsize, shnum = struct.unpack_from("<HH", data, 58)
-            for i in range(shnum):
-                _, sh_type, _, _, off, size, _, _ = struct.unpack_from(
-                    "<IIQQQQII", data, shoff + i * shentsize
-                )
-                if (
-                    sh_type == SHT_STRTAB
-                    and data.find(b"\0io_uring_queue_init", off, off + size) >= 0
-                ):
+        with open_regular(path) as f:
+            fd = f.fileno()
+            for _, sh_type, _, _, off, size, _, _ in _sections(fd) or ():
+                if sh_type == SHT_STRTAB and b"\0io_uring_queue_init" in os.pread(fd, size, off):
                     return True
     except (OSError, ValueError, struct.error):
         pass
