@@ -572,6 +572,51 @@ int iot_create_unique(struct iot_dir *d, const char *stem, const char *suffix, c
     return -1;
 }
 
+/* The run record's file, named STEM[.N]SUFFIX, made of the fault file `faults` (a path in d) when
+ * it is still empty: its reservation is then kept, not freed.  Freeing blocks on a file system
+ * mounted `discard` (ext4's option) sleeps until the device has discarded them, 3-5 ms in most
+ * runs on a virtual disk, which every run would pay after its command's exit; the 64 KiB stay
+ * with the run record instead (docs/format.md).  fd, or -1: not taken (not there, not empty,
+ * not a regular file of ours, no name free), the fault file as it was. */
+int iot_take_reservation(struct iot_dir *d, const char *faults, const char *stem,
+                         const char *suffix, char *name, size_t cap)
+{
+    const char *base = strrchr(faults, '/');
+    base = base ? base + 1 : faults;
+    int fd = openat(d->fd, base, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st, again;
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0 || st.st_nlink != 1 ||
+        st.st_uid != geteuid()) {
+        close(fd);
+        return -1;
+    }
+    for (int n = 0; n < 1000; n++) {
+        if (n)
+            snprintf(name, cap, "%s.%d%s", stem, n, suffix);
+        else
+            snprintf(name, cap, "%s%s", stem, suffix);
+        if (renameat2(d->fd, base, d->fd, name, RENAME_NOREPLACE) == 0)
+            break;
+        if (errno != EEXIST) {
+            close(fd);
+            return -1;
+        }
+        name[0] = '\0';
+    }
+    /* the same file, still empty: no shim line came in between (a late one is lost, as it was
+     * when the empty file was removed) */
+    if (!name[0] || fstatat(d->fd, name, &again, AT_SYMLINK_NOFOLLOW) != 0 ||
+        again.st_ino != st.st_ino || again.st_dev != st.st_dev || fstat(fd, &st) != 0 ||
+        st.st_size != 0) {
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, 0); /* O_NONBLOCK off: a plain file's writes */
+    return fd;
+}
+
 int iot_prepare_dir(struct iot_dir *d, const char *host, char *faults, size_t cap)
 {
     char name[512];
@@ -583,7 +628,8 @@ int iot_prepare_dir(struct iot_dir *d, const char *host, char *faults, size_t ca
     int fd = openat(d->fd, name, O_WRONLY | NEW, d->share ? 0640 : 0600);
     if (fd < 0)
         return errno;
-    /* room for the shim's lines on a full disk; KEEP_SIZE: the file stays empty */
+    /* room for the shim's lines on a full disk; KEEP_SIZE: the file stays empty (kept by the run
+     * record at the end: iot_take_reservation) */
     fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 16);
     close(fd);
     return 0;

@@ -48,6 +48,10 @@ int iot_trace_dir(struct iot_dir *d, const char *out, const char *command0, int 
 /* the fault file (where the shim says which logs it could not write: preload/writer.c), which
  * proves the directory writable and its paths short enough, room reserved; 0 or errno */
 int iot_prepare_dir(struct iot_dir *d, const char *host, char *faults, size_t cap);
+/* the run record's file STEM[.N]SUFFIX made of the empty fault file, its room kept (a free
+ * would sleep on a `discard` mount); fd, or -1: make a new one */
+int iot_take_reservation(struct iot_dir *d, const char *faults, const char *stem,
+                         const char *suffix, char *name, size_t cap);
 /* a new file STEM[.N]SUFFIX; fd or -1 */
 int iot_create_unique(struct iot_dir *d, const char *stem, const char *suffix, char *name,
                       size_t cap);

@@ -341,11 +341,13 @@ static int64_t ns(clockid_t c)
 
 /* the run record (docs/format.md "Run record"), as json.dumps(indent=1) writes it; errno or 0 */
 static int run_record(struct iot_dir *d, const char *host, pid_t pid, struct opts *o,
-                      int64_t real, int64_t mono, int returncode, int status)
+                      int64_t real, int64_t mono, int returncode, int status, const char *faults)
 {
     char stem[512], name[600];
     snprintf(stem, sizeof stem, "iotrace-run.%s.%d", host, (int)pid);
-    int fd = iot_create_unique(d, stem, ".json", name, sizeof name);
+    int fd = iot_take_reservation(d, faults, stem, ".json", name, sizeof name);
+    if (fd < 0)
+        fd = iot_create_unique(d, stem, ".json", name, sizeof name);
     if (fd < 0)
         return errno ? errno : EIO;
     FILE *f = fdopen(fd, "w");
@@ -676,7 +678,8 @@ int iot_run(int argc, char **argv)
     struct stat st;
     int record_errno = 0;
     if (stat(d.path, &st) == 0 && S_ISDIR(st.st_mode))
-        record_errno = run_record(&d, u.nodename, pid, &o, real, mono, returncode, status);
+        record_errno = run_record(&d, u.nodename, pid, &o, real, mono, returncode, status,
+                                  faults);
     close(d.fd);
     char line[9000];
     int fault = fault_line(&d, faults, t.log_errno, record_errno, line, sizeof line);
