@@ -179,16 +179,24 @@ const char *iot_command_family(char **command, int n)
             continue;
         if (stat(exe, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
-        const char *fam = linked_family(exe);
-        if (fam)
-            return fam;
+        /* a launcher known by name links no MPI (Open MPI's orterun: 11 libraries, Hydra's
+         * none): its libraries are not read (orterun's were ~40% of this command's system
+         * calls before a run, on the wall path of `iotrace run -- mpirun`, issue 19) */
         char real[PATH_MAX];
-        if (!launcher && realpath(exe, real)) {
+        const char *known = NULL;
+        if (realpath(exe, real)) {
             const char *base = strrchr(real, '/') + 1;
             for (size_t k = 0; k < sizeof launchers / sizeof *launchers; k++)
                 if (!strcmp(base, launchers[k].name))
-                    launcher = launchers[k].family;
+                    known = launchers[k].family;
         }
+        if (known) {
+            launcher = launcher ? launcher : known;
+            continue;
+        }
+        const char *fam = linked_family(exe);
+        if (fam)
+            return fam;
     }
     return launcher;
 }
