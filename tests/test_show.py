@@ -246,3 +246,33 @@ def _selection(*opts: str):
     ap.add_argument("--stacks", action="store_true")
     add_select_arguments(ap)
     return from_args(ap.parse_args(list(opts)))
+
+
+def test_show_imports_no_pandas(tmp_path) -> None:
+    """`iotrace show` formats with numpy and the C decoder alone: the analyzer package's
+    `load`, `scan`, `summarise` (pandas, pyarrow: ~0.4 s of CPU and ~115 MB per show) are
+    imported at their first use (analyzer/__init__.py), not by its decoder's submodule."""
+    from conftest import HERE
+
+    env = dict(os.environ, PYTHONPROFILEIMPORTTIME="1")
+    r = iotrace("show", str(HERE / "data" / "readers" / "valid"), env=env)
+    assert r.returncode == 0 and " write(3</scratch/job/out.dat>, " in r.stdout, r.stderr[-2000:]
+    mods = {ln.split("|")[-1].strip() for ln in r.stderr.splitlines() if "import time:" in ln}
+    assert "iotrace.analyzer.event_columns" in mods and "numpy" in mods  # it formatted
+    assert not {"pandas", "pyarrow", "iotrace.analyzer.load"} & mods
+
+
+def test_analyzer_names_are_its_functions_whatever_was_imported_first() -> None:
+    """The package's `load` and `scan` are functions named as their submodules: imported
+    lazily, a submodule imported first (as `show` and the bounded report do) leaves them the
+    functions, not the modules (the import system binds a package's submodule by its name)."""
+    code = ("import iotrace.analyzer.scan, iotrace.analyzer.load, iotrace.analyzer.summary; "
+            "from iotrace.analyzer import load, scan, summarise, Trace, TruncatedLogWarning; "
+            "import iotrace.analyzer as an, inspect; "
+            "assert all(inspect.isfunction(f) for f in (load, scan, summarise)), (load, scan); "
+            "assert an.load is load and an.scan is scan and isinstance(Trace, type); "
+            "print(sorted(an.__all__))")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["['Summary',", "'Trace',", "'TruncatedLogWarning',", "'load',",
+                                "'scan',", "'summarise']"]  # fmt: skip
