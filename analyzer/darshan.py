@@ -33,6 +33,7 @@ import xxhash
 from iotrace import __version__
 from iotrace.calls import STDIO_UNDER
 from iotrace.record import field, record
+from iotrace.tracedir import check_replaceable
 
 from . import schema
 from .access import ALIGN, READ, WRITE, arrays, bucket_of, classify
@@ -648,6 +649,7 @@ def _check_out(out: Path) -> None:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(parent))
     if out.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out))
+    check_replaceable(out)
 
 
 def write_darshan(trace: Trace, out: Path) -> str:

@@ -358,7 +358,21 @@ def _cmd_show(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `iotrace show DIR | head`
         sys.stderr.close()
+    except OSError as exc:  # stdout full (ENOSPC, EDQUOT), EIO
+        return _write_failed("show", exc)
     return 0
+
+
+def _write_failed(cmd: str, exc: OSError, target: str | None = None) -> int:
+    """An error writing the command's output (`target`, else stdout; or reading the file the
+    error names): one line, status 2.  Stdout's unwritten lines go nowhere at exit (the
+    interpreter's last flush of them would fail again, with a traceback)."""
+    where = target or exc.filename
+    if where is None:
+        where = "standard output"
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print(f"iotrace: {cmd}: {where}: {exc.strerror}", file=sys.stderr)
+    return 2
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -367,12 +381,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a bad --memory, --workers or IOTRACE_MEMORY
         print(f"iotrace: report: {exc}", file=sys.stderr)
         return 2
+    target = args.html  # what an OSError failed to write (write_html's is a temporary name)
     try:
         if args.html:
             from iotrace.analyzer.html import write_html
 
             write_html(trace, summary, args.html)
             print(f"iotrace: HTML report written to {args.html}", file=sys.stderr)
+        target = None
         if args.json:
             from iotrace.analyzer.report import report_json
 
@@ -385,8 +401,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         sys.stderr.close()
     except OSError as exc:
-        print(f"iotrace: report: {exc.filename or args.html}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return _write_failed("report", exc, target)
     return 0
 
 
@@ -498,12 +513,14 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         print(f"iotrace: diff: {exc}", file=sys.stderr)
         return 2
     d = diff(sa, sb, args.a, args.b, maps)
+    target = args.html  # as report's
     try:
         if args.html:
             from iotrace.analyzer.diff import write_html
 
             write_html(d, args.html)
             print(f"iotrace: HTML comparison written to {args.html}", file=sys.stderr)
+        target = None
         if args.json:
             sys.stdout.write(diff_json(d) + "\n")
         elif not args.html:
@@ -512,8 +529,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         sys.stderr.close()
     except OSError as exc:
-        print(f"iotrace: diff: {exc.filename or args.html}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return _write_failed("diff", exc, target)
     return 0
 
 
@@ -573,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "diff":
             return _cmd_diff(args)
         if args.cmd == "missed":
+            from iotrace.tracefile import log_paths
+
+            log_paths(args.trace)  # a trace directory (said as by every reader), else one line
             from iotrace.analyzer.missed_command import missed
             from iotrace.analyzer.missed_groups import NoStracerLog
 
@@ -581,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
             except NoStracerLog as exc:
                 print(f"iotrace: {exc}", file=sys.stderr)
                 return 2
+            except OSError as exc:
+                return _write_failed("missed", exc)
     except RunError as exc:
         say(str(exc))
         return exc.status

@@ -117,16 +117,15 @@ class ShimLines:
         prefix = f"[rank {h['rank']} pid {h['pid']}" if h.get("rank") is not None else (
             f"[pid {h['pid']}")  # fmt: skip
         self.prefix = _b(prefix)
-        nfn = max(len(names), len(FUNCTIONS))
-        fnames = [escape(names[f]) if f < len(names) else f"fn{f}" for f in range(nfn)]
-        shows = [FUNCTIONS[f].shows if f < len(FUNCTIONS) else () for f in range(nfn)]
+        fnames = [escape(n) for n in names]
+        shows = [FUNCTIONS[f].shows if f < len(FUNCTIONS) else () for f in range(len(names))]
         self.fnames = _texts([_b(n) for n in fnames])
         self.kinds = _texts([bytes(KINDS[k] for k in sh) for sh in shows])
         self.fn_names = fnames
         # per function: its flags (its mode) have names (decoded per value, cached)
-        self.named = {k: np.array([_flags_text(n, k, 0) is not None for n in fnames] + [False])
+        self.named = {k: np.array([_flags_text(n, k, 0) is not None for n in fnames], dtype=bool)
                       for k in ("flags", "mode")}  # fmt: skip
-        self.data_call = np.array([n in DATA_FUNCS for n in fnames] + [False])
+        self.data_call = np.array([n in DATA_FUNCS for n in fnames], dtype=bool)
         ids = sorted(log.strings)
         self.path_ids = np.array(ids, dtype=np.int64)
         self.paths = _texts([_b(escape(log.strings[k])) for k in ids])
@@ -157,12 +156,11 @@ class ShimLines:
         if not n:
             return
         nulls, fn = cols["nulls"], cols["fn"].astype(np.int64)
-        fnc = np.minimum(fn, len(self.fn_names))  # ids past the table: no names, no data
         texts: list[bytes] = []
         ix = {}
         for kind, col in (("flags", "flags"), ("mode", "mode")):
             ix[kind] = out = np.full(n, -1, dtype=np.int32)
-            rows = np.flatnonzero(self.named[kind][fnc] & ((nulls & _N[kind]) == 0))
+            rows = np.flatnonzero(self.named[kind][fn] & ((nulls & _N[kind]) == 0))
             if not len(rows):
                 continue
             big = (cols["big"][rows] & _BIG_MODE) if kind == "mode" else np.zeros(len(rows))
@@ -181,7 +179,7 @@ class ShimLines:
         if self.log.data:
             data_ix = np.full(n, -1, dtype=np.int32)
             tid, t0, ret = cols["tid"], cols["t_start"], cols["ret"]
-            for i in np.flatnonzero(self.data_call[fnc] & ((nulls & _N["end2"]) == 0)).tolist():
+            for i in np.flatnonzero(self.data_call[fn] & ((nulls & _N["end2"]) == 0)).tolist():
                 buf = self.log.data.get((int(tid[i]), int(t0[i])))
                 if buf is not None:
                     data_ix[i] = len(texts)
@@ -552,6 +550,9 @@ def _shim_log(lines: Any, log: Log, size: int, first: int, chunk: int, t0: int, 
             scan(buf, start, cols, cap, None)
             m = int(res.n_events)
             view = {k: a[:m] for k, a in arrays.items()}
+            if m and (top := int(view["fn"].max())) >= len(log.functions):
+                raise TraceFormatError(f"{log.path}: corrupt log (function id {top}, its header "
+                                       f"names {len(log.functions)})")  # fmt: skip
             keep = _select(log, view, sel, t0, log.functions) if sel.active else None
             shim.lines(view, keep, lines)
             if res.truncated or len(buf) < step:

@@ -113,10 +113,26 @@ def open_dir(path: Path, share: bool = False) -> TraceDir:
     return TraceDir(path, fd, share)
 
 
+def check_replaceable(out: str | os.PathLike[str]) -> None:
+    """OSError unless a new file may be renamed over `out`: nothing there, a file, a directory
+    (said by the caller) or a symlink to one or to nothing.  A device, FIFO or socket, or a
+    symlink to one (/dev/null, /dev/stdout) is refused: root's rename would replace it for
+    every user of the machine."""
+    try:
+        mode = os.stat(out).st_mode
+    except OSError:  # nothing there, a dangling symlink; else the rename says it
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or socket: give a file "
+                      "name)", str(out))  # fmt: skip
+
+
 def write_atomic(out: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
     """Write a file through `write` into a new temporary next to `out`, then rename it over
     `out`: a reader never sees half a file, and whatever was at `out` (a symlink included) is
-    replaced, not written through.  Mode 0600: a report holds the job's paths."""
+    replaced, not written through (but a device: check_replaceable).  Mode 0600: a report
+    holds the job's paths."""
+    check_replaceable(out)
     target = Path(out)
     if not target.name or (target.is_dir() and not target.is_symlink()):
         # the rename would fail on the temporary's name: say it of the name given

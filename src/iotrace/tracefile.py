@@ -719,6 +719,10 @@ def log_paths(trace_dir: str | os.PathLike[str]) -> list[Path]:
         raise TraceFormatError(f"{d}: no such trace directory")
     if not d.is_dir():
         raise TraceFormatError(f"{d}: not a directory (give the trace directory)")
+    try:  # glob finds nothing in a directory it may not read: say why
+        os.scandir(d).close()
+    except OSError as exc:
+        raise TraceFormatError(f"{d}: cannot read the trace directory ({exc.strerror})") from None
     logs = sorted(d.glob(f"*{LOG_SUFFIX}"))
     if not logs and not any(d.glob("iotrace-run.*.json")) and not any(d.glob(f"*{SUFFIX}")):
         raise TraceFormatError(f"{d}: not an iotrace trace directory (no *{LOG_SUFFIX} logs)")

@@ -41,7 +41,8 @@ def ev(fn: str, t: int, fd: int | None, path: int | None, req: int | None, ret: 
             None, None]  # fmt: skip
 
 
-def shim_log() -> bytes:
+def shim_log(recs: list | None = None) -> bytes:
+    """The shim log of the valid case, or one of `recs` (tests/test_show_input.py's)."""
     header = {
         "format": FORMAT_NAME, "version": FORMAT_VERSION, "host": "node01", "pid": 100,
         "ppid": 99, "rank": None, "size": None, "job": None, "argv": ["/opt/app/solver"],
@@ -51,9 +52,10 @@ def shim_log() -> bytes:
     }  # fmt: skip
     hdr = msgpack.packb(header)
     area = -(-(len(hdr) + SEAL_SIZE) // CHUNK_SIZE) * CHUNK_SIZE
-    recs = [[3, 100], [1, 1, "/scratch/job/out.dat"], ev("open", 10, 3, 1, None, 3)]
-    recs += [ev("write", 100 + 10 * i, 3, 1, 4096, 4096) for i in range(40)]
-    recs += [ev("close", 900, 3, 1, None, 0), [5, MONO + 1000, 0]]
+    if recs is None:
+        recs = [[3, 100], [1, 1, "/scratch/job/out.dat"], ev("open", 10, 3, 1, None, 3)]
+        recs += [ev("write", 100 + 10 * i, 3, 1, 4096, 4096) for i in range(40)]
+        recs += [ev("close", 900, 3, 1, None, 0), [5, MONO + 1000, 0]]
     body = b"".join(msgpack.packb(r) for r in recs)
     chunk = b"\xc6" + len(body).to_bytes(4, "big") + body
     return hdr + seal(hdr, area - len(hdr)) + chunk + seal(chunk, CHUNK_SIZE - len(chunk))
