@@ -104,28 +104,34 @@ def stracer_main(
         os.close(report)  # a stopped child left behind must not keep `iotrace run` waiting
         _child(exe, argv, env, prog, restore_signals, errw)
     os.close(errw)
-    _, st = os.waitpid(pid, os.WUNTRACED)
-    if not os.WIFSTOPPED(st):
-        why = os.read(errr, 512).decode(errors="replace") or "the command did not start"
-        _report(report, f"unavailable {why}")
-        return 0
+    # made while the command installs its filter and stops itself (on another CPU when there is
+    # one: ~1 ms of the run's start it waited for before), undone if it does not stop
     try:
         log = Writer(trace_dir, argv)
         console = Console()
         tracer = Tracer(log, shim, console)
         tracer.cookie = cookie
     except BaseException:
-        os.kill(pid, signal.SIGKILL)  # stopped, not yet seized: it would stay stopped for good
+        os.kill(pid, signal.SIGKILL)  # not yet seized: stopped, it would stay stopped for good
         raise
-    try:
-        tracer.attach_root(pid)
-    except OSError as exc:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+    _, st = os.waitpid(pid, os.WUNTRACED)
+    why = None
+    if not os.WIFSTOPPED(st):
+        why = os.read(errr, 512).decode(errors="replace") or "the command did not start"
+    else:
+        try:
+            tracer.attach_root(pid)
+        except OSError as exc:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            why = f"ptrace not permitted ({os.strerror(exc.errno or 1)})"
+    if why is not None:
+        made = log.f is not None  # else its path may name another run's log (--append)
         log.close()
-        with contextlib.suppress(OSError):
-            log.path.unlink()
-        _report(report, f"unavailable ptrace not permitted ({os.strerror(exc.errno or 1)})")
+        if made:
+            with contextlib.suppress(OSError):
+                log.path.unlink()
+        _report(report, f"unavailable {why}")
         return 0
     _report(report, f"started {pid}")
     tracer.on_root_exit = lambda rc: _left_behind(tracer, console, report, argv[0], rc, ender)
