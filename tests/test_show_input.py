@@ -228,3 +228,35 @@ def test_a_full_stdout_is_one_line(command) -> None:
                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert r.returncode == 2, r.stderr
     assert r.stderr == f"iotrace: {command}: standard output: No space left on device\n"
+
+
+SPILL = """
+import sys
+import iotrace.show as show
+show.BASE_MEMORY, show.OUT_BYTES, show.WINDOW, show.BATCH = 0, 300, 1, 7  # a run per batch
+from iotrace.cli import main
+sys.exit(main(["show", sys.argv[1], "--memory", "1"]))
+"""
+
+
+@pytest.mark.parametrize("where", ["TMPDIR", "trace"])
+def test_sorted_runs_not_written_is_one_line(tmp_path, where) -> None:
+    """Lines past the bound are sorted in runs written to unnamed files (TMPDIR, else the
+    trace's directory): a run that cannot be written (here RLIMIT_FSIZE 0: EFBIG, and no usable
+    TMPDIR for tempfile) is one line naming that directory, status 2 (a traceback before; then
+    said of stdout, which has no name either)."""
+    import resource
+
+    d = tmp_path / "t"
+    shutil.copytree(CASES / "valid", d)
+    env = dict(os.environ)
+    env.pop("TMPDIR", None)
+    if where == "TMPDIR":
+        env["TMPDIR"] = str(tmp_path)
+    r = subprocess.run([sys.executable, "-c", SPILL, str(d)], capture_output=True, text=True,
+                       env=env, preexec_fn=lambda: resource.setrlimit(
+                           resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY)))  # fmt: skip
+    assert r.returncode == 2 and r.stdout == "", r
+    runs = tmp_path if where == "TMPDIR" else d
+    assert r.stderr.startswith(f"iotrace: show: {runs}: ") and r.stderr.count("\n") == 1, r
+    assert r.stderr.endswith("(writing a sorted run of lines there)\n"), r.stderr

@@ -13,7 +13,9 @@ marshal, read back a block at a time."""
 
 from __future__ import annotations
 
+import contextlib
 import marshal
+import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -87,15 +89,28 @@ class Sorter:
             yield keys[o], out_ends, out
 
     def _write(self, blocks: Iterable[Block]) -> IO[bytes]:
-        f = tempfile.TemporaryFile(prefix="iotrace-show-", dir=self.where)
+        try:
+            f = tempfile.TemporaryFile(prefix="iotrace-show-", dir=self.where)
+        except OSError as exc:
+            raise self._error(exc) from None
         try:
             for keys, ends, blob in blocks:
                 marshal.dump((keys.tobytes(), ends.tobytes(), blob), f)
             f.seek(0)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # its buffer's flush fails again; it is closed
+                f.close()
+            raise self._error(exc) from None
         except BaseException:
             f.close()
             raise
         return f
+
+    def _error(self, exc: OSError) -> OSError:
+        """A run not written (a full disk, no usable TMPDIR), named by where the runs go: an
+        unnamed file's error names none (the command line's would be said of its stdout)."""
+        where = self.where or tempfile.tempdir or os.environ.get("TMPDIR") or "/tmp"
+        return OSError(exc.errno, f"{exc.strerror} (writing a sorted run of lines there)", where)
 
     def __iter__(self) -> Iterator[Block]:
         """Every text added, in key order, in blocks (the runs closed as they are read)."""
