@@ -230,10 +230,13 @@ uffi = _cached_ffi(
     int _Ux86_64_step(unw_cursor_t *c);
     int _Ux86_64_get_reg(unw_cursor_t *c, int reg, unw_word_t *val);
     int _Ux86_64_get_proc_name(unw_cursor_t *c, char *buf, size_t len, unw_word_t *off);
-    const void *iotu_accessors(const void *upt_accessors, void *create, void *destroy);
+    int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip, void *di,
+                                           void *pi, int need_unwind_info, void *arg);
+    const void *iotu_accessors(const void *upt_accessors, void *create, void *destroy,
+                               void *search);
     void *iotu_image(void);
     int iotu_maps(void *img, int pid, const unw_word_t *lo, const unw_word_t *hi,
-                  const int *mod, int n, int nmods);
+                  const int *mod, int n, const unw_word_t *base, int nmods);
     void *iotu_begin(void *img, int tid);
     void iotu_end(void);
     void iotu_free(void *img);
@@ -259,7 +262,7 @@ def unwind_libs() -> tuple[Any, Any] | None:
 @functools.cache
 def unwind_helper() -> tuple[Any, Any] | None:
     """(stracer/_unwind.c loaded, the accessors to create address spaces with), or None: then
-    libunwind-ptrace's own accessors (the same frames, found more slowly)."""
+    no unwinding (libunwind-ptrace's own accessors map the tracee's files: _unwind.c)."""
     from iotrace.native import library
 
     libs = unwind_libs()
@@ -270,10 +273,11 @@ def unwind_helper() -> tuple[Any, Any] | None:
         lib = uffi.dlopen(str(path))
     except OSError:
         return None
-    upt = libs[0]
+    upt, ux = libs
     acc = lib.iotu_accessors(
         uffi.addressof(upt, "_UPT_accessors"),
         uffi.cast("void *", upt._UPT_create),
         uffi.cast("void *", upt._UPT_destroy),
+        uffi.cast("void *", ux._Ux86_64_dwarf_search_unwind_table),
     )
     return lib, acc

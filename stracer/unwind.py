@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import stat
 from collections.abc import Iterable
 
 from iotrace.stracer import _ffi
@@ -75,10 +74,12 @@ class AddressSpace:
     """One process image: its libunwind address space and its module map."""
 
     def __init__(self, pid: int, helper: bool = True) -> None:
-        """helper: unwind through stracer/_unwind.c where it loads (False: libunwind-ptrace's
-        own accessors, the oracle of its tests)."""
+        """helper: unwind through stracer/_unwind.c, else not at all where it does not load
+        (False: libunwind-ptrace's own accessors, the oracle of its tests: they map the
+        tracee's module files, which their owners may truncate or forge: never the stracer's)."""
         self.pid = pid
         self.maps: list[tuple[int, int, int, str]] = []  # start, end, load bias, path
+        self.bases: dict[str, int] = {}  # path -> its offset-0 mapping (its ELF header)
         libs = _ffi.unwind_libs()
         self.uas = None
         # stracer/_unwind.c: each module's unwind table kept, memory read by pages
@@ -90,7 +91,7 @@ class AddressSpace:
         # the last unwind: its frames, and each one's stack pointer (the CFA of the one below)
         self.frames: list[Frame] = []
         self.sps: list[int] = []
-        if libs:
+        if libs and (self.img or not helper):
             upt, ux = libs
             acc = (
                 self.helper[1] if self.helper and self.img
@@ -112,17 +113,17 @@ class AddressSpace:
         """The file mappings, numbered by module, to _unwind.c (when they or the pid changed)."""
         if not self.helper or not self.img or self.sent == (self.pid, self.maps_read):
             return
-        # not a name that is no regular file now (a FIFO or device put at `x (deleted)`):
-        # libunwind-ptrace would open it by that name, and _unwind.c asks it of listed ones only
         segs = sorted((lo, hi, self.mod_ids.setdefault(path, len(self.mod_ids)))
-                      for lo, hi, _, path in self.maps if _regular(path))  # fmt: skip
+                      for lo, hi, _, path in self.maps)  # fmt: skip
         ffi = _ffi.uffi
         self.helper[0].iotu_maps(
             self.img, self.pid,
             ffi.new("unw_word_t[]", [s[0] for s in segs]),
             ffi.new("unw_word_t[]", [s[1] for s in segs]),
             ffi.new("int[]", [s[2] for s in segs]),
-            len(segs), len(self.mod_ids),
+            len(segs),
+            ffi.new("unw_word_t[]", [self.bases.get(p, 0) for p in self.mod_ids]),
+            len(self.mod_ids),
         )  # fmt: skip
         self.sent = (self.pid, self.maps_read)
 
@@ -143,6 +144,7 @@ class AddressSpace:
                 first[path] = lo
             maps.append((lo, hi, path))
         bias = {path: _bias(path, lo) for path, lo in first.items()}  # one stat a file
+        self.bases = first
         self.maps = [(lo, hi, bias[path] if path in bias else _bias(path, lo), path)
                      for lo, hi, path in maps]  # fmt: skip
         self.maps_read += 1
@@ -262,13 +264,6 @@ def libc_entry(frames: list[Frame]) -> str | None:
     if entry is None or entry.function in RAW_SYSCALL:
         return None
     return entry.function or entry.label()
-
-
-def _regular(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _bias(path: str, first_map: int) -> int:

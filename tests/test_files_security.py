@@ -966,3 +966,72 @@ def test_a_mapped_file_truncated_under_the_stracer_does_not_kill_it(tmp_path: Pa
     r = subprocess.run([sys.executable, "-c", _TRUNCATED_UNDER_THE_READER, lib],
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 0 and r.stdout.strip() == "0", (r.returncode, r.stderr)
+
+
+RAW_WRITE_LIB_C = r"""
+/* a write by a raw syscall instruction in the library's own code: a missed write, whose call
+ * site root's stracer unwinds through this library's unwind table */
+void raw_write(const char *s, unsigned long n)
+{
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"(1L), "D"(1L), "S"(s), "d"(n)
+                     : "rcx", "r11", "memory");
+}
+"""
+RAW_WRITE_MAIN_C = r"""
+void raw_write(const char *s, unsigned long n);
+int main(void)
+{
+    raw_write("raw\n", 4);
+    return 0;
+}
+"""
+PT_GNU_EH_FRAME = 0x6474E550
+
+
+def _forge_eh_frame(lib: Path, how: str) -> None:
+    """The library's PT_GNU_EH_FRAME made to point past the file's end (its loader never reads
+    it), or its table given an encoding libunwind-ptrace does not search (it aborts)."""
+    b = bytearray(lib.read_bytes())
+    phoff = int.from_bytes(b[32:40], "little")
+    phentsize, phnum = int.from_bytes(b[54:56], "little"), int.from_bytes(b[56:58], "little")
+    heads = [phoff + i * phentsize for i in range(phnum)]
+    (ph,) = [h for h in heads if int.from_bytes(b[h : h + 4], "little") == PT_GNU_EH_FRAME]
+    if how == "offset":
+        b[ph + 8 : ph + 16] = (1 << 40).to_bytes(8, "little")  # p_offset
+    else:
+        b[int.from_bytes(b[ph + 8 : ph + 16], "little") + 3] = 0x1B  # table_enc: pcrel|sdata4
+    lib.write_bytes(bytes(b))
+
+
+@pytest.mark.parametrize("how", ["offset", "encoding"])
+def test_a_forged_library_does_not_kill_the_stracer(
+    tmp_path: Path, public_dir: Path, how: str
+) -> None:
+    """Root's stracer unwinds a missed syscall's site through the unwind tables of the modules
+    the traced process maps, modules of other users: libunwind-ptrace read them from the
+    module's file, mapped, trusting it: a library of nobody's whose PT_GNU_EH_FRAME points past
+    the file's end killed the stracer by SIGSEGV, one whose table has another encoding by
+    abort(), and the job with them (PTRACE_O_EXITKILL).  Now stracer/_unwind.c reads the table
+    where the loader put it, in the tracee's memory (process_vm_readv: a bad address fails,
+    never faults), checked: the forged table is no table, and the app runs as untraced."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv")
+    (tmp_path / "lib.c").write_text(RAW_WRITE_LIB_C)
+    (tmp_path / "main.c").write_text(RAW_WRITE_MAIN_C)
+    lib, exe = public_dir / "libraw.so", public_dir / "raw_main"
+    subprocess.run(["gcc", "-O", "-shared", "-fPIC", "-o", str(lib), str(tmp_path / "lib.c")],
+                   check=True)  # fmt: skip
+    subprocess.run(["gcc", "-O", "-o", str(exe), str(tmp_path / "main.c"), f"-L{public_dir}",
+                    "-lraw", "-Wl,-rpath,$ORIGIN"], check=True)  # fmt: skip
+    _forge_eh_frame(lib, how)
+    for p in (lib, exe):
+        os.chown(p, NOBODY, NOBODY)
+    nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(exe)]
+    plain = subprocess.run(nobody, capture_output=True, text=True, timeout=60)
+    assert (plain.returncode, plain.stdout) == (0, "raw\n"), plain.stderr
+    r = subprocess.run([sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), "--",
+                        *nobody], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert (r.returncode, r.stdout) == (0, "raw\n"), r.stderr
+    assert "killed" not in r.stderr and "1 missed" in r.stderr, r.stderr
+    assert "at raw_write" in r.stderr, r.stderr  # the site's own frame is still placed
