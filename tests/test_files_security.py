@@ -1035,3 +1035,32 @@ def test_a_forged_library_does_not_kill_the_stracer(
     assert (r.returncode, r.stdout) == (0, "raw\n"), r.stderr
     assert "killed" not in r.stderr and "1 missed" in r.stderr, r.stderr
     assert "at raw_write" in r.stderr, r.stderr  # the site's own frame is still placed
+
+
+def test_the_stracer_runs_no_python_code_from_the_callers_environment(
+    tmp_path: Path, public_dir: Path
+) -> None:
+    """Root running `iotrace run` with a user's environment (`sudo -E`, a root shell that kept
+    it): the stracer, Python as root, ran the sitecustomize.py PYTHONPATH named (and, outside
+    a virtual environment, the .pth files of the user site directory HOME named), nobody's.
+    It now runs with Python's variables dropped and no user site (-I's isolation: only the
+    code the install check saw); the command still gets its environment whole."""
+    evil, home = public_dir / "evil", public_dir / "home"
+    site = home / ".local/lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (site / "site-packages").mkdir(parents=True)
+    evil.mkdir()
+    ran = tmp_path / "ran"
+    code = f"open({str(ran)!r}, 'a').write(__import__('sys').argv[0] + '\\n')\n"
+    (evil / "sitecustomize.py").write_text(code)
+    (site / "site-packages" / "evil.pth").write_text(f"import os; {code}")
+    for p in (evil, home, *home.rglob("*"), *evil.iterdir()):
+        os.lchown(p, NOBODY, NOBODY)
+    exe = launcher()
+    assert exe is not None
+    env = dict(os.environ, PYTHONPATH=str(evil), HOME=str(home), PYTHONWARNINGS="default")
+    cmd = [str(exe), "run", "-o", str(tmp_path / "t"), "--",
+           "sh", "-c", 'echo "$PYTHONPATH $HOME $PYTHONWARNINGS"']  # fmt: skip
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{evil} {home} default\n"
+    assert not ran.exists(), f"root's stracer ran nobody's code: {ran.read_text()}"
