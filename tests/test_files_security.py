@@ -1040,27 +1040,67 @@ def test_a_forged_library_does_not_kill_the_stracer(
 def test_the_stracer_runs_no_python_code_from_the_callers_environment(
     tmp_path: Path, public_dir: Path
 ) -> None:
-    """Root running `iotrace run` with a user's environment (`sudo -E`, a root shell that kept
-    it): the stracer, Python as root, ran the sitecustomize.py PYTHONPATH named (and, outside
-    a virtual environment, the .pth files of the user site directory HOME named), nobody's.
-    It now runs with Python's variables dropped and no user site (-I's isolation: only the
-    code the install check saw); the command still gets its environment whole."""
-    evil, home = public_dir / "evil", public_dir / "home"
+    """Root running `iotrace run` with a user's environment (`su` without `-`, a root shell
+    that kept it): the stracer, Python as root, ran the sitecustomize.py PYTHONPATH named (and,
+    outside a virtual environment, the .pth files of the user site directory HOME named),
+    nobody's.  Now of Python's variables it keeps only PYTHONPATH's directories no other user
+    could change (a module system's install: root's sitecustomize.py here, after nobody's on
+    the path, is the one it runs), and no user site; the command gets its environment whole."""
+    evil, home, safe = public_dir / "evil", public_dir / "home", tmp_path / "safe"
     site = home / ".local/lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
     (site / "site-packages").mkdir(parents=True)
     evil.mkdir()
-    ran = tmp_path / "ran"
-    code = f"open({str(ran)!r}, 'a').write(__import__('sys').argv[0] + '\\n')\n"
-    (evil / "sitecustomize.py").write_text(code)
-    (site / "site-packages" / "evil.pth").write_text(f"import os; {code}")
+    safe.mkdir()
+    ran, root_ran = tmp_path / "ran", tmp_path / "root-ran"
+    code = "open({!r}, 'a').write(__import__('sys').argv[0] + '\\n')\n"
+    (evil / "sitecustomize.py").write_text(code.format(str(ran)))
+    (site / "site-packages" / "evil.pth").write_text("import os; " + code.format(str(ran)))
+    (safe / "sitecustomize.py").write_text(code.format(str(root_ran)))
     for p in (evil, home, *home.rglob("*"), *evil.iterdir()):
         os.lchown(p, NOBODY, NOBODY)
     exe = launcher()
     assert exe is not None
-    env = dict(os.environ, PYTHONPATH=str(evil), HOME=str(home), PYTHONWARNINGS="default")
+    path = f"{evil}:{safe}:relative"
+    env = dict(os.environ, PYTHONPATH=path, HOME=str(home), PYTHONWARNINGS="default")
     cmd = [str(exe), "run", "-o", str(tmp_path / "t"), "--",
            "sh", "-c", 'echo "$PYTHONPATH $HOME $PYTHONWARNINGS"']  # fmt: skip
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == f"{evil} {home} default\n"
+    assert r.stdout == f"{path} {home} default\n"
     assert not ran.exists(), f"root's stracer ran nobody's code: {ran.read_text()}"
+    assert root_ran.read_text().endswith("iotrace-stracer\n")
+
+
+NO_FLINK_C = (
+    NO_TMPFILE_C.replace(
+        "openat(O_TMPFILE) fails EOPNOTSUPP, as on a file system without it",
+        "linkat(AT_EMPTY_PATH) fails ENOENT, as without CAP_DAC_READ_SEARCH before Linux 6.10",
+    )
+    .replace("SYS_openat", "SYS_linkat")
+    .replace("args[2]", "args[4]")
+)
+NO_FLINK_C = NO_FLINK_C.replace("020000000", "0x1000").replace("EOPNOTSUPP", "ENOENT")
+
+
+@pytest.mark.parametrize("mode", [(), ("--no-stracer",)], ids=["full", "shim"])
+def test_logs_are_named_through_proc_where_linkat_needs_the_capability(
+    tmp_path: Path, mode: tuple[str, ...]
+) -> None:
+    """A log is made unnamed (O_TMPFILE) and named once its header is in:
+    linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10, which a user's job
+    lacks, and then the log is named through /proc/self/fd (linkat AT_SYMLINK_FOLLOW, as the
+    file's opener): every process's log there, private, read back whole."""
+    src = tmp_path / "no_flink.c"
+    src.write_text(NO_FLINK_C)
+    exe = tmp_path / "no_flink"
+    subprocess.run(["gcc", "-O", "-o", str(exe), str(src)], check=True)
+    out, data = tmp_path / "t", tmp_path / "data.txt"
+    r = subprocess.run([exe, sys.executable, "-m", "iotrace", "run", "-o", str(out), *mode, "--",
+                        "sh", "-c", f"echo hi > {data}; cat {data}"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0 and r.stdout == "hi\n", r.stderr
+    assert "fault" not in r.stderr and "create" not in r.stderr, r.stderr
+    logs = list(out.glob("*.iot"))
+    assert len(logs) >= 2 and all(_mode(p) == 0o600 for p in logs), logs  # sh, cat
+    r = iotrace("show", str(out))
+    assert r.returncode == 0 and str(data) in r.stdout, r.stderr
