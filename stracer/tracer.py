@@ -67,6 +67,8 @@ IOT_OFF = 3  # iot_p.state values (preload/shim.h)
 LINK = fmt.LINK.struct
 LINK_POSTED = fmt.LINK.offset("posted")
 LINK_ENTRY = fmt.LINK.offset("sandbox_entry")
+HELLO = fmt.LINK.prefix("posted")  # a hello's fields: magic, version, tls_off, state
+LINK_NAMES = fmt.LINK.names
 BOX_HEAD = fmt.BOX_HEAD.struct
 BOX_MSG = fmt.BOX_MSG.struct
 BOX_MAX = 1 << 20  # a larger box asked for is not the shim's (it asks for 64 KiB)
@@ -78,6 +80,9 @@ CLONE_VM = 0x100
 GROUP_STOP_SIGS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
 OP_OPEN, OP_DUP, OP_CLOSE, OP_CLOSE_RANGE = 1, 2, 3, 4
 GO_FRAMES = 16  # frames of a Go call site
+AT_BASE = 7  # the auxiliary vector's entry: the program interpreter's address
+PT_LOAD, PF_X = 1, 1
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 @record
@@ -150,9 +155,10 @@ class Tracer:
         self.parked: set[int] = set()  # new tids whose parent's event has not come yet
         self.pcounts: dict[int, collections.Counter[str]] = {}
         self.site_frames: dict[int, list[Frame]] = {}
+        self.site_sigs: dict[tuple[tuple[str | None, int | None], ...], int] = {}  # frames -> site
         self.root = 0
         self.returncode: int | None = None
-        self.elf_cache: dict[str, bool] = {}
+        self.go_cache: dict[tuple[int, int, int, int], bool] = {}  # _is_go's
         self.failed = False
         self.plans: dict[int, Plan] = {}
         self.warned_ptrace = False
@@ -350,7 +356,7 @@ class Tracer:
         an iot_link) is dropped and counted, never believed."""
         img = th.proc.image
         first = not img.link and img.phase in ("preinit", "noshim")  # noshim: not foreseen
-        hello = fmt.LINK.prefix("posted")  # magic, version, tls_off, state
+        hello = HELLO
         raw = self.mem.read(th.tid, link, hello.size) if first and link else None
         magic, version, tls_off, _state = hello.unpack(raw) if raw else (0, 0, 0, 0)
         if magic != fmt.LINK_MAGIC or not 1 <= version < 256 or not -(1 << 24) < tls_off < 1 << 24:
@@ -569,10 +575,10 @@ class Tracer:
                 frames = symbolise(frames)
         # the same frames from another key (a varying word at rsp): one site
         sig = tuple((f.module, f.offset) for f in frames)
-        for sid, fr in self.site_frames.items():
-            if tuple((f.module, f.offset) for f in fr) == sig:
-                return sid
-        site = len(self.site_frames) + 1
+        site = self.site_sigs.get(sig)
+        if site is not None:
+            return site
+        site = self.site_sigs[sig] = len(self.site_frames) + 1
         self.site_frames[site] = frames
         self.site_fn[site] = fn = libc_entry(frames)
         self.log.rec(
@@ -689,7 +695,7 @@ class Tracer:
         if raw is None or (size and size < BOX_HEAD.size + 64):
             self._count(proc, "link_bad")
             return
-        now = fmt.LINK.unpack(raw)
+        now = dict(zip(LINK_NAMES, LINK.unpack(raw), strict=True))
         seen, bad = now["seen"], now["bad"]
         if bad > proc.shim_bad:
             self.pcounts[proc.pid]["link_bad"] += bad - proc.shim_bad
@@ -824,13 +830,19 @@ class Tracer:
             p.image is not old for p in self.procs.values() if p is not proc
         ):
             old.aspace.close()
-        phase = self._phase_after_exec(proc.pid, exe)
+        # the image read once, from what the kernel set up for it: its ELF header (its class
+        # and machine), its auxiliary vector (the loader's address; 0: static) and there, in its
+        # memory, the loader's program headers (no /proc/PID/maps, no realpath: ~0.2 ms an exec)
+        head = _exe_head(proc.pid)
+        base = _loader_base(proc.pid) if _elf64(head) else 0
+        phase = self._phase_after_exec(proc.pid, bool(base))
         proc.image = Image(exe=exe, phase="noshim" if phase == "sandboxed" else phase)
+        text = self._loader_text(proc.pid, base)
         if phase == "sandboxed":  # no shim reads the counters after the loader's I/O
-            proc.image.ld_recorded = _loader_text(proc.pid)
+            proc.image.ld_recorded = text
         else:
-            proc.image.ld = _loader_text(proc.pid)
-        proc.image.go = is_go(f"/proc/{proc.pid}/exe")
+            proc.image.ld = text
+        proc.image.go = self._is_go(proc.pid)
         self._sync_image(proc.image)
         proc.shared_vm = False
         self._sync_thread(th)
@@ -844,13 +856,13 @@ class Tracer:
             if counters is not None:
                 self.log.rec(SRec.KIO, time.monotonic_ns(), proc.pid, counters, [0, 0, 0, 0],
                              "exec")  # fmt: skip
-        self._exec_notes(proc.pid, exe)
+        self._exec_notes(proc.pid, exe, head)
 
-    def _exec_notes(self, pid: int, exe: str) -> None:
+    def _exec_notes(self, pid: int, exe: str, head: bytes) -> None:
         """What the trace cannot show of this image, said once per program: another ABI (the
         filter lets it through, the 64-bit shim does not load), or set-user/group-ID bits the
         kernel ignored because a non-root tracer traces the exec."""
-        abi = _other_abi(f"/proc/{pid}/exe")
+        abi = _other_abi(head)
         if abi:
             self.log.rec(SRec.PROC, time.monotonic_ns(), pid, 0, "untraced", abi)
             self.console.untraced(pid, exe, abi)
@@ -862,26 +874,62 @@ class Tracer:
             if mode & (stat.S_ISUID | stat.S_ISGID):
                 self.console.setid_lost(pid, exe, "user" if mode & stat.S_ISUID else "group")
 
-    def _phase_after_exec(self, pid: int, exe: str) -> str:
+    def _phase_after_exec(self, pid: int, dyn: bool) -> str:
         """preinit: the shim will load (dynamic executable, LD_PRELOAD names it): what happens
         before its hello is the loader's.  noshim: nothing it does is seen by a shim.
         sandboxed: exec'd under the app's seccomp filter, the shim loads but stays out without
-        a syscall (preload/sandbox.c): noshim, and the loader's I/O is not a shim's start's."""
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
+        a syscall (preload/sandbox.c): noshim, and the loader's I/O is not a shim's start's.
+        dyn: a 64-bit image the kernel gave a program interpreter (the loader honours
+        LD_PRELOAD)."""
+        raw = _proc_read(f"/proc/{pid}/environ")
+        if raw is None:
             return "noshim"
+        env = raw.split(b"\0")
         if b"IOTRACE_SANDBOXED=1" in env:
             return "sandboxed"
         shim = self.shim.encode()
         preload = any(e.startswith(b"LD_PRELOAD=") and shim in e for e in env)
         if not preload:
             return "noshim"
-        dyn = self.elf_cache.get(exe)
-        if dyn is None:
-            dyn = self.elf_cache[exe] = _has_interp(f"/proc/{pid}/exe")
         return "preinit" if dyn else "noshim"
+
+    def _loader_text(self, tid: int, base: int) -> tuple[int, int]:
+        """The executable mapping of the program interpreter (ld.so), which the kernel mapped at
+        the exec at `base` (its auxiliary vector's AT_BASE): from its program headers, read in
+        the new image's memory; the mapping /proc/PID/maps shows (its first executable PT_LOAD,
+        page-aligned).  (0, 0): no interpreter."""
+        head = self.mem.read(tid, base, 64) if base else None
+        if not _elf64(head):
+            return (0, 0)
+        assert head is not None
+        (phoff,) = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        if phentsize < 56 or not 0 < phnum <= 64:
+            return (0, 0)
+        ph = self.mem.read(tid, base + phoff, phentsize * phnum)
+        if not ph or len(ph) != phentsize * phnum:
+            return (0, 0)
+        for i in range(phnum):
+            ptype, flags, _off, vaddr, _pa, filesz = struct.unpack_from(
+                "<IIQQQQ", ph, i * phentsize
+            )
+            if ptype == PT_LOAD and flags & PF_X:
+                lo = base + vaddr
+                return (lo & ~(PAGE - 1), (lo + filesz + PAGE - 1) & ~(PAGE - 1))
+        return (0, 0)
+
+    def _is_go(self, pid: int) -> bool:
+        """elf.is_go of the image's file, once per version of it (inode, mtime and size: elf's
+        own key, less the /proc/PID path, which is new at every exec)."""
+        try:
+            st = os.stat(f"/proc/{pid}/exe")
+        except OSError:
+            return False
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        go = self.go_cache.get(key)
+        if go is None:
+            go = self.go_cache[key] = is_go(f"/proc/{pid}/exe")
+        return go
 
     def _exit_stop(self, tid: int) -> None:
         """A thread is about to exit: the process's I/O counters as the kernel has them now (the
@@ -923,7 +971,7 @@ class Tracer:
         raw = self.mem.read(tid, img.link, LINK.size)
         if raw is None or len(raw) != LINK.size:
             return None
-        ln = fmt.LINK.unpack(raw)
+        ln = dict(zip(LINK_NAMES, LINK.unpack(raw), strict=True))
         n = fmt.KIO_LIVE_MAX
         where = (("kio_own", 32), ("kio_gone", 48), ("kio_live", 8 * n))
         got = [self.mem.read(tid, ln[k], size) for k, size in where]
@@ -931,7 +979,10 @@ class Tracer:
             return None
         own_b, gone_b, live_b = (g or b"" for g in got)
         own, sums = list(struct.unpack("<4Q", own_b)), list(struct.unpack("<6Q", gone_b))
-        for (ptr,) in struct.iter_unpack("<Q", live_b):
+        # the table's entries in use, without a Python step for each of its 1,024 words
+        lo = (len(live_b) - len(live_b.lstrip(b"\0"))) & ~7
+        hi = (len(live_b.rstrip(b"\0")) + 7) & ~7
+        for (ptr,) in struct.iter_unpack("<Q", live_b[lo:hi]):
             if ptr:  # a live thread's sums, in its TLS (a thread exit_group ended kept its entry)
                 d = self.mem.read(tid, ptr, 48)
                 if d is None or len(d) != 48:
@@ -1086,11 +1137,12 @@ def _s32(v: int) -> int:
 
 def read_kio(task: str) -> list[int] | None:
     """/proc/TASK/io's counters in KIO_FIELDS order (TASK: a pid, or PID/task/TID), or None."""
+    raw = _proc_read(f"/proc/{task}/io")
+    if raw is None:
+        return None
     try:
-        with open(f"/proc/{task}/io", "rb") as f:
-            lines = f.read().split(b"\n")
-        values = [int(line.split(b":")[1]) for line in lines if b":" in line]
-    except (OSError, ValueError, IndexError):
+        values = [int(line.split(b":")[1]) for line in raw.split(b"\n") if b":" in line]
+    except (ValueError, IndexError):
         return None
     return values if len(values) == len(KIO_FIELDS) else None
 
@@ -1105,14 +1157,13 @@ def _ids(tid: int) -> tuple[int, int | None]:
     that one (NSpid's last; the stracer and the kernel's counters by the first)."""
     tgid = 0
     try:
-        with open(f"/proc/{tid}/status") as f:
-            for line in f:
-                if line.startswith("Tgid:"):
-                    tgid = int(line.split()[1])
-                elif line.startswith("NSpid:"):
-                    ids = line.split()[1:]
-                    return tgid, int(ids[-1]) if len(ids) > 1 else None
-    except (OSError, ValueError):
+        for line in (_proc_read(f"/proc/{tid}/status") or b"").split(b"\n"):
+            if line.startswith(b"Tgid:"):
+                tgid = int(line.split()[1])
+            elif line.startswith(b"NSpid:"):
+                ids = line.split()[1:]
+                return tgid, int(ids[-1]) if len(ids) > 1 else None
+    except ValueError:
         pass
     return tgid, None
 
@@ -1134,64 +1185,57 @@ def _exe(pid: int) -> str:
         return ""
 
 
-def _other_abi(path: str) -> str | None:
-    """The ABI of an ELF the x86_64 filter and shim do not cover ("i386", "x32"), else None."""
+def _proc_read(path: str) -> bytes | None:
+    """A /proc file's bytes, with a bare open and read (Python's file object costs ~4 us more)."""
     try:
-        with open(path, "rb") as f:
-            h = f.read(20)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    if len(h) < 20 or h[:4] != b"\x7fELF" or h[4] != 1:
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
         return None
-    machine = struct.unpack_from("<H", h, 18)[0]
+    finally:
+        os.close(fd)
+
+
+def _exe_head(pid: int) -> bytes:
+    """The first 64 bytes of the process's executable (its ELF header); b"" if unreadable."""
+    try:
+        fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 64)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _elf64(head: bytes | None) -> bool:
+    return bool(head) and len(head) >= 64 and head[:4] == b"\x7fELF" and head[4] == 2
+
+
+def _loader_base(pid: int) -> int:
+    """AT_BASE of a 64-bit process's auxiliary vector: where the kernel mapped its program
+    interpreter; 0 without one (a static executable, the loader run as the program)."""
+    auxv = _proc_read(f"/proc/{pid}/auxv") or b""
+    for key, value in struct.iter_unpack("<QQ", auxv[: len(auxv) & ~15]):
+        if key == AT_BASE:
+            return value
+        if key == 0:
+            break
+    return 0
+
+
+def _other_abi(head: bytes) -> str | None:
+    """The ABI of an ELF (its header) the x86_64 filter and shim do not cover ("i386", "x32"),
+    else None."""
+    if len(head) < 20 or head[:4] != b"\x7fELF" or head[4] != 1:
+        return None
+    machine = struct.unpack_from("<H", head, 18)[0]
     return "i386" if machine == 3 else "x32" if machine == 62 else f"32-bit machine {machine}"
-
-
-def _has_interp(path: str) -> bool:
-    """A dynamically linked ELF (has PT_INTERP): the dynamic loader honours LD_PRELOAD."""
-    try:
-        with open(path, "rb") as f:
-            h = f.read(64)
-            if h[:4] != b"\x7fELF" or h[4] != 2:
-                return False
-            (phoff,) = struct.unpack_from("<Q", h, 32)
-            phentsize, phnum = struct.unpack_from("<HH", h, 54)
-            f.seek(phoff)
-            ph = f.read(phentsize * phnum)
-        return any(struct.unpack_from("<I", ph, i * phentsize)[0] == 3 for i in range(phnum))
-    except (OSError, struct.error):
-        return False
-
-
-def _loader_text(pid: int) -> tuple[int, int]:
-    """The executable mapping of the program interpreter (ld.so), mapped by the kernel at exec."""
-    try:
-        with open(f"/proc/{pid}/exe", "rb") as f:
-            interp = _interp(f.read(1 << 16))
-        if not interp:
-            return (0, 0)
-        real = os.path.realpath(interp)
-        with open(f"/proc/{pid}/maps") as f:
-            for line in f:
-                parts = line.split(maxsplit=5)
-                if len(parts) == 6 and "x" in parts[1] and parts[5].strip() in (real, interp):
-                    lo, hi = (int(x, 16) for x in parts[0].split("-"))
-                    return (lo, hi)
-    except (OSError, ValueError):
-        pass
-    return (0, 0)
-
-
-def _interp(head: bytes) -> str | None:
-    if head[:4] != b"\x7fELF" or head[4] != 2:
-        return None
-    (phoff,) = struct.unpack_from("<Q", head, 32)
-    phentsize, phnum = struct.unpack_from("<HH", head, 54)
-    for i in range(phnum):
-        o = phoff + i * phentsize
-        if o + 56 > len(head):
-            return None
-        ptype, _flags, off, _va, _pa, size = struct.unpack_from("<IIQQQQ", head, o)
-        if ptype == 3 and off + size <= len(head):
-            return head[off : off + size].rstrip(b"\0").decode(errors="replace")
-    return None
