@@ -67,6 +67,8 @@ def _note(path: str, _ino: int, _mtime: int, _size: int, name: bytes, ntype: int
                 struct.unpack_from("<Q", ident, 32)[0],
                 *struct.unpack_from("<HH", ident, 54),
             )
+            if phentsize < 56 or phoff + phentsize * phnum > _size:  # past the file's end
+                return None
             f.seek(phoff)
             table = f.read(phentsize * phnum)
             for i in range(phnum):
@@ -118,14 +120,24 @@ def function_at(path: str, offset: int) -> str | None:
 def _sections(fd: int) -> list[tuple[int, ...]] | None:
     """The section headers of a 64-bit little-endian ELF file, read (pread) rather than mapped:
     a file its owner truncates while the stracer reads it would kill the stracer, and the job
-    with it, by SIGBUS through a mapping; a read just comes back short."""
+    with it, by SIGBUS through a mapping; a read just comes back short.  A section said to lie
+    past the file's end reads as empty (size 0): a file of another user's whose symbol table
+    claimed 2^62 bytes made the stracer allocate them (MemoryError: the site's syscall went
+    unrecorded)."""
+    size = os.fstat(fd).st_size
     head = os.pread(fd, 64, 0)
     if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
         return None
     shoff = struct.unpack_from("<Q", head, 40)[0]
     shentsize, shnum = struct.unpack_from("<HH", head, 58)
+    if shentsize < 64 or shoff + shentsize * shnum > size:
+        return None
     table = os.pread(fd, shentsize * shnum, shoff)
-    return [struct.unpack_from("<IIQQQQII", table, i * shentsize) for i in range(shnum)]
+    out = []
+    for i in range(shnum):
+        sh = struct.unpack_from("<IIQQQQII", table, i * shentsize)
+        out.append(sh if sh[4] + sh[5] <= size else (*sh[:5], 0, *sh[6:]))
+    return out
 
 
 @functools.lru_cache(maxsize=64)
