@@ -10,7 +10,6 @@ is gone, frames keep their module and offset and no names.
 from __future__ import annotations
 
 import os
-import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,9 +19,9 @@ import pandas as pd
 from iotrace.stracer.unwind import syscall_stub
 
 from iotrace.addr2line import Symbol, resolve
-from iotrace.elf import build_id
 
 from . import schema
+from .modules import module_of, same_file
 
 if TYPE_CHECKING:
     from .trace import Trace
@@ -57,27 +56,6 @@ def _resolve(module: str, offsets: set[int]) -> dict[int, Symbol]:
             kept.update(dict.fromkeys(new, (None, None, None)))
             kept.update(got)
     return kept
-
-
-def _same_file(module: str, ran: dict[str, set[bytes]]) -> bool:
-    """The file at `module` is what the job ran: same build-id (or nothing to compare)."""
-    ids = ran.get(module)
-    if not ids or not Path(module).is_file() or build_id(module) in ids:
-        return True  # the same file, or nothing to compare (no file: no symbols either)
-    warnings.warn(
-        f"{module} is not the file the job ran (its build-id differs: rebuilt or replaced "
-        "since): its frames are left as module+offset",
-        stacklevel=2,
-    )
-    return False
-
-
-def module_of(mods: list[tuple], pc: int) -> tuple | None:
-    """(base, lo, hi, path[, build_id]) of the module holding pc: the last one recorded."""
-    for m in reversed(mods):
-        if m[1] <= pc < m[2]:
-            return m
-    return None
 
 
 def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -132,7 +110,7 @@ def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFr
             wanted[m[3]].add(max(off - 1, 0))
             if len(m) > 4 and m[4]:
                 ran[m[3]].add(m[4])
-    resolved = {mod: _resolve(mod, offs) for mod, offs in wanted.items() if _same_file(mod, ran)}
+    resolved = {mod: _resolve(mod, offs) for mod, offs in wanted.items() if same_file(mod, ran)}
     if not rows:
         return schema.empty_frame(schema.STACK_COLUMNS)
     funcs, files, lines = [], [], []

@@ -260,3 +260,28 @@ def test_sorted_runs_not_written_is_one_line(tmp_path, where) -> None:
     runs = tmp_path if where == "TMPDIR" else d
     assert r.stderr.startswith(f"iotrace: show: {runs}: ") and r.stderr.count("\n") == 1, r
     assert r.stderr.endswith("(writing a sorted run of lines there)\n"), r.stderr
+
+
+def test_show_stacks_of_a_module_rebuilt_since_the_run(trace) -> None:
+    """`show --stacks` names frames as the report does (analyzer/modules.py): by addr2line on
+    the module's file only while that file has the build-id the shim saw loaded.  The program
+    rebuilt after the run (-O0: other code, other build-id): one warning line, its frames left
+    as module+offset (they were named from the new file's code: other functions, other
+    lines); libc's still named."""
+    from conftest import build
+
+    app = trace.work / "app"
+    shutil.copy(build("ft_fill"), app)
+    t = trace(str(app), "3", "0", "f", extra=("--no-stracer",))
+    assert t.proc.returncode == 7, t.proc.stderr
+    same = iotrace("show", str(t.dir), "--stacks")
+    assert same.returncode == 0 and same.stderr == "", same.stderr
+    assert "    at main (ft_fill.c:" in same.stdout
+    shutil.copy(build("ft_fill", "-O0"), app)
+    r = iotrace("show", str(t.dir), "--stacks")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == (f"iotrace: warning: {app} is not the file the job ran (its build-id "
+                        "differs: rebuilt or replaced since): its frames are left as "
+                        "module+offset\n")  # fmt: skip
+    assert "ft_fill.c" not in r.stdout and "    at app+0x" in r.stdout
+    assert len(r.stdout.splitlines()) == len(same.stdout.splitlines())

@@ -353,8 +353,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a bad --memory or IOTRACE_MEMORY
         print(f"iotrace: show: {exc}", file=sys.stderr)
         return 2
+    import warnings
+
+    from iotrace.text import escape
+
     try:
-        show(args.trace, sys.stdout, from_args(args), stacks=args.stacks, memory=memory)
+        with warnings.catch_warnings(record=True) as caught:  # a module rebuilt since the run
+            warnings.simplefilter("always")
+            show(args.trace, sys.stdout, from_args(args), stacks=args.stacks, memory=memory)
+        for said in dict.fromkeys(str(w.message) for w in caught):  # once, not once per log
+            print(f"iotrace: warning: {escape(said, quote=False)}", file=sys.stderr)
         sys.stdout.flush()
     except BrokenPipeError:  # `iotrace show DIR | head`
         sys.stderr.close()

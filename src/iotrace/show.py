@@ -5,7 +5,6 @@ symbolised call stack under it."""
 
 from __future__ import annotations
 
-import bisect
 import errno as errno_mod
 import os
 import sys
@@ -270,26 +269,30 @@ def _shift(log: Log) -> int:
 
 
 def _symbolise(log: Log) -> dict[int, list[str]]:
-    """stack id -> its frames as text ("func (file.c:12)", else "module+0xoff")."""
+    """stack id -> its frames as text ("func (file.c:12)", else "module+0xoff"): each address
+    in the module the analyzer names (analyzer/modules.py: the last recorded holding it), by
+    addr2line on that module's file if it is still the one the job ran (else a warning)."""
     from iotrace.addr2line import resolve
+    from iotrace.analyzer.modules import module_of, same_file
 
-    mods = sorted(log.modules)
-    bases = [m[0] for m in mods]
+    mods = log.modules
     where: dict[int, list[tuple[str | None, int]]] = {}
     wanted: dict[str, set[int]] = {}
+    ran: dict[str, set[bytes]] = {}  # module -> the build-ids the job ran
     for sid, pcs in log.stacks.items():
         fr = []
         for pc in pcs:
-            k = bisect.bisect_right(bases, pc) - 1
-            m = mods[k] if k >= 0 and mods[k][1] <= pc < mods[k][2] else None
+            m = module_of(mods, pc)
             if m is None:
                 fr.append((None, pc))
                 continue
             off = max(pc - m[0] - 1, 0)  # a return address: the call is just before it
             fr.append((m[3], off))
             wanted.setdefault(m[3], set()).add(off)
+            if len(m) > 4 and m[4]:
+                ran.setdefault(m[3], set()).add(m[4])
         where[sid] = fr
-    names = {mod: resolve(mod, offs) for mod, offs in wanted.items()}
+    names = {mod: resolve(mod, offs) for mod, offs in wanted.items() if same_file(mod, ran)}
     out = {}
     for sid, fr in where.items():
         out[sid] = [_frame(*(names.get(mod, {}).get(off) or (None, None, None)), mod, off)

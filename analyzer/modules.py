@@ -1,0 +1,31 @@
+"""Which module file a return address is in, and whether that file is still the one the job
+ran: the shim's MODULE records (docs/format.md) as every symboliser reads them (the analyzer's
+stacks, `iotrace show --stacks`).  No pandas: `show` imports it."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from iotrace.elf import build_id
+
+
+def module_of(mods: list[tuple], pc: int) -> tuple | None:
+    """(base, lo, hi, path[, build_id]) of the module holding pc: the last one recorded."""
+    for m in reversed(mods):
+        if m[1] <= pc < m[2]:
+            return m
+    return None
+
+
+def same_file(module: str, ran: dict[str, set[bytes]]) -> bool:
+    """The file at `module` is what the job ran: same build-id (or nothing to compare)."""
+    ids = ran.get(module)
+    if not ids or not Path(module).is_file() or build_id(module) in ids:
+        return True  # the same file, or nothing to compare (no file: no symbols either)
+    warnings.warn(
+        f"{module} is not the file the job ran (its build-id differs: rebuilt or replaced "
+        "since): its frames are left as module+offset",
+        stacklevel=2,
+    )
+    return False
