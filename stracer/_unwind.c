@@ -56,6 +56,7 @@ typedef struct {
 } dyn_info;
 
 #define UNW_INFO_FORMAT_REMOTE_TABLE 2
+#define UNW_EINVAL 8
 #define UNW_ENOINFO 10
 
 typedef void *(*create_fn)(int pid);
@@ -64,6 +65,10 @@ typedef int (*search_fn)(void *as, word ip, dyn_info *di, void *pi, int need, vo
 
 #define PAGE 4096u
 #define PAGES 64
+/* words libunwind may read in one unwind: a deep one reads some thousands.  Its CFA programs
+ * are the tracee's bytes: an FDE that says it is 2 GiB of DW_CFA_nop over zero pages the
+ * tracee mapped held root's stracer (and so every process of the job) for minutes */
+#define MAX_READS (1u << 20)
 #define MAX_PHDRS 64 /* more than any linker writes; past it the module has no table here */
 
 typedef struct {
@@ -100,6 +105,7 @@ static word page_at[PAGES];
 static int page_ok[PAGES];
 static unsigned char page[PAGES][PAGE];
 static int npages, next_page;
+static unsigned reads; /* by libunwind, this unwind */
 
 /* n bytes of the tracee at addr, all or nothing: a bad address fails, it never faults here */
 static int peek(word addr, void *buf, size_t n)
@@ -241,6 +247,8 @@ static const unsigned char *page_of(word base)
 static int access_mem(void *as, word addr, word *val, int write, void *arg)
 {
     (void)arg;
+    if (++reads > MAX_READS)
+        return -UNW_EINVAL;
     if (!write && !(addr & 7)) {
         const unsigned char *p = page_of(addr & ~(word)(PAGE - 1));
         if (p) {
@@ -339,7 +347,7 @@ void *iotu_begin(void *img, int tid)
         return NULL;
     cur = img;
     cur_tid = tid;
-    npages = next_page = 0;
+    npages = next_page = reads = 0;
     return cur;
 }
 

@@ -12,6 +12,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -1050,6 +1051,101 @@ def test_a_forged_library_does_not_kill_the_stracer(
     m = iotrace("missed", "--all", "-e", "write", str(tmp_path / "t"))  # recorded, placed
     site = "libc-forged.so+0x" if how == "symbols" else "at raw_write"
     assert m.returncode == 0 and site in m.stdout and "4 B" in m.stdout, (m.stdout, r.stderr)
+
+
+NOP_FDE_C = r"""
+#define _GNU_SOURCE
+#include <link.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+/* Points its own unwind table's entry for raw_write (in memory: the table's page made writable)
+ * at an FDE it builds in anonymous memory: 2 GiB of DW_CFA_nop (zero bytes) to run through
+ * before the caller's frame is known; then writes by a raw syscall inside raw_write. */
+__attribute__((noinline)) static long raw_write(const char *s, unsigned long n)
+{
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"(1L), "D"(1L), "S"(s), "d"(n)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
+static uintptr_t hdr;
+static int find(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size, (void)data;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
+            hdr = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+    return 1; /* the executable only */
+}
+
+int main(void)
+{
+    dl_iterate_phdr(find, NULL);
+    const unsigned char *h = (const unsigned char *)hdr;
+    if (!hdr || h[0] != 1 || h[1] != 0x1b || h[2] != 0x03 || h[3] != 0x3b)
+        return 2;
+    uint32_t count;
+    memcpy(&count, h + 8, 4);
+    int32_t *table = (int32_t *)(h + 12), want = (int32_t)((uintptr_t)raw_write - hdr);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < count; i++)
+        if (table[2 * i] <= want)
+            k = i;
+    size_t size = (size_t)0x80100000;
+    unsigned char *r = MAP_FAILED;
+    for (uintptr_t at = (hdr + (1ul << 28)) & ~0xffful; r == MAP_FAILED && at < hdr + (1ul << 30);
+         at += 1ul << 28)
+        r = mmap((void *)at, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (r == MAP_FAILED)
+        return 3;
+    static const unsigned char cie[24] = {20, 0, 0, 0, 0, 0, 0, 0, 1, 'z', 'R', 0, 1, 0x78, 16,
+                                          1, 0x1b, 0x0c, 0x07, 0x08, 0x90, 0x01, 0, 0};
+    memcpy(r, cie, sizeof cie);
+    uint32_t len = 0x7ffffff0, back = 28;
+    int32_t begin = (int32_t)((intptr_t)raw_write - (intptr_t)(r + 32)), range = 0x10000;
+    memcpy(r + 24, &len, 4);
+    memcpy(r + 28, &back, 4);
+    memcpy(r + 32, &begin, 4);
+    memcpy(r + 36, &range, 4); /* then aug data length 0 and the nops: zero pages */
+    uintptr_t page = (uintptr_t)&table[2 * k + 1] & ~0xffful;
+    if (mprotect((void *)page, 8192, PROT_READ | PROT_WRITE))
+        return 4;
+    table[2 * k + 1] = (int32_t)((intptr_t)(r + 24) - (intptr_t)hdr);
+    return raw_write("raw\n", 4) == 4 ? 0 : 5;
+}
+"""
+
+
+def test_an_endless_unwind_program_does_not_hold_the_stracer(
+    tmp_path: Path, public_dir: Path
+) -> None:
+    """The CFA programs libunwind runs to find a caller's frame are the tracee's bytes: a
+    program of nobody's pointed its unwind table's entry for the function making a raw write
+    at an FDE of 2 GiB of DW_CFA_nop (zero pages it mapped), and root's stracer ran through
+    them for minutes, every process of the job stopped meanwhile, past `timeout`.  Now an
+    unwind reads at most MAX_READS words (_unwind.c): the site keeps the frames found."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv")
+    src = tmp_path / "nops.c"
+    src.write_text(NOP_FDE_C)
+    exe = public_dir / "nops"
+    subprocess.run(["gcc", "-O", "-o", str(exe), str(src)], check=True)
+    cmd = [sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), "--",
+           "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(exe)]  # fmt: skip
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)  # fmt: skip
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        pytest.fail("the stracer was held running a 2 GiB CFA program")
+    assert (p.returncode, out) == (0, "raw\n"), err
+    assert "1 missed" in err and "at raw_write" in err, err
 
 
 def test_the_stracer_runs_no_python_code_from_the_callers_environment(
