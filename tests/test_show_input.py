@@ -285,3 +285,20 @@ def test_show_stacks_of_a_module_rebuilt_since_the_run(trace) -> None:
                         "module+offset\n")  # fmt: skip
     assert "ft_fill.c" not in r.stdout and "    at app+0x" in r.stdout
     assert len(r.stdout.splitlines()) == len(same.stdout.splitlines())
+
+
+def test_a_wide_pid_or_rank_range_is_two_numbers() -> None:
+    """`--pid 1-99999999999` was expanded into every number of the range (a set of 10^11
+    ints: the command never came back); the ranges are kept as ranges, merged, and every
+    reader selects by them (`show` here, `report` through the same mask)."""
+    valid = str(CASES / "valid")
+    r = subprocess.run([sys.executable, "-m", "iotrace", "show", valid, "--pid", "1-99999999999"],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 45, r.stderr
+    assert iotrace("show", valid, "--pid", "101-99999999999,1-99").stdout == ""
+    assert iotrace("show", valid, "--pid", "99-99,100,1-2").stdout == r.stdout
+    rep = iotrace("report", valid, "--json", "--pid", "3-5,1-4,100-4000000000,7")
+    assert rep.returncode == 0, rep.stderr
+    assert json.loads(rep.stdout)["overview"]["selection"] == "--pid 1-5,7,100-4000000000"
+    bad = iotrace("show", valid, "--rank", "0-9223372036854775808")  # past int64: none such
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr

@@ -37,10 +37,13 @@ class SelectError(ValueError):
     """A filter option that does not parse: one line for the user."""
 
 
+Ranges = tuple[tuple[int, int], ...]  # (first, last) of each range given, both included
+
+
 @record(frozen=True)
 class Select:
-    ranks: frozenset[int] | None = None
-    pids: frozenset[int] | None = None
+    ranks: Ranges | None = None  # ranges, not their numbers: --pid 1-99999999999 is two ints
+    pids: Ranges | None = None
     paths: tuple[str, ...] = ()
     functions: frozenset[str] | None = None  # the call table's names (trace_set)
     failed: bool | None = None  # True: errno set; False: errno 0
@@ -56,7 +59,7 @@ class Select:
         out = []
         for opt, v in (("--rank", self.ranks), ("--pid", self.pids)):
             if v is not None:
-                out.append(f"{opt} {','.join(map(str, sorted(v)))}")
+                out.append(f"{opt} {','.join(str(a) if a == b else f'{a}-{b}' for a, b in v)}")
         out += [f"--path {g}" for g in self.paths]
         if self.functions is not None:
             out.append(f"-e {len(self.functions)} function(s)")
@@ -88,10 +91,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only events starting at or before S s since the job's start")  # fmt: skip
 
 
-def _ints(specs: list[str] | None, what: str) -> frozenset[int] | None:
+def _ints(specs: list[str] | None, what: str) -> Ranges | None:
+    """The ranges of a --rank/--pid LIST, merged where they touch, in order."""
     if not specs:
         return None
-    out: set[int] = set()
+    out: list[tuple[int, int]] = []
     for spec in specs:
         for item in spec.split(","):
             lo, sep, hi = item.strip().partition("-")
@@ -100,10 +104,27 @@ def _ints(specs: list[str] | None, what: str) -> frozenset[int] | None:
                 b = int(hi) if sep else a
             except ValueError:
                 raise SelectError(f"--{what} {spec!r}: expected numbers like 0,2-3") from None
-            if a < 0 or b < a:
+            if a < 0 or b < a or b >= 1 << 63:
                 raise SelectError(f"--{what} {spec!r}: expected numbers like 0,2-3")
-            out.update(range(a, b + 1))
-    return frozenset(out)
+            out.append((a, b))
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(out):
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return tuple(merged)
+
+
+def _within(values: np.ndarray, ranges: Ranges) -> np.ndarray:
+    """values in any of the ranges (sorted, disjoint: _ints): the last range starting at or
+    before each value holds it or none does."""
+    import numpy as np
+
+    first = np.array([a for a, _ in ranges], dtype=np.int64)
+    last = np.array([b for _, b in ranges], dtype=np.int64)
+    at = np.searchsorted(first, values, side="right") - 1
+    return (at >= 0) & (values <= last[at.clip(0)])
 
 
 def _secs(s: str | None, what: str) -> int | None:
@@ -205,9 +226,9 @@ def mask(
 
     keep = np.ones(len(t), dtype=bool)
     if s.ranks is not None:
-        keep &= np.isin(rank, list(s.ranks))
+        keep &= _within(rank, s.ranks)
     if s.pids is not None:
-        keep &= np.isin(pid, list(s.pids))
+        keep &= _within(pid, s.pids)
     if s.paths:
         on = _by_value(path, path_names, lambda p: path_passes(p, s.paths))
         if path2 is not None:
