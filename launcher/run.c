@@ -212,8 +212,10 @@ static char **traced_env(const char *shim, struct iot_dir *d, int stack, const c
     return env;
 }
 
-/* The signals a batch system or a user sends to the job: passed on to the command. */
-static const int forwarded[] = {SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+/* The signals a batch system or a user sends to the job: passed on to the command.  SIGCONT
+ * too: it resumes `iotrace run` itself whatever its handler, and a command stopped on its own
+ * (SIGSTOP, SIGTSTP) would otherwise stay stopped when the job is resumed through this pid. */
+static const int forwarded[] = {SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT};
 #define NFWD (sizeof forwarded / sizeof *forwarded)
 volatile pid_t iot_app;
 static volatile pid_t end_rest; /* the stracer, once the command exited leaving processes */
@@ -222,9 +224,10 @@ static struct sigaction given[NFWD + 2]; /* forwarded, SIGINT, SIGCHLD: as iotra
 static void forward(int sig)
 {
     int e = errno;
-    if (end_rest > 0)
-        kill(end_rest, SIGUSR1); /* stracer/launch.py END_REST */
-    else if (iot_app > 0)
+    if (end_rest > 0) {
+        if (sig != SIGCONT) /* a resume ends nothing */
+            kill(end_rest, SIGUSR1); /* stracer/launch.py END_REST */
+    } else if (iot_app > 0)
         kill(iot_app, sig);
     errno = e;
 }

@@ -169,13 +169,14 @@ static int fd_link(const char *s)
 }
 
 /* The file a descriptor opened through a link to another names (tee /dev/stderr, a memfd
- * reopened through /proc/self/fd/N): its bytes are that file's, named as /proc/self/fd names
- * it (strace -y's name), not the link's, which the report would count among /dev's and /proc's
- * (the open itself keeps the name the app gave) */
-static uint32_t fd_file(int fd, uint32_t path)
+ * reopened through /proc/self/fd/N), or an unnamed file made in a directory (O_TMPFILE:
+ * Python's tempfile.TemporaryFile): its bytes are that file's, named as /proc/self/fd names it
+ * (strace -y's name, "DIR/#INODE (deleted)"), not the link's, which the report would count
+ * among /dev's and /proc's, nor the directory's (the open itself keeps the name the app gave) */
+static uint32_t fd_file(int fd, uint32_t path, int oflags)
 {
     const char *s = iot_string(path);
-    if (!s || IOT_SANDBOXED() || !fd_link(s))
+    if (!s || IOT_SANDBOXED() || !(fd_link(s) || (oflags & __O_TMPFILE) == __O_TMPFILE))
         return path;
     char link[64], target[4096];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -187,7 +188,7 @@ static uint32_t fd_file(int fd, uint32_t path)
  * open left out by a filter), whether it seeks is asked at its first positioned call. */
 int iot_fd_opened(int fd, uint32_t path, int oflags, int64_t *dev, int64_t *ino)
 {
-    path = fd_file(fd, path);
+    path = fd_file(fd, path, oflags);
     if (IOT_UNLIKELY(iot_t.vforked)) { /* a vfork child's: kept apart from the parent's table */
         struct stat st;
         int ok = dev && !IOT_SANDBOXED() && IOT_SYSRAW(fstat, fd, &st) == 0;
