@@ -110,9 +110,35 @@ size_t iot_abspath(int dirfd, const char *path, char *out, size_t cap)
     return clean(out);
 }
 
+/* The length of the directory `dirfd` names (PATH_MAX when not known without asking). */
+static size_t dir_len(int dirfd)
+{
+    if (dirfd == AT_FDCWD && IOT_UNLIKELY(iot_t.vforked))
+        return PATH_MAX;
+    if (dirfd == AT_FDCWD) {
+        pthread_mutex_lock(&cwd_lock);
+        if (!cwd_len)
+            cwd_load();
+        size_t n = cwd_len;
+        pthread_mutex_unlock(&cwd_lock);
+        return n;
+    }
+    const char *s = iot_string(iot_fd_path(dirfd));
+    return s ? strlen(s) : 0;
+}
+
+/* The buffer is sized to the name, not PATH_MAX * 2: a thread of PTHREAD_STACK_MIN (16 KiB,
+ * its TLS included) or a signal handler on a small sigaltstack has no 8 KiB to spare (an open
+ * there died of SIGSEGV).  Slack for a directory another thread's chdir made longer meanwhile;
+ * one longer still is unknown to dir_of: the name is kept as given. */
 uint32_t iot_path_id_at(int dirfd, const char *path)
 {
-    char buf[PATH_MAX * 2];
-    size_t n = iot_abspath(dirfd, path, buf, sizeof buf);
+    if (!path)
+        return 0;
+    size_t cap = strlen(path) + 2 + (path[0] == '/' ? 0 : dir_len(dirfd) + 256);
+    if (cap > PATH_MAX * 2)
+        cap = PATH_MAX * 2;
+    char buf[cap];
+    size_t n = iot_abspath(dirfd, path, buf, cap);
     return n ? iot_intern_string(buf, n) : 0;
 }
