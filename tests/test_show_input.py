@@ -302,3 +302,17 @@ def test_a_wide_pid_or_rank_range_is_two_numbers() -> None:
     assert json.loads(rep.stdout)["overview"]["selection"] == "--pid 1-5,7,100-4000000000"
     bad = iotrace("show", valid, "--rank", "0-9223372036854775808")  # past int64: none such
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_an_empty_path_is_one_line(tmp_path) -> None:
+    """An empty path given as DIR, A, B, --html or -o: one line, status 2, nothing written
+    (DIR "" read the current directory, --html "" printed the console report instead, -o ""
+    wrote the tables into the current directory)."""
+    valid = str(CASES / "valid")
+    for args, name in ((["show", ""], "DIR"), (["missed", ""], "DIR"), (["diff", valid, ""], "B"),
+                       (["report", valid, "--html", ""], "--html"),
+                       (["export", valid, "--format", "csv", "-o", ""], "-o")):  # fmt: skip
+        r = iotrace(*args, cwd=tmp_path)
+        assert (r.returncode, r.stdout) == (2, ""), (args, r)
+        assert r.stderr == f"iotrace: {args[0]}: {name}: an empty path\n", args
+    assert list(tmp_path.iterdir()) == []

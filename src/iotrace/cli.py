@@ -562,6 +562,17 @@ def _lean_allocators() -> None:
             pass
 
 
+READERS = ("show", *ANALYZER)
+_PATHS = {"trace": "DIR", "a": "A", "b": "B", "html": "--html", "output": "-o"}
+
+
+def _empty_path(args: argparse.Namespace) -> str | None:
+    """The option or argument of a reading command given as "" (none: None): "" is not the
+    current directory (DIR) nor no file (--html: the console report instead; -o: files written
+    into the current directory)."""
+    return next((name for k, name in _PATHS.items() if getattr(args, k, None) == ""), None)
+
+
 def _errors() -> tuple[type[Exception], ...]:
     """The errors that are one line and status 2 (imported only when one is raised)."""
     from iotrace.select import SelectError
@@ -575,6 +586,9 @@ def _errors() -> tuple[type[Exception], ...]:
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = _parser(words[0] if words and words[0] in COMMANDS else None).parse_args(argv)
+    if args.cmd in READERS and (empty := _empty_path(args)):
+        print(f"iotrace: {args.cmd}: {empty}: an empty path", file=sys.stderr)
+        return 2
     if args.cmd in ANALYZER:
         _lean_allocators()
     if args.cmd == "export":  # parts reduced here too (report, diff: _summary)
