@@ -24,36 +24,43 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def _readings(rows: pd.DataFrame) -> list[kio.Reading]:
-    out = []
-    for r in rows.itertuples(index=False):
-        d = r._asdict()
-        out.append(
+def _readings(k: pd.DataFrame) -> dict[tuple[str, int], list[kio.Reading]]:
+    """The KIO rows `k` as readings, by (host, pid) in the rows' order, the keys sorted as a
+    groupby sorts them.  Each column is made a list once: a frame per process (groupby, then
+    itertuples, which makes a namedtuple class per call) cost ~17 ms per process, minutes for
+    a trace of thousands of short-lived processes."""
+    c = {name: k[name].tolist() for name in k.columns}
+
+    def ints(names: list[str], i: int) -> list[int]:
+        return [int(c[n][i]) for n in names]
+
+    counters, own = list(KIO_FIELDS), [f"own_{x}" for x in KIO_OWN_FIELDS]
+    sums, threads = [f"events_{x}" for x in schema.KIO_SUMS], [f"threads_{x}" for x in kio.COUNTERS]
+    uring, shim = [f"uring_{x}" for x in KIO_URING_FIELDS], [f"shim_{x}" for x in schema.KIO_SHIM]
+    out: dict[tuple[str, int], list[kio.Reading]] = {}
+    for i in range(len(k)):
+        out.setdefault((str(c["host"][i]), int(c["pid"][i])), []).append(
             kio.Reading(
-                str(d["source"]),
-                str(d["when"]),
-                int(d["t"]),
-                int(d["proc"]),
-                [int(d[k]) for k in KIO_FIELDS],
-                [int(d[f"own_{k}"]) for k in KIO_OWN_FIELDS],
-                int(d["stdio_pending"]),
-                int(d["stdio_pending_streams"]),
-                [int(d[f"events_{k}"]) for k in schema.KIO_SUMS],
-                None
-                if pd.isna(d["threads_rchar"])
-                else [int(d[f"threads_{k}"]) for k in kio.COUNTERS],
-                [int(d[f"uring_{k}"]) for k in KIO_URING_FIELDS],
-                int(d["lost"]),
-                int(d["euid"]),
-                str(d["next"]),
-                None
-                if pd.isna(d["shim_own_rchar"])
-                else [int(d[f"shim_{k}"]) for k in schema.KIO_SHIM],
-                [int(d["dropped"]), int(d["untraced"])],
-                nnp=bool(d["nnp"]),
+                str(c["source"][i]),
+                str(c["when"][i]),
+                int(c["t"][i]),
+                int(c["proc"][i]),
+                ints(counters, i),
+                ints(own, i),
+                int(c["stdio_pending"][i]),
+                int(c["stdio_pending_streams"][i]),
+                ints(sums, i),
+                None if pd.isna(c["threads_rchar"][i]) else ints(threads, i),
+                ints(uring, i),
+                int(c["lost"][i]),
+                int(c["euid"][i]),
+                str(c["next"][i]),
+                None if pd.isna(c["shim_own_rchar"][i]) else ints(shim, i),
+                [int(c["dropped"][i]), int(c["untraced"][i])],
+                nnp=bool(c["nnp"][i]),
             )
         )
-    return out
+    return dict(sorted(out.items()))
 
 
 def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
@@ -196,7 +203,7 @@ def explained(
     if keys is not None:  # a part's own: not every process's (grouping them all cost a part
         # ~0.5 ms per process of the trace)
         k = k[[(str(h), int(p)) in keys for h, p in zip(k["host"], k["pid"], strict=True)]]
-    readings = {(str(h), int(p)): _readings(rows) for (h, p), rows in k.groupby(["host", "pid"])}
+    readings = _readings(k)
     st, shim = _stracer_events(trace, set(readings)), _shim_events(trace) if shim is None else shim
     out = {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
     for key, how in (_uring(trace) if uring is None else uring).items():

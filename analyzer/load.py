@@ -48,7 +48,7 @@ from iotrace.tracefile import (
 
 from . import schema, stracer_src
 from .event_columns import ERRORS, NULL_BITS, Decoder, RawColumns, decoder, empty, require_native
-from .log_kinds import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, VIA_NAMES, Source
+from .log_kinds import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, VIA_NAMES, Source, shim_log_names
 from .trace import Trace
 
 WINDOW = 64 << 20  # bytes of chunks decoded per call (progress granularity)
@@ -102,6 +102,7 @@ class _Log:
     shapes: dict[tuple[int, int], Any] = field(default_factory=dict)  # SHAPE: (tid, t) -> ...
     selections: dict[tuple[int, int], Any] = field(default_factory=dict)  # SELECTION
     tids: dict[int, int] | None = None  # its threads' ids in its PID namespace -> the run's
+    named: dict[str, bytes] | None = None  # header already named (_listed): its exact names
 
     @property
     def shift(self) -> int:
@@ -169,6 +170,9 @@ def _header_key(log: _Log) -> tuple[str, int, int, int, int] | None:
 
 def _named_header(log: _Log, names: _Names) -> dict[str, Any]:
     """names(log.header), kept with the header (keep_headers)."""
+    if log.named is not None:  # from the worker's listing (_listed): named then
+        names.exact.update(log.named)
+        return log.header
     key = _header_key(log) if log.size else None
     got = _NAMED.get(key) if key is not None else None
     if got is None:
@@ -369,7 +373,7 @@ def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None 
     slog_paths = STRACER.find(d) if d.is_dir() else []
     if not slog_paths:
         log_paths(d)  # the directory checks and their messages
-    logs = shim_logs(d)
+    logs = shim_logs(d) if part is None else _listed(d, part)
     keep = None if part is None else _missed_of(logs, part)
     slogs = stracer_src.read_logs(slog_paths, keep)
     runs = run_records(d)
@@ -380,7 +384,7 @@ def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None 
     names = _Names()
     for lg in logs:
         lg.header = _named_header(lg, names)
-        lg.strings, lg.modules = names(lg.strings), names(lg.modules)
+        lg.strings, lg.modules = names.strings(lg.strings), names.modules(lg.modules)
     for sl in slogs:
         if sl.log is not None:
             for k in ("header", "missed", "sites", "site_fn", "procs"):
@@ -398,6 +402,15 @@ class _Names:
     def __init__(self) -> None:
         self.exact: dict[str, bytes] = {}
 
+    def strings(self, d: dict[int, str]) -> dict[int, str]:
+        """A log's strings (their ids are ints): as they are when all are ASCII (most logs:
+        walking each value through __call__ cost ~1 ms a log)."""
+        return d if all(s.isascii() for s in d.values()) else self(d)
+
+    def modules(self, mods: list[Any]) -> list[Any]:
+        """A log's modules (start, end, offset, path, build id): only a non-ASCII path named."""
+        return [m if m[3].isascii() else self(m) for m in mods]
+
     def __call__(self, v: Any) -> Any:
         if isinstance(v, str):
             if v.isascii():
@@ -411,12 +424,21 @@ class _Names:
                 self.exact[spelled] = b
                 return spelled
         if isinstance(v, list):
+            if all(map(_plain, v)):  # a header's function names
+                return v
             return [self(x) for x in v]
         if isinstance(v, tuple):
             return tuple(self(x) for x in v)
         if isinstance(v, dict):
+            if all(map(_plain, v)) and all(map(_plain, v.values())):  # the stracer's records
+                return v  # of processes (every part names them: ~1 ms per 10 processes)
             return {self(k): self(x) for k, x in v.items()}
         return v
+
+
+def _plain(v: Any) -> bool:
+    """`v` is its own name (_Names): not text, or ASCII text, and holds none."""
+    return not isinstance(v, str | list | tuple | dict) or (type(v) is str and v.isascii())
 
 
 def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
@@ -438,6 +460,42 @@ def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
         logs.append(lg)
     _in_namespaces(d, logs)
     return logs
+
+
+# Per worker (keep_headers): the trace's shim logs as last listed, their headers named, by
+# directory.  A part's load opens only its own logs again (their sizes, a header not yet written):
+# opening and naming every log for every part cost a trace of thousands of short-lived processes
+# O(parts x logs) (bench/README.md, "manyparts").  A log added or removed lists anew.
+_LISTINGS: dict[str, tuple[list[str], list[_Log]]] = {}
+
+
+def _listed(d: Path, part: Part) -> list[_Log]:
+    """shim_logs(d) for `part`'s load: its logs opened, the others' as listed before."""
+    if not _KEEP_HEADERS:
+        return shim_logs(d)
+    names = shim_log_names(d)
+    got = _LISTINGS.get(str(d))
+    if got is None or got[0] != names:
+        logs = shim_logs(d)
+        lists: dict[tuple[str, ...], Any] = {}  # one object per distinct list of functions
+        for lg in logs:
+            own = _Names()
+            lg.header, lg.named = own(lg.header), own.exact
+            f = lg.header.get("functions")
+            if isinstance(f, list):
+                lg.header["functions"] = lists.setdefault(tuple(f), f)
+        _LISTINGS.clear()  # one directory at a time (a worker's)
+        got = _LISTINGS[str(d)] = (names, logs)
+    out = []
+    for lg in got[1]:
+        if part.first <= lg.proc < part.stop or lg.truncated:  # (a header written since?)
+            out.append(_Log(lg.proc, SHIM, lg.path, regular_size(lg.path)))
+            _open(out[-1])
+        else:
+            out.append(_Log(lg.proc, SHIM, lg.path, lg.size, lg.header, lg.first, lg.chunk,
+                            named=lg.named))  # fmt: skip
+    _in_namespaces(d, out)
+    return out
 
 
 def _in_namespaces(d: Path, logs: list[_Log]) -> None:
@@ -573,7 +631,7 @@ def _assemble(
     as the events table no longer needs them (every column is ~10-80 MB per 10 million events,
     and memory first touched is what a load pays most for: docs/analyzer.md)."""
     t0 = job_start([*logs, *slogs], runs)
-    fnames = schema.function_names([list(lg.header.get("functions", [])) for lg in logs])
+    fnames = schema.function_names(_function_lists(logs))
     fdict = _Dict(fnames)
     paths = _Dict()
     hosts = _Dict()
@@ -649,6 +707,16 @@ def _assemble(
         stack_base=stack_base, shim_paths=shim_paths,
         chunking=chunking, writable_maps=writable,
     )  # fmt: skip
+
+
+def _function_lists(logs: list[_Log]) -> list[list[str]]:
+    """The logs' lists of function names, each list object once (the listing's logs share
+    one per distinct list: _listed), in the logs' order."""
+    got: dict[int, list[str]] = {}
+    for lg in logs:
+        f = lg.header.get("functions", [])
+        got.setdefault(id(f), f)
+    return [list(f) for f in got.values()]
 
 
 def _threads(events: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +24,13 @@ class Source:
 
 
 def find_shim_logs(trace_dir: Path) -> list[Path]:
-    return sorted(trace_dir.glob(f"*{LOG_SUFFIX}"))  # not a regular file: refused by the reader
+    """glob's order (sorted paths), sorted by name: comparing 10,000 Paths took ~0.1 s, and a
+    bounded report lists them for every part.  Not a regular file: refused by the reader."""
+    return [trace_dir / n for n in shim_log_names(trace_dir)]
+
+
+def shim_log_names(trace_dir: Path) -> list[str]:
+    return sorted(e.name for e in os.scandir(trace_dir) if e.name.endswith(LOG_SUFFIX))
 
 
 def find_stracer_logs(trace_dir: Path) -> list[Path]:

@@ -154,7 +154,7 @@ def function_names(header_lists: list[list[str]]) -> list[str]:
     """The function categories: the table's names in id order, then any a log adds."""
     names = [f.name for f in FUNCTIONS]
     seen = set(names)
-    for lst in header_lists:
+    for lst in dict.fromkeys(map(tuple, header_lists)):  # most logs' lists are one list
         for n in lst:
             if n not in seen:
                 seen.add(n)
