@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -363,3 +364,146 @@ def test_news_waiting_at_a_fork_reach_the_child(trace):
     assert (trace.work / "d.out").read_text() == "child\nparent\n"
     writes = [(e["pid"], e["path"]) for e in t.events("write") if e["fd"] not in (1, 2)]
     assert len({pid for pid, _ in writes}) == 2 and [p for _, p in writes] == [c, c]
+
+
+# ---- a real second process at the box -------------------------------------------------------
+
+BOX_APP_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+/* rounds of a raw openat (fd news for the shim) and a wrapped write on it (which fetches the
+ * news into the box): one, then after a byte on stdin (the attacker's turn) argv[2] more */
+static int round_(const char *dir, int i)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/f%d", dir, i % 4);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    return fd >= 0 && write(fd, "x\n", 2) == 2 && close(fd) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    char c;
+    if (argc < 3 || !round_(argv[1], 0) || read(0, &c, 1) != 1)
+        return 2;
+    for (int i = 1; i <= atoi(argv[2]); i++)
+        if (!round_(argv[1], i))
+            return 3;
+    puts("done");
+    return 0;
+}
+"""
+
+
+def _box_addr(pid: int) -> int:
+    """The shim's fetch box in the app (as root: the stracer's last answer's magic "iotb" in
+    the shim's data or the bss after it); 0 if not found."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        for i, line in enumerate(maps):
+            cols = line.split()
+            if len(cols) < 6 or not cols[5].endswith("libiotrace.so") or cols[1][:2] != "rw":
+                continue
+            for ln in maps[i : i + 2]:  # the data, and the bss's own mapping past it
+                lo, hi = (int(x, 16) for x in ln.split()[0].split("-"))
+                mem.seek(lo)
+                m = re.search(rb"iotb", mem.read(hi - lo))
+                if m:
+                    return lo + m.start()
+    return 0
+
+
+def _scribbler(app: int, link: int, box: int, ready: int, go: int) -> dict:
+    """As the app's own user, another process, over and over until the app is gone (or 30 s):
+    a forged answer (the box's magic, news up to a `posted` it raises too, sizes past the box),
+    random bytes into the box, a random `posted`."""
+    import random
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.process_vm_writev.restype = ctypes.c_ssize_t
+
+    class IoVec(ctypes.Structure):
+        _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+    rng = random.Random(7)
+    buf = ctypes.create_string_buffer(64)
+
+    def put(where: int, data: bytes) -> bool:
+        ctypes.memmove(buf, data, len(data))
+        local, remote = IoVec(ctypes.addressof(buf), len(data)), IoVec(where, len(data))
+        return libc.process_vm_writev(app, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0) > 0
+
+    os.write(ready, b"r")
+    writes = failed = 0
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{app}") and time.monotonic() < deadline:
+        kind = writes % 3
+        if kind == 0:  # box_head: magic, count, upto, bytes, pad
+            posted = rng.randrange(1 << 40, 1 << 41)
+            ok = put(link + 16, struct.pack("<Q", posted)) and put(
+                box, struct.pack("<IIQII", 0x62746F69, 1000, posted, 0x7FFFFFF0, 0)
+            )
+        elif kind == 1:
+            ok = put(box + rng.randrange(0, 4096 - 64, 4), rng.randbytes(64))
+        else:
+            ok = put(link + 16, rng.randbytes(8))
+        writes += 1
+        failed += not ok
+    return {"writes": writes, "failed": failed}
+
+
+def test_another_process_scribbling_on_the_box_costs_the_app_nothing(public_dir: Path):
+    """The fetch box attacked by a real second process: one of the app's own user (who may
+    write its memory: the link guards other users, not the app from itself) writes random bytes
+    into the box and random `posted` counters while the app fetches its fd news round after
+    round.  Every box is read through copies checked against its bounds: the app's results
+    are unchanged, no process or the stracer fails, and every wrapped write still carries its
+    file's path (news that did not arrive whole are learnt from /proc/self/fd)."""
+    if not shutil.which("setpriv"):
+        pytest.skip("needs setpriv")
+    src, exe = public_dir / "box_app.c", public_dir / "box_app"
+    src.write_text(BOX_APP_C)
+    subprocess.run(["gcc", "-O", "-o", str(exe), str(src)], check=True)
+    work = public_dir / "work"
+    work.mkdir()
+    os.chown(work, NOBODY, NOBODY)
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": ":".join(site)}
+    run = subprocess.Popen(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
+         "-m", "iotrace", "run", "-o", "t", "--", str(exe), str(work), "400"],
+        cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (work / "f0").exists() or not (work / "f0").read_bytes():
+            assert time.monotonic() < deadline and run.poll() is None, run.stderr.read()
+            time.sleep(0.05)
+        app = next(p for p in _tree(run.pid) if os.path.realpath(f"/proc/{p}/exe") == str(exe))
+        link, box = _link_addr(app), _box_addr(app)
+        assert link and box
+        pid, ready, _go, res = _as_nobody(_scribbler, app, link, box)
+        assert os.read(ready, 1) == b"r"
+        time.sleep(0.2)  # it scribbles before the app goes on
+        out, err = run.communicate(b"\n", timeout=120)
+        result = json.loads(os.read(res, 1 << 20) or b"{}")
+        os.waitpid(pid, 0)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    # all of them reached the app's memory but those after its exit
+    assert "error" not in result and result["writes"] - result["failed"] > 100, result
+    assert (run.returncode, out) == (0, b"done\n"), err
+    assert b"internal error" not in err and b"killed" not in err and b"Traceback" not in err
+    counts = {f"f{i}": 0 for i in range(4)}
+    for i in range(401):
+        counts[f"f{i % 4}"] += 1
+    assert {f.name: f.read_bytes().count(b"x\n") for f in work.glob("f?")} == counts
+    t = Traced(subprocess.CompletedProcess([], 0, "", ""), work / "t")
+    writes = [e["path"] for e in t.events("write") if e["fd"] not in (1, 2)]
+    assert len(writes) == 401 and set(writes) == {str(work / f) for f in counts}, writes[:8]
