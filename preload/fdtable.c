@@ -173,15 +173,22 @@ static int fd_link(const char *s)
  * Python's tempfile.TemporaryFile): its bytes are that file's, named as /proc/self/fd names it
  * (strace -y's name, "DIR/#INODE (deleted)"), not the link's, which the report would count
  * among /dev's and /proc's, nor the directory's (the open itself keeps the name the app gave) */
+static __attribute__((noinline)) uint32_t fd_target(int fd, uint32_t path)
+{
+    char link[64], target[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    long n = IOT_SYSRAW(readlinkat, AT_FDCWD, link, target, sizeof target - 1);
+    return n > 0 ? iot_intern_string(target, (size_t)n) : path;
+}
+
+/* The 4 KiB of fd_target's frame only when it is asked: every open comes here, and one from a
+ * handler on a small alternate stack has no 4 KiB to spare (tests/test_small_stacks.py) */
 static uint32_t fd_file(int fd, uint32_t path, int oflags)
 {
     const char *s = iot_string(path);
     if (!s || IOT_SANDBOXED() || !(fd_link(s) || (oflags & __O_TMPFILE) == __O_TMPFILE))
         return path;
-    char link[64], target[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    long n = IOT_SYSRAW(readlinkat, AT_FDCWD, link, target, sizeof target - 1);
-    return n > 0 ? iot_intern_string(target, (size_t)n) : path;
+    return fd_target(fd, path);
 }
 
 /* Records a new descriptor; gives its (dev, inode), 0 on success.  dev NULL: no fstat now (an

@@ -361,9 +361,20 @@ void iot_cfi_derive_end(void)
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
 }
 
+/* 1: running on the thread's alternate signal stack with less than a walk's room left below
+ * (an 8 KiB sigaltstack, the classic SIGSTKSZ, has ~2 KiB to spare under a handler that opens
+ * and writes: a walk would run past it, into whatever lies below) */
+static __attribute__((noinline)) int short_of_room(void)
+{
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    return sp >= iot_t.alt_lo && sp < iot_t.alt_hi && sp - iot_t.alt_lo < IOT_WALK_ROOM;
+}
+
 uint32_t iot_capture_stack(void)
 {
     if (!backtrace_fn || IOT_SANDBOXED()) /* the memos' mapping, the address checks: syscalls */
+        return 0;
+    if (IOT_UNLIKELY(iot_t.alt_hi) && short_of_room()) /* the event goes without a stack */
         return 0;
     if (IOT_LIKELY(!check))
         return capture();
