@@ -466,7 +466,7 @@ def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
 # directory.  A part's load opens only its own logs again (their sizes, a header not yet written):
 # opening and naming every log for every part cost a trace of thousands of short-lived processes
 # O(parts x logs) (bench/README.md, "manyparts").  A log added or removed lists anew.
-_LISTINGS: dict[str, tuple[list[str], list[_Log]]] = {}
+_LISTINGS: dict[str, tuple[list[str], list[_Log], list[int]]] = {}
 
 
 def _listed(d: Path, part: Part) -> list[_Log]:
@@ -485,15 +485,13 @@ def _listed(d: Path, part: Part) -> list[_Log]:
             if isinstance(f, list):
                 lg.header["functions"] = lists.setdefault(tuple(f), f)
         _LISTINGS.clear()  # one directory at a time (a worker's)
-        got = _LISTINGS[str(d)] = (names, logs)
-    out = []
-    for lg in got[1]:
-        if part.first <= lg.proc < part.stop or lg.truncated:  # (a header written since?)
-            out.append(_Log(lg.proc, SHIM, lg.path, regular_size(lg.path)))
-            _open(out[-1])
-        else:
-            out.append(_Log(lg.proc, SHIM, lg.path, lg.size, lg.header, lg.first, lg.chunk,
-                            named=lg.named))  # fmt: skip
+        got = _LISTINGS[str(d)] = (names, logs, [lg.proc for lg in logs if lg.truncated])
+    # the others' as listed (never decoded here: nothing of theirs changes); the part's own and
+    # those without a header then (written since?) opened again
+    out = list(got[1])
+    for i in sorted({*range(part.first, min(part.stop, len(out))), *got[2]}):
+        out[i] = _Log(i, SHIM, out[i].path, regular_size(out[i].path))
+        _open(out[i])
     _in_namespaces(d, out)
     return out
 
