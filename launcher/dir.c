@@ -605,11 +605,18 @@ int iot_take_reservation(struct iot_dir *d, const char *faults, const char *stem
         }
         name[0] = '\0';
     }
-    /* the same file, still empty: no shim line came in between (a late one is lost, as it was
-     * when the empty file was removed) */
-    if (!name[0] || fstatat(d->fd, name, &again, AT_SYMLINK_NOFOLLOW) != 0 ||
-        again.st_ino != st.st_ino || again.st_dev != st.st_dev || fstat(fd, &st) != 0 ||
-        st.st_size != 0) {
+    if (!name[0]) {
+        close(fd);
+        return -1;
+    }
+    /* the same file, still empty: no shim line came in between (a later one is lost, as it was
+     * when the empty file was removed).  A line came: the file gets its name back, for the fault
+     * line to sum up (else it was lost, and a run record's name held the shim's lines) */
+    int same = fstatat(d->fd, name, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
+               again.st_ino == st.st_ino && again.st_dev == st.st_dev;
+    if (!same || fstat(fd, &st) != 0 || st.st_size != 0) {
+        if (same)
+            renameat2(d->fd, name, d->fd, base, RENAME_NOREPLACE);
         close(fd);
         return -1;
     }

@@ -94,6 +94,22 @@ def test_the_run_record_keeps_the_fault_files_room(tmp_path: Path) -> None:
         assert rec.stat().st_blocks * 512 >= 1 << 16, rec.stat()
 
 
+def test_a_fault_line_as_the_run_ends_is_said(tmp_path: Path) -> None:
+    """A shim's fault line that comes between the launcher's look at the empty fault file and
+    its rename into the run record (made to come there by renameat2 preloaded into iotrace):
+    the file gets its name back and the line is said; no run record's name holds it."""
+    lib = build("late_fault", "-shared", "-fPIC")
+    env = {**os.environ, "LD_PRELOAD": str(lib)}
+    for mode in MODES:
+        t = tmp_path / f"t{len(mode)}"
+        p = iotrace("run", "-o", str(t), *mode, "--", "sh", "-c", "exit 3", env=env)
+        assert p.returncode == 3, p.stderr
+        assert len(lines(p.stderr, FAULT)) == 1, p.stderr
+        assert "No space left on device" in p.stderr, p.stderr
+        (rec,) = t.glob("iotrace-run.*.json")
+        assert json.loads(rec.read_text())["returncode"] == 3
+
+
 def test_no_descriptor_free_to_grow_the_log(tmp_path: Path) -> None:
     """Every descriptor in use when the log must grow: it stops there, and the fault is said
     at exit (when the shim can open the fault file again), not lost."""
