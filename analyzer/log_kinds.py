@@ -13,6 +13,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from iotrace.stracer.slog import CLASSES
+
 from iotrace.record import record
 from iotrace.tracefile import LOG_SUFFIX
 
@@ -57,7 +59,7 @@ STRACER = Source("stracer", find=find_stracer_logs)
 # "attached": a syscall `iotrace attach` recorded (no shim in that process: stracer/attach.py);
 # "killed": a wrapper's call its thread died in (a write cut short by SIGPIPE): the stracer read
 # it at the thread's exit stop, the shim never saw it return
-CLASS_NAMES: list[str] = ["covered", "libc", "bypass", "attached", "killed"]
+CLASS_NAMES: list[str] = ["covered", *CLASSES]  # a wrapper's call, then the stracer log's
 # The asynchronous engine that carried out a stracer event's operation (the stracer log's `via`):
 # none for a syscall of the app's own ("")
 VIA_NAMES: list[str] = ["", "io_uring", "aio", "io_uring SQPOLL"]

@@ -40,6 +40,12 @@ from .event_columns import NULL_BITS, RawColumns
 from .log_kinds import CLASS_NAMES, VIA_NAMES
 
 
+def _i64(v: int) -> int:
+    """A 64-bit value as the int64 columns hold it: an unsigned one past INT64_MAX wrapped, as
+    the shim's decoder holds its own (_decode.c BIG_*); msgpack's ints are within 64 bits."""
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
 @record
 class SLog:
     """One stracer log, read."""
@@ -564,9 +570,13 @@ class Converter:
             if not isinstance(size, int):
                 nulls |= NULL_BITS["req"]
                 size = 0
+            else:  # a register's unsigned value (write(fd, buf, (size_t)-1)): held wrapped
+                size = _i64(size)
             if not isinstance(off, int):
                 nulls |= NULL_BITS["offset"]
                 off = 0
+            else:
+                off = _i64(off)
             if flags is None:
                 nulls |= NULL_BITS["flags"]
                 flags = 0
@@ -587,7 +597,7 @@ class Converter:
             cols["fd"][pos] = fd
             cols["path"][pos] = pc
             cols["req"][pos] = size
-            cols["ret"][pos] = ret if isinstance(ret, int) else -1  # nil: never returned
+            cols["ret"][pos] = _i64(ret) if isinstance(ret, int) else -1  # nil: never returned
             cols["errno"][pos] = err if isinstance(err, int) else 0
             cols["offset"][pos] = off
             cols["flags"][pos] = flags
@@ -607,7 +617,7 @@ class Converter:
                 cols["fn"][pos] = fn_code(name + END2_SUFFIX)
                 cols["fd"][pos] = fd2
                 cols["path"][pos] = path_code(path2) if isinstance(path2, str) and path2 else -1
-                cols["offset"][pos] = off2 if isinstance(off2, int) else 0
+                cols["offset"][pos] = _i64(off2) if isinstance(off2, int) else 0
                 cols["nulls"][pos] = nulls
                 proc_out[pos] = proc
                 cls_out[pos] = cls_out[pos - 1]

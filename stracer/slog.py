@@ -156,14 +156,34 @@ def _frame_ok(fr: Any) -> bool:
     )  # fmt: skip
 
 
+# a MISSED record's `class` (docs/stracer.md, "Classification")
+CLASSES = ("libc", "bypass", "attached", "killed")
+_I32 = range(-(1 << 31), 1 << 31)  # pids, tids, sites, descriptors: the readers' int32 columns
+_TIME = range(1 << 63)  # CLOCK_MONOTONIC ns: int64
+_ERRNO = range(4096)  # the kernel's errnos: -4095..-1 as a syscall's return
+
+
+def _missed_ok(rec: list[Any]) -> bool:
+    """A MISSED record's values (types checked) in the ranges its readers hold them in."""
+    t_exit, fd2 = rec[MS.t_exit], rec[MS.fd2] if len(rec) > MS.fd2 else None
+    return (
+        rec[MS.t] in _TIME and (t_exit is None or t_exit in _TIME) and rec[MS.pid] in _I32
+        and rec[MS.tid] in _I32 and rec[MS.errno] in _ERRNO and rec[MS.site] in _I32
+        and (rec[MS.fd] is None or rec[MS.fd] in _I32) and (fd2 is None or fd2 in _I32)
+        and rec[MS["class"]] in CLASSES
+    )  # fmt: skip
+
+
 def _record_ok(rec: Any) -> bool:
     """A record as docs/format.md has it ("The stracer log")."""
     if not isinstance(rec, list) or not rec or not _int(rec[0]):
         return False
     kind, n = rec[0], len(rec)
     if kind == SRec.MISSED:  # the fields of format.py's MISSED
-        return n in MISSED_SIZES and all(
-            map(frozenset.__contains__, _MISSED_TYPES[1:n], map(type, rec[1:]))
+        return (
+            n in MISSED_SIZES
+            and all(map(frozenset.__contains__, _MISSED_TYPES[1:n], map(type, rec[1:])))
+            and _missed_ok(rec)
         )
     if kind == SRec.SITE:
         return (
@@ -241,9 +261,10 @@ def _header(
     clock = header.get("clock", {})
     if not isinstance(clock, dict) or not all(_int(clock.get(k, 0)) for k in ("mono", "real")):
         raise StracerLogError(f"{path}: corrupt stracer log (header field 'clock')")
-    if not isinstance(header.get("host", ""), str) or not isinstance(
-        header.get("syscalls", {}), dict
-    ):
+    kinds = header.get("syscalls", {})  # syscall -> its arguments' kinds
+    if (not isinstance(header.get("host", ""), str) or not isinstance(kinds, dict)
+            or not all(isinstance(k, list) and all(isinstance(a, str) for a in k)
+                       for k in kinds.values())):  # fmt: skip
         raise StracerLogError(f"{path}: corrupt stracer log (header)")
     return header
 

@@ -316,3 +316,69 @@ def test_an_empty_path_is_one_line(tmp_path) -> None:
         assert (r.returncode, r.stdout) == (2, ""), (args, r)
         assert r.stderr == f"iotrace: {args[0]}: {name}: an empty path\n", args
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_raw_syscalls_unsigned_arguments_are_read(trace, tmp_path) -> None:
+    """A raw `write(fd, buf, (size_t)-1)` (and a pwrite64 at offset -5, an lseek to INT64_MAX)
+    recorded by the stracer: its size, 2^64 - 1 as the register holds it, stopped report,
+    missed and export with an OverflowError traceback (an int64 column); it is held wrapped as
+    the shim's decoder holds its own, and `show` prints it as the log has it."""
+    from conftest import build
+
+    t = trace(build("raw_bigargs"))
+    assert t.proc.returncode == 0, t.proc.stderr
+    shown = iotrace("show", str(t.dir)).stdout
+    assert ", 18446744073709551615) = -1 EFAULT (Bad address)" in shown, shown[-2000:]
+    for args in (["report", "--json"], ["missed", "--json"],
+                 ["export", "--format", "csv", "-o", str(tmp_path / "csv")]):  # fmt: skip
+        r = iotrace(args[0], str(t.dir), *args[1:])
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
+    missed = json.loads(iotrace("missed", str(t.dir), "--json").stdout)
+    assert sorted((g["syscall"], g["errors"]) for g in missed) == [
+        ("lseek", 1), ("pwrite64", 1), ("write", 1)]  # fmt: skip
+
+
+def _missed(**kw: object) -> list:
+    """A MISSED record of the valid case's stracer log (a raw write), fields replaced."""
+    mono = _make_cases().MONO
+    rec = {"t": mono + 700, "pid": 100, "tid": 100, "syscall": "write", "args": [4, 0x1000, 4],
+           "ret": 4, "errno": 0, "site": 0, "fd": 4, "path": "/scratch/job/raw.dat",
+           "t_exit": mono + 800, "class": "bypass"} | kw  # fmt: skip
+    return [0, *rec.values()]
+
+
+def test_a_stracer_log_out_of_its_ranges_is_refused(tmp_path) -> None:
+    """Values of a stracer log's records that no stracer writes (damage a checksum cannot see,
+    a crafted log) stopped show, missed and report with a traceback: a syscall's argument
+    kinds not a list (TypeError), an errno past the kernel's (OverflowError in strerror and
+    the int columns), a class no reader knows (ValueError), a pid or descriptor past the
+    int32 columns.  Each is refused in one line, as a bad record or header."""
+    mc = _make_cases()
+    site = [1, 0, [[0x401000, "/opt/app/solver", 0x1000, "raw_open", "solver.c", 12]], None]
+    cases = {
+        "kinds": ({"syscalls": {"write": 7}}, [_missed()], "(header)"),
+        "errno": ({}, [_missed(ret=-1, errno=2**64 - 1)], "(bad record at byte"),
+        "class": ({}, [_missed(**{"class": "weird"})], "(bad record at byte"),
+        "pid": ({}, [_missed(pid=2**40)], "(bad record at byte"),
+        "fd": ({}, [_missed(fd=-(2**40))], "(bad record at byte"),
+    }
+    runs = []
+    for name, (header, recs, _) in cases.items():
+        d = tmp_path / name
+        shutil.copytree(CASES / "valid", d)
+        (d / "node01.99.stracer").write_bytes(mc.stracer_log([site, *recs, [4, 0, 0]], **header))
+        runs += [["show", str(d)], ["missed", str(d)], ["report", str(d), "--json"]]
+    child = subprocess.run([sys.executable, "-c", CHECK, json.dumps(runs)], capture_output=True,
+                           text=True)  # fmt: skip
+    assert child.returncode == 0, child.stderr[-3000:]
+    wrong = []
+    for r in json.loads(child.stdout):
+        what = cases[Path(r["args"][1]).name][2]
+        lines = r["stderr"].splitlines()
+        if r["tb"] or r["status"] != 2 or len(lines) != 1 or what not in lines[0]:
+            wrong.append(r)
+    assert not wrong, json.dumps(wrong[:3], indent=1)
+    ok = tmp_path / "ok"
+    shutil.copytree(CASES / "valid", ok)
+    (ok / "node01.99.stracer").write_bytes(mc.stracer_log([site, _missed(), [4, 0, 0]]))
+    assert iotrace("missed", str(ok)).returncode == 0

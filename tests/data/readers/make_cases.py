@@ -61,16 +61,17 @@ def shim_log(recs: list | None = None) -> bytes:
     return hdr + seal(hdr, area - len(hdr)) + chunk + seal(chunk, CHUNK_SIZE - len(chunk))
 
 
-def stracer_log() -> bytes:
+def stracer_log(recs: list | None = None, **fields: object) -> bytes:
+    """The stracer log of the valid case, or one of `recs` (its header's `fields` replaced)."""
     header = {
         "format": SFORMAT, "version": SVERSION, "host": "node01", "pid": 99,
         "argv": ["/opt/app/solver"], "clock": {"mono": MONO, "real": REAL},
         "syscalls": {"openat": ["dirfd", "path", "oflags", "mode"], "write": ["fd", "buf", "size"],
                      "close": ["fd"]},
         "site_frame": ["pc", "module", "offset", "function", "file", "line"],
-    }  # fmt: skip
+    } | fields  # fmt: skip
     site = [[0x401000, "/opt/app/solver", 0x1000, "raw_open", "solver.c", 12]]
-    recs = [
+    recs = recs if recs is not None else [
         [2, MONO + 1, 100, 99, "exec", {"exe": "/opt/app/solver", "shim": True}],
         [2, MONO + 2, 100, 0, "shim", "ready"],
         [1, 0, site, None],
