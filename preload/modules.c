@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -46,6 +48,41 @@ static const void *build_id(const struct dl_phdr_info *info, size_t *len)
     return NULL;
 }
 
+/* The path of the file mapped at addr, from /proc/self/maps ("" if none).  Called with the
+ * loader's lock held (dl_iterate_phdr): the buffer is not the app's stack. */
+static void mapped_file(uintptr_t addr, char *out, size_t cap)
+{
+    static char buf[8192];
+    size_t have = 0; /* a line not yet complete, at the start of buf */
+    out[0] = '\0';
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    for (;;) {
+        long n = IOT_SYSRAW(read, fd, buf + have, sizeof buf - have);
+        iot_own_io(0, n);
+        if (n <= 0)
+            break;
+        char *p = buf, *end = buf + have + n, *nl;
+        while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+            char *dash, *path = memchr(p, '/', (size_t)(nl - p));
+            uintptr_t lo = strtoul(p, &dash, 16), hi = strtoul(dash + 1, NULL, 16);
+            if (path && lo <= addr && addr < hi && (size_t)(nl - path) < cap) {
+                memcpy(out, path, (size_t)(nl - path));
+                out[nl - path] = '\0';
+                IOT_SYSRAW(close, fd);
+                return;
+            }
+            p = nl + 1;
+        }
+        have = (size_t)(end - p);
+        if (have == sizeof buf) /* a line longer than the buffer: not one of a path we keep */
+            have = 0;
+        memmove(buf, p, have);
+    }
+    IOT_SYSRAW(close, fd);
+}
+
 static int one(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size, (void)data;
@@ -67,7 +104,13 @@ static int one(struct dl_phdr_info *info, size_t size, void *data)
         return 0;
     const char *name = info->dlpi_name;
     char exe[PATH_MAX];
-    if (!name || !*name) { /* the main program */
+    if ((!name || !*name) && !getauxval(AT_BASE)) {
+        /* the main program, not the file exec'd: the kernel mapped no interpreter, the loader
+         * was exec'd as `ld.so PROG` (/proc/self/exe is ld.so, whose name would be put on
+         * PROG's frames) */
+        mapped_file(lo, exe, sizeof exe);
+        name = exe;
+    } else if (!name || !*name) { /* the main program */
         long n = IOT_SYSRAW(readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof exe - 1);
         exe[n > 0 ? n : 0] = '\0';
         name = exe;

@@ -113,6 +113,27 @@ def test_stacks_point_into_the_program(trace):
     assert all(e["stack"] is None for e in t0.events("write"))
 
 
+@pytest.mark.parametrize("mode", [(), ("--no-stracer",)])
+def test_a_program_run_by_the_loader_is_named(trace, mode):
+    """`ld.so PROG` (the loader run as the program): /proc/self/exe is ld.so, not PROG; PROG's
+    module record has its own path and build-id, its frames are placed in it, and `report`
+    says no 'build-id differs' (ld.so's name on PROG's build-id did)."""
+    prog = build("fd_basic")
+    loader = os.path.realpath("/lib64/ld-linux-x86-64.so.2")
+    t = trace(loader, prog, extra=mode)
+    want = subprocess.run([str(prog)], capture_output=True, text=True, cwd=t.dir.parent / "work")
+    assert (t.proc.returncode, t.proc.stdout) == (want.returncode, want.stdout), t.proc.stderr
+    (log,) = t.logs
+    ((_base, lo, hi, _path, bid),) = [m for m in log.modules if m[3] == str(prog)]
+    assert bid == build_id(str(prog))
+    assert next(m for m in log.modules if m[3] == loader)[4] == build_id(loader)
+    writes = t.events("write")
+    assert writes and all(lo <= e["stack"][0] < hi for e in writes)
+    rep = subprocess.run([sys.executable, "-m", "iotrace", "report", str(t.dir)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert rep.returncode == 0 and "build-id differs" not in rep.stderr, rep.stderr
+
+
 def test_stack_depth_is_exact_on_every_path(trace):
     """The shim unwinds only as deep as it keeps (preload/stack.c): a call reached along a
     path with more of the shim's own frames (a thread's first call, a signal handler, stdio)
