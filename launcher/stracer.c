@@ -76,13 +76,30 @@ static char *safe_path_var(const char *var, const char *value)
     return kept ? out : NULL;
 }
 
+/* iotrace installed in the caller's user site (`pip install --user`: ~/.local/bin/iotrace, its
+ * package in ~/.local/lib/python3.X/site-packages), which the install check has vetted: the
+ * stracer's package is found only there, through the user site (PYTHONNOUSERSITE would leave it
+ * out: the stracer died at its first import and took the command with it) */
+static int user_site_install(void)
+{
+    const char *home = getenv("HOME");
+    char a[PATH_MAX + 16], b[PATH_MAX + 16], ra[PATH_MAX], rb[PATH_MAX], pkg[PATH_MAX];
+    char msg[PATH_MAX + 128];
+    if (!home || home[0] != '/')
+        return 0;
+    snprintf(a, sizeof a, "%s/..", iot_self_dir);
+    snprintf(b, sizeof b, "%s/.local", home);
+    return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb) &&
+           iot_package_dir(pkg, sizeof pkg) && !iot_install_exposed(pkg, msg, sizeof msg);
+}
+
 /* the stracer's own environment: ours (the user's) but Python's (PYTHONPATH, PYTHONHOME,
  * PYTHONWARNINGS, PYTHONINSPECT, PYTHONPYCACHEPREFIX...: `iotrace run` as root with a user's
  * environment, `su` without `-`, ran a user's sitecustomize.py in root's stracer): of them
  * only PYTHONPATH's and PYTHONHOME's directories that no other user could change, and no
- * user site directory nor script directory on its path (-I's isolation but for those: only
- * code no other user could change runs; the command gets its environment whole, from the
- * spec); what iotrace was given to ignore, which of descriptors 0-2 closed (the command gets
+ * user site directory (unless iotrace is installed there) nor script directory on its path
+ * (-I's isolation but for those: only code no other user could change runs; the command gets
+ * its environment whole, from the spec); what iotrace was given to ignore, which of descriptors 0-2 closed (the command gets
  * them so) and the tag of its lines (iot_tag) */
 static char **stracer_env(void)
 {
@@ -109,7 +126,8 @@ static char **stracer_env(void)
             env[k++] = environ[i];
         }
     }
-    env[k++] = (char *)"PYTHONNOUSERSITE=1";
+    if (!user_site_install())
+        env[k++] = (char *)"PYTHONNOUSERSITE=1";
     env[k++] = (char *)"PYTHONSAFEPATH=1";
     snprintf(given, 64, "IOTRACE_GIVEN_SIGIGN=%s", iot_given_sigign);
     env[k++] = given;

@@ -1182,6 +1182,31 @@ def test_the_stracer_runs_no_python_code_from_the_callers_environment(
     assert root_ran.read_text().endswith("iotrace-stracer\n")
 
 
+def test_the_stracer_finds_iotrace_installed_in_the_user_site(tmp_path: Path) -> None:
+    """`pip install --user` (~/.local/bin/iotrace, the package in ~/.local/lib/python3.X/
+    site-packages, the caller's own): the stracer, isolated from the user site (above), did not
+    find its package and died at its first import, killing the command (137).  The user site
+    where iotrace itself is installed, vetted by the install check, stays on its path."""
+    found = launcher()
+    assert found is not None
+    exe, home = Path(found), tmp_path / "home"
+    bin_ = home / ".local/bin"
+    lib = home / ".local/lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    bin_.mkdir(parents=True)
+    lib.mkdir(parents=True)
+    (lib / "site-packages").symlink_to(Path(sys.modules["iotrace"].__file__ or "").parent.parent)
+    shutil.copy(exe, bin_ / "iotrace")
+    for script in ("iotrace-py", "iotrace-stracer"):  # a Python of the system's, as --user's
+        body = (exe.parent / script).read_text().split("\n", 1)[1]
+        (bin_ / script).write_text(f"#!{sys._base_executable}\n{body}")
+        (bin_ / script).chmod(0o755)
+    env = dict(os.environ, HOME=str(home))
+    cmd = [str(bin_ / "iotrace"), "run", "-o", str(tmp_path / "t"), "--", "sh", "-c", "exit 3"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr
+    assert "stracer:" in r.stderr and "checked" in r.stderr, r.stderr
+
+
 NO_FLINK_C = (
     NO_TMPFILE_C.replace(
         "openat(O_TMPFILE) fails EOPNOTSUPP, as on a file system without it",
