@@ -181,12 +181,13 @@ def held(ev: pd.DataFrame, stops: pd.DataFrame) -> np.ndarray:
     if not len(ev) or not len(stops):
         return out
     # only the events with a stop (of any thread) inside them can hold one: stops are few,
-    # and two searches over their sorted times leave most events out
+    # and a search over their sorted times leaves most events out (the first stop at or
+    # after an event's start, if any, is at or before its end)
     t_start, t_end = ev["t_start"].to_numpy(np.int64), ev["t_end"].to_numpy(np.int64)
     st_t = np.sort(stops["t"].to_numpy(np.int64))
-    near = np.flatnonzero(
-        np.searchsorted(st_t, t_end, side="right") > np.searchsorted(st_t, t_start, side="left")
-    )
+    first = np.searchsorted(st_t, t_start, side="left")
+    np.minimum(first, len(st_t) - 1, out=first)
+    near = np.flatnonzero((st_t[first] <= t_end) & (st_t[first] >= t_start))
     if not len(near):
         return out
     if len(near) < len(ev) // 2:
@@ -228,9 +229,11 @@ def arrays(ev: pd.DataFrame) -> Arrays:
     rank, _ = ints("rank", -1)
     stack, _ = ints("stack_id", -1)
     functions = list(ev["function"].cat.categories)
-    fn = ev["function"].cat.codes.to_numpy()
+    # intp: a weighted bincount over int16 codes costs ~7x one over intp (numpy 2)
+    fn = ev["function"].cat.codes.to_numpy().astype(np.intp)
     mpi_lut = np.array([schema.is_mpi(f) for f in functions] + [False], dtype=bool)
     lib_lut = np.array([schema.is_datalib(f) for f in functions] + [False], dtype=bool)
+    stdio_lut = np.array([schema.is_stdio_call(f) for f in functions] + [False], dtype=bool)
     paths = list(ev["path"].cat.categories)
     path = ev["path"].cat.codes.to_numpy()
     system_lut = np.array([is_system_path(str(p)) for p in paths] + [False], dtype=bool)
@@ -254,7 +257,7 @@ def arrays(ev: pd.DataFrame) -> Arrays:
         stack=stack,
         mpi=mpi_lut[fn] if mpi_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
         datalib=lib_lut[fn] if lib_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
-        stdio=np.array([schema.is_stdio_call(f) for f in functions] + [False], dtype=bool)[fn],
+        stdio=stdio_lut[fn] if stdio_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
         missed=ev["missed"].to_numpy(),
         tid=ev["tid"].to_numpy(),
         system=system_lut[path],
@@ -280,6 +283,18 @@ class Classified:
     sequential: np.ndarray
 
 
+def _groups(key: np.ndarray) -> tuple[np.ndarray, int]:
+    """Group codes 0..k-1 for the values of `key` (not every code used), and k: the key less
+    its least where its values span few codes (a part's (process, path) keys: ~0.5 ns an
+    event), else dense codes (a hash table: ~10 ns an event)."""
+    if not len(key):
+        return key.astype(np.int64), 0
+    lo, hi = int(key.min()), int(key.max())
+    if hi - lo < 4 * len(key) + 4096:
+        return key - lo, hi - lo + 1
+    return dense(key)
+
+
 def classify(a: Arrays, carry: dict[tuple[object, ...], int] | None = None) -> Classified:
     """`carry`: where a process's streams were before these events (a range of its events:
     analyzer/ranges.py), by (proc, path, is write): the previous access's end; by (proc, path):
@@ -299,7 +314,7 @@ def classify(a: Arrays, carry: dict[tuple[object, ...], int] | None = None) -> C
     key = file_of(sel)
     key *= 2
     key += direction
-    stream, k = dense(key)
+    stream, k = _groups(key)
     del key
     off = a.offset[sel]
     end = off + a.bytes[sel]
@@ -323,7 +338,7 @@ def classify(a: Arrays, carry: dict[tuple[object, ...], int] | None = None) -> C
         rows = both[order]
         del both
         is_open = (order >= len(sel)).astype(np.int64)  # in time order
-        g, kg = dense(file_of(rows))
+        g, kg = _groups(file_of(rows))
         after_open = prev_in_group(g, is_open, kg, 0 if carry is None else -1)
         if carry is not None:
             for i in np.flatnonzero(after_open == -1).tolist():
@@ -364,7 +379,11 @@ def files_table(
     ev: pd.DataFrame, a: Arrays | None = None, c: Classified | None = None
 ) -> pd.DataFrame:
     a = a if a is not None else arrays(ev)
-    c = c if c is not None else classify(a)
+    return _files_frame(file_columns(a, c if c is not None else classify(a)))
+
+
+def file_columns(a: Arrays, c: Classified) -> dict[str, object]:
+    """The files table's columns, one row per path code (files_table keeps the files)."""
     n = len(a.paths)
     has = (a.path >= 0) & ~a.datalib  # HDF5's, PnetCDF's files and datasets: the datasets table
     # One key per (path, kind of call): a read/write that moved nothing known (failed) is a
@@ -400,7 +419,8 @@ def files_table(
     cols["read_time"] = i64(spent[:, READ])
     cols["write_time"] = i64(spent[:, WRITE])
     cols["meta_time"] = i64(spent[:, meta].sum(axis=1))
-    cols["max_offset"] = _max_end(a, n)
+    cp = a.path[c.idx].astype(np.intp)  # the classified accesses' paths
+    cols["max_offset"] = _max_end(a, c, cp, n)
     cols["ranks"] = _distinct_per_path(a.path, a.rank, n)
     moved = a.moved
     wmask = moved & (a.op == WRITE)
@@ -424,7 +444,10 @@ def files_table(
     for name in ("mpi_bytes_read", "mpi_bytes_written"):
         cols[name] = np.asarray(cols[name]).astype(np.int64)
     cols["missed"] = _count(a.path[a.missed & has].astype(np.int64), n)
-    cols["processes"] = _distinct_per_path(a.path, a.proc.astype(np.int64), n)
+    if a.n and a.proc.min() == a.proc.max() and not a.datalib.any():  # one process: its paths
+        cols["processes"] = (counts.sum(axis=1) > 0).astype(np.int64)
+    else:
+        cols["processes"] = _distinct_per_path(a.path, a.proc.astype(np.int64), n)
     nbk = len(BUCKETS)
     dsel = has & a.data  # reads and writes
     flat = (a.path[dsel].astype(np.int64) * 2 + (a.op[dsel] == WRITE)) * nbk
@@ -433,7 +456,6 @@ def files_table(
     for d, name in enumerate(("read", "write")):
         for j, label in enumerate(BUCKETS):
             cols[f"{name}_{label}"] = hist[:, d, j]
-    cp = a.path[c.idx].astype(np.int64)
     classified = _count(cp, n)
     consec = _count(cp[c.consecutive], n)
     seq = _count(cp[c.sequential], n)
@@ -447,8 +469,28 @@ def files_table(
         cols["random_share"] = np.where(classified > 0, 1 - seq / np.maximum(classified, 1), np.nan)
     unaligned = aligned_sel & (a.offset & (ALIGN - 1) != 0)  # ALIGN: a power of 2
     cols["unaligned"] = _count(a.path[unaligned].astype(np.int64), n)
-    df = pd.DataFrame(cols)
-    return sort_files(file_rows(df[df["ops"] > 0]))
+    return cols
+
+
+def _files_frame(cols: dict[str, object]) -> pd.DataFrame:
+    """The table of these per-path columns: file_rows's rows with calls, in sort_files's order,
+    picked and ordered before the frame is made (pandas on the whole table: ~5 ms a part)."""
+    paths = cols["path"]
+    ops, rd, wr = (np.asarray(cols[c]) for c in ("ops", "bytes_read", "bytes_written"))
+    calls = np.zeros(len(ops), dtype=bool)
+    for c in ("reads", "writes", "opens", "meta_ops", "bytes_read", "bytes_written"):
+        calls |= np.asarray(cols[c]) != 0
+    named = [not str(p).startswith(("/", *DESCRIPTORS)) for p in paths]
+    rows = [i for i in np.flatnonzero(ops > 0).tolist() if calls[i] or not named[i]]
+    if not rows:  # the frame's columns and types as pandas makes them
+        df = pd.DataFrame(cols)
+        return sort_files(file_rows(df[df["ops"] > 0]))
+    moved = (rd + wr).tolist()
+    rows.sort(key=lambda i: (-moved[i], -int(ops[i]), paths[i]))
+    at = np.array(rows, dtype=np.intp)
+    picked = {k: [v[i] for i in rows] if isinstance(v, list) else np.asarray(v)[at]
+              for k, v in cols.items()}  # fmt: skip
+    return pd.DataFrame(picked)
 
 
 DESCRIPTORS = ("pipe:", "socket:", "anon_inode:")  # a descriptor's name: no path, yet a file
@@ -503,11 +545,12 @@ def _rank_lists(a: Arrays, n: int) -> list[str]:
     return out
 
 
-def _max_end(a: Arrays, n: int) -> np.ndarray:
-    sel = a.data & a.has_offset & (a.path >= 0)
+def _max_end(a: Arrays, c: Classified, paths: np.ndarray, n: int) -> np.ndarray:
+    """Per path the furthest end of a data access at a known offset: the classified ones
+    (`paths`: theirs, intp: numpy's ufunc.at is ~2x faster with it)."""
     out = np.zeros(n, dtype=np.int64)
-    if sel.any():
-        np.maximum.at(out, a.path[sel], a.offset[sel] + a.bytes[sel])
+    if len(c.idx):
+        np.maximum.at(out, paths, a.offset[c.idx] + a.bytes[c.idx])
     return out
 
 

@@ -252,19 +252,25 @@ def _owned(tr: Trace, part: Part) -> np.ndarray:
 
 
 def _file_ranks(a: Any) -> pd.DataFrame:
+    """The distinct (path, rank) pairs in the order met, whether the rank wrote, moved bytes
+    (factorize and bincounts: a groupby cost ~10 ms a part, even of no pairs)."""
     ok = (a.path >= 0) & (a.rank >= 0)
-    moved = a.moved
-    df = pd.DataFrame(
+    if not ok.any():
+        return pd.DataFrame({"path": pd.Series([], dtype=object), "rank": np.zeros(0, np.int64),
+                             "wrote": np.zeros(0, bool), "moved": np.zeros(0, bool)})  # fmt: skip
+    rank = a.rank[ok]
+    width = int(rank.max()) + 1
+    codes, pairs = pd.factorize(a.path[ok].astype(np.int64) * width + rank, sort=False)
+    moved = a.moved[ok]
+    wrote = moved & (a.op[ok] == WRITE)
+    return pd.DataFrame(
         {
-            "p": a.path[ok],
-            "rank": a.rank[ok],
-            "wrote": (moved & (a.op == WRITE))[ok],
-            "moved": moved[ok],
+            "path": [a.paths[i] for i in (pairs // width).tolist()],
+            "rank": pairs % width,
+            "wrote": np.bincount(codes, weights=wrote, minlength=len(pairs)) > 0,
+            "moved": np.bincount(codes, weights=moved, minlength=len(pairs)) > 0,
         }
     )
-    df = df.groupby(["p", "rank"], sort=False).max().reset_index()
-    df["path"] = [a.paths[i] for i in df["p"]]
-    return df[["path", "rank", "wrote", "moved"]]
 
 
 def _keys(procs: pd.DataFrame) -> set[tuple[str, int]]:
