@@ -269,6 +269,17 @@ void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, co
             snprintf(how, sizeof how, "was killed by SIG%s", sigabbrev_np(WTERMSIG(ws)));
         else
             snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(ws));
+        /* it ended before it started the command (an import failed: a broken install) and no
+         * process of it is left (its children would be ours now): nothing was traced yet, the
+         * command runs with the shim alone, as when the stracer is unavailable */
+        if (!t->app && !t->exited && !t->exec_errno && waitpid(-1, NULL, WNOHANG) < 0 &&
+            errno == ECHILD) {
+            t->unavailable = 1;
+            snprintf(t->why, sizeof t->why, "the stracer (pid %d) %s before it started the "
+                     "command", (int)spid, how);
+            prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+            return;
+        }
         iot_say("iotrace: ERROR: the stracer (pid %d) %s; %s killed with it "
                 "(PTRACE_O_EXITKILL) rather than let its I/O fail unseen. The trace holds "
                 "everything recorded up to then.", (int)spid, how,

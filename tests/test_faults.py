@@ -426,3 +426,27 @@ def test_no_subreaper_after_the_stracer_was_unavailable(tmp_path: Path) -> None:
     assert r.returncode == 0 and "iotrace: no stracer:" in r.stderr, r.stderr
     orphan_parent, iotrace_pid = r.stdout.split()
     assert orphan_parent != iotrace_pid, r.stdout
+
+
+def test_a_stracer_that_cannot_start_leaves_the_command_to_the_shim(tmp_path: Path) -> None:
+    """The stracer died before it started the command (its imports failed: a broken install,
+    here an iotrace-stracer that exits at its first import): the launcher said the command was
+    killed with it and ended -9 though the command never ran.  Now it runs, with the shim alone,
+    its output and status as untraced, and one line says why."""
+    exe = Path(launcher() or "")
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    lib = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    lib.mkdir(parents=True)
+    (lib / "site-packages").symlink_to(Path(sys.modules["iotrace"].__file__ or "").parent.parent)
+    for name in ("iotrace", "iotrace-py"):
+        shutil.copy(exe.parent / name, prefix / "bin" / name)
+    stracer = prefix / "bin" / "iotrace-stracer"
+    stracer.write_text(f"#!{sys.executable}\nimport iotrace_missing_dependency\n")
+    stracer.chmod(0o755)
+    t = tmp_path / "t"
+    p = untraced(prefix / "bin" / "iotrace", "run", "-o", t, "--", "sh", "-c", "echo ran; exit 3")
+    assert (p.returncode, p.stdout) == (3, "ran\n"), p.stderr
+    assert "no stracer: the stracer" in p.stderr and "before it started" in p.stderr, p.stderr
+    assert "killed with it" not in p.stderr, p.stderr
+    assert [e["ret"] for e in Traced(p, t).events("write")] == [4]
