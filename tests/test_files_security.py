@@ -995,13 +995,16 @@ def _forge(lib: Path, how: str) -> None:
     it), its table given an encoding libunwind-ptrace does not search (it aborts), or its
     symbol tables said to be 2^62 bytes long (read when it is named as libc is)."""
     b = bytearray(lib.read_bytes())
-    if how == "symbols":
+    if how in ("symbols", "sparse"):
         shoff = int.from_bytes(b[40:48], "little")
         shentsize, shnum = int.from_bytes(b[58:60], "little"), int.from_bytes(b[60:62], "little")
+        size = 1 << 62 if how == "symbols" else 1 << 40
         for sh in range(shoff, shoff + shentsize * shnum, shentsize):
             if int.from_bytes(b[sh + 4 : sh + 8], "little") in (2, 11):  # SYMTAB, DYNSYM
-                b[sh + 32 : sh + 40] = (1 << 62).to_bytes(8, "little")  # sh_size
+                b[sh + 32 : sh + 40] = size.to_bytes(8, "little")  # sh_size
         lib.write_bytes(bytes(b))
+        if how == "sparse":  # the 1 TiB within the file: a hole of 2 TiB, no block written
+            os.truncate(lib, 1 << 41)
         return
     phoff = int.from_bytes(b[32:40], "little")
     phentsize, phnum = int.from_bytes(b[54:56], "little"), int.from_bytes(b[56:58], "little")
@@ -1014,7 +1017,7 @@ def _forge(lib: Path, how: str) -> None:
     lib.write_bytes(bytes(b))
 
 
-@pytest.mark.parametrize("how", ["offset", "encoding", "symbols"])
+@pytest.mark.parametrize("how", ["offset", "encoding", "symbols", "sparse"])
 def test_a_forged_library_does_not_kill_the_stracer(
     tmp_path: Path, public_dir: Path, how: str
 ) -> None:
@@ -1027,12 +1030,13 @@ def test_a_forged_library_does_not_kill_the_stracer(
     never faults), checked: the forged table is no table, and the app runs as untraced.  A
     library named as libc is (`libc-*.so`: its frames are named from its symbol tables) whose
     symbol tables claim 2^62 bytes made the stracer allocate them: MemoryError, the write went
-    unrecorded; a section past the file's end now reads as empty."""
+    unrecorded; a section past the file's end now reads as empty.  So did 1 TiB within a sparse
+    file of 2 TiB (no block of it written): a section past elf.py's bound reads as empty too."""
     if shutil.which("setpriv") is None:
         pytest.skip("needs setpriv")
     (tmp_path / "lib.c").write_text(RAW_WRITE_LIB_C)
     (tmp_path / "main.c").write_text(RAW_WRITE_MAIN_C)
-    name = "libc-forged.so" if how == "symbols" else "libraw.so"
+    name = "libc-forged.so" if how in ("symbols", "sparse") else "libraw.so"
     lib, exe = public_dir / name, public_dir / "raw_main"
     subprocess.run(["gcc", "-O", "-shared", "-fPIC", "-o", str(lib), str(tmp_path / "lib.c")],
                    check=True)  # fmt: skip
@@ -1049,7 +1053,7 @@ def test_a_forged_library_does_not_kill_the_stracer(
     assert (r.returncode, r.stdout) == (0, "raw\n"), r.stderr
     assert "killed" not in r.stderr and "internal error" not in r.stderr, r.stderr
     m = iotrace("missed", "--all", "-e", "write", str(tmp_path / "t"))  # recorded, placed
-    site = "libc-forged.so+0x" if how == "symbols" else "at raw_write"
+    site = "libc-forged.so+0x" if how in ("symbols", "sparse") else "at raw_write"
     assert m.returncode == 0 and site in m.stdout and "4 B" in m.stdout, (m.stdout, r.stderr)
 
 

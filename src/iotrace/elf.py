@@ -67,7 +67,7 @@ def _note(path: str, _ino: int, _mtime: int, _size: int, name: bytes, ntype: int
                 struct.unpack_from("<Q", ident, 32)[0],
                 *struct.unpack_from("<HH", ident, 54),
             )
-            if phentsize < 56 or phoff + phentsize * phnum > _size:  # past the file's end
+            if phentsize != 56 or phoff + phentsize * phnum > _size:  # past the file's end
                 return None
             f.seek(phoff)
             table = f.read(phentsize * phnum)
@@ -102,6 +102,7 @@ def _find(notes: bytes, want: bytes, want_type: int) -> bytes | None:
 
 SHT_SYMTAB, SHT_STRTAB, SHT_DYNSYM = 2, 3, 11
 STT_FUNC = 2
+SECTION_MAX = 1 << 28  # bytes: past any symbol or string table; a longer one reads as empty
 
 
 def function_at(path: str, offset: int) -> str | None:
@@ -130,13 +131,15 @@ def _sections(fd: int) -> list[tuple[int, ...]] | None:
         return None
     shoff = struct.unpack_from("<Q", head, 40)[0]
     shentsize, shnum = struct.unpack_from("<HH", head, 58)
-    if shentsize < 64 or shoff + shentsize * shnum > size:
+    if shentsize != 64 or shoff + shentsize * shnum > size:
         return None
     table = os.pread(fd, shentsize * shnum, shoff)
     out = []
     for i in range(shnum):
         sh = struct.unpack_from("<IIQQQQII", table, i * shentsize)
-        out.append(sh if sh[4] + sh[5] <= size else (*sh[:5], 0, *sh[6:]))
+        # within the file's size is not enough: a sparse file's size costs its owner nothing
+        ok = sh[4] + sh[5] <= size and sh[5] <= SECTION_MAX
+        out.append(sh if ok else (*sh[:5], 0, *sh[6:]))
     return out
 
 
