@@ -507,7 +507,8 @@ int iot_null_masks(const uint16_t *nulls, int64_t len, const int32_t *idx, int64
  * events are in time order already): the runs are merged through a binary heap of their heads,
  * ties going to the earlier run, so that equal keys keep their order.  Writes order[0..n) and
  * returns the number of runs; returns -1, writing nothing, when there are more than `max_runs`
- * runs (the caller sorts another way) or on allocation failure. */
+ * runs (the caller sorts another way) or on allocation failure; with one run (or none) writes
+ * nothing either: the keys are in order. */
 typedef struct {
     int64_t key;
     int64_t run;
@@ -542,6 +543,8 @@ int64_t iot_merge_order(const int64_t *key, int64_t n, int64_t max_runs, int32_t
         runs += key[i] < key[i - 1];
     if (runs > max_runs)
         return -1;
+    if (runs <= 1)
+        return runs; /* in order already (one thread's events): nothing to merge */
     int64_t *pos = malloc(sizeof(int64_t) * 2 * (size_t)(runs + 1));
     iot_head *heap = malloc(sizeof(iot_head) * (size_t)(runs + 1));
     if (!pos || !heap) {

@@ -9,6 +9,7 @@ the memory it first touches: see docs/analyzer.md, "How loading works"."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
@@ -723,13 +724,26 @@ def _threads(events: pd.DataFrame) -> dict[str, np.ndarray]:
     if not len(events):
         return {}
     codes = events["host"].cat.codes.to_numpy()
-    tid = events["tid"].to_numpy(np.int64)
+    tid = events["tid"].to_numpy()
     cats = events["host"].cat.categories
-    # pandas' hash table, sorted after: np.unique took 10.6 ms of a 625,000-event part's ~275
-    hosts = np.sort(pd.unique(codes)).tolist()
+    # a thread's events come in runs (a log's chunk is one thread's): the distinct values of
+    # the runs' heads are the column's, found in a pass of comparisons and a hash table of the
+    # few heads (pd.unique over every event took 6 ms of a 625,000-event part's ~280)
+    hosts = np.sort(pd.unique(_run_heads(codes))).tolist()
     if len(hosts) == 1:
-        return {str(cats[hosts[0]]): np.sort(pd.unique(tid))}
-    return {str(cats[c]): np.sort(pd.unique(tid[codes == c])) for c in hosts}
+        return {str(cats[hosts[0]]): np.sort(pd.unique(_run_heads(tid))).astype(np.int64)}
+    return {
+        str(cats[c]): np.sort(pd.unique(_run_heads(tid[codes == c]))).astype(np.int64)
+        for c in hosts
+    }
+
+
+def _run_heads(a: np.ndarray) -> np.ndarray:
+    """The first value of each run of equal values of `a` (the same distinct values)."""
+    if len(a) < 2:
+        return a
+    heads = np.not_equal(a[1:], a[:-1])
+    return np.concatenate([a[:1], a[1:][heads]])
 
 
 def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFrame:
@@ -760,8 +774,7 @@ def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFra
             got = kio_core.stracer_reading(rec, sl.shift - t0)
             if got is not None:
                 rows.append(row(sl.host, got[0], got[1]))
-    df = pd.DataFrame(rows, columns=list(schema.KIO_COLUMNS))
-    return df.astype(schema.KIO_COLUMNS)  # type: ignore[arg-type]
+    return _typed_frame(rows, schema.KIO_COLUMNS)
 
 
 def _map_ids(
@@ -952,6 +965,16 @@ def _code_dtype(ncats: int) -> np.dtype[Any]:
     return np.dtype(np.int8 if ncats < 127 else np.int16 if ncats < 32767 else np.int32)
 
 
+CACHED_CATEGORIES = 4096  # the most categories of a column whose dtype is kept (_categories)
+
+
+@functools.lru_cache(maxsize=64)
+def _categories(cats: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The dtype of a categorical column of these categories, made (their uniqueness checked)
+    once per process: the same lists (the functions', the sources') come in every part."""
+    return pd.CategoricalDtype(pd.Index(list(cats), dtype=object))
+
+
 def _codes(a: np.ndarray, ncats: int) -> np.ndarray:
     """Category codes in the dtype pandas keeps them in (so from_codes does not copy)."""
     dt = _code_dtype(ncats)
@@ -1031,19 +1054,27 @@ def _events(
     np.copyto(bytes_val, 0, where=bytes_null)
 
     def cat(codes: np.ndarray, cats: list[str]) -> pd.Categorical:
-        return pd.Categorical.from_codes(
-            _codes(codes, len(cats)), categories=pd.Index(cats, dtype=object), validate=False
-        )
+        if len(cats) > CACHED_CATEGORIES:  # a part's many paths: not kept past the part
+            dtype = pd.CategoricalDtype(pd.Index(cats, dtype=object))
+        else:
+            dtype = _categories(tuple(cats))
+        return pd.Categorical.from_codes(_codes(codes, len(cats)), dtype=dtype, validate=False)
+
+    # a part of one process (most are): its per-process columns are constants, no gathers
+    one = int(proc[0]) if n and proc.min() == proc.max() else None
+
+    def of_proc(table: np.ndarray) -> np.ndarray:
+        return take.lut(table, proc) if one is None else np.full(n, table[one], table.dtype)
 
     stack = cols.pop("stack")
     out: dict[str, Any] = {
         "source": cat(src, SOURCE_NAMES),
-        "host": cat(take.lut(host_code, proc), hosts.items),
+        "host": cat(of_proc(host_code), hosts.items),
         "rank": _masked(
-            take.lut(rank_val, proc),
-            take.lut(rank_null, proc) if rank_null.any() else np.zeros(n, dtype=bool),
+            of_proc(rank_val),
+            of_proc(rank_null) if rank_null.any() else np.zeros(n, dtype=bool),
         ),
-        "pid": take.lut(pid_val, proc),
+        "pid": of_proc(pid_val),
         "tid": cols.pop("tid"),
         "proc": proc,
         "function": cat(fn, fdict.items),
@@ -1198,5 +1229,20 @@ def _processes(
         hosts.code(r["host"])
         i = r["proc"]
         rows.append({**r, "end": max(r["end"], int(last[i])), "events": int(counts[i])})
-    df = pd.DataFrame(rows)[list(schema.PROCESS_COLUMNS)]
-    return df.astype(schema.PROCESS_COLUMNS)  # type: ignore[arg-type]
+    return _typed_frame(rows, schema.PROCESS_COLUMNS)
+
+
+def _typed_frame(rows: list[dict[str, Any]], dtypes: dict[str, Any]) -> pd.DataFrame:
+    """The frame of `rows` (dicts with every key of `dtypes`), each column made in its dtype:
+    what DataFrame(rows).astype(dtypes) makes, without its per-column conversions (~5 ms for
+    the 48 columns of a few kernel readings, paid by every part)."""
+    cols: dict[str, Any] = {}
+    for k, dt in dtypes.items():
+        vals = [r[k] for r in rows]
+        if isinstance(dt, np.dtype):  # converted as astype does (wrapping, not refusing)
+            cols[k] = np.asarray(vals).astype(dt, copy=False)
+        elif dt == "object":
+            cols[k] = pd.Series(vals, dtype=object)
+        else:
+            cols[k] = pd.array(vals, dtype=dt)
+    return pd.DataFrame(cols, copy=False)

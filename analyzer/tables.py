@@ -90,7 +90,9 @@ def _make(
 ) -> Table:
     """A table of df's columns `src` (one per Col), its first `limit` rows."""
     shown = df if limit is None else df.head(limit)
-    rows = [[_na(v) for v in r] for r in shown[src].itertuples(index=False, name=None)]
+    # column by column: itertuples takes each column out of a new frame of them (pandas 3),
+    # ~0.5 ms a table of a few rows, in the command after the map
+    rows = [[_na(v) for v in r] for r in zip(*(shown[c] for c in src), strict=True)]
     t = Table(key, title, cols, rows, len(df))
     if t.truncated:
         t.note = f"{len(df) - len(rows):,} more {more or 'rows'} not shown"

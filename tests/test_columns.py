@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import oracle_columns as oracle
+import pandas as pd
 from conftest import build, iotrace
 from iotrace.analyzer import group_scans
-from iotrace.analyzer.load import map_ids
+from iotrace.analyzer.event_columns import require_native
+from iotrace.analyzer.load import _sort_order, _threads, _typed_frame, map_ids
 
 from iotrace.format import NULL_BITS
 
@@ -53,6 +55,53 @@ def test_id_mapping_is_its_oracle_s():
     assert map_ids(c, -12345, fn_lut, path_lut, 7) == oracle.map_ids(o, -12345, fn_lut, path_lut, 7)
     for k in c:
         assert np.array_equal(c[k], o[k]), k
+
+
+def test_the_time_order_is_a_stable_sort_and_none_for_one_run():
+    """load's merge of each thread's runs: numpy's stable argsort; one run (a one-thread part)
+    is in order already: None, and the C merge writes no order for it (its cost was a whole
+    merge through the heap, ~7 ms a 625,000-event part, for nothing)."""
+    runs = [np.sort(RNG.integers(0, 400, m)) for m in (900, 1300, 700)]  # ties across runs
+    t = np.concatenate(runs).astype(np.int64)
+    assert np.array_equal(_sort_order(t), np.argsort(t, kind="stable"))
+    one = np.sort(RNG.integers(0, 10**9, 5000)).astype(np.int64)
+    assert _sort_order(one) is None
+    nat = require_native()
+    order = np.full(len(one), -5, dtype=np.int32)
+    got = nat.lib.iot_merge_order(
+        nat.ptr("int64_t *", one), len(one), 64, nat.ptr("int32_t *", order)
+    )
+    assert got == 1 and (order == -5).all()
+
+
+def test_a_parts_threads_are_each_hosts_distinct_threads():
+    """load._threads (the STOP records a part keeps) from the runs' heads: each host's
+    distinct thread ids, as pd.unique over every event found them."""
+    tid = RNG.choice(np.array([7, 9, 11, 4000], np.int32), 3000)
+    tid[100:900] = 12  # long runs, as a log's chunks make
+    host = RNG.choice(np.array([0, 1]), 3000)
+    ev = pd.DataFrame({"tid": tid, "host": pd.Categorical.from_codes(host, ["a", "b"])})
+    got = _threads(ev)
+    assert set(got) == {"a", "b"}
+    for code, name in enumerate(["a", "b"]):
+        want = np.sort(pd.unique(tid[host == code])).astype(np.int64)
+        assert np.array_equal(got[name], want) and got[name].dtype == np.int64
+
+
+def test_typed_frames_are_astype_s():
+    """The processes and KIO tables made column by column in their dtypes: what
+    DataFrame(rows).astype(dtypes) made (NA, lists in object columns, no rows)."""
+    from iotrace.analyzer import schema
+
+    row = {k: 3 for k in schema.PROCESS_COLUMNS} | {
+        "source": "shim", "host": "h", "rank": None, "ppid": None, "command": ["a", "b"],
+        "exe": "x", "cwd": "/", "forked": True, "exit_status": None, "ended": "exit",
+        "truncated": False, "log": "h.3.iot", "pid": 2**32 + 5,  # wrapped, as astype does
+    }  # fmt: skip
+    for rows in ([row, {**row, "rank": 4, "exit_status": 1, "command": "c"}], []):
+        want = pd.DataFrame(rows, columns=list(schema.PROCESS_COLUMNS))
+        want = want.astype(schema.PROCESS_COLUMNS)  # type: ignore[arg-type]
+        pd.testing.assert_frame_equal(_typed_frame(rows, schema.PROCESS_COLUMNS), want)
 
 
 def test_the_analyzer_without_its_c_code_is_one_error(tmp_path: Path):
