@@ -250,7 +250,7 @@ def _uring(trace: Trace) -> dict[tuple[str, int], str]:
 def stracer_read(trace: Trace) -> bool:
     """Whether a stracer read the kernel's counters."""
     k = trace.kio
-    return bool(len(k)) and bool((k["source"].astype(str) == "stracer").any())
+    return bool(len(k)) and bool((k["source"] == "stracer").any())
 
 
 def _signal(ended: str) -> str:
