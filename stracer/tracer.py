@@ -38,7 +38,7 @@ from iotrace.stracer.unwind import (
 from iotrace import format as fmt
 from iotrace.calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, SYSCALL_BY_NR, Op, Syscall, syscall_op
 from iotrace.elf import is_go
-from iotrace.kio import StEvent, StracerPart, stracer_sums
+from iotrace.kio import StEvent, StracerPart, stracer_sums, syscall_sums
 from iotrace.record import field, record
 
 TYPE_CHECKING = False
@@ -80,6 +80,11 @@ BUSY_VFORK = 2  # iot_t.busy after a vfork (IOT_BUSY_VFORK): not the shim's work
 CLONE_THREAD = 0x10000
 CLONE_VM = 0x100
 GROUP_STOP_SIGS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
+# signals whose default action is to ignore them (the kernel's SIG_KERNEL_IGNORE_MASK)
+DEFAULT_IGNORED = {signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH}
+# ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND: a syscall a signal interrupted, which the kernel
+# restarts when no handler runs
+RESTARTS = (-512, -513, -514)
 OP_OPEN, OP_DUP, OP_CLOSE, OP_CLOSE_RANGE = 1, 2, 3, 4
 GO_FRAMES = 16  # frames of a Go call site
 AT_BASE = 7  # the auxiliary vector's entry: the program interpreter's address
@@ -129,6 +134,9 @@ class Proc:
     leader_io: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     # its shim's own I/O and events' sums in its memory at the last exit stop (_shim_sums)
     kio_shim: list[int] | None = None
+    # rchar, wchar, syscr, syscw the kernel counted again for calls the stracer's stops made it
+    # restart (_restarted): taken off its end reading
+    restarted: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
 
 @record
@@ -301,7 +309,29 @@ class Tracer:
         else:  # a signal for the app: deliver it unchanged
             if tid not in self.threads:
                 self._adopt(tid)
+            self._restarted(tid, sig)
             self._resume(tid, sig)
+
+    def _restarted(self, tid: int, sig: int) -> None:
+        """A wrapper's read- or write-type call (cookie'd: no stop of its own) that a signal the
+        app ignores interrupted.  Untraced the kernel drops such a signal (SIGCHLD as a child
+        ends while its parent blocks in a read); traced it is delivered to the tracer first, so
+        the call stops and is restarted: the kernel counts it twice (syscr or syscw), the shim
+        once.  Noted per process and taken off the process's end reading, so that the trace
+        explains the app's calls, not the tracer's.  A handler's signal interrupts the call
+        untraced too: not ours.  A syscall the stracer follows stops again at its restart and is
+        recorded each time, as the kernel counts it."""
+        th = self.threads.get(tid)
+        if th is None or not self.regs.fetch(tid):
+            return
+        r = self.r
+        ret = r.rax - (1 << 64) if r.rax >> 63 else r.rax
+        sc = SYSCALL_BY_NR.get(r.orig_rax) if ret in RESTARTS else None
+        if sc is None or sc.name not in KERNEL_IO_SYSCALLS or not self._unfollowed(th, sc):
+            return
+        if _ignores(th.proc.pid, sig):
+            once = syscall_sums([(sc.name, -1, 4)])  # one call (EINTR: counted, no bytes)
+            th.proc.restarted = [a + b for a, b in zip(th.proc.restarted, once, strict=True)]
 
     def _resume(self, tid: int, sig: int) -> None:
         th = self.threads.get(tid)
@@ -1078,7 +1108,13 @@ class Tracer:
                 own_io = [sum(v) for v in zip(*proc.thread_io.values(), strict=True)]
                 if any(proc.leader_io):
                     own_io = [a + b for a, b in zip(own_io or [0] * 4, proc.leader_io, strict=True)]
-                self.log.rec(SRec.KIO, proc.kio[0], proc.pid, proc.kio[1], proc.kio_own, "end",
+                counters = proc.kio[1]
+                if any(proc.restarted):  # the kernel's counts of the app's calls, not ours
+                    cut = proc.restarted
+                    pad = [*cut, *[0] * (len(counters) - len(cut))]
+                    counters = [v - d for v, d in zip(counters, pad, strict=True)]
+                    own_io = own_io and [v - d for v, d in zip(own_io, cut, strict=True)]
+                self.log.rec(SRec.KIO, proc.kio[0], proc.pid, counters, proc.kio_own, "end",
                              own_io or None, proc.kio_shim)  # fmt: skip
 
     # ---- the end line's sums (kio.run_job) -----------------------------------------------------
@@ -1192,6 +1228,20 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in (b"Z", b"X")
+
+
+def _ignores(pid: int, sig: int) -> bool:
+    """Process pid ignores signal sig: SIG_IGN, or the default action is to ignore it and it
+    has no handler (/proc/PID/status SigIgn and SigCgt: hex, bit N-1 for signal N)."""
+    raw = _proc_read(f"/proc/{pid}/status") or b""
+    masks = {}
+    for line in raw.split(b"\n"):
+        if line.startswith((b"SigIgn:", b"SigCgt:")):
+            masks[line[:6]] = int(line.split(b":")[1], 16)
+    bit = 1 << (sig - 1)
+    if len(masks) != 2:
+        return False
+    return bool(masks[b"SigIgn"] & bit) or (sig in DEFAULT_IGNORED and not masks[b"SigCgt"] & bit)
 
 
 def _exe(pid: int) -> str:
