@@ -21,6 +21,8 @@ from iotrace.analyzer.export import export, export_parts, to_parquet_parts
 from test_hdf5 import COLS, H5PCC, ROWS, N, build_h5
 from test_mpi import MPICC, MPIRUN, _shim_has_mpi, build_mpi, run_job
 
+from iotrace import cluster as cluster_mod
+
 
 def _check(d, workers: int = 1, **kw) -> dict:
     ref = report_in_memory(d)
@@ -204,6 +206,16 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
         on_dask_plots = parts.summarise(
             parts.Bounded(t.dir, scheduler=address, part_bytes=1), plots=True
         )[0].over_time
+        # iotrace's client is not made the process's default: closed out of order with a
+        # caller's (the release thread) it left `scheduler: dask.distributed` set with no client,
+        # and a later compute failed ("no Client active", test_scan in a full run)
+        import dask
+
+        mine = cluster_mod.connect(address)
+        try:
+            assert dask.config.get("scheduler", None) is None
+        finally:
+            mine.close()
         # the tasks reach the scheduler pickled whole: it unpickles neither the analyzer's
         # functions nor its records (it imported the analyzer and pandas for them)
         assert _scheduler_and_workers_have(address)[0] == set()

@@ -66,7 +66,10 @@ def connect(scheduler: str) -> Any:
             "--scheduler needs dask.distributed (pip install 'iotrace[dask]')"
         ) from None
     try:
-        return Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
+        # not the process's default client: iotrace's clients are closed out of order (the
+        # release thread, _after_map) and each restores the dask config it found, so a default
+        # one left `scheduler: dask.distributed` set with no client (a caller's compute failed)
+        return Client(scheduler, set_as_default=False)  # waits comm.timeouts.connect (30 s)
     except (OSError, TimeoutError) as exc:
         raise ValueError(f"no Dask scheduler at {scheduler}: {exc}") from None
 
