@@ -220,7 +220,7 @@ def _compilers(d: Path) -> None:
 
 # Python's stdlib: compressors' modules, shelve and dbm, sqlite3, a rotating log, archives,
 # vectored and positioned I/O, locks, an in-place fileinput, a spooled file rolled over into an
-# unnamed O_TMPFILE file, threads writing, subprocess's pass_fds, splice from a pipe
+# unnamed O_TMPFILE file, threads writing, a subprocess, splice from a pipe
 PYIO2 = """import bz2, dbm.dumb, fcntl, fileinput, gzip, logging.handlers, lzma, os, shelve, shutil
 import sqlite3, subprocess, tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -269,9 +269,8 @@ def w(i):
     return os.path.getsize(f'th{i}')
 with ThreadPoolExecutor(4) as ex:
     print(sum(ex.map(w, range(8))))
-r, wr = os.pipe()
 with open('sub', 'wb') as out:
-    subprocess.run(['cat', 'src/f2'], stdout=out, pass_fds=(wr,))
+    subprocess.run(['cat', 'src/f2'], stdout=out)
 p = os.pipe()
 os.write(p[1], b'z' * 30000)
 os.close(p[1])
