@@ -1207,17 +1207,23 @@ def _ids(tid: int) -> tuple[int, int | None]:
     """The thread's process (0: gone) and, when its PID namespace is not the stracer's (unshare
     -p, a container), its id there: its shim names its log, its events and its children by
     that one (NSpid's last; the stracer and the kernel's counters by the first)."""
-    tgid = 0
+    got = _status(tid, b"Tgid", b"NSpid")
+    tgid, ids = 0, got.get(b"NSpid", [])
     try:
-        for line in (_proc_read(f"/proc/{tid}/status") or b"").split(b"\n"):
-            if line.startswith(b"Tgid:"):
-                tgid = int(line.split()[1])
-            elif line.startswith(b"NSpid:"):
-                ids = line.split()[1:]
-                return tgid, int(ids[-1]) if len(ids) > 1 else None
-    except ValueError:
-        pass
-    return tgid, None
+        tgid = int(got[b"Tgid"][0])
+        return tgid, int(ids[-1]) if len(ids) > 1 else None
+    except (KeyError, IndexError, ValueError):
+        return tgid, None
+
+
+def _status(tid: int, *names: bytes) -> dict[bytes, list[bytes]]:
+    """Fields of /proc/TID/status by name: their words (none if the thread is gone)."""
+    out = {}
+    for line in (_proc_read(f"/proc/{tid}/status") or b"").split(b"\n"):
+        name, _, rest = line.partition(b":")
+        if name in names:
+            out[name] = rest.split()
+    return out
 
 
 def _alive(pid: int) -> bool:
@@ -1233,15 +1239,13 @@ def _alive(pid: int) -> bool:
 def _ignores(pid: int, sig: int) -> bool:
     """Process pid ignores signal sig: SIG_IGN, or the default action is to ignore it and it
     has no handler (/proc/PID/status SigIgn and SigCgt: hex, bit N-1 for signal N)."""
-    raw = _proc_read(f"/proc/{pid}/status") or b""
-    masks = {}
-    for line in raw.split(b"\n"):
-        if line.startswith((b"SigIgn:", b"SigCgt:")):
-            masks[line[:6]] = int(line.split(b":")[1], 16)
-    bit = 1 << (sig - 1)
-    if len(masks) != 2:
+    got = _status(pid, b"SigIgn", b"SigCgt")
+    try:
+        ign, cgt = (int(got[k][0], 16) for k in (b"SigIgn", b"SigCgt"))
+    except (KeyError, IndexError, ValueError):
         return False
-    return bool(masks[b"SigIgn"] & bit) or (sig in DEFAULT_IGNORED and not masks[b"SigCgt"] & bit)
+    bit = 1 << (sig - 1)
+    return bool(ign & bit) or (sig in DEFAULT_IGNORED and not cgt & bit)
 
 
 def _exe(pid: int) -> str:
