@@ -20,15 +20,15 @@ IOTRACE_SHIM's.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from jobs import has_stracer, prefix, run_timed, trace_size
+from jobs import has_stracer, prefix, print_write_rows, run_timed, trace_size
 
 SOURCE = r"""
 #include <hdf5.h>
@@ -129,18 +129,8 @@ def main() -> int:
         print(f"{'xfer':<12} {'mode':<13} {'wall s':>8} {'x':>6} {'write s':>8} {'x':>6} "
               f"{'events':>8} {'trace MiB':>9}")  # fmt: skip
         for xfer in ("collective", "independent"):
-            base: tuple[float, float] | None = None
-            for mode in modes:
-                runs = [run_once(app, work, args, xfer, mode, env) for _ in range(args.rounds)]
-                wall = statistics.median(r[0] for r in runs)
-                wr = statistics.median(r[1] for r in runs)
-                events, size = runs[-1][2], runs[-1][3]
-                if base is None:
-                    base = (wall, wr)
-                ev = f"{events:>8}" if mode != "untraced" else f"{'':>8}"
-                mib = f"{size / 2**20:>9.1f}" if mode != "untraced" else f"{'':>9}"
-                print(f"{xfer:<12} {mode:<13} {wall:>8.3f} {wall / base[0]:>6.2f} "
-                      f"{wr:>8.3f} {wr / base[1]:>6.2f} {ev} {mib}", flush=True)  # fmt: skip
+            once = functools.partial(run_once, app, work, args, xfer, env=env)
+            print_write_rows(xfer, modes, args.rounds, once)
     return 0
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import functools
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from iotrace.tracefile import log_paths, read_log
@@ -63,3 +65,22 @@ def trace_size(trace: Path) -> tuple[int, int]:
         events += len(read_log(p).events)
         size += p.stat().st_size
     return events, size
+
+
+def print_write_rows(
+    label: str, modes: list[str], rounds: int, once: Callable[[str], tuple[float, float, int, int]]
+) -> None:
+    """One table row a mode, the first mode the base of the ratios: the medians over `rounds`
+    of `once(mode)`'s (wall s, write s), and its last run's events and trace MiB."""
+    base: tuple[float, float] | None = None
+    for mode in modes:
+        runs = [once(mode) for _ in range(rounds)]
+        wall = statistics.median(r[0] for r in runs)
+        wr = statistics.median(r[1] for r in runs)
+        events, size = runs[-1][2], runs[-1][3]
+        if base is None:
+            base = (wall, wr)
+        ev = f"{events:>8}" if mode != "untraced" else f"{'':>8}"
+        mib = f"{size / 2**20:>9.1f}" if mode != "untraced" else f"{'':>9}"
+        print(f"{label:<12} {mode:<13} {wall:>8.3f} {wall / base[0]:>6.2f} "
+              f"{wr:>8.3f} {wr / base[1]:>6.2f} {ev} {mib}", flush=True)  # fmt: skip

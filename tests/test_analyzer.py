@@ -488,6 +488,22 @@ def _chromium() -> str | None:
     return shutil.which("chromium")
 
 
+def _chromium_flags(tmp_path: Path) -> list[str]:
+    """Headless, offline, its profile in the test's directory, the page's console on stderr."""
+    return [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+
+
 def test_html_report_in_headless_chromium(pattern, tmp_path):
     tdir, _work = pattern
     html = tmp_path / "report.html"
@@ -501,18 +517,7 @@ def test_html_report_in_headless_chromium(pattern, tmp_path):
     chromium = _chromium()
     if chromium is None:
         pytest.skip("chromium is not installed and cannot be installed here")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--enable-logging=stderr",
-        "--v=0",
-    ]
+    flags = _chromium_flags(tmp_path)
     dom = subprocess.run(
         [chromium, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120
     )

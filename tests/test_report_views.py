@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from conftest import build, iotrace
 from iotrace.analyzer import load, parts, summarise
-from test_analyzer import _chromium
+from test_analyzer import _chromium, _chromium_flags
 
 # Run inside the page after it loaded: for every plot, the legend's box against its axes' box
 # (the axes' background patch); the answer is written into the page for --dump-dom.
@@ -54,21 +54,6 @@ def _job(tmp_path: Path, ranks: int) -> Path:
     proc = iotrace("run", "--no-stracer", "-o", str(out), "--", "sh", "-c", script, cwd=work)
     assert proc.returncode == 0, proc.stderr
     return out
-
-
-def _chromium_flags(tmp_path: Path) -> list[str]:
-    return [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--enable-logging=stderr",
-        "--v=0",
-    ]
 
 
 @pytest.mark.parametrize("ranks", [4, 64])
