@@ -76,6 +76,12 @@ int iot_trace_dir_command(int argc, char **argv); /* `iotrace _trace-dir ...` */
 int iot_way_command(int argc, char **argv); /* `iotrace _way DIR` */
 int iot_private_group_command(void);        /* `iotrace _private-group` */
 
+/* pyenv.c: into env (room for every entry of environ, twice with `given`, + 7): environ with Python's variables
+ * as iotrace's Python processes get them, and with `given` each as given, IOTRACE_GIVEN_PY_*
+ * (for the command iotrace-py starts: run.py); IOTRACE_GIVEN_* of environ left out; NULL-ended,
+ * the count */
+size_t iot_python_env(char **env, int given);
+
 /* mpi.c: "openmpi", "mpich" or NULL */
 const char *iot_command_family(char **command, int n);
 int iot_which(const char *name, const char *path, char *out, size_t cap);

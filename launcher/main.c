@@ -118,10 +118,22 @@ int iot_exec_python(char **argv)
         iot_say(IOT_INSTALL_REFUSED, why, geteuid());
         return 2;
     }
-    setenv("IOTRACE_GIVEN_SIGIGN", iot_given_sigign, 1);
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(2 * n + 8, sizeof *env); /* each PYTHON* entry may give two */
+    if (!env) {
+        fprintf(stderr, "iotrace: %s\n", strerror(errno));
+        return 127;
+    }
+    size_t k = iot_python_env(env, 1);
+    char sigign[64];
+    snprintf(sigign, sizeof sigign, "IOTRACE_GIVEN_SIGIGN=%s", iot_given_sigign);
+    env[k++] = sigign;
+    env[k] = NULL;
     iot_std_release();
     snprintf(py, sizeof py, "%s/iotrace-py", iot_self_dir);
-    execv(py, argv);
+    execve(py, argv, env);
     fprintf(stderr, "iotrace: %s: %s\n", py, strerror(errno));
     return 127;
 }

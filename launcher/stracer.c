@@ -51,84 +51,18 @@ static void put_int(int fd, long v)
     put(fd, num);
 }
 
-/* var=value for PYTHONPATH/PYTHONHOME with only the absolute directories of value that exist
- * and no other user could change (iot_install_exposed), NULL if none: a module system's
- * root-owned install stays found, a user's directory does not reach root's stracer */
-static char *safe_path_var(const char *var, const char *value)
-{
-    size_t n = strlen(var), len = strlen(value);
-    char *out = malloc(n + len + 2), *dirs = strdup(value), msg[PATH_MAX + 128];
-    if (!out || !dirs) {
-        free(out);
-        free(dirs);
-        return NULL;
-    }
-    size_t k = (size_t)sprintf(out, "%s=", var);
-    int kept = 0;
-    struct stat st;
-    for (char *save, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
-        if (d[0] == '/' && stat(d, &st) == 0 && S_ISDIR(st.st_mode) &&
-            !iot_install_exposed(d, msg, sizeof msg))
-            k += (size_t)sprintf(out + k, "%s%s", kept++ ? ":" : "", d);
-    free(dirs);
-    if (!kept)
-        free(out);
-    return kept ? out : NULL;
-}
-
-/* iotrace installed in the caller's user site (`pip install --user`: ~/.local/bin/iotrace, its
- * package in ~/.local/lib/python3.X/site-packages), which the install check has vetted: the
- * stracer's package is found only there, through the user site (PYTHONNOUSERSITE would leave it
- * out: the stracer died at its first import and took the command with it) */
-static int user_site_install(void)
-{
-    const char *home = getenv("HOME");
-    char a[PATH_MAX + 16], b[PATH_MAX + 16], ra[PATH_MAX], rb[PATH_MAX], pkg[PATH_MAX];
-    char msg[PATH_MAX + 128];
-    if (!home || home[0] != '/')
-        return 0;
-    snprintf(a, sizeof a, "%s/..", iot_self_dir);
-    snprintf(b, sizeof b, "%s/.local", home);
-    return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb) &&
-           iot_package_dir(pkg, sizeof pkg) && !iot_install_exposed(pkg, msg, sizeof msg);
-}
-
-/* the stracer's own environment: ours (the user's) but Python's (PYTHONPATH, PYTHONHOME,
- * PYTHONWARNINGS, PYTHONINSPECT, PYTHONPYCACHEPREFIX...: `iotrace run` as root with a user's
- * environment, `su` without `-`, ran a user's sitecustomize.py in root's stracer): of them
- * only PYTHONPATH's and PYTHONHOME's directories that no other user could change, and no
- * user site directory (unless iotrace is installed there) nor script directory on its path
- * (-I's isolation but for those: only code no other user could change runs; the command gets
- * its environment whole, from the spec); what iotrace was given to ignore, which of descriptors 0-2 closed (the command gets
- * them so) and the tag of its lines (iot_tag) */
+/* the stracer's own environment: ours (the user's) with Python's variables as pyenv.c keeps
+ * them (the command gets its environment whole, from the spec); what iotrace was given to
+ * ignore, which of descriptors 0-2 closed (the command gets them so) and the tag of its lines
+ * (iot_tag) */
 static char **stracer_env(void)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = calloc(n + 6, sizeof *env), *given = malloc(64), *closed = malloc(64);
+    char **env = calloc(n + 8, sizeof *env), *given = malloc(64), *closed = malloc(64);
     char *tag = malloc(96);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *e = environ[i];
-        if (!strncmp(e, "PYTHONPATH=", 11) || !strncmp(e, "PYTHONHOME=", 11)) {
-            char var[11] = {0};
-            memcpy(var, e, 10);
-            char *kept = safe_path_var(var, e + 11);
-            if (kept)
-                env[k++] = kept;
-        } else if (strncmp(e, "IOTRACE_GIVEN_SIGIGN=", 21) &&
-                   strncmp(e, "IOTRACE_GIVEN_CLOSED=", 21) &&
-                   strncmp(e, "IOTRACE_GIVEN_TAG=", 18) &&
-                   (strncmp(e, "PYTHON", 6) || !strncmp(e, "PYTHONPROFILEIMPORTTIME=", 24))) {
-            /* that one only prints the imports' times (bench/cost_bench.py reads the
-             * stracer's): it loads nothing */
-            env[k++] = environ[i];
-        }
-    }
-    if (!user_site_install())
-        env[k++] = (char *)"PYTHONNOUSERSITE=1";
-    env[k++] = (char *)"PYTHONSAFEPATH=1";
+    size_t k = iot_python_env(env, 0);
     snprintf(given, 64, "IOTRACE_GIVEN_SIGIGN=%s", iot_given_sigign);
     env[k++] = given;
     snprintf(closed, 64, "IOTRACE_GIVEN_CLOSED=%x", iot_std_closed);

@@ -1152,15 +1152,18 @@ def test_an_endless_unwind_program_does_not_hold_the_stracer(
     assert "1 missed" in err and "at raw_write" in err, err
 
 
-def test_the_stracer_runs_no_python_code_from_the_callers_environment(
-    tmp_path: Path, public_dir: Path
+@pytest.mark.parametrize("how", ["run", "run -e", "report"])
+def test_iotraces_python_runs_no_python_code_from_the_callers_environment(
+    tmp_path: Path, public_dir: Path, how: str
 ) -> None:
-    """Root running `iotrace run` with a user's environment (`su` without `-`, a root shell
-    that kept it): the stracer, Python as root, ran the sitecustomize.py PYTHONPATH named (and,
-    outside a virtual environment, the .pth files of the user site directory HOME named),
-    nobody's.  Now of Python's variables it keeps only PYTHONPATH's directories no other user
-    could change (a module system's install: root's sitecustomize.py here, after nobody's on
-    the path, is the one it runs), and no user site; the command gets its environment whole."""
+    """Root running iotrace with a user's environment (`su` without `-`, a root shell that kept
+    it): the stracer of `run`, and the Python command (`run -e/--path/-s`, `report`, `attach`,
+    ...), Python as root, ran the sitecustomize.py PYTHONPATH named (and, outside a virtual
+    environment, the .pth files of the user site directory HOME named), nobody's.  Now of
+    Python's variables they keep only PYTHONPATH's directories no other user could change (a
+    module system's install: root's sitecustomize.py here, after nobody's on the path, is the
+    one that runs), and no user site; the command gets its environment whole (launcher/pyenv.c:
+    under the C locale not even Python's LC_CTYPE is added)."""
     evil, home, safe = public_dir / "evil", public_dir / "home", tmp_path / "safe"
     site = home / ".local/lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
     (site / "site-packages").mkdir(parents=True)
@@ -1176,14 +1179,22 @@ def test_the_stracer_runs_no_python_code_from_the_callers_environment(
     exe = launcher()
     assert exe is not None
     path = f"{evil}:{safe}:relative"
-    env = dict(os.environ, PYTHONPATH=path, HOME=str(home), PYTHONWARNINGS="default")
-    cmd = [str(exe), "run", "-o", str(tmp_path / "t"), "--",
-           "sh", "-c", 'echo "$PYTHONPATH $HOME $PYTHONWARNINGS"']  # fmt: skip
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": path, "HOME": str(home),
+           "PYTHONWARNINGS": "default", "LANG": "C"}  # fmt: skip
+    said = 'echo "$PYTHONPATH $HOME $PYTHONWARNINGS ${LC_CTYPE-unset}"'
+    cmd = [str(exe), "run", *(["-e", "trace=open"] if how == "run -e" else []),
+           "-o", str(tmp_path / "t"), "--", "sh", "-c", said]  # fmt: skip
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == f"{path} {home} default\n"
-    assert not ran.exists(), f"root's stracer ran nobody's code: {ran.read_text()}"
-    assert root_ran.read_text().endswith("iotrace-stracer\n")
+    assert r.stdout == f"{path} {home} default unset\n"
+    if how == "report":
+        r = subprocess.run([str(exe), "report", str(tmp_path / "t")], env=env,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r.returncode == 0 and "iotrace report" in r.stdout, r.stderr
+    assert not ran.exists(), f"root's iotrace ran nobody's code: {ran.read_text()}"
+    ran_as = [Path(line).name for line in root_ran.read_text().splitlines()]
+    assert ran_as == {"run": ["iotrace-stracer"], "run -e": ["iotrace-py", "iotrace-stracer"],
+                      "report": ["iotrace-stracer", "iotrace-py"]}[how]  # fmt: skip
 
 
 def test_the_stracer_finds_iotrace_installed_in_the_user_site(tmp_path: Path) -> None:

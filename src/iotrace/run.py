@@ -8,6 +8,7 @@ import errno
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from iotrace.record import record
@@ -236,6 +237,22 @@ def _launcher() -> str:
     return exe
 
 
+GIVEN_PY = "IOTRACE_GIVEN_PY"
+
+
+def command_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The command's environment: this process's, but Python's variables as iotrace was given
+    them (the launcher gave this process its own, and those in IOTRACE_GIVEN_PY_*:
+    launcher/pyenv.c) and no handover left from a caller."""
+    env = {k: v for k, v in environ.items() if not k.startswith((HANDOVER, GIVEN_PY))}
+    if GIVEN_PY in environ:
+        env = {k: v for k, v in env.items() if not k.startswith("PYTHON")}
+        for k, v in environ.items():
+            if k.startswith(f"{GIVEN_PY}_PYTHON"):
+                env[k[len(GIVEN_PY) + 1 :]] = v
+    return env
+
+
 def hand_over(opts: RunOptions, sigs: SignalState) -> NoReturn:
     """Exec the launcher to run `opts`: the options decided here (filters, the shim's
     directory) in its private variables, the signals as iotrace was given them."""
@@ -246,7 +263,7 @@ def hand_over(opts: RunOptions, sigs: SignalState) -> NoReturn:
     argv += ["--share-with-group"] if opts.share else []
     argv += [f"--{opts.reuse}"] if opts.reuse else []
     argv += ["--console", opts.console] if opts.console is not None else []
-    env = {k: v for k, v in os.environ.items() if not k.startswith(HANDOVER)}
+    env = command_env(os.environ)
     env[HANDOVER] = "1"
     env[f"{HANDOVER}_PKG"] = str(shim_path().parent)
     for k, v in (opts.record.env() if opts.record else {}).items():

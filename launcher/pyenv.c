@@ -1,0 +1,97 @@
+/* Python's own variables in the environment of iotrace's Python processes: the stracer
+ * (stracer.c) and the Python command iotrace-py (main.c: report, show, export, attach, run -e).
+ * `iotrace` as root with a user's environment (`su` without `-`, `sudo -E`) ran that user's
+ * sitecustomize.py from PYTHONPATH as root.  Of Python's variables (PYTHONPATH, PYTHONHOME,
+ * PYTHONWARNINGS, PYTHONINSPECT, PYTHONPYCACHEPREFIX...) only PYTHONPATH's and PYTHONHOME's
+ * directories that no other user could change are kept, with no user site directory (unless
+ * iotrace is installed there) nor script directory on the path: -I's isolation but for those
+ * (a module system's root-owned install stays found), so only code no other user could change
+ * runs.  A command these processes start gets its environment whole (the stracer: from its
+ * spec; iotrace-py: Python's variables as given, IOTRACE_GIVEN_PY_*, run.py hand_over). */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "launch.h"
+
+/* var=value for PYTHONPATH/PYTHONHOME with only the absolute directories of value that exist
+ * and no other user could change (iot_install_exposed), NULL if none */
+static char *safe_path_var(const char *var, const char *value)
+{
+    size_t n = strlen(var), len = strlen(value);
+    char *out = malloc(n + len + 2), *dirs = strdup(value), msg[PATH_MAX + 128];
+    if (!out || !dirs) {
+        free(out);
+        free(dirs);
+        return NULL;
+    }
+    size_t k = (size_t)sprintf(out, "%s=", var);
+    int kept = 0;
+    struct stat st;
+    for (char *save, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+        if (d[0] == '/' && stat(d, &st) == 0 && S_ISDIR(st.st_mode) &&
+            !iot_install_exposed(d, msg, sizeof msg))
+            k += (size_t)sprintf(out + k, "%s%s", kept++ ? ":" : "", d);
+    free(dirs);
+    if (!kept)
+        free(out);
+    return kept ? out : NULL;
+}
+
+/* iotrace installed in the caller's user site (`pip install --user`: ~/.local/bin/iotrace, its
+ * package in ~/.local/lib/python3.X/site-packages), which the install check has vetted: the
+ * package is found only there, through the user site (PYTHONNOUSERSITE would leave it out: the
+ * stracer died at its first import and took the command with it) */
+static int user_site_install(void)
+{
+    const char *home = getenv("HOME");
+    char a[PATH_MAX + 16], b[PATH_MAX + 16], ra[PATH_MAX], rb[PATH_MAX], pkg[PATH_MAX];
+    char msg[PATH_MAX + 128];
+    if (!home || home[0] != '/')
+        return 0;
+    snprintf(a, sizeof a, "%s/..", iot_self_dir);
+    snprintf(b, sizeof b, "%s/.local", home);
+    return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb) &&
+           iot_package_dir(pkg, sizeof pkg) && !iot_install_exposed(pkg, msg, sizeof msg);
+}
+
+size_t iot_python_env(char **env, int given)
+{
+    extern char **environ;
+    size_t k = 0;
+    for (char **e = environ; *e; e++) {
+        if (!strncmp(*e, "IOTRACE_GIVEN_", 14)) /* each Python process is given its own */
+            continue;
+        if (strncmp(*e, "PYTHON", 6)) {
+            env[k++] = *e;
+            continue;
+        }
+        if (given && asprintf(&env[k], "IOTRACE_GIVEN_PY_%s", *e) > 0)
+            k++;
+        if (!strncmp(*e, "PYTHONPATH=", 11) || !strncmp(*e, "PYTHONHOME=", 11)) {
+            char var[11] = {0};
+            memcpy(var, *e, 10);
+            char *kept = safe_path_var(var, *e + 11);
+            if (kept)
+                env[k++] = kept;
+        } else if (!strncmp(*e, "PYTHONPROFILEIMPORTTIME=", 24)) {
+            /* that one only prints the imports' times (bench/cost_bench.py reads the
+             * stracer's): it loads nothing */
+            env[k++] = *e;
+        }
+    }
+    if (given) {
+        env[k++] = (char *)"IOTRACE_GIVEN_PY=1";
+        /* nor LC_CTYPE=C.UTF-8 put into its environment, and so the command's, under the C
+         * locale (PEP 538; PEP 540's UTF-8 mode still applies) */
+        env[k++] = (char *)"PYTHONCOERCECLOCALE=0";
+    }
+    if (!user_site_install())
+        env[k++] = (char *)"PYTHONNOUSERSITE=1";
+    env[k++] = (char *)"PYTHONSAFEPATH=1";
+    env[k] = NULL;
+    return k;
+}
