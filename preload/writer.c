@@ -198,19 +198,20 @@ static void seal(char *c, size_t len, size_t room)
  * A short-lived process's log then costs the pages its header and records use, not a whole
  * header area and chunk (100,000 processes made 6.2 GB, 64 KiB each).  The file's size and
  * every byte read stay the same (a hole reads as zeros).  A full chunk has less than a page
- * of padding: no call on the hot path. */
+ * of padding: no call on the hot path.  Punched through the mapping (MADV_REMOVE: the
+ * kernel's fallocate punch), with no descriptor: a reopen here, at a thread's end, took one
+ * of the app's descriptor numbers for as long as the punch slept (ms on a `discard` mount),
+ * so another thread's open or pipe got other numbers than untraced (CPython's subprocess then
+ * found its pass_fds adjacent, close_range refused the empty range between, and it listed
+ * /proc/self/fd by raw getdents64: missed I/O). */
 static void release(uint64_t from, uint64_t to)
 {
     from = (from + 4095) & ~4095ull;
+    to &= ~4095ull;
     if (to < from + 4096 || !iot_own_begin()) /* the zeros stay */
         return;
     int e = errno;
-    int fd = reopen();
-    if (fd >= 0) {
-        IOT_SYSRAW(fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
-                   (off_t)(to - from));
-        unopen(fd);
-    }
+    syscall(SYS_madvise, at(from), (size_t)(to - from), MADV_REMOVE);
     iot_own_end();
     errno = e;
 }
