@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -164,13 +165,20 @@ static table threads_t = {NULL, 0, 0, sizeof(th_ent), 8};
 #define CHAIN_MAX 12
 #define D_OUT INT32_MIN        /* the chain ends at this pc: outside libc and the loader */
 #define D_VAR (INT32_MIN + 1)  /* the frame's size varies: the chain ends at this pc too */
-#define WIN_WORDS 128          /* the stack is read 1 KiB at a time */
+#define WIN_WORDS 128          /* the stack is read 1 KiB at a time past the first window */
 #define WIN_READS 4
+/* The first window (read with the marker: stack_read) is the span the last chains walked from
+ * the syscall's ip needed, at least 1 KiB: an NSS lookup's or sysconf's chain lies 1-3 KiB up
+ * the stack (their buffers), and a second read for it cost each such stop a process_vm_readv
+ * (getgrouplist and sysconf: 2.0 reads a syscall before, 1.0-1.05 now) */
+#define FIRST_MIN (WIN_WORDS * 8)
+#define FIRST_MAX 8192
 
 typedef struct {
     uint64_t pc;
     int32_t img, isip; /* isip: the syscall's ip, its delta from sp (else a return address) */
-    int32_t delta, pad;
+    int32_t delta;
+    uint32_t span; /* isip: the bytes from sp the chains walked from it read (FIRST_MAX at most) */
 } frame_ent;
 
 typedef struct {
@@ -384,10 +392,17 @@ int iotl_image(int id, int phase, long tls_off, uint64_t link, uint64_t ld_lo, u
     return 0;
 }
 
-static const frame_ent *frame_get(int img, uint64_t pc, int isip)
+static frame_ent *frame_get(int img, uint64_t pc, int isip)
 {
     frame_ent k = {pc, img, isip, 0, 0};
     return tab_get(&frames_t, &k);
+}
+
+/* The first window's bytes for a stop at ip: what its chains needed so far (FIRST_MIN..MAX) */
+static size_t first_window(int img, uint64_t ip)
+{
+    const frame_ent *f = frame_get(img, ip, 1);
+    return f && f->span > FIRST_MIN ? f->span : FIRST_MIN;
 }
 
 /* What Python's unwind found at pc (isip: the syscall's ip): the next return address delta
@@ -409,24 +424,26 @@ int iotl_frame(int img, uint64_t pc, int isip, int delta)
 
 /* The chain of a stop at ip with the stack at sp (top: the word at sp; st: the stack from sp
  * on, st_len bytes of it, read with the marker: stack_read): 1 made, 0 not (a pc not learnt,
- * the stack unreadable: Python unwinds it).  Beyond st, up to WIN_READS more reads. */
+ * the stack unreadable: Python unwinds it).  Beyond st, up to WIN_READS more reads; the span
+ * walked is kept at ip for the next stop's first window (first_window). */
 static int chain_of(int tid, int img, uint64_t ip, uint64_t sp, uint64_t top, const uint64_t *st,
                     size_t st_len, chain_key *k)
 {
     memset(k, 0, sizeof *k);
     k->ip = ip;
     k->img = img;
-    const frame_ent *f = frame_get(img, ip, 1);
+    frame_ent *fi = frame_get(img, ip, 1);
+    const frame_ent *f = fi;
     if (!f)
         return 0;
     if (f->delta == D_OUT || f->delta == D_VAR) {
         k->w[k->nw++] = top;
         return 1;
     }
-    uint64_t win[WIN_WORDS], base = sp, pos = (uint64_t)f->delta;
+    uint64_t win[WIN_WORDS], base = sp, pos = (uint64_t)f->delta, span = 0;
+    const uint64_t *buf = st;
     size_t have = st_len;
     int reads = 0;
-    memcpy(win, st, st_len);
     while (k->nw < CHAIN_MAX) {
         uint64_t at = sp + pos, w;
         if (pos == 0) {
@@ -438,19 +455,24 @@ static int chain_of(int tid, int img, uint64_t ip, uint64_t sp, uint64_t top, co
                                                   : -1;
                 if (got < 8)
                     return 0;
+                buf = win;
                 base = at;
                 have = (size_t)got;
             }
-            w = win[(at - base) / 8];
+            w = buf[(at - base) / 8];
+            span = pos + 8 > span ? pos + 8 : span;
         }
         k->w[k->nw++] = w;
         f = frame_get(img, w, 0);
         if (!f)
             return 0;
         if (f->delta == D_OUT || f->delta == D_VAR)
-            return 1;
+            break;
         pos += (uint64_t)f->delta;
     }
+    span = (span + 63) & ~(uint64_t)63;
+    if (span > fi->span)
+        fi->span = span < FIRST_MAX ? (uint32_t)span : FIRST_MAX;
     return 1;
 }
 
@@ -1119,13 +1141,13 @@ static void path_exit(thread *t, const nr_info *n, int64_t ret)
 }
 
 /* One process_vm_readv: nw words (the marker...) at remote[0..nw) into w, then the stack's
- * WIN_WORDS words from sp into st, as two pieces split at sp's page end (a read stops at the
+ * `all` bytes from sp into st, as two pieces split at sp's page end (a read stops at the
  * first piece it cannot read: the stack's end leaves the page of sp read), then the start of
  * the string at str (0: none) into str_pre.  The bytes read, str_pre's aside (-1: none). */
 static ssize_t stack_read(int tid, uint64_t *w, int nw, struct iovec *remote, uint64_t sp,
-                          uint64_t *st, uint64_t str)
+                          uint64_t *st, size_t all, uint64_t str)
 {
-    size_t first = 4096 - (sp & 4095), all = WIN_WORDS * 8, slen = 4096 - (str & 4095);
+    size_t first = 4096 - (sp & 4095), slen = 4096 - (str & 4095);
     if (first > all)
         first = all;
     if (slen > STR_PRE)
@@ -1160,8 +1182,8 @@ static int on_seccomp(thread *t, iotl_ev *ev)
         t->img < 0 || t->img >= nimages)
         return 0;
     const image *img = &images[t->img];
-    uint64_t top = 0, sgen = 0, st[WIN_WORDS];
-    size_t st_len = 0;
+    uint64_t top = 0, sgen = 0, st[FIRST_MAX / 8];
+    size_t st_len = 0, want = first_window(t->img, r.rip);
     uint64_t regs6[6] = {r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9};
     int8_t sa = nr < NR_MAX ? nrs[nr].strarg : -1;
     uint64_t str = sa >= 0 ? regs6[sa] : 0;
@@ -1178,7 +1200,7 @@ static int on_seccomp(thread *t, iotl_ev *ev)
         int nw = img->link ? 2 : 1;
         struct iovec remote[2 + 3] = {{(void *)(r.fs_base + (uint64_t)img->tls_off), 8},
                                       {(void *)(img->link + IOT_LINK_OFF_fdgen), 8}};
-        ssize_t got = stack_read(t->tid, w, nw, remote, r.rsp, st, str);
+        ssize_t got = stack_read(t->tid, w, nw, remote, r.rsp, st, want, str);
         sgen = img->link && got >= 16 ? w[1] : NO_SGEN;
         st_len = got > 8 * nw ? (size_t)(got - 8 * nw) & ~(size_t)7 : 0;
         if (got >= 8) {
@@ -1200,7 +1222,7 @@ static int on_seccomp(thread *t, iotl_ev *ev)
             return 1;
         }
         struct iovec remote[3];
-        ssize_t got = stack_read(t->tid, NULL, 0, remote, r.rsp, st, str);
+        ssize_t got = stack_read(t->tid, NULL, 0, remote, r.rsp, st, want, str);
         st_len = got > 0 ? (size_t)got & ~(size_t)7 : 0;
         top = st_len ? st[0] : 0;
     }
@@ -1261,16 +1283,19 @@ static int on_seccomp(thread *t, iotl_ev *ev)
     return 1;
 }
 
+/* A followed syscall's exit: its result is all it needs, one word (PTRACE_PEEKUSER, whose
+ * result is the word: errno tells a failure), not the whole register set (GETREGS) */
 static int on_sysexit(thread *t)
 {
     uint64_t t_exit = (uint64_t)now_ns();
-    struct user_regs_struct r;
-    if (ptrace(PTRACE_GETREGS, t->tid, NULL, &r) != 0)
+    errno = 0;
+    long rax = ptrace(PTRACE_PEEKUSER, t->tid, offsetof(struct user_regs_struct, rax), NULL);
+    if (errno)
         return 0;
     t->pending = 0;
     if (nrs[t->nr].mode == M_PATH)
-        path_exit(t, &nrs[t->nr], (int64_t)r.rax);
-    emit(t, 1, (int64_t)r.rax, t_exit);
+        path_exit(t, &nrs[t->nr], (int64_t)rax);
+    emit(t, 1, (int64_t)rax, t_exit);
     cont(t->tid);
     return 1;
 }
