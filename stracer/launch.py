@@ -222,7 +222,7 @@ def main() -> None:
         os.set_inheritable(d, False)
     use_console(console)
     use_tag(os.environ.pop("IOTRACE_GIVEN_TAG", ""))  # launcher/stracer.c: "rank N" or none
-    from iotrace.run import SignalState
+    from iotrace.signals import SignalState
 
     sigs = SignalState.at_start()
     text = [os.fsdecode(b) for b in f]

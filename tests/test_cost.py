@@ -274,7 +274,9 @@ def test_iotrace_run_imports_only_what_it_needs(tmp_path):
     Python of a full run started by the launcher is its stracer, which imports no argparse,
     nor typing (~2 ms: annotations only, under TYPE_CHECKING), json (~1.4 ms: the readers') or
     mmap (~0.5 ms: iotrace.elf's, when a file's symbols are read, not for `true`), nor
-    datetime.py's pure-Python body (~1.5 ms: msgpack's, stracer/boot.py)."""
+    datetime.py's pure-Python body (~1.5 ms: msgpack's, stracer/boot.py), nor signal.py's enums
+    (~0.7 ms: _signal is what it uses, stracer/boot.py), nor run.py and the shim's lookup (~0.4
+    ms: the signals it was given are iotrace.signals')."""
     import shutil
     import sys
 
@@ -288,7 +290,8 @@ def test_iotrace_run_imports_only_what_it_needs(tmp_path):
     assert "iotrace.stracer.launch" in mods  # the stracer ran
     heavy = {"numpy", "pandas", "pycparser", "importlib.resources", "_hashlib", "secrets",
              "dataclasses", "inspect", "shutil", "iotrace.select", "argparse", "iotrace.cli",
-             "typing", "json", "mmap", "datetime"}  # fmt: skip
+             "typing", "json", "mmap", "datetime", "signal", "iotrace.run",
+             "iotrace.shim"}  # fmt: skip
     assert not heavy & mods, heavy & mods
 
 

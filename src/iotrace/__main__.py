@@ -16,7 +16,8 @@ except OSError:  # removed: -m put none there
 if not sys.flags.safe_path and sys.path and sys.path[0] in ("", _cwd):
     del sys.path[0]
 
-from iotrace.run import SignalState, launcher
+from iotrace.run import launcher
+from iotrace.signals import SignalState
 
 exe = launcher()
 if exe is not None:

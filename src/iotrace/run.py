@@ -1,18 +1,18 @@
 """`iotrace run`'s options as Python decides them (-e, --path, -s), handed to the launcher
-(launcher/), which runs every run; the signals iotrace was given; `iotrace env`."""
+(launcher/), which runs every run; `iotrace env`."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
-import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from iotrace.record import record
 from iotrace.shim import shim_path
+from iotrace.signals import SignalState
 from iotrace.tracedir import TraceDir, TraceDirError, open_dir
 
 TYPE_CHECKING = False
@@ -85,47 +85,6 @@ class Recording:
         if self.data:
             out["IOTRACE_DATA"] = str(self.data)
         return out
-
-
-@record(frozen=True)
-class SignalState:
-    """The signal dispositions and mask `iotrace run` was given: the command starts with the
-    same, in every mode (an ignored signal stays ignored across execve; handlers do not)."""
-
-    ignored: frozenset[int]
-    blocked: frozenset[int]
-
-    @classmethod
-    def at_start(cls) -> SignalState:
-        # What iotrace was given to ignore comes from the `iotrace` launcher (launcher/main.c),
-        # which saw it before Python set SIGPIPE and SIGXFSZ to SIG_IGN and before the stracer's
-        # start ignored the job's signals.  Without it (`python -m iotrace`) this process's own,
-        # SIGPIPE and SIGXFSZ taken as SIG_DFL, what shells, Python's subprocess and MPI
-        # launchers give a command.  The variable is not the command's.
-        given = os.environ.pop("IOTRACE_GIVEN_SIGIGN", "")
-        try:
-            bits = int(given, 16)
-            ignored = {n + 1 for n in range(64) if bits >> n & 1}
-        except ValueError:
-            ignored = _status_mask("SigIgn") - {signal.SIGPIPE, signal.SIGXFSZ}
-        return cls(frozenset(ignored), frozenset(signal.pthread_sigmask(signal.SIG_BLOCK, ())))
-
-    def restore(self) -> None:
-        """In the command's process, just before its execve."""
-        for sig in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
-            with contextlib.suppress(OSError, ValueError):
-                signal.signal(sig, signal.SIG_IGN if sig in self.ignored else signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, self.blocked)
-
-
-def _status_mask(field: str) -> set[int]:
-    """A signal set of /proc/self/status (SigIgn, SigBlk: hex, bit N-1 for signal N)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                bits = int(line.split()[1], 16)
-                return {n + 1 for n in range(64) if bits >> n & 1}
-    return set()
 
 
 def trace_dir(name: str, out: str | None, share: bool, reuse: str | None) -> TraceDir:
