@@ -232,6 +232,24 @@ static void forward(int sig)
     errno = e;
 }
 
+/* SIGTSTP to iotrace (`kill -TSTP` of this pid; Ctrl-Z reaches the command too) stopped iotrace
+ * alone and left the command running: the command is told, then iotrace stops as its job would
+ * (the shell waiting sees it stopped), and the SIGCONT that resumes it is passed on (forward).
+ * In an orphaned process group the kernel drops both stops, as it would untraced. */
+static void suspend(int sig)
+{
+    int e = errno;
+    if (end_rest == 0 && iot_app > 0)
+        kill(iot_app, sig);
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, me = {.sa_handler = suspend};
+    me.sa_flags = SA_NODEFER; /* the stop below is delivered inside this handler */
+    sigemptyset(&me.sa_mask);
+    sigaction(SIGTSTP, &dfl, NULL);
+    raise(SIGTSTP);
+    sigaction(SIGTSTP, &me, NULL);
+    errno = e;
+}
+
 void iot_end_rest(pid_t stracer)
 {
     end_rest = stracer;
@@ -636,6 +654,10 @@ int iot_run(int argc, char **argv)
     }
     sigaction(SIGINT, &ign, &given[NFWD]);
     sigaction(SIGCHLD, &dfl, &given[NFWD + 1]);
+    struct sigaction tstp = {.sa_handler = suspend, .sa_flags = SA_NODEFER};
+    sigemptyset(&tstp.sa_mask);
+    if (!(strtoull(iot_given_sigign, NULL, 16) >> (SIGTSTP - 1) & 1))
+        sigaction(SIGTSTP, &tstp, NULL); /* ignored as given: ignored by the command too */
 
     /* argv[0] as given, as a shell passes it: programs print it in their messages */
     char **cargv = calloc((size_t)o.ncommand + 1, sizeof *cargv);

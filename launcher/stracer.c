@@ -11,6 +11,7 @@
  * command started here when the stracer was unavailable has its orphans reparented as untraced
  * (to init or the caller's subreaper), not to iotrace. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -112,6 +113,55 @@ static pid_t wait_for(pid_t pid, int *ws)
     return r;
 }
 
+/* 1 if the command line (NUL-separated, n bytes) of a process holds the arguments a, b in a row */
+static int runs(const char *cmd, size_t n, const char *a, const char *b)
+{
+    for (size_t at = 0; at < n;) {
+        size_t len = strnlen(cmd + at, n - at), next = at + len + 1;
+        if (!strcmp(cmd + at, a) && next < n && !strcmp(cmd + next, b))
+            return 1;
+        at = next;
+    }
+    return 0;
+}
+
+/* The stracer died before it said `started`: the child it forked for the command, its seccomp
+ * filter in place, stops itself before its execve and stays stopped for good (it execs only
+ * once seized and let go, and a seized one dies with its stracer: PTRACE_O_EXITKILL) -- its
+ * command line still the stracer's (path spec).  Reparented here: ended and reaped, as the
+ * command never ran; the command a seized child became is left to the caller. */
+static void end_unstarted(const char *path, const char *spec)
+{
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return;
+    for (struct dirent *de; (de = readdir(proc));) {
+        pid_t pid = (pid_t)atoi(de->d_name);
+        char name[64], buf[4096];
+        if (pid <= 0)
+            continue;
+        snprintf(name, sizeof name, "/proc/%d/stat", (int)pid);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        char *end = n > 0 ? (buf[n] = '\0', strrchr(buf, ')')) : NULL;
+        int ppid = 0;
+        if (!end || sscanf(end + 1, " %*c %d", &ppid) != 1 || ppid != getpid())
+            continue; /* not ours: our children cannot go (nor their pids be reused) unreaped */
+        snprintf(name, sizeof name, "/proc/%d/cmdline", (int)pid);
+        fd = open(name, O_RDONLY | O_CLOEXEC);
+        n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n > 0 && runs(buf, (size_t)n, path, spec)) {
+            kill(pid, SIGKILL);
+            wait_for(pid, NULL);
+        }
+    }
+    closedir(proc);
+}
+
 void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, const char *shim,
                  const char *ender, struct iot_traced *t)
 {
@@ -197,6 +247,8 @@ void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, co
     int ws = 0;
     wait_for(spid, &ws);
     iot_end_rest(0);
+    if (!t->done && !t->unavailable && !t->app)
+        end_unstarted(path, specfd);
     if (!t->done && !t->unavailable) {
         char how[64];
         if (WIFSIGNALED(ws))

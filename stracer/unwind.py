@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Iterable
 
 from iotrace.stracer import _ffi
@@ -291,16 +292,27 @@ def _fixed_address(path: str, dev: int, ino: int, mtime: int) -> bool:
 # once (libc's frames are in every call site), by one addr2line kept running per module
 _SYMBOLS: dict[tuple[str, int, bool], Symbol] = {}
 _SERVERS: dict[str, Server] = {}
+# The thread whose site is symbolised stays stopped meanwhile (and with it a process waiting on
+# it): a lookup gets LOOKUP_WAIT seconds (libc's debug info loads in ~70 ms), and once SLOW_MAX
+# have run out of time (an addr2line that cannot keep up: a huge or hostile module, a starved
+# node) the stracer asks no more: sites keep module and offset, which the analyzer names after
+# the run (analyzer/symbols.py).  Before, each module could hold the job 10 s and 2 s more.
+LOOKUP_WAIT = 2.0
+SLOW_MAX = 2
+_slow = 0
 
 
 def symbolise(frames: list[Frame], inline: bool = False) -> list[Frame]:
     """file:line (and a function name where libunwind had none) from debug info; `inline`:
     the outermost of inlined functions (a Go program's frames, see addr2line.Server)."""
+    global _slow
     by_mod: dict[str, list[int]] = {}
     for i, fr in enumerate(frames):
         if fr.module and fr.offset is not None and (fr.module, fr.offset, i > 0) not in _SYMBOLS:
             by_mod.setdefault(fr.module, []).append(i)
     for mod, idx in by_mod.items():
+        if _slow >= SLOW_MAX:
+            break
         # return addresses point after the call: ask for the call's own line
         want = {i: frames[i].offset - (1 if i else 0) for i in idx}  # type: ignore[operator]
         server = _SERVERS.get(mod)
@@ -308,7 +320,11 @@ def symbolise(frames: list[Frame], inline: bool = False) -> list[Frame]:
             from iotrace.addr2line import Server
 
             server = _SERVERS[mod] = Server(mod, inline)
-        got = server.lookup(want.values())
+        asked = time.monotonic()
+        got = server.lookup(want.values(), LOOKUP_WAIT)
+        if time.monotonic() - asked >= LOOKUP_WAIT:
+            _slow += 1
+            continue  # its addresses may be asked again of no one: left for the analyzer
         for i, addr in want.items():
             _SYMBOLS[(mod, frames[i].offset, i > 0)] = got.get(addr, (None, None, None))  # type: ignore[index]
     out = []

@@ -136,7 +136,7 @@ class Server:
         while not self._complete(buf, want):
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
-                self.close()
+                self.close(kill=True)  # not waited for again
                 return {}
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -157,10 +157,12 @@ class Server:
         return any(ln.startswith(b"0x") and int(ln, 16) == 0 and len(lines) - i > 3
                    for i, ln in enumerate(lines))  # fmt: skip
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        if kill:
+            proc.kill()
         for f in (proc.stdin, proc.stdout):
             if f is not None:
                 try:
