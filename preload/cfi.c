@@ -8,10 +8,12 @@
  * where libunwind calls it standard -- the CFA is RSP or RBP plus a constant, the return address
  * at CFA-8, RBP unchanged or saved at CFA plus a constant -- and the walk ends where libunwind's
  * does: at a frame whose return address or RBP the tables mark undefined (_start, a thread's
- * clone), or at a return address below 0x4000.  Each address is recorded as unw_backtrace
- * records it (the return address with libunwind 1.6, minus one with later ones).  Anything
- * else (no table, an expression, a signal frame, an encoding not handled here) gives up the
- * whole walk: libunwind then takes the stack, as it did before this path existed.
+ * clone), or at a return address below 0x4000.  A signal frame (a handler's return into
+ * glibc's __restore_rt) is followed as libunwind's trace follows its SIGRETURN frames: the
+ * interrupted RIP, RBP and RSP read from the ucontext_t, that RIP recorded as it is.  Each
+ * return address is recorded as unw_backtrace records it (stack.c).  Anything else (no table,
+ * an expression, an encoding not handled here) gives up the whole walk: libunwind then takes
+ * the stack, as it did before this path existed.
  *
  * The table of rules is keyed by the address: a library unloaded and another mapped at its
  * place would leave rules for code that is gone, so dlclose empties it (wrap_proc.c).  Entries
@@ -26,19 +28,17 @@
 
 #include "shim.h"
 
-/* What unw_backtrace records of a frame: its return address (libunwind 1.6's fast trace and
- * its unw_step loop) or that minus one (later fast traces); stack.c finds out. */
-static uintptr_t ret_adjust;
-
-void iot_cfi_adjust(unsigned adjust)
-{
-    ret_adjust = adjust;
-}
-
 enum { R_EMPTY, R_STD, R_LAST, R_NONE }; /* rule kinds (bits 0-1) */
 /* bit 2: CFA from RSP (else RBP); bit 3: RBP saved; bits 4-13: RBP's offset from the CFA;
  * bits 14-31: the CFA's offset from its register (both signed) */
 #define CFA_RSP 4u
+/* A signal frame (the CIE's augmentation 'S': glibc's __restore_rt): libunwind's trace takes
+ * the interrupted RIP, RBP and RSP from the ucontext_t its CFA points at (its SIGRETURN frame,
+ * ucontext offset 0) and looks the next frame up at that RIP itself, not minus one. */
+#define R_SIGNAL (R_LAST | 4u)
+#define UC_RBP 0x78 /* offsetof(ucontext_t, uc_mcontext.gregs[REG_RBP]) */
+#define UC_RSP 0xa0
+#define UC_RIP 0xa8
 #define RBP_SAVED 8u
 #define RBP_OFF(r) (((int32_t)((r) << 18)) >> 22)
 #define CFA_OFF(r) (((int32_t)(r)) >> 14)
@@ -380,6 +380,7 @@ static uint32_t rule_at(uintptr_t ip)
     ci.data_align = sleb(&c);
     uint64_t ra = version == 1 ? fixed(&c, 1) : uleb(&c);
     uint8_t fde_enc = 0;
+    int signal_frame = 0;
     if (aug[0] == 'z') {
         uint64_t n = uleb(&c);
         const uint8_t *aug_end = c.p + n;
@@ -390,7 +391,9 @@ static uint32_t rule_at(uintptr_t ip)
                 fixed(&c, 1);
             else if (aug[i] == 'P')
                 encoded(&c, (uint8_t)fixed(&c, 1), 0);
-            else /* 'S': a signal frame; others unknown */
+            else if (aug[i] == 'S')
+                signal_frame = 1;
+            else /* unknown */
                 return R_NONE;
         }
         c.p = aug_end;
@@ -414,6 +417,8 @@ static uint32_t rule_at(uintptr_t ip)
     loc = start;
     if (run(&f, &ci, &loc, ip, &cur, &init) < 0)
         return R_NONE;
+    if (signal_frame) /* its CFA and registers are expressions over the ucontext */
+        return R_SIGNAL;
 
     /* libunwind's test, in this order: a simple CFA; the end of the stack; a standard frame */
     if (cur.cfa_expr || (cur.cfa_reg != RBP && cur.cfa_reg != RSP))
@@ -571,6 +576,31 @@ static int walk(memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t *ou
             r = rule_at(key);
             rule_put(slot_of(key), key, r);
         }
+        if (r == R_SIGNAL) { /* the interrupted frame: recorded and looked up as it is */
+            uintptr_t uc = sp;
+            uintptr_t rip = word(m, uc + UC_RIP);
+            bp_word = m->nread;
+            if (bp_word < 64)
+                m->unused |= 1ull << bp_word;
+            bp = word(m, uc + UC_RBP);
+            bp_read = 1;
+            uintptr_t rsp = word(m, uc + UC_RSP);
+            if (IOT_UNLIKELY(rip == ip && rsp == sp))
+                return -1;
+            sp = rsp;
+            if (rip < 0x4000)
+                return n;
+            ip = key = rip;
+            if (!n && rip >= iot_p.self_lo && rip < iot_p.self_hi) {
+                if (++own > 32)
+                    return -1;
+                continue;
+            }
+            out[n++] = rip;
+            if (n == depth)
+                return n;
+            continue;
+        }
         if ((r & 3) == R_LAST)
             return n;
         if ((r & 3) != R_STD)
@@ -597,7 +627,7 @@ static int walk(memo *m, uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t *ou
             return n;
         ip = ret;
         key = ret - 1;
-        uintptr_t pc = ret - ret_adjust;
+        uintptr_t pc = ret; /* as unw_backtrace records it (stack.c) */
         if (!n && pc >= iot_p.self_lo && pc < iot_p.self_hi) {
             if (++own > 32)
                 return -1;

@@ -447,7 +447,6 @@ int iot_cfi_derive_begin(void) IOT_HIDDEN;
 extern unsigned long iot_cfi_unknown IOT_HIDDEN; /* walks that had to read the tables */
 void iot_cfi_derive_end(void) IOT_HIDDEN;
 void iot_cfi_memo_id(uint32_t id) IOT_HIDDEN;
-void iot_cfi_adjust(unsigned adjust) IOT_HIDDEN; /* what unw_backtrace takes off an address */
 void iot_cfi_thread_exit(void) IOT_HIDDEN; /* the thread's memos unmapped */
 void iot_cfi_flush(void) IOT_HIDDEN; /* code was unloaded (dlclose) */
 void iot_stack_init(void) IOT_HIDDEN;

@@ -1,5 +1,12 @@
 /* Stack capture: raw return addresses (symbolised after the run), interned.
  *
+ * Most stacks are walked by cfi.c; libunwind takes only those it cannot (no unwind table, an
+ * expression), and is loaded at the first of them, not at start: most processes never need it
+ * (its dlopen, with liblzma, was ~0.16 ms of CPU and 13 stops of ld.so under the stracer per
+ * process).  dlopen is not async-signal-safe (a handler interrupting malloc or the loader
+ * would deadlock in it), so it is loaded only where no handler can be running on the thread
+ * (may_load); an event that needs it elsewhere goes without a stack, and a later one loads it.
+ *
  * libunwind (94 ns for 10 frames here, libgcc's unwinder 1.2 us) is loaded RTLD_LOCAL: linked
  * normally it would export _Unwind_* into the app's global scope and take over C++ exception
  * unwinding.  It checks an address it is unsure of (the frame-chain fallback, signal frames) by
@@ -18,6 +25,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <libunwind.h>
@@ -29,7 +37,11 @@
 #include "shim.h"
 #include "sysraw.h"
 
+static int unwinders, forking; /* see iot_stack_fork_prepare */
 static int (*backtrace_fn)(void **, int);
+static void *(*real_dlopen)(const char *, int); /* libc's: no dlopen event of the app's */
+static int unw_state; /* 0 not loaded, 1 loading, 2 loaded, -1 not to be had */
+static uintptr_t unw_shift; /* added to libunwind's addresses: the fast path's convention */
 static void check_init(void *h);
 static unsigned long checked, differ, slow, differ_bt; /* IOTRACE_STACK_CHECK's counts */
 static pid_t check_owner; /* the thread in a checked capture (iot_capture_stack) */
@@ -109,17 +121,108 @@ long iot_unwind_write(int fd, const void *addr, size_t n)
     return -1;
 }
 
+static __attribute__((noinline)) int calibrate(void);
+
+/* The signals a fault raises: a crash handler's (SA_RESETHAND: no longer caught once it runs). */
+#define FAULTS (1ull << (SIGSEGV - 1) | 1ull << (SIGBUS - 1) | 1ull << (SIGILL - 1) | \
+                1ull << (SIGFPE - 1) | 1ull << (SIGTRAP - 1) | 1ull << (SIGSYS - 1) |  \
+                1ull << (SIGABRT - 1))
+
+/* 1: no signal handler can be running on this thread, so dlopen may run.  A handler runs with
+ * its signal blocked unless SA_NODEFER, and SA_RESETHAND's (crash handlers') is no longer caught
+ * meanwhile: so no blocked signal that is caught or a fault's, no caught one with SA_NODEFER,
+ * not on the alternate signal stack.  (Not seen: a SA_RESETHAND handler of another signal.)
+ * Called by one thread at a time (unw_state). */
+static int may_load(void)
+{
+    static char buf[4096];
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (iot_t.alt_hi && sp >= iot_t.alt_lo && sp < iot_t.alt_hi)
+        return 0;
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/thread-self/status", O_RDONLY | O_CLOEXEC,
+                             0);
+    if (fd < 0)
+        return 0;
+    long n = IOT_SYSRAW(read, fd, buf, sizeof buf - 1);
+    IOT_SYSRAW(close, fd);
+    iot_own_io(0, n);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *blk = strstr(buf, "\nSigBlk:"), *cgt = strstr(buf, "\nSigCgt:");
+    if (!blk || !cgt)
+        return 0;
+    unsigned long long blocked = strtoull(blk + 8, NULL, 16);
+    unsigned long long caught = strtoull(cgt + 8, NULL, 16);
+    if (blocked & (caught | FAULTS))
+        return 0;
+    for (int sig = 1; sig <= 64; sig++) {
+        struct sigaction act; /* glibc's own (32, 33) are not asked: theirs defer */
+        if (caught >> (sig - 1) & 1 && sigaction(sig, NULL, &act) == 0 &&
+            act.sa_flags & SA_NODEFER)
+            return 0;
+    }
+    return 1;
+}
+
+/* libunwind, now if it may be loaded (called in an unwind: a fork waits for it).  ld.so's
+ * reads of its files are the shim's own I/O, measured around the dlopen. */
+static int load_unwind(void)
+{
+    int state = 0;
+    while (!__atomic_compare_exchange_n(&unw_state, &state, 1, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_ACQUIRE)) {
+        if (state != 1)
+            return state == 2;
+        sched_yield(); /* another thread is loading it */
+        state = 0;
+    }
+    if (!real_dlopen)
+        real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+    if (!real_dlopen || !may_load()) {
+        __atomic_store_n(&unw_state, 0, __ATOMIC_RELEASE); /* a later event tries again */
+        return 0;
+    }
+    uint64_t io[6] = {0};
+    int ready = iot_p.state == IOT_READY; /* else before the start reading, which counts it */
+    if (ready)
+        iot_kio_in_begin(6);
+    void *h = real_dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (ready) {
+        iot_kio_in_end(io);
+        iot_own_io(0, (long)io[0]);
+        for (uint64_t i = 1; i < io[2]; i++)
+            iot_own_io(0, 0);
+    }
+    void *fn = h ? dlsym(h, "unw_backtrace") : NULL;
+    if (fn && dl_iterate_phdr(find_unwind, fn)) {
+        backtrace_fn = (int (*)(void **, int))fn; /* for other threads once unw_state is 2 */
+        int unwinding = iot_t.unwinding;
+        iot_t.unwinding = 1;
+        int a = calibrate();
+        iot_t.unwinding = unwinding;
+        if (a >= 0) {
+            unw_shift = (uintptr_t)a;
+            const char *c = getenv("IOTRACE_STACK_CHECK");
+            if (c && *c == '1')
+                check_init(h);
+            __atomic_store_n(&unw_state, 2, __ATOMIC_RELEASE);
+            return 1;
+        }
+        backtrace_fn = NULL;
+    }
+    __atomic_store_n(&unw_state, -1, __ATOMIC_RELEASE);
+    return 0;
+}
+
 void iot_stack_init(void)
 {
-    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return;
-    void *fn = dlsym(h, "unw_backtrace");
-    if (fn && dl_iterate_phdr(find_unwind, fn))
-        backtrace_fn = (int (*)(void **, int))fn;
     const char *c = getenv("IOTRACE_STACK_CHECK");
-    if (backtrace_fn && c && *c == '1')
-        check_init(h);
+    if (c && *c == '1') { /* tests: libunwind from the start, to check every stack */
+        __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+        load_unwind();
+        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+    }
 }
 
 /* fork while another thread unwinds: libunwind holds the loader's dl_iterate_phdr lock, which
@@ -127,8 +230,6 @@ void iot_stack_init(void)
  * first unwind) would wait forever (seen: an mpirun child that never exec'd).  The prepare
  * handler lets the unwinds in progress finish and holds new ones off (their events get no
  * stack) until the fork is done. */
-static int unwinders, forking;
-
 void iot_stack_fork_prepare(void)
 {
     __atomic_store_n(&forking, 1, __ATOMIC_SEQ_CST);
@@ -183,10 +284,9 @@ static void check_init(void *h)
     }
 }
 
-/* unw_backtrace records a frame's return address (libunwind 1.6) or that minus one (later
- * versions' fast trace): -2 not known yet, -1 neither (the fast path stays off). */
-static int adjust = -2;
-
+/* What unw_backtrace records of a frame: its return address (libunwind 1.6) or that minus one
+ * (said of later versions' fast trace); -1 neither (libunwind is then not used).  cfi.c records
+ * the return address; libunwind's addresses are shifted to it. */
 static __attribute__((noinline)) int calibrate(void)
 {
     void *pcs[2];
@@ -208,10 +308,10 @@ static __attribute__((noinline)) int full_unwind(uintptr_t *out, int depth)
         unw_word_t ip;
         if (u_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip < 0x4000)
             break;
-        if (lead && ip - adjust >= iot_p.self_lo && ip - adjust < iot_p.self_hi)
+        if (lead && ip >= iot_p.self_lo && ip < iot_p.self_hi)
             continue;
         lead = 0;
-        out[n++] = ip - adjust;
+        out[n++] = ip;
     } while (n < depth && u_step(&c) > 0);
     return n;
 }
@@ -237,6 +337,8 @@ static void check_stack(const uintptr_t *fast, int m, int depth)
     u_policy(*u_local, UNW_CACHE_GLOBAL);
     int nb = backtrace_fn(bt, depth + 32), i = 0;
     u_policy(*u_local, UNW_CACHE_NONE);
+    for (int k = 0; k < nb; k++)
+        bt[k] = (char *)bt[k] + unw_shift;
     iot_t.unwinding = 0;
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     while (i < nb && (uintptr_t)bt[i] >= iot_p.self_lo && (uintptr_t)bt[i] < iot_p.self_hi)
@@ -278,21 +380,7 @@ static uint32_t capture(void)
     int depth = iot_p.stack_depth;
     uintptr_t fast[IOT_MAX_STACK];
     uint32_t id, *idp = IOT_UNLIKELY(check) ? NULL : &id;
-    if (IOT_UNLIKELY(adjust == -2)) { /* the first stack: how unw_backtrace records one */
-        __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&forking, __ATOMIC_SEQ_CST)) {
-            __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
-            return 0;
-        }
-        iot_t.unwinding = 1;
-        int a = calibrate();
-        iot_t.unwinding = 0;
-        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
-        if (a >= 0)
-            iot_cfi_adjust((unsigned)a);
-        adjust = a;
-    }
-    int m = adjust >= 0 ? iot_cfi_backtrace(fast, depth, idp) : -1;
+    int m = iot_cfi_backtrace(fast, depth, idp);
     if (IOT_UNLIKELY(m == IOT_CFI_MISS)) /* tables not read now (fork, or libunwind closing) */
         return 0;
     if (m >= 0) {
@@ -309,7 +397,8 @@ static uint32_t capture(void)
     void *pcs[IOT_MAX_STACK + 16];
     int want = depth + __atomic_load_n(&shim_frames, __ATOMIC_RELAXED);
     __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
-    if (IOT_UNLIKELY(__atomic_load_n(&forking, __ATOMIC_SEQ_CST))) {
+    if (IOT_UNLIKELY(__atomic_load_n(&forking, __ATOMIC_SEQ_CST)) ||
+        (__atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) != 2 && !load_unwind())) {
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
         return 0;
     }
@@ -333,6 +422,8 @@ static uint32_t capture(void)
     m = n - i < depth ? n - i : depth;
     if (m <= 0)
         return 0;
+    for (int k = i; k < i + m; k++)
+        pcs[k] = (char *)pcs[k] + unw_shift;
     return iot_intern_stack((const uintptr_t *)(pcs + i), m);
 }
 
@@ -372,7 +463,7 @@ static __attribute__((noinline)) int short_of_room(void)
 
 uint32_t iot_capture_stack(void)
 {
-    if (!backtrace_fn || IOT_SANDBOXED()) /* the memos' mapping, the address checks: syscalls */
+    if (IOT_SANDBOXED()) /* the memos' mapping, the address checks: syscalls */
         return 0;
     if (IOT_UNLIKELY(iot_t.alt_hi) && short_of_room()) /* the event goes without a stack */
         return 0;

@@ -23,6 +23,16 @@ def checked(stderr: str) -> list[tuple[int, int, int, int]]:
     return [(int(a), int(b), int(c), int(d)) for a, b, c, d in CHECK.findall(stderr)]
 
 
+def placed(t, pid: int, stack: tuple[int, ...]) -> tuple[tuple[str, int], ...]:
+    """A stack as (module's file name, offset from its base): the check loads libunwind at
+    start, which moves the libraries loaded after it."""
+    mods = [m for log in t.logs if log.header["pid"] == pid for m in log.modules]
+    return tuple(
+        next(((os.path.basename(p), a - b) for b, lo, hi, p, _ in mods if lo <= a < hi), ("", a))
+        for a in stack
+    )
+
+
 def lib(pad: int) -> str:
     out = BUILD / f"stack_lib{pad}.so"
     src = PROGS / "stack_lib.c"
@@ -35,7 +45,9 @@ def lib(pad: int) -> str:
 
 def test_fast_stack_walk_equals_a_full_unwind(trace):
     """Recursion through frames with and without a frame pointer, a signal handler (its stack
-    ends in the signal frame: libunwind walks it), threads, a forked child, and a library
+    goes through the signal frame: walked as libunwind's trace walks it, the interrupted
+    registers read from the ucontext; libunwind took these 3 stacks before), threads, a
+    forked child, and a library
     unloaded and another loaded at its address whose frames at the same code offsets are of
     another size (the walk's rules per address are forgotten at dlclose: kept, its stacks came
     out wrong; libunwind's own trace cache is never emptied, so unw_backtrace's stacks of the
@@ -49,7 +61,7 @@ def test_fast_stack_walk_equals_a_full_unwind(trace):
     assert len(got) == 2  # the program and its forked child
     assert all(differ == 0 for _, differ, _, _ in got)
     assert all(fast > 40 for fast, _, _, _ in got)  # 42 paths in the child, many more in main
-    assert sum(slow for _, _, slow, _ in got) == 3  # the handler's calls with the signal frame
+    assert sum(slow for _, _, slow, _ in got) == 0  # the handler's too (3 before)
     assert sorted(bt for *_, bt in got)[0] == 0 and sum(bt for *_, bt in got) <= 6
 
 
@@ -71,7 +83,8 @@ def test_fast_stack_walk_equals_a_full_unwind_in_real_programs(trace):
 def test_stacks_replayed_from_memos_are_the_checked_ones(trace):
     """Without the check, a repeated walk is replayed from its memo and the stack's interned id
     reused: the trace must hold the same stacks, event for event, as a run whose every stack
-    was compared with a full unwind (address randomization off: the same addresses)."""
+    was compared with a full unwind (address randomization off; each address by its module:
+    the check's libunwind, loaded at start, moves the libraries loaded later)."""
     prog = build("stack_paths", "-ldl")
     runs = []
     for check in ("", "1"):
@@ -81,7 +94,7 @@ def test_stacks_replayed_from_memos_are_the_checked_ones(trace):
         evs = t.events()
         main = evs[0]["pid"]
         stacks = sorted(
-            (e["pid"] != main, e["fn"], e["stack"] or ())
+            (e["pid"] != main, e["fn"], placed(t, e["pid"], e["stack"] or ()))
             for e in evs
             if e["fn"] in ("write", "fclose", "fdopen", "dup")
         )
@@ -103,3 +116,32 @@ def test_a_repeated_walk_reads_the_tables_once(trace):
     assert len(got) == 1 and got[0][0] > 18000 and got[0][1] == 0
     reads = re.findall(r"differ from unw_backtrace, (\d+) read the tables", t.proc.stderr)
     assert reads and int(reads[0]) < 20, t.proc.stderr
+
+
+def test_libunwind_is_loaded_only_for_a_stack_the_fast_walk_cannot_take(trace):
+    """The shim loads libunwind (and liblzma: 13 stops of ld.so under the stracer, ~0.16 ms of
+    CPU) at the first stack cfi.c cannot walk, not at start (tests/progs/stack_lazy.c).  A
+    write through a function with no unwind table loads it: its stack is the one a run with
+    libunwind from the start (the check) records, and ld.so's reads of its files are the
+    shim's own I/O (the trace explains them all).  From a signal handler it is not loaded
+    (dlopen is not async-signal-safe): that event goes without a stack, the next one loads."""
+    prog = build("stack_lazy")
+    for extra in (("--no-stracer",), ()):
+        t = trace(prog, "plain", extra=extra)
+        assert t.proc.returncode == 0 and "unwind=0" in t.proc.stdout, t.proc.stderr
+    stacks = []
+    for check in ("1", ""):
+        env = {**os.environ, "IOTRACE_STACK_CHECK": check}
+        t = trace("setarch", "-R", prog, "nocfi", env=env, extra=("--no-stracer",))
+        assert t.proc.returncode == 0 and "unwind=1" in t.proc.stdout, t.proc.stderr
+        stacks.append([e["stack"] for e in t.events() if e["fn"] == "write" and e["fd"] == 1])
+    assert stacks[0] == stacks[1] and len(stacks[0]) == 1 and len(stacks[0][0]) >= 3, stacks
+    assert "not in the trace" not in t.proc.stderr, t.proc.stderr
+    t = trace(prog, "nocfi")  # full: ld.so's stops inside the shim's dlopen are its own
+    assert t.proc.returncode == 0 and "unwind=1" in t.proc.stdout, t.proc.stderr
+    assert " 0 missed" in t.proc.stderr and "not in the trace" not in t.proc.stderr
+    t = trace(prog, "handler", extra=("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert "after handler: unwind=0" in t.proc.stdout and "\nunwind=1" in t.proc.stdout
+    got = [e["stack"] for e in t.events() if e["fn"] == "write" and e["fd"] == 1]
+    assert len(got) == 2 and not got[0] and got[1], got  # the handler's, main's

@@ -1,0 +1,56 @@
+/* libunwind loaded by the shim only for a stack its fast walk cannot take (preload/stack.c).
+ * argv[1]: "plain" (writes through frames with unwind tables), "nocfi" (a write through a
+ * function with none: libunwind's frame-pointer fallback walks it), "handler" (that write from
+ * a signal handler first, then from main).  Prints whether libunwind is mapped at the end. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+__attribute__((noinline, used)) void do_write(void)
+{
+    if (write(1, "w\n", 2) != 2)
+        _exit(3);
+}
+
+/* No .cfi directives: no unwind table covers it; it keeps a frame pointer for libunwind. */
+void nocfi_write(void);
+__asm__(".text\n.globl nocfi_write\n.type nocfi_write,@function\nnocfi_write:\n"
+        "push %rbp\nmov %rsp, %rbp\ncall do_write\npop %rbp\nret\n"
+        ".size nocfi_write, .-nocfi_write\n");
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    nocfi_write();
+}
+
+static int unwind_mapped(void)
+{
+    char line[512];
+    int found = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, "/libunwind.so") != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "plain";
+    if (!strcmp(mode, "plain")) {
+        do_write();
+    } else if (!strcmp(mode, "nocfi")) {
+        nocfi_write();
+    } else {
+        signal(SIGUSR1, on_usr1);
+        raise(SIGUSR1);
+        printf("after handler: unwind=%d\n", unwind_mapped());
+        fflush(stdout);
+        nocfi_write();
+    }
+    printf("unwind=%d\n", unwind_mapped());
+    return 0;
+}
