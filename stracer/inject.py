@@ -133,8 +133,26 @@ class Remote:
         return (self.mem.read_str(self.pid, p) or "?") if p else "?"
 
 
+def _fsuid(pid: int) -> int | None:
+    """The uid a process creates files as (/proc/PID/status Uid: real, effective, saved, fs)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return int(line.split()[4])
+    return None
+
+
 def inject(pid: int, trace_dir: str, shim: str, say: Any) -> int:
     """Load the shim into `pid`, recording into `trace_dir`, until Ctrl-C or SIGTERM."""
+    # the shim writes its log as the process: root's `attach --shim` of another user's said
+    # "its calls are recorded" and "trace written", and no log could be made in the private
+    # trace directory (nor may that user write there)
+    uid = _fsuid(pid)
+    if uid is not None and uid != os.geteuid():
+        raise InjectError(f"process {pid} runs as uid {uid}: the shim loaded into it could not "
+                          f"write the trace directory, which is uid {os.geteuid()}'s alone; "
+                          "attach without --shim records its syscalls")  # fmt: skip
     with Remote(pid, shim_there=False) as rem:
         rem.call("setenv", b"IOTRACE_OUT", trace_dir.encode(), 1)
         rem.call("setenv", b"IOTRACE_INJECTED", b"1", 1)

@@ -1255,3 +1255,30 @@ def test_logs_are_named_through_proc_where_linkat_needs_the_capability(
     assert len(logs) >= 2 and all(_mode(p) == 0o600 for p in logs), logs  # sh, cat
     r = iotrace("show", str(out))
     assert r.returncode == 0 and str(data) in r.stdout, r.stderr
+
+
+def test_attach_shim_to_another_users_process_refused(tmp_path: Path, public_dir: Path) -> None:
+    """Root's `attach --shim` of a process of nobody's loaded the shim into it, said "its calls
+    are recorded" and "trace written", and wrote nothing: the shim makes its log as the
+    process, which may not write root's private trace directory (nor should it).  Now one
+    line, status 1, the process untouched (plain attach records its syscalls as root)."""
+    from conftest import build
+
+    prog = public_dir / "att_loop"
+    shutil.copy(build("att_loop"), prog)
+    outs = public_dir / "outs"
+    outs.mkdir()
+    os.chown(outs, NOBODY, NOBODY)
+    app = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            str(prog), *(str(outs / n) for n in ("m", "s", "k"))])  # fmt: skip
+    try:
+        while not (outs / "m").exists():
+            time.sleep(0.05)
+        r = iotrace("attach", "--shim", str(app.pid), "-o", str(tmp_path / "t"))
+        assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert f"process {app.pid} runs as uid {NOBODY}" in r.stderr, r.stderr
+        maps = Path(f"/proc/{app.pid}/maps").read_text()
+        assert "libiotrace" not in maps and app.poll() is None
+    finally:
+        app.kill()
+        app.wait()
