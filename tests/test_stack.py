@@ -145,3 +145,20 @@ def test_libunwind_is_loaded_only_for_a_stack_the_fast_walk_cannot_take(trace):
     assert "after handler: unwind=0" in t.proc.stdout and "\nunwind=1" in t.proc.stdout
     got = [e["stack"] for e in t.events() if e["fn"] == "write" and e["fd"] == 1]
     assert len(got) == 2 and not got[0] and got[1], got  # the handler's, main's
+
+
+def test_the_apps_own_unwinding_works_as_untraced(trace):
+    """C++ exceptions thrown around recorded I/O (libgcc_s's unwinder), glibc's backtrace() and
+    the program's own unw_backtrace (it links libunwind, which the shim's is then the same
+    object as): the same output untraced, with the shim alone and under full tracing."""
+    src = PROGS / "stack_own_unwind.cc"
+    exe = BUILD / "stack_own_unwind"
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        BUILD.mkdir(exist_ok=True)
+        subprocess.run(["g++", "-O2", "-o", str(exe), str(src), "-lunwind"], check=True)
+    want = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    assert want.startswith("caught=5 "), want
+    for extra in (("--no-stracer",), ()):
+        t = trace(exe, extra=extra)
+        assert (t.proc.returncode, t.proc.stdout) == (0, want), t.proc.stderr
+        assert len(t.events("write")) >= 10
