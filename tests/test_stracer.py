@@ -589,6 +589,47 @@ def test_libc_internal_paths_in_the_c_loop(tmp_path):
     assert c5 == c2 and py5 - c5 >= 4 * 15, (c5, c2, py5)
 
 
+def _stracer_reads(tmp_path: Path, prog: Path, n: int) -> tuple[int, int]:
+    """(the stracer's process_vm_readv calls, the libc-internal syscalls it recorded) for one
+    run of prog n (setarch -R: the same addresses, so the same reads for the same work), the
+    stracer watched by strace -c from before the program starts."""
+    d = tmp_path / f"n{n}"
+    (d / "work").mkdir(parents=True)
+    gate = d / "gate"
+    os.mkfifo(gate)
+    script = f"echo $IOTRACE_STRACER > {d}/pid; read x < {gate}; cd {d}/work && exec {prog} {n}"
+    cmd = ["setarch", "-R", sys.executable, "-m", "iotrace", "run", "-o", "tr", "--"]
+    p = subprocess.Popen([*cmd, "bash", "-c", script], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=d)  # fmt: skip
+    _wait_for(lambda: (d / "pid").exists() and (d / "pid").read_text().strip())
+    pid = (d / "pid").read_text().strip()
+    cmd = ["strace", "-c", "-e", "trace=process_vm_readv", "-o", str(d / "c"), "-p", pid]
+    s = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        assert s.stderr is not None and "attached" in s.stderr.readline()
+    finally:
+        gate.write_text("go\n")  # the command goes on whatever happened
+    _, err = p.communicate(timeout=120)
+    s.wait(timeout=30)
+    assert p.returncode == 0, err
+    calls = next(ln.split()[3] for ln in (d / "c").read_text().splitlines()
+                 if ln.endswith("process_vm_readv"))  # fmt: skip
+    libc = int(err.split(" inside libc functions")[0].split()[-1])
+    return int(calls), libc
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
+def test_a_libc_internal_stop_reads_the_tracee_once(tmp_path):
+    """A libc-internal syscall at a known site reads the tracee's memory once (the marker, the
+    stack, the path: _loop.c stack_read), its chain's stack included: the first window is as
+    wide as the site's chains went (sysconf's and an NSS lookup's lie 1-3 KiB up the stack;
+    with the first 1 KiB only, each of their stops read the stack again)."""
+    prog = build("st_libcpath")
+    (r2, l2), (r12, l12) = (_stracer_reads(tmp_path, prog, n) for n in (2, 12))
+    per = (r12 - r2) / (l12 - l2)  # the repeats: no new site, nothing of Python's
+    assert l12 - l2 >= 10 * 20 and per <= 1.02, (r2, l2, r12, l12)
+
+
 def test_addr2line_server_answers_as_one_run():
     """The stracer's kept-running addr2line gives what a one-shot run gives, address by address,
     and an unusable module gives nothing instead of waiting."""
