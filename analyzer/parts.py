@@ -620,31 +620,12 @@ def local_map(workers: int) -> Mapper:
         finally:
             # not waited for: the workers' exits (the kernel freeing each one's heap) overlap
             # the merge
-            _after_map(ex.shutdown, cancel_futures=True)
+            cluster.after_map(ex.shutdown, cancel_futures=True)
 
     return run
 
 
-_pools: list[Any] = []  # the threads ending the mappers' maps (_after_map), not yet joined
-
-
-def _after_map(fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
-    """fn (the end of a map: a pool shut down, a cluster's workers' memory given back) run by a
-    thread of its own while the command merges; joined before the next map and at exit
-    (join_pools)."""
-    import threading
-
-    t = threading.Thread(target=fn, args=args, kwargs=kw)
-    t.start()
-    _pools.append(t)
-
-
-def join_pools() -> None:
-    """Wait for what the last map left running (_after_map: local workers ended, this process
-    forks safely again; a cluster's workers done giving their memory back, before a next map's
-    tasks reach them)."""
-    while _pools:
-        _pools.pop().join()
+join_pools = cluster.join_pools  # what the last map left running, waited for
 
 
 def dask_map(scheduler: str) -> Mapper:
@@ -659,7 +640,7 @@ def dask_map(scheduler: str) -> Mapper:
         except BaseException:
             client.close()
             raise
-        _after_map(_release, client)
+        cluster.after_map(cluster.release, client)
         return out
 
     return run
@@ -696,18 +677,6 @@ def dask_tasks(
     args = [(str(d), t, span, b.select, export, system, plots) for t in tasks]
     plan_bytes = pickle.dumps((span, tasks), protocol=pickle.HIGHEST_PROTOCOL)
     return plan_bytes, _pickled(group, args), [str(w.message) for w in caught]
-
-
-def _release(client: Any) -> None:
-    """release_memory on each worker of the client's cluster, then the client closed: run by
-    _after_map while the command merges (0.2 s of a 10 M-event report's wall time when waited
-    for: bench/README.md).  Best effort: a worker gone meanwhile keeps nothing."""
-    try:
-        client.run(release_memory, on_error="ignore")
-    except Exception:  # the scheduler gone: nothing to give back
-        pass
-    finally:
-        client.close()
 
 
 @record
@@ -763,7 +732,7 @@ def run(
             started = cluster.start(b.scheduler, b, export, system, plots)
         span, tasks = pickle.loads(started.plan)
         partials = [p for ps in started.gather() for p in ps]
-        _after_map(_release, started.client)
+        cluster.after_map(cluster.release, started.client)
         mapper = dask_map(b.scheduler)
     else:
         parts, mapper = planned(b)
@@ -771,6 +740,21 @@ def run(
         tasks = groups(parts)
         args = [(str(d), t, span, select, export, system, plots) for t in tasks]
         partials = [p for ps in mapper(group, args) for p in ps]
+    s, tr = _merged(d, span, tasks, partials, mapper, select, plots)
+    return s, tr, partials, mapper
+
+
+def _merged(
+    d: Path,
+    span: int,
+    tasks: list[list[Part]],
+    partials: list[Partial],
+    mapper: Mapper,
+    select: Select | None,
+    plots: bool,
+) -> tuple[Summary, Trace]:
+    """The parts' partials merged (their bandwidth bins cut again when the span guessed was
+    off), the logs cut short warned of."""
     s, tr = merge(partials)
     true_span = max(tr.duration, max((p.t_end for p in partials), default=0), 1)
     if true_span != max(span, 1):  # cut again, for the whole trace's span
@@ -779,7 +763,27 @@ def run(
             p.bandwidth, p.over_time, p.span = b, ot, true_span
         s, tr = merge(partials)
     _warn(d, tr.processes)
-    return s, tr, partials, mapper
+    return s, tr
+
+
+def merged_json(
+    b: Bounded | dict[str, Any], plan_bytes: bytes, *results: list[Partial]
+) -> tuple[str, list[str]]:
+    """On a worker, the last task of `report --json --scheduler` (cluster.Started.report_json):
+    the report's JSON from the parts' partials (`results`, each task's) and what the merge
+    warned.  The command then imports neither the analyzer nor pandas (~0.2 s of its CPU, on a
+    node whose cores the workers use)."""
+    import warnings
+
+    from .report import report_json
+
+    b = Bounded.of(b)
+    span, tasks = pickle.loads(plan_bytes)
+    partials = [p for ps in results for p in ps]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s, _ = _merged(Path(b.trace_dir), span, tasks, partials, _worker_map, b.select, False)
+    return report_json(s), [str(w.message) for w in caught]
 
 
 def planned(b: Bounded) -> tuple[list[Part], Mapper]:

@@ -190,7 +190,10 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
         assert _scheduler_and_workers_have(address)[1] == [(True, False)] * 2
         on_dask = report_of_parts(t.dir, scheduler=address)  # parts apart
         ranges_on_dask = report_of_parts(t.dir, scheduler=address, range_bytes=1)
-        cli = iotrace("report", str(t.dir), "--json", "--scheduler", address)
+        # the JSON merged on a worker too: the command imports neither pandas nor the analyzer
+        # (PYTHONPROFILEIMPORTTIME: every module the command imported, on its stderr)
+        env = dict(os.environ, PYTHONPROFILEIMPORTTIME="1")
+        cli = iotrace("report", str(t.dir), "--json", "--scheduler", address, env=env)
         # two traces' summaries on the cluster, one after the other
         diff_on_dask = iotrace("diff", str(t.dir), str(t.dir), "--json", "--scheduler", address)
         # the command sends the parts before it imports the analyzer (cluster.start)
@@ -240,6 +243,9 @@ def test_dask_cluster_already_running_reports_the_same(trace, tmp_path):
     assert not same_report(local, on_dask)
     assert not same_report(report_of_parts(t.dir, range_bytes=1), ranges_on_dask)
     assert cli.returncode == 0, cli.stderr
+    imported = {ln.rsplit("|", 1)[1].strip() for ln in cli.stderr.splitlines() if "|" in ln}
+    assert "distributed" in imported, cli.stderr[-500:]
+    assert not {m for m in imported if m.startswith(("pandas", "iotrace.analyzer"))}
     diff = same_report(local, json.loads(cli.stdout))
     assert not diff, diff[:10]
     assert diff_on_dask.returncode == 0, diff_on_dask.stderr

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from iotrace import __version__
@@ -384,8 +387,12 @@ def _write_failed(cmd: str, exc: OSError, target: str | None = None) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    text = None  # the JSON, when the cluster merged the parts too
     try:
-        trace, summary = _summary(args)
+        if args.scheduler and args.json and not args.html:
+            text = _cluster_json(args)
+        else:
+            trace, summary = _summary(args)
     except ValueError as exc:  # a bad --memory, --workers or IOTRACE_MEMORY
         print(f"iotrace: report: {exc}", file=sys.stderr)
         return 2
@@ -398,9 +405,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(f"iotrace: HTML report written to {args.html}", file=sys.stderr)
         target = None
         if args.json:
-            from iotrace.analyzer.report import report_json
+            if text is None:
+                from iotrace.analyzer.report import report_json
 
-            sys.stdout.write(report_json(summary) + "\n")
+                text = report_json(summary)
+            sys.stdout.write(text + "\n")
         elif not args.html:
             from iotrace.analyzer.report import print_report
 
@@ -435,6 +444,25 @@ def _bounded(args: argparse.Namespace, trace_dir: str):  # noqa: ANN202 -- parts
     return parts.Bounded(**_bounded_fields(args, trace_dir))
 
 
+def _cluster_json(args: argparse.Namespace) -> str:
+    """`report --json --scheduler`: the parts sent to the cluster and their merge too
+    (cluster.Started.report_json): the analyzer and pandas are not imported here."""
+    import warnings
+
+    fields = _bounded_fields(args, args.trace)
+    system = getattr(args, "system", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with _importing():
+            from iotrace import cluster
+
+            started = cluster.start(args.scheduler, fields, False, system, False)
+        text = started.report_json()
+    for w in caught:
+        print(f"iotrace: warning: {w.message}", file=sys.stderr)
+    return text
+
+
 def _summary(args: argparse.Namespace, trace_dir: str | None = None):  # noqa: ANN202 -- pandas
     """The trace's metadata and its summary (of args.trace, or `trace_dir`), made in parts
     within the memory bound (analyzer/parts.py); for report --html, the plots' sums too.  On a
@@ -448,18 +476,33 @@ def _summary(args: argparse.Namespace, trace_dir: str | None = None):  # noqa: A
         warnings.simplefilter("always")
         started = None
         if args.scheduler:
-            from iotrace import cluster
+            with _importing():
+                from iotrace import cluster
 
-            if (done := sys.modules.get("iotrace.analyzer.parts")) is not None:
-                done.join_pools()  # diff's first trace's map ended before the second's starts
-            started = cluster.start(args.scheduler, fields, False, system, plots)
-        from iotrace.analyzer import parts
+                cluster.join_pools()  # diff's first trace's map ended before the second's
+                started = cluster.start(args.scheduler, fields, False, system, plots)
+        with _importing():
+            from iotrace.analyzer import parts
 
         parts.tune_malloc()  # parts reduced here too (1 worker), and the merge
         summary, trace = parts.summarise(fields, system=system, plots=plots, started=started)
     for w in caught:
         print(f"iotrace: warning: {w.message}", file=sys.stderr)
     return trace, summary
+
+
+@contextmanager
+def _importing() -> Iterator[None]:
+    """The analyzer's imports (pandas, pyarrow; distributed) without the collector, then what
+    they made frozen (gc.freeze): the collections during an import walk every object the imports
+    before made (~10% of the analyzer's import CPU, the command's serial start), and later ones,
+    the forked workers' too, need not walk nor write to the modules' objects again."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _text_console() -> Any:
@@ -511,7 +554,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from iotrace.analyzer.diff import DiffError, diff, diff_json, parse_maps, print_diff
+    with _importing():
+        from iotrace.analyzer.diff import DiffError, diff, diff_json, parse_maps, print_diff
 
     try:
         maps = parse_maps(args.map)
@@ -592,7 +636,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ANALYZER:
         _lean_allocators()
     if args.cmd == "export":  # parts reduced here too (report, diff: _summary)
-        from iotrace.analyzer.parts import tune_malloc
+        with _importing():
+            from iotrace.analyzer.parts import tune_malloc
 
         tune_malloc()
     try:
@@ -614,8 +659,9 @@ def main(argv: list[str] | None = None) -> int:
             from iotrace.tracefile import log_paths
 
             log_paths(args.trace)  # a trace directory (said as by every reader), else one line
-            from iotrace.analyzer.missed_command import missed
-            from iotrace.analyzer.missed_groups import NoStracerLog
+            with _importing():
+                from iotrace.analyzer.missed_command import missed
+                from iotrace.analyzer.missed_groups import NoStracerLog
 
             try:
                 return missed(args.trace, args.json, everything=args.all, sel=from_args(args))
@@ -655,9 +701,9 @@ def entry() -> None:
         _status[0] = 130
         raise
     if analyzer:
-        parts = sys.modules.get("iotrace.analyzer.parts")
-        if parts is not None:
-            parts.join_pools()
+        cluster = sys.modules.get("iotrace.cluster")
+        if cluster is not None:
+            cluster.join_pools()
     _status[0] = code
     sys.exit(code)
 

@@ -39,21 +39,27 @@ CONFIG: dict[str, Any] = {
 def dask_setup(worker: object) -> None:
     """distributed's preload hook (CONFIG's distributed.worker.preload, or `dask worker
     --preload iotrace.cluster`): the analyzer imported and the worker's memory tuned for part
-    after part (parts.tune_malloc) before any task arrives."""
+    after part (parts.tune_malloc) before any task arrives; the objects of its imports frozen
+    (gc.freeze): the collection that gives a report's memory back (parts.release_memory) walked
+    them all, ~0.04 s of the worker's CPU per report."""
+    import gc
+
     from iotrace.analyzer.event_columns import require_native
     from iotrace.analyzer.parts import tune_malloc
 
     tune_malloc()
     require_native()  # the decoder's C code loaded
+    gc.freeze()
 
 
-def call(task: bytes) -> Any:
-    """Run a task that parts.dask_map pickled whole, (function, arguments): the scheduler,
-    which unpickles every task it is given, sees bytes and this light function, and so imports
-    neither the analyzer nor pandas and pyarrow for the analyzer's functions and Part records
-    (~0.25 s of its CPU at a report's first task and ~100 MB more of its memory)."""
+def call(task: bytes, *results: Any) -> Any:
+    """Run a task that parts.dask_map pickled whole, (function, arguments), on the results of
+    the tasks it waits for (Started.report_json's): the scheduler, which unpickles every task it
+    is given, sees bytes and this light function, and so imports neither the analyzer nor
+    pandas and pyarrow for the analyzer's functions and Part records (~0.25 s of its CPU at a
+    report's first task and ~100 MB more of its memory)."""
     fn, args = pickle.loads(task)
-    return fn(*args)
+    return fn(*args, *results)
 
 
 def connect(scheduler: str) -> Any:
@@ -67,7 +73,7 @@ def connect(scheduler: str) -> Any:
         ) from None
     try:
         # not the process's default client: iotrace's clients are closed out of order (the
-        # release thread, _after_map) and each restores the dask config it found, so a default
+        # release thread, after_map) and each restores the dask config it found, so a default
         # one left `scheduler: dask.distributed` set with no client (a caller's compute failed)
         return Client(scheduler, set_as_default=False)  # waits comm.timeouts.connect (30 s)
     except (OSError, TimeoutError) as exc:
@@ -76,10 +82,11 @@ def connect(scheduler: str) -> Any:
 
 class Started:
     """A trace's parts being reduced on a cluster (`start`): the client, the plan the workers
-    made (pickled: unpickled by the command once it imported the analyzer), the tasks."""
+    made (pickled: unpickled by the command once it imported the analyzer), the tasks, and what
+    they were started for (parts.Bounded or its fields)."""
 
-    def __init__(self, client: Any, plan: bytes, futures: list[Any]) -> None:
-        self.client, self.plan, self.futures = client, plan, futures
+    def __init__(self, client: Any, plan: bytes, futures: list[Any], bounded: Any) -> None:
+        self.client, self.plan, self.futures, self.bounded = client, plan, futures, bounded
 
     def gather(self) -> list[Any]:
         try:
@@ -87,6 +94,69 @@ class Started:
         except BaseException:
             self.client.close()
             raise
+
+    def report_json(self) -> str:
+        """The report's JSON, its parts merged on a worker (parts.merged_json): this process
+        imports neither the analyzer nor pandas; what the merge warned is warned here, the
+        workers' memory given back meanwhile (after_map)."""
+        import warnings
+
+        task = pickle.dumps((_merged_json, (self.bounded, self.plan)), pickle.HIGHEST_PROTOCOL)
+        try:
+            text, said = self.client.submit(call, task, *self.futures, pure=False).result()
+        except BaseException:
+            self.client.close()
+            raise
+        after_map(release, self.client)
+        for message in said:
+            warnings.warn(message, stacklevel=2)
+        return text
+
+
+def _merged_json(bounded: Any, plan: bytes, *results: Any) -> tuple[str, list[str]]:
+    from iotrace.analyzer.parts import merged_json
+
+    return merged_json(bounded, plan, *results)
+
+
+_ends: list[Any] = []  # the threads ending the last map (after_map), not yet joined
+
+
+def after_map(fn: Any, *args: Any, **kw: Any) -> None:
+    """fn (the end of a map: a local pool shut down, a cluster's workers' memory given back)
+    run by a thread of its own while the command merges; joined before the next map and at
+    exit (join_pools)."""
+    import threading
+
+    t = threading.Thread(target=fn, args=args, kwargs=kw)
+    t.start()
+    _ends.append(t)
+
+
+def join_pools() -> None:
+    """Wait for what the last map left running (after_map: local workers ended, this process
+    forks safely again; a cluster's workers done giving their memory back, before a next map's
+    tasks reach them)."""
+    while _ends:
+        _ends.pop().join()
+
+
+def release(client: Any) -> None:
+    """parts.release_memory on each worker of the client's cluster, then the client closed: run
+    by after_map while the command merges (0.2 s of a 10 M-event report's wall time when waited
+    for: bench/README.md).  Best effort: a worker gone meanwhile keeps nothing."""
+    try:
+        client.run(_release_memory, on_error="ignore")
+    except Exception:  # the scheduler gone: nothing to give back
+        pass
+    finally:
+        client.close()
+
+
+def _release_memory() -> None:
+    from iotrace.analyzer.parts import release_memory
+
+    release_memory()
 
 
 def start(scheduler: str, bounded: Any, *flags: bool) -> Started:
@@ -108,7 +178,7 @@ def start(scheduler: str, bounded: Any, *flags: bool) -> Started:
         raise
     for message in said:
         warnings.warn(message, stacklevel=2)
-    return Started(client, plan, futures)
+    return Started(client, plan, futures, bounded)
 
 
 def _tune_malloc() -> None:
