@@ -85,6 +85,10 @@ DEFAULT_IGNORED = {signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINC
 # ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND: a syscall a signal interrupted, which the kernel
 # restarts when no handler runs
 RESTARTS = (-512, -513, -514)
+ERESTARTSYS, ERESTARTNOINTR = -512, -513
+# rax saved in a signal handler's frame at its stack pointer: rt_sigframe's pretcode (8), then
+# ucontext's uc_flags, uc_link, uc_stack (40), then sigcontext's r8..rdx (13 words)
+FRAME_RAX = 8 + 40 + 13 * 8
 OP_OPEN, OP_DUP, OP_CLOSE, OP_CLOSE_RANGE = 1, 2, 3, 4
 GO_FRAMES = 16  # frames of a Go call site
 AT_BASE = 7  # the auxiliary vector's entry: the program interpreter's address
@@ -150,6 +154,9 @@ class Thread:
     top: int = 0  # the word at the stack pointer at the last stop
     # a raw seccomp install handed to its shim (_raw_install): its registers at the stop
     install: tuple[bytes, bytes] | None = None
+    # the syscall a caught signal interrupted (ERESTARTSYS): the thread steps into the handler
+    # to learn whether the kernel restarts the call (_handler_frame)
+    stepping: int = -1
 
 
 class Tracer:
@@ -297,6 +304,8 @@ class Tracer:
         elif sig == F.SIGTRAP and event == F.EVENT_EXIT:
             self._exit_stop(tid)
             libc.ptrace(cont, tid, null, null)
+        elif sig == F.SIGTRAP and event == 0 and self._handler_frame(tid):
+            self._resume(tid, 0)
         elif sig == F.SIGTRAP and event == 0 and self._install_done(tid):
             libc.ptrace(cont, tid, null, null)  # the shim's breakpoint: not the app's signal
         elif event == F.EVENT_STOP:
@@ -309,29 +318,56 @@ class Tracer:
         else:  # a signal for the app: deliver it unchanged
             if tid not in self.threads:
                 self._adopt(tid)
-            self._restarted(tid, sig)
-            self._resume(tid, sig)
+            if self._restarted(tid, sig):  # into the handler, stopping there (_handler_frame)
+                libc.ptrace(F.PTRACE_SINGLESTEP, tid, null, F.ffi.cast("void *", sig))
+            else:
+                self._resume(tid, sig)
 
-    def _restarted(self, tid: int, sig: int) -> None:
-        """A wrapper's read- or write-type call (cookie'd: no stop of its own) that a signal the
-        app ignores interrupted.  Untraced the kernel drops such a signal (SIGCHLD as a child
-        ends while its parent blocks in a read); traced it is delivered to the tracer first, so
-        the call stops and is restarted: the kernel counts it twice (syscr or syscw), the shim
+    def _restarted(self, tid: int, sig: int) -> bool:
+        """A wrapper's read- or write-type call (cookie'd: no stop of its own) that a signal
+        interrupted and the kernel restarts: it counts the call twice (syscr or syscw), the shim
         once.  Noted per process and taken off the process's end reading, so that the trace
-        explains the app's calls, not the tracer's.  A handler's signal interrupts the call
-        untraced too: not ours.  A syscall the stracer follows stops again at its restart and is
-        recorded each time, as the kernel counts it."""
+        explains the app's calls once each.  A signal the app ignores: untraced the kernel drops
+        it (SIGCHLD as a child ends while its parent blocks in a read); traced it is delivered
+        to the tracer first, so the call stops and is restarted.  A caught signal: the kernel
+        restarts the call after the handler (ERESTARTNOINTR always, ERESTARTSYS if the handler
+        is SA_RESTART: True, the thread is to step into its handler to learn which), else the
+        call fails with EINTR, which the shim records.  A syscall the stracer follows stops
+        again at its restart and is recorded each time, as the kernel counts it."""
         th = self.threads.get(tid)
         if th is None or not self.regs.fetch(tid):
-            return
+            return False
+        th.stepping = -1  # a step that stopped elsewhere (no frame: SIGSEGV) is over
         r = self.r
         ret = r.rax - (1 << 64) if r.rax >> 63 else r.rax
         sc = SYSCALL_BY_NR.get(r.orig_rax) if ret in RESTARTS else None
         if sc is None or sc.name not in KERNEL_IO_SYSCALLS or not self._unfollowed(th, sc):
-            return
-        if _ignores(th.proc.pid, sig):
-            once = syscall_sums([(sc.name, -1, 4)])  # one call (EINTR: counted, no bytes)
-            th.proc.restarted = [a + b for a, b in zip(th.proc.restarted, once, strict=True)]
+            return False
+        if not _ignores(th.proc.pid, sig) and ret != ERESTARTNOINTR:
+            if ret != ERESTARTSYS or not _caught(th.proc.pid, sig):
+                return False  # not restarted: EINTR, or the signal's default action
+            th.stepping = r.orig_rax
+            return True
+        self._count_restart(th.proc, r.orig_rax)
+        return False
+
+    def _handler_frame(self, tid: int) -> bool:
+        """The step into a caught signal's handler (_restarted): the kernel saved the thread's
+        registers in the handler's frame at the stack pointer (struct rt_sigframe), rax the
+        syscall's number again if it restarts the call, else -EINTR.  False: not that stop."""
+        th = self.threads.get(tid)
+        if th is None or th.stepping < 0:
+            return False
+        nr, th.stepping = th.stepping, -1
+        if self.regs.fetch(tid):
+            saved = self.mem.read(tid, self.r.rsp + FRAME_RAX, 8)
+            if saved is not None and int.from_bytes(saved, "little") == nr:
+                self._count_restart(th.proc, nr)
+        return True
+
+    def _count_restart(self, proc: Proc, nr: int) -> None:
+        once = syscall_sums([(SYSCALL_BY_NR[nr].name, -1, 4)])  # one call: counted, no bytes
+        proc.restarted = [a + b for a, b in zip(proc.restarted, once, strict=True)]
 
     def _resume(self, tid: int, sig: int) -> None:
         th = self.threads.get(tid)
@@ -1246,6 +1282,14 @@ def _ignores(pid: int, sig: int) -> bool:
         return False
     bit = 1 << (sig - 1)
     return bool(ign & bit) or (sig in DEFAULT_IGNORED and not cgt & bit)
+
+
+def _caught(pid: int, sig: int) -> bool:
+    """Process pid has a handler for signal sig (/proc/PID/status SigCgt)."""
+    try:
+        return bool(int(_status(pid, b"SigCgt")[b"SigCgt"][0], 16) & 1 << (sig - 1))
+    except (KeyError, IndexError, ValueError):
+        return False
 
 
 def _exe(pid: int) -> str:
