@@ -384,6 +384,12 @@ static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int6
     if (fd < 0)
         return;
     sbuf a = snap(f);
+    /* an error the call brought on a stream that is writing: its write failed (EPIPE, a full
+     * disk), one write of nothing -- not a refill's (`| head -1` under PYTHONUNBUFFERED) */
+    int put_err = (a.flags & ~b.flags & IOT_GLIBC_ERR_SEEN) &&
+                  (f->_flags & IOT_GLIBC_CURRENTLY_PUTTING);
+    if (put_err)
+        a.flags &= ~IOT_GLIBC_ERR_SEEN;
     int64_t rd = (got > 0 ? got : 0) + a.avail - b.avail, wr = b.pend + put - a.pend;
     if (b.out > 0 && rd > 0)
         flushed_other(ev, stdout, sfd(stdout), b.out);
@@ -400,6 +406,9 @@ static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int6
     if (first > 0) /* a line-buffered stream's lines beyond these: the first's (aux) */
         one_of(ev, IOT_FN_stdio_flush, first, 0, off, 1 + more);
     under(ev, IOT_FN_stdio_flush, wr - first, off == IOT_NO_OFFSET ? off : off + first);
+    if (put_err)
+        one(ev, IOT_FN_stdio_flush, -1, ev->err ? ev->err : EIO,
+            off == IOT_NO_OFFSET || wr <= 0 ? off : off + wr);
 }
 
 /* A seek flushes what is pending, and reads the block it lands in unless it stays in the
@@ -1521,6 +1530,8 @@ static int do_fflush(FILE *f, int (*real)(FILE *), int locked)
     stream_ev(&ev, fd);
     if (fd >= 0 && r == 0)
         under(&ev, IOT_FN_stdio_flush, pend, minus(spos, pend));
+    else if (fd >= 0 && pend > 0) /* its write failed (EPIPE): glibc drops what was waiting */
+        one(&ev, IOT_FN_stdio_flush, -1, ev.err ? ev.err : EIO, minus(spos, pend));
     counted(f, fd);
     IOT_LEAVE(r);
 }

@@ -90,6 +90,30 @@ static void unended(struct iot_kio_process *p, const struct iot_kio_reading *las
     }
 }
 
+/* stdio's final flush is recorded before the shim's exit reading and written after it, as
+ * the streams held it then; it may write less (EPIPE at a pipe whose reader is gone, the
+ * thread dead of SIGPIPE in it, a full disk).  Under the stracer its writes are at most what
+ * the kernel counted after the reading, less the reading's own read and the stracer's events
+ * there (the call a thread died in among them): the record's rest is taken off (it explained
+ * 2 bytes and a call more than the kernel counted, `ncdump | head -1`) */
+static void cut_flush(struct iot_kio_process *p, const struct iot_kio_reading *end,
+                      const struct iot_kio_reading *x, const struct iot_kio_event *st, size_t nst)
+{
+    if (!x || x->when != EXIT || !x->streams)
+        return;
+    int64_t after[4] = {0, 0, 0, 0}, c[4];
+    for (size_t k = 0; k < nst; k++)
+        if (x->t < st[k].t && st[k].t <= end->t)
+            add(after, st[k].sums, 1);
+    cost(x, c);
+    int64_t w = end->counters[1] - x->counters[1] - c[1] - after[1];
+    int64_t k = end->counters[3] - x->counters[3] - c[3] - after[3];
+    w = w < 0 ? 0 : w > x->pending ? x->pending : w;
+    k = k < 0 ? 0 : k > x->streams ? x->streams : k;
+    p->stdio[1] -= x->pending - w;
+    p->stdio[3] -= x->streams - k;
+}
+
 void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct iot_kio_event *st,
                      size_t nst, const struct iot_kio_event *shim, size_t nshim, int shim_known,
                      struct iot_kio_process *p)
@@ -157,13 +181,18 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
     if (end->source == SHIM) { /* the reading's own read, and stdio's final flush, after it */
         cost(end, c);
         add(p->final, c, 1);
-        if (end->when == EXIT)
+        if (end->when == EXIT) {
             p->final[1] += end->pending, p->final[3] += end->streams;
+            p->final_pending = end->pending;
+        }
     }
     for (size_t i = 0; i < nst; i++)
         if (st[i].t <= end->t)
             add(p->events, st[i].sums, 1);
-    const struct iot_kio_reading *prev = NULL, *last_start = NULL;
+    const struct iot_kio_reading *prev = NULL, *last_start = NULL, *last_shim = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (TAKEN(R(i)) && R(i)->source == SHIM && R(i)->t <= end->t)
+            last_shim = R(i);
     for (size_t i = 0; i < n; i++) { /* where each image began */
         const struct iot_kio_reading *r = R(i);
         if (!TAKEN(r) || r->t > end->t || !(r->source == SHIM || r->when == EXEC))
@@ -263,6 +292,8 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
             add(p->own, c, 1);
         }
     }
+    if (end->source == STRACER)
+        cut_flush(p, end, last_shim, st, nst);
     if (end->source == STRACER) {
         add(p->own, end->own, 1);
         if (last_start && last_start->when == EXEC && last_start->next)
@@ -337,10 +368,15 @@ void iot_kio_link(struct iot_kio_process *p, size_t n, const int64_t *parent)
                       par->before_shim[k] - par->own[k];
         for (size_t j = 0; j < nk; j++) {
             const int64_t *f = p[mine[j].i].final;
-            if (f[0] > room[0] || f[1] > room[1] || f[2] > room[2] || f[3] > room[3])
+            /* its final flush as recorded may have written less (cut by SIGPIPE, a full disk):
+             * what the parent's counters leave of it, down to nothing of it */
+            int64_t least = f[1] - p[mine[j].i].final_pending;
+            int64_t take[4] = {f[0], f[1] > room[1] && least <= room[1] ? room[1] : f[1], f[2],
+                               f[3]};
+            if (take[0] > room[0] || take[1] > room[1] || take[2] > room[2] || take[3] > room[3])
                 continue;
-            add(room, f, -1);
-            add(par->children, f, 1);
+            add(room, take, -1);
+            add(par->children, take, 1);
         }
     }
     free(kids);

@@ -51,6 +51,9 @@ struct iot_kio_process {
     /* an exec after the app's seccomp filter: the kernel's reads at it are not known (the
      * image before took no reading at it, the stracer's is after them) */
     int64_t exec_unread;
+    /* of final[1]: stdio's final flush as recorded before the shim's exit reading, which may
+     * have written less (cut by SIGPIPE, a full disk) */
+    int64_t final_pending;
 };
 
 /* kinds of no_end_why: 0 not known, 1 "ids", 2 "fds", 3 "setid", 4 "unread", 5 "seccomp",

@@ -243,6 +243,8 @@ class Process:
     # an exec after the app's seccomp filter: the kernel's reads of the program and its loader
     # at it are not known (the image took no reading before it; the stracer's is after them)
     exec_unread: bool = False
+    # of final's wchar: stdio's final flush as recorded, which may have written less (SIGPIPE)
+    final_pending: int = 0
 
     @property
     def explained(self) -> Vec:
@@ -435,7 +437,7 @@ def _process(c: Any) -> Process:
                    c.nolog_uid, bool(c.shimmed), int(c.sandboxed),
                    list(c.floor) if c.has_floor else None, c.floor_t, bool(c.floor_partial),
                    c.unended, bool(c.unended_partial), dropped=list(c.dropped),
-                   exec_unread=bool(c.exec_unread))  # fmt: skip
+                   exec_unread=bool(c.exec_unread), final_pending=c.final_pending)  # fmt: skip
 
 
 def _to_c(p: Process, c: Any) -> None:
@@ -449,7 +451,7 @@ def _to_c(p: Process, c: Any) -> None:
     c.has_floor = p.floor is not None
     c.floor, c.floor_t, c.floor_partial = p.floor or [0] * 4, p.floor_t, p.floor_partial
     c.unended, c.unended_partial = p.unended, p.unended_partial
-    c.dropped, c.exec_unread = p.dropped, p.exec_unread
+    c.dropped, c.exec_unread, c.final_pending = p.dropped, p.exec_unread, p.final_pending
 
 
 class _Native:
