@@ -16,7 +16,9 @@ DEMO_PACKAGES = build-essential cmake pkg-config libunwind-dev libmsgpack-dev li
 TEST_PACKAGES = $(DEMO_PACKAGES) python3-dev strace chromium openmpi-bin libopenmpi-dev golang-go \
                 liburing-dev gcc-multilib rsync sqlite3 libaio-dev fio mpich libmpich-dev \
                 libhdf5-openmpi-dev libhdf5-mpich-dev libpnetcdf-dev openjdk-17-jdk-headless rustc \
-                universal-ctags python3-h5py-mpi xz-utils zstd zip unzip fakeroot patch nodejs
+                universal-ctags python3-h5py-mpi xz-utils zstd zip unzip fakeroot patch nodejs \
+                hdf5-tools netcdf-bin pigz busybox zsh ruby lua5.4 gawk cpio lzop brotli lzip \
+                xmlstarlet xsltproc libxml2-utils imagemagick
 
 .PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean
 

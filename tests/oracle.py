@@ -110,11 +110,15 @@ def _args(text: str) -> list[str]:
 
 def trace_bytes(events) -> Counter[tuple[str, str]]:
     """The same from a trace's events (shim and stracer alike), regular files only: the data
-    accesses of the analyzer's totals (stdio streams by their refills and flushes)."""
-    from iotrace.analyzer.schema import is_stdio_call
+    accesses of the analyzer's totals (stdio streams by their refills and flushes; HDF5's,
+    PnetCDF's and MPI-IO's calls by the POSIX calls beneath them)."""
+    from iotrace.analyzer.schema import is_datalib, is_mpi, is_stdio_call
+
+    def above(name: str) -> bool:
+        return is_stdio_call(name) or is_datalib(name) or is_mpi(name)
 
     out: Counter[tuple[str, str]] = Counter()
-    calls = events["function"].astype(str).map(is_stdio_call).to_numpy(dtype=bool)
+    calls = events["function"].astype(str).map(above).to_numpy(dtype=bool)
     ev = events[events["op"].isin(["read", "write"]) & events["bytes"].notna() & ~calls]
     for (op, path), b in ev.groupby(["op", "path"], observed=True)["bytes"].sum().items():
         if _regular(str(path)) and b:
