@@ -1282,3 +1282,40 @@ def test_attach_shim_to_another_users_process_refused(tmp_path: Path, public_dir
     finally:
         app.kill()
         app.wait()
+
+
+def test_a_log_linked_into_another_users_trace_is_not_read(
+    tmp_path: Path, public_dir: Path
+) -> None:
+    """Root asked to read a trace of nobody's (report, export: support for a user): a symbolic
+    link nobody planted in it, named like a log, led to a log of root's private trace (its name
+    guessed: HOST.PID.iot), and its events (root's paths) came out as nobody's.  Now a trace's
+    files are never followed as links: a log so is one line, status 2 (a run record that cannot
+    be read is skipped, as a damaged one)."""
+    private = tmp_path / "private"
+    r = iotrace("run", "--no-stracer", "-o", str(private), "--", "cat", "/etc/hostname")
+    assert r.returncode == 0, r.stderr
+    (public_dir / "n").mkdir()
+    os.chown(public_dir / "n", NOBODY, NOBODY)
+    theirs = public_dir / "n" / "theirs"
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        launcher(), "run", "--no-stracer", "-o", str(theirs), "--", "true"],
+                       cwd=public_dir, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0 and "trace written" in r.stderr, r.stderr
+    rootlog, record = next(private.glob("*.iot")), next(private.glob("iotrace-run.*.json"))
+    host = os.uname().nodename
+    for name, target in ((f"{host}.99999.iot", rootlog), (f"{host}.99998.stracer", rootlog),
+                         ("iotrace-run.x.99997.json", record)):  # fmt: skip
+        planted = theirs / name
+        planted.symlink_to(target)
+        os.lchown(planted, NOBODY, NOBODY)
+        for cmd in (["report", "--json"], ["export", "--format", "csv", "-o", str(tmp_path / "x")],
+                    ["show"]):  # fmt: skip
+            r = iotrace(*cmd, str(theirs))
+            assert "hostname" not in r.stdout
+            if name.endswith(".json"):  # a run record that cannot be read is skipped
+                assert r.returncode == 0, (name, cmd, r.stderr)
+                continue
+            assert r.returncode == 2 and r.stderr.count("\n") == 1, (name, cmd, r.stderr)
+            assert f"{name}: a symbolic link" in r.stderr, (name, cmd, r.stderr)
+        planted.unlink()

@@ -9,6 +9,7 @@ anything that does not fit is a TraceFormatError (one line).
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import stat
@@ -58,10 +59,15 @@ class UnwrittenLogError(TraceFormatError):
 def open_regular(path: str | os.PathLike[str]) -> Iterator[int]:
     """A descriptor of `path` if it is a regular file, else TraceFormatError: a FIFO, a device
     (/dev/zero) or a directory named like a log is refused, not read (O_NONBLOCK: opening a FIFO
-    does not wait for a writer)."""
+    does not wait for a writer), and so is a symbolic link: iotrace never makes one in a trace,
+    and one planted in another user's trace led root's report or export to a private trace's
+    log elsewhere, its events shown as that user's."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(path):
+            raise TraceFormatError(f"{path}: a symbolic link, not a regular file (a trace's files "
+                                   "are never links: refused)") from None  # fmt: skip
         raise TraceFormatError(f"{path}: {exc.strerror}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
