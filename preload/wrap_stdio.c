@@ -397,6 +397,8 @@ static void beneath(const iot_ev *ev, FILE *f, int fd, sbuf b, int64_t pos, int6
     /* one write, or (glibc's xsputn) the buffer filled and flushed, then the rest of a large
      * request written straight from the caller's memory */
     int64_t first = b.pend + (b.room < put ? b.room : put), off = minus(pos, b.pend);
+    if ((f->_flags & IOT_GLIBC_UNBUFFERED) && ev->fn == IOT_FN_puts && wr > 1)
+        first = wr - 1; /* glibc's puts unbuffered: the string, then the newline, apart */
     if (first <= 0 || first >= wr)
         first = wr;
     uint64_t d[6] = {0}; /* measured (measure_writes): d[3] its writes */

@@ -307,8 +307,9 @@ def test_a_write_into_a_closed_pipe_through_stdio_is_explained_exactly(trace, mo
     explained 100.01% of the bytes and 101.8% of the calls (the record's bytes, and the call it
     died in once more); with the shim alone the writer's counters no longer fitted in its
     parent's (74.8%, its whole I/O unexplained there).  Unbuffered, fputs's own failed write
-    was recorded as a failed refill: a read call explained for a write; a failed fflush
-    recorded no write (tests/progs/closed_pipe.c)."""
+    was recorded as a failed refill: a read call explained for a write, and puts' two writes
+    (the string, then the newline) as one; a failed fflush recorded no write
+    (tests/progs/closed_pipe.c)."""
     prog = build("closed_pipe")
     t = trace(
         "sh", "-c", f"{prog} {how} | head -1", extra=() if mode == "stracer" else ("--no-stracer",)

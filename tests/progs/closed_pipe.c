@@ -1,7 +1,8 @@
 /* stdout into a pipe whose reader goes: a line flushed, then, once the reader has gone (POLLERR:
  * its end closed), a line written into it.  MODE: "die" (SIGPIPE's default: killed in exit's
- * final flush), "ignore" (SIGPIPE ignored: that flush fails with EPIPE), "unbuffered" (ignored,
- * and fputs writes the line itself and fails), "fflush" (ignored, an fflush fails). */
+ * final flush), "ignore" (SIGPIPE ignored: that flush fails with EPIPE), "unbuffered" (ignored;
+ * puts writes the first line in two writes, fputs the second itself and fails), "fflush"
+ * (ignored, an fflush fails). */
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,7 +15,10 @@ int main(int argc, char **argv)
     setvbuf(stdout, buf, strcmp(mode, "unbuffered") ? _IOFBF : _IONBF, sizeof buf);
     if (strcmp(mode, "die"))
         signal(SIGPIPE, SIG_IGN);
-    fputs("first line\n", stdout); /* not printf: gcc makes it puts, two writes unbuffered */
+    if (strcmp(mode, "unbuffered"))
+        fputs("first line\n", stdout);
+    else
+        puts("first line"); /* unbuffered: the string, then the newline, two writes */
     fflush(stdout);
     struct pollfd p = {1, 0, 0}; /* POLLERR is always reported */
     poll(&p, 1, 30000);
