@@ -506,6 +506,37 @@ CRYPT = (
     "2> /dev/null && cmp g src/f1; r=$?; gpgconf --homedir h --kill gpg-agent; exit $r"
 )
 
+# Rust's std (BufWriter/BufReader, fs::copy, seeks, threads, create_dir_all, rename, Command),
+# compiled by rustc (and cc, ld) in the run
+RUST = """use std::fs;
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+fn main() {
+    {
+        let mut w = BufWriter::new(fs::File::create("r1").unwrap());
+        for i in 0..20000 { writeln!(w, "{}", i).unwrap(); }
+    }
+    let n = BufReader::new(fs::File::open("r1").unwrap()).lines().count();
+    fs::copy("r1", "r2").unwrap();
+    let mut f = fs::OpenOptions::new().read(true).write(true).open("r2").unwrap();
+    f.seek(SeekFrom::Start(100)).unwrap();
+    f.write_all(b"XYZ").unwrap();
+    let mut s = String::new();
+    fs::File::open("r2").unwrap().read_to_string(&mut s).unwrap();
+    let hs: Vec<_> = (0..3u8).map(|i| std::thread::spawn(move || {
+        fs::write(format!("t{}", i), vec![b'a'; 5000 * (i as usize + 1)]).unwrap()
+    })).collect();
+    for h in hs { h.join().unwrap(); }
+    fs::create_dir_all("d/e").unwrap();
+    fs::rename("t0", "d/e/t0").unwrap();
+    let out = std::process::Command::new("cat").arg("r1").output().unwrap();
+    println!("{} {} {}", n, s.len(), out.stdout.len());
+}
+"""
+
+
+def _rust(d: Path) -> None:
+    (d / "m.rs").write_text(RUST)
+
 
 def _cdl(d: Path) -> None:
     (d / "d.cdl").write_text(CDL)
@@ -612,7 +643,8 @@ NEEDS = {"xz+zstd+zip": ("xz", "zstd", "zip", "unzip"), "perl-i": ("perl",),
          "pack3": ("pigz", "lzop", "lzip", "brotli", "cpio"),
          "binutils": ("gcc", "ld", "ar", "objcopy", "strip"), "files3": ("rsync", "shred"),
          "xml": ("xmllint", "xsltproc", "xmlstarlet"), "groff-man": ("groff", "man"),
-         "imagemagick": ("convert", "identify"), "openssl-gpg": ("openssl", "gpg")}  # fmt: skip
+         "imagemagick": ("convert", "identify"), "openssl-gpg": ("openssl", "gpg"),
+         "rust": ("rustc", "cc")}  # fmt: skip
 # libuv makes some syscalls raw (syscall(2), no libc function): a real bypass
 NODE = """const fs = require('fs');
 fs.writeFileSync('n1', 'x'.repeat(50000));
@@ -631,7 +663,8 @@ def _cmake_project(d: Path) -> None:
 
 BYPASS = {"node": (_data, ["node", "-e", NODE]),
           "cmake": (_cmake_project, ["sh", "-c", CMAKE_BUILD]),
-          "python3-mp": (_pymp, ["/usr/bin/python3", "mp.py"])}  # fmt: skip
+          "python3-mp": (_pymp, ["/usr/bin/python3", "mp.py"]),
+          "rust": (_rust, ["sh", "-c", "rustc -O -o m m.rs && ./m"])}  # fmt: skip
 
 # the programs above run with the shim alone too (--no-stracer)
 SHIM_ALONE = ["coreutils", "sparse-fakeroot", "shell-jobs", "python3-io", "daemon", "sigkill",
@@ -650,6 +683,7 @@ RANDOM = re.compile(
     r"|(?<=/TryCompile-)[A-Za-z0-9]{6}(?=/)|(?<=\.tmp)[0-9a-f]{4,8}$|(?<=cmTC_)[0-9a-f]{5}"
     r"|(?<=/\.#lk)0x[0-9a-f]+\..+$"  # gpg's lock files: .#lk0xADDRESS.HOST.PID
     r"|(?<=^/tmp/)[a-z0-9_]{8}$"  # tempfile's names without a prefix (multiprocessing's)
+    r"|(?<=/rustc)[A-Za-z0-9]{6}(?=/)"  # rustc's temporary directory
 )
 
 
@@ -797,6 +831,24 @@ def test_python_multiprocessing_fd_listing_missed_and_counted(tmp_path):
     assert m.returncode == 0, m.stderr
     for e in json.loads(m.stdout):
         assert e["syscall"] == "getdents64" and re.fullmatch(r"/proc/\d+/fd", e["path"]), e
+    from iotrace.analyzer import load
+
+    diff = _diff(want, _norm(trace_bytes(load(tmp_path / "tr").events), work["traced"]))
+    assert not diff, diff
+
+
+def test_rustc_jobserver_raw_pipe2_missed_and_counted(tmp_path):
+    """rustc (with cc and ld) building a program of Rust's std I/O, which then runs: rustc's
+    jobserver crate makes its pipe with a raw syscall(SYS_pipe2) (no glibc version needed): that
+    one call is the missed I/O, at the jobserver's site, and nothing else of the build or the
+    program; the bytes per file are strace's."""
+    cmd, env, work, want, plain = _strace(tmp_path, "rust", ("traced",))
+    _run(cmd, env, work["traced"], tmp_path / "tr", plain)
+    m = iotrace("missed", str(tmp_path / "tr"), "--json")
+    assert m.returncode == 0, m.stderr
+    missed = json.loads(m.stdout)
+    assert missed and {e["syscall"] for e in missed} == {"pipe2"}, missed
+    assert all("jobserver" in e["site"] for e in missed), missed
     from iotrace.analyzer import load
 
     diff = _diff(want, _norm(trace_bytes(load(tmp_path / "tr").events), work["traced"]))
