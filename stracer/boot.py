@@ -1,24 +1,24 @@
 """`iotrace-stracer`, the stracer's process (stracer/launch.py): what must precede its imports.
 
-Two stdlib modules are taken as their C halves, which hold what the stracer uses, without the
-Python body that costs every stracer's start (per rank under mpirun: issue 19):
-- msgpack imports datetime for its Timestamp type, which the stracer never packs: datetime.py
-  runs a whole pure-Python implementation (~1.5-2 ms) and then replaces it with _datetime;
-- signal.py re-exports _signal's functions and constants and builds enums over them (Signals,
-  Handlers, Sigmasks: ~2.6 M instructions, ~0.7 ms, enum's _convert_ over the module), which
-  the stracer never names: it sets, blocks and compares signals by number.
-Done on import, so that importing this module first gives what the stracer's start imports
-(bench/cost_bench.py)."""
+msgpack imports datetime for its Timestamp type, which the stracer never packs: datetime.py
+runs a whole pure-Python implementation (~1.5-2 ms of every stracer's start, per rank under
+mpirun) and then replaces it with its C half, _datetime.  The stracer takes the C half as the
+module directly: the same classes, without the pure-Python body (issue 19).  Done on import, so
+that importing this module first gives what the stracer's start imports (bench/cost_bench.py).
+(signal.py is the same case -- enums over _signal, ~0.7 ms -- but other modules a stracer may
+import later use its enums, subprocess's errors among them: the stracer's modules import
+_signal themselves instead.)"""
 
 from __future__ import annotations
 
 import sys
 
-for _full, _c in (("datetime", "_datetime"), ("signal", "_signal")):
-    try:
-        sys.modules.setdefault(_full, __import__(_c))
-    except ImportError:  # a build without it: the module's own implementation is used
-        pass
+try:
+    import _datetime
+except ImportError:  # a build without it: datetime.py's own implementation is used
+    pass
+else:
+    sys.modules.setdefault("datetime", _datetime)
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ it and says so loudly.
 
 from __future__ import annotations
 
+import _signal as signal  # as tracer.py: signals by number, no enums
 import contextlib
 import errno as errno_mod
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path

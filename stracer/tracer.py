@@ -9,10 +9,10 @@ libc-internal or a bypass), records with paths and descriptor news.
 
 from __future__ import annotations
 
+import _signal as signal  # signal.py's enums: ~0.7 ms of the stracer's start
 import collections
 import itertools
 import os
-import signal
 import stat
 import struct
 import time
