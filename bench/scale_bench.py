@@ -545,7 +545,7 @@ cli._lean_allocators()
 
 def marked(mod, name, t0=T0, log=LOG):
     fn = getattr(mod, name)
-    label = mod.__name__.rsplit(".", 1)[-1] + "." + name
+    label = mod.__name__.rsplit(".", 1)[-1] + "." + name  # a module's, or a class's method
     def w(*a, **k):
         mark(label + " start", t0, log)
         try:
@@ -559,10 +559,13 @@ def in_worker(t0=T0, log=LOG):  # a Dask worker's parts marked (run by cluster.s
     if not getattr(parts, "_timeline", False):
         parts._timeline = True
         marked(parts, "partial", t0, log)
+        marked(parts, "merged_json", t0, log)  # report --json's merge, on a worker
     parts.tune_malloc()
 
 cluster._tune_malloc = in_worker
 marked(cluster, "start")
+marked(cluster.Started, "report_json")  # the parts gathered and merged on a worker
+marked(cluster, "join_pools")  # at exit: the workers' memory given back, the client closed
 # the analyzer's functions marked once the command imports them (not before: on Dask it sends the
 # parts first)
 MARKED = {"iotrace.analyzer.parts": ("plan", "partial", "merge"),
@@ -636,8 +639,8 @@ def _print_timeline(mode: str, lines: list[str], end: float, n: int, estimated: 
     print(f"timeline of one report, {mode}, {n:,} events{about} (load {os.getloadavg()[0]:.1f}): "
           "wall s since the launch, and the CPU s of the process at the mark")  # fmt: skip
     for t, pid, what, cpu in marks:
-        if pid == me and not what.startswith("parts.partial"):
-            print(f"  {t:7.3f}  command  {what:34} CPU {cpu:6.3f}")
+        if not what.startswith("parts.partial"):
+            print(f"  {t:7.3f}  {'command' if pid == me else pid:7}  {what:34} CPU {cpu:6.3f}")
     for pid, ms in sorted(workers.items()):
         starts = [(t, c) for t, w, c in ms if w.endswith("start")]
         ends = [(t, c) for t, w, c in ms if w.endswith("end")]
