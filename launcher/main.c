@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -106,6 +107,8 @@ void iot_say(const char *fmt, ...)
     }
 }
 
+#define PYTHON_MIN_FDS 5
+
 int iot_exec_python(char **argv)
 {
     char py[4200], pkg[4096], why[8192];
@@ -116,6 +119,13 @@ int iot_exec_python(char **argv)
     if (iot_install_check(iot_package_dir(pkg, sizeof pkg) ? pkg : NULL, why, sizeof why) ||
         (shim && *shim && iot_install_exposed(shim, why, sizeof why))) {
         iot_say(IOT_INSTALL_REFUSED, why, geteuid());
+        return 2;
+    }
+    /* the interpreter cannot start with fewer descriptors (a traceback of its site module) */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < PYTHON_MIN_FDS) {
+        iot_say("iotrace: the open-file limit (ulimit -n %llu) is below the %d iotrace's Python "
+                "commands need", (unsigned long long)nofile.rlim_cur, PYTHON_MIN_FDS);
         return 2;
     }
     size_t n = 0;

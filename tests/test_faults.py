@@ -603,3 +603,26 @@ def _cmdline(d: Path) -> bytes:
         return (d / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+@pytest.mark.parametrize(("limit", "value", "said"), [
+    ("RLIMIT_NOFILE", 4, "the open-file limit (ulimit -n 4) is below"),
+    ("RLIMIT_AS", 200 << 20, "out of memory (is the address-space limit"),
+])  # fmt: skip
+@pytest.mark.parametrize("cmd", ["report", "export"])
+def test_a_small_limit_given_to_the_analyzer_is_one_line(
+    tmp_path: Path, limit: str, value: int, said: str, cmd: str
+) -> None:
+    """`ulimit -n 4` (Python's site module cannot start) or `ulimit -v` of a batch job (pandas'
+    libraries cannot be mapped, an allocation fails) gave a traceback of 20-50 lines, status 1.
+    Now one line, status 2 (the launcher for the first, the command for the second)."""
+    import resource
+
+    trace = Path(__file__).parent / "data" / "readers" / "valid"
+    args = [cmd, str(trace)] + (["--format", "csv", "-o", str(tmp_path / "x")] if cmd == "export"
+                                else [])  # fmt: skip
+    lim = getattr(resource, limit)
+    r = subprocess.run([launcher(), *args], capture_output=True, text=True, timeout=120,
+                       preexec_fn=lambda: resource.setrlimit(lim, (value, value)))  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr[-2000:]
+    assert r.stderr.startswith("iotrace: ") and said in r.stderr, r.stderr

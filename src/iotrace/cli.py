@@ -627,6 +627,14 @@ def _errors() -> tuple[type[Exception], ...]:
     return TraceFormatError, ShimNotFound, TraceDirError, SelectError
 
 
+def _cannot_load(exc: MemoryError | ImportError) -> str:
+    """One line for what a small address-space limit (`ulimit -v` of a batch job: a library's
+    segments cannot be mapped, an allocation fails) or a broken install does to a command."""
+    if isinstance(exc, MemoryError) or "failed to map segment" in str(exc):
+        return "out of memory (is the address-space limit, ulimit -v, too small?)"
+    return f"cannot load {exc.name or 'a module'} ({exc}): reinstall iotrace"
+
+
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = _parser(words[0] if words and words[0] in COMMANDS else None).parse_args(argv)
@@ -635,12 +643,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.cmd in ANALYZER:
         _lean_allocators()
-    if args.cmd == "export":  # parts reduced here too (report, diff: _summary)
-        with _importing():
-            from iotrace.analyzer.parts import tune_malloc
-
-        tune_malloc()
     try:
+        if args.cmd == "export":  # parts reduced here too (report, diff: _summary)
+            with _importing():
+                from iotrace.analyzer.parts import tune_malloc
+
+            tune_malloc()
         if args.cmd == "run":
             return _cmd_run(args)
         if args.cmd == "attach":
@@ -675,6 +683,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.status
     except KeyboardInterrupt:
         return 130
+    except (MemoryError, ImportError) as exc:  # before _errors(), which imports
+        print(f"iotrace: {args.cmd}: {_cannot_load(exc)}", file=sys.stderr)
+        return 2
     except _errors() as exc:
         print(f"iotrace: {exc}", file=sys.stderr)
         return 2
