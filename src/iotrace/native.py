@@ -192,7 +192,10 @@ def ffi(name: str, cdef: str) -> Any:
 
                     m = types.ModuleType(mod)
                     m.__file__ = str(cache / name)
-                    exec(compile(src.read(), m.__file__, "exec"), m.__dict__)
+                    # its source run as is, not through compile(): the builtin's first call
+                    # in a process sets up the ast module's types (~7.8 M instructions, ~2 ms:
+                    # a stracer's start, per rank under mpirun; issue 19)
+                    exec(src.read(), m.__dict__)
                     if getattr(m, "IOTRACE_KEY", None) == key:
                         return m.ffi
     except Exception:  # none there, not ours, unreadable: parse it
