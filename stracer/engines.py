@@ -222,6 +222,8 @@ class Engines:
         sq_off, cq_off = v[10:19], v[19:28]
         if flags & (SETUP_NO_MMAP | SETUP_REGISTERED_FD_ONLY):
             return "io_uring: ring memory of the app's own: operations not decoded"
+        if any(n <= 0 or n & (n - 1) for n in (sq_entries, cq_entries)):  # the kernel's: 2^k
+            return "io_uring: ring sizes that are not the kernel's: operations not decoded"
         self._closed_rings(pid)
         own = _getfd(pid, fd)
         if own < 0:
@@ -322,7 +324,9 @@ class Engines:
         self._harvest(ring)
         head, tail = _u32(ring.sq, ring.sq_off[0]), _u32(ring.sq, ring.sq_off[1])
         n = min(raw[1] & 0xFFFFFFFF, (tail - head) & 0xFFFFFFFF, MAX_BATCH)
-        mask = _u32(ring.sq, ring.sq_off[2])
+        # the sizes the kernel gave at setup, not the rings' ring_mask fields: the app may
+        # write those (the rings are its memory): a mask of ~0 read past the rings' end
+        mask = ring.sq_entries - 1
         ops: list[tuple[int, AsyncOp]] = []
         for i in range(n):
             pos = (head + i) & mask
@@ -347,7 +351,7 @@ class Engines:
             ring.sq_lost += n - (ring.sq_entries - 1)
             n = ring.sq_entries - 1
         start = (tail - n) & 0xFFFFFFFF
-        mask = _u32(ring.sq, ring.sq_off[2])
+        mask = ring.sq_entries - 1
         t = time.monotonic_ns()
         for i in range(n):
             pos = (start + i) & mask
@@ -409,7 +413,7 @@ class Engines:
         if (tail - start) & 0xFFFFFFFF > ring.cq_entries:  # overwritten before this look
             ring.lost += ((tail - start) & 0xFFFFFFFF) - ring.cq_entries
             start = (tail - ring.cq_entries) & 0xFFFFFFFF
-        mask = _u32(ring.cq, ring.cq_off[2])
+        mask = ring.cq_entries - 1
         now = time.monotonic_ns()
         pos = start
         while pos != tail:

@@ -170,3 +170,12 @@ def test_node_sqpoll_files(trace, tmp_path):
     for i in range(4):
         rows = data_rows(t, str(trace.work / f"data{i}"))
         assert int(rows["bytes"].sum()) == 10000 + i, i
+
+
+def test_an_io_uring_ring_the_app_rewrote_is_read_within_its_bounds(trace):
+    """The SQ ring's ring_mask, head and tail are the app's memory: ~0 as the mask made the
+    stracer index the SQ array 4 GiB past the ring (an internal error, that event's operations
+    unrecorded).  The stracer now uses the sizes the kernel gave at setup."""
+    t = trace(str(build("ur_forged")))
+    assert t.proc.returncode == 0 and t.proc.stdout == "enter 1\nstill here\n", t.proc.stderr
+    assert "internal error" not in t.proc.stderr, t.proc.stderr
