@@ -46,6 +46,8 @@ SHARED_MIN_RANKS = 2  # a file written by at least this many ranks
 INDEPENDENT_MIN_CALLS = 16  # independent MPI-IO data calls on a shared file: at least this many...
 INDEPENDENT_SHARE = 0.5  # ...and more than this share of the MPI-IO data calls on it
 DATASET_SMALL_MIN_CALLS = 8  # independent dataset writes < datasets.SMALL_WRITE, several ranks
+SYNC_MIN_CALLS = 32  # fsync/fdatasync/msync calls on one data file: at least this many...
+SYNC_WRITES = 4  # ...and one at least every this many of its writes (a sync per write or so)
 # the level of a finding by the time at stake: its share of the job's I/O time
 HIGH_SHARE = 0.25
 WARN_SHARE = 0.05
@@ -140,7 +142,9 @@ class Counts:
     - uring: io_uring rings mapped (pids, mmaps, rings);
     - system: what the system and runtime files cost: [calls, bytes, time] and their paths;
     - mapped: the judged files mapped MAP_SHARED (stores through such a mapping reach the file
-      with no write call): [mappings, their bytes, msync calls, their bytes] and the paths."""
+      with no write call): [mappings, their bytes, msync calls, their bytes] and the paths;
+    - syncs: the POSIX syncs (fsync, fdatasync, msync; not stdio's fflush, not inside MPI-IO
+      calls) per (path, function) of the judged files: calls, errors, time."""
 
     patterns: pd.DataFrame = field(default_factory=lambda: _frame(PATTERN_COLUMNS))
     meta: pd.DataFrame = field(default_factory=lambda: _frame(META_COLUMNS))
@@ -159,6 +163,7 @@ class Counts:
     system_paths: set[str] = field(default_factory=set)
     mapped: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     mapped_paths: set[str] = field(default_factory=set)
+    syncs: pd.DataFrame = field(default_factory=lambda: _frame(META_COLUMNS))
 
     @classmethod
     def of(cls, trace: Trace, a: Arrays, c: Classified, parent: np.ndarray, system: bool) -> Counts:
@@ -179,6 +184,8 @@ class Counts:
         keep = np.ones(a.n, dtype=bool) if system else ~a.system
         m = metadata_mask(a) & keep & (a.path >= 0)
         out["meta"] = _grouped(a, m, META_COLUMNS)
+        sync = (a.op == OP_CODE[Op.SYNC.value]) & files & ~tied & ~a.mpi & ~a.datalib & ~a.stdio
+        out["syncs"] = _grouped(a, sync & (a.path >= 0), META_COLUMNS)
         out["ranks"] = rank_view(a, tied, collective, files)
         out["mpiio"], out["mpiio_ranks"] = _mpiio_of(a, a.mpi_data & (a.path >= 0) & files)
         out["collective"] = _collective_of(a, a.mpi & (a.path >= 0) & files & (a.rank >= 0))
@@ -231,6 +238,7 @@ class Counts:
         out.patterns = _summed([p.patterns for p in parts], ["path", "direction"])
         out.meta = _summed([p.meta for p in parts], ["path", "function"])
         out.mpiio = _summed([p.mpiio for p in parts], ["path"])
+        out.syncs = _summed([p.syncs for p in parts], ["path", "function"])
         coll = [p.collective for p in parts if len(p.collective)]
         if coll:
             out.collective = pd.concat(coll, ignore_index=True)
@@ -694,6 +702,61 @@ def _pattern_insight(key: str, rows: list[dict[str, Any]], io_time: int) -> Insi
         subject=top["path"],
         evidence=_evidence(calls, nb, time, io_time),
     )
+
+
+# ---- syncs -----------------------------------------------------------------------------
+
+
+def _frequent_sync(x: Context) -> list[Insight]:
+    """Data files synced (fsync, fdatasync, msync) SYNC_MIN_CALLS times or more, once at least
+    every SYNC_WRITES of their writes (Counts.syncs; the writes: Counts.patterns'): each sync
+    waits for the device; the time at stake is the syncs' own."""
+    sy = x.cnt.syncs
+    if sy.empty:
+        return []
+    per = sy.groupby("path", sort=True).agg(calls=("calls", "sum"), time=("time", "sum"))
+    fns = sy.groupby("path", sort=True)["function"].agg(lambda f: "/".join(sorted(set(f))))
+    pat = x.cnt.patterns
+    w = pat[pat["direction"] == "write"].set_index("path")
+    rows = []
+    for path, r in per.iterrows():
+        writes = int(w.at[path, "calls"]) if path in w.index else 0
+        if r["calls"] >= SYNC_MIN_CALLS and r["calls"] * SYNC_WRITES >= writes:
+            nbytes = int(w.at[path, "bytes"]) if path in w.index else 0
+            rows.append({"path": str(path), "functions": str(fns[path]),
+                         "syncs": int(r["calls"]), "writes": writes, "bytes_written": nbytes,
+                         "time": int(r["time"])})  # fmt: skip
+    if not rows:
+        return []
+    rows.sort(key=lambda r: (-r["time"], r["path"]))
+    top = rows[0]
+    calls, time = sum(r["syncs"] for r in rows), sum(r["time"] for r in rows)
+    more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
+    lines = "; ".join(
+        f"{r['path']}: {r['syncs']:,} {r['functions']} for {r['writes']:,} writes "
+        f"({_size(r['bytes_written'])}), {_secs(r['time'])}"
+        for r in rows[:TOP_SUBJECTS]
+    )
+    return [
+        Insight(
+            "frequent-sync",
+            level_of(time, x.io_time),
+            f"{top['functions']} after {_every(top['writes'], top['syncs'])} to "
+            f"{top['path']}{more}: {calls:,} calls took {_secs(time)}",
+            f"{lines}. Each sync waits until the data is on stable storage (on a parallel "
+            "file system: a round trip to its servers and a flush of the client's cache): "
+            "sync once after the last write, or at the checkpoints a restart needs, not after "
+            "each write (fdatasync where the metadata need not be durable).",
+            {"syncs": calls, "files": rows[:TOP_SUBJECTS]},
+            subject=top["path"],
+            evidence=_evidence(calls, sum(r["bytes_written"] for r in rows), time, x.io_time),
+        )
+    ]
+
+
+def _every(writes: int, syncs: int) -> str:
+    per = writes / syncs
+    return "every write" if per <= 1 else f"every {per:.1f} writes"
 
 
 # ---- metadata, by directory -------------------------------------------------------------
@@ -1302,6 +1365,7 @@ def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
         *_late_ranks(x),
         *_patterns(x),
         *_meta_storm(x),
+        *_frequent_sync(x),
         *_independent_mpiio(x),
         *_datasets(x),
         *_shared(x),
