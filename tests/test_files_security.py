@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import marshal
 import os
 import pwd
 import re
@@ -812,7 +813,7 @@ swapped = []
 def swap(event, args):
     # at root's open of the cached module, after every check of it: its parent's owner renames
     # root's cache away and puts theirs in its place
-    if event == "open" and str(args[0]).endswith(".py") and "_iotrace_ffi_t_" in str(args[0]):
+    if event == "open" and str(args[0]).endswith(".code") and "_iotrace_ffi_t_" in str(args[0]):
         if not swapped:
             swapped.append(None)
             swapped[0] = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
@@ -844,11 +845,12 @@ def test_native_cache_swapped_after_its_check_not_loaded(tmp_path: Path, public_
     r = subprocess.run([*code[:2], "from iotrace.native import ffi; ffi('t', 'int abs(int);')"],
                        env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    (mod,) = [p.name for p in cache.glob("_iotrace_ffi_t_*.py")]
+    (mod,) = [p.name for p in cache.glob("_iotrace_ffi_t_*.code")]
     evil = theirs / "evil"
     evil.mkdir()
     ran = tmp_path / "planted-module-ran"
-    (evil / mod).write_text(f"open({str(ran)!r}, 'w').close()\n")
+    planted = compile(f"open({str(ran)!r}, 'w').close()\n", mod, "exec")  # the cache's form
+    (evil / mod).write_bytes(marshal.dumps(planted))
     for p in (evil, evil / mod):
         os.chown(p, NOBODY, NOBODY)
     code[-1] = str(evil)

@@ -168,17 +168,21 @@ def ffi(name: str, cdef: str) -> Any:
     """A cffi FFI for `cdef` (ABI mode).  Parsing a cdef runs pycparser: ~50 ms of CPU in every
     process that does it (the stracer parsed three at each `iotrace run`, per rank under
     mpirun).  So the first parse emits cffi's out-of-line ABI module (pure Python: the parsed
-    types as data) into the private cache, under the libraries' rules above, and later processes
-    import that instead (~1 ms).  Without a usable cache: parsed every time."""
+    types as data) into the private cache, under the libraries' rules above, compiled, and later
+    processes run that code (~0.06 M instructions; its source ~1.1 M, and the builtin compile()'s
+    first call in a process ~7.8 M more, setting up the ast module's types: ~3 ms of a stracer's
+    start, per rank under mpirun; issue 19).  Without a usable cache: parsed every time."""
+    import marshal
     import zlib
 
     import _cffi_backend  # cffi itself (and pycparser) only when a cdef must be parsed
 
-    # the name tells versions apart; the module holds its cdef, compared before it is used
-    key = _cffi_backend.__version__ + "\0" + cdef
+    # the name tells versions apart (marshal's code is the interpreter's own); the module holds
+    # its key, compared before it is used
+    key = "\0".join((_cffi_backend.__version__, sys.version, str(marshal.version), cdef))
     mod = f"_iotrace_ffi_{name}_{zlib.crc32(key.encode()):08x}"
     cache = cache_dir()
-    name = f"{mod}.py"
+    name = f"{mod}.code"
     try:
         dfd: int | None = _cache_fd(cache)
     except (TraceDirError, OSError):
@@ -192,10 +196,7 @@ def ffi(name: str, cdef: str) -> Any:
 
                     m = types.ModuleType(mod)
                     m.__file__ = str(cache / name)
-                    # its source run as is, not through compile(): the builtin's first call
-                    # in a process sets up the ast module's types (~7.8 M instructions, ~2 ms:
-                    # a stracer's start, per rank under mpirun; issue 19)
-                    exec(src.read(), m.__dict__)
+                    exec(marshal.loads(src.read()), m.__dict__)
                     if getattr(m, "IOTRACE_KEY", None) == key:
                         return m.ffi
     except Exception:  # none there, not ours, unreadable: parse it
@@ -206,6 +207,24 @@ def ffi(name: str, cdef: str) -> Any:
     f.cdef(cdef)
     if dfd is None:
         return f
+    tmp = f"{mod}.{os.getpid()}.tmp"
+    try:
+        from cffi.recompiler import make_py_source  # emit_python_code prints a line
+
+        make_py_source(f, mod, _in(dfd, tmp))
+        fd = os.open(tmp, os.O_RDWR | os.O_NOFOLLOW, dir_fd=dfd)
+        with os.fdopen(fd, "r+b") as out:
+            code = compile(out.read() + f"\nIOTRACE_KEY = {key!r}\n".encode(), str(cache / name),
+                           "exec")  # fmt: skip
+            out.seek(0)
+            out.truncate()
+            out.write(marshal.dumps(code))
+        os.chmod(tmp, 0o600, dir_fd=dfd)
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)  # atomic: concurrent writers agree
+    except Exception:  # the cache is an optimisation, never a failure
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dfd)
+    return f
     tmp = f"{mod}.{os.getpid()}.tmp"
     try:
         from cffi.recompiler import make_py_source  # emit_python_code prints a line
