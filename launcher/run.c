@@ -402,8 +402,21 @@ static int fault_line(struct iot_dir *d, const char *faults, int stracer_errno, 
 {
     struct stat st;
     if (stat(d->path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(out, cap, "iotrace: the trace directory %s was removed during the run: no "
-                 "trace was kept", d->path);
+        /* moved (a `mv` of the caller's or root's: no one else may) rather than removed: the
+         * trace is where it went, which its descriptor still names */
+        char fdpath[64], where[4096];
+        ssize_t n = -1;
+        snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", d->fd);
+        if (fstat(d->fd, &st) == 0 && st.st_nlink > 0)
+            n = readlink(fdpath, where, sizeof where - 1);
+        if (n > 0) {
+            where[n] = '\0';
+            snprintf(out, cap, "iotrace: the trace directory %s was moved to %s during the run: "
+                     "the trace is there, without its run record", d->path, where);
+        } else {
+            snprintf(out, cap, "iotrace: the trace directory %s was removed during the run: "
+                     "no trace was kept", d->path);
+        }
         return 1;
     }
     int pids[4096], errs[4096], n = 0;
@@ -705,9 +718,9 @@ int iot_run(int argc, char **argv)
     if (stat(d.path, &st) == 0 && S_ISDIR(st.st_mode))
         record_errno = run_record(&d, u.nodename, pid, &o, real, mono, returncode, status,
                                   faults);
-    close(d.fd);
     char line[9000];
     int fault = fault_line(&d, faults, t.log_errno, record_errno, line, sizeof line);
+    close(d.fd);
     if (fault)
         iot_say("%s", line);
     if (stat(d.path, &st) == 0 && S_ISDIR(st.st_mode)) {

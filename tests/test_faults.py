@@ -128,6 +128,19 @@ def test_no_descriptor_free_to_grow_the_log(tmp_path: Path) -> None:
         assert len(read_log(log).events) > 1000
 
 
+def test_trace_dir_moved_mid_run(tmp_path: Path) -> None:
+    """A trace directory moved mid-run (`mv` by its owner) was said "removed during the run: no
+    trace was kept" though its logs were all where it went.  Now the line says where."""
+    script = 'echo one; mv "$1" "$1.moved"; cat /etc/hostname; echo two; exit 5'
+    for mode in MODES:
+        t = tmp_path / f"t{len(mode)}"
+        p = iotrace("run", "-o", str(t), *mode, "--", "sh", "-c", script, "sh", str(t))
+        assert (p.returncode, p.stdout.splitlines()[0]) == (5, "one"), p.stderr
+        said = lines(p.stderr, "during the run")
+        assert len(said) == 1 and f"was moved to {t}.moved during the run" in said[0], p.stderr
+        assert any(Path(f"{t}.moved").glob("*.iot"))
+
+
 def test_trace_dir_removed_mid_run(tmp_path: Path) -> None:
     script = 'echo one; rm -rf "$1"; cat /etc/hostname; echo two; exit 5'
     want = untraced("sh", "-c", script, "sh", tmp_path / "nothing")
