@@ -77,9 +77,10 @@ size_t iot_python_env(char **env, int given)
             char *kept = safe_path_var(var, *e + 11);
             if (kept)
                 env[k++] = kept;
-        } else if (!strncmp(*e, "PYTHONPROFILEIMPORTTIME=", 24)) {
-            /* that one only prints the imports' times (bench/cost_bench.py reads the
-             * stracer's): it loads nothing */
+        } else if (!strncmp(*e, "PYTHONPROFILEIMPORTTIME=", 24) ||
+                   !strncmp(*e, "PYTHONIOENCODING=", 17) || !strncmp(*e, "PYTHONUTF8=", 11)) {
+            /* these load nothing: the imports' times printed (bench/cost_bench.py reads the
+             * stracer's), the encoding of a report's output (a codec of the standard library) */
             env[k++] = *e;
         }
     }

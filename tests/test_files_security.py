@@ -1321,3 +1321,12 @@ def test_a_log_linked_into_another_users_trace_is_not_read(
             assert r.returncode == 2 and r.stderr.count("\n") == 1, (name, cmd, r.stderr)
             assert f"{name}: a symbolic link" in r.stderr, (name, cmd, r.stderr)
         planted.unlink()
+
+
+def test_iotraces_python_keeps_the_output_encoding_asked() -> None:
+    """Of Python's variables, those that load no code stay (launcher/pyenv.c): a report's
+    output in the encoding PYTHONIOENCODING asks (dropped with the rest at first)."""
+    valid = Path(__file__).parent / "data" / "readers" / "valid"
+    r = subprocess.run([launcher(), "show", str(valid)], capture_output=True, timeout=60,
+                       env=dict(os.environ, PYTHONIOENCODING="utf-16"))  # fmt: skip
+    assert r.returncode == 0 and "open(".encode("utf-16-le") in r.stdout, r.stderr
