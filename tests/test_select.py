@@ -169,3 +169,37 @@ def test_bad_filters_are_one_line(mix, tmp_path: Path) -> None:
             assert "Traceback" not in p.stderr
     p = iotrace("show", str(tmp_path / "missing"), "--path", "*")
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_strace_spellings(mix, tmp_path: Path) -> None:
+    """What a strace user types: -P, %%stat and its kin, %net, /REGEX, ?name (no error when
+    nothing of that name is traced), the old class spelling without %; other qualifiers
+    (read=, status=) one line, status 2."""
+    t, _ = mix
+    ((fn, args, res),) = shown(t, "-e", "%%stat", "-P", "*/missing")
+    assert (fn, args, res.split(" <")[0]) == ("stat", f'"{t.parent}/work/missing"',
+                                              "-1 ENOENT (No such file or directory)")  # fmt: skip
+    assert [fn for fn, _, _ in shown(t, "-e", "/^(open|close)$", "-P", "*/a.dat")] == [
+        "open", "close"]  # fmt: skip
+    assert [fn for fn, _, _ in shown(t, "-e", "?futex,write", "-P", "*/b.dat")] == ["write"] * 2
+    assert [fn for fn, _, _ in shown(t, "-e", "trace=desc", "-P", "*/b.dat")] == [
+        "open", "write", "write", "close"]  # fmt: skip
+    assert shown(t, "-e", "%net") == []
+    for spec in ("read=3", "status=failed", "/(", "/^nosuch$", "%signal", "futex"):
+        p = iotrace("show", str(t), "-e", spec)
+        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, (spec, p.stderr)
+    # recording: %network keeps socket and connect (a failed one), nothing else
+    prog = ("import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect('nosock')\n"
+            "except OSError:\n    pass\nopen('f.txt', 'w').write('x')\n")  # fmt: skip
+    p = iotrace("run", "--no-stracer", "-o", str(tmp_path / "n"), "-e", "trace=%network", "--",
+                "python3", "-c", prog, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    got = shown(tmp_path / "n")
+    assert {fn for fn, _, _ in got} == {"socket", "connect"}, got
+    assert [r.split(" <")[0] for fn, _, r in got if fn == "connect"] == [
+        "-1 ENOENT (No such file or directory)"]  # fmt: skip
+    p = iotrace("run", "--no-stracer", "-o", str(tmp_path / "p"), "-P", "f.txt", "--",
+                "python3", "-c", prog, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    got = shown(tmp_path / "p")
+    assert got and all(f"{tmp_path}/f.txt" in a for _, a, _ in got), got

@@ -440,6 +440,19 @@ CLASSES: dict[str, Callable[[Func], bool]] = {
     "aio": lambda f: f.name.startswith(_AIO),
     "memory": lambda f: f.family == "mmap",
     "process": lambda f: f.family == "proc",
+    "network": lambda f: f.name in ("socket", "connect", "accept", "accept4"),
+}
+# strace's other class names, as a strace user types them: its stat groups over the calls the
+# shim wraps, `%net`, and the old spelling without `%` (`trace=file`).  strace's classes of no
+# I/O call (%signal, %ipc, %creds, %clock, %pure, %statfs ...) stay unknown: iotrace records none.
+_STAT = ("stat", "lstat", "fstat", "fstatat", "statx")
+STRACE_CLASSES: dict[str, tuple[str, ...]] = {
+    "%stat": ("stat",),
+    "%lstat": ("lstat",),
+    "%fstat": ("fstat", "fstatat", "statx"),
+    "%%stat": _STAT,
+    "%net": (),  # = %network
+    **{c: () for c in ("file", "desc", "network", "process", "memory")},
 }
 
 
@@ -448,18 +461,45 @@ def call_classes(f: Func) -> list[str]:
 
 
 def _trace_item(item: str) -> set[str]:
+    """One item of a -e list: a name, %CLASS, /REGEX, all, none; `?` before it: nothing if
+    nothing matches, as strace's `?` (no error)."""
+    if item.startswith("?"):
+        try:
+            return _trace_item(item[1:])
+        except ValueError:
+            return set()
     if item == "all":
         return set(FUNC_IDS)
     if item == "none":
         return set()
+    if item.startswith("/"):  # strace: a regular expression over the names
+        try:
+            rx = re.compile(item[1:])
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {item!r}: {exc}") from None
+        names = {f.name for f in FUNCTIONS if rx.search(f.name)}
+        names |= {n for s in SYSCALLS if rx.search(s.name) for n in _libc_names(s.name)}
+        if not names & FUNC_IDS.keys():
+            raise ValueError(f"{item!r} matches no traced function (prefix ? to allow)")
+        return names & FUNC_IDS.keys()
+    if item in STRACE_CLASSES:
+        alias = STRACE_CLASSES[item]
+        return set(alias) if alias else _trace_item("%" + {"%net": "network"}.get(item, item))
     if item.startswith("%"):
         if item[1:] not in CLASSES:
             known = ", ".join("%" + c for c in CLASSES)
             raise ValueError(f"unknown class {item!r} (known: {known})")
         return {f.name for f in FUNCTIONS if CLASSES[item[1:]](f)}
+    if "=" in item:  # strace's -e read=, write=, signal=, status=, fault=, ...
+        raise ValueError(
+            f"{item!r}: only strace's trace= is taken (buffers: -s N; failed calls: the readers' "
+            "--failed)"
+        )
     name = next((x for x in _libc_names(item) if x in FUNC_IDS), None)
     if name is None:
-        raise ValueError(f"unknown function {item!r} (none of that name is traced)")
+        raise ValueError(
+            f"unknown function {item!r} (none of that name is traced; ?{item}: skip it)"
+        )
     return {name}
 
 

@@ -49,12 +49,12 @@ def _record_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-e", dest="trace", action="append", metavar="trace=SET",
         help="record only these calls: names and %%classes (%%file %%desc %%read %%write %%meta "
-        "%%stdio %%mpi %%hdf5 %%pnetcdf %%aio %%memory %%process), comma-separated, ! to negate "
-        "(repeatable)",
+        "%%stdio %%mpi %%hdf5 %%pnetcdf %%aio %%memory %%process %%network), /REGEX, "
+        "comma-separated, ! to negate, ? to skip an unknown name (repeatable)",
     )  # fmt: skip
     p.add_argument(
-        "--path", action="append", metavar="GLOB",
-        help="record only events on paths matching GLOB (repeatable)",
+        "-P", "--path", action="append", metavar="GLOB",
+        help="record only events on paths matching GLOB (repeatable; -P as strace's)",
     )  # fmt: skip
     p.add_argument(
         "-s", dest="data", type=int, metavar="N",

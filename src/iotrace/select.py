@@ -3,7 +3,7 @@ the events that pass all of them (docs/analyzer.md, "Filters when reading"):
 
   --rank LIST      MPI ranks (0,2-3); events of processes without a rank never pass
   --pid LIST       process ids
-  --path GLOB      the event's path matches (fnmatch without FNM_PATHNAME, `*` spans `/`, as
+  -P, --path GLOB  the event's path matches (fnmatch without FNM_PATHNAME, `*` spans `/`, as
                    `iotrace run --path`; one not starting with / or *: against the current
                    directory); repeatable;
                    events with no path do not pass
@@ -75,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("filters (an event must pass all given)")
     g.add_argument("--rank", action="append", metavar="LIST", help="MPI ranks: 0,2-3")
     g.add_argument("--pid", action="append", metavar="LIST", help="process ids: 123,456")
-    g.add_argument("--path", action="append", metavar="GLOB", help="path glob (repeatable)")
+    g.add_argument("-P", "--path", action="append", metavar="GLOB", help="path glob (repeatable)")
     g.add_argument(
         "-e", "--function", action="append", metavar="SET",
         help="functions as strace -e trace=SET: names, %%classes, ! to negate",
