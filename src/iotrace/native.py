@@ -225,17 +225,3 @@ def ffi(name: str, cdef: str) -> Any:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dfd)
     return f
-    tmp = f"{mod}.{os.getpid()}.tmp"
-    try:
-        from cffi.recompiler import make_py_source  # emit_python_code prints a line
-
-        make_py_source(f, mod, _in(dfd, tmp))
-        fd = os.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW, dir_fd=dfd)
-        with os.fdopen(fd, "a") as out:
-            out.write(f"\nIOTRACE_KEY = {key!r}\n")
-        os.chmod(tmp, 0o600, dir_fd=dfd)
-        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)  # atomic: concurrent writers agree
-    except Exception:  # the cache is an optimisation, never a failure
-        with contextlib.suppress(OSError):
-            os.unlink(tmp, dir_fd=dfd)
-    return f
