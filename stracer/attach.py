@@ -24,9 +24,10 @@ from typing import Any
 from iotrace.stracer import _ffi as F
 from iotrace.stracer.slog import SRec, Writer
 from iotrace.stracer.syscall_args import AT_FDCWD, Plan, abs_path, decode_args, plan
-from iotrace.stracer.tracer import read_kio
+from iotrace.stracer.tracer import RESTARTS, read_kio
 
 from iotrace.calls import SYSCALL_BY_NR, Syscall
+from iotrace.kio import syscall_sums
 from iotrace.record import field, record
 from iotrace.tracedir import TraceDir
 
@@ -78,6 +79,8 @@ class Attached:
     # stop's reading; per thread, its own counters at its exit stop
     kio: dict[int, tuple[int, list[int]]] = field(default_factory=dict)
     thread_io: dict[int, dict[int, list[int]]] = field(default_factory=dict)
+    # per process: the calls the detach's own interrupt cut (restarted after it), as counted
+    cut: dict[int, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.info = F.ffi.new("char[]", INFO_SIZE)
@@ -128,6 +131,11 @@ class Attached:
             if v is None:
                 return  # a thread gone meanwhile: no sum
             threads = [a + b for a, b in zip(threads, v[:4], strict=True)]
+        cut = self.cut.get(pid)
+        if cut:  # counted once for the cut call; its restart, after the detach, is not here
+            counters = [v - d for v, d in zip(counters, [*cut, *[0] * (len(counters) - 4)],
+                                                strict=True)]  # fmt: skip
+            threads = [v - d for v, d in zip(threads, cut, strict=True)]
         self.log.rec(SRec.KIO, time.monotonic_ns(), pid, counters, [0, 0, 0, 0], when, threads)
 
     def _exit_stop(self, tid: int) -> None:
@@ -210,7 +218,10 @@ class Attached:
         else:  # a signal for the tracee: delivered
             self.resume(tid, sig)
 
-    def syscall(self, tid: int) -> None:
+    def syscall(self, tid: int, detaching: bool = False) -> None:
+        """A syscall stop.  At the detach (no signal held), an exit with -ERESTART*: our own
+        interrupt cut a blocked call, which the kernel restarts after the detach -- no call of
+        the app's failed: not recorded, and taken off the end reading (the kernel counted it)."""
         got = F.ptrace_raw(PTRACE_GET_SYSCALL_INFO, tid, F.ffi.cast("void *", INFO_SIZE), self.info)
         if got <= 0:
             return
@@ -234,10 +245,15 @@ class Attached:
                 return
             t_exit = time.monotonic_ns()
             _op, _arch, _ip, _sp, ret, is_error = INFO_EXIT_FMT.unpack_from(buf)
+            pid = self.tids.get(tid, tid)
+            if detaching and is_error and ret in RESTARTS:
+                once = syscall_sums([(p.sc.name, -1, 4)])  # one call counted, no bytes
+                self.cut[pid] = [a + b for a, b in zip(self.cut.get(pid, [0] * 4), once,
+                                                       strict=True)]  # fmt: skip
+                return
             err = 0
             if is_error:
                 err, ret = -ret, -1
-            pid = self.tids.get(tid, tid)
             path = p.path
             if ret >= 0 and p.sc.fdop == "open":
                 path = _fd_path(pid, ret) or path
@@ -260,7 +276,7 @@ class Attached:
             info = F.ptrace_raw(PTRACE_GET_SYSCALL_INFO, tid, F.ffi.cast("void *", INFO_SIZE),
                                 self.info)  # fmt: skip
             if info > 0:
-                self.syscall(tid)  # an exit is recorded, an entry runs after the detach
+                self.syscall(tid, detaching=True)  # an exit is recorded, an entry runs after
                 held[tid] = 0
         while len(held) < len(self.tids):
             try:
@@ -277,7 +293,7 @@ class Attached:
                 self.tids[tid] = tid
             sig, event = os.WSTOPSIG(status), status >> 16
             if sig == signal.SIGTRAP | 0x80:
-                self.syscall(tid)  # an exit is recorded; an entry runs after the detach
+                self.syscall(tid, detaching=True)  # an exit is recorded; an entry runs after
                 sig = 0
             elif event in (F.EVENT_FORK, F.EVENT_VFORK, F.EVENT_CLONE):
                 msg = F.ffi.new("unsigned long *")

@@ -5,6 +5,7 @@ none from before."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -182,3 +183,45 @@ def test_attach_shim_records_calls_with_stacks_and_detaches(tmp_path: Path) -> N
     shown = iotrace("show", str(out), "--stacks", "--path", str(main)).stdout.splitlines()
     assert shown[0].startswith(f"[pid {app.pid} tid {app.pid}]") and " pwrite(" in shown[0]
     assert shown[1].startswith("    at main")
+
+
+def test_detach_mid_read_leaves_no_failed_call(tmp_path: Path) -> None:
+    """Ctrl-C while two threads block in a read: the detach's own interrupt cuts each read with
+    -ERESTARTSYS, which the kernel restarts after the detach -- the app's reads never fail and
+    get their data; the trace has no failed call (was: two reads `-1 512 (Unknown error 512)`,
+    "2 failed calls" in the report), and every syscall the kernel counted is explained."""
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    prog = ("import os, sys, threading\n"
+            "t = threading.Thread(target=lambda: print('thread', os.read(int(sys.argv[1]), 9)))\n"
+            "t.start()\nprint('main', os.read(0, 9))\nt.join()\n")  # fmt: skip
+    app = subprocess.Popen([sys.executable, "-c", prog, str(r2)], stdin=r1, pass_fds=(r2,),
+                           stdout=subprocess.PIPE, text=True)  # fmt: skip
+    os.close(r1)
+    os.close(r2)
+    out = tmp_path / "trace"
+    try:
+        while len(os.listdir(f"/proc/{app.pid}/task")) < 2:
+            time.sleep(0.05)
+        time.sleep(0.3)  # both threads in their reads
+        at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", str(app.pid), "-o",
+                               str(out)], stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert at.stderr is not None
+        assert "attached to" in at.stderr.readline()
+        time.sleep(0.5)
+        at.send_signal(signal.SIGINT)
+        _, err = at.communicate(timeout=60)
+        assert at.returncode == 0, err
+        assert "the trace explains 100.0% of the " in err, err
+        os.write(w1, b"hello")
+        os.write(w2, b"x")
+        stdout, _ = app.communicate(timeout=30)
+    finally:
+        app.kill()
+        app.wait()
+    assert app.returncode == 0
+    assert sorted(stdout.splitlines()) == ["main b'hello'", "thread b'x'"]
+    ev = load(out).events
+    assert not (ev["errno"] != 0).any(), ev[["function", "ret", "errno"]]
+    shown = iotrace("show", str(out), "--failed")
+    assert shown.returncode == 0 and shown.stdout == "", shown.stdout
