@@ -63,8 +63,9 @@ CONTEXT = frozenset({"io-time-share", "truncated-logs", "runtime-failed-calls",
                      "untold-failed-calls", "collective-wait"})  # fmt: skip
 # a failed call whose chain meets one of these before the program (runtime_calls) is the
 # parallel runtime's (MPI, PMIx, UCX, libfabric, hwloc: its session directory's mkdir -p, its
-# configuration probes in $HOME and the working directory), not the app's; POSIX calls inside an
-# MPI-IO call stay the app's (ROMIO's open of a missing file is the app's MPI_File_open)
+# configuration probes in $HOME and the working directory), not the app's; POSIX calls failed
+# inside an MPI-IO call that failed stay the app's (ROMIO's open of a missing file is the app's
+# MPI_File_open), inside one that succeeded they are the MPI-IO layer's (Counts.of)
 RUNTIME_MODULES = re.compile(
     r"^(libmpi|libmpich|libopen-(pal|rte)|libpmix|libprrte|libpmi|libucs|libucp|libuct|libucm"
     r"|libfabric|libpsm|libinfinipath|libibverbs|librdmacm|libhwloc|libevent|mca_|libmca_)"
@@ -128,6 +129,8 @@ class Counts:
       files too with --system) at the level that reached the kernel (not the POSIX requests
       inside MPI-IO calls, not 0-byte end-of-file reads): calls, bytes, time, small ones (count,
       time, bytes), accesses at a known offset and the random ones, unaligned ones (count, time);
+      pattern_ranks: per (path, direction, rank) of the same accesses by ranks: [calls, small,
+      unaligned, random] (a finding names the ranks that made what it is about);
     - meta: metadata operations per (path, function) on the kept files: calls, errors, time
       (summary.directories groups them by directory);
     - ranks: per rank on the judged files, bytes [own, aggregated, mpi] (rank_view);
@@ -147,6 +150,7 @@ class Counts:
       calls) per (path, function) of the judged files: calls, errors, time."""
 
     patterns: pd.DataFrame = field(default_factory=lambda: _frame(PATTERN_COLUMNS))
+    pattern_ranks: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
     meta: pd.DataFrame = field(default_factory=lambda: _frame(META_COLUMNS))
     ranks: dict[int, list[int]] = field(default_factory=dict)
     mpiio: pd.DataFrame = field(default_factory=lambda: _frame(MPIIO_COLUMNS))
@@ -180,7 +184,9 @@ class Counts:
         if tied.any():
             coll_fn = np.array([mpi_mode(f) == "collective" for f in a.functions], dtype=bool)
             collective[tied] = coll_fn[a.fn[parent[tied]]]
-        out["patterns"] = _patterns_of(a, c, a.data & files & ~tied & (a.bytes > 0))
+        out["patterns"], out["pattern_ranks"] = _patterns_of(
+            a, c, a.data & files & ~tied & (a.bytes > 0)
+        )
         keep = np.ones(a.n, dtype=bool) if system else ~a.system
         m = metadata_mask(a) & keep & (a.path >= 0)
         out["meta"] = _grouped(a, m, META_COLUMNS)
@@ -200,6 +206,11 @@ class Counts:
         bad = np.zeros(a.n, dtype=bool)
         bad[at[ok]] = True
         runtime, untold = runtime_calls(trace, a, bad & ~tied)
+        # failed inside an MPI-IO call that succeeded: the MPI-IO layer's probe (MPICH's ROMIO
+        # lstats the file MPI_File_open then creates), no failure the app saw; inside one that
+        # failed (errno: its MPI error class) it is the app's
+        inner = np.flatnonzero(bad & tied)
+        runtime[inner[a.errno[parent[inner]] == 0]] = True
         kinds = (
             (bad & ~runtime & ~untold, "errors", "error_paths"),
             (runtime, "runtime_errors", "runtime_error_paths"),
@@ -247,6 +258,9 @@ class Counts:
                 mine = out.ranks.get(r, [0, 0, 0])
                 out.ranks[r] = [x + y for x, y in zip(mine, v, strict=True)]
             out.mpiio_ranks |= o.mpiio_ranks
+            for k, v in o.pattern_ranks.items():
+                was = out.pattern_ranks.get(k, [0, 0, 0, 0])
+                out.pattern_ranks[k] = [x + y for x, y in zip(was, v, strict=True)]
             for errs, mine in ((o.errors, out.errors), (o.runtime_errors, out.runtime_errors),
                                (o.untold_errors, out.untold_errors)):  # fmt: skip
                 for k, (n, t) in errs.items():
@@ -387,9 +401,11 @@ def _grouped(a: Arrays, m: np.ndarray, cols: list[str]) -> pd.DataFrame:
     )
 
 
-def _patterns_of(a: Arrays, c: Classified, base: np.ndarray) -> pd.DataFrame:
+def _patterns_of(
+    a: Arrays, c: Classified, base: np.ndarray
+) -> tuple[pd.DataFrame, dict[tuple[str, str, int], list[int]]]:
     """Per (path, direction) of the events in `base` (reads and writes): Counts.patterns'
-    columns."""
+    columns; and Counts.pattern_ranks."""
     # per event: write 16, small 8, unaligned 4, known 2, random 1 (int8: the passes over it
     # move an eighth of int64's bytes)
     flags = np.zeros(a.n, dtype=np.int8)
@@ -400,6 +416,7 @@ def _patterns_of(a: Arrays, c: Classified, base: np.ndarray) -> pd.DataFrame:
     unaligned = a.has_offset & (a.offset & (ALIGN - 1) != 0)  # ALIGN: a power of 2
     flags |= unaligned.view(np.int8) * np.int8(4)
     del unaligned
+    ranks = _pattern_ranks(a, base, flags)
     k = len(a.paths)
     # one bin per (path, its flags), the events out of `base` in a row of their own (k): three
     # bincounts over the columns, no copies of them; float sums of integers, exact below 2**53
@@ -439,7 +456,7 @@ def _patterns_of(a: Arrays, c: Classified, base: np.ndarray) -> pd.DataFrame:
         directions += [name] * len(used)
         parts.append({key: v[used] for key, v in cols.items()})
     if not parts:
-        return _frame(PATTERN_COLUMNS)
+        return _frame(PATTERN_COLUMNS), ranks
     # _summed's order (by path, direction; each pair once), made in one frame (pandas' concat,
     # sort and groupby of small frames: ~3 ms a part)
     order = sorted(range(len(names)), key=lambda i: (names[i], directions[i]))
@@ -450,7 +467,38 @@ def _patterns_of(a: Arrays, c: Classified, base: np.ndarray) -> pd.DataFrame:
     }
     for c in PATTERN_COLUMNS[2:]:
         data[c] = np.concatenate([p[c] for p in parts])[at]
-    return _frame(PATTERN_COLUMNS, data)
+    return _frame(PATTERN_COLUMNS, data), ranks
+
+
+def _pattern_ranks(
+    a: Arrays, base: np.ndarray, flags: np.ndarray
+) -> dict[tuple[str, str, int], list[int]]:
+    """Counts.pattern_ranks of the ranked events in `base` (`flags`: _patterns_of's)."""
+    m = base & (a.rank >= 0)
+    if not m.any():  # no MPI job: nothing made per event
+        return {}
+    nr = int(a.rank[m].max()) + 1
+    key = (a.path[m].astype(np.int64) * 2 + (a.op[m] == WRITE)) * nr + a.rank[m]
+    bins = len(a.paths) * 2 * nr
+    if bins <= 4 * len(key):  # few triples possible: a bincount, not a sort
+        n = np.bincount(key, minlength=bins)
+        u = np.flatnonzero(n)
+        at = np.zeros(bins, dtype=np.int64)
+        at[u] = np.arange(len(u))
+        n, inv = n[u], at[key]
+    else:
+        u, inv, n = np.unique(key, return_inverse=True, return_counts=True)
+    f = flags[m]
+    per = [np.bincount(inv, weights=(f & bit) != 0, minlength=len(u)) for bit in (8, 4, 1)]
+    return {
+        (a.paths[int(k) // nr // 2], "write" if (int(k) // nr) % 2 else "read", int(k) % nr): [
+            int(c),
+            int(s),
+            int(un),
+            int(r),
+        ]
+        for k, c, s, un, r in zip(u, n, *per, strict=True)
+    }
 
 
 def _mpiio_of(a: Arrays, m: np.ndarray) -> tuple[pd.DataFrame, set[tuple[str, int]]]:
@@ -631,7 +679,7 @@ def _patterns(x: Context) -> list[Insight]:
     out = []
     for key in sorted(found):
         rows = sorted(found[key], key=lambda r: (-r["time"], r["path"], r["direction"]))
-        out.append(_pattern_insight(key, rows, x.io_time))
+        out.append(_pattern_insight(key, rows, x.io_time, x.cnt.pattern_ranks))
     return out
 
 
@@ -646,22 +694,38 @@ ADVICE = {
 }
 
 
-def _pattern_insight(key: str, rows: list[dict[str, Any]], io_time: int) -> Insight:
+def _pattern_insight(
+    key: str,
+    rows: list[dict[str, Any]],
+    io_time: int,
+    ranks: dict[tuple[str, str, int], list[int]],
+) -> Insight:
     top = rows[0]
     calls = sum(r["calls"] for r in rows)
     time = sum(r["time"] for r in rows)
     more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
-    lines = "; ".join(
-        f"{r['path']}: {r['calls']:,} {r['direction']}s of {_size(r['mean_bytes'])} on average, "
-        f"{_secs(r['time'])}"
-        for r in rows[:TOP_SUBJECTS]
-    )
+
+    def line(r: dict[str, Any]) -> str:
+        if key.startswith("small-"):  # the small ones' size, not the mean of them all
+            return (
+                f"{r['path']}: {r['small']:,} of {r['calls']:,} {r['direction']}s small, "
+                f"{_size(r['small_bytes'] / r['small'])} on average, {_secs(r['time'])}"
+            )
+        return (
+            f"{r['path']}: {r['calls']:,} {r['direction']}s of {_size(r['mean_bytes'])} on "
+            f"average, {_secs(r['time'])}"
+        )
+
+    lines = "; ".join(line(r) for r in rows[:TOP_SUBJECTS])
+    by, who = _pattern_by(key, top, ranks)
+    if who:
+        lines = f"{lines}. {who}"
     if key == "random-access":
         nb = sum(r["bytes"] for r in rows)
         rnd = sum(r["random"] for r in rows)
         known = sum(r["accesses"] for r in rows)
         title = (
-            f"Random access to {top['path']}{more}: {rnd:,} of {known:,} accesses "
+            f"Random access to {top['path']}{by}{more}: {rnd:,} of {known:,} accesses "
             f"({_pct(rnd / known)}) went backwards"
         )
         advice = ADVICE["random"]
@@ -670,15 +734,17 @@ def _pattern_insight(key: str, rows: list[dict[str, Any]], io_time: int) -> Insi
         name = top["direction"]
         nb = sum(r["small_bytes"] for r in rows)
         small = sum(r["small"] for r in rows)
+        ops = calls
+        calls = small  # the evidence: the small ones (their bytes, their time)
         title = (
-            f"Many small {name}s to {top['path']}{more}: {small:,} of {calls:,} {name}s "
-            f"({_pct(small / calls)}) moved less than {_size(SMALL)}"
+            f"Many small {name}s to {top['path']}{by}{more}: {small:,} of {ops:,} {name}s "
+            f"({_pct(small / ops)}) moved less than {_size(SMALL)}"
         )
         advice = ADVICE["small"]
         numbers = {
-            "ops": calls,
+            "ops": ops,
             "small_ops": small,
-            "share": small / calls,
+            "share": small / ops,
             "threshold_bytes": SMALL,
             "mean_bytes": top["mean_bytes"],
         }
@@ -686,13 +752,14 @@ def _pattern_insight(key: str, rows: list[dict[str, Any]], io_time: int) -> Insi
         nb = sum(r["bytes"] for r in rows)
         bad = sum(r["unaligned"] for r in rows)
         title = (
-            f"Unaligned access to {top['path']}{more}: {bad:,} of {calls:,} accesses "
+            f"Unaligned access to {top['path']}{by}{more}: {bad:,} of {calls:,} accesses "
             f"({_pct(bad / calls)}) start at offsets that are not a multiple of "
             f"{_size(ALIGN)}"
         )
         advice = ADVICE["unaligned"]
         numbers = {"accesses": calls, "unaligned": bad, "share": bad / calls, "alignment": ALIGN}
     numbers["files"] = [{k: v for k, v in r.items() if k != "key"} for r in rows[:TOP_SUBJECTS]]
+    numbers["ranks"] = _pattern_rank_list(key, top, ranks)
     return Insight(
         key,
         level_of(time, io_time),
@@ -702,6 +769,47 @@ def _pattern_insight(key: str, rows: list[dict[str, Any]], io_time: int) -> Insi
         subject=top["path"],
         evidence=_evidence(calls, nb, time, io_time),
     )
+
+
+RANK_FLAG = {"small-reads": 1, "small-writes": 1, "unaligned-access": 2, "random-access": 3}
+RANK_WORD = {1: "small", 2: "unaligned", 3: "backward"}
+
+
+def _pattern_rank_list(
+    key: str, top: dict[str, Any], ranks: dict[tuple[str, str, int], list[int]]
+) -> list[dict[str, int]]:
+    """The ranks that made the top file's accesses of the finding's direction: per rank its
+    accesses and those the finding is about (most first); none outside an MPI job."""
+    i = RANK_FLAG[key]
+    mine = [(r, v) for (p, d, r), v in ranks.items() if p == top["path"] and d == top["direction"]]
+    mine.sort(key=lambda rv: (-rv[1][i], rv[0]))
+    return [{"rank": r, "calls": v[0], RANK_WORD[i]: v[i]} for r, v in mine]
+
+
+def _pattern_by(
+    key: str, top: dict[str, Any], ranks: dict[tuple[str, str, int], list[int]]
+) -> tuple[str, str]:
+    """The ranks that made the finding's accesses of its top file, for its title (" by rank 3",
+    when not every rank on it) and its detail; empty outside an MPI job."""
+    rows = _pattern_rank_list(key, top, ranks)
+    word = RANK_WORD[RANK_FLAG[key]]
+    bad = [r for r in rows if r[word]]
+    if not bad:
+        return "", ""
+    named = ", ".join(str(r["rank"]) for r in bad[:TOP_SUBJECTS])
+    named += f" and {len(bad) - TOP_SUBJECTS} more" if len(bad) > TOP_SUBJECTS else ""
+    ranks_word = "rank" if len(bad) == 1 else "ranks"
+    by = f" by {ranks_word} {named}" if len(bad) < len(rows) else ""
+    n = sum(r[word] for r in bad)
+    who = (
+        f"The {n:,} {word} {top['direction']}s of {top['path']}: {ranks_word} {named}"
+        + (f" alone of the {len(rows)} ranks that {top['direction']} it" if by else "")
+        + "; "
+        + ", ".join(
+            f"rank {r['rank']}: {r[word]:,} of its {r['calls']:,}" for r in bad[:TOP_SUBJECTS]
+        )
+    )
+    return by, who
 
 
 # ---- syncs -----------------------------------------------------------------------------
@@ -1195,16 +1303,32 @@ def _errors(x: Context) -> list[Insight]:
         by[f"{fn} {name}"] = int(c)
     time = float(sum(v[1] for v in errs.values()))
     ep = x.cnt.error_paths
-    top_path = min(ep, key=lambda p: (-ep[p], p)) if ep else ""
+    subject = min(ep, key=lambda p: (-ep[p], p)) if ep else ""
+    where = f", most on {subject}" if subject else ""
+    numbers: dict[str, Any] = {"failed": n, "by_call": by}
+    if ep and ep[subject] * 2 < sum(ep.values()):  # spread over many paths (a search path
+        # probed): no one path is the subject, the directory most failed in is
+        dirs: dict[str, int] = {}
+        for p, c in ep.items():
+            d = os.path.dirname(p) or "."
+            dirs[d] = dirs.get(d, 0) + c
+        top = sorted(dirs, key=lambda d: (-dirs[d], d))[:TOP_SUBJECTS]
+        subject = top[0]
+        where = (
+            f" on {len(ep):,} paths in {len(dirs):,} "
+            f"director{'y' if len(dirs) == 1 else 'ies'}, most in {subject}"
+        )
+        parts.append("by directory: " + ", ".join(f"{d} {dirs[d]:,}" for d in top))
+        numbers["directories"] = {d: dirs[d] for d in top}
     return [
         Insight(
             "failed-calls",
             level_of(time, x.io_time),
-            f"{n:,} calls failed" + (f", most on {top_path}" if top_path else ""),
+            f"{n:,} calls failed{where}",
             f"{', '.join(parts)}. Failed opens and stats of missing files often mean a search "
             "path is probed: each probe is a metadata round trip.",
-            {"failed": n, "by_call": by},
-            subject=top_path,
+            numbers,
+            subject=subject,
             evidence=_evidence(n, 0, time, x.io_time),
         )
     ]

@@ -2,8 +2,11 @@
  *   findings fsync    200 writes of 8 KiB to journal.dat, an fsync after each
  *   findings onesync  the same writes, one fsync at the end (fine)
  *   findings reopen   64 writes of 1 MiB to B/big.dat (fine), then 2,000 records of 200 bytes
- *                     appended to A/log.dat, the file opened and closed for each */
+ *                     appended to A/log.dat, the file opened and closed for each
+ *   findings search   300 modules looked for along a search path of 6 directories: a stat and
+ *                     an open of each missing path/N/modI.so (3,600 calls fail with ENOENT) */
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,6 +50,24 @@ static int reopen(void)
     return rc;
 }
 
+static int search(void)
+{
+    char p[64];
+    struct stat st;
+    int rc = 0;
+    for (int d = 0; d < 6; d++) {
+        snprintf(p, sizeof p, "path%d", d);
+        mkdir(p, 0755);
+    }
+    for (int i = 0; i < 300; i++)
+        for (int d = 0; d < 6; d++) {
+            snprintf(p, sizeof p, "path%d/mod%d.so", d, i);
+            if (stat(p, &st) == 0 || open(p, O_RDONLY) >= 0)
+                rc = 1;
+        }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     memset(buf, 'x', sizeof buf);
@@ -55,5 +76,7 @@ int main(int argc, char **argv)
         return journal(mode[0] == 'f');
     if (strcmp(mode, "reopen") == 0)
         return reopen();
+    if (strcmp(mode, "search") == 0)
+        return search();
     return 2;
 }

@@ -1,0 +1,57 @@
+/* MPI jobs with one planted I/O problem each (tests/test_findings.py):
+ *   findings_mpi straggler   every rank writes its 4 MiB block of slow/shared.dat; the last
+ *                            rank alone in 4,096 pwrites of 1 KiB at offsets 512 bytes off the
+ *                            4 KiB grid, the others in one pwrite each; each rank then writes
+ *                            fast/rank.R.dat in 4 writes of 1 MiB (fine) */
+#include <fcntl.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIB (1 << 20)
+#define BLOCK (4 * MIB)
+#define SMALL 1024
+
+int main(int argc, char **argv)
+{
+    static char buf[BLOCK];
+    int rank, size, rc = 0;
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    memset(buf, 'a' + rank, sizeof buf);
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "straggler") == 0) {
+        if (rank == 0) {
+            mkdir("slow", 0755);
+            mkdir("fast", 0755);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        int fd = open("slow/shared.dat", O_CREAT | O_WRONLY, 0644);
+        off_t base = (off_t)rank * BLOCK;
+        if (fd < 0)
+            rc = 1;
+        else if (rank == size - 1) { /* 512 B in: every 1 KiB write straddles a 4 KiB line */
+            for (int i = 0; i < BLOCK / SMALL; i++)
+                if (pwrite(fd, buf, SMALL, base + 512 + (off_t)i * SMALL) != SMALL)
+                    rc = 1;
+        } else if (pwrite(fd, buf, BLOCK, base) != BLOCK)
+            rc = 1;
+        if (fd >= 0 && close(fd) != 0)
+            rc = 1;
+        char name[64];
+        snprintf(name, sizeof name, "fast/rank.%d.dat", rank);
+        fd = open(name, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+        for (int i = 0; fd >= 0 && i < 4; i++)
+            if (write(fd, buf, MIB) != MIB)
+                rc = 1;
+        if (fd < 0 || close(fd) != 0)
+            rc = 1;
+    } else {
+        rc = 2;
+    }
+    MPI_Finalize();
+    return rc;
+}
