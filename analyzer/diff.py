@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from typing import Any
 
 import pandas as pd
@@ -83,13 +84,28 @@ class DiffError(Exception):
 
 
 def parse_maps(specs: list[str]) -> list[tuple[str, str]]:
+    """Each OLD=NEW; a relative prefix is taken against the current directory, as `--path`
+    globs are (recorded paths are absolute: `--map run1=run2` from the runs' parent)."""
     out = []
     for s in specs:
         old, sep, new = s.partition("=")
         if not sep or not old:
             raise DiffError(f"--map {s!r}: expected OLD=NEW (a path prefix of A and its B)")
-        out.append((old, new))
+        out.append((_absolute(old), _absolute(new)))
     return out
+
+
+def _absolute(prefix: str) -> str:
+    return prefix if prefix.startswith("/") or not prefix else os.path.abspath(prefix)
+
+
+# a kernel object's name holds its inode number (`pipe:[9402591]`), another in each run: the
+# runs' pipes (sockets ...) are compared together, as one row each
+_KERNEL_OBJECT = re.compile(r"^(pipe|socket):\[\d+\]$")
+
+
+def _file_key(p: str, maps: list[tuple[str, str]]) -> str:
+    return _KERNEL_OBJECT.sub(r"\1:[*]", map_path(p, maps))
 
 
 def map_path(p: str, maps: list[tuple[str, str]]) -> str:
@@ -139,8 +155,8 @@ def _side(s: Summary, name: str, maps: list[tuple[str, str]]) -> pd.DataFrame:
     if src is None or src.empty or key not in src.columns:
         return pd.DataFrame({key: pd.Series([], dtype=object), **{c: [] for c in names}})
     df = src[[key, *names]].copy()
-    if name == "files" and maps:
-        df[key] = df[key].map(lambda p: map_path(str(p), maps))
+    if name == "files":
+        df[key] = df[key].map(lambda p: _file_key(str(p), maps))
         df = df.groupby(key, as_index=False, sort=False)[names].sum()
     return df
 
