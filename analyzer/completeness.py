@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from iotrace.stracer import slog
 
@@ -13,6 +14,7 @@ from iotrace.calls import KERNEL_IO_FUNCS, KIO_FIELDS, KIO_OWN_FIELDS
 from iotrace.format import KIO_URING_FIELDS
 
 from . import schema, stracer_src
+from .log_kinds import STRACER
 from .trace import Trace
 
 COLUMNS = [
@@ -157,7 +159,7 @@ def _stracer_events(
     """The stracer's events that the kernel counts, of the processes `keys`, from its logs (as
     `iotrace run` reads them), on the trace's clock (the others' records not held)."""
     out: dict[tuple[str, int], list[kio.StEvent]] = {}
-    for path in slog.log_files(trace.dir):
+    for path in STRACER.find(trace.dir):  # listed once per worker (log_kinds)
         try:
             header = slog.read_header(path)
             host = str(header.get("host", "?"))
@@ -211,23 +213,37 @@ def explained(
         return {}
     if keys is not None:  # a part's own: not every process's (grouping them all cost a part
         # ~0.5 ms per process of the trace)
-        k = k[[(str(h), int(p)) in keys for h, p in zip(k["host"], k["pid"], strict=True)]]
+        k = k[_of(k, keys)]
     readings = _readings(k)
     st, shim = _stracer_events(trace, set(readings)), _shim_events(trace) if shim is None else shim
     out = {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
-    for key, how in (_uring(trace) if uring is None else uring).items():
+    for key, how in (_uring(trace, keys) if uring is None else uring).items():
         if key in out:
             out[key].uring = how  # what the trace shows of it: before "held" at its end
     return out
 
 
-def _uring(trace: Trace) -> dict[tuple[str, int], str]:
+def _of(frame: pd.DataFrame, keys: set[tuple[str, int]]) -> np.ndarray:
+    """The rows of `frame` (host, pid columns) of the processes `keys`: its pids first, at
+    once (a part's keys are few, a trace's rows many: a test per row cost O(processes) a part)."""
+    pids = frame["pid"].to_numpy()
+    sel = np.isin(pids, np.fromiter({p for _, p in keys}, np.int64, -1))
+    hosts = frame["host"].to_numpy()
+    for i in np.flatnonzero(sel).tolist():
+        sel[i] = (str(hosts[i]), int(pids[i])) in keys
+    return sel
+
+
+def _uring(trace: Trace, keys: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], str]:
     """(host, pid) -> how io_uring was seen in the process: "rings" (the shim saw a ring
     mapped: fio's engine maps them through libc), else "liburing" (loaded, by the module map the
-    shim recorded: liburing maps its rings with raw syscalls, so nothing else shows them)."""
+    shim recorded: liburing maps its rings with raw syscalls, so nothing else shows them).  Of
+    the processes `keys` only, if given."""
     from .insights import IO_URING_PATH
 
     pr = trace.processes
+    if keys is not None:
+        pr = pr[_of(pr, keys)]
     key = {int(p): (str(h), int(pid)) for p, h, pid in zip(pr["proc"], pr["host"], pr["pid"],
                                                          strict=True)}  # fmt: skip
     out = {key[p]: "liburing" for p, mods in trace.modules.items()

@@ -49,7 +49,16 @@ from iotrace.tracefile import (
 
 from . import schema, stracer_src
 from .event_columns import ERRORS, NULL_BITS, Decoder, RawColumns, decoder, empty, require_native
-from .log_kinds import CLASS_NAMES, SHIM, SOURCE_NAMES, STRACER, VIA_NAMES, Source, shim_log_names
+from .log_kinds import (
+    CLASS_NAMES,
+    SHIM,
+    SOURCE_NAMES,
+    STRACER,
+    VIA_NAMES,
+    Source,
+    find_run_records,
+    shim_log_names,
+)
 from .trace import Trace
 
 WINDOW = 64 << 20  # bytes of chunks decoded per call (progress granularity)
@@ -377,20 +386,28 @@ def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None 
     logs = shim_logs(d) if part is None else _listed(d, part)
     keep = None if part is None else _missed_of(logs, part)
     slogs = stracer_src.read_logs(slog_paths, keep)
-    runs = run_records(d)
+    runs = run_records(d, find_run_records(d))  # listed once per worker (log_kinds)
     n_missed = sum(s.n_rows for s in slogs)
     mine = logs if part is None else logs[part.first : part.stop]
     raw = _decode_all(logs, progress, n_missed, mine, part)
     _warn_truncated(logs, slogs)
+    memo = _Memo(d, logs, part)
     names = _Names()
-    for lg in logs:
+    # the listed logs were named when listed (their exact names merged once), never decoded
+    names.exact.update(memo(("exact",), lambda: _exact(memo.listed)))
+    for i in memo.fresh(logs):
+        lg = logs[i]
         lg.header = _named_header(lg, names)
         lg.strings, lg.modules = names.strings(lg.strings), names.modules(lg.modules)
     for sl in slogs:
         if sl.log is not None:
-            for k in ("header", "missed", "sites", "site_fn", "procs"):
-                setattr(sl.log, k, names(getattr(sl.log, k)))
-    trace = _assemble(d, logs, slogs, names(runs), raw, part)
+            sl.log.missed = names(sl.log.missed)
+            # the rest as the log's index read it: the same in every part
+            named, exact = memo(("named", str(sl.path), sl.size), lambda sl=sl: _named_slog(sl))
+            for k, v in named.items():
+                setattr(sl.log, k, v)
+            names.exact.update(exact)
+    trace = _assemble(d, logs, slogs, names(runs), raw, part, memo)
     trace.exact_names = names.exact
     return trace
 
@@ -467,7 +484,17 @@ def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
 # directory.  A part's load opens only its own logs again (their sizes, a header not yet written):
 # opening and naming every log for every part cost a trace of thousands of short-lived processes
 # O(parts x logs) (bench/README.md, "manyparts").  A log added or removed lists anew.
-_LISTINGS: dict[str, tuple[list[str], list[_Log], list[int]]] = {}
+@record
+class _Listing:
+    names: list[str]
+    logs: list[_Log]
+    headerless: list[int]  # the logs without a header when listed (opened again by each part)
+    # the trace's tables every part builds the same from the headers and the stracer's records
+    # (_kept): built once per worker, not once per part (O(processes) each: "manyprocs")
+    memo: dict[Any, Any] = field(default_factory=dict)
+
+
+_LISTINGS: dict[str, _Listing] = {}
 
 
 def _listed(d: Path, part: Part) -> list[_Log]:
@@ -476,7 +503,7 @@ def _listed(d: Path, part: Part) -> list[_Log]:
         return shim_logs(d)
     names = shim_log_names(d)
     got = _LISTINGS.get(str(d))
-    if got is None or got[0] != names:
+    if got is None or got.names != names:
         logs = shim_logs(d)
         lists: dict[tuple[str, ...], Any] = {}  # one object per distinct list of functions
         for lg in logs:
@@ -486,15 +513,64 @@ def _listed(d: Path, part: Part) -> list[_Log]:
             if isinstance(f, list):
                 lg.header["functions"] = lists.setdefault(tuple(f), f)
         _LISTINGS.clear()  # one directory at a time (a worker's)
-        got = _LISTINGS[str(d)] = (names, logs, [lg.proc for lg in logs if lg.truncated])
+        got = _LISTINGS[str(d)] = _Listing(names, logs, [lg.proc for lg in logs if lg.truncated])
     # the others' as listed (never decoded here: nothing of theirs changes); the part's own and
     # those without a header then (written since?) opened again
-    out = list(got[1])
-    for i in sorted({*range(part.first, min(part.stop, len(out))), *got[2]}):
+    out = list(got.logs)
+    for i in sorted({*range(part.first, min(part.stop, len(out))), *got.headerless}):
         out[i] = _Log(i, SHIM, out[i].path, regular_size(out[i].path))
         _open(out[i])
     _in_namespaces(d, out)
     return out
+
+
+class _Memo:
+    """The worker's tables of trace `d` as listed (_Listing.memo), for a part's load: each
+    built once by `make` under `key` (which names every input beyond the listed headers), the
+    headers of the logs that had none when listed included.  Without a listing (a whole load,
+    or not a worker: keep_headers) each is built for the load alone."""
+
+    def __init__(self, d: Path, logs: list[_Log], part: Part | None) -> None:
+        got = _LISTINGS.get(str(d)) if part is not None and _KEEP_HEADERS else None
+        self.memo = got.memo if got is not None else None
+        self.listed = got.logs if got is not None else []
+        self.headerless = got.headerless if got is not None else []
+        self.part = part if got is not None else None
+        # a log written since it was listed may have its header now: tables made before it not
+        self.state = () if got is None else tuple(
+            (i, logs[i].size, bool(logs[i].header)) for i in got.headerless)  # fmt: skip
+
+    def fresh(self, logs: list[_Log]) -> list[int]:
+        """The logs of `logs` not as listed (_listed: the part's own, those that had no header),
+        in order: every log without a listing."""
+        if self.part is None:
+            return list(range(len(logs)))
+        own = range(self.part.first, min(self.part.stop, len(logs)))
+        return sorted({*own, *self.headerless})
+
+    def __call__(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        if self.memo is None:
+            return make()
+        key = (*key, self.state)
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
+
+def _exact(logs: list[_Log]) -> dict[str, bytes]:
+    """The exact bytes of the listed logs' names (_listed named their headers)."""
+    out: dict[str, bytes] = {}
+    for lg in logs:
+        if lg.named:
+            out.update(lg.named)
+    return out
+
+
+def _named_slog(sl: stracer_src.SLog) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A stracer log's records but its MISSED ones, named (_Names), and their exact names."""
+    own = _Names()
+    assert sl.log is not None
+    return {k: own(getattr(sl.log, k)) for k in ("header", "sites", "site_fn", "procs")}, own.exact
 
 
 def _in_namespaces(d: Path, logs: list[_Log]) -> None:
@@ -618,6 +694,28 @@ def _warn_truncated(logs: list[_Log], slogs: list[stracer_src.SLog]) -> None:
     )
 
 
+def _job_start(logs: list[_Log], slogs: list[stracer_src.SLog], runs: list[dict[str, Any]],
+               memo: _Memo) -> int:  # fmt: skip
+    """job_start of the run records and every log, the shim logs' earliest start kept (_Memo)."""
+    first = memo(("first",), lambda: job_start(logs, []) if _clocked(logs) else None)
+    return job_start([*slogs, *([_Clocked(first)] if first is not None else [])], runs)
+
+
+def _clocked(logs: list[_Log]) -> bool:
+    return any("clock" in lg.header for lg in logs)
+
+
+@record
+class _Clocked:
+    """What job_start reads of a log: its header's clock."""
+
+    real: int
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return {"clock": {"real": self.real}}
+
+
 def _assemble(
     d: Path,
     logs: list[_Log],
@@ -625,12 +723,14 @@ def _assemble(
     runs: list[dict[str, Any]],
     raw: RawColumns,
     part: Part | None = None,
+    memo: _Memo | None = None,
 ) -> Trace:
     """The tables from the decoded columns.  `raw` is consumed: its columns are dropped as soon
     as the events table no longer needs them (every column is ~10-80 MB per 10 million events,
     and memory first touched is what a load pays most for: docs/analyzer.md)."""
-    t0 = job_start([*logs, *slogs], runs)
-    fnames = schema.function_names(_function_lists(logs))
+    memo = memo or _Memo(d, logs, None)
+    t0 = _job_start(logs, slogs, runs, memo)
+    fnames = memo(("functions",), lambda: schema.function_names(_function_lists(logs)))
     fdict = _Dict(fnames)
     paths = _Dict()
     hosts = _Dict()
@@ -640,11 +740,14 @@ def _assemble(
     shim_paths = len(paths.items)
     pos = sum(lg.n_events for lg in logs)
     # the stracer's events, at the end of the columns (room was left for them)
-    shims = shim_procs(logs, t0)
+    slog_key = tuple((str(sl.path), sl.size) for sl in slogs)
+    shims = memo(("shims", t0), lambda: shim_procs(logs, t0))
     n_st = len(raw) - pos
     cls = np.zeros(len(raw) if n_st else 0, dtype=np.int8)
     via = np.zeros(len(raw) if n_st else 0, dtype=np.int8)
-    conv = stracer_src.Converter(slogs, shims, t0, len(logs), stack_base)
+    matched = memo(("matching", t0, slog_key),
+                   lambda: stracer_src.matching(slogs, shims, t0, len(logs)))  # fmt: skip
+    conv = stracer_src.Converter(slogs, shims, t0, len(logs), stack_base, matched)
     at = pos
     for li, sl in enumerate(slogs):
         if sl.log is not None:
@@ -680,16 +783,11 @@ def _assemble(
     raw.arrays["t_end"] = t_end
     del t_end
     last, counts = _per_process(logs, raw["t_end"], raw["proc"], len(logs) + len(st_res.processes))
-    processes = _processes(logs, runs, t0, last, counts, hosts, st_res)
-    metas = [
-        _ProcMeta(
-            str(lg.header.get("host", "?")),
-            lg.header.get("rank") if isinstance(lg.header.get("rank"), int) else None,
-            _int_or(lg.header.get("pid"), 0),
-        )
-        for lg in logs
-    ] + [_ProcMeta(r["host"], r["rank"], r["pid"]) for r in st_res.processes]
-    events, writable = _events(metas, raw, fdict, paths, hosts)
+    # the stracer-only processes: the matching's, and the pids no image has met by now
+    met = conv.extra[len(matched.extra) :]
+    st_key = (t0, slog_key, tuple((i.host, i.pid, i.start) for i in met))
+    processes = _processes(logs, runs, last, counts, hosts, st_res, memo, st_key)
+    events, writable = _events(processes, raw, fdict, paths, hosts)
     if any(lg.data for lg in logs):
         _add_data(events, logs, t0)
     modules = {lg.proc: lg.modules for lg in logs}
@@ -699,7 +797,7 @@ def _assemble(
         if isinstance(r.get("end_mono_ns"), int) and isinstance(r.get("start_mono_ns"), int):
             ends.append(int(r["start_real_ns"]) + r["end_mono_ns"] - r["start_mono_ns"] - t0)
     duration = max([0, *ends])
-    kio = _kio(logs, slogs, t0)
+    kio = _kio(mine, slogs, t0, memo, slog_key)
     return Trace(
         d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio,
         stops=stracer_src.stops(slogs, t0, None if part is None else _threads(events)),
@@ -746,35 +844,48 @@ def _run_heads(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[:1], a[1:][heads]])
 
 
-def _kio(logs: list[_Log], slogs: list[stracer_src.SLog], t0: int) -> pd.DataFrame:
-    """The kernel's I/O counters as the shim and the stracer read them (KIO records)."""
-    rows: list[dict[str, Any]] = []
+def _kio(
+    logs: list[_Log],
+    slogs: list[stracer_src.SLog],
+    t0: int,
+    memo: _Memo,
+    slog_key: tuple[tuple[str, int], ...],
+) -> pd.DataFrame:
+    """The kernel's I/O counters as the shim (of the decoded `logs`) and the stracer read them
+    (KIO records); the stracer's rows, every process's end, made once per worker (_Memo)."""
+    shim = _typed_frame([_kio_row(str(lg.header.get("host", "?")), _int_or(lg.header.get("pid"), 0),
+                                  replace(r, t=r.t + lg.shift - t0))
+                         for lg in logs for r in lg.kio], schema.KIO_COLUMNS)  # fmt: skip
+    st = memo(("kio", t0, slog_key), lambda: _stracer_kio(slogs, t0))
+    if not len(st):
+        return shim
+    return pd.concat([shim, st], ignore_index=True) if len(shim) else st.copy()
 
-    def row(host: str, pid: int, r: kio_core.Reading) -> dict[str, Any]:
-        return {"host": host, "pid": pid, "proc": r.image, "source": r.source, "when": r.when,
-                "t": r.t, **dict(zip(KIO_FIELDS, r.counters, strict=True)),
-                **{f"own_{k}": v for k, v in zip(KIO_OWN_FIELDS, r.own, strict=True)},
-                "stdio_pending": r.pending, "stdio_pending_streams": r.pending_streams,
-                **{f"events_{k}": v for k, v in zip(schema.KIO_SUMS, r.sums, strict=True)},
-                **{f"threads_{k}": (r.threads[i] if r.threads is not None else None)
-                   for i, k in enumerate(("rchar", "wchar", "syscr", "syscw"))},
-                **{f"uring_{k}": v for k, v in zip(KIO_URING_FIELDS, r.uring, strict=True)},
-                **{f"shim_{k}": (r.shim[i] if r.shim is not None else None)
-                   for i, k in enumerate(schema.KIO_SHIM)},
-                "lost": r.lost, "euid": r.euid, "next": r.next,
-                "dropped": r.dropped[0], "untraced": r.dropped[1], "nnp": r.nnp,
-                }  # fmt: skip
 
-    for lg in logs:
-        host, pid = str(lg.header.get("host", "?")), _int_or(lg.header.get("pid"), 0)
-        for r in lg.kio:
-            rows.append(row(host, pid, replace(r, t=r.t + lg.shift - t0)))
+def _stracer_kio(slogs: list[stracer_src.SLog], t0: int) -> pd.DataFrame:
+    rows = []
     for sl in slogs:
         for rec in sl.log.kio if sl.log is not None else []:
             got = kio_core.stracer_reading(rec, sl.shift - t0)
             if got is not None:
-                rows.append(row(sl.host, got[0], got[1]))
+                rows.append(_kio_row(sl.host, got[0], got[1]))
     return _typed_frame(rows, schema.KIO_COLUMNS)
+
+
+def _kio_row(host: str, pid: int, r: kio_core.Reading) -> dict[str, Any]:
+    return {"host": host, "pid": pid, "proc": r.image, "source": r.source, "when": r.when,
+            "t": r.t, **dict(zip(KIO_FIELDS, r.counters, strict=True)),
+            **{f"own_{k}": v for k, v in zip(KIO_OWN_FIELDS, r.own, strict=True)},
+            "stdio_pending": r.pending, "stdio_pending_streams": r.pending_streams,
+            **{f"events_{k}": v for k, v in zip(schema.KIO_SUMS, r.sums, strict=True)},
+            **{f"threads_{k}": (r.threads[i] if r.threads is not None else None)
+               for i, k in enumerate(("rchar", "wchar", "syscr", "syscw"))},
+            **{f"uring_{k}": v for k, v in zip(KIO_URING_FIELDS, r.uring, strict=True)},
+            **{f"shim_{k}": (r.shim[i] if r.shim is not None else None)
+               for i, k in enumerate(schema.KIO_SHIM)},
+            "lost": r.lost, "euid": r.euid, "next": r.next,
+            "dropped": r.dropped[0], "untraced": r.dropped[1], "nnp": r.nnp,
+            }  # fmt: skip
 
 
 def _map_ids(
@@ -986,15 +1097,8 @@ def _masked(values: np.ndarray, null: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(values, null)
 
 
-@record
-class _ProcMeta:
-    host: str
-    rank: int | None
-    pid: int
-
-
 def _events(
-    metas: list[_ProcMeta],
+    processes: pd.DataFrame,
     raw: RawColumns,
     fdict: _Dict,
     paths: _Dict,
@@ -1027,11 +1131,14 @@ def _events(
     writable = frozenset(zip(proc[w].tolist(), cols["t_start"][w].tolist(), strict=True))
     del w
 
-    host_code = np.array([hosts.code(m.host) for m in metas] or [0], dtype=np.int32)
-    host_code = host_code.astype(_code_dtype(len(hosts.items)))
-    rank_val = np.array([m.rank if m.rank is not None else 0 for m in metas] or [0], np.int32)
-    rank_null = np.array([m.rank is None for m in metas] or [True])
-    pid_val = np.array([m.pid for m in metas] or [0], np.int32)
+    # per process (a row of `processes` per proc, in order: its host coded already)
+    m = len(processes)
+    codes = pd.Categorical(processes["host"], categories=hosts.items).codes if m else [0]
+    host_code = np.asarray(codes, dtype=np.int32).astype(_code_dtype(len(hosts.items)))
+    rank = processes["rank"]
+    rank_val = rank.to_numpy(dtype=np.int32, na_value=0) if m else np.zeros(1, np.int32)
+    rank_null = rank.isna().to_numpy() if m else np.ones(1, dtype=bool)
+    pid_val = processes["pid"].to_numpy(dtype=np.int32) if m else np.zeros(1, np.int32)
     if src is None:  # zero pages: memory only if written to
         src = np.zeros(n, dtype=np.int8)
     if cls is None:
@@ -1161,75 +1268,134 @@ def _per_process(
 def _processes(
     logs: list[_Log],
     runs: list[dict[str, Any]],
-    t0: int,
     last: np.ndarray,
     counts: np.ndarray,
     hosts: _Dict,
     st: stracer_src.Result,
+    memo: _Memo,
+    st_key: tuple[Any, ...],
 ) -> pd.DataFrame:
-    nproc = len(logs) + len(st.processes)
-    if not nproc:
+    """A row per log and per stracer-only process.  A part's load (_Memo) makes those of its own
+    logs (and of those listed without a header) and takes the others' as the worker made them
+    once (none of theirs decoded: no events, no exit record), and the stracer-only processes'
+    unless it holds their events: not a row per process of the trace per part.  `st_key`: the
+    job's start, then what names the stracer-only processes."""
+    n = len(logs)
+    if not n + len(st.processes):
         return schema.empty_frame(schema.PROCESS_COLUMNS)
+    t0 = st_key[0]
     by_pid = {(r.get("host"), r.get("pid")): r for r in runs}
-    # a log followed by another of the same process (an exec'd image) ended with an exec
+    starts = memo(("starts", *st_key), lambda: _starts(logs, st, t0))
+    none = np.full(n + len(st.processes), np.iinfo(np.int64).min, dtype=np.int64)
+    zero = np.zeros(n + len(st.processes), dtype=np.intp)
+    fresh = memo.fresh(logs)
+    rows = [_log_row(logs[i], t0, last, counts, by_pid, starts, st) for i in fresh]
+    frame = None
+    if len(fresh) == n:
+        host_of = [r["host"] for r in rows]
+    else:
+        frame, host_of = memo(("processes", *st_key, repr(runs)), lambda: (
+            _typed_frame(b := [_log_row(lg, t0, none, zero, by_pid, starts, st)
+                               for lg in memo.listed], schema.PROCESS_COLUMNS),
+            [r["host"] for r in b]))  # fmt: skip
+        host_of = list(host_of)
+        for i, r in zip(fresh, rows, strict=True):
+            host_of[i] = r["host"]
+    for h in dict.fromkeys(host_of):  # coded in the rows' order
+        hosts.code(h)
+    for h in memo(("stracer hosts", *st_key), lambda: list(dict.fromkeys(
+            r["host"] for r in st.processes))):  # fmt: skip
+        hosts.code(h)
+
+    def stracer_rows(last: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+        return _typed_frame([{**r, "end": max(r["end"], int(last[r["proc"]])),
+                              "events": int(counts[r["proc"]])} for r in st.processes],
+                            schema.PROCESS_COLUMNS)  # fmt: skip
+
+    if memo.memo is None or counts[n:].any() or (last[n:] != none[n:]).any():
+        st_frame = stracer_rows(last, counts)  # (a part holds their events: the first)
+    else:
+        st_frame = memo(("stracer rows", *st_key), lambda: stracer_rows(none, zero))
+    made = _typed_frame(rows, schema.PROCESS_COLUMNS)
+    pieces = [made] if frame is None else _spliced(frame, fresh, made)
+    return pd.concat([p for p in [*pieces, st_frame] if len(p)] or [made], ignore_index=True)
+
+
+def _starts(logs: list[_Log], st: stracer_src.Result, t0: int) -> dict[tuple[Any, Any], list[int]]:
+    """The starts of each (host, pid)'s images: a log followed by another of the same process
+    (an exec'd image) ended with an exec."""
     starts: dict[tuple[Any, Any], list[int]] = {}
     for lg in logs:
         key = (lg.header.get("host"), lg.header.get("pid"))
         starts.setdefault(key, []).append(int(lg.header.get("clock", {}).get("real", 0)))
     for r in st.processes:
         starts.setdefault((r["host"], r["pid"]), []).append(r["start"] + t0)
-    rows = []
-    for lg in logs:
-        h = lg.header
-        start = int(h["clock"]["real"]) - t0 if "clock" in h else 0
-        end = max(start, int(last[lg.proc]))
-        status: int | None = None
-        ended = "unknown"
-        if lg.exit is not None:
-            end = max(end, lg.exit[0] + lg.shift - t0)
-            status, ended = lg.exit[1], "exit"
-        else:
-            key = (h.get("host"), h.get("pid"))
-            run = by_pid.get(key)
-            rc = run.get("returncode") if run else None
-            ex = st.exits.get((str(h.get("host", "?")), _int_or(h.get("pid"), 0)))
-            mine = int(h.get("clock", {}).get("real", 0))
-            if any(t > mine for t in starts.get(key, [])):
-                ended = "exec"
-            elif isinstance(rc, int):
-                status, ended = (rc, "exit") if rc >= 0 else (None, f"signal {-rc}")
-            elif ex is not None and ex[1] is not None and not ex[2]:
-                # the stracer saw the process end
-                end = max(end, ex[0])
-                status, ended = (ex[1], "exit") if ex[1] >= 0 else (None, f"signal {-ex[1]}")
-        hosts.code(str(h.get("host", "?")))
-        argv = h.get("argv") or []
-        rows.append(
-            {
-                "proc": lg.proc,
-                "source": lg.source.name,
-                "host": str(h.get("host", "?")),
-                "rank": h.get("rank") if isinstance(h.get("rank"), int) else None,
-                "pid": _int_or(h.get("pid"), 0),
-                "ppid": h.get("ppid") if isinstance(h.get("ppid"), int) else None,
-                "command": " ".join(str(a) for a in argv),
-                "exe": str(h.get("exe", "")),
-                "cwd": str(h.get("cwd", "")),
-                "forked": bool(h.get("forked", False)),
-                "start": start,
-                "end": end,
-                "exit_status": status,
-                "ended": ended,
-                "events": int(counts[lg.proc]),
-                "truncated": lg.truncated,
-                "log": lg.path.name,
-            }
-        )
-    for r in st.processes:
-        hosts.code(r["host"])
-        i = r["proc"]
-        rows.append({**r, "end": max(r["end"], int(last[i])), "events": int(counts[i])})
-    return _typed_frame(rows, schema.PROCESS_COLUMNS)
+    return starts
+
+
+def _log_row(
+    lg: _Log,
+    t0: int,
+    last: np.ndarray,
+    counts: np.ndarray,
+    by_pid: dict[tuple[Any, Any], dict[str, Any]],
+    starts: dict[tuple[Any, Any], list[int]],
+    st: stracer_src.Result,
+) -> dict[str, Any]:
+    """A log's row of processes."""
+    h = lg.header
+    start = int(h["clock"]["real"]) - t0 if "clock" in h else 0
+    end = max(start, int(last[lg.proc]))
+    status: int | None = None
+    ended = "unknown"
+    if lg.exit is not None:
+        end = max(end, lg.exit[0] + lg.shift - t0)
+        status, ended = lg.exit[1], "exit"
+    else:
+        key = (h.get("host"), h.get("pid"))
+        run = by_pid.get(key)
+        rc = run.get("returncode") if run else None
+        ex = st.exits.get((str(h.get("host", "?")), _int_or(h.get("pid"), 0)))
+        mine = int(h.get("clock", {}).get("real", 0))
+        if any(t > mine for t in starts.get(key, [])):
+            ended = "exec"
+        elif isinstance(rc, int):
+            status, ended = (rc, "exit") if rc >= 0 else (None, f"signal {-rc}")
+        elif ex is not None and ex[1] is not None and not ex[2]:
+            # the stracer saw the process end
+            end = max(end, ex[0])
+            status, ended = (ex[1], "exit") if ex[1] >= 0 else (None, f"signal {-ex[1]}")
+    argv = h.get("argv") or []
+    return {
+        "proc": lg.proc,
+        "source": lg.source.name,
+        "host": str(h.get("host", "?")),
+        "rank": h.get("rank") if isinstance(h.get("rank"), int) else None,
+        "pid": _int_or(h.get("pid"), 0),
+        "ppid": h.get("ppid") if isinstance(h.get("ppid"), int) else None,
+        "command": " ".join(str(a) for a in argv),
+        "exe": str(h.get("exe", "")),
+        "cwd": str(h.get("cwd", "")),
+        "forked": bool(h.get("forked", False)),
+        "start": start,
+        "end": end,
+        "exit_status": status,
+        "ended": ended,
+        "events": int(counts[lg.proc]),
+        "truncated": lg.truncated,
+        "log": lg.path.name,
+    }
+
+
+def _spliced(base: pd.DataFrame, at: list[int], made: pd.DataFrame) -> list[pd.DataFrame]:
+    """The pieces of `base` with its rows `at` (sorted) those of `made`, in order."""
+    pieces, prev, k = [], 0, 0
+    for run in np.split(np.asarray(at, dtype=np.int64), np.flatnonzero(np.diff(at) != 1) + 1):
+        if not len(run):
+            continue
+        pieces += [base.iloc[prev : int(run[0])], made.iloc[k : k + len(run)]]
+        prev, k = int(run[-1]) + 1, k + len(run)
+    return [*pieces, base.iloc[prev:]]
 
 
 def _typed_frame(rows: list[dict[str, Any]], dtypes: dict[str, Any]) -> pd.DataFrame:

@@ -422,10 +422,9 @@ def partial(
     mine = procs[own]
     # the processes whose kernel counters this part explains: its logs' (host, pid), and with
     # the stracer-only images those no log has
-    is_shim = procs["source"] == SHIM.name
-    shim_keys = _keys(procs[is_shim])
     keys = _keys(mine[mine["source"] == SHIM.name])
-    if part.stracer_only:
+    if part.stracer_only:  # every shim log's keys: O(processes), in this part only
+        shim_keys = _keys(procs[procs["source"] == SHIM.name])
         keys |= _keys(mine[mine["source"] != SHIM.name]) - shim_keys
     kp = {}
     if carry is not None:  # the group's completeness: after its last part (group)

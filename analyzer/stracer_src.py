@@ -423,6 +423,77 @@ def _writable(prot: Any) -> bool:
         "PROT_WRITE" in prot)  # fmt: skip
 
 
+@record
+class Matching:
+    """Which process each pid's time belongs to (Converter): the stracer's images of every pid,
+    per (host, pid) the candidates (start, proc), the stracer-only images (numbered from
+    `first_proc`), the ranks, the parents and how each pid's last image ended.  It depends on
+    the stracer logs' PROC records and the shim logs' headers only: a worker's parts of one
+    trace share it (load.py: built once per worker, not once per part, O(processes) each)."""
+
+    images: list[Image]
+    cands: dict[tuple[str, int], list[tuple[int, int]]]
+    extra: list[Image]
+    shim_rank: dict[int, int | None]
+    rank_of_pid: dict[tuple[str, int], int | None]
+    parent: dict[tuple[str, int], int]
+    exits: dict[tuple[str, int], tuple[int, int | None, bool]]
+    rows: list[dict[str, Any]] | None = None  # the rows of processes of `extra` (Converter)
+
+
+def matching(slogs: list[SLog], shims: list[ShimProc], t0: int, first_proc: int) -> Matching:
+    """The Matching of the stracer logs `slogs` (their PROC records) and the shim logs `shims`."""
+    images: list[Image] = []
+    for sl in slogs:
+        if sl.log is not None:
+            images += _images(sl, t0)
+    by_pid: dict[tuple[str, int], list[ShimProc]] = {}
+    for s in shims:
+        by_pid.setdefault((s.host, s.pid), []).append(s)
+    imgs_of: dict[tuple[str, int], list[Image]] = {}
+    for img in images:
+        imgs_of.setdefault((img.host, img.pid), []).append(img)
+
+    # Candidates per (host, pid): (boundary, proc).  A shim log's boundary is the start of the
+    # stracer image it belongs to (its header is written a little after the exec/fork).
+    cands: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    extra: list[Image] = []
+    for key, imgs in imgs_of.items():
+        logs = sorted((s for s in by_pid.get(key, []) if s.start is not None),
+                      key=lambda s: s.start)  # fmt: skip
+        # a log without a start: the first image with the shim and no log of its own
+        unknown = [s for s in by_pid.get(key, []) if s.start is None]
+        for img in imgs:
+            end = img.end if img.end is not None else np.iinfo(np.int64).max
+            mine = [s for s in logs if img.start <= s.start <= end] if img.shim else []
+            if img.shim and not mine and unknown:
+                mine = [unknown.pop(0)]
+            if not mine:
+                img.proc = first_proc + len(extra)
+                extra.append(img)
+                cands.setdefault(key, []).append((img.start, img.proc))
+            else:
+                cands.setdefault(key, []).append((img.start, mine[0].proc))
+                cands[key] += [(s.start, s.proc) for s in mine[1:]]
+    for key, logs in by_pid.items():
+        if key not in imgs_of:
+            cands[key] = sorted((s.start or 0, s.proc) for s in logs)
+    # ranks: the shim log's of the same pid, else the parent's
+    rank_of_pid: dict[tuple[str, int], int | None] = {}
+    for key, logs in by_pid.items():
+        ranks = [s.rank for s in logs if s.rank is not None]
+        rank_of_pid[key] = ranks[-1] if ranks else None
+    parent: dict[tuple[str, int], int] = {}
+    exits: dict[tuple[str, int], tuple[int, int | None, bool]] = {}
+    for img in images:
+        if img.ppid:
+            parent.setdefault((img.host, img.pid), img.ppid)
+        if img.end is not None:
+            exits[(img.host, img.pid)] = (img.end, img.rc, img.execd)
+    return Matching(images, {k: sorted(v) for k, v in cands.items()}, extra,
+                    {s.proc: s.rank for s in shims}, rank_of_pid, parent, exits)  # fmt: skip
+
+
 class Converter:
     """MISSED records -> rows of events, a batch at a time: each record's process image (from
     every log's PROC records and the shim logs), its columns, its call site's stack id.  Made
@@ -432,47 +503,20 @@ class Converter:
     numbered from `first_proc` as the records meet them, the sites from `stack_base`."""
 
     def __init__(
-        self, slogs: list[SLog], shims: list[ShimProc], t0: int, first_proc: int, stack_base: int
+        self,
+        slogs: list[SLog],
+        shims: list[ShimProc],
+        t0: int,
+        first_proc: int,
+        stack_base: int,
+        matched: Matching | None = None,
     ) -> None:
         self.slogs, self.t0, self.first_proc = slogs, t0, first_proc
-        images: list[Image] = []
-        for sl in slogs:
-            if sl.log is not None:
-                images += _images(sl, t0)
-        self.images = images
-        by_pid: dict[tuple[str, int], list[ShimProc]] = {}
-        for s in shims:
-            by_pid.setdefault((s.host, s.pid), []).append(s)
-        self.shim_rank = {s.proc: s.rank for s in shims}
-        imgs_of: dict[tuple[str, int], list[Image]] = {}
-        for img in images:
-            imgs_of.setdefault((img.host, img.pid), []).append(img)
-
-        # Candidates per (host, pid): (boundary, proc).  A shim log's boundary is the start of
-        # the stracer image it belongs to (its header is written a little after the exec/fork).
-        cands: dict[tuple[str, int], list[tuple[int, int]]] = {}
-        self.extra: list[Image] = []
-        for key, imgs in imgs_of.items():
-            logs = sorted((s for s in by_pid.get(key, []) if s.start is not None),
-                          key=lambda s: s.start)  # fmt: skip
-            # a log without a start: the first image with the shim and no log of its own
-            unknown = [s for s in by_pid.get(key, []) if s.start is None]
-            for img in imgs:
-                end = img.end if img.end is not None else np.iinfo(np.int64).max
-                mine = [s for s in logs if img.start <= s.start <= end] if img.shim else []
-                if img.shim and not mine and unknown:
-                    mine = [unknown.pop(0)]
-                if not mine:
-                    img.proc = first_proc + len(self.extra)
-                    self.extra.append(img)
-                    cands.setdefault(key, []).append((img.start, img.proc))
-                else:
-                    cands.setdefault(key, []).append((img.start, mine[0].proc))
-                    cands[key] += [(s.start, s.proc) for s in mine[1:]]
-        for key, logs in by_pid.items():
-            if key not in imgs_of:
-                cands[key] = sorted((s.start or 0, s.proc) for s in logs)
-        self.cands = {k: sorted(v) for k, v in cands.items()}
+        m = matched if matched is not None else matching(slogs, shims, t0, first_proc)
+        self.images, self.cands, self.exits = m.images, m.cands, m.exits
+        self.shim_rank, self.rank_of_pid, self.parent = m.shim_rank, m.rank_of_pid, m.parent
+        self.matched = m
+        self.extra = list(m.extra)  # rows() adds the pids no image has: this converter's own
         self.no_proc: dict[tuple[str, int], Image] = {}
 
         # the sites: each log's after the previous log's
@@ -490,16 +534,6 @@ class Converter:
                     self.site_fn[base + sid] = sl.log.site_fn.get(sid)
             base += max((s for s in sl.log.sites if isinstance(s, int)), default=0) + 1
         self.pos_cache: dict[tuple[int, str], tuple[int, int, int, int]] = {}
-
-        # ranks: the shim log's of the same pid, else the parent's
-        self.rank_of_pid: dict[tuple[str, int], int | None] = {}
-        for key, logs in by_pid.items():
-            ranks = [s.rank for s in logs if s.rank is not None]
-            self.rank_of_pid[key] = ranks[-1] if ranks else None
-        self.parent: dict[tuple[str, int], int] = {}
-        for img in images:
-            if img.ppid:
-                self.parent.setdefault((img.host, img.pid), img.ppid)
 
     @staticmethod
     def n_rows(records: list[list[Any]]) -> int:
@@ -647,10 +681,10 @@ class Converter:
         img = self.extra[proc - self.first_proc]
         return self.rank_of(img.host, img.pid)
 
-    def result(self) -> Result:
-        """The stracer-only processes (every record converted) and the sites' frames."""
+    def _rows(self, images: list[Image]) -> list[dict[str, Any]]:
+        """The stracer-only images' rows of processes."""
         rows = []
-        for img in self.extra:
+        for img in images:
             status: int | None = None
             ended = "unknown"
             if img.execd:
@@ -677,11 +711,15 @@ class Converter:
                     "log": img.log,
                 }
             )
-        exits: dict[tuple[str, int], tuple[int, int | None, bool]] = {}
-        for img in self.images:
-            if img.end is not None:
-                exits[(img.host, img.pid)] = (img.end, img.rc, img.execd)
-        return Result(rows, self.site_frames, exits, self.images)
+        return rows
+
+    def result(self) -> Result:
+        """The stracer-only processes (every record converted) and the sites' frames."""
+        m = self.matched
+        if m.rows is None:  # the same for every converter of this matching: made once
+            m.rows = self._rows(m.extra)
+        rows = [*m.rows, *self._rows(self.extra[len(m.extra) :])]
+        return Result(rows, self.site_frames, self.exits, self.images)
 
 
 def stops(slogs: list[SLog], t0: int, threads: dict[str, np.ndarray] | None = None) -> pd.DataFrame:

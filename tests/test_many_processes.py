@@ -1,6 +1,7 @@
 """A trace of many short-lived processes (issue 17: "small logs must cost what they hold"): a
 bounded report's part reads its own logs, not every log of the trace again (a trace of 1,501
-one-process parts took 27 min to export with 2 workers: each part opened every log)."""
+one-process parts took 27 min to export with 2 workers: each part opened every log), and makes
+only its own processes' rows of the tables every part builds the same."""
 
 from __future__ import annotations
 
@@ -13,24 +14,35 @@ from conftest import report_in_memory, same_report
 N = 100  # processes (`cat`, each its log)
 
 COUNT = """
-import importlib, json, sys
+import importlib, json, os, sys
 from pathlib import Path
-from iotrace.analyzer import parts
+from iotrace.analyzer import log_kinds, parts, schema, stracer_src
 from iotrace.analyzer.report import report_dict
 
 load = importlib.import_module("iotrace.analyzer.load")  # the module (the package's is load())
 
 d, n_parts = sys.argv[1], int(sys.argv[2])
 parts.tune_malloc()  # as a worker and the command line: part after part in one process
+log_kinds.SCAN_TRUSTED_NS = 0  # the trace was just written: its listing kept all the same
 logs = load.shim_logs(Path(d))
 size = sum(lg.size for lg in logs) // n_parts + 1
 plan = parts.plan(d, parts.MEMORY_DEFAULT, 1, part_bytes=size)
-opened = []
+opened, scans, rows, images = [], [], {"processes": 0, "kio": 0}, []
 real = load.regular_size
 load.regular_size = lambda p: opened.append(p) or real(p)
+scandir = os.scandir
+os.scandir = lambda p=".": (scans.append(p) if str(p) == d else None) or scandir(p)
+typed = load._typed_frame
+def counted(r, dtypes):
+    kind = {id(schema.PROCESS_COLUMNS): "processes", id(schema.KIO_COLUMNS): "kio"}.get(id(dtypes))
+    rows[kind] = rows.get(kind, 0) + len(r)
+    return typed(r, dtypes)
+load._typed_frame = counted
+real_images = stracer_src._images
+stracer_src._images = lambda *a: images.append(1) or real_images(*a)
 got = report_dict(parts.summarise(parts.Bounded(d, workers=1, part_bytes=size))[0])
-print(json.dumps({"logs": len(logs), "parts": len(plan), "opened": len(opened), "report": got},
-                 default=str))
+print(json.dumps({"logs": len(logs), "parts": len(plan), "opened": len(opened), "report": got,
+                  "scans": len(scans), "rows": rows, "images": len(images)}, default=str))
 """
 
 
@@ -46,6 +58,12 @@ def test_a_part_opens_its_own_logs_not_every_log(trace):
     # each log opened when its part is read, and a part's listing once: not once per part
     # (before: parts x logs, ~2,000 here)
     assert got["opened"] <= 2 * got["logs"], (got["opened"], got["logs"], got["parts"])
+    # the tables every part builds the same (its process rows, the stracer's end readings, the
+    # stracer's images of every pid, the directory's listing) made once for the parts, not once
+    # each (before: parts x processes rows, ~2,000 here; 5 listings and 1 image pass a part)
+    per_log = {k: v / got["logs"] for k, v in got["rows"].items()}
+    assert max(per_log.values()) < 3, (got["rows"], got["logs"], got["parts"])
+    assert got["images"] <= 2 and got["scans"] <= 4, (got["images"], got["scans"], got["parts"])
     # and the parts' report, read from that listing, is the in-memory one
     ref = json.loads(json.dumps(report_in_memory(t.dir), default=str))
     diff = same_report(ref, got["report"])

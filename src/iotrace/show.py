@@ -6,6 +6,7 @@ symbolised call stack under it."""
 from __future__ import annotations
 
 import errno as errno_mod
+import functools
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from msgpack import UnpackException
 from iotrace.calls import DATA_FUNCS, FUNCTIONS
 from iotrace.flags import WHENCE, mmap_flags, mmap_prot, mpi_amode, msync_flags, oflags
 from iotrace.format import MIN_EVENT_BYTES, MS, NULL_BITS, RAW_COLUMNS, SRec
+from iotrace.record import record
 from iotrace.select import Select, mask
 from iotrace.text import escape, quote_data
 from iotrace.tracefile import (
@@ -99,6 +101,31 @@ class _Errors:
         self.table = _texts(self.items)
 
 
+@record
+class _FnTables:
+    """What ShimLines needs of a log's function names: the same for every log of a trace
+    (most share one list), made once per distinct list (~1.5 ms each: a trace of 40,000
+    short-lived processes' logs paid a minute for them)."""
+
+    fnames: tuple[bytes, np.ndarray]  # the names, escaped, as a table the C code indexes
+    kinds: tuple[bytes, np.ndarray]  # per function, the kinds of its arguments shown
+    fn_names: list[str]
+    named: dict[str, np.ndarray]  # per function: its flags (its mode) have names
+    data_call: np.ndarray  # per function: a read or write whose bytes may be kept
+
+
+@functools.lru_cache(maxsize=64)
+def _fn_tables(names: tuple[str, ...]) -> _FnTables:
+    fnames = [escape(n) for n in names]
+    shows = [FUNCTIONS[f].shows if f < len(FUNCTIONS) else () for f in range(len(names))]
+    # (the values are decoded per value, cached: ShimLines.cache)
+    named = {k: np.array([_flags_text(n, k, 0) is not None for n in fnames], dtype=bool)
+             for k in ("flags", "mode")}  # fmt: skip
+    return _FnTables(_texts([_b(n) for n in fnames]),
+                     _texts([bytes(KINDS[k] for k in sh) for sh in shows]), fnames, named,
+                     np.array([n in DATA_FUNCS for n in fnames], dtype=bool))  # fmt: skip
+
+
 class ShimLines:
     """A shim log's events as `show` prints them, one line each (strace-like), formatted in C
     (analyzer/_decode.c iot_show_lines) from the decoder's columns: what depends on names
@@ -112,19 +139,12 @@ class ShimLines:
         self.nat = require_native()
         self.log, self.origin, self.errors = log, origin, errors
         h = log.header
-        names = [str(f) for f in h.get("functions", [])]
         prefix = f"[rank {h['rank']} pid {h['pid']}" if h.get("rank") is not None else (
             f"[pid {h['pid']}")  # fmt: skip
         self.prefix = _b(prefix)
-        fnames = [escape(n) for n in names]
-        shows = [FUNCTIONS[f].shows if f < len(FUNCTIONS) else () for f in range(len(names))]
-        self.fnames = _texts([_b(n) for n in fnames])
-        self.kinds = _texts([bytes(KINDS[k] for k in sh) for sh in shows])
-        self.fn_names = fnames
-        # per function: its flags (its mode) have names (decoded per value, cached)
-        self.named = {k: np.array([_flags_text(n, k, 0) is not None for n in fnames], dtype=bool)
-                      for k in ("flags", "mode")}  # fmt: skip
-        self.data_call = np.array([n in DATA_FUNCS for n in fnames], dtype=bool)
+        fn = _fn_tables(tuple(str(f) for f in h.get("functions", [])))
+        self.fnames, self.kinds, self.fn_names, self.named, self.data_call = (
+            fn.fnames, fn.kinds, fn.fn_names, fn.named, fn.data_call)  # fmt: skip
         ids = sorted(log.strings)
         self.path_ids = np.array(ids, dtype=np.int64)
         self.paths = _texts([_b(escape(log.strings[k])) for k in ids])

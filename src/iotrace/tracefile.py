@@ -699,13 +699,14 @@ RUN_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def run_records(trace_dir: Path) -> list[dict[str, Any]]:
-    """The run records (iotrace-run.*.json) that parse and have every field of RUN_FIELDS with
-    its type; the others (damaged: a flipped bit can rename a key) are skipped, never guessed."""
+def run_records(trace_dir: Path, paths: list[Path] | None = None) -> list[dict[str, Any]]:
+    """The run records (iotrace-run.*.json, or `paths`: those the caller listed) that parse and
+    have every field of RUN_FIELDS with its type; the others (damaged: a flipped bit can rename a
+    key) are skipped, never guessed."""
     import json  # the readers' only: not on the stracer's start (issue 19)
 
     runs = []
-    for p in sorted(trace_dir.glob("iotrace-run.*.json")):
+    for p in sorted(trace_dir.glob("iotrace-run.*.json")) if paths is None else paths:
         try:
             rec = json.loads(read_regular(p, 1 << 20))
         except (OSError, ValueError, RecursionError, TraceFormatError):  # nested past the limit
