@@ -291,12 +291,13 @@ def _ranks(trace: Trace, a: Arrays) -> tuple[np.ndarray, int, int]:
         nprocs = int(procs.loc[ranked, "rank"].max()) + 1
         left_out = int((~ranked).sum())
     else:
+        import pandas as pd
+
         first = procs.sort_values("start").drop_duplicates(["host", "pid"])
-        keys = list(zip(first["host"], first["pid"], strict=True))
-        number = {k: i for i, k in enumerate(keys)}
-        per_proc = np.array(
-            [number[k] for k in zip(procs["host"], procs["pid"], strict=True)], dtype=np.int64
-        )
+        # each process's number, found at once (a part's table holds every process of the trace)
+        number = pd.MultiIndex.from_arrays([first["host"], first["pid"]])
+        per_proc = number.get_indexer(pd.MultiIndex.from_arrays([procs["host"], procs["pid"]]))
+        per_proc = per_proc.astype(np.int64)
         nprocs, left_out = len(number), 0
     lut = np.append(per_proc, -1) if len(per_proc) else np.array([-1], dtype=np.int64)
     return lut[a.proc], nprocs, left_out

@@ -698,8 +698,11 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
     tree = {root, *parent} if stracer else None
     mine = [p for p in paths if _log_host_pid(p.name, host, tree)]
     outer = Outer(procs)  # logs named by pids in a namespace of their own: the run's
-    mine += [p for p in paths if p not in mine and outer and _in_run(p, host, outer, tree)]
-    pidns = {pid for p in paths if p not in mine and (pid := _pidns(p, host)) is not None}
+    # (a set: a list's `in` made these O(logs^2): 40,000 logs kept a run going for an hour)
+    chosen = set(mine)
+    mine += [p for p in paths if p not in chosen and outer and _in_run(p, host, outer, tree)]
+    chosen = set(mine)
+    pidns = {pid for p in paths if p not in chosen and (pid := _pidns(p, host)) is not None}
     paths = mine
     uring: set[int] = set()  # liburing loaded (its rings are set up with raw syscalls)
     exe: dict[int, str] = {}
