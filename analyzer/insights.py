@@ -478,26 +478,29 @@ def _pattern_ranks(
     if not m.any():  # no MPI job: nothing made per event
         return {}
     nr = int(a.rank[m].max()) + 1
-    key = (a.path[m].astype(np.int64) * 2 + (a.op[m] == WRITE)) * nr + a.rank[m]
-    bins = len(a.paths) * 2 * nr
-    if bins <= 4 * len(key):  # few triples possible: a bincount, not a sort
-        n = np.bincount(key, minlength=bins)
-        u = np.flatnonzero(n)
-        at = np.zeros(bins, dtype=np.int64)
-        at[u] = np.arange(len(u))
-        n, inv = n[u], at[key]
-    else:
-        u, inv, n = np.unique(key, return_inverse=True, return_counts=True)
     f = flags[m]
-    per = [np.bincount(inv, weights=(f & bit) != 0, minlength=len(u)) for bit in (8, 4, 1)]
+    # one key per (path, direction, rank, what the access is: small 4, unaligned 2, random 1)
+    key = (a.path[m].astype(np.int64) * 2 + (a.op[m] == WRITE)) * nr + a.rank[m]
+    key = key * 8 + (((f >> 1) & 6) | (f & 1))
+    bins = len(a.paths) * 2 * nr
+    if bins * 8 <= 4 * len(key):  # few keys possible: one bincount, not a sort
+        c = np.bincount(key, minlength=bins * 8).reshape(bins, 8)
+        u = np.flatnonzero(c.any(axis=1))
+        c = c[u]
+    else:
+        uk, n = np.unique(key, return_counts=True)
+        u, at = np.unique(uk // 8, return_inverse=True)
+        c = np.zeros((len(u), 8), dtype=np.int64)
+        np.add.at(c, (at, uk % 8), n)
+    cols = [
+        c.sum(axis=1),
+        c[:, 4:].sum(axis=1),
+        c[:, [2, 3, 6, 7]].sum(axis=1),
+        c[:, 1::2].sum(axis=1),
+    ]
     return {
-        (a.paths[int(k) // nr // 2], "write" if (int(k) // nr) % 2 else "read", int(k) % nr): [
-            int(c),
-            int(s),
-            int(un),
-            int(r),
-        ]
-        for k, c, s, un, r in zip(u, n, *per, strict=True)
+        (a.paths[k // nr // 2], "write" if (k // nr) % 2 else "read", k % nr): v
+        for k, *v in zip(u.tolist(), *(x.tolist() for x in cols), strict=True)
     }
 
 
