@@ -469,7 +469,7 @@ def _trace_item(item: str) -> set[str]:
         except ValueError:
             return set()
     if item == "all":
-        return set(FUNC_IDS)
+        return _every_name()
     if item == "none":
         return set()
     if item.startswith("/"):  # strace: a regular expression over the names
@@ -479,9 +479,10 @@ def _trace_item(item: str) -> set[str]:
             raise ValueError(f"bad regular expression {item!r}: {exc}") from None
         names = {f.name for f in FUNCTIONS if rx.search(f.name)}
         names |= {n for s in SYSCALLS if rx.search(s.name) for n in _libc_names(s.name)}
-        if not names & FUNC_IDS.keys():
+        names &= FUNC_IDS.keys() | SYSCALL_BY_NAME.keys()
+        if not names:
             raise ValueError(f"{item!r} matches no traced function (prefix ? to allow)")
-        return names & FUNC_IDS.keys()
+        return names
     if item in STRACE_CLASSES:
         alias = STRACE_CLASSES[item]
         return set(alias) if alias else _trace_item("%" + {"%net": "network"}.get(item, item))
@@ -496,6 +497,8 @@ def _trace_item(item: str) -> set[str]:
             "--failed)"
         )
     name = next((x for x in _libc_names(item) if x in FUNC_IDS), None)
+    if name is None and item in SYSCALL_BY_NAME:  # no shim function: the stracer's records
+        return {item}  # (getdents64, io_uring_enter) by their syscall name
     if name is None:
         raise ValueError(
             f"unknown function {item!r} (none of that name is traced; ?{item}: skip it)"
@@ -521,15 +524,21 @@ def trace_set(specs: list[str]) -> frozenset[str]:
             else:
                 names |= _trace_item(item)
         if neg:
-            chosen = (chosen if n else set(FUNC_IDS)) - names
+            chosen = (chosen if n else _every_name()) - names
         else:
             chosen |= names
     return frozenset(chosen)
 
 
+def _every_name() -> set[str]:
+    """The shim's functions and the stracer's syscalls (those no function covers, as getdents64,
+    are recorded by the stracer alone: `show -e '!write'` keeps them)."""
+    return set(FUNC_IDS) | set(SYSCALL_BY_NAME)
+
+
 def trace_mask(names: frozenset[str]) -> str:
     """IOTRACE_CALLS for the shim (preload/filter.c): bit i set = function id i recorded."""
-    return f"{sum(1 << FUNC_IDS[n] for n in names):x}" if names else "0"
+    return f"{sum(1 << FUNC_IDS[n] for n in names if n in FUNC_IDS):x}" if names else "0"
 
 
 # ---- batch and MPI jobs --------------------------------------------------------------------
