@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import build, iotrace
 from test_corpus import NO_STRACER, _above_info, _findings, _report, needs_mpi
 from test_mpi import build_mpi, needs_mpich, run_job
@@ -96,6 +97,18 @@ def test_the_rank_making_small_unaligned_writes_to_a_shared_file_is_named(tmp_pa
     assert not [i for i in s.insights if "/fast" in i.subject], s.insights
     imb = [i for i in s.insights if i.key == "rank-imbalance"]
     assert not imb or imb[0].subject == "rank 3", imb
+    # the Darshan export's counters per rank and file are the program's (and the report's)
+    darshan = pytest.importorskip("darshan")
+    out = tmp_path / "job.darshan"
+    got = iotrace("export", str(job.dir), "--format", "darshan", "-o", str(out), "--workers", "1")
+    assert got.returncode == 0, got.stderr
+    rep = darshan.DarshanReport(str(out), read_all=True)
+    c = rep.records["POSIX"].to_df()["counters"]
+    c = c[[rep.name_records.get(int(i)) == shared for i in c["id"].to_numpy()]]
+    per = {int(r.rank): (r.POSIX_WRITES, r.POSIX_BYTES_WRITTEN, r.POSIX_SIZE_WRITE_100_1K)
+           for r in c.itertuples()}  # fmt: skip
+    assert per == {0: (1, 4 << 20, 0), 1: (1, 4 << 20, 0), 2: (1, 4 << 20, 0),
+                   3: (4096, 4 << 20, 4096)}  # fmt: skip
 
 
 @needs_mpi
