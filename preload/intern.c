@@ -5,6 +5,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -26,6 +29,64 @@ static uint32_t next_string = 1, next_stack = 1;
 static char **by_id; /* string id -> text */
 static uint32_t by_id_cap;
 
+/* The tables' memory is mmap'd, not malloc'd: events are recorded in the app's signal
+ * handlers too, and a handler that interrupted the app's malloc (its arena locked) waited
+ * forever in the shim's malloc (a SIGALRM handler's write to a new path: the app hung).  Under
+ * the app's seccomp filter the shim makes no syscall of its own: malloc's heap then, as before.
+ * Each block starts with its size, odd if mapped. */
+static void *get(size_t n)
+{
+    size_t size = (n + 16 + 4095) & ~(size_t)4095;
+    uint64_t *b;
+    if (iot_own_begin()) {
+        b = (uint64_t *)syscall(SYS_mmap, NULL, size, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        iot_own_end();
+        if (b == MAP_FAILED)
+            return NULL;
+        b[0] = size | 1;
+    } else if ((b = calloc(1, n + 16))) {
+        b[0] = n + 16;
+    } else {
+        return NULL;
+    }
+    return b + 2;
+}
+
+static void put(void *p)
+{
+    if (!p)
+        return;
+    uint64_t *b = (uint64_t *)p - 2;
+    if (b[0] & 1)
+        syscall(SYS_munmap, b, (size_t)(b[0] & ~(uint64_t)1));
+    else
+        free(b);
+}
+
+/* The strings' text: carved from blocks of 64 KiB (one of its own if longer), kept until the
+ * tables are reset. */
+static char *blocks; /* the newest block; its first word links the one before */
+static size_t block_used, block_size;
+
+static char *text(size_t n)
+{
+    size_t need = (n + 8) & ~(size_t)7;
+    if (!blocks || block_used + need > block_size) {
+        size_t size = need + 8 > 65536 - 16 ? need + 8 : 65536 - 16;
+        char *b = get(size);
+        if (!b)
+            return NULL;
+        memcpy(b, &blocks, sizeof blocks);
+        blocks = b;
+        block_used = 8;
+        block_size = size;
+    }
+    char *r = blocks + block_used;
+    block_used += need;
+    return r;
+}
+
 static uint64_t hash_bytes(const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -41,7 +102,7 @@ static uint64_t hash_bytes(const void *p, size_t n)
 static int grow(table *t)
 {
     uint32_t cap = t->cap ? t->cap * 2 : 1024;
-    slot *s = calloc(cap, sizeof *s);
+    slot *s = get(cap * sizeof *s);
     if (!s)
         return -1;
     for (uint32_t i = 0; i < t->cap; i++)
@@ -51,7 +112,7 @@ static int grow(table *t)
                 j = (j + 1) & (cap - 1);
             s[j] = t->slots[i];
         }
-    free(t->slots);
+    put(t->slots);
     t->slots = s;
     t->cap = cap;
     return 0;
@@ -78,15 +139,18 @@ uint32_t iot_intern_string(const char *s, size_t n)
         if (e->hash) {
             id = e->id;
         } else {
-            char *copy = malloc(n + 1);
-            if (copy && next_string >= by_id_cap) {
+            if (next_string >= by_id_cap) {
                 uint32_t cap = by_id_cap ? by_id_cap * 2 : 1024;
-                char **b = realloc(by_id, cap * sizeof *b);
+                char **b = get(cap * sizeof *b);
                 if (b) {
+                    if (by_id)
+                        memcpy(b, by_id, by_id_cap * sizeof *b);
+                    put(by_id);
                     by_id = b;
                     by_id_cap = cap;
                 }
             }
+            char *copy = next_string < by_id_cap ? text(n + 1) : NULL;
             char *p = copy && next_string < by_id_cap ? iot_log_reserve(n + 16) : NULL;
             if (p) {
                 memcpy(copy, s, n);
@@ -96,8 +160,8 @@ uint32_t iot_intern_string(const char *s, size_t n)
                 *e = (slot){h, next_string++, (uint32_t)n, copy};
                 strings.count++;
                 id = e->id;
-            } else {
-                free(copy);
+            } else if (copy) {
+                block_used -= (n + 9) & ~(size_t)7; /* the block's last: given back */
             }
         }
     }
@@ -169,11 +233,16 @@ void iot_intern_fork_child(void)
 void iot_intern_reset(void)
 {
     pthread_mutex_init(&lock, NULL);
-    for (uint32_t i = 0; i < strings.cap; i++)
-        free(strings.slots[i].s);
-    free(strings.slots);
-    free(stacks.slots);
-    free(by_id);
+    while (blocks) {
+        char *prev;
+        memcpy(&prev, blocks, sizeof prev);
+        put(blocks);
+        blocks = prev;
+    }
+    block_used = block_size = 0;
+    put(strings.slots);
+    put(stacks.slots);
+    put(by_id);
     by_id = NULL;
     by_id_cap = 0;
     strings = (table){0};

@@ -24,6 +24,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -128,16 +129,42 @@ static __attribute__((noinline)) int calibrate(void);
                 1ull << (SIGFPE - 1) | 1ull << (SIGTRAP - 1) | 1ull << (SIGSYS - 1) |  \
                 1ull << (SIGABRT - 1))
 
+/* 1: a signal frame (the kernel's rt_sigframe) is live on this thread's stack above sp: a
+ * handler is running, whatever its flags.  A handler reset on entry (SA_RESETHAND, a strict-ISO
+ * signal()'s SA_RESETHAND|SA_NODEFER) leaves no trace in the thread's signal state: its signal
+ * is no longer caught, and with SA_NODEFER not blocked.  The frame is told by its ucontext:
+ * uc_flags small, uc_link 0, user code's CS, the saved fpstate and the interrupted RSP just
+ * above it.  The scan ends at the main stack's top or the thread's descriptor (glibc puts it at
+ * its stack's top); a stack neither bounds counts as a handler's (nothing is loaded). */
+extern void *__libc_stack_end;
+static int in_handler(uintptr_t sp)
+{
+    uintptr_t top = (uintptr_t)__libc_stack_end, self = (uintptr_t)pthread_self();
+    if (sp >= top || top - sp > (256u << 20))
+        top = self;
+    if (sp >= top || top - sp > (256u << 20))
+        return 1;
+    for (uintptr_t x = sp & ~(uintptr_t)7; x + 8 + 0xe8 <= top; x += 8) {
+        const uintptr_t *uc = (const uintptr_t *)(x + 8); /* after the frame's pretcode */
+        if (uc[0] > 0xf || uc[1] || (uc[0xb8 / 8] & 0xffff) != 0x33)
+            continue;
+        uintptr_t fp = uc[0xe0 / 8], rsp = uc[0xa0 / 8];
+        if ((!fp || (fp > x && fp - x < (64u << 10))) && rsp > x && rsp - x < (1u << 20))
+            return 1;
+    }
+    return 0;
+}
+
 /* 1: no signal handler can be running on this thread, so dlopen may run.  A handler runs with
  * its signal blocked unless SA_NODEFER, and SA_RESETHAND's (crash handlers') is no longer caught
  * meanwhile: so no blocked signal that is caught or a fault's, no caught one with SA_NODEFER,
- * not on the alternate signal stack.  (Not seen: a SA_RESETHAND handler of another signal.)
+ * not on the alternate signal stack, no signal frame on the stack (in_handler).
  * Called by one thread at a time (unw_state). */
 static int may_load(void)
 {
     static char buf[4096];
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    if (iot_t.alt_hi && sp >= iot_t.alt_lo && sp < iot_t.alt_hi)
+    if ((iot_t.alt_hi && sp >= iot_t.alt_lo && sp < iot_t.alt_hi) || in_handler(sp))
         return 0;
     int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/thread-self/status", O_RDONLY | O_CLOEXEC,
                              0);

@@ -1,7 +1,10 @@
 /* libunwind loaded by the shim only for a stack its fast walk cannot take (preload/stack.c).
  * argv[1]: "plain" (writes through frames with unwind tables), "nocfi" (a write through a
  * function with none: libunwind's frame-pointer fallback walks it), "handler" (that write from
- * a signal handler first, then from main).  Prints whether libunwind is mapped at the end. */
+ * a signal handler first, then from main; "resethand" and "sysv": so with a handler installed
+ * SA_RESETHAND, and SA_RESETHAND|SA_NODEFER as a strict-ISO signal() does: in either handler the
+ * signal is no longer caught, in the latter not blocked either).  Prints whether libunwind is
+ * mapped at the end. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +48,12 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "nocfi")) {
         nocfi_write();
     } else {
-        signal(SIGUSR1, on_usr1);
+        struct sigaction act = {.sa_handler = on_usr1};
+        if (!strcmp(mode, "resethand"))
+            act.sa_flags = SA_RESETHAND;
+        else if (!strcmp(mode, "sysv"))
+            act.sa_flags = SA_RESETHAND | SA_NODEFER;
+        sigaction(SIGUSR1, &act, NULL);
         raise(SIGUSR1);
         printf("after handler: unwind=%d\n", unwind_mapped());
         fflush(stdout);
