@@ -33,12 +33,28 @@ static uint32_t by_id_cap;
  * handlers too, and a handler that interrupted the app's malloc (its arena locked) waited
  * forever in the shim's malloc (a SIGALRM handler's write to a new path: the app hung).  Under
  * the app's seccomp filter the shim makes no syscall of its own: malloc's heap then, as before.
- * Each block starts with its size, odd if mapped. */
+ * Each block starts with its size plus one if mapped, 2 if carved from `first`, 0 if malloc'd: the tables' and the
+ * text's first blocks (120 KiB) come from one mapping, one mmap a process, not four. */
+#define FIRST_SIZE (128u << 10)
+static char *first;
+static size_t first_used;
+
 static void *get(size_t n)
 {
-    size_t size = (n + 16 + 4095) & ~(size_t)4095;
+    size_t size = (n + 16 + 4095) & ~(size_t)4095, need = (n + 16 + 15) & ~(size_t)15;
     uint64_t *b;
-    if (iot_own_begin()) {
+    if (!first && iot_own_begin()) {
+        b = (uint64_t *)syscall(SYS_mmap, NULL, FIRST_SIZE, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        iot_own_end();
+        first = b == MAP_FAILED ? NULL : (char *)b;
+        first_used = 0;
+    }
+    if (first && first_used + need <= FIRST_SIZE) {
+        b = (uint64_t *)(first + first_used);
+        first_used += need;
+        b[0] = 2;
+    } else if (iot_own_begin()) {
         b = (uint64_t *)syscall(SYS_mmap, NULL, size, PROT_READ | PROT_WRITE,
                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         iot_own_end();
@@ -46,7 +62,7 @@ static void *get(size_t n)
             return NULL;
         b[0] = size | 1;
     } else if ((b = calloc(1, n + 16))) {
-        b[0] = n + 16;
+        b[0] = 0;
     } else {
         return NULL;
     }
@@ -58,6 +74,8 @@ static void put(void *p)
     if (!p)
         return;
     uint64_t *b = (uint64_t *)p - 2;
+    if (b[0] == 2) /* part of `first`: unmapped with it (iot_intern_reset) */
+        return;
     if (b[0] & 1)
         syscall(SYS_munmap, b, (size_t)(b[0] & ~(uint64_t)1));
     else
@@ -243,6 +261,10 @@ void iot_intern_reset(void)
     put(strings.slots);
     put(stacks.slots);
     put(by_id);
+    if (first)
+        syscall(SYS_munmap, first, (size_t)FIRST_SIZE);
+    first = NULL;
+    first_used = 0;
     by_id = NULL;
     by_id_cap = 0;
     strings = (table){0};
