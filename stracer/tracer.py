@@ -38,7 +38,7 @@ from iotrace.stracer.unwind import (
 from iotrace import format as fmt
 from iotrace.calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, SYSCALL_BY_NR, Op, Syscall, syscall_op
 from iotrace.elf import is_go
-from iotrace.kio import ReadAhead, StEvent, StracerPart, stracer_sums, syscall_sums
+from iotrace.kio import StEvent, StracerPart, stracer_sums, syscall_sums
 from iotrace.record import field, record
 
 TYPE_CHECKING = False
@@ -192,7 +192,6 @@ class Tracer:
         # at each cut (_kio_cut), and the calls threads died in, one by one (by name)
         self.kio_events: dict[int, list[StEvent]] = {}
         self.kio_lost = False
-        self.ahead: ReadAhead | None = None  # started when a process other than the root ends
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -1138,10 +1137,6 @@ class Tracer:
                     self.on_root_exit(rc)
         if not proc.threads:
             self._kio_cut(proc.pid)  # before its end reading (its pid may be reused)
-            if proc.pid != self.root:  # its logs are whole: read now (the root's come last)
-                if self.ahead is None:
-                    self.ahead = ReadAhead(self.log.path.parent, os.uname().nodename)
-                self.ahead.ended(proc.pid)
             self.engines.gone(proc.pid)
             self.procs.pop(proc.pid, None)
             self.fast.untold(L.U_CLEAR, proc.pid)
@@ -1189,13 +1184,10 @@ class Tracer:
         log lost records (a full disk) or a sum was lost: the line then reads the log."""
         self._kio_cut(0)
         if self.log.error is not None or self.kio_lost:
-            if self.ahead is not None:
-                self.ahead.done()  # the line reads every log
             return None
         kept = self.log.kept
         return StracerPart(os.uname().nodename, [r for r in kept if r[0] == SRec.PROC],
-                           [r for r in kept if r[0] == SRec.KIO], self.kio_events,
-                           self.ahead)  # fmt: skip
+                           [r for r in kept if r[0] == SRec.KIO], self.kio_events)  # fmt: skip
 
     def remaining(self) -> list[int]:
         """The traced processes still alive, the command's own process aside."""

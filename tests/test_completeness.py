@@ -1144,37 +1144,3 @@ def test_the_launchers_end_line_skips_a_damaged_unsealed_chunk(trace):
     run = json.loads(rec.read_text())
     want = kio.run_job(t.dir, run["host"], run["pid"]).line()
     assert f"iotrace: {want}\n" in t.proc.stderr, (want, t.proc.stderr)
-
-
-_READ_THEN_CUT = """
-import glob, os, sys, time
-d, c = sys.argv[1], sys.argv[2]
-logs = glob.glob(f"{d}/*.{c}.iot") + glob.glob(f"{d}/*.{c}.*.iot")
-def read(p):
-    st = os.stat(p)
-    return st.st_atime_ns > st.st_mtime_ns
-for _ in range(500):
-    if logs and all(map(read, logs)):
-        break
-    time.sleep(0.01)
-print(len(logs), all(map(read, logs)))
-for p in logs:
-    os.truncate(p, 0)
-"""
-
-
-def test_the_logs_of_ended_processes_are_read_while_the_command_runs(trace, tmp_path):
-    """The stracer reads the logs of a process that ended while the command still runs
-    (kio.ReadAhead: off the wall path of the run's end, issue 19; each log's atime says it was
-    read), and a log changed since (here emptied) is read again at the end: the line is the one
-    the files give, kio.run_job's on the same trace."""
-    cut = f"{sys.executable} -c {shlex.quote(_READ_THEN_CUT)}"
-    t = trace(
-        "sh", "-c", f"cat /etc/services >/dev/null & wait $!; exec {cut} {tmp_path}/trace1 $!"
-    )
-    assert t.proc.returncode == 0, t.proc.stderr
-    assert t.proc.stdout == "2 True\n", t.proc.stderr  # sh's forked child's log, then cat's
-    (rec,) = t.dir.glob("iotrace-run.*.json")
-    run = json.loads(rec.read_text())
-    want = kio.run_job(t.dir, run["host"], run["pid"]).line()
-    assert f"iotrace: {want}\n" in t.proc.stderr, (want, t.proc.stderr)

@@ -23,9 +23,7 @@ The end is the stracer's reading, or without a stracer the shim's at exit.  Used
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -650,96 +648,6 @@ class StracerPart:
     procs: list[list[Any]] = field(default_factory=list)
     kio: list[list[Any]] = field(default_factory=list)
     events: dict[int, list[StEvent]] = field(default_factory=dict)
-    ahead: ReadAhead | None = None  # the logs of its processes that ended, read while it ran
-
-
-class ReadAhead:
-    """The shim logs of the run's processes that ended, read (tracefile.kio_records) by a thread
-    of the stracer while the command still runs, with the end line's C code and modules loaded:
-    they were ~1.6 of the line's ~4.0 ms of CPU after the command's exit under `iotrace run --
-    mpirun -np 2 noop` (issue 19).  The stracer's C loop waits without the GIL, so this
-    runs beside it, with the GIL's switch interval short (SWITCH) so that a stop that needs
-    Python waits no longer than that for it.  A log read ahead is used only if its inode, size
-    and mtime are still those it was read with; else, or if it was not read, run_job reads it as
-    before.  _thread, not threading and queue: their imports cost ~0.9 ms where the first
-    process ends."""
-
-    SWITCH = 1e-4  # s (Python's: 5 ms)
-
-    def __init__(self, trace_dir: Path, host: str) -> None:
-        import _thread
-        import sys
-
-        sys.setswitchinterval(self.SWITCH)
-        self.dir, self.host = trace_dir, host
-        self.todo: list[int | None] = []
-        self.wake = _thread.allocate_lock()  # held while nothing is to do; only ended releases
-        self.wake.acquire()
-        self.finished = _thread.allocate_lock()  # held until the thread is done
-        self.finished.acquire()
-        # path -> ((inode, size, mtime), header, KIO records, modules)
-        self.got: dict[
-            Path, tuple[tuple[int, int, int], dict[str, Any], list[list[Any]], list[str]]
-        ] = {}
-        _thread.start_new_thread(self._run, ())
-
-    def ended(self, pid: int | None) -> None:
-        """pid's process ended: its logs are whole (None: no more)."""
-        self.todo.append(pid)
-        if self.wake.locked():
-            self.wake.release()
-
-    def done(self) -> None:
-        """Waits for the logs queued (the end line is wanted now)."""
-        self.ended(None)
-        self.finished.acquire()
-
-    def _run(self) -> None:
-        try:
-            with contextlib.suppress(Exception):  # a failure here: run_job does it again
-                from . import elf, nspid  # noqa: F401 -- run_job's imports, made here
-
-                _c()
-            while True:
-                while not self.todo:
-                    self.wake.acquire()
-                pid = self.todo.pop(0)
-                if pid is None:
-                    return
-                for n in range(1 << 16):  # HOST.PID.iot, then HOST.PID.N.iot (exec'd images)
-                    name = f"{self.host}.{pid}.iot" if n == 0 else f"{self.host}.{pid}.{n}.iot"
-                    if not self._read(self.dir / name) and n:
-                        break
-        finally:
-            self.finished.release()
-
-    def _read(self, path: Path) -> bool:
-        """Whether path is a log that was read."""
-        from .tracefile import kio_records
-
-        try:
-            key = _key(path)
-            modules: list[str] = []
-            header, records = kio_records(path, modules=modules)
-            if key == _key(path):
-                self.got[path] = (key, header, records, modules)
-        except Exception:  # not read here: run_job reads it (and says why not)
-            return False
-        return True
-
-    def take(self, path: Path) -> tuple[dict[str, Any], list[list[Any]], list[str]] | None:
-        got = self.got.pop(path, None)
-        try:
-            if got is None or got[0] != _key(path):
-                return None
-        except OSError:
-            return None
-        return got[1], got[2], got[3]
-
-
-def _key(path: Path) -> tuple[int, int, int]:
-    st = os.stat(path, follow_symlinks=False)
-    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _stracer_parts(trace_dir: Path) -> Iterable[StracerPart]:
@@ -762,7 +670,6 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
     from .nspid import Outer
     from .tracefile import TraceFormatError, kio_records, log_paths
 
-    ahead = mine.ahead if mine is not None else None
     readings: dict[int, list[Reading]] = {}
     parent: dict[int, int] = {}
     stracer_events: dict[int, list[StEvent]] = {}
@@ -800,13 +707,10 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
     uring: set[int] = set()  # liburing loaded (its rings are set up with raw syscalls)
     exe: dict[int, str] = {}
     headers: list[dict[str, Any]] = []
-    if ahead is not None:
-        ahead.done()
     for image, path in enumerate(paths):
         modules: list[str] = []
-        got = ahead.take(path) if ahead is not None else None
         try:
-            header, records, modules = got or (*kio_records(path, modules=modules), modules)
+            header, records = kio_records(path, modules=modules)
         except (OSError, TraceFormatError):
             continue
         if isinstance(header.get("pid"), int) and (
