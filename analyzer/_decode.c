@@ -407,7 +407,8 @@ void iot_prev_in_group(const int64_t *group, const int64_t *val, int64_t n, int6
     }
 }
 
-/* Per group: the length of the union of the intervals [start, end) (given in start order). */
+/* Per group: the length of the union of the intervals [start, end) (given in start order).  A
+ * group < 0 is no interval (a subset with no copies of the columns). */
 void iot_union_length(const int64_t *group, const int64_t *start, const int64_t *end, int64_t n,
                       int64_t *reach, int64_t *total, int64_t ngroups)
 {
@@ -417,12 +418,111 @@ void iot_union_length(const int64_t *group, const int64_t *start, const int64_t 
     }
     for (int64_t i = 0; i < n; i++) {
         int64_t g = group[i], s = start[i], e = end[i];
+        if (g < 0)
+            continue;
         int64_t from = s > reach[g] ? s : reach[g];
         if (e > from)
             total[g] += e - from;
         if (e > reach[g])
             reach[g] = e;
     }
+}
+
+/* Per bin of `key`: how many elements, and the sums of the int64 weights `w0` and `w1` (either
+ * NULL: not summed), in one pass: numpy's bincount makes a pass per weight (two over the key),
+ * each cast to float64 first.  A key < 0 is no element (left out: no copies of the columns for
+ * a subset); a key >= nbins: returns -1 (nothing is written past the bins), else 0. */
+#define SUMS_LOOP(BODY)                                                                            \
+    for (int64_t i = 0; i < n; i++) {                                                              \
+        int64_t k = key[i];                                                                        \
+        if (k < 0)                                                                                 \
+            continue;                                                                              \
+        if (k >= nbins)                                                                            \
+            return -1;                                                                             \
+        counts[k]++;                                                                               \
+        BODY;                                                                                      \
+    }
+int iot_sums(const int64_t *key, int64_t n, int64_t nbins, const int64_t *w0, const int64_t *w1,
+             int64_t *counts, int64_t *sum0, int64_t *sum1)
+{
+    for (int64_t b = 0; b < nbins; b++) {
+        counts[b] = 0;
+        if (w0)
+            sum0[b] = 0;
+        if (w1)
+            sum1[b] = 0;
+    }
+    if (w0 && w1)
+        SUMS_LOOP((sum0[k] += w0[i], sum1[k] += w1[i]))
+    else if (w0)
+        SUMS_LOOP(sum0[k] += w0[i])
+    else if (w1)
+        SUMS_LOOP(sum1[k] += w1[i])
+    else
+        SUMS_LOOP((void)0)
+    return 0;
+}
+#undef SUMS_LOOP
+
+/* Per bin of `key`: out[k] = the largest of out[k] and the values of its elements (the caller
+ * sets out's start).  A key < 0 is no element; a key >= nbins: returns -1, else 0. */
+int iot_max_by(const int64_t *key, const int64_t *val, int64_t n, int64_t nbins, int64_t *out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = key[i];
+        if (k < 0)
+            continue;
+        if (k >= nbins)
+            return -1;
+        if (val[i] > out[k])
+            out[k] = val[i];
+    }
+    return 0;
+}
+
+/* bandwidth_sums's calls within one bin (analyzer/job.py), in one pass over the events: for each
+ * event of `m` (a read or write: `is_write`), its bins are floor(s / w) and floor(max(e - 1, s) / w)
+ * clipped to [0, bins), s and e its times as doubles; when they are one bin, its bytes are added to
+ * acc[row * (bins + 1) + bin] (row 1: writes), sums of integers, exact below 2**53 in any order.
+ * The rest go to `rest` (their indices, ascending; returns how many) for job.py to spread in numpy:
+ * the calls over several bins, and those whose quotient is within 1e-9 of an integer (numpy's
+ * float floor division rounds those its own way: job._floor_div) or too large for int64. */
+int64_t iot_one_bin(int64_t n, const uint8_t *m, const uint8_t *is_write, const int64_t *t_start,
+                    const int64_t *t_end, const int64_t *bytes, double w, int64_t bins, double *acc,
+                    int64_t *rest)
+{
+    int64_t k = 0;
+    for (int64_t j = 0; j < 2 * (bins + 1); j++)
+        acc[j] = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!m[i])
+            continue;
+        double s = (double)t_start[i], e1 = (double)t_end[i] - 1.0;
+        double q[2] = {s / w, (e1 > s ? e1 : s) / w};
+        int64_t b[2];
+        int safe = 1;
+        for (int h = 0; h < 2; h++) {
+            if (!(q[h] > -4503599627370496.0 && q[h] < 4503599627370496.0)) { /* 2**52 */
+                safe = 0;
+                break;
+            }
+            double f = (double)(int64_t)q[h]; /* floor(q), exact below 2**52 */
+            if (f > q[h])
+                f -= 1.0;
+            double r = q[h] - f;
+            if (r < 1e-9 || r > 1 - 1e-9) {
+                safe = 0;
+                break;
+            }
+            int64_t v = (int64_t)f;
+            b[h] = v < 0 ? 0 : v > bins - 1 ? bins - 1 : v;
+        }
+        if (safe && b[0] == b[1])
+            acc[(is_write[i] ? bins + 1 : 0) + b[0]] += (double)bytes[i];
+        else
+            rest[k++] = i;
+    }
+    return k;
 }
 
 /* Gathers for building the time-ordered events table (load.py): dst[i] = src[idx[i]], the items

@@ -24,6 +24,7 @@ Rules (docs/analyzer.md):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 
@@ -34,7 +35,7 @@ from iotrace.calls import Op
 from iotrace.record import record
 
 from . import schema
-from .group_scans import dense, prev_in_group
+from .group_scans import dense, max_by, prev_in_group, sums
 
 ALIGN = 4096
 BUCKET_EDGES = np.array(
@@ -180,29 +181,28 @@ def held(ev: pd.DataFrame, stops: pd.DataFrame) -> np.ndarray:
     out = np.zeros(len(ev), dtype=np.int64)
     if not len(ev) or not len(stops):
         return out
-    # only the events with a stop (of any thread) inside them can hold one: stops are few,
-    # and a search over their sorted times leaves most events out (the first stop at or
-    # after an event's start, if any, is at or before its end)
+    # only the events with a stop (of any thread) inside them can hold one: more stops began
+    # by their end than before their start (stops are few: two searches over their sorted
+    # times leave most events out), and those few are matched by thread in numpy
     t_start, t_end = ev["t_start"].to_numpy(np.int64), ev["t_end"].to_numpy(np.int64)
     st_t = np.sort(stops["t"].to_numpy(np.int64))
-    first = np.searchsorted(st_t, t_start, side="left")
-    np.minimum(first, len(st_t) - 1, out=first)
-    near = np.flatnonzero((st_t[first] <= t_end) & (st_t[first] >= t_start))
+    near = np.flatnonzero(
+        np.searchsorted(st_t, t_end, side="right") > np.searchsorted(st_t, t_start, side="left")
+    )
     if not len(near):
         return out
-    if len(near) < len(ev) // 2:
-        out[near] = held(ev[["host", "tid", "t_start", "t_end"]].iloc[near], stops)
-        return out
+    t0, t1 = t_start[near], t_end[near]
     # one sorted axis: threads (host, tid) ranked, times shifted past each other by the ranks
-    first = int(min(ev["t_start"].min(), stops["t"].min()))
-    span = int(max(ev["t_end"].max(), stops["t"].max())) - first + 1
+    first = int(min(t0.min(), st_t[0]))
+    span = int(max(t1.max(), st_t[-1])) - first + 1
     cats = list(ev["host"].cat.categories)
     hcode = stops["host"].map({h: i for i, h in enumerate(cats)}).fillna(-1).to_numpy(np.int64)
     skey = hcode << 32 | stops["tid"].to_numpy(np.int64)
     keys = np.unique(skey)
     if span * (len(keys) + 1) >= 1 << 62:
         return out  # not representable this way: nothing taken out
-    ekey = ev["host"].cat.codes.to_numpy().astype(np.int64) << 32 | ev["tid"].to_numpy(np.int64)
+    ekey = ev["host"].cat.codes.to_numpy()[near].astype(np.int64) << 32
+    ekey |= ev["tid"].to_numpy()[near].astype(np.int64)
     at = np.minimum(np.searchsorted(keys, ekey), len(keys) - 1)
     erank = np.where(keys[at] == ekey, at, -1)
     pos = stops["t"].to_numpy(np.int64) - first + np.searchsorted(keys, skey) * span
@@ -211,12 +211,30 @@ def held(ev: pd.DataFrame, stops: pd.DataFrame) -> np.ndarray:
     cum = np.concatenate([[0], np.cumsum(stops["ns"].to_numpy(np.int64)[order])])
     has = erank >= 0
     base = erank[has] * span - first
-    t0 = ev["t_start"].to_numpy(np.int64)[has]
-    t1 = ev["t_end"].to_numpy(np.int64)[has]
+    t0, t1 = t0[has], t1[has]
     lo = np.searchsorted(pos, base + t0, side="left")
     hi = np.searchsorted(pos, base + t1, side="right")
-    out[has] = np.minimum(cum[hi] - cum[lo], np.maximum(t1 - t0, 0))
+    out[near[has]] = np.minimum(cum[hi] - cum[lo], np.maximum(t1 - t0, 0))
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _function_bits(functions: tuple[str, ...]) -> np.ndarray:
+    """Per function code (and -1's row: none) its bits: MPI-IO's 1, a data library's 2, an
+    app's stdio call 4.  Once per list: every part of a trace has the same ~260 (~1 ms a part
+    to judge)."""
+    bits = np.zeros(len(functions) + 1, dtype=np.uint8)
+    for bit, judge in ((1, schema.is_mpi), (2, schema.is_datalib), (4, schema.is_stdio_call)):
+        bits[:-1] |= np.array([judge(f) for f in functions], dtype=bool) * np.uint8(bit)
+    bits.flags.writeable = False
+    return bits
+
+
+def _flags(bits: np.ndarray, codes: np.ndarray, *which: int) -> list[np.ndarray]:
+    """Per event (its code into `bits`, -1: the last row) a mask per bit of `which`: one gather
+    (np.take: ~2x a fancy index over int8 codes) for them all."""
+    per = np.take(bits, codes)
+    return [(per & np.uint8(b)).view(bool) if b == 1 else (per & np.uint8(b)) != 0 for b in which]
 
 
 def arrays(ev: pd.DataFrame) -> Arrays:
@@ -231,13 +249,12 @@ def arrays(ev: pd.DataFrame) -> Arrays:
     functions = list(ev["function"].cat.categories)
     # intp: a weighted bincount over int16 codes costs ~7x one over intp (numpy 2)
     fn = ev["function"].cat.codes.to_numpy().astype(np.intp)
-    mpi_lut = np.array([schema.is_mpi(f) for f in functions] + [False], dtype=bool)
-    lib_lut = np.array([schema.is_datalib(f) for f in functions] + [False], dtype=bool)
-    stdio_lut = np.array([schema.is_stdio_call(f) for f in functions] + [False], dtype=bool)
+    mpi, datalib, stdio = _flags(_function_bits(tuple(functions)), fn, 1, 2, 4)
     paths = list(ev["path"].cat.categories)
     path = ev["path"].cat.codes.to_numpy()
-    system_lut = np.array([is_system_path(str(p)) for p in paths] + [False], dtype=bool)
-    data_lut = np.array([is_data_file(str(p)) for p in paths] + [False], dtype=bool)
+    path_bits = np.array([is_system_path(str(p)) + 2 * is_data_file(str(p)) for p in paths] + [0],
+                         dtype=np.uint8)  # fmt: skip
+    system, datafile = _flags(path_bits, path, 1, 2)
     return Arrays(
         n=len(ev),
         proc=ev["proc"].to_numpy(),
@@ -255,13 +272,13 @@ def arrays(ev: pd.DataFrame) -> Arrays:
         t_end=ev["t_end"].to_numpy(),
         errno=ev["errno"].to_numpy(),
         stack=stack,
-        mpi=mpi_lut[fn] if mpi_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
-        datalib=lib_lut[fn] if lib_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
-        stdio=stdio_lut[fn] if stdio_lut[:-1].any() else np.zeros(len(ev), dtype=bool),
+        mpi=mpi,
+        datalib=datalib,
+        stdio=stdio,
         missed=ev["missed"].to_numpy(),
         tid=ev["tid"].to_numpy(),
-        system=system_lut[path],
-        datafile=data_lut[path],
+        system=system,
+        datafile=datafile,
     )
 
 
@@ -299,7 +316,8 @@ def classify(a: Arrays, carry: dict[tuple[object, ...], int] | None = None) -> C
     """`carry`: where a process's streams were before these events (a range of its events:
     analyzer/ranges.py), by (proc, path, is write): the previous access's end; by (proc, path):
     1 if the last of its accesses and opens was an open.  Updated in place to after them."""
-    sel = np.flatnonzero(a.data & a.has_offset & (a.path >= 0))
+    is_sel = a.data & a.has_offset & (a.path >= 0)
+    sel = np.flatnonzero(is_sel)
     npaths = len(a.paths) + 1
 
     def file_of(idx: np.ndarray) -> np.ndarray:
@@ -331,13 +349,11 @@ def classify(a: Arrays, carry: dict[tuple[object, ...], int] | None = None) -> C
     del stream, end, direction
     # a successful open of the file by the process starts its streams again: rereading a file
     # from the start after reopening it is sequential, not a jump back
-    opens = np.flatnonzero((a.op == OPEN) & (a.path >= 0) & (a.errno == 0))
-    if len(opens) or carry:
-        both = np.concatenate([sel, opens])
-        order = np.argsort(both, kind="stable")  # time order: indices of time-ordered events
-        rows = both[order]
-        del both
-        is_open = (order >= len(sel)).astype(np.int64)  # in time order
+    opened = (a.op == OPEN) & (a.path >= 0) & (a.errno == 0)  # never a data access
+    if carry or opened.any():
+        rows = np.flatnonzero(is_sel | opened)  # the accesses and opens, in time order
+        is_open = opened[rows].astype(np.int64)
+        del is_sel, opened
         g, kg = _groups(file_of(rows))
         after_open = prev_in_group(g, is_open, kg, 0 if carry is None else -1)
         if carry is not None:
@@ -348,11 +364,9 @@ def classify(a: Arrays, carry: dict[tuple[object, ...], int] | None = None) -> C
             for i in last.tolist():
                 j = rows[i]
                 carry[(int(a.proc[j]), a.paths[a.path[j]])] = int(is_open[i])
-        del g, rows, is_open
-        reopened = np.empty(len(order), dtype=bool)
-        reopened[order] = after_open == 1
-        del order, after_open
-        prev_end[reopened[: len(sel)]] = 0
+        reopened = (after_open == 1)[is_open == 0]  # the accesses', in sel's order
+        del g, rows, is_open, after_open
+        prev_end[reopened] = 0
     return Classified(sel, off == prev_end, off >= prev_end)
 
 
@@ -394,9 +408,7 @@ def file_columns(a: Arrays, c: Classified) -> dict[str, object]:
     kind = np.where(op_in(a.op, (READ, WRITE)) & ~a.data, failed, a.op)
     key = np.where(has, a.path, n).astype(np.int64) * nk + kind
     rows = (n + 1) * nk
-    counts = np.bincount(key, minlength=rows).reshape(n + 1, nk)[:n]
-    moved = np.bincount(key, weights=a.bytes, minlength=rows).reshape(n + 1, nk)[:n]
-    spent = np.bincount(key, weights=a.dur, minlength=rows).reshape(n + 1, nk)[:n]
+    counts, moved, spent = (x.reshape(n + 1, nk)[:n] for x in sums(key, rows, a.bytes, a.dur))
     del key, kind
     io_kinds = [k for k in range(nk) if k != OP_CODE[Op.PROC.value]]
     meta = [OP_CODE[Op.META.value], OP_CODE[Op.OPEN.value]]
@@ -449,16 +461,18 @@ def file_columns(a: Arrays, c: Classified) -> dict[str, object]:
     else:
         cols["processes"] = _distinct_per_path(a.path, a.proc.astype(np.int64), n)
     nbk = len(BUCKETS)
-    dsel = has & a.data  # reads and writes
-    flat = (a.path[dsel].astype(np.int64) * 2 + (a.op[dsel] == WRITE)) * nbk
-    flat += bucket_of(a.bytes[dsel])
-    hist = np.bincount(flat, minlength=n * 2 * nbk).reshape(n, 2, nbk)
+    # reads and writes, the others -1 (no copies of the columns)
+    flat = a.path.astype(np.int64) * 2
+    flat += a.op == WRITE
+    flat *= nbk
+    flat += bucket_of(a.bytes)
+    flat[~(has & a.data)] = -1
+    hist = sums(flat, n * 2 * nbk)[0].reshape(n, 2, nbk)
     for d, name in enumerate(("read", "write")):
         for j, label in enumerate(BUCKETS):
             cols[f"{name}_{label}"] = hist[:, d, j]
-    classified = _count(cp, n)
-    consec = _count(cp[c.consecutive], n)
-    seq = _count(cp[c.sequential], n)
+    # the three counts in one pass (sums of the flags as weights, no copies)
+    classified, consec, seq = sums(cp, n, c.consecutive, c.sequential)
     aligned_sel = a.data & a.has_offset & (a.path >= 0)
     cols["classified"] = classified
     cols["consecutive"] = consec
@@ -547,11 +561,8 @@ def _rank_lists(a: Arrays, n: int) -> list[str]:
 
 def _max_end(a: Arrays, c: Classified, paths: np.ndarray, n: int) -> np.ndarray:
     """Per path the furthest end of a data access at a known offset: the classified ones
-    (`paths`: theirs, intp: numpy's ufunc.at is ~2x faster with it)."""
-    out = np.zeros(n, dtype=np.int64)
-    if len(c.idx):
-        np.maximum.at(out, paths, a.offset[c.idx] + a.bytes[c.idx])
-    return out
+    (`paths`: theirs)."""
+    return max_by(paths, n, a.offset[c.idx] + a.bytes[c.idx])
 
 
 def size_histogram(a: Arrays, keep: np.ndarray | None = None) -> pd.DataFrame:

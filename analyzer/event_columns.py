@@ -57,6 +57,12 @@ void iot_prev_in_group(const int64_t *group, const int64_t *val, int64_t n, int6
                        int64_t ngroups, int64_t first, int64_t *out);
 void iot_union_length(const int64_t *group, const int64_t *start, const int64_t *end, int64_t n,
                       int64_t *reach, int64_t *total, int64_t ngroups);
+int iot_sums(const int64_t *key, int64_t n, int64_t nbins, const int64_t *w0, const int64_t *w1,
+             int64_t *counts, int64_t *sum0, int64_t *sum1);
+int iot_max_by(const int64_t *key, const int64_t *val, int64_t n, int64_t nbins, int64_t *out);
+int64_t iot_one_bin(int64_t n, const uint8_t *m, const uint8_t *is_write, const int64_t *t_start,
+                    const int64_t *t_end, const int64_t *bytes, double w, int64_t bins, double *acc,
+                    int64_t *rest);
 int iot_take(const void *src, int32_t ssize, int64_t slen, const void *idx, int32_t isize,
              int64_t n, void *dst, int32_t dsize);
 int iot_null_masks(const uint16_t *nulls, int64_t len, const int32_t *idx, int64_t n,

@@ -25,6 +25,7 @@ from iotrace.record import field, record
 from .access import ALIGN, DESCRIPTORS, OP_CODE, SMALL, WRITE, Arrays, Classified, op_in
 from .datasets import SMALL_WRITE, chunking_findings
 from .fmt import fmt_bytes, fmt_pct, fmt_time
+from .group_scans import sums
 
 if TYPE_CHECKING:
     from .summary import Summary
@@ -379,16 +380,14 @@ def _grouped(a: Arrays, m: np.ndarray, cols: list[str]) -> pd.DataFrame:
         return _frame(cols)
     nf = len(a.functions)
     key = a.path[m].astype(np.int64) * nf + a.fn[m]
-    if len(a.paths) * nf <= 4 * len(key):  # few pairs possible: bincounts, not a sort
-        n = np.bincount(key, minlength=len(a.paths) * nf)
+    dur, failed = a.dur[m], a.errno[m] != 0
+    if len(a.paths) * nf <= 4 * len(key):  # few pairs possible: bins, not a sort
+        n, t, err = sums(key, len(a.paths) * nf, dur, failed)
         u = np.flatnonzero(n)
-        at = np.zeros(len(n), dtype=np.int64)
-        at[u] = np.arange(len(u))
-        n, inv = n[u], at[key]
+        n, t, err = n[u], t[u], err[u]
     else:
-        u, inv, n = np.unique(key, return_inverse=True, return_counts=True)
-    err = np.bincount(inv, weights=(a.errno[m] != 0).astype(np.float64), minlength=len(u))
-    t = np.bincount(inv, weights=a.dur[m].astype(np.float64), minlength=len(u))
+        u, inv = np.unique(key, return_inverse=True)
+        n, t, err = sums(inv, len(u), dur, failed)
     return _frame(
         cols,
         {
@@ -423,9 +422,7 @@ def _patterns_of(
     key = np.where(base, a.path, k).astype(np.int64) * 32 + flags
     del flags
     rows = (k + 1) * 32
-    cnt = np.bincount(key, minlength=rows).reshape(k + 1, 2, 16)[:k]
-    tm = np.bincount(key, weights=a.dur, minlength=rows).reshape(k + 1, 2, 16)[:k]
-    by = np.bincount(key, weights=a.bytes, minlength=rows).reshape(k + 1, 2, 16)[:k]
+    cnt, tm, by = (x.reshape(k + 1, 2, 16)[:k] for x in sums(key, rows, a.dur, a.bytes))
     del key
     names: list[str] = []
     directions: list[str] = []

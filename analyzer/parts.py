@@ -50,7 +50,7 @@ from .access import (
 from .datasets import layer as datasets_layer
 from .datasets import merge as datasets_merge
 from .insights import Counts
-from .load import Part, _Log, _open, _warn_truncated, load
+from .load import Part, _Log, _open, _threads, _warn_truncated, load
 from .log_kinds import SHIM, STRACER
 from .over_time import Open, OverTime, over_time
 from .summary import (
@@ -411,14 +411,10 @@ def partial(
     }
     # a part holds only its threads' stops: the whole trace's from the stracer logs' indexes
     sums["stracer_stops"], sums["stracer_held"] = stracer_src.stop_totals(STRACER.find(tr.dir))
-    threads: set[tuple[str, int]] = set()
-    hosts: set[str] = set()
-    if len(ev):
-        hc = ev["host"].cat.codes.to_numpy().astype(np.int64)
-        pairs = pd.unique(hc << 32 | ev["tid"].to_numpy().astype(np.int64))
-        cats = list(ev["host"].cat.categories)
-        threads = {(cats[int(x) >> 32], int(x) & 0xFFFFFFFF) for x in pairs.tolist()}
-        hosts = {cats[int(x)] for x in pd.unique(hc)}
+    # (the distinct values of the runs' heads: pd.unique over every event cost ~4 ms a part)
+    by_host = _threads(ev)
+    threads = {(h, int(t)) for h, tids in by_host.items() for t in tids.tolist()}
+    hosts = set(by_host)
     mine = procs[own]
     # the processes whose kernel counters this part explains: its logs' (host, pid), and with
     # the stracer-only images those no log has

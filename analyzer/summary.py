@@ -31,7 +31,7 @@ from .access import (
     size_histogram,
 )
 from .datasets import layer as datasets_layer
-from .group_scans import union_length
+from .group_scans import sums, union_length
 from .missed_groups import missed_sites
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def io_union(a: Arrays, nproc: int, mask: np.ndarray | None = None) -> np.ndarra
     """Per process: ns during which at least one of its threads was inside an I/O call (of
     `mask`)."""
     m = a.io if mask is None else a.io & mask
-    return union_length(a.proc[m], a.t_start[m], a.t_end[m], nproc)
+    return union_length(np.where(m, a.proc, -1), a.t_start, a.t_end, nproc)  # no copies
 
 
 def file_mask(a: Arrays, system: bool) -> np.ndarray:
@@ -98,10 +98,8 @@ def file_mask(a: Arrays, system: bool) -> np.ndarray:
 
 def _functions(a: Arrays) -> pd.DataFrame:
     k = len(a.functions)
-    calls = np.bincount(a.fn, minlength=k)
+    calls, nbytes, time = sums(a.fn, k, a.bytes, a.dur)  # bytes: 0 where none (Arrays)
     errors = np.bincount(a.fn[a.errno != 0], minlength=k)
-    nbytes = np.bincount(a.fn, weights=a.bytes, minlength=k)  # 0 where none (Arrays)
-    time = np.bincount(a.fn, weights=a.dur, minlength=k)
     # the stracer's holds inside the calls, already out of `time` (shown where there are any)
     held = _held_by(a.fn, a.stopped, k)
     df = pd.DataFrame(
@@ -121,10 +119,12 @@ def _functions(a: Arrays) -> pd.DataFrame:
 
 
 def _held_by(fn: np.ndarray, stopped: np.ndarray | None, k: int) -> np.ndarray:
-    """Per function the ns the stracer held its calls (none held: no bincount over them)."""
-    if stopped is None or not stopped.any():
+    """Per function the ns the stracer held its calls: a bincount over the held ones only
+    (few; the same sums: the others add 0)."""
+    held = np.flatnonzero(stopped) if stopped is not None else ()
+    if not len(held):
         return np.zeros(k, dtype=np.int64)
-    return np.bincount(fn, weights=stopped, minlength=k)
+    return np.bincount(fn[held], weights=stopped[held], minlength=k)
 
 
 def _per_proc(
@@ -139,8 +139,7 @@ def _per_proc(
     cls += op_in(a.op, [OP_CODE[o] for o in METADATA_OPS]) * np.int8(5)
     key = a.proc.astype(np.int64) * 6 + cls
     del cls
-    calls = np.bincount(key, minlength=n * 6).reshape(n, 6)
-    moved = np.bincount(key, weights=a.bytes, minlength=n * 6).reshape(n, 6).astype(np.int64)
+    calls, moved = (x.reshape(n, 6) for x in sums(key, n * 6, a.bytes))
     del key
     keep = ["proc", "host", "rank", "pid", "command", "start", "end", "ended", "exit_status",
             "events"]  # fmt: skip
@@ -214,9 +213,8 @@ def metadata_mask(a: Arrays) -> np.ndarray:
 def _metadata(a: Arrays) -> pd.DataFrame:
     m = metadata_mask(a)
     k = len(a.functions)
-    calls = np.bincount(a.fn[m], minlength=k)
+    calls, time = sums(np.where(m, a.fn, -1), k, a.dur)
     errors = np.bincount(a.fn[m & (a.errno != 0)], minlength=k)
-    time = np.bincount(a.fn[m], weights=a.dur[m], minlength=k)
     held = _held_by(a.fn[m], a.stopped[m] if a.stopped is not None else None, k)
     df = pd.DataFrame(
         {
@@ -312,11 +310,9 @@ def site_stats(
         return pd.DataFrame({c: pd.Series([], dtype="object") for c in cols})
     from .symbols import site_labels, symbolise
 
-    st = a.stack[m]
+    st = np.where(m, a.stack, -1)  # the events out of `m`: -1, no copies of the columns
     k = int(st.max()) + 1
-    calls = np.bincount(st, minlength=k)
-    nbytes = np.bincount(st, weights=a.bytes[m], minlength=k)  # 0 where none (Arrays)
-    time = np.bincount(st, weights=a.dur[m], minlength=k)
+    calls, nbytes, time = sums(st, k, a.bytes, a.dur)  # bytes: 0 where none (Arrays)
     used = np.flatnonzero(calls)
     top = _top_sites(used, nbytes[used], time[used])
     if keep_from is not None:
@@ -326,15 +322,15 @@ def site_stats(
     # the functions seen with each of them: (its row in ids, function) pairs, by a bincount
     # where they are few (a hash table: ~10 ns an event)
     nf = len(a.functions)
-    row = np.full(k, -1, dtype=np.int64)
+    row = np.full(k + 1, -1, dtype=np.int64)  # and st's -1: row -1
     row[ids] = np.arange(len(ids))
     r = row[st]
-    seen = r >= 0
-    key = r[seen] * nf + a.fn[m][seen]
-    if len(ids) * nf <= 4 * len(key) + 4096:
-        pairs = np.flatnonzero(np.bincount(key, minlength=len(ids) * nf))
+    if len(ids) * nf <= 4 * a.n + 4096:
+        key = np.where(r >= 0, r * nf + a.fn, -1)
+        pairs = np.flatnonzero(sums(key, len(ids) * nf)[0])
     else:
-        pairs = pd.unique(key)
+        seen = r >= 0
+        pairs = pd.unique(r[seen] * nf + a.fn[seen])
     fn_of: dict[int, set[str]] = {}
     for pr in pairs.tolist():
         fn_of.setdefault(ids[pr // nf], set()).add(a.functions[pr % nf])

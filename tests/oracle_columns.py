@@ -3,7 +3,8 @@
 - PyDecoder: the C decoder's contract (analyzer/event_columns.py, `Decoder.scan`) through the
   one Python reader of records (tracefile.Records), msgpack record by record;
 - map_ids: iot_map_ids (one log's ids and times mapped in place, analyzer/load.py);
-- prev_in_group, union_length: the group scans (analyzer/group_scans.py) with a stable sort.
+- prev_in_group, union_length: the group scans (analyzer/group_scans.py) with a stable sort;
+- bandwidth_sums: job.bandwidth_sums in numpy alone (its calls within one bin are iot_one_bin's).
 """
 
 from __future__ import annotations
@@ -199,3 +200,36 @@ def union_length(group: np.ndarray, start: np.ndarray, end: np.ndarray, ngroups:
     part = np.clip(e - covered, 0, None)
     np.add.at(total, g, part)
     return total[:ngroups]
+
+
+def bandwidth_sums(a: Any, span: int, bins: int) -> np.ndarray:
+    """job.bandwidth_sums, every call in numpy: its bins by job._floor_div, in the input's order."""
+    from iotrace.analyzer.access import WRITE
+    from iotrace.analyzer.job import _floor_div
+
+    span = max(int(span), 1)
+    w = span / bins
+    edges = np.arange(bins + 1) * w
+    m = a.data
+    row = (a.op[m] == WRITE).astype(np.int64) * (bins + 1)
+    s, e = a.t_start[m].astype(np.float64), a.t_end[m].astype(np.float64)
+    b = a.bytes[m].astype(np.float64)
+    b0 = np.clip(_floor_div(s, w), 0, bins - 1)
+    b1 = np.clip(_floor_div(np.maximum(e - 1, s), w), 0, bins - 1)
+    one = b0 == b1
+
+    def binned(at: np.ndarray, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.bincount(at + rows, weights=weights, minlength=2 * (bins + 1)).reshape(2, -1)
+
+    acc = binned(b0, np.where(one, b, 0.0), row)
+    many = ~one
+    if many.any():
+        s, e, b, b0, b1, row = s[many], e[many], b[many], b0[many], b1[many], row[many]
+        rate = b / (e - s)
+        diff = np.zeros((2, bins + 1), dtype=np.float64)
+        acc += binned(b0, rate * (edges[b0 + 1] - s), row)
+        acc += binned(b1, rate * (e - edges[b1]), row)
+        diff += binned(b0 + 1, rate * w, row)
+        diff -= binned(b1, rate * w, row)
+        acc += np.cumsum(diff, axis=1)
+    return acc[:, :bins].copy()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import oracle_columns as oracle
 import pandas as pd
+import pytest
 from conftest import build, iotrace
 from iotrace.analyzer import group_scans
 from iotrace.analyzer.event_columns import require_native
@@ -33,6 +34,65 @@ def test_group_scans_are_their_oracle_s():
     assert np.array_equal(
         group_scans.union_length(group, start, end, k), oracle.union_length(group, start, end, k)
     )
+    out = RNG.random(n) < 0.3  # a group < 0: no interval (the subset, no copies)
+    assert np.array_equal(
+        group_scans.union_length(np.where(out, -1, group), start, end, k),
+        oracle.union_length(group[~out], start[~out], end[~out], k),
+    )
+
+
+def test_sums_and_maxima_are_numpys_s():
+    n, k = 5000, 41
+    key = RNG.integers(-3, k, n).astype(np.int64)  # < 0: no element
+    w0 = RNG.integers(-(10**15), 10**15, n)  # float64 sums of these would round
+    w1 = RNG.integers(0, 10**6, n)
+    kept = key >= 0
+    counts, s0, s1 = group_scans.sums(key, k, w0, w1)
+    assert np.array_equal(counts, np.bincount(key[kept], minlength=k))
+    for s, w in ((s0, w0), (s1, w1)):
+        assert s.tolist() == [sum(w[kept & (key == b)].tolist()) for b in range(k)]
+    assert np.array_equal(group_scans.sums(key, k, w1)[1], s1)
+    assert np.array_equal(group_scans.sums(key, k)[0], counts)
+    with pytest.raises(ValueError, match="past the 40 bins"):
+        group_scans.sums(key, k - 1)
+    want = np.zeros(k, dtype=np.int64)  # the furthest ends: np.maximum.at over zeros
+    np.maximum.at(want, key[kept], w0[kept])
+    assert np.array_equal(group_scans.max_by(key, k, w0), want)
+    with pytest.raises(ValueError, match="past the 40 bins"):
+        group_scans.max_by(key, k - 1, w0)
+
+
+def test_bandwidth_bins_are_the_numpy_ones_s():
+    # iot_one_bin (the calls within one bin, in C) and numpy's the rest: the same floats as
+    # numpy alone, with calls on the bins' edges, next to them, over several bins, of no time,
+    # before the start, past the span, and too far for int64 quotients
+    from types import SimpleNamespace
+
+    from iotrace.analyzer.access import READ, WRITE
+    from iotrace.analyzer.job import BANDWIDTH_BINS, bandwidth_sums
+
+    # (822970, 869044: some bin edges' x / w floor one above x // w, numpy's)
+    for span in (10**9, 123_456_789_123, 999, 1, 822_970, 869_044):
+        w = span / BANDWIDTH_BINS
+        x = np.arange(-2, BANDWIDTH_BINS + 3) * w
+        edge = np.concatenate([x, np.nextafter(x, -np.inf), np.nextafter(x, np.inf)])
+        start = np.concatenate([
+            edge.astype(np.int64), RNG.integers(-span // 50, span + span // 50, 3000),
+            np.array([2**62, -(2**62)]),
+        ])  # fmt: skip
+        n = len(start)
+        length = RNG.choice([0, 1, 2, max(int(w), 1), 3 * span // BANDWIDTH_BINS + 5], n)
+        a = SimpleNamespace(
+            n=n,
+            data=RNG.random(n) < 0.9,
+            op=RNG.choice(np.array([READ, WRITE], np.int8), n),
+            t_start=start,
+            t_end=start + length,
+            bytes=RNG.integers(0, 10**7, n),
+        )
+        got, want = bandwidth_sums(a, span), oracle.bandwidth_sums(a, span, BANDWIDTH_BINS)
+        assert np.array_equal(got, want), span
+        assert got.any(), span
 
 
 def test_id_mapping_is_its_oracle_s():
