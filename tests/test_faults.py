@@ -620,6 +620,7 @@ def _cmdline(d: Path) -> bytes:
 
 @pytest.mark.parametrize(("limit", "value", "said"), [
     ("RLIMIT_NOFILE", 4, "the open-file limit (ulimit -n 4) is below"),
+    ("RLIMIT_NOFILE", 10, "the open-file limit (ulimit -n 10) is below"),
     ("RLIMIT_AS", 200 << 20, "out of memory (is the address-space limit"),
 ])  # fmt: skip
 @pytest.mark.parametrize("cmd", ["report", "export"])
@@ -639,3 +640,21 @@ def test_a_small_limit_given_to_the_analyzer_is_one_line(
                        preexec_fn=lambda: resource.setrlimit(lim, (value, value)))  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr[-2000:]
     assert r.stderr.startswith("iotrace: ") and said in r.stderr, r.stderr
+
+
+def test_a_low_soft_open_file_limit_is_raised_for_the_analyzer(trace) -> None:
+    """A soft `ulimit -Sn 10` under a higher hard limit: the report is the one an unlimited run
+    gives (it went on without what it could not open: echo's call sites unsymbolised)."""
+    import resource
+
+    t = trace("/bin/echo", "x")
+    assert t.proc.returncode == 0, t.proc.stderr
+    full = subprocess.run([launcher(), "report", str(t.dir)], capture_output=True, text=True)
+
+    def low() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (10, 4096))
+
+    r = subprocess.run(
+        [launcher(), "report", str(t.dir)], capture_output=True, text=True, preexec_fn=low
+    )
+    assert r.returncode == full.returncode == 0 and r.stdout == full.stdout, r.stderr[-2000:]

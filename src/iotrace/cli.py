@@ -617,6 +617,28 @@ def _empty_path(args: argparse.Namespace) -> str | None:
     return next((name for k, name in _PATHS.items() if getattr(args, k, None) == ""), None)
 
 
+FILES_NEEDED = 64  # a 2-process trace's report was whole from 14 descriptors on (measured)
+
+
+def _few_files() -> str | None:
+    """The reading commands' open-file limit raised to its hard limit (iotrace's own processes:
+    no app inherits it); one line if that is still below FILES_NEEDED.  At `ulimit -n` 5-13 a
+    report went on without what it could not open, status 0: the command line and the run's
+    time missing, binaries said rebuilt since the run, call sites left unsymbolised."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= FILES_NEEDED:
+        return None
+    return f"the open-file limit (ulimit -n {soft}) is below the {FILES_NEEDED} it needs"
+
+
 def _errors() -> tuple[type[Exception], ...]:
     """The errors that are one line and status 2 (imported only when one is raised)."""
     from iotrace.select import SelectError
@@ -640,6 +662,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser(words[0] if words and words[0] in COMMANDS else None).parse_args(argv)
     if args.cmd in READERS and (empty := _empty_path(args)):
         print(f"iotrace: {args.cmd}: {empty}: an empty path", file=sys.stderr)
+        return 2
+    if args.cmd in READERS and (few := _few_files()):
+        print(f"iotrace: {args.cmd}: {few}", file=sys.stderr)
         return 2
     if args.cmd in ANALYZER:
         _lean_allocators()
