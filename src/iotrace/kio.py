@@ -23,6 +23,7 @@ The end is the stracer's reading, or without a stracer the shim's at exit.  Used
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Iterable
@@ -546,7 +547,10 @@ def explain_all(
 
 def link(procs: dict[Any, Process], parent: dict[Any, Any]) -> dict[Any, Process]:
     """explain_all's second step, once every process is explained (the analyzer explains parts
-    of a trace apart): each parent's counters less the children it reaped (_kio.c)."""
+    of a trace apart): each parent's counters less the children it reaped (_kio.c).  Returns
+    copies, `procs` untouched: linked twice (the report merges its parts again when the span
+    it guessed was off) a parent would lose its children twice."""
+    procs = {k: copy.copy(p) for k, p in procs.items()}
     c = _c()
     keys = list(procs)
     index = {k: i for i, k in enumerate(keys)}
