@@ -4,6 +4,7 @@ stacks, `iotrace show --stacks`).  No pandas: `show` imports it."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -23,9 +24,22 @@ def same_file(module: str, ran: dict[str, set[bytes]]) -> bool:
     ids = ran.get(module)
     if not ids or not Path(module).is_file() or build_id(module) in ids:
         return True  # the same file, or nothing to compare (no file: no symbols either)
+    why = _unreadable(module)
     warnings.warn(
-        f"{module} is not the file the job ran (its build-id differs: rebuilt or replaced "
+        f"{module} cannot be read ({why}): its frames are left as module+offset"
+        if why
+        else f"{module} is not the file the job ran (its build-id differs: rebuilt or replaced "
         "since): its frames are left as module+offset",
         stacklevel=2,
     )
     return False
+
+
+def _unreadable(path: str) -> str | None:
+    """Why the file cannot be read by this user (a binary of mode 0711), None if it can: its
+    build-id unread is not a rebuilt file."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
