@@ -169,9 +169,11 @@ def _read_parsers(sub: argparse._SubParsersAction) -> None:
     at = sub.add_parser(
         "attach",
         help="record the I/O syscalls of a running process until Ctrl-C, then detach",
-        usage="iotrace attach PID [--shim] [-o DIR] [--force | --append] [--share-with-group]",
+        usage="iotrace attach PID|-p PID [--shim] [-o DIR] [--force | --append] "
+        "[--share-with-group]",
     )
-    at.add_argument("pid", type=int, metavar="PID")
+    at.add_argument("pid", type=int, metavar="PID", nargs="?")
+    at.add_argument("-p", dest="pid_p", type=int, metavar="PID", help="the same, as strace -p")
     at.add_argument(
         "--shim", action="store_true",
         help="load the shim into the process: its calls recorded as by run (stacks too), "
@@ -319,7 +321,9 @@ def _cmd_attach(args: argparse.Namespace) -> int:
     from iotrace.run import trace_dir
     from iotrace.stracer.attach import AttachError, attach
 
-    pid = args.pid
+    if (args.pid is None) == (args.pid_p is None):
+        raise RunError("iotrace: attach: give one PID (iotrace attach PID, or -p PID)", 2)
+    pid = args.pid if args.pid is not None else args.pid_p
     if pid <= 0 or pid == os.getpid() or not os.path.isdir(f"/proc/{pid}"):
         raise RunError(f"iotrace: attach: no process {pid}", 2)
     try:
