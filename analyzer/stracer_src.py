@@ -632,7 +632,7 @@ class Converter:
             cols["path"][pos] = pc
             cols["req"][pos] = size
             cols["ret"][pos] = _i64(ret) if isinstance(ret, int) else -1  # nil: never returned
-            cols["errno"][pos] = err if isinstance(err, int) else 0
+            cols["errno"][pos] = slog.app_errno(err)  # a cut call (ERESTARTSYS): not failed
             cols["offset"][pos] = off
             cols["flags"][pos] = flags
             cols["stack"][pos] = st

@@ -431,6 +431,22 @@ def _read(
     return log
 
 
+# A MISSED record's err that is no failure: the kernel's own code for a call a signal cut
+# (include/linux/errno.h), which the app never sees -- the kernel restarts the call after the
+# signal (recorded again then) or turns the code into EINTR.  Names and texts as strace's.
+RESTART_ERRNOS = {
+    512: ("ERESTARTSYS", "To be restarted if SA_RESTART is set"),
+    513: ("ERESTARTNOINTR", "To be restarted"),
+    514: ("ERESTARTNOHAND", "To be restarted if no handler"),
+    516: ("ERESTART_RESTARTBLOCK", "Interrupted by signal"),
+}
+
+
+def app_errno(err: Any) -> int:
+    """A MISSED record's err as the app's errno: 0 for none, and for a cut call (not failed)."""
+    return 0 if not isinstance(err, int) or err in RESTART_ERRNOS else err
+
+
 def missed_class(rec: list[Any]) -> str:
     """A MISSED record's class: "libc" (libc-internal) or "bypass" (missed I/O)."""
     return str(rec[MS["class"]])

@@ -228,3 +228,61 @@ def test_detach_mid_read_leaves_no_failed_call(tmp_path: Path) -> None:
     assert not (ev["errno"] != 0).any(), ev[["function", "ret", "errno"]]
     shown = iotrace("show", str(out), "--failed")
     assert shown.returncode == 0 and shown.stdout == "", shown.stdout
+
+
+CUT = "= ? ERESTARTSYS (To be restarted if SA_RESTART is set)"
+
+
+def _cut_read_checked(out: Path, reads: tuple[int, int]) -> None:
+    """The raw read a SA_RESTART SIGALRM cut, in trace `out`: shown as strace shows it, then
+    its restart with the 5 bytes; no failed call in the report or in `show --failed`; `reads`
+    the read calls and bytes the report counts (as the kernel: the cut call is one)."""
+    shown = iotrace("show", str(out))
+    assert shown.returncode == 0, shown.stderr
+    got = re.findall(r" read\(3<pipe:\[\d+\]>, \w+, 64\) (= .*) <[\d.]+> ", shown.stdout)
+    assert got == [CUT, "= 5"], shown.stdout
+    failed = iotrace("show", str(out), "--failed")
+    assert failed.returncode == 0 and " read(" not in failed.stdout, failed.stdout
+    rep = iotrace("report", str(out), "--json")
+    assert rep.returncode == 0, rep.stderr
+    d = json.loads(rep.stdout)
+    (read,) = [f for f in d["functions"] if f["function"] == "read"]
+    assert (read["calls"], read["bytes"], read["errors"]) == (*reads, 0), read
+    assert d["overview"]["errors"] == 0 and "error 512" not in shown.stdout
+    assert d["completeness"]["line"].startswith("the trace explains 100.0% of the ")
+
+
+def test_cut_read_is_no_failed_call(tmp_path: Path) -> None:
+    """A raw read(2) on a pipe that a SA_RESTART signal cuts: the kernel restarts it, the app
+    never sees it fail.  Under `run` (a bypass) and under `attach` (every read recorded) the
+    stracer records the cut call as strace does, `= ? ERESTARTSYS`, not as a failure (was:
+    `= -1 512 (Unknown error 512)`, a failed call in the report); strace is the oracle."""
+    prog = str(build("restart_read"))
+    st = subprocess.run(["strace", "-qq", "-e", "trace=read", "-e", "signal=none", prog],
+                        capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert st.returncode == 0 and st.stdout == "read 5 alarms 1\n", st.stderr
+    oracle = re.findall(r"^read\(3, .*, 64\) +(= .*)$", st.stderr, re.M)
+    assert oracle == [CUT, "= 5"], st.stderr
+
+    r = iotrace("run", "-o", str(tmp_path / "run"), "--", prog)
+    assert r.returncode == 0 and r.stdout == "read 5 alarms 1\n", r.stderr
+    _cut_read_checked(tmp_path / "run", (2, 5))
+
+    app = subprocess.Popen([prog, "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           text=True)  # fmt: skip
+    assert app.stdin is not None
+    try:
+        cmd = [sys.executable, "-m", "iotrace", "attach", str(app.pid), "-o", str(tmp_path / "att")]
+        at = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        assert at.stderr is not None
+        assert "attached to" in at.stderr.readline()
+        app.stdin.write("x")
+        app.stdin.close()
+        stdout = app.stdout.read() if app.stdout else ""
+        assert app.wait(timeout=60) == 0 and stdout == "read 5 alarms 1\n"
+        _, err = at.communicate(timeout=60)  # the attach ends with the process
+        assert at.returncode == 0, err
+    finally:
+        app.kill()
+        app.wait()
+    _cut_read_checked(tmp_path / "att", (3, 6))  # and the byte read from stdin

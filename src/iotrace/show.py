@@ -344,7 +344,9 @@ def _stracer_text(log: Any, rec: list[Any], since: int, stacks: bool) -> str:
     shown = [_sarg(kind[j] if j < len(kind) else "", a, named)
              for j, a in enumerate(args or [])]  # fmt: skip
     result = str(ret)
-    if err:
+    if err in slog.RESTART_ERRNOS:  # cut by a signal: no result yet, as strace shows it
+        result = "? {} ({})".format(*slog.RESTART_ERRNOS[err])
+    elif err:
         result = f"{ret} {errno_mod.errorcode.get(err, str(err))} ({os.strerror(err)})"
     mark = f"[{cls}" + (f" via {via}" if via else "") + "]"
     line = (
@@ -361,6 +363,8 @@ def _selected(
     header: dict[str, Any], recs: list[Any], sel: Select, ranks: dict[int, int], t0: int
 ) -> list[Any]:
     """The MISSED records passing `sel` (iotrace.select.mask over their columns)."""
+    from iotrace.stracer import slog
+
     if not sel.active or not recs:
         return recs
     clock = header.get("clock", {})
@@ -375,7 +379,7 @@ def _selected(
         path_names=paths,
         fn=np.array([ncode[r[4]] for r in recs], dtype=np.int64),
         fn_names=names,
-        errno=np.array([r[7] or 0 for r in recs], dtype=np.int64),
+        errno=np.array([slog.app_errno(r[7]) for r in recs], dtype=np.int64),
         t=np.array([r[1] for r in recs], dtype=np.int64)
         + int(clock.get("real", 0))
         - int(clock.get("mono", 0))
