@@ -129,10 +129,13 @@ def print_report(s: Summary, console: Console | None = None, all_ranks: bool = F
         c.print(Text(s.completeness["line"]))
         render_table(c, ts["completeness"])
     if ov["events"] == 0:
+        attached = (s.completeness or {}).get("job", {}).get("attached")
         c.print(
             Text(
                 f"No event passes the filters ({ov['selection']})."
                 if ov.get("selection")
+                else "The trace holds no events: no I/O syscall while attached."
+                if attached
                 else "The trace holds no events: the command made no traced call (a static "
                 "binary, or no I/O through libc?).",
                 style="yellow",

@@ -333,6 +333,7 @@ def _images(sl: SLog, t0: int) -> list[Image]:
     shift = sl.shift - t0
     cur: dict[int, Image] = {}
     out: list[Image] = []
+    attached: dict[int, Image] = {}
     for rec in sl.log.procs:
         try:
             _, t, pid, ppid, what, detail = rec[:6]
@@ -349,6 +350,8 @@ def _images(sl: SLog, t0: int) -> list[Image]:
             new = Image(sl.host, pid, t, False, exe, img.ppid if img else None)
             if img is not None:
                 img.end, img.execd = t, True
+        elif what == "attach":  # `iotrace attach`: the trace of pid begins (with no I/O, too)
+            new = attached[pid] = Image(sl.host, pid, t, False, "")
         elif what == "shim":
             if img is None:
                 img = cur[pid] = Image(sl.host, pid, t, False, "")
@@ -364,6 +367,10 @@ def _images(sl: SLog, t0: int) -> list[Image]:
             continue
         cur[pid] = new
         out.append(new)
+    for rec in sl.log.kio:  # an attached image ends at its last reading (its exit, the detach)
+        img = attached.get(rec[2]) if len(rec) > 2 else None
+        if img is not None and isinstance(rec[1], int):
+            img.end = max(img.end or img.start, rec[1] + shift)
     for img in out:
         img.log = sl.path.name
         img.truncated = sl.truncated

@@ -286,3 +286,35 @@ def test_cut_read_is_no_failed_call(tmp_path: Path) -> None:
         app.kill()
         app.wait()
     _cut_read_checked(tmp_path / "att", (3, 6))  # and the byte read from stdin
+
+
+def test_attach_without_io_is_one_process_checked(tmp_path: Path) -> None:
+    """An attach to a process that makes no I/O while attached (a `sleep`): the trace is of
+    that one process, from the attach to the detach, and its completeness is checked (the
+    attach and end readings: 0 of 0) (was: "0 process(es)", run time 0 and "no shim and no
+    stracer read the kernel's counters ... this trace cannot check itself")."""
+    app = subprocess.Popen(["sleep", "60"])
+    out = tmp_path / "trace"
+    try:
+        at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", str(app.pid), "-o",
+                               str(out)], stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert at.stderr is not None
+        assert "attached to" in at.stderr.readline()
+        time.sleep(0.3)
+        at.send_signal(signal.SIGINT)
+        _, err = at.communicate(timeout=60)
+        assert at.returncode == 0, err
+        assert app.poll() is None  # left running
+    finally:
+        app.kill()
+        app.wait()
+    rep = iotrace("report", str(out))
+    assert rep.returncode == 0, rep.stderr
+    assert "cannot check itself" not in rep.stdout and "static" not in rep.stdout, rep.stdout
+    d = json.loads(iotrace("report", str(out), "--json").stdout)
+    ov = d["overview"]
+    assert (ov["processes"], ov["events"], ov["errors"]) == (1, 0, 0), ov
+    assert ov["run_time"] >= 300_000_000, ov  # from the attach to the detach
+    line = d["completeness"]["line"]
+    assert line.startswith("the trace explains 100.0% of the 0 B and 100.0% of the 0 "), line
+    assert [r["pid"] for r in d["completeness"]["processes"]] == [app.pid]
