@@ -14,7 +14,6 @@ and missed --all like any other.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import struct
@@ -368,9 +367,10 @@ def attach(pid: int, trace: TraceDir, say: Any) -> int:
             signal.signal(s, h)
         log.rec(SRec.END, time.monotonic_ns(), None)
         log.close()
-    with contextlib.suppress(OSError):
-        os.kill(pid, 0)
+    if left:  # none let go: it ended while attached (a zombie still answers kill(pid, 0))
         say(f"iotrace: detached from {pid} ({left} thread(s) let go): it runs on")
+    else:
+        say(f"iotrace: {pid} ended while attached")
     say(f"iotrace: {a.calls} I/O syscalls recorded, {len(a.children)} child process(es) followed")
     from iotrace.kio import run_line
 

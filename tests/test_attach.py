@@ -282,6 +282,7 @@ def test_cut_read_is_no_failed_call(tmp_path: Path) -> None:
         assert app.wait(timeout=60) == 0 and stdout == "read 5 alarms 1\n"
         _, err = at.communicate(timeout=60)  # the attach ends with the process
         assert at.returncode == 0, err
+        assert f"iotrace: {app.pid} ended while attached" in err and "runs on" not in err, err
     finally:
         app.kill()
         app.wait()
