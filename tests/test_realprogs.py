@@ -851,8 +851,19 @@ def test_rustc_jobserver_raw_pipe2_missed_and_counted(tmp_path):
     assert all("jobserver" in e["site"] for e in missed), missed
     from iotrace.analyzer import load
 
-    diff = _diff(want, _norm(trace_bytes(load(tmp_path / "tr").events), work["traced"]))
-    assert not diff, diff
+    # rustc's threads each count the CPUs (glibc reads /sys/devices/system/cpu/online) until
+    # one has stored the count: how many do depends on timing -- once in 8 of 8 runs under
+    # strace, 1-3 times traced (the first libc-internal open at a new call site waits for its
+    # stack's unwinding, ms) -- so that file's bytes are compared with the run's own kernel
+    # counters (the completeness line, below), not with another run's
+    online = ("read", "/sys/devices/system/cpu/online")
+    got = _norm(trace_bytes(load(tmp_path / "tr").events), work["traced"])
+    diff = _diff(want, got)
+    assert got[online] % 4 == 0 and diff.keys() <= {online}, diff
+    r = iotrace("report", str(tmp_path / "tr"), "--json")
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout)["completeness"]["line"]
+    assert line.startswith("the trace explains 100.0% of the ") and "100.0% of the " in line[40:]
 
 
 @pytest.mark.parametrize("mode", [(), ("--no-stracer",)], ids=["full", "shim"])
