@@ -443,11 +443,9 @@ def test_no_subreaper_after_the_stracer_was_unavailable(tmp_path: Path) -> None:
     assert orphan_parent != iotrace_pid, r.stdout
 
 
-def test_a_stracer_that_cannot_start_leaves_the_command_to_the_shim(tmp_path: Path) -> None:
-    """The stracer died before it started the command (its imports failed: a broken install,
-    here an iotrace-stracer that exits at its first import): the launcher said the command was
-    killed with it and ended -9 though the command never ran.  Now it runs, with the shim alone,
-    its output and status as untraced, and one line says why."""
+def _install_copy(tmp_path: Path) -> Path:
+    """A prefix with copies of the C launchers (bin/iotrace, bin/iotrace-py) and this iotrace
+    package as its site-packages: a test puts its own bin/iotrace-stracer beside them."""
     exe = Path(launcher() or "")
     prefix = tmp_path / "prefix"
     (prefix / "bin").mkdir(parents=True)
@@ -456,6 +454,15 @@ def test_a_stracer_that_cannot_start_leaves_the_command_to_the_shim(tmp_path: Pa
     (lib / "site-packages").symlink_to(Path(sys.modules["iotrace"].__file__ or "").parent.parent)
     for name in ("iotrace", "iotrace-py"):
         shutil.copy(exe.parent / name, prefix / "bin" / name)
+    return prefix
+
+
+def test_a_stracer_that_cannot_start_leaves_the_command_to_the_shim(tmp_path: Path) -> None:
+    """The stracer died before it started the command (its imports failed: a broken install,
+    here an iotrace-stracer that exits at its first import): the launcher said the command was
+    killed with it and ended -9 though the command never ran.  Now it runs, with the shim alone,
+    its output and status as untraced, and one line says why."""
+    prefix = _install_copy(tmp_path)
     stracer = prefix / "bin" / "iotrace-stracer"
     stracer.write_text(f"#!{sys.executable}\nimport iotrace_missing_dependency\n")
     stracer.chmod(0o755)
@@ -474,14 +481,7 @@ def test_a_stracer_killed_before_it_seized_the_command(tmp_path: Path, when: str
     `iotrace run` waited on nothing, said the command "killed with it" and ended -9.  The
     command had not run (never exec'd): the launcher ends that child and runs the command with
     the shim alone, its output and status as untraced, one line saying why, nothing left."""
-    exe = Path(launcher() or "")
-    prefix = tmp_path / "prefix"
-    (prefix / "bin").mkdir(parents=True)
-    lib = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    lib.mkdir(parents=True)
-    (lib / "site-packages").symlink_to(Path(sys.modules["iotrace"].__file__ or "").parent.parent)
-    for name in ("iotrace", "iotrace-py"):
-        shutil.copy(exe.parent / name, prefix / "bin" / name)
+    prefix = _install_copy(tmp_path)
     # the real stracer, killed by SIGKILL in the parent of its first fork (the command's),
     # once the child has stopped itself or at once
     wait = "while open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] != 'T': pass"
