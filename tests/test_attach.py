@@ -30,6 +30,23 @@ def _records(path: Path) -> int:
     return path.stat().st_size // 8 if path.exists() else 0
 
 
+def _attached(*args: str) -> subprocess.Popen[str]:
+    """`iotrace attach ARGS` running, once it said it attached (its stderr read on after)."""
+    at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", *args],
+                          stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert at.stderr is not None
+    assert "attached to" in at.stderr.readline()
+    return at
+
+
+def _detached(at: subprocess.Popen[str]) -> str:
+    """Ctrl-C to a running attach: the rest of its stderr, once it ended with status 0."""
+    at.send_signal(signal.SIGINT)
+    _, err = at.communicate(timeout=60)
+    assert at.returncode == 0, err
+    return err
+
+
 def test_attach_records_between_and_detaches(tmp_path: Path) -> None:
     main, side, kid = tmp_path / "main.out", tmp_path / "side.out", tmp_path / "kid.out"
     app = subprocess.Popen([str(build("att_loop")), str(main), str(side), str(kid)])
@@ -207,14 +224,9 @@ def test_detach_mid_read_leaves_no_failed_call(tmp_path: Path) -> None:
         while len(os.listdir(f"/proc/{app.pid}/task")) < 2:
             time.sleep(0.05)
         time.sleep(0.3)  # both threads in their reads
-        at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", "-p", str(app.pid),
-                               "-o", str(out)], stderr=subprocess.PIPE, text=True)  # fmt: skip
-        assert at.stderr is not None
-        assert "attached to" in at.stderr.readline()
+        at = _attached("-p", str(app.pid), "-o", str(out))
         time.sleep(0.5)
-        at.send_signal(signal.SIGINT)
-        _, err = at.communicate(timeout=60)
-        assert at.returncode == 0, err
+        err = _detached(at)
         assert "the trace explains 100.0% of the " in err, err
         os.write(w1, b"hello")
         os.write(w2, b"x")
@@ -272,10 +284,7 @@ def test_cut_read_is_no_failed_call(tmp_path: Path) -> None:
                            text=True)  # fmt: skip
     assert app.stdin is not None
     try:
-        cmd = [sys.executable, "-m", "iotrace", "attach", str(app.pid), "-o", str(tmp_path / "att")]
-        at = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-        assert at.stderr is not None
-        assert "attached to" in at.stderr.readline()
+        at = _attached(str(app.pid), "-o", str(tmp_path / "att"))
         app.stdin.write("x")
         app.stdin.close()
         stdout = app.stdout.read() if app.stdout else ""
@@ -297,14 +306,9 @@ def test_attach_without_io_is_one_process_checked(tmp_path: Path) -> None:
     app = subprocess.Popen(["sleep", "60"])
     out = tmp_path / "trace"
     try:
-        at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", str(app.pid), "-o",
-                               str(out)], stderr=subprocess.PIPE, text=True)  # fmt: skip
-        assert at.stderr is not None
-        assert "attached to" in at.stderr.readline()
+        at = _attached(str(app.pid), "-o", str(out))
         time.sleep(0.3)
-        at.send_signal(signal.SIGINT)
-        _, err = at.communicate(timeout=60)
-        assert at.returncode == 0, err
+        _detached(at)
         assert app.poll() is None  # left running
     finally:
         app.kill()
