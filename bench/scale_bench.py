@@ -28,6 +28,9 @@ cluster's start (its CPU printed apart) is not in its rows: it is paid once per 
     python3 bench/scale_bench.py [--events 10000000] [--procs 16] [--keep DIR] [--also 200000000]
 
 --also N adds a second, larger trace (e.g. 200 M events: ~6 GB of logs; check `df -h`).
+--short N adds a trace of N short-lived processes (a bash loop running bench/gen_short.c: two
+logs a process, a few events each; issue 17's "100,000 short-lived processes"): its rows add
+the CPU per process. `--events 0` leaves the trace of many events out.
 --timeline 2,dask: one 2-worker report (local; on a warm Dask cluster) with its phases marked:
 when the command imported the analyzer, planned, sent the parts, each worker's first and last
 part and its CPU per part, the merge, the output, the end.
@@ -218,6 +221,23 @@ def make_trace(out: Path, events: int, procs: int, jobs: int, work: Path) -> flo
     return time.perf_counter() - t
 
 
+def make_short_trace(out: Path, n: int, work: Path) -> float:
+    """A trace of n short processes: a job script's loop over a small program, fully traced."""
+    gen = work / "gen_short"
+    subprocess.run(["gcc", "-O2", "-o", str(gen), str(HERE / "gen_short.c")], check=True)
+    data = work / "short-data"
+    data.mkdir(exist_ok=True)
+    t = time.perf_counter()
+    loop = f'for ((i = 0; i < {n}; i++)); do "$0" "$1" || exit; done'
+    subprocess.run(
+        [sys.executable, "-m", "iotrace", "run", "-o", str(out), "--", "bash", "-c", loop,
+         str(gen), str(data)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    shutil.rmtree(data)
+    return time.perf_counter() - t
+
+
 ROWS = {
     "memory": ("in memory", None, 1),
     "1": ("bounded, 1 worker", ["--workers", "1"], 1),
@@ -262,7 +282,7 @@ def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -
     asked = [r for r in rows_asked if r != "memory" or _events_estimate(trace) <= in_memory_max]
     runs: dict[str, list[tuple[float, float, int, float, str]]] = {r: [] for r in asked}
     ref = None
-    n = 0
+    n = procs = 0
     cluster = Cluster()
     try:
         for _ in range(repeat):
@@ -284,6 +304,7 @@ def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -
                 load = (load0 + os.getloadavg()[0]) / 2
                 rep = json.loads(out)
                 n = rep["overview"]["events"]
+                procs = rep["overview"]["processes"]
                 same = "reference" if ref is None else ("equal" if _same(ref, rep) else "DIFFERENT")
                 ref = ref if ref is not None else rep
                 runs[r].append((wall, load, peak, cpu, same))
@@ -291,18 +312,20 @@ def bench(trace: Path, in_memory_max: int, rows_asked: list[str], repeat: int) -
                       file=sys.stderr, flush=True)  # fmt: skip
     finally:
         cluster.stop()
-    print(f"{n:,} events" + (f"; each row the median of {repeat} runs" if repeat > 1 else ""))
+    print(f"{n:,} events, {procs:,} processes"
+          + (f"; each row the median of {repeat} runs" if repeat > 1 else ""))  # fmt: skip
     # on a shared machine wall time waits for other jobs (the load average, at the row's start
     # and end, says how many): CPU time and events per CPU-second are the figures to trust
     print(f"{'report':30} {'wall s':>7} {'load':>5} {'peak RSS GB':>11} {'ev/s/core':>10} "
-          f"{'CPU s':>7} {'ev/CPU-s':>10}  JSON")  # fmt: skip
+          f"{'CPU s':>7} {'ev/CPU-s':>10} {'CPU ms/proc':>11}  JSON")  # fmt: skip
     for r in asked:
         name, _, cores = ROWS[r]
         wall, load, peak, cpu = (_median([x[i] for x in runs[r]]) for i in range(4))
         sames = {x[4] for x in runs[r]}  # the reference row's later runs are "equal" to it
         same = "DIFFERENT" if "DIFFERENT" in sames else max(sames)  # "reference" > "equal"
         print(f"{name:30} {wall:7.1f} {load:5.1f} {peak / 1e9:11.2f} {n / wall / cores:10,.0f} "
-              f"{cpu:7.1f} {n / cpu:10,.0f}  {same}", flush=True)  # fmt: skip
+              f"{cpu:7.1f} {n / cpu:10,.0f} {cpu * 1e3 / max(procs, 1):11.2f}  {same}",
+              flush=True)  # fmt: skip
         if repeat > 1:
             print(f"{'':30} CPU s of the runs: {', '.join(f'{x[3]:.1f}' for x in runs[r])}")
     print(HOW)
@@ -662,6 +685,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--procs", type=int, default=16)
+    ap.add_argument("--short", type=int, default=0, metavar="N",
+                    help="also a trace of N short-lived processes (a script's loop)")  # fmt: skip
     ap.add_argument("--also", type=int, metavar="N", help="a second trace of N events")
     ap.add_argument("--also-procs", type=int, default=128, metavar="P",
                     help="processes of the --also trace (default 128)")  # fmt: skip
@@ -708,15 +733,21 @@ def main() -> int:
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="iotrace-scale-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
-        for events, procs in [(args.events, args.procs),
-                              *([(args.also, args.also_procs)] if args.also else [])]:  # fmt: skip
-            trace = base / f"t{events}"
-            if not trace.exists():
+        traces = [*([(args.events, args.procs)] if args.events else []),
+                  *([(args.also, args.also_procs)] if args.also else []),
+                  *([(0, args.short)] if args.short else [])]  # fmt: skip
+        for events, procs in traces:
+            trace = base / (f"t{events}" if events else f"short{procs}")
+            if not trace.exists() and not events:
+                took = make_short_trace(trace, procs, base)
+                print(f"\n== {procs:,} short-lived processes (written in {took:.0f} s)")
+            elif not trace.exists():
                 took = make_trace(trace, events, procs, jobs, base)
                 print(f"\n== {events:,} events by {procs} processes, {jobs} at a time "
                       f"(written in {took:.0f} s)")  # fmt: skip
             else:
-                print(f"\n== {events:,} events (kept trace)")
+                print(f"\n== {f'{events:,} events' if events else f'{procs:,} processes'} "
+                      "(kept trace)")  # fmt: skip
             n = bench(trace, args.in_memory_max, rows, args.repeat) if rows else 0
             n = n or _events_estimate(trace)
             if drows and n <= args.darshan_max:
