@@ -1206,12 +1206,12 @@ def _events(
 
 def _add_data(events: pd.DataFrame, logs: list[_Log], t0: int) -> None:
     """`iotrace run -s N`: the bytes kept of each read/write call's buffer, as a `data` column
-    of text escaped as `show` prints it (None where none was kept)."""
+    of text escaped as `show` and strace print it (None where none was kept)."""
     from iotrace.calls import DATA_FUNCS
-    from iotrace.text import escape
+    from iotrace.text import data_text
 
     kept = {
-        (lg.proc, tid, t + lg.shift - t0): escape(b.decode("ascii", "surrogateescape"))
+        (lg.proc, tid, t + lg.shift - t0): data_text(b)
         for lg in logs
         for (tid, t), b in lg.data.items()
     }

@@ -4,6 +4,8 @@ records), shown escaped as strace does, and in the exports; nothing of the kind 
 from __future__ import annotations
 
 import csv
+import re
+import subprocess
 from pathlib import Path
 
 from conftest import build, iotrace
@@ -48,7 +50,7 @@ def test_first_n_bytes_kept_and_shown(trace) -> None:
     assert t.proc.returncode == 0, t.proc.stderr
     assert _kept(t) == [(fn, b[:8]) for fn, b in MOVED]
     show = iotrace("show", str(t.dir)).stdout
-    assert '/d.bin>, "hi\\n\\x00\\x01\\xffen"..., 9) = 9 <' in show
+    assert '/d.bin>, "hi\\n\\0\\1\\377en"..., 9) = 9 <' in show
     assert '/d.bin>, "abcdef", 6) = 6 <' in show
     assert '/s.txt>, "line1\\n", 64) = 6 <' in show  # fgets: whole, no "..."
     out = t.dir.parent / "csv"
@@ -56,9 +58,24 @@ def test_first_n_bytes_kept_and_shown(trace) -> None:
     assert r.returncode == 0, r.stderr
     rows = [r for r in csv.DictReader((out / "events.csv").open()) if r["data"]]
     assert [(r["function"], r["data"]) for r in rows if r["path"].endswith("d.bin")] == [
-        ("write", "hi\\n\\x00\\x01\\xffen"), ("writev", "abcdef"), ("write", "zzzzzzzz"),
-        ("pread", "hi\\n\\x00\\x01\\xffen"),
+        ("write", "hi\\n\\0\\1\\377en"), ("writev", "abcdef"), ("write", "zzzzzzzz"),
+        ("pread", "hi\\n\\0\\1\\377en"),
     ]  # fmt: skip
+
+
+def test_buffer_escaped_as_strace_prints_it(trace, tmp_path: Path) -> None:
+    """A strace user compares `show`'s buffers with strace's: every byte escaped alike (octal,
+    three digits only before a digit 0-7; \\t \\v \\f \\r named), strace the oracle."""
+    prog = build("data_esc")
+    t = trace(prog, extra=("--no-stracer", "-s", "64"))
+    assert t.proc.returncode == 0, t.proc.stderr
+    st = tmp_path / "strace.out"
+    subprocess.run(["strace", "-s", "64", "-e", "trace=write", "-o", str(st), str(prog)],
+                   cwd=tmp_path, check=True)  # fmt: skip
+    want = re.search(r'^write\(3, (".*"), 18\) = 18$', st.read_text(), re.M)
+    assert want, st.read_text()
+    show = iotrace("show", str(t.dir)).stdout
+    assert f"/esc.bin>, {want[1]}, 18) = 18 <" in show, (want[1], show)
 
 
 def test_at_most_data_max(trace, tmp_path: Path) -> None:

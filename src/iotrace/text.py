@@ -37,11 +37,31 @@ def escape(s: object, quote: bool = True) -> str:
     return "".join(_escape_char(c, quote) for c in s)
 
 
+_DATA_NAMED = {9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 34: '\\"', 92: "\\\\"}
+
+
+def data_text(data: bytes) -> str:
+    """A call's buffer as strace prints it, unquoted: printable ASCII as is, \\t \\n \\v \\f \\r
+    \\" \\\\ named, every other byte in octal (its shortest form; three digits before a digit 0-7,
+    so that it reads back)."""
+    out = []
+    for i, c in enumerate(data):
+        named = _DATA_NAMED.get(c)
+        if named is not None:
+            out.append(named)
+        elif 0x20 <= c < 0x7F:
+            out.append(chr(c))
+        elif i + 1 < len(data) and 0x30 <= data[i + 1] <= 0x37:
+            out.append(f"\\{c:03o}")
+        else:
+            out.append(f"\\{c:o}")
+    return "".join(out)
+
+
 def quote_data(data: bytes, moved: int) -> str:
-    """The bytes `iotrace run -s N` kept of a call's buffer, as strace prints a buffer: quoted,
-    every byte that is not printable ASCII escaped, "..." after it when the call moved more."""
-    text = escape(data.decode("ascii", "surrogateescape"))
-    return f'"{text}"' + ("..." if moved > len(data) else "")
+    """The bytes `iotrace run -s N` kept of a call's buffer, as strace prints a buffer: quoted
+    `data_text`, "..." after it when the call moved more."""
+    return f'"{data_text(data)}"' + ("..." if moved > len(data) else "")
 
 
 def to_bytes(s: str) -> bytes:
