@@ -5,8 +5,11 @@
  * whose length is the committed size: the writer bumps it after each whole record, so a reader
  * never sees a torn one.  A chunk the thread leaves (full, thread end, exit) is sealed with the
  * XXH3-64 of its bytes, once: the hot path only keeps room for the seal.  The shim keeps no
- * descriptor open (apps close all fds): it reopens the file by name in the rare moments it must
- * grow. */
+ * descriptor open (apps close all fds), and takes none while the app may run other threads: a
+ * descriptor of the shim's would take the number another thread's open or pipe gets untraced.
+ * So the log is sized at its creation (RESERVE, sparse: no block yet) and each chunk's blocks
+ * are allocated when it is taken (MADV_POPULATE_WRITE, which fails where a write would SIGBUS);
+ * only a log past RESERVE reopens the file by name to grow. */
 #include <fcntl.h>
 #include <limits.h>
 #include <msgpack.h>
@@ -32,6 +35,11 @@
 #define SEG_SIZE (1ull << SEG_SHIFT)
 #define MAX_SEGS 4096
 #define GROW_MIN (4ull << 20)
+/* The size a log is given at its creation, with the descriptor it is made with: ~1,000 threads'
+ * first chunks or ~400,000 events before the log must grow.  A process killed before its exit's
+ * trim leaves a file of this size, its unwritten part holes. */
+#define RESERVE (32ull << 20)
+#define POPULATE_WRITE 23 /* MADV_POPULATE_WRITE, Linux >= 5.14 */
 #define BIN_HDR 5
 #define EXT_HDR 6
 
@@ -44,7 +52,9 @@ static struct {
     const char *unsaid;    /* a fault not yet in the fault file (no descriptor free): at exit */
     int unsaid_err;
     char *seg[MAX_SEGS];
-    uint64_t cap;   /* bytes allocated in the file */
+    uint64_t cap;   /* the file's size: bytes allocated in it, or reserved (sparse) */
+    int sparse;     /* the kernel populates a chunk's blocks as it is taken (sparse reserve) */
+    uint64_t safe;  /* sandboxed, sparse: the end of the room populated before the filter */
     uint64_t next;  /* offset of the next free chunk */
     pthread_mutex_t grow;
     int dead;       /* the file system refused space: tracing stopped for this process */
@@ -137,11 +147,12 @@ static int ensure(uint64_t need, int ahead)
     if (fd < 0)
         return -1;
     /* Allocate blocks now: a sparse file on a full disk would SIGBUS the app later.  Ahead of
-     * need if there is room, else only what is needed (a nearly full disk still gets a log). */
-    long r = IOT_SYSRAW(fallocate, fd, 0, (off_t)L.cap, (off_t)(want - L.cap));
-    if (r < 0 && errno == EOPNOTSUPP)
+     * need if there is room, else only what is needed (a nearly full disk still gets a log).
+     * Sparse: new_chunk populates each chunk, or fails where a write would SIGBUS. */
+    long r = L.sparse ? -1 : IOT_SYSRAW(fallocate, fd, 0, (off_t)L.cap, (off_t)(want - L.cap));
+    if (L.sparse || (r < 0 && errno == EOPNOTSUPP))
         r = IOT_SYSRAW(ftruncate, fd, (off_t)want);
-    if (r < 0 && want > need) {
+    if (r < 0 && want > need && !L.sparse) {
         want = need;
         r = IOT_SYSRAW(fallocate, fd, 0, (off_t)L.cap, (off_t)(want - L.cap));
         if (r < 0 && errno == EOPNOTSUPP)
@@ -261,11 +272,21 @@ static char *new_chunk(void)
     char *c = at(off);
     /* Fault the chunk's pages in with one call rather than one page fault per 4 KiB as records
      * reach them (MADV_POPULATE_WRITE, Linux >= 5.14; older kernels refuse it and the pages
-     * fault as before).  Measured with bench/: about -5 ns per traced write(2). */
+     * fault as before).  Measured with bench/: about -5 ns per traced write(2).  In a sparse
+     * log this allocates the chunk's blocks: a full disk fails it here, not with a SIGBUS. */
     int e = errno;
     if (iot_own_begin()) {
-        syscall(SYS_madvise, c, (size_t)IOT_CHUNK_SIZE, 23 /* MADV_POPULATE_WRITE */);
+        long r = syscall(SYS_madvise, c, (size_t)IOT_CHUNK_SIZE, POPULATE_WRITE);
         iot_own_end();
+        if (r != 0 && L.sparse) {
+            L.dead = 1;
+            say("grow", errno);
+            errno = e;
+            return NULL;
+        }
+    } else if (L.sparse && off + IOT_CHUNK_SIZE > L.safe) {
+        errno = e;
+        return NULL; /* sandboxed: past the room populated before the filter */
     }
     errno = e;
     c[0] = (char)0xc6; /* bin32, length committed below */
@@ -307,7 +328,13 @@ int iot_log_sandbox(void)
     if (L.dead || note)
         return -1;
     pthread_mutex_lock(&L.grow);
-    int r = ensure(__atomic_load_n(&L.next, __ATOMIC_RELAXED) + IOT_CHUNK_SIZE + SANDBOX_AHEAD, 0);
+    uint64_t from = __atomic_load_n(&L.next, __ATOMIC_RELAXED);
+    uint64_t end = from + IOT_CHUNK_SIZE + SANDBOX_AHEAD;
+    int r = ensure(end, 0);
+    if (r == 0 && L.sparse) { /* the room's blocks, while a syscall may still be made */
+        r = (int)syscall(SYS_madvise, at(from), (size_t)(end - from), POPULATE_WRITE);
+        L.safe = r == 0 ? end : 0;
+    }
     pthread_mutex_unlock(&L.grow);
     if (r < 0)
         return -1;
@@ -497,8 +524,8 @@ int iot_log_create(void)
             syscall(SYS_munmap, L.seg[i], SEG_SIZE);
             L.seg[i] = NULL;
         }
-    L.cap = L.next = 0;
-    L.dead = L.finished = 0;
+    L.cap = L.next = L.safe = 0;
+    L.dead = L.finished = L.sparse = 0;
     L.unsaid = NULL;
     L.making = -1;
     pthread_mutex_init(&L.grow, NULL);
@@ -542,9 +569,14 @@ int iot_log_create(void)
         memcpy(at(0), sb.data, sb.size);
         seal(at(0), sb.size, area);
         L.next = area;
+        L.sparse = syscall(SYS_madvise, at(0), (size_t)area, POPULATE_WRITE) == 0;
         release(sb.size + EXT_HDR + 8, area);
         if (!named)
             r = name_log(dfd, fd, L.path, iot_p.pid);
+    }
+    if (r == 0 && L.sparse) { /* the room for the chunks, now, through this descriptor */
+        uint64_t limit = fsize_limit() / IOT_CHUNK_SIZE * IOT_CHUNK_SIZE;
+        ensure(area + RESERVE < limit ? area + RESERVE : limit, 0);
     }
     int err = errno;
     L.making = -1;

@@ -378,3 +378,15 @@ def test_closing_line_survives_logs_trimmed_while_read(tmp_path):
     log.write_bytes(next((tmp_path / "t").glob("*.iot")).read_bytes())
     r = run([sys.executable, "-c", FLIP, str(log)])
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_descriptor_numbers_while_the_log_grows(tmp_path, mode):
+    """800 threads come and go, each writing once (its first chunk of the log: 25 MiB of them)
+    while the main thread opens and closes /dev/null: every open gets the lowest free number, as
+    untraced.  The log's growth used to reopen it by name every 4 MiB: an open at that moment
+    got the next number (17-61 of them in 2,000 threads)."""
+    prog = str(build("fd_grow"))
+    assert run([prog, "800"]).stdout == "other 0\n"
+    traced = run(iotrace_cmd(tmp_path, mode, prog, "800"))
+    assert (traced.returncode, traced.stdout) == (0, "other 0\n"), traced.stderr
