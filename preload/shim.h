@@ -121,6 +121,9 @@ typedef struct iot_thread {
     /* the thread's alternate signal stack as its sigaltstack set it (wrap_sigstack.c), 0 if
      * none: a call made on it with less room left than a walk needs gets no stack (stack.c) */
     uintptr_t alt_lo, alt_hi;
+    /* stack.c may_load: refused to load libunwind under this blocked mask */
+    int unw_refused;
+    uint64_t unw_refused_mask;
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));

@@ -162,34 +162,36 @@ static int in_handler(uintptr_t sp)
  * Called by one thread at a time (unw_state). */
 static int may_load(void)
 {
-    static char buf[4096];
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     if ((iot_t.alt_hi && sp >= iot_t.alt_lo && sp < iot_t.alt_hi) || in_handler(sp))
         return 0;
-    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/thread-self/status", O_RDONLY | O_CLOEXEC,
-                             0);
-    if (fd < 0)
+    /* The thread's signal state from the kernel by syscalls that take no descriptor (a read of
+     * /proc/thread-self/status took the number another thread's open would get untraced). */
+    uint64_t blocked;
+    if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &blocked, 8) != 0)
         return 0;
-    long n = IOT_SYSRAW(read, fd, buf, sizeof buf - 1);
-    IOT_SYSRAW(close, fd);
-    iot_own_io(0, n);
-    if (n <= 0)
+    /* refused under this mask before: not asked again at each event (the 64 dispositions); a
+     * handler changed meanwhile leaves the answer no, its events without a stack */
+    if (iot_t.unw_refused && blocked == iot_t.unw_refused_mask)
         return 0;
-    buf[n] = '\0';
-    const char *blk = strstr(buf, "\nSigBlk:"), *cgt = strstr(buf, "\nSigCgt:");
-    if (!blk || !cgt)
-        return 0;
-    unsigned long long blocked = strtoull(blk + 8, NULL, 16);
-    unsigned long long caught = strtoull(cgt + 8, NULL, 16);
-    if (blocked & (caught | FAULTS))
-        return 0;
-    for (int sig = 1; sig <= 64; sig++) {
-        struct sigaction act; /* glibc's own (32, 33) are not asked: theirs defer */
-        if (caught >> (sig - 1) & 1 && sigaction(sig, NULL, &act) == 0 &&
-            act.sa_flags & SA_NODEFER)
-            return 0;
+    int ok = !(blocked & FAULTS);
+    for (int sig = 1; ok && sig <= 64; sig++) {
+        struct {
+            void *handler;
+            unsigned long flags;
+            void *restorer;
+            uint64_t mask;
+        } k; /* the kernel's struct sigaction */
+        if (sig == SIGKILL || sig == SIGSTOP ||
+            syscall(SYS_rt_sigaction, sig, NULL, &k, 8) != 0 || k.handler == SIG_DFL ||
+            k.handler == SIG_IGN)
+            continue;
+        /* caught: not blocked, no SA_NODEFER (glibc's own, 32 and 33, defer: not asked) */
+        ok = !(blocked >> (sig - 1) & 1) && (sig == 32 || sig == 33 || !(k.flags & SA_NODEFER));
     }
-    return 1;
+    iot_t.unw_refused = !ok;
+    iot_t.unw_refused_mask = blocked;
+    return ok;
 }
 
 /* libunwind, now if it may be loaded (called in an unwind: a fork waits for it).  ld.so's

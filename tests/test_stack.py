@@ -152,6 +152,26 @@ def test_libunwind_is_loaded_only_for_a_stack_the_fast_walk_cannot_take(trace):
         assert len(got) == 2 and not got[0] and got[1], (mode, got)  # the handler's, main's
 
 
+def test_a_thread_blocking_a_caught_signal_is_asked_once_and_takes_no_descriptor(trace, tmp_path):
+    """A caught SIGUSR2 blocked (a handler might be running: libunwind is not loaded) while 200
+    writes need it: the thread's signal state is read from the kernel without a descriptor (an
+    open of /proc/thread-self/status took the number another thread's open gets untraced) and
+    asked once for that mask, not at each event (200 opens and reads before); once unblocked,
+    the next write loads it and has its stack.  strace is the oracle of the app's syscalls."""
+    st = tmp_path / "st"
+    t = trace("strace", "-f", "-qq", "-o", str(st), "-e", "trace=execve,openat,rt_sigaction",
+              build("stack_lazy"), "blocked", extra=("--no-stracer",))  # fmt: skip
+    assert t.proc.returncode == 0, t.proc.stderr
+    assert "blocked: unwind=0" in t.proc.stdout and "\nunwind=1" in t.proc.stdout
+    lines = st.read_text().splitlines()
+    assert not [x for x in lines if "/proc/thread-self/status" in x]
+    (pid,) = {x.split()[0] for x in lines if "stack_lazy" in x and "execve(" in x}
+    asked = [x for x in lines if x.split()[0] == pid and "rt_sigaction(SIGUSR2, NULL" in x]
+    assert len(asked) == 2, asked[:5]  # blocked, then unblocked
+    got = [e["stack"] for e in t.events() if e["fn"] == "write" and e["fd"] == 1]
+    assert len(got) == 201 and not any(got[:200]) and got[200], [len(s) for s in got]
+
+
 def test_the_apps_own_unwinding_works_as_untraced(trace):
     """C++ exceptions thrown around recorded I/O (libgcc_s's unwinder), glibc's backtrace() and
     the program's own unw_backtrace (it links libunwind, which the shim's is then the same

@@ -3,8 +3,9 @@
  * function with none: libunwind's frame-pointer fallback walks it), "handler" (that write from
  * a signal handler first, then from main; "resethand" and "sysv": so with a handler installed
  * SA_RESETHAND, and SA_RESETHAND|SA_NODEFER as a strict-ISO signal() does: in either handler the
- * signal is no longer caught, in the latter not blocked either).  Prints whether libunwind is
- * mapped at the end. */
+ * signal is no longer caught, in the latter not blocked either); "blocked": 200 such writes
+ * while a caught SIGUSR2 is blocked (no load: a handler might run), then one after unblocking
+ * it).  Prints whether libunwind is mapped at the end. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +47,19 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "plain")) {
         do_write();
     } else if (!strcmp(mode, "nocfi")) {
+        nocfi_write();
+    } else if (!strcmp(mode, "blocked")) {
+        struct sigaction act = {.sa_handler = on_usr1};
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR2);
+        sigaction(SIGUSR2, &act, NULL);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        for (int i = 0; i < 200; i++)
+            nocfi_write();
+        printf("blocked: unwind=%d\n", unwind_mapped());
+        fflush(stdout);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
         nocfi_write();
     } else {
         struct sigaction act = {.sa_handler = on_usr1};
