@@ -14,28 +14,85 @@ it, one parser:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
-from iotrace.elf import open_regular
+from iotrace.elf import debuglink, open_regular
 
 Symbol = tuple[str | None, str | None, int | None]  # function, file, line
 
 _DISCRIMINATOR = re.compile(r"\s*\(discriminator \d+\)$")
 
 
+DEBUG_DIR = "/usr/lib/debug"  # addr2line's global directory of separate debug files
+
+
 def _command(module: str, inline: bool = False) -> list[str] | None:
     tool = shutil.which("addr2line")
-    if tool is None or not Path(module).is_file():
+    if tool is None:
         return None
     # -a: each answer starts with the address asked, which keeps reader and tool in step
     return [tool, "-e", module, "-f", "-C", "-a", *(["-i"] if inline else [])]
+
+
+@contextlib.contextmanager
+def _private_dir() -> Iterator[int]:
+    """A new directory of ours (0700, a random name in $TMPDIR) as a descriptor: the tool is
+    given names through it (/proc/self/fd/D/...), never through a path another user could
+    rename."""
+    path = f"{os.environ.get('TMPDIR') or '/tmp'}/.iotrace-addr2line-{os.urandom(8).hex()}"
+    os.mkdir(path, 0o700)
+    try:
+        dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+        raise
+    try:
+        yield dfd
+    finally:
+        for name in os.listdir(dfd):
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=dfd)
+        os.close(dfd)
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
+@contextlib.contextmanager
+def _opened(module: str) -> Iterator[tuple[str, tuple[int, ...]] | None]:
+    """The module, and its separate debug file (.gnu_debuglink: next to it, in .debug/ or under
+    /usr/lib/debug, where addr2line looks), each opened here with elf.open_regular, and the
+    name to give the tool: a link, in a private directory, to the module's descriptor (the
+    debug file's beside it), with the descriptors to pass.  The tool opens only these: it read
+    whatever the module's owner swapped in after the module was checked (a FIFO: no symbols,
+    or, between the tool's own check and open, a wait for a writer until the timeout); None if
+    the module cannot be opened so."""
+    with contextlib.ExitStack() as stack:
+        try:
+            files = [stack.enter_context(open_regular(module))]
+            name = debuglink(files[0].fileno())
+            parent = os.path.dirname(module)
+            for d in (parent, f"{parent}/.debug", f"{DEBUG_DIR}{parent}") if name else ():
+                with contextlib.suppress(OSError):
+                    files.append(stack.enter_context(open_regular(f"{d}/{name}")))
+                    break
+            dfd = stack.enter_context(_private_dir())
+            base = os.path.basename(module) or "module"
+            os.symlink(f"/proc/self/fd/{files[0].fileno()}", base, dir_fd=dfd)
+            if name and len(files) > 1 and name != base:
+                os.symlink(f"/proc/self/fd/{files[1].fileno()}", name, dir_fd=dfd)
+        except OSError:
+            opened = None
+        else:
+            opened = f"/proc/self/fd/{dfd}/{base}", (dfd, *(f.fileno() for f in files))
+        yield opened
 
 
 def _parse_inline(lines: list[str]) -> dict[int, Symbol]:
@@ -74,20 +131,24 @@ def _parse(lines: list[str]) -> dict[int, Symbol]:
 def resolve(module: str, offsets: Iterable[int], timeout: float = 120) -> dict[int, Symbol]:
     """offset -> (function, file, line) for addresses in `module`; {} where it cannot run."""
     offs = sorted(set(offsets))
-    cmd = _command(module)
-    if not offs or cmd is None:
+    if not offs:
         return {}
-    try:
-        proc = subprocess.run(
-            cmd,
-            input="".join(f"{o:#x}\n" for o in offs),
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {}
+    with _opened(module) as opened:
+        cmd = None if opened is None else _command(opened[0])
+        if opened is None or cmd is None:
+            return {}
+        try:
+            proc = subprocess.run(
+                cmd,
+                input="".join(f"{o:#x}\n" for o in offs),
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                pass_fds=opened[1],
+            )
+        except (OSError, subprocess.SubprocessError):
+            return {}
     return _parse(proc.stdout.splitlines())
 
 
@@ -98,24 +159,31 @@ class Server:
     def __init__(self, module: str, inline: bool = False) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.inline = inline  # the outermost of the inlined levels (_parse_inline)
-        try:  # the tool reads the file opened here (elf.open_regular), never a FIFO or device
-            f = open_regular(module)
-        except OSError:
+        # open until the first answer: the tool opens the debug file at its first lookup; not
+        # for the stracer's life (a stracer killed would leave the links' directory behind)
+        self._files: contextlib.AbstractContextManager[tuple[str, tuple[int, ...]] | None] | None
+        self._files = _opened(module)
+        opened = self._files.__enter__()
+        cmd = None if opened is None else _command(opened[0], inline)
+        if opened is None or cmd is None:
+            self._release()
             return
-        with f:
-            cmd = _command(f"/proc/self/fd/{f.fileno()}", inline)
-            if cmd is None:
-                return
-            try:
-                self.proc = subprocess.Popen(
-                    cmd,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    pass_fds=(f.fileno(),),
-                )
-            except OSError:
-                self.proc = None
+        try:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                pass_fds=opened[1],
+            )
+        except OSError:
+            self.proc = None
+            self._release()
+
+    def _release(self) -> None:
+        files, self._files = self._files, None
+        if files is not None:
+            files.__exit__(None, None, None)
 
     def lookup(self, offsets: Iterable[int], timeout: float = 10) -> dict[int, Symbol]:
         offs = sorted(set(offsets))
@@ -143,6 +211,7 @@ class Server:
                 self.close()
                 return {}
             buf += chunk
+        self._release()  # the tool has opened the module and its debug file by now
         lines = buf.decode(errors="replace").splitlines()
         if self.inline:
             got = _parse_inline(lines)
@@ -161,6 +230,7 @@ class Server:
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        self._release()  # the tool has its own descriptors; the links' directory goes
         if kill:
             proc.kill()
         for f in (proc.stdin, proc.stdout):

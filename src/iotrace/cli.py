@@ -673,6 +673,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ANALYZER:
         _lean_allocators()
     try:
+        if args.cmd in READERS:
+            from iotrace.tracedir import check_links
+
+            for k in ("trace", "a", "b"):
+                if getattr(args, k, None) is not None:
+                    check_links(getattr(args, k))
         if args.cmd == "export":  # parts reduced here too (report, diff: _summary)
             with _importing():
                 from iotrace.analyzer.parts import tune_malloc

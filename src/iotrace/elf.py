@@ -143,6 +143,24 @@ def _sections(fd: int) -> list[tuple[int, ...]] | None:
     return out
 
 
+def debuglink(fd: int) -> str | None:
+    """The file name a module's .gnu_debuglink section gives its separate debug file, None if
+    it has none (or not a plain name)."""
+    try:
+        sections = _sections(fd)
+        shstrndx = struct.unpack_from("<H", os.pread(fd, 64, 0), 62)[0]
+        if sections is None or shstrndx >= len(sections):
+            return None
+        names = os.pread(fd, sections[shstrndx][5], sections[shstrndx][4])
+        for sh_name, _, _, _, off, size, _, _ in sections:
+            if names[sh_name : names.find(b"\0", sh_name)] == b".gnu_debuglink":
+                name = os.pread(fd, min(size, 4096), off).split(b"\0", 1)[0].decode()
+                return name if name and "/" not in name and name not in (".", "..") else None
+    except (OSError, ValueError, struct.error, IndexError):
+        pass
+    return None
+
+
 @functools.lru_cache(maxsize=64)
 def _functions(path: str, _ino: int, _mtime: int, _size: int) -> tuple[list[int], list[str]]:
     """The function symbols of a 64-bit little-endian ELF file's .symtab and .dynsym, by

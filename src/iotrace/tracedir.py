@@ -113,6 +113,45 @@ def open_dir(path: Path, share: bool = False) -> TraceDir:
     return TraceDir(path, fd, share)
 
 
+LINKS_MAX = 40  # the kernel's limit of links followed in one path (ELOOP)
+
+
+def check_links(path: str | os.PathLike[str]) -> None:
+    """TraceDirError if a symbolic link on the way to `path` (the trace directory a reader is
+    given) belongs to another user than the caller and root: a link of nobody's named as the
+    trace of nobody's to read (support for a user) led root's report, show and exports to a
+    private trace of root's, its paths shown as that user's.  A user's own link (`latest`) and
+    the system's are followed.  The kernel's protected_symlinks covers sticky directories only."""
+    me = os.geteuid()
+    todo = str(path).split("/")[::-1]
+    at = "/" if str(path).startswith("/") else "."
+    links = 0
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        nxt = os.path.join(at, name)
+        try:
+            st = os.lstat(nxt)
+        except OSError:  # nothing there (yet): the reader says it
+            return
+        if not stat.S_ISLNK(st.st_mode):
+            at = nxt
+            continue
+        if st.st_uid not in (me, 0):
+            raise TraceDirError(
+                f"{path}: {nxt} is a symbolic link of uid {st.st_uid}'s, not yours (uid {me}): "
+                "not followed (give the directory it names)"
+            )
+        links += 1
+        if links > LINKS_MAX:
+            return  # the reader says ELOOP
+        target = os.readlink(nxt)
+        if target.startswith("/"):
+            at = "/"
+        todo.extend(target.split("/")[::-1])
+
+
 def check_replaceable(out: str | os.PathLike[str]) -> None:
     """OSError unless a new file may be renamed over `out`: nothing there, a file, a directory
     (said by the caller) or a symlink to one or to nothing.  A device, FIFO or socket, or a

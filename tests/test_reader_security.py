@@ -1,0 +1,104 @@
+"""The readers (report, show, export, missed, diff) as root on what another user could plant:
+a trace directory reached through their symbolic link, a module swapped for a FIFO while the
+report runs addr2line on it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import iotrace
+
+NOBODY = 65534
+READS = (["report", "--json"], ["show"], ["missed"], ["export", "--format", "csv", "-o", "x"])
+
+
+@pytest.fixture
+def private(tmp_path: Path) -> Path:
+    """A trace of root's own, its command line (/etc/hostname) private to root."""
+    t = tmp_path / "private"
+    r = iotrace("run", "--no-stracer", "-o", str(t), "--", "cat", "/etc/hostname")
+    assert r.returncode == 0, r.stderr
+    return t
+
+
+def _link(link: Path, target: Path, uid: int) -> None:
+    link.symlink_to(target)
+    os.lchown(link, uid, uid)
+
+
+@pytest.mark.parametrize("where", ["dir", "parent"])
+def test_a_trace_dir_linked_by_another_user_is_not_followed(
+    tmp_path: Path, public_dir: Path, private: Path, where: str
+) -> None:
+    """Root asked to read a trace of nobody's (support for a user): nobody's link named as the
+    trace (or as a directory on its way) led root's report, show, missed and exports to root's
+    private trace, its command line shown as nobody's.  Now a link of another user's is not
+    followed: one line, status 2; root's own link is."""
+    n = public_dir / "n"
+    n.mkdir()
+    os.chown(n, NOBODY, NOBODY)
+    if where == "dir":
+        _link(n / "trace", private, NOBODY)
+        given = n / "trace"
+    else:
+        _link(n / "up", private.parent, NOBODY)
+        given = n / "up" / private.name
+    for cmd in READS:
+        r = iotrace(*cmd, str(given), cwd=tmp_path)
+        assert "hostname" not in r.stdout, (cmd, r.stdout)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (cmd, r.stderr)
+        assert "symbolic link of uid 65534's" in r.stderr, (cmd, r.stderr)
+    r = iotrace("diff", str(private), str(given), cwd=tmp_path)
+    assert r.returncode == 2 and "symbolic link of uid 65534's" in r.stderr, r.stderr
+    mine = tmp_path / "mine"
+    _link(mine, private, os.geteuid())
+    r = iotrace("report", "--json", str(mine))
+    assert r.returncode == 0 and "hostname" in r.stdout, r.stderr
+
+
+WRITER_C = r"""
+#include <fcntl.h>
+#include <unistd.h>
+void save_it(const char *p)
+{
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    write(fd, "hello\n", 6);
+    close(fd);
+}
+int main(int argc, char **argv) { save_it(argv[1]); return 0; }
+"""
+
+
+def test_a_module_swapped_for_a_fifo_does_not_hold_the_report(tmp_path: Path) -> None:
+    """The module's owner swaps it for a FIFO after the report checked it (its build-id) and
+    before addr2line opens it (an addr2line in PATH that makes the swap first puts it exactly
+    in that window): the tool refused the FIFO ("not an ordinary file"; swapped in between its
+    own check and its open, it would wait for a writer until the report's 120 s timeout) and
+    the call site went unnamed.  Now the tool opens only the file the report opened (a link to
+    its descriptor): the call site is named."""
+    if shutil.which("gcc") is None or shutil.which("addr2line") is None:
+        pytest.skip("needs gcc and addr2line")
+    (tmp_path / "w.c").write_text(WRITER_C)
+    prog = tmp_path / "w"
+    subprocess.run(["gcc", "-g", "-O0", "-o", str(prog), str(tmp_path / "w.c")], check=True)
+    r = iotrace("run", "--no-stracer", "-o", str(tmp_path / "t"), "--", str(prog),
+                str(tmp_path / "out"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    wrapper = tools / "addr2line"
+    wrapper.write_text(f"#!/bin/sh\n[ -p {prog} ] || {{ mv {prog} {prog}.old; mkfifo {prog}; }}\n"
+                       f"exec {shutil.which('addr2line')} \"$@\"\n")  # fmt: skip
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
+    try:
+        r = iotrace("report", "--json", str(tmp_path / "t"), env=env, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the report was held by a FIFO swapped in for the module")
+    assert r.returncode == 0, r.stderr
+    assert prog.is_fifo(), "the swap was not made"
+    assert "save_it (w.c:" in r.stdout, r.stdout[:2000]
