@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -230,30 +231,34 @@ def to_csv(trace: Trace, out: Path) -> str:
     return f"wrote {len(trace.events):,} events to {out}/events.csv (and the other tables)"
 
 
-def _chrome_pids(procs: pd.DataFrame) -> dict[int, int]:
-    """proc -> the pid shown: the real one, unless two hosts share it."""
-    clash = procs.groupby("pid")["host"].nunique()
-    out = {}
-    hosts = {h: i for i, h in enumerate(sorted(set(procs["host"])))}
-    for r in procs.itertuples():
-        pid = int(r.pid)
-        out[int(r.proc)] = pid if clash.get(pid, 1) <= 1 else (hosts[r.host] + 1) * 10_000_000 + pid
+def _chrome_pids(procs: pd.DataFrame) -> np.ndarray:
+    """proc -> the pid shown (indexed by proc; 0: no such proc): the real one, unless two hosts
+    share it.  In numpy: each part of a trace of 100,000 processes makes it of every process."""
+    proc = procs["proc"].to_numpy(np.int64)
+    pid = procs["pid"].to_numpy(np.int64)
+    out = np.zeros(max(len(procs), int(proc.max(initial=-1)) + 1, 1), dtype=np.int64)
+    out[proc] = pid
+    if procs["host"].nunique() > 1:
+        host = np.unique(procs["host"].to_numpy(object), return_inverse=True)[1]
+        pairs = np.unique(np.stack([pid, host]), axis=1)
+        many, n = np.unique(pairs[0], return_counts=True)
+        clash = np.isin(pid, many[n > 1])
+        out[proc[clash]] = (host[clash] + 1) * 10_000_000 + pid[clash]
     return out
 
 
-def _chrome_meta(procs: pd.DataFrame, threads: pd.DataFrame) -> list[dict[str, Any]]:
-    """The process and thread tracks' names; `threads`: (proc, tid) in the order of their
-    first event."""
+def _chrome_meta(procs: pd.DataFrame, threads: pd.DataFrame) -> Iterator[str]:
+    """The process and thread tracks' names, a JSON object each; `threads`: (proc, tid) in the
+    order of their first event.  Made as written (a trace of 100,000 processes has ~200,000)."""
     pid_of = _chrome_pids(procs)
-    meta: list[dict[str, Any]] = []
     seen: set[int] = set()
     for r in procs.itertuples():
-        pid = pid_of[int(r.proc)]
+        pid = int(pid_of[int(r.proc)])
         if pid in seen:
             continue  # an exec'd image of the same process: one track
         seen.add(pid)
         who = f"rank {int(r.rank)}: " if pd.notna(r.rank) else ""
-        meta.append(
+        yield json.dumps(
             {
                 "name": "process_name",
                 "ph": "M",
@@ -263,7 +268,7 @@ def _chrome_meta(procs: pd.DataFrame, threads: pd.DataFrame) -> list[dict[str, A
             }
         )
         if pd.notna(r.rank):
-            meta.append(
+            yield json.dumps(
                 {
                     "name": "process_sort_index",
                     "ph": "M",
@@ -272,18 +277,16 @@ def _chrome_meta(procs: pd.DataFrame, threads: pd.DataFrame) -> list[dict[str, A
                     "args": {"sort_index": int(r.rank)},
                 }
             )
-    for r in threads.itertuples():
-        pid = pid_of[int(r.proc)]
-        meta.append(
+    for proc, tid in zip(threads["proc"].tolist(), threads["tid"].tolist(), strict=True):
+        yield json.dumps(
             {
                 "name": "thread_name",
                 "ph": "M",
-                "pid": pid,
-                "tid": int(r.tid),
-                "args": {"name": f"tid {int(r.tid)}"},
+                "pid": int(pid_of[proc]),
+                "tid": int(tid),
+                "args": {"name": f"tid {int(tid)}"},
             }
         )
-    return meta
 
 
 def _chrome_lines(trace: Trace) -> Iterator[list[str]]:
@@ -291,7 +294,7 @@ def _chrome_lines(trace: Trace) -> Iterator[list[str]]:
     lines at a time (in the events' order)."""
     ev = trace.events
     procs = trace.processes
-    pid_of = _chrome_pids(procs)
+    proc_pid = _chrome_pids(procs)
     fn_json = [json.dumps(f) for f in ev["function"].cat.categories]
     op_json = [json.dumps(o) for o in ev["op"].cat.categories]
     path_json = [
@@ -299,7 +302,6 @@ def _chrome_lines(trace: Trace) -> Iterator[list[str]]:
         + (f',"path_bytes":"{trace.exact_names[p].hex()}"' if p in trace.exact_names else "")
         for p in ev["path"].cat.categories
     ]
-    proc_pid = np.array([pid_of.get(i, 0) for i in range(len(procs))] or [0], dtype=np.int64)
     any_missed = bool(ev["missed"].any())
     site_json: dict[int, str] = {}
     if any_missed:
@@ -358,17 +360,22 @@ def _chrome_lines(trace: Trace) -> Iterator[list[str]]:
         yield lines
 
 
+def _batched(lines: Iterable[str]) -> Iterator[list[str]]:
+    it = iter(lines)
+    while batch := list(itertools.islice(it, CHROME_BATCH)):
+        yield batch
+
+
 def _write_chrome(
-    out: Path, trace_dir: Path, t0: int, meta: list[dict[str, Any]], batches: Iterable[list[str]]
+    out: Path, trace_dir: Path, t0: int, meta: Iterable[str], batches: Iterable[list[str]]
 ) -> None:
     def write(raw: IO[bytes]) -> None:
         f = io.TextIOWrapper(raw, encoding="utf-8")
         f.write('{"displayTimeUnit":"ms","otherData":')
         f.write(json.dumps({"iotrace": __version__, "trace": str(trace_dir), "t0_real_ns": t0}))
         f.write(',"traceEvents":[\n')
-        f.write(",\n".join(json.dumps(m) for m in meta))
-        first = not meta
-        for lines in batches:
+        first = True
+        for lines in itertools.chain(_batched(meta), batches):
             if lines:
                 f.write(("" if first else ",\n") + ",\n".join(lines))
                 first = False

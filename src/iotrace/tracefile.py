@@ -123,14 +123,15 @@ def _is_int(v: Any) -> bool:
     return v.__class__ is int or (isinstance(v, int) and not isinstance(v, bool))
 
 
-def _check_header(h: Any, path: Path) -> None:
-    """The header's fields have the types docs/format.md gives them."""
+def _check_header(h: Any, path: Path, shared: bool = False) -> None:
+    """The header's fields have the types docs/format.md gives them (`shared`: its function
+    names are a list checked before, _share_functions)."""
     ints = ("version", "pid", "ppid", "stack_depth", "chunk_size")
     bad = [k for k in ints if k in h and not _is_int(h[k])]
     bad += [k for k in ("rank", "size") if h.get(k) is not None and not _is_int(h[k])]
     bad += [k for k in ("host", "exe", "cwd", "job") if h.get(k) is not None
             and not isinstance(h[k], str)]  # fmt: skip
-    for k in ("argv", "functions"):
+    for k in ("argv",) if shared else ("argv", "functions"):
         v = h.get(k, [])
         if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
             bad.append(k)
@@ -139,6 +140,33 @@ def _check_header(h: Any, path: Path) -> None:
         bad.append("clock")
     if bad:
         raise TraceFormatError(f"{path}: corrupt log (header field {bad[0]!r})")
+
+
+# The function names of the headers: the logs of a trace carry one list or a few (~200 names,
+# ~18 KiB as Python strings, most of a header's memory): one list object per distinct list,
+# checked once, so that the headers of a trace of 100,000 short-lived processes (200,000 logs),
+# held at once by `missed`, `show` and the exports, cost what they differ in.  The list is
+# shared: nothing changes a header's list in place.
+_FUNCTION_LISTS: dict[tuple[str, ...], list[str]] = {}
+FUNCTION_LISTS_KEPT = 256  # distinct lists kept (a hostile trace's many: the others not shared)
+
+
+def _share_functions(h: dict[Any, Any]) -> bool:
+    """h["functions"] made the list object of that content read before; True if so."""
+    f = h.get("functions")
+    if f.__class__ is not list:
+        return False
+    try:
+        key = tuple(f)
+        got = _FUNCTION_LISTS.get(key)
+    except TypeError:  # an unhashable item: _check_header refuses it
+        return False
+    if got is None:
+        if len(_FUNCTION_LISTS) >= FUNCTION_LISTS_KEPT or not all(s.__class__ is str for s in f):
+            return False
+        got = _FUNCTION_LISTS[key] = f
+    h["functions"] = got
+    return True
 
 
 def read_header(buf: Any, path: Path) -> tuple[dict[str, Any], int, int]:
@@ -190,7 +218,7 @@ def read_header(buf: Any, path: Path) -> tuple[dict[str, Any], int, int]:
         raise TraceFormatError(f"{path}: corrupt log (no seal after the header)")
     if xxh3(buf[:end]) != want:
         raise TraceFormatError(f"{path}: corrupt log (header checksum mismatch)")
-    _check_header(header, path)
+    _check_header(header, path, _share_functions(header))
     return header, first, chunk
 
 
