@@ -18,7 +18,10 @@ TEST_PACKAGES = $(DEMO_PACKAGES) python3-dev strace chromium openmpi-bin libopen
                 libhdf5-openmpi-dev libhdf5-mpich-dev libpnetcdf-dev openjdk-17-jdk-headless rustc \
                 universal-ctags python3-h5py-mpi xz-utils zstd zip unzip fakeroot patch nodejs \
                 hdf5-tools netcdf-bin pigz busybox zsh ruby lua5.4 gawk cpio lzop brotli lzip \
-                xmlstarlet xsltproc libxml2-utils imagemagick
+                xmlstarlet xsltproc libxml2-utils imagemagick pbzip2 lbzip2 plzip pixz 7zip \
+                ncompress pax libarchive-tools sharutils squashfs-tools mtools lmdb-utils \
+                datamash dos2unix moreutils original-awk dc mksh tcsh fdupes rdfind \
+                python3-gdbm tcl m4 curl openssh-client
 
 .PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean
 

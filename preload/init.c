@@ -145,11 +145,44 @@ static int kept(const char *kv)
     return 0;
 }
 
+/* envp for an image that only lists its objects (ldd's LD_TRACE_LOADED_OBJECTS, of any value:
+ * the loader maps them, prints them and exits, the program never runs): LD_PRELOAD without the
+ * shim, whose name would else be in the listing. */
+static char **unlisted(char *const envp[], char **scratch, size_t nscratch, char *buf,
+                       size_t nbuf)
+{
+    size_t n = 0, self = strlen(iot_p.self_path);
+    for (char *const *e = envp; e && *e && n + 1 < nscratch; e++) {
+        if (strncmp(*e, "LD_PRELOAD=", 11) || !strstr(*e, iot_p.self_path)) {
+            scratch[n++] = *e;
+            continue;
+        }
+        size_t k = (size_t)snprintf(buf, nbuf, "LD_PRELOAD="), kept = 0;
+        for (const char *w = *e + 11; *w;) { /* the loader splits it at spaces and colons */
+            size_t len = strcspn(w, " :");
+            if (len && (len != self || strncmp(w, iot_p.self_path, len)) && k + len + 1 < nbuf) {
+                if (kept++)
+                    buf[k++] = ':';
+                memcpy(buf + k, w, len);
+                k += len;
+            }
+            w += len + (w[len] != 0);
+        }
+        buf[k] = 0;
+        if (kept)
+            scratch[n++] = buf;
+    }
+    scratch[n] = NULL;
+    return scratch;
+}
+
 /* envp with what the shim needs put back: `scratch` holds count(envp) + iot_env_extra() + 1
  * pointers.  An LD_PRELOAD the app set is kept, with the shim in front of it. */
 char **iot_fix_envp(char *const envp[], char **scratch, size_t nscratch, char *buf, size_t nbuf)
 {
     size_t n = 0, missing = 0;
+    if (lookup(envp, "LD_TRACE_LOADED_OBJECTS="))
+        return unlisted(envp, scratch, nscratch, buf, nbuf);
     for (size_t i = 0; i < nkept; i++) {
         const char *have = lookup(envp, kept_env[i]);
         if (!have || (!strncmp(have, "LD_PRELOAD=", 11) ? !strstr(have, iot_p.self_path)

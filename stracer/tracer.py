@@ -916,10 +916,14 @@ class Tracer:
         head = _exe_head(proc.pid)
         base = _loader_base(proc.pid) if _elf64(head) else 0
         phase = self._phase_after_exec(proc.pid, bool(base))
-        proc.image = Image(exe=exe, phase="noshim" if phase == "sandboxed" else phase)
+        if not base and is_loader(exe) and _loader_only(proc.pid):
+            phase = "listing"
+        proc.image = Image(exe=exe, phase=phase if phase in L.PHASES else "noshim")
         text = self._loader_text(proc.pid, base)
         if phase == "sandboxed":  # no shim reads the counters after the loader's I/O
             proc.image.ld_recorded = text
+        elif phase == "listing":  # all it does is the loader's, which may be the program itself
+            proc.image.ld_recorded = (0, 1 << 64)
         else:
             proc.image.ld = text
         proc.image.go = self._is_go(proc.pid)
@@ -959,6 +963,10 @@ class Tracer:
         before its hello is the loader's.  noshim: nothing it does is seen by a shim.
         sandboxed: exec'd under the app's seccomp filter, the shim loads but stays out without
         a syscall (preload/sandbox.c): noshim, and the loader's I/O is not a shim's start's.
+        listing: the loader lists the objects and exits, the program never runs (ldd's
+        LD_TRACE_LOADED_OBJECTS, the shim takes itself out of LD_PRELOAD there; or the loader
+        run as a program to --verify or --list one, _loader_only): noshim, and the loader's I/O
+        is all the image's.
         dyn: a 64-bit image the kernel gave a program interpreter (the loader honours
         LD_PRELOAD)."""
         raw = _proc_read(f"/proc/{pid}/environ")
@@ -967,6 +975,8 @@ class Tracer:
         env = raw.split(b"\0")
         if b"IOTRACE_SANDBOXED=1" in env:
             return "sandboxed"
+        if any(e.startswith(b"LD_TRACE_LOADED_OBJECTS=") for e in env):
+            return "listing"
         shim = self.shim.encode()
         preload = any(e.startswith(b"LD_PRELOAD=") and shim in e for e in env)
         if not preload:
@@ -1297,6 +1307,28 @@ def _exe(pid: int) -> str:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return ""
+
+
+# ld.so's own options: those that end it before any program runs, and those taking a value
+LOADER_ONLY = {b"--verify", b"--list", b"--list-tunables", b"--list-diagnostics", b"--help",
+               b"--version"}  # fmt: skip
+LOADER_VALUED = {b"--library-path", b"--inhibit-rpath", b"--audit", b"--preload", b"--argv0",
+                 b"--glibc-hwcaps-prepend", b"--glibc-hwcaps-mask"}  # fmt: skip
+
+
+def _loader_only(pid: int) -> bool:
+    """The loader run as the program (ldd's `ld.so --verify FILE`) with an option that ends it
+    before the program it names runs: no shim will start there."""
+    raw = _proc_read(f"/proc/{pid}/cmdline")
+    args = iter(raw.split(b"\0")[1:] if raw else ())
+    for a in args:
+        if a in LOADER_ONLY:
+            return True
+        if a in LOADER_VALUED:
+            next(args, None)
+        elif not a.startswith(b"--"):
+            return False
+    return False
 
 
 def _proc_read(path: str) -> bytes | None:
