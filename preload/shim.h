@@ -123,6 +123,7 @@ typedef struct iot_thread {
     uintptr_t alt_lo, alt_hi;
     /* stack.c may_load: refused to load libunwind under this blocked mask */
     int unw_refused;
+    int pend_held; /* pending.c: inside the table of outstanding requests */
     uint64_t unw_refused_mask;
 } iot_thread;
 

@@ -390,3 +390,15 @@ def test_descriptor_numbers_while_the_log_grows(tmp_path, mode):
     assert run([prog, "800"]).stdout == "other 0\n"
     traced = run(iotrace_cmd(tmp_path, mode, prog, "800"))
     assert (traced.returncode, traced.stdout) == (0, "other 0\n"), traced.stderr
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_aio_completions_collected_in_a_signal_handler(tmp_path, mode):
+    """SIGEV_SIGNAL completions: the handler calls aio_error and aio_return (async-signal-safe)
+    while the main thread posts the next aio_write, 20,000 uncollected requests outstanding.  The
+    handler's aio_return waited forever for the shim's table of outstanding requests, whose lock
+    its own thread held (killed by the timeout, 124; untraced it ends in 0.1 s)."""
+    prog = str(build("aio_sig"))
+    assert run([prog, "2000"]).stdout == "collected 2000\n"
+    traced = run(iotrace_cmd(tmp_path, mode, "timeout", "30", prog, "2000"))
+    assert (traced.returncode, traced.stdout) == (0, "collected 2000\n"), traced.stderr
