@@ -2,6 +2,7 @@
  * syscall carrying the cookie (IOT_FAST, sysraw.h): no ptrace stop. */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -11,6 +12,9 @@
 
 #include "shim.h"
 #include "sysraw.h"
+
+extern int __dprintf_chk(int, int, const char *, ...);
+extern int __vdprintf_chk(int, int, const char *, va_list);
 
 static int has_mode(int flags)
 {
@@ -179,6 +183,52 @@ IOT_API ssize_t write(int fd, const void *buf, size_t n)
     IOT_REAL(write);
     RW_BODY(IOT_FN_write, real_write(fd, buf, n), IOT_SYSRAW_CANCEL(write, fd, buf, n),
             (int64_t)n, buf, -1);
+}
+
+/* dprintf family: libc prints through a stream of its own on the descriptor and flushes it
+ * before it returns, one write per buffer's worth, inside libc (busybox's patch writes every
+ * line so): its writes are measured around the call (calls.py KERNEL_IO_FUNCS "in"; covered
+ * stops under the stracer).  `flag` >= 0: the fortified entry. */
+static int do_dprintf(int fd, int flag, const char *fmt, va_list ap)
+{
+    IOT_REAL(vdprintf);
+    IOT_REAL(__vdprintf_chk);
+#define VDPRINTF_REAL \
+    (flag < 0 ? real_vdprintf(fd, fmt, ap) : real___vdprintf_chk(fd, flag, fmt, ap))
+    IOT_ENTER(IOT_FN_dprintf, VDPRINTF_REAL);
+    int64_t pos = iot_fd_pos(fd);
+    IOT_FD_CALL(int, fd, VDPRINTF_REAL);
+    iot_ev_off(&ev, iot_fd_advance(fd, pos, r));
+    IOT_LEAVE(r);
+#undef VDPRINTF_REAL
+}
+
+IOT_API int dprintf(int fd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = do_dprintf(fd, -1, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+IOT_API int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = do_dprintf(fd, flag, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+IOT_API int vdprintf(int fd, const char *fmt, va_list ap)
+{
+    return do_dprintf(fd, -1, fmt, ap);
+}
+
+IOT_API int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+{
+    return do_dprintf(fd, flag, fmt, ap);
 }
 
 IOT_API ssize_t readv(int fd, const struct iovec *iov, int cnt)

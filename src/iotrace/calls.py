@@ -359,6 +359,9 @@ FUNCTIONS: tuple[Func, ...] = (
     # perror's message, psignal's (psiginfo recorded as it: flags = the signal), as error()'s
     _f("perror", "other", OTH),
     _f("psignal", "other", OTH, "flags"),
+    # formatted output to a descriptor (vdprintf and the fortified forms as it; preload/
+    # wrap_fd.c), written inside libc (its I/O measured around it): ret the bytes printed
+    _f("dprintf", "fd", WR, "fd"),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})
@@ -406,7 +409,7 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "getservbyname": "in-shim", "getprotobyname": "in-shim", "getnameinfo": "in-shim",
     **{f"get{db}ent": "in-shim" for db in ("pw", "gr", "host", "serv", "proto")},
     **{f: "in" for f in ("error", "error_at_line", "warn", "warnx", "vwarn", "vwarnx", "err",
-                              "errx", "verr", "verrx", "perror", "psignal")},
+                              "errx", "verr", "verrx", "perror", "psignal", "dprintf")},
 }  # fmt: skip
 KERNEL_IO_SYSCALLS: dict[str, str] = {
     "read": "r", "pread64": "r", "readv": "r", "preadv": "r", "preadv2": "r",
