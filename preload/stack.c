@@ -409,6 +409,7 @@ static uint32_t capture(void)
     int depth = iot_p.stack_depth;
     uintptr_t fast[IOT_MAX_STACK];
     uint32_t id, *idp = IOT_UNLIKELY(check) ? NULL : &id;
+    memset(fast, 0, (size_t)depth * sizeof *fast); /* a failed walk's frames end at a 0 */
     int m = iot_cfi_backtrace(fast, depth, idp);
     if (IOT_UNLIKELY(m == IOT_CFI_MISS)) /* tables not read now (fork, or libunwind closing) */
         return 0;
@@ -426,10 +427,19 @@ static uint32_t capture(void)
     void *pcs[IOT_MAX_STACK + 16];
     int want = depth + __atomic_load_n(&shim_frames, __ATOMIC_RELAXED);
     __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
-    if (IOT_UNLIKELY(__atomic_load_n(&forking, __ATOMIC_SEQ_CST)) ||
-        (__atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) != 2 && !load_unwind())) {
+    if (IOT_UNLIKELY(__atomic_load_n(&forking, __ATOMIC_SEQ_CST))) {
         __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
         return 0;
+    }
+    if (__atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) != 2 && !load_unwind()) {
+        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+        /* libunwind may not be loaded here (a handler may be running, a makecontext stack
+         * whose bounds are unknown): the frames the fast walk took before the one it could
+         * not, innermost first (docs/format.md) */
+        int k = 0;
+        while (k < depth && fast[k])
+            k++;
+        return k ? iot_intern_stack(fast, k) : 0;
     }
     iot_t.unwinding = 1;
     int n, i;

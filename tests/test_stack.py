@@ -125,7 +125,8 @@ def test_libunwind_is_loaded_only_for_a_stack_the_fast_walk_cannot_take(trace):
     write through a function with no unwind table loads it: its stack is the one a run with
     libunwind from the start (the check) records, and ld.so's reads of its files are the
     shim's own I/O (the trace explains them all).  From a signal handler it is not loaded
-    (dlopen is not async-signal-safe): that event goes without a stack, the next one loads."""
+    (dlopen is not async-signal-safe): that event has the frames the fast walk took before the
+    function it could not walk (it had no stack at all before), the next one loads it."""
     prog = build("stack_lazy")
     for extra in (("--no-stracer",), ()):
         t = trace(prog, "plain", extra=extra)
@@ -149,15 +150,27 @@ def test_libunwind_is_loaded_only_for_a_stack_the_fast_walk_cannot_take(trace):
         assert "after handler: unwind=0" in t.proc.stdout, (mode, t.proc.stdout)
         assert "\nunwind=1" in t.proc.stdout, (mode, t.proc.stdout)
         got = [e["stack"] for e in t.events() if e["fn"] == "write" and e["fd"] == 1]
-        assert len(got) == 2 and not got[0] and got[1], (mode, got)  # the handler's, main's
+        assert len(got) == 2, (mode, got)  # the handler's, main's
+        assert len(got[0]) == 2 and got[1][:2] == got[0] and len(got[1]) > 2, (mode, got)
+
+
+def test_a_makecontext_stack_keeps_the_frames_the_fast_walk_took(trace):
+    """A write on a coroutine's stack (makecontext, on the heap: its bounds unknown, so libunwind
+    is not loaded there): its event has the frames up to the context's start (do_write, the
+    body, __start_context), where it had no stack at all; main's write after it has its own."""
+    t = trace(build("stack_lazy"), "context", extra=("--no-stracer",))
+    assert t.proc.returncode == 0, t.proc.stderr
+    got = [e["stack"] for e in t.events() if e["fn"] == "write" and e["fd"] == 1]
+    assert len(got) == 2 and len(got[0]) == 3 and got[0][0] == got[1][0], got
 
 
 def test_a_thread_blocking_a_caught_signal_is_asked_once_and_takes_no_descriptor(trace, tmp_path):
     """A caught SIGUSR2 blocked (a handler might be running: libunwind is not loaded) while 200
     writes need it: the thread's signal state is read from the kernel without a descriptor (an
     open of /proc/thread-self/status took the number another thread's open gets untraced) and
-    asked once for that mask, not at each event (200 opens and reads before); once unblocked,
-    the next write loads it and has its stack.  strace is the oracle of the app's syscalls."""
+    asked once for that mask, not at each event (200 opens and reads before): their stacks are
+    the frames the fast walk took; once unblocked, the next write loads it and has its stack.
+    strace is the oracle of the app's syscalls."""
     st = tmp_path / "st"
     t = trace("strace", "-f", "-qq", "-o", str(st), "-e", "trace=execve,openat,rt_sigaction",
               build("stack_lazy"), "blocked", extra=("--no-stracer",))  # fmt: skip
@@ -169,7 +182,8 @@ def test_a_thread_blocking_a_caught_signal_is_asked_once_and_takes_no_descriptor
     asked = [x for x in lines if x.split()[0] == pid and "rt_sigaction(SIGUSR2, NULL" in x]
     assert len(asked) == 2, asked[:5]  # blocked, then unblocked
     got = [e["stack"] for e in t.events() if e["fn"] == "write" and e["fd"] == 1]
-    assert len(got) == 201 and not any(got[:200]) and got[200], [len(s) for s in got]
+    assert len(got) == 201 and len(got[200]) > 2, [len(s) for s in got]
+    assert all(s == got[200][:2] for s in got[:200]), got[:2]  # the frames of the fast walk
 
 
 def test_the_apps_own_unwinding_works_as_untraced(trace):

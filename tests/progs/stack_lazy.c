@@ -5,10 +5,13 @@
  * SA_RESETHAND, and SA_RESETHAND|SA_NODEFER as a strict-ISO signal() does: in either handler the
  * signal is no longer caught, in the latter not blocked either); "blocked": 200 such writes
  * while a caught SIGUSR2 is blocked (no load: a handler might run), then one after unblocking
- * it).  Prints whether libunwind is mapped at the end. */
+ * it); "context": a write on a makecontext stack (a coroutine's, on the heap), then one from
+ * main.  Prints whether libunwind is mapped at the end. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 __attribute__((noinline, used)) void do_write(void)
@@ -27,6 +30,13 @@ static void on_usr1(int sig)
 {
     (void)sig;
     nocfi_write();
+}
+
+static ucontext_t main_ctx, co_ctx;
+
+static void co_body(void)
+{
+    do_write();
 }
 
 static int unwind_mapped(void)
@@ -48,6 +58,14 @@ int main(int argc, char **argv)
         do_write();
     } else if (!strcmp(mode, "nocfi")) {
         nocfi_write();
+    } else if (!strcmp(mode, "context")) {
+        getcontext(&co_ctx);
+        co_ctx.uc_stack.ss_sp = malloc(1 << 16);
+        co_ctx.uc_stack.ss_size = 1 << 16;
+        co_ctx.uc_link = &main_ctx;
+        makecontext(&co_ctx, co_body, 0);
+        swapcontext(&main_ctx, &co_ctx);
+        do_write();
     } else if (!strcmp(mode, "blocked")) {
         struct sigaction act = {.sa_handler = on_usr1};
         sigset_t set;
