@@ -3,6 +3,7 @@ rules; this turns the trace's tables into its inputs and its answers into a tabl
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -285,9 +286,14 @@ def completeness_table(trace: Trace) -> pd.DataFrame:
 
 
 def table(
-    kprocs: list[tuple[tuple[str, int], kio.Process]], procs: pd.DataFrame, stracer: bool
+    kprocs: Iterable[tuple[tuple[str, int], kio.Process]], procs: pd.DataFrame, stracer: bool
 ) -> pd.DataFrame:
     """completeness_table from the explained processes and the processes table."""
+    return job_and_table(kprocs, stracer, 0, procs, job=False)[1]
+
+
+def _row_of(procs: pd.DataFrame, stracer: bool) -> Callable[[tuple[str, int], kio.Process], list]:
+    """A process's row of the table (COLUMNS' values), by the processes table."""
     # how each process's last image ended ("signal N" where iotrace run or the stracer saw it)
     procs = procs.sort_values("start", kind="stable")
     images: dict[tuple[str, int], list[str]] = {}
@@ -296,30 +302,28 @@ def table(
     commands = {k: named(v) for k, v in images.items()}
     ended = {(str(h), int(p)): str(e) for h, p, e in
              zip(procs["host"], procs["pid"], procs["ended"], strict=True)}  # fmt: skip
-    rows: list[dict[str, Any]] = []
-    for key, p in kprocs:
-        e = p.explained
-        rows.append(
-            {
-                "host": key[0],
-                "pid": key[1],
-                "command": commands.get(key, ""),
-                "end": p.end,
-                **{f"kernel_{k}": v for k, v in zip(kio.COUNTERS, p.kernel, strict=True)},
-                **{f"explained_{k}": v for k, v in zip(kio.COUNTERS, e, strict=True)},
-                "events_bytes": p.events[0] + p.events[1],
-                "stdio_bytes": p.stdio[0] + p.stdio[1],
-                "before_shim_bytes": p.before_shim[0] + p.before_shim[1],
-                "own_bytes": p.own[0] + p.own[1],
-                "bytes_pct": _pct(p.bytes, p.kernel_bytes) if p.end else None,
-                "calls_pct": _pct(p.calls, p.kernel_calls) if p.end else None,
-                # after the app's seccomp filter: records dropped, calls untraced by the shim
-                "dropped": p.dropped[0],
-                "untraced": p.dropped[1],
-                "cause": _cause(p, stracer, ended.get(key, "")),
-            }
-        )
-    return pd.DataFrame(rows, columns=COLUMNS)
+
+    def row(key: tuple[str, int], p: kio.Process) -> list[Any]:
+        return [
+            key[0],
+            key[1],
+            commands.get(key, ""),
+            p.end,
+            *p.kernel,
+            *p.explained,
+            p.events[0] + p.events[1],
+            p.stdio[0] + p.stdio[1],
+            p.before_shim[0] + p.before_shim[1],
+            p.own[0] + p.own[1],
+            _pct(p.bytes, p.kernel_bytes) if p.end else None,
+            _pct(p.calls, p.kernel_calls) if p.end else None,
+            # after the app's seccomp filter: records dropped, calls untraced by the shim
+            p.dropped[0],
+            p.dropped[1],
+            _cause(p, stracer, ended.get(key, "")),
+        ]
+
+    return row
 
 
 CHAIN_SHOWN = 3  # images of a process named in its row; a longer chain names its first
@@ -379,24 +383,42 @@ def job(trace: Trace) -> kio.Job:
 
 
 def job_of(
-    kprocs: list[tuple[tuple[str, int], kio.Process]],
+    kprocs: Iterable[tuple[tuple[str, int], kio.Process]],
     stracer: bool,
     uring: int,
     procs: pd.DataFrame | None = None,
 ) -> kio.Job:
     """The job's completeness from the explained processes; `uring`: how many processes mapped
     io_uring rings; `procs`: the processes table (their commands, named by the line)."""
+    return job_and_table(kprocs, stracer, uring, procs, table=False)[0]
+
+
+def job_and_table(
+    kprocs: Iterable[tuple[tuple[str, int], kio.Process]],
+    stracer: bool,
+    uring: int,
+    procs: pd.DataFrame | None = None,
+    job: bool = True,
+    table: bool = True,
+) -> tuple[kio.Job, pd.DataFrame]:
+    """job_of (if `job`) and table (if `table`, of `procs`) in one walk of `kprocs`, which may
+    make each process as it is walked (kio.Packed.linked: the merge of a trace's parts holds
+    none of them)."""
     commands: dict[tuple[str, int], str] = {}
-    if procs is not None:
+    if job and procs is not None:
         cols = zip(procs["host"], procs["pid"], procs["exe"], strict=True)
         commands = {(str(h), int(p)): str(e) for h, p, e in cols if isinstance(e, str)}
     j = kio.Job(stracer=stracer)
-    if procs is not None and "ppid" in procs and len(procs):  # kio.Job.pidns: began a PID
+    if job and procs is not None and "ppid" in procs and len(procs):  # kio.Job.pidns: began a PID
         ns = procs["ppid"].to_numpy(dtype="int64", na_value=-1) == 0  # namespace of their own
         j.pidns = len(set(zip(procs["host"][ns].astype(str), procs["pid"][ns], strict=True)))
+    row = _row_of(procs, stracer) if table and procs is not None else None
+    out: list[list[Any]] = []
     for key, p in kprocs:
-        # counts the processes that used io_uring without the stracer
-        j.add(p, key[1], commands.get(key, ""))
+        if job:  # counts the processes that used io_uring without the stracer
+            j.add(p, key[1], commands.get(key, ""))
+        if row is not None:
+            out.append(row(key, p))
     if not j.stracer:  # the kernel counts no io_uring operation in rchar/wchar: say so
         j.uring = max(j.uring, uring)
-    return j
+    return j, pd.DataFrame(out, columns=COLUMNS)

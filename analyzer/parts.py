@@ -239,7 +239,7 @@ class Partial:
     datasets: tuple[pd.DataFrame, dict[str, Any]]  # datasets.layer's table and numbers
     counts: Counts
     over_time: OverTime | None  # the HTML page's plots (when asked)
-    kio: dict[tuple[str, int], kio.Process]
+    kio: kio.Packed  # its processes explained (completeness.explained)
     stracer_kio: bool
     top_stack: int = field(default=-1)
 
@@ -352,7 +352,7 @@ def group(
     kio_rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     tr = Trace(Path(trace_dir), pd.DataFrame(), pd.DataFrame(), 0, 0, [], {}, carry.modules)
     tr.kio, tr.t0 = kio_rows, out[-1].t0
-    out[-1].kio = completeness.explained(tr, carry.keys, carry.shim, carry.uring)
+    out[-1].kio = kio.Packed(completeness.explained(tr, carry.keys, carry.shim, carry.uring))
     return out
 
 
@@ -461,7 +461,7 @@ def partial(
         datasets=datasets_layer(a, ev, tr.chunking, None if carry is None else carry.shapes),
         counts=Counts.of(tr, a, c, parent, system),
         over_time=_plots(a, parent, span, part, carry) if plots else None,
-        kio=kp,
+        kio=kio.Packed(kp),
         stracer_kio=completeness.stracer_read(tr),
     )
 
@@ -1037,20 +1037,15 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     if tr.selection:  # filtered events: summarise's words, nothing compared
         s.completeness = _completeness(tr)
         return s, tr
-    kp: dict[tuple[str, int], kio.Process] = {}
+    kp = kio.Packed()
     for p in partials:
         kp.update(p.kio)
-    parents = completeness.parents(tr)
-    kprocs = sorted(kio.link(kp, parents).items())
+    kprocs = kp.linked(completeness.parents(tr), ordered=True)  # made one at a time
     stracer = any(p.stracer_kio for p in partials)
     from iotrace.record import asdict
 
-    jk = completeness.job_of(kprocs, stracer, len(counts.uring[0]), procs)
-    s.completeness = {
-        "line": jk.line(),
-        "job": asdict(jk),
-        "processes": completeness.table(kprocs, procs, stracer),
-    }
+    jk, table = completeness.job_and_table(kprocs, stracer, len(counts.uring[0]), procs)
+    s.completeness = {"line": jk.line(), "job": asdict(jk), "processes": table}
     return s, tr
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -283,5 +284,32 @@ def report_dict(s: Summary) -> dict[str, Any]:
     }
 
 
+JSON_BLOCK = 1 << 16  # characters of the JSON handed on at a time (json_blocks)
+
+
+def json_blocks(s: Summary) -> Iterator[str]:
+    """The report's JSON (json.dumps(report_dict(s), indent=1, ensure_ascii=False), the same
+    text) in blocks of about JSON_BLOCK characters, encoded as they are handed on: json.dumps
+    joins the encoder's pieces all at once, ~360 per process (20,002 processes: 7.2 M pieces,
+    324 MB above the report's own memory)."""
+    pieces: list[str] = []
+    size = 0
+    for piece in json.JSONEncoder(indent=1, ensure_ascii=False).iterencode(report_dict(s)):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= JSON_BLOCK:
+            yield "".join(pieces)
+            pieces.clear()
+            size = 0
+    yield "".join(pieces)
+
+
 def report_json(s: Summary) -> str:
-    return json.dumps(report_dict(s), indent=1, ensure_ascii=False)
+    return "".join(json_blocks(s))
+
+
+def write_json(s: Summary, out: TextIO) -> None:
+    """The report's JSON and a newline written to `out` block by block (json_blocks)."""
+    for block in json_blocks(s):
+        out.write(block)
+    out.write("\n")

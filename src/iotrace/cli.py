@@ -408,12 +408,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
             write_html(trace, summary, args.html)
             print(f"iotrace: HTML report written to {args.html}", file=sys.stderr)
         target = None
-        if args.json:
-            if text is None:
-                from iotrace.analyzer.report import report_json
-
-                text = report_json(summary)
+        if args.json and text is not None:
             sys.stdout.write(text + "\n")
+        elif args.json:
+            from iotrace.analyzer.report import write_json
+
+            write_json(summary, sys.stdout)
         elif not args.html:
             from iotrace.analyzer.report import print_report
 

@@ -1,0 +1,55 @@
+"""The command's side of a bounded report of many processes (issue 17): what it holds while it
+merges the parts' sums and writes the report.  A trace of 100,002 processes must fit the memory
+bound: the merge makes each process's explained counters (kio.Process, ~1.9 KB of objects) one
+at a time from the parts' packed C records, and the JSON is written as it is encoded, never
+joined whole (json.dumps held ~360 pieces per process: 324 MB for 20,002 processes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+N = 60  # processes (`cat`, each its log)
+
+MERGE = """
+import gc, json, sys
+from iotrace import kio
+from iotrace.analyzer import parts
+from iotrace.analyzer import report
+
+d = sys.argv[1]
+live = []  # kio.Process objects alive as the merge adds each process to the job's sums
+add = kio.Job.add
+def counted(self, *a):
+    live.append(sum(type(o) is kio.Process for o in gc.get_objects()))
+    return add(self, *a)
+kio.Job.add = counted
+s, _ = parts.summarise(parts.Bounded(d, workers=1, part_bytes=1))  # a part per process
+writes = []
+class Out:
+    def write(self, text):
+        writes.append(text)
+report.write_json(s, Out())
+whole = json.dumps(report.report_dict(s), indent=1, ensure_ascii=False) + "\\n"
+print(json.dumps({"live": live, "rows": len(s.completeness["processes"]),
+                  "same": "".join(writes) == whole, "writes": [len(w) for w in writes]}))
+"""
+
+
+def test_the_merge_holds_no_process_objects_and_the_json_is_written_as_encoded(trace):
+    t = trace("sh", "-c", f"printf x > f; for i in $(seq {N}); do cat f > /dev/null; done")
+    assert t.proc.returncode == 0, t.proc.stderr
+    run = subprocess.run([sys.executable, "-c", MERGE, str(t.dir)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    assert got["rows"] > N and len(got["live"]) == got["rows"]
+    # one process made at a time (before: every process of every part, and link's copies)
+    assert max(got["live"]) <= 2, got["live"]
+    # the text json.dumps made, in blocks of JSON_BLOCK characters or a piece more
+    assert got["same"]
+    from iotrace.analyzer.report import JSON_BLOCK
+
+    blocks = got["writes"]
+    assert len(blocks) >= sum(blocks) // (2 * JSON_BLOCK), blocks
+    assert max(blocks) < 2 * JSON_BLOCK, blocks
