@@ -600,6 +600,7 @@ def _lean_allocators() -> None:
     # thread pool (the analyzer multiplies no matrices), no jemalloc purging thread of pyarrow's
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("JE_ARROW_MALLOC_CONF", "background_thread:false")
+    _thread_stacks(THREAD_STACK)
     if "MALLOC_ARENA_MAX" not in os.environ:
         os.environ["MALLOC_ARENA_MAX"] = "2"  # the workers read it at their start
         try:
@@ -608,6 +609,24 @@ def _lean_allocators() -> None:
             ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX, for this process (glibc)
         except (OSError, AttributeError):
             pass
+
+
+def _thread_stacks(size: int) -> None:
+    """The stack of every thread this process starts from now on (glibc's default attribute):
+    pyarrow's pools start up to a thread per core, which with glibc's 8 MiB stacks would reserve
+    1 GiB of address space on a 128-core node.  Their code (pyarrow's kernels, the analyzer's few Python threads)
+    recurses shallowly."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        attr = ctypes.create_string_buffer(64)  # pthread_attr_t: 56 bytes on x86_64
+        if libc.pthread_attr_init(attr) == 0:
+            libc.pthread_attr_setstacksize(attr, ctypes.c_size_t(size))
+            libc.pthread_setattr_default_np(attr)
+            libc.pthread_attr_destroy(attr)
+    except (OSError, AttributeError):
+        pass
 
 
 READERS = ("show", *ANALYZER)
@@ -643,6 +662,37 @@ def _few_files() -> str | None:
     return f"the open-file limit (ulimit -n {soft}) is below the {FILES_NEEDED} it needs"
 
 
+# bytes of address space a command that reads a whole trace needs: the interpreter, pandas,
+# pyarrow and their allocators (a small trace's report and exports failed below ~440 MiB here,
+# 2 cores), then a thread stack for each thread of pyarrow's pools (a core each, and 8 for I/O)
+AS_BASE = 480 << 20
+ARROW_IO_THREADS = 8
+THREAD_STACK = 2 << 20  # the analyzer's threads' (glibc's default: RLIMIT_STACK, 8 MiB)
+
+
+def _little_address_space() -> str | None:
+    """The reading commands' address-space limit raised to its hard limit; one line if that is
+    still below what they need (AS_BASE and pyarrow's threads).  Under it pyarrow could not
+    start its threads: a Parquet export waited for them for good, a CSV export and a diff
+    ended in a traceback, another export aborted (std::bad_alloc in a thread of pyarrow's)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return None
+    need = AS_BASE + ((os.cpu_count() or 1) + ARROW_IO_THREADS) * THREAD_STACK
+    if soft >= need:
+        return None
+    return (f"the address-space limit (ulimit -v {soft >> 10}) is below the {need >> 20} MiB "
+            "it needs")  # fmt: skip
+
+
 def _errors() -> tuple[type[Exception], ...]:
     """The errors that are one line and status 2 (imported only when one is raised)."""
     from iotrace.select import SelectError
@@ -669,6 +719,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.cmd in READERS and (few := _few_files()):
         print(f"iotrace: {args.cmd}: {few}", file=sys.stderr)
+        return 2
+    if args.cmd in ANALYZER and (little := _little_address_space()):
+        print(f"iotrace: {args.cmd}: {little}", file=sys.stderr)
         return 2
     if args.cmd in ANALYZER:
         _lean_allocators()
