@@ -98,7 +98,13 @@ def stracer_main(
     env = dict(env, IOTRACE_STRACER=str(os.getpid()), IOTRACE_COOKIE=f"{cookie:#x}")
     prog = build_filter(cookie)
     errr, errw = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:  # RLIMIT_NPROC (`ulimit -u`): the stracer takes a process of them
+        os.close(errr)
+        os.close(errw)
+        _report(report, f"unavailable it could not start the command ({exc.strerror})")
+        return 0
     if pid == 0:
         os.close(errr)
         os.close(report)  # a stopped child left behind must not keep `iotrace run` waiting

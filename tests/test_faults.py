@@ -664,3 +664,26 @@ def test_a_low_soft_open_file_limit_is_raised_for_the_analyzer(trace) -> None:
         [launcher(), "report", str(t.dir)], capture_output=True, text=True, preexec_fn=low
     )
     assert r.returncode == full.returncode == 0 and r.stdout == full.stdout, r.stderr[-2000:]
+
+
+def test_a_stracer_that_cannot_fork_the_command_leaves_it_to_the_shim(public_dir: Path) -> None:
+    """`ulimit -u` of a user's processes (RLIMIT_NPROC) reached by the stracer's own fork of the
+    command: the stracer printed a 9-line traceback (BlockingIOError) before the command ran
+    with the shim alone.  Now one line says why.  A uid of its own (no process of it runs
+    elsewhere) makes the count exact: the launcher and the stracer take the limit of 2."""
+    uid = 61_997
+    d = public_dir / "u"
+    d.mkdir()
+    os.chown(d, uid, uid)
+    import resource
+
+    def two() -> None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (2, 2))
+
+    p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                        launcher(), "run", "-o", str(d / "t"), "--", "sh", "-c",
+                        "echo ran; exit 3"], cwd=d, capture_output=True, text=True, timeout=120,
+                       preexec_fn=two)  # fmt: skip
+    assert (p.returncode, p.stdout) == (3, "ran\n"), p.stderr
+    assert "Traceback" not in p.stderr, p.stderr
+    assert "no stracer: it could not start the command (Resource temporarily" in p.stderr
