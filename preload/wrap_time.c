@@ -15,7 +15,12 @@
  *
  * sysconf: only _SC_NPROCESSORS_CONF, _SC_NPROCESSORS_ONLN (/sys/devices/system/cpu) and
  * _SC_NGROUPS_MAX (/proc/sys/kernel/ngroups_max) read files; get_nprocs and get_nprocs_conf
- * are the first two.  Event: "sysconf", flags = the _SC_ name, ret its result. */
+ * are the first two.  Event: "sysconf", flags = the _SC_ name, ret its result.
+ *
+ * pthread_getattr_np: for the initial thread (which has no stack block of glibc's) glibc reads
+ * /proc/self/maps to find its stack: Rust's std at every program's start, ruby, the JVM.  Only
+ * that call is measured and recorded.  Event: "pthread_getattr_np", ret its result. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +149,21 @@ IOT_API int get_nprocs(void)
 IOT_API int get_nprocs_conf(void)
 {
     SYSCONF_WRAP(get_nprocs_conf, _SC_NPROCESSORS_CONF, (int)real_get_nprocs_conf());
+}
+
+/* the initial thread: the shim's constructors run on it */
+static pthread_t initial;
+__attribute__((constructor)) static void initial_thread(void)
+{
+    initial = pthread_self();
+}
+
+IOT_API int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
+{
+    IOT_REAL(pthread_getattr_np);
+    if (IOT_LIKELY(!pthread_equal(th, initial)))
+        return real_pthread_getattr_np(th, attr);
+    IOT_ENTER(IOT_FN_pthread_getattr_np, real_pthread_getattr_np(th, attr));
+    IOT_CALL(int, IOT_LIBC_OWN(real_pthread_getattr_np(th, attr)), r, r != 0);
+    IOT_LEAVE(r);
 }

@@ -356,6 +356,8 @@ FUNCTIONS: tuple[Func, ...] = (
     # (get_nprocs and get_nprocs_conf as these): flags is the _SC_ name
     _f("tzset", "other", OTH, "path"),
     _f("sysconf", "other", OTH, "flags"),
+    # the initial thread's attributes: glibc reads /proc/self/maps for its stack (wrap_time.c)
+    _f("pthread_getattr_np", "other", OTH),
     # perror's message, psignal's (psiginfo recorded as it: flags = the signal), as error()'s
     _f("perror", "other", OTH),
     _f("psignal", "other", OTH, "flags"),
@@ -405,7 +407,8 @@ KERNEL_IO_FUNCS: dict[str, str] = {
     "setlocale": "in-shim", "newlocale": "in-shim", "dlopen": "in", "sem_open": "in-shim",
     "getmntent": "in", "getaddrinfo": "in", "getpwnam": "in-shim", "getpwuid": "in-shim",
     "getgrnam": "in-shim", "getgrgid": "in-shim", "getgrouplist": "in-shim",
-    "tzset": "in-shim", "sysconf": "in-shim", "gethostbyname": "in-shim",
+    "tzset": "in-shim", "sysconf": "in-shim", "pthread_getattr_np": "in-shim",
+    "gethostbyname": "in-shim",
     "getservbyname": "in-shim", "getprotobyname": "in-shim", "getnameinfo": "in-shim",
     **{f"get{db}ent": "in-shim" for db in ("pw", "gr", "host", "serv", "proto")},
     **{f: "in" for f in ("error", "error_at_line", "warn", "warnx", "vwarn", "vwarnx", "err",
