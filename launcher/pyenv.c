@@ -3,10 +3,10 @@
  * `iotrace` as root with a user's environment (`su` without `-`, `sudo -E`) ran that user's
  * sitecustomize.py from PYTHONPATH as root.  Of Python's variables (PYTHONPATH, PYTHONHOME,
  * PYTHONWARNINGS, PYTHONINSPECT, PYTHONPYCACHEPREFIX...) only PYTHONPATH's and PYTHONHOME's
- * directories that no other user could change are kept, with no user site directory (unless
- * iotrace is installed there) nor script directory on the path: -I's isolation but for those
- * (a module system's root-owned install stays found), so only code no other user could change
- * runs.  A command these processes start gets its environment whole (the stracer: from its
+ * directories that no other user could change are kept, and so is the caller's user site
+ * directory (user_site_own), with no script directory on the path: -I's isolation but for
+ * those (a module system's root-owned install stays found), so only code no other user could
+ * change runs.  A command these processes start gets its environment whole (the stracer: from its
  * spec; iotrace-py: Python's variables as given, IOTRACE_GIVEN_PY_*, run.py hand_over). */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -41,21 +41,21 @@ static char *safe_path_var(const char *var, const char *value)
     return kept ? out : NULL;
 }
 
-/* iotrace installed in the caller's user site (`pip install --user`: ~/.local/bin/iotrace, its
- * package in ~/.local/lib/python3.X/site-packages), which the install check has vetted: the
- * package is found only there, through the user site (PYTHONNOUSERSITE would leave it out: the
- * stracer died at its first import and took the command with it) */
-static int user_site_install(void)
+/* The caller's user site (~/.local/lib/python3.X/site-packages: their `pip install --user`
+ * packages, iotrace itself or an extra such as dask's for --scheduler) is kept where no other
+ * user could change the way to it, as PYTHONPATH's directories are: their own code, run as
+ * them.  Root given another user's HOME (`sudo -E`) finds it theirs and leaves it out.  It was
+ * left out whenever iotrace itself was not installed there: `iotrace report --scheduler` of a
+ * system-wide iotrace did not find the caller's own dask. */
+static int user_site_own(void)
 {
     const char *home = getenv("HOME");
-    char a[PATH_MAX + 16], b[PATH_MAX + 16], ra[PATH_MAX], rb[PATH_MAX], pkg[PATH_MAX];
-    char msg[PATH_MAX + 128];
+    char lib[PATH_MAX + 16], msg[PATH_MAX + 128];
+    struct stat st;
     if (!home || home[0] != '/')
         return 0;
-    snprintf(a, sizeof a, "%s/..", iot_self_dir);
-    snprintf(b, sizeof b, "%s/.local", home);
-    return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb) &&
-           iot_package_dir(pkg, sizeof pkg) && !iot_install_exposed(pkg, msg, sizeof msg);
+    snprintf(lib, sizeof lib, "%s/.local/lib", home);
+    return stat(lib, &st) == 0 && S_ISDIR(st.st_mode) && !iot_install_exposed(lib, msg, sizeof msg);
 }
 
 size_t iot_python_env(char **env, int given)
@@ -90,7 +90,7 @@ size_t iot_python_env(char **env, int given)
          * locale (PEP 538; PEP 540's UTF-8 mode still applies) */
         env[k++] = (char *)"PYTHONCOERCECLOCALE=0";
     }
-    if (!user_site_install())
+    if (!user_site_own())
         env[k++] = (char *)"PYTHONNOUSERSITE=1";
     env[k++] = (char *)"PYTHONSAFEPATH=1";
     env[k] = NULL;

@@ -1224,6 +1224,40 @@ def test_the_stracer_finds_iotrace_installed_in_the_user_site(tmp_path: Path) ->
     assert "stracer:" in r.stderr and "checked" in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("owner", ["caller", "nobody"])
+def test_iotraces_python_keeps_the_callers_own_user_site(
+    tmp_path: Path, public_dir: Path, owner: str
+) -> None:
+    """An iotrace installed for the system's Python (here: its package on a root-owned
+    PYTHONPATH) left the caller's user site out unless iotrace itself was there: the caller's
+    own `pip install --user` packages (dask for `report --scheduler`) were not found.  Now the
+    caller's user site is kept where no other user could change it; nobody's (root given
+    nobody's HOME) is still left out."""
+    exe = launcher()
+    assert exe is not None
+    pkg = Path(sys.modules["iotrace"].__file__ or "").parent.parent
+    bin_, home = tmp_path / "bin", (tmp_path if owner == "caller" else public_dir) / "home"
+    bin_.mkdir()
+    shutil.copy(exe, bin_ / "iotrace")
+    for script in ("iotrace-py", "iotrace-stracer"):  # the system's Python, as its install's
+        body = (Path(exe).parent / script).read_text().split("\n", 1)[1]
+        (bin_ / script).write_text(f"#!{sys._base_executable}\n{body}")
+        (bin_ / script).chmod(0o755)
+    site = home / ".local/lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (site / "site-packages").mkdir(parents=True)
+    ran = tmp_path / "ran"
+    (site / "site-packages" / "own.pth").write_text(f"import os; open({str(ran)!r}, 'w')\n")
+    if owner == "nobody":
+        for q in (home, *home.rglob("*")):
+            os.lchown(q, NOBODY, NOBODY)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(pkg), "HOME": str(home)}
+    trace = Path(__file__).parent / "data" / "readers" / "valid"
+    r = subprocess.run([str(bin_ / "iotrace"), "show", str(trace)], env=env,
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert ran.exists() == (owner == "caller"), r.stderr
+
+
 NO_FLINK_C = (
     NO_TMPFILE_C.replace(
         "openat(O_TMPFILE) fails EOPNOTSUPP, as on a file system without it",
