@@ -222,7 +222,24 @@ def _clean(v: Any) -> Any:
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_clean(r) for r in df.astype(object).to_dict(orient="records")]
+    """The rows as JSON-able dicts (_clean's values), made column by column: numpy's columns
+    by tolist (a row's dict, then _clean on each of its values, cost ~0.4 ms a process of the
+    20,002-process trace's three tables of processes)."""
+    cols = []
+    for name in df.columns:
+        col = df[name]
+        kind = col.dtype.kind if isinstance(col.dtype, np.dtype) else "O"
+        if kind in "iub":
+            cols.append(col.to_numpy().tolist())
+        elif kind == "f":
+            v = col.to_numpy()
+            cols.append(np.where(np.isfinite(v), v, None).tolist())
+        else:
+            cols.append([_clean(x) for x in col.astype(object).tolist()])
+    if not cols:
+        return [{} for _ in range(len(df))]
+    keys = [str(c) for c in df.columns]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*cols, strict=True)]
 
 
 def report_dict(s: Summary) -> dict[str, Any]:

@@ -32,8 +32,13 @@ class Out:
         writes.append(text)
 report.write_json(s, Out())
 whole = json.dumps(report.report_dict(s), indent=1, ensure_ascii=False) + "\\n"
+# the records made column by column: each table's rows as pandas makes them, cleaned
+frames = [v for v in vars(s).values() if hasattr(v, "to_dict")]
+frames.append(s.completeness["processes"])
+slow = [[report._clean(r) for r in f.astype(object).to_dict("records")] for f in frames]
 print(json.dumps({"live": live, "rows": len(s.completeness["processes"]),
-                  "same": "".join(writes) == whole, "writes": [len(w) for w in writes]}))
+                  "same": "".join(writes) == whole, "writes": [len(w) for w in writes],
+                  "records": [report._records(f) == r for f, r in zip(frames, slow)]}))
 """
 
 
@@ -48,6 +53,7 @@ def test_the_merge_holds_no_process_objects_and_the_json_is_written_as_encoded(t
     assert max(got["live"]) <= 2, got["live"]
     # the text json.dumps made, in blocks of JSON_BLOCK characters or a piece more
     assert got["same"]
+    assert len(got["records"]) > 10 and all(got["records"]), got["records"]
     from iotrace.analyzer.report import JSON_BLOCK
 
     blocks = got["writes"]
