@@ -59,9 +59,61 @@ void *iot_dlsym_any(const char *name)
     return f;
 }
 
+/* The shim's entry in the loader's list of objects (find_self). */
+static struct link_map *self_map;
+
+/* The default definition of `name` in the objects after the shim's entry, read from their
+ * symbol tables without the loader's lock: for a wrapper first called inside the app's
+ * dl_iterate_phdr callback (iot_t.in_phdr), where dlsym would wait for another thread's dlopen,
+ * which waits for the lock the callback runs under.  The loader links an object into the list
+ * only once it is mapped.  NULL if none has it (then dlsym, as elsewhere). */
+static void *lookup_unlocked(const char *name)
+{
+    uint32_t h = 5381; /* the GNU hash */
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        h = h * 33 + *c;
+    for (struct link_map *lm = self_map ? self_map->l_next : NULL; lm; lm = lm->l_next) {
+        const ElfW(Sym) *syms = NULL;
+        const char *strs = NULL;
+        const uint32_t *gh = NULL;
+        const ElfW(Half) *vers = NULL;
+        for (const ElfW(Dyn) *d = lm->l_ld; d && d->d_tag != DT_NULL; d++) {
+            uintptr_t p = d->d_un.d_ptr; /* the loader rebased it, except in the vDSO */
+            p += p < lm->l_addr ? lm->l_addr : 0;
+            if (d->d_tag == DT_SYMTAB)
+                syms = (const ElfW(Sym) *)p;
+            else if (d->d_tag == DT_STRTAB)
+                strs = (const char *)p;
+            else if (d->d_tag == DT_GNU_HASH)
+                gh = (const uint32_t *)p;
+            else if (d->d_tag == DT_VERSYM)
+                vers = (const ElfW(Half) *)p;
+        }
+        if (!syms || !strs || !gh || !gh[0])
+            continue;
+        const uint32_t *buckets = gh + 4 + gh[2] * (sizeof(ElfW(Addr)) / 4);
+        const uint32_t *chain = buckets + gh[0] - gh[1];
+        for (uint32_t i = buckets[h % gh[0]]; i >= gh[1]; i++) {
+            const ElfW(Sym) *sym = &syms[i];
+            int type = ELF64_ST_TYPE(sym->st_info);
+            if ((chain[i] | 1) == (h | 1) && sym->st_shndx != SHN_UNDEF && sym->st_value &&
+                (type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_OBJECT) &&
+                !(vers && vers[i] & 0x8000) && !strcmp(strs + sym->st_name, name)) {
+                void *f = (void *)(lm->l_addr + sym->st_value);
+                return type == STT_GNU_IFUNC ? ((void *(*)(void))f)() : f;
+            }
+            if (chain[i] & 1)
+                break;
+        }
+    }
+    return NULL;
+}
+
 void *iot_dlsym(const char *name)
 {
-    void *f = iot_dlsym_any(name);
+    void *f = IOT_UNLIKELY(iot_t.in_phdr) ? lookup_unlocked(name) : NULL;
+    if (!f)
+        f = iot_dlsym_any(name);
     if (!f) /* symbols glibc keeps only for old binaries (__xstat...) */
         f = dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5");
     if (!f) {
@@ -222,6 +274,7 @@ static void find_self(void)
     Dl_info di;
     struct link_map *lm = NULL;
     if (dladdr1((void *)iot_init, &di, (void **)&lm, RTLD_DL_LINKMAP) && di.dli_fname) {
+        self_map = lm;
         snprintf(iot_p.self_path, sizeof iot_p.self_path, "%s", di.dli_fname);
         const ElfW(Ehdr) *eh = di.dli_fbase;
         const ElfW(Phdr) *ph = (const void *)((const char *)eh + eh->e_phoff);

@@ -124,6 +124,7 @@ typedef struct iot_thread {
     /* stack.c may_load: refused to load libunwind under this blocked mask */
     int unw_refused;
     int pend_held; /* pending.c: inside the table of outstanding requests */
+    int in_phdr;   /* stack.c: inside the app's dl_iterate_phdr (the loader's lock held) */
     uint64_t unw_refused_mask;
 } iot_thread;
 

@@ -163,7 +163,8 @@ static int in_handler(uintptr_t sp)
 static int may_load(void)
 {
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    if ((iot_t.alt_hi && sp >= iot_t.alt_lo && sp < iot_t.alt_hi) || in_handler(sp))
+    if ((iot_t.alt_hi && sp >= iot_t.alt_lo && sp < iot_t.alt_hi) || in_handler(sp) ||
+        iot_t.in_phdr)
         return 0;
     /* The thread's signal state from the kernel by syscalls that take no descriptor (a read of
      * /proc/thread-self/status took the number another thread's open would get untraced). */
@@ -194,6 +195,25 @@ static int may_load(void)
     return ok;
 }
 
+/* The app's dl_iterate_phdr (C++ runtimes, profilers, JITs walk the loaded objects): its
+ * callback runs with the loader's lock held, so an event there must not load libunwind.  Its
+ * dlopen would wait for another thread's dlopen, which waits for that lock (dl_phdr: hung at
+ * once).  Resolved at the first call, which is never inside a callback: the outermost call is
+ * this one too. */
+IOT_API int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
+{
+    static int (*real)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
+    if (!real)
+        real = (int (*)(int (*)(struct dl_phdr_info *, size_t, void *), void *))dlsym(
+            RTLD_NEXT, "dl_iterate_phdr");
+    if (!real)
+        return 0;
+    iot_t.in_phdr++;
+    int r = real(cb, data);
+    iot_t.in_phdr--;
+    return r;
+}
+
 /* libunwind, now if it may be loaded (called in an unwind: a fork waits for it).  ld.so's
  * reads of its files are the shim's own I/O, measured around the dlopen. */
 static int load_unwind(void)
@@ -206,9 +226,10 @@ static int load_unwind(void)
         sched_yield(); /* another thread is loading it */
         state = 0;
     }
-    if (!real_dlopen)
+    int ok = may_load();
+    if (ok && !real_dlopen) /* dlsym too waits for the loader's lock: not before the check */
         real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
-    if (!real_dlopen || !may_load()) {
+    if (!ok || !real_dlopen) {
         __atomic_store_n(&unw_state, 0, __ATOMIC_RELEASE); /* a later event tries again */
         return 0;
     }
