@@ -36,7 +36,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from iotrace import __version__
-from iotrace.tracedir import open_dir, write_atomic
+from iotrace.tracedir import check_way, open_dir, write_atomic
 
 if TYPE_CHECKING:
     from .parts import Bounded
@@ -111,7 +111,9 @@ def _plain(t: pa.Table) -> pa.Table:
 
 
 def _out_dir(out: Path) -> None:
-    """OUT made 0700, or an existing one that is ours alone (no symlink, no other writer)."""
+    """OUT made 0700, or an existing one that is ours alone (no symlink, no other writer), in a
+    directory no other user can change the way to (check_way)."""
+    check_way(out)
     open_dir(out).close()
 
 

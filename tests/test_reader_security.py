@@ -102,3 +102,28 @@ def test_a_module_swapped_for_a_fifo_does_not_hold_the_report(tmp_path: Path) ->
     assert r.returncode == 0, r.stderr
     assert prog.is_fifo(), "the swap was not made"
     assert "save_it (w.c:" in r.stdout, r.stdout[:2000]
+
+
+@pytest.mark.parametrize("cmd", [["export", "--format", "parquet", "-o"], ["report", "--html"]])
+def test_an_output_under_another_users_directory_is_refused(
+    tmp_path: Path, public_dir: Path, private: Path, cmd: list[str]
+) -> None:
+    """Root asked to write an export or report into a directory of nobody's: nobody's link
+    there (or a rename while it is written) sent it into a directory of root's, and the Parquet
+    export deleted that directory's `events` first (shutil.rmtree, then pyarrow's writer).  Now
+    an output whose way another user could change is refused, as `run -o` is: one line, status
+    2, nothing of root's touched."""
+    mine = tmp_path / "mine"
+    (mine / "out" / "events").mkdir(parents=True)
+    (mine / "out" / "events" / "keep").write_text("root's\n")
+    n = public_dir / "n"
+    n.mkdir()
+    os.chown(n, NOBODY, NOBODY)
+    _link(n / "link", mine, NOBODY)
+    name = "out" if cmd[0] == "export" else "r.html"
+    r = iotrace(*cmd, str(n / "link" / name), str(private))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "another user could move it elsewhere" in r.stderr, r.stderr
+    assert sorted(p.name for p in mine.rglob("*")) == ["events", "keep", "out"]
+    r = iotrace(*cmd, str(tmp_path / name), str(private))
+    assert r.returncode == 0, r.stderr

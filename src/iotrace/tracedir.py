@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import stat
 from collections.abc import Callable
@@ -152,6 +153,34 @@ def check_links(path: str | os.PathLike[str]) -> None:
         todo.extend(target.split("/")[::-1])
 
 
+def check_way(out: str | os.PathLike[str]) -> None:
+    """TraceDirError if another user could move `out` (an output file or an export's directory)
+    while it is written: the way to its directory is changed by no one but root and the
+    caller, the rule of `run -o` (launcher/dir.c).  Root writing an export under a directory of
+    nobody's went where nobody's link there led: into a directory of root's, whose `events` the
+    Parquet export deleted first."""
+    said = _way(os.path.dirname(os.path.abspath(out)) or "/")
+    if said is not None:
+        raise TraceDirError(f"{out}: {said}: another user could move it elsewhere while it is "
+                            "written; refusing to write there (give a path whose parents only "
+                            "you and root can change)")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _way(parent: str) -> str | None:
+    """What another user could change on the way to `parent`'s entries, asked of the launcher
+    (`iotrace _way`: its rules, once per directory and process), None if nothing."""
+    import subprocess
+
+    from iotrace.run import launcher
+
+    exe = launcher()
+    if exe is None:  # the analyzer used as a library, without the command: as before
+        return None
+    r = subprocess.run([exe, "_way", parent], capture_output=True)
+    return os.fsdecode(r.stdout.rstrip(b"\n")) if r.returncode == 2 else None
+
+
 def check_replaceable(out: str | os.PathLike[str]) -> None:
     """OSError unless a new file may be renamed over `out`: nothing there, a file, a directory
     (said by the caller) or a symlink to one or to nothing.  A device, FIFO or socket, or a
@@ -172,6 +201,7 @@ def write_atomic(out: str | os.PathLike[str], write: Callable[[IO[bytes]], None]
     replaced, not written through (but a device: check_replaceable).  Mode 0600: a report
     holds the job's paths."""
     check_replaceable(out)
+    check_way(out)
     target = Path(out)
     if not target.name or (target.is_dir() and not target.is_symlink()):
         # the rename would fail on the temporary's name: say it of the name given
