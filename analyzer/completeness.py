@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from iotrace.stracer import slog
 
-from iotrace import kio
+from iotrace import incarnation, kio
 from iotrace.calls import KERNEL_IO_FUNCS, KIO_FIELDS, KIO_OWN_FIELDS
 from iotrace.format import KIO_URING_FIELDS
 
@@ -25,11 +25,41 @@ COLUMNS = [
     "events_bytes", "stdio_bytes", "before_shim_bytes", "own_bytes",
     "bytes_pct", "calls_pct", "dropped", "untraced", "cause",
 ]  # fmt: skip
+Key = tuple[str, int, int]  # a process: host, pid, start (iotrace.incarnation)
+Begins = dict[tuple[str, int], list[int]]  # (host, pid) -> its processes' starts
 
 
-def _readings(k: pd.DataFrame) -> dict[tuple[str, int], list[kio.Reading]]:
-    """The KIO rows `k` as readings, by (host, pid) in the rows' order, the keys sorted as a
-    groupby sorts them.  Each column is made a list once: a frame per process (groupby, then
+def begins(procs: pd.DataFrame) -> Begins:
+    """The starts of the processes of each (host, pid) of the processes table (a row per log
+    and per stracer-only image): a row a fork began (`forked`) begins one, unless a stracer-only
+    fork row just did (iotrace.incarnation)."""
+    items: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    cols = zip(procs["host"], procs["pid"], procs["start"], procs["forked"], procs["source"],
+               strict=True)  # fmt: skip
+    for h, p, t, forked, src in cols:
+        if not forked:
+            kind = incarnation.IMAGE
+        else:
+            kind = incarnation.FORK if str(src) == STRACER.name else incarnation.FORKED_LOG
+        items.setdefault((str(h), int(p)), []).append((int(t), kind))
+    return {k: incarnation.starts(v) for k, v in items.items()}
+
+
+def keys_of(procs: pd.DataFrame, starts: Begins) -> list[Key]:
+    """Each row's process."""
+    return [
+        (str(h), int(p), incarnation.of(starts.get((str(h), int(p)), [0]), int(t)))
+        for h, p, t in zip(procs["host"], procs["pid"], procs["start"], strict=True)
+    ]
+
+
+def _key(starts: Begins, host: str, pid: int, t: int) -> Key:
+    return (host, pid, incarnation.of(starts.get((host, pid), [0]), t))
+
+
+def _readings(k: pd.DataFrame, starts: Begins) -> dict[Key, list[kio.Reading]]:
+    """The KIO rows `k` as readings, by process (at its time) in the rows' order, the keys
+    sorted.  Each column is made a list once: a frame per process (groupby, then
     itertuples, which makes a namedtuple class per call) cost ~17 ms per process, minutes for
     a trace of thousands of short-lived processes."""
     c = {name: k[name].tolist() for name in k.columns}
@@ -40,9 +70,10 @@ def _readings(k: pd.DataFrame) -> dict[tuple[str, int], list[kio.Reading]]:
     counters, own = list(KIO_FIELDS), [f"own_{x}" for x in KIO_OWN_FIELDS]
     sums, threads = [f"events_{x}" for x in schema.KIO_SUMS], [f"threads_{x}" for x in kio.COUNTERS]
     uring, shim = [f"uring_{x}" for x in KIO_URING_FIELDS], [f"shim_{x}" for x in schema.KIO_SHIM]
-    out: dict[tuple[str, int], list[kio.Reading]] = {}
+    out: dict[Key, list[kio.Reading]] = {}
     for i in range(len(k)):
-        out.setdefault((str(c["host"][i]), int(c["pid"][i])), []).append(
+        key = _key(starts, str(c["host"][i]), int(c["pid"][i]), int(c["t"][i]))
+        out.setdefault(key, []).append(
             kio.Reading(
                 str(c["source"][i]),
                 str(c["when"][i]),
@@ -154,17 +185,15 @@ def _more_calls(trace: Trace, proc: int, since: int, times: set[int]) -> tuple[i
     return more[0], more[1]
 
 
-def _stracer_events(
-    trace: Trace, keys: set[tuple[str, int]]
-) -> dict[tuple[str, int], list[kio.StEvent]]:
+def _stracer_events(trace: Trace, keys: set[Key], starts: Begins) -> dict[Key, list[kio.StEvent]]:
     """The stracer's events that the kernel counts, of the processes `keys`, from its logs (as
     `iotrace run` reads them), on the trace's clock (the others' records not held)."""
-    out: dict[tuple[str, int], list[kio.StEvent]] = {}
+    out: dict[Key, list[kio.StEvent]] = {}
     for path in STRACER.find(trace.dir):  # listed once per worker (log_kinds)
         try:
             header = slog.read_header(path)
             host = str(header.get("host", "?"))
-            pids = {p for h, p in keys if h == host}
+            pids = {p for h, p, _ in keys if h == host}
             if not pids:
                 continue
             # their records only, read through the log's index (one reading of it per process)
@@ -175,7 +204,8 @@ def _stracer_events(
         clock = log.header.get("clock") or {}
         shift = int(clock.get("real", 0)) - int(clock.get("mono", 0)) - trace.t0
         for pid, evs in kio.stracer_sums(missed, shift).items():
-            out.setdefault((host, pid), []).extend(evs)
+            for ev in evs:
+                out.setdefault(_key(starts, host, pid, ev[0]), []).append(ev)
     return out
 
 
@@ -183,40 +213,53 @@ def _pct(part: int, whole: int) -> float | None:
     return 100.0 * part / whole if whole else None
 
 
-def processes(trace: Trace) -> list[tuple[tuple[str, int], kio.Process]]:
-    """(host, pid) -> what the trace explains, for every process with readings."""
+def processes(trace: Trace) -> list[tuple[Key, kio.Process]]:
+    """(host, pid, start) -> what the trace explains, for every process with readings."""
     if "kio_processes" not in trace._cache:
         procs = kio.link(explained(trace), parents(trace))
         trace._cache["kio_processes"] = sorted(procs.items())
     return trace._cache["kio_processes"]
 
 
-def parents(trace: Trace) -> dict[tuple[str, int], tuple[str, int]]:
+def parents(trace: Trace) -> dict[Key, Key]:
+    """Each process's parent: the process of its ppid alive at its start."""
     pr = trace.processes
-    return {
-        (str(h), int(p)): (str(h), int(pp))
-        for h, p, pp in zip(pr["host"], pr["pid"], pr["ppid"], strict=True)
-        if not pd.isna(pp)
-    }
+    starts = begins(pr)
+    out: dict[Key, Key] = {}
+    for key, pp in zip(keys_of(pr, starts), pr["ppid"], strict=True):
+        if not pd.isna(pp):
+            out.setdefault(key, _key(starts, key[0], int(pp), key[2]))
+    return out
 
 
 def explained(
     trace: Trace,
-    keys: set[tuple[str, int]] | None = None,
+    keys: set[Key] | None = None,
     shim: dict[int, list[tuple[int, list[int]]]] | None = None,
-    uring: dict[tuple[str, int], str] | None = None,
-) -> dict[tuple[str, int], kio.Process]:
+    uring: dict[Key, str] | None = None,
+) -> dict[Key, kio.Process]:
     """Each process with readings (of `keys`, default all) explained on its own: not yet less
     the children it reaped (kio.link).  `shim`, `uring`: _shim_events and _uring of the
-    process's events when the trace holds none of them (a process reduced range by range)."""
+    process's events when the trace holds none of them (a process reduced range by range,
+    its trace without a processes table: its processes' starts are those of `keys`)."""
     k = trace.kio
     if k is None or k.empty:
         return {}
+    pr = trace.processes
+    if len(pr) or keys is None:
+        starts = begins(pr) if len(pr) else {}
+    else:
+        starts = {}
+        for h, p, t in sorted(keys):
+            starts.setdefault((h, p), []).append(t)
     if keys is not None:  # a part's own: not every process's (grouping them all cost a part
         # ~0.5 ms per process of the trace)
         k = k[_of(k, keys)]
-    readings = _readings(k)
-    st, shim = _stracer_events(trace, set(readings)), _shim_events(trace) if shim is None else shim
+    readings = _readings(k, starts)
+    if keys is not None:  # not the other processes of its pids
+        readings = {key: rs for key, rs in readings.items() if key in keys}
+    st = _stracer_events(trace, set(readings), starts)
+    shim = _shim_events(trace) if shim is None else shim
     out = {key: kio.explain(rs, st.get(key, []), shim) for key, rs in readings.items()}
     for key, how in (_uring(trace, keys) if uring is None else uring).items():
         if key in out:
@@ -224,29 +267,31 @@ def explained(
     return out
 
 
-def _of(frame: pd.DataFrame, keys: set[tuple[str, int]]) -> np.ndarray:
-    """The rows of `frame` (host, pid columns) of the processes `keys`: its pids first, at
-    once (a part's keys are few, a trace's rows many: a test per row cost O(processes) a part)."""
+def _of(frame: pd.DataFrame, keys: set[Key]) -> np.ndarray:
+    """The rows of `frame` (host, pid columns) of the pids of the processes `keys`: its pids
+    first, at once (a part's keys are few, a trace's rows many: a test per row cost
+    O(processes) a part)."""
     pids = frame["pid"].to_numpy()
-    sel = np.isin(pids, np.fromiter({p for _, p in keys}, np.int64, -1))
+    sel = np.isin(pids, np.fromiter({p for _, p, _ in keys}, np.int64, -1))
     hosts = frame["host"].to_numpy()
+    pairs = {(h, p) for h, p, _ in keys}
     for i in np.flatnonzero(sel).tolist():
-        sel[i] = (str(hosts[i]), int(pids[i])) in keys
+        sel[i] = (str(hosts[i]), int(pids[i])) in pairs
     return sel
 
 
-def _uring(trace: Trace, keys: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], str]:
-    """(host, pid) -> how io_uring was seen in the process: "rings" (the shim saw a ring
+def _uring(trace: Trace, keys: set[Key] | None = None) -> dict[Key, str]:
+    """(host, pid, start) -> how io_uring was seen in the process: "rings" (the shim saw a ring
     mapped: fio's engine maps them through libc), else "liburing" (loaded, by the module map the
     shim recorded: liburing maps its rings with raw syscalls, so nothing else shows them).  Of
     the processes `keys` only, if given."""
     from .insights import IO_URING_PATH
 
     pr = trace.processes
+    starts = begins(pr)
     if keys is not None:
         pr = pr[_of(pr, keys)]
-    key = {int(p): (str(h), int(pid)) for p, h, pid in zip(pr["proc"], pr["host"], pr["pid"],
-                                                         strict=True)}  # fmt: skip
+    key = dict(zip(pr["proc"].astype(int).tolist(), keys_of(pr, starts), strict=True))
     out = {key[p]: "liburing" for p, mods in trace.modules.items()
            if p in key and any(kio.LIBURING.search(str(m[3])) for m in mods)}  # fmt: skip
     if not stracer_read(trace):  # linked statically: its rings may be gone by the exit reading
@@ -286,24 +331,24 @@ def completeness_table(trace: Trace) -> pd.DataFrame:
 
 
 def table(
-    kprocs: Iterable[tuple[tuple[str, int], kio.Process]], procs: pd.DataFrame, stracer: bool
+    kprocs: Iterable[tuple[Key, kio.Process]], procs: pd.DataFrame, stracer: bool
 ) -> pd.DataFrame:
     """completeness_table from the explained processes and the processes table."""
     return job_and_table(kprocs, stracer, 0, procs, job=False)[1]
 
 
-def _row_of(procs: pd.DataFrame, stracer: bool) -> Callable[[tuple[str, int], kio.Process], list]:
+def _row_of(procs: pd.DataFrame, stracer: bool) -> Callable[[Key, kio.Process], list]:
     """A process's row of the table (COLUMNS' values), by the processes table."""
     # how each process's last image ended ("signal N" where iotrace run or the stracer saw it)
     procs = procs.sort_values("start", kind="stable")
-    images: dict[tuple[str, int], list[str]] = {}
-    for h, p, c in zip(procs["host"], procs["pid"], procs["command"], strict=True):
-        images.setdefault((str(h), int(p)), []).append(str(c))
+    keys = keys_of(procs, begins(procs))
+    images: dict[Key, list[str]] = {}
+    for key, c in zip(keys, procs["command"], strict=True):
+        images.setdefault(key, []).append(str(c))
     commands = {k: named(v) for k, v in images.items()}
-    ended = {(str(h), int(p)): str(e) for h, p, e in
-             zip(procs["host"], procs["pid"], procs["ended"], strict=True)}  # fmt: skip
+    ended = {key: str(e) for key, e in zip(keys, procs["ended"], strict=True)}
 
-    def row(key: tuple[str, int], p: kio.Process) -> list[Any]:
+    def row(key: Key, p: kio.Process) -> list[Any]:
         return [
             key[0],
             key[1],
@@ -383,7 +428,7 @@ def job(trace: Trace) -> kio.Job:
 
 
 def job_of(
-    kprocs: Iterable[tuple[tuple[str, int], kio.Process]],
+    kprocs: Iterable[tuple[Key, kio.Process]],
     stracer: bool,
     uring: int,
     procs: pd.DataFrame | None = None,
@@ -394,7 +439,7 @@ def job_of(
 
 
 def job_and_table(
-    kprocs: Iterable[tuple[tuple[str, int], kio.Process]],
+    kprocs: Iterable[tuple[Key, kio.Process]],
     stracer: bool,
     uring: int,
     procs: pd.DataFrame | None = None,
@@ -404,10 +449,10 @@ def job_and_table(
     """job_of (if `job`) and table (if `table`, of `procs`) in one walk of `kprocs`, which may
     make each process as it is walked (kio.Packed.linked: the merge of a trace's parts holds
     none of them)."""
-    commands: dict[tuple[str, int], str] = {}
+    commands: dict[Key, str] = {}
     if job and procs is not None:
-        cols = zip(procs["host"], procs["pid"], procs["exe"], strict=True)
-        commands = {(str(h), int(p)): str(e) for h, p, e in cols if isinstance(e, str)}
+        cols = zip(keys_of(procs, begins(procs)), procs["exe"], strict=True)
+        commands = {k: str(e) for k, e in cols if isinstance(e, str)}
     j = kio.Job(stracer=stracer)
     if job and procs is not None and "ppid" in procs and len(procs):  # kio.Job.pidns: began a PID
         ns = procs["ppid"].to_numpy(dtype="int64", na_value=-1) == 0  # namespace of their own

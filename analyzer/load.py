@@ -1321,15 +1321,19 @@ def _processes(
     return pd.concat([p for p in [*pieces, st_frame] if len(p)] or [made], ignore_index=True)
 
 
-def _starts(logs: list[_Log], st: stracer_src.Result, t0: int) -> dict[tuple[Any, Any], list[int]]:
-    """The starts of each (host, pid)'s images: a log followed by another of the same process
-    (an exec'd image) ended with an exec."""
-    starts: dict[tuple[Any, Any], list[int]] = {}
+def _starts(
+    logs: list[_Log], st: stracer_src.Result, t0: int
+) -> dict[tuple[Any, Any], list[tuple[int, bool]]]:
+    """The starts of each (host, pid)'s images, and whether a fork began each: a log followed
+    by another of the same process (an exec'd image, not `forked`: not another process of a
+    reused pid, iotrace.incarnation) ended with an exec."""
+    starts: dict[tuple[Any, Any], list[tuple[int, bool]]] = {}
     for lg in logs:
         key = (lg.header.get("host"), lg.header.get("pid"))
-        starts.setdefault(key, []).append(int(lg.header.get("clock", {}).get("real", 0)))
+        t = int(lg.header.get("clock", {}).get("real", 0))
+        starts.setdefault(key, []).append((t, bool(lg.header.get("forked"))))
     for r in st.processes:
-        starts.setdefault((r["host"], r["pid"]), []).append(r["start"] + t0)
+        starts.setdefault((r["host"], r["pid"]), []).append((r["start"] + t0, bool(r["forked"])))
     return starts
 
 
@@ -1339,7 +1343,7 @@ def _log_row(
     last: np.ndarray,
     counts: np.ndarray,
     by_pid: dict[tuple[Any, Any], dict[str, Any]],
-    starts: dict[tuple[Any, Any], list[int]],
+    starts: dict[tuple[Any, Any], list[tuple[int, bool]]],
     st: stracer_src.Result,
 ) -> dict[str, Any]:
     """A log's row of processes."""
@@ -1357,7 +1361,8 @@ def _log_row(
         rc = run.get("returncode") if run else None
         ex = st.exits.get((str(h.get("host", "?")), _int_or(h.get("pid"), 0)))
         mine = int(h.get("clock", {}).get("real", 0))
-        if any(t > mine for t in starts.get(key, [])):
+        later = [s for s in starts.get(key, []) if s[0] > mine]
+        if later and not min(later)[1]:  # its next image is its own (not a fork's)
             ended = "exec"
         elif isinstance(rc, int):
             status, ended = (rc, "exit") if rc >= 0 else (None, f"signal {-rc}")

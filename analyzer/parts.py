@@ -273,8 +273,8 @@ def _file_ranks(a: Any) -> pd.DataFrame:
     )
 
 
-def _keys(procs: pd.DataFrame) -> set[tuple[str, int]]:
-    return {(str(h), int(p)) for h, p in zip(procs["host"], procs["pid"], strict=True)}
+def _keys(procs: pd.DataFrame, starts: completeness.Begins) -> set[completeness.Key]:
+    return set(completeness.keys_of(procs, starts))
 
 
 def load_part(trace_dir: str, part: Part, select: Select | None = None) -> Trace:
@@ -300,8 +300,8 @@ class Carry:
     kio: dict[int, pd.DataFrame] = field(default_factory=dict)
     stracer_kio: pd.DataFrame | None = None
     shim: dict[int, list[tuple[int, list[int]]]] = field(default_factory=dict)
-    uring: dict[tuple[str, int], str] = field(default_factory=dict)
-    keys: set[tuple[str, int]] = field(default_factory=set)
+    uring: dict[completeness.Key, str] = field(default_factory=dict)
+    keys: set[completeness.Key] = field(default_factory=set)
     modules: dict[int, Any] = field(default_factory=dict)
     bars: Open = field(default_factory=dict)  # the HTML timeline's bars still open (over_time)
 
@@ -418,10 +418,11 @@ def partial(
     mine = procs[own]
     # the processes whose kernel counters this part explains: its logs' (host, pid), and with
     # the stracer-only images those no log has
-    keys = _keys(mine[mine["source"] == SHIM.name])
+    starts = completeness.begins(procs)  # the processes of each pid (pids are reused)
+    keys = _keys(mine[mine["source"] == SHIM.name], starts)
     if part.stracer_only:  # every shim log's keys: O(processes), in this part only
-        shim_keys = _keys(procs[procs["source"] == SHIM.name])
-        keys |= _keys(mine[mine["source"] != SHIM.name]) - shim_keys
+        shim_keys = _keys(procs[procs["source"] == SHIM.name], starts)
+        keys |= _keys(mine[mine["source"] != SHIM.name], starts) - shim_keys
     kp = {}
     if carry is not None:  # the group's completeness: after its last part (group)
         _carry_kio(carry, tr, keys, part)
@@ -466,7 +467,7 @@ def partial(
     )
 
 
-def _carry_kio(carry: Carry, tr: Trace, keys: set[tuple[str, int]], part: Part) -> None:
+def _carry_kio(carry: Carry, tr: Trace, keys: set[completeness.Key], part: Part) -> None:
     """What the group's completeness needs of this part: its logs' readings (every range of a
     log has them all), the stracer's, the shim's events after an image's last reading, io_uring."""
     k = tr.kio
@@ -475,8 +476,8 @@ def _carry_kio(carry: Carry, tr: Trace, keys: set[tuple[str, int]], part: Part) 
         shim = k["source"].astype(str) == SHIM.name
         for proc in range(part.first, part.stop):
             carry.kio[proc] = k[shim & (k["proc"] == proc)]
-        pairs = zip(k["host"], k["pid"], strict=True)
-        mine = np.array([(str(h), int(p)) in keys for h, p in pairs], dtype=bool)
+        pairs, pids = zip(k["host"], k["pid"], strict=True), {(h, p) for h, p, _ in keys}
+        mine = np.array([(str(h), int(p)) in pids for h, p in pairs], dtype=bool)
         carry.stracer_kio = k[~shim & mine]
     for proc, evs in completeness._shim_events(tr).items():
         if evs:  # summed: kio.explain adds those after the last reading, before the end

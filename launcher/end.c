@@ -207,29 +207,94 @@ static int ints(struct mp *m, int64_t *out, int n)
 }
 
 /* ---- readings ---- */
+/* One log of the host: its header's ids and start, its readings. */
+struct log {
+    int pid, ppid, has_ppid, liburing, forked;
+    int64_t mono; /* its header's clock.mono: when the log began */
+    char *exe;
+    struct iot_kio_reading *r;
+    int n;
+};
+
+static struct log *logs;
+static int nlogs, caplogs;
+
+/* One process: a pid from one start (iotrace/incarnation.py: a log a fork began is another
+ * process of its pid, a log that is not the same one's next image after an exec). */
 struct proc {
     int pid, ppid, has_ppid, liburing;
+    int64_t start;
     char *exe; /* its first log's program */
     struct iot_kio_reading *r;
-    int n, cap;
+    int n;
     struct iot_kio_process x;
 };
 
 static struct proc *procs;
-static int nprocs, capprocs;
+static int nprocs;
 
-static struct proc *proc_of(int pid)
+static struct log *new_log(void)
 {
-    for (int i = 0; i < nprocs; i++)
-        if (procs[i].pid == pid)
-            return &procs[i];
-    if (nprocs == capprocs) {
-        capprocs = capprocs ? 2 * capprocs : 16;
-        procs = realloc(procs, (size_t)capprocs * sizeof *procs);
+    if (nlogs == caplogs) {
+        caplogs = caplogs ? 2 * caplogs : 16;
+        logs = realloc(logs, (size_t)caplogs * sizeof *logs);
     }
-    memset(&procs[nprocs], 0, sizeof *procs);
-    procs[nprocs].pid = pid;
-    return &procs[nprocs++];
+    memset(&logs[nlogs], 0, sizeof *logs);
+    return &logs[nlogs++];
+}
+
+static int by_pid_start(const void *a, const void *b)
+{
+    const struct log *x = *(struct log *const *)a, *y = *(struct log *const *)b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    if (x->mono != y->mono)
+        return x->mono < y->mono ? -1 : 1;
+    return x->forked > y->forked ? -1 : x->forked < y->forked; /* incarnation.py's order */
+}
+
+/* The processes of the logs, sorted by (pid, start). */
+static void make_procs(void)
+{
+    struct log **order = calloc((size_t)nlogs + 1, sizeof *order);
+    for (int i = 0; i < nlogs; i++)
+        order[i] = &logs[i];
+    qsort(order, (size_t)nlogs, sizeof *order, by_pid_start);
+    procs = calloc((size_t)nlogs + 1, sizeof *procs);
+    for (int i = 0; i < nlogs; i++) {
+        struct log *l = order[i];
+        if (!nprocs || procs[nprocs - 1].pid != l->pid || l->forked) {
+            struct proc *p = &procs[nprocs++];
+            p->pid = l->pid, p->start = l->mono, p->exe = l->exe;
+        }
+        struct proc *p = &procs[nprocs - 1];
+        p->liburing |= l->liburing;
+        if (l->has_ppid && !p->has_ppid)
+            p->ppid = l->ppid, p->has_ppid = 1;
+        if (l->n) {
+            p->r = realloc(p->r, (size_t)(p->n + l->n) * sizeof *p->r);
+            memcpy(p->r + p->n, l->r, (size_t)l->n * sizeof *p->r);
+            p->n += l->n;
+        }
+    }
+    free(order);
+}
+
+/* The process of pid alive at t (the latest begun by then, else its first); -1: none. */
+static int proc_at(int pid, int64_t t)
+{
+    int lo = 0, hi = nprocs, got = -1;
+    while (lo < hi) { /* the first of pid */
+        int mid = (lo + hi) / 2;
+        if (procs[mid].pid < pid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (int i = lo; i < nprocs && procs[i].pid == pid; i++)
+        if (got < 0 || procs[i].start <= t)
+            got = i;
+    return got;
 }
 
 static int kio_record(struct mp *m, int64_t len, struct iot_kio_reading *r)
@@ -352,14 +417,15 @@ static void read_log(int dfd, const char *name, int image, const char *host, int
     int64_t nmap, v, chunk = 32768, pid = -1, ppid = -1;
     const char *s;
     char lhost[256] = "", exe[4096] = "";
-    int fmt_ok = 0, has_pid = 0, has_ppid = 0;
+    int fmt_ok = 0, has_pid = 0, has_ppid = 0, forked = 0;
+    int64_t mono = 0;
     struct mp m;
 again: /* 64 KiB first, more only for a longer header (up to tracefile.MAX_HEADER) */
     free(d);
     d = malloc(hsize);
     ssize_t hgot = pread(fd, d, hsize, 0);
     m = (struct mp){d, d + (hgot > 0 ? hgot : 0), 0, 0, 0, 0};
-    fmt_ok = has_pid = has_ppid = 0;
+    fmt_ok = has_pid = has_ppid = forked = 0;
     if (next(&m, &nmap, &s) != 'm')
         goto out;
     for (int64_t i = 0; i < nmap && !m.bad; i++) {
@@ -371,7 +437,23 @@ again: /* 64 KiB first, more only for a longer header (up to tracefile.MAX_HEADE
         snprintf(key, sizeof key, "%.*s", (int)(v < 31 ? v : 31), s);
         int64_t x;
         const char *xs;
+        if (!strcmp(key, "forked") && m.p < m.e)
+            forked = *m.p == 0xc3;
         int k = next(&m, &x, &xs);
+        if (k == 'm' && !strcmp(key, "clock")) { /* {"mono": t, "real": t} */
+            for (int64_t j = 0; j < x && !m.bad; j++) {
+                int64_t kl, t;
+                const char *ks;
+                struct mp name = m;
+                int mk = next(&name, &kl, &ks) == 's' && kl == 4 && !memcmp(ks, "mono", 4);
+                skip(&m);
+                struct mp val = m;
+                if (mk && next(&val, &t, &ks) == 'i')
+                    mono = t;
+                skip(&m);
+            }
+            continue;
+        }
         if (k == 'a' || k == 'm') {
             for (int64_t j = 0; j < (k == 'm' ? 2 * x : x); j++)
                 skip(&m);
@@ -410,17 +492,14 @@ again: /* 64 KiB first, more only for a longer header (up to tracefile.MAX_HEADE
     for (size_t k = nchunks; k-- > 0 && nchunks - k <= 256 && nt <= 0;)
         nt = chunk_records(fd, cbuf, size, first + k * (size_t)chunk, (size_t)chunk, tail, 16,
                            &lib);
-    if (!has_pid)
+    if (!has_pid || strcmp(lhost, host))
         goto out;
-    if (lib || iot_elf_names_liburing(exe))
-        proc_of((int)pid)->liburing = 1;
-    if (strcmp(lhost, host))
-        goto out;
-    struct proc *p = proc_of((int)pid);
-    if (!p->exe)
-        p->exe = strdup(exe);
-    if (has_ppid && pid != root && !p->has_ppid)
+    struct log *p = new_log();
+    p->pid = (int)pid, p->mono = mono, p->forked = forked, p->exe = strdup(exe);
+    p->liburing = lib || iot_elf_names_liburing(exe);
+    if (has_ppid && pid != root)
         p->ppid = (int)ppid, p->has_ppid = 1;
+    p->r = malloc(32 * sizeof *p->r);
     /* head + tail, one chunk may be both: by (when, t) */
     struct iot_kio_reading all[32];
     int n = 0;
@@ -433,10 +512,6 @@ again: /* 64 KiB first, more only for a longer header (up to tracefile.MAX_HEADE
             all[n++] = *r;
     }
     for (int i = 0; i < n; i++) {
-        if (p->n == p->cap) {
-            p->cap = p->cap ? 2 * p->cap : 8;
-            p->r = realloc(p->r, (size_t)p->cap * sizeof *p->r);
-        }
         all[i].image = image;
         p->r[p->n++] = all[i];
     }
@@ -469,33 +544,30 @@ void iot_end_line(const char *dirpath, const char *host, int root, char *out, si
         read_log(dfd, names[i], (int)i, host, root);
     if (dir)
         closedir(dir);
+    make_procs();
     for (int i = 0; i < nprocs; i++)
         iot_kio_explain(procs[i].r, (size_t)procs[i].n, NULL, 0, NULL, 0, 0, &procs[i].x);
     struct iot_kio_process *xs = calloc((size_t)nprocs + 1, sizeof *xs);
     int64_t *parent = calloc((size_t)nprocs + 1, sizeof *parent);
     for (int i = 0; i < nprocs; i++) {
         xs[i] = procs[i].x;
-        parent[i] = -1;
-        for (int j = 0; j < nprocs && procs[i].has_ppid; j++)
-            if (procs[j].pid == procs[i].ppid && procs[j].n)
-                parent[i] = j;
+        int j = procs[i].has_ppid ? proc_at(procs[i].ppid, procs[i].start) : -1;
+        parent[i] = j >= 0 && procs[j].n ? j : -1;
     }
+    int top = proc_at(root, INT64_MIN);
     iot_kio_link(xs, (size_t)nprocs, parent);
     struct iot_kio_job job = {0};
     for (int i = 0; i < nprocs; i++) {
         if (!procs[i].n) /* kio.run_job: the processes with readings */
             continue;
         int q = i, hops = 0; /* in the tree of this run? */
-        while (procs[q].pid != root && procs[q].has_ppid && hops++ < nprocs) {
-            int up = -1;
-            for (int j = 0; j < nprocs && up < 0; j++)
-                if (procs[j].pid == procs[q].ppid)
-                    up = j;
+        while (q != top && procs[q].has_ppid && hops++ < nprocs) {
+            int up = proc_at(procs[q].ppid, procs[q].start);
             if (up < 0)
                 break;
             q = up;
         }
-        if (procs[q].pid != root)
+        if (q != top)
             continue;
         if (procs[i].liburing)
             xs[i].uring = 1; /* "liburing" */

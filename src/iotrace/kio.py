@@ -727,13 +727,16 @@ def _stracer_parts(trace_dir: Path) -> Iterable[StracerPart]:
 def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = None) -> Job:
     """The completeness of the process tree one `iotrace run` traced (root: its command's pid),
     from the KIO records alone: the shim logs' first and last ones and the stracer's -- `mine`
-    when the stracer that traced root gives it, else its log read back."""
+    when the stracer that traced root gives it, else its log read back.  Its processes are
+    (pid, start) (iotrace.incarnation: a pid reused in the run is another process)."""
     from .elf import names_liburing
+    from .incarnation import FORK, FORKED_LOG, IMAGE, of, starts
     from .nspid import Outer
     from .tracefile import TraceFormatError, kio_records, log_paths
 
-    readings: dict[int, list[Reading]] = {}
-    parent: dict[int, int] = {}
+    items: dict[int, list[tuple[int, int]]] = {}  # pid -> what began or continued a process
+    forks: list[tuple[int, int, int]] = []  # the stracer's: (t, pid, ppid)
+    st_readings: list[tuple[int, Reading]] = []
     stracer_events: dict[int, list[StEvent]] = {}
     stracer = False
     procs: list[list[Any]] = []  # the stracer's PROC records: for the logs of PID namespaces
@@ -744,11 +747,12 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
         procs += part.procs
         for rec in part.procs:
             if rec[4] == "fork" and isinstance(rec[3], int):
-                parent[rec[2]] = rec[3]
+                forks.append((int(rec[1]), rec[2], rec[3]))
+                items.setdefault(rec[2], []).append((int(rec[1]), FORK))
         for rec in part.kio:
             got = stracer_reading(rec)
             if got is not None:
-                readings.setdefault(got[0], []).append(got[1])
+                st_readings.append(got)
         for pid, evs in part.events.items():
             stracer_events.setdefault(pid, []).extend(evs)
     try:
@@ -757,7 +761,7 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
         paths = []
     # logs are named HOST.PID[.N].iot: under the stracer the run's pids are known, and the ranks
     # of a job sharing the directory read only their own logs
-    tree = {root, *parent} if stracer else None
+    tree = {root, *(pid for _, pid, _ in forks)} if stracer else None
     mine = [p for p in paths if _log_host_pid(p.name, host, tree)]
     outer = Outer(procs)  # logs named by pids in a namespace of their own: the run's
     # (a set: a list's `in` made these O(logs^2): 40,000 logs kept a run going for an hour)
@@ -766,47 +770,74 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
     chosen = set(mine)
     pidns = {pid for p in paths if p not in chosen and (pid := _pidns(p, host)) is not None}
     paths = mine
-    uring: set[int] = set()  # liburing loaded (its rings are set up with raw syscalls)
-    exe: dict[int, str] = {}
-    headers: list[dict[str, Any]] = []
+    # each log: its pid, start (the header's clock.mono: the stracer's clock), and what it holds
+    images: list[tuple[int, int, dict[str, Any], list[Reading], bool]] = []
     for image, path in enumerate(paths):
         modules: list[str] = []
         try:
             header, records = kio_records(path, modules=modules)
         except (OSError, TraceFormatError):
             continue
-        if isinstance(header.get("pid"), int) and (
-            any(LIBURING.search(m) for m in modules)
-            or (not stracer and names_liburing(str(header.get("exe") or "")))
-        ):  # liburing loaded, or linked statically (its rings may be gone by the exit reading)
-            uring.add(header["pid"])
         outer.header(header)
         pid = header.get("pid")
         if header.get("host") != host or not isinstance(pid, int):
             continue
-        headers.append(header)
-        if isinstance(header.get("ppid"), int) and pid != root:
-            parent.setdefault(pid, header["ppid"])
-        exe.setdefault(pid, str(header.get("exe") or ""))
+        clock = header.get("clock")
+        t = clock.get("mono") if isinstance(clock, dict) else None
+        t = t if isinstance(t, int) else 0
+        items.setdefault(pid, []).append((t, FORKED_LOG if header.get("forked") else IMAGE))
+        # liburing loaded, or linked statically (its rings may be gone by the exit reading)
+        liburing = any(LIBURING.search(m) for m in modules) or (
+            not stracer and names_liburing(str(header.get("exe") or ""))
+        )
         seccomp = [r for r in records if r[0] == Rec.SECCOMP]
         dropped = [[int(x) for x in (*r[2:4], 0)[:2]] for r in seccomp]
+        readings = []
         for rec in records:
             r = shim_reading(rec, image) if rec[0] == Rec.KIO else None
             if r is not None:
                 if r.when == "seccomp" and dropped:  # its SECCOMP record's counts
                     r.dropped, r.nnp = dropped[0], len(seccomp[0]) > 4 and bool(seccomp[0][4])
-                readings.setdefault(pid, []).append(r)
+                readings.append(r)
+        images.append((pid, t, header, readings, liburing))
+    begins = {pid: starts(its) for pid, its in items.items()}
+
+    def key(pid: int, t: int) -> tuple[int, int]:
+        return (pid, of(begins.get(pid, [0]), t))
+
+    readings_of: dict[tuple[int, int], list[Reading]] = {}
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+    for t, pid, ppid in forks:
+        parent[key(pid, t)] = key(ppid, t)
+    for pid, r in st_readings:
+        readings_of.setdefault(key(pid, r.t), []).append(r)
+    st_events: dict[tuple[int, int], list[StEvent]] = {}
+    for pid, evs in stracer_events.items():
+        for ev in evs:
+            st_events.setdefault(key(pid, ev[0]), []).append(ev)
+    uring: set[tuple[int, int]] = set()  # liburing loaded (its rings are set up with raw syscalls)
+    exe: dict[tuple[int, int], str] = {}
+    for pid, t, header, readings, liburing in images:
+        k = key(pid, t)
+        if liburing:
+            uring.add(k)
+        if isinstance(header.get("ppid"), int) and pid != root:
+            parent.setdefault(k, key(header["ppid"], t))
+        exe.setdefault(k, str(header.get("exe") or ""))
+        for r in readings:
+            readings_of.setdefault(k, []).append(r)
     job = Job(stracer=stracer)
-    pidns |= {h["pid"] for h in headers if h.get("ppid") == 0 and h["pid"] != root}
+    pidns |= {h["pid"] for _, _, h, _, _ in images if h.get("ppid") == 0 and h["pid"] != root}
     job.pidns = len(pidns)
-    for pid, proc in explain_all(readings, parent, stracer_events).items():
-        proc.uring = "liburing" if pid in uring else proc.uring  # else "held", or none
-        p, seen = pid, set()
-        while p != root and p in parent and p not in seen:  # in the tree of this run?
+    top = key(root, 0)
+    for k, proc in explain_all(readings_of, parent, st_events).items():
+        proc.uring = "liburing" if k in uring else proc.uring  # else "held", or none
+        p, seen = k, set()
+        while p != top and p in parent and p not in seen:  # in the tree of this run?
             seen.add(p)
             p = parent[p]
-        if p == root:
-            job.add(proc, pid, exe.get(pid, ""))
+        if p == top:
+            job.add(proc, k[0], exe.get(k, ""))
     return job
 
 

@@ -1,0 +1,54 @@
+"""A pid reused within one run (a loop of short-lived processes passes pid_max in minutes) names
+two processes one after the other: each its own process, its kernel counters and its bytes its
+own (iotrace.incarnation), in `iotrace run`'s closing line (the stracer's, the launcher's
+without it), `report` (both paths) and `show --pid`.  Made deterministic in a PID namespace
+of its own, where the program sets ns_last_pid so that its second child gets its first's pid."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import build, iotrace, report_in_memory, same_report
+
+OK = "the trace explains 100.0% of the"
+
+
+def _in_pidns(*args: str, cwd) -> subprocess.CompletedProcess[str]:
+    """`iotrace ARGS` as the first process of a PID namespace of its own."""
+    cmd = ["unshare", "-pf", "--mount-proc"]
+    if not shutil.which("unshare") or subprocess.run([*cmd, "true"]).returncode != 0:
+        pytest.skip("unshare -pf --mount-proc is not permitted here")
+    return subprocess.run([*cmd, sys.executable, "-m", "iotrace", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["full", "no-stracer"])
+def test_a_reused_pid_is_two_processes(tmp_path, mode) -> None:
+    prog = build("pid_reuse")
+    out = tmp_path / "trace"
+    extra = ["--no-stracer"] if mode == "no-stracer" else []
+    run = _in_pidns("run", "-o", str(out), *extra, "--", str(prog), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    first, second = map(int, run.stdout.split())
+    assert first == second  # the pid was reused
+    # the program, its first child, its second (exec'd): 3 processes, each explained
+    line = [ln for ln in run.stderr.splitlines() if "the trace explains" in ln]
+    assert len(line) == 1 and OK in line[0] and line[0].endswith("in 3 processes"), run.stderr
+    report = iotrace("report", "--json", str(out))
+    assert report.returncode == 0, report.stderr
+    got = json.loads(report.stdout)
+    assert got["completeness"]["line"] == line[0].removeprefix("iotrace: ")
+    rows = [r for r in got["completeness"]["processes"] if r["pid"] == first]
+    # each one's own bytes: 1000 B written; 3000 B, then 5000 B by the program it exec'd
+    assert sorted(r["kernel_wchar"] for r in rows) == [1000, 8000], rows
+    assert all(r["bytes_pct"] == 100.0 for r in got["completeness"]["processes"])
+    # the in-memory path says the same
+    assert not same_report(report_in_memory(out)["completeness"], got["completeness"])
+    shown = iotrace("show", "--pid", str(first), str(out))
+    assert shown.returncode == 0, shown.stderr
+    writes = [ln for ln in shown.stdout.splitlines() if "write(" in ln]
+    assert [ln.rsplit("= ", 1)[1].split()[0] for ln in writes] == ["1000", "3000", "5000"]
