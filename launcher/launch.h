@@ -98,6 +98,7 @@ void iot_end_line(const char *dir, const char *host, int root, char *out, size_t
 struct iot_traced {
     pid_t app;
     int returncode, done, unavailable, exec_errno, log_errno, exited, exited_rc, has_end;
+    int root_done, root_rc; /* the command's own exit, said by the stracer at once */
     char why[512], end[8192];
 };
 void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, const char *shim,

@@ -3,9 +3,10 @@
  * stracer (Python, stracer/launch.py main) only traces.  It gets the command, its environment
  * and the trace directory in a memfd (the spec), starts with the job's signals ignored (they
  * are the command's: run.c passes them on), and says what happens one line each on a pipe:
- * `started PID`, `unavailable REASON`, `execfail ERRNO`, `lost ERRNO`, `exited RETURNCODE` (the
- * command exited, traced processes it left behind still run: SIGUSR1 to the stracer ends
- * them), `end LINE` (the completeness line, from its log and the shim logs), `done RETURNCODE`.
+ * `started PID`, `unavailable REASON`, `execfail ERRNO`, `lost ERRNO`, `status RETURNCODE` (the
+ * command exited: its status, which the stracer alone reaped, kept if the stracer dies later),
+ * `exited RETURNCODE` (the command exited, traced processes it left behind still run: SIGUSR1
+ * to the stracer ends them), `end LINE` (the completeness line, from its log and the shim logs), `done RETURNCODE`.
  * This process is a child subreaper while the stracer runs: if the stracer dies,
  * PTRACE_O_EXITKILL kills the command, which is reparented here to be reaped.  Not after: a
  * command started here when the stracer was unavailable has its orphans reparented as untraced
@@ -94,6 +95,8 @@ static void line(char *l, struct iot_traced *t, pid_t spid)
         t->exec_errno = atoi(rest);
     } else if (!strcmp(l, "lost")) {
         t->log_errno = atoi(rest);
+    } else if (!strcmp(l, "status")) {
+        t->root_done = 1, t->root_rc = atoi(rest);
     } else if (!strcmp(l, "exited")) {
         t->exited = 1, t->exited_rc = atoi(rest);
         iot_end_rest(spid);
@@ -266,13 +269,19 @@ void iot_stracer(const char *exe, char **argv, char **env, struct iot_dir *d, co
             prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
             return;
         }
-        iot_say("iotrace: ERROR: the stracer (pid %d) %s; %s killed with it "
-                "(PTRACE_O_EXITKILL) rather than let its I/O fail unseen. The trace holds "
-                "everything recorded up to then.", (int)spid, how,
-                t->exited ? "the processes the command left behind were"
-                          : "the traced command was");
+        if (t->root_done && !t->exited)
+            iot_say("iotrace: ERROR: the stracer (pid %d) %s after the command exited. The "
+                    "trace holds everything recorded up to then.", (int)spid, how);
+        else
+            iot_say("iotrace: ERROR: the stracer (pid %d) %s; %s killed with it "
+                    "(PTRACE_O_EXITKILL) rather than let its I/O fail unseen. The trace holds "
+                    "everything recorded up to then.", (int)spid, how,
+                    t->exited ? "the processes the command left behind were"
+                              : "the traced command was");
         if (t->exited) {
             t->returncode = t->exited_rc;
+        } else if (t->root_done) { /* reaped by the stracer: its status as it said it */
+            t->returncode = t->root_rc;
         } else if (t->app > 0) {
             int as;
             if (wait_for(t->app, &as) < 0) /* already reaped: a kill */

@@ -140,7 +140,14 @@ def stracer_main(
         _report(report, f"unavailable {why}")
         return 0
     _report(report, f"started {pid}")
-    tracer.on_root_exit = lambda rc: _left_behind(tracer, console, report, argv[0], rc, ender)
+
+    def root_exit(rc: int) -> None:
+        # at once: a stracer that dies later (killed, a fault in its summary or end line) must
+        # not cost the command its status, which only this process reaped
+        _report(report, f"status {rc}")
+        _left_behind(tracer, console, report, argv[0], rc, ender)
+
+    tracer.on_root_exit = root_exit
     try:
         rc = tracer.loop()
     finally:

@@ -512,6 +512,35 @@ sys.exit(main())
     assert not list(t.glob("*.stracer")), "a stracer log of a run it did not trace"
 
 
+def test_a_stracer_killed_after_the_command_exited_keeps_its_status(tmp_path: Path) -> None:
+    """The stracer killed (OOM, a user's kill; or a fault in its summary or end line) after the
+    command exited, before its last line: the command's status, which the stracer alone had
+    reaped, was lost: `iotrace run` said the command was killed with it and ended 137 for a
+    command that had exited 3.  Now the stracer says the status as the command exits: 3, and
+    one line says the stracer died after it."""
+    prefix = _install_copy(tmp_path)
+    stracer = prefix / "bin" / "iotrace-stracer"
+    stracer.write_text(f"""#!{sys.executable}
+import os, signal, sys
+from iotrace.stracer import launch
+from iotrace.stracer.boot import main
+said = launch._report
+def killed_at_end(fd, line):
+    if line.startswith("end "):
+        os.kill(os.getpid(), signal.SIGKILL)
+    said(fd, line)
+launch._report = killed_at_end
+sys.exit(main())
+""")
+    stracer.chmod(0o755)
+    t = tmp_path / "t"
+    p = untraced(prefix / "bin" / "iotrace", "run", "-o", t, "--", "sh", "-c", "echo ran; exit 3")
+    assert (p.returncode, p.stdout) == (3, "ran\n"), p.stderr
+    said = lines(p.stderr, "ERROR:")
+    assert len(said) == 1 and "was killed by SIGKILL after the command exited" in said[0], said
+    assert "killed with it" not in p.stderr, p.stderr
+
+
 def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
