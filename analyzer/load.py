@@ -35,19 +35,18 @@ from iotrace.tracefile import (
     Records,
     TraceFormatError,
     UnwrittenLogError,
-    _Pread,
+    _Prefixed,
     id_limit,
     job_start,
     log_paths,
     open_regular,
     other_record,
     read_header,
-    regular_size,
     run_records,
     verify,
 )
 
-from . import schema, stracer_src
+from . import kept, schema, stracer_src
 from .event_columns import ERRORS, NULL_BITS, Decoder, RawColumns, decoder, empty, require_native
 from .log_kinds import (
     CLASS_NAMES,
@@ -137,20 +136,35 @@ def _corrupt(log: _Log, code: int, off: int) -> TraceFormatError:
     )
 
 
-def _open(log: _Log) -> None:
+def opened(i: int, path: Path) -> _Log:
+    """Shim log `path` (the trace's `i`th), its size and header read through one descriptor:
+    TraceFormatError for what is not a regular file or not a log (listing 40,000 logs opened
+    each twice, ~50 us an open on this VM's file system)."""
+    with open_regular(path) as fd:
+        st = os.fstat(fd)
+        lg = _Log(i, SHIM, path, st.st_size)
+        _open(lg, fd, st)
+    return lg
+
+
+def _open(log: _Log, fd: int | None = None, st: os.stat_result | None = None) -> None:
+    """The log's header read (through `fd` if given, `st` its fstat)."""
     if log.size == 0:
         log.truncated = True  # created, then killed before its header was written
         return
-    key = _header_key(log)
+    key = _header_key(log, st)
     if key in _HEADERS:
         log.header, log.first, log.chunk = _HEADERS[key]
         return
-    with open_regular(log.path) as fd:
-        try:
-            log.header, log.first, log.chunk = read_header(_Pread(fd, log.size), log.path)
-        except UnwrittenLogError:
-            log.truncated = True  # as an empty one: created, killed before its header
-            return
+    try:
+        if fd is None:
+            with open_regular(log.path) as own:
+                log.header, log.first, log.chunk = read_header(_Prefixed(own, log.size), log.path)
+        else:
+            log.header, log.first, log.chunk = read_header(_Prefixed(fd, log.size), log.path)
+    except UnwrittenLogError:
+        log.truncated = True  # as an empty one: created, killed before its header
+        return
     if key is not None:
         _HEADERS[key] = (log.header, log.first, log.chunk)
 
@@ -168,13 +182,16 @@ def keep_headers() -> None:
     _KEEP_HEADERS = True
 
 
-def _header_key(log: _Log) -> tuple[str, int, int, int, int] | None:
+def _header_key(
+    log: _Log, st: os.stat_result | None = None
+) -> tuple[str, int, int, int, int] | None:
     if not _KEEP_HEADERS:
         return None
-    try:
-        st = os.stat(log.path)
-    except OSError:
-        return None
+    if st is None:
+        try:
+            st = os.stat(log.path)
+        except OSError:
+            return None
     return (str(log.path), log.size, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
@@ -390,8 +407,9 @@ def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None 
     n_missed = sum(s.n_rows for s in slogs)
     mine = logs if part is None else logs[part.first : part.stop]
     raw = _decode_all(logs, progress, n_missed, mine, part)
-    _warn_truncated(logs, slogs)
     memo = _Memo(d, logs, part)
+    # a listed log not opened again by the part has a header: never cut short (_Memo.fresh)
+    _warn_truncated([logs[i] for i in memo.fresh(logs)], slogs)
     names = _Names()
     # the listed logs were named when listed (their exact names merged once), never decoded
     names.exact.update(memo(("exact",), lambda: _exact(memo.listed)))
@@ -442,16 +460,47 @@ class _Names:
                 self.exact[spelled] = b
                 return spelled
         if isinstance(v, list):
-            if all(map(_plain, v)):  # a header's function names
+            if _ascii_strs(v) or all(map(_plain, v)):  # a header's function names
                 return v
             return [self(x) for x in v]
         if isinstance(v, tuple):
             return tuple(self(x) for x in v)
         if isinstance(v, dict):
-            if all(map(_plain, v)) and all(map(_plain, v.values())):  # the stracer's records
-                return v  # of processes (every part names them: ~1 ms per 10 processes)
+            # the stracer's records of processes (every part names them: ~1 ms per 10
+            # processes), a log's header (a copy of each of 40,000: ~30 us a log)
+            if _own(v):
+                return v
             return {self(k): self(x) for k, x in v.items()}
         return v
+
+
+def _ascii_strs(v: list[Any]) -> bool:
+    """Every item of `v` is ASCII text, told in C (a header's ~300 function names, every log:
+    a test per item cost ~7 us a log)."""
+    try:
+        return "".join(v).isascii()
+    except TypeError:  # not all text
+        return False
+
+
+def _own(v: Any) -> bool:
+    """`v` is its own name (_Names), whatever it holds: no text in it that is not UTF-8."""
+    t = type(v)
+    if t is str:
+        if v.isascii():
+            return True
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if t is list:
+        return _ascii_strs(v) or all(map(_own, v))
+    if t is dict:
+        return (_ascii_strs(list(v)) or all(map(_own, v))) and all(map(_own, v.values()))
+    if t is tuple:
+        return all(map(_own, v))
+    return not isinstance(v, str | list | tuple | dict)  # a subclass: named as __call__ does
 
 
 def _plain(v: Any) -> bool:
@@ -465,8 +514,7 @@ def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
     logs = []
     for i, p in enumerate(SHIM.find(d)):
         try:
-            lg = _Log(i, SHIM, p, regular_size(p))
-            _open(lg)
+            lg = opened(i, p)
         except TraceFormatError:
             if not damaged_ok:
                 raise
@@ -489,6 +537,7 @@ class _Listing:
     names: list[str]
     logs: list[_Log]
     headerless: list[int]  # the logs without a header when listed (opened again by each part)
+    nested: bool  # a log of a process that began a PID namespace (_in_namespaces)
     # the trace's tables every part builds the same from the headers and the stracer's records
     # (_kept): built once per worker, not once per part (O(processes) each: "manyprocs")
     memo: dict[Any, Any] = field(default_factory=dict)
@@ -497,30 +546,47 @@ class _Listing:
 _LISTINGS: dict[str, _Listing] = {}
 
 
+def listing(d: Path) -> list[_Log]:
+    """The trace's shim logs, their headers read and named: with keep_headers the process's
+    listing, kept for its parts (the plan's: the local workers forked after it inherit it),
+    else shim_logs(d)."""
+    if not _KEEP_HEADERS:
+        return shim_logs(d)
+    return _listing(d).logs
+
+
+def _listing(d: Path) -> _Listing:
+    names = shim_log_names(d)
+    got = _LISTINGS.get(str(d))
+    if got is None or got.names != names:
+        _LISTINGS.clear()  # one directory at a time (a worker's)
+        with kept.making():
+            logs = shim_logs(d)
+            for lg in logs:
+                own = _Names()
+                lg.header, lg.named = own(lg.header), own.exact
+            got = _LISTINGS[str(d)] = _Listing(
+                names, logs, [lg.proc for lg in logs if lg.truncated], _nested(logs)
+            )
+    return got
+
+
 def _listed(d: Path, part: Part) -> list[_Log]:
     """shim_logs(d) for `part`'s load: its logs opened, the others' as listed before."""
     if not _KEEP_HEADERS:
         return shim_logs(d)
-    names = shim_log_names(d)
-    got = _LISTINGS.get(str(d))
-    if got is None or got.names != names:
-        logs = shim_logs(d)
-        lists: dict[tuple[str, ...], Any] = {}  # one object per distinct list of functions
-        for lg in logs:
-            own = _Names()
-            lg.header, lg.named = own(lg.header), own.exact
-            f = lg.header.get("functions")
-            if isinstance(f, list):
-                lg.header["functions"] = lists.setdefault(tuple(f), f)
-        _LISTINGS.clear()  # one directory at a time (a worker's)
-        got = _LISTINGS[str(d)] = _Listing(names, logs, [lg.proc for lg in logs if lg.truncated])
+    got = _listing(d)
     # the others' as listed (never decoded here: nothing of theirs changes); the part's own and
     # those without a header then (written since?) opened again
     out = list(got.logs)
-    for i in sorted({*range(part.first, min(part.stop, len(out))), *got.headerless}):
-        out[i] = _Log(i, SHIM, out[i].path, regular_size(out[i].path))
-        _open(out[i])
-    _in_namespaces(d, out)
+    fresh = sorted({*range(part.first, min(part.stop, len(out))), *got.headerless})
+    for i in fresh:
+        out[i] = opened(i, out[i].path)
+    new = [out[i] for i in fresh]
+    if got.nested:  # the listed logs have their thread ids already
+        _outer_all(d, new)
+    elif _nested(new):
+        _outer_all(d, out)
     return out
 
 
@@ -553,7 +619,8 @@ class _Memo:
             return make()
         key = (*key, self.state)
         if key not in self.memo:
-            self.memo[key] = make()
+            with kept.making():
+                self.memo[key] = make()
         return self.memo[key]
 
 
@@ -577,8 +644,11 @@ def _in_namespaces(d: Path, logs: list[_Log]) -> None:
     """The logs of processes in a PID namespace of their own (one began it: its parent is
     outside it, ppid 0) with the run's pids and threads, from the stracer's records
     (iotrace.nspid): the stracer's events and the kernel's counts are by those."""
-    if not any(lg.header.get("ppid") == 0 for lg in logs):
-        return
+    if _nested(logs):
+        _outer_all(d, logs)
+
+
+def _outer_all(d: Path, logs: list[_Log]) -> None:
     from iotrace import nspid
 
     outer = nspid.outer(STRACER.find(d))
@@ -586,6 +656,10 @@ def _in_namespaces(d: Path, logs: list[_Log]) -> None:
         o = outer.get(str(lg.header.get("host", "?")))
         if o is not None:
             lg.tids = o.header(lg.header)
+
+
+def _nested(logs: list[_Log]) -> bool:
+    return any(lg.header.get("ppid") == 0 for lg in logs)
 
 
 def _outer_tids(lg: _Log, tid: np.ndarray) -> None:
@@ -738,7 +812,7 @@ def _assemble(
     mine = logs if part is None else logs[part.first : part.stop]
     stack_base, raw_stacks = _map_ids(mine, raw, t0, fdict, paths)
     shim_paths = len(paths.items)
-    pos = sum(lg.n_events for lg in logs)
+    pos = sum(lg.n_events for lg in mine)  # the others are not decoded
     # the stracer's events, at the end of the columns (room was left for them)
     slog_key = tuple((str(sl.path), sl.size) for sl in slogs)
     shims = memo(("shims", t0), lambda: shim_procs(logs, t0))
@@ -782,22 +856,26 @@ def _assemble(
     t_end += raw["t_start"]
     raw.arrays["t_end"] = t_end
     del t_end
-    last, counts = _per_process(logs, raw["t_end"], raw["proc"], len(logs) + len(st_res.processes))
+    last, counts = _per_process(mine, raw["t_end"], raw["proc"], len(logs) + len(st_res.processes))
     # the stracer-only processes: the matching's, and the pids no image has met by now
     met = conv.extra[len(matched.extra) :]
     st_key = (t0, slog_key, tuple((i.host, i.pid, i.start) for i in met))
     processes = _processes(logs, runs, last, counts, hosts, st_res, memo, st_key)
-    events, writable = _events(processes, raw, fdict, paths, hosts)
-    if any(lg.data for lg in logs):
-        _add_data(events, logs, t0)
-    modules = {lg.proc: lg.modules for lg in logs}
-    chunking = _chunking(logs, t0)
+    # a part's events are of its logs' processes and the stracer-only ones (after the logs')
+    n = len(logs)
+    own = None if part is None else np.r_[part.first : min(part.stop, n), n : len(processes)]
+    events, writable = _events(processes, raw, fdict, paths, hosts, own)
+    if any(lg.data for lg in mine):
+        _add_data(events, mine, t0)
+    # of the decoded logs (the others' have no MODULE, SHAPE nor SELECTION records read)
+    modules = {lg.proc: lg.modules for lg in mine}
+    chunking = _chunking(mine, t0)
     ends = [int(processes["end"].max())] if len(processes) else []
     for r in runs:
         if isinstance(r.get("end_mono_ns"), int) and isinstance(r.get("start_mono_ns"), int):
             ends.append(int(r["start_real_ns"]) + r["end_mono_ns"] - r["start_mono_ns"] - t0)
     duration = max([0, *ends])
-    kio = _kio(mine, slogs, t0, memo, slog_key)
+    kio = _kio(mine, slogs, t0, memo, slog_key, part is None or part.stracer_only)
     return Trace(
         d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio,
         stops=stracer_src.stops(slogs, t0, None if part is None else _threads(events)),
@@ -850,16 +928,24 @@ def _kio(
     t0: int,
     memo: _Memo,
     slog_key: tuple[tuple[str, int], ...],
+    every: bool = True,
 ) -> pd.DataFrame:
     """The kernel's I/O counters as the shim (of the decoded `logs`) and the stracer read them
-    (KIO records); the stracer's rows, every process's end, made once per worker (_Memo)."""
+    (KIO records); the stracer's rows, every process's end, made once per worker (_Memo).  Not
+    `every`: of the stracer's rows those of the logs' pids (a part's completeness reads no
+    others: completeness.explained) and at least one (stracer_read), not every process's."""
     shim = _typed_frame([_kio_row(str(lg.header.get("host", "?")), _int_or(lg.header.get("pid"), 0),
                                   replace(r, t=r.t + lg.shift - t0))
                          for lg in logs for r in lg.kio], schema.KIO_COLUMNS)  # fmt: skip
-    st = memo(("kio", t0, slog_key), lambda: _stracer_kio(slogs, t0))
+    st, pids = memo(("kio", t0, slog_key), lambda: (
+        f := _stracer_kio(slogs, t0), f["pid"].to_numpy(dtype=np.int64)))  # fmt: skip
     if not len(st):
         return shim
-    return pd.concat([shim, st], ignore_index=True) if len(shim) else st.copy()
+    if not every:
+        mine = np.fromiter({_int_or(lg.header.get("pid"), 0) for lg in logs}, np.int64)
+        rows = np.flatnonzero(np.isin(pids, mine))
+        st = st.iloc[rows if len(rows) else [0]]
+    return pd.concat([shim, st], ignore_index=True) if len(shim) else st.reset_index(drop=True)
 
 
 def _stracer_kio(slogs: list[stracer_src.SLog], t0: int) -> pd.DataFrame:
@@ -1103,11 +1189,13 @@ def _events(
     fdict: _Dict,
     paths: _Dict,
     hosts: _Dict,
+    own: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, frozenset[tuple[int, int]]]:
     """The events table, in time order, from `raw` (consumed: each column is given up once
     taken through the order, and its memory holds the next one), and the (proc, t_start) of its
     writable mmaps (Trace.writable_maps).  raw["src"]: per event, the index of its source in
-    SOURCE_NAMES (absent: all from the shim)."""
+    SOURCE_NAMES (absent: all from the shim).  `own`: the rows of `processes` the events may be
+    of (a part's: the others' per-process values are not read, O(processes) each part)."""
     a = raw.arrays
     n = len(raw)
     take = _Take(_sort_order(a["t_start"]))
@@ -1133,12 +1221,20 @@ def _events(
 
     # per process (a row of `processes` per proc, in order: its host coded already)
     m = len(processes)
-    codes = pd.Categorical(processes["host"], categories=hosts.items).codes if m else [0]
-    host_code = np.asarray(codes, dtype=np.int32).astype(_code_dtype(len(hosts.items)))
-    rank = processes["rank"]
-    rank_val = rank.to_numpy(dtype=np.int32, na_value=0) if m else np.zeros(1, np.int32)
-    rank_null = rank.isna().to_numpy() if m else np.ones(1, dtype=bool)
-    pid_val = processes["pid"].to_numpy(dtype=np.int32) if m else np.zeros(1, np.int32)
+    of = processes if own is None else processes.iloc[own]
+    codes = pd.Categorical(of["host"], categories=hosts.items).codes if m else [0]
+    rank = of["rank"]
+    host_code = _at(own, m, np.asarray(codes, dtype=np.int32), 0)
+    host_code = host_code.astype(_code_dtype(len(hosts.items)))
+    rank_val, rank_null, pid_val = (
+        np.zeros(1, np.int32),
+        np.ones(1, dtype=bool),
+        np.zeros(1, np.int32),
+    )
+    if m:
+        rank_val = _at(own, m, rank.to_numpy(dtype=np.int32, na_value=0), 0)
+        rank_null = _at(own, m, rank.isna().to_numpy(), False)
+        pid_val = _at(own, m, of["pid"].to_numpy(dtype=np.int32), 0)
     if src is None:  # zero pages: memory only if written to
         src = np.zeros(n, dtype=np.int8)
     if cls is None:
@@ -1202,6 +1298,15 @@ def _events(
         "flags": _masked(cols.pop("flags"), masks["flags"]),
     }
     return pd.DataFrame(out, copy=False), writable
+
+
+def _at(rows: np.ndarray | None, m: int, values: np.ndarray, other: Any) -> np.ndarray:
+    """Per process (m rows) `values` at `rows` (None: every row), `other` elsewhere."""
+    if rows is None or not m:
+        return values
+    out = np.full(m, other, dtype=values.dtype)
+    out[rows] = values
+    return out
 
 
 def _add_data(events: pd.DataFrame, logs: list[_Log], t0: int) -> None:
@@ -1294,13 +1399,16 @@ def _processes(
     if len(fresh) == n:
         host_of = [r["host"] for r in rows]
     else:
-        frame, host_of = memo(("processes", *st_key, repr(runs)), lambda: (
+        frame, host_of, order = memo(("processes", *st_key, repr(runs)), lambda: (
             _typed_frame(b := [_log_row(lg, t0, none, zero, by_pid, starts, st)
                                for lg in memo.listed], schema.PROCESS_COLUMNS),
-            [r["host"] for r in b]))  # fmt: skip
-        host_of = list(host_of)
-        for i, r in zip(fresh, rows, strict=True):
-            host_of[i] = r["host"]
+            h := [r["host"] for r in b], list(dict.fromkeys(h))))  # fmt: skip
+        if any(host_of[i] != r["host"] for i, r in zip(fresh, rows, strict=True)):
+            host_of = list(host_of)  # a header written since the listing: the order anew
+            for i, r in zip(fresh, rows, strict=True):
+                host_of[i] = r["host"]
+            order = list(dict.fromkeys(host_of))
+        host_of = order
     for h in dict.fromkeys(host_of):  # coded in the rows' order
         hosts.code(h)
     for h in memo(("stracer hosts", *st_key), lambda: list(dict.fromkeys(

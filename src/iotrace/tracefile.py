@@ -531,6 +531,24 @@ class _Pread:
         return b[0] if b else 0  # past the end: as a slot never written
 
 
+class _Prefixed(_Pread):
+    """A _Pread whose first `head` bytes come from one read: a header's slices (the msgpack
+    object, its seal, its checksum) were ~6 preads a log."""
+
+    def __init__(self, fd: int, size: int, head: int = 1 << 14) -> None:
+        super().__init__(fd, size)
+        self.head = os.pread(fd, min(size, head), 0)
+
+    def __getitem__(self, k: int | slice) -> Any:
+        if isinstance(k, slice):
+            start, stop, step = k.indices(self.size)
+            if stop <= len(self.head) and step == 1:
+                return self.head[start:stop]
+        elif 0 <= k < len(self.head):
+            return self.head[k]
+        return super().__getitem__(k)
+
+
 def kio_records(
     path: Path, limit: int = 256, modules: list[str] | None = None
 ) -> tuple[dict[str, Any], list[list[Any]]]:
