@@ -157,9 +157,9 @@ def test_bad_input_to_every_reader_is_one_line(tmp_path, public_dir) -> None:
     private = public_dir / "private"
     shutil.copytree(valid, private)
     private.chmod(0o700)
-    out = public_dir / "out"
-    out.mkdir(mode=0o777)
-    out.chmod(0o777)
+    out = public_dir / "out"  # nobody's: outputs where another user could move them are refused
+    out.mkdir()
+    shutil.chown(out, "nobody")
     want = {
         "missing": "missing: no such trace directory",
         "afile": "afile: not a directory (give the trace directory)",
