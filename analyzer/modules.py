@@ -4,11 +4,10 @@ stacks, `iotrace show --stacks`).  No pandas: `show` imports it."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
-from iotrace.elf import build_id
+from iotrace.elf import build_id, open_regular
 
 
 def module_of(mods: list[tuple], pc: int) -> tuple | None:
@@ -38,8 +37,9 @@ def same_file(module: str, ran: dict[str, set[bytes]]) -> bool:
 def _unreadable(path: str) -> str | None:
     """Why the file cannot be read by this user (a binary of mode 0711), None if it can: its
     build-id unread is not a rebuilt file."""
-    try:
-        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW))
+    try:  # a regular file only (elf.open_regular): a device swapped in since the build-id was
+        # read (a link on the way to it) is never opened, nor a FIFO's writer let go
+        open_regular(path).close()
     except OSError as exc:
         return exc.strerror or str(exc)
     return None

@@ -4,9 +4,11 @@ report runs addr2line on it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,37 @@ def test_an_output_under_another_users_directory_is_refused(
     assert sorted(p.name for p in mine.rglob("*")) == ["events", "keep", "out"]
     r = iotrace(*cmd, str(tmp_path / name), str(private))
     assert r.returncode == 0, r.stderr
+
+
+def test_a_module_checked_for_reading_is_never_opened_unless_regular(tmp_path: Path) -> None:
+    """Whether a module of the job can be read (after its build-id could not be) was asked by
+    opening it (O_RDONLY|O_NONBLOCK): a device swapped in since (by a link on the way to it)
+    would be opened by root's report, with its driver's effects (a watchdog armed, a tape
+    rewound).  A FIFO shows it: opening it let go the writer that waited for a reader.  Now
+    only a regular file is opened (elf.open_regular)."""
+    import threading
+
+    from iotrace.analyzer.modules import _unreadable
+
+    fifo = tmp_path / "lib.so"
+    os.mkfifo(fifo)
+    let_go = threading.Event()
+
+    def writer() -> None:
+        fd = os.open(fifo, os.O_WRONLY)  # waits for a reader
+        let_go.set()
+        os.close(fd)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    while t.native_id is None or not Path(
+        f"/proc/self/task/{t.native_id}/syscall"
+    ).read_text().startswith("257 "):  # the writer waits in openat
+        time.sleep(0.01)
+    said = _unreadable(str(fifo))
+    opened = let_go.wait(1.0)
+    with contextlib.suppress(OSError):  # the writer's reader, if it still waits
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    t.join(5)
+    assert not opened, "the FIFO was opened"
+    assert said == "not a regular file", said
