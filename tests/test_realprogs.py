@@ -694,6 +694,36 @@ SCRIPTS4 = (
     "close $i; close $o; set z [open tz w]; zlib push gzip $z; puts -nonewline $z [string repeat "
     "a 9000]; close $z; puts [file size tc]; file delete tc' | tclsh"
 )
+# a pty (script), stdbuf's own LD_PRELOAD, tar's incremental snapshots, sed -i.bak and
+# perl -i.orig, sort -o onto its input, cp --preserve=all, chattr, dd's nocache, jq
+# --rawfile, a venv and a zipapp, msgfmt, gawk's /dev/stderr and coprocess, git fast-export
+# and fast-import
+MISC4 = (
+    "script -q -c 'cat src/f1 | wc -l' sl > /dev/null && wc -c < sl && stdbuf -oL cat src/f1 > sb "
+    "&& stdbuf -o0 head -c 5000 src/f2 > sb2 && mkdir a && cp src/f1 a/ && tar "
+    "--listed-incremental=snap -cf l0.tar a && echo x >> a/f1 && tar --listed-incremental=snap "
+    "-cf l1.tar a && tar -tf l1.tar | wc -l && cp src/f1 s1 && sed -i.bak s/1/q/ s1 && cp src/f2 "
+    "p2 && perl -i.orig -pe s/2/w/ p2 && sort -n -o s1 s1 && cp --preserve=all src/f3 xb && "
+    "chattr +A xb && lsattr xb | cut -c1-20 && dd if=src/f1 of=dn iflag=nocache oflag=nocache "
+    "conv=fsync status=none && jq -n --rawfile s src/f2 '$s | length' && /usr/bin/python3 -m venv "
+    "--without-pip v && v/bin/python -c 'import sys; print(sys.prefix != sys.base_prefix)' && "
+    "mkdir za && echo 'print(42)' > za/__main__.py && /usr/bin/python3 -m zipapp za -o z.pyz && "
+    "/usr/bin/python3 z.pyz && msgfmt -o m.mo m.po && msgunfmt m.mo | wc -l && gawk 'BEGIN { "
+    'while ((getline l < "src/f3") > 0) { print l > "/dev/stderr"; n++ }; print n |& "cat"; '
+    'close("cat", "to"); "cat" |& getline x; print x }\' 2> g2 && export '
+    "GIT_COMMITTER_NAME=a GIT_COMMITTER_EMAIL=a@b GIT_AUTHOR_NAME=a GIT_AUTHOR_EMAIL=a@b && git "
+    "init -q gr && cp src/f1 gr/ && cd gr && git add . && git commit -qm x && git fast-export "
+    "--all > ../fe && cd .. && git init -q gr2 && cd gr2 && git fast-import --quiet < ../fe && "
+    "git cat-file -p HEAD:f1 | wc -l"
+)
+PO = 'msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\nmsgid "hi"\nmsgstr "salut"\n'
+
+
+def _misc4(d: Path) -> None:
+    _data(d)
+    (d / "m.po").write_text(PO)
+
+
 CRYPT4 = (
     "openssl genpkey -algorithm ed25519 -out k.pem && openssl req -new -x509 -key k.pem -subj "
     "/CN=x -days 1 -set_serial 1 -out c.pem && openssl pkcs12 -export -inkey k.pem -in c.pem "
@@ -804,6 +834,7 @@ CASES = {
     "python3-io4": (_data, ["/usr/bin/python3", "-c", PY4]),
     "scripts4": (_data, ["sh", "-c", SCRIPTS4]),
     "crypt4": (_data, ["sh", "-c", CRYPT4]),
+    "misc4": (_misc4, ["sh", "-c", MISC4]),
 }
 NEEDS = {"xz+zstd+zip": ("xz", "zstd", "zip", "unzip"), "perl-i": ("perl",),
          "sparse-fakeroot": ("tar",), "shell-jobs": ("flock", "setsid", "xargs"),
@@ -827,7 +858,8 @@ NEEDS = {"xz+zstd+zip": ("xz", "zstd", "zip", "unzip"), "perl-i": ("perl",),
          "shells4": ("mksh", "tcsh", "zsh", "busybox"),
          "tree4": ("rsync", "fdupes", "rdfind"), "build4": ("make", "gcc"),
          "scripts4": ("perl", "ruby", "tclsh"),
-         "crypt4": ("openssl", "ssh-keygen", "curl")}  # fmt: skip
+         "crypt4": ("openssl", "ssh-keygen", "curl"),
+         "misc4": ("script", "stdbuf", "chattr", "jq", "msgfmt", "gawk", "git")}  # fmt: skip
 # libuv makes some syscalls raw (syscall(2), no libc function): a real bypass
 NODE = """const fs = require('fs');
 fs.writeFileSync('n1', 'x'.repeat(50000));
