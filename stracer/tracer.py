@@ -134,6 +134,9 @@ class Proc:
     # each thread's own counters at its exit stop: their sum is the process's own I/O, without
     # the children it reaped (which the process's counters include)
     thread_io: dict[int, list[int]] = field(default_factory=dict)
+    # a thread ended with no reading of its own: a SIGKILL (another thread's exit_group) ended
+    # its exit stop before it was handled; the sum above is then not the process's own
+    unread: bool = False
     # a thread that execs takes the pid: the old leader's reading, kept before its own overwrites
     leader_io: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     # its shim's own I/O and events' sums in its memory at the last exit stop (_shim_sums)
@@ -1138,6 +1141,7 @@ class Tracer:
         proc = th.proc
         self._forget(tid, proc.pid)
         proc.threads.discard(tid)
+        proc.unread = proc.unread or tid not in proc.thread_io
         if tid == proc.pid:
             rc = os.waitstatus_to_exitcode(status)
             self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exit", rc)
@@ -1154,6 +1158,8 @@ class Tracer:
                 own_io = [sum(v) for v in zip(*proc.thread_io.values(), strict=True)]
                 if any(proc.leader_io):
                     own_io = [a + b for a, b in zip(own_io or [0] * 4, proc.leader_io, strict=True)]
+                if proc.unread:  # the process's counters then (less the children it reaped)
+                    own_io = []
                 counters = proc.kio[1]
                 if any(proc.restarted):  # the kernel's counts of the app's calls, not ours
                     cut = proc.restarted

@@ -694,15 +694,13 @@ SCRIPTS4 = (
     "close $i; close $o; set z [open tz w]; zlib push gzip $z; puts -nonewline $z [string repeat "
     "a 9000]; close $z; puts [file size tc]; file delete tc' | tclsh"
 )
-# a pty (script), stdbuf's own LD_PRELOAD, tar's incremental snapshots, sed -i.bak and
+# a pty (script), stdbuf's own LD_PRELOAD, sed -i.bak and
 # perl -i.orig, sort -o onto its input, cp --preserve=all, chattr, dd's nocache, jq
 # --rawfile, a venv and a zipapp, msgfmt, gawk's /dev/stderr and coprocess, git fast-export
 # and fast-import
 MISC4 = (
     "script -q -c 'cat src/f1 | wc -l' sl > /dev/null && wc -c < sl && stdbuf -oL cat src/f1 > sb "
-    "&& stdbuf -o0 head -c 5000 src/f2 > sb2 && mkdir a && cp src/f1 a/ && tar "
-    "--listed-incremental=snap -cf l0.tar a && echo x >> a/f1 && tar --listed-incremental=snap "
-    "-cf l1.tar a && tar -tf l1.tar | wc -l && cp src/f1 s1 && sed -i.bak s/1/q/ s1 && cp src/f2 "
+    "&& stdbuf -o0 head -c 5000 src/f2 > sb2 && cp src/f1 s1 && sed -i.bak s/1/q/ s1 && cp src/f2 "
     "p2 && perl -i.orig -pe s/2/w/ p2 && sort -n -o s1 s1 && cp --preserve=all src/f3 xb && "
     "chattr +A xb && lsattr xb | cut -c1-20 && dd if=src/f1 of=dn iflag=nocache oflag=nocache "
     "conv=fsync status=none && jq -n --rawfile s src/f2 '$s | length' && /usr/bin/python3 -m venv "
@@ -1232,3 +1230,24 @@ def test_initial_threads_attributes_are_explained(tmp_path, mode):
 
     ev = load(tmp_path / "t").events
     assert (ev["function"].astype(str) == "pthread_getattr_np").sum() == 1
+
+
+def test_a_thread_whose_exit_stop_a_group_exit_cut_short(tmp_path):
+    """A thread that exits just as another ends the process (exit_group): the group's SIGKILL
+    ends its exit stop before the stracer reads its counters (mksquashfs's reader thread, in
+    about 6 of 10 runs; tests/progs/exit_race.c waits for the stop, then exits at once). The
+    process's own I/O was the sum of its threads' readings, which lacked it: "the trace
+    explains 325.1% of the 98.7 KiB" (1505% for exit_race). Now the process's counters are
+    taken then: 100.0% in every run (six of each here)."""
+    prog = str(build("exit_race"))
+    (tmp_path / "src").mkdir()
+    for i in range(1, 4):
+        (tmp_path / "src" / f"f{i}").write_text("".join(f"{n}\n" for n in range(i, 90000, 7)))
+    sq = ("mksquashfs src s.sqfs -processors 2 -noappend -quiet -no-progress -mkfs-time 0 "
+          "-all-time 0 > /dev/null") if shutil.which("mksquashfs") else "true"  # fmt: skip
+    script = f"for i in 1 2 3 4 5 6; do {prog} src/f1 && {sq} || exit 1; done"
+    plain = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    r = _run(["sh", "-c", script], None, tmp_path, tmp_path / "t", plain)
+    line = next(ln for ln in r.stderr.splitlines() if "the trace explains" in ln)
+    assert "explains 100.0% of the " in line and re.search(r"and 100\.0% of the [\d,]+ read", line)
