@@ -4,6 +4,7 @@
  * (tracefile.kio_records), explained by _kio.c, the one computation kio.py uses too. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
 #include <stdio.h>
@@ -343,6 +344,36 @@ static int kio_record(struct mp *m, int64_t len, struct iot_kio_reading *r)
 static regex_t liburing_re;
 
 /* the KIO records of chunk slot at off (and its modules' liburing); -1: none readable */
+/* The end of the file's last data at or after `first`: a shim sizes its log ahead, the room
+ * not written yet a hole (preload/writer.c), and a log not trimmed at its process's end (killed,
+ * still running, sandboxed) keeps it.  `size` where the file system cannot tell.  As
+ * tracefile.py's _data_end. */
+static size_t data_end(int fd, size_t first, size_t size)
+{
+    size_t hi = size, step = 1 << 18;
+    while (hi > first) { /* back from the end by doubling steps, to the last region with data */
+        size_t pos = hi - first > step ? hi - step : first;
+        off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+        if (data < 0) {
+            if (errno != ENXIO)
+                return size;
+            hi = pos;
+            step *= 2;
+            continue;
+        }
+        off_t end = data;
+        while ((size_t)end < size) { /* forward through its extents to its last hole */
+            end = lseek(fd, data, SEEK_HOLE);
+            if (end < 0)
+                return size;
+            if ((data = lseek(fd, end, SEEK_DATA)) < 0)
+                break;
+        }
+        return (size_t)end;
+    }
+    return first;
+}
+
 static int chunk_records(int fd, unsigned char *buf, size_t size, size_t off, size_t chunk,
                          struct iot_kio_reading *out, int max, int *liburing)
 {
@@ -482,7 +513,7 @@ again: /* 64 KiB first, more only for a longer header (up to tracefile.MAX_HEADE
     size_t first = (end + 14 + (size_t)chunk - 1) / (size_t)chunk * (size_t)chunk;
     if (first > size)
         goto out;
-    size_t nchunks = (size - first + (size_t)chunk - 1) / (size_t)chunk;
+    size_t nchunks = (data_end(fd, first, size) - first + (size_t)chunk - 1) / (size_t)chunk;
     struct iot_kio_reading head[16], tail[16];
     int nh = 0, nt = 0, lib = 0;
     cbuf = malloc((size_t)chunk);

@@ -31,8 +31,14 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define SEG_SHIFT 28 /* each mapping window is 256 MiB of the file */
+/* Each mapping window is 256 MiB of the file; 4 MiB under a finite RLIMIT_AS (`ulimit -v`,
+ * a batch system's memory limit), which counts every mapped byte against the app's own: a
+ * 256 MiB window made the app's 250 MiB malloc fail under `ulimit -v 300000`.  Such a log gets
+ * one window at its creation, and reopens the file by name for each next one. */
+#define SEG_SHIFT L.shift
 #define SEG_SIZE (1ull << SEG_SHIFT)
+#define SHIFT_WIDE 28
+#define SHIFT_AS_LIMITED 22
 #define MAX_SEGS 4096
 #define GROW_MIN (4ull << 20)
 /* The size a log is given at its creation, with the descriptor it is made with: ~1,000 threads'
@@ -52,6 +58,7 @@ static struct {
     const char *unsaid;    /* a fault not yet in the fault file (no descriptor free): at exit */
     int unsaid_err;
     char *seg[MAX_SEGS];
+    unsigned shift; /* SEG_SHIFT */
     uint64_t cap;   /* the file's size: bytes allocated in it, or reserved (sparse) */
     int sparse;     /* the kernel populates a chunk's blocks as it is taken (sparse reserve) */
     uint64_t safe;  /* sandboxed, sparse: the end of the room populated before the filter */
@@ -524,6 +531,10 @@ int iot_log_create(void)
             syscall(SYS_munmap, L.seg[i], SEG_SIZE);
             L.seg[i] = NULL;
         }
+    struct rlimit as;
+    L.shift = syscall(SYS_prlimit64, 0, RLIMIT_AS, NULL, &as) == 0 && as.rlim_cur != RLIM_INFINITY
+                  ? SHIFT_AS_LIMITED
+                  : SHIFT_WIDE;
     L.cap = L.next = L.safe = 0;
     L.dead = L.finished = L.sparse = 0;
     L.unsaid = NULL;
@@ -576,7 +587,8 @@ int iot_log_create(void)
     }
     if (r == 0 && L.sparse) { /* the room for the chunks, now, through this descriptor */
         uint64_t limit = fsize_limit() / IOT_CHUNK_SIZE * IOT_CHUNK_SIZE;
-        ensure(area + RESERVE < limit ? area + RESERVE : limit, 0);
+        uint64_t end = L.shift == SHIFT_WIDE ? area + RESERVE : SEG_SIZE; /* one window */
+        ensure(end < limit ? end : limit, 0);
     }
     int err = errno;
     L.making = -1;

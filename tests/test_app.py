@@ -414,3 +414,17 @@ def test_a_write_in_a_dl_iterate_phdr_callback_while_another_thread_dlopens(tmp_
     assert run([prog]).stdout == "w\ndone\n"
     traced = run(iotrace_cmd(tmp_path, mode, "timeout", "20", prog))
     assert (traced.returncode, traced.stdout) == (0, "w\ndone\n"), traced.stderr
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_an_address_space_limit_leaves_the_app_its_memory(tmp_path, mode):
+    """`ulimit -v` (a batch system's memory limit is RLIMIT_AS too) counts every mapped byte: the
+    shim's 256 MiB window on its log made a malloc that fits untraced fail (280 MiB under the
+    program's own size + 300 MiB).  Under a finite RLIMIT_AS the log is mapped 4 MiB at a time."""
+    prog = str(build("as_limit"))
+    size = int(run([prog, "size"]).stdout)  # KiB mapped at main, untraced
+    cmd = ["bash", "-c", f"ulimit -v {size + (300 << 10)}; exec {prog} 280"]
+    assert run(cmd).stdout == "malloc 280 MiB ok\n"
+    traced = run(iotrace_cmd(tmp_path, mode, *cmd))
+    assert (traced.returncode, traced.stdout) == (0, "malloc 280 MiB ok\n"), traced.stderr
+    assert "100.0% of the" in traced.stderr, traced.stderr  # and its log holds its I/O

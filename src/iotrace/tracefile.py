@@ -549,6 +549,31 @@ class _Prefixed(_Pread):
         return super().__getitem__(k)
 
 
+def _data_end(fd: int, start: int, size: int) -> int:
+    """The end of the file's last data at or after `start`: a shim sizes its log ahead, the
+    room not written yet a hole (preload/writer.c), and a log not trimmed at its process's end
+    (killed, still running, sandboxed) keeps it.  `size` where the file system cannot tell."""
+    hi, step = size, 1 << 18
+    while hi > start:  # back from the end by doubling steps, to the last region with data
+        pos = max(start, hi - step)
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                return size
+            hi, step = pos, step * 2
+            continue
+        end = data
+        while end < size:  # forward through that region's extents to its last hole
+            end = os.lseek(fd, data, os.SEEK_HOLE)
+            try:
+                data = os.lseek(fd, end, os.SEEK_DATA)
+            except OSError:
+                break
+        return end
+    return start
+
+
 def kio_records(
     path: Path, limit: int = 256, modules: list[str] | None = None
 ) -> tuple[dict[str, Any], list[list[Any]]]:
@@ -564,7 +589,7 @@ def kio_records(
             raise TraceFormatError(f"{path}: empty file, not an iotrace log")
         buf = _Pread(fd, size)
         header, first, chunk = read_header(buf, path)
-        n = max(0, -(-(size - first) // chunk))
+        n = max(0, -(-(_data_end(fd, first, size) - first) // chunk))
 
         def found(k: int) -> list[list[Any]]:
             out = []
