@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -211,6 +212,15 @@ class Stats:
         self.switches += o.switches
         if o.mode is not None and (self.mode is None or o.mode[0] >= self.mode[0]):
             self.mode = o.mode
+
+    def compact(self) -> None:
+        """Its zero sums left out (a record's counters start at zero) and its counters' names
+        shared: the records are held until the log is written, ~200,000 of them for a trace of
+        100,000 short-lived processes (~6 KiB a record before, mostly zero sums)."""
+        self.sums = {sys.intern(k): v for k, v in self.sums.items() if v}
+        self.ns = {sys.intern(k): v for k, v in self.ns.items() if v}
+        self.least = {sys.intern(k): v for k, v in self.least.items()}
+        self.most = {sys.intern(k): v for k, v in self.most.items()}
 
 
 Key = tuple[str, int, str]  # module, rank, path
@@ -552,6 +562,8 @@ def collect(trace: Trace, f: BinaryIO, streams: dict[Any, int] | None = None) ->
     _stdio(a, lay, rank, out.stats)
     dxt = {"dxt_posix": lay.posix & lay.data, "dxt_mpiio": lay.mpi & lay.data}
     _dxt(trace, a, dxt, rank, f, out.pieces)
+    for st in out.stats.values():
+        st.compact()
     return out
 
 

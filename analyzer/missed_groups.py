@@ -291,8 +291,8 @@ def of_logs(
                 setattr(lg, k, names(getattr(lg, k)))
         slogs.append(SLog(f, size, lg))
     logs = shim_logs(d, damaged_ok=True)  # a damaged one: its processes are the stracer's
-    for lg in logs:
-        lg.header = names(lg.header)
+    for lg in logs:  # named but their function names, which nothing here reads (~200 a log)
+        lg.header = names({k: v for k, v in lg.header.items() if k != "functions"})
     t0 = job_start([*logs, *slogs], run_records(d))
     conv = Converter(slogs, shim_procs(logs, t0), t0, len(logs), 0)
     pid_of = {s.proc: s.pid for s in shim_procs(logs, t0)}

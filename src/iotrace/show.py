@@ -10,6 +10,7 @@ import functools
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import IO, Any
 
 import numpy as np
@@ -126,6 +127,29 @@ def _fn_tables(names: tuple[str, ...]) -> _FnTables:
                      np.array([n in DATA_FUNCS for n in fnames], dtype=bool))  # fmt: skip
 
 
+# a header's list of function names -> its tables, by the list object (iotrace.tracefile makes
+# the logs' lists of one content one object): the tuple of ~200 names made and hashed per log
+# was most of what a log of a short-lived process cost `show` beyond its own events
+_FN_OF_LIST: dict[int, tuple[list[Any], _FnTables]] = {}
+
+
+def _fn_tables_of(names: list[Any]) -> _FnTables:
+    got = _FN_OF_LIST.get(id(names))
+    if got is not None and got[0] is names:  # held there: its id is no other list's
+        return got[1]
+    tables = _fn_tables(tuple(str(f) for f in names))
+    if len(_FN_OF_LIST) < 64:
+        _FN_OF_LIST[id(names)] = (names, tables)
+    return tables
+
+
+@functools.lru_cache(maxsize=16)
+def _ctype(dt: np.dtype[Any]) -> str:
+    """A column's C pointer type (its dtype's name looked up per column per window cost ~0.1 ms
+    a log)."""
+    return f"{dt.name}_t *"
+
+
 class ShimLines:
     """A shim log's events as `show` prints them, one line each (strace-like), formatted in C
     (analyzer/_decode.c iot_show_lines) from the decoder's columns: what depends on names
@@ -142,7 +166,7 @@ class ShimLines:
         prefix = f"[rank {h['rank']} pid {h['pid']}" if h.get("rank") is not None else (
             f"[pid {h['pid']}")  # fmt: skip
         self.prefix = _b(prefix)
-        fn = _fn_tables(tuple(str(f) for f in h.get("functions", [])))
+        fn = _fn_tables_of(h.get("functions", []))
         self.fnames, self.kinds, self.fn_names, self.named, self.data_call = (
             fn.fnames, fn.kinds, fn.fn_names, fn.named, fn.data_call)  # fmt: skip
         ids = sorted(log.strings)
@@ -257,7 +281,7 @@ class ShimLines:
         s.prefix, s.prefix_len = prefix, len(self.prefix)
         c = ffi.new("iot_cols *")
         for name, a in cols.items():
-            ctype = f"{a.dtype.name}_t *"
+            ctype = _ctype(a.dtype)
             setattr(c, "err" if name == "errno" else name, arr(ctype, a))
         pos = 0
         used, lines = ffi.new("int64_t *"), ffi.new("int64_t *")
@@ -277,9 +301,16 @@ class ShimLines:
             pos = int(nxt)
 
 
+_OUT: list[tuple[bytearray, np.ndarray, np.ndarray]] = []  # _out_buffers' one set
+
+
 def _out_buffers(size: int) -> tuple[bytearray, np.ndarray, np.ndarray]:
-    """Room for `size` bytes of lines, their keys and ends (a line takes 8 bytes at least)."""
-    return bytearray(size), np.empty(size // 8, np.int64), np.empty(size // 8, np.int64)
+    """Room for `size` bytes of lines at least, their keys and ends (a line takes 8 bytes at
+    least): one set for every log, each log's lines copied out of it (a new zeroed MiB per log
+    cost a trace of many short-lived processes ~0.2 ms a log)."""
+    if not _OUT or len(_OUT[0][0]) < size:
+        _OUT[:] = [(bytearray(size), np.empty(size // 8, np.int64), np.empty(size // 8, np.int64))]
+    return _OUT[0]
 
 
 def _shift(log: Log) -> int:
@@ -448,21 +479,28 @@ def show(
     sel = sel or Select()
     d = Path(trace_dir)
     warnings: list[str] = []
-    logs = []
+    # of every log, what its lines need of its header; its Log (its records) made as it is read
+    # and let go after (a Log and whole header held per log: ~2.4 KiB, 100,000 processes' logs
+    # ~0.5 GB)
+    logs: list[tuple[Path, dict[str, Any], int, int, int]] = []
     for p in log_paths(d):
         try:
-            logs.append(log_header(p))
+            lg, size, first, chunk = log_header(p)
         except UnwrittenLogError:  # no record in it: said, as the report says it
             warnings.append(f"iotrace: warning: {escape(p.name)} was never written (its "
                             "process was killed as its log was made)")  # fmt: skip
+            continue
+        logs.append((p, {k: lg.header[k] for k in _HEADER if k in lg.header}, size, first, chunk))
     slogs = stracer_logs(d, warnings)
-    t0 = job_start([*(lg[0] for lg in logs), *slogs], run_records(d))
-    ranks = {int(lg[0].header["pid"]): lg[0].header["rank"] for lg in logs
-             if isinstance(lg[0].header.get("rank"), int)}  # fmt: skip
+    t0 = job_start([*(SimpleNamespace(header=lg[1]) for lg in logs), *slogs], run_records(d))
+    ranks = {int(lg[1]["pid"]): lg[1]["rank"] for lg in logs
+             if isinstance(lg[1].get("rank"), int)}  # fmt: skip
     with Sorter(held_budget(memory), _runs_dir(d)) as lines:
         errors = _Errors()
-        for log, size, first, chunk in logs:
-            _shim_log(lines, log, size, first, chunk, t0, sel, stacks, errors)
+        logs.reverse()
+        while logs:
+            p, header, size, first, chunk = logs.pop()
+            _shim_log(lines, Log(p, header), size, first, chunk, t0, sel, stacks, errors)
         for w in warnings:
             print(w, file=sys.stderr)
         not_missed = frozenset(set(SRec) - {SRec.MISSED, SRec.SEAL, SRec.END})
@@ -492,6 +530,7 @@ def show(
         return n
 
 
+_HEADER = ("pid", "rank", "clock", "functions")  # what show reads of a shim log's header
 HELD_MAX = 512 << 20  # bytes of lines held at most whatever the bound: runs are cheap to merge
 
 
@@ -563,14 +602,14 @@ def _shim_log(lines: Any, log: Log, size: int, first: int, chunk: int, t0: int, 
         print(f"iotrace: warning: {log.path} was cut short; read up to its last whole record",
               file=sys.stderr)  # fmt: skip
     shim = ShimLines(log, t0 - _shift(log), _symbolise(log) if stacks else None, errors)
-    cap = step // MIN_EVENT_BYTES + 2
+    cap = max(0, min(step, size - first)) // MIN_EVENT_BYTES + 2  # a small log: small columns
     arrays = {name: np.empty(cap, dtype=t) for name, t in RAW_COLUMNS}
     arrays |= {"mode": np.empty(cap, np.int64), "aux": np.empty(cap, np.int64),
                "big": np.empty(cap, np.uint8)}  # fmt: skip
     cols = ffi.new("iot_cols *")
     for name, a in arrays.items():
         setattr(cols, "err" if name == "errno" else name,
-                ffi.cast(f"{a.dtype.name}_t *", ffi.from_buffer(a)))  # fmt: skip
+                ffi.cast(_ctype(a.dtype), ffi.from_buffer(a)))  # fmt: skip
     with open_regular(log.path) as fd:
         for start in range(first, size, step):
             buf = os.pread(fd, min(step, size - start), start)
