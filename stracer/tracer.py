@@ -581,6 +581,23 @@ class Tracer:
         self.fast.lib.iotl_site(img.id, r.rip, len(words), words, site, cls)
         return site, cls
 
+    @staticmethod
+    def _shim_unloaded(img: Image) -> bool:
+        """A call site outside the loader before the shim's hello: is the shim mapped at all?
+        The loader maps every LD_PRELOAD object before any code of the program runs; one it
+        could not load (its file not reachable in a container or chroot) it leaves out with a
+        line on stderr, and the program's calls to wrapped functions then reach libc directly:
+        missed I/O, not libc's own.  The maps the site's unwinding read tell (no read more)."""
+        maps = img.aspace.maps if img.aspace is not None else []
+        return bool(maps) and not any(is_shim(path) for _, _, _, path in maps)
+
+    def _lost_shim(self, proc: Proc) -> None:
+        img = proc.image
+        img.phase = "noshim"
+        self._sync_image(img)
+        self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "shim", "unloaded")
+        self.console.shim_unloaded(proc.pid, img.exe)
+
     def _chain(self, img: Image, ip: int, sp: int, top: int) -> list[int]:
         """The key of the site just unwound, as the C loop finds it on the stack (_loop.c
         chain_of): the return addresses up to the first frame outside libc and the loader
@@ -640,6 +657,8 @@ class Tracer:
             frames = img.aspace.unwind(th.tid)
             if not frames:
                 frames = [Frame(r.rip, *(img.aspace.module_of(r.rip) or (None, None)), None)]
+            if img.phase == "preinit" and self._shim_unloaded(img):
+                self._lost_shim(th.proc)
             # a bypass is named on the console at once; a libc-internal site is not said, and
             # addr2line (a process per module, its debug info read: ~0.1 s of CPU per rank in
             # MPI_Init) runs only if the trace is read (unwind.fill_frames)
@@ -923,7 +942,7 @@ class Tracer:
             phase = "listing"
         proc.image = Image(exe=exe, phase=phase if phase in L.PHASES else "noshim")
         text = self._loader_text(proc.pid, base)
-        if phase == "sandboxed":  # no shim reads the counters after the loader's I/O
+        if phase in ("sandboxed", "unloaded"):  # no shim reads the counters after the loader's
             proc.image.ld_recorded = text
         elif phase == "listing":  # all it does is the loader's, which may be the program itself
             proc.image.ld_recorded = (0, 1 << 64)
@@ -938,6 +957,9 @@ class Tracer:
         self.fast.untold(L.U_CLEAR, proc.pid)
         self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "exec",
                      {"exe": exe, "shim": proc.image.phase == "preinit"})  # fmt: skip
+        if phase == "unloaded":
+            self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "shim", "unloaded")
+            self.console.shim_unloaded(proc.pid, exe)
         if proc.image.phase != "preinit":  # no shim to read the counters at its start
             counters = read_kio(str(proc.pid))
             if counters is not None:
@@ -982,9 +1004,17 @@ class Tracer:
             return "listing"
         shim = self.shim.encode()
         preload = any(e.startswith(b"LD_PRELOAD=") and shim in e for e in env)
-        if not preload:
+        if not preload or not dyn:
             return "noshim"
-        return "preinit" if dyn else "noshim"
+        # the shim's path as the process sees it (its root, its mount namespace): a container
+        # or chroot without it, where the loader cannot load it (the rest: _shim_unloaded)
+        try:
+            os.stat(f"/proc/{pid}/root{self.shim}")
+        except FileNotFoundError:
+            return "unloaded"
+        except OSError:
+            pass
+        return "preinit"
 
     def _loader_text(self, tid: int, base: int) -> tuple[int, int]:
         """The executable mapping of the program interpreter (ld.so), which the kernel mapped at

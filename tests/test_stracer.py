@@ -227,6 +227,32 @@ def test_child_exec_with_empty_environment(trace):
     assert {g["pid"] for g in groups} != {run["pid"]}  # the exec'd child, not the parent
 
 
+@pytest.mark.parametrize("how", ["hidden", "broken"])
+def test_a_child_that_cannot_load_the_shim_is_missed_io(trace, how):
+    """LD_PRELOAD names the shim, but the loader cannot load it in that process: a container or
+    chroot without its file (hidden: a tmpfs over its directory, in a mount namespace), or a
+    file that is no object it can load (broken). The loader leaves it out with a line on stderr
+    and the program's calls to wrapped functions reach libc straight: missed I/O, said on the
+    console, not libc's own I/O (was: "inside libc functions the shim does not wrap", nothing
+    missed)."""
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-m", "true"]).returncode:
+        pytest.skip("unshare -m is not permitted here")
+    prog = build("st_exec")
+    hide = ('mount -t tmpfs none "$(dirname "$shim")"' if how == "hidden" else
+            'echo junk > ../junk.so && mount --bind ../junk.so "$shim"')  # fmt: skip
+    script = (f'export shim=$(printf %s "$LD_PRELOAD" | tr " :" "\\n" | grep libiotrace); '
+              f"unshare -m sh -c '{hide} && exec {prog} out child'")  # fmt: skip
+    t = trace("sh", "-c", script, env={**os.environ, "LC_ALL": "C"})
+    assert t.proc.returncode == 0, t.proc.stderr
+    out = str(trace.work / "out")
+    assert "cannot be preloaded" in t.proc.stderr
+    got = pairs(missed(t.dir))
+    assert got[("openat", out)] == got[("write", out)] == got[("close", out)] == 1, got
+    assert "runs without the shim" in t.proc.stderr or how == "broken", t.proc.stderr
+    end = [ln for ln in t.proc.stderr.splitlines() if "the trace explains" in ln]
+    assert end and ("explains 100.0% of" in end[0] or how == "broken"), end
+
+
 def test_four_threads(trace):
     t = trace(build("st_threads"), trace.work)
     assert t.proc.returncode == 0, t.proc.stderr
