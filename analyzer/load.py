@@ -9,6 +9,7 @@ the memory it first touches: see docs/analyzer.md, "How loading works"."""
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import sys
@@ -1467,7 +1468,11 @@ def _log_row(
         key = (h.get("host"), h.get("pid"))
         run = by_pid.get(key)
         rc = run.get("returncode") if run else None
-        ex = st.exits.get((str(h.get("host", "?")), _int_or(h.get("pid"), 0)))
+        # the end of the stracer's image of the pid this log began in (not another process's
+        # of a reused pid: iotrace.incarnation)
+        ends = st.exits.get((str(h.get("host", "?")), _int_or(h.get("pid"), 0)), [])
+        i = bisect.bisect_right([e[0] for e in ends], start) - 1
+        ex = ends[max(i, 0)][1:] if ends else None
         mine = int(h.get("clock", {}).get("real", 0))
         later = [s for s in starts.get(key, []) if s[0] > mine]
         if later and not min(later)[1]:  # its next image is its own (not a fork's)

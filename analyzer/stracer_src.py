@@ -327,7 +327,8 @@ class ShimProc:
 class Result:
     processes: list[dict[str, Any]]  # rows of the stracer-only processes
     site_frames: dict[int, list[tuple[Any, ...]]]  # stack_id -> frames
-    exits: dict[tuple[str, int], tuple[int, int | None, bool]]  # (host, pid) -> (t, rc, execd)
+    # (host, pid) -> its images' (start, end t, rc, execd), by start: a pid may be reused
+    exits: dict[tuple[str, int], list[tuple[int, int, int | None, bool]]]
     images: list[Image] = field(default_factory=list)
 
 
@@ -448,7 +449,7 @@ class Matching:
     shim_rank: dict[int, int | None]
     rank_of_pid: dict[tuple[str, int], int | None]
     parent: dict[tuple[str, int], int]
-    exits: dict[tuple[str, int], tuple[int, int | None, bool]]
+    exits: dict[tuple[str, int], list[tuple[int, int, int | None, bool]]]
     rows: list[dict[str, Any]] | None = None  # the rows of processes of `extra` (Converter)
 
 
@@ -495,12 +496,16 @@ def matching(slogs: list[SLog], shims: list[ShimProc], t0: int, first_proc: int)
         ranks = [s.rank for s in logs if s.rank is not None]
         rank_of_pid[key] = ranks[-1] if ranks else None
     parent: dict[tuple[str, int], int] = {}
-    exits: dict[tuple[str, int], tuple[int, int | None, bool]] = {}
+    exits: dict[tuple[str, int], list[tuple[int, int, int | None, bool]]] = {}
     for img in images:
         if img.ppid:
             parent.setdefault((img.host, img.pid), img.ppid)
         if img.end is not None:
-            exits[(img.host, img.pid)] = (img.end, img.rc, img.execd)
+            exits.setdefault((img.host, img.pid), []).append(
+                (img.start, img.end, img.rc, img.execd)
+            )
+    for ends in exits.values():
+        ends.sort(key=lambda e: e[0])
     return Matching(images, {k: sorted(v) for k, v in cands.items()}, extra,
                     {s.proc: s.rank for s in shims}, rank_of_pid, parent, exits)  # fmt: skip
 

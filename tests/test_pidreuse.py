@@ -52,3 +52,22 @@ def test_a_reused_pid_is_two_processes(tmp_path, mode) -> None:
     assert shown.returncode == 0, shown.stderr
     writes = [ln for ln in shown.stdout.splitlines() if "write(" in ln]
     assert [ln.rsplit("= ", 1)[1].split()[0] for ln in writes] == ["1000", "3000", "5000"]
+
+
+def test_a_killed_process_is_not_taken_for_the_next_of_its_pid(tmp_path) -> None:
+    """Its first child killed (SIGKILL: no exit record, no shim reading at its end), the
+    stracer's end of that process is its own: not the exit of the next one with its pid."""
+    out = tmp_path / "trace"
+    run = _in_pidns("run", "-o", str(out), "--", str(build("pid_reuse")), "kill", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    first, second = map(int, run.stdout.split())
+    assert first == second
+    from iotrace.analyzer import load
+
+    tr = load(out)
+    pr = tr.processes[tr.processes["pid"] == first].sort_values("start")
+    assert list(pr["ended"]) == ["signal 9", "exec", "exit"], pr
+    rows = tr.completeness[tr.completeness["pid"] == first]
+    assert sorted(rows["kernel_wchar"]) == [1000, 8000], rows
+    killed = rows[rows["kernel_wchar"] == 1000]["cause"].iloc[0]
+    assert killed.startswith("ended by SIGKILL"), killed
