@@ -31,20 +31,21 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-/* Each mapping window is 256 MiB of the file; 4 MiB under a finite RLIMIT_AS (`ulimit -v`,
- * a batch system's memory limit), which counts every mapped byte against the app's own: a
- * 256 MiB window made the app's 250 MiB malloc fail under `ulimit -v 300000`.  Such a log gets
- * one window at its creation, and reopens the file by name for each next one. */
+/* Each mapping window is 32 MiB of the file, 4 MiB under a finite RLIMIT_AS (`ulimit -v`, a
+ * batch system's memory limit): RLIMIT_AS counts every mapped byte against the app's own (a
+ * 256 MiB window made the app's 250 MiB malloc fail under `ulimit -v 300000`, or after its own
+ * setrlimit).  A log is given its first window at its creation (RESERVE: the file sized to it),
+ * and reopens the file by name to grow past it, mapping each next window then. */
 #define SEG_SHIFT L.shift
 #define SEG_SIZE (1ull << SEG_SHIFT)
-#define SHIFT_WIDE 28
+#define SHIFT_WIDE 25
 #define SHIFT_AS_LIMITED 22
-#define MAX_SEGS 4096
+#define MAX_SEGS 32768 /* 1 TiB of log in 32 MiB windows */
 #define GROW_MIN (4ull << 20)
-/* The size a log is given at its creation, with the descriptor it is made with: ~1,000 threads'
- * first chunks or ~400,000 events before the log must grow.  A process killed before its exit's
- * trim leaves a file of this size, its unwritten part holes. */
-#define RESERVE (32ull << 20)
+/* The size a log is given at its creation, with the descriptor it is made with: its first
+ * window, 32 MiB (~1,000 threads' first chunks or ~1.4 M events before the log must grow).  A
+ * process killed before its exit's trim leaves a file of this size, its unwritten part holes. */
+#define RESERVE SEG_SIZE
 #define POPULATE_WRITE 23 /* MADV_POPULATE_WRITE, Linux >= 5.14 */
 #define BIN_HDR 5
 #define EXT_HDR 6
@@ -526,11 +527,10 @@ int iot_log_create(void)
     const char *faults = getenv("IOTRACE_FAULTS");
     if (faults && strlen(faults) < sizeof L.faults)
         strcpy(L.faults, faults);
-    for (unsigned i = 0; i < MAX_SEGS; i++)
-        if (L.seg[i]) { /* after fork: the parent's windows are not ours to write */
-            syscall(SYS_munmap, L.seg[i], SEG_SIZE);
-            L.seg[i] = NULL;
-        }
+    for (unsigned i = 0; i < MAX_SEGS && L.seg[i]; i++) { /* mapped from the first on */
+        syscall(SYS_munmap, L.seg[i], SEG_SIZE); /* after fork: the parent's, not ours */
+        L.seg[i] = NULL;
+    }
     struct rlimit as;
     L.shift = syscall(SYS_prlimit64, 0, RLIMIT_AS, NULL, &as) == 0 && as.rlim_cur != RLIM_INFINITY
                   ? SHIFT_AS_LIMITED
@@ -587,8 +587,7 @@ int iot_log_create(void)
     }
     if (r == 0 && L.sparse) { /* the room for the chunks, now, through this descriptor */
         uint64_t limit = fsize_limit() / IOT_CHUNK_SIZE * IOT_CHUNK_SIZE;
-        uint64_t end = L.shift == SHIFT_WIDE ? area + RESERVE : SEG_SIZE; /* one window */
-        ensure(end < limit ? end : limit, 0);
+        ensure(RESERVE < limit ? RESERVE : limit, 0);
     }
     int err = errno;
     L.making = -1;
