@@ -22,7 +22,7 @@ import pandas as pd
 from iotrace.calls import Op
 from iotrace.record import field, record
 
-from .access import ALIGN, DESCRIPTORS, OP_CODE, SMALL, WRITE, Arrays, Classified, op_in
+from .access import ALIGN, DESCRIPTORS, OP_CODE, READ, SMALL, WRITE, Arrays, Classified, op_in
 from .datasets import SMALL_WRITE, chunking_findings
 from .fmt import fmt_bytes, fmt_pct, fmt_time
 from .group_scans import sums
@@ -37,7 +37,8 @@ RANDOM_SHARE = 0.2  # a file whose accesses go backwards more often than this...
 RANDOM_MIN_OPS = 50  # ...out of at least this many with a known offset
 UNALIGNED_SHARE = 0.1  # more than this share of accesses at offsets not a multiple of ALIGN...
 UNALIGNED_MIN_OPS = 100  # ...out of at least this many
-META_STORM_OPS = 1000  # at least this many opens/closes/stats/... in one directory
+META_STORM_OPS = 1000  # at least this many opens/closes/stats/... in one directory, or in
+META_DIR_OPS = 100  # ...the directories with at least this many each (a storm spread over them)
 RANK_RATIO = 2.0  # a rank's I/O time (bytes) at least this times the median of the ranks...
 RANK_MIN_NS = 10_000_000  # ...and at least this much more time (10 ms)...
 RANK_MIN_BYTES = 1 << 20  # ...or this many more bytes (1 MiB)
@@ -49,6 +50,8 @@ INDEPENDENT_SHARE = 0.5  # ...and more than this share of the MPI-IO data calls 
 DATASET_SMALL_MIN_CALLS = 8  # independent dataset writes < datasets.SMALL_WRITE, several ranks
 SYNC_MIN_CALLS = 32  # fsync/fdatasync/msync calls on one data file: at least this many...
 SYNC_WRITES = 4  # ...and one at least every this many of its writes (a sync per write or so)
+AMPLIFY_RATIO = 4  # stdio read at least this times the bytes the app's stdio reads asked...
+AMPLIFY_MIN_REFILLS = 100  # ...in at least this many refills of the stream's buffer
 # the level of a finding by the time at stake: its share of the job's I/O time
 HIGH_SHARE = 0.25
 WARN_SHARE = 0.05
@@ -94,8 +97,11 @@ class Insight:
 PATTERN_COLUMNS = ["path", "direction", "calls", "bytes", "time", "small", "small_time",
                    "small_bytes", "known", "random", "unaligned", "unaligned_time"]  # fmt: skip
 META_COLUMNS = ["path", "function", "calls", "errors", "time"]
-MPIIO_COLUMNS = ["path", "calls", "independent", "bytes", "time"]
-COLLECTIVE_COLUMNS = ["path", "rank", "t_start", "t_end"]
+SYNC_COLUMNS = [*META_COLUMNS, "bytes"]  # bytes: the lengths msync'd (0: the other syncs)
+MPIIO_COLUMNS = ["path", "calls", "independent", "bytes", "time", "writes", "written"]
+COLLECTIVE_COLUMNS = ["path", "rank", "t_start", "t_end", "setup"]
+STDIO_COLUMNS = ["path", "calls", "bytes", "seeks", "refills", "refill_bytes", "refill_time"]
+STDIO_SEEKS = ("fseek", "fsetpos", "rewind")  # what moves a stream (ftell, fgetpos only ask)
 
 
 _EMPTY: dict[tuple[str, ...], pd.DataFrame] = {}
@@ -135,20 +141,25 @@ class Counts:
     - meta: metadata operations per (path, function) on the kept files: calls, errors, time
       (summary.directories groups them by directory);
     - ranks: per rank on the judged files, bytes [own, aggregated, mpi] (rank_view);
-    - mpiio: MPI-IO data calls per judged file (calls, independent ones, their bytes and time)
-      and the (path, rank) pairs of the independent ones;
+    - mpiio: MPI-IO data calls per judged file (calls, independent ones, their bytes and time,
+      the writes and their bytes) and the (path, rank) pairs of the independent ones;
     - errors: failed file calls by (function, errno): [calls, time]; error_paths: per path;
       runtime_errors, runtime_error_paths: the same of the calls the parallel runtime made
       (runtime_calls); untold_errors, untold_error_paths: of those neither can be told of
       (no stack, in a process that loaded the runtime);
     - collective: each collective MPI-IO call on a judged file by a rank (open, close, view,
-      sync, *_all): path, rank, its start and end (collective_waits matches them across ranks);
+      sync, *_all): path, rank, its start and end (collective_waits matches them across ranks),
+      setup 1 for an open or close (their time is no file I/O time: summary.file_time_mask);
     - uring: io_uring rings mapped (pids, mmaps, rings);
     - system: what the system and runtime files cost: [calls, bytes, time] and their paths;
     - mapped: the judged files mapped MAP_SHARED (stores through such a mapping reach the file
       with no write call): [mappings, their bytes, msync calls, their bytes] and the paths;
-    - syncs: the POSIX syncs (fsync, fdatasync, msync; not stdio's fflush, not inside MPI-IO
-      calls) per (path, function) of the judged files: calls, errors, time."""
+    - syncs: the syncs (fsync, fdatasync, msync, MPI_File_sync; not stdio's fflush, not the
+      POSIX ones inside MPI-IO calls, not HDF5's) per (path, function) of the judged files:
+      calls, errors, time, and the bytes msync'd;
+    - stdio: per judged file the app's stdio reads (calls, the bytes they returned), its
+      seeks (STDIO_SEEKS) and the refills of the streams' buffers under them (calls, bytes,
+      time): what stdio read from the file for what the app asked."""
 
     patterns: pd.DataFrame = field(default_factory=lambda: _frame(PATTERN_COLUMNS))
     pattern_ranks: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
@@ -168,7 +179,8 @@ class Counts:
     system_paths: set[str] = field(default_factory=set)
     mapped: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     mapped_paths: set[str] = field(default_factory=set)
-    syncs: pd.DataFrame = field(default_factory=lambda: _frame(META_COLUMNS))
+    syncs: pd.DataFrame = field(default_factory=lambda: _frame(SYNC_COLUMNS))
+    stdio: pd.DataFrame = field(default_factory=lambda: _frame(STDIO_COLUMNS))
 
     @classmethod
     def of(cls, trace: Trace, a: Arrays, c: Classified, parent: np.ndarray, system: bool) -> Counts:
@@ -191,8 +203,9 @@ class Counts:
         keep = np.ones(a.n, dtype=bool) if system else ~a.system
         m = metadata_mask(a) & keep & (a.path >= 0)
         out["meta"] = _grouped(a, m, META_COLUMNS)
-        sync = (a.op == OP_CODE[Op.SYNC.value]) & files & ~tied & ~a.mpi & ~a.datalib & ~a.stdio
-        out["syncs"] = _grouped(a, sync & (a.path >= 0), META_COLUMNS)
+        sync = (a.op == OP_CODE[Op.SYNC.value]) & files & ~tied & ~a.datalib & ~a.stdio
+        out["syncs"] = _syncs_of(a, trace.events, sync & (a.path >= 0))
+        out["stdio"] = _stdio_of(a, files & (a.path >= 0))
         out["ranks"] = rank_view(a, tied, collective, files)
         out["mpiio"], out["mpiio_ranks"] = _mpiio_of(a, a.mpi_data & (a.path >= 0) & files)
         out["collective"] = _collective_of(a, a.mpi & (a.path >= 0) & files & (a.rank >= 0))
@@ -251,6 +264,7 @@ class Counts:
         out.meta = _summed([p.meta for p in parts], ["path", "function"])
         out.mpiio = _summed([p.mpiio for p in parts], ["path"])
         out.syncs = _summed([p.syncs for p in parts], ["path", "function"])
+        out.stdio = _summed([p.stdio for p in parts], ["path"])
         coll = [p.collective for p in parts if len(p.collective)]
         if coll:
             out.collective = pd.concat(coll, ignore_index=True)
@@ -279,6 +293,51 @@ class Counts:
             out.mapped = [x + y for x, y in zip(out.mapped, o.mapped, strict=True)]
             out.mapped_paths |= o.mapped_paths
         return out
+
+
+def _syncs_of(a: Arrays, ev: pd.DataFrame, m: np.ndarray) -> pd.DataFrame:
+    """Counts.syncs of the syncs in `m`: per (path, function), with the lengths msync'd."""
+    df = _grouped(a, m, META_COLUMNS).assign(bytes=np.int64(0))
+    if "msync" in a.functions and (df["function"] == "msync").any():
+        ms = m & (a.fn == a.functions.index("msync"))
+        req = ev["req"].to_numpy(dtype=np.int64, na_value=0)
+        per = np.bincount(a.path[ms], weights=req[ms].astype(np.float64), minlength=len(a.paths))
+        at = (df["function"] == "msync").to_numpy()
+        idx = {p: i for i, p in enumerate(a.paths)}
+        df.loc[at, "bytes"] = [int(per[idx[p]]) for p in df.loc[at, "path"]]
+    return df
+
+
+def _stdio_of(a: Arrays, files: np.ndarray) -> pd.DataFrame:
+    """Counts.stdio of the events on `files` (a mask, with a path)."""
+    if "stdio_refill" not in a.functions:  # no stream refilled (most parts)
+        return _frame(STDIO_COLUMNS)
+    refill = files & (a.fn == a.functions.index("stdio_refill"))
+    asked = files & a.stdio & (a.op == READ)
+    if not refill.any():
+        return _frame(STDIO_COLUMNS)
+    k = len(a.paths)
+
+    def per(m: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+        x = np.bincount(a.path[m], weights=None if w is None else w[m].astype(np.float64),
+                        minlength=k)  # fmt: skip
+        return np.rint(x).astype(np.int64)
+
+    refills = per(refill)
+    used = np.flatnonzero(refills)
+    seeks = [i for i, f in enumerate(a.functions) if f in STDIO_SEEKS]
+    return _frame(
+        STDIO_COLUMNS,
+        {
+            "path": [a.paths[i] for i in used],
+            "calls": per(asked)[used],
+            "bytes": per(asked, a.bytes)[used],
+            "seeks": per(files & np.isin(a.fn, seeks))[used],
+            "refills": refills[used],
+            "refill_bytes": per(refill, a.bytes)[used],
+            "refill_time": per(refill, a.dur)[used],
+        },
+    )
 
 
 MAP_SHARED = 0x01  # in MAP_SHARED_VALIDATE (0x03) too
@@ -515,8 +574,10 @@ def _mpiio_of(a: Arrays, m: np.ndarray) -> tuple[pd.DataFrame, set[tuple[str, in
     total = np.bincount(p, minlength=k)
     used = np.flatnonzero(total)
 
-    def per(w: np.ndarray | None) -> np.ndarray:
-        return np.rint(np.bincount(p[ind], weights=w, minlength=k)).astype(np.int64)[used]
+    def per(w: np.ndarray | None, at: np.ndarray = ind) -> np.ndarray:
+        return np.rint(np.bincount(p[at], weights=w, minlength=k)).astype(np.int64)[used]
+
+    wr = a.op[m] == WRITE
 
     df = _frame(
         MPIIO_COLUMNS,
@@ -526,6 +587,8 @@ def _mpiio_of(a: Arrays, m: np.ndarray) -> tuple[pd.DataFrame, set[tuple[str, in
             "independent": per(None),
             "bytes": per(a.bytes[m][ind].astype(np.float64)),
             "time": per(a.dur[m][ind].astype(np.float64)),
+            "writes": per(None, wr),
+            "written": per(a.bytes[m][wr].astype(np.float64), wr),
         },
     )
     r = a.rank[m][ind].astype(np.int64)
@@ -550,6 +613,7 @@ def _collective_of(a: Arrays, m: np.ndarray) -> pd.DataFrame:
     m = m & coll_fn[a.fn]
     if not m.any():
         return _frame(COLLECTIVE_COLUMNS)
+    setup = op_in(a.op[m], (OP_CODE[Op.OPEN.value], OP_CODE[Op.CLOSE.value]))
     return _frame(
         COLLECTIVE_COLUMNS,
         {
@@ -557,11 +621,14 @@ def _collective_of(a: Arrays, m: np.ndarray) -> pd.DataFrame:
             "rank": a.rank[m].astype(np.int64),
             "t_start": a.t_start[m].astype(np.int64),
             "t_end": a.t_end[m].astype(np.int64),
+            "setup": setup.astype(np.int64),
         },
     )
 
 
-def collective_waits(coll: pd.DataFrame) -> tuple[dict[int, int], dict[int, int], int]:
+def collective_waits(
+    coll: pd.DataFrame, setup: bool = True
+) -> tuple[dict[int, int], dict[int, int], int]:
     """The time ranks spent inside collective MPI-IO calls waiting for the last rank to arrive:
     the k-th collective call of each rank on a file is one call of them all (MPI has every rank
     of the file's communicator make them in the same order); a rank's wait is from its start to
@@ -569,7 +636,9 @@ def collective_waits(coll: pd.DataFrame) -> tuple[dict[int, int], dict[int, int]
     left before it: a collective that does not synchronise, or a file opened by each rank alone
     with MPI_COMM_SELF, has none).  Returns per rank its wait, per rank the wait it caused the
     others as the last to arrive, and the calls that made ranks wait.  That wait is not I/O: the
-    rank that came late is the slow one (its work before the call), the ones that waited not."""
+    rank that came late is the slow one (its work before the call), the ones that waited not.
+    `setup` False: the first dict leaves out the waits inside opens and closes (not in a rank's
+    file I/O time to begin with: summary.file_time_mask)."""
     if coll.empty:
         return {}, {}, 0
     d = coll.sort_values(["path", "rank", "t_start"], kind="stable").reset_index(drop=True)
@@ -582,7 +651,8 @@ def collective_waits(coll: pd.DataFrame) -> tuple[dict[int, int], dict[int, int]
     held = (n >= 2) & (first_end >= last)
     wait = np.where(held, last - start, 0)
     d["wait"] = wait
-    waits = {int(r): int(w) for r, w in d.groupby("rank")["wait"].sum().items()}
+    counted = d if setup else d.assign(wait=np.where(d["setup"].to_numpy() != 0, 0, wait))
+    waits = {int(r): int(w) for r, w in counted.groupby("rank")["wait"].sum().items()}
     # the last to arrive at each call (ties: the lower rank) caused the others' wait there
     d["caused"] = d.groupby(["path", "k"], sort=False)["wait"].transform("sum")
     lastrows = d[held & (start == last)].drop_duplicates(["path", "k"])
@@ -641,7 +711,10 @@ def _patterns(x: Context) -> list[Insight]:
     else small requests, else unaligned ones; then one finding per diagnosis, its subject the
     file with the most time at stake."""
     found: dict[str, list[dict[str, Any]]] = {}
+    amplified = {r["path"] for r in _amplified(x.cnt.stdio)}  # told by _stdio_amplification
     for r in x.cnt.patterns.itertuples():
+        if r.direction == "read" and r.path in amplified:
+            continue
         row = {
             "path": r.path,
             "direction": r.direction,
@@ -812,28 +885,100 @@ def _pattern_by(
     return by, who
 
 
+# ---- stdio ------------------------------------------------------------------------------
+
+
+def _amplified(st: pd.DataFrame) -> list[dict[str, Any]]:
+    """The files whose streams' refills read AMPLIFY_RATIO times the bytes the app's stdio
+    reads asked of them or more, in AMPLIFY_MIN_REFILLS refills or more (most time first)."""
+    rows = [
+        {
+            "path": str(r.path),
+            "calls": int(r.calls),
+            "bytes": int(r.bytes),
+            "seeks": int(r.seeks),
+            "refills": int(r.refills),
+            "refill_bytes": int(r.refill_bytes),
+            "time": int(r.refill_time),
+        }
+        for r in st.itertuples()
+        if r.refills >= AMPLIFY_MIN_REFILLS and r.refill_bytes >= AMPLIFY_RATIO * max(r.bytes, 1)
+    ]
+    return sorted(rows, key=lambda r: (-r["time"], r["path"]))
+
+
+def _stdio_amplification(x: Context) -> list[Insight]:
+    """stdio reading far more of a file than the app asked (Counts.stdio): a stream whose
+    position is moved (fseek) before each small read refills its whole buffer for it.  The time
+    at stake: the refills' own.  The file's random-access (small-reads) diagnosis is this one."""
+    rows = _amplified(x.cnt.stdio)
+    if not rows:
+        return []
+    top = rows[0]
+    more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
+    time = sum(r["time"] for r in rows)
+    lines = "; ".join(
+        f"{r['path']}: {r['refills']:,} refills of {_size(r['refill_bytes'] / r['refills'])} "
+        f"on average ({_size(r['refill_bytes'])}) for {r['calls']:,} reads of "
+        f"{_size(r['bytes'] / max(r['calls'], 1))} on average ({_size(r['bytes'])}) "
+        f"after {r['seeks']:,} seeks, "
+        f"{_secs(r['time'])}"
+        for r in rows[:TOP_SUBJECTS]
+    )
+    ratio = top["refill_bytes"] / max(top["bytes"], 1)
+    return [
+        Insight(
+            "stdio-read-amplification",
+            level_of(time, x.io_time),
+            f"stdio read {_size(top['refill_bytes'])} of {top['path']}{more} for the "
+            f"{_size(top['bytes'])} the app's reads asked ({ratio:,.1f}x)",
+            f"{lines}. A stream whose position is moved (fseek, fsetpos, rewind) out of its "
+            "buffer before each small read refills the whole buffer for it: read the records "
+            "with pread, or give the stream a buffer of a record's size (setvbuf), or visit "
+            "the records in file order so that one refill serves several.",
+            {"ratio": ratio, "files": rows[:TOP_SUBJECTS]},
+            subject=top["path"],
+            evidence=_evidence(
+                sum(r["refills"] for r in rows),
+                sum(r["refill_bytes"] for r in rows),
+                time,
+                x.io_time,
+            ),
+        )
+    ]
+
+
 # ---- syncs -----------------------------------------------------------------------------
 
 
 def _frequent_sync(x: Context) -> list[Insight]:
-    """Data files synced (fsync, fdatasync, msync) SYNC_MIN_CALLS times or more, once at least
-    every SYNC_WRITES of their writes (Counts.syncs; the writes: Counts.patterns'): each sync
-    waits for the device; the time at stake is the syncs' own."""
+    """Data files synced (fsync, fdatasync, msync, MPI_File_sync) SYNC_MIN_CALLS times or more,
+    once at least every SYNC_WRITES of their writes (Counts.syncs; the writes: the POSIX ones of
+    Counts.patterns and the MPI-IO ones of Counts.mpiio): each sync waits for the device; the
+    time at stake is the syncs' own."""
     sy = x.cnt.syncs
     if sy.empty:
         return []
-    per = sy.groupby("path", sort=True).agg(calls=("calls", "sum"), time=("time", "sum"))
+    per = sy.groupby("path", sort=True).agg(
+        calls=("calls", "sum"), time=("time", "sum"), synced=("bytes", "sum")
+    )
     fns = sy.groupby("path", sort=True)["function"].agg(lambda f: "/".join(sorted(set(f))))
     pat = x.cnt.patterns
     w = pat[pat["direction"] == "write"].set_index("path")
+    mw = x.cnt.mpiio.set_index("path")
     rows = []
     for path, r in per.iterrows():
         writes = int(w.at[path, "calls"]) if path in w.index else 0
+        nbytes = int(w.at[path, "bytes"]) if path in w.index else 0
+        if path in mw.index:  # MPI-IO's writes (the POSIX ones inside them are not in `w`)
+            writes += int(mw.at[path, "writes"])
+            nbytes += int(mw.at[path, "written"])
         if r["calls"] >= SYNC_MIN_CALLS and r["calls"] * SYNC_WRITES >= writes:
-            nbytes = int(w.at[path, "bytes"]) if path in w.index else 0
             rows.append({"path": str(path), "functions": str(fns[path]),
                          "syncs": int(r["calls"]), "writes": writes, "bytes_written": nbytes,
                          "time": int(r["time"])})  # fmt: skip
+            if r["synced"]:  # msync: the stores through a shared mapping it wrote back
+                rows[-1]["msync_bytes"] = int(r["synced"])
     if not rows:
         return []
     rows.sort(key=lambda r: (-r["time"], r["path"]))
@@ -842,14 +987,16 @@ def _frequent_sync(x: Context) -> list[Insight]:
     more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
     lines = "; ".join(
         f"{r['path']}: {r['syncs']:,} {r['functions']} for {r['writes']:,} writes "
-        f"({_size(r['bytes_written'])}), {_secs(r['time'])}"
+        f"({_size(r['bytes_written'])})"
+        + (f", {_size(r['msync_bytes'])} msync'd" if r.get("msync_bytes") else "")
+        + f", {_secs(r['time'])}"
         for r in rows[:TOP_SUBJECTS]
     )
     return [
         Insight(
             "frequent-sync",
             level_of(time, x.io_time),
-            f"{top['functions']} after {_every(top['writes'], top['syncs'])} to "
+            f"{top['functions']} after {_every(top)} to "
             f"{top['path']}{more}: {calls:,} calls took {_secs(time)}",
             f"{lines}. Each sync waits until the data is on stable storage (on a parallel "
             "file system: a round trip to its servers and a flush of the client's cache): "
@@ -857,13 +1004,20 @@ def _frequent_sync(x: Context) -> list[Insight]:
             "each write (fdatasync where the metadata need not be durable).",
             {"syncs": calls, "files": rows[:TOP_SUBJECTS]},
             subject=top["path"],
-            evidence=_evidence(calls, sum(r["bytes_written"] for r in rows), time, x.io_time),
+            evidence=_evidence(
+                calls,
+                sum(r["bytes_written"] + r.get("msync_bytes", 0) for r in rows),
+                time,
+                x.io_time,
+            ),
         )
     ]
 
 
-def _every(writes: int, syncs: int) -> str:
-    per = writes / syncs
+def _every(r: dict[str, Any]) -> str:
+    if not r["writes"] and r.get("msync_bytes"):  # stores through a mapping: no write calls
+        return f"every {_size(r['msync_bytes'] / r['syncs'])} stored through a shared mapping"
+    per = r["writes"] / r["syncs"]
     return "every write" if per <= 1 else f"every {per:.1f} writes"
 
 
@@ -871,28 +1025,54 @@ def _every(writes: int, syncs: int) -> str:
 
 
 def _meta_storm(x: Context) -> list[Insight]:
+    """Directories with META_STORM_OPS metadata operations or more; else, when those with
+    META_DIR_OPS or more each have META_STORM_OPS together, the storm spread over them (300
+    files created and stat'd in each of 6 directories: 900 each), its subject their common
+    parent (or the directory with the most time, when they have none but /)."""
     d = x.s.directories
     if d.empty:
         return []
     bad = d[d["ops"] >= META_STORM_OPS]
+    spread = False
     if bad.empty:
-        return []
+        bad = d[d["ops"] >= META_DIR_OPS]
+        if bad.empty or bad["ops"].sum() < META_STORM_OPS:
+            return []
+        spread = True
     bad = bad.sort_values("time", ascending=False)
     top = bad.iloc[0]
     ops, time = int(bad["ops"].sum()), float(bad["time"].sum())
     run = max(int(x.s.overview["run_time"]), 1)
-    more = f" (and {len(bad) - 1} more directories)" if len(bad) > 1 else ""
+    rate = f"{ops / (run / 1e9):,.0f}/s over the run"
+    if spread:
+        under = os.path.commonpath([str(p) for p in bad["directory"]])
+        subject = under if under != "/" else str(top["directory"])
+        title = (
+            f"Metadata storm over {len(bad)} directories under {subject}: {ops:,} metadata "
+            f"operations ({rate}), at most {int(bad['ops'].max()):,} in one"
+        )
+    else:
+        more = f" (and {len(bad) - 1} more directories)" if len(bad) > 1 else ""
+        subject = str(top["directory"])
+        title = (
+            f"Metadata storm in {top['directory']}{more}: {int(top['ops']):,} metadata "
+            f"operations ({int(top['ops']) / (run / 1e9):,.0f}/s over the run)"
+        )
+    by_function: dict[str, int] = {}  # the top directory's; a spread storm's summed
+    for per in list(bad["by_function"]) if spread else [top["by_function"]]:
+        for f, n in per.items():
+            by_function[f] = by_function.get(f, 0) + n
     lines = "; ".join(
         f"{r.directory}: {int(r.ops):,} ops on {int(r.files):,} files ({r.functions}), "
-        f"{_secs(r.time)}"
+        + (f"{int(r.errors):,} failed, " if r.errors else "")
+        + _secs(r.time)
         for r in bad.head(TOP_SUBJECTS).itertuples()
     )
     return [
         Insight(
             "metadata-storm",
             level_of(time, x.io_time),
-            f"Metadata storm in {top['directory']}{more}: {int(top['ops']):,} metadata operations "
-            f"({int(top['ops']) / (run / 1e9):,.0f}/s over the run)",
+            title,
             f"{lines}. Parallel file systems serve metadata from few servers: open once, stat "
             "once, cache the answer; fewer, larger files (or one container file) per directory.",
             {
@@ -900,7 +1080,7 @@ def _meta_storm(x: Context) -> list[Insight]:
                 "per_second": ops / (run / 1e9),
                 "time": int(time),
                 "share_of_io_time": _share(time, x.io_time),
-                "by_function": dict(top["by_function"]),
+                "by_function": dict(sorted(by_function.items(), key=lambda kv: (-kv[1], kv[0]))),
                 "directories": [
                     {
                         "directory": r.directory,
@@ -911,7 +1091,7 @@ def _meta_storm(x: Context) -> list[Insight]:
                     for r in bad.head(TOP_SUBJECTS).itertuples()
                 ],
             },
-            subject=str(top["directory"]),
+            subject=subject,
             evidence=_evidence(ops, 0, time, x.io_time),
         )
     ]
@@ -976,6 +1156,9 @@ def _rank_imbalance(x: Context) -> list[Insight]:
     slow = [r for r in slow if r not in aggs or b[r] >= RANK_RATIO * b_med + RANK_MIN_BYTES]
     heavy = [r for r in heavy if r not in aggs]
     named = list(dict.fromkeys(slow + heavy))
+    # an outlier by both first: by time alone a rank may be one the machine held back, or one
+    # that waited inside a collective call for the heavy rank's data
+    named.sort(key=lambda r: not (r in slow and r in heavy))
     if not named:
         return []
     stake = 0.0
@@ -1488,6 +1671,10 @@ def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
         *_rank_imbalance(x),
         *_late_ranks(x),
         *_patterns(x),
+        *_stdio_amplification(x),
+        # on equal time (a search path probed: its failed lookups are the storm's operations)
+        # the failures, which say why, first
+        *_errors(x),
         *_meta_storm(x),
         *_frequent_sync(x),
         *_independent_mpiio(x),
@@ -1495,7 +1682,6 @@ def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
         *_shared(x),
         *_missed(x),
         *_io_uring_unseen(x),
-        *_errors(x),
         *_runtime_errors(x),
         *_untold_errors(x),
         *_io_share(x),

@@ -62,6 +62,7 @@ from .summary import (
     _per_rank,
     call_sites_table,
     file_mask,
+    file_time_mask,
     from_counts,
     io_union,
     metadata_mask,
@@ -374,11 +375,10 @@ def partial(
     c = classify(a, None if carry is None else carry.streams)
     procs = tr.processes
     own = _owned(tr, part)
-    files_m = file_mask(a, system)
     n = len(procs)
     reach = {} if carry is None else carry.reach
     union = _union(a, n, None, reach.get("io"))
-    pp = _per_proc(a, procs, union, _union(a, n, files_m, reach.get("file")))
+    pp = _per_proc(a, procs, union, _union(a, n, file_time_mask(a, system), reach.get("file")))
     files = files_table(ev, a, c)
     files_export = files_table(ev, replace(a, stopped=None), c) if export else None
     rd = a.data & (a.op == READ)
@@ -447,7 +447,7 @@ def partial(
         function_names=list(a.functions),
         functions=_functions(a),
         metadata=_metadata(a),
-        sizes=size_histogram(a, files_m),
+        sizes=size_histogram(a, file_mask(a, system)),
         files=files,
         files_export=files_export,
         file_ranks=_file_ranks(a),

@@ -4,10 +4,23 @@
  *   findings reopen   64 writes of 1 MiB to B/big.dat (fine), then 2,000 records of 200 bytes
  *                     appended to A/log.dat, the file opened and closed for each
  *   findings search   300 modules looked for along a search path of 6 directories: a stat and
- *                     an open of each missing path/N/modI.so (3,600 calls fail with ENOENT) */
+ *                     an open of each missing path/N/modI.so (3,600 calls fail with ENOENT)
+ *   findings spread   300 empty files created (open, close) and stat'd in each of 6
+ *                     directories store/dN: 900 metadata operations in each, 5,400 in all
+ *   findings records  1 MiB written to records.dat in 1 MiB, then 2,000 records of 100 bytes
+ *                     read with fseek + fread at offsets scattered over it: stdio reads a
+ *                     4 KiB block for each (8 MiB from the file for 200,000 bytes asked)
+ *   findings threads  16 MiB written to big.dat in 1 MiB writes, then 4 threads each pread
+ *                     1,000 pieces of 512 bytes at scattered offsets of it
+ *   findings logline  a log of 3,000 lines of 60 bytes written to run.log through an
+ *                     unbuffered stream (setvbuf _IONBF): a write per line
+ *   findings msync    a 4 MiB file mapped MAP_SHARED, each of its 1,024 pages stored to and
+ *                     msync'd (MS_SYNC) alone */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +81,107 @@ static int search(void)
     return rc;
 }
 
+static int spread(void)
+{
+    char p[64];
+    struct stat st;
+    int rc = 0, fd;
+    mkdir("store", 0755);
+    for (int d = 0; d < 6; d++) {
+        snprintf(p, sizeof p, "store/d%d", d);
+        mkdir(p, 0755);
+        for (int i = 0; i < 300; i++) {
+            snprintf(p, sizeof p, "store/d%d/f%d", d, i);
+            if ((fd = open(p, O_CREAT | O_WRONLY, 0644)) < 0 || close(fd) != 0 || stat(p, &st))
+                rc = 1;
+        }
+    }
+    return rc;
+}
+
+static int records(void)
+{
+    int rc = 0, fd = open("records.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0 || write(fd, buf, MIB) != MIB || close(fd) != 0)
+        return 1;
+    FILE *f = fopen("records.dat", "r");
+    if (!f)
+        return 1;
+    char rec[100];
+    for (long i = 0; i < 2000; i++) { /* record i at a scattered slot: (i * 4099) % 10,000 */
+        long slot = (i * 4099) % 10000;
+        if (fseek(f, slot * 100, SEEK_SET) != 0 || fread(rec, 1, 100, f) != 100)
+            rc = 1;
+    }
+    return fclose(f) != 0 || rc;
+}
+
+struct part {
+    int fd, id, rc;
+};
+
+static void *reader(void *arg)
+{
+    struct part *p = arg;
+    char piece[512];
+    for (long i = 0; i < 1000; i++) { /* slot (i * 7919 + id * 131) % 32,768 of 512 B */
+        long slot = (i * 7919 + p->id * 131) % 32768;
+        if (pread(p->fd, piece, sizeof piece, slot * 512) != sizeof piece)
+            p->rc = 1;
+    }
+    return NULL;
+}
+
+static int threads(void)
+{
+    int rc = 0, fd = open("big.dat", O_CREAT | O_TRUNC | O_RDWR, 0644);
+    if (fd < 0)
+        return 1;
+    for (int i = 0; i < 16; i++)
+        if (write(fd, buf, MIB) != MIB)
+            rc = 1;
+    pthread_t t[4];
+    struct part p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = (struct part){fd, i, 0};
+        pthread_create(&t[i], NULL, reader, &p[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        rc |= p[i].rc;
+    }
+    return close(fd) != 0 || rc;
+}
+
+static int logline(void)
+{
+    FILE *f = fopen("run.log", "w");
+    if (!f || setvbuf(f, NULL, _IONBF, 0) != 0)
+        return 1;
+    int rc = 0;
+    for (int i = 0; i < 3000; i++) /* 60 bytes a line */
+        if (fprintf(f, "step %06d: residual 1.000000e-03 converged no rank 000 ok\n", i) != 60)
+            rc = 1;
+    return fclose(f) != 0 || rc;
+}
+
+static int msyncs(void)
+{
+    const long pg = 4096, n = 1024;
+    int rc = 0, fd = open("mapped.dat", O_CREAT | O_TRUNC | O_RDWR, 0644);
+    if (fd < 0 || ftruncate(fd, pg * n) != 0)
+        return 1;
+    char *m = mmap(NULL, pg * n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        return 1;
+    for (long i = 0; i < n; i++) {
+        memset(m + i * pg, 'm', pg);
+        if (msync(m + i * pg, pg, MS_SYNC) != 0)
+            rc = 1;
+    }
+    return munmap(m, pg * n) != 0 || close(fd) != 0 || rc;
+}
+
 int main(int argc, char **argv)
 {
     memset(buf, 'x', sizeof buf);
@@ -78,5 +192,15 @@ int main(int argc, char **argv)
         return reopen();
     if (strcmp(mode, "search") == 0)
         return search();
+    if (strcmp(mode, "spread") == 0)
+        return spread();
+    if (strcmp(mode, "records") == 0)
+        return records();
+    if (strcmp(mode, "threads") == 0)
+        return threads();
+    if (strcmp(mode, "logline") == 0)
+        return logline();
+    if (strcmp(mode, "msync") == 0)
+        return msyncs();
     return 2;
 }

@@ -2,7 +2,12 @@
  *   findings_mpi straggler   every rank writes its 4 MiB block of slow/shared.dat; the last
  *                            rank alone in 4,096 pwrites of 1 KiB at offsets 512 bytes off the
  *                            4 KiB grid, the others in one pwrite each; each rank then writes
- *                            fast/rank.R.dat in 4 writes of 1 MiB (fine) */
+ *                            fast/rank.R.dat in 4 writes of 1 MiB (fine)
+ *   findings_mpi mpisync     every rank 64 collective writes of 64 KiB to ckpt.dat
+ *                            (MPI_File_write_at_all, interleaved by rank), an MPI_File_sync
+ *                            after each
+ *   findings_mpi imbalance   one MPI_File_write_at_all to out.dat, each rank its own block: the
+ *                            last rank 16 MiB, the others 1 MiB */
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -48,6 +53,31 @@ int main(int argc, char **argv)
             if (write(fd, buf, MIB) != MIB)
                 rc = 1;
         if (fd < 0 || close(fd) != 0)
+            rc = 1;
+    } else if (strcmp(mode, "mpisync") == 0) {
+        const int blk = 64 * 1024;
+        MPI_File fh;
+        if (MPI_File_open(MPI_COMM_WORLD, "ckpt.dat", MPI_MODE_CREATE | MPI_MODE_WRONLY,
+                          MPI_INFO_NULL, &fh) != MPI_SUCCESS)
+            rc = 1;
+        for (int i = 0; rc == 0 && i < 64; i++)
+            if (MPI_File_write_at_all(fh, (MPI_Offset)(i * size + rank) * blk, buf, blk, MPI_BYTE,
+                                      MPI_STATUS_IGNORE) != MPI_SUCCESS ||
+                MPI_File_sync(fh) != MPI_SUCCESS)
+                rc = 1;
+        if (rc == 0 && MPI_File_close(&fh) != MPI_SUCCESS)
+            rc = 1;
+    } else if (strcmp(mode, "imbalance") == 0) {
+        static char big[16 * MIB];
+        MPI_File fh;
+        int last = rank == size - 1;
+        memset(big, 'a' + rank, sizeof big);
+        MPI_Offset at = (MPI_Offset)rank * MIB; /* the last rank's block after the others' */
+        if (MPI_File_open(MPI_COMM_WORLD, "out.dat", MPI_MODE_CREATE | MPI_MODE_WRONLY,
+                          MPI_INFO_NULL, &fh) != MPI_SUCCESS ||
+            MPI_File_write_at_all(fh, at, big, last ? 16 * MIB : MIB, MPI_BYTE,
+                                  MPI_STATUS_IGNORE) != MPI_SUCCESS ||
+            MPI_File_close(&fh) != MPI_SUCCESS)
             rc = 1;
     } else {
         rc = 2;
