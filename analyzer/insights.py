@@ -50,6 +50,7 @@ INDEPENDENT_SHARE = 0.5  # ...and more than this share of the MPI-IO data calls 
 DATASET_SMALL_MIN_CALLS = 8  # independent dataset writes < datasets.SMALL_WRITE, several ranks
 SYNC_MIN_CALLS = 32  # fsync/fdatasync/msync calls on one data file: at least this many...
 SYNC_WRITES = 4  # ...and one at least every this many of its writes (a sync per write or so)
+WHOLE_MIN_BYTES = 1 << 20  # a file of at least this size read whole by 2 ranks or more
 AMPLIFY_RATIO = 4  # stdio read at least this times the bytes the app's stdio reads asked...
 AMPLIFY_MIN_REFILLS = 100  # ...in at least this many refills of the stream's buffer
 # the level of a finding by the time at stake: its share of the job's I/O time
@@ -137,7 +138,7 @@ class Counts:
       inside MPI-IO calls, not 0-byte end-of-file reads): calls, bytes, time, small ones (count,
       time, bytes), accesses at a known offset and the random ones, unaligned ones (count, time);
       pattern_ranks: per (path, direction, rank) of the same accesses by ranks: [calls, small,
-      unaligned, random] (a finding names the ranks that made what it is about);
+      unaligned, random, bytes] (a finding names the ranks that made what it is about);
     - meta: metadata operations per (path, function) on the kept files: calls, errors, time
       (summary.directories groups them by directory);
     - ranks: per rank on the judged files, bytes [own, aggregated, mpi] (rank_view);
@@ -274,7 +275,7 @@ class Counts:
                 out.ranks[r] = [x + y for x, y in zip(mine, v, strict=True)]
             out.mpiio_ranks |= o.mpiio_ranks
             for k, v in o.pattern_ranks.items():
-                was = out.pattern_ranks.get(k, [0, 0, 0, 0])
+                was = out.pattern_ranks.get(k, [0, 0, 0, 0, 0])
                 out.pattern_ranks[k] = [x + y for x, y in zip(was, v, strict=True)]
             for errs, mine in ((o.errors, out.errors), (o.runtime_errors, out.runtime_errors),
                                (o.untold_errors, out.untold_errors)):  # fmt: skip
@@ -539,20 +540,24 @@ def _pattern_ranks(
     key = (a.path[m].astype(np.int64) * 2 + (a.op[m] == WRITE)) * nr + a.rank[m]
     key = key * 8 + (((f >> 1) & 6) | (f & 1))
     bins = len(a.paths) * 2 * nr
+    nbytes = a.bytes[m].astype(np.float64)
     if bins * 8 <= 4 * len(key):  # few keys possible: one bincount, not a sort
         c = np.bincount(key, minlength=bins * 8).reshape(bins, 8)
         u = np.flatnonzero(c.any(axis=1))
         c = c[u]
+        moved = np.bincount(key >> 3, weights=nbytes, minlength=bins)[u]
     else:
         uk, n = np.unique(key, return_counts=True)
         u, at = np.unique(uk // 8, return_inverse=True)
         c = np.zeros((len(u), 8), dtype=np.int64)
         np.add.at(c, (at, uk % 8), n)
+        moved = np.bincount(np.searchsorted(u, key >> 3), weights=nbytes, minlength=len(u))
     cols = [
         c.sum(axis=1),
         c[:, 4:].sum(axis=1),
         c[:, [2, 3, 6, 7]].sum(axis=1),
         c[:, 1::2].sum(axis=1),
+        np.rint(moved).astype(np.int64),
     ]
     return {
         (a.paths[k // nr // 2], "write" if (k // nr) % 2 else "read", k % nr): v
@@ -883,6 +888,52 @@ def _pattern_by(
         )
     )
     return by, who
+
+
+# ---- ranks reading one file whole ------------------------------------------------------
+
+
+def _read_by_every_rank(x: Context) -> list[Insight]:
+    """Data files of WHOLE_MIN_BYTES or more that two ranks or more each read whole (their
+    POSIX reads' bytes, Counts.pattern_ranks, at least the file's highest offset): the file
+    system serves the same bytes once per rank.  The time at stake: the file's read time less
+    one rank's share of it."""
+    size = dict(zip(x.s.files["path"], x.s.files["max_offset"], strict=True))
+    rtime = dict(zip(x.s.files["path"], x.s.files["read_time"], strict=True))
+    readers: dict[str, dict[int, int]] = {}
+    for (path, d, r), v in x.cnt.pattern_ranks.items():
+        if d == "read" and size.get(path, 0) >= WHOLE_MIN_BYTES and v[4] >= size[path]:
+            readers.setdefault(path, {})[r] = v[4]
+    rows = []
+    for path, by in readers.items():
+        if len(by) >= 2:
+            n, t = len(by), int(rtime.get(path, 0))
+            rows.append({"path": path, "size": int(size[path]), "ranks": sorted(by),
+                         "bytes_read": sum(by.values()), "time": t - t // n})  # fmt: skip
+    if not rows:
+        return []
+    rows.sort(key=lambda r: (-r["time"], r["path"]))
+    top = rows[0]
+    n = len(top["ranks"])
+    more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
+    named = ", ".join(map(str, top["ranks"][:TOP_SUBJECTS]))
+    named += f" and {n - TOP_SUBJECTS} more" if n > TOP_SUBJECTS else ""
+    time = sum(r["time"] for r in rows)
+    return [
+        Insight(
+            "read-by-every-rank",
+            level_of(time, x.io_time),
+            f"{n} ranks each read the whole of {top['path']}{more}: {_size(top['bytes_read'])} "
+            f"read for a file of {_size(top['size'])}",
+            f"Ranks {named} read all of its {_size(top['size'])}, {_secs(rtime[top['path']])} "
+            "in its reads: the file system serves the same bytes once per rank (on a parallel "
+            "file system every rank's requests reach its servers). Read it on one rank (or "
+            "one per node) and MPI_Bcast it, or read it with a collective MPI_File_read_all.",
+            {"files": rows[:TOP_SUBJECTS]},
+            subject=top["path"],
+            evidence=_evidence(0, sum(r["bytes_read"] for r in rows), time, x.io_time),
+        )
+    ]
 
 
 # ---- stdio ------------------------------------------------------------------------------
@@ -1671,6 +1722,7 @@ def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
         *_rank_imbalance(x),
         *_late_ranks(x),
         *_patterns(x),
+        *_read_by_every_rank(x),
         *_stdio_amplification(x),
         # on equal time (a search path probed: its failed lookups are the storm's operations)
         # the failures, which say why, first

@@ -342,3 +342,28 @@ def test_the_rank_writing_16_times_more_in_a_collective_write_is_named(tmp_path)
     assert [i.key for i in s.insights if i.level != "info"] == ["rank-imbalance"]
     r = s.ranks.set_index("rank")
     assert [int(r.loc[k, "mpi_bytes_written"]) for k in range(4)] == [1 << 20] * 3 + [16 << 20]
+
+
+@needs_mpi
+def test_every_rank_reading_the_whole_input_is_found(tmp_path) -> None:
+    """4 ranks each read all 8 MiB of input.dat: 32 MiB read for 8 MiB, where one rank could
+    read it and broadcast it.  No finding said anything (large sequential reads are fine one by
+    one)."""
+    path = str(tmp_path / "input.dat")
+    Path(path).write_bytes(b"i" * (8 << 20))
+    job = run_job(tmp_path, "launcher", 4, build_mpi("findings_mpi"), "readall", path)
+    s = _report(job.dir)
+    first = _findings(s)[0]
+    assert (first.key, first.subject) == ("read-by-every-rank", path), s.insights
+    assert first.title == (
+        f"4 ranks each read the whole of {path}: 32.0 MiB read for a file of 8.0 MiB"
+    )
+    assert first.evidence["bytes"] == 32 << 20
+    f = s.files.set_index("path").loc[path]
+    assert first.evidence["time"] == f["read_time"] - f["read_time"] // 4
+    assert first.numbers["files"] == [
+        {"path": path, "size": 8 << 20, "ranks": [0, 1, 2, 3], "bytes_read": 32 << 20,
+         "time": first.evidence["time"]}
+    ]  # fmt: skip
+    assert "MPI_Bcast" in first.detail and "Ranks 0, 1, 2, 3 read all" in first.detail
+    assert not [i for i in _findings(s) if i.level != "info" and i.key != first.key]

@@ -7,7 +7,9 @@
  *                            (MPI_File_write_at_all, interleaved by rank), an MPI_File_sync
  *                            after each
  *   findings_mpi imbalance   one MPI_File_write_at_all to out.dat, each rank its own block: the
- *                            last rank 16 MiB, the others 1 MiB */
+ *                            last rank 16 MiB, the others 1 MiB
+ *   findings_mpi readall F   every rank reads all of the input file F (8 MiB, made before the
+ *                            job) in 1 MiB reads: no rank reads it and broadcasts it */
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -78,6 +80,15 @@ int main(int argc, char **argv)
             MPI_File_write_at_all(fh, at, big, last ? 16 * MIB : MIB, MPI_BYTE,
                                   MPI_STATUS_IGNORE) != MPI_SUCCESS ||
             MPI_File_close(&fh) != MPI_SUCCESS)
+            rc = 1;
+    } else if (strcmp(mode, "readall") == 0) {
+        int fd = argc > 2 ? open(argv[2], O_RDONLY) : -1;
+        if (fd < 0)
+            rc = 1;
+        for (int i = 0; fd >= 0 && i < 8; i++)
+            if (read(fd, buf, MIB) != MIB)
+                rc = 1;
+        if (fd < 0 || close(fd) != 0)
             rc = 1;
     } else {
         rc = 2;
