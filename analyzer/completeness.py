@@ -3,7 +3,7 @@ rules; this turns the trace's tables into its inputs and its answers into a tabl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -459,11 +459,18 @@ def job_and_table(
         j.pidns = len(set(zip(procs["host"][ns].astype(str), procs["pid"][ns], strict=True)))
     row = _row_of(procs, stracer) if table and procs is not None else None
     out: list[list[Any]] = []
-    for key, p in kprocs:
-        if job:  # counts the processes that used io_uring without the stracer
-            j.add(p, key[1], commands.get(key, ""))
-        if row is not None:
-            out.append(row(key, p))
+
+    def walked() -> Iterator[tuple[kio.Process, int, str]]:
+        for key, p in kprocs:
+            if row is not None:
+                out.append(row(key, p))
+            yield p, key[1], commands.get(key, "")
+
+    if job:  # counts the processes that used io_uring without the stracer
+        j.add_all(walked())
+    else:
+        for _ in walked():
+            pass
     if not j.stracer:  # the kernel counts no io_uring operation in rchar/wchar: say so
         j.uring = max(j.uring, uring)
     return j, pd.DataFrame(out, columns=COLUMNS)

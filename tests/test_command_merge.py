@@ -20,11 +20,14 @@ from iotrace.analyzer import report
 
 d = sys.argv[1]
 live = []  # kio.Process objects alive as the merge adds each process to the job's sums
-add = kio.Job.add
-def counted(self, *a):
-    live.append(sum(type(o) is kio.Process for o in gc.get_objects()))
-    return add(self, *a)
-kio.Job.add = counted
+add_all = kio.Job.add_all
+def counted(self, procs):
+    def each():
+        for x in procs:
+            live.append(sum(type(o) is kio.Process for o in gc.get_objects()))
+            yield x
+    return add_all(self, each())
+kio.Job.add_all = counted
 s, _ = parts.summarise(parts.Bounded(d, workers=1, part_bytes=1))  # a part per process
 writes = []
 class Out:
