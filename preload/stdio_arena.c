@@ -20,7 +20,8 @@
  *
  * Slots are BUFSIZ bytes, the largest size glibc picks; the window is reserved PROT_NONE and
  * made read-write 1 MiB at a time, so an idle window costs address space only — and is not
- * made at all under a finite RLIMIT_AS, which it would count against.  stdin and stdout get
+ * made at all under a finite RLIMIT_AS, which it would count against; one the app sets later
+ * gives back all but its committed part (iot_arena_limit: wrap_rlimit.c).  stdin and stdout get
  * theirs at their first I/O, when glibc would choose (wrap_stdio.c, hold); a buffer the app
  * replaces with setvbuf/setbuf/setbuffer goes back to the free list then. */
 #include <fcntl.h>
@@ -48,6 +49,7 @@
 static struct {
     char *base; /* NULL: no window (no stracer, taken, or an old glibc) */
     size_t used, committed;
+    size_t end; /* the window's reserved part: WINDOW, or what was committed (iot_arena_limit) */
     void *free; /* returned slots, linked through their first word */
     char lock;
     int noclose; /* glibc's fclose honours IOT_GLIBC_NOCLOSE */
@@ -118,6 +120,7 @@ void iot_arena_init(void)
         return;
     }
     A.base = m;
+    A.end = WINDOW;
     A.noclose = noclose_works();
 }
 
@@ -132,8 +135,8 @@ static char *slot_get(void)
     char *s = A.free;
     if (s) {
         A.free = *(void **)s;
-    } else if (A.used + SLOT <= WINDOW) {
-        if (A.used + SLOT > A.committed &&
+    } else if (A.used + SLOT <= A.end) {
+        if (A.used + SLOT > A.committed && A.committed + COMMIT <= A.end &&
             syscall(SYS_mprotect, A.base + A.committed, COMMIT, PROT_READ | PROT_WRITE) == 0)
             A.committed += COMMIT;
         if (A.used + SLOT <= A.committed) {
@@ -147,7 +150,23 @@ static char *slot_get(void)
 
 int iot_arena_owns(const char *p)
 {
-    return A.base && p && (uintptr_t)(p - A.base) < WINDOW;
+    return A.base && p && (uintptr_t)(p - A.base) < A.end;
+}
+
+/* The app set a finite RLIMIT_AS on itself: the reservation past the committed part goes back
+ * (4 GiB of address space counted against the limit).  The buffers given stay; a stream opened
+ * later gets glibc's own once the committed part is used up (its refills stop again). */
+void iot_arena_limit(void)
+{
+    if (!A.base)
+        return;
+    lock();
+    if (A.end > A.committed && iot_own_begin()) {
+        syscall(SYS_munmap, A.base + A.committed, A.end - A.committed);
+        iot_own_end();
+        A.end = A.committed;
+    }
+    unlock();
 }
 
 void iot_arena_release(char *buf)
