@@ -47,7 +47,7 @@ from iotrace.tracefile import (
     verify,
 )
 
-from . import kept, schema, stracer_src
+from . import completeness, kept, schema, stracer_src
 from .event_columns import ERRORS, NULL_BITS, Decoder, RawColumns, decoder, empty, require_native
 from .log_kinds import (
     CLASS_NAMES,
@@ -877,12 +877,16 @@ def _assemble(
             ends.append(int(r["start_real_ns"]) + r["end_mono_ns"] - r["start_mono_ns"] - t0)
     duration = max([0, *ends])
     kio = _kio(mine, slogs, t0, memo, slog_key, part is None or part.stracer_only)
-    return Trace(
+    tr = Trace(
         d, events, processes, t0, duration, runs, raw_stacks, modules, st_res.site_frames, kio,
         stops=stracer_src.stops(slogs, t0, None if part is None else _threads(events)),
         stack_base=stack_base, shim_paths=shim_paths,
         chunking=chunking, writable_maps=writable,
     )  # fmt: skip
+    if memo.memo is not None:  # the processes' starts by pid: of the headers, the same each part
+        tr._cache["begins"] = memo(("begins", *st_key, repr(runs)),
+                                   lambda: completeness.begins(processes))  # fmt: skip
+    return tr
 
 
 def _function_lists(logs: list[_Log]) -> list[list[str]]:

@@ -416,7 +416,7 @@ def partial(
     mine = procs[own]
     # the processes whose kernel counters this part explains: its logs' (host, pid), and with
     # the stracer-only images those no log has
-    starts = completeness.begins(procs)  # the processes of each pid (pids are reused)
+    starts = completeness.trace_begins(tr)  # the processes of each pid (pids are reused)
     keys = _keys(mine[mine["source"] == SHIM.name], starts)
     if part.stracer_only:  # every shim log's keys: O(processes), in this part only
         shim_keys = _keys(procs[procs["source"] == SHIM.name], starts)
@@ -820,7 +820,7 @@ def _warn(d: Path, procs: pd.DataFrame) -> None:
         lg = _Log(0, SHIM, d / name, regular_size(d / name))
         lg.truncated = True
         cut.append(lg)
-    _warn_truncated(cut, stracer_src.read_logs(STRACER.find(d)))
+    _warn_truncated(cut, stracer_src.read_logs(STRACER.find(d), kept=True))
 
 
 def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from conftest import build, iotrace
-from iotrace.analyzer import load, schema, summarise
+from iotrace.analyzer import load, parts, schema, summarise
 
 from iotrace.calls import SYSCALLS
 
@@ -111,3 +112,10 @@ def test_stracer_log_cut_short_warns_once(trace):
     with pytest.warns(UserWarning, match="cut short"):
         tr = load(t.dir)
     assert tr.events["missed"].sum() >= 2
+    # the bounded report says it once too: its parts' index of the log knows it is cut short
+    # (parts._warn takes it from there, not from a whole second read)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parts.summarise(parts.Bounded(t.dir, workers=1))
+    said = [str(w.message) for w in caught if "cut short" in str(w.message)]
+    assert len(said) == 1 and log.name in said[0], [str(w.message) for w in caught]
