@@ -37,6 +37,7 @@ from iotrace.tracefile import (
     TraceFormatError,
     UnwrittenLogError,
     _Prefixed,
+    data_end,
     id_limit,
     job_start,
     log_paths,
@@ -155,25 +156,32 @@ def _open(log: _Log, fd: int | None = None, st: os.stat_result | None = None) ->
         return
     key = _header_key(log, st)
     if key in _HEADERS:
-        log.header, log.first, log.chunk = _HEADERS[key]
+        log.header, log.first, log.chunk, log.size = _HEADERS[key]
         return
     try:
         if fd is None:
             with open_regular(log.path) as own:
-                log.header, log.first, log.chunk = read_header(_Prefixed(own, log.size), log.path)
+                _read_header(log, own)
         else:
-            log.header, log.first, log.chunk = read_header(_Prefixed(fd, log.size), log.path)
+            _read_header(log, fd)
     except UnwrittenLogError:
         log.truncated = True  # as an empty one: created, killed before its header
         return
     if key is not None:
-        _HEADERS[key] = (log.header, log.first, log.chunk)
+        _HEADERS[key] = (log.header, log.first, log.chunk, log.size)
+
+
+def _read_header(log: _Log, fd: int) -> None:
+    """The header, and the size up to the last written chunk (a killed process's sparse room
+    past it is never read: tracefile.data_end)."""
+    log.header, log.first, log.chunk = read_header(_Prefixed(fd, log.size), log.path)
+    log.size = data_end(fd, log.size, log.first, log.chunk)
 
 
 # Every part of a trace reads every log's header (the processes table): with 128 logs ~0.25 s
 # of each part.  A process that reduces part after part (parts.tune_malloc: keep_headers) keeps
 # them, and their names for the tables (_Names), by the file's identity, size and mtime.
-_HEADERS: dict[Any, tuple[dict[str, Any], int, int]] = {}
+_HEADERS: dict[Any, tuple[dict[str, Any], int, int, int]] = {}
 _NAMED: dict[Any, tuple[dict[str, Any], dict[str, bytes]]] = {}
 _KEEP_HEADERS = False
 

@@ -5,6 +5,7 @@ pages on disk, not 64 KiB; every byte read stays the same."""
 from __future__ import annotations
 
 import ctypes
+import importlib
 import mmap
 import os
 import subprocess
@@ -13,7 +14,9 @@ import time
 from pathlib import Path
 
 from conftest import iotrace
-from iotrace.analyzer import load
+from iotrace.analyzer import load, parts
+
+from iotrace.tracefile import kio_records, log_header
 
 
 def test_short_lived_processes_logs_take_a_few_pages(trace):
@@ -75,3 +78,25 @@ def test_a_log_reads_no_page_ahead(tmp_path: Path) -> None:
         p.communicate("go\n", timeout=60)
     assert p.returncode == 0
     assert pages <= 16, pages  # the header's area and a chunk: 64 KiB
+
+
+def test_a_killed_process_log_costs_what_it_holds(trace):
+    """A log is sized 32 MiB at its creation (sparse: preload/writer.c RESERVE) and trimmed at
+    exit; a process killed before keeps 32 MiB of holes.  Readers read up to its last written
+    chunk (tracefile.data_end): the plan costed each such log as 32 MiB of events (300 killed
+    `sh`: 901 parts, not 2; report --json 70.6 s of CPU, not 2.6) and the reader decoded its
+    holes.  Eight killed processes here: one part, the same report, their events all read."""
+    listed = importlib.import_module("iotrace.analyzer.load").shim_logs  # (load: the function)
+
+    kill = "sh -c 'echo $0 > f$0; kill -9 $$'"
+    t = trace("sh", "-c", f"for i in 1 2 3 4 5 6 7 8; do {kill} $i; done; true")
+    assert t.proc.returncode == 0, t.proc.stderr
+    killed = [lg for lg in t.dir.glob("*.iot") if lg.stat().st_size >= 32 << 20]
+    assert len(killed) == 8, sorted(lg.stat().st_size for lg in t.dir.glob("*.iot"))
+    for lg in killed:
+        assert log_header(lg)[1] <= 1 << 20 and kio_records(lg)[1], lg.name
+    assert all(lg.size <= 1 << 20 for lg in listed(t.dir) if lg.path in killed)
+    assert len(parts.plan(t.dir, parts.MEMORY_DEFAULT, 2)) == 1
+    files = load(t.dir).files
+    mine = files[files["path"].str.fullmatch(r".*/f\d")]
+    assert len(mine) == 8 and int(mine["bytes_written"].sum()) == 16, mine

@@ -574,6 +574,20 @@ def _data_end(fd: int, start: int, size: int) -> int:
     return start
 
 
+def data_end(fd: int, size: int, first: int, chunk: int) -> int:
+    """Where a log's last written chunk ends: `size`, or less where the file ends in chunks no
+    record reached (_data_end).  A process killed before its exit's trim leaves 32 MiB of
+    holes, which readers read and decoded, and the plan costed as events (300 killed processes:
+    report --json's plan made 901 parts, not 2: 27 times the CPU)."""
+    try:
+        if -(-(size - first) // chunk) <= 1 or os.fstat(fd).st_blocks * 512 >= size:
+            return size  # a chunk at most (no call for most logs), or no hole anywhere
+        end = _data_end(fd, first, size)
+    except OSError:
+        return size
+    return min(size, first + -(-(end - first) // chunk) * chunk)
+
+
 def kio_records(
     path: Path, limit: int = 256, modules: list[str] | None = None
 ) -> tuple[dict[str, Any], list[list[Any]]]:
@@ -830,6 +844,7 @@ def log_header(path: str | os.PathLike[str]) -> tuple[Log, int, int, int]:
         if size == 0:
             raise UnwrittenLogError(f"{p}: empty file, not an iotrace log")
         header, first, chunk = read_header(_Pread(fd, size), p)
+        size = data_end(fd, size, first, chunk)
     return Log(p, header), size, first, chunk
 
 
