@@ -719,7 +719,7 @@ typedef struct {
 } iot_texts;
 
 /* argument kinds (show.py KINDS) */
-enum { K_FD = 1, K_PATH, K_PATH2, K_FD2, K_END2, K_WHENCE, K_ADDR, K_REQ, K_OFF, K_FLAGS, K_MODE };
+enum { K_FD = 1, K_PATH, K_PATH2, K_FD2, K_END2, K_WHENCE, K_ADDR, K_REQ, K_OFF, K_FLAGS, K_MODE, K_FDS };
 
 typedef struct {
     int64_t n;              /* rows (an end read's row right after its call's) */
@@ -909,6 +909,12 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
                 continue;
             r = SEP() || (s->mode_ix[i] >= 0 ? put_text(o, &s->texts, s->mode_ix[i])
                                               : put_dec(o, c->mode[i], big & BIG_MODE));
+            break;
+        case K_FDS: /* a pipe's two ends as the int[2] it filled, as strace prints it */
+            if ((nl & N_FD) || !aux_int)
+                continue;
+            r = SEP() || put(o, "[", 1) || put_dec(o, c->fd[i], 0) || put(o, ", ", 2) ||
+                put_dec(o, c->aux[i], big & BIG_AUX) || put(o, "]", 1);
             break;
         default:
             continue;

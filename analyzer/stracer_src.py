@@ -431,8 +431,9 @@ def _oflags(v: Any) -> int | None:
 
 
 def _positions(header: dict[str, Any], name: str) -> tuple[int, int, int, int]:
-    """Argument positions of (size, off, flags: open's or mmap's, prot) of a syscall, -1 if
-    none: from the log's header (how its args are to be read), else from calls.SYSCALLS."""
+    """Argument positions of (size, off, flags: open's, mmap's, pipe2's or dup3's, prot) of a
+    syscall, -1 if none: from the log's header (how its args are to be read), else from
+    calls.SYSCALLS."""
     kinds = (header.get("syscalls") or {}).get(name)
     if kinds is None:
         sc = SYSCALL_BY_NAME.get(name)
@@ -441,7 +442,7 @@ def _positions(header: dict[str, Any], name: str) -> tuple[int, int, int, int]:
     def at(kind: str) -> int:
         return kinds.index(kind) if kind in kinds else -1
 
-    return at("size"), at("off"), max(at("oflags"), at("mflags")), at("prot")
+    return at("size"), at("off"), max(at("oflags"), at("mflags"), at("fdflags")), at("prot")
 
 
 def _writable(prot: Any) -> bool:

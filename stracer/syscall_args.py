@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 
 from iotrace.calls import Syscall
-from iotrace.flags import WHENCE, flag_names, oflags
+from iotrace.flags import WHENCE, fd_flags, flag_names, oflags
 from iotrace.record import record
 
 TYPE_CHECKING = False
@@ -59,6 +59,7 @@ SIMPLE: dict[str, Callable[[int], Any]] = {
     "int": _signed64,
     "whence": lambda v: WHENCE.get(v, v),
     "oflags": oflags,
+    "fdflags": fd_flags,
     "mode": lambda v: oct(v & 0o7777),
     "amode": lambda v: flag_names(v, _AMODE, "F_OK"),
     "atflags": lambda v: flag_names(v, _AT),

@@ -698,6 +698,10 @@ class Tracer:
         err = 0
         if ret is not None and -4096 < ret < 0:
             err, ret = -ret, -1
+        if ret == 0 and sc.fdop == "pipe":  # the int[2] it filled, as strace shows it
+            fds = self.mem.read(th.tid, raw[0], 8)
+            if fds:
+                args = [list(struct.unpack("<ii", fds)), *args[1:]]
         if ret is not None and ret >= 0 and sc.fdop in ("open", "pipe"):
             fd = ret if sc.fdop == "open" else None
             if fd is not None:

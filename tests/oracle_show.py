@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 
 from iotrace.calls import DATA_FUNCS, EVENT_FIELDS, FUNCTIONS
-from iotrace.flags import WHENCE, mmap_flags, mmap_prot, mpi_amode, msync_flags, oflags
+from iotrace.flags import (
+    WHENCE,
+    fd_flags,
+    mmap_flags,
+    mmap_prot,
+    mpi_amode,
+    msync_flags,
+    oflags,
+)
 from iotrace.format import Rec, SRec
 from iotrace.select import Select, mask
 from iotrace.show import _selected, _sshift, _stracer_text, _symbolise, stracer_logs
@@ -45,6 +53,8 @@ _DECODERS = {
     "mremap": (lambda v: [hex(v)], mmap_prot),
     "msync": (msync_flags, mmap_prot),
     "MPI_File_open": (mpi_amode, mpi_amode),
+    "pipe2": (fd_flags, fd_flags),
+    "dup3": (fd_flags, fd_flags),
 }
 
 
@@ -105,6 +115,8 @@ class Formatter:
             return self._path(aux) if isinstance(aux, int) else None
         if kind == "fd2":
             return str(aux) if isinstance(aux, int) else None
+        if kind == "fds":  # a pipe's two ends
+            return f"[{ev[FD]}, {aux}]" if ev[FD] is not None and isinstance(aux, int) else None
         if kind == "end2":  # the end read: from fd2<path2>@offset2
             if len(ev) <= OFF2 or ev[FD2] is None:
                 return None

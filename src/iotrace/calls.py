@@ -71,7 +71,8 @@ class Func:
 
     `shows` names the event fields `iotrace show` prints as arguments, in order: fd, path, path2
     (aux as an interned path), fd2 (aux as a descriptor), req, off, flags, mode, whence (aux),
-    addr (ret shown in hex), end2 (fd2, path2, offset2: the end read of a call with two ends).
+    addr (ret shown in hex), end2 (fd2, path2, offset2: the end read of a call with two ends),
+    fds (fd and aux as the int[2] a pipe filled: "[3, 4]", as strace prints it).
     """
 
     name: str
@@ -116,8 +117,8 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("posix_fadvise", "fd", OTH, "fd off req flags"),
     _f("sendfile", "fd", WR, "fd off end2 req"),
     _f("copy_file_range", "fd", WR, "fd off end2 req flags"),
-    _f("pipe", "fd", OPN, ""),
-    _f("pipe2", "fd", OPN, "flags"),
+    _f("pipe", "fd", OPN, "fds"),
+    _f("pipe2", "fd", OPN, "fds flags"),
     _f("socket", "fd", OPN, "flags mode"),
     _f("accept", "fd", OPN, "fd"),
     _f("accept4", "fd", OPN, "fd flags"),
@@ -609,7 +610,8 @@ def c_header() -> str:
 # The stracer decodes, and its seccomp-bpf filter stops, exactly these syscalls: nothing about
 # a syscall is kept anywhere else.  Argument kinds (decoding in iotrace.stracer.syscall_args):
 #   fd dirfd path str buf size off whence oflags mode amode atflags fcntlcmd int ptr iov iovcnt
-#   prot mflags domain socktype fds2 (int[2] out)
+#   prot mflags domain socktype fdflags (pipe2/dup3: O_CLOEXEC...) fds2 (int[2] out: the two
+#   descriptors at the exit)
 # `fdop` says how a successful call changes the descriptor table (the stracer tracks it and
 # tells the shim): open (result is a new fd), dup (args[0] -> result), dup2 (args[0] ->
 # args[1]), close, close_range, pipe (two fds written to args[0]).
@@ -721,8 +723,8 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("fallocate", 285, "fd int off size"),
     _s("accept4", 288, "fd ptr ptr int", "open"),
     _s("eventfd2", 290, "int int", "open"),
-    _s("dup3", 292, "fd fd oflags", "dup2"),
-    _s("pipe2", 293, "fds2 oflags", "pipe"),
+    _s("dup3", 292, "fd fd fdflags", "dup2"),
+    _s("pipe2", 293, "fds2 fdflags", "pipe"),
     _s("preadv", 295, "fd iov iovcnt off int"),
     _s("pwritev", 296, "fd iov iovcnt off int"),
     _s("renameat2", 316, "dirfd path dirfd path int"),

@@ -78,6 +78,14 @@ def mmap_flags(v: int) -> list[str]:
     return kind + flag_names(v & ~3, _MAP)
 
 
+# the flags of pipe2 and dup3 as strace names them: the bits' order, 0 as 0, no access mode
+_FD_FLAGS = [(os.O_NONBLOCK, "O_NONBLOCK"), (os.O_DIRECT, "O_DIRECT"), (os.O_CLOEXEC, "O_CLOEXEC")]
+
+
+def fd_flags(v: int) -> list[str]:
+    return flag_names(v, _FD_FLAGS, "0")
+
+
 def msync_flags(v: int) -> list[str]:
     return flag_names(v, _MS, "0")
 

@@ -17,7 +17,15 @@ import numpy as np
 from msgpack import UnpackException
 
 from iotrace.calls import DATA_FUNCS, FUNCTIONS
-from iotrace.flags import WHENCE, mmap_flags, mmap_prot, mpi_amode, msync_flags, oflags
+from iotrace.flags import (
+    WHENCE,
+    fd_flags,
+    mmap_flags,
+    mmap_prot,
+    mpi_amode,
+    msync_flags,
+    oflags,
+)
 from iotrace.format import MIN_EVENT_BYTES, MS, NULL_BITS, RAW_COLUMNS, SRec
 from iotrace.record import record
 from iotrace.select import Select, mask
@@ -55,11 +63,12 @@ _DECODERS = {
     "mremap": (lambda v: [hex(v)], mmap_prot),
     "msync": (msync_flags, mmap_prot),
     "MPI_File_open": (mpi_amode, mpi_amode),
+    "pipe2": (fd_flags, fd_flags),
+    "dup3": (fd_flags, fd_flags),
 }
 # argument kinds (calls.Function.shows) as the C formatter knows them (_decode.c K_*)
-KINDS = {
-    k: i + 1 for i, k in enumerate("fd path path2 fd2 end2 whence addr req off flags mode".split())
-}
+_KIND_NAMES = "fd path path2 fd2 end2 whence addr req off flags mode fds"
+KINDS = {k: i + 1 for i, k in enumerate(_KIND_NAMES.split())}
 _BIG_MODE = 8  # _decode.c BIG_MODE: the mode was an unsigned integer past INT64_MAX
 _N = {k: np.uint16(v) for k, v in NULL_BITS.items()}
 
@@ -445,6 +454,8 @@ def stracer_logs(trace_dir: Path, warnings: list[str]) -> list[Any]:
 def _sarg(kind: str, a: Any, named: dict[Any, Any]) -> str:
     """One of the stracer's decoded arguments as strace writes it; `named`: the record's
     descriptors and their paths."""
+    if kind == "fds2":  # the two descriptors a pipe filled in, else its address
+        return f"[{a[0]}, {a[1]}]" if isinstance(a, list) else hex(a) if isinstance(a, int) else "?"
     if isinstance(a, list):
         return "|".join(escape(str(x)) for x in a) or "0"
     if kind == "path" and isinstance(a, str):
