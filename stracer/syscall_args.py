@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 
 from iotrace.calls import Syscall
-from iotrace.flags import WHENCE, fd_flags, flag_names, oflags
+from iotrace.flags import DOMAIN, FCNTL_CMD, WHENCE, fd_flags, flag_names, oflags, socket_type
 from iotrace.record import record
 
 TYPE_CHECKING = False
@@ -24,16 +24,6 @@ _MAP = [(1, "MAP_SHARED"), (2, "MAP_PRIVATE"), (0x10, "MAP_FIXED"), (0x20, "MAP_
         (0x4000, "MAP_NORESERVE"), (0x8000, "MAP_POPULATE"),
         (0x100000, "MAP_FIXED_NOREPLACE")]  # fmt: skip
 _AMODE = [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")]
-_FCNTL = {
-    0: "F_DUPFD",
-    1: "F_GETFD",
-    2: "F_SETFD",
-    3: "F_GETFL",
-    4: "F_SETFL",
-    1030: "F_DUPFD_CLOEXEC",
-}
-_DOMAIN = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK"}
-_SOCKTYPE = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
 
 
 def _signed32(v: int) -> int:
@@ -43,12 +33,6 @@ def _signed32(v: int) -> int:
 
 def _signed64(v: int) -> int:
     return v - (1 << 64) if v & (1 << 63) else v
-
-
-def _socktype(v: int) -> list[str]:
-    out = [_SOCKTYPE.get(v & 0xF, str(v & 0xF))]
-    out += flag_names(v & ~0xF, [(os.O_NONBLOCK, "SOCK_NONBLOCK"), (os.O_CLOEXEC, "SOCK_CLOEXEC")])
-    return out
 
 
 SIMPLE: dict[str, Callable[[int], Any]] = {
@@ -63,11 +47,11 @@ SIMPLE: dict[str, Callable[[int], Any]] = {
     "mode": lambda v: oct(v & 0o7777),
     "amode": lambda v: flag_names(v, _AMODE, "F_OK"),
     "atflags": lambda v: flag_names(v, _AT),
-    "fcntlcmd": lambda v: _FCNTL.get(_signed32(v), v),
+    "fcntlcmd": lambda v: FCNTL_CMD.get(_signed32(v), v),
     "prot": lambda v: flag_names(v, _PROT, "PROT_NONE"),
     "mflags": lambda v: flag_names(v, _MAP),
-    "domain": lambda v: _DOMAIN.get(v, v),
-    "socktype": _socktype,
+    "domain": lambda v: DOMAIN.get(v, v),
+    "socktype": socket_type,
     "iovcnt": int,
 }
 

@@ -17,12 +17,21 @@ import numpy as np
 from iotrace.calls import DATA_FUNCS, EVENT_FIELDS, FUNCTIONS
 from iotrace.flags import (
     WHENCE,
+    eventfd_flags,
+    fallocate_mode,
+    fcntl_cmd,
     fd_flags,
     mmap_flags,
     mmap_prot,
     mpi_amode,
     msync_flags,
     oflags,
+    rename_flags,
+    socket_domain,
+    socket_type,
+    statx_flags,
+    statx_mask,
+    unlink_flags,
 )
 from iotrace.format import Rec, SRec
 from iotrace.select import Select, mask
@@ -55,6 +64,13 @@ _DECODERS = {
     "MPI_File_open": (mpi_amode, mpi_amode),
     "pipe2": (fd_flags, fd_flags),
     "dup3": (fd_flags, fd_flags),
+    "fcntl": (fcntl_cmd, lambda v: [str(v)]),
+    "fallocate": (fallocate_mode, fallocate_mode),
+    "socket": (socket_domain, socket_type),
+    "eventfd": (eventfd_flags, eventfd_flags),
+    "statx": (statx_flags, statx_mask),
+    "renameat2": (rename_flags, rename_flags),
+    "unlinkat": (unlink_flags, unlink_flags),
 }
 
 

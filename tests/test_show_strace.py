@@ -1,8 +1,10 @@
 """`iotrace show` read as a strace user reads `strace -f`: each call's arguments, flags by name
 (0 as 0) and result as strace prints them, strace the oracle (issue 16).  The shim's lines
-(both modes) and the stracer's (raw syscalls, full tracing) alike; show adds a descriptor's
-path (`3<pipe:[N]>`, strace -y's way), taken off here, and names the function the app called
-(glibc's pipe() is the pipe2 syscall: strace's `pipe2(FDS, 0)` is show's `pipe(FDS)`)."""
+(both modes) and the stracer's (raw syscalls, full tracing) alike.  Compared: the arguments
+show prints (not a path: show gives it absolute, without the dirfd; a descriptor's path,
+`3<pipe:[N]>`, strace -y's way, is taken off), in strace's places, and the result.  show names
+the function the app called: glibc's pipe() and eventfd() are the pipe2 and eventfd2
+syscalls."""
 
 from __future__ import annotations
 
@@ -13,43 +15,87 @@ from pathlib import Path
 import pytest
 from conftest import build, iotrace
 
-CALLS = ("pipe", "pipe2", "dup3")
-_LINE = re.compile(r"^(?:\d+ +)?(\w+)\((.*)\) += (-?\w+)", re.M)
-_SHOW = re.compile(r"^\[pid \d+ tid \d+\] \+[\d.]+ (\w+)\((.*)\) = (-?\w+) <[\d.]+>( \[bypass\])?$",
-                   re.M)  # fmt: skip
+STRACED = "pipe,pipe2,dup3,fcntl,fallocate,socket,eventfd2,statx,renameat2,unlinkat"
+# show's name -> (strace's name, strace's argument places show prints; None: all)
+PLACES: dict[str, tuple[str, list[int] | None]] = {
+    "pipe": ("pipe2", [0]),  # show's pipe([r, w]): strace's pipe2([r, w], 0)
+    "pipe2": ("pipe2", None),
+    "dup3": ("dup3", None),
+    "fcntl": ("fcntl", None),
+    "fallocate": ("fallocate", None),
+    "socket": ("socket", [0, 1]),  # the protocol is not recorded
+    "eventfd": ("eventfd2", [1]),  # the initial value is not recorded
+    "statx": ("statx", [2, 3]),
+    "renameat2": ("renameat2", [4]),
+    "unlinkat": ("unlinkat", [2]),
+}
+_STRACE = re.compile(r"^(?:\d+ +)?(\w+)\((.*)\) += (-?\w+)", re.M)
+_SHOW = re.compile(
+    r"^\[pid \d+ tid \d+\] \+[\d.]+ (\w+)\((.*)\) = (-?\w+)(?: \w+ \([^)]*\))? <[\d.]+>"
+    r"( \[bypass\])?$",
+    re.M,
+)
+
+
+def _args(text: str) -> list[str]:
+    """Arguments split at the top level (an int[2] or a struct is one)."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
+        if ch == "," and not depth:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return [*out, cur.strip()] if cur.strip() else out
 
 
 def _strace(prog: Path, tmp: Path) -> list[str]:
     out = tmp / "strace.out"
-    subprocess.run(["strace", "-f", "-e", "trace=" + ",".join(CALLS), "-o", str(out), str(prog)],
+    subprocess.run(["strace", "-f", "-e", "trace=" + STRACED, "-o", str(out), str(prog)],
                    check=True, cwd=tmp)  # fmt: skip
-    return [f"{m[1]}({m[2]}) = {m[3]}" for m in _LINE.finditer(out.read_text())]
+    return [f"{m[1]}({', '.join(_args(m[2]))}) = {m[3]}" for m in _STRACE.finditer(out.read_text())]
 
 
 def _show(d: Path) -> list[tuple[str, bool]]:
+    """show's lines of those calls, as strace's would read with what show prints."""
     r = iotrace("show", str(d))
     assert r.returncode == 0, r.stderr
     out = []
     for m in _SHOW.finditer(r.stdout):
-        if m[1] in CALLS:
-            args = re.sub(r"(\d)<[^>]*>", r"\1", m[2])  # strace without -y: no paths
-            name, args = ("pipe2", f"{args}, 0") if m[1] == "pipe" else (m[1], args)
-            out.append((f"{name}({args}) = {m[3]}", bool(m[4])))
+        if m[1] not in PLACES:
+            continue
+        args = [re.sub(r"^(\d+)<.*>$", r"\1", a) for a in _args(m[2])]
+        if m[1] in ("statx", "renameat2", "unlinkat"):
+            args = [a for a in args if not a.startswith('"')]  # the paths
+        out.append((f"{m[1]}({', '.join(args)}) = {m[3]}", bool(m[4])))
     return out
+
+
+def _as_shown(line: str) -> str:
+    """strace's line cut to the arguments show prints, under show's name."""
+    m = _STRACE.match(line)
+    assert m, line
+    for show_name, (name, places) in PLACES.items():
+        if name == m[1] and show_name != "pipe":
+            args = _args(m[2])
+            kept = args if places is None else [args[i] for i in places]
+            return f"{show_name}({', '.join(kept)}) = {m[3]}"
+    raise AssertionError(line)
 
 
 @pytest.mark.parametrize("mode", ["full", "no-stracer"])
 def test_show_reads_as_strace(trace, tmp_path: Path, mode: str) -> None:
     prog = build("show_strace")
     want = _strace(prog, tmp_path)
-    assert len(want) == 7, want
+    assert len(want) == 23, want
     t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
     assert t.proc.returncode == 0, t.proc.stderr
     got = _show(t.dir)
-    # the raw syscalls (the 4th and 7th) are the stracer's, under full tracing only
-    raw = {3, 6}
+    raw = {3, 6}  # the raw syscalls: the stracer's, under full tracing only
+    # glibc's pipe() is strace's 3rd pipe2: show's pipe(), the same descriptors
+    exp = [_as_shown(w) if i != 2 else w.replace("pipe2(", "pipe(").replace(", 0)", ")")
+           for i, w in enumerate(want) if mode == "full" or i not in raw]  # fmt: skip
+    assert [s for s, _ in got] == exp
     if mode == "full":
-        assert [b for _, b in got] == [i in raw for i in range(7)], got
-        assert [s for s, _ in got] == want
-    else:
-        assert [s for s, _ in got] == [w for i, w in enumerate(want) if i not in raw]
+        assert [b for _, b in got] == [i in raw for i in range(len(want))], got

@@ -92,3 +92,78 @@ def msync_flags(v: int) -> list[str]:
 
 def mpi_amode(v: int) -> list[str]:
     return flag_names(v, _AMODE, "0")
+
+
+def _exact(value: int, table: list[tuple[int, str]], zero: str = "0") -> list[str]:
+    """Names of the bits of `value`, a name of several bits (STATX_ALL) taking them first."""
+    names, rest = [], value
+    for bit, name in table:
+        if bit and rest & bit == bit:
+            names.append(name)
+            rest &= ~bit
+    if rest:
+        names.append(hex(rest))
+    return names or [zero]
+
+
+# the names below are strace's, in the order strace prints them
+FCNTL_CMD = {0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL", 5: "F_GETLK",
+             6: "F_SETLK", 7: "F_SETLKW", 8: "F_SETOWN", 9: "F_GETOWN", 10: "F_SETSIG",
+             11: "F_GETSIG", 36: "F_OFD_GETLK", 37: "F_OFD_SETLK", 38: "F_OFD_SETLKW",
+             1024: "F_SETLEASE", 1025: "F_GETLEASE", 1026: "F_NOTIFY", 1030: "F_DUPFD_CLOEXEC",
+             1031: "F_SETPIPE_SZ", 1032: "F_GETPIPE_SZ", 1033: "F_ADD_SEALS",
+             1034: "F_GET_SEALS"}  # fmt: skip
+DOMAIN = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"}
+_SOCKTYPE = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
+_FALLOC = [(1, "FALLOC_FL_KEEP_SIZE"), (2, "FALLOC_FL_PUNCH_HOLE"), (4, "FALLOC_FL_NO_HIDE_STALE"),
+           (8, "FALLOC_FL_COLLAPSE_RANGE"), (0x10, "FALLOC_FL_ZERO_RANGE"),
+           (0x20, "FALLOC_FL_INSERT_RANGE"), (0x40, "FALLOC_FL_UNSHARE_RANGE")]  # fmt: skip
+_EFD = [(1, "EFD_SEMAPHORE"), (0o2000000, "EFD_CLOEXEC"), (0o4000, "EFD_NONBLOCK")]
+_RENAME = [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")]
+_UNLINK = [(0x200, "AT_REMOVEDIR")]
+_STATX_SYNC = {0: "AT_STATX_SYNC_AS_STAT", 0x2000: "AT_STATX_FORCE_SYNC",
+               0x4000: "AT_STATX_DONT_SYNC"}  # fmt: skip
+_STATX_AT = [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x800, "AT_NO_AUTOMOUNT"), (0x1000, "AT_EMPTY_PATH")]
+_STATX_MASK = [(0xFFF, "STATX_ALL"), (0x7FF, "STATX_BASIC_STATS"),
+               *((1 << i, "STATX_" + n) for i, n in enumerate(
+                   "TYPE MODE NLINK UID GID ATIME MTIME CTIME INO SIZE BLOCKS BTIME MNT_ID "
+                   "DIOALIGN".split()))]  # fmt: skip
+
+
+def fcntl_cmd(v: int) -> list[str]:
+    return [FCNTL_CMD.get(v, str(v))]
+
+
+def socket_domain(v: int) -> list[str]:
+    return [DOMAIN.get(v, str(v))]
+
+
+def socket_type(v: int) -> list[str]:
+    flags = [(os.O_CLOEXEC, "SOCK_CLOEXEC"), (os.O_NONBLOCK, "SOCK_NONBLOCK")]
+    return [_SOCKTYPE.get(v & 0xF, str(v & 0xF)), *flag_names(v & ~0xF, flags)]
+
+
+def fallocate_mode(v: int) -> list[str]:
+    return _exact(v, _FALLOC)
+
+
+def eventfd_flags(v: int) -> list[str]:
+    return _exact(v, _EFD)
+
+
+def rename_flags(v: int) -> list[str]:
+    return _exact(v, _RENAME)
+
+
+def unlink_flags(v: int) -> list[str]:
+    return _exact(v, _UNLINK)
+
+
+def statx_flags(v: int) -> list[str]:
+    sync = v & 0x6000
+    rest = _exact(v & ~0x6000, _STATX_AT, "")
+    return [_STATX_SYNC.get(sync, hex(sync)), *(n for n in rest if n)]
+
+
+def statx_mask(v: int) -> list[str]:
+    return _exact(v, _STATX_MASK)
