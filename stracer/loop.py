@@ -68,7 +68,7 @@ M_PY, M_FAST, M_PATH = 0, 1, 2
 # _signed32, _signed64, "dirfd", read_str); the decoded kinds after them are Python's
 # converters, whose encodings the C loop learns value by value (Loop.teach)
 _DECODED = ("whence", "oflags", "mode", "amode", "atflags", "fcntlcmd", "prot", "mflags",
-            "domain", "socktype", "fdflags")  # fmt: skip
+            "domain", "socktype", "fdflags", "mfdflags")  # fmt: skip
 K_DEC = 5
 _KINDS = {"size": 0, "iovcnt": 0, "buf": 0, "ptr": 0, "iov": 0, "fds2": 0, "fd": 1, "off": 2,
           "int": 2, "dirfd": 3, "path": 4, "str": 4} | {

@@ -6,7 +6,16 @@ import os
 from collections.abc import Callable
 
 from iotrace.calls import Syscall
-from iotrace.flags import DOMAIN, FCNTL_CMD, WHENCE, fd_flags, flag_names, oflags, socket_type
+from iotrace.flags import (
+    DOMAIN,
+    FCNTL_CMD,
+    WHENCE,
+    fd_flags,
+    flag_names,
+    memfd_flags,
+    oflags,
+    socket_type,
+)
 from iotrace.record import record
 
 TYPE_CHECKING = False
@@ -44,6 +53,7 @@ SIMPLE: dict[str, Callable[[int], Any]] = {
     "whence": lambda v: WHENCE.get(v, v),
     "oflags": oflags,
     "fdflags": fd_flags,
+    "mfdflags": memfd_flags,
     "mode": lambda v: oct(v & 0o7777),
     "amode": lambda v: flag_names(v, _AMODE, "F_OK"),
     "atflags": lambda v: flag_names(v, _AT),

@@ -19,6 +19,7 @@ from iotrace.flags import (
     WHENCE,
     eventfd_flags,
     fallocate_mode,
+    fcntl_arg,
     fcntl_cmd,
     fd_flags,
     mmap_flags,
@@ -146,6 +147,9 @@ class Formatter:
         value = ev[{"req": REQ, "off": OFF, "flags": FLAGS, "mode": MODE}[kind]]
         if value is None:
             return None
+        if kind == "mode" and fname == "fcntl":
+            cmd = ev[FLAGS]
+            return "|".join(fcntl_arg(cmd if isinstance(cmd, int) else 0, value))
         if kind == "flags" and fname in _OPENERS:
             return "|".join(oflags(value))
         if kind in ("flags", "mode") and fname in _DECODERS:

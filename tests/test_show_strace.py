@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import build, iotrace
 
-STRACED = "pipe,pipe2,dup3,fcntl,fallocate,socket,eventfd2,statx,renameat2,unlinkat"
+STRACED = "pipe,pipe2,dup3,fcntl,fallocate,socket,eventfd2,statx,memfd_create,renameat2,unlinkat"
 # show's name -> (strace's name, strace's argument places show prints; None: all)
 PLACES: dict[str, tuple[str, list[int] | None]] = {
     "pipe": ("pipe2", [0]),  # show's pipe([r, w]): strace's pipe2([r, w], 0)
@@ -26,6 +26,7 @@ PLACES: dict[str, tuple[str, list[int] | None]] = {
     "socket": ("socket", [0, 1]),  # the protocol is not recorded
     "eventfd": ("eventfd2", [1]),  # the initial value is not recorded
     "statx": ("statx", [2, 3]),
+    "memfd_create": ("memfd_create", None),
     "renameat2": ("renameat2", [4]),
     "unlinkat": ("unlinkat", [2]),
 }
@@ -88,11 +89,11 @@ def _as_shown(line: str) -> str:
 def test_show_reads_as_strace(trace, tmp_path: Path, mode: str) -> None:
     prog = build("show_strace")
     want = _strace(prog, tmp_path)
-    assert len(want) == 23, want
+    assert len(want) == 28, want
     t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
     assert t.proc.returncode == 0, t.proc.stderr
     got = _show(t.dir)
-    raw = {3, 6}  # the raw syscalls: the stracer's, under full tracing only
+    raw = {3, 6, 23, 24}  # the raw syscalls: the stracer's, under full tracing only
     # glibc's pipe() is strace's 3rd pipe2: show's pipe(), the same descriptors
     exp = [_as_shown(w) if i != 2 else w.replace("pipe2(", "pipe(").replace(", 0)", ")")
            for i, w in enumerate(want) if mode == "full" or i not in raw]  # fmt: skip

@@ -610,8 +610,8 @@ def c_header() -> str:
 # The stracer decodes, and its seccomp-bpf filter stops, exactly these syscalls: nothing about
 # a syscall is kept anywhere else.  Argument kinds (decoding in iotrace.stracer.syscall_args):
 #   fd dirfd path str buf size off whence oflags mode amode atflags fcntlcmd int ptr iov iovcnt
-#   prot mflags domain socktype fdflags (pipe2/dup3: O_CLOEXEC...) fds2 (int[2] out: the two
-#   descriptors at the exit)
+#   prot mflags domain socktype fdflags (pipe2/dup3: O_CLOEXEC...) mfdflags fds2 (int[2] out:
+#   the two descriptors at the exit)
 # `fdop` says how a successful call changes the descriptor table (the stracer tracks it and
 # tells the shim): open (result is a new fd), dup (args[0] -> result), dup2 (args[0] ->
 # args[1]), close, close_range, pipe (two fds written to args[0]).
@@ -728,7 +728,7 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("preadv", 295, "fd iov iovcnt off int"),
     _s("pwritev", 296, "fd iov iovcnt off int"),
     _s("renameat2", 316, "dirfd path dirfd path int"),
-    _s("memfd_create", 319, "str int", "open"),
+    _s("memfd_create", 319, "str mfdflags", "open"),
     _s("copy_file_range", 326, "fd ptr fd ptr size int", ends=(2, 3, 0, 1)),
     _s("preadv2", 327, "fd iov iovcnt off int int"),
     _s("pwritev2", 328, "fd iov iovcnt off int int"),

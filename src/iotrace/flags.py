@@ -134,6 +134,20 @@ def fcntl_cmd(v: int) -> list[str]:
     return [FCNTL_CMD.get(v, str(v))]
 
 
+def fcntl_arg(cmd: int, v: int) -> list[str]:
+    """fcntl's third argument as strace prints it for its command."""
+    if cmd == 4:  # F_SETFL
+        return oflags(v)
+    if cmd == 2:  # F_SETFD
+        return _exact(v, [(1, "FD_CLOEXEC")])
+    return [str(v)]
+
+
+def memfd_flags(v: int) -> list[str]:
+    return _exact(v, [(1, "MFD_CLOEXEC"), (2, "MFD_ALLOW_SEALING"), (4, "MFD_HUGETLB"),
+                      (8, "MFD_NOEXEC_SEAL"), (0x10, "MFD_EXEC")])  # fmt: skip
+
+
 def socket_domain(v: int) -> list[str]:
     return [DOMAIN.get(v, str(v))]
 

@@ -21,6 +21,7 @@ from iotrace.flags import (
     WHENCE,
     eventfd_flags,
     fallocate_mode,
+    fcntl_arg,
     fcntl_cmd,
     fd_flags,
     mmap_flags,
@@ -74,7 +75,7 @@ _DECODERS = {
     "MPI_File_open": (mpi_amode, mpi_amode),
     "pipe2": (fd_flags, fd_flags),
     "dup3": (fd_flags, fd_flags),
-    "fcntl": (fcntl_cmd, lambda v: [str(v)]),
+    "fcntl": (fcntl_cmd, lambda v: [str(v)]),  # its argument: by its command (_flags_text)
     "fallocate": (fallocate_mode, fallocate_mode),
     "socket": (socket_domain, socket_type),
     "eventfd": (eventfd_flags, eventfd_flags),
@@ -100,8 +101,11 @@ def _b(s: str) -> bytes:
     return s.encode("utf-8", "surrogatepass")
 
 
-def _flags_text(fname: str, kind: str, v: int) -> str | None:
-    """A flags or mode value as `show` names it (None: the number)."""
+def _flags_text(fname: str, kind: str, v: int, flags: int = 0) -> str | None:
+    """A flags or mode value as `show` names it (None: the number); `flags`: the event's flags,
+    for a mode named by them (fcntl's argument by its command)."""
+    if kind == "mode" and fname == "fcntl":
+        return "|".join(fcntl_arg(flags, v))
     if kind == "flags" and fname in _OPENERS:
         return "|".join(oflags(v))
     if fname in _DECODERS:
@@ -207,7 +211,9 @@ class ShimLines:
             else {}
         )
         self.whence = _texts([_b(WHENCE.get(k, str(k))) for k in range(max(WHENCE) + 1)])
-        self.cache: dict[tuple[int, int, int], bytes] = {}  # (fn, kind, value) -> its name
+        # (fn, kind, value, the flags naming a mode) -> its name
+        self.cache: dict[tuple[int, int, int, int], bytes] = {}
+        self.fcntl = self.fn_names.index("fcntl") if "fcntl" in self.fn_names else -1
         self.out = _out_buffers(OUT_BYTES)  # the C code's output, used again window after window
 
     def _lookup(self, ids: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -232,14 +238,18 @@ class ShimLines:
             if not len(rows):
                 continue
             big = (cols["big"][rows] & _BIG_MODE) if kind == "mode" else np.zeros(len(rows))
-            pairs = np.stack([fn[rows], cols[col][rows].astype(np.int64), big != 0], axis=1)
+            # a mode is named by the event's flags for fcntl only (its argument by its command)
+            by = (fn[rows] == self.fcntl) & ((nulls[rows] & _N["flags"]) == 0)
+            other = np.where(by & (kind == "mode"), cols["flags"][rows], 0)
+            pairs = np.stack([fn[rows], cols[col][rows].astype(np.int64), big != 0,
+                              other.astype(np.int64)], axis=1)  # fmt: skip
             uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
             at = []
-            for f, v, b in uniq.tolist():
-                key = (f, kind == "mode", v + (1 << 64 if b else 0))
+            for f, v, b, o in uniq.tolist():
+                key = (f, kind == "mode", v + (1 << 64 if b else 0), o)
                 t = self.cache.get(key)
                 if t is None:
-                    t = self.cache[key] = _b(_flags_text(self.fn_names[f], kind, key[2]) or "")
+                    t = self.cache[key] = _b(_flags_text(self.fn_names[f], kind, key[2], o) or "")
                 at.append(len(texts))
                 texts.append(t)
             out[rows] = np.array(at, dtype=np.int32)[inv.reshape(-1)]
@@ -474,7 +484,7 @@ def _sarg(kind: str, a: Any, named: dict[Any, Any]) -> str:
         return f"[{a[0]}, {a[1]}]" if isinstance(a, list) else hex(a) if isinstance(a, int) else "?"
     if isinstance(a, list):
         return "|".join(escape(str(x)) for x in a) or "0"
-    if kind == "path" and isinstance(a, str):
+    if kind in ("path", "str") and isinstance(a, str):
         return f'"{escape(a)}"'
     if kind == "fd" and named.get(a):
         return f"{a}<{escape(named[a])}>"
