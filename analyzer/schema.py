@@ -28,8 +28,8 @@ UNKNOWN_FUNCTION = "unknown"
 
 # `bytes` is what a call actually moved: for the READ and WRITE ops the log's `ret` is bytes done
 # (docs/format.md: stdio included, fgetc/fputc 1 or 0), except for these, whose `ret` is
-# something else (readdir: 1 = an entry; fscanf: items assigned).
-BYTES_NONE = frozenset({"readdir", "fscanf"})
+# something else (readdir: 1 = an entry; fscanf, fwscanf: items assigned).
+BYTES_NONE = frozenset({"readdir", "fscanf", "fwscanf"})
 DATA_OPS = frozenset({Op.READ.value, Op.WRITE.value})
 # Ops that are not I/O time (process control): everything else counts as time in I/O.
 NOT_IO_OPS = frozenset({Op.PROC.value})

@@ -556,10 +556,21 @@ void iot_arena_limit(void) IOT_HIDDEN;          /* a finite RLIMIT_AS set: the r
 int iot_arena_owns(const char *p) IOT_HIDDEN;   /* a buffer the window gave: a stream we opened */
 #define IOT_GLIBC_NOCLOSE 32 /* glibc's _IO_FLAGS2_NOCLOSE (libio/libioP.h) */
 int iot_arena_noclose(void) IOT_HIDDEN;         /* fclose may leave the close to the wrapper */
+void iot_arena_disown(FILE *f) IOT_HIDDEN; /* a stream going wide, no I/O yet: buffer back */
 /* wrap_stdio.c: a stream's bytes waiting to be written; a flush of `n` of them ending at stream
  * position `end` that the call of `ev` made (its fd and path the stream's): pclose's */
 int64_t iot_stdio_pending(FILE *f) IOT_HIDDEN;
 void iot_stdio_flushed(const iot_ev *ev, int64_t n, int64_t end) IOT_HIDDEN;
+/* One stdio_refill or stdio_flush `fn` of `n` bytes at `off` (errno `err`) standing for `calls`
+ * syscalls, beside the call's event `ev` (fd and path set): wrap_wstdio.c's measured ones */
+void iot_stdio_under(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t off,
+                     int64_t calls) IOT_HIDDEN;
+/* wrap_wstdio.c: a wide stream's characters waiting to be written, as bytes; its flush by
+ * fflush/fclose/freopen measured (begin: 1 if begun, then end), and at exit */
+int64_t iot_wstdio_pending(FILE *f) IOT_HIDDEN;
+int iot_wstdio_flush_begin(FILE *f) IOT_HIDDEN;
+void iot_wstdio_flush_end(const iot_ev *ev, int ok, int64_t end) IOT_HIDDEN;
+void iot_wstdio_exit_flush(FILE *f, int fd) IOT_HIDDEN;
 
 /* ---- paths.c ---- */
 /* Writes the absolute form of `path` (relative to dirfd) into out; returns its length. */

@@ -45,6 +45,7 @@
 #define TTY_MAJOR_LO 136 /* glibc's DEV_TTY_P: Unix98 pty slaves */
 #define TTY_MAJOR_HI 143
 #define GLIBC_IO_UNBUFFERED 0x0002 /* libio.h: stderr, or setvbuf(_IONBF) before any I/O */
+#define GLIBC_IO_USER_BUF 0x0001   /* libio.h: the buffer is not glibc's to free */
 
 static struct {
     char *base; /* NULL: no window (no stracer, taken, or an old glibc) */
@@ -198,5 +199,30 @@ void iot_arena_adopt(FILE *f)
     /* line buffering asked for before the first I/O (stdbuf -oL's setvbuf(f, NULL, _IOLBF, 0)
      * leaves the buffer to glibc and only the flag set) stays */
     if (b && setvbuf(f, b, __flbf(f) ? _IOLBF : _IOFBF, size) != 0)
+        iot_arena_release(b);
+}
+
+/* A stream about to go wide gives its window buffer back, before any I/O (its buffer as setvbuf
+ * left it): glibc sizes the wide buffer of a user-given byte buffer at a quarter of its chars
+ * (_IO_wfile_doallocate), so the app's writes would be 4x as many; glibc allocates its own at the
+ * first I/O, as untraced.  The stream's reads and writes then stop under a stracer, covered by
+ * the wide wrappers (wrap_wstdio.c). */
+void iot_arena_disown(FILE *f)
+{
+    char *b = f ? f->_IO_buf_base : NULL;
+    if (!iot_arena_owns(b))
+        return;
+    int give = 0;
+    flockfile(f);
+    if (f->_mode == 0 && f->_IO_buf_base == b && f->_IO_read_base == b && f->_IO_read_ptr == b &&
+        f->_IO_read_end == b && f->_IO_write_base == b && f->_IO_write_ptr == b) {
+        f->_IO_buf_base = f->_IO_buf_end = NULL;
+        f->_IO_read_base = f->_IO_read_ptr = f->_IO_read_end = NULL;
+        f->_IO_write_base = f->_IO_write_ptr = f->_IO_write_end = NULL;
+        f->_flags &= ~GLIBC_IO_USER_BUF;
+        give = 1;
+    }
+    funlockfile(f);
+    if (give)
         iot_arena_release(b);
 }

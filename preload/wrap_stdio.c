@@ -173,6 +173,12 @@ static void one_of(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t of
     iot_kio_count(&e); /* what the kernel counts of a stream's bytes (calls.py) */
 }
 
+void iot_stdio_under(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t off,
+                     int64_t calls)
+{
+    one_of(ev, fn, n, err, off, calls);
+}
+
 static void one(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t off)
 {
     one_of(ev, fn, n, err, off, 1);
@@ -681,6 +687,7 @@ IOT_API int fclose(FILE *f)
     int own_close = fd >= 0 && iot_arena_owns(buf) && iot_arena_noclose();
     if (own_close)
         f->_flags2 |= IOT_GLIBC_NOCLOSE;
+    int wide = iot_wstdio_flush_begin(f); /* a wide stream's flush is measured */
     int r = real_fclose(f);
     if (own_close && IOT_SYSRAW(close, fd) != 0)
         r = EOF;
@@ -689,7 +696,9 @@ IOT_API int fclose(FILE *f)
     if (fd >= 0) {
         iot_ev_fd(&ev, fd);
         ev.path = path;
-        if (r == 0)
+        if (wide)
+            iot_wstdio_flush_end(&ev, r == 0, spos);
+        else if (r == 0)
             under(&ev, IOT_FN_stdio_flush, pend, minus(spos, pend));
         iot_fd_closed(fd); /* closed even when the final flush failed */
     }
@@ -1184,6 +1193,8 @@ IOT_API void setbuf(FILE *f, char *buf)
  * window (stdio_arena.c). */
 static int64_t pending(FILE *f)
 {
+    if (IOT_UNLIKELY(f->_mode > 0)) /* a wide stream: its wide buffer's (wrap_wstdio.c) */
+        return iot_wstdio_pending(f);
     return f->_IO_write_base && f->_IO_write_ptr > f->_IO_write_base
                ? f->_IO_write_ptr - f->_IO_write_base
                : 0;
@@ -1272,7 +1283,10 @@ void iot_stdio_exit(void)
         if (!n || iot_t.busy)
             continue;
         uncounted(f, fd, 0); /* at exit: a thread still in a call may hold the stream */
-        unseen_bytes(IOT_FN_stdio_flush, f, fd, n);
+        if (f->_mode > 0) /* a wide stream: flushed now, measured (wrap_wstdio.c) */
+            iot_wstdio_exit_flush(f, fd);
+        else
+            unseen_bytes(IOT_FN_stdio_flush, f, fd, n);
     }
     _IO_list_unlock();
 }
@@ -1528,9 +1542,12 @@ static int do_fflush(FILE *f, int (*real)(FILE *), int locked)
     uncounted(f, fd, locked);
     IOT_ENTER(IOT_FN_fflush, real(f));
     int64_t pend = f ? pending(f) : 0, spos = iot_stdio_pos(fd);
+    int wide = iot_wstdio_flush_begin(f); /* a wide stream's flush is measured */
     IOT_CALL(int, real(f), r, r != 0);
     stream_ev(&ev, fd);
-    if (fd >= 0 && r == 0)
+    if (wide)
+        iot_wstdio_flush_end(&ev, r == 0, spos);
+    else if (fd >= 0 && r == 0)
         under(&ev, IOT_FN_stdio_flush, pend, minus(spos, pend));
     else if (fd >= 0 && pend > 0) /* its write failed (EPIPE): glibc drops what was waiting */
         one(&ev, IOT_FN_stdio_flush, -1, ev.err ? ev.err : EIO, minus(spos, pend));

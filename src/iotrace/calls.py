@@ -365,6 +365,19 @@ FUNCTIONS: tuple[Func, ...] = (
     # formatted output to a descriptor (vdprintf and the fortified forms as it; preload/
     # wrap_fd.c), written inside libc (its I/O measured around it): ret the bytes printed
     _f("dprintf", "fd", WR, "fd"),
+    # wide-character stdio (preload/wrap_wstdio.c; the _unlocked and fortified forms, getwc and
+    # putwc as these, wscanf as fwscanf on stdin): ret bytes, req characters (docs/format.md)
+    _f("fgetwc", "stdio", RD, "fd"),
+    _f("getwchar", "stdio", RD, "fd"),
+    _f("fgetws", "stdio", RD, "fd req"),
+    _f("ungetwc", "stdio", OTH, "fd"),
+    _f("fputwc", "stdio", WR, "fd"),
+    _f("putwchar", "stdio", WR, "fd"),
+    _f("fputws", "stdio", WR, "fd req"),
+    _f("fwprintf", "stdio", WR, "fd"),
+    _f("wprintf", "stdio", WR, "fd"),
+    _f("fwscanf", "stdio", RD, "fd"),
+    _f("fwide", "stdio", OTH, "fd flags"),
 )
 # the stdio calls of the app, whose bytes are counted in totals by the two above instead
 STDIO_UNDER = frozenset({"stdio_refill", "stdio_flush"})
