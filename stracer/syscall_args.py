@@ -15,6 +15,7 @@ from iotrace.flags import (
     memfd_flags,
     oflags,
     socket_type,
+    umode,
 )
 from iotrace.record import record
 
@@ -54,7 +55,7 @@ SIMPLE: dict[str, Callable[[int], Any]] = {
     "oflags": oflags,
     "fdflags": fd_flags,
     "mfdflags": memfd_flags,
-    "mode": lambda v: oct(v & 0o7777),
+    "mode": lambda v: umode(v & 0o7777),
     "amode": lambda v: flag_names(v, _AMODE, "F_OK"),
     "atflags": lambda v: flag_names(v, _AT),
     "fcntlcmd": lambda v: FCNTL_CMD.get(_signed32(v), v),

@@ -32,6 +32,7 @@ from iotrace.flags import (
     socket_type,
     statx_flags,
     statx_mask,
+    umode,
     unlink_flags,
 )
 from iotrace.format import Rec, SRec
@@ -155,7 +156,7 @@ class Formatter:
         if kind in ("flags", "mode") and fname in _DECODERS:
             return "|".join(_DECODERS[fname][kind == "mode"](value))
         if kind == "mode" and fname in _OPENERS | {"mkdir", "mkdirat"}:
-            return oct(value)
+            return umode(value)
         return str(value)
 
     def __call__(self, ev: tuple[Any, ...], since: int) -> str:

@@ -72,7 +72,7 @@ def test_show_format(trace):
         for ln in r.stdout.splitlines()
     )
     assert any(
-        f'open("{data}", O_RDWR|O_CREAT|O_TRUNC, 0o640) = 3' in ln for ln in r.stdout.splitlines()
+        f'open("{data}", O_RDWR|O_CREAT|O_TRUNC, 0640) = 3' in ln for ln in r.stdout.splitlines()
     )
 
 

@@ -31,7 +31,7 @@ def test_show_prints_every_event_stracer_ones_marked(trace) -> None:
     out = str(trace.work / "raw.out")
     bypass = [ln for ln in lines if ln.endswith("[bypass]")]
     assert len(bypass) == 3
-    assert 'openat(AT_FDCWD, "raw.out", O_WRONLY|O_CREAT|O_TRUNC, 0o644) = 3' in bypass[0]
+    assert 'openat(AT_FDCWD, "raw.out", O_WRONLY|O_CREAT|O_TRUNC, 0644) = 3' in bypass[0]
     assert f"write(3<{out}>, " in bypass[1] and ", 4) = 4 <" in bypass[1]
     assert f"close(3<{out}>) = 0" in bypass[2]
     # --stacks: each event's frames under it, the stracer's sites and the shim's stacks
@@ -229,7 +229,7 @@ def test_show_is_its_python_oracle_byte_for_byte(trace) -> None:
         assert r.stdout == want, opts
         shown[" ".join(opts)] = r.stdout
     for name in ("sendfile(", "copy_file_range(", "rename(", "link(", "dup2(", "SEEK_SET",
-                 "MAP_SHARED", "PROT_READ", "0o644", "O_CREAT", "ENOENT", "\\n",
+                 "MAP_SHARED", "PROT_READ", "0644", "O_CREAT", "ENOENT", "\\n",
                  "[bypass]"):  # fmt: skip
         assert name in shown[""], name
     assert "    at " in shown["--stacks"] and len(shown["--failed"]) < len(shown[""])

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from conftest import build, iotrace
 
-STRACED = "pipe,pipe2,dup3,fcntl,fallocate,socket,eventfd2,statx,memfd_create,renameat2,unlinkat"
 # show's name -> (strace's name, strace's argument places show prints; None: all)
 PLACES: dict[str, tuple[str, list[int] | None]] = {
     "pipe": ("pipe2", [0]),  # show's pipe([r, w]): strace's pipe2([r, w], 0)
@@ -27,9 +26,11 @@ PLACES: dict[str, tuple[str, list[int] | None]] = {
     "eventfd": ("eventfd2", [1]),  # the initial value is not recorded
     "statx": ("statx", [2, 3]),
     "memfd_create": ("memfd_create", None),
+    "mkdir": ("mkdir", [1]),  # its mode: 0755
     "renameat2": ("renameat2", [4]),
     "unlinkat": ("unlinkat", [2]),
 }
+STRACED = ",".join(sorted({name for name, _ in PLACES.values()}))
 _STRACE = re.compile(r"^(?:\d+ +)?(\w+)\((.*)\) += (-?\w+)", re.M)
 _SHOW = re.compile(
     r"^\[pid \d+ tid \d+\] \+[\d.]+ (\w+)\((.*)\) = (-?\w+)(?: \w+ \([^)]*\))? <[\d.]+>"
@@ -67,7 +68,7 @@ def _show(d: Path) -> list[tuple[str, bool]]:
         if m[1] not in PLACES:
             continue
         args = [re.sub(r"^(\d+)<.*>$", r"\1", a) for a in _args(m[2])]
-        if m[1] in ("statx", "renameat2", "unlinkat"):
+        if m[1] in ("statx", "mkdir", "renameat2", "unlinkat"):
             args = [a for a in args if not a.startswith('"')]  # the paths
         out.append((f"{m[1]}({', '.join(args)}) = {m[3]}", bool(m[4])))
     return out
@@ -89,7 +90,7 @@ def _as_shown(line: str) -> str:
 def test_show_reads_as_strace(trace, tmp_path: Path, mode: str) -> None:
     prog = build("show_strace")
     want = _strace(prog, tmp_path)
-    assert len(want) == 28, want
+    assert len(want) == 29, want
     t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
     assert t.proc.returncode == 0, t.proc.stderr
     got = _show(t.dir)

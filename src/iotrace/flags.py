@@ -130,6 +130,11 @@ _STATX_MASK = [(0xFFF, "STATX_ALL"), (0x7FF, "STATX_BASIC_STATS"),
                    "DIOALIGN".split()))]  # fmt: skip
 
 
+def umode(v: int) -> str:
+    """A file mode as strace prints it (C's %#03o: 0644, 04755, 000)."""
+    return f"0{v:o}".rjust(3, "0")
+
+
 def fcntl_cmd(v: int) -> list[str]:
     return [FCNTL_CMD.get(v, str(v))]
 

@@ -34,6 +34,7 @@ from iotrace.flags import (
     socket_type,
     statx_flags,
     statx_mask,
+    umode,
     unlink_flags,
 )
 from iotrace.format import MIN_EVENT_BYTES, MS, NULL_BITS, RAW_COLUMNS, SRec
@@ -111,7 +112,7 @@ def _flags_text(fname: str, kind: str, v: int, flags: int = 0) -> str | None:
     if fname in _DECODERS:
         return "|".join(_DECODERS[fname][kind == "mode"](v))
     if kind == "mode" and fname in _OPENERS | {"mkdir", "mkdirat"}:
-        return oct(v)
+        return umode(v)
     return None
 
 
