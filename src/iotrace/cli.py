@@ -614,8 +614,8 @@ def _lean_allocators() -> None:
 def _thread_stacks(size: int) -> None:
     """The stack of every thread this process starts from now on (glibc's default attribute):
     pyarrow's pools start up to a thread per core, which with glibc's 8 MiB stacks would reserve
-    1 GiB of address space on a 128-core node.  Their code (pyarrow's kernels, the analyzer's few Python threads)
-    recurses shallowly."""
+    1 GiB of address space on a 128-core node.  Their code (pyarrow's kernels, the analyzer's
+    few Python threads) recurses shallowly."""
     try:
         import ctypes
 
