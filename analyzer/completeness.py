@@ -11,7 +11,7 @@ import pandas as pd
 from iotrace.stracer import slog
 
 from iotrace import incarnation, kio
-from iotrace.calls import KERNEL_IO_FUNCS, KIO_FIELDS, KIO_OWN_FIELDS
+from iotrace.calls import KERNEL_IO_FUNCS, KIO_FIELDS, KIO_OWN_FIELDS, kernel_io_checks
 from iotrace.format import KIO_URING_FIELDS
 
 from . import schema, stracer_src
@@ -137,10 +137,11 @@ def _shim_events(trace: Trace) -> dict[int, list[tuple[int, list[int]]]]:
     mode = ev["function"].astype(str).map(KERNEL_IO_FUNCS).fillna("")
     ev, mode = ev[mode != ""], mode[mode != ""]
     out: dict[int, list[tuple[int, list[int]]]] = {}
+    checks = ev["function"].astype(str).map(kernel_io_checks)
     cols = zip(ev["proc"], ev["t_start"], mode, ev["ret"], ev["errno"], ev["bytes"].fillna(0),
-               strict=True)  # fmt: skip
-    for proc, t, m, ret, err, nbytes in cols:
-        d = kio.event_sums(m, int(ret), int(err), int(nbytes))
+               checks, ev["offset"].fillna(0), ev["req"].fillna(0), strict=True)  # fmt: skip
+    for proc, t, m, ret, err, nbytes, ch, off, req in cols:
+        d = kio.event_sums(m, int(ret), int(err), int(nbytes), ch, int(off), int(req))
         out.setdefault(int(proc), []).append((int(t), d))
     under = ev["function"].astype(str).isin(("stdio_refill", "stdio_flush"))
     for proc, t in last.loc[last["when"].astype(str) == "start", "t"].items():

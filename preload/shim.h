@@ -389,13 +389,33 @@ void iot_kio_in_end(uint64_t sums[6]) IOT_HIDDEN;
 void iot_kio_inner(const uint64_t d[4]) IOT_HIDDEN;
 /* wrap_msg.c: at exit, the message calls that exit inside libc (err, error(status != 0)) */
 void iot_msg_exit(void) IOT_HIDDEN;
+/* Whether the kernel counts a finished call in syscr/syscw: not a failure its checks make before
+ * counting (calls.py KERNEL_IO_UNCOUNTED, the same rule as kio.counted). */
+static inline uint64_t iot_kio_counted(const iot_ev *ev)
+{
+    if (IOT_LIKELY(!ev->err))
+        return 1;
+    int64_t off = ev->has & IOT_HAS_OFF ? ev->off : 0;
+    uint64_t count = ev->has & IOT_HAS_REQ ? (uint64_t)ev->req : 0;
+    for (int i = 0; i < 5; i++) {
+        int err = iot_kernel_io_uncounted[iot_kernel_io_checks[ev->fn]][i].err;
+        int cond = iot_kernel_io_uncounted[iot_kernel_io_checks[ev->fn]][i].cond;
+        if (!err)
+            break;
+        if (err == ev->err && (cond == 0 || (cond == 1 && count > IOT_KERNEL_USER_END) ||
+                               (cond == 2 && off < 0) || (cond == 3 && off < -1)))
+            return 0;
+    }
+    return 1;
+}
+
 /* A finished event counted the kernel's way (calls.py KERNEL_IO_FUNCS: mode 1 r, 2 w, 3 rw,
  * 4 stdio read, 5 stdio write; 6, 7 "in": kio.c; 8 rw if it moved bytes) into sums[rchar,
  * wchar, syscr, syscw, stdio read, stdio write]. */
 static inline void iot_kio_add(uint64_t *sums, const iot_ev *ev, unsigned mode)
 {
     uint64_t moved = ev->ret > 0 ? (uint64_t)ev->ret : 0;
-    uint64_t counted = mode == 8 ? moved > 0 : ev->err != EBADF;
+    uint64_t counted = mode == 8 ? moved > 0 : iot_kio_counted(ev);
     if (mode == 1 || mode == 3 || mode == 8) {
         sums[0] += moved;
         sums[2] += counted;

@@ -21,8 +21,13 @@ static int has_mode(int flags)
     return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE;
 }
 
-static int64_t iov_total(const struct iovec *iov, int n)
+/* The bytes an iovec array asks for, read after the call: not after a failure the kernel
+ * returns before it read the array whole (EBADF, ESPIPE: not yet; EFAULT: unreadable; EINVAL: a
+ * count past IOV_MAX), where reading it would fault or overrun here as it did not there: 0. */
+static int64_t iov_total(const struct iovec *iov, int n, int err)
 {
+    if (err == EBADF || err == ESPIPE || err == EFAULT || err == EINVAL)
+        return 0;
     int64_t t = 0;
     for (int i = 0; i < n; i++)
         t += (int64_t)iov[i].iov_len;
@@ -235,14 +240,14 @@ IOT_API ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     IOT_REAL(readv);
     RW_BODY(IOT_FN_readv, real_readv(fd, iov, cnt), IOT_SYSRAW_CANCEL(readv, fd, iov, cnt),
-            iov_total(iov, cnt), iov, cnt);
+            iov_total(iov, cnt, ev.err), iov, cnt);
 }
 
 IOT_API ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
     IOT_REAL(writev);
     RW_BODY(IOT_FN_writev, real_writev(fd, iov, cnt), IOT_SYSRAW_CANCEL(writev, fd, iov, cnt),
-            iov_total(iov, cnt), iov, cnt);
+            iov_total(iov, cnt, ev.err), iov, cnt);
 }
 
 IOT_API ssize_t pread(int fd, void *buf, size_t n, off_t off)
@@ -275,7 +280,7 @@ IOT_API ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
     IOT_REAL(preadv);
     PRW_BODY(IOT_FN_preadv, real_preadv(fd, iov, cnt, off),
-             IOT_SYSRAW_CANCEL(preadv, fd, iov, cnt, off, 0), iov_total(iov, cnt), off, iov,
+             IOT_SYSRAW_CANCEL(preadv, fd, iov, cnt, off, 0), iov_total(iov, cnt, ev.err), off, iov,
              cnt);
 }
 IOT_ALIAS(preadv, preadv64);
@@ -284,7 +289,7 @@ IOT_API ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
     IOT_REAL(pwritev);
     PRW_BODY(IOT_FN_pwritev, real_pwritev(fd, iov, cnt, off),
-             IOT_SYSRAW_CANCEL(pwritev, fd, iov, cnt, off, 0), iov_total(iov, cnt), off, iov,
+             IOT_SYSRAW_CANCEL(pwritev, fd, iov, cnt, off, 0), iov_total(iov, cnt, ev.err), off, iov,
              cnt);
 }
 IOT_ALIAS(pwritev, pwritev64);
@@ -292,7 +297,7 @@ IOT_ALIAS(pwritev, pwritev64);
 /* preadv2/pwritev2 with offset -1 use and move the descriptor's position.  Six arguments: no
  * raw syscall (sysraw.h). */
 #define RWV2_BODY(FN, real_call)                                        \
-    RW_CALL(FN, real_call, real_call, iov_total(iov, cnt), iov, cnt, off == -1, off); \
+    RW_CALL(FN, real_call, real_call, iov_total(iov, cnt, ev.err), iov, cnt, off == -1, off); \
     iot_ev_flags(&ev, flags);                                           \
     IOT_LEAVE(r)
 

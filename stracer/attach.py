@@ -246,7 +246,7 @@ class Attached:
             _op, _arch, _ip, _sp, ret, is_error = INFO_EXIT_FMT.unpack_from(buf)
             pid = self.tids.get(tid, tid)
             if detaching and is_error and ret in RESTARTS:
-                once = syscall_sums([(p.sc.name, -1, 4)])  # one call counted, no bytes
+                once = syscall_sums([(p.sc.name, -1, 4, ())])  # one call counted, no bytes
                 self.cut[pid] = [a + b for a, b in zip(self.cut.get(pid, [0] * 4), once,
                                                        strict=True)]  # fmt: skip
                 return

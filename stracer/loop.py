@@ -15,7 +15,14 @@ from pathlib import Path
 
 from iotrace.stracer.syscall_args import plan
 
-from iotrace.calls import KERNEL_IO_SYSCALLS, SYSCALLS, Syscall
+from iotrace.calls import (
+    KERNEL_IO_CONDS,
+    KERNEL_IO_SYSCALLS,
+    KERNEL_IO_UNCOUNTED,
+    SYSCALLS,
+    Syscall,
+    kernel_io_checks,
+)
 from iotrace.native import ffi as native_ffi
 from iotrace.native import library as native_library
 
@@ -47,7 +54,8 @@ int iotl_frame(int img, uint64_t pc, int isip, int delta);
 int iotl_site(int img, uint64_t ip, int nw, const uint64_t *w, int site, int cls);
 int iotl_seccomp(int tid, iotl_ev *ev);
 int iotl_nr(int nr, int mode, int nargs, const uint8_t *kind, int fdarg, int patharg,
-            int dirfdarg, int fdop, int kio, const char *name);
+            int dirfdarg, int fdop, int kio, const int16_t *uncounted, int offarg, int countarg,
+            const char *name);
 int iotl_kio_add(int pid, int64_t t, const int64_t *sums);
 int iotl_kio_take(int pid, int64_t *out);
 int iotl_conv(int kind, uint64_t value, const uint8_t *bytes, int len);
@@ -119,8 +127,14 @@ class Loop:
                 )
             fdop = FD_OPS.get(sc.fdop, 3)
             kio = KIO_MODES.get(KERNEL_IO_SYSCALLS.get(sc.name, ""), 0)
+            unc = [(e, KERNEL_IO_CONDS.index(c))
+                   for e, c in KERNEL_IO_UNCOUNTED[kernel_io_checks(sc.name)]]  # fmt: skip
+            uncounted = self.ffi.new("int16_t[10]", [x for pair in unc for x in pair])
+            offarg = sc.args.index("off") if "off" in sc.args else -1
+            countarg = sc.args.index("size") if "size" in sc.args else -1
             rc = self.lib.iotl_nr(sc.nr, mode, len(sc.args), kinds, pl.fd, pl.path, pl.dirfd,
-                                  fdop, kio, sc.name.encode())  # fmt: skip
+                                  fdop, kio, uncounted, offarg, countarg,
+                                  sc.name.encode())  # fmt: skip
             if rc != 0:
                 raise OSError(f"the C loop refused syscall {sc.name}")
 

@@ -369,7 +369,7 @@ class Tracer:
         return True
 
     def _count_restart(self, proc: Proc, nr: int) -> None:
-        once = syscall_sums([(SYSCALL_BY_NR[nr].name, -1, 4)])  # one call: counted, no bytes
+        once = syscall_sums([(SYSCALL_BY_NR[nr].name, -1, 4, ())])  # one call: counted, no bytes
         proc.restarted = [a + b for a, b in zip(proc.restarted, once, strict=True)]
 
     def _resume(self, tid: int, sig: int) -> None:

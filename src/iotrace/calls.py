@@ -12,6 +12,7 @@ at build time.
 
 from __future__ import annotations
 
+import errno
 import re
 import sys
 from collections.abc import Callable
@@ -397,12 +398,12 @@ END2_SUFFIX = ":in"
 # KIO records (the shim's and the stracer's) carry KIO_FIELDS (format.py) in this order.
 # How the kernel counts a call in rchar/wchar/syscr/syscw (fs/read_write.c, measured on this
 # kernel by tests/test_completeness.py): a read-type (r) or write-type (w) syscall adds one to
-# syscr (syscw) once past the descriptor lookup -- failures count, EBADF does not -- and its bytes
-# when it moved any; sendfile and copy_file_range count on both sides (rw, rwm); splice, tee,
-# mmap, Linux AIO and io_uring not at all.  The app's stdio calls move bytes through a buffer:
-# what reaches the kernel is stdio's own reads and writes under them, its refills and flushes
-# (sr, sw: one event per syscall, docs/format.md).  The shim sums its events by these rules too
-# (KIO records).
+# syscr (syscw) once past its own checks (KERNEL_IO_UNCOUNTED: the failures it does not count)
+# and its bytes when it moved any; sendfile and copy_file_range count on both sides (rw, rwm);
+# splice, tee, mmap, Linux AIO and io_uring not at all.  The app's stdio calls move bytes
+# through a buffer: what reaches the kernel is stdio's own reads and writes under them, its
+# refills and flushes (sr, sw: one event per syscall, docs/format.md).  The shim sums its
+# events by these rules too (KIO records).
 # "in": a call whose own reads and writes inside libc (the libraries dlopen loads) are no event
 # of their own: the shim measures them with the thread's counters around the call.  "in-shim":
 # the same with the shim alone; under the stracer they are libc-internal events of their own
@@ -433,6 +434,40 @@ KERNEL_IO_SYSCALLS: dict[str, str] = {
     "write": "w", "pwrite64": "w", "writev": "w", "pwritev": "w", "pwritev2": "w",
     "sendfile": "rw", "copy_file_range": "rwm",
 }  # fmt: skip
+
+
+# The failures the kernel does not count, by each call's checks (fs/read_write.c: what a call
+# checks before its inc_syscr/inc_syscw; measured by tests/progs/kio_rules.c, raw and through
+# libc): (errno, condition), condition "" any such failure, "count" a count past the user address
+# space (access_ok's EFAULT, not the copy's), "off<0" / "off<-1" an offset argument below 0 / -1.
+# "rw" (read, write): the descriptor's lookup and mode (EBADF), access_ok; "rwat" (pread64,
+# pwrite64) also a negative offset and a descriptor that cannot seek (ESPIPE), checked first;
+# "vec" (readv, writev): none, every failure counts (EBADF, a bad iovec array, iovcnt past
+# IOV_MAX); "vecat" (preadv, pwritev): a negative offset; "vecat2" (preadv2, pwritev2): an offset
+# below -1 (-1: the descriptor's position); "fd" (sendfile, glibc's AIO, stdio's refills and
+# flushes): EBADF.  Applied by kio.counted, the shim's iot_kio_counted, the stracer's kio_note.
+KERNEL_IO_UNCOUNTED: dict[str, tuple[tuple[int, str], ...]] = {
+    "rw": ((errno.EBADF, ""), (errno.EFAULT, "count")),
+    "rwat": ((errno.EBADF, ""), (errno.EFAULT, "count"), (errno.EINVAL, "off<0"),
+             (errno.ESPIPE, "")),
+    "vec": (),
+    "vecat": ((errno.EINVAL, "off<0"),),
+    "vecat2": ((errno.EINVAL, "off<-1"),),
+    "fd": ((errno.EBADF, ""),),
+}  # fmt: skip
+KERNEL_IO_CONDS = ("", "count", "off<0", "off<-1")  # the C code of each condition: its index
+# x86-64's user address space (4-level page tables): a count past it fits no buffer
+KERNEL_USER_END = 0x7FFFFFFFF000
+KERNEL_IO_CHECKS: dict[str, str] = {
+    "read": "rw", "write": "rw", "pread": "rwat", "pwrite": "rwat", "pread64": "rwat",
+    "pwrite64": "rwat", "readv": "vec", "writev": "vec", "preadv": "vecat", "pwritev": "vecat",
+    "preadv2": "vecat2", "pwritev2": "vecat2",
+}  # fmt: skip  # the rest of KERNEL_IO_FUNCS and KERNEL_IO_SYSCALLS: "fd"
+
+
+def kernel_io_checks(name: str) -> str:
+    """The checks (KERNEL_IO_UNCOUNTED) of a function or syscall of KERNEL_IO_FUNCS/_SYSCALLS."""
+    return KERNEL_IO_CHECKS.get(name, "fd")
 
 
 # ---- `-e trace=SET`: strace-like classes of functions ----------------------------------------
@@ -600,6 +635,18 @@ def c_header() -> str:
     out.append("static const unsigned char iot_kernel_io[IOT_FN_COUNT] = {")
     out += [f"    {KERNEL_IO_MODES.index(KERNEL_IO_FUNCS.get(f.name, ''))}, /* {f.name} */"
             for f in FUNCTIONS]  # fmt: skip
+    out += ["};"]
+    # which failed calls the kernel does not count (KERNEL_IO_UNCOUNTED): each function's
+    # checks, their (errno, condition) entries (errno 0: no more), the shim's iot_kio_counted
+    checks = list(KERNEL_IO_UNCOUNTED)
+    out.append(f"#define IOT_KERNEL_USER_END {KERNEL_USER_END:#x}ULL")
+    out.append("static const unsigned char iot_kernel_io_checks[IOT_FN_COUNT] = {")
+    out += [f"    {checks.index(kernel_io_checks(f.name))}, /* {f.name} */" for f in FUNCTIONS]
+    out += ["};"]
+    out.append("static const struct { short err, cond; } iot_kernel_io_uncounted[][5] = {")
+    out += ["    {" + (", ".join(f"{{{e}, {KERNEL_IO_CONDS.index(c)}}}" for e, c in u) or "{0, 0}")
+            + "}, "
+            f"/* {k} */" for k, u in KERNEL_IO_UNCOUNTED.items()]  # fmt: skip
     out += ["};"]
     # the cookie slot of each stracer syscall (preload/sysraw.h)
     out += [f"#define IOT_SYSRAW_SLOT_{s.name} {s.cookie_slot}" for s in SYSCALLS

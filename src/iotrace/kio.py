@@ -28,7 +28,15 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .calls import KERNEL_IO_SYSCALLS, KIO_FIELDS, KIO_WHEN
+from .calls import (
+    KERNEL_IO_SYSCALLS,
+    KERNEL_IO_UNCOUNTED,
+    KERNEL_USER_END,
+    KIO_FIELDS,
+    KIO_WHEN,
+    SYSCALL_BY_NAME,
+    kernel_io_checks,
+)
 from .format import KIO_NEXT, KIO_URING_FIELDS, Rec, SRec
 from .record import field, record
 from .units import fmt_bytes
@@ -39,7 +47,6 @@ if TYPE_CHECKING:  # typing for type checkers only: ~2 ms of the stracer's start
 
     from .nspid import Outer
 
-EBADF = 9  # the kernel counts no call that fails its descriptor lookup
 LIBURING = re.compile(r"/liburing\.so[.\d]*$")  # a module path: io_uring's raw-syscall library
 COUNTERS = ("rchar", "wchar", "syscr", "syscw")
 Vec = list[int]  # rchar, wchar, syscr, syscw
@@ -145,30 +152,64 @@ def _add(a: Vec, b: Vec, sign: int = 1) -> Vec:
     return [x + sign * y for x, y in zip(a, b, strict=True)]
 
 
-def event_sums(mode: str, ret: int | None, err: int, nbytes: int = 0) -> list[int]:
-    """One call counted the kernel's way (a KERNEL_IO_* mode): [rchar, wchar, syscr, syscw,
-    stdio bytes read, stdio bytes written] -- as the shim's iot_kio_add counts its events."""
+def counted(checks: str, err: int, off: int = 0, count: int = 0) -> bool:
+    """Whether the kernel counts a call (in syscr or syscw) that failed with err, of those checks
+    (calls.KERNEL_IO_UNCOUNTED), its offset and count arguments (0: none) -- as the shim's
+    iot_kio_counted and the stracer's kio_note count."""
+    if not err:
+        return True
+    for e, cond in KERNEL_IO_UNCOUNTED[checks]:
+        if e == err and (
+            not cond
+            or (cond == "count" and count % (1 << 64) > KERNEL_USER_END)
+            or (cond == "off<0" and off < 0)
+            or (cond == "off<-1" and off < -1)
+        ):
+            return False
+    return True
+
+
+def event_sums(
+    mode: str, ret: int | None, err: int, nbytes: int = 0, checks: str = "fd", off: int = 0,
+    count: int = 0,
+) -> list[int]:  # fmt: skip
+    """One call counted the kernel's way (a KERNEL_IO_* mode, its checks, offset and count:
+    counted): [rchar, wchar, syscr, syscw, stdio bytes read, stdio bytes written] -- as the
+    shim's iot_kio_add counts its events."""
     moved = ret if isinstance(ret, int) and ret > 0 else 0
-    counted = int(moved > 0) if mode == "rwm" else int(err != EBADF)
+    ok = int(moved > 0) if mode == "rwm" else int(counted(checks, err, off, count))
     out = [0] * 6
     if mode in ("r", "rw", "rwm"):
-        out[0], out[2] = moved, counted
+        out[0], out[2] = moved, ok
     if mode in ("w", "rw", "rwm"):
-        out[1], out[3] = moved, counted
+        out[1], out[3] = moved, ok
     if mode == "sr":  # stdio's refill or flush: one read or write syscall each
-        out[4], out[2] = nbytes, counted
+        out[4], out[2] = nbytes, ok
     if mode == "sw":
-        out[5], out[3] = nbytes, counted
+        out[5], out[3] = nbytes, ok
     return out
 
 
-def syscall_sums(records: Iterable[tuple[str, int | None, int]]) -> Vec:
-    """rchar, wchar, syscr, syscw of the stracer's records: (syscall, ret, errno)."""
+def _arg(args: Any, i: int) -> int:
+    """An integer argument of a recorded syscall (0: none or not a number)."""
+    try:
+        v = args[i] if i >= 0 else 0
+    except (IndexError, TypeError):
+        return 0
+    return v if isinstance(v, int) else 0
+
+
+def syscall_sums(records: Iterable[tuple[str, int | None, int, Any]]) -> Vec:
+    """rchar, wchar, syscr, syscw of the stracer's records: (syscall, ret, errno, its args)."""
     out = [0, 0, 0, 0]
-    for name, ret, err in records:
+    for name, ret, err, args in records:
         mode = KERNEL_IO_SYSCALLS.get(name)
         if mode:
-            out = _add(out, event_sums(mode, ret, err)[:4])
+            sc = SYSCALL_BY_NAME[name]
+            off = _arg(args, sc.args.index("off")) if "off" in sc.args else 0
+            count = _arg(args, sc.args.index("size")) if "size" in sc.args else 0
+            sums = event_sums(mode, ret, err, 0, kernel_io_checks(name), off, count)
+            out = _add(out, sums[:4])
     return out
 
 
@@ -181,7 +222,7 @@ def stracer_sums(missed: Iterable[list[Any]], shift: int = 0) -> dict[int, list[
         try:
             if len(rec) > 17 and rec[17] is not None:
                 continue
-            sums = syscall_sums([(rec[4], rec[6], rec[7])])
+            sums = syscall_sums([(rec[4], rec[6], rec[7], rec[5])])
             if any(sums):
                 killed = str(rec[4]) if len(rec) > 12 and rec[12] == "killed" else ""
                 out.setdefault(int(rec[2]), []).append((int(rec[1]) + shift, sums, killed))
