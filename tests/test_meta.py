@@ -191,7 +191,7 @@ def test_show_prints_meta_events(trace):
     w = trace.work
     lines = r.stdout.splitlines()
     assert any(f'rename("{w}/d/f", "{w}/d/g") = 0' in ln for ln in lines)
-    assert any(f'mkdir("{w}/d", 0o750) = -1 EEXIST' in ln for ln in lines)
+    assert any(f'mkdir("{w}/d", 0750) = -1 EEXIST' in ln for ln in lines)
     assert any(f"fchdir(3<{w}/d>) = 0" in ln for ln in lines)
 
 
