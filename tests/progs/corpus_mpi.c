@@ -2,7 +2,9 @@
  *   corpus_mpi heavy   each rank writes rank.R.dat in 1 MiB writes and fsyncs it: 2 MiB, rank 1
  *                      16 MiB (one heavy, slow rank)
  *   corpus_mpi indep   each rank 1,000 independent MPI_File_write_at of 256 bytes into shared.dat,
- *                      interleaved by rank (independent small writes to a shared file)
+ *                      interleaved by rank (independent small writes to a shared file);
+ *                      `indep late`: the last rank 300 ms late to the open, which the others
+ *                      wait for inside it (the open's set-up among ranks, not file I/O)
  *   corpus_mpi coll    each rank 16 blocks of 256 KiB into coll.dat, interleaved by rank, in one
  *                      MPI_File_write_all through a strided view (collective: fine)
  *   corpus_mpi probe   each rank opens missing.R.conf 50 times (ENOENT): the app's own failed
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "indep") == 0 || strcmp(mode, "coll") == 0) {
         int indep = mode[0] == 'i';
         MPI_File fh;
+        if (argc > 2 && strcmp(argv[2], "late") == 0 && rank == size - 1)
+            usleep(300 * 1000);
         MPI_File_open(MPI_COMM_WORLD, indep ? "shared.dat" : "coll.dat",
                       MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh);
         if (indep) {
