@@ -15,8 +15,14 @@
  * whose kernel clock is not the TSC.  Until the scale is measured (the first CAL_MIN_NS), every
  * time is clock_gettime's.  A thread's times never go back (a floor: the latest time it may
  * have been given), so an event ends after it starts and a nested call's event stays inside
- * its caller's (MPI-IO's POSIX calls, docs/format.md). */
+ * its caller's (MPI-IO's POSIX calls, docs/format.md).
+ *
+ * In a time namespace (unshare --time, CRIU) CLOCK_MONOTONIC is shifted by the namespace's
+ * offset: taken off here (/proc/self/timens_offsets), so that every time of the log is on the
+ * host's clock, the stracer's and every other process's (a reused pid's processes, an exec's
+ * images, are told apart by their times: docs/format.md, "Processes"). */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #if defined(__x86_64__)
@@ -42,16 +48,57 @@ static struct {
     uint64_t mult;         /* ns per tick << 32; 0 until measured */
 } cal;
 
+static struct {
+    uint64_t off;   /* the time namespace's CLOCK_MONOTONIC offset, ns (0: the host's) */
+    char ns[48];    /* which time namespace it is of (/proc/self/ns/time), "" unknown */
+} timens;
+
 static uint64_t clock_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - timens.off;
+}
+
+uint64_t iot_mono(void)
+{
+    return clock_ns();
+}
+
+/* The namespace's link, into `to` ("" if none: a kernel without time namespaces). */
+static void timens_link(char to[48])
+{
+    long n = IOT_SYSRAW(readlinkat, AT_FDCWD, "/proc/self/ns/time", to, 47);
+    to[n > 0 ? n : 0] = '\0';
+}
+
+/* The offset of the namespace the process is in (its line "monotonic SECS NSECS"). */
+static void timens_read(void)
+{
+    char buf[128] = "";
+    timens.off = 0;
+    timens_link(timens.ns);
+    if (!timens.ns[0] || !strcmp(timens.ns, "time:[4026531834]")) /* the initial one */
+        return;
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/timens_offsets", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    long n = IOT_SYSRAW(read, fd, buf, sizeof buf - 1);
+    iot_own_io(0, n);
+    IOT_SYSRAW(close, fd);
+    buf[n > 0 ? n : 0] = '\0';
+    char *at = strstr(buf, "monotonic");
+    if (!at)
+        return;
+    char *end;
+    long long sec = strtoll(at + 9, &end, 10), nsec = strtoll(end, NULL, 10);
+    timens.off = (uint64_t)(sec * 1000000000ll + nsec);
 }
 
 /* At start-up (the shim busy: its own I/O).  A forked child keeps its parent's state. */
 void iot_clock_init(void)
 {
+    timens_read();
     char buf[32] = "";
     int fd = (int)IOT_SYSRAW(openat, AT_FDCWD,
                              "/sys/devices/system/clocksource/clocksource0/current_clocksource",
@@ -69,6 +116,10 @@ void iot_clock_init(void)
 void iot_clock_fork_child(void)
 {
     cal.lock = 0;
+    char now[48];
+    timens_link(now);
+    if (strcmp(now, timens.ns)) /* forked after its parent's unshare(CLONE_NEWTIME) */
+        timens_read();
 }
 
 static void turn_off(void)

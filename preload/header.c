@@ -105,7 +105,7 @@ static void build(struct msgpack_sbuffer *sb, pid_t pid, pid_t ppid, int forked,
     char cwd[PATH_MAX] = "";
     if (!getcwd(cwd, sizeof cwd))
         cwd[0] = '\0';
-    uint64_t mono = ns(CLOCK_MONOTONIC), real = ns(CLOCK_REALTIME);
+    uint64_t mono = iot_mono(), real = ns(CLOCK_REALTIME);
     if (t && t < mono) { /* the pair as it was at t */
         real -= mono - t;
         mono = t;

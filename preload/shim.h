@@ -236,6 +236,8 @@ int iot_ev_recorded(iot_ev *ev) IOT_HIDDEN;
 /* ---- clock.c: event times, CLOCK_MONOTONIC (interpolated from the TSC where that is exact) ---- */
 extern int iot_clk_on IOT_HIDDEN;
 void iot_clock_init(void) IOT_HIDDEN;
+/* CLOCK_MONOTONIC of the host (a time namespace's offset taken off), read now */
+uint64_t iot_mono(void) IOT_HIDDEN;
 void iot_clock_fork_child(void) IOT_HIDDEN;
 uint64_t iot_clock_slow(uint64_t tsc) IOT_HIDDEN;
 /* From the thread's anchor, unless it is older than its span, being written (clk_gen odd: a
