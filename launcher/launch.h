@@ -3,7 +3,8 @@
  * per concern: main.c (which path), run.c (options, environment, fork/exec/wait, the run
  * record, the closing lines), stracer.c (a full run's stracer and its pipe), dir.c (the trace
  * directory), mpi.c and elf.c (which MPI's shim), end.c (the end line from the shim logs' KIO
- * records, through src/iotrace/_kio.c). */
+ * records, through src/iotrace/_kio.c), trim.c (the room of killed processes' logs, given back
+ * at the end). */
 #ifndef IOTRACE_LAUNCH_H
 #define IOTRACE_LAUNCH_H
 #include <stddef.h>
@@ -32,6 +33,10 @@ extern volatile pid_t iot_app; /* the job's signals are passed on to it */
  * command left behind (SIGUSR1); 0: the stracer is gone */
 void iot_end_rest(pid_t stracer);
 
+
+/* trim.c: the logs of host in the trace directory dfd cut after their last written chunk,
+ * those no process may write any more (a process killed before its exit's trim) */
+void iot_trim_logs(int dfd, const char *host);
 
 /* dir.c */
 struct iot_dir {

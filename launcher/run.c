@@ -715,6 +715,7 @@ int iot_run(int argc, char **argv)
 
     struct stat st;
     int record_errno = 0;
+    iot_trim_logs(d.fd, u.nodename);
     if (stat(d.path, &st) == 0 && S_ISDIR(st.st_mode))
         record_errno = run_record(&d, u.nodename, pid, &o, real, mono, returncode, status,
                                   faults);

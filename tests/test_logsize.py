@@ -82,21 +82,51 @@ def test_a_log_reads_no_page_ahead(tmp_path: Path) -> None:
 
 def test_a_killed_process_log_costs_what_it_holds(trace):
     """A log is sized 32 MiB at its creation (sparse: preload/writer.c RESERVE) and trimmed at
-    exit; a process killed before keeps 32 MiB of holes.  Readers read up to its last written
-    chunk (tracefile.data_end): the plan costed each such log as 32 MiB of events (300 killed
-    `sh`: 901 parts, not 2; report --json 70.6 s of CPU, not 2.6) and the reader decoded its
-    holes.  Eight killed processes here: one part, the same report, their events all read."""
+    exit; a process killed before kept 32 MiB of holes, which `ls -l` showed and `tar` without
+    `--sparse` stored whole (300 killed `sh`: 9.5 GB).  The run's end cuts each after its last
+    written chunk (launcher/trim.c).  Readers read up to its last written chunk anyway
+    (tracefile.data_end): the plan costed each such log as 32 MiB of events (300 killed `sh`:
+    901 parts, not 2).  Eight killed processes here: one part, their events all read."""
     listed = importlib.import_module("iotrace.analyzer.load").shim_logs  # (load: the function)
 
     kill = "sh -c 'echo $0 > f$0; kill -9 $$'"
-    t = trace("sh", "-c", f"for i in 1 2 3 4 5 6 7 8; do {kill} $i; done; true")
+    for mode in ((), ("--no-stracer",)):
+        t = trace("sh", "-c", f"for i in 1 2 3 4 5 6 7 8; do {kill} $i; done; true", extra=mode)
+        assert t.proc.returncode == 0, t.proc.stderr
+        logs = list(t.dir.glob("*.iot"))
+        assert max(lg.stat().st_size for lg in logs) <= 1 << 20, mode
+        killed = [lg for lg in logs if len(log_header(lg)[0].header["argv"]) == 4]  # sh -c C i
+        assert len(killed) == 8, [log_header(lg)[0].header["argv"] for lg in logs]
+        for lg in killed:
+            assert kio_records(lg)[1], lg.name
+        assert all(lg.size <= 1 << 20 for lg in listed(t.dir))
+        assert len(parts.plan(t.dir, parts.MEMORY_DEFAULT, 2)) == 1
+        files = load(t.dir).files
+        mine = files[files["path"].str.fullmatch(r".*/f\d")]
+        assert len(mine) == 8 and int(mine["bytes_written"].sum()) == 16, mine
+
+
+def test_a_log_still_written_after_the_run_is_not_cut(trace, tmp_path):
+    """The run ends (--no-stracer: it does not wait for them) while a process it started still
+    runs: its log keeps its room, and the records it writes after (its next chunks, past where
+    a cut would be: SIGBUS) land.  A killed process in the same run has its log cut."""
+    go, done = tmp_path / "go", tmp_path / "done"
+    os.mkfifo(go)
+    late = ("i=0; while [ $i -lt 3000 ]; do echo $i; i=$((i+1)); done > late; echo ok > "
+            f"{done}")  # fmt: skip
+    bg = f"(read x < {go}; {late}) </dev/null >/dev/null 2>&1 &"
+    t = trace("sh", "-c", f"{bg} sh -c 'kill -9 $$'; true", extra=("--no-stracer",))
     assert t.proc.returncode == 0, t.proc.stderr
-    killed = [lg for lg in t.dir.glob("*.iot") if lg.stat().st_size >= 32 << 20]
-    assert len(killed) == 8, sorted(lg.stat().st_size for lg in t.dir.glob("*.iot"))
-    for lg in killed:
-        assert log_header(lg)[1] <= 1 << 20 and kio_records(lg)[1], lg.name
-    assert all(lg.size <= 1 << 20 for lg in listed(t.dir) if lg.path in killed)
-    assert len(parts.plan(t.dir, parts.MEMORY_DEFAULT, 2)) == 1
+    sizes = sorted(lg.stat().st_size for lg in t.dir.glob("*.iot"))
+    assert sizes[-2] <= 1 << 20 and sizes[-1] >= 32 << 20, sizes  # the killed one's cut
+    with open(go, "w") as f:
+        f.write("go\n")
+    for _ in range(6000):  # the background shell's 3,000 writes (no time assumed: its end)
+        if done.exists() and done.read_text() == "ok\n":
+            break
+        time.sleep(0.01)
+    assert done.read_text() == "ok\n"
+    assert (tmp_path / "work" / "late").read_text() == "".join(f"{i}\n" for i in range(3000))
     files = load(t.dir).files
-    mine = files[files["path"].str.fullmatch(r".*/f\d")]
-    assert len(mine) == 8 and int(mine["bytes_written"].sum()) == 16, mine
+    late_file = files[files["path"].str.endswith("/late")]
+    assert int(late_file["bytes_written"].sum()) == len((tmp_path / "work" / "late").read_bytes())
