@@ -14,6 +14,7 @@ and missed --all like any other.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import struct
@@ -356,7 +357,13 @@ def attach(pid: int, trace: TraceDir, say: Any) -> int:
     old = {s: signal.signal(s, a.end) for s in (signal.SIGINT, signal.SIGTERM)}
     left = 0
     try:
-        a.seize()
+        try:
+            a.seize()
+        except AttachError:  # refused: nothing recorded, so no log left behind
+            log.close()
+            with contextlib.suppress(OSError):
+                trace.unlink(log.path.name)
+            raise
         say(f"iotrace: attached to {pid} ({len(a.tids)} thread(s)): Ctrl-C to detach")
         a.run()
         for s in old:  # from here the detach runs to its end

@@ -1364,3 +1364,28 @@ def test_iotraces_python_keeps_the_output_encoding_asked() -> None:
     r = subprocess.run([launcher(), "show", str(valid)], capture_output=True, timeout=60,
                        env=dict(os.environ, PYTHONIOENCODING="utf-16"))  # fmt: skip
     assert r.returncode == 0 and "open(".encode("utf-16-le") in r.stdout, r.stderr
+
+
+def test_a_refused_attach_leaves_no_directory_behind(public_dir: Path) -> None:
+    """nobody's `attach` of a process of root's is refused (EPERM), and it left a trace
+    directory behind all the same (the job's mark and a stracer log of a header and no
+    record), one more at each try.  Now none is left; a directory given that was there before
+    stays, without a log."""
+    home = public_dir / "home"
+    home.mkdir(mode=0o700)
+    os.chown(home, NOBODY, NOBODY)
+    kept = home / "kept"
+    assert _as_user("nobody", "run", "-o", str(kept), "--", "true", cwd=home).returncode == 0
+    before = sorted(p.name for p in kept.iterdir())
+    app = subprocess.Popen(["sleep", "120"])
+    try:
+        for extra in ([], ["-o", str(home / "new")], ["-o", str(kept), "--append"]):
+            r = _as_user("nobody", "attach", str(app.pid), *extra, cwd=home)
+            assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+            assert f"cannot attach to {app.pid}" in r.stderr, r.stderr
+            assert sorted(p.name for p in home.iterdir()) == ["kept"], extra
+            assert sorted(p.name for p in kept.iterdir()) == before, extra
+        assert app.poll() is None
+    finally:
+        app.kill()
+        app.wait()

@@ -326,6 +326,8 @@ def _cmd_attach(args: argparse.Namespace) -> int:
     pid = args.pid if args.pid is not None else args.pid_p
     if pid <= 0 or pid == os.getpid() or not os.path.isdir(f"/proc/{pid}"):
         raise RunError(f"iotrace: attach: no process {pid}", 2)
+    # a refused attach leaves no trace directory behind, but one that was there before it
+    made = args.output is None or not os.path.lexists(args.output)
     try:
         trace = trace_dir(f"attach-{pid}", args.output, args.share, args.reuse)
     except OSError as exc:  # -o names a file, a directory not writable...
@@ -344,6 +346,8 @@ def _cmd_attach(args: argparse.Namespace) -> int:
         else:
             status = attach(pid, trace, say)
     except AttachError as exc:
+        if made:
+            trace.remove()
         raise RunError(f"iotrace: attach: {exc}", 1) from None
     finally:
         trace.close()

@@ -66,6 +66,14 @@ class TraceDir:
     def unlink(self, name: str) -> None:
         os.unlink(name, dir_fd=self.fd)
 
+    def remove(self) -> None:
+        """Remove the directory and its files: one this command made and nothing was recorded
+        in (a refused `attach`); it is ours alone (checked), so every entry is one of ours."""
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.fd):
+                self.unlink(name)
+            os.rmdir(self.path)
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.fd)
