@@ -1389,3 +1389,39 @@ def test_a_refused_attach_leaves_no_directory_behind(public_dir: Path) -> None:
     finally:
         app.kill()
         app.wait()
+
+
+def test_a_log_hard_linked_into_another_users_trace_is_not_read(
+    tmp_path: Path, public_dir: Path
+) -> None:
+    """The hard-link twin of the test above: where fs.protected_hardlinks is 0 (a sysctl many
+    clusters' images leave off), nobody can link any file of root's into their trace, named
+    like a log, and root's report of it read root's private log as nobody's.  The link is made
+    here by root, as nobody would there (this machine may forbid it them).  Now a file of
+    several names that is not the trace directory's owner's is one line, status 2."""
+    private = tmp_path / "private"
+    r = iotrace("run", "--no-stracer", "-o", str(private), "--", "cat", "/etc/hostname")
+    assert r.returncode == 0, r.stderr
+    (public_dir / "n").mkdir()
+    os.chown(public_dir / "n", NOBODY, NOBODY)
+    theirs = public_dir / "n" / "theirs"
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        launcher(), "run", "--no-stracer", "-o", str(theirs), "--", "true"],
+                       cwd=public_dir, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0 and "trace written" in r.stderr, r.stderr
+    rootlog = next(private.glob("*.iot"))
+    planted = theirs / f"{os.uname().nodename}.99999.iot"
+    try:
+        os.link(rootlog, planted)
+    except OSError as exc:  # another file system
+        pytest.skip(f"cannot hard-link {rootlog} into {theirs}: {exc.strerror}")
+    for cmd in (["report", "--json"], ["show"]):
+        r = iotrace(*cmd, str(theirs))
+        assert "hostname" not in r.stdout
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (cmd, r.stderr)
+        assert f"{planted.name}: a hard link to a file of uid 0's" in r.stderr, (cmd, r.stderr)
+    planted.unlink()
+    own = theirs / "own.iot"  # nobody's log linked by nobody (a backup's cp -al): theirs, read
+    os.link(next(p for p in theirs.glob("*.iot") if p != own), own)
+    r = iotrace("report", "--json", str(theirs))
+    assert r.returncode == 0, r.stderr

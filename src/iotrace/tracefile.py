@@ -61,7 +61,8 @@ def open_regular(path: str | os.PathLike[str]) -> Iterator[int]:
     (/dev/zero) or a directory named like a log is refused, not read (O_NONBLOCK: opening a FIFO
     does not wait for a writer), and so is a symbolic link: iotrace never makes one in a trace,
     and one planted in another user's trace led root's report or export to a private trace's
-    log elsewhere, its events shown as that user's."""
+    log elsewhere, its events shown as that user's.  A hard link is refused the same way when
+    the file is not the trace directory's owner's (_linked_in)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as exc:
@@ -70,11 +71,29 @@ def open_regular(path: str | os.PathLike[str]) -> Iterator[int]:
                                    "are never links: refused)") from None  # fmt: skip
         raise TraceFormatError(f"{path}: {exc.strerror}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise TraceFormatError(f"{path}: not a regular file")
+        if st.st_nlink > 1:
+            _linked_in(path, st)
         yield fd
     finally:
         os.close(fd)
+
+
+def _linked_in(path: str | os.PathLike[str], st: os.stat_result) -> None:
+    """TraceFormatError if a file of several names is not its directory's owner's: a hard link
+    another user put in their trace (where fs.protected_hardlinks is off: to a log of root's
+    private trace, to /etc/shadow) made root's report read root's file as theirs.  A file of
+    the owner's is theirs to read, however many names it has (a backup's cp -al)."""
+    try:
+        owner = os.stat(os.path.dirname(os.fspath(path)) or ".").st_uid
+    except OSError as exc:
+        raise TraceFormatError(f"{path}: {exc.strerror}") from None
+    if st.st_uid != owner:
+        raise TraceFormatError(f"{path}: a hard link to a file of uid {st.st_uid}'s in a "
+                               f"directory of uid {owner}'s (a trace's files are its owner's: "
+                               "refused)")  # fmt: skip
 
 
 def regular_size(path: str | os.PathLike[str]) -> int:
