@@ -42,7 +42,7 @@ void iot_kio_in_begin(unsigned mode)
     uint64_t v[IOT_KIO_N];
     if (iot_t.kio_in_depth++ > 0)
         return;
-    if (mode == 7 && iot_stracing) { /* its I/O is libc-internal events of the stracer's */
+    if (mode == IOT_KIO_MODE_IN_SHIM && iot_stracing) { /* its I/O is libc-internal events of the stracer's */
         iot_t.kio_in_ok = 0;
         return;
     }
@@ -96,7 +96,7 @@ void iot_kio_inner(const uint64_t d[4])
 
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode)
 {
-    if (mode == 6 || mode == 7) {
+    if (iot_kio_mode_in(mode)) {
         if (iot_t.kio_slot > 0) {
             iot_kio_in_end(iot_t.kio);
             return;

@@ -41,8 +41,8 @@ void iot_begin(iot_ev *ev, unsigned fn)
         !iot_t.vforked) /* no unwind in a vfork child */
         ev->stack = IOT_UNLIKELY(iot_p.npaths) ? STACK_LATER : stack_now();
     iot_t.in_wrapper++;
-    if (IOT_UNLIKELY(iot_kernel_io[fn] >= 6) && !iot_t.vforked) /* its inner I/O: measured
-                                                                   * around the call */
+    /* its inner I/O: measured around the call */
+    if (IOT_UNLIKELY(iot_kio_mode_in(iot_kernel_io[fn])) && !iot_t.vforked)
         iot_kio_in_begin(iot_kernel_io[fn]);
     ev->t0 = IOT_LIKELY(!ev->quiet) ? iot_now() : 0;
 }
@@ -68,8 +68,7 @@ int iot_enter_slow(iot_ev *ev, unsigned fn, const void *caller)
     }
     if (iot_t.busy) {
         uintptr_t c = (uintptr_t)caller;
-        unsigned m = iot_kernel_io[fn];
-        if (iot_t.unwinding > 1 || !(m == 1 || m == 2 || m == 3 || m == 8) ||
+        if (iot_t.unwinding > 1 || !iot_kio_mode_syscall(iot_kernel_io[fn]) ||
             iot_from_unwind(caller) || (c >= iot_p.self_lo && c < iot_p.self_hi) ||
             iot_p.state != IOT_READY || iot_t.gen != iot_p.gen || iot_t.busy != 1)
             return 0;

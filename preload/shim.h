@@ -392,44 +392,36 @@ void iot_kio_inner(const uint64_t d[4]) IOT_HIDDEN;
 /* wrap_msg.c: at exit, the message calls that exit inside libc (err, error(status != 0)) */
 void iot_msg_exit(void) IOT_HIDDEN;
 /* Whether the kernel counts a finished call in syscr/syscw: not a failure its checks make before
- * counting (calls.py KERNEL_IO_UNCOUNTED, the same rule as kio.counted). */
-static inline uint64_t iot_kio_counted(const iot_ev *ev)
+ * counting (iot_kio_counted: the rule generated from calls.py KERNEL_IO_UNCOUNTED). */
+static inline uint64_t iot_kio_ev_counted(const iot_ev *ev)
 {
     if (IOT_LIKELY(!ev->err))
         return 1;
-    int64_t off = ev->has & IOT_HAS_OFF ? ev->off : 0;
-    uint64_t count = ev->has & IOT_HAS_REQ ? (uint64_t)ev->req : 0;
-    for (int i = 0; i < 5; i++) {
-        int err = iot_kernel_io_uncounted[iot_kernel_io_checks[ev->fn]][i].err;
-        int cond = iot_kernel_io_uncounted[iot_kernel_io_checks[ev->fn]][i].cond;
-        if (!err)
-            break;
-        if (err == ev->err && (cond == 0 || (cond == 1 && count > IOT_KERNEL_USER_END) ||
-                               (cond == 2 && off < 0) || (cond == 3 && off < -1)))
-            return 0;
-    }
-    return 1;
+    return (uint64_t)iot_kio_counted(iot_kernel_io_checks[ev->fn], ev->err,
+                                     ev->has & IOT_HAS_OFF ? ev->off : 0,
+                                     ev->has & IOT_HAS_REQ ? (uint64_t)ev->req : 0);
 }
 
-/* A finished event counted the kernel's way (calls.py KERNEL_IO_FUNCS: mode 1 r, 2 w, 3 rw,
- * 4 stdio read, 5 stdio write; 6, 7 "in": kio.c; 8 rw if it moved bytes) into sums[rchar,
- * wchar, syscr, syscw, stdio read, stdio write]. */
+/* A finished event counted the kernel's way (calls.py KERNEL_IO_FUNCS, its IOT_KIO_MODE_*: the
+ * "in" modes are kio.c's) into sums[rchar, wchar, syscr, syscw, stdio read, stdio write]. */
 static inline void iot_kio_add(uint64_t *sums, const iot_ev *ev, unsigned mode)
 {
     uint64_t moved = ev->ret > 0 ? (uint64_t)ev->ret : 0;
-    uint64_t counted = mode == 8 ? moved > 0 : iot_kio_counted(ev);
-    if (mode == 1 || mode == 3 || mode == 8) {
+    uint64_t counted = mode == IOT_KIO_MODE_RWM ? moved > 0 : iot_kio_ev_counted(ev);
+    if (mode == IOT_KIO_MODE_R || mode == IOT_KIO_MODE_RW || mode == IOT_KIO_MODE_RWM) {
         sums[0] += moved;
         sums[2] += counted;
     }
-    if (mode == 2 || mode == 3 || mode == 8) {
+    if (mode == IOT_KIO_MODE_W || mode == IOT_KIO_MODE_RW || mode == IOT_KIO_MODE_RWM) {
         sums[1] += moved;
         sums[3] += counted;
     }
-    if (mode == 4 || mode == 5) { /* stdio's refill or flush: one read or write syscall (its
-                                   * aux: the reads or writes it stands for) */
-        sums[mode] += moved;
-        sums[mode - 2] += ev->naux == 1 ? (uint64_t)ev->aux[0] : counted;
+    if (mode == IOT_KIO_MODE_SR || mode == IOT_KIO_MODE_SW) { /* stdio's refill or flush: one
+                                   * read or write syscall (its aux: the reads or writes it stands
+                                   * for) */
+        int w = mode == IOT_KIO_MODE_SW;
+        sums[4 + w] += moved;
+        sums[2 + w] += ev->naux == 1 ? (uint64_t)ev->aux[0] : counted;
     }
 }
 
@@ -441,7 +433,7 @@ static inline void iot_kio_count(const iot_ev *ev)
         return;
     if (IOT_UNLIKELY(ev->naux == 2 && ev->aux[0] == IOT_FN_io_submit))
         return; /* a Linux AIO completion: the kernel counts none of its bytes in these */
-    if (IOT_UNLIKELY(m >= 6 || iot_t.kio_slot <= 0))
+    if (IOT_UNLIKELY(iot_kio_mode_in(m) || iot_t.kio_slot <= 0))
         iot_kio_count_slow(ev, m);
     else
         iot_kio_add(iot_t.kio, ev, m);

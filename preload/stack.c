@@ -236,7 +236,7 @@ static int load_unwind(void)
     uint64_t io[6] = {0};
     int ready = iot_p.state == IOT_READY; /* else before the start reading, which counts it */
     if (ready)
-        iot_kio_in_begin(6);
+        iot_kio_in_begin(IOT_KIO_MODE_IN);
     void *h = real_dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (ready) {
         iot_kio_in_end(io);

@@ -491,7 +491,8 @@ void iot_kid_log(pid_t pid, uint64_t t, const iot_ev *evs, int n, int exited, in
         return;
     uint64_t sums[IOT_KIO_SUMS_N] = {0}, pending[2] = {0, 0};
     for (int i = 0; i < n; i++) {
-        if (iot_kernel_io[evs[i].fn] && iot_kernel_io[evs[i].fn] < 6 && evs[i].t1 <= kio->t)
+        if (iot_kernel_io[evs[i].fn] && !iot_kio_mode_in(iot_kernel_io[evs[i].fn]) &&
+            evs[i].t1 <= kio->t)
             iot_kio_add(sums, &evs[i], iot_kernel_io[evs[i].fn]);
         iot_ev ev = evs[i];
         ev.path = ev.path ? str_id(k, iot_string(ev.path)) : 0; /* ids of the child's log */

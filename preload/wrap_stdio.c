@@ -229,7 +229,7 @@ static int measure_reads(FILE *f, int fd, int64_t pos, int need)
 {
     if (!need || pos != IOT_NO_OFFSET || fd < 0 || !f)
         return 0;
-    iot_kio_in_begin(6);
+    iot_kio_in_begin(IOT_KIO_MODE_IN);
     return 1;
 }
 
@@ -313,7 +313,7 @@ static int measure_writes(FILE *f, int fd, sbuf b, const char *s, int64_t n, int
     } else if (writing && nl_after < 2) { /* printf: `nl_after` its pieces with a newline */
         return 0;
     }
-    iot_kio_in_begin(6);
+    iot_kio_in_begin(IOT_KIO_MODE_IN);
     return 2;
 }
 

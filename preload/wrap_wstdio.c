@@ -82,7 +82,7 @@ int iot_wstdio_flush_begin(FILE *f)
 {
     if (!f || f->_mode <= 0 || fileno_unlocked(f) < 0 || !iot_wstdio_pending(f))
         return 0;
-    iot_kio_in_begin(6);
+    iot_kio_in_begin(IOT_KIO_MODE_IN);
     return 1;
 }
 
@@ -105,7 +105,7 @@ void iot_wstdio_exit_flush(FILE *f, int fd)
     IOT_ENTER(IOT_FN_stdio_flush, (void)0);
     int64_t end = iot_stdio_pos(fd);
     uint64_t d[6] = {0};
-    iot_kio_in_begin(6);
+    iot_kio_in_begin(IOT_KIO_MODE_IN);
     int ok = real_fflush_unlocked(f) == 0;
     iot_kio_in_end(d);
     IOT_CALL(int64_t, ok ? (int64_t)d[1] : -1, r, !ok);
@@ -173,7 +173,7 @@ static void wrelease(wheld *h)
 static void measure(wheld *h, FILE *f, int fd, int may)
 {
     if (may && f && fd >= 0 && !(f->_flags & GLIBC_EOF_SEEN && may == 'r')) {
-        iot_kio_in_begin(6);
+        iot_kio_in_begin(IOT_KIO_MODE_IN);
         h->measured = 1;
     }
 }

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "iot_format.h" /* the records' and the link's layouts: src/iotrace/format.py */
+#include "iot_kio.h" /* how the kernel counts a call: calls.KERNEL_IO_*, the shim's rule too */
 
 #define NR_MAX 512
 #define SYS_GETPID_ 39
@@ -93,14 +94,12 @@ enum { M_PY, M_FAST, M_PATH };
  * encodings learnt value by value (iotl_conv) */
 enum { K_U, K_S32, K_S64, K_DIRFD, K_STR, K_DEC };
 enum { FD_NONE, FD_OPEN, FD_CLOSE, FD_OTHER }; /* the syscall's effect on descriptors */
-/* how the kernel counts a syscall in /proc/PID/io (calls.KERNEL_IO_SYSCALLS: r, w, rw, rwm) */
-enum { KIO_NONE, KIO_R, KIO_W, KIO_RW, KIO_RWM };
 
 typedef struct {
-    uint8_t in_table, mode, nargs, fdop, kio; /* kio: how the kernel counts it (KIO_*) */
-    /* the failures the kernel does not count (calls.KERNEL_IO_UNCOUNTED): (errno, condition)
-     * pairs, errno 0 ends them; the positions of its offset and count arguments (-1: none) */
-    int16_t uncounted[5][2];
+    uint8_t in_table, mode, nargs, fdop;
+    /* how the kernel counts it (IOT_KIO_MODE_*), the failures it does not count (its checks:
+     * IOT_KIO_CHECKS_*), the positions of the offset and count arguments they test (-1: none) */
+    uint8_t kio, checks;
     int8_t offarg, countarg;
     int8_t fdarg, patharg, dirfdarg; /* the argument positions (-1: none): syscall_args.plan */
     int8_t strarg; /* M_PATH: its first string argument (-1: none), read with the marker */
@@ -506,18 +505,17 @@ int iotl_site(int img, uint64_t ip, int nw, const uint64_t *w, int site, int cls
  * positions of its descriptor, path and dirfd arguments (-1: none), its effect (FD_*), how the
  * kernel counts it (KIO_*: calls.KERNEL_IO_SYSCALLS). */
 int iotl_nr(int nr, int mode, int nargs, const uint8_t *kind, int fdarg, int patharg,
-            int dirfdarg, int fdop, int kio, const int16_t *uncounted, int offarg, int countarg,
-            const char *name)
+            int dirfdarg, int fdop, int kio, int checks, int offarg, int countarg, const char *name)
 {
     if (nr < 0 || nr >= NR_MAX || nargs < 0 || nargs > 6 || mode < M_PY || mode > M_PATH ||
         fdop < FD_NONE || fdop > FD_OTHER || fdarg >= nargs || patharg >= nargs ||
-        dirfdarg >= nargs || kio < KIO_NONE || kio > KIO_RWM || offarg >= nargs ||
-        countarg >= nargs)
+        dirfdarg >= nargs || (kio != IOT_KIO_MODE_NONE && !iot_kio_mode_syscall((unsigned)kio)) ||
+        checks < 0 || checks >= IOT_KIO_CHECKS_COUNT || offarg >= nargs || countarg >= nargs)
         return -1;
     nr_info *n = &nrs[nr];
     n->in_table = 1;
     n->kio = (uint8_t)kio;
-    memcpy(n->uncounted, uncounted, sizeof n->uncounted);
+    n->checks = (uint8_t)checks;
     n->offarg = (int8_t)offarg;
     n->countarg = (int8_t)countarg;
     n->mode = (uint8_t)mode;
@@ -647,7 +645,6 @@ static uint8_t *pk_args(uint8_t *p, const nr_info *n, const uint64_t *args)
  * their times: Python takes them (iotl_kio_take) where a reading may fall between two of its
  * records (an exec, its shim's hello, its end), so that each taken sum lies wholly on one side
  * of every reading, as its records did (docs/stracer.md, "The end line"). */
-#define USER_END 0x7FFFFFFFF000ULL /* calls.KERNEL_USER_END: a count past it fits no buffer */
 typedef struct {
     uint64_t pid; /* the key: never 0 */
     int64_t t, n, sums[4]; /* the latest record's time, how many, rchar wchar syscr syscw */
@@ -655,31 +652,19 @@ typedef struct {
 static table kio_t = {NULL, 0, 0, sizeof(kio_ent), 8};
 static int kio_lost; /* out of memory once: the end line reads the log back */
 
-/* Whether the kernel counts a syscall that failed with err (kio.counted: the same rule) */
-static int kio_counted(const nr_info *n, const uint64_t *args, int64_t err)
-{
-    if (!err)
-        return 1;
-    int64_t off = n->offarg >= 0 ? (int64_t)args[n->offarg] : 0;
-    uint64_t count = n->countarg >= 0 ? args[n->countarg] : 0;
-    for (int i = 0; i < 5 && n->uncounted[i][0]; i++) {
-        int cond = n->uncounted[i][1];
-        if (n->uncounted[i][0] == err && (cond == 0 || (cond == 1 && count > USER_END) ||
-                                          (cond == 2 && off < 0) || (cond == 3 && off < -1)))
-            return 0;
-    }
-    return 1;
-}
-
 /* kio.event_sums' r, w, rw and rwm for one recorded syscall (ret -1 and err on a failure) */
 static void kio_note(int pid, uint64_t t, const nr_info *n, const uint64_t *args, int has_ret,
                      int64_t ret, int64_t err)
 {
     int mode = n->kio;
-    if (mode == KIO_NONE)
+    if (mode == IOT_KIO_MODE_NONE)
         return;
     int64_t moved = has_ret && ret > 0 ? ret : 0;
-    int64_t counted = mode == KIO_RWM ? moved > 0 : kio_counted(n, args, err);
+    int64_t counted = mode == IOT_KIO_MODE_RWM
+                          ? moved > 0
+                          : iot_kio_counted(n->checks, err,
+                                            n->offarg >= 0 ? (int64_t)args[n->offarg] : 0,
+                                            n->countarg >= 0 ? args[n->countarg] : 0);
     if (!moved && !counted)
         return; /* nothing the kernel counted: no event (stracer_sums) */
     uint64_t key = (uint64_t)(uint32_t)pid;
@@ -688,9 +673,9 @@ static void kio_note(int pid, uint64_t t, const nr_info *n, const uint64_t *args
         kio_lost = 1;
         return;
     }
-    if (mode != KIO_W)
+    if (mode != IOT_KIO_MODE_W)
         e->sums[0] += moved, e->sums[2] += counted;
-    if (mode != KIO_R)
+    if (mode != IOT_KIO_MODE_R)
         e->sums[1] += moved, e->sums[3] += counted;
     if (!e->n++ || (int64_t)t > e->t)
         e->t = (int64_t)t;

@@ -16,11 +16,12 @@ from pathlib import Path
 from iotrace.stracer.syscall_args import plan
 
 from iotrace.calls import (
-    KERNEL_IO_CONDS,
+    KERNEL_IO_MODES,
     KERNEL_IO_SYSCALLS,
     KERNEL_IO_UNCOUNTED,
     SYSCALLS,
     Syscall,
+    kernel_io_args,
     kernel_io_checks,
 )
 from iotrace.native import ffi as native_ffi
@@ -54,7 +55,7 @@ int iotl_frame(int img, uint64_t pc, int isip, int delta);
 int iotl_site(int img, uint64_t ip, int nw, const uint64_t *w, int site, int cls);
 int iotl_seccomp(int tid, iotl_ev *ev);
 int iotl_nr(int nr, int mode, int nargs, const uint8_t *kind, int fdarg, int patharg,
-            int dirfdarg, int fdop, int kio, const int16_t *uncounted, int offarg, int countarg,
+            int dirfdarg, int fdop, int kio, int checks, int offarg, int countarg,
             const char *name);
 int iotl_kio_add(int pid, int64_t t, const int64_t *sums);
 int iotl_kio_take(int pid, int64_t *out);
@@ -82,7 +83,6 @@ _KINDS = {"size": 0, "iovcnt": 0, "buf": 0, "ptr": 0, "iov": 0, "fds2": 0, "fd":
           "int": 2, "dirfd": 3, "path": 4, "str": 4} | {
           k: K_DEC + i for i, k in enumerate(_DECODED)}  # fmt: skip
 FD_OPS = {"": 0, "open": 1, "close": 2}  # _loop.c FD_*; any other effect: FD_OTHER (3)
-KIO_MODES = {"r": 1, "w": 2, "rw": 3, "rwm": 4}  # _loop.c KIO_*: how the kernel counts a syscall
 U_HAS, U_ADD, U_DEL, U_RANGE, U_CLEAR, U_COPY = range(6)  # iotl_untold's operations
 
 
@@ -126,14 +126,11 @@ class Loop:
                     (i, _KINDS[k]) for i, k in enumerate(sc.args) if _KINDS[k] >= K_DEC
                 )
             fdop = FD_OPS.get(sc.fdop, 3)
-            kio = KIO_MODES.get(KERNEL_IO_SYSCALLS.get(sc.name, ""), 0)
-            unc = [(e, KERNEL_IO_CONDS.index(c))
-                   for e, c in KERNEL_IO_UNCOUNTED[kernel_io_checks(sc.name)]]  # fmt: skip
-            uncounted = self.ffi.new("int16_t[10]", [x for pair in unc for x in pair])
-            offarg = sc.args.index("off") if "off" in sc.args else -1
-            countarg = sc.args.index("size") if "size" in sc.args else -1
+            # how the kernel counts it: the codes of iot_kio.h (calls.kio_c_header)
+            kio = KERNEL_IO_MODES.index(KERNEL_IO_SYSCALLS.get(sc.name, ""))
+            checks = list(KERNEL_IO_UNCOUNTED).index(kernel_io_checks(sc.name))
             rc = self.lib.iotl_nr(sc.nr, mode, len(sc.args), kinds, pl.fd, pl.path, pl.dirfd,
-                                  fdop, kio, uncounted, offarg, countarg,
+                                  fdop, kio, checks, *kernel_io_args(sc),
                                   sc.name.encode())  # fmt: skip
             if rc != 0:
                 raise OSError(f"the C loop refused syscall {sc.name}")

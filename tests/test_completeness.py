@@ -16,11 +16,18 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import build, iotrace
+from conftest import PROGS, build, iotrace
 from iotrace.analyzer import load
 
 from iotrace import kio
-from iotrace.calls import KERNEL_IO_FUNCS, SYSCALL_BY_NAME, kernel_io_checks
+from iotrace.calls import (
+    KERNEL_IO_FUNCS,
+    KERNEL_IO_UNCOUNTED,
+    KERNEL_USER_END,
+    SYSCALL_BY_NAME,
+    kernel_io_checks,
+    kio_c_header,
+)
 
 LINE = re.compile(
     r"the trace explains (?P<bytes>[\d.]+)% of the (?P<size>[^ ]+ [^ ]+) and "
@@ -69,6 +76,27 @@ def test_kernel_counts_calls_as_the_table_says(tmp_path, how):
                 ("preadv", 0), ("sendto", 0)} <= seen  # fmt: skip
     for e in (errno.EBADF, errno.EFAULT, errno.EINVAL, errno.ESPIPE):
         assert ("pread64", e) in seen and ("preadv", e) in seen, e
+
+
+def test_the_shim_and_the_stracer_apply_the_python_rule(tmp_path):
+    """The C rule (iot_kio_counted of the generated iot_kio.h, which the shim and the stracer's
+    loop include) and kio.counted agree on every checks, errno of the table (and one of none),
+    and offset and count on each side of every bound: the table is the one source."""
+    (tmp_path / "iot_kio.h").write_text(kio_c_header())
+    exe = tmp_path / "kio_rule"
+    subprocess.run(["gcc", "-O1", "-Wall", "-Werror", f"-I{tmp_path}", "-o", str(exe),
+                    str(PROGS / "kio_rule.c")],
+                   check=True)  # fmt: skip
+    errs = {0, errno.EIO} | {e for u in KERNEL_IO_UNCOUNTED.values() for e, _ in u}
+    grid = [(i, e, off, count) for i, checks in enumerate(KERNEL_IO_UNCOUNTED) for e in errs
+            for off in (-2, -1, 0, 7) for count in (0, KERNEL_USER_END, KERNEL_USER_END + 1,
+                                                    2**64 - 1)]  # fmt: skip
+    text = "".join(f"{i} {e} {off} {count}\n" for i, e, off, count in grid)
+    out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True)
+    checks = list(KERNEL_IO_UNCOUNTED)
+    want = [int(kio.counted(checks[i], e, off, count)) for i, e, off, count in grid]
+    assert [int(x) for x in out.stdout.split()] == want
+    assert 0 < sum(want) < len(want)  # both answers met
 
 
 @pytest.mark.parametrize("mode", ["stracer", "shim"])

@@ -18,7 +18,7 @@ from iotrace.analyzer import event_columns
 from iotrace.stracer import slog
 
 from iotrace import format as fmt
-from iotrace.calls import FUNC_IDS, c_header
+from iotrace.calls import FUNC_IDS, c_header, kio_c_header
 from iotrace.tracefile import check_event, other_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,7 @@ def packed(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     gen = tmp_path_factory.mktemp("gen")
     (gen / "calls.h").write_text(c_header())
     (gen / "iot_format.h").write_text(fmt.c_header())
+    (gen / "iot_kio.h").write_text(kio_c_header())
     cflags = subprocess.run(["pkg-config", "--cflags", "msgpack"], capture_output=True,
                             text=True).stdout  # fmt: skip
     exe = gen / "fmt_records"

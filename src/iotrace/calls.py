@@ -1,8 +1,9 @@
 """The one table of what iotrace traces: the shim's functions, the stracer's syscalls.
 
 The shim's C header (function ids and names, kernel counting, cookie slots) is generated from
-this module at build time (`python -m iotrace.calls --c-header OUT --format-header OUT2`, which
-also writes format.py's record layouts), the log reader and the analyzer import it, and every
+this module at build time (`python -m iotrace.calls --c-header OUT --format-header OUT2
+--kio-header OUT3`, which also writes format.py's record layouts and the kernel's counting rule
+that the shim and the stracer's loop share), the log reader and the analyzer import it, and every
 log's header carries the function names too, so a log stays readable by a plain msgpack reader.
 Ids are list positions: only ever append to FUNCTIONS.  Every record's fields: format.py.
 
@@ -445,7 +446,8 @@ KERNEL_IO_SYSCALLS: dict[str, str] = {
 # "vec" (readv, writev): none, every failure counts (EBADF, a bad iovec array, iovcnt past
 # IOV_MAX); "vecat" (preadv, pwritev): a negative offset; "vecat2" (preadv2, pwritev2): an offset
 # below -1 (-1: the descriptor's position); "fd" (sendfile, glibc's AIO, stdio's refills and
-# flushes): EBADF.  Applied by kio.counted, the shim's iot_kio_counted, the stracer's kio_note.
+# flushes): EBADF.  One rule from this data: kio.counted, and in C iot_kio_counted of the
+# generated iot_kio.h (kio_c_header), which the shim and the stracer's loop both include.
 KERNEL_IO_UNCOUNTED: dict[str, tuple[tuple[int, str], ...]] = {
     "rw": ((errno.EBADF, ""), (errno.EFAULT, "count")),
     "rwat": ((errno.EBADF, ""), (errno.EFAULT, "count"), (errno.EINVAL, "off<0"),
@@ -455,9 +457,14 @@ KERNEL_IO_UNCOUNTED: dict[str, tuple[tuple[int, str], ...]] = {
     "vecat2": ((errno.EINVAL, "off<-1"),),
     "fd": ((errno.EBADF, ""),),
 }  # fmt: skip
-KERNEL_IO_CONDS = ("", "count", "off<0", "off<-1")  # the C code of each condition: its index
 # x86-64's user address space (4-level page tables): a count past it fits no buffer
 KERNEL_USER_END = 0x7FFFFFFFF000
+# Each condition as (the argument it tests, its bound): "count" past the bound (unsigned),
+# "off" below it (signed); "" tests none (any failure of that errno).
+KERNEL_IO_ARGS = ("", "count", "off")  # the C code of each tested argument: its index
+KERNEL_IO_CONDS: dict[str, tuple[str, int]] = {
+    "": ("", 0), "count": ("count", KERNEL_USER_END), "off<0": ("off", 0), "off<-1": ("off", -1),
+}  # fmt: skip
 KERNEL_IO_CHECKS: dict[str, str] = {
     "read": "rw", "write": "rw", "pread": "rwat", "pwrite": "rwat", "pread64": "rwat",
     "pwrite64": "rwat", "readv": "vec", "writev": "vec", "preadv": "vecat", "pwritev": "vecat",
@@ -468,6 +475,93 @@ KERNEL_IO_CHECKS: dict[str, str] = {
 def kernel_io_checks(name: str) -> str:
     """The checks (KERNEL_IO_UNCOUNTED) of a function or syscall of KERNEL_IO_FUNCS/_SYSCALLS."""
     return KERNEL_IO_CHECKS.get(name, "fd")
+
+
+def kernel_io_args(sc: Syscall) -> tuple[int, int]:
+    """The positions of a syscall's offset and count arguments (-1: none), which the conditions
+    of KERNEL_IO_UNCOUNTED test."""
+    off, count = (sc.args.index(a) if a in sc.args else -1 for a in ("off", "size"))
+    return off, count
+
+
+def kio_c_header() -> str:
+    """iot_kio.h: how the kernel counts a read/write call (KERNEL_IO_MODES' codes, and which
+    failures it does not count: KERNEL_IO_UNCOUNTED as a table and iot_kio_counted, the one rule
+    in C), included by the shim (calls.h) and the stracer's loop (stracer/_loop.c)."""
+    width = max(len(u) for u in KERNEL_IO_UNCOUNTED.values()) + 1  # an errno 0 ends each row
+
+    def mode(m: str) -> str:
+        return f"IOT_KIO_MODE_{m.upper().replace('-', '_') or 'NONE'}"
+
+    def any_of(modes: list[str]) -> str:
+        return " || ".join(f"mode == {mode(m)}" for m in modes)
+
+    inner = [m for m in KERNEL_IO_MODES if m.startswith("in")]
+    syscall = [m for m in KERNEL_IO_MODES if m in KERNEL_IO_SYSCALLS.values()]
+    out = [
+        "/* Generated from src/iotrace/calls.py -- do not edit. */",
+        "#ifndef IOT_KIO_H",
+        "#define IOT_KIO_H",
+        "#include <stdint.h>",
+        "/* how the kernel counts a call in /proc/PID/io (calls.KERNEL_IO_MODES) */",
+        "enum iot_kio_mode {",
+        *(f"    {mode(m)} = {i}," for i, m in enumerate(KERNEL_IO_MODES)),
+        "};",
+        "/* a mode whose call's inner I/O is measured around it (in, in-shim): no sums */",
+        "static inline int iot_kio_mode_in(unsigned mode)",
+        "{",
+        f"    return {any_of(inner)};",
+        "}",
+        "/* a mode of a read/write syscall (KERNEL_IO_SYSCALLS' modes): its own sums */",
+        "static inline int iot_kio_mode_syscall(unsigned mode)",
+        "{",
+        f"    return {any_of(syscall)};",
+        "}",
+        "/* the argument a condition of KERNEL_IO_UNCOUNTED tests (KERNEL_IO_CONDS) */",
+        "enum iot_kio_arg {",
+        *(f"    IOT_KIO_ARG_{a.upper() or 'NONE'} = {i}," for i, a in enumerate(KERNEL_IO_ARGS)),
+        "};",
+        "/* each call's checks (calls.KERNEL_IO_CHECKS) */",
+        "enum iot_kio_checks {",
+        *(f"    IOT_KIO_CHECKS_{k.upper()} = {i}," for i, k in enumerate(KERNEL_IO_UNCOUNTED)),
+        f"    IOT_KIO_CHECKS_COUNT = {len(KERNEL_IO_UNCOUNTED)}",
+        "};",
+        f"#define IOT_KIO_UNCOUNTED_WIDTH {width}",
+        "/* the failures the kernel does not count: errno, the argument tested and its bound */",
+        "struct iot_kio_uncounted {",
+        "    int16_t err;",
+        "    uint8_t arg;",
+        "    int64_t bound;",
+        "};",
+        "static const struct iot_kio_uncounted",
+        "    iot_kio_uncounted[IOT_KIO_CHECKS_COUNT][IOT_KIO_UNCOUNTED_WIDTH] = {",
+    ]
+    for k, u in KERNEL_IO_UNCOUNTED.items():
+        cells = [f"{{{e}, {KERNEL_IO_ARGS.index(arg)}, {bound}LL}}"
+                 for e, (arg, bound) in ((e, KERNEL_IO_CONDS[c]) for e, c in u)]  # fmt: skip
+        out.append(f"    {{{', '.join(cells) or '{0, 0, 0}'}}}, /* {k} */")
+    out += [
+        "};",
+        "/* Whether the kernel counts (in syscr/syscw) a call of these checks that failed with",
+        " * err, given its offset and count arguments (0: none): the rule kio.counted applies. */",
+        "static inline int iot_kio_counted(unsigned checks, int64_t err, int64_t off,"
+        " uint64_t count)",
+        "{",
+        "    if (!err)",
+        "        return 1;",
+        "    const struct iot_kio_uncounted *u = iot_kio_uncounted[checks];",
+        "    for (int i = 0; i < IOT_KIO_UNCOUNTED_WIDTH && u[i].err; i++)",
+        "        if (u[i].err == err &&",
+        "            (u[i].arg == IOT_KIO_ARG_NONE ||",
+        "             (u[i].arg == IOT_KIO_ARG_COUNT && count > (uint64_t)u[i].bound) ||",
+        "             (u[i].arg == IOT_KIO_ARG_OFF && off < u[i].bound)))",
+        "            return 0;",
+        "    return 1;",
+        "}",
+        "#endif",
+        "",
+    ]
+    return "\n".join(out)
 
 
 # ---- `-e trace=SET`: strace-like classes of functions ----------------------------------------
@@ -622,6 +716,7 @@ def c_header() -> str:
         "#ifndef IOT_CALLS_H",
         "#define IOT_CALLS_H",
         '#include "iot_format.h" /* every record\'s layout: src/iotrace/format.py */',
+        '#include "iot_kio.h" /* how the kernel counts a call: KERNEL_IO_* */',
         f"#define IOT_STDIO_ARENA {STDIO_ARENA:#x}ULL",
         f"#define IOT_DATA_MAX {DATA_MAX}",
     ]
@@ -636,17 +731,10 @@ def c_header() -> str:
     out += [f"    {KERNEL_IO_MODES.index(KERNEL_IO_FUNCS.get(f.name, ''))}, /* {f.name} */"
             for f in FUNCTIONS]  # fmt: skip
     out += ["};"]
-    # which failed calls the kernel does not count (KERNEL_IO_UNCOUNTED): each function's
-    # checks, their (errno, condition) entries (errno 0: no more), the shim's iot_kio_counted
-    checks = list(KERNEL_IO_UNCOUNTED)
-    out.append(f"#define IOT_KERNEL_USER_END {KERNEL_USER_END:#x}ULL")
+    # each function's checks: which of its failures the kernel counts (iot_kio.h)
     out.append("static const unsigned char iot_kernel_io_checks[IOT_FN_COUNT] = {")
-    out += [f"    {checks.index(kernel_io_checks(f.name))}, /* {f.name} */" for f in FUNCTIONS]
-    out += ["};"]
-    out.append("static const struct { short err, cond; } iot_kernel_io_uncounted[][5] = {")
-    out += ["    {" + (", ".join(f"{{{e}, {KERNEL_IO_CONDS.index(c)}}}" for e, c in u) or "{0, 0}")
-            + "}, "
-            f"/* {k} */" for k, u in KERNEL_IO_UNCOUNTED.items()]  # fmt: skip
+    out += [f"    IOT_KIO_CHECKS_{kernel_io_checks(f.name).upper()}, /* {f.name} */"
+            for f in FUNCTIONS]  # fmt: skip
     out += ["};"]
     # the cookie slot of each stracer syscall (preload/sysraw.h)
     out += [f"#define IOT_SYSRAW_SLOT_{s.name} {s.cookie_slot}" for s in SYSCALLS
@@ -840,8 +928,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="emit the generated C headers")
     ap.add_argument("--c-header", required=True, help="calls.h: the shim's tables")
     ap.add_argument("--format-header", required=True, help="iot_format.h: format.py's layouts")
+    ap.add_argument("--kio-header", required=True, help="iot_kio.h: the kernel's counting")
     args = ap.parse_args()
-    for path, text in ((args.c_header, c_header()), (args.format_header, format_c_header())):
+    for path, text in ((args.c_header, c_header()), (args.format_header, format_c_header()),
+                       (args.kio_header, kio_c_header())):  # fmt: skip
         with open(path, "w", encoding="ascii") as f:
             f.write(text)
     return 0

@@ -29,12 +29,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .calls import (
+    KERNEL_IO_CONDS,
     KERNEL_IO_SYSCALLS,
     KERNEL_IO_UNCOUNTED,
-    KERNEL_USER_END,
     KIO_FIELDS,
     KIO_WHEN,
     SYSCALL_BY_NAME,
+    kernel_io_args,
     kernel_io_checks,
 )
 from .format import KIO_NEXT, KIO_URING_FIELDS, Rec, SRec
@@ -154,16 +155,16 @@ def _add(a: Vec, b: Vec, sign: int = 1) -> Vec:
 
 def counted(checks: str, err: int, off: int = 0, count: int = 0) -> bool:
     """Whether the kernel counts a call (in syscr or syscw) that failed with err, of those checks
-    (calls.KERNEL_IO_UNCOUNTED), its offset and count arguments (0: none) -- as the shim's
-    iot_kio_counted and the stracer's kio_note count."""
+    (calls.KERNEL_IO_UNCOUNTED), its offset and count arguments (0: none) -- the rule of
+    iot_kio_counted (calls.kio_c_header), which the shim and the stracer's loop apply."""
     if not err:
         return True
     for e, cond in KERNEL_IO_UNCOUNTED[checks]:
+        arg, bound = KERNEL_IO_CONDS[cond]
         if e == err and (
-            not cond
-            or (cond == "count" and count % (1 << 64) > KERNEL_USER_END)
-            or (cond == "off<0" and off < 0)
-            or (cond == "off<-1" and off < -1)
+            not arg
+            or (arg == "count" and count % (1 << 64) > bound)
+            or (arg == "off" and off < bound)
         ):
             return False
     return True
@@ -205,9 +206,8 @@ def syscall_sums(records: Iterable[tuple[str, int | None, int, Any]]) -> Vec:
     for name, ret, err, args in records:
         mode = KERNEL_IO_SYSCALLS.get(name)
         if mode:
-            sc = SYSCALL_BY_NAME[name]
-            off = _arg(args, sc.args.index("off")) if "off" in sc.args else 0
-            count = _arg(args, sc.args.index("size")) if "size" in sc.args else 0
+            offarg, countarg = kernel_io_args(SYSCALL_BY_NAME[name])
+            off, count = _arg(args, offarg), _arg(args, countarg)
             sums = event_sums(mode, ret, err, 0, kernel_io_checks(name), off, count)
             out = _add(out, sums[:4])
     return out

@@ -92,12 +92,20 @@ def _say(stem: str, why: str) -> None:
     WHY_NOT[stem] = f"{stem}.so {why}"
 
 
+def generated_headers() -> dict[str, bytes]:
+    """The generated headers a C source may include, by name: iot_format.h (format.py) and
+    iot_kio.h (calls.py), as the build writes them (calls.main)."""
+    from iotrace.calls import kio_c_header  # only when a library must be built
+
+    return {"iot_format.h": format_c_header().encode(), "iot_kio.h": kio_c_header().encode()}
+
+
 def source_tag(src: Path) -> str:
-    """The cache name's hash of a C source: its text, the generated iot_format.h it includes
-    (format.py), the machine."""
+    """The cache name's hash of a C source: its text, the generated headers it may include, the
+    machine."""
     import hashlib  # OpenSSL's libcrypto: loaded only when a library must be built
 
-    data = src.read_bytes() + format_c_header().encode() + os.uname().machine.encode()
+    data = src.read_bytes() + b"".join(generated_headers().values()) + os.uname().machine.encode()
     return hashlib.sha256(data).hexdigest()[:16]
 
 
@@ -115,7 +123,7 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
     if src is None:
         _say(stem, "is missing (reinstall iotrace)")
         return None
-    header = format_c_header().encode()
+    headers = generated_headers()
     tag = source_tag(src)
     what = "is older than its source" if prebuilt else "is missing"
     cache = cache_dir()
@@ -145,10 +153,11 @@ def _library(package: str, stem: str, cache_name: str) -> Path | None:
     inc = f"{cache_name}-{tag}.{os.getpid()}.include"
     try:
         os.mkdir(inc, 0o700, dir_fd=dfd)
-        fd = os.open(f"{inc}/iot_format.h", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                     0o600, dir_fd=dfd)  # fmt: skip
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
+        for hname, text in headers.items():
+            fd = os.open(f"{inc}/{hname}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o600, dir_fd=dfd)  # fmt: skip
+            with os.fdopen(fd, "wb") as f:
+                f.write(text)
         # the compiler and the tools it runs reach the directory by the same descriptor
         subprocess.run([cc, "-O2", "-fPIC", "-shared", "-I", _in(dfd, inc), "-o", _in(dfd, tmp),
                         str(src)], check=True, capture_output=True, timeout=120,
