@@ -580,11 +580,10 @@ void iot_stdio_flushed(const iot_ev *ev, int64_t n, int64_t end) IOT_HIDDEN;
 void iot_stdio_under(const iot_ev *ev, unsigned fn, int64_t n, int err, int64_t off,
                      int64_t calls) IOT_HIDDEN;
 /* wrap_wstdio.c: a wide stream's characters waiting to be written, as bytes; its flush by
- * fflush/fclose/freopen measured (begin: 1 if begun, then end), and at exit */
+ * fflush/fclose/freopen measured (begin: 1 if begun, then end) */
 int64_t iot_wstdio_pending(FILE *f) IOT_HIDDEN;
 int iot_wstdio_flush_begin(FILE *f) IOT_HIDDEN;
 void iot_wstdio_flush_end(const iot_ev *ev, int ok, int64_t end) IOT_HIDDEN;
-void iot_wstdio_exit_flush(FILE *f, int fd) IOT_HIDDEN;
 
 /* ---- paths.c ---- */
 /* Writes the absolute form of `path` (relative to dirfd) into out; returns its length. */

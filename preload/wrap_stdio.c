@@ -1272,21 +1272,49 @@ extern FILE *_IO_list_all;
 extern void _IO_list_lock(void);
 extern void _IO_list_unlock(void);
 
+/* At exit: a stream flushed now, measured, where stdio's final flush would have written it. */
+static void exit_flush(FILE *f, int fd)
+{
+    IOT_REAL(fflush_unlocked); /* as stdio's final flush: a thread still in a call may hold it */
+    IOT_ENTER(IOT_FN_stdio_flush, (void)0);
+    int64_t end = iot_stdio_pos(fd);
+    uint64_t d[6] = {0};
+    iot_kio_in_begin(IOT_KIO_MODE_IN);
+    int ok = real_fflush_unlocked(f) == 0;
+    iot_kio_in_end(d);
+    IOT_CALL(int64_t, ok ? (int64_t)d[1] : -1, r, !ok);
+    iot_ev_fd(&ev, fd);
+    iot_ev_fdpath(&ev, fd);
+    if (d[3] > 1)
+        iot_ev_aux(&ev, (int64_t)d[3]);
+    iot_ev_off(&ev, end == IOT_NO_OFFSET || r < 0 ? end : end - r);
+    IOT_LEAVE();
+}
+
 /* Called last of the exit handlers (init.c), before stdio's final flush writes what the
- * streams still hold: what inline putc left there is counted now. */
+ * streams still hold: what inline putc left there is counted now.  A wide stream's bytes are
+ * known only by its flush, so it is flushed now, and so is every stream before it in the list
+ * the final flush walks: their bytes reach a shared descriptor in the order they do untraced
+ * (a narrow stream opened after a wide one came out after it). */
 void iot_stdio_exit(void)
 {
     _IO_list_lock();
+    FILE *last_wide = NULL;
+    for (FILE *f = _IO_list_all; f; f = f->_chain)
+        if (f->_mode > 0 && f->_fileno >= 0 && pending(f))
+            last_wide = f;
     for (FILE *f = _IO_list_all; f; f = f->_chain) {
         int fd = f->_fileno;
         int64_t n = fd >= 0 ? pending(f) : 0;
         if (!n || iot_t.busy)
             continue;
         uncounted(f, fd, 0); /* at exit: a thread still in a call may hold the stream */
-        if (f->_mode > 0) /* a wide stream: flushed now, measured (wrap_wstdio.c) */
-            iot_wstdio_exit_flush(f, fd);
+        if (last_wide) /* flushed now, measured, in the final flush's order */
+            exit_flush(f, fd);
         else
             unseen_bytes(IOT_FN_stdio_flush, f, fd, n);
+        if (f == last_wide)
+            last_wide = NULL;
     }
     _IO_list_unlock();
 }

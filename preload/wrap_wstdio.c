@@ -97,26 +97,6 @@ void iot_wstdio_flush_end(const iot_ev *ev, int ok, int64_t end)
                         end == IOT_NO_OFFSET ? end : end - (int64_t)d[1], (int64_t)d[3]);
 }
 
-/* At exit (wrap_stdio.c's iot_stdio_exit, the last exit handler): a wide stream with characters
- * waiting is flushed now, measured, where stdio's final flush would have written them next. */
-void iot_wstdio_exit_flush(FILE *f, int fd)
-{
-    IOT_REAL(fflush_unlocked); /* as stdio's final flush: a thread still in a call may hold it */
-    IOT_ENTER(IOT_FN_stdio_flush, (void)0);
-    int64_t end = iot_stdio_pos(fd);
-    uint64_t d[6] = {0};
-    iot_kio_in_begin(IOT_KIO_MODE_IN);
-    int ok = real_fflush_unlocked(f) == 0;
-    iot_kio_in_end(d);
-    IOT_CALL(int64_t, ok ? (int64_t)d[1] : -1, r, !ok);
-    iot_ev_fd(&ev, fd);
-    iot_ev_fdpath(&ev, fd);
-    if (d[3] > 1)
-        iot_ev_aux(&ev, (int64_t)d[3]);
-    iot_ev_off(&ev, end == IOT_NO_OFFSET || r < 0 ? end : end - r);
-    IOT_LEAVE();
-}
-
 static int sfd(FILE *f)
 {
     if (!f)

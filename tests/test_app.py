@@ -436,3 +436,17 @@ def test_an_address_space_limit_leaves_the_app_its_memory(tmp_path, mode):
     assert run(cmd).stdout == "malloc 64 MiB ok\n"
     traced = run(iotrace_cmd(tmp_path, mode, *cmd, name="self"))
     assert (traced.returncode, traced.stdout) == (0, "malloc 64 MiB ok\n"), traced.stderr
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_streams_left_for_the_final_flush_come_out_in_its_order(tmp_path, mode):
+    """A wide stream opened first, a narrow one after (first in glibc's list), stdout last, all
+    on one pipe and left for stdio's final flush: the shim flushed the wide stream in its exit
+    handler (its bytes are known only by its flush), ahead of the narrow one ("wide" came out
+    first).  Every stream before it in the list is now flushed there too, in the list's order."""
+    prog = str(build("wide_order"))
+    untraced = run([prog])
+    assert (untraced.returncode, untraced.stdout) == (0, "narrow\nwide\nstdout\n")
+    traced = run(iotrace_cmd(tmp_path, mode, prog))
+    assert (traced.returncode, traced.stdout) == (0, untraced.stdout), traced.stderr
+    assert re.search(r"explains 100\.0% of the .* and 100\.0% of the \d+ read", traced.stderr)
