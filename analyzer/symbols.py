@@ -39,19 +39,20 @@ def keep_symbols() -> None:
         _SYMBOLS = {}
 
 
-def _resolve(module: str, offsets: set[int]) -> dict[int, Symbol]:
+def _resolve(module: str, offsets: set[int], ids: set[bytes]) -> dict[int, Symbol]:
     """resolve, through what this process kept (keep_symbols): addr2line runs only for the
-    offsets not asked before."""
+    offsets not asked before.  `ids`: the build-ids the job ran (resolve checks the file it
+    reads: same_file's check was of the path, earlier)."""
     if _SYMBOLS is None:
-        return resolve(module, offsets)
+        return resolve(module, offsets, ids=ids)
     try:
         st = os.stat(module)
     except OSError:
-        return resolve(module, offsets)
+        return resolve(module, offsets, ids=ids)
     kept = _SYMBOLS.setdefault((module, st.st_size, st.st_mtime_ns, st.st_ino), {})
     new = offsets - kept.keys()
     if new:
-        got = resolve(module, new)
+        got = resolve(module, new, ids=ids)
         if got:  # addr2line ran: the offsets it had no answer for have none (else ask again)
             kept.update(dict.fromkeys(new, (None, None, None)))
             kept.update(got)
@@ -110,7 +111,11 @@ def symbolise(trace: Trace, stack_ids: Iterable[int] | None = None) -> pd.DataFr
             wanted[m[3]].add(max(off - 1, 0))
             if len(m) > 4 and m[4]:
                 ran[m[3]].add(m[4])
-    resolved = {mod: _resolve(mod, offs) for mod, offs in wanted.items() if same_file(mod, ran)}
+    resolved = {
+        mod: _resolve(mod, offs, ran.get(mod, set()))
+        for mod, offs in wanted.items()
+        if same_file(mod, ran)
+    }
     if not rows:
         return schema.empty_frame(schema.STACK_COLUMNS)
     funcs, files, lines = [], [], []

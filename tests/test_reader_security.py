@@ -163,3 +163,38 @@ def test_a_module_checked_for_reading_is_never_opened_unless_regular(tmp_path: P
     t.join(5)
     assert not opened, "the FIFO was opened"
     assert said == "not a regular file", said
+
+
+def test_a_module_swapped_after_its_build_id_check_is_not_symbolised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report checks a module is the file the job ran (its build-id, by path), then has
+    addr2line read it: the module's owner swapped another build in between (here right after
+    the check, in that window) and its names were given to the job's frames (`forged_name`
+    where the job ran `save_it`).  Now the build-id is checked on the very descriptor the tool
+    reads: the frames stay module+offset."""
+    if shutil.which("gcc") is None or shutil.which("addr2line") is None:
+        pytest.skip("needs gcc and addr2line")
+    from iotrace.analyzer import load, symbols
+
+    src = tmp_path / "w.c"
+    src.write_text(WRITER_C.replace("save_it", "FN"))
+    prog, forged = tmp_path / "w", tmp_path / "forged"
+    for exe, name in ((prog, "save_it"), (forged, "forged_name")):  # the same code, other names
+        subprocess.run(["gcc", "-g", "-O0", f"-DFN={name}", "-o", str(exe), str(src)], check=True)
+    r = iotrace("run", "--no-stracer", "-o", str(tmp_path / "t"), "--", str(prog),
+                str(tmp_path / "out"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    checked = symbols.same_file
+
+    def checked_then_swapped(module: str, ran: dict[str, set[bytes]]) -> bool:
+        same = checked(module, ran)
+        if module == str(prog) and forged.exists():
+            os.replace(forged, prog)  # the owner's rename, after the check
+        return same
+
+    monkeypatch.setattr(symbols, "same_file", checked_then_swapped)
+    st = load(tmp_path / "t").stacks
+    assert not forged.exists(), "the swap was not made"
+    names = set(st[st["module"] == str(prog)]["function"].dropna())
+    assert "forged_name" not in names, names

@@ -21,9 +21,9 @@ import select
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
-from iotrace.elf import debuglink, open_regular
+from iotrace.elf import build_id, debuglink, open_regular
 
 Symbol = tuple[str | None, str | None, int | None]  # function, file, line
 
@@ -66,17 +66,24 @@ def _private_dir() -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def _opened(module: str) -> Iterator[tuple[str, tuple[int, ...]] | None]:
+def _opened(
+    module: str, ids: Collection[bytes] = ()
+) -> Iterator[tuple[str, tuple[int, ...]] | None]:
     """The module, and its separate debug file (.gnu_debuglink: next to it, in .debug/ or under
     /usr/lib/debug, where addr2line looks), each opened here with elf.open_regular, and the
     name to give the tool: a link, in a private directory, to the module's descriptor (the
     debug file's beside it), with the descriptors to pass.  The tool opens only these: it read
     whatever the module's owner swapped in after the module was checked (a FIFO: no symbols,
     or, between the tool's own check and open, a wait for a writer until the timeout); None if
-    the module cannot be opened so."""
+    the module cannot be opened so, or if what was opened has not one of `ids` (the build-ids
+    the job ran, when known): checked on the descriptor the tool reads, not on the path
+    earlier (the module's owner swapped another file in after the report's check and its
+    symbols named the job's frames)."""
     with contextlib.ExitStack() as stack:
         try:
             files = [stack.enter_context(open_regular(module))]
+            if ids and build_id(f"/proc/self/fd/{files[0].fileno()}") not in ids:
+                raise OSError("not the file the job ran")
             name = debuglink(files[0].fileno())
             parent = os.path.dirname(module)
             for d in (parent, f"{parent}/.debug", f"{DEBUG_DIR}{parent}") if name else ():
@@ -128,12 +135,15 @@ def _parse(lines: list[str]) -> dict[int, Symbol]:
     return out
 
 
-def resolve(module: str, offsets: Iterable[int], timeout: float = 120) -> dict[int, Symbol]:
-    """offset -> (function, file, line) for addresses in `module`; {} where it cannot run."""
+def resolve(
+    module: str, offsets: Iterable[int], timeout: float = 120, ids: Collection[bytes] = ()
+) -> dict[int, Symbol]:
+    """offset -> (function, file, line) for addresses in `module`; {} where it cannot run, or
+    where the file is not one of `ids` (the build-ids the job ran) when they are known."""
     offs = sorted(set(offsets))
     if not offs:
         return {}
-    with _opened(module) as opened:
+    with _opened(module, ids) as opened:
         cmd = None if opened is None else _command(opened[0])
         if opened is None or cmd is None:
             return {}

@@ -379,7 +379,8 @@ def _symbolise(log: Log) -> dict[int, list[str]]:
             if len(m) > 4 and m[4]:
                 ran.setdefault(m[3], set()).add(m[4])
         where[sid] = fr
-    names = {mod: resolve(mod, offs) for mod, offs in wanted.items() if same_file(mod, ran)}
+    names = {mod: resolve(mod, offs, ids=ran.get(mod, set()))  # checked on what it reads
+             for mod, offs in wanted.items() if same_file(mod, ran)}  # fmt: skip
     out = {}
     for sid, fr in where.items():
         out[sid] = [_frame(*(names.get(mod, {}).get(off) or (None, None, None)), mod, off)
