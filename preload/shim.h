@@ -567,6 +567,7 @@ void iot_arena_fork_child(void) IOT_HIDDEN;
 void iot_arena_adopt(FILE *f) IOT_HIDDEN;   /* a new stream: a buffer in the window */
 void iot_arena_release(char *buf) IOT_HIDDEN; /* a stream's old buffer (no-op if not ours) */
 void iot_arena_limit(void) IOT_HIDDEN;          /* a finite RLIMIT_AS set: the rest goes back */
+void iot_arena_yield(const void *addr, size_t len) IOT_HIDDEN; /* the app maps there: idem */
 int iot_arena_owns(const char *p) IOT_HIDDEN;   /* a buffer the window gave: a stream we opened */
 #define IOT_GLIBC_NOCLOSE 32 /* glibc's _IO_FLAGS2_NOCLOSE (libio/libioP.h) */
 int iot_arena_noclose(void) IOT_HIDDEN;         /* fclose may leave the close to the wrapper */

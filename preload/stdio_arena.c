@@ -21,7 +21,8 @@
  * Slots are BUFSIZ bytes, the largest size glibc picks; the window is reserved PROT_NONE and
  * made read-write 1 MiB at a time, so an idle window costs address space only — and is not
  * made at all under a finite RLIMIT_AS, which it would count against; one the app sets later
- * gives back all but its committed part (iot_arena_limit: wrap_rlimit.c).  stdin and stdout get
+ * gives back all but its committed part (iot_arena_limit: wrap_rlimit.c), and so does an mmap of
+ * the app's at an address in it (iot_arena_yield: wrap_mmap.c).  stdin and stdout get
  * theirs at their first I/O, when glibc would choose (wrap_stdio.c, hold); a buffer the app
  * replaces with setvbuf/setbuf/setbuffer goes back to the free list then. */
 #include <fcntl.h>
@@ -168,6 +169,18 @@ void iot_arena_limit(void)
         A.end = A.committed;
     }
     unlock();
+}
+
+/* The app asks for addresses in the window's unused part (mmap or mremap with MAP_FIXED_NOREPLACE,
+ * MAP_FIXED or a hint: a JIT's or an emulator's chosen place), where untraced nothing is: the
+ * reservation past the committed part goes back first, as under a limit, so that the app gets
+ * the address it gets untraced (MAP_FIXED_NOREPLACE failed with EEXIST). */
+void iot_arena_yield(const void *addr, size_t len)
+{
+    uintptr_t a = (uintptr_t)addr, lo = (uintptr_t)A.base + __atomic_load_n(&A.committed,
+                                                                           __ATOMIC_RELAXED);
+    if (A.base && a && a < (uintptr_t)A.base + A.end && a + len > lo)
+        iot_arena_limit();
 }
 
 void iot_arena_release(char *buf)

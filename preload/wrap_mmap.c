@@ -231,6 +231,7 @@ int iot_mmap_hint_ok(void)
 IOT_API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     IOT_REAL(mmap);
+    iot_arena_yield(addr, len); /* an address in the stdio arena's unused part: the app's */
     if (flags & MAP_ANONYMOUS)
         return fresh(real_mmap(addr, len, prot, flags, fd, off), len);
     IOT_ENTER(IOT_FN_mmap, fresh(real_mmap(addr, len, prot, flags, fd, off), len));
@@ -322,6 +323,7 @@ IOT_API void *mremap(void *addr, size_t len, size_t newlen, int flags, ...)
         va_start(ap, flags);
         want = va_arg(ap, void *);
         va_end(ap);
+        iot_arena_yield(want, newlen);
     }
     if (!tracked(addr, len))
         return fresh(real_mremap(addr, len, newlen, flags, want), newlen);

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import build
 
+from iotrace.calls import STDIO_ARENA
+
 MODES = [(), ("--no-stracer",)]
 MODE_IDS = ["stracer", "no-stracer"]
 STATUS = ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]
@@ -449,4 +451,20 @@ def test_streams_left_for_the_final_flush_come_out_in_its_order(tmp_path, mode):
     assert (untraced.returncode, untraced.stdout) == (0, "narrow\nwide\nstdout\n")
     traced = run(iotrace_cmd(tmp_path, mode, prog))
     assert (traced.returncode, traced.stdout) == (0, untraced.stdout), traced.stderr
+    assert re.search(r"explains 100\.0% of the .* and 100\.0% of the \d+ read", traced.stderr)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_a_fixed_mapping_where_the_stdio_arena_waits(tmp_path, mode):
+    """The app maps 1 MiB with MAP_FIXED_NOREPLACE at an address it chose, in the 4 GiB window
+    the shim reserves under the stracer for stdio buffers (calls.STDIO_ARENA, PROT_NONE): it got
+    EEXIST where untraced nothing is there.  The window gives back its unused part first; the
+    app's stdio goes on (a file written and read back through it)."""
+    prog = str(build("fixed_map"))
+    addr = f"{STDIO_ARENA + (256 << 20):x}"
+    work = tmp_path / "w"
+    work.mkdir()
+    assert run([prog, addr], cwd=work).stdout == "mapped 1000\n"
+    traced = run(iotrace_cmd(tmp_path, mode, prog, addr), cwd=work)
+    assert (traced.returncode, traced.stdout) == (0, "mapped 1000\n"), traced.stderr
     assert re.search(r"explains 100\.0% of the .* and 100\.0% of the \d+ read", traced.stderr)
