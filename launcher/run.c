@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../src/iotrace/_clockpair.h"
 #include "launch.h"
 
 #ifndef IOTRACE_VERSION
@@ -353,12 +354,6 @@ static void json_str(FILE *f, const unsigned char *s)
     fputc('"', f);
 }
 
-static int64_t ns(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* the run record (docs/format.md "Run record"), as json.dumps(indent=1) writes it; errno or 0 */
 static int run_record(struct iot_dir *d, const char *host, pid_t pid, struct opts *o,
@@ -382,7 +377,8 @@ static int run_record(struct iot_dir *d, const char *host, pid_t pid, struct opt
     }
     fprintf(f, " ],\n \"start_real_ns\": %lld,\n \"start_mono_ns\": %lld,\n"
                " \"end_mono_ns\": %lld,\n \"returncode\": %d,\n \"status\": %d\n}\n",
-            (long long)real, (long long)mono, (long long)ns(CLOCK_MONOTONIC), returncode, status);
+            (long long)real, (long long)mono, (long long)clock_pair_ns(CLOCK_MONOTONIC), returncode,
+            status);
     int e = ferror(f) ? (errno ? errno : EIO) : 0;
     if (fclose(f) != 0 && !e)
         e = errno ? errno : EIO;
@@ -654,7 +650,9 @@ int iot_run(int argc, char **argv)
     unsetenv("IOTRACE_GIVEN_SIGIGN");
     char **env = traced ? traced_env(shim, &d, o.stack, faults) : environ;
 
-    int64_t real = ns(CLOCK_REALTIME), mono = ns(CLOCK_MONOTONIC);
+    uint64_t mono_ns, real_ns;
+    clock_pair(clock_pair_mono, &mono_ns, &real_ns);
+    int64_t real = (int64_t)real_ns, mono = (int64_t)mono_ns;
     /* iotrace waits for its children whatever it was given (the command gets it back); Ctrl-C
      * reaches the whole foreground group, the command included: iotrace waits as a shell does */
     struct sigaction dfl = {.sa_handler = SIG_DFL}, ign = {.sa_handler = SIG_IGN};

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../src/iotrace/_clockpair.h"
 #include "shim.h"
 #include "sysraw.h"
 
@@ -73,13 +74,6 @@ static void argv_list(msgpack_packer *pk)
         }
 }
 
-static uint64_t ns(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void build(struct msgpack_sbuffer *sb, pid_t pid, pid_t ppid, int forked, uint64_t t);
 
 void iot_header_build(struct msgpack_sbuffer *sb)
@@ -105,7 +99,8 @@ static void build(struct msgpack_sbuffer *sb, pid_t pid, pid_t ppid, int forked,
     char cwd[PATH_MAX] = "";
     if (!getcwd(cwd, sizeof cwd))
         cwd[0] = '\0';
-    uint64_t mono = iot_mono(), real = ns(CLOCK_REALTIME);
+    uint64_t mono, real;
+    clock_pair(iot_mono, &mono, &real);
     if (t && t < mono) { /* the pair as it was at t */
         real -= mono - t;
         mono = t;
@@ -123,7 +118,7 @@ static void build(struct msgpack_sbuffer *sb, pid_t pid, pid_t ppid, int forked,
     key(&pk, "argv"), argv_list(&pk);
     key(&pk, "exe"), str(&pk, exe);
     key(&pk, "cwd"), str(&pk, cwd);
-    /* a (monotonic, realtime) pair read back to back: aligns processes and hosts */
+    /* a (monotonic, realtime) pair (_clockpair.h): aligns processes and hosts */
     key(&pk, "clock");
     msgpack_pack_map(&pk, 2);
     key(&pk, "mono"), msgpack_pack_uint64(&pk, mono);
