@@ -16,6 +16,8 @@ from pathlib import Path
 from conftest import build, iotrace
 from iotrace.analyzer import load
 
+from iotrace.calls import SYSCALL_BY_NAME
+
 SHOW_TIME = re.compile(r"^\[pid \d+ tid \d+\] \+(\d+\.\d+) ")
 
 
@@ -30,6 +32,18 @@ def _records(path: Path) -> int:
     return path.stat().st_size // 8 if path.exists() else 0
 
 
+def _in_reads(pid: int, n: int) -> bool:
+    """The process has `n` threads, each blocked in read(2) (a fixed wait, 0.3 s, may not
+    have got them there under load)."""
+    tids = os.listdir(f"/proc/{pid}/task")
+    calls = [Path(f"/proc/{pid}/task/{t}/syscall").read_text().split()[0] for t in tids]
+    return len(tids) == n and calls == [str(SYSCALL_BY_NAME["read"].nr)] * n
+
+
+def _lines(path: Path) -> int:  # att_loop's side file: 2-byte lines
+    return path.stat().st_size // 2 if path.exists() else 0
+
+
 def _attached(*args: str) -> subprocess.Popen[str]:
     """`iotrace attach ARGS` running, once it said it attached (its stderr read on after)."""
     at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", *args],
@@ -37,6 +51,24 @@ def _attached(*args: str) -> subprocess.Popen[str]:
     assert at.stderr is not None
     assert "attached to" in at.stderr.readline()
     return at
+
+
+def _recorded_for_a_while(at: subprocess.Popen[str], said: str, main: Path, side: Path) -> str:
+    """Ctrl-C to a running attach of att_loop once it said `said` (it records from there) and
+    the app wrote 12 more records to `main` (a fork among them) and 6 more lines to `side` (a
+    fixed wait, 1.5 s, left fewer when the attach's start took longer under load); its whole
+    stderr, once it ended."""
+    assert at.stderr is not None
+    lines = []
+    while not lines or said not in lines[-1]:
+        lines.append(at.stderr.readline())
+        assert lines[-1], lines  # it said it, before its end
+    since = _records(main), _lines(side)
+    while _records(main) < since[0] + 12 or _lines(side) < since[1] + 6:
+        time.sleep(0.05)
+    at.send_signal(signal.SIGINT)
+    _, err = at.communicate(timeout=60)
+    return "".join(lines) + err
 
 
 def _detached(at: subprocess.Popen[str]) -> str:
@@ -57,9 +89,7 @@ def test_attach_records_between_and_detaches(tmp_path: Path) -> None:
         at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", str(app.pid), "-o",
                                str(out)], stderr=subprocess.PIPE, text=True)  # fmt: skip
         before = _records(main)
-        time.sleep(1.5)
-        at.send_signal(signal.SIGINT)
-        _, err = at.communicate(timeout=60)
+        err = _recorded_for_a_while(at, "attached to", main, side)
         after = _records(main)
         assert at.returncode == 0, err
         assert f"detached from {app.pid}" in err and f"trace written to {out}" in err
@@ -176,9 +206,7 @@ def test_attach_shim_records_calls_with_stacks_and_detaches(tmp_path: Path) -> N
                                str(app.pid), "-o", str(out)], stderr=subprocess.PIPE,
                               text=True)  # fmt: skip
         before = _records(main)
-        time.sleep(1.5)
-        at.send_signal(signal.SIGINT)
-        _, err = at.communicate(timeout=60)
+        err = _recorded_for_a_while(at, "shim loaded into", main, side)
         after = _records(main)
         assert at.returncode == 0, err
         assert f"shim loaded into {app.pid}" in err and f"detached from {app.pid}" in err
@@ -221,9 +249,8 @@ def test_detach_mid_read_leaves_no_failed_call(tmp_path: Path) -> None:
     os.close(r2)
     out = tmp_path / "trace"
     try:
-        while len(os.listdir(f"/proc/{app.pid}/task")) < 2:
+        while not _in_reads(app.pid, 2):  # both threads blocked in their reads
             time.sleep(0.05)
-        time.sleep(0.3)  # both threads in their reads
         at = _attached("-p", str(app.pid), "-o", str(out))
         time.sleep(0.5)
         err = _detached(at)

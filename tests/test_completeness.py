@@ -736,7 +736,10 @@ def test_killed_process_has_no_end_counters(tmp_path):
         child = int(kids.stdout.split()[0]) if kids.stdout.split() else None
         time.sleep(0.05)
     assert child is not None
-    time.sleep(0.5)
+    written = tmp_path / "kio_raw.out"  # its last line: past the shim's start, at its pause
+    while not (written.exists() and written.read_bytes().endswith(b"end\n")):
+        assert time.monotonic() < deadline and p.poll() is None, "kio_raw never got to its pause"
+        time.sleep(0.05)
     os.kill(child, signal.SIGKILL)
     _, err = p.communicate(timeout=60)
     table = load(out).completeness
