@@ -12,9 +12,9 @@ What goes where (docs/analyzer.md, "Darshan logs", lists every counter filled an
   stracer's syscalls, and stdio streams' refills and flushes: the POSIX layer of iotrace's
   files table, which is what reached the kernel), STDIO (the app's stdio calls), MPI-IO, and
   DXT_POSIX / DXT_MPIIO (one segment per data access of those layers, all of them: no 2 MiB cap).
-- Ranks: the MPI rank; a trace without ranks gives each process (host, pid) a rank of its own in
-  the order they started; in a trace with ranks, processes without one (the launcher) are left
-  out and counted in the line `export` prints.
+- Ranks: the MPI rank; a trace without ranks gives each process (host, pid, start: a reused pid
+  is two) a rank of its own in the order they started; in a trace with ranks, processes without
+  one (the launcher) are left out and counted in the line `export` prints.
 - Times are seconds since the job's start, as Darshan's; the job's start and end are the trace's.
 """
 
@@ -36,7 +36,7 @@ from iotrace.calls import STDIO_UNDER
 from iotrace.record import field, record
 from iotrace.tracedir import check_replaceable
 
-from . import schema
+from . import proc_keys, schema
 from .access import ALIGN, READ, WRITE, arrays, bucket_of, classify
 
 if TYPE_CHECKING:
@@ -303,10 +303,14 @@ def _ranks(trace: Trace, a: Arrays) -> tuple[np.ndarray, int, int]:
     else:
         import pandas as pd
 
-        first = procs.sort_values("start").drop_duplicates(["host", "pid"])
+        # a process is (host, pid, start): a pid reused in the run is two (proc_keys)
+        procs = procs.assign(key=proc_keys.of_trace(trace)[0])
+        first = procs.sort_values("start").drop_duplicates(["host", "pid", "key"])
         # each process's number, found at once (a part's table holds every process of the trace)
-        number = pd.MultiIndex.from_arrays([first["host"], first["pid"]])
-        per_proc = number.get_indexer(pd.MultiIndex.from_arrays([procs["host"], procs["pid"]]))
+        number = pd.MultiIndex.from_arrays([first["host"], first["pid"], first["key"]])
+        per_proc = number.get_indexer(
+            pd.MultiIndex.from_arrays([procs["host"], procs["pid"], procs["key"]])
+        )
         per_proc = per_proc.astype(np.int64)
         nprocs, left_out = len(number), 0
     lut = np.append(per_proc, -1) if len(per_proc) else np.array([-1], dtype=np.int64)

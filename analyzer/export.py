@@ -1,9 +1,11 @@
 """`iotrace export DIR --format parquet|csv|chrome -o OUT`.
 
 - parquet: OUT/ holds `events/` (a Hive-partitioned dataset, `source=.../host=.../*.parquet`, in
-  time order within each file) and `processes.parquet`, `files.parquet`, `stacks.parquet`,
-  `missed.parquet`.  DuckDB: `read_parquet('OUT/events/**/*.parquet', hive_partitioning=true)`;
-  Spark: `spark.read.parquet('OUT/events')`; Dask/pandas: `read_parquet('OUT/events')`.
+  time order within each file) and `processes.parquet` (a row per log or image;
+  `process_start` and `process_nth` name the process it is of, iotrace.incarnation),
+  `files.parquet`, `stacks.parquet`, `missed.parquet`.  DuckDB:
+  `read_parquet('OUT/events/**/*.parquet', hive_partitioning=true)`; Spark:
+  `spark.read.parquet('OUT/events')`; Dask/pandas: `read_parquet('OUT/events')`.
 - csv: OUT/ holds `events.csv`, `processes.csv`, `files.csv`, `stacks.csv`, `missed.csv`.
 - File names that are not UTF-8 (Linux allows any bytes): the tables hold text, so such a name
   is spelled with its bytes that are not UTF-8 as `\\xNN` (as `show` prints them), and in Parquet
@@ -12,7 +14,8 @@
   the spelled name and `args.path_bytes` (hex).
 - darshan: OUT is one Darshan log, written by libdarshan-util (analyzer/darshan.py).
 - chrome: OUT is one JSON file in the Chrome trace-event format (Perfetto UI, chrome://tracing):
-  a process track per traced process ("rank R: command (pid P @host)"), a thread track per thread,
+  a process track per traced process ("rank R: command (pid P @host)"; a reused pid's second
+  process is `P#2`, its track's number above every pid's), a thread track per thread,
   every call a complete ('X') slice; the stracer's missed syscalls in category `missed`, coloured
   apart (`cname`), with `args.missed`, `args.source` and their call site (`args.site`); their
   duration is the stracer's, entry stop to exit stop.
@@ -36,7 +39,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from iotrace import __version__
+from iotrace.incarnation import label
 from iotrace.tracedir import check_way, open_dir, write_atomic
+
+from . import proc_keys
 
 if TYPE_CHECKING:
     from .parts import Bounded
@@ -47,9 +53,17 @@ ROWS_PER_GROUP = 1 << 20
 CHROME_BATCH = 100_000
 
 
+def _processes(procs: pd.DataFrame) -> pd.DataFrame:
+    """The processes table as exported: a row per log or image, with the process it is of
+    (`process_start`: with host and pid it names the process; a pid reused in the run names
+    several) and which of its pid's processes that is (`process_nth`, 1 the first)."""
+    start, nth = proc_keys.of_table(procs)
+    return procs.assign(process_start=start, process_nth=nth)
+
+
 def _tables(trace: Trace) -> dict[str, pd.DataFrame]:
     return {
-        "processes": trace.processes,
+        "processes": _processes(trace.processes),
         "files": trace.files,
         "stacks": trace.stacks,
         "missed": trace.missed,
@@ -215,7 +229,12 @@ def to_parquet_parts(b: Bounded | str | os.PathLike[str], out: str | os.PathLike
     st = pd.concat(stacks, ignore_index=True).drop_duplicates(["stack_id", "level"])
     st = st.sort_values(["stack_id", "level"], kind="stable").reset_index(drop=True)
     files = parts._merge_files(partials, "files_export")  # as trace.files (holds kept in)
-    tables = {"processes": tr.processes, "files": files, "stacks": st, "missed": s.missed}
+    tables = {
+        "processes": _processes(tr.processes),
+        "files": files,
+        "stacks": st,
+        "missed": s.missed,
+    }
     meta = _meta(tr)
     for name, df in tables.items():
         table = _arrow(df, meta, tr.exact_names)
@@ -233,28 +252,33 @@ def to_csv(trace: Trace, out: Path) -> str:
     return f"wrote {len(trace.events):,} events to {out}/events.csv (and the other tables)"
 
 
-def _chrome_pids(procs: pd.DataFrame) -> np.ndarray:
+def _chrome_pids(procs: pd.DataFrame, nth: np.ndarray) -> np.ndarray:
     """proc -> the pid shown (indexed by proc; 0: no such proc): the real one, unless two hosts
-    share it.  In numpy: each part of a trace of 100,000 processes makes it of every process."""
+    share it, or it is a later process of a reused pid (`nth` > 1, per row: proc_keys).  In
+    numpy: each part of a trace of 100,000 processes makes it of every process."""
     proc = procs["proc"].to_numpy(np.int64)
     pid = procs["pid"].to_numpy(np.int64)
     out = np.zeros(max(len(procs), int(proc.max(initial=-1)) + 1, 1), dtype=np.int64)
     out[proc] = pid
-    if procs["host"].nunique() > 1:
+    hosts = procs["host"].nunique()
+    if hosts > 1:
         host = np.unique(procs["host"].to_numpy(object), return_inverse=True)[1]
         pairs = np.unique(np.stack([pid, host]), axis=1)
         many, n = np.unique(pairs[0], return_counts=True)
         clash = np.isin(pid, many[n > 1])
         out[proc[clash]] = (host[clash] + 1) * 10_000_000 + pid[clash]
+    later = nth > 1  # above every host's numbers: (nth - 1) * (hosts + 1) * 10^7 on top
+    out[proc[later]] += (nth[later] - 1) * (hosts + 1) * 10_000_000
     return out
 
 
 def _chrome_meta(procs: pd.DataFrame, threads: pd.DataFrame) -> Iterator[str]:
     """The process and thread tracks' names, a JSON object each; `threads`: (proc, tid) in the
     order of their first event.  Made as written (a trace of 100,000 processes has ~200,000)."""
-    pid_of = _chrome_pids(procs)
+    nth = proc_keys.of_table(procs)[1]
+    pid_of = _chrome_pids(procs, nth)
     seen: set[int] = set()
-    for r in procs.itertuples():
+    for r, n in zip(procs.itertuples(), nth.tolist(), strict=True):
         pid = int(pid_of[int(r.proc)])
         if pid in seen:
             continue  # an exec'd image of the same process: one track
@@ -266,7 +290,7 @@ def _chrome_meta(procs: pd.DataFrame, threads: pd.DataFrame) -> Iterator[str]:
                 "ph": "M",
                 "pid": pid,
                 "tid": 0,
-                "args": {"name": f"{who}{r.command} (pid {int(r.pid)} @{r.host})"},
+                "args": {"name": f"{who}{r.command} (pid {label(int(r.pid), n)} @{r.host})"},
             }
         )
         if pd.notna(r.rank):
@@ -296,7 +320,7 @@ def _chrome_lines(trace: Trace) -> Iterator[list[str]]:
     lines at a time (in the events' order)."""
     ev = trace.events
     procs = trace.processes
-    proc_pid = _chrome_pids(procs)
+    proc_pid = _chrome_pids(procs, proc_keys.of_trace(trace)[1])
     fn_json = [json.dumps(f) for f in ev["function"].cat.categories]
     op_json = [json.dumps(o) for o in ev["op"].cat.categories]
     path_json = [
@@ -672,7 +696,12 @@ def _csv_parts(o: Path, s: Any, tr: Trace, partials: list[Any], got: list[dict[s
     st = st.drop_duplicates(["stack_id", "level"])
     st = st.sort_values(["stack_id", "level"], kind="stable").reset_index(drop=True)
     files_t = parts._merge_files(partials, "files_export")  # as trace.files (holds kept in)
-    tables = {"processes": tr.processes, "files": files_t, "stacks": st, "missed": s.missed}
+    tables = {
+        "processes": _processes(tr.processes),
+        "files": files_t,
+        "stacks": st,
+        "missed": s.missed,
+    }
     for name, df in tables.items():
         table = _plain(_arrow(df, None, tr.exact_names, True))
         write_atomic(o / f"{name}.csv", lambda f, t=table: pacsv.write_csv(t, f))

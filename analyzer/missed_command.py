@@ -10,6 +10,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from iotrace.incarnation import label
 from iotrace.select import Select
 from iotrace.text import escape
 
@@ -39,8 +40,10 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
             if cls == "killed"
             else f"inside libc's {gs[0]['libc_function']}"
         )  # fmt: skip
-        pids = sorted({g["pid"] for g in gs})
-        who = f"pid {pids[0]}" if len(pids) == 1 else f"pids {', '.join(map(str, pids))}"
+        # a pid reused in the run names several processes: P, P#2, ... (iotrace.incarnation)
+        pids = sorted({(g["pid"], g["process_nth"]) for g in gs})
+        names = [label(*p) for p in pids]
+        who = f"pid {names[0]}" if len(pids) == 1 else f"pids {', '.join(names)}"
         out.write(f"{total} {what} at {escape(where, quote=False)} [{who}]\n")
         for g in gs:
             fd = f" fd {g['fd']}" if g["fd"] is not None else ""
@@ -48,7 +51,7 @@ def print_text(groups: list[dict[str, Any]], out: TextIO) -> None:
             err = f" ({g['errors']} failed)" if g["errors"] else ""
             via = f" via {escape(g['via'])}" if g["via"] else ""
             moved = f", {g['bytes']} B" if g["bytes"] else ""
-            pid = f" [pid {g['pid']}]" if len(pids) > 1 else ""
+            pid = f" [pid {label(g['pid'], g['process_nth'])}]" if len(pids) > 1 else ""
             out.write(f"  {g['count']:>8}  {escape(g['syscall'])}{via}{fd}{path}{moved}{err}"
                       f"{pid}\n")  # fmt: skip
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from iotrace import incarnation
 from iotrace.format import SRec
 from iotrace.record import field, record
 from iotrace.select import Select, mask
@@ -83,6 +84,8 @@ class Groups:
     labels: dict[int, str] = field(default_factory=dict)
     frames: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     libc_function: dict[int, str | None] = field(default_factory=dict)
+    # (host, pid) -> the starts of its processes, for the pids that named several (of_logs')
+    begins: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
     @staticmethod
     def merged(parts: list[Groups]) -> Groups:
@@ -141,6 +144,8 @@ class Groups:
                 {
                     "host": r.host,
                     "pid": int(r.pid),
+                    # which process of its pid (1: the first; a pid reused in the run: 2, ...)
+                    "process_nth": incarnation.nth(self.begins, (r.host, int(r.pid)), r.first),
                     "proc": int(r.proc),
                     "rank": None if pd.isna(r.rank) else int(r.rank),
                     "tid": int(r.tid),
@@ -377,9 +382,27 @@ def of_logs(
             if len(rec) >= 6 and rec[4] == "untraced":
                 warnings.append(f"pid {rec[2]} was not traced ({rec[5]} code): its I/O is "
                                 "unknown, missed or not")  # fmt: skip
-    groups = Groups(_merge(done), libc_function=conv.site_fn)
+    groups = Groups(_merge(done), libc_function=conv.site_fn, begins=_begins(logs, slogs, t0))
     _sites(groups, conv.site_frames, True)
     return groups, warnings
+
+
+def _begins(logs: list[Any], slogs: list[Any], t0: int) -> dict[tuple[str, int], list[int]]:
+    """The starts of the processes of each (host, pid) that named several (iotrace.incarnation),
+    from the shim logs' headers and the stracer's forks, on the trace's clock."""
+    items: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for lg in logs:
+        h = lg.header
+        if isinstance(h.get("pid"), int) and isinstance(h.get("clock"), dict):
+            kind = incarnation.FORKED_LOG if h.get("forked") else incarnation.IMAGE
+            t = int(h["clock"].get("real", 0)) - t0
+            items.setdefault((str(h.get("host")), h["pid"]), []).append((t, kind))
+    for sl in slogs:
+        for rec in sl.log.procs if sl.log is not None else []:
+            if rec[4] == "fork" and isinstance(rec[2], int) and isinstance(rec[3], int):
+                t = int(rec[1]) + sl.shift - t0
+                items.setdefault((sl.host, rec[2]), []).append((t, incarnation.FORK))
+    return incarnation.several(items)
 
 
 MISSED_SITE_COLUMNS = ["site", "functions", "count", "errors", "bytes", "ranks", "pids", "paths"]

@@ -237,7 +237,9 @@ def show_text(trace_dir: str | os.PathLike[str], sel: Select | None = None,
         shift = _sshift(lg) - t0
         kept = _selected(lg.header, batch, sel, ranks, t0)
         keys = [r[1] + shift for r in kept]
-        lines.add(keys, [_stracer_text(lg, r, k, stacks) for r, k in zip(kept, keys, strict=True)])
+        # no pid reused (a reused pid's P#2: tests/test_pidreuse.py)
+        lines.add(keys, [_stracer_text(lg, r, k, stacks, {})
+                         for r, k in zip(kept, keys, strict=True)])  # fmt: skip
     return lines.text()
 
 

@@ -53,10 +53,53 @@ def test_a_reused_pid_is_two_processes(tmp_path, mode) -> None:
     if mode == "full":
         assert not same_report(ref, report_of_parts(out))
         assert not same_report(ref, report_of_parts(out, range_bytes=1))
-    shown = iotrace("show", "--pid", str(first), str(out))
+    # show: both processes, the second named P#2
+    _shown_apart(out, first)
+    _exports_apart(out, tmp_path, first)
+
+
+def _shown_apart(out, pid: int) -> None:
+    """`show --pid P` shows both processes of the pid, the second as `P#2`."""
+    shown = iotrace("show", "--pid", str(pid), str(out))
     assert shown.returncode == 0, shown.stderr
-    writes = [ln for ln in shown.stdout.splitlines() if "write(" in ln]
-    assert [ln.rsplit("= ", 1)[1].split()[0] for ln in writes] == ["1000", "3000", "5000"]
+    writes = [ln for ln in shown.stdout.splitlines() if "write(" in ln and ".dat" in ln]
+    got = [(ln.split(" tid ")[0], ln.rsplit("= ", 1)[1].split()[0]) for ln in writes]
+    p, p2 = f"[pid {pid}", f"[pid {pid}#2"
+    assert got == [(p, "1000"), (p2, "3000"), (p2, "5000")], shown.stdout
+
+
+def _exports_apart(out, tmp_path, pid: int) -> None:
+    """The exports keep the two processes of the pid apart: a Chrome track each, Parquet's
+    process columns, a Darshan rank each (a.dat the first's, b.dat and c.dat the second's)."""
+    import pandas as pd
+
+    chrome = tmp_path / "t.json"
+    assert iotrace("export", str(out), "--format", "chrome", "-o", str(chrome)).returncode == 0
+    ev = json.loads(chrome.read_text())["traceEvents"]
+    names = {e["pid"]: e["args"]["name"] for e in ev if e["name"] == "process_name"}
+    wrote = {e["args"]["path"].rsplit("/", 1)[-1]: e["pid"] for e in ev
+             if e["name"] == "write" and str(e["args"].get("path")).endswith(".dat")}  # fmt: skip
+    assert wrote["a.dat"] != wrote["b.dat"] == wrote["c.dat"], wrote
+    assert f"(pid {pid} @" in names[wrote["a.dat"]], names
+    assert f"(pid {pid}#2 @" in names[wrote["b.dat"]], names
+    pq = tmp_path / "pq"
+    assert iotrace("export", str(out), "--format", "parquet", "-o", str(pq)).returncode == 0
+    pr = pd.read_parquet(pq / "processes.parquet")
+    pr = pr[pr["pid"] == pid]
+    assert sorted(pr.groupby("process_start")["process_nth"].first()) == [1, 2], pr
+    dar = tmp_path / "t.darshan"
+    done = iotrace("export", str(out), "--format", "darshan", "-o", str(dar))
+    if done.returncode != 0 and "darshan" in done.stderr and "install" in done.stderr:
+        return  # libdarshan-util not installed (iotrace[darshan])
+    assert done.returncode == 0, done.stderr
+    import darshan
+
+    rep = darshan.DarshanReport(str(dar), read_all=True)
+    c = rep.records["POSIX"].to_df()["counters"]
+    rank = {rep.name_records[int(i)].rsplit("/", 1)[-1]: int(r)
+            for i, r in zip(c["id"], c["rank"], strict=True)}  # fmt: skip
+    assert rank["a.dat"] != rank["b.dat"] == rank["c.dat"], rank
+    assert rep.metadata["job"]["nprocs"] == 3
 
 
 def test_a_killed_process_is_not_taken_for_the_next_of_its_pid(tmp_path) -> None:
@@ -97,3 +140,41 @@ def test_a_time_namespace_s_clock_is_put_on_the_host_s(tmp_path, mode, fork) -> 
     got = json.loads(iotrace("report", "--json", str(out)).stdout)
     assert got["completeness"]["line"] == line[0].removeprefix("iotrace: ")
     assert all(r["bytes_pct"] == 100.0 for r in got["completeness"]["processes"])
+
+
+def test_a_reused_pid_of_a_program_without_the_shim(tmp_path) -> None:
+    """A static program (no shim: the stracer records every syscall): `show` and `missed` name
+    the pid's second process P#2."""
+    out = tmp_path / "trace"
+    run = _in_pidns("run", "-o", str(out), "--", str(build("pid_reuse", "-static")), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    first, second = map(int, run.stdout.split())
+    assert first == second
+    _shown_apart(out, first)
+    missed = iotrace("missed", "--json", str(out))
+    assert missed.returncode == 0, missed.stderr
+    wrote = {g["path"].rsplit("/", 1)[-1]: g["process_nth"] for g in json.loads(missed.stdout)
+             if g["syscall"] == "write" and str(g["path"]).endswith(".dat")}  # fmt: skip
+    assert wrote == {"a.dat": 1, "b.dat": 2, "c.dat": 2}, wrote
+    text = iotrace("missed", str(out)).stdout
+    assert f"a.dat, 1000 B [pid {first}]" in text and f"b.dat, 3000 B [pid {first}#2]" in text
+
+
+def test_the_rule_in_numpy_is_the_rule() -> None:
+    """incarnation.of_rows (the exports' processes, 200,000 rows at once) gives each row the
+    process starts() and of() give it, on every order, tie and kind of rows."""
+    import random
+
+    import numpy as np
+
+    from iotrace import incarnation as inc
+
+    rnd = random.Random(1)
+    for _ in range(2000):
+        rows = [(rnd.randrange(3), rnd.randrange(6), rnd.randrange(3))
+                for _ in range(rnd.randrange(1, 12))]  # fmt: skip
+        g, t, k = (np.array(c) for c in zip(*rows, strict=True))
+        start, nth = inc.of_rows(g, t, k)
+        for i, (gi, ti, _) in enumerate(rows):
+            b = inc.starts([(r[1], r[2]) for r in rows if r[0] == gi])
+            assert (start[i], nth[i]) == (inc.of(b, ti), b.index(inc.of(b, ti)) + 1), rows

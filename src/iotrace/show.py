@@ -16,6 +16,7 @@ from typing import IO, Any
 import numpy as np
 from msgpack import UnpackException
 
+from iotrace import incarnation
 from iotrace.calls import DATA_FUNCS, FUNCTIONS
 from iotrace.flags import (
     WHENCE,
@@ -193,8 +194,8 @@ class ShimLines:
         self.nat = require_native()
         self.log, self.origin, self.errors = log, origin, errors
         h = log.header
-        prefix = f"[rank {h['rank']} pid {h['pid']}" if h.get("rank") is not None else (
-            f"[pid {h['pid']}")  # fmt: skip
+        pid = h.get("label", h["pid"])  # a reused pid's second process: P#2 (show's _begins)
+        prefix = f"[rank {h['rank']} pid {pid}" if h.get("rank") is not None else f"[pid {pid}"
         self.prefix = _b(prefix)
         fn = _fn_tables_of(h.get("functions", []))
         self.fnames, self.kinds, self.fn_names, self.named, self.data_call = (
@@ -394,9 +395,9 @@ def _frame(fn: str | None, file: str | None, line: int | None, mod: str | None, 
     return escape(f"{os.path.basename(mod)}+{off:#x}") if mod else hex(off)
 
 
-def _stracer_text(log: Any, rec: list[Any], since: int, stacks: bool) -> str:
+def _stracer_text(log: Any, rec: list[Any], since: int, stacks: bool, begins: Begins) -> str:
     """One of the stracer's events (a MISSED record) as its line, with its site's frames
-    (`stacks`) under it."""
+    (`stacks`) under it; its pid as its process is named (`begins`)."""
     from iotrace.stracer import slog
 
     kinds = log.header.get("syscalls", {})
@@ -418,7 +419,8 @@ def _stracer_text(log: Any, rec: list[Any], since: int, stacks: bool) -> str:
         result = f"{ret} {errno_mod.errorcode.get(err, str(err))} ({os.strerror(err)})"
     mark = f"[{cls}" + (f" via {via}" if via else "") + "]"
     line = (
-        f"[pid {pid} tid {tid}] +{since / 1e9:.6f} {escape(name)}"
+        f"[pid {_label(begins, str(log.header.get('host')), pid, t)} tid {tid}]"
+        f" +{since / 1e9:.6f} {escape(name)}"
         f"({', '.join(shown)}) = {result} <{(t_exit - t) / 1e9:.6f}> {escape(mark)}\n"
     )
     if stacks:
@@ -534,6 +536,10 @@ def show(
     t0 = job_start([*(SimpleNamespace(header=lg[1]) for lg in logs), *slogs], run_records(d))
     ranks = {int(lg[1]["pid"]): lg[1]["rank"] for lg in logs
              if isinstance(lg[1].get("rank"), int)}  # fmt: skip
+    begins = _begins(logs, slogs)
+    for lg in logs:
+        h = lg[1]
+        h["label"] = _label(begins, str(h.get("host")), int(h["pid"]), _mono(h))
     with Sorter(held_budget(memory), _runs_dir(d)) as lines:
         errors = _Errors()
         logs.reverse()
@@ -549,11 +555,11 @@ def show(
             def take(rec: list[Any], lg: Any = lg, batch: list[Any] = batch) -> None:
                 batch.append(rec)
                 if len(batch) >= BATCH:
-                    _stracer_batch(lines, lg, batch, t0, sel, ranks, stacks)
+                    _stracer_batch(lines, lg, batch, t0, sel, ranks, stacks, begins)
                     batch.clear()
 
             slog.read(lg.path, on_missed=take, stops=False, skip=not_missed)
-            _stracer_batch(lines, lg, batch, t0, sel, ranks, stacks)
+            _stracer_batch(lines, lg, batch, t0, sel, ranks, stacks, begins)
         n = 0
         # the lines are UTF-8 (escape leaves no surrogate): to a UTF-8 stream's bytes as they are
         raw = getattr(out, "buffer", None)
@@ -569,7 +575,36 @@ def show(
         return n
 
 
-_HEADER = ("pid", "rank", "clock", "functions")  # what show reads of a shim log's header
+_HEADER = ("pid", "rank", "clock", "functions", "host", "forked")  # what show reads of a header
+Begins = dict[tuple[str, int], list[int]]  # (host, pid) -> its processes' starts, if several
+
+
+def _mono(header: dict[str, Any]) -> int:
+    c = header.get("clock")
+    return int(c.get("mono", 0)) if isinstance(c, dict) else 0
+
+
+def _begins(logs: list[tuple[Path, dict[str, Any], int, int, int]], slogs: list[Any]) -> Begins:
+    """The starts of the processes of each (host, pid) that named several one after the other
+    (iotrace.incarnation), from the logs' headers and the stracer's forks, on the host's
+    clock."""
+    items: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for _, h, *_ in logs:
+        kind = incarnation.FORKED_LOG if h.get("forked") else incarnation.IMAGE
+        items.setdefault((str(h.get("host")), int(h["pid"])), []).append((_mono(h), kind))
+    for lg in slogs:
+        host = str(lg.header.get("host"))
+        for rec in lg.procs:
+            if rec[4] == "fork" and isinstance(rec[2], int) and isinstance(rec[3], int):
+                items.setdefault((host, rec[2]), []).append((int(rec[1]), incarnation.FORK))
+    return incarnation.several(items)
+
+
+def _label(begins: Begins, host: str, pid: int, t: int) -> str:
+    """The pid of the process `pid` named at `t`, as said where it named several: P, P#2..."""
+    return incarnation.label(pid, incarnation.nth(begins, (host, pid), t))
+
+
 HELD_MAX = 512 << 20  # bytes of lines held at most whatever the bound: runs are cheap to merge
 
 
@@ -708,10 +743,12 @@ def _stracer_batch(
     sel: Select,
     ranks: dict[int, int],
     stacks: bool,
+    begins: Begins,
 ) -> None:
     """A batch of a stracer log's MISSED records: those passing `sel`, formatted into
     `lines`."""
     shift = _sshift(log) - t0
     kept = _selected(log.header, recs, sel, ranks, t0)
     keys = [r[1] + shift for r in kept]
-    lines.add(keys, [_b(_stracer_text(log, r, k, stacks)) for r, k in zip(kept, keys, strict=True)])
+    lines.add(keys, [_b(_stracer_text(log, r, k, stacks, begins))
+                     for r, k in zip(kept, keys, strict=True)])  # fmt: skip
