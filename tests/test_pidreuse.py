@@ -143,13 +143,19 @@ def test_a_time_namespace_s_clock_is_put_on_the_host_s(tmp_path, mode, fork) -> 
 
 
 def test_a_reused_pid_of_a_program_without_the_shim(tmp_path) -> None:
-    """A static program (no shim: the stracer records every syscall): `show` and `missed` name
-    the pid's second process P#2."""
+    """A static program (no shim: the stracer records every syscall): each process explained
+    once, `show` and `missed` name the pid's second process P#2."""
     out = tmp_path / "trace"
     run = _in_pidns("run", "-o", str(out), "--", str(build("pid_reuse", "-static")), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     first, second = map(int, run.stdout.split())
     assert first == second
+    # each image's I/O once: the second child's 3,000 B before its exec were its events and,
+    # taken for the exec's reads, before its (static) program too (128.2% here)
+    line = [ln for ln in run.stderr.splitlines() if "the trace explains" in ln]
+    assert len(line) == 1 and OK in line[0] and line[0].endswith("in 3 processes"), run.stderr
+    got = json.loads(iotrace("report", "--json", str(out)).stdout)["completeness"]
+    assert all(r["bytes_pct"] == 100.0 for r in got["processes"]), got["processes"]
     _shown_apart(out, first)
     missed = iotrace("missed", "--json", str(out))
     assert missed.returncode == 0, missed.stderr

@@ -211,6 +211,12 @@ void iot_kio_explain(const struct iot_kio_reading *rs, size_t n, const struct io
             for (size_t k = 0; k < nst; k++)
                 if (prev->t < st[k].t && st[k].t <= r->t)
                     add(base, st[k].sums, 1);
+        } else if (!prev && r->source == STRACER && r->when == EXEC && !att) {
+            /* the process's first image had no shim either (a static program's fork child
+             * that exec'd): its I/O since the fork (from zero) is the stracer's events */
+            for (size_t k = 0; k < nst; k++)
+                if (st[k].t <= r->t)
+                    add(base, st[k].sums, 1);
         } else if (prev) {
             known = 0;
             p->exec_unread |= prev->when == SECCOMP && r->source == STRACER;
