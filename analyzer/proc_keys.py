@@ -22,9 +22,11 @@ def of_table(procs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     processes it is (1: the first)."""
     if procs.empty:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    group = pd.MultiIndex.from_arrays([procs["host"], procs["pid"]]).factorize()[0]
+    # (host, pid) as one int (a MultiIndex's factorize: 35 ms for 40,000 rows, this 9)
+    host = pd.factorize(procs["host"])[0].astype(np.int64)
+    group = host << 32 | procs["pid"].to_numpy(np.int64)
     forked = procs["forked"].to_numpy(bool)
-    by_stracer = (procs["source"].astype(str) == STRACER.name).to_numpy()
+    by_stracer = (procs["source"] == STRACER.name).to_numpy(bool)  # categorical: no strings
     kind = np.where(~forked, incarnation.IMAGE,
                     np.where(by_stracer, incarnation.FORK, incarnation.FORKED_LOG))  # fmt: skip
     return incarnation.of_rows(group, procs["start"].to_numpy(np.int64), kind)
