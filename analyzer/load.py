@@ -517,13 +517,19 @@ def _plain(v: Any) -> bool:
     return not isinstance(v, str | list | tuple | dict) or (type(v) is str and v.isascii())
 
 
-def shim_logs(d: Path, damaged_ok: bool = False) -> list[_Log]:
+def shim_logs(
+    d: Path, damaged_ok: bool = False, fields: frozenset[str] | None = None
+) -> list[_Log]:
     """The shim logs of trace `d`, their headers read (their events not).  `damaged_ok`: a log
-    that cannot be read is kept without a header (as an empty one), not refused."""
+    that cannot be read is kept without a header (as an empty one), not refused.  `fields`:
+    only these of each header kept, cut as it is read (a command holding every log's header
+    for few of its fields: `iotrace missed`)."""
     logs = []
     for i, p in enumerate(SHIM.find(d)):
         try:
             lg = opened(i, p)
+            if fields is not None:
+                lg.header = {k: v for k, v in lg.header.items() if k in fields}
         except TraceFormatError:
             if not damaged_ok:
                 raise

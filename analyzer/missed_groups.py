@@ -44,6 +44,11 @@ BATCH = 4096  # MISSED records converted and grouped at a time by `collect` (non
 MISSED = frozenset({SRec.MISSED})
 NOT_MISSED = frozenset(set(SRec) - {SRec.MISSED, SRec.SEAL, SRec.END})
 MERGE_EVERY = 16  # batches' groups merged into the groups so far (their frames held till then)
+# what of_logs reads of a shim log's header (its process for the converter: load.shim_procs, the
+# job's start, a PID namespace's pids: nspid, a reused pid's processes: _begins); the rest (argv,
+# cwd, the function names' list ...) let go as each is read: the listed logs held 2.5 KiB each,
+# 1.8 now (10,001 logs, tracemalloc)
+HEADER = frozenset({"host", "pid", "ppid", "rank", "clock", "exe", "forked"})
 
 
 class NoStracerLog(Exception):
@@ -295,12 +300,17 @@ def of_logs(
             for k in ("header", "sites", "site_fn", "procs"):
                 setattr(lg, k, names(getattr(lg, k)))
         slogs.append(SLog(f, size, lg))
-    logs = shim_logs(d, damaged_ok=True)  # a damaged one: its processes are the stracer's
-    for lg in logs:  # named but their function names, which nothing here reads (~200 a log)
-        lg.header = names({k: v for k, v in lg.header.items() if k != "functions"})
+    # a damaged one: its processes are the stracer's
+    logs = shim_logs(d, damaged_ok=True, fields=HEADER)
+    for lg in logs:
+        lg.header = names(lg.header)
     t0 = job_start([*logs, *slogs], run_records(d))
-    conv = Converter(slogs, shim_procs(logs, t0), t0, len(logs), 0)
-    pid_of = {s.proc: s.pid for s in shim_procs(logs, t0)}
+    shims, n_logs = shim_procs(logs, t0), len(logs)
+    begins = _begins(logs, slogs, t0)
+    del logs  # held no longer than needed: their processes are the converter's now
+    conv = Converter(slogs, shims, t0, n_logs, 0)
+    pid_of = {s.proc: s.pid for s in shims}
+    del shims
     keep = [CLASS_NAMES.index(c) for c in (CLASS_NAMES[1:] if everything else ["bypass"])]
     done: list[pd.DataFrame] = []
     batch: list[Any] = []
@@ -324,7 +334,7 @@ def of_logs(
             args = None
         a = {k: v[:n] for k, v in raw.arrays.items()}
         proc, cls, via = proc[:n], cls[:n], via[:n]
-        for img in conv.extra[len(pid_of) - len(logs) :]:  # stracer-only processes met now
+        for img in conv.extra[len(pid_of) - n_logs :]:  # stracer-only processes met now
             pid_of[img.proc] = img.pid
         pid = np.array([pid_of[int(p)] for p in proc], dtype=np.int64)
         rank = np.array([r if (r := conv.rank(int(p))) is not None else -1 for p in proc],
@@ -382,7 +392,7 @@ def of_logs(
             if len(rec) >= 6 and rec[4] == "untraced":
                 warnings.append(f"pid {rec[2]} was not traced ({rec[5]} code): its I/O is "
                                 "unknown, missed or not")  # fmt: skip
-    groups = Groups(_merge(done), libc_function=conv.site_fn, begins=_begins(logs, slogs, t0))
+    groups = Groups(_merge(done), libc_function=conv.site_fn, begins=begins)
     _sites(groups, conv.site_frames, True)
     return groups, warnings
 
