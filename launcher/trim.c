@@ -4,10 +4,11 @@
  * mostly holes, which `ls -l` shows and `tar`, `scp` or `rsync` without sparse handling copy
  * whole.  Each such log of this host is cut after its last written chunk, as the readers read it
  * (tracefile.data_end), unless some process may still write it: a log is written through a
- * shared mapping, and a process taking its next chunk past the cut would die of SIGBUS.  So a
- * log is left as it is while a process of its pid runs, or any process maps its inode (a pid
- * namespace names the writer otherwise).  Left: a writer both in another pid namespace and
- * hiding its mappings from us (PR_SET_DUMPABLE 0 as another uid than root) is not seen. */
+ * shared mapping, and a process taking its next chunk past the cut would lose its records (or
+ * die of SIGBUS, writing where the mapping has no file any more).  So a log is left as it is
+ * while a process of its pid runs, or any process maps its inode (a pid namespace names the
+ * writer otherwise).  Left: a writer both in another pid namespace and hiding its mappings
+ * from us (PR_SET_DUMPABLE 0 under another uid than root) is not seen. */
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include <dirent.h>
 #include <errno.h>
