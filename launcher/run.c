@@ -169,6 +169,22 @@ static char *env_entry(const char *k, const char *v)
     return e;
 }
 
+/* The CLOCK_MONOTONIC offset (ns) of the time namespace the run is in, the stracer's clock:
+ * 0 in the host's.  A shim in a namespace of its own puts its times on this clock
+ * (preload/clock.c), told by IOTRACE_TIMENS when it is not the host's. */
+static long long timens_offset(void)
+{
+    FILE *f = fopen("/proc/self/timens_offsets", "re");
+    long long sec, nsec, off = 0;
+    char name[32];
+    while (f && fscanf(f, "%31s %lld %lld", name, &sec, &nsec) == 3)
+        if (!strcmp(name, "monotonic"))
+            off = sec * 1000000000ll + nsec;
+    if (f)
+        fclose(f);
+    return off;
+}
+
 /* the command's environment: the one given, the shim first in LD_PRELOAD, where it writes */
 static char **traced_env(const char *shim, struct iot_dir *d, int stack, const char *faults)
 {
@@ -180,7 +196,8 @@ static char **traced_env(const char *shim, struct iot_dir *d, int stack, const c
     const char *preload = getenv("LD_PRELOAD"), *job = getenv("IOTRACE_JOB");
     static const char *drop[] = {"IOTRACE_CALLS=", "IOTRACE_PATHS=", "IOTRACE_DATA=",
                                  "LD_PRELOAD=", "IOTRACE_OUT=", "IOTRACE_STACK=",
-                                 "IOTRACE_FAULTS=", "IOTRACE_SHARE=", "IOTRACE_GIVEN_SIGIGN="};
+                                 "IOTRACE_FAULTS=", "IOTRACE_SHARE=", "IOTRACE_GIVEN_SIGIGN=",
+                                 "IOTRACE_TIMENS="};
     for (size_t i = 0; i < n; i++) {
         int keep = 1;
         for (size_t j = 0; j < sizeof drop / sizeof *drop && keep; j++)
@@ -209,6 +226,10 @@ static char **traced_env(const char *shim, struct iot_dir *d, int stack, const c
         env[k++] = env_entry("IOTRACE_JOB", strrchr(d->real, '/') + 1);
     if (d->share)
         env[k++] = env_entry("IOTRACE_SHARE", "group");
+    char off[24];
+    snprintf(off, sizeof off, "%lld", timens_offset());
+    if (strcmp(off, "0"))
+        env[k++] = env_entry("IOTRACE_TIMENS", off);
     env[k] = NULL;
     return env;
 }

@@ -19,8 +19,9 @@
  *
  * In a time namespace (unshare --time, CRIU) CLOCK_MONOTONIC is shifted by the namespace's
  * offset: taken off here (/proc/self/timens_offsets), so that every time of the log is on the
- * host's clock, the stracer's and every other process's (a reused pid's processes, an exec's
- * images, are told apart by their times: docs/format.md, "Processes"). */
+ * clock of the stracer and of every other process (the host's, or that of the namespace
+ * `iotrace run` itself runs in): a reused pid's processes, an exec's images, are told apart by
+ * their times (docs/format.md, "Processes"). */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static struct {
 } cal;
 
 static struct {
-    uint64_t off;   /* the time namespace's CLOCK_MONOTONIC offset, ns (0: the host's) */
+    uint64_t off;   /* CLOCK_MONOTONIC's offset from the run's clock, ns (0: the same) */
     char ns[48];    /* which time namespace it is of (/proc/self/ns/time), "" unknown */
 } timens;
 
@@ -72,30 +73,33 @@ static void timens_link(char to[48])
     to[n > 0 ? n : 0] = '\0';
 }
 
-/* The offset of the namespace the process is in (its line "monotonic SECS NSECS"). */
+/* Its time namespace's offset less that of the namespace `iotrace run` runs in (its stracer's
+ * and launcher's clock: IOTRACE_TIMENS, set only when not the host's): its line "monotonic
+ * SECS NSECS" of /proc/self/timens_offsets, read only outside the initial namespace. */
 static void timens_read(void)
 {
-    char buf[128] = "";
-    timens.off = 0;
+    const char *base = getenv("IOTRACE_TIMENS");
+    long long own = 0, run = base ? strtoll(base, NULL, 10) : 0;
     timens_link(timens.ns);
-    if (!timens.ns[0] || !strcmp(timens.ns, "time:[4026531834]")) /* the initial one */
-        return;
-    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/timens_offsets", O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    long n = IOT_SYSRAW(read, fd, buf, sizeof buf - 1);
-    iot_own_io(0, n);
-    IOT_SYSRAW(close, fd);
-    buf[n > 0 ? n : 0] = '\0';
-    char *at = strstr(buf, "monotonic");
-    if (!at)
-        return;
-    char *end;
-    long long sec = strtoll(at + 9, &end, 10), nsec = strtoll(end, NULL, 10);
-    timens.off = (uint64_t)(sec * 1000000000ll + nsec);
+    if (timens.ns[0] && strcmp(timens.ns, "time:[4026531834]")) { /* not the initial one */
+        char buf[128] = "";
+        int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/timens_offsets",
+                                 O_RDONLY | O_CLOEXEC, 0);
+        long n = fd < 0 ? -1 : IOT_SYSRAW(read, fd, buf, sizeof buf - 1);
+        if (fd >= 0) {
+            iot_own_io(0, n);
+            IOT_SYSRAW(close, fd);
+        }
+        buf[n > 0 ? n : 0] = '\0';
+        char *at = strstr(buf, "monotonic"), *end;
+        if (at) {
+            long long sec = strtoll(at + 9, &end, 10), nsec = strtoll(end, NULL, 10);
+            own = sec * 1000000000ll + nsec;
+        }
+    }
+    timens.off = (uint64_t)(own - run);
 }
 
-/* At start-up (the shim busy: its own I/O).  A forked child keeps its parent's state. */
 void iot_clock_init(void)
 {
     timens_read();
