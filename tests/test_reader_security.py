@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -198,3 +199,53 @@ def test_a_module_swapped_after_its_build_id_check_is_not_symbolised(
     assert not forged.exists(), "the swap was not made"
     names = set(st[st["module"] == str(prog)]["function"].dropna())
     assert "forged_name" not in names, names
+
+
+def test_a_trace_dir_swapped_while_it_is_read_is_not_followed(
+    tmp_path: Path,
+    public_dir: Path,
+    private: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Root reads a trace of nobody's (support for a user); nobody named their log as root's
+    private log is named (HOST.PID.iot, guessed), and once the reader has listed the trace,
+    renames it away and puts their link to root's private trace in its place (here: right
+    after the listing, as root does it for them).  The reader opened each log by path: it read
+    root's log, its command line shown as nobody's.  Now the trace directory is opened once
+    (tracedir.pin) and every file of it opened relative to that descriptor."""
+    from iotrace import cli, show, tracedir
+
+    monkeypatch.setattr(tracedir, "_PINNED", {}, raising=False)  # this test's alone
+    n = public_dir / "n"
+    n.mkdir()
+    os.chown(n, NOBODY, NOBODY)
+    theirs = n / "theirs"
+    site = ":".join(p for p in sys.path if p.endswith("site-packages"))
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        sys.executable, "-m", "iotrace", "run", "--no-stracer", "-o", str(theirs),
+                        "--", "cat", "/etc/passwd"], cwd=public_dir, capture_output=True,
+                       text=True, timeout=60,
+                       env={"PATH": os.environ["PATH"], "PYTHONPATH": site})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rootlog = next(private.glob("*.iot"))
+    next(theirs.glob("*.iot")).rename(theirs / rootlog.name)  # nobody's own rename
+    listed = show.log_paths
+
+    def listed_then_swapped(d: Path) -> list[Path]:
+        logs = listed(d)
+        theirs.rename(n / "old")
+        theirs.symlink_to(private)
+        os.lchown(theirs, NOBODY, NOBODY)
+        return logs
+
+    monkeypatch.setattr(show, "log_paths", listed_then_swapped)
+    try:
+        status = cli.main(["show", str(theirs)])
+        out = capsys.readouterr().out
+    finally:
+        for fd in getattr(tracedir, "_PINNED", {}).values():
+            os.close(fd)
+    assert theirs.is_symlink(), "the swap was not made"
+    assert "hostname" not in out, out
+    assert status == 0 and "/etc/passwd" in out, out  # nobody's own log, read

@@ -731,11 +731,11 @@ def main(argv: list[str] | None = None) -> int:
         _lean_allocators()
     try:
         if args.cmd in READERS:
-            from iotrace.tracedir import check_links
+            from iotrace.tracedir import pin
 
             for k in ("trace", "a", "b"):
                 if getattr(args, k, None) is not None:
-                    check_links(getattr(args, k))
+                    pin(getattr(args, k))
         if args.cmd == "export":  # parts reduced here too (report, diff: _summary)
             with _importing():
                 from iotrace.analyzer.parts import tune_malloc

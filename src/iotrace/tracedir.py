@@ -123,42 +123,79 @@ def open_dir(path: Path, share: bool = False) -> TraceDir:
 
 
 LINKS_MAX = 40  # the kernel's limit of links followed in one path (ELOOP)
+_PATH = os.O_PATH | os.O_CLOEXEC
+
+# the trace directories a reader was given (as it spells them, absolute) -> a descriptor of
+# each, opened once by pin; tracefile.open_regular opens their files relative to it
+_PINNED: dict[str, int] = {}
 
 
-def check_links(path: str | os.PathLike[str]) -> None:
-    """TraceDirError if a symbolic link on the way to `path` (the trace directory a reader is
-    given) belongs to another user than the caller and root: a link of nobody's named as the
-    trace of nobody's to read (support for a user) led root's report, show and exports to a
-    private trace of root's, its paths shown as that user's.  A user's own link (`latest`) and
-    the system's are followed.  The kernel's protected_symlinks covers sticky directories only."""
+def pin(path: str | os.PathLike[str]) -> None:
+    """Open the trace directory `path` a reader was given, once, for every file of it the
+    reader opens (tracefile.open_regular, by `pinned`): its owner renaming it (or a directory
+    on its way) mid-read, a link to another trace put in its place, led root's report, show
+    and exports there for the logs not yet read: root's private trace, read as that user's.
+
+    On the way, a symbolic link of another user's (not the caller's, not root's) is refused
+    (TraceDirError): a link of nobody's named as the trace of nobody's to read (support for a
+    user) led root's readers to a private trace of root's, its paths shown as that user's.  A
+    user's own link (`latest`) and the system's are followed.  The way is walked one descriptor
+    at a time, each link read from the descriptor it was found as: what is checked is what is
+    opened.  The kernel's protected_symlinks covers sticky directories only.  Nothing there,
+    not a directory, not searchable: nothing pinned (the reader says it, by path)."""
     me = os.geteuid()
-    todo = str(path).split("/")[::-1]
-    at = "/" if str(path).startswith("/") else "."
+    given = os.fspath(path)
+    todo = given.split("/")[::-1]
+    at = "/" if given.startswith("/") else "."
+    try:
+        fd = os.open(at, _PATH | os.O_DIRECTORY)
+    except OSError:
+        return
     links = 0
-    while todo:
-        name = todo.pop()
-        if name in ("", "."):
-            continue
-        nxt = os.path.join(at, name)
+    try:
+        while todo:
+            name = todo.pop()
+            if name in ("", "."):
+                continue
+            try:
+                nxt = os.open(name, _PATH | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                return
+            st = os.fstat(nxt)
+            if not stat.S_ISLNK(st.st_mode):
+                os.close(fd)
+                fd, at = nxt, os.path.join(at, name)
+                continue
+            try:
+                if st.st_uid not in (me, 0):
+                    raise TraceDirError(
+                        f"{given}: {os.path.join(at, name)} is a symbolic link of uid "
+                        f"{st.st_uid}'s, not yours (uid {me}): not followed (give the directory "
+                        "it names)"
+                    )
+                links += 1
+                if links > LINKS_MAX:
+                    return  # the reader says ELOOP
+                target = os.readlink("", dir_fd=nxt)
+            finally:
+                os.close(nxt)
+            if target.startswith("/"):
+                os.close(fd)
+                fd, at = os.open("/", _PATH | os.O_DIRECTORY), "/"
+            todo.extend(target.split("/")[::-1])
         try:
-            st = os.lstat(nxt)
-        except OSError:  # nothing there (yet): the reader says it
-            return
-        if not stat.S_ISLNK(st.st_mode):
-            at = nxt
-            continue
-        if st.st_uid not in (me, 0):
-            raise TraceDirError(
-                f"{path}: {nxt} is a symbolic link of uid {st.st_uid}'s, not yours (uid {me}): "
-                "not followed (give the directory it names)"
+            _PINNED[os.path.abspath(given)] = os.open(
+                ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd
             )
-        links += 1
-        if links > LINKS_MAX:
-            return  # the reader says ELOOP
-        target = os.readlink(nxt)
-        if target.startswith("/"):
-            at = "/"
-        todo.extend(target.split("/")[::-1])
+        except OSError:
+            return
+    finally:
+        os.close(fd)
+
+
+def pinned(directory: str | os.PathLike[str]) -> int | None:
+    """The descriptor `pin` opened for this trace directory, None if none was."""
+    return _PINNED.get(os.path.abspath(directory)) if _PINNED else None
 
 
 def check_way(out: str | os.PathLike[str]) -> None:

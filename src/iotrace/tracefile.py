@@ -33,6 +33,7 @@ from iotrace.calls import (
 )
 from iotrace.format import EV, EVENT
 from iotrace.record import field, record
+from iotrace.tracedir import pinned
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing for type checkers only: ~2 ms of the stracer's start (issue 19)
@@ -62,9 +63,14 @@ def open_regular(path: str | os.PathLike[str]) -> Iterator[int]:
     does not wait for a writer), and so is a symbolic link: iotrace never makes one in a trace,
     and one planted in another user's trace led root's report or export to a private trace's
     log elsewhere, its events shown as that user's.  A hard link is refused the same way when
-    the file is not the trace directory's owner's (_linked_in)."""
+    the file is not the trace directory's owner's (_linked_in).  A file of a trace directory
+    the command was given is opened relative to the descriptor it opened (tracedir.pin), not by
+    a path its owner could lead elsewhere meanwhile."""
+    name = os.fspath(path)
+    dfd = pinned(os.path.dirname(name) or ".")
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = os.open(name if dfd is None else os.path.basename(name), flags, dir_fd=dfd)
     except OSError as exc:
         if exc.errno == errno.ELOOP and os.path.islink(path):
             raise TraceFormatError(f"{path}: a symbolic link, not a regular file (a trace's files "
@@ -75,19 +81,20 @@ def open_regular(path: str | os.PathLike[str]) -> Iterator[int]:
         if not stat.S_ISREG(st.st_mode):
             raise TraceFormatError(f"{path}: not a regular file")
         if st.st_nlink > 1:
-            _linked_in(path, st)
+            _linked_in(path, st, dfd)
         yield fd
     finally:
         os.close(fd)
 
 
-def _linked_in(path: str | os.PathLike[str], st: os.stat_result) -> None:
+def _linked_in(path: str | os.PathLike[str], st: os.stat_result, dfd: int | None) -> None:
     """TraceFormatError if a file of several names is not its directory's owner's: a hard link
     another user put in their trace (where fs.protected_hardlinks is off: to a log of root's
     private trace, to /etc/shadow) made root's report read root's file as theirs.  A file of
     the owner's is theirs to read, however many names it has (a backup's cp -al)."""
     try:
-        owner = os.stat(os.path.dirname(os.fspath(path)) or ".").st_uid
+        owner = (os.stat(os.path.dirname(os.fspath(path)) or ".") if dfd is None
+                 else os.fstat(dfd)).st_uid  # fmt: skip
     except OSError as exc:
         raise TraceFormatError(f"{path}: {exc.strerror}") from None
     if st.st_uid != owner:
