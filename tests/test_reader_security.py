@@ -249,3 +249,42 @@ def test_a_trace_dir_swapped_while_it_is_read_is_not_followed(
     assert theirs.is_symlink(), "the swap was not made"
     assert "hostname" not in out, out
     assert status == 0 and "/etc/passwd" in out, out  # nobody's own log, read
+
+
+def test_addr2line_links_are_not_made_in_another_users_tmpdir(
+    tmp_path: Path, public_dir: Path
+) -> None:
+    """Root with a user's environment (su without -) kept their TMPDIR: the report made the
+    private directory of addr2line's links there, where that user could rename it away as it
+    was made and put a directory of theirs, whose links the tool then opened as root (a
+    device, a FIFO, a file of root's in place of the module).  Now a TMPDIR another user could
+    change is not used (/tmp is); root's own is.  An addr2line first in PATH says where the
+    links it was given are."""
+    if shutil.which("gcc") is None or shutil.which("addr2line") is None:
+        pytest.skip("needs gcc and addr2line")
+    (tmp_path / "w.c").write_text(WRITER_C)
+    prog = tmp_path / "w"
+    subprocess.run(["gcc", "-g", "-O0", "-o", str(prog), str(tmp_path / "w.c")], check=True)
+    r = iotrace("run", "--no-stracer", "-o", str(tmp_path / "t"), "--", str(prog),
+                str(tmp_path / "out"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    tools, said = tmp_path / "bin", tmp_path / "said"
+    tools.mkdir()
+    (tools / "addr2line").write_text(
+        "#!/bin/sh\nfor a; do case $a in /proc/self/fd/*) d=${a#/proc/self/fd/}\n"
+        f"  readlink /proc/self/fd/${{d%%/*}} >> {said};; esac; done\n"
+        f'exec {shutil.which("addr2line")} "$@"\n'
+    )
+    (tools / "addr2line").chmod(0o755)
+    theirs, mine = public_dir / "tmp", tmp_path / "tmp"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, NOBODY, NOBODY)
+    mine.mkdir(mode=0o700)
+    for tmp, where in ((theirs, "/tmp"), (mine, str(mine))):
+        env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}", "TMPDIR": str(tmp)}
+        r = iotrace("report", "--json", str(tmp_path / "t"), env=env)
+        assert r.returncode == 0 and "save_it (w.c:" in r.stdout, r.stderr
+        dirs = said.read_text().split()
+        said.unlink()
+        assert dirs and {os.path.dirname(d) for d in dirs} == {where}, (tmp, dirs)
+    assert list(theirs.iterdir()) == []

@@ -211,6 +211,12 @@ def check_way(out: str | os.PathLike[str]) -> None:
                             "you and root can change)")  # fmt: skip
 
 
+def way_ours(directory: str) -> bool:
+    """No other user than root and the caller could change the way to `directory`'s entries
+    (launcher/dir.c's rules; True where the launcher is not installed: the library alone)."""
+    return _way(directory) is None
+
+
 @functools.lru_cache(maxsize=16)
 def _way(parent: str) -> str | None:
     """What another user could change on the way to `parent`'s entries, asked of the launcher
