@@ -22,6 +22,8 @@
 #include "iot_format.h"
 #include "launch.h"
 
+#define ROOM_MIN ((off_t)1 << 20)
+
 /* The end of the file's last data (a hole-less file: its size); 0: none or not known.  As
  * tracefile._data_end (launcher/end.c's data_end), from the start of the file. */
 static off_t last_data(int fd, off_t size)
@@ -117,6 +119,12 @@ void iot_trim_logs(int dfd, const char *host)
         if (l < 4 || strcmp(e->d_name + l - 4, ".iot") || strncmp(e->d_name, host, hl) ||
             e->d_name[hl] != '.')
             continue;
+        /* a log worth a look: 1 MiB of holes or more (a process's exit leaves a few pages of
+         * them at most: its header's and chunks' padding), without opening it */
+        struct stat st;
+        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_size - (off_t)st.st_blocks * 512 < ROOM_MIN)
+            continue;
         char *rest;
         long pid = strtol(e->d_name + hl + 1, &rest, 10);
         if (pid <= 0 || (*rest != '.') || pid_runs(pid))
@@ -124,11 +132,10 @@ void iot_trim_logs(int dfd, const char *host)
         int fd = openat(dfd, e->d_name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
             continue;
-        struct stat st;
         off_t end;
         /* a log of ours, not a hard link to another file */
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-            st.st_nlink == 1 && st.st_blocks * 512 < st.st_size &&
+            st.st_nlink == 1 && st.st_size - (off_t)st.st_blocks * 512 >= ROOM_MIN &&
             (end = last_data(fd, st.st_size)) > 0 &&
             (end = (end + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE * IOT_CHUNK_SIZE) < st.st_size) {
             if (ninodes == -2)
