@@ -572,6 +572,48 @@ int iot_arena_owns(const char *p) IOT_HIDDEN;   /* a buffer the window gave: a s
 #define IOT_GLIBC_NOCLOSE 32 /* glibc's _IO_FLAGS2_NOCLOSE (libio/libioP.h) */
 int iot_arena_noclose(void) IOT_HIDDEN;         /* fclose may leave the close to the wrapper */
 void iot_arena_disown(FILE *f) IOT_HIDDEN; /* a stream going wide, no I/O yet: buffer back */
+/* The eight entry points of a printf family P (printf: wrap_stdio.c, wprintf: wrap_wstdio.c),
+ * each one call of its DO(fn, stream, flag, format, va_list); flag >= 0: the fortified entry.
+ * fP, __fP_chk, vfP, __vfP_chk on a stream; P, __P_chk, vP, __vP_chk on stdout. */
+#define IOT_PRINT_VARIADIC(DO, FN, f, flag)                                                  \
+    va_list ap;                                                                              \
+    va_start(ap, fmt);                                                                       \
+    int r = DO(FN, f, flag, fmt, ap);                                                        \
+    va_end(ap);                                                                              \
+    return r
+#define IOT_PRINT_FAMILY(P, CH, DO)                                                          \
+    IOT_API int f##P(FILE *f, const CH *fmt, ...)                                            \
+    {                                                                                        \
+        IOT_PRINT_VARIADIC(DO, IOT_FN_f##P, f, -1);                                          \
+    }                                                                                        \
+    IOT_API int __f##P##_chk(FILE *f, int flag, const CH *fmt, ...)                          \
+    {                                                                                        \
+        IOT_PRINT_VARIADIC(DO, IOT_FN_f##P, f, flag);                                        \
+    }                                                                                        \
+    IOT_API int vf##P(FILE *f, const CH *fmt, va_list ap)                                    \
+    {                                                                                        \
+        return DO(IOT_FN_f##P, f, -1, fmt, ap);                                              \
+    }                                                                                        \
+    IOT_API int __vf##P##_chk(FILE *f, int flag, const CH *fmt, va_list ap)                  \
+    {                                                                                        \
+        return DO(IOT_FN_f##P, f, flag, fmt, ap);                                            \
+    }                                                                                        \
+    IOT_API int P(const CH *fmt, ...)                                                        \
+    {                                                                                        \
+        IOT_PRINT_VARIADIC(DO, IOT_FN_##P, stdout, -1);                                      \
+    }                                                                                        \
+    IOT_API int __##P##_chk(int flag, const CH *fmt, ...)                                    \
+    {                                                                                        \
+        IOT_PRINT_VARIADIC(DO, IOT_FN_##P, stdout, flag);                                    \
+    }                                                                                        \
+    IOT_API int v##P(const CH *fmt, va_list ap)                                              \
+    {                                                                                        \
+        return DO(IOT_FN_##P, stdout, -1, fmt, ap);                                          \
+    }                                                                                        \
+    IOT_API int __v##P##_chk(int flag, const CH *fmt, va_list ap)                            \
+    {                                                                                        \
+        return DO(IOT_FN_##P, stdout, flag, fmt, ap);                                        \
+    }
 /* wrap_stdio.c: a stream's bytes waiting to be written; a flush of `n` of them ending at stream
  * position `end` that the call of `ev` made (its fd and path the stream's): pclose's */
 int64_t iot_stdio_pending(FILE *f) IOT_HIDDEN;

@@ -1349,52 +1349,7 @@ static int do_print(unsigned fn, FILE *f, int flag, const char *fmt, va_list ap)
 }
 
 /* printf(...) is vfprintf(stdout, ...) in glibc, and __printf_chk __vfprintf_chk(stdout). */
-#define PRINT_VARIADIC(FN, f, flag, last)                               \
-    va_list ap;                                                         \
-    va_start(ap, last);                                                 \
-    int r = do_print(FN, f, flag, fmt, ap);                             \
-    va_end(ap);                                                         \
-    return r
-
-IOT_API int fprintf(FILE *f, const char *fmt, ...)
-{
-    PRINT_VARIADIC(IOT_FN_fprintf, f, -1, fmt);
-}
-
-IOT_API int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
-{
-    PRINT_VARIADIC(IOT_FN_fprintf, f, flag, fmt);
-}
-
-IOT_API int vfprintf(FILE *f, const char *fmt, va_list ap)
-{
-    return do_print(IOT_FN_fprintf, f, -1, fmt, ap);
-}
-
-IOT_API int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap)
-{
-    return do_print(IOT_FN_fprintf, f, flag, fmt, ap);
-}
-
-IOT_API int printf(const char *fmt, ...)
-{
-    PRINT_VARIADIC(IOT_FN_printf, stdout, -1, fmt);
-}
-
-IOT_API int __printf_chk(int flag, const char *fmt, ...)
-{
-    PRINT_VARIADIC(IOT_FN_printf, stdout, flag, fmt);
-}
-
-IOT_API int vprintf(const char *fmt, va_list ap)
-{
-    return do_print(IOT_FN_printf, stdout, -1, fmt, ap);
-}
-
-IOT_API int __vprintf_chk(int flag, const char *fmt, va_list ap)
-{
-    return do_print(IOT_FN_printf, stdout, flag, fmt, ap);
-}
+IOT_PRINT_FAMILY(printf, char, do_print)
 
 /* ---- positioning: fseek's offset is its argument (aux = whence); ftell's is its result ---- */
 

@@ -412,52 +412,7 @@ static int do_wprint(unsigned fn, FILE *f, int flag, const wchar_t *fmt, va_list
 #undef VWPRINT_REAL
 }
 
-#define WPRINT_VARIADIC(FN, f, flag, last)                              \
-    va_list ap;                                                         \
-    va_start(ap, last);                                                 \
-    int r = do_wprint(FN, f, flag, fmt, ap);                            \
-    va_end(ap);                                                         \
-    return r
-
-IOT_API int fwprintf(FILE *f, const wchar_t *fmt, ...)
-{
-    WPRINT_VARIADIC(IOT_FN_fwprintf, f, -1, fmt);
-}
-
-IOT_API int __fwprintf_chk(FILE *f, int flag, const wchar_t *fmt, ...)
-{
-    WPRINT_VARIADIC(IOT_FN_fwprintf, f, flag, fmt);
-}
-
-IOT_API int vfwprintf(FILE *f, const wchar_t *fmt, va_list ap)
-{
-    return do_wprint(IOT_FN_fwprintf, f, -1, fmt, ap);
-}
-
-IOT_API int __vfwprintf_chk(FILE *f, int flag, const wchar_t *fmt, va_list ap)
-{
-    return do_wprint(IOT_FN_fwprintf, f, flag, fmt, ap);
-}
-
-IOT_API int wprintf(const wchar_t *fmt, ...)
-{
-    WPRINT_VARIADIC(IOT_FN_wprintf, stdout, -1, fmt);
-}
-
-IOT_API int __wprintf_chk(int flag, const wchar_t *fmt, ...)
-{
-    WPRINT_VARIADIC(IOT_FN_wprintf, stdout, flag, fmt);
-}
-
-IOT_API int vwprintf(const wchar_t *fmt, va_list ap)
-{
-    return do_wprint(IOT_FN_wprintf, stdout, -1, fmt, ap);
-}
-
-IOT_API int __vwprintf_chk(int flag, const wchar_t *fmt, va_list ap)
-{
-    return do_wprint(IOT_FN_wprintf, stdout, flag, fmt, ap);
-}
+IOT_PRINT_FAMILY(wprintf, wchar_t, do_wprint)
 
 /* wscanf family: ret = items assigned (the C value), aux = the bytes consumed (from stdio's
  * own position: seekable streams only); always measured (its conversions may read on).

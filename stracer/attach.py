@@ -23,7 +23,7 @@ from typing import Any
 
 from iotrace.stracer import _ffi as F
 from iotrace.stracer.slog import SRec, Writer
-from iotrace.stracer.syscall_args import AT_FDCWD, Plan, abs_path, decode_args, plan
+from iotrace.stracer.syscall_args import Plan, decode_args, fd_path, plan, target
 from iotrace.stracer.tracer import RESTARTS, read_kio
 
 from iotrace.calls import SYSCALL_BY_NR, Syscall
@@ -237,7 +237,7 @@ class Attached:
             raw = tuple(raw_args)
             args = decode_args(sc, raw, lambda a: self.mem.read_str(pid, a))
             pl = self.plans.get(sc.nr) or self.plans.setdefault(sc.nr, plan(sc))
-            fd, path = _target(pid, pl, args)
+            fd, path = target(pid, pl, args)
             self.pending[tid] = Pending(time.monotonic_ns(), sc, args, fd, path)
         elif op == INFO_EXIT:
             p = self.pending.pop(tid, None)
@@ -256,7 +256,7 @@ class Attached:
                 err, ret = -ret, -1
             path = p.path
             if ret >= 0 and p.sc.fdop == "open":
-                path = _fd_path(pid, ret) or path
+                path = fd_path(pid, ret) or path
             self.log.rec(SRec.MISSED, p.t, pid, tid, p.sc.name, p.args, ret, err, 0,
                          ret if p.sc.fdop == "open" and ret >= 0 else p.fd, path, t_exit,
                          CLASS)  # fmt: skip
@@ -320,28 +320,6 @@ class Attached:
             n += F.ptrace_raw(PTRACE_DETACH, tid, F.ffi.NULL, sig) == 0
             self.tids.pop(tid)
         return n
-
-
-def _fd_path(pid: int, fd: int | None) -> str | None:
-    if fd is None or fd < 0:
-        return None
-    try:
-        return os.readlink(f"/proc/{pid}/fd/{fd}")
-    except OSError:
-        return None
-
-
-def _target(pid: int, pl: Plan, args: list[Any]) -> tuple[int | None, str | None]:
-    """The descriptor and the file a syscall names, as the stracer has them."""
-    if pl.path >= 0:
-        p = args[pl.path]
-        dirfd = args[pl.dirfd] if pl.dirfd >= 0 else AT_FDCWD
-        if isinstance(p, str):
-            return None, abs_path(p, dirfd if isinstance(dirfd, int) else AT_FDCWD, pid)
-        return None, None
-    if pl.fd >= 0 and isinstance(args[pl.fd], int):
-        return args[pl.fd], _fd_path(pid, args[pl.fd])
-    return None, None
 
 
 def attach(pid: int, trace: TraceDir, say: Any) -> int:

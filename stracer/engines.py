@@ -31,7 +31,7 @@ import time
 
 from iotrace.stracer import _ffi as F
 from iotrace.stracer.slog import SRec
-from iotrace.stracer.syscall_args import plan
+from iotrace.stracer.syscall_args import fd_path, plan, target
 
 from iotrace.calls import SYSCALL_BY_NAME, Op, syscall_op
 from iotrace.record import field, record
@@ -190,7 +190,7 @@ class Engines:
         pl = plan(sc)
         args = [v if f is None or isinstance(v, str) else f(v)
                 for f, v in zip(pl.convert, vals, strict=False)]  # fmt: skip
-        fd, path = self.t._target(pid, pl, args)
+        fd, path = target(pid, pl, args)
         return AsyncOp(t, pid, tid, name, args, fd, path, site, via)
 
     def _emit(self, op: AsyncOp, ret: int | None, t_exit: int | None) -> None:
@@ -471,7 +471,7 @@ class Engines:
         for i, fd in enumerate(struct.unpack(f"<{n}i", b)):
             if fd >= 0:
                 ring.files[first + i] = fd
-                ring.paths[first + i] = self.t._fd_path(th.proc.pid, fd)
+                ring.paths[first + i] = fd_path(th.proc.pid, fd)
             else:
                 ring.files.pop(first + i, None)
                 ring.paths.pop(first + i, None)

@@ -116,3 +116,27 @@ def plan(sc: Syscall) -> Plan:
     dirfd = path - 1 if path > 0 and sc.args[path - 1] == "dirfd" else -1
     fd = 4 if sc.name == "mmap" else 0 if sc.args and sc.args[0] == "fd" and path < 0 else -1
     return Plan(conv, path, dirfd, fd)
+
+
+def fd_path(pid: int, fd: int | None) -> str | None:
+    """The file a tracee's descriptor names now (None: none, or gone)."""
+    if fd is None or fd < 0:
+        return None
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+
+
+def target(pid: int, pl: Plan, args: list[Any]) -> tuple[int | None, str | None]:
+    """The descriptor and the file a syscall's decoded arguments name: its path argument made
+    absolute, or its descriptor's file."""
+    if pl.path >= 0:
+        p = args[pl.path]
+        dirfd = args[pl.dirfd] if pl.dirfd >= 0 else AT_FDCWD
+        if isinstance(p, str):
+            return None, abs_path(p, dirfd if isinstance(dirfd, int) else AT_FDCWD, pid)
+        return None, None
+    if pl.fd >= 0 and isinstance(args[pl.fd], int):
+        return args[pl.fd], fd_path(pid, args[pl.fd])
+    return None, None

@@ -23,7 +23,7 @@ from iotrace.stracer import loop as L
 from iotrace.stracer.console import Console
 from iotrace.stracer.engines import Engines
 from iotrace.stracer.slog import SRec, Writer
-from iotrace.stracer.syscall_args import AT_FDCWD, Plan, abs_path, plan
+from iotrace.stracer.syscall_args import Plan, fd_path, plan, target
 from iotrace.stracer.unwind import (
     AddressSpace,
     Frame,
@@ -503,7 +503,7 @@ class Tracer:
             read_str(tid, v) if f is None else f(v) for f, v in zip(pl.convert, raw, strict=False)
         ]
         self.fast.teach(sc.nr, raw, args, self.log.pk.pack)  # the C loop records the next ones
-        fd, path = self._target(pid, pl, args)
+        fd, path = target(pid, pl, args)
         if sc.ends is not None:  # two ends: fd, path are the end written; ends the rest
             fd, path, ends = self._ends(pid, tid, sc.ends, raw)
         else:
@@ -523,7 +523,7 @@ class Tracer:
         for fd_at, off_at in ((at[0], at[1]), (at[2], at[3])):
             fd = raw[fd_at] & 0xFFFFFFFF
             fd = fd - (1 << 32) if fd >> 31 else fd
-            path = self._fd_path(pid, fd)
+            path = fd_path(pid, fd)
             off = None
             ptr = raw[off_at] if off_at >= 0 else 0
             if ptr:
@@ -533,27 +533,6 @@ class Tracer:
                 off = _fd_pos(pid, fd)
             out += [fd, path, off]
         return out[0], out[1], [out[2], *out[3:]]
-
-    def _target(self, pid: int, pl: Plan, args: list[Any]) -> tuple[int | None, str | None]:
-        """The descriptor and the file a syscall's decoded arguments name: its path argument
-        made absolute, or its descriptor's file."""
-        if pl.path >= 0:
-            p = args[pl.path]
-            dirfd = args[pl.dirfd] if pl.dirfd >= 0 else AT_FDCWD
-            if isinstance(p, str):
-                return None, abs_path(p, dirfd if isinstance(dirfd, int) else AT_FDCWD, pid)
-            return None, None
-        if pl.fd >= 0:
-            return args[pl.fd], self._fd_path(pid, args[pl.fd])
-        return None, None
-
-    def _fd_path(self, pid: int, fd: int) -> str | None:
-        if fd < 0:
-            return None
-        try:
-            return os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            return None
 
     def _site(self, th: Thread) -> tuple[int, int]:
         """A new call site key: unwound and symbolised (once per distinct frames), and its
@@ -705,7 +684,7 @@ class Tracer:
         if ret is not None and ret >= 0 and sc.fdop in ("open", "pipe"):
             fd = ret if sc.fdop == "open" else None
             if fd is not None:
-                path = self._fd_path(pid, fd) or path
+                path = fd_path(pid, fd) or path
             self._fd_news(th, sc, raw, ret, path, cls)
         elif ret is not None and ret >= 0 and sc.fdop:
             self._fd_news(th, sc, raw, ret, path, cls)
@@ -752,7 +731,7 @@ class Tracer:
             fds = self.mem.read(th.tid, raw[0], 8)
             if fds:
                 for fd in struct.unpack("<ii", fds):
-                    msgs.append(_msg(OP_OPEN, fd, 0, self._fd_path(proc.pid, fd) or ""))
+                    msgs.append(_msg(OP_OPEN, fd, 0, fd_path(proc.pid, fd) or ""))
                     untold(L.U_DEL, pid, fd)
         elif op == "dup":
             msgs.append(_msg(OP_DUP, _s32(raw[0]), ret, ""))
