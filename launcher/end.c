@@ -18,6 +18,7 @@
 #include <xxhash.h>
 
 #include "../src/iotrace/_kio.h"
+#include "iot_format.h"
 #include "launch.h"
 
 /* ---- a minimal msgpack reader over [p, e) ---- */
@@ -302,11 +303,12 @@ static int kio_record(struct mp *m, int64_t len, struct iot_kio_reading *r)
 {
     int64_t v, pend[2];
     const char *s;
-    /* the log's when (format.KIO_WHEN): 0 start, 1 exec, 2 exit, 3 _exit, 4 seccomp */
-    if (len < 6 || next(m, &v, &s) != 'i' || v < 0 || v > 4)
+    /* the log's when (format.KIO_WHEN), as _kio.c's code (format.KIO_READING_WHEN) */
+    static const int64_t at[] = IOT_KIO_WHEN_AT;
+    if (len < 6 || next(m, &v, &s) != 'i' || v < 0 || v >= (int64_t)(sizeof at / sizeof *at))
         return 0;
     memset(r, 0, sizeof *r);
-    r->when = v == 4 ? 6 : v; /* _kio.h's: 6 seccomp (4 and 5 are the stracer's) */
+    r->when = at[v];
     r->euid = -1;
     if (next(m, &r->t, &s) != 'i')
         return 0;
@@ -402,19 +404,19 @@ static int chunk_records(int fd, unsigned char *buf, size_t size, size_t off, si
         const char *s;
         if (m.bad || next(&rec, &alen, &s) != 'a' || alen < 1 || next(&rec, &kind, &s) != 'i')
             continue;
-        if (kind == 6 && n < max) { /* KIO */
+        if (kind == IOT_REC_KIO && n < max) {
             if (kio_record(&rec, alen - 1, &out[n]))
                 n++;
-        } else if (kind == 10 && alen >= 3) { /* SECCOMP [10, t, dropped, untraced, nnp]:
-                                               * the counts go with the reading before it */
+        } else if (kind == IOT_REC_SECCOMP && alen >= 3) {
+            /* [10, t, dropped, untraced, nnp]: the counts go with the reading before it */
             int64_t t, d[2] = {0, 0}, nnp = 0;
             int ok = next(&rec, &t, &s) == 'i' && next(&rec, &d[0], &s) == 'i' &&
                      (alen < 4 || next(&rec, &d[1], &s) == 'i') &&
                      (alen < 5 || next(&rec, &nnp, &s) == 'i');
             for (int i = 0; ok && i < n; i++)
-                if (out[i].when == 6)
+                if (out[i].when == IOT_KIO_AT_SECCOMP)
                     out[i].dropped[0] = d[0], out[i].dropped[1] = d[1], out[i].nnp = nnp != 0;
-        } else if (kind == 4 && alen > 4) { /* MODULE: its path */
+        } else if (kind == IOT_REC_MODULE && alen > 4) { /* its path */
             for (int i = 1; i < 4; i++)
                 skip(&rec);
             if (next(&rec, &v, &s) == 's') {

@@ -14,7 +14,7 @@ import msgpack
 import xxhash
 
 from iotrace.calls import SYSCALLS
-from iotrace.format import MISSED, MISSED_SIZES, MS, SRec
+from iotrace.format import MISSED, MISSED_SIZES, MS, SK, SKIO, SKIO_LENS, SP, SPROC, SRec
 from iotrace.record import field, record
 from iotrace.tracedir import TraceDir
 from iotrace.tracefile import TraceFormatError, _Pread, open_regular, torn_tail
@@ -206,18 +206,20 @@ def _record_ok(rec: Any) -> bool:
             n == 4 and _int(rec[1]) and isinstance(rec[2], list) and all(map(_frame_ok, rec[2]))
             and _opt(rec[3], str)
         )  # fmt: skip
-    if kind == SRec.KIO:  # [5, t, pid, [counters], [own], when(, [threads' own](, [shim]))]
+    if kind == SRec.KIO:  # format.SKIO: its trailing lists optional
         return (
-            n in (6, 7, 8) and _int(rec[1]) and _int(rec[2]) and isinstance(rec[5], str)
-            and all(isinstance(v, list) and all(map(_int, v)) for v in rec[3:5])
-            and all(v is None or (isinstance(v, list) and len(v) == size and all(map(_int, v)))
-                    for v, size in zip(rec[6:], (4, 10), strict=False))
+            SK.threads <= n <= len(SKIO) and _int(rec[SK.t]) and _int(rec[SK.pid])
+            and isinstance(rec[SK.when], str)
+            and all(isinstance(v, list) and all(map(_int, v)) for v in rec[SK.counters : SK.when])
+            and all(v is None or (isinstance(v, list) and len(v) == SKIO_LENS[f.name]
+                                  and all(map(_int, v)))
+                    for v, f in zip(rec[SK.threads :], SKIO[SK.threads :], strict=False))
         )  # fmt: skip
-    if kind == SRec.PROC:
+    if kind == SRec.PROC:  # format.SPROC
         return (
-            n == 6 and _int(rec[1]) and _int(rec[2]) and _opt(rec[3], int)
-            and isinstance(rec[4], str)  # fork, exec, shim, exit, untraced; others skipped
-            and (not isinstance(rec[5], dict) or _opt(rec[5].get("exe"), str))
+            n == len(SPROC) and _int(rec[SP.t]) and _int(rec[SP.pid]) and _opt(rec[SP.ppid], int)
+            and isinstance(rec[SP.what], str)  # fork, exec, shim, exit, untraced; others skipped
+            and (not isinstance(rec[SP.detail], dict) or _opt(rec[SP.detail].get("exe"), str))
         )  # fmt: skip
     if kind == SRec.COUNTS:
         return (

@@ -151,11 +151,20 @@ def test_the_decoders_columns_are_the_table_s_fields(packed, which):
 
 def test_missed_records_of_the_c_loop_and_of_python_are_the_table_s(trace):
     """st_loop's raw writes: the first is recorded by Python (a new call site), the rest by the
-    stracer's C loop (stracer/_loop.c, IOT_MISSED_BASE); both are format.py's MISSED."""
+    stracer's C loop (stracer/_loop.c, IOT_MISSED_BASE); both are format.py's MISSED.  Its PROC
+    and KIO records are format.py's SPROC and SKIO, field by field."""
     t = trace(build("st_loop"), "3")
     assert t.proc.returncode == 0, t.proc.stderr
     (path,) = slog.log_files(t.dir)
-    recs = [dict(zip(fmt.MISSED_FIELDS, r, strict=False)) for r in slog.read(path).missed]
+    log = slog.read(path)
+    for table, kept in ((fmt.SPROC, log.procs), (fmt.SKIO, log.kio)):
+        assert kept
+        for r in kept:
+            assert len(r) <= len(table) and all(map(fmt.fits, table, r)), (table, r)
+    assert {r[fmt.SP.what] for r in log.procs} >= {"exec", "shim", "exit"}
+    (end,) = [r for r in log.kio if r[fmt.SK.when] == "end"]
+    assert len(end) == len(fmt.SKIO) and len(end[fmt.SK.shim]) == fmt.SKIO_LENS["shim"]
+    recs = [dict(zip(fmt.MISSED_FIELDS, r, strict=False)) for r in log.missed]
     assert len(recs) == 3
     for r in recs:
         assert len(r) == fmt.MISSED_BASE_FIELDS

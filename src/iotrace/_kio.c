@@ -7,9 +7,26 @@
 #include <string.h>
 
 #include "_kio.h"
+#include "iot_format.h" /* the readings' codes and fields: src/iotrace/format.py */
 
-enum { START, EXEC, EXIT, UEXIT, END, ATTACH, SECCOMP };
-enum { NEXT_SETID = 1, NEXT_UNWRITABLE = 2 };
+enum {
+    START = IOT_KIO_AT_START,
+    EXEC = IOT_KIO_AT_EXEC,
+    EXIT = IOT_KIO_AT_EXIT,
+    UEXIT = IOT_KIO_AT__EXIT,
+    END = IOT_KIO_AT_END,
+    ATTACH = IOT_KIO_AT_ATTACH,
+    SECCOMP = IOT_KIO_AT_SECCOMP
+};
+/* the widths cffi reads from _kio.h as written are format.py's */
+_Static_assert(sizeof((struct iot_kio_reading *)0)->counters == IOT_KIO_N * sizeof(int64_t),
+               "_kio.h counters: format.KIO_FIELDS");
+_Static_assert(sizeof((struct iot_kio_reading *)0)->own == IOT_KIO_OWN_N * sizeof(int64_t),
+               "_kio.h own: format.KIO_OWN_FIELDS");
+_Static_assert(sizeof((struct iot_kio_reading *)0)->sums == IOT_KIO_SUMS_N * sizeof(int64_t),
+               "_kio.h sums: format.KIO_SUM_FIELDS");
+_Static_assert(sizeof((struct iot_kio_reading *)0)->uring == IOT_KIO_URING_N * sizeof(int64_t),
+               "_kio.h uring: format.KIO_URING_FIELDS");
 enum { EPERM_ = 1, EACCES_ = 13, ENFILE_ = 23, EMFILE_ = 24 };
 enum { SHIM, STRACER };
 
@@ -26,11 +43,10 @@ static void cost(const struct iot_kio_reading *r, int64_t out[4])
         out[0] = out[1] = out[2] = out[3] = 0;
         return;
     }
-    static const char *names[] = {"rchar", "wchar", "syscr", "syscw", "read_bytes",
-                                  "write_bytes", "cancelled_write_bytes"};
+    static const char *names[IOT_KIO_N] = {IOT_KIO_FIELD_NAMES};
     char text[96];
     int64_t len = 0;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < IOT_KIO_N; i++)
         len += snprintf(text, sizeof text, "%s: %lld\n", names[i], (long long)r->counters[i]);
     out[0] = len, out[1] = 0, out[2] = 1, out[3] = 0;
 }
@@ -56,9 +72,9 @@ int64_t iot_kio_no_end_kind(const struct iot_kio_reading *r)
         return 4; /* unread */
     if (r->when == SECCOMP) /* the shim makes no syscall after it (it was not killed) */
         return r->nnp ? 6 : 5; /* nnp : seccomp */
-    if (r->when == EXEC && r->next == NEXT_SETID)
+    if (r->when == EXEC && r->next == IOT_KIO_NEXT_SETID)
         return 3; /* setid */
-    if (r->when == EXEC && r->next == NEXT_UNWRITABLE)
+    if (r->when == EXEC && r->next == IOT_KIO_NEXT_UNWRITABLE)
         return 1; /* ids */
     return 0;
 }
@@ -338,7 +354,7 @@ void iot_kio_link(struct iot_kio_process *p, size_t n, const int64_t *parent)
         if (parent[i] < 0 || (size_t)parent[i] >= n)
             continue;
         struct iot_kio_process *par = &p[parent[i]];
-        if (par->nolog == NEXT_UNWRITABLE && !p[i].shimmed && !p[i].nolog)
+        if (par->nolog == IOT_KIO_NEXT_UNWRITABLE && !p[i].shimmed && !p[i].nolog)
             p[i].nolog = par->nolog, p[i].nolog_uid = par->nolog_uid; /* no log either */
         if (first)
             first[parent[i] + 2]++;

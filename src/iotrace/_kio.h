@@ -1,7 +1,8 @@
 /* What a trace explains of the kernel's read/write counters (iotrace/kio.py has the rules in
  * its docstring): the one computation, in C, shared by kio.py (through cffi: the analyzer's
  * completeness and full `iotrace run`'s end line) and the C launcher (`iotrace run
- * --no-stracer`'s end line).  Plain int64 fields: cffi declares this file as it is. */
+ * --no-stracer`'s end line).  Plain int64 fields: cffi declares this file as it is (_kio.c
+ * checks the widths of the KIO lists against format.py's, iot_format.h, when it compiles). */
 #ifndef IOTRACE_KIO_H
 #define IOTRACE_KIO_H
 #include <stddef.h>

@@ -150,6 +150,9 @@ KIO_WHEN = ("start", "exec", "exit", "_exit", "seccomp")
 # is not writable for the process's effective ids (its uid changed: the new image cannot create
 # its log).  Code i + 1 is KIO_NEXT[i].
 KIO_NEXT = ("setid", "unwritable")
+# The completeness computation's code of each reading's `when` (src/iotrace/_kio.c, kio.py,
+# launcher/end.c): the shim's KIO_WHEN and the stracer's own, "end" and "attach".
+KIO_READING_WHEN = ("start", "exec", "exit", "_exit", "end", "attach", "seccomp")
 
 # The analyzer's raw event columns (analyzer/event_columns.py, analyzer/_decode.c), in this order:
 # the thread, the EVENT fields with a dtype, and a bit set of the nil fields.
@@ -181,12 +184,10 @@ class SRec(IntEnum):
 
     MISSED = 0
     SITE = 1  # [1, site, [[pc, module, offset, function, file, line], ...], libc_function]
-    PROC = 2  # [2, t, pid, ppid, what, detail]
+    PROC = 2  # SPROC
     COUNTS = 3  # [3, pid, {"covered": n, "loader": n, "shim": n, "libc": n, "bypass": n}]
     END = 4  # [4, t, returncode]
-    # [5, t, pid, [rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled], own, when,
-    #  threads]
-    KIO = 5
+    KIO = 5  # SKIO
     SEAL = 6  # [6, xxh3_64 of the bytes since the previous seal (the first: since the start)]
     STOP = 7  # [7, tid, t, ns]: the stracer held thread tid from t for ns (version 7)
 
@@ -203,12 +204,26 @@ MISSED_FIELDS = tuple(f.name for f in MISSED)
 MS = IntEnum("MS", [(f.name, i) for i, f in enumerate(MISSED)])  # positions: rec[MS.t_exit]
 MISSED_BASE_FIELDS = MISSED_FIELDS.index("class") + 1
 MISSED_SIZES = (MISSED_BASE_FIELDS, MISSED_FIELDS.index("via"), len(MISSED))
+# PROC: what happened to process pid at t: fork (ppid: its parent), exec (detail: {"exe": ...}),
+# shim (its phase), exit (detail: its status), untraced, nspid, attach
+SPROC = _fields("rec:uint t:uint pid:int ppid:int? what:str detail:any?")
+SP = IntEnum("SP", [(f.name, i) for i, f in enumerate(SPROC)])  # positions: rec[SP.what]
+# KIO: the kernel's counters of process pid at t (KIO_FIELDS); own: the I/O of the threads the
+# shim started (KIO_OWN_FIELDS); when: end, exec or attach; at the end (trailing, optional since
+# they were added): threads, the sum of each thread's own counters (KIO_OWN_FIELDS), and shim,
+# the shim's own I/O and its events' sums in the process's memory (KIO_OWN_FIELDS +
+# KIO_SUM_FIELDS)
+SKIO = _fields("rec:uint t:uint pid:int counters:list own:list when:str threads:list? shim:list?")
+SK = IntEnum("SK", [(f.name, i) for i, f in enumerate(SKIO)])  # positions: rec[SK.when]
+SKIO_LENS = {"threads": len(KIO_OWN_FIELDS), "shim": len(KIO_OWN_FIELDS) + len(KIO_SUM_FIELDS)}
 
 
 def fits(f: Field, v: object) -> bool:
     """A value of field `f`'s kind (no range checks)."""
     if v is None:
         return f.nullable
+    if f.kind == "any":
+        return True
     if f.kind in ("uint", "int", "id"):
         return isinstance(v, int) and not isinstance(v, bool)
     if f.kind == "aux":
@@ -330,6 +345,11 @@ def c_header() -> str:
     ]
     out += [f"#define IOT_KIO_{w.upper()} {i}" for i, w in enumerate(KIO_WHEN)]
     out += [f"#define IOT_KIO_NEXT_{w.upper()} {i + 1}" for i, w in enumerate(KIO_NEXT)]
+    out += [f"#define IOT_KIO_AT_{w.upper()} {i}" for i, w in enumerate(KIO_READING_WHEN)]
+    # the code of each of the shim's KIO_WHEN, in its order
+    out.append("#define IOT_KIO_WHEN_AT {" + ", ".join(f"IOT_KIO_AT_{w.upper()}"
+                                                      for w in KIO_WHEN) + "}")  # fmt: skip
+    out.append("#define IOT_KIO_FIELD_NAMES " + ", ".join(f'"{n}"' for n in KIO_FIELDS))
     for r in Rec:
         out += [f"#define IOT_REC_{r.name} {r.value}",
                 f"#define IOT_REC_{r.name}_NFIELDS {len(RECORDS[r])}"]  # fmt: skip

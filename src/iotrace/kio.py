@@ -38,7 +38,7 @@ from .calls import (
     kernel_io_args,
     kernel_io_checks,
 )
-from .format import KIO_NEXT, KIO_URING_FIELDS, Rec, SRec
+from .format import KIO_NEXT, KIO_READING_WHEN, KIO_URING_FIELDS, SK, SKIO_LENS, SP, Rec, SRec
 from .record import field, record
 from .units import fmt_bytes
 
@@ -123,26 +123,25 @@ def shim_reading(rec: list[Any], image: int, shift: int = 0) -> Reading | None:
 
 
 def stracer_reading(rec: list[Any], shift: int = 0) -> tuple[int, Reading] | None:
-    """(pid, reading) of a stracer KIO record [5, t, pid, counters, own, when, threads]; None if
-    malformed.  own: the I/O of the threads the shim started, the shim's own.  threads (at the
-    end): the sum of each thread's own counters -- the process's I/O without its children's.
-    shim (at the end, version 8): the shim's own I/O and its events' sums in its memory.
-    when: "end" (the process's last exit stop, or `iotrace attach`'s detach) or "exec" (an
-    exec into a program no shim starts in: the kernel's reads of it are done, the program's own
-    I/O not begun) or "attach" (`iotrace attach`: where its trace begins)."""
+    """(pid, reading) of a stracer KIO record (format.SKIO); None if malformed.  own: the I/O of
+    the threads the shim started, the shim's own.  threads (at the end): the sum of each
+    thread's own counters -- the process's I/O without its children's.  shim (at the end,
+    version 8): the shim's own I/O and its events' sums in its memory.  when: "end" (the
+    process's last exit stop, or `iotrace attach`'s detach) or "exec" (an exec into a program
+    no shim starts in: the kernel's reads of it are done, the program's own I/O not begun) or
+    "attach" (`iotrace attach`: where its trace begins)."""
     try:
-        _, t, pid, counters, own, when = rec[:6]
+        _, t, pid, counters, own, when = rec[: SK.threads]
         if when not in ("end", "exec", "attach"):
             return None
-        threads = rec[6] if len(rec) > 6 and rec[6] is not None else None
-        shim = rec[7] if len(rec) > 7 and rec[7] is not None else None
+        threads, shim = (rec[i] if len(rec) > i else None for i in (SK.threads, SK.shim))
         r = Reading("stracer", when, int(t) + shift, -1, [int(x) for x in counters],
                     [int(x) for x in own],
                     threads=[int(x) for x in threads] if threads is not None else None,
                     shim=[int(x) for x in shim] if shim is not None else None)  # fmt: skip
-        if r.threads is not None and len(r.threads) != 4:
+        if r.threads is not None and len(r.threads) != SKIO_LENS["threads"]:
             return None
-        if r.shim is not None and len(r.shim) != 10:
+        if r.shim is not None and len(r.shim) != SKIO_LENS["shim"]:
             return None
     except (ValueError, TypeError, IndexError):
         return None
@@ -449,7 +448,7 @@ def explain(
     return p
 
 
-_WHEN = {"start": 0, "exec": 1, "exit": 2, "_exit": 3, "end": 4, "attach": 5, "seccomp": 6}
+_WHEN = {w: i for i, w in enumerate(KIO_READING_WHEN)}  # _kio.c's codes (iot_format.h)
 _END = (None, "stracer", "shim at exit")
 _URING = ("", "liburing", "rings", "held")
 _NEXT = ("", *KIO_NEXT)
@@ -788,14 +787,14 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
     stracer = False
     procs: list[list[Any]] = []  # the stracer's PROC records: for the logs of PID namespaces
     for part in [mine] if mine is not None else _stracer_parts(trace_dir):
-        if part.host != host or not any(r[2] == root for r in part.procs):
+        if part.host != host or not any(r[SP.pid] == root for r in part.procs):
             continue
         stracer = True
         procs += part.procs
         for rec in part.procs:
-            if rec[4] == "fork" and isinstance(rec[3], int):
-                forks.append((int(rec[1]), rec[2], rec[3]))
-                items.setdefault(rec[2], []).append((int(rec[1]), FORK))
+            if rec[SP.what] == "fork" and isinstance(rec[SP.ppid], int):
+                forks.append((int(rec[SP.t]), rec[SP.pid], rec[SP.ppid]))
+                items.setdefault(rec[SP.pid], []).append((int(rec[SP.t]), FORK))
         for rec in part.kio:
             got = stracer_reading(rec)
             if got is not None:
@@ -888,16 +887,23 @@ def run_job(trace_dir: Path, host: str, root: int, mine: StracerPart | None = No
     return job
 
 
-def _in_run(path: Path, host: str, outer: Outer, tree: set[int] | None) -> bool:
-    """Whether the log of `host` is of a process in a PID namespace of its own that is in the
-    run's `tree` (iotrace.nspid)."""
+def _header(path: Path, host: str) -> dict[str, Any] | None:
+    """The header of a log of `host` (None: another host's, or unreadable)."""
     from .tracefile import TraceFormatError, kio_records
 
     if not _log_host_pid(path.name, host, None):
-        return False
+        return None
     try:
-        header, _ = kio_records(path, limit=1)
+        return kio_records(path, limit=1)[0]
     except (OSError, TraceFormatError):
+        return None
+
+
+def _in_run(path: Path, host: str, outer: Outer, tree: set[int] | None) -> bool:
+    """Whether the log of `host` is of a process in a PID namespace of its own that is in the
+    run's `tree` (iotrace.nspid)."""
+    header = _header(path, host)
+    if header is None:
         return False
     return outer.header(header) is not None and (tree is None or header["pid"] in tree)
 
@@ -905,14 +911,7 @@ def _in_run(path: Path, host: str, outer: Outer, tree: set[int] | None) -> bool:
 def _pidns(path: Path, host: str) -> int | None:
     """The pid of a log of `host` whose process began a PID namespace of its own (its parent
     outside it: ppid 0), so its pid and its children's are not the run's; else None."""
-    from .tracefile import TraceFormatError, kio_records
-
-    if not _log_host_pid(path.name, host, None):
-        return None
-    try:
-        header, _ = kio_records(path, limit=1)
-    except (OSError, TraceFormatError):
-        return None
+    header = _header(path, host) or {}
     pid = header.get("pid")
     return pid if header.get("ppid") == 0 and isinstance(pid, int) else None
 
