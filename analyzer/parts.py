@@ -378,7 +378,10 @@ def partial(
     n = len(procs)
     reach = {} if carry is None else carry.reach
     union = _union(a, n, None, reach.get("io"))
-    pp = _per_proc(a, procs, union, _union(a, n, file_time_mask(a, system), reach.get("file")))
+    # the part's own processes' rows only (not a row per process of the trace each part)
+    file_union = _union(a, n, file_time_mask(a, system), reach.get("file"))
+    mine = procs[own]
+    pp = _per_proc(a, mine, union, file_union)
     files = files_table(ev, a, c)
     files_export = files_table(ev, replace(a, stopped=None), c) if export else None
     rd = a.data & (a.op == READ)
@@ -413,7 +416,6 @@ def partial(
     by_host = _threads(ev)
     threads = {(h, int(t)) for h, tids in by_host.items() for t in tids.tolist()}
     hosts = set(by_host)
-    mine = procs[own]
     # the processes whose kernel counters this part explains: its logs' (host, pid), and with
     # the stracer-only images those no log has
     starts = completeness.trace_begins(tr)  # the processes of each pid (pids are reused)
@@ -440,7 +442,7 @@ def partial(
         span=span,
         bandwidth=job.bandwidth_sums(a, span),
         processes=mine,
-        per_proc=pp[own],
+        per_proc=pp,
         sums=sums,
         threads=threads,
         hosts=hosts,

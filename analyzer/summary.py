@@ -139,20 +139,27 @@ def _held_by(fn: np.ndarray, stopped: np.ndarray | None, k: int) -> np.ndarray:
 def _per_proc(
     a: Arrays, procs: pd.DataFrame, union: np.ndarray, file_union: np.ndarray
 ) -> pd.DataFrame:
+    """A row per process of `procs` (rows of the processes table, in its order: a part's own,
+    not the whole trace's), of its events in `a`; `union`, `file_union` indexed by proc."""
     n = len(procs)
+    ids = procs["proc"].to_numpy(np.int64)
+    row = _rows_of(a.proc, ids)  # each event's row of procs (-1: a process not in procs)
     # per event one class of these (they exclude each other; 0: none), per (process, class)
     # one bin: two bincounts over the columns, not seven over copies of them
     rd, wr = a.op == READ, a.op == WRITE
     cls = (a.data & rd).view(np.int8) + (a.data & wr) * np.int8(2)
     cls += (a.mpi_data & rd) * np.int8(3) + (a.mpi_data & wr) * np.int8(4)
     cls += op_in(a.op, [OP_CODE[o] for o in METADATA_OPS]) * np.int8(5)
-    key = a.proc.astype(np.int64) * 6 + cls
+    key = row.astype(np.int64) * 6 + cls
     del cls
+    if row is not a.proc:
+        key[row < 0] = -1
     calls, moved = (x.reshape(n, 6) for x in sums(key, n * 6, a.bytes))
     del key
     keep = ["proc", "host", "rank", "pid", "command", "start", "end", "ended", "exit_status",
             "events"]  # fmt: skip
     run_time = (procs["end"] - procs["start"]).clip(lower=0)
+    union = union[ids]
     # one frame made of every column (a column set at a time: ~0.3 ms each)
     return pd.DataFrame(
         {
@@ -164,14 +171,26 @@ def _per_proc(
             "meta_ops": calls[:, 5].astype(np.int64),
             "mpi_bytes_read": moved[:, 3],
             "mpi_bytes_written": moved[:, 4],
-            "missed": np.bincount(a.proc[a.missed], minlength=n).astype(np.int64),
+            "missed": np.bincount(row[a.missed & (row >= 0)], minlength=n).astype(np.int64),
             "io_time": union,
-            "file_io_time": file_union,
+            "file_io_time": file_union[ids],
             "run_time": run_time,
             "io_share": np.where(run_time > 0, union / run_time.clip(lower=1), np.nan),
         },
         index=procs.index,
     )
+
+
+def _rows_of(proc: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Per event its row among the processes `ids` (sorted), -1 for another process: `proc`
+    itself when `ids` are every process 0..n-1 (a whole trace's table)."""
+    n = len(ids)
+    if not n:
+        return np.full(len(proc), -1, dtype=np.int64)
+    if ids[0] == 0 and ids[-1] == n - 1 and (not len(proc) or proc.max() < n):
+        return proc
+    at = np.minimum(np.searchsorted(ids, proc), n - 1)
+    return np.where(ids[at] == proc, at, -1)
 
 
 def _per_rank(pp: pd.DataFrame) -> pd.DataFrame:

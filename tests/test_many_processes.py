@@ -64,12 +64,22 @@ def counted(r, dtypes):
     rows[kind] = rows.get(kind, 0) + len(r)
     return typed(r, dtypes)
 load._typed_frame = counted
+# a part's per-process rows made of its own processes (before: of every process, each part)
+per_proc = parts._per_proc
+def own_rows(a, procs, *rest):
+    rows["per_proc"] = rows.get("per_proc", 0) + len(procs)
+    return per_proc(a, procs, *rest)
+parts._per_proc = own_rows
 real_images = stracer_src._images
 stracer_src._images = lambda *a: images.append(1) or real_images(*a)
 got = report_dict(parts.summarise(parts.Bounded(d, workers=1, part_bytes=size))[0])
+# the headers a worker keeps: the listing's (of the keys the tables read), and its last part's
+listed = load._listing(Path(d)).logs
+keys = sorted({k for lg in listed for k in lg.header})
 print(json.dumps({"logs": len(logs), "parts": len(plan), "opened": len(opened), "report": got,
                   "scans": len(scans), "rows": rows, "images": len(images),
-                  "others": others[0], "begins": begun[0]}, default=str))
+                  "others": others[0], "begins": begun[0], "keys": keys,
+                  "headers": len(load._HEADERS) + len(load._NAMED)}, default=str))
 """
 
 
@@ -87,7 +97,8 @@ def test_a_part_opens_its_own_logs_not_every_log(trace):
     assert got["opened"] <= 2 * got["logs"], (got["opened"], got["logs"], got["parts"])
     # the tables every part builds the same (its process rows, the stracer's end readings, the
     # stracer's images of every pid, the directory's listing) made once for the parts, not once
-    # each (before: parts x processes rows, ~2,000 here; 5 listings and 1 image pass a part)
+    # each (before: parts x processes rows, ~2,000 here; 5 listings and 1 image pass a part);
+    # a part's per-process rows its own processes' (before: every process's, ~1,000 here)
     per_log = {k: v / got["logs"] for k, v in got["rows"].items()}
     assert max(per_log.values()) < 3, (got["rows"], got["logs"], got["parts"])
     assert got["images"] <= 2 and got["scans"] <= 4, (got["images"], got["scans"], got["parts"])
@@ -96,6 +107,11 @@ def test_a_part_opens_its_own_logs_not_every_log(trace):
     # part's CPU grew with the trace, 0.24 s a part of 2 logs at 20,000 processes)
     assert got["others"] == 0, (got["others"], got["logs"], got["parts"])
     assert got["begins"] <= 1, (got["begins"], got["parts"])  # before: 3 a part
+    # a worker holds the trace's headers once, slim: not every log's again for the parts it
+    # reduced (before: every log's twice), nor the keys no table reads (before: 15 a log)
+    assert got["headers"] <= 4 * got["logs"] / got["parts"], (got["headers"], got["logs"])
+    unread = {"format", "version", "size", "job", "stack_depth", "chunk_size"}
+    assert got["keys"] and not unread & set(got["keys"]), got["keys"]
     # and the parts' report, read from that listing, is the in-memory one
     ref = json.loads(json.dumps(report_in_memory(t.dir), default=str))
     diff = same_report(ref, got["report"])
