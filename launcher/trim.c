@@ -7,8 +7,10 @@
  * shared mapping, and a process taking its next chunk past the cut would lose its records (or
  * die of SIGBUS, writing where the mapping has no file any more).  So a log is left as it is
  * while a process of its pid runs, or any process maps its inode (a pid namespace names the
- * writer otherwise).  Left: a writer both in another pid namespace and hiding its mappings
- * from us (PR_SET_DUMPABLE 0 under another uid than root) is not seen. */
+ * writer otherwise), or an OFD lock is held on it: the shim takes one as it makes its log, which
+ * its first mapping holds until its last process unmaps it, seen from any pid namespace (a writer
+ * in another run's namespace, `mpirun -np 2 iotrace run -o job` with a container per rank, is
+ * in none of our /proc) and through a mapping hidden from us (PR_SET_DUMPABLE 0). */
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include <dirent.h>
 #include <errno.h>
@@ -59,6 +61,14 @@ static int cmp_ino(const void *a, const void *b)
 {
     unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
     return x < y ? -1 : x > y;
+}
+
+/* 1 if a lock of another open file description is held on fd's file (the shim's: it writes
+ * it still); 0 none, or not known (no OFD locks there: the other guards decide) */
+static int locked(int fd)
+{
+    struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    return fcntl(fd, F_OFD_GETLK, &lk) == 0 && lk.l_type != F_UNLCK;
 }
 
 /* Every inode some process maps (from /proc/PID/maps, any device: an overlay shows the one
@@ -136,7 +146,7 @@ void iot_trim_logs(int dfd, const char *host)
         /* a log of ours, not a hard link to another file */
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
             st.st_nlink == 1 && st.st_size - (off_t)st.st_blocks * 512 >= ROOM_MIN &&
-            (end = last_data(fd, st.st_size)) > 0 &&
+            !locked(fd) && (end = last_data(fd, st.st_size)) > 0 &&
             (end = (end + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE * IOT_CHUNK_SIZE) < st.st_size) {
             if (ninodes == -2)
                 ninodes = mapped_inodes(&inodes);

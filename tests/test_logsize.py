@@ -152,3 +152,42 @@ def test_a_log_still_written_after_the_run_is_not_cut(trace, tmp_path, pidns):
     files = load(t.dir).files
     late_file = files[files["path"].str.endswith("/late")]
     assert int(late_file["bytes_written"].sum()) == len((tmp_path / "work" / "late").read_bytes())
+
+
+def test_a_log_another_run_writes_unseen_is_not_cut(trace, tmp_path):
+    """`mpirun -np 2 iotrace run -o job` with each rank in a PID namespace of its own (a
+    container per rank, one host name): one rank's run ends while the other's process still
+    writes a log of the shared directory.  The ending run sees neither that process (its pid
+    names none of its namespace's) nor its mappings (not in its /proc): its log must keep its
+    room (the shim holds an OFD lock on it while it maps it), and its later records land."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare")
+    go, ready, done = tmp_path / "go", tmp_path / "ready", tmp_path / "done"
+    os.mkfifo(go)
+    os.mkfifo(ready)
+    late = ("i=0; while [ $i -lt 3000 ]; do echo $i; i=$((i+1)); done > late; echo ok > "
+            f"{done}")  # fmt: skip
+    bg = f"(echo r > {ready}; read x < {go}; {late}) </dev/null >/dev/null 2>&1 &"
+    fifo = os.open(go, os.O_RDWR)  # held: the line written waits in it for the child's read
+    try:
+        t = trace("sh", "-c", f"{bg} read r < {ready}; true", extra=("--no-stracer",))
+        assert t.proc.returncode == 0, t.proc.stderr
+        other = subprocess.run(
+            ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "iotrace",
+             "run", "-o", str(t.dir), "--append", "--no-stracer", "--", "true"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert other.returncode == 0, other.stderr
+    finally:
+        os.write(fifo, b"go\n")  # the child goes on whatever was found, and ends
+        for _ in range(6000):  # its 3,000 writes (no time assumed: its end)
+            if done.exists() and done.read_text() == "ok\n":
+                break
+            time.sleep(0.01)
+        os.close(fifo)
+    assert done.exists() and done.read_text() == "ok\n"
+    written = (tmp_path / "work" / "late").read_bytes()
+    assert written == "".join(f"{i}\n" for i in range(3000)).encode()
+    files = load(t.dir).files
+    late_file = files[files["path"].str.endswith("/late")]
+    assert int(late_file["bytes_written"].sum()) == len(written)
