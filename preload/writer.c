@@ -567,6 +567,11 @@ int iot_log_create(void)
     L.dev = st.st_dev;
     L.ino = st.st_ino;
     L.making = fd;
+    /* Held while the log is mapped (its mappings keep this description), taken before it has a
+     * name or its room: the run's end, which may see neither this process nor its mappings (a
+     * pid namespace of another run's), cuts no log a lock holds (launcher/trim.c). */
+    struct flock lk = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+    IOT_SYSRAW(fcntl, fd, F_OFD_SETLK, &lk);
 
     /* header, then its seal up to the first chunk boundary */
     uint64_t area = ((sb.size + IOT_SEAL_SIZE + IOT_CHUNK_SIZE - 1) / IOT_CHUNK_SIZE) *
@@ -590,12 +595,6 @@ int iot_log_create(void)
         ensure(RESERVE < limit ? RESERVE : limit, 0);
     }
     int err = errno;
-    if (r == 0) { /* held while the log is mapped (the mapping keeps this description): the
-                   * run's end, which may see neither this process nor its mappings (a pid
-                   * namespace of another run's), cuts no log a lock holds (launcher/trim.c) */
-        struct flock lk = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
-        IOT_SYSRAW(fcntl, fd, F_OFD_SETLK, &lk);
-    }
     L.making = -1;
     IOT_SYSRAW(close, fd);
     close_dir(dfd);
