@@ -14,7 +14,18 @@ import msgpack
 import xxhash
 
 from iotrace.calls import SYSCALLS
-from iotrace.format import MISSED, MISSED_SIZES, MS, SK, SKIO, SKIO_LENS, SP, SPROC, SRec
+from iotrace.format import (
+    CLOCK_PAIR_TRIES,
+    MISSED,
+    MISSED_SIZES,
+    MS,
+    SK,
+    SKIO,
+    SKIO_LENS,
+    SP,
+    SPROC,
+    SRec,
+)
 from iotrace.record import field, record
 from iotrace.tracedir import TraceDir
 from iotrace.tracefile import TraceFormatError, _Pread, open_regular, torn_tail
@@ -33,7 +44,6 @@ MAX_HEADER = 1 << 20  # bytes: a header is no longer than this
 KEPT = frozenset({SRec.PROC, SRec.KIO})  # records the Writer keeps as it writes them
 WINDOW = 1 << 20  # bytes the reader reads at a time (the first: MAX_HEADER at least)
 READ_SIZE = 1 << 16  # the least the reader's unpacker may hold (a log's bytes, else)
-CLOCK_PAIR_TRIES = 4  # brackets read for the header's clock pair (_clockpair.h's count)
 
 
 def clock_pair(

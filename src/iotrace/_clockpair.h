@@ -3,7 +3,7 @@
  * Two reads back to back are apart by whatever ran between them: a preemption under load (64 ms
  * measured at a load of 19) made a process's times that much off against the stracer's, which
  * put its stops outside the calls they held and its loader's reads in no process.  So the real
- * clock is read between two reads of the monotonic one, CLOCK_PAIR_TRIES times, and the
+ * clock is read between two reads of the monotonic one, IOT_CLOCK_PAIR_TRIES times, and the
  * narrowest bracket kept: its midpoint is the real reading's monotonic time to within half its
  * width, and a preemption widens only the bracket it fell in. */
 #ifndef IOTRACE_CLOCKPAIR_H
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define CLOCK_PAIR_TRIES 4
+#include "iot_format.h" /* IOT_CLOCK_PAIR_TRIES (src/iotrace/format.py) */
 
 static inline uint64_t clock_pair_ns(clockid_t c)
 {
@@ -30,7 +30,7 @@ static inline uint64_t clock_pair_mono(void)
 static inline void clock_pair(uint64_t (*mono_ns)(void), uint64_t *mono, uint64_t *real)
 {
     uint64_t width = UINT64_MAX;
-    for (int i = 0; i < CLOCK_PAIR_TRIES; i++) {
+    for (int i = 0; i < IOT_CLOCK_PAIR_TRIES; i++) {
         uint64_t a = mono_ns(), r = clock_pair_ns(CLOCK_REALTIME), b = mono_ns();
         if (b - a < width)
             width = b - a, *mono = a + (b - a) / 2, *real = r;

@@ -36,6 +36,9 @@ CHUNK_SIZE = 32 * 1024  # per-thread chunk of the log file
 # header: in the file), the rest meaningless padding up to the next chunk boundary.
 SEAL_EXT_TYPE = 126
 SEAL_SIZE = 14  # the smallest seal: ext32 header (6 bytes) and the 8-byte checksum
+# brackets (monotonic, real, monotonic) read for a header's clock pair, the narrowest kept
+# (src/iotrace/_clockpair.h, stracer/slog.py clock_pair)
+CLOCK_PAIR_TRIES = 4
 
 
 @record(frozen=True)
@@ -336,6 +339,7 @@ def c_header() -> str:
         f"#define IOT_CHUNK_SIZE {CHUNK_SIZE}",
         f"#define IOT_SEAL_EXT_TYPE {SEAL_EXT_TYPE}",
         f"#define IOT_SEAL_SIZE {SEAL_SIZE}",
+        f"#define IOT_CLOCK_PAIR_TRIES {CLOCK_PAIR_TRIES}",
         f"#define IOT_EVENT_NFIELDS {len(EVENT)}",
         f"#define IOT_EVENT_BASE_FIELDS {EVENT_BASE_FIELDS}",
         f"#define IOT_KIO_N {len(KIO_FIELDS)}",
