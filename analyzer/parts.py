@@ -16,10 +16,11 @@ the process's state on (Carry).
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -526,7 +527,18 @@ def _span_guess(trace_dir: Path) -> int:
     return max(ends) - min(starts) if ends and starts else 0
 
 
-Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
+class Mapper:
+    """fn over argument tuples, in local worker processes or on a Dask cluster: `each` yields
+    the results in the tuples' order as they come (the command folds each in and lets it go:
+    Merging); a call gives them as a list."""
+
+    def __init__(
+        self, each: Callable[[Callable[..., Any], list[tuple[Any, ...]]], Iterator[Any]]
+    ) -> None:
+        self.each = each
+
+    def __call__(self, fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
+        return list(self.each(fn, args))
 
 
 def tune_malloc() -> None:
@@ -592,33 +604,34 @@ def _one_thread() -> bool:
 
 def local_map(workers: int) -> Mapper:
     """fn over the argument tuples, in `workers` processes (1: here)."""
+    return Mapper(functools.partial(_local_each, workers))
 
-    def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
-        if workers <= 1 or len(args) <= 1:
-            return [fn(*a) for a in args]
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
 
-        join_pools()
-        # each worker reduces part after part, reusing the memory the previous part freed
-        # (tune_malloc) and its start-up (the C code's loading, the symbols' tools): a fresh
-        # process per part paid both again.  Forked from this process, which imported the
-        # analyzer already, when it runs one thread (the command line's: _lean_allocators);
-        # else (a library caller's threads) from a server that imports it once (~0.65 s CPU)
-        if _one_thread():
-            ctx = mp.get_context("fork")
-        else:
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload([__name__])
-        ex = ProcessPoolExecutor(min(workers, len(args)), mp_context=ctx, initializer=tune_malloc)
-        try:
-            return list(ex.map(fn, *zip(*args, strict=True)))
-        finally:
-            # not waited for: the workers' exits (the kernel freeing each one's heap) overlap
-            # the merge
-            cluster.after_map(ex.shutdown, cancel_futures=True)
+def _local_each(workers: int, fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> Iterator[Any]:
+    if workers <= 1 or len(args) <= 1:
+        yield from (fn(*a) for a in args)  # one at a time: the caller folds each in first
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
-    return run
+    join_pools()
+    # each worker reduces part after part, reusing the memory the previous part freed
+    # (tune_malloc) and its start-up (the C code's loading, the symbols' tools): a fresh
+    # process per part paid both again.  Forked from this process, which imported the
+    # analyzer already, when it runs one thread (the command line's: _lean_allocators);
+    # else (a library caller's threads) from a server that imports it once (~0.65 s CPU)
+    if _one_thread():
+        ctx = mp.get_context("fork")
+    else:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+    ex = ProcessPoolExecutor(min(workers, len(args)), mp_context=ctx, initializer=tune_malloc)
+    try:
+        yield from ex.map(fn, *zip(*args, strict=True))  # (every worker forked at once)
+    finally:
+        # not waited for: the workers' exits (the kernel freeing each one's heap) overlap
+        # the merge
+        cluster.after_map(ex.shutdown, cancel_futures=True)
 
 
 join_pools = cluster.join_pools  # what the last map left running, waited for
@@ -626,20 +639,21 @@ join_pools = cluster.join_pools  # what the last map left running, waited for
 
 def dask_map(scheduler: str) -> Mapper:
     """fn over the argument tuples on the Dask cluster at `scheduler` (dask.distributed)."""
+    return Mapper(functools.partial(_dask_each, scheduler))
 
-    def run(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
-        join_pools()
-        client = cluster.connect(scheduler)
-        try:
-            client.run(tune_malloc)  # each worker reduces part after part, as a local one
-            out = client.gather(client.map(cluster.call, _pickled(fn, args), pure=False))
-        except BaseException:
-            client.close()
-            raise
-        cluster.after_map(cluster.release, client)
-        return out
 
-    return run
+def _dask_each(
+    scheduler: str, fn: Callable[..., Any], args: list[tuple[Any, ...]]
+) -> Iterator[Any]:
+    join_pools()
+    client = cluster.connect(scheduler)
+    try:
+        client.run(tune_malloc)  # each worker reduces part after part, as a local one
+        yield from cluster.taken(client.map(cluster.call, _pickled(fn, args), pure=False))
+    except BaseException:
+        client.close()
+        raise
+    cluster.after_map(cluster.release, client)
 
 
 def _pickled(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[bytes]:
@@ -647,12 +661,16 @@ def _pickled(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[bytes]
     return [pickle.dumps((fn, a), protocol=pickle.HIGHEST_PROTOCOL) for a in args]
 
 
-def _worker_map(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[Any]:
-    """dask_map from a task on a worker (dask_tasks's plan: the logs' range indexes)."""
+def _worker_each(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> Iterator[Any]:
+    """dask_map from a task on a worker (dask_tasks's plan: the logs' range indexes; the
+    bandwidth bins cut again in merged_json)."""
     from distributed import worker_client
 
     with worker_client() as client:
-        return client.gather(client.map(cluster.call, _pickled(fn, args), pure=False))
+        yield from cluster.taken(client.map(cluster.call, _pickled(fn, args), pure=False))
+
+
+_worker_map = Mapper(_worker_each)
 
 
 def dask_tasks(
@@ -719,54 +737,65 @@ def run(
     plots: bool = False,
     started: cluster.Started | None = None,
 ) -> tuple[Summary, Trace, list[Partial], Mapper]:
-    """summarise, and the parts' partials and the mapper that made them (export's second pass).
-    On a Dask cluster a worker plans the parts (dask_tasks), unless `started` did already."""
+    """summarise, and the parts' partials and the mapper that made them (export's second pass:
+    every partial kept as it came; else they are folded in as they arrive, Merging).  On a Dask
+    cluster a worker plans the parts (dask_tasks), unless `started` did already."""
     d, select = Path(b.trace_dir), b.select
     if b.scheduler:
         if started is None:
             join_pools()  # a map before this one ended (its workers' memory given back)
             started = cluster.start(b.scheduler, b, export, system, plots)
         span, tasks = pickle.loads(started.plan)
-        partials = [p for ps in started.gather() for p in ps]
-        cluster.after_map(cluster.release, started.client)
+        results = started.results()
         mapper = dask_map(b.scheduler)
     else:
         parts, mapper = planned(b)
         span = _span_guess(d)
         tasks = groups(parts)
-        args = [(str(d), t, span, select, export, system, plots) for t in tasks]
-        partials = [p for ps in mapper(group, args) for p in ps]
-    s, tr = _merged(d, span, tasks, partials, mapper, select, plots)
-    return s, tr, partials, mapper
+        results = mapper.each(group, [(str(d), t, span, select, export, system, plots)
+                                      for t in tasks])  # fmt: skip
+    m = Merging.of(results, fold=not export)
+    if started is not None:
+        cluster.after_map(cluster.release, started.client)
+    s, tr = _merged(d, span, tasks, m, mapper, select, plots)
+    return s, tr, m.partials(), mapper
 
 
 def _merged(
     d: Path,
     span: int,
     tasks: list[list[Part]],
-    partials: list[Partial],
+    m: Merging,
     mapper: Mapper,
     select: Select | None,
     plots: bool,
 ) -> tuple[Summary, Trace]:
     """The parts' partials merged (their bandwidth bins cut again when the span guessed was
     off), the logs cut short warned of."""
-    s, tr = merge(partials)
-    true_span = max(tr.duration, max((p.t_end for p in partials), default=0), 1)
+    true_span = max(m.duration, m.t_end, 1)
     if true_span != max(span, 1):  # cut again, for the whole trace's span
-        sums = mapper(_bandwidth, [(str(d), t, true_span, select, plots) for t in tasks])
-        for p, (b, ot) in zip(partials, [x for xs in sums for x in xs], strict=True):
-            p.bandwidth, p.over_time, p.span = b, ot, true_span
-        s, tr = merge(partials)
+        sums = mapper.each(_bandwidth, [(str(d), t, true_span, select, plots) for t in tasks])
+        m.recut((x for xs in sums for x in xs), true_span)
+    s, tr = merge(m.partials())
     _warn(d, tr.processes)
     return s, tr
 
 
+def folded(carried: bool, *results: Any) -> Merging:
+    """On a worker, a step of `report --json --scheduler`'s merge (cluster.Started.report_json):
+    the tasks' partials (`results`, each task's) folded into the Merging of the steps before
+    (the first of `results` when `carried`), so that no worker holds every part's."""
+    m = results[0] if carried else Merging()
+    for ps in results[carried:]:
+        m.add(ps)
+    return m
+
+
 def merged_json(
-    b: Bounded | dict[str, Any], plan_bytes: bytes, *results: list[Partial]
+    b: Bounded | dict[str, Any], plan_bytes: bytes, m: Merging
 ) -> tuple[str, list[str]]:
     """On a worker, the last task of `report --json --scheduler` (cluster.Started.report_json):
-    the report's JSON from the parts' partials (`results`, each task's) and what the merge
+    the report's JSON from the parts' partials folded (`m`, folded's) and what the merge
     warned.  The command then imports neither the analyzer nor pandas (~0.2 s of its CPU, on a
     node whose cores the workers use)."""
     import warnings
@@ -775,10 +804,9 @@ def merged_json(
 
     b = Bounded.of(b)
     span, tasks = pickle.loads(plan_bytes)
-    partials = [p for ps in results for p in ps]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        s, _ = _merged(Path(b.trace_dir), span, tasks, partials, _worker_map, b.select, False)
+        s, _ = _merged(Path(b.trace_dir), span, tasks, m, _worker_map, b.select, False)
     return report_json(s), [str(w.message) for w in caught]
 
 
@@ -932,20 +960,14 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     )
     if len(metadata):
         metadata = metadata.sort_values("calls", ascending=False).reset_index(drop=True)
-    sizes = partials[0].sizes.copy()
-    for k in ("reads", "writes"):
-        sizes[k] = sum(p.sizes[k].to_numpy() for p in partials)
+    sizes = _sizes_added(partials)
 
     files = _merge_files(partials)
     if not first.system:  # system files apart (overview["system_io"] says what they cost)
         files = files[~files["path"].map(is_system_path).astype(bool)].reset_index(drop=True)
     ranks = _per_rank(pp)
-    site_frames = []
-    for p, off in zip(partials, offsets, strict=True):
-        st = p.sites.copy()
-        st["stack"] = [_shift_stacks(p, off, stracer_base)(x) for x in st["stack"]]
-        site_frames.append(st)
-    sites = _concat(site_frames)
+    shifts = [_shift_stacks(p, off, stracer_base) for p, off in zip(partials, offsets, strict=True)]
+    sites = _sites_shifted(partials, shifts)
     if len(sites):
         g = sites.groupby("stack", sort=True)
         sites = g.agg(
@@ -956,9 +978,8 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
             functions=("functions", lambda s: set().union(*s)),
         ).reset_index()
     missed = missed_groups.Groups.merged(
-        [p.missed.shifted(_shift_stacks(p, off, stracer_base))
-         for p, off in zip(partials, offsets, strict=True)]
-    ).table()  # fmt: skip
+        [p.missed.shifted(f) for p, f in zip(partials, shifts, strict=True)]
+    ).table()
     mpi = job.mpi_rows(*_merge_mpi(partials))
     span = max(duration, max(p.t_end for p in partials), 1)
     bw = job.bandwidth_frame(sum(p.bandwidth for p in partials), span)
@@ -1033,7 +1054,8 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     if first.over_time is not None:
         s.over_time = OverTime(span)
         for p in partials:
-            s.over_time.add(p.over_time)  # type: ignore[arg-type]
+            if p.over_time is not None:  # (Merging: the fold in the first, None in the rest)
+                s.over_time.add(p.over_time)
     from_counts(tr, s, counts)
     if tr.selection:  # filtered events: summarise's words, nothing compared
         s.completeness = _completeness(tr)
@@ -1048,6 +1070,180 @@ def merge(partials: list[Partial]) -> tuple[Summary, Trace]:
     jk, table = completeness.job_and_table(kprocs, stracer, len(counts.uring[0]), procs)
     s.completeness = {"line": jk.line(), "job": asdict(jk), "processes": table}
     return s, tr
+
+
+FOLD_EVERY = 16  # whole-process partials held before they are folded into the run before them
+
+
+class Merging:
+    """The parts' partials as they arrive (run), held folded: each run of consecutive partials
+    of whole processes is one partial (_combined: its tables concatenated, its sums added), so
+    the command holds O(FOLD_EVERY) partials and the per-process rows as a few columns each,
+    not every part's frames (~3.4 KB a process: ~340 MB at 100,002 processes).  `fold=False`
+    holds every partial as it came (export's second pass reads them).  The bandwidth bins and
+    the HTML plots (floats) are summed here in the parts' order, as merge summed them, and
+    given to the first partial held (the others' are zero): the same sums to the last bit."""
+
+    def __init__(self, fold: bool = True) -> None:
+        self.fold = fold
+        self.held: list[Partial] = []  # folded runs and the ranges of processes cut, in order
+        self.pending: list[Partial] = []  # whole-process partials since the last fold
+        self.bandwidth: np.ndarray | int = 0
+        self.over_time: OverTime | None = None
+        self.duration = 0
+        self.t_end = 0
+
+    @classmethod
+    def of(cls, results: Iterable[list[Partial]], fold: bool = True) -> Merging:
+        """The tasks' results (each a list of partials) folded in as they come."""
+        m = cls(fold)
+        for ps in results:
+            m.add(ps)
+        return m
+
+    def add(self, ps: Iterable[Partial]) -> None:
+        for p in ps:
+            self._summed(p.bandwidth, p.over_time, p.span)
+            self.duration = max(self.duration, p.duration)
+            self.t_end = max(self.t_end, p.t_end)
+            if not self.fold:
+                self.held.append(p)
+                continue
+            p.bandwidth, p.over_time = _NO_BINS, None  # (summed above)
+            if p.part.window is not None:  # a range of a process: merge needs it as it is
+                self._folded()
+                self.held.append(p)
+            else:
+                self.pending.append(p)
+                if len(self.pending) >= FOLD_EVERY:
+                    self._folded()
+
+    def _summed(self, bins: np.ndarray, plots: OverTime | None, span: int) -> None:
+        self.bandwidth = self.bandwidth + bins
+        if plots is not None:
+            if self.over_time is None:
+                self.over_time = OverTime(span)
+            self.over_time.add(plots)
+
+    def _folded(self) -> None:
+        if not self.pending:
+            return
+        if self.held and self.held[-1].part.window is None:
+            self.pending.insert(0, self.held.pop())
+        self.held.append(_combined(self.pending))
+        self.pending = []
+
+    def recut(self, sums: Iterable[tuple[np.ndarray, OverTime | None]], span: int) -> None:
+        """The bandwidth bins and plots cut again for the whole trace's span (_merged): the
+        parts' new sums, in the parts' order."""
+        self.bandwidth, self.over_time = 0, None
+        own = iter(self.held if not self.fold else [])  # (export's: each its own bins again)
+        for b, ot in sums:
+            self._summed(b, ot, span)
+            p = next(own, None)
+            if p is not None:
+                p.bandwidth, p.over_time = b, ot
+        for p in self.partials():
+            p.span = span
+
+    def partials(self) -> list[Partial]:
+        """What merge takes: the partials held, the sums of the bins and plots in the first."""
+        self._folded()
+        out = self.held
+        if out and self.fold:
+            zero = np.zeros_like(np.asarray(self.bandwidth, dtype=np.float64))
+            for p in out:
+                p.bandwidth, p.over_time = zero, None
+            out[0].bandwidth, out[0].over_time = self.bandwidth, self.over_time
+        return out
+
+
+_NO_BINS = np.zeros(0)
+
+
+def _combined(ps: list[Partial]) -> Partial:
+    """Consecutive partials of whole processes as one partial that merge takes as it took
+    them: the tables concatenated in their order (merge groups them), the integer sums added,
+    the sets and dicts joined, the stack ids renumbered as one part's (each part's shim stacks
+    after the earlier parts', the stracer's after them all, as merge numbers them).  Nothing
+    of floats is summed here (Merging sums the bandwidth bins and plots in the parts' order)."""
+    if len(ps) == 1:
+        return ps[0]
+    first, last = ps[0], ps[-1]
+    offsets, base = stack_offsets(ps)
+    shifts = [_shift_stacks(p, off, base) for p, off in zip(ps, offsets, strict=True)]
+    kp = kio.Packed()
+    for p in ps:
+        kp.update(p.kio)
+    export = first.files_export is not None
+    return replace(
+        first,
+        part=Part(first.part.first, last.part.stop, first.part.stracer_only),
+        exact_names={k: v for p in ps for k, v in p.exact_names.items()},
+        duration=max(p.duration for p in ps),
+        t_end=max(p.t_end for p in ps),
+        stack_base=base,
+        bandwidth=_NO_BINS,
+        processes=_shared(_concat([p.processes for p in ps])),
+        per_proc=_shared(_concat([p.per_proc for p in ps])),
+        sums={k: sum(p.sums[k] for p in ps) if k in SUM_KEYS else v for k, v in first.sums.items()},
+        threads=set().union(*(p.threads for p in ps)),
+        hosts=set().union(*(p.hosts for p in ps)),
+        function_names=_function_order([p.function_names for p in ps]),
+        functions=_concat([p.functions for p in ps]),
+        metadata=_concat([p.metadata for p in ps]),
+        sizes=_sizes_added(ps),
+        files=_concat([p.files for p in ps]),
+        files_export=_concat([p.files_export for p in ps]) if export else None,  # type: ignore[misc]
+        file_ranks=_concat([p.file_ranks for p in ps]),
+        sites=_sites_shifted(ps, shifts),
+        missed=missed_groups.Groups.merged(
+            [p.missed.shifted(f) for p, f in zip(ps, shifts, strict=True)]
+        ),
+        mpi=(_concat([p.mpi[0] for p in ps]), _concat([p.mpi[1] for p in ps])),
+        datasets=(_concat([p.datasets[0] for p in ps]), _libraries(ps)),
+        counts=Counts.sum_of([p.counts for p in ps]),
+        over_time=None,
+        kio=kp,
+        stracer_kio=any(p.stracer_kio for p in ps),
+    )
+
+
+def _shared(df: pd.DataFrame) -> pd.DataFrame:
+    """A per-process table whose text columns hold one string object per distinct value (each
+    part's rows came with their own copies of the host, command, cwd...: ~55 B each a row),
+    their dtype and values unchanged."""
+    for c in df.columns:
+        if df[c].dtype == object and c != "log":  # (a log's name is its own)
+            vals = [sys.intern(v) if type(v) is str else v for v in df[c].tolist()]
+            df[c] = np.array(vals, dtype=object)
+    return df
+
+
+def _sizes_added(ps: list[Partial]) -> pd.DataFrame:
+    sizes = ps[0].sizes.copy()
+    for k in ("reads", "writes"):
+        sizes[k] = sum(p.sizes[k].to_numpy() for p in ps)
+    return sizes
+
+
+def _sites_shifted(ps: list[Partial], shifts: list[Callable[[Any], Any]]) -> pd.DataFrame:
+    """The parts' call sites, each part's stack ids shifted (_shift_stacks), in one table."""
+    frames = []
+    for p, f in zip(ps, shifts, strict=True):
+        st = p.sites.copy()
+        st["stack"] = [f(x) for x in st["stack"]]
+        frames.append(st)
+    return _concat(frames)
+
+
+def _libraries(ps: list[Partial]) -> dict[str, Any]:
+    """The parts' datasets' numbers per library, added."""
+    libs: dict[str, Any] = {}
+    for p in ps:
+        for k, v in p.datasets[1].items():
+            libs[k] = libs.get(k, 0) + v
+    return libs
 
 
 PROC_SUMS = [
@@ -1112,11 +1308,7 @@ def _merge_files(partials: list[Partial], attr: str = "files") -> pd.DataFrame:
 
 def _merge_datasets(partials: list[Partial]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """datasets.layer of the whole trace (ties are within a thread: exact in a part)."""
-    libs: dict[str, Any] = {}
-    for p in partials:
-        for k, v in p.datasets[1].items():
-            libs[k] = libs.get(k, 0) + v
-    return datasets_merge([p.datasets[0] for p in partials]), libs
+    return datasets_merge([p.datasets[0] for p in partials]), _libraries(partials)
 
 
 def _merge_mpi(partials: list[Partial]) -> tuple[pd.DataFrame, pd.DataFrame]:

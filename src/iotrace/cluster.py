@@ -15,6 +15,7 @@ import argparse
 import pickle
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 # dask.config settings for the cluster's processes (scheduler, nannies, workers), set before
@@ -88,22 +89,36 @@ class Started:
     def __init__(self, client: Any, plan: bytes, futures: list[Any], bounded: Any) -> None:
         self.client, self.plan, self.futures, self.bounded = client, plan, futures, bounded
 
-    def gather(self) -> list[Any]:
+    def results(self) -> Iterator[Any]:
+        """The tasks' results in their order as they come, each let go on the cluster once
+        taken (the command folds each in: parts.Merging)."""
+        futures, self.futures = self.futures, []
         try:
-            return self.client.gather(self.futures)
+            yield from taken(futures)
         except BaseException:
             self.client.close()
             raise
 
     def report_json(self) -> str:
-        """The report's JSON, its parts merged on a worker (parts.merged_json): this process
-        imports neither the analyzer nor pandas; what the merge warned is warned here, the
-        workers' memory given back meanwhile (after_map)."""
+        """The report's JSON, its parts merged on the workers: folded FOLD tasks' results at a
+        time into one parts.Merging (parts.folded, each step on the results of the step before
+        and of the next tasks: no worker holds every part's), then the report written from it
+        (parts.merged_json).  This process imports neither the analyzer nor pandas; what the
+        merge warned is warned here, the workers' memory given back meanwhile (after_map)."""
         import warnings
 
-        task = pickle.dumps((_merged_json, (self.bounded, self.plan)), pickle.HIGHEST_PROTOCOL)
+        futures, self.futures = self.futures, []
         try:
-            text, said = self.client.submit(call, task, *self.futures, pure=False).result()
+            acc = None
+            for i in range(0, max(len(futures), 1), FOLD):
+                step = pickle.dumps((_folded, (acc is not None,)), pickle.HIGHEST_PROTOCOL)
+                got = futures[i : i + FOLD]
+                acc = self.client.submit(
+                    call, step, *([] if acc is None else [acc]), *got, pure=False
+                )
+            del futures, got  # each step's inputs let go once it has run
+            task = pickle.dumps((_merged_json, (self.bounded, self.plan)), pickle.HIGHEST_PROTOCOL)
+            text, said = self.client.submit(call, task, acc, pure=False).result()
         except BaseException:
             self.client.close()
             raise
@@ -113,10 +128,31 @@ class Started:
         return text
 
 
-def _merged_json(bounded: Any, plan: bytes, *results: Any) -> tuple[str, list[str]]:
+FOLD = 16  # the tasks' results folded in a step of report_json's merge
+
+
+def taken(futures: list[Any]) -> Iterator[Any]:
+    """The futures' results in order, each future let go once its result is taken (the
+    cluster forgets the result when no client holds its future): the list is emptied."""
+    futures.reverse()
+    while futures:
+        yield futures.pop().result()
+
+
+def _folded(carried: bool, *results: Any) -> list[Any]:
+    """parts.folded, its Merging in a list: the cluster tells the client each result's type,
+    and the client imported the analyzer to unpickle a Merging's."""
+    from iotrace.analyzer.parts import folded
+
+    if carried:
+        results = (results[0][0], *results[1:])
+    return [folded(carried, *results)]
+
+
+def _merged_json(bounded: Any, plan: bytes, merging: list[Any]) -> tuple[str, list[str]]:
     from iotrace.analyzer.parts import merged_json
 
-    return merged_json(bounded, plan, *results)
+    return merged_json(bounded, plan, merging[0])
 
 
 _ends: list[Any] = []  # the threads ending the last map (after_map), not yet joined
