@@ -162,7 +162,7 @@ def _more_calls(trace: Trace, proc: int, since: int, times: set[int]) -> tuple[i
     that ended without a reading (killed by a signal: its parent's counters, or the stracer's
     end, hold them).  The log is streamed, its records not kept."""
     from iotrace.calls import EVENT_FIELDS
-    from iotrace.format import Rec
+    from iotrace.format import KI, Rec
     from iotrace.tracefile import TraceFormatError, open_log, reading
 
     pr = trace.processes
@@ -179,8 +179,8 @@ def _more_calls(trace: Trace, proc: int, since: int, times: set[int]) -> tuple[i
         kio_t, got = None, []  # the log's last reading's time; (t, 0 read 1 write, calls - 1)
         with reading(log):
             for _s, _e, _tid, rec in records:
-                if rec[0] == Rec.KIO and len(rec) > 2 and isinstance(rec[2], int):
-                    kio_t = max(kio_t or 0, rec[2])
+                if rec[0] == Rec.KIO and len(rec) > KI.t and isinstance(rec[KI.t], int):
+                    kio_t = max(kio_t or 0, rec[KI.t])
                 elif rec[0] == Rec.EVENT and rec[1] in fns and len(rec) > aux:
                     if isinstance(rec[aux], int) and rec[aux] > 1:
                         got.append((rec[t0], fns[rec[1]], rec[aux] - 1))

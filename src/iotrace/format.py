@@ -131,6 +131,7 @@ EVENT = RECORDS[Rec.EVENT]
 EVENT_FIELDS = tuple(f.name for f in EVENT)
 EVENT_BASE_FIELDS = EVENT_FIELDS.index("aux") + 1  # fields every EVENT has
 EV = IntEnum("EV", [(f.name, i) for i, f in enumerate(EVENT)])  # positions: rec[EV.fd]
+KI = IntEnum("KI", [(f.name, i) for i, f in enumerate(RECORDS[Rec.KIO])])  # rec[KI.uring]
 # the end read of a call with two ends is a row of its own in the analyzer, in these columns
 END2_COLUMNS = {"fd2": "fd", "path2": "path", "offset2": "offset"}
 

@@ -38,7 +38,19 @@ from .calls import (
     kernel_io_args,
     kernel_io_checks,
 )
-from .format import KIO_NEXT, KIO_READING_WHEN, KIO_URING_FIELDS, SK, SKIO_LENS, SP, Rec, SRec
+from .format import (
+    KI,
+    KIO_NEXT,
+    KIO_OWN_FIELDS,
+    KIO_READING_WHEN,
+    KIO_SUM_FIELDS,
+    KIO_URING_FIELDS,
+    SK,
+    SKIO_LENS,
+    SP,
+    Rec,
+    SRec,
+)
 from .record import field, record
 from .units import fmt_bytes
 
@@ -98,17 +110,18 @@ class Reading:
 
 
 def shim_reading(rec: list[Any], image: int, shift: int = 0) -> Reading | None:
-    """A shim KIO record [6, when, t, counters, own, [pending, streams], sums, uring, [errno,
-    euid], [next]] (the trailing fields since they were added); None if malformed.  A reading
-    the shim could not take (errno, counters []) comes back with `lost` and zero counters.
-    `shift` is added to its time."""
+    """A shim KIO record (format.RECORDS[Rec.KIO], positions KI: pending [bytes, streams], lost
+    [errno, euid], next [code]; the trailing fields since they were added); None if malformed.
+    A reading the shim could not take (errno, counters []) comes back with `lost` and zero
+    counters.  `shift` is added to its time."""
     try:
-        _, when, t, counters, own, pending, sums = rec[:7]
-        uring = [int(x) for x in rec[7]] if len(rec) > 7 else [0] * len(KIO_URING_FIELDS)
-        lost, euid = (int(rec[8][0]), int(rec[8][1])) if len(rec) > 8 and rec[8] else (0, -1)
-        nxt = (
-            dict(enumerate(KIO_NEXT, 1)).get(int(rec[9][0]), "") if len(rec) > 9 and rec[9] else ""
-        )
+        _, when, t, counters, own, pending, sums = rec[: KI.uring]
+        n = len(rec)
+        uring = [int(x) for x in rec[KI.uring]] if n > KI.uring else [0] * len(KIO_URING_FIELDS)
+        lo = rec[KI.lost] if n > KI.lost else None
+        lost, euid = (int(lo[0]), int(lo[1])) if lo else (0, -1)
+        nx = rec[KI.next] if n > KI.next else None
+        nxt = dict(enumerate(KIO_NEXT, 1)).get(int(nx[0]), "") if nx else ""
         if lost and not counters:
             counters = [0] * len(KIO_FIELDS)
         r = Reading("shim", KIO_WHEN[when], int(t) + shift, image, [int(x) for x in counters],
@@ -117,7 +130,8 @@ def shim_reading(rec: list[Any], image: int, shift: int = 0) -> Reading | None:
                     next=nxt)  # fmt: skip
     except (ValueError, TypeError, IndexError):
         return None
-    ok = len(r.counters) == len(KIO_FIELDS) and len(r.own) == 4 and len(r.sums) == 6
+    ok = len(r.counters) == len(KIO_FIELDS) and len(r.own) == len(KIO_OWN_FIELDS)
+    ok = ok and len(r.sums) == len(KIO_SUM_FIELDS)
     ok = ok and len(r.uring) == len(KIO_URING_FIELDS)
     return r if ok else None
 
