@@ -753,6 +753,137 @@ def _shells4(d: Path) -> None:
     (d / "th.csh").write_text(TCSH_SCRIPT)
 
 
+# round 5 (session 15): fio's synchronous, vectored, mmap, splice and fallocate engines (libaio's
+# and io_uring's: tests/test_engines.py; strace shows no bytes of io_submit);
+# git's local/shared/shallow clones, gc --aggressive, commit-graph, multi-pack-index,
+# maintenance, bitmaps, notes, format-patch/am, blame; sqlite3's incremental vacuum, WAL
+# checkpoint, sqlar archives (-A), .sha3sum, exclusive locking, memory/off journals, read-only
+# and immutable opens; Python's zipfile append, tarfile's x mode, O_TMPFILE, mbox locking, csv,
+# plistlib, wave, configparser, sqlite3's backup API, readv/writev/fadvise, copy2/move and
+# its -m zipfile/tarfile/gzip/json.tool/py_compile; logrotate (copytruncate, compress),
+# file(1), pv, mkfs.fat + mcopy, xz -T0, tar --zstd, dd conv=fsync oflag=direct, cpio -p,
+# zip -u/-d and zipinfo, ts, zstd's dictionary training
+FIO5_OPTS = "--disk_util=0 --randrepeat=1 --output=/dev/null --size=128k --bs=4k --filename=f"
+FIO5 = " && ".join(
+    f"fio --name={n} --ioengine={e} {FIO5_OPTS}"
+    for n, e in (("a", "psync --rw=randrw"), ("b", "pvsync2 --rw=randrw"),
+                 ("c", "vsync --rw=randrw"), ("e", "mmap --rw=randrw"),
+                 ("g", "splice --rw=read"), ("h", "sync --fsync=4 --rw=write"),
+                 ("i", "falloc --rw=write"))
+)  # fmt: skip
+GIT5 = (
+    "export GIT_COMMITTER_NAME=a GIT_COMMITTER_EMAIL=a@b GIT_AUTHOR_NAME=a GIT_AUTHOR_EMAIL=a@b; "
+    "git init -q a && cp -r src a/ && cd a && git add . && git commit -qm x && echo 1 >> src/f1 "
+    "&& git commit -qam y && git tag v1 && cd .. && git clone -q --local a b && git clone -q "
+    "--shared a c && git clone -q --depth 1 file://$PWD/a d && git -C a gc -q --aggressive && git "
+    "-C a commit-graph write --reachable 2>/dev/null && git -C a multi-pack-index write && git -C "
+    "a maintenance run --task=loose-objects && git -C b repack -q -a -d --window=5 "
+    "--write-bitmap-index && git -C a notes add -m n HEAD && git -C a format-patch -q -1 -o ../pp "
+    "&& git -C c am -q ../pp/*.patch; git -C a diff v1~1 v1 --stat && git -C b count-objects -v "
+    "| head -2 && git -C a blame src/f1 | tail -1"
+)
+SQL5 = (
+    "sqlite3 a.db 'pragma journal_mode=wal; pragma auto_vacuum=incremental; create table t(a); "
+    "insert into t select zeroblob(3000) from generate_series(1,50); delete from t where rowid % "
+    "2; pragma incremental_vacuum; pragma wal_checkpoint(restart);' && sqlite3 -A -cf ar.sqlar "
+    "src && sqlite3 -A -tf ar.sqlar && mkdir x && sqlite3 -A -xf ar.sqlar -C x && cmp x/src/f1 "
+    "src/f1 && sqlite3 a.db .sha3sum && sqlite3 a.db .dump > rec.sql && sqlite3 r.db < rec.sql && "
+    "sqlite3 r.db 'select count(*) from t' && sqlite3 -cmd 'pragma locking_mode=exclusive' a.db "
+    "'insert into t values (zeroblob(10000)); select count(*) from t' && sqlite3 a.db 'pragma "
+    "integrity_check' && sqlite3 a.db 'pragma journal_mode=memory; insert into t values (1); "
+    "pragma journal_mode=off; insert into t values (2); select count(*) from t' && sqlite3 "
+    "-readonly a.db 'select count(*) from t' && sqlite3 'file:a.db?immutable=1' 'select count(*) "
+    "from t'"
+)
+PY5 = """import configparser, csv, filecmp, mailbox, os, plistlib, shutil, sqlite3, tarfile
+import tempfile, wave, zipfile
+with zipfile.ZipFile('a.zip', 'w') as z:
+    z.write('src/f1')
+with zipfile.ZipFile('a.zip', 'a', zipfile.ZIP_LZMA) as z:
+    z.writestr('extra', 'e' * 9000)
+with tarfile.open('t.tar', 'x') as t:  # gzip's would hold the time: its size varies
+    t.add('src')
+with tarfile.open('t.tar') as t:
+    t.extractall('tx')
+print(filecmp.dircmp('src', 'tx/src').same_files)
+with tempfile.TemporaryFile(dir='.') as t:
+    t.write(b'q' * 20000)
+    t.seek(0)
+    print(len(t.read()))
+mb = mailbox.mbox('mb')
+mb.lock()
+for i in range(5):
+    mb.add(f'From: a@b\\nSubject: {i}\\n\\n' + 'body\\n' * 200)
+mb.flush()
+mb.unlock()
+mb.close()
+print(len(mailbox.mbox('mb')))
+with open('c.csv', 'w', newline='') as f:
+    csv.writer(f).writerows([i, i * i] for i in range(3000))
+with open('c.csv') as f:
+    print(sum(1 for _ in csv.reader(f)))
+with open('p.plist', 'wb') as f:
+    plistlib.dump({'a': list(range(500))}, f, fmt=plistlib.FMT_BINARY)
+with wave.open('w.wav', 'wb') as w:
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(8000)
+    w.writeframes(b'\\0\\1' * 8000)
+cp = configparser.ConfigParser()
+cp['s'] = {'k': 'v'}
+with open('c.ini', 'w') as f:
+    cp.write(f)
+a = sqlite3.connect('s.db')
+a.execute('create table t(x)')
+a.executemany('insert into t values (?)', [(b'z' * 500,)] * 100)
+a.commit()
+b = sqlite3.connect('bk.db')
+a.backup(b, pages=2)
+b.close()
+a.close()
+fd = os.open('v', os.O_RDWR | os.O_CREAT, 0o644)
+os.writev(fd, [b'a' * 100, b'b' * 5000])
+os.lseek(fd, 0, 0)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+print(os.readv(fd, [bytearray(50), bytearray(6000)]))
+os.close(fd)
+shutil.copy2('src/f2', 'c2')
+shutil.move('c2', 'tx/c2')
+shutil.rmtree('tx')
+with os.fdopen(os.open('raw', os.O_WRONLY | os.O_CREAT, 0o600), 'wb', buffering=0) as f:
+    f.write(b'r' * 7000)
+"""
+PY5_MODULES = (
+    "/usr/bin/python3 p.py && /usr/bin/python3 -m zipfile -c m.zip src && /usr/bin/python3 -m "
+    "zipfile -t m.zip && /usr/bin/python3 -m tarfile -c m.tar src && /usr/bin/python3 -m gzip "
+    'src/f1 && /usr/bin/python3 -m gzip -d src/f1.gz && echo \'{"b": 1, "a": [1, 2]}\' | '
+    "/usr/bin/python3 -m json.tool --sort-keys > j.json && /usr/bin/python3 -m py_compile p.py"
+)
+LOGROTATE = "logs/*.log {\n rotate 2\n compress\n copytruncate\n missingok\n}\n"
+MISC5 = (
+    "mkdir logs && cp src/f1 logs/a.log && /usr/sbin/logrotate -s lr.state -f lr.conf && ls logs "
+    "&& file src/f1 logs/a.log.1.gz && pv -q src/f2 > pv2 && /usr/sbin/mkfs.fat -C -i 12345678 "
+    "fat.img 1440 > /dev/null && mcopy -i fat.img src/f3 ::f3 && mdir -i fat.img -b && xz -T0 -k "
+    f"src/f1 && xz -T0 -t src/f1.xz && tar --zstd {TAR_SAME} -cf t.tzst src && tar --zstd -tf "
+    "t.tzst && mkdir cp && find src | cpio -p --quiet cp && cmp cp/src/f1 src/f1 && zip -qX z.zip "
+    "src/f1 src/f2 && zip -qX -u z.zip src/f3 && zip -q -d z.zip src/f1 && zipinfo -1 z.zip && "
+    "seq 1 5 | ts '%s' | wc -l && mkdir dic && for i in $(seq 1 30); do seq $i 3 900 > dic/s$i; "
+    "done && zstd -q --train dic/* -o dict 2> /dev/null && zstd -q -D dict -c src/f1 | zstd -q -D "
+    "dict -dc | cmp - src/f1 && dd if=src/f2 of=dd1 bs=64k conv=fsync oflag=direct status=none "
+    "2> /dev/null; echo dd"  # O_DIRECT: refused by tmpfs, whichever the file system, the same
+)
+
+
+def _py5(d: Path) -> None:
+    _data(d)
+    (d / "p.py").write_text(PY5)
+
+
+def _misc5(d: Path) -> None:
+    _data(d)
+    (d / "lr.conf").write_text(LOGROTATE)
+
+
 CASES = {
     "sqlite3": (None, ["sqlite3", "db.sqlite", SQL]),
     "tar+gzip": (_data, ["sh", "-c", TAR]),
@@ -834,6 +965,12 @@ CASES = {
     "scripts4": (_data, ["sh", "-c", SCRIPTS4]),
     "crypt4": (_data, ["sh", "-c", CRYPT4]),
     "misc4": (_misc4, ["sh", "-c", MISC4]),
+    # round 5 (session 15)
+    "fio5": (None, ["sh", "-c", FIO5]),
+    "git5": (_data, ["sh", "-c", GIT5]),
+    "sqlite3-5": (_data, ["sh", "-c", SQL5]),
+    "python3-io5": (_py5, ["sh", "-c", PY5_MODULES]),
+    "misc5": (_misc5, ["bash", "-c", MISC5]),
 }
 NEEDS = {"xz+zstd+zip": ("xz", "zstd", "zip", "unzip"), "perl-i": ("perl",),
          "sparse-fakeroot": ("tar",), "shell-jobs": ("flock", "setsid", "xargs"),
@@ -858,7 +995,10 @@ NEEDS = {"xz+zstd+zip": ("xz", "zstd", "zip", "unzip"), "perl-i": ("perl",),
          "tree4": ("rsync", "fdupes", "rdfind"), "build4": ("make", "gcc"),
          "scripts4": ("perl", "ruby", "tclsh"),
          "crypt4": ("openssl", "ssh-keygen", "curl"),
-         "misc4": ("script", "stdbuf", "chattr", "jq", "msgfmt", "gawk", "git")}  # fmt: skip
+         "misc4": ("script", "stdbuf", "chattr", "jq", "msgfmt", "gawk", "git"),
+         "fio5": ("fio",), "git5": ("git",), "sqlite3-5": ("sqlite3",),
+         "misc5": ("/usr/sbin/logrotate", "file", "pv", "/usr/sbin/mkfs.fat", "mcopy", "xz", "zstd",
+                   "cpio", "zip", "zipinfo", "ts")}  # fmt: skip
 # libuv makes some syscalls raw (syscall(2), no libc function): a real bypass
 NODE = """const fs = require('fs');
 fs.writeFileSync('n1', 'x'.repeat(50000));
@@ -884,7 +1024,7 @@ BYPASS = {"node": (_data, ["node", "-e", NODE]),
 SHIM_ALONE = ["coreutils", "sparse-fakeroot", "shell-jobs", "python3-io", "daemon", "sigkill",
               "fio-posixaio", "python3-io2", "limits", "mkfs-image",
               "threads-fd-numbers", "hdf5-tools", "shells", "interpreters", "files3",
-              "pack4", "python3-io4", "scripts4"]  # fmt: skip
+              "pack4", "python3-io4", "scripts4", "fio5", "python3-io5", "misc5"]  # fmt: skip
 
 # names made at random (mkstemp's XXXXXX: rsync's .f1.AbC123, gcc's /tmp/ccAbC123.s, sed -i's
 # sedAbC123, sort's sortAbC123, zip's ziAbC123, perl -i's XXAbC123, strip's and ar's stAbC123,
