@@ -50,6 +50,9 @@ INDEPENDENT_SHARE = 0.5  # ...and more than this share of the MPI-IO data calls 
 DATASET_SMALL_MIN_CALLS = 8  # independent dataset writes < datasets.SMALL_WRITE, several ranks
 SYNC_MIN_CALLS = 32  # fsync/fdatasync/msync calls on one data file: at least this many...
 SYNC_WRITES = 4  # ...and one at least every this many of its writes (a sync per write or so)
+# fewer syncs (2 or more) that take this share of the file I/O time (make demo's 3 fsyncs: 97%
+# of it idle, 42% on a loaded machine whose page cache throttled the checkpoints' writes)
+SYNC_TIME_SHARE = 0.25
 WHOLE_MIN_BYTES = 1 << 20  # a file of at least this size read whole by 2 ranks or more
 AMPLIFY_RATIO = 4  # stdio read at least this times the bytes the app's stdio reads asked...
 AMPLIFY_MIN_REFILLS = 100  # ...in at least this many refills of the stream's buffer
@@ -144,6 +147,9 @@ class Counts:
     - ranks: per rank on the judged files, bytes [own, aggregated, mpi] (rank_view);
     - mpiio: MPI-IO data calls per judged file (calls, independent ones, their bytes and time,
       the writes and their bytes) and the (path, rank) pairs of the independent ones;
+      mpiio_reads: per (path, rank, function) the bytes the rank's MPI-IO reads returned
+      (read-by-every-rank:
+      ranks that each read a whole input through MPI-IO, HDF5's MPI-IO driver included);
     - errors: failed file calls by (function, errno): [calls, time]; error_paths: per path;
       runtime_errors, runtime_error_paths: the same of the calls the parallel runtime made
       (runtime_calls); untold_errors, untold_error_paths: of those neither can be told of
@@ -168,6 +174,7 @@ class Counts:
     ranks: dict[int, list[int]] = field(default_factory=dict)
     mpiio: pd.DataFrame = field(default_factory=lambda: _frame(MPIIO_COLUMNS))
     mpiio_ranks: set[tuple[str, int]] = field(default_factory=set)
+    mpiio_reads: dict[tuple[str, int, str], int] = field(default_factory=dict)
     collective: pd.DataFrame = field(default_factory=lambda: _frame(COLLECTIVE_COLUMNS))
     errors: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     error_paths: dict[str, int] = field(default_factory=dict)
@@ -209,6 +216,9 @@ class Counts:
         out["stdio"] = _stdio_of(a, files & (a.path >= 0))
         out["ranks"] = rank_view(a, tied, collective, files)
         out["mpiio"], out["mpiio_ranks"] = _mpiio_of(a, a.mpi_data & (a.path >= 0) & files)
+        out["mpiio_reads"] = _mpi_reads_of(
+            a, a.mpi_data & (a.path >= 0) & files & (a.op == READ) & (a.rank >= 0)
+        )
         out["collective"] = _collective_of(a, a.mpi & (a.path >= 0) & files & (a.rank >= 0))
         # the failed file calls: judged among the calls that failed (few: one pass over all)
         at = np.flatnonzero(a.errno != 0)
@@ -274,6 +284,8 @@ class Counts:
                 mine = out.ranks.get(r, [0, 0, 0])
                 out.ranks[r] = [x + y for x, y in zip(mine, v, strict=True)]
             out.mpiio_ranks |= o.mpiio_ranks
+            for k, n in o.mpiio_reads.items():
+                out.mpiio_reads[k] = out.mpiio_reads.get(k, 0) + n
             for k, v in o.pattern_ranks.items():
                 was = out.pattern_ranks.get(k, [0, 0, 0, 0, 0])
                 out.pattern_ranks[k] = [x + y for x, y in zip(was, v, strict=True)]
@@ -605,6 +617,18 @@ def _mpiio_of(a: Arrays, m: np.ndarray) -> tuple[pd.DataFrame, set[tuple[str, in
     return df, pairs
 
 
+def _mpi_reads_of(a: Arrays, m: np.ndarray) -> dict[tuple[str, int, str], int]:
+    """Counts.mpiio_reads of the MPI-IO reads in `m` (ranked, with a path)."""
+    at = np.flatnonzero(m)
+    if not len(at):
+        return {}
+    cols = np.stack([a.path[at], a.rank[at], a.fn[at]]).astype(np.int64)
+    keys, inv = np.unique(cols, axis=1, return_inverse=True)
+    got = np.bincount(inv.ravel(), weights=a.bytes[at].astype(np.float64))
+    return {(a.paths[p], r, a.functions[f]): round(b)
+            for (p, r, f), b in zip(keys.T.tolist(), got.tolist(), strict=True)}  # fmt: skip
+
+
 def _collective_of(a: Arrays, m: np.ndarray) -> pd.DataFrame:
     """The collective MPI-IO calls in `m` (Counts.collective): data calls, opens, closes,
     views, syncs (a close waits for every rank like a write_all does)."""
@@ -893,42 +917,69 @@ def _pattern_by(
 # ---- ranks reading one file whole ------------------------------------------------------
 
 
-def _read_by_every_rank(x: Context) -> list[Insight]:
-    """Data files of WHOLE_MIN_BYTES or more that two ranks or more each read whole (their
-    POSIX reads' bytes, Counts.pattern_ranks, at least the file's highest offset): the file
-    system serves the same bytes once per rank.  The time at stake: the file's read time less
-    one rank's share of it."""
+def _whole_reads(x: Context) -> list[dict[str, Any]]:
+    """Data files of WHOLE_MIN_BYTES or more that two ranks or more each read whole (the bytes
+    of a rank's POSIX reads, Counts.pattern_ranks, or of its MPI-IO reads, Counts.mpiio_reads,
+    at least the file's highest offset): the file system serves the same bytes once per rank.
+    The time at stake: the file's read time less one rank's share of it."""
     size = dict(zip(x.s.files["path"], x.s.files["max_offset"], strict=True))
     rtime = dict(zip(x.s.files["path"], x.s.files["read_time"], strict=True))
+    read = {(p, r): v[4] for (p, d, r), v in x.cnt.pattern_ranks.items() if d == "read"}
+    how: dict[str, set[str]] = {}  # the MPI-IO reads of each file
+    for (p, r, fn), n in x.cnt.mpiio_reads.items():  # the rank's own requests
+        read[(p, r)] = read.get((p, r), 0) + n
+        how.setdefault(p, set()).add(fn)
     readers: dict[str, dict[int, int]] = {}
-    for (path, d, r), v in x.cnt.pattern_ranks.items():
-        if d == "read" and size.get(path, 0) >= WHOLE_MIN_BYTES and v[4] >= size[path]:
-            readers.setdefault(path, {})[r] = v[4]
+    for (path, r), n in read.items():
+        if size.get(path, 0) >= WHOLE_MIN_BYTES and n >= size[path]:
+            readers.setdefault(path, {})[r] = n
     rows = []
     for path, by in readers.items():
         if len(by) >= 2:
             n, t = len(by), int(rtime.get(path, 0))
             rows.append({"path": path, "size": int(size[path]), "ranks": sorted(by),
                          "bytes_read": sum(by.values()), "time": t - t // n})  # fmt: skip
+            if path in how:
+                rows[-1]["functions"] = "/".join(sorted(how[path]))
+    rows.sort(key=lambda r: (-r["time"], r["path"]))
+    return rows
+
+
+def _read_by_every_rank(x: Context) -> list[Insight]:
+    """The files several ranks each read whole (_whole_reads), the first the one with the most
+    time at stake."""
+    from .job import mpi_mode
+
+    rows = _whole_reads(x)
     if not rows:
         return []
-    rows.sort(key=lambda r: (-r["time"], r["path"]))
     top = rows[0]
+    f = x.s.files
+    rtime = dict(zip(f["path"], f["read_time"], strict=True))
     n = len(top["ranks"])
     more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
     named = ", ".join(map(str, top["ranks"][:TOP_SUBJECTS]))
     named += f" and {n - TOP_SUBJECTS} more" if n > TOP_SUBJECTS else ""
     time = sum(r["time"] for r in rows)
+    through = f" through {top['functions']}" if "functions" in top else ""
+    collective = any(mpi_mode(f) == "collective" for f in top.get("functions", "").split("/") if f)
+    advice = (
+        "Read it on one rank (or one per node) and MPI_Bcast it: a collective read still "
+        "hands every rank the whole file."
+        if collective
+        else "Read it on one rank (or one per node) and MPI_Bcast it, or read it with a "
+        "collective MPI_File_read_all."
+    )
     return [
         Insight(
             "read-by-every-rank",
             level_of(time, x.io_time),
             f"{n} ranks each read the whole of {top['path']}{more}: {_size(top['bytes_read'])} "
             f"read for a file of {_size(top['size'])}",
-            f"Ranks {named} read all of its {_size(top['size'])}, {_secs(rtime[top['path']])} "
-            "in its reads: the file system serves the same bytes once per rank (on a parallel "
-            "file system every rank's requests reach its servers). Read it on one rank (or "
-            "one per node) and MPI_Bcast it, or read it with a collective MPI_File_read_all.",
+            f"Ranks {named} read all of its {_size(top['size'])}{through}, "
+            f"{_secs(rtime[top['path']])} in its reads: the file system serves the same bytes "
+            "once per rank (on a parallel file system every rank's requests reach its "
+            f"servers). {advice}",
             {"files": rows[:TOP_SUBJECTS]},
             subject=top["path"],
             evidence=_evidence(0, sum(r["bytes_read"] for r in rows), time, x.io_time),
@@ -1002,11 +1053,11 @@ def _stdio_amplification(x: Context) -> list[Insight]:
 # ---- syncs -----------------------------------------------------------------------------
 
 
-def _frequent_sync(x: Context) -> list[Insight]:
-    """Data files synced (fsync, fdatasync, msync, MPI_File_sync) SYNC_MIN_CALLS times or more,
-    once at least every SYNC_WRITES of their writes (Counts.syncs; the writes: the POSIX ones of
-    Counts.patterns and the MPI-IO ones of Counts.mpiio): each sync waits for the device; the
-    time at stake is the syncs' own."""
+def _sync_rows(x: Context) -> list[dict[str, Any]]:
+    """Per data file synced (Counts.syncs): its syncs, their functions and time, its writes (the
+    POSIX ones of Counts.patterns and the MPI-IO ones of Counts.mpiio) and their bytes, the
+    bytes msync'd; `frequent`: SYNC_MIN_CALLS syncs or more, one at least every SYNC_WRITES
+    writes.  By the time in the syncs, most first."""
     sy = x.cnt.syncs
     if sy.empty:
         return []
@@ -1024,41 +1075,90 @@ def _frequent_sync(x: Context) -> list[Insight]:
         if path in mw.index:  # MPI-IO's writes (the POSIX ones inside them are not in `w`)
             writes += int(mw.at[path, "writes"])
             nbytes += int(mw.at[path, "written"])
-        if r["calls"] >= SYNC_MIN_CALLS and r["calls"] * SYNC_WRITES >= writes:
-            rows.append({"path": str(path), "functions": str(fns[path]),
-                         "syncs": int(r["calls"]), "writes": writes, "bytes_written": nbytes,
-                         "time": int(r["time"])})  # fmt: skip
-            if r["synced"]:  # msync: the stores through a shared mapping it wrote back
-                rows[-1]["msync_bytes"] = int(r["synced"])
-    if not rows:
-        return []
+        rows.append({"path": str(path), "functions": str(fns[path]),
+                     "syncs": int(r["calls"]), "writes": writes, "bytes_written": nbytes,
+                     "time": int(r["time"])})  # fmt: skip
+        if r["synced"]:  # msync: the stores through a shared mapping it wrote back
+            rows[-1]["msync_bytes"] = int(r["synced"])
+        rows[-1]["frequent"] = r["calls"] >= SYNC_MIN_CALLS and r["calls"] * SYNC_WRITES >= writes
     rows.sort(key=lambda r: (-r["time"], r["path"]))
-    top = rows[0]
-    calls, time = sum(r["syncs"] for r in rows), sum(r["time"] for r in rows)
-    more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
-    lines = "; ".join(
+    return rows
+
+
+def _sync_lines(rows: list[dict[str, Any]]) -> str:
+    return "; ".join(
         f"{r['path']}: {r['syncs']:,} {r['functions']} for {r['writes']:,} writes "
         f"({_size(r['bytes_written'])})"
         + (f", {_size(r['msync_bytes'])} msync'd" if r.get("msync_bytes") else "")
         + f", {_secs(r['time'])}"
         for r in rows[:TOP_SUBJECTS]
     )
+
+
+def _frequent_sync(x: Context) -> list[Insight]:
+    """Data files synced (fsync, fdatasync, msync, MPI_File_sync) SYNC_MIN_CALLS times or more,
+    once at least every SYNC_WRITES of their writes (_sync_rows): each sync waits for the
+    device; the time at stake is the syncs' own."""
+    rows = [{k: v for k, v in r.items() if k != "frequent"} for r in _sync_rows(x) if r["frequent"]]
+    if not rows:
+        return []
+    top = rows[0]
+    calls, time = sum(r["syncs"] for r in rows), sum(r["time"] for r in rows)
+    more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
     return [
         Insight(
             "frequent-sync",
             level_of(time, x.io_time),
             f"{top['functions']} after {_every(top)} to "
             f"{top['path']}{more}: {calls:,} calls took {_secs(time)}",
-            f"{lines}. Each sync waits until the data is on stable storage (on a parallel "
-            "file system: a round trip to its servers and a flush of the client's cache): "
-            "sync once after the last write, or at the checkpoints a restart needs, not after "
-            "each write (fdatasync where the metadata need not be durable).",
+            f"{_sync_lines(rows)}. Each sync waits until the data is on stable storage (on a "
+            "parallel file system: a round trip to its servers and a flush of the client's "
+            "cache): sync once after the last write, or at the checkpoints a restart needs, not "
+            "after each write (fdatasync where the metadata need not be durable).",
             {"syncs": calls, "files": rows[:TOP_SUBJECTS]},
             subject=top["path"],
             evidence=_evidence(
                 calls,
                 sum(r["bytes_written"] + r.get("msync_bytes", 0) for r in rows),
                 time,
+                x.io_time,
+            ),
+        )
+    ]
+
+
+def _sync_time(x: Context) -> list[Insight]:
+    """Syncs too few for frequent-sync (3 checkpoints, each fsync'd) that take SYNC_TIME_SHARE
+    or more of the job's file I/O time, two or more of them: the I/O time is the syncs'.  One
+    sync after the last write is needed whatever the app does: the time at stake is the syncs'
+    less one of them at their mean."""
+    rows = [{k: v for k, v in r.items() if k != "frequent"}
+            for r in _sync_rows(x) if not r["frequent"]]  # fmt: skip
+    calls, time = sum(r["syncs"] for r in rows), sum(r["time"] for r in rows)
+    if calls < 2 or x.io_time <= 0 or time < SYNC_TIME_SHARE * x.io_time:
+        return []
+    stake = time - time // calls
+    top = rows[0]
+    fns = "/".join(sorted({f for r in rows for f in r["functions"].split("/")}))
+    more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
+    return [
+        Insight(
+            "sync-time",
+            level_of(stake, x.io_time),
+            f"{calls:,} {fns} calls took {_pct(time / x.io_time)} of the file I/O time "
+            f"({_secs(time)}), on {top['path']}{more}",
+            f"{_sync_lines(rows)}. Each sync waits until the data is on stable storage (on a "
+            "parallel file system: a round trip to its servers and a flush of the client's "
+            f"cache), here {_pct(time / x.io_time)} of the file I/O time: keep only the syncs a "
+            "restart needs (the checkpoint it restarts from, once after its last write), "
+            "use fdatasync where the metadata need not be durable, or sync once after the "
+            "last write of the run.",
+            {"syncs": calls, "files": rows[:TOP_SUBJECTS]},
+            subject=top["path"],
+            evidence=_evidence(
+                calls,
+                sum(r["bytes_written"] + r.get("msync_bytes", 0) for r in rows),
+                stake,
                 x.io_time,
             ),
         )
@@ -1316,9 +1416,13 @@ def _late_ranks(x: Context) -> list[Insight]:
 
 def _independent_mpiio(x: Context) -> list[Insight]:
     """Independent MPI-IO data calls on files several ranks use: there collective calls let the
-    MPI-IO layer merge the ranks' requests.  Never for collective I/O."""
+    MPI-IO layer merge the ranks' requests.  Never for collective I/O, nor for a file only
+    read, each rank reading it whole (read-by-every-rank: collective reads would still hand
+    each rank all of it)."""
     f = x.s.files
     shared = set(f[f["data_ranks"] >= 2]["path"])
+    written = set(x.cnt.mpiio[x.cnt.mpiio["writes"] > 0]["path"])
+    shared -= {r["path"] for r in _whole_reads(x) if r["path"] not in written}
     mp = x.cnt.mpiio
     if mp.empty or not shared:
         return []
@@ -1558,7 +1662,7 @@ def _errors(x: Context) -> list[Insight]:
         Insight(
             "failed-calls",
             level_of(time, x.io_time),
-            f"{n:,} calls failed{where}",
+            f"{n:,} call{'' if n == 1 else 's'} failed{where}",
             f"{', '.join(parts)}. Failed opens and stats of missing files often mean a search "
             "path is probed: each probe is a metadata round trip.",
             numbers,
@@ -1729,6 +1833,7 @@ def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
         *_errors(x),
         *_meta_storm(x),
         *_frequent_sync(x),
+        *_sync_time(x),
         *_independent_mpiio(x),
         *_datasets(x),
         *_shared(x),

@@ -76,6 +76,31 @@ def test_one_fsync_at_the_end_is_fine(trace) -> None:
     assert not [i for i in s.insights if i.key == "frequent-sync"]
 
 
+def test_three_checkpoint_fsyncs_taking_the_io_time_are_the_first_finding(trace) -> None:
+    """make demo's program: 3 checkpoints (1 MiB), each fsync'd once: the fsyncs were nearly
+    all the I/O time, too few for frequent-sync, and the first finding was "1 calls failed"
+    (info) of a stat of a missing file; no finding named the fsyncs."""
+    t = trace(build("findings"), "ckpt", extra=NO_STRACER)
+    assert t.proc.returncode == 0, t.proc.stderr
+    s = _report(t.dir)
+    first = s.insights[0]
+    paths = {str(trace.work / f"ckpt.{c}") for c in range(3)}
+    assert (first.key, first.subject in paths) == ("sync-time", True), s.insights
+    sync = _fn_time(s, "fsync")
+    assert (first.evidence["calls"], first.evidence["bytes"]) == (3, 3 << 20)
+    assert first.evidence["time"] == sync - sync // 3  # one sync after the last write stays
+    assert [f["path"] for f in first.numbers["files"]] == sorted(
+        paths, key=lambda p: -next(f["time"] for f in first.numbers["files"] if f["path"] == p)
+    )
+    assert all((f["syncs"], f["writes"]) == (1, 4) for f in first.numbers["files"])
+    assert first.title.startswith("3 fsync calls took ") and "(and 2 more file(s))" in first.title
+    assert "restart needs" in first.detail and "fdatasync" in first.detail
+    assert not [i for i in s.insights if i.key == "frequent-sync"]
+    assert first.level in ("high", "warn"), first.evidence
+    assert [i.key for i in s.insights if i.level != "info"] == ["sync-time"]
+    assert next(i for i in s.insights if i.key == "failed-calls").title.startswith("1 call failed")
+
+
 def test_reopen_per_record_blames_its_directory_not_the_big_one(trace) -> None:
     """Dir A: a file opened, appended 200 bytes and closed per record (2,000 times); dir B: one
     64 MiB file in 1 MiB writes.  A's metadata storm and small writes; nothing about B."""
@@ -369,3 +394,24 @@ def test_every_rank_reading_the_whole_input_is_found(tmp_path) -> None:
     ]  # fmt: skip
     assert "MPI_Bcast" in first.detail and "Ranks 0, 1, 2, 3 read all" in first.detail
     assert not [i for i in _findings(s) if i.level != "info" and i.key != first.key]
+
+
+@needs_mpi
+@pytest.mark.parametrize("mode", ["readat", "readatall"])
+def test_every_rank_reading_the_whole_input_through_mpiio_is_found(tmp_path, mode) -> None:
+    """4 ranks each read all 8 MiB of input.dat through MPI-IO (MPI_File_read_at, or
+    MPI_File_read_at_all): the finding saw POSIX reads only, and said nothing."""
+    path = str(tmp_path / "input.dat")
+    Path(path).write_bytes(b"i" * (8 << 20))
+    job = run_job(tmp_path, "launcher", 4, build_mpi("findings_mpi"), mode, path)
+    s = _report(job.dir)
+    found = {i.key: i for i in s.insights}
+    every = found.get("read-by-every-rank")
+    assert every is not None and every.subject == path, s.insights
+    assert every.title == (
+        f"4 ranks each read the whole of {path}: 32.0 MiB read for a file of 8.0 MiB"
+    )
+    assert every.numbers["files"][0]["ranks"] == [0, 1, 2, 3]
+    assert every.numbers["files"][0]["bytes_read"] == 32 << 20
+    assert "MPI_Bcast" in every.detail and "MPI_File_read_at" in every.detail
+    assert not [i for i in _findings(s) if i.level != "info" and i.key != every.key], s.insights

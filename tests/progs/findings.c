@@ -15,7 +15,11 @@
  *   findings logline  a log of 3,000 lines of 60 bytes written to run.log through an
  *                     unbuffered stream (setvbuf _IONBF): a write per line
  *   findings msync    a 4 MiB file mapped MAP_SHARED, each of its 1,024 pages stored to and
- *                     msync'd (MS_SYNC) alone */
+ *                     msync'd (MS_SYNC) alone
+ *   findings ckpt     3 checkpoints ckpt.N of 1 MiB in 256 KiB pwrites, each fsync'd once
+ *                     after its last write (make demo's examples/checkpoint.c, smaller: the
+ *                     page cache takes the writes whatever the load), and a stat of a missing
+ *                     file */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -182,6 +186,25 @@ static int msyncs(void)
     return munmap(m, pg * n) != 0 || close(fd) != 0 || rc;
 }
 
+static int checkpoints(void)
+{
+    int rc = 0;
+    for (int c = 0; c < 3; c++) {
+        char name[16];
+        snprintf(name, sizeof name, "ckpt.%d", c);
+        int fd = open(name, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+        if (fd < 0)
+            return 1;
+        for (int b = 0; b < 4; b++)
+            if (pwrite(fd, buf, MIB / 4, (off_t)b * (MIB / 4)) != MIB / 4)
+                rc = 1;
+        if (fsync(fd) != 0 || close(fd) != 0)
+            rc = 1;
+    }
+    struct stat st;
+    return stat("missing.cfg", &st) == 0 || rc;
+}
+
 int main(int argc, char **argv)
 {
     memset(buf, 'x', sizeof buf);
@@ -200,6 +223,8 @@ int main(int argc, char **argv)
         return threads();
     if (strcmp(mode, "logline") == 0)
         return logline();
+    if (strcmp(mode, "ckpt") == 0)
+        return checkpoints();
     if (strcmp(mode, "msync") == 0)
         return msyncs();
     return 2;

@@ -9,7 +9,9 @@
  *   findings_mpi imbalance   one MPI_File_write_at_all to out.dat, each rank its own block: the
  *                            last rank 16 MiB, the others 1 MiB
  *   findings_mpi readall F   every rank reads all of the input file F (8 MiB, made before the
- *                            job) in 1 MiB reads: no rank reads it and broadcasts it */
+ *                            job) in 1 MiB reads: no rank reads it and broadcasts it
+ *   findings_mpi readat F    the same through MPI-IO: each rank 8 MPI_File_read_at of 1 MiB
+ *   findings_mpi readatall F the same with MPI_File_read_at_all (collective) */
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -90,6 +92,26 @@ int main(int argc, char **argv)
                 rc = 1;
         if (fd < 0 || close(fd) != 0)
             rc = 1;
+    } else if (strcmp(mode, "readat") == 0 || strcmp(mode, "readatall") == 0) {
+        int all = strcmp(mode, "readatall") == 0;
+        MPI_File fh;
+        if (argc < 3 || MPI_File_open(MPI_COMM_WORLD, argv[2], MPI_MODE_RDONLY, MPI_INFO_NULL,
+                                      &fh) != MPI_SUCCESS) {
+            rc = 1;
+        } else {
+            for (int i = 0; i < 8; i++) {
+                MPI_Status st;
+                int n = 0;
+                int err = all ? MPI_File_read_at_all(fh, (MPI_Offset)i * MIB, buf, MIB, MPI_BYTE,
+                                                     &st)
+                              : MPI_File_read_at(fh, (MPI_Offset)i * MIB, buf, MIB, MPI_BYTE, &st);
+                MPI_Get_count(&st, MPI_BYTE, &n);
+                if (err != MPI_SUCCESS || n != MIB)
+                    rc = 1;
+            }
+            if (MPI_File_close(&fh) != MPI_SUCCESS)
+                rc = 1;
+        }
     } else {
         rc = 2;
     }
