@@ -520,6 +520,15 @@ def show(
     sel = sel or Select()
     d = Path(trace_dir)
     warnings: list[str] = []
+    # the stracer's logs first, their forks taken and their other records (processes, kernel
+    # counts: ~2.2 KiB a process, none read by the lines) let go before the shim logs are
+    # listed: held beside the listing, they were a third of the peak of a trace of many
+    # processes
+    slog_warnings: list[str] = []
+    slogs = stracer_logs(d, slog_warnings)
+    forks = _forks(slogs)
+    for sl in slogs:
+        sl.procs, sl.kio, sl.counts = [], [], {}
     # of every log, what its lines need of its header; its Log (its records) made as it is read
     # and let go after (a Log and whole header held per log: ~2.4 KiB, 100,000 processes' logs
     # ~0.5 GB)
@@ -532,11 +541,11 @@ def show(
                             "process was killed as its log was made)")  # fmt: skip
             continue
         logs.append((p, {k: lg.header[k] for k in _HEADER if k in lg.header}, size, first, chunk))
-    slogs = stracer_logs(d, warnings)
+    warnings += slog_warnings
     t0 = job_start([*(SimpleNamespace(header=lg[1]) for lg in logs), *slogs], run_records(d))
     ranks = {int(lg[1]["pid"]): lg[1]["rank"] for lg in logs
              if isinstance(lg[1].get("rank"), int)}  # fmt: skip
-    begins = _begins(logs, slogs)
+    begins = _begins(logs, forks)
     for lg in logs:
         h = lg[1]
         h["label"] = _label(begins, str(h.get("host")), int(h["pid"]), _mono(h))
@@ -584,19 +593,28 @@ def _mono(header: dict[str, Any]) -> int:
     return int(c.get("mono", 0)) if isinstance(c, dict) else 0
 
 
-def _begins(logs: list[tuple[Path, dict[str, Any], int, int, int]], slogs: list[Any]) -> Begins:
-    """The starts of the processes of each (host, pid) that named several one after the other
-    (iotrace.incarnation), from the logs' headers and the stracer's forks, on the host's
-    clock."""
-    items: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for _, h, *_ in logs:
-        kind = incarnation.FORKED_LOG if h.get("forked") else incarnation.IMAGE
-        items.setdefault((str(h.get("host")), int(h["pid"])), []).append((_mono(h), kind))
+Starts = dict[tuple[str, int], list[tuple[int, int]]]  # (host, pid) -> (start, kind) of each
+
+
+def _forks(slogs: list[Any]) -> Starts:
+    """The stracer's forks, as _begins reads them, on the host's clock."""
+    items: Starts = {}
     for lg in slogs:
         host = str(lg.header.get("host"))
         for rec in lg.procs:
             if rec[4] == "fork" and isinstance(rec[2], int) and isinstance(rec[3], int):
                 items.setdefault((host, rec[2]), []).append((int(rec[1]), incarnation.FORK))
+    return items
+
+
+def _begins(logs: list[tuple[Path, dict[str, Any], int, int, int]], forks: Starts) -> Begins:
+    """The starts of the processes of each (host, pid) that named several one after the other
+    (iotrace.incarnation), from the logs' headers and the stracer's forks (_forks, taken in),
+    on the host's clock."""
+    items = forks
+    for _, h, *_ in logs:
+        kind = incarnation.FORKED_LOG if h.get("forked") else incarnation.IMAGE
+        items.setdefault((str(h.get("host")), int(h["pid"])), []).append((_mono(h), kind))
     return incarnation.several(items)
 
 
