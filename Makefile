@@ -21,7 +21,7 @@ TEST_PACKAGES = $(DEMO_PACKAGES) python3-dev strace chromium openmpi-bin libopen
                 xmlstarlet xsltproc libxml2-utils imagemagick pbzip2 lbzip2 plzip pixz 7zip \
                 ncompress pax libarchive-tools sharutils squashfs-tools mtools lmdb-utils \
                 datamash dos2unix moreutils original-awk dc mksh tcsh fdupes rdfind \
-                python3-gdbm tcl m4 curl openssh-client
+                python3-gdbm tcl m4 curl openssh-client logrotate pv dosfstools file
 
 .PHONY: deps-demo deps-test venv install-demo install-test demo test bench lint clean
 

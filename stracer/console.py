@@ -200,13 +200,19 @@ class Console:
                 "traced (neither the shim nor the stracer sees other ABIs than x86_64)"
             )
 
-    def shim_unloaded(self, pid: int, exe: str) -> None:
+    def shim_unloaded(self, pid: int, exe: str, secure: bool = False) -> None:
         if ("unloaded", exe) not in self.noted:
             self.noted.add(("unloaded", exe))
+            why = (
+                "it is set-user-ID or set-group-ID, run in secure mode, where the loader "
+                "ignores LD_PRELOAD"
+                if secure
+                else "the loader could not load it (its file not reachable there: a container, "
+                "a chroot, another mount namespace)"
+            )
             self._say(
                 f"iotrace: {exe or 'a program'} [pid {pid}] runs without the shim: LD_PRELOAD "
-                "names it, but the loader could not load it (its file not reachable there: a "
-                "container, a chroot, another mount namespace); its I/O is missed I/O"
+                f"names it, but {why}; its I/O is missed I/O"
             )
 
     def setid_lost(self, pid: int, exe: str, who: str) -> None:

@@ -92,6 +92,7 @@ FRAME_RAX = 8 + 40 + 13 * 8
 OP_OPEN, OP_DUP, OP_CLOSE, OP_CLOSE_RANGE = 1, 2, 3, 4
 GO_FRAMES = 16  # frames of a Go call site
 AT_BASE = 7  # the auxiliary vector's entry: the program interpreter's address
+AT_SECURE = 23  # ... and the secure-execution flag (a set-ID exec: LD_PRELOAD ignored)
 PT_LOAD, PF_X = 1, 1
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -575,7 +576,9 @@ class Tracer:
         img.phase = "noshim"
         self._sync_image(img)
         self.log.rec(SRec.PROC, time.monotonic_ns(), proc.pid, 0, "shim", "unloaded")
-        self.console.shim_unloaded(proc.pid, img.exe)
+        # a set-user/group-ID program the kernel ran securely (root running a set-group-ID one
+        # too): the loader ignored LD_PRELOAD, its file was reachable
+        self.console.shim_unloaded(proc.pid, img.exe, secure=bool(_auxv(proc.pid, AT_SECURE)))
 
     def _chain(self, img: Image, ip: int, sp: int, top: int) -> list[int]:
         """The key of the site just unwound, as the C loop finds it on the stack (_loop.c
@@ -1388,16 +1391,21 @@ def _elf64(head: bytes | None) -> bool:
     return bool(head) and len(head) >= 64 and head[:4] == b"\x7fELF" and head[4] == 2
 
 
-def _loader_base(pid: int) -> int:
-    """AT_BASE of a 64-bit process's auxiliary vector: where the kernel mapped its program
-    interpreter; 0 without one (a static executable, the loader run as the program)."""
+def _auxv(pid: int, want: int) -> int:
+    """An entry of a 64-bit process's auxiliary vector; 0 when it has none."""
     auxv = _proc_read(f"/proc/{pid}/auxv") or b""
     for key, value in struct.iter_unpack("<QQ", auxv[: len(auxv) & ~15]):
-        if key == AT_BASE:
+        if key == want:
             return value
         if key == 0:
             break
     return 0
+
+
+def _loader_base(pid: int) -> int:
+    """AT_BASE: where the kernel mapped the program interpreter; 0 without one (a static
+    executable, the loader run as the program)."""
+    return _auxv(pid, AT_BASE)
 
 
 def _other_abi(head: bytes) -> str | None:

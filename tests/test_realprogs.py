@@ -1392,3 +1392,23 @@ def test_a_thread_whose_exit_stop_a_group_exit_cut_short(tmp_path):
     r = _run(["sh", "-c", script], None, tmp_path, tmp_path / "t", plain)
     line = next(ln for ln in r.stderr.splitlines() if "the trace explains" in ln)
     assert "explains 100.0% of the " in line and re.search(r"and 100\.0% of the [\d,]+ read", line)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes a set-group-ID program of another group")
+def test_set_group_id_program_without_the_shim_is_said_so(tmp_path):
+    """plocate is set-group-ID: root runs it in secure mode (its egid changes), where the loader
+    ignores LD_PRELOAD. The stracer finds no shim mapped and its I/O missed; the console said
+    the shim's file was "not reachable there: a container, a chroot" (it was reachable)."""
+    if os.statvfs(tmp_path).f_flag & os.ST_NOSUID:
+        pytest.skip("the test's directory is mounted nosuid: no secure execution there")
+    prog = tmp_path / "cat"
+    shutil.copy("/bin/cat", prog)
+    os.chown(prog, 0, 65534)
+    prog.chmod(0o2755)
+    (tmp_path / "f").write_text("f" * 5000)
+    cmd = ["sh", "-c", f"exec {prog} f"]
+    plain = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    r = _run(cmd, None, tmp_path, tmp_path / "tr", plain)
+    assert "runs without the shim" in r.stderr, r.stderr
+    assert "set-user-ID or set-group-ID, run in secure mode" in r.stderr, r.stderr
+    assert "not reachable" not in r.stderr, r.stderr
