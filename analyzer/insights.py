@@ -54,6 +54,7 @@ SYNC_WRITES = 4  # ...and one at least every this many of its writes (a sync per
 # of it idle, 42% on a loaded machine whose page cache throttled the checkpoints' writes)
 SYNC_TIME_SHARE = 0.25
 WHOLE_MIN_BYTES = 1 << 20  # a file of at least this size read whole by 2 ranks or more
+WHOLE_SHARE = 0.99  # ...each rank at least this share of it (HDF5: its metadata read once)
 AMPLIFY_RATIO = 4  # stdio read at least this times the bytes the app's stdio reads asked...
 AMPLIFY_MIN_REFILLS = 100  # ...in at least this many refills of the stream's buffer
 # the level of a finding by the time at stake: its share of the job's I/O time
@@ -931,7 +932,7 @@ def _whole_reads(x: Context) -> list[dict[str, Any]]:
         how.setdefault(p, set()).add(fn)
     readers: dict[str, dict[int, int]] = {}
     for (path, r), n in read.items():
-        if size.get(path, 0) >= WHOLE_MIN_BYTES and n >= size[path]:
+        if size.get(path, 0) >= WHOLE_MIN_BYTES and n >= WHOLE_SHARE * size[path]:
             readers.setdefault(path, {})[r] = n
     rows = []
     for path, by in readers.items():
