@@ -719,7 +719,8 @@ typedef struct {
 } iot_texts;
 
 /* argument kinds (show.py KINDS) */
-enum { K_FD = 1, K_PATH, K_PATH2, K_FD2, K_END2, K_WHENCE, K_ADDR, K_REQ, K_OFF, K_FLAGS, K_MODE, K_FDS };
+enum { K_FD = 1, K_PATH, K_PATH2, K_FD2, K_END2, K_WHENCE, K_ADDR, K_REQ, K_OFF, K_FLAGS, K_MODE, K_FDS,
+       K_STREAM /* no argument: the result is a FILE * or DIR *, shown by its descriptor */ };
 
 typedef struct {
     int64_t n;              /* rows (an end read's row right after its call's) */
@@ -822,6 +823,7 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
     const uint8_t *kinds = has_kinds ? (const uint8_t *)s->kinds.blob + s->kinds.off[fn] : NULL;
     int64_t nk = has_kinds ? s->kinds.off[fn + 1] - s->kinds.off[fn] : 0;
     int addr = memchr(kinds ? (const void *)kinds : "", K_ADDR, (size_t)nk) != NULL;
+    int stream = memchr(kinds ? (const void *)kinds : "", K_STREAM, (size_t)nk) != NULL;
     int64_t ret = c->ret[i];
     int ret_pos = (big & BIG_RET) || ret > 0;
     if (put(o, s->prefix, s->prefix_len) || put(o, " tid ", 5) || put_dec(o, c->tid[i], 0) ||
@@ -930,8 +932,14 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
         return -1;
     int64_t err = c->err[i];
     if (err) {
-        if (put_dec(o, ret, big & BIG_RET) || put(o, " ", 1) ||
+        if ((stream ? put(o, "NULL", 4) : put_dec(o, ret, big & BIG_RET)) || put(o, " ", 1) ||
             put_text(o, &s->errors, err))
+            return -1;
+    } else if (stream) { /* the stream's descriptor, as strace -y shows an open's: 3</path> */
+        if (nl & N_FD ? put(o, "?", 1) : put_dec(o, c->fd[i], 0))
+            return -1;
+        if (!(nl & N_FD) && !(nl & N_PATH) && path_len(s, s->path_ix[i]) &&
+            (put(o, "<", 1) || put_text(o, &s->paths, s->path_ix[i]) || put(o, ">", 1)))
             return -1;
     } else if (addr && ret_pos ? put_hex(o, (uint64_t)ret) : put_dec(o, ret, big & BIG_RET)) {
         return -1;

@@ -37,7 +37,7 @@ from iotrace.flags import (
 )
 from iotrace.format import Rec, SRec
 from iotrace.select import Select, mask
-from iotrace.show import _selected, _sshift, _stracer_text, _symbolise, stracer_logs
+from iotrace.show import STREAMS, _selected, _sshift, _stracer_text, _symbolise, stracer_logs
 from iotrace.text import escape, quote_data
 from iotrace.tracefile import (
     Log,
@@ -57,7 +57,7 @@ from iotrace.tracefile import (
  FD2, PATH2, OFF2) = range(len(EVENT_FIELDS))  # fmt: skip
 BATCH = 1 << 14  # events decoded and formatted at a time
 
-_OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen"}
+_OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen", "popen"}
 # function -> (its flags' names, its mode's names)
 _DECODERS = {
     "mmap": (mmap_flags, mmap_prot),
@@ -173,7 +173,10 @@ class Formatter:
             args.insert(1 if args else 0, quote_data(buf, ret))  # -s N: where strace has it
         if ev[ERR]:
             name = errno_mod.errorcode.get(ev[ERR], str(ev[ERR]))
-            result = f"{ret} {name} ({os.strerror(ev[ERR])})"
+            result = f"{'NULL' if fname in STREAMS else ret} {name} ({os.strerror(ev[ERR])})"
+        elif fname in STREAMS:  # a FILE * or DIR *: its descriptor, as strace -y's open's
+            p = self._named(ev[PATH]) if ev[FD] is not None else ""
+            result = "?" if ev[FD] is None else f"{ev[FD]}<{p}>" if p else str(ev[FD])
         else:
             result = hex(ret) if "addr" in shows and ret > 0 else str(ret)
         return (

@@ -101,3 +101,52 @@ def test_show_reads_as_strace(trace, tmp_path: Path, mode: str) -> None:
     assert [s for s, _ in got] == exp
     if mode == "full":
         assert [b for _, b in got] == [i in raw for i in range(len(want))], got
+
+
+def _result(line: str) -> str:
+    """strace -y's result: `3</path>`, or the errno part of a failure."""
+    got = line.rsplit(") = ", 1)[1]
+    return got.split(" ", 1)[1] if got.startswith("-1 ") else got
+
+
+@pytest.mark.parametrize("mode", ["full", "no-stracer"])
+def test_stream_results_read_as_strace_y(trace, tmp_path: Path, mode: str) -> None:
+    """fopen, fdopen, freopen, opendir, fdopendir, tmpfile and popen return a FILE * or DIR *
+    (the record's ret is 1): show prints the stream's descriptor as strace -y prints the open
+    inside, `= 3</path>`, and NULL with the errno for a failure; tmpfile() and popen(mode) with
+    the arguments they take.  Before: `fopen(...) = 1`, read as "descriptor 1, stdout"."""
+    prog = build("show_streams")
+    out = tmp_path / "strace.out"
+    subprocess.run(["strace", "-y", "-e", "trace=openat,dup3,pipe2", "-o", str(out), str(prog)],
+                   check=True, cwd=trace.work)  # fmt: skip
+    lines = out.read_text().splitlines()
+    seq = [ln for ln in lines[next(i for i, ln in enumerate(lines) if "out.txt" in ln) :]
+           if ") = " in ln]  # fmt: skip
+    w = [_result(ln) for ln in seq]
+    (trace.work / "out.txt").unlink()
+    (trace.work / "d").rmdir()
+    t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
+    assert t.proc.returncode == 0, t.proc.stderr
+    r = iotrace("show", str(t.dir))
+    assert r.returncode == 0, r.stderr
+    names = ("fopen", "fdopen", "freopen", "opendir", "fdopendir", "tmpfile", "popen")
+    got = [(m[1], m[2], m[3]) for m in re.finditer(
+        r"^\[pid \d+ tid \d+\] \+[\d.]+ (\w+)\((.*)\) = (.*) <[\d.]+>$", r.stdout, re.M)
+        if m[1] in names]  # fmt: skip
+    fd = lambda s: s.split("<", 1)[0]  # noqa: E731
+    deleted = re.sub(r"#\d+", "#N", w[8]).replace(">(deleted)", " (deleted)>")
+    pipe = re.match(r"pipe2\(\[(\d+)<", seq[9])
+    assert pipe, seq
+    assert [(n, res if n != "tmpfile" else re.sub(r"#\d+", "#N", res)) for n, _a, res in got] == [
+        ("fopen", w[0]),  # strace's openat
+        ("fopen", f"NULL {w[1]}"),
+        ("fdopen", w[2]),  # the open's descriptor
+        ("freopen", w[4]),  # its open's descriptor dup3'd onto the stream's
+        ("opendir", w[5]),
+        ("fdopendir", w[6]),
+        ("opendir", f"NULL {w[7]}"),
+        ("tmpfile", deleted),
+        ("popen", pipe[1]),  # the read end of its pipe, kept by the caller
+    ], (got, w)
+    assert [a for n, a, _r in got if n in ("tmpfile", "popen")] == ["", "O_RDONLY"]
+    assert fd(w[0]) == "3" and fd(w[4]) == "3"

@@ -261,10 +261,10 @@ FUNCTIONS: tuple[Func, ...] = (
     # temporary files (wrap_tmp.c): path = the name made; mkstemp also for mkostemp/mkstemps
     _f("mkstemp", "fd", OPN, "path flags"),
     _f("mkdtemp", "meta", MET, "path"),
-    _f("tmpfile", "stdio", OPN, "fd"),
+    _f("tmpfile", "stdio", OPN, ""),  # its stream: the result (show.STREAMS)
     _f("eventfd", "fd", OPN, "flags"),
     # popen: fd = the stream's pipe; pclose: ret = the command's wait status (wrap_proc.c)
-    _f("popen", "proc", OPN, "fd flags"),
+    _f("popen", "proc", OPN, "flags"),
     _f("pclose", "proc", CLS, "fd"),
     _f("splice", "fd", WR, "fd off end2 req flags"),
     _f("tee", "fd", WR, "fd end2 req flags"),

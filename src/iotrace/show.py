@@ -68,7 +68,7 @@ OUT_BYTES = 1 << 20  # bytes of lines formatted at a time (more for a longer lin
 # records, a window's columns and lines, a block of each run being merged (spill.BLOCK)
 BASE_MEMORY = 192 << 20
 
-_OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen"}
+_OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen", "popen"}
 # function -> (its flags' names, its mode's names)
 _DECODERS = {
     "mmap": (mmap_flags, mmap_prot),
@@ -85,8 +85,11 @@ _DECODERS = {
     "renameat2": (rename_flags, rename_flags),
     "unlinkat": (unlink_flags, unlink_flags),
 }
-# argument kinds (calls.Function.shows) as the C formatter knows them (_decode.c K_*)
-_KIND_NAMES = "fd path path2 fd2 end2 whence addr req off flags mode fds"
+# argument kinds (calls.Function.shows) as the C formatter knows them (_decode.c K_*); "stream"
+# is no argument: the function returns a FILE * or DIR * (the record's ret is 1 or 0), shown as
+# the stream's descriptor the way strace -y shows an open's, `= 3</path>`, NULL when it failed
+_KIND_NAMES = "fd path path2 fd2 end2 whence addr req off flags mode fds stream"
+STREAMS = frozenset({"fopen", "fdopen", "freopen", "tmpfile", "popen", "opendir", "fdopendir"})
 KINDS = {k: i + 1 for i, k in enumerate(_KIND_NAMES.split())}
 _BIG_MODE = 8  # _decode.c BIG_MODE: the mode was an unsigned integer past INT64_MAX
 _N = {k: np.uint16(v) for k, v in NULL_BITS.items()}
@@ -149,7 +152,8 @@ class _FnTables:
 @functools.lru_cache(maxsize=64)
 def _fn_tables(names: tuple[str, ...]) -> _FnTables:
     fnames = [escape(n) for n in names]
-    shows = [FUNCTIONS[f].shows if f < len(FUNCTIONS) else () for f in range(len(names))]
+    shows = [(*(FUNCTIONS[f].shows if f < len(FUNCTIONS) else ()),
+              *(("stream",) if n in STREAMS else ())) for f, n in enumerate(names)]  # fmt: skip
     # (the values are decoded per value, cached: ShimLines.cache)
     named = {k: np.array([_flags_text(n, k, 0) is not None for n in fnames], dtype=bool)
              for k in ("flags", "mode")}  # fmt: skip
