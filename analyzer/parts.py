@@ -1076,10 +1076,10 @@ FOLD_EVERY = 16  # whole-process partials held before they are folded into the r
 
 
 class Merging:
-    """The parts' partials as they arrive (run), held folded: each run of consecutive partials
-    of whole processes is one partial (_combined: its tables concatenated, its sums added), so
-    the command holds O(FOLD_EVERY) partials and the per-process rows as a few columns each,
-    not every part's frames (~3.4 KB a process: ~340 MB at 100,002 processes).  `fold=False`
+    """The parts' partials as they arrive (run), held folded: every FOLD_EVERY consecutive
+    partials of whole processes are one partial (_combined: its tables concatenated, its sums
+    added), so the command holds O(FOLD_EVERY + log parts) partials, not every part's objects
+    and frames (before: ~3.3 KB a process as received, ~1.3 KB folded).  `fold=False`
     holds every partial as it came (export's second pass reads them).  The bandwidth bins and
     the HTML plots (floats) are summed here in the parts' order, as merge summed them, and
     given to the first partial held (the others' are zero): the same sums to the last bit."""
@@ -1087,6 +1087,7 @@ class Merging:
     def __init__(self, fold: bool = True) -> None:
         self.fold = fold
         self.held: list[Partial] = []  # folded runs and the ranges of processes cut, in order
+        self.folds: list[int] = []  # the parts in each of held (0: a range of a process)
         self.pending: list[Partial] = []  # whole-process partials since the last fold
         self.bandwidth: np.ndarray | int = 0
         self.over_time: OverTime | None = None
@@ -1113,6 +1114,7 @@ class Merging:
             if p.part.window is not None:  # a range of a process: merge needs it as it is
                 self._folded()
                 self.held.append(p)
+                self.folds.append(0)
             else:
                 self.pending.append(p)
                 if len(self.pending) >= FOLD_EVERY:
@@ -1126,12 +1128,18 @@ class Merging:
             self.over_time.add(plots)
 
     def _folded(self) -> None:
+        """The pending partials folded into one; then the last two folded ones into one while
+        the last holds as many parts as the one before (a binary counter's carries: a row is
+        copied O(log parts) times, not again at every fold)."""
         if not self.pending:
             return
-        if self.held and self.held[-1].part.window is None:
-            self.pending.insert(0, self.held.pop())
         self.held.append(_combined(self.pending))
+        self.folds.append(len(self.pending))
         self.pending = []
+        while len(self.folds) > 1 and 0 < self.folds[-2] <= self.folds[-1]:
+            last, n = self.held.pop(), self.folds.pop()
+            self.held[-1] = _combined([self.held[-1], last])
+            self.folds[-1] += n
 
     def recut(self, sums: Iterable[tuple[np.ndarray, OverTime | None]], span: int) -> None:
         """The bandwidth bins and plots cut again for the whole trace's span (_merged): the

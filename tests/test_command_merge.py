@@ -89,7 +89,8 @@ def test_the_command_folds_the_parts_as_they_arrive(trace, monkeypatch):
     # every partial as it came, merged at once (export's way: it reads each again)
     whole, _, every, _ = parts.run(b, export=True, plots=True)
     assert len(every) > 3 * parts.FOLD_EVERY, len(every)
-    assert len(held) == 1 and alive[0] == 1, (len(held), alive)  # before: every partial
+    # a few folded partials (a binary counter's: O(log parts)) alive; before: every partial
+    assert alive[0] == len(held) <= 4, (len(held), alive)
     assert report_json(s) == report_json(whole)
     # the plots' float sums too, to the last bit (summed in the parts' order)
     a, w = s.over_time, whole.over_time
