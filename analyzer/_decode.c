@@ -720,7 +720,8 @@ typedef struct {
 
 /* argument kinds (show.py KINDS) */
 enum { K_FD = 1, K_PATH, K_PATH2, K_FD2, K_END2, K_WHENCE, K_ADDR, K_REQ, K_OFF, K_FLAGS, K_MODE, K_FDS,
-       K_STREAM /* no argument: the result is a FILE * or DIR *, shown by its descriptor */ };
+       K_STREAM /* no argument: the result is a FILE * or DIR *, shown by its descriptor */,
+       K_HEXOFF /* the offset in hex, 0 as 0 (strace's mmap) */ };
 
 typedef struct {
     int64_t n;              /* rows (an end read's row right after its call's) */
@@ -885,11 +886,6 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
             else
                 r = SEP() || put_dec(o, c->aux[i], big & BIG_AUX);
             break;
-        case K_ADDR:
-            if (!ret_pos)
-                continue;
-            r = SEP() || put_hex(o, (uint64_t)ret);
-            break;
         case K_REQ:
             if (nl & IOT_NULL_req)
                 continue;
@@ -899,6 +895,11 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
             if (nl & N_OFF)
                 continue;
             r = SEP() || put_dec(o, c->offset[i], big & BIG_OFF);
+            break;
+        case K_HEXOFF:
+            if (nl & N_OFF)
+                continue;
+            r = SEP() || (c->offset[i] ? put_hex(o, (uint64_t)c->offset[i]) : put(o, "0", 1));
             break;
         case K_FLAGS:
             if (nl & IOT_NULL_flags)

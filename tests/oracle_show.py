@@ -143,8 +143,11 @@ class Formatter:
             return f"from {ev[FD2]}<{p}>{at}" if p else f"from {ev[FD2]}{at}"
         if kind == "whence":
             return WHENCE.get(aux, str(aux)) if isinstance(aux, int) else None
-        if kind == "addr":
-            return hex(ev[RET]) if isinstance(ev[RET], int) and ev[RET] > 0 else None
+        if kind == "addr":  # the result's form, no argument
+            return None
+        if kind == "hexoff":  # strace's mmap offset
+            v = ev[OFF]
+            return None if v is None else hex(v % (1 << 64)) if v else "0"
         value = ev[{"req": REQ, "off": OFF, "flags": FLAGS, "mode": MODE}[kind]]
         if value is None:
             return None

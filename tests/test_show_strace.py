@@ -150,3 +150,28 @@ def test_stream_results_read_as_strace_y(trace, tmp_path: Path, mode: str) -> No
     ], (got, w)
     assert [a for n, a, _r in got if n in ("tmpfile", "popen")] == ["", "O_RDONLY"]
     assert fd(w[0]) == "3" and fd(w[4]) == "3"
+
+
+@pytest.mark.parametrize("mode", ["full", "no-stracer"])
+def test_mmap_reads_as_strace(trace, tmp_path: Path, mode: str) -> None:
+    """mmap's arguments in strace's places (length, protections, flags, descriptor, offset; the
+    hint address is not recorded: strace's first argument is left out) and its result, the
+    address in hex or -1 and the errno.  Was: mmap(3<f>, 8192, 0, MAP_SHARED, PROT_READ, 0x..)."""
+    prog = build("mmap_basic")
+    out = tmp_path / "strace.out"
+    subprocess.run(["strace", "-y", "-e", "trace=mmap", "-o", str(out), str(prog)], check=True,
+                   cwd=tmp_path, stdout=subprocess.DEVNULL)  # fmt: skip
+
+    def line(args: list[str], ret: str) -> str:
+        args = [re.sub(r"^(\d+)<.*>$", r"\1", a) for a in args]  # the descriptor's path off
+        return f"mmap({', '.join(args)}) = {re.sub(r'^0x[0-9a-f]+$', '0xADDR', ret)}"
+
+    want = [line(_args(m[2])[1:], m[3]) for m in _STRACE.finditer(out.read_text())
+            if "m.bin>" in m[2] or (", -1, " in m[2] and "MAP_ANONYMOUS" not in m[2])]  # fmt: skip
+    assert len(want) == 5, want
+    t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
+    assert t.proc.returncode == 0, t.proc.stderr
+    r = iotrace("show", str(t.dir))
+    assert r.returncode == 0, r.stderr
+    got = [line(_args(m[2]), m[3]) for m in _SHOW.finditer(r.stdout) if m[1] == "mmap"]
+    assert got == want

@@ -73,8 +73,10 @@ class Func:
 
     `shows` names the event fields `iotrace show` prints as arguments, in order: fd, path, path2
     (aux as an interned path), fd2 (aux as a descriptor), req, off, flags, mode, whence (aux),
-    addr (ret shown in hex), end2 (fd2, path2, offset2: the end read of a call with two ends),
-    fds (fd and aux as the int[2] a pipe filled: "[3, 4]", as strace prints it).
+    hexoff (off in hex, as strace prints mmap's), addr (no argument: the result, an address,
+    shown in hex), end2 (fd2, path2, offset2: the
+    end read of a call with two ends), fds (fd and aux as the int[2] a pipe filled: "[3, 4]",
+    as strace prints it).
     """
 
     name: str
@@ -174,7 +176,7 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("putchar", "stdio", WR, "fd"),
     _f("getchar", "stdio", RD, "fd"),
     # memory
-    _f("mmap", "mmap", Op.MMAP, "fd req off flags mode addr"),
+    _f("mmap", "mmap", Op.MMAP, "req mode flags fd hexoff addr"),  # strace's order; no hint
     _f("munmap", "mmap", Op.MMAP, "path req off"),
     _f("msync", "mmap", SYN, "path req off flags"),
     # process

@@ -88,7 +88,7 @@ _DECODERS = {
 # argument kinds (calls.Function.shows) as the C formatter knows them (_decode.c K_*); "stream"
 # is no argument: the function returns a FILE * or DIR * (the record's ret is 1 or 0), shown as
 # the stream's descriptor the way strace -y shows an open's, `= 3</path>`, NULL when it failed
-_KIND_NAMES = "fd path path2 fd2 end2 whence addr req off flags mode fds stream"
+_KIND_NAMES = "fd path path2 fd2 end2 whence addr req off flags mode fds stream hexoff"
 STREAMS = frozenset({"fopen", "fdopen", "freopen", "tmpfile", "popen", "opendir", "fdopendir"})
 KINDS = {k: i + 1 for i, k in enumerate(_KIND_NAMES.split())}
 _BIG_MODE = 8  # _decode.c BIG_MODE: the mode was an unsigned integer past INT64_MAX
