@@ -79,8 +79,11 @@ def test_one_fsync_at_the_end_is_fine(trace) -> None:
 def test_three_checkpoint_fsyncs_taking_the_io_time_are_the_first_finding(trace) -> None:
     """make demo's program: 3 checkpoints (1 MiB), each fsync'd once: the fsyncs were nearly
     all the I/O time, too few for frequent-sync, and the first finding was "1 calls failed"
-    (info) of a stat of a missing file; no finding named the fsyncs."""
-    t = trace(build("findings"), "ckpt", extra=NO_STRACER)
+    (info) of a stat of a missing file; no finding named the fsyncs.  Each fsync made 100 ms
+    long (preloaded slow_fsync), as on a disk: on tmpfs or a fast SSD it costs microseconds."""
+    lib = build("slow_fsync", "-shared", "-fPIC", "-ldl")
+    env = {**os.environ, "LD_PRELOAD": str(lib), "SLOW_FSYNC_MS": "100"}
+    t = trace(build("findings"), "ckpt", extra=NO_STRACER, env=env)
     assert t.proc.returncode == 0, t.proc.stderr
     s = _report(t.dir)
     first = s.insights[0]
