@@ -730,6 +730,7 @@ typedef struct {
     const int32_t *path_ix; /* per row: its path in `paths`, -1 none (nil or no string) */
     const int32_t *aux_ix;  /* per row: aux as a path in `paths`, -1 none */
     const int32_t *flags_ix, *mode_ix, *data_ix, *stack_ix; /* in `texts`, -1 none */
+    const int32_t *ret_ix;  /* a result named (fcntl F_GETFL's flags), in `texts`, -1 none */
     iot_texts paths;        /* escaped path strings */
     iot_texts texts;        /* decoded flags and modes, kept data quoted, stacks' frames lines */
     iot_texts fnames;       /* per function id: its name, escaped */
@@ -935,6 +936,9 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
     if (err) {
         if ((stream ? put(o, "NULL", 4) : put_dec(o, ret, big & BIG_RET)) || put(o, " ", 1) ||
             put_text(o, &s->errors, err))
+            return -1;
+    } else if (s->ret_ix && s->ret_ix[i] >= 0) {
+        if (put_text(o, &s->texts, s->ret_ix[i]))
             return -1;
     } else if (stream) { /* the stream's descriptor, as strace -y shows an open's: 3</path> */
         if (nl & N_FD ? put(o, "?", 1) : put_dec(o, c->fd[i], 0))

@@ -21,6 +21,7 @@ from iotrace.flags import (
     fallocate_mode,
     fcntl_arg,
     fcntl_cmd,
+    fcntl_result,
     fd_flags,
     mmap_flags,
     mmap_prot,
@@ -177,6 +178,12 @@ class Formatter:
         if ev[ERR]:
             name = errno_mod.errorcode.get(ev[ERR], str(ev[ERR]))
             result = f"{'NULL' if fname in STREAMS else ret} {name} ({os.strerror(ev[ERR])})"
+        elif (
+            fname == "fcntl"
+            and isinstance(ev[FLAGS], int)
+            and (got := fcntl_result(ev[FLAGS], ret))
+        ):  # F_GETFL's flags named
+            result = got
         elif fname in STREAMS:  # a FILE * or DIR *: its descriptor, as strace -y's open's
             p = self._named(ev[PATH]) if ev[FD] is not None else ""
             result = "?" if ev[FD] is None else f"{ev[FD]}<{p}>" if p else str(ev[FD])

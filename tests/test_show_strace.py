@@ -175,3 +175,26 @@ def test_mmap_reads_as_strace(trace, tmp_path: Path, mode: str) -> None:
     assert r.returncode == 0, r.stderr
     got = [line(_args(m[2]), m[3]) for m in _SHOW.finditer(r.stdout) if m[1] == "mmap"]
     assert got == want
+
+
+@pytest.mark.parametrize("mode", ["full", "no-stracer"])
+def test_fcntl_results_read_as_strace(trace, tmp_path: Path, mode: str) -> None:
+    """fcntl's F_GETFL result as its open flags and F_GETFD's as FD_CLOEXEC, strace's way:
+    `= 0x8402 (flags O_RDWR|O_APPEND|O_LARGEFILE)`.  Was: `= 33794`."""
+    prog = build("show_streams")
+    out = tmp_path / "strace.out"
+    subprocess.run(["strace", "-e", "trace=fcntl", "-o", str(out), str(prog)], check=True,
+                   cwd=trace.work)  # fmt: skip
+    want = [re.sub(r"\(\d+, ", "(", re.sub(r" +=", " =", ln)) for ln in out.read_text().splitlines()
+            if ln.startswith("fcntl(")]  # fmt: skip
+    want = want[-5:]  # the program's own (glibc's fdopen, tmpfile... call fcntl inside)
+    (trace.work / "out.txt").unlink()
+    (trace.work / "d").rmdir()
+    t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
+    assert t.proc.returncode == 0, t.proc.stderr
+    r = iotrace("show", str(t.dir))
+    assert r.returncode == 0, r.stderr
+    got = [re.sub(r"\(-?\d+(<[^>]*>)?, ", "(", m[1]) for m in re.finditer(
+        r"^\[pid \d+ tid \d+\] \+[\d.]+ (fcntl\(.*) <[\d.]+>$", r.stdout, re.M)]  # fmt: skip
+    assert got == [re.sub(r"\(-?\d+, ", "(", w) for w in want]
+    assert "(flags O_RDWR|O_APPEND|O_LARGEFILE)" in got[0] and got[3].endswith("(flags FD_CLOEXEC)")

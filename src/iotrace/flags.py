@@ -4,6 +4,7 @@ stracer's decoding alike."""
 from __future__ import annotations
 
 import os
+import platform
 
 
 def flag_names(value: int, table: list[tuple[int, str]], zero: str = "") -> list[str]:
@@ -29,7 +30,6 @@ _OFLAGS = [
         "O_NONBLOCK",
         "O_DSYNC",
         "O_DIRECT",
-        "O_LARGEFILE",
         "O_DIRECTORY",
         "O_NOFOLLOW",
         "O_NOATIME",
@@ -40,6 +40,10 @@ _OFLAGS = [
     )
     if hasattr(os, n)
 ]
+# the kernel's O_LARGEFILE, set in every 64-bit process's F_GETFL result (a 64-bit glibc
+# defines it 0)
+_OFLAGS.append((os.O_LARGEFILE or {"aarch64": 0o400000}.get(platform.machine(), 0o100000),
+                "O_LARGEFILE"))  # fmt: skip
 _OFLAGS.sort(key=lambda t: -bin(t[0]).count("1"))  # O_SYNC/O_TMPFILE before their parts
 
 
@@ -146,6 +150,15 @@ def fcntl_arg(cmd: int, v: int) -> list[str]:
     if cmd == 2:  # F_SETFD
         return _exact(v, [(1, "FD_CLOEXEC")])
     return [str(v)]
+
+
+def fcntl_result(cmd: int, v: int) -> str | None:
+    """fcntl's result as strace prints it for its command (None: the number)."""
+    if cmd == 3:  # F_GETFL
+        return f"{hex(v) if v else 0} (flags {'|'.join(oflags(v))})"
+    if cmd == 1 and v:  # F_GETFD
+        return f"{hex(v)} (flags {'|'.join(_exact(v, [(1, 'FD_CLOEXEC')]))})"
+    return None
 
 
 def memfd_flags(v: int) -> list[str]:

@@ -24,6 +24,7 @@ from iotrace.flags import (
     fallocate_mode,
     fcntl_arg,
     fcntl_cmd,
+    fcntl_result,
     fd_flags,
     mmap_flags,
     mmap_prot,
@@ -259,6 +260,7 @@ class ShimLines:
                 at.append(len(texts))
                 texts.append(t)
             out[rows] = np.array(at, dtype=np.int32)[inv.reshape(-1)]
+        ret_ix = self._results(cols, texts)
         data_ix = stack_ix = None
         if self.log.data:
             data_ix = np.full(n, -1, dtype=np.int32)
@@ -284,11 +286,30 @@ class ShimLines:
         path_ix = self._lookup(cols["path"].astype(np.int64), (nulls & _N["path"]) == 0)
         aux_ix = self._lookup(cols["aux"], (nulls & (_N["aux"] | _N["auxpair"])) == 0)
         blob, off = _texts(texts)
-        self._format(cols, keep, sorter, path_ix, aux_ix, ix, data_ix, stack_ix, (blob, off))
+        self._format(cols, keep, sorter, path_ix, aux_ix, ix, data_ix, stack_ix, ret_ix,
+                     (blob, off))  # fmt: skip
+
+    def _results(self, cols: dict[str, np.ndarray], texts: list[bytes]) -> np.ndarray | None:
+        """Per row, its result named (fcntl F_GETFL's, F_GETFD's flags) in `texts`, -1 none;
+        None: no row's."""
+        if self.fcntl < 0:
+            return None
+        fn, nulls, cmd = cols["fn"], cols["nulls"], cols["flags"]
+        rows = np.flatnonzero((fn == self.fcntl) & ((nulls & _N["flags"]) == 0)
+                              & (cols["errno"] == 0) & ((cmd == 1) | (cmd == 3)))  # fmt: skip
+        if not len(rows):
+            return None
+        out = np.full(len(fn), -1, dtype=np.int32)
+        for i in rows.tolist():
+            t = fcntl_result(int(cmd[i]), int(cols["ret"][i]))
+            if t is not None:
+                out[i] = len(texts)
+                texts.append(_b(t))
+        return out
 
     def _format(self, cols: dict[str, np.ndarray], keep: np.ndarray | None, sorter: Any,
                 *tables: Any) -> None:  # fmt: skip
-        path_ix, aux_ix, ix, data_ix, stack_ix, texts = tables
+        path_ix, aux_ix, ix, data_ix, stack_ix, ret_ix, texts = tables
         nat, ffi = self.nat, self.nat.ffi
         keepalive: list[Any] = []
 
@@ -312,6 +333,7 @@ class ShimLines:
         s.path_ix, s.aux_ix = arr("int32_t *", path_ix), arr("int32_t *", aux_ix)
         s.flags_ix, s.mode_ix = arr("int32_t *", ix["flags"]), arr("int32_t *", ix["mode"])
         s.data_ix, s.stack_ix = arr("int32_t *", data_ix), arr("int32_t *", stack_ix)
+        s.ret_ix = arr("int32_t *", ret_ix)
         table(s.paths, *self.paths)
         table(s.texts, *texts)
         table(s.fnames, *self.fnames)

@@ -1,5 +1,6 @@
 /* Calls that return a FILE * or DIR * (tests/test_show_strace.py): `iotrace show` prints the
- * stream's descriptor as strace -y prints the open inside, `= 3</path>`, and NULL for a failure. */
+ * stream's descriptor as strace -y prints the open inside, `= 3</path>`, and NULL for a failure;
+ * fcntl's results strace names. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -26,6 +27,11 @@ int main(void)
     FILE *t = tmpfile();
     FILE *p = popen("true", "r");
     if (!t || !p || fclose(t) || pclose(p))
+        return 1;
+    /* fcntl's results that strace names: F_GETFL's open flags, F_GETFD's FD_CLOEXEC */
+    int a = open("out.txt", O_RDWR | O_APPEND);
+    if (a < 0 || fcntl(a, F_GETFL) < 0 || fcntl(a, F_GETFD) || fcntl(a, F_SETFD, FD_CLOEXEC) ||
+        fcntl(a, F_GETFD) != FD_CLOEXEC || fcntl(-1, F_GETFL) != -1 || close(a))
         return 1;
     return 0;
 }
