@@ -6,6 +6,7 @@
  * they are not taken for the app's. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <string.h>
@@ -32,6 +33,9 @@ static uint64_t gone[6];
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int read_counters(const char *file, uint64_t v[IOT_KIO_N]);
+
+/* the stracer reads iot_t.kio_in_ok beside busy and in_wrapper (stracer/tracer.py, _restarted) */
+_Static_assert(offsetof(iot_thread, kio_in_ok) == 8, "kio_in_ok at tls_off + 8");
 
 /* A call of mode "in" measures its inner I/O with the thread's counters.  Wrapped calls made
  * inside it are events of their own (counted in iot_t.kio), and the shim's own syscalls are

@@ -79,6 +79,8 @@ typedef struct iot_thread {
     int in_wrapper;     /* a wrapper is running in this thread (read by the stracer);
                          * + IOT_SPAWNS_HELPERS while a call that may start libc helper
                          * threads runs (aio: the stracer counts their I/O as covered) */
+    int kio_in_ok;      /* a call of mode "in" is measured (kio.c); read by the stracer at
+                         * tls_off + 8: a restart inside it is in the measure already */
     int unwinding;      /* inside libunwind: its pipe2/read/close go to stack.c; 2, 3: a
                          * signal handler's call that interrupted the shim's work is being
                          * recorded, inside an unwind (2) or elsewhere (3: record.c) */
@@ -95,7 +97,6 @@ typedef struct iot_thread {
     uint64_t kio_in_ev[6];  /* kio when it began: the events recorded inside it are its own */
     uint64_t kio_in_own[4]; /* own when it began */
     uint64_t own[4];    /* the shim's own read/write syscalls made on this thread (kio.c) */
-    int kio_in_ok;
     int kio_in_depth;   /* "in" calls open on this thread: the outermost one measures */
     int kio_slot;       /* its place in kio.c's table of live threads + 1; 0: not yet in it,
                          * -1: not in it (exited, or the table was full) */

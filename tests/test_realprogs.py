@@ -1096,6 +1096,11 @@ def _diff(want: Counter, got: Counter) -> dict:
     return {k: (want.get(k), got.get(k)) for k in want.keys() | got.keys() if want[k] != got[k]}
 
 
+# the end line's calls too: sort's freads of gzip -d's pipes, which children's SIGCHLDs interrupt
+# (restarted: the kernel counts the call twice, the shim's measure around it too)
+CALLS_EXACT = {"sort-gzip-patch"}
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_real_program_nothing_missed_bytes_as_strace(tmp_path, name):
     cmd, env, work, want, plain = _strace(tmp_path, name, ("traced",))
@@ -1107,6 +1112,8 @@ def test_real_program_nothing_missed_bytes_as_strace(tmp_path, name):
     # process killed by SIGKILL has no counters at its end to explain
     explained = re.search(r"the trace explains ([\d.]+)% of the", r.stderr)
     assert (explained and float(explained.group(1)) <= 100.0) or name == "sigkill", r.stderr
+    if name in CALLS_EXACT:  # a restart inside stdio's measured reads of a pipe counted once
+        assert re.search(r"and 100\.0% of the [\d,]+ read/write syscalls", r.stderr), r.stderr
     m = iotrace("missed", str(tmp_path / "tr"), "--json")
     assert m.returncode == 0 and json.loads(m.stdout) == []
     from iotrace.analyzer import load
