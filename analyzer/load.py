@@ -578,22 +578,25 @@ def _listing(d: Path) -> _Listing:
         _LISTINGS.clear()  # one directory at a time (a worker's)
         with kept.making():
             logs = shim_logs(d)
-            slim = _Slim()
+            slim, made = _Slim(), {}
             for lg in logs:
-                own = _Names()
-                lg.header, lg.named = slim(own(lg.header)), own.exact
+                own, whole = _Names(), lg.header
+                lg.header, lg.named = slim(own(whole)), own.exact
+                made[id(whole)] = lg.header
                 slim.bare(lg)
+            # the header cache holds the slim ones (its part opens a log again, its header not
+            # read again: the keys tracefile.Log reads of the events' log are kept)
+            for k, (h, first, chunk, size) in list(_HEADERS.items()):
+                _HEADERS[k] = (made.get(id(h), h), first, chunk, size)
             got = _LISTINGS[str(d)] = _Listing(
                 names, logs, [lg.proc for lg in logs if lg.truncated], _nested(logs)
             )
-        # each log is read again by its own part only: its header kept once, in the listing
-        _HEADERS.clear()
-        _NAMED.clear()
     return got
 
 
 # what the tables read of a log not its part's own (_processes, shim_procs, _starts, job_start,
-# the function names, iotrace.nspid): its listing keeps only these
+# the function names, iotrace.nspid), and its part of its events (tracefile.Log: functions):
+# its listing and the header cache keep only these
 LISTED_KEYS = ("host", "pid", "ppid", "rank", "nspid", "argv", "exe", "cwd", "clock", "forked",
                "functions")  # fmt: skip
 
@@ -635,12 +638,12 @@ def _listed(d: Path, part: Part) -> list[_Log]:
     # those without a header then (written since?) opened again
     out = list(got.logs)
     fresh = sorted({*range(part.first, min(part.stop, len(out))), *got.headerless})
-    # the headers kept are the listing's: those of the parts before let go (a worker that
-    # reduced every part held every log's header twice)
-    _HEADERS.clear()
-    _NAMED.clear()
+    _NAMED.clear()  # those of the parts before let go (a worker held every log's again)
     for i in fresh:
-        out[i] = opened(i, out[i].path)
+        lg = opened(i, out[i].path)
+        if lg.header is out[i].header:  # as listed (the header cache's): named then
+            lg.named = out[i].named
+        out[i] = lg
     new = [out[i] for i in fresh]
     if got.nested:  # the listed logs have their thread ids already
         _outer_all(d, new)
