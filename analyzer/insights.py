@@ -1132,7 +1132,10 @@ def _sync_time(x: Context) -> list[Insight]:
     """Syncs too few for frequent-sync (3 checkpoints, each fsync'd) that take SYNC_TIME_SHARE
     or more of the job's file I/O time, two or more of them: the I/O time is the syncs'.  One
     sync after the last write is needed whatever the app does: the time at stake is the syncs'
-    less one of them at their mean."""
+    less one of them at their mean.  Always "info": whether a sync is one a restart needs is
+    the app's to know (each rank syncing its own output once is right), so it says where the
+    time went and ranks after the problems that have a fix (a heavy rank's fsync was the first
+    finding of a rank imbalance)."""
     rows = [{k: v for k, v in r.items() if k != "frequent"}
             for r in _sync_rows(x) if not r["frequent"]]  # fmt: skip
     calls, time = sum(r["syncs"] for r in rows), sum(r["time"] for r in rows)
@@ -1145,7 +1148,7 @@ def _sync_time(x: Context) -> list[Insight]:
     return [
         Insight(
             "sync-time",
-            level_of(stake, x.io_time),
+            "info",
             f"{calls:,} {fns} calls took {_pct(time / x.io_time)} of the file I/O time "
             f"({_secs(time)}), on {top['path']}{more}",
             f"{_sync_lines(rows)}. Each sync waits until the data is on stable storage (on a "

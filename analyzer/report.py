@@ -149,7 +149,8 @@ def print_report(s: Summary, console: Console | None = None, all_ranks: bool = F
         f"({fmt_bytes(ov['read_bandwidth'])}/s in the calls), wrote "
         f"{fmt_bytes(ov['bytes_written'])} in {ov['writes']:,} calls "
         f"({fmt_bytes(ov['write_bandwidth'])}/s); {ov['metadata_ops']:,} metadata ops; "
-        f"{ov['errors']:,} failed calls; {ov['files']:,} files"
+        f"{ov['errors']:,} failed call{'' if ov['errors'] == 1 else 's'}; {ov['files']:,} "
+        f"file{'' if ov['files'] == 1 else 's'}"
     )
     if ov.get("stracer_held"):
         n = ov["stracer_held_events"]

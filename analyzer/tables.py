@@ -487,19 +487,20 @@ def as_json(t: Table) -> dict[str, Any]:
 
 
 def evidence_line(i: Insight) -> str:
-    """subject: ...; calls, bytes, time at stake (share of the file I/O time)."""
+    """subject: ...; the finding's calls and bytes (all its subjects', not the first's alone),
+    the time at stake (share of the file I/O time)."""
     e = i.evidence
     parts = []
     if e.get("calls"):
-        parts.append(f"{e['calls']:,} calls")
+        parts.append(f"{e['calls']:,} call{'' if e['calls'] == 1 else 's'}")
     if e.get("bytes"):
         parts.append(fmt_bytes(e["bytes"]))
     if e.get("time"):
         share = e.get("share")
         of = "" if share is None else f" ({fmt_pct(share)} of the file I/O time)"
-        parts.append(f"{fmt_time(e['time'])}{of}")
+        parts.append(f"{fmt_time(e['time'])} at stake{of}")
     subject = f"subject: {i.subject}" if i.subject else ""
-    return "; ".join(x for x in [subject, ", ".join(parts)] if x)
+    return "; ".join(x for x in [subject, "in all " + ", ".join(parts) if parts else ""] if x)
 
 
 def system_line(s: Summary) -> str:

@@ -79,7 +79,8 @@ def test_one_fsync_at_the_end_is_fine(trace) -> None:
 def test_three_checkpoint_fsyncs_taking_the_io_time_are_the_first_finding(trace) -> None:
     """make demo's program: 3 checkpoints (1 MiB), each fsync'd once: the fsyncs were nearly
     all the I/O time, too few for frequent-sync, and the first finding was "1 calls failed"
-    (info) of a stat of a missing file; no finding named the fsyncs.  Each fsync made 100 ms
+    (info) of a stat of a missing file; no finding named the fsyncs (now the first, an info
+    ranked by its time: whether each sync is needed is the app's to know).  Each fsync made 100 ms
     long (preloaded slow_fsync), as on a disk: on tmpfs or a fast SSD it costs microseconds."""
     lib = build("slow_fsync", "-shared", "-fPIC", "-ldl")
     env = {**os.environ, "LD_PRELOAD": str(lib), "SLOW_FSYNC_MS": "100"}
@@ -99,8 +100,8 @@ def test_three_checkpoint_fsyncs_taking_the_io_time_are_the_first_finding(trace)
     assert first.title.startswith("3 fsync calls took ") and "(and 2 more file(s))" in first.title
     assert "restart needs" in first.detail and "fdatasync" in first.detail
     assert not [i for i in s.insights if i.key == "frequent-sync"]
-    assert first.level in ("high", "warn"), first.evidence
-    assert [i.key for i in s.insights if i.level != "info"] == ["sync-time"]
+    # info: whether each checkpoint must be durable is the app's to know
+    assert first.level == "info" and not [i for i in s.insights if i.level != "info"], s.insights
     assert next(i for i in s.insights if i.key == "failed-calls").title.startswith("1 call failed")
 
 
