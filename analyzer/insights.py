@@ -1106,26 +1106,32 @@ def _frequent_sync(x: Context) -> list[Insight]:
     top = rows[0]
     calls, time = sum(r["syncs"] for r in rows), sum(r["time"] for r in rows)
     more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
-    return [
-        Insight(
-            "frequent-sync",
-            level_of(time, x.io_time),
-            f"{top['functions']} after {_every(top)} to "
-            f"{top['path']}{more}: {calls:,} calls took {_secs(time)}",
-            f"{_sync_lines(rows)}. Each sync waits until the data is on stable storage (on a "
-            "parallel file system: a round trip to its servers and a flush of the client's "
-            "cache): sync once after the last write, or at the checkpoints a restart needs, not "
-            "after each write (fdatasync where the metadata need not be durable).",
-            {"syncs": calls, "files": rows[:TOP_SUBJECTS]},
-            subject=top["path"],
-            evidence=_evidence(
-                calls,
-                sum(r["bytes_written"] + r.get("msync_bytes", 0) for r in rows),
-                time,
-                x.io_time,
-            ),
-        )
-    ]
+    title = f"{top['functions']} after {_every(top)} to {top['path']}{more}: {calls:,} calls took "
+    advice = (": sync once after the last write, or at the checkpoints a restart needs, not after "
+              "each write (fdatasync where the metadata need not be durable).")  # fmt: skip
+    return [_sync_insight(x, "frequent-sync", level_of(time, x.io_time), title + _secs(time),
+                          advice, rows, time)]  # fmt: skip
+
+
+def _sync_insight(
+    x: Context, key: str, level: str, title: str, advice: str, rows: list[dict[str, Any]],
+    stake: int,
+) -> Insight:  # fmt: skip
+    """A finding on syncs (frequent-sync, sync-time): its files' lines, why a sync costs, the
+    advice; subject: the file with the most time in them."""
+    calls = sum(r["syncs"] for r in rows)
+    nbytes = sum(r["bytes_written"] + r.get("msync_bytes", 0) for r in rows)
+    return Insight(
+        key,
+        level,
+        title,
+        f"{_sync_lines(rows)}. Each sync waits until the data is on stable storage (on a "
+        "parallel file system: a round trip to its servers and a flush of the client's "
+        f"cache){advice}",
+        {"syncs": calls, "files": rows[:TOP_SUBJECTS]},
+        subject=rows[0]["path"],
+        evidence=_evidence(calls, nbytes, stake, x.io_time),
+    )
 
 
 def _sync_time(x: Context) -> list[Insight]:
@@ -1145,28 +1151,13 @@ def _sync_time(x: Context) -> list[Insight]:
     top = rows[0]
     fns = "/".join(sorted({f for r in rows for f in r["functions"].split("/")}))
     more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
-    return [
-        Insight(
-            "sync-time",
-            "info",
-            f"{calls:,} {fns} calls took {_pct(time / x.io_time)} of the file I/O time "
-            f"({_secs(time)}), on {top['path']}{more}",
-            f"{_sync_lines(rows)}. Each sync waits until the data is on stable storage (on a "
-            "parallel file system: a round trip to its servers and a flush of the client's "
-            f"cache), here {_pct(time / x.io_time)} of the file I/O time: keep only the syncs a "
-            "restart needs (the checkpoint it restarts from, once after its last write), "
-            "use fdatasync where the metadata need not be durable, or sync once after the "
-            "last write of the run.",
-            {"syncs": calls, "files": rows[:TOP_SUBJECTS]},
-            subject=top["path"],
-            evidence=_evidence(
-                calls,
-                sum(r["bytes_written"] + r.get("msync_bytes", 0) for r in rows),
-                stake,
-                x.io_time,
-            ),
-        )
-    ]
+    title = (f"{calls:,} {fns} calls took {_pct(time / x.io_time)} of the file I/O time "
+             f"({_secs(time)}), on {top['path']}{more}")  # fmt: skip
+    advice = (f", here {_pct(time / x.io_time)} of the file I/O time: keep only the syncs a "
+              "restart needs (the checkpoint it restarts from, once after its last write), use "
+              "fdatasync where the metadata need not be durable, or sync once after the last "
+              "write of the run.")  # fmt: skip
+    return [_sync_insight(x, "sync-time", "info", title, advice, rows, stake)]
 
 
 def _every(r: dict[str, Any]) -> str:
