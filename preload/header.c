@@ -47,11 +47,54 @@ static void first_int(msgpack_packer *pk, const char *const *vars)
     msgpack_pack_nil(pk);
 }
 
-static void argv_list(msgpack_packer *pk)
+/* The image's argument strings as the kernel laid them out at the exec ([start, end): what
+ * /proc/self/cmdline reads) and the end of its environment strings, from the constructor. */
+static struct {
+    const char *start, *end, *env_end;
+} args;
+
+void iot_header_args(int argc, char **argv, char **envp)
+{
+    if (argc <= 0 || !argv || !argv[0] || !argv[argc - 1])
+        return; /* not given (a loader that passes none): /proc/self/cmdline is read */
+    args.start = argv[0];
+    args.end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+    args.env_end = args.end;
+    for (int i = 0; envp && envp[i]; i++)
+        if (envp[i] + strlen(envp[i]) + 1 > args.env_end)
+            args.env_end = envp[i] + strlen(envp[i]) + 1;
+}
+
+/* A fork child's command line from its memory, as the kernel reads it (get_mm_cmdline): the
+ * argument area, or, when the program wrote over the area's last NUL (setproctitle), up to the
+ * first NUL, into the environment's area if need be.  Not a read of /proc/self/cmdline: a child
+ * killed before its log exists (moreutils parallel SIGKILLs its children at once) left that
+ * read's bytes in no log. */
+static size_t argv_from_memory(char *buf, size_t size)
+{
+    size_t n = (size_t)(args.end - args.start);
+    if (n > size)
+        n = size;
+    memcpy(buf, args.start, n);
+    if (n && buf[n - 1] != '\0') {
+        const char *e = memchr(args.start, '\0', (size_t)(args.env_end - args.start));
+        n = (size_t)((e ? e + 1 : args.env_end) - args.start);
+        if (n > size)
+            n = size;
+        memcpy(buf, args.start, n);
+    }
+    return n;
+}
+
+static void argv_list(msgpack_packer *pk, int forked)
 {
     char buf[64 * 1024];
     size_t n = 0;
-    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
+    int fd = forked && args.start ? -1
+                                  : (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/cmdline",
+                                                    O_RDONLY | O_CLOEXEC, 0);
+    if (forked && args.start)
+        n = argv_from_memory(buf, sizeof buf);
     if (fd >= 0) {
         /* the kernel copies as much of the command line as asked: a short read is its end */
         ssize_t r;
@@ -115,7 +158,9 @@ static void build(struct msgpack_sbuffer *sb, pid_t pid, pid_t ppid, int forked,
     key(&pk, "rank"), first_int(&pk, RANK_VARS);
     key(&pk, "size"), first_int(&pk, SIZE_VARS);
     key(&pk, "job"), str(&pk, getenv("IOTRACE_JOB"));
-    key(&pk, "argv"), argv_list(&pk);
+    /* a fork child of this image: its memory (iot_header_build_child: the parent's, read by
+     * the parent, whose log exists) */
+    key(&pk, "argv"), argv_list(&pk, forked && !t && iot_p.gen > 1);
     key(&pk, "exe"), str(&pk, exe);
     key(&pk, "cwd"), str(&pk, cwd);
     /* a (monotonic, realtime) pair (_clockpair.h): aligns processes and hosts */

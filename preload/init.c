@@ -459,7 +459,9 @@ void iot_init(void)
     errno = saved;
 }
 
-__attribute__((constructor(101))) static void shim_start(void)
+/* glibc passes the program's argc, argv and envp to constructors, a dlopen's too */
+__attribute__((constructor(101))) static void shim_start(int argc, char **argv, char **envp)
 {
+    iot_header_args(argc, argv, envp);
     iot_init();
 }

@@ -378,6 +378,8 @@ void iot_emit_kio_exec(const char *path, int fd) IOT_HIDDEN;
 int iot_kio_read_self(uint64_t v[IOT_KIO_N]) IOT_HIDDEN; /* /proc/self/io; 0: unreadable */
 /* One read (is_write 0) or write syscall of the shim's own, returning ret. */
 void iot_own_io(int is_write, long ret) IOT_HIDDEN;
+/* the image's argument and environment strings (header.c: a fork child's argv from memory) */
+void iot_header_args(int argc, char **argv, char **envp) IOT_HIDDEN;
 /* Bytes of a syscall of the shim's own already counted by iot_own_io. */
 void iot_own_bytes(int is_write, long n) IOT_HIDDEN;
 void iot_kio_fork_child(void) IOT_HIDDEN;

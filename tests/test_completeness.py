@@ -1214,3 +1214,34 @@ def test_the_launchers_end_line_skips_a_damaged_unsealed_chunk(trace):
     run = json.loads(rec.read_text())
     want = kio.run_job(t.dir, run["host"], run["pid"]).line()
     assert f"iotrace: {want}\n" in t.proc.stderr, (want, t.proc.stderr)
+
+
+@pytest.mark.parametrize("mode", ["plain", "rename"])
+def test_a_fork_child_reads_no_command_line(tmp_path, mode) -> None:
+    """A fork child's log header took its argv from /proc/self/cmdline, a read before its log
+    existed: moreutils' `parallel` SIGKILLs its children at once, and a child killed there left
+    those bytes in no log ("99.3% ... 36 B not in the trace").  Now from the child's memory, as
+    the kernel reads it (`rename`: argv[0] overwritten in place first, as setproctitle does):
+    each child's header argv is what the kernel gave the child itself, and under strace only
+    the exec'd image opens /proc/self/cmdline, not its 3 children."""
+    from iotrace.tracefile import log_paths, read_log
+
+    prog = build("fork_argv")
+    work = tmp_path / "w"
+    work.mkdir()
+    out, st = tmp_path / "t", tmp_path / "strace"
+    args = [prog] + ([] if mode == "plain" else ["rename"])
+    strace = ["strace", "-f", "-qq", "-e", "trace=openat", "-e", "signal=none", "-o", str(st)]
+    p = subprocess.run([*strace, sys.executable, "-m", "iotrace", "run", "--no-stracer", "-o",
+                        str(out), "--", *map(str, args)], cwd=work, capture_output=True,
+                       text=True)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    kids = {int(f.name.split(".")[1]): f.read_bytes() for f in work.glob("cmdline.*")}
+    assert len(kids) == 3, kids
+    heads = {read_log(f).header["pid"]: read_log(f).header for f in log_paths(out)}
+    for pid, cmdline in kids.items():
+        want = [a.decode() for a in cmdline.split(b"\0")[:-1]]
+        assert heads[pid]["forked"] and heads[pid]["argv"] == want, (heads[pid]["argv"], want)
+    opens = [ln for ln in st.read_text().splitlines() if '"/proc/self/cmdline"' in ln]
+    shim = [ln for ln in opens if "O_CLOEXEC" in ln]  # the shim's (the program's: without)
+    assert len(shim) == 1 and int(shim[0].split()[0]) not in kids, opens
