@@ -60,9 +60,11 @@ void iot_header_args(int argc, char **argv, char **envp)
     args.start = argv[0];
     args.end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
     args.env_end = args.end;
-    for (int i = 0; envp && envp[i]; i++)
-        if (envp[i] + strlen(envp[i]) + 1 > args.env_end)
-            args.env_end = envp[i] + strlen(envp[i]) + 1;
+    for (int i = 0; envp && envp[i]; i++) {
+        const char *end = envp[i] + strlen(envp[i]) + 1;
+        if (end > args.env_end)
+            args.env_end = end;
+    }
 }
 
 /* A fork child's command line from its memory, as the kernel reads it (get_mm_cmdline): the
@@ -86,26 +88,30 @@ static size_t argv_from_memory(char *buf, size_t size)
     return n;
 }
 
+/* /proc/self/cmdline into buf (the shim's own read, counted as such) */
+static size_t argv_read(char *buf, size_t size)
+{
+    size_t n = 0;
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    /* the kernel copies as much of the command line as asked: a short read is its end */
+    ssize_t r;
+    while (n < size && (r = IOT_SYSRAW(read, fd, buf + n, size - n)) > 0) {
+        iot_own_io(0, r);
+        n += (size_t)r;
+        if ((size_t)r < size - (n - (size_t)r))
+            break;
+    }
+    IOT_SYSRAW(close, fd);
+    return n;
+}
+
 static void argv_list(msgpack_packer *pk, int forked)
 {
     char buf[64 * 1024];
-    size_t n = 0;
-    int fd = forked && args.start ? -1
-                                  : (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/self/cmdline",
-                                                    O_RDONLY | O_CLOEXEC, 0);
-    if (forked && args.start)
-        n = argv_from_memory(buf, sizeof buf);
-    if (fd >= 0) {
-        /* the kernel copies as much of the command line as asked: a short read is its end */
-        ssize_t r;
-        while (n < sizeof buf && (r = IOT_SYSRAW(read, fd, buf + n, sizeof buf - n)) > 0) {
-            iot_own_io(0, r);
-            n += (size_t)r;
-            if ((size_t)r < sizeof buf - (n - (size_t)r))
-                break;
-        }
-        IOT_SYSRAW(close, fd);
-    }
+    size_t n = forked && args.start ? argv_from_memory(buf, sizeof buf)
+                                    : argv_read(buf, sizeof buf);
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
         count += buf[i] == '\0';

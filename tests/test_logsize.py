@@ -119,11 +119,7 @@ def test_a_log_still_written_after_the_run_is_not_cut(trace, tmp_path, pidns):
     child's log is named by a pid that names no process here: the inode it maps keeps it."""
     if pidns and (os.geteuid() != 0 or shutil.which("unshare") is None):
         pytest.skip("needs root and unshare")
-    go, ready, done = tmp_path / "go", tmp_path / "ready", tmp_path / "done"
-    os.mkfifo(go)
-    os.mkfifo(ready)
-    late = ("i=0; while [ $i -lt 3000 ]; do echo $i; i=$((i+1)); done > late; echo ok > "
-            f"{done}")  # fmt: skip
+    go, ready, done, late = _late_child(tmp_path)
     # the child has its log when the run ends: it says so (ready) before the command goes on
     bg = f"(echo r > {ready}; read x < {go}; {late}) </dev/null >/dev/null 2>&1 &"
     if pidns:
@@ -141,12 +137,7 @@ def test_a_log_still_written_after_the_run_is_not_cut(trace, tmp_path, pidns):
         ]
         assert len(killed) == 1 and killed[0].stat().st_size <= 1 << 20, killed
     finally:
-        os.write(fifo, b"go\n")  # the child goes on whatever was found, and ends
-        for _ in range(6000):  # its 3,000 writes (no time assumed: its end)
-            if done.exists() and done.read_text() == "ok\n":
-                break
-            time.sleep(0.01)
-        os.close(fifo)
+        _release(fifo, done)
     assert done.exists() and done.read_text() == "ok\n"
     assert (tmp_path / "work" / "late").read_text() == "".join(f"{i}\n" for i in range(3000))
     files = load(t.dir).files
@@ -162,11 +153,7 @@ def test_a_log_another_run_writes_unseen_is_not_cut(trace, tmp_path):
     room (the shim holds an OFD lock on it while it maps it), and its later records land."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare")
-    go, ready, done = tmp_path / "go", tmp_path / "ready", tmp_path / "done"
-    os.mkfifo(go)
-    os.mkfifo(ready)
-    late = ("i=0; while [ $i -lt 3000 ]; do echo $i; i=$((i+1)); done > late; echo ok > "
-            f"{done}")  # fmt: skip
+    go, ready, done, late = _late_child(tmp_path)
     bg = f"(echo r > {ready}; read x < {go}; {late}) </dev/null >/dev/null 2>&1 &"
     fifo = os.open(go, os.O_RDWR)  # held: the line written waits in it for the child's read
     try:
@@ -179,15 +166,31 @@ def test_a_log_another_run_writes_unseen_is_not_cut(trace, tmp_path):
         )  # fmt: skip
         assert other.returncode == 0, other.stderr
     finally:
-        os.write(fifo, b"go\n")  # the child goes on whatever was found, and ends
-        for _ in range(6000):  # its 3,000 writes (no time assumed: its end)
-            if done.exists() and done.read_text() == "ok\n":
-                break
-            time.sleep(0.01)
-        os.close(fifo)
+        _release(fifo, done)
     assert done.exists() and done.read_text() == "ok\n"
     written = (tmp_path / "work" / "late").read_bytes()
     assert written == "".join(f"{i}\n" for i in range(3000)).encode()
     files = load(t.dir).files
     late_file = files[files["path"].str.endswith("/late")]
     assert int(late_file["bytes_written"].sum()) == len(written)
+
+
+def _late_child(tmp_path: Path) -> tuple[Path, Path, Path, str]:
+    """FIFOs go and ready, the file done, and the shell of a child that writes 3,000 lines to
+    `late` once it reads a line from go, then `ok` to done."""
+    go, ready, done = tmp_path / "go", tmp_path / "ready", tmp_path / "done"
+    os.mkfifo(go)
+    os.mkfifo(ready)
+    late = ("i=0; while [ $i -lt 3000 ]; do echo $i; i=$((i+1)); done > late; echo ok > "
+            f"{done}")  # fmt: skip
+    return go, ready, done, late
+
+
+def _release(fifo: int, done: Path) -> None:
+    """Let the child go on (a line into go, held open as `fifo`) and wait for its end."""
+    os.write(fifo, b"go\n")  # the child goes on whatever was found, and ends
+    for _ in range(6000):  # its 3,000 writes (no time assumed: its end)
+        if done.exists() and done.read_text() == "ok\n":
+            break
+        time.sleep(0.01)
+    os.close(fifo)

@@ -7,10 +7,15 @@ import os
 import platform
 
 
-def flag_names(value: int, table: list[tuple[int, str]], zero: str = "") -> list[str]:
+def flag_names(
+    value: int, table: list[tuple[int, str]], zero: str = "", exact: bool = False
+) -> list[str]:
+    """Names of the bits of `value` as `table` names them, the bits no name took in hex.
+    `exact`: a name of several bits (STATX_ALL) takes them first, a later name only the bits
+    left; otherwise each name whose bits are all set (O_SYNC and the O_DSYNC inside it)."""
     names, rest = [], value
     for bit, name in table:
-        if bit and value & bit == bit:
+        if bit and (rest if exact else value) & bit == bit:
             names.append(name)
             rest &= ~bit
     if rest:
@@ -99,15 +104,7 @@ def mpi_amode(v: int) -> list[str]:
 
 
 def _exact(value: int, table: list[tuple[int, str]], zero: str = "0") -> list[str]:
-    """Names of the bits of `value`, a name of several bits (STATX_ALL) taking them first."""
-    names, rest = [], value
-    for bit, name in table:
-        if bit and rest & bit == bit:
-            names.append(name)
-            rest &= ~bit
-    if rest:
-        names.append(hex(rest))
-    return names or [zero]
+    return flag_names(value, table, zero, exact=True)
 
 
 # the names below are strace's, in the order strace prints them
