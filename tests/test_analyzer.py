@@ -230,18 +230,24 @@ def test_ranks_slow_rank_and_shared_file(tmp_path):
 
 
 def test_the_slowest_rank_is_the_one_slow_on_its_files(tmp_path):
-    """Rank 3 writes and reads 16 MiB of its own file (the straggler); rank 0 first waits 1.2 s
-    for its input on a pipe (not file I/O).  The job's slowest rank, the rank-imbalance finding
-    and the console's Job line all name rank 3 (the Job line named rank 0, whose I/O time was
-    the pipe's wait)."""
+    """Rank 3 writes and reads 16 MiB of its own file (the straggler: its fsync made 1 s long by
+    a preloaded slow_fsync, as on a disk); rank 0 first waits for its input on a pipe (not file
+    I/O) through all of rank 3's life: the pipe ends once rank 3 has ended, and rank 3
+    starts once rank 0 waits in its read (its /proc/PID/syscall), whatever the machine's speed
+    or load.  The job's slowest rank, the rank-imbalance finding and the console's Job line all
+    name rank 3 (the Job line named rank 0, whose I/O time was the pipe's wait)."""
     work = tmp_path / "work"
     work.mkdir()
     out = tmp_path / "job"
     prog = build("an_rank")
+    slow = build("slow_fsync", "-shared", "-fPIC", "-ldl")
     script = (
-        f"sleep 1.2 | PMI_RANK=0 PMI_SIZE=4 {prog} shared.dat stdin & "
+        f"mkfifo go; cat go | PMI_RANK=0 PMI_SIZE=4 {prog} shared.dat stdin & r0=$!; "
+        "exec 3> go; until read -r nr fd _ < /proc/$r0/syscall && [ \"$nr $fd\" = '0 0x0' ]; "
+        "do sleep 0.01; done; "  # rank 0 waits in read(0, ...)
         f"PMI_RANK=1 PMI_SIZE=4 {prog} shared.dat & PMI_RANK=2 PMI_SIZE=4 {prog} shared.dat & "
-        f"PMI_RANK=3 PMI_SIZE=4 {prog} shared.dat big & wait"
+        f'LD_PRELOAD="$LD_PRELOAD {slow}" SLOW_FSYNC_MS=1000 PMI_RANK=3 PMI_SIZE=4 {prog} '
+        "shared.dat big; exec 3>&-; wait"  # rank 0's pipe ends after rank 3
     )
     proc = iotrace("run", "--no-stracer", "-o", str(out), "--", "sh", "-c", script, cwd=work)
     assert proc.returncode == 0, proc.stderr

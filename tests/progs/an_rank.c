@@ -1,8 +1,9 @@
 /* One MPI-like rank (rank from PMI_RANK, world size from PMI_SIZE): 16 pwrite(64 KiB) into the
  * shared file argv[1], strided by rank; with argv[2] = "slow", also reads 96 MiB of /dev/urandom
- * (the straggler); "big": also writes 16 MiB to its own file rank.N and reads it back (a
- * straggler on its data files); "stdin": first reads its standard input to the end (a rank
- * waiting for its input on a pipe).  Descriptor calls only. */
+ * (the straggler); "big": also writes 16 MiB to its own file rank.N, fsyncs it and reads it
+ * back (a straggler on its data files: a preloaded slow_fsync makes it certain); "stdin": first
+ * reads its standard input to the end (a rank waiting for its input on a pipe).  Descriptor
+ * calls only. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < 4; i++)
             if (write(o, buf, sizeof buf) != (ssize_t)sizeof buf)
                 return perror("write"), 1;
+        if (fsync(o) != 0)
+            return perror("fsync"), 1;
         for (int i = 0; i < 4; i++)
             if (pread(o, buf, sizeof buf, (off_t)i * sizeof buf) != (ssize_t)sizeof buf)
                 return perror("pread"), 1;
