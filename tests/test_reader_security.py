@@ -288,3 +288,52 @@ def test_addr2line_links_are_not_made_in_another_users_tmpdir(
         said.unlink()
         assert dirs and {os.path.dirname(d) for d in dirs} == {where}, (tmp, dirs)
     assert list(theirs.iterdir()) == []
+
+
+def _nobodys_trace(public_dir: Path, *cmd: str) -> Path:
+    """A trace of nobody's own (`iotrace run` as nobody), in a directory of nobody's."""
+    n = public_dir / "n"
+    n.mkdir()
+    os.chown(n, NOBODY, NOBODY)
+    theirs = n / "theirs"
+    site = ":".join(p for p in sys.path if p.endswith("site-packages"))
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        sys.executable, "-m", "iotrace", "run", "--no-stracer", "-o", str(theirs),
+                        "--", *cmd], cwd=public_dir, capture_output=True,
+                       text=True, timeout=60,
+                       env={"PATH": os.environ["PATH"], "PYTHONPATH": site})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return theirs
+
+
+def test_show_spills_a_users_trace_in_a_private_place(
+    public_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root's `show` of a trace of nobody's, beyond its memory bound, wrote its sorted runs
+    into nobody's trace directory (root may write there): nobody could rename the directory
+    away and put a link in its place, and root's runs went wherever it led.  Now the runs go
+    to the trace's directory only when it is the caller's alone, else to /tmp (a TMPDIR of
+    ours)."""
+    import io
+
+    import iotrace.show as show_mod
+    import iotrace.spill as spill
+
+    theirs = _nobodys_trace(public_dir, "head", "-c", "100000", "/etc/services")
+    where: list[str] = []
+    write = spill.Sorter._write
+
+    def noted(s: spill.Sorter, blocks):  # type: ignore[no-untyped-def]
+        f = write(s, blocks)
+        where.append(os.path.dirname(os.readlink(f"/proc/self/fd/{f.fileno()}")))
+        return f
+
+    monkeypatch.setattr(spill.Sorter, "_write", noted)
+    monkeypatch.setattr(show_mod, "BATCH", 7)
+    monkeypatch.setattr(show_mod, "WINDOW", 1)
+    monkeypatch.setattr(show_mod, "BASE_MEMORY", 0)
+    monkeypatch.delenv("TMPDIR", raising=False)
+    out = io.StringIO()
+    show_mod.show(theirs, out, memory=1)
+    assert "/etc/services" in out.getvalue()
+    assert where and set(where) == {"/tmp"}, where

@@ -41,24 +41,14 @@ def _command(module: str, inline: bool = False) -> list[str] | None:
     return [tool, "-e", module, "-f", "-C", "-a", *(["-i"] if inline else [])]
 
 
-def _tmp() -> str:
-    """$TMPDIR if no other user than root and the caller could change the way to its entries
-    (tracedir.way_ours), else /tmp: root with a user's environment (su without -) made its
-    private directory in the user's TMPDIR, where the user could rename it away as it was made
-    and put theirs, whose links the tool then opened as root (a device, a FIFO, a file of
-    root's in place of the module)."""
-    from iotrace.tracedir import way_ours
-
-    tmp = os.environ.get("TMPDIR")
-    return tmp if tmp and os.path.isabs(tmp) and way_ours(tmp) else "/tmp"
-
-
 @contextlib.contextmanager
 def _private_dir() -> Iterator[int]:
-    """A new directory of ours (0700, a random name in _tmp()) as a descriptor: the tool is
-    given names through it (/proc/self/fd/D/...), never through a path another user could
-    rename."""
-    path = f"{_tmp()}/.iotrace-addr2line-{os.urandom(8).hex()}"
+    """A new directory of ours (0700, a random name in tracedir.private_tmp()) as a descriptor:
+    the tool is given names through it (/proc/self/fd/D/...), never through a path another
+    user could rename."""
+    from iotrace.tracedir import private_tmp
+
+    path = f"{private_tmp()}/.iotrace-addr2line-{os.urandom(8).hex()}"
     os.mkdir(path, 0o700)
     try:
         dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)

@@ -662,11 +662,16 @@ def held_budget(memory: int) -> int:
     return min(max((memory - BASE_MEMORY) // 2, memory // 8), HELD_MAX)
 
 
-def _runs_dir(trace_dir: Path) -> str | None:
-    """Where the sorted runs go: TMPDIR if set, else the trace's directory if this process may
-    write there (its file system has room for the trace), else tempfile's default."""
-    if os.environ.get("TMPDIR") or not os.access(trace_dir, os.W_OK | os.X_OK):
-        return None
+def _runs_dir(trace_dir: Path) -> str:
+    """Where the sorted runs go: a TMPDIR of ours if set, else the trace's directory if it is
+    ours alone (its file system has room for the trace), else /tmp (tracedir.private_tmp).
+    Root's `show` of a user's trace wrote its runs where that user can swap things (the
+    directory renamed away and a link put in its place: root's runs, named ones where the file
+    system has no O_TMPFILE, written wherever the link led)."""
+    from iotrace.tracedir import ours, private_tmp
+
+    if os.environ.get("TMPDIR") or not ours(trace_dir):
+        return private_tmp()
     return str(trace_dir)
 
 

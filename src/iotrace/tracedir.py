@@ -232,6 +232,28 @@ def _way(parent: str) -> str | None:
     return os.fsdecode(r.stdout.rstrip(b"\n")) if r.returncode == 2 else None
 
 
+def private_tmp() -> str:
+    """Where this command puts its temporaries (show's sorted runs, addr2line's links): $TMPDIR
+    if no other user than root and the caller could change the way to its entries (way_ours),
+    else /tmp.  Root with a user's environment (su without -) made its private directory of
+    links in the user's TMPDIR, where the user could rename it away as it was made and put
+    theirs, whose links the tool then opened as root (a device, a FIFO, a file of root's in
+    place of the module)."""
+    tmp = os.environ.get("TMPDIR")
+    return tmp if tmp and os.path.isabs(tmp) and way_ours(tmp) else "/tmp"
+
+
+def ours(directory: str | os.PathLike[str]) -> bool:
+    """`directory` is the caller's, writable by no one else, on a way only root and the caller
+    can change: a place for the caller's own temporaries."""
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+            and way_ours(os.path.abspath(directory)))  # fmt: skip
+
+
 def check_replaceable(out: str | os.PathLike[str]) -> None:
     """OSError unless a new file may be renamed over `out`: nothing there, a file, a directory
     (said by the caller) or a symlink to one or to nothing.  A device, FIFO or socket, or a
