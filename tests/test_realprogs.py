@@ -1239,8 +1239,11 @@ def test_sigcont_to_iotrace_resumes_the_command(tmp_path, mode):
     """A job resumed through iotrace's pid (a user's `kill -CONT`, a batch system's resume of
     the job's top process) resumes the command it stands for: a shell that stopped itself goes
     on, as untraced. Once the command has exited leaving a process behind, a SIGCONT ends
-    nothing (the other forwarded signals end it)."""
-    script = "kill -STOP $$; echo resumed; (sleep 1; echo late > late) & exit 0"
+    nothing (the other forwarded signals end it).  The leftover waits on a FIFO written here
+    once it has been named (a leftover that slept 1 s could end before a loaded stracer's
+    0.2 s timer named it)."""
+    os.mkfifo(tmp_path / "go")
+    script = "kill -STOP $$; echo resumed; (read x < go; echo late > late) & exit 0"
     p = subprocess.Popen(
         [sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), *mode, "--",
          "sh", "-c", script],
@@ -1255,6 +1258,8 @@ def test_sigcont_to_iotrace_resumes_the_command(tmp_path, mode):
         if not mode:  # once the stracer named the process left behind, it is the stracer's
             assert _until(lambda: any("still run" in ln for ln in err)), "".join(err)
             p.send_signal(signal.SIGCONT)
+        # the leftover reads it (a reader there, or a write would wait): on to its end
+        assert _until(lambda: _wrote(tmp_path / "go")), "the leftover never read its FIFO"
         out = p.stdout.read() if _until(lambda: p.poll() is not None) else ""
     finally:
         for k in _tree(p.pid):  # a command left stopped: end it with its run
@@ -1264,6 +1269,18 @@ def test_sigcont_to_iotrace_resumes_the_command(tmp_path, mode):
         p.wait()
     assert p.returncode == 0 and out == "resumed\n", "".join(err)
     assert (tmp_path / "late").read_text() == "late\n"  # the leftover ran on to its end
+
+
+def _wrote(fifo: Path) -> bool:
+    """A line written into `fifo` if it has a reader (else nothing: False)."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader yet
+        return False
+    try:
+        return os.write(fd, b"x\n") == 2
+    finally:
+        os.close(fd)
 
 
 def _until(cond, times: int = 1, limit: float = 30) -> bool:
