@@ -102,7 +102,9 @@ class Insight:
 PATTERN_COLUMNS = ["path", "direction", "calls", "bytes", "time", "small", "small_time",
                    "small_bytes", "known", "random", "unaligned", "unaligned_time"]  # fmt: skip
 META_COLUMNS = ["path", "function", "calls", "errors", "time"]
-SYNC_COLUMNS = [*META_COLUMNS, "bytes"]  # bytes: the lengths msync'd (0: the other syncs)
+# bytes: the lengths msync'd (0: the other syncs); procs: the processes that made them (parts
+# are whole processes: the sum over parts is the trace's), pid and rank: theirs when one did
+SYNC_COLUMNS = [*META_COLUMNS, "bytes", "procs", "pid", "rank"]
 MPIIO_COLUMNS = ["path", "calls", "independent", "bytes", "time", "writes", "written"]
 COLLECTIVE_COLUMNS = ["path", "rank", "t_start", "t_end", "setup"]
 STDIO_COLUMNS = ["path", "calls", "bytes", "seeks", "refills", "refill_bytes", "refill_time"]
@@ -310,8 +312,19 @@ class Counts:
 
 
 def _syncs_of(a: Arrays, ev: pd.DataFrame, m: np.ndarray) -> pd.DataFrame:
-    """Counts.syncs of the syncs in `m`: per (path, function), with the lengths msync'd."""
+    """Counts.syncs of the syncs in `m`: per (path, function), with the lengths msync'd and
+    the processes that made them."""
     df = _grouped(a, m, META_COLUMNS).assign(bytes=np.int64(0))
+    if len(df):
+        nf = len(a.functions)
+        key = a.path[m].astype(np.int64) * nf + a.fn[m]
+        who = np.stack([key, ev["pid"].to_numpy(dtype=np.int64)[m], a.rank[m]])
+        who = np.unique(who, axis=1)  # the distinct (key, pid, rank), by key
+        # the keys ascending, as _grouped's rows are
+        _, first, procs = np.unique(who[0], return_index=True, return_counts=True)
+        df["procs"] = procs.astype(np.int64)
+        df["pid"] = who[1][first]
+        df["rank"] = who[2][first]
     if "msync" in a.functions and (df["function"] == "msync").any():
         ms = m & (a.fn == a.functions.index("msync"))
         req = ev["req"].to_numpy(dtype=np.int64, na_value=0)
@@ -1069,8 +1082,15 @@ def _sync_rows(x: Context) -> list[dict[str, Any]]:
     pat = x.cnt.patterns
     w = pat[pat["direction"] == "write"].set_index("path")
     mw = x.cnt.mpiio.set_index("path")
+    one = sy.groupby("path", sort=True).agg(
+        procs=("procs", "max"), pid=("pid", "min"), pid_max=("pid", "max"), rank=("rank", "min")
+    )
     rows = []
     for path, r in per.iterrows():
+        o = one.loc[path]
+        # who synced it: one process (its pid and rank), or None: several
+        alone = o["procs"] == 1 and o["pid"] == o["pid_max"]
+        who = (int(o["pid"]), int(o["rank"])) if alone else None
         writes = int(w.at[path, "calls"]) if path in w.index else 0
         nbytes = int(w.at[path, "bytes"]) if path in w.index else 0
         if path in mw.index:  # MPI-IO's writes (the POSIX ones inside them are not in `w`)
@@ -1082,8 +1102,22 @@ def _sync_rows(x: Context) -> list[dict[str, Any]]:
         if r["synced"]:  # msync: the stores through a shared mapping it wrote back
             rows[-1]["msync_bytes"] = int(r["synced"])
         rows[-1]["frequent"] = r["calls"] >= SYNC_MIN_CALLS and r["calls"] * SYNC_WRITES >= writes
+        rows[-1]["series"] = _series(str(path), who)
     rows.sort(key=lambda r: (-r["time"], r["path"]))
     return rows
+
+
+def _series(path: str, who: tuple[int, int] | None) -> tuple[str, str, Any]:
+    """The output a synced file is a version of: its directory, its name with its numbers left
+    out (ckpt.0, ckpt.1, ... are checkpoints of one output) and the process that synced it
+    (each rank's out.R.dat is an output of its own)."""
+    head, name = os.path.split(path)
+    return head, re.sub(r"[0-9]+", "#", name), who
+
+
+def _shown(r: dict[str, Any]) -> dict[str, Any]:
+    """A _sync_rows row as a finding lists it."""
+    return {k: v for k, v in r.items() if k not in ("frequent", "series")}
 
 
 def _sync_lines(rows: list[dict[str, Any]]) -> str:
@@ -1100,7 +1134,7 @@ def _frequent_sync(x: Context) -> list[Insight]:
     """Data files synced (fsync, fdatasync, msync, MPI_File_sync) SYNC_MIN_CALLS times or more,
     once at least every SYNC_WRITES of their writes (_sync_rows): each sync waits for the
     device; the time at stake is the syncs' own."""
-    rows = [{k: v for k, v in r.items() if k != "frequent"} for r in _sync_rows(x) if r["frequent"]]
+    rows = [_shown(r) for r in _sync_rows(x) if r["frequent"]]
     if not rows:
         return []
     top = rows[0]
@@ -1136,18 +1170,26 @@ def _sync_insight(
 
 def _sync_time(x: Context) -> list[Insight]:
     """Syncs too few for frequent-sync (3 checkpoints, each fsync'd) that take SYNC_TIME_SHARE
-    or more of the job's file I/O time, two or more of them: the I/O time is the syncs'.  One
-    sync after the last write is needed whatever the app does: the time at stake is the syncs'
-    less one of them at their mean.  Always "info": whether a sync is one a restart needs is
-    the app's to know (each rank syncing its own output once is right), so it says where the
+    or more of the job's file I/O time, two or more of one output (_series: the versions of a
+    checkpoint, or one file synced twice): the I/O time is the syncs'.  One sync of each output
+    after its last write is needed whatever the app does (2 outputs, each synced once: nothing
+    to say): the time at stake is each output's syncs less one of them at their mean.  Always
+    "info": whether a sync is one a restart needs is the app's to know, so it says where the
     time went and ranks after the problems that have a fix (a heavy rank's fsync was the first
     finding of a rank imbalance)."""
-    rows = [{k: v for k, v in r.items() if k != "frequent"}
-            for r in _sync_rows(x) if not r["frequent"]]  # fmt: skip
+    outputs: dict[tuple[str, str, Any], list[dict[str, Any]]] = {}
+    for r in _sync_rows(x):
+        if not r["frequent"]:
+            outputs.setdefault(r["series"], []).append(r)
+    again = [g for g in outputs.values() if sum(r["syncs"] for r in g) >= 2]
+    rows = sorted((_shown(r) for g in again for r in g), key=lambda r: (-r["time"], r["path"]))
     calls, time = sum(r["syncs"] for r in rows), sum(r["time"] for r in rows)
-    if calls < 2 or x.io_time <= 0 or time < SYNC_TIME_SHARE * x.io_time:
+    if not rows or x.io_time <= 0 or time < SYNC_TIME_SHARE * x.io_time:
         return []
-    stake = time - time // calls
+    stake = 0
+    for g in again:
+        n, t = sum(r["syncs"] for r in g), sum(r["time"] for r in g)
+        stake += t - t // n
     top = rows[0]
     fns = "/".join(sorted({f for r in rows for f in r["functions"].split("/")}))
     more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""

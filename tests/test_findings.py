@@ -105,6 +105,33 @@ def test_three_checkpoint_fsyncs_taking_the_io_time_are_the_first_finding(trace)
     assert next(i for i in s.insights if i.key == "failed-calls").title.startswith("1 call failed")
 
 
+def test_two_outputs_each_fsynced_once_are_no_sync_time(trace) -> None:
+    """2 outputs (mesh.dat, fields.dat) each fsync'd once after its last write, each fsync made
+    100 ms long (slow_fsync): each sync is the one its output needs, and the report said "2
+    fsync calls took 99% of the file I/O time" with one of them at stake."""
+    lib = build("slow_fsync", "-shared", "-fPIC", "-ldl")
+    env = {**os.environ, "LD_PRELOAD": str(lib), "SLOW_FSYNC_MS": "100"}
+    t = trace(build("findings"), "outputs", extra=NO_STRACER, env=env)
+    assert t.proc.returncode == 0, t.proc.stderr
+    s = _report(t.dir)
+    assert _fn_time(s, "fsync") >= 200_000_000  # the syncs were the I/O time
+    assert not [i for i in s.insights if "sync" in i.key], s.insights
+    assert _above_info(s) == []
+
+
+@needs_mpi
+def test_each_rank_fsyncing_its_own_output_once_is_no_sync_time(tmp_path, monkeypatch) -> None:
+    """4 ranks each write out.R.dat and fsync it once (100 ms each, slow_fsync): out.0.dat ..
+    out.3.dat are 4 outputs, not 4 versions of one (as ckpt.0 .. ckpt.2 of one process are)."""
+    lib = build("slow_fsync", "-shared", "-fPIC", "-ldl")
+    monkeypatch.setenv("LD_PRELOAD", str(lib))
+    monkeypatch.setenv("SLOW_FSYNC_MS", "100")
+    job = run_job(tmp_path, "launcher", 4, build_mpi("findings_mpi"), "ownsync")
+    s = _report(job.dir)
+    assert _fn_time(s, "fsync") >= 400_000_000
+    assert not [i for i in s.insights if "sync" in i.key], s.insights
+
+
 def test_reopen_per_record_blames_its_directory_not_the_big_one(trace) -> None:
     """Dir A: a file opened, appended 200 bytes and closed per record (2,000 times); dir B: one
     64 MiB file in 1 MiB writes.  A's metadata storm and small writes; nothing about B."""

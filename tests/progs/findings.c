@@ -19,7 +19,13 @@
  *   findings ckpt     3 checkpoints ckpt.N of 1 MiB in 256 KiB pwrites, each fsync'd once
  *                     after its last write (make demo's examples/checkpoint.c, smaller: the
  *                     page cache takes the writes whatever the load), and a stat of a missing
- *                     file */
+ *                     file
+ *   findings outputs  2 outputs mesh.dat and fields.dat of 1 MiB in 256 KiB pwrites, each
+ *                     fsync'd once after its last write (each sync one a restart needs)
+ *   findings reread   a 1 MiB input opened and read whole in 64 KiB reads 40 times (40 MiB
+ *                     read for 1 MiB), and a 4 MiB output written once in 1 MiB writes
+ *   findings statpoll 5,000 stats of flag.done in dir poll/ (a wait for a file polled), beside
+ *                     4 MiB written to out.dat in 1 MiB writes */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -205,6 +211,63 @@ static int checkpoints(void)
     return stat("missing.cfg", &st) == 0 || rc;
 }
 
+static int outputs(void)
+{
+    int rc = 0;
+    const char *names[] = {"mesh.dat", "fields.dat"};
+    for (int o = 0; o < 2; o++) {
+        int fd = open(names[o], O_CREAT | O_TRUNC | O_WRONLY, 0644);
+        if (fd < 0)
+            return 1;
+        for (int b = 0; b < 4; b++)
+            if (pwrite(fd, buf, MIB / 4, (off_t)b * (MIB / 4)) != MIB / 4)
+                rc = 1;
+        if (fsync(fd) != 0 || close(fd) != 0)
+            rc = 1;
+    }
+    return rc;
+}
+
+static int reread(void)
+{
+    int rc = 0, fd = open("input.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0 || write(fd, buf, MIB) != MIB || close(fd) != 0)
+        return 1;
+    for (int pass = 0; pass < 40; pass++) {
+        if ((fd = open("input.dat", O_RDONLY)) < 0)
+            return 1;
+        for (int i = 0; i < 16; i++)
+            if (read(fd, buf, MIB / 16) != MIB / 16)
+                rc = 1;
+        if (close(fd) != 0)
+            rc = 1;
+    }
+    if ((fd = open("out.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644)) < 0)
+        return 1;
+    for (int i = 0; i < 4; i++)
+        if (write(fd, buf, MIB) != MIB)
+            rc = 1;
+    return close(fd) != 0 || rc;
+}
+
+static int statpoll(void)
+{
+    struct stat st;
+    int rc = 0, fd;
+    mkdir("poll", 0755);
+    if ((fd = open("poll/flag.done", O_CREAT | O_WRONLY, 0644)) < 0 || close(fd) != 0)
+        return 1;
+    for (int i = 0; i < 5000; i++)
+        if (stat("poll/flag.done", &st) != 0)
+            rc = 1;
+    if ((fd = open("out.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644)) < 0)
+        return 1;
+    for (int i = 0; i < 4; i++)
+        if (write(fd, buf, MIB) != MIB)
+            rc = 1;
+    return close(fd) != 0 || rc;
+}
+
 int main(int argc, char **argv)
 {
     memset(buf, 'x', sizeof buf);
@@ -227,5 +290,11 @@ int main(int argc, char **argv)
         return checkpoints();
     if (strcmp(mode, "msync") == 0)
         return msyncs();
+    if (strcmp(mode, "outputs") == 0)
+        return outputs();
+    if (strcmp(mode, "reread") == 0)
+        return reread();
+    if (strcmp(mode, "statpoll") == 0)
+        return statpoll();
     return 2;
 }

@@ -11,7 +11,16 @@
  *   findings_mpi readall F   every rank reads all of the input file F (8 MiB, made before the
  *                            job) in 1 MiB reads: no rank reads it and broadcasts it
  *   findings_mpi readat F    the same through MPI-IO: each rank 8 MPI_File_read_at of 1 MiB
- *   findings_mpi readatall F the same with MPI_File_read_at_all (collective) */
+ *   findings_mpi readatall F the same with MPI_File_read_at_all (collective)
+ *   findings_mpi sameopen    every rank opens params.in (made by rank 0 before a barrier),
+ *                            reads its 64 bytes and closes it 500 times: 1,000 opens and
+ *                            closes a rank on one file
+ *   findings_mpi rankzero    the ranks send their 8 MiB to rank 0, which alone writes them all
+ *                            to out.dat in 1 MiB writes
+ *   findings_mpi ownsync     each rank writes its own out.R.dat (1 MiB in 256 KiB writes) and
+ *                            fsyncs it once after its last write
+ *   findings_mpi eofread F   each rank MPI_File_read_at_all 4 MiB at rank * 4 MiB of the
+ *                            8 MiB F: ranks past its end read nothing */
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -112,6 +121,60 @@ int main(int argc, char **argv)
             if (MPI_File_close(&fh) != MPI_SUCCESS)
                 rc = 1;
         }
+    } else if (strcmp(mode, "sameopen") == 0) {
+        char small[64];
+        if (rank == 0) {
+            int fd = open("params.in", O_CREAT | O_TRUNC | O_WRONLY, 0644);
+            if (fd < 0 || write(fd, buf, sizeof small) != sizeof small || close(fd) != 0)
+                rc = 1;
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        for (int i = 0; i < 500; i++) {
+            int fd = open("params.in", O_RDONLY);
+            if (fd < 0 || read(fd, small, sizeof small) != sizeof small || close(fd) != 0)
+                rc = 1;
+        }
+    } else if (strcmp(mode, "rankzero") == 0) {
+        if (rank == 0) {
+            static char all[8 * MIB];
+            int fd = open("out.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644);
+            for (int r = 0; r < size; r++) {
+                if (r > 0)
+                    MPI_Recv(all, 8 * MIB, MPI_BYTE, r, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                else
+                    memset(all, 'a', sizeof all);
+                for (int i = 0; fd >= 0 && i < 8; i++)
+                    if (write(fd, all + (size_t)i * MIB, MIB) != MIB)
+                        rc = 1;
+            }
+            if (fd < 0 || close(fd) != 0)
+                rc = 1;
+        } else {
+            static char mine[8 * MIB];
+            memset(mine, 'a' + rank, sizeof mine);
+            MPI_Send(mine, 8 * MIB, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
+        }
+    } else if (strcmp(mode, "ownsync") == 0) {
+        char name[64];
+        snprintf(name, sizeof name, "out.%d.dat", rank);
+        int fd = open(name, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+        for (int b = 0; fd >= 0 && b < 4; b++)
+            if (pwrite(fd, buf, MIB / 4, (off_t)b * (MIB / 4)) != MIB / 4)
+                rc = 1;
+        if (fd < 0 || fsync(fd) != 0 || close(fd) != 0)
+            rc = 1;
+    } else if (strcmp(mode, "eofread") == 0) {
+        MPI_File fh;
+        MPI_Status st;
+        int n = -1;
+        if (argc < 3 ||
+            MPI_File_open(MPI_COMM_WORLD, argv[2], MPI_MODE_RDONLY, MPI_INFO_NULL, &fh) !=
+                MPI_SUCCESS ||
+            MPI_File_read_at_all(fh, (MPI_Offset)rank * BLOCK, buf, BLOCK, MPI_BYTE, &st) !=
+                MPI_SUCCESS ||
+            MPI_Get_count(&st, MPI_BYTE, &n) != MPI_SUCCESS ||
+            n != (rank < 2 ? BLOCK : 0) || MPI_File_close(&fh) != MPI_SUCCESS)
+            rc = 1;
     } else {
         rc = 2;
     }
