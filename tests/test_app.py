@@ -233,10 +233,12 @@ def test_background_child_named_and_ctrl_c_ends_it(tmp_path, deaf):
     """The command exits and leaves a traced child running: one line names it (pid and
     command) and says what Ctrl-C does; Ctrl-C (SIGINT to iotrace) ends it (SIGTERM; a child
     that ignores SIGTERM: the second Ctrl-C, SIGKILL); iotrace exits with the command's
-    status."""
+    status.  The command exits once its child runs sleep (its /proc/PID/comm): a child not yet
+    exec'd when the stracer names it (0.2 s after the exit; a loaded machine) is named sh."""
     child = "(trap '' TERM; exec sleep 300)" if deaf else "sleep 300"
+    execd = 'until read -r c < /proc/$!/comm && [ "$c" = sleep ]; do :; done'
     p = subprocess.Popen(
-        iotrace_cmd(tmp_path, (), "sh", "-c", f"{child} & exit 5"),
+        iotrace_cmd(tmp_path, (), "sh", "-c", f"{child} & {execd}; exit 5"),
         cwd=tmp_path, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
