@@ -1155,17 +1155,26 @@ def test_a_stdio_call_cut_short_by_sigpipe_is_said(trace, mode):
     stracer does not stop for stdio's buffers, so no one can say its bytes (tests/progs/stdio_cut.c
     makes it deterministic: a flush of 4,096 B, then a write that blocks until the reader
     leaves).  The row says so, not "the shim's own I/O after its last reading"; what is left is
-    that flush, exactly (strace the oracle: the writes before the one cut short)."""
+    that flush, exactly (strace the oracle: the writes before the one cut short).  The reader
+    leaves once the writer waits in its write to the pipe (its /proc/PID/syscall), not after
+    0.5 s: a writer that a loaded machine started later met no reader at its flush."""
     prog = build("stdio_cut")
-    plain = subprocess.run(["bash", "-c", f"strace -o st -e trace=write {prog} | sleep 0.5"],
-                           cwd=trace.work, capture_output=True)  # fmt: skip
+    # the writer (sh, its pid in wpid, exec'ing prog) | a reader that leaves once it waits
+    writer = f"sh -c 'echo $$ > wpid; exec {prog}'"
+    reader = ('{ until read -r w < wpid && read -r nr fd _ < /proc/$w/syscall && '
+              '[ "$nr $fd" = "1 0x1" ]; do :; done; } 2>/dev/null')  # fmt: skip
+    strace = "strace -o st -e trace=write,execve"
+    plain = subprocess.run(["bash", "-c", f"{strace} {writer} | {reader}"], cwd=trace.work,
+                           capture_output=True)  # fmt: skip
     assert plain.returncode == 0, plain.stderr
-    writes = [ln for ln in (trace.work / "st").read_text().splitlines() if ln.startswith("write(")]
+    st = (trace.work / "st").read_text().split("execve(", 2)[2]  # prog's own (not sh's echo)
+    writes = [ln for ln in st.splitlines() if ln.startswith("write(")]
     rets = [int(ln.rsplit("=", 1)[1].split()[0]) for ln in writes]
     assert rets[-1] == -1, writes  # EPIPE: the write SIGPIPE cut short
     flushed = sum(rets[:-1])
+    (trace.work / "wpid").unlink()
     t = trace(
-        "bash", "-c", f"{prog} | sleep 0.5", extra=("--no-stracer",) if mode == "shim" else ()
+        "bash", "-c", f"{writer} | {reader}", extra=("--no-stracer",) if mode == "shim" else ()
     )
     assert t.proc.returncode == 0, t.proc.stderr
     js = json.loads(iotrace("report", "--json", str(t.dir)).stdout)["completeness"]
