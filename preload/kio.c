@@ -12,6 +12,7 @@
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,6 +35,128 @@ static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int read_counters(const char *file, uint64_t v[IOT_KIO_N]);
 
+/* A thread's readings of its own counters (/proc/thread-self/io, around each call it measures)
+ * take a descriptor.  Opened and closed at each reading, it held the lowest free number for
+ * those microseconds: another thread's open, socket or pipe meanwhile got another number than
+ * untraced (tests/progs/fd_measured.c: 49,781 of the main thread's opens beside 20,000
+ * measured calls).  In a process with more than one thread it is opened at the thread's first
+ * reading and kept for the thread's life, read again with pread at offset 0 (a /proc file is
+ * rendered anew), at a number at or above the soft RLIMIT_NOFILE, where no descriptor of the
+ * app's can be given: the soft limit is raised for the F_DUPFD and put back, under rl_lock,
+ * which the app's setrlimit and prlimit of RLIMIT_NOFILE take too (preload/wrap_rlimit.c).
+ * Only its opening takes a low number, once in the thread's life.  A single-threaded process
+ * has no other thread to race: its readings hold their descriptor for the reading only, so
+ * that `ls /proc/self/fd` lists what it lists untraced.  A fork child closes those it
+ * inherited (an exec does: O_CLOEXEC); one the app closed (close_range) is opened again.
+ * Where the soft limit cannot be raised (it is the hard one) or is past KEEP_LIMIT (the
+ * kernel's table of descriptors grows to the number), the readings stay one descriptor each. */
+#define KEEP_LIMIT 65536
+static int kept[LIVE_MAX]; /* the threads' counters descriptors + 1, for a fork child to close */
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void iot_rlimit_lock(int lock)
+{
+    if (iot_t.busy) /* a signal handler's call inside the shim's own section: its lock held */
+        return;
+    if (lock)
+        pthread_mutex_lock(&rl_lock);
+    else
+        pthread_mutex_unlock(&rl_lock);
+}
+
+/* fd moved to a number at or above the soft RLIMIT_NOFILE: the new one, else -1 */
+static int keep_high(int fd)
+{
+    struct rlimit rl, up;
+    int high = -1;
+    pthread_mutex_lock(&rl_lock);
+    if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
+        rl.rlim_cur <= KEEP_LIMIT) {
+        up = rl;
+        up.rlim_cur = rl.rlim_max - rl.rlim_cur > LIVE_MAX ? rl.rlim_cur + LIVE_MAX : rl.rlim_max;
+        if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &up, NULL) == 0) {
+            high = (int)IOT_SYSRAW(fcntl, fd, F_DUPFD_CLOEXEC, (long)rl.rlim_cur);
+            syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL);
+        }
+    }
+    pthread_mutex_unlock(&rl_lock);
+    return high;
+}
+
+/* The thread's kept counters descriptor, opened at its first reading; -1: none to be had. */
+static int counters_fd(void)
+{
+    if (iot_t.kio_fd != 0)
+        return iot_t.kio_fd - 1;
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/thread-self/io", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int high = keep_high(fd);
+    IOT_SYSRAW(close, fd);
+    if (high < 0) {
+        iot_t.kio_fd = -1; /* for the thread's life: one descriptor a reading */
+        return -1;
+    }
+    pthread_mutex_lock(&live_lock);
+    for (int i = 0; i < LIVE_MAX && !iot_t.kio_fd; i++)
+        if (!kept[i]) {
+            kept[i] = high + 1;
+            iot_t.kio_fd = high + 1;
+        }
+    pthread_mutex_unlock(&live_lock);
+    if (!iot_t.kio_fd) {
+        IOT_SYSRAW(close, high);
+        return -1;
+    }
+    return high;
+}
+
+/* The thread's kept descriptor forgotten, closed if it is still the shim's (close: 1). */
+static void forget_fd(int close)
+{
+    int fd = iot_t.kio_fd - 1;
+    if (fd < 0) {
+        iot_t.kio_fd = 0;
+        return;
+    }
+    pthread_mutex_lock(&live_lock);
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (kept[i] == fd + 1)
+            kept[i] = 0;
+    pthread_mutex_unlock(&live_lock);
+    iot_t.kio_fd = 0;
+    if (close)
+        IOT_SYSRAW(close, fd);
+}
+
+/* The thread's counters into buf: through its kept descriptor where it has one to keep, else
+ * one for this reading.  The bytes read, else -1 (errno). */
+static long read_thread(char *buf, size_t n)
+{
+    if (!IOT_SINGLE_THREADED() && !iot_t.vforked) /* a vfork child's thread is not the parent's */
+        for (int again = 0; again < 2; again++) {
+            int fd = counters_fd();
+            if (fd < 0)
+                break;
+            long r = IOT_SYSRAW(pread64, fd, buf, n, 0);
+            if (r > 6 && !memcmp(buf, "rchar:", 6))
+                return r;
+            /* closed by the app (close_range), or its number since given to a file of the
+             * app's (it raised its limit): forgotten, not closed, and opened anew */
+            if (r > 0)
+                iot_own_io(0, r);
+            forget_fd(0);
+        }
+    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, "/proc/thread-self/io", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    long r = IOT_SYSRAW(read, fd, buf, n);
+    int e = errno;
+    IOT_SYSRAW(close, fd);
+    errno = e;
+    return r;
+}
+
 /* the stracer reads iot_t.kio_in_ok beside busy and in_wrapper (stracer/tracer.py, _restarted) */
 _Static_assert(offsetof(iot_thread, kio_in_ok) == 8, "kio_in_ok at tls_off + 8");
 
@@ -52,7 +175,7 @@ void iot_kio_in_begin(unsigned mode)
     }
     int busy = iot_t.busy;
     iot_t.busy = 1;
-    iot_t.kio_in_ok = read_counters("/proc/thread-self/io", v);
+    iot_t.kio_in_ok = read_counters(NULL, v);
     for (int i = 0; i < 4; i++) {
         iot_t.kio_in[i] = v[i];
         iot_t.kio_in_own[i] = iot_t.own[i]; /* after its own reading: counted apart (last) */
@@ -81,7 +204,7 @@ void iot_kio_in_end(uint64_t sums[6])
     ev_in[1] = iot_t.kio[1] - iot_t.kio_in_ev[1] + iot_t.kio[5] - iot_t.kio_in_ev[5];
     ev_in[2] = iot_t.kio[2] - iot_t.kio_in_ev[2];
     ev_in[3] = iot_t.kio[3] - iot_t.kio_in_ev[3];
-    if (!read_counters("/proc/thread-self/io", v))
+    if (!read_counters(NULL, v))
         return;
     uint64_t first[4] = {last, 0, 1, 0};
     for (int i = 0; i < 4; i++)
@@ -135,6 +258,8 @@ void iot_kio_count_slow(const iot_ev *ev, unsigned mode)
 
 void iot_kio_thread_exit(void)
 {
+    if (iot_t.kio_fd)
+        forget_fd(!IOT_SANDBOXED()); /* under the app's seccomp filter: left to the exec */
     if (iot_t.kio_slot <= 0)
         return;
     /* under the app's seccomp filter no lock (waiting on it is a syscall) and no reader in
@@ -198,21 +323,35 @@ void iot_kio_fork_child(void)
         gone[i] = 0;
     for (int i = 0; i < LIVE_MAX; i++)
         live[i] = NULL;
+    pthread_mutex_init(&rl_lock, NULL);
+    for (int i = 0; i < LIVE_MAX; i++) /* the parent's threads' counters, not the child's */
+        if (kept[i]) {
+            IOT_SYSRAW(close, kept[i] - 1);
+            kept[i] = 0;
+        }
+    iot_t.kio_fd = 0;
 }
 
-/* The seven counters of FILE (/proc/self/io, /proc/thread-self/io) in the kernel's order; 0 if
- * it cannot be read.  iot_t.kio_in_cost: the bytes of that read (counted after the values). */
+/* The seven counters of FILE (/proc/self/io; NULL: the thread's, read_thread) in the kernel's
+ * order; 0 if it cannot be read.  iot_t.kio_in_cost: the bytes of that read (counted after the values). */
 static int read_counters(const char *file, uint64_t v[IOT_KIO_N])
 {
     char buf[512];
     if (IOT_SANDBOXED()) /* no syscall of the shim's own: no reading (sandbox.c) */
         return 0;
-    int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, file, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    long n = IOT_SYSRAW(read, fd, buf, sizeof buf - 1);
+    long n;
+    if (file) {
+        int fd = (int)IOT_SYSRAW(openat, AT_FDCWD, file, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0)
+            return 0;
+        n = IOT_SYSRAW(read, fd, buf, sizeof buf - 1);
+        int e = errno;
+        IOT_SYSRAW(close, fd);
+        errno = e;
+    } else {
+        n = read_thread(buf, sizeof buf - 1);
+    }
     int e = n < 0 ? errno : EIO;
-    IOT_SYSRAW(close, fd);
     if (n <= 0) {
         errno = e;
         return 0;

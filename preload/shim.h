@@ -127,6 +127,8 @@ typedef struct iot_thread {
     int pend_held; /* pending.c: inside the table of outstanding requests */
     int in_phdr;   /* stack.c: inside the app's dl_iterate_phdr (the loader's lock held) */
     uint64_t unw_refused_mask;
+    int kio_fd; /* kio.c: this thread's counters descriptor + 1, kept for its life (0: none
+                 * yet, -1: none to be had) */
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -386,6 +388,9 @@ void iot_kio_fork_child(void) IOT_HIDDEN;
 void iot_kio_link(uint64_t addr[3]) IOT_HIDDEN;
 int iot_modules_liburing(void) IOT_HIDDEN; /* modules.c: liburing was loaded in this image */ /* addresses of own, gone, live (iot_link) */
 void iot_kio_thread_exit(void) IOT_HIDDEN;
+/* Around the app's setrlimit/prlimit of RLIMIT_NOFILE (lock 1, then 0): kio.c raises the soft
+ * limit for a moment to keep a thread's counters descriptor above the app's numbers. */
+void iot_rlimit_lock(int lock) IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
 void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;
 void iot_kio_in_end(uint64_t sums[6]) IOT_HIDDEN;

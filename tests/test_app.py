@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -394,6 +395,34 @@ def test_descriptor_numbers_while_the_log_grows(tmp_path, mode):
     assert run([prog, "800"]).stdout == "other 0\n"
     traced = run(iotrace_cmd(tmp_path, mode, prog, "800"))
     assert (traced.returncode, traced.stdout) == (0, "other 0\n"), traced.stderr
+
+
+def soft_nofile_below_hard() -> None:
+    """A soft RLIMIT_NOFILE below the hard one (a login node's 1024 of 4096 or more)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard - 1), hard))
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_descriptor_numbers_beside_measured_calls(tmp_path, mode):
+    """A worker thread makes 20,000 calls the shim measures with the thread's own counters
+    (setlocale, dlopen) while the main thread opens and closes /dev/null: every open gets the
+    lowest free number, as untraced.  Each reading opened /proc/thread-self/io for a moment: an
+    open then got the next number (49,781 of the opens with the shim alone, 18,253 under the
+    stracer).  The thread's counters descriptor is now kept above the soft RLIMIT_NOFILE
+    (which reads as before), and closed at the thread's end (/proc/self/fd as untraced)."""
+    prog = str(build("fd_measured", "-ldl"))
+    untraced = subprocess.run(
+        [prog, "20000"], capture_output=True, text=True, timeout=120,
+        preexec_fn=soft_nofile_below_hard,
+    )  # fmt: skip
+    assert untraced.stdout.startswith("other 0\n"), untraced.stderr
+    traced = subprocess.run(
+        iotrace_cmd(tmp_path, mode, prog, "20000"), capture_output=True, text=True, timeout=120,
+        preexec_fn=soft_nofile_below_hard,
+    )  # fmt: skip
+    assert (traced.returncode, traced.stdout) == (0, untraced.stdout), traced.stderr
+    assert re.search(r"explains 100\.0% of the .* and 100\.0% of the [\d,]+ read", traced.stderr)
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
