@@ -452,6 +452,8 @@ def _scribbler(app: int, link: int, box: int, ready: int, go: int) -> dict:
             ok = put(link + 16, rng.randbytes(8))
         writes += 1
         failed += not ok
+        if writes - failed == 101:
+            os.write(ready, b"h")  # 101 reached the app's memory: the test lets the app go on
     return {"writes": writes, "failed": failed}
 
 
@@ -488,7 +490,7 @@ def test_another_process_scribbling_on_the_box_costs_the_app_nothing(public_dir:
         assert link and box
         pid, ready, _go, res = _as_nobody(_scribbler, app, link, box)
         assert os.read(ready, 1) == b"r"
-        time.sleep(0.2)  # it scribbles before the app goes on
+        assert os.read(ready, 1) == b"h"  # it scribbled 101 times before the app goes on
         out, err = run.communicate(b"\n", timeout=120)
         result = json.loads(os.read(res, 1 << 20) or b"{}")
         os.waitpid(pid, 0)
