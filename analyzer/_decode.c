@@ -721,7 +721,12 @@ typedef struct {
 /* argument kinds (show.py KINDS) */
 enum { K_FD = 1, K_PATH, K_PATH2, K_FD2, K_END2, K_WHENCE, K_ADDR, K_REQ, K_OFF, K_FLAGS, K_MODE, K_FDS,
        K_STREAM /* no argument: the result is a FILE * or DIR *, shown by its descriptor */,
-       K_HEXOFF /* the offset in hex, 0 as 0 (strace's mmap) */ };
+       K_HEXOFF /* the offset in hex, 0 as 0 (strace's mmap) */,
+       K_NEWFD /* no argument: the result is a new descriptor of the record's path, 3</path> */,
+       K_ENTRY /* no argument: the result is readdir's entry (ret 1) or NULL */,
+       K_HINT /* aux as an address argument, NULL for 0 (mmap's hint) */,
+       K_MAPPED /* aux as an address in a mapping of the record's path, 0x7f..</path> */,
+       K_AUX /* aux as a number, named where aux_text_ix names it (socket's protocol) */ };
 
 typedef struct {
     int64_t n;              /* rows (an end read's row right after its call's) */
@@ -731,6 +736,7 @@ typedef struct {
     const int32_t *aux_ix;  /* per row: aux as a path in `paths`, -1 none */
     const int32_t *flags_ix, *mode_ix, *data_ix, *stack_ix; /* in `texts`, -1 none */
     const int32_t *ret_ix;  /* a result named (fcntl F_GETFL's flags), in `texts`, -1 none */
+    const int32_t *aux_text_ix; /* per row: aux named (K_AUX), in `texts`, -1 none */
     iot_texts paths;        /* escaped path strings */
     iot_texts texts;        /* decoded flags and modes, kept data quoted, stacks' frames lines */
     iot_texts fnames;       /* per function id: its name, escaped */
@@ -815,6 +821,19 @@ static inline int path_len(const iot_show *s, int32_t k)
     return k >= 0 && s->paths.off[k + 1] > s->paths.off[k];
 }
 
+/* "<path>" after a descriptor or an address, strace -y's way, if the row has a path */
+static inline int put_named(iot_out *o, const iot_show *s, uint16_t nl, int32_t k)
+{
+    if ((nl & N_PATH) || !path_len(s, k))
+        return 0;
+    return put(o, "<", 1) || put_text(o, &s->paths, k) || put(o, ">", 1);
+}
+
+static inline int has_kind(const uint8_t *kinds, int64_t nk, int kind)
+{
+    return kinds && memchr(kinds, kind, (size_t)nk) != NULL;
+}
+
 /* One row's line (`e`: its end read's row, or -1). */
 static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i, int64_t e)
 {
@@ -824,8 +843,8 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
     int has_kinds = fn < s->kinds.n;
     const uint8_t *kinds = has_kinds ? (const uint8_t *)s->kinds.blob + s->kinds.off[fn] : NULL;
     int64_t nk = has_kinds ? s->kinds.off[fn + 1] - s->kinds.off[fn] : 0;
-    int addr = memchr(kinds ? (const void *)kinds : "", K_ADDR, (size_t)nk) != NULL;
-    int stream = memchr(kinds ? (const void *)kinds : "", K_STREAM, (size_t)nk) != NULL;
+    int addr = has_kind(kinds, nk, K_ADDR), stream = has_kind(kinds, nk, K_STREAM);
+    int newfd = has_kind(kinds, nk, K_NEWFD), entry = has_kind(kinds, nk, K_ENTRY);
     int64_t ret = c->ret[i];
     int ret_pos = (big & BIG_RET) || ret > 0;
     if (put(o, s->prefix, s->prefix_len) || put(o, " tid ", 5) || put_dec(o, c->tid[i], 0) ||
@@ -851,9 +870,7 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
         case K_FD:
             if (nl & N_FD)
                 continue;
-            r = SEP() || put_dec(o, c->fd[i], 0);
-            if (!r && !(nl & N_PATH) && path_len(s, s->path_ix[i]))
-                r = put(o, "<", 1) || put_text(o, &s->paths, s->path_ix[i]) || put(o, ">", 1);
+            r = SEP() || put_dec(o, c->fd[i], 0) || put_named(o, s, nl, s->path_ix[i]);
             break;
         case K_PATH:
             if (nl & N_PATH)
@@ -873,9 +890,8 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
         case K_END2:
             if (e < 0 || (c->nulls[e] & N_FD))
                 continue;
-            r = SEP() || put(o, "from ", 5) || put_dec(o, c->fd[e], 0);
-            if (!r && !(c->nulls[e] & N_PATH) && path_len(s, s->path_ix[e]))
-                r = put(o, "<", 1) || put_text(o, &s->paths, s->path_ix[e]) || put(o, ">", 1);
+            r = SEP() || put(o, "from ", 5) || put_dec(o, c->fd[e], 0) ||
+                put_named(o, s, c->nulls[e], s->path_ix[e]);
             if (!r && !(c->nulls[e] & N_OFF))
                 r = put(o, "@", 1) || put_dec(o, c->offset[e], c->big[e] & BIG_OFF);
             break;
@@ -914,6 +930,25 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
             r = SEP() || (s->mode_ix[i] >= 0 ? put_text(o, &s->texts, s->mode_ix[i])
                                               : put_dec(o, c->mode[i], big & BIG_MODE));
             break;
+        case K_HINT:
+            if (!aux_int)
+                continue;
+            r = SEP() || (c->aux[i] ? put_hex(o, (uint64_t)c->aux[i]) : put(o, "NULL", 4));
+            break;
+        case K_MAPPED:
+            if (!aux_int)
+                continue;
+            r = SEP() || (c->aux[i] ? put_hex(o, (uint64_t)c->aux[i]) : put(o, "NULL", 4)) ||
+                put_named(o, s, nl, s->path_ix[i]);
+            break;
+        case K_AUX:
+            if (!aux_int)
+                continue;
+            if (s->aux_text_ix && s->aux_text_ix[i] >= 0)
+                r = SEP() || put_text(o, &s->texts, s->aux_text_ix[i]);
+            else
+                r = SEP() || put_dec(o, c->aux[i], big & BIG_AUX);
+            break;
         case K_FDS: /* a pipe's two ends as the int[2] it filled, as strace prints it */
             if ((nl & N_FD) || !aux_int)
                 continue;
@@ -934,17 +969,21 @@ static int show_line(iot_out *o, const iot_show *s, const iot_cols *c, int64_t i
         return -1;
     int64_t err = c->err[i];
     if (err) {
-        if ((stream ? put(o, "NULL", 4) : put_dec(o, ret, big & BIG_RET)) || put(o, " ", 1) ||
-            put_text(o, &s->errors, err))
+        if ((stream || entry ? put(o, "NULL", 4) : put_dec(o, ret, big & BIG_RET)) ||
+            put(o, " ", 1) || put_text(o, &s->errors, err))
             return -1;
     } else if (s->ret_ix && s->ret_ix[i] >= 0) {
         if (put_text(o, &s->texts, s->ret_ix[i]))
             return -1;
     } else if (stream) { /* the stream's descriptor, as strace -y shows an open's: 3</path> */
-        if (nl & N_FD ? put(o, "?", 1) : put_dec(o, c->fd[i], 0))
+        if (nl & N_FD ? put(o, "?", 1)
+                      : put_dec(o, c->fd[i], 0) || put_named(o, s, nl, s->path_ix[i]))
             return -1;
-        if (!(nl & N_FD) && !(nl & N_PATH) && path_len(s, s->path_ix[i]) &&
-            (put(o, "<", 1) || put_text(o, &s->paths, s->path_ix[i]) || put(o, ">", 1)))
+    } else if (entry) { /* a struct dirent * (not kept), NULL at the end */
+        if (ret ? put(o, "{...}", 5) : put(o, "NULL", 4))
+            return -1;
+    } else if (newfd && ret >= 0 && !(big & BIG_RET)) { /* as strace -y: 3</path> */
+        if (put_dec(o, ret, 0) || put_named(o, s, nl, s->path_ix[i]))
             return -1;
     } else if (addr && ret_pos ? put_hex(o, (uint64_t)ret) : put_dec(o, ret, big & BIG_RET)) {
         return -1;

@@ -71,7 +71,7 @@ int64_t iot_merge_order(const int64_t *key, int64_t n, int64_t max_runs, int32_t
 typedef struct { const char *blob; const int64_t *off; int64_t n; } iot_texts;
 typedef struct {
     int64_t n; const uint8_t *keep; int64_t origin; const int32_t *path_ix; const int32_t *aux_ix;
-    const int32_t *flags_ix, *mode_ix, *data_ix, *stack_ix, *ret_ix;
+    const int32_t *flags_ix, *mode_ix, *data_ix, *stack_ix, *ret_ix, *aux_text_ix;
     iot_texts paths, texts, fnames, kinds, errors, whence; const char *prefix; int64_t prefix_len;
 } iot_show;
 int64_t iot_show_lines(const iot_show *s, const iot_cols *c, int64_t from, char *buf, int64_t cap,

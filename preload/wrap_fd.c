@@ -572,6 +572,7 @@ IOT_API int socket(int domain, int type, int proto)
              r < 0);
     iot_ev_flags(&ev, domain);
     iot_ev_mode(&ev, type);
+    iot_ev_aux(&ev, proto);
     if (r >= 0) {
         iot_ev_fd(&ev, r);
         iot_fd_closed(r); /* "socket:[inode]" on first use */
@@ -588,6 +589,7 @@ IOT_API int eventfd(unsigned int initval, int flags)
     IOT_CALL(int, IOT_FAST(IOT_SYSRAW(eventfd2, initval, flags), real_eventfd(initval, flags)), r,
              r < 0);
     iot_ev_flags(&ev, flags);
+    iot_ev_aux(&ev, initval);
     if (r >= 0) {
         iot_ev_fd(&ev, r);
         iot_fd_closed(r);

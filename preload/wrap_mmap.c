@@ -246,6 +246,7 @@ IOT_API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t of
     iot_ev_off(&ev, off);
     iot_ev_flags(&ev, flags);
     iot_ev_mode(&ev, prot);
+    iot_ev_aux(&ev, (int64_t)(uintptr_t)addr); /* the app's hint, not the cookie's */
     if (r != MAP_FAILED) {
         pthread_mutex_lock(&lock);
         add((uintptr_t)r, (uintptr_t)r + pages(len), off, ev.path);

@@ -30,6 +30,7 @@ from iotrace.flags import (
     oflags,
     rename_flags,
     socket_domain,
+    socket_protocol,
     socket_type,
     statx_flags,
     statx_mask,
@@ -38,7 +39,15 @@ from iotrace.flags import (
 )
 from iotrace.format import Rec, SRec
 from iotrace.select import Select, mask
-from iotrace.show import STREAMS, _selected, _sshift, _stracer_text, _symbolise, stracer_logs
+from iotrace.show import (
+    STREAMS,
+    _dup_result,
+    _selected,
+    _sshift,
+    _stracer_text,
+    _symbolise,
+    stracer_logs,
+)
 from iotrace.text import escape, quote_data
 from iotrace.tracefile import (
     Log,
@@ -144,8 +153,23 @@ class Formatter:
             return f"from {ev[FD2]}<{p}>{at}" if p else f"from {ev[FD2]}{at}"
         if kind == "whence":
             return WHENCE.get(aux, str(aux)) if isinstance(aux, int) else None
-        if kind == "addr":  # the result's form, no argument
+        if kind in ("addr", "newfd", "entry"):  # the result's form, no argument
             return None
+        if kind in ("hint", "mapped"):  # an address: mmap's hint; one in a mapping of `path`
+            if not isinstance(aux, int):
+                return None
+            at = hex(aux % (1 << 64)) if aux else "NULL"
+            p = self._named(ev[PATH]) if kind == "mapped" else ""
+            return f"{at}<{p}>" if p else at
+        if kind == "aux":  # a number: socket's protocol named by its domain
+            if not isinstance(aux, int):
+                return None
+            dom = ev[FLAGS]
+            return (
+                socket_protocol(dom if isinstance(dom, int) else 0, aux)
+                if fname == "socket"
+                else str(aux)
+            )
         if kind == "hexoff":  # strace's mmap offset
             v = ev[OFF]
             return None if v is None else hex(v % (1 << 64)) if v else "0"
@@ -177,16 +201,28 @@ class Formatter:
             args.insert(1 if args else 0, quote_data(buf, ret))  # -s N: where strace has it
         if ev[ERR]:
             name = errno_mod.errorcode.get(ev[ERR], str(ev[ERR]))
-            result = f"{'NULL' if fname in STREAMS else ret} {name} ({os.strerror(ev[ERR])})"
+            null = fname in STREAMS or "entry" in shows
+            result = f"{'NULL' if null else ret} {name} ({os.strerror(ev[ERR])})"
         elif (
             fname == "fcntl"
             and isinstance(ev[FLAGS], int)
-            and (got := fcntl_result(ev[FLAGS], ret))
-        ):  # F_GETFL's flags named
+            and (
+                got := (
+                    _dup_result(ret, self.log.strings.get(ev[PATH]))
+                    if ev[FLAGS] in (0, 1030)
+                    else fcntl_result(ev[FLAGS], ret)
+                )
+            )
+        ):  # F_GETFL's flags named, F_DUPFD's descriptor with its file
             result = got
         elif fname in STREAMS:  # a FILE * or DIR *: its descriptor, as strace -y's open's
             p = self._named(ev[PATH]) if ev[FD] is not None else ""
             result = "?" if ev[FD] is None else f"{ev[FD]}<{p}>" if p else str(ev[FD])
+        elif "entry" in shows:  # readdir's struct dirent *, not kept
+            result = "{...}" if ret else "NULL"
+        elif "newfd" in shows and 0 <= ret < 1 << 63:  # a new descriptor of `path`'s file
+            p = self._named(ev[PATH]) if ev[PATH] is not None else ""
+            result = f"{ret}<{p}>" if p else str(ret)
         else:
             result = hex(ret) if "addr" in shows and ret > 0 else str(ret)
         return (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import mmap
+import re
 import subprocess
 from pathlib import Path
 
@@ -144,6 +145,7 @@ def test_show_prints_mapping_path(trace):
     r = iotrace("show", str(t.dir))
     assert r.returncode == 0, r.stderr
     m = trace.work / "m.bin"
-    lines = r.stdout.splitlines()
-    assert sum(f'munmap("{m}", ' in ln for ln in lines) == 6
-    assert any(f'msync("{m}", 4096, 4096, MS_ASYNC) = 0' in ln for ln in lines)
+    lines, m = r.stdout.splitlines(), re.escape(str(m))
+    # strace's munmap(ADDR, LEN) and msync(ADDR, LEN, FLAGS), the address naming its file
+    assert sum(bool(re.search(rf"munmap\(0x[0-9a-f]+<{m}>, ", ln)) for ln in lines) == 6
+    assert any(re.search(rf"msync\(0x[0-9a-f]+<{m}>, 4096, MS_ASYNC\) = 0", ln) for ln in lines)

@@ -203,23 +203,26 @@ def test_show_is_its_python_oracle_byte_for_byte(trace) -> None:
     """`iotrace show` formats the shim's lines in C from the decoder's columns (analyzer/
     _decode.c iot_show_lines): byte for byte what its Python formatter printed record by record
     (tests/oracle_show.py), with --stacks and with selections, on a trace that calls most of
-    what `show` names: opens (flags, modes), streams (`= 3</path>`, NULL), mmap (flags,
-    protections, addresses), dup2, lseek (whence), renames and links (second paths), the calls
-    with two ends (both ends, each way), failed calls (errno names), kept data (-s), exec and
-    spawn variants, threads, the stracer's events."""
+    what `show` names: opens (flags, modes, `= 3</path>`), streams (`= 3</path>`, NULL), mmap
+    (hints, flags, protections, addresses), munmap/msync (`0x7f..</path>`), readdir, sockets'
+    protocols, eventfd's initial value, dup2, lseek (whence), renames and links (second
+    paths), the calls with two ends (both ends, each way), failed calls (errno names), kept data
+    (-s), exec and spawn variants, threads, the stracer's events."""
     import oracle_show
 
     src = trace.work / "src"
     src.write_bytes(bytes(range(256)) * 64)
     progs = {p: build(p) for p in ("meta_more", "meta_basic", "fn_rest", "data_rw",
                                    "mmap_basic", "fd_basic", "two_ends", "sel_mix", "st_raw",
-                                   "proc_threads", "show_streams")}  # fmt: skip
-    t = trace("sh", "-c", f"mkdir m b e s && cd m && {progs['meta_more']} && cd ../b && "
+                                   "proc_threads", "show_streams", "show_results",
+                                   "show_strace")}  # fmt: skip
+    t = trace("sh", "-c", f"mkdir m b e s r q && cd m && {progs['meta_more']} && cd ../b && "
               f"{progs['meta_basic']}; cd .. && "
               f"{progs['fn_rest']}; {progs['data_rw']}; {progs['mmap_basic']}; "
               f"{progs['fd_basic']}; {progs['two_ends']} src e; {progs['two_ends']} src e raw; "
               f"{progs['sel_mix']}; {progs['st_raw']} raw.out; {progs['proc_threads']}; "
-              f"cd s && {progs['show_streams']}",
+              f"cd s && {progs['show_streams']} && cd ../r && {progs['show_results']} && "
+              f"cd ../q && {progs['show_strace']}",
               extra=("-s", "12"))  # fmt: skip
     assert t.proc.returncode == 0, t.proc.stderr
     shown = {}
@@ -231,7 +234,9 @@ def test_show_is_its_python_oracle_byte_for_byte(trace) -> None:
         shown[" ".join(opts)] = r.stdout
     for name in ("sendfile(", "copy_file_range(", "rename(", "link(", "dup2(", "SEEK_SET",
                  "MAP_SHARED", "PROT_READ", "0644", "O_CREAT", "ENOENT", "\\n",
-                 "[bypass]", "tmpfile() = ", ") = NULL ENOENT", "popen(O_RDONLY) = "):  # fmt: skip
+                 "[bypass]", "tmpfile() = ", ") = NULL ENOENT", "popen(O_RDONLY) = ",
+                 "IPPROTO_IP", "eventfd(3, ", "mmap(0x700000000000, ", "munmap(0x", ") = {...}",
+                 "/f.bin>, 4096, MS_SYNC)", "F_DUPFD, 50) = 50</"):  # fmt: skip
         assert name in shown[""], name
     assert "    at " in shown["--stacks"] and len(shown["--failed"]) < len(shown[""])
 

@@ -9,7 +9,9 @@ syscalls."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +24,8 @@ PLACES: dict[str, tuple[str, list[int] | None]] = {
     "dup3": ("dup3", None),
     "fcntl": ("fcntl", None),
     "fallocate": ("fallocate", None),
-    "socket": ("socket", [0, 1]),  # the protocol is not recorded
-    "eventfd": ("eventfd2", [1]),  # the initial value is not recorded
+    "socket": ("socket", None),
+    "eventfd": ("eventfd2", None),
     "statx": ("statx", [2, 3]),
     "memfd_create": ("memfd_create", None),
     "mkdir": ("mkdir", [1]),  # its mode: 0755
@@ -33,7 +35,7 @@ PLACES: dict[str, tuple[str, list[int] | None]] = {
 STRACED = ",".join(sorted({name for name, _ in PLACES.values()}))
 _STRACE = re.compile(r"^(?:\d+ +)?(\w+)\((.*)\) += (-?\w+)", re.M)
 _SHOW = re.compile(
-    r"^\[pid \d+ tid \d+\] \+[\d.]+ (\w+)\((.*)\) = (-?\w+)(?: \w+ \([^)]*\))? <[\d.]+>"
+    r"^\[pid \d+ tid \d+\] \+[\d.]+ (\w+)\((.*)\) = (-?\w+)(?:<.*>)?(?: \w+ \([^)]*\))? <[\d.]+>"
     r"( \[bypass\])?$",
     re.M,
 )
@@ -154,9 +156,9 @@ def test_stream_results_read_as_strace_y(trace, tmp_path: Path, mode: str) -> No
 
 @pytest.mark.parametrize("mode", ["full", "no-stracer"])
 def test_mmap_reads_as_strace(trace, tmp_path: Path, mode: str) -> None:
-    """mmap's arguments in strace's places (length, protections, flags, descriptor, offset; the
-    hint address is not recorded: strace's first argument is left out) and its result, the
-    address in hex or -1 and the errno.  Was: mmap(3<f>, 8192, 0, MAP_SHARED, PROT_READ, 0x..)."""
+    """mmap's arguments in strace's places (the address hint, NULL or in hex, length,
+    protections, flags, descriptor, offset) and its result, the address in hex or -1 and the
+    errno.  Was: mmap(3<f>, 8192, 0, MAP_SHARED, PROT_READ, 0x..), then without the hint."""
     prog = build("mmap_basic")
     out = tmp_path / "strace.out"
     subprocess.run(["strace", "-y", "-e", "trace=mmap", "-o", str(out), str(prog)], check=True,
@@ -166,7 +168,7 @@ def test_mmap_reads_as_strace(trace, tmp_path: Path, mode: str) -> None:
         args = [re.sub(r"^(\d+)<.*>$", r"\1", a) for a in args]  # the descriptor's path off
         return f"mmap({', '.join(args)}) = {re.sub(r'^0x[0-9a-f]+$', '0xADDR', ret)}"
 
-    want = [line(_args(m[2])[1:], m[3]) for m in _STRACE.finditer(out.read_text())
+    want = [line(_args(m[2]), m[3]) for m in _STRACE.finditer(out.read_text())
             if "m.bin>" in m[2] or (", -1, " in m[2] and "MAP_ANONYMOUS" not in m[2])]  # fmt: skip
     assert len(want) == 5, want
     t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
@@ -198,3 +200,92 @@ def test_fcntl_results_read_as_strace(trace, tmp_path: Path, mode: str) -> None:
         r"^\[pid \d+ tid \d+\] \+[\d.]+ (fcntl\(.*) <[\d.]+>$", r.stdout, re.M)]  # fmt: skip
     assert got == [re.sub(r"\(-?\d+, ", "(", w) for w in want]
     assert "(flags O_RDWR|O_APPEND|O_LARGEFILE)" in got[0] and got[3].endswith("(flags FD_CLOEXEC)")
+
+
+def _numbered(lines: list[str]) -> list[str]:
+    """Addresses as A0, A1... in the order they first appear (each run has its own)."""
+    seen: dict[str, str] = {}
+    sub = lambda m: seen.setdefault(m[0], f"A{len(seen)}")  # noqa: E731
+    return [re.sub(r"0x[0-9a-f]{6,}", sub, ln) for ln in lines]
+
+
+@pytest.mark.parametrize("mode", ["full", "no-stracer"])
+def test_results_and_addresses_read_as_strace_y(trace, mode: str) -> None:
+    """A new descriptor's result with its file, `= 3</path>`, as strace -y prints it (open,
+    openat, creat, dup, dup2, dup3, fcntl F_DUPFD; a failed open's errno); mmap's hint, and
+    munmap/msync on the mapping's address (with its file, `0x7f..</path>`, where strace -y
+    has none); readdir's entries `{...}`, as many as getdents64 gave, then NULL.  Was:
+    `open(...) = 3`, `munmap("/path", 8192, 0)`, `readdir(3</d>) = 1`."""
+    prog = build("show_results")
+    out = trace.work / "strace.out"
+    calls = "openat,creat,dup,dup2,dup3,fcntl,mmap,munmap,msync,getdents64"
+    subprocess.run(["strace", "-y", "-e", "trace=" + calls, "-o", str(out), str(prog)],
+                   check=True, cwd=trace.work)  # fmt: skip
+    lines = out.read_text().splitlines()
+    lines = [re.sub(r"\) += ", ") = ", ln) for ln in lines]  # strace's padding off
+    lines = lines[next(i for i, ln in enumerate(lines) if "f.bin" in ln) :]
+    for f in ("f.bin", "c.txt", "strace.out"):
+        (trace.work / f).unlink()
+    (trace.work / "dd").rmdir()
+    t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
+    assert t.proc.returncode == 0, t.proc.stderr
+    r = iotrace("show", str(t.dir))
+    assert r.returncode == 0, r.stderr
+    line = re.compile(r"^\[pid \d+ tid \d+\] \+[\d.]+ (\w+)\((.*)\) = (.*) <[\d.]+>$", re.M)
+    shown = [(m[1], m[2], m[3]) for m in line.finditer(r.stdout)]
+    opens = ("open", "openat", "creat", "dup", "dup2", "dup3", "fcntl", "opendir")
+    got = [res for n, _a, res in shown if n in opens]
+    want = [ln.rsplit(") = ", 1)[1].strip() for ln in lines
+            if ln.startswith(("openat(", "creat(", "dup", "fcntl("))]  # fmt: skip
+    assert got == want and "3<" in got[0] and "50<" in got[-2], (got, want)
+    # the mappings: strace's lines, show's with the mapping's file after its address taken off
+    maps = [ln for ln in lines if ln.startswith(("mmap(", "munmap(", "msync("))]
+    maps = [ln for ln in maps if "f.bin>" in ln or "mmap(" not in ln]
+    mine = [f"{n}({a}) = {res}" for n, a, res in shown if n in ("mmap", "munmap", "msync")]
+    assert all(f"<{trace.work / 'f.bin'}>" in ln for ln in mine[2:]), mine
+    assert _numbered([re.sub(r"(0x[0-9a-f]+)<[^>]*>", r"\1", ln) for ln in mine]) == _numbered(
+        maps
+    ), (mine, maps)
+    # readdir: one entry a call, as many as the kernel gave, then NULL at the end
+    entries = sum(int(m[1]) for m in re.finditer(r"/\* (\d+) entries \*/", "\n".join(lines)))
+    dirs = [res for n, _a, res in shown if n == "readdir"]
+    assert dirs == ["{...}"] * entries + ["NULL"] and entries >= 3, dirs
+
+
+def test_attached_fcntl_reads_as_strace(tmp_path: Path) -> None:
+    """`iotrace attach` records every syscall, fcntl's reading commands too (a run's filter
+    stops only F_DUPFD): the stracer's lines name the command's argument and result as strace
+    does, `fcntl(3, F_GETFL) = 0x8402 (flags O_RDWR|O_APPEND|O_LARGEFILE)`, no argument for a
+    command that takes none, F_DUPFD's new descriptor with its file.  Was: `fcntl(3</f>,
+    F_GETFL, 0) = 33794`, `fcntl(3</f>, F_SETFL, 3072)`."""
+    prog = build("att_fcntl")
+    out = tmp_path / "strace.out"
+    subprocess.run(["strace", "-e", "trace=fcntl", "-o", str(out), str(prog), str(tmp_path / "s")],
+                   input=b"x", check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    want = [re.sub(r"\) += ", ") = ", ln) for ln in out.read_text().splitlines()
+            if ln.startswith("fcntl(")]  # fmt: skip
+    app = subprocess.Popen([str(prog), str(tmp_path / "f")], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE)  # fmt: skip
+    assert app.stdin and app.stdout
+    try:
+        assert app.stdout.readline() == b"ready\n"
+        at = subprocess.Popen([sys.executable, "-m", "iotrace", "attach", str(app.pid), "-o",
+                               str(tmp_path / "t")], stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert at.stderr and "attached to" in at.stderr.readline()
+        app.stdin.write(b"x")
+        app.stdin.flush()
+        assert app.stdout.readline() == b"done\n"  # its fcntl calls made, attached
+        at.send_signal(signal.SIGINT)
+        _, err = at.communicate(timeout=60)
+        assert at.returncode == 0, err
+    finally:
+        app.kill()
+        app.wait()
+    r = iotrace("show", str(tmp_path / "t"))
+    assert r.returncode == 0, r.stderr
+    got = [re.sub(r"(\d+)<[^>]*>", r"\1", m[1]) for m in re.finditer(
+        r"^\[pid \d+ tid \d+\] \+[\d.]+ (fcntl\(.*\) = .*) <[\d.]+> \[attached\]$", r.stdout,
+        re.M)]  # fmt: skip
+    assert got == want, (got, want)
+    assert "F_GETFL) = 0x8402 (flags O_RDWR|O_APPEND|O_LARGEFILE)" in got[0]
+    assert f"F_DUPFD, 30) = 30<{tmp_path / 'f'}>" in r.stdout

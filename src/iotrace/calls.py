@@ -76,7 +76,11 @@ class Func:
     hexoff (off in hex, as strace prints mmap's), addr (no argument: the result, an address,
     shown in hex), end2 (fd2, path2, offset2: the
     end read of a call with two ends), fds (fd and aux as the int[2] a pipe filled: "[3, 4]",
-    as strace prints it).
+    as strace prints it), newfd (no argument: the result, a new descriptor of the file `path`
+    names, "3</path>" as strace -y prints it), entry (no argument: readdir's result, "{...}" or
+    NULL), hint (aux as an address argument, NULL for 0), mapped (aux as an address in a
+    mapping of `path`'s file: "0x7f...</path>"), aux (aux as a number, named where show names
+    it: socket's protocol).
     """
 
     name: str
@@ -95,9 +99,9 @@ SYN, MET, DUP, PRC, OTH = Op.SYNC, Op.META, Op.DUP, Op.PROC, Op.OTHER
 # fmt: off
 FUNCTIONS: tuple[Func, ...] = (
     # descriptors
-    _f("open", "fd", OPN, "path flags mode"),
-    _f("openat", "fd", OPN, "path flags mode"),
-    _f("creat", "fd", OPN, "path mode"),
+    _f("open", "fd", OPN, "path flags mode newfd"),
+    _f("openat", "fd", OPN, "path flags mode newfd"),
+    _f("creat", "fd", OPN, "path mode newfd"),
     _f("close", "fd", CLS, "fd"),
     _f("read", "fd", RD, "fd req"),
     _f("write", "fd", WR, "fd req"),
@@ -110,9 +114,9 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("preadv2", "fd", RD, "fd req off flags"),
     _f("pwritev2", "fd", WR, "fd req off flags"),
     _f("lseek", "fd", SK, "fd off whence"),
-    _f("dup", "fd", DUP, "fd"),
-    _f("dup2", "fd", DUP, "fd fd2"),
-    _f("dup3", "fd", DUP, "fd fd2 flags"),
+    _f("dup", "fd", DUP, "fd newfd"),
+    _f("dup2", "fd", DUP, "fd fd2 newfd"),
+    _f("dup3", "fd", DUP, "fd fd2 flags newfd"),
     _f("fcntl", "fd", OTH, "fd flags mode"),
     _f("fsync", "fd", SYN, "fd"),
     _f("fdatasync", "fd", SYN, "fd"),
@@ -123,9 +127,9 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("copy_file_range", "fd", WR, "fd off end2 req flags"),
     _f("pipe", "fd", OPN, "fds"),
     _f("pipe2", "fd", OPN, "fds flags"),
-    _f("socket", "fd", OPN, "flags mode"),
-    _f("accept", "fd", OPN, "fd"),
-    _f("accept4", "fd", OPN, "fd flags"),
+    _f("socket", "fd", OPN, "flags mode aux newfd"),
+    _f("accept", "fd", OPN, "fd newfd"),
+    _f("accept4", "fd", OPN, "fd flags newfd"),
     _f("connect", "fd", OTH, "fd path"),
     _f("close_range", "fd", CLS, "fd fd2 flags"),
     # metadata
@@ -148,7 +152,7 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("truncate", "meta", MET, "path off"),
     _f("opendir", "meta", OPN, "path"),
     _f("fdopendir", "meta", OPN, "fd"),
-    _f("readdir", "meta", RD, "fd"),
+    _f("readdir", "meta", RD, "fd entry"),
     _f("closedir", "meta", CLS, "fd"),
     _f("chdir", "meta", MET, "path"),
     _f("fchdir", "meta", MET, "fd"),
@@ -176,9 +180,9 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("putchar", "stdio", WR, "fd"),
     _f("getchar", "stdio", RD, "fd"),
     # memory
-    _f("mmap", "mmap", Op.MMAP, "req mode flags fd hexoff addr"),  # strace's order; no hint
-    _f("munmap", "mmap", Op.MMAP, "path req off"),
-    _f("msync", "mmap", SYN, "path req off flags"),
+    _f("mmap", "mmap", Op.MMAP, "hint req mode flags fd hexoff addr"),  # strace's order
+    _f("munmap", "mmap", Op.MMAP, "mapped req"),
+    _f("msync", "mmap", SYN, "mapped req flags"),
     # process
     _f("fork", "proc", PRC, ""),
     _f("execve", "proc", PRC, "path"),
@@ -261,10 +265,10 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("utimes", "meta", MET, "path"),
     _f("realpath", "meta", MET, "path"),
     # temporary files (wrap_tmp.c): path = the name made; mkstemp also for mkostemp/mkstemps
-    _f("mkstemp", "fd", OPN, "path flags"),
+    _f("mkstemp", "fd", OPN, "path flags newfd"),
     _f("mkdtemp", "meta", MET, "path"),
     _f("tmpfile", "stdio", OPN, ""),  # its stream: the result (show.STREAMS)
-    _f("eventfd", "fd", OPN, "flags"),
+    _f("eventfd", "fd", OPN, "aux flags newfd"),
     # popen: fd = the stream's pipe; pclose: ret = the command's wait status (wrap_proc.c)
     _f("popen", "proc", OPN, "flags"),
     _f("pclose", "proc", CLS, "fd"),
@@ -282,7 +286,7 @@ FUNCTIONS: tuple[Func, ...] = (
     # POSIX semaphores and shared memory by name (wrap_shm.c): path = the file under /dev/shm
     _f("sem_open", "meta", MET, "path flags mode"),
     _f("sem_unlink", "meta", MET, "path"),
-    _f("shm_open", "fd", OPN, "fd path flags mode"),
+    _f("shm_open", "fd", OPN, "path flags mode newfd"),
     _f("shm_unlink", "meta", MET, "path"),
     # HDF5 (preload/wrap_hdf5.c, built when HDF5's headers are found; docs/hdf5.md): path = the
     # file, for a dataset "FILE:NAME"; mode = the datatype's size

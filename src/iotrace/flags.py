@@ -115,6 +115,13 @@ FCNTL_CMD = {0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL
              1031: "F_SETPIPE_SZ", 1032: "F_GETPIPE_SZ", 1033: "F_ADD_SEALS",
              1034: "F_GET_SEALS"}  # fmt: skip
 DOMAIN = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"}
+# a socket's protocol per domain (strace names AF_INET's and AF_INET6's 0 IPPROTO_IP)
+_IPPROTO = {0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 6: "IPPROTO_TCP", 17: "IPPROTO_UDP",
+            41: "IPPROTO_IPV6", 58: "IPPROTO_ICMPV6", 132: "IPPROTO_SCTP", 136: "IPPROTO_UDPLITE",
+            255: "IPPROTO_RAW", 262: "IPPROTO_MPTCP"}  # fmt: skip
+_PROTOCOL = {2: _IPPROTO, 10: _IPPROTO,
+             16: {0: "NETLINK_ROUTE", 4: "NETLINK_SOCK_DIAG", 9: "NETLINK_AUDIT",
+                  15: "NETLINK_KOBJECT_UEVENT", 16: "NETLINK_GENERIC"}}  # fmt: skip
 _SOCKTYPE = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
 _FALLOC = [(1, "FALLOC_FL_KEEP_SIZE"), (2, "FALLOC_FL_PUNCH_HOLE"), (4, "FALLOC_FL_NO_HIDE_STALE"),
            (8, "FALLOC_FL_COLLAPSE_RANGE"), (0x10, "FALLOC_FL_ZERO_RANGE"),
@@ -165,6 +172,11 @@ def memfd_flags(v: int) -> list[str]:
 
 def socket_domain(v: int) -> list[str]:
     return [DOMAIN.get(v, str(v))]
+
+
+def socket_protocol(domain: int, v: int) -> str:
+    """socket's third argument as strace prints it for its domain."""
+    return _PROTOCOL.get(domain, {}).get(v, str(v))
 
 
 def socket_type(v: int) -> list[str]:

@@ -17,8 +17,9 @@ import numpy as np
 from msgpack import UnpackException
 
 from iotrace import incarnation
-from iotrace.calls import DATA_FUNCS, FUNCTIONS
+from iotrace.calls import DATA_FUNCS, FUNCTIONS, SYSCALL_BY_NAME
 from iotrace.flags import (
+    FCNTL_CMD,
     WHENCE,
     eventfd_flags,
     fallocate_mode,
@@ -33,6 +34,7 @@ from iotrace.flags import (
     oflags,
     rename_flags,
     socket_domain,
+    socket_protocol,
     socket_type,
     statx_flags,
     statx_mask,
@@ -89,10 +91,16 @@ _DECODERS = {
 # argument kinds (calls.Function.shows) as the C formatter knows them (_decode.c K_*); "stream"
 # is no argument: the function returns a FILE * or DIR * (the record's ret is 1 or 0), shown as
 # the stream's descriptor the way strace -y shows an open's, `= 3</path>`, NULL when it failed
-_KIND_NAMES = "fd path path2 fd2 end2 whence addr req off flags mode fds stream hexoff"
+_KIND_NAMES = (
+    "fd path path2 fd2 end2 whence addr req off flags mode fds stream hexoff newfd "
+    "entry hint mapped aux"
+)
 STREAMS = frozenset({"fopen", "fdopen", "freopen", "tmpfile", "popen", "opendir", "fdopendir"})
 KINDS = {k: i + 1 for i, k in enumerate(_KIND_NAMES.split())}
-_BIG_MODE = 8  # _decode.c BIG_MODE: the mode was an unsigned integer past INT64_MAX
+# _decode.c BIG_MODE, BIG_AUX: the value was an unsigned integer past INT64_MAX
+_BIG = {"flags": 0, "mode": 8, "aux": 16}
+_NAMED = tuple(_BIG)  # the columns whose values show names (by function, and by the flags: _BY)
+_BY = {"mode": "fcntl", "aux": "socket"}  # the function whose value is named by its flags
 _N = {k: np.uint16(v) for k, v in NULL_BITS.items()}
 
 
@@ -108,8 +116,11 @@ def _b(s: str) -> bytes:
 
 
 def _flags_text(fname: str, kind: str, v: int, flags: int = 0) -> str | None:
-    """A flags or mode value as `show` names it (None: the number); `flags`: the event's flags,
-    for a mode named by them (fcntl's argument by its command)."""
+    """A flags, mode or aux value as `show` names it (None: the number); `flags`: the event's
+    flags, for a value named by them (fcntl's argument by its command, socket's protocol by its
+    domain)."""
+    if kind == "aux":
+        return socket_protocol(flags, v) if fname == "socket" else None
     if kind == "mode" and fname == "fcntl":
         return "|".join(fcntl_arg(flags, v))
     if kind == "flags" and fname in _OPENERS:
@@ -157,7 +168,7 @@ def _fn_tables(names: tuple[str, ...]) -> _FnTables:
               *(("stream",) if n in STREAMS else ())) for f, n in enumerate(names)]  # fmt: skip
     # (the values are decoded per value, cached: ShimLines.cache)
     named = {k: np.array([_flags_text(n, k, 0) is not None for n in fnames], dtype=bool)
-             for k in ("flags", "mode")}  # fmt: skip
+             for k in _NAMED}  # fmt: skip
     return _FnTables(_texts([_b(n) for n in fnames]),
                      _texts([bytes(KINDS[k] for k in sh) for sh in shows]), fnames, named,
                      np.array([n in DATA_FUNCS for n in fnames], dtype=bool))  # fmt: skip
@@ -218,9 +229,10 @@ class ShimLines:
             else {}
         )
         self.whence = _texts([_b(WHENCE.get(k, str(k))) for k in range(max(WHENCE) + 1)])
-        # (fn, kind, value, the flags naming a mode) -> its name
-        self.cache: dict[tuple[int, int, int, int], bytes] = {}
+        # (fn, kind, value, the flags naming it) -> its name
+        self.cache: dict[tuple[int, str, int, int], bytes] = {}
         self.fcntl = self.fn_names.index("fcntl") if "fcntl" in self.fn_names else -1
+        self.by = {k: self.fn_names.index(f) if f in self.fn_names else -1 for k, f in _BY.items()}
         self.out = _out_buffers(OUT_BYTES)  # the C code's output, used again window after window
 
     def _lookup(self, ids: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -239,21 +251,23 @@ class ShimLines:
         nulls, fn = cols["nulls"], cols["fn"].astype(np.int64)
         texts: list[bytes] = []
         ix = {}
-        for kind, col in (("flags", "flags"), ("mode", "mode")):
+        for kind in _NAMED:
             ix[kind] = out = np.full(n, -1, dtype=np.int32)
-            rows = np.flatnonzero(self.named[kind][fn] & ((nulls & _N[kind]) == 0))
+            nil = _N[kind] | (_N["auxpair"] if kind == "aux" else 0)  # aux an integer only
+            rows = np.flatnonzero(self.named[kind][fn] & ((nulls & nil) == 0))
             if not len(rows):
                 continue
-            big = (cols["big"][rows] & _BIG_MODE) if kind == "mode" else np.zeros(len(rows))
-            # a mode is named by the event's flags for fcntl only (its argument by its command)
-            by = (fn[rows] == self.fcntl) & ((nulls[rows] & _N["flags"]) == 0)
-            other = np.where(by & (kind == "mode"), cols["flags"][rows], 0)
-            pairs = np.stack([fn[rows], cols[col][rows].astype(np.int64), big != 0,
+            big = cols["big"][rows] & _BIG[kind]
+            # a value named by the event's flags (fcntl's argument by its command, socket's
+            # protocol by its domain)
+            by = (fn[rows] == self.by.get(kind, -1)) & ((nulls[rows] & _N["flags"]) == 0)
+            other = np.where(by, cols["flags"][rows], 0)
+            pairs = np.stack([fn[rows], cols[kind][rows].astype(np.int64), big != 0,
                               other.astype(np.int64)], axis=1)  # fmt: skip
             uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
             at = []
             for f, v, b, o in uniq.tolist():
-                key = (f, kind == "mode", v + (1 << 64 if b else 0), o)
+                key = (f, kind, v + (1 << 64 if b else 0), o)
                 t = self.cache.get(key)
                 if t is None:
                     t = self.cache[key] = _b(_flags_text(self.fn_names[f], kind, key[2], o) or "")
@@ -290,18 +304,20 @@ class ShimLines:
                      (blob, off))  # fmt: skip
 
     def _results(self, cols: dict[str, np.ndarray], texts: list[bytes]) -> np.ndarray | None:
-        """Per row, its result named (fcntl F_GETFL's, F_GETFD's flags) in `texts`, -1 none;
-        None: no row's."""
+        """Per row, its result named (fcntl F_GETFL's, F_GETFD's flags; F_DUPFD's descriptor
+        with its path, `50</path>`) in `texts`, -1 none; None: no row's."""
         if self.fcntl < 0:
             return None
         fn, nulls, cmd = cols["fn"], cols["nulls"], cols["flags"]
         rows = np.flatnonzero((fn == self.fcntl) & ((nulls & _N["flags"]) == 0)
-                              & (cols["errno"] == 0) & ((cmd == 1) | (cmd == 3)))  # fmt: skip
+                              & (cols["errno"] == 0) & np.isin(cmd, (0, 1, 3, 1030)))  # fmt: skip
         if not len(rows):
             return None
         out = np.full(len(fn), -1, dtype=np.int32)
         for i in rows.tolist():
             t = fcntl_result(int(cmd[i]), int(cols["ret"][i]))
+            if int(cmd[i]) in _FCNTL_DUPS and not nulls[i] & _N["path"]:
+                t = _dup_result(int(cols["ret"][i]), self.log.strings.get(int(cols["path"][i])))
             if t is not None:
                 out[i] = len(texts)
                 texts.append(_b(t))
@@ -333,7 +349,7 @@ class ShimLines:
         s.path_ix, s.aux_ix = arr("int32_t *", path_ix), arr("int32_t *", aux_ix)
         s.flags_ix, s.mode_ix = arr("int32_t *", ix["flags"]), arr("int32_t *", ix["mode"])
         s.data_ix, s.stack_ix = arr("int32_t *", data_ix), arr("int32_t *", stack_ix)
-        s.ret_ix = arr("int32_t *", ret_ix)
+        s.ret_ix, s.aux_text_ix = arr("int32_t *", ret_ix), arr("int32_t *", ix["aux"])
         table(s.paths, *self.paths)
         table(s.texts, *texts)
         table(s.fnames, *self.fnames)
@@ -436,13 +452,20 @@ def _stracer_text(log: Any, rec: list[Any], since: int, stacks: bool, begins: Be
     named = {fd: fpath}
     if len(rec) > MS.path2 and rec[MS.path2] is not None:
         named.setdefault(rec[MS.fd2], rec[MS.path2])
-    shown = [_sarg(kind[j] if j < len(kind) else "", a, named)
-             for j, a in enumerate(args or [])]  # fmt: skip
+    args = list(args or [])
+    cmd = _FCNTL_CMDS.get(args[1], -1) if name == "fcntl" and len(args) > 2 else None
+    if cmd is not None:  # its argument by its command, none for a command that takes none
+        args[2:] = [] if cmd in _FCNTL_NO_ARG else ["|".join(fcntl_arg(cmd, args[2]))]
+    shown = [_sarg(kind[j] if j < len(kind) else "", a, named) for j, a in enumerate(args)]
     result = str(ret)
     if err in slog.RESTART_ERRNOS:  # cut by a signal: no result yet, as strace shows it
         result = "? {} ({})".format(*slog.RESTART_ERRNOS[err])
     elif err:
         result = f"{ret} {errno_mod.errorcode.get(err, str(err))} ({os.strerror(err)})"
+    elif cmd is not None and (got := fcntl_result(cmd, ret)):  # F_GETFL's flags named
+        result = got
+    elif fpath and _new_fd(name, cmd) and isinstance(ret, int) and ret >= 0:
+        result = f"{ret}<{escape(fpath)}>"  # a new descriptor of the file: strace -y's
     mark = f"[{cls}" + (f" via {via}" if via else "") + "]"
     line = (
         f"[pid {_label(begins, str(log.header.get('host')), pid, t)} tid {tid}]"
@@ -453,6 +476,23 @@ def _stracer_text(log: Any, rec: list[Any], since: int, stacks: bool, begins: Be
         line += "".join(f"    at {_frame(f[3], f[4], f[5], f[1], f[2] or 0)}\n"
                         for f in log.sites.get(site, []))  # fmt: skip
     return line
+
+
+_FCNTL_CMDS = {v: k for k, v in FCNTL_CMD.items()}
+# fcntl's commands that take no argument (strace prints none)
+_FCNTL_NO_ARG = frozenset({1, 3, 9, 11, 1025, 1032, 1034})
+_FCNTL_DUPS = frozenset({0, 1030})  # F_DUPFD, F_DUPFD_CLOEXEC
+
+
+def _dup_result(fd: int, path: str | None) -> str | None:
+    """fcntl F_DUPFD's result as strace -y prints it: the new descriptor and its file."""
+    return f"{fd}<{escape(path)}>" if path and fd >= 0 else None
+
+
+def _new_fd(name: str, cmd: int | None) -> bool:
+    """The stracer's syscall returns a new descriptor of the file its record names."""
+    s = SYSCALL_BY_NAME.get(name)
+    return bool(s and s.fdop in ("open", "dup", "dup2") and (cmd is None or cmd in _FCNTL_DUPS))
 
 
 def _selected(
