@@ -647,7 +647,7 @@ class Tracer:
             mods = [img.aspace.module_of(pc - (1 if i else 0)) for i, pc in enumerate(pcs)]
             frames = [Frame(pc, m[0] if m else None, (m[1] + (1 if i else 0)) if m else None, None)
                       for i, (pc, m) in enumerate(zip(pcs, mods, strict=True))]  # fmt: skip
-            frames = symbolise(frames, inline=True)
+            frames = symbolise(frames, img.aspace, inline=True)
         else:
             frames = img.aspace.unwind(th.tid)
             if not frames:
@@ -656,9 +656,9 @@ class Tracer:
                 self._lost_shim(th.proc)
             # a bypass is named on the console at once; a libc-internal site is not said, and
             # addr2line (a process per module, its debug info read: ~0.1 s of CPU per rank in
-            # MPI_Init) runs only if the trace is read (unwind.fill_frames)
+            # MPI_Init) runs only if the trace is read (analyzer/symbols.py)
             if img.phase == "noshim" or libc_entry(frames) is None:
-                frames = symbolise(frames)
+                frames = symbolise(frames, img.aspace)
         # the same frames from another key (a varying word at rsp): one site
         sig = tuple((f.module, f.offset) for f in frames)
         site = self.site_sigs.get(sig)

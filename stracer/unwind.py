@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Iterable
 
 from iotrace.stracer import _ffi
 
@@ -23,8 +22,6 @@ from iotrace.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing for type checkers only: ~2 ms of the stracer's start (issue 19)
-    from typing import Any
-
     from iotrace.addr2line import Server, Symbol
 
 MAX_FRAMES = 16
@@ -88,6 +85,8 @@ class AddressSpace:
         self.img = self.helper[0].iotu_image() if self.helper else None
         self.mod_ids: dict[str, int] = {}  # module path -> its number for _unwind.c
         self.maps_read = 0  # times the maps were read
+        self._ids: dict[str, frozenset[bytes]] = {}  # module path -> its mapping's ids
+        self._mem: _ffi.Mem | None = None
         self.sent: tuple[int, int] | None = None  # (pid, maps_read) _unwind.c has
         # the last unwind: its frames, and each one's stack pointer (the CFA of the one below)
         self.frames: list[Frame] = []
@@ -145,10 +144,23 @@ class AddressSpace:
                 first[path] = lo
             maps.append((lo, hi, path))
         bias = {path: _bias(path, lo) for path, lo in first.items()}  # one stat a file
-        self.bases = first
+        self.bases, self._ids = first, {}
         self.maps = [(lo, hi, bias[path] if path in bias else _bias(path, lo), path)
                      for lo, hi, path in maps]  # fmt: skip
         self.maps_read += 1
+
+    def ids(self, path: str) -> frozenset[bytes]:
+        """The ids of the file mapped as `path` (elf.mapped_ids, from the process's memory):
+        what its addr2line must read, not whatever its owner put at the path since."""
+        got = self._ids.get(path)
+        if got is None:
+            if self._mem is None:
+                self._mem = _ffi.Mem()
+            mem, pid = self._mem, self.pid
+            base = self.bases.get(path)
+            read = lambda a, n: mem.read(pid, a, n)  # noqa: E731
+            got = self._ids[path] = frozenset() if base is None else elf.mapped_ids(read, base)
+        return got
 
     def module_of(self, pc: int) -> tuple[str, int] | None:
         for attempt in range(2):
@@ -193,8 +205,8 @@ class AddressSpace:
                 if frames and mod is None:  # outside every mapped file: unwinding went astray
                     break
                 # only libc's frames are named here, which the classification needs
-                # (libc_entry); addr2line names the others (symbolise, or fill_frames when the
-                # trace is read).  By the file's symbol tables, read once (elf.function_at
+                # (libc_entry); addr2line names the others (symbolise, or analyzer/symbols.py
+                # when the trace is read).  By the file's symbol tables, read once (elf.function_at
                 # names an address as libunwind does): libunwind-ptrace maps the module's ELF
                 # file again for every name it looks up (~0.4 ms a frame in libc)
                 fn = elf.function_at(*mod) if mod and is_libc(mod[0]) else None
@@ -288,10 +300,11 @@ def _fixed_address(path: str, dev: int, ino: int, mtime: int) -> bool:
         return False
 
 
-# (module, offset, is a return address) -> (function, file, line): each address is looked up
-# once (libc's frames are in every call site), by one addr2line kept running per module
-_SYMBOLS: dict[tuple[str, int, bool], Symbol] = {}
-_SERVERS: dict[str, Server] = {}
+# (module, its ids, offset, is a return address) -> (function, file, line): each address is
+# looked up once (libc's frames are in every call site), by one addr2line kept running per
+# module file (a path rebuilt during the job is another file: its own tool)
+_SYMBOLS: dict[tuple[str, frozenset[bytes], int, bool], Symbol] = {}
+_SERVERS: dict[tuple[str, frozenset[bytes]], Server] = {}
 # The thread whose site is symbolised stays stopped meanwhile (and with it a process waiting on
 # it): a lookup gets LOOKUP_WAIT seconds (libc's debug info loads in ~70 ms), and once SLOW_MAX
 # have run out of time (an addr2line that cannot keep up: a huge or hostile module, a starved
@@ -302,35 +315,41 @@ SLOW_MAX = 2
 _slow = 0
 
 
-def symbolise(frames: list[Frame], inline: bool = False) -> list[Frame]:
+def symbolise(frames: list[Frame], aspace: AddressSpace, inline: bool = False) -> list[Frame]:
     """file:line (and a function name where libunwind had none) from debug info; `inline`:
-    the outermost of inlined functions (a Go program's frames, see addr2line.Server)."""
+    the outermost of inlined functions (a Go program's frames, see addr2line.Server).  Only
+    from the file the process maps (its ids, aspace.ids, checked on what addr2line reads): the
+    module's owner swapped another build in and its names were given to the job's frames; a
+    module whose ids cannot be read is left to the analyzer (module+offset)."""
     global _slow
+    ids = {fr.module: aspace.ids(fr.module) for fr in frames if fr.module}
     by_mod: dict[str, list[int]] = {}
     for i, fr in enumerate(frames):
-        if fr.module and fr.offset is not None and (fr.module, fr.offset, i > 0) not in _SYMBOLS:
+        if (fr.module and ids[fr.module] and fr.offset is not None
+                and (fr.module, ids[fr.module], fr.offset, i > 0) not in _SYMBOLS):  # fmt: skip
             by_mod.setdefault(fr.module, []).append(i)
     for mod, idx in by_mod.items():
         if _slow >= SLOW_MAX:
             break
         # return addresses point after the call: ask for the call's own line
         want = {i: frames[i].offset - (1 if i else 0) for i in idx}  # type: ignore[operator]
-        server = _SERVERS.get(mod)
+        server = _SERVERS.get((mod, ids[mod]))
         if server is None:
             from iotrace.addr2line import Server
 
-            server = _SERVERS[mod] = Server(mod, inline)
+            server = _SERVERS[(mod, ids[mod])] = Server(mod, inline, ids[mod])
         asked = time.monotonic()
         got = server.lookup(want.values(), LOOKUP_WAIT)
         if time.monotonic() - asked >= LOOKUP_WAIT:
             _slow += 1
             continue  # its addresses may be asked again of no one: left for the analyzer
         for i, addr in want.items():
-            _SYMBOLS[(mod, frames[i].offset, i > 0)] = got.get(addr, (None, None, None))  # type: ignore[index]
+            key = (mod, ids[mod], frames[i].offset, i > 0)
+            _SYMBOLS[key] = got.get(addr, (None, None, None))  # type: ignore[index]
     out = []
     for i, fr in enumerate(frames):
         hit = (
-            _SYMBOLS.get((fr.module, fr.offset, i > 0))
+            _SYMBOLS.get((fr.module, ids[fr.module], fr.offset, i > 0))
             if fr.module and fr.offset is not None
             else None
         )
@@ -339,28 +358,6 @@ def symbolise(frames: list[Frame], inline: bool = False) -> list[Frame]:
         else:
             out.append(Frame(fr.pc, fr.module, fr.offset, fr.function or hit[0], hit[1], hit[2]))
     return out
-
-
-def fill_frames(sites: Iterable[list[list[Any]]]) -> None:
-    """Call sites as a trace holds them (lists of [pc, module, offset, function, file, line]),
-    completed in place where the stracer left them unsymbolised (libc-internal sites: see
-    Tracer._new_site): function, file and line from one addr2line run per module."""
-    from iotrace.addr2line import resolve
-
-    want: dict[str, set[int]] = {}
-    todo: list[tuple[list[Any], str, int]] = []
-    for frames in sites:
-        for i, fr in enumerate(frames):
-            if len(fr) < 6 or fr[4] or not isinstance(fr[1], str) or not isinstance(fr[2], int):
-                continue
-            addr = fr[2] - (1 if i else 0)  # return addresses: the call's own line
-            want.setdefault(fr[1], set()).add(addr)
-            todo.append((fr, fr[1], addr))
-    got = {mod: resolve(mod, offs) for mod, offs in want.items()}
-    for fr, mod, addr in todo:
-        fn, file, line = got[mod].get(addr, (None, None, None))
-        fr[3] = fr[3] or fn
-        fr[4], fr[5] = file, line
 
 
 def close_symbolisers() -> None:

@@ -337,3 +337,76 @@ def test_show_spills_a_users_trace_in_a_private_place(
     show_mod.show(theirs, out, memory=1)
     assert "/etc/services" in out.getvalue()
     assert where and set(where) == {"/tmp"}, where
+
+
+RAW_C = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+void first_raw(const char *p);
+void FN(const char *p)
+{
+    long fd = syscall(SYS_openat, AT_FDCWD, p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    syscall(SYS_write, fd, "hello\n", 6);
+    close((int)fd);
+}
+int main(int argc, char **argv)
+{
+    first_raw(argv[1]);
+    if (argc > 3 && rename(argv[3], argv[2]) != 0) /* its owner's swap, after that */
+        return 3;
+    FN(argv[1]);
+    return 0;
+}
+"""
+
+# a raw syscall in a thread of a library's: the stracer reads the process's maps (the program's
+# path among them) and symbolises that library, not the program
+FIRST_C = r"""
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void *raw(void *p) { syscall(SYS_access, (const char *)p, F_OK); return NULL; }
+void first_raw(const char *p)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, raw, (void *)p);
+    pthread_join(t, NULL);
+}
+"""
+
+
+def test_the_stracer_names_sites_only_from_the_file_the_process_runs(tmp_path: Path) -> None:
+    """A bypass (raw syscalls) is named on the console as it runs, by an addr2line the stracer
+    starts per module, given the path its maps said: the program's owner swapped another build
+    in after the stracer read them (here the program itself, after a raw syscall of a library's
+    thread) and the job's frames were named by it (`forged_name` where the job ran
+    `save_raw`), on the console and in the trace.  Now the stracer reads the ids of the file
+    the process maps from its memory and addr2line reads only a file with them: the frames
+    stay module+offset."""
+    if shutil.which("gcc") is None or shutil.which("addr2line") is None:
+        pytest.skip("needs gcc and addr2line")
+    src, lib = tmp_path / "w.c", tmp_path / "libfirst.so"
+    src.write_text(RAW_C)
+    (tmp_path / "first.c").write_text(FIRST_C)
+    subprocess.run(["gcc", "-g", "-shared", "-fPIC", "-o", str(lib), str(tmp_path / "first.c"),
+                    "-lpthread"], check=True)  # fmt: skip
+    prog, forged = tmp_path / "w", tmp_path / "forged"
+    for exe, name in ((prog, "save_raw"), (forged, "forged_name")):  # the same code, other names
+        subprocess.run(["gcc", "-g", "-O0", f"-DFN={name}", "-o", str(exe), str(src),
+                        f"-L{tmp_path}", "-lfirst", f"-Wl,-rpath,{tmp_path}"],
+                       check=True)  # fmt: skip
+    r = iotrace("run", "-o", str(tmp_path / "t0"), "--", str(prog), str(tmp_path / "o0"))
+    assert r.returncode == 0 and "at save_raw (w.c:" in r.stderr, r.stderr  # named when it is
+    r = iotrace("run", "-o", str(tmp_path / "t"), "--", str(prog), str(tmp_path / "out"),
+                str(prog), str(forged))  # fmt: skip
+    assert r.returncode == 0 and not forged.exists(), r.stderr
+    assert "at raw (first.c:" in r.stderr and "forged_name" not in r.stderr, r.stderr
+    from iotrace.analyzer import load
+
+    st = load(tmp_path / "t").stacks  # the trace's frames as the report names them
+    assert "forged_name" not in set(st["function"].dropna()), st
+    assert "raw" in set(st["function"].dropna()), st

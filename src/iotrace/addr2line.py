@@ -23,7 +23,7 @@ import subprocess
 import time
 from collections.abc import Collection, Iterable, Iterator
 
-from iotrace.elf import build_id, debuglink, open_regular
+from iotrace.elf import debuglink, ids_of, open_regular
 
 Symbol = tuple[str | None, str | None, int | None]  # function, file, line
 
@@ -78,13 +78,14 @@ def _opened(
     whatever the module's owner swapped in after the module was checked (a FIFO: no symbols,
     or, between the tool's own check and open, a wait for a writer until the timeout); None if
     the module cannot be opened so, or if what was opened has not one of `ids` (the build-ids
-    the job ran, when known): checked on the descriptor the tool reads, not on the path
+    the job ran, when known: the shim's modules' or, in the stracer, those of the process's
+    mapping, elf.mapped_ids): checked on the descriptor the tool reads, not on the path
     earlier (the module's owner swapped another file in after the report's check and its
     symbols named the job's frames)."""
     with contextlib.ExitStack() as stack:
         try:
             files = [stack.enter_context(open_regular(module))]
-            if ids and build_id(f"/proc/self/fd/{files[0].fileno()}") not in ids:
+            if ids and not ids_of(f"/proc/self/fd/{files[0].fileno()}") & set(ids):
                 raise OSError("not the file the job ran")
             name = debuglink(files[0].fileno())
             parent = os.path.dirname(module)
@@ -166,15 +167,16 @@ def resolve(
 
 class Server:
     """`addr2line` for one module, kept running; `lookup` answers within `timeout` or gives up
-    on the module (a stracer must never wait on a tool that does not answer)."""
+    on the module (a stracer must never wait on a tool that does not answer).  `ids`: the ids
+    of the file the process maps (_opened); nothing is answered from another."""
 
-    def __init__(self, module: str, inline: bool = False) -> None:
+    def __init__(self, module: str, inline: bool = False, ids: Collection[bytes] = ()) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.inline = inline  # the outermost of the inlined levels (_parse_inline)
         # open until the first answer: the tool opens the debug file at its first lookup; not
         # for the stracer's life (a stracer killed would leave the links' directory behind)
         self._files: contextlib.AbstractContextManager[tuple[str, tuple[int, ...]] | None] | None
-        self._files = _opened(module)
+        self._files = _opened(module, ids)
         opened = self._files.__enter__()
         cmd = None if opened is None else _command(opened[0], inline)
         if opened is None or cmd is None:

@@ -12,13 +12,15 @@ import struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing for type checkers only: the stracer's start imports none (issue 19)
+    from collections.abc import Callable
     from typing import BinaryIO
 
-PT_NOTE = 4
+PT_LOAD, PT_NOTE = 1, 4
 NT_GNU_BUILD_ID = 3
 
 
 NT_GO_BUILDID = 4  # the Go linker's note ("Go\0\0"): every Go executable has it
+ID_NOTES = ((b"GNU\0", NT_GNU_BUILD_ID), (b"Go\0\0", NT_GO_BUILDID))
 
 
 def open_regular(path: str) -> BinaryIO:
@@ -40,6 +42,36 @@ def open_regular(path: str) -> BinaryIO:
 def build_id(path: str) -> bytes | None:
     """The id of a 64-bit little-endian ELF file (x86_64), None if it has none or is not one."""
     return _note_of(path, b"GNU\0", NT_GNU_BUILD_ID)
+
+
+def ids_of(path: str) -> frozenset[bytes]:
+    """The ids of an ELF file, GNU's build-id and the Go linker's (mapped_ids's)."""
+    return frozenset(i for n in ID_NOTES if (i := _note_of(path, *n)) is not None)
+
+
+def mapped_ids(read: Callable[[int, int], bytes | None], base: int) -> frozenset[bytes]:
+    """The ids (GNU's build-id, the Go linker's) of the ELF file a process has mapped at `base`
+    (its offset-0 mapping), read from the process's memory by `read(address, size)`: those of
+    the file it runs, whatever its path holds now; none if they cannot be read."""
+    head = read(base, 64) or b""
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        return frozenset()
+    phoff = struct.unpack_from("<Q", head, 32)[0]
+    phentsize, phnum = struct.unpack_from("<HH", head, 54)
+    table = read(base + phoff, phentsize * phnum) if phentsize == 56 and phnum < 256 else None
+    if not table or len(table) < phentsize * phnum:
+        return frozenset()
+    segs = [struct.unpack_from("<IIQQQQ", table, i * phentsize) for i in range(phnum)]
+    first = next((s for s in segs if s[0] == PT_LOAD and s[2] == 0), None)
+    if first is None:
+        return frozenset()
+    bias = base - first[3]  # where the file's addresses are (0 for a fixed-address executable)
+    out = set()
+    for p_type, _, _, vaddr, _, size in segs:
+        if p_type == PT_NOTE and size <= 4096:
+            notes = read(bias + vaddr, size) or b""
+            out.update(i for n in ID_NOTES if (i := _find(notes, *n)) is not None)
+    return frozenset(out)
 
 
 def is_go(path: str) -> bool:
