@@ -426,6 +426,21 @@ def test_descriptor_numbers_beside_measured_calls(tmp_path, mode):
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_handlers_read_back_and_called_as_set(tmp_path, mode):
+    """Handlers with and without SA_SIGINFO and SA_RESTART: sigaction gives each back as the
+    program set it, each is called with its arguments, a pipe read SIGALRM cuts fails with EINTR
+    or is restarted until the handler's byte comes.  With the shim alone a handler runs behind
+    the shim's, which counts the kernel's restart of the read (it explained 1 call less: the
+    kernel counts a restarted call each time it runs)."""
+    prog = str(build("sig_query"))
+    untraced = run([prog])
+    assert "restart: read 1 x errno -\n" in untraced.stdout, untraced.stderr
+    traced = run(iotrace_cmd(tmp_path, mode, prog))
+    assert (traced.returncode, traced.stdout) == (0, untraced.stdout), traced.stderr
+    assert re.search(r"explains 100\.0% of the .* and 100\.0% of the [\d,]+ read", traced.stderr)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_aio_completions_collected_in_a_signal_handler(tmp_path, mode):
     """SIGEV_SIGNAL completions: the handler calls aio_error and aio_return (async-signal-safe)
     while the main thread posts the next aio_write, 20,000 uncollected requests outstanding.  The

@@ -353,14 +353,18 @@ HANDLED_PY = (
 
 
 @pytest.mark.parametrize("how", ["sa_restart", "eintr"])
-def test_a_read_a_handled_signal_interrupted_is_counted_once(trace, how):
+@pytest.mark.parametrize("mode", ["stracer", "shim"])
+def test_a_read_a_handled_signal_interrupted_is_counted_once(trace, mode, how):
     """A parent blocked in a pipe's read gets a signal it handles: with SA_RESTART the kernel
     restarts the read after the handler and counts it twice (syscr), the shim once: the trace
     explained 98.5% of the calls and blamed stdio's short reads.  The stracer steps the thread
     into the handler to see whether the kernel restarts the call and takes such restarts off the
-    end reading; without SA_RESTART the read fails with EINTR, which the shim records, and
-    Python's retry is a call of its own: nothing to take off."""
-    t = trace(sys.executable, "-c", HANDLED_PY, how)
+    end reading; with the shim alone the handler runs behind the shim's (preload/wrap_signal.c),
+    which sees the restart in the signal frame and counts it (was: "1 calls unexplained");
+    without SA_RESTART the read fails with EINTR, which the shim records, and Python's retry is
+    a call of its own: nothing to take off."""
+    extra = () if mode == "stracer" else ("--no-stracer",)
+    t = trace(sys.executable, "-c", HANDLED_PY, how, extra=extra)
     assert t.proc.returncode == 0 and t.proc.stdout == "b'x'\n", t.proc.stderr
     _exactly(job_line(t.proc.stderr), load(t.dir).completeness)
 
