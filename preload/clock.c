@@ -51,6 +51,7 @@ static struct {
 
 static struct {
     uint64_t off;   /* CLOCK_MONOTONIC's offset from the run's clock, ns (0: the same) */
+    long long run;  /* the offset of the namespace `iotrace run` runs in (IOTRACE_TIMENS) */
     char ns[48];    /* which time namespace it is of (/proc/self/ns/time), "" unknown */
 } timens;
 
@@ -73,13 +74,12 @@ static void timens_link(char to[48])
     to[n > 0 ? n : 0] = '\0';
 }
 
-/* Its time namespace's offset less that of the namespace `iotrace run` runs in (its stracer's
- * and launcher's clock: IOTRACE_TIMENS, set only when not the host's): its line "monotonic
- * SECS NSECS" of /proc/self/timens_offsets, read only outside the initial namespace. */
+/* Its time namespace's offset less that of the namespace `iotrace run` runs in (timens.run):
+ * its line "monotonic SECS NSECS" of /proc/self/timens_offsets, read only outside the initial
+ * namespace. */
 static void timens_read(void)
 {
-    const char *base = getenv("IOTRACE_TIMENS");
-    long long own = 0, run = base ? strtoll(base, NULL, 10) : 0;
+    long long own = 0;
     timens_link(timens.ns);
     if (timens.ns[0] && strcmp(timens.ns, "time:[4026531834]")) { /* not the initial one */
         char buf[128] = "";
@@ -97,11 +97,16 @@ static void timens_read(void)
             own = sec * 1000000000ll + nsec;
         }
     }
-    timens.off = (uint64_t)(own - run);
+    timens.off = (uint64_t)(own - timens.run);
 }
 
 void iot_clock_init(void)
 {
+    /* the stracer's and launcher's clock, read once: set only when not the host's, and gone
+     * from a child's environment that the app cleared before it forked into a namespace of
+     * its own (its times were then a namespace's offset off) */
+    const char *base = getenv("IOTRACE_TIMENS");
+    timens.run = base ? strtoll(base, NULL, 10) : 0;
     timens_read();
     char buf[32] = "";
     int fd = (int)IOT_SYSRAW(openat, AT_FDCWD,

@@ -150,6 +150,27 @@ def test_a_time_namespace_s_clock_is_put_on_the_run_s(tmp_path, mode, fork, wher
     assert all(r["bytes_pct"] == 100.0 for r in got["completeness"]["processes"])
 
 
+def test_a_child_forked_into_a_time_namespace_after_clearenv_is_on_the_run_s_clock(
+    tmp_path,
+) -> None:
+    """`iotrace run` in a time namespace (a day ahead): the app clears its environment, makes a
+    time namespace of its own and forks; the child's shim lost the run's offset with the
+    environment (IOTRACE_TIMENS) and put its times a day off the stracer's.  Now the offset is
+    read once, when the shim starts: every process is explained whole."""
+    shifted = ["unshare", "-f", "-T", "--monotonic", "86400"]
+    if subprocess.run([*shifted, "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare --time is not permitted here")
+    out = tmp_path / "trace"
+    run = subprocess.run([*shifted, sys.executable, "-m", "iotrace", "run", "-o", str(out), "--",
+                          str(build("timens_fork")), "y"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0 and (tmp_path / "y").stat().st_size == 5000, run.stderr
+    line = [ln for ln in run.stderr.splitlines() if "the trace explains" in ln]
+    assert len(line) == 1 and OK in line[0], run.stderr
+    got = json.loads(iotrace("report", "--json", str(out)).stdout)
+    assert all(r["bytes_pct"] == 100.0 for r in got["completeness"]["processes"]), got
+
+
 def test_a_reused_pid_of_a_program_without_the_shim(tmp_path) -> None:
     """A static program (no shim: the stracer records every syscall): each process explained
     once, `show` and `missed` name the pid's second process P#2."""
