@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
+import posixpath
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from iotrace.record import field, record
 from .access import ALIGN, DESCRIPTORS, OP_CODE, READ, SMALL, WRITE, Arrays, Classified, op_in
 from .datasets import SMALL_WRITE, chunking_findings
 from .fmt import fmt_bytes, fmt_pct, fmt_time
-from .group_scans import sums
+from .group_scans import max_by, sums
 
 if TYPE_CHECKING:
     from .summary import Summary
@@ -39,6 +40,7 @@ UNALIGNED_SHARE = 0.1  # more than this share of accesses at offsets not a multi
 UNALIGNED_MIN_OPS = 100  # ...out of at least this many
 META_STORM_OPS = 1000  # at least this many opens/closes/stats/... in one directory, or in
 META_DIR_OPS = 100  # ...the directories with at least this many each (a storm spread over them)
+META_ONE_FILE = 0.5  # a storm's file named: this share of its directory's operations or more
 RANK_RATIO = 2.0  # a rank's I/O time (bytes) at least this times the median of the ranks...
 RANK_MIN_NS = 10_000_000  # ...and at least this much more time (10 ms)...
 RANK_MIN_BYTES = 1 << 20  # ...or this many more bytes (1 MiB)
@@ -55,6 +57,8 @@ SYNC_WRITES = 4  # ...and one at least every this many of its writes (a sync per
 SYNC_TIME_SHARE = 0.25
 WHOLE_MIN_BYTES = 1 << 20  # a file of at least this size read whole by 2 ranks or more
 WHOLE_SHARE = 0.99  # ...each rank at least this share of it (HDF5: its metadata read once)
+REREAD_RATIO = 4  # one process read a data file's bytes at least this many times over...
+REREAD_MIN_BYTES = 1 << 20  # ...and at least this many bytes more than the file's once
 AMPLIFY_RATIO = 4  # stdio read at least this times the bytes the app's stdio reads asked...
 AMPLIFY_MIN_REFILLS = 100  # ...in at least this many refills of the stream's buffer
 # the level of a finding by the time at stake: its share of the job's I/O time
@@ -101,10 +105,11 @@ class Insight:
 
 PATTERN_COLUMNS = ["path", "direction", "calls", "bytes", "time", "small", "small_time",
                    "small_bytes", "known", "random", "unaligned", "unaligned_time"]  # fmt: skip
-META_COLUMNS = ["path", "function", "calls", "errors", "time"]
+GROUPED_COLUMNS = ["path", "function", "calls", "errors", "time"]  # _grouped's
+META_COLUMNS = [*GROUPED_COLUMNS, "ranks"]  # ranks: how many made them (summed over parts)
 # bytes: the lengths msync'd (0: the other syncs); procs: the processes that made them (parts
 # are whole processes: the sum over parts is the trace's), pid and rank: theirs when one did
-SYNC_COLUMNS = [*META_COLUMNS, "bytes", "procs", "pid", "rank"]
+SYNC_COLUMNS = [*GROUPED_COLUMNS, "bytes", "procs", "pid", "rank"]
 MPIIO_COLUMNS = ["path", "calls", "independent", "bytes", "time", "writes", "written"]
 COLLECTIVE_COLUMNS = ["path", "rank", "t_start", "t_end", "setup"]
 STDIO_COLUMNS = ["path", "calls", "bytes", "seeks", "refills", "refill_bytes", "refill_time"]
@@ -145,8 +150,8 @@ class Counts:
       time, bytes), accesses at a known offset and the random ones, unaligned ones (count, time);
       pattern_ranks: per (path, direction, rank) of the same accesses by ranks: [calls, small,
       unaligned, random, bytes] (a finding names the ranks that made what it is about);
-    - meta: metadata operations per (path, function) on the kept files: calls, errors, time
-      (summary.directories groups them by directory);
+    - meta: metadata operations per (path, function) on the kept files: calls, errors, time,
+      the ranks that made them (summary.directories groups them by directory);
     - ranks: per rank on the judged files, bytes [own, aggregated, mpi] (rank_view);
     - mpiio: MPI-IO data calls per judged file (calls, independent ones, their bytes and time,
       the writes and their bytes) and the (path, rank) pairs of the independent ones;
@@ -166,7 +171,10 @@ class Counts:
       with no write call): [mappings, their bytes, msync calls, their bytes] and the paths;
     - syncs: the syncs (fsync, fdatasync, msync, MPI_File_sync; not stdio's fflush, not the
       POSIX ones inside MPI-IO calls, not HDF5's) per (path, function) of the judged files:
-      calls, errors, time, and the bytes msync'd;
+      calls, errors, time, the bytes msync'd, the processes that made them (their pid and
+      rank when one did);
+    - rereads: per judged file the process that read REREAD_RATIO times its highest offset
+      read or more (the most bytes, if several): [bytes, that offset, time, pid, rank];
     - stdio: per judged file the app's stdio reads (calls, the bytes they returned), its
       seeks (STDIO_SEEKS) and the refills of the streams' buffers under them (calls, bytes,
       time): what stdio read from the file for what the app asked."""
@@ -192,6 +200,7 @@ class Counts:
     mapped_paths: set[str] = field(default_factory=set)
     syncs: pd.DataFrame = field(default_factory=lambda: _frame(SYNC_COLUMNS))
     stdio: pd.DataFrame = field(default_factory=lambda: _frame(STDIO_COLUMNS))
+    rereads: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, trace: Trace, a: Arrays, c: Classified, parent: np.ndarray, system: bool) -> Counts:
@@ -211,9 +220,12 @@ class Counts:
         out["patterns"], out["pattern_ranks"] = _patterns_of(
             a, c, a.data & files & ~tied & (a.bytes > 0)
         )
+        out["rereads"] = _rereads_of(
+            a, trace.events, a.data & files & ~tied & (a.bytes > 0) & (a.op == READ) & (a.path >= 0)
+        )
         keep = np.ones(a.n, dtype=bool) if system else ~a.system
         m = metadata_mask(a) & keep & (a.path >= 0)
-        out["meta"] = _grouped(a, m, META_COLUMNS)
+        out["meta"] = _meta_of(a, m)
         sync = (a.op == OP_CODE[Op.SYNC.value]) & files & ~tied & ~a.datalib & ~a.stdio
         out["syncs"] = _syncs_of(a, trace.events, sync & (a.path >= 0))
         out["stdio"] = _stdio_of(a, files & (a.path >= 0))
@@ -289,6 +301,9 @@ class Counts:
             out.mpiio_ranks |= o.mpiio_ranks
             for k, n in o.mpiio_reads.items():
                 out.mpiio_reads[k] = out.mpiio_reads.get(k, 0) + n
+            for k, v in o.rereads.items():  # the process that read the most
+                if k not in out.rereads or v[0] > out.rereads[k][0]:
+                    out.rereads[k] = v
             for k, v in o.pattern_ranks.items():
                 was = out.pattern_ranks.get(k, [0, 0, 0, 0, 0])
                 out.pattern_ranks[k] = [x + y for x, y in zip(was, v, strict=True)]
@@ -314,7 +329,8 @@ class Counts:
 def _syncs_of(a: Arrays, ev: pd.DataFrame, m: np.ndarray) -> pd.DataFrame:
     """Counts.syncs of the syncs in `m`: per (path, function), with the lengths msync'd and
     the processes that made them."""
-    df = _grouped(a, m, META_COLUMNS).assign(bytes=np.int64(0))
+    df = _grouped(a, m, GROUPED_COLUMNS).assign(bytes=np.int64(0), procs=np.int64(0),
+                                                 pid=np.int64(0), rank=np.int64(-1))  # fmt: skip
     if len(df):
         nf = len(a.functions)
         key = a.path[m].astype(np.int64) * nf + a.fn[m]
@@ -332,6 +348,52 @@ def _syncs_of(a: Arrays, ev: pd.DataFrame, m: np.ndarray) -> pd.DataFrame:
         at = (df["function"] == "msync").to_numpy()
         idx = {p: i for i, p in enumerate(a.paths)}
         df.loc[at, "bytes"] = [int(per[idx[p]]) for p in df.loc[at, "path"]]
+    return df
+
+
+def _rereads_of(a: Arrays, ev: pd.DataFrame, m: np.ndarray) -> dict[str, list[int]]:
+    """Counts.rereads of the reads in `m` (at a known offset or not, with a path)."""
+    k = len(a.paths)
+    if not m.any():
+        return {}
+    # first per path, over every process (few paths read more than REREAD_RATIO times over)
+    end = np.where(a.has_offset & m, a.offset + a.bytes, 0)
+    key = np.where(m, a.path, -1)  # < 0: no element
+    per_path, top = sums(key, k, a.bytes)[1], max_by(key, k, end)
+    maybe = np.flatnonzero((per_path >= REREAD_RATIO * top) & (per_path - top >= REREAD_MIN_BYTES))
+    out: dict[str, list[int]] = {}
+    if not len(maybe):
+        return out
+    at = np.flatnonzero(m & np.isin(a.path, maybe))
+    pid = ev["pid"].to_numpy(dtype=np.int64)
+    nproc = int(a.proc.max()) + 1
+    u, inv = np.unique(a.path[at].astype(np.int64) * nproc + a.proc[at], return_inverse=True)
+    _, nb, tm = sums(inv, len(u), a.bytes[at], a.dur[at])
+    hi = max_by(inv, len(u), end[at])
+    first = np.zeros(len(u), dtype=np.int64)
+    first[inv[::-1]] = at[::-1]  # an event of each (path, process): its pid and rank
+    for i in np.flatnonzero((nb >= REREAD_RATIO * hi) & (nb - hi >= REREAD_MIN_BYTES) & (hi > 0)):
+        path, e = a.paths[int(u[i] // nproc)], int(first[i])
+        row = [round(nb[i]), int(hi[i]), round(tm[i]), int(pid[e]), int(a.rank[e])]
+        if path not in out or row[0] > out[path][0]:
+            out[path] = row
+    return out
+
+
+def _meta_of(a: Arrays, m: np.ndarray) -> pd.DataFrame:
+    """Counts.meta of the metadata calls in `m`: per (path, function), with the number of ranks
+    that made them (a rank is a process: parts, whole processes, add up to the trace's)."""
+    df = _grouped(a, m, GROUPED_COLUMNS).assign(ranks=np.int64(0))
+    ranked = m & (a.rank >= 0)
+    if ranked.any():
+        nf = len(a.functions)
+        rows = np.unique(a.path[m].astype(np.int64) * nf + a.fn[m])  # _grouped's, ascending
+        key = a.path[ranked].astype(np.int64) * nf + a.fn[ranked]
+        pairs = np.unique(np.stack([key, a.rank[ranked]]), axis=1)
+        keys, n = np.unique(pairs[0], return_counts=True)
+        ranks = np.zeros(len(rows), dtype=np.int64)
+        ranks[np.searchsorted(rows, keys)] = n
+        df["ranks"] = ranks
     return df
 
 
@@ -1001,6 +1063,53 @@ def _read_by_every_rank(x: Context) -> list[Insight]:
     ]
 
 
+# ---- one process reading a file again and again ----------------------------------------
+
+
+def _rereads(x: Context) -> list[Insight]:
+    """Data files one process read REREAD_RATIO times over or more (Counts.rereads: an input
+    reopened and read whole at each step), not those told by _stdio_amplification (stdio's
+    refills read again what the app's seeks left).  The time at stake: that process's reads
+    of the file less one pass of them."""
+    amplified = {r["path"] for r in _amplified(x.cnt.stdio)}
+    rows = []
+    for path, (nbytes, size, time, pid, rank) in x.cnt.rereads.items():
+        if path not in amplified:
+            rows.append({"path": path, "bytes_read": nbytes, "size": size,
+                         "passes": nbytes / size, "time": time - time * size // nbytes,
+                         "read_time": time, "pid": pid, "rank": rank})  # fmt: skip
+    if not rows:
+        return []
+    rows.sort(key=lambda r: (-r["time"], r["path"]))
+    top = rows[0]
+
+    def who(r: dict[str, Any]) -> str:
+        return f"rank {r['rank']}" if r["rank"] >= 0 else f"process {r['pid']}"
+
+    more = f" (and {len(rows) - 1} more file(s))" if len(rows) > 1 else ""
+    time = sum(r["time"] for r in rows)
+    lines = "; ".join(
+        f"{r['path']}: {who(r)} read {_size(r['bytes_read'])} of its {_size(r['size'])} "
+        f"({r['passes']:,.1f} times), {_secs(r['read_time'])}"
+        for r in rows[:TOP_SUBJECTS]
+    )
+    return [
+        Insight(
+            "reread",
+            level_of(time, x.io_time),
+            f"{who(top).capitalize()} read {top['path']}{more} {top['passes']:,.1f} times over: "
+            f"{_size(top['bytes_read'])} read for its {_size(top['size'])}",
+            f"{lines}. Each pass asks the file system for the same bytes again (the page cache "
+            "may hide it on one node; a parallel file system's servers serve each one): read it "
+            "once and keep what is needed in memory (or mmap it), and open an input once, not "
+            "at each step.",
+            {"files": rows[:TOP_SUBJECTS]},
+            subject=top["path"],
+            evidence=_evidence(0, sum(r["bytes_read"] - r["size"] for r in rows), time, x.io_time),
+        )
+    ]
+
+
 # ---- stdio ------------------------------------------------------------------------------
 
 
@@ -1232,6 +1341,7 @@ def _meta_storm(x: Context) -> list[Insight]:
     ops, time = int(bad["ops"].sum()), float(bad["time"].sum())
     run = max(int(x.s.overview["run_time"]), 1)
     rate = f"{ops / (run / 1e9):,.0f}/s over the run"
+    one = None  # the file that took most of one directory's storm
     if spread:
         under = os.path.commonpath([str(p) for p in bad["directory"]])
         subject = under if under != "/" else str(top["directory"])
@@ -1246,6 +1356,11 @@ def _meta_storm(x: Context) -> list[Insight]:
             f"Metadata storm in {top['directory']}{more}: {int(top['ops']):,} metadata "
             f"operations ({int(top['ops']) / (run / 1e9):,.0f}/s over the run)"
         )
+        one = _storm_file(x.cnt.meta, subject, int(top["ops"]))
+        if one:
+            title += f", {one['ops']:,} of them on {os.path.basename(one['path'])}" + (
+                f" by {one['ranks']} ranks" if one["ranks"] > 1 else ""
+            )
     by_function: dict[str, int] = {}  # the top directory's; a spread storm's summed
     for per in list(bad["by_function"]) if spread else [top["by_function"]]:
         for f, n in per.items():
@@ -1256,13 +1371,30 @@ def _meta_storm(x: Context) -> list[Insight]:
         + _secs(r.time)
         for r in bad.head(TOP_SUBJECTS).itertuples()
     )
+    advice = (
+        "Parallel file systems serve metadata from few servers: open once, stat once, cache "
+        "the answer; fewer, larger files (or one container file) per directory."
+    )
+    if one:
+        fns = ", ".join(f"{f} {n:,}" for f, n in one["by_function"].items())
+        advice = (
+            f"{one['path']}: {one['ops']:,} of them ({fns})"
+            + (f", by {one['ranks']} ranks" if one["ranks"] > 1 else "")
+            + ". Parallel file systems serve metadata from few servers: "
+            + (
+                "read the file on one rank and MPI_Bcast what it holds, "
+                if one["ranks"] > 1
+                else ""
+            )
+            + "open it once and keep the descriptor, stat it once and keep the answer (a file "
+            "polled for: wait for a message, not on the file system)."
+        )
     return [
         Insight(
             "metadata-storm",
             level_of(time, x.io_time),
             title,
-            f"{lines}. Parallel file systems serve metadata from few servers: open once, stat "
-            "once, cache the answer; fewer, larger files (or one container file) per directory.",
+            f"{lines}. {advice}",
             {
                 "ops": ops,
                 "per_second": ops / (run / 1e9),
@@ -1278,11 +1410,29 @@ def _meta_storm(x: Context) -> list[Insight]:
                     }
                     for r in bad.head(TOP_SUBJECTS).itertuples()
                 ],
+                **({"file": one} if one else {}),
             },
             subject=subject,
             evidence=_evidence(ops, 0, time, x.io_time),
         )
     ]
+
+
+def _storm_file(meta: pd.DataFrame, directory: str, ops: int) -> dict[str, Any] | None:
+    """The file of `directory` that took META_ONE_FILE or more of its `ops` metadata operations
+    (a file reopened or stat'd in a loop, every rank opening one input): its path, operations,
+    those by function, the ranks that made them (the most of any of its functions); or None."""
+    m = meta[[posixpath.dirname(p) == directory for p in meta["path"]]]
+    if m.empty:
+        return None
+    per = m.groupby("path", sort=True)["calls"].sum()
+    path = str(per.idxmax())
+    if per[path] < META_ONE_FILE * ops:
+        return None
+    g = m[m["path"] == path]
+    by = sorted(zip(g["function"], g["calls"], strict=True), key=lambda fn: (-fn[1], fn[0]))
+    return {"path": path, "ops": int(per[path]), "ranks": int(g["ranks"].max()),
+            "by_function": {str(f): int(n) for f, n in by}}  # fmt: skip
 
 
 # ---- ranks ------------------------------------------------------------------------------
@@ -1865,6 +2015,7 @@ def insights_of(trace: Trace, s: Summary, cnt: Counts) -> list[Insight]:
         *_patterns(x),
         *_read_by_every_rank(x),
         *_stdio_amplification(x),
+        *_rereads(x),
         # on equal time (a search path probed: its failed lookups are the storm's operations)
         # the failures, which say why, first
         *_errors(x),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import build, iotrace
 from iotrace.analyzer.fmt import fmt_bytes
-from iotrace.analyzer.insights import Insight
+from iotrace.analyzer.insights import CONTEXT, Insight
 from test_analyzer import _chromium, _chromium_flags
 from test_corpus import NO_STRACER, _above_info, _findings, _report, needs_mpi
 from test_mpi import build_mpi, needs_mpich, run_job
@@ -265,6 +265,65 @@ def test_a_metadata_storm_spread_over_directories_is_named(trace) -> None:
     assert first.numbers["by_function"] == {"close": 1800, "open": 1800, "stat": 1800}
     assert [d["ops"] for d in first.numbers["directories"]] == [900] * 5  # TOP_SUBJECTS
     assert [i.key for i in s.insights if i.level != "info"] == ["metadata-storm"]
+
+
+def test_an_input_read_whole_at_each_step_is_named(trace) -> None:
+    """A 1 MiB input opened and read whole 40 times (64 KiB reads), beside a 4 MiB output
+    written once: large sequential reads, and no finding said anything."""
+    t = trace(build("findings"), "reread", extra=NO_STRACER)
+    assert t.proc.returncode == 0, t.proc.stderr
+    s = _report(t.dir)
+    first, path = s.insights[0], str(trace.work / "input.dat")
+    assert (first.key, first.subject) == ("reread", path), s.insights
+    pid = int(s.processes["pid"].iloc[0])
+    assert (
+        first.title == f"Process {pid} read {path} 40.0 times over: 40.0 MiB read for its 1.0 MiB"
+    )
+    (f,) = first.numbers["files"]
+    read_time = int(s.files.set_index("path").loc[path, "read_time"])
+    assert (f["bytes_read"], f["size"], f["read_time"]) == (40 << 20, 1 << 20, read_time)
+    assert first.evidence["bytes"] == 39 << 20
+    assert first.evidence["time"] == read_time - read_time * (1 << 20) // (40 << 20)
+    assert "read it once" in first.detail
+    assert [i.key for i in _findings(s) if i.key not in CONTEXT] == ["reread"]
+
+
+def test_a_file_stat_in_a_loop_is_named_in_its_storm(trace) -> None:
+    """A wait for poll/flag.done polled with 5,000 stats: the storm named the directory and
+    "1 files", not the file nor the loop."""
+    t = trace(build("findings"), "statpoll", extra=NO_STRACER)
+    assert t.proc.returncode == 0, t.proc.stderr
+    s = _report(t.dir)
+    first, flag = s.insights[0], str(trace.work / "poll" / "flag.done")
+    assert (first.key, first.subject) == ("metadata-storm", str(trace.work / "poll")), s.insights
+    assert first.title.endswith("5,002 of them on flag.done"), first.title
+    by = {"stat": 5000, "close": 1, "open": 1}
+    assert first.numbers["file"] == {"path": flag, "ops": 5002, "ranks": 0, "by_function": by}
+    assert f"{flag}: 5,002 of them (stat 5,000, close 1, open 1)" in first.detail
+    assert "MPI_Bcast" not in first.detail and "stat it once" in first.detail
+    assert [i.key for i in s.insights if i.level != "info"] == ["metadata-storm"]
+
+
+@needs_mpi
+@pytest.mark.parametrize("mpi", ["openmpi", "mpich"])
+def test_every_rank_reopening_one_input_is_named_in_its_storm(tmp_path, mpi) -> None:
+    """4 ranks each open, read 64 B of and close params.in 500 times: the storm named the
+    directory and "1 files" (MPICH: 2, its UCX probes), not the file nor that every rank
+    opens it."""
+    if mpi == "mpich":
+        needs_mpich()
+    job = run_job(tmp_path, "launcher", 4, build_mpi("findings_mpi", mpi), "sameopen", mpi=mpi)
+    s = _report(job.dir)
+    first, params = _findings(s)[0], str(job.work / "params.in")
+    assert (first.key, first.subject) == ("metadata-storm", str(job.work)), s.insights
+    assert first.title.endswith("4,002 of them on params.in by 4 ranks"), first.title
+    assert first.numbers["file"] == {"path": params, "ops": 4002, "ranks": 4,
+                                     "by_function": {"close": 2001, "open": 2001}}  # fmt: skip
+    assert "by 4 ranks" in first.detail and "MPI_Bcast" in first.detail
+    # the reads are small too (64 B), and of params.in; nothing else is above info
+    assert {i.key for i in _findings(s) if i.level != "info"} <= {"metadata-storm", "small-reads"}
+    told = [i for i in _findings(s) if i.key not in CONTEXT]
+    assert not [i for i in told if i.subject not in (str(job.work), params)], s.insights
 
 
 def test_fseek_before_each_small_fread_is_read_amplification(trace, tmp_path) -> None:
