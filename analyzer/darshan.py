@@ -294,6 +294,14 @@ _SIZE_LABELS = ("0_100", "100_1K", "1K_10K", "10K_100K", "100K_1M", "1M_4M", "4M
 
 def _ranks(trace: Trace, a: Arrays) -> tuple[np.ndarray, int, int]:
     """Per event: its Darshan rank (-1: left out); nprocs; processes left out."""
+    per_proc, nprocs, left_out = _rank_of(trace)
+    lut = np.append(per_proc, -1) if len(per_proc) else np.array([-1], dtype=np.int64)
+    return lut[a.proc], nprocs, left_out
+
+
+def _rank_of(trace: Trace) -> tuple[np.ndarray, int, int]:
+    """Per row of the processes table: its Darshan rank (-1: left out); nprocs; processes
+    left out."""
     procs = trace.processes
     ranked = procs["rank"].notna()
     if ranked.any():
@@ -313,8 +321,7 @@ def _ranks(trace: Trace, a: Arrays) -> tuple[np.ndarray, int, int]:
         )
         per_proc = per_proc.astype(np.int64)
         nprocs, left_out = len(number), 0
-    lut = np.append(per_proc, -1) if len(per_proc) else np.array([-1], dtype=np.int64)
-    return lut[a.proc], nprocs, left_out
+    return per_proc, nprocs, left_out
 
 
 @record
@@ -544,6 +551,11 @@ class Collected:
     pieces: dict[Key, list[Piece]] = field(default_factory=dict)
     exact_names: dict[str, bytes] = field(default_factory=dict)
     duration: int = 0
+    # the parts' own rows of the processes table, the job's start, the trace's directory
+    # (collect_parts: export.trace_of_parts joins them)
+    processes: list[Any] = field(default_factory=list)
+    t0: int = 0
+    dir: str = ""
 
     def add(self, o: Collected) -> None:
         for k, st in o.stats.items():
@@ -552,6 +564,9 @@ class Collected:
             self.pieces.setdefault(k, []).extend(ps)
         self.exact_names.update(o.exact_names)
         self.duration = max(self.duration, o.duration)
+        self.processes += o.processes
+        if o.dir:
+            self.t0, self.dir = o.t0, o.dir
 
 
 def collect(trace: Trace, f: BinaryIO, streams: dict[Any, int] | None = None) -> Collected:
@@ -574,13 +589,16 @@ def collect(trace: Trace, f: BinaryIO, streams: dict[Any, int] | None = None) ->
 def collect_parts(trace_dir: str, task: list[Part], tmp: str, name: str, select: Any) -> Collected:
     """A task of the bounded path (a part, or a process's ranges in order: analyzer/parts.py)
     collected, its DXT segments in a file of its own under `tmp` (run in a worker)."""
-    from .parts import load_part
+    from .parts import _owned, load_part
 
     out = Collected()
     streams: dict[Any, int] = {}  # carried from range to range, as parts.partial does
     with open(Path(tmp) / f"{name}.dxt", "wb") as f:
         for part in task:
-            out.add(collect(load_part(trace_dir, part, select), f, streams))
+            tr = load_part(trace_dir, part, select)
+            out.add(collect(tr, f, streams))
+            out.processes.append(tr.processes[_owned(tr, part)])
+            out.t0, out.dir = tr.t0, str(tr.dir)
     return out
 
 
@@ -692,7 +710,7 @@ def write_darshan_parts(b: Bounded, out: Path) -> str:
     import tempfile
 
     from . import parts
-    from .load import Part
+    from .export import trace_of_parts
 
     library()
     _check_out(out)
@@ -705,10 +723,11 @@ def write_darshan_parts(b: Bounded, out: Path) -> str:
         got = Collected()
         for c in mapper(collect_parts, args):
             got.add(c)
-        # the processes, the job's start and end: every part's load reads every header
-        head = parts.load_part(str(trace_dir), Part(0, 0, False), select)
+        # the processes, the job's start and end: the parts' own rows joined
+        frames, got.processes = got.processes, []
+        head = trace_of_parts(got.dir or str(Path(trace_dir)), frames, got.t0, got.duration)
+        del frames
         parts._warn(Path(trace_dir), head.processes)
-        head.duration = max(int(head.duration), got.duration)
         return _write_log(head, got, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -718,7 +737,7 @@ def _write_log(trace: Trace, got: Collected, out: Path) -> str:
     """The log from the merged records (`trace`: its processes, start, end and directory)."""
     L = library()
     ffi, lib = L.ffi, L.lib
-    _, nprocs, left_out = _ranks(trace, arrays(trace.events.iloc[0:0]))
+    _, nprocs, left_out = _rank_of(trace)
     keys = sorted(got.stats, key=lambda k: (MODULES.index(k[0]), k[1], k[2]))
     dxt = sorted(got.pieces, key=lambda k: (MODULES.index(k[0]), k[1], k[2]))
 

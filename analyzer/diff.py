@@ -161,14 +161,34 @@ def _side(s: Summary, name: str, maps: list[tuple[str, str]]) -> pd.DataFrame:
     return df
 
 
-def _table(sa: Summary, sb: Summary, name: str, maps: list[tuple[str, str]]) -> pd.DataFrame:
+@record
+class Side:
+    """What diff compares of one run: its totals, its tables' compared columns (A's paths
+    already mapped) and its findings with their keys.  The command makes A's before it
+    summarises B and lets A's Summary go: a trace of many processes holds rows per process
+    there (its processes, per-process and per-rank tables) that diff never reads."""
+
+    totals: dict[str, int]
+    tables: dict[str, pd.DataFrame]
+    insights: dict[tuple[str, str], Insight]
+
+
+def side(s: Summary, maps: list[tuple[str, str]] | None = None) -> Side:
+    """Run A's side (`maps`: its paths rewritten as B spells them), or B's (no maps)."""
+    maps = maps or []
+    return Side(
+        {name: int(s.overview.get(name) or 0) for name, _, _ in TOTALS},
+        {name: _side(s, name, maps if name == "files" else []) for name in TABLES},
+        {_finding_key(i, maps): i for i in s.insights},
+    )
+
+
+def _table(a: pd.DataFrame, b: pd.DataFrame, name: str) -> pd.DataFrame:
     """key, then per compared column: <col>_a, <col>_b, <col>_delta; sorted by the largest
     change of the first two columns together (files: bytes read and written; the others: time),
     then of the third.  A call site missing on one side (outside that run's top sites) has no
     value there (NA), not 0."""
     key, cols = TABLES[name]
-    a = _side(sa, name, [] if name != "files" else maps)
-    b = _side(sb, name, [])
     m = a.merge(b, on=key, how="outer", suffixes=("_a", "_b"))
     order = []
     for c, _ in cols:
@@ -203,15 +223,19 @@ def _verdict(totals: list[dict[str, Any]], appeared: int, gone: int) -> str:
     return "B against A: " + "; ".join(parts)
 
 
-def diff(sa: Summary, sb: Summary, a: str, b: str, maps: list[tuple[str, str]]) -> Diff:
+def diff(
+    sa: Summary | Side, sb: Summary | Side, a: str, b: str, maps: list[tuple[str, str]]
+) -> Diff:
+    """B against A; a Summary is taken as side() takes it (A's paths mapped by `maps`)."""
+    da = sa if isinstance(sa, Side) else side(sa, maps)
+    db = sb if isinstance(sb, Side) else side(sb)
     totals = []
     for name, label, kind in TOTALS:
-        va, vb = int(sa.overview.get(name) or 0), int(sb.overview.get(name) or 0)
+        va, vb = da.totals[name], db.totals[name]
         totals.append({"name": name, "label": label, "kind": kind, "a": va, "b": vb,
                        "delta": vb - va, "change": _change(va, vb)})  # fmt: skip
-    tables = {name: _table(sa, sb, name, maps) for name in TABLES}
-    ka = {_finding_key(i, maps): i for i in sa.insights}
-    kb = {_finding_key(i, []): i for i in sb.insights}
+    tables = {name: _table(da.tables[name], db.tables[name], name) for name in TABLES}
+    ka, kb = da.insights, db.insights
     appeared = [i for k, i in kb.items() if k not in ka]
     gone = [i for k, i in ka.items() if k not in kb]
     kept = [i for k, i in kb.items() if k in ka]

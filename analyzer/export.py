@@ -70,6 +70,24 @@ def _tables(trace: Trace) -> dict[str, pd.DataFrame]:
     }
 
 
+def trace_of_parts(trace_dir: str, frames: list[pd.DataFrame], t0: int, duration: int) -> Trace:
+    """The whole trace's metadata (its processes, start and end; no events) from its parts'
+    own rows of the processes table (parts._owned), as parts.merge joins them: what the Darshan
+    and Chrome exports read besides the parts' events.  Before, the command loaded the whole
+    trace's metadata once more for it (every header, the stracer log's records: ~14 KB a
+    process at that load's peak, the command's alone when the parts ran in workers)."""
+    from . import parts, schema
+    from .trace import Trace
+
+    if frames:
+        procs = parts._concat(frames).sort_values("proc", kind="stable").reset_index(drop=True)
+        procs = parts._ranges_summed(procs, ["events"])  # a process cut into ranges: one row
+    else:
+        procs = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in schema.PROCESS_COLUMNS.items()})
+    procs = procs.astype(schema.PROCESS_COLUMNS)  # type: ignore[arg-type]
+    return Trace(Path(trace_dir), pd.DataFrame(), procs, t0, duration, [], {}, {})
+
+
 def _exact_names(df: pd.DataFrame, exact: dict[str, bytes], hex_bytes: bool) -> pd.DataFrame:
     """Every text column holding a name that is not UTF-8 gets `<column>_bytes` (module
     docstring)."""
@@ -469,8 +487,10 @@ def _part_rows(
             b = ev.iloc[lo : lo + len(lines)]
             lo += len(lines)
             w.write_table(_keyed(pa.table({"line": pa.array(lines, pa.string())}), b), batch)
-    pr = tr.processes
-    got["cut"] = pr[pr["truncated"]][["log", "source", "truncated"]]  # its own logs' only
+    from .parts import _owned
+
+    got["processes"] = tr.processes[_owned(tr, part)]  # its own rows (trace_of_parts)
+    got["t0"], got["dir"], got["duration"] = tr.t0, str(tr.dir), int(tr.duration)
     first = ev[["proc", "tid"]].drop_duplicates()
     got["threads"] = pd.DataFrame(
         {
@@ -675,7 +695,7 @@ def export_parts(fmt: str, b: Bounded | str | os.PathLike[str], out: str | os.Pa
         n = sum(g["rows"] for g in got)
         if fmt == "csv":
             return _csv_parts(o, s, tr, partials, got, files, n)
-        return _chrome_parts(o, b.trace_dir, got, files, n, b.select)
+        return _chrome_parts(o, b.trace_dir, got, files, n)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -708,15 +728,16 @@ def _csv_parts(o: Path, s: Any, tr: Trace, partials: list[Any], got: list[dict[s
     return f"wrote {n:,} events to {o}/events.csv (and the other tables)"
 
 
-def _chrome_parts(o: Path, trace_dir: Any, got: list[dict[str, Any]], files: list[str], n: int,
-                  select: Any) -> str:  # fmt: skip
+def _chrome_parts(o: Path, trace_dir: Any, got: list[dict[str, Any]], files: list[str],
+                  n: int) -> str:  # fmt: skip
     from . import parts
-    from .load import Part
 
-    # the processes, the job's start: every part's load reads every header
-    head = parts.load_part(str(trace_dir), Part(0, 0, False), select)
-    cut = pd.concat([g["cut"] for g in got], ignore_index=True).drop_duplicates("log")
-    parts._warn(Path(trace_dir), cut)  # load's one warning for the logs cut short
+    # the processes, the job's start: the parts' own rows joined
+    frames = [g.pop("processes") for g in got]
+    at = got[0] if got else {"dir": str(Path(trace_dir)), "t0": 0}
+    head = trace_of_parts(at["dir"], frames, at["t0"], max((g["duration"] for g in got), default=0))
+    del frames
+    parts._warn(Path(trace_dir), head.processes)  # load's one warning for the logs cut short
     th = pd.concat([g["threads"].assign(part=k) for k, g in enumerate(got)], ignore_index=True)
     th = th.sort_values(["t", "src", "part", "pos"], kind="stable")
     th = th.drop_duplicates(["proc", "tid"])  # a thread in several ranges of its process

@@ -563,12 +563,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     with _importing():
-        from iotrace.analyzer.diff import DiffError, diff, diff_json, parse_maps, print_diff
+        from iotrace.analyzer.diff import DiffError, diff, diff_json, parse_maps, print_diff, side
 
     try:
         maps = parse_maps(args.map)
-        sa = _summary(args, args.a)[1]  # each in parts, within the memory bound
-        sb = _summary(args, args.b)[1]
+        # each in parts, within the memory bound; A's summary let go before B's is made
+        sa = side(_summary(args, args.a)[1], maps)
+        sb = side(_summary(args, args.b)[1])
     except (DiffError, ValueError) as exc:
         print(f"iotrace: diff: {exc}", file=sys.stderr)
         return 2
