@@ -31,7 +31,8 @@ from iotrace import cluster, kio
 from iotrace.calls import END2_SUFFIX
 from iotrace.record import field, record, replace
 from iotrace.select import Select
-from iotrace.tracefile import log_paths, regular_size, run_records
+from iotrace.tracedir import pinned
+from iotrace.tracefile import LOG_SUFFIX, log_paths, regular_size, run_records
 from iotrace.units import MEMORY_DEFAULT, MEMORY_ENV, memory_bound, parse_memory  # noqa: F401
 
 from . import completeness, job, missed_groups, ranges, schema, stracer_src
@@ -51,7 +52,7 @@ from .access import (
 from .datasets import layer as datasets_layer
 from .datasets import merge as datasets_merge
 from .insights import Counts
-from .load import Part, _Log, _threads, _warn_truncated, listing, load
+from .load import Part, _Log, _threads, _warn_truncated, load
 from .log_kinds import SHIM, STRACER, shim_log_names
 from .over_time import Open, OverTime, over_time
 from .summary import (
@@ -122,10 +123,11 @@ def plan(
     each other) while their estimated cost fits memory / workers (or their size `part_bytes`);
     the stracer-only processes go with the first part.  A process whose logs cost more is cut:
     each of its logs larger than that (or than `range_bytes`) into time ranges
-    (analyzer/ranges.py, indexed by `mapper`), its parts one group, reduced in order."""
+    (analyzer/ranges.py, indexed by `mapper`), its parts one group, reduced in order.  From the
+    logs' names and sizes only (O(logs), a few bytes each): no header is read here."""
     d = Path(trace_dir)
-    paths = shim_log_names(d) if d.is_dir() else []  # (names: 40,000 Paths made cost ~0.3 s)
-    if not paths and not (d.is_dir() and STRACER.find(d)):
+    names = shim_log_names(d) if d.is_dir() else []  # (names: 40,000 Paths made cost ~0.3 s)
+    if not names and not (d.is_dir() and STRACER.find(d)):
         log_paths(d)  # the directory checks and their messages
     budget = max(memory // max(workers, 1) - WORKER_BASE, MIN_PART_BYTES * MEMORY_PER_LOG_BYTE)
     budget = min(budget, MAX_PART_BYTES * MEMORY_PER_LOG_BYTE)
@@ -136,56 +138,87 @@ def plan(
     cut = max(cut, MIN_PART_BYTES * MEMORY_PER_LOG_BYTE) if part_bytes is None else 1 << 62
     if range_bytes is not None:
         cut = range_bytes * MEMORY_PER_LOG_BYTE
-    # the process's listing (kept: its parts', and the local workers forked after the plan
-    # inherit it) when it reduces parts, the logs of `paths` as listed then
-    logs = listing(d) if paths else []
-    # the processes: runs of logs of one (host, pid)
-    procs: list[list[_Log]] = []
-    for lg in logs:
-        k = (lg.header.get("host"), lg.header.get("pid"))
-        if procs and (procs[-1][0].header.get("host"), procs[-1][0].header.get("pid")) == k:
-            procs[-1].append(lg)
-        else:
-            procs.append([lg])
-    big = [lg for ps in procs for lg in ps if lg.size * MEMORY_PER_LOG_BYTE > cut]
+    sizes = _sizes(d, names) * MEMORY_PER_LOG_BYTE  # what each log costs a part
+    # the processes: runs of logs of one (host, pid), told by their names (_may_share): [lo, hi)
+    bounds = [i for i in range(1, len(names)) if not _may_share(names[i - 1], names[i])]
+    procs = list(zip([0, *bounds], [*bounds, len(names)], strict=True)) if names else []
+    big = np.flatnonzero(sizes > cut).tolist()
     index = {}
     if big:
         mapper = mapper or local_map(1)
-        index = dict(zip((lg.proc for lg in big), mapper(ranges.index, [(str(lg.path),)
-                     for lg in big]), strict=True))  # fmt: skip
+        index = dict(zip(big, mapper(ranges.index, [(str(d / names[i]),) for i in big]),
+                         strict=True))  # fmt: skip
     parts: list[Part] = []
     over: list[tuple[int, str]] = []  # ranges that could not be cut to their share: cost, log
     first, cost = 0, 0
-    for ps in procs:
-        c = sum(lg.size for lg in ps) * MEMORY_PER_LOG_BYTE
-        split = any(lg.proc in index for lg in ps) or (len(ps) > 1 and c > budget)
-        if ps[0].proc > first and (split or cost + c > budget):
-            parts.append(Part(first, ps[0].proc, not parts))
-            first, cost = ps[0].proc, 0
+    for lo, hi in procs:
+        c = int(sizes[lo:hi].sum())
+        split = any(i in index for i in range(lo, hi)) or (hi - lo > 1 and c > budget)
+        if lo > first and (split or cost + c > budget):
+            parts.append(Part(first, lo, not parts))
+            first, cost = lo, 0
         if not split:
             cost += c
             continue
-        if not parts and first == ps[0].proc:
+        if not parts and first == lo:
             parts.append(Part(0, 0, True))  # the stracer-only processes: a part of their own
         group = len(parts)
-        for lg in ps:
-            ix = index.get(lg.proc)
+        for i in range(lo, hi):
+            ix = index.get(i)
             if ix is None:
-                parts.append(Part(lg.proc, lg.proc + 1, False, group=group))
+                parts.append(Part(i, i + 1, False, group=group))
                 continue
-            events = max(1, int(ix.events * cut / (lg.size * MEMORY_PER_LOG_BYTE)))
+            events = max(1, int(ix.events * cut / int(sizes[i])))
             for k, r in enumerate(ranges.cuts(ix, events)):
                 got = ranges.events_in(ix, r)
                 if got > events * 3 // 2 + 4 * ranges.CAND_EVERY:  # past the index's grain
-                    over.append((got * lg.size * MEMORY_PER_LOG_BYTE // ix.events, lg.path.name))
-                parts.append(Part(lg.proc, lg.proc + 1, False, (r.lo, r.hi), r.slots, ix.n_ends,
-                                  k, group))  # fmt: skip
-        first, cost = ps[-1].proc + 1, 0
-    if first < len(logs) or not parts:
-        parts.append(Part(first, len(logs), not parts))
+                    over.append((got * int(sizes[i]) // ix.events, names[i]))
+                parts.append(Part(i, i + 1, False, (r.lo, r.hi), r.slots, ix.n_ends, k, group))
+        first, cost = hi, 0
+    if first < len(names) or not parts:
+        parts.append(Part(first, len(names), not parts))
     if over:
         _say_over(over, cut)
     return parts
+
+
+def _sizes(d: Path, names: list[str]) -> np.ndarray:
+    """The sizes of the logs `names` of trace `d`, one stat each (relative to the directory the
+    command pinned, tracedir.pin): their headers are read by the parts that load them, not here
+    (~65 us a log, serially, before any worker started: 13 s of 200,000 logs; and held,
+    ~3.4 KB a log of the command).  What is not a log is refused by its part's load."""
+    out = np.zeros(len(names), dtype=np.int64)
+    dfd = pinned(d)
+    own = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if dfd is None and names else -1
+    at = own if dfd is None else dfd
+    try:
+        for i, n in enumerate(names):
+            try:
+                out[i] = os.stat(n, dir_fd=at, follow_symlinks=False).st_size
+            except OSError:  # gone since it was listed: its part says so
+                pass
+    finally:
+        if own >= 0:
+            os.close(own)
+    return out
+
+
+def _may_share(a: str, b: str) -> bool:
+    """Whether shim logs named `a` and `b` may be one process's (HOST.PID.iot, HOST.PID.N.iot:
+    docs/format.md): their names may mean one (host, pid).  A host may end in `.digits`
+    (HOST.PID.N and HOST'.PID' are one name): every reading is kept, so a process is never cut
+    (cut only where the headers' (host, pid) surely differ)."""
+    return not _meanings(a).isdisjoint(_meanings(b))
+
+
+def _meanings(name: str) -> set[str]:
+    """The HOST.PID a log's name may stand for: its stem, and without its last `.N`."""
+    stem = name.removesuffix(LOG_SUFFIX)
+    head, _, last = stem.rpartition(".")
+    out = {stem}
+    if last.isdigit() and head.rpartition(".")[2].isdigit():
+        out.add(head)
+    return out
 
 
 def _say_over(over: list[tuple[int, str]], share: int) -> None:

@@ -99,3 +99,57 @@ def test_the_command_folds_the_parts_as_they_arrive(trace, monkeypatch):
     assert a.lanes.busy == w.lanes.busy and len(w.lanes.bars)
     pd.testing.assert_frame_equal(a.lanes.bars, w.lanes.bars)
     assert s.bandwidth.equals(whole.bandwidth) and s.bandwidth["read_bw"].max() > 0
+
+
+PLAN = """
+import importlib, json, sys
+from pathlib import Path
+from iotrace.analyzer import parts
+
+load = importlib.import_module("iotrace.analyzer.load")  # the module (the package's is load())
+d = Path(sys.argv[1])
+opened = []
+real = load._open
+load._open = lambda lg, *a: opened.append(lg.path.name) or real(lg, *a)
+pl = parts.plan(d, parts.MEMORY_DEFAULT, 2, part_bytes=1)  # a part per process
+n_opened = len(opened)
+keys = [(lg.header.get("host"), lg.header.get("pid")) for lg in load.shim_logs(d)]
+print(json.dumps({"opened": n_opened, "logs": len(keys),
+                  "parts": [[p.first, p.stop, p.group] for p in pl], "keys": keys}))
+"""
+
+
+def test_the_plan_reads_no_header_and_keeps_each_process_whole(trace):
+    # the plan read every log's header in the command, serially, before any worker started
+    # (~65 us a log: 13 s of 200,000 logs) and kept them (~3.4 KB a log): now the names and
+    # sizes only, a process's logs (its exec'd images: HOST.PID.N.iot) still in one part
+    # (here, each process larger than a part: its logs one group, reduced in order)
+    t = trace(
+        "sh", "-c", f"printf x > f; for i in $(seq {N // 4}); do (exec cat f) > /dev/null; done"
+    )
+    assert t.proc.returncode == 0, t.proc.stderr
+    run = subprocess.run([sys.executable, "-c", PLAN, str(t.dir)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    assert got["opened"] == 0, got["opened"]
+    keys = [tuple(k) for k in got["keys"]]
+    owner = {}
+    for first, stop, group in got["parts"]:
+        assert len(set(keys[first:stop])) <= 1, keys[first:stop]  # one process a part
+        for k in keys[first:stop]:  # and each process in one part (or one group of parts)
+            assert owner.setdefault(k, (first, group)) == (first, group) or group >= 0, k
+            assert owner[k][1] == group, k
+    images = len(keys) - len(set(keys))
+    assert images >= N // 4 and len(got["parts"]) > N // 4, (images, len(got["parts"]))
+
+
+def test_a_logs_name_tells_which_logs_may_be_one_process():
+    from iotrace.analyzer.parts import _may_share
+
+    assert _may_share("vm.1013.iot", "vm.1013.1.iot")
+    assert not _may_share("vm.1013.1.iot", "vm.1058.iot")
+    assert not _may_share("vm.1013.iot", "vm.10130.iot")
+    # a host ending in .digits: HOST.PID.N or HOST'.PID', never cut where one process may be
+    assert _may_share("10.0.0.5.100.iot", "10.0.0.5.100.1.iot")
+    assert _may_share("node.7.iot", "node.7.2.iot")
+    assert not _may_share("10.0.0.5.100.1.iot", "10.0.0.5.101.iot")
