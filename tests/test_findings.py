@@ -46,8 +46,12 @@ def _said_everywhere(d: Path, first: Insight, tmp_path: Path) -> None:
 
 def test_an_fsync_per_write_is_the_first_finding(trace) -> None:
     """200 writes of 8 KiB, each followed by an fsync: nearly all the I/O time is in fsync, and
-    the report said nothing of it (its only line was the I/O time share)."""
-    t = trace(build("findings"), "fsync", extra=NO_STRACER)
+    the report said nothing of it (its only line was the I/O time share).  Each fsync made 5 ms
+    long (preloaded slow_fsync), as on a disk: on tmpfs, under load, the 200 took 42 ms of a
+    longer I/O time, an info."""
+    lib = build("slow_fsync", "-shared", "-fPIC", "-ldl")
+    env = {**os.environ, "LD_PRELOAD": str(lib), "SLOW_FSYNC_MS": "5"}
+    t = trace(build("findings"), "fsync", extra=NO_STRACER, env=env)
     assert t.proc.returncode == 0, t.proc.stderr
     s = _report(t.dir)
     first = s.insights[0]
@@ -370,10 +374,13 @@ def test_fseek_before_each_small_fread_is_read_amplification(trace, tmp_path) ->
 
 
 @needs_mpi
-def test_an_mpi_file_sync_per_collective_write_is_found(tmp_path) -> None:
+def test_an_mpi_file_sync_per_collective_write_is_found(tmp_path, monkeypatch) -> None:
     """2 ranks, 64 collective writes of 64 KiB each to ckpt.dat, an MPI_File_sync after each:
     the syncs were left out of the frequent-sync finding (POSIX ones only), and no finding
-    said anything."""
+    said anything.  The fsync inside each made 2 ms long (preloaded slow_fsync), as on a disk:
+    on tmpfs the 128 took 0.16 ms in all, an info."""
+    monkeypatch.setenv("LD_PRELOAD", str(build("slow_fsync", "-shared", "-fPIC", "-ldl")))
+    monkeypatch.setenv("SLOW_FSYNC_MS", "2")
     job = run_job(tmp_path, "launcher", 2, build_mpi("findings_mpi"), "mpisync")
     s = _report(job.dir)
     path = str(job.work / "ckpt.dat")
@@ -424,8 +431,11 @@ def test_a_log_written_line_by_line_unbuffered_is_small_writes(trace) -> None:
 def test_an_msync_per_mapped_page_is_frequent_sync(trace) -> None:
     """A 4 MiB file mapped MAP_SHARED, each of its 1,024 pages stored to and msync'd alone:
     the finding said "msync after every write" of a file with no write call, 0 bytes at stake;
-    it now says what was stored through the mapping and synced."""
-    t = trace(build("findings"), "msync", extra=NO_STRACER)
+    it now says what was stored through the mapping and synced.  Each msync made 1 ms long
+    (preloaded slow_fsync), as on a disk: on tmpfs the 1,024 took 0.7 ms in all, an info."""
+    lib = build("slow_fsync", "-shared", "-fPIC", "-ldl")
+    env = {**os.environ, "LD_PRELOAD": str(lib), "SLOW_FSYNC_MS": "1"}
+    t = trace(build("findings"), "msync", extra=NO_STRACER, env=env)
     assert t.proc.returncode == 0, t.proc.stderr
     s = _report(t.dir)
     path = str(trace.work / "mapped.dat")
