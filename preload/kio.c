@@ -47,11 +47,17 @@ static int read_counters(const char *file, uint64_t v[IOT_KIO_N]);
  * Only its opening takes a low number, once in the thread's life.  A single-threaded process
  * has no other thread to race: its readings hold their descriptor for the reading only, so
  * that `ls /proc/self/fd` lists what it lists untraced.  A fork child closes those it
- * inherited (an exec does: O_CLOEXEC); one the app closed (close_range) is opened again.
+ * inherited (an exec does: O_CLOEXEC); one the app closed (close_range) is opened again, and
+ * all are closed before the app lists its descriptors (opendir of /proc/self/fd, /dev/fd:
+ * iot_kio_fds_listed), so that the listing is as untraced; each is opened again at its
+ * thread's next reading.
  * Where the soft limit cannot be raised (it is the hard one) or is past KEEP_LIMIT (the
  * kernel's table of descriptors grows to the number), the readings stay one descriptor each. */
 #define KEEP_LIMIT 65536
 static int kept[LIVE_MAX]; /* the threads' counters descriptors + 1, for a fork child to close */
+/* raised (under live_lock) each time the app lists its descriptors and they are closed: a
+ * thread's descriptor opened under another value is no longer its own (iot_kio_fds_listed) */
+static unsigned kept_gen;
 static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void iot_rlimit_lock(int lock)
@@ -102,6 +108,7 @@ static int counters_fd(void)
         if (!kept[i]) {
             kept[i] = high + 1;
             iot_t.kio_fd = high + 1;
+            iot_t.kio_fd_gen = kept_gen;
         }
     pthread_mutex_unlock(&live_lock);
     if (!iot_t.kio_fd) {
@@ -120,12 +127,14 @@ static void forget_fd(int close)
         return;
     }
     pthread_mutex_lock(&live_lock);
-    for (int i = 0; i < LIVE_MAX; i++)
+    /* else closed by a listing or close_range since: its number may be another thread's now */
+    int ours = iot_t.kio_fd_gen == kept_gen;
+    for (int i = 0; i < LIVE_MAX && ours; i++)
         if (kept[i] == fd + 1)
             kept[i] = 0;
     pthread_mutex_unlock(&live_lock);
     iot_t.kio_fd = 0;
-    if (close)
+    if (close && ours)
         IOT_SYSRAW(close, fd);
 }
 
@@ -138,8 +147,14 @@ static long read_thread(char *buf, size_t n)
             int fd = counters_fd();
             if (fd < 0)
                 break;
-            long r = IOT_SYSRAW(pread64, fd, buf, n, 0);
-            if (r > 6 && !memcmp(buf, "rchar:", 6))
+            unsigned gen = iot_t.kio_fd_gen;
+            long r = __atomic_load_n(&kept_gen, __ATOMIC_ACQUIRE) == gen
+                         ? IOT_SYSRAW(pread64, fd, buf, n, 0)
+                         : -1;
+            /* still its own after the read: no listing closed it meanwhile (whose number
+             * another thread's descriptor may have taken since) */
+            if (r > 6 && !memcmp(buf, "rchar:", 6) &&
+                __atomic_load_n(&kept_gen, __ATOMIC_ACQUIRE) == gen)
                 return r;
             /* closed by the app (close_range), or its number since given to a file of the
              * app's (it raised its limit): forgotten, not closed, and opened anew */
@@ -254,6 +269,36 @@ void iot_kio_count_slow(const iot_ev *ev, unsigned mode)
     for (int i = 0; i < 6; i++)
         if (d[i])
             __atomic_fetch_add(&gone[i], d[i], __ATOMIC_RELAXED);
+}
+
+void iot_kio_fds_listed(const char *path)
+{
+    /* busy: a signal handler's call that interrupted the shim's own work (live_lock held?) */
+    if (!path || (strncmp(path, "/proc/", 6) && strncmp(path, "/dev/fd", 7)) || iot_t.busy)
+        return;
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    if (n < 3 || memcmp(path + n - 3, "/fd", 3))
+        return;
+    iot_kio_fds_closed(1);
+}
+
+void iot_kio_fds_closed(int close)
+{
+    if (IOT_SANDBOXED())
+        return;
+    int e = errno;
+    pthread_mutex_lock(&live_lock);
+    __atomic_add_fetch(&kept_gen, 1, __ATOMIC_ACQ_REL);
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (kept[i]) {
+            if (close)
+                IOT_SYSRAW(close, kept[i] - 1);
+            kept[i] = 0;
+        }
+    pthread_mutex_unlock(&live_lock);
+    errno = e;
 }
 
 void iot_kio_thread_exit(void)

@@ -129,6 +129,7 @@ typedef struct iot_thread {
     uint64_t unw_refused_mask;
     int kio_fd; /* kio.c: this thread's counters descriptor + 1, kept for its life (0: none
                  * yet, -1: none to be had) */
+    unsigned kio_fd_gen; /* kio.c's kept_gen when it was opened: closed since if it differs */
 } iot_thread;
 
 extern __thread iot_thread iot_t __attribute__((tls_model("initial-exec")));
@@ -391,6 +392,12 @@ void iot_kio_thread_exit(void) IOT_HIDDEN;
 /* Around the app's setrlimit/prlimit of RLIMIT_NOFILE (lock 1, then 0): kio.c raises the soft
  * limit for a moment to keep a thread's counters descriptor above the app's numbers. */
 void iot_rlimit_lock(int lock) IOT_HIDDEN;
+/* The app is about to list its descriptors (opendir of /proc/self/fd, /dev/fd...): the threads'
+ * kept counters descriptors are closed first (kio.c). */
+void iot_kio_fds_listed(const char *path) IOT_HIDDEN;
+/* ... or closed them all (close_range, closefrom: close 0), or is to list them (close 1): the
+ * threads' kept descriptors are no longer theirs */
+void iot_kio_fds_closed(int close) IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
 void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;
 void iot_kio_in_end(uint64_t sums[6]) IOT_HIDDEN;

@@ -352,6 +352,7 @@ static void dir_opened(iot_ev *ev, DIR *d)
 IOT_API DIR *opendir(const char *path)
 {
     IOT_REAL(opendir);
+    iot_kio_fds_listed(path); /* before any shape: a listing of the app's descriptors */
     IOT_ENTER(IOT_FN_opendir, real_opendir(path));
     IOT_CALL(DIR *, real_opendir(path), r != NULL, r == NULL);
     iot_ev_path(&ev, path);

@@ -410,7 +410,9 @@ def test_descriptor_numbers_beside_measured_calls(tmp_path, mode):
     lowest free number, as untraced.  Each reading opened /proc/thread-self/io for a moment: an
     open then got the next number (49,781 of the opens with the shim alone, 18,253 under the
     stracer).  The thread's counters descriptor is now kept above the soft RLIMIT_NOFILE
-    (which reads as before), and closed at the thread's end (/proc/self/fd as untraced)."""
+    (which reads as before), closed at the thread's end, and before a listing of /proc/self/fd
+    (which listed 1024 too: the main thread's, after a measured call, here and in a Python
+    that imported a C module after a thread ran)."""
     prog = str(build("fd_measured", "-ldl"))
     untraced = subprocess.run(
         [prog, "20000"], capture_output=True, text=True, timeout=120,
@@ -423,6 +425,24 @@ def test_descriptor_numbers_beside_measured_calls(tmp_path, mode):
     )  # fmt: skip
     assert (traced.returncode, traced.stdout) == (0, untraced.stdout), traced.stderr
     assert re.search(r"explains 100\.0% of the .* and 100\.0% of the [\d,]+ read", traced.stderr)
+    cmd = [sys.executable, "-c", LIST_FDS]
+    untraced = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, preexec_fn=soft_nofile_below_hard
+    )
+    traced = subprocess.run(
+        iotrace_cmd(tmp_path, mode, *cmd, name="py"), capture_output=True, text=True,
+        timeout=120, preexec_fn=soft_nofile_below_hard,
+    )  # fmt: skip
+    assert (traced.returncode, traced.stdout) == (0, untraced.stdout), traced.stderr
+
+
+# a thread run, then a C module imported (dlopen: measured), then the descriptors listed
+LIST_FDS = (
+    "import os, threading\n"
+    "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+    "import _decimal\n"
+    "print(sorted(os.listdir('/proc/self/fd')))\n"
+)
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)

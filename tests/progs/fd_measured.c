@@ -1,8 +1,9 @@
 /* One thread makes calls the shim measures with the thread's own kernel counters (setlocale
  * queries, dlopen of a library already loaded: mode "in-shim" and "in", calls.py) while the
  * main thread opens and closes /dev/null in a loop.  Untraced every open gets the same, lowest
- * free descriptor; the count of those that did not is printed, then, the worker joined, the
- * descriptors open (/proc/self/fd's entries) and the soft RLIMIT_NOFILE.  The worker makes one
+ * free descriptor; the count of those that did not is printed, then, the worker joined and
+ * one more measured call made by the main thread, the descriptors open (/proc/self/fd's
+ * entries) and the soft RLIMIT_NOFILE.  The worker makes one
  * measured call before the main thread starts opening (a descriptor the shim keeps for the
  * thread is then open already).  fd_measured CALLS */
 #include <dirent.h>
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
         close(fd);
     }
     pthread_join(w, NULL);
+    measured(); /* the main thread's, in a process that had two */
     long fds = 0;
     DIR *d = opendir("/proc/self/fd");
     for (struct dirent *e; d && (e = readdir(d));)
