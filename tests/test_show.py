@@ -282,3 +282,24 @@ def test_analyzer_names_are_its_functions_whatever_was_imported_first() -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["['Summary',", "'Trace',", "'TruncatedLogWarning',", "'load',",
                                 "'scan',", "'summarise']"]  # fmt: skip
+
+
+def test_stracer_fcntl_lines_of_odd_records_are_lines() -> None:
+    """The stracer's fcntl line names its command's argument and result only where the record
+    holds a named command and integers: a damaged log's list, dict or string there, or a call
+    that never returned (ret nil), is printed as it is, never a traceback."""
+    from types import SimpleNamespace
+
+    from iotrace.show import _stracer_text
+
+    log = SimpleNamespace(header={"syscalls": {"fcntl": ["fd", "fcntlcmd", "int"]}}, sites={})
+    cases = [([3, ["x"], 1], 5), ([3, {"a": 1}, 0], 0), ([3, "F_SETFL", "zz"], 0),
+             ([3, "F_GETFL", 0], None), ([3, "F_WHAT", 7], 4),
+             ([3, "F_GETFL", 0], 32770)]  # fmt: skip
+    lines = [_stracer_text(log, [0, 1, 2, 2, "fcntl", args, ret, 0, 0, 3, "/f", 2, "attached"],
+                           0, False, {}) for args, ret in cases]  # fmt: skip
+    got = [re.search(r" (fcntl\(.*\) = .*) <", ln)[1] for ln in lines]  # type: ignore[index]
+    assert got == ["fcntl(3</f>, x, 1) = 5", "fcntl(3</f>, {'a': 1}, 0) = 0",
+                   "fcntl(3</f>, F_SETFL, zz) = 0", "fcntl(3</f>, F_GETFL) = None",
+                   "fcntl(3</f>, F_WHAT, 7) = 4",
+                   "fcntl(3</f>, F_GETFL) = 0x8002 (flags O_RDWR|O_LARGEFILE)"], got  # fmt: skip

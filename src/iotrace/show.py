@@ -453,18 +453,30 @@ def _stracer_text(log: Any, rec: list[Any], since: int, stacks: bool, begins: Be
     if len(rec) > MS.path2 and rec[MS.path2] is not None:
         named.setdefault(rec[MS.fd2], rec[MS.path2])
     args = list(args or [])
-    cmd = _FCNTL_CMDS.get(args[1], -1) if name == "fcntl" and len(args) > 2 else None
-    if cmd is not None:  # its argument by its command, none for a command that takes none
-        args[2:] = [] if cmd in _FCNTL_NO_ARG else ["|".join(fcntl_arg(cmd, args[2]))]
+    # fcntl's command (-1: not one named; a damaged log may hold anything in its place)
+    cmd = None if name != "fcntl" else -1
+    if cmd is not None and len(args) > 2 and isinstance(args[1], str):
+        cmd = _FCNTL_CMDS.get(args[1], -1)
+    if cmd is not None and cmd >= 0:  # its argument by its command, none if it takes none
+        if cmd in _FCNTL_NO_ARG:
+            del args[2]
+        elif isinstance(args[2], int):
+            args[2] = "|".join(fcntl_arg(cmd, args[2]))
     shown = [_sarg(kind[j] if j < len(kind) else "", a, named) for j, a in enumerate(args)]
     result = str(ret)
     if err in slog.RESTART_ERRNOS:  # cut by a signal: no result yet, as strace shows it
         result = "? {} ({})".format(*slog.RESTART_ERRNOS[err])
     elif err:
         result = f"{ret} {errno_mod.errorcode.get(err, str(err))} ({os.strerror(err)})"
-    elif cmd is not None and (got := fcntl_result(cmd, ret)):  # F_GETFL's flags named
+    elif cmd is not None and isinstance(ret, int) and (got := fcntl_result(cmd, ret)):
         result = got
-    elif fpath and _new_fd(name, cmd) and isinstance(ret, int) and ret >= 0:
+    elif (
+        isinstance(fpath, str)
+        and fpath
+        and _new_fd(name, cmd)
+        and isinstance(ret, int)
+        and ret >= 0
+    ):
         result = f"{ret}<{escape(fpath)}>"  # a new descriptor of the file: strace -y's
     mark = f"[{cls}" + (f" via {via}" if via else "") + "]"
     line = (
