@@ -314,7 +314,7 @@ IOT_API int msync(void *addr, size_t len, int flags)
 }
 
 /* mremap of a file mapping: path and file offset of the old range, req = the new length,
- * flags, ret = the new address, aux = the old one.  The table follows the move. */
+ * mode = the old one, flags, ret = the new address, aux = the old one.  The table follows the move. */
 IOT_API void *mremap(void *addr, size_t len, size_t newlen, int flags, ...)
 {
     IOT_REAL(mremap);
@@ -334,6 +334,7 @@ IOT_API void *mremap(void *addr, size_t len, size_t newlen, int flags, ...)
              r == MAP_FAILED);
     int hit = range_event(&ev, addr, len, (int64_t)newlen);
     iot_ev_flags(&ev, flags);
+    iot_ev_mode(&ev, (int64_t)len); /* the old length, strace's second argument */
     if (r != MAP_FAILED) {
         if (!(flags & MREMAP_DONTUNMAP))
             cut((uintptr_t)addr, (uintptr_t)addr + pages(len));

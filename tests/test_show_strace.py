@@ -213,12 +213,12 @@ def _numbered(lines: list[str]) -> list[str]:
 def test_results_and_addresses_read_as_strace_y(trace, mode: str) -> None:
     """A new descriptor's result with its file, `= 3</path>`, as strace -y prints it (open,
     openat, creat, dup, dup2, dup3, fcntl F_DUPFD; a failed open's errno); mmap's hint, and
-    munmap/msync on the mapping's address (with its file, `0x7f..</path>`, where strace -y
+    munmap/msync/mremap on the mapping's address (with its file, `0x7f..</path>`, where strace -y
     has none); readdir's entries `{...}`, as many as getdents64 gave, then NULL.  Was:
     `open(...) = 3`, `munmap("/path", 8192, 0)`, `readdir(3</d>) = 1`."""
     prog = build("show_results")
     out = trace.work / "strace.out"
-    calls = "openat,creat,dup,dup2,dup3,fcntl,mmap,munmap,msync,getdents64"
+    calls = "openat,creat,dup,dup2,dup3,fcntl,mmap,munmap,msync,mremap,getdents64"
     subprocess.run(["strace", "-y", "-e", "trace=" + calls, "-o", str(out), str(prog)],
                    check=True, cwd=trace.work)  # fmt: skip
     lines = out.read_text().splitlines()
@@ -239,9 +239,11 @@ def test_results_and_addresses_read_as_strace_y(trace, mode: str) -> None:
             if ln.startswith(("openat(", "creat(", "dup", "fcntl("))]  # fmt: skip
     assert got == want and "3<" in got[0] and "50<" in got[-2], (got, want)
     # the mappings: strace's lines, show's with the mapping's file after its address taken off
-    maps = [ln for ln in lines if ln.startswith(("mmap(", "munmap(", "msync("))]
+    maps = [ln for ln in lines if ln.startswith(("mmap(", "munmap(", "msync(", "mremap("))]
     maps = [ln for ln in maps if "f.bin>" in ln or "mmap(" not in ln]
-    mine = [f"{n}({a}) = {res}" for n, a, res in shown if n in ("mmap", "munmap", "msync")]
+    mine = [
+        f"{n}({a}) = {res}" for n, a, res in shown if n in ("mmap", "munmap", "msync", "mremap")
+    ]
     assert all(f"<{trace.work / 'f.bin'}>" in ln for ln in mine[2:]), mine
     assert _numbered([re.sub(r"(0x[0-9a-f]+)<[^>]*>", r"\1", ln) for ln in mine]) == _numbered(
         maps

@@ -200,7 +200,7 @@ FUNCTIONS: tuple[Func, ...] = (
     _f("_exit", "proc", PRC, "req"),
     _f("dlopen", "proc", PRC, "path flags"),
     _f("euidaccess", "meta", MET, "path mode"),
-    _f("mremap", "mmap", Op.MMAP, "path req off flags addr"),
+    _f("mremap", "mmap", Op.MMAP, "mapped mode req flags addr"),  # strace's, no new_address
     _f("fgetpos", "stdio", SK, "fd off"),
     _f("fsetpos", "stdio", SK, "fd off"),
     # MPI-IO (preload/wrap_mpi.c, built when an MPI is found; docs/format.md, docs/mpi.md)

@@ -99,6 +99,10 @@ def msync_flags(v: int) -> list[str]:
     return flag_names(v, _MS, "0")
 
 
+def mremap_flags(v: int) -> list[str]:
+    return flag_names(v, [(1, "MREMAP_MAYMOVE"), (2, "MREMAP_FIXED"), (4, "MREMAP_DONTUNMAP")], "0")
+
+
 def mpi_amode(v: int) -> list[str]:
     return flag_names(v, _AMODE, "0")
 

@@ -30,6 +30,7 @@ from iotrace.flags import (
     mmap_flags,
     mmap_prot,
     mpi_amode,
+    mremap_flags,
     msync_flags,
     oflags,
     rename_flags,
@@ -75,7 +76,7 @@ _OPENERS = {"open", "openat", "creat", "fopen", "fdopen", "freopen", "popen"}
 # function -> (its flags' names, its mode's names)
 _DECODERS = {
     "mmap": (mmap_flags, mmap_prot),
-    "mremap": (lambda v: [hex(v)], mmap_prot),
+    "mremap": (mremap_flags, lambda v: [str(v)]),  # its mode: the old length
     "msync": (msync_flags, mmap_prot),
     "MPI_File_open": (mpi_amode, mpi_amode),
     "pipe2": (fd_flags, fd_flags),

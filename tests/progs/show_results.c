@@ -1,6 +1,6 @@
 /* Results and addresses a strace -y user reads in `iotrace show` (tests/test_show_strace.py):
  * a new descriptor with its file (`= 3</path>`) from open, openat, creat, dup, dup2, dup3 and
- * fcntl F_DUPFD; mmap's address hint; munmap and msync on the mapping's address; readdir's
+ * fcntl F_DUPFD; mmap's address hint; munmap, msync and mremap on the mapping's address; readdir's
  * entries and its NULL at the end of the directory. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -25,8 +25,10 @@ int main(void)
     /* the hint: a free place the kernel takes as asked (strace prints it the same) */
     void *m = mmap((void *)0x700000000000ULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     void *n = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 4096);
-    if (m == MAP_FAILED || n == MAP_FAILED || msync(m, 4096, MS_SYNC) || munmap(m, 8192) ||
-        munmap(n, 4096))
+    if (m == MAP_FAILED || n == MAP_FAILED || msync(m, 4096, MS_SYNC))
+        return 1;
+    m = mremap(m, 8192, 16384, MREMAP_MAYMOVE);
+    if (m == MAP_FAILED || munmap(m, 16384) || munmap(n, 4096))
         return 1;
     DIR *d = opendir("dd");
     if (!d)
