@@ -5,6 +5,7 @@
  * write-type syscall of the process, the shim's own among them: those are counted here, so that
  * they are not taken for the app's. */
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -58,6 +59,15 @@ static int kept[LIVE_MAX]; /* the threads' counters descriptors + 1, for a fork 
 /* raised (under live_lock) each time the app lists its descriptors and they are closed: a
  * thread's descriptor opened under another value is no longer its own (iot_kio_fds_listed) */
 static unsigned kept_gen;
+int iot_kio_kept_min = INT_MAX; /* the lowest number ever kept: the app's close looks above */
+
+int iot_kio_kept(int fd)
+{
+    int found = 0;
+    for (int i = 0; i < LIVE_MAX && !found; i++)
+        found = __atomic_load_n(&kept[i], __ATOMIC_RELAXED) == fd + 1;
+    return found;
+}
 static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void iot_rlimit_lock(int lock)
@@ -107,6 +117,8 @@ static int counters_fd(void)
     for (int i = 0; i < LIVE_MAX && !iot_t.kio_fd; i++)
         if (!kept[i]) {
             kept[i] = high + 1;
+            if (high < iot_kio_kept_min)
+                iot_kio_kept_min = high;
             iot_t.kio_fd = high + 1;
             iot_t.kio_fd_gen = kept_gen;
         }

@@ -398,6 +398,10 @@ void iot_kio_fds_listed(const char *path) IOT_HIDDEN;
 /* ... or closed them all (close_range, closefrom: close 0), or is to list them (close 1): the
  * threads' kept descriptors are no longer theirs */
 void iot_kio_fds_closed(int close) IOT_HIDDEN;
+/* 1: fd is a thread's kept counters descriptor (the app's close of it fails with EBADF, as
+ * untraced); none is below iot_kio_kept_min */
+int iot_kio_kept(int fd) IOT_HIDDEN;
+extern int iot_kio_kept_min IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
 void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;
 void iot_kio_in_end(uint64_t sums[6]) IOT_HIDDEN;

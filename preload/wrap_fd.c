@@ -109,9 +109,12 @@ IOT_API int close(int fd)
     if (IOT_UNLIKELY(iot_t.unwinding) && iot_from_unwind(__builtin_return_address(0)))
         return iot_unwind_close(fd);
     IOT_REAL(close);
-    IOT_ENTER(IOT_FN_close, real_close(fd));
+    /* a thread's counters descriptor (kio.c), above the app's numbers: none of the app's */
+    int own = IOT_UNLIKELY(fd >= iot_kio_kept_min) && iot_kio_kept(fd);
+    IOT_ENTER(IOT_FN_close, own ? (errno = EBADF, -1) : real_close(fd));
     uint32_t path = iot_fd_path(fd); /* the table forgets it below */
-    IOT_CALL(int, IOT_FAST(IOT_SYSRAW_CANCEL(close, fd), real_close(fd)), r, r < 0);
+    IOT_CALL(int, own ? (errno = EBADF, -1) : IOT_FAST(IOT_SYSRAW_CANCEL(close, fd), real_close(fd)),
+             r, r < 0);
     iot_ev_fd(&ev, fd);
     ev.path = path;
     iot_fd_closed(fd);

@@ -2,17 +2,20 @@
  * queries, dlopen of a library already loaded: mode "in-shim" and "in", calls.py) while the
  * main thread opens and closes /dev/null in a loop.  Untraced every open gets the same, lowest
  * free descriptor; the count of those that did not is printed, then, the worker joined and
- * one more measured call made by the main thread, the descriptors open (/proc/self/fd's
- * entries) and the soft RLIMIT_NOFILE.  The worker makes one
+ * one more measured call made by the main thread, a close of the number of the soft
+ * RLIMIT_NOFILE (EBADF: no descriptor of the app's can be there), the descriptors open
+ * (/proc/self/fd's entries) and that limit.  The worker makes one
  * measured call before the main thread starts opening (a descriptor the shim keeps for the
  * thread is then open already).  fd_measured CALLS */
 #include <dirent.h>
+#include <errno.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -57,14 +60,17 @@ int main(int argc, char **argv)
     }
     pthread_join(w, NULL);
     measured(); /* the main thread's, in a process that had two */
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    errno = 0;
+    int closed = close((int)rl.rlim_cur); /* the first number above the app's: none open */
+    printf("close %d %s\n", closed, strerror(errno));
     long fds = 0;
     DIR *d = opendir("/proc/self/fd");
     for (struct dirent *e; d && (e = readdir(d));)
         fds += e->d_name[0] != '.';
     if (d)
         closedir(d);
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
     printf("other %ld\nfds %ld\nnofile %ld\n", other, fds, (long)rl.rlim_cur);
     fprintf(stderr, "opens %ld\n", opens);
     return 0;
