@@ -526,6 +526,7 @@ def shim_logs(
     only these of each header kept, cut as it is read (a command holding every log's header
     for few of its fields: `iotrace missed`)."""
     logs = []
+    damaged = []
     for i, p in enumerate(SHIM.find(d)):
         try:
             lg = opened(i, p)
@@ -534,14 +535,31 @@ def shim_logs(
         except TraceFormatError:
             if not damaged_ok:
                 raise
-            # host and pid from its name, HOST.PID[.N].iot (stracer_src.Converter: no start)
-            host, _, rest = p.name.removesuffix(LOG_SUFFIX).partition(".")
-            pid = rest.split(".")[0]
-            header = {"host": host, "pid": int(pid)} if pid.isdigit() else {}
-            lg = _Log(i, SHIM, p, 0, header, truncated=True)
+            lg = _Log(i, SHIM, p, 0, {}, truncated=True)
+            damaged.append(lg)
         logs.append(lg)
+    if damaged:
+        hosts = {str(lg.header.get("host")) for lg in logs if lg.header.get("host")}
+        for lg in damaged:
+            lg.header = _host_pid_of(lg.path.name.removesuffix(LOG_SUFFIX), hosts)
     _in_namespaces(d, logs)
     return logs
+
+
+def _host_pid_of(stem: str, hosts: set[str]) -> dict[str, Any]:
+    """A damaged log's host and pid from its name, HOST.PID[.N] (stracer_src.Converter: no
+    start): after a host the other logs name (a host may hold dots: node1.cluster), else its
+    last numbers; {} where they are not there."""
+    for host in sorted(hosts, key=len, reverse=True):
+        pid = stem[len(host) + 1 :].split(".")[0] if stem.startswith(host + ".") else ""
+        if pid.isdigit():
+            return {"host": host, "pid": int(pid)}
+    *head, a, b = ["", "", *stem.split(".")]
+    if a.isdigit() and b.isdigit() and head[-1]:  # HOST.PID.N
+        return {"host": ".".join(head[2:]), "pid": int(a)}
+    if b.isdigit() and a:  # HOST.PID
+        return {"host": ".".join([*head[2:], a]), "pid": int(b)}
+    return {}
 
 
 # Per worker (keep_headers): the trace's shim logs as last listed, their headers named, by

@@ -222,6 +222,34 @@ def test_fuzz_every_reader(names_trace, tmp_path):
     assert res["variants"] >= 10 and res["flips"] >= 3, res
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a host name of its own")
+def test_a_damaged_header_on_a_host_named_with_dots_keeps_its_process(tmp_path):
+    """A shim log whose header is damaged is known by its name, HOST.PID[.N].iot: on a host
+    named with dots (ci-7.example.org: how clusters and CI runners name nodes) the name was cut
+    at its first dot (host ci-7, pid "example"), the log lost its process and `missed` numbered
+    the processes otherwise ("proc": 0 -> 1) than on the undamaged trace (the fuzzer's finding
+    in a UTS namespace of that name; on a host without dots it passed)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    run = [sys.executable, "-m", "iotrace", "run", "-o", str(tmp_path / "t"), "--",
+           str(build("rd_names"))]  # fmt: skip
+    named = ["unshare", "-u", "sh", "-c", 'hostname ci-7.example.org && exec "$@"', "sh"]
+    r = subprocess.run([*named, *run], cwd=work, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    good, bad = tmp_path / "t", tmp_path / "bad"
+    (log,) = good.glob("ci-7.example.org.*.iot")
+    shutil.copytree(good, bad)
+    data = bytearray(log.read_bytes())
+    data[data.index(b"MPI_File_iwrite_at") + 3] ^= 1  # a bit of the header's function names
+    (bad / log.name).write_bytes(bytes(data))
+    missed = [sys.executable, "-m", "iotrace", "missed"]
+    got = [subprocess.run([*missed, str(d), "--json"], capture_output=True, text=True, timeout=120)
+           for d in (good, bad)]  # fmt: skip
+    assert got[1].returncode == 0, got[1].stderr
+    assert got[1].stdout.replace(str(bad), "DIR") == got[0].stdout.replace(str(good), "DIR")
+    assert '"proc": 0' in got[0].stdout
+
+
 @pytest.mark.parametrize("how", ["renamed", "nested"])
 def test_damaged_run_record_is_skipped_not_a_traceback(names_trace, tmp_path, how):
     """A bit flipped in iotrace-run.*.json can rename a key or change a value's type (the fuzzer
