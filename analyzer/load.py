@@ -717,7 +717,16 @@ def _named_slog(sl: stracer_src.SLog) -> tuple[dict[str, Any], dict[str, bytes]]
     """A stracer log's records but its MISSED ones, named (_Names), and their exact names."""
     own = _Names()
     assert sl.log is not None
-    return {k: own(getattr(sl.log, k)) for k in ("header", "sites", "site_fn", "procs")}, own.exact
+    named = {k: own(getattr(sl.log, k)) for k in ("header", "sites", "site_fn")}
+    procs = sl.log.procs
+    if isinstance(procs, stracer_src.Packed):  # its index's: kept packed, its names its own
+        mine = _Names()
+        got = mine(procs.records())
+        named["procs"] = got if mine.exact else procs
+        own.exact.update(mine.exact)
+    else:
+        named["procs"] = own(procs)
+    return named, own.exact
 
 
 def _in_namespaces(d: Path, logs: list[_Log]) -> None:
@@ -1574,7 +1583,8 @@ def _log_row(
         "rank": h.get("rank") if isinstance(h.get("rank"), int) else None,
         "pid": _int_or(h.get("pid"), 0),
         "ppid": h.get("ppid") if isinstance(h.get("ppid"), int) else None,
-        "command": " ".join(str(a) for a in argv),
+        # one object per distinct command (the worker's processes frame holds a row a log)
+        "command": sys.intern(" ".join(str(a) for a in argv)),
         "exe": str(h.get("exe", "")),
         "cwd": str(h.get("cwd", "")),
         "forked": bool(h.get("forked", False)),

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from bisect import bisect_right
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import numpy as np
 import pandas as pd
 from iotrace.stracer import slog
@@ -56,7 +58,8 @@ class SLog:
     path: Path
     size: int
     log: slog.StracerLog | None  # None: empty file (killed before its header)
-    stops: np.ndarray | None = None  # its STOP records as columns (tid, t, ns), when indexed
+    # its STOP records as columns (tid, t, ns), when indexed: by thread (Index.stops)
+    stops: np.ndarray | None = None
 
     @property
     def header(self) -> dict[str, Any]:
@@ -166,10 +169,38 @@ def read_logs(paths: list[Path], keep: Keep | None = None, kept: bool = False) -
 BLOCK = 1 << 15  # bytes of MISSED records one entry of a log's index covers
 
 
+class Packed:
+    """A stracer log's PROC or KIO records as one msgpack buffer, unpacked each time they are
+    walked: a worker's index holds every process's records for its parts (a fork, an exec,
+    the shim's hello, an exit and a reading a process), and as Python lists they cost ~2 KB a
+    process (41 MB of a worker at 20,000 processes); packed, ~190 B.  The tables made of
+    them (matching, the stracer's readings) are made once per worker (load._Memo): the walks
+    are few.  The same records as read (msgpack's types round-trip: lists, ints, text with
+    surrogates, dicts)."""
+
+    __slots__ = ("buf", "n")
+
+    def __init__(self, records: list[list[Any]]) -> None:
+        self.buf = msgpack.packb(records, unicode_errors="surrogateescape")
+        self.n = len(records)
+
+    def __iter__(self) -> Any:
+        return iter(self.records())
+
+    def __len__(self) -> int:
+        return self.n
+
+    def records(self) -> list[list[Any]]:
+        return msgpack.unpackb(self.buf, raw=False, strict_map_key=False,
+                               unicode_errors="surrogateescape")  # fmt: skip
+
+
 @record
 class Index:
     """A stracer log read whole once (and checked) by this process, for the parts it reads:
-    its records but MISSED and STOP (`log`), its STOP records as columns (tid, t, ns), and where
+    its records but MISSED and STOP (`log`), its STOP records as columns (tid, t, ns) sorted by
+    thread (a part takes its threads' by two searches, not a pass over every record; each
+    thread's in the log's order) and their count and ns (`stop_sums`), and where
     its MISSED records lie: blocks of ~BLOCK bytes (`starts`, `ends`) and per block and pid
     the least entry and the latest end of its records there (`rows`: block, pid, least, most);
     with each pid's first record and its position (`firsts`)."""
@@ -180,6 +211,7 @@ class Index:
     ends: np.ndarray
     rows: np.ndarray
     firsts: list[tuple[int, list[Any]]]
+    stop_sums: tuple[int, int] = (0, 0)
 
 
 _INDEX: dict[tuple[str, int, int], Index] = {}  # (path, size, mtime): a worker's parts share it
@@ -228,9 +260,12 @@ def index(path: Path) -> Index:
 
     with kept.making():  # kept for the process's next parts
         log = slog.read(path, at=at)
+        log.procs, log.kio = Packed(log.procs), Packed(log.kio)  # type: ignore[assignment]
     r = np.array([(b, p, lo, hi) for (b, p), (lo, hi) in rows.items()], dtype=np.int64)
-    ix = Index(log, np.array(stops, dtype=np.int64).reshape(-1, 3), np.array(starts, np.int64),
-               np.array(ends, np.int64), r.reshape(-1, 4), firsts)  # fmt: skip
+    st = np.array(stops, dtype=np.int64).reshape(-1, 3)
+    st = st[np.argsort(st[:, 0], kind="stable")]
+    ix = Index(log, st, np.array(starts, np.int64), np.array(ends, np.int64), r.reshape(-1, 4),
+               firsts, (len(st), int(st[:, 2].sum())))  # fmt: skip
     for k in [k for k in _INDEX if Path(k[0]).parent != path.parent]:
         del _INDEX[k]  # one trace at a time: another trace's logs let go
     _INDEX[key] = ix
@@ -275,8 +310,8 @@ def stop_totals(paths: list[Path]) -> tuple[int, int]:
     n = ns = 0
     for p in paths:
         if regular_size(p):
-            a = index(p).stops
-            n, ns = n + len(a), ns + int(a[:, 2].sum())
+            got = index(p).stop_sums
+            n, ns = n + got[0], ns + got[1]
     return n, ns
 
 
@@ -366,7 +401,8 @@ def _images(sl: SLog, t0: int) -> list[Image]:
             new = Image(host, pid, t, True, parent.exe if parent else "", ppid,
                         shim=parent.shim if parent else False)  # fmt: skip
         elif what == "exec":
-            exe = str(detail.get("exe", "")) if isinstance(detail, dict) else ""
+            # one object per distinct program (a worker's matching holds an image a process)
+            exe = sys.intern(str(detail.get("exe", ""))) if isinstance(detail, dict) else ""
             new = Image(host, pid, t, False, exe, img.ppid if img else None)
             if img is not None:
                 img.end, img.execd = t, True
@@ -761,17 +797,30 @@ def stops(slogs: list[SLog], t0: int, threads: dict[str, np.ndarray] | None = No
     host: list[str] = []
     parts: list[np.ndarray] = []
     for sl in slogs:
-        if sl.stops is not None:
-            a = sl.stops
+        mine = None if threads is None else threads.get(sl.host, np.zeros(0, np.int64))
+        if sl.stops is not None:  # (by thread: Index.stops)
+            a = sl.stops if mine is None else _of_threads(sl.stops, mine)
         elif sl.log is None or not sl.log.stops:
             continue
         else:
             a = np.array([r[1:4] for r in sl.log.stops], dtype=np.int64).reshape(-1, 3)
-        if threads is not None:
-            a = a[np.isin(a[:, 0], threads.get(sl.host, np.zeros(0, np.int64)))]
+            if mine is not None:
+                a = a[np.isin(a[:, 0], mine)]
         a = a.copy()
         a[:, 1] += sl.shift - t0
         parts.append(a)
         host += [sl.host] * len(a)
     a = np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
     return pd.DataFrame({"host": host, "tid": a[:, 0], "t": a[:, 1], "ns": a[:, 2]})
+
+
+def _of_threads(a: np.ndarray, tids: np.ndarray) -> np.ndarray:
+    """The rows of `a` (sorted by its first column, the thread) of the threads `tids`."""
+    tids = np.unique(tids)
+    lo = np.searchsorted(a[:, 0], tids, side="left")
+    hi = np.searchsorted(a[:, 0], tids, side="right")
+    keep = hi > lo
+    if not keep.any():
+        return a[:0]
+    idx = np.concatenate([np.arange(x, y) for x, y in zip(lo[keep], hi[keep], strict=True)])
+    return a[idx]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -832,3 +833,19 @@ def test_a_parquet_export_of_a_large_part_keeps_the_time_order(trace, tmp_path):
         for f in files:
             ts = pq.read_table(f, columns=["t_start"]).column("t_start").to_numpy()
             assert (np.diff(ts) >= 0).all(), f
+
+
+def test_a_stracer_only_process_of_an_odd_name_is_named_alike_in_parts(trace):
+    # the stracer log's records a worker keeps for its parts are packed (stracer_src.Packed):
+    # an exec of a program whose name is not UTF-8 (a static one: the stracer's process, named
+    # by its exec record) is spelled as the in-memory load spells it, in every part
+    prog = build("st_static", "-static")
+    odd = trace.work / os.fsdecode(b"st\xff\xfe")
+    shutil.copy(prog, odd)
+    t = trace(odd, "out")
+    assert t.proc.returncode == 0, t.proc.stderr
+    ref = report_in_memory(t.dir)
+    rows = [p for p in ref["processes"] if p["command"].endswith("/st\\xff\\xfe")]
+    assert rows, ref["processes"]  # its exe, named by the stracer's exec record
+    diff = same_report(ref, report_of_parts(t.dir))
+    assert not diff, diff[:10]
