@@ -296,6 +296,14 @@ void iot_kio_fds_listed(const char *path)
     iot_kio_fds_closed(1);
 }
 
+void iot_kio_fd_reused(int fd)
+{
+    /* busy: a signal handler's call that interrupted the shim's own work (live_lock held?) */
+    if (iot_t.busy || !iot_kio_kept(fd))
+        return;
+    iot_kio_fds_closed(1);
+}
+
 void iot_kio_fds_closed(int close)
 {
     if (IOT_SANDBOXED())

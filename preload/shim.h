@@ -401,6 +401,9 @@ void iot_kio_fds_closed(int close) IOT_HIDDEN;
 /* 1: fd is a thread's kept counters descriptor (the app's close of it fails with EBADF, as
  * untraced); none is below iot_kio_kept_min */
 int iot_kio_kept(int fd) IOT_HIDDEN;
+/* The app's dup2/dup3 onto fd (it raised its limit): a thread's kept descriptor there is
+ * closed first, all forgotten, so that no thread reads, closes or refuses the app's file. */
+void iot_kio_fd_reused(int fd) IOT_HIDDEN;
 extern int iot_kio_kept_min IOT_HIDDEN;
 void iot_kio_count_slow(const iot_ev *ev, unsigned mode) IOT_HIDDEN;
 void iot_kio_in_begin(unsigned mode) IOT_HIDDEN;

@@ -353,6 +353,8 @@ IOT_API int dup(int fd)
 IOT_API int dup2(int fd, int newfd)
 {
     IOT_REAL(dup2);
+    if (IOT_UNLIKELY(newfd >= iot_kio_kept_min)) /* onto a thread's counters descriptor? */
+        iot_kio_fd_reused(newfd);
     IOT_ENTER(IOT_FN_dup2, real_dup2(fd, newfd));
     IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(dup2, fd, newfd), real_dup2(fd, newfd)));
     iot_ev_aux(&ev, newfd);
@@ -363,6 +365,8 @@ IOT_API int dup2(int fd, int newfd)
 IOT_API int dup3(int fd, int newfd, int flags)
 {
     IOT_REAL(dup3);
+    if (IOT_UNLIKELY(newfd >= iot_kio_kept_min)) /* onto a thread's counters descriptor? */
+        iot_kio_fd_reused(newfd);
     IOT_ENTER(IOT_FN_dup3, real_dup3(fd, newfd, flags));
     IOT_FD_CALL(int, fd, IOT_FAST(IOT_SYSRAW(dup3, fd, newfd, flags), real_dup3(fd, newfd, flags)));
     iot_ev_aux(&ev, newfd);

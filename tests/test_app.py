@@ -437,6 +437,22 @@ def test_descriptor_numbers_beside_measured_calls(tmp_path, mode):
     assert (traced.returncode, traced.stdout) == (0, untraced.stdout), traced.stderr
 
 
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_dup2_onto_a_kept_counters_descriptor_is_the_apps(tmp_path, mode):
+    """The app raises its soft RLIMIT_NOFILE and dup2s its file onto the old limit's number,
+    where the shim kept a worker thread's counters descriptor; the worker exits; the app
+    writes there and closes it.  The worker's exit closed the app's file (write -1 EBADF, its
+    data lost) and close refused the number as the shim's (EBADF): now as untraced."""
+    prog = str(build("fd_kept_dup2", "-ldl"))
+    want = "dup2 1\nwrite 5 Success\nclose 0 Success\n"
+    kw = dict(capture_output=True, text=True, timeout=120, preexec_fn=soft_nofile_below_hard)
+    untraced = subprocess.run([prog, str(tmp_path / "u")], **kw)
+    assert (untraced.stdout, (tmp_path / "u").read_text()) == (want, "data\n"), untraced.stderr
+    traced = subprocess.run(iotrace_cmd(tmp_path, mode, prog, str(tmp_path / "t.out")), **kw)
+    assert (traced.returncode, traced.stdout) == (0, want), traced.stderr
+    assert (tmp_path / "t.out").read_text() == "data\n"
+
+
 # a thread run, then a C module imported (dlopen: measured), then the descriptors listed
 LIST_FDS = (
     "import os, threading\n"
