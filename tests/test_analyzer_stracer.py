@@ -119,3 +119,9 @@ def test_stracer_log_cut_short_warns_once(trace):
         parts.summarise(parts.Bounded(t.dir, workers=1))
     said = [str(w.message) for w in caught if "cut short" in str(w.message)]
     assert len(said) == 1 and log.name in said[0], [str(w.message) for w in caught]
+    # with 2 workers the command did not index it: read through, its END and seals checked
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parts.summarise(parts.Bounded(t.dir, workers=2))
+    said = [str(w.message) for w in caught if "cut short" in str(w.message)]
+    assert len(said) == 1 and log.name in said[0], [str(w.message) for w in caught]

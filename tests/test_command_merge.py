@@ -153,3 +153,31 @@ def test_a_logs_name_tells_which_logs_may_be_one_process():
     assert _may_share("10.0.0.5.100.iot", "10.0.0.5.100.1.iot")
     assert _may_share("node.7.iot", "node.7.2.iot")
     assert not _may_share("10.0.0.5.100.1.iot", "10.0.0.5.101.iot")
+
+
+WARN = """
+import json, os, sys
+from iotrace.analyzer import parts
+from iotrace.stracer import slog
+
+me, held = os.getpid(), []
+real = slog.read
+def read(path, *a, **k):
+    log = real(path, *a, **k)
+    if os.getpid() == me:  # the command's reads (its 2 workers, forked, read theirs)
+        held.append(len(log.procs) + len(log.kio) + len(log.missed) + len(log.stops))
+    return log
+slog.read = read
+parts.summarise(parts.Bounded(sys.argv[1], workers=2, part_bytes=1))
+print(json.dumps(held))
+"""
+
+
+def test_the_commands_warning_of_logs_cut_short_holds_no_stracer_record(trace):
+    # _warn read the stracer's log whole in the command to know whether it was cut short: the
+    # 20,002-process trace's 12 MB log held 133 MB of records there (its peak at the merge)
+    t = trace("sh", "-c", f"printf x > f; for i in $(seq {N // 4}); do cat f > /dev/null; done")
+    assert t.proc.returncode == 0, t.proc.stderr
+    run = subprocess.run([sys.executable, "-c", WARN, str(t.dir)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [0], run.stdout  # read through once, nothing held
