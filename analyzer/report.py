@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 import numpy as np
@@ -222,6 +222,46 @@ def _clean(v: Any) -> Any:
     return v
 
 
+ROWS_BLOCK = 4096  # rows of a table made into the JSON's dicts at a time (_Rows)
+
+
+class _Rows(list):  # type: ignore[type-arg]
+    """A table's rows for json_blocks, made ROWS_BLOCK at a time as the encoder walks them: the
+    encoder (with an indent: its Python code) asks a list whether it is empty and iterates it,
+    so the text is the same, and no more than a block of dicts is alive (the 20,002-process
+    trace's processes and completeness rows, all at once: ~61 MB of the command's peak)."""
+
+    def __init__(self, n: int, make: Callable[[int, int], list[Any]]) -> None:
+        super().__init__()
+        self.n, self.make = n, make
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(0, self.n, ROWS_BLOCK):
+            yield from self.make(i, min(i + ROWS_BLOCK, self.n))
+
+
+def _rows(df: pd.DataFrame, lazy: bool) -> list[dict[str, Any]]:
+    """_records, or with `lazy` a _Rows of them."""
+    if not lazy or len(df) <= ROWS_BLOCK:
+        return _records(df)
+    return _Rows(len(df), lambda i, j: _records(df.iloc[i:j]))
+
+
+def _table_json(t: TableSpec, lazy: bool) -> dict[str, Any]:
+    """as_json(t), cleaned (_clean); with `lazy` its rows a _Rows."""
+    if not lazy or len(t.rows) <= ROWS_BLOCK:
+        return _clean(as_json(t))
+    keys = [c.key for c in t.columns]
+    rows = _Rows(
+        len(t.rows),
+        lambda i, j: [_clean(dict(zip(keys, r, strict=True))) for r in t.rows[i:j]],
+    )
+    return {k: v if k == "rows" else _clean(v) for k, v in as_json(t, rows).items()}
+
+
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows as JSON-able dicts (_clean's values), made column by column: numpy's columns
     by tolist (a row's dict, then _clean on each of its values, cost ~0.4 ms a process of the
@@ -243,7 +283,9 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in zip(*cols, strict=True)]
 
 
-def report_dict(s: Summary) -> dict[str, Any]:
+def report_dict(s: Summary, lazy: bool = False) -> dict[str, Any]:
+    """The report as JSON-able values; `lazy`: the tables of a row per process or rank made
+    as json_blocks encodes them (_Rows), for json_blocks only."""
     return {
         "overview": _clean(s.overview),
         "insights": [
@@ -261,7 +303,7 @@ def report_dict(s: Summary) -> dict[str, Any]:
         "functions": _records(s.functions),
         "files": _records(s.files.head(JSON_TOP_FILES)),
         "files_total": len(s.files),
-        "ranks": _records(s.ranks),
+        "ranks": _rows(s.ranks, lazy),
         "job": _clean(s.job),
         "mpi": _records(s.mpi),
         "mpi_modes": _records(s.mpi_modes),
@@ -275,7 +317,7 @@ def report_dict(s: Summary) -> dict[str, Any]:
                 for k in ("t_start", "bytes_read", "bytes_written")
             },
         },
-        "processes": _records(s.processes),
+        "processes": _rows(s.processes, lazy),
         "metadata": _records(s.metadata),
         "access_sizes": {
             "buckets": BUCKETS,
@@ -287,7 +329,7 @@ def report_dict(s: Summary) -> dict[str, Any]:
         "completeness": {
             "line": s.completeness.get("line"),
             "job": _clean(s.completeness.get("job", {})),
-            "processes": _records(s.completeness["processes"])
+            "processes": _rows(s.completeness["processes"], lazy)
             if "processes" in s.completeness
             else [],
         },
@@ -295,7 +337,7 @@ def report_dict(s: Summary) -> dict[str, Any]:
         "directories_total": len(s.directories),
         "system": s.system,
         # every table as the console and the HTML show it (raw values), and what each left out
-        "tables": {t.key: _clean(as_json(t)) for t in tables(s, "json")},
+        "tables": {t.key: _table_json(t, lazy) for t in tables(s, "json")},
         "job_lines": job_lines(s),
         "system_line": system_line(s),
         "units": {"time": "ns", "bytes": "bytes", "share": "fraction 0-1"},
@@ -312,7 +354,8 @@ def json_blocks(s: Summary) -> Iterator[str]:
     324 MB above the report's own memory)."""
     pieces: list[str] = []
     size = 0
-    for piece in json.JSONEncoder(indent=1, ensure_ascii=False).iterencode(report_dict(s)):
+    whole = report_dict(s, lazy=True)
+    for piece in json.JSONEncoder(indent=1, ensure_ascii=False).iterencode(whole):
         pieces.append(piece)
         size += len(piece)
         if size >= JSON_BLOCK:

@@ -473,12 +473,15 @@ def tables(s: Summary, view: str, all_ranks: bool = False) -> list[Table]:
     return out
 
 
-def as_json(t: Table) -> dict[str, Any]:
-    """A table in the JSON: its columns, its rows keyed by column, and what was left out."""
+def as_json(t: Table, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A table in the JSON: its columns, its rows keyed by column (`rows`: made by the
+    caller), and what was left out."""
     return {
         "title": t.title,
         "columns": [{"name": c.name, "key": c.key, "kind": c.kind} for c in t.columns],
-        "rows": [{c.key: v for c, v in zip(t.columns, r, strict=True)} for r in t.rows],
+        "rows": [{c.key: v for c, v in zip(t.columns, r, strict=True)} for r in t.rows]
+        if rows is None
+        else rows,
         "total": t.total,
         "shown": len(t.rows),
         "truncated": t.truncated,

@@ -181,3 +181,41 @@ def test_the_commands_warning_of_logs_cut_short_holds_no_stracer_record(trace):
     run = subprocess.run([sys.executable, "-c", WARN, str(t.dir)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == [0], run.stdout  # read through once, nothing held
+
+
+ROWS = """
+import json, sys
+from iotrace.analyzer import parts, report
+
+s, _ = parts.summarise(parts.Bounded(sys.argv[1], workers=1))
+whole = json.dumps(report.report_dict(s), indent=1, ensure_ascii=False) + "\\n"
+report.ROWS_BLOCK, report.JSON_BLOCK = 8, 256  # (a block of rows, of text: ~60 processes)
+made, at_write, writes = [0], [], []
+records = report._records
+def counted(df):
+    made[0] += len(df)
+    return records(df)
+report._records = counted
+class Out:
+    def write(self, text):
+        at_write.append(made[0])
+        writes.append(text)
+report.write_json(s, Out())
+print(json.dumps({"same": "".join(writes) == whole, "made": made[0], "at_write": at_write,
+                  "processes": len(s.processes)}))
+"""
+
+
+def test_the_jsons_rows_are_made_as_they_are_written(trace):
+    # report_dict made every process's row dicts (processes, completeness, their tables) before
+    # the first byte was written: ~3 KB a process of the command's peak (61 MB at 20,002)
+    t = trace("sh", "-c", f"printf x > f; for i in $(seq {N}); do cat f > /dev/null; done")
+    assert t.proc.returncode == 0, t.proc.stderr
+    run = subprocess.run([sys.executable, "-c", ROWS, str(t.dir)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    assert got["same"]  # the same text
+    assert got["processes"] > N and got["made"] > got["processes"], got
+    # rows made block by block between writes, not all before the first
+    assert got["at_write"][0] < got["processes"], got["at_write"][:5]
+    assert len(set(got["at_write"])) > got["processes"] // 8, got["at_write"]
