@@ -1,4 +1,4 @@
-/* Wrapper: sigaction, no event of its own (the shim alone).  A read or write that a caught
+/* Wrappers: sigaction (signal, sigset), no event of their own (the shim alone).  A read or write that a caught
  * signal interrupts before it moved anything is restarted by the kernel after the handler when
  * the handler is SA_RESTART, and the kernel counts it in syscr or syscw each time it runs: the
  * shim records the call once, so the trace left one call unexplained per restart.  Under the
@@ -94,4 +94,26 @@ IOT_API int sigaction(int sig, const struct sigaction *act, struct sigaction *ol
             old->sa_flags &= ~SA_SIGINFO;
     }
     return r;
+}
+
+/* signal() and sigset() set a handler through glibc's own sigaction, not the one above (their
+ * handler runs with no frame of the shim's before it): the old one they give back is the app's,
+ * not `behind` (signal(SIGUSR1, SIG_DFL) after sigaction's handler gave the shim's). */
+static __sighandler_t as_set(int sig, __sighandler_t r)
+{
+    if (r == (__sighandler_t)(void (*)(void))behind && sig > 0 && sig < NSIG)
+        return (__sighandler_t)(void (*)(void))__atomic_load_n(&app[sig], __ATOMIC_ACQUIRE);
+    return r;
+}
+
+IOT_API __sighandler_t signal(int sig, __sighandler_t handler)
+{
+    IOT_REAL(signal);
+    return as_set(sig, real_signal(sig, handler));
+}
+
+IOT_API __sighandler_t sigset(int sig, __sighandler_t disp)
+{
+    IOT_REAL(sigset);
+    return as_set(sig, real_sigset(sig, disp));
 }

@@ -463,6 +463,17 @@ LIST_FDS = (
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_signal_gives_back_the_handler_sigaction_set(tmp_path, mode):
+    """A handler set with sigaction, then replaced with signal() and sigset(): each gives back
+    the app's handler.  With the shim alone they gave back the shim's, which runs the app's
+    behind it ('old 0')."""
+    prog = str(build("sig_signal_old"))
+    assert run([prog]).stdout == "old 1\nsigset 1\n"
+    traced = run(iotrace_cmd(tmp_path, mode, prog))
+    assert (traced.returncode, traced.stdout) == (0, "old 1\nsigset 1\n"), traced.stderr
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_handlers_read_back_and_called_as_set(tmp_path, mode):
     """Handlers with and without SA_SIGINFO and SA_RESTART: sigaction gives each back as the
     program set it, each is called with its arguments, a pipe read SIGALRM cuts fails with EINTR
