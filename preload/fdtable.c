@@ -250,7 +250,7 @@ void iot_fd_close_range(unsigned lo, unsigned hi)
         iot_vfork_fd((int)(lo < MAX_FDS ? lo : MAX_FDS), hi < MAX_FDS ? (int)hi : MAX_FDS, 0);
         return;
     }
-    iot_kio_fds_closed(0); /* the threads' counters descriptors too, maybe (kio.c) */
+    iot_kio_fds_closed(lo, hi); /* the threads' counters descriptors too, maybe (kio.c) */
     if (!ready())
         return;
     pthread_mutex_lock(&lock);

@@ -293,7 +293,7 @@ void iot_kio_fds_listed(const char *path)
         n--;
     if (n < 3 || memcmp(path + n - 3, "/fd", 3))
         return;
-    iot_kio_fds_closed(1);
+    iot_kio_fds_closed(1, 0); /* none closed by the app: all here */
 }
 
 void iot_kio_fd_reused(int fd)
@@ -301,10 +301,10 @@ void iot_kio_fd_reused(int fd)
     /* busy: a signal handler's call that interrupted the shim's own work (live_lock held?) */
     if (iot_t.busy || !iot_kio_kept(fd))
         return;
-    iot_kio_fds_closed(1);
+    iot_kio_fds_closed(1, 0); /* none closed by the app: all here */
 }
 
-void iot_kio_fds_closed(int close)
+void iot_kio_fds_closed(unsigned lo, unsigned hi)
 {
     if (IOT_SANDBOXED())
         return;
@@ -313,7 +313,9 @@ void iot_kio_fds_closed(int close)
     __atomic_add_fetch(&kept_gen, 1, __ATOMIC_ACQ_REL);
     for (int i = 0; i < LIVE_MAX; i++)
         if (kept[i]) {
-            if (close)
+            /* one the app's close_range left open: closed here, not left open forgotten (a
+             * listing showed it: close_range(3, 100) beside a thread's 1024) */
+            if ((unsigned)(kept[i] - 1) < lo || (unsigned)(kept[i] - 1) > hi)
                 IOT_SYSRAW(close, kept[i] - 1);
             kept[i] = 0;
         }

@@ -395,9 +395,9 @@ void iot_rlimit_lock(int lock) IOT_HIDDEN;
 /* The app is about to list its descriptors (opendir of /proc/self/fd, /dev/fd...): the threads'
  * kept counters descriptors are closed first (kio.c). */
 void iot_kio_fds_listed(const char *path) IOT_HIDDEN;
-/* ... or closed them all (close_range, closefrom: close 0), or is to list them (close 1): the
- * threads' kept descriptors are no longer theirs */
-void iot_kio_fds_closed(int close) IOT_HIDDEN;
+/* ... or closed its descriptors lo..hi (close_range, closefrom; lo > hi: none, it is to list
+ * them): the threads' kept descriptors are no longer theirs, those outside lo..hi closed */
+void iot_kio_fds_closed(unsigned lo, unsigned hi) IOT_HIDDEN;
 /* 1: fd is a thread's kept counters descriptor (the app's close of it fails with EBADF, as
  * untraced); none is below iot_kio_kept_min */
 int iot_kio_kept(int fd) IOT_HIDDEN;

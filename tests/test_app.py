@@ -461,6 +461,19 @@ def test_dup2_onto_a_kept_counters_descriptor_is_the_apps(tmp_path, mode):
     assert (tmp_path / "t.out").read_text() == "data\n"
 
 
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_close_range_below_a_kept_counters_descriptor_leaves_none(tmp_path, mode):
+    """A worker thread's counters descriptor is kept above the soft RLIMIT_NOFILE; the app
+    closes 3..100 with close_range, then lists its descriptors: as untraced.  The shim forgot
+    its descriptor there without closing it: the listing had 1024."""
+    prog = str(build("fd_kept_close_range", "-ldl"))
+    kw = dict(capture_output=True, text=True, timeout=120, preexec_fn=soft_nofile_below_hard)
+    untraced = subprocess.run([prog], **kw)
+    assert untraced.stdout == "fds 0 1 2 3\n", untraced.stderr
+    traced = subprocess.run(iotrace_cmd(tmp_path, mode, prog), **kw)
+    assert (traced.returncode, traced.stdout) == (0, untraced.stdout), traced.stderr
+
+
 # a thread run, then a C module imported (dlopen: measured), then the descriptors listed
 LIST_FDS = (
     "import os, threading\n"
