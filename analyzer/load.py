@@ -29,6 +29,7 @@ from iotrace import kio as kio_core
 from iotrace.calls import CHUNK_SIZE, END2_SUFFIX, EVENT_ENDS, KIO_FIELDS, KIO_OWN_FIELDS
 from iotrace.format import KIO_URING_FIELDS
 from iotrace.record import field, record, replace
+from iotrace.tracedir import held
 from iotrace.tracefile import (
     LOG_SUFFIX,
     BadChunk,
@@ -402,10 +403,16 @@ def _progress(total: int, enabled: bool | None) -> Iterator[Any]:
 
 def load(trace_dir: str | Path, progress: bool | None = None, part: Part | None = None) -> Trace:
     """Load a trace directory.  `progress`: None = a bar on a tty when the logs are large.
-    `part`: only that part's events (analyzer/parts.py).
+    `part`: only that part's events (analyzer/parts.py).  Its files are read relative to the
+    directory opened once (tracedir.held), not by their paths.
 
     Raises TraceFormatError (one-line message) for anything that is not a readable trace; warns
     once (TruncatedLogWarning) when logs were cut short."""
+    with held(trace_dir):
+        return _load(trace_dir, progress, part)
+
+
+def _load(trace_dir: str | Path, progress: bool | None, part: Part | None) -> Trace:
     d = Path(trace_dir)
     slog_paths = STRACER.find(d) if d.is_dir() else []
     if not slog_paths:

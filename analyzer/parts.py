@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 from iotrace.stracer import slog
 
-from iotrace import cluster, kio
+from iotrace import cluster, kio, tracedir
 from iotrace.calls import END2_SUFFIX
 from iotrace.record import field, record, replace
 from iotrace.select import Select
-from iotrace.tracedir import pinned
+from iotrace.tracedir import Pin, adopted, handed, pinned
 from iotrace.tracefile import LOG_SUFFIX, log_paths, regular_size, run_records
 from iotrace.units import MEMORY_DEFAULT, MEMORY_ENV, memory_bound, parse_memory  # noqa: F401
 
@@ -661,11 +661,20 @@ def _local_each(workers: int, fn: Callable[..., Any], args: list[tuple[Any, ...]
         ctx.set_forkserver_preload([__name__])
     ex = ProcessPoolExecutor(min(workers, len(args)), mp_context=ctx, initializer=tune_malloc)
     try:
+        if ctx.get_start_method() != "fork":  # the trace read as the command opened it
+            fn = functools.partial(_adopting, handed(), fn)
         yield from ex.map(fn, *zip(*args, strict=True))  # (every worker forked at once)
     finally:
         # not waited for: the workers' exits (the kernel freeing each one's heap) overlap
         # the merge
         cluster.after_map(ex.shutdown, cancel_futures=True)
+
+
+def _adopting(pins: tuple[Pin, ...], fn: Callable[..., Any], *args: Any) -> Any:
+    """fn in a worker that was not forked from the command: the trace's files read relative
+    to the directories the command opened (tracedir.adopted), not by their paths."""
+    with adopted(pins):
+        return fn(*args)
 
 
 join_pools = cluster.join_pools  # what the last map left running, waited for
@@ -692,7 +701,7 @@ def _dask_each(
 
 def _pickled(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> list[bytes]:
     """The tasks of fn over the argument tuples for cluster.call, each pickled whole."""
-    return [pickle.dumps((fn, a), protocol=pickle.HIGHEST_PROTOCOL) for a in args]
+    return [cluster.task(fn, a) for a in args]
 
 
 def _worker_each(fn: Callable[..., Any], args: list[tuple[Any, ...]]) -> Iterator[Any]:
@@ -773,7 +782,15 @@ def run(
 ) -> tuple[Summary, Trace, list[Partial], Mapper]:
     """summarise, and the parts' partials and the mapper that made them (export's second pass:
     every partial kept as it came; else they are folded in as they arrive, Merging).  On a Dask
-    cluster a worker plans the parts (dask_tasks), unless `started` did already."""
+    cluster a worker plans the parts (dask_tasks), unless `started` did already.  The trace's
+    directory opened once for every worker (tracedir.held: a library caller's too)."""
+    with tracedir.held(b.trace_dir):
+        return _run(b, export, system, plots, started)
+
+
+def _run(
+    b: Bounded, export: bool, system: bool, plots: bool, started: cluster.Started | None
+) -> tuple[Summary, Trace, list[Partial], Mapper]:
     d, select = Path(b.trace_dir), b.select
     if b.scheduler:
         if started is None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import iotrace
@@ -410,3 +411,97 @@ def test_the_stracer_names_sites_only_from_the_file_the_process_runs(tmp_path: P
     st = load(tmp_path / "t").stacks  # the trace's frames as the report names them
     assert "forged_name" not in set(st["function"].dropna()), st
     assert "raw" in set(st["function"].dropna()), st
+
+
+@pytest.mark.parametrize("where", ["forkserver", "dask"])
+def test_workers_read_the_trace_dir_the_command_opened(
+    public_dir: Path, private: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Root reads a trace of nobody's in parts; nobody named a log of theirs as root's private
+    log is named, and once root's command opened the trace (tracedir.pin), renamed it away and
+    put a link to root's private trace in its place.  The command's files were opened relative
+    to its descriptor, but its workers (a forkserver's: a library caller with threads; a Dask
+    cluster's) opened them by path: root's log read as nobody's.  Now each worker reads the
+    directory the command opened (tracedir.handed, adopted)."""
+    import threading
+
+    from iotrace.analyzer import parts
+    from iotrace.analyzer.report import report_json
+
+    from iotrace import tracedir
+
+    monkeypatch.setattr(tracedir, "_PINNED", {})  # this test's alone
+    theirs = _nobodys_trace(public_dir, "sh", "-c", "cat /etc/passwd; cat /etc/passwd")
+    rootlog = next(private.glob("*.iot"))
+    next(theirs.glob("*.iot")).rename(theirs / rootlog.name)  # nobody's own rename
+    tracedir.pin(theirs)
+
+    def swap() -> None:
+        theirs.rename(theirs.parent / "old")
+        theirs.symlink_to(private)
+        os.lchown(theirs, NOBODY, NOBODY)
+
+    if where == "dask":  # before the plan, which a worker makes
+        swap()
+    else:  # once the command planned the parts
+        grouped = parts.groups
+        monkeypatch.setattr(parts, "groups", lambda ps: swap() or grouped(ps))
+    held = threading.Event()  # a library caller's thread: its workers from a forkserver
+    t = threading.Thread(target=held.wait)
+    t.start()
+    cluster = None
+    try:
+        if where == "dask":
+            pytest.importorskip("distributed")
+            cluster = subprocess.Popen([sys.executable, "-m", "iotrace.cluster", "--workers", "1"],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+            assert cluster.stdout is not None
+            b = parts.Bounded(str(theirs), scheduler=cluster.stdout.readline().strip())
+        else:
+            b = parts.Bounded(str(theirs), workers=2, part_bytes=1)
+        s, _ = parts.summarise(b)
+    finally:
+        held.set()
+        t.join()
+        if cluster is not None:
+            cluster.communicate("", timeout=60)
+        for fd in tracedir._PINNED.values():
+            os.close(fd)
+    got = report_json(s)
+    assert theirs.is_symlink(), "the swap was not made"
+    assert "hostname" not in got, got
+    assert "/etc/passwd" in got, got
+
+
+def test_the_librarys_load_reads_the_trace_dir_it_opened(
+    public_dir: Path, private: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library's `load(DIR)` (no command line to pin the trace) opened each log by path:
+    nobody's trace, renamed away once listed (before its events are read) and a link to root's
+    private trace put in its place (its log named as root's is), gave root's events as
+    nobody's.  Now load opens the
+    directory once and reads relative to it (tracedir.held)."""
+    from iotrace.analyzer import load
+
+    from iotrace import tracedir
+
+    names = load.__globals__  # analyzer/load.py's (the package's `load` is the function)
+
+    monkeypatch.setattr(tracedir, "_PINNED", {})
+    theirs = _nobodys_trace(public_dir, "cat", "/etc/passwd")
+    rootlog = next(private.glob("*.iot"))
+    next(theirs.glob("*.iot")).rename(theirs / rootlog.name)
+    decode = names["_decode_all"]
+
+    def swapped_then_decoded(*a: Any) -> Any:
+        theirs.rename(theirs.parent / "old")
+        theirs.symlink_to(private)
+        os.lchown(theirs, NOBODY, NOBODY)
+        return decode(*a)
+
+    monkeypatch.setitem(names, "_decode_all", swapped_then_decoded)
+    tr = load(theirs)
+    assert theirs.is_symlink(), "the swap was not made"
+    got = set(map(str, tr.events["path"]))
+    assert "/etc/hostname" not in got and "/etc/passwd" in got, got

@@ -53,14 +53,26 @@ def dask_setup(worker: object) -> None:
     gc.freeze()
 
 
+def task(fn: Any, args: tuple[Any, ...]) -> bytes:
+    """A task for `call`: fn and its arguments pickled whole, with the trace directories the
+    command opened (tracedir.handed)."""
+    from iotrace.tracedir import handed
+
+    return pickle.dumps((fn, args, handed()), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def call(task: bytes, *results: Any) -> Any:
-    """Run a task that parts.dask_map pickled whole, (function, arguments), on the results of
-    the tasks it waits for (Started.report_json's): the scheduler, which unpickles every task it
+    """Run a task that `task` pickled whole, (function, arguments), on the results of the
+    tasks it waits for (Started.report_json's): the scheduler, which unpickles every task it
     is given, sees bytes and this light function, and so imports neither the analyzer nor
     pandas and pyarrow for the analyzer's functions and Part records (~0.25 s of its CPU at a
-    report's first task and ~100 MB more of its memory)."""
-    fn, args = pickle.loads(task)
-    return fn(*args, *results)
+    report's first task and ~100 MB more of its memory).  The trace's files are read
+    relative to the directory the command opened (tracedir.adopted), not by its path."""
+    from iotrace.tracedir import adopted
+
+    fn, args, pins = pickle.loads(task)
+    with adopted(pins):
+        return fn(*args, *results)
 
 
 def connect(scheduler: str) -> Any:
@@ -111,14 +123,14 @@ class Started:
         try:
             acc = None
             for i in range(0, max(len(futures), 1), FOLD):
-                step = pickle.dumps((_folded, (acc is not None,)), pickle.HIGHEST_PROTOCOL)
+                step = task(_folded, (acc is not None,))
                 got = futures[i : i + FOLD]
                 acc = self.client.submit(
                     call, step, *([] if acc is None else [acc]), *got, pure=False
                 )
             del futures, got  # each step's inputs let go once it has run
-            task = pickle.dumps((_merged_json, (self.bounded, self.plan)), pickle.HIGHEST_PROTOCOL)
-            text, said = self.client.submit(call, task, acc, pure=False).result()
+            last = task(_merged_json, (self.bounded, self.plan))
+            text, said = self.client.submit(call, last, acc, pure=False).result()
         except BaseException:
             self.client.close()
             raise
@@ -208,7 +220,7 @@ def start(scheduler: str, bounded: Any, *flags: bool) -> Started:
     client = connect(scheduler)
     try:
         client.run(_tune_malloc)  # each worker reduces part after part, as a local one
-        first = pickle.dumps((_dask_tasks, (bounded, *flags)), protocol=pickle.HIGHEST_PROTOCOL)
+        first = task(_dask_tasks, (bounded, *flags))
         plan, tasks, said = client.submit(call, first, pure=False).result()
         futures = client.map(call, tasks, pure=False)
     except BaseException:

@@ -22,7 +22,8 @@ import errno
 import functools
 import os
 import stat
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from iotrace.record import record
@@ -194,8 +195,107 @@ def pin(path: str | os.PathLike[str]) -> None:
 
 
 def pinned(directory: str | os.PathLike[str]) -> int | None:
-    """The descriptor `pin` opened for this trace directory, None if none was."""
-    return _PINNED.get(os.path.abspath(directory)) if _PINNED else None
+    """The descriptor `pin` opened for this trace directory (or `adopted` took over), None if
+    none was."""
+    if not _PINNED and not getattr(_ADOPTED, "fds", None):
+        return None
+    path = os.path.abspath(directory)
+    fd = _PINNED.get(path)
+    return fd if fd is not None else getattr(_ADOPTED, "fds", {}).get(path, (None,))[0]
+
+
+# A pinned directory as handed to the processes that read parts of the trace (local workers,
+# Dask's): (path, pid and descriptor of the process that opened it, its st_dev and st_ino, the
+# kernel's boot_id: the same host)
+Pin = tuple[str, int, int, int, int, str]
+_ADOPTED = threading.local()  # .fds: path -> (descriptor, Pin) while a task reads the trace
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def handed() -> tuple[Pin, ...]:
+    """The trace directories this process reads, pinned (pin) or adopted (adopted), for the
+    processes that read parts of them: a worker took each again by its path, which its owner
+    could have led elsewhere since the command opened it."""
+    boot = _boot_id()
+    out = [(path, os.getpid(), fd, (st := os.fstat(fd)).st_dev, st.st_ino, boot)
+           for path, fd in _PINNED.items()]  # fmt: skip
+    out += [pin for path, (_, pin) in getattr(_ADOPTED, "fds", {}).items() if path not in _PINNED]
+    return tuple(out)
+
+
+def _take(pin: Pin) -> int:
+    """A descriptor of the directory `pin` names, checked to be it: the command's own
+    descriptor reopened through /proc on its host, else its path walked as `pin` walks it;
+    TraceDirError if what is there now is another directory."""
+    path, pid, fd, dev, ino, boot = pin
+    if boot and boot == _boot_id():
+        with contextlib.suppress(OSError):
+            mine = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            st = os.fstat(mine)
+            if (st.st_dev, st.st_ino) == (dev, ino):
+                return mine
+            os.close(mine)
+    pin(path)  # another host (its own st_dev), or the command gone: by the path, checked
+    mine = _PINNED.pop(path, -1)
+    st = os.fstat(mine) if mine >= 0 else None
+    if st is None or st.st_ino != ino or (boot == _boot_id() and st.st_dev != dev):
+        if mine >= 0:
+            os.close(mine)
+        raise TraceDirError(f"{path}: not the directory the command opened (moved or replaced "
+                            "since): refusing to read it")  # fmt: skip
+    return mine
+
+
+@contextlib.contextmanager
+def held(directory: str | os.PathLike[str]) -> Iterator[None]:
+    """The trace directory `directory` pinned (pin) by this thread while it is read, unless it
+    is already: the library's readers (analyzer.load, the bounded summary) opened the logs by
+    their paths, which the trace's owner could lead elsewhere while they were read."""
+    path = os.path.abspath(directory)
+    if pinned(path) is not None:
+        yield
+        return
+    pin(directory)
+    fd = _PINNED.pop(path, None)
+    if fd is None:  # nothing there to pin: the reader says it, by path
+        yield
+        return
+    st = os.fstat(fd)
+    fds = getattr(_ADOPTED, "fds", None)
+    if fds is None:
+        fds = _ADOPTED.fds = {}
+    fds[path] = (fd, (path, os.getpid(), fd, st.st_dev, st.st_ino, _boot_id()))
+    try:
+        yield
+    finally:
+        os.close(fds.pop(path)[0])
+
+
+@contextlib.contextmanager
+def adopted(pins: Iterable[Pin]) -> Iterator[None]:
+    """The command's pinned trace directories (handed) used by this thread while it reads a
+    part of the trace: every file opened relative to them (tracefile.open_regular), as in
+    the command.  Those this process pinned itself (a forked worker's, inherited) stay."""
+    fds: dict[str, tuple[int, Pin]] = getattr(_ADOPTED, "fds", {})
+    mine: list[str] = []
+    try:
+        for p in pins:
+            if p[0] in _PINNED or p[0] in fds:
+                continue
+            fds[p[0]] = (_take(p), p)
+            mine.append(p[0])
+        _ADOPTED.fds = fds
+        yield
+    finally:
+        for path in mine:
+            os.close(fds.pop(path)[0])
 
 
 def check_way(out: str | os.PathLike[str]) -> None:
