@@ -23,7 +23,6 @@ export has the trace-wide ones.
 from __future__ import annotations
 
 import os
-import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -93,10 +92,9 @@ def scan(b: Bounded | str | os.PathLike[str], engine: str = "dask") -> Any:
     for c in meta.columns:
         if isinstance(meta[c].dtype, pd.CategoricalDtype):
             meta[c] = meta[c].cat.set_categories([])
-    # each task pickled whole (iotrace.cluster.call): a cluster's scheduler unpickles the tasks
+    # each task pickled whole (cluster.task, call): a cluster's scheduler unpickles the tasks
     # it is given, and would import the analyzer, pandas and pyarrow for this function and Part
-    tasks = [pickle.dumps((_part_events, (str(d), p)), protocol=pickle.HIGHEST_PROTOCOL)
-             for p in parts]  # fmt: skip
+    tasks = [cluster.task(_part_events, (str(d), p)) for p in parts]
     return dd.from_delayed(
         [dask.delayed(cluster.call)(t) for t in tasks], meta=meta, verify_meta=False
     )

@@ -295,7 +295,7 @@ print(report_json(parts.summarise(b, started=started)[0]))
 
 
 SAME_PARTS = """
-import multiprocessing as mp, pickle, sys
+import multiprocessing as mp, sys
 from pathlib import Path
 from iotrace import cli, cluster
 cli._lean_allocators()  # as the command line: one thread, workers forked from it
@@ -306,7 +306,7 @@ args = [(d, t, span) for t in parts.groups(parts.plan(d, parts.MEMORY_DEFAULT, 1
 if address:  # every part on each worker of the cluster, as a report's tasks (cluster.call)
     from distributed import Client
     with Client(address) as c:
-        tasks = [pickle.dumps((parts.group, a), protocol=pickle.HIGHEST_PROTOCOL) for a in args]
+        tasks = [cluster.task(parts.group, a) for a in args]
         each = [c.map(cluster.call, tasks, workers=[w], allow_other_workers=False, pure=False)
                 for w in c.scheduler_info()["workers"]]
         for futures in each:
