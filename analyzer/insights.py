@@ -329,26 +329,26 @@ class Counts:
 def _syncs_of(a: Arrays, ev: pd.DataFrame, m: np.ndarray) -> pd.DataFrame:
     """Counts.syncs of the syncs in `m`: per (path, function), with the lengths msync'd and
     the processes that made them."""
-    df = _grouped(a, m, GROUPED_COLUMNS).assign(bytes=np.int64(0), procs=np.int64(0),
-                                                 pid=np.int64(0), rank=np.int64(-1))  # fmt: skip
-    if len(df):
-        nf = len(a.functions)
-        key = a.path[m].astype(np.int64) * nf + a.fn[m]
-        who = np.stack([key, ev["pid"].to_numpy(dtype=np.int64)[m], a.rank[m]])
-        who = np.unique(who, axis=1)  # the distinct (key, pid, rank), by key
-        # the keys ascending, as _grouped's rows are
-        _, first, procs = np.unique(who[0], return_index=True, return_counts=True)
-        df["procs"] = procs.astype(np.int64)
-        df["pid"] = who[1][first]
-        df["rank"] = who[2][first]
-    if "msync" in a.functions and (df["function"] == "msync").any():
-        ms = m & (a.fn == a.functions.index("msync"))
-        req = ev["req"].to_numpy(dtype=np.int64, na_value=0)
-        per = np.bincount(a.path[ms], weights=req[ms].astype(np.float64), minlength=len(a.paths))
-        at = (df["function"] == "msync").to_numpy()
-        idx = {p: i for i, p in enumerate(a.paths)}
-        df.loc[at, "bytes"] = [int(per[idx[p]]) for p in df.loc[at, "path"]]
-    return df
+    if not m.any():  # most parts
+        return _frame(SYNC_COLUMNS)
+    u, data = _grouped(a, m)
+    nf = len(a.functions)
+    key = a.path[m].astype(np.int64) * nf + a.fn[m]
+    who = np.unique(np.stack([key, ev["pid"].to_numpy(dtype=np.int64)[m], a.rank[m]]), axis=1)
+    _, first, procs = np.unique(who[0], return_index=True, return_counts=True)  # u's order
+    data.update(procs=procs.astype(np.int64), pid=who[1][first], rank=who[2][first])
+    nbytes = np.zeros(len(u), dtype=np.int64)
+    if "msync" in a.functions:
+        at = u % nf == a.functions.index("msync")
+        if at.any():
+            ms = m & (a.fn == a.functions.index("msync"))
+            req = ev["req"].to_numpy(dtype=np.int64, na_value=0)
+            per = np.bincount(
+                a.path[ms], weights=req[ms].astype(np.float64), minlength=len(a.paths)
+            )
+            nbytes[at] = np.rint(per[u[at] // nf]).astype(np.int64)
+    data["bytes"] = nbytes
+    return _frame(SYNC_COLUMNS, data)
 
 
 def _rereads_of(a: Arrays, ev: pd.DataFrame, m: np.ndarray) -> dict[str, list[int]]:
@@ -383,18 +383,18 @@ def _rereads_of(a: Arrays, ev: pd.DataFrame, m: np.ndarray) -> dict[str, list[in
 def _meta_of(a: Arrays, m: np.ndarray) -> pd.DataFrame:
     """Counts.meta of the metadata calls in `m`: per (path, function), with the number of ranks
     that made them (a rank is a process: parts, whole processes, add up to the trace's)."""
-    df = _grouped(a, m, GROUPED_COLUMNS).assign(ranks=np.int64(0))
+    if not m.any():
+        return _frame(META_COLUMNS)
+    u, data = _grouped(a, m)
+    ranks = np.zeros(len(u), dtype=np.int64)
     ranked = m & (a.rank >= 0)
     if ranked.any():
-        nf = len(a.functions)
-        rows = np.unique(a.path[m].astype(np.int64) * nf + a.fn[m])  # _grouped's, ascending
-        key = a.path[ranked].astype(np.int64) * nf + a.fn[ranked]
-        pairs = np.unique(np.stack([key, a.rank[ranked]]), axis=1)
-        keys, n = np.unique(pairs[0], return_counts=True)
-        ranks = np.zeros(len(rows), dtype=np.int64)
-        ranks[np.searchsorted(rows, keys)] = n
-        df["ranks"] = ranks
-    return df
+        nr = int(a.rank[ranked].max()) + 1
+        key = (a.path[ranked].astype(np.int64) * len(a.functions) + a.fn[ranked]) * nr
+        keys, n = np.unique(np.unique(key + a.rank[ranked]) // nr, return_counts=True)
+        ranks[np.searchsorted(u, keys)] = n
+    data["ranks"] = ranks
+    return _frame(META_COLUMNS, data)
 
 
 def _stdio_of(a: Arrays, files: np.ndarray) -> pd.DataFrame:
@@ -522,10 +522,9 @@ def _by(keys: np.ndarray, dur: np.ndarray) -> list[tuple[tuple[int, int], list[i
             for k, c, x in zip(u, n, t, strict=True)]  # fmt: skip
 
 
-def _grouped(a: Arrays, m: np.ndarray, cols: list[str]) -> pd.DataFrame:
-    """Metadata calls in `m` per (path, function), in that order."""
-    if not m.any():
-        return _frame(cols)
+def _grouped(a: Arrays, m: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """Calls in `m` (some) per (path, function), in that order: their keys (path * number of
+    functions + function, ascending) and the columns path, function, calls, errors, time."""
     nf = len(a.functions)
     key = a.path[m].astype(np.int64) * nf + a.fn[m]
     dur, failed = a.dur[m], a.errno[m] != 0
@@ -536,16 +535,13 @@ def _grouped(a: Arrays, m: np.ndarray, cols: list[str]) -> pd.DataFrame:
     else:
         u, inv = np.unique(key, return_inverse=True)
         n, t, err = sums(inv, len(u), dur, failed)
-    return _frame(
-        cols,
-        {
-            "path": [a.paths[int(k) // nf] for k in u],
-            "function": [a.functions[int(k) % nf] for k in u],
-            "calls": n.astype(np.int64),
-            "errors": err.astype(np.int64),
-            "time": t.astype(np.int64),
-        },
-    )
+    return u, {
+        "path": [a.paths[int(k) // nf] for k in u],
+        "function": [a.functions[int(k) % nf] for k in u],
+        "calls": n.astype(np.int64),
+        "errors": err.astype(np.int64),
+        "time": t.astype(np.int64),
+    }
 
 
 def _patterns_of(
