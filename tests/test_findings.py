@@ -318,8 +318,11 @@ def test_every_rank_reopening_one_input_is_named_in_its_storm(tmp_path, mpi) -> 
         needs_mpich()
     job = run_job(tmp_path, "launcher", 4, build_mpi("findings_mpi", mpi), "sameopen", mpi=mpi)
     s = _report(job.dir)
-    first, params = _findings(s)[0], str(job.work / "params.in")
-    assert (first.key, first.subject) == ("metadata-storm", str(job.work)), s.insights
+    params = str(job.work / "params.in")
+    # the opens' and the small reads' times are alike (under load either may come first)
+    assert _findings(s)[0].key in ("metadata-storm", "small-reads"), s.insights
+    first = next(i for i in _findings(s) if i.key == "metadata-storm")
+    assert first.subject == str(job.work), s.insights
     assert first.title.endswith("4,002 of them on params.in by 4 ranks"), first.title
     assert first.numbers["file"] == {"path": params, "ops": 4002, "ranks": 4,
                                      "by_function": {"close": 2001, "open": 2001}}  # fmt: skip
