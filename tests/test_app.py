@@ -395,13 +395,15 @@ def test_closing_line_survives_logs_trimmed_while_read(tmp_path):
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_descriptor_numbers_while_the_log_grows(tmp_path, mode):
-    """800 threads come and go, each writing once (its first chunk of the log: 25 MiB of them)
-    while the main thread opens and closes /dev/null: every open gets the lowest free number, as
-    untraced.  The log's growth used to reopen it by name every 4 MiB: an open at that moment
-    got the next number (17-61 of them in 2,000 threads)."""
+    """600 threads come and go, each writing once (its first chunk of the log: 19 MiB of them)
+    while the main thread opens and closes /dev/null (at most 100,000 times, a few MiB of
+    events: on a fast machine its events filled the log past its 32 MiB, whose growth reopens
+    it: 'other 9'): every open gets the lowest free number, as untraced.  The log's growth used
+    to reopen it by name every 4 MiB: an open at that moment got the next number (17-61 of them
+    in 2,000 threads)."""
     prog = str(build("fd_grow"))
-    assert run([prog, "800"]).stdout == "other 0\n"
-    traced = run(iotrace_cmd(tmp_path, mode, prog, "800"))
+    assert run([prog, "600"]).stdout == "other 0\n"
+    traced = run(iotrace_cmd(tmp_path, mode, prog, "600"))
     assert (traced.returncode, traced.stdout) == (0, "other 0\n"), traced.stderr
 
 
