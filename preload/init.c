@@ -325,6 +325,20 @@ static int no_log_ever(void)
     return iot_stracing && (errno == EACCES || errno == EPERM);
 }
 
+/* A fork's parent: no unwind of another thread is cut in the child, no limit raised for it
+ * to inherit (kio.c). */
+void iot_fork_prepare(void)
+{
+    iot_stack_fork_prepare();
+    iot_kio_spawn_hold();
+}
+
+void iot_fork_parent(void)
+{
+    iot_kio_spawn_release();
+    iot_stack_fork_parent();
+}
+
 /* A forked child writes a log of its own, with its own string and stack ids. */
 void iot_fork_child(void)
 {
@@ -451,7 +465,7 @@ void iot_init(void)
         iot_injected_gen = iot_p.gen;
     iot_emit_kio(IOT_KIO_START); /* what the kernel and the loader did before the shim */
     iot_arena_init(); /* stdin/stdout get theirs at their first I/O (wrap_stdio.c, hold) */
-    pthread_atfork(iot_stack_fork_prepare, iot_stack_fork_parent, iot_fork_child);
+    pthread_atfork(iot_fork_prepare, iot_fork_parent, iot_fork_child);
     on_exit(on_exit_status, NULL);
     if (injected) /* last: a fork from now on finds the child's handler in place */
         iot_inject_bind();

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -80,7 +81,35 @@ void iot_rlimit_lock(int lock)
         pthread_mutex_unlock(&rl_lock);
 }
 
-/* fd moved to a number at or above the soft RLIMIT_NOFILE: the new one, else -1 */
+/* While the soft limit is raised (keep_high), a child made by another thread would inherit it
+ * (a fork, vfork or posix_spawn copies the limits at the clone: 16 of 3,000 forks beside
+ * threads making their first readings, tests/progs/fork_limit.c).  A flag each way, sequentially
+ * consistent (Dekker's): keep_high raises only when no child is being made, a child is made
+ * only when no raise is on; a raise that meets one is given up (that reading takes a
+ * descriptor of its own).  raising_here: this thread raises (a signal handler's fork inside it
+ * goes on, not waits for itself). */
+static int raising, spawning;
+static __thread int raising_here;
+
+void iot_kio_spawn_hold(void)
+{
+    for (;;) {
+        __atomic_add_fetch(&spawning, 1, __ATOMIC_SEQ_CST);
+        if (raising_here || !__atomic_load_n(&raising, __ATOMIC_SEQ_CST))
+            return;
+        __atomic_sub_fetch(&spawning, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&raising, __ATOMIC_SEQ_CST))
+            sched_yield();
+    }
+}
+
+void iot_kio_spawn_release(void)
+{
+    __atomic_sub_fetch(&spawning, 1, __ATOMIC_SEQ_CST);
+}
+
+/* fd moved to a number at or above the soft RLIMIT_NOFILE: the new one, else -1 (-2: a child
+ * was being made, the limit left as it is this once) */
 static int keep_high(int fd)
 {
     struct rlimit rl, up;
@@ -90,10 +119,16 @@ static int keep_high(int fd)
         rl.rlim_cur <= KEEP_LIMIT) {
         up = rl;
         up.rlim_cur = rl.rlim_max - rl.rlim_cur > LIVE_MAX ? rl.rlim_cur + LIVE_MAX : rl.rlim_max;
-        if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &up, NULL) == 0) {
+        raising_here = 1;
+        __atomic_store_n(&raising, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&spawning, __ATOMIC_SEQ_CST))
+            high = -2;
+        else if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &up, NULL) == 0) {
             high = (int)IOT_SYSRAW(fcntl, fd, F_DUPFD_CLOEXEC, (long)rl.rlim_cur);
             syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL);
         }
+        __atomic_store_n(&raising, 0, __ATOMIC_SEQ_CST);
+        raising_here = 0;
     }
     pthread_mutex_unlock(&rl_lock);
     return high;
@@ -109,6 +144,8 @@ static int counters_fd(void)
         return -1;
     int high = keep_high(fd);
     IOT_SYSRAW(close, fd);
+    if (high == -2) /* kept at a later reading */
+        return -1;
     if (high < 0) {
         iot_t.kio_fd = -1; /* for the thread's life: one descriptor a reading */
         return -1;
@@ -391,6 +428,7 @@ void iot_kio_fork_child(void)
     for (int i = 0; i < LIVE_MAX; i++)
         live[i] = NULL;
     pthread_mutex_init(&rl_lock, NULL);
+    raising = spawning = 0; /* the child's only thread makes no child and raises nothing yet */
     for (int i = 0; i < LIVE_MAX; i++) /* the parent's threads' counters, not the child's */
         if (kept[i]) {
             IOT_SYSRAW(close, kept[i] - 1);

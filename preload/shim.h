@@ -392,6 +392,10 @@ void iot_kio_thread_exit(void) IOT_HIDDEN;
 /* Around the app's setrlimit/prlimit of RLIMIT_NOFILE (lock 1, then 0): kio.c raises the soft
  * limit for a moment to keep a thread's counters descriptor above the app's numbers. */
 void iot_rlimit_lock(int lock) IOT_HIDDEN;
+/* Around the making of a child (fork, clone, vfork, posix_spawn, popen): no raise of that
+ * limit is on meanwhile, for the child to inherit (kio.c) */
+void iot_kio_spawn_hold(void) IOT_HIDDEN;
+void iot_kio_spawn_release(void) IOT_HIDDEN;
 /* The app is about to list its descriptors (opendir of /proc/self/fd, /dev/fd...): the threads'
  * kept counters descriptors are closed first (kio.c). */
 void iot_kio_fds_listed(const char *path) IOT_HIDDEN;
@@ -493,6 +497,9 @@ void iot_cfi_flush(void) IOT_HIDDEN; /* code was unloaded (dlclose) */
 void iot_stack_init(void) IOT_HIDDEN;
 void iot_stack_fork_prepare(void) IOT_HIDDEN;
 void iot_stack_fork_parent(void) IOT_HIDDEN;
+/* A fork's (or a clone's without CLONE_VM) parent before and after it (init.c) */
+void iot_fork_prepare(void) IOT_HIDDEN;
+void iot_fork_parent(void) IOT_HIDDEN;
 void iot_stack_fork_child(void) IOT_HIDDEN;
 /* libunwind's pipe for its address checks, which never exists (see stack.c): its calls made
  * from libunwind's code while it unwinds come here */

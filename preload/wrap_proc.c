@@ -73,6 +73,7 @@ IOT_HIDDEN void *iot_vfork_begin(void)
         }
         iot_t.busy = IOT_BUSY_VFORK;
         iot_t.vforked = 1;
+        iot_kio_spawn_hold(); /* released when the parent is seen again (iot_vfork_settle) */
     }
     return real_vfork;
 }
@@ -89,6 +90,7 @@ int iot_vfork_settle(void)
         return 2;
     }
     iot_t.vforked = 0;
+    iot_kio_spawn_release();
     iot_t.busy = 1;
     if (vk && vk->pid && (vk->n || vk->exited))
         iot_kid_log(vk->pid, vk->t, vk->ev, vk->n, vk->exited, vk->status, &vk->kio);
@@ -309,8 +311,10 @@ static int error_number(int r)
     IOT_ENTER(FN, real_fn(pid, name, fa, attr, argv, env));               \
     iot_spawn sp;                                                         \
     iot_spawn_begin(fa, &sp);                                             \
+    iot_kio_spawn_hold();                                                 \
     IOT_CALL(int, real_fn(pid, name, fa, attr, argv, env), r,             \
              error_number(r));                                            \
+    iot_kio_spawn_release();                                              \
     prog_path(&ev, FN, name);                                             \
     if (r == 0 && pid)                                                    \
         iot_ev_aux(&ev, *pid);                                            \
@@ -392,10 +396,10 @@ IOT_API int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
         return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
     if (!(flags & CLONE_VM)) {
         struct clone_start s = {fn, arg};
-        iot_stack_fork_prepare();
+        iot_fork_prepare();
         int r = real_clone(forked_start, stack, flags, &s, ptid, tls, ctid);
         int e = errno;
-        iot_stack_fork_parent();
+        iot_fork_parent();
         errno = e;
         return r;
     }
@@ -510,7 +514,9 @@ IOT_API FILE *popen(const char *cmd, const char *mode)
     IOT_ENTER(IOT_FN_popen, real_popen(cmd, mode));
     iot_spawn sp;
     iot_popen_begin(mode, &sp); /* the child's end of the pipe foreseen (wrap_spawn.c) */
+    iot_kio_spawn_hold();
     IOT_CALL(FILE *, real_popen(cmd, mode), r != NULL, r == NULL);
+    iot_kio_spawn_release();
     if (ev.err != EFAULT && mode)
         iot_ev_flags(&ev, mode[0] == 'w' ? O_WRONLY : O_RDONLY);
     if (r) {

@@ -448,6 +448,26 @@ def test_descriptor_numbers_beside_measured_calls(tmp_path, mode):
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_children_made_beside_a_kept_descriptor_have_the_apps_limit(tmp_path, mode):
+    """Threads come and go, each keeping its counters descriptor above the soft RLIMIT_NOFILE
+    (the limit raised for a moment) while the main thread makes 1,000 children each way (fork,
+    posix_spawn, vfork+exec), each checking its soft limit against the parent's: a child made
+    during a raise inherited it (of 3,000 each way: 16 forks, 10 spawns, 5 vforks); none now."""
+    prog = str(build("fork_limit", "-pthread"))
+    want = "fork 0\nspawn 0\nvfork 0\n"
+    untraced = subprocess.run(
+        [prog, "1000"], capture_output=True, text=True, timeout=300,
+        preexec_fn=soft_nofile_below_hard,
+    )  # fmt: skip
+    assert untraced.stdout == want, untraced.stderr
+    traced = subprocess.run(
+        iotrace_cmd(tmp_path, mode, prog, "1000"), capture_output=True, text=True, timeout=300,
+        preexec_fn=soft_nofile_below_hard,
+    )  # fmt: skip
+    assert (traced.returncode, traced.stdout) == (0, want), traced.stderr
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_dup2_onto_a_kept_counters_descriptor_is_the_apps(tmp_path, mode):
     """The app raises its soft RLIMIT_NOFILE and dup2s its file onto the old limit's number,
     where the shim kept a worker thread's counters descriptor; the worker exits; the app
