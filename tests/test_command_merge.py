@@ -9,8 +9,26 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 N = 60  # processes (`cat`, each its log)
+
+
+def _cats(trace, n: int, prog: str = "cat f") -> Any:
+    """A trace of a shell running `prog` n times (a log each)."""
+    t = trace("sh", "-c", f"printf x > f; for i in $(seq {n}); do {prog} > /dev/null; done")
+    assert t.proc.returncode == 0, t.proc.stderr
+    return t
+
+
+def _script(script: str, trace_dir: Path) -> Any:
+    """What `script` prints (JSON) about the trace, run in a fresh interpreter."""
+    run = subprocess.run([sys.executable, "-c", script, str(trace_dir)], capture_output=True,
+                         text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
 
 MERGE = """
 import gc, json, sys
@@ -46,11 +64,7 @@ print(json.dumps({"live": live, "rows": len(s.completeness["processes"]),
 
 
 def test_the_merge_holds_no_process_objects_and_the_json_is_written_as_encoded(trace):
-    t = trace("sh", "-c", f"printf x > f; for i in $(seq {N}); do cat f > /dev/null; done")
-    assert t.proc.returncode == 0, t.proc.stderr
-    run = subprocess.run([sys.executable, "-c", MERGE, str(t.dir)], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    got = json.loads(run.stdout)
+    got = _script(MERGE, _cats(trace, N).dir)
     assert got["rows"] > N and len(got["live"]) == got["rows"]
     # one process made at a time (before: every process of every part, and link's copies)
     assert max(got["live"]) <= 2, got["live"]
@@ -74,8 +88,7 @@ def test_the_command_folds_the_parts_as_they_arrive(trace, monkeypatch):
     from iotrace.analyzer import parts
     from iotrace.analyzer.report import report_json
 
-    t = trace("sh", "-c", f"printf x > f; for i in $(seq {N}); do cat f > /dev/null; done")
-    assert t.proc.returncode == 0, t.proc.stderr
+    t = _cats(trace, N)
     b = parts.Bounded(t.dir, workers=1, part_bytes=1)
     alive = []
     merge = parts.merge
@@ -124,13 +137,8 @@ def test_the_plan_reads_no_header_and_keeps_each_process_whole(trace):
     # (~65 us a log: 13 s of 200,000 logs) and kept them (~3.4 KB a log): now the names and
     # sizes only, a process's logs (its exec'd images: HOST.PID.N.iot) still in one part
     # (here, each process larger than a part: its logs one group, reduced in order)
-    t = trace(
-        "sh", "-c", f"printf x > f; for i in $(seq {N // 4}); do (exec cat f) > /dev/null; done"
-    )
-    assert t.proc.returncode == 0, t.proc.stderr
-    run = subprocess.run([sys.executable, "-c", PLAN, str(t.dir)], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    got = json.loads(run.stdout)
+    t = _cats(trace, N // 4, "(exec cat f)")
+    got = _script(PLAN, t.dir)
     assert got["opened"] == 0, got["opened"]
     keys = [tuple(k) for k in got["keys"]]
     owner = {}
@@ -176,11 +184,8 @@ print(json.dumps(held))
 def test_the_commands_warning_of_logs_cut_short_holds_no_stracer_record(trace):
     # _warn read the stracer's log whole in the command to know whether it was cut short: the
     # 20,002-process trace's 12 MB log held 133 MB of records there (its peak at the merge)
-    t = trace("sh", "-c", f"printf x > f; for i in $(seq {N // 4}); do cat f > /dev/null; done")
-    assert t.proc.returncode == 0, t.proc.stderr
-    run = subprocess.run([sys.executable, "-c", WARN, str(t.dir)], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == [0], run.stdout  # read through once, nothing held
+    got = _script(WARN, _cats(trace, N // 4).dir)
+    assert got == [0], got  # read through once, nothing held
 
 
 ROWS = """
@@ -209,11 +214,7 @@ print(json.dumps({"same": "".join(writes) == whole, "made": made[0], "at_write":
 def test_the_jsons_rows_are_made_as_they_are_written(trace):
     # report_dict made every process's row dicts (processes, completeness, their tables) before
     # the first byte was written: ~3 KB a process of the command's peak (61 MB at 20,002)
-    t = trace("sh", "-c", f"printf x > f; for i in $(seq {N}); do cat f > /dev/null; done")
-    assert t.proc.returncode == 0, t.proc.stderr
-    run = subprocess.run([sys.executable, "-c", ROWS, str(t.dir)], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    got = json.loads(run.stdout)
+    got = _script(ROWS, _cats(trace, N).dir)
     assert got["same"]  # the same text
     assert got["processes"] > N and got["made"] > got["processes"], got
     # rows made block by block between writes, not all before the first

@@ -218,17 +218,8 @@ def test_a_trace_dir_swapped_while_it_is_read_is_not_followed(
     from iotrace import cli, show, tracedir
 
     monkeypatch.setattr(tracedir, "_PINNED", {}, raising=False)  # this test's alone
-    n = public_dir / "n"
-    n.mkdir()
-    os.chown(n, NOBODY, NOBODY)
-    theirs = n / "theirs"
-    site = ":".join(p for p in sys.path if p.endswith("site-packages"))
-    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                        sys.executable, "-m", "iotrace", "run", "--no-stracer", "-o", str(theirs),
-                        "--", "cat", "/etc/passwd"], cwd=public_dir, capture_output=True,
-                       text=True, timeout=60,
-                       env={"PATH": os.environ["PATH"], "PYTHONPATH": site})  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    theirs = _nobodys_trace(public_dir, "cat", "/etc/passwd")
+    n = theirs.parent
     rootlog = next(private.glob("*.iot"))
     next(theirs.glob("*.iot")).rename(theirs / rootlog.name)  # nobody's own rename
     listed = show.log_paths

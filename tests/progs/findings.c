@@ -109,10 +109,17 @@ static int spread(void)
     return rc;
 }
 
+/* name made anew, 1 MiB of buf: 0, else 1 */
+static int input(const char *name)
+{
+    int fd = open(name, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    return fd < 0 || write(fd, buf, MIB) != MIB || close(fd) != 0;
+}
+
 static int records(void)
 {
-    int rc = 0, fd = open("records.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644);
-    if (fd < 0 || write(fd, buf, MIB) != MIB || close(fd) != 0)
+    int rc = 0;
+    if (input("records.dat"))
         return 1;
     FILE *f = fopen("records.dat", "r");
     if (!f)
@@ -228,10 +235,22 @@ static int outputs(void)
     return rc;
 }
 
+/* out.dat made anew, 4 MiB of buf (the program's own output beside what it reads): 0, else 1 */
+static int output(void)
+{
+    int rc = 0, fd = open("out.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0)
+        return 1;
+    for (int i = 0; i < 4; i++)
+        if (write(fd, buf, MIB) != MIB)
+            rc = 1;
+    return close(fd) != 0 || rc;
+}
+
 static int reread(void)
 {
-    int rc = 0, fd = open("input.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644);
-    if (fd < 0 || write(fd, buf, MIB) != MIB || close(fd) != 0)
+    int rc = 0, fd;
+    if (input("input.dat"))
         return 1;
     for (int pass = 0; pass < 40; pass++) {
         if ((fd = open("input.dat", O_RDONLY)) < 0)
@@ -242,12 +261,7 @@ static int reread(void)
         if (close(fd) != 0)
             rc = 1;
     }
-    if ((fd = open("out.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644)) < 0)
-        return 1;
-    for (int i = 0; i < 4; i++)
-        if (write(fd, buf, MIB) != MIB)
-            rc = 1;
-    return close(fd) != 0 || rc;
+    return output() || rc;
 }
 
 static int statpoll(void)
@@ -260,12 +274,7 @@ static int statpoll(void)
     for (int i = 0; i < 5000; i++)
         if (stat("poll/flag.done", &st) != 0)
             rc = 1;
-    if ((fd = open("out.dat", O_CREAT | O_TRUNC | O_WRONLY, 0644)) < 0)
-        return 1;
-    for (int i = 0; i < 4; i++)
-        if (write(fd, buf, MIB) != MIB)
-            rc = 1;
-    return close(fd) != 0 || rc;
+    return output() || rc;
 }
 
 int main(int argc, char **argv)
