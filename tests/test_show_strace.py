@@ -111,29 +111,37 @@ def _result(line: str) -> str:
     return got.split(" ", 1)[1] if got.startswith("-1 ") else got
 
 
+def _streams_strace_and_show(
+    trace, tmp_path: Path, mode: str, *strace: str
+) -> tuple[list[str], str]:
+    """tests/progs/show_streams under `strace STRACE` (its lines), then traced in `mode` (what
+    `iotrace show` prints), each run from the same empty work directory."""
+    prog = build("show_streams")
+    out = tmp_path / "strace.out"
+    subprocess.run(["strace", *strace, "-o", str(out), str(prog)], check=True, cwd=trace.work)
+    (trace.work / "out.txt").unlink()  # what the program made: the traced run makes it anew
+    (trace.work / "d").rmdir()
+    t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
+    assert t.proc.returncode == 0, t.proc.stderr
+    r = iotrace("show", str(t.dir))
+    assert r.returncode == 0, r.stderr
+    return out.read_text().splitlines(), r.stdout
+
+
 @pytest.mark.parametrize("mode", ["full", "no-stracer"])
 def test_stream_results_read_as_strace_y(trace, tmp_path: Path, mode: str) -> None:
     """fopen, fdopen, freopen, opendir, fdopendir, tmpfile and popen return a FILE * or DIR *
     (the record's ret is 1): show prints the stream's descriptor as strace -y prints the open
     inside, `= 3</path>`, and NULL with the errno for a failure; tmpfile() and popen(mode) with
     the arguments they take.  Before: `fopen(...) = 1`, read as "descriptor 1, stdout"."""
-    prog = build("show_streams")
-    out = tmp_path / "strace.out"
-    subprocess.run(["strace", "-y", "-e", "trace=openat,dup3,pipe2", "-o", str(out), str(prog)],
-                   check=True, cwd=trace.work)  # fmt: skip
-    lines = out.read_text().splitlines()
+    lines, shown = _streams_strace_and_show(trace, tmp_path, mode, "-y", "-e",
+                                            "trace=openat,dup3,pipe2")  # fmt: skip
     seq = [ln for ln in lines[next(i for i, ln in enumerate(lines) if "out.txt" in ln) :]
            if ") = " in ln]  # fmt: skip
     w = [_result(ln) for ln in seq]
-    (trace.work / "out.txt").unlink()
-    (trace.work / "d").rmdir()
-    t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
-    assert t.proc.returncode == 0, t.proc.stderr
-    r = iotrace("show", str(t.dir))
-    assert r.returncode == 0, r.stderr
     names = ("fopen", "fdopen", "freopen", "opendir", "fdopendir", "tmpfile", "popen")
     got = [(m[1], m[2], m[3]) for m in re.finditer(
-        r"^\[pid \d+ tid \d+\] \+[\d.]+ (\w+)\((.*)\) = (.*) <[\d.]+>$", r.stdout, re.M)
+        r"^\[pid \d+ tid \d+\] \+[\d.]+ (\w+)\((.*)\) = (.*) <[\d.]+>$", shown, re.M)
         if m[1] in names]  # fmt: skip
     fd = lambda s: s.split("<", 1)[0]  # noqa: E731
     deleted = re.sub(r"#\d+", "#N", w[8]).replace(">(deleted)", " (deleted)>")
@@ -183,21 +191,12 @@ def test_mmap_reads_as_strace(trace, tmp_path: Path, mode: str) -> None:
 def test_fcntl_results_read_as_strace(trace, tmp_path: Path, mode: str) -> None:
     """fcntl's F_GETFL result as its open flags and F_GETFD's as FD_CLOEXEC, strace's way:
     `= 0x8402 (flags O_RDWR|O_APPEND|O_LARGEFILE)`.  Was: `= 33794`."""
-    prog = build("show_streams")
-    out = tmp_path / "strace.out"
-    subprocess.run(["strace", "-e", "trace=fcntl", "-o", str(out), str(prog)], check=True,
-                   cwd=trace.work)  # fmt: skip
-    want = [re.sub(r"\(\d+, ", "(", re.sub(r" +=", " =", ln)) for ln in out.read_text().splitlines()
+    lines, shown = _streams_strace_and_show(trace, tmp_path, mode, "-e", "trace=fcntl")
+    want = [re.sub(r"\(\d+, ", "(", re.sub(r" +=", " =", ln)) for ln in lines
             if ln.startswith("fcntl(")]  # fmt: skip
     want = want[-5:]  # the program's own (glibc's fdopen, tmpfile... call fcntl inside)
-    (trace.work / "out.txt").unlink()
-    (trace.work / "d").rmdir()
-    t = trace(prog, extra=("--no-stracer",) if mode == "no-stracer" else ())
-    assert t.proc.returncode == 0, t.proc.stderr
-    r = iotrace("show", str(t.dir))
-    assert r.returncode == 0, r.stderr
     got = [re.sub(r"\(-?\d+(<[^>]*>)?, ", "(", m[1]) for m in re.finditer(
-        r"^\[pid \d+ tid \d+\] \+[\d.]+ (fcntl\(.*) <[\d.]+>$", r.stdout, re.M)]  # fmt: skip
+        r"^\[pid \d+ tid \d+\] \+[\d.]+ (fcntl\(.*) <[\d.]+>$", shown, re.M)]  # fmt: skip
     assert got == [re.sub(r"\(-?\d+, ", "(", w) for w in want]
     assert "(flags O_RDWR|O_APPEND|O_LARGEFILE)" in got[0] and got[3].endswith("(flags FD_CLOEXEC)")
 
