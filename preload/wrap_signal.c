@@ -26,19 +26,6 @@ typedef void (*handler_fn)(int, siginfo_t *, void *);
 static handler_fn app[NSIG];
 static unsigned char app_info[NSIG];
 
-/* read- and write-type syscalls the kernel counts (calls.KERNEL_IO_SYSCALLS' plain ones) */
-static int counted(long nr)
-{
-    switch (nr) {
-    case SYS_read: case SYS_pread64: case SYS_readv: case SYS_preadv: case SYS_preadv2:
-        return 1;
-    case SYS_write: case SYS_pwrite64: case SYS_writev: case SYS_pwritev: case SYS_pwritev2:
-        return 2;
-    default:
-        return 0;
-    }
-}
-
 /* A fault's signal comes in user mode, never amid a syscall: its handler (a crash report) is
  * left as it is, with no frame of the shim's before it. */
 static int fault(int sig)
@@ -51,10 +38,10 @@ static void behind(int sig, siginfo_t *si, void *ucv)
 {
     const ucontext_t *uc = ucv;
     const unsigned char *ip = (const unsigned char *)uc->uc_mcontext.gregs[REG_RIP];
-    int kind = counted((long)uc->uc_mcontext.gregs[REG_RAX]);
+    unsigned kind = iot_kio_syscall_mode((long)uc->uc_mcontext.gregs[REG_RAX]);
     if (kind && iot_t.in_wrapper > 0 && !iot_t.kio_in_ok && !iot_t.busy && ip[0] == 0x0f &&
         ip[1] == 0x05) {
-        uint64_t d[4] = {0, 0, kind == 1, kind == 2};
+        uint64_t d[4] = {0, 0, kind == IOT_KIO_MODE_R, kind == IOT_KIO_MODE_W};
         iot_kio_inner(d);
     }
     handler_fn h = __atomic_load_n(&app[sig], __ATOMIC_ACQUIRE);

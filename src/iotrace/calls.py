@@ -509,6 +509,7 @@ def kio_c_header() -> str:
         "#ifndef IOT_KIO_H",
         "#define IOT_KIO_H",
         "#include <stdint.h>",
+        "#include <sys/syscall.h>",
         "/* how the kernel counts a call in /proc/PID/io (calls.KERNEL_IO_MODES) */",
         "enum iot_kio_mode {",
         *(f"    {mode(m)} = {i}," for i, m in enumerate(KERNEL_IO_MODES)),
@@ -522,6 +523,19 @@ def kio_c_header() -> str:
         "static inline int iot_kio_mode_syscall(unsigned mode)",
         "{",
         f"    return {any_of(syscall)};",
+        "}",
+        "/* a read- or write-type syscall by its number (KERNEL_IO_SYSCALLS' r and w): its",
+        " * mode, else NONE (wrap_signal.c: the syscall a handler interrupted) */",
+        "static inline unsigned iot_kio_syscall_mode(long nr)",
+        "{",
+        "    switch (nr) {",
+        *(
+            f"    case SYS_{n}: return {mode(m)};"
+            for n, m in KERNEL_IO_SYSCALLS.items()
+            if m in ("r", "w")
+        ),
+        "    default: return IOT_KIO_MODE_NONE;",
+        "    }",
         "}",
         "/* the argument a condition of KERNEL_IO_UNCOUNTED tests (KERNEL_IO_CONDS) */",
         "enum iot_kio_arg {",
